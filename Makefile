@@ -1,0 +1,62 @@
+# vmgrid build entry points. Everything the project needs is installed from here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TOOLS := .tools
+BUF := $(TOOLS)/node_modules/.bin/buf
+APT_PACKAGES := libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
+	qemu-system-x86 qemu-utils iproute2 prometheus chromium
+PYTEST_ARGS ?=
+
+.PHONY: install system-deps test test-fast lint proto demo bench clean typecheck-tree
+
+install: $(STAMP) $(BUF)
+
+system-deps:
+	@deploy/scripts/install-system-deps.sh $(APT_PACKAGES)
+
+$(STAMP): pyproject.toml
+	@deploy/scripts/install-system-deps.sh $(APT_PACKAGES)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+$(BUF):
+	mkdir -p $(TOOLS)
+	cd $(TOOLS) && npm install --silent --no-audit --no-fund @bufbuild/buf@1 >/dev/null
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -m "not system and not slow" $(PYTEST_ARGS)
+
+# mypy cannot follow the editable install's import hook, so it checks a tree of links
+# that spells the vmgrid namespace out.
+typecheck-tree:
+	@rm -rf build/typecheck && mkdir -p build/typecheck/vmgrid
+	@for pair in v1:proto/vmgrid/v1 agents:agents coordinator:coordinator solver:solver bench:bench lab:deploy/lab demo:deploy/demo; do \
+		ln -s "$(CURDIR)/$${pair#*:}" "build/typecheck/vmgrid/$${pair%%:*}"; done
+
+lint: install typecheck-tree
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	cd build/typecheck && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml -p vmgrid
+	$(BUF) lint proto
+
+proto: install
+	$(PY) -m grpc_tools.protoc -I proto \
+		--python_out=proto --pyi_out=proto --grpc_python_out=proto \
+		$$(find proto/vmgrid/v1 -name '*.proto' | sort)
+
+demo: install
+	$(VENV)/bin/vmgrid-demo
+
+bench: install
+	$(VENV)/bin/vmgrid-bench all --json
+
+clean:
+	rm -rf build $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

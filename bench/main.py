@@ -1,0 +1,68 @@
+"""`vmgrid-bench`: every benchmark behind one command; the last line of stdout is JSON.
+
+Each benchmark lives in its own module of this package, which defines
+``add_arguments(parser)`` and ``run(args) -> dict``. Progress goes to stderr so that
+stdout stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import sys
+from collections.abc import Sequence
+
+# name -> (module, one-line help)
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "ingest": ("vmgrid.bench.ingest", "report ingestion by a cluster manager from N agents"),
+    "agent": ("vmgrid.bench.agent", "footprint of one node agent on a test-driver node"),
+    "solver": ("vmgrid.bench.solver", "CP-SAT reconfiguration on a BtrPlace instance"),
+    "replay": ("vmgrid.bench.replay", "PlanetLab trace replay through the decision loop"),
+    "grid": ("vmgrid.bench.grid", "inter-cluster planning on a generated grid"),
+    "reaction": ("vmgrid.bench.reaction", "overload-to-relief time on the KVM lab"),
+    "makespan": ("vmgrid.bench.makespan", "plan makespan versus capped parallelism"),
+    "failover": ("vmgrid.bench.failover", "restart time after a host failure on the lab"),
+}
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    found = {}
+    for name, (module, text) in BENCHMARKS.items():
+        if importlib.util.find_spec(module) is not None:
+            found[name] = (module, text)
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vmgrid-bench",
+        description="Run a vmgrid benchmark. The last line of stdout is a JSON object.",
+    )
+    sub = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    for name, (module, text) in _available().items():
+        sp = sub.add_parser(name, help=text, description=text)
+        importlib.import_module(module).add_arguments(sp)
+        sp.add_argument("--json", action="store_true", help="print only the JSON result line")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module = importlib.import_module(_available()[args.benchmark][0])
+    try:
+        result = module.run(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"vmgrid-bench {args.benchmark}: {exc}", file=sys.stderr)
+        return 2
+    if not args.json:
+        for key, value in result.items():
+            print(f"{key}: {value}", file=sys.stderr)
+    print(json.dumps(result, sort_keys=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
