@@ -1,0 +1,37 @@
+"""vmgrid.solver: pure decision code (no grpc, no libvirt, no I/O).
+
+Pipeline, one module per stage: `model` (snapshot values) -> `problem` (derived facts, filters)
+-> `heuristics` (FFD, greedy repair) -> `cpsat` (repair model with `constraints` plugins and
+`objectives`) -> `planner` (timed plan, `plan`) -> `explain` (reasons, conflicting sets).
+Entry point: `solve(Problem(model, constraints, objective), SolveOptions()) -> SolveResult`.
+"""
+
+from vmgrid.solver.api import SolveOptions, SolveResult, SolveStats, solve
+from vmgrid.solver.cpsat import CpsatOptions
+from vmgrid.solver.model import CPU, MEMORY, NET, VM, Model, ModelError, Node, NodeState, VMState
+from vmgrid.solver.plan import Action, ActionKind, Plan
+from vmgrid.solver.planner import PlanError, PlannerOptions
+from vmgrid.solver.problem import Problem
+
+__all__ = [
+    "CPU",
+    "MEMORY",
+    "NET",
+    "VM",
+    "Action",
+    "ActionKind",
+    "CpsatOptions",
+    "Model",
+    "ModelError",
+    "Node",
+    "NodeState",
+    "Plan",
+    "PlanError",
+    "PlannerOptions",
+    "Problem",
+    "SolveOptions",
+    "SolveResult",
+    "SolveStats",
+    "VMState",
+    "solve",
+]

@@ -1,0 +1,497 @@
+"""Manager-side codec: node-link and ClusterService wire messages <-> vmgrid.agents.model.
+
+Decoding validates: every rejected value raises MalformedMessage naming the field path and
+what is accepted. ``decode_report`` is on the ingest hot path, so it reads each wire field
+once and checks signs with one comparison per VM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from vmgrid.agents import model as m
+from vmgrid.agents.errors import MalformedMessage
+from vmgrid.agents.cluster.events import ClusterEvent, EventKind
+from vmgrid.agents.cluster.state import NodeStatus, NodeView
+from vmgrid.agents.cluster.stats import IngestStats
+from vmgrid.v1 import cluster_pb2, common_pb2, node_pb2
+
+_VM_STATE_FROM_WIRE: dict[int, m.VmState] = {
+    common_pb2.VM_STATE_RUNNING: m.VmState.RUNNING,
+    common_pb2.VM_STATE_BLOCKED: m.VmState.BLOCKED,
+    common_pb2.VM_STATE_PAUSED: m.VmState.PAUSED,
+    common_pb2.VM_STATE_SHUTTING_DOWN: m.VmState.SHUTTING_DOWN,
+    common_pb2.VM_STATE_SHUT_OFF: m.VmState.SHUT_OFF,
+    common_pb2.VM_STATE_CRASHED: m.VmState.CRASHED,
+    common_pb2.VM_STATE_PM_SUSPENDED: m.VmState.PM_SUSPENDED,
+    common_pb2.VM_STATE_DEFINED: m.VmState.DEFINED,
+    common_pb2.VM_STATE_MIGRATING: m.VmState.MIGRATING,
+}
+_VM_STATE_TO_WIRE = {state: wire for wire, state in _VM_STATE_FROM_WIRE.items()}
+_ACCEPTED_VM_STATES = ", ".join(common_pb2.VmState.Name(w) for w in _VM_STATE_FROM_WIRE)
+
+_COMMAND_STATE_FROM_WIRE: dict[int, m.CommandState] = {
+    common_pb2.COMMAND_STATE_ACCEPTED: m.CommandState.ACCEPTED,
+    common_pb2.COMMAND_STATE_RUNNING: m.CommandState.RUNNING,
+    common_pb2.COMMAND_STATE_SUCCEEDED: m.CommandState.SUCCEEDED,
+    common_pb2.COMMAND_STATE_FAILED: m.CommandState.FAILED,
+}
+_COMMAND_STATE_TO_WIRE = {state: wire for wire, state in _COMMAND_STATE_FROM_WIRE.items()}
+
+_LIFECYCLE_FROM_WIRE: dict[int, m.LifecycleEventKind] = {
+    node_pb2.LIFECYCLE_EVENT_KIND_STARTED: m.LifecycleEventKind.STARTED,
+    node_pb2.LIFECYCLE_EVENT_KIND_STOPPED: m.LifecycleEventKind.STOPPED,
+    node_pb2.LIFECYCLE_EVENT_KIND_SUSPENDED: m.LifecycleEventKind.SUSPENDED,
+    node_pb2.LIFECYCLE_EVENT_KIND_RESUMED: m.LifecycleEventKind.RESUMED,
+    node_pb2.LIFECYCLE_EVENT_KIND_MIGRATED: m.LifecycleEventKind.MIGRATED,
+    node_pb2.LIFECYCLE_EVENT_KIND_DEFINED: m.LifecycleEventKind.DEFINED,
+    node_pb2.LIFECYCLE_EVENT_KIND_UNDEFINED: m.LifecycleEventKind.UNDEFINED,
+}
+_LIFECYCLE_TO_WIRE = {kind: wire for wire, kind in _LIFECYCLE_FROM_WIRE.items()}
+
+_VM_INT_FIELDS = (
+    "vcpus",
+    "cpu_used_millicores",
+    "memory_used_bytes",
+    "memory_allocated_bytes",
+    "net_rx_bytes_per_second",
+    "net_tx_bytes_per_second",
+    "disk_read_bytes_per_second",
+    "disk_write_bytes_per_second",
+)
+_HOST_INT_FIELDS = (
+    "cpu_used_millicores",
+    "memory_used_bytes",
+    "memory_total_bytes",
+    "net_rx_bytes_per_second",
+    "net_tx_bytes_per_second",
+)
+
+
+def _ns(timestamp: object) -> int:
+    return timestamp.seconds * 1_000_000_000 + timestamp.nanos  # type: ignore[attr-defined]
+
+
+def _set_ns(timestamp: object, unix_ns: int) -> None:
+    timestamp.seconds, timestamp.nanos = divmod(unix_ns, 1_000_000_000)  # type: ignore[attr-defined]
+
+
+def _negative_field(path: str, message: object, names: Iterable[str]) -> MalformedMessage:
+    for name in names:
+        value = getattr(message, name)
+        if value < 0:
+            return MalformedMessage(f"{path}.{name}", f"negative value {value}; must be >= 0")
+    return MalformedMessage(path, "negative value")  # pragma: no cover
+
+
+# ---- agent -> manager ---------------------------------------------------------------------
+
+
+def decode_hello(msg: node_pb2.NodeHello) -> m.NodeHello:
+    """Validate and convert a hello; node_id is required and capacity must be positive."""
+    if not msg.node_id.strip():
+        raise MalformedMessage("hello.node_id", "missing node id; a non-empty string is required")
+    cap = msg.capacity
+    for name in ("cpu_millicores", "memory_bytes", "nic_bandwidth_bps"):
+        value = getattr(cap, name)
+        if value < 0:
+            raise MalformedMessage(f"hello.capacity.{name}", f"negative value {value}")
+    if msg.report_period_ms < 0:
+        raise MalformedMessage("hello.report_period_ms", f"negative value {msg.report_period_ms}")
+    return m.NodeHello(
+        identity=m.NodeIdentity(
+            node_id=msg.node_id,
+            hostname=msg.hostname,
+            migration_uri=msg.migration_uri,
+            agent_version=msg.agent_version,
+            hypervisor_kind=msg.hypervisor_kind,
+            simulated=msg.simulated,
+        ),
+        capacity=m.NodeCapacity(cap.cpu_millicores, cap.memory_bytes, cap.nic_bandwidth_bps),
+        started_at_unix_ns=_ns(msg.started_at),
+        report_period_ms=msg.report_period_ms,
+    )
+
+
+def decode_report(msg: node_pb2.NodeReport) -> m.NodeReport:
+    """Validate and convert a report (hot path: one pass, one sign check per VM)."""
+    h = msg.host
+    host = m.HostUsage(
+        h.cpu_used_millicores,
+        h.memory_used_bytes,
+        h.memory_total_bytes,
+        h.net_rx_bytes_per_second,
+        h.net_tx_bytes_per_second,
+    )
+    if (
+        min(
+            host.cpu_used_millicores,
+            host.memory_used_bytes,
+            host.memory_total_bytes,
+            host.net_rx_bytes_per_second,
+            host.net_tx_bytes_per_second,
+        )
+        < 0
+    ):
+        raise _negative_field("report.host", h, _HOST_INT_FIELDS)
+    states = _VM_STATE_FROM_WIRE
+    vms = []
+    seen: set[str] = set()
+    for i, v in enumerate(msg.vms):
+        uuid = v.uuid
+        state = states.get(v.state)
+        if state is None:
+            raise MalformedMessage(
+                f"report.vms[{i}].state",
+                f"unknown VM state {v.state} for VM {uuid!r}; accepted: {_ACCEPTED_VM_STATES}",
+            )
+        if not uuid or uuid in seen:
+            what = "missing uuid" if not uuid else f"duplicate uuid {uuid!r}"
+            raise MalformedMessage(f"report.vms[{i}].uuid", f"{what}; each VM needs a unique one")
+        seen.add(uuid)
+        vm = m.VmUsage(
+            uuid,
+            v.name,
+            state,
+            v.vcpus,
+            v.cpu_used_millicores,
+            v.memory_used_bytes,
+            v.memory_allocated_bytes,
+            v.net_rx_bytes_per_second,
+            v.net_tx_bytes_per_second,
+            v.disk_read_bytes_per_second,
+            v.disk_write_bytes_per_second,
+            v.simulated,
+        )
+        if (
+            min(
+                vm.vcpus,
+                vm.cpu_used_millicores,
+                vm.memory_used_bytes,
+                vm.memory_allocated_bytes,
+                vm.net_rx_bytes_per_second,
+                vm.net_tx_bytes_per_second,
+                vm.disk_read_bytes_per_second,
+                vm.disk_write_bytes_per_second,
+            )
+            < 0
+        ):
+            raise _negative_field(f"report.vms[{i}]", v, _VM_INT_FIELDS)
+        vms.append(vm)
+    return m.NodeReport(_ns(msg.sent_at), msg.sequence, host, tuple(vms))
+
+
+def decode_heartbeat(msg: node_pb2.Heartbeat) -> m.Heartbeat:
+    """Convert a heartbeat."""
+    return m.Heartbeat(_ns(msg.sent_at), msg.sequence)
+
+
+def decode_lifecycle(msg: node_pb2.LifecycleEvent) -> m.LifecycleEvent:
+    """Validate and convert a lifecycle event."""
+    kind = _LIFECYCLE_FROM_WIRE.get(msg.kind)
+    if kind is None:
+        accepted = ", ".join(node_pb2.LifecycleEventKind.Name(k) for k in _LIFECYCLE_FROM_WIRE)
+        raise MalformedMessage("lifecycle.kind", f"unknown kind {msg.kind}; accepted: {accepted}")
+    if not msg.vm_uuid:
+        raise MalformedMessage("lifecycle.vm_uuid", "missing VM uuid")
+    return m.LifecycleEvent(_ns(msg.at), kind, msg.vm_uuid, msg.vm_name, msg.detail, msg.simulated)
+
+
+def decode_command_result(msg: node_pb2.CommandResult) -> m.CommandResult:
+    """Validate and convert a command result."""
+    if not msg.command_id:
+        raise MalformedMessage("command_result.command_id", "missing command id")
+    state = _COMMAND_STATE_FROM_WIRE.get(msg.state)
+    if state is None:
+        raise MalformedMessage(
+            "command_result.state",
+            f"unknown command state {msg.state}; accepted: ACCEPTED, RUNNING, SUCCEEDED, FAILED",
+        )
+    if not 0.0 <= msg.progress_fraction <= 1.0:
+        raise MalformedMessage(
+            "command_result.progress_fraction", f"{msg.progress_fraction} is not in [0, 1]"
+        )
+    return m.CommandResult(
+        command_id=msg.command_id,
+        state=state,
+        progress_fraction=msg.progress_fraction,
+        message=msg.message,
+        simulated=msg.simulated,
+        data_processed_bytes=msg.data_processed_bytes,
+        data_remaining_bytes=msg.data_remaining_bytes,
+        snapshot_names=tuple(msg.snapshot_names),
+        vm_uuid=msg.vm_uuid,
+        updated_at_unix_ns=_ns(msg.updated_at),
+    )
+
+
+# ---- manager -> agent ---------------------------------------------------------------------
+
+
+def encode_hello_ack(ack: m.HelloAck) -> node_pb2.NodeLinkServiceConnectResponse:
+    """Wrap a hello ack for the stream."""
+    return node_pb2.NodeLinkServiceConnectResponse(
+        hello_ack=node_pb2.HelloAck(
+            cluster_id=ack.cluster_id,
+            manager_version=ack.manager_version,
+            report_period_ms=ack.report_period_ms,
+            heartbeat_timeout_ms=ack.heartbeat_timeout_ms,
+            known_node=ack.known_node,
+        )
+    )
+
+
+def encode_stream_error(error: m.StreamError) -> node_pb2.NodeLinkServiceConnectResponse:
+    """Wrap a rejection notice for the stream."""
+    return node_pb2.NodeLinkServiceConnectResponse(
+        error=node_pb2.StreamError(
+            message=error.message, field=error.field, sequence=error.sequence
+        )
+    )
+
+
+_COMMAND_FIELD: dict[type, tuple[str, type]] = {
+    m.MigrateCommand: ("migrate", node_pb2.MigrateCommand),
+    m.AbortMigrationCommand: ("abort_migration", node_pb2.AbortMigrationCommand),
+    m.SuspendCommand: ("suspend", node_pb2.SuspendCommand),
+    m.ResumeCommand: ("resume", node_pb2.ResumeCommand),
+    m.CreateSnapshotCommand: ("create_snapshot", node_pb2.CreateSnapshotCommand),
+    m.RevertSnapshotCommand: ("revert_snapshot", node_pb2.RevertSnapshotCommand),
+    m.DeleteSnapshotCommand: ("delete_snapshot", node_pb2.DeleteSnapshotCommand),
+    m.ListSnapshotsCommand: ("list_snapshots", node_pb2.ListSnapshotsCommand),
+    m.SaveCommand: ("save", node_pb2.SaveCommand),
+    m.RestoreCommand: ("restore", node_pb2.RestoreCommand),
+    m.DefineCommand: ("define", node_pb2.DefineCommand),
+    m.StartCommand: ("start", node_pb2.StartCommand),
+    m.ShutdownCommand: ("shutdown", node_pb2.ShutdownCommand),
+    m.DestroyCommand: ("destroy", node_pb2.DestroyCommand),
+    m.UndefineCommand: ("undefine", node_pb2.UndefineCommand),
+}
+_COMMAND_FROM_FIELD = {name: (domain, wire) for domain, (name, wire) in _COMMAND_FIELD.items()}
+
+
+def encode_command(command: m.Command) -> node_pb2.NodeCommand:
+    """Convert a domain command; the wire message's fields mirror the dataclass fields."""
+    name, wire_type = _COMMAND_FIELD[type(command)]
+    fields = {f: getattr(command, f) for f in command.__dataclass_fields__ if f != "command_id"}
+    return node_pb2.NodeCommand(command_id=command.command_id, **{name: wire_type(**fields)})
+
+
+def decode_command(msg: node_pb2.NodeCommand) -> m.Command:
+    """Convert a wire command back to its dataclass (used by tests and simulated agents)."""
+    kind = msg.WhichOneof("kind")
+    if kind is None:
+        raise MalformedMessage("command.kind", "no command set")
+    if not msg.command_id:
+        raise MalformedMessage("command.command_id", "missing command id")
+    domain_type, _ = _COMMAND_FROM_FIELD[kind]
+    body = getattr(msg, kind)
+    fields = {f: getattr(body, f) for f in domain_type.__dataclass_fields__ if f != "command_id"}
+    return domain_type(command_id=msg.command_id, **fields)  # type: ignore[no-any-return]
+
+
+def encode_command_message(command: m.Command) -> node_pb2.NodeLinkServiceConnectResponse:
+    """Wrap a command for the stream."""
+    return node_pb2.NodeLinkServiceConnectResponse(command=encode_command(command))
+
+
+def encode_command_result(result: m.CommandResult) -> node_pb2.CommandResult:
+    """Convert a command result (ClusterService responses, tests)."""
+    msg = node_pb2.CommandResult(
+        command_id=result.command_id,
+        state=_COMMAND_STATE_TO_WIRE[result.state],
+        progress_fraction=result.progress_fraction,
+        message=result.message,
+        simulated=result.simulated,
+        data_processed_bytes=result.data_processed_bytes,
+        data_remaining_bytes=result.data_remaining_bytes,
+        snapshot_names=list(result.snapshot_names),
+        vm_uuid=result.vm_uuid,
+    )
+    if result.updated_at_unix_ns:
+        _set_ns(msg.updated_at, result.updated_at_unix_ns)
+    return msg
+
+
+# ---- domain -> wire for reports (tests, simulated agents) and ClusterService ---------------
+
+
+def encode_host_usage(usage: m.HostUsage) -> node_pb2.HostUsage:
+    """Convert host usage."""
+    return node_pb2.HostUsage(
+        cpu_used_millicores=usage.cpu_used_millicores,
+        memory_used_bytes=usage.memory_used_bytes,
+        memory_total_bytes=usage.memory_total_bytes,
+        net_rx_bytes_per_second=usage.net_rx_bytes_per_second,
+        net_tx_bytes_per_second=usage.net_tx_bytes_per_second,
+    )
+
+
+def encode_vm_usage(vm: m.VmUsage) -> node_pb2.VmUsage:
+    """Convert one VM's usage."""
+    return node_pb2.VmUsage(
+        uuid=vm.uuid,
+        name=vm.name,
+        state=_VM_STATE_TO_WIRE[vm.state],
+        vcpus=vm.vcpus,
+        cpu_used_millicores=vm.cpu_used_millicores,
+        memory_used_bytes=vm.memory_used_bytes,
+        memory_allocated_bytes=vm.memory_allocated_bytes,
+        net_rx_bytes_per_second=vm.net_rx_bytes_per_second,
+        net_tx_bytes_per_second=vm.net_tx_bytes_per_second,
+        disk_read_bytes_per_second=vm.disk_read_bytes_per_second,
+        disk_write_bytes_per_second=vm.disk_write_bytes_per_second,
+        simulated=vm.simulated,
+    )
+
+
+def encode_report(report: m.NodeReport) -> node_pb2.NodeReport:
+    """Convert a report (the inverse of decode_report)."""
+    msg = node_pb2.NodeReport(
+        sequence=report.sequence,
+        host=encode_host_usage(report.host),
+        vms=[encode_vm_usage(vm) for vm in report.vms],
+    )
+    _set_ns(msg.sent_at, report.sent_at_unix_ns)
+    return msg
+
+
+def encode_hello(hello: m.NodeHello) -> node_pb2.NodeHello:
+    """Convert a hello (the inverse of decode_hello)."""
+    ident, cap = hello.identity, hello.capacity
+    msg = node_pb2.NodeHello(
+        node_id=ident.node_id,
+        hostname=ident.hostname,
+        migration_uri=ident.migration_uri,
+        agent_version=ident.agent_version,
+        hypervisor_kind=ident.hypervisor_kind,
+        simulated=ident.simulated,
+        capacity=node_pb2.NodeCapacity(
+            cpu_millicores=cap.cpu_millicores,
+            memory_bytes=cap.memory_bytes,
+            nic_bandwidth_bps=cap.nic_bandwidth_bps,
+        ),
+        report_period_ms=hello.report_period_ms,
+    )
+    _set_ns(msg.started_at, hello.started_at_unix_ns)
+    return msg
+
+
+def encode_lifecycle(event: m.LifecycleEvent) -> node_pb2.LifecycleEvent:
+    """Convert a lifecycle event (the inverse of decode_lifecycle)."""
+    msg = node_pb2.LifecycleEvent(
+        kind=_LIFECYCLE_TO_WIRE[event.kind],
+        vm_uuid=event.vm_uuid,
+        vm_name=event.vm_name,
+        detail=event.detail,
+        simulated=event.simulated,
+    )
+    _set_ns(msg.at, event.at_unix_ns)
+    return msg
+
+
+def vm_state_to_wire(state: m.VmState) -> int:
+    """Wire enum value of a VM state."""
+    return _VM_STATE_TO_WIRE[state]
+
+
+def vm_state_from_wire(value: int) -> m.VmState:
+    """Domain VM state of a wire enum value (filters in ListVms)."""
+    state = _VM_STATE_FROM_WIRE.get(value)
+    if state is None:
+        raise MalformedMessage(
+            "states", f"unknown VM state {value}; accepted: {_ACCEPTED_VM_STATES}"
+        )
+    return state
+
+
+_EVENT_KIND_TO_WIRE: dict[EventKind, int] = {
+    kind: common_pb2.EventKind.Value(f"EVENT_KIND_{kind.name}") for kind in EventKind
+}
+_EVENT_KIND_FROM_WIRE = {wire: kind for kind, wire in _EVENT_KIND_TO_WIRE.items()}
+
+
+def event_kind_from_wire(value: int) -> EventKind:
+    """Domain event kind of a wire enum value (filters in WatchEvents)."""
+    kind = _EVENT_KIND_FROM_WIRE.get(value)
+    if kind is None:
+        accepted = ", ".join(common_pb2.EventKind.Name(w) for w in _EVENT_KIND_FROM_WIRE)
+        raise MalformedMessage("kinds", f"unknown event kind {value}; accepted: {accepted}")
+    return kind
+
+
+def encode_event(event: ClusterEvent) -> common_pb2.Event:
+    """Convert a bus event."""
+    msg = common_pb2.Event(
+        sequence=event.sequence,
+        kind=_EVENT_KIND_TO_WIRE[event.kind],
+        cluster_id=event.cluster_id,
+        node_id=event.node_id,
+        vm_uuid=event.vm_uuid,
+        message=event.message,
+        simulated=event.simulated,
+        command_id=event.command_id,
+    )
+    if event.vm_state is not None:
+        msg.vm_state = _VM_STATE_TO_WIRE[event.vm_state]
+    if event.previous_vm_state is not None:
+        msg.previous_vm_state = _VM_STATE_TO_WIRE[event.previous_vm_state]
+    _set_ns(msg.at, event.at_unix_ns)
+    return msg
+
+
+_NODE_STATUS_TO_WIRE = {
+    NodeStatus.CONNECTED: cluster_pb2.NODE_STATUS_CONNECTED,
+    NodeStatus.LOST: cluster_pb2.NODE_STATUS_LOST,
+}
+
+
+def encode_node_info(view: NodeView) -> cluster_pb2.NodeInfo:
+    """Convert a node view for ListNodes/GetNode."""
+    ident, cap = view.identity, view.capacity
+    msg = cluster_pb2.NodeInfo(
+        node_id=ident.node_id,
+        hostname=ident.hostname,
+        capacity=node_pb2.NodeCapacity(
+            cpu_millicores=cap.cpu_millicores,
+            memory_bytes=cap.memory_bytes,
+            nic_bandwidth_bps=cap.nic_bandwidth_bps,
+        ),
+        migration_uri=ident.migration_uri,
+        agent_version=ident.agent_version,
+        hypervisor_kind=ident.hypervisor_kind,
+        simulated=ident.simulated,
+        status=_NODE_STATUS_TO_WIRE[view.status],
+        vm_count=len(view.vms),
+        last_sequence=view.last_sequence,
+        draining=view.draining,
+    )
+    if view.usage is not None:
+        msg.usage.CopyFrom(encode_host_usage(view.usage))
+    if view.last_seen_unix_ns:
+        _set_ns(msg.last_seen, view.last_seen_unix_ns)
+    return msg
+
+
+def encode_vm_info(node_id: str, vm: m.VmUsage, observed_at_unix_ns: int) -> cluster_pb2.VmInfo:
+    """Convert one VM for ListVms/GetNode."""
+    msg = cluster_pb2.VmInfo(node_id=node_id, usage=encode_vm_usage(vm))
+    if observed_at_unix_ns:
+        _set_ns(msg.observed_at, observed_at_unix_ns)
+    return msg
+
+
+def encode_ingest_stats(
+    stats: IngestStats, connected_nodes: int
+) -> cluster_pb2.GetIngestStatsResponse:
+    """Convert ingest figures for GetIngestStats."""
+    return cluster_pb2.GetIngestStatsResponse(
+        reports_total=stats.reports_total,
+        vm_samples_total=stats.vm_samples_total,
+        rejected_total=stats.rejected_total,
+        latency_p50_ms=stats.latency_p50_ms,
+        latency_p99_ms=stats.latency_p99_ms,
+        latency_max_ms=stats.latency_max_ms,
+        latency_samples=stats.latency_samples,
+        connected_nodes=connected_nodes,
+    )

@@ -1,0 +1,255 @@
+"""SQLite journal of plan execution: every step is written before and after it happens.
+
+A manager restarted in the middle of a plan reads the journal back, reconciles each action that
+was in flight with what the agents report, and goes on from there. Command ids are derived from
+(plan id, action id, attempt), so a command re-sent after a restart carries the id it had before
+and the agent, which executes an id at most once, answers from its cache instead of acting twice.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vmgrid.solver.plan import Action, ActionKind
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS plans (
+    plan_id TEXT PRIMARY KEY,
+    created_unix_s REAL NOT NULL,
+    state TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    summary TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS actions (
+    plan_id TEXT NOT NULL REFERENCES plans(plan_id),
+    action_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    src TEXT,
+    dst TEXT,
+    start_s INTEGER NOT NULL,
+    end_s INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    depends_on TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    simulated INTEGER NOT NULL DEFAULT 0,
+    started_unix_s REAL,
+    ended_unix_s REAL,
+    PRIMARY KEY (plan_id, action_id)
+);
+"""
+
+
+class PlanState(enum.Enum):
+    """Where a plan stands. Only RUNNING plans are resumed after a restart."""
+
+    PENDING_APPROVAL = "pending_approval"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+class ActionState(enum.Enum):
+    """Where one action stands. The last four are final."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self not in (ActionState.PENDING, ActionState.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    """An action as the journal last saw it."""
+
+    plan_id: str
+    action: Action
+    state: ActionState
+    attempt: int
+    message: str
+    simulated: bool
+
+    @property
+    def command_id(self) -> str:
+        return command_id(self.plan_id, self.action.id, self.attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRecord:
+    """A plan header and its actions, in action-id order."""
+
+    plan_id: str
+    state: PlanState
+    origin: str
+    summary: str
+    created_unix_s: float
+    actions: tuple[ActionRecord, ...]
+
+
+def command_id(plan_id: str, action_id: int, attempt: int) -> str:
+    """The idempotency key of one attempt of one action."""
+    return f"{plan_id}/{action_id}/{attempt}"
+
+
+class Journal:
+    """Durable record of plans and their actions (one SQLite file, WAL mode).
+
+    Thread-safe; every write is committed before the method returns, so a SIGKILL right after a
+    call loses nothing that call recorded. Use ``":memory:"`` for a throw-away journal.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def record_plan(
+        self,
+        plan_id: str,
+        actions: Sequence[Action],
+        *,
+        state: PlanState = PlanState.RUNNING,
+        origin: str = "",
+        summary: str = "",
+    ) -> None:
+        """Write a new plan and all its actions as pending, in one transaction."""
+        rows = [
+            (
+                plan_id,
+                a.id,
+                a.kind.value,
+                a.subject,
+                a.src,
+                a.dst,
+                a.start_s,
+                a.end_s,
+                a.reason,
+                json.dumps(list(a.depends_on)),
+                ActionState.PENDING.value,
+            )
+            for a in actions
+        ]
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.execute(
+                    "INSERT INTO plans VALUES (?, ?, ?, ?, ?)",
+                    (plan_id, time.time(), state.value, origin, summary),
+                )
+                self._db.executemany(
+                    "INSERT INTO actions (plan_id, action_id, kind, subject, src, dst, start_s,"
+                    " end_s, reason, depends_on, state) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def set_plan_state(self, plan_id: str, state: PlanState) -> None:
+        with self._lock:
+            self._db.execute("UPDATE plans SET state=? WHERE plan_id=?", (state.value, plan_id))
+
+    def start_action(self, plan_id: str, action_id: int, attempt: int) -> None:
+        """Mark an action running with the attempt whose command id is about to be sent."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE actions SET state=?, attempt=?, started_unix_s=? "
+                "WHERE plan_id=? AND action_id=?",
+                (ActionState.RUNNING.value, attempt, time.time(), plan_id, action_id),
+            )
+
+    def finish_action(
+        self,
+        plan_id: str,
+        action_id: int,
+        state: ActionState,
+        message: str = "",
+        simulated: bool = False,
+    ) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE actions SET state=?, message=?, simulated=?, ended_unix_s=? "
+                "WHERE plan_id=? AND action_id=?",
+                (state.value, message, int(simulated), time.time(), plan_id, action_id),
+            )
+
+    def plan(self, plan_id: str) -> PlanRecord | None:
+        with self._lock:
+            head = self._db.execute(
+                "SELECT plan_id, state, origin, summary, created_unix_s FROM plans WHERE plan_id=?",
+                (plan_id,),
+            ).fetchone()
+            if head is None:
+                return None
+            rows = self._db.execute(
+                "SELECT plan_id, action_id, kind, subject, src, dst, start_s, end_s, reason,"
+                " depends_on, state, attempt, message, simulated FROM actions"
+                " WHERE plan_id=? ORDER BY action_id",
+                (plan_id,),
+            ).fetchall()
+        return PlanRecord(
+            plan_id=head[0],
+            state=PlanState(head[1]),
+            origin=head[2],
+            summary=head[3],
+            created_unix_s=head[4],
+            actions=tuple(_action_record(r) for r in rows),
+        )
+
+    def plans(self, states: Iterable[PlanState] | None = None) -> list[PlanRecord]:
+        """Plans in creation order, optionally only those in `states`."""
+        with self._lock:
+            ids = [r[0] for r in self._db.execute("SELECT plan_id FROM plans ORDER BY rowid")]
+        wanted = set(states) if states is not None else None
+        out = []
+        for pid in ids:
+            record = self.plan(pid)
+            if record is not None and (wanted is None or record.state in wanted):
+                out.append(record)
+        return out
+
+
+def _action_record(row: tuple) -> ActionRecord:  # type: ignore[type-arg]
+    action = Action(
+        id=row[1],
+        kind=ActionKind(row[2]),
+        subject=row[3],
+        src=row[4],
+        dst=row[5],
+        start_s=row[6],
+        end_s=row[7],
+        reason=row[8],
+        depends_on=tuple(json.loads(row[9])),
+    )
+    return ActionRecord(
+        plan_id=row[0],
+        action=action,
+        state=ActionState(row[10]),
+        attempt=row[11],
+        message=row[12],
+        simulated=bool(row[13]),
+    )

@@ -1,0 +1,71 @@
+"""`vmgrid-cluster`: run a cluster manager.
+
+Agents dial it on NodeLinkService; operators use ClusterService (vmgridctl nodes / vms).
+Exit codes: 0 after a clean stop, 2 for a bad flag or config value (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from vmgrid.agents.cluster.config import ClusterConfig, add_arguments, from_args
+from vmgrid.agents.cluster.server import ClusterServer
+from vmgrid.agents.errors import ConfigError
+
+EPILOG = """\
+examples:
+  vmgridctl certs init --dir certs
+  vmgrid-cluster --certs certs --listen 0.0.0.0:7443 --cluster-id rack-a
+  vmgrid-cluster --insecure --listen 127.0.0.1:0 --ready-file /tmp/addr   # tests only
+  vmgrid-cluster --config cluster.toml            # keys = long flag names, e.g.
+                                                   #   listen = "0.0.0.0:7443"
+                                                   #   heartbeat_timeout_ms = 10000
+Every link uses mutual TLS unless --insecure is given.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vmgrid-cluster",
+        description="Cluster manager: collects node agent reports over gRPC and serves "
+        "ClusterService (with gRPC health checking and reflection).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    return parser
+
+
+async def _serve(config: ClusterConfig) -> None:
+    server = ClusterServer(config)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = from_args(args)
+        asyncio.run(_serve(config))
+    except ConfigError as exc:
+        print(f"vmgrid-cluster: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

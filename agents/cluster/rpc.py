@@ -1,0 +1,213 @@
+"""gRPC servicers of the cluster manager: NodeLinkService and ClusterService.
+
+The only cluster module that touches generated code besides the codec. Every agent message is
+validated by the codec; a bad one is answered with a StreamError on the stream and counted,
+and the manager's state is left untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+import grpc.aio
+
+from vmgrid.agents.cluster import codec
+from vmgrid.agents.cluster.events import ClusterEvent
+from vmgrid.agents.cluster.manager import ClusterManager, NodeSession
+from vmgrid.agents.cluster.state import NodeStatus
+from vmgrid.agents.errors import InvalidArgument, MalformedMessage, VmgridError
+from vmgrid.agents.model import HelloAck, StreamError
+from vmgrid.agents.rpc_status import abort_with
+from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, node_pb2, node_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+_AgentMessage = node_pb2.NodeLinkServiceConnectRequest
+_ManagerMessage = node_pb2.NodeLinkServiceConnectResponse
+
+
+class NodeLinkServicer(node_pb2_grpc.NodeLinkServiceServicer):
+    """Accepts agent streams: hello first, then reports, heartbeats, events and results."""
+
+    def __init__(self, manager: ClusterManager) -> None:
+        self._manager = manager
+
+    async def Connect(  # noqa: N802 - gRPC method name
+        self, request_iterator: AsyncIterator[_AgentMessage], context: grpc.aio.ServicerContext
+    ) -> None:
+        first = await context.read()
+        if first is grpc.aio.EOF:
+            return
+        kind = first.WhichOneof("payload")
+        try:
+            if kind != "hello":
+                raise MalformedMessage(
+                    "payload", f"first message is {kind or 'empty'}; it must be a hello"
+                )
+            hello = codec.decode_hello(first.hello)
+        except MalformedMessage as exc:
+            await context.write(codec.encode_stream_error(StreamError(str(exc), exc.field)))
+            await abort_with(context, exc)
+        session = self._manager.open_session(hello)
+        reader = asyncio.create_task(self._read(session, context))
+        reader.add_done_callback(lambda _: session.outbox.put_nowait(None))
+        try:
+            while (item := await session.outbox.get()) is not None:
+                await context.write(self._encode(item))
+        except asyncio.CancelledError:
+            pass  # server shutting down
+        finally:
+            reader.cancel()
+            self._manager.close_session(session)
+
+    @staticmethod
+    def _encode(item: object) -> _ManagerMessage:
+        if isinstance(item, HelloAck):
+            return codec.encode_hello_ack(item)
+        if isinstance(item, StreamError):
+            return codec.encode_stream_error(item)
+        return codec.encode_command_message(item)  # type: ignore[arg-type]
+
+    async def _read(self, session: NodeSession, context: grpc.aio.ServicerContext) -> None:
+        manager = self._manager
+        decode_report = codec.decode_report
+        try:
+            while (msg := await context.read()) is not grpc.aio.EOF:
+                kind = msg.WhichOneof("payload")
+                try:
+                    if kind == "report":
+                        manager.handle_report(session, decode_report(msg.report))
+                    elif kind == "heartbeat":
+                        manager.handle_heartbeat(session)
+                    elif kind == "lifecycle":
+                        manager.handle_lifecycle(session, codec.decode_lifecycle(msg.lifecycle))
+                    elif kind == "command_result":
+                        manager.handle_result(
+                            session, codec.decode_command_result(msg.command_result)
+                        )
+                    else:
+                        raise MalformedMessage(
+                            "payload",
+                            f"{kind or 'empty'} message after hello; accepted: report, "
+                            "heartbeat, lifecycle, command_result",
+                        )
+                except MalformedMessage as exc:
+                    sequence = msg.report.sequence if kind == "report" else 0
+                    log.warning("node %s: rejected message: %s", session.node_id, exc)
+                    manager.reject(session, exc, sequence)
+        except (asyncio.CancelledError, grpc.aio.AioRpcError):
+            pass
+        except Exception:  # a stream must never take the manager down
+            log.exception("node %s: stream reader failed", session.node_id)
+
+
+_LATER = {
+    "PlanReconfiguration": "reconfiguration planning arrives with the decision loop (solver)",
+    "ApplyPlan": "plan execution arrives with the plan executor",
+    "CancelPlan": "plan execution arrives with the plan executor",
+    "ApprovePlan": "plan approval arrives with the plan executor",
+    "RejectPlan": "plan approval arrives with the plan executor",
+    "MigrateVm": "operator actions arrive with the plan executor",
+    "SuspendVm": "operator actions arrive with the plan executor",
+    "ResumeVm": "operator actions arrive with the plan executor",
+    "CreateSnapshot": "snapshots arrive with the operator actions feature",
+    "ListSnapshots": "snapshots arrive with the operator actions feature",
+    "RevertSnapshot": "snapshots arrive with the operator actions feature",
+    "DeleteSnapshot": "snapshots arrive with the operator actions feature",
+    "DrainNode": "node drain arrives with the decision loop",
+    "UndrainNode": "node drain arrives with the decision loop",
+    "SubmitJob": "job submission arrives with the jobs feature",
+    "GetJob": "job submission arrives with the jobs feature",
+}
+
+
+def _unimplemented(name: str, reason: str) -> object:
+    async def method(self: object, request: object, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED, f"ClusterService.{name} is not implemented yet: {reason}"
+        )
+
+    method.__name__ = name
+    return method
+
+
+class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
+    """Operator queries over the manager's state; later features answer UNIMPLEMENTED."""
+
+    def __init__(self, manager: ClusterManager) -> None:
+        self._manager = manager
+
+    async def ListNodes(  # noqa: N802
+        self, request: cluster_pb2.ListNodesRequest, context: grpc.aio.ServicerContext
+    ) -> cluster_pb2.ListNodesResponse:
+        views = self._manager.state.views()
+        return cluster_pb2.ListNodesResponse(nodes=[codec.encode_node_info(v) for v in views])
+
+    async def GetNode(  # noqa: N802
+        self, request: cluster_pb2.GetNodeRequest, context: grpc.aio.ServicerContext
+    ) -> cluster_pb2.GetNodeResponse:
+        try:
+            view = self._manager.state.view(request.node_id)
+        except VmgridError as exc:
+            await abort_with(context, exc)
+        return cluster_pb2.GetNodeResponse(
+            node=codec.encode_node_info(view),
+            vms=[codec.encode_vm_info(view.node_id, vm, view.last_seen_unix_ns) for vm in view.vms],
+        )
+
+    async def ListVms(  # noqa: N802
+        self, request: cluster_pb2.ListVmsRequest, context: grpc.aio.ServicerContext
+    ) -> cluster_pb2.ListVmsResponse:
+        try:
+            states = {codec.vm_state_from_wire(s) for s in request.states}
+            views = (
+                [self._manager.state.view(request.node_id)]
+                if request.node_id
+                else self._manager.state.views()
+            )
+        except VmgridError as exc:
+            await abort_with(context, exc)
+        vms = [
+            codec.encode_vm_info(view.node_id, vm, view.last_seen_unix_ns)
+            for view in views
+            for vm in view.vms
+            if (not states or vm.state in states) and vm.name.startswith(request.name_prefix)
+        ]
+        return cluster_pb2.ListVmsResponse(vms=vms)
+
+    async def WatchEvents(  # noqa: N802
+        self, request: cluster_pb2.WatchEventsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[cluster_pb2.WatchEventsResponse]:
+        try:
+            kinds = {codec.event_kind_from_wire(k) for k in request.kinds}
+        except InvalidArgument as exc:
+            await abort_with(context, exc)
+        node_id = request.node_id
+
+        def accept(event: ClusterEvent) -> bool:
+            return (not kinds or event.kind in kinds) and (not node_id or event.node_id == node_id)
+
+        subscription = self._manager.bus.subscribe(accept)
+        try:
+            # Initial metadata tells the watcher it is subscribed: later events are not missed.
+            await context.send_initial_metadata(())
+            while True:
+                event = await subscription.get()
+                yield cluster_pb2.WatchEventsResponse(event=codec.encode_event(event))
+        finally:
+            subscription.close()
+
+    async def GetIngestStats(  # noqa: N802
+        self, request: cluster_pb2.GetIngestStatsRequest, context: grpc.aio.ServicerContext
+    ) -> cluster_pb2.GetIngestStatsResponse:
+        state = self._manager.state
+        connected = sum(1 for n in state.node_ids() if state.node_status(n) is NodeStatus.CONNECTED)
+        stats = self._manager.ingest.read(reset=request.reset)
+        return codec.encode_ingest_stats(stats, connected)
+
+
+for _name, _reason in _LATER.items():
+    setattr(ClusterServicer, _name, _unimplemented(_name, _reason))

@@ -1,0 +1,105 @@
+"""A whole cluster manager: the gRPC server, the plan journal, the executor and the decision loop.
+
+Start order matters after a crash: the server comes up first so agents reconnect and report,
+then, once every node the journal's running plans touch has reported (or a grace period has
+passed), those plans are reconciled and finished, and only then does the decision loop start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from vmgrid.agents.cluster.config import ClusterConfig
+from vmgrid.agents.cluster.control import ControlConfig
+from vmgrid.agents.cluster.driver import DriverOptions, ManagerDriver
+from vmgrid.agents.cluster.executor import ExecutionLimits, PlanExecutor
+from vmgrid.agents.cluster.journal import Journal, PlanState
+from vmgrid.agents.cluster.loop import ControlLoop
+from vmgrid.agents.cluster.server import ClusterServer
+from vmgrid.agents.cluster.state import NodeStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """What runs beside the server."""
+
+    control: ControlConfig = field(default_factory=ControlConfig)
+    driver: DriverOptions = field(default_factory=DriverOptions)
+    limits: ExecutionLimits = field(default_factory=ExecutionLimits)
+    journal_path: str = ":memory:"
+    """SQLite file of the plan journal; ``:memory:`` forgets plans on restart."""
+    decisions: bool = True
+    """Run the decision loop (off: the manager only observes and executes operator plans)."""
+    resume_grace_s: float = 15.0
+    """Longest wait for the nodes of interrupted plans to report before resuming them."""
+
+
+class ClusterRuntime:
+    """``await start()``; ``await stop()``. Exposes server, manager, executor, loop."""
+
+    def __init__(self, config: ClusterConfig, options: RuntimeOptions | None = None) -> None:
+        self.options = options or RuntimeOptions()
+        self.server = ClusterServer(config)
+        self.manager = self.server.manager
+        self.journal = Journal(self.options.journal_path)
+        self.driver = ManagerDriver(self.manager, self.options.driver)
+        self.executor = PlanExecutor(self.driver, self.journal, self.options.limits)
+        self.loop = ControlLoop(self.manager, self.executor, self.options.control)
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def address(self) -> str:
+        return self.server.address
+
+    async def start(self) -> str:
+        address = await self.server.start()
+        self._task = asyncio.create_task(self._background())
+        return address
+
+    async def _background(self) -> None:
+        await self._resume_interrupted_plans()
+        if self.options.decisions:
+            await self.loop.run(self._stop)
+
+    async def _resume_interrupted_plans(self) -> None:
+        interrupted = self.journal.plans([PlanState.RUNNING])
+        if not interrupted:
+            return
+        nodes = {
+            n
+            for plan in interrupted
+            for record in plan.actions
+            for n in (record.action.src, record.action.dst)
+            if n is not None
+        }
+        deadline = asyncio.get_running_loop().time() + self.options.resume_grace_s
+        while asyncio.get_running_loop().time() < deadline and not self._reported(nodes):
+            await asyncio.sleep(0.2)
+        log.info("resuming %d interrupted plan(s) from the journal", len(interrupted))
+        for report in await self.executor.resume_unfinished():
+            log.info("plan %s resumed and ended %s", report.plan_id, report.state.value)
+
+    def _reported(self, nodes: set[str]) -> bool:
+        state = self.manager.state
+        known = set(state.node_ids())
+        return all(
+            n in known
+            and state.node_status(n) is NodeStatus.CONNECTED
+            and state.view(n).usage is not None
+            for n in nodes
+        )
+
+    async def stop(self, grace_s: float = 1.0) -> None:
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.server.stop(grace_s)
+        self.journal.close()

@@ -1,0 +1,95 @@
+"""Assemble and run the cluster manager's grpc.aio server (services, health, reflection)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from vmgrid.agents.cluster.config import ClusterConfig
+from vmgrid.agents.cluster.manager import ClusterManager
+from vmgrid.agents.cluster.rpc import ClusterServicer, NodeLinkServicer
+from vmgrid.agents.errors import ConfigError
+from vmgrid.agents.tls import TlsFiles, server_credentials
+from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, node_pb2, node_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    node_pb2.DESCRIPTOR.services_by_name["NodeLinkService"].full_name,
+    cluster_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name,
+)
+
+
+class ClusterServer:
+    """A running manager: ``await start()``, then ``address``; ``await stop()`` to end."""
+
+    def __init__(self, config: ClusterConfig, manager: ClusterManager | None = None) -> None:
+        self.config = config
+        self.manager = manager or ClusterManager(config)
+        self.address = ""
+        self._server: grpc.aio.Server | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self.health = health_aio.HealthServicer()
+
+    async def start(self) -> str:
+        """Bind, serve and start the heartbeat watchdog; returns the bound host:port."""
+        server = grpc.aio.server(
+            options=[
+                ("grpc.keepalive_time_ms", 30000),
+                ("grpc.max_concurrent_streams", 100000),
+            ]
+        )
+        node_pb2_grpc.add_NodeLinkServiceServicer_to_server(NodeLinkServicer(self.manager), server)
+        cluster_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(self.manager), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (
+                *SERVICE_NAMES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+        host = self.config.listen.rpartition(":")[0]
+        if self.config.insecure:
+            port = server.add_insecure_port(self.config.listen)
+        else:
+            files = TlsFiles(
+                self.config.tls_ca_file, self.config.tls_cert_file, self.config.tls_key_file
+            )
+            port = server.add_secure_port(self.config.listen, server_credentials(files))
+        if port == 0:
+            raise ConfigError(f"listen: cannot bind {self.config.listen!r} (address in use?)")
+        await server.start()
+        self._server = server
+        self.address = f"{host}:{port}"
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._watchdog = asyncio.create_task(self.manager.watch_heartbeats())
+        if self.config.ready_file:
+            Path(self.config.ready_file).write_text(self.address + "\n")
+        log.info("cluster %s serving on %s", self.config.cluster_id, self.address)
+        return self.address
+
+    async def stop(self, grace_s: float = 1.0) -> None:
+        """Stop serving (NOT_SERVING first, so health checkers see it)."""
+        await self.health.enter_graceful_shutdown()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+        if self._server is not None:
+            await self._server.stop(grace_s)
+
+    async def wait(self) -> None:
+        """Block until the server terminates."""
+        if self._server is not None:
+            await self._server.wait_for_termination()

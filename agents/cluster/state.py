@@ -1,0 +1,317 @@
+"""The cluster manager's mutable cache of nodes and VMs, and its immutable snapshots.
+
+Reports are applied as they arrive (``apply_report`` is the ingest hot path: it stores the
+decoded values, appends to bounded history windows and publishes events only on change).
+The decision loop works on ``snapshot()``, a frozen copy that later reports cannot alter.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from vmgrid.agents.cluster.events import EventBus, EventKind
+from vmgrid.agents.errors import NotFound
+from vmgrid.agents.model import (
+    HostUsage,
+    LifecycleEvent,
+    NodeCapacity,
+    NodeHello,
+    NodeIdentity,
+    NodeReport,
+    VmUsage,
+)
+
+
+class NodeStatus(enum.Enum):
+    """Whether the manager hears from a node."""
+
+    CONNECTED = "connected"
+    LOST = "lost"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """A node as of a snapshot."""
+
+    identity: NodeIdentity
+    capacity: NodeCapacity
+    status: NodeStatus
+    usage: HostUsage | None
+    vms: tuple[VmUsage, ...]
+    last_seen_unix_ns: int
+    last_sequence: int
+    draining: bool
+
+    @property
+    def node_id(self) -> str:
+        """Shortcut for identity.node_id."""
+        return self.identity.node_id
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSnapshot:
+    """Immutable view of the whole cluster for one decision cycle."""
+
+    cluster_id: str
+    taken_at_unix_ns: int
+    nodes: tuple[NodeView, ...]
+    # node_id -> ((sent_at_unix_ns, HostUsage), ...), oldest first
+    node_history: Mapping[str, tuple[tuple[int, HostUsage], ...]]
+    # vm uuid -> ((sent_at_unix_ns, VmUsage), ...), oldest first
+    vm_history: Mapping[str, tuple[tuple[int, VmUsage], ...]]
+
+    def node(self, node_id: str) -> NodeView:
+        """The node with this id; NotFound names it otherwise."""
+        for view in self.nodes:
+            if view.node_id == node_id:
+                return view
+        raise NotFound(f"node {node_id!r} is not known to cluster {self.cluster_id!r}")
+
+    def vms(self) -> Iterator[tuple[str, VmUsage]]:
+        """(node_id, VM) for every VM in the cluster."""
+        for view in self.nodes:
+            for vm in view.vms:
+                yield view.node_id, vm
+
+
+class _Node:
+    """Mutable per-node record (internal)."""
+
+    __slots__ = (
+        "hello",
+        "status",
+        "usage",
+        "vms",
+        "history",
+        "vm_history",
+        "last_seen_monotonic",
+        "last_seen_unix_ns",
+        "last_sequence",
+        "draining",
+        "connection_id",
+    )
+
+    def __init__(self, hello: NodeHello, connection_id: int, now: float, window: int) -> None:
+        self.hello = hello
+        self.status = NodeStatus.CONNECTED
+        self.usage: HostUsage | None = None
+        self.vms: dict[str, VmUsage] = {}
+        self.history: deque[tuple[int, HostUsage]] = deque(maxlen=window)
+        self.vm_history: dict[str, deque[tuple[int, VmUsage]]] = {}
+        self.last_seen_monotonic = now
+        self.last_seen_unix_ns = 0
+        self.last_sequence = 0
+        self.draining = False
+        self.connection_id = connection_id
+
+
+class ClusterState:
+    """Nodes, VMs and usage history of one cluster. Use from the event loop thread only."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        *,
+        history_window: int = 60,
+        heartbeat_timeout_s: float = 10.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.bus = bus
+        self.history_window = history_window
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self._monotonic = monotonic
+        self._clock_ns = clock_ns
+        self._nodes: dict[str, _Node] = {}
+
+    @property
+    def cluster_id(self) -> str:
+        """Id of the cluster this state describes."""
+        return self.bus.cluster_id
+
+    def node_connected(self, hello: NodeHello, connection_id: int) -> bool:
+        """Register a (re)connecting node; True when the node id was already known."""
+        node_id = hello.identity.node_id
+        now = self._monotonic()
+        node = self._nodes.get(node_id)
+        if node is None:
+            self._nodes[node_id] = _Node(hello, connection_id, now, self.history_window)
+            self.bus.publish(EventKind.NODE_JOINED, node_id=node_id, message="agent connected")
+            return False
+        node.hello = hello
+        node.connection_id = connection_id
+        node.last_seen_monotonic = now
+        node.last_sequence = 0
+        if node.status is NodeStatus.LOST:
+            node.status = NodeStatus.CONNECTED
+            self.bus.publish(EventKind.NODE_RETURNED, node_id=node_id, message="agent reconnected")
+        return True
+
+    def is_current(self, node_id: str, connection_id: int) -> bool:
+        """True when this connection is the node's latest one (older streams are ignored)."""
+        node = self._nodes.get(node_id)
+        return node is not None and node.connection_id == connection_id
+
+    def touch(self, node_id: str) -> None:
+        """Record life from a node (any message); a lost node that speaks again returns."""
+        node = self._nodes[node_id]
+        node.last_seen_monotonic = self._monotonic()
+        if node.status is NodeStatus.LOST:
+            node.status = NodeStatus.CONNECTED
+            self.bus.publish(EventKind.NODE_RETURNED, node_id=node_id, message="agent spoke again")
+
+    def apply_report(self, node_id: str, report: NodeReport) -> bool:
+        """Apply a full report; False when it is stale (sequence not newer) and was ignored."""
+        node = self._nodes[node_id]
+        self.touch(node_id)
+        if report.sequence and report.sequence <= node.last_sequence:
+            return False
+        node.last_sequence = report.sequence
+        sent_at = report.sent_at_unix_ns or self._clock_ns()
+        node.last_seen_unix_ns = sent_at
+        node.usage = report.host
+        node.history.append((sent_at, report.host))
+        old = node.vms
+        new: dict[str, VmUsage] = {}
+        histories = node.vm_history
+        window = self.history_window
+        publish = self.bus.publish
+        for vm in report.vms:
+            uuid = vm.uuid
+            new[uuid] = vm
+            previous = old.get(uuid)
+            if previous is None:
+                histories[uuid] = deque(maxlen=window)
+                publish(
+                    EventKind.VM_APPEARED,
+                    node_id=node_id,
+                    vm_uuid=uuid,
+                    vm_state=vm.state,
+                    simulated=vm.simulated,
+                    message=vm.name,
+                )
+            elif previous.state is not vm.state:
+                publish(
+                    EventKind.VM_STATE_CHANGED,
+                    node_id=node_id,
+                    vm_uuid=uuid,
+                    vm_state=vm.state,
+                    previous_vm_state=previous.state,
+                    simulated=vm.simulated,
+                    message=vm.name,
+                )
+            histories[uuid].append((sent_at, vm))
+        if len(new) != len(old) or new.keys() != old.keys():
+            for uuid in old.keys() - new.keys():
+                del histories[uuid]
+                gone = old[uuid]
+                publish(
+                    EventKind.VM_DISAPPEARED,
+                    node_id=node_id,
+                    vm_uuid=uuid,
+                    previous_vm_state=gone.state,
+                    simulated=gone.simulated,
+                    message=gone.name,
+                )
+        node.vms = new
+        return True
+
+    def apply_lifecycle(self, node_id: str, event: LifecycleEvent) -> None:
+        """Publish a VM lifecycle event; the next report carries the resulting state."""
+        self.touch(node_id)
+        self.bus.publish(
+            EventKind.VM_LIFECYCLE,
+            node_id=node_id,
+            vm_uuid=event.vm_uuid,
+            simulated=event.simulated,
+            message=f"{event.kind.value}: {event.detail}" if event.detail else event.kind.value,
+        )
+
+    def check_timeouts(self) -> list[str]:
+        """Mark nodes silent for longer than the timeout as lost; returns their ids."""
+        deadline = self._monotonic() - self.heartbeat_timeout_s
+        lost = []
+        for node_id, node in self._nodes.items():
+            if node.status is NodeStatus.CONNECTED and node.last_seen_monotonic < deadline:
+                node.status = NodeStatus.LOST
+                lost.append(node_id)
+                self.bus.publish(
+                    EventKind.NODE_LOST,
+                    node_id=node_id,
+                    message=f"no message for more than {self.heartbeat_timeout_s:g} s",
+                )
+        return lost
+
+    def set_draining(self, node_id: str, draining: bool) -> None:
+        """Mark a node as draining (no new VMs) or not."""
+        node = self._node(node_id)
+        if node.draining != draining:
+            node.draining = draining
+            self.bus.publish(
+                EventKind.NODE_DRAIN_CHANGED,
+                node_id=node_id,
+                message="draining" if draining else "undrained",
+            )
+
+    def _node(self, node_id: str) -> _Node:
+        node = self._nodes.get(node_id)
+        if node is None:
+            raise NotFound(f"node {node_id!r} is not known to cluster {self.cluster_id!r}")
+        return node
+
+    def node_status(self, node_id: str) -> NodeStatus:
+        """Current status of a node; NotFound names an unknown id."""
+        return self._node(node_id).status
+
+    def node_ids(self) -> list[str]:
+        """Ids of every known node."""
+        return list(self._nodes)
+
+    def view(self, node_id: str) -> NodeView:
+        """Immutable view of one node; NotFound names an unknown id."""
+        return self._view(self._node(node_id))
+
+    def views(self) -> list[NodeView]:
+        """Immutable views of every node, sorted by id."""
+        return [self._view(self._nodes[n]) for n in sorted(self._nodes)]
+
+    @staticmethod
+    def _view(node: _Node) -> NodeView:
+        hello = node.hello
+        return NodeView(
+            identity=hello.identity,
+            capacity=hello.capacity,
+            status=node.status,
+            usage=node.usage,
+            vms=tuple(node.vms.values()),
+            last_seen_unix_ns=node.last_seen_unix_ns,
+            last_sequence=node.last_sequence,
+            draining=node.draining,
+        )
+
+    def find_vm(self, vm_uuid: str) -> tuple[str, VmUsage]:
+        """(node_id, VM) of a VM by uuid; NotFound names it otherwise."""
+        for node_id, node in self._nodes.items():
+            vm = node.vms.get(vm_uuid)
+            if vm is not None:
+                return node_id, vm
+        raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
+
+    def snapshot(self) -> ClusterSnapshot:
+        """Frozen copy of the cluster, history included."""
+        node_history = {n: tuple(node.history) for n, node in self._nodes.items()}
+        vm_history = {
+            uuid: tuple(h) for node in self._nodes.values() for uuid, h in node.vm_history.items()
+        }
+        return ClusterSnapshot(
+            cluster_id=self.cluster_id,
+            taken_at_unix_ns=self._clock_ns(),
+            nodes=tuple(self.views()),
+            node_history=MappingProxyType(node_history),
+            vm_history=MappingProxyType(vm_history),
+        )

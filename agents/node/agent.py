@@ -1,0 +1,203 @@
+"""The node agent: the monitor and act ends of the control loop on one host.
+
+Three things run side by side in one asyncio loop: the collector (every period: reconnect
+to libvirt if needed, sample, queue a report), the link to the manager (rpc.NodeLink), and
+the actuators (commands in, results out). libvirt calls run in worker threads; libvirt's
+lifecycle events arrive on libvirt's own thread and are handed over with
+``call_soon_threadsafe``, then sent at once and followed by an early report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from importlib import metadata
+
+import grpc
+from vmgrid.agents import model
+from vmgrid.agents.node import codec
+from vmgrid.agents.node.actuators import Actuators
+from vmgrid.agents.node.collector import Collector, lifecycle_event, node_hello
+from vmgrid.agents.node.config import AgentConfig
+from vmgrid.agents.node.hypervisor import (
+    DomainEvent,
+    HostInfo,
+    Hypervisor,
+    HypervisorError,
+    HypervisorUnavailable,
+)
+from vmgrid.agents.node.load import LoadSource
+from vmgrid.agents.node.rpc import NodeLink, Outbox, backoff_delay_s
+
+log = logging.getLogger(__name__)
+
+
+def agent_version() -> str:
+    try:
+        return metadata.version("vmgrid")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class NodeAgent:
+    """One host's agent; ``run`` until ``stop`` is set."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        hypervisor: Hypervisor,
+        load: LoadSource | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        self._config = config
+        self._hypervisor = hypervisor
+        self._load = load
+        self._outbox = Outbox()
+        self._started_unix_ns = time.time_ns()
+        self._version = agent_version()
+        self._info: HostInfo | None = None
+        self._hello_sent: tuple[HostInfo | None] | None = None  # info of the last hello sent
+        self._collector: Collector | None = None
+        self._degraded = "not connected to libvirt yet"
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.actuators = Actuators(hypervisor, self._outbox.put)
+        self.link = NodeLink(
+            target=config.manager,
+            credentials=credentials,
+            hello=self.hello,
+            outbox=self._outbox,
+            on_incoming=self._on_incoming,
+            heartbeat_period_s=config.heartbeat_period_s,
+            degraded_reason=lambda: self._degraded,
+        )
+
+    @property
+    def degraded_reason(self) -> str:
+        """Why the agent cannot read its hypervisor; empty when healthy."""
+        return self._degraded
+
+    def hello(self) -> model.NodeHello:
+        """The hello for the next stream; without libvirt yet, a zero-capacity placeholder."""
+        self._hello_sent = (self._info,)
+        info = self._info or HostInfo(
+            hostname=socket.gethostname(),
+            uri=self._config.libvirt_uri,
+            hypervisor_type=self._config.libvirt_uri.split(":", 1)[0].split("+", 1)[0],
+            cpu_count=0,
+            cpu_mhz=0,
+            memory_mib=0,
+        )
+        return node_hello(
+            info,
+            node_id=self._config.node_id,
+            nic_bandwidth_mbps=self._config.nic_bandwidth_mbps,
+            migration_uri=self._config.migration_uri,
+            simulated=self._config.simulated,
+            report_period_ms=int(self._config.report_period_s * 1000),
+            started_at_unix_ns=self._started_unix_ns,
+            agent_version=self._version,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._hypervisor.subscribe(self._on_domain_event, self._on_connection)
+        link: asyncio.Task[None] | None = None
+        attempt = 0
+        try:
+            while not stop.is_set():
+                if not self._hypervisor.connected:
+                    attempt = 0 if await self._connect() else attempt + 1
+                if link is None:  # dial once libvirt was tried, so the hello has capacity
+                    link = asyncio.create_task(self.link.run(stop), name="node-link")
+                if self._hypervisor.connected and self._collector is not None:
+                    await self._report_once(self._collector)
+                wait_s = self._config.report_period_s
+                if not self._hypervisor.connected:
+                    wait_s = backoff_delay_s(attempt, base_s=1.0, cap_s=30.0)
+                    log.debug("retrying libvirt at %s in %.1f s", self._config.libvirt_uri, wait_s)
+                await self._sleep(stop, wait_s)
+        finally:
+            if link is not None:
+                await link
+            await self.actuators.drain()
+            await asyncio.to_thread(self._hypervisor.close)
+
+    async def _connect(self) -> bool:
+        try:
+            await asyncio.to_thread(self._hypervisor.connect)
+            info = await asyncio.to_thread(self._hypervisor.host_info)
+        except HypervisorError as exc:
+            self._set_degraded(str(exc))
+            return False
+        if self._collector is None:
+            self._collector = Collector(info, self._load, self._hypervisor.simulated)
+        else:
+            self._collector.reset(info)
+        self._info = info
+        self._set_degraded("")
+        if self._hello_sent is not None and self._hello_sent != (info,):
+            self.link.restart()  # the manager must see the new capacity in a fresh hello
+        return True
+
+    async def _report_once(self, collector: Collector) -> None:
+        try:
+            sample = await asyncio.to_thread(self._hypervisor.sample)
+        except HypervisorUnavailable as exc:
+            self._set_degraded(str(exc))
+            return
+        except HypervisorError as exc:
+            log.warning("sampling libvirt failed: %s", exc)
+            return
+        self._outbox.put_report(collector.report(sample))
+
+    async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        self._wake.clear()
+
+    def _set_degraded(self, reason: str) -> None:
+        if reason != self._degraded:
+            if reason:
+                log.error("degraded: %s (retrying with backoff)", reason)
+            else:
+                log.info("libvirt at %s is reachable", self._config.libvirt_uri)
+            self._degraded = reason
+        if reason:
+            self._outbox.clear_report()
+
+    # -- callbacks -------------------------------------------------------------------------
+
+    def _on_incoming(self, message: codec.Incoming) -> None:
+        if isinstance(message, model.HelloAck):
+            return
+        if isinstance(message, model.StreamError):
+            log.warning("manager rejected a message: %s (%s)", message.message, message.field)
+            return
+        result = self.actuators.submit(message)
+        self._outbox.put(result)
+
+    def _on_domain_event(self, event: DomainEvent) -> None:
+        """On libvirt's event thread: hand over to the asyncio loop and return."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._domain_event, event)
+
+    def _domain_event(self, event: DomainEvent) -> None:
+        lifecycle = lifecycle_event(event, self._hypervisor.simulated)
+        if lifecycle is not None:
+            self._outbox.put(lifecycle)
+            self._wake.set()  # follow with a full report rather than wait for the period
+
+    def _on_connection(self, connected: bool, reason: str) -> None:
+        if self._loop is not None and not connected:
+            self._loop.call_soon_threadsafe(self._lost_libvirt, reason)
+
+    def _lost_libvirt(self, reason: str) -> None:
+        self._set_degraded(reason)
+        self._wake.set()

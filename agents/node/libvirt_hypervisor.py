@@ -1,0 +1,430 @@
+"""The libvirt implementation of the hypervisor seam.
+
+Reads are bulk (one ``getAllDomainStats`` per pass) so that a host with many guests costs
+one round trip per period. Lifecycle events come from libvirt's own event loop, run in a
+daemon thread, so a VM that starts, stops or migrates is known at once rather than at the
+next period. When libvirtd restarts, the close callback marks the connection down; the
+agent then calls ``connect`` again with backoff, which also re-registers the events.
+
+The test driver (``test:///path/node.xml``) accounts no CPU time nor traffic; samples from
+it carry ``cpu_time_ns=None`` and the hypervisor reports itself ``simulated``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid as uuid_lib
+from typing import Any
+
+import libvirt
+from vmgrid.agents.model import VmState
+from vmgrid.agents.node import libvirt_actions as actions
+from vmgrid.agents.node.hypervisor import (
+    ConnectionCallback,
+    DomainEvent,
+    DomainEventCallback,
+    DomainEventKind,
+    DomainNotFound,
+    DomainSample,
+    HostCounters,
+    HostInfo,
+    HostSample,
+    HypervisorError,
+    HypervisorUnavailable,
+    InterfaceCounters,
+)
+from vmgrid.agents.node.migration import MigrationProgress, MigrationRequest
+
+SIMULATED_MIGRATION = "simulated nodes migrate through the manager"
+
+_STATS = (
+    libvirt.VIR_DOMAIN_STATS_STATE
+    | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
+    | libvirt.VIR_DOMAIN_STATS_BALLOON
+    | libvirt.VIR_DOMAIN_STATS_VCPU
+    | libvirt.VIR_DOMAIN_STATS_INTERFACE
+)
+
+_STATES = {
+    libvirt.VIR_DOMAIN_RUNNING: VmState.RUNNING,
+    libvirt.VIR_DOMAIN_BLOCKED: VmState.BLOCKED,
+    libvirt.VIR_DOMAIN_PAUSED: VmState.PAUSED,
+    libvirt.VIR_DOMAIN_SHUTDOWN: VmState.SHUTTING_DOWN,
+    libvirt.VIR_DOMAIN_SHUTOFF: VmState.SHUT_OFF,
+    libvirt.VIR_DOMAIN_CRASHED: VmState.CRASHED,
+    libvirt.VIR_DOMAIN_PMSUSPENDED: VmState.PM_SUSPENDED,
+}
+
+_EVENTS = {
+    libvirt.VIR_DOMAIN_EVENT_DEFINED: DomainEventKind.DEFINED,
+    libvirt.VIR_DOMAIN_EVENT_UNDEFINED: DomainEventKind.UNDEFINED,
+    libvirt.VIR_DOMAIN_EVENT_STARTED: DomainEventKind.STARTED,
+    libvirt.VIR_DOMAIN_EVENT_SUSPENDED: DomainEventKind.SUSPENDED,
+    libvirt.VIR_DOMAIN_EVENT_RESUMED: DomainEventKind.RESUMED,
+    libvirt.VIR_DOMAIN_EVENT_STOPPED: DomainEventKind.STOPPED,
+    libvirt.VIR_DOMAIN_EVENT_SHUTDOWN: DomainEventKind.SHUTDOWN,
+    libvirt.VIR_DOMAIN_EVENT_PMSUSPENDED: DomainEventKind.SUSPENDED,
+    libvirt.VIR_DOMAIN_EVENT_CRASHED: DomainEventKind.CRASHED,
+}
+
+_event_loop_lock = threading.Lock()
+_event_loop_started = False
+
+
+def _ensure_event_loop() -> None:
+    """Start libvirt's default event loop once per process, before any connection opens."""
+    global _event_loop_started
+    with _event_loop_lock:
+        if _event_loop_started:
+            return
+        # libvirt prints every error to stderr by default; errors reach us as exceptions.
+        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+        libvirt.virEventRegisterDefaultImpl()
+        thread = threading.Thread(target=_run_event_loop, name="libvirt-events", daemon=True)
+        thread.start()
+        _event_loop_started = True
+
+
+def _run_event_loop() -> None:
+    while True:
+        libvirt.virEventRunDefaultImpl()
+
+
+def event_kind(event: int, detail: int) -> DomainEventKind | None:
+    """Map a libvirt lifecycle (event, detail) pair; migrations are told apart by detail."""
+    if event == libvirt.VIR_DOMAIN_EVENT_STARTED and detail == (
+        libvirt.VIR_DOMAIN_EVENT_STARTED_MIGRATED
+    ):
+        return DomainEventKind.MIGRATED_IN
+    if event == libvirt.VIR_DOMAIN_EVENT_STOPPED and detail == (
+        libvirt.VIR_DOMAIN_EVENT_STOPPED_MIGRATED
+    ):
+        return DomainEventKind.MIGRATED_OUT
+    return _EVENTS.get(event)
+
+
+def interfaces_from_stats(stats: dict[str, Any]) -> tuple[InterfaceCounters, ...]:
+    """Pull ``net.<i>.*`` counters out of one domain's bulk stats record."""
+    found = []
+    for index in range(int(stats.get("net.count", 0))):
+        prefix = f"net.{index}."
+        found.append(
+            InterfaceCounters(
+                name=str(stats.get(prefix + "name", f"net{index}")),
+                rx_bytes=int(stats.get(prefix + "rx.bytes", 0)),
+                tx_bytes=int(stats.get(prefix + "tx.bytes", 0)),
+            )
+        )
+    return tuple(found)
+
+
+class LibvirtHypervisor:
+    """A host reached through one libvirt connection, reopened when it drops."""
+
+    def __init__(self, uri: str, simulated: bool | None = None) -> None:
+        self._uri = uri
+        self._simulated = uri.startswith("test:") if simulated is None else simulated
+        self._lock = threading.Lock()
+        self._conn: libvirt.virConnect | None = None
+        self._event_callback_id: int | None = None
+        self._on_event: DomainEventCallback | None = None
+        self._on_connection: ConnectionCallback | None = None
+
+    @property
+    def uri(self) -> str:
+        return self._uri
+
+    @property
+    def simulated(self) -> bool:
+        return self._simulated
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    def connect(self) -> None:
+        _ensure_event_loop()
+        self.close()
+        try:
+            conn = libvirt.open(self._uri)
+        except libvirt.libvirtError as exc:
+            raise HypervisorUnavailable(
+                f"cannot reach libvirt at {self._uri!r}: {_message(exc)}"
+            ) from exc
+        # Local drivers (test://, embedded qemu) have no keepalive; remote ones need it to
+        # notice a dead libvirtd.
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.setKeepAlive(5, 3)
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.registerCloseCallback(self._closed, None)
+        with self._lock:
+            self._conn = conn
+        if self._on_event is not None:
+            self._register_events(conn)
+        if self._on_connection is not None:
+            self._on_connection(True, f"connected to {self._uri}")
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            callback_id, self._event_callback_id = self._event_callback_id, None
+        if conn is None:
+            return
+        try:
+            if callback_id is not None:
+                conn.domainEventDeregisterAny(callback_id)
+            conn.unregisterCloseCallback()
+        except libvirt.libvirtError:
+            pass
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.close()
+
+    def subscribe(self, on_event: DomainEventCallback, on_connection: ConnectionCallback) -> None:
+        self._on_event = on_event
+        self._on_connection = on_connection
+        if self._conn is not None and self._event_callback_id is None:
+            self._register_events(self._conn)
+
+    def host_info(self) -> HostInfo:
+        conn = self._connection()
+        with self._guard():
+            info = conn.getInfo()
+            return HostInfo(
+                hostname=conn.getHostname(),
+                uri=self._uri,
+                hypervisor_type=conn.getType(),
+                cpu_count=int(info[2]),
+                cpu_mhz=int(info[3]),
+                memory_mib=int(info[1]),
+            )
+
+    def sample(self) -> HostSample:
+        conn = self._connection()
+        with self._guard():
+            records = conn.getAllDomainStats(_STATS)
+            host = self._host_counters(conn)
+            domains = tuple(self._domain_sample(dom, stats) for dom, stats in records)
+        return HostSample(monotonic_ns=time.monotonic_ns(), host=host, domains=domains)
+
+    def domain_state(self, vm: str) -> VmState:
+        dom = self._lookup(vm)
+        with self._guard():
+            return _STATES.get(dom.state()[0], VmState.SHUT_OFF)
+
+    def define(self, domain_xml: str) -> str:
+        conn = self._connection()
+        with self._guard():
+            return str(conn.defineXML(domain_xml).UUIDString())
+
+    def start(self, vm: str) -> None:
+        self._call(vm, "create")
+
+    def shutdown(self, vm: str) -> None:
+        self._call(vm, "shutdown")
+
+    def destroy(self, vm: str) -> None:
+        self._call(vm, "destroy")
+
+    def undefine(self, vm: str) -> None:
+        self._call(vm, "undefine")
+
+    def suspend(self, vm: str) -> None:
+        self._call(vm, "suspend")
+
+    def resume(self, vm: str) -> None:
+        self._call(vm, "resume")
+
+    def migrate(self, vm: str, request: MigrationRequest) -> str:
+        if self._simulated:
+            raise HypervisorError(SIMULATED_MIGRATION)
+        dom = self._lookup(vm)
+        with self._guard():
+            return actions.migrate(dom, request)
+
+    def migration_progress(self, vm: str) -> MigrationProgress | None:
+        if self._simulated:
+            return None
+        dom = self._lookup(vm)
+        with self._guard():
+            return actions.migration_progress(dom)
+
+    def abort_migration(self, vm: str) -> bool:
+        if self._simulated:
+            return False  # a simulated migration runs in the manager, never here
+        dom = self._lookup(vm)
+        with self._guard():
+            return actions.abort_migration(dom)
+
+    def is_running_at(self, uri: str, vm: str) -> bool:
+        try:
+            return actions.is_running_at(uri, vm)
+        except libvirt.libvirtError as exc:
+            raise HypervisorError(f"cannot ask libvirt at {uri!r}: {_message(exc)}") from exc
+
+    def create_snapshot(self, vm: str, name: str, description: str) -> bool:
+        dom = self._lookup(vm)
+        with self._guard():
+            return actions.create_snapshot(dom, name, description)
+
+    def list_snapshots(self, vm: str) -> tuple[str, ...]:
+        dom = self._lookup(vm)
+        with self._guard():
+            return actions.list_snapshots(dom)
+
+    def revert_snapshot(self, vm: str, name: str) -> None:
+        dom = self._lookup(vm)
+        with self._guard():
+            actions.revert_snapshot(dom, name)
+
+    def delete_snapshot(self, vm: str, name: str) -> bool:
+        dom = self._lookup(vm)
+        with self._guard():
+            return actions.delete_snapshot(dom, name)
+
+    def save(self, vm: str, path: str) -> None:
+        dom = self._lookup(vm)
+        with self._guard():
+            dom.save(path)
+
+    def saved_vm(self, path: str) -> str:
+        conn = self._connection()
+        with self._guard():
+            return actions.saved_vm_uuid(conn, path)
+
+    def restore(self, path: str) -> str:
+        conn = self._connection()
+        with self._guard():
+            conn.restore(path)
+            return actions.saved_vm_uuid(conn, path)
+
+    # -- internals -------------------------------------------------------------------
+
+    def _connection(self) -> libvirt.virConnect:
+        conn = self._conn
+        if conn is None:
+            raise HypervisorUnavailable(f"not connected to libvirt at {self._uri!r}")
+        return conn
+
+    def _guard(self) -> _LibvirtGuard:
+        return _LibvirtGuard(self)
+
+    def _lost(self, reason: str) -> None:
+        with self._lock:
+            lost = self._conn is not None
+            self._conn = None
+            self._event_callback_id = None
+        if lost and self._on_connection is not None:
+            self._on_connection(False, reason)
+
+    def _closed(self, _conn: libvirt.virConnect, reason: int, _opaque: object) -> None:
+        self._lost(f"libvirt at {self._uri!r} closed the connection (reason {reason})")
+
+    def _lookup(self, vm: str) -> libvirt.virDomain:
+        conn = self._connection()
+        try:
+            if _is_uuid(vm):
+                return conn.lookupByUUIDString(vm)
+            return conn.lookupByName(vm)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                raise DomainNotFound(f"no VM named {vm!r} on {self._uri}") from exc
+            with self._guard():
+                raise
+
+    def _call(self, vm: str, operation: str) -> None:
+        dom = self._lookup(vm)
+        with self._guard():
+            getattr(dom, operation)()
+
+    def _register_events(self, conn: libvirt.virConnect) -> None:
+        try:
+            self._event_callback_id = conn.domainEventRegisterAny(
+                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._lifecycle, None
+            )
+        except libvirt.libvirtError as exc:
+            raise HypervisorUnavailable(
+                f"libvirt at {self._uri!r} refused event registration: {_message(exc)}"
+            ) from exc
+
+    def _lifecycle(
+        self, _conn: libvirt.virConnect, dom: libvirt.virDomain, event: int, detail: int, _o: object
+    ) -> None:
+        kind = event_kind(event, detail)
+        if kind is not None and self._on_event is not None:
+            self._on_event(DomainEvent(dom.UUIDString(), dom.name(), kind, detail))
+
+    @staticmethod
+    def _host_counters(conn: libvirt.virConnect) -> HostCounters:
+        cpu = conn.getCPUStats(libvirt.VIR_NODE_CPU_STATS_ALL_CPUS)
+        busy = int(cpu.get("user", 0)) + int(cpu.get("kernel", 0))
+        total = busy + int(cpu.get("idle", 0)) + int(cpu.get("iowait", 0))
+        total_mib = int(conn.getInfo()[1])
+        free_mib: int | None = None
+        try:
+            memory = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS)
+            total_mib = int(memory["total"]) // 1024
+            reclaimable = memory.get("buffers", 0) + memory.get("cached", 0)
+            free_mib = int(memory["free"] + reclaimable) // 1024
+        except libvirt.libvirtError:
+            pass  # the test driver has no memory stats
+        return HostCounters(busy, total, total_mib, free_mib)
+
+    def _domain_sample(self, dom: libvirt.virDomain, stats: dict[str, Any]) -> DomainSample:
+        state = _STATES.get(int(stats.get("state.state", -1)), VmState.SHUT_OFF)
+        vcpus = stats.get("vcpu.current")
+        memory_kib = stats.get("balloon.current")
+        if vcpus is None or memory_kib is None:
+            info = dom.info()
+            vcpus = info[3] if vcpus is None else vcpus
+            memory_kib = info[2] if memory_kib is None else memory_kib
+        cpu_time = stats.get("cpu.time")
+        return DomainSample(
+            uuid=dom.UUIDString(),
+            name=dom.name(),
+            state=state,
+            vcpus=int(vcpus),
+            memory_mib=int(memory_kib) // 1024,
+            cpu_time_ns=None if self._simulated or cpu_time is None else int(cpu_time),
+            interfaces=() if self._simulated else interfaces_from_stats(stats),
+        )
+
+
+class _LibvirtGuard:
+    """Turn a libvirtError into a one-line HypervisorError, noticing a dead connection."""
+
+    def __init__(self, owner: LibvirtHypervisor) -> None:
+        self._owner = owner
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
+        if not isinstance(exc, libvirt.libvirtError):
+            return
+        conn = self._owner._conn
+        alive = False
+        if conn is not None:
+            try:
+                alive = conn.isAlive() == 1
+            except libvirt.libvirtError:
+                alive = False
+        if not alive:
+            self._owner._lost(f"lost libvirt at {self._owner.uri!r}: {_message(exc)}")
+            raise HypervisorUnavailable(
+                f"lost libvirt at {self._owner.uri!r}: {_message(exc)}"
+            ) from exc
+        raise HypervisorError(_message(exc)) from exc
+
+
+def _message(exc: libvirt.libvirtError) -> str:
+    return " ".join(str(exc.get_error_message() or exc).split())
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid_lib.UUID(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,142 @@
+"""`vmgrid-agent`: the node agent, one per compute node.
+
+It reads its host through libvirt and streams reports to its cluster manager, and executes
+the manager's commands. Flags override the config file; a bad value stops it at once with
+one line naming the value (exit code 2). SIGTERM or SIGINT ends it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+from vmgrid.agents.errors import ConfigError
+from vmgrid.agents.node.agent import NodeAgent
+from vmgrid.agents.node.config import DEFAULT_LIBVIRT_URI, DEFAULT_MANAGER, AgentConfig, load_config
+from vmgrid.agents.node.libvirt_hypervisor import LibvirtHypervisor
+from vmgrid.agents.node.load import LoadSource
+from vmgrid.agents.tls import TlsFiles, channel_credentials
+
+EPILOG = """examples:
+  vmgrid-agent --insecure --manager 127.0.0.1:7443 --node-id n1 \\
+      --libvirt-uri test://$PWD/deploy/examples/node-small.xml --period 1
+  vmgrid-agent --config /etc/vmgrid/agent.toml
+  python -m vmgrid.agents.node.testnode /tmp/n1.xml --prefix n1 --vms 20   # a test node
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vmgrid-agent",
+        description="Node agent: streams libvirt usage to a cluster manager and runs its commands.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--config", type=Path, metavar="FILE", help="TOML config file; flags override it")
+    add(
+        "--manager",
+        metavar="HOST:PORT",
+        help=f"cluster manager address (default {DEFAULT_MANAGER})",
+    )
+    add(
+        "--libvirt-uri",
+        metavar="URI",
+        help=f"libvirt URI, e.g. qemu:///system or test:///abs/node.xml (default {DEFAULT_LIBVIRT_URI})",
+    )
+    add("--node-id", metavar="ID", help="stable node id within the cluster (default: host name)")
+    add(
+        "--period",
+        type=float,
+        metavar="S",
+        dest="report_period_s",
+        help="report period, s (default 3)",
+    )
+    add(
+        "--heartbeat",
+        type=float,
+        metavar="S",
+        dest="heartbeat_period_s",
+        help="heartbeat period, s (default 1)",
+    )
+    add("--tls-dir", metavar="DIR", help="certs dir from 'vmgridctl certs init'")
+    add("--tls-name", metavar="NAME", help="certificate name in --tls-dir (default: node id)")
+    add("--insecure", action="store_true", default=None, help="plaintext gRPC (loopback only)")
+    add(
+        "--nic-mbps",
+        type=int,
+        dest="nic_bandwidth_mbps",
+        metavar="MBPS",
+        help="NIC bandwidth (default 1000)",
+    )
+    add("--migration-uri", metavar="URI", help="libvirt URI peers use to migrate VMs here")
+    add("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    keys = (
+        "manager",
+        "libvirt_uri",
+        "node_id",
+        "report_period_s",
+        "heartbeat_period_s",
+        "tls_dir",
+        "tls_name",
+        "insecure",
+        "nic_bandwidth_mbps",
+        "migration_uri",
+    )
+    return {key: getattr(args, key) for key in keys}
+
+
+def build_agent(config: AgentConfig) -> NodeAgent:
+    """The agent for a validated config; ConfigError for a bad load spec or TLS file."""
+    load = None
+    if config.simulated:
+        spec = config.load
+        load = LoadSource(spec.default, spec.vms, seed=spec.seed, base_dir=spec.base_dir)
+    credentials: grpc.ChannelCredentials | None = None
+    if config.tls_dir is not None:
+        credentials = channel_credentials(TlsFiles.from_dir(config.tls_dir, config.tls_name))
+    return NodeAgent(config, LibvirtHypervisor(config.libvirt_uri), load, credentials)
+
+
+async def _serve(agent: NodeAgent) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await agent.run(stop)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="vmgrid-agent: %(levelname)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        config = load_config(args.config, _overrides(args))
+        agent = build_agent(config)
+    except ConfigError as exc:
+        print(f"vmgrid-agent: {exc}", file=sys.stderr)
+        return 2
+    logging.getLogger(__name__).info(
+        "node %s on %s reporting to %s every %.1f s",
+        config.node_id,
+        config.libvirt_uri,
+        config.manager,
+        config.report_period_s,
+    )
+    asyncio.run(_serve(agent))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

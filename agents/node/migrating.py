@@ -1,0 +1,89 @@
+"""Run one live migration from the agent: checks, the blocking call, progress while it runs.
+
+``migrateToURI3`` blocks until the migration ends, so it runs in a worker thread while the
+event loop polls the domain's job statistics every half second on another one and
+publishes each reading as a RUNNING result. A migration whose VM already runs on the
+destination (a retry after the first attempt finished) succeeds without doing anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+from vmgrid.agents import model
+from vmgrid.agents.node.hypervisor import DomainNotFound, Hypervisor, HypervisorError
+from vmgrid.agents.node.libvirt_hypervisor import SIMULATED_MIGRATION
+from vmgrid.agents.node.migration import MigrationProgress, MigrationRequest
+
+T = TypeVar("T")
+PROGRESS_PERIOD_S = 0.5
+_MOVABLE = frozenset(
+    {model.VmState.RUNNING, model.VmState.BLOCKED, model.VmState.PAUSED, model.VmState.MIGRATING}
+)
+
+
+class Caller(Protocol):
+    """Runs a blocking hypervisor call off the event loop (the actuators' ``_call``)."""
+
+    def __call__(self, call: Callable[[], T], /) -> Awaitable[T]: ...
+
+
+async def migrate(
+    hv: Hypervisor,
+    command: model.MigrateCommand,
+    call: Caller,
+    on_progress: Callable[[MigrationProgress], None],
+    period_s: float = PROGRESS_PERIOD_S,
+) -> str:
+    """Migrate ``command.vm_uuid``; returns the success message, raises HypervisorError."""
+    if hv.simulated:
+        raise HypervisorError(SIMULATED_MIGRATION)
+    vm, destination = command.vm_uuid, command.destination_uri
+    if not destination:
+        raise HypervisorError("destination_uri is empty; give the destination's libvirt URI")
+    try:
+        state: model.VmState | None = await call(lambda: hv.domain_state(vm))
+    except DomainNotFound:
+        state = None
+    if state not in _MOVABLE:
+        if await call(lambda: hv.is_running_at(destination, vm)):
+            return f"already running on {destination}"
+        here = "not defined" if state is None else state.value
+        raise HypervisorError(f"VM {vm} is {here} here and not running on {destination}")
+    request = MigrationRequest(
+        destination_uri=destination,
+        migration_uri=command.migration_uri,
+        bandwidth_cap_bps=command.bandwidth_cap_bps,
+        live=command.live,
+        auto_converge=command.auto_converge,
+        copy_storage=command.copy_storage,
+    )
+    job = asyncio.ensure_future(call(lambda: hv.migrate(vm, request)))
+    await _watch(hv, vm, job, call, on_progress, period_s)
+    note = job.result()
+    return f"migrated to {destination}" + (f" with {note}" if note else "")
+
+
+async def _watch(
+    hv: Hypervisor,
+    vm: str,
+    job: asyncio.Future[Any],
+    call: Caller,
+    on_progress: Callable[[MigrationProgress], None],
+    period_s: float,
+) -> None:
+    """Publish progress until the job ends; a failed reading is skipped, never fatal."""
+    best = 0.0
+    while True:
+        done, _ = await asyncio.wait({job}, timeout=period_s)
+        if done:
+            return
+        try:
+            progress: MigrationProgress | None = await call(lambda: hv.migration_progress(vm))
+        except HypervisorError:
+            continue  # the domain leaves this host at the very end
+        if progress is not None and progress.fraction >= best:
+            best = progress.fraction
+            on_progress(progress)

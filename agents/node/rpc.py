@@ -1,0 +1,210 @@
+"""The agent's end of the node link: one long-lived stream to the cluster manager.
+
+The agent dials, sends its hello, then whatever the outbox holds (the latest report,
+lifecycle events, command results) and a heartbeat whenever the stream has been quiet for a
+heartbeat period. When the manager goes away the agent dials again with exponential
+backoff and jitter, and begins again with a hello; nothing else is replayed except what is
+still in the outbox, because a fresh full report supersedes old ones and the manager asks
+again for any command result it missed (answered from the actuators' cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+
+import grpc
+import grpc.aio
+from vmgrid.agents import model
+from vmgrid.agents.node import codec
+from vmgrid.v1 import node_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+Outgoing = model.NodeReport | model.LifecycleEvent | model.CommandResult
+
+_CHANNEL_OPTIONS = (
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+)
+
+
+def backoff_delay_s(attempt: int, base_s: float = 0.5, cap_s: float = 15.0) -> float:
+    """Exponential backoff with jitter, so that agents of a restarted manager do not stampede."""
+    ceiling = min(cap_s, base_s * 2 ** min(attempt, 20))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+class Outbox:
+    """What waits for the stream: events and results in order, and only the newest report."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self._queue: collections.deque[model.LifecycleEvent | model.CommandResult] = (
+            collections.deque(maxlen=limit)
+        )
+        self._report: model.NodeReport | None = None
+        self._ready = asyncio.Event()
+
+    def put(self, item: model.LifecycleEvent | model.CommandResult) -> None:
+        self._queue.append(item)
+        self._ready.set()
+
+    def put_report(self, report: model.NodeReport) -> None:
+        self._report = report
+        self._ready.set()
+
+    def clear_report(self) -> None:
+        """Drop an unsent report, e.g. when a reconnect makes its figures stale."""
+        self._report = None
+
+    def pop(self) -> Outgoing | None:
+        if self._queue:
+            return self._queue.popleft()
+        report, self._report = self._report, None
+        if report is None:
+            self._ready.clear()
+        return report
+
+    async def get(self, timeout_s: float) -> Outgoing | None:
+        """Next message, or None after ``timeout_s`` of nothing to send."""
+        item = self.pop()
+        if item is not None:
+            return item
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout_s)
+        except TimeoutError:
+            return None
+        return self.pop()
+
+
+class NodeLink:
+    """Keeps one stream to the manager open for as long as the agent runs."""
+
+    def __init__(
+        self,
+        target: str,
+        credentials: grpc.ChannelCredentials | None,
+        hello: Callable[[], model.NodeHello],
+        outbox: Outbox,
+        on_incoming: Callable[[codec.Incoming], None],
+        heartbeat_period_s: float,
+        degraded_reason: Callable[[], str],
+    ) -> None:
+        self._target = target
+        self._credentials = credentials
+        self._hello = hello
+        self._outbox = outbox
+        self._on_incoming = on_incoming
+        self._heartbeat_period_s = heartbeat_period_s
+        self._degraded_reason = degraded_reason
+        self._restart = asyncio.Event()
+        self.connected = False
+        self.sessions = 0
+        self._last_failure = ""
+
+    def restart(self) -> None:
+        """End the current stream and dial again at once (e.g. the hello changed)."""
+        self._restart.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        attempt = 0
+        while not stop.is_set():
+            self._restart.clear()
+            acked = await self._session(stop)
+            if stop.is_set():
+                break
+            if self._restart.is_set():
+                continue
+            attempt = 0 if acked else attempt + 1
+            delay = backoff_delay_s(attempt)
+            log.debug("redialling manager at %s in %.1f s", self._target, delay)
+            await _wait(stop, delay)
+
+    async def _session(self, stop: asyncio.Event) -> bool:
+        """One stream, from dial to its end; returns whether the manager acknowledged us."""
+        acked = False
+        if self._credentials is None:
+            channel = grpc.aio.insecure_channel(self._target, options=_CHANNEL_OPTIONS)
+        else:
+            channel = grpc.aio.secure_channel(self._target, self._credentials, _CHANNEL_OPTIONS)
+        ending = asyncio.Event()
+        try:
+            call = node_pb2_grpc.NodeLinkServiceStub(channel).Connect(self._requests(ending))
+            watcher = asyncio.ensure_future(self._watch(stop, call))
+            try:
+                async for response in call:
+                    incoming = self._decode(response)
+                    if isinstance(incoming, model.HelloAck):
+                        acked = self.connected = True
+                        self._last_failure = ""
+                        self.sessions += 1
+                        log.info(
+                            "connected to manager at %s (cluster %s)",
+                            self._target,
+                            incoming.cluster_id,
+                        )
+                    if incoming is not None:
+                        self._on_incoming(incoming)
+            finally:
+                watcher.cancel()
+        except asyncio.CancelledError:
+            if not (stop.is_set() or self._restart.is_set()):
+                raise  # cancelled from outside, not by our own watcher
+        except grpc.aio.AioRpcError as exc:
+            if not stop.is_set() and not self._restart.is_set():
+                details = " ".join((exc.details() or exc.code().name).split())
+                level = logging.DEBUG if details == self._last_failure else logging.WARNING
+                log.log(level, "manager at %s unreachable: %s", self._target, details)
+                self._last_failure = details
+        finally:
+            self.connected = False
+            ending.set()
+            await channel.close(grace=None)
+        return acked
+
+    async def _watch(self, stop: asyncio.Event, call: grpc.aio.StreamStreamCall) -> None:
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._restart.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            call.cancel()
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    def _decode(self, response: codec.Response) -> codec.Incoming | None:
+        try:
+            return codec.response_from_wire(response)
+        except Exception as exc:  # a bad message must not end the agent
+            log.warning("ignoring a message from the manager: %s", exc)
+        return None
+
+    async def _requests(self, ending: asyncio.Event) -> AsyncIterator[codec.Request]:
+        yield codec.hello_to_wire(self._hello())
+        reports = beats = 0
+        while not ending.is_set():
+            item = await self._outbox.get(self._heartbeat_period_s)
+            if item is None:
+                beats += 1
+                beat = model.Heartbeat(time.time_ns(), beats)
+                yield codec.heartbeat_to_wire(beat, self._degraded_reason())
+            elif isinstance(item, model.NodeReport):
+                reports += 1
+                yield codec.report_to_wire(replace(item, sequence=reports))
+            elif isinstance(item, model.LifecycleEvent):
+                yield codec.lifecycle_to_wire(item)
+            else:
+                yield codec.result_to_wire(item)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

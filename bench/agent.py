@@ -1,0 +1,122 @@
+"""`vmgrid-bench agent`: footprint of one real node agent process on a test-driver node.
+
+Starts a real `vmgrid-cluster` (plaintext, free loopback port) and a real `vmgrid-agent` on a
+generated N-VM test-driver node reporting every period with a random-walk load, lets it
+warm up, then measures the agent's CPU time and resident memory from /proc over the window.
+Targets: <= 60 MB RSS and <= 2 % of one core for 50 VMs at a 1 s period.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from vmgrid.agents.node.testnode import write_node_xml
+
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--vms", type=int, default=50, help="VMs on the node (default 50)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="measurement window, s")
+    parser.add_argument("--period", type=float, default=1.0, help="agent report period, s")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S  # utime + stime
+
+
+def _status_kib(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise ValueError(f"/proc/{pid}/status has no {key}")
+
+
+def _wait_for_file(path: Path, process: subprocess.Popen[bytes], timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        if process.poll() is not None:
+            raise ValueError(f"vmgrid-cluster exited with code {process.returncode}")
+        time.sleep(0.05)
+    raise ValueError(f"vmgrid-cluster did not start within {timeout_s} s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.vms < 1 or args.seconds <= 0 or args.period <= 0:
+        raise ValueError("--vms, --seconds and --period must be positive")
+    with tempfile.TemporaryDirectory(prefix="vmgrid-bench-agent-") as tmp:
+        work = Path(tmp)
+        node = write_node_xml(work / "node.xml", "bench", args.vms, cpus=64)
+        config = work / "agent.toml"
+        config.write_text(
+            "[load]\nseed = 1\n"
+            'default = { cpu = { kind = "random_walk", start = 40, step = 10, interval_s = 1 },'
+            " net_rx = 10, net_tx = 10 }\n"
+        )
+        ready = work / "manager.addr"
+        logs = (work / "manager.log").open("wb")  # both processes log here
+        manager = subprocess.Popen(
+            [sys.executable, "-m", "vmgrid.agents.cluster.main", "--insecure"]
+            + ["--listen", "127.0.0.1:0", "--ready-file", str(ready)],
+            stdout=logs,
+            stderr=logs,
+        )
+        agent: subprocess.Popen[bytes] | None = None
+        try:
+            address = _wait_for_file(ready, manager, 60)
+            agent = subprocess.Popen(
+                [sys.executable, "-m", "vmgrid.agents.node.main", "--insecure"]
+                + ["--config", str(config), "--manager", address, "--node-id", "bench-node"]
+                + ["--libvirt-uri", f"test://{node}", "--period", str(args.period)],
+                stdout=logs,
+                stderr=logs,
+            )
+            print(f"agent pid {agent.pid} warming up {args.warmup} s", file=sys.stderr)
+            time.sleep(args.warmup)
+            cpu_before, wall_before = _cpu_seconds(agent.pid), time.monotonic()
+            print(f"measuring for {args.seconds} s", file=sys.stderr)
+            time.sleep(args.seconds)
+            cpu_after, wall_after = _cpu_seconds(agent.pid), time.monotonic()
+            if agent.poll() is not None:
+                raise ValueError(f"vmgrid-agent exited early with code {agent.returncode}")
+            rss_kib, peak_kib = _status_kib(agent.pid, "VmRSS"), _status_kib(agent.pid, "VmHWM")
+        finally:
+            if agent is not None:
+                _stop(agent)
+            _stop(manager)
+            logs.close()
+        connected = "connected to manager" in (work / "manager.log").read_text()
+    if not connected:
+        raise ValueError("vmgrid-agent never connected to the manager; figures would be idle")
+    cpu_percent = 100.0 * (cpu_after - cpu_before) / (wall_after - wall_before)
+    return {
+        "rss_mb": round(rss_kib / 1024, 1),
+        "cpu_percent": round(cpu_percent, 2),
+        "peak_rss_mb": round(peak_kib / 1024, 1),
+        "vms": args.vms,
+        "period_s": args.period,
+        "seconds": args.seconds,
+        "target": {"rss_mb": 60, "cpu_percent": 2.0},
+    }

@@ -1,0 +1,263 @@
+"""`vmgrid-bench ingest`: report ingestion by a real cluster manager process from N agents.
+
+Starts ``vmgrid-cluster --insecure`` on a free loopback port, then drives N simulated agents
+(real NodeLinkService streams; agents spread over a few processes, each multiplexing its
+streams over several channels with grpc.aio). After every agent is connected and a warm-up,
+it resets the manager's ingest counters, measures for ``--seconds`` and reads back:
+reports/s, p50/p99 latency (manager apply time minus the report's sent_at, same clock),
+the manager's CPU (cores, from /proc/PID/stat) and RSS (MiB, from /proc/PID/status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing.synchronize import Event as MpEvent
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2, node_pb2, node_pb2_grpc
+
+AGENTS_PER_CHANNEL = 100
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--agents", type=int, default=100, help="simulated agents (default 100)")
+    parser.add_argument("--vms-per-agent", type=int, default=20, help="VMs per report (20)")
+    parser.add_argument("--period", type=float, default=1.0, help="report period, s (1.0)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured time, s (10)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured time, s (3)")
+    parser.add_argument(
+        "--driver-processes", type=int, default=2, help="processes playing agents (2)"
+    )
+
+
+def _check(args: argparse.Namespace) -> None:
+    for name in ("agents", "vms_per_agent", "driver_processes"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')}: {getattr(args, name)} must be >= 1")
+    for name in ("period", "seconds"):
+        if getattr(args, name) <= 0:
+            raise ValueError(f"--{name}: {getattr(args, name)} must be > 0")
+
+
+# ---- driver processes ---------------------------------------------------------------------
+
+
+def _hello(node_id: str, vms: int) -> node_pb2.NodeLinkServiceConnectRequest:
+    return node_pb2.NodeLinkServiceConnectRequest(
+        hello=node_pb2.NodeHello(
+            node_id=node_id,
+            hostname=node_id,
+            migration_uri="test:///default",
+            hypervisor_kind="test",
+            simulated=True,
+            capacity=node_pb2.NodeCapacity(
+                cpu_millicores=64000, memory_bytes=256 * 2**30, nic_bandwidth_bps=10**10
+            ),
+        )
+    )
+
+
+def _report(node_id: str, vms: int) -> node_pb2.NodeLinkServiceConnectRequest:
+    msg = node_pb2.NodeLinkServiceConnectRequest()
+    report = msg.report
+    report.host.cpu_used_millicores = 20000
+    report.host.memory_used_bytes = 100 * 2**30
+    report.host.memory_total_bytes = 256 * 2**30
+    for j in range(vms):
+        report.vms.add(
+            uuid=f"{node_id}-vm{j:03d}",
+            name=f"{node_id}-vm{j:03d}",
+            state=common_pb2.VM_STATE_RUNNING,
+            vcpus=2,
+            cpu_used_millicores=500 + j,
+            memory_used_bytes=2**30,
+            memory_allocated_bytes=2**31,
+            net_rx_bytes_per_second=1000,
+            net_tx_bytes_per_second=2000,
+            simulated=True,
+        )
+    return msg
+
+
+async def _agent(
+    stub: node_pb2_grpc.NodeLinkServiceStub,
+    node_id: str,
+    vms: int,
+    period_s: float,
+    phase_s: float,
+    stop: MpEvent,
+) -> None:
+    call = stub.Connect()
+    await call.write(_hello(node_id, vms))
+    await call.read()  # hello ack
+    msg = _report(node_id, vms)
+    report = msg.report
+    loop = asyncio.get_running_loop()
+    tick = loop.time() + phase_s
+    sequence = 0
+    while not stop.is_set():
+        await asyncio.sleep(max(0.0, tick - loop.time()))
+        sequence += 1
+        report.sequence = sequence
+        report.sent_at.FromNanoseconds(time.time_ns())
+        await call.write(msg)
+        tick += period_s
+    await call.done_writing()
+
+
+async def _drive(
+    address: str, first: int, count: int, vms: int, period_s: float, stop: MpEvent
+) -> None:
+    channels = [
+        grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range((count + AGENTS_PER_CHANNEL - 1) // AGENTS_PER_CHANNEL)
+    ]
+    stubs = [node_pb2_grpc.NodeLinkServiceStub(c) for c in channels]
+    tasks = [
+        asyncio.create_task(
+            _agent(
+                stubs[i // AGENTS_PER_CHANNEL],
+                f"bench-{first + i:05d}",
+                vms,
+                period_s,
+                period_s * ((first + i) * 0.6180339887 % 1.0),
+                stop,
+            )
+        )
+        for i in range(count)
+    ]
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for channel in channels:
+        await channel.close()
+
+
+def _driver_main(
+    address: str, first: int, count: int, vms: int, period_s: float, stop: MpEvent
+) -> None:
+    asyncio.run(_drive(address, first, count, vms, period_s, stop))
+
+
+# ---- manager process ----------------------------------------------------------------------
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _start_manager(workdir: str, period_s: float) -> tuple[subprocess.Popen[bytes], str]:
+    ready = Path(workdir) / "address"
+    period_ms = max(1, int(period_s * 1000))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vmgrid.agents.cluster.main",
+            "--insecure",
+            "--listen",
+            "127.0.0.1:0",
+            "--ready-file",
+            str(ready),
+            "--report-period-ms",
+            str(period_ms),
+            "--heartbeat-timeout-ms",
+            str(max(10000, 10 * period_ms)),
+            "--log-level",
+            "WARNING",
+        ]
+    )
+    deadline = time.monotonic() + 30
+    while not ready.exists() or not ready.read_text().strip():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("vmgrid-cluster did not start")
+        time.sleep(0.05)
+    return proc, ready.read_text().strip()
+
+
+async def _stats(address: str, reset: bool) -> cluster_pb2.GetIngestStatsResponse:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = cluster_pb2_grpc.ClusterServiceStub(channel)
+        return await stub.GetIngestStats(cluster_pb2.GetIngestStatsRequest(reset=reset), timeout=30)
+
+
+def _progress(text: str) -> None:
+    print(f"ingest: {text}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    _check(args)
+    with tempfile.TemporaryDirectory(prefix="vmgrid-bench-") as workdir:
+        manager, address = _start_manager(workdir, args.period)
+        ctx = mp.get_context("spawn")
+        stop = ctx.Event()
+        drivers = []
+        try:
+            per = (args.agents + args.driver_processes - 1) // args.driver_processes
+            for first in range(0, args.agents, per):
+                count = min(per, args.agents - first)
+                proc = ctx.Process(
+                    target=_driver_main,
+                    args=(address, first, count, args.vms_per_agent, args.period, stop),
+                )
+                proc.start()
+                drivers.append(proc)
+            _progress(f"manager pid {manager.pid} on {address}; connecting {args.agents} agents")
+            deadline = time.monotonic() + 120
+            while (connected := asyncio.run(_stats(address, False)).connected_nodes) < args.agents:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"only {connected}/{args.agents} agents connected")
+                time.sleep(0.5)
+            _progress(f"all connected; warm-up {args.warmup} s")
+            time.sleep(args.warmup)
+            asyncio.run(_stats(address, True))
+            cpu_start, t_start = _cpu_seconds(manager.pid), time.monotonic()
+            _progress(f"measuring {args.seconds} s")
+            time.sleep(args.seconds)
+            stats = asyncio.run(_stats(address, False))
+            elapsed = time.monotonic() - t_start
+            cpu = (_cpu_seconds(manager.pid) - cpu_start) / elapsed
+            rss = _rss_mb(manager.pid)
+        finally:
+            stop.set()
+            for proc in drivers:
+                proc.join(10)
+                if proc.is_alive():
+                    proc.kill()
+            manager.terminate()
+            try:
+                manager.wait(10)
+            except subprocess.TimeoutExpired:
+                manager.kill()
+    return {
+        "agents": args.agents,
+        "vms_per_agent": args.vms_per_agent,
+        "period_s": args.period,
+        "seconds": round(elapsed, 2),
+        "reports_per_s": round(stats.reports_total / elapsed, 1),
+        "expected_reports_per_s": round(args.agents / args.period, 1),
+        "p50_ms": round(stats.latency_p50_ms, 2),
+        "p99_ms": round(stats.latency_p99_ms, 2),
+        "max_ms": round(stats.latency_max_ms, 2),
+        "rejected": stats.rejected_total,
+        "manager_cpu_cores": round(cpu, 3),
+        "manager_rss_mb": round(rss, 1),
+    }

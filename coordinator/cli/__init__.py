@@ -1,0 +1,1 @@
+"""vmgridctl, the operator command line."""

@@ -1,0 +1,41 @@
+"""`vmgridctl`: the operator command line.
+
+Sub-commands register themselves in ``COMMANDS`` through ``add_parser`` functions, so later
+features add theirs without touching the others. Each handler returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from vmgrid.coordinator.cli import certs_cmd, cluster_cmd, grid_cmd
+
+# name -> function that adds the sub-command's parser (and sets args.handler)
+COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {  # type: ignore[type-arg]
+    "certs": certs_cmd.add_parser,
+    "nodes": cluster_cmd.add_nodes_parser,
+    "vms": cluster_cmd.add_vms_parser,
+    "clusters topology status plan": grid_cmd.add_parsers,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vmgridctl", description="Operate a vmgrid cluster or grid."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS.values():
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""Wire <-> domain conversion for the coordinator: the only coordinator module (with the rpc
+modules) that touches generated protobuf code.
+
+Every decoder validates what a cluster sent and raises ``MalformedMessage`` naming the dotted
+field and what is accepted, so a bad summary never reaches the registry.
+"""
+
+from __future__ import annotations
+
+import re
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from vmgrid.agents.errors import MalformedMessage
+from vmgrid.coordinator import model as m
+from vmgrid.solver.grid import GridPlan, Topology
+from vmgrid.v1 import common_pb2, coordinator_pb2, grid_pb2
+
+_CLUSTER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_HEALTH_FROM_WIRE = {
+    grid_pb2.CLUSTER_HEALTH_STATE_UNSPECIFIED: m.HealthState.UNSPECIFIED,
+    grid_pb2.CLUSTER_HEALTH_STATE_HEALTHY: m.HealthState.HEALTHY,
+    grid_pb2.CLUSTER_HEALTH_STATE_DEGRADED: m.HealthState.DEGRADED,
+    grid_pb2.CLUSTER_HEALTH_STATE_OVERLOADED: m.HealthState.OVERLOADED,
+}
+_HEALTH_TO_WIRE = {v: k for k, v in _HEALTH_FROM_WIRE.items()}
+_EVENT_TO_WIRE = {
+    m.GridEventKind.CLUSTER_JOINED: common_pb2.EVENT_KIND_CLUSTER_JOINED,
+    m.GridEventKind.CLUSTER_LOST: common_pb2.EVENT_KIND_CLUSTER_LOST,
+    m.GridEventKind.CLUSTER_RETURNED: common_pb2.EVENT_KIND_CLUSTER_RETURNED,
+    m.GridEventKind.PLAN_CHANGED: common_pb2.EVENT_KIND_PLAN_CHANGED,
+}
+_EVENT_FROM_WIRE = {v: k for k, v in _EVENT_TO_WIRE.items()}
+
+
+def check_cluster_id(field: str, value: str) -> str:
+    """A cluster name: letters, digits, '.', '_', '-', at most 63 characters."""
+    if not _CLUSTER_ID.match(value):
+        raise MalformedMessage(
+            field,
+            f"{value!r} is not a cluster id (1-63 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit)",
+        )
+    return value
+
+
+def _non_negative(field: str, value: int) -> int:
+    if value < 0:
+        raise MalformedMessage(field, f"{value} must be >= 0")
+    return value
+
+
+def _decode_resources(field: str, wire: common_pb2.Resources, positive: bool) -> m.Capacity:
+    for name in ("cpu_millicores", "memory_bytes", "network_bps"):
+        value = getattr(wire, name)
+        if positive and value <= 0:
+            raise MalformedMessage(f"{field}.{name}", f"{value} must be > 0")
+        _non_negative(f"{field}.{name}", value)
+    return m.Capacity(wire.cpu_millicores, wire.memory_bytes, wire.network_bps)
+
+
+def _encode_resources(value: m.Capacity) -> common_pb2.Resources:
+    return common_pb2.Resources(
+        cpu_millicores=value.cpu_millicores,
+        memory_bytes=value.memory_bytes,
+        network_bps=value.network_bps,
+    )
+
+
+def decode_hello(wire: grid_pb2.ClusterHello) -> m.ClusterHello:
+    """Validate a hello: a well-formed cluster id and a positive capacity."""
+    return m.ClusterHello(
+        cluster_id=check_cluster_id("hello.cluster_id", wire.cluster_id),
+        capacity=_decode_resources("hello.capacity", wire.capacity, positive=True),
+        node_count=_non_negative("hello.node_count", wire.node_count),
+        endpoint=wire.endpoint,
+        manager_version=wire.manager_version,
+        migration_uri=wire.migration_uri,
+    )
+
+
+def encode_hello(hello: m.ClusterHello) -> grid_pb2.ClusterHello:
+    return grid_pb2.ClusterHello(
+        cluster_id=hello.cluster_id,
+        capacity=_encode_resources(hello.capacity),
+        node_count=hello.node_count,
+        endpoint=hello.endpoint,
+        manager_version=hello.manager_version,
+        migration_uri=hello.migration_uri,
+    )
+
+
+def _decode_vm(field: str, wire: grid_pb2.VmDemand) -> m.VmDemand:
+    if not wire.vm_uuid:
+        raise MalformedMessage(f"{field}.vm_uuid", "empty; every movable VM needs its uuid")
+    for name in ("cpu_millicores", "memory_bytes", "network_bps"):
+        _non_negative(f"{field}.{name}", getattr(wire, name))
+    return m.VmDemand(
+        wire.vm_uuid, wire.name, wire.node_id, wire.cpu_millicores, wire.memory_bytes,
+        wire.network_bps,
+    )  # fmt: skip
+
+
+def _decode_traffic(
+    field: str, wire: grid_pb2.InterClusterTraffic, cluster_id: str
+) -> m.InterClusterTraffic:
+    if not wire.vm_uuid or not wire.peer_vm_uuid:
+        raise MalformedMessage(field, "vm_uuid and peer_vm_uuid must both be set")
+    peer = check_cluster_id(f"{field}.peer_cluster_id", wire.peer_cluster_id)
+    if peer == cluster_id:
+        raise MalformedMessage(
+            f"{field}.peer_cluster_id", f"{peer!r} is the reporting cluster; inter-cluster only"
+        )
+    rate = _non_negative(f"{field}.bytes_per_second", wire.bytes_per_second)
+    return m.InterClusterTraffic(wire.vm_uuid, wire.peer_vm_uuid, peer, rate)
+
+
+def decode_summary(wire: grid_pb2.ClusterSummary, cluster_id: str) -> m.ClusterSummary:
+    """Validate a summary of ``cluster_id``; the error names the first bad field."""
+    if wire.sequence == 0:
+        raise MalformedMessage("summary.sequence", "0; sequences start at 1 and grow")
+    vms = tuple(_decode_vm(f"summary.movable_vms[{i}]", v) for i, v in enumerate(wire.movable_vms))
+    seen: set[str] = set()
+    for i, vm in enumerate(vms):
+        if vm.vm_uuid in seen:
+            raise MalformedMessage(
+                f"summary.movable_vms[{i}].vm_uuid", f"{vm.vm_uuid!r} is listed twice"
+            )
+        seen.add(vm.vm_uuid)
+    traffic = tuple(
+        _decode_traffic(f"summary.inter_cluster_traffic[{i}]", t, cluster_id)
+        for i, t in enumerate(wire.inter_cluster_traffic)
+    )
+    health = wire.health
+    state = _HEALTH_FROM_WIRE.get(health.state)
+    if state is None:
+        raise MalformedMessage("summary.health.state", f"unknown value {health.state}")
+    return m.ClusterSummary(
+        sequence=wire.sequence,
+        sent_at_unix_ns=wire.sent_at.ToNanoseconds(),
+        capacity=_decode_resources("summary.capacity", wire.capacity, positive=True),
+        usage=_decode_resources("summary.usage", wire.usage, positive=False),
+        movable_vms=vms,
+        inter_cluster_traffic=traffic,
+        health=m.ClusterHealth(
+            state,
+            _non_negative("summary.health.nodes_total", health.nodes_total),
+            _non_negative("summary.health.nodes_lost", health.nodes_lost),
+            _non_negative("summary.health.nodes_overloaded", health.nodes_overloaded),
+            health.message,
+        ),
+    )
+
+
+def encode_summary(summary: m.ClusterSummary) -> grid_pb2.ClusterSummary:
+    sent_at = Timestamp()
+    sent_at.FromNanoseconds(summary.sent_at_unix_ns)
+    h = summary.health
+    return grid_pb2.ClusterSummary(
+        sent_at=sent_at,
+        sequence=summary.sequence,
+        capacity=_encode_resources(summary.capacity),
+        usage=_encode_resources(summary.usage),
+        movable_vms=[
+            grid_pb2.VmDemand(
+                vm_uuid=v.vm_uuid,
+                name=v.name,
+                node_id=v.node_id,
+                cpu_millicores=v.cpu_millicores,
+                memory_bytes=v.memory_bytes,
+                network_bps=v.network_bps,
+            )  # fmt: skip
+            for v in summary.movable_vms
+        ],
+        inter_cluster_traffic=[
+            grid_pb2.InterClusterTraffic(
+                vm_uuid=t.vm_uuid,
+                peer_vm_uuid=t.peer_vm_uuid,
+                peer_cluster_id=t.peer_cluster_id,
+                bytes_per_second=t.bytes_per_second,
+            )  # fmt: skip
+            for t in summary.inter_cluster_traffic
+        ],
+        health=grid_pb2.ClusterHealth(
+            state=_HEALTH_TO_WIRE[h.state],
+            nodes_total=h.nodes_total,
+            nodes_lost=h.nodes_lost,
+            nodes_overloaded=h.nodes_overloaded,
+            message=h.message,
+        ),  # fmt: skip
+    )
+
+
+def encode_hello_ack(ack: m.HelloAck) -> grid_pb2.GridLinkServiceConnectResponse:
+    return grid_pb2.GridLinkServiceConnectResponse(
+        hello_ack=grid_pb2.ClusterHelloAck(
+            grid_id=ack.grid_id,
+            summary_period_ms=ack.summary_period_ms,
+            heartbeat_timeout_ms=ack.heartbeat_timeout_ms,
+            known_cluster=ack.known_cluster,
+        )
+    )
+
+
+def decode_hello_ack(wire: grid_pb2.ClusterHelloAck) -> m.HelloAck:
+    return m.HelloAck(
+        wire.grid_id, wire.summary_period_ms, wire.heartbeat_timeout_ms, wire.known_cluster
+    )
+
+
+def encode_stream_error(error: m.StreamError) -> grid_pb2.GridLinkServiceConnectResponse:
+    return grid_pb2.GridLinkServiceConnectResponse(
+        error=grid_pb2.GridStreamError(message=error.message, field=error.field)
+    )
+
+
+def _timestamp(unix_ns: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(unix_ns)
+    return stamp
+
+
+def encode_cluster_info(record: m.ClusterRecord) -> coordinator_pb2.ClusterInfo:
+    """Registry record -> ClusterInfo; capacity falls back to the hello before any summary."""
+    s = record.summary
+    info = coordinator_pb2.ClusterInfo(
+        cluster_id=record.cluster_id,
+        endpoint=record.hello.endpoint,
+        capacity=_encode_resources(s.capacity if s else record.hello.capacity),
+        usage=_encode_resources(s.usage if s else m.Capacity()),
+        connected=record.state is m.ClusterState.CONNECTED,
+        last_seen=_timestamp(record.last_seen_unix_ns),
+        node_count=(
+            s.health.nodes_total if s and s.health.nodes_total else record.hello.node_count
+        ),
+        vm_count=len(s.movable_vms) if s else 0,
+    )
+    if s is not None:
+        h = s.health
+        info.health.CopyFrom(
+            grid_pb2.ClusterHealth(
+                state=_HEALTH_TO_WIRE[h.state],
+                nodes_total=h.nodes_total,
+                nodes_lost=h.nodes_lost,
+                nodes_overloaded=h.nodes_overloaded,
+                message=h.message,
+            )  # fmt: skip
+        )
+    return info
+
+
+def encode_topology(
+    topology: Topology, records: dict[str, m.ClusterRecord]
+) -> coordinator_pb2.Topology:
+    """Every topology cluster (registered or not) and every link with its measured use."""
+    clusters = [
+        encode_cluster_info(records[c])
+        if c in records
+        else coordinator_pb2.ClusterInfo(cluster_id=c, connected=False)
+        for c in topology.clusters()
+    ]
+    links = []
+    for u, v in topology.links():
+        data = topology.graph.edges[u, v]
+        bandwidth_bps = int(data["bandwidth_mbps"]) * 1_000_000
+        links.append(
+            coordinator_pb2.WanLink(
+                cluster_a=u,
+                cluster_b=v,
+                bandwidth_bps=bandwidth_bps,
+                latency_ms=round(float(data["latency_ms"])),
+                used_bps=round(bandwidth_bps * float(data.get("utilisation", 0.0))),
+            )
+        )
+    return coordinator_pb2.Topology(clusters=clusters, links=links)
+
+
+def encode_plan(plan_id: str, plan: GridPlan, created_unix_ns: int) -> coordinator_pb2.GridPlan:
+    """A dry-run plan: each move with its path, timing and reason; stats in the summary."""
+    moves = [
+        coordinator_pb2.GridMove(
+            vm_uuid=mv.vm,
+            source_cluster_id=mv.src,
+            destination_cluster_id=mv.dst,
+            path_cluster_ids=list(mv.path),
+            estimated_duration_ms=round(mv.est_seconds * 1000),
+            start_ms=round(mv.start_s * 1000),
+            reason=f"{mv.kind.value}: {mv.reason}",
+        )
+        for mv in plan.moves
+    ]
+    st = plan.stats
+    summary = (
+        f"{len(plan.moves)} moves; {st.overloaded} overloaded, {st.relieved} relieved, "
+        f"{st.unrelieved} unrelieved; {st.groups_gathered} groups gathered; "
+        f"{st.consolidated} consolidated; makespan {st.makespan_s:.1f} s"
+    )
+    if st.notes:
+        summary += "\n" + "\n".join(st.notes)
+    return coordinator_pb2.GridPlan(
+        plan_id=plan_id,
+        state=common_pb2.PLAN_STATE_PROPOSED,
+        moves=moves,
+        estimated_duration_ms=round(st.makespan_s * 1000),
+        summary=summary,
+        created_at=_timestamp(created_unix_ns),
+    )
+
+
+def encode_event(event: m.GridEvent) -> common_pb2.Event:
+    return common_pb2.Event(
+        sequence=event.sequence,
+        at=_timestamp(event.at_unix_ns),
+        kind=_EVENT_TO_WIRE[event.kind],
+        cluster_id=event.cluster_id,
+        message=event.message,
+        plan_id=event.plan_id,
+    )
+
+
+def event_kind_from_wire(value: int) -> m.GridEventKind:
+    kind = _EVENT_FROM_WIRE.get(value)  # type: ignore[call-overload]
+    if kind is None:
+        accepted = ", ".join(k.name for k in _EVENT_TO_WIRE)
+        raise MalformedMessage("kinds", f"event kind {value} is not one the grid emits: {accepted}")
+    return kind
+
+
+def hello_request(hello: m.ClusterHello) -> grid_pb2.GridLinkServiceConnectRequest:
+    return grid_pb2.GridLinkServiceConnectRequest(hello=encode_hello(hello))
+
+
+def summary_request(summary: m.ClusterSummary) -> grid_pb2.GridLinkServiceConnectRequest:
+    return grid_pb2.GridLinkServiceConnectRequest(summary=encode_summary(summary))
+
+
+def decode_response(
+    wire: grid_pb2.GridLinkServiceConnectResponse,
+) -> m.HelloAck | m.StreamError | None:
+    """What the coordinator sent a cluster; None for grid commands (not handled yet)."""
+    kind = wire.WhichOneof("payload")
+    if kind == "hello_ack":
+        return decode_hello_ack(wire.hello_ack)
+    if kind == "error":
+        return m.StreamError(wire.error.message, wire.error.field)
+    return None

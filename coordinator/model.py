@@ -1,0 +1,147 @@
+"""Domain values of the cluster <-> coordinator link, free of generated protobuf code.
+
+They mirror what a cluster manager reports up (``grid.proto``) in the wire's units: bytes,
+bits per second, millicores. ``vmgrid.coordinator.planning`` converts them to the planner's
+units (MiB, Mbit/s). All values are frozen: a summary is a snapshot.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """An amount of the three resources, in wire units."""
+
+    cpu_millicores: int = 0
+    memory_bytes: int = 0
+    network_bps: int = 0
+
+
+class HealthState(enum.Enum):
+    """Overall health a cluster manager reports (wire ClusterHealthState without prefix)."""
+
+    UNSPECIFIED = "unspecified"
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    OVERLOADED = "overloaded"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterHealth:
+    """Health detail: node counts and a human message."""
+
+    state: HealthState = HealthState.HEALTHY
+    nodes_total: int = 0
+    nodes_lost: int = 0
+    nodes_overloaded: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VmDemand:
+    """A VM the coordinator may move to another cluster, with its current demand."""
+
+    vm_uuid: str
+    name: str = ""
+    node_id: str = ""
+    cpu_millicores: int = 0
+    memory_bytes: int = 0
+    network_bps: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class InterClusterTraffic:
+    """Traffic between a VM of the reporting cluster and a VM of another cluster."""
+
+    vm_uuid: str
+    peer_vm_uuid: str
+    peer_cluster_id: str
+    bytes_per_second: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterHello:
+    """First message of a link: who the cluster is and how to reach it."""
+
+    cluster_id: str
+    capacity: Capacity
+    node_count: int = 0
+    endpoint: str = ""
+    manager_version: str = ""
+    migration_uri: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSummary:
+    """A periodic summary of one cluster; ``sequence`` grows with every summary sent."""
+
+    sequence: int
+    sent_at_unix_ns: int
+    capacity: Capacity
+    usage: Capacity
+    movable_vms: tuple[VmDemand, ...] = ()
+    inter_cluster_traffic: tuple[InterClusterTraffic, ...] = ()
+    health: ClusterHealth = ClusterHealth()
+
+
+@dataclass(frozen=True, slots=True)
+class HelloAck:
+    """The coordinator's answer to a hello: the pace it expects and whether it knows the name."""
+
+    grid_id: str
+    summary_period_ms: int
+    heartbeat_timeout_ms: int
+    known_cluster: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StreamError:
+    """A rejected cluster message: ``field`` is the dotted path of the bad value."""
+
+    message: str
+    field: str = ""
+
+
+class ClusterState(enum.Enum):
+    """Registry state of a cluster: connected while it reports, lost after the timeout."""
+
+    CONNECTED = "connected"
+    LOST = "lost"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRecord:
+    """What the registry keeps about one cluster (survives a coordinator restart)."""
+
+    hello: ClusterHello
+    state: ClusterState
+    last_seen_unix_ns: int
+    summary: ClusterSummary | None = None
+
+    @property
+    def cluster_id(self) -> str:
+        return self.hello.cluster_id
+
+
+class GridEventKind(enum.Enum):
+    """Events the coordinator publishes (names match wire EventKind without its prefix)."""
+
+    CLUSTER_JOINED = "cluster_joined"
+    CLUSTER_LOST = "cluster_lost"
+    CLUSTER_RETURNED = "cluster_returned"
+    PLAN_CHANGED = "plan_changed"
+
+
+@dataclass(frozen=True, slots=True)
+class GridEvent:
+    """One thing that happened in the grid."""
+
+    sequence: int
+    at_unix_ns: int
+    kind: GridEventKind
+    cluster_id: str = ""
+    message: str = ""
+    plan_id: str = ""

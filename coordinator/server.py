@@ -1,0 +1,101 @@
+"""Assemble and run the coordinator's grpc.aio server (services, health, reflection)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from vmgrid.agents.errors import ConfigError
+from vmgrid.agents.tls import TlsFiles, server_credentials
+from vmgrid.coordinator.config import CoordinatorConfig
+from vmgrid.coordinator.registry import Registry
+from vmgrid.coordinator.rpc import CoordinatorServicer, GridLinkServicer
+from vmgrid.coordinator.service import Coordinator
+from vmgrid.solver.grid import GridError, Topology, load_topology
+from vmgrid.v1 import coordinator_pb2, coordinator_pb2_grpc, grid_pb2, grid_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    grid_pb2.DESCRIPTOR.services_by_name["GridLinkService"].full_name,
+    coordinator_pb2.DESCRIPTOR.services_by_name["CoordinatorService"].full_name,
+)
+
+
+def load_configured_topology(config: CoordinatorConfig) -> Topology | None:
+    """The GraphML topology, validated; ConfigError names the file and the problem."""
+    if not config.topology_file:
+        log.warning("no topology_file: clusters are registered but the grid is not planned")
+        return None
+    try:
+        return load_topology(config.topology_file)
+    except GridError as exc:
+        raise ConfigError(f"topology_file: {exc}") from None
+
+
+class CoordinatorServer:
+    """A running coordinator: ``await start()``, then ``address``; ``await stop()`` to end."""
+
+    def __init__(self, config: CoordinatorConfig) -> None:
+        self.config = config
+        self.registry = Registry(config.state_db)
+        self.coordinator = Coordinator(config, self.registry, load_configured_topology(config))
+        self.address = ""
+        self.health = health_aio.HealthServicer()
+        self._server: grpc.aio.Server | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+
+    async def start(self) -> str:
+        """Bind, serve and start the liveness watchdog; returns the bound host:port."""
+        server = grpc.aio.server(options=[("grpc.keepalive_time_ms", 30000)])
+        grid_pb2_grpc.add_GridLinkServiceServicer_to_server(
+            GridLinkServicer(self.coordinator), server
+        )
+        coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server(
+            CoordinatorServicer(self.coordinator), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health_name, reflection.SERVICE_NAME), server
+        )
+        host = self.config.listen.rpartition(":")[0]
+        if self.config.insecure:
+            port = server.add_insecure_port(self.config.listen)
+        else:
+            files = TlsFiles(
+                self.config.tls_ca_file, self.config.tls_cert_file, self.config.tls_key_file
+            )
+            port = server.add_secure_port(self.config.listen, server_credentials(files))
+        if port == 0:
+            raise ConfigError(f"listen: cannot bind {self.config.listen!r} (address in use?)")
+        await server.start()
+        self._server = server
+        self.address = f"{host}:{port}"
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._watchdog = asyncio.create_task(self.coordinator.watch_timeouts())
+        if self.config.ready_file:
+            Path(self.config.ready_file).write_text(self.address + "\n")
+        log.info("coordinator %s serving on %s", self.config.grid_id, self.address)
+        return self.address
+
+    async def stop(self, grace_s: float = 1.0) -> None:
+        """Stop serving (NOT_SERVING first, so health checkers see it), then close the db."""
+        await self.health.enter_graceful_shutdown()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+        for session in list(self.coordinator.sessions.values()):
+            session.outbox.put_nowait(None)
+        if self._server is not None:
+            await self._server.stop(grace_s)
+        self.registry.close()

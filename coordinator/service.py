@@ -1,0 +1,196 @@
+"""The coordinator's core: cluster link sessions, the registry, liveness and grid planning.
+
+No grpc here: the rpc module decodes wire messages and calls these methods, so the logic is
+tested directly. Call from the event loop thread only (planning runs in a worker thread on an
+immutable snapshot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, MalformedMessage
+from vmgrid.coordinator import model as m
+from vmgrid.coordinator.config import CoordinatorConfig
+from vmgrid.coordinator.events import EventBus
+from vmgrid.coordinator.planning import measured_topology, planner_input
+from vmgrid.coordinator.registry import Registry
+from vmgrid.solver import grid
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class LinkSession:
+    """One open cluster stream; ``outbox`` feeds the stream writer (None ends the stream)."""
+
+    cluster_id: str
+    outbox: asyncio.Queue[m.HelloAck | m.StreamError | None] = field(default_factory=asyncio.Queue)
+    last_sequence: int = 0
+    rejected: int = 0
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """A computed grid plan with its id and the clusters left out of it."""
+
+    plan_id: str
+    plan: grid.GridPlan
+    created_unix_ns: int
+    notes: tuple[str, ...]
+
+
+class Coordinator:
+    """Registry + sessions + events of one grid."""
+
+    def __init__(
+        self,
+        config: CoordinatorConfig,
+        registry: Registry,
+        topology: grid.Topology | None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.topology = topology
+        self.bus = EventBus(clock_ns)
+        self.sessions: dict[str, LinkSession] = {}
+        self._clock_ns = clock_ns
+        self._started_ns = clock_ns()
+        for cluster_id in self.unknown_clusters():
+            log.warning("registered cluster %r is not in the topology", cluster_id)
+
+    def unknown_clusters(self) -> list[str]:
+        """Registered clusters the topology does not name (they are not planned)."""
+        if self.topology is None:
+            return []
+        known = set(self.topology.clusters())
+        return [r.cluster_id for r in self.registry.records() if r.cluster_id not in known]
+
+    def open_session(self, hello: m.ClusterHello) -> LinkSession:
+        """Register (or refresh) a cluster; a newer stream replaces an older one."""
+        now = self._clock_ns()
+        previous = self.registry.find(hello.cluster_id)
+        old = self.sessions.pop(hello.cluster_id, None)
+        if old is not None:
+            old.outbox.put_nowait(None)
+        session = LinkSession(hello.cluster_id)
+        self.sessions[hello.cluster_id] = session
+        summary = previous.summary if previous else None
+        self.registry.put(m.ClusterRecord(hello, m.ClusterState.CONNECTED, now, summary))
+        known = self.topology is None or hello.cluster_id in self.topology.clusters()
+        if not known:
+            log.warning(
+                "cluster %r is not in the topology; it is registered but not planned; "
+                "unknown clusters: %s",
+                hello.cluster_id,
+                ", ".join(self.unknown_clusters()),
+            )
+        if previous is None:
+            self.bus.publish(m.GridEventKind.CLUSTER_JOINED, hello.cluster_id, "cluster joined")
+        elif previous.state is m.ClusterState.LOST:
+            self.bus.publish(m.GridEventKind.CLUSTER_RETURNED, hello.cluster_id, "reconnected")
+        session.outbox.put_nowait(
+            m.HelloAck(
+                self.config.grid_id,
+                round(self.config.summary_period_s * 1000),
+                round(self.config.cluster_timeout_s * 1000),
+                known,
+            )
+        )
+        return session
+
+    def is_current(self, session: LinkSession) -> bool:
+        return self.sessions.get(session.cluster_id) is session
+
+    def handle_summary(self, session: LinkSession, summary: m.ClusterSummary) -> None:
+        """Store a summary; a stale sequence is rejected without touching the registry."""
+        if summary.sequence <= session.last_sequence:
+            raise MalformedMessage(
+                "summary.sequence",
+                f"{summary.sequence} is not after {session.last_sequence}; sequences must grow",
+            )
+        session.last_sequence = summary.sequence
+        record = self.registry.get(session.cluster_id)
+        was_lost = record.state is m.ClusterState.LOST
+        self.registry.put(
+            replace(
+                record,
+                state=m.ClusterState.CONNECTED,
+                last_seen_unix_ns=self._clock_ns(),
+                summary=summary,
+            )
+        )
+        if was_lost:
+            self.bus.publish(
+                m.GridEventKind.CLUSTER_RETURNED, session.cluster_id, "reporting again"
+            )
+
+    def reject(self, session: LinkSession, error: MalformedMessage) -> None:
+        """Answer a malformed message on its stream; the registry is left as it was."""
+        session.rejected += 1
+        log.warning("cluster %s: rejected message: %s", session.cluster_id, error)
+        session.outbox.put_nowait(m.StreamError(str(error), error.field))
+
+    def close_session(self, session: LinkSession) -> None:
+        """Forget a finished stream; the cluster stays connected until its timeout."""
+        if self.is_current(session):
+            del self.sessions[session.cluster_id]
+
+    def check_timeouts(self) -> list[str]:
+        """Declare lost every connected cluster silent for longer than the timeout."""
+        now = self._clock_ns()
+        limit_ns = round(self.config.cluster_timeout_s * 1e9)
+        lost = []
+        for record in self.registry.records():
+            if record.state is not m.ClusterState.CONNECTED:
+                continue
+            silent_ns = now - max(record.last_seen_unix_ns, self._started_ns)
+            if silent_ns > limit_ns:
+                self.registry.put(replace(record, state=m.ClusterState.LOST))
+                message = f"no summary for {silent_ns / 1e9:.1f} s"
+                self.bus.publish(m.GridEventKind.CLUSTER_LOST, record.cluster_id, message)
+                log.warning("cluster %s lost: %s", record.cluster_id, message)
+                lost.append(record.cluster_id)
+        return lost
+
+    async def watch_timeouts(self) -> None:
+        """Check liveness a few times per timeout until cancelled."""
+        period = min(self.config.summary_period_s, self.config.cluster_timeout_s / 4)
+        while True:
+            await asyncio.sleep(period)
+            self.check_timeouts()
+
+    def current_topology(self) -> grid.Topology:
+        """The configured topology with measured link usage; FailedPrecondition without one."""
+        if self.topology is None:
+            raise FailedPrecondition(
+                "no topology configured; start vmgrid-coordinator with --topology-file GRAPHML"
+            )
+        return measured_topology(self.topology, self.registry.records())
+
+    async def plan(self, config: grid.PlannerConfig | None = None) -> DryRun:
+        """A dry-run inter-cluster plan over the latest summaries (nothing is executed)."""
+        topology = self.current_topology()
+        inputs = planner_input(self.registry.records(), topology)
+        if not inputs.summaries:
+            plan = grid.GridPlan(stats=grid.PlanStats(notes=("no cluster summary to plan",)))
+            return DryRun(f"grid-{uuid.uuid4().hex[:12]}", plan, self._clock_ns(), inputs.notes)
+        try:
+            plan = await asyncio.to_thread(
+                grid.plan_grid, topology, list(inputs.summaries), config or grid.PlannerConfig()
+            )
+        except grid.GridError as exc:
+            raise InvalidArgument(f"grid plan: {exc}") from None
+        dry_run = DryRun(f"grid-{uuid.uuid4().hex[:12]}", plan, self._clock_ns(), inputs.notes)
+        self.bus.publish(
+            m.GridEventKind.PLAN_CHANGED,
+            message=f"dry-run plan with {len(plan.moves)} moves",
+            plan_id=dry_run.plan_id,
+        )
+        return dry_run

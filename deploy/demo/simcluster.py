@@ -1,0 +1,126 @@
+"""A cluster of simulated nodes: test-driver node XMLs, agent configs and agent processes.
+
+Each VM's CPU follows a PlanetLab trace (deploy/demo/traces/<day>/, committed with its
+attribution) played faster than real time: one 5-minute sample every `step_s` seconds. The same
+load table is given to every agent, keyed by VM name, so a VM keeps its load when it migrates.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from vmgrid.agents.node.testnode import SimVm, node_xml
+
+TRACES = Path(__file__).parent / "traces"
+
+
+@dataclass(frozen=True)
+class SimClusterSpec:
+    cluster_id: str
+    nodes: int = 4
+    vms_per_node: int = 5
+    node_cpus: int = 2
+    node_memory_mib: int = 16384
+    step_s: float = 5.0
+    """Seconds of demo time per 5-minute trace sample."""
+    seed: int = 1
+
+
+def trace_files() -> list[Path]:
+    """Committed demo traces, in a stable order; empty if none are shipped."""
+    return sorted(p for p in TRACES.glob("*/*") if p.is_file() and p.suffix != ".md")
+
+
+def _load_table(vms: list[SimVm], traces: list[Path], step_s: float, seed: int) -> str:
+    rng = random.Random(seed)
+    lines = ["[load]", f"seed = {seed}"]
+    lines.append(
+        'default = { cpu = { kind = "random_walk", start = 20, step = 15, interval_s = 10 } }'
+    )
+    for i, vm in enumerate(vms):
+        lines.append(f'[load.vms."{vm.name}"]')
+        if traces:
+            trace = traces[i % len(traces)]
+            offset = rng.randrange(0, 288)
+            lines.append(
+                f'cpu = {{ kind = "trace", path = "{trace}", step_s = {step_s}, '
+                f"offset_steps = {offset} }}"
+            )
+        else:
+            lines.append(
+                f'cpu = {{ kind = "random_walk", start = {rng.randint(5, 60)}, step = 15, '
+                f"interval_s = {step_s} }}"
+            )
+        lines.append(f"net_rx = {rng.randint(1, 40)}")
+        lines.append(f"net_tx = {rng.randint(1, 40)}")
+    return "\n".join(lines) + "\n"
+
+
+class SimCluster:
+    """Writes the files of a simulated cluster under `workdir` and runs its agents."""
+
+    def __init__(self, spec: SimClusterSpec, workdir: Path) -> None:
+        self.spec = spec
+        self.workdir = workdir
+        self.processes: list[subprocess.Popen[bytes]] = []
+        workdir.mkdir(parents=True, exist_ok=True)
+        rng = random.Random(spec.seed)
+        self.node_vms: dict[str, list[SimVm]] = {}
+        for n in range(1, spec.nodes + 1):
+            node = f"{spec.cluster_id}-n{n}"
+            self.node_vms[node] = [
+                SimVm(
+                    f"{node}-vm{i}",
+                    vcpus=1,
+                    memory_mib=rng.choice((512, 1024, 2048)),
+                )
+                for i in range(1, spec.vms_per_node + 1)
+            ]
+        all_vms = [vm for vms in self.node_vms.values() for vm in vms]
+        self.load_table = _load_table(all_vms, trace_files(), spec.step_s, spec.seed)
+
+    def write(self, manager: str) -> list[Path]:
+        configs = []
+        for node, vms in self.node_vms.items():
+            xml = self.workdir / f"{node}.xml"
+            xml.write_text(
+                node_xml(vms, cpus=self.spec.node_cpus, memory_mib=self.spec.node_memory_mib)
+            )
+            config = self.workdir / f"{node}.toml"
+            config.write_text(
+                f'node_id = "{node}"\n'
+                f'libvirt_uri = "test://{xml.resolve()}"\n'
+                f'manager = "{manager}"\n'
+                "report_period_s = 1.0\nheartbeat_period_s = 1.0\ninsecure = true\n"
+                + self.load_table
+            )
+            configs.append(config)
+        return configs
+
+    def start(self, manager: str) -> None:
+        for config in self.write(manager):
+            log = (self.workdir / f"{config.stem}.log").open("ab")
+            self.processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "vmgrid.agents.node.main", "--config", str(config)],
+                    stdout=log,
+                    stderr=log,
+                )
+            )
+            log.close()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()

@@ -1,0 +1,83 @@
+"""`vmgrid-lab`: start, stop and inspect the local KVM lab. The last stdout line is JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from vmgrid.lab.errors import LabError
+from vmgrid.lab.host import MAX_HOSTS
+from vmgrid.lab.lab import DEFAULT_DIR, Lab
+from vmgrid.lab.probe import measure_migration
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vmgrid-lab",
+        description="Real libvirt/QEMU hosts on this machine, with live migration between them.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    start = sub.add_parser("start", help="start K hosts (keeps those already running)")
+    start.add_argument("--hosts", type=int, default=3, help=f"number of hosts, 1..{MAX_HOSTS}")
+    start.add_argument("--timeout", type=float, default=60.0, help="seconds to wait per host")
+    start.add_argument("--tcg", action="store_true", help="force TCG even where KVM works")
+    sub.add_parser("stop", help="stop the guests and daemons of the lab and remove its taps")
+    sub.add_parser("status", help="show the hosts and whether they run")
+    probe = sub.add_parser("probe", help="time live migrations of a guest host1 <-> host2")
+    probe.add_argument("--rounds", type=int, default=3, help="number of migrations")
+    probe.add_argument("--memory-mib", type=int, default=64, help="guest memory in MiB")
+    probe.add_argument("--bandwidth-mib-s", type=int, default=0, help="cap in MiB/s, 0 = none")
+    for command in sub.choices.values():
+        command.add_argument("--dir", default=str(DEFAULT_DIR), help="lab state directory")
+        command.add_argument("--json", action="store_true", help="print only the JSON line")
+    return parser
+
+
+def _human(command: str, result: dict[str, Any]) -> str:
+    if command == "probe":
+        return f"live migration of a {result['memory_mib']} MiB guest: {result['seconds']} s"
+    if command == "stop":
+        return (
+            f"lab {result['dir']}: stopped {result['daemons']} daemon(s), "
+            f"{result['guests']} guest(s), removed {result['taps']} tap(s)"
+        )
+    lines = [f"lab {result['dir']}: {len(result['hosts'])} host(s)"]
+    for host in result["hosts"]:
+        alive = "" if host.get("alive", True) else "  [NOT RUNNING]"
+        lines.append(
+            f"  {host['name']}  pid {host['pid']}  {host['domain_type']}  {host['uri']}{alive}"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.command == "start":
+        lab = Lab(args.dir, answer_timeout_s=args.timeout, use_kvm=not args.tcg)
+        hosts = lab.start(args.hosts)
+        return {"dir": str(lab.path), "hosts": [host.to_json() for host in hosts]}
+    lab = Lab(args.dir)
+    if args.command == "stop":
+        return lab.stop()
+    if args.command == "probe":
+        return measure_migration(lab, args.rounds, args.memory_mib, args.bandwidth_mib_s)
+    return lab.status()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = run(args)
+    except LabError as error:
+        print(f"vmgrid-lab: error: {error}", file=sys.stderr)
+        return 2
+    if not args.json:
+        print(_human(args.command, result))
+    print(json.dumps(result, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

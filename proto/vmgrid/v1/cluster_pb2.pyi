@@ -1,0 +1,366 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from vmgrid.v1 import common_pb2 as _common_pb2
+from vmgrid.v1 import node_pb2 as _node_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class NodeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NODE_STATUS_UNSPECIFIED: _ClassVar[NodeStatus]
+    NODE_STATUS_CONNECTED: _ClassVar[NodeStatus]
+    NODE_STATUS_LOST: _ClassVar[NodeStatus]
+NODE_STATUS_UNSPECIFIED: NodeStatus
+NODE_STATUS_CONNECTED: NodeStatus
+NODE_STATUS_LOST: NodeStatus
+
+class NodeInfo(_message.Message):
+    __slots__ = ("node_id", "hostname", "capacity", "migration_uri", "agent_version", "hypervisor_kind", "simulated", "status", "usage", "vm_count", "last_seen", "last_sequence", "draining")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    MIGRATION_URI_FIELD_NUMBER: _ClassVar[int]
+    AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    HYPERVISOR_KIND_FIELD_NUMBER: _ClassVar[int]
+    SIMULATED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    VM_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    hostname: str
+    capacity: _node_pb2.NodeCapacity
+    migration_uri: str
+    agent_version: str
+    hypervisor_kind: str
+    simulated: bool
+    status: NodeStatus
+    usage: _node_pb2.HostUsage
+    vm_count: int
+    last_seen: _timestamp_pb2.Timestamp
+    last_sequence: int
+    draining: bool
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., capacity: _Optional[_Union[_node_pb2.NodeCapacity, _Mapping]] = ..., migration_uri: _Optional[str] = ..., agent_version: _Optional[str] = ..., hypervisor_kind: _Optional[str] = ..., simulated: _Optional[bool] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., usage: _Optional[_Union[_node_pb2.HostUsage, _Mapping]] = ..., vm_count: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_sequence: _Optional[int] = ..., draining: _Optional[bool] = ...) -> None: ...
+
+class VmInfo(_message.Message):
+    __slots__ = ("node_id", "usage", "observed_at")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_AT_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    usage: _node_pb2.VmUsage
+    observed_at: _timestamp_pb2.Timestamp
+    def __init__(self, node_id: _Optional[str] = ..., usage: _Optional[_Union[_node_pb2.VmUsage, _Mapping]] = ..., observed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListNodesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListNodesResponse(_message.Message):
+    __slots__ = ("nodes",)
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeInfo]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ...) -> None: ...
+
+class GetNodeRequest(_message.Message):
+    __slots__ = ("node_id",)
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    def __init__(self, node_id: _Optional[str] = ...) -> None: ...
+
+class GetNodeResponse(_message.Message):
+    __slots__ = ("node", "vms")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    VMS_FIELD_NUMBER: _ClassVar[int]
+    node: NodeInfo
+    vms: _containers.RepeatedCompositeFieldContainer[VmInfo]
+    def __init__(self, node: _Optional[_Union[NodeInfo, _Mapping]] = ..., vms: _Optional[_Iterable[_Union[VmInfo, _Mapping]]] = ...) -> None: ...
+
+class ListVmsRequest(_message.Message):
+    __slots__ = ("node_id", "states", "name_prefix")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    NAME_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    states: _containers.RepeatedScalarFieldContainer[_common_pb2.VmState]
+    name_prefix: str
+    def __init__(self, node_id: _Optional[str] = ..., states: _Optional[_Iterable[_Union[_common_pb2.VmState, str]]] = ..., name_prefix: _Optional[str] = ...) -> None: ...
+
+class ListVmsResponse(_message.Message):
+    __slots__ = ("vms",)
+    VMS_FIELD_NUMBER: _ClassVar[int]
+    vms: _containers.RepeatedCompositeFieldContainer[VmInfo]
+    def __init__(self, vms: _Optional[_Iterable[_Union[VmInfo, _Mapping]]] = ...) -> None: ...
+
+class WatchEventsRequest(_message.Message):
+    __slots__ = ("kinds", "node_id")
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    kinds: _containers.RepeatedScalarFieldContainer[_common_pb2.EventKind]
+    node_id: str
+    def __init__(self, kinds: _Optional[_Iterable[_Union[_common_pb2.EventKind, str]]] = ..., node_id: _Optional[str] = ...) -> None: ...
+
+class WatchEventsResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: _common_pb2.Event
+    def __init__(self, event: _Optional[_Union[_common_pb2.Event, _Mapping]] = ...) -> None: ...
+
+class PlanReconfigurationRequest(_message.Message):
+    __slots__ = ("time_limit_ms", "drain_node_ids")
+    TIME_LIMIT_MS_FIELD_NUMBER: _ClassVar[int]
+    DRAIN_NODE_IDS_FIELD_NUMBER: _ClassVar[int]
+    time_limit_ms: int
+    drain_node_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, time_limit_ms: _Optional[int] = ..., drain_node_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PlanReconfigurationResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: _common_pb2.Plan
+    def __init__(self, plan: _Optional[_Union[_common_pb2.Plan, _Mapping]] = ...) -> None: ...
+
+class ApplyPlanRequest(_message.Message):
+    __slots__ = ("plan_id",)
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    def __init__(self, plan_id: _Optional[str] = ...) -> None: ...
+
+class ApplyPlanResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: _common_pb2.Plan
+    def __init__(self, plan: _Optional[_Union[_common_pb2.Plan, _Mapping]] = ...) -> None: ...
+
+class CancelPlanRequest(_message.Message):
+    __slots__ = ("plan_id",)
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    def __init__(self, plan_id: _Optional[str] = ...) -> None: ...
+
+class CancelPlanResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: _common_pb2.Plan
+    def __init__(self, plan: _Optional[_Union[_common_pb2.Plan, _Mapping]] = ...) -> None: ...
+
+class ApprovePlanRequest(_message.Message):
+    __slots__ = ("plan_id",)
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    def __init__(self, plan_id: _Optional[str] = ...) -> None: ...
+
+class ApprovePlanResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: _common_pb2.Plan
+    def __init__(self, plan: _Optional[_Union[_common_pb2.Plan, _Mapping]] = ...) -> None: ...
+
+class RejectPlanRequest(_message.Message):
+    __slots__ = ("plan_id", "reason")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    reason: str
+    def __init__(self, plan_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RejectPlanResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: _common_pb2.Plan
+    def __init__(self, plan: _Optional[_Union[_common_pb2.Plan, _Mapping]] = ...) -> None: ...
+
+class MigrateVmRequest(_message.Message):
+    __slots__ = ("vm_uuid", "destination_node_id", "bandwidth_cap_bps", "live", "command_id")
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_CAP_BPS_FIELD_NUMBER: _ClassVar[int]
+    LIVE_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    destination_node_id: str
+    bandwidth_cap_bps: int
+    live: bool
+    command_id: str
+    def __init__(self, vm_uuid: _Optional[str] = ..., destination_node_id: _Optional[str] = ..., bandwidth_cap_bps: _Optional[int] = ..., live: _Optional[bool] = ..., command_id: _Optional[str] = ...) -> None: ...
+
+class MigrateVmResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _node_pb2.CommandResult
+    def __init__(self, result: _Optional[_Union[_node_pb2.CommandResult, _Mapping]] = ...) -> None: ...
+
+class SuspendVmRequest(_message.Message):
+    __slots__ = ("vm_uuid", "command_id")
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    command_id: str
+    def __init__(self, vm_uuid: _Optional[str] = ..., command_id: _Optional[str] = ...) -> None: ...
+
+class SuspendVmResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _node_pb2.CommandResult
+    def __init__(self, result: _Optional[_Union[_node_pb2.CommandResult, _Mapping]] = ...) -> None: ...
+
+class ResumeVmRequest(_message.Message):
+    __slots__ = ("vm_uuid", "command_id")
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    command_id: str
+    def __init__(self, vm_uuid: _Optional[str] = ..., command_id: _Optional[str] = ...) -> None: ...
+
+class ResumeVmResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _node_pb2.CommandResult
+    def __init__(self, result: _Optional[_Union[_node_pb2.CommandResult, _Mapping]] = ...) -> None: ...
+
+class CreateSnapshotRequest(_message.Message):
+    __slots__ = ("vm_uuid", "snapshot_name", "description", "command_id")
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    snapshot_name: str
+    description: str
+    command_id: str
+    def __init__(self, vm_uuid: _Optional[str] = ..., snapshot_name: _Optional[str] = ..., description: _Optional[str] = ..., command_id: _Optional[str] = ...) -> None: ...
+
+class CreateSnapshotResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _node_pb2.CommandResult
+    def __init__(self, result: _Optional[_Union[_node_pb2.CommandResult, _Mapping]] = ...) -> None: ...
+
+class ListSnapshotsRequest(_message.Message):
+    __slots__ = ("vm_uuid",)
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    def __init__(self, vm_uuid: _Optional[str] = ...) -> None: ...
+
+class ListSnapshotsResponse(_message.Message):
+    __slots__ = ("snapshot_names",)
+    SNAPSHOT_NAMES_FIELD_NUMBER: _ClassVar[int]
+    snapshot_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, snapshot_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RevertSnapshotRequest(_message.Message):
+    __slots__ = ("vm_uuid", "snapshot_name", "command_id")
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    snapshot_name: str
+    command_id: str
+    def __init__(self, vm_uuid: _Optional[str] = ..., snapshot_name: _Optional[str] = ..., command_id: _Optional[str] = ...) -> None: ...
+
+class RevertSnapshotResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _node_pb2.CommandResult
+    def __init__(self, result: _Optional[_Union[_node_pb2.CommandResult, _Mapping]] = ...) -> None: ...
+
+class DeleteSnapshotRequest(_message.Message):
+    __slots__ = ("vm_uuid", "snapshot_name", "command_id")
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    snapshot_name: str
+    command_id: str
+    def __init__(self, vm_uuid: _Optional[str] = ..., snapshot_name: _Optional[str] = ..., command_id: _Optional[str] = ...) -> None: ...
+
+class DeleteSnapshotResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _node_pb2.CommandResult
+    def __init__(self, result: _Optional[_Union[_node_pb2.CommandResult, _Mapping]] = ...) -> None: ...
+
+class DrainNodeRequest(_message.Message):
+    __slots__ = ("node_id",)
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    def __init__(self, node_id: _Optional[str] = ...) -> None: ...
+
+class DrainNodeResponse(_message.Message):
+    __slots__ = ("node", "plan")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    node: NodeInfo
+    plan: _common_pb2.Plan
+    def __init__(self, node: _Optional[_Union[NodeInfo, _Mapping]] = ..., plan: _Optional[_Union[_common_pb2.Plan, _Mapping]] = ...) -> None: ...
+
+class UndrainNodeRequest(_message.Message):
+    __slots__ = ("node_id",)
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    def __init__(self, node_id: _Optional[str] = ...) -> None: ...
+
+class UndrainNodeResponse(_message.Message):
+    __slots__ = ("node",)
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    node: NodeInfo
+    def __init__(self, node: _Optional[_Union[NodeInfo, _Mapping]] = ...) -> None: ...
+
+class SubmitJobRequest(_message.Message):
+    __slots__ = ("spec",)
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    spec: _common_pb2.JobSpec
+    def __init__(self, spec: _Optional[_Union[_common_pb2.JobSpec, _Mapping]] = ...) -> None: ...
+
+class SubmitJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: _common_pb2.Job
+    def __init__(self, job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ...) -> None: ...
+
+class GetJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class GetJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: _common_pb2.Job
+    def __init__(self, job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ...) -> None: ...
+
+class GetIngestStatsRequest(_message.Message):
+    __slots__ = ("reset",)
+    RESET_FIELD_NUMBER: _ClassVar[int]
+    reset: bool
+    def __init__(self, reset: _Optional[bool] = ...) -> None: ...
+
+class GetIngestStatsResponse(_message.Message):
+    __slots__ = ("reports_total", "vm_samples_total", "rejected_total", "latency_p50_ms", "latency_p99_ms", "latency_max_ms", "latency_samples", "connected_nodes")
+    REPORTS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    VM_SAMPLES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P50_MS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P99_MS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MAX_MS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_NODES_FIELD_NUMBER: _ClassVar[int]
+    reports_total: int
+    vm_samples_total: int
+    rejected_total: int
+    latency_p50_ms: float
+    latency_p99_ms: float
+    latency_max_ms: float
+    latency_samples: int
+    connected_nodes: int
+    def __init__(self, reports_total: _Optional[int] = ..., vm_samples_total: _Optional[int] = ..., rejected_total: _Optional[int] = ..., latency_p50_ms: _Optional[float] = ..., latency_p99_ms: _Optional[float] = ..., latency_max_ms: _Optional[float] = ..., latency_samples: _Optional[int] = ..., connected_nodes: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,363 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from vmgrid.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class LifecycleEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LIFECYCLE_EVENT_KIND_UNSPECIFIED: _ClassVar[LifecycleEventKind]
+    LIFECYCLE_EVENT_KIND_STARTED: _ClassVar[LifecycleEventKind]
+    LIFECYCLE_EVENT_KIND_STOPPED: _ClassVar[LifecycleEventKind]
+    LIFECYCLE_EVENT_KIND_SUSPENDED: _ClassVar[LifecycleEventKind]
+    LIFECYCLE_EVENT_KIND_RESUMED: _ClassVar[LifecycleEventKind]
+    LIFECYCLE_EVENT_KIND_MIGRATED: _ClassVar[LifecycleEventKind]
+    LIFECYCLE_EVENT_KIND_DEFINED: _ClassVar[LifecycleEventKind]
+    LIFECYCLE_EVENT_KIND_UNDEFINED: _ClassVar[LifecycleEventKind]
+LIFECYCLE_EVENT_KIND_UNSPECIFIED: LifecycleEventKind
+LIFECYCLE_EVENT_KIND_STARTED: LifecycleEventKind
+LIFECYCLE_EVENT_KIND_STOPPED: LifecycleEventKind
+LIFECYCLE_EVENT_KIND_SUSPENDED: LifecycleEventKind
+LIFECYCLE_EVENT_KIND_RESUMED: LifecycleEventKind
+LIFECYCLE_EVENT_KIND_MIGRATED: LifecycleEventKind
+LIFECYCLE_EVENT_KIND_DEFINED: LifecycleEventKind
+LIFECYCLE_EVENT_KIND_UNDEFINED: LifecycleEventKind
+
+class NodeLinkServiceConnectRequest(_message.Message):
+    __slots__ = ("hello", "report", "heartbeat", "lifecycle", "command_result")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    LIFECYCLE_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_RESULT_FIELD_NUMBER: _ClassVar[int]
+    hello: NodeHello
+    report: NodeReport
+    heartbeat: Heartbeat
+    lifecycle: LifecycleEvent
+    command_result: CommandResult
+    def __init__(self, hello: _Optional[_Union[NodeHello, _Mapping]] = ..., report: _Optional[_Union[NodeReport, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., lifecycle: _Optional[_Union[LifecycleEvent, _Mapping]] = ..., command_result: _Optional[_Union[CommandResult, _Mapping]] = ...) -> None: ...
+
+class NodeLinkServiceConnectResponse(_message.Message):
+    __slots__ = ("hello_ack", "command", "error")
+    HELLO_ACK_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    hello_ack: HelloAck
+    command: NodeCommand
+    error: StreamError
+    def __init__(self, hello_ack: _Optional[_Union[HelloAck, _Mapping]] = ..., command: _Optional[_Union[NodeCommand, _Mapping]] = ..., error: _Optional[_Union[StreamError, _Mapping]] = ...) -> None: ...
+
+class NodeCapacity(_message.Message):
+    __slots__ = ("cpu_millicores", "memory_bytes", "nic_bandwidth_bps")
+    CPU_MILLICORES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    NIC_BANDWIDTH_BPS_FIELD_NUMBER: _ClassVar[int]
+    cpu_millicores: int
+    memory_bytes: int
+    nic_bandwidth_bps: int
+    def __init__(self, cpu_millicores: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., nic_bandwidth_bps: _Optional[int] = ...) -> None: ...
+
+class NodeHello(_message.Message):
+    __slots__ = ("node_id", "hostname", "capacity", "migration_uri", "agent_version", "hypervisor_kind", "simulated", "started_at", "report_period_ms")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    MIGRATION_URI_FIELD_NUMBER: _ClassVar[int]
+    AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    HYPERVISOR_KIND_FIELD_NUMBER: _ClassVar[int]
+    SIMULATED_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    REPORT_PERIOD_MS_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    hostname: str
+    capacity: NodeCapacity
+    migration_uri: str
+    agent_version: str
+    hypervisor_kind: str
+    simulated: bool
+    started_at: _timestamp_pb2.Timestamp
+    report_period_ms: int
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., capacity: _Optional[_Union[NodeCapacity, _Mapping]] = ..., migration_uri: _Optional[str] = ..., agent_version: _Optional[str] = ..., hypervisor_kind: _Optional[str] = ..., simulated: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., report_period_ms: _Optional[int] = ...) -> None: ...
+
+class HelloAck(_message.Message):
+    __slots__ = ("cluster_id", "manager_version", "report_period_ms", "heartbeat_timeout_ms", "known_node")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    MANAGER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REPORT_PERIOD_MS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_NODE_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    manager_version: str
+    report_period_ms: int
+    heartbeat_timeout_ms: int
+    known_node: bool
+    def __init__(self, cluster_id: _Optional[str] = ..., manager_version: _Optional[str] = ..., report_period_ms: _Optional[int] = ..., heartbeat_timeout_ms: _Optional[int] = ..., known_node: _Optional[bool] = ...) -> None: ...
+
+class StreamError(_message.Message):
+    __slots__ = ("message", "field", "sequence")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    field: str
+    sequence: int
+    def __init__(self, message: _Optional[str] = ..., field: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
+
+class HostUsage(_message.Message):
+    __slots__ = ("cpu_used_millicores", "memory_used_bytes", "memory_total_bytes", "net_rx_bytes_per_second", "net_tx_bytes_per_second")
+    CPU_USED_MILLICORES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_USED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    NET_RX_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    NET_TX_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    cpu_used_millicores: int
+    memory_used_bytes: int
+    memory_total_bytes: int
+    net_rx_bytes_per_second: int
+    net_tx_bytes_per_second: int
+    def __init__(self, cpu_used_millicores: _Optional[int] = ..., memory_used_bytes: _Optional[int] = ..., memory_total_bytes: _Optional[int] = ..., net_rx_bytes_per_second: _Optional[int] = ..., net_tx_bytes_per_second: _Optional[int] = ...) -> None: ...
+
+class VmUsage(_message.Message):
+    __slots__ = ("uuid", "name", "state", "vcpus", "cpu_used_millicores", "memory_used_bytes", "memory_allocated_bytes", "net_rx_bytes_per_second", "net_tx_bytes_per_second", "disk_read_bytes_per_second", "disk_write_bytes_per_second", "simulated")
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    VCPUS_FIELD_NUMBER: _ClassVar[int]
+    CPU_USED_MILLICORES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_USED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_ALLOCATED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    NET_RX_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    NET_TX_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    DISK_READ_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    DISK_WRITE_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    SIMULATED_FIELD_NUMBER: _ClassVar[int]
+    uuid: str
+    name: str
+    state: _common_pb2.VmState
+    vcpus: int
+    cpu_used_millicores: int
+    memory_used_bytes: int
+    memory_allocated_bytes: int
+    net_rx_bytes_per_second: int
+    net_tx_bytes_per_second: int
+    disk_read_bytes_per_second: int
+    disk_write_bytes_per_second: int
+    simulated: bool
+    def __init__(self, uuid: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., vcpus: _Optional[int] = ..., cpu_used_millicores: _Optional[int] = ..., memory_used_bytes: _Optional[int] = ..., memory_allocated_bytes: _Optional[int] = ..., net_rx_bytes_per_second: _Optional[int] = ..., net_tx_bytes_per_second: _Optional[int] = ..., disk_read_bytes_per_second: _Optional[int] = ..., disk_write_bytes_per_second: _Optional[int] = ..., simulated: _Optional[bool] = ...) -> None: ...
+
+class NodeReport(_message.Message):
+    __slots__ = ("sent_at", "sequence", "host", "vms")
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    VMS_FIELD_NUMBER: _ClassVar[int]
+    sent_at: _timestamp_pb2.Timestamp
+    sequence: int
+    host: HostUsage
+    vms: _containers.RepeatedCompositeFieldContainer[VmUsage]
+    def __init__(self, sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., host: _Optional[_Union[HostUsage, _Mapping]] = ..., vms: _Optional[_Iterable[_Union[VmUsage, _Mapping]]] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("sent_at", "sequence", "degraded_reason")
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_REASON_FIELD_NUMBER: _ClassVar[int]
+    sent_at: _timestamp_pb2.Timestamp
+    sequence: int
+    degraded_reason: str
+    def __init__(self, sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., degraded_reason: _Optional[str] = ...) -> None: ...
+
+class LifecycleEvent(_message.Message):
+    __slots__ = ("at", "kind", "vm_uuid", "vm_name", "detail", "simulated")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    VM_NAME_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    SIMULATED_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    kind: LifecycleEventKind
+    vm_uuid: str
+    vm_name: str
+    detail: str
+    simulated: bool
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[LifecycleEventKind, str]] = ..., vm_uuid: _Optional[str] = ..., vm_name: _Optional[str] = ..., detail: _Optional[str] = ..., simulated: _Optional[bool] = ...) -> None: ...
+
+class NodeCommand(_message.Message):
+    __slots__ = ("command_id", "migrate", "abort_migration", "suspend", "resume", "create_snapshot", "revert_snapshot", "delete_snapshot", "list_snapshots", "save", "restore", "define", "start", "shutdown", "destroy", "undefine")
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    MIGRATE_FIELD_NUMBER: _ClassVar[int]
+    ABORT_MIGRATION_FIELD_NUMBER: _ClassVar[int]
+    SUSPEND_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FIELD_NUMBER: _ClassVar[int]
+    CREATE_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    REVERT_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    DELETE_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    LIST_SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
+    SAVE_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_FIELD_NUMBER: _ClassVar[int]
+    DEFINE_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    SHUTDOWN_FIELD_NUMBER: _ClassVar[int]
+    DESTROY_FIELD_NUMBER: _ClassVar[int]
+    UNDEFINE_FIELD_NUMBER: _ClassVar[int]
+    command_id: str
+    migrate: MigrateCommand
+    abort_migration: AbortMigrationCommand
+    suspend: SuspendCommand
+    resume: ResumeCommand
+    create_snapshot: CreateSnapshotCommand
+    revert_snapshot: RevertSnapshotCommand
+    delete_snapshot: DeleteSnapshotCommand
+    list_snapshots: ListSnapshotsCommand
+    save: SaveCommand
+    restore: RestoreCommand
+    define: DefineCommand
+    start: StartCommand
+    shutdown: ShutdownCommand
+    destroy: DestroyCommand
+    undefine: UndefineCommand
+    def __init__(self, command_id: _Optional[str] = ..., migrate: _Optional[_Union[MigrateCommand, _Mapping]] = ..., abort_migration: _Optional[_Union[AbortMigrationCommand, _Mapping]] = ..., suspend: _Optional[_Union[SuspendCommand, _Mapping]] = ..., resume: _Optional[_Union[ResumeCommand, _Mapping]] = ..., create_snapshot: _Optional[_Union[CreateSnapshotCommand, _Mapping]] = ..., revert_snapshot: _Optional[_Union[RevertSnapshotCommand, _Mapping]] = ..., delete_snapshot: _Optional[_Union[DeleteSnapshotCommand, _Mapping]] = ..., list_snapshots: _Optional[_Union[ListSnapshotsCommand, _Mapping]] = ..., save: _Optional[_Union[SaveCommand, _Mapping]] = ..., restore: _Optional[_Union[RestoreCommand, _Mapping]] = ..., define: _Optional[_Union[DefineCommand, _Mapping]] = ..., start: _Optional[_Union[StartCommand, _Mapping]] = ..., shutdown: _Optional[_Union[ShutdownCommand, _Mapping]] = ..., destroy: _Optional[_Union[DestroyCommand, _Mapping]] = ..., undefine: _Optional[_Union[UndefineCommand, _Mapping]] = ...) -> None: ...
+
+class MigrateCommand(_message.Message):
+    __slots__ = ("vm_uuid", "destination_uri", "bandwidth_cap_bps", "live", "auto_converge", "copy_storage", "migration_uri")
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_URI_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_CAP_BPS_FIELD_NUMBER: _ClassVar[int]
+    LIVE_FIELD_NUMBER: _ClassVar[int]
+    AUTO_CONVERGE_FIELD_NUMBER: _ClassVar[int]
+    COPY_STORAGE_FIELD_NUMBER: _ClassVar[int]
+    MIGRATION_URI_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    destination_uri: str
+    bandwidth_cap_bps: int
+    live: bool
+    auto_converge: bool
+    copy_storage: bool
+    migration_uri: str
+    def __init__(self, vm_uuid: _Optional[str] = ..., destination_uri: _Optional[str] = ..., bandwidth_cap_bps: _Optional[int] = ..., live: _Optional[bool] = ..., auto_converge: _Optional[bool] = ..., copy_storage: _Optional[bool] = ..., migration_uri: _Optional[str] = ...) -> None: ...
+
+class AbortMigrationCommand(_message.Message):
+    __slots__ = ("vm_uuid",)
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    def __init__(self, vm_uuid: _Optional[str] = ...) -> None: ...
+
+class SuspendCommand(_message.Message):
+    __slots__ = ("vm_uuid",)
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    def __init__(self, vm_uuid: _Optional[str] = ...) -> None: ...
+
+class ResumeCommand(_message.Message):
+    __slots__ = ("vm_uuid",)
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    def __init__(self, vm_uuid: _Optional[str] = ...) -> None: ...
+
+class CreateSnapshotCommand(_message.Message):
+    __slots__ = ("vm_uuid", "snapshot_name", "description")
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    snapshot_name: str
+    description: str
+    def __init__(self, vm_uuid: _Optional[str] = ..., snapshot_name: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class RevertSnapshotCommand(_message.Message):
+    __slots__ = ("vm_uuid", "snapshot_name")
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    snapshot_name: str
+    def __init__(self, vm_uuid: _Optional[str] = ..., snapshot_name: _Optional[str] = ...) -> None: ...
+
+class DeleteSnapshotCommand(_message.Message):
+    __slots__ = ("vm_uuid", "snapshot_name")
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    snapshot_name: str
+    def __init__(self, vm_uuid: _Optional[str] = ..., snapshot_name: _Optional[str] = ...) -> None: ...
+
+class ListSnapshotsCommand(_message.Message):
+    __slots__ = ("vm_uuid",)
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    def __init__(self, vm_uuid: _Optional[str] = ...) -> None: ...
+
+class SaveCommand(_message.Message):
+    __slots__ = ("vm_uuid", "path")
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    path: str
+    def __init__(self, vm_uuid: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class RestoreCommand(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
+class DefineCommand(_message.Message):
+    __slots__ = ("domain_xml",)
+    DOMAIN_XML_FIELD_NUMBER: _ClassVar[int]
+    domain_xml: str
+    def __init__(self, domain_xml: _Optional[str] = ...) -> None: ...
+
+class StartCommand(_message.Message):
+    __slots__ = ("vm_uuid",)
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    def __init__(self, vm_uuid: _Optional[str] = ...) -> None: ...
+
+class ShutdownCommand(_message.Message):
+    __slots__ = ("vm_uuid",)
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    def __init__(self, vm_uuid: _Optional[str] = ...) -> None: ...
+
+class DestroyCommand(_message.Message):
+    __slots__ = ("vm_uuid",)
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    def __init__(self, vm_uuid: _Optional[str] = ...) -> None: ...
+
+class UndefineCommand(_message.Message):
+    __slots__ = ("vm_uuid",)
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    def __init__(self, vm_uuid: _Optional[str] = ...) -> None: ...
+
+class CommandResult(_message.Message):
+    __slots__ = ("command_id", "state", "progress_fraction", "message", "simulated", "data_processed_bytes", "data_remaining_bytes", "snapshot_names", "vm_uuid", "updated_at")
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    SIMULATED_FIELD_NUMBER: _ClassVar[int]
+    DATA_PROCESSED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DATA_REMAINING_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_NAMES_FIELD_NUMBER: _ClassVar[int]
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    command_id: str
+    state: _common_pb2.CommandState
+    progress_fraction: float
+    message: str
+    simulated: bool
+    data_processed_bytes: int
+    data_remaining_bytes: int
+    snapshot_names: _containers.RepeatedScalarFieldContainer[str]
+    vm_uuid: str
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, command_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.CommandState, str]] = ..., progress_fraction: _Optional[float] = ..., message: _Optional[str] = ..., simulated: _Optional[bool] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., snapshot_names: _Optional[_Iterable[str]] = ..., vm_uuid: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

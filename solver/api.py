@@ -1,0 +1,266 @@
+"""`solve(problem, options) -> SolveResult`: the solver's single entry point.
+
+Pipeline: prepare (derived states, demands, filters) -> heuristic (complete destination) ->
+CP-SAT repair model hinted with it (time-limited, best found kept) -> cross-check every
+constraint -> plan builder -> statistics. The heuristic's result stands when CP-SAT finds nothing
+better in time, so a valid plan comes back whenever the heuristic finds one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from vmgrid.solver.constraints import Constraint, MaxOnline, NetworkAffinity
+from vmgrid.solver.cpsat import CpsatOptions, CpsatResult, build_and_solve
+from vmgrid.solver.explain import conflicting_constraints, move_reasons
+from vmgrid.solver.heuristics import (
+    HeuristicResult,
+    Placer,
+    bin_packing_lower_bound,
+    evict_for_overload,
+    first_fit_decreasing,
+    greedy_repair,
+)
+from vmgrid.solver.model import Model, NodeState, VMState
+from vmgrid.solver.objectives import parse
+from vmgrid.solver.plan import Plan
+from vmgrid.solver.planner import PlannerOptions, build_plan
+from vmgrid.solver.problem import Prepared, Problem, all_constraints, prepare, target_model
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    cpsat: CpsatOptions = field(default_factory=CpsatOptions)
+    planner: PlannerOptions = field(default_factory=PlannerOptions)
+    use_cpsat: bool = True
+    """False: heuristic only (the baseline)."""
+    heuristic: str = "auto"
+    """``auto`` (FFD when consolidating, else greedy repair), ``ffd`` or ``greedy``."""
+    explain_max_pairs: int = 200_000
+    """Explain an infeasible problem only when VMs x nodes stays below this."""
+    time_limit_s: float | None = None
+    """Wall budget of the whole `solve` call; CP-SAT gets what is left minus `plan_reserve_s`."""
+    plan_reserve_s: float = 2.0
+    """Seconds kept, under `time_limit_s`, for checking and building the plan after CP-SAT."""
+
+
+@dataclass(frozen=True)
+class SolveStats:
+    solve_s: float
+    heuristic_s: float
+    cpsat_s: float
+    cpsat_status: str
+    source: str
+    migrations: int
+    mttr_s: int
+    makespan_s: int
+    nodes_used: int
+    nodes_lower_bound: int
+    migrations_lower_bound: int
+    free_vms: int
+    variables: int
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """`status`: optimal, feasible (a valid plan, maybe not optimal), infeasible or unknown."""
+
+    status: str
+    dst: Model | None
+    plan: Plan | None
+    stats: SolveStats
+    conflicts: tuple[str, ...] = ()
+    violated: tuple[str, ...] = ()
+
+
+def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
+    opts = options or SolveOptions()
+    t0 = time.perf_counter()
+    prep = prepare(problem)
+    consolidating = any(n == "consolidation" for lv in parse(problem.objective) for _, n in lv)
+    use_ffd = opts.heuristic == "ffd" or (opts.heuristic == "auto" and consolidating)
+    heur = first_fit_decreasing(prep) if use_ffd else greedy_repair(prep)
+    t1 = time.perf_counter()
+    cp: CpsatResult | None = None
+    hosts: dict[str, str | None] | None = None
+    source = "heuristic"
+    if heur.dst is not None and not heur.violated:
+        hosts = heur.hosts
+    mig_lb = migrations_lower_bound(prep)
+    node_lb = bin_packing_lower_bound(prep)
+    at_floor = _heuristic_reaches_floor(prep, hosts, mig_lb) or (
+        problem.objective == "consolidation"
+        and heur.dst is not None
+        and hosts is not None
+        and len(heur.dst.used_nodes()) <= node_lb
+    )
+    if opts.use_cpsat and not at_floor:
+        hint = heur.hosts if heur.dst is not None else {}
+        cp = build_and_solve(prep, hint, _budget(opts, t0), migrations_floor=mig_lb)
+        if cp.status in ("optimal", "feasible"):
+            candidate = _power(problem, _apply(prep, cp.hosts), consolidating)
+            if not _violated(prep, candidate):
+                hosts, source = {**_base_hosts(prep), **cp.hosts}, "cpsat"
+    t2 = time.perf_counter()
+    if hosts is None:
+        conflicts: tuple[str, ...] = ()
+        running = sum(1 for s in prep.vm_state.values() if s is VMState.RUNNING)
+        if running * len(prep.src.nodes) <= opts.explain_max_pairs:
+            conflicts = tuple(conflicting_constraints(prep))
+        stats = _stats(t0, t1, t2, cp, "none", None, 0, node_lb, mig_lb)
+        status = "infeasible" if conflicts or (cp and cp.status == "infeasible") else "unknown"
+        return SolveResult(status, None, None, stats, conflicts, tuple(heur.violated))
+    dst = _power(problem, target_model(prep, hosts), consolidating)
+    reasons = move_reasons(prep, dst, heur.reasons)
+    plan = build_plan(prep.src, dst, problem.constraints, opts.planner, reasons, prep.allowed)
+    stats = _stats(
+        t0, t1, time.perf_counter(), cp, source, plan, len(dst.used_nodes()), node_lb, mig_lb
+    )
+    proven = at_floor or (source == "cpsat" and cp is not None and cp.status == "optimal")
+    status = "optimal" if proven else "feasible"
+    return SolveResult(status, dst, plan, stats)
+
+
+def _budget(opts: SolveOptions, t0: float) -> CpsatOptions:
+    """CP-SAT's limit: its own, cut to what `time_limit_s` leaves after the reserve."""
+    if opts.time_limit_s is None:
+        return opts.cpsat
+    left = opts.time_limit_s - (time.perf_counter() - t0) - opts.plan_reserve_s
+    return replace(opts.cpsat, time_limit_s=max(0.5, min(opts.cpsat.time_limit_s, left)))
+
+
+def _heuristic_reaches_floor(
+    prep: Prepared, hosts: dict[str, str | None] | None, floor: int
+) -> bool:
+    """True when the heuristic's destination is valid and already moves only `floor` VMs under
+    an objective that counts migrations with unit weights: CP-SAT cannot do better."""
+    if hosts is None or prep.problem.objective not in ("migrations", "mttr"):
+        return False
+    moved = [
+        v
+        for v, vm in prep.src.vms.items()
+        if vm.running and prep.vm_state[v] is VMState.RUNNING and hosts.get(v) != vm.host
+    ]
+    if any(prep.src.vms[v].duration_s("migrate") != 1 for v in moved):
+        return False
+    return len(moved) <= floor and not any(
+        isinstance(c, NetworkAffinity) for c in prep.problem.constraints
+    )
+
+
+def _power(problem: Problem, dst: Model, consolidating: bool) -> Model:
+    capped = {n for c in problem.constraints if isinstance(c, MaxOnline) for n in c.nodes}
+    if consolidating or capped:
+        return _power_off_empty(problem, dst, None if consolidating else capped)
+    return dst
+
+
+def _base_hosts(prep: Prepared) -> dict[str, str | None]:
+    return {n: vm.host for n, vm in prep.src.vms.items()}
+
+
+def _apply(prep: Prepared, hosts: dict[str, str | None]) -> Model:
+    return target_model(prep, {**_base_hosts(prep), **hosts})
+
+
+def _violated(prep: Prepared, dst: Model) -> list[str]:
+    return [c.label() for c in all_constraints(prep.problem) if not c.is_satisfied(prep.src, dst)]
+
+
+def _power_off_empty(problem: Problem, dst: Model, scope: set[str] | None) -> Model:
+    """Switch off the empty nodes of `scope` (None: every node) that nothing keeps online."""
+    forced_on = {
+        n for c in problem.constraints for n, s in c.node_states().items() if s is NodeState.ONLINE
+    }
+    off = [
+        replace(node, state=NodeState.OFFLINE)
+        for name, node in dst.nodes.items()
+        if node.online
+        and not dst.hosted(name)
+        and name not in forced_on
+        and (scope is None or name in scope)
+    ]
+    return dst.with_nodes(off) if off else dst
+
+
+def migrations_lower_bound(prep: Prepared) -> int:
+    """VMs that cannot stay (their host goes offline or is not allowed for them) + per
+    overloaded node, the fewest VMs whose departure makes it fit on its worst resource."""
+    running = {
+        v: str(prep.src.vms[v].host)
+        for v, s in prep.vm_state.items()
+        if s is VMState.RUNNING and prep.src.vms[v].running
+    }
+    must = {v for v, h in running.items() if not _may_stay(prep, v, h)}
+    stay = {v: h for v, h in running.items() if v not in must}
+    placer = Placer(prep, stay)
+    count = len(must)
+    for i in np.nonzero(np.any(placer.load > placer.cap, axis=1))[0]:
+        node = placer.nodes[int(i)]
+        worst = 0
+        for r, rc in enumerate(placer.res):
+            excess = int(placer.load[i, r] - placer.cap[i, r])
+            if excess <= 0:
+                continue
+            sizes = sorted(
+                (prep.demand[v].get(rc, 0) for v, h in stay.items() if h == node), reverse=True
+            )
+            acc, k = 0, 0
+            while acc < excess and k < len(sizes):
+                acc += sizes[k]
+                k += 1
+            worst = max(worst, k)
+        count += worst
+    return count
+
+
+def _may_stay(prep: Prepared, vm: str, host: str) -> bool:
+    if prep.node_state[host] is not NodeState.ONLINE:
+        return False
+    allowed = prep.allowed.get(vm)
+    return allowed is None or host in allowed
+
+
+def _stats(
+    t0: float,
+    t1: float,
+    t2: float,
+    cp: CpsatResult | None,
+    source: str,
+    plan: Plan | None,
+    nodes_used: int,
+    node_lb: int,
+    mig_lb: int,
+) -> SolveStats:
+    return SolveStats(
+        solve_s=round(t2 - t0, 3),
+        heuristic_s=round(t1 - t0, 3),
+        cpsat_s=round(cp.wall_s, 3) if cp else 0.0,
+        cpsat_status=cp.status if cp else "skipped",
+        source=source,
+        migrations=plan.migrations if plan else 0,
+        mttr_s=plan.mttr_s if plan else 0,
+        makespan_s=plan.makespan_s if plan else 0,
+        nodes_used=nodes_used,
+        nodes_lower_bound=node_lb,
+        migrations_lower_bound=mig_lb,
+        free_vms=cp.free_vms if cp else 0,
+        variables=cp.variables if cp else 0,
+    )
+
+
+__all__ = [
+    "Constraint",
+    "HeuristicResult",
+    "Problem",
+    "SolveOptions",
+    "SolveResult",
+    "SolveStats",
+    "evict_for_overload",
+    "solve",
+]

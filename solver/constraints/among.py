@@ -1,0 +1,70 @@
+"""among: the running VMs all within one group of nodes among `parts`.
+
+Continuous: a VM already running in a group stays in that group (a cheap filter here, and the
+planner never pivots it outside).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from vmgrid.solver.constraints.base import Constraint, register, running_hosts
+from vmgrid.solver.context import PostContext
+from vmgrid.solver.model import Model
+
+
+@register
+@dataclass(frozen=True)
+class Among(Constraint):
+    vms: tuple[str, ...]
+    parts: tuple[tuple[str, ...], ...]
+    continuous: bool = False
+    kind = "among"
+
+    def nodes_in_scope(self) -> tuple[str, ...]:
+        return tuple(n for part in self.parts for n in part)
+
+    def _part_of(self) -> dict[str, int]:
+        return {n: i for i, part in enumerate(self.parts) for n in part}
+
+    def is_satisfied(self, src: Model, dst: Model) -> bool:
+        part_of = self._part_of()
+        used = {part_of.get(h, -1) for h in running_hosts(dst, self.vms).values()}
+        if len(used) > 1 or -1 in used:
+            return False
+        if self.continuous:
+            before = running_hosts(src, self.vms)
+            after = running_hosts(dst, self.vms)
+            for vm, host in before.items():
+                if vm in after and part_of.get(host) != part_of.get(after[vm]):
+                    return False
+        return True
+
+    def allowed(self, src: Model) -> Mapping[str, frozenset[str]]:
+        everywhere = frozenset(self.nodes_in_scope())
+        out = {v: everywhere for v in self.vms}
+        if self.continuous:
+            part_of = self._part_of()
+            for vm, host in running_hosts(src, self.vms).items():
+                if host in part_of:
+                    out[vm] = frozenset(self.parts[part_of[host]])
+        return out
+
+    def repair_scope(self, src: Model) -> set[str]:
+        if self.is_satisfied(src, src):
+            return set()
+        return set(self.vms)
+
+    def post(self, ctx: PostContext) -> None:
+        part_of = self._part_of()
+        enforce = ctx.enforce(self)
+        chosen = [ctx.cp.new_bool_var(f"among_part{i}") for i in range(len(self.parts))]
+        ctx.cp.add(sum(chosen) <= 1).only_enforce_if(enforce)
+        for vm in self.vms:
+            for node, lit in ctx.place(vm).items():
+                part = part_of.get(node)
+                if part is None:
+                    ctx.cp.add(lit == 0).only_enforce_if(enforce)
+                else:
+                    ctx.cp.add(lit <= chosen[part]).only_enforce_if(enforce)

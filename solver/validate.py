@@ -1,0 +1,395 @@
+"""Independent plan validator: replays a timed plan and lists every rule it breaks.
+
+It shares nothing with the planner but the value types, so a planner bug cannot hide itself.
+Semantics (BtrPlace's, as the issue states them):
+
+- an action lasts at least the element's default duration (attribute ``migrate``, ``boot`` or
+  ``shutdown``, else 1 s) and starts at t >= 0;
+- a VM has one action at a time; a migration leaves the VM's current host towards another node;
+  a VM boot places a ready VM;
+- a migrating VM holds its consumption on its source until the migration ends and its new
+  demand on its destination from the migration's start; staying VMs keep their old consumption
+  until the end; a node never exceeds any capacity at any instant (intervals are half-open);
+- a VM only arrives on a node that is online then (booted nodes from their boot's end); a node
+  shuts down only when nothing is on it any more;
+- continuous spread: a member never arrives where another member is present or arriving;
+  continuous among: a member running in a group stays in it;
+- at the end every online node fits the new demands and every constraint holds.
+
+`validate` returns violations (empty means valid), each naming the action, node, resource and
+time, so that a failing property test or benchmark says what went wrong.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vmgrid.solver.btrplace.instance import (
+    Among,
+    Constraint,
+    Offline,
+    Online,
+    ResourceCapacity,
+    Running,
+    Spread,
+)
+from vmgrid.solver.model import Model, Resources, VMState
+from vmgrid.solver.plan import Action, ActionKind
+
+NEVER = 2**62
+"""A time after every action: the end of a presence that lasts past the plan."""
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken rule. `rule` is a stable code; `message` is one line for a human."""
+
+    rule: str
+    message: str
+    time_s: int | None = None
+
+
+@dataclass(slots=True)
+class _Stay:
+    """A VM on a node during [start, end), consuming `demand`; `moved` if an action put it there."""
+
+    vm: str
+    node: str
+    start: int
+    end: int
+    demand: Resources
+    moved: bool
+    action: Action | None
+
+
+def _show(a: Action) -> str:
+    where = {
+        ActionKind.MIGRATE: f" {a.src}->{a.dst}",
+        ActionKind.BOOT_VM: f" on {a.dst}",
+    }.get(a.kind, "")
+    return f"{a.kind.value} {a.subject}{where} [{a.start_s},{a.end_s})"
+
+
+class _Replay:
+    def __init__(
+        self,
+        source: Model,
+        demands: Mapping[str, Resources],
+        actions: Sequence[Action],
+    ) -> None:
+        self.src = source
+        self.demands = demands
+        self.actions = actions
+        self.out: list[Violation] = []
+        self.stays: dict[str, list[_Stay]] = defaultdict(list)  # by VM, in time order
+        self.online_from: dict[str, int] = {}
+        self.online_until: dict[str, int] = {}
+
+    def flag(self, rule: str, message: str, time_s: int | None = None) -> None:
+        self.out.append(Violation(rule, message, time_s))
+
+    def run(self, constraints: Sequence[Constraint]) -> list[Violation]:
+        vm_actions, node_actions = self._check_actions()
+        self._nodes(node_actions)
+        self._vms(vm_actions)
+        self._arrivals()
+        self._capacity_over_time()
+        self._final(constraints)
+        self._continuous(constraints)
+        return self.out
+
+    def _check_actions(self) -> tuple[dict[str, list[Action]], dict[str, list[Action]]]:
+        vm_actions: dict[str, list[Action]] = defaultdict(list)
+        node_actions: dict[str, list[Action]] = defaultdict(list)
+        for a in self.actions:
+            if a.kind in (ActionKind.MIGRATE, ActionKind.BOOT_VM):
+                vm = self.src.vms.get(a.subject)
+                if vm is None:
+                    self.flag("unknown", f"{_show(a)}: unknown VM {a.subject}")
+                    continue
+                minimum = vm.duration_s("migrate" if a.kind is ActionKind.MIGRATE else "boot")
+                vm_actions[a.subject].append(a)
+            elif a.kind in (ActionKind.BOOT_NODE, ActionKind.SHUTDOWN_NODE):
+                node = self.src.nodes.get(a.subject)
+                if node is None:
+                    self.flag("unknown", f"{_show(a)}: unknown node {a.subject}")
+                    continue
+                minimum = node.duration_s("boot" if a.kind is ActionKind.BOOT_NODE else "shutdown")
+                node_actions[a.subject].append(a)
+            else:
+                self.flag("unsupported", f"{_show(a)}: action kind {a.kind.value} not checked")
+                continue
+            if a.start_s < 0:
+                self.flag("time", f"{_show(a)}: starts before t=0", a.start_s)
+            if a.end_s - a.start_s < minimum:
+                self.flag(
+                    "duration",
+                    f"{_show(a)}: lasts {a.end_s - a.start_s}s, less than its {minimum}s",
+                    a.start_s,
+                )
+        return vm_actions, node_actions
+
+    def _nodes(self, node_actions: Mapping[str, list[Action]]) -> None:
+        for name, node in self.src.nodes.items():
+            start, end = (-NEVER, NEVER) if node.online else (NEVER, NEVER)
+            acts = node_actions.get(name, [])
+            if len(acts) > 1:
+                self.flag("node-actions", f"node {name}: {len(acts)} actions, at most 1 allowed")
+            for a in acts[:1]:
+                if a.kind is ActionKind.BOOT_NODE and node.online:
+                    self.flag("node-state", f"{_show(a)}: node {name} is already online")
+                elif a.kind is ActionKind.BOOT_NODE:
+                    start = a.end_s
+                elif not node.online:
+                    self.flag("node-state", f"{_show(a)}: node {name} is already offline")
+                else:
+                    end = a.start_s
+            self.online_from[name] = start
+            self.online_until[name] = end
+
+    def _vms(self, vm_actions: Mapping[str, list[Action]]) -> None:
+        for name, vm in self.src.vms.items():
+            new = self.demands.get(name, vm.demand)
+            stays = self.stays[name]
+            state = vm.state
+            if vm.host is not None:
+                used = vm.demand if state is VMState.RUNNING else {}
+                stays.append(_Stay(name, vm.host, 0, NEVER, used, False, None))
+            last_end = -NEVER
+            for a in sorted(vm_actions.get(name, []), key=lambda x: (x.start_s, x.end_s)):
+                if a.start_s < last_end:
+                    self.flag("overlap", f"{_show(a)}: starts before the VM's previous action ends")
+                last_end = max(last_end, a.end_s)
+                if a.dst is None or a.dst not in self.src.nodes:
+                    self.flag("unknown", f"{_show(a)}: unknown destination node {a.dst}")
+                    continue
+                if a.kind is ActionKind.BOOT_VM:
+                    if state is not VMState.READY:
+                        self.flag("vm-state", f"{_show(a)}: VM {name} is {state.value}, not ready")
+                        continue
+                    state = VMState.RUNNING
+                else:
+                    here = stays[-1].node if stays else None
+                    if state is not VMState.RUNNING or a.src != here:
+                        where = f"on {here}" if here else "not placed"
+                        self.flag(
+                            "source",
+                            f"{_show(a)}: VM {name} is {state.value} {where}, not on {a.src}",
+                            a.start_s,
+                        )
+                        continue
+                    if a.dst == here:
+                        self.flag("source", f"{_show(a)}: source and destination are the same")
+                        continue
+                    stays[-1].end = a.end_s
+                stays.append(_Stay(name, a.dst, a.start_s, NEVER, new, True, a))
+
+    def _arrivals(self) -> None:
+        """Destinations online on arrival; shut-down nodes empty from the shutdown's start."""
+        for stays in self.stays.values():
+            for s in stays:
+                on, off = self.online_from[s.node], self.online_until[s.node]
+                if s.action is not None and not on <= s.start < off:
+                    self.flag(
+                        "offline-destination",
+                        f"{_show(s.action)}: node {s.node} is not online at t={s.start}",
+                        s.start,
+                    )
+                elif off < NEVER and s.end > off:
+                    self.flag(
+                        "shutdown-non-empty",
+                        f"node {s.node}: shuts down at t={off} while VM {s.vm} is still on it",
+                        off,
+                    )
+
+    def _capacity_over_time(self) -> None:
+        events: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+        for stays in self.stays.values():
+            for s in stays:
+                for rc, q in s.demand.items():
+                    if q:
+                        events[(s.node, rc)].append((s.start, q))
+                        if s.end < NEVER:
+                            events[(s.node, rc)].append((s.end, -q))
+        for (node, rc), evs in events.items():
+            cap = self.src.nodes[node].cap(rc)
+            evs.sort()
+            load, i = 0, 0
+            while i < len(evs):
+                t = evs[i][0]
+                while i < len(evs) and evs[i][0] == t:
+                    load += evs[i][1]
+                    i += 1
+                if load > cap and t < NEVER:
+                    self.flag(
+                        "capacity",
+                        f"node {node}: {rc} load {load} exceeds capacity {cap} at t={t}",
+                        t,
+                    )
+                    break
+
+    def final_hosts(self) -> dict[str, str]:
+        """VM -> node where it ends running."""
+        out = {}
+        for vm, stays in self.stays.items():
+            if stays and (stays[-1].moved or self.src.vms[vm].state is VMState.RUNNING):
+                out[vm] = stays[-1].node
+        return out
+
+    def _final(self, constraints: Sequence[Constraint]) -> None:
+        hosts = self.final_hosts()
+        online = {n for n in self.src.nodes if self.online_until[n] == NEVER}
+        online &= {n for n in self.src.nodes if self.online_from[n] < NEVER}
+        load: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for vm, node in hosts.items():
+            for rc, q in self.demands.get(vm, self.src.vms[vm].demand).items():
+                load[node][rc] += q
+        for node, per_rc in load.items():
+            for rc, q in per_rc.items():
+                if q > self.src.nodes[node].cap(rc):
+                    cap = self.src.nodes[node].cap(rc)
+                    self.flag("final-capacity", f"node {node}: ends with {rc} {q} > {cap}")
+        for c in constraints:
+            self._final_constraint(c, hosts, online, load)
+
+    def _final_constraint(
+        self,
+        c: Constraint,
+        hosts: Mapping[str, str],
+        online: set[str],
+        load: Mapping[str, Mapping[str, int]],
+    ) -> None:
+        if isinstance(c, Online) and c.node not in online:
+            self.flag("online", f"online({c.node}): node {c.node} ends offline")
+        elif isinstance(c, Offline) and c.node in online:
+            self.flag("offline", f"offline({c.node}): node {c.node} ends online")
+        elif isinstance(c, Running) and c.vm not in hosts:
+            self.flag("running", f"running({c.vm}): VM {c.vm} does not end running")
+        elif isinstance(c, Spread):
+            seen: dict[str, str] = {}
+            for vm in c.vms:
+                node = hosts.get(vm)
+                if node is not None and node in seen:
+                    self.flag("spread", f"spread: VMs {seen[node]} and {vm} both end on {node}")
+                elif node is not None:
+                    seen[node] = vm
+        elif isinstance(c, Among):
+            used = {hosts[v] for v in c.vms if v in hosts}
+            if used and not any(used <= part for part in c.parts):
+                shown = ",".join(sorted(used)[:6])
+                self.flag("among", f"among({','.join(c.vms[:4])}): end on nodes {shown}")
+        elif isinstance(c, ResourceCapacity):
+            total = sum(load.get(n, {}).get(c.resource, 0) for n in c.nodes)
+            if total > c.amount:
+                self.flag(
+                    "resource-capacity",
+                    f"resourceCapacity({','.join(c.nodes[:4])}, {c.resource}): "
+                    f"ends with {total} > {c.amount}",
+                )
+
+    def _continuous(self, constraints: Sequence[Constraint]) -> None:
+        for c in constraints:
+            if isinstance(c, Spread) and c.continuous:
+                self._continuous_spread(c)
+            elif isinstance(c, Among) and c.continuous:
+                self._continuous_among(c)
+
+    def _continuous_spread(self, c: Spread) -> None:
+        by_node: dict[str, list[_Stay]] = defaultdict(list)
+        for vm in c.vms:
+            for s in self.stays.get(vm, []):
+                if s.moved or self.src.vms[vm].state is VMState.RUNNING:
+                    by_node[s.node].append(s)
+        for node, stays in by_node.items():
+            for i, a in enumerate(stays):
+                for b in stays[i + 1 :]:
+                    moved = a.moved or b.moved
+                    if moved and a.vm != b.vm and a.start < b.end and b.start < a.end:
+                        late = a if a.start >= b.start else b
+                        other = b if late is a else a
+                        self.flag(
+                            "continuous-spread",
+                            f"spread: VM {late.vm} arrives on {node} at t={late.start} "
+                            f"while VM {other.vm} is there",
+                            late.start,
+                        )
+
+    def _continuous_among(self, c: Among) -> None:
+        for vm in c.vms:
+            stays = self.stays.get(vm, [])
+            if not stays or self.src.vms[vm].state is not VMState.RUNNING:
+                continue
+            group = next((p for p in c.parts if stays[0].node in p), None)
+            for s in stays[1:]:
+                if group is not None and s.node not in group and s.action is not None:
+                    self.flag(
+                        "continuous-among",
+                        f"among: {_show(s.action)} leaves the group of {stays[0].node}",
+                        s.start,
+                    )
+
+
+def validate(
+    source: Model,
+    actions: Iterable[Action],
+    constraints: Iterable[Constraint] = (),
+    demands: Mapping[str, Resources] | None = None,
+) -> list[Violation]:
+    """Check `actions` applied to `source`; `demands` maps VMs to their new demand."""
+    return _Replay(source, demands or {}, tuple(actions)).run(tuple(constraints))
+
+
+def from_plugins(plugins: Iterable[Any]) -> list[Constraint]:
+    """The validator's view of solver constraint plugins, read by their BtrPlace `kind`.
+
+    Kinds outside BtrPlace's benchmark vocabulary (ban, fence, ...) are not replayed here;
+    `preserve` needs no rule of its own since the new demands come with the plan.
+    """
+    out: list[Constraint] = []
+    for p in plugins:
+        kind = getattr(p, "kind", None)
+        if isinstance(p, Online | Offline | Running | Spread | Among | ResourceCapacity):
+            out.append(p)
+        elif kind in ("online", "offline"):
+            make = Online if kind == "online" else Offline
+            out.extend(make(n) for n in p.nodes)
+        elif kind == "running":
+            out.extend(Running(v) for v in p.vms)
+        elif kind == "spread":
+            out.append(Spread(tuple(p.vms), bool(p.continuous)))
+        elif kind == "among":
+            parts = tuple(frozenset(part) for part in p.parts)
+            out.append(Among(tuple(p.vms), parts, bool(p.continuous)))
+        elif kind == "resourceCapacity":
+            out.append(ResourceCapacity(tuple(p.nodes), p.rc, p.amount, bool(p.continuous)))
+    return out
+
+
+def validate_plan(plan: Any, constraints: Iterable[Any] = ()) -> list[Violation]:
+    """Check a `vmgrid.solver.plan.Plan`; the new demands are those of its destination model.
+
+    `constraints` may be the validator's own values or the solver's plugins (see `from_plugins`).
+    """
+    demands = {name: vm.demand for name, vm in plan.dst.vms.items()}
+    return validate(plan.src, plan.actions, from_plugins(constraints), demands)
+
+
+def validate_btrplace_plan(instance_json: Any, plan_json: Any) -> list[Violation]:
+    """Check an exported plan against the raw BtrPlace instance it answers.
+
+    Each argument is a decoded JSON document or a path to one (gzip accepted).
+    """
+    from vmgrid.solver.btrplace.plan_io import plan_from_json
+    from vmgrid.solver.btrplace.reader import parse_instance, read_json
+
+    if isinstance(instance_json, str | Path):
+        instance_json = read_json(instance_json)
+    if isinstance(plan_json, str | Path):
+        plan_json = read_json(plan_json)
+    instance = parse_instance(instance_json)
+    actions = plan_from_json(plan_json, instance)
+    return validate(instance.source, actions, instance.constraints, instance.demands)

@@ -1,0 +1,147 @@
+"""The manager's decision loop on real agents (libvirt test driver, separate processes).
+
+Three idle nodes with two VMs each: in automatic mode the manager consolidates them onto fewer
+nodes through simulated migrations, and every VM ends running on exactly one node. In manual
+mode the same decision waits for approval and nothing moves until it is approved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from vmgrid.agents.cluster.config import ClusterConfig
+from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig
+from vmgrid.agents.cluster.driver import DriverOptions, ManagerDriver
+from vmgrid.agents.cluster.executor import PlanExecutor
+from vmgrid.agents.cluster.journal import Journal, PlanState
+from vmgrid.agents.cluster.loop import ControlLoop
+from vmgrid.agents.cluster.server import ClusterServer
+from vmgrid.agents.cluster.state import NodeStatus
+from vmgrid.agents.model import VmState
+from vmgrid.agents.node.testnode import SimVm, node_xml
+
+pytestmark = pytest.mark.slow
+
+NODES = ("n1", "n2", "n3")
+
+
+def write_agent_config(tmp_path: Path, node: str, address: str) -> Path:
+    vms = [SimVm(f"{node}-vm{i}", vcpus=1, memory_mib=1024) for i in range(2)]
+    xml = tmp_path / f"{node}.xml"
+    xml.write_text(node_xml(vms, cpus=4, memory_mib=8192))
+    config = tmp_path / f"{node}.toml"
+    config.write_text(
+        f'node_id = "{node}"\nlibvirt_uri = "test://{xml.resolve()}"\nmanager = "{address}"\n'
+        "report_period_s = 0.5\nheartbeat_period_s = 0.5\ninsecure = true\n"
+        '[load]\ndefault = { cpu = { kind = "constant", value = 5 } }\n'
+    )
+    return config
+
+
+@contextlib.asynccontextmanager
+async def cluster(tmp_path: Path) -> AsyncIterator[ClusterServer]:
+    config = ClusterConfig(
+        listen="127.0.0.1:0", insecure=True, report_period_ms=500, heartbeat_timeout_ms=5000
+    )
+    server = ClusterServer(config)
+    await server.start()
+    agents: list[subprocess.Popen[bytes]] = []
+    try:
+        for node in NODES:
+            cfg = write_agent_config(tmp_path, node, server.address)
+            with (tmp_path / f"{node}.log").open("ab") as log:
+                agents.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "vmgrid.agents.node.main", "--config", str(cfg)],
+                        stdout=log,
+                        stderr=log,
+                    )
+                )
+        await wait_for(lambda: placement(server) and len(placement(server)) == 6, 20)
+        yield server
+    finally:
+        for agent in agents:
+            agent.terminate()
+        for agent in agents:
+            agent.wait(timeout=20)
+        await server.stop(grace_s=0)
+
+
+def placement(server: ClusterServer) -> dict[str, str]:
+    """VM uuid -> node, for running VMs; raises if a VM runs on two nodes."""
+    seen: Counter[str] = Counter()
+    where: dict[str, str] = {}
+    for view in server.manager.state.views():
+        if view.status is not NodeStatus.CONNECTED:
+            continue
+        for vm in view.vms:
+            if vm.state is VmState.RUNNING:
+                seen[vm.uuid] += 1
+                where[vm.uuid] = view.node_id
+    twice = [uuid for uuid, n in seen.items() if n > 1]
+    assert not twice, f"VMs running twice: {twice}"
+    return where
+
+
+async def wait_for(check, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        if check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+def control(level: AutomationLevel) -> ControlConfig:
+    return ControlConfig(period_s=0.5, hold_s=1.0, cooldown_s=0.0, automation=level)
+
+
+def make_loop(server: ClusterServer, level: AutomationLevel) -> ControlLoop:
+    driver = ManagerDriver(server.manager, DriverOptions(simulated_time_scale=0.05))
+    executor = PlanExecutor(driver, Journal(":memory:"))
+    return ControlLoop(server.manager, executor, control(level))
+
+
+def test_idle_cluster_is_consolidated_without_losing_or_duplicating_a_vm(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with cluster(tmp_path) as server:
+            before = placement(server)
+            assert len(set(before.values())) == 3
+            loop = make_loop(server, AutomationLevel.AUTOMATIC)
+            await asyncio.sleep(1.2)  # let the underload hold time pass
+            decision = await loop.cycle()
+            assert decision is not None and decision.plan is not None, decision
+            assert "consolidate" in decision.summary
+            await wait_for(lambda: loop.running is None, 60)
+            await wait_for(lambda: len(set(placement(server).values())) < 3, 10)
+            after = placement(server)
+            assert set(after) == set(before)  # every VM still runs, exactly once
+
+    asyncio.run(scenario())
+
+
+def test_manual_mode_waits_for_approval_before_moving_anything(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with cluster(tmp_path) as server:
+            before = placement(server)
+            loop = make_loop(server, AutomationLevel.MANUAL)
+            await asyncio.sleep(1.2)
+            decision = await loop.cycle()
+            assert decision is not None and decision.plan is not None
+            assert len(loop.pending) == 1 and loop.running is None
+            await asyncio.sleep(1.0)
+            assert placement(server) == before
+            (plan_id,) = loop.pending
+            report = await loop.approve(plan_id)
+            assert report.state is PlanState.SUCCEEDED, report.messages
+            await wait_for(lambda: len(set(placement(server).values())) < 3, 10)
+            assert set(placement(server)) == set(before)
+
+    asyncio.run(scenario())

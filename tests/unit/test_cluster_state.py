@@ -1,0 +1,128 @@
+"""Cluster state: reports, events on change only, history windows, timeouts, snapshots."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from vmgrid.agents import model as m
+from vmgrid.agents.cluster.events import EventBus, EventKind, Subscription
+from vmgrid.agents.cluster.state import ClusterState, NodeStatus
+from vmgrid.agents.errors import NotFound
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_hello(node_id: str = "n1") -> m.NodeHello:
+    return m.NodeHello(
+        m.NodeIdentity(node_id, f"{node_id}.lab", f"qemu+tcp://{node_id}/system"),
+        m.NodeCapacity(8000, 16 * 2**30, 10**10),
+    )
+
+
+def make_vm(uuid: str, state: m.VmState = m.VmState.RUNNING, cpu: int = 100) -> m.VmUsage:
+    return m.VmUsage(uuid, uuid, state, 1, cpu, 2**20, 2**21)
+
+
+def report(seq: int, *vms: m.VmUsage) -> m.NodeReport:
+    return m.NodeReport(seq * 1_000_000_000, seq, m.HostUsage(500, 2**30, 2**34), vms)
+
+
+def drain(sub: Subscription) -> list[EventKind]:
+    kinds = []
+    while (event := sub.get_nowait()) is not None:
+        kinds.append(event.kind)
+    return kinds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def state(clock: FakeClock) -> ClusterState:
+    return ClusterState(EventBus("c1"), history_window=3, heartbeat_timeout_s=10, monotonic=clock)
+
+
+def test_new_node_joins_and_vms_appear_once(state: ClusterState) -> None:
+    sub = state.bus.subscribe()
+    assert state.node_connected(make_hello(), 1) is False
+    state.apply_report("n1", report(1, make_vm("a"), make_vm("b")))
+    state.apply_report("n1", report(2, make_vm("a", cpu=900), make_vm("b")))
+    assert drain(sub) == [EventKind.NODE_JOINED, EventKind.VM_APPEARED, EventKind.VM_APPEARED]
+    assert {vm.uuid: vm.cpu_used_millicores for vm in state.view("n1").vms} == {"a": 900, "b": 100}
+
+
+def test_state_change_and_disappearance_publish_events(state: ClusterState) -> None:
+    state.node_connected(make_hello(), 1)
+    state.apply_report("n1", report(1, make_vm("a"), make_vm("b")))
+    sub = state.bus.subscribe()
+    state.apply_report("n1", report(2, make_vm("a", m.VmState.PAUSED)))
+    events = [sub.get_nowait(), sub.get_nowait()]
+    assert [e.kind for e in events if e] == [EventKind.VM_STATE_CHANGED, EventKind.VM_DISAPPEARED]
+    assert events[0] is not None and events[0].previous_vm_state is m.VmState.RUNNING
+
+
+def test_stale_report_is_ignored(state: ClusterState) -> None:
+    state.node_connected(make_hello(), 1)
+    state.apply_report("n1", report(5, make_vm("a", cpu=1)))
+    assert state.apply_report("n1", report(4, make_vm("a", cpu=2))) is False
+    assert state.view("n1").vms[0].cpu_used_millicores == 1
+
+
+def test_history_is_bounded_by_the_window(state: ClusterState) -> None:
+    state.node_connected(make_hello(), 1)
+    for seq in range(1, 6):
+        state.apply_report("n1", report(seq, make_vm("a", cpu=seq)))
+    snap = state.snapshot()
+    assert [usage.cpu_used_millicores for _, usage in snap.vm_history["a"]] == [3, 4, 5]
+    assert [t for t, _ in snap.node_history["n1"]] == [3 * 10**9, 4 * 10**9, 5 * 10**9]
+
+
+def test_snapshot_is_unaffected_by_later_reports(state: ClusterState) -> None:
+    state.node_connected(make_hello(), 1)
+    state.apply_report("n1", report(1, make_vm("a")))
+    snap = state.snapshot()
+    state.apply_report("n1", report(2, make_vm("a", cpu=999), make_vm("b")))
+    assert [vm.uuid for _, vm in snap.vms()] == ["a"]
+    assert len(snap.vm_history["a"]) == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snap.nodes = ()  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        snap.vm_history["b"] = ()  # type: ignore[index]
+
+
+def test_silent_node_is_lost_after_timeout_and_returns_on_reconnect(
+    state: ClusterState, clock: FakeClock
+) -> None:
+    sub = state.bus.subscribe()
+    state.node_connected(make_hello(), 1)
+    clock.now += 9
+    assert state.check_timeouts() == []
+    clock.now += 2
+    assert state.check_timeouts() == ["n1"]
+    assert state.node_status("n1") is NodeStatus.LOST
+    assert state.node_connected(make_hello(), 2) is True
+    assert state.node_status("n1") is NodeStatus.CONNECTED
+    assert drain(sub) == [EventKind.NODE_JOINED, EventKind.NODE_LOST, EventKind.NODE_RETURNED]
+
+
+def test_unknown_node_is_named_in_not_found(state: ClusterState) -> None:
+    with pytest.raises(NotFound, match="node 'ghost' is not known to cluster 'c1'"):
+        state.view("ghost")
+
+
+def test_slow_subscriber_loses_oldest_events_without_blocking() -> None:
+    bus = EventBus("c1")
+    sub = bus.subscribe(max_queued=2)
+    for _ in range(5):
+        bus.publish(EventKind.NODE_JOINED, node_id="n")
+    first = sub.get_nowait()
+    assert sub.dropped == 3 and first is not None and first.sequence == 4

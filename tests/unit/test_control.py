@@ -1,0 +1,178 @@
+"""Decision triggers and decisions, on a real ClusterState fed with reports."""
+
+from __future__ import annotations
+
+import pytest
+from vmgrid.agents.cluster.control import (
+    AutomationLevel,
+    ControlConfig,
+    TriggerKind,
+    decide,
+    find_trigger,
+    needs_approval,
+)
+from vmgrid.agents.cluster.events import EventBus
+from vmgrid.agents.cluster.solver_view import to_model
+from vmgrid.agents.cluster.state import ClusterState
+from vmgrid.agents.model import (
+    HostUsage,
+    NodeCapacity,
+    NodeHello,
+    NodeIdentity,
+    NodeReport,
+    VmState,
+    VmUsage,
+)
+from vmgrid.solver.plan import ActionKind
+
+GIB = 2**30
+SECOND = 1_000_000_000
+
+
+class Cluster:
+    """A ClusterState with a hand-driven clock; nodes have 4 cores and 8 GiB."""
+
+    def __init__(self) -> None:
+        self.now_ns = 1_000 * SECOND
+        self.state = ClusterState(EventBus("c1"), clock_ns=lambda: self.now_ns)
+        self.sequence = 0
+
+    def node(self, node_id: str) -> Cluster:
+        identity = NodeIdentity(node_id, node_id, f"test:///{node_id}", simulated=True)
+        self.state.node_connected(NodeHello(identity, NodeCapacity(4000, 8 * GIB, 10**9)), 1)
+        return self
+
+    def report(self, node_id: str, vms: dict[str, int], seconds: int = 30) -> Cluster:
+        """Report `vms` (name -> CPU millicores, 1 GiB each) every 5 s for `seconds`."""
+        for _ in range(seconds // 5 + 1):
+            self.sequence += 1
+            usage = [
+                VmUsage(f"uuid-{n}", n, VmState.RUNNING, 1, cpu, GIB, GIB) for n, cpu in vms.items()
+            ]
+            host = HostUsage(sum(vms.values()), len(vms) * GIB, 8 * GIB)
+            self.state.apply_report(
+                node_id, NodeReport(self.now_ns, self.sequence, host, tuple(usage))
+            )
+            self.now_ns += 5 * SECOND
+        return self
+
+
+CONFIG = ControlConfig(hold_s=20, overload_threshold=0.85, underload_threshold=0.4)
+
+
+def test_node_above_threshold_for_the_hold_time_is_an_overload() -> None:
+    c = Cluster().node("n1").node("n2")
+    c.report("n1", {"a": 2000, "b": 1900})
+    c.report("n2", {"c": 2500})
+    trigger = find_trigger(c.state.snapshot(), CONFIG)
+    assert trigger is not None and trigger.kind is TriggerKind.OVERLOAD
+    assert trigger.nodes == ("n1",)
+
+
+def test_a_short_spike_is_not_an_overload() -> None:
+    c = Cluster().node("n1").node("n2")
+    c.report("n1", {"a": 2000}, seconds=30)
+    c.report("n1", {"a": 3900}, seconds=5)
+    c.report("n2", {"c": 2500}, seconds=35)
+    assert find_trigger(c.state.snapshot(), CONFIG) is None
+
+
+def test_quiet_nodes_held_below_the_low_threshold_ask_for_consolidation() -> None:
+    c = Cluster().node("n1").node("n2")
+    c.report("n1", {"a": 200})
+    c.report("n2", {"b": 300})
+    trigger = find_trigger(c.state.snapshot(), CONFIG)
+    assert trigger is not None and trigger.kind is TriggerKind.UNDERLOAD
+
+
+def test_draining_node_with_vms_comes_first() -> None:
+    c = Cluster().node("n1").node("n2")
+    c.report("n1", {"a": 3900})
+    c.report("n2", {"b": 300})
+    c.state.set_draining("n2", True)
+    trigger = find_trigger(c.state.snapshot(), CONFIG)
+    assert trigger is not None and trigger.kind is TriggerKind.DRAIN and trigger.nodes == ("n2",)
+
+
+def test_overload_decision_moves_a_vm_off_the_hot_node() -> None:
+    c = Cluster().node("n1").node("n2")
+    c.report("n1", {"a": 2000, "b": 1900})
+    c.report("n2", {"c": 500})
+    snapshot = c.state.snapshot()
+    trigger = find_trigger(snapshot, CONFIG)
+    assert trigger is not None
+    decision = decide(snapshot, trigger, CONFIG)
+    assert decision.plan is not None
+    moves = [a for a in decision.plan.actions if a.kind is ActionKind.MIGRATE]
+    assert len(moves) == 1 and moves[0].src == "n1" and moves[0].dst == "n2"
+
+
+def test_drain_empties_the_node_in_maintenance() -> None:
+    c = Cluster().node("n1").node("n2")
+    c.report("n1", {"a": 500, "b": 500})
+    c.report("n2", {"c": 500})
+    c.state.set_draining("n1", True)
+    snapshot = c.state.snapshot()
+    trigger = find_trigger(snapshot, CONFIG)
+    assert trigger is not None
+    decision = decide(snapshot, trigger, CONFIG)
+    assert decision.plan is not None
+    assert {(a.subject, a.dst) for a in decision.plan.actions} == {
+        ("uuid-a", "n2"),
+        ("uuid-b", "n2"),
+    }
+
+
+def test_consolidation_below_the_minimum_gain_is_dropped() -> None:
+    c = Cluster().node("n1").node("n2")
+    c.report("n1", {"a": 1000, "b": 1000}, seconds=30)
+    c.report("n2", {"c": 1000, "d": 1000, "e": 1000}, seconds=30)
+    c.state.set_draining("n1", False)
+    snapshot = c.state.snapshot()
+    quiet = ControlConfig(hold_s=20, overload_threshold=0.95, underload_threshold=0.9)
+    trigger = find_trigger(snapshot, quiet)
+    assert trigger is not None and trigger.kind is TriggerKind.UNDERLOAD
+    decision = decide(snapshot, trigger, quiet)  # 5 cores of demand do not fit one 4-core node
+    assert decision.plan is None and "below min gain" in decision.summary
+
+
+def test_vm_demand_is_the_peak_of_the_recent_window() -> None:
+    c = Cluster().node("n1")
+    c.report("n1", {"a": 3000}, seconds=10)
+    c.report("n1", {"a": 100}, seconds=10)
+    model = to_model(c.state.snapshot())
+    assert model.vms["uuid-a"].demand["cpu"] == 3000
+
+
+@pytest.mark.parametrize(
+    ("level", "kinds", "expected"),
+    [
+        (AutomationLevel.AUTOMATIC, {ActionKind.MIGRATE}, False),
+        (AutomationLevel.MANUAL, {ActionKind.BOOT_VM}, True),
+        (AutomationLevel.PARTIAL, {ActionKind.BOOT_VM}, False),
+        (AutomationLevel.PARTIAL, {ActionKind.BOOT_VM, ActionKind.MIGRATE}, True),
+    ],
+)
+def test_automation_levels(level: AutomationLevel, kinds: set[ActionKind], expected: bool) -> None:
+    from vmgrid.agents.cluster.control import Decision, Trigger
+    from vmgrid.solver.model import Model
+    from vmgrid.solver.plan import Action, Plan
+
+    actions = tuple(Action(i, k, "v", "n1", "n2", 0, 1, "r") for i, k in enumerate(kinds))
+    empty = Model({}, {})
+    decision = Decision(Trigger(TriggerKind.OVERLOAD, (), ""), Plan(empty, empty, actions), "")
+    assert needs_approval(decision, level) is expected
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("overload_threshold", 1.5, "overload_threshold: 1.5 must be in"),
+        ("underload_threshold", 0.9, "must be below overload_threshold"),
+        ("min_gain_nodes", 0, "min_gain_nodes: 0 must be >= 1"),
+        ("hold_s", -1, "hold_s: -1 must be >= 0"),
+    ],
+)
+def test_bad_control_settings_are_named(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ControlConfig(**{field: value})  # type: ignore[arg-type]
