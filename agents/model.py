@@ -49,9 +49,23 @@ class NodeIdentity:
     node_id: str
     hostname: str
     migration_uri: str
+    """Data URI of QEMU's migration stream to this node (tcp://HOST); empty: libvirt picks."""
     agent_version: str = ""
     hypervisor_kind: str = "qemu"
     simulated: bool = False
+    peer_uri: str = ""
+    """libvirt URI peers dial for a peer-to-peer migration to this node."""
+
+    @property
+    def migration_target(self) -> tuple[str, str]:
+        """(libvirt destination URI, data migration URI) for a migration to this node.
+
+        Agents before `peer_uri` existed put the libvirt URI in `migration_uri`; then the data
+        URI is left to libvirt.
+        """
+        if self.peer_uri:
+            return self.peer_uri, self.migration_uri
+        return self.migration_uri, ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ from typing import NoReturn
 
 import grpc
 import grpc.aio
-
 from vmgrid.agents.errors import VmgridError, error_for_status, grpc_status_name
 
 

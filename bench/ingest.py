@@ -24,7 +24,6 @@ from typing import Any
 
 import grpc
 import grpc.aio
-
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2, node_pb2, node_pb2_grpc
 
 AGENTS_PER_CHANNEL = 100
@@ -98,22 +97,31 @@ async def _agent(
     phase_s: float,
     stop: MpEvent,
 ) -> None:
-    call = stub.Connect()
-    await call.write(_hello(node_id, vms))
-    await call.read()  # hello ack
+    """One simulated agent: connects at its phase, reconnects like a real agent on failure."""
+    await asyncio.sleep(phase_s)
     msg = _report(node_id, vms)
     report = msg.report
     loop = asyncio.get_running_loop()
-    tick = loop.time() + phase_s
     sequence = 0
-    while not stop.is_set():
-        await asyncio.sleep(max(0.0, tick - loop.time()))
-        sequence += 1
-        report.sequence = sequence
-        report.sent_at.FromNanoseconds(time.time_ns())
-        await call.write(msg)
-        tick += period_s
-    await call.done_writing()
+    for attempt in range(10):
+        try:
+            call = stub.Connect()
+            await call.write(_hello(node_id, vms))
+            await call.read()  # hello ack
+            tick = loop.time()
+            while not stop.is_set():
+                await asyncio.sleep(max(0.0, tick - loop.time()))
+                sequence += 1
+                report.sequence = sequence
+                report.sent_at.FromNanoseconds(time.time_ns())
+                await call.write(msg)
+                tick += period_s
+            await call.done_writing()
+            return
+        except grpc.aio.AioRpcError:
+            if attempt == 9 or stop.is_set():
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
 
 
 async def _drive(
@@ -137,7 +145,10 @@ async def _drive(
         )
         for i in range(count)
     ]
-    await asyncio.gather(*tasks, return_exceptions=True)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        print(f"ingest: {len(failures)} agents failed, e.g. {failures[0]!r}", file=sys.stderr)
     for channel in channels:
         await channel.close()
 
@@ -221,11 +232,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 proc.start()
                 drivers.append(proc)
             _progress(f"manager pid {manager.pid} on {address}; connecting {args.agents} agents")
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + 180
             while (connected := asyncio.run(_stats(address, False)).connected_nodes) < args.agents:
+                if manager.poll() is not None:
+                    raise RuntimeError(f"vmgrid-cluster exited with code {manager.returncode}")
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"only {connected}/{args.agents} agents connected")
-                time.sleep(0.5)
+                _progress(f"{connected}/{args.agents} agents connected")
+                time.sleep(2)
             _progress(f"all connected; warm-up {args.warmup} s")
             time.sleep(args.warmup)
             asyncio.run(_stats(address, True))

@@ -15,10 +15,19 @@ import csv
 import json
 import sys
 from pathlib import Path
+from typing import cast
 
 from vmgrid.solver.replay import POLICY_NAMES, make_policy, replay_day
 
-COMPARED = ("vmgrid", "thr-mmt-1.0", "thr-mmt-0.8", "iqr-mmt-1.5", "mad-mmt-2.5", "lrr-mmt-1.2", "lr-mmt-1.2")
+COMPARED = (
+    "vmgrid",
+    "thr-mmt-1.0",
+    "thr-mmt-0.8",
+    "iqr-mmt-1.5",
+    "mad-mmt-2.5",
+    "lrr-mmt-1.2",
+    "lr-mmt-1.2",
+)
 
 
 def _reference(path: Path) -> dict[tuple[str, str], dict[str, float]]:
@@ -34,7 +43,9 @@ def _reference(path: Path) -> dict[tuple[str, str], dict[str, float]]:
     return out
 
 
-def _run_missing(days: list[Path], policies: list[str], cache: Path) -> dict[str, dict[str, object]]:
+def _run_missing(
+    days: list[Path], policies: list[str], cache: Path
+) -> dict[str, dict[str, object]]:
     results: dict[str, dict[str, object]] = json.loads(cache.read_text()) if cache.exists() else {}
     for day in days:
         for name in policies:
@@ -43,7 +54,10 @@ def _run_missing(days: list[Path], policies: list[str], cache: Path) -> dict[str
                 continue
             print(f"replaying {key}", file=sys.stderr)
             r = replay_day(day, make_policy(name))
-            results[key] = r.as_json() | {"active_hosts": r.active_hosts, "step_slatah": r.step_slatah}
+            results[key] = r.as_json() | {
+                "active_hosts": r.active_hosts,
+                "step_slatah": r.step_slatah,
+            }
             cache.parent.mkdir(parents=True, exist_ok=True)
             cache.write_text(json.dumps(results))
     return results
@@ -53,7 +67,9 @@ def _pct(a: float, b: float) -> str:
     return f"{100 * (a - b) / b:+.1f} %" if b else "n/a"
 
 
-def fidelity_table(days: list[str], res: dict[str, dict[str, object]], ref: dict[tuple[str, str], dict[str, float]]) -> str:
+def fidelity_table(
+    days: list[str], res: dict[str, dict[str, object]], ref: dict[tuple[str, str], dict[str, float]]
+) -> str:
     lines = [
         "| Day | Policy | Energy kWh (ours / CloudSim, Δ) | Migrations (ours / CloudSim, Δ) | SLAV ×10⁻⁵ (ours / CloudSim, Δ) |",
         "|---|---|---|---|---|",
@@ -97,9 +113,11 @@ def plot_day(day: str, res: dict[str, dict[str, object]], best_ref: str, out: Pa
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
     for name, style in (("vmgrid", "-"), (best_ref, "--")):
         r = res[f"{day}/{name}"]
-        hours = [(k + 1) * 300 / 3600 for k in range(len(r["active_hosts"]))]  # type: ignore[arg-type]
-        ax1.plot(hours, r["active_hosts"], style, label=name)  # type: ignore[arg-type]
-        ax2.plot(hours, [100 * x for x in r["step_slatah"]], style, label=name)  # type: ignore[union-attr]
+        active = cast(list[int], r["active_hosts"])
+        sla = cast(list[float], r["step_slatah"])
+        hours = [(k + 1) * 300 / 3600 for k in range(len(active))]
+        ax1.plot(hours, active, style, label=name)
+        ax2.plot(hours, [100 * x for x in sla], style, label=name)
     ax1.set_ylabel("active hosts")
     ax1.set_ylim(0, 200)
     ax2.set_ylabel("SLA violation (% of active-host time)")

@@ -67,10 +67,11 @@ def _encode_resources(value: m.Capacity) -> common_pb2.Resources:
 
 
 def decode_hello(wire: grid_pb2.ClusterHello) -> m.ClusterHello:
-    """Validate a hello: a well-formed cluster id and a positive capacity."""
+    """Validate a hello: a well-formed cluster id and a non-negative capacity (a cluster
+    whose nodes have not reported yet has none)."""
     return m.ClusterHello(
         cluster_id=check_cluster_id("hello.cluster_id", wire.cluster_id),
-        capacity=_decode_resources("hello.capacity", wire.capacity, positive=True),
+        capacity=_decode_resources("hello.capacity", wire.capacity, positive=False),
         node_count=_non_negative("hello.node_count", wire.node_count),
         endpoint=wire.endpoint,
         manager_version=wire.manager_version,
@@ -137,7 +138,7 @@ def decode_summary(wire: grid_pb2.ClusterSummary, cluster_id: str) -> m.ClusterS
     return m.ClusterSummary(
         sequence=wire.sequence,
         sent_at_unix_ns=wire.sent_at.ToNanoseconds(),
-        capacity=_decode_resources("summary.capacity", wire.capacity, positive=True),
+        capacity=_decode_resources("summary.capacity", wire.capacity, positive=False),
         usage=_decode_resources("summary.usage", wire.usage, positive=False),
         movable_vms=vms,
         inter_cluster_traffic=traffic,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vmgrid.agents.errors import ConfigError
+from vmgrid.agents.metrics_http import parse_metrics_listen
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,10 @@ class CoordinatorConfig:
     ready_file: str = ""
     """When set, the coordinator writes its bound host:port there once serving (tests)."""
 
+    metrics_listen: str = ""
+    """host:port of the Prometheus /metrics endpoint; empty (default) serves none, port 0
+    picks a free port (logged)."""
+
     def validate(self) -> CoordinatorConfig:
         """Raise ConfigError naming the first bad value; return self when valid."""
         if not self.grid_id.strip():
@@ -56,6 +61,8 @@ class CoordinatorConfig:
         host, sep, port = self.listen.rpartition(":")
         if not sep or not host or not port.isdigit() or int(port) > 65535:
             raise ConfigError(f"listen: {self.listen!r} is not host:port (e.g. 127.0.0.1:7600)")
+        if self.metrics_listen:
+            parse_metrics_listen(self.metrics_listen)
         if self.summary_period_s <= 0:
             raise ConfigError(f"summary_period_s: {self.summary_period_s} must be > 0 seconds")
         if self.cluster_timeout_s <= self.summary_period_s:
@@ -140,6 +147,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"summary period asked of clusters (default {d.summary_period_s})",
     )
     parser.add_argument("--ready-file", metavar="FILE", help="write the bound host:port here")
+    parser.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="serve Prometheus /metrics there (default: none; port 0 picks one, logged)",
+    )
 
 
 def from_args(args: argparse.Namespace) -> CoordinatorConfig:

@@ -15,7 +15,9 @@ import sys
 from collections.abc import Sequence
 
 from vmgrid.agents.errors import ConfigError
+from vmgrid.agents.metrics_http import MetricsEndpoint
 from vmgrid.coordinator.config import CoordinatorConfig, add_arguments, from_args
+from vmgrid.coordinator.metrics import CoordinatorMetrics
 from vmgrid.coordinator.server import CoordinatorServer
 
 EPILOG = """\
@@ -47,12 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _serve(config: CoordinatorConfig) -> None:
     server = CoordinatorServer(config)
+    endpoint = None
+    if config.metrics_listen:
+        metrics = CoordinatorMetrics(server.coordinator)
+        endpoint = MetricsEndpoint(metrics.registry, config.metrics_listen, "vmgrid-coordinator")
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    if endpoint is not None:
+        endpoint.stop()
     await server.stop()
 
 

@@ -100,6 +100,8 @@ def planner_input(records: Sequence[m.ClusterRecord], topology: grid.Topology) -
             notes.append(f"cluster {record.cluster_id!r} is not in the topology; not planned")
         elif record.summary is None:
             notes.append(f"cluster {record.cluster_id!r} has sent no summary yet; not planned")
+        elif not (record.summary.capacity.cpu_millicores and record.summary.capacity.memory_bytes):
+            notes.append(f"cluster {record.cluster_id!r} reports no capacity (no live node)")
         else:
             usable.append(record)
     groups = _groups(usable)

@@ -62,6 +62,10 @@ class Coordinator:
         self.sessions: dict[str, LinkSession] = {}
         self._clock_ns = clock_ns
         self._started_ns = clock_ns()
+        self.summary_listeners: list[Callable[[str, m.ClusterSummary], None]] = []
+        """Called with (cluster id, summary) for each summary stored (metrics)."""
+        self.plan_listeners: list[Callable[[DryRun], None]] = []
+        """Called with each computed grid plan (metrics)."""
         for cluster_id in self.unknown_clusters():
             log.warning("registered cluster %r is not in the topology", cluster_id)
 
@@ -130,6 +134,8 @@ class Coordinator:
             self.bus.publish(
                 m.GridEventKind.CLUSTER_RETURNED, session.cluster_id, "reporting again"
             )
+        for listener in self.summary_listeners:
+            listener(session.cluster_id, summary)
 
     def reject(self, session: LinkSession, error: MalformedMessage) -> None:
         """Answer a malformed message on its stream; the registry is left as it was."""
@@ -188,6 +194,8 @@ class Coordinator:
         except grid.GridError as exc:
             raise InvalidArgument(f"grid plan: {exc}") from None
         dry_run = DryRun(f"grid-{uuid.uuid4().hex[:12]}", plan, self._clock_ns(), inputs.notes)
+        for listener in self.plan_listeners:
+            listener(dry_run)
         self.bus.publish(
             m.GridEventKind.PLAN_CHANGED,
             message=f"dry-run plan with {len(plan.moves)} moves",

@@ -4,6 +4,11 @@ Pipeline: prepare (derived states, demands, filters) -> heuristic (complete dest
 CP-SAT repair model hinted with it (time-limited, best found kept) -> cross-check every
 constraint -> plan builder -> statistics. The heuristic's result stands when CP-SAT finds nothing
 better in time, so a valid plan comes back whenever the heuristic finds one.
+
+CP-SAT is skipped when the heuristic already reaches a proven lower bound of the objective (or
+is within `SolveOptions.acceptable_gap` of it), and when the time left cannot hold the model.
+`status` is ``optimal`` only when proven: the heuristic meets the lower bound, or CP-SAT proves
+optimality; a good answer without proof is ``feasible``.
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 from vmgrid.solver.constraints import Constraint, MaxOnline, NetworkAffinity
 from vmgrid.solver.cpsat import CpsatOptions, CpsatResult, build_and_solve
 from vmgrid.solver.explain import conflicting_constraints, move_reasons
@@ -41,9 +45,16 @@ class SolveOptions:
     explain_max_pairs: int = 200_000
     """Explain an infeasible problem only when VMs x nodes stays below this."""
     time_limit_s: float | None = None
-    """Wall budget of the whole `solve` call; CP-SAT gets what is left minus `plan_reserve_s`."""
-    plan_reserve_s: float = 2.0
-    """Seconds kept, under `time_limit_s`, for checking and building the plan after CP-SAT."""
+    """Wall budget of the whole `solve` call (heuristic, CP-SAT model building and search, plan);
+    CP-SAT gets what the heuristic left minus the plan reserve, and no more than its own limit."""
+    plan_reserve_s: float | None = None
+    """Seconds kept, under `time_limit_s`, for checking and building the plan after CP-SAT;
+    None: 1 s + 150 us per VM (the plan builder's cost on a loaded 2-core machine)."""
+    acceptable_gap: float = 0.0
+    """Relative gap to the objective's proven lower bound (node count when consolidating,
+    migrations for ``migrations``/``mttr``) at which the heuristic's answer is kept without
+    running CP-SAT. 0: only a heuristic answer at the bound skips the search; the status stays
+    ``feasible`` unless the bound is met."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,7 @@ class SolveStats:
     heuristic_s: float
     cpsat_s: float
     cpsat_status: str
+    """optimal, feasible, infeasible, unknown, skipped (see `cpsat_note`)."""
     source: str
     migrations: int
     mttr_s: int
@@ -61,6 +73,9 @@ class SolveStats:
     migrations_lower_bound: int
     free_vms: int
     variables: int
+    cpsat_build_s: float = 0.0
+    cpsat_note: str = ""
+    """Why CP-SAT did not search: at the lower bound, within the accepted gap, out of time."""
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -93,15 +108,19 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
         hosts = heur.hosts
     mig_lb = migrations_lower_bound(prep)
     node_lb = bin_packing_lower_bound(prep)
-    at_floor = _heuristic_reaches_floor(prep, hosts, mig_lb) or (
-        problem.objective == "consolidation"
-        and heur.dst is not None
-        and hosts is not None
-        and len(heur.dst.used_nodes()) <= node_lb
-    )
-    if opts.use_cpsat and not at_floor:
+    value, floor = _heuristic_value(prep, heur, hosts, mig_lb, node_lb)
+    at_floor = value is not None and floor is not None and value <= floor
+    close = value is not None and floor is not None and value <= floor * (1 + opts.acceptable_gap)
+    budget = _budget(opts, t0, len(problem.model.vms))
+    note = "at the lower bound" if at_floor else "within the accepted gap" if close else ""
+    if not opts.use_cpsat and not note:
+        note = "disabled by SolveOptions.use_cpsat"
+    elif not close and budget is None:
+        note = "no time left after the heuristic"
+    if opts.use_cpsat and not close and budget is not None:
         hint = heur.hosts if heur.dst is not None else {}
-        cp = build_and_solve(prep, hint, _budget(opts, t0), migrations_floor=mig_lb)
+        cp = build_and_solve(prep, hint, budget, migrations_floor=mig_lb)
+        note = cp.note
         if cp.status in ("optimal", "feasible"):
             candidate = _power(problem, _apply(prep, cp.hosts), consolidating)
             if not _violated(prep, candidate):
@@ -112,26 +131,48 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
         running = sum(1 for s in prep.vm_state.values() if s is VMState.RUNNING)
         if running * len(prep.src.nodes) <= opts.explain_max_pairs:
             conflicts = tuple(conflicting_constraints(prep))
-        stats = _stats(t0, t1, t2, cp, "none", None, 0, node_lb, mig_lb)
+        stats = _stats(t0, t1, t2, cp, "none", None, 0, node_lb, mig_lb, note)
         status = "infeasible" if conflicts or (cp and cp.status == "infeasible") else "unknown"
         return SolveResult(status, None, None, stats, conflicts, tuple(heur.violated))
     dst = _power(problem, target_model(prep, hosts), consolidating)
     reasons = move_reasons(prep, dst, heur.reasons)
     plan = build_plan(prep.src, dst, problem.constraints, opts.planner, reasons, prep.allowed)
-    stats = _stats(
-        t0, t1, time.perf_counter(), cp, source, plan, len(dst.used_nodes()), node_lb, mig_lb
-    )
-    proven = at_floor or (source == "cpsat" and cp is not None and cp.status == "optimal")
+    used = len(dst.used_nodes())
+    stats = _stats(t0, t1, time.perf_counter(), cp, source, plan, used, node_lb, mig_lb, note)
+    proven = at_floor or (source == "cpsat" and cp is not None and cp.proven)
     status = "optimal" if proven else "feasible"
     return SolveResult(status, dst, plan, stats)
 
 
-def _budget(opts: SolveOptions, t0: float) -> CpsatOptions:
-    """CP-SAT's limit: its own, cut to what `time_limit_s` leaves after the reserve."""
+def _budget(opts: SolveOptions, t0: float, vms: int) -> CpsatOptions | None:
+    """CP-SAT's limit: its own, cut to what `time_limit_s` leaves after the plan reserve;
+    None when less than CP-SAT's minimal search time is left."""
     if opts.time_limit_s is None:
         return opts.cpsat
-    left = opts.time_limit_s - (time.perf_counter() - t0) - opts.plan_reserve_s
-    return replace(opts.cpsat, time_limit_s=max(0.5, min(opts.cpsat.time_limit_s, left)))
+    reserve = opts.plan_reserve_s if opts.plan_reserve_s is not None else 1.0 + 150e-6 * vms
+    left = opts.time_limit_s - (time.perf_counter() - t0) - reserve
+    if left < opts.cpsat.min_search_s:
+        return None
+    return replace(opts.cpsat, time_limit_s=min(opts.cpsat.time_limit_s, left))
+
+
+def _heuristic_value(
+    prep: Prepared,
+    heur: HeuristicResult,
+    hosts: dict[str, str | None] | None,
+    mig_lb: int,
+    node_lb: int,
+) -> tuple[int | None, int | None]:
+    """The heuristic's value of the objective and a proven lower bound of it, when the
+    objective is one whose bound is known (consolidation alone: nodes used; ``migrations`` or
+    ``mttr`` with unit migration weights: VMs moved)."""
+    if hosts is None or heur.dst is None:
+        return None, None
+    if prep.problem.objective == "consolidation":
+        return len(heur.dst.used_nodes()), node_lb
+    if _heuristic_reaches_floor(prep, hosts, mig_lb):
+        return mig_lb, mig_lb
+    return None, None
 
 
 def _heuristic_reaches_floor(
@@ -199,24 +240,54 @@ def migrations_lower_bound(prep: Prepared) -> int:
     must = {v for v, h in running.items() if not _may_stay(prep, v, h)}
     stay = {v: h for v, h in running.items() if v not in must}
     placer = Placer(prep, stay)
-    count = len(must)
-    for i in np.nonzero(np.any(placer.load > placer.cap, axis=1))[0]:
-        node = placer.nodes[int(i)]
-        worst = 0
-        for r, rc in enumerate(placer.res):
-            excess = int(placer.load[i, r] - placer.cap[i, r])
-            if excess <= 0:
-                continue
-            sizes = sorted(
-                (prep.demand[v].get(rc, 0) for v, h in stay.items() if h == node), reverse=True
+    by_node: dict[str, list[str]] = {}
+    for v, h in stay.items():
+        by_node.setdefault(h, []).append(v)
+    need = {
+        node: max(
+            _fewest_to_remove(
+                [prep.demand[v].get(rc, 0) for v in by_node.get(node, ())],
+                int(placer.load[placer.index[node], r] - placer.cap[placer.index[node], r]),
             )
-            acc, k = 0, 0
-            while acc < excess and k < len(sizes):
-                acc += sizes[k]
-                k += 1
-            worst = max(worst, k)
-        count += worst
-    return count
+            for r, rc in enumerate(placer.res)
+        )
+        for node in by_node
+    }
+    return len(must) + sum(need.values()) + _group_extra(prep, placer, by_node, need)
+
+
+def _group_extra(
+    prep: Prepared, placer: Placer, by_node: dict[str, list[str]], need: dict[str, int]
+) -> int:
+    """What `resourceCapacity` groups add to the per-node counts: a group over its amount
+    must lose the fewest VMs whose departure gets it under; that count replaces the group's
+    per-node counts when larger. Groups are taken disjoint, largest gain first, so that no VM
+    is counted twice."""
+    gains: list[tuple[int, frozenset[str]]] = []
+    for c, idx, r in placer.rcaps:
+        nodes = frozenset(placer.nodes[int(i)] for i in idx)
+        excess = int(placer.load[idx, r].sum()) - c.amount
+        sizes = [prep.demand[v].get(c.rc, 0) for n in nodes for v in by_node.get(n, ())]
+        gain = _fewest_to_remove(sizes, excess) - sum(need.get(n, 0) for n in nodes)
+        if gain > 0:
+            gains.append((gain, nodes))
+    taken: set[str] = set()
+    extra = 0
+    for gain, nodes in sorted(gains, key=lambda g: -g[0]):
+        if not nodes & taken:
+            taken |= nodes
+            extra += gain
+    return extra
+
+
+def _fewest_to_remove(sizes: list[int], excess: int) -> int:
+    """Fewest items of `sizes` whose total reaches `excess` (largest first is optimal)."""
+    removed = 0
+    for count, size in enumerate(sorted(sizes, reverse=True)):
+        if removed >= excess:
+            return count
+        removed += size
+    return len(sizes)
 
 
 def _may_stay(prep: Prepared, vm: str, host: str) -> bool:
@@ -236,6 +307,7 @@ def _stats(
     nodes_used: int,
     node_lb: int,
     mig_lb: int,
+    note: str = "",
 ) -> SolveStats:
     return SolveStats(
         solve_s=round(t2 - t0, 3),
@@ -251,6 +323,8 @@ def _stats(
         migrations_lower_bound=mig_lb,
         free_vms=cp.free_vms if cp else 0,
         variables=cp.variables if cp else 0,
+        cpsat_build_s=round(cp.build_s, 3) if cp else 0.0,
+        cpsat_note=note,
     )
 
 

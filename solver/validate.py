@@ -12,6 +12,11 @@ Semantics (BtrPlace's, as the issue states them):
   until the end; a node never exceeds any capacity at any instant (intervals are half-open);
 - a VM only arrives on a node that is online then (booted nodes from their boot's end); a node
   shuts down only when nothing is on it any more;
+- suspend and VM shutdown take a running VM off its current host: it holds its old demand there
+  until the action ends, then nothing anywhere (its image does not pin the node); resume brings
+  a sleeping VM (suspended earlier in the plan, or sleeping in the source) onto any online node,
+  holding its new demand there from the resume's start, as a boot does; the VM ends sleeping,
+  ready or running according to its last action;
 - continuous spread: a member never arrives where another member is present or arriving;
   continuous among: a member running in a group stays in it;
 - at the end every online node fits the new demands and every constraint holds.
@@ -66,10 +71,25 @@ class _Stay:
     action: Action | None
 
 
+_VM_DURATION = {
+    ActionKind.MIGRATE: "migrate",
+    ActionKind.BOOT_VM: "boot",
+    ActionKind.SUSPEND: "suspend",
+    ActionKind.RESUME: "resume",
+    ActionKind.SHUTDOWN_VM: "shutdown",
+}
+"""VM actions the validator replays, with the attribute naming their default duration."""
+
+_LEAVING = (ActionKind.SUSPEND, ActionKind.SHUTDOWN_VM)
+
+
 def _show(a: Action) -> str:
     where = {
         ActionKind.MIGRATE: f" {a.src}->{a.dst}",
         ActionKind.BOOT_VM: f" on {a.dst}",
+        ActionKind.RESUME: f" on {a.dst}",
+        ActionKind.SUSPEND: f" on {a.src}",
+        ActionKind.SHUTDOWN_VM: f" on {a.src}",
     }.get(a.kind, "")
     return f"{a.kind.value} {a.subject}{where} [{a.start_s},{a.end_s})"
 
@@ -88,6 +108,7 @@ class _Replay:
         self.stays: dict[str, list[_Stay]] = defaultdict(list)  # by VM, in time order
         self.online_from: dict[str, int] = {}
         self.online_until: dict[str, int] = {}
+        self.end_state: dict[str, VMState] = {}
 
     def flag(self, rule: str, message: str, time_s: int | None = None) -> None:
         self.out.append(Violation(rule, message, time_s))
@@ -106,12 +127,12 @@ class _Replay:
         vm_actions: dict[str, list[Action]] = defaultdict(list)
         node_actions: dict[str, list[Action]] = defaultdict(list)
         for a in self.actions:
-            if a.kind in (ActionKind.MIGRATE, ActionKind.BOOT_VM):
+            if a.kind in _VM_DURATION:
                 vm = self.src.vms.get(a.subject)
                 if vm is None:
                     self.flag("unknown", f"{_show(a)}: unknown VM {a.subject}")
                     continue
-                minimum = vm.duration_s("migrate" if a.kind is ActionKind.MIGRATE else "boot")
+                minimum = vm.duration_s(_VM_DURATION[a.kind])
                 vm_actions[a.subject].append(a)
             elif a.kind in (ActionKind.BOOT_NODE, ActionKind.SHUTDOWN_NODE):
                 node = self.src.nodes.get(a.subject)
@@ -164,6 +185,9 @@ class _Replay:
                 if a.start_s < last_end:
                     self.flag("overlap", f"{_show(a)}: starts before the VM's previous action ends")
                 last_end = max(last_end, a.end_s)
+                if a.kind in _LEAVING:
+                    state = self._leave(name, a, state, stays)
+                    continue
                 if a.dst is None or a.dst not in self.src.nodes:
                     self.flag("unknown", f"{_show(a)}: unknown destination node {a.dst}")
                     continue
@@ -171,6 +195,13 @@ class _Replay:
                     if state is not VMState.READY:
                         self.flag("vm-state", f"{_show(a)}: VM {name} is {state.value}, not ready")
                         continue
+                    state = VMState.RUNNING
+                elif a.kind is ActionKind.RESUME:
+                    if state is not VMState.SLEEPING:
+                        self.flag("vm-state", f"{_show(a)}: VM {name} is {state.value}, not asleep")
+                        continue
+                    if stays and stays[-1].end == NEVER:  # asleep in the source: image leaves
+                        stays[-1].end = a.start_s
                     state = VMState.RUNNING
                 else:
                     here = stays[-1].node if stays else None
@@ -187,6 +218,21 @@ class _Replay:
                         continue
                     stays[-1].end = a.end_s
                 stays.append(_Stay(name, a.dst, a.start_s, NEVER, new, True, a))
+            self.end_state[name] = state
+
+    def _leave(self, name: str, a: Action, state: VMState, stays: list[_Stay]) -> VMState:
+        """Suspend or shutdown: the running VM frees its host when the action ends."""
+        here = stays[-1].node if stays and stays[-1].end == NEVER else None
+        if state is not VMState.RUNNING or a.src != here:
+            where = f"on {here}" if here else "not placed"
+            self.flag(
+                "source",
+                f"{_show(a)}: VM {name} is {state.value} {where}, not on {a.src}",
+                a.start_s,
+            )
+            return state
+        stays[-1].end = a.end_s
+        return VMState.SLEEPING if a.kind is ActionKind.SUSPEND else VMState.READY
 
     def _arrivals(self) -> None:
         """Destinations online on arrival; shut-down nodes empty from the shutdown's start."""
@@ -234,11 +280,11 @@ class _Replay:
 
     def final_hosts(self) -> dict[str, str]:
         """VM -> node where it ends running."""
-        out = {}
-        for vm, stays in self.stays.items():
-            if stays and (stays[-1].moved or self.src.vms[vm].state is VMState.RUNNING):
-                out[vm] = stays[-1].node
-        return out
+        return {
+            vm: stays[-1].node
+            for vm, stays in self.stays.items()
+            if stays and self.end_state.get(vm) is VMState.RUNNING
+        }
 
     def _final(self, constraints: Sequence[Constraint]) -> None:
         hosts = self.final_hosts()

@@ -7,13 +7,15 @@ once and checks signs with one comparison per VM.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from vmgrid.agents import model as m
-from vmgrid.agents.errors import MalformedMessage
 from vmgrid.agents.cluster.events import ClusterEvent, EventKind
 from vmgrid.agents.cluster.state import NodeStatus, NodeView
 from vmgrid.agents.cluster.stats import IngestStats
+from vmgrid.agents.errors import MalformedMessage
 from vmgrid.v1 import cluster_pb2, common_pb2, node_pb2
 
 _VM_STATE_FROM_WIRE: dict[int, m.VmState] = {
@@ -27,7 +29,9 @@ _VM_STATE_FROM_WIRE: dict[int, m.VmState] = {
     common_pb2.VM_STATE_DEFINED: m.VmState.DEFINED,
     common_pb2.VM_STATE_MIGRATING: m.VmState.MIGRATING,
 }
-_VM_STATE_TO_WIRE = {state: wire for wire, state in _VM_STATE_FROM_WIRE.items()}
+_VM_STATE_TO_WIRE: dict[m.VmState, Any] = {
+    state: wire for wire, state in _VM_STATE_FROM_WIRE.items()
+}
 _ACCEPTED_VM_STATES = ", ".join(common_pb2.VmState.Name(w) for w in _VM_STATE_FROM_WIRE)
 
 _COMMAND_STATE_FROM_WIRE: dict[int, m.CommandState] = {
@@ -36,7 +40,9 @@ _COMMAND_STATE_FROM_WIRE: dict[int, m.CommandState] = {
     common_pb2.COMMAND_STATE_SUCCEEDED: m.CommandState.SUCCEEDED,
     common_pb2.COMMAND_STATE_FAILED: m.CommandState.FAILED,
 }
-_COMMAND_STATE_TO_WIRE = {state: wire for wire, state in _COMMAND_STATE_FROM_WIRE.items()}
+_COMMAND_STATE_TO_WIRE: dict[m.CommandState, Any] = {
+    state: wire for wire, state in _COMMAND_STATE_FROM_WIRE.items()
+}
 
 _LIFECYCLE_FROM_WIRE: dict[int, m.LifecycleEventKind] = {
     node_pb2.LIFECYCLE_EVENT_KIND_STARTED: m.LifecycleEventKind.STARTED,
@@ -47,7 +53,9 @@ _LIFECYCLE_FROM_WIRE: dict[int, m.LifecycleEventKind] = {
     node_pb2.LIFECYCLE_EVENT_KIND_DEFINED: m.LifecycleEventKind.DEFINED,
     node_pb2.LIFECYCLE_EVENT_KIND_UNDEFINED: m.LifecycleEventKind.UNDEFINED,
 }
-_LIFECYCLE_TO_WIRE = {kind: wire for wire, kind in _LIFECYCLE_FROM_WIRE.items()}
+_LIFECYCLE_TO_WIRE: dict[m.LifecycleEventKind, Any] = {
+    kind: wire for wire, kind in _LIFECYCLE_FROM_WIRE.items()
+}
 
 _VM_INT_FIELDS = (
     "vcpus",
@@ -84,6 +92,55 @@ def _negative_field(path: str, message: object, names: Iterable[str]) -> Malform
     return MalformedMessage(path, "negative value")  # pragma: no cover
 
 
+def _make_vm_usage_constructor() -> Callable[..., m.VmUsage]:
+    """A positional VmUsage constructor about 2x faster than the frozen dataclass __init__.
+
+    It fills the slots directly (what the generated __init__ does through
+    object.__setattr__); the ingest path builds tens of thousands of VmUsage per second.
+    """
+    new = object.__new__
+    names = tuple(m.VmUsage.__dataclass_fields__)
+    setters = tuple(getattr(m.VmUsage, name).__set__ for name in names)
+    if len(setters) != 12:  # pragma: no cover - guards a change of VmUsage
+        raise AssertionError(f"VmUsage has {len(setters)} fields; update the codec")
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11 = setters
+    cls = m.VmUsage
+
+    def build(*v: Any) -> m.VmUsage:
+        vm = new(cls)
+        s0(vm, v[0]), s1(vm, v[1]), s2(vm, v[2]), s3(vm, v[3]), s4(vm, v[4]), s5(vm, v[5])
+        s6(vm, v[6]), s7(vm, v[7]), s8(vm, v[8]), s9(vm, v[9]), s10(vm, v[10]), s11(vm, v[11])
+        return vm  # type: ignore[no-any-return]
+
+    return build
+
+
+_new_vm_usage = _make_vm_usage_constructor()
+
+
+def _bad_vm(i: int, v: node_pb2.VmUsage) -> MalformedMessage:
+    """The error for VM row i, which failed the one-line check in decode_report."""
+    if v.state not in _VM_STATE_FROM_WIRE:
+        return MalformedMessage(
+            f"report.vms[{i}].state",
+            f"unknown VM state {v.state} for VM {v.uuid!r}; accepted: {_ACCEPTED_VM_STATES}",
+        )
+    if not v.uuid:
+        return MalformedMessage(f"report.vms[{i}].uuid", "missing uuid; each VM needs one")
+    return _negative_field(f"report.vms[{i}]", v, _VM_INT_FIELDS)
+
+
+def _duplicate_vm(vms: list[m.VmUsage]) -> MalformedMessage:
+    seen: set[str] = set()
+    for i, vm in enumerate(vms):
+        if vm.uuid in seen:
+            return MalformedMessage(
+                f"report.vms[{i}].uuid", f"duplicate uuid {vm.uuid!r}; each VM needs a unique one"
+            )
+        seen.add(vm.uuid)
+    return MalformedMessage("report.vms", "duplicate uuid")  # pragma: no cover
+
+
 # ---- agent -> manager ---------------------------------------------------------------------
 
 
@@ -106,6 +163,7 @@ def decode_hello(msg: node_pb2.NodeHello) -> m.NodeHello:
             agent_version=msg.agent_version,
             hypervisor_kind=msg.hypervisor_kind,
             simulated=msg.simulated,
+            peer_uri=msg.peer_uri,
         ),
         capacity=m.NodeCapacity(cap.cpu_millicores, cap.memory_bytes, cap.nic_bandwidth_bps),
         started_at_unix_ns=_ns(msg.started_at),
@@ -135,49 +193,24 @@ def decode_report(msg: node_pb2.NodeReport) -> m.NodeReport:
     ):
         raise _negative_field("report.host", h, _HOST_INT_FIELDS)
     states = _VM_STATE_FROM_WIRE
+    new_vm = _new_vm_usage
     vms = []
-    seen: set[str] = set()
     for i, v in enumerate(msg.vms):
         uuid = v.uuid
         state = states.get(v.state)
-        if state is None:
-            raise MalformedMessage(
-                f"report.vms[{i}].state",
-                f"unknown VM state {v.state} for VM {uuid!r}; accepted: {_ACCEPTED_VM_STATES}",
+        vcpus, cpu = v.vcpus, v.cpu_used_millicores
+        mem_used, mem_alloc = v.memory_used_bytes, v.memory_allocated_bytes
+        rx, tx = v.net_rx_bytes_per_second, v.net_tx_bytes_per_second
+        rd, wr = v.disk_read_bytes_per_second, v.disk_write_bytes_per_second
+        if state is None or not uuid or min(vcpus, cpu, mem_used, mem_alloc, rx, tx, rd, wr) < 0:
+            raise _bad_vm(i, v)
+        vms.append(
+            new_vm(
+                uuid, v.name, state, vcpus, cpu, mem_used, mem_alloc, rx, tx, rd, wr, v.simulated
             )
-        if not uuid or uuid in seen:
-            what = "missing uuid" if not uuid else f"duplicate uuid {uuid!r}"
-            raise MalformedMessage(f"report.vms[{i}].uuid", f"{what}; each VM needs a unique one")
-        seen.add(uuid)
-        vm = m.VmUsage(
-            uuid,
-            v.name,
-            state,
-            v.vcpus,
-            v.cpu_used_millicores,
-            v.memory_used_bytes,
-            v.memory_allocated_bytes,
-            v.net_rx_bytes_per_second,
-            v.net_tx_bytes_per_second,
-            v.disk_read_bytes_per_second,
-            v.disk_write_bytes_per_second,
-            v.simulated,
         )
-        if (
-            min(
-                vm.vcpus,
-                vm.cpu_used_millicores,
-                vm.memory_used_bytes,
-                vm.memory_allocated_bytes,
-                vm.net_rx_bytes_per_second,
-                vm.net_tx_bytes_per_second,
-                vm.disk_read_bytes_per_second,
-                vm.disk_write_bytes_per_second,
-            )
-            < 0
-        ):
-            raise _negative_field(f"report.vms[{i}]", v, _VM_INT_FIELDS)
-        vms.append(vm)
+    if len({vm.uuid for vm in vms}) != len(vms):
+        raise _duplicate_vm(vms)
     return m.NodeReport(_ns(msg.sent_at), msg.sequence, host, tuple(vms))
 
 
@@ -286,7 +319,8 @@ def decode_command(msg: node_pb2.NodeCommand) -> m.Command:
         raise MalformedMessage("command.command_id", "missing command id")
     domain_type, _ = _COMMAND_FROM_FIELD[kind]
     body = getattr(msg, kind)
-    fields = {f: getattr(body, f) for f in domain_type.__dataclass_fields__ if f != "command_id"}
+    names = [f.name for f in dataclasses.fields(domain_type) if f.name != "command_id"]
+    fields = {name: getattr(body, name) for name in names}
     return domain_type(command_id=msg.command_id, **fields)  # type: ignore[no-any-return]
 
 
@@ -366,6 +400,7 @@ def encode_hello(hello: m.NodeHello) -> node_pb2.NodeHello:
         agent_version=ident.agent_version,
         hypervisor_kind=ident.hypervisor_kind,
         simulated=ident.simulated,
+        peer_uri=ident.peer_uri,
         capacity=node_pb2.NodeCapacity(
             cpu_millicores=cap.cpu_millicores,
             memory_bytes=cap.memory_bytes,
@@ -405,7 +440,7 @@ def vm_state_from_wire(value: int) -> m.VmState:
     return state
 
 
-_EVENT_KIND_TO_WIRE: dict[EventKind, int] = {
+_EVENT_KIND_TO_WIRE: dict[EventKind, Any] = {
     kind: common_pb2.EventKind.Value(f"EVENT_KIND_{kind.name}") for kind in EventKind
 }
 _EVENT_KIND_FROM_WIRE = {wire: kind for kind, wire in _EVENT_KIND_TO_WIRE.items()}
@@ -461,6 +496,7 @@ def encode_node_info(view: NodeView) -> cluster_pb2.NodeInfo:
         agent_version=ident.agent_version,
         hypervisor_kind=ident.hypervisor_kind,
         simulated=ident.simulated,
+        peer_uri=ident.peer_uri,
         status=_NODE_STATUS_TO_WIRE[view.status],
         vm_count=len(view.vms),
         last_sequence=view.last_sequence,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vmgrid.agents.errors import ConfigError
+from vmgrid.agents.metrics_http import parse_metrics_listen
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class ClusterConfig:
     ready_file: str = ""
     """When set, the manager writes its bound host:port there once serving (tests, bench)."""
 
+    metrics_listen: str = ""
+    """host:port of the Prometheus /metrics endpoint; empty (default) serves none, port 0
+    picks a free port (logged)."""
+
     def validate(self) -> ClusterConfig:
         """Raise ConfigError naming the first bad value; return self when valid."""
         if not self.cluster_id.strip():
@@ -60,6 +65,8 @@ class ClusterConfig:
                 f"heartbeat_timeout_ms: {self.heartbeat_timeout_ms} must exceed "
                 f"report_period_ms ({self.report_period_ms})"
             )
+        if self.metrics_listen:
+            parse_metrics_listen(self.metrics_listen)
         if self.history_window < 1:
             raise ConfigError(f"history_window: {self.history_window} must be >= 1")
         if not self.insecure:
@@ -131,6 +138,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--history-window", type=int, help=f"samples kept per node/VM (default {d.history_window})"
     )
     parser.add_argument("--ready-file", metavar="FILE", help="write the bound host:port here")
+    parser.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="serve Prometheus /metrics there (default: none; port 0 picks one, logged)",
+    )
 
 
 def from_args(args: argparse.Namespace) -> ClusterConfig:

@@ -5,10 +5,11 @@ Triggers are read from the snapshot's usage history, so the step itself keeps no
 - underload: the cluster could run on at least `min_gain_nodes` fewer nodes, and some node has
   stayed below `underload_threshold` for `hold_s` (hysteresis: the two thresholds are apart, so
   a node freed by consolidation is not refilled and emptied again);
-- drain: a node in maintenance that still hosts VMs.
+- drain: a node in maintenance that still runs VMs (see maintenance.py for the fallback).
 The solver then gets the snapshot as a model whose capacities are cut to `target_utilisation`,
 the draining nodes as `offline` constraints, and an objective per trigger. A consolidation plan
-that frees fewer than `min_gain_nodes` nodes is dropped.
+that frees fewer than `min_gain_nodes` nodes is dropped. With `power_saving`, every node a plan
+empties (consolidation or drain) gets a final SHUTDOWN_NODE action after the VMs have left it.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 
+from vmgrid.agents.cluster.maintenance import DrainFallback, running_vms_on
 from vmgrid.agents.cluster.solver_view import ViewOptions, memory_fraction, to_model
 from vmgrid.agents.cluster.state import ClusterSnapshot, NodeStatus, NodeView
 from vmgrid.solver import CpsatOptions, Problem, SolveOptions, solve
 from vmgrid.solver.constraints import Offline
-from vmgrid.solver.plan import ActionKind, Plan
+from vmgrid.solver.plan import Action, ActionKind, Plan
 
 
 class AutomationLevel(enum.Enum):
@@ -40,6 +42,7 @@ class TriggerKind(enum.Enum):
     OVERLOAD = "overload"
     UNDERLOAD = "underload"
     DRAIN = "drain"
+    UNDRAIN = "undrain"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,9 @@ class ControlConfig:
 
     power_saving: bool = False
     """Power freed nodes off through their configured power command."""
+
+    drain_fallback: DrainFallback = DrainFallback.NONE
+    """For a draining node's VM that cannot be live-migrated: suspend, shutdown or none."""
 
     solver_time_limit_s: float = 5.0
     """CP-SAT time limit per decision."""
@@ -142,7 +148,7 @@ def _held(
 def find_trigger(snapshot: ClusterSnapshot, config: ControlConfig) -> Trigger | None:
     """The most urgent reason to reconfigure now, or None."""
     live = [v for v in snapshot.nodes if v.status is NodeStatus.CONNECTED]
-    draining = [v.node_id for v in live if v.draining and v.vms]
+    draining = [v.node_id for v in live if v.draining and running_vms_on(snapshot, v.node_id)]
     if draining:
         return Trigger(TriggerKind.DRAIN, tuple(draining), f"nodes in maintenance: {draining}")
     hot = [v for v in live if _held(snapshot, v, config.hold_s, config.overload_threshold, None)]
@@ -202,10 +208,29 @@ def decide(snapshot: ClusterSnapshot, trigger: Trigger, config: ControlConfig) -
         summary = f"consolidate: free {gain} node(s) with {result.plan.migrations} migration(s)"
     else:
         summary = f"{trigger.kind.value}: {result.plan.migrations} migration(s) ({trigger.reason})"
-    plan = result.plan if config.power_saving else _without_node_shutdowns(result.plan)
+    plan = (
+        _with_freed_nodes_off(result.plan, model.used_nodes(), result.dst.used_nodes())
+        if config.power_saving
+        else _without_node_shutdowns(result.plan)
+    )
     if not plan.actions:
         return Decision(trigger, None, f"nothing to do for {trigger.reason}", stats)
     return Decision(trigger, plan, summary, stats)
+
+
+def _with_freed_nodes_off(plan: Plan, used_before: list[str], used_after: list[str]) -> Plan:
+    """Add a SHUTDOWN_NODE for each node the plan empties, after every action leaving it."""
+    already = {a.subject for a in plan.actions if a.kind is ActionKind.SHUTDOWN_NODE}
+    freed = [n for n in used_before if n not in used_after and n not in already]
+    actions = list(plan.actions)
+    for node in freed:
+        leaving = tuple(a.id for a in plan.actions if a.src == node)
+        end = max((a.end_s for a in plan.actions if a.src == node), default=0)
+        reason = "power saving: the node hosts no VM any more"
+        next_id = max((a.id for a in actions), default=-1) + 1
+        off = Action(next_id, ActionKind.SHUTDOWN_NODE, node, node, None, end, end, reason, leaving)
+        actions.append(off)
+    return replace(plan, actions=tuple(actions))
 
 
 def _without_node_shutdowns(plan: Plan) -> Plan:
@@ -223,8 +248,8 @@ def _without_node_shutdowns(plan: Plan) -> Plan:
 
 def needs_approval(decision: Decision, level: AutomationLevel) -> bool:
     """Whether an operator must approve the decision's plan before it runs."""
-    if level is AutomationLevel.AUTOMATIC:
-        return False
+    if level is AutomationLevel.AUTOMATIC or decision.trigger.kind is TriggerKind.DRAIN:
+        return False  # a drain is the operator's own request
     if level is AutomationLevel.MANUAL or decision.plan is None:
         return True
     placement_only = {ActionKind.BOOT_VM, ActionKind.RESUME, ActionKind.BOOT_NODE}

@@ -2,7 +2,8 @@
 
 Preconditions are checked on the manager's live state (the last reports), with the resources
 of actions already started counted against their destination. A migration between two real
-hypervisors is one command to the source agent (libvirt live migration, peer to peer). Two
+hypervisors is one command to the source agent (libvirt live migration, peer to peer, to the
+destination's announced peer URI, the memory stream to its data migration URI). Two
 test-driver nodes cannot migrate in libvirt, so the manager simulates it: define the VM on the
 target, wait for the time the copy would take (memory / bandwidth), destroy it on the source,
 start it on the target. Each step has its own command id derived from the action's, so a
@@ -179,11 +180,13 @@ class ManagerDriver:
             def forward(result: m.CommandResult) -> None:
                 progress(action, result.progress_fraction)
 
+            peer_uri, data_uri = dst.identity.migration_target
             command = m.MigrateCommand(
                 cid,
                 vm.uuid,
-                dst.identity.migration_uri,
+                peer_uri,
                 bandwidth_cap_bps=self._options.migration_bandwidth_bps,
+                migration_uri=data_uri,
             )
             result = await self._send(action.src, command, forward)
             ok = result.state is m.CommandState.SUCCEEDED

@@ -149,6 +149,21 @@ class PlanExecutor:
         self._cancelled: set[str] = set()
         self._wakeups: dict[str, asyncio.Event] = {}
 
+    @property
+    def journal(self) -> Journal:
+        """Where plans are recorded (the loop reads drain history from it)."""
+        return self._journal
+
+    def add_listener(self, listener: Callable[[ExecutionEvent], None]) -> None:
+        """Also pass every ExecutionEvent to `listener` (the dashboard shows migration progress)."""
+        previous = self._on_event
+
+        def both(event: ExecutionEvent) -> None:
+            previous(event)
+            listener(event)
+
+        self._on_event = both
+
     def cancel(self, plan_id: str) -> None:
         """Stop starting actions of `plan_id` and abort its running migrations."""
         self._cancelled.add(plan_id)

@@ -3,6 +3,11 @@
 One plan runs at a time per cluster. In manual mode (and for rebalancing in partial mode) a plan
 waits as a recommendation until an operator approves or rejects it; a recommendation that has
 waited longer than its time to live is dropped, since the cluster it was made for has moved on.
+
+Maintenance: a drain is the operator's request, so its plans run without approval and without
+cooldown. A VM the drain could not migrate (no destination fits, or its migration failed) gets
+the configured fallback (suspend or shutdown) in the next cycle. When a node leaves maintenance
+(however its flag was cleared), the VMs the journal says were drained from it go back.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 from vmgrid.agents.cluster.control import (
     ControlConfig,
     Decision,
+    Trigger,
     TriggerKind,
     decide,
     find_trigger,
@@ -26,9 +32,18 @@ from vmgrid.agents.cluster.control import (
 )
 from vmgrid.agents.cluster.events import EventKind
 from vmgrid.agents.cluster.executor import ExecutionReport, PlanExecutor
+from vmgrid.agents.cluster.journal import ActionState
+from vmgrid.agents.cluster.maintenance import (
+    DrainFallback,
+    drained_from,
+    fallback_actions,
+    return_actions,
+)
 from vmgrid.agents.cluster.manager import ClusterManager
+from vmgrid.agents.cluster.solver_view import to_model
+from vmgrid.agents.cluster.state import ClusterSnapshot
 from vmgrid.agents.errors import NotFound
-from vmgrid.solver.plan import Action
+from vmgrid.solver.plan import Action, ActionKind, Plan
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +80,21 @@ class ControlLoop:
         self._last_summary = ""
         self._kick = asyncio.Event()
         self._tasks: set[asyncio.Task[ExecutionReport]] = set()
+        self.decision_listeners: list[Callable[[Decision, float], None]] = []
+        """Called with each decision and the seconds it took to decide (metrics)."""
+        self._draining: set[str] = set()
+        self._returning: list[str] = []
+        self._drain_failed: set[str] = set()
+
+    def drain(self, node_id: str) -> None:
+        """Put a node in maintenance: its VMs are moved away in the next cycle."""
+        self.manager.state.set_draining(node_id, True)
+        self.kick()
+
+    def undrain(self, node_id: str) -> None:
+        """Take a node out of maintenance: the VMs drained from it come back."""
+        self.manager.state.set_draining(node_id, False)
+        self.kick()
 
     def kick(self) -> None:
         """Run a cycle now instead of at the next period (a drain, an operator request)."""
@@ -94,16 +124,36 @@ class ControlLoop:
         """One decision: None when there is nothing to do or a plan is already under way."""
         now = self._clock()
         self._expire(now)
+        snapshot = self.manager.state.snapshot()
+        self._note_undrained(snapshot)
         if self.running is not None or self.pending:
             return None
-        snapshot = self.manager.state.snapshot()
+        if self._returning:
+            return self._return_home(snapshot, self._returning.pop(0))
         trigger = find_trigger(snapshot, self.config)
         if trigger is None:
             return None
         if trigger.kind is not TriggerKind.DRAIN and now < self._cooldown_until:
             return None
+        fallback = self.config.drain_fallback
+        if trigger.kind is TriggerKind.DRAIN and self._drain_failed:
+            stuck = fallback_actions(snapshot, trigger.nodes, fallback, self._drain_failed)
+            self._drain_failed.clear()
+            if stuck:
+                summary = (
+                    f"drain fallback: {fallback.value} {len(stuck)} VM(s) that did not migrate"
+                )
+                return self._run_now(Decision(trigger, _plan(snapshot, stuck), summary))
+        started = time.perf_counter()
         decision = await asyncio.to_thread(decide, snapshot, trigger, self.config)
+        if decision.plan is None and trigger.kind is TriggerKind.DRAIN:
+            stuck = fallback_actions(snapshot, trigger.nodes, fallback)
+            if stuck:
+                summary = f"{decision.summary}; drain fallback: {fallback.value} {len(stuck)} VM(s)"
+                decision = Decision(trigger, _plan(snapshot, stuck), summary, decision.stats)
         self.decisions.append(decision)
+        for listener in self.decision_listeners:
+            listener(decision, time.perf_counter() - started)
         if decision.summary != self._last_summary:  # a standing condition is said once
             self._publish(decision.summary)
         self._last_summary = decision.summary
@@ -115,6 +165,29 @@ class ControlLoop:
             self._publish(f"{plan_id} waits for approval: {decision.summary}")
         else:
             self._start(plan_id, decision)
+        return decision
+
+    def _note_undrained(self, snapshot: ClusterSnapshot) -> None:
+        draining = {v.node_id for v in snapshot.nodes if v.draining}
+        known = {v.node_id for v in snapshot.nodes}
+        for node in sorted((self._draining - draining) & known):
+            if node not in self._returning:
+                self._returning.append(node)
+        self._draining = draining
+
+    def _return_home(self, snapshot: ClusterSnapshot, node: str) -> Decision | None:
+        actions = return_actions(snapshot, node, drained_from(self.executor.journal, node))
+        if not actions:
+            return None
+        trigger = Trigger(TriggerKind.UNDRAIN, (node,), f"{node} left maintenance")
+        summary = f"undrain {node}: {len(actions)} VM(s) go back"
+        return self._run_now(Decision(trigger, _plan(snapshot, actions), summary))
+
+    def _run_now(self, decision: Decision) -> Decision:
+        """Start an operator-requested plan (drain fallback, undrain): no approval needed."""
+        self.decisions.append(decision)
+        self._last_summary = decision.summary
+        self._start(f"plan-{uuid.uuid4().hex[:10]}", decision)
         return decision
 
     def approve(self, plan_id: str) -> asyncio.Task[ExecutionReport]:
@@ -154,8 +227,21 @@ class ControlLoop:
         finally:
             self.running = None
             self._cooldown_until = self._clock() + self.config.cooldown_s
+        if decision.trigger.kind is TriggerKind.DRAIN:
+            self._note_failed_drain(decision.plan.actions, report)
         self._publish(f"{plan_id} {report.state.value}: {decision.summary}")
         return report
+
+    def _note_failed_drain(self, actions: tuple[Action, ...], report: ExecutionReport) -> None:
+        """Remember VMs whose drain migration did not happen, for the fallback."""
+        if self.config.drain_fallback is DrainFallback.NONE:
+            return
+        failed = {ActionState.FAILED, ActionState.SKIPPED, ActionState.CANCELLED}
+        for action in actions:
+            if action.kind is ActionKind.MIGRATE and report.actions.get(action.id) in failed:
+                self._drain_failed.add(action.subject)
+        if self._drain_failed:
+            self.kick()
 
     def describe(self, action: Action) -> str:
         """The action in words, with the VM's name rather than its uuid."""
@@ -175,3 +261,9 @@ class ControlLoop:
     def _publish(self, message: str) -> None:
         log.info("%s", message)
         self.manager.bus.publish(EventKind.PLAN_CHANGED, message=message)
+
+
+def _plan(snapshot: ClusterSnapshot, actions: tuple[Action, ...]) -> Plan:
+    """A plan built here rather than by the solver (fallback, undrain): models are informative."""
+    model = to_model(snapshot)
+    return Plan(model, model, actions)

@@ -100,6 +100,11 @@ class ClusterManager:
         if self._sessions.get(session.node_id) is session:
             del self._sessions[session.node_id]
 
+    @property
+    def session_count(self) -> int:
+        """Open agent streams, one per connected node."""
+        return len(self._sessions)
+
     def is_current(self, session: NodeSession) -> bool:
         """False for a stream superseded by a newer connection of the same node."""
         return self._sessions.get(session.node_id) is session

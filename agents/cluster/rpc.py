@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 
 import grpc
 import grpc.aio
-
 from vmgrid.agents.cluster import codec
 from vmgrid.agents.cluster.events import ClusterEvent
 from vmgrid.agents.cluster.manager import ClusterManager, NodeSession

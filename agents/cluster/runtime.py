@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.control import ControlConfig
@@ -20,6 +21,11 @@ from vmgrid.agents.cluster.journal import Journal, PlanState
 from vmgrid.agents.cluster.loop import ControlLoop
 from vmgrid.agents.cluster.server import ClusterServer
 from vmgrid.agents.cluster.state import NodeStatus
+from vmgrid.agents.cluster.summary import cluster_hello, cluster_summary
+from vmgrid.coordinator.uplink import GridUplink
+
+if TYPE_CHECKING:
+    import grpc
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,12 @@ class RuntimeOptions:
     """Run the decision loop (off: the manager only observes and executes operator plans)."""
     resume_grace_s: float = 15.0
     """Longest wait for the nodes of interrupted plans to report before resuming them."""
+    coordinator: str = ""
+    """host:port of the grid coordinator to report to; empty: this cluster stands alone."""
+    coordinator_credentials: grpc.ChannelCredentials | None = None  # noqa: F821
+    """mTLS credentials for the coordinator link; None means plaintext (loopback tests only)."""
+    summary_period_s: float = 5.0
+    """Period of summaries to the coordinator (the coordinator may ask for another)."""
 
 
 class ClusterRuntime:
@@ -52,6 +64,7 @@ class ClusterRuntime:
         self.loop = ControlLoop(self.manager, self.executor, self.options.control)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.uplink: GridUplink | None = None
 
     @property
     def address(self) -> str:
@@ -60,6 +73,17 @@ class ClusterRuntime:
     async def start(self) -> str:
         address = await self.server.start()
         self._task = asyncio.create_task(self._background())
+        if self.options.coordinator:
+            state = self.manager.state
+            overload = self.options.control.overload_threshold
+            self.uplink = GridUplink(
+                self.options.coordinator,
+                self.options.coordinator_credentials,
+                cluster_hello(state.snapshot(), address),
+                lambda: cluster_summary(state.snapshot(), overload),
+                self.options.summary_period_s,
+            )
+            self.uplink.start()
         return address
 
     async def _background(self) -> None:
@@ -97,6 +121,8 @@ class ClusterRuntime:
 
     async def stop(self, grace_s: float = 1.0) -> None:
         self._stop.set()
+        if self.uplink is not None:
+            await self.uplink.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -12,7 +12,6 @@ import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
-
 from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.manager import ClusterManager
 from vmgrid.agents.cluster.rpc import ClusterServicer, NodeLinkServicer

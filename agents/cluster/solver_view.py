@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from vmgrid.agents.cluster.history import VmSample
 from vmgrid.agents.cluster.state import ClusterSnapshot, NodeStatus, NodeView
+from vmgrid.agents.errors import NotFound
 from vmgrid.agents.model import VmState, VmUsage
 from vmgrid.solver.model import CPU, MEMORY, NET, VM, Model, Node, NodeState, VMState
 
@@ -43,7 +45,7 @@ def node_capacity(view: NodeView, options: ViewOptions) -> dict[str, int]:
     }
 
 
-def vm_demand(vm: VmUsage, history: Iterable[VmUsage], window: int) -> dict[str, int]:
+def vm_demand(vm: VmUsage, history: Iterable[VmSample], window: int) -> dict[str, int]:
     recent = [h.cpu_used_millicores for h in history][-window:]
     cpu = max([vm.cpu_used_millicores, *recent])
     net_mbps = (vm.net_rx_bytes_per_second + vm.net_tx_bytes_per_second) * 8 // 1_000_000
@@ -68,10 +70,17 @@ def to_model(snapshot: ClusterSnapshot, options: ViewOptions | None = None) -> M
                 state = VMState.SLEEPING
             else:
                 continue
-            history = (u for _, u in snapshot.vm_history.get(vm.uuid, ()))
+            history = _samples(snapshot, vm.uuid)
             demand = vm_demand(vm, history, opts.demand_window)
             vms.append(VM(vm.uuid, demand, state, view.node_id, {"name": vm.name}))
     return Model.of(nodes, vms)
+
+
+def _samples(snapshot: ClusterSnapshot, vm_uuid: str) -> tuple[VmSample, ...]:
+    try:
+        return snapshot.vm_samples(vm_uuid)
+    except NotFound:
+        return ()
 
 
 def memory_fraction(view: NodeView) -> float:

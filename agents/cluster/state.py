@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from vmgrid.agents.cluster.events import EventBus, EventKind
+from vmgrid.agents.cluster.history import UsageRing, VmSample
 from vmgrid.agents.errors import NotFound
 from vmgrid.agents.model import (
     HostUsage,
@@ -62,8 +63,15 @@ class ClusterSnapshot:
     nodes: tuple[NodeView, ...]
     # node_id -> ((sent_at_unix_ns, HostUsage), ...), oldest first
     node_history: Mapping[str, tuple[tuple[int, HostUsage], ...]]
-    # vm uuid -> ((sent_at_unix_ns, VmUsage), ...), oldest first
-    vm_history: Mapping[str, tuple[tuple[int, VmUsage], ...]]
+    # vm uuid -> private copy of its ring; read through vm_samples()
+    _vm_rings: Mapping[str, UsageRing]
+
+    def vm_samples(self, vm_uuid: str) -> tuple[VmSample, ...]:
+        """Past samples of a VM, oldest first; NotFound names an unknown uuid."""
+        ring = self._vm_rings.get(vm_uuid)
+        if ring is None:
+            raise NotFound(f"VM {vm_uuid!r} has no history in cluster {self.cluster_id!r}")
+        return ring.samples()
 
     def node(self, node_id: str) -> NodeView:
         """The node with this id; NotFound names it otherwise."""
@@ -102,7 +110,7 @@ class _Node:
         self.usage: HostUsage | None = None
         self.vms: dict[str, VmUsage] = {}
         self.history: deque[tuple[int, HostUsage]] = deque(maxlen=window)
-        self.vm_history: dict[str, deque[tuple[int, VmUsage]]] = {}
+        self.vm_history: dict[str, UsageRing] = {}
         self.last_seen_monotonic = now
         self.last_seen_unix_ns = 0
         self.last_sequence = 0
@@ -186,7 +194,7 @@ class ClusterState:
             new[uuid] = vm
             previous = old.get(uuid)
             if previous is None:
-                histories[uuid] = deque(maxlen=window)
+                histories[uuid] = UsageRing(window)
                 publish(
                     EventKind.VM_APPEARED,
                     node_id=node_id,
@@ -205,7 +213,13 @@ class ClusterState:
                     simulated=vm.simulated,
                     message=vm.name,
                 )
-            histories[uuid].append((sent_at, vm))
+            histories[uuid].append(
+                sent_at,
+                vm.cpu_used_millicores,
+                vm.memory_used_bytes,
+                vm.net_rx_bytes_per_second,
+                vm.net_tx_bytes_per_second,
+            )
         if len(new) != len(old) or new.keys() != old.keys():
             for uuid in old.keys() - new.keys():
                 del histories[uuid]
@@ -305,13 +319,15 @@ class ClusterState:
     def snapshot(self) -> ClusterSnapshot:
         """Frozen copy of the cluster, history included."""
         node_history = {n: tuple(node.history) for n, node in self._nodes.items()}
-        vm_history = {
-            uuid: tuple(h) for node in self._nodes.values() for uuid, h in node.vm_history.items()
+        vm_rings = {
+            uuid: ring.copy()
+            for node in self._nodes.values()
+            for uuid, ring in node.vm_history.items()
         }
         return ClusterSnapshot(
             cluster_id=self.cluster_id,
             taken_at_unix_ns=self._clock_ns(),
             nodes=tuple(self.views()),
             node_history=MappingProxyType(node_history),
-            vm_history=MappingProxyType(vm_history),
+            _vm_rings=MappingProxyType(vm_rings),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -28,6 +29,8 @@ class IngestRecorder:
         self.reports_total = 0
         self.vm_samples_total = 0
         self.rejected_total = 0
+        self.listeners: list[Callable[[float, int], None]] = []
+        """Called with (latency_ms, vm_count) of each applied report (metrics)."""
 
     def record(self, latency_ms: float, vm_count: int) -> None:
         """Count one applied report."""
@@ -36,6 +39,8 @@ class IngestRecorder:
         self._count += 1
         self.reports_total += 1
         self.vm_samples_total += vm_count
+        for listener in self.listeners:
+            listener(latency_ms, vm_count)
 
     def read(self, reset: bool = False) -> IngestStats:
         """Current figures; ``reset`` starts a fresh measurement window."""

@@ -83,6 +83,8 @@ class Actuators:
         self._cache_size = cache_size
         self._done: OrderedDict[str, model.CommandResult] = OrderedDict()
         self._running: dict[str, asyncio.Task[None]] = {}
+        self.done_listeners: list[Callable[[model.Command, model.CommandResult], None]] = []
+        """Called with each command and its final result (metrics)."""
 
     def submit(self, command: model.Command) -> model.CommandResult:
         """Start a new command, or answer for a known id; the final result is published."""
@@ -122,6 +124,8 @@ class Actuators:
         while len(self._done) > self._cache_size:
             self._done.popitem(last=False)
         self._publish(result)
+        for listener in self.done_listeners:
+            listener(command, result)
 
     async def _apply(self, command: model.Command) -> Outcome:
         """Run one command and say what it did."""

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import socket
 import time
+from collections.abc import Callable
 from importlib import metadata
 
 import grpc
@@ -24,6 +25,7 @@ from vmgrid.agents.node.config import AgentConfig
 from vmgrid.agents.node.hypervisor import (
     DomainEvent,
     HostInfo,
+    HostSample,
     Hypervisor,
     HypervisorError,
     HypervisorUnavailable,
@@ -63,6 +65,11 @@ class NodeAgent:
         self._degraded = "not connected to libvirt yet"
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.last_sample: HostSample | None = None
+        """The latest hypervisor sample and report, read by the metrics collector at scrape time."""
+        self.last_report: model.NodeReport | None = None
+        self.report_listeners: list[Callable[[float], None]] = []
+        """Called with the seconds each report took to collect and queue (metrics)."""
         self.actuators = Actuators(hypervisor, self._outbox.put)
         self.link = NodeLink(
             target=config.manager,
@@ -96,6 +103,8 @@ class NodeAgent:
             nic_bandwidth_mbps=self._config.nic_bandwidth_mbps,
             migration_uri=self._config.migration_uri,
             simulated=self._config.simulated,
+            peer_uri=self._config.effective_peer_uri,
+            cpu_millicores=self._config.cpu_millicores,
             report_period_ms=int(self._config.report_period_s * 1000),
             started_at_unix_ns=self._started_unix_ns,
             agent_version=self._version,
@@ -133,7 +142,9 @@ class NodeAgent:
             self._set_degraded(str(exc))
             return False
         if self._collector is None:
-            self._collector = Collector(info, self._load, self._hypervisor.simulated)
+            self._collector = Collector(
+                info, self._load, self._hypervisor.simulated, self._config.host_cpu_from_guests
+            )
         else:
             self._collector.reset(info)
         self._info = info
@@ -143,6 +154,7 @@ class NodeAgent:
         return True
 
     async def _report_once(self, collector: Collector) -> None:
+        started = time.perf_counter()
         try:
             sample = await asyncio.to_thread(self._hypervisor.sample)
         except HypervisorUnavailable as exc:
@@ -151,7 +163,11 @@ class NodeAgent:
         except HypervisorError as exc:
             log.warning("sampling libvirt failed: %s", exc)
             return
-        self._outbox.put_report(collector.report(sample))
+        report = collector.report(sample)
+        self._outbox.put_report(report)
+        self.last_sample, self.last_report = sample, report
+        for listener in self.report_listeners:
+            listener(time.perf_counter() - started)
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
         waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]

@@ -89,6 +89,7 @@ def hello_to_wire(hello: model.NodeHello) -> Request:
             simulated=ident.simulated,
             started_at=_timestamp(hello.started_at_unix_ns),
             report_period_ms=hello.report_period_ms,
+            peer_uri=ident.peer_uri,
         )
     )
 

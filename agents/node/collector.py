@@ -48,8 +48,14 @@ def node_hello(
     report_period_ms: int,
     started_at_unix_ns: int,
     agent_version: str,
+    peer_uri: str = "",
+    cpu_millicores: int = 0,
 ) -> model.NodeHello:
-    """Who this node is and what it offers, from the host's static figures."""
+    """Who this node is and what it offers, from the host's static figures.
+
+    `cpu_millicores` > 0 declares the CPU capacity instead of the host's (lab hosts share one
+    machine, so each one is given its own share).
+    """
     return model.NodeHello(
         identity=model.NodeIdentity(
             node_id=node_id,
@@ -58,9 +64,10 @@ def node_hello(
             agent_version=agent_version,
             hypervisor_kind=info.hypervisor_type.lower(),
             simulated=simulated,
+            peer_uri=peer_uri,
         ),
         capacity=model.NodeCapacity(
-            cpu_millicores=info.cpu_count * 1000,
+            cpu_millicores=cpu_millicores or info.cpu_count * 1000,
             memory_bytes=info.memory_mib * MIB,
             nic_bandwidth_bps=nic_bandwidth_mbps * 1_000_000,
         ),
@@ -96,10 +103,17 @@ def _detail(names: tuple[str, ...], code: int) -> str:
 class Collector:
     """Turns successive samples of one host into reports (sequence numbers are the link's)."""
 
-    def __init__(self, info: HostInfo, load: LoadSource | None, simulated: bool) -> None:
+    def __init__(
+        self,
+        info: HostInfo,
+        load: LoadSource | None,
+        simulated: bool,
+        host_cpu_from_guests: bool = False,
+    ) -> None:
         self._info = info
         self._load = load
         self._simulated = simulated
+        self._host_cpu_from_guests = host_cpu_from_guests
         self._rates = RateTracker()
         self._started = time.monotonic()
 
@@ -155,7 +169,7 @@ class Collector:
             memory_used = min(vm_memory, total)
         else:
             memory_used = total - sample.host.memory_free_mib * MIB
-        if self._simulated:
+        if self._simulated or self._host_cpu_from_guests:
             cpu = sum(vm.cpu_used_millicores for vm in vms)
         elif previous is None:
             cpu = 0

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vmgrid.agents.errors import ConfigError
+from vmgrid.agents.metrics_http import parse_metrics_listen
 
 DEFAULT_LIBVIRT_URI = "test:///default"
 DEFAULT_MANAGER = "127.0.0.1:7443"
@@ -58,13 +59,31 @@ class AgentConfig:
     nic_bandwidth_mbps: int = 1000
     """Bandwidth of the node's NIC, in Mbit/s, announced as capacity."""
     migration_uri: str = ""
-    """libvirt URI other nodes use to migrate VMs here; empty when it cannot receive any."""
+    """Data URI QEMU's migration stream is sent to on this node (tcp://HOST[:PORT]); empty:
+    libvirt derives it from the peer URI's host."""
+    peer_uri: str = ""
+    """libvirt URI other nodes' libvirtd dial for a peer-to-peer migration here (e.g.
+    qemu+tcp://10.0.0.2/system); empty: libvirt_uri, unless it is a test:/// node."""
+    cpu_millicores: int = 0
+    """Declared CPU capacity in millicores; 0 takes the host's CPU count x 1000."""
+    host_cpu_from_guests: bool = False
+    """Report the host's CPU use as the sum of its guests' (lab hosts share one machine)."""
     load: LoadConfig = field(default_factory=LoadConfig)
     """Synthetic load, used only on simulated (test-driver) nodes."""
+    metrics_listen: str = ""
+    """HOST:PORT of the Prometheus /metrics endpoint; empty (default) serves none, port 0
+    picks a free port (logged)."""
 
     @property
     def simulated(self) -> bool:
         return self.libvirt_uri.startswith("test:")
+
+    @property
+    def effective_peer_uri(self) -> str:
+        """The libvirt URI announced to peers: peer_uri, else libvirt_uri for real hypervisors."""
+        if self.peer_uri or self.simulated:
+            return self.peer_uri
+        return self.libvirt_uri
 
 
 _FILE_KEYS = {f.name for f in fields(AgentConfig)}
@@ -101,7 +120,11 @@ def load_config(path: Path | None, overrides: Mapping[str, Any]) -> AgentConfig:
         insecure=insecure,
         nic_bandwidth_mbps=_positive_int(raw, "nic_bandwidth_mbps", 1000),
         migration_uri=_text(raw, "migration_uri", ""),
+        peer_uri=_text(raw, "peer_uri", ""),
+        cpu_millicores=_non_negative_int(raw, "cpu_millicores", 0),
+        host_cpu_from_guests=_bool(raw, "host_cpu_from_guests"),
         load=_load(raw.get("load", {}), base_dir),
+        metrics_listen=_metrics_listen(raw.get("metrics_listen", "")),
     )
 
 
@@ -138,6 +161,13 @@ def _address(value: Any) -> str:
     return str(value)
 
 
+def _metrics_listen(value: Any) -> str:
+    if value == "":
+        return ""
+    parse_metrics_listen(str(value))  # raises ConfigError naming the value
+    return str(value)
+
+
 def _seconds(raw: Mapping[str, Any], key: str, default: float) -> float:
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.05 <= value <= 3600:
@@ -149,6 +179,13 @@ def _positive_int(raw: Mapping[str, Any], key: str, default: int) -> int:
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{key}: {value!r} is not a positive integer")
+    return value
+
+
+def _non_negative_int(raw: Mapping[str, Any], key: str, default: int) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{key}: {value!r} is not an integer >= 0")
     return value
 
 

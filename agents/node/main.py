@@ -17,10 +17,12 @@ from pathlib import Path
 
 import grpc
 from vmgrid.agents.errors import ConfigError
+from vmgrid.agents.metrics_http import MetricsEndpoint
 from vmgrid.agents.node.agent import NodeAgent
 from vmgrid.agents.node.config import DEFAULT_LIBVIRT_URI, DEFAULT_MANAGER, AgentConfig, load_config
 from vmgrid.agents.node.libvirt_hypervisor import LibvirtHypervisor
 from vmgrid.agents.node.load import LoadSource
+from vmgrid.agents.node.metrics import AgentMetrics
 from vmgrid.agents.tls import TlsFiles, channel_credentials
 
 EPILOG = """examples:
@@ -75,7 +77,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MBPS",
         help="NIC bandwidth (default 1000)",
     )
-    add("--migration-uri", metavar="URI", help="libvirt URI peers use to migrate VMs here")
+    add("--migration-uri", metavar="URI", help="data URI of incoming migrations (tcp://HOST)")
+    add(
+        "--peer-uri",
+        metavar="URI",
+        help="libvirt URI peers dial to migrate here (default: the libvirt URI)",
+    )
+    add(
+        "--cpu-millicores",
+        type=int,
+        metavar="MC",
+        help="declared CPU capacity (default: host CPUs x 1000)",
+    )
+    add(
+        "--host-cpu-from-guests",
+        action="store_true",
+        default=None,
+        help="host CPU use = sum of its guests' (lab hosts sharing one machine)",
+    )
+    add(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="serve Prometheus /metrics there (default: none; port 0 picks one, logged)",
+    )
     add("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return parser
 
@@ -92,6 +116,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "insecure",
         "nic_bandwidth_mbps",
         "migration_uri",
+        "peer_uri",
+        "cpu_millicores",
+        "host_cpu_from_guests",
+        "metrics_listen",
     )
     return {key: getattr(args, key) for key in keys}
 
@@ -108,12 +136,16 @@ def build_agent(config: AgentConfig) -> NodeAgent:
     return NodeAgent(config, LibvirtHypervisor(config.libvirt_uri), load, credentials)
 
 
-async def _serve(agent: NodeAgent) -> None:
+async def _serve(agent: NodeAgent, endpoint: MetricsEndpoint | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await agent.run(stop)
+    try:
+        await agent.run(stop)
+    finally:
+        if endpoint is not None:
+            endpoint.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config, _overrides(args))
         agent = build_agent(config)
+        endpoint = None
+        if config.metrics_listen:
+            registry = AgentMetrics(agent, config.node_id).registry
+            endpoint = MetricsEndpoint(registry, config.metrics_listen, "vmgrid-agent")
     except ConfigError as exc:
         print(f"vmgrid-agent: {exc}", file=sys.stderr)
         return 2
@@ -134,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.manager,
         config.report_period_s,
     )
-    asyncio.run(_serve(agent))
+    asyncio.run(_serve(agent, endpoint))
     return 0
 
 

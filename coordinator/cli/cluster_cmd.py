@@ -12,7 +12,6 @@ from typing import Any
 import grpc
 import grpc.aio
 from google.protobuf.json_format import MessageToDict
-
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.tls import TlsFiles, channel_credentials
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2

@@ -27,6 +27,8 @@ from vmgrid.agents.cluster.events import EventKind
 from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.agents.cluster.solver_view import memory_fraction
 from vmgrid.agents.cluster.state import NodeStatus
+from vmgrid.coordinator.web.auth import Tokens
+from vmgrid.coordinator.web.server import serve_cluster, stop_cluster_web
 from vmgrid.demo.simcluster import SimCluster, SimClusterSpec
 
 EPILOG = """\
@@ -74,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         metavar="SECONDS",
         help="demo seconds per 5-minute trace sample (5)",
+    )
+    parser.add_argument(
+        "--web-listen",
+        default="127.0.0.1:0",
+        metavar="HOST:PORT",
+        help="address of the web dashboard (127.0.0.1:0 picks a free port)",
     )
     parser.add_argument(
         "--refresh", type=_positive_float, default=5.0, help="seconds between status tables (5)"
@@ -151,6 +159,8 @@ async def run_demo(args: argparse.Namespace) -> int:
     address = await runtime.start()
     cluster = SimCluster(spec, workdir)
     cluster.start(address)
+    tokens = Tokens.generate()
+    web, web_backend = await serve_cluster(runtime, tokens, args.web_listen)
     printer = asyncio.ensure_future(_print_events(runtime))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -161,8 +171,18 @@ async def run_demo(args: argparse.Namespace) -> int:
         print(f"vmgrid demo: cluster manager on {address} (plaintext, loopback only)")
         print(f"  {args.nodes} simulated nodes, automation {args.automation}; files in {workdir}")
         print("  inspect with: vmgridctl nodes --cluster", address, "--insecure")
+        print(f"  dashboard: {web.url}/  operator token: {tokens.operator}", flush=True)
         if args.state_file is not None:
-            args.state_file.write_text(json.dumps({"cluster": address, "workdir": str(workdir)}))
+            state = {
+                "dashboard": f"{web.url}/",
+                "api": web.api_url,
+                "token": tokens.operator,
+                "read_token": tokens.read,
+                "metrics": [],
+                "cluster": address,
+                "workdir": str(workdir),
+            }
+            args.state_file.write_text(json.dumps(state))
         deadline = None if args.duration is None else loop.time() + args.duration
         while not stop.is_set():
             print(status_table(runtime), flush=True)
@@ -175,6 +195,7 @@ async def run_demo(args: argparse.Namespace) -> int:
                 await asyncio.wait_for(stop.wait(), timeout)
     finally:
         printer.cancel()
+        await stop_cluster_web(web, web_backend)
         cluster.stop()
         await runtime.stop(grace_s=0)
     print("vmgrid demo stopped")

@@ -207,12 +207,14 @@ class _Reader:
             element = _id(key, where)
             if element not in known:
                 raise BtrPlaceError(f"{where}: unknown {kind} {element}")
-            attrs: dict[str, str | int | float | bool] = {}
-            for k, v in _obj(values, f"{where}[{element}]").items():
-                if k in DURATION_KEYS:
-                    attrs[k] = _int(v, f"{where}[{element}].{k}: duration")
-                elif isinstance(v, str | int | float | bool):
-                    attrs[k] = v
+            attrs = {
+                k: v
+                for k, v in _obj(values, f"{where}[{element}]").items()
+                if isinstance(v, str | int | float | bool)
+            }
+            for k in DURATION_KEYS:
+                if k in attrs:
+                    attrs[k] = _int(attrs[k], f"{where}[{element}].{k}: duration")
             out[element] = attrs
         return out
 

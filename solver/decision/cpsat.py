@@ -7,8 +7,9 @@ and bounded. CPU is in integer millicores; costs are in migration-seconds-like u
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ortools.sat.python import cp_model
 
@@ -36,7 +37,7 @@ def drain(
     targets: Sequence[int],
     room: dict[int, int],
     need: dict[int, int],
-    fits: dict[int, Sequence[int]],
+    fits: Mapping[int, Sequence[int]],
     cost: dict[int, int],
     hint: dict[int, int],
     budget: Budget,
@@ -86,12 +87,12 @@ def drain(
 
 def relieve(
     sources: Sequence[int],
-    source_vms: dict[int, Sequence[int]],
+    source_vms: Mapping[int, Sequence[int]],
     excess: dict[int, int],
     must_move: set[int],
     demand: dict[int, int],
     need: dict[int, int],
-    fits: dict[int, Sequence[int]],
+    fits: Mapping[int, Sequence[int]],
     room: dict[int, int],
     wake_cost: dict[int, int],
     cost: dict[int, int],
@@ -107,7 +108,7 @@ def relieve(
     into: dict[int, list[tuple[int, cp_model.IntVar]]] = {h: [] for h in room}
     penalties = []
     for s in sources:
-        shed = []
+        shed: list[Any] = []
         for v in source_vms[s]:
             lits = []
             for h in fits[v]:
@@ -134,9 +135,7 @@ def relieve(
             for _, lit in items:
                 m.add_implication(lit, on)
             woken.append(wake_cost[h] * on)
-    m.minimize(
-        1000 * sum(penalties) + sum(woken) + sum(cost[v] * lit for (v, _), lit in x.items())
-    )
+    m.minimize(1000 * sum(penalties) + sum(woken) + sum(cost[v] * lit for (v, _), lit in x.items()))
     solver = _solver(budget)
     status = solver.solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):

@@ -8,7 +8,6 @@ demand plus z times its own spread (an upper bound on the rise of the square roo
 from __future__ import annotations
 
 import numpy as np
-
 from vmgrid.solver.decision.snapshot import F64
 
 
@@ -27,7 +26,13 @@ def best_fit(
 
 
 def drain_host(
-    vms: list[int], need: F64, demand: F64, spare: F64, vm_limit: F64, allowed: np.ndarray, rank: F64
+    vms: list[int],
+    need: F64,
+    demand: F64,
+    spare: F64,
+    vm_limit: F64,
+    allowed: np.ndarray,
+    rank: F64,
 ) -> list[tuple[int, int]] | None:
     """Place every VM of a host elsewhere (largest first), or None; ``spare`` is updated only on
     success."""

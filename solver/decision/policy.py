@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from vmgrid.solver.decision import cpsat
 from vmgrid.solver.decision.errors import DecisionError
 from vmgrid.solver.decision.greedy import best_fit, drain_host
@@ -63,7 +62,9 @@ class PolicyConfig:
                 f"fill_level {self.fill_level} must be in (0, overload_level={self.overload_level}]"
             )
         if self.z < 0 or self.spread_window < 2:
-            raise DecisionError(f"z {self.z} must be >= 0 and spread_window {self.spread_window} >= 2")
+            raise DecisionError(
+                f"z {self.z} must be >= 0 and spread_window {self.spread_window} >= 2"
+            )
 
 
 @dataclass(frozen=True)
@@ -139,16 +140,22 @@ class DecisionPolicy:
         c = self.config
         demand = snap.vm_demand_millicores
         spread = demand_spread(
-            snap.vm_history_millicores, snap.vm_history_len, demand, c.spread_window, c.default_spread_share
+            snap.vm_history_millicores,
+            snap.vm_history_len,
+            demand,
+            c.spread_window,
+            c.default_spread_share,
         )
         hosts = snap.host_count
         cap = snap.host_capacity_millicores
-        load = np.bincount(snap.vm_host, demand, hosts)
-        spread_sq = np.bincount(snap.vm_host, spread**2, hosts)
+        load = np.asarray(np.bincount(snap.vm_host, demand, hosts), dtype=np.float64)
+        spread_sq = np.asarray(np.bincount(snap.vm_host, spread**2, hosts), dtype=np.float64)
         risk = host_risk(load, spread_sq, c.z)
         trigger = host_risk(load, spread_sq, c.trigger_z)
         powered = snap.host_powered()
-        too_big = np.bincount(snap.vm_host, demand > snap.host_vm_limit_millicores[snap.vm_host], hosts)
+        too_big = np.bincount(
+            snap.vm_host, demand > snap.host_vm_limit_millicores[snap.vm_host], hosts
+        )
         overloaded = powered & ((trigger > cap * c.overload_level) | (too_big > 0))
         host_vms: list[list[int]] = [[] for _ in range(hosts)]
         for v, h in enumerate(snap.vm_host.tolist()):
@@ -179,7 +186,12 @@ class DecisionPolicy:
         running = cyc.powered & ~cyc.overloaded
         asleep = ~cyc.powered
         efficiency = cap / snap.host_idle_w
-        wake = [int(h) for h in np.flatnonzero(asleep)[np.argsort(-efficiency[asleep], kind="stable")][: c.wake_candidates]]
+        wake = [
+            int(h)
+            for h in np.flatnonzero(asleep)[np.argsort(-efficiency[asleep], kind="stable")][
+                : c.wake_candidates
+            ]
+        ]
         room = cyc.room.copy()
         room[asleep] = cap[asleep] * c.fill_level
         excess = {s: int(np.ceil(-cyc.room[s])) for s in sources}
@@ -188,13 +200,20 @@ class DecisionPolicy:
         trial = room.copy()
         for s in sources:
             shed = 0.0
-            order = sorted(cyc.host_vms[s], key=lambda v: (v not in must, cyc.cost[v] / max(cyc.demand[v], 1.0)))
+            order = sorted(
+                cyc.host_vms[s],
+                key=lambda v: (v not in must, float(cyc.cost[v]) / max(float(cyc.demand[v]), 1.0)),
+            )
             for v in order:
                 if shed >= excess[s] and v not in must:
                     break
-                d = best_fit(float(cyc.need[v]), float(cyc.demand[v]), trial, limit, running, cyc.rank)
+                d = best_fit(
+                    float(cyc.need[v]), float(cyc.demand[v]), trial, limit, running, cyc.rank
+                )
                 if d < 0:
-                    d = best_fit(float(cyc.need[v]), float(cyc.demand[v]), trial, limit, asleep, cyc.rank)
+                    d = best_fit(
+                        float(cyc.need[v]), float(cyc.demand[v]), trial, limit, asleep, cyc.rank
+                    )
                 if d < 0:
                     continue
                 trial[d] -= cyc.need[v]
@@ -207,7 +226,10 @@ class DecisionPolicy:
         targets = sorted(set(by_room.tolist()) | set(hint.values()) | set(wake))
         result = None
         movable = [v for s in sources for v in cyc.host_vms[s]]
-        fits = {v: [h for h in targets if cyc.need[v] <= room[h] and cyc.demand[v] <= limit[h]] for v in movable}
+        fits = {
+            v: [h for h in targets if cyc.need[v] <= room[h] and cyc.demand[v] <= limit[h]]
+            for v in movable
+        }
         if sum(len(f) for f in fits.values()) <= MAX_MODEL_LITERALS:
             result = cpsat.relieve(
                 sources,
@@ -224,7 +246,10 @@ class DecisionPolicy:
                 self._budget(),
             )
         plan = hint if result is None else result
-        moves = [Move(v, int(snap.vm_id[v]), int(snap.vm_host[v]), d, "overload") for v, d in plan.items()]
+        moves = [
+            Move(v, int(snap.vm_id[v]), int(snap.vm_host[v]), d, "overload")
+            for v, d in plan.items()
+        ]
         for m in moves:
             cyc.room[m.destination] -= cyc.need[m.vm]
             cyc.powered[m.destination] = True
@@ -239,7 +264,9 @@ class DecisionPolicy:
         for h, at in self._host_received.items():
             if at > recent and h < snap.host_count:
                 ok[h] = False
-        moved = np.array([self._vm_moved.get(int(i), -(10**9)) > recent for i in snap.vm_id], dtype=bool)
+        moved = np.array(
+            [self._vm_moved.get(int(i), -(10**9)) > recent for i in snap.vm_id], dtype=bool
+        )
         if moved.any():
             ok[np.unique(snap.vm_host[moved])] = False
         cap = snap.host_capacity_millicores
@@ -264,7 +291,9 @@ class DecisionPolicy:
             if h in receivers:
                 continue
             allowed[h] = False
-            placed = drain_host(cyc.host_vms[h], cyc.need, cyc.demand, room, limit, allowed, cyc.rank)
+            placed = drain_host(
+                cyc.host_vms[h], cyc.need, cyc.demand, room, limit, allowed, cyc.rank
+            )
             if placed is None:
                 allowed[h] = True
                 continue
@@ -275,12 +304,17 @@ class DecisionPolicy:
         if len(emptied) > c.drain_candidates:
             return self._moves(cyc, greedy, "consolidation"), emptied, False
         group_hosts = list(dict.fromkeys(candidates[: c.drain_candidates] + emptied))
-        others = np.flatnonzero(cyc.powered & ~cyc.overloaded)
-        others = [int(h) for h in others[np.argsort(-cyc.room[others], kind="stable")] if int(h) not in group_hosts]
+        running = np.flatnonzero(cyc.powered & ~cyc.overloaded)
+        others = [
+            int(h)
+            for h in running[np.argsort(-cyc.room[running], kind="stable")]
+            if int(h) not in group_hosts
+        ]
         targets = sorted(set(others[: c.destinations]) | set(greedy.values()) | set(group_hosts))
         vms = [v for h in group_hosts for v in cyc.host_vms[h]]
         fits = {
-            v: [t for t in targets if cyc.need[v] <= cyc.room[t] and cyc.demand[v] <= limit[t]] for v in vms
+            v: [t for t in targets if cyc.need[v] <= cyc.room[t] and cyc.demand[v] <= limit[t]]
+            for v in vms
         }
         if sum(len(f) for f in fits.values()) > MAX_MODEL_LITERALS:
             return self._moves(cyc, greedy, "consolidation"), emptied, False
@@ -304,4 +338,6 @@ class DecisionPolicy:
     @staticmethod
     def _moves(cyc: _Cycle, plan: dict[int, int], reason: str) -> list[Move]:
         snap = cyc.snap
-        return [Move(v, int(snap.vm_id[v]), int(snap.vm_host[v]), d, reason) for v, d in plan.items()]
+        return [
+            Move(v, int(snap.vm_id[v]), int(snap.vm_host[v]), d, reason) for v, d in plan.items()
+        ]

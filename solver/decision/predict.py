@@ -9,7 +9,6 @@ less headroom than one with a few large ones.
 from __future__ import annotations
 
 import numpy as np
-
 from vmgrid.solver.decision.snapshot import F64, I64
 
 MIN_SAMPLES = 4

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-
 from vmgrid.solver.decision.errors import DecisionError
 
 F64 = npt.NDArray[np.float64]
@@ -44,10 +43,14 @@ class ClusterSnapshot:
         vms = self.vm_host.shape[0]
         for name in ("host_vm_limit_millicores", "host_idle_w", "host_peak_w"):
             if getattr(self, name).shape != (hosts,):
-                raise DecisionError(f"{name} has shape {getattr(self, name).shape}; expected ({hosts},)")
+                raise DecisionError(
+                    f"{name} has shape {getattr(self, name).shape}; expected ({hosts},)"
+                )
         for name in ("vm_id", "vm_demand_millicores", "vm_history_len", "vm_ram_mib"):
             if getattr(self, name).shape != (vms,):
-                raise DecisionError(f"{name} has shape {getattr(self, name).shape}; expected ({vms},)")
+                raise DecisionError(
+                    f"{name} has shape {getattr(self, name).shape}; expected ({vms},)"
+                )
         if vms and (self.vm_host.min() < 0 or self.vm_host.max() >= hosts):
             raise DecisionError(f"vm_host refers to hosts outside 0..{hosts - 1}")
 
@@ -60,7 +63,9 @@ class ClusterSnapshot:
         return int(self.vm_host.shape[0])
 
     def host_load_millicores(self) -> F64:
-        return np.bincount(self.vm_host, self.vm_demand_millicores, self.host_count)
+        return np.asarray(
+            np.bincount(self.vm_host, self.vm_demand_millicores, self.host_count), dtype=np.float64
+        )
 
     def host_powered(self) -> npt.NDArray[np.bool_]:
         """Hosts that hold at least one VM (the others are asleep)."""

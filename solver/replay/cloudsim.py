@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
 from vmgrid.solver.replay import datacenter as dc
 from vmgrid.solver.replay.detectors import FALLBACK_THRESHOLD, Detector
 from vmgrid.solver.replay.engine import Migration, Simulator
-from vmgrid.solver.replay.state import B, F64
+from vmgrid.solver.replay.state import B
 
 
 class _Virtual:
@@ -63,7 +62,9 @@ class _Virtual:
         if self.track_history:
             sim = self.sim
             if vms:
-                self.hist[h] = (sim.vm_history[vms] * (sim.vm_mips[vms] / self.total[h])[:, None]).sum(0)
+                self.hist[h] = (
+                    sim.vm_history[vms] * (sim.vm_mips[vms] / self.total[h])[:, None]
+                ).sum(0)
                 self.hlen[h] = int(sim.vm_history_len[vms].max())
             else:
                 self.hist[h] = 0.0
@@ -113,7 +114,9 @@ class CloudSimPolicy:
     def __init__(self, name: str, detector: Detector) -> None:
         self.name = name
         self.detector = detector
-        self.initial_threshold = detector.parameter if detector.kind == "thr" else FALLBACK_THRESHOLD
+        self.initial_threshold = (
+            detector.parameter if detector.kind == "thr" else FALLBACK_THRESHOLD
+        )
 
     def decide(self, sim: Simulator) -> Sequence[Migration]:
         v = _Virtual(sim, self.detector)

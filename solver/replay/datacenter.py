@@ -81,7 +81,9 @@ def host_type_indices(host_count: int) -> npt.NDArray[np.int64]:
     return np.arange(host_count, dtype=np.int64) % len(HOST_TYPES)
 
 
-def power_w(utilisation: npt.NDArray[np.float64], host_type: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+def power_w(
+    utilisation: npt.NDArray[np.float64], host_type: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
     """SPECpower interpolation between the 10 % points (CloudSim PowerModelSpecPower)."""
     u = np.clip(utilisation, 0.0, 1.0)
     lo = np.floor(u * 10).astype(np.int64)

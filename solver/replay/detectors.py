@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from vmgrid.solver.replay.state import B, F64, I64
+from vmgrid.solver.replay.state import F64, I64, B
 
 FALLBACK_THRESHOLD = 0.7
 LR_WINDOW = 10
@@ -23,7 +22,9 @@ _x = np.arange(1, LR_WINDOW + 1, dtype=np.float64)
 _xc = _x - _x.mean()
 # Least-squares prediction at x = 11 from y at x = 1..10 (oldest first), as weights on the
 # newest-first history h[0..9]: y_x = h[10 - x].
-LR_WEIGHTS: F64 = (1.0 / LR_WINDOW + _xc * (LR_WINDOW + 1 - _x.mean()) / float((_xc**2).sum()))[::-1].copy()
+LR_WEIGHTS: F64 = (1.0 / LR_WINDOW + _xc * (LR_WINDOW + 1 - _x.mean()) / float((_xc**2).sum()))[
+    ::-1
+].copy()
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
-
 from vmgrid.solver.replay import datacenter as dc
 from vmgrid.solver.replay.errors import ReplayError
 from vmgrid.solver.replay.metrics import Accounting, ReplayResult
@@ -51,8 +50,12 @@ class Simulator:
             raise ReplayError(f"host count {host_count} is not positive; expected e.g. 800")
         self.workload = workload
         self.host_type: I64 = dc.host_type_indices(host_count)
-        self.host_total: F64 = np.array([dc.HOST_TYPES[t].total_mips for t in self.host_type], dtype=np.float64)
-        self.host_pe: F64 = np.array([dc.HOST_TYPES[t].pe_mips for t in self.host_type], dtype=np.float64)
+        self.host_total: F64 = np.array(
+            [dc.HOST_TYPES[t].total_mips for t in self.host_type], dtype=np.float64
+        )
+        self.host_pe: F64 = np.array(
+            [dc.HOST_TYPES[t].pe_mips for t in self.host_type], dtype=np.float64
+        )
         types = dc.vm_type_indices(workload.vm_count)
         self.vm_type: I64 = types
         self.vm_mips: F64 = np.array([dc.VM_TYPES[t].mips for t in types], dtype=np.float64)
@@ -95,13 +98,17 @@ class Simulator:
         for v in range(self.workload.vm_count):
             mips = self.vm_mips[v]
             ok = (self.host_pe >= mips) & (self.host_total - alloc >= mips)
-            ok &= (dc.HOST_RAM_MB - ram >= self.vm_ram_mb[v]) & (dc.HOST_BW_KBIT_S - bw >= dc.VM_BW_KBIT_S)
+            ok &= (dc.HOST_RAM_MB - ram >= self.vm_ram_mb[v]) & (
+                dc.HOST_BW_KBIT_S - bw >= dc.VM_BW_KBIT_S
+            )
             if threshold > 0:
                 ok &= ~((alloc != 0) & (mips / self.host_total > threshold))
             after = (alloc + mips) / self.host_total
             ok &= after <= 1.0
             if not ok.any():
-                raise ReplayError(f"{hosts} hosts cannot hold {self.workload.vm_count} VMs at t = 0; use more hosts")
+                raise ReplayError(
+                    f"{hosts} hosts cannot hold {self.workload.vm_count} VMs at t = 0; use more hosts"
+                )
             if threshold <= 0:
                 h = int(np.argmax(ok))
             else:
@@ -112,6 +119,26 @@ class Simulator:
             self.vm_host[v] = h
             self.host_vms[h].append(v)
 
+    def place(self, vm_host: Sequence[int]) -> None:
+        """Put VM i on host ``vm_host[i]`` (instead of CloudSim's t = 0 placement)."""
+        if len(vm_host) != self.workload.vm_count or not all(
+            0 <= h < self.host_count for h in vm_host
+        ):
+            raise ReplayError(f"placement must give one host in 0..{self.host_count - 1} per VM")
+        self.host_vms = [[] for _ in range(self.host_count)]
+        for v, h in enumerate(vm_host):
+            self.vm_host[v] = h
+            self.host_vms[h].append(v)
+
+    def observe(self, k: int) -> HostState:
+        """Bring hosts up to event k (t = 300·k + 0.1), record VM histories, and keep the state
+        that policies read. Accounting is the caller's (``run``)."""
+        t = EVENT_OFFSET_S + dc.STEP_S * k
+        self.time_s, self.step = t, k
+        self.state = self._state(t, ())
+        self._record_history(t)
+        return self.state
+
     def _state(self, t: float, moves: Sequence[Migration]) -> HostState:
         """Update every host at ``t``, then drop the idle VMs as CloudSim does."""
         self.requested = np.where(self.vm_alive, self.utilisation_at(t) * self.vm_mips, 0.0)
@@ -121,7 +148,13 @@ class Simulator:
         out[in_vm] = True
         live = np.flatnonzero(self.vm_alive)
         state = compute_state(
-            self.requested[live], self.vm_host[live], out[live], self.requested[in_vm], in_host, self.host_total, self.host_pe
+            self.requested[live],
+            self.vm_host[live],
+            out[live],
+            self.requested[in_vm],
+            in_host,
+            self.host_total,
+            self.host_pe,
         )
         for v in np.flatnonzero(self.vm_alive & ~out & (self.requested == 0)).tolist():
             self.host_vms[int(self.vm_host[v])].remove(v)
@@ -174,25 +207,23 @@ class Simulator:
             t_prev = end
         return prev, t_prev
 
-    def run(self, policy: Policy, steps: int | None = None) -> ReplayResult:
-        """Replay the day (or its first ``steps`` intervals) under ``policy``."""
+    def run(self, policy: Policy, steps: int | None = None, placed: bool = False) -> ReplayResult:
+        """Replay the day (or its first ``steps`` intervals) under ``policy``; ``placed`` keeps a
+        placement set with :meth:`place` instead of CloudSim's t = 0 one."""
         started = time.perf_counter()
         last = self.workload.steps if steps is None else min(steps, self.workload.steps)
-        self.place_initial(policy.initial_threshold)
+        if not placed:
+            self.place_initial(policy.initial_threshold)
         prev: HostState | None = None
         t_prev = 0.0
         active: list[int] = []
         step_sla: list[float] = []
-        t = EVENT_OFFSET_S
         for k in range(1, last):
-            t += dc.STEP_S
-            self.time_s, self.step = t, k
             v0, a0 = self.acct.violation_s, self.acct.active_s
-            cur = self._state(t, ())
+            cur = self.observe(k)
+            t = self.time_s
             if prev is not None:
                 self._book(prev, cur, t - t_prev)
-            self._record_history(t)
-            self.state = cur
             moves = list(policy.decide(self))
             if moves:
                 prev, t_prev = self._migrate(t, moves)

@@ -57,7 +57,9 @@ def compute_state(
     alloc_in = np.where(over[in_host], np.floor(capped_in * 0.1 * scale[in_host]), capped_in * 0.1)
     host_share = np.where(migrating_out, alloc / 0.9, alloc)
     used = np.bincount(vm_host, host_share, hosts) + np.bincount(in_host, alloc_in, hosts)
-    host_requested = np.bincount(vm_host, requested, hosts) + np.bincount(in_host, in_requested, hosts)
+    host_requested = np.bincount(vm_host, requested, hosts) + np.bincount(
+        in_host, in_requested, hosts
+    )
     util = used / host_total
     util = np.where((util > 1.0) & (util < 1.01), 1.0, util)
     return HostState(

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-
 from vmgrid.solver.replay.errors import ReplayError
 
 
@@ -37,8 +36,14 @@ def load_day(directory: str | os.PathLike[str], max_vms: int | None = None) -> W
     """Load every trace file of ``directory`` in Java ``String`` order (= Python ``sorted``)."""
     path = Path(directory)
     if not path.is_dir():
-        raise ReplayError(f"trace directory {str(path)!r} does not exist; pass a PlanetLab day folder")
-    names = sorted(p.name for p in path.iterdir() if p.is_file() and not p.name.startswith(("README", "ATTRIBUTION", ".")))
+        raise ReplayError(
+            f"trace directory {str(path)!r} does not exist; pass a PlanetLab day folder"
+        )
+    names = sorted(
+        p.name
+        for p in path.iterdir()
+        if p.is_file() and not p.name.startswith(("README", "ATTRIBUTION", "."))
+    )
     if max_vms is not None:
         names = names[:max_vms]
     if not names:
@@ -46,7 +51,9 @@ def load_day(directory: str | os.PathLike[str], max_vms: int | None = None) -> W
     rows = [_read_trace(path / name) for name in names]
     length = len(rows[0])
     if any(len(r) != length for r in rows):
-        raise ReplayError(f"trace files in {str(path)!r} differ in length; expected {length} lines each")
+        raise ReplayError(
+            f"trace files in {str(path)!r} differ in length; expected {length} lines each"
+        )
     util = np.array(rows, dtype=np.float64) / 100.0
     util = np.concatenate([util, util[:, -1:]], axis=1)
     return Workload(path.name, tuple(names), util)
@@ -56,7 +63,11 @@ def _read_trace(file: Path) -> list[int]:
     try:
         values = [int(line) for line in file.read_text().split()]
     except ValueError as exc:
-        raise ReplayError(f"trace file {str(file)!r} has a non-integer line; expected CPU percentages") from exc
+        raise ReplayError(
+            f"trace file {str(file)!r} has a non-integer line; expected CPU percentages"
+        ) from exc
     if not values:
-        raise ReplayError(f"trace file {str(file)!r} is empty; expected one CPU percentage per line")
+        raise ReplayError(
+            f"trace file {str(file)!r} is empty; expected one CPU percentage per line"
+        )
     return values

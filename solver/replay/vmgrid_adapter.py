@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
 from vmgrid.solver.decision import ClusterSnapshot, DecisionPolicy, PolicyConfig
 from vmgrid.solver.replay import datacenter as dc
 from vmgrid.solver.replay.engine import Migration, Simulator

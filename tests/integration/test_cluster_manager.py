@@ -18,7 +18,7 @@ from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.main import main as cluster_main
 from vmgrid.agents.cluster.server import ClusterServer
 from vmgrid.agents.tls import TlsFiles, channel_credentials
-from vmgrid.coordinator.certs import init_certs
+from vmgrid.coordinator.cli.main import main as vmgridctl
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2, node_pb2, node_pb2_grpc
 
 FAST = {"report_period_ms": 100, "heartbeat_timeout_ms": 400}
@@ -238,7 +238,7 @@ def test_health_serving_and_unimplemented_rpcs_name_the_feature() -> None:
 def test_mtls_accepts_a_signed_client_and_rejects_one_without_a_certificate(
     tmp_path: Path,
 ) -> None:
-    init_certs(tmp_path)
+    assert vmgridctl(["certs", "init", "--dir", str(tmp_path)]) == 0
 
     async def scenario() -> None:
         server_files = TlsFiles.from_dir(tmp_path, "cluster")

@@ -145,3 +145,28 @@ def test_manual_mode_waits_for_approval_before_moving_anything(tmp_path: Path) -
             assert set(placement(server)) == set(before)
 
     asyncio.run(scenario())
+
+
+def test_drain_moves_vms_away_and_undrain_brings_them_back(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with cluster(tmp_path) as server:
+            before = placement(server)
+            on_n1 = {uuid for uuid, node in before.items() if node == "n1"}
+            loop = make_loop(server, AutomationLevel.MANUAL)  # a drain needs no approval
+            loop.drain("n1")
+            decision = await loop.cycle()
+            assert decision is not None and decision.plan is not None, decision
+            assert not loop.pending
+            await wait_for(lambda: loop.running is None, 60)
+            await wait_for(lambda: "n1" not in placement(server).values(), 10)
+            assert set(placement(server)) == set(before)
+            loop.undrain("n1")
+            decision = await loop.cycle()
+            assert decision is not None and decision.summary.startswith("undrain n1"), decision
+            await wait_for(lambda: loop.running is None, 60)
+            await wait_for(
+                lambda: {u for u, n in placement(server).items() if n == "n1"} == on_n1, 10
+            )
+            assert set(placement(server)) == set(before)
+
+    asyncio.run(scenario())

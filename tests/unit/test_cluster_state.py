@@ -82,7 +82,7 @@ def test_history_is_bounded_by_the_window(state: ClusterState) -> None:
     for seq in range(1, 6):
         state.apply_report("n1", report(seq, make_vm("a", cpu=seq)))
     snap = state.snapshot()
-    assert [usage.cpu_used_millicores for _, usage in snap.vm_history["a"]] == [3, 4, 5]
+    assert [sample.cpu_used_millicores for sample in snap.vm_samples("a")] == [3, 4, 5]
     assert [t for t, _ in snap.node_history["n1"]] == [3 * 10**9, 4 * 10**9, 5 * 10**9]
 
 
@@ -92,11 +92,13 @@ def test_snapshot_is_unaffected_by_later_reports(state: ClusterState) -> None:
     snap = state.snapshot()
     state.apply_report("n1", report(2, make_vm("a", cpu=999), make_vm("b")))
     assert [vm.uuid for _, vm in snap.vms()] == ["a"]
-    assert len(snap.vm_history["a"]) == 1
+    assert [s.cpu_used_millicores for s in snap.vm_samples("a")] == [100]
+    with pytest.raises(NotFound, match="VM 'b' has no history"):
+        snap.vm_samples("b")
     with pytest.raises(dataclasses.FrozenInstanceError):
         snap.nodes = ()  # type: ignore[misc]
     with pytest.raises(TypeError):
-        snap.vm_history["b"] = ()  # type: ignore[index]
+        snap.node_history["n2"] = ()  # type: ignore[index]
 
 
 def test_silent_node_is_lost_after_timeout_and_returns_on_reconnect(

@@ -65,7 +65,7 @@ class NodeCapacity(_message.Message):
     def __init__(self, cpu_millicores: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., nic_bandwidth_bps: _Optional[int] = ...) -> None: ...
 
 class NodeHello(_message.Message):
-    __slots__ = ("node_id", "hostname", "capacity", "migration_uri", "agent_version", "hypervisor_kind", "simulated", "started_at", "report_period_ms")
+    __slots__ = ("node_id", "hostname", "capacity", "migration_uri", "agent_version", "hypervisor_kind", "simulated", "started_at", "report_period_ms", "peer_uri")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +75,7 @@ class NodeHello(_message.Message):
     SIMULATED_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     REPORT_PERIOD_MS_FIELD_NUMBER: _ClassVar[int]
+    PEER_URI_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     hostname: str
     capacity: NodeCapacity
@@ -84,7 +85,8 @@ class NodeHello(_message.Message):
     simulated: bool
     started_at: _timestamp_pb2.Timestamp
     report_period_ms: int
-    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., capacity: _Optional[_Union[NodeCapacity, _Mapping]] = ..., migration_uri: _Optional[str] = ..., agent_version: _Optional[str] = ..., hypervisor_kind: _Optional[str] = ..., simulated: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., report_period_ms: _Optional[int] = ...) -> None: ...
+    peer_uri: str
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., capacity: _Optional[_Union[NodeCapacity, _Mapping]] = ..., migration_uri: _Optional[str] = ..., agent_version: _Optional[str] = ..., hypervisor_kind: _Optional[str] = ..., simulated: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., report_period_ms: _Optional[int] = ..., peer_uri: _Optional[str] = ...) -> None: ...
 
 class HelloAck(_message.Message):
     __slots__ = ("cluster_id", "manager_version", "report_period_ms", "heartbeat_timeout_ms", "known_node")

@@ -45,7 +45,10 @@ def test_tls_dir_must_exist(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("colour = 1", "config key 'colour' is unknown; accepted: heartbeat_period_s"),
+        (
+            "colour = 1",
+            "config key 'colour' is unknown; accepted: cpu_millicores, heartbeat_period_s",
+        ),
         ("report_period_s = 'fast'", "report_period_s: 'fast' is not a number of seconds"),
         ("heartbeat_period_s = 0", "heartbeat_period_s: 0 is not a number of seconds"),
         ("nic_bandwidth_mbps = -1", "nic_bandwidth_mbps: -1 is not a positive integer"),

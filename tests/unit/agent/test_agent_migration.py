@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import libvirt
 import pytest
+from vmgrid.agents import model
+from vmgrid.agents.cluster import codec as cluster_codec
+from vmgrid.agents.node import codec as node_codec
 from vmgrid.agents.node.libvirt_actions import internal_snapshot_refusal
 from vmgrid.agents.node.migration import (
     MigrationRequest,
@@ -119,3 +122,10 @@ def test_progress_from_job_stats() -> None:
 def test_internal_snapshots_need_qcow2(xml: str, reason: str) -> None:
     refusal = internal_snapshot_refusal(xml)
     assert (reason in refusal) if reason else refusal == ""
+
+
+def test_migration_uri_crosses_the_wire_both_ways() -> None:
+    command = model.MigrateCommand("c1", "vm", REMOTE_URI, 10, migration_uri="tcp://10.0.0.2")
+    sent = cluster_codec.encode_command(command)
+    assert node_codec.command_from_wire(sent) == command
+    assert cluster_codec.decode_command(node_codec.command_to_wire(command).command) == command

@@ -56,7 +56,11 @@ def test_summary_round_trips_through_the_wire() -> None:
     ("mutate", "field", "words"),
     [
         (lambda w: setattr(w, "sequence", 0), "summary.sequence", "start at 1"),
-        (lambda w: setattr(w.capacity, "memory_bytes", 0), "summary.capacity.memory_bytes", "> 0"),
+        (
+            lambda w: setattr(w.capacity, "memory_bytes", -1),
+            "summary.capacity.memory_bytes",
+            ">= 0",
+        ),
         (lambda w: setattr(w.usage, "network_bps", -1), "summary.usage.network_bps", "-1"),
         (lambda w: w.movable_vms.add(vm_uuid=""), "summary.movable_vms[1].vm_uuid", "empty"),
         (lambda w: w.movable_vms.add(vm_uuid="u1"), "summary.movable_vms[1].vm_uuid", "twice"),
@@ -79,11 +83,16 @@ def test_bad_summary_fields_are_named(mutate: object, field: str, words: str) ->
     assert words in str(info.value)
 
 
-def test_hello_needs_a_valid_cluster_id_and_positive_capacity() -> None:
+def test_hello_needs_a_valid_cluster_id_and_non_negative_capacity() -> None:
     with pytest.raises(MalformedMessage, match="'a b' is not a cluster id"):
         codec.decode_hello(codec.encode_hello(m.ClusterHello("a b", CAPACITY)))
-    with pytest.raises(MalformedMessage, match="hello.capacity.cpu_millicores: 0 must be > 0"):
-        codec.decode_hello(codec.encode_hello(m.ClusterHello("ok", m.Capacity(0, 1, 1))))
+    wire = codec.encode_hello(m.ClusterHello("ok", CAPACITY))
+    wire.capacity.cpu_millicores = -5
+    with pytest.raises(MalformedMessage, match="hello.capacity.cpu_millicores: -5 must be >= 0"):
+        codec.decode_hello(wire)
+    # A cluster whose nodes have not reported yet says hello with no capacity.
+    empty = codec.decode_hello(codec.encode_hello(m.ClusterHello("ok", m.Capacity(0, 0, 0))))
+    assert empty.capacity == m.Capacity(0, 0, 0)
 
 
 # --- registry ------------------------------------------------------------------------------

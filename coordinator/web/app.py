@@ -1,0 +1,245 @@
+"""The aiohttp application: JSON API under /api/v1, the dashboard page at /.
+
+Every failure is ``{"error": {"message", "field"}}`` with a 4xx for anything a client caused;
+the middleware turns aiohttp's own 404/405 and unexpected faults into that shape too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from vmgrid.agents.errors import DeadlineExceeded, FailedPrecondition, Unavailable, VmgridError
+from vmgrid.coordinator.web.auth import Role, Tokens, authorize, check_same_site
+from vmgrid.coordinator.web.backend import Backend, VmFilter
+from vmgrid.coordinator.web.errors import ApiError, bad_request
+from vmgrid.coordinator.web.openapi import openapi_document
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).with_name("static")
+API = "/api/v1"
+BACKEND: web.AppKey[Backend] = web.AppKey("backend")
+TOKENS: web.AppKey[Tokens] = web.AppKey("tokens")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_NAME = 128
+
+
+def build_app(backend: Backend, tokens: Tokens) -> web.Application:
+    """The dashboard and API for `backend`, guarded by `tokens`."""
+    app = web.Application(middlewares=[_errors, _auth], client_max_size=64 * 1024)
+    app[BACKEND] = backend
+    app[TOKENS] = tokens
+    app.router.add_get("/", _index)
+    app.router.add_static("/static/", STATIC)
+    app.router.add_get(f"{API}/openapi.json", _openapi)
+    app.router.add_get(f"{API}/info", _info)
+    app.router.add_get(f"{API}/nodes", _nodes)
+    app.router.add_get(f"{API}/vms", _vms)
+    app.router.add_get(f"{API}/clusters", _clusters)
+    app.router.add_get(f"{API}/topology", _topology)
+    app.router.add_get(f"{API}/plans", _plans)
+    app.router.add_get(f"{API}/events", _events)
+    app.router.add_get(f"{API}/events/stream", _stream)
+    app.router.add_post(f"{API}/vms/{{id}}/migrate", _migrate)
+    app.router.add_post(f"{API}/vms/{{id}}/suspend", _vm_action("suspend"))
+    app.router.add_post(f"{API}/vms/{{id}}/resume", _vm_action("resume"))
+    app.router.add_post(f"{API}/vms/{{id}}/snapshot", _snapshot)
+    app.router.add_post(f"{API}/nodes/{{id}}/drain", _drain(True))
+    app.router.add_post(f"{API}/nodes/{{id}}/undrain", _drain(False))
+    app.router.add_post(f"{API}/plans/{{id}}/approve", _plan_action("approve"))
+    app.router.add_post(f"{API}/plans/{{id}}/reject", _plan_action("reject"))
+    return app
+
+
+# ---- middleware -------------------------------------------------------------------------------
+
+_STATUS_OF: list[tuple[type[VmgridError], int]] = [
+    (FailedPrecondition, 409),
+    (Unavailable, 409),
+    (DeadlineExceeded, 504),
+]
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response(exc.body(), status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = f"{request.method} {request.path}: {exc.reason}"
+        return web.json_response({"error": {"message": message, "field": ""}}, status=exc.status)
+    except VmgridError as exc:
+        status = next((s for kind, s in _STATUS_OF if isinstance(exc, kind)), 400)
+        return web.json_response({"error": {"message": str(exc), "field": ""}}, status=status)
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        body = {"error": {"message": "internal error; see the server log", "field": ""}}
+        return web.json_response(body, status=500)
+
+
+@web.middleware
+async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    path = request.path
+    if not path.startswith(API + "/") or path in (f"{API}/openapi.json", f"{API}/info"):
+        return await handler(request)
+    if request.method == "POST":
+        authorize(request, request.app[TOKENS], Role.OPERATOR)
+        check_same_site(request)
+    else:
+        authorize(request, request.app[TOKENS], Role.READ)
+    return await handler(request)
+
+
+# ---- pages and reads --------------------------------------------------------------------------
+
+
+async def _index(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+async def _openapi(request: web.Request) -> web.StreamResponse:
+    return web.json_response(openapi_document())
+
+
+async def _info(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"kind": request.app[BACKEND].kind, "api": API})
+
+
+async def _nodes(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"nodes": await request.app[BACKEND].nodes()})
+
+
+async def _vms(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    where = VmFilter(
+        node=q.get("node", ""),
+        state=q.get("state", ""),
+        name=q.get("name", ""),
+        cluster=q.get("cluster", ""),
+    )
+    return web.json_response({"vms": await request.app[BACKEND].vms(where)})
+
+
+async def _clusters(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"clusters": await request.app[BACKEND].clusters()})
+
+
+async def _topology(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await request.app[BACKEND].topology())
+
+
+async def _plans(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await request.app[BACKEND].plans())
+
+
+async def _events(request: web.Request) -> web.StreamResponse:
+    text = request.query.get("limit", "100")
+    if not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise bad_request(f"limit {text!r} must be a whole number from 1 to 1000", "limit")
+    return web.json_response({"events": request.app[BACKEND].recent_events(int(text))})
+
+
+async def _stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: one ``data:`` JSON line per event, a comment every 15 s."""
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    await response.write(b": connected\n\n")
+    events = request.app[BACKEND].stream()
+    try:
+        while True:
+            try:
+                event = await asyncio.wait_for(anext(events), 15.0)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            await events.aclose()  # type: ignore[attr-defined]
+    return response
+
+
+# ---- actions ----------------------------------------------------------------------------------
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request("the request body is not valid JSON", "body") from None
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object", "body")
+    return body
+
+
+def _text(body: dict[str, Any], field: str) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
+        raise bad_request(
+            f"{field} must be a non-empty string of at most {MAX_NAME} characters (got {value!r})",
+            field,
+        )
+    return value.strip()
+
+
+def _path_id(request: web.Request) -> str:
+    value = request.match_info["id"]
+    if not value or len(value) > MAX_NAME:
+        raise bad_request(f"id must be 1 to {MAX_NAME} characters", "id")
+    return value
+
+
+async def _migrate(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    result = await request.app[BACKEND].migrate(_path_id(request), _text(body, "destination"))
+    return web.json_response(result, status=202)
+
+
+async def _snapshot(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    result = await request.app[BACKEND].snapshot(_path_id(request), _text(body, "name"))
+    return web.json_response(result)
+
+
+def _vm_action(verb: str) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await _body(request)
+        backend = request.app[BACKEND]
+        action = backend.suspend if verb == "suspend" else backend.resume
+        return web.json_response(await action(_path_id(request)))
+
+    return handle
+
+
+def _drain(draining: bool) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await _body(request)
+        return web.json_response(await request.app[BACKEND].drain(_path_id(request), draining))
+
+    return handle
+
+
+def _plan_action(verb: str) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await _body(request)
+        backend = request.app[BACKEND]
+        action = backend.approve if verb == "approve" else backend.reject
+        return web.json_response(await action(_path_id(request)))
+
+    return handle

@@ -1,0 +1,61 @@
+"""What the HTTP API needs from whatever it fronts: a cluster manager or the grid coordinator.
+
+Every method returns JSON-ready values (dicts of str, int, float, bool, lists, None) in the
+wire's units (millicores, bytes, bytes per second, bits per second). Actions the backend cannot
+do raise ApiError(409) naming the component that can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class VmFilter:
+    """Filters of GET /vms; empty strings match everything."""
+
+    node: str = ""
+    state: str = ""
+    name: str = ""
+    cluster: str = ""
+
+
+class Backend(Protocol):
+    """The data and actions behind the dashboard."""
+
+    kind: str
+    """"cluster" or "coordinator": the page adapts what it shows."""
+
+    async def nodes(self) -> list[Json]: ...
+
+    async def vms(self, where: VmFilter) -> list[Json]: ...
+
+    async def clusters(self) -> list[Json]: ...
+
+    async def topology(self) -> Json: ...
+
+    async def plans(self) -> Json: ...
+
+    def recent_events(self, limit: int) -> list[Json]: ...
+
+    def stream(self) -> AsyncIterator[Json]:
+        """Events from now on, for server-sent events; ends when the client goes."""
+        ...
+
+    async def migrate(self, vm_uuid: str, destination: str) -> Json: ...
+
+    async def suspend(self, vm_uuid: str) -> Json: ...
+
+    async def resume(self, vm_uuid: str) -> Json: ...
+
+    async def snapshot(self, vm_uuid: str, name: str) -> Json: ...
+
+    async def drain(self, node_id: str, draining: bool) -> Json: ...
+
+    async def approve(self, plan_id: str) -> Json: ...
+
+    async def reject(self, plan_id: str) -> Json: ...

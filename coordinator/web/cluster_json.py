@@ -1,0 +1,94 @@
+"""Cluster manager state as JSON: nodes, VMs, events, plans (wire units, names with units)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vmgrid.agents.cluster.events import ClusterEvent
+from vmgrid.agents.cluster.loop import Recommendation
+from vmgrid.agents.cluster.state import NodeView
+from vmgrid.agents.model import VmUsage
+from vmgrid.solver.plan import Action
+
+Json = dict[str, Any]
+
+
+def node_json(view: NodeView, cluster_id: str) -> Json:
+    usage = view.usage
+    return {
+        "id": view.node_id,
+        "cluster": cluster_id,
+        "hostname": view.identity.hostname,
+        "status": view.status.value,
+        "draining": view.draining,
+        "simulated": view.identity.simulated,
+        "capacity": {
+            "cpu_millicores": view.capacity.cpu_millicores,
+            "memory_bytes": view.capacity.memory_bytes,
+            "nic_bandwidth_bps": view.capacity.nic_bandwidth_bps,
+        },
+        "usage": None
+        if usage is None
+        else {
+            "cpu_used_millicores": usage.cpu_used_millicores,
+            "memory_used_bytes": usage.memory_used_bytes,
+            "memory_total_bytes": usage.memory_total_bytes,
+            "net_rx_bytes_per_second": usage.net_rx_bytes_per_second,
+            "net_tx_bytes_per_second": usage.net_tx_bytes_per_second,
+        },
+        "vms": sorted(vm.uuid for vm in view.vms),
+        "last_seen_unix_ms": view.last_seen_unix_ns // 1_000_000,
+    }
+
+
+def vm_json(vm: VmUsage, node_id: str, cluster_id: str, migration: Json | None) -> Json:
+    return {
+        "uuid": vm.uuid,
+        "name": vm.name,
+        "cluster": cluster_id,
+        "node": node_id,
+        "state": vm.state.value,
+        "vcpus": vm.vcpus,
+        "cpu_used_millicores": vm.cpu_used_millicores,
+        "memory_used_bytes": vm.memory_used_bytes,
+        "memory_allocated_bytes": vm.memory_allocated_bytes,
+        "net_rx_bytes_per_second": vm.net_rx_bytes_per_second,
+        "net_tx_bytes_per_second": vm.net_tx_bytes_per_second,
+        "simulated": vm.simulated,
+        "migration": migration,
+    }
+
+
+def event_json(event: ClusterEvent) -> Json:
+    return {
+        "kind": event.kind.value,
+        "cluster": event.cluster_id,
+        "node": event.node_id,
+        "vm": event.vm_uuid,
+        "vm_state": event.vm_state.value if event.vm_state is not None else "",
+        "message": event.message,
+        "simulated": event.simulated,
+    }
+
+
+def action_json(action: Action, described: str) -> Json:
+    return {
+        "id": action.id,
+        "kind": action.kind.value,
+        "subject": action.subject,
+        "src": action.src,
+        "dst": action.dst,
+        "start_s": action.start_s,
+        "end_s": action.end_s,
+        "reason": action.reason,
+        "description": described,
+    }
+
+
+def recommendation_json(rec: Recommendation, actions: list[Json]) -> Json:
+    return {
+        "id": rec.plan_id,
+        "summary": rec.decision.summary,
+        "trigger": rec.decision.trigger.kind.value,
+        "actions": actions,
+    }

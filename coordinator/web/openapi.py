@@ -1,0 +1,245 @@
+"""The OpenAPI 3 description of the dashboard's API, written by hand beside the routes in app.py.
+
+tests/integration/test_dashboard_api.py checks that every route of the app is described here
+and schemathesis drives the API from this document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Json = dict[str, Any]
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "field"],
+            "properties": {
+                "message": {"type": "string", "description": "one line naming the bad value"},
+                "field": {"type": "string", "description": "the offending field, or empty"},
+            },
+        }
+    },
+}
+
+
+def _ref(name: str) -> Json:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: Json) -> Json:
+    return {"application/json": {"schema": schema}}
+
+
+def _errors(*codes: int) -> Json:
+    words = {
+        400: "bad input",
+        401: "missing or unknown token",
+        403: "read-only token, or a cross-site request",
+        404: "no such node, VM or plan",
+        409: "conflicts with the current state",
+        415: "POST without application/json",
+        504: "the agent did not answer in time",
+    }
+    return {str(c): {"description": words[c], "content": _json(_ref("Error"))} for c in codes}
+
+
+def _get(summary: str, schema: Json, params: list[Json] | None = None) -> Json:
+    op: Json = {
+        "summary": summary,
+        "security": [{"bearer": []}],
+        "responses": {"200": {"description": "OK", "content": _json(schema)}, **_errors(400, 401)},
+    }
+    if params:
+        op["parameters"] = params
+    return {"get": op}
+
+
+def _post(summary: str, body: Json, ok: str = "200", extra: tuple[int, ...] = ()) -> Json:
+    return {
+        "post": {
+            "summary": summary,
+            "security": [{"bearer": []}],
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "requestBody": {"required": True, "content": _json(body)},
+            "responses": {
+                ok: {"description": "done", "content": _json({"type": "object"})},
+                **_errors(400, 401, 403, 404, 409, 415, *extra),
+            },
+        }
+    }
+
+
+def _query(name: str, description: str, **schema: Any) -> Json:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+_EMPTY = {"type": "object", "description": "no fields needed; send {}"}
+_LIST = {"type": "array", "items": {"type": "object"}}
+
+
+def openapi_document() -> Json:
+    """The whole description, as served at /api/v1/openapi.json."""
+    vm_filters = [
+        _query("node", "only VMs on this node"),
+        _query("state", "only VMs in this state (running, paused, shut_off, ...)"),
+        _query("name", "only VMs whose name contains this text"),
+        _query("cluster", "only VMs of this cluster"),
+    ]
+    paths = {
+        "/nodes": _get(
+            "Nodes with capacity, usage and VM uuids",
+            {
+                "type": "object",
+                "required": ["nodes"],
+                "properties": {"nodes": {"type": "array", "items": _ref("Node")}},
+            },
+        ),
+        "/vms": _get(
+            "VMs with usage and migration progress",
+            {
+                "type": "object",
+                "required": ["vms"],
+                "properties": {"vms": {"type": "array", "items": _ref("Vm")}},
+            },
+            vm_filters,
+        ),
+        "/clusters": _get(
+            "Clusters with totals", {"type": "object", "properties": {"clusters": _LIST}}
+        ),
+        "/topology": _get("Topology graph with link load", _ref("Topology")),
+        "/plans": _get(
+            "Pending recommendations, running plans and migrations",
+            {
+                "type": "object",
+                "properties": {"pending": _LIST, "running": _LIST, "migrations": _LIST},
+            },
+        ),
+        "/events": _get(
+            "Recent events, newest last",
+            {"type": "object", "properties": {"events": _LIST}},
+            [
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "description": "how many (default 100)",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                }
+            ],
+        ),
+        "/events/stream": {
+            "get": {
+                "summary": "Live events as server-sent events (one JSON object per data line)",
+                "security": [{"bearer": []}],
+                "responses": {
+                    "200": {
+                        "description": "event stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(401),
+                },
+            }
+        },
+        "/vms/{id}/migrate": _post(
+            "Migrate a VM to another node",
+            {
+                "type": "object",
+                "required": ["destination"],
+                "properties": {"destination": {"type": "string", "description": "node id"}},
+            },
+            ok="202",
+        ),
+        "/vms/{id}/suspend": _post("Suspend (pause) a VM", _EMPTY, extra=(504,)),
+        "/vms/{id}/resume": _post("Resume a paused VM", _EMPTY, extra=(504,)),
+        "/vms/{id}/snapshot": _post(
+            "Take a named snapshot of a VM",
+            {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 128}},
+            },
+            extra=(504,),
+        ),
+        "/nodes/{id}/drain": _post("Drain a node: no new VMs, move its VMs away", _EMPTY),
+        "/nodes/{id}/undrain": _post("Undo a drain", _EMPTY),
+        "/plans/{id}/approve": _post("Approve a pending recommendation", _EMPTY),
+        "/plans/{id}/reject": _post("Reject a pending recommendation", _EMPTY),
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "vmgrid dashboard API",
+            "version": "1",
+            "description": "Read with the read-only or operator token, act with the operator "
+            "token, both as 'Authorization: Bearer'. POST bodies are application/json. Units: "
+            "millicores, bytes, bytes per second, bits per second; migrations between "
+            "test-driver nodes are marked simulated.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": _ERROR, "Node": _NODE, "Vm": _VM, "Topology": _TOPOLOGY},
+        },
+        "paths": paths,
+    }
+
+
+_NODE = {
+    "type": "object",
+    "required": ["id", "status", "draining", "capacity", "vms"],
+    "properties": {
+        "id": {"type": "string"},
+        "cluster": {"type": "string"},
+        "status": {"type": "string", "enum": ["connected", "lost"]},
+        "draining": {"type": "boolean"},
+        "simulated": {"type": "boolean"},
+        "capacity": {"type": "object"},
+        "usage": {"type": "object", "nullable": True},
+        "vms": {"type": "array", "items": {"type": "string"}},
+    },
+}
+_VM = {
+    "type": "object",
+    "required": ["uuid", "name", "node", "state"],
+    "properties": {
+        "uuid": {"type": "string"},
+        "name": {"type": "string"},
+        "node": {"type": "string"},
+        "state": {"type": "string"},
+        "cpu_used_millicores": {"type": "integer"},
+        "memory_allocated_bytes": {"type": "integer"},
+        "simulated": {"type": "boolean"},
+        "migration": {"type": "object", "nullable": True},
+    },
+}
+_TOPOLOGY = {
+    "type": "object",
+    "required": ["nodes", "links"],
+    "properties": {
+        "nodes": _LIST,
+        "links": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "source": {"type": "string"},
+                    "target": {"type": "string"},
+                    "bandwidth_mbps": {"type": "number"},
+                    "utilisation": {"type": "number"},
+                },
+            },
+        },
+    },
+}

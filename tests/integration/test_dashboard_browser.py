@@ -1,0 +1,100 @@
+"""The dashboard page in Debian's headless Chromium, driven by Playwright, on a demo cluster."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from dashboard_harness import DashboardDemo, DashboardHarness, any_vm
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+sync_api = pytest.importorskip("playwright.sync_api")
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed (make system-deps)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardDemo]:
+    harness = DashboardHarness(nodes=3, vms_per_node=2)
+    try:
+        yield harness.start(tmp_path_factory.mktemp("dashboard-browser"))
+    finally:
+        harness.stop()
+
+
+@pytest.fixture(scope="module")
+def page(demo: DashboardDemo) -> Iterator[object]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(demo.web.url + "/")
+        page.fill("#token", demo.tokens.operator)
+        page.click("#login button")
+        page.wait_for_selector("body[data-loaded=true]")
+        page.wait_for_selector("#live.on")
+        yield page
+        browser.close()
+
+
+def eventually(check: Callable[[], bool], timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def test_page_shows_every_node_and_vm(demo: DashboardDemo, page: object) -> None:
+    for node in ("c1-n1", "c1-n2", "c1-n3"):
+        assert page.locator(f"[data-node={node}]").count() == 1  # type: ignore[attr-defined]
+    assert page.locator("tr[data-vm]").count() == 6  # type: ignore[attr-defined]
+
+
+def test_suspend_then_resume_from_the_page_changes_the_vm_on_its_node(
+    demo: DashboardDemo, page: object
+) -> None:
+    vm = any_vm(demo)
+    row = page.locator(f"tr[data-vm='{vm['uuid']}']")  # type: ignore[attr-defined]
+    row.locator("button[data-action=suspend]").click()
+    eventually(lambda: demo.vm_state(vm["uuid"])[1] == "paused")
+    row.locator("button[data-action=resume]").click(timeout=20000)
+    eventually(lambda: demo.vm_state(vm["uuid"])[1] == "running")
+
+
+def test_live_update_appears_without_reload(demo: DashboardDemo, page: object) -> None:
+    page.evaluate("window.__marker = 'same page'")  # type: ignore[attr-defined]
+    demo.call(lambda: demo.runtime.manager.state.set_draining("c1-n3", True))
+    page.wait_for_selector("[data-node=c1-n3].draining", timeout=15000)  # type: ignore[attr-defined]
+    page.wait_for_selector("#events li[data-kind=node_drain_changed]")  # type: ignore[attr-defined]
+    assert page.evaluate("window.__marker") == "same page"  # type: ignore[attr-defined]
+    demo.call(lambda: demo.runtime.manager.state.set_draining("c1-n3", False))
+
+
+def test_migration_started_from_the_page_completes(demo: DashboardDemo, page: object) -> None:
+    vm = any_vm(demo)
+    destination = next(n for n in ("c1-n1", "c1-n2", "c1-n3") if n != vm["node"])
+    row = page.locator(f"tr[data-vm='{vm['uuid']}']")  # type: ignore[attr-defined]
+    row.locator("button[data-action=migrate]").click()
+    page.select_option("#migrate-destination", destination)  # type: ignore[attr-defined]
+    page.click("#migrate-go")  # type: ignore[attr-defined]
+    eventually(lambda: demo.vm_state(vm["uuid"]) == (destination, "running"), 60)
+    selector = f"[data-node={destination}] tr[data-vm='{vm['uuid']}']"
+    page.wait_for_selector(selector, timeout=15000)  # type: ignore[attr-defined]
+    page.wait_for_selector("#events li[data-kind=migration_finished]")  # type: ignore[attr-defined]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)  # type: ignore[attr-defined]
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
