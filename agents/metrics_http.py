@@ -9,10 +9,14 @@ only reads the registry, whose collectors look at the component's state at scrap
 from __future__ import annotations
 
 import logging
-from wsgiref.simple_server import WSGIServer
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, start_http_server
 from vmgrid.agents.errors import ConfigError
+
+if TYPE_CHECKING:  # the agent imports this module; prometheus_client only loads when used
+    from wsgiref.simple_server import WSGIServer
+
+    from prometheus_client import CollectorRegistry
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,8 @@ class MetricsEndpoint:
     """A running ``/metrics`` server for one registry; ``stop()`` closes it."""
 
     def __init__(self, registry: CollectorRegistry, listen: str, component: str) -> None:
+        from prometheus_client import start_http_server
+
         host, port = parse_metrics_listen(listen)
         try:
             server, thread = start_http_server(port, addr=host, registry=registry)

@@ -12,6 +12,7 @@ import re
 from google.protobuf.timestamp_pb2 import Timestamp
 from vmgrid.agents.errors import MalformedMessage
 from vmgrid.coordinator import model as m
+from vmgrid.coordinator.moves import Move, Phase, PlanStatus
 from vmgrid.solver.grid import GridPlan, Topology
 from vmgrid.v1 import common_pb2, coordinator_pb2, grid_pb2
 
@@ -28,6 +29,7 @@ _EVENT_TO_WIRE = {
     m.GridEventKind.CLUSTER_LOST: common_pb2.EVENT_KIND_CLUSTER_LOST,
     m.GridEventKind.CLUSTER_RETURNED: common_pb2.EVENT_KIND_CLUSTER_RETURNED,
     m.GridEventKind.PLAN_CHANGED: common_pb2.EVENT_KIND_PLAN_CHANGED,
+    m.GridEventKind.MOVE_CHANGED: common_pb2.EVENT_KIND_COMMAND_RESULT,
 }
 _EVENT_FROM_WIRE = {v: k for k, v in _EVENT_TO_WIRE.items()}
 
@@ -315,6 +317,8 @@ def encode_event(event: m.GridEvent) -> common_pb2.Event:
         cluster_id=event.cluster_id,
         message=event.message,
         plan_id=event.plan_id,
+        vm_uuid=event.vm_uuid,
+        simulated=event.simulated,
     )
 
 
@@ -336,11 +340,172 @@ def summary_request(summary: m.ClusterSummary) -> grid_pb2.GridLinkServiceConnec
 
 def decode_response(
     wire: grid_pb2.GridLinkServiceConnectResponse,
-) -> m.HelloAck | m.StreamError | None:
-    """What the coordinator sent a cluster; None for grid commands (not handled yet)."""
+) -> m.HelloAck | m.StreamError | m.GridCommand | None:
+    """What the coordinator sent a cluster; None for commands this side does not handle."""
     kind = wire.WhichOneof("payload")
     if kind == "hello_ack":
         return decode_hello_ack(wire.hello_ack)
     if kind == "error":
         return m.StreamError(wire.error.message, wire.error.field)
+    if kind == "command":
+        return decode_command(wire.command)
     return None
+
+
+def _vm_demand(vm: m.VmDemand) -> grid_pb2.VmDemand:
+    return grid_pb2.VmDemand(
+        vm_uuid=vm.vm_uuid,
+        name=vm.name,
+        node_id=vm.node_id,
+        cpu_millicores=vm.cpu_millicores,
+        memory_bytes=vm.memory_bytes,
+        network_bps=vm.network_bps,
+    )
+
+
+def encode_command(command: m.GridCommand) -> grid_pb2.GridLinkServiceConnectResponse:
+    """A grid command for a cluster's stream."""
+    wire = grid_pb2.GridCommand(command_id=command.command_id)
+    if isinstance(command, m.ReserveCapacity):
+        wire.reserve_capacity.CopyFrom(
+            grid_pb2.ReserveCapacityCommand(
+                reservation_id=command.reservation_id,
+                vm=_vm_demand(command.vm),
+                ttl_ms=command.ttl_ms,
+            )
+        )
+    elif isinstance(command, m.MigrateToUri):
+        wire.migrate_to_uri.CopyFrom(
+            grid_pb2.MigrateToUriCommand(
+                vm_uuid=command.vm_uuid,
+                destination_uri=command.destination_uri,
+                bandwidth_cap_bps=command.bandwidth_cap_bps,
+                live=command.live,
+                reservation_id=command.reservation_id,
+                migration_uri=command.migration_uri,
+                copy_storage=command.copy_storage,
+                simulated_destination=command.simulated_destination,
+                destination_node_id=command.destination_node_id,
+                memory_bytes=command.memory_bytes,
+            )
+        )
+    elif isinstance(command, m.CommitReservation):
+        wire.commit_reservation.reservation_id = command.reservation_id
+    else:
+        wire.release_reservation.reservation_id = command.reservation_id
+    return grid_pb2.GridLinkServiceConnectResponse(command=wire)
+
+
+def decode_command(wire: grid_pb2.GridCommand) -> m.GridCommand | None:
+    """A grid command from the coordinator; None for kinds handled elsewhere (jobs)."""
+    if not wire.command_id:
+        raise MalformedMessage("command.command_id", "empty; every grid command needs an id")
+    cid = wire.command_id
+    kind = wire.WhichOneof("kind")
+    if kind == "reserve_capacity":
+        r = wire.reserve_capacity
+        if r.ttl_ms <= 0:
+            raise MalformedMessage("command.reserve_capacity.ttl_ms", f"{r.ttl_ms} must be > 0")
+        vm = _decode_vm("command.reserve_capacity.vm", r.vm)
+        return m.ReserveCapacity(cid, r.reservation_id, vm, r.ttl_ms)
+    if kind == "migrate_to_uri":
+        g = wire.migrate_to_uri
+        return m.MigrateToUri(
+            cid, g.vm_uuid, g.reservation_id, g.destination_uri, g.migration_uri,
+            g.bandwidth_cap_bps, g.live, g.copy_storage, g.simulated_destination,
+            g.destination_node_id, g.memory_bytes,
+        )  # fmt: skip
+    if kind == "commit_reservation":
+        return m.CommitReservation(cid, wire.commit_reservation.reservation_id)
+    if kind == "release_reservation":
+        return m.ReleaseReservation(cid, wire.release_reservation.reservation_id)
+    return None
+
+
+_COMMAND_STATE_TO_WIRE = {
+    m.GridCommandState.ACCEPTED: common_pb2.COMMAND_STATE_ACCEPTED,
+    m.GridCommandState.RUNNING: common_pb2.COMMAND_STATE_RUNNING,
+    m.GridCommandState.SUCCEEDED: common_pb2.COMMAND_STATE_SUCCEEDED,
+    m.GridCommandState.FAILED: common_pb2.COMMAND_STATE_FAILED,
+}
+_COMMAND_STATE_FROM_WIRE = {v: k for k, v in _COMMAND_STATE_TO_WIRE.items()}
+
+
+def command_state_to_wire(state: m.GridCommandState | None) -> int:
+    """Wire CommandState; None (not started) is UNSPECIFIED."""
+    return common_pb2.COMMAND_STATE_UNSPECIFIED if state is None else _COMMAND_STATE_TO_WIRE[state]
+
+
+def result_request(result: m.GridCommandResult) -> grid_pb2.GridLinkServiceConnectRequest:
+    """A cluster's command result for its stream."""
+    return grid_pb2.GridLinkServiceConnectRequest(
+        command_result=grid_pb2.GridCommandResult(
+            command_id=result.command_id,
+            state=_COMMAND_STATE_TO_WIRE[result.state],  # type: ignore[arg-type]
+            progress_fraction=result.progress_fraction,
+            message=result.message,
+            simulated=result.simulated,
+            reservation_id=result.reservation_id,
+            node_id=result.node_id,
+            destination_uri=result.destination_uri,
+            migration_uri=result.migration_uri,
+        )
+    )
+
+
+def decode_result(wire: grid_pb2.GridCommandResult) -> m.GridCommandResult:
+    """Validate a cluster's command result: an id and a known state."""
+    if not wire.command_id:
+        raise MalformedMessage("command_result.command_id", "empty; results name their command")
+    state = _COMMAND_STATE_FROM_WIRE.get(wire.state)
+    if state is None:
+        accepted = ", ".join(s.name for s in m.GridCommandState)
+        raise MalformedMessage("command_result.state", f"{wire.state} is not one of {accepted}")
+    return m.GridCommandResult(
+        wire.command_id, state, wire.progress_fraction, wire.message, wire.simulated,
+        wire.reservation_id, wire.node_id, wire.destination_uri, wire.migration_uri,
+    )  # fmt: skip
+
+
+_PLAN_STATUS_TO_WIRE = {
+    PlanStatus.RUNNING: common_pb2.PLAN_STATE_RUNNING,
+    PlanStatus.SUCCEEDED: common_pb2.PLAN_STATE_SUCCEEDED,
+    PlanStatus.FAILED: common_pb2.PLAN_STATE_FAILED,
+    PlanStatus.CANCELLED: common_pb2.PLAN_STATE_CANCELLED,
+}
+_PHASE_TO_WIRE = {
+    Phase.PENDING: common_pb2.COMMAND_STATE_UNSPECIFIED,
+    Phase.RESERVED: common_pb2.COMMAND_STATE_RUNNING,
+    Phase.MIGRATED: common_pb2.COMMAND_STATE_RUNNING,
+    Phase.DONE: common_pb2.COMMAND_STATE_SUCCEEDED,
+    Phase.RELEASED: common_pb2.COMMAND_STATE_FAILED,
+    Phase.CANCELLED: common_pb2.COMMAND_STATE_FAILED,
+}
+
+
+def encode_applied_plan(
+    plan_id: str, status: PlanStatus, moves: list[Move]
+) -> coordinator_pb2.GridPlan:
+    """A plan being applied: each move with its execution state, step and progress."""
+    done = sum(1 for mv in moves if mv.phase.final)
+    return coordinator_pb2.GridPlan(
+        plan_id=plan_id,
+        state=_PLAN_STATUS_TO_WIRE[status],
+        moves=[
+            coordinator_pb2.GridMove(
+                vm_uuid=mv.vm.vm_uuid,
+                source_cluster_id=mv.src,
+                destination_cluster_id=mv.dst,
+                path_cluster_ids=list(mv.path),
+                estimated_duration_ms=round((mv.end_s - mv.start_s) * 1000),
+                start_ms=round(mv.start_s * 1000),
+                reason=mv.reason,
+                state=_PHASE_TO_WIRE[mv.phase],
+                message=f"{mv.phase.value}: {mv.message}" if mv.message else mv.phase.value,
+                progress_fraction=1.0 if mv.phase is Phase.DONE else mv.progress_fraction,
+                simulated=mv.simulated,
+            )
+            for mv in moves
+        ],
+        summary=f"{done}/{len(moves)} moves finished; {status.value}",
+    )

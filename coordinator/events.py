@@ -62,10 +62,23 @@ class EventBus:
             self._subscribers.remove(sub)
 
     def publish(
-        self, kind: GridEventKind, cluster_id: str = "", message: str = "", plan_id: str = ""
+        self,
+        kind: GridEventKind,
+        cluster_id: str = "",
+        message: str = "",
+        plan_id: str = "",
+        vm_uuid: str = "",
+        simulated: bool = False,
     ) -> GridEvent:
         event = GridEvent(
-            next(self._sequence), self._clock_ns(), kind, cluster_id, message, plan_id
+            next(self._sequence),
+            self._clock_ns(),
+            kind,
+            cluster_id,
+            message,
+            plan_id,
+            vm_uuid,
+            simulated,
         )
         for sub in list(self._subscribers):
             sub.offer(event)

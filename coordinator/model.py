@@ -133,6 +133,8 @@ class GridEventKind(enum.Enum):
     CLUSTER_LOST = "cluster_lost"
     CLUSTER_RETURNED = "cluster_returned"
     PLAN_CHANGED = "plan_changed"
+    MOVE_CHANGED = "move_changed"
+    """A cross-cluster move advanced (wire: COMMAND_RESULT with the VM and the plan)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,3 +147,82 @@ class GridEvent:
     cluster_id: str = ""
     message: str = ""
     plan_id: str = ""
+    vm_uuid: str = ""
+    simulated: bool = False
+
+
+# ---- grid commands (coordinator -> cluster) and their results ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveCapacity:
+    """Hold room for ``vm`` on a node the destination cluster's solver picks, for ``ttl_ms``."""
+
+    command_id: str
+    reservation_id: str
+    vm: VmDemand
+    ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class MigrateToUri:
+    """Send a VM of this cluster to a node of another (the reservation's node URIs)."""
+
+    command_id: str
+    vm_uuid: str
+    reservation_id: str
+    destination_uri: str
+    migration_uri: str = ""
+    bandwidth_cap_bps: int = 0
+    live: bool = True
+    copy_storage: bool = False
+    simulated_destination: bool = False
+    destination_node_id: str = ""
+    memory_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CommitReservation:
+    """The VM arrived (or, simulated, must now start): the reservation becomes the VM."""
+
+    command_id: str
+    reservation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseReservation:
+    """Drop a reservation; the move was abandoned."""
+
+    command_id: str
+    reservation_id: str
+
+
+GridCommand = ReserveCapacity | MigrateToUri | CommitReservation | ReleaseReservation
+
+
+class GridCommandState(enum.Enum):
+    """Progress of a grid command (wire CommandState without prefix)."""
+
+    ACCEPTED = "accepted"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class GridCommandResult:
+    """Progress or outcome of a grid command; the last one of a command is final."""
+
+    command_id: str
+    state: GridCommandState
+    progress_fraction: float = 0.0
+    message: str = ""
+    simulated: bool = False
+    reservation_id: str = ""
+    node_id: str = ""
+    destination_uri: str = ""
+    migration_uri: str = ""
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in (GridCommandState.SUCCEEDED, GridCommandState.FAILED)

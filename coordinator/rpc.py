@@ -17,6 +17,8 @@ from vmgrid.agents.errors import MalformedMessage, VmgridError
 from vmgrid.agents.rpc_status import abort_with
 from vmgrid.coordinator import codec
 from vmgrid.coordinator import model as m
+from vmgrid.coordinator.mover import GridMover
+from vmgrid.coordinator.moves import MoveJournal
 from vmgrid.coordinator.service import Coordinator, LinkSession
 from vmgrid.v1 import coordinator_pb2, coordinator_pb2_grpc, grid_pb2, grid_pb2_grpc
 
@@ -55,8 +57,10 @@ class GridLinkServicer(grid_pb2_grpc.GridLinkServiceServicer):
             while (item := await session.outbox.get()) is not None:
                 if isinstance(item, m.HelloAck):
                     await context.write(codec.encode_hello_ack(item))
-                else:
+                elif isinstance(item, m.StreamError):
                     await context.write(codec.encode_stream_error(item))
+                else:
+                    await context.write(codec.encode_command(item))
         finally:
             reader.cancel()
             self._coordinator.close_session(session)
@@ -73,11 +77,8 @@ class GridLinkServicer(grid_pb2_grpc.GridLinkServiceServicer):
                         summary = codec.decode_summary(msg.summary, session.cluster_id)
                         coordinator.handle_summary(session, summary)
                     elif kind == "command_result":
-                        log.info(
-                            "cluster %s: result of %s (no grid commands are sent yet)",
-                            session.cluster_id,
-                            msg.command_result.command_id,
-                        )
+                        result = codec.decode_result(msg.command_result)
+                        coordinator.handle_result(session, result)
                     else:
                         raise MalformedMessage(
                             "payload",
@@ -93,8 +94,6 @@ class GridLinkServicer(grid_pb2_grpc.GridLinkServiceServicer):
 
 
 _LATER = {
-    "ApplyGridPlan": "executing grid plans arrives with the cross-cluster move protocol",
-    "MigrateVmToCluster": "cross-cluster migration arrives with the move protocol",
     "SubmitJob": "grid job submission arrives with the jobs feature",
     "GetJob": "grid job submission arrives with the jobs feature",
     "ListJobs": "grid job submission arrives with the jobs feature",
@@ -115,8 +114,58 @@ def _unimplemented(name: str, reason: str) -> object:
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
     """Operator API over the coordinator's registry, topology and planner."""
 
-    def __init__(self, coordinator: Coordinator) -> None:
+    def __init__(self, coordinator: Coordinator, mover: GridMover | None = None) -> None:
         self._coordinator = coordinator
+        self._mover = mover or GridMover(coordinator, MoveJournal(":memory:"))
+
+    async def ApplyGridPlan(  # noqa: N802
+        self, request: coordinator_pb2.ApplyGridPlanRequest, context: grpc.aio.ServicerContext
+    ) -> coordinator_pb2.ApplyGridPlanResponse:
+        try:
+            plan_id = self._mover.apply(request.plan_id, copy_storage=request.copy_storage)
+        except VmgridError as exc:
+            await abort_with(context, exc)
+        return coordinator_pb2.ApplyGridPlanResponse(plan=self._plan(plan_id))
+
+    async def MigrateVmToCluster(  # noqa: N802
+        self,
+        request: coordinator_pb2.MigrateVmToClusterRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> coordinator_pb2.MigrateVmToClusterResponse:
+        try:
+            plan_id = self._mover.migrate_vm(
+                request.vm_uuid,
+                request.destination_cluster_id,
+                bandwidth_cap_bps=request.bandwidth_cap_bps,
+                command_id=request.command_id,
+                copy_storage=request.copy_storage,
+            )
+        except VmgridError as exc:
+            await abort_with(context, exc)
+        return coordinator_pb2.MigrateVmToClusterResponse(plan=self._plan(plan_id))
+
+    async def GetGridPlan(  # noqa: N802
+        self, request: coordinator_pb2.GetGridPlanRequest, context: grpc.aio.ServicerContext
+    ) -> coordinator_pb2.GetGridPlanResponse:
+        try:
+            self._mover.require(request.plan_id)
+        except VmgridError as exc:
+            await abort_with(context, exc)
+        return coordinator_pb2.GetGridPlanResponse(plan=self._plan(request.plan_id))
+
+    async def CancelGridPlan(  # noqa: N802
+        self, request: coordinator_pb2.CancelGridPlanRequest, context: grpc.aio.ServicerContext
+    ) -> coordinator_pb2.CancelGridPlanResponse:
+        try:
+            self._mover.cancel(request.plan_id)
+        except VmgridError as exc:
+            await abort_with(context, exc)
+        return coordinator_pb2.CancelGridPlanResponse(plan=self._plan(request.plan_id))
+
+    def _plan(self, plan_id: str) -> coordinator_pb2.GridPlan:
+        return codec.encode_applied_plan(
+            plan_id, self._mover.state(plan_id), self._mover.moves(plan_id)
+        )
 
     async def ListClusters(  # noqa: N802
         self, request: coordinator_pb2.ListClustersRequest, context: grpc.aio.ServicerContext

@@ -15,6 +15,8 @@ from grpc_reflection.v1alpha import reflection
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.tls import TlsFiles, server_credentials
 from vmgrid.coordinator.config import CoordinatorConfig
+from vmgrid.coordinator.mover import GridMover
+from vmgrid.coordinator.moves import MoveJournal
 from vmgrid.coordinator.registry import Registry
 from vmgrid.coordinator.rpc import CoordinatorServicer, GridLinkServicer
 from vmgrid.coordinator.service import Coordinator
@@ -47,6 +49,7 @@ class CoordinatorServer:
         self.config = config
         self.registry = Registry(config.state_db)
         self.coordinator = Coordinator(config, self.registry, load_configured_topology(config))
+        self.mover = GridMover(self.coordinator, MoveJournal(config.state_db))
         self.address = ""
         self.health = health_aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
@@ -59,7 +62,7 @@ class CoordinatorServer:
             GridLinkServicer(self.coordinator), server
         )
         coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server(
-            CoordinatorServicer(self.coordinator), server
+            CoordinatorServicer(self.coordinator, self.mover), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
@@ -82,6 +85,7 @@ class CoordinatorServer:
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._watchdog = asyncio.create_task(self.coordinator.watch_timeouts())
+        self.mover.resume()
         if self.config.ready_file:
             Path(self.config.ready_file).write_text(self.address + "\n")
         log.info("coordinator %s serving on %s", self.config.grid_id, self.address)
@@ -98,4 +102,5 @@ class CoordinatorServer:
             session.outbox.put_nowait(None)
         if self._server is not None:
             await self._server.stop(grace_s)
+        await self.mover.close()
         self.registry.close()

@@ -30,9 +30,19 @@ class LinkSession:
     """One open cluster stream; ``outbox`` feeds the stream writer (None ends the stream)."""
 
     cluster_id: str
-    outbox: asyncio.Queue[m.HelloAck | m.StreamError | None] = field(default_factory=asyncio.Queue)
+    outbox: asyncio.Queue[m.HelloAck | m.StreamError | m.GridCommand | None] = field(
+        default_factory=asyncio.Queue
+    )
     last_sequence: int = 0
     rejected: int = 0
+
+
+@dataclass(eq=False)
+class _PendingCommand:
+    cluster_id: str
+    command: m.GridCommand
+    future: asyncio.Future[m.GridCommandResult]
+    on_progress: Callable[[m.GridCommandResult], None] | None
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,9 @@ class Coordinator:
         """Called with (cluster id, summary) for each summary stored (metrics)."""
         self.plan_listeners: list[Callable[[DryRun], None]] = []
         """Called with each computed grid plan (metrics)."""
+        self.dry_runs: dict[str, DryRun] = {}
+        """Computed plans by id, for ApplyGridPlan (kept in memory only)."""
+        self._commands: dict[str, _PendingCommand] = {}
         for cluster_id in self.unknown_clusters():
             log.warning("registered cluster %r is not in the topology", cluster_id)
 
@@ -107,6 +120,9 @@ class Coordinator:
                 known,
             )
         )
+        for pending in self._commands.values():
+            if pending.cluster_id == hello.cluster_id:
+                session.outbox.put_nowait(pending.command)
         return session
 
     def is_current(self, session: LinkSession) -> bool:
@@ -194,6 +210,7 @@ class Coordinator:
         except grid.GridError as exc:
             raise InvalidArgument(f"grid plan: {exc}") from None
         dry_run = DryRun(f"grid-{uuid.uuid4().hex[:12]}", plan, self._clock_ns(), inputs.notes)
+        self.dry_runs[dry_run.plan_id] = dry_run
         for listener in self.plan_listeners:
             listener(dry_run)
         self.bus.publish(
@@ -202,3 +219,39 @@ class Coordinator:
             plan_id=dry_run.plan_id,
         )
         return dry_run
+
+    # ---- grid commands ----------------------------------------------------------------------
+
+    async def send_grid_command(
+        self,
+        cluster_id: str,
+        command: m.GridCommand,
+        on_progress: Callable[[m.GridCommandResult], None] | None = None,
+    ) -> m.GridCommandResult:
+        """Send a command to a cluster and wait for its final result, however long it takes.
+
+        Idempotent by command id: an id in flight is awaited, not sent twice. A cluster that is
+        not connected gets the command when it reconnects (the cluster dedupes by id).
+        """
+        pending = self._commands.get(command.command_id)
+        if pending is None:
+            future: asyncio.Future[m.GridCommandResult] = asyncio.get_running_loop().create_future()
+            pending = _PendingCommand(cluster_id, command, future, on_progress)
+            self._commands[command.command_id] = pending
+            session = self.sessions.get(cluster_id)
+            if session is not None:
+                session.outbox.put_nowait(command)
+        return await asyncio.shield(pending.future)
+
+    def handle_result(self, session: LinkSession, result: m.GridCommandResult) -> None:
+        """Progress or outcome of a grid command from a cluster."""
+        pending = self._commands.get(result.command_id)
+        if pending is None or pending.cluster_id != session.cluster_id:
+            log.info("cluster %s: result of unknown command %s", session.cluster_id, result)
+            return
+        if pending.on_progress is not None:
+            pending.on_progress(result)
+        if result.is_final:
+            del self._commands[result.command_id]
+            if not pending.future.done():
+                pending.future.set_result(result)

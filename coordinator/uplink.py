@@ -25,6 +25,9 @@ from vmgrid.v1 import grid_pb2_grpc
 log = logging.getLogger(__name__)
 
 SummarySource = Callable[[], m.ClusterSummary]
+ResultSink = Callable[[m.GridCommandResult], None]
+CommandHandler = Callable[[m.GridCommand, ResultSink], None]
+"""Takes a grid command and a sink for its results; must return at once (start a task)."""
 
 
 class GridUplink:
@@ -60,6 +63,9 @@ class GridUplink:
         self._follow = follow_coordinator_period
         self._sequence = 0
         self._task: asyncio.Task[None] | None = None
+        self._out: asyncio.Queue[object] | None = None
+        self.command_handler: CommandHandler | None = None
+        """Set by the cluster manager to act on grid commands; None: commands are logged."""
 
     def start(self) -> asyncio.Task[None]:
         """Run the link as a task of the current event loop."""
@@ -117,19 +123,37 @@ class GridUplink:
                 while (msg := await call.read()) is not grpc.aio.EOF:
                     item = codec.decode_response(msg)
                     if isinstance(item, m.HelloAck):
+                        self._out = out
                         self._on_ack(item)
                         if sender is None:
                             sender = asyncio.create_task(self._send_summaries(out))
                     elif isinstance(item, m.StreamError):
                         log.warning("coordinator rejected a message: %s", item.message)
                         self.errors.append(item)
+                    elif item is not None:
+                        self._out = out
+                        self._on_command(item)
                 log.info("grid uplink %s: coordinator closed the stream", self.hello.cluster_id)
             finally:
+                if self._out is out:
+                    self._out = None
                 if sender is not None:
                     sender.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await sender
                 call.cancel()
+
+    def _on_command(self, command: m.GridCommand) -> None:
+        if self.command_handler is None:
+            log.info("grid uplink %s: no handler for %s", self.hello.cluster_id, command)
+            return
+        self.command_handler(command, self.send_result)
+
+    def send_result(self, result: m.GridCommandResult) -> None:
+        """Queue a command result on the open stream; dropped when the link is down (the
+        coordinator resends unfinished commands after a reconnect, and asks again)."""
+        if self._out is not None:
+            self._out.put_nowait(codec.result_request(result))
 
     def _on_ack(self, ack: m.HelloAck) -> None:
         self.ack = ack

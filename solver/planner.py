@@ -11,7 +11,7 @@ runs, the cycle is broken by migrating one VM to a pivot node, else by suspend/r
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from vmgrid.solver.constraints import Constraint, Spread
@@ -35,10 +35,13 @@ class PlannerOptions:
     """Cap on concurrent inbound migrations per node (NIC sharing); None = capacity only."""
     nic_mbit: int | None = None
     """Per-NIC bandwidth model (None: off, BtrPlace's semantics). Every node's NIC carries this
-    many Mbit/s of migration traffic; a migration reserves its share on the source's and the
-    destination's NIC for its whole duration, lasts memory*8/share seconds (at least its
-    ``migrate`` attribute), and starts only when both NICs have the share free, so concurrent
-    migrations through one NIC split its bandwidth."""
+    many Mbit/s of migration traffic in each direction (full duplex: a node's outbound and
+    inbound migrations do not compete); a migration reserves its share on the source's outbound
+    and the destination's inbound side for its whole duration, lasts memory*8/share seconds (at
+    least its ``migrate`` attribute), and starts only when both sides have the share free, so
+    concurrent migrations through one NIC direction split its bandwidth. With the model on,
+    each migration also depends on the migrations that freed its NIC sides (the executor keeps
+    the planned order), and the migrations of the busiest NIC sides are started first."""
     nic_mbit_by_node: Mapping[str, int] = field(default_factory=dict)
     """Per-node NIC bandwidth overriding `nic_mbit` (turns the model on for those nodes)."""
 
@@ -89,8 +92,10 @@ class _Scheduler:
         self.departed: dict[str, list[int]] = {n: [] for n in src.nodes}
         self.boot_id: dict[str, int] = {}
         self.nic = _nics(src, opts)
-        self.nic_free = dict(self.nic)
+        self.nic_free = {side: self.nic[side[0]] for side in _sides(self.nic)}
         self.share: dict[int, int] = {}
+        self.nic_frontier: dict[tuple[str, str], set[int]] = {}
+        """NIC side -> the ended migrations whose bandwidth the next one on that side reuses."""
 
     def share_mbit(self, src: str | None, dst: str) -> int | None:
         """Bandwidth a migration src -> dst reserves on both NICs (None: NIC model off)."""
@@ -101,9 +106,12 @@ class _Scheduler:
 
     def nic_has_room(self, src: str | None, dst: str) -> bool:
         share = self.share_mbit(src, dst)
-        return share is None or all(
-            self.nic_free[n] >= share for n in (src, dst) if n is not None and n in self.nic
-        )
+        return share is None or all(self.nic_free[side] >= share for side in self.sides(src, dst))
+
+    def sides(self, src: str | None, dst: str | None) -> list[tuple[str, str]]:
+        """The NIC sides a migration src -> dst crosses: src outbound, dst inbound."""
+        out = [(src, OUT)] if src is not None and src in self.nic else []
+        return out + ([(dst, IN)] if dst is not None and dst in self.nic else [])
 
     def duration(self, kind: ActionKind, vm: str, bandwidth_mbit: int | None = None) -> int:
         v = self.src.vms[vm]
@@ -159,6 +167,9 @@ class _Scheduler:
                 deps.extend(self.departed[todo.dst])
             if todo.dst in self.boot_id:
                 deps.append(self.boot_id[todo.dst])
+        if share is not None:
+            for side in self.sides(todo.src, todo.dst):
+                deps.extend(self.nic_frontier.get(side, ()))
         action = Action(
             len(self.actions),
             todo.kind,
@@ -174,8 +185,8 @@ class _Scheduler:
         self.running.append((action.end_s, action, todo))
         if share is not None:
             self.share[action.id] = share
-            for n in {todo.src, todo.dst} & self.nic.keys():
-                self.nic_free[str(n)] -= share
+            for side in self.sides(todo.src, todo.dst):
+                self.nic_free[side] -= share
         return action
 
     def finish(self, action: Action, todo: _Todo) -> None:
@@ -193,8 +204,17 @@ class _Scheduler:
             self.inbound[todo.dst] -= 1
         share = self.share.pop(action.id, None)
         if share is not None:
-            for n in {todo.src, todo.dst} & self.nic.keys():
-                self.nic_free[str(n)] += share
+            for side in self.sides(todo.src, todo.dst):
+                self.nic_free[side] += share
+                before = self.nic_frontier.get(side, set()) - set(action.depends_on)
+                self.nic_frontier[side] = before | {action.id}
+
+
+OUT, IN = "out", "in"
+
+
+def _sides(nics: Mapping[str, int]) -> list[tuple[str, str]]:
+    return [(n, d) for n in nics for d in (OUT, IN)]
 
 
 def _nics(src: Model, opts: PlannerOptions) -> dict[str, int]:
@@ -274,6 +294,8 @@ def _todos(src: Model, dst: Model, why: Mapping[str, str]) -> list[_Todo]:
 def _start_ready(s: _Scheduler, pending: list[_Todo], now: int) -> bool:
     started = False
     keep = []
+    if s.nic:
+        pending.sort(key=_busiest_side_first(s, pending))
     for todo in pending:
         if todo.dst is None or s.fits(todo.vm, todo.dst, now, _migration_src(todo)):
             s.start(todo, now)
@@ -282,6 +304,24 @@ def _start_ready(s: _Scheduler, pending: list[_Todo], now: int) -> bool:
             keep.append(todo)
     pending[:] = keep
     return started
+
+
+def _busiest_side_first(s: _Scheduler, pending: list[_Todo]) -> Callable[[_Todo], tuple[int, ...]]:
+    """Releasing actions first, then migrations whose NIC sides have the most left to carry,
+    largest first: the busiest side bounds the makespan, so it must never idle."""
+    work: dict[tuple[str, str], int] = {}
+    for todo in pending:
+        if todo.kind is ActionKind.MIGRATE:
+            for side in s.sides(todo.src, todo.dst):
+                work[side] = work.get(side, 0) + s.src.vms[todo.vm].need(s.opts.memory_resource)
+
+    def key(todo: _Todo) -> tuple[int, ...]:
+        if todo.kind is not ActionKind.MIGRATE:
+            return (todo.dst is not None, 0, 0)
+        load = max((work[side] for side in s.sides(todo.src, todo.dst)), default=0)
+        return (True, -load, -s.src.vms[todo.vm].need(s.opts.memory_resource))
+
+    return key
 
 
 def _migration_src(todo: _Todo) -> str | None:

@@ -13,9 +13,12 @@ from typing import Any
 
 from vmgrid.agents import model as m
 from vmgrid.agents.cluster.events import ClusterEvent, EventKind
+from vmgrid.agents.cluster.journal import ActionState
+from vmgrid.agents.cluster.plan_views import PlanStatus, PlanView
 from vmgrid.agents.cluster.state import NodeStatus, NodeView
 from vmgrid.agents.cluster.stats import IngestStats
 from vmgrid.agents.errors import MalformedMessage
+from vmgrid.solver.plan import ActionKind
 from vmgrid.v1 import cluster_pb2, common_pb2, node_pb2
 
 _VM_STATE_FROM_WIRE: dict[int, m.VmState] = {
@@ -466,6 +469,7 @@ def encode_event(event: ClusterEvent) -> common_pb2.Event:
         message=event.message,
         simulated=event.simulated,
         command_id=event.command_id,
+        plan_id=event.plan_id,
     )
     if event.vm_state is not None:
         msg.vm_state = _VM_STATE_TO_WIRE[event.vm_state]
@@ -531,3 +535,74 @@ def encode_ingest_stats(
         latency_samples=stats.latency_samples,
         connected_nodes=connected_nodes,
     )
+
+
+# ---- operator plans -----------------------------------------------------------------------
+
+_PLAN_STATUS_TO_WIRE = {
+    PlanStatus.PROPOSED: common_pb2.PLAN_STATE_PROPOSED,
+    PlanStatus.AWAITING_APPROVAL: common_pb2.PLAN_STATE_AWAITING_APPROVAL,
+    PlanStatus.RUNNING: common_pb2.PLAN_STATE_RUNNING,
+    PlanStatus.SUCCEEDED: common_pb2.PLAN_STATE_SUCCEEDED,
+    PlanStatus.FAILED: common_pb2.PLAN_STATE_FAILED,
+    PlanStatus.CANCELLED: common_pb2.PLAN_STATE_CANCELLED,
+    PlanStatus.REJECTED: common_pb2.PLAN_STATE_REJECTED,
+}
+_ACTION_STATE_TO_WIRE = {
+    None: common_pb2.PLAN_STATE_PROPOSED,
+    ActionState.PENDING: common_pb2.PLAN_STATE_APPROVED,
+    ActionState.RUNNING: common_pb2.PLAN_STATE_RUNNING,
+    ActionState.SUCCEEDED: common_pb2.PLAN_STATE_SUCCEEDED,
+    ActionState.FAILED: common_pb2.PLAN_STATE_FAILED,
+    ActionState.SKIPPED: common_pb2.PLAN_STATE_CANCELLED,
+    ActionState.CANCELLED: common_pb2.PLAN_STATE_CANCELLED,
+}
+_ACTION_KIND_TO_WIRE = {
+    ActionKind.MIGRATE: common_pb2.PLAN_ACTION_KIND_MIGRATE,
+    ActionKind.BOOT_VM: common_pb2.PLAN_ACTION_KIND_BOOT,
+    ActionKind.SUSPEND: common_pb2.PLAN_ACTION_KIND_SUSPEND,
+    ActionKind.RESUME: common_pb2.PLAN_ACTION_KIND_RESUME,
+    ActionKind.SHUTDOWN_VM: common_pb2.PLAN_ACTION_KIND_SHUTDOWN_VM,
+    ActionKind.SHUTDOWN_NODE: common_pb2.PLAN_ACTION_KIND_SHUTDOWN_NODE,
+    ActionKind.BOOT_NODE: common_pb2.PLAN_ACTION_KIND_BOOT_NODE,
+}
+
+
+def plan_status_to_wire(status: PlanStatus | str) -> Any:
+    """Wire PlanState of a plan status (or of its value, as events carry it)."""
+    if isinstance(status, str):
+        if not status:
+            return common_pb2.PLAN_STATE_UNSPECIFIED
+        status = PlanStatus(status)
+    return _PLAN_STATUS_TO_WIRE[status]
+
+
+def encode_plan(view: PlanView) -> common_pb2.Plan:
+    """Convert a plan for the operator API; times are seconds in the domain, ms on the wire."""
+    msg = common_pb2.Plan(
+        plan_id=view.plan_id,
+        state=_PLAN_STATUS_TO_WIRE[view.status],
+        estimated_duration_ms=view.estimated_duration_s * 1000,
+        summary=view.summary,
+        active_nodes_before=view.active_nodes_before,
+        active_nodes_after=view.active_nodes_after,
+    )
+    for item in view.actions:
+        action = item.action
+        msg.actions.append(
+            common_pb2.PlanAction(
+                action_id=str(action.id),
+                kind=_ACTION_KIND_TO_WIRE[action.kind],
+                vm_uuid="" if action.kind.on_node else action.subject,
+                source_node_id=action.src or ("" if not action.kind.on_node else action.subject),
+                destination_node_id=action.dst or "",
+                start_ms=action.start_s * 1000,
+                duration_ms=action.duration_s * 1000,
+                depends_on_action_ids=[str(d) for d in action.depends_on],
+                state=_ACTION_STATE_TO_WIRE[item.state],
+                simulated=item.simulated,
+                reason=action.reason if not item.message else f"{action.reason} ({item.message})",
+            )
+        )
+    _set_ns(msg.created_at, int(view.created_unix_s * 1e9))
+    return msg

@@ -85,16 +85,24 @@ class ClusterConfig:
 _FIELDS = {f.name: f for f in dataclasses.fields(ClusterConfig)}
 
 
-def load_toml(path: str) -> dict[str, Any]:
-    """Read a TOML config file; unknown keys and wrong types are errors naming the key."""
+def read_toml(path: str) -> dict[str, Any]:
+    """The whole TOML file; ConfigError when it is missing or malformed."""
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"config: file {path!r} not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config: {path!r} is not valid TOML ({exc})") from None
-    data = data.get("cluster", data)
+
+
+def load_toml(path: str) -> dict[str, Any]:
+    """Read the server keys of a TOML config file (top level or a ``[cluster]`` table; the
+    ``[control]`` table is read by runtime_config); unknown keys and wrong types are errors
+    naming the key."""
+    data = read_toml(path)
+    data = dict(data.get("cluster", data))
+    data.pop("control", None)
     for key, value in data.items():
         if key not in _FIELDS:
             raise ConfigError(f"config: unknown key {key!r}; accepted: {', '.join(_FIELDS)}")

@@ -27,11 +27,28 @@ from vmgrid.agents.cluster.executor import (
     Verdict,
 )
 from vmgrid.agents.cluster.manager import ClusterManager
-from vmgrid.agents.cluster.state import NodeStatus
+from vmgrid.agents.cluster.state import ClusterState, NodeStatus
 from vmgrid.agents.errors import NotFound, VmgridError
 from vmgrid.solver.plan import Action, ActionKind
 
 _RUNNING = {m.VmState.RUNNING, m.VmState.BLOCKED, m.VmState.MIGRATING}
+_ACTIVE = _RUNNING | {m.VmState.PAUSED}
+
+
+def locate_vm(state: ClusterState, vm_uuid: str) -> tuple[str, m.VmUsage]:
+    """(node, VM) of the VM's active copy, else of any definition; NotFound otherwise.
+
+    After a live migration libvirt keeps the persistent definition (shut off) on the source,
+    so a VM can be reported by two nodes: the node where it runs is the one that counts.
+    """
+    host, vm = state.find_vm(vm_uuid)
+    if vm.state in _ACTIVE:
+        return host, vm
+    for view in state.views():
+        for other in view.vms:
+            if other.uuid == vm_uuid and other.state in _ACTIVE:
+                return view.node_id, other
+    return host, vm
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +95,7 @@ class ManagerDriver:
         if action.kind.on_node:
             return READY
         try:
-            host, vm = state.find_vm(action.subject)
+            host, vm = locate_vm(state, action.subject)
         except NotFound:
             return Check(Verdict.STALE, f"VM {action.subject} is gone")
         leaving = (ActionKind.MIGRATE, ActionKind.SUSPEND, ActionKind.SHUTDOWN_VM)
@@ -168,7 +185,7 @@ class ManagerDriver:
         assert action.src is not None and action.dst is not None
         state = self._manager.state
         src, dst = state.view(action.src), state.view(action.dst)
-        host, vm = state.find_vm(action.subject)
+        host, vm = locate_vm(state, action.subject)
         if host == action.dst:
             return Outcome(True, f"{vm.name or vm.uuid} already on {action.dst}")
         self._reserved[cid] = (vm.cpu_used_millicores, vm.memory_allocated_bytes)
@@ -236,7 +253,7 @@ class ManagerDriver:
         if action.kind.on_node:
             return Observed.NOT_DONE
         try:
-            host, vm = self._manager.state.find_vm(action.subject)
+            host, vm = locate_vm(self._manager.state, action.subject)
         except NotFound:
             return Observed.GONE
         if action.kind is ActionKind.MIGRATE:

@@ -48,6 +48,11 @@ class ClusterEvent:
     message: str = ""
     simulated: bool = False
     command_id: str = ""
+    plan_id: str = ""
+    plan_progress_fraction: float = 0.0
+    """For plan events: how far the whole plan is, 0.0 .. 1.0."""
+    plan_state: str = ""
+    """For plan events: the journal's PlanState value; a final one ends the plan."""
 
 
 EventFilter = Callable[[ClusterEvent], bool]

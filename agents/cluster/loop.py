@@ -38,6 +38,7 @@ from vmgrid.agents.cluster.maintenance import (
     drained_from,
     fallback_actions,
     return_actions,
+    unsettled,
 )
 from vmgrid.agents.cluster.manager import ClusterManager
 from vmgrid.agents.cluster.solver_view import to_model
@@ -46,6 +47,9 @@ from vmgrid.agents.errors import NotFound
 from vmgrid.solver.plan import Action, ActionKind, Plan
 
 log = logging.getLogger(__name__)
+
+RETURN_SETTLE_S = 30.0
+"""Longest wait, after an undrain, for agent reports to show where the drained VMs are."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class ControlLoop:
         """Called with each decision and the seconds it took to decide (metrics)."""
         self._draining: set[str] = set()
         self._returning: list[str] = []
+        self._return_deadline: dict[str, float] = {}
+        """Node -> until when an undrain waits for reports to show its drained VMs settled."""
         self._drain_failed: set[str] = set()
 
     def drain(self, node_id: str) -> None:
@@ -129,7 +135,7 @@ class ControlLoop:
         if self.running is not None or self.pending:
             return None
         if self._returning:
-            return self._return_home(snapshot, self._returning.pop(0))
+            return self._return_home(snapshot, self._returning.pop(0), now)
         trigger = find_trigger(snapshot, self.config)
         if trigger is None:
             return None
@@ -173,12 +179,21 @@ class ControlLoop:
         for node in sorted((self._draining - draining) & known):
             if node not in self._returning:
                 self._returning.append(node)
+                self._return_deadline[node] = self._clock() + RETURN_SETTLE_S
         self._draining = draining
 
-    def _return_home(self, snapshot: ClusterSnapshot, node: str) -> Decision | None:
-        actions = return_actions(snapshot, node, drained_from(self.executor.journal, node))
+    def _return_home(self, snapshot: ClusterSnapshot, node: str, now: float) -> Decision | None:
+        drained = drained_from(self.executor.journal, node)
+        actions = return_actions(snapshot, node, drained)
         if not actions:
+            # Reports lag the journal: a VM the drain moved may still show on its old node,
+            # or on none, for a report period. Look again until the reports agree.
+            if unsettled(snapshot, node, drained) and now < self._return_deadline.get(node, 0):
+                self._returning.append(node)
+            else:
+                self._return_deadline.pop(node, None)
             return None
+        self._return_deadline.pop(node, None)
         trigger = Trigger(TriggerKind.UNDRAIN, (node,), f"{node} left maintenance")
         summary = f"undrain {node}: {len(actions)} VM(s) go back"
         return self._run_now(Decision(trigger, _plan(snapshot, actions), summary))

@@ -1,6 +1,9 @@
-"""`vmgrid-cluster`: run a cluster manager.
+"""`vmgrid-cluster`: run a whole cluster manager (ClusterRuntime).
 
-Agents dial it on NodeLinkService; operators use ClusterService (vmgridctl nodes / vms).
+Agents dial it on NodeLinkService; operators use ClusterService (vmgridctl nodes / vms). Beside
+the server it runs the plan journal, the executor, the decision loop and, with --coordinator,
+the uplink to the grid coordinator. A manager restarted after a crash finishes the plans its
+journal has as running before it decides anything new.
 Exit codes: 0 after a clean stop, 2 for a bad flag or config value (one line on stderr).
 """
 
@@ -14,20 +17,24 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from vmgrid.agents.cluster import runtime_config
 from vmgrid.agents.cluster.config import ClusterConfig, add_arguments, from_args
 from vmgrid.agents.cluster.metrics import ClusterMetrics
-from vmgrid.agents.cluster.server import ClusterServer
+from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.metrics_http import MetricsEndpoint
 
 EPILOG = """\
 examples:
   vmgridctl certs init --dir certs
-  vmgrid-cluster --certs certs --listen 0.0.0.0:7443 --cluster-id rack-a
+  vmgrid-cluster --certs certs --listen 0.0.0.0:7443 --cluster-id rack-a --automation partial
   vmgrid-cluster --insecure --listen 127.0.0.1:0 --ready-file /tmp/addr   # tests only
   vmgrid-cluster --config cluster.toml            # keys = long flag names, e.g.
                                                    #   listen = "0.0.0.0:7443"
-                                                   #   heartbeat_timeout_ms = 10000
+                                                   #   [control]
+                                                   #   automation = "automatic"
+                                                   #   hold_s = 30
+                                                   #   journal = "/var/lib/vmgrid/journal.sqlite"
 Every link uses mutual TLS unless --insecure is given.
 """
 
@@ -48,31 +55,50 @@ def tune_gc() -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vmgrid-cluster",
-        description="Cluster manager: collects node agent reports over gRPC and serves "
-        "ClusterService (with gRPC health checking and reflection).",
+        description="Cluster manager: collects node agent reports over gRPC, decides and "
+        "executes reconfiguration plans (journaled), serves ClusterService (with gRPC health "
+        "checking and reflection).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
+    runtime_config.add_arguments(parser)
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser
 
 
-async def _serve(config: ClusterConfig) -> None:
-    server = ClusterServer(config)
+def build_settings(args: argparse.Namespace) -> tuple[ClusterConfig, RuntimeOptions]:
+    """Server and runtime settings from the file and flags; ConfigError names a bad value."""
+    config = from_args(args)
+    table = runtime_config.control_table(args.config) if args.config else {}
+    return config, runtime_config.runtime_options(runtime_config.merge(table, args), config)
+
+
+async def _serve(config: ClusterConfig, options: RuntimeOptions) -> None:
+    runtime = ClusterRuntime(config, options)
     endpoint = None
-    if config.metrics_listen:
-        metrics = ClusterMetrics(server.manager)
-        endpoint = MetricsEndpoint(metrics.registry, config.metrics_listen, "vmgrid-cluster")
-    await server.start()
+    if runtime.server.config.metrics_listen:
+        metrics = ClusterMetrics(runtime.manager)
+        metrics.attach_runtime(runtime)
+        endpoint = MetricsEndpoint(
+            metrics.registry, runtime.server.config.metrics_listen, "vmgrid-cluster"
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    if endpoint is not None:
-        endpoint.stop()
-    await server.stop()
+    logging.getLogger(__name__).info(
+        "journal %s, automation %s",
+        runtime.options.journal_path,
+        runtime.options.control.automation.value,
+    )
+    try:
+        await runtime.start()
+        await stop.wait()
+    finally:
+        if endpoint is not None:
+            endpoint.stop()
+        await runtime.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        config = from_args(args)
-        asyncio.run(_serve(config))
+        config, options = build_settings(args)
+        asyncio.run(_serve(config, options))
     except ConfigError as exc:
         print(f"vmgrid-cluster: {exc}", file=sys.stderr)
         return 2

@@ -78,7 +78,7 @@ def return_actions(
     snapshot: ClusterSnapshot, node_id: str, drained: dict[str, ActionKind]
 ) -> tuple[Action, ...]:
     """The plan that brings drained VMs back to `node_id`, as far as they still exist."""
-    where = {vm.uuid: (view.node_id, vm.state) for view in snapshot.nodes for vm in view.vms}
+    where = _where(snapshot, node_id)
     actions: list[Action] = []
     for uuid, how in drained.items():
         if uuid not in where:
@@ -96,3 +96,26 @@ def return_actions(
             kind, src = step
             actions.append(Action(len(actions), kind, uuid, src, node_id, 0, 0, reason))
     return tuple(actions)
+
+
+def unsettled(snapshot: ClusterSnapshot, node_id: str, drained: dict[str, ActionKind]) -> bool:
+    """Whether the reports still disagree with the journal about a drained VM: one the drain
+    migrated away that is seen on `node_id` again or nowhere (a report in flight)."""
+    where = _where(snapshot, node_id)
+    for uuid, how in drained.items():
+        if how is ActionKind.MIGRATE and (uuid not in where or where[uuid][0] == node_id):
+            return True
+    return False
+
+
+def _where(snapshot: ClusterSnapshot, home: str) -> dict[str, tuple[str, m.VmState]]:
+    """uuid -> (node, state) of each VM's copy that counts: the active one (a live migration
+    leaves the shut-off definition on its source), else the one on `home`, else any."""
+    where: dict[str, tuple[str, m.VmState]] = {}
+    for view in snapshot.nodes:
+        for vm in view.vms:
+            seen = where.get(vm.uuid)
+            active = vm.state in _RUNNING or vm.state is m.VmState.PAUSED
+            if seen is None or active or (view.node_id == home and seen[1] in _STOPPED):
+                where[vm.uuid] = (view.node_id, vm.state)
+    return where

@@ -69,6 +69,8 @@ class ClusterManager:
         self._pending: dict[str, _Pending] = {}
         self._results: OrderedDict[str, CommandResult] = OrderedDict()
         self._result_cache_size = result_cache_size
+        self.session_hooks: list[Callable[[NodeSession], None]] = []
+        """Called on each new agent stream after the hello ack, before resent commands."""
 
     # ---- sessions -------------------------------------------------------------------------
 
@@ -90,6 +92,8 @@ class ClusterManager:
                 known_node=known,
             )
         )
+        for hook in self.session_hooks:
+            hook(session)
         for pending in self._pending.values():
             if pending.node_id == node_id:
                 session.outbox.put_nowait(pending.command)

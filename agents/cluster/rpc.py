@@ -15,11 +15,16 @@ import grpc
 import grpc.aio
 from vmgrid.agents.cluster import codec
 from vmgrid.agents.cluster.events import ClusterEvent
+from vmgrid.agents.cluster.fault_tolerance import for_manager
 from vmgrid.agents.cluster.manager import ClusterManager, NodeSession
+from vmgrid.agents.cluster.operations import OperatorApi
+from vmgrid.agents.cluster.operator_rpc import OperatorRpcMixin
 from vmgrid.agents.cluster.state import NodeStatus
 from vmgrid.agents.errors import InvalidArgument, MalformedMessage, VmgridError
 from vmgrid.agents.model import HelloAck, StreamError
 from vmgrid.agents.rpc_status import abort_with
+from vmgrid.coordinator.jobs import JobError
+from vmgrid.coordinator.jobs import codec as jobs_codec
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, node_pb2, node_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -103,24 +108,7 @@ class NodeLinkServicer(node_pb2_grpc.NodeLinkServiceServicer):
             log.exception("node %s: stream reader failed", session.node_id)
 
 
-_LATER = {
-    "PlanReconfiguration": "reconfiguration planning arrives with the decision loop (solver)",
-    "ApplyPlan": "plan execution arrives with the plan executor",
-    "CancelPlan": "plan execution arrives with the plan executor",
-    "ApprovePlan": "plan approval arrives with the plan executor",
-    "RejectPlan": "plan approval arrives with the plan executor",
-    "MigrateVm": "operator actions arrive with the plan executor",
-    "SuspendVm": "operator actions arrive with the plan executor",
-    "ResumeVm": "operator actions arrive with the plan executor",
-    "CreateSnapshot": "snapshots arrive with the operator actions feature",
-    "ListSnapshots": "snapshots arrive with the operator actions feature",
-    "RevertSnapshot": "snapshots arrive with the operator actions feature",
-    "DeleteSnapshot": "snapshots arrive with the operator actions feature",
-    "DrainNode": "node drain arrives with the decision loop",
-    "UndrainNode": "node drain arrives with the decision loop",
-    "SubmitJob": "job submission arrives with the jobs feature",
-    "GetJob": "job submission arrives with the jobs feature",
-}
+_LATER: dict[str, str] = {}
 
 
 def _unimplemented(name: str, reason: str) -> object:
@@ -133,11 +121,12 @@ def _unimplemented(name: str, reason: str) -> object:
     return method
 
 
-class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
-    """Operator queries over the manager's state; later features answer UNIMPLEMENTED."""
+class ClusterServicer(OperatorRpcMixin, cluster_pb2_grpc.ClusterServiceServicer):
+    """Operator queries over the manager's state, and (mixin) the operator's actions."""
 
-    def __init__(self, manager: ClusterManager) -> None:
+    def __init__(self, manager: ClusterManager, operator: OperatorApi | None = None) -> None:
         self._manager = manager
+        self._operator = operator
 
     async def ListNodes(  # noqa: N802
         self, request: cluster_pb2.ListNodesRequest, context: grpc.aio.ServicerContext
@@ -195,9 +184,32 @@ class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
             await context.send_initial_metadata(())
             while True:
                 event = await subscription.get()
-                yield cluster_pb2.WatchEventsResponse(event=codec.encode_event(event))
+                yield cluster_pb2.WatchEventsResponse(
+                    event=codec.encode_event(event),
+                    plan_progress_fraction=event.plan_progress_fraction,
+                    plan_state=codec.plan_status_to_wire(event.plan_state),
+                )
         finally:
             subscription.close()
+
+    async def SubmitJob(  # noqa: N802
+        self, request: cluster_pb2.SubmitJobRequest, context: grpc.aio.ServicerContext
+    ) -> cluster_pb2.SubmitJobResponse:
+        try:
+            jobs = for_manager(self._manager).jobs
+            record = await jobs.submit(jobs_codec.decode_document(request.spec))
+        except (VmgridError, JobError) as exc:
+            await abort_with(context, _as_vmgrid(exc))
+        return cluster_pb2.SubmitJobResponse(job=jobs_codec.encode_job(record))
+
+    async def GetJob(  # noqa: N802
+        self, request: cluster_pb2.GetJobRequest, context: grpc.aio.ServicerContext
+    ) -> cluster_pb2.GetJobResponse:
+        try:
+            record = for_manager(self._manager).jobs.get(request.job_id)
+        except VmgridError as exc:
+            await abort_with(context, exc)
+        return cluster_pb2.GetJobResponse(job=jobs_codec.encode_job(record))
 
     async def GetIngestStats(  # noqa: N802
         self, request: cluster_pb2.GetIngestStatsRequest, context: grpc.aio.ServicerContext
@@ -206,6 +218,10 @@ class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
         connected = sum(1 for n in state.node_ids() if state.node_status(n) is NodeStatus.CONNECTED)
         stats = self._manager.ingest.read(reset=request.reset)
         return codec.encode_ingest_stats(stats, connected)
+
+
+def _as_vmgrid(error: Exception) -> VmgridError:
+    return error if isinstance(error, VmgridError) else InvalidArgument(str(error))
 
 
 for _name, _reason in _LATER.items():

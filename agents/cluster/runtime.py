@@ -17,8 +17,11 @@ from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.control import ControlConfig
 from vmgrid.agents.cluster.driver import DriverOptions, ManagerDriver
 from vmgrid.agents.cluster.executor import ExecutionLimits, PlanExecutor
+from vmgrid.agents.cluster.fault_tolerance import FaultTolerance, FaultToleranceOptions
+from vmgrid.agents.cluster.grid_commands import GridCommandHandler
 from vmgrid.agents.cluster.journal import Journal, PlanState
 from vmgrid.agents.cluster.loop import ControlLoop
+from vmgrid.agents.cluster.operations import OperatorApi
 from vmgrid.agents.cluster.server import ClusterServer
 from vmgrid.agents.cluster.state import NodeStatus
 from vmgrid.agents.cluster.summary import cluster_hello, cluster_summary
@@ -49,6 +52,8 @@ class RuntimeOptions:
     """mTLS credentials for the coordinator link; None means plaintext (loopback tests only)."""
     summary_period_s: float = 5.0
     """Period of summaries to the coordinator (the coordinator may ask for another)."""
+    fault_tolerance: FaultToleranceOptions | None = None
+    """Job submission, checkpoints and node-failure restarts; None: not offered."""
 
 
 class ClusterRuntime:
@@ -62,9 +67,12 @@ class ClusterRuntime:
         self.driver = ManagerDriver(self.manager, self.options.driver)
         self.executor = PlanExecutor(self.driver, self.journal, self.options.limits)
         self.loop = ControlLoop(self.manager, self.executor, self.options.control)
+        self.server.operator = OperatorApi(self)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.uplink: GridUplink | None = None
+        self.fault_tolerance: FaultTolerance | None = None
+        self.grid_commands: GridCommandHandler | None = None
 
     @property
     def address(self) -> str:
@@ -73,6 +81,9 @@ class ClusterRuntime:
     async def start(self) -> str:
         address = await self.server.start()
         self._task = asyncio.create_task(self._background())
+        if self.options.fault_tolerance is not None:
+            self.fault_tolerance = FaultTolerance(self.manager, self.options.fault_tolerance)
+            self.fault_tolerance.start()
         if self.options.coordinator:
             state = self.manager.state
             overload = self.options.control.overload_threshold
@@ -83,6 +94,10 @@ class ClusterRuntime:
                 lambda: cluster_summary(state.snapshot(), overload),
                 self.options.summary_period_s,
             )
+            self.grid_commands = GridCommandHandler(
+                self.manager, self.options.journal_path, self.options.driver
+            )
+            self.uplink.command_handler = self.grid_commands.handle
             self.uplink.start()
         return address
 
@@ -123,9 +138,13 @@ class ClusterRuntime:
         self._stop.set()
         if self.uplink is not None:
             await self.uplink.stop()
+        if self.grid_commands is not None:
+            self.grid_commands.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self.fault_tolerance is not None:
+            await self.fault_tolerance.stop()
         await self.server.stop(grace_s)
         self.journal.close()

@@ -14,6 +14,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.manager import ClusterManager
+from vmgrid.agents.cluster.operations import OperatorApi
 from vmgrid.agents.cluster.rpc import ClusterServicer, NodeLinkServicer
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.tls import TlsFiles, server_credentials
@@ -37,6 +38,8 @@ class ClusterServer:
         self._server: grpc.aio.Server | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self.health = health_aio.HealthServicer()
+        self.operator: OperatorApi | None = None
+        """Operator actions; set by ClusterRuntime (a bare server answers them UNIMPLEMENTED)."""
 
     async def start(self) -> str:
         """Bind, serve and start the heartbeat watchdog; returns the bound host:port."""
@@ -47,7 +50,9 @@ class ClusterServer:
             ]
         )
         node_pb2_grpc.add_NodeLinkServiceServicer_to_server(NodeLinkServicer(self.manager), server)
-        cluster_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(self.manager), server)
+        cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
+            ClusterServicer(self.manager, self.operator), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (

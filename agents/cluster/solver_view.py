@@ -58,6 +58,9 @@ def to_model(snapshot: ClusterSnapshot, options: ViewOptions | None = None) -> M
     opts = options or ViewOptions()
     nodes: list[Node] = []
     vms: list[VM] = []
+    # A VM never needs more CPU than a whole node: a reading above that is emulator start-up
+    # or sampling jitter, and would make a VM that fits a node look as if it fits nowhere.
+    largest_cpu = max((v.capacity.cpu_millicores for v in snapshot.nodes), default=0)
     for view in snapshot.nodes:
         if view.status is not NodeStatus.CONNECTED:
             continue
@@ -72,6 +75,8 @@ def to_model(snapshot: ClusterSnapshot, options: ViewOptions | None = None) -> M
                 continue
             history = _samples(snapshot, vm.uuid)
             demand = vm_demand(vm, history, opts.demand_window)
+            if largest_cpu > 0:
+                demand[CPU] = min(demand[CPU], largest_cpu)
             vms.append(VM(vm.uuid, demand, state, view.node_id, {"name": vm.name}))
     return Model.of(nodes, vms)
 

@@ -192,6 +192,7 @@ class NodeAgent:
 
     def _on_incoming(self, message: codec.Incoming) -> None:
         if isinstance(message, model.HelloAck):
+            self._wake.set()  # a (re)connected manager gets a full report now, not next period
             return
         if isinstance(message, model.StreamError):
             log.warning("manager rejected a message: %s (%s)", message.message, message.field)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import xml.etree.ElementTree as ET
-from xml.sax.saxutils import escape
+from html import escape  # xml.sax.saxutils pulls in urllib.request and http.client
 
 import libvirt
 from vmgrid.agents.node.hypervisor import HypervisorError, SnapshotNotFound

@@ -228,7 +228,11 @@ class LibvirtHypervisor:
         self._call(vm, "destroy")
 
     def undefine(self, vm: str) -> None:
-        self._call(vm, "undefine")
+        # Snapshot metadata goes with the definition; internal snapshot data stays in the
+        # qcow2 (a relocated VM's shared disk keeps its checkpoints).
+        dom = self._lookup(vm)
+        with self._guard():
+            dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
 
     def suspend(self, vm: str) -> None:
         self._call(vm, "suspend")

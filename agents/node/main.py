@@ -14,16 +14,18 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from vmgrid.agents.errors import ConfigError
-from vmgrid.agents.metrics_http import MetricsEndpoint
 from vmgrid.agents.node.agent import NodeAgent
 from vmgrid.agents.node.config import DEFAULT_LIBVIRT_URI, DEFAULT_MANAGER, AgentConfig, load_config
 from vmgrid.agents.node.libvirt_hypervisor import LibvirtHypervisor
 from vmgrid.agents.node.load import LoadSource
-from vmgrid.agents.node.metrics import AgentMetrics
 from vmgrid.agents.tls import TlsFiles, channel_credentials
+
+if TYPE_CHECKING:
+    from vmgrid.agents.metrics_http import MetricsEndpoint
 
 EPILOG = """examples:
   vmgrid-agent --insecure --manager 127.0.0.1:7443 --node-id n1 \\
@@ -158,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         agent = build_agent(config)
         endpoint = None
         if config.metrics_listen:
+            # Imported here: an agent without metrics does not pay prometheus_client's memory.
+            from vmgrid.agents.metrics_http import MetricsEndpoint
+            from vmgrid.agents.node.metrics import AgentMetrics
+
             registry = AgentMetrics(agent, config.node_id).registry
             endpoint = MetricsEndpoint(registry, config.metrics_listen, "vmgrid-agent")
     except ConfigError as exc:

@@ -66,6 +66,15 @@ class Outbox:
         """Drop an unsent report, e.g. when a reconnect makes its figures stale."""
         self._report = None
 
+    def unget(self, item: Outgoing) -> None:
+        """Put back what a stream took but could not send, ahead of everything else."""
+        if isinstance(item, model.NodeReport):
+            if self._report is None:  # a newer report supersedes it
+                self._report = item
+        else:
+            self._queue.appendleft(item)
+        self._ready.set()
+
     def pop(self) -> Outgoing | None:
         if self._queue:
             return self._queue.popleft()
@@ -192,6 +201,11 @@ class NodeLink:
         reports = beats = 0
         while not ending.is_set():
             item = await self._outbox.get(self._heartbeat_period_s)
+            if ending.is_set():
+                # This stream died while it waited: what it took belongs to the next one.
+                if item is not None:
+                    self._outbox.unget(item)
+                return
             if item is None:
                 beats += 1
                 beat = model.Heartbeat(time.time_ns(), beats)

@@ -12,8 +12,8 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from html import escape  # xml.sax.saxutils pulls in urllib.request and http.client
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 _NAMESPACE = uuid.UUID("6f2b7c1e-0d7a-4d0e-9a5e-7d1c3b9e2a10")
 _SHUTOFF = 5

@@ -3,96 +3,62 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import sys
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-import grpc
-import grpc.aio
-from google.protobuf.json_format import MessageToDict
-from vmgrid.agents.errors import ConfigError
-from vmgrid.agents.tls import TlsFiles, channel_credentials
-from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2
+from vmgrid.coordinator.cli import settings as s
+from vmgrid.v1 import cluster_pb2, common_pb2
 
 _NODE_STATUS = {1: "connected", 2: "lost"}
+VM_STATES = tuple(
+    n.removeprefix("VM_STATE_").lower()
+    for n in common_pb2.VmState.keys()  # noqa: SIM118 - protobuf enum wrapper
+    if n != "VM_STATE_UNSPECIFIED"
+)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cluster", default="127.0.0.1:7443", metavar="HOST:PORT")
-    parser.add_argument("--output", choices=("table", "json"), default="table")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--insecure", action="store_true", help="plaintext (test managers)")
-    group.add_argument("--certs", metavar="DIR", help="certs dir from 'vmgridctl certs init'")
-    parser.add_argument("--cert-name", default="vmgridctl", help="client cert name in --certs")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
-
-
-def add_nodes_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser("nodes", help="list the nodes of a cluster")
-    _common(parser)
-    parser.set_defaults(handler=lambda a: _run(a, _nodes))
-
-
-def add_vms_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser("vms", help="list the VMs of a cluster")
-    _common(parser)
-    parser.add_argument("--node", default="", help="only VMs on this node")
-    parser.add_argument("--name-prefix", default="", help="only VMs whose name starts so")
-    parser.set_defaults(handler=lambda a: _run(a, _vms))
-
-
-def _channel(args: argparse.Namespace) -> grpc.aio.Channel:
-    if args.insecure:
-        return grpc.aio.insecure_channel(args.cluster)
-    if not args.certs:
-        raise ConfigError("give --certs DIR for mTLS, or --insecure for a plaintext manager")
-    return grpc.aio.secure_channel(
-        args.cluster, channel_credentials(TlsFiles.from_dir(args.certs, args.cert_name))
+def add_nodes_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "nodes",
+        help="list the nodes of a cluster",
+        epilog="example: vmgridctl nodes --cluster 10.0.0.1:7443 --insecure --output json\n"
+        + s.EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    s.add_connection_arguments(parser)
+    parser.set_defaults(handler=lambda a: s.run(a, _nodes))
 
 
-Query = Callable[[cluster_pb2_grpc.ClusterServiceStub, argparse.Namespace], Awaitable[int]]
-
-
-def _run(args: argparse.Namespace, query: Query) -> int:
-    async def go() -> int:
-        async with _channel(args) as channel:
-            return await query(cluster_pb2_grpc.ClusterServiceStub(channel), args)
-
-    try:
-        return asyncio.run(go())
-    except ConfigError as exc:
-        print(f"vmgridctl {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except grpc.aio.AioRpcError as exc:
-        print(
-            f"vmgridctl {args.command}: {args.cluster}: {exc.code().name}: {exc.details()}",
-            file=sys.stderr,
-        )
-        return 1
-
-
-def _print_table(headers: list[str], rows: list[list[Any]]) -> None:
-    widths = [max(len(str(v)) for v in col) for col in zip(headers, *rows, strict=False)]
-    for row in [headers, *rows]:
-        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+def add_vms_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "vms",
+        help="list the VMs of a cluster",
+        epilog="examples:\n  vmgridctl vms --node n1 --state running\n  vmgridctl vms --name web\n"
+        + s.EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_connection_arguments(parser)
+    parser.add_argument("--node", default="", help="only VMs on this node")
+    parser.add_argument(
+        "--state", action="append", choices=VM_STATES, help="only VMs in this state (repeatable)"
+    )
+    parser.add_argument("--name", default="", help="only VMs whose name starts so")
+    parser.add_argument("--name-prefix", default="", help=argparse.SUPPRESS)
+    parser.set_defaults(handler=lambda a: s.run(a, _vms))
 
 
 def _gib(n: int) -> str:
     return f"{n / 2**30:.1f}"
 
 
-async def _nodes(stub: cluster_pb2_grpc.ClusterServiceStub, args: argparse.Namespace) -> int:
+async def _nodes(stub: s.Stub, args: argparse.Namespace) -> int:
     reply = await stub.ListNodes(cluster_pb2.ListNodesRequest(), timeout=args.timeout)
     if args.output == "json":
-        print(json.dumps(MessageToDict(reply), indent=2))
-        return 0
+        s.print_json(reply)
+        return s.EXIT_OK
     rows = [
         [
             n.node_id,
-            _NODE_STATUS.get(n.status, "?"),
+            _NODE_STATUS.get(n.status, "?") + (" draining" if n.draining else ""),
             n.vm_count,
             f"{n.usage.cpu_used_millicores}/{n.capacity.cpu_millicores}",
             f"{_gib(n.usage.memory_used_bytes)}/{_gib(n.capacity.memory_bytes)}",
@@ -101,16 +67,19 @@ async def _nodes(stub: cluster_pb2_grpc.ClusterServiceStub, args: argparse.Names
         ]
         for n in reply.nodes
     ]
-    _print_table(["NODE", "STATUS", "VMS", "CPU_MILLICORES", "MEM_GIB", "SIMULATED", "HOST"], rows)
-    return 0
+    s.print_table(["NODE", "STATUS", "VMS", "CPU_MILLICORES", "MEM_GIB", "SIMULATED", "HOST"], rows)
+    return s.EXIT_OK
 
 
-async def _vms(stub: cluster_pb2_grpc.ClusterServiceStub, args: argparse.Namespace) -> int:
-    request = cluster_pb2.ListVmsRequest(node_id=args.node, name_prefix=args.name_prefix)
+async def _vms(stub: s.Stub, args: argparse.Namespace) -> int:
+    states = [common_pb2.VmState.Value(f"VM_STATE_{x.upper()}") for x in args.state or []]
+    request = cluster_pb2.ListVmsRequest(
+        node_id=args.node, name_prefix=args.name or args.name_prefix, states=states
+    )
     reply = await stub.ListVms(request, timeout=args.timeout)
     if args.output == "json":
-        print(json.dumps(MessageToDict(reply), indent=2))
-        return 0
+        s.print_json(reply)
+        return s.EXIT_OK
     rows = [
         [
             v.usage.uuid,
@@ -125,5 +94,10 @@ async def _vms(stub: cluster_pb2_grpc.ClusterServiceStub, args: argparse.Namespa
         for v in reply.vms
     ]
     headers = ["UUID", "NAME", "NODE", "STATE", "VCPUS", "CPU_MILLICORES", "MEM_MIB", "SIMULATED"]
-    _print_table(headers, rows)
-    return 0
+    s.print_table(headers, rows)
+    return s.EXIT_OK
+
+
+# Kept for the commands that registered through these names (jobs_cmd): same flags, same runner.
+_common = s.add_connection_arguments
+_run = s.run

@@ -10,14 +10,24 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from vmgrid.coordinator.cli import certs_cmd, cluster_cmd, grid_cmd
+from vmgrid.coordinator.cli import (
+    certs_cmd,
+    cluster_cmd,
+    cluster_ops_cmd,
+    grid_cmd,
+    jobs_cmd,
+    move_cmd,
+)
 
 # name -> function that adds the sub-command's parser (and sets args.handler)
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {  # type: ignore[type-arg]
     "certs": certs_cmd.add_parser,
     "nodes": cluster_cmd.add_nodes_parser,
     "vms": cluster_cmd.add_vms_parser,
-    "clusters topology status plan": grid_cmd.add_parsers,
+    "clusters topology": cluster_ops_cmd.skipping(grid_cmd.add_parsers),
+    "submit job": jobs_cmd.add_parsers,
+    "": cluster_ops_cmd.skipping(move_cmd.add_parsers),  # their shared names: cluster_ops
+    "status plan plans apply approve reject cancel migrate suspend resume snapshot drain undrain events": cluster_ops_cmd.add_parsers,
 }
 
 

@@ -1,10 +1,13 @@
-"""`vmgrid-demo`: a cluster of simulated nodes managed live, on the embedded libvirt test driver.
+"""`vmgrid-demo`: two clusters of simulated nodes under one grid coordinator, on the embedded
+libvirt test driver.
 
 A cluster manager (gRPC on loopback, plaintext: a local demo) with its decision loop in
 automatic mode, and one real `vmgrid-agent` process per simulated node. VM load replays
 PlanetLab traces faster than real time, so the manager visibly relieves overloads and
 consolidates; the demo prints the cluster every few seconds and every decision with its reason.
-Migrations between test-driver nodes are simulated and say so.
+Migrations between test-driver nodes are simulated and say so. A second, smaller cluster (c2)
+and a grid coordinator on a two-cluster GraphML topology run beside it, so that VMs can be
+moved across clusters (`vmgridctl migrate VM --cluster c2`, `vmgridctl plan` / `apply`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from vmgrid.agents.cluster.config import ClusterConfig
@@ -27,10 +31,13 @@ from vmgrid.agents.cluster.events import EventKind
 from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.agents.cluster.solver_view import memory_fraction
 from vmgrid.agents.cluster.state import NodeStatus
+from vmgrid.coordinator.config import CoordinatorConfig
+from vmgrid.coordinator.server import CoordinatorServer
 from vmgrid.coordinator.web.auth import Tokens
 from vmgrid.coordinator.web.server import serve_cluster, stop_cluster_web
 from vmgrid.demo.simcluster import SimCluster, SimClusterSpec
 
+TOPOLOGY = Path(__file__).parent / "grid.graphml"
 EPILOG = """\
 examples:
   vmgrid-demo                          # run until Ctrl-C
@@ -138,8 +145,41 @@ async def _print_events(runtime: ClusterRuntime) -> None:
         sub.close()
 
 
+async def _start_grid(workdir: Path) -> CoordinatorServer:
+    """The grid coordinator of the demo: loopback, plaintext, the two-cluster GraphML."""
+    coordinator = CoordinatorServer(
+        CoordinatorConfig(
+            listen="127.0.0.1:0",
+            insecure=True,
+            topology_file=str(TOPOLOGY),
+            state_db=str(workdir / "grid.sqlite"),
+            summary_period_s=2.0,
+        ).validate()
+    )
+    await coordinator.start()
+    return coordinator
+
+
+async def _start_second_cluster(
+    workdir: Path, coordinator: str, options: RuntimeOptions
+) -> tuple[ClusterRuntime, SimCluster]:
+    """c2: two simulated nodes with little load, room for VMs moved from c1."""
+    config = ClusterConfig(
+        cluster_id="c2", listen="127.0.0.1:0", insecure=True, report_period_ms=1000
+    )
+    runtime = ClusterRuntime(
+        config,
+        replace(options, journal_path=str(workdir / "c2-journal.sqlite"), coordinator=coordinator),
+    )
+    address = await runtime.start()
+    cluster = SimCluster(SimClusterSpec("c2", nodes=2, vms_per_node=2, seed=2), workdir / "c2")
+    cluster.start(address)
+    return runtime, cluster
+
+
 async def run_demo(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="vmgrid-demo-"))
+    grid = await _start_grid(workdir)
     spec = SimClusterSpec("c1", nodes=args.nodes, vms_per_node=args.vms_per_node, step_s=args.step)
     control = ControlConfig(
         period_s=max(2.0, args.step),
@@ -151,6 +191,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         control=control,
         driver=DriverOptions(simulated_time_scale=0.2),
         journal_path=str(workdir / "journal.sqlite"),
+        coordinator=grid.address,
+        summary_period_s=2.0,
     )
     config = ClusterConfig(
         cluster_id="c1", listen="127.0.0.1:0", insecure=True, report_period_ms=1000
@@ -159,6 +201,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     address = await runtime.start()
     cluster = SimCluster(spec, workdir)
     cluster.start(address)
+    second, second_sim = await _start_second_cluster(workdir, grid.address, options)
     tokens = Tokens.generate()
     web, web_backend = await serve_cluster(runtime, tokens, args.web_listen)
     printer = asyncio.ensure_future(_print_events(runtime))
@@ -168,7 +211,12 @@ async def run_demo(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await _wait_for_nodes(runtime, args.nodes, timeout_s=30)
+        await _wait_for_nodes(second, 2, timeout_s=30)
         print(f"vmgrid demo: cluster manager on {address} (plaintext, loopback only)")
+        print(f"  grid coordinator on {grid.address}: clusters c1 and c2 ({TOPOLOGY.name})")
+        print(
+            f"  move a VM: vmgridctl migrate VM --cluster c2 --coordinator {grid.address} --insecure"
+        )
         print(f"  {args.nodes} simulated nodes, automation {args.automation}; files in {workdir}")
         print("  inspect with: vmgridctl nodes --cluster", address, "--insecure")
         print(f"  dashboard: {web.url}/  operator token: {tokens.operator}", flush=True)
@@ -180,6 +228,8 @@ async def run_demo(args: argparse.Namespace) -> int:
                 "read_token": tokens.read,
                 "metrics": [],
                 "cluster": address,
+                "coordinator": grid.address,
+                "clusters": {"c1": address, "c2": second.address},
                 "workdir": str(workdir),
             }
             args.state_file.write_text(json.dumps(state))
@@ -197,7 +247,10 @@ async def run_demo(args: argparse.Namespace) -> int:
         printer.cancel()
         await stop_cluster_web(web, web_backend)
         cluster.stop()
+        second_sim.stop()
         await runtime.stop(grace_s=0)
+        await second.stop(grace_s=0)
+        await grid.stop(grace_s=0)
     print("vmgrid demo stopped")
     return 0
 

@@ -24,7 +24,7 @@ from vmgrid.solver.decision.greedy import best_fit, drain_host
 from vmgrid.solver.decision.predict import demand_spread, host_risk
 from vmgrid.solver.decision.snapshot import F64, ClusterSnapshot
 
-MAX_MODEL_LITERALS = 6000
+MAX_MODEL_LITERALS = 3000
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,11 @@ class PolicyConfig:
     """Cycles during which a moved VM stays and a host that received VMs is not emptied."""
     drain_candidates: int = 8
     """Light hosts the consolidation model considers per cycle."""
-    destinations: int = 24
+    destinations: int = 16
     """Running hosts with the most room offered as targets to each model."""
     wake_candidates: int = 4
     """Sleeping hosts offered to the relief model."""
-    solver_deterministic_s: float = 0.05
+    solver_deterministic_s: float = 0.03
     solver_workers: int = 1
 
     def __post_init__(self) -> None:

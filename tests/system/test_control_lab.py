@@ -1,8 +1,10 @@
 """The closed control loop on the real KVM lab: plans executed by the PlanExecutor.
 
-One in-process agent per lab host (declaring its own CPU share and counting only its guests'
-CPU, since the lab hosts share one machine) dials an in-process ClusterRuntime. Placement is
-checked through libvirt on every lab host directly, not only through the manager.
+One agent per lab host (declaring its own CPU share and counting only its guests' CPU, since the
+lab hosts share one machine) dials a ClusterRuntime: in-process for the plan-level tests, real
+`vmgrid-agent` and `vmgrid-cluster` processes (journal in a file) for overload relief and the
+manager killed with SIGKILL mid-plan. Placement is checked through libvirt on every lab host
+directly, not only through the manager.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import libvirt
 import pytest
@@ -22,6 +25,7 @@ from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.agents.node.agent import NodeAgent
 from vmgrid.agents.node.config import AgentConfig
 from vmgrid.agents.node.libvirt_hypervisor import LibvirtHypervisor
+from vmgrid.bench.lab_cluster import LabCluster
 from vmgrid.lab import Lab, LabHost
 from vmgrid.solver.plan import Action, ActionKind
 
@@ -156,3 +160,79 @@ def test_a_drained_host_is_emptied_and_its_guest_comes_back_on_undrain(
             await eventually(lambda: hosts_of(lab, "ctl-drain") == ["host1"], 90)
 
     asyncio.run(scenario())
+
+
+@pytest.fixture
+def lab_cluster(lab: Lab, tmp_path: Path) -> Iterator[Callable[..., LabCluster]]:
+    """`make(flags, cpu_millicores)`: a `vmgrid-cluster` process and one `vmgrid-agent` process
+    per lab host, all stopped (by pid) after the test."""
+    made: list[LabCluster] = []
+
+    def make(flags: list[str], cpu_millicores: int = 2000) -> LabCluster:
+        cluster = LabCluster(
+            lab, lab.hosts(), tmp_path / f"procs{len(made)}", flags, cpu_millicores
+        )
+        made.append(cluster)
+        cluster.start()
+        return cluster
+
+    yield make
+    for cluster in made:
+        cluster.stop()
+
+
+async def _until(check: Callable[[], bool], timeout_s: float) -> None:
+    await eventually(check, timeout_s)
+
+
+def test_overload_is_relieved_when_guests_spin(
+    lab_guests: GuestFactory, lab_cluster: Callable[..., LabCluster]
+) -> None:
+    flags = ["--automation=automatic", "--period-s=1", "--hold-s=2", "--cooldown-s=5"]
+    cluster = lab_cluster(flags, cpu_millicores=1000)
+    host1 = cluster.hosts[0]
+    names = ["ctl-hot0", "ctl-hot1"]
+    for name in names:
+        lab_guests(host1, name, "spin", memory_mib=64)
+
+    def spread() -> bool:
+        seen = cluster.running()
+        hosts = [h for (n, h), c in seen.items() if n in names for _ in range(c)]
+        return len(hosts) == 2 and len(set(hosts)) == 2
+
+    asyncio.run(_until(spread, 120))
+    assert (
+        sorted(n for (n, _), c in cluster.running().items() if n in names for _ in range(c))
+        == names
+    )
+
+
+def test_manager_killed_mid_plan_restarts_and_every_guest_runs_exactly_once(
+    lab_guests: GuestFactory, lab_cluster: Callable[..., LabCluster]
+) -> None:
+    flags = ["--automation=automatic", "--period-s=1", "--hold-s=3", "--cooldown-s=0"]
+    cluster = lab_cluster(flags)
+    names = [f"ctl-kill{i}" for i in range(3)]
+    for host, name in zip(cluster.hosts, names, strict=True):
+        lab_guests(host, name, "idle", memory_mib=64)
+
+    def migrating() -> bool:
+        rows = cluster.journal_rows(
+            "SELECT count(*) FROM actions WHERE kind='migrate' AND state='running'"
+        )
+        return bool(rows and rows[0][0])
+
+    asyncio.run(_until(migrating, 120))
+    cluster.kill_manager()
+    cluster.start_manager()
+    asyncio.run(_until(lambda: cluster.connected_agents() == len(cluster.hosts), 60))
+
+    def settled() -> bool:
+        plans = cluster.journal_rows("SELECT count(*) FROM plans WHERE state='running'")
+        return plans == [(0,)]
+
+    asyncio.run(_until(settled, 120))
+    log = (cluster.workdir / "manager-2.log").read_text()
+    assert "resuming 1 interrupted plan(s) from the journal" in log
+    seen = cluster.running()
+    assert sorted(n for (n, _), c in seen.items() if n in names for _ in range(c)) == names

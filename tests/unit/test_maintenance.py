@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vmgrid.agents.cluster.control import ControlConfig, TriggerKind, decide, find_trigger
+from vmgrid.agents.cluster.driver import locate_vm
 from vmgrid.agents.cluster.events import EventBus
 from vmgrid.agents.cluster.journal import ActionState, Journal, PlanState
 from vmgrid.agents.cluster.maintenance import (
@@ -10,6 +11,7 @@ from vmgrid.agents.cluster.maintenance import (
     drained_from,
     fallback_actions,
     return_actions,
+    unsettled,
 )
 from vmgrid.agents.cluster.state import ClusterState
 from vmgrid.agents.model import (
@@ -120,3 +122,25 @@ def test_power_saving_powers_off_the_node_a_consolidation_frees() -> None:
         assert leaving <= set(off.depends_on)
     without = decide(state.snapshot(), trigger, ControlConfig(hold_s=20))
     assert without.plan is not None and not without.plan.of_kind(ActionKind.SHUTDOWN_NODE)
+
+
+def test_undrain_migrates_back_from_where_the_vm_runs_not_its_stale_definition() -> None:
+    # After a live migration libvirt keeps the shut-off definition on the source node.
+    state = cluster({"n1": {"a": VmState.SHUT_OFF}, "n2": {"a": RUN}})
+    actions = return_actions(state.snapshot(), "n1", {"a": ActionKind.MIGRATE})
+    assert [(a.kind, a.src, a.dst) for a in actions] == [(ActionKind.MIGRATE, "n2", "n1")]
+
+
+def test_driver_locates_the_running_copy_of_a_vm_defined_on_two_nodes() -> None:
+    state = cluster({"n1": {"a": VmState.SHUT_OFF}, "n2": {"a": RUN}})
+    assert locate_vm(state, "a")[0] == "n2"
+    assert locate_vm(cluster({"n1": {"b": VmState.SHUT_OFF}}), "b")[0] == "n1"
+
+
+def test_undrain_waits_while_reports_still_show_a_migrated_vm_on_its_old_node() -> None:
+    drained = {"a": ActionKind.MIGRATE}
+    stale = cluster({"n1": {"a": RUN}, "n2": {}}).snapshot()
+    assert return_actions(stale, "n1", drained) == ()
+    assert unsettled(stale, "n1", drained)
+    fresh = cluster({"n1": {}, "n2": {"a": RUN}}).snapshot()
+    assert not unsettled(fresh, "n1", drained)

@@ -112,24 +112,42 @@ class WatchEventsRequest(_message.Message):
     def __init__(self, kinds: _Optional[_Iterable[_Union[_common_pb2.EventKind, str]]] = ..., node_id: _Optional[str] = ...) -> None: ...
 
 class WatchEventsResponse(_message.Message):
-    __slots__ = ("event",)
+    __slots__ = ("event", "plan_progress_fraction", "plan_state")
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    PLAN_PROGRESS_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    PLAN_STATE_FIELD_NUMBER: _ClassVar[int]
     event: _common_pb2.Event
-    def __init__(self, event: _Optional[_Union[_common_pb2.Event, _Mapping]] = ...) -> None: ...
+    plan_progress_fraction: float
+    plan_state: _common_pb2.PlanState
+    def __init__(self, event: _Optional[_Union[_common_pb2.Event, _Mapping]] = ..., plan_progress_fraction: _Optional[float] = ..., plan_state: _Optional[_Union[_common_pb2.PlanState, str]] = ...) -> None: ...
 
 class PlanReconfigurationRequest(_message.Message):
-    __slots__ = ("time_limit_ms", "drain_node_ids")
+    __slots__ = ("time_limit_ms", "drain_node_ids", "objective")
     TIME_LIMIT_MS_FIELD_NUMBER: _ClassVar[int]
     DRAIN_NODE_IDS_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
     time_limit_ms: int
     drain_node_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, time_limit_ms: _Optional[int] = ..., drain_node_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    objective: str
+    def __init__(self, time_limit_ms: _Optional[int] = ..., drain_node_ids: _Optional[_Iterable[str]] = ..., objective: _Optional[str] = ...) -> None: ...
 
 class PlanReconfigurationResponse(_message.Message):
     __slots__ = ("plan",)
     PLAN_FIELD_NUMBER: _ClassVar[int]
     plan: _common_pb2.Plan
     def __init__(self, plan: _Optional[_Union[_common_pb2.Plan, _Mapping]] = ...) -> None: ...
+
+class ListPlansRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class ListPlansResponse(_message.Message):
+    __slots__ = ("plans",)
+    PLANS_FIELD_NUMBER: _ClassVar[int]
+    plans: _containers.RepeatedCompositeFieldContainer[_common_pb2.Plan]
+    def __init__(self, plans: _Optional[_Iterable[_Union[_common_pb2.Plan, _Mapping]]] = ...) -> None: ...
 
 class ApplyPlanRequest(_message.Message):
     __slots__ = ("plan_id",)
@@ -196,10 +214,12 @@ class MigrateVmRequest(_message.Message):
     def __init__(self, vm_uuid: _Optional[str] = ..., destination_node_id: _Optional[str] = ..., bandwidth_cap_bps: _Optional[int] = ..., live: _Optional[bool] = ..., command_id: _Optional[str] = ...) -> None: ...
 
 class MigrateVmResponse(_message.Message):
-    __slots__ = ("result",)
+    __slots__ = ("result", "plan")
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
     result: _node_pb2.CommandResult
-    def __init__(self, result: _Optional[_Union[_node_pb2.CommandResult, _Mapping]] = ...) -> None: ...
+    plan: _common_pb2.Plan
+    def __init__(self, result: _Optional[_Union[_node_pb2.CommandResult, _Mapping]] = ..., plan: _Optional[_Union[_common_pb2.Plan, _Mapping]] = ...) -> None: ...
 
 class SuspendVmRequest(_message.Message):
     __slots__ = ("vm_uuid", "command_id")

@@ -65,6 +65,11 @@ class ClusterServiceStub:
                 request_serializer=vmgrid_dot_v1_dot_cluster__pb2.ApplyPlanRequest.SerializeToString,
                 response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.ApplyPlanResponse.FromString,
                 _registered_method=True)
+        self.ListPlans = channel.unary_unary(
+                '/vmgrid.v1.ClusterService/ListPlans',
+                request_serializer=vmgrid_dot_v1_dot_cluster__pb2.ListPlansRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.ListPlansResponse.FromString,
+                _registered_method=True)
         self.CancelPlan = channel.unary_unary(
                 '/vmgrid.v1.ClusterService/CancelPlan',
                 request_serializer=vmgrid_dot_v1_dot_cluster__pb2.CancelPlanRequest.SerializeToString,
@@ -180,6 +185,13 @@ class ClusterServiceServicer:
 
     def ApplyPlan(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPlans(self, request, context):
+        """Dry runs, plans awaiting approval, then recent journaled plans (newest first).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -307,6 +319,11 @@ def add_ClusterServiceServicer_to_server(servicer, server):
                     servicer.ApplyPlan,
                     request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.ApplyPlanRequest.FromString,
                     response_serializer=vmgrid_dot_v1_dot_cluster__pb2.ApplyPlanResponse.SerializeToString,
+            ),
+            'ListPlans': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPlans,
+                    request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.ListPlansRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_cluster__pb2.ListPlansResponse.SerializeToString,
             ),
             'CancelPlan': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelPlan,
@@ -547,6 +564,33 @@ class ClusterService:
             '/vmgrid.v1.ClusterService/ApplyPlan',
             vmgrid_dot_v1_dot_cluster__pb2.ApplyPlanRequest.SerializeToString,
             vmgrid_dot_v1_dot_cluster__pb2.ApplyPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPlans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.ClusterService/ListPlans',
+            vmgrid_dot_v1_dot_cluster__pb2.ListPlansRequest.SerializeToString,
+            vmgrid_dot_v1_dot_cluster__pb2.ListPlansResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -58,6 +58,7 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_SUCCEEDED: _ClassVar[JobState]
     JOB_STATE_FAILED: _ClassVar[JobState]
     JOB_STATE_CANCELLED: _ClassVar[JobState]
+    JOB_STATE_STARTING: _ClassVar[JobState]
 
 class PlanActionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -119,6 +120,7 @@ JOB_STATE_RUNNING: JobState
 JOB_STATE_SUCCEEDED: JobState
 JOB_STATE_FAILED: JobState
 JOB_STATE_CANCELLED: JobState
+JOB_STATE_STARTING: JobState
 PLAN_ACTION_KIND_UNSPECIFIED: PlanActionKind
 PLAN_ACTION_KIND_MIGRATE: PlanActionKind
 PLAN_ACTION_KIND_BOOT: PlanActionKind
@@ -197,14 +199,16 @@ class VmSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., vcpus: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., cpu_demand_millicores: _Optional[int] = ..., network_demand_bps: _Optional[int] = ..., domain_xml: _Optional[str] = ..., image: _Optional[str] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("name", "vms", "cluster_id")
+    __slots__ = ("name", "vms", "cluster_id", "document_json")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VMS_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_JSON_FIELD_NUMBER: _ClassVar[int]
     name: str
     vms: _containers.RepeatedCompositeFieldContainer[VmSpec]
     cluster_id: str
-    def __init__(self, name: _Optional[str] = ..., vms: _Optional[_Iterable[_Union[VmSpec, _Mapping]]] = ..., cluster_id: _Optional[str] = ...) -> None: ...
+    document_json: str
+    def __init__(self, name: _Optional[str] = ..., vms: _Optional[_Iterable[_Union[VmSpec, _Mapping]]] = ..., cluster_id: _Optional[str] = ..., document_json: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
     __slots__ = ("job_id", "spec", "state", "cluster_id", "vm_uuids", "message", "submitted_at", "updated_at")

@@ -56,7 +56,7 @@ class Topology(_message.Message):
     def __init__(self, clusters: _Optional[_Iterable[_Union[ClusterInfo, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[WanLink, _Mapping]]] = ...) -> None: ...
 
 class GridMove(_message.Message):
-    __slots__ = ("vm_uuid", "source_cluster_id", "destination_cluster_id", "path_cluster_ids", "estimated_duration_ms", "start_ms", "reason")
+    __slots__ = ("vm_uuid", "source_cluster_id", "destination_cluster_id", "path_cluster_ids", "estimated_duration_ms", "start_ms", "reason", "state", "message", "progress_fraction", "simulated")
     VM_UUID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     DESTINATION_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,10 @@ class GridMove(_message.Message):
     ESTIMATED_DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     START_MS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    SIMULATED_FIELD_NUMBER: _ClassVar[int]
     vm_uuid: str
     source_cluster_id: str
     destination_cluster_id: str
@@ -71,7 +75,11 @@ class GridMove(_message.Message):
     estimated_duration_ms: int
     start_ms: int
     reason: str
-    def __init__(self, vm_uuid: _Optional[str] = ..., source_cluster_id: _Optional[str] = ..., destination_cluster_id: _Optional[str] = ..., path_cluster_ids: _Optional[_Iterable[str]] = ..., estimated_duration_ms: _Optional[int] = ..., start_ms: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    state: _common_pb2.CommandState
+    message: str
+    progress_fraction: float
+    simulated: bool
+    def __init__(self, vm_uuid: _Optional[str] = ..., source_cluster_id: _Optional[str] = ..., destination_cluster_id: _Optional[str] = ..., path_cluster_ids: _Optional[_Iterable[str]] = ..., estimated_duration_ms: _Optional[int] = ..., start_ms: _Optional[int] = ..., reason: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.CommandState, str]] = ..., message: _Optional[str] = ..., progress_fraction: _Optional[float] = ..., simulated: _Optional[bool] = ...) -> None: ...
 
 class GridPlan(_message.Message):
     __slots__ = ("plan_id", "state", "moves", "estimated_duration_ms", "summary", "created_at")
@@ -122,10 +130,12 @@ class PlanGridResponse(_message.Message):
     def __init__(self, plan: _Optional[_Union[GridPlan, _Mapping]] = ...) -> None: ...
 
 class ApplyGridPlanRequest(_message.Message):
-    __slots__ = ("plan_id",)
+    __slots__ = ("plan_id", "copy_storage")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    COPY_STORAGE_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
-    def __init__(self, plan_id: _Optional[str] = ...) -> None: ...
+    copy_storage: bool
+    def __init__(self, plan_id: _Optional[str] = ..., copy_storage: _Optional[bool] = ...) -> None: ...
 
 class ApplyGridPlanResponse(_message.Message):
     __slots__ = ("plan",)
@@ -134,18 +144,44 @@ class ApplyGridPlanResponse(_message.Message):
     def __init__(self, plan: _Optional[_Union[GridPlan, _Mapping]] = ...) -> None: ...
 
 class MigrateVmToClusterRequest(_message.Message):
-    __slots__ = ("vm_uuid", "destination_cluster_id", "bandwidth_cap_bps", "command_id")
+    __slots__ = ("vm_uuid", "destination_cluster_id", "bandwidth_cap_bps", "command_id", "copy_storage")
     VM_UUID_FIELD_NUMBER: _ClassVar[int]
     DESTINATION_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     BANDWIDTH_CAP_BPS_FIELD_NUMBER: _ClassVar[int]
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    COPY_STORAGE_FIELD_NUMBER: _ClassVar[int]
     vm_uuid: str
     destination_cluster_id: str
     bandwidth_cap_bps: int
     command_id: str
-    def __init__(self, vm_uuid: _Optional[str] = ..., destination_cluster_id: _Optional[str] = ..., bandwidth_cap_bps: _Optional[int] = ..., command_id: _Optional[str] = ...) -> None: ...
+    copy_storage: bool
+    def __init__(self, vm_uuid: _Optional[str] = ..., destination_cluster_id: _Optional[str] = ..., bandwidth_cap_bps: _Optional[int] = ..., command_id: _Optional[str] = ..., copy_storage: _Optional[bool] = ...) -> None: ...
 
 class MigrateVmToClusterResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: GridPlan
+    def __init__(self, plan: _Optional[_Union[GridPlan, _Mapping]] = ...) -> None: ...
+
+class GetGridPlanRequest(_message.Message):
+    __slots__ = ("plan_id",)
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    def __init__(self, plan_id: _Optional[str] = ...) -> None: ...
+
+class GetGridPlanResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: GridPlan
+    def __init__(self, plan: _Optional[_Union[GridPlan, _Mapping]] = ...) -> None: ...
+
+class CancelGridPlanRequest(_message.Message):
+    __slots__ = ("plan_id",)
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    def __init__(self, plan_id: _Optional[str] = ...) -> None: ...
+
+class CancelGridPlanResponse(_message.Message):
     __slots__ = ("plan",)
     PLAN_FIELD_NUMBER: _ClassVar[int]
     plan: GridPlan

@@ -60,6 +60,16 @@ class CoordinatorServiceStub:
                 request_serializer=vmgrid_dot_v1_dot_coordinator__pb2.MigrateVmToClusterRequest.SerializeToString,
                 response_deserializer=vmgrid_dot_v1_dot_coordinator__pb2.MigrateVmToClusterResponse.FromString,
                 _registered_method=True)
+        self.GetGridPlan = channel.unary_unary(
+                '/vmgrid.v1.CoordinatorService/GetGridPlan',
+                request_serializer=vmgrid_dot_v1_dot_coordinator__pb2.GetGridPlanRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_coordinator__pb2.GetGridPlanResponse.FromString,
+                _registered_method=True)
+        self.CancelGridPlan = channel.unary_unary(
+                '/vmgrid.v1.CoordinatorService/CancelGridPlan',
+                request_serializer=vmgrid_dot_v1_dot_coordinator__pb2.CancelGridPlanRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_coordinator__pb2.CancelGridPlanResponse.FromString,
+                _registered_method=True)
         self.SubmitJob = channel.unary_unary(
                 '/vmgrid.v1.CoordinatorService/SubmitJob',
                 request_serializer=vmgrid_dot_v1_dot_coordinator__pb2.CoordinatorServiceSubmitJobRequest.SerializeToString,
@@ -117,6 +127,21 @@ class CoordinatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetGridPlan(self, request, context):
+        """A grid plan being applied (or applied): its moves with their state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelGridPlan(self, request, context):
+        """Stop a running grid plan: moves not started are skipped, running ones are aborted and
+        their reservations released where the VM has not left its source yet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SubmitJob(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -168,6 +193,16 @@ def add_CoordinatorServiceServicer_to_server(servicer, server):
                     servicer.MigrateVmToCluster,
                     request_deserializer=vmgrid_dot_v1_dot_coordinator__pb2.MigrateVmToClusterRequest.FromString,
                     response_serializer=vmgrid_dot_v1_dot_coordinator__pb2.MigrateVmToClusterResponse.SerializeToString,
+            ),
+            'GetGridPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGridPlan,
+                    request_deserializer=vmgrid_dot_v1_dot_coordinator__pb2.GetGridPlanRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_coordinator__pb2.GetGridPlanResponse.SerializeToString,
+            ),
+            'CancelGridPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelGridPlan,
+                    request_deserializer=vmgrid_dot_v1_dot_coordinator__pb2.CancelGridPlanRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_coordinator__pb2.CancelGridPlanResponse.SerializeToString,
             ),
             'SubmitJob': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitJob,
@@ -326,6 +361,60 @@ class CoordinatorService:
             '/vmgrid.v1.CoordinatorService/MigrateVmToCluster',
             vmgrid_dot_v1_dot_coordinator__pb2.MigrateVmToClusterRequest.SerializeToString,
             vmgrid_dot_v1_dot_coordinator__pb2.MigrateVmToClusterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGridPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.CoordinatorService/GetGridPlan',
+            vmgrid_dot_v1_dot_coordinator__pb2.GetGridPlanRequest.SerializeToString,
+            vmgrid_dot_v1_dot_coordinator__pb2.GetGridPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelGridPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.CoordinatorService/CancelGridPlan',
+            vmgrid_dot_v1_dot_coordinator__pb2.CancelGridPlanRequest.SerializeToString,
+            vmgrid_dot_v1_dot_coordinator__pb2.CancelGridPlanResponse.FromString,
             options,
             channel_credentials,
             insecure,

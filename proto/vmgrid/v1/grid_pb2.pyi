@@ -165,18 +165,28 @@ class ReserveCapacityCommand(_message.Message):
     def __init__(self, reservation_id: _Optional[str] = ..., vm: _Optional[_Union[VmDemand, _Mapping]] = ..., ttl_ms: _Optional[int] = ...) -> None: ...
 
 class MigrateToUriCommand(_message.Message):
-    __slots__ = ("vm_uuid", "destination_uri", "bandwidth_cap_bps", "live", "reservation_id")
+    __slots__ = ("vm_uuid", "destination_uri", "bandwidth_cap_bps", "live", "reservation_id", "migration_uri", "copy_storage", "simulated_destination", "destination_node_id", "memory_bytes")
     VM_UUID_FIELD_NUMBER: _ClassVar[int]
     DESTINATION_URI_FIELD_NUMBER: _ClassVar[int]
     BANDWIDTH_CAP_BPS_FIELD_NUMBER: _ClassVar[int]
     LIVE_FIELD_NUMBER: _ClassVar[int]
     RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    MIGRATION_URI_FIELD_NUMBER: _ClassVar[int]
+    COPY_STORAGE_FIELD_NUMBER: _ClassVar[int]
+    SIMULATED_DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     vm_uuid: str
     destination_uri: str
     bandwidth_cap_bps: int
     live: bool
     reservation_id: str
-    def __init__(self, vm_uuid: _Optional[str] = ..., destination_uri: _Optional[str] = ..., bandwidth_cap_bps: _Optional[int] = ..., live: _Optional[bool] = ..., reservation_id: _Optional[str] = ...) -> None: ...
+    migration_uri: str
+    copy_storage: bool
+    simulated_destination: bool
+    destination_node_id: str
+    memory_bytes: int
+    def __init__(self, vm_uuid: _Optional[str] = ..., destination_uri: _Optional[str] = ..., bandwidth_cap_bps: _Optional[int] = ..., live: _Optional[bool] = ..., reservation_id: _Optional[str] = ..., migration_uri: _Optional[str] = ..., copy_storage: _Optional[bool] = ..., simulated_destination: _Optional[bool] = ..., destination_node_id: _Optional[str] = ..., memory_bytes: _Optional[int] = ...) -> None: ...
 
 class CommitReservationCommand(_message.Message):
     __slots__ = ("reservation_id",)
@@ -199,7 +209,7 @@ class SubmitJobCommand(_message.Message):
     def __init__(self, spec: _Optional[_Union[_common_pb2.JobSpec, _Mapping]] = ..., job_id: _Optional[str] = ...) -> None: ...
 
 class GridCommandResult(_message.Message):
-    __slots__ = ("command_id", "state", "progress_fraction", "message", "simulated", "data_processed_bytes", "data_remaining_bytes", "reservation_id", "node_id", "destination_uri", "job_id", "updated_at")
+    __slots__ = ("command_id", "state", "progress_fraction", "message", "simulated", "data_processed_bytes", "data_remaining_bytes", "reservation_id", "node_id", "destination_uri", "job_id", "updated_at", "migration_uri")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FRACTION_FIELD_NUMBER: _ClassVar[int]
@@ -212,6 +222,7 @@ class GridCommandResult(_message.Message):
     DESTINATION_URI_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    MIGRATION_URI_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     state: _common_pb2.CommandState
     progress_fraction: float
@@ -224,4 +235,5 @@ class GridCommandResult(_message.Message):
     destination_uri: str
     job_id: str
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, command_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.CommandState, str]] = ..., progress_fraction: _Optional[float] = ..., message: _Optional[str] = ..., simulated: _Optional[bool] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., reservation_id: _Optional[str] = ..., node_id: _Optional[str] = ..., destination_uri: _Optional[str] = ..., job_id: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    migration_uri: str
+    def __init__(self, command_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.CommandState, str]] = ..., progress_fraction: _Optional[float] = ..., message: _Optional[str] = ..., simulated: _Optional[bool] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., reservation_id: _Optional[str] = ..., node_id: _Optional[str] = ..., destination_uri: _Optional[str] = ..., job_id: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., migration_uri: _Optional[str] = ...) -> None: ...

@@ -85,3 +85,25 @@ def test_unspecified_vm_state_is_rejected_with_the_field() -> None:
     wire = node_pb2.NodeReport(vms=[node_pb2.VmUsage(uuid="u1")])
     with pytest.raises(InvalidArgument, match=r"report\.vms\[0\]\.state: VM_STATE_UNSPECIFIED"):
         codec.report_from_wire(wire)
+
+
+def test_outbox_gives_back_what_a_dead_stream_took() -> None:
+    import asyncio
+
+    from vmgrid.agents import model
+    from vmgrid.agents.node.rpc import Outbox
+
+    async def scenario() -> None:
+        outbox = Outbox()
+        report = model.NodeReport(1, 1, model.HostUsage(0, 0, 1))
+        result = model.CommandResult("c1", model.CommandState.SUCCEEDED)
+        outbox.put(result)
+        outbox.put_report(report)
+        taken = await outbox.get(0.1)
+        outbox.unget(taken)  # type: ignore[arg-type]
+        assert await outbox.get(0.1) == result
+        taken = await outbox.get(0.1)
+        outbox.unget(taken)  # type: ignore[arg-type]
+        assert await outbox.get(0.1) == report
+
+    asyncio.run(scenario())

@@ -1,0 +1,138 @@
+"""A whole ClusterRuntime with three simulated agents, run on a background loop for sync tests.
+
+The agents are real `vmgrid-agent` processes on the libvirt test driver (two 1 GiB VMs each,
+constant 5 % CPU), so migrations between them are simulated by the manager; the runtime's
+decision loop runs in manual mode and only cycles when kicked (drain, undrain) or asked.
+Tests drive it through a real gRPC channel on 127.0.0.1 and through `vmgridctl`'s main().
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TypeVar
+
+from vmgrid.agents.cluster.config import ClusterConfig
+from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig
+from vmgrid.agents.cluster.driver import DriverOptions
+from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
+from vmgrid.agents.cluster.state import NodeStatus
+from vmgrid.agents.model import VmState
+from vmgrid.agents.node.testnode import SimVm, node_xml
+
+T = TypeVar("T")
+NODES = ("n1", "n2", "n3")
+
+
+def _agent_config(workdir: Path, node: str, address: str) -> Path:
+    vms = [SimVm(f"{node}-vm{i}", vcpus=1, memory_mib=1024) for i in range(2)]
+    xml = workdir / f"{node}.xml"
+    xml.write_text(node_xml(vms, cpus=4, memory_mib=8192))
+    config = workdir / f"{node}.toml"
+    config.write_text(
+        f'node_id = "{node}"\nlibvirt_uri = "test://{xml.resolve()}"\nmanager = "{address}"\n'
+        "report_period_s = 0.3\nheartbeat_period_s = 0.5\ninsecure = true\n"
+        '[load]\ndefault = { cpu = { kind = "constant", value = 5 } }\n'
+    )
+    return config
+
+
+class OpsCluster:
+    """``start(workdir)``; ``stop()``. `address` is the manager's host:port."""
+
+    def __init__(self, time_scale: float = 0.05) -> None:
+        self.time_scale = time_scale
+        """Simulated migrations take memory / 1 Gbit/s times this (1 GiB: 8.6 s x scale)."""
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.runtime: ClusterRuntime | None = None
+        self.agents: list[subprocess.Popen[bytes]] = []
+        self.address = ""
+
+    def start(self, workdir: Path) -> None:
+        self.thread.start()
+        self.address = self.run(self._start())
+        for node in NODES:
+            config = _agent_config(workdir, node, self.address)
+            with (workdir / f"{node}.log").open("ab") as log:
+                argv = [sys.executable, "-m", "vmgrid.agents.node.main", "--config", str(config)]
+                self.agents.append(subprocess.Popen(argv, stdout=log, stderr=log))
+        self.wait_for(lambda: len(self.placement()) == 6, 60)
+
+    async def _start(self) -> str:
+        control = ControlConfig(
+            automation=AutomationLevel.MANUAL,
+            period_s=3600.0,
+            hold_s=1.0,
+            cooldown_s=0.0,
+            solver_time_limit_s=2.0,
+        )
+        options = RuntimeOptions(
+            control=control, driver=DriverOptions(simulated_time_scale=self.time_scale)
+        )
+        config = ClusterConfig(
+            cluster_id="ops", listen="127.0.0.1:0", insecure=True, report_period_ms=300
+        )
+        self.runtime = ClusterRuntime(config, options)
+        return await self.runtime.start()
+
+    def stop(self) -> None:
+        for agent in self.agents:
+            agent.terminate()
+        for agent in self.agents:
+            agent.wait(timeout=20)
+        if self.runtime is not None and self.thread.is_alive():
+            self.run(self.runtime.stop(grace_s=0))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    def run(self, coro: Awaitable[T], timeout_s: float = 60) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+        return future.result(timeout_s)
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the runtime's loop (the manager's state is loop-confined)."""
+
+        async def wrapper() -> T:
+            return fn()
+
+        return self.run(wrapper())
+
+    def placement(self) -> dict[str, tuple[str, VmState]]:
+        """VM uuid -> (node, state) of every VM on a connected node; no VM may run twice."""
+
+        def read() -> dict[str, tuple[str, VmState]]:
+            assert self.runtime is not None
+            where: dict[str, tuple[str, VmState]] = {}
+            running: Counter[str] = Counter()
+            for view in self.runtime.manager.state.views():
+                if view.status is not NodeStatus.CONNECTED:
+                    continue
+                for vm in view.vms:
+                    if vm.state in (VmState.SHUT_OFF, VmState.DEFINED):
+                        continue
+                    where[vm.uuid] = (view.node_id, vm.state)
+                    running[vm.uuid] += vm.state is VmState.RUNNING
+            twice = [u for u, n in running.items() if n > 1]
+            assert not twice, f"VMs running twice: {twice}"
+            return where
+
+        return self.call(read)
+
+    def wait_for(self, check: Callable[[], bool], timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"condition not met within {timeout_s} s")
+
+    def vm_named(self, name: str) -> str:
+        return str(SimVm(name).uuid)

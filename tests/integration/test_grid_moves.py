@@ -1,0 +1,110 @@
+"""Cross-cluster moves driven by the coordinator, on two simulated clusters (libvirt test driver).
+
+Each test checks the protocol's promise: the VM ends running exactly once, in the destination
+after a success and in the source after a failure, and a restarted coordinator finishes a move
+from its journal without doing any step twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import grpc.aio
+import pytest
+from grid_harness import Grid, two_clusters
+from vmgrid.agents.cluster.grid_journal import ReservationState
+from vmgrid.coordinator.moves import Phase, PlanStatus
+from vmgrid.v1 import coordinator_pb2, coordinator_pb2_grpc
+
+pytestmark = pytest.mark.slow
+
+
+def first_vm(grid: Grid, cluster_id: str) -> str:
+    view = grid.runtimes[cluster_id].manager.state.views()[0]
+    return view.vms[0].uuid
+
+
+async def wait_running_in(grid: Grid, vm_uuid: str, cluster_id: str, timeout_s: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        where = grid.where(vm_uuid)
+        if [(c, s) for c, _, s in where] == [(cluster_id, "running")]:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"VM {vm_uuid} is at {grid.where(vm_uuid)}, not running in {cluster_id}")
+
+
+def test_vm_moved_across_clusters_runs_once_in_the_destination(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with two_clusters(tmp_path) as grid:
+            vm = first_vm(grid, "c1")
+            async with grpc.aio.insecure_channel(grid.listen) as channel:
+                stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
+                reply = await stub.MigrateVmToCluster(
+                    coordinator_pb2.MigrateVmToClusterRequest(
+                        vm_uuid=vm, destination_cluster_id="c2", command_id="t1"
+                    )
+                )
+                plan_id = reply.plan.plan_id
+                again = await stub.MigrateVmToCluster(
+                    coordinator_pb2.MigrateVmToClusterRequest(
+                        vm_uuid=vm, destination_cluster_id="c2", command_id="t1"
+                    )
+                )
+                assert again.plan.plan_id == plan_id
+                assert await grid.coordinator.mover.wait(plan_id) is PlanStatus.SUCCEEDED
+                got = await stub.GetGridPlan(coordinator_pb2.GetGridPlanRequest(plan_id=plan_id))
+                assert got.plan.moves[0].simulated
+            await wait_running_in(grid, vm, "c2")
+            handler = grid.runtimes["c2"].grid_commands
+            assert handler is not None
+            states = [r.state for r in handler.journal.reservations()]
+            assert states == [ReservationState.COMMITTED]
+
+    asyncio.run(asyncio.wait_for(go(), 150))
+
+
+def test_failure_mid_move_releases_the_reservation_and_the_vm_stays_at_the_source(
+    tmp_path: Path,
+) -> None:
+    async def go() -> None:
+        async with two_clusters(tmp_path, time_scale=1.0) as grid:
+            vm = first_vm(grid, "c1")
+            node, _ = grid.runtimes["c1"].manager.state.find_vm(vm)
+            mover = grid.coordinator.mover
+            plan_id = mover.migrate_vm(vm, "c2", bandwidth_cap_bps=1_000_000_000)
+            while mover.moves(plan_id)[0].phase is Phase.PENDING:
+                await asyncio.sleep(0.05)
+            # the source node's agent dies while the VM's memory is being copied
+            sim = grid.sims["c1"]
+            agent = sim.processes[list(sim.node_vms).index(node)]
+            agent.kill()
+            assert await mover.wait(plan_id) is PlanStatus.FAILED
+            move = mover.moves(plan_id)[0]
+            assert move.phase is Phase.RELEASED
+            handler = grid.runtimes["c2"].grid_commands
+            assert handler is not None
+            assert [r.state for r in handler.journal.reservations()] == [ReservationState.RELEASED]
+            assert [c for c, _, _ in grid.where(vm)] == ["c1"]
+
+    asyncio.run(asyncio.wait_for(go(), 150))
+
+
+def test_restarted_coordinator_resumes_a_move_without_duplicating_it(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with two_clusters(tmp_path, time_scale=0.5) as grid:
+            vm = first_vm(grid, "c1")
+            plan_id = grid.coordinator.mover.migrate_vm(vm, "c2", bandwidth_cap_bps=1_000_000_000)
+            while grid.coordinator.mover.moves(plan_id)[0].phase is Phase.PENDING:
+                await asyncio.sleep(0.05)
+            await grid.restart_coordinator()
+            mover = grid.coordinator.mover
+            assert mover.moves(plan_id)[0].phase in (Phase.RESERVED, Phase.MIGRATED)
+            assert await mover.wait(plan_id) is PlanStatus.SUCCEEDED
+            await wait_running_in(grid, vm, "c2")
+            handler = grid.runtimes["c2"].grid_commands
+            assert handler is not None
+            assert len(handler.journal.reservations()) == 1
+
+    asyncio.run(asyncio.wait_for(go(), 150))
