@@ -32,7 +32,7 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install
-	$(PY) -m pytest -m "not system and not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not system and not slow and not browser" $(PYTEST_ARGS)
 
 # mypy cannot follow the editable install's import hook, so it checks a tree of links
 # that spells the vmgrid namespace out.
@@ -56,7 +56,7 @@ demo: install
 	$(VENV)/bin/vmgrid-demo
 
 bench: install
-	$(VENV)/bin/vmgrid-bench all --json
+	deploy/scripts/bench-all.sh
 
 clean:
 	rm -rf build $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

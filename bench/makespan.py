@@ -201,9 +201,15 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     try:
         seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
     except ValueError:
-        raise SystemExit(
-            f"vmgrid-bench makespan: --seeds {args.seeds!r}: give e.g. 1,2,3"
+        raise ValueError(
+            f"--seeds {args.seeds!r}: give comma-separated integers, e.g. 1,2,3"
         ) from None
+    if not seeds or args.nodes < 2 or args.vms < 1 or args.nic_mbit <= 0 or args.dirty_mbit < 0:
+        raise ValueError(
+            f"--seeds {args.seeds!r} --nodes {args.nodes} --vms {args.vms} --nic-mbit "
+            f"{args.nic_mbit} --dirty-mbit {args.dirty_mbit}: need a seed, >= 2 nodes, >= 1 VM, "
+            "a positive NIC and a non-negative dirty rate"
+        )
     print(
         f"{args.vms} migrations over {args.nodes} nodes, NIC {args.nic_mbit} Mbit/s full duplex, "
         f"dirty rate {args.dirty_mbit} Mbit/s",

@@ -30,6 +30,7 @@ _EVENT_TO_WIRE = {
     m.GridEventKind.CLUSTER_RETURNED: common_pb2.EVENT_KIND_CLUSTER_RETURNED,
     m.GridEventKind.PLAN_CHANGED: common_pb2.EVENT_KIND_PLAN_CHANGED,
     m.GridEventKind.MOVE_CHANGED: common_pb2.EVENT_KIND_COMMAND_RESULT,
+    m.GridEventKind.JOB_CHANGED: common_pb2.EVENT_KIND_JOB_CHANGED,
 }
 _EVENT_FROM_WIRE = {v: k for k, v in _EVENT_TO_WIRE.items()}
 
@@ -391,13 +392,16 @@ def encode_command(command: m.GridCommand) -> grid_pb2.GridLinkServiceConnectRes
         )
     elif isinstance(command, m.CommitReservation):
         wire.commit_reservation.reservation_id = command.reservation_id
+    elif isinstance(command, m.SubmitJobToCluster):
+        wire.submit_job.job_id = command.job_id
+        wire.submit_job.spec.document_json = command.document_json
     else:
         wire.release_reservation.reservation_id = command.reservation_id
     return grid_pb2.GridLinkServiceConnectResponse(command=wire)
 
 
 def decode_command(wire: grid_pb2.GridCommand) -> m.GridCommand | None:
-    """A grid command from the coordinator; None for kinds handled elsewhere (jobs)."""
+    """A grid command from the coordinator; None for kinds this version does not know."""
     if not wire.command_id:
         raise MalformedMessage("command.command_id", "empty; every grid command needs an id")
     cid = wire.command_id
@@ -419,6 +423,11 @@ def decode_command(wire: grid_pb2.GridCommand) -> m.GridCommand | None:
         return m.CommitReservation(cid, wire.commit_reservation.reservation_id)
     if kind == "release_reservation":
         return m.ReleaseReservation(cid, wire.release_reservation.reservation_id)
+    if kind == "submit_job":
+        job = wire.submit_job
+        if not job.job_id or not job.spec.document_json:
+            raise MalformedMessage("command.submit_job", "needs a job_id and spec.document_json")
+        return m.SubmitJobToCluster(cid, job.job_id, job.spec.document_json)
     return None
 
 

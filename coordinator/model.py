@@ -135,6 +135,8 @@ class GridEventKind(enum.Enum):
     PLAN_CHANGED = "plan_changed"
     MOVE_CHANGED = "move_changed"
     """A cross-cluster move advanced (wire: COMMAND_RESULT with the VM and the plan)."""
+    JOB_CHANGED = "job_changed"
+    """A grid job changed state (the message starts with its id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +199,18 @@ class ReleaseReservation:
     reservation_id: str
 
 
-GridCommand = ReserveCapacity | MigrateToUri | CommitReservation | ReleaseReservation
+@dataclass(frozen=True, slots=True)
+class SubmitJobToCluster:
+    """Run a job (the whole job document, JSON) in this cluster under the grid's job id."""
+
+    command_id: str
+    job_id: str
+    document_json: str
+
+
+GridCommand = (
+    ReserveCapacity | MigrateToUri | CommitReservation | ReleaseReservation | SubmitJobToCluster
+)
 
 
 class GridCommandState(enum.Enum):

@@ -13,10 +13,13 @@ from collections.abc import AsyncIterator
 
 import grpc
 import grpc.aio
-from vmgrid.agents.errors import MalformedMessage, VmgridError
+from vmgrid.agents.errors import InvalidArgument, MalformedMessage, VmgridError
 from vmgrid.agents.rpc_status import abort_with
 from vmgrid.coordinator import codec
 from vmgrid.coordinator import model as m
+from vmgrid.coordinator.jobs import JobError, JobStore
+from vmgrid.coordinator.jobs import codec as jobs_codec
+from vmgrid.coordinator.jobs.grid_jobs import GridJobs
 from vmgrid.coordinator.mover import GridMover
 from vmgrid.coordinator.moves import MoveJournal
 from vmgrid.coordinator.service import Coordinator, LinkSession
@@ -93,30 +96,50 @@ class GridLinkServicer(grid_pb2_grpc.GridLinkServiceServicer):
             log.exception("cluster %s: stream reader failed", session.cluster_id)
 
 
-_LATER = {
-    "SubmitJob": "grid job submission arrives with the jobs feature",
-    "GetJob": "grid job submission arrives with the jobs feature",
-    "ListJobs": "grid job submission arrives with the jobs feature",
-}
-
-
-def _unimplemented(name: str, reason: str) -> object:
-    async def method(self: object, request: object, context: grpc.aio.ServicerContext) -> None:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED,
-            f"CoordinatorService.{name} is not implemented yet: {reason}",
-        )
-
-    method.__name__ = name
-    return method
-
-
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
     """Operator API over the coordinator's registry, topology and planner."""
 
-    def __init__(self, coordinator: Coordinator, mover: GridMover | None = None) -> None:
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        mover: GridMover | None = None,
+        jobs: GridJobs | None = None,
+    ) -> None:
         self._coordinator = coordinator
         self._mover = mover or GridMover(coordinator, MoveJournal(":memory:"))
+        self._jobs = jobs or GridJobs(coordinator, JobStore(":memory:"))
+
+    async def SubmitJob(  # noqa: N802
+        self,
+        request: coordinator_pb2.CoordinatorServiceSubmitJobRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> coordinator_pb2.CoordinatorServiceSubmitJobResponse:
+        try:
+            document = jobs_codec.decode_document(request.spec)
+            record = await self._jobs.submit(document)
+        except (VmgridError, JobError) as exc:
+            await abort_with(context, _as_vmgrid(exc))
+        return coordinator_pb2.CoordinatorServiceSubmitJobResponse(
+            job=jobs_codec.encode_job(record)
+        )
+
+    async def GetJob(  # noqa: N802
+        self,
+        request: coordinator_pb2.CoordinatorServiceGetJobRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> coordinator_pb2.CoordinatorServiceGetJobResponse:
+        try:
+            record = self._jobs.get(request.job_id)
+        except VmgridError as exc:
+            await abort_with(context, exc)
+        return coordinator_pb2.CoordinatorServiceGetJobResponse(job=jobs_codec.encode_job(record))
+
+    async def ListJobs(  # noqa: N802
+        self, request: coordinator_pb2.ListJobsRequest, context: grpc.aio.ServicerContext
+    ) -> coordinator_pb2.ListJobsResponse:
+        states = [jobs_codec.job_state(s) for s in request.states]
+        records = self._jobs.list(states, request.cluster_id)
+        return coordinator_pb2.ListJobsResponse(jobs=[jobs_codec.encode_job(r) for r in records])
 
     async def ApplyGridPlan(  # noqa: N802
         self, request: coordinator_pb2.ApplyGridPlanRequest, context: grpc.aio.ServicerContext
@@ -226,5 +249,5 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
             subscription.close()
 
 
-for _name, _reason in _LATER.items():
-    setattr(CoordinatorServicer, _name, _unimplemented(_name, _reason))
+def _as_vmgrid(error: Exception) -> VmgridError:
+    return error if isinstance(error, VmgridError) else InvalidArgument(str(error))

@@ -15,6 +15,8 @@ from grpc_reflection.v1alpha import reflection
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.tls import TlsFiles, server_credentials
 from vmgrid.coordinator.config import CoordinatorConfig
+from vmgrid.coordinator.jobs import JobStore
+from vmgrid.coordinator.jobs.grid_jobs import GridJobs
 from vmgrid.coordinator.mover import GridMover
 from vmgrid.coordinator.moves import MoveJournal
 from vmgrid.coordinator.registry import Registry
@@ -50,6 +52,7 @@ class CoordinatorServer:
         self.registry = Registry(config.state_db)
         self.coordinator = Coordinator(config, self.registry, load_configured_topology(config))
         self.mover = GridMover(self.coordinator, MoveJournal(config.state_db))
+        self.jobs = GridJobs(self.coordinator, JobStore(config.state_db))
         self.address = ""
         self.health = health_aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
@@ -62,7 +65,7 @@ class CoordinatorServer:
             GridLinkServicer(self.coordinator), server
         )
         coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server(
-            CoordinatorServicer(self.coordinator, self.mover), server
+            CoordinatorServicer(self.coordinator, self.mover, self.jobs), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
@@ -103,4 +106,6 @@ class CoordinatorServer:
         if self._server is not None:
             await self._server.stop(grace_s)
         await self.mover.close()
+        await self.jobs.close()
+        self.jobs.store.close()
         self.registry.close()

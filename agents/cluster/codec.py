@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from google.protobuf.descriptor import FieldDescriptor
 from vmgrid.agents import model as m
 from vmgrid.agents.cluster.events import ClusterEvent, EventKind
 from vmgrid.agents.cluster.journal import ActionState
@@ -306,11 +307,65 @@ _COMMAND_FIELD: dict[type, tuple[str, type]] = {
 _COMMAND_FROM_FIELD = {name: (domain, wire) for domain, (name, wire) in _COMMAND_FIELD.items()}
 
 
+class UnencodableCommand(MalformedMessage, ValueError):
+    """A command built by the manager's own code has a value its wire message cannot hold.
+
+    Raised before anything is queued on a node's stream, so that one bad command fails its
+    caller and never ends the stream the node's other commands and reports travel on.
+    """
+
+
+_EXPECTED_BY_CPP_TYPE = {
+    FieldDescriptor.CPPTYPE_STRING: "a string",
+    FieldDescriptor.CPPTYPE_BOOL: "true or false",
+    FieldDescriptor.CPPTYPE_DOUBLE: "a number",
+    FieldDescriptor.CPPTYPE_FLOAT: "a number",
+    FieldDescriptor.CPPTYPE_ENUM: "an enum number",
+    FieldDescriptor.CPPTYPE_MESSAGE: "a message",
+}
+
+
 def encode_command(command: m.Command) -> node_pb2.NodeCommand:
-    """Convert a domain command; the wire message's fields mirror the dataclass fields."""
-    name, wire_type = _COMMAND_FIELD[type(command)]
+    """Convert a domain command; the wire message's fields mirror the dataclass fields.
+
+    Raises UnencodableCommand naming the field, its value and the accepted type, instead of
+    protobuf's TypeError or ValueError.
+    """
+    entry = _COMMAND_FIELD.get(type(command))
+    if entry is None:
+        accepted = ", ".join(sorted(name for name, _ in _COMMAND_FIELD.values()))
+        raise UnencodableCommand(
+            "command", f"{command!r} is not a node command; accepted: {accepted}"
+        )
+    name, wire_type = entry
+    if not isinstance(command.command_id, str) or not command.command_id:
+        raise UnencodableCommand(
+            "command.command_id", f"{command.command_id!r} must be a non-empty string"
+        )
     fields = {f: getattr(command, f) for f in command.__dataclass_fields__ if f != "command_id"}
-    return node_pb2.NodeCommand(command_id=command.command_id, **{name: wire_type(**fields)})
+    try:
+        body = wire_type(**fields)
+    except (TypeError, ValueError):
+        raise _bad_command_field(command, name, wire_type, fields) from None
+    return node_pb2.NodeCommand(command_id=command.command_id, **{name: body})
+
+
+def _bad_command_field(
+    command: m.Command, name: str, wire_type: Any, fields: dict[str, Any]
+) -> UnencodableCommand:
+    """The error naming the first field protobuf refuses on its own."""
+    for field, value in fields.items():
+        try:
+            wire_type(**{field: value})
+        except (TypeError, ValueError):
+            descriptor = wire_type.DESCRIPTOR.fields_by_name[field]
+            expected = _EXPECTED_BY_CPP_TYPE.get(descriptor.cpp_type, "an integer in range")
+            return UnencodableCommand(
+                f"command.{name}.{field}",
+                f"{value!r} ({type(value).__name__}) must be {expected} "
+                f"(command {command.command_id!r})",
+            )
+    return UnencodableCommand(f"command.{name}", f"cannot encode {command!r}")
 
 
 def decode_command(msg: node_pb2.NodeCommand) -> m.Command:

@@ -14,6 +14,7 @@ between the two, so the VM is never lost, and never runs in both clusters.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -21,11 +22,13 @@ from collections.abc import Callable
 
 from vmgrid.agents import model as am
 from vmgrid.agents.cluster.driver import DriverOptions, simulated_domain_xml
+from vmgrid.agents.cluster.fault_tolerance import for_manager
 from vmgrid.agents.cluster.grid_journal import GridJournal, Reservation, ReservationState
 from vmgrid.agents.cluster.manager import ClusterManager
 from vmgrid.agents.cluster.reservations import place
-from vmgrid.agents.errors import FailedPrecondition, NotFound, VmgridError
+from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound, VmgridError
 from vmgrid.coordinator import model as gm
+from vmgrid.coordinator.jobs import JobRecord, JobState
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,8 @@ class GridCommandHandler:
                 result = await self._migrate(command, resumed)
             elif isinstance(command, gm.CommitReservation):
                 result = await self._commit(command)
+            elif isinstance(command, gm.SubmitJobToCluster):
+                result = await self._submit_job(command)
             else:
                 result = self._release(command)
         except VmgridError as exc:
@@ -111,6 +116,31 @@ class GridCommandHandler:
             message,
             **extra,  # type: ignore[arg-type]
         )
+
+    # ---- job submission (the grid chose this cluster) ---------------------------------------
+
+    async def _submit_job(self, cmd: gm.SubmitJobToCluster) -> gm.GridCommandResult:
+        """Run the job here; RUNNING progress says it is placed, the result carries its end."""
+
+        def placed(record: JobRecord) -> None:
+            self._emit(
+                gm.GridCommandResult(
+                    cmd.command_id, gm.GridCommandState.RUNNING, 0.5, record.message
+                )
+            )
+
+        jobs = for_manager(self.manager).jobs
+        try:
+            document = json.loads(cmd.document_json)
+        except json.JSONDecodeError as exc:
+            raise InvalidArgument(f"job {cmd.job_id}: document_json is not JSON ({exc})") from None
+        record = await jobs.submit(document, cmd.job_id, placed)
+        state = (
+            gm.GridCommandState.SUCCEEDED
+            if record.state is JobState.RUNNING
+            else gm.GridCommandState.FAILED
+        )
+        return gm.GridCommandResult(cmd.command_id, state, 1.0, record.message)
 
     # ---- reserve ---------------------------------------------------------------------------
 

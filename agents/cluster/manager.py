@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vmgrid.agents.cluster.codec import encode_command
 from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.events import EventBus, EventKind
 from vmgrid.agents.cluster.state import ClusterState, NodeStatus
@@ -189,6 +190,7 @@ class ClusterManager:
             return cached
         pending = self._pending.get(command.command_id)
         if pending is None:
+            encode_command(command)  # UnencodableCommand here, never on the node's stream
             session = self._sessions.get(node_id)
             if session is None or self.state.node_status(node_id) is NodeStatus.LOST:
                 raise Unavailable(f"node {node_id!r} has no live agent stream; retry later")

@@ -183,6 +183,8 @@ class PlanOperations:
             plan_id, PlanStatus.REJECTED, summary, view.actions, view.created_unix_s
         )
         self._rejected[plan_id] = rejected
+        while len(self._rejected) > _MAX_PROPOSALS:
+            del self._rejected[next(iter(self._rejected))]
         return rejected
 
     def cancel(self, plan_id: str) -> PlanView:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import grpc
 import grpc.aio
 from vmgrid.agents.cluster import codec
+from vmgrid.agents.cluster.checkpoint_rpc import CheckpointRpcMixin
 from vmgrid.agents.cluster.events import ClusterEvent
 from vmgrid.agents.cluster.fault_tolerance import for_manager
 from vmgrid.agents.cluster.manager import ClusterManager, NodeSession
@@ -121,7 +122,9 @@ def _unimplemented(name: str, reason: str) -> object:
     return method
 
 
-class ClusterServicer(OperatorRpcMixin, cluster_pb2_grpc.ClusterServiceServicer):
+class ClusterServicer(
+    OperatorRpcMixin, CheckpointRpcMixin, cluster_pb2_grpc.ClusterServiceServicer
+):
     """Operator queries over the manager's state, and (mixin) the operator's actions."""
 
     def __init__(self, manager: ClusterManager, operator: OperatorApi | None = None) -> None:

@@ -14,10 +14,11 @@ overlay (see `ha.py`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +43,7 @@ from vmgrid.coordinator.jobs import (
     JobStateError,
     JobStore,
 )
-from vmgrid.coordinator.jobs.codec import member_uuid
+from vmgrid.coordinator.jobs.codec import describe_placement, member_uuid
 from vmgrid.coordinator.jobs.placement import Rejection, place_in_cluster
 from vmgrid.coordinator.jobs.seed import domain_xml, overlay_command, write_seed_iso
 from vmgrid.coordinator.jobs.spec import SpecContext, parse_job
@@ -50,6 +51,7 @@ from vmgrid.coordinator.jobs.spec import SpecContext, parse_job
 log = logging.getLogger(__name__)
 
 DOMAIN_TYPES = ("auto", "kvm", "qemu", "test")
+OnChange = Callable[[JobRecord], None]
 
 
 @dataclass(frozen=True)
@@ -116,14 +118,31 @@ class ClusterJobs:
     def records(self) -> list[JobRecord]:
         return self.store.list()
 
-    async def submit(self, document: object, job_id: str = "") -> JobRecord:
-        """Run a job here; returns its final record (running or failed with the reason)."""
+    async def submit(
+        self, document: object, job_id: str = "", on_change: OnChange | None = None
+    ) -> JobRecord:
+        """Run a job here; returns its final record (running or failed with the reason).
+
+        With a `job_id` already stored (the grid resent its command) the job is not run again:
+        a final record is returned as it is, one left mid-way by a restart is failed.
+        """
         spec = self.parse(document)
+        if job_id:
+            with contextlib.suppress(JobStateError):
+                return self._existing(self.store.get(job_id))
         record = self.store.create(spec, job_id or None)
         async with self._lock:  # one placement at a time: each sees the previous one's VMs
-            return await self._place_and_start(record.job_id, spec)
+            return await self._place_and_start(record.job_id, spec, on_change)
 
-    async def _place_and_start(self, job_id: str, spec: JobSpec) -> JobRecord:
+    def _existing(self, record: JobRecord) -> JobRecord:
+        if record.state.final:
+            return record
+        reason = f"interrupted while {record.state.value} (manager restarted); submit it again"
+        return self.store.transition(record.job_id, JobState.FAILED, message=reason)
+
+    async def _place_and_start(
+        self, job_id: str, spec: JobSpec, on_change: OnChange | None = None
+    ) -> JobRecord:
         cluster_id = self.manager.config.cluster_id
         self.store.transition(job_id, JobState.PLACING)
         model = to_model(self.manager.state.snapshot())
@@ -137,9 +156,11 @@ class ClusterJobs:
         if isinstance(outcome, Rejection):
             return self.store.transition(job_id, JobState.FAILED, message=outcome.reason)
         hosts = dict(outcome.hosts)
-        self.store.transition(
+        starting = self.store.transition(
             job_id, JobState.STARTING, cluster_id=cluster_id, placement=hosts, message="starting"
         )
+        if on_change is not None:
+            on_change(starting)
         defined: list[Member] = []
         try:
             for name in spec.members:
@@ -150,8 +171,9 @@ class ClusterJobs:
             self.members.remove_job(job_id)
             reason = f"start failed, {len(defined)} member(s) rolled back: {exc}"
             return self.store.transition(job_id, JobState.FAILED, message=reason)
-        placed = ", ".join(f"{m}@{n}" for m, n in sorted(hosts.items()))
-        return self.store.transition(job_id, JobState.RUNNING, message=f"running: {placed}")
+        return self.store.transition(
+            job_id, JobState.RUNNING, message=f"running: {describe_placement(hosts)}"
+        )
 
     def _domain_type(self, node_id: str) -> str:
         if self.config.domain_type != "auto":

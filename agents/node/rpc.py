@@ -44,6 +44,31 @@ def backoff_delay_s(attempt: int, base_s: float = 0.5, cap_s: float = 15.0) -> f
     return random.uniform(ceiling / 2, ceiling)
 
 
+def link_failure_hint(details: str, secure: bool) -> str:
+    """A suffix saying what a failed dial most likely means, for the operator reading the log.
+
+    gRPC reports a refused TLS handshake as a bare "Socket closed" on the side that did not
+    fail it, which says nothing about certificates; the usual causes are named here instead.
+    """
+    lowered = details.lower()
+    if "handshake" in lowered or "certificate" in lowered:
+        return (
+            " (TLS handshake failed: the manager's certificate is not signed by the CA in this"
+            " agent's tls_dir, or it does not name the manager's address)"
+        )
+    if "socket closed" not in lowered:
+        return ""
+    if secure:
+        return (
+            " (the manager closed the TLS connection: it most likely refused this agent's"
+            " certificate, which must be signed by the manager's CA)"
+        )
+    return (
+        " (the manager closed a plaintext connection: it most likely serves TLS; give"
+        " --tls-dir DIR instead of --insecure)"
+    )
+
+
 class Outbox:
     """What waits for the stream: events and results in order, and only the newest report."""
 
@@ -172,7 +197,8 @@ class NodeLink:
             if not stop.is_set() and not self._restart.is_set():
                 details = " ".join((exc.details() or exc.code().name).split())
                 level = logging.DEBUG if details == self._last_failure else logging.WARNING
-                log.log(level, "manager at %s unreachable: %s", self._target, details)
+                hint = link_failure_hint(details, secure=self._credentials is not None)
+                log.log(level, "manager at %s unreachable: %s%s", self._target, details, hint)
                 self._last_failure = details
         finally:
             self.connected = False

@@ -72,7 +72,7 @@ async def _nodes(stub: s.Stub, args: argparse.Namespace) -> int:
 
 
 async def _vms(stub: s.Stub, args: argparse.Namespace) -> int:
-    states = [common_pb2.VmState.Value(f"VM_STATE_{x.upper()}") for x in args.state or []]
+    states = [f"VM_STATE_{x.upper()}" for x in args.state or []]
     request = cluster_pb2.ListVmsRequest(
         node_id=args.node, name_prefix=args.name or args.name_prefix, states=states
     )

@@ -151,11 +151,11 @@ def _event_line(reply: cluster_pb2.WatchEventsResponse) -> str:
 
 async def events_cmd(stub: s.Stub, args: argparse.Namespace) -> int:
     names = {
-        n.removeprefix("EVENT_KIND_").lower(): v
+        n.removeprefix("EVENT_KIND_").lower(): n
         for n, v in common_pb2.EventKind.items()
         if v != common_pb2.EVENT_KIND_UNSPECIFIED
     }
-    kinds = []
+    kinds: list[str] = []
     for name in args.kind or []:
         if name.lower() not in names:
             raise s.CommandError(

@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 import grpc.aio
@@ -136,7 +136,7 @@ def channel(args: argparse.Namespace, settings: Settings) -> grpc.aio.Channel:
     return grpc.aio.secure_channel(settings.cluster, channel_credentials(files))
 
 
-Stub = cluster_pb2_grpc.ClusterServiceStub
+Stub: TypeAlias = cluster_pb2_grpc.ClusterServiceStub
 Query = Callable[[Stub, argparse.Namespace], Awaitable[int]]
 
 

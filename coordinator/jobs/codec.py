@@ -102,3 +102,17 @@ def job_state(wire: int) -> JobState:
 
 def job_state_to_wire(state: JobState) -> int:
     return int(_STATES[state])
+
+
+def describe_placement(hosts: Mapping[str, str]) -> str:
+    """``a@n1, b@n2``: a placement in a job message (read back by `placement_of`)."""
+    return ", ".join(f"{m}@{n}" for m, n in sorted(hosts.items()))
+
+
+def placement_of(message: str) -> dict[str, str]:
+    """The placement in a ``running: a@n1, b@n2`` message; empty when there is none."""
+    _, sep, rest = message.partition("running: ")
+    if not sep:
+        return {}
+    pairs = (item.strip().partition("@") for item in rest.split(","))
+    return {m: n for m, at, n in pairs if at and m and n}

@@ -69,6 +69,14 @@ def test_nodes_vms_and_status_list_the_cluster_with_filters(
     status = ctl_json(cluster, capsys, "status")
     assert status["nodes"] == 3 and status["vms"] == 6 and status["connected"] == 3
     assert status["simulated_nodes"] == ["n1", "n2", "n3"]
+    for argv, shown in (
+        (["status"], "simulated nodes: n1, n2, n3"),
+        (["nodes"], "SIMULATED"),
+        (["vms", "--node", "n1"], "n1-vm0"),
+        (["plans"], "SUMMARY"),
+    ):
+        code, out, err = ctl(cluster, capsys, *argv)
+        assert code == 0 and shown in out, err
 
 
 def test_migrate_by_name_reports_a_simulated_migration(

@@ -140,6 +140,26 @@ class ClusterServiceStub:
                 request_serializer=vmgrid_dot_v1_dot_cluster__pb2.GetJobRequest.SerializeToString,
                 response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.GetJobResponse.FromString,
                 _registered_method=True)
+        self.ListCheckpoints = channel.unary_unary(
+                '/vmgrid.v1.ClusterService/ListCheckpoints',
+                request_serializer=vmgrid_dot_v1_dot_cluster__pb2.ListCheckpointsRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.ListCheckpointsResponse.FromString,
+                _registered_method=True)
+        self.TakeCheckpoint = channel.unary_unary(
+                '/vmgrid.v1.ClusterService/TakeCheckpoint',
+                request_serializer=vmgrid_dot_v1_dot_cluster__pb2.TakeCheckpointRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.TakeCheckpointResponse.FromString,
+                _registered_method=True)
+        self.RevertCheckpoint = channel.unary_unary(
+                '/vmgrid.v1.ClusterService/RevertCheckpoint',
+                request_serializer=vmgrid_dot_v1_dot_cluster__pb2.RevertCheckpointRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.RevertCheckpointResponse.FromString,
+                _registered_method=True)
+        self.DeleteCheckpoint = channel.unary_unary(
+                '/vmgrid.v1.ClusterService/DeleteCheckpoint',
+                request_serializer=vmgrid_dot_v1_dot_cluster__pb2.DeleteCheckpointRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.DeleteCheckpointResponse.FromString,
+                _registered_method=True)
         self.GetIngestStats = channel.unary_unary(
                 '/vmgrid.v1.ClusterService/GetIngestStats',
                 request_serializer=vmgrid_dot_v1_dot_cluster__pb2.GetIngestStatsRequest.SerializeToString,
@@ -280,6 +300,31 @@ class ClusterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCheckpoints(self, request, context):
+        """Checkpoints of a job (coordinated for a group): list, take now, revert to, delete.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TakeCheckpoint(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevertCheckpoint(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCheckpoint(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetIngestStats(self, request, context):
         """Ingestion counters and report latency percentiles (used by vmgrid-bench ingest).
         """
@@ -394,6 +439,26 @@ def add_ClusterServiceServicer_to_server(servicer, server):
                     servicer.GetJob,
                     request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.GetJobRequest.FromString,
                     response_serializer=vmgrid_dot_v1_dot_cluster__pb2.GetJobResponse.SerializeToString,
+            ),
+            'ListCheckpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCheckpoints,
+                    request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.ListCheckpointsRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_cluster__pb2.ListCheckpointsResponse.SerializeToString,
+            ),
+            'TakeCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.TakeCheckpoint,
+                    request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.TakeCheckpointRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_cluster__pb2.TakeCheckpointResponse.SerializeToString,
+            ),
+            'RevertCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevertCheckpoint,
+                    request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.RevertCheckpointRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_cluster__pb2.RevertCheckpointResponse.SerializeToString,
+            ),
+            'DeleteCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCheckpoint,
+                    request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.DeleteCheckpointRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_cluster__pb2.DeleteCheckpointResponse.SerializeToString,
             ),
             'GetIngestStats': grpc.unary_unary_rpc_method_handler(
                     servicer.GetIngestStats,
@@ -969,6 +1034,114 @@ class ClusterService:
             '/vmgrid.v1.ClusterService/GetJob',
             vmgrid_dot_v1_dot_cluster__pb2.GetJobRequest.SerializeToString,
             vmgrid_dot_v1_dot_cluster__pb2.GetJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCheckpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.ClusterService/ListCheckpoints',
+            vmgrid_dot_v1_dot_cluster__pb2.ListCheckpointsRequest.SerializeToString,
+            vmgrid_dot_v1_dot_cluster__pb2.ListCheckpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TakeCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.ClusterService/TakeCheckpoint',
+            vmgrid_dot_v1_dot_cluster__pb2.TakeCheckpointRequest.SerializeToString,
+            vmgrid_dot_v1_dot_cluster__pb2.TakeCheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevertCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.ClusterService/RevertCheckpoint',
+            vmgrid_dot_v1_dot_cluster__pb2.RevertCheckpointRequest.SerializeToString,
+            vmgrid_dot_v1_dot_cluster__pb2.RevertCheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.ClusterService/DeleteCheckpoint',
+            vmgrid_dot_v1_dot_cluster__pb2.DeleteCheckpointRequest.SerializeToString,
+            vmgrid_dot_v1_dot_cluster__pb2.DeleteCheckpointResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,58 @@
+"""The makespan benchmark's physics and schedules (small batches, pure)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from vmgrid.bench.makespan import (
+    Migration,
+    capped_baseline,
+    fair_shares,
+    lower_bound_s,
+    make_batch,
+    planned_order,
+    run,
+    simulate,
+)
+
+
+def test_full_duplex_nic_carries_one_flow_each_way_at_full_speed() -> None:
+    shares = fair_shares({0: ("n1", "n2"), 1: ("n2", "n1")}, 1000)
+    assert shares == {0: 1000, 1: 1000}
+
+
+def test_flows_out_of_one_nic_share_it_and_leftovers_go_to_the_others() -> None:
+    # 0 and 1 leave n1; 2 enters n3 with 0, so 0 is held by n1's share of 500.
+    shares = fair_shares({0: ("n1", "n3"), 1: ("n1", "n2"), 2: ("n4", "n3")}, 1000)
+    assert shares == {0: 500, 1: 500, 2: 500}
+
+
+def test_precopy_lasts_memory_over_bandwidth_minus_dirty_rate() -> None:
+    batch = [Migration(0, "vm0", "n1", "n2", 1000)]
+    seconds = simulate(batch, capped_baseline(batch, 2), 1000, 200)
+    assert seconds == pytest.approx(1000 * 8 * 1.048576 / 800)
+
+
+def test_sharing_a_nic_direction_costs_time_when_guests_dirty_memory() -> None:
+    batch = [Migration(0, "vm0", "n1", "n2", 1000), Migration(1, "vm1", "n1", "n3", 1000)]
+    shared = simulate(batch, capped_baseline(batch, 2), 1000, 300)
+    ordered, rule = planned_order(batch, 4, 1000)
+    one_at_a_time = simulate(ordered, rule, 1000, 300)
+    assert one_at_a_time < shared
+    assert one_at_a_time == pytest.approx(lower_bound_s(batch, 1000, 300))
+
+
+def test_planned_schedule_reaches_the_lower_bound_and_beats_the_cap_on_a_batch() -> None:
+    batch = make_batch(6, 18, seed=7)
+    ordered, rule = planned_order(batch, 6, 1000)
+    planned = simulate(ordered, rule, 1000, 150)
+    baseline = simulate(batch, capped_baseline(batch, 2), 1000, 150)
+    assert planned == pytest.approx(lower_bound_s(batch, 1000, 150), rel=0.01)
+    assert planned < baseline
+
+
+def test_bad_seeds_are_named() -> None:
+    args = argparse.Namespace(nodes=4, vms=4, nic_mbit=1000, dirty_mbit=150, seeds="1,x")
+    with pytest.raises(ValueError, match="--seeds '1,x'"):
+        run(args)
