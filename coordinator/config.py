@@ -11,6 +11,7 @@ from typing import Any
 
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.metrics_http import parse_metrics_listen
+from vmgrid.coordinator.web.launch import parse_web_listen
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,14 @@ class CoordinatorConfig:
     """host:port of the Prometheus /metrics endpoint; empty (default) serves none, port 0
     picks a free port (logged)."""
 
+    web_listen: str = ""
+    """host:port of the web dashboard and its JSON API; empty (default) serves none, port 0
+    picks a free port (logged)."""
+
+    web_token_file: str = ""
+    """TOML file with the dashboard's ``read`` and ``operator`` tokens; empty: generated once
+    into web-tokens.toml (0600) beside state_db, and reused."""
+
     def validate(self) -> CoordinatorConfig:
         """Raise ConfigError naming the first bad value; return self when valid."""
         if not self.grid_id.strip():
@@ -63,6 +72,8 @@ class CoordinatorConfig:
             raise ConfigError(f"listen: {self.listen!r} is not host:port (e.g. 127.0.0.1:7600)")
         if self.metrics_listen:
             parse_metrics_listen(self.metrics_listen)
+        if self.web_listen:
+            parse_web_listen(self.web_listen)
         if self.summary_period_s <= 0:
             raise ConfigError(f"summary_period_s: {self.summary_period_s} must be > 0 seconds")
         if self.cluster_timeout_s <= self.summary_period_s:
@@ -151,6 +162,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--metrics-listen",
         metavar="HOST:PORT",
         help="serve Prometheus /metrics there (default: none; port 0 picks one, logged)",
+    )
+    parser.add_argument(
+        "--web-listen",
+        metavar="HOST:PORT",
+        help="serve the web dashboard there (default: none; port 0 picks one, logged)",
+    )
+    parser.add_argument(
+        "--web-token-file",
+        metavar="FILE",
+        help="TOML with read/operator dashboard tokens (default: generated once, 0600, "
+        "beside --state-db)",
     )
 
 

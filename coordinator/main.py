@@ -13,12 +13,14 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.metrics_http import MetricsEndpoint
 from vmgrid.coordinator.config import CoordinatorConfig, add_arguments, from_args
 from vmgrid.coordinator.metrics import CoordinatorMetrics
 from vmgrid.coordinator.server import CoordinatorServer
+from vmgrid.coordinator.web.launch import default_state_dir, serve_coordinator_dashboard
 
 EPILOG = """\
 examples:
@@ -54,14 +56,28 @@ async def _serve(config: CoordinatorConfig) -> None:
         metrics = CoordinatorMetrics(server.coordinator)
         endpoint = MetricsEndpoint(metrics.registry, config.metrics_listen, "vmgrid-coordinator")
     await server.start()
+    dashboard = None
+    if config.web_listen:
+        dashboard = await serve_coordinator_dashboard(
+            server.coordinator, config.web_listen, config.web_token_file, _state_dir(config)
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    if dashboard is not None:
+        await dashboard.stop()
     if endpoint is not None:
         endpoint.stop()
     await server.stop()
+
+
+def _state_dir(config: CoordinatorConfig) -> Path:
+    """Where generated dashboard tokens live: beside the state database."""
+    if config.state_db == ":memory:":
+        return default_state_dir(config.grid_id)
+    return Path(config.state_db).resolve().parent
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -40,8 +40,10 @@ class Checkpoints:
         jobs: ClusterJobs,
         timeout_s: float = 120.0,
         clock: Callable[[], float] = time.time,
+        default_policy: SnapshotPolicy | None = None,
     ) -> None:
         self.jobs = jobs
+        self.default_policy = default_policy
         self.timeout_s = timeout_s
         self._clock = clock
         self._policies: dict[str, SnapshotPolicy] = {}
@@ -52,7 +54,8 @@ class Checkpoints:
         self._policies[job_id] = policy
 
     def policy(self, job_id: str) -> SnapshotPolicy | None:
-        return self._policies.get(job_id) or self.jobs.get(job_id).spec.snapshot
+        own = self._policies.get(job_id) or self.jobs.get(job_id).spec.snapshot
+        return own or self.default_policy
 
     def taken(self, job_id: str) -> list[tuple[str, float]]:
         """(name, taken_at unix s), oldest first."""

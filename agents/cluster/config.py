@@ -11,6 +11,7 @@ from typing import Any
 
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.metrics_http import parse_metrics_listen
+from vmgrid.coordinator.web.launch import parse_web_listen
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,14 @@ class ClusterConfig:
     """host:port of the Prometheus /metrics endpoint; empty (default) serves none, port 0
     picks a free port (logged)."""
 
+    web_listen: str = ""
+    """host:port of the web dashboard and its JSON API; empty (default) serves none, port 0
+    picks a free port (logged)."""
+
+    web_token_file: str = ""
+    """TOML file with the dashboard's ``read`` and ``operator`` tokens; empty: generated once
+    into web-tokens.toml (0600) in the state directory, and reused."""
+
     def validate(self) -> ClusterConfig:
         """Raise ConfigError naming the first bad value; return self when valid."""
         if not self.cluster_id.strip():
@@ -67,6 +76,8 @@ class ClusterConfig:
             )
         if self.metrics_listen:
             parse_metrics_listen(self.metrics_listen)
+        if self.web_listen:
+            parse_web_listen(self.web_listen)
         if self.history_window < 1:
             raise ConfigError(f"history_window: {self.history_window} must be >= 1")
         if not self.insecure:
@@ -103,6 +114,7 @@ def load_toml(path: str) -> dict[str, Any]:
     data = read_toml(path)
     data = dict(data.get("cluster", data))
     data.pop("control", None)
+    data.pop("fault_tolerance", None)
     for key, value in data.items():
         if key not in _FIELDS:
             raise ConfigError(f"config: unknown key {key!r}; accepted: {', '.join(_FIELDS)}")
@@ -150,6 +162,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--metrics-listen",
         metavar="HOST:PORT",
         help="serve Prometheus /metrics there (default: none; port 0 picks one, logged)",
+    )
+    parser.add_argument(
+        "--web-listen",
+        metavar="HOST:PORT",
+        help="serve the web dashboard there (default: none; port 0 picks one, logged)",
+    )
+    parser.add_argument(
+        "--web-token-file",
+        metavar="FILE",
+        help="TOML with read/operator dashboard tokens (default: generated once, 0600, "
+        "in the state directory)",
     )
 
 

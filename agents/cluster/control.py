@@ -6,7 +6,10 @@ Triggers are read from the snapshot's usage history, so the step itself keeps no
   stayed below `underload_threshold` for `hold_s` (hysteresis: the two thresholds are apart, so
   a node freed by consolidation is not refilled and emptied again);
 - drain: a node in maintenance that still runs VMs (see maintenance.py for the fallback).
-The solver then gets the snapshot as a model whose capacities are cut to `target_utilisation`,
+What to do about a trigger depends on `policy`. With the default `vmgrid`, overload and
+underload cycles are answered by vmgrid's DecisionPolicy, the one the PlanetLab replay runs
+(`policy_decider.py`). With `solver`, and for drains under either, `decide` below gives the
+solver the snapshot as a model whose capacities are cut to `target_utilisation`,
 the draining nodes as `offline` constraints, and an objective per trigger. A consolidation plan
 that frees fewer than `min_gain_nodes` nodes is dropped. With `power_saving`, every node a plan
 empties (consolidation or drain) gets a final SHUTDOWN_NODE action after the VMs have left it.
@@ -36,6 +39,17 @@ class AutomationLevel(enum.Enum):
 
     AUTOMATIC = "automatic"
     """Every plan is executed at once."""
+
+
+class PolicyKind(enum.Enum):
+    """Which decider answers overload and underload triggers (drains always use the solver)."""
+
+    VMGRID = "vmgrid"
+    """vmgrid's DecisionPolicy (prediction, relief, consolidation, hysteresis): the default."""
+
+    SOLVER = "solver"
+    """`vmgrid.solver.solve` with an objective per trigger, capacities cut to
+    `target_utilisation` (the decider before the policy existed)."""
 
 
 class TriggerKind(enum.Enum):
@@ -82,6 +96,9 @@ class ControlConfig:
     solver_time_limit_s: float = 5.0
     """CP-SAT time limit per decision."""
 
+    policy: PolicyKind = PolicyKind.VMGRID
+    """vmgrid (DecisionPolicy) or solver (solve() per trigger) for overload and underload."""
+
     def __post_init__(self) -> None:
         fractions = ("overload_threshold", "underload_threshold", "target_utilisation")
         for name in fractions:
@@ -124,18 +141,23 @@ def _held(
     above: float | None,
     below: float | None,
 ) -> bool:
-    """True when the node's samples cover `hold_s` and all of them are beyond the threshold.
+    """True when the node has been beyond the threshold for at least `hold_s`.
 
     Time is measured on the node's own clock (its samples' timestamps), so clock skew between
-    agent and manager does not shorten or stretch the hold time.
+    agent and manager does not shorten or stretch the hold time. Every sample from the newest
+    one taken at least `hold_s` before the last (the anchor) up to the last must be beyond the
+    threshold: counting only the samples inside the window would let a window that holds one
+    or two samples (reports a little more than a period apart) pass after one period.
     """
     history = snapshot.node_history.get(view.node_id, ())
     if not history:
         return False
     last = history[-1][0]
-    if last - history[0][0] < hold_s * 1e9:
+    start = last - hold_s * 1e9
+    anchors = [i for i, (t, _) in enumerate(history) if t <= start]
+    if not anchors:
         return False
-    samples = [u for t, u in history if last - t <= hold_s * 1e9]
+    samples = [u for _, u in history[anchors[-1] :]]
     cap = max(1, view.capacity.cpu_millicores)
     memory = memory_fraction(view)
     fractions = [max(s.cpu_used_millicores / cap, memory) for s in samples]
@@ -208,14 +230,17 @@ def decide(snapshot: ClusterSnapshot, trigger: Trigger, config: ControlConfig) -
         summary = f"consolidate: free {gain} node(s) with {result.plan.migrations} migration(s)"
     else:
         summary = f"{trigger.kind.value}: {result.plan.migrations} migration(s) ({trigger.reason})"
-    plan = (
-        _with_freed_nodes_off(result.plan, model.used_nodes(), result.dst.used_nodes())
-        if config.power_saving
-        else _without_node_shutdowns(result.plan)
-    )
+    plan = with_power_policy(result.plan, config.power_saving)
     if not plan.actions:
         return Decision(trigger, None, f"nothing to do for {trigger.reason}", stats)
     return Decision(trigger, plan, summary, stats)
+
+
+def with_power_policy(plan: Plan, power_saving: bool) -> Plan:
+    """With power saving, nodes the plan empties are shut down last; without, none is."""
+    if power_saving:
+        return _with_freed_nodes_off(plan, plan.src.used_nodes(), plan.dst.used_nodes())
+    return _without_node_shutdowns(plan)
 
 
 def _with_freed_nodes_off(plan: Plan, used_before: list[str], used_after: list[str]) -> Plan:

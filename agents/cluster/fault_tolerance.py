@@ -17,6 +17,7 @@ from vmgrid.agents.cluster.ha import HaConfig, HaMonitor
 from vmgrid.agents.cluster.manager import ClusterManager
 from vmgrid.agents.cluster.submission import ClusterJobs, SubmissionConfig
 from vmgrid.agents.errors import Unimplemented
+from vmgrid.coordinator.jobs import SnapshotPolicy
 
 _BY_MANAGER: weakref.WeakKeyDictionary[ClusterManager, FaultTolerance] = weakref.WeakKeyDictionary()
 
@@ -29,13 +30,17 @@ class FaultToleranceOptions:
     """How often snapshot policies are checked."""
     restart_on_failure: bool = True
     """Off: lost nodes are only reported, never fenced nor restarted."""
+    default_checkpoint_policy: SnapshotPolicy | None = None
+    """Checkpoint policy of jobs whose document has no ``[snapshot]`` table; None: none."""
 
 
 class FaultTolerance:
     def __init__(self, manager: ClusterManager, options: FaultToleranceOptions | None = None):
         self.options = options or FaultToleranceOptions()
         self.jobs = ClusterJobs(manager, self.options.submission)
-        self.checkpoints = Checkpoints(self.jobs)
+        self.checkpoints = Checkpoints(
+            self.jobs, default_policy=self.options.default_checkpoint_policy
+        )
         self.ha = HaMonitor(self.jobs, self.checkpoints, self.options.ha)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []

@@ -4,6 +4,10 @@ One plan runs at a time per cluster. In manual mode (and for rebalancing in part
 waits as a recommendation until an operator approves or rejects it; a recommendation that has
 waited longer than its time to live is dropped, since the cluster it was made for has moved on.
 
+Overload and underload cycles are answered by vmgrid's DecisionPolicy (``control.policy =
+"vmgrid"``, the default; see policy_decider.py) or by the solver (``"solver"``); drains always
+by the solver.
+
 Maintenance: a drain is the operator's request, so its plans run without approval and without
 cooldown. A VM the drain could not migrate (no destination fits, or its migration failed) gets
 the configured fallback (suspend or shutdown) in the next cycle. When a node leaves maintenance
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from vmgrid.agents.cluster.control import (
     ControlConfig,
     Decision,
+    PolicyKind,
     Trigger,
     TriggerKind,
     decide,
@@ -41,6 +46,7 @@ from vmgrid.agents.cluster.maintenance import (
     unsettled,
 )
 from vmgrid.agents.cluster.manager import ClusterManager
+from vmgrid.agents.cluster.policy_decider import PolicyDecider
 from vmgrid.agents.cluster.solver_view import to_model
 from vmgrid.agents.cluster.state import ClusterSnapshot
 from vmgrid.agents.errors import NotFound
@@ -91,6 +97,8 @@ class ControlLoop:
         self._return_deadline: dict[str, float] = {}
         """Node -> until when an undrain waits for reports to show its drained VMs settled."""
         self._drain_failed: set[str] = set()
+        self.policy = PolicyDecider()
+        """vmgrid's DecisionPolicy with its hysteresis memory (used when config.policy is vmgrid)."""
 
     def drain(self, node_id: str) -> None:
         """Put a node in maintenance: its VMs are moved away in the next cycle."""
@@ -151,7 +159,7 @@ class ControlLoop:
                 )
                 return self._run_now(Decision(trigger, _plan(snapshot, stuck), summary))
         started = time.perf_counter()
-        decision = await asyncio.to_thread(decide, snapshot, trigger, self.config)
+        decision = await asyncio.to_thread(self._decide, snapshot, trigger)
         if decision.plan is None and trigger.kind is TriggerKind.DRAIN:
             stuck = fallback_actions(snapshot, trigger.nodes, fallback)
             if stuck:
@@ -172,6 +180,12 @@ class ControlLoop:
         else:
             self._start(plan_id, decision)
         return decision
+
+    def _decide(self, snapshot: ClusterSnapshot, trigger: Trigger) -> Decision:
+        """Drains go to the solver (offline nodes); the rest to the configured policy."""
+        if trigger.kind is TriggerKind.DRAIN or self.config.policy is PolicyKind.SOLVER:
+            return decide(snapshot, trigger, self.config)
+        return self.policy.decide(snapshot, trigger, self.config)
 
     def _note_undrained(self, snapshot: ClusterSnapshot) -> None:
         draining = {v.node_id for v in snapshot.nodes if v.draining}
@@ -219,6 +233,7 @@ class ControlLoop:
             raise NotFound(
                 f"no plan {plan_id!r} waits for approval (known: {sorted(self.pending)})"
             )
+        self.policy.forget_last()
         self._publish(f"{plan_id} rejected by the operator")
         self._cooldown_until = self._clock() + self.config.cooldown_s
 
@@ -271,6 +286,7 @@ class ControlLoop:
         for plan_id, rec in list(self.pending.items()):
             if now - rec.created_monotonic > self._ttl_s:
                 del self.pending[plan_id]
+                self.policy.forget_last()
                 self._publish(f"{plan_id} expired without approval")
 
     def _publish(self, message: str) -> None:

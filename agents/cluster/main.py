@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from vmgrid.agents.cluster import runtime_config
+from vmgrid.agents.cluster import ft_config, runtime_config
 from vmgrid.agents.cluster.config import ClusterConfig, add_arguments, from_args
 from vmgrid.agents.cluster.metrics import ClusterMetrics
 from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.metrics_http import MetricsEndpoint
+from vmgrid.coordinator.web.launch import default_state_dir, serve_cluster_dashboard
 
 EPILOG = """\
 examples:
@@ -63,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_arguments(parser)
     runtime_config.add_arguments(parser)
+    ft_config.add_arguments(parser)
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser
 
@@ -71,7 +75,10 @@ def build_settings(args: argparse.Namespace) -> tuple[ClusterConfig, RuntimeOpti
     """Server and runtime settings from the file and flags; ConfigError names a bad value."""
     config = from_args(args)
     table = runtime_config.control_table(args.config) if args.config else {}
-    return config, runtime_config.runtime_options(runtime_config.merge(table, args), config)
+    options = runtime_config.runtime_options(runtime_config.merge(table, args), config)
+    ft_table = ft_config.table(args.config) if args.config else None
+    fault_tolerance = ft_config.options(ft_table, args, options.journal_path)
+    return config, dataclasses.replace(options, fault_tolerance=fault_tolerance)
 
 
 async def _serve(config: ClusterConfig, options: RuntimeOptions) -> None:
@@ -92,13 +99,27 @@ async def _serve(config: ClusterConfig, options: RuntimeOptions) -> None:
         runtime.options.journal_path,
         runtime.options.control.automation.value,
     )
+    dashboard = None
     try:
         await runtime.start()
+        if config.web_listen:
+            dashboard = await serve_cluster_dashboard(
+                runtime, config.web_listen, config.web_token_file, _state_dir(config, options)
+            )
         await stop.wait()
     finally:
+        if dashboard is not None:
+            await dashboard.stop()
         if endpoint is not None:
             endpoint.stop()
         await runtime.stop()
+
+
+def _state_dir(config: ClusterConfig, options: RuntimeOptions) -> Path:
+    """Where generated dashboard tokens live: beside the plan journal."""
+    if options.journal_path == runtime_config.MEMORY_JOURNAL:
+        return default_state_dir(config.cluster_id)
+    return Path(options.journal_path).resolve().parent
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -183,7 +183,9 @@ class ClusterManager:
 
         Idempotent by ``command.command_id``: a finished id returns its cached result without
         resending; an id still in flight is awaited, not sent again. Pending commands are
-        resent when the node reconnects (the agent dedupes them by id).
+        resent when the node reconnects (the agent dedupes them by id). A command whose
+        values its wire message cannot hold raises UnencodableCommand (a ValueError naming the
+        field) before anything is queued, so the node's stream is never broken by it.
         """
         cached = self._results.get(command.command_id)
         if cached is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vmgrid.agents.cluster.config import ClusterConfig, read_toml
-from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig
+from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig, PolicyKind
 from vmgrid.agents.cluster.driver import DriverOptions
 from vmgrid.agents.cluster.executor import ExecutionLimits
 from vmgrid.agents.cluster.maintenance import DrainFallback
@@ -45,6 +45,7 @@ KEYS: dict[str, tuple[object, str]] = {
     "target_utilisation": (_CONTROL_DEFAULTS.target_utilisation, "fill nodes up to this"),
     "min_gain_nodes": (_CONTROL_DEFAULTS.min_gain_nodes, "nodes a consolidation must free"),
     "solver_time_limit_s": (_CONTROL_DEFAULTS.solver_time_limit_s, "CP-SAT limit per decision"),
+    "policy": (_CONTROL_DEFAULTS.policy, "vmgrid (DecisionPolicy) or solver, for rebalancing"),
     "drain_fallback": (_CONTROL_DEFAULTS.drain_fallback, "suspend, shutdown or none"),
     "power_saving": (_CONTROL_DEFAULTS.power_saving, "power freed nodes off"),
     "power_off_command": (_DRIVER_DEFAULTS.power_off_command, "command, {node} = node id"),
@@ -169,6 +170,7 @@ def runtime_options(values: Mapping[str, Any], cluster: ClusterConfig) -> Runtim
             power_saving=bool(v["power_saving"]),
             drain_fallback=_enum(DrainFallback, "drain_fallback", _value(v["drain_fallback"])),
             solver_time_limit_s=float(v["solver_time_limit_s"]),
+            policy=_enum(PolicyKind, "policy", _value(v["policy"])),
         )
         limits = ExecutionLimits(
             max_actions_per_node=int(v["max_actions_per_node"]),

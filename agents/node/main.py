@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="serve Prometheus /metrics there (default: none; port 0 picks one, logged)",
     )
+    add(
+        "--metrics-url-file",
+        type=Path,
+        metavar="FILE",
+        help="once /metrics serves, write its URL to FILE (how a launcher learns port 0)",
+    )
     add("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return parser
 
@@ -150,6 +156,18 @@ async def _serve(agent: NodeAgent, endpoint: MetricsEndpoint | None) -> None:
             endpoint.stop()
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a URL."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_text(text)
+        partial.replace(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"metrics_url_file: cannot write {str(path)!r} ({exc.strerror})"
+        ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -166,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             registry = AgentMetrics(agent, config.node_id).registry
             endpoint = MetricsEndpoint(registry, config.metrics_listen, "vmgrid-agent")
+            if args.metrics_url_file is not None:
+                _write_atomically(args.metrics_url_file, endpoint.url + "\n")
     except ConfigError as exc:
         print(f"vmgrid-agent: {exc}", file=sys.stderr)
         return 2

@@ -25,7 +25,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {  # type: i
     "nodes": cluster_cmd.add_nodes_parser,
     "vms": cluster_cmd.add_vms_parser,
     "clusters topology": cluster_ops_cmd.skipping(grid_cmd.add_parsers),
-    "submit job": jobs_cmd.add_parsers,
+    "submit job jobs checkpoints": jobs_cmd.add_parsers,
     # apply/migrate/events of the grid are reached through cluster_ops_cmd (--coordinator)
     "grid moves": cluster_ops_cmd.skipping(move_cmd.add_parsers),
     "status plan plans apply approve reject cancel migrate suspend resume snapshot drain "

@@ -1,25 +1,33 @@
 """The dashboard's backend for the grid coordinator: clusters, topology, dry-run grid plans.
 
-The coordinator knows clusters by their summaries, so VMs are those summaries' movable VMs and
-nodes are not listed; VM and node actions belong to each cluster manager's own dashboard.
+Nodes and VMs are read from every connected cluster's ClusterService (ListNodes, ListVms) at
+the endpoint of its hello, with the coordinator's client certificate; a cluster that does not
+answer shows its summary's movable VMs instead and no nodes. VM and node actions are forwarded
+to the cluster that holds the VM or node (``cluster_rpc.ClusterCalls``). Plans waiting for
+approval live in each cluster manager, so approving one is done on that manager's dashboard.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from vmgrid.agents.errors import FailedPrecondition
+import grpc
+from vmgrid.agents.errors import FailedPrecondition, VmgridError
+from vmgrid.agents.tls import TlsFiles, channel_credentials
 from vmgrid.coordinator import model as m
 from vmgrid.coordinator.service import Coordinator
 from vmgrid.coordinator.web.backend import VmFilter
-from vmgrid.coordinator.web.errors import conflict
+from vmgrid.coordinator.web.cluster_rpc import ClusterCalls
+from vmgrid.coordinator.web.errors import ApiError, bad_request, conflict, not_found
 from vmgrid.coordinator.web.feed import EventFeed
 
+log = logging.getLogger(__name__)
 Json = dict[str, Any]
-GRID_ONLY = "the grid view cannot act on {what}; use the dashboard of the cluster manager"
+NO_APPROVAL = "plans waiting for approval are held by each cluster manager; use its dashboard"
 
 
 class CoordinatorBackend:
@@ -27,9 +35,12 @@ class CoordinatorBackend:
 
     kind = "coordinator"
 
-    def __init__(self, coordinator: Coordinator) -> None:
+    def __init__(
+        self, coordinator: Coordinator, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
         self.coordinator = coordinator
         self.feed = EventFeed()
+        self.calls = ClusterCalls(credentials or _client_credentials(coordinator))
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -40,6 +51,7 @@ class CoordinatorBackend:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.calls.close()
 
     async def _relay(self) -> None:
         sub = self.coordinator.bus.subscribe()
@@ -57,35 +69,40 @@ class CoordinatorBackend:
         finally:
             sub.close()
 
+    async def _inventories(self) -> dict[str, tuple[list[Json], list[Json]]]:
+        """cluster id -> (nodes, VMs) of every connected cluster that answers."""
+        records = [
+            r
+            for r in self.coordinator.registry.records()
+            if r.state is m.ClusterState.CONNECTED and r.hello.endpoint
+        ]
+        replies = await asyncio.gather(
+            *(self.calls.inventory(r.cluster_id, r.hello.endpoint) for r in records),
+            return_exceptions=True,
+        )
+        found = {}
+        for record, reply in zip(records, replies, strict=True):
+            if isinstance(reply, VmgridError | ApiError):
+                log.warning("cluster %s at %s: %s", record.cluster_id, record.hello.endpoint, reply)
+            elif isinstance(reply, BaseException):
+                raise reply
+            else:
+                found[record.cluster_id] = reply
+        return found
+
     async def nodes(self) -> list[Json]:
-        return []
+        inventories = await self._inventories()
+        return [node for cid in sorted(inventories) for node in inventories[cid][0]]
 
     async def vms(self, where: VmFilter) -> list[Json]:
-        found = []
+        inventories = await self._inventories()
+        candidates = [vm for cid in sorted(inventories) for vm in inventories[cid][1]]
         for record in self.coordinator.registry.records():
-            if record.summary is None or (where.cluster and where.cluster != record.cluster_id):
-                continue
-            for vm in record.summary.movable_vms:
-                if where.node and vm.node_id != where.node:
-                    continue
-                if where.name and where.name.lower() not in vm.name.lower():
-                    continue
-                if where.state and where.state != "running":
-                    continue
-                found.append(
-                    {
-                        "uuid": vm.vm_uuid,
-                        "name": vm.name,
-                        "cluster": record.cluster_id,
-                        "node": vm.node_id,
-                        "state": "running",
-                        "cpu_used_millicores": vm.cpu_millicores,
-                        "memory_allocated_bytes": vm.memory_bytes,
-                        "simulated": False,
-                        "migration": None,
-                    }
+            if record.summary is not None and record.cluster_id not in inventories:
+                candidates.extend(
+                    _summary_vm(vm, record.cluster_id) for vm in record.summary.movable_vms
                 )
-        return found
+        return [vm for vm in candidates if _matches(vm, where)]
 
     async def clusters(self) -> list[Json]:
         return [_cluster_json(r) for r in self.coordinator.registry.records()]
@@ -132,26 +149,75 @@ class CoordinatorBackend:
     def stream(self) -> AsyncIterator[Json]:
         return self.feed.stream()
 
+    async def _endpoint_of(self, kind: str, wanted: str) -> str:
+        """Endpoint of the cluster holding VM or node `wanted`; 404 when none does."""
+        for cluster_id, (nodes, vms) in (await self._inventories()).items():
+            items = vms if kind == "vm" else nodes
+            if any(item["uuid" if kind == "vm" else "id"] == wanted for item in items):
+                return self.coordinator.registry.get(cluster_id).hello.endpoint
+        raise not_found(f"no connected cluster has a {kind} {wanted!r}", "id")
+
     async def migrate(self, vm_uuid: str, destination: str) -> Json:
-        raise conflict(GRID_ONLY.format(what="VMs"), "id")
+        endpoint = await self._endpoint_of("vm", vm_uuid)
+        try:
+            return await self.calls.migrate(endpoint, vm_uuid, destination)
+        except ApiError as exc:
+            if exc.status == 404:
+                raise bad_request(exc.message, "destination") from None
+            raise
 
     async def suspend(self, vm_uuid: str) -> Json:
-        raise conflict(GRID_ONLY.format(what="VMs"), "id")
+        return await self.calls.suspend(await self._endpoint_of("vm", vm_uuid), vm_uuid)
 
     async def resume(self, vm_uuid: str) -> Json:
-        raise conflict(GRID_ONLY.format(what="VMs"), "id")
+        return await self.calls.resume(await self._endpoint_of("vm", vm_uuid), vm_uuid)
 
     async def snapshot(self, vm_uuid: str, name: str) -> Json:
-        raise conflict(GRID_ONLY.format(what="VMs"), "id")
+        return await self.calls.snapshot(await self._endpoint_of("vm", vm_uuid), vm_uuid, name)
 
     async def drain(self, node_id: str, draining: bool) -> Json:
-        raise conflict(GRID_ONLY.format(what="nodes"), "id")
+        endpoint = await self._endpoint_of("node", node_id)
+        return await self.calls.drain(endpoint, node_id, draining)
 
     async def approve(self, plan_id: str) -> Json:
-        raise conflict("grid plans are dry runs here; nothing waits for approval", "id")
+        raise conflict(NO_APPROVAL, "id")
 
     async def reject(self, plan_id: str) -> Json:
-        raise conflict("grid plans are dry runs here; nothing waits for approval", "id")
+        raise conflict(NO_APPROVAL, "id")
+
+
+def _client_credentials(coordinator: Coordinator) -> grpc.ChannelCredentials | None:
+    """The coordinator's own certificate as a client of cluster managers (None: plaintext)."""
+    config = coordinator.config
+    if config.insecure:
+        return None
+    return channel_credentials(
+        TlsFiles(config.tls_ca_file, config.tls_cert_file, config.tls_key_file)
+    )
+
+
+def _summary_vm(vm: m.VmDemand, cluster_id: str) -> Json:
+    """A VM known only from its cluster's summary (the cluster did not answer)."""
+    return {
+        "uuid": vm.vm_uuid,
+        "name": vm.name,
+        "cluster": cluster_id,
+        "node": vm.node_id,
+        "state": "running",
+        "cpu_used_millicores": vm.cpu_millicores,
+        "memory_allocated_bytes": vm.memory_bytes,
+        "simulated": False,
+        "migration": None,
+    }
+
+
+def _matches(vm: Json, where: VmFilter) -> bool:
+    return (
+        (not where.cluster or vm["cluster"] == where.cluster)
+        and (not where.node or vm["node"] == where.node)
+        and (not where.state or vm["state"] == where.state)
+        and (not where.name or where.name.lower() in vm["name"].lower())
+    )
 
 
 def _cluster_json(record: m.ClusterRecord) -> Json:

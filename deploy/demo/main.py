@@ -28,6 +28,8 @@ from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig
 from vmgrid.agents.cluster.driver import DriverOptions
 from vmgrid.agents.cluster.events import EventKind
+from vmgrid.agents.cluster.fault_tolerance import FaultToleranceOptions
+from vmgrid.agents.cluster.ha import HaConfig
 from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.agents.cluster.solver_view import memory_fraction
 from vmgrid.agents.cluster.state import NodeStatus
@@ -35,6 +37,8 @@ from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.server import CoordinatorServer
 from vmgrid.coordinator.web.auth import Tokens
 from vmgrid.coordinator.web.server import serve_cluster, stop_cluster_web
+from vmgrid.demo import ha_scenario
+from vmgrid.demo.observe import DemoMetrics
 from vmgrid.demo.simcluster import SimCluster, SimClusterSpec
 
 TOPOLOGY = Path(__file__).parent / "grid.graphml"
@@ -43,6 +47,7 @@ examples:
   vmgrid-demo                          # run until Ctrl-C
   vmgrid-demo --duration 60 --state-file /tmp/demo.json
   vmgrid-demo --nodes 6 --vms-per-node 8 --automation manual
+  vmgrid-demo --ha-scenario            # submit a group, checkpoint it, survive a node failure
 """
 
 
@@ -92,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--refresh", type=_positive_float, default=5.0, help="seconds between status tables (5)"
+    )
+    parser.add_argument(
+        "--ha-scenario",
+        action="store_true",
+        help="submit a group, checkpoint it, kill one simulated agent and show the restart",
     )
     return parser
 
@@ -173,7 +183,7 @@ async def _start_second_cluster(
     )
     address = await runtime.start()
     cluster = SimCluster(SimClusterSpec("c2", nodes=2, vms_per_node=2, seed=2), workdir / "c2")
-    cluster.start(address)
+    cluster.start(address, metrics=True)
     return runtime, cluster
 
 
@@ -193,6 +203,9 @@ async def run_demo(args: argparse.Namespace) -> int:
         journal_path=str(workdir / "journal.sqlite"),
         coordinator=grid.address,
         summary_period_s=2.0,
+        fault_tolerance=FaultToleranceOptions(
+            ha=HaConfig(fence_command=("true",), period_s=0.5), checkpoint_period_s=5.0
+        ),
     )
     config = ClusterConfig(
         cluster_id="c1", listen="127.0.0.1:0", insecure=True, report_period_ms=1000
@@ -200,8 +213,12 @@ async def run_demo(args: argparse.Namespace) -> int:
     runtime = ClusterRuntime(config, options)
     address = await runtime.start()
     cluster = SimCluster(spec, workdir)
-    cluster.start(address)
+    cluster.start(address, metrics=True)
     second, second_sim = await _start_second_cluster(workdir, grid.address, options)
+    metrics = DemoMetrics()
+    metrics.add_coordinator(grid)
+    metrics.add_cluster(runtime)
+    metrics.add_cluster(second)
     tokens = Tokens.generate()
     web, web_backend = await serve_cluster(runtime, tokens, args.web_listen)
     printer = asyncio.ensure_future(_print_events(runtime))
@@ -212,6 +229,8 @@ async def run_demo(args: argparse.Namespace) -> int:
     try:
         await _wait_for_nodes(runtime, args.nodes, timeout_s=30)
         await _wait_for_nodes(second, 2, timeout_s=30)
+        await metrics.add_agents(cluster)
+        await metrics.add_agents(second_sim)
         print(f"vmgrid demo: cluster manager on {address} (plaintext, loopback only)")
         print(f"  grid coordinator on {grid.address}: clusters c1 and c2 ({TOPOLOGY.name})")
         print(
@@ -226,13 +245,17 @@ async def run_demo(args: argparse.Namespace) -> int:
                 "api": web.api_url,
                 "token": tokens.operator,
                 "read_token": tokens.read,
-                "metrics": [],
+                "metrics": metrics.urls,
                 "cluster": address,
                 "coordinator": grid.address,
                 "clusters": {"c1": address, "c2": second.address},
                 "workdir": str(workdir),
             }
             args.state_file.write_text(json.dumps(state))
+        if args.ha_scenario:
+            sims = {"c1": cluster, "c2": second_sim}
+            runtimes = {"c1": runtime, "c2": second}
+            await ha_scenario.run(grid, runtimes, sims, lambda line: print(line, flush=True))
         deadline = None if args.duration is None else loop.time() + args.duration
         while not stop.is_set():
             print(status_table(runtime), flush=True)
@@ -246,6 +269,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     finally:
         printer.cancel()
         await stop_cluster_web(web, web_backend)
+        metrics.stop()
         cluster.stop()
         second_sim.stop()
         await runtime.stop(grace_s=0)

@@ -7,9 +7,11 @@ load table is given to every agent, keyed by VM name, so a VM keeps its load whe
 
 from __future__ import annotations
 
+import asyncio
 import random
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,17 +103,31 @@ class SimCluster:
             configs.append(config)
         return configs
 
-    def start(self, manager: str) -> None:
+    def start(self, manager: str, metrics: bool = False) -> None:
+        """Start one agent per node; with `metrics`, each serves /metrics on a free port."""
         for config in self.write(manager):
             log = (self.workdir / f"{config.stem}.log").open("ab")
-            self.processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "vmgrid.agents.node.main", "--config", str(config)],
-                    stdout=log,
-                    stderr=log,
-                )
-            )
+            command = [sys.executable, "-m", "vmgrid.agents.node.main", "--config", str(config)]
+            if metrics:
+                url_file = self._metrics_url_file(config.stem)
+                url_file.unlink(missing_ok=True)
+                command += ["--metrics-listen", "127.0.0.1:0", "--metrics-url-file", str(url_file)]
+            self.processes.append(subprocess.Popen(command, stdout=log, stderr=log))
             log.close()
+
+    def _metrics_url_file(self, node: str) -> Path:
+        return self.workdir / f"{node}.metrics-url"
+
+    async def metrics_urls(self, timeout_s: float = 30.0) -> list[str]:
+        """Each agent's /metrics URL, waiting for agents started with ``metrics=True``."""
+        deadline = time.monotonic() + timeout_s
+        files = [self._metrics_url_file(node) for node in self.node_vms]
+        while not all(f.exists() for f in files):
+            if time.monotonic() > deadline:
+                missing = [f.name for f in files if not f.exists()]
+                raise RuntimeError(f"agents did not report their metrics URL: {missing}")
+            await asyncio.sleep(0.1)
+        return [f.read_text().strip() for f in files]
 
     def stop(self) -> None:
         for process in self.processes:

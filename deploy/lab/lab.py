@@ -9,9 +9,11 @@ our daemons, the daemons, then the taps.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -184,6 +186,47 @@ class Lab:
             migration_port_max=ports[1],
         )
 
+    # -- failures ---------------------------------------------------------------------------
+
+    def kill_host(self, name: str) -> dict[str, Any]:
+        """Crash host `name` as a power cut would: SIGKILL its libvirtd, then every QEMU guest
+        of that daemon (found by the host directory in their command line). Nothing is shut
+        down cleanly; the host's directory, with its persistent domain definitions, stays for
+        `restart_host`. Returns the pids killed."""
+        layout = self._layout(name)
+        with self._locked():
+            record = procs.read_pid_file(layout.pid_file)
+            if record is None or not procs.is_alive(record):
+                running = ", ".join(h.name for h in self.hosts()) or "none"
+                raise LabError(f"host {name!r} is not running; running hosts: {running}")
+            uid = layout.base.stat().st_uid
+            guests = procs.processes_of_user_mentioning(uid, f"{layout.base}/", "qemu-system")
+            for victim in (record, *guests):
+                _sigkill(victim)
+            for victim in (record, *guests):
+                if not procs.wait_gone(victim, 10.0):
+                    raise LabError(f"process {victim.pid} of {name} survived SIGKILL")
+        return {"host": name, "daemon_pid": record.pid, "guest_pids": [g.pid for g in guests]}
+
+    def restart_host(self, name: str) -> LabHost:
+        """Start a killed host's libvirtd again on its kept directory (same host UUID, same
+        persistent domains, now shut off), as a host coming back after a reboot."""
+        with self._locked():
+            known = {host.name: host for host in self._load()}
+            old = known.get(name)
+            if old is None:
+                raise LabError(f"host {name!r} is not in this lab; known: {sorted(known)}")
+            if procs.is_alive(old.record):
+                return old
+            layout = self._layout(name)
+            user = access.ensure_user(self.user_name)
+            record = spawn(layout, user)
+            wait_until_answers(layout, record, self.answer_timeout_s)
+            new = dataclasses.replace(old, pid=record.pid, start_ticks=record.start_ticks)
+            known[name] = new
+            self._save(sorted(known.values(), key=_host_order))
+            return new
+
     # -- taps -------------------------------------------------------------------------------
 
     def create_tap(self, name: str) -> str:
@@ -274,6 +317,12 @@ class Lab:
 def _host_order(host: LabHost) -> int:
     digits = host.name.removeprefix("host")
     return int(digits) if digits.isdigit() else MAX_HOSTS + 1
+
+
+def _sigkill(record: procs.ProcessRecord) -> None:
+    if procs.is_alive(record):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, signal.SIGKILL)
 
 
 def _destroy_guests(uri: str) -> int:

@@ -138,7 +138,7 @@ function migrationCell(vm) {
 
 function vmRow(vm) {
   const paused = vm.state === "paused";
-  const actions = state.kind === "cluster" ? el("td", { class: "vm-actions" },
+  const actions = state.nodes.some((n) => n.id === vm.node) ? el("td", { class: "vm-actions" },
     paused ? el("button", { "data-action": "resume", onclick: () => act(`/vms/${vm.uuid}/resume`) }, "Resume")
       : el("button", { "data-action": "suspend", onclick: () => act(`/vms/${vm.uuid}/suspend`) }, "Suspend"),
     el("button", { "data-action": "migrate", onclick: () => openMigrate(vm) }, "Migrate"),
@@ -165,7 +165,7 @@ function renderNodes() {
       el("div", { class: "node-head" }, el("h3", {}, n.id), el("span", { class: "tag" }, n.status),
         n.draining ? el("span", { class: "tag paused" }, "draining") : null,
         n.simulated ? el("span", { class: "tag sim", title: "libvirt test driver" }, "simulated") : null,
-        state.kind === "cluster" ? el("button", { "data-action": n.draining ? "undrain" : "drain", onclick: () => act(`/nodes/${n.id}/${n.draining ? "undrain" : "drain"}`) }, n.draining ? "Undrain" : "Drain") : null),
+        el("button", { "data-action": n.draining ? "undrain" : "drain", onclick: () => act(`/nodes/${n.id}/${n.draining ? "undrain" : "drain"}`) }, n.draining ? "Undrain" : "Drain")),
       el("div", { class: "bars" },
         el("span", {}, "CPU"), bar(cpu), el("span", {}, `${pct(cpu)} of ${cores(n.capacity.cpu_millicores)}`),
         el("span", {}, "mem"), bar(mem), el("span", {}, `${pct(mem)} of ${mib(n.capacity.memory_bytes)}`),
@@ -252,7 +252,7 @@ let migrating = null;
 function openMigrate(vm) {
   migrating = vm;
   $("migrate-vm").textContent = `${vm.name} (on ${vm.node})`;
-  const options = state.nodes.filter((n) => n.id !== vm.node && n.status === "connected").map((n) => el("option", { value: n.id }, n.id));
+  const options = state.nodes.filter((n) => n.id !== vm.node && n.cluster === vm.cluster && n.status === "connected").map((n) => el("option", { value: n.id }, n.id));
   $("migrate-destination").replaceChildren(...options);
   $("migrate-dialog").showModal();
 }

@@ -1,0 +1,226 @@
+"""The manager's cluster as the decision policy sees it, and the policy's moves as a plan.
+
+The cluster manager and the PlanetLab replay run the same ``vmgrid.solver.decision``
+``DecisionPolicy``; this module is the manager's side of that seam (the replay's is
+``vmgrid.solver.replay.vmgrid_adapter``). Both only translate:
+
+- hosts are the connected nodes that are not draining, in snapshot order; capacity is the
+  node's CPU in millicores, and the most a single VM can get there is the node's capacity unless
+  a caller knows better (``vm_limit_millicores``);
+- idle and peak watts come from ``watts`` when given; agents do not report power figures yet,
+  so every node gets the same ``DEFAULT_IDLE_W``/``DEFAULT_PEAK_W`` and the policy's efficiency
+  order (capacity per idle watt) is then capacity alone;
+- VMs are the running VMs of those hosts, ordered by a stable integer id per uuid (``VmIds``,
+  kept by the loop across cycles: the policy's hysteresis is keyed on it); demand is the latest
+  CPU reading, history the recent readings newest first, RAM the memory allocated to the VM.
+  A reading above the largest node's capacity is start-up noise and is capped there.
+
+The policy looks at CPU only, so ``plan_moves`` replays its moves against memory, skips a move
+that would overflow its destination's memory (saying why), drops the rest of a consolidation
+whose host could then not be emptied, and lets ``vmgrid.solver.planner`` order the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from vmgrid.agents.cluster.solver_view import MIB
+from vmgrid.agents.cluster.state import ClusterSnapshot, NodeStatus, NodeView
+from vmgrid.agents.errors import NotFound
+from vmgrid.agents.model import VmState, VmUsage
+from vmgrid.solver import decision
+from vmgrid.solver.decision import Move
+from vmgrid.solver.model import CPU, MEMORY, VM, Model, ModelError, Node, VMState
+from vmgrid.solver.plan import Plan
+from vmgrid.solver.planner import PlanError, PlannerOptions, build_plan
+
+DEFAULT_IDLE_W = 100.0
+"""Idle watts assumed for every node (no node reports its power figures yet)."""
+DEFAULT_PEAK_W = 200.0
+"""Peak watts assumed for every node."""
+
+RUNNING = frozenset({VmState.RUNNING, VmState.BLOCKED, VmState.MIGRATING, VmState.SHUTTING_DOWN})
+SLEEPING = frozenset({VmState.PAUSED, VmState.PM_SUSPENDED})
+
+
+class VmIds:
+    """A stable integer per VM uuid, in order of first sight, for the life of the loop."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+
+    def of(self, uuid: str) -> int:
+        return self._ids.setdefault(uuid, len(self._ids))
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    """A policy snapshot and the names behind its indices."""
+
+    snapshot: decision.ClusterSnapshot
+    node_ids: tuple[str, ...]
+    """Host index -> node id."""
+    vm_uuids: tuple[str, ...]
+    """VM index -> uuid."""
+
+
+@dataclass(frozen=True)
+class MovePlan:
+    """The moves that survived the memory check, their plan, and why the others did not."""
+
+    plan: Plan | None
+    moves: tuple[Move, ...]
+    skipped: tuple[str, ...]
+
+
+def eligible_nodes(snapshot: ClusterSnapshot) -> list[NodeView]:
+    """Nodes that may host VMs the policy places: connected and not in maintenance."""
+    return [v for v in snapshot.nodes if v.status is NodeStatus.CONNECTED and not v.draining]
+
+
+def to_policy_snapshot(
+    snapshot: ClusterSnapshot,
+    ids: VmIds,
+    step: int,
+    vm_limit_millicores: Mapping[str, int] | None = None,
+    watts: Mapping[str, tuple[float, float]] | None = None,
+) -> PolicyView:
+    """The decision policy's view of `snapshot` (see the module docstring for the mapping)."""
+    nodes = eligible_nodes(snapshot)
+    limits = vm_limit_millicores or {}
+    power = watts or {}
+    largest = max((v.capacity.cpu_millicores for v in nodes), default=0)
+    found: list[tuple[int, str, int, VmUsage]] = []
+    for index, view in enumerate(nodes):
+        for vm in view.vms:
+            if vm.state in RUNNING:
+                found.append((ids.of(vm.uuid), vm.uuid, index, vm))
+    found.sort(key=lambda item: item[0])
+    histories = [_history(snapshot, vm, largest) for _, _, _, vm in found]
+    width = max((len(h) for h in histories), default=0) or 1
+    history = np.zeros((len(found), width), dtype=np.float64)
+    for row, values in enumerate(histories):
+        history[row, : len(values)] = values
+    cap = [float(v.capacity.cpu_millicores) for v in nodes]
+    policy_snapshot = decision.ClusterSnapshot(
+        step=step,
+        host_capacity_millicores=np.array(cap, dtype=np.float64),
+        host_vm_limit_millicores=np.array(
+            [float(limits.get(v.node_id, v.capacity.cpu_millicores)) for v in nodes],
+            dtype=np.float64,
+        ),
+        host_idle_w=np.array(
+            [power.get(v.node_id, (DEFAULT_IDLE_W, DEFAULT_PEAK_W))[0] for v in nodes],
+            dtype=np.float64,
+        ),
+        host_peak_w=np.array(
+            [power.get(v.node_id, (DEFAULT_IDLE_W, DEFAULT_PEAK_W))[1] for v in nodes],
+            dtype=np.float64,
+        ),
+        vm_id=np.array([i for i, _, _, _ in found], dtype=np.int64),
+        vm_host=np.array([h for _, _, h, _ in found], dtype=np.int64),
+        vm_demand_millicores=np.array(
+            [float(min(vm.cpu_used_millicores, largest)) for _, _, _, vm in found],
+            dtype=np.float64,
+        ),
+        vm_history_millicores=history,
+        vm_history_len=np.array([len(h) for h in histories], dtype=np.int64),
+        vm_ram_mib=np.array(
+            [float(vm.memory_allocated_bytes // MIB) for _, _, _, vm in found], dtype=np.float64
+        ),
+    )
+    return PolicyView(
+        policy_snapshot, tuple(v.node_id for v in nodes), tuple(u for _, u, _, _ in found)
+    )
+
+
+def _history(snapshot: ClusterSnapshot, vm: VmUsage, largest: int) -> list[float]:
+    """The VM's CPU readings, newest first, capped like its demand."""
+    try:
+        samples = snapshot.vm_samples(vm.uuid)
+    except NotFound:
+        samples = ()
+    return [float(min(s.cpu_used_millicores, largest)) for s in reversed(samples)]
+
+
+def plan_moves(snapshot: ClusterSnapshot, view: PolicyView, moves: Sequence[Move]) -> MovePlan:
+    """Check `moves` against memory and turn those that fit into a timed plan."""
+    src = _model(snapshot, view)
+    kept, skipped = _memory_checked(src, view, moves)
+    if not kept:
+        return MovePlan(None, (), skipped)
+    moved = [src.vms[view.vm_uuids[m.vm]].on(view.node_ids[m.destination]) for m in kept]
+    dst = src.with_vms(moved)
+    reasons = {view.vm_uuids[m.vm]: _reason(src, view, m) for m in kept}
+    try:
+        plan = build_plan(src, dst, (), PlannerOptions(), reasons)
+    except (PlanError, ModelError) as exc:
+        return MovePlan(None, (), (*skipped, f"no plan orders these moves: {exc}"))
+    return MovePlan(plan, kept, skipped)
+
+
+def _model(snapshot: ClusterSnapshot, view: PolicyView) -> Model:
+    """Eligible nodes (CPU millicores, memory MiB) and their running and paused VMs; running
+    VMs demand what the policy saw, so the planner orders moves on the policy's figures."""
+    snap = view.snapshot
+    demand = {u: int(np.ceil(snap.vm_demand_millicores[i])) for i, u in enumerate(view.vm_uuids)}
+    nodes: list[Node] = []
+    vms: list[VM] = []
+    for node_id in view.node_ids:
+        node = snapshot.node(node_id)
+        cap = {CPU: node.capacity.cpu_millicores, MEMORY: node.capacity.memory_bytes // MIB}
+        nodes.append(Node(node_id, cap))
+        for vm in node.vms:
+            if vm.state not in RUNNING and vm.state not in SLEEPING:
+                continue
+            state = VMState.RUNNING if vm.state in RUNNING else VMState.SLEEPING
+            need = {CPU: demand.get(vm.uuid, 0), MEMORY: max(1, vm.memory_allocated_bytes // MIB)}
+            vms.append(VM(vm.uuid, need, state, node_id, {"name": vm.name}))
+    return Model.of(nodes, vms)
+
+
+def _memory_checked(
+    src: Model, view: PolicyView, moves: Sequence[Move]
+) -> tuple[tuple[Move, ...], tuple[str, ...]]:
+    """Moves whose destinations keep enough memory, in order; a consolidation that loses one
+    move loses all of its host's moves (the host would not be emptied)."""
+    dropped: set[int] = set()
+    while True:
+        free = {n: _memory_free(src, n) for n in src.nodes}
+        kept: list[Move] = []
+        skipped: list[str] = []
+        lost: set[int] = set()
+        for m in moves:
+            uuid, dst = view.vm_uuids[m.vm], view.node_ids[m.destination]
+            name = str(src.vms[uuid].attributes.get("name", uuid))
+            if m.reason == "consolidation" and m.source in dropped:
+                skipped.append(f"{name}: consolidation of {view.node_ids[m.source]} dropped")
+                continue
+            need = src.vms[uuid].need(MEMORY)
+            if need > free[dst]:
+                skipped.append(f"{name} -> {dst}: needs {need} MiB, {dst} has {free[dst]} MiB free")
+                if m.reason == "consolidation":
+                    lost.add(m.source)
+                continue
+            free[dst] -= need
+            free[view.node_ids[m.source]] += need
+            kept.append(m)
+        if lost <= dropped:
+            return tuple(kept), tuple(skipped)
+        dropped |= lost
+
+
+def _memory_free(model: Model, node: str) -> int:
+    """MiB left on `node`; a paused VM keeps its memory, so it counts too."""
+    held = sum(model.vms[v].need(MEMORY) for v in model.hosted(node))
+    return model.nodes[node].cap(MEMORY) - held
+
+
+def _reason(src: Model, view: PolicyView, move: Move) -> str:
+    source = view.node_ids[move.source]
+    load, cap = src.load(source, CPU), src.nodes[source].cap(CPU)
+    if move.reason == "overload":
+        return f"vmgrid policy: relieve {source} ({load} of {cap} millicores in use)"
+    return f"vmgrid policy: consolidate, empty {source} ({load} of {cap} millicores in use)"

@@ -1,0 +1,81 @@
+"""`vmgrid-demo --duration N --state-file F` as a process: the contract of issue #6.
+
+Once up it writes {dashboard, api, token, metrics}; the API lists nodes with the token, every
+component's /metrics passes `promtool check metrics`, the page is served, and the process
+stops by itself with exit code 0.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+DEMO = Path(sys.executable).parent / "vmgrid-demo"
+DURATION_S = 15
+PROMTOOL = shutil.which("promtool")
+
+
+def read(url: str, token: str = "") -> tuple[int, bytes, str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, response.read(), response.headers.get("Content-Type", "")
+
+
+def wait_for_state(process: subprocess.Popen[bytes], state_file: Path, log: Path) -> dict:  # type: ignore[type-arg]
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if state_file.exists() and state_file.read_text().strip():
+            return dict(json.loads(state_file.read_text()))
+        assert process.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.2)
+    raise AssertionError(f"no state file after 90 s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian's prometheus) is not installed")
+def test_demo_publishes_every_endpoint_in_its_state_file_and_stops_by_itself(
+    tmp_path: Path,
+) -> None:
+    state_file, log = tmp_path / "demo.json", tmp_path / "demo.log"
+    command = [str(DEMO), "--duration", str(DURATION_S), "--state-file", str(state_file)]
+    command += ["--nodes", "2", "--vms-per-node", "2", "--refresh", "60"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=out)
+    try:
+        state = wait_for_state(process, state_file, log)
+        assert {"dashboard", "api", "token", "metrics"} <= set(state)
+
+        status, body, _ = read(state["api"] + "/nodes", state["token"])
+        nodes = sorted(n["id"] for n in json.loads(body)["nodes"])
+        assert status == 200 and nodes == ["c1-n1", "c1-n2"]
+
+        # coordinator, two cluster managers, two agents each
+        assert len(state["metrics"]) == 1 + 2 + 4
+        assert len(set(state["metrics"])) == len(state["metrics"])
+        for url in state["metrics"]:
+            status, text, content_type = read(url)
+            assert status == 200 and content_type.startswith("text/plain")
+            check = subprocess.run(
+                [str(PROMTOOL), "check", "metrics"], input=text, capture_output=True, timeout=30
+            )
+            assert (check.returncode, check.stdout + check.stderr) == (0, b""), url
+        agent_series = [read(u)[1] for u in state["metrics"]]
+        assert sum(b"vmgrid_domain_info{" in s for s in agent_series) == 4
+
+        status, page, content_type = read(state["dashboard"])
+        assert status == 200 and content_type.startswith("text/html") and b"<html" in page.lower()
+
+        assert process.wait(timeout=DURATION_S + 60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "vmgrid demo stopped" in log.read_text()
