@@ -158,11 +158,15 @@ class LabCluster:
     # ---- what the lab and the journal say ---------------------------------------------------
 
     def running(self) -> Counter[tuple[str, str]]:
-        """(guest name, host) -> count of running domains, read from every host's libvirt."""
+        """(guest name, host) -> count of running domains, read from every host's libvirt.
+
+        Only domains in the running state count: the paused copy a live migration creates on
+        its destination is active but does not run until the migration has completed.
+        """
         seen: Counter[tuple[str, str]] = Counter()
         for host in self.hosts:
             with contextlib.closing(host.connect()) as conn:
-                for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+                for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_RUNNING):
                     seen[(dom.name(), host.name)] += 1
         return seen
 
@@ -196,10 +200,16 @@ class LabCluster:
             except sqlite3.OperationalError:
                 return []  # tables not created yet
 
-    def start_guest(self, host: LabHost, name: str, mode: str, paused: bool = False) -> str:
-        """Define and start a tiny guest (paused: its load appears on resume); its uuid."""
+    def start_guest(
+        self, host: LabHost, name: str, mode: str, paused: bool = False, cpuset: str | None = None
+    ) -> str:
+        """Define and start a tiny guest (paused: its load appears on resume); its uuid.
+
+        `cpuset` pins the guest to those physical CPUs (see make_guest_xml)."""
         disk = create_boot_disk(self.lab.guest_dir / f"{name}.raw", mode)
-        xml = make_guest_xml(name, mode=mode, disk=disk, memory_mib=64, kvm=self.lab.kvm)
+        xml = make_guest_xml(
+            name, mode=mode, disk=disk, memory_mib=64, kvm=self.lab.kvm, cpuset=cpuset
+        )
         with contextlib.closing(host.connect()) as conn:
             dom = conn.defineXML(xml)
             dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED if paused else 0)

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hosts", type=int, default=3, help="lab hosts (default 3)")
     parser.add_argument("--guests", type=int, default=2, help="spinning guests (default 2)")
     parser.add_argument(
-        "--cpu-millicores", type=int, default=1000, help="declared CPU per host (default 1000)"
+        "--cpu-millicores", type=int, default=800, help="declared CPU per host (default 800)"
     )
     parser.add_argument("--hold-s", type=float, default=2.0, help="overload hold (default 2)")
     parser.add_argument("--timeout-s", type=float, default=120.0, help="give up after this")
@@ -59,7 +59,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         hosts = lab.start(args.hosts)
         cluster = LabCluster(lab, hosts, base / "procs", flags, args.cpu_millicores)
         for name in names:
-            cluster.start_guest(hosts[0], name, "spin", paused=True)
+            # Pinned to one physical CPU: the spinning guests load host1 (whose declared
+            # capacity is --cpu-millicores) without starving the control plane of the other.
+            cluster.start_guest(hosts[0], name, "spin", paused=True, cpuset="0")
         cluster.start()
         _wait(lambda: _reported(cluster, len(hosts)), 60, "agents to report")
         _wait_quiet(cluster, hosts[0].name, args.hold_s + 2)  # the load must be new

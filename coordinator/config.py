@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vmgrid.agents.common.config import (
+    add_endpoint_arguments,
+    add_tls_arguments,
+    apply_flags,
+    check_keys,
+    check_listen,
+    check_tls_files,
+    read_toml,
+)
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.metrics_http import parse_metrics_listen
 from vmgrid.coordinator.web.launch import parse_web_listen
@@ -67,9 +74,7 @@ class CoordinatorConfig:
         """Raise ConfigError naming the first bad value; return self when valid."""
         if not self.grid_id.strip():
             raise ConfigError("grid_id: empty; give a non-empty name, e.g. 'grid-1'")
-        host, sep, port = self.listen.rpartition(":")
-        if not sep or not host or not port.isdigit() or int(port) > 65535:
-            raise ConfigError(f"listen: {self.listen!r} is not host:port (e.g. 127.0.0.1:7600)")
+        check_listen(self.listen, "127.0.0.1:7600")
         if self.metrics_listen:
             parse_metrics_listen(self.metrics_listen)
         if self.web_listen:
@@ -86,43 +91,14 @@ class CoordinatorConfig:
         if not self.state_db:
             raise ConfigError("state_db: empty; give a file path, or ':memory:' to keep nothing")
         if not self.insecure:
-            for name in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
-                value = getattr(self, name)
-                if not value:
-                    raise ConfigError(
-                        f"{name}: not set; give --certs DIR (or the three --tls-* files), "
-                        "or --insecure for plaintext"
-                    )
-                if not Path(value).is_file():
-                    raise ConfigError(f"{name}: {value!r} is not a readable file")
+            check_tls_files(self)
         return self
-
-
-_FIELDS = {f.name: f for f in dataclasses.fields(CoordinatorConfig)}
 
 
 def load_toml(path: str) -> dict[str, Any]:
     """Read a TOML file (top level or a [coordinator] table); bad keys and types are named."""
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"config: file {path!r} not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config: {path!r} is not valid TOML ({exc})") from None
-    data = data.get("coordinator", data)
-    defaults = CoordinatorConfig()
-    for key, value in data.items():
-        if key not in _FIELDS:
-            raise ConfigError(f"config: unknown key {key!r}; accepted: {', '.join(_FIELDS)}")
-        expected = type(getattr(defaults, key))
-        if expected is float and type(value) is int:
-            data[key] = float(value)
-        elif type(value) is not expected:
-            raise ConfigError(
-                f"config: {key} = {value!r} must be a {expected.__name__} in {path!r}"
-            )
-    return data
+    data = read_toml(path)
+    return check_keys(data.get("coordinator", data), CoordinatorConfig(), path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,18 +107,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML file (keys = field names)")
     parser.add_argument("--grid-id", help=f"name of this grid (default {d.grid_id})")
     parser.add_argument("--listen", metavar="HOST:PORT", help=f"bind address (default {d.listen})")
-    parser.add_argument(
-        "--insecure", action="store_true", default=None, help="serve plaintext (no TLS)"
+    add_tls_arguments(
+        parser, "coordinator", "directory from 'vmgridctl certs init' (ca.crt, NAME.*)"
     )
-    parser.add_argument(
-        "--certs", metavar="DIR", help="directory from 'vmgridctl certs init' (ca.crt, NAME.*)"
-    )
-    parser.add_argument(
-        "--cert-name", default="coordinator", help="component name in --certs (default coordinator)"
-    )
-    parser.add_argument("--tls-ca-file", metavar="PEM", help="CA for client certificates")
-    parser.add_argument("--tls-cert-file", metavar="PEM", help="server certificate")
-    parser.add_argument("--tls-key-file", metavar="PEM", help="server private key")
     parser.add_argument("--topology-file", metavar="GRAPHML", help="grid topology (GraphML)")
     parser.add_argument(
         "--state-db", metavar="FILE", help=f"SQLite registry (default {d.state_db})"
@@ -157,35 +124,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help=f"summary period asked of clusters (default {d.summary_period_s})",
     )
-    parser.add_argument("--ready-file", metavar="FILE", help="write the bound host:port here")
-    parser.add_argument(
-        "--metrics-listen",
-        metavar="HOST:PORT",
-        help="serve Prometheus /metrics there (default: none; port 0 picks one, logged)",
-    )
-    parser.add_argument(
-        "--web-listen",
-        metavar="HOST:PORT",
-        help="serve the web dashboard there (default: none; port 0 picks one, logged)",
-    )
-    parser.add_argument(
-        "--web-token-file",
-        metavar="FILE",
-        help="TOML with read/operator dashboard tokens (default: generated once, 0600, "
-        "beside --state-db)",
-    )
+    add_endpoint_arguments(parser, "beside --state-db")
 
 
 def from_args(args: argparse.Namespace) -> CoordinatorConfig:
     """Merge defaults, the TOML file and flags, then validate."""
     values: dict[str, Any] = load_toml(args.config) if args.config else {}
-    if args.certs:
-        base = Path(args.certs)
-        values["tls_ca_file"] = str(base / "ca.crt")
-        values["tls_cert_file"] = str(base / f"{args.cert_name}.crt")
-        values["tls_key_file"] = str(base / f"{args.cert_name}.key")
-    for name in _FIELDS:
-        value = getattr(args, name, None)
-        if value is not None:
-            values[name] = value
-    return CoordinatorConfig(**values).validate()
+    return CoordinatorConfig(**apply_flags(values, args, CoordinatorConfig())).validate()

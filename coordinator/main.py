@@ -59,7 +59,11 @@ async def _serve(config: CoordinatorConfig) -> None:
     dashboard = None
     if config.web_listen:
         dashboard = await serve_coordinator_dashboard(
-            server.coordinator, config.web_listen, config.web_token_file, _state_dir(config)
+            server.coordinator,
+            config.web_listen,
+            config.web_token_file,
+            _state_dir(config),
+            jobs=server.jobs,
         )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

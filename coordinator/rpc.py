@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 import grpc.aio
+from vmgrid.agents.common.link_stream import accept_hello, relay_outbox
 from vmgrid.agents.errors import InvalidArgument, MalformedMessage, VmgridError
 from vmgrid.agents.rpc_status import abort_with
 from vmgrid.coordinator import codec
@@ -40,32 +41,13 @@ class GridLinkServicer(grid_pb2_grpc.GridLinkServiceServicer):
     async def Connect(  # noqa: N802 - gRPC method name
         self, request_iterator: AsyncIterator[_ClusterMessage], context: grpc.aio.ServicerContext
     ) -> None:
-        first = await context.read()
-        if first is grpc.aio.EOF:
+        hello = await accept_hello(context, codec.decode_hello, _encode_hello_error)
+        if hello is None:
             return
-        kind = first.WhichOneof("payload")
-        try:
-            if kind != "hello":
-                raise MalformedMessage(
-                    "payload", f"first message is {kind or 'empty'}; it must be a hello"
-                )
-            hello = codec.decode_hello(first.hello)
-        except MalformedMessage as exc:
-            await context.write(codec.encode_stream_error(m.StreamError(str(exc), exc.field)))
-            await abort_with(context, exc)
         session = self._coordinator.open_session(hello)
-        reader = asyncio.create_task(self._read(session, context))
-        reader.add_done_callback(lambda _: session.outbox.put_nowait(None))
         try:
-            while (item := await session.outbox.get()) is not None:
-                if isinstance(item, m.HelloAck):
-                    await context.write(codec.encode_hello_ack(item))
-                elif isinstance(item, m.StreamError):
-                    await context.write(codec.encode_stream_error(item))
-                else:
-                    await context.write(codec.encode_command(item))
+            await relay_outbox(context, session.outbox, self._read(session, context), _encode)
         finally:
-            reader.cancel()
             self._coordinator.close_session(session)
 
     async def _read(self, session: LinkSession, context: grpc.aio.ServicerContext) -> None:
@@ -94,6 +76,18 @@ class GridLinkServicer(grid_pb2_grpc.GridLinkServiceServicer):
             pass
         except Exception:  # a stream must never take the coordinator down
             log.exception("cluster %s: stream reader failed", session.cluster_id)
+
+
+def _encode_hello_error(error: MalformedMessage) -> _CoordinatorMessage:
+    return codec.encode_stream_error(m.StreamError(str(error), error.field))
+
+
+def _encode(item: m.HelloAck | m.StreamError | m.GridCommand) -> _CoordinatorMessage:
+    if isinstance(item, m.HelloAck):
+        return codec.encode_hello_ack(item)
+    if isinstance(item, m.StreamError):
+        return codec.encode_stream_error(item)
+    return codec.encode_command(item)
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):

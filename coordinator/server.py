@@ -9,11 +9,10 @@ from pathlib import Path
 
 import grpc
 import grpc.aio
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
+from vmgrid.agents.common.grpc_server import add_health_and_reflection, bind, mark_serving
 from vmgrid.agents.errors import ConfigError
-from vmgrid.agents.tls import TlsFiles, server_credentials
+from vmgrid.agents.tls import TlsFiles
 from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.jobs import JobStore
 from vmgrid.coordinator.jobs.grid_jobs import GridJobs
@@ -67,26 +66,14 @@ class CoordinatorServer:
         coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server(
             CoordinatorServicer(self.coordinator, self.mover, self.jobs), server
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health_name, reflection.SERVICE_NAME), server
-        )
-        host = self.config.listen.rpartition(":")[0]
-        if self.config.insecure:
-            port = server.add_insecure_port(self.config.listen)
-        else:
-            files = TlsFiles(
-                self.config.tls_ca_file, self.config.tls_cert_file, self.config.tls_key_file
-            )
-            port = server.add_secure_port(self.config.listen, server_credentials(files))
-        if port == 0:
-            raise ConfigError(f"listen: cannot bind {self.config.listen!r} (address in use?)")
+        add_health_and_reflection(server, self.health, SERVICE_NAMES)
+        config = self.config
+        tls = TlsFiles(config.tls_ca_file, config.tls_cert_file, config.tls_key_file)
+        address = bind(server, config.listen, config.insecure, tls)
         await server.start()
         self._server = server
-        self.address = f"{host}:{port}"
-        for name in ("", *SERVICE_NAMES):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.address = address
+        await mark_serving(self.health, SERVICE_NAMES)
         self._watchdog = asyncio.create_task(self.coordinator.watch_timeouts())
         self.mover.resume()
         if self.config.ready_file:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from vmgrid.agents.common.config import (
+    add_endpoint_arguments,
+    add_tls_arguments,
+    apply_flags,
+    check_keys,
+    check_listen,
+    check_tls_files,
+)
+from vmgrid.agents.common.config import read_toml as read_toml
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.metrics_http import parse_metrics_listen
 from vmgrid.coordinator.web.launch import parse_web_listen
@@ -64,9 +70,7 @@ class ClusterConfig:
         """Raise ConfigError naming the first bad value; return self when valid."""
         if not self.cluster_id.strip():
             raise ConfigError("cluster_id: empty; give a non-empty name, e.g. 'cluster-1'")
-        host, sep, port = self.listen.rpartition(":")
-        if not sep or not host or not port.isdigit() or int(port) > 65535:
-            raise ConfigError(f"listen: {self.listen!r} is not host:port (e.g. 127.0.0.1:7443)")
+        check_listen(self.listen, "127.0.0.1:7443")
         if self.report_period_ms <= 0:
             raise ConfigError(f"report_period_ms: {self.report_period_ms} must be > 0")
         if self.heartbeat_timeout_ms <= self.report_period_ms:
@@ -81,30 +85,8 @@ class ClusterConfig:
         if self.history_window < 1:
             raise ConfigError(f"history_window: {self.history_window} must be >= 1")
         if not self.insecure:
-            for name in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
-                value = getattr(self, name)
-                if not value:
-                    raise ConfigError(
-                        f"{name}: not set; give --certs DIR (or the three --tls-* files), "
-                        "or --insecure for plaintext"
-                    )
-                if not Path(value).is_file():
-                    raise ConfigError(f"{name}: {value!r} is not a readable file")
+            check_tls_files(self)
         return self
-
-
-_FIELDS = {f.name: f for f in dataclasses.fields(ClusterConfig)}
-
-
-def read_toml(path: str) -> dict[str, Any]:
-    """The whole TOML file; ConfigError when it is missing or malformed."""
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"config: file {path!r} not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config: {path!r} is not valid TOML ({exc})") from None
 
 
 def load_toml(path: str) -> dict[str, Any]:
@@ -115,15 +97,7 @@ def load_toml(path: str) -> dict[str, Any]:
     data = dict(data.get("cluster", data))
     data.pop("control", None)
     data.pop("fault_tolerance", None)
-    for key, value in data.items():
-        if key not in _FIELDS:
-            raise ConfigError(f"config: unknown key {key!r}; accepted: {', '.join(_FIELDS)}")
-        expected = type(getattr(ClusterConfig(), key))
-        if type(value) is not expected:
-            raise ConfigError(
-                f"config: {key} = {value!r} must be a {expected.__name__} in {path!r}"
-            )
-    return data
+    return check_keys(data, ClusterConfig(), path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -132,20 +106,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML file (keys = long flag names)")
     parser.add_argument("--cluster-id", help=f"name of this cluster (default {d.cluster_id})")
     parser.add_argument("--listen", metavar="HOST:PORT", help=f"bind address (default {d.listen})")
-    parser.add_argument(
-        "--insecure", action="store_true", default=None, help="serve plaintext (no TLS)"
+    add_tls_arguments(
+        parser, "cluster", "directory from 'vmgridctl certs init': uses ca.crt, NAME.crt, NAME.key"
     )
-    parser.add_argument(
-        "--certs",
-        metavar="DIR",
-        help="directory from 'vmgridctl certs init': uses ca.crt, NAME.crt, NAME.key",
-    )
-    parser.add_argument(
-        "--cert-name", default="cluster", help="component name in --certs (default cluster)"
-    )
-    parser.add_argument("--tls-ca-file", metavar="PEM", help="CA for client certificates")
-    parser.add_argument("--tls-cert-file", metavar="PEM", help="server certificate")
-    parser.add_argument("--tls-key-file", metavar="PEM", help="server private key")
     parser.add_argument(
         "--report-period-ms", type=int, help=f"agent report period (default {d.report_period_ms})"
     )
@@ -157,35 +120,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--history-window", type=int, help=f"samples kept per node/VM (default {d.history_window})"
     )
-    parser.add_argument("--ready-file", metavar="FILE", help="write the bound host:port here")
-    parser.add_argument(
-        "--metrics-listen",
-        metavar="HOST:PORT",
-        help="serve Prometheus /metrics there (default: none; port 0 picks one, logged)",
-    )
-    parser.add_argument(
-        "--web-listen",
-        metavar="HOST:PORT",
-        help="serve the web dashboard there (default: none; port 0 picks one, logged)",
-    )
-    parser.add_argument(
-        "--web-token-file",
-        metavar="FILE",
-        help="TOML with read/operator dashboard tokens (default: generated once, 0600, "
-        "in the state directory)",
-    )
+    add_endpoint_arguments(parser, "in the state directory")
 
 
 def from_args(args: argparse.Namespace) -> ClusterConfig:
     """Merge defaults, the TOML file and flags, then validate."""
     values: dict[str, Any] = load_toml(args.config) if args.config else {}
-    if args.certs:
-        base = Path(args.certs)
-        values["tls_ca_file"] = str(base / "ca.crt")
-        values["tls_cert_file"] = str(base / f"{args.cert_name}.crt")
-        values["tls_key_file"] = str(base / f"{args.cert_name}.key")
-    for name in _FIELDS:
-        value = getattr(args, name, None)
-        if value is not None:
-            values[name] = value
-    return ClusterConfig(**values).validate()
+    return ClusterConfig(**apply_flags(values, args, ClusterConfig())).validate()

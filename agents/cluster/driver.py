@@ -102,7 +102,7 @@ class ManagerDriver:
         if action.kind in leaving and host != action.src:
             return Check(Verdict.STALE, f"VM {action.subject} is on {host}, not {action.src}")
         if action.kind is ActionKind.MIGRATE:
-            if vm.state not in _RUNNING:
+            if vm.state not in _ACTIVE:  # libvirt migrates paused domains too
                 return Check(Verdict.STALE, f"VM {action.subject} is {vm.state.value}")
             assert action.dst is not None
             return self._room(action.dst, vm)
@@ -110,7 +110,7 @@ class ManagerDriver:
 
     def _room(self, node_id: str, vm: m.VmUsage) -> Check:
         view = self._manager.state.view(node_id)
-        used_mem = sum(v.memory_allocated_bytes for v in view.vms if v.state in _RUNNING)
+        used_mem = sum(v.memory_allocated_bytes for v in view.vms if v.state in _ACTIVE)
         used_mem += sum(
             mem for cid, (_, mem) in self._reserved.items() if self._reserved_on.get(cid) == node_id
         )
@@ -257,7 +257,7 @@ class ManagerDriver:
         except NotFound:
             return Observed.GONE
         if action.kind is ActionKind.MIGRATE:
-            done = host == action.dst and vm.state in _RUNNING
+            done = host == action.dst and vm.state in _ACTIVE
             return Observed.DONE if done else Observed.NOT_DONE
         if action.kind is ActionKind.SUSPEND:
             return Observed.DONE if vm.state is m.VmState.PAUSED else Observed.NOT_DONE

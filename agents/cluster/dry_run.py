@@ -11,8 +11,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from vmgrid.agents.cluster.control import ControlConfig, Decision, Trigger, TriggerKind, decide
+from vmgrid.agents.cluster.control import (
+    ControlConfig,
+    Decision,
+    PolicyKind,
+    Trigger,
+    TriggerKind,
+    decide,
+)
 from vmgrid.agents.cluster.control import find_trigger as loop_trigger
+from vmgrid.agents.cluster.policy_decider import PolicyDecider
 from vmgrid.agents.cluster.solver_view import ViewOptions, to_model
 from vmgrid.agents.cluster.state import ClusterSnapshot, NodeStatus
 from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -39,8 +47,13 @@ def propose(
     config: ControlConfig,
     objective: str = "",
     drain_nodes: tuple[str, ...] = (),
+    policy: PolicyDecider | None = None,
 ) -> Decision:
-    """A decision to show (and perhaps apply); its plan is None when there is nothing to do."""
+    """A decision to show (and perhaps apply); its plan is None when there is nothing to do.
+
+    With no objective it is what the loop would decide now: `policy` is a throw-away copy of
+    the loop's decider, so that previewing leaves the loop's hysteresis untouched.
+    """
     if objective not in OBJECTIVES:
         raise InvalidArgument(
             f"objective {objective!r} is not accepted; use one of: consolidate, balance "
@@ -60,6 +73,9 @@ def propose(
             None,
             "nothing to do: no node overloaded, underloaded or draining for the hold time",
         )
+    uses_policy = config.policy is PolicyKind.VMGRID and found.kind is not TriggerKind.DRAIN
+    if uses_policy and policy is not None:
+        return policy.decide(snapshot, found, config)
     return decide(snapshot, found, config)
 
 

@@ -8,13 +8,12 @@ the loss is counted, so a slow watcher cannot stall report ingestion.
 
 from __future__ import annotations
 
-import asyncio
 import enum
-import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vmgrid.agents.common import event_bus
 from vmgrid.agents.model import VmState
 
 
@@ -56,68 +55,24 @@ class ClusterEvent:
 
 
 EventFilter = Callable[[ClusterEvent], bool]
+Subscription = event_bus.Subscription[ClusterEvent]
 
 
-class Subscription:
-    """A bounded queue of events for one subscriber; close it when done."""
-
-    def __init__(self, bus: EventBus, accept: EventFilter | None, max_queued: int) -> None:
-        self._bus = bus
-        self._accept = accept
-        self._queue: asyncio.Queue[ClusterEvent] = asyncio.Queue(max_queued)
-        self.dropped = 0
-
-    def offer(self, event: ClusterEvent) -> None:
-        """Queue an event, dropping the oldest one when full."""
-        if self._accept is not None and not self._accept(event):
-            return
-        if self._queue.full():
-            self._queue.get_nowait()
-            self.dropped += 1
-        self._queue.put_nowait(event)
-
-    async def get(self) -> ClusterEvent:
-        """Wait for the next event."""
-        return await self._queue.get()
-
-    def get_nowait(self) -> ClusterEvent | None:
-        """The next queued event, or None."""
-        return None if self._queue.empty() else self._queue.get_nowait()
-
-    def close(self) -> None:
-        """Stop receiving events."""
-        self._bus.unsubscribe(self)
-
-
-class EventBus:
+class EventBus(event_bus.FanOut[ClusterEvent]):
     """Fan-out of ClusterEvents to subscribers; call from the event loop thread only."""
 
     def __init__(self, cluster_id: str, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        super().__init__(clock_ns)
         self.cluster_id = cluster_id
-        self._clock_ns = clock_ns
-        self._sequence = itertools.count(1)
-        self._subscribers: list[Subscription] = []
-
-    def subscribe(self, accept: EventFilter | None = None, max_queued: int = 1024) -> Subscription:
-        """A new subscription receiving events published from now on."""
-        sub = Subscription(self, accept, max_queued)
-        self._subscribers.append(sub)
-        return sub
-
-    def unsubscribe(self, sub: Subscription) -> None:
-        """Remove a subscription (idempotent)."""
-        if sub in self._subscribers:
-            self._subscribers.remove(sub)
 
     def publish(self, kind: EventKind, **fields: object) -> ClusterEvent:
         """Build an event with the next sequence number and deliver it."""
+        sequence, at_unix_ns = self._stamp()
         event = ClusterEvent(
-            sequence=next(self._sequence),
-            at_unix_ns=self._clock_ns(),
+            sequence=sequence,
+            at_unix_ns=at_unix_ns,
             kind=kind,
             cluster_id=self.cluster_id,
             **fields,  # type: ignore[arg-type]
         )
-        for sub in self._subscribers:
-            sub.offer(event)
-        return event
+        return self._deliver(event)

@@ -12,6 +12,7 @@ bad value; nothing here changes state before a request has been validated.
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 import uuid
 from collections import OrderedDict
@@ -127,8 +128,9 @@ class PlanOperations:
         if objective not in dry_run.OBJECTIVES:
             dry_run.propose(snapshot, config, objective)  # raises the one-line error
         dry_run.with_drained(snapshot, drain_nodes)  # unknown nodes fail before solving
+        preview = copy.deepcopy(self._runtime.loop.policy)  # the loop's own stays untouched
         decision = await asyncio.to_thread(
-            dry_run.propose, snapshot, config, objective, drain_nodes
+            dry_run.propose, snapshot, config, objective, drain_nodes, preview
         )
         plan_id = f"dry-{uuid.uuid4().hex[:10]}"
         now = time.time()

@@ -175,7 +175,7 @@ def _model(snapshot: ClusterSnapshot, view: PolicyView) -> Model:
         for vm in node.vms:
             if vm.state not in RUNNING and vm.state not in SLEEPING:
                 continue
-            state = VMState.RUNNING if vm.state in RUNNING else VMState.SLEEPING
+            state = VMState.RUNNING  # a paused VM still holds its memory on the node
             need = {CPU: demand.get(vm.uuid, 0), MEMORY: max(1, vm.memory_allocated_bytes // MIB)}
             vms.append(VM(vm.uuid, need, state, node_id, {"name": vm.name}))
     return Model.of(nodes, vms)

@@ -21,6 +21,7 @@ from vmgrid.agents.cluster.manager import ClusterManager, NodeSession
 from vmgrid.agents.cluster.operations import OperatorApi
 from vmgrid.agents.cluster.operator_rpc import OperatorRpcMixin
 from vmgrid.agents.cluster.state import NodeStatus
+from vmgrid.agents.common.link_stream import accept_hello, relay_outbox
 from vmgrid.agents.errors import InvalidArgument, MalformedMessage, VmgridError
 from vmgrid.agents.model import HelloAck, StreamError
 from vmgrid.agents.rpc_status import abort_with
@@ -43,29 +44,15 @@ class NodeLinkServicer(node_pb2_grpc.NodeLinkServiceServicer):
     async def Connect(  # noqa: N802 - gRPC method name
         self, request_iterator: AsyncIterator[_AgentMessage], context: grpc.aio.ServicerContext
     ) -> None:
-        first = await context.read()
-        if first is grpc.aio.EOF:
+        hello = await accept_hello(context, codec.decode_hello, _encode_hello_error)
+        if hello is None:
             return
-        kind = first.WhichOneof("payload")
-        try:
-            if kind != "hello":
-                raise MalformedMessage(
-                    "payload", f"first message is {kind or 'empty'}; it must be a hello"
-                )
-            hello = codec.decode_hello(first.hello)
-        except MalformedMessage as exc:
-            await context.write(codec.encode_stream_error(StreamError(str(exc), exc.field)))
-            await abort_with(context, exc)
         session = self._manager.open_session(hello)
-        reader = asyncio.create_task(self._read(session, context))
-        reader.add_done_callback(lambda _: session.outbox.put_nowait(None))
         try:
-            while (item := await session.outbox.get()) is not None:
-                await context.write(self._encode(item))
+            await relay_outbox(context, session.outbox, self._read(session, context), self._encode)
         except asyncio.CancelledError:
             pass  # server shutting down
         finally:
-            reader.cancel()
             self._manager.close_session(session)
 
     @staticmethod
@@ -107,6 +94,10 @@ class NodeLinkServicer(node_pb2_grpc.NodeLinkServiceServicer):
             pass
         except Exception:  # a stream must never take the manager down
             log.exception("node %s: stream reader failed", session.node_id)
+
+
+def _encode_hello_error(error: MalformedMessage) -> _ManagerMessage:
+    return codec.encode_stream_error(StreamError(str(error), error.field))
 
 
 _LATER: dict[str, str] = {}

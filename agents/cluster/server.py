@@ -9,15 +9,13 @@ from pathlib import Path
 
 import grpc
 import grpc.aio
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
 from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.manager import ClusterManager
 from vmgrid.agents.cluster.operations import OperatorApi
 from vmgrid.agents.cluster.rpc import ClusterServicer, NodeLinkServicer
-from vmgrid.agents.errors import ConfigError
-from vmgrid.agents.tls import TlsFiles, server_credentials
+from vmgrid.agents.common.grpc_server import add_health_and_reflection, bind, mark_serving
+from vmgrid.agents.tls import TlsFiles
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, node_pb2, node_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -53,30 +51,14 @@ class ClusterServer:
         cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
             ClusterServicer(self.manager, self.operator), server
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            (
-                *SERVICE_NAMES,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
-            server,
-        )
-        host = self.config.listen.rpartition(":")[0]
-        if self.config.insecure:
-            port = server.add_insecure_port(self.config.listen)
-        else:
-            files = TlsFiles(
-                self.config.tls_ca_file, self.config.tls_cert_file, self.config.tls_key_file
-            )
-            port = server.add_secure_port(self.config.listen, server_credentials(files))
-        if port == 0:
-            raise ConfigError(f"listen: cannot bind {self.config.listen!r} (address in use?)")
+        add_health_and_reflection(server, self.health, SERVICE_NAMES)
+        config = self.config
+        tls = TlsFiles(config.tls_ca_file, config.tls_cert_file, config.tls_key_file)
+        address = bind(server, config.listen, config.insecure, tls)
         await server.start()
         self._server = server
-        self.address = f"{host}:{port}"
-        for name in ("", *SERVICE_NAMES):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.address = address
+        await mark_serving(self.health, SERVICE_NAMES)
         self._watchdog = asyncio.create_task(self.manager.watch_heartbeats())
         if self.config.ready_file:
             Path(self.config.ready_file).write_text(self.address + "\n")

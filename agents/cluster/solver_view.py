@@ -20,6 +20,7 @@ from vmgrid.solver.model import CPU, MEMORY, NET, VM, Model, Node, NodeState, VM
 MIB = 1024 * 1024
 _RUNNING = {VmState.RUNNING, VmState.BLOCKED, VmState.MIGRATING, VmState.SHUTTING_DOWN}
 _SLEEPING = {VmState.PAUSED, VmState.PM_SUSPENDED}
+_HOLDS_MEMORY = _RUNNING | _SLEEPING
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +68,11 @@ def to_model(snapshot: ClusterSnapshot, options: ViewOptions | None = None) -> M
         attributes = {"draining": view.draining, "simulated": view.identity.simulated}
         nodes.append(Node(view.node_id, node_capacity(view, opts), NodeState.ONLINE, attributes))
         for vm in view.vms:
-            if vm.state in _RUNNING:
-                state = VMState.RUNNING
-            elif vm.state in _SLEEPING:
-                state = VMState.SLEEPING
-            else:
+            if vm.state not in _HOLDS_MEMORY:
                 continue
+            # A paused VM keeps its memory on the node, so the model counts it as placed
+            # and using memory (its CPU use is what it reports: next to nothing).
+            state = VMState.RUNNING
             history = _samples(snapshot, vm.uuid)
             demand = vm_demand(vm, history, opts.demand_window)
             if largest_cpu > 0:
@@ -89,8 +89,8 @@ def _samples(snapshot: ClusterSnapshot, vm_uuid: str) -> tuple[VmSample, ...]:
 
 
 def memory_fraction(view: NodeView) -> float:
-    """Memory allocated to the node's running VMs, as a fraction of its memory."""
-    allocated = sum(vm.memory_allocated_bytes for vm in view.vms if vm.state in _RUNNING)
+    """Memory held by the node's running and paused VMs, as a fraction of its memory."""
+    allocated = sum(vm.memory_allocated_bytes for vm in view.vms if vm.state in _HOLDS_MEMORY)
     return allocated / max(1, view.capacity.memory_bytes)
 
 

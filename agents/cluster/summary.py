@@ -42,7 +42,9 @@ def cluster_summary(
             memory_bytes=vm.memory_allocated_bytes,
             network_bps=(vm.net_rx_bytes_per_second + vm.net_tx_bytes_per_second) * 8,
         )
-        for node_id, vm in snapshot.vms()
+        for view in snapshot.nodes
+        if view.status is NodeStatus.CONNECTED  # a lost node's VMs may already run elsewhere
+        for node_id, vm in ((view.node_id, vm) for vm in view.vms)
         if vm.state in _MOVABLE
     )
     lost = sum(1 for v in snapshot.nodes if v.status is NodeStatus.LOST)

@@ -44,6 +44,8 @@ def build_app(backend: Backend, tokens: Tokens) -> web.Application:
     app.router.add_get(f"{API}/clusters", _clusters)
     app.router.add_get(f"{API}/topology", _topology)
     app.router.add_get(f"{API}/plans", _plans)
+    app.router.add_get(f"{API}/jobs", _jobs)
+    app.router.add_get(f"{API}/jobs/{{id}}", _job)
     app.router.add_get(f"{API}/events", _events)
     app.router.add_get(f"{API}/events/stream", _stream)
     app.router.add_post(f"{API}/vms/{{id}}/migrate", _migrate)
@@ -139,6 +141,14 @@ async def _topology(request: web.Request) -> web.StreamResponse:
 
 async def _plans(request: web.Request) -> web.StreamResponse:
     return web.json_response(await request.app[BACKEND].plans())
+
+
+async def _jobs(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"jobs": await request.app[BACKEND].jobs()})
+
+
+async def _job(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await request.app[BACKEND].job(_path_id(request)))
 
 
 async def _events(request: web.Request) -> web.StreamResponse:

@@ -40,6 +40,14 @@ class Backend(Protocol):
 
     async def plans(self) -> Json: ...
 
+    async def jobs(self) -> list[Json]:
+        """Submitted jobs, newest first (empty where submission is not enabled)."""
+        ...
+
+    async def job(self, job_id: str) -> Json:
+        """One job; ApiError(404) naming the id when there is none."""
+        ...
+
     def recent_events(self, limit: int) -> list[Json]: ...
 
     def stream(self) -> AsyncIterator[Json]:

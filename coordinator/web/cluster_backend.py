@@ -29,6 +29,7 @@ from vmgrid.coordinator.web import cluster_json as cj
 from vmgrid.coordinator.web.backend import VmFilter
 from vmgrid.coordinator.web.errors import ApiError, bad_request, conflict, not_found
 from vmgrid.coordinator.web.feed import EventFeed
+from vmgrid.coordinator.web.jobs_json import jobs_json, one_job
 from vmgrid.solver.plan import Action, ActionKind
 
 Json = dict[str, Any]
@@ -194,6 +195,14 @@ class ClusterBackend:
         running = [{"id": loop.running}] if loop.running else []
         migrations = [{"vm": vm, **entry} for vm, entry in self.migrations.items()]
         return {"pending": pending, "running": running, "migrations": migrations}
+
+    async def jobs(self) -> list[Json]:
+        ft = self.runtime.fault_tolerance
+        return [] if ft is None else jobs_json(ft.jobs.records())
+
+    async def job(self, job_id: str) -> Json:
+        ft = self.runtime.fault_tolerance
+        return one_job(None if ft is None else ft.jobs, job_id)
 
     def recent_events(self, limit: int) -> list[Json]:
         return self.feed.recent(limit)

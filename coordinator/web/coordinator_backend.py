@@ -3,7 +3,8 @@
 Nodes and VMs are read from every connected cluster's ClusterService (ListNodes, ListVms) at
 the endpoint of its hello, with the coordinator's client certificate; a cluster that does not
 answer shows its summary's movable VMs instead and no nodes. VM and node actions are forwarded
-to the cluster that holds the VM or node (``cluster_rpc.ClusterCalls``). Plans waiting for
+to the cluster that holds the VM or node (``cluster_rpc.ClusterCalls``). Jobs are the grid's
+(``GridJobs``, given by whoever owns the CoordinatorServer). Plans waiting for
 approval live in each cluster manager, so approving one is done on that manager's dashboard.
 """
 
@@ -19,11 +20,13 @@ import grpc
 from vmgrid.agents.errors import FailedPrecondition, VmgridError
 from vmgrid.agents.tls import TlsFiles, channel_credentials
 from vmgrid.coordinator import model as m
+from vmgrid.coordinator.jobs.grid_jobs import GridJobs
 from vmgrid.coordinator.service import Coordinator
 from vmgrid.coordinator.web.backend import VmFilter
 from vmgrid.coordinator.web.cluster_rpc import ClusterCalls
 from vmgrid.coordinator.web.errors import ApiError, bad_request, conflict, not_found
 from vmgrid.coordinator.web.feed import EventFeed
+from vmgrid.coordinator.web.jobs_json import jobs_json, one_job
 
 log = logging.getLogger(__name__)
 Json = dict[str, Any]
@@ -36,9 +39,13 @@ class CoordinatorBackend:
     kind = "coordinator"
 
     def __init__(
-        self, coordinator: Coordinator, credentials: grpc.ChannelCredentials | None = None
+        self,
+        coordinator: Coordinator,
+        credentials: grpc.ChannelCredentials | None = None,
+        jobs: GridJobs | None = None,
     ) -> None:
         self.coordinator = coordinator
+        self.grid_jobs = jobs
         self.feed = EventFeed()
         self.calls = ClusterCalls(credentials or _client_credentials(coordinator))
         self._task: asyncio.Task[None] | None = None
@@ -143,6 +150,12 @@ class CoordinatorBackend:
             "grid_dry_run": {"id": dry.plan_id, "moves": moves, "notes": list(dry.notes)},
         }
 
+    async def jobs(self) -> list[Json]:
+        return [] if self.grid_jobs is None else jobs_json(self.grid_jobs.list())
+
+    async def job(self, job_id: str) -> Json:
+        return one_job(self.grid_jobs, job_id)
+
     def recent_events(self, limit: int) -> list[Json]:
         return self.feed.recent(limit)
 
@@ -234,7 +247,12 @@ def _cluster_json(record: m.ClusterRecord) -> Json:
         "usage": None,
         "health": "unknown",
     }
-    if summary is not None:
+    if summary is not None:  # the latest summary is fresher than the hello (nodes join later)
+        out["nodes"] = summary.health.nodes_total
+        out["capacity"] = {
+            "cpu_millicores": summary.capacity.cpu_millicores,
+            "memory_bytes": summary.capacity.memory_bytes,
+        }
         out["usage"] = {
             "cpu_millicores": summary.usage.cpu_millicores,
             "memory_bytes": summary.usage.memory_bytes,

@@ -21,6 +21,7 @@ from vmgrid.coordinator.web.backend import Backend
 
 if TYPE_CHECKING:  # config modules import this one; aiohttp loads only when a dashboard runs
     from vmgrid.agents.cluster.runtime import ClusterRuntime
+    from vmgrid.coordinator.jobs.grid_jobs import GridJobs
     from vmgrid.coordinator.service import Coordinator
     from vmgrid.coordinator.web.auth import Tokens
     from vmgrid.coordinator.web.server import WebServer
@@ -156,10 +157,15 @@ async def serve_cluster_dashboard(
 
 
 async def serve_coordinator_dashboard(
-    coordinator: Coordinator, listen: str, token_file: str, state_dir: Path
+    coordinator: Coordinator,
+    listen: str,
+    token_file: str,
+    state_dir: Path,
+    jobs: GridJobs | None = None,
 ) -> Dashboard:
-    """The grid dashboard of a running coordinator (clusters, topology, their nodes and VMs)."""
+    """The grid dashboard of a running coordinator (clusters, topology, their nodes and VMs;
+    with `jobs`, the grid's submitted jobs)."""
     from vmgrid.coordinator.web.coordinator_backend import CoordinatorBackend
 
-    backend = CoordinatorBackend(coordinator)
+    backend = CoordinatorBackend(coordinator, jobs=jobs)
     return await _serve(backend, listen, token_file, state_dir, "vmgrid-coordinator")

@@ -39,7 +39,7 @@ def _errors(*codes: int) -> Json:
         400: "bad input",
         401: "missing or unknown token",
         403: "read-only token, or a cross-site request",
-        404: "no such node, VM or plan",
+        404: "no such node, VM, plan or job",
         409: "conflicts with the current state",
         415: "POST without application/json",
         504: "the agent did not answer in time",
@@ -47,11 +47,16 @@ def _errors(*codes: int) -> Json:
     return {str(c): {"description": words[c], "content": _json(_ref("Error"))} for c in codes}
 
 
-def _get(summary: str, schema: Json, params: list[Json] | None = None) -> Json:
+def _get(
+    summary: str,
+    schema: Json,
+    params: list[Json] | None = None,
+    errors: tuple[int, ...] = (400, 401),
+) -> Json:
     op: Json = {
         "summary": summary,
         "security": [{"bearer": []}],
-        "responses": {"200": {"description": "OK", "content": _json(schema)}, **_errors(400, 401)},
+        "responses": {"200": {"description": "OK", "content": _json(schema)}, **_errors(*errors)},
     }
     if params:
         op["parameters"] = params
@@ -126,6 +131,21 @@ def openapi_document() -> Json:
                 "properties": {"pending": _LIST, "running": _LIST, "migrations": _LIST},
             },
         ),
+        "/jobs": _get(
+            "Submitted VMs and VM groups, newest first (pending, placing, starting, running, "
+            "failed)",
+            {
+                "type": "object",
+                "required": ["jobs"],
+                "properties": {"jobs": {"type": "array", "items": _ref("Job")}},
+            },
+        ),
+        "/jobs/{id}": _get(
+            "One job with its members and where they run",
+            _ref("Job"),
+            [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            errors=(400, 401, 404),
+        ),
         "/events": _get(
             "Recent events, newest last",
             {"type": "object", "properties": {"events": _LIST}},
@@ -190,7 +210,13 @@ def openapi_document() -> Json:
         "servers": [{"url": "/api/v1"}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": _ERROR, "Node": _NODE, "Vm": _VM, "Topology": _TOPOLOGY},
+            "schemas": {
+                "Error": _ERROR,
+                "Node": _NODE,
+                "Vm": _VM,
+                "Topology": _TOPOLOGY,
+                "Job": _JOB,
+            },
         },
         "paths": paths,
     }
@@ -241,5 +267,36 @@ _TOPOLOGY = {
                 },
             },
         },
+    },
+}
+_JOB = {
+    "type": "object",
+    "required": ["id", "name", "state", "cluster", "message", "members"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "state": {
+            "type": "string",
+            "enum": ["pending", "placing", "starting", "running", "failed"],
+        },
+        "cluster": {"type": "string", "description": "chosen cluster; empty until placed"},
+        "message": {"type": "string", "description": "progress, placement or failure reason"},
+        "members": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "uuid": {"type": "string"},
+                    "node": {"type": "string", "description": "empty until placed"},
+                },
+            },
+        },
+        "image": {"type": "string"},
+        "vcpus": {"type": "integer"},
+        "cpu_millicores": {"type": "integer"},
+        "memory_mib": {"type": "integer"},
+        "created_at_unix_ms": {"type": "integer"},
+        "updated_at_unix_ms": {"type": "integer"},
     },
 }

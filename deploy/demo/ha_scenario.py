@@ -1,10 +1,12 @@
-"""The demo's fault-tolerance act (`vmgrid-demo --ha-scenario`): submit, checkpoint, survive.
+"""The demo's fault-tolerance act (on by default; `vmgrid-demo --no-ha-scenario` skips it).
 
 A two-member spread group goes through the grid coordinator (which picks the cluster), a
 coordinated checkpoint is taken, then the agent process of the node running the first member
 is killed (SIGKILL: a simulated node failure). The node is declared LOST after its heartbeat
 timeout, fenced by the demo's fence command (`true`), and its member restarts on another node
-from the checkpoint. Every step is printed.
+from the checkpoint. Then the node's agent comes back (same node id, same metrics port) still
+holding a copy of the member, as a host returning from a partition would; the manager destroys
+that stale copy, so the member runs once. Every step is printed.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ async def run(
     say: Say,
     timeout_s: float = 60.0,
 ) -> bool:
-    """Play the act; True when the group survived the node failure."""
+    """Play the act; True when the group survived the node failure and the node came back
+    without leaving a VM running twice."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     while loop.time() - start < timeout_s and not _summaries_with_nodes(grid, len(runtimes)):
@@ -68,20 +71,66 @@ async def run(
     member = sorted(record.placement)[0]
     victim = record.placement[member]
     sim = sims[record.cluster_id]
-    sim.processes[list(sim.node_vms).index(victim)].kill()
+    sim.kill(victim)
     say(f"HA: killed the agent of {victim} (simulated node failure; fence command: true)")
     uuid = member_uuid(record.job_id, member)
+    survived = await _wait_restart(runtime, member, uuid, victim, checkpoint, say, timeout_s)
+    sim.restart(victim, {member: uuid})
+    say(f"HA: {victim} comes back (same node id and metrics port) still holding {member}")
+    return survived and await _wait_clean(runtime, member, uuid, victim, say, timeout_s)
+
+
+async def _wait_restart(
+    runtime: ClusterRuntime,
+    member: str,
+    uuid: str,
+    victim: str,
+    checkpoint: str,
+    say: Say,
+    timeout_s: float,
+) -> bool:
+    loop = asyncio.get_running_loop()
     start = loop.time()
     while loop.time() - start < timeout_s:
         where = _running_on(runtime, uuid)
         if where and where != victim:
-            say(
-                f"HA: {member} restarted on {where} from {checkpoint} after {loop.time() - start:.1f} s"
-            )
+            took = loop.time() - start
+            say(f"HA: {member} restarted on {where} from {checkpoint} after {took:.1f} s")
             return True
         await asyncio.sleep(0.5)
     say(f"HA: {member} did not restart within {timeout_s:.0f} s")
     return False
+
+
+async def _wait_clean(
+    runtime: ClusterRuntime, member: str, uuid: str, victim: str, say: Say, timeout_s: float
+) -> bool:
+    """The returned node's stale copy is destroyed: the member runs exactly once."""
+    assert runtime.fault_tolerance is not None
+    members = runtime.fault_tolerance.jobs.members
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while loop.time() - start < timeout_s:
+        view = runtime.manager.state.view(victim)
+        copies = _copies(runtime, uuid)
+        if view.status is NodeStatus.CONNECTED and not members.stale(victim) and len(copies) == 1:
+            say(
+                f"HA: {victim} is back; its stale copy of {member} was destroyed: "
+                f"{member} runs once, on {copies[0]}"
+            )
+            return True
+        await asyncio.sleep(0.5)
+    say(f"HA: {victim} did not come back clean within {timeout_s:.0f} s")
+    return False
+
+
+def _copies(runtime: ClusterRuntime, vm_uuid: str) -> list[str]:
+    """Connected nodes that hold the VM in any state."""
+    return [
+        view.node_id
+        for view in runtime.manager.state.views()
+        if view.status is NodeStatus.CONNECTED and any(vm.uuid == vm_uuid for vm in view.vms)
+    ]
 
 
 def _running_on(runtime: ClusterRuntime, vm_uuid: str) -> str:

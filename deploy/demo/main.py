@@ -8,6 +8,11 @@ consolidates; the demo prints the cluster every few seconds and every decision w
 Migrations between test-driver nodes are simulated and say so. A second, smaller cluster (c2)
 and a grid coordinator on a two-cluster GraphML topology run beside it, so that VMs can be
 moved across clusters (`vmgridctl migrate VM --cluster c2`, `vmgridctl plan` / `apply`).
+
+The dashboard is the coordinator's grid view (nodes, VMs and jobs of both clusters). Unless
+`--no-ha-scenario` is given, a few seconds after everything is up the demo submits a VM group,
+checkpoints it, kills one simulated node's agent, shows the restart and brings the node back
+(`ha_scenario`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ import json
 import signal
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -27,27 +31,29 @@ from pathlib import Path
 from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig
 from vmgrid.agents.cluster.driver import DriverOptions
-from vmgrid.agents.cluster.events import EventKind
 from vmgrid.agents.cluster.fault_tolerance import FaultToleranceOptions
 from vmgrid.agents.cluster.ha import HaConfig
 from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
-from vmgrid.agents.cluster.solver_view import memory_fraction
-from vmgrid.agents.cluster.state import NodeStatus
 from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.server import CoordinatorServer
 from vmgrid.coordinator.web.auth import Tokens
-from vmgrid.coordinator.web.server import serve_cluster, stop_cluster_web
+from vmgrid.coordinator.web.coordinator_backend import CoordinatorBackend
+from vmgrid.coordinator.web.server import WebServer
 from vmgrid.demo import ha_scenario
+from vmgrid.demo.console import Console, status_table
 from vmgrid.demo.observe import DemoMetrics
 from vmgrid.demo.simcluster import SimCluster, SimClusterSpec
 
 TOPOLOGY = Path(__file__).parent / "grid.graphml"
+HA_DELAY_S = 5.0
+HEARTBEAT_TIMEOUT_MS = 4000
+"""A node is lost after 4 s of silence (agents report every second): a short demo failover."""
 EPILOG = """\
 examples:
   vmgrid-demo                          # run until Ctrl-C
   vmgrid-demo --duration 60 --state-file /tmp/demo.json
   vmgrid-demo --nodes 6 --vms-per-node 8 --automation manual
-  vmgrid-demo --ha-scenario            # submit a group, checkpoint it, survive a node failure
+  vmgrid-demo --no-ha-scenario         # skip the group submission and node failure act
 """
 
 
@@ -100,8 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--ha-scenario",
-        action="store_true",
-        help="submit a group, checkpoint it, kill one simulated agent and show the restart",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="submit a group, checkpoint it, kill one simulated agent, show the restart and "
+        "bring the node back (default: on)",
+    )
+    parser.add_argument(
+        "--ha-delay",
+        type=_positive_float,
+        default=HA_DELAY_S,
+        metavar="SECONDS",
+        help=f"start the HA act this long after everything is up ({HA_DELAY_S:g})",
     )
     return parser
 
@@ -126,35 +141,6 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def status_table(runtime: ClusterRuntime) -> str:
-    rows = [f"{'node':<14} {'state':<9} {'cpu':>5} {'mem':>5}  VMs"]
-    for view in sorted(runtime.manager.state.views(), key=lambda v: v.node_id):
-        cpu = 0.0
-        if view.usage is not None:
-            cpu = view.usage.cpu_used_millicores / max(1, view.capacity.cpu_millicores)
-        running = [vm.name for vm in view.vms if vm.state.value == "running"]
-        state = view.status.value if view.status is not NodeStatus.CONNECTED else "up"
-        mem = memory_fraction(view)
-        rows.append(
-            f"{view.node_id:<14} {state:<9} {cpu:>5.0%} {mem:>5.0%}  "
-            f"{len(running)}: {' '.join(sorted(running))}"
-        )
-    return "\n".join(rows)
-
-
-async def _print_events(runtime: ClusterRuntime) -> None:
-    interesting = {EventKind.PLAN_CHANGED, EventKind.NODE_LOST, EventKind.NODE_JOINED}
-    sub = runtime.manager.bus.subscribe(lambda e: e.kind in interesting)
-    try:
-        while True:
-            event = await sub.get()
-            stamp = time.strftime("%H:%M:%S")
-            label = event.node_id or "plan"
-            print(f"{stamp} [{event.kind.value}] {label}: {event.message}", flush=True)
-    finally:
-        sub.close()
-
-
 async def _start_grid(workdir: Path) -> CoordinatorServer:
     """The grid coordinator of the demo: loopback, plaintext, the two-cluster GraphML."""
     coordinator = CoordinatorServer(
@@ -174,9 +160,7 @@ async def _start_second_cluster(
     workdir: Path, coordinator: str, options: RuntimeOptions
 ) -> tuple[ClusterRuntime, SimCluster]:
     """c2: two simulated nodes with little load, room for VMs moved from c1."""
-    config = ClusterConfig(
-        cluster_id="c2", listen="127.0.0.1:0", insecure=True, report_period_ms=1000
-    )
+    config = _cluster_config("c2")
     runtime = ClusterRuntime(
         config,
         replace(options, journal_path=str(workdir / "c2-journal.sqlite"), coordinator=coordinator),
@@ -185,6 +169,42 @@ async def _start_second_cluster(
     cluster = SimCluster(SimClusterSpec("c2", nodes=2, vms_per_node=2, seed=2), workdir / "c2")
     cluster.start(address, metrics=True)
     return runtime, cluster
+
+
+def _cluster_config(cluster_id: str) -> ClusterConfig:
+    return ClusterConfig(
+        cluster_id=cluster_id,
+        listen="127.0.0.1:0",
+        insecure=True,
+        report_period_ms=1000,
+        heartbeat_timeout_ms=HEARTBEAT_TIMEOUT_MS,
+    )
+
+
+async def _serve_grid_dashboard(
+    grid: CoordinatorServer, tokens: Tokens, listen: str
+) -> tuple[WebServer, CoordinatorBackend]:
+    """The coordinator's grid view: both clusters' nodes, VMs and the grid's jobs."""
+    backend = CoordinatorBackend(grid.coordinator, jobs=grid.jobs)
+    backend.start()
+    web = WebServer(backend, tokens, listen)
+    try:
+        await web.start()
+    except OSError as exc:
+        await backend.stop()
+        raise RuntimeError(f"--web-listen {listen!r}: cannot bind ({exc.strerror})") from None
+    return web, backend
+
+
+async def _ha_act(
+    delay_s: float,
+    grid: CoordinatorServer,
+    runtimes: dict[str, ClusterRuntime],
+    sims: dict[str, SimCluster],
+) -> None:
+    await asyncio.sleep(delay_s)
+    survived = await ha_scenario.run(grid, runtimes, sims, lambda line: print(line, flush=True))
+    print(f"HA: {'the group survived the node failure' if survived else 'act FAILED'}", flush=True)
 
 
 async def run_demo(args: argparse.Namespace) -> int:
@@ -207,21 +227,22 @@ async def run_demo(args: argparse.Namespace) -> int:
             ha=HaConfig(fence_command=("true",), period_s=0.5), checkpoint_period_s=5.0
         ),
     )
-    config = ClusterConfig(
-        cluster_id="c1", listen="127.0.0.1:0", insecure=True, report_period_ms=1000
-    )
-    runtime = ClusterRuntime(config, options)
+    runtime = ClusterRuntime(_cluster_config("c1"), options)
     address = await runtime.start()
     cluster = SimCluster(spec, workdir)
     cluster.start(address, metrics=True)
     second, second_sim = await _start_second_cluster(workdir, grid.address, options)
+    runtimes = {"c1": runtime, "c2": second}
+    sims = {"c1": cluster, "c2": second_sim}
     metrics = DemoMetrics()
     metrics.add_coordinator(grid)
     metrics.add_cluster(runtime)
     metrics.add_cluster(second)
     tokens = Tokens.generate()
-    web, web_backend = await serve_cluster(runtime, tokens, args.web_listen)
-    printer = asyncio.ensure_future(_print_events(runtime))
+    web, web_backend = await _serve_grid_dashboard(grid, tokens, args.web_listen)
+    console = Console(runtimes, lambda line: print(line, flush=True))
+    console.start()
+    act: asyncio.Task[None] | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -231,14 +252,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         await _wait_for_nodes(second, 2, timeout_s=30)
         await metrics.add_agents(cluster)
         await metrics.add_agents(second_sim)
-        print(f"vmgrid demo: cluster manager on {address} (plaintext, loopback only)")
-        print(f"  grid coordinator on {grid.address}: clusters c1 and c2 ({TOPOLOGY.name})")
-        print(
-            f"  move a VM: vmgridctl migrate VM --cluster c2 --coordinator {grid.address} --insecure"
-        )
-        print(f"  {args.nodes} simulated nodes, automation {args.automation}; files in {workdir}")
-        print("  inspect with: vmgridctl nodes --cluster", address, "--insecure")
-        print(f"  dashboard: {web.url}/  operator token: {tokens.operator}", flush=True)
+        _print_banner(args, address, grid.address, web.url, tokens.operator, workdir)
         if args.state_file is not None:
             state = {
                 "dashboard": f"{web.url}/",
@@ -253,12 +267,11 @@ async def run_demo(args: argparse.Namespace) -> int:
             }
             args.state_file.write_text(json.dumps(state))
         if args.ha_scenario:
-            sims = {"c1": cluster, "c2": second_sim}
-            runtimes = {"c1": runtime, "c2": second}
-            await ha_scenario.run(grid, runtimes, sims, lambda line: print(line, flush=True))
+            act = asyncio.create_task(_ha_act(args.ha_delay, grid, runtimes, sims))
         deadline = None if args.duration is None else loop.time() + args.duration
         while not stop.is_set():
-            print(status_table(runtime), flush=True)
+            for cluster_id, each in runtimes.items():
+                print(status_table(cluster_id, each), flush=True)
             timeout = args.refresh
             if deadline is not None:
                 timeout = min(timeout, deadline - loop.time())
@@ -267,8 +280,13 @@ async def run_demo(args: argparse.Namespace) -> int:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout)
     finally:
-        printer.cancel()
-        await stop_cluster_web(web, web_backend)
+        if act is not None:
+            act.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await act
+        console.stop()
+        await web.stop()
+        await web_backend.stop()
         metrics.stop()
         cluster.stop()
         second_sim.stop()
@@ -277,6 +295,17 @@ async def run_demo(args: argparse.Namespace) -> int:
         await grid.stop(grace_s=0)
     print("vmgrid demo stopped")
     return 0
+
+
+def _print_banner(
+    args: argparse.Namespace, cluster: str, coordinator: str, web: str, token: str, workdir: Path
+) -> None:
+    print(f"vmgrid demo: cluster manager c1 on {cluster} (plaintext, loopback only)")
+    print(f"  grid coordinator on {coordinator}: clusters c1 and c2 ({TOPOLOGY.name})")
+    print(f"  move a VM: vmgridctl migrate VM --cluster c2 --coordinator {coordinator} --insecure")
+    print(f"  {args.nodes} simulated nodes in c1, automation {args.automation}; files in {workdir}")
+    print("  inspect with: vmgridctl nodes --cluster", cluster, "--insecure")
+    print(f"  grid dashboard: {web}/  operator token: {token}", flush=True)
 
 
 async def _wait_for_nodes(runtime: ClusterRuntime, count: int, timeout_s: float) -> None:

@@ -12,10 +12,12 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from vmgrid.agents.node.testnode import SimVm, node_xml
+from vmgrid.agents.node.testnode import SimVm, domain_xml, node_xml
 
 TRACES = Path(__file__).parent / "traces"
 
@@ -106,14 +108,44 @@ class SimCluster:
     def start(self, manager: str, metrics: bool = False) -> None:
         """Start one agent per node; with `metrics`, each serves /metrics on a free port."""
         for config in self.write(manager):
-            log = (self.workdir / f"{config.stem}.log").open("ab")
-            command = [sys.executable, "-m", "vmgrid.agents.node.main", "--config", str(config)]
-            if metrics:
-                url_file = self._metrics_url_file(config.stem)
-                url_file.unlink(missing_ok=True)
-                command += ["--metrics-listen", "127.0.0.1:0", "--metrics-url-file", str(url_file)]
-            self.processes.append(subprocess.Popen(command, stdout=log, stderr=log))
-            log.close()
+            self.processes.append(self._spawn(config, "127.0.0.1:0" if metrics else ""))
+
+    def _spawn(self, config: Path, metrics_listen: str) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "vmgrid.agents.node.main", "--config", str(config)]
+        if metrics_listen:
+            url_file = self._metrics_url_file(config.stem)
+            url_file.unlink(missing_ok=True)
+            command += ["--metrics-listen", metrics_listen, "--metrics-url-file", str(url_file)]
+        with (self.workdir / f"{config.stem}.log").open("ab") as log:
+            return subprocess.Popen(command, stdout=log, stderr=log)
+
+    def kill(self, node: str) -> None:
+        """SIGKILL the agent of `node`: the simulated node fails (its test driver state is gone)."""
+        process = self.processes[list(self.node_vms).index(node)]
+        process.kill()
+        process.wait()
+
+    def restart(self, node: str, leftovers: Mapping[str, str] | None = None) -> None:
+        """Start `node`'s agent again, on the metrics port it had (so its URL stays valid).
+
+        `leftovers` (VM name -> uuid) are written into the node file as running domains: what a
+        host that comes back still holds of VMs that were restarted elsewhere meanwhile.
+        """
+        index = list(self.node_vms).index(node)
+        if self.processes[index].poll() is None:
+            raise RuntimeError(f"the agent of {node} is still running; kill it first")
+        xml = self.workdir / f"{node}.xml"
+        vms = self.node_vms[node]
+        text = node_xml(vms, cpus=self.spec.node_cpus, memory_mib=self.spec.node_memory_mib)
+        for offset, (name, vm_uuid) in enumerate(sorted((leftovers or {}).items())):
+            domain = domain_xml(SimVm(name), len(vms) + offset)
+            text = text.replace("</node>", domain.replace(SimVm(name).uuid, vm_uuid) + "</node>")
+        xml.write_text(text)
+        listen = ""
+        url_file = self._metrics_url_file(node)
+        if url_file.exists():
+            listen = f"127.0.0.1:{urlsplit(url_file.read_text().strip()).port}"
+        self.processes[index] = self._spawn(self.workdir / f"{node}.toml", listen)
 
     def _metrics_url_file(self, node: str) -> Path:
         return self.workdir / f"{node}.metrics-url"

@@ -93,12 +93,15 @@ def make_guest_xml(
     disk: str | os.PathLike[str] | None = None,
     tap: str | None = None,
     kvm: bool = True,
+    cpuset: str | None = None,
 ) -> str:
     """Domain XML of a tiny guest booting `disk` (made with create_boot_disk/create_overlay).
 
     `mode` is recorded in the description; the behaviour comes from the disk. A raw disk is
     attached read-only (live-migratable), a qcow2 one writable (snapshots). `tap` names an
-    existing tap device (create_tap) for real per-VM interface counters.
+    existing tap device (create_tap) for real per-VM interface counters. `cpuset` (libvirt
+    syntax, e.g. "0") pins the guest to those physical CPUs, so spinning guests load a
+    "host" without starving the processes that manage it on the same machine.
     """
     _check_mode(mode)
     if memory_mib < 1 or vcpus < 1:
@@ -119,7 +122,7 @@ def make_guest_xml(
         f"<name>{_text(name)}</name>"
         f"<description>vmgrid lab guest, mode={mode}</description>"
         f"<memory unit='MiB'>{memory_mib}</memory>"
-        f"<vcpu>{vcpus}</vcpu>"
+        f"<vcpu{'' if cpuset is None else f' cpuset={quoteattr(cpuset)}'}>{vcpus}</vcpu>"
         "<os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>"
         "<features><acpi/></features>"
         "<on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot>"

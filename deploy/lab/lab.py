@@ -34,6 +34,7 @@ from vmgrid.lab.host import (
     quiet_libvirt,
     spawn,
     wait_until_answers,
+    warm_up,
 )
 
 DEFAULT_DIR = Path("/tmp/vmgrid-lab")
@@ -173,6 +174,7 @@ class Lab:
         prepare(layout, user, host_uuid, ports)
         record = spawn(layout, user)
         wait_until_answers(layout, record, self.answer_timeout_s)
+        warm_up(layout, domain_type)
         return LabHost(
             name=name,
             uri=layout.uri,

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
-from dashboard_harness import DashboardDemo, DashboardHarness, any_vm
+from browser_harness import eventually, logged_in_page, running_demo
+from dashboard_harness import DashboardDemo, any_vm
 from vmgrid.agents.cluster.control import Decision, Trigger, TriggerKind
 from vmgrid.agents.cluster.events import EventKind
 from vmgrid.agents.cluster.loop import Recommendation
@@ -22,45 +22,18 @@ from vmgrid.agents.cluster.solver_view import to_model
 from vmgrid.solver.plan import Action, ActionKind, Plan
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 NODES = ("c1-n1", "c1-n2")
-
-sync_api = pytest.importorskip("playwright.sync_api")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is not installed (make system-deps)", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardDemo]:
-    harness = DashboardHarness(nodes=2, vms_per_node=2)
-    try:
-        yield harness.start(tmp_path_factory.mktemp("dashboard-plans"))
-    finally:
-        harness.stop()
+    yield from running_demo(tmp_path_factory.mktemp("dashboard-plans"), nodes=2, vms_per_node=2)
 
 
 @pytest.fixture(scope="module")
 def page(demo: DashboardDemo) -> Iterator[object]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(demo.web.url + "/")
-        page.fill("#token", demo.tokens.operator)
-        page.click("#login button")
-        page.wait_for_selector("body[data-loaded=true]")
-        page.wait_for_selector("#live.on")
-        yield page
-        browser.close()
-
-
-def eventually(check: Callable[[], bool], timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
+    yield from logged_in_page(demo, ARGS)
 
 
 def recommend_move(demo: DashboardDemo) -> tuple[str, str, str, str]:

@@ -78,10 +78,10 @@ def test_grid_dashboard_lists_nodes_and_vms_and_forwards_actions(tmp_path: Path)
         vm = c2_vms[0]
         status, body = await api.post(f"/vms/{vm['uuid']}/suspend")
         assert status == 200 and body["state"] == "succeeded"
-        assert state_of(grid, vm["uuid"])[2] == "paused"
+        await eventually(lambda: state_of(grid, vm["uuid"])[2] == "paused")  # the next report
         status, _ = await api.post(f"/vms/{vm['uuid']}/resume")
         assert status == 200
-        assert state_of(grid, vm["uuid"])[2] == "running"
+        await eventually(lambda: state_of(grid, vm["uuid"])[2] == "running")
         status, _ = await api.post(f"/vms/{vm['uuid']}/snapshot", {"name": "before"})
         assert status == 200
 

@@ -1,8 +1,13 @@
 """`vmgrid-demo --duration N --state-file F` as a process: the contract of issue #6.
 
-Once up it writes {dashboard, api, token, metrics}; the API lists nodes with the token, every
-component's /metrics passes `promtool check metrics`, the page is served, and the process
-stops by itself with exit code 0.
+Once up it writes {dashboard, api, token, metrics}; the API (the coordinator's grid view) lists
+both clusters' nodes with the token, every component's /metrics passes `promtool check metrics`,
+the page is served, and the process stops by itself with exit code 0.
+
+The demo's HA act kills one agent on purpose a few seconds after the state file and restarts it
+on the same metrics port once its VMs have been restarted elsewhere, so a metrics URL may not
+answer for a few seconds: `read_retrying` waits for it (up to RETRY_S), and the test checks
+that the act ran to its end (the node came back and its stale copy was destroyed).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import pytest
 
 pytestmark = pytest.mark.slow
 DEMO = Path(sys.executable).parent / "vmgrid-demo"
-DURATION_S = 15
+DURATION_S = 40
+RETRY_S = 30
 PROMTOOL = shutil.which("promtool")
 
 
@@ -28,6 +34,18 @@ def read(url: str, token: str = "") -> tuple[int, bytes, str]:
     request = urllib.request.Request(url, headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, response.read(), response.headers.get("Content-Type", "")
+
+
+def read_retrying(url: str, token: str = "") -> tuple[int, bytes, str]:
+    """`read`, retried while the URL does not answer (the HA act's agent is down briefly)."""
+    deadline = time.monotonic() + RETRY_S
+    while True:
+        try:
+            return read(url, token)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def wait_for_state(process: subprocess.Popen[bytes], state_file: Path, log: Path) -> dict:  # type: ignore[type-arg]
@@ -55,27 +73,47 @@ def test_demo_publishes_every_endpoint_in_its_state_file_and_stops_by_itself(
 
         status, body, _ = read(state["api"] + "/nodes", state["token"])
         nodes = sorted(n["id"] for n in json.loads(body)["nodes"])
-        assert status == 200 and nodes == ["c1-n1", "c1-n2"]
+        assert status == 200 and nodes == ["c1-n1", "c1-n2", "c2-n1", "c2-n2"]
 
         # coordinator, two cluster managers, two agents each
         assert len(state["metrics"]) == 1 + 2 + 4
         assert len(set(state["metrics"])) == len(state["metrics"])
         for url in state["metrics"]:
-            status, text, content_type = read(url)
+            status, text, content_type = read_retrying(url)
             assert status == 200 and content_type.startswith("text/plain")
             check = subprocess.run(
                 [str(PROMTOOL), "check", "metrics"], input=text, capture_output=True, timeout=30
             )
             assert (check.returncode, check.stdout + check.stderr) == (0, b""), url
-        agent_series = [read(u)[1] for u in state["metrics"]]
+        agent_series = [read_retrying(u)[1] for u in state["metrics"]]
         assert sum(b"vmgrid_domain_info{" in s for s in agent_series) == 4
 
         status, page, content_type = read(state["dashboard"])
         assert status == 200 and content_type.startswith("text/html") and b"<html" in page.lower()
+
+        jobs = wait_for_running_job(state)
+        assert [j["name"] for j in jobs] == ["demo-mpi"] and len(jobs[0]["members"]) == 2
 
         assert process.wait(timeout=DURATION_S + 60) == 0
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert "vmgrid demo stopped" in log.read_text()
+    text = log.read_text()
+    assert "vmgrid demo stopped" in text
+    assert "runs once, on" in text and "the group survived the node failure" in text, text[-3000:]
+
+
+def wait_for_running_job(state: dict) -> list[dict]:  # type: ignore[type-arg]
+    """GET <api>/jobs until the HA act's group is running (it is submitted after the state)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _, body, _ = read(state["api"] + "/jobs", state["token"])
+        jobs = list(json.loads(body)["jobs"])
+        if jobs and jobs[0]["state"] in ("running", "failed"):
+            assert jobs[0]["state"] == "running", jobs
+            _, one, _ = read(state["api"] + "/jobs/" + jobs[0]["id"], state["token"])
+            assert json.loads(one)["id"] == jobs[0]["id"]
+            return jobs
+        time.sleep(0.5)
+    raise AssertionError("the demo's group did not reach running within 60 s")

@@ -127,6 +127,27 @@ function renderPlans(plans) {
   $("plans").replaceChildren(...(out.length ? out : [el("p", { class: "muted" }, "No plan waits for approval.")]));
 }
 
+function memberWhere(m) {
+  // The job keeps where its members were placed; after a node failure a member runs elsewhere.
+  const vm = state.vms.find((v) => v.uuid === m.uuid);
+  const node = vm ? vm.node : m.node;
+  const moved = vm && m.node && vm.node !== m.node ? ` (was ${m.node})` : "";
+  return `${m.name}${node ? "@" + node : ""}${moved}`;
+}
+
+function renderJobs(jobs) {
+  if (!jobs.length) { $("jobs").replaceChildren(el("p", { class: "muted" }, "No job submitted yet (vmgridctl submit).")); return; }
+  const head = el("tr", {}, ...["job", "state", "cluster", "members", "size", "message"].map((h) => el("th", {}, h)));
+  const rows = jobs.map((j) => el("tr", { "data-job": j.id, "data-state": j.state },
+    el("td", {}, el("b", {}, j.name), " ", el("span", { class: "muted", title: j.id }, j.id.slice(0, 8))),
+    el("td", {}, el("span", { class: `tag job-${j.state}` }, j.state)),
+    el("td", {}, j.cluster || "-"),
+    el("td", {}, j.members.map(memberWhere).join(", ")),
+    el("td", {}, `${j.members.length} × ${j.vcpus} vCPU, ${j.memory_mib} MiB`),
+    el("td", { class: "muted" }, j.message)));
+  $("jobs").replaceChildren(el("table", {}, head, ...rows));
+}
+
 function migrationCell(vm) {
   const m = state.migrations[vm.uuid] || vm.migration;
   if (!m) return null;
@@ -193,13 +214,13 @@ function addEvent(e) {
 // ---- loading and live updates -----------------------------------------------------------------
 
 async function refresh() {
-  const [nodes, vms, clusters, topology, plans] = await Promise.all([
-    api("/nodes"), api("/vms"), api("/clusters"), api("/topology"), api("/plans")]);
+  const [nodes, vms, clusters, topology, plans, jobs] = await Promise.all([
+    api("/nodes"), api("/vms"), api("/clusters"), api("/topology"), api("/plans"), api("/jobs")]);
   state.nodes = nodes.nodes; state.vms = vms.vms;
   state.migrations = {};
   for (const m of plans.migrations || []) state.migrations[m.vm] = m;
   renderSummary(clusters.clusters); renderClusters(clusters.clusters); renderTopology(topology);
-  renderPlans(plans); renderNodes();
+  renderPlans(plans); renderJobs(jobs.jobs); renderNodes();
   document.body.dataset.loaded = "true";
 }
 

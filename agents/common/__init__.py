@@ -1,0 +1,6 @@
+"""Pieces shared by the cluster manager and the grid coordinator.
+
+Both servers load config the same way, run the same in-process event fan-out and set up
+their gRPC servers and link streams alike; the shared logic lives here once, below both
+``vmgrid.agents.cluster`` and ``vmgrid.coordinator`` in the layering.
+"""
