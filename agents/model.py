@@ -134,6 +134,8 @@ class Heartbeat:
 
     sent_at_unix_ns: int
     sequence: int
+    degraded_reason: str = ""
+    """Non-empty while the agent cannot read its hypervisor: why (reports pause meanwhile)."""
 
 
 class LifecycleEventKind(enum.Enum):
@@ -296,6 +298,21 @@ class UndefineCommand:
     vm_uuid: str
 
 
+@dataclass(frozen=True, slots=True)
+class PrepareDisksCommand:
+    """Create a submitted VM's overlay and seed ISO in a directory local to the node.
+
+    The manager builds the seed and sends its bytes, so the agent needs no job spec and no
+    cloud-init knowledge; it only runs qemu-img and writes a file.
+    """
+
+    command_id: str
+    overlay_path: str
+    backing_file: str
+    seed_path: str
+    seed_iso: bytes = field(default=b"", repr=False)
+
+
 Command = (
     MigrateCommand
     | AbortMigrationCommand
@@ -312,6 +329,7 @@ Command = (
     | ShutdownCommand
     | DestroyCommand
     | UndefineCommand
+    | PrepareDisksCommand
 )
 
 

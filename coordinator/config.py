@@ -104,7 +104,7 @@ def load_toml(path: str) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of vmgrid-coordinator; each overrides the same-named TOML key."""
     d = CoordinatorConfig()
-    parser.add_argument("--config", metavar="FILE", help="TOML file (keys = field names)")
+    parser.add_argument("--config", metavar="FILE", help="TOML file (keys: docs/configuration.md)")
     parser.add_argument("--grid-id", help=f"name of this grid (default {d.grid_id})")
     parser.add_argument("--listen", metavar="HOST:PORT", help=f"bind address (default {d.listen})")
     add_tls_arguments(

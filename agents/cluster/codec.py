@@ -219,8 +219,8 @@ def decode_report(msg: node_pb2.NodeReport) -> m.NodeReport:
 
 
 def decode_heartbeat(msg: node_pb2.Heartbeat) -> m.Heartbeat:
-    """Convert a heartbeat."""
-    return m.Heartbeat(_ns(msg.sent_at), msg.sequence)
+    """Convert a heartbeat (with why the agent is degraded, empty when healthy)."""
+    return m.Heartbeat(_ns(msg.sent_at), msg.sequence, msg.degraded_reason)
 
 
 def decode_lifecycle(msg: node_pb2.LifecycleEvent) -> m.LifecycleEvent:
@@ -303,6 +303,7 @@ _COMMAND_FIELD: dict[type, tuple[str, type]] = {
     m.ShutdownCommand: ("shutdown", node_pb2.ShutdownCommand),
     m.DestroyCommand: ("destroy", node_pb2.DestroyCommand),
     m.UndefineCommand: ("undefine", node_pb2.UndefineCommand),
+    m.PrepareDisksCommand: ("prepare_disks", node_pb2.PrepareDisksCommand),
 }
 _COMMAND_FROM_FIELD = {name: (domain, wire) for domain, (name, wire) in _COMMAND_FIELD.items()}
 
@@ -560,6 +561,7 @@ def encode_node_info(view: NodeView) -> cluster_pb2.NodeInfo:
         vm_count=len(view.vms),
         last_sequence=view.last_sequence,
         draining=view.draining,
+        degraded_reason=view.degraded_reason,
     )
     if view.usage is not None:
         msg.usage.CopyFrom(encode_host_usage(view.usage))

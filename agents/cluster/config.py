@@ -103,7 +103,7 @@ def load_toml(path: str) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of vmgrid-cluster; each overrides the same-named TOML key."""
     d = ClusterConfig()
-    parser.add_argument("--config", metavar="FILE", help="TOML file (keys = long flag names)")
+    parser.add_argument("--config", metavar="FILE", help="TOML file (keys: docs/configuration.md)")
     parser.add_argument("--cluster-id", help=f"name of this cluster (default {d.cluster_id})")
     parser.add_argument("--listen", metavar="HOST:PORT", help=f"bind address (default {d.listen})")
     add_tls_arguments(

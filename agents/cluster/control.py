@@ -91,7 +91,8 @@ class ControlConfig:
     """Power freed nodes off through their configured power command."""
 
     drain_fallback: DrainFallback = DrainFallback.NONE
-    """For a draining node's VM that cannot be live-migrated: suspend, shutdown or none."""
+    """For a draining node's VM that cannot be live-migrated: suspend (pause in place: the VM
+    keeps its memory on the node, which is then not empty), shutdown (empties it) or none."""
 
     solver_time_limit_s: float = 5.0
     """CP-SAT time limit per decision."""
@@ -224,9 +225,7 @@ def decide(snapshot: ClusterSnapshot, trigger: Trigger, config: ControlConfig) -
     if trigger.kind is TriggerKind.UNDERLOAD:
         gain = len(model.used_nodes()) - len(result.dst.used_nodes())
         if gain < config.min_gain_nodes:
-            return Decision(
-                trigger, None, f"consolidation would free {gain} node(s), below min gain", stats
-            )
+            return Decision(trigger, None, _no_gain(gain, config.min_gain_nodes), stats)
         summary = f"consolidate: free {gain} node(s) with {result.plan.migrations} migration(s)"
     else:
         summary = f"{trigger.kind.value}: {result.plan.migrations} migration(s) ({trigger.reason})"
@@ -279,3 +278,11 @@ def needs_approval(decision: Decision, level: AutomationLevel) -> bool:
         return True
     placement_only = {ActionKind.BOOT_VM, ActionKind.RESUME, ActionKind.BOOT_NODE}
     return any(a.kind not in placement_only for a in decision.plan.actions)
+
+
+def _no_gain(gain: int, minimum: int) -> str:
+    if gain == 0:
+        return "consolidation would free no node"
+    if gain < 0:
+        return f"consolidation would free no node (the packing found uses {-gain} more)"
+    return f"consolidation would free {gain} node(s), below the minimum gain of {minimum}"

@@ -33,22 +33,31 @@ from vmgrid.solver.plan import Action, ActionKind
 
 _RUNNING = {m.VmState.RUNNING, m.VmState.BLOCKED, m.VmState.MIGRATING}
 _ACTIVE = _RUNNING | {m.VmState.PAUSED}
+_STOPPED = {m.VmState.SHUT_OFF, m.VmState.DEFINED, m.VmState.CRASHED}
 
 
 def locate_vm(state: ClusterState, vm_uuid: str) -> tuple[str, m.VmUsage]:
-    """(node, VM) of the VM's active copy, else of any definition; NotFound otherwise.
+    """(node, VM) of the VM's running copy, else its paused one, else of any definition;
+    NotFound otherwise.
 
     After a live migration libvirt keeps the persistent definition (shut off) on the source,
-    so a VM can be reported by two nodes: the node where it runs is the one that counts.
+    so a VM can be reported by two nodes: the node where it runs is the one that counts. During
+    a live migration the destination's incoming copy is paused while the source's runs, so a
+    running copy outranks a paused one (else the migration would look done before it is).
     """
     host, vm = state.find_vm(vm_uuid)
-    if vm.state in _ACTIVE:
+    if vm.state in _RUNNING:
         return host, vm
+    best = (host, vm)
     for view in state.views():
         for other in view.vms:
-            if other.uuid == vm_uuid and other.state in _ACTIVE:
+            if other.uuid != vm_uuid:
+                continue
+            if other.state in _RUNNING:
                 return view.node_id, other
-    return host, vm
+            if other.state in _ACTIVE and best[1].state not in _ACTIVE:
+                best = (view.node_id, other)
+    return best
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +110,35 @@ class ManagerDriver:
         leaving = (ActionKind.MIGRATE, ActionKind.SUSPEND, ActionKind.SHUTDOWN_VM)
         if action.kind in leaving and host != action.src:
             return Check(Verdict.STALE, f"VM {action.subject} is on {host}, not {action.src}")
+        if action.kind is ActionKind.MIGRATE and self._interrupted_simulation(action):
+            return READY  # a simulated migration cut short by a restart: finish it
         if action.kind is ActionKind.MIGRATE:
             if vm.state not in _ACTIVE:  # libvirt migrates paused domains too
                 return Check(Verdict.STALE, f"VM {action.subject} is {vm.state.value}")
             assert action.dst is not None
             return self._room(action.dst, vm)
         return READY
+
+    def _interrupted_simulation(self, action: Action) -> bool:
+        """True when a simulated migration stopped between its steps (the manager was killed
+        after destroying the source copy and before starting the destination one): the VM
+        runs nowhere and is defined on the destination. Its steps have their own command ids,
+        so running the action again repeats none of those already done."""
+        state = self._manager.state
+        if action.src is None or action.dst is None:
+            return False
+        if not (
+            state.view(action.src).identity.simulated and state.view(action.dst).identity.simulated
+        ):
+            return False
+        copies = [
+            (view.node_id, vm.state)
+            for view in state.views()
+            for vm in view.vms
+            if vm.uuid == action.subject
+        ]
+        active = [node for node, vm_state in copies if vm_state in _ACTIVE]
+        return not active and any(node == action.dst for node, _ in copies)
 
     def _room(self, node_id: str, vm: m.VmUsage) -> Check:
         view = self._manager.state.view(node_id)
@@ -186,7 +218,7 @@ class ManagerDriver:
         state = self._manager.state
         src, dst = state.view(action.src), state.view(action.dst)
         host, vm = locate_vm(state, action.subject)
-        if host == action.dst:
+        if host == action.dst and vm.state in _ACTIVE:
             return Outcome(True, f"{vm.name or vm.uuid} already on {action.dst}")
         self._reserved[cid] = (vm.cpu_used_millicores, vm.memory_allocated_bytes)
         self._reserved_on[cid] = action.dst
@@ -263,6 +295,8 @@ class ManagerDriver:
             return Observed.DONE if vm.state is m.VmState.PAUSED else Observed.NOT_DONE
         if action.kind in (ActionKind.RESUME, ActionKind.BOOT_VM):
             return Observed.DONE if vm.state in _RUNNING else Observed.NOT_DONE
+        if action.kind is ActionKind.SHUTDOWN_VM:
+            return Observed.DONE if vm.state in _STOPPED else Observed.NOT_DONE
         return Observed.NOT_DONE
 
 

@@ -30,6 +30,7 @@ class EventKind(enum.Enum):
     COMMAND_RESULT = "command_result"
     PLAN_CHANGED = "plan_changed"
     NODE_DRAIN_CHANGED = "node_drain_changed"
+    NODE_DEGRADED_CHANGED = "node_degraded_changed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -148,6 +148,22 @@ class PlanExecutor:
         self._on_event = on_event or (lambda event: None)
         self._cancelled: set[str] = set()
         self._wakeups: dict[str, asyncio.Event] = {}
+        self._claimed: set[str] = set()
+
+    @property
+    def in_flight(self) -> tuple[str, ...]:
+        """Plans claimed or being driven: whoever starts a plan (loop, operator) looks here
+        first, so that two plans never move the same VMs at once."""
+        return tuple(sorted(self._claimed))
+
+    def claim(self, plan_id: str) -> None:
+        """Count `plan_id` as in flight from now on, before its task has had a chance to run
+        (`run` and `resume` claim too; the claim ends with the plan or with `release`)."""
+        self._claimed.add(plan_id)
+
+    def release(self, plan_id: str) -> None:
+        """End a claim whose plan never ran (its task was cancelled before it started)."""
+        self._claimed.discard(plan_id)
 
     @property
     def journal(self) -> Journal:
@@ -175,11 +191,15 @@ class PlanExecutor:
         self, plan_id: str, actions: Sequence[Action], origin: str = ""
     ) -> ExecutionReport:
         """Journal a new plan and execute it to the end."""
-        summary = f"{len(actions)} actions"
-        self._journal.record_plan(plan_id, actions, origin=origin, summary=summary)
-        record = self._journal.plan(plan_id)
-        assert record is not None
-        return await self._drive(plan_id, record.actions)
+        self.claim(plan_id)
+        try:
+            summary = f"{len(actions)} actions"
+            self._journal.record_plan(plan_id, actions, origin=origin, summary=summary)
+            record = self._journal.plan(plan_id)
+            assert record is not None
+            return await self._drive(plan_id, record.actions)
+        finally:
+            self.release(plan_id)
 
     async def resume_unfinished(self) -> list[ExecutionReport]:
         """After a restart: reconcile and finish every plan the journal has as running."""
@@ -192,8 +212,12 @@ class PlanExecutor:
         record = self._journal.plan(plan_id)
         if record is None:
             raise KeyError(f"no plan {plan_id!r} in the journal")
-        reconciled = [self._reconcile(r) for r in record.actions]
-        return await self._drive(plan_id, tuple(reconciled))
+        self.claim(plan_id)
+        try:
+            reconciled = [self._reconcile(r) for r in record.actions]
+            return await self._drive(plan_id, tuple(reconciled))
+        finally:
+            self.release(plan_id)
 
     def _reconcile(self, record: ActionRecord) -> ActionRecord:
         """An action journaled as running: look at fresh state to learn how it ended."""

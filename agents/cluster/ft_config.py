@@ -28,7 +28,12 @@ _S, _H = SubmissionConfig(), HaConfig()
 # key -> (default, help); the default's type is the accepted TOML type (int accepted for float).
 KEYS: dict[str, tuple[object, str]] = {
     "jobs": (False, "accept job submission, take checkpoints, restart VMs of failed nodes"),
-    "storage_dir": (_S.storage_dir, "directory every node reads: overlays and seed ISOs"),
+    "storage_dir": (_S.storage_dir, "directory of overlays and seed ISOs (see shared_storage)"),
+    "shared_storage": (
+        _S.shared_storage,
+        "storage_dir is shared by every node (manager writes disks); false: each node's agent "
+        "creates them in its own storage_dir",
+    ),
     "jobs_db": ("", f"SQLite of jobs and checkpoints (default beside the journal: {JOBS_FILE})"),
     "failures_to_tolerate": (_S.failures_to_tolerate, "node failures admission keeps room for"),
     "domain_type": (_S.domain_type, f"member domain type: {', '.join(DOMAIN_TYPES)}"),
@@ -118,8 +123,13 @@ def options(
             f"{TABLE}.failures_to_tolerate: {v['failures_to_tolerate']!r} must be >= 0"
         )
     storage = str(v["storage_dir"])
-    if storage and not Path(storage).is_dir():
+    shared = bool(v["shared_storage"])
+    if storage and shared and not Path(storage).is_dir():
         raise ConfigError(f"{TABLE}.storage_dir: {storage!r} is not a directory")
+    if storage and not shared and not storage.startswith("/"):
+        raise ConfigError(
+            f"{TABLE}.storage_dir: {storage!r}; accepted: an absolute path on every node"
+        )
     try:
         fence = tuple(shlex.split(str(v["fence_command"])))
     except ValueError as exc:
@@ -139,6 +149,7 @@ def options(
     return FaultToleranceOptions(
         submission=SubmissionConfig(
             storage_dir=storage,
+            shared_storage=shared,
             images=_images(found or {}, getattr(args, "image", None)),
             failures_to_tolerate=int(v["failures_to_tolerate"]),
             domain_type=str(v["domain_type"]),

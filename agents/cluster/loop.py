@@ -140,7 +140,7 @@ class ControlLoop:
         self._expire(now)
         snapshot = self.manager.state.snapshot()
         self._note_undrained(snapshot)
-        if self.running is not None or self.pending:
+        if self._busy() or self.pending:
             return None
         if self._returning:
             return self._return_home(snapshot, self._returning.pop(0), now)
@@ -156,14 +156,23 @@ class ControlLoop:
             if stuck:
                 summary = (
                     f"drain fallback: {fallback.value} {len(stuck)} VM(s) that did not migrate"
+                    f"{_not_empty(fallback, trigger.nodes)}"
                 )
                 return self._run_now(Decision(trigger, _plan(snapshot, stuck), summary))
         started = time.perf_counter()
         decision = await asyncio.to_thread(self._decide, snapshot, trigger)
+        if self._busy():  # an operator started a plan while this one was being decided
+            if trigger.kind is not TriggerKind.DRAIN and self.config.policy is PolicyKind.VMGRID:
+                self.policy.forget_last()  # the policy's memory of moves that will not run
+            self._publish(f"decision dropped: plan {self._busy()} started meanwhile")
+            return None
         if decision.plan is None and trigger.kind is TriggerKind.DRAIN:
             stuck = fallback_actions(snapshot, trigger.nodes, fallback)
             if stuck:
-                summary = f"{decision.summary}; drain fallback: {fallback.value} {len(stuck)} VM(s)"
+                summary = (
+                    f"{decision.summary}; drain fallback: {fallback.value} {len(stuck)} VM(s)"
+                    f"{_not_empty(fallback, trigger.nodes)}"
+                )
                 decision = Decision(trigger, _plan(snapshot, stuck), summary, decision.stats)
         self.decisions.append(decision)
         for listener in self.decision_listeners:
@@ -180,6 +189,11 @@ class ControlLoop:
         else:
             self._start(plan_id, decision)
         return decision
+
+    def _busy(self) -> str | None:
+        """The plan under way, the loop's or anyone's (operator, restart): one at a time."""
+        in_flight = self.executor.in_flight
+        return self.running or (in_flight[0] if in_flight else None)
 
     def _decide(self, snapshot: ClusterSnapshot, trigger: Trigger) -> Decision:
         """Drains go to the solver (offline nodes); the rest to the configured policy."""
@@ -221,6 +235,7 @@ class ControlLoop:
 
     def approve(self, plan_id: str) -> asyncio.Task[ExecutionReport]:
         """Run a recommended plan; NotFound names an unknown or expired id."""
+        self._expire(self._clock())  # the periodic sweep may not have run since it expired
         recommendation = self.pending.pop(plan_id, None)
         if recommendation is None:
             raise NotFound(
@@ -240,13 +255,21 @@ class ControlLoop:
     def _start(self, plan_id: str, decision: Decision) -> asyncio.Task[ExecutionReport]:
         assert decision.plan is not None
         self.running = plan_id
+        self.executor.claim(plan_id)
+        task = asyncio.ensure_future(self._execute(plan_id, decision))
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._ended(plan_id, t))
         self._publish(f"{plan_id} starts: {decision.summary}")
         for action in decision.plan.actions:
             self._publish(f"{plan_id}: {self.describe(action)}")
-        task = asyncio.ensure_future(self._execute(plan_id, decision))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
         return task
+
+    def _ended(self, plan_id: str, task: asyncio.Task[ExecutionReport]) -> None:
+        """Whatever way the plan's task ended (even cancelled before it ran), the loop is free."""
+        self._tasks.discard(task)
+        self.executor.release(plan_id)
+        if self.running == plan_id:
+            self.running = None
 
     async def _execute(self, plan_id: str, decision: Decision) -> ExecutionReport:
         assert decision.plan is not None
@@ -292,6 +315,17 @@ class ControlLoop:
     def _publish(self, message: str) -> None:
         log.info("%s", message)
         self.manager.bus.publish(EventKind.PLAN_CHANGED, message=message)
+
+
+def _not_empty(fallback: DrainFallback, nodes: tuple[str, ...]) -> str:
+    """A paused VM keeps its memory (and its life) on the node: say the drain is not done."""
+    if fallback is not DrainFallback.SUSPEND:
+        return ""
+    where = ", ".join(nodes)
+    return (
+        f"; paused VMs keep their memory on {where}, which is not empty: do not power it off "
+        "(drain_fallback = shutdown empties it)"
+    )
 
 
 def _plan(snapshot: ClusterSnapshot, actions: tuple[Action, ...]) -> Plan:

@@ -32,7 +32,7 @@ examples:
   vmgridctl certs init --dir certs
   vmgrid-cluster --certs certs --listen 0.0.0.0:7443 --cluster-id rack-a --automation partial
   vmgrid-cluster --insecure --listen 127.0.0.1:0 --ready-file /tmp/addr   # tests only
-  vmgrid-cluster --config cluster.toml            # keys = long flag names, e.g.
+  vmgrid-cluster --config cluster.toml            # keys = field names, e.g.
                                                    #   listen = "0.0.0.0:7443"
                                                    #   [control]
                                                    #   automation = "automatic"
@@ -67,7 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(parser)
     runtime_config.add_arguments(parser)
     ft_config.add_arguments(parser)
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="logging level (default INFO)",
+    )
     return parser
 
 

@@ -3,7 +3,9 @@
 A drain empties a node by live migration (the DRAIN trigger and the solver's `Offline`
 constraint). When no destination fits, or a migration fails, the configured fallback runs on
 the VMs still there: `suspend` pauses them in place, `shutdown` shuts them down, `none` leaves
-them running (the drain is retried every cycle). Where drained VMs came from is read back from
+them running (the drain is retried every cycle). Only `shutdown` empties the node: a paused VM
+keeps its memory there (libvirt pause, not a save to disk), so after a `suspend` fallback the
+node frees its CPU but still holds those VMs and must not be powered off; the loop says so. Where drained VMs came from is read back from
 the plan journal, not kept in memory, so an undrain after a manager restart still moves them
 home: every succeeded action of a `drain` plan leaving the node, since the last `undrain` plan
 that reached it.

@@ -24,6 +24,7 @@ from vmgrid.agents.errors import DeadlineExceeded, MalformedMessage, Unavailable
 from vmgrid.agents.model import (
     Command,
     CommandResult,
+    Heartbeat,
     HelloAck,
     LifecycleEvent,
     NodeHello,
@@ -124,10 +125,12 @@ class ClusterManager:
             latency_ms = (time.time_ns() - report.sent_at_unix_ns) / 1e6
             self.ingest.record(latency_ms, len(report.vms))
 
-    def handle_heartbeat(self, session: NodeSession) -> None:
-        """Record life from the node."""
+    def handle_heartbeat(self, session: NodeSession, beat: Heartbeat | None = None) -> None:
+        """Record life from the node, and whether its agent can read its hypervisor."""
         if self.is_current(session):
             self.state.touch(session.node_id)
+            if beat is not None:
+                self.state.set_degraded(session.node_id, beat.degraded_reason)
 
     def handle_lifecycle(self, session: NodeSession, event: LifecycleEvent) -> None:
         """Publish a VM lifecycle event."""

@@ -227,6 +227,11 @@ class PlanOperations:
         busy = [p for p, t in self._active.items() if not t.done() and vm_uuid in self._vms(p)]
         if busy:
             raise FailedPrecondition(f"VM {name} is already moving in plan {busy[0]}")
+        if self._runtime.loop.running:
+            raise FailedPrecondition(
+                f"plan {self._runtime.loop.running} is running; wait for it or cancel it "
+                f"before moving VM {name}"
+            )
         if destination:
             self._check_destination(name, host, destination)
             reason = f"operator request: to {destination}"
@@ -259,7 +264,8 @@ class PlanOperations:
     def _refuse_if_busy(self, plan_id: str) -> None:
         running = self._runtime.loop.running
         mine = [p for p, t in self._active.items() if not t.done()]
-        busy = running or (mine[0] if mine else None)
+        others = self._runtime.executor.in_flight
+        busy = running or (mine[0] if mine else None) or (others[0] if others else None)
         if busy:
             raise FailedPrecondition(
                 f"plan {busy} is running; wait for it or cancel it before starting {plan_id}"
@@ -274,6 +280,7 @@ class PlanOperations:
 
     def _start(self, plan_id: str, summary: str, actions: tuple[Action, ...]) -> PlanView:
         executor = self._runtime.executor
+        executor.claim(plan_id)  # the loop must see it before the task first runs
         task = asyncio.ensure_future(executor.run(plan_id, actions, origin="operator"))
         self._active[plan_id] = task
         self._totals[plan_id] = len(actions)
@@ -284,6 +291,7 @@ class PlanOperations:
         return view
 
     def _forget(self, plan_id: str) -> None:
+        self._runtime.executor.release(plan_id)
         self._active.pop(plan_id, None)
         self._started.pop(plan_id, None)
 

@@ -73,7 +73,7 @@ class NodeLinkServicer(node_pb2_grpc.NodeLinkServiceServicer):
                     if kind == "report":
                         manager.handle_report(session, decode_report(msg.report))
                     elif kind == "heartbeat":
-                        manager.handle_heartbeat(session)
+                        manager.handle_heartbeat(session, codec.decode_heartbeat(msg.heartbeat))
                     elif kind == "lifecycle":
                         manager.handle_lifecycle(session, codec.decode_lifecycle(msg.lifecycle))
                     elif kind == "command_result":

@@ -47,6 +47,8 @@ class NodeView:
     last_seen_unix_ns: int
     last_sequence: int
     draining: bool
+    degraded_reason: str = ""
+    """Why the agent cannot read its hypervisor (its last heartbeat said so); empty: healthy."""
 
     @property
     def node_id(self) -> str:
@@ -102,6 +104,7 @@ class _Node:
         "last_sequence",
         "draining",
         "connection_id",
+        "degraded_reason",
     )
 
     def __init__(self, hello: NodeHello, connection_id: int, now: float, window: int) -> None:
@@ -116,6 +119,7 @@ class _Node:
         self.last_sequence = 0
         self.draining = False
         self.connection_id = connection_id
+        self.degraded_reason = ""
 
 
 class ClusterState:
@@ -173,10 +177,26 @@ class ClusterState:
             node.status = NodeStatus.CONNECTED
             self.bus.publish(EventKind.NODE_RETURNED, node_id=node_id, message="agent spoke again")
 
+    def set_degraded(self, node_id: str, reason: str) -> None:
+        """Keep why the node's agent cannot read its hypervisor; publish when that changes."""
+        node = self._nodes[node_id]
+        if node.degraded_reason == reason:
+            return
+        node.degraded_reason = reason
+        self.bus.publish(
+            EventKind.NODE_DEGRADED_CHANGED,
+            node_id=node_id,
+            message=f"degraded: {reason}" if reason else "hypervisor readable again",
+        )
+
     def apply_report(self, node_id: str, report: NodeReport) -> bool:
-        """Apply a full report; False when it is stale (sequence not newer) and was ignored."""
+        """Apply a full report; False when it is stale (sequence not newer) and was ignored.
+
+        A report proves the agent reads its hypervisor, so it also ends a degraded spell.
+        """
         node = self._nodes[node_id]
         self.touch(node_id)
+        self.set_degraded(node_id, "")
         if report.sequence and report.sequence <= node.last_sequence:
             return False
         node.last_sequence = report.sequence
@@ -306,6 +326,7 @@ class ClusterState:
             last_seen_unix_ns=node.last_seen_unix_ns,
             last_sequence=node.last_sequence,
             draining=node.draining,
+            degraded_reason=node.degraded_reason,
         )
 
     def find_vm(self, vm_uuid: str) -> tuple[str, VmUsage]:

@@ -6,9 +6,12 @@ directory, the domain defined and started by the member's agent) -> running. All
 any failure destroys and undefines every member already defined and the job goes to failed with
 the reason. A bad document raises `InvalidArgument` before anything is stored or started.
 
-Disks live in `storage_dir`, assumed shared by every node (NFS, or one machine in the lab): the
-manager creates them, and a member restarted on another node after a failure boots the same
-overlay (see `ha.py`).
+Disks live in `storage_dir`. With `shared_storage` (the default) it is shared by every node (NFS,
+or one machine in the lab): the manager creates them, and a member restarted on another node
+after a failure boots the same overlay (see `ha.py`). Without it, `storage_dir` is a directory
+local to each node (same path on all): the manager builds the seed ISO and sends its bytes in a
+`PrepareDisksCommand`, and the member's agent runs qemu-img and writes the ISO there, so no
+filesystem is shared (a member restarted elsewhere then has no disk on its new node).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from vmgrid.agents.model import (
     CommandState,
     DefineCommand,
     DestroyCommand,
+    PrepareDisksCommand,
     StartCommand,
     UndefineCommand,
 )
@@ -45,7 +49,12 @@ from vmgrid.coordinator.jobs import (
 )
 from vmgrid.coordinator.jobs.codec import describe_placement, member_uuid
 from vmgrid.coordinator.jobs.placement import Rejection, place_in_cluster
-from vmgrid.coordinator.jobs.seed import domain_xml, overlay_command, write_seed_iso
+from vmgrid.coordinator.jobs.seed import (
+    domain_xml,
+    overlay_command,
+    seed_iso_bytes,
+    write_seed_iso,
+)
 from vmgrid.coordinator.jobs.spec import SpecContext, parse_job
 
 log = logging.getLogger(__name__)
@@ -59,8 +68,11 @@ class SubmissionConfig:
     """How this cluster runs jobs."""
 
     storage_dir: str = ""
-    """Directory shared by every node for overlays and seed ISOs; empty: disks are not created
+    """Directory of overlays and seed ISOs (see `shared_storage`); empty: disks are not created
     (test-driver nodes need none)."""
+    shared_storage: bool = True
+    """True: `storage_dir` is shared by every node and the manager writes the disks there;
+    False: it is local to each node (same absolute path) and each member's agent creates them."""
     images: Mapping[str, str] = field(default_factory=dict)
     """Image catalogue: name -> absolute qcow2 backing file."""
     failures_to_tolerate: int = 0
@@ -183,7 +195,7 @@ class ClusterJobs:
 
     async def _define(self, job_id: str, spec: JobSpec, name: str, node_id: str) -> Member:
         vm_uuid = member_uuid(job_id, name)
-        overlay, seed = await asyncio.to_thread(self._prepare_disks, job_id, spec, name)
+        overlay, seed = await self._disks(job_id, spec, name, node_id)
         xml = domain_xml(
             spec,
             name,
@@ -200,7 +212,7 @@ class ClusterJobs:
             name,
             node_id,
             xml,
-            str(overlay) if self.config.storage_dir else "",
+            str(overlay) if self.config.storage_dir and self.config.shared_storage else "",
             spec.ha_priority,
             spec.cpu_millicores,
             spec.memory_mib,
@@ -215,11 +227,26 @@ class ClusterJobs:
         command = StartCommand(f"job-{member.job_id}-{member.name}-start", member.vm_uuid)
         await run_command(self.manager, member.node_id, command, self.config.command_timeout_s)
 
-    def _prepare_disks(self, job_id: str, spec: JobSpec, name: str) -> tuple[Path, Path]:
-        """Overlay + seed ISO in the shared directory (a scratch name when there is none)."""
+    async def _disks(
+        self, job_id: str, spec: JobSpec, name: str, node_id: str
+    ) -> tuple[Path, Path]:
+        """Overlay + seed ISO of a member: by the manager on shared storage, else by its agent."""
         if not self.config.storage_dir:
             base = Path("/nonexistent/vmgrid") / job_id
             return base / f"{name}.qcow2", base / f"{name}-seed.iso"
+        if self.config.shared_storage:
+            return await asyncio.to_thread(self._prepare_disks, job_id, spec, name)
+        directory = Path(self.config.storage_dir) / f"job-{job_id}"
+        overlay, seed = directory / f"{name}.qcow2", directory / f"{name}.iso"
+        iso = await asyncio.to_thread(seed_iso_bytes, spec, name, member_uuid(job_id, name))
+        command = PrepareDisksCommand(
+            f"job-{job_id}-{name}-disks", str(overlay), spec.backing_file, str(seed), iso
+        )
+        await run_command(self.manager, node_id, command, self.config.command_timeout_s)
+        return overlay, seed
+
+    def _prepare_disks(self, job_id: str, spec: JobSpec, name: str) -> tuple[Path, Path]:
+        """Overlay + seed ISO written by the manager in the shared directory."""
         directory = Path(self.config.storage_dir) / f"job-{job_id}"
         directory.mkdir(parents=True, exist_ok=True)
         overlay = directory / f"{name}.qcow2"

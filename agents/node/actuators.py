@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from vmgrid.agents import model
+from vmgrid.agents.node.disks import prepare_disks
 from vmgrid.agents.node.hypervisor import DomainNotFound, Hypervisor, HypervisorError
 from vmgrid.agents.node.migrating import migrate
 from vmgrid.agents.node.migration import MigrationProgress
@@ -51,6 +52,7 @@ _KIND_NAMES: dict[type[Any], str] = {
     model.ListSnapshotsCommand: "snapshot list",
     model.SaveCommand: "save",
     model.RestoreCommand: "restore",
+    model.PrepareDisksCommand: "disk preparation",
 }
 
 
@@ -135,6 +137,8 @@ class Actuators:
             return Outcome(f"defined {uuid}", str(uuid))
         if isinstance(command, model.RestoreCommand):
             return await self._restore(command.path)
+        if isinstance(command, model.PrepareDisksCommand):
+            return Outcome(await self._call(lambda: prepare_disks(command)))
         vm = command.vm_uuid
         if isinstance(command, model.UndefineCommand):
             return await self._undefine(vm)
@@ -260,7 +264,11 @@ def _check_path(path: str) -> None:
 def _failure(command: model.Command, error: HypervisorError) -> str:
     """One line naming the command, the VM (or file) and the hypervisor's reason."""
     kind = _KIND_NAMES.get(type(command), type(command).__name__.removesuffix("Command").lower())
-    subject = getattr(command, "vm_uuid", "") or getattr(command, "path", "")
+    subject = (
+        getattr(command, "vm_uuid", "")
+        or getattr(command, "path", "")
+        or getattr(command, "overlay_path", "")
+    )
     if isinstance(command, model.DefineCommand):
         return f"define failed: {error}"
     return f"{kind} of {subject} failed: {error}"

@@ -39,6 +39,7 @@ _COMMAND_FIELDS: dict[type[Any], str] = {
     model.ShutdownCommand: "shutdown",
     model.DestroyCommand: "destroy",
     model.UndefineCommand: "undefine",
+    model.PrepareDisksCommand: "prepare_disks",
 }
 _COMMAND_CLASSES = {name: cls for cls, name in _COMMAND_FIELDS.items()}
 
@@ -135,18 +136,22 @@ def report_from_wire(wire: node_pb2.NodeReport) -> model.NodeReport:
 
 
 def heartbeat_to_wire(beat: model.Heartbeat, degraded_reason: str = "") -> Request:
-    """A heartbeat; ``degraded_reason`` says why reports are paused (empty when healthy)."""
+    """A heartbeat; ``degraded_reason`` (or the beat's own) says why reports are paused."""
     return Request(
         heartbeat=node_pb2.Heartbeat(
             sent_at=_timestamp(beat.sent_at_unix_ns),
             sequence=beat.sequence,
-            degraded_reason=degraded_reason,
+            degraded_reason=degraded_reason or beat.degraded_reason,
         )
     )
 
 
 def heartbeat_from_wire(wire: node_pb2.Heartbeat) -> model.Heartbeat:
-    return model.Heartbeat(sent_at_unix_ns=wire.sent_at.ToNanoseconds(), sequence=wire.sequence)
+    return model.Heartbeat(
+        sent_at_unix_ns=wire.sent_at.ToNanoseconds(),
+        sequence=wire.sequence,
+        degraded_reason=wire.degraded_reason,
+    )
 
 
 def lifecycle_to_wire(event: model.LifecycleEvent) -> Request:

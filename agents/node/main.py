@@ -43,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
-    add("--config", type=Path, metavar="FILE", help="TOML config file; flags override it")
+    add(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="TOML config file (keys: docs/configuration.md); flags override it",
+    )
     add(
         "--manager",
         metavar="HOST:PORT",

@@ -64,10 +64,12 @@ async def _nodes(stub: s.Stub, args: argparse.Namespace) -> int:
             f"{_gib(n.usage.memory_used_bytes)}/{_gib(n.capacity.memory_bytes)}",
             "yes" if n.simulated else "no",
             n.hostname,
+            n.degraded_reason or "-",
         ]
         for n in reply.nodes
     ]
-    s.print_table(["NODE", "STATUS", "VMS", "CPU_MILLICORES", "MEM_GIB", "SIMULATED", "HOST"], rows)
+    headers = ["NODE", "STATUS", "VMS", "CPU_MILLICORES", "MEM_GIB", "SIMULATED", "HOST"]
+    s.print_table([*headers, "DEGRADED"], rows)
     return s.EXIT_OK
 
 

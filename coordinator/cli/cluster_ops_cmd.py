@@ -106,7 +106,12 @@ def _shared(sub: Any) -> None:
     )
     p.add_argument("--objective", choices=("consolidate", "balance"), help="explicit objective")
     p.add_argument("--drain", action="append", metavar="NODE", help="plan as if NODE drained")
-    p.add_argument("--time-limit-s", type=float, default=0.0, help="solver budget (0: default)")
+    p.add_argument(
+        "--time-limit-s",
+        type=s.non_negative_seconds,
+        default=0.0,
+        help="solver budget, seconds (default 0: the manager's own limit)",
+    )
     _coordinator(p)
     p.set_defaults(handler=_dispatch(plans.plan_cmd, grid_cmd._plan))
 
@@ -130,12 +135,18 @@ def _shared(sub: Any) -> None:
         "move a VM to NODE (or where the solver puts it), or to a cluster of the grid",
         "  vmgridctl migrate web-1 n2          # by name or uuid, to node n2\n"
         "  vmgridctl migrate web-1             # the solver picks the node\n"
-        "  vmgridctl migrate 6f1c... --cluster c2 --coordinator 10.0.0.9:7600",
+        "  vmgridctl migrate 6f1c... --cluster c2 --coordinator 10.0.0.9:7600"
+        "   # VM uuid to cluster c2",
     )
-    p.add_argument("vm", help="VM name or uuid")
+    p.add_argument("vm", help="VM name or uuid (a move to another cluster takes the uuid)")
     p.add_argument("node", nargs="?", default="", help="destination node (default: solver)")
     p.add_argument("--no-wait", action="store_true", help="start it and return")
-    p.add_argument("--bandwidth-mbps", type=int, default=0, help="grid: cap (0: uncapped)")
+    p.add_argument(
+        "--bandwidth-mbps",
+        type=s.non_negative_int,
+        default=0,
+        help="grid: cap, Mbit/s (default 0: uncapped)",
+    )
     p.add_argument("--copy-storage", action="store_true", help="grid: copy disks")
     p.add_argument("--id", default="", help="grid: request id, a retry is not repeated")
     _coordinator(p)
@@ -150,8 +161,18 @@ def _shared(sub: Any) -> None:
         "  vmgridctl events --follow --coordinator 10.0.0.9:7600",
     )
     p.add_argument("--follow", action="store_true", help="stream until Ctrl-C")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds without --follow")
-    p.add_argument("--count", type=int, default=0, help="stop after this many events")
+    p.add_argument(
+        "--duration",
+        type=s.positive_seconds,
+        default=10.0,
+        help="seconds to stream without --follow (default 10)",
+    )
+    p.add_argument(
+        "--count",
+        type=s.non_negative_int,
+        default=0,
+        help="stop after this many events (default 0: no limit)",
+    )
     p.add_argument("--kind", action="append", help="only this kind (repeatable)")
     p.add_argument("--node", default="", help="only this node's events")
     _coordinator(p)
@@ -165,7 +186,12 @@ def _plans(sub: Any) -> None:
         "list dry runs, plans awaiting approval and recent plans",
         "  vmgridctl plans --limit 5",
     )
-    p.add_argument("--limit", type=int, default=20, help="journaled plans to show")
+    p.add_argument(
+        "--limit",
+        type=s.non_negative_int,
+        default=20,
+        help="journaled plans to show (default 20; 0 also means 20)",
+    )
     p.set_defaults(handler=lambda a: s.run(a, plans.plans_cmd))
     for name, help_text, query in (
         ("approve", "run a plan that awaits approval", plans.approve_cmd),

@@ -22,6 +22,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.tls import TlsFiles, channel_credentials
+from vmgrid.coordinator.cli import settings
 from vmgrid.v1 import coordinator_pb2, coordinator_pb2_grpc, grid_pb2
 
 DEFAULT_COORDINATOR = "127.0.0.1:7600"
@@ -43,14 +44,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help=f"coordinator address (default $VMGRID_COORDINATOR or {DEFAULT_COORDINATOR})",
     )
-    parser.add_argument("--output", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--output", choices=("table", "json"), default="table", help="(default table)"
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--insecure", action="store_true", help="plaintext (test coordinators)")
     group.add_argument(
         "--certs", metavar="DIR", help="certs dir from 'vmgridctl certs init' ($VMGRID_CERTS)"
     )
-    parser.add_argument("--cert-name", default="vmgridctl", help="client cert name in --certs")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    parser.add_argument(
+        "--cert-name", default="vmgridctl", help="client cert name in --certs (default vmgridctl)"
+    )
+    parser.add_argument(
+        "--timeout", type=settings.positive_seconds, default=10.0, help="RPC seconds (default 10)"
+    )
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -61,7 +68,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         ("status", "one-screen overview of the grid", _status),
         ("plan", "dry-run an inter-cluster plan and show each move's reason", _plan),
     ):
-        parser = sub.add_parser(name, help=help_text)
+        parser = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=f"example:\n  vmgridctl {name} --coordinator 10.0.0.9:7600 --certs certs\n"
+            + settings.EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         _common(parser)
         parser.set_defaults(handler=lambda a, q=query: run(a, q))
 
@@ -103,6 +117,9 @@ def run(args: argparse.Namespace, query: Query) -> int:
     except ConfigError as exc:
         print(f"vmgridctl {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except settings.CommandError as exc:
+        print(f"vmgridctl {args.command}: {exc}", file=sys.stderr)
+        return exc.code
     except grpc.aio.AioRpcError as exc:
         code = exc.code()
         detail = exc.details() or code.name
@@ -222,9 +239,19 @@ async def _status(
         print(json.dumps(status, indent=2))
     else:
         for key, value in status.items():
-            shown = (", ".join(value) or "-") if isinstance(value, list) else value
-            print(f"{key.replace('_', ' ')}: {shown}")
+            print(f"{key.replace('_', ' ')}: {_shown(value)}")
     return EXIT_OK
+
+
+def _shown(value: Any) -> str:
+    """One status value as text, the way the cluster's `vmgridctl status` shows it."""
+    if isinstance(value, list):
+        return ", ".join(value) or "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def _totals(clusters: Any, field: str) -> dict[str, int]:

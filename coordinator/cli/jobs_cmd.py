@@ -35,17 +35,19 @@ STATES = tuple(state.value for state in JobState)
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     submit = _parser(sub, "submit", "submit a VM or VM group (job file) to the grid or a cluster")
-    submit.add_argument("-f", "--file", required=True, help="job file, .toml or .json")
+    submit.add_argument(
+        "-f", "--file", required=True, metavar="FILE", help="job file, .toml or .json"
+    )
     submit.set_defaults(handler=lambda a: _route(a, _submit_grid, _submit_cluster))
     job = _parser(sub, "job", "show one job")
-    job.add_argument("job_id")
+    job.add_argument("job_id", help="job id (see vmgridctl jobs)")
     job.set_defaults(handler=lambda a: _route(a, _job_grid, _job_cluster))
     jobs = _parser(sub, "jobs", "list the grid's jobs (coordinator)")
     jobs.add_argument("--state", action="append", choices=STATES, help="only jobs in this state")
     jobs.add_argument("--in-cluster", default="", help="only jobs placed in this cluster id")
     jobs.set_defaults(handler=lambda a: grid_cmd.run(a, _jobs))
     ckpt = _parser(sub, "checkpoints", "list, take, revert or delete a job's checkpoints")
-    ckpt.add_argument("job_id")
+    ckpt.add_argument("job_id", help="job id (see vmgridctl jobs)")
     action = ckpt.add_mutually_exclusive_group()
     action.add_argument("--take", action="store_true", help="take a checkpoint now")
     action.add_argument("--revert", metavar="NAME", help="revert every member to NAME")
@@ -57,6 +59,7 @@ def _parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         name,
         help=help_text,
+        description=help_text,
         epilog="examples:\n  vmgridctl submit -f job.toml --coordinator 10.0.0.1:7600\n"
         "  vmgridctl submit -f job.toml --cluster 10.0.0.5:7443   # one cluster, directly\n"
         "  vmgridctl jobs --state running\n  vmgridctl checkpoints JOB_ID --take\n"
@@ -75,13 +78,17 @@ def _parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
 def read_document(path: str) -> dict[str, Any]:
     """The job file as a dict; ConfigError names the file and what is wrong."""
     p = Path(path)
+    if p.suffix not in (".toml", ".json"):
+        raise ConfigError(f"job file {path!r}: suffix {p.suffix!r}; accepted: .toml or .json")
     try:
         text = p.read_text(encoding="utf-8")
         data = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
-    except (OSError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(
-            f"job file {path!r}: {exc}; accepted: a readable .toml or .json"
+            f"job file {path!r}: {exc.strerror}; accepted: a readable .toml or .json file"
         ) from None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"job file {path!r}: {exc}; accepted: valid TOML or JSON") from None
     if not isinstance(data, dict):
         raise ConfigError(f"job file {path!r}: accepted: a table / JSON object")
     return data

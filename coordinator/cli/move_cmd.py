@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import sys
 import time
 
@@ -113,19 +115,43 @@ def _bar(plan: coordinator_pb2.GridPlan, width: int = 30) -> None:
 async def _events(
     stub: coordinator_pb2_grpc.CoordinatorServiceStub, args: argparse.Namespace
 ) -> int:
-    request = coordinator_pb2.CoordinatorServiceWatchEventsRequest(cluster_id=args.cluster)
-    stream = stub.WatchEvents(request, timeout=None if args.follow else args.timeout)
-    try:
+    """Grid events: until Ctrl-C with --follow, else for --duration seconds (or --count)."""
+    request = coordinator_pb2.CoordinatorServiceWatchEventsRequest(cluster_id=_cluster_filter(args))
+    stream = stub.WatchEvents(request)
+    seen = 0
+
+    async def read() -> None:
+        nonlocal seen
         async for reply in stream:
-            event = reply.event
-            if args.output == "json":
-                print(MessageToDict(event, preserving_proto_field_name=True), flush=True)
-                continue
-            stamp = time.strftime("%H:%M:%S", time.localtime(event.at.seconds))
-            kind = common_pb2.EventKind.Name(event.kind).removeprefix("EVENT_KIND_").lower()
-            subject = event.vm_uuid or event.cluster_id or event.plan_id
-            tag = " (simulated)" if event.simulated else ""
-            print(f"{stamp} {kind:<16} {subject} {event.message}{tag}", flush=True)
+            print(_event_line(reply.event, args.output), flush=True)
+            seen += 1
+            if getattr(args, "count", 0) and seen >= args.count:
+                return
+
+    try:
+        if args.follow:
+            await read()
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(read(), getattr(args, "duration", args.timeout))
     except (KeyboardInterrupt, asyncio.CancelledError):
+        pass
+    finally:
         stream.cancel()
     return EXIT_OK
+
+
+def _cluster_filter(args: argparse.Namespace) -> str:
+    """A cluster id given as --cluster filters; a HOST:PORT there names a manager, not a filter."""
+    cluster = getattr(args, "cluster", None) or ""
+    return "" if ":" in cluster else cluster
+
+
+def _event_line(event: common_pb2.Event, output: str) -> str:
+    if output == "json":
+        return json.dumps(MessageToDict(event, preserving_proto_field_name=True))
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.at.seconds))
+    kind = common_pb2.EventKind.Name(event.kind).removeprefix("EVENT_KIND_").lower()
+    subject = event.vm_uuid or event.cluster_id or event.plan_id
+    tag = " (simulated)" if event.simulated else ""
+    return f"{stamp} {kind:<16} {subject} {event.message}{tag}"

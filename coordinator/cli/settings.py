@@ -63,6 +63,39 @@ class Settings:
     certs: str
 
 
+def positive_seconds(text: str) -> float:
+    """argparse type: a number of seconds > 0 (a zero or negative RPC deadline fails at once)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not accepted; give seconds > 0")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not accepted; give an integer >= 0")
+    return value
+
+
+def non_negative_seconds(text: str) -> float:
+    """argparse type: a number of seconds >= 0 (0 usually means "the default")."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not accepted; give seconds >= 0")
+    return value
+
+
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     """--cluster, --config, --insecure/--certs, --cert-name, --timeout and --output."""
     parser.add_argument(
@@ -71,14 +104,20 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"cluster manager (default $VMGRID_CLUSTER, config file, or {DEFAULT_CLUSTER})",
     )
     parser.add_argument("--config", metavar="PATH", help=f"config file (default {DEFAULT_CONFIG})")
-    parser.add_argument("--output", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--output", choices=("table", "json"), default="table", help="(default table)"
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--insecure", action="store_true", help="plaintext (test managers)")
     group.add_argument(
         "--certs", metavar="DIR", help="certs dir from 'vmgridctl certs init' ($VMGRID_CERTS)"
     )
-    parser.add_argument("--cert-name", default="vmgridctl", help="client cert name in --certs")
-    parser.add_argument("--timeout", type=float, default=10.0, help="RPC seconds (default 10)")
+    parser.add_argument(
+        "--cert-name", default="vmgridctl", help="client cert name in --certs (default vmgridctl)"
+    )
+    parser.add_argument(
+        "--timeout", type=positive_seconds, default=10.0, help="RPC seconds (default 10)"
+    )
 
 
 def _file_values(args: argparse.Namespace) -> dict[str, str]:

@@ -21,6 +21,7 @@ def node_json(view: NodeView, cluster_id: str) -> Json:
         "hostname": view.identity.hostname,
         "status": view.status.value,
         "draining": view.draining,
+        "degraded_reason": view.degraded_reason,
         "simulated": view.identity.simulated,
         "capacity": {
             "cpu_millicores": view.capacity.cpu_millicores,

@@ -138,6 +138,7 @@ def _node_json(info: pb.NodeInfo, cluster_id: str, vm_uuids: list[str]) -> Json:
         "hostname": info.hostname,
         "status": _NODE_STATUS.get(info.status, "unknown"),
         "draining": info.draining,
+        "degraded_reason": info.degraded_reason,
         "simulated": info.simulated,
         "capacity": {
             "cpu_millicores": info.capacity.cpu_millicores,

@@ -230,6 +230,7 @@ _NODE = {
         "cluster": {"type": "string"},
         "status": {"type": "string", "enum": ["connected", "lost"]},
         "draining": {"type": "boolean"},
+        "degraded_reason": {"type": "string", "description": "empty unless libvirt is unreadable"},
         "simulated": {"type": "boolean"},
         "capacity": {"type": "object"},
         "usage": {"type": "object", "nullable": True},

@@ -7,7 +7,7 @@ PlanetLab traces faster than real time, so the manager visibly relieves overload
 consolidates; the demo prints the cluster every few seconds and every decision with its reason.
 Migrations between test-driver nodes are simulated and say so. A second, smaller cluster (c2)
 and a grid coordinator on a two-cluster GraphML topology run beside it, so that VMs can be
-moved across clusters (`vmgridctl migrate VM --cluster c2`, `vmgridctl plan` / `apply`).
+moved across clusters (`vmgridctl migrate VM_UUID --cluster c2`, `vmgridctl plan` / `apply`).
 
 The dashboard is the coordinator's grid view (nodes, VMs and jobs of both clusters). Unless
 `--no-ha-scenario` is given, a few seconds after everything is up the demo submits a VM group,
@@ -60,11 +60,12 @@ examples:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vmgrid-demo",
-        description="Run a demo vmgrid cluster on the libvirt test driver and show it live.",
+        description="Run a demo vmgrid grid (clusters c1 and c2 under one coordinator) on the "
+        "libvirt test driver and show it live.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--nodes", type=_positive_int, default=4, help="simulated nodes (4)")
+    parser.add_argument("--nodes", type=_positive_int, default=4, help="simulated nodes in c1 (4)")
     parser.add_argument(
         "--vms-per-node", type=_positive_int, default=5, help="VMs per node at start (5)"
     )
@@ -302,7 +303,10 @@ def _print_banner(
 ) -> None:
     print(f"vmgrid demo: cluster manager c1 on {cluster} (plaintext, loopback only)")
     print(f"  grid coordinator on {coordinator}: clusters c1 and c2 ({TOPOLOGY.name})")
-    print(f"  move a VM: vmgridctl migrate VM --cluster c2 --coordinator {coordinator} --insecure")
+    print(
+        f"  move a VM: vmgridctl migrate VM_UUID --cluster c2 --coordinator {coordinator} "
+        "--insecure"
+    )
     print(f"  {args.nodes} simulated nodes in c1, automation {args.automation}; files in {workdir}")
     print("  inspect with: vmgridctl nodes --cluster", cluster, "--insecure")
     print(f"  grid dashboard: {web}/  operator token: {token}", flush=True)

@@ -20,19 +20,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Real libvirt/QEMU hosts on this machine, with live migration between them.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    start = sub.add_parser("start", help="start K hosts (keeps those already running)")
-    start.add_argument("--hosts", type=int, default=3, help=f"number of hosts, 1..{MAX_HOSTS}")
-    start.add_argument("--timeout", type=float, default=60.0, help="seconds to wait per host")
+    start = _command(sub, "start", "start K hosts (keeps those already running)")
+    start.add_argument(
+        "--hosts", type=int, default=3, help=f"number of hosts, 1..{MAX_HOSTS} (default 3)"
+    )
+    start.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait per host (default 60)"
+    )
     start.add_argument("--tcg", action="store_true", help="force TCG even where KVM works")
-    sub.add_parser("stop", help="stop the guests and daemons of the lab and remove its taps")
-    sub.add_parser("status", help="show the hosts and whether they run")
-    probe = sub.add_parser("probe", help="time live migrations of a guest host1 <-> host2")
-    probe.add_argument("--rounds", type=int, default=3, help="number of migrations")
-    probe.add_argument("--memory-mib", type=int, default=64, help="guest memory in MiB")
-    probe.add_argument("--bandwidth-mib-s", type=int, default=0, help="cap in MiB/s, 0 = none")
+    _command(sub, "stop", "stop the guests and daemons of the lab and remove its taps")
+    _command(sub, "status", "show the hosts and whether they run")
+    probe = _command(sub, "probe", "time live migrations of a guest host1 <-> host2")
+    probe.add_argument("--rounds", type=int, default=3, help="number of migrations (default 3)")
+    probe.add_argument("--memory-mib", type=int, default=64, help="guest memory, MiB (default 64)")
+    probe.add_argument(
+        "--bandwidth-mib-s", type=int, default=0, help="cap in MiB/s (default 0: none)"
+    )
     for command in sub.choices.values():
-        command.add_argument("--dir", default=str(DEFAULT_DIR), help="lab state directory")
+        command.add_argument(
+            "--dir", default=str(DEFAULT_DIR), help=f"lab state directory (default {DEFAULT_DIR})"
+        )
         command.add_argument("--json", action="store_true", help="print only the JSON line")
+    return parser
+
+
+def _command(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
     return parser
 
 
@@ -62,6 +75,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.command == "stop":
         return lab.stop()
     if args.command == "probe":
+        if args.memory_mib < 1 or args.bandwidth_mib_s < 0:
+            raise LabError(
+                f"--memory-mib {args.memory_mib} --bandwidth-mib-s {args.bandwidth_mib_s}; "
+                "accepted: memory >= 1 MiB, bandwidth >= 0 MiB/s (0: uncapped)"
+            )
         return measure_migration(lab, args.rounds, args.memory_mib, args.bandwidth_mib_s)
     return lab.status()
 

@@ -129,7 +129,7 @@ def test_nodes_table_has_a_header_and_one_row_per_node(
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].split() == [
-        "NODE", "STATUS", "VMS", "CPU_MILLICORES", "MEM_GIB", "SIMULATED", "HOST"
+        "NODE", "STATUS", "VMS", "CPU_MILLICORES", "MEM_GIB", "SIMULATED", "HOST", "DEGRADED"
     ]  # fmt: skip
     rows = [line.split() for line in lines[1:]]
     assert [(r[0], r[1], r[2], r[5]) for r in rows] == [
@@ -137,6 +137,7 @@ def test_nodes_table_has_a_header_and_one_row_per_node(
         ("n2", "connected", "1", "yes"),
     ]
     assert rows[0][3] == "100/4000"  # host CPU used / capacity, millicores
+    assert [r[7] for r in rows] == ["-", "-"]  # healthy: no degraded reason
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ NODE_STATUS_CONNECTED: NodeStatus
 NODE_STATUS_LOST: NodeStatus
 
 class NodeInfo(_message.Message):
-    __slots__ = ("node_id", "hostname", "capacity", "migration_uri", "agent_version", "hypervisor_kind", "simulated", "status", "usage", "vm_count", "last_seen", "last_sequence", "draining", "peer_uri")
+    __slots__ = ("node_id", "hostname", "capacity", "migration_uri", "agent_version", "hypervisor_kind", "simulated", "status", "usage", "vm_count", "last_seen", "last_sequence", "draining", "peer_uri", "degraded_reason")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,7 @@ class NodeInfo(_message.Message):
     LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     DRAINING_FIELD_NUMBER: _ClassVar[int]
     PEER_URI_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_REASON_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     hostname: str
     capacity: _node_pb2.NodeCapacity
@@ -51,7 +52,8 @@ class NodeInfo(_message.Message):
     last_sequence: int
     draining: bool
     peer_uri: str
-    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., capacity: _Optional[_Union[_node_pb2.NodeCapacity, _Mapping]] = ..., migration_uri: _Optional[str] = ..., agent_version: _Optional[str] = ..., hypervisor_kind: _Optional[str] = ..., simulated: _Optional[bool] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., usage: _Optional[_Union[_node_pb2.HostUsage, _Mapping]] = ..., vm_count: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_sequence: _Optional[int] = ..., draining: _Optional[bool] = ..., peer_uri: _Optional[str] = ...) -> None: ...
+    degraded_reason: str
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., capacity: _Optional[_Union[_node_pb2.NodeCapacity, _Mapping]] = ..., migration_uri: _Optional[str] = ..., agent_version: _Optional[str] = ..., hypervisor_kind: _Optional[str] = ..., simulated: _Optional[bool] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., usage: _Optional[_Union[_node_pb2.HostUsage, _Mapping]] = ..., vm_count: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_sequence: _Optional[int] = ..., draining: _Optional[bool] = ..., peer_uri: _Optional[str] = ..., degraded_reason: _Optional[str] = ...) -> None: ...
 
 class VmInfo(_message.Message):
     __slots__ = ("node_id", "usage", "observed_at")

@@ -193,7 +193,7 @@ class LifecycleEvent(_message.Message):
     def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[LifecycleEventKind, str]] = ..., vm_uuid: _Optional[str] = ..., vm_name: _Optional[str] = ..., detail: _Optional[str] = ..., simulated: _Optional[bool] = ...) -> None: ...
 
 class NodeCommand(_message.Message):
-    __slots__ = ("command_id", "migrate", "abort_migration", "suspend", "resume", "create_snapshot", "revert_snapshot", "delete_snapshot", "list_snapshots", "save", "restore", "define", "start", "shutdown", "destroy", "undefine")
+    __slots__ = ("command_id", "migrate", "abort_migration", "suspend", "resume", "create_snapshot", "revert_snapshot", "delete_snapshot", "list_snapshots", "save", "restore", "define", "start", "shutdown", "destroy", "undefine", "prepare_disks")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     MIGRATE_FIELD_NUMBER: _ClassVar[int]
     ABORT_MIGRATION_FIELD_NUMBER: _ClassVar[int]
@@ -210,6 +210,7 @@ class NodeCommand(_message.Message):
     SHUTDOWN_FIELD_NUMBER: _ClassVar[int]
     DESTROY_FIELD_NUMBER: _ClassVar[int]
     UNDEFINE_FIELD_NUMBER: _ClassVar[int]
+    PREPARE_DISKS_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     migrate: MigrateCommand
     abort_migration: AbortMigrationCommand
@@ -226,7 +227,8 @@ class NodeCommand(_message.Message):
     shutdown: ShutdownCommand
     destroy: DestroyCommand
     undefine: UndefineCommand
-    def __init__(self, command_id: _Optional[str] = ..., migrate: _Optional[_Union[MigrateCommand, _Mapping]] = ..., abort_migration: _Optional[_Union[AbortMigrationCommand, _Mapping]] = ..., suspend: _Optional[_Union[SuspendCommand, _Mapping]] = ..., resume: _Optional[_Union[ResumeCommand, _Mapping]] = ..., create_snapshot: _Optional[_Union[CreateSnapshotCommand, _Mapping]] = ..., revert_snapshot: _Optional[_Union[RevertSnapshotCommand, _Mapping]] = ..., delete_snapshot: _Optional[_Union[DeleteSnapshotCommand, _Mapping]] = ..., list_snapshots: _Optional[_Union[ListSnapshotsCommand, _Mapping]] = ..., save: _Optional[_Union[SaveCommand, _Mapping]] = ..., restore: _Optional[_Union[RestoreCommand, _Mapping]] = ..., define: _Optional[_Union[DefineCommand, _Mapping]] = ..., start: _Optional[_Union[StartCommand, _Mapping]] = ..., shutdown: _Optional[_Union[ShutdownCommand, _Mapping]] = ..., destroy: _Optional[_Union[DestroyCommand, _Mapping]] = ..., undefine: _Optional[_Union[UndefineCommand, _Mapping]] = ...) -> None: ...
+    prepare_disks: PrepareDisksCommand
+    def __init__(self, command_id: _Optional[str] = ..., migrate: _Optional[_Union[MigrateCommand, _Mapping]] = ..., abort_migration: _Optional[_Union[AbortMigrationCommand, _Mapping]] = ..., suspend: _Optional[_Union[SuspendCommand, _Mapping]] = ..., resume: _Optional[_Union[ResumeCommand, _Mapping]] = ..., create_snapshot: _Optional[_Union[CreateSnapshotCommand, _Mapping]] = ..., revert_snapshot: _Optional[_Union[RevertSnapshotCommand, _Mapping]] = ..., delete_snapshot: _Optional[_Union[DeleteSnapshotCommand, _Mapping]] = ..., list_snapshots: _Optional[_Union[ListSnapshotsCommand, _Mapping]] = ..., save: _Optional[_Union[SaveCommand, _Mapping]] = ..., restore: _Optional[_Union[RestoreCommand, _Mapping]] = ..., define: _Optional[_Union[DefineCommand, _Mapping]] = ..., start: _Optional[_Union[StartCommand, _Mapping]] = ..., shutdown: _Optional[_Union[ShutdownCommand, _Mapping]] = ..., destroy: _Optional[_Union[DestroyCommand, _Mapping]] = ..., undefine: _Optional[_Union[UndefineCommand, _Mapping]] = ..., prepare_disks: _Optional[_Union[PrepareDisksCommand, _Mapping]] = ...) -> None: ...
 
 class MigrateCommand(_message.Message):
     __slots__ = ("vm_uuid", "destination_uri", "bandwidth_cap_bps", "live", "auto_converge", "copy_storage", "migration_uri")
@@ -339,6 +341,18 @@ class UndefineCommand(_message.Message):
     VM_UUID_FIELD_NUMBER: _ClassVar[int]
     vm_uuid: str
     def __init__(self, vm_uuid: _Optional[str] = ...) -> None: ...
+
+class PrepareDisksCommand(_message.Message):
+    __slots__ = ("overlay_path", "backing_file", "seed_path", "seed_iso")
+    OVERLAY_PATH_FIELD_NUMBER: _ClassVar[int]
+    BACKING_FILE_FIELD_NUMBER: _ClassVar[int]
+    SEED_PATH_FIELD_NUMBER: _ClassVar[int]
+    SEED_ISO_FIELD_NUMBER: _ClassVar[int]
+    overlay_path: str
+    backing_file: str
+    seed_path: str
+    seed_iso: bytes
+    def __init__(self, overlay_path: _Optional[str] = ..., backing_file: _Optional[str] = ..., seed_path: _Optional[str] = ..., seed_iso: _Optional[bytes] = ...) -> None: ...
 
 class CommandResult(_message.Message):
     __slots__ = ("command_id", "state", "progress_fraction", "message", "simulated", "data_processed_bytes", "data_remaining_bytes", "snapshot_names", "vm_uuid", "updated_at")
