@@ -38,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--driver-processes", type=int, default=2, help="processes playing agents (2)"
     )
+    parser.add_argument(
+        "--manager-flag",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="extra vmgrid-cluster flag, repeatable (e.g. --manager-flag=--no-decisions)",
+    )
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -174,7 +181,9 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _start_manager(workdir: str, period_s: float) -> tuple[subprocess.Popen[bytes], str]:
+def _start_manager(
+    workdir: str, period_s: float, extra: list[str]
+) -> tuple[subprocess.Popen[bytes], str]:
     ready = Path(workdir) / "address"
     period_ms = max(1, int(period_s * 1000))
     proc = subprocess.Popen(
@@ -193,6 +202,9 @@ def _start_manager(workdir: str, period_s: float) -> tuple[subprocess.Popen[byte
             str(max(10000, 10 * period_ms)),
             "--log-level",
             "WARNING",
+            "--state-dir",
+            workdir,
+            *extra,
         ]
     )
     deadline = time.monotonic() + 30
@@ -217,7 +229,7 @@ def _progress(text: str) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     _check(args)
     with tempfile.TemporaryDirectory(prefix="vmgrid-bench-") as workdir:
-        manager, address = _start_manager(workdir, args.period)
+        manager, address = _start_manager(workdir, args.period, args.manager_flag)
         ctx = mp.get_context("spawn")
         stop = ctx.Event()
         drivers = []

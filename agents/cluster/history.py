@@ -65,5 +65,18 @@ class UsageRing:
             out.append(VmSample(*data[i : i + _WIDTH]))
         return tuple(out)
 
+    def cpu_newest_first(self) -> list[int]:
+        """CPU millicores of the samples, newest first: what decisions read, without
+        building a VmSample per sample (a cluster holds tens of thousands of rings)."""
+        n = min(self._count, self._window)
+        if n == 0:
+            return []
+        start = (self._next - n) % self._window
+        column = self._data[1::_WIDTH]  # cpu of every slot, in slot order
+        ordered = (
+            column[start:] + column[:start] if n == self._window else column[start : start + n]
+        )
+        return list(reversed(ordered))
+
     def __len__(self) -> int:
         return min(self._count, self._window)

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 from vmgrid.agents.cluster.solver_view import MIB
 from vmgrid.agents.cluster.state import ClusterSnapshot, NodeStatus, NodeView
-from vmgrid.agents.errors import NotFound
 from vmgrid.agents.model import VmState, VmUsage
 from vmgrid.solver import decision
 from vmgrid.solver.decision import Move
@@ -138,11 +137,7 @@ def to_policy_snapshot(
 
 def _history(snapshot: ClusterSnapshot, vm: VmUsage, largest: int) -> list[float]:
     """The VM's CPU readings, newest first, capped like its demand."""
-    try:
-        samples = snapshot.vm_samples(vm.uuid)
-    except NotFound:
-        samples = ()
-    return [float(min(s.cpu_used_millicores, largest)) for s in reversed(samples)]
+    return [float(min(cpu, largest)) for cpu in snapshot.vm_cpu_history(vm.uuid)]
 
 
 def plan_moves(snapshot: ClusterSnapshot, view: PolicyView, moves: Sequence[Move]) -> MovePlan:
@@ -168,8 +163,9 @@ def _model(snapshot: ClusterSnapshot, view: PolicyView) -> Model:
     demand = {u: int(np.ceil(snap.vm_demand_millicores[i])) for i, u in enumerate(view.vm_uuids)}
     nodes: list[Node] = []
     vms: list[VM] = []
+    by_id = {v.node_id: v for v in snapshot.nodes}
     for node_id in view.node_ids:
-        node = snapshot.node(node_id)
+        node = by_id[node_id]
         cap = {CPU: node.capacity.cpu_millicores, MEMORY: node.capacity.memory_bytes // MIB}
         nodes.append(Node(node_id, cap))
         for vm in node.vms:

@@ -75,6 +75,11 @@ class ClusterSnapshot:
             raise NotFound(f"VM {vm_uuid!r} has no history in cluster {self.cluster_id!r}")
         return ring.samples()
 
+    def vm_cpu_history(self, vm_uuid: str) -> list[int]:
+        """A VM's past CPU millicores, newest first (empty for an unknown uuid)."""
+        ring = self._vm_rings.get(vm_uuid)
+        return [] if ring is None else ring.cpu_newest_first()
+
     def node(self, node_id: str) -> NodeView:
         """The node with this id; NotFound names it otherwise."""
         for view in self.nodes:

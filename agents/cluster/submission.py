@@ -39,6 +39,7 @@ from vmgrid.agents.model import (
     StartCommand,
     UndefineCommand,
 )
+from vmgrid.agents.node.disks import overlay_command
 from vmgrid.coordinator.jobs import (
     JobRecord,
     JobSpec,
@@ -51,7 +52,6 @@ from vmgrid.coordinator.jobs.codec import describe_placement, member_uuid
 from vmgrid.coordinator.jobs.placement import Rejection, place_in_cluster
 from vmgrid.coordinator.jobs.seed import (
     domain_xml,
-    overlay_command,
     seed_iso_bytes,
     write_seed_iso,
 )

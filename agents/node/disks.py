@@ -15,9 +15,24 @@ from pathlib import Path
 
 from vmgrid.agents.model import PrepareDisksCommand
 from vmgrid.agents.node.hypervisor import HypervisorError
-from vmgrid.coordinator.jobs.seed import overlay_command
 
 QEMU_IMG_TIMEOUT_S = 60.0
+
+
+def overlay_command(backing_file: str, overlay_path: str | Path) -> list[str]:
+    """The ``qemu-img`` argv that creates a member's qcow2 overlay on its image."""
+    return [
+        "qemu-img",
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "-F",
+        "qcow2",
+        "-b",
+        backing_file,
+        str(overlay_path),
+    ]
 
 
 def prepare_disks(command: PrepareDisksCommand) -> str:

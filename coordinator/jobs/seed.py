@@ -135,22 +135,6 @@ def _read(path: Path) -> bytes:
         raise SeedError(f"cannot read seed ISO {str(path)!r}: {exc.strerror}") from None
 
 
-def overlay_command(backing_file: str, overlay_path: str | Path) -> list[str]:
-    """The ``qemu-img`` argv that creates a member's qcow2 overlay on the shared image."""
-    return [
-        "qemu-img",
-        "create",
-        "-q",
-        "-f",
-        "qcow2",
-        "-F",
-        "qcow2",
-        "-b",
-        backing_file,
-        str(overlay_path),
-    ]
-
-
 def cdrom_disk_xml(iso_path: str | Path, target_dev: str = "hdc", bus: str = "ide") -> str:
     """The ``<disk device='cdrom'>`` that attaches a seed ISO read-only."""
     return ET.tostring(_cdrom(str(iso_path), target_dev, bus), encoding="unicode")

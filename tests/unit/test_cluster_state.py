@@ -128,3 +128,14 @@ def test_slow_subscriber_loses_oldest_events_without_blocking() -> None:
         bus.publish(EventKind.NODE_JOINED, node_id="n")
     first = sub.get_nowait()
     assert sub.dropped == 3 and first is not None and first.sequence == 4
+
+
+def test_cpu_history_newest_first_matches_the_samples_for_every_fill_level() -> None:
+    from vmgrid.agents.cluster.history import UsageRing
+
+    for window, count in ((5, 0), (5, 3), (5, 5), (5, 7), (5, 12)):
+        ring = UsageRing(window)
+        for k in range(count):
+            ring.append(k, 100 + k, 0, 0, 0)
+        expected = [s.cpu_used_millicores for s in reversed(ring.samples())]
+        assert ring.cpu_newest_first() == expected, (window, count)
