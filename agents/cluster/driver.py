@@ -103,6 +103,8 @@ class ManagerDriver:
                 return Check(Verdict.STALE, f"node {node} is lost")
         if action.kind.on_node:
             return READY
+        if action.kind is ActionKind.MIGRATE and self._interrupted_simulation(action):
+            return READY  # a simulated migration cut short by a restart: finish it
         try:
             host, vm = locate_vm(state, action.subject)
         except NotFound:
@@ -110,8 +112,6 @@ class ManagerDriver:
         leaving = (ActionKind.MIGRATE, ActionKind.SUSPEND, ActionKind.SHUTDOWN_VM)
         if action.kind in leaving and host != action.src:
             return Check(Verdict.STALE, f"VM {action.subject} is on {host}, not {action.src}")
-        if action.kind is ActionKind.MIGRATE and self._interrupted_simulation(action):
-            return READY  # a simulated migration cut short by a restart: finish it
         if action.kind is ActionKind.MIGRATE:
             if vm.state not in _ACTIVE:  # libvirt migrates paused domains too
                 return Check(Verdict.STALE, f"VM {action.subject} is {vm.state.value}")

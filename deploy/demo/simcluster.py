@@ -8,9 +8,7 @@ load table is given to every agent, keyed by VM name, so a VM keeps its load whe
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -66,13 +64,6 @@ def _load_table(vms: list[SimVm], traces: list[Path], step_s: float, seed: int) 
     return "\n".join(lines) + "\n"
 
 
-def _die_with_parent() -> None:
-    """In the agent child: get SIGTERM when the demo process dies, however it dies, so a
-    killed demo leaves no simulated agent behind (Linux prctl PR_SET_PDEATHSIG)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-
-
 class SimCluster:
     """Writes the files of a simulated cluster under `workdir` and runs its agents."""
 
@@ -126,7 +117,7 @@ class SimCluster:
             url_file.unlink(missing_ok=True)
             command += ["--metrics-listen", metrics_listen, "--metrics-url-file", str(url_file)]
         with (self.workdir / f"{config.stem}.log").open("ab") as log:
-            return subprocess.Popen(command, stdout=log, stderr=log, preexec_fn=_die_with_parent)
+            return subprocess.Popen(command, stdout=log, stderr=log)
 
     def kill(self, node: str) -> None:
         """SIGKILL the agent of `node`: the simulated node fails (its test driver state is gone)."""
