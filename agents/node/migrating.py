@@ -74,10 +74,16 @@ async def _watch(
     on_progress: Callable[[MigrationProgress], None],
     period_s: float,
 ) -> None:
-    """Publish progress until the job ends; a failed reading is skipped, never fatal."""
+    """Publish progress until the job ends; a failed reading is skipped, never fatal.
+
+    The first reading comes soon after the start (a small guest may migrate in well under a
+    period), the later ones every `period_s`.
+    """
     best = 0.0
+    wait_s = min(0.1, period_s)
     while True:
-        done, _ = await asyncio.wait({job}, timeout=period_s)
+        done, _ = await asyncio.wait({job}, timeout=wait_s)
+        wait_s = period_s
         if done:
             return
         try:
