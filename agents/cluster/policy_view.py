@@ -26,9 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from vmgrid.agents.cluster.solver_view import MIB
+from vmgrid.agents.cluster.solver_view import HOLDS_MEMORY, MIB, RUNNING
 from vmgrid.agents.cluster.state import ClusterSnapshot, NodeStatus, NodeView
-from vmgrid.agents.model import VmState, VmUsage
+from vmgrid.agents.model import VmUsage
 from vmgrid.solver import decision
 from vmgrid.solver.decision import Move
 from vmgrid.solver.model import CPU, MEMORY, VM, Model, ModelError, Node, VMState
@@ -39,9 +39,6 @@ DEFAULT_IDLE_W = 100.0
 """Idle watts assumed for every node (no node reports its power figures yet)."""
 DEFAULT_PEAK_W = 200.0
 """Peak watts assumed for every node."""
-
-RUNNING = frozenset({VmState.RUNNING, VmState.BLOCKED, VmState.MIGRATING, VmState.SHUTTING_DOWN})
-SLEEPING = frozenset({VmState.PAUSED, VmState.PM_SUSPENDED})
 
 
 class VmIds:
@@ -169,7 +166,7 @@ def _model(snapshot: ClusterSnapshot, view: PolicyView) -> Model:
         cap = {CPU: node.capacity.cpu_millicores, MEMORY: node.capacity.memory_bytes // MIB}
         nodes.append(Node(node_id, cap))
         for vm in node.vms:
-            if vm.state not in RUNNING and vm.state not in SLEEPING:
+            if vm.state not in HOLDS_MEMORY:
                 continue
             state = VMState.RUNNING  # a paused VM still holds its memory on the node
             need = {CPU: demand.get(vm.uuid, 0), MEMORY: max(1, vm.memory_allocated_bytes // MIB)}
