@@ -538,6 +538,7 @@ def encode_event(event: ClusterEvent) -> common_pb2.Event:
 _NODE_STATUS_TO_WIRE = {
     NodeStatus.CONNECTED: cluster_pb2.NODE_STATUS_CONNECTED,
     NodeStatus.LOST: cluster_pb2.NODE_STATUS_LOST,
+    NodeStatus.POWERED_OFF: cluster_pb2.NODE_STATUS_POWERED_OFF,
 }
 
 

@@ -90,6 +90,10 @@ class ControlConfig:
     power_saving: bool = False
     """Power freed nodes off through their configured power command."""
 
+    wake_powered_off: bool = False
+    """Nodes the manager powered off count as capacity the vmgrid policy may power on (through
+    the power-on command) when running nodes lack room; set when a power-on command exists."""
+
     drain_fallback: DrainFallback = DrainFallback.NONE
     """For a draining node's VM that cannot be live-migrated: suspend (pause in place: the VM
     keeps its memory on the node, which is then not empty), shutdown (empties it) or none."""
@@ -99,6 +103,15 @@ class ControlConfig:
 
     policy: PolicyKind = PolicyKind.VMGRID
     """vmgrid (DecisionPolicy) or solver (solve() per trigger) for overload and underload."""
+
+    max_migrations_per_cycle: int = 100
+    """Most migrations one vmgrid-policy cycle plans (relief first, then whole hosts to empty);
+    a large consolidation then proceeds over several cycles. 0: no limit. Drains are not
+    limited."""
+
+    decision_process: bool = True
+    """Decide in a forked child process (Linux), so a long decision does not slow the ingestion
+    of reports; false: in a thread of the manager."""
 
     def __post_init__(self) -> None:
         fractions = ("overload_threshold", "underload_threshold", "target_utilisation")
@@ -114,6 +127,11 @@ class ControlConfig:
         for name in ("period_s", "hold_s", "cooldown_s", "solver_time_limit_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"control.{name}: {getattr(self, name)!r} must be >= 0")
+        if self.max_migrations_per_cycle < 0:
+            raise ValueError(
+                f"control.max_migrations_per_cycle: {self.max_migrations_per_cycle!r} must be "
+                ">= 0 (0: no limit)"
+            )
         if self.min_gain_nodes < 1:
             raise ValueError(f"control.min_gain_nodes: {self.min_gain_nodes!r} must be >= 1")
 
@@ -133,6 +151,9 @@ class Decision:
     plan: Plan | None
     summary: str
     stats: dict[str, object] = field(default_factory=dict)
+    active_nodes: tuple[int, int] | None = None
+    """Nodes hosting VMs before and after the plan, when the plan's models hold only the
+    nodes it touches; None: count them in the plan's models."""
 
 
 def _held(
@@ -179,7 +200,7 @@ def find_trigger(snapshot: ClusterSnapshot, config: ControlConfig) -> Trigger | 
         names = tuple(v.node_id for v in hot)
         pct = int(config.overload_threshold * 100)
         return Trigger(
-            TriggerKind.OVERLOAD, names, f"{', '.join(names)} above {pct} % for {config.hold_s:g} s"
+            TriggerKind.OVERLOAD, names, f"{_listed(names)} above {pct} % for {config.hold_s:g} s"
         )
     cold = [
         v
@@ -192,9 +213,16 @@ def find_trigger(snapshot: ClusterSnapshot, config: ControlConfig) -> Trigger | 
         return Trigger(
             TriggerKind.UNDERLOAD,
             names,
-            f"{', '.join(names)} below {pct} % for {config.hold_s:g} s",
+            f"{_listed(names)} below {pct} % for {config.hold_s:g} s",
         )
     return None
+
+
+def _listed(names: tuple[str, ...], shown: int = 5) -> str:
+    """Node names for a message: the first few and how many more (a cluster has thousands)."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
 
 
 def decide(snapshot: ClusterSnapshot, trigger: Trigger, config: ControlConfig) -> Decision:

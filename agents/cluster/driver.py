@@ -82,6 +82,9 @@ class DriverOptions:
     power_timeout_s: float = 120.0
     """Longest wait for a power command."""
 
+    boot_timeout_s: float = 300.0
+    """After a power-on command, longest wait for the node's agent to connect and report."""
+
 
 class ManagerDriver:
     """ActionDriver over a ClusterManager's state and agent streams."""
@@ -103,6 +106,9 @@ class ManagerDriver:
                 return Check(Verdict.STALE, f"node {node} is lost")
         if action.kind.on_node:
             return READY
+        for node in (action.src, action.dst):
+            if node is not None and state.node_status(node) is NodeStatus.POWERED_OFF:
+                return Check(Verdict.STALE, f"node {node} is powered off")
         if action.kind is ActionKind.MIGRATE and self._interrupted_simulation(action):
             return READY  # a simulated migration cut short by a restart: finish it
         try:
@@ -201,7 +207,27 @@ class ManagerDriver:
         if process.returncode != 0:
             detail = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
             return Outcome(False, f"{verb} {action.subject}: exit {process.returncode} {detail[0]}")
-        return Outcome(True, f"{verb} {action.subject}")
+        if off:
+            self._manager.state.mark_powered_off(action.subject)
+            return Outcome(True, f"{verb} {action.subject}")
+        return await self._booted(action.subject)
+
+    async def _booted(self, node: str) -> Outcome:
+        """Power-on is done when the node's agent has connected and reported, not when the
+        command returns: migrations to the node wait for this."""
+        state = self._manager.state
+        deadline = asyncio.get_running_loop().time() + self._options.boot_timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            if node not in state.node_ids():
+                return Outcome(False, f"power on {node}: the node left the cluster")
+            if state.node_status(node) is NodeStatus.CONNECTED and state.view(node).usage:
+                return Outcome(True, f"power on {node}: agent connected")
+            await asyncio.sleep(0.2)
+        return Outcome(
+            False,
+            f"power on {node}: no agent report within {self._options.boot_timeout_s:g} s "
+            "(control.boot_timeout_s)",
+        )
 
     async def _send(
         self,

@@ -31,6 +31,7 @@ class EventKind(enum.Enum):
     PLAN_CHANGED = "plan_changed"
     NODE_DRAIN_CHANGED = "node_drain_changed"
     NODE_DEGRADED_CHANGED = "node_degraded_changed"
+    NODE_POWER_CHANGED = "node_power_changed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,11 @@ objects; a ring of int64 costs 60 x 5 x 8 bytes per VM and an append is five ite
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +84,31 @@ class UsageRing:
 
     def __len__(self) -> int:
         return min(self._count, self._window)
+
+
+def cpu_matrix(
+    rings: Sequence[UsageRing | None], cap: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """CPU millicores of many rings at once, newest first, capped at `cap`: one row per ring
+    (zeros past its length; a None ring has no samples), and each row's length.
+
+    Decisions over tens of thousands of VMs read every history; doing it ring by ring in
+    Python costs most of a second, one pass over all the rings' bytes a tenth of that.
+    """
+    rows = len(rings)
+    width = max((r._window for r in rings if r is not None), default=1)
+    data = np.zeros((rows, width, _WIDTH), dtype=np.int64)
+    nexts = np.zeros(rows, dtype=np.int64)
+    lengths = np.zeros(rows, dtype=np.int64)
+    windows = np.ones(rows, dtype=np.int64)
+    for i, ring in enumerate(rings):
+        if ring is None or ring._count == 0:
+            continue
+        data[i, : ring._window] = np.frombuffer(ring._data, dtype=np.int64).reshape(-1, _WIDTH)
+        nexts[i], windows[i] = ring._next, ring._window
+        lengths[i] = min(ring._count, ring._window)
+    age = np.arange(width, dtype=np.int64)
+    slots = (nexts[:, None] - 1 - age[None, :]) % windows[:, None]
+    cpu = np.take_along_axis(data[:, :, 1], slots, axis=1).astype(np.float64)
+    cpu[age[None, :] >= lengths[:, None]] = 0.0
+    return np.minimum(cpu, float(cap)), lengths

@@ -6,7 +6,9 @@ waited longer than its time to live is dropped, since the cluster it was made fo
 
 Overload and underload cycles are answered by vmgrid's DecisionPolicy (``control.policy =
 "vmgrid"``, the default; see policy_decider.py) or by the solver (``"solver"``); drains always
-by the solver.
+by the solver. The deciding itself (snapshot, trigger, policy or solver) runs in a forked child
+process by default (``control.decision_process``; thinking.py and forked.py), so that a
+decision over thousands of nodes does not slow the ingestion of their reports.
 
 Maintenance: a drain is the operator's request, so its plans run without approval and without
 cooldown. A VM the drain could not migrate (no destination fits, or its migration failed) gets
@@ -19,43 +21,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vmgrid.agents.cluster.control import (
-    ControlConfig,
-    Decision,
-    PolicyKind,
-    Trigger,
-    TriggerKind,
-    decide,
-    find_trigger,
-    needs_approval,
-)
+from vmgrid.agents.cluster.control import ControlConfig, Decision, TriggerKind, needs_approval
 from vmgrid.agents.cluster.events import EventKind
 from vmgrid.agents.cluster.executor import ExecutionReport, PlanExecutor
+from vmgrid.agents.cluster.forked import FORK_AVAILABLE, run_forked
 from vmgrid.agents.cluster.journal import ActionState
-from vmgrid.agents.cluster.maintenance import (
-    DrainFallback,
-    drained_from,
-    fallback_actions,
-    return_actions,
-    unsettled,
-)
+from vmgrid.agents.cluster.maintenance import DrainFallback, drained_from
 from vmgrid.agents.cluster.manager import ClusterManager
-from vmgrid.agents.cluster.policy_decider import PolicyDecider
-from vmgrid.agents.cluster.solver_view import to_model
-from vmgrid.agents.cluster.state import ClusterSnapshot
+from vmgrid.agents.cluster.policy_decider import PolicyDecider, policy_config
+from vmgrid.agents.cluster.thinking import CycleRequest, Thought, think
 from vmgrid.agents.errors import NotFound
-from vmgrid.solver.plan import Action, ActionKind, Plan
+from vmgrid.solver.plan import Action, ActionKind
 
 log = logging.getLogger(__name__)
 
 RETURN_SETTLE_S = 30.0
 """Longest wait, after an undrain, for agent reports to show where the drained VMs are."""
+DECISION_TIMEOUT_S = 120.0
+"""A decision process still busy this long (plus four solver time limits) is killed."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +87,13 @@ class ControlLoop:
         self._return_deadline: dict[str, float] = {}
         """Node -> until when an undrain waits for reports to show its drained VMs settled."""
         self._drain_failed: set[str] = set()
-        self.policy = PolicyDecider()
+        self.policy = PolicyDecider(policy_config(config))
+        if config.decision_process and not FORK_AVAILABLE:
+            log.warning(
+                "decisions run in a thread of the manager (no fork here, or gRPC fork handlers "
+                "on: GRPC_ENABLE_FORK_SUPPORT=%r); report latency rises while one is made",
+                os.environ.get("GRPC_ENABLE_FORK_SUPPORT"),
+            )
         """vmgrid's DecisionPolicy with its hysteresis memory (used when config.policy is vmgrid)."""
 
     def drain(self, node_id: str) -> None:
@@ -138,42 +134,45 @@ class ControlLoop:
         """One decision: None when there is nothing to do or a plan is already under way."""
         now = self._clock()
         self._expire(now)
-        snapshot = self.manager.state.snapshot()
-        self._note_undrained(snapshot)
+        self._note_undrained()
         if self._busy() or self.pending:
             return None
-        if self._returning:
-            return self._return_home(snapshot, self._returning.pop(0), now)
-        trigger = find_trigger(snapshot, self.config)
-        if trigger is None:
-            return None
-        if trigger.kind is not TriggerKind.DRAIN and now < self._cooldown_until:
-            return None
-        fallback = self.config.drain_fallback
-        if trigger.kind is TriggerKind.DRAIN and self._drain_failed:
-            stuck = fallback_actions(snapshot, trigger.nodes, fallback, self._drain_failed)
-            self._drain_failed.clear()
-            if stuck:
-                summary = (
-                    f"drain fallback: {fallback.value} {len(stuck)} VM(s) that did not migrate"
-                    f"{_not_empty(fallback, trigger.nodes)}"
-                )
-                return self._run_now(Decision(trigger, _plan(snapshot, stuck), summary))
+        returning = self._returning.pop(0) if self._returning else None
+        drained = drained_from(self.executor.journal, returning) if returning else {}
+        request = CycleRequest(
+            returning=returning,
+            drained=tuple(drained.items()),
+            drain_failed=frozenset(self._drain_failed),
+            cooling_down=now < self._cooldown_until,
+        )
         started = time.perf_counter()
-        decision = await asyncio.to_thread(self._decide, snapshot, trigger)
+        thought = await self._think(request)
+        if thought.used_drain_failed:
+            self._drain_failed -= request.drain_failed
+        if returning is not None:
+            waiting = thought.decision is None and thought.unsettled
+            if waiting and now < self._return_deadline.get(returning, 0):
+                self._returning.append(returning)
+                return None
+            self._return_deadline.pop(returning, None)
+        decision = thought.decision
+        if decision is None:
+            return None
+        if thought.run_now:
+            if self._busy():  # an operator plan started meanwhile: try again next cycle
+                if returning is not None:
+                    self._returning.insert(0, returning)
+                if thought.used_drain_failed:
+                    self._drain_failed |= request.drain_failed
+                return None
+            return self._run_now(decision)
+        if thought.decider is not None:
+            self.policy = thought.decider
         if self._busy():  # an operator started a plan while this one was being decided
-            if trigger.kind is not TriggerKind.DRAIN and self.config.policy is PolicyKind.VMGRID:
+            if thought.decider is not None:
                 self.policy.forget_last()  # the policy's memory of moves that will not run
             self._publish(f"decision dropped: plan {self._busy()} started meanwhile")
             return None
-        if decision.plan is None and trigger.kind is TriggerKind.DRAIN:
-            stuck = fallback_actions(snapshot, trigger.nodes, fallback)
-            if stuck:
-                summary = (
-                    f"{decision.summary}; drain fallback: {fallback.value} {len(stuck)} VM(s)"
-                    f"{_not_empty(fallback, trigger.nodes)}"
-                )
-                decision = Decision(trigger, _plan(snapshot, stuck), summary, decision.stats)
         self.decisions.append(decision)
         for listener in self.decision_listeners:
             listener(decision, time.perf_counter() - started)
@@ -190,41 +189,32 @@ class ControlLoop:
             self._start(plan_id, decision)
         return decision
 
+    async def _think(self, request: CycleRequest) -> Thought:
+        """`think` in a forked child (the default, see forked.py) or in a worker thread."""
+        state, decider, config = self.manager.state, self.policy, self.config
+        if config.decision_process and FORK_AVAILABLE:
+            timeout_s = DECISION_TIMEOUT_S + 4 * config.solver_time_limit_s
+            return await run_forked(
+                lambda: think(state.snapshot(copy_history=False), request, decider, config),
+                timeout_s,
+            )
+        snapshot = state.snapshot()
+        return await asyncio.to_thread(think, snapshot, request, decider, config)
+
     def _busy(self) -> str | None:
         """The plan under way, the loop's or anyone's (operator, restart): one at a time."""
         in_flight = self.executor.in_flight
         return self.running or (in_flight[0] if in_flight else None)
 
-    def _decide(self, snapshot: ClusterSnapshot, trigger: Trigger) -> Decision:
-        """Drains go to the solver (offline nodes); the rest to the configured policy."""
-        if trigger.kind is TriggerKind.DRAIN or self.config.policy is PolicyKind.SOLVER:
-            return decide(snapshot, trigger, self.config)
-        return self.policy.decide(snapshot, trigger, self.config)
-
-    def _note_undrained(self, snapshot: ClusterSnapshot) -> None:
-        draining = {v.node_id for v in snapshot.nodes if v.draining}
-        known = {v.node_id for v in snapshot.nodes}
-        for node in sorted((self._draining - draining) & known):
+    def _note_undrained(self) -> None:
+        state = self.manager.state
+        known = state.node_ids()
+        draining = {n for n in known if state.is_draining(n)}
+        for node in sorted((self._draining - draining) & set(known)):
             if node not in self._returning:
                 self._returning.append(node)
                 self._return_deadline[node] = self._clock() + RETURN_SETTLE_S
         self._draining = draining
-
-    def _return_home(self, snapshot: ClusterSnapshot, node: str, now: float) -> Decision | None:
-        drained = drained_from(self.executor.journal, node)
-        actions = return_actions(snapshot, node, drained)
-        if not actions:
-            # Reports lag the journal: a VM the drain moved may still show on its old node,
-            # or on none, for a report period. Look again until the reports agree.
-            if unsettled(snapshot, node, drained) and now < self._return_deadline.get(node, 0):
-                self._returning.append(node)
-            else:
-                self._return_deadline.pop(node, None)
-            return None
-        self._return_deadline.pop(node, None)
-        trigger = Trigger(TriggerKind.UNDRAIN, (node,), f"{node} left maintenance")
-        summary = f"undrain {node}: {len(actions)} VM(s) go back"
-        return self._run_now(Decision(trigger, _plan(snapshot, actions), summary))
 
     def _run_now(self, decision: Decision) -> Decision:
         """Start an operator-requested plan (drain fallback, undrain): no approval needed."""
@@ -315,20 +305,3 @@ class ControlLoop:
     def _publish(self, message: str) -> None:
         log.info("%s", message)
         self.manager.bus.publish(EventKind.PLAN_CHANGED, message=message)
-
-
-def _not_empty(fallback: DrainFallback, nodes: tuple[str, ...]) -> str:
-    """A paused VM keeps its memory (and its life) on the node: say the drain is not done."""
-    if fallback is not DrainFallback.SUSPEND:
-        return ""
-    where = ", ".join(nodes)
-    return (
-        f"; paused VMs keep their memory on {where}, which is not empty: do not power it off "
-        "(drain_fallback = shutdown empties it)"
-    )
-
-
-def _plan(snapshot: ClusterSnapshot, actions: tuple[Action, ...]) -> Plan:
-    """A plan built here rather than by the solver (fallback, undrain): models are informative."""
-    model = to_model(snapshot)
-    return Plan(model, model, actions)

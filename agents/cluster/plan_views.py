@@ -87,14 +87,20 @@ def from_decision(
     """A decided plan not yet journaled (a dry run or a recommendation)."""
     plan = decision.plan
     actions = plan.actions if plan is not None else ()
+    if decision.active_nodes is not None:
+        before, after = decision.active_nodes
+    elif plan is not None:
+        before, after = len(plan.src.used_nodes()), len(plan.dst.used_nodes())
+    else:
+        before = after = 0
     return PlanView(
         plan_id,
         status,
         decision.summary,
         tuple(ActionView(a, None, simulated(a)) for a in actions),
         created_unix_s,
-        len(plan.src.used_nodes()) if plan is not None else 0,
-        len(plan.dst.used_nodes()) if plan is not None else 0,
+        before,
+        after,
     )
 
 

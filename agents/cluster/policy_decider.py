@@ -35,6 +35,12 @@ from vmgrid.agents.cluster.policy_view import (
 )
 from vmgrid.agents.cluster.state import ClusterSnapshot
 from vmgrid.solver.decision import DecisionPolicy, Move, PolicyConfig
+from vmgrid.solver.plan import ActionKind
+
+
+def policy_config(config: ControlConfig) -> PolicyConfig:
+    """The policy's settings for this loop: production defaults and the migration budget."""
+    return PolicyConfig(max_moves=config.max_migrations_per_cycle or None)
 
 
 class PolicyDecider:
@@ -54,23 +60,26 @@ class PolicyDecider:
         if self._before is not None:
             self.policy, self._before = self._before, None
 
-    def view(self, snapshot: ClusterSnapshot) -> PolicyView:
-        """The policy's view of `snapshot` for the next cycle."""
-        return to_policy_snapshot(snapshot, self.ids, self.step)
+    def view(self, snapshot: ClusterSnapshot, powered_off: bool = False) -> PolicyView:
+        """The policy's view of `snapshot` for the next cycle (`powered_off`: nodes the manager
+        powered off are hosts it may wake)."""
+        return to_policy_snapshot(snapshot, self.ids, self.step, powered_off=powered_off)
 
     def decide(
         self, snapshot: ClusterSnapshot, trigger: Trigger, config: ControlConfig
     ) -> Decision:
         """The policy's moves for this cycle as a plan (None when nothing is to be moved)."""
-        if not eligible_nodes(snapshot):
+        wake = config.wake_powered_off
+        if not eligible_nodes(snapshot, wake):
             return Decision(trigger, None, f"no node can host VMs ({trigger.reason})")
-        view = self.view(snapshot)
+        view = self.view(snapshot, wake)
         self.step += 1
         self._before = copy.deepcopy(self.policy)
         result = self.policy.decide(view.snapshot)
         moves = list(result.moves)
         relieved = {m.source for m in moves if m.reason == "overload"}
-        hot = {view.node_ids.index(n) for n in trigger.nodes if n in view.node_ids}
+        position = {n: i for i, n in enumerate(view.node_ids)}
+        hot = {position[n] for n in trigger.nodes if n in position}
         stuck = [h for h in result.overloaded_hosts if h in hot and h not in relieved]
         fallback = bool(stuck) and trigger.kind is TriggerKind.OVERLOAD
         if fallback:
@@ -94,7 +103,10 @@ class PolicyDecider:
             return Decision(trigger, None, f"vmgrid policy: nothing to move ({why})", stats)
         plan = with_power_policy(checked.plan, config.power_saving)
         summary = _summary(view, checked.moves, trigger, fallback)
-        return Decision(trigger, plan, summary, stats)
+        woken = [a.subject for a in plan.actions if a.kind is ActionKind.BOOT_NODE]
+        if woken:
+            summary = f"{summary}; power on {', '.join(woken)} first"
+        return Decision(trigger, plan, summary, stats, checked.active_nodes)
 
 
 def _summary(view: PolicyView, moves: tuple[Move, ...], trigger: Trigger, fallback: bool) -> str:

@@ -4,7 +4,9 @@ The cluster manager and the PlanetLab replay run the same ``vmgrid.solver.decisi
 ``DecisionPolicy``; this module is the manager's side of that seam (the replay's is
 ``vmgrid.solver.replay.vmgrid_adapter``). Both only translate:
 
-- hosts are the connected nodes that are not draining, in snapshot order; capacity is the
+- hosts are the connected nodes that are not draining, in snapshot order (then, when the
+  manager may power nodes on, those it powered off: empty hosts the policy may wake, for which
+  the plan gets a BOOT_NODE before the first migration in); capacity is the
   node's CPU in millicores, and the most a single VM can get there is the node's capacity unless
   a caller knows better (``vm_limit_millicores``);
 - idle and peak watts come from ``watts`` when given; agents do not report power figures yet,
@@ -23,7 +25,7 @@ whose host could then not be emptied, and lets ``vmgrid.solver.planner`` order t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from vmgrid.agents.cluster.solver_view import HOLDS_MEMORY, MIB, RUNNING
@@ -31,7 +33,7 @@ from vmgrid.agents.cluster.state import ClusterSnapshot, NodeStatus, NodeView
 from vmgrid.agents.model import VmUsage
 from vmgrid.solver import decision
 from vmgrid.solver.decision import Move
-from vmgrid.solver.model import CPU, MEMORY, VM, Model, ModelError, Node, VMState
+from vmgrid.solver.model import CPU, MEMORY, VM, Model, ModelError, Node, NodeState, VMState
 from vmgrid.solver.plan import Plan
 from vmgrid.solver.planner import PlanError, PlannerOptions, build_plan
 
@@ -69,11 +71,18 @@ class MovePlan:
     plan: Plan | None
     moves: tuple[Move, ...]
     skipped: tuple[str, ...]
+    active_nodes: tuple[int, int] | None = None
+    """Nodes of the whole cluster hosting VMs before and after the plan."""
 
 
-def eligible_nodes(snapshot: ClusterSnapshot) -> list[NodeView]:
-    """Nodes that may host VMs the policy places: connected and not in maintenance."""
-    return [v for v in snapshot.nodes if v.status is NodeStatus.CONNECTED and not v.draining]
+def eligible_nodes(snapshot: ClusterSnapshot, powered_off: bool = False) -> list[NodeView]:
+    """Nodes that may host VMs the policy places: connected and not in maintenance; then, with
+    `powered_off`, those the manager powered off (a move there powers the node on first).
+    Powered-off nodes come last, so that among empty hosts a running one is woken first."""
+    on = [v for v in snapshot.nodes if v.status is NodeStatus.CONNECTED and not v.draining]
+    if not powered_off:
+        return on
+    return on + [v for v in snapshot.nodes if v.status is NodeStatus.POWERED_OFF and not v.draining]
 
 
 def to_policy_snapshot(
@@ -82,9 +91,11 @@ def to_policy_snapshot(
     step: int,
     vm_limit_millicores: Mapping[str, int] | None = None,
     watts: Mapping[str, tuple[float, float]] | None = None,
+    powered_off: bool = False,
 ) -> PolicyView:
-    """The decision policy's view of `snapshot` (see the module docstring for the mapping)."""
-    nodes = eligible_nodes(snapshot)
+    """The decision policy's view of `snapshot` (see the module docstring for the mapping);
+    with `powered_off`, nodes the manager powered off are hosts too (empty: asleep)."""
+    nodes = eligible_nodes(snapshot, powered_off)
     limits = vm_limit_millicores or {}
     power = watts or {}
     largest = max((v.capacity.cpu_millicores for v in nodes), default=0)
@@ -94,11 +105,7 @@ def to_policy_snapshot(
             if vm.state in RUNNING:
                 found.append((ids.of(vm.uuid), vm.uuid, index, vm))
     found.sort(key=lambda item: item[0])
-    histories = [_history(snapshot, vm, largest) for _, _, _, vm in found]
-    width = max((len(h) for h in histories), default=0) or 1
-    history = np.zeros((len(found), width), dtype=np.float64)
-    for row, values in enumerate(histories):
-        history[row, : len(values)] = values
+    history, history_len = snapshot.vm_cpu_matrix([u for _, u, _, _ in found], largest)
     cap = [float(v.capacity.cpu_millicores) for v in nodes]
     policy_snapshot = decision.ClusterSnapshot(
         step=step,
@@ -122,7 +129,7 @@ def to_policy_snapshot(
             dtype=np.float64,
         ),
         vm_history_millicores=history,
-        vm_history_len=np.array([len(h) for h in histories], dtype=np.int64),
+        vm_history_len=history_len,
         vm_ram_mib=np.array(
             [float(vm.memory_allocated_bytes // MIB) for _, _, _, vm in found], dtype=np.float64
         ),
@@ -132,44 +139,59 @@ def to_policy_snapshot(
     )
 
 
-def _history(snapshot: ClusterSnapshot, vm: VmUsage, largest: int) -> list[float]:
-    """The VM's CPU readings, newest first, capped like its demand."""
-    return [float(min(cpu, largest)) for cpu in snapshot.vm_cpu_history(vm.uuid)]
-
-
 def plan_moves(snapshot: ClusterSnapshot, view: PolicyView, moves: Sequence[Move]) -> MovePlan:
-    """Check `moves` against memory and turn those that fit into a timed plan."""
-    src = _model(snapshot, view)
+    """Check `moves` against memory and turn those that fit into a timed plan.
+
+    Only the nodes the moves leave or reach matter to either, so the plan's models hold those
+    nodes alone (a plan over a 2,000-node cluster stays as small as its moves);
+    ``MovePlan.active_nodes`` counts the whole cluster.
+    """
+    touched = {view.node_ids[m.source] for m in moves} | {
+        view.node_ids[m.destination] for m in moves
+    }
+    src = _model(snapshot, view, touched)
     kept, skipped = _memory_checked(src, view, moves)
     if not kept:
         return MovePlan(None, (), skipped)
     moved = [src.vms[view.vm_uuids[m.vm]].on(view.node_ids[m.destination]) for m in kept]
-    dst = src.with_vms(moved)
+    woken = {view.node_ids[m.destination] for m in kept} - set(src.online_nodes())
+    dst = src.with_vms(moved).with_nodes(
+        replace(src.nodes[n], state=NodeState.ONLINE) for n in woken
+    )
     reasons = {view.vm_uuids[m.vm]: _reason(src, view, m) for m in kept}
     try:
         plan = build_plan(src, dst, (), PlannerOptions(), reasons)
     except (PlanError, ModelError) as exc:
         return MovePlan(None, (), (*skipped, f"no plan orders these moves: {exc}"))
-    return MovePlan(plan, kept, skipped)
+    before = sum(1 for v in eligible_nodes(snapshot) if any(m.state in HOLDS_MEMORY for m in v.vms))
+    used_before, used_after = set(src.used_nodes()), set(dst.used_nodes())
+    after = before - len(used_before - used_after) + len(used_after - used_before)
+    return MovePlan(plan, kept, skipped, (before, after))
 
 
-def _model(snapshot: ClusterSnapshot, view: PolicyView) -> Model:
-    """Eligible nodes (CPU millicores, memory MiB) and their running and paused VMs; running
-    VMs demand what the policy saw, so the planner orders moves on the policy's figures."""
+def _model(snapshot: ClusterSnapshot, view: PolicyView, touched: set[str]) -> Model:
+    """The `touched` eligible nodes (CPU millicores, memory MiB) and their running and paused
+    VMs; running VMs demand what the policy saw, so the planner orders moves on the policy's
+    figures."""
     snap = view.snapshot
-    demand = {u: int(np.ceil(snap.vm_demand_millicores[i])) for i, u in enumerate(view.vm_uuids)}
+    index = {u: i for i, u in enumerate(view.vm_uuids)}
     nodes: list[Node] = []
     vms: list[VM] = []
     by_id = {v.node_id: v for v in snapshot.nodes}
     for node_id in view.node_ids:
+        if node_id not in touched:
+            continue
         node = by_id[node_id]
         cap = {CPU: node.capacity.cpu_millicores, MEMORY: node.capacity.memory_bytes // MIB}
-        nodes.append(Node(node_id, cap))
+        off = node.status is NodeStatus.POWERED_OFF
+        nodes.append(Node(node_id, cap, NodeState.OFFLINE if off else NodeState.ONLINE))
         for vm in node.vms:
             if vm.state not in HOLDS_MEMORY:
                 continue
             state = VMState.RUNNING  # a paused VM still holds its memory on the node
-            need = {CPU: demand.get(vm.uuid, 0), MEMORY: max(1, vm.memory_allocated_bytes // MIB)}
+            i = index.get(vm.uuid)
+            cpu = int(np.ceil(snap.vm_demand_millicores[i])) if i is not None else 0
+            need = {CPU: cpu, MEMORY: max(1, vm.memory_allocated_bytes // MIB)}
             vms.append(VM(vm.uuid, need, state, node_id, {"name": vm.name}))
     return Model.of(nodes, vms)
 

@@ -51,6 +51,19 @@ KEYS: dict[str, tuple[object, str]] = {
     "power_off_command": (_DRIVER_DEFAULTS.power_off_command, "command, {node} = node id"),
     "power_on_command": (_DRIVER_DEFAULTS.power_on_command, "command, {node} = node id"),
     "power_timeout_s": (_DRIVER_DEFAULTS.power_timeout_s, "longest wait for a power command"),
+    "boot_timeout_s": (_DRIVER_DEFAULTS.boot_timeout_s, "wait for a powered-on node's agent"),
+    "wake_powered_off": (
+        _CONTROL_DEFAULTS.wake_powered_off,
+        "power on nodes the manager powered off when capacity is short (needs power_on_command)",
+    ),
+    "max_migrations_per_cycle": (
+        _CONTROL_DEFAULTS.max_migrations_per_cycle,
+        "migrations one policy cycle may plan; 0: no limit",
+    ),
+    "decision_process": (
+        _CONTROL_DEFAULTS.decision_process,
+        "decide in a forked child process (false: in a thread)",
+    ),
     "migration_bandwidth_mbit": (
         _DRIVER_DEFAULTS.migration_bandwidth_bps // 1_000_000,
         "bandwidth cap per live migration, Mbit/s",
@@ -171,6 +184,9 @@ def runtime_options(values: Mapping[str, Any], cluster: ClusterConfig) -> Runtim
             drain_fallback=_enum(DrainFallback, "drain_fallback", _value(v["drain_fallback"])),
             solver_time_limit_s=float(v["solver_time_limit_s"]),
             policy=_enum(PolicyKind, "policy", _value(v["policy"])),
+            max_migrations_per_cycle=int(v["max_migrations_per_cycle"]),
+            decision_process=bool(v["decision_process"]),
+            wake_powered_off=bool(v["wake_powered_off"]) and bool(v["power_on_command"]),
         )
         limits = ExecutionLimits(
             max_actions_per_node=int(v["max_actions_per_node"]),
@@ -182,7 +198,9 @@ def runtime_options(values: Mapping[str, Any], cluster: ClusterConfig) -> Runtim
         raise ConfigError(
             message if message.startswith("control.") else f"control: {message}"
         ) from None
-    _positive(v, "migration_bandwidth_mbit", "power_timeout_s", "command_timeout_s")
+    _positive(
+        v, "migration_bandwidth_mbit", "power_timeout_s", "boot_timeout_s", "command_timeout_s"
+    )
     _positive(v, "summary_period_s")
     if float(v["resume_grace_s"]) < 0:
         raise ConfigError(f"control.resume_grace_s: {v['resume_grace_s']!r} must be >= 0")
@@ -199,6 +217,7 @@ def runtime_options(values: Mapping[str, Any], cluster: ClusterConfig) -> Runtim
         power_off_command=str(v["power_off_command"]),
         power_on_command=str(v["power_on_command"]),
         power_timeout_s=float(v["power_timeout_s"]),
+        boot_timeout_s=float(v["boot_timeout_s"]),
     )
     coordinator = str(v["coordinator"])
     if coordinator:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import enum
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+import numpy as np
+import numpy.typing as npt
 from vmgrid.agents.cluster.events import EventBus, EventKind
-from vmgrid.agents.cluster.history import UsageRing, VmSample
+from vmgrid.agents.cluster.history import UsageRing, VmSample, cpu_matrix
 from vmgrid.agents.errors import NotFound
 from vmgrid.agents.model import (
     HostUsage,
@@ -33,6 +35,9 @@ class NodeStatus(enum.Enum):
 
     CONNECTED = "connected"
     LOST = "lost"
+    POWERED_OFF = "powered_off"
+    """The manager powered the node off (its agent is expected to be silent); it may power it
+    on again. Not lost: no failure handling, no heartbeat timeout."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,12 @@ class ClusterSnapshot:
         if ring is None:
             raise NotFound(f"VM {vm_uuid!r} has no history in cluster {self.cluster_id!r}")
         return ring.samples()
+
+    def vm_cpu_matrix(
+        self, vm_uuids: Sequence[str], cap: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """CPU histories of many VMs as one matrix, newest first, capped (history.cpu_matrix)."""
+        return cpu_matrix([self._vm_rings.get(u) for u in vm_uuids], cap)
 
     def vm_cpu_history(self, vm_uuid: str) -> list[int]:
         """A VM's past CPU millicores, newest first (empty for an unknown uuid)."""
@@ -167,6 +178,11 @@ class ClusterState:
         if node.status is NodeStatus.LOST:
             node.status = NodeStatus.CONNECTED
             self.bus.publish(EventKind.NODE_RETURNED, node_id=node_id, message="agent reconnected")
+        elif node.status is NodeStatus.POWERED_OFF:
+            node.status = NodeStatus.CONNECTED
+            self.bus.publish(
+                EventKind.NODE_POWER_CHANGED, node_id=node_id, message="powered on: agent connected"
+            )
         return True
 
     def is_current(self, node_id: str, connection_id: int) -> bool:
@@ -181,6 +197,18 @@ class ClusterState:
         if node.status is NodeStatus.LOST:
             node.status = NodeStatus.CONNECTED
             self.bus.publish(EventKind.NODE_RETURNED, node_id=node_id, message="agent spoke again")
+
+    def mark_powered_off(self, node_id: str) -> None:
+        """The manager has powered the node off: it stays known (capacity, identity) as a node
+        that may be powered on, until its agent says hello again."""
+        node = self._node(node_id)
+        if node.status is NodeStatus.POWERED_OFF:
+            return
+        node.status = NodeStatus.POWERED_OFF
+        node.usage = None
+        self.bus.publish(
+            EventKind.NODE_POWER_CHANGED, node_id=node_id, message="powered off by the manager"
+        )
 
     def set_degraded(self, node_id: str, reason: str) -> None:
         """Keep why the node's agent cannot read its hypervisor; publish when that changes."""
@@ -303,6 +331,10 @@ class ClusterState:
             raise NotFound(f"node {node_id!r} is not known to cluster {self.cluster_id!r}")
         return node
 
+    def is_draining(self, node_id: str) -> bool:
+        """Whether a node is in maintenance; NotFound names an unknown id."""
+        return self._node(node_id).draining
+
     def node_status(self, node_id: str) -> NodeStatus:
         """Current status of a node; NotFound names an unknown id."""
         return self._node(node_id).status
@@ -342,11 +374,13 @@ class ClusterState:
                 return node_id, vm
         raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
 
-    def snapshot(self) -> ClusterSnapshot:
-        """Frozen copy of the cluster, history included."""
+    def snapshot(self, copy_history: bool = True) -> ClusterSnapshot:
+        """Frozen copy of the cluster, history included. ``copy_history=False`` shares the
+        VM history rings instead of copying them: only for a process whose state can no longer
+        change (a forked decision process), where the copy would be wasted time."""
         node_history = {n: tuple(node.history) for n, node in self._nodes.items()}
         vm_rings = {
-            uuid: ring.copy()
+            uuid: ring.copy() if copy_history else ring
             for node in self._nodes.values()
             for uuid, ring in node.vm_history.items()
         }

@@ -14,7 +14,7 @@ from vmgrid.coordinator.cli import settings as s
 from vmgrid.coordinator.cli.cluster_plan_cmd import resolve_vm, state_name
 from vmgrid.v1 import cluster_pb2, common_pb2
 
-_NODE_STATUS = {1: "connected", 2: "lost"}
+_NODE_STATUS = {1: "connected", 2: "lost", 3: "powered off"}
 
 
 def vm_state_name(value: int) -> str:

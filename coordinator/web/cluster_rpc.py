@@ -26,7 +26,11 @@ from vmgrid.v1 import cluster_pb2_grpc
 Json = dict[str, Any]
 READ_TIMEOUT_S = 5.0
 ACTION_TIMEOUT_S = 90.0
-_NODE_STATUS = {pb.NODE_STATUS_CONNECTED: "connected", pb.NODE_STATUS_LOST: "lost"}
+_NODE_STATUS = {
+    pb.NODE_STATUS_CONNECTED: "connected",
+    pb.NODE_STATUS_LOST: "lost",
+    pb.NODE_STATUS_POWERED_OFF: "powered_off",
+}
 
 
 class ClusterCalls:

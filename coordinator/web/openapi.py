@@ -228,7 +228,7 @@ _NODE = {
     "properties": {
         "id": {"type": "string"},
         "cluster": {"type": "string"},
-        "status": {"type": "string", "enum": ["connected", "lost"]},
+        "status": {"type": "string", "enum": ["connected", "lost", "powered_off", "unknown"]},
         "draining": {"type": "boolean"},
         "degraded_reason": {"type": "string", "description": "empty unless libvirt is unreadable"},
         "simulated": {"type": "boolean"},

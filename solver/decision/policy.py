@@ -55,12 +55,17 @@ class PolicyConfig:
     """Sleeping hosts offered to the relief model."""
     solver_deterministic_s: float = 0.03
     solver_workers: int = 1
+    max_moves: int | None = None
+    """Most moves per cycle: relief first, then consolidation of whole hosts while they fit in
+    what is left (a host is emptied all or nothing). None: no limit."""
 
     def __post_init__(self) -> None:
         if not 0 < self.fill_level <= self.overload_level:
             raise DecisionError(
                 f"fill_level {self.fill_level} must be in (0, overload_level={self.overload_level}]"
             )
+        if self.max_moves is not None and self.max_moves < 1:
+            raise DecisionError(f"max_moves {self.max_moves} must be >= 1 (None: no limit)")
         if self.z < 0 or self.spread_window < 2:
             raise DecisionError(
                 f"z {self.z} must be >= 0 and spread_window {self.spread_window} >= 2"
@@ -123,8 +128,11 @@ class DecisionPolicy:
     def decide(self, snap: ClusterSnapshot) -> Decision:
         cyc = self._cycle(snap)
         relief, used_relief = self._relieve(cyc)
+        if self.config.max_moves is not None:
+            relief = relief[: self.config.max_moves]
         touched = {m.source for m in relief} | {m.destination for m in relief}
-        consolidation, emptied, used_drain = self._consolidate(cyc, touched)
+        budget = None if self.config.max_moves is None else self.config.max_moves - len(relief)
+        consolidation, emptied, used_drain = self._consolidate(cyc, touched, budget)
         moves = tuple(relief + consolidation)
         for m in moves:
             self._vm_moved[m.vm_id] = snap.step
@@ -274,10 +282,12 @@ class DecisionPolicy:
         order = np.lexsort((fill, -cyc.rank))
         return [int(h) for h in order if ok[h]]
 
-    def _consolidate(self, cyc: _Cycle, touched: set[int]) -> tuple[list[Move], list[int], bool]:
+    def _consolidate(
+        self, cyc: _Cycle, touched: set[int], budget: int | None
+    ) -> tuple[list[Move], list[int], bool]:
         snap, c = cyc.snap, self.config
         candidates = self._candidates(cyc, touched)
-        if not candidates:
+        if not candidates or budget == 0:
             return [], [], False
         limit = snap.host_vm_limit_millicores
         room = cyc.room.copy()
@@ -290,6 +300,10 @@ class DecisionPolicy:
         for h in candidates:
             if h in receivers:
                 continue
+            if budget is not None and len(greedy) + len(cyc.host_vms[h]) > budget:
+                if budget - len(greedy) < 1:
+                    break
+                continue  # too many VMs for what is left; a lighter host may still fit
             allowed[h] = False
             placed = drain_host(
                 cyc.host_vms[h], cyc.need, cyc.demand, room, limit, allowed, cyc.rank
@@ -330,7 +344,7 @@ class DecisionPolicy:
             greedy,
             self._budget(),
         )
-        if result is None:
+        if result is None or (budget is not None and len(result) > budget):
             return self._moves(cyc, greedy, "consolidation"), emptied, False
         moved_from = {int(snap.vm_host[v]) for v in result}
         return self._moves(cyc, result, "consolidation"), sorted(moved_from), True

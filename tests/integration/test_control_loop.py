@@ -26,6 +26,7 @@ from vmgrid.agents.cluster.server import ClusterServer
 from vmgrid.agents.cluster.state import NodeStatus
 from vmgrid.agents.model import VmState
 from vmgrid.agents.node.testnode import SimVm, node_xml
+from waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -88,15 +89,6 @@ def placement(server: ClusterServer) -> dict[str, str]:
     twice = [uuid for uuid, n in seen.items() if n > 1]
     assert not twice, f"VMs running twice: {twice}"
     return where
-
-
-async def wait_for(check, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout_s} s")
 
 
 def control(level: AutomationLevel) -> ControlConfig:

@@ -139,3 +139,27 @@ def test_cpu_history_newest_first_matches_the_samples_for_every_fill_level() -> 
             ring.append(k, 100 + k, 0, 0, 0)
         expected = [s.cpu_used_millicores for s in reversed(ring.samples())]
         assert ring.cpu_newest_first() == expected, (window, count)
+
+
+def test_powered_off_node_is_never_lost_and_returns_with_its_agent(
+    state: ClusterState, clock: FakeClock
+) -> None:
+    state.node_connected(make_hello(), 1)
+    state.apply_report("n1", report(1))
+    sub = state.bus.subscribe()
+    state.mark_powered_off("n1")
+    state.mark_powered_off("n1")  # said once
+    assert state.node_status("n1") is NodeStatus.POWERED_OFF
+    assert state.view("n1").usage is None
+    clock.now += 60
+    assert state.check_timeouts() == []
+    state.apply_report("n1", report(2))  # a last report while it shuts down: still off
+    assert state.node_status("n1") is NodeStatus.POWERED_OFF
+    state.node_connected(make_hello(), 2)
+    assert state.node_status("n1") is NodeStatus.CONNECTED
+    assert drain(sub) == [EventKind.NODE_POWER_CHANGED, EventKind.NODE_POWER_CHANGED]
+
+
+def test_powering_off_an_unknown_node_names_it(state: ClusterState) -> None:
+    with pytest.raises(NotFound, match="'n9'"):
+        state.mark_powered_off("n9")

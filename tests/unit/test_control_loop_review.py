@@ -29,7 +29,7 @@ from vmgrid.agents.cluster.loop import ControlLoop, Recommendation
 from vmgrid.agents.cluster.maintenance import DrainFallback
 from vmgrid.agents.cluster.manager import ClusterManager
 from vmgrid.agents.cluster.solver_view import to_model
-from vmgrid.agents.cluster.state import ClusterSnapshot
+from vmgrid.agents.cluster.thinking import CycleRequest, Thought
 from vmgrid.agents.errors import NotFound
 from vmgrid.agents.model import (
     HostUsage,
@@ -114,10 +114,10 @@ def test_loop_starts_no_plan_while_an_operator_plan_runs() -> None:
 
 def test_loop_drops_its_decision_when_an_operator_plan_starts_while_it_decides() -> None:
     class RacedLoop(ControlLoop):
-        def _decide(self, snapshot: ClusterSnapshot, trigger: Trigger) -> Decision:
-            decision = super()._decide(snapshot, trigger)
+        async def _think(self, request: CycleRequest) -> Thought:
+            thought = await super()._think(request)
             self.executor.claim("op-meanwhile")  # the operator's apply, during the solve
-            return decision
+            return thought
 
     async def scenario() -> None:
         driver = GatedDriver()

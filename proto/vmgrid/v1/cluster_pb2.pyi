@@ -17,9 +17,11 @@ class NodeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NODE_STATUS_UNSPECIFIED: _ClassVar[NodeStatus]
     NODE_STATUS_CONNECTED: _ClassVar[NodeStatus]
     NODE_STATUS_LOST: _ClassVar[NodeStatus]
+    NODE_STATUS_POWERED_OFF: _ClassVar[NodeStatus]
 NODE_STATUS_UNSPECIFIED: NodeStatus
 NODE_STATUS_CONNECTED: NodeStatus
 NODE_STATUS_LOST: NodeStatus
+NODE_STATUS_POWERED_OFF: NodeStatus
 
 class NodeInfo(_message.Message):
     __slots__ = ("node_id", "hostname", "capacity", "migration_uri", "agent_version", "hypervisor_kind", "simulated", "status", "usage", "vm_count", "last_seen", "last_sequence", "draining", "peer_uri", "degraded_reason")

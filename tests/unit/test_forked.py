@@ -1,0 +1,74 @@
+"""forked.run_forked: the child's result comes back, its failure is named, a hung child dies."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import time
+
+import pytest
+from vmgrid.agents.cluster.forked import FORK_AVAILABLE, ForkedError, run_forked
+
+pytestmark = pytest.mark.skipif(not FORK_AVAILABLE, reason="forked decisions need Linux fork")
+
+
+def test_child_computes_on_the_parents_memory_as_of_the_fork() -> None:
+    data = {"vms": list(range(1000))}
+
+    async def scenario() -> tuple[int, int]:
+        result = await run_forked(lambda: (os.getpid(), sum(data["vms"])), 10)
+        return result
+
+    pid, total = asyncio.run(scenario())
+    assert pid != os.getpid() and total == sum(range(1000))
+
+
+def test_child_changes_do_not_reach_the_parent() -> None:
+    data = {"x": 1}
+
+    def mutate() -> int:
+        data["x"] = 2
+        return data["x"]
+
+    assert asyncio.run(run_forked(mutate, 10)) == 2
+    assert data["x"] == 1
+
+
+def test_failure_in_the_child_is_raised_with_its_traceback() -> None:
+    def fail() -> None:
+        raise ValueError("bad snapshot 42")
+
+    with pytest.raises(ForkedError, match="bad snapshot 42"):
+        asyncio.run(run_forked(fail, 10))
+
+
+def test_child_busy_past_the_timeout_is_killed_and_the_collector_is_back_on() -> None:
+    before = gc.isenabled()
+
+    async def scenario() -> None:
+        await run_forked(lambda: time.sleep(30), 0.5)
+
+    started = time.monotonic()
+    with pytest.raises(ForkedError, match="still busy after 0.5 s"):
+        asyncio.run(scenario())
+    assert time.monotonic() - started < 10
+    assert gc.isenabled() == before
+
+
+def test_event_loop_keeps_running_while_the_child_works() -> None:
+    async def scenario() -> int:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        task = asyncio.ensure_future(ticker())
+        await run_forked(lambda: time.sleep(0.5), 10)
+        task.cancel()
+        return ticks
+
+    assert asyncio.run(scenario()) >= 10

@@ -1,0 +1,48 @@
+"""DecisionPolicy.max_moves: relief first, then whole hosts within what is left."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from vmgrid.solver.decision import DecisionPolicy, PolicyConfig
+from vmgrid.solver.decision.errors import DecisionError
+from vmgrid.solver.decision.snapshot import ClusterSnapshot
+
+
+def light_cluster(hosts: int, vms_per_host: int) -> ClusterSnapshot:
+    vms = hosts * vms_per_host
+    demand = np.full(vms, 100.0)
+    return ClusterSnapshot(
+        step=0,
+        host_capacity_millicores=np.full(hosts, 8000.0),
+        host_vm_limit_millicores=np.full(hosts, 8000.0),
+        host_idle_w=np.full(hosts, 100.0),
+        host_peak_w=np.full(hosts, 200.0),
+        vm_id=np.arange(vms, dtype=np.int64),
+        vm_host=np.repeat(np.arange(hosts, dtype=np.int64), vms_per_host),
+        vm_demand_millicores=demand,
+        vm_history_millicores=np.tile(demand[:, None], (1, 4)),
+        vm_history_len=np.full(vms, 4, dtype=np.int64),
+        vm_ram_mib=np.full(vms, 1024.0),
+    )
+
+
+def test_unbounded_policy_empties_many_hosts() -> None:
+    moves = DecisionPolicy(PolicyConfig()).decide(light_cluster(40, 3)).moves
+    assert len({m.source for m in moves}) > 10
+
+
+@pytest.mark.parametrize("budget", [1, 3, 7, 10])
+def test_budget_bounds_moves_and_empties_whole_hosts(budget: int) -> None:
+    snap = light_cluster(40, 3)
+    moves = DecisionPolicy(PolicyConfig(max_moves=budget)).decide(snap).moves
+    assert 0 < len(moves) <= budget or budget < 3
+    sources = {m.source for m in moves}
+    for host in sources:  # all or nothing per emptied host
+        assert sum(1 for m in moves if m.source == host) == 3
+    assert len(sources) == budget // 3
+
+
+def test_budget_must_be_positive() -> None:
+    with pytest.raises(DecisionError, match="max_moves 0"):
+        PolicyConfig(max_moves=0)
