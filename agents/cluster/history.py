@@ -1,7 +1,13 @@
-"""Compact usage history: a fixed ring of integers per VM instead of a deque of objects.
+"""Compact usage history: per node, one time-major block of integers for all its VMs.
 
 With 40,000 VMs and a 60-sample window, keeping every VmUsage would hold millions of Python
-objects; a ring of int64 costs 60 x 5 x 8 bytes per VM and an append is five item stores.
+objects; a block of int64 costs 60 x 5 x 8 bytes per VM and a sample is five item stores.
+
+The block is time-major (row = one report, one slot per VM in the row) rather than one ring
+per VM, because a report then writes one contiguous row: a page or two per node instead of a
+page per VM. That matters when the decision process is forked (forked.py): until it exits,
+every page the manager writes is copied first, and one second of reports from 2,000 nodes
+touched 40,000 pages with one ring per VM.
 """
 
 from __future__ import annotations
@@ -26,89 +32,153 @@ class VmSample:
 
 
 _WIDTH = 5
+"""Values per sample: sent_at, cpu, memory, rx, tx."""
 
 
-class UsageRing:
-    """The last ``window`` samples of one VM, oldest overwritten first."""
+class NodeHistory:
+    """The last ``window`` samples of every VM of one node.
 
-    __slots__ = ("_data", "_next", "_count", "_window")
+    A VM holds a slot from ``add`` to ``remove``; each report writes the current row
+    (``write`` per VM) and then ``advance``\\ s. A slot's count says how many of its rows are
+    its own (a reused slot starts again from zero).
+    """
 
-    def __init__(self, window: int) -> None:
-        self._data = array("q", bytes(8 * _WIDTH * window))
-        self._next = 0
-        self._count = 0
+    __slots__ = ("_data", "_slots", "_free", "_counts", "_window", "_width", "_next")
+
+    def __init__(self, window: int, slots: int = 8) -> None:
         self._window = window
+        self._width = max(1, slots)
+        self._data = array("q", bytes(8 * _WIDTH * self._width * window))
+        self._slots: dict[str, int] = {}
+        self._free: list[int] = list(range(self._width - 1, -1, -1))
+        self._counts = array("q", bytes(8 * self._width))
+        self._next = 0
 
-    def append(self, sent_at_unix_ns: int, cpu: int, memory: int, rx: int, tx: int) -> None:
-        """Store one sample (hot path: five item stores)."""
-        i = self._next * _WIDTH
+    def add(self, uuid: str) -> int:
+        """A slot for a new VM (the block doubles when it is full)."""
+        slot = self._slots.get(uuid)
+        if slot is not None:
+            return slot
+        if not self._free:
+            self._grow()
+        slot = self._free.pop()
+        self._slots[uuid] = slot
+        self._counts[slot] = 0
+        return slot
+
+    def remove(self, uuid: str) -> None:
+        slot = self._slots.pop(uuid, None)
+        if slot is not None:
+            self._counts[slot] = 0
+            self._free.append(slot)
+
+    def reserve(self, vms: int) -> None:
+        """Make room for `vms` VMs at once (a report's count), rather than by doublings."""
+        if vms > len(self._slots) + len(self._free):
+            self._grow(vms)
+
+    def _grow(self, width: int = 0) -> None:
+        """Widen every row: to `width` slots, or double (all slots are taken)."""
+        old = self._width
+        width = max(width, old * 2 if not self._free else old)
+        rows = np.frombuffer(self._data, dtype=np.int64).reshape(self._window, old, _WIDTH)
+        grown = np.zeros((self._window, width, _WIDTH), dtype=np.int64)
+        grown[:, :old] = rows
+        self._data = array("q", grown.tobytes())
+        self._counts.extend([0] * (width - old))
+        self._free.extend(range(width - 1, old - 1, -1))
+        self._width = width
+
+    def write(
+        self, slot: int, sent_at_unix_ns: int, cpu: int, memory: int, rx: int, tx: int
+    ) -> None:
+        """Store a VM's sample in the current row (hot path: five item stores)."""
+        i = (self._next * self._width + slot) * _WIDTH
         data = self._data
         data[i] = sent_at_unix_ns
         data[i + 1] = cpu
         data[i + 2] = memory
         data[i + 3] = rx
         data[i + 4] = tx
+
+    def advance(self) -> None:
+        """End the current row: every VM holding a slot has one more sample."""
+        counts = self._counts
+        for slot in self._slots.values():
+            counts[slot] += 1
         self._next = (self._next + 1) % self._window
-        self._count += 1
 
-    def copy(self) -> UsageRing:
-        """An independent copy (snapshots keep copies, so later appends do not show)."""
-        ring = UsageRing.__new__(UsageRing)
-        ring._data = array("q", self._data)
-        ring._next, ring._count, ring._window = self._next, self._count, self._window
-        return ring
+    def copy(self) -> NodeHistory:
+        """An independent copy (snapshots keep copies, so later reports do not show)."""
+        other = NodeHistory.__new__(NodeHistory)
+        other._data = array("q", self._data)
+        other._slots = dict(self._slots)
+        other._free = list(self._free)
+        other._counts = array("q", self._counts)
+        other._window, other._width, other._next = self._window, self._width, self._next
+        return other
 
-    def samples(self) -> tuple[VmSample, ...]:
-        """Samples in time order, oldest first."""
-        n = min(self._count, self._window)
-        start = (self._next - n) % self._window
+    def has(self, uuid: str) -> bool:
+        return uuid in self._slots
+
+    def samples(self, uuid: str) -> tuple[VmSample, ...]:
+        """A VM's samples in time order, oldest first (empty for an unknown uuid)."""
+        slot = self._slots.get(uuid)
+        if slot is None:
+            return ()
         data = self._data
         out = []
-        for k in range(n):
-            i = ((start + k) % self._window) * _WIDTH
+        for row in reversed(self._rows(slot)):
+            i = (row * self._width + slot) * _WIDTH
             out.append(VmSample(*data[i : i + _WIDTH]))
         return tuple(out)
 
-    def cpu_newest_first(self) -> list[int]:
-        """CPU millicores of the samples, newest first: what decisions read, without
-        building a VmSample per sample (a cluster holds tens of thousands of rings)."""
-        n = min(self._count, self._window)
-        if n == 0:
+    def cpu_newest_first(self, uuid: str) -> list[int]:
+        """A VM's CPU millicores, newest first (empty for an unknown uuid)."""
+        slot = self._slots.get(uuid)
+        if slot is None:
             return []
-        start = (self._next - n) % self._window
-        column = self._data[1::_WIDTH]  # cpu of every slot, in slot order
-        ordered = (
-            column[start:] + column[:start] if n == self._window else column[start : start + n]
-        )
-        return list(reversed(ordered))
+        data = self._data
+        return [data[(row * self._width + slot) * _WIDTH + 1] for row in self._rows(slot)]
 
-    def __len__(self) -> int:
-        return min(self._count, self._window)
+    def _rows(self, slot: int) -> list[int]:
+        """Rows holding the slot's samples, newest first."""
+        n = min(self._counts[slot], self._window)
+        return [(self._next - 1 - k) % self._window for k in range(n)]
+
+    def cpu_block(self) -> tuple[npt.NDArray[np.int64], dict[str, int], npt.NDArray[np.int64]]:
+        """(CPU of every slot newest first: slots x window, uuid -> slot, samples per slot)."""
+        rows = np.frombuffer(self._data, dtype=np.int64).reshape(self._window, self._width, _WIDTH)
+        order = (self._next - 1 - np.arange(self._window)) % self._window
+        cpu = rows[order, :, 1].T
+        lengths = np.minimum(np.frombuffer(self._counts, dtype=np.int64), self._window)
+        return cpu, self._slots, lengths
 
 
 def cpu_matrix(
-    rings: Sequence[UsageRing | None], cap: int
+    histories: Sequence[NodeHistory | None], uuids: Sequence[str], cap: int
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """CPU millicores of many rings at once, newest first, capped at `cap`: one row per ring
-    (zeros past its length; a None ring has no samples), and each row's length.
-
-    Decisions over tens of thousands of VMs read every history; doing it ring by ring in
-    Python costs most of a second, one pass over all the rings' bytes a tenth of that.
-    """
-    rows = len(rings)
-    width = max((r._window for r in rings if r is not None), default=1)
-    data = np.zeros((rows, width, _WIDTH), dtype=np.int64)
-    nexts = np.zeros(rows, dtype=np.int64)
+    """CPU millicores of many VMs at once, newest first, capped at `cap`: one row per VM
+    (`histories[i]` holds `uuids[i]`; zeros past its length; None: no samples), and each
+    row's length. One pass per node, not a Python loop per sample."""
+    rows = len(uuids)
+    width = max((h._window for h in histories if h is not None), default=1)
+    matrix = np.zeros((rows, width), dtype=np.float64)
     lengths = np.zeros(rows, dtype=np.int64)
-    windows = np.ones(rows, dtype=np.int64)
-    for i, ring in enumerate(rings):
-        if ring is None or ring._count == 0:
+    by_node: dict[int, tuple[NodeHistory, list[int]]] = {}
+    for i, history in enumerate(histories):
+        if history is not None:
+            by_node.setdefault(id(history), (history, []))[1].append(i)
+    for history, members in by_node.values():
+        cpu, slots, counts = history.cpu_block()
+        picked = [slots.get(uuids[i], -1) for i in members]
+        keep = [k for k, s in enumerate(picked) if s >= 0]
+        if not keep:
             continue
-        data[i, : ring._window] = np.frombuffer(ring._data, dtype=np.int64).reshape(-1, _WIDTH)
-        nexts[i], windows[i] = ring._next, ring._window
-        lengths[i] = min(ring._count, ring._window)
+        where = np.array([members[k] for k in keep], dtype=np.int64)
+        slot = np.array([picked[k] for k in keep], dtype=np.int64)
+        matrix[where, : cpu.shape[1]] = cpu[slot]
+        lengths[where] = counts[slot]
     age = np.arange(width, dtype=np.int64)
-    slots = (nexts[:, None] - 1 - age[None, :]) % windows[:, None]
-    cpu = np.take_along_axis(data[:, :, 1], slots, axis=1).astype(np.float64)
-    cpu[age[None, :] >= lengths[:, None]] = 0.0
-    return np.minimum(cpu, float(cap)), lengths
+    matrix[age[None, :] >= lengths[:, None]] = 0.0
+    return np.minimum(matrix, float(cap)), lengths

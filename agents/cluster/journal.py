@@ -46,6 +46,11 @@ CREATE TABLE IF NOT EXISTS actions (
     ended_unix_s REAL,
     PRIMARY KEY (plan_id, action_id)
 );
+CREATE TABLE IF NOT EXISTS powered_off_nodes (
+    node_id TEXT PRIMARY KEY,
+    hello TEXT NOT NULL,
+    since_unix_s REAL NOT NULL
+);
 """
 
 
@@ -125,6 +130,28 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def remember_powered_off(self, node_id: str, hello_json: str) -> None:
+        """The manager powered `node_id` off; `hello_json` is what it knew of the node, so a
+        restarted manager still knows the node and can power it on."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO powered_off_nodes VALUES (?, ?, ?)",
+                (node_id, hello_json, time.time()),
+            )
+
+    def forget_powered_off(self, node_id: str) -> None:
+        """The node is on again (its agent said hello)."""
+        with self._lock:
+            self._db.execute("DELETE FROM powered_off_nodes WHERE node_id = ?", (node_id,))
+
+    def powered_off_nodes(self) -> list[tuple[str, str]]:
+        """(node id, hello JSON) of every node the manager powered off and not seen since."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT node_id, hello FROM powered_off_nodes ORDER BY node_id"
+            ).fetchall()
+        return [(str(n), str(h)) for n, h in rows]
 
     def record_plan(
         self,

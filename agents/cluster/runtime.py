@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -25,6 +27,7 @@ from vmgrid.agents.cluster.operations import OperatorApi
 from vmgrid.agents.cluster.server import ClusterServer
 from vmgrid.agents.cluster.state import NodeStatus
 from vmgrid.agents.cluster.summary import cluster_hello, cluster_summary
+from vmgrid.agents.model import NodeCapacity, NodeHello, NodeIdentity
 from vmgrid.coordinator.uplink import GridUplink
 
 if TYPE_CHECKING:
@@ -68,11 +71,31 @@ class ClusterRuntime:
         self.executor = PlanExecutor(self.driver, self.journal, self.options.limits)
         self.loop = ControlLoop(self.manager, self.executor, self.options.control)
         self.server.operator = OperatorApi(self)
+        self._restore_powered_off()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.uplink: GridUplink | None = None
         self.fault_tolerance: FaultTolerance | None = None
         self.grid_commands: GridCommandHandler | None = None
+
+    def _restore_powered_off(self) -> None:
+        """Nodes this manager powered off stay known across its restarts (the journal keeps
+        them until their agent says hello again), so they can still be powered on."""
+        state = self.manager.state
+        for node_id, text in self.journal.powered_off_nodes():
+            try:
+                state.restore_powered_off(hello_from_json(text))
+            except (ValueError, TypeError, KeyError) as exc:
+                log.warning("journal: powered-off node %r unreadable (%s); forgotten", node_id, exc)
+                self.journal.forget_powered_off(node_id)
+
+        def persist(node_id: str, hello: NodeHello | None) -> None:
+            if hello is None:
+                self.journal.forget_powered_off(node_id)
+            else:
+                self.journal.remember_powered_off(node_id, hello_to_json(hello))
+
+        state.power_listeners.append(persist)
 
     @property
     def address(self) -> str:
@@ -148,3 +171,19 @@ class ClusterRuntime:
             await self.fault_tolerance.stop()
         await self.server.stop(grace_s)
         self.journal.close()
+
+
+def hello_to_json(hello: NodeHello) -> str:
+    """A node's hello as the journal keeps it."""
+    return json.dumps(dataclasses.asdict(hello), sort_keys=True)
+
+
+def hello_from_json(text: str) -> NodeHello:
+    """The hello `hello_to_json` wrote; ValueError/TypeError/KeyError when it is not one."""
+    data = json.loads(text)
+    return NodeHello(
+        identity=NodeIdentity(**data["identity"]),
+        capacity=NodeCapacity(**data["capacity"]),
+        started_at_unix_ns=int(data.get("started_at_unix_ns", 0)),
+        report_period_ms=int(data.get("report_period_ms", 3000)),
+    )

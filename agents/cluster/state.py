@@ -17,7 +17,7 @@ from types import MappingProxyType
 import numpy as np
 import numpy.typing as npt
 from vmgrid.agents.cluster.events import EventBus, EventKind
-from vmgrid.agents.cluster.history import UsageRing, VmSample, cpu_matrix
+from vmgrid.agents.cluster.history import NodeHistory, VmSample, cpu_matrix
 from vmgrid.agents.errors import NotFound
 from vmgrid.agents.model import (
     HostUsage,
@@ -70,26 +70,26 @@ class ClusterSnapshot:
     nodes: tuple[NodeView, ...]
     # node_id -> ((sent_at_unix_ns, HostUsage), ...), oldest first
     node_history: Mapping[str, tuple[tuple[int, HostUsage], ...]]
-    # vm uuid -> private copy of its ring; read through vm_samples()
-    _vm_rings: Mapping[str, UsageRing]
+    # vm uuid -> private copy of its node's history; read through vm_samples()
+    _vm_histories: Mapping[str, NodeHistory]
 
     def vm_samples(self, vm_uuid: str) -> tuple[VmSample, ...]:
         """Past samples of a VM, oldest first; NotFound names an unknown uuid."""
-        ring = self._vm_rings.get(vm_uuid)
-        if ring is None:
+        history = self._vm_histories.get(vm_uuid)
+        if history is None:
             raise NotFound(f"VM {vm_uuid!r} has no history in cluster {self.cluster_id!r}")
-        return ring.samples()
+        return history.samples(vm_uuid)
 
     def vm_cpu_matrix(
         self, vm_uuids: Sequence[str], cap: int
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
         """CPU histories of many VMs as one matrix, newest first, capped (history.cpu_matrix)."""
-        return cpu_matrix([self._vm_rings.get(u) for u in vm_uuids], cap)
+        return cpu_matrix([self._vm_histories.get(u) for u in vm_uuids], vm_uuids, cap)
 
     def vm_cpu_history(self, vm_uuid: str) -> list[int]:
         """A VM's past CPU millicores, newest first (empty for an unknown uuid)."""
-        ring = self._vm_rings.get(vm_uuid)
-        return [] if ring is None else ring.cpu_newest_first()
+        history = self._vm_histories.get(vm_uuid)
+        return [] if history is None else history.cpu_newest_first(vm_uuid)
 
     def node(self, node_id: str) -> NodeView:
         """The node with this id; NotFound names it otherwise."""
@@ -129,7 +129,7 @@ class _Node:
         self.usage: HostUsage | None = None
         self.vms: dict[str, VmUsage] = {}
         self.history: deque[tuple[int, HostUsage]] = deque(maxlen=window)
-        self.vm_history: dict[str, UsageRing] = {}
+        self.vm_history = NodeHistory(window)
         self.last_seen_monotonic = now
         self.last_seen_unix_ns = 0
         self.last_sequence = 0
@@ -156,6 +156,10 @@ class ClusterState:
         self._monotonic = monotonic
         self._clock_ns = clock_ns
         self._nodes: dict[str, _Node] = {}
+        self.power_listeners: list[Callable[[str, NodeHello | None], None]] = []
+        """Called with (node id, its hello) when the manager powers a node off, and with
+        (node id, None) when a powered-off node's agent connects again (the journal keeps
+        powered-off nodes across restarts)."""
 
     @property
     def cluster_id(self) -> str:
@@ -183,6 +187,8 @@ class ClusterState:
             self.bus.publish(
                 EventKind.NODE_POWER_CHANGED, node_id=node_id, message="powered on: agent connected"
             )
+            for listener in self.power_listeners:
+                listener(node_id, None)
         return True
 
     def is_current(self, node_id: str, connection_id: int) -> bool:
@@ -208,6 +214,23 @@ class ClusterState:
         node.usage = None
         self.bus.publish(
             EventKind.NODE_POWER_CHANGED, node_id=node_id, message="powered off by the manager"
+        )
+        for listener in self.power_listeners:
+            listener(node_id, node.hello)
+
+    def restore_powered_off(self, hello: NodeHello) -> None:
+        """Know a node the manager powered off before a restart (from the journal), so that it
+        may be powered on; a node already known is left as it is."""
+        node_id = hello.identity.node_id
+        if node_id in self._nodes:
+            return
+        node = _Node(hello, -1, self._monotonic(), self.history_window)
+        node.status = NodeStatus.POWERED_OFF
+        self._nodes[node_id] = node
+        self.bus.publish(
+            EventKind.NODE_POWER_CHANGED,
+            node_id=node_id,
+            message="powered off by the manager (known from the journal)",
         )
 
     def set_degraded(self, node_id: str, reason: str) -> None:
@@ -239,15 +262,14 @@ class ClusterState:
         node.history.append((sent_at, report.host))
         old = node.vms
         new: dict[str, VmUsage] = {}
-        histories = node.vm_history
-        window = self.history_window
+        history = node.vm_history
+        history.reserve(len(report.vms))
         publish = self.bus.publish
         for vm in report.vms:
             uuid = vm.uuid
             new[uuid] = vm
             previous = old.get(uuid)
             if previous is None:
-                histories[uuid] = UsageRing(window)
                 publish(
                     EventKind.VM_APPEARED,
                     node_id=node_id,
@@ -266,7 +288,8 @@ class ClusterState:
                     simulated=vm.simulated,
                     message=vm.name,
                 )
-            histories[uuid].append(
+            history.write(
+                history.add(uuid),
                 sent_at,
                 vm.cpu_used_millicores,
                 vm.memory_used_bytes,
@@ -275,7 +298,7 @@ class ClusterState:
             )
         if len(new) != len(old) or new.keys() != old.keys():
             for uuid in old.keys() - new.keys():
-                del histories[uuid]
+                history.remove(uuid)
                 gone = old[uuid]
                 publish(
                     EventKind.VM_DISAPPEARED,
@@ -285,6 +308,7 @@ class ClusterState:
                     simulated=gone.simulated,
                     message=gone.name,
                 )
+        history.advance()
         node.vms = new
         return True
 
@@ -376,18 +400,18 @@ class ClusterState:
 
     def snapshot(self, copy_history: bool = True) -> ClusterSnapshot:
         """Frozen copy of the cluster, history included. ``copy_history=False`` shares the
-        VM history rings instead of copying them: only for a process whose state can no longer
+        VM histories instead of copying them: only for a process whose state can no longer
         change (a forked decision process), where the copy would be wasted time."""
         node_history = {n: tuple(node.history) for n, node in self._nodes.items()}
-        vm_rings = {
-            uuid: ring.copy() if copy_history else ring
-            for node in self._nodes.values()
-            for uuid, ring in node.vm_history.items()
-        }
+        vm_histories: dict[str, NodeHistory] = {}
+        for node in self._nodes.values():
+            history = node.vm_history.copy() if copy_history else node.vm_history
+            for uuid in node.vms:
+                vm_histories[uuid] = history
         return ClusterSnapshot(
             cluster_id=self.cluster_id,
             taken_at_unix_ns=self._clock_ns(),
             nodes=tuple(self.views()),
             node_history=MappingProxyType(node_history),
-            _vm_rings=MappingProxyType(vm_rings),
+            _vm_histories=MappingProxyType(vm_histories),
         )

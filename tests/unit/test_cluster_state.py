@@ -131,14 +131,17 @@ def test_slow_subscriber_loses_oldest_events_without_blocking() -> None:
 
 
 def test_cpu_history_newest_first_matches_the_samples_for_every_fill_level() -> None:
-    from vmgrid.agents.cluster.history import UsageRing
+    from vmgrid.agents.cluster.history import NodeHistory
 
     for window, count in ((5, 0), (5, 3), (5, 5), (5, 7), (5, 12)):
-        ring = UsageRing(window)
+        history = NodeHistory(window)
+        slot = history.add("a")
         for k in range(count):
-            ring.append(k, 100 + k, 0, 0, 0)
-        expected = [s.cpu_used_millicores for s in reversed(ring.samples())]
-        assert ring.cpu_newest_first() == expected, (window, count)
+            history.write(slot, k, 100 + k, 0, 0, 0)
+            history.advance()
+        expected = [s.cpu_used_millicores for s in reversed(history.samples("a"))]
+        assert history.cpu_newest_first("a") == expected, (window, count)
+        assert expected == [100 + k for k in reversed(range(max(0, count - window), count))]
 
 
 def test_powered_off_node_is_never_lost_and_returns_with_its_agent(

@@ -1,32 +1,54 @@
-"""The many-rings CPU matrix reads exactly what each ring's own reader gives, capped."""
+"""Node histories: VMs come and go on a node, the block grows, and every reader agrees with
+a plain per-VM list of what was written."""
 
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from vmgrid.agents.cluster.history import UsageRing, cpu_matrix
+from vmgrid.agents.cluster.history import NodeHistory, cpu_matrix
+
+NAMES = [f"vm{i}" for i in range(12)]
 
 
+@settings(max_examples=60)
 @given(
-    st.lists(st.lists(st.integers(0, 10_000), max_size=25), min_size=1, max_size=6),
-    st.integers(1, 12),
-    st.integers(1, 12_000),
+    st.lists(st.sets(st.sampled_from(NAMES), max_size=12), min_size=1, max_size=30),
+    st.integers(1, 8),
+    st.integers(1, 5000),
 )
-def test_matrix_rows_match_each_ring_newest_first(
-    samples: list[list[int]], window: int, cap: int
+def test_readers_match_what_each_vm_was_given(
+    reports: list[set[str]], window: int, cap: int
 ) -> None:
-    rings = []
-    for values in samples:
-        ring = UsageRing(window)
-        for t, cpu in enumerate(values):
-            ring.append(t, cpu, 0, 0, 0)
-        rings.append(ring)
-    matrix, lengths = cpu_matrix([*rings, None], cap)
-    assert matrix.shape == (len(rings) + 1, window)
-    for row, ring in enumerate(rings):
-        expected = [min(c, cap) for c in ring.cpu_newest_first()]
-        assert lengths[row] == len(expected)
-        assert matrix[row, : len(expected)].tolist() == expected
-        assert not matrix[row, len(expected) :].any()
+    history = NodeHistory(window, slots=2)
+    written: dict[str, list[int]] = {}
+    for t, present in enumerate(reports):
+        for name in sorted(present):
+            cpu = 100 * t + NAMES.index(name)
+            history.write(history.add(name), t, cpu, 0, 0, 0)
+            written.setdefault(name, []).append(cpu)
+        for name in set(written) - present:
+            history.remove(name)
+            del written[name]
+        history.advance()
+    names = sorted(written)
+    matrix, lengths = cpu_matrix([history] * len(names) + [None], [*names, "gone"], cap)
+    for row, name in enumerate(names):
+        newest_first = list(reversed(written[name]))[:window]
+        assert history.cpu_newest_first(name) == newest_first
+        assert [s.cpu_used_millicores for s in history.samples(name)] == newest_first[::-1]
+        assert lengths[row] == len(newest_first)
+        assert matrix[row, : len(newest_first)].tolist() == [min(c, cap) for c in newest_first]
+        assert not matrix[row, len(newest_first) :].any()
     assert lengths[-1] == 0 and not np.any(matrix[-1])
+
+
+def test_copy_is_independent() -> None:
+    history = NodeHistory(3)
+    history.write(history.add("a"), 1, 10, 0, 0, 0)
+    history.advance()
+    copy = history.copy()
+    history.write(history.add("a"), 2, 20, 0, 0, 0)
+    history.advance()
+    assert copy.cpu_newest_first("a") == [10]
+    assert history.cpu_newest_first("a") == [20, 10]
