@@ -8,7 +8,7 @@ from typing import Any
 from vmgrid.coordinator.cli import settings as s
 from vmgrid.v1 import cluster_pb2, common_pb2
 
-_NODE_STATUS = {1: "connected", 2: "lost", 3: "powered off"}
+_NODE_STATUS = {1: "connected", 2: "lost", 3: "powered_off"}
 VM_STATES = tuple(
     n.removeprefix("VM_STATE_").lower()
     for n in common_pb2.VmState.keys()  # noqa: SIM118 - protobuf enum wrapper

@@ -14,7 +14,7 @@ from vmgrid.coordinator.cli import settings as s
 from vmgrid.coordinator.cli.cluster_plan_cmd import resolve_vm, state_name
 from vmgrid.v1 import cluster_pb2, common_pb2
 
-_NODE_STATUS = {1: "connected", 2: "lost", 3: "powered off"}
+_NODE_STATUS = {1: "connected", 2: "lost", 3: "powered_off"}
 
 
 def vm_state_name(value: int) -> str:
@@ -34,6 +34,9 @@ async def status_cmd(stub: s.Stub, args: argparse.Namespace) -> int:
         "nodes": len(nodes),
         "connected": sum(1 for n in nodes if n.status == cluster_pb2.NODE_STATUS_CONNECTED),
         "lost": sorted(n.node_id for n in nodes if n.status == cluster_pb2.NODE_STATUS_LOST),
+        "powered_off": sorted(
+            n.node_id for n in nodes if n.status == cluster_pb2.NODE_STATUS_POWERED_OFF
+        ),
         "draining": sorted(n.node_id for n in nodes if n.draining),
         "simulated_nodes": sorted(n.node_id for n in nodes if n.simulated),
         "vms": len(vms),

@@ -68,6 +68,7 @@ def test_nodes_vms_and_status_list_the_cluster_with_filters(
     assert ctl_json(cluster, capsys, "vms", "--state", "paused").get("vms", []) == []
     status = ctl_json(cluster, capsys, "status")
     assert status["nodes"] == 3 and status["vms"] == 6 and status["connected"] == 3
+    assert status["lost"] == [] and status["powered_off"] == []
     assert status["simulated_nodes"] == ["n1", "n2", "n3"]
     for argv, shown in (
         (["status"], "simulated nodes: n1, n2, n3"),

@@ -218,3 +218,22 @@ def test_bad_flags_exit_2_naming_the_flag_or_value(
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert named in err and "usage: vmgridctl" in err
+
+
+def test_a_node_the_manager_powered_off_is_listed_as_such(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    background = Background()
+    try:
+
+        async def power_off() -> None:
+            assert background.server is not None
+            background.server.manager.state.mark_powered_off("n2")
+
+        background.run(power_off())
+        code, out, err = ctl(capsys, "nodes", "--cluster", background.address, "--insecure")
+        assert code == 0, err
+        rows = [line.split() for line in out.splitlines()[1:]]
+        assert [(r[0], r[1]) for r in rows] == [("n1", "connected"), ("n2", "powered_off")]
+    finally:
+        background.stop()
