@@ -16,7 +16,10 @@ touch, and so copy, every page of the inherited heap, and the child lives for se
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import gc
+import math
 import os
 import pickle
 import signal
@@ -50,6 +53,7 @@ async def run_forked(fn: Callable[[], T], timeout_s: float) -> T:
     loop = asyncio.get_running_loop()
     read_fd, write_fd = os.pipe()
     _pause_gc()  # see _answer
+    parent = os.getpid()
     try:
         pid = os.fork()
     except OSError:
@@ -59,7 +63,7 @@ async def run_forked(fn: Callable[[], T], timeout_s: float) -> T:
         raise
     if pid == 0:  # the child: compute, write, leave without running the parent's cleanup
         os.close(read_fd)
-        _child(fn, write_fd)
+        _child(fn, write_fd, parent, timeout_s)
     try:
         return await _answer(loop, pid, read_fd, write_fd, timeout_s)
     finally:
@@ -132,10 +136,11 @@ async def _answer(
     return value  # type: ignore[no-any-return]
 
 
-def _child(fn: Callable[[], object], write_fd: int) -> None:
+def _child(fn: Callable[[], object], write_fd: int, parent: int, timeout_s: float) -> None:
     gc.disable()
     code = 0
     try:
+        _on_its_own(parent, timeout_s)
         try:
             payload = pickle.dumps(("ok", fn()), protocol=pickle.HIGHEST_PROTOCOL)
         except BaseException:  # everything goes back to the parent as text
@@ -147,6 +152,25 @@ def _child(fn: Callable[[], object], write_fd: int) -> None:
         code = 1
     finally:
         os._exit(code)
+
+
+def _on_its_own(parent: int, timeout_s: float) -> None:
+    """Signals end the child rather than reaching the parent's handlers (the asyncio wake-up
+    descriptor it inherited is the parent's); it dies with its parent, and on its own once
+    past its time."""
+    with contextlib.suppress(ValueError):  # only possible from the main thread
+        signal.set_wakeup_fd(-1)
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
+            signal.signal(number, signal.SIG_DFL)
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+    signal.alarm(max(1, math.ceil(timeout_s)) + 5)  # SIGALRM's default action ends it
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 async def _reaped(pid: int) -> str:

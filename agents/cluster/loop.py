@@ -146,7 +146,12 @@ class ControlLoop:
             cooling_down=now < self._cooldown_until,
         )
         started = time.perf_counter()
-        thought = await self._think(request)
+        try:
+            thought = await self._think(request)
+        except BaseException:
+            if returning is not None:  # the undrain is still owed
+                self._returning.insert(0, returning)
+            raise
         if thought.used_drain_failed:
             self._drain_failed -= request.drain_failed
         if returning is not None:

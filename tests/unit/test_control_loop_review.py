@@ -219,3 +219,32 @@ def test_migration_in_flight_is_not_done_while_the_incoming_copy_is_paused() -> 
     assert locate_vm(manager.state, "a")[0] == "n1"
     assert driver.observe(move) is Observed.NOT_DONE
     assert driver.check(move).verdict is not Verdict.STALE
+
+
+def test_undrain_is_tried_again_after_a_failed_decision() -> None:
+    class FlakyLoop(ControlLoop):
+        asked: list[str | None] = []
+
+        async def _think(self, request: CycleRequest) -> Thought:
+            self.asked.append(request.returning)
+            if len(self.asked) == 1:
+                raise RuntimeError("decision process died")
+            return await super()._think(request)
+
+    async def scenario() -> None:
+        manager = manager_with({"n1": {"a": VmState.RUNNING}, "n2": {}})
+        executor = PlanExecutor(GatedDriver(), Journal(":memory:"))
+        loop = FlakyLoop(manager, executor, ControlConfig(automation=AutomationLevel.AUTOMATIC))
+        manager.state.set_draining("n1", True)
+        loop._draining = {"n1"}  # the loop saw n1 in maintenance
+        loop.undrain("n1")
+        try:
+            await loop.cycle()
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("the first decision should have failed")
+        await loop.cycle()
+        assert loop.asked == ["n1", "n1"]
+
+    asyncio.run(scenario())

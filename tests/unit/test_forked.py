@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from vmgrid.agents.cluster.forked import FORK_AVAILABLE, ForkedError, run_forked
@@ -72,3 +75,40 @@ def test_event_loop_keeps_running_while_the_child_works() -> None:
         return ticks
 
     assert asyncio.run(scenario()) >= 10
+
+
+def test_child_dies_with_its_parent(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    script = (
+        "import asyncio, os, time\n"
+        "from vmgrid.agents.cluster.forked import run_forked\n"
+        "def work():\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "    time.sleep(60)\n"
+        "asyncio.run(run_forked(work, 120))\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert time.monotonic() < deadline, "the child never started"
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while _alive(child):
+            assert time.monotonic() < deadline, f"child {child} outlived its parent"
+            time.sleep(0.05)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie awaiting its reaper counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
