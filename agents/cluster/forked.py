@@ -127,7 +127,11 @@ async def _answer(
     finally:
         loop.remove_reader(read_fd)
         os.close(read_fd)
-    status = await _reaped(pid)
+    try:
+        status = await _reaped(pid)
+    except BaseException:  # cancelled while the child exits: reap it all the same
+        _kill(pid)
+        raise
     if not chunks:
         raise ForkedError(f"decision process {pid} ended without an answer ({status})")
     outcome, value = pickle.loads(b"".join(chunks))

@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS actions (
 CREATE TABLE IF NOT EXISTS powered_off_nodes (
     node_id TEXT PRIMARY KEY,
     hello TEXT NOT NULL,
-    since_unix_s REAL NOT NULL
+    since_unix_s REAL NOT NULL,
+    draining INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -126,18 +127,24 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(powered_off_nodes)")}
+        if "draining" not in columns:  # a journal written before the column existed
+            self._db.execute(
+                "ALTER TABLE powered_off_nodes ADD COLUMN draining INTEGER NOT NULL DEFAULT 0"
+            )
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def remember_powered_off(self, node_id: str, hello_json: str) -> None:
+    def remember_powered_off(self, node_id: str, hello_json: str, draining: bool) -> None:
         """The manager powered `node_id` off; `hello_json` is what it knew of the node, so a
-        restarted manager still knows the node and can power it on."""
+        restarted manager still knows the node (and whether it is in maintenance) and can
+        power it on."""
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO powered_off_nodes VALUES (?, ?, ?)",
-                (node_id, hello_json, time.time()),
+                "INSERT OR REPLACE INTO powered_off_nodes VALUES (?, ?, ?, ?)",
+                (node_id, hello_json, time.time(), int(draining)),
             )
 
     def forget_powered_off(self, node_id: str) -> None:
@@ -145,13 +152,14 @@ class Journal:
         with self._lock:
             self._db.execute("DELETE FROM powered_off_nodes WHERE node_id = ?", (node_id,))
 
-    def powered_off_nodes(self) -> list[tuple[str, str]]:
-        """(node id, hello JSON) of every node the manager powered off and not seen since."""
+    def powered_off_nodes(self) -> list[tuple[str, str, bool]]:
+        """(node id, hello JSON, in maintenance) of every node the manager powered off and
+        not seen since."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT node_id, hello FROM powered_off_nodes ORDER BY node_id"
+                "SELECT node_id, hello, draining FROM powered_off_nodes ORDER BY node_id"
             ).fetchall()
-        return [(str(n), str(h)) for n, h in rows]
+        return [(str(n), str(h), bool(d)) for n, h, d in rows]
 
     def record_plan(
         self,

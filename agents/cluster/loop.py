@@ -36,6 +36,7 @@ from vmgrid.agents.cluster.journal import ActionState
 from vmgrid.agents.cluster.maintenance import DrainFallback, drained_from
 from vmgrid.agents.cluster.manager import ClusterManager
 from vmgrid.agents.cluster.policy_decider import PolicyDecider, policy_config
+from vmgrid.agents.cluster.state import NodeStatus
 from vmgrid.agents.cluster.thinking import CycleRequest, Thought, think
 from vmgrid.agents.errors import NotFound
 from vmgrid.solver.plan import Action, ActionKind
@@ -87,6 +88,9 @@ class ControlLoop:
         self._return_deadline: dict[str, float] = {}
         """Node -> until when an undrain waits for reports to show its drained VMs settled."""
         self._drain_failed: set[str] = set()
+        self._parked: set[str] = set()
+        """Undrained nodes that are powered off with no power-on command: their VMs go back
+        once their agent is connected again."""
         self.policy = PolicyDecider(policy_config(config))
         if config.decision_process and not FORK_AVAILABLE:
             log.warning(
@@ -149,19 +153,25 @@ class ControlLoop:
         try:
             thought = await self._think(request)
         except BaseException:
-            if returning is not None:  # the undrain is still owed
+            # The undrain is still owed, but only until its settle deadline: a decision that
+            # keeps failing must not hold back drains and relief for ever.
+            if returning is not None and now < self._return_deadline.get(returning, 0):
                 self._returning.insert(0, returning)
             raise
         if thought.used_drain_failed:
             self._drain_failed -= request.drain_failed
         if returning is not None:
+            if thought.awaits_power_on:  # comes back once its agent is connected again
+                self._parked.add(returning)
+                self._return_deadline.pop(returning, None)
             waiting = thought.decision is None and thought.unsettled
             if waiting and now < self._return_deadline.get(returning, 0):
                 self._returning.append(returning)
                 return None
-            self._return_deadline.pop(returning, None)
         decision = thought.decision
         if decision is None:
+            if returning is not None:
+                self._return_deadline.pop(returning, None)
             return None
         if thought.run_now:
             if self._busy():  # an operator plan started meanwhile: try again next cycle
@@ -170,6 +180,8 @@ class ControlLoop:
                 if thought.used_drain_failed:
                     self._drain_failed |= request.drain_failed
                 return None
+            if returning is not None:
+                self._return_deadline.pop(returning, None)
             return self._run_now(decision)
         if thought.decider is not None:
             self.policy = thought.decider
@@ -216,10 +228,19 @@ class ControlLoop:
         known = state.node_ids()
         draining = {n for n in known if state.is_draining(n)}
         for node in sorted((self._draining - draining) & set(known)):
-            if node not in self._returning:
-                self._returning.append(node)
-                self._return_deadline[node] = self._clock() + RETURN_SETTLE_S
+            self._queue_return(node)
         self._draining = draining
+        for node in sorted(self._parked):  # undrained while off: powered on since (by hand)?
+            if node not in known or state.is_draining(node):
+                self._parked.discard(node)
+            elif state.node_status(node) is NodeStatus.CONNECTED:
+                self._parked.discard(node)
+                self._queue_return(node)
+
+    def _queue_return(self, node: str) -> None:
+        if node not in self._returning:
+            self._returning.append(node)
+            self._return_deadline[node] = self._clock() + RETURN_SETTLE_S
 
     def _run_now(self, decision: Decision) -> Decision:
         """Start an operator-requested plan (drain fallback, undrain): no approval needed."""

@@ -81,7 +81,10 @@ class PolicyDecider:
         position = {n: i for i, n in enumerate(view.node_ids)}
         hot = {position[n] for n in trigger.nodes if n in position}
         stuck = [h for h in result.overloaded_hosts if h in hot and h not in relieved]
-        fallback = bool(stuck) and trigger.kind is TriggerKind.OVERLOAD
+        relief_moves = sum(1 for m in moves if m.reason == "overload")
+        budget = self.config.max_moves
+        spent = budget is not None and relief_moves >= budget  # the rest waits for next cycle
+        fallback = bool(stuck) and not spent and trigger.kind is TriggerKind.OVERLOAD
         if fallback:
             relief = self._no_headroom.decide(view.snapshot).moves
             moves = [m for m in relief if m.reason == "overload"]

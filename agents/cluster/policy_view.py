@@ -149,7 +149,10 @@ def plan_moves(snapshot: ClusterSnapshot, view: PolicyView, moves: Sequence[Move
     touched = {view.node_ids[m.source] for m in moves} | {
         view.node_ids[m.destination] for m in moves
     }
-    src = _model(snapshot, view, touched)
+    try:
+        src = _model(snapshot, view, touched)
+    except ModelError as exc:  # the reports disagree with themselves; decide next cycle
+        return MovePlan(None, (), (f"the cluster's reports do not form a model: {exc}",))
     kept, skipped = _memory_checked(src, view, moves)
     if not kept:
         return MovePlan(None, (), skipped)

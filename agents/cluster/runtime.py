@@ -82,18 +82,18 @@ class ClusterRuntime:
         """Nodes this manager powered off stay known across its restarts (the journal keeps
         them until their agent says hello again), so they can still be powered on."""
         state = self.manager.state
-        for node_id, text in self.journal.powered_off_nodes():
+        for node_id, text, draining in self.journal.powered_off_nodes():
             try:
-                state.restore_powered_off(hello_from_json(text))
+                state.restore_powered_off(hello_from_json(text), draining)
             except (ValueError, TypeError, KeyError) as exc:
                 log.warning("journal: powered-off node %r unreadable (%s); forgotten", node_id, exc)
                 self.journal.forget_powered_off(node_id)
 
-        def persist(node_id: str, hello: NodeHello | None) -> None:
+        def persist(node_id: str, hello: NodeHello | None, draining: bool) -> None:
             if hello is None:
                 self.journal.forget_powered_off(node_id)
             else:
-                self.journal.remember_powered_off(node_id, hello_to_json(hello))
+                self.journal.remember_powered_off(node_id, hello_to_json(hello), draining)
 
         state.power_listeners.append(persist)
 

@@ -156,10 +156,10 @@ class ClusterState:
         self._monotonic = monotonic
         self._clock_ns = clock_ns
         self._nodes: dict[str, _Node] = {}
-        self.power_listeners: list[Callable[[str, NodeHello | None], None]] = []
-        """Called with (node id, its hello) when the manager powers a node off, and with
-        (node id, None) when a powered-off node's agent connects again (the journal keeps
-        powered-off nodes across restarts)."""
+        self.power_listeners: list[Callable[[str, NodeHello | None, bool], None]] = []
+        """Called with (node id, its hello, in maintenance) when the manager powers a node off
+        or a powered-off node's maintenance flag changes, and with (node id, None, False) when
+        a powered-off node's agent connects again (the journal keeps powered-off nodes)."""
 
     @property
     def cluster_id(self) -> str:
@@ -184,11 +184,12 @@ class ClusterState:
             self.bus.publish(EventKind.NODE_RETURNED, node_id=node_id, message="agent reconnected")
         elif node.status is NodeStatus.POWERED_OFF:
             node.status = NodeStatus.CONNECTED
+            node.usage = None  # powered on: known to run once it reports
             self.bus.publish(
                 EventKind.NODE_POWER_CHANGED, node_id=node_id, message="powered on: agent connected"
             )
             for listener in self.power_listeners:
-                listener(node_id, None)
+                listener(node_id, None, False)
         return True
 
     def is_current(self, node_id: str, connection_id: int) -> bool:
@@ -212,13 +213,26 @@ class ClusterState:
             return
         node.status = NodeStatus.POWERED_OFF
         node.usage = None
+        # What it last reported is gone with the power: a VM that left just before (its move
+        # counted as done on the command's success) must not be seen there any more.
+        for vm in node.vms.values():
+            self.bus.publish(
+                EventKind.VM_DISAPPEARED,
+                node_id=node_id,
+                vm_uuid=vm.uuid,
+                previous_vm_state=vm.state,
+                simulated=vm.simulated,
+                message=vm.name,
+            )
+        node.vms = {}
+        node.vm_history = NodeHistory(self.history_window)
         self.bus.publish(
             EventKind.NODE_POWER_CHANGED, node_id=node_id, message="powered off by the manager"
         )
         for listener in self.power_listeners:
-            listener(node_id, node.hello)
+            listener(node_id, node.hello, node.draining)
 
-    def restore_powered_off(self, hello: NodeHello) -> None:
+    def restore_powered_off(self, hello: NodeHello, draining: bool = False) -> None:
         """Know a node the manager powered off before a restart (from the journal), so that it
         may be powered on; a node already known is left as it is."""
         node_id = hello.identity.node_id
@@ -226,6 +240,7 @@ class ClusterState:
             return
         node = _Node(hello, -1, self._monotonic(), self.history_window)
         node.status = NodeStatus.POWERED_OFF
+        node.draining = draining
         self._nodes[node_id] = node
         self.bus.publish(
             EventKind.NODE_POWER_CHANGED,
@@ -246,12 +261,15 @@ class ClusterState:
         )
 
     def apply_report(self, node_id: str, report: NodeReport) -> bool:
-        """Apply a full report; False when it is stale (sequence not newer) and was ignored.
+        """Apply a full report; False when it is stale (sequence not newer) or comes from a
+        node the manager powered off (until its next hello), and was ignored.
 
         A report proves the agent reads its hypervisor, so it also ends a degraded spell.
         """
         node = self._nodes[node_id]
         self.touch(node_id)
+        if node.status is NodeStatus.POWERED_OFF:
+            return False  # a last report while it shuts down; it is off until its next hello
         self.set_degraded(node_id, "")
         if report.sequence and report.sequence <= node.last_sequence:
             return False
@@ -343,6 +361,9 @@ class ClusterState:
         node = self._node(node_id)
         if node.draining != draining:
             node.draining = draining
+            if node.status is NodeStatus.POWERED_OFF:
+                for listener in self.power_listeners:
+                    listener(node_id, node.hello, draining)
             self.bus.publish(
                 EventKind.NODE_DRAIN_CHANGED,
                 node_id=node_id,

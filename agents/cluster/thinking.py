@@ -59,6 +59,8 @@ class Thought:
     """The drain fallback was decided for `drain_failed`; the loop may forget them."""
     decider: PolicyDecider | None = None
     """The policy decider after this cycle (set when the vmgrid policy decided)."""
+    awaits_power_on: bool = False
+    """Undrain of a powered-off node that vmgrid cannot power on: retry once it is back."""
 
 
 def think(
@@ -118,8 +120,11 @@ def _return_home(
     summary = f"undrain {node}: {len(actions)} VM(s) go back"
     if snapshot.node(node).status is NodeStatus.POWERED_OFF:
         if not config.wake_powered_off:
-            why = "it is powered off and no power_on_command is configured: power it on by hand"
-            return Thought(Decision(trigger, None, f"undrain {node}: {why}"))
+            why = (
+                "it is powered off and no power_on_command is configured: power it on by hand; "
+                "its VMs go back once its agent is connected"
+            )
+            return Thought(Decision(trigger, None, f"undrain {node}: {why}"), awaits_power_on=True)
         summary = f"undrain {node}: power it on, then {len(actions)} VM(s) go back"
         actions = _after_boot(node, actions)
     return Thought(Decision(trigger, _plan(snapshot, actions), summary), run_now=True)

@@ -148,19 +148,27 @@ def test_powered_off_node_is_never_lost_and_returns_with_its_agent(
     state: ClusterState, clock: FakeClock
 ) -> None:
     state.node_connected(make_hello(), 1)
-    state.apply_report("n1", report(1))
+    state.apply_report("n1", report(1, make_vm("left-just-before")))
     sub = state.bus.subscribe()
     state.mark_powered_off("n1")
     state.mark_powered_off("n1")  # said once
     assert state.node_status("n1") is NodeStatus.POWERED_OFF
-    assert state.view("n1").usage is None
+    assert state.view("n1").usage is None and state.view("n1").vms == ()
+    with pytest.raises(NotFound):  # its last report's VMs went with the power
+        state.find_vm("left-just-before")
     clock.now += 60
     assert state.check_timeouts() == []
-    state.apply_report("n1", report(2))  # a last report while it shuts down: still off
-    assert state.node_status("n1") is NodeStatus.POWERED_OFF
+    # a last report while it shuts down is ignored: still off, still empty
+    assert state.apply_report("n1", report(2, make_vm("left-just-before"))) is False
+    assert state.node_status("n1") is NodeStatus.POWERED_OFF and state.view("n1").vms == ()
     state.node_connected(make_hello(), 2)
     assert state.node_status("n1") is NodeStatus.CONNECTED
-    assert drain(sub) == [EventKind.NODE_POWER_CHANGED, EventKind.NODE_POWER_CHANGED]
+    assert state.view("n1").usage is None  # on, but not running until it reports
+    assert drain(sub) == [
+        EventKind.VM_DISAPPEARED,
+        EventKind.NODE_POWER_CHANGED,
+        EventKind.NODE_POWER_CHANGED,
+    ]
 
 
 def test_powering_off_an_unknown_node_names_it(state: ClusterState) -> None:

@@ -46,3 +46,31 @@ def test_budget_bounds_moves_and_empties_whole_hosts(budget: int) -> None:
 def test_budget_must_be_positive() -> None:
     with pytest.raises(DecisionError, match="max_moves 0"):
         PolicyConfig(max_moves=0)
+
+
+def test_relief_cut_by_the_budget_is_not_mistaken_for_relief_without_headroom() -> None:
+    from vmgrid.agents import model as m
+    from vmgrid.agents.cluster.control import ControlConfig, Trigger, TriggerKind
+    from vmgrid.agents.cluster.events import EventBus
+    from vmgrid.agents.cluster.policy_decider import PolicyDecider, policy_config
+    from vmgrid.agents.cluster.state import ClusterState
+
+    state = ClusterState(EventBus("c1"))
+    load = {f"n{i}": [1500, 1500, 1500] for i in (1, 2, 3)} | {f"n{i}": [100] for i in (4, 5, 6)}
+    for node in load:
+        identity = m.NodeIdentity(node, node, "")
+        state.node_connected(m.NodeHello(identity, m.NodeCapacity(4000, 2**36, 10**10)), 1)
+    for seq in range(1, 5):
+        for node, cpus in load.items():
+            vms = tuple(
+                m.VmUsage(f"{node}-{i}", f"{node}-{i}", m.VmState.RUNNING, 2, cpu, 2**30, 2**30)
+                for i, cpu in enumerate(cpus)
+            )
+            host = m.HostUsage(min(sum(cpus), 4000), 2**32, 2**36)
+            state.apply_report(node, m.NodeReport(seq * 10**9, seq, host, vms))
+    config = ControlConfig(max_migrations_per_cycle=1)
+    decider = PolicyDecider(policy_config(config))
+    trigger = Trigger(TriggerKind.OVERLOAD, ("n1", "n2", "n3"), "hot")
+    decision = decider.decide(state.snapshot(), trigger, config)
+    assert decision.plan is not None and decision.plan.migrations == 1
+    assert decision.stats["no_headroom_relief"] is False

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from vmgrid.agents import model as m
+from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.control import ControlConfig
 from vmgrid.agents.cluster.events import EventBus
+from vmgrid.agents.cluster.executor import (
+    READY,
+    Check,
+    Observed,
+    Outcome,
+    PlanExecutor,
+    ProgressCallback,
+)
+from vmgrid.agents.cluster.journal import ActionState, Journal
+from vmgrid.agents.cluster.loop import ControlLoop
+from vmgrid.agents.cluster.maintenance import DRAIN_ORIGIN
+from vmgrid.agents.cluster.manager import ClusterManager
 from vmgrid.agents.cluster.policy_decider import PolicyDecider
 from vmgrid.agents.cluster.state import ClusterState
 from vmgrid.agents.cluster.thinking import CycleRequest, think
-from vmgrid.solver.plan import ActionKind
+from vmgrid.solver.plan import Action, ActionKind
 
 
 def cluster_with_n1_off() -> ClusterState:
@@ -44,3 +59,53 @@ def test_undrain_without_a_power_on_command_says_so_and_moves_nothing() -> None:
     assert thought.decision is not None and thought.decision.plan is None
     assert not thought.run_now
     assert "no power_on_command" in thought.decision.summary
+
+
+def test_undrain_of_a_node_powered_on_by_hand_brings_the_vms_back() -> None:
+    async def scenario() -> None:
+        manager = ClusterManager(ClusterConfig(cluster_id="c1"))
+        state = manager.state
+        for node in ("n1", "n2"):
+            hello = m.NodeHello(m.NodeIdentity(node, node, ""), m.NodeCapacity(8000, 2**34, 10**10))
+            state.node_connected(hello, 1)
+        vm = m.VmUsage("a", "a", m.VmState.RUNNING, 1, 100, 2**30, 2**30)
+        state.apply_report("n2", m.NodeReport(1, 1, m.HostUsage(100, 2**30, 2**34), (vm,)))
+        journal = Journal(":memory:")
+        drain = Action(0, ActionKind.MIGRATE, "a", "n1", "n2", 0, 1, "drain")
+        journal.record_plan("p-drain", [drain], origin=DRAIN_ORIGIN)
+        journal.finish_action("p-drain", 0, ActionState.SUCCEEDED, "moved")
+        loop = ControlLoop(manager, PlanExecutor(Idle(), journal), ControlConfig())
+        state.set_draining("n1", True)
+        await loop.cycle()  # the loop sees n1 in maintenance (nothing runs there)
+        state.mark_powered_off("n1")
+        loop.undrain("n1")
+        decision = await loop.cycle()
+        assert decision is not None and decision.plan is None
+        assert "power it on by hand" in decision.summary
+        assert await loop.cycle() is None  # parked, not retried while off
+        hello = m.NodeHello(m.NodeIdentity("n1", "n1", ""), m.NodeCapacity(8000, 2**34, 10**10))
+        state.node_connected(hello, 2)  # powered on by hand
+        state.apply_report("n1", m.NodeReport(2, 1, m.HostUsage(0, 0, 2**34)))
+        decision = await loop.cycle()
+        assert decision is not None and decision.plan is not None
+        moves = [(a.kind, a.subject, a.src, a.dst) for a in decision.plan.actions]
+        assert moves == [(ActionKind.MIGRATE, "a", "n2", "n1")]
+
+    asyncio.run(scenario())
+
+
+class Idle:
+    """A driver whose actions wait for ever (the test only looks at decisions)."""
+
+    def check(self, action: Action) -> Check:
+        return READY
+
+    async def execute(self, action: Action, cid: str, progress: ProgressCallback) -> Outcome:
+        await asyncio.Event().wait()
+        return Outcome(True, "never")
+
+    async def abort(self, action: Action, cid: str) -> None:
+        return None
+
+    def observe(self, action: Action) -> Observed:
+        return Observed.NOT_DONE
