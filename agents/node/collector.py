@@ -140,6 +140,8 @@ class Collector:
             rates.net_rx_bytes_per_second,
             rates.net_tx_bytes_per_second,
         )
+        if dom.vcpus > 0:  # QEMU's start-up threads can add a burst no vCPU ever gets
+            cpu = min(cpu, dom.vcpus * 1000)
         if self._simulated:
             cpu = rx = tx = 0
             if active and self._load is not None:
