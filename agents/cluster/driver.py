@@ -218,8 +218,6 @@ class ManagerDriver:
         state = self._manager.state
         deadline = asyncio.get_running_loop().time() + self._options.boot_timeout_s
         while asyncio.get_running_loop().time() < deadline:
-            if node not in state.node_ids():
-                return Outcome(False, f"power on {node}: the node left the cluster")
             if state.node_status(node) is NodeStatus.CONNECTED and state.view(node).usage:
                 return Outcome(True, f"power on {node}: agent connected")
             await asyncio.sleep(0.2)

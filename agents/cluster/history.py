@@ -118,9 +118,6 @@ class NodeHistory:
         other._window, other._width, other._next = self._window, self._width, self._next
         return other
 
-    def has(self, uuid: str) -> bool:
-        return uuid in self._slots
-
     def samples(self, uuid: str) -> tuple[VmSample, ...]:
         """A VM's samples in time order, oldest first (empty for an unknown uuid)."""
         slot = self._slots.get(uuid)
@@ -132,14 +129,6 @@ class NodeHistory:
             i = (row * self._width + slot) * _WIDTH
             out.append(VmSample(*data[i : i + _WIDTH]))
         return tuple(out)
-
-    def cpu_newest_first(self, uuid: str) -> list[int]:
-        """A VM's CPU millicores, newest first (empty for an unknown uuid)."""
-        slot = self._slots.get(uuid)
-        if slot is None:
-            return []
-        data = self._data
-        return [data[(row * self._width + slot) * _WIDTH + 1] for row in self._rows(slot)]
 
     def _rows(self, slot: int) -> list[int]:
         """Rows holding the slot's samples, newest first."""

@@ -92,13 +92,13 @@ class ControlLoop:
         """Undrained nodes that are powered off with no power-on command: their VMs go back
         once their agent is connected again."""
         self.policy = PolicyDecider(policy_config(config))
+        """vmgrid's DecisionPolicy with its hysteresis memory (used when config.policy is vmgrid)."""
         if config.decision_process and not FORK_AVAILABLE:
             log.warning(
                 "decisions run in a thread of the manager (no fork here, or gRPC fork handlers "
                 "on: GRPC_ENABLE_FORK_SUPPORT=%r); report latency rises while one is made",
                 os.environ.get("GRPC_ENABLE_FORK_SUPPORT"),
             )
-        """vmgrid's DecisionPolicy with its hysteresis memory (used when config.policy is vmgrid)."""
 
     def drain(self, node_id: str) -> None:
         """Put a node in maintenance: its VMs are moved away in the next cycle."""

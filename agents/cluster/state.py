@@ -86,11 +86,6 @@ class ClusterSnapshot:
         """CPU histories of many VMs as one matrix, newest first, capped (history.cpu_matrix)."""
         return cpu_matrix([self._vm_histories.get(u) for u in vm_uuids], vm_uuids, cap)
 
-    def vm_cpu_history(self, vm_uuid: str) -> list[int]:
-        """A VM's past CPU millicores, newest first (empty for an unknown uuid)."""
-        history = self._vm_histories.get(vm_uuid)
-        return [] if history is None else history.cpu_newest_first(vm_uuid)
-
     def node(self, node_id: str) -> NodeView:
         """The node with this id; NotFound names it otherwise."""
         for view in self.nodes:
@@ -188,8 +183,7 @@ class ClusterState:
             self.bus.publish(
                 EventKind.NODE_POWER_CHANGED, node_id=node_id, message="powered on: agent connected"
             )
-            for listener in self.power_listeners:
-                listener(node_id, None, False)
+            self._tell_power(node_id, None, False)
         return True
 
     def is_current(self, node_id: str, connection_id: int) -> bool:
@@ -216,21 +210,28 @@ class ClusterState:
         # What it last reported is gone with the power: a VM that left just before (its move
         # counted as done on the command's success) must not be seen there any more.
         for vm in node.vms.values():
-            self.bus.publish(
-                EventKind.VM_DISAPPEARED,
-                node_id=node_id,
-                vm_uuid=vm.uuid,
-                previous_vm_state=vm.state,
-                simulated=vm.simulated,
-                message=vm.name,
-            )
+            self._gone(node_id, vm)
         node.vms = {}
         node.vm_history = NodeHistory(self.history_window)
         self.bus.publish(
             EventKind.NODE_POWER_CHANGED, node_id=node_id, message="powered off by the manager"
         )
+        self._tell_power(node_id, node.hello, node.draining)
+
+    def _tell_power(self, node_id: str, hello: NodeHello | None, draining: bool) -> None:
         for listener in self.power_listeners:
-            listener(node_id, node.hello, node.draining)
+            listener(node_id, hello, draining)
+
+    def _gone(self, node_id: str, vm: VmUsage) -> None:
+        """Publish that `vm` is no longer on `node_id`."""
+        self.bus.publish(
+            EventKind.VM_DISAPPEARED,
+            node_id=node_id,
+            vm_uuid=vm.uuid,
+            previous_vm_state=vm.state,
+            simulated=vm.simulated,
+            message=vm.name,
+        )
 
     def restore_powered_off(self, hello: NodeHello, draining: bool = False) -> None:
         """Know a node the manager powered off before a restart (from the journal), so that it
@@ -317,15 +318,7 @@ class ClusterState:
         if len(new) != len(old) or new.keys() != old.keys():
             for uuid in old.keys() - new.keys():
                 history.remove(uuid)
-                gone = old[uuid]
-                publish(
-                    EventKind.VM_DISAPPEARED,
-                    node_id=node_id,
-                    vm_uuid=uuid,
-                    previous_vm_state=gone.state,
-                    simulated=gone.simulated,
-                    message=gone.name,
-                )
+                self._gone(node_id, old[uuid])
         history.advance()
         node.vms = new
         return True
@@ -362,8 +355,7 @@ class ClusterState:
         if node.draining != draining:
             node.draining = draining
             if node.status is NodeStatus.POWERED_OFF:
-                for listener in self.power_listeners:
-                    listener(node_id, node.hello, draining)
+                self._tell_power(node_id, node.hello, draining)
             self.bus.publish(
                 EventKind.NODE_DRAIN_CHANGED,
                 node_id=node_id,

@@ -78,19 +78,14 @@ def think(
     draining = trigger.kind is TriggerKind.DRAIN
     if not draining and request.cooling_down:
         return Thought()
-    fallback = config.drain_fallback
-    if draining and request.drain_failed:
-        stuck = fallback_actions(snapshot, trigger.nodes, fallback, set(request.drain_failed))
+    used = draining and bool(request.drain_failed)
+    if used:
+        stuck = fallback_actions(
+            snapshot, trigger.nodes, config.drain_fallback, set(request.drain_failed)
+        )
         if stuck:
-            summary = (
-                f"drain fallback: {fallback.value} {len(stuck)} VM(s) that did not migrate"
-                f"{not_empty(fallback, trigger.nodes)}"
-            )
-            decision = Decision(trigger, _plan(snapshot, stuck), summary)
+            decision = _fallback(snapshot, trigger, stuck, config, "VM(s) that did not migrate")
             return Thought(decision, run_now=True, used_drain_failed=True)
-        used = True
-    else:
-        used = False
     if draining or config.policy is PolicyKind.SOLVER:
         decision = decide(snapshot, trigger, config)
         policy_decider = None
@@ -98,14 +93,27 @@ def think(
         decision = decider.decide(snapshot, trigger, config)
         policy_decider = decider
     if decision.plan is None and draining:
-        stuck = fallback_actions(snapshot, trigger.nodes, fallback)
+        stuck = fallback_actions(snapshot, trigger.nodes, config.drain_fallback)
         if stuck:
-            summary = (
-                f"{decision.summary}; drain fallback: {fallback.value} {len(stuck)} VM(s)"
-                f"{not_empty(fallback, trigger.nodes)}"
-            )
-            decision = Decision(trigger, _plan(snapshot, stuck), summary, decision.stats)
+            decision = _fallback(snapshot, trigger, stuck, config, "VM(s)", decision)
     return Thought(decision, used_drain_failed=used, decider=policy_decider)
+
+
+def _fallback(
+    snapshot: ClusterSnapshot,
+    trigger: Trigger,
+    stuck: tuple[Action, ...],
+    config: ControlConfig,
+    what: str,
+    failed: Decision | None = None,
+) -> Decision:
+    """The drain fallback for `stuck` VMs, after the solver's `failed` decision if any."""
+    fallback = config.drain_fallback
+    summary = f"drain fallback: {fallback.value} {len(stuck)} {what}"
+    summary += _not_empty(fallback, trigger.nodes)
+    if failed is None:
+        return Decision(trigger, _plan(snapshot, stuck), summary)
+    return Decision(trigger, _plan(snapshot, stuck), f"{failed.summary}; {summary}", failed.stats)
 
 
 def _return_home(
@@ -139,7 +147,7 @@ def _after_boot(node: str, actions: tuple[Action, ...]) -> tuple[Action, ...]:
     return (boot, *later)
 
 
-def not_empty(fallback: DrainFallback, nodes: tuple[str, ...]) -> str:
+def _not_empty(fallback: DrainFallback, nodes: tuple[str, ...]) -> str:
     """A paused VM keeps its memory (and its life) on the node: say the drain is not done."""
     if fallback is not DrainFallback.SUSPEND:
         return ""

@@ -131,7 +131,7 @@ def test_slow_subscriber_loses_oldest_events_without_blocking() -> None:
 
 
 def test_cpu_history_newest_first_matches_the_samples_for_every_fill_level() -> None:
-    from vmgrid.agents.cluster.history import NodeHistory
+    from vmgrid.agents.cluster.history import NodeHistory, cpu_matrix
 
     for window, count in ((5, 0), (5, 3), (5, 5), (5, 7), (5, 12)):
         history = NodeHistory(window)
@@ -140,7 +140,8 @@ def test_cpu_history_newest_first_matches_the_samples_for_every_fill_level() -> 
             history.write(slot, k, 100 + k, 0, 0, 0)
             history.advance()
         expected = [s.cpu_used_millicores for s in reversed(history.samples("a"))]
-        assert history.cpu_newest_first("a") == expected, (window, count)
+        matrix, lengths = cpu_matrix([history], ["a"], 10**6)
+        assert matrix[0, : lengths[0]].tolist() == expected, (window, count)
         assert expected == [100 + k for k in reversed(range(max(0, count - window), count))]
 
 
