@@ -91,8 +91,10 @@ class ControlConfig:
     """Power freed nodes off through their configured power command."""
 
     wake_powered_off: bool = False
-    """Nodes the manager powered off count as capacity the vmgrid policy may power on (through
-    the power-on command) when running nodes lack room; set when a power-on command exists."""
+    """The manager may power on nodes it powered off (through the power-on command): the vmgrid
+    policy counts them as capacity when running nodes lack room, and an undrain powers its node
+    on first. In the config file it is on by default and takes effect only with a power-on
+    command."""
 
     drain_fallback: DrainFallback = DrainFallback.NONE
     """For a draining node's VM that cannot be live-migrated: suspend (pause in place: the VM

@@ -52,9 +52,12 @@ KEYS: dict[str, tuple[object, str]] = {
     "power_on_command": (_DRIVER_DEFAULTS.power_on_command, "command, {node} = node id"),
     "power_timeout_s": (_DRIVER_DEFAULTS.power_timeout_s, "longest wait for a power command"),
     "boot_timeout_s": (_DRIVER_DEFAULTS.boot_timeout_s, "wait for a powered-on node's agent"),
+    # On by default in the config file; ControlConfig's own default is off because it cannot
+    # know of a power-on command, and runtime_options turns it off when there is none.
     "wake_powered_off": (
-        _CONTROL_DEFAULTS.wake_powered_off,
-        "power on nodes the manager powered off when capacity is short (needs power_on_command)",
+        True,
+        "power on nodes the manager powered off when capacity is short or on undrain "
+        "(needs power_on_command)",
     ),
     "max_migrations_per_cycle": (
         _CONTROL_DEFAULTS.max_migrations_per_cycle,

@@ -129,8 +129,9 @@ def _return_home(
     if snapshot.node(node).status is NodeStatus.POWERED_OFF:
         if not config.wake_powered_off:
             why = (
-                "it is powered off and no power_on_command is configured: power it on by hand; "
-                "its VMs go back once its agent is connected"
+                "it is powered off and vmgrid may not power it on (no power_on_command, or "
+                "wake_powered_off = false): power it on by hand; its VMs go back once its agent "
+                "is connected"
             )
             return Thought(Decision(trigger, None, f"undrain {node}: {why}"), awaits_power_on=True)
         summary = f"undrain {node}: power it on, then {len(actions)} VM(s) go back"
