@@ -27,7 +27,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
-from vmgrid.bench.lab_cluster import free_port
+from vmgrid.bench.ports import free_port
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2, node_pb2, node_pb2_grpc
 
 AGENTS_PER_CHANNEL = 100

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,15 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import libvirt
+from vmgrid.bench.ports import free_port
 from vmgrid.lab import Lab, LabHost, create_boot_disk, make_guest_xml
 
 _BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LabCluster:

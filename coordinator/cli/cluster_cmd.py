@@ -8,7 +8,6 @@ from typing import Any
 from vmgrid.coordinator.cli import settings as s
 from vmgrid.v1 import cluster_pb2, common_pb2
 
-_NODE_STATUS = {1: "connected", 2: "lost", 3: "powered_off"}
 VM_STATES = tuple(
     n.removeprefix("VM_STATE_").lower()
     for n in common_pb2.VmState.keys()  # noqa: SIM118 - protobuf enum wrapper
@@ -50,6 +49,15 @@ def _gib(n: int) -> str:
     return f"{n / 2**30:.1f}"
 
 
+def node_status_name(value: int) -> str:
+    """``connected``, ``lost``, ``powered_off``... from the wire enum; ``?`` when unset or
+    unknown to this client (a newer manager)."""
+    known = cluster_pb2.NodeStatus.values()
+    if value == cluster_pb2.NODE_STATUS_UNSPECIFIED or value not in known:
+        return "?"
+    return cluster_pb2.NodeStatus.Name(value).removeprefix("NODE_STATUS_").lower()
+
+
 async def _nodes(stub: s.Stub, args: argparse.Namespace) -> int:
     reply = await stub.ListNodes(cluster_pb2.ListNodesRequest(), timeout=args.timeout)
     if args.output == "json":
@@ -58,7 +66,7 @@ async def _nodes(stub: s.Stub, args: argparse.Namespace) -> int:
     rows = [
         [
             n.node_id,
-            _NODE_STATUS.get(n.status, "?") + (" draining" if n.draining else ""),
+            node_status_name(n.status) + (" draining" if n.draining else ""),
             n.vm_count,
             f"{n.usage.cpu_used_millicores}/{n.capacity.cpu_millicores}",
             f"{_gib(n.usage.memory_used_bytes)}/{_gib(n.capacity.memory_bytes)}",

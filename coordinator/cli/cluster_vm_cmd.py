@@ -14,8 +14,6 @@ from vmgrid.coordinator.cli import settings as s
 from vmgrid.coordinator.cli.cluster_plan_cmd import resolve_vm, state_name
 from vmgrid.v1 import cluster_pb2, common_pb2
 
-_NODE_STATUS = {1: "connected", 2: "lost", 3: "powered_off"}
-
 
 def vm_state_name(value: int) -> str:
     return common_pb2.VmState.Name(value).removeprefix("VM_STATE_").lower()

@@ -13,6 +13,26 @@ from vmgrid.solver.plan import Action
 Json = dict[str, Any]
 
 
+def capacity_json(capacity: Any) -> Json:
+    """A node's capacity; the domain NodeCapacity and the wire one share these field names."""
+    return {
+        "cpu_millicores": capacity.cpu_millicores,
+        "memory_bytes": capacity.memory_bytes,
+        "nic_bandwidth_bps": capacity.nic_bandwidth_bps,
+    }
+
+
+def usage_json(usage: Any) -> Json:
+    """A node's usage; the domain HostUsage and the wire one share these field names."""
+    return {
+        "cpu_used_millicores": usage.cpu_used_millicores,
+        "memory_used_bytes": usage.memory_used_bytes,
+        "memory_total_bytes": usage.memory_total_bytes,
+        "net_rx_bytes_per_second": usage.net_rx_bytes_per_second,
+        "net_tx_bytes_per_second": usage.net_tx_bytes_per_second,
+    }
+
+
 def node_json(view: NodeView, cluster_id: str) -> Json:
     usage = view.usage
     return {
@@ -23,20 +43,8 @@ def node_json(view: NodeView, cluster_id: str) -> Json:
         "draining": view.draining,
         "degraded_reason": view.degraded_reason,
         "simulated": view.identity.simulated,
-        "capacity": {
-            "cpu_millicores": view.capacity.cpu_millicores,
-            "memory_bytes": view.capacity.memory_bytes,
-            "nic_bandwidth_bps": view.capacity.nic_bandwidth_bps,
-        },
-        "usage": None
-        if usage is None
-        else {
-            "cpu_used_millicores": usage.cpu_used_millicores,
-            "memory_used_bytes": usage.memory_used_bytes,
-            "memory_total_bytes": usage.memory_total_bytes,
-            "net_rx_bytes_per_second": usage.net_rx_bytes_per_second,
-            "net_tx_bytes_per_second": usage.net_tx_bytes_per_second,
-        },
+        "capacity": capacity_json(view.capacity),
+        "usage": None if usage is None else usage_json(usage),
         "vms": sorted(vm.uuid for vm in view.vms),
         "last_seen_unix_ms": view.last_seen_unix_ns // 1_000_000,
     }

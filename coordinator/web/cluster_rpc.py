@@ -19,6 +19,7 @@ import grpc.aio
 from vmgrid.agents.cluster.codec import decode_command_result, vm_state_from_wire
 from vmgrid.agents.errors import NotFound, VmgridError
 from vmgrid.agents.rpc_status import from_rpc_error
+from vmgrid.coordinator.web.cluster_json import capacity_json, usage_json
 from vmgrid.coordinator.web.errors import not_found
 from vmgrid.v1 import cluster_pb2 as pb
 from vmgrid.v1 import cluster_pb2_grpc
@@ -144,20 +145,8 @@ def _node_json(info: pb.NodeInfo, cluster_id: str, vm_uuids: list[str]) -> Json:
         "draining": info.draining,
         "degraded_reason": info.degraded_reason,
         "simulated": info.simulated,
-        "capacity": {
-            "cpu_millicores": info.capacity.cpu_millicores,
-            "memory_bytes": info.capacity.memory_bytes,
-            "nic_bandwidth_bps": info.capacity.nic_bandwidth_bps,
-        },
-        "usage": None
-        if usage is None
-        else {
-            "cpu_used_millicores": usage.cpu_used_millicores,
-            "memory_used_bytes": usage.memory_used_bytes,
-            "memory_total_bytes": usage.memory_total_bytes,
-            "net_rx_bytes_per_second": usage.net_rx_bytes_per_second,
-            "net_tx_bytes_per_second": usage.net_tx_bytes_per_second,
-        },
+        "capacity": capacity_json(info.capacity),
+        "usage": None if usage is None else usage_json(usage),
         "vms": vm_uuids,
         "last_seen_unix_ms": info.last_seen.ToMilliseconds() if info.HasField("last_seen") else 0,
     }

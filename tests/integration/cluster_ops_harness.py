@@ -19,29 +19,17 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TypeVar
 
+from agent_files import idle_pair, write_agent_config
 from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig
 from vmgrid.agents.cluster.driver import DriverOptions
 from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.agents.cluster.state import NodeStatus
 from vmgrid.agents.model import VmState
-from vmgrid.agents.node.testnode import SimVm, node_xml
+from vmgrid.agents.node.testnode import SimVm
 
 T = TypeVar("T")
 NODES = ("n1", "n2", "n3")
-
-
-def _agent_config(workdir: Path, node: str, address: str) -> Path:
-    vms = [SimVm(f"{node}-vm{i}", vcpus=1, memory_mib=1024) for i in range(2)]
-    xml = workdir / f"{node}.xml"
-    xml.write_text(node_xml(vms, cpus=4, memory_mib=8192))
-    config = workdir / f"{node}.toml"
-    config.write_text(
-        f'node_id = "{node}"\nlibvirt_uri = "test://{xml.resolve()}"\nmanager = "{address}"\n'
-        "report_period_s = 0.3\nheartbeat_period_s = 0.5\ninsecure = true\n"
-        '[load]\ndefault = { cpu = { kind = "constant", value = 5 } }\n'
-    )
-    return config
 
 
 class OpsCluster:
@@ -60,7 +48,9 @@ class OpsCluster:
         self.thread.start()
         self.address = self.run(self._start())
         for node in NODES:
-            config = _agent_config(workdir, node, self.address)
+            config = write_agent_config(
+                workdir, node, self.address, idle_pair(node), report_period_s=0.3
+            )
             with (workdir / f"{node}.log").open("ab") as log:
                 argv = [sys.executable, "-m", "vmgrid.agents.node.main", "--config", str(config)]
                 self.agents.append(subprocess.Popen(argv, stdout=log, stderr=log))

@@ -9,7 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from vmgrid.bench.lab_cluster import free_port
+from vmgrid.bench.ports import free_port
 
 BIN = Path(sys.executable).parent
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from agent_files import idle_pair, write_agent_config
 from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig
 from vmgrid.agents.cluster.driver import DriverOptions, ManagerDriver
@@ -25,25 +26,11 @@ from vmgrid.agents.cluster.loop import ControlLoop
 from vmgrid.agents.cluster.server import ClusterServer
 from vmgrid.agents.cluster.state import NodeStatus
 from vmgrid.agents.model import VmState
-from vmgrid.agents.node.testnode import SimVm, node_xml
 from waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
 NODES = ("n1", "n2", "n3")
-
-
-def write_agent_config(tmp_path: Path, node: str, address: str) -> Path:
-    vms = [SimVm(f"{node}-vm{i}", vcpus=1, memory_mib=1024) for i in range(2)]
-    xml = tmp_path / f"{node}.xml"
-    xml.write_text(node_xml(vms, cpus=4, memory_mib=8192))
-    config = tmp_path / f"{node}.toml"
-    config.write_text(
-        f'node_id = "{node}"\nlibvirt_uri = "test://{xml.resolve()}"\nmanager = "{address}"\n'
-        "report_period_s = 0.5\nheartbeat_period_s = 0.5\ninsecure = true\n"
-        '[load]\ndefault = { cpu = { kind = "constant", value = 5 } }\n'
-    )
-    return config
 
 
 @contextlib.asynccontextmanager
@@ -56,7 +43,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[ClusterServer]:
     agents: list[subprocess.Popen[bytes]] = []
     try:
         for node in NODES:
-            cfg = write_agent_config(tmp_path, node, server.address)
+            cfg = write_agent_config(tmp_path, node, server.address, idle_pair(node))
             with (tmp_path / f"{node}.log").open("ab") as log:
                 agents.append(
                     subprocess.Popen(

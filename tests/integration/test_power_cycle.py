@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from agent_files import write_agent_config
 from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig, TriggerKind
 from vmgrid.agents.cluster.driver import DriverOptions, ManagerDriver
@@ -28,7 +29,7 @@ from vmgrid.agents.cluster.loop import ControlLoop
 from vmgrid.agents.cluster.server import ClusterServer
 from vmgrid.agents.cluster.state import NodeStatus
 from vmgrid.agents.model import VmState
-from vmgrid.agents.node.testnode import SimVm, node_xml
+from vmgrid.agents.node.testnode import SimVm
 from vmgrid.solver.plan import ActionKind
 from waiting import wait_for
 
@@ -36,19 +37,7 @@ pytestmark = pytest.mark.slow
 
 STEP_S = 25.0
 """Seconds after an agent's start at which every VM goes from idle to two busy vCPUs."""
-
-
-def agent_config(tmp_path: Path, node: str, address: str, vms: list[SimVm], tag: str) -> Path:
-    xml = tmp_path / f"{node}-{tag}.xml"
-    xml.write_text(node_xml(vms, cpus=4, memory_mib=8192))
-    config = tmp_path / f"{node}-{tag}.toml"
-    config.write_text(
-        f'node_id = "{node}"\nlibvirt_uri = "test://{xml.resolve()}"\nmanager = "{address}"\n'
-        "report_period_s = 0.5\nheartbeat_period_s = 0.5\ninsecure = true\n"
-        "[load]\n"
-        f'default = {{ cpu = {{ kind = "step", before = 5, after = 100, at_s = {STEP_S} }} }}\n'
-    )
-    return config
+STEP = f'{{ cpu = {{ kind = "step", before = 5, after = 100, at_s = {STEP_S} }} }}'
 
 
 def power_commands(tmp_path: Path) -> tuple[str, str]:
@@ -73,8 +62,10 @@ async def two_nodes(tmp_path: Path) -> AsyncIterator[ClusterServer]:
     try:
         for node, names in layout.items():
             vms = [SimVm(name, vcpus=2, memory_mib=1024) for name in names]
-            cfg = agent_config(tmp_path, node, server.address, vms, "boot")
-            agent_config(tmp_path, node, server.address, [], "empty")
+            cfg = write_agent_config(
+                tmp_path, node, server.address, vms, load=STEP, stem=f"{node}-boot"
+            )
+            write_agent_config(tmp_path, node, server.address, [], load=STEP, stem=f"{node}-empty")
             with (tmp_path / f"{node}.log").open("ab") as log:
                 agent = subprocess.Popen(
                     [sys.executable, "-m", "vmgrid.agents.node.main", "--config", str(cfg)],
