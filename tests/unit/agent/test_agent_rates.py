@@ -76,3 +76,18 @@ def test_tracker_pairs_each_vm_with_its_previous_sample() -> None:
     assert previous is not None and previous.monotonic_ns == 0
     assert second["u1"].cpu_millicores == 500
     assert second["u1"].net_rx_bytes_per_second == 2_000
+
+
+def test_collector_caps_a_vm_at_its_vcpus() -> None:
+    from vmgrid.agents.node.collector import Collector
+    from vmgrid.agents.node.hypervisor import HostInfo
+
+    info = HostInfo("h", "qemu:///system", "QEMU", 8, 2000, 16384)
+    collector = Collector(info, None, simulated=False)
+    host = HostCounters(0, 0, 16384, 8192)
+    collector.report(HostSample(0, host, (dom(0),)))
+    # QEMU start-up: 3 s of CPU in 1 s for a 2-vCPU guest (emulator threads included)
+    (vm,) = collector.report(HostSample(SECOND, host, (dom(3 * SECOND),))).vms
+    assert vm.cpu_used_millicores == 2000
+    (vm,) = collector.report(HostSample(2 * SECOND, host, (dom(int(4.5 * SECOND)),))).vms
+    assert vm.cpu_used_millicores == 1500
