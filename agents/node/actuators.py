@@ -43,6 +43,14 @@ _SNAPSHOT_COMMANDS = (
     model.DeleteSnapshotCommand,
     model.ListSnapshotsCommand,
 )
+_LEAVE_VM_STATES = (
+    model.AbortMigrationCommand,
+    model.CreateSnapshotCommand,
+    model.DeleteSnapshotCommand,
+    model.ListSnapshotsCommand,
+    model.PrepareDisksCommand,
+)
+"""Commands after which no VM's state or placement differs, so no report need precede the result."""
 _KIND_NAMES: dict[type[Any], str] = {
     model.MigrateCommand: "migration",
     model.AbortMigrationCommand: "abort",
@@ -78,9 +86,14 @@ class Actuators:
         publish: Callable[[model.CommandResult], None],
         run_blocking: RunBlocking = _in_thread,
         cache_size: int = 1024,
+        report_first: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`report_first`, when given, is awaited after a command that may change VMs' states
+        and before its final result is published: the agent queues a fresh report there, so the
+        manager's state shows the command's effect by the time it reads the result."""
         self._hypervisor = hypervisor
         self._publish = publish
+        self._report_first = report_first
         self._run_blocking = run_blocking
         self._cache_size = cache_size
         self._done: OrderedDict[str, model.CommandResult] = OrderedDict()
@@ -125,6 +138,11 @@ class Actuators:
         self._done[command.command_id] = result
         while len(self._done) > self._cache_size:
             self._done.popitem(last=False)
+        if self._report_first is not None and not isinstance(command, _LEAVE_VM_STATES):
+            try:
+                await self._report_first()
+            except Exception:  # the result matters more than the report before it
+                log.exception("report before the result of %s failed", command.command_id)
         self._publish(result)
         for listener in self.done_listeners:
             listener(command, result)

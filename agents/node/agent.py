@@ -4,7 +4,9 @@ Three things run side by side in one asyncio loop: the collector (every period: 
 to libvirt if needed, sample, queue a report), the link to the manager (rpc.NodeLink), and
 the actuators (commands in, results out). libvirt calls run in worker threads; libvirt's
 lifecycle events arrive on libvirt's own thread and are handed over with
-``call_soon_threadsafe``, then sent at once and followed by an early report.
+``call_soon_threadsafe``, then sent at once and followed by an early report. A command that
+may change VMs' states has its final result sent after a fresh report, so the manager never
+acts on a result while its state still shows the node as it was before the command.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ class NodeAgent:
         self._config = config
         self._hypervisor = hypervisor
         self._load = load
-        self._outbox = Outbox()
+        self.outbox = Outbox()
+        """What the link sends next: events, reports and command results, in their order."""
         self._started_unix_ns = time.time_ns()
         self._version = agent_version()
         self._info: HostInfo | None = None
@@ -70,12 +73,13 @@ class NodeAgent:
         self.last_report: model.NodeReport | None = None
         self.report_listeners: list[Callable[[float], None]] = []
         """Called with the seconds each report took to collect and queue (metrics)."""
-        self.actuators = Actuators(hypervisor, self._outbox.put)
+        self._sampling = asyncio.Lock()
+        self.actuators = Actuators(hypervisor, self.outbox.put, report_first=self._report_in_order)
         self.link = NodeLink(
             target=config.manager,
             credentials=credentials,
             hello=self.hello,
-            outbox=self._outbox,
+            outbox=self.outbox,
             on_incoming=self._on_incoming,
             heartbeat_period_s=config.heartbeat_period_s,
             degraded_reason=lambda: self._degraded,
@@ -155,19 +159,33 @@ class NodeAgent:
 
     async def _report_once(self, collector: Collector) -> None:
         started = time.perf_counter()
-        try:
-            sample = await asyncio.to_thread(self._hypervisor.sample)
-        except HypervisorUnavailable as exc:
-            self._set_degraded(str(exc))
-            return
-        except HypervisorError as exc:
-            log.warning("sampling libvirt failed: %s", exc)
-            return
-        report = collector.report(sample)
-        self._outbox.put_report(report)
-        self.last_sample, self.last_report = sample, report
-        for listener in self.report_listeners:
-            listener(time.perf_counter() - started)
+        report = await self._collect(collector)
+        if report is not None:
+            self.outbox.put_report(report)
+            for listener in self.report_listeners:
+                listener(time.perf_counter() - started)
+
+    async def _report_in_order(self) -> None:
+        """A report queued ahead of the command result that follows it (see Actuators)."""
+        if self._collector is not None and self._hypervisor.connected:
+            report = await self._collect(self._collector)
+            if report is not None:
+                self.outbox.put(report)
+
+    async def _collect(self, collector: Collector) -> model.NodeReport | None:
+        """Sample and build a report; one at a time, so reports are queued in sampling order."""
+        async with self._sampling:
+            try:
+                sample = await asyncio.to_thread(self._hypervisor.sample)
+            except HypervisorUnavailable as exc:
+                self._set_degraded(str(exc))
+                return None
+            except HypervisorError as exc:
+                log.warning("sampling libvirt failed: %s", exc)
+                return None
+            report = collector.report(sample)
+            self.last_sample, self.last_report = sample, report
+            return report
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
         waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
@@ -186,7 +204,7 @@ class NodeAgent:
                 log.info("libvirt at %s is reachable", self._config.libvirt_uri)
             self._degraded = reason
         if reason:
-            self._outbox.clear_report()
+            self.outbox.clear_report()
 
     # -- callbacks -------------------------------------------------------------------------
 
@@ -198,7 +216,7 @@ class NodeAgent:
             log.warning("manager rejected a message: %s (%s)", message.message, message.field)
             return
         result = self.actuators.submit(message)
-        self._outbox.put(result)
+        self.outbox.put(result)
 
     def _on_domain_event(self, event: DomainEvent) -> None:
         """On libvirt's event thread: hand over to the asyncio loop and return."""
@@ -208,7 +226,7 @@ class NodeAgent:
     def _domain_event(self, event: DomainEvent) -> None:
         lifecycle = lifecycle_event(event, self._hypervisor.simulated)
         if lifecycle is not None:
-            self._outbox.put(lifecycle)
+            self.outbox.put(lifecycle)
             self._wake.set()  # follow with a full report rather than wait for the period
 
     def _on_connection(self, connected: bool, reason: str) -> None:

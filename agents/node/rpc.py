@@ -70,16 +70,22 @@ def link_failure_hint(details: str, secure: bool) -> str:
 
 
 class Outbox:
-    """What waits for the stream: events and results in order, and only the newest report."""
+    """What waits for the stream: events and results in order, and only the newest report.
+
+    A periodic report waits in one slot and goes when nothing else does. A report put with
+    `put` instead goes in order, before what is queued after it (an actuator's final result),
+    and drops the older report still in the slot, so the manager never sees the VM states of
+    before a command after that command's result.
+    """
 
     def __init__(self, limit: int = 1000) -> None:
-        self._queue: collections.deque[model.LifecycleEvent | model.CommandResult] = (
-            collections.deque(maxlen=limit)
-        )
+        self._queue: collections.deque[Outgoing] = collections.deque(maxlen=limit)
         self._report: model.NodeReport | None = None
         self._ready = asyncio.Event()
 
-    def put(self, item: model.LifecycleEvent | model.CommandResult) -> None:
+    def put(self, item: Outgoing) -> None:
+        if isinstance(item, model.NodeReport):
+            self._report = None
         self._queue.append(item)
         self._ready.set()
 
@@ -93,11 +99,9 @@ class Outbox:
 
     def unget(self, item: Outgoing) -> None:
         """Put back what a stream took but could not send, ahead of everything else."""
-        if isinstance(item, model.NodeReport):
-            if self._report is None:  # a newer report supersedes it
-                self._report = item
-        else:
-            self._queue.appendleft(item)
+        if isinstance(item, model.NodeReport) and self._report is not None:
+            return  # a newer report supersedes it
+        self._queue.appendleft(item)
         self._ready.set()
 
     def pop(self) -> Outgoing | None:

@@ -117,12 +117,28 @@ class OpsCluster:
         return self.call(read)
 
     def wait_for(self, check: Callable[[], bool], timeout_s: float = 30) -> None:
+        """Poll `check` until true. A KeyError counts as "not yet": between a simulated
+        migration's destroy on the source and start on the target (and until both nodes have
+        reported) the VM is shut off everywhere, so `placement()` leaves it out for a moment;
+        tests that care assert no VM is lost once the wait is over."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if check():
-                return
+            try:
+                if check():
+                    return
+            except KeyError:
+                pass
             time.sleep(0.1)
         raise AssertionError(f"condition not met within {timeout_s} s")
+
+    def wait_idle(self, timeout_s: float = 60) -> None:
+        """Wait until no plan is running (its last steps may follow the VMs' arrival)."""
+
+        def idle() -> bool:
+            assert self.runtime is not None
+            return self.runtime.loop.running is None and not self.runtime.executor.in_flight
+
+        self.wait_for(lambda: self.call(idle), timeout_s)
 
     def vm_named(self, name: str) -> str:
         return str(SimVm(name).uuid)

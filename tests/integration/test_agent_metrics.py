@@ -8,6 +8,7 @@ import subprocess
 import urllib.request
 
 import pytest
+from offline_agent import offline_agent
 from prometheus_client import generate_latest
 from vmgrid.agents import model
 from vmgrid.agents.metrics_http import MetricsEndpoint
@@ -19,26 +20,15 @@ from vmgrid.agents.node.metrics import AgentMetrics, command_kind
 
 async def scraped_after_reports() -> bytes:
     """Run an agent (its manager unreachable) until it has reported, fail one command, scrape."""
-    overrides = {
-        "insecure": True,
-        "node_id": "n1",
-        "report_period_s": 0.1,
-        "manager": "127.0.0.1:9",
-    }
-    agent = build_agent(load_config(None, overrides))
-    metrics = AgentMetrics(agent, "n1")
-    stop = asyncio.Event()
-    task = asyncio.create_task(agent.run(stop))
-    try:
-        for _ in range(100):
-            if agent.last_report is not None:
+    async with offline_agent(report_period_s=0.1) as agent:
+        metrics = AgentMetrics(agent, "n1")
+        first = agent.last_report
+        for _ in range(100):  # a report made while the metrics listen
+            if agent.last_report is not first:
                 break
             await asyncio.sleep(0.05)
         agent.actuators.submit(model.SuspendCommand(command_id="c1", vm_uuid="no-such-vm"))
         await agent.actuators.drain()
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
     return generate_latest(metrics.registry)
 
 

@@ -188,8 +188,10 @@ def test_drain_empties_the_node_and_undrain_brings_its_vms_back(
     reply = stub.DrainNode(cluster_pb2.DrainNodeRequest(node_id=busiest), timeout=30)
     assert reply.node.draining
     cluster.wait_for(lambda: all(cluster.placement()[v][0] != busiest for v in on_it), 60)
+    cluster.wait_idle()
     stub.UndrainNode(cluster_pb2.UndrainNodeRequest(node_id=busiest), timeout=30)
     cluster.wait_for(lambda: all(cluster.placement()[v][0] == busiest for v in on_it), 60)
+    cluster.wait_idle()
     assert len(cluster.placement()) == 6
 
 

@@ -107,3 +107,27 @@ def test_outbox_gives_back_what_a_dead_stream_took() -> None:
         assert await outbox.get(0.1) == report
 
     asyncio.run(scenario())
+
+
+def test_a_report_put_in_order_precedes_the_result_after_it_and_drops_the_older_one() -> None:
+    import asyncio
+
+    from vmgrid.agents import model
+    from vmgrid.agents.node.rpc import Outbox
+
+    async def scenario() -> None:
+        outbox = Outbox()
+        before = model.NodeReport(1, 0, model.HostUsage(0, 0, 1))
+        after = model.NodeReport(2, 0, model.HostUsage(5, 0, 1))
+        result = model.CommandResult("c1", model.CommandState.SUCCEEDED)
+        outbox.put_report(before)
+        outbox.put(after)
+        outbox.put(result)
+        assert [await outbox.get(0.1) for _ in range(3)] == [after, result, None]
+        outbox.put(after)
+        outbox.put(result)
+        taken = await outbox.get(0.1)
+        outbox.unget(taken)  # type: ignore[arg-type]  # a reconnect keeps the order
+        assert [await outbox.get(0.1) for _ in range(2)] == [after, result]
+
+    asyncio.run(scenario())
