@@ -135,14 +135,14 @@ class Actuators:
         except Exception as exc:  # a bug must cost one command, not the agent
             log.exception("command %s crashed", command.command_id)
             result = self._result(command, model.CommandState.FAILED, f"internal error: {exc}")
-        self._done[command.command_id] = result
-        while len(self._done) > self._cache_size:
-            self._done.popitem(last=False)
         if self._report_first is not None and not isinstance(command, _LEAVE_VM_STATES):
-            try:
+            try:  # before the result is cached too: a re-sent id meanwhile gets RUNNING
                 await self._report_first()
             except Exception:  # the result matters more than the report before it
                 log.exception("report before the result of %s failed", command.command_id)
+        self._done[command.command_id] = result
+        while len(self._done) > self._cache_size:
+            self._done.popitem(last=False)
         self._publish(result)
         for listener in self.done_listeners:
             listener(command, result)
