@@ -1,7 +1,9 @@
-"""Files of a test-driver agent for integration tests: its node XML and its TOML config."""
+"""A test-driver agent for integration tests: its node XML, its TOML config, its process."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from vmgrid.agents.node.testnode import SimVm, node_xml
@@ -38,3 +40,10 @@ def write_agent_config(
         f"[load]\ndefault = {load}\n"
     )
     return config
+
+
+def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """A `vmgrid-agent` process on `config`, its output appended to `log`."""
+    with log.open("ab") as out:
+        argv = [sys.executable, "-m", "vmgrid.agents.node.main", "--config", str(config)]
+        return subprocess.Popen(argv, stdout=out, stderr=out)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -19,7 +18,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TypeVar
 
-from agent_files import idle_pair, write_agent_config
+from agent_files import idle_pair, start_agent, write_agent_config
 from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig
 from vmgrid.agents.cluster.driver import DriverOptions
@@ -51,9 +50,7 @@ class OpsCluster:
             config = write_agent_config(
                 workdir, node, self.address, idle_pair(node), report_period_s=0.3
             )
-            with (workdir / f"{node}.log").open("ab") as log:
-                argv = [sys.executable, "-m", "vmgrid.agents.node.main", "--config", str(config)]
-                self.agents.append(subprocess.Popen(argv, stdout=log, stderr=log))
+            self.agents.append(start_agent(config, workdir / f"{node}.log"))
         self.wait_for(lambda: len(self.placement()) == 6, 60)
 
     async def _start(self) -> str:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from agent_files import idle_pair, write_agent_config
+from agent_files import idle_pair, start_agent, write_agent_config
 from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig
 from vmgrid.agents.cluster.driver import DriverOptions, ManagerDriver
@@ -44,14 +43,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[ClusterServer]:
     try:
         for node in NODES:
             cfg = write_agent_config(tmp_path, node, server.address, idle_pair(node))
-            with (tmp_path / f"{node}.log").open("ab") as log:
-                agents.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "vmgrid.agents.node.main", "--config", str(cfg)],
-                        stdout=log,
-                        stderr=log,
-                    )
-                )
+            agents.append(start_agent(cfg, tmp_path / f"{node}.log"))
         await wait_for(lambda: placement(server) and len(placement(server)) == 6, 20)
         yield server
     finally:

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from agent_files import write_agent_config
+from agent_files import start_agent, write_agent_config
 from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig, TriggerKind
 from vmgrid.agents.cluster.driver import DriverOptions, ManagerDriver
@@ -66,12 +66,7 @@ async def two_nodes(tmp_path: Path) -> AsyncIterator[ClusterServer]:
                 tmp_path, node, server.address, vms, load=STEP, stem=f"{node}-boot"
             )
             write_agent_config(tmp_path, node, server.address, [], load=STEP, stem=f"{node}-empty")
-            with (tmp_path / f"{node}.log").open("ab") as log:
-                agent = subprocess.Popen(
-                    [sys.executable, "-m", "vmgrid.agents.node.main", "--config", str(cfg)],
-                    stdout=log,
-                    stderr=log,
-                )
+            agent = start_agent(cfg, tmp_path / f"{node}.log")
             (tmp_path / f"{node}.pid").write_text(str(agent.pid))
         await wait_for(lambda: len(running(server)) == 3, 20)
         yield server

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from test_ha_submission import job, wait_for
+from test_ha_submission import job
 from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig
 from vmgrid.agents.cluster.fault_tolerance import FaultToleranceOptions
@@ -30,6 +30,7 @@ from vmgrid.coordinator.jobs import JobState
 from vmgrid.coordinator.jobs.codec import member_uuid
 from vmgrid.coordinator.server import CoordinatorServer
 from vmgrid.demo.simcluster import SimCluster, SimClusterSpec
+from waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

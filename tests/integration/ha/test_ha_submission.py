@@ -17,13 +17,13 @@ import os
 import signal
 import struct
 import subprocess
-import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
 import grpc.aio
 import pytest
+from agent_files import start_agent
 from vmgrid.agents.cluster.config import ClusterConfig
 from vmgrid.agents.cluster.fault_tolerance import FaultTolerance, FaultToleranceOptions
 from vmgrid.agents.cluster.ha import HaConfig
@@ -35,6 +35,7 @@ from vmgrid.agents.node.testnode import node_xml
 from vmgrid.coordinator.jobs import JobState
 from vmgrid.coordinator.jobs import codec as jobs_codec
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2
+from waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -112,12 +113,7 @@ async def cluster(tmp_path: Path, fence: tuple[str, ...]) -> AsyncIterator[Clust
     try:
         for node in NODES:
             cfg = agent_config(tmp_path, node, server.address)
-            with (tmp_path / f"{node}.log").open("ab") as log:
-                c.agents[node] = subprocess.Popen(
-                    [sys.executable, "-m", "vmgrid.agents.node.main", "--config", str(cfg)],
-                    stdout=log,
-                    stderr=log,
-                )
+            c.agents[node] = start_agent(cfg, tmp_path / f"{node}.log")
         await wait_for(lambda: _connected(server) == len(NODES), 30)
         yield c
     finally:
@@ -139,15 +135,6 @@ def _connected(server: ClusterServer) -> int:
         for n in state.node_ids()
         if state.node_status(n) is NodeStatus.CONNECTED and state.view(n).usage is not None
     )
-
-
-async def wait_for(check: Callable[[], bool], timeout_s: float) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout_s} s")
 
 
 def test_group_fails_over_from_a_fenced_node_and_its_stale_copy_is_destroyed(
