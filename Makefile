@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TOOLS := .tools
 BUF := $(TOOLS)/node_modules/.bin/buf
 APT_PACKAGES := libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
-	qemu-system-x86 qemu-utils iproute2 prometheus chromium
+	qemu-system-x86 qemu-utils iproute2 acl prometheus chromium
 PYTEST_ARGS ?=
 
 .PHONY: install system-deps test test-fast lint proto demo bench clean typecheck-tree

@@ -1,7 +1,7 @@
 """The local KVM lab: several real libvirt/QEMU hosts on one machine, for system tests and
 benchmarks that need real guests and real live migration."""
 
-from vmgrid.lab.access import hypervisor_unavailable_reason
+from vmgrid.lab.access import hypervisor_unavailable_reason, kvm_works
 from vmgrid.lab.errors import LabError
 from vmgrid.lab.guests import (
     create_boot_disk,
@@ -24,6 +24,7 @@ __all__ = [
     "define_and_start",
     "delete_tap",
     "hypervisor_unavailable_reason",
+    "kvm_works",
     "make_guest_xml",
     "wait_until",
 ]

@@ -101,7 +101,12 @@ def grant_device(user: LabUser, device: Path) -> bool:
     if st.st_gid != 0 and st.st_mode & stat.S_IRGRP and st.st_mode & stat.S_IWGRP:
         group = grp.getgrgid(st.st_gid).gr_name
         subprocess.run(["usermod", "-aG", group, user.name], capture_output=True, check=False)
-    elif shutil.which("setfacl") is not None:
+    elif shutil.which("setfacl") is None:
+        raise LabError(
+            f"{device} belongs to root's group, so user {user.name} needs an ACL on it, and "
+            "setfacl is not installed (Debian package acl; `make install` installs it)"
+        )
+    else:
         subprocess.run(
             ["setfacl", "-m", f"u:{user.name}:rw", str(device)], capture_output=True, check=False
         )

@@ -18,6 +18,7 @@ from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.server import CoordinatorServer
 from vmgrid.demo.simcluster import SimCluster, SimClusterSpec
 
+NODES = 2  # per cluster
 TOPOLOGY = Path(__file__).parent.parent / "data" / "grid" / "two-clusters.graphml"
 
 
@@ -49,12 +50,14 @@ class Grid:
         self.coordinator = CoordinatorServer(_coordinator_config(self.workdir, self.listen))
         await self.coordinator.start()
 
-    async def wait_summaries(self, timeout_s: float = 30) -> None:
+    async def wait_summaries(self, vms_per_cluster: int, timeout_s: float = 30) -> None:
+        """Until every cluster's summary at the coordinator lists all its VMs: a grid move of a
+        VM the coordinator has not seen yet is refused (NOT_FOUND), as it should be."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         while asyncio.get_running_loop().time() < deadline:
             records = self.coordinator.registry.records()
             if len(records) == len(self.runtimes) and all(
-                r.summary and r.summary.movable_vms for r in records
+                r.summary and len(r.summary.movable_vms) == vms_per_cluster for r in records
             ):
                 return
             await asyncio.sleep(0.1)
@@ -98,12 +101,12 @@ async def two_clusters(
             grid.runtimes[cluster_id] = runtime
             cluster_address = await runtime.start()
             sim = SimCluster(
-                SimClusterSpec(cluster_id, nodes=2, vms_per_node=vms_per_node, step_s=60.0),
+                SimClusterSpec(cluster_id, nodes=NODES, vms_per_node=vms_per_node, step_s=60.0),
                 workdir / cluster_id,
             )
             grid.sims[cluster_id] = sim
             sim.start(cluster_address)
-        await grid.wait_summaries(60)
+        await grid.wait_summaries(NODES * vms_per_node, 60)
         yield grid
     finally:
         for sim in grid.sims.values():

@@ -20,6 +20,7 @@ from vmgrid.lab import (
     create_boot_disk,
     define_and_start,
     hypervisor_unavailable_reason,
+    kvm_works,
     make_guest_xml,
 )
 
@@ -38,6 +39,11 @@ def lab() -> Iterator[Lab]:
     the_lab = Lab(directory)
     try:
         the_lab.start(LAB_HOSTS)
+        if kvm_works() and not the_lab.kvm:
+            pytest.fail(
+                "this machine has a working /dev/kvm but the lab's guests fell back to TCG "
+                "(see the lab's warnings above: the lab user could not be given the device)"
+            )
         yield the_lab
     finally:
         the_lab.stop()
