@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ready = work / "manager.addr"
         logs = (work / "manager.log").open("wb")  # both processes log here
         manager = subprocess.Popen(
-            [sys.executable, "-m", "vmgrid.agents.cluster.main", "--insecure"]
+            [sys.executable, "-m", "vmgrid.agents.cluster.service.main", "--insecure"]
             + ["--listen", "127.0.0.1:0", "--ready-file", str(ready)],
             stdout=logs,
             stderr=logs,

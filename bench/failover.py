@@ -32,8 +32,8 @@ from pathlib import Path
 
 import grpc
 import libvirt
+from vmgrid.agents.jobmodel import codec as jobs_codec
 from vmgrid.bench.lab_cluster import LabCluster
-from vmgrid.coordinator.jobs import codec as jobs_codec
 from vmgrid.lab import Lab, LabHost, create_boot_disk, hypervisor_unavailable_reason
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2
 

@@ -209,7 +209,7 @@ def _start_manager(
         [
             sys.executable,
             "-m",
-            "vmgrid.agents.cluster.main",
+            "vmgrid.agents.cluster.service.main",
             "--insecure",
             "--listen",
             "127.0.0.1:0",

@@ -14,11 +14,11 @@ from vmgrid.agents.common.config import (
     check_keys,
     check_listen,
     check_tls_files,
+    parse_web_listen,
     read_toml,
 )
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.metrics_http import parse_metrics_listen
-from vmgrid.coordinator.web.launch import parse_web_listen
 
 
 @dataclass(frozen=True)

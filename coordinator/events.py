@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from vmgrid.agents.common import event_bus
-from vmgrid.coordinator.model import GridEvent, GridEventKind
+from vmgrid.agents.grid_model import GridEvent, GridEventKind
 
 EventFilter = Callable[[GridEvent], bool]
 Subscription = event_bus.Subscription[GridEvent]

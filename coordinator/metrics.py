@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from vmgrid.agents import grid_model as m
 from vmgrid.agents.errors import VmgridError
-from vmgrid.coordinator import model as m
 from vmgrid.coordinator.service import Coordinator, DryRun
 from vmgrid.solver.grid import GridError
 

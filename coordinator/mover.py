@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import networkx as nx
+from vmgrid.agents import grid_model as m
 from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound
-from vmgrid.coordinator import model as m
 from vmgrid.coordinator.moves import Move, MoveJournal, Phase, PlanStatus, plan_status
 from vmgrid.coordinator.service import Coordinator
 

@@ -19,7 +19,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from vmgrid.coordinator import model as m
+from vmgrid.agents import grid_model as m
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS grid_moves (

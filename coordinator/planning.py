@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
-from vmgrid.coordinator import model as m
+from vmgrid.agents import grid_model as m
 from vmgrid.solver import grid
 
 MIB = 2**20

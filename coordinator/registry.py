@@ -13,8 +13,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from vmgrid.agents import grid_model as m
 from vmgrid.agents.errors import ConfigError, NotFound
-from vmgrid.coordinator import model as m
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS clusters (

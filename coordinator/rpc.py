@@ -13,14 +13,15 @@ from collections.abc import AsyncIterator
 
 import grpc
 import grpc.aio
+from vmgrid.agents import grid_codec
+from vmgrid.agents import grid_model as m
 from vmgrid.agents.common.link_stream import accept_hello, relay_outbox
 from vmgrid.agents.errors import InvalidArgument, MalformedMessage, VmgridError
+from vmgrid.agents.jobmodel import JobError, JobStore
+from vmgrid.agents.jobmodel import codec as jobs_codec
 from vmgrid.agents.rpc_status import abort_with
 from vmgrid.coordinator import codec
-from vmgrid.coordinator import model as m
-from vmgrid.coordinator.jobs import JobError, JobStore
-from vmgrid.coordinator.jobs import codec as jobs_codec
-from vmgrid.coordinator.jobs.grid_jobs import GridJobs
+from vmgrid.coordinator.grid_jobs import GridJobs
 from vmgrid.coordinator.mover import GridMover
 from vmgrid.coordinator.moves import MoveJournal
 from vmgrid.coordinator.service import Coordinator, LinkSession
@@ -41,7 +42,7 @@ class GridLinkServicer(grid_pb2_grpc.GridLinkServiceServicer):
     async def Connect(  # noqa: N802 - gRPC method name
         self, request_iterator: AsyncIterator[_ClusterMessage], context: grpc.aio.ServicerContext
     ) -> None:
-        hello = await accept_hello(context, codec.decode_hello, _encode_hello_error)
+        hello = await accept_hello(context, grid_codec.decode_hello, _encode_hello_error)
         if hello is None:
             return
         session = self._coordinator.open_session(hello)
@@ -59,10 +60,10 @@ class GridLinkServicer(grid_pb2_grpc.GridLinkServiceServicer):
                 kind = msg.WhichOneof("payload")
                 try:
                     if kind == "summary":
-                        summary = codec.decode_summary(msg.summary, session.cluster_id)
+                        summary = grid_codec.decode_summary(msg.summary, session.cluster_id)
                         coordinator.handle_summary(session, summary)
                     elif kind == "command_result":
-                        result = codec.decode_result(msg.command_result)
+                        result = grid_codec.decode_result(msg.command_result)
                         coordinator.handle_result(session, result)
                     else:
                         raise MalformedMessage(
@@ -79,15 +80,15 @@ class GridLinkServicer(grid_pb2_grpc.GridLinkServiceServicer):
 
 
 def _encode_hello_error(error: MalformedMessage) -> _CoordinatorMessage:
-    return codec.encode_stream_error(m.StreamError(str(error), error.field))
+    return grid_codec.encode_stream_error(m.StreamError(str(error), error.field))
 
 
 def _encode(item: m.HelloAck | m.StreamError | m.GridCommand) -> _CoordinatorMessage:
     if isinstance(item, m.HelloAck):
-        return codec.encode_hello_ack(item)
+        return grid_codec.encode_hello_ack(item)
     if isinstance(item, m.StreamError):
-        return codec.encode_stream_error(item)
-    return codec.encode_command(item)
+        return grid_codec.encode_stream_error(item)
+    return grid_codec.encode_command(item)
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):

@@ -12,10 +12,10 @@ import grpc.aio
 from grpc_health.v1.health import aio as health_aio
 from vmgrid.agents.common.grpc_server import add_health_and_reflection, bind, mark_serving
 from vmgrid.agents.errors import ConfigError
+from vmgrid.agents.jobmodel import JobStore
 from vmgrid.agents.tls import TlsFiles
 from vmgrid.coordinator.config import CoordinatorConfig
-from vmgrid.coordinator.jobs import JobStore
-from vmgrid.coordinator.jobs.grid_jobs import GridJobs
+from vmgrid.coordinator.grid_jobs import GridJobs
 from vmgrid.coordinator.mover import GridMover
 from vmgrid.coordinator.moves import MoveJournal
 from vmgrid.coordinator.registry import Registry

@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from vmgrid.agents import grid_model as m
 from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, MalformedMessage
-from vmgrid.coordinator import model as m
 from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.events import EventBus
 from vmgrid.coordinator.planning import measured_topology, planner_input

@@ -122,3 +122,14 @@ def apply_flags(
         if value is not None:
             values[field.name] = value
     return values
+
+
+def parse_web_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` -> (host, port); ConfigError names the value and what is accepted."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(
+            f"web_listen: {value!r} is not HOST:PORT with a port 0-65535 "
+            "(e.g. 127.0.0.1:8080; port 0 picks a free port; empty serves no dashboard)"
+        )
+    return host.strip("[]"), int(port)

@@ -23,10 +23,10 @@ import grpc
 import grpc.aio
 from google.protobuf.json_format import MessageToDict
 from vmgrid.agents.errors import ConfigError
+from vmgrid.agents.jobmodel import JobState
+from vmgrid.agents.jobmodel import codec as jobs_codec
 from vmgrid.coordinator.cli import grid_cmd
 from vmgrid.coordinator.cli import settings as s
-from vmgrid.coordinator.jobs import JobState
-from vmgrid.coordinator.jobs import codec as jobs_codec
 from vmgrid.v1 import cluster_pb2, common_pb2, coordinator_pb2, coordinator_pb2_grpc
 
 GridStub: TypeAlias = coordinator_pb2_grpc.CoordinatorServiceStub

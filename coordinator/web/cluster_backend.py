@@ -1,30 +1,24 @@
-"""The dashboard's backend for one cluster manager (``ClusterRuntime``).
+"""The dashboard's backend for one cluster manager.
 
-Operator actions go through the same paths as the manager's own: a migration is a one-action
-plan run by the plan executor (journaled, re-checked, simulated between test-driver nodes);
-suspend, resume and snapshot are agent commands awaited to their final result.
+Every action goes through the cluster's operator API, the one the CLI and ClusterService use:
+a migration is a one-action plan run by the plan executor (journaled, re-checked, refused while
+the VM is busy or another plan runs), and the operator API's errors become HTTP statuses.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
-from vmgrid.agents.cluster.executor import ExecutionEvent, ExecutionReport
-from vmgrid.agents.cluster.journal import ActionState
-from vmgrid.agents.cluster.runtime import ClusterRuntime
-from vmgrid.agents.errors import NotFound
-from vmgrid.agents.model import (
-    Command,
-    CommandState,
-    CreateSnapshotCommand,
-    ResumeCommand,
-    SuspendCommand,
-    VmState,
-)
+from vmgrid.agents.cluster.act.executor import ExecutionEvent
+from vmgrid.agents.cluster.act.journal import ActionState
+from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance
+from vmgrid.agents.cluster.operator.operations import OperatorApi
+from vmgrid.agents.cluster.operator.parts import ClusterParts
+from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound, VmgridError
+from vmgrid.agents.model import CommandResult, CommandState, VmState
 from vmgrid.coordinator.web import cluster_json as cj
 from vmgrid.coordinator.web.backend import VmFilter
 from vmgrid.coordinator.web.errors import ApiError, bad_request, conflict, not_found
@@ -32,16 +26,26 @@ from vmgrid.coordinator.web.feed import EventFeed
 from vmgrid.coordinator.web.jobs_json import jobs_json, one_job
 from vmgrid.solver.plan import Action, ActionKind
 
+T = TypeVar("T")
+
 Json = dict[str, Any]
-COMMAND_TIMEOUT_S = 60.0
+
+
+class DashboardSource(ClusterParts, Protocol):
+    """What the dashboard needs of a running cluster manager (``ClusterRuntime`` has it)."""
+
+    @property
+    def operator(self) -> OperatorApi: ...
+    @property
+    def fault_tolerance(self) -> FaultTolerance | None: ...
 
 
 class ClusterBackend:
-    """Reads a running ClusterRuntime; call ``start()`` inside its event loop."""
+    """Reads a running cluster manager; call ``start()`` inside its event loop."""
 
     kind = "cluster"
 
-    def __init__(self, runtime: ClusterRuntime) -> None:
+    def __init__(self, runtime: DashboardSource) -> None:
         self.runtime = runtime
         self.state = runtime.manager.state
         self.feed = EventFeed()
@@ -210,54 +214,47 @@ class ClusterBackend:
     def stream(self) -> AsyncIterator[Json]:
         return self.feed.stream()
 
-    # ---- actions -------------------------------------------------------------------------
+    # ---- actions: the operator API only ---------------------------------------------------
 
-    def _vm(self, vm_uuid: str) -> tuple[str, Any]:
+    async def _call(self, work: Callable[[], Awaitable[T]], field: str = "id") -> T:
         try:
-            return self.state.find_vm(vm_uuid)
+            return await work()
+        except NotFound as exc:
+            raise not_found(str(exc), field) from None
+        except InvalidArgument as exc:
+            raise bad_request(str(exc), field) from None
+        except FailedPrecondition as exc:
+            raise conflict(str(exc), field) from None
+        except VmgridError as exc:
+            raise conflict(str(exc), field) from None
+
+    async def migrate(self, vm_uuid: str, destination: str) -> Json:
+        operator = self.runtime.operator
+
+        try:
+            src, vm = self.state.find_vm(vm_uuid)
         except NotFound as exc:
             raise not_found(str(exc), "id") from None
 
-    async def migrate(self, vm_uuid: str, destination: str) -> Json:
-        src, vm = self._vm(vm_uuid)
-        if destination not in self.state.node_ids():
-            known = ", ".join(self.state.node_ids())
-            raise bad_request(
-                f"destination {destination!r} is not a node of this cluster (known: {known})",
-                "destination",
+        async def go() -> Json:
+            if destination not in self.state.node_ids():
+                known = ", ".join(self.state.node_ids())
+                raise InvalidArgument(
+                    f"destination {destination!r} is not a node of this cluster (known: {known})"
+                )
+            view = await operator.plans.migrate(vm_uuid, destination)
+            self.feed.publish(
+                {
+                    "kind": "operator",
+                    "vm": vm_uuid,
+                    "message": f"migrate {vm.name} {src} -> {destination} requested",
+                }
             )
-        if destination == src:
-            raise bad_request(f"VM {vm.name or vm_uuid} is already on {src}", "destination")
-        if vm_uuid in self.migrations:
-            raise conflict(f"VM {vm.name or vm_uuid} is already migrating", "id")
-        plan_id = f"op-{uuid.uuid4().hex[:10]}"
-        action = Action(0, ActionKind.MIGRATE, vm_uuid, src, destination, 0, 1, "operator request")
-        self.migrations[vm_uuid] = {
-            "plan": plan_id,
-            "source": src,
-            "destination": destination,
-            "progress": 0.0,
-            "simulated": self._simulated(action),
-        }
-        self.feed.publish(
-            {
-                "kind": "operator",
-                "vm": vm_uuid,
-                "message": f"migrate {vm.name} {src} -> {destination} requested",
-            }
-        )
-        task = asyncio.ensure_future(self._run_plan(plan_id, action))
-        self._keep(task)
-        return {"plan": plan_id, "vm": vm_uuid, "source": src, "destination": destination}
+            return {"plan": view.plan_id, "vm": vm_uuid, "source": src, "destination": destination}
 
-    async def _run_plan(self, plan_id: str, action: Action) -> ExecutionReport:
-        try:
-            return await self.runtime.executor.run(plan_id, [action], origin="operator")
-        finally:
-            self.migrations.pop(action.subject, None)
+        return await self._call(go, "destination")
 
-    async def _command(self, node_id: str, command: Command, verb: str) -> Json:
-        result = await self.runtime.manager.send_command(node_id, command, COMMAND_TIMEOUT_S)
+    def _result(self, verb: str, node_id: str, result: CommandResult) -> Json:
         if result.state is not CommandState.SUCCEEDED:
             raise conflict(f"{verb} failed on {node_id}: {result.message}")
         return {
@@ -267,45 +264,55 @@ class ClusterBackend:
             "simulated": result.simulated,
         }
 
+    async def _vm_command(
+        self, verb: str, vm_uuid: str, send: Callable[[], Awaitable[CommandResult]]
+    ) -> Json:
+        async def go() -> Json:
+            node, _ = self.state.find_vm(vm_uuid)
+            return self._result(verb, node, await send())
+
+        return await self._call(go)
+
     async def suspend(self, vm_uuid: str) -> Json:
-        node, _ = self._vm(vm_uuid)
-        return await self._command(node, SuspendCommand(_cid("suspend"), vm_uuid), "suspend")
+        vms = self.runtime.operator.vms
+        return await self._vm_command("suspend", vm_uuid, lambda: vms.suspend(vm_uuid))
 
     async def resume(self, vm_uuid: str) -> Json:
-        node, _ = self._vm(vm_uuid)
-        return await self._command(node, ResumeCommand(_cid("resume"), vm_uuid), "resume")
+        vms = self.runtime.operator.vms
+        return await self._vm_command("resume", vm_uuid, lambda: vms.resume(vm_uuid))
 
     async def snapshot(self, vm_uuid: str, name: str) -> Json:
-        node, _ = self._vm(vm_uuid)
-        command = CreateSnapshotCommand(_cid("snapshot"), vm_uuid, name, "from the dashboard")
-        return await self._command(node, command, "snapshot")
+        vms = self.runtime.operator.vms
+        return await self._vm_command(
+            "snapshot",
+            vm_uuid,
+            lambda: vms.create_snapshot(vm_uuid, name, "from the dashboard"),
+        )
 
     async def drain(self, node_id: str, draining: bool) -> Json:
-        try:
-            self.state.set_draining(node_id, draining)
-        except NotFound as exc:
-            raise not_found(str(exc), "id") from None
-        if draining:
-            self.runtime.loop.kick()
-        return {"node": node_id, "draining": draining}
+        vms = self.runtime.operator.vms
+
+        async def go() -> Json:
+            view = vms.drain(node_id) if draining else vms.undrain(node_id)
+            return {"node": node_id, "draining": view.draining}
+
+        return await self._call(go)
 
     async def approve(self, plan_id: str) -> Json:
-        try:
-            self.runtime.loop.approve(plan_id)
-        except NotFound as exc:
-            raise not_found(str(exc), "id") from None
-        return {"plan": plan_id, "state": "running"}
+        plans = self.runtime.operator.plans
+
+        async def go() -> Json:
+            return {"plan": plans.approve(plan_id).plan_id, "state": "running"}
+
+        return await self._call(go)
 
     async def reject(self, plan_id: str) -> Json:
-        try:
-            self.runtime.loop.reject(plan_id)
-        except NotFound as exc:
-            raise not_found(str(exc), "id") from None
-        return {"plan": plan_id, "state": "rejected"}
+        plans = self.runtime.operator.plans
+
+        async def go() -> Json:
+            return {"plan": plans.reject(plan_id).plan_id, "state": "rejected"}
+
+        return await self._call(go)
 
 
-def _cid(verb: str) -> str:
-    return f"web-{verb}-{uuid.uuid4().hex[:12]}"
-
-
-__all__ = ["ApiError", "ClusterBackend"]
+__all__ = ["ApiError", "ClusterBackend", "DashboardSource"]

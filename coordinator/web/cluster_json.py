@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from vmgrid.agents.cluster.events import ClusterEvent
-from vmgrid.agents.cluster.loop import Recommendation
-from vmgrid.agents.cluster.state import NodeView
+from vmgrid.agents.cluster.decide.loop import Recommendation
+from vmgrid.agents.cluster.state.events import ClusterEvent
+from vmgrid.agents.cluster.state.state import NodeView
 from vmgrid.agents.model import VmUsage
 from vmgrid.solver.plan import Action
 

@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from vmgrid.agents import grid_model as m
 from vmgrid.agents.errors import FailedPrecondition, VmgridError
 from vmgrid.agents.tls import TlsFiles, channel_credentials
-from vmgrid.coordinator import model as m
-from vmgrid.coordinator.jobs.grid_jobs import GridJobs
+from vmgrid.coordinator.grid_jobs import GridJobs
 from vmgrid.coordinator.service import Coordinator
 from vmgrid.coordinator.web.backend import VmFilter
 from vmgrid.coordinator.web.cluster_rpc import ClusterCalls

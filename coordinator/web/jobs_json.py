@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from vmgrid.agents.errors import NotFound
-from vmgrid.coordinator.jobs import JobRecord
-from vmgrid.coordinator.jobs.codec import member_uuid
+from vmgrid.agents.jobmodel import JobRecord
+from vmgrid.agents.jobmodel.codec import member_uuid
 from vmgrid.coordinator.web.errors import not_found
 
 Json = dict[str, Any]

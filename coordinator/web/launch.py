@@ -20,10 +20,10 @@ from vmgrid.agents.errors import ConfigError
 from vmgrid.coordinator.web.backend import Backend
 
 if TYPE_CHECKING:  # config modules import this one; aiohttp loads only when a dashboard runs
-    from vmgrid.agents.cluster.runtime import ClusterRuntime
-    from vmgrid.coordinator.jobs.grid_jobs import GridJobs
+    from vmgrid.coordinator.grid_jobs import GridJobs
     from vmgrid.coordinator.service import Coordinator
     from vmgrid.coordinator.web.auth import Tokens
+    from vmgrid.coordinator.web.cluster_backend import DashboardSource
     from vmgrid.coordinator.web.server import WebServer
 
 log = logging.getLogger(__name__)
@@ -37,17 +37,6 @@ class ServedBackend(Backend, Protocol):
     def start(self) -> None: ...
 
     async def stop(self) -> None: ...
-
-
-def parse_web_listen(value: str) -> tuple[str, int]:
-    """``HOST:PORT`` -> (host, port); ConfigError names the value and what is accepted."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(
-            f"web_listen: {value!r} is not HOST:PORT with a port 0-65535 "
-            "(e.g. 127.0.0.1:8080; port 0 picks a free port; empty serves no dashboard)"
-        )
-    return host.strip("[]"), int(port)
 
 
 def load_tokens(path: Path) -> Tokens:
@@ -148,7 +137,7 @@ async def _serve(
 
 
 async def serve_cluster_dashboard(
-    runtime: ClusterRuntime, listen: str, token_file: str, state_dir: Path
+    runtime: DashboardSource, listen: str, token_file: str, state_dir: Path
 ) -> Dashboard:
     """The dashboard of a running cluster manager (nodes, VMs, plans, actions)."""
     from vmgrid.coordinator.web.cluster_backend import ClusterBackend

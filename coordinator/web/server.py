@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from aiohttp import web
-from vmgrid.agents.cluster.runtime import ClusterRuntime
 from vmgrid.coordinator.web.app import build_app
 from vmgrid.coordinator.web.auth import Tokens
 from vmgrid.coordinator.web.backend import Backend
-from vmgrid.coordinator.web.cluster_backend import ClusterBackend
+from vmgrid.coordinator.web.cluster_backend import ClusterBackend, DashboardSource
 from vmgrid.coordinator.web.errors import ApiError
 
 
@@ -48,7 +47,7 @@ class WebServer:
 
 
 async def serve_cluster(
-    runtime: ClusterRuntime, tokens: Tokens, listen: str = "127.0.0.1:0"
+    runtime: DashboardSource, tokens: Tokens, listen: str = "127.0.0.1:0"
 ) -> tuple[WebServer, ClusterBackend]:
     """Start the dashboard of a running cluster manager; stop both with ``stop_cluster_web``."""
     backend = ClusterBackend(runtime)

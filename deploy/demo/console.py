@@ -14,12 +14,12 @@ import re
 import time
 from collections.abc import Callable, Mapping
 
-from vmgrid.agents.cluster.events import ClusterEvent, EventKind
-from vmgrid.agents.cluster.executor import ExecutionEvent
-from vmgrid.agents.cluster.journal import ActionState
-from vmgrid.agents.cluster.runtime import ClusterRuntime
-from vmgrid.agents.cluster.solver_view import memory_fraction
-from vmgrid.agents.cluster.state import NodeStatus
+from vmgrid.agents.cluster.act.executor import ExecutionEvent
+from vmgrid.agents.cluster.act.journal import ActionState
+from vmgrid.agents.cluster.service.runtime import ClusterRuntime
+from vmgrid.agents.cluster.state.events import ClusterEvent, EventKind
+from vmgrid.agents.cluster.state.solver_view import memory_fraction
+from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.solver.plan import Action
 
 Say = Callable[[str], None]

@@ -16,11 +16,11 @@ import base64
 import struct
 from collections.abc import Callable, Mapping
 
-from vmgrid.agents.cluster.runtime import ClusterRuntime
-from vmgrid.agents.cluster.state import NodeStatus
+from vmgrid.agents.cluster.service.runtime import ClusterRuntime
+from vmgrid.agents.cluster.state.state import NodeStatus
+from vmgrid.agents.jobmodel import JobState
+from vmgrid.agents.jobmodel.codec import member_uuid
 from vmgrid.agents.model import VmState
-from vmgrid.coordinator.jobs import JobState
-from vmgrid.coordinator.jobs.codec import member_uuid
 from vmgrid.coordinator.server import CoordinatorServer
 from vmgrid.demo.simcluster import SimCluster
 

@@ -28,12 +28,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig
-from vmgrid.agents.cluster.driver import DriverOptions
-from vmgrid.agents.cluster.fault_tolerance import FaultToleranceOptions
-from vmgrid.agents.cluster.ha import HaConfig
-from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
+from vmgrid.agents.cluster.act.driver import DriverOptions
+from vmgrid.agents.cluster.decide.control import AutomationLevel, ControlConfig
+from vmgrid.agents.cluster.jobs.fault_tolerance import FaultToleranceOptions
+from vmgrid.agents.cluster.jobs.ha import HaConfig
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.server import CoordinatorServer
 from vmgrid.coordinator.web.auth import Tokens

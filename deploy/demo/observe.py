@@ -7,8 +7,8 @@ and report the URL through ``--metrics-url-file``. ``urls`` is what the state fi
 
 from __future__ import annotations
 
-from vmgrid.agents.cluster.metrics import ClusterMetrics
-from vmgrid.agents.cluster.runtime import ClusterRuntime
+from vmgrid.agents.cluster.service.metrics import ClusterMetrics
+from vmgrid.agents.cluster.service.runtime import ClusterRuntime
 from vmgrid.agents.metrics_http import MetricsEndpoint
 from vmgrid.coordinator.metrics import CoordinatorMetrics
 from vmgrid.coordinator.server import CoordinatorServer

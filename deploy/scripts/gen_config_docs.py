@@ -22,9 +22,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from vmgrid.agents.cluster import ft_config, runtime_config
-from vmgrid.agents.cluster import main as cluster_main
-from vmgrid.agents.cluster.config import ClusterConfig
+from vmgrid.agents.cluster.service import ft_config, runtime_config
+from vmgrid.agents.cluster.service import main as cluster_main
+from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.node import main as agent_main
 from vmgrid.agents.node.config import AgentConfig, LoadConfig
 from vmgrid.coordinator import main as coordinator_main
@@ -139,7 +139,7 @@ def render() -> str:
         *TABLE_HEAD,
         *dataclass_rows(LoadConfig, {}, prefix="load.", skip=("base_dir",)),
         "",
-        "## vmgrid-cluster (`agents/cluster/config.py`, `ClusterConfig`)\n",
+        "## vmgrid-cluster (`agents/cluster/service/config.py`, `ClusterConfig`)\n",
         "Server keys, at the top level of the file or in a `[cluster]` table. `--certs DIR` "
         "(with `--cert-name`, default `cluster`) sets the three `tls_*` files at once.\n",
         *TABLE_HEAD,
@@ -147,14 +147,14 @@ def render() -> str:
         "",
         "### `[control]` table: decision loop, execution, journal, uplink\n",
         "See [docs/control.md](control.md) for what these do; keys and defaults as the code "
-        "has them (`agents/cluster/runtime_config.py`):\n",
+        "has them (`agents/cluster/service/runtime_config.py`):\n",
         *TABLE_HEAD,
         *table_rows(runtime_config.KEYS, cluster_flags),
         "",
         "### `[fault_tolerance]` table: job submission, checkpoints, node failures\n",
         "Off unless `--jobs` is given or the table exists; see [docs/ha.md](ha.md). "
         "`[fault_tolerance.images]` maps catalogue names to qcow2 backing files "
-        "(flag `--image NAME=PATH`, repeatable). From `agents/cluster/ft_config.py`:\n",
+        "(flag `--image NAME=PATH`, repeatable). From `agents/cluster/service/ft_config.py`:\n",
         *TABLE_HEAD,
         *table_rows(ft_config.KEYS, cluster_flags),
         "",

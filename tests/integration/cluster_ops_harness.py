@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from agent_files import idle_pair, start_agent, write_agent_config
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig
-from vmgrid.agents.cluster.driver import DriverOptions
-from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
-from vmgrid.agents.cluster.state import NodeStatus
+from vmgrid.agents.cluster.act.driver import DriverOptions
+from vmgrid.agents.cluster.decide.control import AutomationLevel, ControlConfig
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
+from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.model import VmState
 from vmgrid.agents.node.testnode import SimVm
 

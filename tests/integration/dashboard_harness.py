@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig
-from vmgrid.agents.cluster.driver import DriverOptions
-from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
+from vmgrid.agents.cluster.act.driver import DriverOptions
+from vmgrid.agents.cluster.decide.control import AutomationLevel, ControlConfig
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.coordinator.web.auth import Tokens
 from vmgrid.coordinator.web.cluster_backend import ClusterBackend
 from vmgrid.coordinator.web.server import WebServer, serve_cluster, stop_cluster_web

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 from vmgrid.agents import model
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.server import ClusterServer
-from vmgrid.agents.cluster.state import NodeStatus
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.server import ClusterServer
+from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.errors import NotFound
 from vmgrid.agents.node.testnode import SimVm, node_xml
 

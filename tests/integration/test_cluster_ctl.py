@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from cluster_ops_harness import OpsCluster
-from vmgrid.agents.cluster.journal import PlanState
+from vmgrid.agents.cluster.act.journal import PlanState
 from vmgrid.agents.model import VmState
 from vmgrid.coordinator.cli.main import main as vmgridctl
 

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 import grpc.aio
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.server import CoordinatorServer
 from vmgrid.v1 import coordinator_pb2, coordinator_pb2_grpc

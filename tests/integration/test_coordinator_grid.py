@@ -11,12 +11,12 @@ import grpc
 import grpc.aio
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from vmgrid.coordinator import codec
-from vmgrid.coordinator import model as m
+from vmgrid.agents import grid_codec
+from vmgrid.agents import grid_model as m
+from vmgrid.agents.cluster.grid.uplink import GridUplink
 from vmgrid.coordinator.cli.main import main as ctl_main
 from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.server import CoordinatorServer
-from vmgrid.coordinator.uplink import GridUplink
 from vmgrid.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc, grid_pb2, grid_pb2_grpc
 
 TOPOLOGY = Path(__file__).parent.parent / "data" / "coordinator" / "topology-three.graphml"
@@ -144,9 +144,9 @@ def test_malformed_messages_get_clear_errors_and_the_coordinator_keeps_serving(
                         yield await out.get()
 
                 call = grid_pb2_grpc.GridLinkServiceStub(channel).Connect(requests())
-                out.put_nowait(codec.hello_request(m.ClusterHello("bad-1", CAPACITY)))
+                out.put_nowait(grid_codec.hello_request(m.ClusterHello("bad-1", CAPACITY)))
                 assert (await call.read()).WhichOneof("payload") == "hello_ack"
-                wire = codec.encode_summary(summary(100, 1, "bad"))
+                wire = grid_codec.encode_summary(summary(100, 1, "bad"))
                 wire.sequence = 1
                 wire.usage.cpu_millicores = -5
                 out.put_nowait(grid_pb2.GridLinkServiceConnectRequest(summary=wire))
@@ -168,7 +168,7 @@ def test_malformed_messages_get_clear_errors_and_the_coordinator_keeps_serving(
                 call.cancel()
 
                 bad_hello = grid_pb2_grpc.GridLinkServiceStub(channel).Connect(
-                    iter([codec.hello_request(m.ClusterHello("no spaces", CAPACITY))])
+                    iter([grid_codec.hello_request(m.ClusterHello("no spaces", CAPACITY))])
                 )
                 reply = await bad_hello.read()
                 assert reply.error.field == "hello.cluster_id"

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 import grpc.aio
 import pytest
 from node_link_harness import StreamAgent
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.server import ClusterServer
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.coordinator.cli.main import main as vmgridctl
 from vmgrid.v1 import common_pb2
 

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 import pytest
 from browser_harness import eventually, logged_in_page, running_demo
 from dashboard_harness import DashboardDemo, any_vm
-from vmgrid.agents.cluster.control import Decision, Trigger, TriggerKind
-from vmgrid.agents.cluster.events import EventKind
-from vmgrid.agents.cluster.loop import Recommendation
-from vmgrid.agents.cluster.solver_view import to_model
+from vmgrid.agents.cluster.decide.control import Decision, Trigger, TriggerKind
+from vmgrid.agents.cluster.decide.loop import Recommendation
+from vmgrid.agents.cluster.state.events import EventKind
+from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.solver.plan import Action, ActionKind, Plan
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc.aio
 import pytest
 from grid_harness import Grid, two_clusters
-from vmgrid.agents.cluster.grid_journal import ReservationState
+from vmgrid.agents.cluster.grid.journal import ReservationState
 from vmgrid.coordinator.moves import Phase, PlanStatus
 from vmgrid.v1 import coordinator_pb2, coordinator_pb2_grpc
 

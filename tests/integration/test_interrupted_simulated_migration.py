@@ -12,9 +12,9 @@ from pathlib import Path
 
 from test_control_loop import cluster, placement, wait_for
 from vmgrid.agents import model as m
-from vmgrid.agents.cluster.driver import DriverOptions, ManagerDriver, simulated_domain_xml
-from vmgrid.agents.cluster.executor import PlanExecutor
-from vmgrid.agents.cluster.journal import Journal, PlanState
+from vmgrid.agents.cluster.act.driver import DriverOptions, ManagerDriver, simulated_domain_xml
+from vmgrid.agents.cluster.act.executor import PlanExecutor
+from vmgrid.agents.cluster.act.journal import Journal, PlanState
 from vmgrid.agents.model import VmState
 from vmgrid.solver.plan import Action, ActionKind
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import grpc.aio
 import pytest
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.events import EventKind
-from vmgrid.agents.cluster.server import ClusterServer
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.server import ClusterServer
+from vmgrid.agents.cluster.state.events import EventKind
 from vmgrid.coordinator.cli.main import main as vmgridctl
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc
 

@@ -17,9 +17,9 @@ import grpc.aio
 import pytest
 from node_link_harness import StreamAgent
 from vmgrid.agents import model as m
-from vmgrid.agents.cluster import codec
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.server import ClusterServer
+from vmgrid.agents.cluster.link import codec
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, node_pb2
 
 

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 from agent_files import start_agent, write_agent_config
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig, TriggerKind
-from vmgrid.agents.cluster.driver import DriverOptions, ManagerDriver
-from vmgrid.agents.cluster.executor import PlanExecutor
-from vmgrid.agents.cluster.journal import Journal
-from vmgrid.agents.cluster.loop import ControlLoop
-from vmgrid.agents.cluster.server import ClusterServer
-from vmgrid.agents.cluster.state import NodeStatus
+from vmgrid.agents.cluster.act.driver import DriverOptions, ManagerDriver
+from vmgrid.agents.cluster.act.executor import PlanExecutor
+from vmgrid.agents.cluster.act.journal import Journal
+from vmgrid.agents.cluster.decide.control import AutomationLevel, ControlConfig, TriggerKind
+from vmgrid.agents.cluster.decide.loop import ControlLoop
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.server import ClusterServer
+from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.model import VmState
 from vmgrid.agents.node.testnode import SimVm
 from vmgrid.solver.plan import ActionKind

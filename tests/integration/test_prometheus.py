@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.metrics import ClusterMetrics
-from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.metrics import ClusterMetrics
+from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.agents.metrics_http import MetricsEndpoint
 from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.metrics import CoordinatorMetrics

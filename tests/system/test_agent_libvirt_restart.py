@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import pytest
 from vmgrid.agents import model
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.server import ClusterServer
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.agents.node.agent import NodeAgent
 from vmgrid.agents.node.config import AgentConfig
 from vmgrid.agents.node.libvirt_hypervisor import LibvirtHypervisor

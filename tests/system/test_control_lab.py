@@ -18,10 +18,10 @@ from pathlib import Path
 
 import libvirt
 import pytest
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig
-from vmgrid.agents.cluster.journal import PlanState
-from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
+from vmgrid.agents.cluster.act.journal import PlanState
+from vmgrid.agents.cluster.decide.control import AutomationLevel, ControlConfig
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.agents.node.agent import NodeAgent
 from vmgrid.agents.node.config import AgentConfig
 from vmgrid.agents.node.libvirt_hypervisor import LibvirtHypervisor

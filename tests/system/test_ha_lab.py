@@ -16,9 +16,9 @@ from pathlib import Path
 
 import libvirt
 import pytest
+from vmgrid.agents.jobmodel import codec as jobs_codec
+from vmgrid.agents.jobmodel.seed import read_seed_iso
 from vmgrid.bench.failover import HaLab, base_image, job_document, kill_and_measure, wait
-from vmgrid.coordinator.jobs import codec as jobs_codec
-from vmgrid.coordinator.jobs.seed import read_seed_iso
 from vmgrid.lab import Lab
 from vmgrid.v1 import common_pb2
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.control import AutomationLevel
-from vmgrid.agents.cluster.main import build_parser, build_settings, main
-from vmgrid.agents.cluster.maintenance import DrainFallback
-from vmgrid.agents.cluster.runtime import RuntimeOptions
+from vmgrid.agents.cluster.decide.control import AutomationLevel
+from vmgrid.agents.cluster.decide.maintenance import DrainFallback
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.main import build_parser, build_settings, main
+from vmgrid.agents.cluster.service.runtime import RuntimeOptions
 from vmgrid.agents.errors import ConfigError
 
 

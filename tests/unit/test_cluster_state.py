@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 from vmgrid.agents import model as m
-from vmgrid.agents.cluster.events import EventBus, EventKind, Subscription
-from vmgrid.agents.cluster.state import ClusterState, NodeStatus
+from vmgrid.agents.cluster.state.events import EventBus, EventKind, Subscription
+from vmgrid.agents.cluster.state.state import ClusterState, NodeStatus
 from vmgrid.agents.errors import NotFound
 
 
@@ -131,7 +131,7 @@ def test_slow_subscriber_loses_oldest_events_without_blocking() -> None:
 
 
 def test_cpu_history_newest_first_matches_the_samples_for_every_fill_level() -> None:
-    from vmgrid.agents.cluster.history import NodeHistory, cpu_matrix
+    from vmgrid.agents.cluster.state.history import NodeHistory, cpu_matrix
 
     for window, count in ((5, 0), (5, 3), (5, 5), (5, 7), (5, 12)):
         history = NodeHistory(window)

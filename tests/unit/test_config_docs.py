@@ -12,8 +12,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from vmgrid.agents.cluster import ft_config, runtime_config
-from vmgrid.agents.cluster.config import ClusterConfig
+from vmgrid.agents.cluster.service import ft_config, runtime_config
+from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.node.config import AgentConfig, LoadConfig
 from vmgrid.coordinator.config import CoordinatorConfig
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from vmgrid.agents.cluster.control import (
+from vmgrid.agents.cluster.decide.control import (
     AutomationLevel,
     ControlConfig,
     TriggerKind,
@@ -11,9 +11,9 @@ from vmgrid.agents.cluster.control import (
     find_trigger,
     needs_approval,
 )
-from vmgrid.agents.cluster.events import EventBus
-from vmgrid.agents.cluster.solver_view import to_model
-from vmgrid.agents.cluster.state import ClusterState
+from vmgrid.agents.cluster.state.events import EventBus
+from vmgrid.agents.cluster.state.solver_view import to_model
+from vmgrid.agents.cluster.state.state import ClusterState
 from vmgrid.agents.model import (
     HostUsage,
     NodeCapacity,
@@ -154,7 +154,7 @@ def test_vm_demand_is_the_peak_of_the_recent_window() -> None:
     ],
 )
 def test_automation_levels(level: AutomationLevel, kinds: set[ActionKind], expected: bool) -> None:
-    from vmgrid.agents.cluster.control import Decision, Trigger
+    from vmgrid.agents.cluster.decide.control import Decision, Trigger
     from vmgrid.solver.model import Model
     from vmgrid.solver.plan import Action, Plan
 

@@ -6,16 +6,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.control import (
-    AutomationLevel,
-    ControlConfig,
-    Decision,
-    Trigger,
-    TriggerKind,
-)
-from vmgrid.agents.cluster.driver import ManagerDriver, locate_vm
-from vmgrid.agents.cluster.executor import (
+from vmgrid.agents.cluster.act.driver import ManagerDriver, locate_vm
+from vmgrid.agents.cluster.act.executor import (
     READY,
     Check,
     Observed,
@@ -24,12 +16,20 @@ from vmgrid.agents.cluster.executor import (
     ProgressCallback,
     Verdict,
 )
-from vmgrid.agents.cluster.journal import Journal
-from vmgrid.agents.cluster.loop import ControlLoop, Recommendation
-from vmgrid.agents.cluster.maintenance import DrainFallback
-from vmgrid.agents.cluster.manager import ClusterManager
-from vmgrid.agents.cluster.solver_view import to_model
-from vmgrid.agents.cluster.thinking import CycleRequest, Thought
+from vmgrid.agents.cluster.act.journal import Journal
+from vmgrid.agents.cluster.decide.control import (
+    AutomationLevel,
+    ControlConfig,
+    Decision,
+    Trigger,
+    TriggerKind,
+)
+from vmgrid.agents.cluster.decide.loop import ControlLoop, Recommendation
+from vmgrid.agents.cluster.decide.maintenance import DrainFallback
+from vmgrid.agents.cluster.decide.thinking import CycleRequest, Thought
+from vmgrid.agents.cluster.link.manager import ClusterManager
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.errors import NotFound
 from vmgrid.agents.model import (
     HostUsage,

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 import pytest
-from vmgrid.agents.cluster.executor import (
+from vmgrid.agents.cluster.act.executor import (
     READY,
     Check,
     ExecutionLimits,
@@ -16,7 +16,7 @@ from vmgrid.agents.cluster.executor import (
     ProgressCallback,
     Verdict,
 )
-from vmgrid.agents.cluster.journal import ActionState, Journal, PlanState, command_id
+from vmgrid.agents.cluster.act.journal import ActionState, Journal, PlanState, command_id
 from vmgrid.solver.plan import Action, ActionKind
 
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from vmgrid.agents.cluster.forked import FORK_AVAILABLE, ForkedError, run_forked
+from vmgrid.agents.cluster.decide.forked import FORK_AVAILABLE, ForkedError, run_forked
 
 pytestmark = pytest.mark.skipif(not FORK_AVAILABLE, reason="forked decisions need Linux fork")
 
@@ -81,7 +81,7 @@ def test_child_dies_with_its_parent(tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     script = (
         "import asyncio, os, time\n"
-        "from vmgrid.agents.cluster.forked import run_forked\n"
+        "from vmgrid.agents.cluster.decide.forked import run_forked\n"
         "def work():\n"
         f"    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
         "    time.sleep(60)\n"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from vmgrid.agents.cluster.history import NodeHistory, cpu_matrix
+from vmgrid.agents.cluster.state.history import NodeHistory, cpu_matrix
 
 NAMES = [f"vm{i}" for i in range(12)]
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from vmgrid.agents.cluster.control import ControlConfig, TriggerKind, decide, find_trigger
-from vmgrid.agents.cluster.driver import locate_vm
-from vmgrid.agents.cluster.events import EventBus
-from vmgrid.agents.cluster.journal import ActionState, Journal, PlanState
-from vmgrid.agents.cluster.maintenance import (
+from vmgrid.agents.cluster.act.driver import locate_vm
+from vmgrid.agents.cluster.act.journal import ActionState, Journal, PlanState
+from vmgrid.agents.cluster.decide.control import ControlConfig, TriggerKind, decide, find_trigger
+from vmgrid.agents.cluster.decide.maintenance import (
     DrainFallback,
     drained_from,
     fallback_actions,
     return_actions,
     unsettled,
 )
-from vmgrid.agents.cluster.state import ClusterState
+from vmgrid.agents.cluster.state.events import EventBus
+from vmgrid.agents.cluster.state.state import ClusterState
 from vmgrid.agents.model import (
     HostUsage,
     NodeCapacity,

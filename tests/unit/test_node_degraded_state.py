@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 from vmgrid.agents import model as m
-from vmgrid.agents.cluster import codec as cluster_codec
-from vmgrid.agents.cluster.events import EventBus, EventKind
-from vmgrid.agents.cluster.state import ClusterState
+from vmgrid.agents.cluster.link import codec as cluster_codec
+from vmgrid.agents.cluster.operator import codec as cluster_views
+from vmgrid.agents.cluster.state.events import EventBus, EventKind
+from vmgrid.agents.cluster.state.state import ClusterState
 from vmgrid.agents.node import codec as agent_codec
 from vmgrid.coordinator.web.cluster_json import node_json
 
@@ -38,7 +39,7 @@ def test_reason_is_kept_in_the_view_listed_and_published_once_per_change(
     state.set_degraded("n1", REASON)
     view = state.view("n1")
     assert view.degraded_reason == REASON
-    assert cluster_codec.encode_node_info(view).degraded_reason == REASON
+    assert cluster_views.encode_node_info(view).degraded_reason == REASON
     assert node_json(view, "c1")["degraded_reason"] == REASON
     event = sub.get_nowait()
     assert event is not None and REASON in event.message
@@ -56,5 +57,5 @@ def test_a_report_ends_the_degraded_spell(state: ClusterState) -> None:
 
 def test_new_event_kind_has_a_wire_value() -> None:
     event = EventBus("c1").publish(EventKind.NODE_DEGRADED_CHANGED, node_id="n1")
-    wire = cluster_codec.encode_event(event)
-    assert cluster_codec.event_kind_from_wire(wire.kind) is EventKind.NODE_DEGRADED_CHANGED
+    wire = cluster_views.encode_event(event)
+    assert cluster_views.event_kind_from_wire(wire.kind) is EventKind.NODE_DEGRADED_CHANGED

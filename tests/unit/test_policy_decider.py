@@ -7,17 +7,17 @@ snapshot, and so the same moves, for the same cluster.
 from __future__ import annotations
 
 import numpy as np
-from vmgrid.agents.cluster.control import (
+from vmgrid.agents.cluster.decide.control import (
     ControlConfig,
     PolicyKind,
     Trigger,
     TriggerKind,
     find_trigger,
 )
-from vmgrid.agents.cluster.events import EventBus
-from vmgrid.agents.cluster.policy_decider import PolicyDecider
-from vmgrid.agents.cluster.policy_view import VmIds, plan_moves, to_policy_snapshot
-from vmgrid.agents.cluster.state import ClusterState
+from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider
+from vmgrid.agents.cluster.state.events import EventBus
+from vmgrid.agents.cluster.state.policy_view import VmIds, plan_moves, to_policy_snapshot
+from vmgrid.agents.cluster.state.state import ClusterState
 from vmgrid.agents.model import (
     HostUsage,
     NodeCapacity,

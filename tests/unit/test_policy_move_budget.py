@@ -50,10 +50,10 @@ def test_budget_must_be_positive() -> None:
 
 def test_relief_cut_by_the_budget_is_not_mistaken_for_relief_without_headroom() -> None:
     from vmgrid.agents import model as m
-    from vmgrid.agents.cluster.control import ControlConfig, Trigger, TriggerKind
-    from vmgrid.agents.cluster.events import EventBus
-    from vmgrid.agents.cluster.policy_decider import PolicyDecider, policy_config
-    from vmgrid.agents.cluster.state import ClusterState
+    from vmgrid.agents.cluster.decide.control import ControlConfig, Trigger, TriggerKind
+    from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider, policy_config
+    from vmgrid.agents.cluster.state.events import EventBus
+    from vmgrid.agents.cluster.state.state import ClusterState
 
     state = ClusterState(EventBus("c1"))
     load = {f"n{i}": [1500, 1500, 1500] for i in (1, 2, 3)} | {f"n{i}": [100] for i in (4, 5, 6)}

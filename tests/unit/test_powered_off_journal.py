@@ -6,10 +6,10 @@ import asyncio
 from pathlib import Path
 
 from vmgrid.agents import model as m
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.journal import Journal
-from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
-from vmgrid.agents.cluster.state import NodeStatus
+from vmgrid.agents.cluster.act.journal import Journal
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
+from vmgrid.agents.cluster.state.state import NodeStatus
 
 HELLO = m.NodeHello(
     m.NodeIdentity("n1", "n1.lab", "tcp://n1", peer_uri="qemu+tcp://n1/system"),

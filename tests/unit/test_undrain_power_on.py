@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from vmgrid.agents import model as m
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.control import ControlConfig
-from vmgrid.agents.cluster.events import EventBus
-from vmgrid.agents.cluster.executor import (
+from vmgrid.agents.cluster.act.executor import (
     READY,
     Check,
     Observed,
@@ -16,13 +13,16 @@ from vmgrid.agents.cluster.executor import (
     PlanExecutor,
     ProgressCallback,
 )
-from vmgrid.agents.cluster.journal import ActionState, Journal
-from vmgrid.agents.cluster.loop import ControlLoop
-from vmgrid.agents.cluster.maintenance import DRAIN_ORIGIN
-from vmgrid.agents.cluster.manager import ClusterManager
-from vmgrid.agents.cluster.policy_decider import PolicyDecider
-from vmgrid.agents.cluster.state import ClusterState
-from vmgrid.agents.cluster.thinking import CycleRequest, think
+from vmgrid.agents.cluster.act.journal import ActionState, Journal
+from vmgrid.agents.cluster.decide.control import ControlConfig
+from vmgrid.agents.cluster.decide.loop import ControlLoop
+from vmgrid.agents.cluster.decide.maintenance import DRAIN_ORIGIN
+from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider
+from vmgrid.agents.cluster.decide.thinking import CycleRequest, think
+from vmgrid.agents.cluster.link.manager import ClusterManager
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.state.events import EventBus
+from vmgrid.agents.cluster.state.state import ClusterState
 from vmgrid.solver.plan import Action, ActionKind
 
 

@@ -18,16 +18,16 @@ from pathlib import Path
 
 import pytest
 from test_ha_submission import job
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.control import AutomationLevel, ControlConfig
-from vmgrid.agents.cluster.fault_tolerance import FaultToleranceOptions
-from vmgrid.agents.cluster.runtime import ClusterRuntime, RuntimeOptions
-from vmgrid.agents.cluster.submission import SubmissionConfig
+from vmgrid.agents.cluster.decide.control import AutomationLevel, ControlConfig
+from vmgrid.agents.cluster.jobs.fault_tolerance import FaultToleranceOptions
+from vmgrid.agents.cluster.jobs.submission import SubmissionConfig
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
+from vmgrid.agents.jobmodel import JobState
+from vmgrid.agents.jobmodel.codec import member_uuid
 from vmgrid.agents.model import VmState
 from vmgrid.coordinator.cli.main import main as vmgridctl
 from vmgrid.coordinator.config import CoordinatorConfig
-from vmgrid.coordinator.jobs import JobState
-from vmgrid.coordinator.jobs.codec import member_uuid
 from vmgrid.coordinator.server import CoordinatorServer
 from vmgrid.demo.simcluster import SimCluster, SimClusterSpec
 from waiting import wait_for

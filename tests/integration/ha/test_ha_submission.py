@@ -24,16 +24,16 @@ import grpc
 import grpc.aio
 import pytest
 from agent_files import start_agent
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.fault_tolerance import FaultTolerance, FaultToleranceOptions
-from vmgrid.agents.cluster.ha import HaConfig
-from vmgrid.agents.cluster.server import ClusterServer
-from vmgrid.agents.cluster.state import NodeStatus
-from vmgrid.agents.cluster.submission import SubmissionConfig
+from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance, FaultToleranceOptions
+from vmgrid.agents.cluster.jobs.ha import HaConfig
+from vmgrid.agents.cluster.jobs.submission import SubmissionConfig
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.server import ClusterServer
+from vmgrid.agents.cluster.state.state import NodeStatus
+from vmgrid.agents.jobmodel import JobState
+from vmgrid.agents.jobmodel import codec as jobs_codec
 from vmgrid.agents.model import VmState
 from vmgrid.agents.node.testnode import node_xml
-from vmgrid.coordinator.jobs import JobState
-from vmgrid.coordinator.jobs import codec as jobs_codec
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2
 from waiting import wait_for
 

@@ -7,8 +7,8 @@ import struct
 from pathlib import Path
 
 import libvirt
-from vmgrid.coordinator.jobs import parse_job
-from vmgrid.coordinator.jobs.seed import domain_xml, read_seed_iso, write_seed_iso
+from vmgrid.agents.jobmodel import parse_job
+from vmgrid.agents.jobmodel.seed import domain_xml, read_seed_iso, write_seed_iso
 
 
 def _key() -> str:

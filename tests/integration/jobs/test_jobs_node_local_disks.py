@@ -20,14 +20,14 @@ from pathlib import Path
 
 import grpc.aio
 import pytest
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.fault_tolerance import FaultTolerance, FaultToleranceOptions
-from vmgrid.agents.cluster.server import ClusterServer
-from vmgrid.agents.cluster.submission import SubmissionConfig
+from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance, FaultToleranceOptions
+from vmgrid.agents.cluster.jobs.submission import SubmissionConfig
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.server import ClusterServer
+from vmgrid.agents.jobmodel import codec as jobs_codec
+from vmgrid.agents.jobmodel.seed import read_seed_iso
 from vmgrid.agents.model import CommandState, VmState
 from vmgrid.agents.node.testnode import node_xml
-from vmgrid.coordinator.jobs import codec as jobs_codec
-from vmgrid.coordinator.jobs.seed import read_seed_iso
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2
 
 pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="needs qemu-img")

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from vmgrid.agents.cluster.main import main as cluster_main
+from vmgrid.agents.cluster.service.main import main as cluster_main
 from vmgrid.coordinator.cli import grid_cmd
 from vmgrid.coordinator.cli.main import main as ctl_main
 from vmgrid.coordinator.main import main as coordinator_main
@@ -103,7 +103,7 @@ def test_daemons_refuse_an_unknown_log_level_listing_the_accepted_ones(
 
 
 def test_daemons_accept_a_lower_case_log_level() -> None:
-    from vmgrid.agents.cluster.main import build_parser
+    from vmgrid.agents.cluster.service.main import build_parser
 
     assert build_parser().parse_args(["--log-level", "debug"]).log_level == "DEBUG"
 

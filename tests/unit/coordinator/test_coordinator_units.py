@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 import pytest
+from vmgrid.agents import grid_codec
+from vmgrid.agents import grid_model as m
 from vmgrid.agents.errors import ConfigError, MalformedMessage
-from vmgrid.coordinator import codec
-from vmgrid.coordinator import model as m
 from vmgrid.coordinator.config import CoordinatorConfig, add_arguments, from_args, load_toml
 from vmgrid.coordinator.main import main as coordinator_main
 from vmgrid.coordinator.planning import measured_topology, planner_input
@@ -49,7 +49,7 @@ def test_summary_round_trips_through_the_wire() -> None:
         vms=(m.VmDemand("u1", "web", "n1", 500, GIB, 10**6),),
         traffic=(m.InterClusterTraffic("u1", "p1", "c2", 1000),),
     )
-    assert codec.decode_summary(codec.encode_summary(original), "c1") == original
+    assert grid_codec.decode_summary(grid_codec.encode_summary(original), "c1") == original
 
 
 @pytest.mark.parametrize(
@@ -75,23 +75,25 @@ def test_summary_round_trips_through_the_wire() -> None:
     ],
 )
 def test_bad_summary_fields_are_named(mutate: object, field: str, words: str) -> None:
-    wire = codec.encode_summary(make_summary(vms=(m.VmDemand("u1"),)))
+    wire = grid_codec.encode_summary(make_summary(vms=(m.VmDemand("u1"),)))
     mutate(wire)  # type: ignore[operator]
     with pytest.raises(MalformedMessage) as info:
-        codec.decode_summary(wire, "c1")
+        grid_codec.decode_summary(wire, "c1")
     assert info.value.field == field
     assert words in str(info.value)
 
 
 def test_hello_needs_a_valid_cluster_id_and_non_negative_capacity() -> None:
     with pytest.raises(MalformedMessage, match="'a b' is not a cluster id"):
-        codec.decode_hello(codec.encode_hello(m.ClusterHello("a b", CAPACITY)))
-    wire = codec.encode_hello(m.ClusterHello("ok", CAPACITY))
+        grid_codec.decode_hello(grid_codec.encode_hello(m.ClusterHello("a b", CAPACITY)))
+    wire = grid_codec.encode_hello(m.ClusterHello("ok", CAPACITY))
     wire.capacity.cpu_millicores = -5
     with pytest.raises(MalformedMessage, match="hello.capacity.cpu_millicores: -5 must be >= 0"):
-        codec.decode_hello(wire)
+        grid_codec.decode_hello(wire)
     # A cluster whose nodes have not reported yet says hello with no capacity.
-    empty = codec.decode_hello(codec.encode_hello(m.ClusterHello("ok", m.Capacity(0, 0, 0))))
+    empty = grid_codec.decode_hello(
+        grid_codec.encode_hello(m.ClusterHello("ok", m.Capacity(0, 0, 0)))
+    )
     assert empty.capacity == m.Capacity(0, 0, 0)
 
 

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 from vmgrid.agents.errors import NotFound
-from vmgrid.coordinator.jobs import JobRecord, JobState, JobStateError, JobStore, parse_job
-from vmgrid.coordinator.jobs.codec import member_uuid
+from vmgrid.agents.jobmodel import JobRecord, JobState, JobStateError, JobStore, parse_job
+from vmgrid.agents.jobmodel.codec import member_uuid
 from vmgrid.coordinator.web.errors import ApiError
 from vmgrid.coordinator.web.jobs_json import jobs_json, one_job
 from vmgrid.demo.ha_scenario import JOB

@@ -6,8 +6,9 @@ import stat
 from pathlib import Path
 
 import pytest
+from vmgrid.agents.common.config import parse_web_listen
 from vmgrid.agents.errors import ConfigError
-from vmgrid.coordinator.web.launch import load_tokens, parse_web_listen, stored_tokens
+from vmgrid.coordinator.web.launch import load_tokens, stored_tokens
 
 
 def test_web_listen_accepts_host_and_port_and_names_a_bad_value() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from vmgrid.agents.cluster.executor import ExecutionEvent
-from vmgrid.agents.cluster.journal import ActionState
+from vmgrid.agents.cluster.act.executor import ExecutionEvent
+from vmgrid.agents.cluster.act.journal import ActionState
 from vmgrid.demo.console import Console
 from vmgrid.solver.plan import Action, ActionKind
 

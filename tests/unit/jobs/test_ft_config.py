@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vmgrid.agents.cluster.main import build_parser, build_settings
+from vmgrid.agents.cluster.service.main import build_parser, build_settings
 from vmgrid.agents.errors import ConfigError
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vmgrid.agents.cluster.main import build_parser, build_settings
-from vmgrid.agents.cluster.submission import SubmissionConfig
+from vmgrid.agents.cluster.jobs.submission import SubmissionConfig
+from vmgrid.agents.cluster.service.main import build_parser, build_settings
 from vmgrid.agents.errors import ConfigError
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from jobs_builders import cluster, job
-from vmgrid.coordinator.jobs import JobSpec, parse_job
-from vmgrid.coordinator.jobs.placement import (
+from vmgrid.agents.jobmodel import JobSpec, parse_job
+from vmgrid.agents.jobmodel.placement import (
     GroupPlacement,
     Rejection,
     choose_clusters,

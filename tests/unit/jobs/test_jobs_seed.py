@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from jobs_builders import job, ssh_key
-from vmgrid.coordinator.jobs import JobSpec, SeedError, parse_job
-from vmgrid.coordinator.jobs.seed import (
+from vmgrid.agents.jobmodel import JobSpec, SeedError, parse_job
+from vmgrid.agents.jobmodel.seed import (
     cdrom_disk_xml,
     domain_xml,
     read_seed_iso,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from jobs_builders import job, ssh_key
-from vmgrid.coordinator.jobs import JobSpecError, NodeSize, SpecContext, load_job, parse_job
+from vmgrid.agents.jobmodel import JobSpecError, NodeSize, SpecContext, load_job, parse_job
 
 CTX = SpecContext(
     images={"debian-12": "/var/lib/vmgrid/images/debian-12.qcow2"},

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from jobs_builders import job
-from vmgrid.coordinator.jobs import JobSpec, JobState, JobStateError, JobStore, parse_job
+from vmgrid.agents.jobmodel import JobSpec, JobState, JobStateError, JobStore, parse_job
 
 P, PL, ST, R, F = (
     JobState.PENDING,

@@ -6,13 +6,13 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 from vmgrid.agents import model as m
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.control import Decision, Trigger, TriggerKind
-from vmgrid.agents.cluster.executor import ExecutionEvent
-from vmgrid.agents.cluster.journal import ActionState
-from vmgrid.agents.cluster.manager import ClusterManager
-from vmgrid.agents.cluster.metrics import ClusterMetrics
-from vmgrid.agents.cluster.runtime import ClusterRuntime
+from vmgrid.agents.cluster.act.executor import ExecutionEvent
+from vmgrid.agents.cluster.act.journal import ActionState
+from vmgrid.agents.cluster.decide.control import Decision, Trigger, TriggerKind
+from vmgrid.agents.cluster.link.manager import ClusterManager
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.metrics import ClusterMetrics
+from vmgrid.agents.cluster.service.runtime import ClusterRuntime
 from vmgrid.solver.plan import Action, ActionKind
 
 GIB = 2**30

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
-from vmgrid.coordinator import model as m
+from vmgrid.agents import grid_model as m
 from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.metrics import CoordinatorMetrics
 from vmgrid.coordinator.registry import Registry

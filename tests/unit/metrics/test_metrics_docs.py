@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
-from vmgrid.agents.cluster.config import ClusterConfig
-from vmgrid.agents.cluster.manager import ClusterManager
-from vmgrid.agents.cluster.metrics import ClusterMetrics
+from vmgrid.agents.cluster.link.manager import ClusterManager
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.metrics import ClusterMetrics
 
 ROOT = Path(__file__).parents[3]
 NAME = re.compile(r"vmgrid_[a-z_]+")

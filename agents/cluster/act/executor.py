@@ -1,0 +1,473 @@
+"""Plan executor: starts actions as their dependencies and the cluster's fresh state allow.
+
+The solver's start times are estimates; execution is event-driven. An action starts when every
+action it depends on has succeeded, when the per-node and per-link concurrency limits leave room,
+and when the driver's precondition check on fresh state says READY. A check that says WAIT (say,
+the destination has not been freed yet) is asked again whenever another action ends; an action
+that can no longer start (STALE: its VM moved, its node went away) is skipped, and so is every
+action that depends on a skipped or failed one. Every transition is written to the journal first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from vmgrid.agents.cluster.act.journal import (
+    ActionRecord,
+    ActionState,
+    Journal,
+    PlanState,
+    command_id,
+)
+from vmgrid.solver.plan import Action, ActionKind
+
+log = logging.getLogger(__name__)
+
+
+class Verdict(enum.Enum):
+    READY = "ready"
+    WAIT = "wait"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A precondition check on fresh state; `reason` says why it is not READY."""
+
+    verdict: Verdict
+    reason: str = ""
+
+
+READY = Check(Verdict.READY)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an executed action ended."""
+
+    succeeded: bool
+    message: str = ""
+    simulated: bool = False
+
+
+class Observed(enum.Enum):
+    """What fresh state says about an action that was in flight when the manager stopped."""
+
+    DONE = "done"
+    NOT_DONE = "not_done"
+    GONE = "gone"
+
+
+ProgressCallback = Callable[[Action, float], None]
+
+
+class ActionDriver(Protocol):
+    """How the executor reaches the cluster: the manager implements it over the agents."""
+
+    def check(self, action: Action) -> Check:
+        """Precondition of `action` on fresh state."""
+        ...
+
+    async def execute(self, action: Action, command_id: str, progress: ProgressCallback) -> Outcome:
+        """Carry `action` out; re-sending the same `command_id` must not act twice."""
+        ...
+
+    async def abort(self, action: Action, command_id: str) -> None:
+        """Stop a running action (a migration); a no-op for actions that cannot be aborted."""
+        ...
+
+    def observe(self, action: Action) -> Observed:
+        """After a restart: did the in-flight `action` take effect?"""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionLimits:
+    """Concurrency bounds for plan execution."""
+
+    max_actions_per_node: int = 2
+    """Actions touching one node (as source or destination) that may run at once."""
+
+    max_migrations_per_link: int = 1
+    """Migrations between one (source, destination) pair that may run at once."""
+
+    max_parallel: int = 64
+    """Actions running at once in the whole cluster."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_actions_per_node", "max_migrations_per_link", "max_parallel"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionEvent:
+    """Something the executor did, for logs, the event stream and metrics."""
+
+    plan_id: str
+    action: Action
+    state: ActionState
+    message: str = ""
+    progress: float = 0.0
+    simulated: bool = False
+
+
+@dataclass
+class ExecutionReport:
+    """How a plan ended: the final state of each action."""
+
+    plan_id: str
+    state: PlanState
+    actions: dict[int, ActionState] = field(default_factory=dict)
+    messages: dict[int, str] = field(default_factory=dict)
+
+    def count(self, state: ActionState) -> int:
+        return sum(1 for s in self.actions.values() if s is state)
+
+
+class PlanExecutor:
+    """Runs plans through a driver, journaled, within concurrency limits; one plan at a time
+    per call to `run`, several plans may run concurrently if they touch different nodes."""
+
+    def __init__(
+        self,
+        driver: ActionDriver,
+        journal: Journal,
+        limits: ExecutionLimits | None = None,
+        on_event: Callable[[ExecutionEvent], None] | None = None,
+    ) -> None:
+        self._driver = driver
+        self._journal = journal
+        self._limits = limits or ExecutionLimits()
+        self._on_event = on_event or (lambda event: None)
+        self._cancelled: set[str] = set()
+        self._wakeups: dict[str, asyncio.Event] = {}
+        self._claimed: set[str] = set()
+
+    @property
+    def in_flight(self) -> tuple[str, ...]:
+        """Plans claimed or being driven: whoever starts a plan (loop, operator) looks here
+        first, so that two plans never move the same VMs at once."""
+        return tuple(sorted(self._claimed))
+
+    def claim(self, plan_id: str) -> None:
+        """Count `plan_id` as in flight from now on, before its task has had a chance to run
+        (`run` and `resume` claim too; the claim ends with the plan or with `release`)."""
+        self._claimed.add(plan_id)
+
+    def release(self, plan_id: str) -> None:
+        """End a claim whose plan never ran (its task was cancelled before it started)."""
+        self._claimed.discard(plan_id)
+
+    @property
+    def journal(self) -> Journal:
+        """Where plans are recorded (the loop reads drain history from it)."""
+        return self._journal
+
+    def add_listener(self, listener: Callable[[ExecutionEvent], None]) -> None:
+        """Also pass every ExecutionEvent to `listener` (the dashboard shows migration progress)."""
+        previous = self._on_event
+
+        def both(event: ExecutionEvent) -> None:
+            previous(event)
+            listener(event)
+
+        self._on_event = both
+
+    def cancel(self, plan_id: str) -> None:
+        """Stop starting actions of `plan_id` and abort its running migrations."""
+        self._cancelled.add(plan_id)
+        wake = self._wakeups.get(plan_id)
+        if wake is not None:
+            wake.set()
+
+    async def run(
+        self, plan_id: str, actions: Sequence[Action], origin: str = ""
+    ) -> ExecutionReport:
+        """Journal a new plan and execute it to the end."""
+        self.claim(plan_id)
+        try:
+            summary = f"{len(actions)} actions"
+            self._journal.record_plan(plan_id, actions, origin=origin, summary=summary)
+            record = self._journal.plan(plan_id)
+            assert record is not None
+            return await self._drive(plan_id, record.actions)
+        finally:
+            self.release(plan_id)
+
+    async def resume_unfinished(self) -> list[ExecutionReport]:
+        """After a restart: reconcile and finish every plan the journal has as running."""
+        reports = []
+        for record in self._journal.plans([PlanState.RUNNING]):
+            reports.append(await self.resume(record.plan_id))
+        return reports
+
+    async def resume(self, plan_id: str) -> ExecutionReport:
+        record = self._journal.plan(plan_id)
+        if record is None:
+            raise KeyError(f"no plan {plan_id!r} in the journal")
+        self.claim(plan_id)
+        try:
+            reconciled = [self._reconcile(r) for r in record.actions]
+            return await self._drive(plan_id, tuple(reconciled))
+        finally:
+            self.release(plan_id)
+
+    def _reconcile(self, record: ActionRecord) -> ActionRecord:
+        """An action journaled as running: look at fresh state to learn how it ended."""
+        if record.state is not ActionState.RUNNING:
+            return record
+        seen = self._driver.observe(record.action)
+        if seen is Observed.DONE:
+            self._journal.finish_action(
+                record.plan_id, record.action.id, ActionState.SUCCEEDED, "completed during restart"
+            )
+            state = ActionState.SUCCEEDED
+        elif seen is Observed.GONE:
+            self._journal.finish_action(
+                record.plan_id, record.action.id, ActionState.SKIPPED, "subject gone after restart"
+            )
+            state = ActionState.SKIPPED
+        else:
+            # Not done: it will be re-sent with the same command id, which the agent
+            # deduplicates if the first send did reach it.
+            state = ActionState.PENDING
+        return ActionRecord(
+            record.plan_id, record.action, state, record.attempt, record.message, record.simulated
+        )
+
+    async def _drive(self, plan_id: str, records: Sequence[ActionRecord]) -> ExecutionReport:
+        states = {r.action.id: r.state for r in records}
+        attempts = {r.action.id: r.attempt for r in records}
+        actions = {r.action.id: r.action for r in records}
+        messages: dict[int, str] = {r.action.id: r.message for r in records}
+        running: dict[int, asyncio.Task[Outcome]] = {}
+        wake = asyncio.Event()
+        self._wakeups[plan_id] = wake
+        try:
+            while True:
+                if plan_id in self._cancelled:
+                    await self._cancel_all(plan_id, actions, states, attempts, running, messages)
+                    break
+                self._skip_orphans(plan_id, actions, states, messages)
+                self._start_ready(plan_id, actions, states, attempts, messages, running, wake)
+                if not running:
+                    waiting = [i for i, s in states.items() if s is ActionState.PENDING]
+                    for i in waiting:  # nothing in flight can free what they wait for
+                        self._finish(
+                            plan_id,
+                            actions[i],
+                            states,
+                            messages,
+                            ActionState.SKIPPED,
+                            messages.get(i) or "precondition never became true",
+                        )
+                    break
+                wake.clear()
+                waker = asyncio.ensure_future(wake.wait())
+                await asyncio.wait([*running.values(), waker], return_when=asyncio.FIRST_COMPLETED)
+                waker.cancel()
+                for aid, task in list(running.items()):
+                    if task.done():
+                        del running[aid]
+                        self._record_outcome(plan_id, actions[aid], task, states, messages)
+        finally:
+            self._wakeups.pop(plan_id, None)
+            self._cancelled.discard(plan_id)
+        final = _plan_state(states)
+        self._journal.set_plan_state(plan_id, final)
+        return ExecutionReport(plan_id, final, dict(states), messages)
+
+    def _skip_orphans(
+        self,
+        plan_id: str,
+        actions: dict[int, Action],
+        states: dict[int, ActionState],
+        messages: dict[int, str],
+    ) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for aid, action in actions.items():
+                if states[aid] is not ActionState.PENDING:
+                    continue
+                bad = [d for d in action.depends_on if states.get(d) in _BROKEN]
+                if bad:
+                    why = f"action {bad[0]} it depends on did not succeed"
+                    self._finish(plan_id, action, states, messages, ActionState.SKIPPED, why)
+                    changed = True
+
+    def _start_ready(
+        self,
+        plan_id: str,
+        actions: dict[int, Action],
+        states: dict[int, ActionState],
+        attempts: dict[int, int],
+        messages: dict[int, str],
+        running: dict[int, asyncio.Task[Outcome]],
+        wake: asyncio.Event,
+    ) -> None:
+        busy_nodes: dict[str, int] = {}
+        busy_links: dict[tuple[str, str], int] = {}
+        for aid in running:
+            _occupy(actions[aid], busy_nodes, busy_links, +1)
+        for aid in sorted(actions, key=lambda i: (actions[i].start_s, i)):
+            action = actions[aid]
+            if states[aid] is not ActionState.PENDING:
+                continue
+            if len(running) >= self._limits.max_parallel:
+                return
+            if any(states.get(d) is not ActionState.SUCCEEDED for d in action.depends_on):
+                continue
+            if not self._has_room(action, busy_nodes, busy_links):
+                continue
+            check = self._driver.check(action)
+            if check.verdict is Verdict.WAIT:
+                messages[aid] = check.reason
+                continue
+            if check.verdict is Verdict.STALE:
+                self._finish(plan_id, action, states, messages, ActionState.SKIPPED, check.reason)
+                continue
+            cid = command_id(plan_id, aid, attempts[aid])
+            self._journal.start_action(plan_id, aid, attempts[aid])
+            states[aid] = ActionState.RUNNING
+            self._on_event(ExecutionEvent(plan_id, action, ActionState.RUNNING))
+            _occupy(action, busy_nodes, busy_links, +1)
+            running[aid] = asyncio.ensure_future(
+                self._driver.execute(action, cid, self._progress_callback(plan_id))
+            )
+
+    def _has_room(
+        self,
+        action: Action,
+        busy_nodes: dict[str, int],
+        busy_links: dict[tuple[str, str], int],
+    ) -> bool:
+        for node in _nodes(action):
+            if busy_nodes.get(node, 0) >= self._limits.max_actions_per_node:
+                return False
+        link = _link(action)
+        return link is None or busy_links.get(link, 0) < self._limits.max_migrations_per_link
+
+    def _progress_callback(self, plan_id: str) -> ProgressCallback:
+        def report(action: Action, fraction: float) -> None:
+            self._on_event(ExecutionEvent(plan_id, action, ActionState.RUNNING, progress=fraction))
+
+        return report
+
+    def _record_outcome(
+        self,
+        plan_id: str,
+        action: Action,
+        task: asyncio.Task[Outcome],
+        states: dict[int, ActionState],
+        messages: dict[int, str],
+    ) -> None:
+        if task.cancelled():
+            self._finish(plan_id, action, states, messages, ActionState.CANCELLED, "cancelled")
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.warning("action %s of plan %s raised: %s", action.id, plan_id, exc)
+            outcome = Outcome(False, f"{type(exc).__name__}: {exc}")
+        else:
+            outcome = task.result()
+        state = ActionState.SUCCEEDED if outcome.succeeded else ActionState.FAILED
+        self._finish(plan_id, action, states, messages, state, outcome.message, outcome.simulated)
+
+    def _finish(
+        self,
+        plan_id: str,
+        action: Action,
+        states: dict[int, ActionState],
+        messages: dict[int, str],
+        state: ActionState,
+        message: str,
+        simulated: bool = False,
+    ) -> None:
+        self._journal.finish_action(plan_id, action.id, state, message, simulated)
+        states[action.id] = state
+        messages[action.id] = message
+        self._on_event(ExecutionEvent(plan_id, action, state, message, 1.0, simulated))
+
+    async def _cancel_all(
+        self,
+        plan_id: str,
+        actions: dict[int, Action],
+        states: dict[int, ActionState],
+        attempts: dict[int, int],
+        running: dict[int, asyncio.Task[Outcome]],
+        messages: dict[int, str],
+    ) -> None:
+        for aid in running:
+            action = actions[aid]
+            if action.kind is ActionKind.MIGRATE:
+                cid = command_id(plan_id, aid, attempts[aid])
+                try:
+                    await self._driver.abort(action, cid)
+                except Exception as exc:  # the abort is best effort; the outcome tells
+                    log.warning("abort of action %s failed: %s", aid, exc)
+        for aid, task in running.items():
+            try:
+                outcome = await task
+                state = ActionState.SUCCEEDED if outcome.succeeded else ActionState.CANCELLED
+                self._finish(
+                    plan_id,
+                    actions[aid],
+                    states,
+                    messages,
+                    state,
+                    outcome.message,
+                    outcome.simulated,
+                )
+            except Exception as exc:
+                self._finish(
+                    plan_id, actions[aid], states, messages, ActionState.CANCELLED, str(exc)
+                )
+        running.clear()
+        for aid, state in list(states.items()):
+            if state is ActionState.PENDING:
+                self._finish(
+                    plan_id, actions[aid], states, messages, ActionState.CANCELLED, "plan cancelled"
+                )
+
+
+_BROKEN = (ActionState.FAILED, ActionState.SKIPPED, ActionState.CANCELLED)
+
+
+def _nodes(action: Action) -> tuple[str, ...]:
+    return tuple(n for n in (action.src, action.dst) if n is not None)
+
+
+def _link(action: Action) -> tuple[str, str] | None:
+    if action.kind is ActionKind.MIGRATE and action.src and action.dst:
+        return (action.src, action.dst)
+    return None
+
+
+def _occupy(
+    action: Action,
+    busy_nodes: dict[str, int],
+    busy_links: dict[tuple[str, str], int],
+    delta: int,
+) -> None:
+    for node in _nodes(action):
+        busy_nodes[node] = busy_nodes.get(node, 0) + delta
+    link = _link(action)
+    if link is not None:
+        busy_links[link] = busy_links.get(link, 0) + delta
+
+
+def _plan_state(states: dict[int, ActionState]) -> PlanState:
+    values = set(states.values())
+    if ActionState.CANCELLED in values:
+        return PlanState.CANCELLED
+    if values <= {ActionState.SUCCEEDED}:
+        return PlanState.SUCCEEDED
+    return PlanState.FAILED

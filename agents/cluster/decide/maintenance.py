@@ -1,0 +1,123 @@
+"""Maintenance mode: what happens to a drained node's VMs, and how they come back.
+
+A drain empties a node by live migration (the DRAIN trigger and the solver's `Offline`
+constraint). When no destination fits, or a migration fails, the configured fallback runs on
+the VMs still there: `suspend` pauses them in place, `shutdown` shuts them down, `none` leaves
+them running (the drain is retried every cycle). Only `shutdown` empties the node: a paused VM
+keeps its memory there (libvirt pause, not a save to disk), so after a `suspend` fallback the
+node frees its CPU but still holds those VMs and must not be powered off; the loop says so. Where drained VMs came from is read back from
+the plan journal, not kept in memory, so an undrain after a manager restart still moves them
+home: every succeeded action of a `drain` plan leaving the node, since the last `undrain` plan
+that reached it.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from vmgrid.agents import model as m
+from vmgrid.agents.cluster.act.journal import ActionState, Journal
+from vmgrid.agents.cluster.state.state import ClusterSnapshot
+from vmgrid.solver.plan import Action, ActionKind
+
+DRAIN_ORIGIN = "drain"
+UNDRAIN_ORIGIN = "undrain"
+_RUNNING = {m.VmState.RUNNING, m.VmState.BLOCKED, m.VmState.MIGRATING}
+_STOPPED = {m.VmState.SHUT_OFF, m.VmState.DEFINED, m.VmState.CRASHED}
+
+
+class DrainFallback(enum.Enum):
+    """What to do with a draining node's VM that cannot be live-migrated away."""
+
+    SUSPEND = "suspend"
+    SHUTDOWN = "shutdown"
+    NONE = "none"
+
+
+def running_vms_on(snapshot: ClusterSnapshot, node_id: str) -> list[str]:
+    """Uuids of the VMs running on `node_id` (those a drain still has to move)."""
+    view = snapshot.node(node_id)
+    return [vm.uuid for vm in view.vms if vm.state in _RUNNING]
+
+
+def fallback_actions(
+    snapshot: ClusterSnapshot,
+    nodes: tuple[str, ...],
+    fallback: DrainFallback,
+    only: set[str] | None = None,
+) -> tuple[Action, ...]:
+    """Suspend or shut down the VMs still running on the draining `nodes` (those in `only`,
+    when given: the ones whose migration failed)."""
+    if fallback is DrainFallback.NONE:
+        return ()
+    kind = ActionKind.SUSPEND if fallback is DrainFallback.SUSPEND else ActionKind.SHUTDOWN_VM
+    actions: list[Action] = []
+    for node in nodes:
+        for uuid in running_vms_on(snapshot, node):
+            if only is not None and uuid not in only:
+                continue
+            reason = f"drain of {node}: no live migration possible, fallback {fallback.value}"
+            actions.append(Action(len(actions), kind, uuid, node, None, 0, 0, reason))
+    return tuple(actions)
+
+
+def drained_from(journal: Journal, node_id: str) -> dict[str, ActionKind]:
+    """VMs the drain of `node_id` moved, suspended or shut down, and how (oldest first)."""
+    left: dict[str, ActionKind] = {}
+    for plan in journal.plans():
+        if plan.origin == UNDRAIN_ORIGIN and any(r.action.dst == node_id for r in plan.actions):
+            left.clear()
+        if plan.origin != DRAIN_ORIGIN:
+            continue
+        for record in plan.actions:
+            action = record.action
+            if record.state is ActionState.SUCCEEDED and action.src == node_id:
+                left[action.subject] = action.kind
+    return left
+
+
+def return_actions(
+    snapshot: ClusterSnapshot, node_id: str, drained: dict[str, ActionKind]
+) -> tuple[Action, ...]:
+    """The plan that brings drained VMs back to `node_id`, as far as they still exist."""
+    where = _where(snapshot, node_id)
+    actions: list[Action] = []
+    for uuid, how in drained.items():
+        if uuid not in where:
+            continue
+        host, state = where[uuid]
+        reason = f"{node_id} left maintenance: back where it ran before the drain"
+        step: tuple[ActionKind, str | None] | None = None
+        if how is ActionKind.MIGRATE and host != node_id and state in _RUNNING:
+            step = (ActionKind.MIGRATE, host)
+        elif how is ActionKind.SUSPEND and host == node_id and state is m.VmState.PAUSED:
+            step = (ActionKind.RESUME, node_id)
+        elif how is ActionKind.SHUTDOWN_VM and host == node_id and state in _STOPPED:
+            step = (ActionKind.BOOT_VM, None)
+        if step is not None:
+            kind, src = step
+            actions.append(Action(len(actions), kind, uuid, src, node_id, 0, 0, reason))
+    return tuple(actions)
+
+
+def unsettled(snapshot: ClusterSnapshot, node_id: str, drained: dict[str, ActionKind]) -> bool:
+    """Whether the reports still disagree with the journal about a drained VM: one the drain
+    migrated away that is seen on `node_id` again or nowhere (a report in flight)."""
+    where = _where(snapshot, node_id)
+    for uuid, how in drained.items():
+        if how is ActionKind.MIGRATE and (uuid not in where or where[uuid][0] == node_id):
+            return True
+    return False
+
+
+def _where(snapshot: ClusterSnapshot, home: str) -> dict[str, tuple[str, m.VmState]]:
+    """uuid -> (node, state) of each VM's copy that counts: the active one (a live migration
+    leaves the shut-off definition on its source), else the one on `home`, else any."""
+    where: dict[str, tuple[str, m.VmState]] = {}
+    for view in snapshot.nodes:
+        for vm in view.vms:
+            seen = where.get(vm.uuid)
+            active = vm.state in _RUNNING or vm.state is m.VmState.PAUSED
+            if seen is None or active or (view.node_id == home and seen[1] in _STOPPED):
+                where[vm.uuid] = (view.node_id, vm.state)
+    return where

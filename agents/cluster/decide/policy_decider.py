@@ -1,0 +1,126 @@
+"""The production decision for overload and underload cycles: vmgrid's ``DecisionPolicy``.
+
+The ControlLoop still decides *when* to look (a trigger held for ``hold_s``, no plan running,
+no cooldown, drains first) and whether a plan needs approval; this module decides *what*, with
+the very policy the PlanetLab replay runs (``vmgrid.solver.decision``, see docs/replay.md):
+relief of hosts above capacity and all-or-nothing consolidation of light hosts, with the
+policy's own per-VM cooldown as hysteresis. The decider keeps the policy (its hysteresis
+memory), the stable VM ids and the cycle counter for the life of the loop.
+
+One manager-only addition: the policy fills hosts to a risk bound that includes two spreads of
+each VM's recent changes. Seconds after a load step that spread is huge, and a VM asking a
+whole node never fits anywhere with that headroom, so a held overload could stay unrelieved.
+When the policy leaves a held-overloaded node overloaded, the same policy with no headroom
+(``z = 0``: place on current demand) answers the relief instead, and says so.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+from vmgrid.agents.cluster.decide.control import (
+    ControlConfig,
+    Decision,
+    Trigger,
+    TriggerKind,
+    with_power_policy,
+)
+from vmgrid.agents.cluster.state.policy_view import (
+    PolicyView,
+    VmIds,
+    eligible_nodes,
+    plan_moves,
+    to_policy_snapshot,
+)
+from vmgrid.agents.cluster.state.state import ClusterSnapshot
+from vmgrid.solver.decision import DecisionPolicy, Move, PolicyConfig
+from vmgrid.solver.plan import ActionKind
+
+
+def policy_config(config: ControlConfig) -> PolicyConfig:
+    """The policy's settings for this loop: production defaults and the migration budget."""
+    return PolicyConfig(max_moves=config.max_migrations_per_cycle or None)
+
+
+class PolicyDecider:
+    """Stateful across cycles: the policy's hysteresis, VM ids and the cycle number."""
+
+    def __init__(self, config: PolicyConfig | None = None) -> None:
+        self.config = config or PolicyConfig()
+        self.policy = DecisionPolicy(self.config)
+        self._no_headroom = DecisionPolicy(replace(self.config, z=0.0))
+        self.ids = VmIds()
+        self.step = 0
+        self._before: DecisionPolicy | None = None
+
+    def forget_last(self) -> None:
+        """Undo the hysteresis memory of the last decision: its plan never ran (rejected,
+        expired), so its VMs did not move and its hosts received nothing."""
+        if self._before is not None:
+            self.policy, self._before = self._before, None
+
+    def view(self, snapshot: ClusterSnapshot, powered_off: bool = False) -> PolicyView:
+        """The policy's view of `snapshot` for the next cycle (`powered_off`: nodes the manager
+        powered off are hosts it may wake)."""
+        return to_policy_snapshot(snapshot, self.ids, self.step, powered_off=powered_off)
+
+    def decide(
+        self, snapshot: ClusterSnapshot, trigger: Trigger, config: ControlConfig
+    ) -> Decision:
+        """The policy's moves for this cycle as a plan (None when nothing is to be moved)."""
+        wake = config.wake_powered_off
+        if not eligible_nodes(snapshot, wake):
+            return Decision(trigger, None, f"no node can host VMs ({trigger.reason})")
+        view = self.view(snapshot, wake)
+        self.step += 1
+        self._before = copy.deepcopy(self.policy)
+        result = self.policy.decide(view.snapshot)
+        moves = list(result.moves)
+        relieved = {m.source for m in moves if m.reason == "overload"}
+        position = {n: i for i, n in enumerate(view.node_ids)}
+        hot = {position[n] for n in trigger.nodes if n in position}
+        stuck = [h for h in result.overloaded_hosts if h in hot and h not in relieved]
+        relief_moves = sum(1 for m in moves if m.reason == "overload")
+        budget = self.config.max_moves
+        spent = budget is not None and relief_moves >= budget  # the rest waits for next cycle
+        fallback = bool(stuck) and not spent and trigger.kind is TriggerKind.OVERLOAD
+        if fallback:
+            relief = self._no_headroom.decide(view.snapshot).moves
+            moves = [m for m in relief if m.reason == "overload"]
+        emptied = {m.source for m in moves if m.reason == "consolidation"}
+        if emptied and len(emptied) < config.min_gain_nodes:
+            moves = [m for m in moves if m.reason != "consolidation"]
+        checked = plan_moves(snapshot, view, moves)
+        stats: dict[str, object] = {
+            "policy": "vmgrid",
+            "step": self.step - 1,
+            "overloaded_nodes": [view.node_ids[h] for h in result.overloaded_hosts],
+            "used_cpsat": dict(result.used_solver),
+            "no_headroom_relief": fallback,
+            "skipped": list(checked.skipped),
+        }
+        if checked.plan is None:
+            self.forget_last()
+            why = "; ".join(checked.skipped) or "no host is over capacity or light enough"
+            return Decision(trigger, None, f"vmgrid policy: nothing to move ({why})", stats)
+        plan = with_power_policy(checked.plan, config.power_saving)
+        summary = _summary(view, checked.moves, trigger, fallback)
+        woken = [a.subject for a in plan.actions if a.kind is ActionKind.BOOT_NODE]
+        if woken:
+            summary = f"{summary}; power on {', '.join(woken)} first"
+        return Decision(trigger, plan, summary, stats, checked.active_nodes)
+
+
+def _summary(view: PolicyView, moves: tuple[Move, ...], trigger: Trigger, fallback: bool) -> str:
+    parts = []
+    relief = [m for m in moves if m.reason == "overload"]
+    if relief:
+        nodes = ", ".join(dict.fromkeys(view.node_ids[m.source] for m in relief))
+        how = " without headroom" if fallback else ""
+        parts.append(f"relieve {nodes}{how}: {len(relief)} migration(s)")
+    merged = [m for m in moves if m.reason == "consolidation"]
+    if merged:
+        freed = len({m.source for m in merged})
+        parts.append(f"consolidate: free {freed} node(s) with {len(merged)} migration(s)")
+    return f"vmgrid policy: {'; '.join(parts)} ({trigger.reason})"

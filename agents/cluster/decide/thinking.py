@@ -1,0 +1,165 @@
+"""The pure part of a decision cycle: from a snapshot to what the loop should start.
+
+`think` reads a snapshot and the loop's standing requests (a node to bring VMs back to, VMs a
+drain could not move, whether rebalancing is cooling down) and returns a `Thought`. It writes
+nothing but the policy decider's hysteresis memory, and it returns the decider it used, so the
+same function can run in a thread of the manager or in a forked child (see forked.py), whose
+copy of the decider then replaces the parent's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from vmgrid.agents.cluster.decide.control import (
+    ControlConfig,
+    Decision,
+    PolicyKind,
+    Trigger,
+    TriggerKind,
+    decide,
+    find_trigger,
+)
+from vmgrid.agents.cluster.decide.maintenance import (
+    DrainFallback,
+    fallback_actions,
+    return_actions,
+    unsettled,
+)
+from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider
+from vmgrid.agents.cluster.state.solver_view import to_model
+from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus
+from vmgrid.solver.plan import Action, ActionKind, Plan
+
+
+@dataclass(frozen=True)
+class CycleRequest:
+    """What the loop asks of one cycle besides watching for triggers."""
+
+    returning: str | None = None
+    """A node that left maintenance: bring back the VMs in `drained`."""
+    drained: tuple[tuple[str, ActionKind], ...] = ()
+    """(VM uuid, how it left) for the VMs the journal says were drained from `returning`."""
+    drain_failed: frozenset[str] = frozenset()
+    """VMs whose drain migration did not happen: they get the drain fallback."""
+    cooling_down: bool = False
+    """A plan ended less than the cooldown ago: no rebalancing (drains still run)."""
+
+
+@dataclass(frozen=True)
+class Thought:
+    """The cycle's conclusion."""
+
+    decision: Decision | None = None
+    run_now: bool = False
+    """The operator asked for this (drain fallback, undrain): start it without approval."""
+    unsettled: bool = False
+    """Undrain: reports do not show yet where the drained VMs are; look again later."""
+    used_drain_failed: bool = False
+    """The drain fallback was decided for `drain_failed`; the loop may forget them."""
+    decider: PolicyDecider | None = None
+    """The policy decider after this cycle (set when the vmgrid policy decided)."""
+    awaits_power_on: bool = False
+    """Undrain of a powered-off node that vmgrid cannot power on: retry once it is back."""
+
+
+def think(
+    snapshot: ClusterSnapshot,
+    request: CycleRequest,
+    decider: PolicyDecider,
+    config: ControlConfig,
+) -> Thought:
+    """One cycle's conclusion on `snapshot` (see the module docstring)."""
+    if request.returning is not None:
+        return _return_home(snapshot, request.returning, dict(request.drained), config)
+    trigger = find_trigger(snapshot, config)
+    if trigger is None:
+        return Thought()
+    draining = trigger.kind is TriggerKind.DRAIN
+    if not draining and request.cooling_down:
+        return Thought()
+    used = draining and bool(request.drain_failed)
+    if used:
+        stuck = fallback_actions(
+            snapshot, trigger.nodes, config.drain_fallback, set(request.drain_failed)
+        )
+        if stuck:
+            decision = _fallback(snapshot, trigger, stuck, config, "VM(s) that did not migrate")
+            return Thought(decision, run_now=True, used_drain_failed=True)
+    if draining or config.policy is PolicyKind.SOLVER:
+        decision = decide(snapshot, trigger, config)
+        policy_decider = None
+    else:
+        decision = decider.decide(snapshot, trigger, config)
+        policy_decider = decider
+    if decision.plan is None and draining:
+        stuck = fallback_actions(snapshot, trigger.nodes, config.drain_fallback)
+        if stuck:
+            decision = _fallback(snapshot, trigger, stuck, config, "VM(s)", decision)
+    return Thought(decision, used_drain_failed=used, decider=policy_decider)
+
+
+def _fallback(
+    snapshot: ClusterSnapshot,
+    trigger: Trigger,
+    stuck: tuple[Action, ...],
+    config: ControlConfig,
+    what: str,
+    failed: Decision | None = None,
+) -> Decision:
+    """The drain fallback for `stuck` VMs, after the solver's `failed` decision if any."""
+    fallback = config.drain_fallback
+    summary = f"drain fallback: {fallback.value} {len(stuck)} {what}"
+    summary += _not_empty(fallback, trigger.nodes)
+    if failed is None:
+        return Decision(trigger, _plan(snapshot, stuck), summary)
+    return Decision(trigger, _plan(snapshot, stuck), f"{failed.summary}; {summary}", failed.stats)
+
+
+def _return_home(
+    snapshot: ClusterSnapshot, node: str, drained: dict[str, ActionKind], config: ControlConfig
+) -> Thought:
+    actions = return_actions(snapshot, node, drained)
+    if not actions:
+        # Reports lag the journal: a VM the drain moved may still show on its old node,
+        # or on none, for a report period. The loop looks again until the reports agree.
+        return Thought(unsettled=unsettled(snapshot, node, drained))
+    trigger = Trigger(TriggerKind.UNDRAIN, (node,), f"{node} left maintenance")
+    summary = f"undrain {node}: {len(actions)} VM(s) go back"
+    if snapshot.node(node).status is NodeStatus.POWERED_OFF:
+        if not config.wake_powered_off:
+            why = (
+                "it is powered off and vmgrid may not power it on (no power_on_command, or "
+                "wake_powered_off = false): power it on by hand; its VMs go back once its agent "
+                "is connected"
+            )
+            return Thought(Decision(trigger, None, f"undrain {node}: {why}"), awaits_power_on=True)
+        summary = f"undrain {node}: power it on, then {len(actions)} VM(s) go back"
+        actions = _after_boot(node, actions)
+    return Thought(Decision(trigger, _plan(snapshot, actions), summary), run_now=True)
+
+
+def _after_boot(node: str, actions: tuple[Action, ...]) -> tuple[Action, ...]:
+    """A BOOT_NODE for `node` first, and every other action after it."""
+    boot = Action(0, ActionKind.BOOT_NODE, node, None, node, 0, 0, f"{node} left maintenance")
+    later = tuple(
+        replace(a, id=a.id + 1, depends_on=(0, *(d + 1 for d in a.depends_on))) for a in actions
+    )
+    return (boot, *later)
+
+
+def _not_empty(fallback: DrainFallback, nodes: tuple[str, ...]) -> str:
+    """A paused VM keeps its memory (and its life) on the node: say the drain is not done."""
+    if fallback is not DrainFallback.SUSPEND:
+        return ""
+    where = ", ".join(nodes)
+    return (
+        f"; paused VMs keep their memory on {where}, which is not empty: do not power it off "
+        "(drain_fallback = shutdown empties it)"
+    )
+
+
+def _plan(snapshot: ClusterSnapshot, actions: tuple[Action, ...]) -> Plan:
+    """A plan built here rather than by the solver (fallback, undrain): models are informative."""
+    model = to_model(snapshot)
+    return Plan(model, model, actions)

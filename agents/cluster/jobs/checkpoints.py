@@ -1,0 +1,167 @@
+"""Checkpoints of jobs: internal snapshots taken through the agents, coordinated per group.
+
+A group (a parallel application) is checkpointed consistently: every member is paused, then
+every member is snapshotted, then every member resumed (always, even when a snapshot failed),
+so the members' states belong to the same instant. A single VM is snapshotted while it runs
+(libvirt's internal qcow2 snapshot; the guest is not stopped). A policy per job (interval,
+retention) comes from the job's ``[snapshot]`` table or `set_policy`; `run` takes checkpoints
+when due and deletes those beyond retention. Checkpoint names sort by time (``ckpt-<ms>``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from vmgrid.agents.cluster.jobs.members import Member
+from vmgrid.agents.cluster.jobs.submission import ClusterJobs, run_command
+from vmgrid.agents.errors import FailedPrecondition, NotFound, VmgridError
+from vmgrid.agents.jobmodel import JobState, SnapshotPolicy
+from vmgrid.agents.model import (
+    Command,
+    CreateSnapshotCommand,
+    DeleteSnapshotCommand,
+    ResumeCommand,
+    RevertSnapshotCommand,
+    SuspendCommand,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Checkpoints:
+    """Take, list, revert, delete and prune checkpoints of the jobs in `jobs`."""
+
+    def __init__(
+        self,
+        jobs: ClusterJobs,
+        timeout_s: float = 120.0,
+        clock: Callable[[], float] = time.time,
+        default_policy: SnapshotPolicy | None = None,
+    ) -> None:
+        self.jobs = jobs
+        self.default_policy = default_policy
+        self.timeout_s = timeout_s
+        self._clock = clock
+        self._policies: dict[str, SnapshotPolicy] = {}
+
+    def set_policy(self, job_id: str, policy: SnapshotPolicy) -> None:
+        """Override the job's own snapshot policy (kept in memory)."""
+        self.jobs.get(job_id)
+        self._policies[job_id] = policy
+
+    def policy(self, job_id: str) -> SnapshotPolicy | None:
+        own = self._policies.get(job_id) or self.jobs.get(job_id).spec.snapshot
+        return own or self.default_policy
+
+    def taken(self, job_id: str) -> list[tuple[str, float]]:
+        """(name, taken_at unix s), oldest first."""
+        self.jobs.get(job_id)
+        return self.jobs.members.checkpoints(job_id)
+
+    def latest(self, job_id: str) -> str | None:
+        taken = self.jobs.members.checkpoints(job_id)
+        return taken[-1][0] if taken else None
+
+    async def take(self, job_id: str) -> str:
+        """A coordinated checkpoint of every member; returns its name."""
+        members = self._members(job_id)
+        now = self._clock()
+        name = f"ckpt-{int(now * 1000)}"
+        group = len(members) > 1
+        if group:
+            await self._each(members, lambda m: SuspendCommand(_id(m, name, "pause"), m.vm_uuid))
+        try:
+            await self._each(
+                members,
+                lambda m: CreateSnapshotCommand(
+                    _id(m, name, "snap"), m.vm_uuid, name, f"vmgrid job {job_id}"
+                ),
+            )
+        finally:
+            if group:
+                await self._each(
+                    members, lambda m: ResumeCommand(_id(m, name, "resume"), m.vm_uuid)
+                )
+        self.jobs.members.add_checkpoint(job_id, name, now)
+        policy = self.policy(job_id)
+        if policy is not None:
+            await self.prune(job_id, policy.retention)
+        return name
+
+    async def revert(self, job_id: str, name: str) -> None:
+        """Every member back to checkpoint `name` (paused together for a group)."""
+        self._known(job_id, name)
+        members = self._members(job_id)
+        tag = f"{name}-revert-{int(self._clock() * 1000)}"
+        await self._each(
+            members, lambda m: RevertSnapshotCommand(_id(m, tag, "revert"), m.vm_uuid, name)
+        )
+
+    async def delete(self, job_id: str, name: str) -> None:
+        self._known(job_id, name)
+        members = self._members(job_id)
+        await self._each(
+            members, lambda m: DeleteSnapshotCommand(_id(m, name, "delete"), m.vm_uuid, name)
+        )
+        self.jobs.members.remove_checkpoint(job_id, name)
+
+    async def prune(self, job_id: str, retention: int) -> list[str]:
+        """Delete the oldest checkpoints beyond `retention`; returns their names."""
+        taken = [n for n, _ in self.jobs.members.checkpoints(job_id)]
+        old = taken[: max(0, len(taken) - retention)]
+        for name in old:
+            await self.delete(job_id, name)
+        return old
+
+    async def due(self) -> list[str]:
+        """Take the checkpoints whose interval has passed; returns the jobs checkpointed."""
+        done = []
+        for record in self.jobs.store.list([JobState.RUNNING]):
+            policy = self.policy(record.job_id)
+            if policy is None:
+                continue
+            taken = self.jobs.members.checkpoints(record.job_id)
+            last = taken[-1][1] if taken else record.updated_at
+            if self._clock() - last >= policy.interval_s:
+                try:
+                    await self.take(record.job_id)
+                    done.append(record.job_id)
+                except VmgridError as exc:
+                    log.warning("checkpoint of job %s failed: %s", record.job_id, exc)
+        return done
+
+    async def run(self, stop: asyncio.Event, period_s: float = 5.0) -> None:
+        """Check policies every `period_s` until `stop` is set."""
+        while not stop.is_set():
+            await self.due()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), period_s)
+
+    def _members(self, job_id: str) -> list[Member]:
+        members = self.jobs.members.members(job_id)
+        if not members:
+            raise FailedPrecondition(f"job {job_id!r} has no running members to checkpoint")
+        return members
+
+    def _known(self, job_id: str, name: str) -> None:
+        names = [n for n, _ in self.taken(job_id)]
+        if name not in names:
+            raise NotFound(f"checkpoint {name!r} of job {job_id!r}; known: {names or 'none'}")
+
+    async def _each(self, members: Sequence[Member], make: Callable[[Member], Command]) -> None:
+        """Run one command per member concurrently; raise the first failure after all ended."""
+        results = await asyncio.gather(
+            *(run_command(self.jobs.manager, m.node_id, make(m), self.timeout_s) for m in members),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+
+def _id(member: Member, name: str, step: str) -> str:
+    return f"{name}-{member.job_id}-{member.name}-{step}"

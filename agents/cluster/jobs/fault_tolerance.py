@@ -1,0 +1,74 @@
+"""Jobs, checkpoints and failure handling of one cluster, started and stopped together.
+
+`FaultTolerance(manager, options)` builds the three parts on one SQLite file and registers
+itself for the manager, so the ClusterService RPCs (SubmitJob, GetJob) find it with
+`for_manager`. `start()` runs the checkpoint policy loop and the failure monitor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from dataclasses import dataclass, field
+
+from vmgrid.agents.cluster.jobs.checkpoints import Checkpoints
+from vmgrid.agents.cluster.jobs.ha import HaConfig, HaMonitor
+from vmgrid.agents.cluster.jobs.submission import ClusterJobs, SubmissionConfig
+from vmgrid.agents.cluster.link.manager import ClusterManager
+from vmgrid.agents.errors import Unimplemented
+from vmgrid.agents.jobmodel import SnapshotPolicy
+
+_BY_MANAGER: weakref.WeakKeyDictionary[ClusterManager, FaultTolerance] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class FaultToleranceOptions:
+    submission: SubmissionConfig = field(default_factory=SubmissionConfig)
+    ha: HaConfig = field(default_factory=HaConfig)
+    checkpoint_period_s: float = 5.0
+    """How often snapshot policies are checked."""
+    restart_on_failure: bool = True
+    """Off: lost nodes are only reported, never fenced nor restarted."""
+    default_checkpoint_policy: SnapshotPolicy | None = None
+    """Checkpoint policy of jobs whose document has no ``[snapshot]`` table; None: none."""
+
+
+class FaultTolerance:
+    def __init__(self, manager: ClusterManager, options: FaultToleranceOptions | None = None):
+        self.options = options or FaultToleranceOptions()
+        self.jobs = ClusterJobs(manager, self.options.submission)
+        self.checkpoints = Checkpoints(
+            self.jobs, default_policy=self.options.default_checkpoint_policy
+        )
+        self.ha = HaMonitor(self.jobs, self.checkpoints, self.options.ha)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        _BY_MANAGER[manager] = self
+
+    def start(self) -> None:
+        """Run the checkpoint loop and (unless disabled) the failure monitor."""
+        self._tasks.append(
+            asyncio.create_task(self.checkpoints.run(self._stop, self.options.checkpoint_period_s))
+        )
+        if self.options.restart_on_failure:
+            self._tasks.append(asyncio.create_task(self.ha.run(self._stop)))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.jobs.close()
+
+
+def for_manager(manager: ClusterManager) -> FaultTolerance:
+    """The instance serving `manager`; Unimplemented when jobs are not enabled there."""
+    found = _BY_MANAGER.get(manager)
+    if found is None:
+        raise Unimplemented(
+            f"cluster {manager.config.cluster_id!r} runs without job submission; start it"
+            " with fault tolerance options (ClusterRuntime(..., fault_tolerance=...))"
+        )
+    return found

@@ -1,0 +1,265 @@
+"""Node failure: fence, then restart the node's VMs elsewhere; never run a VM twice.
+
+A node is declared FAILED only when both hold: the manager lost its heartbeat (state LOST) and
+it is fenced, i.e. a configured fence command exited 0, or (without one) its libvirt URI does
+not answer ``libvirt.open`` within the fence timeout. A silent node whose libvirt still answers
+is partitioned, not dead: nothing is restarted, so no VM can run twice.
+
+Once failed, its job members restart on the connected nodes in HA order (priority, then
+size; `vmgrid.solver.admission.restart_order`), each on the node with most room that holds no
+other member of its group when possible. A member's disk is the overlay on shared storage;
+with a checkpoint it is first rolled back to the latest one (``qemu-img snapshot -a``), else
+it cold-boots from the disk as it was. Each relocation is journaled (`MemberStore.relocate`):
+when the failed node's agent reconnects, its stale copies are destroyed and undefined, and
+those commands are put on its stream before any other command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from vmgrid.agents.cluster.jobs.checkpoints import Checkpoints
+from vmgrid.agents.cluster.jobs.members import Member
+from vmgrid.agents.cluster.jobs.submission import ClusterJobs, run_command
+from vmgrid.agents.cluster.link.manager import NodeSession
+from vmgrid.agents.cluster.state.solver_view import to_model
+from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
+from vmgrid.agents.errors import VmgridError
+from vmgrid.agents.model import DefineCommand, DestroyCommand, StartCommand, UndefineCommand
+from vmgrid.solver.admission import restart_order
+from vmgrid.solver.model import CPU, MEMORY, NET, VM, Model, VMState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HaConfig:
+    """How failures are confirmed and handled."""
+
+    fence_command: tuple[str, ...] = ()
+    """argv run to fence a node ({node} and {uri} are substituted); exit 0 means fenced.
+    Empty: a node is fenced when its libvirt URI does not answer."""
+    fence_timeout_s: float = 5.0
+    libvirt_uris: Mapping[str, str] = field(default_factory=dict)
+    """node id -> libvirt URI to probe; default: the node's peer_uri (or migration_uri)."""
+    period_s: float = 1.0
+    """How often lost nodes are examined."""
+    command_timeout_s: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class FenceResult:
+    fenced: bool
+    how: str
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """One member restarted elsewhere (checkpoint empty: cold boot from its disk)."""
+
+    vm_name: str
+    vm_uuid: str
+    from_node: str
+    to_node: str
+    checkpoint: str
+
+
+def libvirt_answers(uri: str) -> bool:
+    """True when libvirt at `uri` accepts a connection (blocking; run in a thread)."""
+    import libvirt
+
+    libvirt.registerErrorHandler(lambda *_: None, None)
+    try:
+        conn = libvirt.open(uri)
+    except libvirt.libvirtError:
+        return False
+    try:
+        conn.getVersion()
+        return True
+    except libvirt.libvirtError:
+        return False
+    finally:
+        conn.close()
+
+
+async def fence(view: NodeView, config: HaConfig) -> FenceResult:
+    """Confirm a silent node is really down (see the module docstring)."""
+    node = view.node_id
+    uri = config.libvirt_uris.get(node) or view.identity.peer_uri or view.identity.migration_uri
+    if config.fence_command:
+        argv = [a.replace("{node}", node).replace("{uri}", uri) for a in config.fence_command]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            code = await asyncio.wait_for(proc.wait(), config.fence_timeout_s)
+        except (OSError, TimeoutError) as exc:
+            return FenceResult(False, f"fence command {argv[0]} failed: {exc}")
+        return FenceResult(code == 0, f"fence command {argv[0]} exited {code}")
+    if not uri or uri.startswith("test:"):
+        return FenceResult(False, "no libvirt URI to probe and no fence command configured")
+    try:
+        answers = await asyncio.wait_for(
+            asyncio.to_thread(libvirt_answers, uri), config.fence_timeout_s
+        )
+    except TimeoutError:
+        answers = False
+    return FenceResult(not answers, f"libvirt {uri} {'answers' if answers else 'unreachable'}")
+
+
+class HaMonitor:
+    """Watches lost nodes, restarts fenced nodes' members, cleans stale copies on return."""
+
+    def __init__(self, jobs: ClusterJobs, checkpoints: Checkpoints, config: HaConfig) -> None:
+        self.jobs = jobs
+        self.checkpoints = checkpoints
+        self.config = config
+        self.failed: dict[str, str] = {}
+        """node id -> how it was fenced."""
+        self.restarts: list[Restart] = []
+        self._refused: set[str] = set()
+        self._cleaners: set[asyncio.Task[None]] = set()
+        self._cleaning: set[str] = set()
+        jobs.manager.session_hooks.append(self._on_session)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.check()
+            except VmgridError as exc:
+                log.warning("failure handling: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.period_s)
+
+    async def check(self) -> list[Restart]:
+        """One pass: fence newly lost nodes, restart their members; returns the restarts."""
+        done: list[Restart] = []
+        state = self.jobs.manager.state
+        for view in state.views():
+            node = view.node_id
+            if view.status is NodeStatus.CONNECTED:
+                self.failed.pop(node, None)
+                self._refused.discard(node)
+                self._clean_returned(node)
+                continue
+            if node in self.failed:
+                continue
+            verdict = await fence(view, self.config)
+            if not verdict.fenced:
+                if node not in self._refused:
+                    log.warning("node %s lost, not fenced (%s): no restart", node, verdict.how)
+                self._refused.add(node)
+                continue
+            log.warning("node %s failed (%s): restarting its VMs", node, verdict.how)
+            self.failed[node] = verdict.how
+            done.extend(await self.restart_from(node))
+        return done
+
+    async def restart_from(self, node: str) -> list[Restart]:
+        members = {m.vm_uuid: m for m in self.jobs.members.members(node_id=node)}
+        model = to_model(self.jobs.manager.state.snapshot())
+        order = restart_order(_as_vm(m) for m in members.values())
+        done = []
+        for vm in order:
+            member = members[vm.name]
+            target = _target(model, member, self.jobs.members.members(member.job_id))
+            if target is None:
+                log.error("no node has room to restart %s (from %s)", member.name, node)
+                continue
+            try:
+                restart = await self._restart(member, target)
+            except (VmgridError, OSError, subprocess.SubprocessError) as exc:
+                log.error("restart of %s on %s failed: %s", member.name, target, exc)
+                continue
+            model = model.with_vms([_as_vm(member).on(target)])
+            done.append(restart)
+        self.restarts.extend(done)
+        return done
+
+    async def _restart(self, member: Member, target: str) -> Restart:
+        checkpoint = self.checkpoints.latest(member.job_id) or ""
+        if checkpoint and member.overlay_path:
+            await asyncio.to_thread(_roll_back_disk, member.overlay_path, checkpoint)
+        tag = f"ha-{member.vm_uuid}-{target}-{int(time.time() * 1000)}"
+        timeout = self.config.command_timeout_s
+        manager = self.jobs.manager
+        await run_command(
+            manager, target, DefineCommand(f"{tag}-define", member.domain_xml), timeout
+        )
+        self.jobs.members.relocate(member.vm_uuid, member.node_id, target)
+        await run_command(manager, target, StartCommand(f"{tag}-start", member.vm_uuid), timeout)
+        log.info("restarted %s on %s (checkpoint %s)", member.name, target, checkpoint or "none")
+        return Restart(member.name, member.vm_uuid, member.node_id, target, checkpoint)
+
+    def _on_session(self, session: NodeSession) -> None:
+        """A node's agent is back: its stale copies are destroyed first, then undefined."""
+        stale = self.jobs.members.stale(session.node_id)
+        if not stale:
+            return
+        tag = f"stale-{session.connection_id}"
+        for vm_uuid in stale:
+            session.outbox.put_nowait(DestroyCommand(f"{tag}-{vm_uuid}-destroy", vm_uuid))
+        task = asyncio.get_running_loop().create_task(self._clean(session.node_id, stale, tag))
+        self._cleaners.add(task)
+        task.add_done_callback(self._cleaners.discard)
+
+    def _clean_returned(self, node: str) -> None:
+        """Fallback for an agent that resumed its old stream (no new session to hook)."""
+        if node in self._cleaning or not self.jobs.members.stale(node):
+            return
+        stale = self.jobs.members.stale(node)
+        task = asyncio.get_running_loop().create_task(self._clean(node, stale, "stale-resumed"))
+        self._cleaners.add(task)
+        task.add_done_callback(self._cleaners.discard)
+
+    async def _clean(self, node: str, stale: list[str], tag: str) -> None:
+        """Destroy (may fail: the copy can be gone already), then undefine (must succeed)."""
+        self._cleaning.add(node)
+        try:
+            await self._clean_each(node, stale, tag)
+        finally:
+            self._cleaning.discard(node)
+
+    async def _clean_each(self, node: str, stale: list[str], tag: str) -> None:
+        manager, timeout = self.jobs.manager, self.config.command_timeout_s
+        for vm_uuid in stale:
+            destroy = DestroyCommand(f"{tag}-{vm_uuid}-destroy", vm_uuid)
+            undefine = UndefineCommand(f"{tag}-{vm_uuid}-undefine", vm_uuid)
+            try:
+                await manager.send_command(node, destroy, timeout)
+                await run_command(manager, node, undefine, timeout)
+            except VmgridError as exc:
+                log.error("stale copy of %s on %s not removed: %s", vm_uuid, node, exc)
+                continue
+            self.jobs.members.cleaned(node, vm_uuid)
+            log.info("removed the stale copy of %s on returning node %s", vm_uuid, node)
+
+
+def _as_vm(member: Member) -> VM:
+    demand = {CPU: member.cpu_millicores, MEMORY: member.memory_mib, NET: member.bandwidth_mbps}
+    return VM(member.vm_uuid, demand, VMState.READY, None, {"ha_priority": member.ha_priority})
+
+
+def _target(model: Model, member: Member, group: list[Member]) -> str | None:
+    """The connected node with most free memory that fits, preferring nodes without siblings."""
+    siblings = {m.node_id for m in group if m.vm_uuid != member.vm_uuid}
+    need = {CPU: member.cpu_millicores, MEMORY: member.memory_mib, NET: member.bandwidth_mbps}
+    fits = [
+        n
+        for n in model.online_nodes()
+        if n != member.node_id and all(model.slack(n, r) >= q for r, q in need.items())
+    ]
+    if not fits:
+        return None
+    return min(fits, key=lambda n: (n in siblings, -model.slack(n, MEMORY), n))
+
+
+def _roll_back_disk(overlay: str, checkpoint: str) -> None:
+    """Apply the checkpoint's disk state to the (shared, now unused) overlay."""
+    subprocess.run(["qemu-img", "snapshot", "-a", checkpoint, overlay], check=True, timeout=120)

@@ -1,0 +1,187 @@
+"""ClusterService views on the wire: events, nodes, VMs, ingest statistics and plans."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vmgrid.agents import model as m
+from vmgrid.agents.cluster.act.journal import ActionState
+from vmgrid.agents.cluster.link.codec import (
+    encode_host_usage,
+    encode_vm_usage,
+    set_timestamp_ns,
+    vm_state_to_wire,
+)
+from vmgrid.agents.cluster.link.stats import IngestStats
+from vmgrid.agents.cluster.operator.plan_views import PlanStatus, PlanView
+from vmgrid.agents.cluster.state.events import ClusterEvent, EventKind
+from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
+from vmgrid.agents.errors import MalformedMessage
+from vmgrid.solver.plan import ActionKind
+from vmgrid.v1 import cluster_pb2, common_pb2, node_pb2
+
+_EVENT_KIND_TO_WIRE: dict[EventKind, Any] = {
+    kind: common_pb2.EventKind.Value(f"EVENT_KIND_{kind.name}") for kind in EventKind
+}
+_EVENT_KIND_FROM_WIRE = {wire: kind for kind, wire in _EVENT_KIND_TO_WIRE.items()}
+
+
+def event_kind_from_wire(value: int) -> EventKind:
+    """Domain event kind of a wire enum value (filters in WatchEvents)."""
+    kind = _EVENT_KIND_FROM_WIRE.get(value)
+    if kind is None:
+        accepted = ", ".join(common_pb2.EventKind.Name(w) for w in _EVENT_KIND_FROM_WIRE)
+        raise MalformedMessage("kinds", f"unknown event kind {value}; accepted: {accepted}")
+    return kind
+
+
+def encode_event(event: ClusterEvent) -> common_pb2.Event:
+    """Convert a bus event."""
+    msg = common_pb2.Event(
+        sequence=event.sequence,
+        kind=_EVENT_KIND_TO_WIRE[event.kind],
+        cluster_id=event.cluster_id,
+        node_id=event.node_id,
+        vm_uuid=event.vm_uuid,
+        message=event.message,
+        simulated=event.simulated,
+        command_id=event.command_id,
+        plan_id=event.plan_id,
+    )
+    if event.vm_state is not None:
+        msg.vm_state = vm_state_to_wire(event.vm_state)
+    if event.previous_vm_state is not None:
+        msg.previous_vm_state = vm_state_to_wire(event.previous_vm_state)
+    set_timestamp_ns(msg.at, event.at_unix_ns)
+    return msg
+
+
+_NODE_STATUS_TO_WIRE = {
+    NodeStatus.CONNECTED: cluster_pb2.NODE_STATUS_CONNECTED,
+    NodeStatus.LOST: cluster_pb2.NODE_STATUS_LOST,
+    NodeStatus.POWERED_OFF: cluster_pb2.NODE_STATUS_POWERED_OFF,
+}
+
+
+def encode_node_info(view: NodeView) -> cluster_pb2.NodeInfo:
+    """Convert a node view for ListNodes/GetNode."""
+    ident, cap = view.identity, view.capacity
+    msg = cluster_pb2.NodeInfo(
+        node_id=ident.node_id,
+        hostname=ident.hostname,
+        capacity=node_pb2.NodeCapacity(
+            cpu_millicores=cap.cpu_millicores,
+            memory_bytes=cap.memory_bytes,
+            nic_bandwidth_bps=cap.nic_bandwidth_bps,
+        ),
+        migration_uri=ident.migration_uri,
+        agent_version=ident.agent_version,
+        hypervisor_kind=ident.hypervisor_kind,
+        simulated=ident.simulated,
+        peer_uri=ident.peer_uri,
+        status=_NODE_STATUS_TO_WIRE[view.status],
+        vm_count=len(view.vms),
+        last_sequence=view.last_sequence,
+        draining=view.draining,
+        degraded_reason=view.degraded_reason,
+    )
+    if view.usage is not None:
+        msg.usage.CopyFrom(encode_host_usage(view.usage))
+    if view.last_seen_unix_ns:
+        set_timestamp_ns(msg.last_seen, view.last_seen_unix_ns)
+    return msg
+
+
+def encode_vm_info(node_id: str, vm: m.VmUsage, observed_at_unix_ns: int) -> cluster_pb2.VmInfo:
+    """Convert one VM for ListVms/GetNode."""
+    msg = cluster_pb2.VmInfo(node_id=node_id, usage=encode_vm_usage(vm))
+    if observed_at_unix_ns:
+        set_timestamp_ns(msg.observed_at, observed_at_unix_ns)
+    return msg
+
+
+def encode_ingest_stats(
+    stats: IngestStats, connected_nodes: int
+) -> cluster_pb2.GetIngestStatsResponse:
+    """Convert ingest figures for GetIngestStats."""
+    return cluster_pb2.GetIngestStatsResponse(
+        reports_total=stats.reports_total,
+        vm_samples_total=stats.vm_samples_total,
+        rejected_total=stats.rejected_total,
+        latency_p50_ms=stats.latency_p50_ms,
+        latency_p99_ms=stats.latency_p99_ms,
+        latency_max_ms=stats.latency_max_ms,
+        latency_samples=stats.latency_samples,
+        connected_nodes=connected_nodes,
+    )
+
+
+# ---- operator plans -----------------------------------------------------------------------
+
+_PLAN_STATUS_TO_WIRE = {
+    PlanStatus.PROPOSED: common_pb2.PLAN_STATE_PROPOSED,
+    PlanStatus.AWAITING_APPROVAL: common_pb2.PLAN_STATE_AWAITING_APPROVAL,
+    PlanStatus.RUNNING: common_pb2.PLAN_STATE_RUNNING,
+    PlanStatus.SUCCEEDED: common_pb2.PLAN_STATE_SUCCEEDED,
+    PlanStatus.FAILED: common_pb2.PLAN_STATE_FAILED,
+    PlanStatus.CANCELLED: common_pb2.PLAN_STATE_CANCELLED,
+    PlanStatus.REJECTED: common_pb2.PLAN_STATE_REJECTED,
+}
+_ACTION_STATE_TO_WIRE = {
+    None: common_pb2.PLAN_STATE_PROPOSED,
+    ActionState.PENDING: common_pb2.PLAN_STATE_APPROVED,
+    ActionState.RUNNING: common_pb2.PLAN_STATE_RUNNING,
+    ActionState.SUCCEEDED: common_pb2.PLAN_STATE_SUCCEEDED,
+    ActionState.FAILED: common_pb2.PLAN_STATE_FAILED,
+    ActionState.SKIPPED: common_pb2.PLAN_STATE_CANCELLED,
+    ActionState.CANCELLED: common_pb2.PLAN_STATE_CANCELLED,
+}
+_ACTION_KIND_TO_WIRE = {
+    ActionKind.MIGRATE: common_pb2.PLAN_ACTION_KIND_MIGRATE,
+    ActionKind.BOOT_VM: common_pb2.PLAN_ACTION_KIND_BOOT,
+    ActionKind.SUSPEND: common_pb2.PLAN_ACTION_KIND_SUSPEND,
+    ActionKind.RESUME: common_pb2.PLAN_ACTION_KIND_RESUME,
+    ActionKind.SHUTDOWN_VM: common_pb2.PLAN_ACTION_KIND_SHUTDOWN_VM,
+    ActionKind.SHUTDOWN_NODE: common_pb2.PLAN_ACTION_KIND_SHUTDOWN_NODE,
+    ActionKind.BOOT_NODE: common_pb2.PLAN_ACTION_KIND_BOOT_NODE,
+}
+
+
+def plan_status_to_wire(status: PlanStatus | str) -> Any:
+    """Wire PlanState of a plan status (or of its value, as events carry it)."""
+    if isinstance(status, str):
+        if not status:
+            return common_pb2.PLAN_STATE_UNSPECIFIED
+        status = PlanStatus(status)
+    return _PLAN_STATUS_TO_WIRE[status]
+
+
+def encode_plan(view: PlanView) -> common_pb2.Plan:
+    """Convert a plan for the operator API; times are seconds in the domain, ms on the wire."""
+    msg = common_pb2.Plan(
+        plan_id=view.plan_id,
+        state=_PLAN_STATUS_TO_WIRE[view.status],
+        estimated_duration_ms=view.estimated_duration_s * 1000,
+        summary=view.summary,
+        active_nodes_before=view.active_nodes_before,
+        active_nodes_after=view.active_nodes_after,
+    )
+    for item in view.actions:
+        action = item.action
+        msg.actions.append(
+            common_pb2.PlanAction(
+                action_id=str(action.id),
+                kind=_ACTION_KIND_TO_WIRE[action.kind],
+                vm_uuid="" if action.kind.on_node else action.subject,
+                source_node_id=action.src or ("" if not action.kind.on_node else action.subject),
+                destination_node_id=action.dst or "",
+                start_ms=action.start_s * 1000,
+                duration_ms=action.duration_s * 1000,
+                depends_on_action_ids=[str(d) for d in action.depends_on],
+                state=_ACTION_STATE_TO_WIRE[item.state],
+                simulated=item.simulated,
+                reason=action.reason if not item.message else f"{action.reason} ({item.message})",
+            )
+        )
+    set_timestamp_ns(msg.created_at, int(view.created_unix_s * 1e9))
+    return msg

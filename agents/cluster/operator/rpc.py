@@ -1,0 +1,167 @@
+"""ClusterService's operator RPCs: each one decodes, calls `OperatorApi`, encodes.
+
+A mixin of `ClusterServicer` (rpc.py) so that the operator surface lives in its own module.
+Every VmgridError becomes its gRPC status with the error's one-line message; nothing is
+changed in the manager by a refused request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeAlias, TypeVar
+
+import grpc
+import grpc.aio
+from vmgrid.agents.cluster.link import codec
+from vmgrid.agents.cluster.operator import codec as view_codec
+from vmgrid.agents.cluster.operator.operations import OperatorApi
+from vmgrid.agents.errors import Unimplemented, VmgridError
+from vmgrid.agents.model import CommandResult, CommandState
+from vmgrid.agents.rpc_status import abort_with
+from vmgrid.v1 import cluster_pb2 as pb
+
+T = TypeVar("T")
+Ctx: TypeAlias = grpc.aio.ServicerContext
+
+
+class OperatorRpcMixin:
+    """Plans, migrations, suspend/resume, snapshots and drain over an `OperatorApi`."""
+
+    _operator: OperatorApi | None = None
+
+    def _api(self) -> OperatorApi:
+        if self._operator is None:
+            raise Unimplemented(
+                "this manager runs without a runtime (no executor or decision loop); "
+                "operator actions need vmgrid-cluster's full runtime"
+            )
+        return self._operator
+
+    async def _do(self, context: Ctx, call: Callable[[OperatorApi], T]) -> T:
+        try:
+            return call(self._api())
+        except VmgridError as exc:
+            await abort_with(context, exc)
+
+    async def _await(self, context: Ctx, call: Callable[[OperatorApi], Awaitable[T]]) -> T:
+        try:
+            return await call(self._api())
+        except VmgridError as exc:
+            await abort_with(context, exc)
+
+    async def PlanReconfiguration(  # noqa: N802
+        self, request: pb.PlanReconfigurationRequest, context: Ctx
+    ) -> pb.PlanReconfigurationResponse:
+        view = await self._await(
+            context,
+            lambda op: op.plans.propose(
+                request.objective, tuple(request.drain_node_ids), request.time_limit_ms
+            ),
+        )
+        return pb.PlanReconfigurationResponse(plan=view_codec.encode_plan(view))
+
+    async def ListPlans(self, request: pb.ListPlansRequest, context: Ctx) -> pb.ListPlansResponse:  # noqa: N802
+        views = await self._do(context, lambda op: op.plans.recent(request.limit))
+        return pb.ListPlansResponse(plans=[view_codec.encode_plan(v) for v in views])
+
+    async def ApplyPlan(self, request: pb.ApplyPlanRequest, context: Ctx) -> pb.ApplyPlanResponse:  # noqa: N802
+        view = await self._do(context, lambda op: op.plans.apply(request.plan_id))
+        return pb.ApplyPlanResponse(plan=view_codec.encode_plan(view))
+
+    async def CancelPlan(  # noqa: N802
+        self, request: pb.CancelPlanRequest, context: Ctx
+    ) -> pb.CancelPlanResponse:
+        view = await self._do(context, lambda op: op.plans.cancel(request.plan_id))
+        return pb.CancelPlanResponse(plan=view_codec.encode_plan(view))
+
+    async def ApprovePlan(  # noqa: N802
+        self, request: pb.ApprovePlanRequest, context: Ctx
+    ) -> pb.ApprovePlanResponse:
+        view = await self._do(context, lambda op: op.plans.approve(request.plan_id))
+        return pb.ApprovePlanResponse(plan=view_codec.encode_plan(view))
+
+    async def RejectPlan(  # noqa: N802
+        self, request: pb.RejectPlanRequest, context: Ctx
+    ) -> pb.RejectPlanResponse:
+        view = await self._do(context, lambda op: op.plans.reject(request.plan_id, request.reason))
+        return pb.RejectPlanResponse(plan=view_codec.encode_plan(view))
+
+    async def MigrateVm(self, request: pb.MigrateVmRequest, context: Ctx) -> pb.MigrateVmResponse:  # noqa: N802
+        view = await self._await(
+            context,
+            lambda op: op.plans.migrate(
+                request.vm_uuid, request.destination_node_id, request.command_id
+            ),
+        )
+        simulated = any(a.simulated for a in view.actions)
+        result = CommandResult(
+            command_id=f"{view.plan_id}/0/0",
+            state=CommandState.ACCEPTED,
+            message=view.summary,
+            simulated=simulated,
+            vm_uuid=request.vm_uuid,
+        )
+        return pb.MigrateVmResponse(
+            result=codec.encode_command_result(result), plan=view_codec.encode_plan(view)
+        )
+
+    async def SuspendVm(self, request: pb.SuspendVmRequest, context: Ctx) -> pb.SuspendVmResponse:  # noqa: N802
+        result = await self._await(
+            context, lambda op: op.vms.suspend(request.vm_uuid, request.command_id)
+        )
+        return pb.SuspendVmResponse(result=codec.encode_command_result(result))
+
+    async def ResumeVm(self, request: pb.ResumeVmRequest, context: Ctx) -> pb.ResumeVmResponse:  # noqa: N802
+        result = await self._await(
+            context, lambda op: op.vms.resume(request.vm_uuid, request.command_id)
+        )
+        return pb.ResumeVmResponse(result=codec.encode_command_result(result))
+
+    async def CreateSnapshot(  # noqa: N802
+        self, request: pb.CreateSnapshotRequest, context: Ctx
+    ) -> pb.CreateSnapshotResponse:
+        result = await self._await(
+            context,
+            lambda op: op.vms.create_snapshot(
+                request.vm_uuid, request.snapshot_name, request.description, request.command_id
+            ),
+        )
+        return pb.CreateSnapshotResponse(result=codec.encode_command_result(result))
+
+    async def ListSnapshots(  # noqa: N802
+        self, request: pb.ListSnapshotsRequest, context: Ctx
+    ) -> pb.ListSnapshotsResponse:
+        names = await self._await(context, lambda op: op.vms.list_snapshots(request.vm_uuid))
+        return pb.ListSnapshotsResponse(snapshot_names=list(names))
+
+    async def RevertSnapshot(  # noqa: N802
+        self, request: pb.RevertSnapshotRequest, context: Ctx
+    ) -> pb.RevertSnapshotResponse:
+        result = await self._await(
+            context,
+            lambda op: op.vms.revert_snapshot(
+                request.vm_uuid, request.snapshot_name, request.command_id
+            ),
+        )
+        return pb.RevertSnapshotResponse(result=codec.encode_command_result(result))
+
+    async def DeleteSnapshot(  # noqa: N802
+        self, request: pb.DeleteSnapshotRequest, context: Ctx
+    ) -> pb.DeleteSnapshotResponse:
+        result = await self._await(
+            context,
+            lambda op: op.vms.delete_snapshot(
+                request.vm_uuid, request.snapshot_name, request.command_id
+            ),
+        )
+        return pb.DeleteSnapshotResponse(result=codec.encode_command_result(result))
+
+    async def DrainNode(self, request: pb.DrainNodeRequest, context: Ctx) -> pb.DrainNodeResponse:  # noqa: N802
+        view = await self._do(context, lambda op: op.vms.drain(request.node_id))
+        return pb.DrainNodeResponse(node=view_codec.encode_node_info(view))
+
+    async def UndrainNode(  # noqa: N802
+        self, request: pb.UndrainNodeRequest, context: Ctx
+    ) -> pb.UndrainNodeResponse:
+        view = await self._do(context, lambda op: op.vms.undrain(request.node_id))
+        return pb.UndrainNodeResponse(node=view_codec.encode_node_info(view))

@@ -1,0 +1,143 @@
+"""The operator's direct actions: suspend, resume, snapshots, and node maintenance.
+
+Suspend, resume and snapshots are single agent commands sent to the VM's node and awaited to
+their final result; the VM's state is checked first so that a request that cannot work is
+refused with a reason instead of reaching libvirt. Drain and undrain go through the decision
+loop (maintenance mode), which moves the VMs away and later brings them back.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from vmgrid.agents import model as m
+from vmgrid.agents.cluster.operator.parts import ClusterParts
+from vmgrid.agents.cluster.state.state import NodeView
+from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound
+
+COMMAND_TIMEOUT_S = 120.0
+_SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_RUNNING = {m.VmState.RUNNING, m.VmState.BLOCKED}
+
+
+class VmCommands:
+    """Agent commands on behalf of an operator (call from the runtime's event loop)."""
+
+    def __init__(self, runtime: ClusterParts, timeout_s: float = COMMAND_TIMEOUT_S) -> None:
+        self._runtime = runtime
+        self._timeout_s = timeout_s
+
+    def _find(self, vm_uuid: str) -> tuple[str, m.VmUsage]:
+        if not vm_uuid:
+            raise InvalidArgument("vm_uuid is empty; give the uuid of a VM (see vmgridctl vms)")
+        return self._runtime.manager.state.find_vm(vm_uuid)
+
+    async def _send(
+        self, vm_uuid: str, verb: str, make: Callable[[str], m.Command], command_id: str
+    ) -> m.CommandResult:
+        node, vm = self._find(vm_uuid)
+        cid = command_id or f"op-{verb}-{uuid.uuid4().hex[:12]}"
+        result = await self._runtime.manager.send_command(node, make(cid), self._timeout_s)
+        if result.state is not m.CommandState.SUCCEEDED:
+            raise FailedPrecondition(
+                f"{verb} of VM {vm.name or vm_uuid} on {node} failed: {result.message}"
+            )
+        return result
+
+    async def suspend(self, vm_uuid: str, command_id: str = "") -> m.CommandResult:
+        _, vm = self._find(vm_uuid)
+        if vm.state not in _RUNNING:
+            raise FailedPrecondition(
+                f"VM {vm.name or vm_uuid} is {vm.state.value}; only a running VM can be suspended"
+            )
+        return await self._send(
+            vm_uuid, "suspend", lambda c: m.SuspendCommand(c, vm_uuid), command_id
+        )
+
+    async def resume(self, vm_uuid: str, command_id: str = "") -> m.CommandResult:
+        _, vm = self._find(vm_uuid)
+        if vm.state is not m.VmState.PAUSED:
+            raise FailedPrecondition(
+                f"VM {vm.name or vm_uuid} is {vm.state.value}; only a paused VM can be resumed"
+            )
+        return await self._send(
+            vm_uuid, "resume", lambda c: m.ResumeCommand(c, vm_uuid), command_id
+        )
+
+    async def list_snapshots(self, vm_uuid: str) -> tuple[str, ...]:
+        result = await self._send(
+            vm_uuid, "list snapshots", lambda c: m.ListSnapshotsCommand(c, vm_uuid), ""
+        )
+        return result.snapshot_names
+
+    async def create_snapshot(
+        self, vm_uuid: str, name: str, description: str = "", command_id: str = ""
+    ) -> m.CommandResult:
+        _check_name(name)
+        _, vm = self._find(vm_uuid)
+        if name in await self.list_snapshots(vm_uuid):
+            raise FailedPrecondition(
+                f"VM {vm.name or vm_uuid} already has a snapshot {name!r}; pick another name"
+            )
+        return await self._send(
+            vm_uuid,
+            "snapshot",
+            lambda c: m.CreateSnapshotCommand(c, vm_uuid, name, description),
+            command_id,
+        )
+
+    async def revert_snapshot(
+        self, vm_uuid: str, name: str, command_id: str = ""
+    ) -> m.CommandResult:
+        await self._require_snapshot(vm_uuid, name)
+        return await self._send(
+            vm_uuid, "revert", lambda c: m.RevertSnapshotCommand(c, vm_uuid, name), command_id
+        )
+
+    async def delete_snapshot(
+        self, vm_uuid: str, name: str, command_id: str = ""
+    ) -> m.CommandResult:
+        await self._require_snapshot(vm_uuid, name)
+        return await self._send(
+            vm_uuid, "delete", lambda c: m.DeleteSnapshotCommand(c, vm_uuid, name), command_id
+        )
+
+    async def _require_snapshot(self, vm_uuid: str, name: str) -> None:
+        _check_name(name)
+        _, vm = self._find(vm_uuid)
+        names = await self.list_snapshots(vm_uuid)
+        if name not in names:
+            raise NotFound(
+                f"VM {vm.name or vm_uuid} has no snapshot {name!r} "
+                f"(has: {', '.join(names) or 'none'})"
+            )
+
+    def drain(self, node_id: str) -> NodeView:
+        """Put a node in maintenance; the decision loop moves its VMs away."""
+        self._node(node_id)
+        self._runtime.loop.drain(node_id)
+        return self._node(node_id)
+
+    def undrain(self, node_id: str) -> NodeView:
+        """Take a node out of maintenance; the VMs drained from it come back."""
+        self._node(node_id)
+        self._runtime.loop.undrain(node_id)
+        return self._node(node_id)
+
+    def _node(self, node_id: str) -> NodeView:
+        if not node_id:
+            raise InvalidArgument("node_id is empty; give a node id (see vmgridctl nodes)")
+        state = self._runtime.manager.state
+        if node_id not in state.node_ids():
+            raise NotFound(f"node {node_id!r} is not in the cluster (known: {state.node_ids()})")
+        return state.view(node_id)
+
+
+def _check_name(name: str) -> None:
+    if not _SNAPSHOT_NAME.match(name):
+        raise InvalidArgument(
+            f"snapshot name {name!r} is not accepted; use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )

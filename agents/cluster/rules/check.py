@@ -1,0 +1,94 @@
+"""Checks of the rule store against a placement: what the applier and ``rules check`` ask.
+
+A move is refused when it would turn a rule that holds now into one that does not; a rule that
+is already broken is reported by ``violations`` (and not made a reason to freeze the cluster).
+Checks run on the solver's model of the cluster, the same one every decider reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from vmgrid.agents.cluster.rules.store import Rule
+from vmgrid.solver.model import Model
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A rule the placement breaks, and how."""
+
+    rule: Rule
+    reason: str
+
+
+def _describe(rule: Rule, model: Model) -> str:
+    hosts = {vm: model.vms[vm].host for vm in rule.constraint.vms_in_scope() if vm in model.vms}
+    where = ", ".join(f"{_name(model, vm)} on {host}" for vm, host in hosts.items() if host)
+    return f"{rule.constraint.label()} does not hold" + (f" ({where})" if where else "")
+
+
+def _name(model: Model, vm: str) -> str:
+    return str(model.vms[vm].attributes.get("name") or vm)
+
+
+def involving(rules: Iterable[Rule], vms: Iterable[str], nodes: Iterable[str]) -> list[Rule]:
+    """Rules whose scope names one of `vms` or `nodes`, or names no VM (cluster-wide)."""
+    vm_set, node_set = set(vms), set(nodes)
+    out = []
+    for rule in rules:
+        scope_vms = rule.constraint.vms_in_scope()
+        if (
+            not scope_vms
+            or vm_set.intersection(scope_vms)
+            or node_set.intersection(rule.constraint.nodes_in_scope())
+        ):
+            out.append(rule)
+    return out
+
+
+def violations(rules: Iterable[Rule], model: Model) -> list[Violation]:
+    """The rules `model` breaks now."""
+    return [
+        Violation(rule, _describe(rule, model))
+        for rule in rules
+        if not rule.constraint.is_satisfied(model, model)
+    ]
+
+
+def move_refusal(rules: Iterable[Rule], model: Model, vm_uuid: str, destination: str) -> str:
+    """Why moving `vm_uuid` to `destination` would break a rule that holds in `model` (empty
+    when it breaks none). The VM is counted on its destination, as it is while it migrates."""
+    vm = model.vms.get(vm_uuid)
+    if vm is None or vm.host == destination:
+        return ""
+    after = model.with_vms([vm.on(destination)])
+    for rule in rules:
+        constraint = rule.constraint
+        if constraint.is_satisfied(model, model) and not constraint.is_satisfied(model, after):
+            return (
+                f"moving {_name(model, vm_uuid)} to {destination} would break rule "
+                f"{rule.rule_id} {constraint.label()}"
+            )
+    return ""
+
+
+def moves_keeping_rules(
+    rules: Iterable[Rule], model: Model, moves: Iterable[tuple[str, str]]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """The moves (vm, destination), in order, that keep every rule holding, each checked on
+    the placement the moves before it leave; and why each dropped one was dropped."""
+    kept: list[tuple[str, str]] = []
+    dropped: list[str] = []
+    rule_list = list(rules)
+    current = model
+    for vm_uuid, destination in moves:
+        refusal = move_refusal(rule_list, current, vm_uuid, destination) if rule_list else ""
+        if refusal:
+            dropped.append(refusal)
+            continue
+        kept.append((vm_uuid, destination))
+        vm = current.vms.get(vm_uuid)
+        if vm is not None:
+            current = current.with_vms([vm.on(destination)])
+    return kept, dropped

@@ -1,0 +1,164 @@
+"""Prometheus metrics of a cluster manager: its nodes and VMs, its decisions and their plans.
+
+Levels (nodes by status, VMs by state, per-node load, connected agents, pending approvals,
+migrations in flight) are read from the manager's state when Prometheus scrapes. Events
+(reports applied, decisions taken, plan actions ended) are counted by listeners the manager
+calls as they happen; each is one counter increment or histogram observation.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from vmgrid.agents.cluster.act.executor import ExecutionEvent
+from vmgrid.agents.cluster.act.journal import ActionState
+from vmgrid.agents.cluster.decide.control import Decision, needs_approval
+from vmgrid.agents.cluster.link.manager import ClusterManager
+from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
+from vmgrid.agents.model import VmState
+from vmgrid.solver.plan import ActionKind
+
+if TYPE_CHECKING:
+    from vmgrid.agents.cluster.service.runtime import ClusterRuntime
+
+INGEST_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+SOLVE_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def decision_outcome(decision: Decision, runtime: ClusterRuntime) -> str:
+    """``no_plan``, ``awaiting_approval`` or ``started``: the label of decisions_total."""
+    if decision.plan is None:
+        return "no_plan"
+    if needs_approval(decision, runtime.loop.config.automation):
+        return "awaiting_approval"
+    return "started"
+
+
+class ClusterCollector(Collector):
+    """Reads one ClusterManager (and, when attached, its runtime) at scrape time."""
+
+    def __init__(self, manager: ClusterManager) -> None:
+        self._manager = manager
+        self.runtime: ClusterRuntime | None = None
+        self.migrations_in_flight: set[tuple[str, int]] = set()
+
+    def collect(self) -> Iterator[Metric]:
+        views = self._manager.state.views()
+        nodes = GaugeMetricFamily("vmgrid_cluster_nodes", "Nodes by status.", labels=["status"])
+        statuses = Tally(v.status.value for v in views)
+        for status in NodeStatus:
+            nodes.add_metric([status.value], statuses[status.value])
+        vms = GaugeMetricFamily("vmgrid_cluster_vms", "VMs by state.", labels=["state"])
+        states = Tally(vm.state.value for v in views for vm in v.vms)
+        for state in VmState:
+            vms.add_metric([state.value], states[state.value])
+        yield nodes
+        yield vms
+        yield from self._node_load(views)
+        yield _gauge(
+            "vmgrid_cluster_connected_agents",
+            "Open agent streams.",
+            self._manager.session_count,
+        )
+        yield _gauge(
+            "vmgrid_cluster_migrations_in_flight",
+            "Migrations of running plans that have started and not ended.",
+            len(self.migrations_in_flight),
+        )
+        pending = len(self.runtime.loop.pending) if self.runtime is not None else 0
+        yield _gauge("vmgrid_cluster_pending_approvals", "Plans waiting for an operator.", pending)
+
+    def _node_load(self, views: list[NodeView]) -> Iterator[Metric]:
+        specs = (
+            ("vmgrid_cluster_node_cpu_used_cores", "CPU in use on the node, in cores."),
+            ("vmgrid_cluster_node_cpu_capacity_cores", "CPU of the node, in cores."),
+            ("vmgrid_cluster_node_memory_used_bytes", "Memory in use on the node."),
+            ("vmgrid_cluster_node_memory_capacity_bytes", "Memory of the node."),
+            ("vmgrid_cluster_node_vms", "VMs on the node, in any state."),
+        )
+        families = [GaugeMetricFamily(name, doc, labels=["node"]) for name, doc in specs]
+        for view in views:
+            usage = view.usage
+            values = (
+                usage.cpu_used_millicores / 1000 if usage else 0.0,
+                view.capacity.cpu_millicores / 1000,
+                usage.memory_used_bytes if usage else 0,
+                view.capacity.memory_bytes,
+                len(view.vms),
+            )
+            for family, value in zip(families, values, strict=True):
+                family.add_metric([view.node_id], value)
+        yield from families
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+class ClusterMetrics:
+    """The manager's registry; ``attach_runtime`` adds decisions and plan execution."""
+
+    def __init__(self, manager: ClusterManager, registry: CollectorRegistry | None = None):
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._collector = ClusterCollector(manager)
+        self.registry.register(self._collector)
+        self.ingest_reports = Counter(
+            "vmgrid_cluster_ingest_reports", "Agent reports applied.", registry=self.registry
+        )
+        self.ingest_latency = Histogram(
+            "vmgrid_cluster_ingest_latency_seconds",
+            "From an agent sending a report to the manager applying it (clocks may differ).",
+            buckets=INGEST_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "vmgrid_cluster_decisions",
+            "Decisions of the control loop, by trigger and outcome.",
+            ["trigger", "outcome"],
+            registry=self.registry,
+        )
+        self.decide_seconds = Histogram(
+            "vmgrid_cluster_solve_duration_seconds",
+            "Time to decide a reconfiguration (solver included).",
+            buckets=SOLVE_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.plan_actions = Counter(
+            "vmgrid_cluster_plan_actions",
+            "Plan actions that ended, by type and outcome.",
+            ["type", "outcome"],
+            registry=self.registry,
+        )
+        manager.ingest.listeners.append(self._report_applied)
+
+    def attach_runtime(self, runtime: ClusterRuntime) -> None:
+        """Count the runtime's decisions and plan actions, and show its pending approvals."""
+        self._collector.runtime = runtime
+        runtime.loop.decision_listeners.append(
+            lambda decision, seconds: self.decision_taken(decision, seconds, runtime)
+        )
+        runtime.executor.add_listener(self.action_event)
+
+    def _report_applied(self, latency_ms: float, vm_count: int) -> None:
+        self.ingest_reports.inc()
+        self.ingest_latency.observe(max(0.0, latency_ms / 1000))
+
+    def decision_taken(self, decision: Decision, seconds: float, runtime: ClusterRuntime) -> None:
+        outcome = decision_outcome(decision, runtime)
+        self.decisions.labels(decision.trigger.kind.value, outcome).inc()
+        self.decide_seconds.observe(seconds)
+
+    def action_event(self, event: ExecutionEvent) -> None:
+        key = (event.plan_id, event.action.id)
+        if event.action.kind is ActionKind.MIGRATE:
+            if event.state is ActionState.RUNNING:
+                self._collector.migrations_in_flight.add(key)
+            else:
+                self._collector.migrations_in_flight.discard(key)
+        if event.state.final:
+            self.plan_actions.labels(event.action.kind.value, event.state.value).inc()

@@ -1,0 +1,190 @@
+"""A whole cluster manager: the gRPC server, the plan journal, the executor and the decision loop.
+
+Start order matters after a crash: the server comes up first so agents reconnect and report,
+then, once every node the journal's running plans touch has reported (or a grace period has
+passed), those plans are reconciled and finished, and only then does the decision loop start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from vmgrid.agents.cluster.act.driver import DriverOptions, ManagerDriver
+from vmgrid.agents.cluster.act.executor import ExecutionLimits, PlanExecutor
+from vmgrid.agents.cluster.act.journal import Journal, PlanState
+from vmgrid.agents.cluster.decide.control import ControlConfig
+from vmgrid.agents.cluster.decide.loop import ControlLoop
+from vmgrid.agents.cluster.grid.commands import GridCommandHandler
+from vmgrid.agents.cluster.grid.summary import cluster_hello, cluster_summary
+from vmgrid.agents.cluster.grid.uplink import GridUplink
+from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance, FaultToleranceOptions
+from vmgrid.agents.cluster.operator.operations import OperatorApi
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.server import ClusterServer
+from vmgrid.agents.cluster.state.state import NodeStatus
+from vmgrid.agents.model import NodeCapacity, NodeHello, NodeIdentity
+
+if TYPE_CHECKING:
+    import grpc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """What runs beside the server."""
+
+    control: ControlConfig = field(default_factory=ControlConfig)
+    driver: DriverOptions = field(default_factory=DriverOptions)
+    limits: ExecutionLimits = field(default_factory=ExecutionLimits)
+    journal_path: str = ":memory:"
+    """SQLite file of the plan journal; ``:memory:`` forgets plans on restart."""
+    decisions: bool = True
+    """Run the decision loop (off: the manager only observes and executes operator plans)."""
+    resume_grace_s: float = 15.0
+    """Longest wait for the nodes of interrupted plans to report before resuming them."""
+    coordinator: str = ""
+    """host:port of the grid coordinator to report to; empty: this cluster stands alone."""
+    coordinator_credentials: grpc.ChannelCredentials | None = None  # noqa: F821
+    """mTLS credentials for the coordinator link; None means plaintext (loopback tests only)."""
+    summary_period_s: float = 5.0
+    """Period of summaries to the coordinator (the coordinator may ask for another)."""
+    fault_tolerance: FaultToleranceOptions | None = None
+    """Job submission, checkpoints and node-failure restarts; None: not offered."""
+
+
+class ClusterRuntime:
+    """``await start()``; ``await stop()``. Exposes server, manager, executor, loop."""
+
+    def __init__(self, config: ClusterConfig, options: RuntimeOptions | None = None) -> None:
+        self.options = options or RuntimeOptions()
+        self.server = ClusterServer(config)
+        self.manager = self.server.manager
+        self.journal = Journal(self.options.journal_path)
+        self.driver = ManagerDriver(self.manager, self.options.driver)
+        self.executor = PlanExecutor(self.driver, self.journal, self.options.limits)
+        self.loop = ControlLoop(self.manager, self.executor, self.options.control)
+        self.operator = OperatorApi(self)
+        self.server.operator = self.operator
+        self._restore_powered_off()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.uplink: GridUplink | None = None
+        self.fault_tolerance: FaultTolerance | None = None
+        self.grid_commands: GridCommandHandler | None = None
+
+    def _restore_powered_off(self) -> None:
+        """Nodes this manager powered off stay known across its restarts (the journal keeps
+        them until their agent says hello again), so they can still be powered on."""
+        state = self.manager.state
+        for node_id, text, draining in self.journal.powered_off_nodes():
+            try:
+                state.restore_powered_off(hello_from_json(text), draining)
+            except (ValueError, TypeError, KeyError) as exc:
+                log.warning("journal: powered-off node %r unreadable (%s); forgotten", node_id, exc)
+                self.journal.forget_powered_off(node_id)
+
+        def persist(node_id: str, hello: NodeHello | None, draining: bool) -> None:
+            if hello is None:
+                self.journal.forget_powered_off(node_id)
+            else:
+                self.journal.remember_powered_off(node_id, hello_to_json(hello), draining)
+
+        state.power_listeners.append(persist)
+
+    @property
+    def address(self) -> str:
+        return self.server.address
+
+    async def start(self) -> str:
+        address = await self.server.start()
+        self._task = asyncio.create_task(self._background())
+        if self.options.fault_tolerance is not None:
+            self.fault_tolerance = FaultTolerance(self.manager, self.options.fault_tolerance)
+            self.fault_tolerance.start()
+        if self.options.coordinator:
+            state = self.manager.state
+            overload = self.options.control.overload_threshold
+            self.uplink = GridUplink(
+                self.options.coordinator,
+                self.options.coordinator_credentials,
+                cluster_hello(state.snapshot(), address),
+                lambda: cluster_summary(state.snapshot(), overload),
+                self.options.summary_period_s,
+            )
+            self.grid_commands = GridCommandHandler(
+                self.manager, self.options.journal_path, self.options.driver
+            )
+            self.uplink.command_handler = self.grid_commands.handle
+            self.uplink.start()
+        return address
+
+    async def _background(self) -> None:
+        await self._resume_interrupted_plans()
+        if self.options.decisions:
+            await self.loop.run(self._stop)
+
+    async def _resume_interrupted_plans(self) -> None:
+        interrupted = self.journal.plans([PlanState.RUNNING])
+        if not interrupted:
+            return
+        nodes = {
+            n
+            for plan in interrupted
+            for record in plan.actions
+            for n in (record.action.src, record.action.dst)
+            if n is not None
+        }
+        deadline = asyncio.get_running_loop().time() + self.options.resume_grace_s
+        while asyncio.get_running_loop().time() < deadline and not self._reported(nodes):
+            await asyncio.sleep(0.2)
+        log.info("resuming %d interrupted plan(s) from the journal", len(interrupted))
+        for report in await self.executor.resume_unfinished():
+            log.info("plan %s resumed and ended %s", report.plan_id, report.state.value)
+
+    def _reported(self, nodes: set[str]) -> bool:
+        state = self.manager.state
+        known = set(state.node_ids())
+        return all(
+            n in known
+            and state.node_status(n) is NodeStatus.CONNECTED
+            and state.view(n).usage is not None
+            for n in nodes
+        )
+
+    async def stop(self, grace_s: float = 1.0) -> None:
+        self._stop.set()
+        if self.uplink is not None:
+            await self.uplink.stop()
+        if self.grid_commands is not None:
+            self.grid_commands.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.fault_tolerance is not None:
+            await self.fault_tolerance.stop()
+        await self.server.stop(grace_s)
+        self.journal.close()
+
+
+def hello_to_json(hello: NodeHello) -> str:
+    """A node's hello as the journal keeps it."""
+    return json.dumps(dataclasses.asdict(hello), sort_keys=True)
+
+
+def hello_from_json(text: str) -> NodeHello:
+    """The hello `hello_to_json` wrote; ValueError/TypeError/KeyError when it is not one."""
+    data = json.loads(text)
+    return NodeHello(
+        identity=NodeIdentity(**data["identity"]),
+        capacity=NodeCapacity(**data["capacity"]),
+        started_at_unix_ns=int(data.get("started_at_unix_ns", 0)),
+        report_period_ms=int(data.get("report_period_ms", 3000)),
+    )

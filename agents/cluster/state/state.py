@@ -1,0 +1,436 @@
+"""The cluster manager's mutable cache of nodes and VMs, and its immutable snapshots.
+
+Reports are applied as they arrive (``apply_report`` is the ingest hot path: it stores the
+decoded values, appends to bounded history windows and publishes events only on change).
+The decision loop works on ``snapshot()``, a frozen copy that later reports cannot alter.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+import numpy.typing as npt
+from vmgrid.agents.cluster.rules.store import Rule, RuleStore
+from vmgrid.agents.cluster.state.events import EventBus, EventKind
+from vmgrid.agents.cluster.state.history import NodeHistory, VmSample, cpu_matrix
+from vmgrid.agents.errors import NotFound
+from vmgrid.agents.model import (
+    HostUsage,
+    LifecycleEvent,
+    NodeCapacity,
+    NodeHello,
+    NodeIdentity,
+    NodeReport,
+    VmUsage,
+)
+
+
+class NodeStatus(enum.Enum):
+    """Whether the manager hears from a node."""
+
+    CONNECTED = "connected"
+    LOST = "lost"
+    POWERED_OFF = "powered_off"
+    """The manager powered the node off (its agent is expected to be silent); it may power it
+    on again. Not lost: no failure handling, no heartbeat timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """A node as of a snapshot."""
+
+    identity: NodeIdentity
+    capacity: NodeCapacity
+    status: NodeStatus
+    usage: HostUsage | None
+    vms: tuple[VmUsage, ...]
+    last_seen_unix_ns: int
+    last_sequence: int
+    draining: bool
+    degraded_reason: str = ""
+    """Why the agent cannot read its hypervisor (its last heartbeat said so); empty: healthy."""
+
+    @property
+    def node_id(self) -> str:
+        """Shortcut for identity.node_id."""
+        return self.identity.node_id
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSnapshot:
+    """Immutable view of the whole cluster for one decision cycle."""
+
+    cluster_id: str
+    taken_at_unix_ns: int
+    nodes: tuple[NodeView, ...]
+    # node_id -> ((sent_at_unix_ns, HostUsage), ...), oldest first
+    node_history: Mapping[str, tuple[tuple[int, HostUsage], ...]]
+    # vm uuid -> private copy of its node's history; read through vm_samples()
+    _vm_histories: Mapping[str, NodeHistory]
+    rules: tuple[Rule, ...] = ()
+    """Every placement rule of the cluster at the time of the snapshot."""
+
+    def vm_samples(self, vm_uuid: str) -> tuple[VmSample, ...]:
+        """Past samples of a VM, oldest first; NotFound names an unknown uuid."""
+        history = self._vm_histories.get(vm_uuid)
+        if history is None:
+            raise NotFound(f"VM {vm_uuid!r} has no history in cluster {self.cluster_id!r}")
+        return history.samples(vm_uuid)
+
+    def vm_cpu_matrix(
+        self, vm_uuids: Sequence[str], cap: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """CPU histories of many VMs as one matrix, newest first, capped (history.cpu_matrix)."""
+        return cpu_matrix([self._vm_histories.get(u) for u in vm_uuids], vm_uuids, cap)
+
+    def node(self, node_id: str) -> NodeView:
+        """The node with this id; NotFound names it otherwise."""
+        for view in self.nodes:
+            if view.node_id == node_id:
+                return view
+        raise NotFound(f"node {node_id!r} is not known to cluster {self.cluster_id!r}")
+
+    def vms(self) -> Iterator[tuple[str, VmUsage]]:
+        """(node_id, VM) for every VM in the cluster."""
+        for view in self.nodes:
+            for vm in view.vms:
+                yield view.node_id, vm
+
+
+class _Node:
+    """Mutable per-node record (internal)."""
+
+    __slots__ = (
+        "hello",
+        "status",
+        "usage",
+        "vms",
+        "history",
+        "vm_history",
+        "last_seen_monotonic",
+        "last_seen_unix_ns",
+        "last_sequence",
+        "draining",
+        "connection_id",
+        "degraded_reason",
+    )
+
+    def __init__(self, hello: NodeHello, connection_id: int, now: float, window: int) -> None:
+        self.hello = hello
+        self.status = NodeStatus.CONNECTED
+        self.usage: HostUsage | None = None
+        self.vms: dict[str, VmUsage] = {}
+        self.history: deque[tuple[int, HostUsage]] = deque(maxlen=window)
+        self.vm_history = NodeHistory(window)
+        self.last_seen_monotonic = now
+        self.last_seen_unix_ns = 0
+        self.last_sequence = 0
+        self.draining = False
+        self.connection_id = connection_id
+        self.degraded_reason = ""
+
+
+class ClusterState:
+    """Nodes, VMs and usage history of one cluster. Use from the event loop thread only."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        *,
+        history_window: int = 60,
+        heartbeat_timeout_s: float = 10.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.bus = bus
+        self.rules = RuleStore()
+        """The cluster's placement rules; the runtime swaps in one kept in its database."""
+        self.history_window = history_window
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self._monotonic = monotonic
+        self._clock_ns = clock_ns
+        self._nodes: dict[str, _Node] = {}
+        self.power_listeners: list[Callable[[str, NodeHello | None, bool], None]] = []
+        """Called with (node id, its hello, in maintenance) when the manager powers a node off
+        or a powered-off node's maintenance flag changes, and with (node id, None, False) when
+        a powered-off node's agent connects again (the journal keeps powered-off nodes)."""
+
+    @property
+    def cluster_id(self) -> str:
+        """Id of the cluster this state describes."""
+        return self.bus.cluster_id
+
+    def node_connected(self, hello: NodeHello, connection_id: int) -> bool:
+        """Register a (re)connecting node; True when the node id was already known."""
+        node_id = hello.identity.node_id
+        now = self._monotonic()
+        node = self._nodes.get(node_id)
+        if node is None:
+            self._nodes[node_id] = _Node(hello, connection_id, now, self.history_window)
+            self.bus.publish(EventKind.NODE_JOINED, node_id=node_id, message="agent connected")
+            return False
+        node.hello = hello
+        node.connection_id = connection_id
+        node.last_seen_monotonic = now
+        node.last_sequence = 0
+        if node.status is NodeStatus.LOST:
+            node.status = NodeStatus.CONNECTED
+            self.bus.publish(EventKind.NODE_RETURNED, node_id=node_id, message="agent reconnected")
+        elif node.status is NodeStatus.POWERED_OFF:
+            node.status = NodeStatus.CONNECTED
+            node.usage = None  # powered on: known to run once it reports
+            self.bus.publish(
+                EventKind.NODE_POWER_CHANGED, node_id=node_id, message="powered on: agent connected"
+            )
+            self._tell_power(node_id, None, False)
+        return True
+
+    def is_current(self, node_id: str, connection_id: int) -> bool:
+        """True when this connection is the node's latest one (older streams are ignored)."""
+        node = self._nodes.get(node_id)
+        return node is not None and node.connection_id == connection_id
+
+    def touch(self, node_id: str) -> None:
+        """Record life from a node (any message); a lost node that speaks again returns."""
+        node = self._nodes[node_id]
+        node.last_seen_monotonic = self._monotonic()
+        if node.status is NodeStatus.LOST:
+            node.status = NodeStatus.CONNECTED
+            self.bus.publish(EventKind.NODE_RETURNED, node_id=node_id, message="agent spoke again")
+
+    def mark_powered_off(self, node_id: str) -> None:
+        """The manager has powered the node off: it stays known (capacity, identity) as a node
+        that may be powered on, until its agent says hello again."""
+        node = self._node(node_id)
+        if node.status is NodeStatus.POWERED_OFF:
+            return
+        node.status = NodeStatus.POWERED_OFF
+        node.usage = None
+        # What it last reported is gone with the power: a VM that left just before (its move
+        # counted as done on the command's success) must not be seen there any more.
+        for vm in node.vms.values():
+            self._gone(node_id, vm)
+        node.vms = {}
+        node.vm_history = NodeHistory(self.history_window)
+        self.bus.publish(
+            EventKind.NODE_POWER_CHANGED, node_id=node_id, message="powered off by the manager"
+        )
+        self._tell_power(node_id, node.hello, node.draining)
+
+    def _tell_power(self, node_id: str, hello: NodeHello | None, draining: bool) -> None:
+        for listener in self.power_listeners:
+            listener(node_id, hello, draining)
+
+    def _gone(self, node_id: str, vm: VmUsage) -> None:
+        """Publish that `vm` is no longer on `node_id`."""
+        self.bus.publish(
+            EventKind.VM_DISAPPEARED,
+            node_id=node_id,
+            vm_uuid=vm.uuid,
+            previous_vm_state=vm.state,
+            simulated=vm.simulated,
+            message=vm.name,
+        )
+
+    def restore_powered_off(self, hello: NodeHello, draining: bool = False) -> None:
+        """Know a node the manager powered off before a restart (from the journal), so that it
+        may be powered on; a node already known is left as it is."""
+        node_id = hello.identity.node_id
+        if node_id in self._nodes:
+            return
+        node = _Node(hello, -1, self._monotonic(), self.history_window)
+        node.status = NodeStatus.POWERED_OFF
+        node.draining = draining
+        self._nodes[node_id] = node
+        self.bus.publish(
+            EventKind.NODE_POWER_CHANGED,
+            node_id=node_id,
+            message="powered off by the manager (known from the journal)",
+        )
+
+    def set_degraded(self, node_id: str, reason: str) -> None:
+        """Keep why the node's agent cannot read its hypervisor; publish when that changes."""
+        node = self._nodes[node_id]
+        if node.degraded_reason == reason:
+            return
+        node.degraded_reason = reason
+        self.bus.publish(
+            EventKind.NODE_DEGRADED_CHANGED,
+            node_id=node_id,
+            message=f"degraded: {reason}" if reason else "hypervisor readable again",
+        )
+
+    def apply_report(self, node_id: str, report: NodeReport) -> bool:
+        """Apply a full report; False when it is stale (sequence not newer) or comes from a
+        node the manager powered off (until its next hello), and was ignored.
+
+        A report proves the agent reads its hypervisor, so it also ends a degraded spell.
+        """
+        node = self._nodes[node_id]
+        self.touch(node_id)
+        if node.status is NodeStatus.POWERED_OFF:
+            return False  # a last report while it shuts down; it is off until its next hello
+        self.set_degraded(node_id, "")
+        if report.sequence and report.sequence <= node.last_sequence:
+            return False
+        node.last_sequence = report.sequence
+        sent_at = report.sent_at_unix_ns or self._clock_ns()
+        node.last_seen_unix_ns = sent_at
+        node.usage = report.host
+        node.history.append((sent_at, report.host))
+        old = node.vms
+        new: dict[str, VmUsage] = {}
+        history = node.vm_history
+        history.reserve(len(report.vms))
+        publish = self.bus.publish
+        for vm in report.vms:
+            uuid = vm.uuid
+            new[uuid] = vm
+            previous = old.get(uuid)
+            if previous is None:
+                publish(
+                    EventKind.VM_APPEARED,
+                    node_id=node_id,
+                    vm_uuid=uuid,
+                    vm_state=vm.state,
+                    simulated=vm.simulated,
+                    message=vm.name,
+                )
+            elif previous.state is not vm.state:
+                publish(
+                    EventKind.VM_STATE_CHANGED,
+                    node_id=node_id,
+                    vm_uuid=uuid,
+                    vm_state=vm.state,
+                    previous_vm_state=previous.state,
+                    simulated=vm.simulated,
+                    message=vm.name,
+                )
+            history.write(
+                history.add(uuid),
+                sent_at,
+                vm.cpu_used_millicores,
+                vm.memory_used_bytes,
+                vm.net_rx_bytes_per_second,
+                vm.net_tx_bytes_per_second,
+            )
+        if len(new) != len(old) or new.keys() != old.keys():
+            for uuid in old.keys() - new.keys():
+                history.remove(uuid)
+                self._gone(node_id, old[uuid])
+        history.advance()
+        node.vms = new
+        return True
+
+    def apply_lifecycle(self, node_id: str, event: LifecycleEvent) -> None:
+        """Publish a VM lifecycle event; the next report carries the resulting state."""
+        self.touch(node_id)
+        self.bus.publish(
+            EventKind.VM_LIFECYCLE,
+            node_id=node_id,
+            vm_uuid=event.vm_uuid,
+            simulated=event.simulated,
+            message=f"{event.kind.value}: {event.detail}" if event.detail else event.kind.value,
+        )
+
+    def check_timeouts(self) -> list[str]:
+        """Mark nodes silent for longer than the timeout as lost; returns their ids."""
+        deadline = self._monotonic() - self.heartbeat_timeout_s
+        lost = []
+        for node_id, node in self._nodes.items():
+            if node.status is NodeStatus.CONNECTED and node.last_seen_monotonic < deadline:
+                node.status = NodeStatus.LOST
+                lost.append(node_id)
+                self.bus.publish(
+                    EventKind.NODE_LOST,
+                    node_id=node_id,
+                    message=f"no message for more than {self.heartbeat_timeout_s:g} s",
+                )
+        return lost
+
+    def set_draining(self, node_id: str, draining: bool) -> None:
+        """Mark a node as draining (no new VMs) or not."""
+        node = self._node(node_id)
+        if node.draining != draining:
+            node.draining = draining
+            if node.status is NodeStatus.POWERED_OFF:
+                self._tell_power(node_id, node.hello, draining)
+            self.bus.publish(
+                EventKind.NODE_DRAIN_CHANGED,
+                node_id=node_id,
+                message="draining" if draining else "undrained",
+            )
+
+    def _node(self, node_id: str) -> _Node:
+        node = self._nodes.get(node_id)
+        if node is None:
+            raise NotFound(f"node {node_id!r} is not known to cluster {self.cluster_id!r}")
+        return node
+
+    def is_draining(self, node_id: str) -> bool:
+        """Whether a node is in maintenance; NotFound names an unknown id."""
+        return self._node(node_id).draining
+
+    def node_status(self, node_id: str) -> NodeStatus:
+        """Current status of a node; NotFound names an unknown id."""
+        return self._node(node_id).status
+
+    def node_ids(self) -> list[str]:
+        """Ids of every known node."""
+        return list(self._nodes)
+
+    def view(self, node_id: str) -> NodeView:
+        """Immutable view of one node; NotFound names an unknown id."""
+        return self._view(self._node(node_id))
+
+    def views(self) -> list[NodeView]:
+        """Immutable views of every node, sorted by id."""
+        return [self._view(self._nodes[n]) for n in sorted(self._nodes)]
+
+    @staticmethod
+    def _view(node: _Node) -> NodeView:
+        hello = node.hello
+        return NodeView(
+            identity=hello.identity,
+            capacity=hello.capacity,
+            status=node.status,
+            usage=node.usage,
+            vms=tuple(node.vms.values()),
+            last_seen_unix_ns=node.last_seen_unix_ns,
+            last_sequence=node.last_sequence,
+            draining=node.draining,
+            degraded_reason=node.degraded_reason,
+        )
+
+    def find_vm(self, vm_uuid: str) -> tuple[str, VmUsage]:
+        """(node_id, VM) of a VM by uuid; NotFound names it otherwise."""
+        for node_id, node in self._nodes.items():
+            vm = node.vms.get(vm_uuid)
+            if vm is not None:
+                return node_id, vm
+        raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
+
+    def snapshot(self, copy_history: bool = True) -> ClusterSnapshot:
+        """Frozen copy of the cluster, history included. ``copy_history=False`` shares the
+        VM histories instead of copying them: only for a process whose state can no longer
+        change (a forked decision process), where the copy would be wasted time."""
+        node_history = {n: tuple(node.history) for n, node in self._nodes.items()}
+        vm_histories: dict[str, NodeHistory] = {}
+        for node in self._nodes.values():
+            history = node.vm_history.copy() if copy_history else node.vm_history
+            for uuid in node.vms:
+                vm_histories[uuid] = history
+        return ClusterSnapshot(
+            cluster_id=self.cluster_id,
+            taken_at_unix_ns=self._clock_ns(),
+            nodes=tuple(self.views()),
+            node_history=MappingProxyType(node_history),
+            _vm_histories=MappingProxyType(vm_histories),
+            rules=self.rules.rules(),
+        )
