@@ -178,8 +178,11 @@ def place_in_cluster(
     *,
     tolerate_failures: int = 0,
     options: SolveOptions | None = None,
+    cluster_rules: Sequence[Constraint] = (),
 ) -> GroupPlacement | Rejection:
-    """Nodes for every member in `model`, or a rejection naming the solver's conflicts."""
+    """Nodes for every member in `model`, or a rejection naming the solver's conflicts.
+    `cluster_rules` are the cluster's own placement rules: those that hold now and name only
+    VMs and nodes of `model` are kept by the placement too."""
     clash = sorted(set(spec.members) & set(model.vms))
     if clash:
         return Rejection("nodes", f"VM name {clash[0]!r} already exists in {cluster_id}")
@@ -187,6 +190,13 @@ def place_in_cluster(
     world = model.with_vms(members)
     running = tuple(v.name for v in model.vms.values() if v.running)
     constraints = group_constraints(spec, world) + ([Root(running)] if running else [])
+    constraints += [
+        rule
+        for rule in cluster_rules
+        if set(rule.vms_in_scope()) <= set(model.vms)
+        and set(rule.nodes_in_scope()) <= set(model.nodes)
+        and rule.is_satisfied(model, model)
+    ]
     opts = options or SolveOptions(cpsat=CpsatOptions(time_limit_s=5.0, num_workers=2))
     result = solve(Problem(world, constraints, "mttr"), opts)
     dst = result.dst

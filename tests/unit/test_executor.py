@@ -166,3 +166,30 @@ def test_restart_finishes_a_plan_without_repeating_what_was_done(tmp_path) -> No
 def test_limits_reject_nonsense() -> None:
     with pytest.raises(ValueError, match="max_actions_per_node must be an integer >= 1, got 0"):
         ExecutionLimits(max_actions_per_node=0)
+
+
+def test_a_vm_held_by_a_running_plan_is_not_touched_by_another_plan() -> None:
+    cluster = SmallCluster({"a": "n1", "b": "n1"}, delay=0.2)
+    executor = PlanExecutor(cluster, Journal(":memory:"))
+
+    async def both() -> tuple:  # type: ignore[type-arg]
+        first = asyncio.ensure_future(executor.run("p1", [migrate(0, "a", "n1", "n2")]))
+        await asyncio.sleep(0.05)  # p1 holds "a" and its migration is running
+        second = await executor.run(
+            "p2", [migrate(0, "a", "n1", "n3"), migrate(1, "b", "n1", "n3")]
+        )
+        return await first, second
+
+    first, second = run(both())
+    assert first.state is PlanState.SUCCEEDED
+    assert second.actions == {0: ActionState.SKIPPED, 1: ActionState.SUCCEEDED}
+    assert second.messages[0] == "VM a is held by plan p1"
+    assert cluster.placement == {"a": "n2", "b": "n3"}
+
+
+def test_a_vm_is_free_again_once_its_plan_ended() -> None:
+    cluster = SmallCluster({"a": "n1"})
+    executor = PlanExecutor(cluster, Journal(":memory:"))
+    run(executor.run("p1", [migrate(0, "a", "n1", "n2")]))
+    report = run(executor.run("p2", [migrate(0, "a", "n2", "n3")]))
+    assert report.state is PlanState.SUCCEEDED and cluster.placement == {"a": "n3"}

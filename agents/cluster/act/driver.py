@@ -27,15 +27,20 @@ from vmgrid.agents.cluster.act.executor import (
     Verdict,
 )
 from vmgrid.agents.cluster.link.manager import ClusterManager
-from vmgrid.agents.cluster.rules.check import involving, move_refusal
-from vmgrid.agents.cluster.state.solver_view import to_model
+from vmgrid.agents.cluster.rules.check import arrival_refusal, involving
+from vmgrid.agents.cluster.state.solver_view import to_model, vm_demand
 from vmgrid.agents.cluster.state.state import ClusterState, NodeStatus
 from vmgrid.agents.errors import NotFound, VmgridError
+from vmgrid.solver.model import VM, VMState
 from vmgrid.solver.plan import Action, ActionKind
 
 _RUNNING = {m.VmState.RUNNING, m.VmState.BLOCKED, m.VmState.MIGRATING}
 _ACTIVE = _RUNNING | {m.VmState.PAUSED}
 _STOPPED = {m.VmState.SHUT_OFF, m.VmState.DEFINED, m.VmState.CRASHED}
+
+
+def _net_bps(vm: m.VmUsage) -> int:
+    return (vm.net_rx_bytes_per_second + vm.net_tx_bytes_per_second) * 8
 
 
 def locate_vm(state: ClusterState, vm_uuid: str) -> tuple[str, m.VmUsage]:
@@ -124,18 +129,45 @@ class ManagerDriver:
             if vm.state not in _ACTIVE:  # libvirt migrates paused domains too
                 return Check(Verdict.STALE, f"VM {action.subject} is {vm.state.value}")
             assert action.dst is not None
-            room = self._room(action.dst, vm)
-            return room if room.verdict is not Verdict.READY else self._rules(action, action.dst)
+            return self._arrival(action.dst, vm)
+        if action.kind is ActionKind.BOOT_VM and action.dst is not None:
+            elsewhere = self._active_elsewhere(action.subject, action.dst)
+            if elsewhere:
+                name = vm.name or action.subject
+                return Check(Verdict.STALE, f"VM {name} already runs on {elsewhere}")
+            if host == action.dst and vm.state in _ACTIVE:
+                return READY  # already started: the start command is a no-op
+            return self._arrival(action.dst, vm)
         return READY
 
-    def _rules(self, action: Action, destination: str) -> Check:
-        """STALE when the move would break a placement rule that holds now."""
+    def _active_elsewhere(self, vm_uuid: str, node_id: str) -> str:
+        """A connected node other than `node_id` where the VM runs or is paused ('' if none):
+        starting it would run it twice. A lost node's last report does not count."""
         state = self._manager.state
-        rules = involving(state.rules.rules(), [action.subject], [destination])
+        for view in state.views():
+            if view.node_id == node_id or view.status is not NodeStatus.CONNECTED:
+                continue
+            if any(v.uuid == vm_uuid and v.state in _ACTIVE for v in view.vms):
+                return view.node_id
+        return ""
+
+    def _arrival(self, destination: str, vm: m.VmUsage) -> Check:
+        """`vm` may run on `destination` from now on: room on every resource, every rule."""
+        room = self._room(destination, vm)
+        return room if room.verdict is not Verdict.READY else self._rules(destination, vm)
+
+    def _rules(self, destination: str, vm: m.VmUsage) -> Check:
+        """STALE when the VM on `destination` would break a placement rule that holds now
+        (rules reported impossible excepted)."""
+        state = self._manager.state
+        rules = involving(state.rules.kept(), [vm.uuid], [destination])
         if not rules:
             return READY
         model = to_model(state.snapshot(copy_history=False))
-        refusal = move_refusal(rules, model, action.subject, destination)
+        arriving = model.vms.get(vm.uuid) or VM(
+            vm.uuid, vm_demand(vm, (), 1), VMState.READY, None, {"name": vm.name}
+        )
+        refusal = arrival_refusal(rules, model, arriving, destination)
         return Check(Verdict.STALE, refusal) if refusal else READY
 
     def _interrupted_simulation(self, action: Action) -> bool:
@@ -160,17 +192,38 @@ class ManagerDriver:
         return not active and any(node == action.dst for node, _ in copies)
 
     def _room(self, node_id: str, vm: m.VmUsage) -> Check:
+        """WAIT unless `node_id` has room for `vm` on memory, CPU and NIC bandwidth, counting
+        what its running and paused VMs hold and what migrations already started towards it
+        reserve (a migrating VM holds room on both of its nodes until it has left)."""
         view = self._manager.state.view(node_id)
-        used_mem = sum(v.memory_allocated_bytes for v in view.vms if v.state in _ACTIVE)
-        used_mem += sum(
-            mem for cid, (_, mem) in self._reserved.items() if self._reserved_on.get(cid) == node_id
-        )
+        name = vm.name or vm.uuid
+        here = [v for v in view.vms if v.state in _ACTIVE and v.uuid != vm.uuid]
+        incoming = [
+            self._reserved[cid] for cid, node in self._reserved_on.items() if node == node_id
+        ]
+        used_mem = sum(v.memory_allocated_bytes for v in here) + sum(mem for _, mem in incoming)
         if used_mem + vm.memory_allocated_bytes > view.capacity.memory_bytes:
             free_mib = (view.capacity.memory_bytes - used_mem) // 2**20
             return Check(
                 Verdict.WAIT,
-                f"{node_id} has {free_mib} MiB free, VM {vm.name or vm.uuid} needs "
+                f"{node_id} has {free_mib} MiB free, VM {name} needs "
                 f"{vm.memory_allocated_bytes // 2**20} MiB",
+            )
+        cpu_cap = view.capacity.cpu_millicores
+        used_cpu = sum(v.cpu_used_millicores for v in here) + sum(cpu for cpu, _ in incoming)
+        if cpu_cap > 0 and used_cpu + vm.cpu_used_millicores > cpu_cap:
+            return Check(
+                Verdict.WAIT,
+                f"{node_id} uses {used_cpu} of {cpu_cap} millicores, VM {name} uses "
+                f"{vm.cpu_used_millicores}",
+            )
+        nic = view.capacity.nic_bandwidth_bps
+        used_net = sum(_net_bps(v) for v in here)
+        if nic > 0 and _net_bps(vm) > 0 and used_net + _net_bps(vm) > nic:
+            return Check(
+                Verdict.WAIT,
+                f"{node_id}'s NIC carries {used_net // 1_000_000} of {nic // 1_000_000} Mbit/s, "
+                f"VM {name} needs {_net_bps(vm) // 1_000_000} Mbit/s",
             )
         return READY
 

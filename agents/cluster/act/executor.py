@@ -149,6 +149,7 @@ class PlanExecutor:
         self._cancelled: set[str] = set()
         self._wakeups: dict[str, asyncio.Event] = {}
         self._claimed: set[str] = set()
+        self._holders: dict[str, str] = {}  # VM uuid -> the plan whose actions may touch it
 
     @property
     def in_flight(self) -> tuple[str, ...]:
@@ -250,6 +251,7 @@ class PlanExecutor:
         running: dict[int, asyncio.Task[Outcome]] = {}
         wake = asyncio.Event()
         self._wakeups[plan_id] = wake
+        held = self._hold(plan_id, [r.action for r in records if not r.state.final])
         try:
             while True:
                 if plan_id in self._cancelled:
@@ -278,11 +280,23 @@ class PlanExecutor:
                         del running[aid]
                         self._record_outcome(plan_id, actions[aid], task, states, messages)
         finally:
+            for vm_uuid in held:
+                self._holders.pop(vm_uuid, None)
             self._wakeups.pop(plan_id, None)
             self._cancelled.discard(plan_id)
         final = _plan_state(states)
         self._journal.set_plan_state(plan_id, final)
         return ExecutionReport(plan_id, final, dict(states), messages)
+
+    def _hold(self, plan_id: str, actions: Sequence[Action]) -> list[str]:
+        """Hold the VMs of `actions` for `plan_id` where no other plan holds them already."""
+        held = []
+        for action in actions:
+            if action.kind.on_node or action.subject in self._holders:
+                continue
+            self._holders[action.subject] = plan_id
+            held.append(action.subject)
+        return held
 
     def _skip_orphans(
         self,
@@ -326,6 +340,11 @@ class PlanExecutor:
             if any(states.get(d) is not ActionState.SUCCEEDED for d in action.depends_on):
                 continue
             if not self._has_room(action, busy_nodes, busy_links):
+                continue
+            holder = self._holders.get(action.subject, plan_id)
+            if holder != plan_id and not action.kind.on_node:
+                why = f"VM {action.subject} is held by plan {holder}"
+                self._finish(plan_id, action, states, messages, ActionState.SKIPPED, why)
                 continue
             check = self._driver.check(action)
             if check.verdict is Verdict.WAIT:

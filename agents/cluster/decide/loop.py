@@ -41,7 +41,9 @@ from vmgrid.agents.cluster.decide.maintenance import DrainFallback, drained_from
 from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider, policy_config
 from vmgrid.agents.cluster.decide.thinking import CycleRequest, Thought, think
 from vmgrid.agents.cluster.link.manager import ClusterManager
+from vmgrid.agents.cluster.rules.check import violations
 from vmgrid.agents.cluster.state.events import EventKind
+from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.errors import NotFound
 from vmgrid.solver.plan import Action, ActionKind
@@ -144,6 +146,7 @@ class ControlLoop:
         now = self._clock()
         self._expire(now)
         self._note_undrained()
+        self._recheck_impossible_rules()
         if self._busy() or self.pending:
             return None
         returning = self._returning.pop(0) if self._returning else None
@@ -222,6 +225,18 @@ class ControlLoop:
             )
         snapshot = state.snapshot()
         return await asyncio.to_thread(think, snapshot, request, decider, config)
+
+    def _recheck_impossible_rules(self) -> None:
+        """A rule reported impossible (an HA restart had to break it) that holds again is
+        kept from now on: deciders and the applier see it once more."""
+        state = self.manager.state
+        impossible = [r for r in state.rules.rules() if r.rule_id in state.rules.impossible]
+        if not impossible:
+            return
+        broken = {v.rule.rule_id for v in violations(impossible, to_model(state.snapshot()))}
+        for rule in impossible:
+            if rule.rule_id not in broken:
+                state.report_possible(rule.rule_id)
 
     def _busy(self) -> str | None:
         """The plan under way, the loop's or anyone's (operator, restart): one at a time."""

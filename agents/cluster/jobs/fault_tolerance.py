@@ -1,6 +1,6 @@
 """Jobs, checkpoints and failure handling of one cluster, started and stopped together.
 
-`FaultTolerance(manager, options)` builds the three parts on one SQLite file and registers
+`FaultTolerance(manager, executor, options)` builds the three parts on one SQLite file and registers
 itself for the manager, so the ClusterService RPCs (SubmitJob, GetJob) find it with
 `for_manager`. `start()` runs the checkpoint policy loop and the failure monitor.
 """
@@ -12,6 +12,7 @@ import contextlib
 import weakref
 from dataclasses import dataclass, field
 
+from vmgrid.agents.cluster.act.executor import PlanExecutor
 from vmgrid.agents.cluster.jobs.checkpoints import Checkpoints
 from vmgrid.agents.cluster.jobs.ha import HaConfig, HaMonitor
 from vmgrid.agents.cluster.jobs.submission import ClusterJobs, SubmissionConfig
@@ -35,9 +36,14 @@ class FaultToleranceOptions:
 
 
 class FaultTolerance:
-    def __init__(self, manager: ClusterManager, options: FaultToleranceOptions | None = None):
+    def __init__(
+        self,
+        manager: ClusterManager,
+        executor: PlanExecutor,
+        options: FaultToleranceOptions | None = None,
+    ) -> None:
         self.options = options or FaultToleranceOptions()
-        self.jobs = ClusterJobs(manager, self.options.submission)
+        self.jobs = ClusterJobs(manager, executor, self.options.submission)
         self.checkpoints = Checkpoints(
             self.jobs, default_policy=self.options.default_checkpoint_policy
         )

@@ -6,8 +6,10 @@ not answer ``libvirt.open`` within the fence timeout. A silent node whose libvir
 is partitioned, not dead: nothing is restarted, so no VM can run twice.
 
 Once failed, its job members restart on the connected nodes in HA order (priority, then
-size; `vmgrid.solver.admission.restart_order`), each on the node with most room that holds no
-other member of its group when possible. A member's disk is the overlay on shared storage;
+size; `vmgrid.solver.admission.restart_order`), each on the node with most room that keeps every
+placement rule (a group's spread, say) when there is one; when none is, the member restarts all
+the same and the rules it breaks are reported impossible. The start is a one-action plan run by
+the plan executor, which re-checks it on fresh state like any other. A member's disk is the overlay on shared storage;
 with a checkpoint it is first rolled back to the latest one (``qemu-img snapshot -a``), else
 it cold-boots from the disk as it was. Each relocation is journaled (`MemberStore.relocate`):
 when the failed node's agent reconnects, its stale copies are destroyed and undefined, and
@@ -24,16 +26,19 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from vmgrid.agents.cluster.act.oneshot import one_action, run_or_raise
 from vmgrid.agents.cluster.jobs.checkpoints import Checkpoints
 from vmgrid.agents.cluster.jobs.members import Member
 from vmgrid.agents.cluster.jobs.submission import ClusterJobs, run_command
 from vmgrid.agents.cluster.link.manager import NodeSession
+from vmgrid.agents.cluster.rules.check import involving, refusing_rules
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
 from vmgrid.agents.errors import VmgridError
-from vmgrid.agents.model import DefineCommand, DestroyCommand, StartCommand, UndefineCommand
+from vmgrid.agents.model import DefineCommand, DestroyCommand, UndefineCommand
 from vmgrid.solver.admission import restart_order
 from vmgrid.solver.model import CPU, MEMORY, NET, VM, Model, VMState
+from vmgrid.solver.plan import ActionKind
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +173,7 @@ class HaMonitor:
         done = []
         for vm in order:
             member = members[vm.name]
-            target = _target(model, member, self.jobs.members.members(member.job_id))
+            target = self._target(model, member)
             if target is None:
                 log.error("no node has room to restart %s (from %s)", member.name, node)
                 continue
@@ -182,6 +187,26 @@ class HaMonitor:
         self.restarts.extend(done)
         return done
 
+    def _target(self, model: Model, member: Member) -> str | None:
+        """Where the member restarts: a node with room that keeps every placement rule if
+        there is one; else one with room all the same, the rules it breaks reported as
+        impossible (a running VM beats a kept rule, and the operator is told)."""
+        fits = _fitting(model, member)
+        if not fits:
+            return None
+        state = self.jobs.manager.state
+        rules = involving(state.rules.kept(), [member.vm_uuid], fits)
+        arriving = _as_vm(member)
+        breaks = {n: refusing_rules(rules, model, arriving, n) for n in fits}
+        kept = [n for n in fits if not breaks[n]]
+        target = _best(model, kept or fits)
+        for rule in breaks[target]:
+            state.report_impossible(
+                rule.rule_id,
+                f"no node with room keeps it for {member.name} restarted after a node failure",
+            )
+        return target
+
     async def _restart(self, member: Member, target: str) -> Restart:
         checkpoint = self.checkpoints.latest(member.job_id) or ""
         if checkpoint and member.overlay_path:
@@ -193,7 +218,9 @@ class HaMonitor:
             manager, target, DefineCommand(f"{tag}-define", member.domain_xml), timeout
         )
         self.jobs.members.relocate(member.vm_uuid, member.node_id, target)
-        await run_command(manager, target, StartCommand(f"{tag}-start", member.vm_uuid), timeout)
+        reason = f"HA restart of {member.name} after {member.node_id} failed"
+        start = one_action(ActionKind.BOOT_VM, member.vm_uuid, reason, dst=target)
+        await run_or_raise(self.jobs.executor, tag, [start], origin="ha")
         log.info("restarted %s on %s (checkpoint %s)", member.name, target, checkpoint or "none")
         return Restart(member.name, member.vm_uuid, member.node_id, target, checkpoint)
 
@@ -246,18 +273,19 @@ def _as_vm(member: Member) -> VM:
     return VM(member.vm_uuid, demand, VMState.READY, None, {"ha_priority": member.ha_priority})
 
 
-def _target(model: Model, member: Member, group: list[Member]) -> str | None:
-    """The connected node with most free memory that fits, preferring nodes without siblings."""
-    siblings = {m.node_id for m in group if m.vm_uuid != member.vm_uuid}
+def _fitting(model: Model, member: Member) -> list[str]:
+    """Connected nodes other than the member's failed one with room for it on every resource."""
     need = {CPU: member.cpu_millicores, MEMORY: member.memory_mib, NET: member.bandwidth_mbps}
-    fits = [
+    return [
         n
         for n in model.online_nodes()
         if n != member.node_id and all(model.slack(n, r) >= q for r, q in need.items())
     ]
-    if not fits:
-        return None
-    return min(fits, key=lambda n: (n in siblings, -model.slack(n, MEMORY), n))
+
+
+def _best(model: Model, nodes: list[str]) -> str:
+    """The node with most free memory (ties by name)."""
+    return min(nodes, key=lambda n: (-model.slack(n, MEMORY), n))
 
 
 def _roll_back_disk(overlay: str, checkpoint: str) -> None:

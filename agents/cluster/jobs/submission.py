@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import subprocess
@@ -25,6 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vmgrid.agents.cluster.act.executor import PlanExecutor
+from vmgrid.agents.cluster.act.oneshot import one_action, run_or_raise
 from vmgrid.agents.cluster.jobs.members import Member, MemberStore
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.state.solver_view import to_model
@@ -38,7 +41,7 @@ from vmgrid.agents.jobmodel import (
     JobStore,
 )
 from vmgrid.agents.jobmodel.codec import describe_placement, member_uuid
-from vmgrid.agents.jobmodel.placement import Rejection, place_in_cluster
+from vmgrid.agents.jobmodel.placement import Rejection, group_constraints, place_in_cluster
 from vmgrid.agents.jobmodel.seed import (
     domain_xml,
     seed_iso_bytes,
@@ -52,10 +55,12 @@ from vmgrid.agents.model import (
     DefineCommand,
     DestroyCommand,
     PrepareDisksCommand,
-    StartCommand,
     UndefineCommand,
 )
 from vmgrid.agents.node.disks import overlay_command
+from vmgrid.solver.constraints import Constraint
+from vmgrid.solver.model import Model
+from vmgrid.solver.plan import ActionKind
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +105,15 @@ async def run_command(
 class ClusterJobs:
     """Jobs of one cluster; the RPC layer calls `submit`, `get`, `list`."""
 
-    def __init__(self, manager: ClusterManager, config: SubmissionConfig | None = None) -> None:
+    def __init__(
+        self,
+        manager: ClusterManager,
+        executor: PlanExecutor,
+        config: SubmissionConfig | None = None,
+    ) -> None:
         self.manager = manager
+        self.executor = executor
+        """The cluster's plan executor: members start through it, re-checked like any plan."""
         self.config = config or SubmissionConfig()
         if self.config.domain_type not in DOMAIN_TYPES:
             raise InvalidArgument(
@@ -157,17 +169,22 @@ class ClusterJobs:
     ) -> JobRecord:
         cluster_id = self.manager.config.cluster_id
         self.store.transition(job_id, JobState.PLACING)
-        model = to_model(self.manager.state.snapshot())
+        snapshot = self.manager.state.snapshot()
+        model = to_model(snapshot)
         outcome = await asyncio.to_thread(
             place_in_cluster,
             spec,
             cluster_id,
             model,
             tolerate_failures=self.config.failures_to_tolerate,
+            cluster_rules=[r.constraint for r in snapshot.rules],
         )
         if isinstance(outcome, Rejection):
             return self.store.transition(job_id, JobState.FAILED, message=outcome.reason)
         hosts = dict(outcome.hosts)
+        origin = f"job:{job_id}"
+        for rule_id, constraint in job_rules(job_id, spec, model):
+            self.manager.state.rules.add(rule_id, constraint, origin)
         starting = self.store.transition(
             job_id, JobState.STARTING, cluster_id=cluster_id, placement=hosts, message="starting"
         )
@@ -181,6 +198,7 @@ class ClusterJobs:
         except (VmgridError, OSError, subprocess.CalledProcessError) as exc:
             await self._roll_back(defined)
             self.members.remove_job(job_id)
+            self.manager.state.rules.delete_origin(origin)
             reason = f"start failed, {len(defined)} member(s) rolled back: {exc}"
             return self.store.transition(job_id, JobState.FAILED, message=reason)
         return self.store.transition(
@@ -224,8 +242,10 @@ class ClusterJobs:
         return member
 
     async def _start(self, member: Member) -> None:
-        command = StartCommand(f"job-{member.job_id}-{member.name}-start", member.vm_uuid)
-        await run_command(self.manager, member.node_id, command, self.config.command_timeout_s)
+        reason = f"start of {member.name}, member of job {member.job_id}"
+        start = one_action(ActionKind.BOOT_VM, member.vm_uuid, reason, dst=member.node_id)
+        plan_id = f"job-{member.job_id}-{member.name}-start"
+        await run_or_raise(self.executor, plan_id, [start], origin="submission")
 
     async def _disks(
         self, job_id: str, spec: JobSpec, name: str, node_id: str
@@ -270,6 +290,21 @@ class ClusterJobs:
                     await run_command(self.manager, m.node_id, command, timeout)
                 except VmgridError as exc:
                     log.warning("rollback of %s on %s: %s", m.name, m.node_id, exc)
+
+
+def job_rules(job_id: str, spec: JobSpec, model: Model) -> list[tuple[str, Constraint]]:
+    """The placement rules a job brings (spread, gather, ban, fence over its members' uuids),
+    each with its rule id in the cluster's rule store."""
+    uuids = {name: member_uuid(job_id, name) for name in spec.members}
+    out: list[tuple[str, Constraint]] = []
+    for constraint in group_constraints(spec, model):
+        if constraint.kind == "running":
+            continue
+        members = tuple(uuids[v] for v in constraint.vms_in_scope())
+        out.append(
+            (f"job-{job_id}-{constraint.kind}", dataclasses.replace(constraint, vms=members))  # type: ignore[type-var]
+        )
+    return out
 
 
 def _own_like_parent(path: Path, root: Path) -> None:

@@ -478,7 +478,7 @@ def encode_lifecycle(event: m.LifecycleEvent) -> node_pb2.LifecycleEvent:
     return msg
 
 
-def vm_state_to_wire(state: m.VmState) -> int:
+def vm_state_to_wire(state: m.VmState) -> Any:
     """Wire enum value of a VM state."""
     return _VM_STATE_TO_WIRE[state]
 

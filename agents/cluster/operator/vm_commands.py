@@ -1,9 +1,11 @@
 """The operator's direct actions: suspend, resume, snapshots, and node maintenance.
 
-Suspend, resume and snapshots are single agent commands sent to the VM's node and awaited to
-their final result; the VM's state is checked first so that a request that cannot work is
-refused with a reason instead of reaching libvirt. Drain and undrain go through the decision
-loop (maintenance mode), which moves the VMs away and later brings them back.
+Suspend and resume change a VM's state, so each is a one-action plan run by the plan executor
+(journaled, re-checked on fresh state, refused while another plan holds the VM). Snapshots leave
+the VM as it is: they are single agent commands awaited to their final result. The VM's state is
+checked first so that a request that cannot work is refused with a reason instead of reaching
+libvirt. Drain and undrain go through the decision loop (maintenance mode), which moves the VMs
+away and later brings them back.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import uuid
 from collections.abc import Callable
 
 from vmgrid.agents import model as m
+from vmgrid.agents.cluster.act.oneshot import one_action, plan_id_for, run_or_raise
 from vmgrid.agents.cluster.operator.parts import ClusterParts
 from vmgrid.agents.cluster.state.state import NodeView
-from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound
+from vmgrid.agents.errors import CommandFailed, FailedPrecondition, InvalidArgument, NotFound
+from vmgrid.solver.plan import ActionKind
 
 COMMAND_TIMEOUT_S = 120.0
 _SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -52,9 +56,7 @@ class VmCommands:
             raise FailedPrecondition(
                 f"VM {vm.name or vm_uuid} is {vm.state.value}; only a running VM can be suspended"
             )
-        return await self._send(
-            vm_uuid, "suspend", lambda c: m.SuspendCommand(c, vm_uuid), command_id
-        )
+        return await self._planned(ActionKind.SUSPEND, vm_uuid, "suspend", command_id)
 
     async def resume(self, vm_uuid: str, command_id: str = "") -> m.CommandResult:
         _, vm = self._find(vm_uuid)
@@ -62,8 +64,31 @@ class VmCommands:
             raise FailedPrecondition(
                 f"VM {vm.name or vm_uuid} is {vm.state.value}; only a paused VM can be resumed"
             )
-        return await self._send(
-            vm_uuid, "resume", lambda c: m.ResumeCommand(c, vm_uuid), command_id
+        return await self._planned(ActionKind.RESUME, vm_uuid, "resume", command_id)
+
+    async def _planned(
+        self, kind: ActionKind, vm_uuid: str, verb: str, command_id: str
+    ) -> m.CommandResult:
+        """Run `kind` on the VM as a one-action plan; its result as a command result."""
+        node, vm = self._find(vm_uuid)
+        plan_id = plan_id_for(f"op-{verb}", command_id)
+        action = one_action(kind, vm_uuid, f"operator request: {verb}", src=node, dst=node)
+        executor = self._runtime.executor
+        try:
+            await run_or_raise(executor, plan_id, [action], origin="operator")
+        except CommandFailed as exc:
+            raise FailedPrecondition(
+                f"{verb} of VM {vm.name or vm_uuid} on {node}: {exc}"
+            ) from None
+        record = executor.journal.plan(plan_id)
+        done = record.actions[0] if record is not None else None
+        return m.CommandResult(
+            command_id or plan_id,
+            m.CommandState.SUCCEEDED,
+            1.0,
+            done.message if done else "",
+            done.simulated if done else False,
+            vm_uuid=vm_uuid,
         )
 
     async def list_snapshots(self, vm_uuid: str) -> tuple[str, ...]:

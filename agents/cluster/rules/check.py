@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vmgrid.agents.cluster.rules.store import Rule
-from vmgrid.solver.model import Model
+from vmgrid.solver.model import VM, Model
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +62,29 @@ def move_refusal(rules: Iterable[Rule], model: Model, vm_uuid: str, destination:
     vm = model.vms.get(vm_uuid)
     if vm is None or vm.host == destination:
         return ""
+    return arrival_refusal(rules, model, vm, destination)
+
+
+def refusing_rules(rules: Iterable[Rule], model: Model, vm: VM, destination: str) -> list[Rule]:
+    """The rules that hold in `model` and would not with `vm` running on `destination`."""
     after = model.with_vms([vm.on(destination)])
-    for rule in rules:
-        constraint = rule.constraint
-        if constraint.is_satisfied(model, model) and not constraint.is_satisfied(model, after):
-            return (
-                f"moving {_name(model, vm_uuid)} to {destination} would break rule "
-                f"{rule.rule_id} {constraint.label()}"
-            )
-    return ""
+    return [
+        rule
+        for rule in rules
+        if rule.constraint.is_satisfied(model, model)
+        and not rule.constraint.is_satisfied(model, after)
+    ]
+
+
+def arrival_refusal(rules: Iterable[Rule], model: Model, vm: VM, destination: str) -> str:
+    """Why `vm` running on `destination` (moved there, started or restarted there) would break
+    a rule that holds in `model`; empty when it breaks none."""
+    refusing = refusing_rules(rules, model, vm, destination)
+    if not refusing:
+        return ""
+    rule = refusing[0]
+    name = str(vm.attributes.get("name") or vm.name)
+    return f"{name} on {destination} would break rule {rule.rule_id} {rule.constraint.label()}"
 
 
 def moves_keeping_rules(

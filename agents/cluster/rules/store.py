@@ -72,6 +72,10 @@ class RuleStore:
             self._rules[rule_id] = Rule(rule_id, origin, constraint, created)
         self.version = 0
         """Bumped on every change, so deciders can tell their copy is current."""
+        self.impossible: dict[str, str] = {}
+        """rule id -> why it cannot be kept now (reported by whoever found it: an HA restart
+        with no node left for a spread member, say). The applier does not hold a VM back
+        for such a rule; the rule is checked again as the cluster changes."""
 
     def close(self) -> None:
         self._db.close()
@@ -113,10 +117,30 @@ class RuleStore:
         self.version += 1
         return rule
 
+    def mark_impossible(self, rule_id: str, reason: str) -> bool:
+        """Record that `rule_id` cannot be kept; True when this is news."""
+        if rule_id not in self._rules or self.impossible.get(rule_id) == reason:
+            return False
+        self.impossible[rule_id] = reason
+        self.version += 1
+        return True
+
+    def mark_possible(self, rule_id: str) -> bool:
+        """The rule holds again; True when it had been reported impossible."""
+        if self.impossible.pop(rule_id, None) is None:
+            return False
+        self.version += 1
+        return True
+
+    def kept(self) -> tuple[Rule, ...]:
+        """The rules deciders and the applier must keep: all but those reported impossible."""
+        return tuple(r for r in self._rules.values() if r.rule_id not in self.impossible)
+
     def delete(self, rule_id: str) -> Rule:
         rule = self.get(rule_id)
         self._db.execute("DELETE FROM rules WHERE rule_id = ?", (rule_id,))
         del self._rules[rule_id]
+        self.impossible.pop(rule_id, None)
         self.version += 1
         return rule
 

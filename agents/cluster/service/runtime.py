@@ -106,7 +106,9 @@ class ClusterRuntime:
         address = await self.server.start()
         self._task = asyncio.create_task(self._background())
         if self.options.fault_tolerance is not None:
-            self.fault_tolerance = FaultTolerance(self.manager, self.options.fault_tolerance)
+            self.fault_tolerance = FaultTolerance(
+                self.manager, self.executor, self.options.fault_tolerance
+            )
             self.fault_tolerance.start()
         if self.options.coordinator:
             state = self.manager.state

@@ -32,6 +32,7 @@ class EventKind(enum.Enum):
     NODE_DRAIN_CHANGED = "node_drain_changed"
     NODE_DEGRADED_CHANGED = "node_degraded_changed"
     NODE_POWER_CHANGED = "node_power_changed"
+    RULE_CHANGED = "rule_changed"
 
 
 @dataclass(frozen=True, slots=True)

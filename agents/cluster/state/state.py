@@ -416,6 +416,17 @@ class ClusterState:
                 return node_id, vm
         raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
 
+    def report_impossible(self, rule_id: str, reason: str) -> None:
+        """A decider could not keep `rule_id` (and kept the VMs running rather than lose
+        one): say so once, in the store (``rules check``) and as an event."""
+        if self.rules.mark_impossible(rule_id, reason):
+            self.bus.publish(EventKind.RULE_CHANGED, message=f"rule {rule_id} impossible: {reason}")
+
+    def report_possible(self, rule_id: str) -> None:
+        """A rule reported impossible holds again."""
+        if self.rules.mark_possible(rule_id):
+            self.bus.publish(EventKind.RULE_CHANGED, message=f"rule {rule_id} holds again")
+
     def snapshot(self, copy_history: bool = True) -> ClusterSnapshot:
         """Frozen copy of the cluster, history included. ``copy_history=False`` shares the
         VM histories instead of copying them: only for a process whose state can no longer
@@ -432,5 +443,5 @@ class ClusterState:
             nodes=tuple(self.views()),
             node_history=MappingProxyType(node_history),
             _vm_histories=MappingProxyType(vm_histories),
-            rules=self.rules.rules(),
+            rules=self.rules.kept(),
         )

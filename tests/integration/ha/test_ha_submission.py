@@ -24,6 +24,7 @@ import grpc
 import grpc.aio
 import pytest
 from agent_files import start_agent
+from applier import applier
 from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance, FaultToleranceOptions
 from vmgrid.agents.cluster.jobs.ha import HaConfig
 from vmgrid.agents.cluster.jobs.submission import SubmissionConfig
@@ -107,7 +108,7 @@ async def cluster(tmp_path: Path, fence: tuple[str, ...]) -> AsyncIterator[Clust
         ha=HaConfig(fence_command=fence, period_s=0.3, command_timeout_s=20),
         checkpoint_period_s=3600,
     )
-    ft = FaultTolerance(server.manager, options)
+    ft = FaultTolerance(server.manager, applier(server.manager), options)
     ft.start()
     c = Cluster(server, ft)
     try:
@@ -159,6 +160,11 @@ def test_group_fails_over_from_a_fenced_node_and_its_stale_copy_is_destroyed(
             await wait_for(lambda: any(n != victim for n in c.running().get(victim_uuid, [])), 15)
             restart = c.ft.ha.restarts[0]
             assert (restart.from_node, restart.checkpoint) == (victim, name)
+            sibling = c.running()[uuids[1]][0]
+            assert restart.to_node != sibling  # the third node keeps the group's spread rule
+            rules = c.server.manager.state.rules
+            assert [r.rule_id for r in rules.rules()] == [f"job-{submitted.job_id}-spread"]
+            assert rules.impossible == {}
 
             os.kill(c.agents[victim].pid, signal.SIGCONT)
             state = c.server.manager.state
@@ -169,6 +175,32 @@ def test_group_fails_over_from_a_fenced_node_and_its_stale_copy_is_destroyed(
 
             got = await c.stub.GetJob(cluster_pb2.GetJobRequest(job_id=submitted.job_id))
             assert got.job.state == common_pb2.JOB_STATE_RUNNING
+
+    asyncio.run(scenario())
+
+
+def test_a_member_restarts_even_where_it_breaks_spread_and_the_rule_is_reported_impossible(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with cluster(tmp_path, ("true",)) as c:
+            submitted = await c.submit(job("trio", count=3))
+            assert submitted.state == common_pb2.JOB_STATE_RUNNING, submitted.message
+            uuids = list(submitted.vm_uuids)
+            await wait_for(lambda: all(u in c.running() for u in uuids), 10)
+            events = c.server.manager.bus.subscribe()
+            victim = c.running()[uuids[0]][0]
+            os.kill(c.agents[victim].pid, signal.SIGSTOP)
+            await wait_for(lambda: any(n != victim for n in c.running().get(uuids[0], [])), 20)
+            rules = c.server.manager.state.rules
+            rule_id = f"job-{submitted.job_id}-spread"
+            assert rule_id in rules.impossible and "no node" in rules.impossible[rule_id]
+            while (event := await asyncio.wait_for(events.get(), 5)).kind.value != "rule_changed":
+                pass
+            assert rule_id in event.message and "impossible" in event.message
+            running = c.running()
+            assert all(u in running for u in uuids)  # every member runs, once
+            os.kill(c.agents[victim].pid, signal.SIGCONT)
 
     asyncio.run(scenario())
 

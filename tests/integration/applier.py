@@ -1,0 +1,13 @@
+"""The plan executor for tests that run a bare ClusterServer (the runtime builds the same)."""
+
+from __future__ import annotations
+
+from vmgrid.agents.cluster.act.driver import ManagerDriver
+from vmgrid.agents.cluster.act.executor import PlanExecutor
+from vmgrid.agents.cluster.act.journal import Journal
+from vmgrid.agents.cluster.link.manager import ClusterManager
+
+
+def applier(manager: ClusterManager) -> PlanExecutor:
+    """A plan executor over `manager` with an in-memory journal."""
+    return PlanExecutor(ManagerDriver(manager), Journal(":memory:"))
