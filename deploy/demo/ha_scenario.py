@@ -16,7 +16,9 @@ import base64
 import struct
 from collections.abc import Callable, Mapping
 
+from vmgrid.agents.cluster.rules.check import violations
 from vmgrid.agents.cluster.service.runtime import ClusterRuntime
+from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.jobmodel import JobState
 from vmgrid.agents.jobmodel.codec import member_uuid
@@ -75,6 +77,7 @@ async def run(
     say(f"HA: killed the agent of {victim} (simulated node failure; fence command: true)")
     uuid = member_uuid(record.job_id, member)
     survived = await _wait_restart(runtime, member, uuid, victim, checkpoint, say, timeout_s)
+    say(f"HA: {_rules_line(runtime, record.job_id)}")
     sim.restart(victim, {member: uuid})
     say(f"HA: {victim} comes back (same node id and metrics port) still holding {member}")
     return survived and await _wait_clean(runtime, member, uuid, victim, say, timeout_s)
@@ -122,6 +125,24 @@ async def _wait_clean(
         await asyncio.sleep(0.5)
     say(f"HA: {victim} did not come back clean within {timeout_s:.0f} s")
     return False
+
+
+def _rules_line(runtime: ClusterRuntime, job_id: str) -> str:
+    """Whether the group's placement rules hold now, or which were reported impossible."""
+    state = runtime.manager.state
+    rules = [r for r in state.rules.rules() if r.origin == f"job:{job_id}"]
+    broken = {v.rule.rule_id: v.reason for v in violations(rules, to_model(state.snapshot()))}
+    parts = []
+    for rule in rules:
+        if rule.rule_id in state.rules.impossible:
+            parts.append(
+                f"{rule.rule_id} reported impossible ({state.rules.impossible[rule.rule_id]})"
+            )
+        elif rule.rule_id in broken:
+            parts.append(f"{rule.rule_id} VIOLATED: {broken[rule.rule_id]}")
+        else:
+            parts.append(f"{rule.rule_id} holds")
+    return "group rules: " + ("; ".join(parts) or "none")
 
 
 def _copies(runtime: ClusterRuntime, vm_uuid: str) -> list[str]:

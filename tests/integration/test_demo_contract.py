@@ -102,6 +102,9 @@ def test_demo_publishes_every_endpoint_in_its_state_file_and_stops_by_itself(
     text = log.read_text()
     assert "vmgrid demo stopped" in text
     assert "runs once, on" in text and "the group survived the node failure" in text, text[-3000:]
+    # two nodes only: the restarted member cannot keep the group's spread rule, and says so
+    assert "-spread reported impossible (no node with room keeps it" in text, text[-3000:]
+    assert "VIOLATED" not in text
 
 
 def wait_for_running_job(state: dict) -> list[dict]:  # type: ignore[type-arg]
