@@ -23,12 +23,15 @@ from collections.abc import Callable
 from vmgrid.agents import grid_model as gm
 from vmgrid.agents import model as am
 from vmgrid.agents.cluster.act.driver import DriverOptions, simulated_domain_xml
+from vmgrid.agents.cluster.act.executor import PlanExecutor
+from vmgrid.agents.cluster.act.oneshot import one_action, run_or_raise
 from vmgrid.agents.cluster.grid.journal import GridJournal, Reservation, ReservationState
 from vmgrid.agents.cluster.grid.reservations import place
 from vmgrid.agents.cluster.jobs.fault_tolerance import for_manager
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound, VmgridError
 from vmgrid.agents.jobmodel import JobRecord, JobState
+from vmgrid.solver.plan import ActionKind
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +46,14 @@ class GridCommandHandler:
     def __init__(
         self,
         manager: ClusterManager,
+        executor: PlanExecutor,
         journal_path: str,
         options: DriverOptions | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.manager = manager
+        self.executor = executor
+        """Arrivals start and simulated departures stop through the cluster's applier."""
         self.journal = GridJournal(journal_path)
         self._options = options or DriverOptions()
         self._clock_ns = clock_ns
@@ -233,6 +239,9 @@ class GridCommandHandler:
                     cid, gm.GridCommandState.RUNNING, (i + 1) / ticks, "copying", simulated=True
                 )
             )
+        reason = f"leaves for another cluster (grid command {cid})"
+        stop = one_action(ActionKind.SHUTDOWN_VM, vm.uuid, reason, src=node)
+        await run_or_raise(self.executor, f"grid-{cid}-stop", [stop], origin="grid")
         await self._require(node, am.DestroyCommand(f"{cid}/destroy", vm.uuid))
         await self._require(node, am.UndefineCommand(f"{cid}/undefine", vm.uuid))
         return self._done(
@@ -281,7 +290,9 @@ class GridCommandHandler:
             memory_allocated_bytes=r.vm.memory_bytes,
         )
         await self._require(r.node_id, am.DefineCommand(f"{cid}/define", simulated_domain_xml(vm)))
-        await self._require(r.node_id, am.StartCommand(f"{cid}/start", vm.uuid))
+        reason = f"arrives from another cluster (reservation {r.reservation_id})"
+        start = one_action(ActionKind.BOOT_VM, vm.uuid, reason, dst=r.node_id)
+        await run_or_raise(self.executor, f"grid-{cid}-start", [start], origin="grid")
 
     async def _await_arrival(self, r: Reservation) -> None:
         deadline = asyncio.get_running_loop().time() + _ARRIVAL_WAIT_S
