@@ -157,6 +157,10 @@ class PlanExecutor:
         first, so that two plans never move the same VMs at once."""
         return tuple(sorted(self._claimed))
 
+    def holder(self, vm_uuid: str) -> str | None:
+        """The plan that holds the VM now (its actions may touch it), or None."""
+        return self._holders.get(vm_uuid)
+
     def claim(self, plan_id: str) -> None:
         """Count `plan_id` as in flight from now on, before its task has had a chance to run
         (`run` and `resume` claim too; the claim ends with the plan or with `release`)."""

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from vmgrid.agents.cluster.act.oneshot import run_or_raise
 from vmgrid.agents.cluster.jobs.members import Member
 from vmgrid.agents.cluster.jobs.submission import ClusterJobs, run_command
 from vmgrid.agents.errors import FailedPrecondition, NotFound, VmgridError
@@ -24,10 +25,9 @@ from vmgrid.agents.model import (
     Command,
     CreateSnapshotCommand,
     DeleteSnapshotCommand,
-    ResumeCommand,
     RevertSnapshotCommand,
-    SuspendCommand,
 )
+from vmgrid.solver.plan import Action, ActionKind
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class Checkpoints:
         name = f"ckpt-{int(now * 1000)}"
         group = len(members) > 1
         if group:
-            await self._each(members, lambda m: SuspendCommand(_id(m, name, "pause"), m.vm_uuid))
+            await self._all(job_id, members, ActionKind.SUSPEND, name, "pause")
         try:
             await self._each(
                 members,
@@ -83,9 +83,7 @@ class Checkpoints:
             )
         finally:
             if group:
-                await self._each(
-                    members, lambda m: ResumeCommand(_id(m, name, "resume"), m.vm_uuid)
-                )
+                await self._all(job_id, members, ActionKind.RESUME, name, "resume")
         self.jobs.members.add_checkpoint(job_id, name, now)
         policy = self.policy(job_id)
         if policy is not None:
@@ -151,6 +149,17 @@ class Checkpoints:
         names = [n for n, _ in self.taken(job_id)]
         if name not in names:
             raise NotFound(f"checkpoint {name!r} of job {job_id!r}; known: {names or 'none'}")
+
+    async def _all(
+        self, job_id: str, members: Sequence[Member], kind: ActionKind, name: str, step: str
+    ) -> None:
+        """Pause or resume every member at once, as one plan through the applier."""
+        reason = f"coordinated checkpoint {name} of job {job_id}: {step}"
+        actions = [
+            Action(i, kind, m.vm_uuid, m.node_id, m.node_id, 0, 1, reason)
+            for i, m in enumerate(members)
+        ]
+        await run_or_raise(self.jobs.executor, f"{name}-{job_id}-{step}", actions, "checkpoint")
 
     async def _each(self, members: Sequence[Member], make: Callable[[Member], Command]) -> None:
         """Run one command per member concurrently; raise the first failure after all ended."""

@@ -42,6 +42,11 @@ class VmCommands:
         self, vm_uuid: str, verb: str, make: Callable[[str], m.Command], command_id: str
     ) -> m.CommandResult:
         node, vm = self._find(vm_uuid)
+        holder = self._runtime.executor.holder(vm_uuid)
+        if holder is not None and verb != "list snapshots":
+            raise FailedPrecondition(
+                f"VM {vm.name or vm_uuid} is held by plan {holder}; {verb} it once that plan ends"
+            )
         cid = command_id or f"op-{verb}-{uuid.uuid4().hex[:12]}"
         result = await self._runtime.manager.send_command(node, make(cid), self._timeout_s)
         if result.state is not m.CommandState.SUCCEEDED:
