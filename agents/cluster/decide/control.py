@@ -21,11 +21,11 @@ import enum
 from dataclasses import dataclass, field, replace
 
 from vmgrid.agents.cluster.decide.maintenance import DrainFallback, running_vms_on
+from vmgrid.agents.cluster.rules.check import solvable
 from vmgrid.agents.cluster.state.solver_view import ViewOptions, memory_fraction, to_model
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus, NodeView
 from vmgrid.solver import CpsatOptions, Problem, SolveOptions, solve
 from vmgrid.solver.constraints import Constraint, Offline
-from vmgrid.solver.model import Model
 from vmgrid.solver.plan import Action, ActionKind, Plan
 
 
@@ -243,7 +243,7 @@ def decide(snapshot: ClusterSnapshot, trigger: Trigger, config: ControlConfig) -
             v.node_id for v in snapshot.nodes if v.draining and v.node_id in model.nodes
         )
         constraints: list[Constraint] = [Offline(draining)] if draining else []
-        constraints += solvable_rules(snapshot, model)
+        constraints += solvable(snapshot.rules, model)
         objective = "consolidation>migrations" if trigger.kind is TriggerKind.UNDERLOAD else "mttr"
         options = SolveOptions(cpsat=CpsatOptions(time_limit_s=config.solver_time_limit_s))
         result = solve(Problem(model, constraints, objective), options)
@@ -265,17 +265,6 @@ def decide(snapshot: ClusterSnapshot, trigger: Trigger, config: ControlConfig) -
     if not plan.actions:
         return Decision(trigger, None, f"nothing to do for {trigger.reason}", stats)
     return Decision(trigger, plan, summary, stats)
-
-
-def solvable_rules(snapshot: ClusterSnapshot, model: Model) -> list[Constraint]:
-    """The cluster's placement rules the solver can post on `model`: those naming only its VMs
-    and nodes (a rule over a stopped VM or a lost node is left to the applier's check)."""
-    return [
-        rule.constraint
-        for rule in snapshot.rules
-        if set(rule.constraint.vms_in_scope()) <= set(model.vms)
-        and set(rule.constraint.nodes_in_scope()) <= set(model.nodes)
-    ]
 
 
 def with_power_policy(plan: Plan, power_saving: bool) -> Plan:

@@ -2,7 +2,7 @@
 
 The VM enters the cluster's model as a READY VM with a ``running`` constraint; reservations
 still held count as running VMs on their nodes, and draining nodes are banned. The objective
-is the fewest migrations, and a placement that would move other VMs is refused: the room must
+is the fewest migrations under the cluster's placement rules, and a placement that would move other VMs is refused: the room must
 be there now, since the VM arrives in seconds.
 """
 
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from vmgrid.agents import grid_model as gm
 from vmgrid.agents.cluster.grid.journal import Reservation
+from vmgrid.agents.cluster.rules.check import solvable
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import ClusterSnapshot
 from vmgrid.agents.errors import FailedPrecondition
@@ -68,6 +69,7 @@ def place(
     constraints: list[Constraint] = [Running((arriving,))]
     if draining:
         constraints.append(Ban((arriving,), draining))
+    constraints += solvable(snapshot.rules, base)
     result = solve(Problem(model, constraints, "migrations"), _SOLVE)
     if result.dst is None or result.dst.vms[arriving].host is None:
         free = ", ".join(

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vmgrid.agents.cluster.rules.store import Rule
+from vmgrid.solver.constraints import Constraint
 from vmgrid.solver.model import VM, Model
 
 
@@ -106,3 +107,14 @@ def moves_keeping_rules(
         if vm is not None:
             current = current.with_vms([vm.on(destination)])
     return kept, dropped
+
+
+def solvable(rules: Iterable[Rule], model: Model) -> list[Constraint]:
+    """The rules a solver can post on `model`: those naming only its VMs and nodes (a rule
+    over a stopped VM or a lost node is left to the applier's check)."""
+    return [
+        rule.constraint
+        for rule in rules
+        if set(rule.constraint.vms_in_scope()) <= set(model.vms)
+        and set(rule.constraint.nodes_in_scope()) <= set(model.nodes)
+    ]
