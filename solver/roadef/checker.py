@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from vmgrid.solver.roadef.instance import IntArray, RoadefInstance
 
 

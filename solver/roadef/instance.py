@@ -212,7 +212,10 @@ def parse_model(text: str) -> RoadefInstance:
 def parse_assignment(text: str, instance: RoadefInstance, what: str = "assignment") -> IntArray:
     """Read one machine index per process; raise `RoadefError` naming the first bad one."""
     tok = _Tokens(text, what)
-    values = [tok.take(f"machine of process {p}", upper=instance.machines) for p in range(instance.processes)]
+    values = [
+        tok.take(f"machine of process {p}", upper=instance.machines)
+        for p in range(instance.processes)
+    ]
     tok.finish()
     return np.array(values, dtype=np.int64)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from vmgrid.solver.roadef.instance import IntArray
 from vmgrid.solver.roadef.state import AssignmentState
 
@@ -66,6 +65,19 @@ def _swap_scores(state: AssignmentState, p: int, partners: IntArray) -> IntArray
     )
     cap = inst.capacity
     fits = (at_src <= cap[src]).all(axis=1) & (at_dest <= cap[dest]).all(axis=1)
+    t = state.transient_cols
+    if t.size:
+        rpt, rqt = rp[t], rq[:, t]
+        p_away = (dest != home_p).astype(np.int64)[:, None]
+        held_src = (
+            state.held[src, t]
+            - int(src != home_p) * rpt
+            + (src != home_q).astype(np.int64)[:, None] * rqt
+        )
+        held_dest = (
+            state.held[dest][:, t] - (dest != home_q).astype(np.int64)[:, None] * rqt + p_away * rpt
+        )
+        fits &= (held_src <= cap[src, t]).all(axis=1) & (held_dest <= cap[dest][:, t]).all(axis=1)
     fits &= (dest != src) & (inst.service[partners] != inst.service[p])
     return np.where(fits, score, np.iinfo(np.int64).max)
 

@@ -9,7 +9,6 @@ The independent `checker` recomputes everything from scratch; tests compare the 
 from __future__ import annotations
 
 import numpy as np
-
 from vmgrid.solver.roadef.instance import BoolArray, IntArray, RoadefInstance
 
 
