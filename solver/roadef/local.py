@@ -36,7 +36,7 @@ def _swap_scores(state: AssignmentState, p: int, partners: IntArray) -> IntArray
     """Approximate cost change of swapping `p` with each partner (service move cost left out)."""
     inst = state.inst
     src = int(state.x[p])
-    dest = state.x[partners]
+    dest: IntArray = state.x[partners]
     rp = inst.requirement[p]
     rq = inst.requirement[partners]
     at_src = state.used[src] - rp + rq
@@ -53,11 +53,11 @@ def _swap_scores(state: AssignmentState, p: int, partners: IntArray) -> IntArray
         - state.machine_balance[dest]
     )
     home_p = int(state.initial[p])
-    home_q = state.initial[partners]
+    home_q: IntArray = state.initial[partners]
     pmc = inst.process_move_cost
     score += inst.weight_process_move * (
         pmc[p] * ((dest != home_p).astype(np.int64) - int(src != home_p))
-        + pmc[partners] * ((src != home_q).astype(np.int64) - (dest != home_q))
+        + pmc[partners] * ((home_q != src).astype(np.int64) - (dest != home_q))
     )
     mmc = inst.machine_move_cost
     score += inst.weight_machine_move * (
@@ -72,7 +72,7 @@ def _swap_scores(state: AssignmentState, p: int, partners: IntArray) -> IntArray
         held_src = (
             state.held[src, t]
             - int(src != home_p) * rpt
-            + (src != home_q).astype(np.int64)[:, None] * rqt
+            + (home_q != src).astype(np.int64)[:, None] * rqt
         )
         held_dest = (
             state.held[dest][:, t] - (dest != home_q).astype(np.int64)[:, None] * rqt + p_away * rpt

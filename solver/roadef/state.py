@@ -175,10 +175,11 @@ class AssignmentState:
             zone_ok[:] = False
         zone_ok[n1] = True
         ok &= zone_ok[inst.neighborhood]
-        removed = self.used[src] - req
+        removed = (self.used[src] - req)[None, :]
+        one = np.array([src])
         src_delta = int(
-            self.load_of(removed, np.int64(src))  # type: ignore[arg-type]
-            + self.balance_of(removed, np.int64(src))  # type: ignore[arg-type]
+            self.load_of(removed, one)[0]
+            + self.balance_of(removed, one)[0]
             - self.machine_load[src]
             - self.machine_balance[src]
         )
