@@ -78,7 +78,9 @@ def _swap_scores(state: AssignmentState, p: int, partners: IntArray) -> IntArray
             state.held[dest][:, t] - (dest != home_q).astype(np.int64)[:, None] * rqt + p_away * rpt
         )
         fits &= (held_src <= cap[src, t]).all(axis=1) & (held_dest <= cap[dest][:, t]).all(axis=1)
-    fits &= (dest != src) & (inst.service[partners] != inst.service[p])
+    s_p, s_q = int(inst.service[p]), inst.service[partners]
+    fits &= (dest != src) & (s_q != s_p)
+    fits &= (state.on_machine[s_p, dest] == 0) & (state.on_machine[s_q, src] == 0)
     return np.where(fits, score, np.iinfo(np.int64).max)
 
 
@@ -105,7 +107,7 @@ def swap_pass(
     deadline: float,
     rng: np.random.Generator,
     sample: int = 1500,
-    tries: int = 3,
+    tries: int = 8,
 ) -> int:
     """For each process, try the few most promising swaps with a sample of other processes."""
     n_p = state.inst.processes

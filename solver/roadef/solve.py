@@ -31,11 +31,11 @@ class RoadefOptions:
     """CP-SAT workers per neighbourhood."""
     seed: int = 0
     """Seed of every random choice."""
-    step_seconds: float = 1.0
+    step_seconds: float = 0.3
     """Time limit of one CP-SAT neighbourhood."""
     max_free: int = 200
     """Most processes freed in one neighbourhood (sampled when its machines hold more)."""
-    local_share: float = 0.25
+    local_share: float = 0.5
     """Share of the budget the first local search may use."""
 
 
@@ -119,6 +119,7 @@ def pick_neighbourhood(
             weights = contribution / contribution.sum()
             k = min(max(1, size // 2), int((contribution > 0).sum()))
             chosen = rng.choice(n_m, k, replace=False, p=weights).tolist()
+            chosen += _holders_of_moved_originals(state, chosen, size - len(chosen), rng)
     elif kind == "service":
         s = int(inst.service[rng.integers(inst.processes)])
         hosts = np.flatnonzero(state.on_machine[s])
@@ -144,3 +145,13 @@ def _wasted_headroom(state: AssignmentState) -> np.ndarray:
     room = np.maximum(0, inst.safety - state.used) * pooled_over
     waste: np.ndarray = (room @ inst.load_weight).astype(np.float64)
     return waste
+
+
+def _holders_of_moved_originals(
+    state: AssignmentState, machines: list[int], room: int, rng: np.random.Generator
+) -> list[int]:
+    """Machines now hosting processes that left `machines`: a process moving back home frees
+    the transient resource it still holds there, which no other move can do."""
+    left = np.flatnonzero(np.isin(state.initial, machines) & (state.x != state.initial))
+    hosts = np.setdiff1d(np.unique(state.x[left]), np.array(machines, dtype=np.int64))
+    return [int(m) for m in rng.permutation(hosts)[: max(0, room)]]
