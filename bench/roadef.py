@@ -1,0 +1,150 @@
+"""`vmgrid-bench roadef`: Google's machine-reassignment problem (ROADEF/EURO challenge 2012).
+
+``vmgrid-bench roadef MODEL ASSIGNMENT --timeout 300 --out NEW_ASSIGNMENT --json`` reads a
+challenge instance (plain or gzip), improves the initial assignment with local search and CP-SAT
+large-neighbourhood search within the timeout, writes the new assignment in the challenge's own
+format (one machine index per process), and re-checks it with the independent checker
+(`vmgrid.solver.roadef.checker`), which recomputes validity and cost from the definition.
+
+`wall_s` runs from the start of reading to the written assignment, like the challenge's limit;
+the search gets the timeout minus the reading time and a margin for writing. `lower_bound` and
+`best_known` come from a ``reference.csv`` beside the model (or ``--reference``) when it lists
+the instance, else null; `gap_to_best_known` is ``(cost - best_known) / best_known``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import re
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from vmgrid.solver.roadef.checker import check
+from vmgrid.solver.roadef.instance import format_assignment, parse_assignment, parse_model
+from vmgrid.solver.roadef.solve import RoadefOptions, solve_roadef
+
+WRITE_MARGIN_S = 1.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="model file (model_<inst>.txt, may be .gz)")
+    parser.add_argument(
+        "assignment", type=Path, help="initial assignment file (assignment_<inst>.txt, may be .gz)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="wall budget in seconds, reading and writing included (default 300, the challenge's)",
+    )
+    parser.add_argument("--out", type=Path, help="write the new assignment to this file")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers (default 2)")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        help="CSV with columns instance, lower_bound, best_known "
+        "(default: reference.csv beside MODEL, if any)",
+    )
+    parser.add_argument(
+        "--name", help="instance name in the reference table (default: taken from MODEL's name)"
+    )
+
+
+def read_text(path: Path) -> str:
+    """A file's text, gunzipped when it starts with the gzip magic number."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FileNotFoundError(f"cannot read {path}: {exc.strerror}") from None
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file of integers") from None
+
+
+def instance_name(model: Path) -> str:
+    name = model.name
+    for suffix in (".gz", ".txt"):
+        name = name.removesuffix(suffix)
+    return re.sub(r"^model_", "", name)
+
+
+def reference_row(path: Path | None, model: Path, name: str) -> dict[str, int | None]:
+    """Lower bound and best known value of `name`, or nulls when no table lists it."""
+    table = path or model.parent / "reference.csv"
+    empty: dict[str, int | None] = {"lower_bound": None, "best_known": None}
+    if not table.exists():
+        if path is not None:
+            raise FileNotFoundError(f"reference table {path} does not exist")
+        return empty
+    with table.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row.get("instance") == name:
+                return {key: _int_or_none(row.get(key), table, key) for key in empty}
+    return empty
+
+
+def _int_or_none(value: str | None, table: Path, key: str) -> int | None:
+    if value is None or value.strip() == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{table}: {key} is {value!r}, expected an integer") from None
+
+
+def _progress(message: str) -> None:
+    print(f"[roadef] {message}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.timeout <= 0:
+        raise ValueError(f"--timeout is {args.timeout}, expected a positive number of seconds")
+    if args.workers < 1:
+        raise ValueError(f"--workers is {args.workers}, expected at least 1")
+    start = time.monotonic()
+    name = args.name or instance_name(args.model)
+    reference = reference_row(args.reference, args.model, name)
+    instance = parse_model(read_text(args.model))
+    initial = parse_assignment(read_text(args.assignment), instance)
+    read_s = time.monotonic() - start
+    _progress(
+        f"{name}: {instance.processes} processes, {instance.machines} machines, "
+        f"{instance.resources} resources, {instance.services} services (read in {read_s:.1f} s)"
+    )
+    budget = max(0.5, args.timeout - read_s - WRITE_MARGIN_S)
+    options = RoadefOptions(workers=args.workers, seed=args.seed)
+    result = solve_roadef(instance, initial, budget, options, _progress)
+    if args.out is not None:
+        args.out.write_text(format_assignment(result.assignment))
+    wall = time.monotonic() - start
+    report = check(instance, initial, result.assignment)
+    if not report.valid:
+        _progress(f"checker: {len(report.violations)} violations, first {report.violations[0]}")
+    best = reference["best_known"]
+    cost = report.cost.total
+    status = (
+        "invalid" if not report.valid else "improved" if cost < result.original_cost else "original"
+    )
+    return {
+        "instance": name,
+        "processes": instance.processes,
+        "machines": instance.machines,
+        "status": status,
+        "cost": cost,
+        "original_cost": result.original_cost,
+        "lower_bound": reference["lower_bound"],
+        "best_known": best,
+        "gap_to_best_known": round((cost - best) / best, 6) if best else None,
+        "wall_s": round(wall, 2),
+        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "valid": report.valid,
+    }

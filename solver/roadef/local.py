@@ -1,0 +1,146 @@
+"""Local search: improving shifts (one process to another machine) and swaps (two processes).
+
+Shifts are evaluated for all machines at once (`AssignmentState.shift_options`). Swaps are scored
+with numpy against a sample of partner processes on load and balance and move costs, then the
+best candidates are applied and kept only when the exact rules hold and the exact total drops,
+so the search never leaves the feasible region.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from vmgrid.solver.roadef.instance import IntArray
+from vmgrid.solver.roadef.state import AssignmentState
+
+
+def shift_pass(state: AssignmentState, order: IntArray, deadline: float) -> int:
+    """Move each process of `order` to its best machine when that lowers the cost."""
+    gained = 0
+    for i, p in enumerate(order.tolist()):
+        if i % 64 == 0 and time.monotonic() > deadline:
+            break
+        delta, ok = state.shift_options(p)
+        if not ok.any():
+            continue
+        masked = np.where(ok, delta, np.iinfo(np.int64).max)
+        best = int(masked.argmin())
+        if masked[best] < 0:
+            state.move(p, best)
+            gained -= int(masked[best])
+    return gained
+
+
+def _swap_scores(state: AssignmentState, p: int, partners: IntArray) -> IntArray:
+    """Approximate cost change of swapping `p` with each partner (service move cost left out)."""
+    inst = state.inst
+    src = int(state.x[p])
+    dest: IntArray = state.x[partners]
+    rp = inst.requirement[p]
+    rq = inst.requirement[partners]
+    at_src = state.used[src] - rp + rq
+    at_dest = state.used[dest] - rq + rp
+    src_rows = np.full(partners.shape[0], src)
+    score = (
+        state.load_of(at_src, src_rows)
+        + state.balance_of(at_src, src_rows)
+        - state.machine_load[src]
+        - state.machine_balance[src]
+        + state.load_of(at_dest, dest)
+        + state.balance_of(at_dest, dest)
+        - state.machine_load[dest]
+        - state.machine_balance[dest]
+    )
+    home_p = int(state.initial[p])
+    home_q: IntArray = state.initial[partners]
+    pmc = inst.process_move_cost
+    score += inst.weight_process_move * (
+        pmc[p] * ((dest != home_p).astype(np.int64) - int(src != home_p))
+        + pmc[partners] * ((home_q != src).astype(np.int64) - (dest != home_q))
+    )
+    mmc = inst.machine_move_cost
+    score += inst.weight_machine_move * (
+        mmc[home_p, dest] - mmc[home_p, src] + mmc[home_q, src] - mmc[home_q, dest]
+    )
+    cap = inst.capacity
+    fits = (at_src <= cap[src]).all(axis=1) & (at_dest <= cap[dest]).all(axis=1)
+    t = state.transient_cols
+    if t.size:
+        rpt, rqt = rp[t], rq[:, t]
+        p_away = (dest != home_p).astype(np.int64)[:, None]
+        held_src = (
+            state.held[src, t]
+            - int(src != home_p) * rpt
+            + (home_q != src).astype(np.int64)[:, None] * rqt
+        )
+        held_dest = (
+            state.held[dest][:, t] - (dest != home_q).astype(np.int64)[:, None] * rqt + p_away * rpt
+        )
+        fits &= (held_src <= cap[src, t]).all(axis=1) & (held_dest <= cap[dest][:, t]).all(axis=1)
+    s_p, s_q = int(inst.service[p]), inst.service[partners]
+    fits &= (dest != src) & (s_q != s_p)
+    fits &= (state.on_machine[s_p, dest] == 0) & (state.on_machine[s_q, src] == 0)
+    return np.where(fits, score, np.iinfo(np.int64).max)
+
+
+def try_swap(state: AssignmentState, p: int, q: int) -> int:
+    """Swap `p` and `q` if the result is feasible and cheaper; return the gain (0 if not)."""
+    inst = state.inst
+    before = state.total
+    mp, mq = int(state.x[p]), int(state.x[q])
+    state.move(p, mq)
+    state.move(q, mp)
+    zones = {int(inst.neighborhood[mp]), int(inst.neighborhood[mq])}
+    services = {int(inst.service[p]), int(inst.service[q])}
+    after = state.total
+    if after < before and state.feasible_after({mp, mq}, services, zones):
+        return before - after
+    state.move(q, mq)
+    state.move(p, mp)
+    return 0
+
+
+def swap_pass(
+    state: AssignmentState,
+    order: IntArray,
+    deadline: float,
+    rng: np.random.Generator,
+    sample: int = 1500,
+    tries: int = 8,
+) -> int:
+    """For each process, try the few most promising swaps with a sample of other processes."""
+    n_p = state.inst.processes
+    gained = 0
+    for i, p in enumerate(order.tolist()):
+        if i % 32 == 0 and time.monotonic() > deadline:
+            break
+        partners = np.arange(n_p) if n_p <= sample else rng.choice(n_p, sample, replace=False)
+        scores = _swap_scores(state, p, partners)
+        k = min(tries, partners.shape[0])
+        best = np.argpartition(scores, k - 1)[:k]
+        for j in best[np.argsort(scores[best])].tolist():
+            if scores[j] >= 0:
+                break
+            gain = try_swap(state, p, int(partners[j]))
+            if gain:
+                gained += gain
+                break
+    return gained
+
+
+def local_search(
+    state: AssignmentState, deadline: float, rng: np.random.Generator, max_rounds: int = 50
+) -> int:
+    """Alternate shift and swap passes in random order until no gain or out of time."""
+    gained = 0
+    for _ in range(max_rounds):
+        if time.monotonic() > deadline:
+            break
+        order = rng.permutation(state.inst.processes)
+        g = shift_pass(state, order, deadline)
+        g += swap_pass(state, order, deadline, rng)
+        gained += g
+        if g == 0:
+            break
+    return gained

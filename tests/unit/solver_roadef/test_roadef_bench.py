@@ -1,0 +1,89 @@
+"""`vmgrid-bench roadef` end to end on committed instances."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from roadef_cases import TINY_INITIAL, TINY_MODEL
+from vmgrid.bench.main import main
+from vmgrid.solver.roadef.checker import check
+from vmgrid.solver.roadef.instance import parse_assignment, parse_model
+
+DATA = Path(__file__).parents[2] / "data" / "roadef"
+
+
+def _write_tiny(tmp_path: Path) -> tuple[Path, Path]:
+    model = tmp_path / "model_tiny.txt"
+    model.write_text(TINY_MODEL)
+    assignment = tmp_path / "assignment_tiny.txt"
+    assignment.write_text(TINY_INITIAL)
+    return model, assignment
+
+
+def test_json_line_reports_the_checked_cost_and_the_reference_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model, assignment = _write_tiny(tmp_path)
+    (tmp_path / "reference.csv").write_text(
+        "instance,lower_bound,best_known,best_known_source\ntiny,40,50,by hand\n"
+    )
+    out = tmp_path / "new.txt"
+    code = main(["roadef", str(model), str(assignment), "--timeout", "3", "--out", str(out)])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert list(result) == [
+        "instance", "processes", "machines", "status", "cost", "original_cost",
+        "lower_bound", "best_known", "gap_to_best_known", "wall_s", "max_rss_mb", "valid",
+    ]  # fmt: skip
+    instance = parse_model(TINY_MODEL)
+    initial = parse_assignment(TINY_INITIAL, instance)
+    written = parse_assignment(out.read_text(), instance)
+    report = check(instance, initial, written)
+    assert result["valid"] is report.valid is True
+    assert result["cost"] == report.cost.total <= result["original_cost"] == 66
+    assert (result["instance"], result["processes"], result["machines"]) == ("tiny", 4, 3)
+    assert (result["lower_bound"], result["best_known"]) == (40, 50)
+    assert result["gap_to_best_known"] == pytest.approx((result["cost"] - 50) / 50)
+
+
+def test_gzip_challenge_files_without_a_reference_table_give_null_bounds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "a1_1.txt"
+    args = ["roadef", str(DATA / "model_a1_1.txt.gz"), str(DATA / "assignment_a1_1.txt.gz")]
+    assert main([*args, "--timeout", "3", "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["instance"] == "a1_1"
+    assert result["status"] == "improved" and result["valid"] is True
+    assert result["lower_bound"] is None and result["gap_to_best_known"] is None
+    assert len(out.read_text().split()) == 100
+
+
+@pytest.mark.parametrize(
+    ("extra", "assignment_text", "message"),
+    [
+        (["--timeout", "0"], TINY_INITIAL, "--timeout is 0.0, expected a positive number"),
+        ([], "0 1 0 9", "machine of process 3 is 9, expected 0..2"),
+        (["--reference", "/nonexistent.csv"], TINY_INITIAL, "reference table /nonexistent.csv"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_naming_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    assignment_text: str,
+    message: str,
+) -> None:
+    model, assignment = _write_tiny(tmp_path)
+    assignment.write_text(assignment_text)
+    assert main(["roadef", str(model), str(assignment), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1]
+
+
+def test_missing_model_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["roadef", str(tmp_path / "nope.txt"), str(tmp_path / "a.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read" in err and "nope.txt" in err
