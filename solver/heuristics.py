@@ -36,7 +36,7 @@ class Placer:
         src = prep.src
         self.nodes = list(src.nodes)
         self.index = {n: i for i, n in enumerate(self.nodes)}
-        self.res = list(src.resources)
+        self.res = sorted(set(src.resources) | {r for d in prep.demand.values() for r in d})
         self.cap = np.array(
             [[src.nodes[n].cap(r) for r in self.res] for n in self.nodes], dtype=np.int64
         ).reshape(len(self.nodes), len(self.res))

@@ -234,7 +234,7 @@ class _Replay:
                         f"{_show(s.action)}: node {s.node} is not online at t={s.start}",
                         s.start,
                     )
-                elif off < NEVER and s.end > off:
+                elif off < NEVER and s.end > off and s.running:
                     self.flag(
                         "shutdown-non-empty",
                         f"node {s.node}: shuts down at t={off} while VM {s.vm} is still on it",
