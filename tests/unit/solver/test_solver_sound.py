@@ -93,3 +93,21 @@ def test_capacity_conflict_names_the_short_resource() -> None:
     assert result.status == "infeasible"
     assert "capacity(every node: cpu)" in result.conflicts
     assert "capacity(every node: mem)" not in result.conflicts
+
+
+def test_greedy_evicts_a_vm_that_can_go_elsewhere_not_the_largest() -> None:
+    """n0 is over by 100 after a preserve; its largest VM fits nowhere, a small one does."""
+    nodes = [make_node("n0").cpu(1000).mem(1000).build(), make_node("n1").cpu(400).mem(1000).build()]
+    vms = [
+        make_vm("large").cpu(600).mem(10).on("n0").build(),
+        make_vm("small").cpu(200).mem(10).on("n0").build(),
+        make_vm("grow").cpu(100).mem(10).on("n0").build(),
+    ]
+    problem = Problem(Model.of(nodes, vms), [Preserve("grow", "cpu", 300)], "migrations")
+    from vmgrid.solver.heuristics import greedy_repair
+    from vmgrid.solver.problem import prepare
+
+    repair = greedy_repair(prepare(problem))
+    assert repair.dst is not None and not repair.violated
+    assert repair.hosts["small"] == "n1" and repair.hosts["large"] == "n0"
+    assert assert_valid_plan(problem, SolveOptions(use_cpsat=False)) == 1
