@@ -286,10 +286,13 @@ def build_plan(
             s.boot_id[name] = a.id
             s.ready_at[name] = a.end_s
             s.running.append((a.end_s, a, _Todo(ActionKind.BOOT_NODE, name, None, None, "")))
-    now = 0
+    now, breaks = 0, 2 * len(pending) + len(src.nodes)
     while pending or s.running:
         progressed = _start_ready(s, pending, now)
         if not s.running and pending and not progressed:
+            breaks -= 1
+            if breaks < 0:  # a destination no ordering reaches: pivots would go round forever
+                raise PlanError(f"no progress after cycle breaks: {_stuck(pending)}")
             _break_cycle(s, pending, now)
             continue
         if not s.running:
@@ -400,8 +403,11 @@ def _break_cycle(s: _Scheduler, pending: list[_Todo], now: int) -> None:
             )
             pending[i] = _Todo(ActionKind.RESUME, todo.vm, None, todo.dst, todo.reason, [a.id])
             return
-    stuck = ", ".join(f"{t.vm}->{t.dst}" for t in pending[:5])
-    raise PlanError(f"no action can start and no cycle can be broken: {stuck}")
+    raise PlanError(f"no action can start and no cycle can be broken: {_stuck(pending)}")
+
+
+def _stuck(pending: list[_Todo]) -> str:
+    return ", ".join(f"{t.kind.value} {t.vm}->{t.dst or '-'}" for t in pending[:5])
 
 
 def _shutdown_nodes(s: _Scheduler, src: Model, dst: Model) -> None:
