@@ -176,8 +176,10 @@ def build_and_solve(
     pairs = len(running) * len(src.nodes)
     full = explain or force_full or pairs <= options.full_model_max_pairs
     free = free_vms(prep, full or consolidating, extra_free)
-    full = full or (free >= {v for v in running if v not in prep.pinned} and widen * (
-        options.candidates_per_vm + 2) >= len(src.nodes))
+    full = full or (
+        free >= {v for v in running if v not in prep.pinned}
+        and widen * (options.candidates_per_vm + 2) >= len(src.nodes)
+    )
     if explain:
         free = set(running)
     deadline = start + options.time_limit_s

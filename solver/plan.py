@@ -84,9 +84,8 @@ class Plan:
         moved = {a.subject for a in self.actions if a.kind is ActionKind.MIGRATE}
         suspended = {a.subject: a.src for a in self.actions if a.kind is ActionKind.SUSPEND}
         for a in self.actions:
-            if a.kind is ActionKind.RESUME and a.subject in suspended:
-                if suspended[a.subject] != a.dst:
-                    moved.add(a.subject)
+            if a.kind is ActionKind.RESUME and suspended.get(a.subject, a.dst) != a.dst:
+                moved.add(a.subject)
         return len(moved)
 
     def of_kind(self, kind: ActionKind) -> list[Action]:

@@ -332,10 +332,12 @@ def _start_ready(s: _Scheduler, pending: list[_Todo], now: int) -> bool:
     if s.nic:
         pending.sort(key=_busiest_side_first(s, pending))
     for todo in pending:
-        if todo.dst is None and s.may_leave(todo.vm, todo.src):
-            s.start(todo, now)
-            started = True
-        elif todo.dst is not None and s.fits(todo.vm, todo.dst, now, _migration_src(todo)):
+        if (
+            todo.dst is None
+            and s.may_leave(todo.vm, todo.src)
+            or todo.dst is not None
+            and s.fits(todo.vm, todo.dst, now, _migration_src(todo))
+        ):
             s.start(todo, now)
             started = True
         else:

@@ -112,8 +112,5 @@ def neighbourhood(prep: Prepared, seeds: set[str], count: int) -> set[str]:
             nodes.update(c.nodes_in_scope())
     nodes.update(str(running[v]) for v in related if running.get(v) is not None)
     return {
-        v
-        for n in nodes
-        for v in prep.src.running_on(n)
-        if v in running and v not in prep.pinned
+        v for n in nodes for v in prep.src.running_on(n) if v in running and v not in prep.pinned
     }

@@ -168,7 +168,9 @@ class _Replay:
             state = vm.state
             if vm.host is not None:
                 up = state is VMState.RUNNING
-                stays.append(Stay(name, vm.host, 0, NEVER, vm.demand if up else {}, False, None, up))
+                stays.append(
+                    Stay(name, vm.host, 0, NEVER, vm.demand if up else {}, False, None, up)
+                )
             last_end = -NEVER
             for a in sorted(vm_actions.get(name, []), key=lambda x: (x.start_s, x.end_s)):
                 if a.start_s < last_end:

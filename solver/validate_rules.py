@@ -35,10 +35,19 @@ class Stay:
 
 
 class Timeline(Protocol):
-    src: Model
-    stays: Mapping[str, list[Stay]]
-    end_state: Mapping[str, VMState]
-    actions: Sequence[Action]
+    """The replayed plan, as `vmgrid.solver.validate` builds it."""
+
+    @property
+    def src(self) -> Model: ...
+
+    @property
+    def stays(self) -> Mapping[str, list[Stay]]: ...
+
+    @property
+    def end_state(self) -> Mapping[str, VMState]: ...
+
+    @property
+    def actions(self) -> Sequence[Action]: ...
 
     def flag(self, rule: str, message: str, time_s: int | None = None) -> None: ...
 
@@ -176,14 +185,16 @@ def _moves_broken(t: Timeline, c: Any) -> str | None:
             old = t.src.vms.get(a.subject)
             if old is not None and old.running and a.dst is not None and a.dst != old.host:
                 return f"{a.kind.value} {a.subject} {a.src}->{a.dst} moves a rooted VM"
-        if c.kind == "quarantine" and a.kind in (
-            ActionKind.MIGRATE,
-            ActionKind.BOOT_VM,
-            ActionKind.RESUME,
-        ):
-            if a.dst in c.nodes or (a.kind is ActionKind.MIGRATE and a.src in c.nodes):
-                return f"{a.kind.value} {a.subject} {a.src or '-'}->{a.dst} crosses the quarantine"
+        if c.kind == "quarantine" and _crosses(a, c.nodes):
+            return f"{a.kind.value} {a.subject} {a.src or '-'}->{a.dst} crosses the quarantine"
     return None
+
+
+def _crosses(a: Action, nodes: tuple[str, ...]) -> bool:
+    """Does `a` bring a VM into `nodes` or take one out of them by migration?"""
+    if a.kind not in (ActionKind.MIGRATE, ActionKind.BOOT_VM, ActionKind.RESUME):
+        return False
+    return a.dst in nodes or (a.kind is ActionKind.MIGRATE and a.src in nodes)
 
 
 def check_final(t: Timeline, constraints: Sequence[rules.Constraint], final: Final) -> None:

@@ -8,8 +8,8 @@ import itertools
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from vmgrid.solver import Model, Node, PlanError, Problem, SolveOptions, VMState, solve
 from vmgrid.solver import VM as VMValue
+from vmgrid.solver import Model, Node, PlanError, Problem, SolveOptions, VMState, solve
 from vmgrid.solver.constraints import (
     Among,
     Ban,

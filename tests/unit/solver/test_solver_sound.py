@@ -34,7 +34,10 @@ def test_offline_node_whose_vm_needs_another_vm_shuffled_is_feasible() -> None:
 def test_lonely_vm_pinned_in_place_still_keeps_others_off_its_node() -> None:
     """x is lonely and rooted on n0 (not free in the repair model); y must leave n1 and n0 has
     the most room, but only n2 may take it. The rule was dropped when none of its VMs was free."""
-    nodes = [make_node("n0").cpu(1000).mem(1000).build(), make_node("n1").cpu(1000).mem(1000).build()]
+    nodes = [
+        make_node("n0").cpu(1000).mem(1000).build(),
+        make_node("n1").cpu(1000).mem(1000).build(),
+    ]
     nodes.append(make_node("n2").cpu(150).mem(1000).build())
     vms = [
         make_vm("x").cpu(100).mem(100).on("n0").build(),
@@ -97,7 +100,10 @@ def test_capacity_conflict_names_the_short_resource() -> None:
 
 def test_greedy_evicts_a_vm_that_can_go_elsewhere_not_the_largest() -> None:
     """n0 is over by 100 after a preserve; its largest VM fits nowhere, a small one does."""
-    nodes = [make_node("n0").cpu(1000).mem(1000).build(), make_node("n1").cpu(400).mem(1000).build()]
+    nodes = [
+        make_node("n0").cpu(1000).mem(1000).build(),
+        make_node("n1").cpu(400).mem(1000).build(),
+    ]
     vms = [
         make_vm("large").cpu(600).mem(10).on("n0").build(),
         make_vm("small").cpu(200).mem(10).on("n0").build(),

@@ -41,7 +41,13 @@ KINDS: list[tuple[str, dict[str, object], rules.Constraint]] = [
 
 def test_every_registered_kind_is_read() -> None:
     read = {k for k, _, _ in KINDS} | {
-        "online", "offline", "running", "preserve", "spread", "among", "resourceCapacity"
+        "online",
+        "offline",
+        "running",
+        "preserve",
+        "spread",
+        "among",
+        "resourceCapacity",
     }
     assert read == set(rules.REGISTRY)
 
