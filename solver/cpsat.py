@@ -85,9 +85,10 @@ _STATUS = {
 def free_vms(prep: Prepared, full: bool, extra: frozenset[str] = frozenset()) -> set[str]:
     """Repair mode's free VMs (or every non-pinned VM that ends running when `full`)."""
     running = {v for v, s in prep.vm_state.items() if s is VMState.RUNNING}
+    unplaced = {v for v in running if prep.src.vms[v].host is None}
     if full:
-        return running - prep.pinned
-    free = ((prep.must_move | extra) & running) - prep.pinned
+        return (running - prep.pinned) | unplaced
+    free = (((prep.must_move | extra) & running) - prep.pinned) | unplaced
     placer = Placer(prep, {v: prep.src.vms[v].host for v in running})
     over = np.nonzero(np.any(placer.load > placer.cap, axis=1))[0]
     for c, idx, r in placer.rcaps:

@@ -28,7 +28,7 @@ class Root(Constraint):
         return vm not in self.vms
 
     def fixed_vms(self, src: Model) -> frozenset[str]:
-        return frozenset(v for v in self.vms if v in src.vms)
+        return frozenset(v for v in self.vms if v in src.vms and src.vms[v].host is not None)
 
     def repair_scope(self, src: Model) -> set[str]:
         return set()

@@ -138,3 +138,14 @@ def test_solver_plans_validate_and_infeasible_is_never_false(data: st.DataObject
         assert result.plan is not None, (result.status, result.conflicts, result.violated)
     if result.status == "infeasible":
         assert not exists
+
+
+def test_rooted_ready_vm_that_must_run_is_booted() -> None:
+    """Found by the property test: root pinned a ready VM to its (absent) host."""
+    model = Model(
+        {"n0": Node("n0", {"cpu": 3, "mem": 4})},
+        {"v2": VMValue("v2", {"cpu": 1, "mem": 4}, VMState.READY, None)},
+    )
+    rules = [Root(("v2",)), Running(("v2",))]
+    result = solve(Problem(model, rules, "migrations"))
+    assert result.plan is not None and validate_plan(result.plan, rules) == []
