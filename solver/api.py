@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field, replace
 
 from vmgrid.solver.constraints import Constraint, MaxOnline, NetworkAffinity
-from vmgrid.solver.cpsat import CpsatOptions, CpsatResult, build_and_solve
-from vmgrid.solver.explain import conflicting_constraints, move_reasons
+from vmgrid.solver.cpsat import CpsatOptions, CpsatResult
+from vmgrid.solver.explain import conflicting_constraints, move_reasons, unary_conflicts
 from vmgrid.solver.heuristics import (
     HeuristicResult,
     Placer,
@@ -32,6 +32,7 @@ from vmgrid.solver.objectives import parse
 from vmgrid.solver.plan import Plan
 from vmgrid.solver.planner import PlannerOptions, build_plan
 from vmgrid.solver.problem import Prepared, Problem, all_constraints, prepare, target_model
+from vmgrid.solver.repair import widening_search
 
 
 @dataclass(frozen=True)
@@ -117,23 +118,20 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
         note = "disabled by SolveOptions.use_cpsat"
     elif not close and budget is None:
         note = "no time left after the heuristic"
-    if opts.use_cpsat and not close and budget is not None:
+    unary = unary_conflicts(prep) if hosts is None else []
+    if opts.use_cpsat and not close and budget is not None and not unary:
         hint = heur.hosts if heur.dst is not None else {}
-        cp = build_and_solve(prep, hint, budget, migrations_floor=mig_lb)
+
+        def check(found: dict[str, str | None]) -> list[str]:
+            return _violated(prep, _power(problem, _apply(prep, found), consolidating))
+
+        cp = widening_search(prep, hint, budget, check, migrations_floor=mig_lb)
         note = cp.note
         if cp.status in ("optimal", "feasible"):
-            candidate = _power(problem, _apply(prep, cp.hosts), consolidating)
-            if not _violated(prep, candidate):
-                hosts, source = {**_base_hosts(prep), **cp.hosts}, "cpsat"
+            hosts, source = {**_base_hosts(prep), **cp.hosts}, "cpsat"
     t2 = time.perf_counter()
     if hosts is None:
-        conflicts: tuple[str, ...] = ()
-        running = sum(1 for s in prep.vm_state.values() if s is VMState.RUNNING)
-        if running * len(prep.src.nodes) <= opts.explain_max_pairs:
-            conflicts = tuple(conflicting_constraints(prep))
-        stats = _stats(t0, t1, t2, cp, "none", None, 0, node_lb, mig_lb, note)
-        status = "infeasible" if conflicts or (cp and cp.status == "infeasible") else "unknown"
-        return SolveResult(status, None, None, stats, conflicts, tuple(heur.violated))
+        return _no_plan(prep, opts, cp, unary, heur, (t0, t1, t2), node_lb, mig_lb, note)
     dst = _power(problem, target_model(prep, hosts), consolidating)
     reasons = move_reasons(prep, dst, heur.reasons)
     plan = build_plan(prep.src, dst, problem.constraints, opts.planner, reasons, prep.allowed)
@@ -142,6 +140,30 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
     proven = at_floor or (source == "cpsat" and cp is not None and cp.proven)
     status = "optimal" if proven else "feasible"
     return SolveResult(status, dst, plan, stats)
+
+
+def _no_plan(
+    prep: Prepared,
+    opts: SolveOptions,
+    cp: CpsatResult | None,
+    unary: list[str],
+    heur: HeuristicResult,
+    times: tuple[float, float, float],
+    node_lb: int,
+    mig_lb: int,
+    note: str,
+) -> SolveResult:
+    """``infeasible`` only with a proof: a VM that fits on no node it may use, a conflict core
+    of the full model, or the full model itself without solution; else ``unknown``."""
+    conflicts = tuple(unary)
+    proven = bool(unary) or (cp is not None and cp.full and cp.status == "infeasible")
+    running = sum(1 for s in prep.vm_state.values() if s is VMState.RUNNING)
+    if not unary and running * len(prep.src.nodes) <= opts.explain_max_pairs:
+        conflicts = tuple(conflicting_constraints(prep))
+        proven = proven or bool(conflicts)
+    stats = _stats(*times, cp, "none", None, 0, node_lb, mig_lb, note)
+    status = "infeasible" if proven else "unknown"
+    return SolveResult(status, None, None, stats, conflicts, tuple(heur.violated))
 
 
 def _budget(opts: SolveOptions, t0: float, vms: int) -> CpsatOptions | None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from ortools.sat.python import cp_model
-from vmgrid.solver.constraints import Capacity, Constraint, MaxOnline
+from vmgrid.solver.constraints import Capacity, Constraint, Gather, MaxOnline
 from vmgrid.solver.context import Lit, PostContext
 from vmgrid.solver.heuristics import Placer
 from vmgrid.solver.model import NodeState, VMState
@@ -66,6 +66,11 @@ class CpsatResult:
     proven: bool = False
     """Optimal for the problem itself, not only for the repair model's restricted choices: the
     full model was solved to optimality, or a solution reached a proven lower bound."""
+    full: bool = False
+    """Every running VM that is not pinned was free on every node the cheap filters allow, so an
+    ``infeasible`` status is a proof."""
+    freed: frozenset[str] = frozenset()
+    """The VMs that were free in this model."""
 
 
 _STATUS = {
@@ -77,12 +82,13 @@ _STATUS = {
 }
 
 
-def free_vms(prep: Prepared, full: bool) -> set[str]:
+def free_vms(prep: Prepared, full: bool, extra: frozenset[str] = frozenset()) -> set[str]:
     """Repair mode's free VMs (or every non-pinned VM that ends running when `full`)."""
     running = {v for v, s in prep.vm_state.items() if s is VMState.RUNNING}
+    unplaced = {v for v in running if prep.src.vms[v].host is None}
     if full:
-        return running - prep.pinned
-    free = (prep.must_move & running) - prep.pinned
+        return (running - prep.pinned) | unplaced
+    free = (((prep.must_move | extra) & running) - prep.pinned) | unplaced
     placer = Placer(prep, {v: prep.src.vms[v].host for v in running})
     over = np.nonzero(np.any(placer.load > placer.cap, axis=1))[0]
     for c, idx, r in placer.rcaps:
@@ -128,7 +134,21 @@ def _candidates(
         if hint.get(vm) is not None:
             chosen.add(str(hint[vm]))
         out[vm] = sorted(chosen)
+    _common_nodes_for_groups(prep, out)
     return out
+
+
+def _common_nodes_for_groups(prep: Prepared, cands: dict[str, list[str]]) -> None:
+    """gather: offer every free member the nodes offered to any member (and the fixed members'
+    hosts), so that a common node exists whenever one was found for some member."""
+    for c in prep.problem.constraints:
+        if not isinstance(c, Gather):
+            continue
+        free = [v for v in c.vms if v in cands]
+        pool = {n for v in free for n in cands[v]}
+        pool |= {str(prep.src.vms[v].host) for v in c.vms if v not in cands and v in prep.src.vms}
+        for v in free:
+            cands[v] = sorted(n for n in pool if prep.may_host(v, n) or n == prep.src.vms[v].host)
 
 
 def build_and_solve(
@@ -137,27 +157,38 @@ def build_and_solve(
     options: CpsatOptions,
     explain: bool = False,
     migrations_floor: int | None = None,
+    extra_free: frozenset[str] = frozenset(),
+    widen: int = 1,
+    force_full: bool = False,
 ) -> CpsatResult:
     """Solve the reconfiguration; with `explain`, every VM is free and an infeasible result
     carries the labels of a small set of conflicting constraints in `core`.
 
     `migrations_floor` (a proven lower bound on the number of migrations) stops the search as
-    soon as a solution reaches it, for the objectives that count migrations.
+    soon as a solution reaches it, for the objectives that count migrations. `extra_free` adds
+    VMs to repair mode's free set and `widen` multiplies the candidate nodes per free VM (the
+    widening search, `vmgrid.solver.repair`); `force_full` frees every VM everywhere.
     """
     start = time.perf_counter()
     src = prep.src
     objective = prep.problem.objective
     consolidating = any(n == "consolidation" for lv in parse(objective) for _, n in lv)
     running = [v for v, s in prep.vm_state.items() if s is VMState.RUNNING]
-    full = explain or len(running) * len(src.nodes) <= options.full_model_max_pairs
-    free = free_vms(prep, full or consolidating)
+    pairs = len(running) * len(src.nodes)
+    full = explain or force_full or pairs <= options.full_model_max_pairs
+    free = free_vms(prep, full or consolidating, extra_free)
+    full = full or (
+        free >= {v for v in running if v not in prep.pinned}
+        and widen * (options.candidates_per_vm + 2) >= len(src.nodes)
+    )
     if explain:
         free = set(running)
     deadline = start + options.time_limit_s
-    estimate = len(free) * min(len(src.nodes), options.candidates_per_vm + 2)
+    per_vm = len(src.nodes) if full else min(len(src.nodes), options.candidates_per_vm * widen + 2)
+    estimate = len(free) * per_vm
     if not explain and not _affordable(estimate, options, deadline):
         return _skipped(start, free, f"~{estimate} variables do not fit the time left")
-    cands = _candidates(prep, free, hint, options.candidates_per_vm, full, explain)
+    cands = _candidates(prep, free, hint, options.candidates_per_vm * widen, full, explain)
     cp = cp_model.CpModel()
     placement: dict[str, dict[str, Lit]] = {}
     for vm in running:
@@ -172,16 +203,17 @@ def build_and_solve(
     constraints: list[Constraint] = [
         c for c in prep.problem.constraints if not isinstance(c, Capacity)
     ]
-    capacity = Capacity()
+    every_rc = sorted(set(src.resources) | {r for d in prep.demand.values() for r in d})
+    capacity = {rc: Capacity(rc=rc) for rc in every_rc} if explain else {"": Capacity()}
     if explain:
-        for c in [*constraints, capacity]:
+        for c in [*constraints, *capacity.values()]:
             ctx.enforcement[id(c)] = cp.new_bool_var(f"enforce_{c.label()}")
     for vm in free:
         cp.add_exactly_one(list(placement[vm].values()))
     _post_capacity(ctx, prep, capacity)
+    usable = {n for vm in free for n in placement[vm]}
     for c in constraints:
-        scope = c.vms_in_scope()
-        if explain or not scope or any(v in free for v in scope):
+        if explain or _touches(ctx, c, free, usable):
             c.post(ctx)
     post_objective(ctx, objective)
     for vm in free:
@@ -210,6 +242,7 @@ def build_and_solve(
     status = _STATUS.get(code, "unknown")
     hosts: dict[str, str | None] = {}
     result = CpsatResult(status, hosts, len(free), len(cp.proto.variables), 0.0)
+    result.full, result.freed = full, frozenset(free)
     result.build_s = built - start
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         for vm in free:
@@ -223,7 +256,7 @@ def build_and_solve(
     elif code == cp_model.INFEASIBLE and explain:
         by_index: dict[int, Constraint] = {
             enf.index: c
-            for c in [*constraints, capacity]
+            for c in [*constraints, *capacity.values()]
             if (enf := ctx.enforcement.get(id(c))) is not None
         }
         core = [i for i in solver.sufficient_assumptions_for_infeasibility() if i in by_index]
@@ -233,6 +266,18 @@ def build_and_solve(
     return result
 
 
+def _touches(ctx: PostContext, c: Constraint, free: set[str], usable: set[str]) -> bool:
+    """Must `c` be posted? When one of its VMs is free, or it names a node (or one of its VMs
+    sits on a node) that some free VM may use: `lonely(x)` with x fixed still keeps free VMs
+    off x's node."""
+    vms, nodes = c.vms_in_scope(), c.nodes_in_scope()
+    if not vms and not nodes:
+        return True
+    if any(v in free for v in vms):
+        return True
+    return any(n in usable for n in nodes) or any(n in usable for n in ctx.nodes_of(vms))
+
+
 def _affordable(variables: int, options: CpsatOptions, deadline: float) -> bool:
     left = deadline - time.perf_counter()
     return variables * options.build_s_per_variable + options.min_search_s <= left
@@ -240,7 +285,9 @@ def _affordable(variables: int, options: CpsatOptions, deadline: float) -> bool:
 
 def _skipped(start: float, free: set[str], why: str) -> CpsatResult:
     wall = time.perf_counter() - start
-    return CpsatResult("skipped", {}, len(free), 0, wall, build_s=wall, note=why)
+    out = CpsatResult("skipped", {}, len(free), 0, wall, build_s=wall, note=why)
+    out.freed = frozenset(free)
+    return out
 
 
 class _StopAtFloor(cp_model.CpSolverSolutionCallback):
@@ -306,9 +353,15 @@ def _node_power(
     return out
 
 
-def _post_capacity(ctx: PostContext, prep: Prepared, capacity: Capacity) -> None:
-    """Per node and resource: constants folded, one linear constraint over free VMs."""
-    enforce = ctx.enforce(capacity)
+def _post_capacity(ctx: PostContext, prep: Prepared, capacity: dict[str, Capacity]) -> None:
+    """Per node and resource: constants folded, one linear constraint over free VMs. `capacity`
+    is one rule for every resource (key "") or one per resource, so that a conflict names it."""
+    every = capacity.get("")
+
+    def enforce_of(rc: str) -> list[cp_model.IntVar]:
+        return ctx.enforce(every if every is not None else capacity[rc])
+
+    enforce: list[cp_model.IntVar] = []
     for name, node in prep.src.nodes.items():
         entries = ctx.on_node(name)
         if not entries:
@@ -329,6 +382,6 @@ def _post_capacity(ctx: PostContext, prep: Prepared, capacity: Capacity) -> None
             base = sum(prep.demand[vm].get(rc, 0) for vm in fixed)
             terms = [prep.demand[vm].get(rc, 0) * lit for vm, lit in free]
             if terms:
-                ctx.cp.add(sum(terms) <= node.cap(rc) - base).only_enforce_if(enforce)
+                ctx.cp.add(sum(terms) <= node.cap(rc) - base).only_enforce_if(enforce_of(rc))
             elif base > node.cap(rc):
-                ctx.cp.add(base <= node.cap(rc)).only_enforce_if(enforce)
+                ctx.cp.add(base <= node.cap(rc)).only_enforce_if(enforce_of(rc))

@@ -2,8 +2,9 @@
 
 Both give complete destinations in well under a second at 30k VMs (numpy over the nodes), serve
 as the CP-SAT hint, as the fallback plan when CP-SAT runs out of time, and as the yardstick that
-the solver is compared with. Spread and among are honoured while placing; any other constraint is
-checked at the end and reported through `HeuristicResult.violated`.
+the solver is compared with. Spread, among, gather and resourceCapacity are honoured while
+placing; any other constraint is checked at the end and reported through
+`HeuristicResult.violated`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from vmgrid.solver.constraints import Among, ResourceCapacity, Spread
+from vmgrid.solver.constraints import Among, Gather, ResourceCapacity, Spread
 from vmgrid.solver.model import Model, VMState
 from vmgrid.solver.problem import Prepared, all_constraints, target_model
 
@@ -36,7 +37,7 @@ class Placer:
         src = prep.src
         self.nodes = list(src.nodes)
         self.index = {n: i for i, n in enumerate(self.nodes)}
-        self.res = list(src.resources)
+        self.res = sorted(set(src.resources) | {r for d in prep.demand.values() for r in d})
         self.cap = np.array(
             [[src.nodes[n].cap(r) for r in self.res] for n in self.nodes], dtype=np.int64
         ).reshape(len(self.nodes), len(self.res))
@@ -47,6 +48,7 @@ class Placer:
         self.spreads: dict[str, list[int]] = {}
         self.spread_at: list[dict[str, int]] = []
         self.amongs: dict[str, Among] = {}
+        self.gathers: dict[str, list[tuple[str, ...]]] = {}
         self.rcaps: list[tuple[ResourceCapacity, np.ndarray, int]] = []
         self._mask_cache: dict[int, np.ndarray] = {}
         for c in prep.problem.constraints:
@@ -57,6 +59,9 @@ class Placer:
             elif isinstance(c, Among):
                 for vm in c.vms:
                     self.amongs[vm] = c
+            elif isinstance(c, Gather):
+                for vm in c.vms:
+                    self.gathers.setdefault(vm, []).append(c.vms)
             elif isinstance(c, ResourceCapacity) and c.rc in self.res:
                 idx = np.array([self.index[n] for n in c.nodes], dtype=np.int64)
                 self.rcaps.append((c, idx, self.res.index(c.rc)))
@@ -113,6 +118,12 @@ class Placer:
         for c, idx, r in self.rcaps:
             if vec[r] and int(self.load[idx, r].sum()) + int(vec[r]) > c.amount:
                 mask[idx] = False
+        for group in self.gathers.get(vm, ()):
+            with_others = {self.hosts[m] for m in group if m != vm and self._placed_running(m)}
+            keep = np.zeros(len(self.nodes), dtype=bool)
+            keep[[self.index[str(n)] for n in with_others][:1]] = True
+            if with_others:
+                mask &= keep
         among = self.amongs.get(vm)
         if among is not None:
             placed = {self.hosts[m] for m in among.vms if m != vm and self.hosts.get(m)}
@@ -123,6 +134,9 @@ class Placer:
                     mask &= keep
                     break
         return mask
+
+    def _placed_running(self, vm: str) -> bool:
+        return self.hosts.get(vm) is not None and self._ends_running(vm)
 
     def size(self, vm: str) -> float:
         """Demand normalised by the largest capacity of each resource, for sorting."""
@@ -150,18 +164,34 @@ def _finish(
 
 
 def evict_for_overload(prep: Prepared, placer: Placer, node: str) -> list[str]:
-    """Fewest VMs to take off `node` so it fits: largest demand on the worst resource first."""
+    """Fewest VMs to take off `node` so it fits, each one a VM that can go somewhere else.
+
+    On the worst resource, the smallest VM that covers the excess alone, else the largest; in
+    both orders the first one that fits on another node now (the largest VM is often the one
+    that fits nowhere), and only when none does, the plain order.
+    """
     i = placer.index[node]
     movable = [v for v in _on(placer, node) if v not in prep.pinned]
     evicted = []
     while np.any(placer.load[i] > placer.cap[i]) and movable:
         over = (placer.load[i] - placer.cap[i]) / np.maximum(placer.cap[i], 1)
         r = int(np.argmax(over))
-        movable.sort(key=lambda v: prep.demand[v].get(placer.res[r], 0), reverse=True)
-        vm = movable.pop(0)
+        excess = int(placer.load[i, r] - placer.cap[i, r])
+        size = {v: prep.demand[v].get(placer.res[r], 0) for v in movable}
+        covering = sorted((v for v in movable if size[v] >= excess), key=lambda v: size[v])
+        rest = sorted((v for v in movable if size[v] < excess), key=lambda v: -size[v])
+        order = covering + rest
+        vm = next((v for v in order if _fits_elsewhere(placer, v, i)), order[0])
+        movable.remove(vm)
         placer.remove(vm)
         evicted.append(vm)
     return evicted
+
+
+def _fits_elsewhere(placer: Placer, vm: str, node_index: int) -> bool:
+    mask = placer.candidates(vm)
+    mask[node_index] = False
+    return bool(mask.any())
 
 
 def evict_for_group_capacity(prep: Prepared, placer: Placer) -> list[tuple[str, str]]:

@@ -79,8 +79,14 @@ class Plan:
 
     @property
     def migrations(self) -> int:
-        """Number of VMs that change host by migration (a pivoted VM counts once)."""
-        return len({a.subject for a in self.actions if a.kind is ActionKind.MIGRATE})
+        """Number of VMs that change host: by migration (a pivoted VM counts once) or by a
+        suspend on one node and a resume on another in the same plan."""
+        moved = {a.subject for a in self.actions if a.kind is ActionKind.MIGRATE}
+        suspended = {a.subject: a.src for a in self.actions if a.kind is ActionKind.SUSPEND}
+        for a in self.actions:
+            if a.kind is ActionKind.RESUME and suspended.get(a.subject, a.dst) != a.dst:
+                moved.add(a.subject)
+        return len(moved)
 
     def of_kind(self, kind: ActionKind) -> list[Action]:
         return [a for a in self.actions if a.kind is kind]

@@ -3,20 +3,24 @@
 Event-driven list scheduling: at each instant, actions that only release resources start at
 once; an action that needs room on a node starts as soon as the node is online and holds the
 VM's new demand on top of everything present or arriving there (a migrating VM holds its old
-demand on its source until the migration ends). Continuous spread holds: a member never moves
-onto a node where another member is present or arriving. When nothing can start and nothing
-runs, the cycle is broken by migrating one VM to a pivot node, else by suspend/resume.
+demand on its source until the migration ends). Every continuous rule is asked, through its
+`admits_arrival` / `admits_departure` hooks, before each arrival and departure (pivots and
+suspend/resume included), so it holds at every instant. When nothing can start and nothing runs,
+the cycle is broken by migrating one VM to a pivot node that every rule allows (whitelists,
+forbidden nodes, continuous hooks), else by suspend/resume.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from vmgrid.solver.constraints import Constraint, Spread
+from vmgrid.solver.constraints import Constraint
 from vmgrid.solver.model import MEMORY, Model, ModelError, VMState
 from vmgrid.solver.plan import Action, ActionKind, Plan
+from vmgrid.solver.plan_rules import RuleIndex, pivot_filter
 
 
 class PlanError(RuntimeError):
@@ -71,7 +75,7 @@ class _Scheduler:
         src: Model,
         dst: Model,
         opts: PlannerOptions,
-        spreads: list[Spread],
+        rules: Sequence[Constraint],
         reasons: Mapping[str, str],
         pivot_ok: Mapping[str, frozenset[str]],
     ) -> None:
@@ -79,14 +83,12 @@ class _Scheduler:
         self.reasons, self.pivot_ok = reasons, pivot_ok
         self.load = {n: {r: src.load(n, r) for r in src.resources} for n in src.nodes}
         self.present = {n: set(src.running_on(n)) for n in src.nodes}
+        self.at: dict[str, set[str]] = {v: {n} for n, vs in self.present.items() for v in vs}
         self.inbound = {n: 0 for n in src.nodes}
         self.ready_at = {n: (0 if src.nodes[n].online else -1) for n in src.nodes}
-        self.spread_of: dict[str, list[frozenset[str]]] = {}
-        for s in spreads:
-            if s.continuous:
-                group = frozenset(s.vms)
-                for vm in s.vms:
-                    self.spread_of.setdefault(vm, []).append(group)
+        self.forbidden = frozenset(n for c in rules for n in c.forbidden_nodes())
+        self.rules = RuleIndex(rules)
+        self.view = _View(self)
         self.actions: list[Action] = []
         self.running: list[tuple[int, Action, _Todo]] = []
         self.departed: dict[str, list[int]] = {n: [] for n in src.nodes}
@@ -96,6 +98,14 @@ class _Scheduler:
         self.share: dict[int, int] = {}
         self.nic_frontier: dict[tuple[str, str], set[int]] = {}
         """NIC side -> the ended migrations whose bandwidth the next one on that side reuses."""
+
+    def admitted(self, vm: str, node: str) -> bool:
+        """Does every continuous rule let `vm` start arriving on `node` now?"""
+        return self.rules.admits_arrival(self.view, vm, node)
+
+    def may_leave(self, vm: str, node: str | None) -> bool:
+        """Does every continuous rule let `vm` start leaving `node` now?"""
+        return node is None or self.rules.admits_departure(self.view, vm, node)
 
     def share_mbit(self, src: str | None, dst: str) -> int | None:
         """Bandwidth a migration src -> dst reserves on both NICs (None: NIC model off)."""
@@ -134,7 +144,8 @@ class _Scheduler:
         return self.dst.vms[vm].demand
 
     def fits(self, vm: str, node: str, now: int, src: str | None = None) -> bool:
-        """Can `vm` start arriving on `node` at `now` (from `src` when it migrates)?"""
+        """Can `vm` start arriving on `node` at `now` (from `src` when it migrates)? Capacity,
+        NIC and every continuous rule, for the arrival and for the departure from `src`."""
         if self.ready_at[node] < 0 or self.ready_at[node] > now:
             return False
         if not self.nic_has_room(src, node):
@@ -146,10 +157,7 @@ class _Scheduler:
                 return False
         if self.opts.max_inbound_per_node and self.inbound[node] >= self.opts.max_inbound_per_node:
             return False
-        for group in self.spread_of.get(vm, ()):
-            if any(m in group and m != vm for m in self.present[node]):
-                return False
-        return True
+        return self.may_leave(vm, src) and self.admitted(vm, node)
 
     def start(self, todo: _Todo, now: int) -> Action:
         share = None
@@ -161,6 +169,7 @@ class _Scheduler:
             for r, q in self.new_demand(todo.vm).items():
                 self.load[todo.dst][r] = self.load[todo.dst].get(r, 0) + q
             self.present[todo.dst].add(todo.vm)
+            self.at.setdefault(todo.vm, set()).add(todo.dst)
             if todo.kind is ActionKind.MIGRATE:
                 self.inbound[todo.dst] += 1
             if now > 0:
@@ -199,6 +208,7 @@ class _Scheduler:
                 for r, q in self.new_demand(todo.vm).items():
                     self.load[todo.src][r] -= q
             self.present[todo.src].discard(todo.vm)
+            self.at.get(todo.vm, set()).discard(todo.src)
             self.departed[todo.src].append(action.id)
         if todo.kind is ActionKind.MIGRATE and todo.dst is not None:
             self.inbound[todo.dst] -= 1
@@ -208,6 +218,29 @@ class _Scheduler:
                 self.nic_free[side] += share
                 before = self.nic_frontier.get(side, set()) - set(action.depends_on)
                 self.nic_frontier[side] = before | {action.id}
+
+
+class _View:
+    """The scheduler's state at the current instant, as continuous rules read it (`PlanView`)."""
+
+    def __init__(self, s: _Scheduler) -> None:
+        self.s = s
+
+    def present(self, node: str) -> AbstractSet[str]:
+        return self.s.present[node]
+
+    def load(self, node: str, rc: str) -> int:
+        return self.s.load[node].get(rc, 0)
+
+    def demand(self, vm: str) -> Mapping[str, int]:
+        return self.s.new_demand(vm)
+
+    def origin(self, vm: str) -> str | None:
+        old = self.s.src.vms.get(vm)
+        return old.host if old is not None and old.running else None
+
+    def locations(self, vm: str) -> AbstractSet[str]:
+        return self.s.at.get(vm, set())
 
 
 OUT, IN = "out", "in"
@@ -235,8 +268,7 @@ def build_plan(
     """Schedule the actions that turn `src` into `dst`; `reasons` explains each VM's move."""
     opts = options or PlannerOptions()
     why = dict(reasons or {})
-    spreads = [c for c in constraints if isinstance(c, Spread)]
-    s = _Scheduler(src, dst, opts, spreads, why, pivot_allowed or {})
+    s = _Scheduler(src, dst, opts, constraints, why, pivot_filter(src, constraints, pivot_allowed))
     pending = _todos(src, dst, why)
     for name, node in src.nodes.items():
         if not node.online and dst.nodes[name].online:
@@ -254,10 +286,13 @@ def build_plan(
             s.boot_id[name] = a.id
             s.ready_at[name] = a.end_s
             s.running.append((a.end_s, a, _Todo(ActionKind.BOOT_NODE, name, None, None, "")))
-    now = 0
+    now, breaks = 0, 2 * len(pending) + len(src.nodes)
     while pending or s.running:
         progressed = _start_ready(s, pending, now)
         if not s.running and pending and not progressed:
+            breaks -= 1
+            if breaks < 0:  # a destination no ordering reaches: pivots would go round forever
+                raise PlanError(f"no progress after cycle breaks: {_stuck(pending)}")
             _break_cycle(s, pending, now)
             continue
         if not s.running:
@@ -297,7 +332,12 @@ def _start_ready(s: _Scheduler, pending: list[_Todo], now: int) -> bool:
     if s.nic:
         pending.sort(key=_busiest_side_first(s, pending))
     for todo in pending:
-        if todo.dst is None or s.fits(todo.vm, todo.dst, now, _migration_src(todo)):
+        if (
+            todo.dst is None
+            and s.may_leave(todo.vm, todo.src)
+            or todo.dst is not None
+            and s.fits(todo.vm, todo.dst, now, _migration_src(todo))
+        ):
             s.start(todo, now)
             started = True
         else:
@@ -335,7 +375,9 @@ def _break_cycle(s: _Scheduler, pending: list[_Todo], now: int) -> None:
             continue
         allowed = s.pivot_ok.get(todo.vm)
         for node in s.src.nodes:
-            if node in (todo.src, todo.dst) or (allowed is not None and node not in allowed):
+            if node in (todo.src, todo.dst) or node in s.forbidden:
+                continue
+            if allowed is not None and node not in allowed:
                 continue
             if not s.dst.nodes[node].online or not s.fits(todo.vm, node, now, todo.src):
                 continue
@@ -350,7 +392,7 @@ def _break_cycle(s: _Scheduler, pending: list[_Todo], now: int) -> None:
             pending[i] = _Todo(ActionKind.MIGRATE, todo.vm, node, todo.dst, todo.reason, [a.id])
             return
     for i, todo in enumerate(pending):
-        if todo.kind is ActionKind.MIGRATE:
+        if todo.kind is ActionKind.MIGRATE and s.may_leave(todo.vm, todo.src):
             a = s.start(
                 _Todo(
                     ActionKind.SUSPEND,
@@ -363,8 +405,11 @@ def _break_cycle(s: _Scheduler, pending: list[_Todo], now: int) -> None:
             )
             pending[i] = _Todo(ActionKind.RESUME, todo.vm, None, todo.dst, todo.reason, [a.id])
             return
-    stuck = ", ".join(f"{t.vm}->{t.dst}" for t in pending[:5])
-    raise PlanError(f"no action can start and no cycle can be broken: {stuck}")
+    raise PlanError(f"no action can start and no cycle can be broken: {_stuck(pending)}")
+
+
+def _stuck(pending: list[_Todo]) -> str:
+    return ", ".join(f"{t.kind.value} {t.vm}->{t.dst or '-'}" for t in pending[:5])
 
 
 def _shutdown_nodes(s: _Scheduler, src: Model, dst: Model) -> None:

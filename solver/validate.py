@@ -17,9 +17,11 @@ Semantics (BtrPlace's, as the issue states them):
   a sleeping VM (suspended earlier in the plan, or sleeping in the source) onto any online node,
   holding its new demand there from the resume's start, as a boot does; the VM ends sleeping,
   ready or running according to its last action;
-- continuous spread: a member never arrives where another member is present or arriving;
-  continuous among: a member running in a group stays in it;
-- at the end every online node fits the new demands and every constraint holds.
+- at the end every online node fits the new demands and every rule holds; a continuous rule
+  also holds at every arrival (`vmgrid.solver.validate_rules` checks each kind from its
+  definition);
+- the new demands come from the problem (each VM's demand with every `preserve` applied),
+  never from the plan, so a plan cannot grade its own demands.
 
 `validate` returns violations (empty means valid), each naming the action, node, resource and
 time, so that a failing property test or benchmark says what went wrong.
@@ -33,17 +35,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vmgrid.solver.btrplace.instance import (
-    Among,
-    Constraint,
-    Offline,
-    Online,
-    ResourceCapacity,
-    Running,
-    Spread,
-)
+from vmgrid.solver.constraints import Constraint
 from vmgrid.solver.model import Model, Resources, VMState
 from vmgrid.solver.plan import Action, ActionKind
+from vmgrid.solver.validate_rules import (
+    Final,
+    Stay,
+    as_rules,
+    check_continuous,
+    check_final,
+    preserved_demands,
+)
 
 NEVER = 2**62
 """A time after every action: the end of a presence that lasts past the plan."""
@@ -56,19 +58,6 @@ class Violation:
     rule: str
     message: str
     time_s: int | None = None
-
-
-@dataclass(slots=True)
-class _Stay:
-    """A VM on a node during [start, end), consuming `demand`; `moved` if an action put it there."""
-
-    vm: str
-    node: str
-    start: int
-    end: int
-    demand: Resources
-    moved: bool
-    action: Action | None
 
 
 _VM_DURATION = {
@@ -105,7 +94,7 @@ class _Replay:
         self.demands = demands
         self.actions = actions
         self.out: list[Violation] = []
-        self.stays: dict[str, list[_Stay]] = defaultdict(list)  # by VM, in time order
+        self.stays: dict[str, list[Stay]] = defaultdict(list)  # by VM, in time order
         self.online_from: dict[str, int] = {}
         self.online_until: dict[str, int] = {}
         self.end_state: dict[str, VMState] = {}
@@ -178,8 +167,10 @@ class _Replay:
             stays = self.stays[name]
             state = vm.state
             if vm.host is not None:
-                used = vm.demand if state is VMState.RUNNING else {}
-                stays.append(_Stay(name, vm.host, 0, NEVER, used, False, None))
+                up = state is VMState.RUNNING
+                stays.append(
+                    Stay(name, vm.host, 0, NEVER, vm.demand if up else {}, False, None, up)
+                )
             last_end = -NEVER
             for a in sorted(vm_actions.get(name, []), key=lambda x: (x.start_s, x.end_s)):
                 if a.start_s < last_end:
@@ -217,10 +208,10 @@ class _Replay:
                         self.flag("source", f"{_show(a)}: source and destination are the same")
                         continue
                     stays[-1].end = a.end_s
-                stays.append(_Stay(name, a.dst, a.start_s, NEVER, new, True, a))
+                stays.append(Stay(name, a.dst, a.start_s, NEVER, new, True, a))
             self.end_state[name] = state
 
-    def _leave(self, name: str, a: Action, state: VMState, stays: list[_Stay]) -> VMState:
+    def _leave(self, name: str, a: Action, state: VMState, stays: list[Stay]) -> VMState:
         """Suspend or shutdown: the running VM frees its host when the action ends."""
         here = stays[-1].node if stays and stays[-1].end == NEVER else None
         if state is not VMState.RUNNING or a.src != here:
@@ -245,7 +236,7 @@ class _Replay:
                         f"{_show(s.action)}: node {s.node} is not online at t={s.start}",
                         s.start,
                     )
-                elif off < NEVER and s.end > off:
+                elif off < NEVER and s.end > off and s.running:
                     self.flag(
                         "shutdown-non-empty",
                         f"node {s.node}: shuts down at t={off} while VM {s.vm} is still on it",
@@ -299,129 +290,31 @@ class _Replay:
                 if q > self.src.nodes[node].cap(rc):
                     cap = self.src.nodes[node].cap(rc)
                     self.flag("final-capacity", f"node {node}: ends with {rc} {q} > {cap}")
-        for c in constraints:
-            self._final_constraint(c, hosts, online, load)
-
-    def _final_constraint(
-        self,
-        c: Constraint,
-        hosts: Mapping[str, str],
-        online: set[str],
-        load: Mapping[str, Mapping[str, int]],
-    ) -> None:
-        if isinstance(c, Online) and c.node not in online:
-            self.flag("online", f"online({c.node}): node {c.node} ends offline")
-        elif isinstance(c, Offline) and c.node in online:
-            self.flag("offline", f"offline({c.node}): node {c.node} ends online")
-        elif isinstance(c, Running) and c.vm not in hosts:
-            self.flag("running", f"running({c.vm}): VM {c.vm} does not end running")
-        elif isinstance(c, Spread):
-            seen: dict[str, str] = {}
-            for vm in c.vms:
-                node = hosts.get(vm)
-                if node is not None and node in seen:
-                    self.flag("spread", f"spread: VMs {seen[node]} and {vm} both end on {node}")
-                elif node is not None:
-                    seen[node] = vm
-        elif isinstance(c, Among):
-            used = {hosts[v] for v in c.vms if v in hosts}
-            if used and not any(used <= part for part in c.parts):
-                shown = ",".join(sorted(used)[:6])
-                self.flag("among", f"among({','.join(c.vms[:4])}): end on nodes {shown}")
-        elif isinstance(c, ResourceCapacity):
-            total = sum(load.get(n, {}).get(c.resource, 0) for n in c.nodes)
-            if total > c.amount:
-                self.flag(
-                    "resource-capacity",
-                    f"resourceCapacity({','.join(c.nodes[:4])}, {c.resource}): "
-                    f"ends with {total} > {c.amount}",
-                )
+        check_final(self, constraints, Final(hosts, online, load))
 
     def _continuous(self, constraints: Sequence[Constraint]) -> None:
-        for c in constraints:
-            if isinstance(c, Spread) and c.continuous:
-                self._continuous_spread(c)
-            elif isinstance(c, Among) and c.continuous:
-                self._continuous_among(c)
-
-    def _continuous_spread(self, c: Spread) -> None:
-        by_node: dict[str, list[_Stay]] = defaultdict(list)
-        for vm in c.vms:
-            for s in self.stays.get(vm, []):
-                if s.moved or self.src.vms[vm].state is VMState.RUNNING:
-                    by_node[s.node].append(s)
-        for node, stays in by_node.items():
-            for i, a in enumerate(stays):
-                for b in stays[i + 1 :]:
-                    moved = a.moved or b.moved
-                    if moved and a.vm != b.vm and a.start < b.end and b.start < a.end:
-                        late = a if a.start >= b.start else b
-                        other = b if late is a else a
-                        self.flag(
-                            "continuous-spread",
-                            f"spread: VM {late.vm} arrives on {node} at t={late.start} "
-                            f"while VM {other.vm} is there",
-                            late.start,
-                        )
-
-    def _continuous_among(self, c: Among) -> None:
-        for vm in c.vms:
-            stays = self.stays.get(vm, [])
-            if not stays or self.src.vms[vm].state is not VMState.RUNNING:
-                continue
-            group = next((p for p in c.parts if stays[0].node in p), None)
-            for s in stays[1:]:
-                if group is not None and s.node not in group and s.action is not None:
-                    self.flag(
-                        "continuous-among",
-                        f"among: {_show(s.action)} leaves the group of {stays[0].node}",
-                        s.start,
-                    )
+        check_continuous(self, constraints)
 
 
 def validate(
     source: Model,
     actions: Iterable[Action],
-    constraints: Iterable[Constraint] = (),
+    constraints: Iterable[Any] = (),
     demands: Mapping[str, Resources] | None = None,
 ) -> list[Violation]:
-    """Check `actions` applied to `source`; `demands` maps VMs to their new demand."""
-    return _Replay(source, demands or {}, tuple(actions)).run(tuple(constraints))
-
-
-def from_plugins(plugins: Iterable[Any]) -> list[Constraint]:
-    """The validator's view of solver constraint plugins, read by their BtrPlace `kind`.
-
-    Kinds outside BtrPlace's benchmark vocabulary (ban, fence, ...) are not replayed here;
-    `preserve` needs no rule of its own since the new demands come with the plan.
-    """
-    out: list[Constraint] = []
-    for p in plugins:
-        kind = getattr(p, "kind", None)
-        if isinstance(p, Online | Offline | Running | Spread | Among | ResourceCapacity):
-            out.append(p)
-        elif kind in ("online", "offline"):
-            make = Online if kind == "online" else Offline
-            out.extend(make(n) for n in p.nodes)
-        elif kind == "running":
-            out.extend(Running(v) for v in p.vms)
-        elif kind == "spread":
-            out.append(Spread(tuple(p.vms), bool(p.continuous)))
-        elif kind == "among":
-            parts = tuple(frozenset(part) for part in p.parts)
-            out.append(Among(tuple(p.vms), parts, bool(p.continuous)))
-        elif kind == "resourceCapacity":
-            out.append(ResourceCapacity(tuple(p.nodes), p.rc, p.amount, bool(p.continuous)))
-    return out
+    """Check `actions` applied to `source` against `constraints` (solver rules or BtrPlace
+    instance constraints); `demands` maps VMs to their new demand, by default each VM's demand
+    with the `preserve` rules applied."""
+    rules = as_rules(constraints)
+    if demands is None:
+        demands = preserved_demands(source, rules)
+    return _Replay(source, demands, tuple(actions)).run(tuple(rules))
 
 
 def validate_plan(plan: Any, constraints: Iterable[Any] = ()) -> list[Violation]:
-    """Check a `vmgrid.solver.plan.Plan`; the new demands are those of its destination model.
-
-    `constraints` may be the validator's own values or the solver's plugins (see `from_plugins`).
-    """
-    demands = {name: vm.demand for name, vm in plan.dst.vms.items()}
-    return validate(plan.src, plan.actions, from_plugins(constraints), demands)
+    """Check a `vmgrid.solver.plan.Plan` against the problem's `constraints`; the new demands
+    are the source's with the `preserve` rules applied, not those of the plan's destination."""
+    return validate(plan.src, plan.actions, constraints)
 
 
 def validate_btrplace_plan(instance_json: Any, plan_json: Any) -> list[Violation]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from vmgrid.solver import constraints as rules
 from vmgrid.solver.model import Model, Resources
 
 
@@ -72,7 +73,10 @@ class ResourceCapacity:
     continuous: bool
 
 
-Constraint = Online | Offline | Running | Preserve | Spread | Among | ResourceCapacity
+Constraint = (
+    Online | Offline | Running | Preserve | Spread | Among | ResourceCapacity | rules.Constraint
+)
+"""BtrPlace's benchmark vocabulary as its own values; every other kind as its solver rule."""
 C = TypeVar("C")
 
 

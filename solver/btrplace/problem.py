@@ -23,6 +23,8 @@ OBJECTIVES = {"minimizeMTTR": "mttr"}
 
 def to_plugin(c: Constraint, groups: dict[frozenset[str], tuple[str, ...]]) -> plugins.Constraint:
     """The solver plugin that enforces `c`; `groups` caches node groups shared by `among`s."""
+    if isinstance(c, plugins.Constraint):
+        return c
     if isinstance(c, Online):
         return plugins.Online((c.node,))
     if isinstance(c, Offline):

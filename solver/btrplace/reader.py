@@ -25,6 +25,8 @@ from vmgrid.solver.btrplace.instance import (
     Running,
     Spread,
 )
+from vmgrid.solver.btrplace.kinds import KINDS, read_rule
+from vmgrid.solver.constraints import ConstraintError
 from vmgrid.solver.model import VM, Model, ModelError, Node, NodeState, VMState
 
 DURATION_KEYS = ("boot", "shutdown", "migrate", "halt", "suspend", "resume")
@@ -234,10 +236,22 @@ class _Reader:
             where = f"constraints[{i}]"
             kind = _obj(item, where).get("id")
             parse = _PARSERS.get(kind) if isinstance(kind, str) else None
-            if parse is None:
-                accepted = ", ".join(sorted(_PARSERS))
+            if parse is None and kind not in KINDS:
+                accepted = ", ".join(sorted([*_PARSERS, *KINDS]))
                 raise BtrPlaceError(f"{where}: unknown constraint {kind!r}; accepted: {accepted}")
-            seen.setdefault(parse(self, item, f"{where} ({kind})"), None)
+            at = f"{where} ({kind})"
+            try:
+                if parse is not None:
+                    seen.setdefault(parse(self, item, at), None)
+                else:
+                    rule = read_rule(str(kind), self, item, at, _flag, _int)
+                    seen.setdefault(rule, None)
+            except ConstraintError as exc:
+                raise BtrPlaceError(f"{at}: {exc}") from None
+            except BtrPlaceError:
+                raise
+            except ValueError as exc:
+                raise BtrPlaceError(str(exc)) from None
         return tuple(seen)
 
     def node(self, value: Any, where: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from vmgrid.solver.constraints.base import Constraint, register, running_hosts
+from vmgrid.solver.constraints.base import BOTH, Constraint, PlanView, register, running_hosts
 from vmgrid.solver.context import PostContext
 from vmgrid.solver.model import Model
 
@@ -21,6 +21,7 @@ class Among(Constraint):
     parts: tuple[tuple[str, ...], ...]
     continuous: bool = False
     kind = "among"
+    semantics = BOTH
 
     def nodes_in_scope(self) -> tuple[str, ...]:
         return tuple(n for part in self.parts for n in part)
@@ -50,6 +51,16 @@ class Among(Constraint):
                 if host in part_of:
                     out[vm] = frozenset(self.parts[part_of[host]])
         return out
+
+    def admits_arrival(self, view: PlanView, vm: str, node: str) -> bool:
+        """A member stays in the group it runs in; one that starts joins the others' group."""
+        part_of = self._part_of()
+        here = part_of.get(node)
+        origin = view.origin(vm)
+        if origin is not None and origin in part_of:
+            return here == part_of[origin]
+        others = {part_of.get(n) for m in self.vms if m != vm for n in view.locations(m)}
+        return here is not None and others <= {here}
 
     def repair_scope(self, src: Model) -> set[str]:
         if self.is_satisfied(src, src):

@@ -1,11 +1,11 @@
-"""ban: the VMs must not run on the nodes."""
+"""ban: the VMs must not run on the nodes (continuous: never, not even on the way)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from vmgrid.solver.constraints.base import Constraint, register, running_hosts
+from vmgrid.solver.constraints.base import BOTH, Constraint, PlanView, register, running_hosts
 from vmgrid.solver.context import PostContext
 from vmgrid.solver.model import Model
 
@@ -17,6 +17,7 @@ class Ban(Constraint):
     nodes: tuple[str, ...]
     continuous: bool = False
     kind = "ban"
+    semantics = BOTH
 
     def is_satisfied(self, src: Model, dst: Model) -> bool:
         banned = set(self.nodes)
@@ -25,6 +26,9 @@ class Ban(Constraint):
     def allowed(self, src: Model) -> Mapping[str, frozenset[str]]:
         rest = frozenset(src.nodes) - set(self.nodes)
         return {v: rest for v in self.vms}
+
+    def admits_arrival(self, view: PlanView, vm: str, node: str) -> bool:
+        return vm not in self.vms or node not in self.nodes
 
     def repair_scope(self, src: Model) -> set[str]:
         banned = set(self.nodes)

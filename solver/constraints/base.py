@@ -8,13 +8,20 @@ A plugin is a frozen dataclass with two faces that must agree:
 Optional hooks feed the cheap filters that run before any variable exists: `allowed` (per-VM
 node whitelist), `repair_scope` (VMs that must be free to repair a violation), and the state
 hooks of the state constraints.
+
+Semantics are part of the contract: `semantics` says whether a plugin holds on the final
+configuration only (``discrete``) and/or at every instant of the plan (``continuous``). A
+continuous plugin answers the planner's `admits_arrival` / `admits_departure` for every VM that
+arrives on or leaves a node while the plan runs (migrations, boots, resumes, pivots, suspends);
+`continuous=True` on a plugin that does not support it is refused at construction.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from typing import ClassVar, TypeVar
+from collections.abc import Set as AbstractSet
+from typing import ClassVar, Protocol, TypeVar
 
 from vmgrid.solver.context import PostContext
 from vmgrid.solver.model import Model, NodeState, VMState
@@ -24,11 +31,50 @@ class ConstraintError(ValueError):
     """A constraint that cannot be built: unknown name or bad arguments."""
 
 
+DISCRETE = "discrete"
+CONTINUOUS = "continuous"
+BOTH: frozenset[str] = frozenset({DISCRETE, CONTINUOUS})
+
+
+class PlanView(Protocol):
+    """What a continuous rule sees of a plan while it is being built, at the current instant.
+
+    A VM in transit is present on both its source and its destination; loads count the
+    destination's new demand from an arrival's start and the source's old one until it ends.
+    """
+
+    def present(self, node: str) -> AbstractSet[str]:
+        """Running VMs on `node` now, arriving ones included."""
+
+    def load(self, node: str, rc: str) -> int:
+        """Consumption of `rc` on `node` now, arriving VMs included."""
+
+    def demand(self, vm: str) -> Mapping[str, int]:
+        """What `vm` consumes where it arrives (its new demand)."""
+
+    def origin(self, vm: str) -> str | None:
+        """The node `vm` runs on in the source (None when it does not run there)."""
+
+    def locations(self, vm: str) -> AbstractSet[str]:
+        """Nodes where `vm` is present now (two while it migrates)."""
+
+
 class Constraint(ABC):
     """A placement or state rule on the destination configuration (and, if continuous, the plan)."""
 
     kind: ClassVar[str]
+    semantics: ClassVar[frozenset[str]] = frozenset({DISCRETE})
+    """``discrete`` and/or ``continuous``: what `continuous` may be set to."""
     continuous: bool = False
+
+    def __post_init__(self) -> None:
+        wanted = CONTINUOUS if self.continuous else DISCRETE
+        if wanted not in self.semantics:
+            offered = " and ".join(sorted(self.semantics))
+            raise ConstraintError(
+                f"{self.label()}: continuous={self.continuous} is not supported; "
+                f"{self.kind} has {offered} semantics only"
+            )
 
     @abstractmethod
     def is_satisfied(self, src: Model, dst: Model) -> bool:
@@ -37,6 +83,19 @@ class Constraint(ABC):
     @abstractmethod
     def post(self, ctx: PostContext) -> None:
         """Add the constraint to the CP-SAT model of `ctx`."""
+
+    def admits_arrival(self, view: PlanView, vm: str, node: str) -> bool:
+        """Continuous rules: may `vm` start arriving on `node` now? (asked for every arrival)"""
+        return True
+
+    def admits_departure(self, view: PlanView, vm: str, node: str) -> bool:
+        """Continuous rules: may `vm` start leaving `node` now?"""
+        return True
+
+    def plan_scope(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """(VMs, nodes) whose arrivals and departures this rule's hooks must see; None: every
+        arrival and departure (a rule such as lonely, which also restricts VMs outside it)."""
+        return self.vms_in_scope(), self.nodes_in_scope()
 
     def vms_in_scope(self) -> tuple[str, ...]:
         return tuple(getattr(self, "vms", ()))
@@ -74,10 +133,24 @@ class Constraint(ABC):
         return scope
 
     def label(self) -> str:
-        """A short name for explanations: kind and the first elements it covers."""
-        parts = list(self.vms_in_scope()) or list(self.nodes_in_scope())
-        shown = ",".join(parts[:4]) + (",..." if len(parts) > 4 else "")
+        """A short name for explanations: kind and the VMs it covers (else its nodes), then its
+        nodes when it has both, and the resource and amount of a resource rule."""
+        vms, nodes = list(self.vms_in_scope()), list(self.nodes_in_scope())
+        shown = _first(vms or nodes)
+        if vms and nodes:
+            shown += f"; nodes {_first(nodes)}"
+        rc, amount = getattr(self, "rc", None), getattr(self, "amount", None)
+        if rc:
+            shown += f": {rc}" + (f" {self._bound} {amount}" if amount is not None else "")
+        elif amount is not None:
+            shown += f": {self._bound} {amount}"
         return f"{self.kind}({shown})"
+
+    _bound: ClassVar[str] = "<="
+
+
+def _first(names: list[str]) -> str:
+    return ",".join(names[:4]) + (",..." if len(names) > 4 else "")
 
 
 C = TypeVar("C", bound=type[Constraint])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vmgrid.solver.constraints.base import Constraint, register
+from vmgrid.solver.constraints.base import BOTH, Constraint, register
 from vmgrid.solver.context import PostContext
 from vmgrid.solver.model import Model
 
@@ -16,21 +16,29 @@ from vmgrid.solver.model import Model
 @register
 @dataclass(frozen=True)
 class Capacity(Constraint):
-    """`nodes` empty means every node of the model."""
+    """`nodes` empty means every node of the model; `rc` empty means every resource (explanations
+    post one per resource so that a conflict names the resource that is short)."""
 
     nodes: tuple[str, ...] = ()
     continuous: bool = True
+    rc: str = ""
     kind = "capacity"
+    semantics = BOTH
 
     def violations(self, dst: Model) -> list[tuple[str, str]]:
         """(node, resource) pairs over capacity, or hosting VMs while offline."""
         out = []
         for name in self.nodes or tuple(dst.nodes):
             node = dst.nodes[name]
-            if not node.online and dst.hosted(name):
+            if not node.online and dst.running_on(name):
                 out.append((name, "power"))
-            out.extend((name, r) for r in dst.overloaded(name))
+            out.extend((name, r) for r in dst.overloaded(name) if r == self.rc or not self.rc)
         return out
+
+    def label(self) -> str:
+        where = ",".join(self.nodes[:4]) + (",..." if len(self.nodes) > 4 else "")
+        where = where or "every node"
+        return f"capacity({where}: {self.rc})" if self.rc else f"capacity({where})"
 
     def is_satisfied(self, src: Model, dst: Model) -> bool:
         return not self.violations(dst)
@@ -47,9 +55,12 @@ class Capacity(Constraint):
             for _vm, lit in entries:
                 ctx.cp.add(lit <= on).only_enforce_if(enforce)
             for rc, cap in node.capacity.items():
+                if self.rc and rc != self.rc:
+                    continue
                 terms = [ctx.demand[vm].get(rc, 0) * lit for vm, lit in entries]
                 if terms:
                     ctx.cp.add(sum(terms) <= cap).only_enforce_if(enforce)
-            for rc in {r for vm, _ in entries for r in ctx.demand[vm]} - set(node.capacity):
+            extra = {r for vm, _ in entries for r in ctx.demand[vm]} - set(node.capacity)
+            for rc in extra if not self.rc else extra & {self.rc}:
                 terms = [ctx.demand[vm].get(rc, 0) * lit for vm, lit in entries]
                 ctx.cp.add(sum(terms) <= 0).only_enforce_if(enforce)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from vmgrid.solver.constraints.base import Constraint, register, running_hosts
+from vmgrid.solver.constraints.base import BOTH, Constraint, PlanView, register, running_hosts
 from vmgrid.solver.context import PostContext
 from vmgrid.solver.model import Model
 
@@ -17,6 +17,7 @@ class Fence(Constraint):
     nodes: tuple[str, ...]
     continuous: bool = False
     kind = "fence"
+    semantics = BOTH
 
     def is_satisfied(self, src: Model, dst: Model) -> bool:
         ok = set(self.nodes)
@@ -25,6 +26,9 @@ class Fence(Constraint):
     def allowed(self, src: Model) -> Mapping[str, frozenset[str]]:
         ok = frozenset(self.nodes)
         return {v: ok for v in self.vms}
+
+    def admits_arrival(self, view: PlanView, vm: str, node: str) -> bool:
+        return vm not in self.vms or node in self.nodes
 
     def repair_scope(self, src: Model) -> set[str]:
         ok = set(self.nodes)

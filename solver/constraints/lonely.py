@@ -1,10 +1,12 @@
-"""lonely: the VMs never share a node with a VM outside the set."""
+"""lonely: the VMs never share a node with a VM outside the set (continuous: not even while
+VMs move, so a member never arrives beside a non-member and a non-member never arrives beside a
+member)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vmgrid.solver.constraints.base import Constraint, register, running_hosts
+from vmgrid.solver.constraints.base import BOTH, Constraint, PlanView, register, running_hosts
 from vmgrid.solver.context import PostContext, any_of
 from vmgrid.solver.model import Model
 
@@ -15,6 +17,7 @@ class Lonely(Constraint):
     vms: tuple[str, ...]
     continuous: bool = False
     kind = "lonely"
+    semantics = BOTH
 
     def is_satisfied(self, src: Model, dst: Model) -> bool:
         members = set(self.vms)
@@ -22,6 +25,14 @@ class Lonely(Constraint):
             if any(v not in members for v in dst.running_on(host)):
                 return False
         return True
+
+    def plan_scope(self) -> None:
+        return None
+
+    def admits_arrival(self, view: PlanView, vm: str, node: str) -> bool:
+        members = set(self.vms)
+        inside = vm in members
+        return all((m in members) == inside for m in view.present(node) if m != vm)
 
     def repair_scope(self, src: Model) -> set[str]:
         if self.is_satisfied(src, src):

@@ -22,6 +22,7 @@ class Preserve(Constraint):
     amount: int
     continuous: bool = False
     kind = "preserve"
+    _bound = ">="
 
     def vms_in_scope(self) -> tuple[str, ...]:
         return (self.vm,)

@@ -1,10 +1,10 @@
-"""quarantine: no VM enters or leaves the nodes (they are being investigated)."""
+"""quarantine: no VM enters or leaves the nodes (they are being investigated), at any time."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vmgrid.solver.constraints.base import Constraint, register
+from vmgrid.solver.constraints.base import BOTH, Constraint, PlanView, register
 from vmgrid.solver.context import PostContext
 from vmgrid.solver.model import Model
 
@@ -15,6 +15,7 @@ class Quarantine(Constraint):
     nodes: tuple[str, ...]
     continuous: bool = True
     kind = "quarantine"
+    semantics = BOTH
 
     def is_satisfied(self, src: Model, dst: Model) -> bool:
         closed = set(self.nodes)
@@ -24,6 +25,12 @@ class Quarantine(Constraint):
             if (old in closed or vm.host in closed) and old != vm.host:
                 return False
         return True
+
+    def admits_arrival(self, view: PlanView, vm: str, node: str) -> bool:
+        return node not in self.nodes
+
+    def admits_departure(self, view: PlanView, vm: str, node: str) -> bool:
+        return node not in self.nodes
 
     def forbidden_nodes(self) -> frozenset[str]:
         return frozenset(self.nodes)

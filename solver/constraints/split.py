@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vmgrid.solver.constraints.base import Constraint, register, running_hosts
+from vmgrid.solver.constraints.base import BOTH, Constraint, PlanView, register, running_hosts
 from vmgrid.solver.context import PostContext, any_of
 from vmgrid.solver.model import Model
 
@@ -15,6 +15,7 @@ class Split(Constraint):
     groups: tuple[tuple[str, ...], ...]
     continuous: bool = False
     kind = "split"
+    semantics = BOTH
 
     def vms_in_scope(self) -> tuple[str, ...]:
         return tuple(v for g in self.groups for v in g)
@@ -26,6 +27,13 @@ class Split(Constraint):
                 if owner.setdefault(host, i) != i:
                     return False
         return True
+
+    def admits_arrival(self, view: PlanView, vm: str, node: str) -> bool:
+        mine = next((g for g in self.groups if vm in g), None)
+        if mine is None:
+            return True
+        others = {v for g in self.groups if g is not mine for v in g}
+        return not any(m in others for m in view.present(node))
 
     def post(self, ctx: PostContext) -> None:
         enforce = ctx.enforce(self)

@@ -1,7 +1,7 @@
 """spread: the running VMs on pairwise distinct nodes.
 
 Continuous: a member never moves onto a node where another member is present or arriving; the
-planner enforces that ordering (`vmgrid.solver.planner`), the final state is checked here.
+planner asks `admits_arrival` before every arrival.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from collections import Counter
 from dataclasses import dataclass
 
 from vmgrid.solver.constraints.base import (
+    BOTH,
     Constraint,
+    PlanView,
     has_vars,
     post_each_node,
     register,
@@ -26,10 +28,16 @@ class Spread(Constraint):
     vms: tuple[str, ...]
     continuous: bool = True
     kind = "spread"
+    semantics = BOTH
 
     def is_satisfied(self, src: Model, dst: Model) -> bool:
         hosts = list(running_hosts(dst, self.vms).values())
         return len(hosts) == len(set(hosts))
+
+    def admits_arrival(self, view: PlanView, vm: str, node: str) -> bool:
+        if vm not in self.vms:
+            return True
+        return not any(m in self.vms for m in view.present(node) if m != vm)
 
     def repair_scope(self, src: Model) -> set[str]:
         hosts = running_hosts(src, self.vms)

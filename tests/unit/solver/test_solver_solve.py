@@ -67,7 +67,8 @@ def test_infeasible_problem_names_the_conflicting_constraints() -> None:
     unrelated = [Spread(("v1_0", "v0_0"))]
     result = solve(Problem(src, [*conflicting, *unrelated]))
     assert result.status == "infeasible"
-    assert "ban(v0_0)" in result.conflicts and "fence(v0_0)" in result.conflicts
+    assert "ban(v0_0; nodes n1)" in result.conflicts
+    assert "fence(v0_0; nodes n1)" in result.conflicts
     assert "spread(v1_0,v0_0)" not in result.conflicts
 
 

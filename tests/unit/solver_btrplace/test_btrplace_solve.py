@@ -13,12 +13,8 @@ from vmgrid.solver.btrplace.bounds import min_migrations
 from vmgrid.solver.btrplace.plan_io import plan_to_json
 from vmgrid.solver.btrplace.problem import to_problem
 from vmgrid.solver.cpsat import CpsatOptions
-from vmgrid.solver.validate import (
-    from_plugins,
-    validate,
-    validate_btrplace_plan,
-    validate_plan,
-)
+from vmgrid.solver.validate import validate, validate_btrplace_plan, validate_plan
+from vmgrid.solver.validate_rules import as_rules
 
 DATA = Path(__file__).parents[2] / "data" / "btrplace"
 QUICK = SolveOptions(cpsat=CpsatOptions(time_limit_s=5, num_workers=2))
@@ -141,4 +137,4 @@ def test_solver_plan_checks_against_its_own_plugins() -> None:
     inst, result = solved(doc)
     assert result.plan is not None
     assert validate_plan(result.plan, to_problem(inst).constraints) == []
-    assert from_plugins(to_problem(inst).constraints) == list(inst.constraints)
+    assert as_rules(inst.constraints) == list(to_problem(inst).constraints)

@@ -1,0 +1,53 @@
+"""The rules a plan must keep while it runs: continuous rules indexed by VM and node, and the
+nodes a pivot may use."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from vmgrid.solver.constraints import Constraint
+from vmgrid.solver.constraints.base import PlanView
+from vmgrid.solver.model import Model
+
+
+class RuleIndex:
+    """Continuous rules by the VMs and nodes whose arrivals and departures they judge."""
+
+    def __init__(self, rules: Sequence[Constraint]) -> None:
+        self.everywhere: list[Constraint] = []
+        self.of_vm: dict[str, list[Constraint]] = {}
+        self.of_node: dict[str, list[Constraint]] = {}
+        for c in rules:
+            if not c.continuous:
+                continue
+            scope = c.plan_scope()
+            if scope is None:
+                self.everywhere.append(c)
+                continue
+            for vm in scope[0]:
+                self.of_vm.setdefault(vm, []).append(c)
+            for node in scope[1]:
+                self.of_node.setdefault(node, []).append(c)
+
+    def _rules(self, vm: str, node: str) -> list[Constraint]:
+        found = self.of_vm.get(vm, []) + self.of_node.get(node, [])
+        return [*dict.fromkeys(found), *self.everywhere]
+
+    def admits_arrival(self, view: PlanView, vm: str, node: str) -> bool:
+        return all(c.admits_arrival(view, vm, node) for c in self._rules(vm, node))
+
+    def admits_departure(self, view: PlanView, vm: str, node: str) -> bool:
+        return all(c.admits_departure(view, vm, node) for c in self._rules(vm, node))
+
+
+def pivot_filter(
+    src: Model,
+    constraints: Sequence[Constraint],
+    given: Mapping[str, frozenset[str]] | None,
+) -> dict[str, frozenset[str]]:
+    """Per VM, the only nodes a pivot may use: every rule's whitelist (ban, fence, among...)."""
+    out = dict(given or {})
+    for c in constraints:
+        for vm, nodes in (c.allowed(src) or {}).items():
+            out[vm] = out[vm] & nodes if vm in out else nodes
+    return out
