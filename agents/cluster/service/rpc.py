@@ -138,7 +138,10 @@ class ClusterServicer(
             await abort_with(context, exc)
         return cluster_pb2.GetNodeResponse(
             node=view_codec.encode_node_info(view),
-            vms=[view_codec.encode_vm_info(view.node_id, vm, view.last_seen_unix_ns) for vm in view.vms],
+            vms=[
+                view_codec.encode_vm_info(view.node_id, vm, view.last_seen_unix_ns)
+                for vm in view.vms
+            ],
         )
 
     async def ListVms(  # noqa: N802
