@@ -258,16 +258,12 @@ async def check_cmd(stub: s.Stub, args: argparse.Namespace) -> int:
     if args.output == "json":
         s.print_json(check)
         return s.EXIT_OK
-    names = await vm_names(stub, args.timeout)
     for title, found in (("violated", check.violations), ("impossible", check.impossible)):
         if found:
             print(f"{title}:")
             s.print_table(
                 ["ID", "KIND", "ORIGIN", "REASON"],
-                [
-                    [v.rule.rule_id, v.rule.kind, v.rule.origin, _named(v.reason, names)]
-                    for v in found
-                ],
+                [[v.rule.rule_id, v.rule.kind, v.rule.origin, v.reason] for v in found],
             )
     if not check.violations and not check.impossible:
         print(f"all {check.rules_checked} rules hold")
@@ -277,10 +273,3 @@ async def check_cmd(stub: s.Stub, args: argparse.Namespace) -> int:
             f"{len(check.impossible)} impossible"
         )
     return s.EXIT_OK
-
-
-def _named(reason: str, names: dict[str, str]) -> str:
-    for uuid, name in names.items():
-        if name != uuid:
-            reason = reason.replace(uuid, name)
-    return reason

@@ -110,7 +110,9 @@ def test_rpcs_add_list_check_and_delete_a_rule(cluster: OpsCluster) -> None:
         check = stub.CheckRules(pb.CheckRulesRequest())
         assert check.rules_checked == 2 and not check.impossible
         assert [v.rule.rule_id for v in check.violations] == ["n1-apart"]
-        assert "n1-vm0 on n1" in check.violations[0].reason
+        reason = check.violations[0].reason
+        assert "spread(n1-vm0,n1-vm1)" in reason and "n1-vm0 on n1" in reason
+        assert a not in reason  # VMs by name
         deleted = stub.DeleteRule(pb.DeleteRuleRequest(rule_id="n1-apart"))
         assert deleted.rule.rule_id == "n1-apart"
         assert [r.rule_id for r in stub.ListRules(pb.ListRulesRequest()).rules] == ["n1-cap"]

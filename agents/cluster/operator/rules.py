@@ -80,10 +80,22 @@ class RuleOperations:
         return rule
 
     def check(self) -> RuleCheck:
-        """Rules the current placement breaks, and rules no placement can keep now."""
+        """Rules the current placement breaks, and rules no placement can keep now; the
+        reasons name VMs by name where they have one."""
         state = self._runtime.manager.state
         rules = state.rules.rules()
         model = to_model(state.snapshot())
+        names = {vm.uuid: vm.name for view in state.views() for vm in view.vms if vm.name}
         return RuleCheck(
-            tuple(violations(rules, model)), tuple(impossible(rules, model)), len(rules)
+            tuple(_named(v, names) for v in violations(rules, model)),
+            tuple(_named(v, names) for v in impossible(rules, model)),
+            len(rules),
         )
+
+
+def _named(violation: Violation, names: dict[str, str]) -> Violation:
+    reason = violation.reason
+    for uuid, name in names.items():
+        if uuid in reason:
+            reason = reason.replace(uuid, name)
+    return Violation(violation.rule, reason)
