@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from vmgrid.agents.cluster.operator import codec as view_codec
 from vmgrid.agents.cluster.rules.feasibility import contradiction, impossible
 from vmgrid.agents.cluster.rules.store import RuleStore
 from vmgrid.agents.cluster.rules.validate import (
@@ -19,6 +20,7 @@ from vmgrid.agents.cluster.rules.validate import (
 from vmgrid.agents.errors import AlreadyExists, InvalidArgument, NotFound, VmgridError
 from vmgrid.solver.constraints import Ban, Fence, Gather, Spread
 from vmgrid.solver.model import VM, Model, Node
+from vmgrid.v1 import cluster_pb2 as pb
 
 KNOWN = Known(
     vms={"u-a", "u-b", "u-c", "u-d"},
@@ -178,3 +180,27 @@ def test_impossible_names_a_spread_with_more_vms_than_nodes_and_a_fence_to_gone_
     assert set(found) == {"wide", "fenced"}
     assert "3 distinct nodes" in found["wide"] and "n1, n2" in found["wide"]
     assert "VM d would have no node" in found["fenced"] and "n9" in found["fenced"]
+
+
+@pytest.mark.parametrize(("request_", "label"), GOOD, ids=[r.kind for r, _ in GOOD])
+def test_rule_of_each_kind_round_trips_through_the_wire(request_: RuleRequest, label: str) -> None:
+    store = RuleStore()
+    rule = store.add(request_.rule_id, validate(request_, KNOWN, []), origin="job:j-7")
+    wire = pb.Rule.FromString(view_codec.encode_rule(rule).SerializeToString())
+    assert (wire.rule_id, wire.kind, wire.origin, wire.label) == (
+        rule.rule_id,
+        rule.constraint.kind,
+        "job:j-7",
+        label,
+    )
+    assert abs(wire.created_at.ToNanoseconds() / 1e9 - rule.created_unix_s) < 1e-3
+    again = view_codec.decode_rule_request(wire)
+    assert validate(again, KNOWN, []) == rule.constraint
+
+
+@pytest.mark.parametrize("text", ["{", "[1, 2]", '"amount"'])
+def test_parameters_that_are_not_a_json_object_are_refused_naming_the_field(text: str) -> None:
+    wire = pb.Rule(rule_id="r", kind="maxOnline", node_ids=["n1"], parameters_json=text)
+    with pytest.raises(InvalidArgument, match="rule.parameters_json") as info:
+        view_codec.decode_rule_request(wire)
+    assert text in str(info.value)
