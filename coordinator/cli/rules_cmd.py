@@ -11,6 +11,7 @@ import argparse
 import json
 from typing import Any
 
+from google.protobuf.json_format import MessageToDict
 from vmgrid.coordinator.cli import settings as s
 from vmgrid.coordinator.cli.cluster_plan_cmd import vm_names
 from vmgrid.v1 import cluster_pb2
@@ -203,22 +204,18 @@ async def list_cmd(stub: s.Stub, args: argparse.Namespace) -> int:
         cluster_pb2.ListRulesRequest(origin=args.origin), timeout=args.timeout
     )
     check = await stub.CheckRules(cluster_pb2.CheckRulesRequest(), timeout=args.timeout)
+    verdicts = {v.rule.rule_id: ("violated", v.reason) for v in check.violations}
+    verdicts.update({v.rule.rule_id: ("impossible", v.reason) for v in check.impossible})
     if args.output == "json":
-        s.print_json(rules)
+        listed = []
+        for rule in rules.rules:
+            state, reason = verdicts.get(rule.rule_id, ("holds", ""))
+            as_dict = MessageToDict(rule, preserving_proto_field_name=True)
+            listed.append({**as_dict, "state": state, "reason": reason})
+        s.print_json({"rules": listed})
         return s.EXIT_OK
-    broken = {v.rule.rule_id for v in check.violations}
-    stuck = {v.rule.rule_id for v in check.impossible}
     names = await vm_names(stub, args.timeout)
-    rows = []
-    for rule in rules.rules:
-        state = (
-            "impossible"
-            if rule.rule_id in stuck
-            else "violated"
-            if rule.rule_id in broken
-            else "holds"
-        )
-        rows.append(_row(rule, names, state))
+    rows = [_row(r, names, verdicts.get(r.rule_id, ("holds", ""))[0]) for r in rules.rules]
     if not rows:
         print("no rules" + (f" of origin {args.origin}" if args.origin else ""))
         return s.EXIT_OK

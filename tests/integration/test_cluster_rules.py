@@ -232,7 +232,12 @@ def test_ctl_rules_add_list_check_delete(
         'rc="cpu"',
     ]
     code, out, err = ctl(cluster, capsys, "rules", "list", "--json")
-    assert code == 0 and [r["rule_id"] for r in json.loads(out)["rules"]] == ["n2-apart", "n3-cpu"]
+    listed = json.loads(out)["rules"]
+    assert code == 0 and [(r["rule_id"], r["state"]) for r in listed] == [
+        ("n2-apart", "violated"),
+        ("n3-cpu", "holds"),
+    ]
+    assert "n2-vm0 on n2" in listed[0]["reason"] and listed[1]["reason"] == ""
     code, out, err = ctl(cluster, capsys, "rules", "check")
     assert code == 0 and "n2-apart" in out and "n2-vm0 on n2" in out, err
     assert "1 of 2 rules violated, 0 impossible" in out
