@@ -307,18 +307,19 @@ _JOB = {
 }
 
 
+def _array(name: str) -> Json:
+    return {"type": "array", "items": _ref(name)}
+
+
 def _rule_paths() -> Json:
-    rules = {
-        "type": "object",
-        "required": ["rules"],
-        "properties": {"rules": {"type": "array", "items": _ref("Rule")}},
-    }
+    strings = {"type": "array", "items": {"type": "string"}}
+    rules = {"type": "object", "required": ["rules"], "properties": {"rules": _array("Rule")}}
     check = {
         "type": "object",
         "required": ["violations", "impossible", "checked"],
         "properties": {
-            "violations": {"type": "array", "items": _ref("RuleViolation")},
-            "impossible": {"type": "array", "items": _ref("RuleViolation")},
+            "violations": _array("RuleViolation"),
+            "impossible": _array("RuleViolation"),
             "checked": {"type": "integer"},
         },
     }
@@ -328,13 +329,9 @@ def _rule_paths() -> Json:
         "properties": {
             "id": {"type": "string", "minLength": 1, "maxLength": 128},
             "kind": {"type": "string", "description": "spread, gather, ban, fence, among, ..."},
-            "vms": {"type": "array", "items": {"type": "string"}, "description": "names or uuids"},
-            "nodes": {"type": "array", "items": {"type": "string"}},
-            "parameters": {
-                "type": "object",
-                "description": "the kind's other fields: amount, rc, parts, groups, pairs, "
-                "max_crossing_mbit, continuous",
-            },
+            "vms": {**strings, "description": "names or uuids"},
+            "nodes": strings,
+            "parameters": {"type": "object", "description": "the kind's other fields"},
         },
     }
     post: Json = {
@@ -350,9 +347,7 @@ def _rule_paths() -> Json:
     delete: Json = {
         "summary": "Delete an operator rule (a job's rules go with the job)." + _NO_CLUSTER,
         "security": [{"bearer": []}],
-        "parameters": [
-            {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-        ],
+        "parameters": [{"name": "id", "in": "path", "required": True, "schema": strings["items"]}],
         "responses": {
             "200": {"description": "deleted", "content": _json(_ref("Rule"))},
             **_errors(400, 401, 403, 404, 409),
