@@ -17,6 +17,7 @@ from vmgrid.coordinator.cli import (
     grid_cmd,
     jobs_cmd,
     move_cmd,
+    rules_cmd,
 )
 
 # name -> function that adds the sub-command's parser (and sets args.handler)
@@ -30,6 +31,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {  # type: i
     "grid moves": cluster_ops_cmd.skipping(move_cmd.add_parsers),
     "status plan plans apply approve reject cancel migrate suspend resume snapshot drain "
     "undrain events": cluster_ops_cmd.add_parsers,
+    "rules": rules_cmd.add_parsers,
 }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from vmgrid.agents.cluster.rules.validate import RuleRequest
 from vmgrid.agents.errors import DeadlineExceeded, FailedPrecondition, Unavailable, VmgridError
 from vmgrid.coordinator.web.auth import Role, Tokens, authorize, check_same_site
 from vmgrid.coordinator.web.backend import Backend, VmFilter
@@ -56,6 +57,10 @@ def build_app(backend: Backend, tokens: Tokens) -> web.Application:
     app.router.add_post(f"{API}/nodes/{{id}}/undrain", _drain(False))
     app.router.add_post(f"{API}/plans/{{id}}/approve", _plan_action("approve"))
     app.router.add_post(f"{API}/plans/{{id}}/reject", _plan_action("reject"))
+    app.router.add_get(f"{API}/rules", _rules)
+    app.router.add_get(f"{API}/rules/check", _check_rules)
+    app.router.add_post(f"{API}/rules", _add_rule)
+    app.router.add_delete(f"{API}/rules/{{id}}", _delete_rule)
     return app
 
 
@@ -93,9 +98,9 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
     if not path.startswith(API + "/") or path in (f"{API}/openapi.json", f"{API}/info"):
         return await handler(request)
-    if request.method == "POST":
+    if request.method in ("POST", "DELETE"):
         authorize(request, request.app[TOKENS], Role.OPERATOR)
-        check_same_site(request)
+        check_same_site(request, json_body=request.method == "POST")
     else:
         authorize(request, request.app[TOKENS], Role.READ)
     return await handler(request)
@@ -253,3 +258,46 @@ def _plan_action(verb: str) -> Handler:
         return web.json_response(await action(_path_id(request)))
 
     return handle
+
+
+# ---- placement rules --------------------------------------------------------------------------
+
+
+async def _rules(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await request.app[BACKEND].rules())
+
+
+async def _check_rules(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await request.app[BACKEND].check_rules())
+
+
+def _names(body: dict[str, Any], field: str) -> tuple[str, ...]:
+    value = body.get(field, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise bad_request(f"{field} must be a list of strings (got {value!r})", field)
+    return tuple(value)
+
+
+async def _add_rule(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    unknown = sorted(set(body) - {"id", "kind", "vms", "nodes", "parameters"})
+    if unknown:
+        raise bad_request(
+            f"unknown field {unknown[0]!r}; accepted: id, kind, vms, nodes, parameters",
+            unknown[0],
+        )
+    parameters = body.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise bad_request(f"parameters must be a JSON object (got {parameters!r})", "parameters")
+    rule = RuleRequest(
+        rule_id=_text(body, "id"),
+        kind=_text(body, "kind"),
+        vms=_names(body, "vms"),
+        nodes=_names(body, "nodes"),
+        parameters=parameters,
+    )
+    return web.json_response(await request.app[BACKEND].add_rule(rule), status=201)
+
+
+async def _delete_rule(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await request.app[BACKEND].delete_rule(_path_id(request)))

@@ -30,7 +30,7 @@ class Tokens:
     read: str
     """Lets a client read every GET endpoint."""
     operator: str
-    """Lets a client read and act (POST)."""
+    """Lets a client read and act (POST, DELETE)."""
 
     @classmethod
     def generate(cls) -> Tokens:
@@ -61,8 +61,9 @@ def authorize(request: web.Request, tokens: Tokens, needed: Role) -> None:
         raise ApiError(403, "this action needs the operator token, not the read-only one")
 
 
-def check_same_site(request: web.Request) -> None:
-    """Refuse POSTs a browser marks as cross-site, or whose Origin is another host."""
+def check_same_site(request: web.Request, json_body: bool = True) -> None:
+    """Refuse actions a browser marks as cross-site, or whose Origin is another host; and,
+    where the action takes a body (`json_body`), one that is not JSON."""
     site = request.headers.get("Sec-Fetch-Site", "")
     if site and site not in ("same-origin", "none"):
         raise ApiError(403, f"cross-site request refused (Sec-Fetch-Site: {site})", "Origin")
@@ -72,7 +73,7 @@ def check_same_site(request: web.Request) -> None:
             403, f"request from origin {origin!r} refused; only {request.host}", "Origin"
         )
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
+    if json_body and content_type != "application/json":
         raise ApiError(
             415, f"Content-Type {content_type or '(none)'!r}: send application/json", "Content-Type"
         )

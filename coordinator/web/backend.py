@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from vmgrid.agents.cluster.rules.validate import RuleRequest
+
 Json = dict[str, Any]
 
 
@@ -67,3 +69,17 @@ class Backend(Protocol):
     async def approve(self, plan_id: str) -> Json: ...
 
     async def reject(self, plan_id: str) -> Json: ...
+
+    async def rules(self) -> Json:
+        """``{"rules": [...]}``: every placement rule with its origin and whether it holds."""
+        ...
+
+    async def check_rules(self) -> Json:
+        """``{"violations", "impossible", "checked"}``: rules that do not hold, and why."""
+        ...
+
+    async def add_rule(self, request: RuleRequest) -> Json:
+        """The stored rule; 400/404/409 naming the bad element, nothing stored then."""
+        ...
+
+    async def delete_rule(self, rule_id: str) -> Json: ...

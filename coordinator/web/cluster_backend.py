@@ -17,6 +17,7 @@ from vmgrid.agents.cluster.act.journal import ActionState
 from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance
 from vmgrid.agents.cluster.operator.operations import OperatorApi
 from vmgrid.agents.cluster.operator.parts import ClusterParts
+from vmgrid.agents.cluster.rules.validate import RuleRequest
 from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound, VmgridError
 from vmgrid.agents.model import CommandResult, CommandState, VmState
 from vmgrid.coordinator.web import cluster_json as cj
@@ -311,6 +312,54 @@ class ClusterBackend:
 
         async def go() -> Json:
             return {"plan": plans.reject(plan_id).plan_id, "state": "rejected"}
+
+        return await self._call(go)
+
+    # ---- placement rules: the operator API only -------------------------------------------
+
+    def _vm_names(self) -> dict[str, str]:
+        return {vm.uuid: vm.name or vm.uuid for view in self.state.views() for vm in view.vms}
+
+    async def rules(self) -> Json:
+        api = self.runtime.operator.rules
+        check = api.check()
+        verdicts = {v.rule.rule_id: ("violated", v.reason) for v in check.violations}
+        verdicts.update({v.rule.rule_id: ("impossible", v.reason) for v in check.impossible})
+        names = self._vm_names()
+        return {
+            "rules": [
+                cj.rule_json(r, names, *verdicts.get(r.rule_id, ("holds", ""))) for r in api.list()
+            ]
+        }
+
+    async def check_rules(self) -> Json:
+        check = self.runtime.operator.rules.check()
+        names = self._vm_names()
+        return {
+            "violations": [
+                {"rule": cj.rule_json(v.rule, names, "violated", v.reason), "reason": v.reason}
+                for v in check.violations
+            ],
+            "impossible": [
+                {"rule": cj.rule_json(v.rule, names, "impossible", v.reason), "reason": v.reason}
+                for v in check.impossible
+            ],
+            "checked": check.checked,
+        }
+
+    async def add_rule(self, request: RuleRequest) -> Json:
+        api = self.runtime.operator.rules
+
+        async def go() -> Json:
+            return cj.rule_json(api.add(request), self._vm_names())
+
+        return await self._call(go, "rule")
+
+    async def delete_rule(self, rule_id: str) -> Json:
+        api = self.runtime.operator.rules
+
+        async def go() -> Json:
+            return cj.rule_json(api.delete(rule_id), self._vm_names(), "deleted")
 
         return await self._call(go)
 

@@ -1,10 +1,13 @@
-"""Cluster manager state as JSON: nodes, VMs, events, plans (wire units, names with units)."""
+"""Cluster manager state as JSON: nodes, VMs, events, plans, rules (wire units, names with
+units)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from vmgrid.agents.cluster.decide.loop import Recommendation
+from vmgrid.agents.cluster.rules.store import Rule
+from vmgrid.agents.cluster.rules.validate import rule_parts
 from vmgrid.agents.cluster.state.events import ClusterEvent
 from vmgrid.agents.cluster.state.state import NodeView
 from vmgrid.agents.model import VmUsage
@@ -100,4 +103,23 @@ def recommendation_json(rec: Recommendation, actions: list[Json]) -> Json:
         "summary": rec.decision.summary,
         "trigger": rec.decision.trigger.kind.value,
         "actions": actions,
+    }
+
+
+def rule_json(rule: Rule, names: dict[str, str], state: str = "holds", reason: str = "") -> Json:
+    """A placement rule: its VMs by uuid (and name), nodes, other parameters, origin
+    (``operator`` or ``job:<id>``) and whether it holds now (holds, violated, impossible)."""
+    vms, nodes, parameters = rule_parts(rule)
+    return {
+        "id": rule.rule_id,
+        "kind": rule.constraint.kind,
+        "origin": rule.origin,
+        "vms": list(vms),
+        "vm_names": [names.get(v, v) for v in vms],
+        "nodes": list(nodes),
+        "parameters": parameters,
+        "label": rule.constraint.label(),
+        "created_at_unix_ms": int(rule.created_unix_s * 1000),
+        "state": state,
+        "reason": reason,
     }

@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 from vmgrid.agents import grid_model as m
+from vmgrid.agents.cluster.rules.validate import RuleRequest
 from vmgrid.agents.errors import FailedPrecondition, VmgridError
 from vmgrid.agents.tls import TlsFiles, channel_credentials
 from vmgrid.coordinator.grid_jobs import GridJobs
@@ -31,6 +32,10 @@ from vmgrid.coordinator.web.jobs_json import jobs_json, one_job
 log = logging.getLogger(__name__)
 Json = dict[str, Any]
 NO_APPROVAL = "plans waiting for approval are held by each cluster manager; use its dashboard"
+NO_RULES = (
+    "placement rules are held by each cluster manager; use its dashboard, its HTTP API or "
+    "'vmgridctl rules --cluster HOST:PORT'"
+)
 
 
 class CoordinatorBackend:
@@ -197,6 +202,18 @@ class CoordinatorBackend:
 
     async def reject(self, plan_id: str) -> Json:
         raise conflict(NO_APPROVAL, "id")
+
+    async def rules(self) -> Json:
+        raise conflict(NO_RULES)
+
+    async def check_rules(self) -> Json:
+        raise conflict(NO_RULES)
+
+    async def add_rule(self, request: RuleRequest) -> Json:
+        raise conflict(NO_RULES, "rule")
+
+    async def delete_rule(self, rule_id: str) -> Json:
+        raise conflict(NO_RULES, "id")
 
 
 def _client_credentials(coordinator: Coordinator) -> grpc.ChannelCredentials | None:

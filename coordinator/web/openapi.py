@@ -39,7 +39,7 @@ def _errors(*codes: int) -> Json:
         400: "bad input",
         401: "missing or unknown token",
         403: "read-only token, or a cross-site request",
-        404: "no such node, VM, plan or job",
+        404: "no such node, VM, plan, job or rule",
         409: "conflicts with the current state",
         415: "POST without application/json",
         504: "the agent did not answer in time",
@@ -91,6 +91,7 @@ def _query(name: str, description: str, **schema: Any) -> Json:
 
 
 _EMPTY = {"type": "object", "description": "no fields needed; send {}"}
+_NO_CLUSTER = " On the grid coordinator's dashboard: 409, rules are held by each cluster manager."
 _LIST = {"type": "array", "items": {"type": "object"}}
 
 
@@ -196,6 +197,7 @@ def openapi_document() -> Json:
         "/nodes/{id}/undrain": _post("Undo a drain", _EMPTY),
         "/plans/{id}/approve": _post("Approve a pending recommendation", _EMPTY),
         "/plans/{id}/reject": _post("Reject a pending recommendation", _EMPTY),
+        **_rule_paths(),
     }
     return {
         "openapi": "3.0.3",
@@ -216,6 +218,8 @@ def openapi_document() -> Json:
                 "Vm": _VM,
                 "Topology": _TOPOLOGY,
                 "Job": _JOB,
+                "Rule": _RULE,
+                "RuleViolation": _VIOLATION,
             },
         },
         "paths": paths,
@@ -300,4 +304,93 @@ _JOB = {
         "created_at_unix_ms": {"type": "integer"},
         "updated_at_unix_ms": {"type": "integer"},
     },
+}
+
+
+def _array(name: str) -> Json:
+    return {"type": "array", "items": _ref(name)}
+
+
+def _rule_paths() -> Json:
+    strings = {"type": "array", "items": {"type": "string"}}
+    rules = {"type": "object", "required": ["rules"], "properties": {"rules": _array("Rule")}}
+    check = {
+        "type": "object",
+        "required": ["violations", "impossible", "checked"],
+        "properties": {
+            "violations": _array("RuleViolation"),
+            "impossible": _array("RuleViolation"),
+            "checked": {"type": "integer"},
+        },
+    }
+    add = {
+        "type": "object",
+        "required": ["id", "kind"],
+        "properties": {
+            "id": {"type": "string", "minLength": 1, "maxLength": 128},
+            "kind": {"type": "string", "description": "spread, gather, ban, fence, among, ..."},
+            "vms": {**strings, "description": "names or uuids"},
+            "nodes": strings,
+            "parameters": {"type": "object", "description": "the kind's other fields"},
+        },
+    }
+    post: Json = {
+        "summary": "Add a placement rule; refused (nothing stored) when it names an unknown "
+        "VM or node, is malformed or contradicts a rule in force." + _NO_CLUSTER,
+        "security": [{"bearer": []}],
+        "requestBody": {"required": True, "content": _json(add)},
+        "responses": {
+            "201": {"description": "stored", "content": _json(_ref("Rule"))},
+            **_errors(400, 401, 403, 404, 409, 415),
+        },
+    }
+    delete: Json = {
+        "summary": "Delete an operator rule (a job's rules go with the job)." + _NO_CLUSTER,
+        "security": [{"bearer": []}],
+        "parameters": [{"name": "id", "in": "path", "required": True, "schema": strings["items"]}],
+        "responses": {
+            "200": {"description": "deleted", "content": _json(_ref("Rule"))},
+            **_errors(400, 401, 403, 404, 409),
+        },
+    }
+    return {
+        "/rules": {
+            **_get(
+                "Placement rules with their origin and whether each holds." + _NO_CLUSTER,
+                rules,
+                errors=(400, 401, 409),
+            ),
+            "post": post,
+        },
+        "/rules/check": _get(
+            "Rules the current placement violates, and rules no placement can keep, with "
+            "reasons." + _NO_CLUSTER,
+            check,
+            errors=(400, 401, 409),
+        ),
+        "/rules/{id}": {"delete": delete},
+    }
+
+
+_RULE = {
+    "type": "object",
+    "required": ["id", "kind", "origin", "vms", "nodes", "parameters", "state"],
+    "properties": {
+        "id": {"type": "string"},
+        "kind": {"type": "string"},
+        "origin": {"type": "string", "description": "operator, or job:<id> for a job's rule"},
+        "vms": {"type": "array", "items": {"type": "string"}, "description": "VM uuids"},
+        "vm_names": {"type": "array", "items": {"type": "string"}},
+        "nodes": {"type": "array", "items": {"type": "string"}},
+        "parameters": {"type": "object"},
+        "label": {"type": "string"},
+        "created_at_unix_ms": {"type": "integer"},
+        "state": {"type": "string", "enum": ["holds", "violated", "impossible", "deleted"]},
+        "reason": {"type": "string", "description": "why it does not hold; empty when it does"},
+    },
+}
+_VIOLATION = {
+    "type": "object",
+    "required": ["rule", "reason"],
+    "properties": {"rule": _RULE, "reason": {"type": "string"}},
 }

@@ -34,9 +34,11 @@ NODES = ("n1", "n2", "n3")
 class OpsCluster:
     """``start(workdir)``; ``stop()``. `address` is the manager's host:port."""
 
-    def __init__(self, time_scale: float = 0.05) -> None:
+    def __init__(self, time_scale: float = 0.05, journal_path: str = ":memory:") -> None:
         self.time_scale = time_scale
         """Simulated migrations take memory / 1 Gbit/s times this (1 GiB: 8.6 s x scale)."""
+        self.journal_path = journal_path
+        """The runtime's SQLite journal (plans and rules); a file survives `restart()`."""
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.runtime: ClusterRuntime | None = None
@@ -53,7 +55,7 @@ class OpsCluster:
             self.agents.append(start_agent(config, workdir / f"{node}.log"))
         self.wait_for(lambda: len(self.placement()) == 6, 60)
 
-    async def _start(self) -> str:
+    async def _start(self, listen: str = "127.0.0.1:0") -> str:
         control = ControlConfig(
             automation=AutomationLevel.MANUAL,
             period_s=3600.0,
@@ -62,11 +64,11 @@ class OpsCluster:
             solver_time_limit_s=2.0,
         )
         options = RuntimeOptions(
-            control=control, driver=DriverOptions(simulated_time_scale=self.time_scale)
+            control=control,
+            driver=DriverOptions(simulated_time_scale=self.time_scale),
+            journal_path=self.journal_path,
         )
-        config = ClusterConfig(
-            cluster_id="ops", listen="127.0.0.1:0", insecure=True, report_period_ms=300
-        )
+        config = ClusterConfig(cluster_id="ops", listen=listen, insecure=True, report_period_ms=300)
         self.runtime = ClusterRuntime(config, options)
         return await self.runtime.start()
 
@@ -79,6 +81,14 @@ class OpsCluster:
             self.run(self.runtime.stop(grace_s=0))
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+
+    def restart(self) -> None:
+        """Stop the runtime and start a new one on the same address and journal; the agents
+        reconnect to it. Returns once every VM is known again."""
+        assert self.runtime is not None
+        self.run(self.runtime.stop(grace_s=0))
+        self.address = self.run(self._start(self.address))
+        self.wait_for(lambda: len(self.placement()) == 6, 60)
 
     def run(self, coro: Awaitable[T], timeout_s: float = 60) -> T:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]

@@ -71,3 +71,27 @@ def test_migration_started_from_the_page_completes(demo: DashboardDemo, page: ob
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)  # type: ignore[attr-defined]
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+
+
+def test_rules_panel_adds_shows_whether_it_holds_and_deletes_a_rule(
+    demo: DashboardDemo, page: object
+) -> None:
+    views = demo.call(demo.runtime.manager.state.views)
+    crowded = next(v for v in views if len(v.vms) >= 2)
+    names = sorted(vm.name for vm in crowded.vms)[:2]
+    page.select_option("#rule-kind", "spread")  # type: ignore[attr-defined]
+    page.fill("#rule-id", "page-apart")  # type: ignore[attr-defined]
+    page.fill("#rule-vms", ",".join(names))  # type: ignore[attr-defined]
+    page.click("#rule-add")  # type: ignore[attr-defined]
+    row = "#rules tr[data-rule=page-apart][data-rule-state=violated]"
+    page.wait_for_selector(row, timeout=15000)  # type: ignore[attr-defined]
+    assert names[0] in page.inner_text(row)  # type: ignore[attr-defined]
+    rules = demo.runtime.manager.state.rules
+    assert demo.call(lambda: [r.rule_id for r in rules.rules()]) == ["page-apart"]
+    page.fill("#rule-id", "page-bad")  # type: ignore[attr-defined]
+    page.fill("#rule-vms", f"{names[0]},nobody")  # type: ignore[attr-defined]
+    page.click("#rule-add")  # type: ignore[attr-defined]
+    page.wait_for_selector("#error:has-text(\"'nobody'\")", timeout=15000)  # type: ignore[attr-defined]
+    page.click("#rules tr[data-rule=page-apart] button[data-action=delete-rule]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#rules tr[data-rule]", state="detached", timeout=15000)  # type: ignore[attr-defined]
+    assert demo.call(lambda: [r.rule_id for r in rules.rules()]) == []

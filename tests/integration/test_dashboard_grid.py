@@ -111,6 +111,12 @@ def test_grid_dashboard_names_what_it_cannot_find_or_do(tmp_path: Path) -> None:
         assert status == 400 and body["error"]["message"]
         status, body = await api.post("/plans/p-1/approve")
         assert status == 409 and "cluster manager" in body["error"]["message"]
+        for status, body in (
+            await api.get("/rules"),
+            await api.get("/rules/check"),
+            await api.post("/rules", {"id": "r", "kind": "spread", "vms": ["a", "b"]}),
+        ):
+            assert status == 409 and "held by each cluster manager" in body["error"]["message"]
         status, body = await api.get("/nodes", token="wrong-token")
         assert status == 401
 

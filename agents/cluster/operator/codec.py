@@ -1,7 +1,8 @@
-"""ClusterService views on the wire: events, nodes, VMs, ingest statistics and plans."""
+"""ClusterService views on the wire: events, nodes, VMs, ingest statistics, plans and rules."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from vmgrid.agents import model as m
@@ -14,6 +15,9 @@ from vmgrid.agents.cluster.link.codec import (
 )
 from vmgrid.agents.cluster.link.stats import IngestStats
 from vmgrid.agents.cluster.operator.plan_views import PlanStatus, PlanView
+from vmgrid.agents.cluster.rules.check import Violation
+from vmgrid.agents.cluster.rules.store import Rule
+from vmgrid.agents.cluster.rules.validate import RuleRequest, rule_parts
 from vmgrid.agents.cluster.state.events import ClusterEvent, EventKind
 from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
 from vmgrid.agents.errors import MalformedMessage
@@ -35,6 +39,10 @@ def event_kind_from_wire(value: int) -> EventKind:
     return kind
 
 
+def _wire_state(state: m.VmState) -> Any:
+    return vm_state_to_wire(state)
+
+
 def encode_event(event: ClusterEvent) -> common_pb2.Event:
     """Convert a bus event."""
     msg = common_pb2.Event(
@@ -49,9 +57,9 @@ def encode_event(event: ClusterEvent) -> common_pb2.Event:
         plan_id=event.plan_id,
     )
     if event.vm_state is not None:
-        msg.vm_state = vm_state_to_wire(event.vm_state)
+        msg.vm_state = _wire_state(event.vm_state)
     if event.previous_vm_state is not None:
-        msg.previous_vm_state = vm_state_to_wire(event.previous_vm_state)
+        msg.previous_vm_state = _wire_state(event.previous_vm_state)
     set_timestamp_ns(msg.at, event.at_unix_ns)
     return msg
 
@@ -185,3 +193,49 @@ def encode_plan(view: PlanView) -> common_pb2.Plan:
         )
     set_timestamp_ns(msg.created_at, int(view.created_unix_s * 1e9))
     return msg
+
+
+# ---- placement rules ----------------------------------------------------------------------
+
+
+def encode_rule(rule: Rule) -> cluster_pb2.Rule:
+    """Convert a stored rule; the kind's fields other than vms and nodes go as JSON."""
+    vms, nodes, parameters = rule_parts(rule)
+    msg = cluster_pb2.Rule(
+        rule_id=rule.rule_id,
+        kind=rule.constraint.kind,
+        origin=rule.origin,
+        vm_uuids=list(vms),
+        node_ids=list(nodes),
+        parameters_json=json.dumps(parameters, sort_keys=True) if parameters else "",
+        label=rule.constraint.label(),
+    )
+    set_timestamp_ns(msg.created_at, int(rule.created_unix_s * 1e9))
+    return msg
+
+
+def encode_violation(violation: Violation) -> cluster_pb2.RuleViolation:
+    return cluster_pb2.RuleViolation(rule=encode_rule(violation.rule), reason=violation.reason)
+
+
+def decode_rule_request(msg: cluster_pb2.Rule) -> RuleRequest:
+    """The rule an AddRule asks for; MalformedMessage when parameters_json is not an object."""
+    parameters: dict[str, Any] = {}
+    if msg.parameters_json.strip():
+        try:
+            parameters = json.loads(msg.parameters_json)
+        except ValueError as exc:
+            raise MalformedMessage(
+                "rule.parameters_json", f"is not valid JSON ({exc}): {msg.parameters_json!r}"
+            ) from None
+        if not isinstance(parameters, dict):
+            raise MalformedMessage(
+                "rule.parameters_json", f"must be a JSON object (got {msg.parameters_json!r})"
+            )
+    return RuleRequest(
+        rule_id=msg.rule_id,
+        kind=msg.kind,
+        vms=tuple(msg.vm_uuids),
+        nodes=tuple(msg.node_ids),
+        parameters=parameters,
+    )

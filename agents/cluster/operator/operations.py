@@ -32,6 +32,7 @@ from vmgrid.agents.cluster.operator.plan_views import (
     from_decision,
     from_record,
 )
+from vmgrid.agents.cluster.operator.rules import RuleOperations
 from vmgrid.agents.cluster.operator.vm_commands import VmCommands
 from vmgrid.agents.cluster.state.events import EventKind
 from vmgrid.agents.cluster.state.state import NodeStatus
@@ -362,8 +363,9 @@ def _running(view: PlanView) -> PlanView:
 
 
 class OperatorApi:
-    """What ClusterService's operator RPCs call: plans and direct VM/node actions."""
+    """What ClusterService's operator RPCs call: plans, direct VM/node actions and rules."""
 
     def __init__(self, runtime: ClusterParts) -> None:
         self.plans = PlanOperations(runtime)
         self.vms = VmCommands(runtime)
+        self.rules = RuleOperations(runtime)

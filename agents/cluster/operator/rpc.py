@@ -25,7 +25,7 @@ Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 class OperatorRpcMixin:
-    """Plans, migrations, suspend/resume, snapshots and drain over an `OperatorApi`."""
+    """Plans, migrations, suspend/resume, snapshots, drain and rules over an `OperatorApi`."""
 
     _operator: OperatorApi | None = None
 
@@ -165,3 +165,29 @@ class OperatorRpcMixin:
     ) -> pb.UndrainNodeResponse:
         view = await self._do(context, lambda op: op.vms.undrain(request.node_id))
         return pb.UndrainNodeResponse(node=view_codec.encode_node_info(view))
+
+    async def ListRules(self, request: pb.ListRulesRequest, context: Ctx) -> pb.ListRulesResponse:  # noqa: N802
+        rules = await self._do(context, lambda op: op.rules.list(request.origin))
+        return pb.ListRulesResponse(rules=[view_codec.encode_rule(r) for r in rules])
+
+    async def AddRule(self, request: pb.AddRuleRequest, context: Ctx) -> pb.AddRuleResponse:  # noqa: N802
+        rule = await self._do(
+            context, lambda op: op.rules.add(view_codec.decode_rule_request(request.rule))
+        )
+        return pb.AddRuleResponse(rule=view_codec.encode_rule(rule))
+
+    async def DeleteRule(  # noqa: N802
+        self, request: pb.DeleteRuleRequest, context: Ctx
+    ) -> pb.DeleteRuleResponse:
+        rule = await self._do(context, lambda op: op.rules.delete(request.rule_id))
+        return pb.DeleteRuleResponse(rule=view_codec.encode_rule(rule))
+
+    async def CheckRules(  # noqa: N802
+        self, request: pb.CheckRulesRequest, context: Ctx
+    ) -> pb.CheckRulesResponse:
+        check = await self._do(context, lambda op: op.rules.check())
+        return pb.CheckRulesResponse(
+            violations=[view_codec.encode_violation(v) for v in check.violations],
+            impossible=[view_codec.encode_violation(v) for v in check.impossible],
+            rules_checked=check.checked,
+        )

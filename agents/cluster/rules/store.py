@@ -34,12 +34,20 @@ class Rule:
 
 
 def constraint_fields(constraint: Constraint) -> dict[str, Any]:
-    """The constraint's fields as JSON-ready values (tuples become lists)."""
+    """The constraint's fields as JSON-ready values (tuples, nested too, become lists)."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(constraint):  # type: ignore[arg-type]
         value = getattr(constraint, f.name)
-        out[f.name] = list(value) if isinstance(value, tuple) else value
+        out[f.name] = _lists(value)
     return out
+
+
+def _lists(value: Any) -> Any:
+    return [_lists(v) for v in value] if isinstance(value, tuple) else value
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def build_constraint(kind: str, fields: dict[str, Any]) -> Constraint:
@@ -48,7 +56,7 @@ def build_constraint(kind: str, fields: dict[str, Any]) -> Constraint:
         raise InvalidArgument(
             f"rule kind {kind!r} is unknown; known: {', '.join(sorted(REGISTRY))}"
         )
-    args = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    args = {k: _tuples(v) for k, v in fields.items()}
     try:
         return make(kind, **args)
     except ConstraintError as exc:

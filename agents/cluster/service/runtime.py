@@ -25,6 +25,7 @@ from vmgrid.agents.cluster.grid.summary import cluster_hello, cluster_summary
 from vmgrid.agents.cluster.grid.uplink import GridUplink
 from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance, FaultToleranceOptions
 from vmgrid.agents.cluster.operator.operations import OperatorApi
+from vmgrid.agents.cluster.rules.store import RuleStore
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.agents.cluster.state.state import NodeStatus
@@ -67,6 +68,10 @@ class ClusterRuntime:
         self.server = ClusterServer(config)
         self.manager = self.server.manager
         self.journal = Journal(self.options.journal_path)
+        if self.options.journal_path != ":memory:":
+            # The rules live in the journal's database (their own table), so a restarted
+            # manager keeps every rule it had.
+            self.manager.state.rules = RuleStore(self.options.journal_path)
         self.driver = ManagerDriver(self.manager, self.options.driver)
         self.executor = PlanExecutor(self.driver, self.journal, self.options.limits)
         self.loop = ControlLoop(self.manager, self.executor, self.options.control)
@@ -173,6 +178,7 @@ class ClusterRuntime:
         if self.fault_tolerance is not None:
             await self.fault_tolerance.stop()
         await self.server.stop(grace_s)
+        self.manager.state.rules.close()
         self.journal.close()
 
 

@@ -148,6 +148,44 @@ function renderJobs(jobs) {
   $("jobs").replaceChildren(el("table", {}, head, ...rows));
 }
 
+function renderRules(rules) {
+  if (!rules) {
+    $("rules").replaceChildren(el("p", { class: "muted" }, "Rules are held by each cluster manager: open its dashboard."));
+    $("rule-form").hidden = true;
+    return;
+  }
+  $("rule-form").hidden = false;
+  if (!rules.length) { $("rules").replaceChildren(el("p", { class: "muted" }, "No placement rule (add one below, or submit a job with rules).")); return; }
+  const head = el("tr", {}, ...["rule", "kind", "origin", "VMs", "nodes", "parameters", "holds", ""].map((h) => el("th", {}, h)));
+  const rows = rules.map((r) => el("tr", { "data-rule": r.id, "data-rule-state": r.state },
+    el("td", {}, el("b", {}, r.id)), el("td", {}, r.kind), el("td", {}, r.origin),
+    el("td", {}, (r.vm_names || r.vms).join(", ") || "-"), el("td", {}, r.nodes.join(", ") || "-"),
+    el("td", { class: "muted" }, Object.keys(r.parameters).length ? JSON.stringify(r.parameters) : "-"),
+    el("td", {}, el("span", { class: `tag rule-${r.state}`, title: r.reason }, r.state === "holds" ? "holds" : r.state),
+      r.reason ? el("div", { class: "muted" }, r.reason) : null),
+    el("td", {}, r.origin === "operator" ? el("button", { "data-action": "delete-rule", onclick: () => deleteRule(r.id) }, "Delete") : null)));
+  $("rules").replaceChildren(el("table", {}, head, ...rows));
+}
+
+async function deleteRule(id) {
+  try { showError(""); await api(`/rules/${encodeURIComponent(id)}`, { method: "DELETE" }); scheduleRefresh(50); }
+  catch (err) { showError(err.message); }
+}
+
+const listOf = (text) => text.split(",").map((x) => x.trim()).filter(Boolean);
+$("rule-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const text = $("rule-parameters").value.trim();
+    let parameters = {};
+    if (text) { try { parameters = JSON.parse(text); } catch (err) { throw new Error(`parameters are not JSON: ${text}`); } }
+    showError("");
+    await api("/rules", { method: "POST", body: { id: $("rule-id").value.trim(), kind: $("rule-kind").value, vms: listOf($("rule-vms").value), nodes: listOf($("rule-nodes").value), parameters } });
+    for (const f of ["rule-id", "rule-vms", "rule-nodes", "rule-parameters"]) $(f).value = "";
+    scheduleRefresh(50);
+  } catch (err) { showError(err.message); }
+});
+
 function migrationCell(vm) {
   const m = state.migrations[vm.uuid] || vm.migration;
   if (!m) return null;
@@ -216,13 +254,14 @@ function addEvent(e) {
 // ---- loading and live updates -----------------------------------------------------------------
 
 async function refresh() {
-  const [nodes, vms, clusters, topology, plans, jobs] = await Promise.all([
-    api("/nodes"), api("/vms"), api("/clusters"), api("/topology"), api("/plans"), api("/jobs")]);
+  const [nodes, vms, clusters, topology, plans, jobs, rules] = await Promise.all([
+    api("/nodes"), api("/vms"), api("/clusters"), api("/topology"), api("/plans"), api("/jobs"),
+    state.kind === "cluster" ? api("/rules") : Promise.resolve(null)]);
   state.nodes = nodes.nodes; state.vms = vms.vms;
   state.migrations = {};
   for (const m of plans.migrations || []) state.migrations[m.vm] = m;
   renderSummary(clusters.clusters); renderClusters(clusters.clusters); renderTopology(topology);
-  renderPlans(plans); renderJobs(jobs.jobs); renderNodes();
+  renderPlans(plans); renderJobs(jobs.jobs); renderRules(rules && rules.rules); renderNodes();
   document.body.dataset.loaded = "true";
 }
 

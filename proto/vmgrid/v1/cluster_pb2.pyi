@@ -448,3 +448,81 @@ class GetIngestStatsResponse(_message.Message):
     latency_samples: int
     connected_nodes: int
     def __init__(self, reports_total: _Optional[int] = ..., vm_samples_total: _Optional[int] = ..., rejected_total: _Optional[int] = ..., latency_p50_ms: _Optional[float] = ..., latency_p99_ms: _Optional[float] = ..., latency_max_ms: _Optional[float] = ..., latency_samples: _Optional[int] = ..., connected_nodes: _Optional[int] = ...) -> None: ...
+
+class Rule(_message.Message):
+    __slots__ = ("rule_id", "kind", "origin", "vm_uuids", "node_ids", "parameters_json", "created_at", "label")
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    VM_UUIDS_FIELD_NUMBER: _ClassVar[int]
+    NODE_IDS_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_JSON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    rule_id: str
+    kind: str
+    origin: str
+    vm_uuids: _containers.RepeatedScalarFieldContainer[str]
+    node_ids: _containers.RepeatedScalarFieldContainer[str]
+    parameters_json: str
+    created_at: _timestamp_pb2.Timestamp
+    label: str
+    def __init__(self, rule_id: _Optional[str] = ..., kind: _Optional[str] = ..., origin: _Optional[str] = ..., vm_uuids: _Optional[_Iterable[str]] = ..., node_ids: _Optional[_Iterable[str]] = ..., parameters_json: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., label: _Optional[str] = ...) -> None: ...
+
+class RuleViolation(_message.Message):
+    __slots__ = ("rule", "reason")
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    rule: Rule
+    reason: str
+    def __init__(self, rule: _Optional[_Union[Rule, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ListRulesRequest(_message.Message):
+    __slots__ = ("origin",)
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    origin: str
+    def __init__(self, origin: _Optional[str] = ...) -> None: ...
+
+class ListRulesResponse(_message.Message):
+    __slots__ = ("rules",)
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    rules: _containers.RepeatedCompositeFieldContainer[Rule]
+    def __init__(self, rules: _Optional[_Iterable[_Union[Rule, _Mapping]]] = ...) -> None: ...
+
+class AddRuleRequest(_message.Message):
+    __slots__ = ("rule",)
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    rule: Rule
+    def __init__(self, rule: _Optional[_Union[Rule, _Mapping]] = ...) -> None: ...
+
+class AddRuleResponse(_message.Message):
+    __slots__ = ("rule",)
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    rule: Rule
+    def __init__(self, rule: _Optional[_Union[Rule, _Mapping]] = ...) -> None: ...
+
+class DeleteRuleRequest(_message.Message):
+    __slots__ = ("rule_id",)
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    rule_id: str
+    def __init__(self, rule_id: _Optional[str] = ...) -> None: ...
+
+class DeleteRuleResponse(_message.Message):
+    __slots__ = ("rule",)
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    rule: Rule
+    def __init__(self, rule: _Optional[_Union[Rule, _Mapping]] = ...) -> None: ...
+
+class CheckRulesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CheckRulesResponse(_message.Message):
+    __slots__ = ("violations", "impossible", "rules_checked")
+    VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    IMPOSSIBLE_FIELD_NUMBER: _ClassVar[int]
+    RULES_CHECKED_FIELD_NUMBER: _ClassVar[int]
+    violations: _containers.RepeatedCompositeFieldContainer[RuleViolation]
+    impossible: _containers.RepeatedCompositeFieldContainer[RuleViolation]
+    rules_checked: int
+    def __init__(self, violations: _Optional[_Iterable[_Union[RuleViolation, _Mapping]]] = ..., impossible: _Optional[_Iterable[_Union[RuleViolation, _Mapping]]] = ..., rules_checked: _Optional[int] = ...) -> None: ...

@@ -165,6 +165,26 @@ class ClusterServiceStub:
                 request_serializer=vmgrid_dot_v1_dot_cluster__pb2.GetIngestStatsRequest.SerializeToString,
                 response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.GetIngestStatsResponse.FromString,
                 _registered_method=True)
+        self.ListRules = channel.unary_unary(
+                '/vmgrid.v1.ClusterService/ListRules',
+                request_serializer=vmgrid_dot_v1_dot_cluster__pb2.ListRulesRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.ListRulesResponse.FromString,
+                _registered_method=True)
+        self.AddRule = channel.unary_unary(
+                '/vmgrid.v1.ClusterService/AddRule',
+                request_serializer=vmgrid_dot_v1_dot_cluster__pb2.AddRuleRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.AddRuleResponse.FromString,
+                _registered_method=True)
+        self.DeleteRule = channel.unary_unary(
+                '/vmgrid.v1.ClusterService/DeleteRule',
+                request_serializer=vmgrid_dot_v1_dot_cluster__pb2.DeleteRuleRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.DeleteRuleResponse.FromString,
+                _registered_method=True)
+        self.CheckRules = channel.unary_unary(
+                '/vmgrid.v1.ClusterService/CheckRules',
+                request_serializer=vmgrid_dot_v1_dot_cluster__pb2.CheckRulesRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.CheckRulesResponse.FromString,
+                _registered_method=True)
 
 
 class ClusterServiceServicer:
@@ -332,6 +352,33 @@ class ClusterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRules(self, request, context):
+        """Placement rules of the cluster: those operators define and those each job brings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddRule(self, request, context):
+        """Validate and store a rule; nothing is stored when it is refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckRules(self, request, context):
+        """Which rules the current placement violates, and which cannot be kept at all.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClusterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -464,6 +511,26 @@ def add_ClusterServiceServicer_to_server(servicer, server):
                     servicer.GetIngestStats,
                     request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.GetIngestStatsRequest.FromString,
                     response_serializer=vmgrid_dot_v1_dot_cluster__pb2.GetIngestStatsResponse.SerializeToString,
+            ),
+            'ListRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRules,
+                    request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.ListRulesRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_cluster__pb2.ListRulesResponse.SerializeToString,
+            ),
+            'AddRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddRule,
+                    request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.AddRuleRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_cluster__pb2.AddRuleResponse.SerializeToString,
+            ),
+            'DeleteRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRule,
+                    request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.DeleteRuleRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_cluster__pb2.DeleteRuleResponse.SerializeToString,
+            ),
+            'CheckRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckRules,
+                    request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.CheckRulesRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_cluster__pb2.CheckRulesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1169,6 +1236,114 @@ class ClusterService:
             '/vmgrid.v1.ClusterService/GetIngestStats',
             vmgrid_dot_v1_dot_cluster__pb2.GetIngestStatsRequest.SerializeToString,
             vmgrid_dot_v1_dot_cluster__pb2.GetIngestStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.ClusterService/ListRules',
+            vmgrid_dot_v1_dot_cluster__pb2.ListRulesRequest.SerializeToString,
+            vmgrid_dot_v1_dot_cluster__pb2.ListRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.ClusterService/AddRule',
+            vmgrid_dot_v1_dot_cluster__pb2.AddRuleRequest.SerializeToString,
+            vmgrid_dot_v1_dot_cluster__pb2.AddRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.ClusterService/DeleteRule',
+            vmgrid_dot_v1_dot_cluster__pb2.DeleteRuleRequest.SerializeToString,
+            vmgrid_dot_v1_dot_cluster__pb2.DeleteRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.ClusterService/CheckRules',
+            vmgrid_dot_v1_dot_cluster__pb2.CheckRulesRequest.SerializeToString,
+            vmgrid_dot_v1_dot_cluster__pb2.CheckRulesResponse.FromString,
             options,
             channel_credentials,
             insecure,
