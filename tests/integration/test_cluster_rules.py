@@ -124,7 +124,11 @@ BAD_RPC = [
     (_rule("x", "spread", ["n1-vm0", "ghost"]), grpc.StatusCode.NOT_FOUND, "VM 'ghost'"),
     (_rule("x", "ban", ["n1-vm0"], ["n9"]), grpc.StatusCode.NOT_FOUND, "node 'n9'"),
     (_rule("x", "maxOnline", nodes=["n1"], amount="3"), grpc.StatusCode.INVALID_ARGUMENT, "'3'"),
-    (_rule("x", "gather", ["n2-vm0", "n2-vm1"]), grpc.StatusCode.INVALID_ARGUMENT, "keep"),
+    (
+        _rule("x", "gather", ["n2-vm0", "n2-vm1"]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "VMs n2-vm0, n2-vm1",
+    ),
     (
         _rule("x", "ban", ["n3-vm0"], ["n1", "n2", "n3"]),
         grpc.StatusCode.INVALID_ARGUMENT,

@@ -93,6 +93,7 @@ BAD: list[tuple[RuleRequest, type[VmgridError], list[str]]] = [
     (_req("r", "ban", ("u-a", "u-b"), ("n1", "n2")), InvalidArgument, ["keep-apart", "u-a, u-b"]),
     (_req("r", "fence", ("u-d",), ("n1",)), InvalidArgument, ["together", "u-c, u-d"]),
     (_req("r", "split", groups=[["u-c"], ["u-d"]]), InvalidArgument, ["together", "u-c, u-d"]),
+    (_req("r", "lonely", ("u-c",)), InvalidArgument, ["together", "u-c", "u-d"]),
 ]
 
 

@@ -2,7 +2,8 @@
 
 A rule is validated against what the cluster knows now (its VMs, by uuid or unique name, and its
 nodes, connected or not) and against the rules already stored before it is added: a refused
-rule leaves the store unchanged and the error names the bad element. Rules a job brought
+rule leaves the store unchanged and the error names the bad element (VMs by name where they
+have one, in errors as in check reasons). Rules a job brought
 (origin ``job:<id>``) go with their job, so they are not deleted here. ``check`` reports which
 rules the current placement breaks and which no placement of the connected nodes can keep.
 """
@@ -18,7 +19,7 @@ from vmgrid.agents.cluster.rules.feasibility import impossible
 from vmgrid.agents.cluster.rules.store import OPERATOR, Rule
 from vmgrid.agents.cluster.rules.validate import Known, RuleRequest, validate
 from vmgrid.agents.cluster.state.solver_view import to_model
-from vmgrid.agents.errors import FailedPrecondition
+from vmgrid.agents.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,12 @@ class RuleOperations:
     def add(self, request: RuleRequest) -> Rule:
         """Validate and store an operator rule; nothing is stored when it is refused."""
         store = self._runtime.manager.state.rules
-        constraint = validate(request, self.known(), store.rules())
+        try:
+            constraint = validate(request, self.known(), store.rules())
+        except (InvalidArgument, NotFound, AlreadyExists) as exc:
+            if type(exc) not in (InvalidArgument, NotFound, AlreadyExists):
+                raise
+            raise type(exc)(_with_names(str(exc), self._names())) from None
         rule = store.add(request.rule_id, constraint, OPERATOR)
         log.info("rule %s added: %s", rule.rule_id, constraint.label())
         return rule
@@ -79,13 +85,17 @@ class RuleOperations:
         log.info("rule %s deleted: %s", rule_id, rule.constraint.label())
         return rule
 
+    def _names(self) -> dict[str, str]:
+        views = self._runtime.manager.state.views()
+        return {vm.uuid: vm.name for view in views for vm in view.vms if vm.name}
+
     def check(self) -> RuleCheck:
         """Rules the current placement breaks, and rules no placement can keep now; the
         reasons name VMs by name where they have one."""
         state = self._runtime.manager.state
         rules = state.rules.rules()
         model = to_model(state.snapshot())
-        names = {vm.uuid: vm.name for view in state.views() for vm in view.vms if vm.name}
+        names = self._names()
         return RuleCheck(
             tuple(_named(v, names) for v in violations(rules, model)),
             tuple(_named(v, names) for v in impossible(rules, model)),
@@ -93,9 +103,12 @@ class RuleOperations:
         )
 
 
-def _named(violation: Violation, names: dict[str, str]) -> Violation:
-    reason = violation.reason
+def _with_names(text: str, names: dict[str, str]) -> str:
     for uuid, name in names.items():
-        if uuid in reason:
-            reason = reason.replace(uuid, name)
-    return Violation(violation.rule, reason)
+        if uuid in text:
+            text = text.replace(uuid, name)
+    return text
+
+
+def _named(violation: Violation, names: dict[str, str]) -> Violation:
+    return Violation(violation.rule, _with_names(violation.reason, names))

@@ -1,7 +1,8 @@
 """Rules that cannot all be kept: contradictions between rules, and rules no node set allows.
 
 `contradiction` judges a new rule against those stored, on the cluster's nodes, before it is
-added: spread and gather over two or more common VMs, gather across split groups, bans and
+added: spread and gather over two or more common VMs, gather across split groups, a gather of
+lonely VMs with VMs outside the lonely set, bans and
 fences (and among) that leave a VM no node, a spread with fewer allowed nodes than VMs, a
 gather whose VMs share no allowed node. `impossible` asks the same of the rules in force on the
 nodes that are connected now, for ``rules check``. Ignores capacity: the solver weighs that.
@@ -14,7 +15,16 @@ from dataclasses import dataclass
 
 from vmgrid.agents.cluster.rules.check import Violation
 from vmgrid.agents.cluster.rules.store import Rule
-from vmgrid.solver.constraints import Among, Ban, Constraint, Fence, Gather, Split, Spread
+from vmgrid.solver.constraints import (
+    Among,
+    Ban,
+    Constraint,
+    Fence,
+    Gather,
+    Lonely,
+    Split,
+    Spread,
+)
 from vmgrid.solver.model import Model
 
 Named = tuple[str, Constraint]
@@ -30,7 +40,8 @@ class _Allowed:
 
 
 def _show(items: Iterable[str], limit: int = 6) -> str:
-    shown = sorted(items)
+    """Items in the order given (sets: sorted), the first `limit` of them."""
+    shown = sorted(items) if isinstance(items, set | frozenset) else list(dict.fromkeys(items))
     text = ", ".join(shown[:limit]) + (", ..." if len(shown) > limit else "")
     return text or "none"
 
@@ -59,7 +70,7 @@ def _spread_gather(new_id: str, new: Constraint, stored: Sequence[Named]) -> str
         pair = (new, other) if isinstance(new, Spread) else (other, new)
         if not (isinstance(pair[0], Spread) and isinstance(pair[1], Gather)):
             continue
-        common = set(new.vms_in_scope()) & set(other.vms_in_scope())
+        common = [v for v in new.vms_in_scope() if v in other.vms_in_scope()]
         if len(common) >= 2:
             return (
                 f"rule {new_id} {new.label()} contradicts rule {rule_id} {other.label()}: "
@@ -80,6 +91,21 @@ def _split_gather(new_id: str, new: Constraint, stored: Sequence[Named]) -> str:
             return (
                 f"rule {new_id} {new.label()} contradicts rule {rule_id} {other.label()}: "
                 f"VMs {apart} must share a node but are in different split groups"
+            )
+    return ""
+
+
+def _lonely_gather(new_id: str, new: Constraint, stored: Sequence[Named]) -> str:
+    for rule_id, other in stored:
+        lonely, gather = (new, other) if isinstance(new, Lonely) else (other, new)
+        if not (isinstance(lonely, Lonely) and isinstance(gather, Gather)):
+            continue
+        inside = [v for v in gather.vms if v in lonely.vms]
+        outside = [v for v in gather.vms if v not in lonely.vms]
+        if inside and outside:
+            return (
+                f"rule {new_id} {new.label()} contradicts rule {rule_id} {other.label()}: "
+                f"lonely VMs {_show(inside)} must share a node with {_show(outside)}"
             )
     return ""
 
@@ -122,7 +148,11 @@ def contradiction(
     """Why `new` cannot be kept together with `stored` on `nodes` (empty when it can)."""
     before = [(r.rule_id, r.constraint) for r in stored]
     rules = [*before, (new_id, new)]
-    reason = _spread_gather(new_id, new, before) or _split_gather(new_id, new, before)
+    reason = (
+        _spread_gather(new_id, new, before)
+        or _split_gather(new_id, new, before)
+        or _lonely_gather(new_id, new, before)
+    )
     if reason:
         return reason
     touched = set(new.vms_in_scope())

@@ -98,7 +98,9 @@ def validate(request: RuleRequest, known: Known, existing: Iterable[Rule]) -> Co
             )
     for key, value in request.parameters.items():
         if key in ("vms", "nodes"):
-            raise InvalidArgument(f"parameter {key!r}: give {key} with --{key}, not as a parameter")
+            raise InvalidArgument(
+                f"parameter {key!r}: give {key} in the rule's {key} list (vmgridctl: --{key})"
+            )
         if key not in names:
             accepted = ", ".join(sorted(names - {"vms", "nodes"})) or "none"
             raise InvalidArgument(
