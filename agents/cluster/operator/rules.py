@@ -96,9 +96,17 @@ class RuleOperations:
         rules = state.rules.rules()
         model = to_model(state.snapshot())
         names = self._names()
+        found = impossible(rules, model)
+        seen = {v.rule.rule_id for v in found}
+        # rules a decider could not keep (an HA restart with no node left, say)
+        reported = [
+            Violation(rule, state.rules.impossible[rule.rule_id])
+            for rule in rules
+            if rule.rule_id in state.rules.impossible and rule.rule_id not in seen
+        ]
         return RuleCheck(
             tuple(_named(v, names) for v in violations(rules, model)),
-            tuple(_named(v, names) for v in impossible(rules, model)),
+            tuple(_named(v, names) for v in (*found, *reported)),
             len(rules),
         )
 
