@@ -198,8 +198,6 @@ def test_a_member_restarts_even_where_it_breaks_spread_and_the_rule_is_reported_
             while (event := await asyncio.wait_for(events.get(), 5)).kind.value != "rule_changed":
                 pass
             assert rule_id in event.message and "impossible" in event.message
-            check = await c.stub.CheckRules(cluster_pb2.CheckRulesRequest())
-            assert [v.rule.rule_id for v in check.impossible] == [rule_id]
             running = c.running()
             assert all(u in running for u in uuids)  # every member runs, once
             os.kill(c.agents[victim].pid, signal.SIGCONT)
