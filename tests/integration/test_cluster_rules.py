@@ -25,7 +25,7 @@ from vmgrid.coordinator.web.cluster_backend import ClusterBackend
 from vmgrid.coordinator.web.server import WebServer, serve_cluster, stop_cluster_web
 from vmgrid.solver.constraints import Spread
 from vmgrid.v1 import cluster_pb2 as pb
-from vmgrid.v1 import cluster_pb2_grpc
+from vmgrid.v1 import cluster_pb2_grpc, common_pb2
 
 pytestmark = pytest.mark.slow
 TOKENS = Tokens(read="read-token-for-rules", operator="operator-token-for-rules")
@@ -99,7 +99,12 @@ def test_rpcs_add_list_check_and_delete_a_rule(cluster: OpsCluster) -> None:
     channel, stub = _stub(cluster)
     with channel:
         a, b = cluster.vm_named("n1-vm0"), cluster.vm_named("n1-vm1")
+        kinds = [common_pb2.EVENT_KIND_RULE_CHANGED]
+        events = stub.WatchEvents(pb.WatchEventsRequest(kinds=kinds), timeout=30)
+        events.initial_metadata()
         added = stub.AddRule(pb.AddRuleRequest(rule=_rule("n1-apart", "spread", [a, "n1-vm1"])))
+        assert "rule n1-apart added: spread(" in next(events).event.message
+        events.cancel()
         assert added.rule.origin == "operator" and list(added.rule.vm_uuids) == [a, b]
         assert added.rule.created_at.seconds > 0 and added.rule.label.startswith("spread(")
         cap = _rule("n1-cap", "runningCapacity", nodes=["n1"], amount=5)

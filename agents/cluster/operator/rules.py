@@ -18,6 +18,7 @@ from vmgrid.agents.cluster.rules.check import Violation, violations
 from vmgrid.agents.cluster.rules.feasibility import impossible
 from vmgrid.agents.cluster.rules.store import OPERATOR, Rule
 from vmgrid.agents.cluster.rules.validate import Known, RuleRequest, validate
+from vmgrid.agents.cluster.state.events import EventKind
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
@@ -70,7 +71,7 @@ class RuleOperations:
                 raise
             raise type(exc)(_with_names(str(exc), self._names())) from None
         rule = store.add(request.rule_id, constraint, OPERATOR)
-        log.info("rule %s added: %s", rule.rule_id, constraint.label())
+        self._tell(f"rule {rule.rule_id} added: {constraint.label()}")
         return rule
 
     def delete(self, rule_id: str) -> Rule:
@@ -82,8 +83,12 @@ class RuleOperations:
                 f"rule {rule_id} belongs to {rule.origin}; it goes when that job is deleted"
             )
         store.delete(rule_id)
-        log.info("rule %s deleted: %s", rule_id, rule.constraint.label())
+        self._tell(f"rule {rule_id} deleted: {rule.constraint.label()}")
         return rule
+
+    def _tell(self, message: str) -> None:
+        log.info("%s", message)
+        self._runtime.manager.state.bus.publish(EventKind.RULE_CHANGED, message=message)
 
     def _names(self) -> dict[str, str]:
         views = self._runtime.manager.state.views()
