@@ -59,6 +59,7 @@ def render_config(targets: dict[str, str], path: Path) -> Path:
         text = text.replace(default, targets[job])
     text = text.replace("scrape_interval: 15s", "scrape_interval: 1s")
     path.write_text(text)
+    shutil.copy(SCRAPE_CONFIG.parent / "alerts.yml", path.parent / "alerts.yml")
     return path
 
 

@@ -19,6 +19,8 @@ from vmgrid.agents.cluster.act.executor import ExecutionEvent
 from vmgrid.agents.cluster.act.journal import ActionState
 from vmgrid.agents.cluster.decide.control import Decision, needs_approval
 from vmgrid.agents.cluster.link.manager import ClusterManager
+from vmgrid.agents.cluster.rules.check import violations
+from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
 from vmgrid.agents.model import VmState
 from vmgrid.solver.plan import ActionKind
@@ -72,6 +74,23 @@ class ClusterCollector(Collector):
         )
         pending = len(self.runtime.loop.pending) if self.runtime is not None else 0
         yield _gauge("vmgrid_cluster_pending_approvals", "Plans waiting for an operator.", pending)
+        yield self._rules()
+
+    def _rules(self) -> Metric:
+        """Placement rules by state: ``holds``, ``violated`` (the placement breaks it now) or
+        ``impossible`` (a decider reported it cannot be kept)."""
+        family = GaugeMetricFamily(
+            "vmgrid_cluster_rules", "Placement rules by state.", labels=["state"]
+        )
+        store = self._manager.state.rules
+        rules = store.rules()
+        impossible = [r for r in rules if r.rule_id in store.impossible]
+        kept = [r for r in rules if r.rule_id not in store.impossible]
+        violated = len(violations(kept, to_model(self._manager.state.snapshot()))) if kept else 0
+        family.add_metric(["holds"], len(kept) - violated)
+        family.add_metric(["violated"], violated)
+        family.add_metric(["impossible"], len(impossible))
+        return family
 
     def _node_load(self, views: list[NodeView]) -> Iterator[Metric]:
         specs = (

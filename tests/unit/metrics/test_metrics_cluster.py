@@ -13,6 +13,7 @@ from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.metrics import ClusterMetrics
 from vmgrid.agents.cluster.service.runtime import ClusterRuntime
+from vmgrid.solver.constraints import Spread
 from vmgrid.solver.plan import Action, ActionKind
 
 GIB = 2**30
@@ -58,6 +59,29 @@ def test_nodes_vms_and_node_load_are_read_from_the_state_at_scrape_time(samples:
     assert got[("vmgrid_cluster_ingest_latency_seconds_count", ())] == 2
     manager.close_session(n2)
     assert samples(metrics.registry)[("vmgrid_cluster_connected_agents", ())] == 1
+
+
+def test_rules_are_counted_as_holding_violated_or_impossible(samples: SamplesOf) -> None:
+    manager = cluster()
+    metrics = ClusterMetrics(manager)
+    n1, n2 = manager.open_session(hello("n1")), manager.open_session(hello("n2"))
+    manager.handle_report(n1, report(1, vm("a", m.VmState.RUNNING), vm("b", m.VmState.RUNNING)))
+    manager.handle_report(n2, report(1, vm("c", m.VmState.RUNNING)))
+    rules = manager.state.rules
+    rules.add("ab", Spread(("a", "b")))
+    rules.add("ac", Spread(("a", "c")))
+    rules.add("bc", Spread(("b", "c")))
+
+    def counts() -> list[float]:
+        got = samples(metrics.registry)
+        return [
+            got[("vmgrid_cluster_rules", (("state", s),))]
+            for s in ("holds", "violated", "impossible")
+        ]
+
+    assert counts() == [2, 1, 0]
+    manager.state.report_impossible("ab", "no node left")
+    assert counts() == [2, 0, 1]
 
 
 def test_decisions_plan_actions_and_migrations_in_flight_are_counted(samples: SamplesOf) -> None:
