@@ -21,11 +21,12 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vmgrid.agents.cluster.act.driver import DriverOptions
@@ -209,8 +210,41 @@ async def _ha_act(
 
 
 async def run_demo(args: argparse.Namespace) -> int:
+    """Start everything, show it until the duration ends or a signal comes, stop everything.
+    A signal during start-up stops what has started so far: no agent is left behind."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, stop.set)
+    async with contextlib.AsyncExitStack() as started:
+        starting = asyncio.ensure_future(_start(args, started))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            print("vmgrid demo: stopped during start-up", flush=True)
+            return 1
+        demo = starting.result()
+        await _show(args, demo, stop)
+    print("vmgrid demo stopped")
+    return 0
+
+
+@dataclass
+class _Demo:
+    runtimes: dict[str, ClusterRuntime]
+    sims: dict[str, SimCluster]
+    grid: CoordinatorServer
+
+
+async def _start(args: argparse.Namespace, started: contextlib.AsyncExitStack) -> _Demo:
+    """Everything the demo runs; each part's stop is pushed on `started` as soon as it runs."""
     workdir = Path(tempfile.mkdtemp(prefix="vmgrid-demo-"))
     grid = await _start_grid(workdir)
+    started.push_async_callback(grid.stop, grace_s=0)
     spec = SimClusterSpec("c1", nodes=args.nodes, vms_per_node=args.vms_per_node, step_s=args.step)
     control = ControlConfig(
         period_s=max(2.0, args.step),
@@ -230,48 +264,65 @@ async def run_demo(args: argparse.Namespace) -> int:
     )
     runtime = ClusterRuntime(_cluster_config("c1"), options)
     address = await runtime.start()
+    started.push_async_callback(runtime.stop, grace_s=0)
     cluster = SimCluster(spec, workdir)
+    started.callback(cluster.stop)
     cluster.start(address, metrics=True)
     second, second_sim = await _start_second_cluster(workdir, grid.address, options)
+    started.push_async_callback(second.stop, grace_s=0)
+    started.callback(second_sim.stop)
     runtimes = {"c1": runtime, "c2": second}
     sims = {"c1": cluster, "c2": second_sim}
     metrics = DemoMetrics()
+    started.callback(metrics.stop)
     metrics.add_coordinator(grid)
     metrics.add_cluster(runtime)
     metrics.add_cluster(second)
     tokens = Tokens.generate()
     web, web_backend = await _serve_grid_dashboard(grid, tokens, args.web_listen)
-    console = Console(runtimes, lambda line: print(line, flush=True))
+    started.push_async_callback(web_backend.stop)
+    started.push_async_callback(web.stop)
+    await _wait_for_nodes(runtime, args.nodes, timeout_s=30)
+    await _wait_for_nodes(second, 2, timeout_s=30)
+    await metrics.add_agents(cluster)
+    await metrics.add_agents(second_sim)
+    _print_banner(args, address, grid.address, web.url, tokens.operator, workdir)
+    if args.state_file is not None:
+        state = {
+            "dashboard": f"{web.url}/",
+            "api": web.api_url,
+            "token": tokens.operator,
+            "read_token": tokens.read,
+            "metrics": metrics.urls,
+            "cluster": address,
+            "coordinator": grid.address,
+            "clusters": {"c1": address, "c2": second.address},
+            "workdir": str(workdir),
+        }
+        write_private(args.state_file, json.dumps(state))
+    return _Demo(runtimes, sims, grid)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by its owner only (it holds the operator token)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)
+
+
+async def _show(args: argparse.Namespace, demo: _Demo, stop: asyncio.Event) -> None:
+    """Status tables (and the HA act) until the duration ends or `stop` is set."""
+    loop = asyncio.get_running_loop()
+    console = Console(demo.runtimes, lambda line: print(line, flush=True))
     console.start()
     act: asyncio.Task[None] | None = None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    if args.ha_scenario:
+        act = asyncio.create_task(_ha_act(args.ha_delay, demo.grid, demo.runtimes, demo.sims))
     try:
-        await _wait_for_nodes(runtime, args.nodes, timeout_s=30)
-        await _wait_for_nodes(second, 2, timeout_s=30)
-        await metrics.add_agents(cluster)
-        await metrics.add_agents(second_sim)
-        _print_banner(args, address, grid.address, web.url, tokens.operator, workdir)
-        if args.state_file is not None:
-            state = {
-                "dashboard": f"{web.url}/",
-                "api": web.api_url,
-                "token": tokens.operator,
-                "read_token": tokens.read,
-                "metrics": metrics.urls,
-                "cluster": address,
-                "coordinator": grid.address,
-                "clusters": {"c1": address, "c2": second.address},
-                "workdir": str(workdir),
-            }
-            args.state_file.write_text(json.dumps(state))
-        if args.ha_scenario:
-            act = asyncio.create_task(_ha_act(args.ha_delay, grid, runtimes, sims))
         deadline = None if args.duration is None else loop.time() + args.duration
         while not stop.is_set():
-            for cluster_id, each in runtimes.items():
+            for cluster_id, each in demo.runtimes.items():
                 print(status_table(cluster_id, each), flush=True)
             timeout = args.refresh
             if deadline is not None:
@@ -286,16 +337,6 @@ async def run_demo(args: argparse.Namespace) -> int:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await act
         console.stop()
-        await web.stop()
-        await web_backend.stop()
-        metrics.stop()
-        cluster.stop()
-        second_sim.stop()
-        await runtime.stop(grace_s=0)
-        await second.stop(grace_s=0)
-        await grid.stop(grace_s=0)
-    print("vmgrid demo stopped")
-    return 0
 
 
 def _print_banner(

@@ -70,6 +70,7 @@ def test_demo_publishes_every_endpoint_in_its_state_file_and_stops_by_itself(
     try:
         state = wait_for_state(process, state_file, log)
         assert {"dashboard", "api", "token", "metrics"} <= set(state)
+        assert state_file.stat().st_mode & 0o777 == 0o600  # it holds the operator token
 
         status, body, _ = read(state["api"] + "/nodes", state["token"])
         nodes = sorted(n["id"] for n in json.loads(body)["nodes"])
@@ -120,3 +121,37 @@ def wait_for_running_job(state: dict) -> list[dict]:  # type: ignore[type-arg]
             return jobs
         time.sleep(0.5)
     raise AssertionError("the demo's group did not reach running within 60 s")
+
+
+def _agent_children(parent: int) -> set[int]:
+    """Pids of the node agents `parent` started (from /proc: parent pid and command line)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == parent and b"vmgrid.agents.node" in cmdline:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_a_signal_during_start_up_stops_the_agents_already_started(tmp_path: Path) -> None:
+    command = [str(DEMO), "--duration", "60", "--nodes", "2", "--vms-per-node", "1"]
+    with (tmp_path / "demo.log").open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 30
+        while not (agents := _agent_children(process.pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert agents, "the demo started no agent within 30 s"
+        process.terminate()  # SIGTERM while it is still starting
+        assert process.wait(timeout=60) in (0, 1)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    time.sleep(0.5)
+    alive = [pid for pid in agents if Path(f"/proc/{pid}").exists()]
+    assert not alive, f"agents left running: {alive}"
