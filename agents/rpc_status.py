@@ -22,6 +22,8 @@ async def abort_with(context: grpc.aio.ServicerContext, error: BaseException) ->
 
 def from_rpc_error(error: grpc.RpcError) -> VmgridError:
     """Wrap a transport error so callers only ever see VmgridError subclasses."""
-    code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
-    details = error.details() if isinstance(error, grpc.Call) else str(error)
+    # grpc.Call (sync stubs) and grpc.aio's AioRpcError both answer code() and details()
+    call = error if callable(getattr(error, "code", None)) else None
+    code = call.code() if call is not None else grpc.StatusCode.UNKNOWN  # type: ignore[attr-defined]
+    details = call.details() if call is not None else str(error)  # type: ignore[attr-defined]
     return error_for_status(code.name, details or code.name)

@@ -16,7 +16,19 @@ from typing import Any
 
 from aiohttp import web
 from vmgrid.agents.cluster.rules.validate import RuleRequest
-from vmgrid.agents.errors import DeadlineExceeded, FailedPrecondition, Unavailable, VmgridError
+from vmgrid.agents.errors import (
+    AlreadyExists,
+    CommandFailed,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+    Unimplemented,
+    VmgridError,
+)
+from vmgrid.agents.model import VmState
 from vmgrid.coordinator.web.auth import Role, Tokens, authorize, check_same_site
 from vmgrid.coordinator.web.backend import Backend, VmFilter
 from vmgrid.coordinator.web.errors import ApiError, bad_request
@@ -29,6 +41,7 @@ BACKEND: web.AppKey[Backend] = web.AppKey("backend")
 TOKENS: web.AppKey[Tokens] = web.AppKey("tokens")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_NAME = 128
+VM_STATES = frozenset(state.value for state in VmState)
 
 
 def build_app(backend: Backend, tokens: Tokens) -> web.Application:
@@ -67,10 +80,18 @@ def build_app(backend: Backend, tokens: Tokens) -> web.Application:
 # ---- middleware -------------------------------------------------------------------------------
 
 _STATUS_OF: list[tuple[type[VmgridError], int]] = [
+    (InvalidArgument, 400),
+    (PermissionDenied, 403),
+    (NotFound, 404),
+    (AlreadyExists, 409),
     (FailedPrecondition, 409),
-    (Unavailable, 409),
+    (CommandFailed, 409),
+    (Unimplemented, 501),
+    (Unavailable, 503),
     (DeadlineExceeded, 504),
 ]
+"""HTTP status of each error a backend (or a cluster behind it) can raise; any other vmgrid
+error is a conflict with the cluster's state (409), its message passed on."""
 
 
 @web.middleware
@@ -83,9 +104,13 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise
         message = f"{request.method} {request.path}: {exc.reason}"
-        return web.json_response({"error": {"message": message, "field": ""}}, status=exc.status)
+        if "Allow" in exc.headers:
+            message += f" (allowed: {exc.headers['Allow']})"
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        body = {"error": {"message": message, "field": ""}}
+        return web.json_response(body, status=exc.status, headers=headers)
     except VmgridError as exc:
-        status = next((s for kind, s in _STATUS_OF if isinstance(exc, kind)), 400)
+        status = next((s for kind, s in _STATUS_OF if isinstance(exc, kind)), 409)
         return web.json_response({"error": {"message": str(exc), "field": ""}}, status=status)
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
@@ -127,9 +152,15 @@ async def _nodes(request: web.Request) -> web.StreamResponse:
 
 async def _vms(request: web.Request) -> web.StreamResponse:
     q = request.query
+    state = q.get("state", "")
+    if state and state not in VM_STATES:
+        raise bad_request(
+            f"state {state!r} is not a VM state; accepted: {', '.join(sorted(VM_STATES))}",
+            "state",
+        )
     where = VmFilter(
         node=q.get("node", ""),
-        state=q.get("state", ""),
+        state=state,
         name=q.get("name", ""),
         cluster=q.get("cluster", ""),
     )

@@ -67,6 +67,17 @@ def test_vms_filter_by_node_and_rejects_unknown_state(demo: DashboardDemo) -> No
     assert body["error"]["field"] == "state" and "sleepy" in body["error"]["message"]
 
 
+def test_a_wrong_method_answers_405_with_allow(demo: DashboardDemo) -> None:
+    request = urllib.request.Request(
+        demo.web.api_url + f"/vms/{any_vm(demo)['uuid']}/migrate",
+        headers={"Authorization": f"Bearer {demo.tokens.read}"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=30)
+    assert err.value.code == 405 and err.value.headers["Allow"] == "POST"
+    assert "allowed: POST" in json.loads(err.value.read())["error"]["message"]
+
+
 def test_reads_need_a_token_and_actions_the_operator_token(demo: DashboardDemo) -> None:
     assert call(demo, "/nodes", token=None)[0] == 401
     vm = any_vm(demo)

@@ -108,7 +108,8 @@ def test_grid_dashboard_names_what_it_cannot_find_or_do(tmp_path: Path) -> None:
         _, listing = await api.get("/vms?cluster=c1")
         vm = listing["vms"][0]
         status, body = await api.post(f"/vms/{vm['uuid']}/migrate", {"destination": "c2-n1"})
-        assert status == 400 and body["error"]["message"]
+        assert status == 400, body
+        assert body["error"]["message"].startswith("node 'c2-n1' is not in the cluster")
         status, body = await api.post("/plans/p-1/approve")
         assert status == 409 and "cluster manager" in body["error"]["message"]
         for status, body in (
@@ -119,6 +120,9 @@ def test_grid_dashboard_names_what_it_cannot_find_or_do(tmp_path: Path) -> None:
             assert status == 409 and "held by each cluster manager" in body["error"]["message"]
         status, body = await api.get("/nodes", token="wrong-token")
         assert status == 401
+        status, body = await api.get("/vms?state=bogus")
+        assert status == 400 and body["error"]["field"] == "state"
+        assert "'bogus'" in body["error"]["message"] and "running" in body["error"]["message"]
 
     asyncio.run(asyncio.wait_for(with_grid_dashboard(tmp_path, check), 150))
 
