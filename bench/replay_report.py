@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import cast
 
+from vmgrid.bench.context import MachineContext
 from vmgrid.solver.replay import POLICY_NAMES, make_policy, replay_day
 
 COMPARED = (
@@ -53,10 +54,14 @@ def _run_missing(
             if key in results:
                 continue
             print(f"replaying {key}", file=sys.stderr)
+            machine = MachineContext(["replay", "--trace", str(day), "--policy", name, "--json"])
+            machine.start()
             r = replay_day(day, make_policy(name))
             results[key] = r.as_json() | {
+                "machine": machine.finish(),
                 "active_hosts": r.active_hosts,
                 "step_slatah": r.step_slatah,
+                "step_unmet": r.step_unmet,
             }
             cache.parent.mkdir(parents=True, exist_ok=True)
             cache.write_text(json.dumps(results))
