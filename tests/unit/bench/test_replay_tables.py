@@ -71,8 +71,9 @@ def test_esv_breakdown_multiplies_energy_slatah_and_pdm(res: dict, ref: dict) ->
 
 
 def test_targets_are_checked_not_typed(res: dict, ref: dict) -> None:
+    res[f"{DAY}/vmgrid"]["machine"] = {"calibration_s": 0.0452}
     text, summary = tables.targets_table([DAY], res, ref)
-    assert text.splitlines()[-1].endswith("| yes |")
+    assert text.splitlines()[-1].endswith("| 20.0 (0.045) | yes |")
     assert summary == "All four targets are met on 1 of the 1 days replayed."
     res[f"{DAY}/vmgrid"]["migrations"] = 13001  # more than half of IQR's 26000
     text, summary = tables.targets_table([DAY], res, ref)
