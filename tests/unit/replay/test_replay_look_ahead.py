@@ -11,6 +11,7 @@ samples ahead fails the same guard.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -57,6 +58,22 @@ class PeekingPolicy(VmgridPolicy):
         return dataclasses.replace(snap, vm_demand_millicores=future)
 
 
+class InputRecorder(VmgridPolicy):
+    """vmgrid's policy that also keeps a digest of every snapshot it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[tuple[int, str]] = []
+
+    def snapshot(self, sim: Simulator) -> ClusterSnapshot:
+        snap = super().snapshot(sim)
+        digest = hashlib.sha256()
+        for value in vars(snap).values():
+            digest.update(np.asarray(value).tobytes())
+        self.inputs.append((sim.step, digest.hexdigest()))
+        return snap
+
+
 def decisions(workload: Workload, policy: Policy) -> Decisions:
     recorder = Recorder(policy)
     Simulator(workload, HOSTS).run(recorder)
@@ -101,3 +118,17 @@ def test_vmgrid_decisions_up_to_k_ignore_the_trace_after_k_plus_1(workload: Work
 def test_the_guard_catches_a_policy_that_peeks_two_samples_ahead(workload: Workload) -> None:
     real, randomised = _guard(workload, PeekingPolicy)
     assert up_to(randomised, K) != up_to(real, K)
+
+
+def test_what_the_simulator_hands_vmgrid_up_to_k_ignores_the_trace_after_k_plus_1(
+    workload: Workload,
+) -> None:
+    # Stricter than the decisions: a leak too small to change a move still changes a digest.
+    runs = []
+    for w in (workload, future_randomised(workload, K + 1)):
+        policy = InputRecorder()
+        Simulator(w, HOSTS).run(policy)
+        runs.append(policy.inputs)
+    real, randomised = runs
+    assert [i for i in randomised if i[0] <= K] == [i for i in real if i[0] <= K]
+    assert [i for i in randomised if i[0] > K + 1] != [i for i in real if i[0] > K + 1]
