@@ -5,7 +5,9 @@ reading the future. The guard replays four hours of real traces twice, the secon
 sample after k + 1 replaced by random values, and compares the decisions of steps 1 ... k. (The
 event of step k happens at 300·k + 0.1 s, interpolated between samples k and k + 1, as in
 CloudSim, so sample k + 1 is legitimately part of what step k sees.) A policy that peeks two
-samples ahead fails the same guard.
+samples ahead fails the same guard; a digest of every snapshot the simulator hands the policy
+catches a leak in the simulator itself too small to change a move (for instance interpolating
+towards sample k + 2).
 """
 
 from __future__ import annotations
