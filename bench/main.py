@@ -2,7 +2,8 @@
 
 Each benchmark lives in its own module of this package, which defines
 ``add_arguments(parser)`` and ``run(args) -> dict``. Progress goes to stderr so that
-stdout stays machine-readable.
+stdout stays machine-readable. Every result line ends with a ``machine`` object (cores, CPU
+model, a calibration loop timed in the same run, load, the command: ``vmgrid.bench.context``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import importlib.util
 import json
 import sys
 from collections.abc import Sequence
+
+from vmgrid.bench.context import MachineContext
 
 # name -> (module, one-line help)
 BENCHMARKS: dict[str, tuple[str, str]] = {
@@ -53,11 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     module = importlib.import_module(_available()[args.benchmark][0])
+    machine = MachineContext(sys.argv[1:] if argv is None else argv)
+    machine.start()
     try:
         result = module.run(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"vmgrid-bench {args.benchmark}: {exc}", file=sys.stderr)
         return 2
+    result = {**result, "machine": machine.finish()}
     if not args.json:
         for key, value in result.items():
             print(f"{key}: {value}", file=sys.stderr)

@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# Runs every vmgrid benchmark once and collects their JSON result lines in build/bench/.
+# Runs the vmgrid benchmarks and collects their JSON result lines in build/bench/results.jsonl,
+# then regenerates the README's results table and docs/benchmarks.md from it.
+#   deploy/scripts/bench-all.sh              every benchmark; results.jsonl starts afresh
+#   deploy/scripts/bench-all.sh NAME...      only these (shell patterns, e.g. 'replay-*' agent);
+#                                            their lines replace the same commands' old lines
 # Benchmarks on shared data (BtrPlace, PlanetLab) run when ../shared/data is beside the repo.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -8,20 +12,36 @@ DATA=${VMGRID_DATA:-../shared/data}
 OUT=build/bench
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
-: > "$RESULTS"
+NEW="$OUT/new.jsonl"
+: > "$NEW"
+if [ $# -eq 0 ]; then
+    : > "$RESULTS"
+fi
 failed=0
+
+selected() {
+    local name=$1 pattern
+    [ ${#FILTERS[@]} -eq 0 ] && return 0
+    for pattern in "${FILTERS[@]}"; do
+        # shellcheck disable=SC2053
+        [[ $name == $pattern ]] && return 0
+    done
+    return 1
+}
 
 run() {
     local name=$1; shift
+    selected "$name" || return 0
     echo "== $name: vmgrid-bench $*" >&2
     if line=$("$BENCH" "$@" --json 2>>"$OUT/$name.log" | tail -n 1) && [ -n "$line" ]; then
-        echo "$line" | tee -a "$RESULTS"
+        echo "$line" | tee -a "$NEW"
     else
         echo "!! $name failed; see $OUT/$name.log" >&2
         failed=1
     fi
 }
 
+FILTERS=("$@")
 run ingest ingest --agents 2000 --vms-per-agent 20 --period 1 --seconds 30
 run agent agent --vms 50 --seconds 30
 run solver-issue-100 solver tests/data/btrplace/std-perf-issue-100.json.gz --timeout 25
@@ -39,6 +59,10 @@ if [ -d "$DATA/planetlab" ]; then
     for day in "$DATA"/planetlab/2011*; do
         run "replay-$(basename "$day")" replay --trace "$day" --policy vmgrid
     done
+fi
+if [ -s "$NEW" ] || [ -s "$RESULTS" ]; then
+    .venv/bin/python -m vmgrid.bench.bench_report --results "$RESULTS" --merge "$NEW" \
+        --docs docs --readme README.md || failed=1
 fi
 echo "results: $RESULTS" >&2
 exit $failed

@@ -31,12 +31,17 @@ def make_policy(name: str) -> Policy:
 
 
 def replay_day(
-    trace_dir: str | os.PathLike[str], policy: Policy, hosts: int = 800, steps: int | None = None
+    trace_dir: str | os.PathLike[str],
+    policy: Policy,
+    hosts: int = 800,
+    steps: int | None = None,
+    sample_s: float = 10.0,
 ) -> ReplayResult:
-    """Replay one day (or its first ``steps`` intervals) on ``hosts`` simulated hosts."""
+    """Replay one day (or its first ``steps`` intervals) on ``hosts`` simulated hosts, sampling
+    the unmet CPU demand every ``sample_s`` seconds."""
     if steps is not None and steps < 2:
         raise ReplayError(f"steps {steps} is too small; expected at least 2 intervals")
-    return Simulator(load_day(trace_dir), hosts).run(policy, steps)
+    return Simulator(load_day(trace_dir), hosts, sample_s).run(policy, steps)
 
 
 __all__ = [

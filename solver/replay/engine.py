@@ -9,6 +9,13 @@ booked on sub-intervals. The first interval [0, t_1] books nothing (hosts start 
 as CloudSim does. After every such update CloudSim also *removes* each VM that is not migrating and
 requests 0 MIPS (HostDynamicWorkload.getCompletedVms): a VM whose trace reads 0 at an event
 leaves the simulation for good. The reference numbers depend on it, so the replay does it too.
+
+Beside CloudSim's metrics the replay measures the *unmet CPU demand*: every ``sample_s`` seconds
+(10 s by default, 30 samples per trace interval) the hosts are recomputed with the placement and
+the migrations of that moment held, on the interpolated trace, and the CPU that VMs request but
+are not allocated is summed, in VM core-seconds (one VM core busy for one second). It counts the
+requests that full hosts or a slower host core cannot serve and the 10 % that a migrating VM loses
+on its source (kept apart as ``unmet_migration_cpu_s``).
 """
 
 from __future__ import annotations
@@ -45,9 +52,15 @@ class Policy(Protocol):
 class Simulator:
     """Simulated hosts and VMs of one replay; policies read its arrays between events."""
 
-    def __init__(self, workload: Workload, host_count: int = 800) -> None:
+    def __init__(self, workload: Workload, host_count: int = 800, sample_s: float = 10.0) -> None:
         if host_count < 1:
             raise ReplayError(f"host count {host_count} is not positive; expected e.g. 800")
+        if not 0 < sample_s <= dc.STEP_S:
+            raise ReplayError(
+                f"unmet-demand sampling period {sample_s} s is not in (0, {dc.STEP_S:g}]; "
+                "expected e.g. 10"
+            )
+        self.sample_s = sample_s
         self.workload = workload
         self.host_type: I64 = dc.host_type_indices(host_count)
         self.host_total: F64 = np.array(
@@ -176,6 +189,39 @@ class Simulator:
         lost = before.vm_requested_mips - before.vm_allocated_mips
         a.migration_loss_mips_s += float(lost[before.vm_migrating_out & (lost > 0)].sum()) * dt
 
+    def _sample_unmet(self, t0: float, t1: float, moves: Sequence[Migration]) -> None:
+        """Book the unmet CPU demand at the sampling instants in (t0, t1], where the placement
+        and the migrations in flight are those of the interval."""
+        first, last = int(t0 // self.sample_s) + 1, int(t1 // self.sample_s)
+        if last < first:
+            return
+        live = np.flatnonzero(self.vm_alive)
+        out = np.zeros(self.workload.vm_count, dtype=bool)
+        in_vm = np.array([m[0] for m in moves], dtype=np.int64)
+        in_host = np.array([m[1] for m in moves], dtype=np.int64)
+        out[in_vm] = True
+        out_live, host_live, mips = out[live], self.vm_host[live], self.vm_mips[live]
+        a = self.acct
+        for n in range(first, last + 1):
+            requested = self.utilisation_at(n * self.sample_s) * self.vm_mips
+            req = requested[live]
+            state = compute_state(
+                req,
+                host_live,
+                out_live,
+                requested[in_vm],
+                in_host,
+                self.host_total,
+                self.host_pe,
+            )
+            alloc = state.vm_allocated_mips
+            share = np.where(out_live, alloc / 0.9, alloc)
+            a.demand_cpu_s += float((req / mips).sum()) * self.sample_s
+            a.unmet_cpu_s += float((np.maximum(req - alloc, 0.0) / mips).sum()) * self.sample_s
+            a.unmet_migration_cpu_s += (
+                float(((share - alloc) / mips)[out_live].sum()) * self.sample_s
+            )
+
     def _record_history(self, t: float) -> None:
         u = self.utilisation_at(t)
         m = (u != 0) & self.vm_alive
@@ -198,6 +244,7 @@ class Simulator:
         prev = self._state(t, pending)
         t_prev = t
         for end in sorted({t + float(self.vm_migration_s[v]) for v, _ in pending}):
+            self._sample_unmet(t_prev, end, pending)
             mid = self._state(end, pending)
             self._book(prev, mid, end - t_prev)
             done = [m for m in pending if t + float(self.vm_migration_s[m[0]]) == end]
@@ -218,8 +265,12 @@ class Simulator:
         t_prev = 0.0
         active: list[int] = []
         step_sla: list[float] = []
+        step_unmet: list[float] = []
         for k in range(1, last):
             v0, a0 = self.acct.violation_s, self.acct.active_s
+            d0, u0 = self.acct.demand_cpu_s, self.acct.unmet_cpu_s
+            if prev is not None:
+                self._sample_unmet(t_prev, EVENT_OFFSET_S + dc.STEP_S * k, ())
             cur = self.observe(k)
             t = self.time_s
             if prev is not None:
@@ -232,6 +283,8 @@ class Simulator:
             active.append(int(prev.active.sum()))
             da = self.acct.active_s - a0
             step_sla.append((self.acct.violation_s - v0) / da if da > 0 else 0.0)
+            dd = self.acct.demand_cpu_s - d0
+            step_unmet.append((self.acct.unmet_cpu_s - u0) / dd if dd > 0 else 0.0)
         a = self.acct
         return ReplayResult(
             trace=self.workload.name,
@@ -243,6 +296,11 @@ class Simulator:
             pdm=a.migration_loss_mips_s / a.requested_mips_s if a.requested_mips_s > 0 else 0.0,
             migrations=a.migrations,
             replay_s=time.perf_counter() - started,
+            sample_s=self.sample_s,
+            demand_cpu_s=a.demand_cpu_s,
+            unmet_cpu_s=a.unmet_cpu_s,
+            unmet_migration_cpu_s=a.unmet_migration_cpu_s,
             active_hosts=tuple(active),
             step_slatah=tuple(step_sla),
+            step_unmet=tuple(step_unmet),
         )

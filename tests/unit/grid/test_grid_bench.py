@@ -12,7 +12,15 @@ def test_grid_bench_prints_the_json_line(capsys: pytest.CaptureFixture[str]) -> 
     argv = ["grid", "--clusters", "6", "--nodes-per-cluster", "3", "--vms-per-node", "4", "--json"]
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert list(result) == ["clusters", "nodes", "vms", "plan_s", "moves", "link_oversubscribed"]
+    assert list(result) == [
+        "clusters",
+        "nodes",
+        "vms",
+        "plan_s",
+        "moves",
+        "link_oversubscribed",
+        "machine",
+    ]
     assert (result["clusters"], result["nodes"], result["vms"]) == (6, 18, 72)
     assert result["link_oversubscribed"] == 0
 

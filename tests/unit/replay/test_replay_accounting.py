@@ -10,6 +10,7 @@ from replay_builders import constant_workload
 from vmgrid.solver.replay import datacenter as dc
 from vmgrid.solver.replay.cloudsim import NoMigrationPolicy
 from vmgrid.solver.replay.engine import Migration, Simulator
+from vmgrid.solver.replay.errors import ReplayError
 from vmgrid.solver.replay.state import compute_state
 
 G4, G5 = np.array([0]), np.array([1])
@@ -59,6 +60,12 @@ def test_request_above_one_core_counts_as_violation_all_the_time() -> None:
     result = sim.run(NoMigrationPolicy(), steps=4, placed=True)
     assert result.slatah == pytest.approx(1.0)
     assert result.energy_kwh == pytest.approx(p4(2060 / 3720) * 600 / 3.6e6)
+    # Sampled every 10 s from 310 s to 900 s (60 samples, 600 s): VM0 misses 140 of 2500 MIPS.
+    assert result.sample_s == 10.0
+    assert result.demand_cpu_s == pytest.approx((0.8 + 0.1) * 600)
+    assert result.unmet_cpu_s == pytest.approx(140 / 2500 * 600)
+    assert result.unmet_share == pytest.approx(140 / 2500 * 600 / 540)
+    assert result.unmet_migration_cpu_s == 0.0
 
 
 def test_oversubscribed_host_scales_and_floors_every_share() -> None:
@@ -101,6 +108,25 @@ def test_migration_degrades_source_and_counts_destination_as_violating() -> None
     # Only the destination is short (it reserves 10 % but counts the whole request).
     assert result.slatah == pytest.approx(d / 600)
     assert result.pdm == pytest.approx(0.1 * 200 * d / (700 * 300))
+    # Unmet demand: only the 10 % VM1 loses on its source while it moves, at the sampling
+    # instants inside the migration (310 s and 320 s; it ends at 327.94 s); the destination's
+    # reservation, which SLATAH counts as a violation, takes nothing from any VM.
+    assert result.unmet_migration_cpu_s == pytest.approx(2 * 10 * 0.1 * 200 / 2000)
+    assert result.unmet_cpu_s == pytest.approx(result.unmet_migration_cpu_s)
+
+
+def test_finer_sampling_measures_the_migration_loss_more_closely() -> None:
+    sim = Simulator(constant_workload([20, 10]), host_count=2, sample_s=0.5)
+    sim.place([1, 1])
+    result = sim.run(MoveOnce([(1, 0)]), steps=3, placed=True)
+    # Instants 300.5 ... 327.5 s: 55 samples of 0.5 s, against 27.84 s of migration.
+    assert result.unmet_cpu_s == pytest.approx(55 * 0.5 * 0.1 * 200 / 2000)
+
+
+@pytest.mark.parametrize("period", [0.0, -1.0, 301.0])
+def test_sampling_period_outside_one_interval_is_rejected(period: float) -> None:
+    with pytest.raises(ReplayError, match=f"sampling period {period} s is not in"):
+        Simulator(constant_workload([20]), host_count=1, sample_s=period)
 
 
 def test_vm_that_asks_for_nothing_leaves_the_simulation() -> None:

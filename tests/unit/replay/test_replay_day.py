@@ -27,6 +27,10 @@ def test_every_policy_replays_an_hour(name: str) -> None:
     assert 0 < result.energy_kwh < 6 * 135 * 3600 / 3.6e6
     assert 0 <= result.slatah <= 1 and 0 <= result.pdm <= 1
     assert result.esv == pytest.approx(result.energy_kwh * result.slatah * result.pdm)
+    # Every policy reports the CPU its VMs asked for and did not get.
+    assert result.demand_cpu_s > 0
+    assert 0 <= result.unmet_migration_cpu_s <= result.unmet_cpu_s < result.demand_cpu_s
+    assert result.unmet_share == pytest.approx(result.unmet_cpu_s / result.demand_cpu_s)
 
 
 def test_vmgrid_uses_no_more_energy_than_no_consolidation() -> None:
@@ -57,7 +61,22 @@ def test_bench_prints_the_issue_fields_as_json(capsys: pytest.CaptureFixture[str
         "esv",
         "migrations",
         "replay_s",
+        "sample_s",
+        "demand_cpu_s",
+        "unmet_cpu_s",
+        "unmet_share",
+        "unmet_migration_cpu_s",
+        "machine",
     ]
+
+
+def test_bench_rejects_a_bad_sampling_period_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["replay", "--trace", str(TINY), "--hosts", "6", "--sample-s", "0", "--json"]
+    assert bench_main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("vmgrid-bench replay: unmet-demand sampling period 0.0 s")
 
 
 def test_bench_rejects_a_missing_trace_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,218 @@
+"""Write docs/benchmarks.md and the README's results table from `vmgrid-bench` result lines.
+
+    python -m vmgrid.bench.bench_report --results build/bench/results.jsonl \
+        [--merge build/bench/new.jsonl] --docs docs --readme README.md
+
+``make bench`` (deploy/scripts/bench-all.sh) runs it after the benchmarks. ``--merge`` folds new
+lines into ``--results``, replacing the lines of the same command, so a subset of the benchmarks
+can be re-run. Every figure in the output comes with its command and the machine it ran on (the
+``machine`` object of ``vmgrid.bench.context``); nothing is typed by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from vmgrid.bench.markdown import replace_section, table
+
+Line = Mapping[str, object]
+
+TARGETS: dict[str, str] = {
+    "ingest": "2,000 agents × 20 VMs × 1/s: ≤ 0.35 core, p99 ≤ 20 ms, p50 ≤ 2 ms; "
+    "5,000 agents: ≤ 1 core, p99 ≤ 100 ms, none dropped (issue #17)",
+    "agent": "50 VMs, 1 s period: ≤ 50 MB RSS, ≤ 1 % of a core, flat over 30 min (issue #17)",
+    "solver": "BtrPlace: valid, ≤ 30 s, ≤ 4 GB, ≤ min + 5 %; generated: ≤ lower bound + 2 %, ≤ 10 s",
+    "grid": "≤ 2 s, no oversubscribed link",
+    "reaction": "KVM lab, 3 hosts, hold 2 s: ≤ 6 s p50, ≤ 8 s max over 5 runs, 0 lost, "
+    "0 duplicated (issue #17)",
+    "makespan": "≥ 25 % shorter than 2-per-node",
+    "failover": "≤ 30 s, 0 lost, 0 duplicated",
+    "replay": "ESV ≥ 20 % below the best reference, energy ≤ LR-MMT-1.2, migrations ≤ ½ "
+    "IQR-MMT-1.5, ≤ 120 s (per day: docs/replay.md)",
+}
+
+HEADLINE: dict[str, tuple[str, ...]] = {
+    "ingest": (
+        "agents",
+        "reports_per_s",
+        "p50_ms",
+        "p99_ms",
+        "max_ms",
+        "manager_cpu_cores",
+        "decision_process_cpu_cores",
+        "manager_rss_mb",
+        "rejected",
+        "decisions",
+    ),
+    "agent": ("vms", "rss_mb", "peak_rss_mb", "cpu_percent", "seconds"),
+    "solver": (
+        "instance",
+        "status",
+        "valid",
+        "wall_s",
+        "max_rss_mb",
+        "migrations",
+        "nodes_used",
+        "nodes_lower_bound",
+    ),
+    "grid": ("plan_s", "moves", "link_oversubscribed"),
+    "reaction": (
+        "reaction_s",
+        "migration_s",
+        "lost_vms",
+        "duplicated_vms",
+        "domain_type",
+    ),
+    "makespan": ("gain", "gain_min", "vmgrid_makespan_s", "baseline_makespan_s"),
+    "failover": ("failover_s", "lost_vms", "duplicated_vms", "domain_type"),
+    "replay": (
+        "trace",
+        "energy_kwh",
+        "esv",
+        "migrations",
+        "unmet_share",
+        "replay_s",
+    ),
+}
+
+FALLBACK_FIELDS = 8
+
+
+def read_lines(path: Path) -> list[dict[str, object]]:
+    """The JSON result lines of a file (blank lines skipped); one clear error for a bad one."""
+    out = []
+    for number, text in enumerate(path.read_text().splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            line = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number} is not a JSON result line: {exc.msg}") from None
+        if not isinstance(line, dict):
+            raise ValueError(f"{path}:{number} is not a JSON object")
+        out.append(line)
+    return out
+
+
+def command_of(line: Line) -> str:
+    machine = line.get("machine")
+    if isinstance(machine, dict) and isinstance(machine.get("command"), str):
+        return str(machine["command"])
+    return "(command not recorded)"
+
+
+def merge(old: Sequence[Line], new: Sequence[Line]) -> list[Line]:
+    """``old`` with each line whose command reappears in ``new`` replaced, then the rest of new."""
+    fresh = {command_of(n): n for n in new}
+    out = [fresh.pop(command_of(o), o) for o in old]
+    return out + list(fresh.values())
+
+
+def benchmark_of(line: Line) -> str:
+    words = command_of(line).split()
+    return words[1] if len(words) > 1 and words[0] == "vmgrid-bench" else "?"
+
+
+def _value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.5g}"
+    return str(value)
+
+
+def _scalars(line: Line) -> dict[str, object]:
+    return {
+        k: v for k, v in line.items() if k != "machine" and isinstance(v, str | int | float | bool)
+    }
+
+
+def figures(line: Line, full: bool = False) -> str:
+    """The line's figures as ``key value`` pairs: the benchmark's headline fields (or every
+    scalar field with ``full``)."""
+    scalars = _scalars(line)
+    keys = [k for k in HEADLINE.get(benchmark_of(line), ()) if k in scalars]
+    if full or not keys:
+        keys = list(scalars) if full else list(scalars)[:FALLBACK_FIELDS]
+    return ", ".join(f"{k} {_value(scalars[k])}" for k in keys)
+
+
+def machine_of(line: Line) -> str:
+    m = line.get("machine")
+    if not isinstance(m, dict):
+        return "not recorded"
+    return (
+        f"{m.get('cores')} cores, {m.get('cpu_model')}; calibration "
+        f"{m.get('calibration_s')} → {m.get('calibration_after_s')} s; load "
+        f"{m.get('load_1m_before')} → {m.get('load_1m_after')}; {m.get('at')}"
+    )
+
+
+def readme_table(lines: Sequence[Line]) -> str:
+    rows = [
+        [
+            f"`{command_of(line)}`",
+            TARGETS.get(benchmark_of(line), "—"),
+            figures(line),
+            machine_of(line),
+        ]
+        for line in lines
+    ]
+    missing = [b for b in TARGETS if b not in {benchmark_of(line) for line in lines}]
+    rows += [[f"`vmgrid-bench {b} ...`", TARGETS[b], "not in this run", "—"] for b in missing]
+    return table(["command", "target", "measured", "machine (calibration, load, when)"], rows)
+
+
+def benchmarks_page(lines: Sequence[Line], results: Path) -> str:
+    parts = [
+        "# Benchmark results",
+        "",
+        f"Generated by `python -m vmgrid.bench.bench_report` from `{results}` (written by "
+        "`make bench`, i.e. `deploy/scripts/bench-all.sh`); do not edit. Each result is the last "
+        "line of the command shown; its `machine` object says where and when it ran: cores, CPU "
+        "model, a fixed pure-Python loop timed before and after the run (`calibration`, seconds: "
+        "lower is a faster core; a rise during the run means other load), and the 1-minute load "
+        "average. Divide CPU-bound figures by the calibration ratio to compare two machines.",
+        "",
+    ]
+    for line in lines:
+        parts += [
+            f"## `{command_of(line)}`",
+            "",
+            f"* target: {TARGETS.get(benchmark_of(line), '—')}",
+            f"* machine: {machine_of(line)}",
+            f"* figures: {figures(line, full=True)}",
+            "",
+        ]
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--results", type=Path, default=Path("build/bench/results.jsonl"))
+    p.add_argument("--merge", type=Path, default=None, help="new lines to fold into --results")
+    p.add_argument("--docs", type=Path, default=Path("docs"))
+    p.add_argument("--readme", type=Path, default=Path("README.md"))
+    args = p.parse_args(argv)
+    try:
+        lines: list[Line] = list(read_lines(args.results)) if args.results.exists() else []
+        if args.merge is not None:
+            lines = merge(lines, read_lines(args.merge))
+            args.results.parent.mkdir(parents=True, exist_ok=True)
+            args.results.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        if not lines:
+            raise ValueError(f"no result lines in {str(args.results)!r}; run make bench first")
+        (args.docs / "benchmarks.md").write_text(benchmarks_page(lines, args.results))
+        readme = args.readme.read_text()
+        args.readme.write_text(replace_section(readme, "bench-results", readme_table(lines)))
+    except (OSError, ValueError) as exc:
+        print(f"bench_report: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.docs / 'benchmarks.md'} and {args.readme}'s results table", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
