@@ -35,7 +35,7 @@ def test_json_line_reports_the_checked_cost_and_the_reference_values(
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert list(result) == [
         "instance", "processes", "machines", "status", "cost", "original_cost",
-        "lower_bound", "best_known", "gap_to_best_known", "wall_s", "max_rss_mb", "valid",
+        "lower_bound", "best_known", "gap_to_best_known", "wall_s", "max_rss_mb", "valid", "machine",
     ]  # fmt: skip
     instance = parse_model(TINY_MODEL)
     initial = parse_assignment(TINY_INITIAL, instance)
