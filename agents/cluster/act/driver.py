@@ -34,9 +34,11 @@ from vmgrid.agents.errors import NotFound, VmgridError
 from vmgrid.solver.model import VM, VMState
 from vmgrid.solver.plan import Action, ActionKind
 
-_RUNNING = {m.VmState.RUNNING, m.VmState.BLOCKED, m.VmState.MIGRATING}
+# A shutting-down copy is not "the running copy" of a VM nor a started one; a guest-suspended
+# (PM_SUSPENDED) copy is not an active one: both narrower than the model's sets on purpose.
+_RUNNING = m.RUNNING_STATES - {m.VmState.SHUTTING_DOWN}
 _ACTIVE = _RUNNING | {m.VmState.PAUSED}
-_STOPPED = {m.VmState.SHUT_OFF, m.VmState.DEFINED, m.VmState.CRASHED}
+_STOPPED = m.STOPPED_STATES
 
 
 def _net_bps(vm: m.VmUsage) -> int:
