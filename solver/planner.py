@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from vmgrid.solver.constraints import Constraint, Spread
 from vmgrid.solver.model import MEMORY, Model, ModelError, VMState
 from vmgrid.solver.plan import Action, ActionKind, Plan
+from vmgrid.v1.errors import VmgridError
 
 
-class PlanError(RuntimeError):
+class PlanError(VmgridError, RuntimeError):
     """The destination cannot be reached by any ordering (should not happen for a valid dst)."""
 
 
