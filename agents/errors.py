@@ -1,19 +1,31 @@
 """Errors of the agents area (node agent and cluster manager).
 
-Every error a caller can cause is a ``VmgridError`` subclass with a one-line message naming
+Every error a caller can cause is a ``VmgridError`` subclass (the one root of every vmgrid
+error, defined in ``vmgrid.v1.errors`` and re-exported here) with a one-line message naming
 the bad value. Each subclass names the gRPC status it maps to, as a string, so that this
 module stays free of grpc; ``vmgrid.agents.rpc_status`` turns it into a ``grpc.StatusCode``.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from vmgrid.v1.errors import VmgridError
 
-
-class VmgridError(Exception):
-    """Root of every error raised on purpose by vmgrid.agents."""
-
-    grpc_status: ClassVar[str] = "INTERNAL"
+__all__ = [
+    "AlreadyExists",
+    "CommandFailed",
+    "ConfigError",
+    "DeadlineExceeded",
+    "FailedPrecondition",
+    "InvalidArgument",
+    "MalformedMessage",
+    "NotFound",
+    "PermissionDenied",
+    "Unavailable",
+    "Unimplemented",
+    "VmgridError",
+    "error_for_status",
+    "grpc_status_name",
+]
 
 
 class InvalidArgument(VmgridError):

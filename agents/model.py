@@ -33,6 +33,29 @@ class VmState(enum.Enum):
     MIGRATING = "migrating"
 
 
+# The VM-state sets, named once. Every module asks these rather than listing states itself;
+# a module whose rule differs says so where it derives its own set from one of these.
+
+RUNNING_STATES: frozenset[VmState] = frozenset(
+    {VmState.RUNNING, VmState.BLOCKED, VmState.MIGRATING, VmState.SHUTTING_DOWN}
+)
+"""The VM runs: it uses CPU on its node (a migrating VM on its source until the switch-over, a
+shutting-down one until it is off)."""
+
+SLEEPING_STATES: frozenset[VmState] = frozenset({VmState.PAUSED, VmState.PM_SUSPENDED})
+"""The VM is asleep in memory: no CPU, but its memory stays on its node."""
+
+HOLDS_MEMORY_STATES: frozenset[VmState] = RUNNING_STATES | SLEEPING_STATES
+"""The VM holds its memory on its node (running or asleep): it counts against the node's room."""
+
+MOVABLE_STATES: frozenset[VmState] = frozenset({VmState.RUNNING, VmState.BLOCKED})
+"""The VM runs and is settled, so the manager may migrate (or suspend) it: not already
+migrating, not shutting down, not asleep, not stopped."""
+
+STOPPED_STATES: frozenset[VmState] = frozenset({VmState.SHUT_OFF, VmState.DEFINED, VmState.CRASHED})
+"""The VM is stopped: defined on its node but holding neither CPU nor memory there."""
+
+
 @dataclass(frozen=True, slots=True)
 class NodeCapacity:
     """What a node can offer to VMs."""

@@ -17,12 +17,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from vmgrid.v1.errors import VmgridError
 
 DEFAULT_COMPONENTS = ("cluster", "agent", "coordinator", "vmgridctl")
 _VALIDITY = datetime.timedelta(days=825)
 
 
-class CertError(Exception):
+class CertError(VmgridError):
     """Root error of certificate handling; the message names the bad value."""
 
 

@@ -37,6 +37,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+from vmgrid.v1.errors import VmgridError
+
 CPU = "cpu"
 MEMORY = "mem"
 NET = "net"
@@ -45,7 +47,7 @@ Resources = Mapping[str, int]
 Attributes = Mapping[str, str | int | float | bool]
 
 
-class ModelError(ValueError):
+class ModelError(VmgridError, ValueError):
     """Root of the solver's input errors: a model or constraint that cannot be right."""
 
 

@@ -18,9 +18,10 @@ from typing import Any
 from ortools.sat.python import cp_model
 from vmgrid.solver.context import PostContext
 from vmgrid.solver.model import MEMORY
+from vmgrid.v1.errors import VmgridError
 
 
-class ObjectiveError(ValueError):
+class ObjectiveError(VmgridError, ValueError):
     """An objective expression that names no known objective."""
 
 

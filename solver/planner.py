@@ -21,9 +21,10 @@ from vmgrid.solver.constraints import Constraint
 from vmgrid.solver.model import MEMORY, Model, ModelError, VMState
 from vmgrid.solver.plan import Action, ActionKind, Plan
 from vmgrid.solver.plan_rules import RuleIndex, pivot_filter
+from vmgrid.v1.errors import VmgridError
 
 
-class PlanError(RuntimeError):
+class PlanError(VmgridError, RuntimeError):
     """The destination cannot be reached by any ordering (should not happen for a valid dst)."""
 
 

@@ -6,9 +6,13 @@ exceptions here mean bad input or a store misuse.
 
 from __future__ import annotations
 
+from vmgrid.v1.errors import VmgridError
 
-class JobError(Exception):
-    """Root of every error raised by `vmgrid.agents.jobmodel`."""
+
+class JobError(VmgridError):
+    """Root of every error raised by `vmgrid.agents.jobmodel`; on the wire, a bad argument."""
+
+    grpc_status = "INVALID_ARGUMENT"
 
 
 class JobSpecError(JobError, ValueError):

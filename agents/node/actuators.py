@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RunBlocking = Callable[[Callable[[], Any]], Awaitable[Any]]
-_RUNNING = frozenset({model.VmState.RUNNING, model.VmState.BLOCKED, model.VmState.SHUTTING_DOWN})
 _SnapshotCommand = (
     model.CreateSnapshotCommand
     | model.RevertSnapshotCommand
@@ -169,7 +168,9 @@ class Actuators:
             return await self._snapshot(command)
         state = await self._call(lambda: hv.domain_state(vm))
         if isinstance(command, model.StartCommand):
-            return await self._transition(state in _RUNNING, "running", lambda: hv.start(vm))
+            return await self._transition(
+                state in model.RUNNING_STATES, "running", lambda: hv.start(vm)
+            )
         if isinstance(command, model.ShutdownCommand | model.DestroyCommand):
             stop = hv.shutdown if isinstance(command, model.ShutdownCommand) else hv.destroy
             return await self._transition(
@@ -177,14 +178,16 @@ class Actuators:
             )
         if isinstance(command, model.SaveCommand):
             return await self._save(vm, command.path, state)
-        if state not in _RUNNING | {model.VmState.PAUSED}:
+        if state not in model.RUNNING_STATES | {model.VmState.PAUSED}:
             verb = "suspend" if isinstance(command, model.SuspendCommand) else "resume"
             raise HypervisorError(f"VM {vm} is {state.value}; only a running VM can {verb}")
         if isinstance(command, model.SuspendCommand):
             return await self._transition(
                 state is model.VmState.PAUSED, "paused", lambda: hv.suspend(vm)
             )
-        return await self._transition(state in _RUNNING, "running", lambda: hv.resume(vm))
+        return await self._transition(
+            state in model.RUNNING_STATES, "running", lambda: hv.resume(vm)
+        )
 
     async def _undefine(self, vm: str) -> Outcome:
         hv = self._hypervisor

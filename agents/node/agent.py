@@ -20,7 +20,7 @@ from importlib import metadata
 
 import grpc
 from vmgrid.agents import model
-from vmgrid.agents.node import codec
+from vmgrid.agents.common import node_codec as codec
 from vmgrid.agents.node.actuators import Actuators
 from vmgrid.agents.node.collector import Collector, lifecycle_event, node_hello
 from vmgrid.agents.node.config import AgentConfig

@@ -21,8 +21,9 @@ from vmgrid.agents.node.load import LoadSource
 from vmgrid.agents.node.rates import DomainRates, RateTracker, host_busy_millicores
 
 MIB = 1 << 20
-_ACTIVE = frozenset({model.VmState.RUNNING, model.VmState.BLOCKED, model.VmState.SHUTTING_DOWN})
-_HOLDS_MEMORY = _ACTIVE | {model.VmState.PAUSED, model.VmState.MIGRATING}
+# Unlike the manager, the agent reports no memory in use for a guest the guest's own power
+# management suspended (PM_SUSPENDED): that domain's figures are not sampled as held memory.
+_HOLDS_MEMORY = model.HOLDS_MEMORY_STATES - {model.VmState.PM_SUSPENDED}
 
 _LIFECYCLE: dict[DomainEventKind, tuple[model.LifecycleEventKind, str]] = {
     DomainEventKind.DEFINED: (model.LifecycleEventKind.DEFINED, ""),
@@ -134,7 +135,7 @@ class Collector:
         )
 
     def _vm(self, dom: DomainSample, rates: DomainRates, elapsed_s: float) -> model.VmUsage:
-        active = dom.state in _ACTIVE
+        active = dom.state in model.RUNNING_STATES
         cpu, rx, tx = (
             rates.cpu_millicores or 0,
             rates.net_rx_bytes_per_second,

@@ -19,9 +19,9 @@ from vmgrid.agents.node.migration import MigrationProgress, MigrationRequest
 
 T = TypeVar("T")
 PROGRESS_PERIOD_S = 0.5
-_MOVABLE = frozenset(
-    {model.VmState.RUNNING, model.VmState.BLOCKED, model.VmState.PAUSED, model.VmState.MIGRATING}
-)
+# Wider than the manager's MOVABLE_STATES: the agent also migrates a paused VM (libvirt moves
+# it paused) and accepts a VM already marked migrating (a retried command).
+_MOVABLE = model.MOVABLE_STATES | {model.VmState.PAUSED, model.VmState.MIGRATING}
 
 
 class Caller(Protocol):

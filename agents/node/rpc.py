@@ -22,7 +22,7 @@ from dataclasses import replace
 import grpc
 import grpc.aio
 from vmgrid.agents import model
-from vmgrid.agents.node import codec
+from vmgrid.agents.common import node_codec as codec
 from vmgrid.v1 import node_pb2_grpc
 
 log = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ from google.protobuf.message import Message
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.tls import TlsFiles, channel_credentials
 from vmgrid.v1 import cluster_pb2_grpc
+from vmgrid.v1.errors import VmgridError
 
 DEFAULT_CLUSTER = "127.0.0.1:7443"
 DEFAULT_CONFIG = Path("~/.config/vmgrid/vmgridctl.toml")
@@ -47,7 +48,7 @@ EXIT_CODES_HELP = (
 )
 
 
-class CommandError(Exception):
+class CommandError(VmgridError):
     """A failure the command has already explained; carries its exit code."""
 
     def __init__(self, message: str, code: int) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
-from vmgrid.agents.cluster.link.codec import decode_command_result, vm_state_from_wire
+from vmgrid.agents.common.node_codec import decode_command_result, vm_state_from_wire
 from vmgrid.agents.errors import NotFound, VmgridError
 from vmgrid.agents.rpc_status import from_rpc_error
 from vmgrid.coordinator.web.cluster_json import capacity_json, usage_json

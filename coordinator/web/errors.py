@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from vmgrid.v1.errors import VmgridError
 
-class ApiError(Exception):
+
+class ApiError(VmgridError):
     """An error a client caused (or a state conflict), carrying its HTTP status and field."""
 
     def __init__(self, status: int, message: str, field: str = "") -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from vmgrid.v1.errors import VmgridError
 
-class LabError(Exception):
+
+class LabError(VmgridError):
     """A lab operation failed for a reason the operator can act on; the message says which."""

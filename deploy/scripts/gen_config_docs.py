@@ -139,8 +139,13 @@ def render() -> str:
         *TABLE_HEAD,
         *dataclass_rows(LoadConfig, {}, prefix="load.", skip=("base_dir",)),
         "",
-        "## vmgrid-cluster (`agents/cluster/service/config.py`, `ClusterConfig`)\n",
-        "Server keys, at the top level of the file or in a `[cluster]` table. `--certs DIR` "
+        "## vmgrid-cluster (`agents/cluster/service/settings.py`, `ClusterSettings`)\n",
+        "One config tree, loaded in one pass (file, then flags, then validation): the server "
+        "(`ClusterConfig`) and what runs beside it (`RuntimeOptions`: `ControlConfig`, "
+        "`DriverOptions`, `ExecutionLimits`, `FaultToleranceOptions`). A key's default is the default of the "
+        "field it sets; keys that name a file or switch a feature on have their own.\n",
+        "### Server keys (`agents/cluster/service/config.py`, `ClusterConfig`)\n",
+        "At the top level of the file or in a `[cluster]` table. `--certs DIR` "
         "(with `--cert-name`, default `cluster`) sets the three `tls_*` files at once.\n",
         *TABLE_HEAD,
         *dataclass_rows(ClusterConfig, cluster_flags),

@@ -25,9 +25,10 @@ from typing import ClassVar, Protocol, TypeVar
 
 from vmgrid.solver.context import PostContext
 from vmgrid.solver.model import Model, NodeState, VMState
+from vmgrid.v1.errors import VmgridError
 
 
-class ConstraintError(ValueError):
+class ConstraintError(VmgridError, ValueError):
     """A constraint that cannot be built: unknown name or bad arguments."""
 
 

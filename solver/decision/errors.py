@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from vmgrid.v1.errors import VmgridError
 
-class DecisionError(ValueError):
+
+class DecisionError(VmgridError, ValueError):
     """A snapshot or configuration the policy cannot decide on (bad shapes, bad parameters)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from vmgrid.v1.errors import VmgridError
 
-class GridError(Exception):
+
+class GridError(VmgridError):
     """Root of every error raised by ``vmgrid.solver.grid``."""
 
 

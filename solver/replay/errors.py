@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from vmgrid.v1.errors import VmgridError
 
-class ReplayError(ValueError):
+
+class ReplayError(VmgridError, ValueError):
     """Bad input to the trace replay (a missing day, an unknown policy, a bad host count)."""

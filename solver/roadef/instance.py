@@ -20,12 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from vmgrid.v1.errors import VmgridError
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 
-class RoadefError(ValueError):
+class RoadefError(VmgridError, ValueError):
     """A model or assignment file that is malformed or inconsistent; the message names the value."""
 
 

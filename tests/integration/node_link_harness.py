@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 import grpc.aio
 from vmgrid.agents import model as m
-from vmgrid.agents.cluster.link import codec
+from vmgrid.agents.common import node_codec as codec
 from vmgrid.v1 import node_pb2, node_pb2_grpc
 
 Request = node_pb2.NodeLinkServiceConnectRequest

@@ -13,10 +13,10 @@ import grpc.aio
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vmgrid.agents import model as m
-from vmgrid.agents.cluster.link import codec
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.main import main as cluster_main
 from vmgrid.agents.cluster.service.server import ClusterServer
+from vmgrid.agents.common import node_codec as codec
 from vmgrid.agents.tls import TlsFiles, channel_credentials
 from vmgrid.coordinator.cli.main import main as vmgridctl
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2, node_pb2, node_pb2_grpc

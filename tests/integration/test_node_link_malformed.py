@@ -17,9 +17,9 @@ import grpc.aio
 import pytest
 from node_link_harness import StreamAgent
 from vmgrid.agents import model as m
-from vmgrid.agents.cluster.link import codec
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.server import ClusterServer
+from vmgrid.agents.common import node_codec as codec
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, node_pb2
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from vmgrid.agents import model as m
-from vmgrid.agents.cluster.link import codec
+from vmgrid.agents.common import node_codec as codec
 from vmgrid.agents.errors import MalformedMessage
 from vmgrid.v1 import node_pb2
 

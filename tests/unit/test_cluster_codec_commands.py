@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from vmgrid.agents import model as m
-from vmgrid.agents.cluster.link.codec import UnencodableCommand, decode_command, encode_command
+from vmgrid.agents.common.node_codec import UnencodableCommand, decode_command, encode_command
 from vmgrid.agents.errors import InvalidArgument
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from vmgrid.agents import model as m
-from vmgrid.agents.cluster.link import codec as cluster_codec
 from vmgrid.agents.cluster.operator import codec as cluster_views
 from vmgrid.agents.cluster.state.events import EventBus, EventKind
 from vmgrid.agents.cluster.state.state import ClusterState
-from vmgrid.agents.node import codec as agent_codec
+from vmgrid.agents.common import node_codec as agent_codec
+from vmgrid.agents.common import node_codec as cluster_codec
 from vmgrid.coordinator.web.cluster_json import node_json
 
 REASON = "cannot reach libvirt at 'qemu+tcp://127.0.0.1:1/system'"

@@ -55,7 +55,9 @@ def test_undrain_powers_the_node_on_before_the_vms_go_back() -> None:
 
 def test_undrain_without_a_power_on_command_says_so_and_moves_nothing() -> None:
     snapshot = cluster_with_n1_off().snapshot()
-    thought = think(snapshot, request(), PolicyDecider(), ControlConfig())
+    # Without a power-on command the runtime runs the loop with wake_powered_off off.
+    config = ControlConfig(wake_powered_off=False)
+    thought = think(snapshot, request(), PolicyDecider(), config)
     assert thought.decision is not None and thought.decision.plan is None
     assert not thought.run_now
     assert "no power_on_command" in thought.decision.summary
@@ -74,7 +76,8 @@ def test_undrain_of_a_node_powered_on_by_hand_brings_the_vms_back() -> None:
         drain = Action(0, ActionKind.MIGRATE, "a", "n1", "n2", 0, 1, "drain")
         journal.record_plan("p-drain", [drain], origin=DRAIN_ORIGIN)
         journal.finish_action("p-drain", 0, ActionState.SUCCEEDED, "moved")
-        loop = ControlLoop(manager, PlanExecutor(Idle(), journal), ControlConfig())
+        no_power_on = ControlConfig(wake_powered_off=False)  # as the runtime runs it
+        loop = ControlLoop(manager, PlanExecutor(Idle(), journal), no_power_on)
         state.set_draining("n1", True)
         await loop.cycle()  # the loop sees n1 in maintenance (nothing runs there)
         state.mark_powered_off("n1")

@@ -24,15 +24,13 @@ from vmgrid.agents.cluster.act.executor import (
     Outcome,
     ProgressCallback,
 )
-from vmgrid.agents.cluster.act.preconditions import Preconditions, locate_vm
+from vmgrid.agents.cluster.act.preconditions import ACTIVE, RUNNING, Preconditions, locate_vm
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.errors import NotFound, VmgridError
 from vmgrid.solver.plan import Action, ActionKind
 
-_RUNNING = {m.VmState.RUNNING, m.VmState.BLOCKED, m.VmState.MIGRATING}
-_ACTIVE = _RUNNING | {m.VmState.PAUSED}
-_STOPPED = {m.VmState.SHUT_OFF, m.VmState.DEFINED, m.VmState.CRASHED}
+_STOPPED = m.STOPPED_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +159,7 @@ class ManagerDriver:
         state = self._manager.state
         src, dst = state.view(action.src), state.view(action.dst)
         host, vm = locate_vm(state, action.subject)
-        if host == action.dst and vm.state in _ACTIVE:
+        if host == action.dst and vm.state in ACTIVE:
             return Outcome(True, f"{vm.name or vm.uuid} already on {action.dst}")
         self._reserved[cid] = (vm.cpu_used_millicores, vm.memory_allocated_bytes)
         self._reserved_on[cid] = action.dst
@@ -232,12 +230,12 @@ class ManagerDriver:
         except NotFound:
             return Observed.GONE
         if action.kind is ActionKind.MIGRATE:
-            done = host == action.dst and vm.state in _ACTIVE
+            done = host == action.dst and vm.state in ACTIVE
             return Observed.DONE if done else Observed.NOT_DONE
         if action.kind is ActionKind.SUSPEND:
             return Observed.DONE if vm.state is m.VmState.PAUSED else Observed.NOT_DONE
         if action.kind in (ActionKind.RESUME, ActionKind.BOOT_VM):
-            return Observed.DONE if vm.state in _RUNNING else Observed.NOT_DONE
+            return Observed.DONE if vm.state in RUNNING else Observed.NOT_DONE
         if action.kind is ActionKind.SHUTDOWN_VM:
             return Observed.DONE if vm.state in _STOPPED else Observed.NOT_DONE
         return Observed.NOT_DONE

@@ -22,8 +22,10 @@ from vmgrid.agents.errors import NotFound
 from vmgrid.solver.model import VM, VMState
 from vmgrid.solver.plan import Action, ActionKind
 
-_RUNNING = {m.VmState.RUNNING, m.VmState.BLOCKED, m.VmState.MIGRATING}
-_ACTIVE = _RUNNING | {m.VmState.PAUSED}
+# A shutting-down copy is not "the running copy" of a VM nor a started one; a guest-suspended
+# (PM_SUSPENDED) copy is not an active one: both narrower than the model's sets on purpose.
+RUNNING = m.RUNNING_STATES - {m.VmState.SHUTTING_DOWN}
+ACTIVE = RUNNING | {m.VmState.PAUSED}
 Incoming = Callable[[str], list[tuple[int, int]]]
 """node id -> (CPU millicores, memory bytes) of each migration already started towards it."""
 
@@ -42,16 +44,16 @@ def locate_vm(state: ClusterState, vm_uuid: str) -> tuple[str, m.VmUsage]:
     running copy outranks a paused one (else the migration would look done before it is).
     """
     host, vm = state.find_vm(vm_uuid)
-    if vm.state in _RUNNING:
+    if vm.state in RUNNING:
         return host, vm
     best = (host, vm)
     for view in state.views():
         for other in view.vms:
             if other.uuid != vm_uuid:
                 continue
-            if other.state in _RUNNING:
+            if other.state in RUNNING:
                 return view.node_id, other
-            if other.state in _ACTIVE and best[1].state not in _ACTIVE:
+            if other.state in ACTIVE and best[1].state not in ACTIVE:
                 best = (view.node_id, other)
     return best
 
@@ -85,7 +87,7 @@ class Preconditions:
         if action.kind in leaving and host != action.src:
             return Check(Verdict.STALE, f"VM {action.subject} is on {host}, not {action.src}")
         if action.kind is ActionKind.MIGRATE:
-            if vm.state not in _ACTIVE:  # libvirt migrates paused domains too
+            if vm.state not in ACTIVE:  # libvirt migrates paused domains too
                 return Check(Verdict.STALE, f"VM {action.subject} is {vm.state.value}")
             assert action.dst is not None
             return self._arrival(action.dst, vm)
@@ -94,7 +96,7 @@ class Preconditions:
             if elsewhere:
                 name = vm.name or action.subject
                 return Check(Verdict.STALE, f"VM {name} already runs on {elsewhere}")
-            if host == action.dst and vm.state in _ACTIVE:
+            if host == action.dst and vm.state in ACTIVE:
                 return READY  # already started: the start command is a no-op
             return self._arrival(action.dst, vm)
         return READY
@@ -106,7 +108,7 @@ class Preconditions:
         for view in state.views():
             if view.node_id == node_id or view.status is not NodeStatus.CONNECTED:
                 continue
-            if any(v.uuid == vm_uuid and v.state in _ACTIVE for v in view.vms):
+            if any(v.uuid == vm_uuid and v.state in ACTIVE for v in view.vms):
                 return view.node_id
         return ""
 
@@ -147,7 +149,7 @@ class Preconditions:
             for vm in view.vms
             if vm.uuid == action.subject
         ]
-        active = [node for node, vm_state in copies if vm_state in _ACTIVE]
+        active = [node for node, vm_state in copies if vm_state in ACTIVE]
         return not active and any(node == action.dst for node, _ in copies)
 
     def _room(self, node_id: str, vm: m.VmUsage) -> Check:
@@ -156,7 +158,7 @@ class Preconditions:
         reserve (a migrating VM holds room on both of its nodes until it has left)."""
         view = self._state.view(node_id)
         name = vm.name or vm.uuid
-        here = [v for v in view.vms if v.state in _ACTIVE and v.uuid != vm.uuid]
+        here = [v for v in view.vms if v.state in ACTIVE and v.uuid != vm.uuid]
         incoming = self._incoming(node_id)
         used_mem = sum(v.memory_allocated_bytes for v in here) + sum(mem for _, mem in incoming)
         if used_mem + vm.memory_allocated_bytes > view.capacity.memory_bytes:

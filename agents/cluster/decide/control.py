@@ -91,11 +91,11 @@ class ControlConfig:
     power_saving: bool = False
     """Power freed nodes off through their configured power command."""
 
-    wake_powered_off: bool = False
+    wake_powered_off: bool = True
     """The manager may power on nodes it powered off (through the power-on command): the vmgrid
     policy counts them as capacity when running nodes lack room, and an undrain powers its node
-    on first. In the config file it is on by default and takes effect only with a power-on
-    command."""
+    on first. Takes effect only with a power-on command (the runtime turns it off without
+    one)."""
 
     drain_fallback: DrainFallback = DrainFallback.NONE
     """For a draining node's VM that cannot be live-migrated: suspend (pause in place: the VM

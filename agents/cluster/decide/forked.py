@@ -28,6 +28,8 @@ import traceback
 from collections.abc import Callable
 from typing import TypeVar
 
+from vmgrid.v1.errors import VmgridError
+
 T = TypeVar("T")
 
 GRPC_FORK_HANDLERS_OFF = os.environ.get("GRPC_ENABLE_FORK_SUPPORT", "").lower() in {"0", "false"}
@@ -38,7 +40,7 @@ FORK_AVAILABLE = hasattr(os, "fork") and sys.platform.startswith("linux") and GR
 """Forked decisions are possible here; otherwise the caller decides in a thread."""
 
 
-class ForkedError(RuntimeError):
+class ForkedError(VmgridError, RuntimeError):
     """The child failed (its traceback is in the message), died, or ran out of time."""
 
 

@@ -22,8 +22,9 @@ from vmgrid.solver.plan import Action, ActionKind
 
 DRAIN_ORIGIN = "drain"
 UNDRAIN_ORIGIN = "undrain"
-_RUNNING = {m.VmState.RUNNING, m.VmState.BLOCKED, m.VmState.MIGRATING}
-_STOPPED = {m.VmState.SHUT_OFF, m.VmState.DEFINED, m.VmState.CRASHED}
+# A shutting-down VM is not one a drain still has to move: it leaves the node by itself.
+_RUNNING = m.RUNNING_STATES - {m.VmState.SHUTTING_DOWN}
+_STOPPED = m.STOPPED_STATES
 
 
 class DrainFallback(enum.Enum):

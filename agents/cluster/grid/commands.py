@@ -36,7 +36,8 @@ from vmgrid.solver.plan import ActionKind
 log = logging.getLogger(__name__)
 
 Sink = Callable[[gm.GridCommandResult], None]
-_RUNNING = {am.VmState.RUNNING, am.VmState.BLOCKED, am.VmState.MIGRATING}
+# A shutting-down VM is not one a grid move may take out, nor one a move in has started.
+_RUNNING = am.RUNNING_STATES - {am.VmState.SHUTTING_DOWN}
 _ARRIVAL_WAIT_S = 30.0
 
 

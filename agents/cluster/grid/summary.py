@@ -9,9 +9,7 @@ from __future__ import annotations
 from vmgrid.agents import grid_model as grid
 from vmgrid.agents.cluster.state.solver_view import utilisation
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus
-from vmgrid.agents.model import VmState
-
-_MOVABLE = {VmState.RUNNING, VmState.BLOCKED}
+from vmgrid.agents.model import MOVABLE_STATES
 
 
 def cluster_hello(
@@ -45,7 +43,7 @@ def cluster_summary(
         for view in snapshot.nodes
         if view.status is NodeStatus.CONNECTED  # a lost node's VMs may already run elsewhere
         for node_id, vm in ((view.node_id, vm) for vm in view.vms)
-        if vm.state in _MOVABLE
+        if vm.state in MOVABLE_STATES
     )
     lost = sum(1 for v in snapshot.nodes if v.status is NodeStatus.LOST)
     hot = sum(
@@ -82,7 +80,7 @@ def _totals(snapshot: ClusterSnapshot) -> tuple[grid.Capacity, grid.Capacity]:
     usage = grid.Capacity(
         cpu_millicores=sum(v.usage.cpu_used_millicores for v in live if v.usage),
         memory_bytes=sum(
-            vm.memory_allocated_bytes for v in live for vm in v.vms if vm.state in _MOVABLE
+            vm.memory_allocated_bytes for v in live for vm in v.vms if vm.state in MOVABLE_STATES
         ),
         network_bps=sum(
             (v.usage.net_rx_bytes_per_second + v.usage.net_tx_bytes_per_second) * 8

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from vmgrid.agents.cluster.link.codec import encode_command
 from vmgrid.agents.cluster.link.stats import IngestRecorder
 from vmgrid.agents.cluster.state.events import EventBus, EventKind
 from vmgrid.agents.cluster.state.state import ClusterState, NodeStatus
+from vmgrid.agents.common.node_codec import encode_command
 from vmgrid.agents.errors import DeadlineExceeded, MalformedMessage, Unavailable
 from vmgrid.agents.model import (
     Command,

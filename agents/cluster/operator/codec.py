@@ -7,12 +7,6 @@ from typing import Any
 
 from vmgrid.agents import model as m
 from vmgrid.agents.cluster.act.journal import ActionState
-from vmgrid.agents.cluster.link.codec import (
-    encode_host_usage,
-    encode_vm_usage,
-    set_timestamp_ns,
-    vm_state_to_wire,
-)
 from vmgrid.agents.cluster.link.stats import IngestStats
 from vmgrid.agents.cluster.operator.plan_views import PlanStatus, PlanView
 from vmgrid.agents.cluster.rules.check import Violation
@@ -20,6 +14,12 @@ from vmgrid.agents.cluster.rules.store import Rule
 from vmgrid.agents.cluster.rules.validate import RuleRequest, rule_parts
 from vmgrid.agents.cluster.state.events import ClusterEvent, EventKind
 from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
+from vmgrid.agents.common.node_codec import (
+    encode_host_usage,
+    encode_vm_usage,
+    set_timestamp_ns,
+    vm_state_to_wire,
+)
 from vmgrid.agents.errors import MalformedMessage
 from vmgrid.solver.plan import ActionKind
 from vmgrid.v1 import cluster_pb2, common_pb2, node_pb2

@@ -37,13 +37,12 @@ from vmgrid.agents.cluster.operator.vm_commands import VmCommands
 from vmgrid.agents.cluster.state.events import EventKind
 from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound
-from vmgrid.agents.model import VmState
+from vmgrid.agents.model import MOVABLE_STATES
 from vmgrid.solver.plan import Action
 
 PROPOSAL_TTL_S = 300.0
 """A dry run older than this is refused by apply: the cluster it was made for has moved on."""
 _MAX_PROPOSALS = 32
-_RUNNING = {VmState.RUNNING, VmState.BLOCKED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +218,7 @@ class PlanOperations:
             raise InvalidArgument("vm_uuid is empty; give the uuid of a VM (see vmgridctl vms)")
         host, vm = state.find_vm(vm_uuid)
         name = vm.name or vm_uuid
-        if vm.state not in _RUNNING:
+        if vm.state not in MOVABLE_STATES:
             raise FailedPrecondition(
                 f"VM {name} is {vm.state.value}; only a running VM can be migrated"
             )

@@ -12,9 +12,9 @@ from typing import TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
-from vmgrid.agents.cluster.link import codec
 from vmgrid.agents.cluster.operator import codec as view_codec
 from vmgrid.agents.cluster.operator.operations import OperatorApi
+from vmgrid.agents.common import node_codec as codec
 from vmgrid.agents.errors import Unimplemented, VmgridError
 from vmgrid.agents.model import CommandResult, CommandState
 from vmgrid.agents.rpc_status import abort_with

@@ -23,7 +23,6 @@ from vmgrid.solver.plan import ActionKind
 
 COMMAND_TIMEOUT_S = 120.0
 _SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_RUNNING = {m.VmState.RUNNING, m.VmState.BLOCKED}
 
 
 class VmCommands:
@@ -57,7 +56,7 @@ class VmCommands:
 
     async def suspend(self, vm_uuid: str, command_id: str = "") -> m.CommandResult:
         _, vm = self._find(vm_uuid)
-        if vm.state not in _RUNNING:
+        if vm.state not in m.MOVABLE_STATES:
             raise FailedPrecondition(
                 f"VM {vm.name or vm_uuid} is {vm.state.value}; only a running VM can be suspended"
             )

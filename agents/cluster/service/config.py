@@ -15,7 +15,6 @@ from vmgrid.agents.common.config import (
     check_tls_files,
     parse_web_listen,
 )
-from vmgrid.agents.common.config import read_toml as read_toml
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.metrics_http import parse_metrics_listen
 
@@ -89,12 +88,11 @@ class ClusterConfig:
         return self
 
 
-def load_toml(path: str) -> dict[str, Any]:
-    """Read the server keys of a TOML config file (top level or a ``[cluster]`` table; the
-    ``[control]`` table is read by runtime_config); unknown keys and wrong types are errors
-    naming the key."""
-    data = read_toml(path)
-    data = dict(data.get("cluster", data))
+def server_keys(document: dict[str, Any], path: str) -> dict[str, Any]:
+    """The server keys of a read config file (top level or a ``[cluster]`` table; the
+    ``[control]`` and ``[fault_tolerance]`` tables are the other branches of the tree);
+    unknown keys and wrong types are errors naming the key."""
+    data = dict(document.get("cluster", document))
     data.pop("control", None)
     data.pop("fault_tolerance", None)
     return check_keys(data, ClusterConfig(), path)
@@ -123,7 +121,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_endpoint_arguments(parser, "in the state directory")
 
 
-def from_args(args: argparse.Namespace) -> ClusterConfig:
-    """Merge defaults, the TOML file and flags, then validate."""
-    values: dict[str, Any] = load_toml(args.config) if args.config else {}
+def from_keys(values: dict[str, Any], args: argparse.Namespace) -> ClusterConfig:
+    """The file's server keys overridden by the flags, validated."""
     return ClusterConfig(**apply_flags(values, args, ClusterConfig())).validate()

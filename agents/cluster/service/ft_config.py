@@ -17,13 +17,12 @@ from typing import Any
 from vmgrid.agents.cluster.jobs.fault_tolerance import FaultToleranceOptions
 from vmgrid.agents.cluster.jobs.ha import HaConfig
 from vmgrid.agents.cluster.jobs.submission import DOMAIN_TYPES, SubmissionConfig
-from vmgrid.agents.cluster.service.config import read_toml
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.jobmodel import SnapshotPolicy
 
 TABLE = "fault_tolerance"
 JOBS_FILE = "jobs.sqlite"
-_S, _H = SubmissionConfig(), HaConfig()
+_S, _H, _F = SubmissionConfig(), HaConfig(), FaultToleranceOptions()
 
 # key -> (default, help); the default's type is the accepted TOML type (int accepted for float).
 KEYS: dict[str, tuple[object, str]] = {
@@ -38,11 +37,17 @@ KEYS: dict[str, tuple[object, str]] = {
     "failures_to_tolerate": (_S.failures_to_tolerate, "node failures admission keeps room for"),
     "domain_type": (_S.domain_type, f"member domain type: {', '.join(DOMAIN_TYPES)}"),
     "network": (_S.network, "libvirt network members join (empty: none)"),
-    "fence_command": ("", "fencing argv, {node} and {uri} substituted; exit 0 = fenced"),
+    "fence_command": (
+        shlex.join(_H.fence_command),
+        "fencing argv, {node} and {uri} substituted; exit 0 = fenced",
+    ),
     "fence_timeout_s": (_H.fence_timeout_s, "seconds a fence command or libvirt probe may take"),
     "ha_period_s": (_H.period_s, "seconds between examinations of lost nodes"),
-    "restart_on_failure": (True, "restart the VMs of a failed (lost + fenced) node elsewhere"),
-    "checkpoint_period_s": (5.0, "seconds between snapshot policy checks"),
+    "restart_on_failure": (
+        _F.restart_on_failure,
+        "restart the VMs of a failed (lost + fenced) node elsewhere",
+    ),
+    "checkpoint_period_s": (_F.checkpoint_period_s, "seconds between snapshot policy checks"),
     "checkpoint_interval_s": (0.0, "default checkpoint interval of jobs without one (0: none)"),
     "checkpoint_retention": (3, "checkpoints kept with the default interval"),
 }
@@ -63,9 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def table(path: str) -> dict[str, Any] | None:
-    """The ``[fault_tolerance]`` table of a config file, checked; None when absent."""
-    found = read_toml(path).get(TABLE)
+def table(document: Mapping[str, Any], path: str) -> dict[str, Any] | None:
+    """The ``[fault_tolerance]`` table of a read config file, checked; None when absent."""
+    found = document.get(TABLE)
     if found is None:
         return None
     if not isinstance(found, dict):

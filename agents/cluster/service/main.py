@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import gc
 import logging
 import signal
@@ -19,8 +18,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from vmgrid.agents.cluster.service import ft_config, runtime_config
-from vmgrid.agents.cluster.service.config import ClusterConfig, add_arguments, from_args
+from vmgrid.agents.cluster.service import runtime_config, settings
+from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.metrics import ClusterMetrics
 from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.agents.errors import ConfigError
@@ -64,9 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_arguments(parser)
-    runtime_config.add_arguments(parser)
-    ft_config.add_arguments(parser)
+    settings.add_arguments(parser)
     parser.add_argument(
         "--log-level",
         type=str.upper,
@@ -78,13 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_settings(args: argparse.Namespace) -> tuple[ClusterConfig, RuntimeOptions]:
-    """Server and runtime settings from the file and flags; ConfigError names a bad value."""
-    config = from_args(args)
-    table = runtime_config.control_table(args.config) if args.config else {}
-    options = runtime_config.runtime_options(runtime_config.merge(table, args), config)
-    ft_table = ft_config.table(args.config) if args.config else None
-    fault_tolerance = ft_config.options(ft_table, args, options.journal_path)
-    return config, dataclasses.replace(options, fault_tolerance=fault_tolerance)
+    """Server and runtime settings (the two branches of the config tree) from the file and
+    flags; ConfigError names a bad value."""
+    tree = settings.load(args)
+    return tree.server, tree.runtime
 
 
 GC_THRESHOLDS = (100_000, 50, 100)

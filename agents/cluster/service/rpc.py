@@ -15,13 +15,13 @@ import grpc
 import grpc.aio
 from vmgrid.agents.cluster.jobs.checkpoint_rpc import CheckpointRpcMixin
 from vmgrid.agents.cluster.jobs.fault_tolerance import for_manager
-from vmgrid.agents.cluster.link import codec
 from vmgrid.agents.cluster.link.manager import ClusterManager, NodeSession
 from vmgrid.agents.cluster.operator import codec as view_codec
 from vmgrid.agents.cluster.operator.operations import OperatorApi
 from vmgrid.agents.cluster.operator.rpc import OperatorRpcMixin
 from vmgrid.agents.cluster.state.events import ClusterEvent
 from vmgrid.agents.cluster.state.state import NodeStatus
+from vmgrid.agents.common import node_codec as codec
 from vmgrid.agents.common.link_stream import accept_hello, relay_outbox
 from vmgrid.agents.errors import InvalidArgument, MalformedMessage, VmgridError
 from vmgrid.agents.jobmodel import JobError

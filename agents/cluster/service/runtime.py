@@ -60,11 +60,19 @@ class RuntimeOptions:
     """Job submission, checkpoints and node-failure restarts; None: not offered."""
 
 
+def _without_impossible_wake(options: RuntimeOptions) -> RuntimeOptions:
+    """wake_powered_off takes effect only with a power-on command to wake nodes with."""
+    if options.control.wake_powered_off and not options.driver.power_on_command:
+        control = dataclasses.replace(options.control, wake_powered_off=False)
+        return dataclasses.replace(options, control=control)
+    return options
+
+
 class ClusterRuntime:
     """``await start()``; ``await stop()``. Exposes server, manager, executor, loop."""
 
     def __init__(self, config: ClusterConfig, options: RuntimeOptions | None = None) -> None:
-        self.options = options or RuntimeOptions()
+        self.options = _without_impossible_wake(options or RuntimeOptions())
         self.server = ClusterServer(config)
         self.manager = self.server.manager
         self.journal = Journal(self.options.journal_path)

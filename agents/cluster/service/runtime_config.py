@@ -20,7 +20,7 @@ from vmgrid.agents.cluster.act.driver import DriverOptions
 from vmgrid.agents.cluster.act.executor import ExecutionLimits
 from vmgrid.agents.cluster.decide.control import AutomationLevel, ControlConfig, PolicyKind
 from vmgrid.agents.cluster.decide.maintenance import DrainFallback
-from vmgrid.agents.cluster.service.config import ClusterConfig, read_toml
+from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.runtime import RuntimeOptions
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.tls import TlsFiles, channel_credentials
@@ -52,10 +52,8 @@ KEYS: dict[str, tuple[object, str]] = {
     "power_on_command": (_DRIVER_DEFAULTS.power_on_command, "command, {node} = node id"),
     "power_timeout_s": (_DRIVER_DEFAULTS.power_timeout_s, "longest wait for a power command"),
     "boot_timeout_s": (_DRIVER_DEFAULTS.boot_timeout_s, "wait for a powered-on node's agent"),
-    # On by default in the config file; ControlConfig's own default is off because it cannot
-    # know of a power-on command, and runtime_options turns it off when there is none.
     "wake_powered_off": (
-        True,
+        _CONTROL_DEFAULTS.wake_powered_off,
         "power on nodes the manager powered off when capacity is short or on undrain "
         "(needs power_on_command)",
     ),
@@ -84,9 +82,9 @@ KEYS: dict[str, tuple[object, str]] = {
 }
 
 
-def control_table(path: str) -> dict[str, Any]:
-    """The ``[control]`` table of a config file (empty when it has none), checked."""
-    table = read_toml(path).get("control", {})
+def control_table(document: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """The ``[control]`` table of a read config file (empty when it has none), checked."""
+    table = document.get("control", {})
     if not isinstance(table, dict):
         raise ConfigError(f"control: must be a table ([control]) in {path!r}, got {table!r}")
     return check_table(table, repr(path))
@@ -189,7 +187,7 @@ def runtime_options(values: Mapping[str, Any], cluster: ClusterConfig) -> Runtim
             policy=_enum(PolicyKind, "policy", _value(v["policy"])),
             max_migrations_per_cycle=int(v["max_migrations_per_cycle"]),
             decision_process=bool(v["decision_process"]),
-            wake_powered_off=bool(v["wake_powered_off"]) and bool(v["power_on_command"]),
+            wake_powered_off=bool(v["wake_powered_off"]),
         )
         limits = ExecutionLimits(
             max_actions_per_node=int(v["max_actions_per_node"]),

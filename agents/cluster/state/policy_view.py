@@ -30,9 +30,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 from vmgrid.agents.cluster.rules.check import involving, moves_keeping_rules
 from vmgrid.agents.cluster.rules.store import Rule
-from vmgrid.agents.cluster.state.solver_view import HOLDS_MEMORY, MIB, RUNNING
+from vmgrid.agents.cluster.state.solver_view import MIB
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus, NodeView
-from vmgrid.agents.model import VmUsage
+from vmgrid.agents.model import HOLDS_MEMORY_STATES, RUNNING_STATES, VmUsage
 from vmgrid.solver import decision
 from vmgrid.solver.decision import Move
 from vmgrid.solver.model import CPU, MEMORY, VM, Model, ModelError, Node, NodeState, VMState
@@ -104,7 +104,7 @@ def to_policy_snapshot(
     found: list[tuple[int, str, int, VmUsage]] = []
     for index, view in enumerate(nodes):
         for vm in view.vms:
-            if vm.state in RUNNING:
+            if vm.state in RUNNING_STATES:
                 found.append((ids.of(vm.uuid), vm.uuid, index, vm))
     found.sort(key=lambda item: item[0])
     history, history_len = snapshot.vm_cpu_matrix([u for _, u, _, _ in found], largest)
@@ -176,7 +176,9 @@ def plan_moves(snapshot: ClusterSnapshot, view: PolicyView, moves: Sequence[Move
         plan = build_plan(src, dst, (), PlannerOptions(), reasons)
     except (PlanError, ModelError) as exc:
         return MovePlan(None, (), (*skipped, f"no plan orders these moves: {exc}"))
-    before = sum(1 for v in eligible_nodes(snapshot) if any(m.state in HOLDS_MEMORY for m in v.vms))
+    before = sum(
+        1 for v in eligible_nodes(snapshot) if any(m.state in HOLDS_MEMORY_STATES for m in v.vms)
+    )
     used_before, used_after = set(src.used_nodes()), set(dst.used_nodes())
     after = before - len(used_before - used_after) + len(used_after - used_before)
     return MovePlan(plan, kept, skipped, (before, after))
@@ -226,7 +228,7 @@ def _model(snapshot: ClusterSnapshot, view: PolicyView, touched: set[str]) -> Mo
         off = node.status is NodeStatus.POWERED_OFF
         nodes.append(Node(node_id, cap, NodeState.OFFLINE if off else NodeState.ONLINE))
         for vm in node.vms:
-            if vm.state not in HOLDS_MEMORY:
+            if vm.state not in HOLDS_MEMORY_STATES:
                 continue
             state = VMState.RUNNING  # a paused VM still holds its memory on the node
             i = index.get(vm.uuid)

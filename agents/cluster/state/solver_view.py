@@ -14,15 +14,10 @@ from dataclasses import dataclass
 from vmgrid.agents.cluster.state.history import VmSample
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus, NodeView
 from vmgrid.agents.errors import NotFound
-from vmgrid.agents.model import VmState, VmUsage
+from vmgrid.agents.model import HOLDS_MEMORY_STATES, VmUsage
 from vmgrid.solver.model import CPU, MEMORY, NET, VM, Model, Node, NodeState, VMState
 
 MIB = 1024 * 1024
-RUNNING = frozenset({VmState.RUNNING, VmState.BLOCKED, VmState.MIGRATING, VmState.SHUTTING_DOWN})
-"""States in which a VM uses CPU on its node."""
-SLEEPING = frozenset({VmState.PAUSED, VmState.PM_SUSPENDED})
-"""Paused in memory: no CPU, but the VM's memory stays on its node."""
-HOLDS_MEMORY = RUNNING | SLEEPING
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +65,7 @@ def to_model(snapshot: ClusterSnapshot, options: ViewOptions | None = None) -> M
         attributes = {"draining": view.draining, "simulated": view.identity.simulated}
         nodes.append(Node(view.node_id, node_capacity(view, opts), NodeState.ONLINE, attributes))
         for vm in view.vms:
-            if vm.state not in HOLDS_MEMORY:
+            if vm.state not in HOLDS_MEMORY_STATES:
                 continue
             # A paused VM keeps its memory on the node, so the model counts it as placed
             # and using memory (its CPU use is what it reports: next to nothing).
@@ -92,7 +87,7 @@ def _samples(snapshot: ClusterSnapshot, vm_uuid: str) -> tuple[VmSample, ...]:
 
 def memory_fraction(view: NodeView) -> float:
     """Memory held by the node's running and paused VMs, as a fraction of its memory."""
-    allocated = sum(vm.memory_allocated_bytes for vm in view.vms if vm.state in HOLDS_MEMORY)
+    allocated = sum(vm.memory_allocated_bytes for vm in view.vms if vm.state in HOLDS_MEMORY_STATES)
     return allocated / max(1, view.capacity.memory_bytes)
 
 

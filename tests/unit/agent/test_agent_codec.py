@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from vmgrid.agents import model
+from vmgrid.agents.common import node_codec as codec
 from vmgrid.agents.errors import InvalidArgument
-from vmgrid.agents.node import codec
 from vmgrid.v1 import node_pb2
 
 NS = 1_700_000_000_123_456_789

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from vmgrid.agents import model as m
-from vmgrid.agents.cluster.link import codec as cluster_codec
-from vmgrid.agents.node import codec as agent_codec
+from vmgrid.agents.common import node_codec as agent_codec
+from vmgrid.agents.common import node_codec as cluster_codec
 from vmgrid.agents.node.disks import prepare_disks
 from vmgrid.agents.node.hypervisor import HypervisorError
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import libvirt
 import pytest
 from vmgrid.agents import model
-from vmgrid.agents.cluster.link import codec as cluster_codec
-from vmgrid.agents.node import codec as node_codec
+from vmgrid.agents.common import node_codec
+from vmgrid.agents.common import node_codec as cluster_codec
 from vmgrid.agents.node.libvirt_actions import internal_snapshot_refusal
 from vmgrid.agents.node.migration import (
     MigrationRequest,

@@ -1,17 +1,16 @@
-"""Manager-side codec: node-link and ClusterService wire messages <-> vmgrid.agents.model.
+"""Node link codec, agent -> manager: hellos, reports, heartbeats, lifecycle events and
+command results, both ways, plus the VM-state and command-state tables.
 
 Decoding validates: every rejected value raises MalformedMessage naming the field path and
-what is accepted. ``decode_report`` is on the ingest hot path, so it reads each wire field
-once and checks signs with one comparison per VM.
+what is accepted. ``decode_report`` is on the manager's ingest hot path, so it reads each wire
+field once and checks signs with one comparison per VM.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from google.protobuf.descriptor import FieldDescriptor
 from vmgrid.agents import model as m
 from vmgrid.agents.errors import MalformedMessage
 from vmgrid.v1 import common_pb2, node_pb2
@@ -119,9 +118,11 @@ _new_vm_usage = _make_vm_usage_constructor()
 def _bad_vm(i: int, v: node_pb2.VmUsage) -> MalformedMessage:
     """The error for VM row i, which failed the one-line check in decode_report."""
     if v.state not in _VM_STATE_FROM_WIRE:
+        known = v.state in common_pb2.VmState.values()
+        named = f"{common_pb2.VmState.Name(v.state)} is not accepted: " if known else ""
         return MalformedMessage(
             f"report.vms[{i}].state",
-            f"unknown VM state {v.state} for VM {v.uuid!r}; accepted: {_ACCEPTED_VM_STATES}",
+            f"{named}unknown VM state {v.state} for VM {v.uuid!r}; accepted: {_ACCEPTED_VM_STATES}",
         )
     if not v.uuid:
         return MalformedMessage(f"report.vms[{i}].uuid", "missing uuid; each VM needs one")
@@ -212,6 +213,13 @@ def decode_report(msg: node_pb2.NodeReport) -> m.NodeReport:
     return m.NodeReport(_ns(msg.sent_at), msg.sequence, host, tuple(vms))
 
 
+def encode_heartbeat(beat: m.Heartbeat) -> node_pb2.Heartbeat:
+    """Convert a heartbeat (the inverse of decode_heartbeat)."""
+    msg = node_pb2.Heartbeat(sequence=beat.sequence, degraded_reason=beat.degraded_reason)
+    set_timestamp_ns(msg.sent_at, beat.sent_at_unix_ns)
+    return msg
+
+
 def decode_heartbeat(msg: node_pb2.Heartbeat) -> m.Heartbeat:
     """Convert a heartbeat (with why the agent is degraded, empty when healthy)."""
     return m.Heartbeat(_ns(msg.sent_at), msg.sequence, msg.degraded_reason)
@@ -254,132 +262,6 @@ def decode_command_result(msg: node_pb2.CommandResult) -> m.CommandResult:
         vm_uuid=msg.vm_uuid,
         updated_at_unix_ns=_ns(msg.updated_at),
     )
-
-
-# ---- manager -> agent ---------------------------------------------------------------------
-
-
-def encode_hello_ack(ack: m.HelloAck) -> node_pb2.NodeLinkServiceConnectResponse:
-    """Wrap a hello ack for the stream."""
-    return node_pb2.NodeLinkServiceConnectResponse(
-        hello_ack=node_pb2.HelloAck(
-            cluster_id=ack.cluster_id,
-            manager_version=ack.manager_version,
-            report_period_ms=ack.report_period_ms,
-            heartbeat_timeout_ms=ack.heartbeat_timeout_ms,
-            known_node=ack.known_node,
-        )
-    )
-
-
-def encode_stream_error(error: m.StreamError) -> node_pb2.NodeLinkServiceConnectResponse:
-    """Wrap a rejection notice for the stream."""
-    return node_pb2.NodeLinkServiceConnectResponse(
-        error=node_pb2.StreamError(
-            message=error.message, field=error.field, sequence=error.sequence
-        )
-    )
-
-
-_COMMAND_FIELD: dict[type, tuple[str, type]] = {
-    m.MigrateCommand: ("migrate", node_pb2.MigrateCommand),
-    m.AbortMigrationCommand: ("abort_migration", node_pb2.AbortMigrationCommand),
-    m.SuspendCommand: ("suspend", node_pb2.SuspendCommand),
-    m.ResumeCommand: ("resume", node_pb2.ResumeCommand),
-    m.CreateSnapshotCommand: ("create_snapshot", node_pb2.CreateSnapshotCommand),
-    m.RevertSnapshotCommand: ("revert_snapshot", node_pb2.RevertSnapshotCommand),
-    m.DeleteSnapshotCommand: ("delete_snapshot", node_pb2.DeleteSnapshotCommand),
-    m.ListSnapshotsCommand: ("list_snapshots", node_pb2.ListSnapshotsCommand),
-    m.SaveCommand: ("save", node_pb2.SaveCommand),
-    m.RestoreCommand: ("restore", node_pb2.RestoreCommand),
-    m.DefineCommand: ("define", node_pb2.DefineCommand),
-    m.StartCommand: ("start", node_pb2.StartCommand),
-    m.ShutdownCommand: ("shutdown", node_pb2.ShutdownCommand),
-    m.DestroyCommand: ("destroy", node_pb2.DestroyCommand),
-    m.UndefineCommand: ("undefine", node_pb2.UndefineCommand),
-    m.PrepareDisksCommand: ("prepare_disks", node_pb2.PrepareDisksCommand),
-}
-_COMMAND_FROM_FIELD = {name: (domain, wire) for domain, (name, wire) in _COMMAND_FIELD.items()}
-
-
-class UnencodableCommand(MalformedMessage, ValueError):
-    """A command built by the manager's own code has a value its wire message cannot hold.
-
-    Raised before anything is queued on a node's stream, so that one bad command fails its
-    caller and never ends the stream the node's other commands and reports travel on.
-    """
-
-
-_EXPECTED_BY_CPP_TYPE = {
-    FieldDescriptor.CPPTYPE_STRING: "a string",
-    FieldDescriptor.CPPTYPE_BOOL: "true or false",
-    FieldDescriptor.CPPTYPE_DOUBLE: "a number",
-    FieldDescriptor.CPPTYPE_FLOAT: "a number",
-    FieldDescriptor.CPPTYPE_ENUM: "an enum number",
-    FieldDescriptor.CPPTYPE_MESSAGE: "a message",
-}
-
-
-def encode_command(command: m.Command) -> node_pb2.NodeCommand:
-    """Convert a domain command; the wire message's fields mirror the dataclass fields.
-
-    Raises UnencodableCommand naming the field, its value and the accepted type, instead of
-    protobuf's TypeError or ValueError.
-    """
-    entry = _COMMAND_FIELD.get(type(command))
-    if entry is None:
-        accepted = ", ".join(sorted(name for name, _ in _COMMAND_FIELD.values()))
-        raise UnencodableCommand(
-            "command", f"{command!r} is not a node command; accepted: {accepted}"
-        )
-    name, wire_type = entry
-    if not isinstance(command.command_id, str) or not command.command_id:
-        raise UnencodableCommand(
-            "command.command_id", f"{command.command_id!r} must be a non-empty string"
-        )
-    fields = {f: getattr(command, f) for f in command.__dataclass_fields__ if f != "command_id"}
-    try:
-        body = wire_type(**fields)
-    except (TypeError, ValueError):
-        raise _bad_command_field(command, name, wire_type, fields) from None
-    return node_pb2.NodeCommand(command_id=command.command_id, **{name: body})
-
-
-def _bad_command_field(
-    command: m.Command, name: str, wire_type: Any, fields: dict[str, Any]
-) -> UnencodableCommand:
-    """The error naming the first field protobuf refuses on its own."""
-    for field, value in fields.items():
-        try:
-            wire_type(**{field: value})
-        except (TypeError, ValueError):
-            descriptor = wire_type.DESCRIPTOR.fields_by_name[field]
-            expected = _EXPECTED_BY_CPP_TYPE.get(descriptor.cpp_type, "an integer in range")
-            return UnencodableCommand(
-                f"command.{name}.{field}",
-                f"{value!r} ({type(value).__name__}) must be {expected} "
-                f"(command {command.command_id!r})",
-            )
-    return UnencodableCommand(f"command.{name}", f"cannot encode {command!r}")
-
-
-def decode_command(msg: node_pb2.NodeCommand) -> m.Command:
-    """Convert a wire command back to its dataclass (used by tests and simulated agents)."""
-    kind = msg.WhichOneof("kind")
-    if kind is None:
-        raise MalformedMessage("command.kind", "no command set")
-    if not msg.command_id:
-        raise MalformedMessage("command.command_id", "missing command id")
-    domain_type, _ = _COMMAND_FROM_FIELD[kind]
-    body = getattr(msg, kind)
-    names = [f.name for f in dataclasses.fields(domain_type) if f.name != "command_id"]
-    fields = {name: getattr(body, name) for name in names}
-    return domain_type(command_id=msg.command_id, **fields)  # type: ignore[no-any-return]
-
-
-def encode_command_message(command: m.Command) -> node_pb2.NodeLinkServiceConnectResponse:
-    """Wrap a command for the stream."""
-    return node_pb2.NodeLinkServiceConnectResponse(command=encode_command(command))
 
 
 def encode_command_result(result: m.CommandResult) -> node_pb2.CommandResult:
