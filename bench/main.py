@@ -24,6 +24,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "reaction": ("vmgrid.bench.reaction", "overload-to-relief time on the KVM lab"),
     "makespan": ("vmgrid.bench.makespan", "plan makespan versus capped parallelism"),
     "failover": ("vmgrid.bench.failover", "restart time after a host failure on the lab"),
+    "submission": (
+        "vmgrid.bench.submission",
+        "submit to SSH + NFS ready for a group of Debian guests on the lab",
+    ),
 }
 
 
