@@ -218,9 +218,9 @@ class SubmissionLab:
         from_host = self.server.export_dir / f"from-host-{check.name}"
         from_host.write_text(f"host wrote this for {check.name}\n")
         check.read_from_host = run(f"cat {MOUNTPOINT}/{from_host.name}")
-        run(f"echo {check.name} wrote this > {MOUNTPOINT}/from-{check.name}")
+        wrote = run(f"echo {check.name} wrote this > {MOUNTPOINT}/from-{check.name}")
         written = self.server.export_dir / f"from-{check.name}"
-        check.host_sees = written.read_text().strip() if written.exists() else ""
+        check.host_sees = written.read_text().strip() if written.exists() else wrote
         check.peers_reached = [
             p for p in peers if run(f"ping -c 1 -W 5 {p} >/dev/null && echo ok") == "ok"
         ]

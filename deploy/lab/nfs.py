@@ -64,6 +64,9 @@ NFSV4 {{
     RecoveryBackend = fs;
     RecoveryRoot = "{recovery_dir}";
     Minor_Versions = 1, 2;
+    # Owners as numbers ("1000"), as the guests' NFS client sends them with sec=sys: owner
+    # names would be mapped through this host's accounts, which the guests do not share.
+    Only_Numeric_Owners = true;
 }}
 EXPORT_DEFAULTS {{
     Access_Type = None;
