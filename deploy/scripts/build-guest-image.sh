@@ -104,6 +104,7 @@ mmdebstrap --variant=minbase --include="$include" \
     --setup-hook="sync-in '$RECIPE_DIR/files' /" \
     --customize-hook='chroot "$1" systemctl enable systemd-networkd.service' \
     --customize-hook='chroot "$1" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service e2scrub_all.timer fstrim.timer rpcbind.service rpcbind.socket rpc-statd.service man-db.timer' \
+    --customize-hook='chroot "$1" systemctl mask systemd-binfmt.service proc-sys-fs-binfmt_misc.automount sys-kernel-debug.mount sys-kernel-tracing.mount sys-kernel-config.mount sys-fs-fuse-connections.mount dev-hugepages.mount dev-mqueue.mount modprobe@drm.service modprobe@efi_pstore.service modprobe@fuse.service modprobe@loop.service modprobe@dm_mod.service getty@tty1.service' \
     --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
     --customize-hook=': > "$1"/etc/machine-id; rm -f "$1"/var/lib/dbus/machine-id' \
     --customize-hook='rm -f "$1"/etc/apt/sources.list; rm -rf "$1"/etc/apt/sources.list.d/* "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
