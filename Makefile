@@ -7,12 +7,18 @@ STAMP := $(VENV)/.installed
 TOOLS := .tools
 BUF := $(TOOLS)/node_modules/.bin/buf
 APT_PACKAGES := libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
-	qemu-system-x86 qemu-utils iproute2 acl prometheus chromium
+	qemu-system-x86 qemu-utils iproute2 prometheus chromium acl \
+	dnsmasq-base libcap2-bin nfs-ganesha nfs-ganesha-vfs openssh-client
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps test test-fast lint proto demo bench clean typecheck-tree
+.PHONY: install system-deps test test-fast lint proto demo bench clean typecheck-tree guest-image
 
-install: $(STAMP) $(BUF)
+install: $(STAMP) $(BUF) guest-image
+
+# The lab's Debian guest image (build/guest-image/debian-<recipe hash>.qcow2); the script
+# does nothing when the image of the current recipe exists. See docs/lab.md.
+guest-image:
+	@deploy/scripts/build-guest-image.sh
 
 system-deps:
 	@deploy/scripts/install-system-deps.sh $(APT_PACKAGES)

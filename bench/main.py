@@ -28,6 +28,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "makespan": ("vmgrid.bench.makespan", "plan makespan versus capped parallelism"),
     "failover": ("vmgrid.bench.failover", "restart time after a host failure on the lab"),
     "roadef": ("vmgrid.bench.roadef", "Google machine reassignment (ROADEF/EURO 2012 challenge)"),
+    "submission": (
+        "vmgrid.bench.submission",
+        "submit to SSH + NFS ready for a group of Debian guests on the lab",
+    ),
 }
 
 

@@ -154,7 +154,8 @@ def domain_xml(
     """Domain XML of member `vm_name` of `spec`.
 
     `domain_type` ``test`` targets libvirt's test driver (nodes simulated in demos and tests);
-    `network` names a libvirt network to attach (none when empty).
+    `network` names a libvirt network to attach (none when empty), or ``bridge:NAME`` a host
+    bridge (``<interface type='bridge'>``; the lab's guest network is one).
     """
     if domain_type not in DOMAIN_TYPES:
         raise SeedError(f"domain type {domain_type!r} is not supported; accepted: {DOMAIN_TYPES}")
@@ -179,12 +180,24 @@ def domain_xml(
     devices.append(_overlay_disk(str(overlay_path), spec.backing_file))
     devices.append(_cdrom(str(seed_path), "hdc", "ide"))
     if network:
-        nic = ET.SubElement(devices, "interface", type="network")
-        ET.SubElement(nic, "source", network=network)
-        ET.SubElement(nic, "model", type="virtio")
+        devices.append(_nic(network))
     if domain_type != "test":
         ET.SubElement(devices, "serial", type="pty")
     return ET.tostring(dom, encoding="unicode")
+
+
+def _nic(network: str) -> ET.Element:
+    kind, sep, bridge = network.partition(":")
+    if sep and kind == "bridge":
+        if not bridge:
+            raise SeedError(f"network {network!r}: accepted: a libvirt network or bridge:NAME")
+        nic = ET.Element("interface", type="bridge")
+        ET.SubElement(nic, "source", bridge=bridge)
+    else:
+        nic = ET.Element("interface", type="network")
+        ET.SubElement(nic, "source", network=network)
+    ET.SubElement(nic, "model", type="virtio")
+    return nic
 
 
 def _overlay_disk(overlay: str, backing: str) -> ET.Element:

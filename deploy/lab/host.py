@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import libvirt
-from vmgrid.lab import procs
+from vmgrid.lab import network, procs
 from vmgrid.lab.access import LabUser
 from vmgrid.lab.errors import LabError
 
@@ -140,11 +140,14 @@ def libvirtd_conf(host_uuid: str) -> str:
     return f'host_uuid = "{host_uuid}"\n'
 
 
-def qemu_conf(port_min: int, port_max: int) -> str:
+def qemu_conf(port_min: int, port_max: int, bridge_helper: Path | None = None) -> str:
+    """`bridge_helper`: the lab's qemu-bridge-helper, through which guests join its bridge."""
+    helper = "" if bridge_helper is None else f'bridge_helper = "{bridge_helper}"\n'
     return (
         'stdio_handler = "file"\n'
         f"migration_port_min = {port_min}\n"
         f"migration_port_max = {port_max}\n"
+        f"{helper}"
     )
 
 
@@ -154,7 +157,8 @@ def prepare(layout: HostLayout, user: LabUser, host_uuid: str, ports: tuple[int,
     for path in (layout.home, layout.runtime, layout.config / "libvirt", layout.cache):
         path.mkdir(parents=True, exist_ok=True)
     (layout.config / "libvirt" / "libvirtd.conf").write_text(libvirtd_conf(host_uuid))
-    (layout.config / "libvirt" / "qemu.conf").write_text(qemu_conf(*ports))
+    helper = network.helper_path(layout.base.parent)
+    (layout.config / "libvirt" / "qemu.conf").write_text(qemu_conf(*ports, helper))
     layout.runtime.chmod(0o700)
     for root, dirs, files in os.walk(layout.base):
         for name in [root, *(os.path.join(root, d) for d in dirs)]:

@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any
 
 import libvirt
-from vmgrid.lab import access, procs, taps
+from vmgrid.lab import access, network, nfs, procs, taps
 from vmgrid.lab.errors import LabError
 from vmgrid.lab.host import (
     MAX_HOSTS,
@@ -229,6 +229,23 @@ class Lab:
             self._save(sorted(known.values(), key=_host_order))
             return new
 
+    # -- guest network and NFS -------------------------------------------------------------
+
+    def start_network(self) -> network.GuestNetwork:
+        """The lab's bridge with DHCP (see `vmgrid.lab.network`); kept when already up."""
+        with self._locked():
+            return network.start(self.path)
+
+    def guest_network(self) -> network.GuestNetwork | None:
+        """The lab's guest network when it was started, else None."""
+        return network.load(self.path)
+
+    def start_nfs(self) -> nfs.NfsServer:
+        """An NFS server for the lab's guest network only (starts the network if needed)."""
+        net = self.start_network()
+        with self._locked():
+            return nfs.start(self.path, net)
+
     # -- taps -------------------------------------------------------------------------------
 
     def create_tap(self, name: str) -> str:
@@ -244,7 +261,14 @@ class Lab:
     def stop(self) -> dict[str, Any]:
         """End the guests and daemons this lab started and remove its taps. Idempotent."""
         if not self.path.is_dir():
-            return {"dir": str(self.path), "daemons": 0, "guests": 0, "taps": 0}
+            return {
+                "dir": str(self.path),
+                "daemons": 0,
+                "guests": 0,
+                "taps": 0,
+                "nfs": False,
+                "network": False,
+            }
         with self._locked():
             daemons = guests = 0
             for layout in self._host_layouts():
@@ -252,8 +276,17 @@ class Lab:
                 daemons += stopped_daemon
                 guests += killed
             removed = self._remove_taps()
+            nfs_stopped = nfs.stop(self.path)
+            network_stopped = network.stop(self.path)
             (self.path / STATE_FILE).unlink(missing_ok=True)
-        return {"dir": str(self.path), "daemons": daemons, "guests": guests, "taps": removed}
+        return {
+            "dir": str(self.path),
+            "daemons": daemons,
+            "guests": guests,
+            "taps": removed,
+            "nfs": nfs_stopped,
+            "network": network_stopped,
+        }
 
     def _host_layouts(self) -> list[HostLayout]:
         return [HostLayout(pid_file.parent) for pid_file in self.path.glob("*/libvirtd.pid")]
@@ -302,7 +335,12 @@ class Lab:
             entry["alive"] = procs.is_alive(host.record)
             entry["running_guests"] = _count_guests(host.uri) if entry["alive"] else None
             described.append(entry)
-        return {"dir": str(self.path), "hosts": described}
+        net = network.load(self.path)
+        return {
+            "dir": str(self.path),
+            "hosts": described,
+            "network": None if net is None else net.to_json(),
+        }
 
     def __enter__(self) -> Lab:
         return self

@@ -28,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=60.0, help="seconds to wait per host (default 60)"
     )
     start.add_argument("--tcg", action="store_true", help="force TCG even where KVM works")
+    start.add_argument(
+        "--network", action="store_true", help="also the guests' bridge with DHCP (docs/lab.md)"
+    )
+    start.add_argument(
+        "--nfs", action="store_true", help="also an NFS server for the guests (implies --network)"
+    )
     _command(sub, "stop", "stop the guests and daemons of the lab and remove its taps")
     _command(sub, "status", "show the hosts and whether they run")
     probe = _command(sub, "probe", "time live migrations of a guest host1 <-> host2")
@@ -70,7 +76,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.command == "start":
         lab = Lab(args.dir, answer_timeout_s=args.timeout, use_kvm=not args.tcg)
         hosts = lab.start(args.hosts)
-        return {"dir": str(lab.path), "hosts": [host.to_json() for host in hosts]}
+        started: dict[str, Any] = {"dir": str(lab.path), "hosts": [h.to_json() for h in hosts]}
+        if args.network or args.nfs:
+            started["network"] = lab.start_network().to_json()
+        if args.nfs:
+            started["nfs"] = lab.start_nfs().to_json()
+        return started
     lab = Lab(args.dir)
     if args.command == "stop":
         return lab.stop()

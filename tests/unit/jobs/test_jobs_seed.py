@@ -84,3 +84,24 @@ def test_domain_xml_refuses_a_non_member_and_an_unknown_type() -> None:
         domain_xml(spec(), "other", overlay_path="/o", seed_path="/s")
     with pytest.raises(SeedError, match="domain type 'xen'"):
         domain_xml(spec(), "mpi-0", overlay_path="/o", seed_path="/s", domain_type="xen")
+
+
+@pytest.mark.parametrize(
+    ("network", "kind", "attribute", "value"),
+    [("default", "network", "network", "default"), ("bridge:br0", "bridge", "bridge", "br0")],
+)
+def test_domain_xml_joins_a_libvirt_network_or_a_host_bridge(
+    network: str, kind: str, attribute: str, value: str
+) -> None:
+    xml = domain_xml(spec(), "mpi-0", overlay_path="/o", seed_path="/s", network=network)
+    nics = ET.fromstring(xml).findall("devices/interface")
+    assert [nic.get("type") for nic in nics] == [kind]
+    assert nics[0].find("source").get(attribute) == value  # type: ignore[union-attr]
+    assert nics[0].find("model").get("type") == "virtio"  # type: ignore[union-attr]
+
+
+def test_domain_xml_without_network_has_no_nic_and_refuses_an_empty_bridge() -> None:
+    xml = domain_xml(spec(), "mpi-0", overlay_path="/o", seed_path="/s")
+    assert ET.fromstring(xml).findall("devices/interface") == []
+    with pytest.raises(SeedError, match="'bridge:'"):
+        domain_xml(spec(), "mpi-0", overlay_path="/o", seed_path="/s", network="bridge:")
