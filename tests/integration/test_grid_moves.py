@@ -15,6 +15,7 @@ import pytest
 from grid_harness import Grid, two_clusters
 from vmgrid.agents.cluster.grid.journal import ReservationState
 from vmgrid.coordinator.moves import Phase, PlanStatus
+from vmgrid.solver.constraints import make
 from vmgrid.v1 import coordinator_pb2, coordinator_pb2_grpc
 
 pytestmark = pytest.mark.slow
@@ -61,6 +62,24 @@ def test_vm_moved_across_clusters_runs_once_in_the_destination(tmp_path: Path) -
             assert handler is not None
             states = [r.state for r in handler.journal.reservations()]
             assert states == [ReservationState.COMMITTED]
+
+    asyncio.run(asyncio.wait_for(go(), 150))
+
+
+def test_a_move_out_that_would_break_a_rule_of_the_source_is_refused_naming_it(
+    tmp_path: Path,
+) -> None:
+    async def go() -> None:
+        async with two_clusters(tmp_path) as grid:
+            vm = first_vm(grid, "c1")
+            rules = grid.runtimes["c1"].manager.state.rules
+            rules.add("stays-up", make("running", vms=(vm,)))
+            mover = grid.coordinator.mover
+            plan_id = mover.migrate_vm(vm, "c2", bandwidth_cap_bps=1_000_000_000)
+            assert await mover.wait(plan_id) is PlanStatus.FAILED
+            (move,) = mover.moves(plan_id)
+            assert "would break rule stays-up" in move.message, move.message
+            assert [c for c, _, _ in grid.where(vm)] == ["c1"]
 
     asyncio.run(asyncio.wait_for(go(), 150))
 

@@ -29,6 +29,8 @@ from vmgrid.agents.cluster.grid.journal import GridJournal, Reservation, Reserva
 from vmgrid.agents.cluster.grid.reservations import place
 from vmgrid.agents.cluster.jobs.fault_tolerance import for_manager
 from vmgrid.agents.cluster.link.manager import ClusterManager
+from vmgrid.agents.cluster.rules.check import departure_refusal, involving
+from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound, VmgridError
 from vmgrid.agents.jobmodel import JobRecord, JobState
 from vmgrid.solver.plan import ActionKind
@@ -191,6 +193,8 @@ class GridCommandHandler:
             raise NotFound(
                 f"VM {cmd.vm_uuid} is not in cluster {self.manager.config.cluster_id}"
             ) from None
+        if not resumed:
+            self._may_leave(vm)
         source = self.manager.state.view(node).identity
         if cmd.simulated_destination:
             return await self._simulated_departure(cmd, node, vm)
@@ -224,6 +228,19 @@ class GridCommandHandler:
         if result.state is not am.CommandState.SUCCEEDED:
             raise VmgridError(f"live migration of {vm.name or vm.uuid} failed: {result.message}")
         return self._done(cid, f"live-migrated {vm.name or vm.uuid} from {node}")
+
+    def _may_leave(self, vm: am.VmUsage) -> None:
+        """FailedPrecondition when another plan holds the VM, or its leaving would break a
+        placement rule of this cluster; the coordinator's move then fails and releases."""
+        holder = self.executor.holder(vm.uuid)
+        if holder is not None:
+            raise FailedPrecondition(f"VM {vm.name or vm.uuid} is held by plan {holder}")
+        state = self.manager.state
+        rules = involving(state.rules.kept(), [vm.uuid], [])
+        if rules:
+            refusal = departure_refusal(rules, to_model(state.snapshot()), vm.uuid)
+            if refusal:
+                raise FailedPrecondition(refusal)
 
     async def _simulated_departure(
         self, cmd: gm.MigrateToUri, node: str, vm: am.VmUsage

@@ -88,6 +88,20 @@ def arrival_refusal(rules: Iterable[Rule], model: Model, vm: VM, destination: st
     return f"{name} on {destination} would break rule {rule.rule_id} {rule.constraint.label()}"
 
 
+def departure_refusal(rules: Iterable[Rule], model: Model, vm_uuid: str) -> str:
+    """Why `vm_uuid` leaving the cluster would break a rule that holds in `model` (a gather
+    whose other members stay, say); empty when it breaks none."""
+    if vm_uuid not in model.vms:
+        return ""
+    after = Model(model.nodes, {n: v for n, v in model.vms.items() if n != vm_uuid})
+    for rule in rules:
+        constraint = rule.constraint
+        if constraint.is_satisfied(model, model) and not constraint.is_satisfied(model, after):
+            name = _name(model, vm_uuid)
+            return f"{name} leaving would break rule {rule.rule_id} {constraint.label()}"
+    return ""
+
+
 def moves_keeping_rules(
     rules: Iterable[Rule], model: Model, moves: Iterable[tuple[str, str]]
 ) -> tuple[list[tuple[str, str]], list[str]]:
