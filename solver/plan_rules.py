@@ -31,7 +31,9 @@ class RuleIndex:
 
     def _rules(self, vm: str, node: str) -> list[Constraint]:
         found = self.of_vm.get(vm, []) + self.of_node.get(node, [])
-        return [*dict.fromkeys(found), *self.everywhere]
+        if len(found) > 1:  # by identity: hashing a rule hashes all its VMs and nodes
+            found = list({id(c): c for c in found}.values())
+        return found + self.everywhere if self.everywhere else found
 
     def admits_arrival(self, view: PlanView, vm: str, node: str) -> bool:
         return all(c.admits_arrival(view, vm, node) for c in self._rules(vm, node))

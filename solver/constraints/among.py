@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from vmgrid.solver.constraints.base import BOTH, Constraint, PlanView, register, running_hosts
 from vmgrid.solver.context import PostContext
@@ -27,6 +28,11 @@ class Among(Constraint):
         return tuple(n for part in self.parts for n in part)
 
     def _part_of(self) -> dict[str, int]:
+        return self._parts_by_node
+
+    @cached_property
+    def _parts_by_node(self) -> dict[str, int]:
+        """Node -> index of its part; computed once (the planner asks at every arrival)."""
         return {n: i for i, part in enumerate(self.parts) for n in part}
 
     def is_satisfied(self, src: Model, dst: Model) -> bool:
@@ -52,8 +58,13 @@ class Among(Constraint):
                     out[vm] = frozenset(self.parts[part_of[host]])
         return out
 
+    def plan_scope(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return self.vms, ()
+
     def admits_arrival(self, view: PlanView, vm: str, node: str) -> bool:
         """A member stays in the group it runs in; one that starts joins the others' group."""
+        if vm not in self.vms:
+            return True
         part_of = self._part_of()
         here = part_of.get(node)
         origin = view.origin(vm)
