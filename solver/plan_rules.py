@@ -47,8 +47,11 @@ def pivot_filter(
     constraints: Sequence[Constraint],
     given: Mapping[str, frozenset[str]] | None,
 ) -> dict[str, frozenset[str]]:
-    """Per VM, the only nodes a pivot may use: every rule's whitelist (ban, fence, among...)."""
-    out = dict(given or {})
+    """Per VM, the only nodes a pivot may use: every rule's whitelist (ban, fence, among...).
+    `given` is that intersection already made (`Prepared.allowed`), taken as is."""
+    if given is not None:
+        return dict(given)
+    out: dict[str, frozenset[str]] = {}
     for c in constraints:
         for vm, nodes in (c.allowed(src) or {}).items():
             out[vm] = out[vm] & nodes if vm in out else nodes

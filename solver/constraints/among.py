@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 
 from vmgrid.solver.constraints.base import BOTH, Constraint, PlanView, register, running_hosts
 from vmgrid.solver.context import PostContext
@@ -28,12 +27,10 @@ class Among(Constraint):
         return tuple(n for part in self.parts for n in part)
 
     def _part_of(self) -> dict[str, int]:
-        return self._parts_by_node
-
-    @cached_property
-    def _parts_by_node(self) -> dict[str, int]:
-        """Node -> index of its part; computed once (the planner asks at every arrival)."""
         return {n: i for i, part in enumerate(self.parts) for n in part}
+
+    def _part_index(self, node: str | None) -> int | None:
+        return next((i for i, part in enumerate(self.parts) if node in part), None)
 
     def is_satisfied(self, src: Model, dst: Model) -> bool:
         part_of = self._part_of()
@@ -65,12 +62,11 @@ class Among(Constraint):
         """A member stays in the group it runs in; one that starts joins the others' group."""
         if vm not in self.vms:
             return True
-        part_of = self._part_of()
-        here = part_of.get(node)
-        origin = view.origin(vm)
-        if origin is not None and origin in part_of:
-            return here == part_of[origin]
-        others = {part_of.get(n) for m in self.vms if m != vm for n in view.locations(m)}
+        here = self._part_index(node)
+        home = self._part_index(view.origin(vm))
+        if home is not None:
+            return here == home
+        others = {self._part_index(n) for m in self.vms if m != vm for n in view.locations(m)}
         return here is not None and others <= {here}
 
     def repair_scope(self, src: Model) -> set[str]:
