@@ -30,7 +30,7 @@ from vmgrid.solver.heuristics import (
 from vmgrid.solver.model import Model, NodeState, VMState
 from vmgrid.solver.objectives import parse
 from vmgrid.solver.plan import Plan
-from vmgrid.solver.planner import PlannerOptions, build_plan
+from vmgrid.solver.planner import PlanError, PlannerOptions, build_plan
 from vmgrid.solver.problem import Prepared, Problem, all_constraints, prepare, target_model
 from vmgrid.solver.repair import widening_search
 
@@ -134,7 +134,11 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
         return _no_plan(prep, opts, cp, unary, heur, (t0, t1, t2), node_lb, mig_lb, note)
     dst = _power(problem, target_model(prep, hosts), consolidating)
     reasons = move_reasons(prep, dst, heur.reasons)
-    plan = build_plan(prep.src, dst, problem.constraints, opts.planner, reasons, prep.allowed)
+    try:
+        plan = build_plan(prep.src, dst, problem.constraints, opts.planner, reasons, prep.allowed)
+    except PlanError as exc:  # continuous rules may leave no ordering towards this destination
+        stats = _stats(t0, t1, time.perf_counter(), cp, source, None, 0, node_lb, mig_lb, note)
+        return SolveResult("unknown", dst, None, stats, (), (f"no plan reaches it: {exc}",))
     used = len(dst.used_nodes())
     stats = _stats(t0, t1, time.perf_counter(), cp, source, plan, used, node_lb, mig_lb, note)
     proven = at_floor or (source == "cpsat" and cp is not None and cp.proven)

@@ -3,11 +3,43 @@ nodes a pivot may use."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 from vmgrid.solver.constraints import Constraint
 from vmgrid.solver.constraints.base import PlanView
 from vmgrid.solver.model import Model
+
+
+class PlanState:
+    """The planner's state at the current instant, as continuous rules read it (`PlanView`);
+    it reads the planner's own tables, so it always shows the present."""
+
+    def __init__(
+        self,
+        src: Model,
+        present: Mapping[str, AbstractSet[str]],
+        load: Mapping[str, Mapping[str, int]],
+        at: Mapping[str, AbstractSet[str]],
+        demand: Callable[[str], Mapping[str, int]],
+    ) -> None:
+        self.src, self._present, self._load, self._at, self._demand = src, present, load, at, demand
+
+    def present(self, node: str) -> AbstractSet[str]:
+        return self._present[node]
+
+    def load(self, node: str, rc: str) -> int:
+        return self._load[node].get(rc, 0)
+
+    def demand(self, vm: str) -> Mapping[str, int]:
+        return self._demand(vm)
+
+    def origin(self, vm: str) -> str | None:
+        old = self.src.vms.get(vm)
+        return old.host if old is not None and old.running else None
+
+    def locations(self, vm: str) -> AbstractSet[str]:
+        return self._at.get(vm, frozenset())
 
 
 class RuleIndex:
@@ -31,7 +63,9 @@ class RuleIndex:
 
     def _rules(self, vm: str, node: str) -> list[Constraint]:
         found = self.of_vm.get(vm, []) + self.of_node.get(node, [])
-        return [*dict.fromkeys(found), *self.everywhere]
+        if len(found) > 1:  # by identity: hashing a rule hashes all its VMs and nodes
+            found = list({id(c): c for c in found}.values())
+        return found + self.everywhere if self.everywhere else found
 
     def admits_arrival(self, view: PlanView, vm: str, node: str) -> bool:
         return all(c.admits_arrival(view, vm, node) for c in self._rules(vm, node))
@@ -45,8 +79,11 @@ def pivot_filter(
     constraints: Sequence[Constraint],
     given: Mapping[str, frozenset[str]] | None,
 ) -> dict[str, frozenset[str]]:
-    """Per VM, the only nodes a pivot may use: every rule's whitelist (ban, fence, among...)."""
-    out = dict(given or {})
+    """Per VM, the only nodes a pivot may use: every rule's whitelist (ban, fence, among...).
+    `given` is that intersection already made (`Prepared.allowed`), taken as is."""
+    if given is not None:
+        return dict(given)
+    out: dict[str, frozenset[str]] = {}
     for c in constraints:
         for vm, nodes in (c.allowed(src) or {}).items():
             out[vm] = out[vm] & nodes if vm in out else nodes

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from vmgrid.solver.constraints import Constraint
 from vmgrid.solver.model import MEMORY, Model, ModelError, VMState
 from vmgrid.solver.plan import Action, ActionKind, Plan
-from vmgrid.solver.plan_rules import RuleIndex, pivot_filter
+from vmgrid.solver.plan_rules import PlanState, RuleIndex, pivot_filter
 from vmgrid.v1.errors import VmgridError
 
 
@@ -89,7 +88,7 @@ class _Scheduler:
         self.ready_at = {n: (0 if src.nodes[n].online else -1) for n in src.nodes}
         self.forbidden = frozenset(n for c in rules for n in c.forbidden_nodes())
         self.rules = RuleIndex(rules)
-        self.view = _View(self)
+        self.view = PlanState(src, self.present, self.load, self.at, self.new_demand)
         self.actions: list[Action] = []
         self.running: list[tuple[int, Action, _Todo]] = []
         self.departed: dict[str, list[int]] = {n: [] for n in src.nodes}
@@ -219,29 +218,6 @@ class _Scheduler:
                 self.nic_free[side] += share
                 before = self.nic_frontier.get(side, set()) - set(action.depends_on)
                 self.nic_frontier[side] = before | {action.id}
-
-
-class _View:
-    """The scheduler's state at the current instant, as continuous rules read it (`PlanView`)."""
-
-    def __init__(self, s: _Scheduler) -> None:
-        self.s = s
-
-    def present(self, node: str) -> AbstractSet[str]:
-        return self.s.present[node]
-
-    def load(self, node: str, rc: str) -> int:
-        return self.s.load[node].get(rc, 0)
-
-    def demand(self, vm: str) -> Mapping[str, int]:
-        return self.s.new_demand(vm)
-
-    def origin(self, vm: str) -> str | None:
-        old = self.s.src.vms.get(vm)
-        return old.host if old is not None and old.running else None
-
-    def locations(self, vm: str) -> AbstractSet[str]:
-        return self.s.at.get(vm, set())
 
 
 OUT, IN = "out", "in"

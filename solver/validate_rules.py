@@ -222,13 +222,15 @@ def _running_by_node(t: Timeline) -> dict[str, list[Stay]]:
 
 
 def _arrival_clash(
-    t: Timeline, by_node: Mapping[str, list[Stay]], c: Any, clash: Callable[[str, str], bool]
+    t: Timeline,
+    by_node: Mapping[str, list[Stay]],
+    arrivals: Iterable[Stay],
+    c: Any,
+    clash: Callable[[str, str], bool],
 ) -> None:
     """Flag the first arrival of a VM beside a VM that `clash` says it must not meet."""
-    for stays in t.stays.values():
-        for s in stays:
-            if not s.moved:
-                continue
+    for s in arrivals:
+        if s.moved:
             for other in by_node.get(s.node, ()):
                 overlap = other.start < s.end and s.start < other.end
                 if other.vm != s.vm and overlap and clash(s.vm, other.vm):
@@ -257,13 +259,19 @@ def _pair_rule(c: Any) -> Callable[[str, str], bool] | None:
 
 def check_continuous(t: Timeline, constraints: Sequence[rules.Constraint]) -> None:
     by_node: dict[str, list[Stay]] | None = None
+    moved: list[Stay] | None = None
     for c in constraints:
         if not c.continuous:
             continue
         pair = _pair_rule(c)
         if pair is not None:
             by_node = by_node if by_node is not None else _running_by_node(t)
-            _arrival_clash(t, by_node, c, pair)
+            if c.kind == "lonely":  # a stranger arriving beside a member breaks it too
+                moved = moved or [s for stays in t.stays.values() for s in stays if s.moved]
+                arrivals: Iterable[Stay] = moved
+            else:
+                arrivals = (s for v in c.vms_in_scope() for s in t.stays.get(v, ()))
+            _arrival_clash(t, by_node, arrivals, c, pair)
         elif c.kind in ("ban", "fence", "among", "gather"):
             _arrivals_outside(t, c)
         elif c.kind in ("resourceCapacity", "runningCapacity"):

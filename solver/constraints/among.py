@@ -29,6 +29,9 @@ class Among(Constraint):
     def _part_of(self) -> dict[str, int]:
         return {n: i for i, part in enumerate(self.parts) for n in part}
 
+    def _part_index(self, node: str | None) -> int | None:
+        return next((i for i, part in enumerate(self.parts) if node in part), None)
+
     def is_satisfied(self, src: Model, dst: Model) -> bool:
         part_of = self._part_of()
         used = {part_of.get(h, -1) for h in running_hosts(dst, self.vms).values()}
@@ -52,14 +55,18 @@ class Among(Constraint):
                     out[vm] = frozenset(self.parts[part_of[host]])
         return out
 
+    def plan_scope(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return self.vms, ()
+
     def admits_arrival(self, view: PlanView, vm: str, node: str) -> bool:
         """A member stays in the group it runs in; one that starts joins the others' group."""
-        part_of = self._part_of()
-        here = part_of.get(node)
-        origin = view.origin(vm)
-        if origin is not None and origin in part_of:
-            return here == part_of[origin]
-        others = {part_of.get(n) for m in self.vms if m != vm for n in view.locations(m)}
+        if vm not in self.vms:
+            return True
+        here = self._part_index(node)
+        home = self._part_index(view.origin(vm))
+        if home is not None:
+            return here == home
+        others = {self._part_index(n) for m in self.vms if m != vm for n in view.locations(m)}
         return here is not None and others <= {here}
 
     def repair_scope(self, src: Model) -> set[str]:

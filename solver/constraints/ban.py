@@ -27,6 +27,9 @@ class Ban(Constraint):
         rest = frozenset(src.nodes) - set(self.nodes)
         return {v: rest for v in self.vms}
 
+    def plan_scope(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return self.vms, ()
+
     def admits_arrival(self, view: PlanView, vm: str, node: str) -> bool:
         return vm not in self.vms or node not in self.nodes
 

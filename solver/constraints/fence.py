@@ -27,6 +27,9 @@ class Fence(Constraint):
         ok = frozenset(self.nodes)
         return {v: ok for v in self.vms}
 
+    def plan_scope(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return self.vms, ()
+
     def admits_arrival(self, view: PlanView, vm: str, node: str) -> bool:
         return vm not in self.vms or node in self.nodes
 

@@ -22,6 +22,8 @@ class Gather(Constraint):
         return len(set(running_hosts(dst, self.vms).values())) <= 1
 
     def admits_arrival(self, view: PlanView, vm: str, node: str) -> bool:
+        if vm not in self.vms:
+            return True
         return all(view.locations(m) <= {node} for m in self.vms if m != vm)
 
     def post(self, ctx: PostContext) -> None:

@@ -78,6 +78,16 @@ def rule_sets(draw: st.DrawFn, model: Model) -> list[Constraint]:
         st.builds(Preserve, st.sampled_from(vms), st.sampled_from(RC), st.integers(1, 6)),
         st.builds(Split, st.tuples(some_vms, some_vms).filter(lambda g: not set(g[0]) & set(g[1]))),
     ]
+    flag = st.booleans()  # continuous variants: the planner's hooks must see every arrival
+    choices += [
+        st.builds(Spread, some_vms, flag),
+        st.builds(Among, some_vms, st.just((tuple(nodes[:half]), tuple(nodes[half:]))), flag),
+        st.builds(Ban, some_vms, some_nodes, flag),
+        st.builds(Lonely, some_vms, flag),
+        st.builds(Gather, some_vms, flag),
+        st.builds(ResourceCapacity, some_nodes, st.sampled_from(RC), st.integers(0, 10), flag),
+        st.builds(RunningCapacity, some_nodes, st.integers(0, 3), flag),
+    ]
     if ready:
         choices.append(st.builds(Running, st.lists(st.sampled_from(ready), min_size=1).map(tuple)))
     out = draw(st.lists(st.one_of(choices), max_size=3))

@@ -117,3 +117,22 @@ def test_greedy_evicts_a_vm_that_can_go_elsewhere_not_the_largest() -> None:
     assert repair.dst is not None and not repair.violated
     assert repair.hosts["small"] == "n1" and repair.hosts["large"] == "n0"
     assert assert_valid_plan(problem, SolveOptions(use_cpsat=False)) == 1
+
+
+def test_validator_takes_demands_from_the_problem_not_the_plan() -> None:
+    """A do-nothing plan on a node that preserve overloads no longer grades itself clean."""
+    from vmgrid.solver import Plan
+
+    nodes = [
+        make_node("n0").cpu(1000).mem(1000).build(),
+        make_node("n1").cpu(1000).mem(1000).build(),
+    ]
+    vms = [
+        make_vm("a").cpu(600).mem(10).on("n0").build(),
+        make_vm("b").cpu(300).mem(10).on("n0").build(),
+    ]
+    model = Model.of(nodes, vms)
+    grow = Preserve("b", "cpu", 500)
+    lazy = Plan(model, model.with_vms([model.vms["b"].with_demand({"cpu": 500, "mem": 10})]), ())
+    assert {v.rule for v in validate_plan(lazy, [grow])} == {"final-capacity"}
+    assert assert_valid_plan(Problem(model, [grow], "migrations")) == 1
