@@ -83,14 +83,16 @@ def agent_log_says(log: Path, text: str) -> None:
 def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("certs")
     dirs = {"good": base / "good", "other": base / "other", "foreign": base / "foreign"}
-    assert vmgridctl(["certs", "init", "--dir", str(dirs["good"])]) == 0
-    assert vmgridctl(["certs", "init", "--dir", str(dirs["other"])]) == 0
+    for name, node in (("good", "tls-n1"), ("other", "intruder")):
+        assert vmgridctl(["certs", "init", "--dir", str(dirs[name])]) == 0
+        issue = ["certs", "issue", "--role", "node", "--name", node, "--dir", str(dirs[name])]
+        assert vmgridctl(issue) == 0
     # Trusts the right CA but presents a certificate signed by another one.
     dirs["foreign"].mkdir()
     (dirs["foreign"] / "ca.crt").write_bytes((dirs["good"] / "ca.crt").read_bytes())
     for suffix in ("crt", "key"):
-        agent_file = dirs["other"] / f"agent.{suffix}"
-        (dirs["foreign"] / f"agent.{suffix}").write_bytes(agent_file.read_bytes())
+        agent_file = dirs["other"] / f"intruder.{suffix}"
+        (dirs["foreign"] / f"intruder.{suffix}").write_bytes(agent_file.read_bytes())
     return dirs
 
 
@@ -107,8 +109,7 @@ def test_agent_with_a_signed_certificate_joins_the_tls_manager(
     manager: Manager, certs: dict[str, Path], tmp_path: Path
 ) -> None:
     log = tmp_path / "agent.log"
-    tls = ("--tls-dir", str(certs["good"]), "--tls-name", "agent")
-    agent = start_agent(manager.address, log, "tls-n1", *tls)
+    agent = start_agent(manager.address, log, "tls-n1", "--tls-dir", str(certs["good"]))
     try:
         wait_until(lambda: manager.node_ids() == ["tls-n1"], "tls-n1 connected")
         agent_log_says(log, "connected to manager")
@@ -119,8 +120,8 @@ def test_agent_with_a_signed_certificate_joins_the_tls_manager(
 @pytest.mark.parametrize(
     ("certs_name", "flags", "named"),
     [
-        ("foreign", ("--tls-name", "agent"), "refused this agent's certificate"),
-        ("other", ("--tls-name", "agent"), "TLS handshake failed"),
+        ("foreign", (), "refused this agent's certificate"),
+        ("other", (), "TLS handshake failed"),
         (None, ("--insecure",), "most likely serves TLS; give --tls-dir DIR instead of --insecure"),
     ],
     ids=["cert-from-another-ca", "trusts-another-ca", "insecure"],
