@@ -53,6 +53,12 @@ class Identity:
         return self.uri()
 
 
+def role_host(role: Role) -> str:
+    """The DNS name every certificate of ``role`` carries, so a TLS client can require the
+    server's role in the handshake itself (gRPC's ``ssl_target_name_override``)."""
+    return f"{role.value}.role.vmgrid"
+
+
 def parse_role(text: str) -> Role:
     """The role spelled ``text``; IdentityError names it and the accepted spellings."""
     try:

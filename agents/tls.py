@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 from vmgrid.agents.errors import ConfigError, VmgridError
-from vmgrid.agents.identity import Role, identity_of_der
+from vmgrid.agents.identity import Role, identity_of_der, role_host
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,18 @@ def channel_credentials(files: TlsFiles) -> grpc.ChannelCredentials:
     )
 
 
-def secure_channel(target: str, files: TlsFiles) -> grpc.aio.Channel:
-    """An asyncio channel to ``target`` over mTLS."""
-    return grpc.aio.secure_channel(target, channel_credentials(files))
+def server_role_options(role: Role) -> tuple[tuple[str, str], ...]:
+    """Channel options under which the TLS handshake itself fails unless the server presents
+    a certificate of ``role`` (the certificate's role name stands in for its host name)."""
+    return (("grpc.ssl_target_name_override", role_host(role)),)
+
+
+def secure_channel(target: str, files: TlsFiles, server_role: Role) -> grpc.aio.Channel:
+    """An asyncio channel over mTLS to a ``target`` that must hold a ``server_role``
+    certificate."""
+    return grpc.aio.secure_channel(
+        target, channel_credentials(files), server_role_options(server_role)
+    )
 
 
 class WrongServer(VmgridError):

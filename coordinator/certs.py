@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from vmgrid.agents.identity import Identity, IdentityError, Role, check_name
+from vmgrid.agents.identity import Identity, IdentityError, Role, check_name, role_host
 
 DEFAULT_COMPONENTS = (
     Identity(Role.COORDINATOR, "coordinator"),
@@ -125,6 +125,7 @@ def _san(identity: Identity, extra: Iterable[str]) -> x509.SubjectAlternativeNam
     name = identity.name
     entries: list[x509.GeneralName] = [
         x509.UniformResourceIdentifier(identity.uri()),
+        x509.DNSName(role_host(identity.role)),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
     ]
     for value in ("localhost", name, *extra):

@@ -22,7 +22,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.identity import Role
-from vmgrid.agents.tls import TlsFiles, channel_credentials
+from vmgrid.agents.tls import TlsFiles, channel_credentials, server_role_options
 from vmgrid.coordinator.cli import settings
 from vmgrid.v1 import coordinator_pb2, coordinator_pb2_grpc, grid_pb2
 
@@ -102,7 +102,7 @@ def _channel(args: argparse.Namespace, target: str) -> grpc.aio.Channel:
     files = TlsFiles.from_dir(certs, args.cert_name)
     credentials = channel_credentials(files)
     settings.verify_server(target, files, Role.COORDINATOR)
-    return grpc.aio.secure_channel(target, credentials)
+    return grpc.aio.secure_channel(target, credentials, server_role_options(Role.COORDINATOR))
 
 
 def run(args: argparse.Namespace, query: Query) -> int:

@@ -25,7 +25,13 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.identity import Role
-from vmgrid.agents.tls import TlsFiles, WrongServer, channel_credentials, check_server_role
+from vmgrid.agents.tls import (
+    TlsFiles,
+    WrongServer,
+    channel_credentials,
+    check_server_role,
+    server_role_options,
+)
 from vmgrid.v1 import cluster_pb2_grpc
 
 DEFAULT_CLUSTER = "127.0.0.1:7443"
@@ -176,7 +182,7 @@ def channel(args: argparse.Namespace, settings: Settings) -> grpc.aio.Channel:
     files = TlsFiles.from_dir(settings.certs, args.cert_name)
     credentials = channel_credentials(files)
     verify_server(settings.cluster, files, Role.CLUSTER)
-    return grpc.aio.secure_channel(settings.cluster, credentials)
+    return grpc.aio.secure_channel(settings.cluster, credentials, server_role_options(Role.CLUSTER))
 
 
 def verify_server(target: str, files: TlsFiles, role: Role) -> None:

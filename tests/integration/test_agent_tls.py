@@ -27,10 +27,11 @@ BIN = Path(sys.executable).parent
 class Manager:
     """A `vmgrid-cluster` process serving mTLS with the certs of ``certs``."""
 
-    def __init__(self, workdir: Path, certs: Path) -> None:
+    def __init__(self, workdir: Path, certs: Path, cert_name: str = "cluster") -> None:
         self.certs = certs
         ready = workdir / "ready"
         argv = [str(BIN / "vmgrid-cluster"), "--certs", str(certs), "--listen", "127.0.0.1:0"]
+        argv += ["--cert-name", cert_name]
         argv += ["--ready-file", str(ready), "--state-dir", str(workdir / "state")]
         argv += ["--report-period-ms", "500", "--heartbeat-timeout-ms", "3000"]
         self.log = workdir / "cluster.log"
@@ -83,10 +84,11 @@ def agent_log_says(log: Path, text: str) -> None:
 def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("certs")
     dirs = {"good": base / "good", "other": base / "other", "foreign": base / "foreign"}
-    for name, node in (("good", "tls-n1"), ("other", "intruder")):
+    for name, nodes in (("good", ("tls-n1", "intruder-2")), ("other", ("intruder",))):
         assert vmgridctl(["certs", "init", "--dir", str(dirs[name])]) == 0
-        issue = ["certs", "issue", "--role", "node", "--name", node, "--dir", str(dirs[name])]
-        assert vmgridctl(issue) == 0
+        for node in nodes:
+            issue = ["certs", "issue", "--role", "node", "--name", node, "--dir", str(dirs[name])]
+            assert vmgridctl(issue) == 0
     # Trusts the right CA but presents a certificate signed by another one.
     dirs["foreign"].mkdir()
     (dirs["foreign"] / "ca.crt").write_bytes((dirs["good"] / "ca.crt").read_bytes())
@@ -144,6 +146,22 @@ def test_refused_agents_log_the_cause_and_the_manager_keeps_serving(
     finally:
         stop(agent)
     assert manager.process.poll() is None
+
+
+def test_agent_refuses_a_server_that_presents_a_node_certificate(
+    certs: dict[str, Path], tmp_path: Path
+) -> None:
+    """The server's certificate is the project CA's, but a node's: not a manager to obey."""
+    (tmp_path / "impostor").mkdir()
+    impostor = Manager(tmp_path / "impostor", certs["good"], cert_name="intruder-2")
+    log = tmp_path / "agent.log"
+    agent = start_agent(impostor.address, log, "tls-n1", "--tls-dir", str(certs["good"]))
+    try:
+        agent_log_says(log, "the server's certificate is not a cluster manager's")
+        assert "connected to manager" not in log.read_text()
+    finally:
+        stop(agent)
+        impostor.stop()
 
 
 def test_agent_without_its_certificate_file_exits_2_naming_it(

@@ -32,7 +32,7 @@ from vmgrid.agents.cluster.link import codec as node_codec
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.agents.identity import Identity, Role
-from vmgrid.agents.tls import TlsFiles, channel_credentials
+from vmgrid.agents.tls import TlsFiles, channel_credentials, server_role_options
 from vmgrid.coordinator.certs import init_certs, issue_cert, load_ca
 from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.server import CoordinatorServer
@@ -348,5 +348,41 @@ def test_a_certificate_without_an_identity_or_from_a_foreign_ca_is_refused(
             foreign = servers.channel(server, "vmgridctl", certs["foreign"])
             async with foreign as channel:
                 assert await call(channel, pair) is grpc.StatusCode.UNAVAILABLE
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("server", "expected_role", "status"),
+    [
+        ("cluster", Role.CLUSTER, grpc.StatusCode.OK),
+        ("coordinator", Role.CLUSTER, grpc.StatusCode.UNAVAILABLE),
+        ("coordinator", Role.COORDINATOR, grpc.StatusCode.OK),
+        ("cluster", Role.COORDINATOR, grpc.StatusCode.UNAVAILABLE),
+    ],
+)
+def test_clients_that_require_a_server_role_refuse_any_other(
+    server: str,
+    expected_role: Role,
+    status: grpc.StatusCode,
+    certs: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    """The channel options the agent, the uplink and the dashboard use: the handshake fails
+    unless the server's certificate has the role the client asked for."""
+    health = STANDARD[0].methods_by_name["Check"]
+    pair = Pair(server, STANDARD[0], health, Role.OPERATOR, True)
+
+    async def scenario() -> None:
+        async with Servers(certs["good"], tmp_path) as servers:
+            address = (
+                servers.cluster.address if server == "cluster" else servers.coordinator.address
+            )
+            files = TlsFiles.from_dir(certs["good"], "vmgridctl")
+            options = server_role_options(expected_role)
+            async with grpc.aio.secure_channel(
+                address, channel_credentials(files), options
+            ) as chan:
+                assert await call(chan, pair) is status
 
     run(scenario())
