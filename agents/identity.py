@@ -99,14 +99,6 @@ def identity_of(cert: x509.Certificate) -> Identity | None:
     return found.pop() if len(found) == 1 else None
 
 
-def identity_of_pem(pem: bytes) -> Identity | None:
-    """:func:`identity_of` for a PEM certificate; None when the PEM does not parse."""
-    try:
-        return identity_of(x509.load_pem_x509_certificate(pem))
-    except ValueError:
-        return None
-
-
 def identity_of_der(der: bytes) -> Identity | None:
     """:func:`identity_of` for a DER certificate; None when it does not parse."""
     try:

@@ -20,7 +20,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from vmgrid.agents.identity import Identity, IdentityError, Role, check_name, role_host
+from vmgrid.agents.common.revocation import FILE_NAME
+from vmgrid.agents.identity import (
+    Identity,
+    IdentityError,
+    Role,
+    check_name,
+    identity_of,
+    parse_uri,
+    role_host,
+)
 
 DEFAULT_COMPONENTS = (
     Identity(Role.COORDINATOR, "coordinator"),
@@ -230,3 +239,38 @@ def init_certs(
     ca = create_ca(ca_path)
     _mkdir(base, "--dir")
     return [create_component_cert(base, identity, ca, extra_names) for identity in components]
+
+
+def revocation_line(cert_file: str | None, serial: str | None, holder: str | None) -> str:
+    """The deny-list line for one of: a certificate file, a hex serial, a holder's URI."""
+    if cert_file is not None:
+        try:
+            cert = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
+        except OSError as exc:
+            raise CertError(f"--cert {cert_file!r}: {exc.strerror}") from None
+        except ValueError:
+            raise CertError(f"--cert {cert_file!r}: not a PEM certificate") from None
+        holder_uri = identity_of(cert)
+        return f"serial:{cert.serial_number:x}  # {holder_uri or 'no identity'}"
+    if serial is not None:
+        try:
+            return f"serial:{int(serial.removeprefix('0x'), 16):x}"
+        except ValueError:
+            raise CertError(f"--serial {serial!r} is not a hexadecimal number") from None
+    if holder is None or parse_uri(holder) is None:
+        raise CertError(f"--holder {holder!r} is not vmgrid://ROLE/NAME (e.g. vmgrid://node/n1)")
+    return holder
+
+
+def revoke(certs_dir: str | Path, line: str) -> Path:
+    """Append ``line`` to the deny list of ``certs_dir``; returns the list's path."""
+    base = Path(certs_dir)
+    if not (base / "ca.crt").is_file():
+        raise CertError(f"--dir {str(base)!r} holds no ca.crt; give the servers' certs directory")
+    path = base / FILE_NAME
+    try:
+        with path.open("a") as handle:
+            handle.write(line + "\n")
+    except OSError as exc:
+        raise CertError(f"{str(path)!r}: {exc.strerror}") from None
+    return path

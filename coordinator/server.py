@@ -62,7 +62,9 @@ class CoordinatorServer:
     async def start(self) -> str:
         """Bind, serve and start the liveness watchdog; returns the bound host:port."""
         server = grpc.aio.server(
-            interceptors=interceptors(COORDINATOR_ACCESS, "coordinator", self.config.insecure),
+            interceptors=interceptors(
+                COORDINATOR_ACCESS, "coordinator", self.config.insecure, self.config.tls_ca_file
+            ),
             options=[("grpc.keepalive_time_ms", 30000)],
         )
         grid_pb2_grpc.add_GridLinkServiceServicer_to_server(

@@ -17,10 +17,12 @@ from typing import Any
 
 import grpc
 import grpc.aio
+from cryptography import x509
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
-from vmgrid.agents.identity import Identity, Role, identity_of_pem
+from vmgrid.agents.common.revocation import DenyList, deny_list_path
+from vmgrid.agents.identity import Identity, Role, identity_of
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +56,23 @@ def standard_services_table() -> dict[str, frozenset[Role]]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _identity_of_pem(pem: bytes) -> Identity | None:
-    return identity_of_pem(pem)
+def _holder_of_pem(pem: bytes) -> tuple[Identity | None, int]:
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        return None, -1
+    return identity_of(cert), cert.serial_number
+
+
+def _peer_holder(context: grpc.aio.ServicerContext) -> tuple[Identity | None, int]:
+    pems = context.auth_context().get("x509_pem_cert") or []
+    return _holder_of_pem(pems[0]) if pems else (None, -1)
 
 
 def peer_identity(context: grpc.aio.ServicerContext) -> Identity | None:
     """The identity of the caller's verified certificate; None on a plaintext call or a
     certificate that names no vmgrid identity."""
-    pems = context.auth_context().get("x509_pem_cert") or []
-    return _identity_of_pem(pems[0]) if pems else None
+    return _peer_holder(context)[0]
 
 
 async def refuse_unless_self(
@@ -89,9 +99,10 @@ Behaviour = Callable[..., Any]
 class RoleInterceptor(grpc.aio.ServerInterceptor):
     """Refuses every call whose certificate's role ``table`` does not allow for its method."""
 
-    def __init__(self, table: AccessTable, server_name: str) -> None:
+    def __init__(self, table: AccessTable, server_name: str, deny: DenyList | None = None) -> None:
         self._table = table
         self._server_name = server_name
+        self._deny = deny
 
     async def intercept_service(
         self,
@@ -105,16 +116,19 @@ class RoleInterceptor(grpc.aio.ServerInterceptor):
         return _wrap(handler, functools.partial(self._check, method))
 
     async def _check(self, method: str, context: grpc.aio.ServicerContext) -> None:
-        identity = peer_identity(context)
+        identity, serial = _peer_holder(context)
         allowed = self._table.get(method, frozenset())
-        if identity is not None and identity.role in allowed:
-            return
         who = identity or "a certificate without a vmgrid://ROLE/NAME identity"
-        log.warning("%s: %s refused: %s may not call it", self._server_name, method, who)
-        roles = ", ".join(sorted(role.value for role in allowed)) or "no role"
-        await context.abort(
-            grpc.StatusCode.PERMISSION_DENIED, f"{who} may not call {method} (allowed: {roles})"
-        )
+        revoked = self._deny.reason(serial, identity) if self._deny is not None else ""
+        if revoked:
+            why = f"{revoked}; it may call nothing"
+        elif identity is not None and identity.role in allowed:
+            return
+        else:
+            roles = ", ".join(sorted(role.value for role in allowed)) or "no role"
+            why = f"{who} may not call {method} (allowed: {roles})"
+        log.warning("%s: %s refused: %s", self._server_name, method, why)
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
 
 
 Check = Callable[[grpc.aio.ServicerContext], Awaitable[None]]
@@ -160,6 +174,12 @@ def _streaming(behaviour: Behaviour, check: Check) -> Behaviour:
     return _unary(behaviour, check)
 
 
-def interceptors(table: AccessTable, server_name: str, insecure: bool) -> Iterable[Any]:
-    """The server's interceptors: the role check under TLS, none in plaintext."""
-    return () if insecure else (RoleInterceptor(table, server_name),)
+def interceptors(
+    table: AccessTable, server_name: str, insecure: bool, ca_file: str = ""
+) -> Iterable[Any]:
+    """The server's interceptors: the role check under TLS (with the deny list beside
+    ``ca_file`` when one is given), none in plaintext."""
+    if insecure:
+        return ()
+    deny = DenyList(deny_list_path(ca_file)) if ca_file else None
+    return (RoleInterceptor(table, server_name, deny),)

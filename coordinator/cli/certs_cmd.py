@@ -6,7 +6,14 @@ import argparse
 import sys
 
 from vmgrid.agents.identity import ROLE_NAMES, Identity, IdentityError, parse_role
-from vmgrid.coordinator.certs import DEFAULT_COMPONENTS, CertError, init_certs, issue_cert
+from vmgrid.coordinator.certs import (
+    DEFAULT_COMPONENTS,
+    CertError,
+    init_certs,
+    issue_cert,
+    revocation_line,
+    revoke,
+)
 
 _CA_DIR_HELP = "directory of the CA key and certificate (default: DIR-ca, beside --dir)"
 
@@ -43,6 +50,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--san", action="append", default=[], metavar="NAME", help="extra DNS name or IP"
     )
     issue.set_defaults(handler=_issue)
+    revoke = certs_sub.add_parser(
+        "revoke",
+        help="add a certificate or a holder to the deny list servers re-read",
+        description="Appends to DIR/revoked.txt, which servers whose CA file is DIR/ca.crt "
+        "re-read within a second: every new call of a listed certificate is refused. Copy "
+        "the file to every server's certs directory.",
+    )
+    revoke.add_argument("--dir", required=True, help="certs directory holding ca.crt")
+    what = revoke.add_mutually_exclusive_group(required=True)
+    what.add_argument("--cert", metavar="PEM", help="revoke this certificate (by its serial)")
+    what.add_argument("--serial", metavar="HEX", help="revoke the certificate with this serial")
+    what.add_argument(
+        "--holder", metavar="vmgrid://ROLE/NAME", help="revoke every certificate of a holder"
+    )
+    revoke.set_defaults(handler=_revoke)
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -67,4 +89,15 @@ def _issue(args: argparse.Namespace) -> int:
         print(f"vmgridctl certs issue: {exc}", file=sys.stderr)
         return 2
     print(path)
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    try:
+        line = revocation_line(args.cert, args.serial, args.holder)
+        path = revoke(args.dir, line)
+    except CertError as exc:
+        print(f"vmgridctl certs revoke: {exc}", file=sys.stderr)
+        return 2
+    print(f"{path}: {line}")
     return 0

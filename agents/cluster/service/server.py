@@ -44,7 +44,9 @@ class ClusterServer:
     async def start(self) -> str:
         """Bind, serve and start the heartbeat watchdog; returns the bound host:port."""
         server = grpc.aio.server(
-            interceptors=interceptors(CLUSTER_ACCESS, "cluster manager", self.config.insecure),
+            interceptors=interceptors(
+                CLUSTER_ACCESS, "cluster manager", self.config.insecure, self.config.tls_ca_file
+            ),
             options=[
                 ("grpc.keepalive_time_ms", 30000),
                 ("grpc.max_concurrent_streams", 100000),
