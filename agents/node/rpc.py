@@ -209,8 +209,11 @@ class NodeLink:
             if not stop.is_set() and not self._restart.is_set():
                 details = " ".join((exc.details() or exc.code().name).split())
                 level = logging.DEBUG if details == self._last_failure else logging.WARNING
-                hint = link_failure_hint(details, secure=self._credentials is not None)
-                log.log(level, "manager at %s unreachable: %s%s", self._target, details, hint)
+                if exc.code() is grpc.StatusCode.PERMISSION_DENIED:
+                    log.log(level, "manager at %s refused this agent: %s", self._target, details)
+                else:
+                    hint = link_failure_hint(details, secure=self._credentials is not None)
+                    log.log(level, "manager at %s unreachable: %s%s", self._target, details, hint)
                 self._last_failure = details
         finally:
             self.connected = False

@@ -148,6 +148,26 @@ def test_refused_agents_log_the_cause_and_the_manager_keeps_serving(
     assert manager.process.poll() is None
 
 
+def test_agent_saying_hello_as_another_node_is_refused_and_told_why(
+    manager: Manager, certs: dict[str, Path], tmp_path: Path
+) -> None:
+    log = tmp_path / "agent.log"
+    tls = ("--tls-dir", str(certs["good"]), "--tls-name", "tls-n1")
+    agent = start_agent(manager.address, log, "posing-n9", *tls)
+    try:
+        agent_log_says(
+            log,
+            "refused this agent: certificate vmgrid://node/tls-n1 may not speak for node "
+            "'posing-n9'",
+        )
+        assert "posing-n9" not in manager.node_ids()
+    finally:
+        stop(agent)
+    assert "certificate vmgrid://node/tls-n1 said hello as 'posing-n9'; refused" in (
+        manager.log.read_text()
+    )
+
+
 def test_agent_refuses_a_server_that_presents_a_node_certificate(
     certs: dict[str, Path], tmp_path: Path
 ) -> None:
