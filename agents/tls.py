@@ -7,11 +7,14 @@ signed by the CA; clients present their own certificate and verify the server's.
 
 from __future__ import annotations
 
+import socket
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from vmgrid.agents.errors import ConfigError
+from vmgrid.agents.errors import ConfigError, VmgridError
+from vmgrid.agents.identity import Role, identity_of_der, role_host
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,71 @@ def channel_credentials(files: TlsFiles) -> grpc.ChannelCredentials:
     )
 
 
-def secure_channel(target: str, files: TlsFiles) -> grpc.aio.Channel:
-    """An asyncio channel to ``target`` over mTLS."""
-    return grpc.aio.secure_channel(target, channel_credentials(files))
+def server_role_options(role: Role) -> tuple[tuple[str, str], ...]:
+    """Channel options under which the TLS handshake itself fails unless the server presents
+    a certificate of ``role`` (the certificate's role name stands in for its host name)."""
+    return (("grpc.ssl_target_name_override", role_host(role)),)
+
+
+def secure_channel(target: str, files: TlsFiles, server_role: Role) -> grpc.aio.Channel:
+    """An asyncio channel over mTLS to a ``target`` that must hold a ``server_role``
+    certificate."""
+    return grpc.aio.secure_channel(
+        target, channel_credentials(files), server_role_options(server_role)
+    )
+
+
+class WrongServer(VmgridError):
+    """The server at an address proved to be another kind of component than the one asked
+    for (its certificate names another role)."""
+
+    grpc_status = "UNAVAILABLE"
+
+
+_ROLE_WORDS = {
+    Role.CLUSTER: "a cluster manager",
+    Role.COORDINATOR: "a coordinator",
+    Role.NODE: "a node",
+    Role.OPERATOR: "an operator",
+    Role.READONLY: "a read-only operator",
+}
+
+
+def _peer_certificate(target: str, files: TlsFiles, timeout_s: float) -> bytes | None:
+    """The DER certificate ``target`` presents in a mutual TLS handshake checked against the
+    CA of ``files``; None when no handshake completes."""
+    host, _, port = target.rpartition(":")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False  # the role is what is checked here; gRPC checks the name
+    context.set_alpn_protocols(["h2"])
+    try:
+        context.load_verify_locations(files.ca_file)
+        context.load_cert_chain(files.cert_file, files.key_file)
+        with (
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s) as raw,
+            context.wrap_socket(raw) as tls,
+        ):
+            return tls.getpeercert(binary_form=True)
+    except (OSError, ValueError):  # ssl.SSLError is an OSError
+        return None
+
+
+def check_server_role(target: str, files: TlsFiles, expected: Role, timeout_s: float = 5.0) -> None:
+    """WrongServer, naming what answered, unless ``target`` presents a certificate of role
+    ``expected``. A server no handshake completes with passes: the gRPC call that follows
+    reports why (unreachable, another CA) as it always did."""
+    der = _peer_certificate(target, files, timeout_s)
+    if der is None:
+        return
+    found = identity_of_der(der)
+    wanted = _ROLE_WORDS[expected]
+    if found is None:
+        raise WrongServer(
+            f"{target} presents a certificate without a vmgrid://ROLE/NAME identity, "
+            f"not {wanted}'s; refused"
+        )
+    if found.role is not expected:
+        raise WrongServer(
+            f"{target} presents the certificate of {found} ({_ROLE_WORDS[found.role]}), "
+            f"not {wanted}'s; refused"
+        )

@@ -1,8 +1,11 @@
-"""Certificates for vmgrid's mutual TLS: one project CA and one certificate per component.
+"""Certificates for vmgrid's mutual TLS: one project CA and one certificate per holder.
 
-Every component certificate is valid for both server and client authentication, so the same
-files serve a manager's listening port and its outgoing link. Subject alternative names always
-include 127.0.0.1, localhost and the component name, plus any extra names given.
+Each certificate names its holder's role and name in a URI SAN ``vmgrid://ROLE/NAME``
+(:mod:`vmgrid.agents.identity`); servers authorise every RPC by it. The CA key lives in its
+own directory (default: ``DIR-ca`` beside the certs directory ``DIR``), never in the directory
+components are pointed at, which holds only ``ca.crt`` and certificates with their keys.
+Certificates are valid for both server and client authentication; their DNS/IP names always
+include 127.0.0.1, localhost and the holder's name, plus any extra names given.
 """
 
 from __future__ import annotations
@@ -17,9 +20,24 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from vmgrid.agents.common.revocation import FILE_NAME
+from vmgrid.agents.identity import (
+    Identity,
+    IdentityError,
+    Role,
+    check_name,
+    identity_of,
+    parse_uri,
+    role_host,
+)
 from vmgrid.v1.errors import VmgridError
 
-DEFAULT_COMPONENTS = ("cluster", "agent", "coordinator", "vmgridctl")
+DEFAULT_COMPONENTS = (
+    Identity(Role.COORDINATOR, "coordinator"),
+    Identity(Role.CLUSTER, "cluster"),
+    Identity(Role.OPERATOR, "vmgridctl"),
+)
+"""What ``certs init`` issues; nodes and named clusters get theirs from ``certs issue``."""
 _VALIDITY = datetime.timedelta(days=825)
 
 
@@ -27,13 +45,11 @@ class CertError(VmgridError):
     """Root error of certificate handling; the message names the bad value."""
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "vmgrid"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
+def _name(common_name: str, unit: str = "") -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "vmgrid")]
+    if unit:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit))
+    return x509.Name([*attributes, x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
@@ -51,20 +67,36 @@ def _write_cert(path: Path, cert: x509.Certificate) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def _load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None:
+CA = tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
+
+
+def default_ca_dir(certs_dir: str | Path) -> Path:
+    """Where the CA key goes unless told: ``DIR-ca`` beside the certs directory."""
+    base = Path(certs_dir)
+    return base.with_name(base.name + "-ca")
+
+
+def load_ca(directory: Path) -> CA | None:
+    """The CA in ``directory`` (ca.crt + ca.key); None when there is none yet."""
     cert_path, key_path = directory / "ca.crt", directory / "ca.key"
-    if not cert_path.exists():
+    if not cert_path.exists() and not key_path.exists():
         return None
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    except OSError as exc:
+        raise CertError(f"CA file {str(exc.filename)!r}: {exc.strerror}") from None
+    except ValueError:
+        raise CertError(f"CA in {str(directory)!r}: ca.crt or ca.key is not valid PEM") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise CertError(f"{key_path}: expected an EC private key")
+        raise CertError(f"{str(key_path)!r}: expected an EC private key")
     return cert, key
 
 
-def create_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def create_ca(directory: Path) -> CA:
     """Write ca.crt and ca.key (reusing existing ones, so new components join the same CA)."""
-    existing = _load_ca(directory)
+    _mkdir(directory, "--ca-dir")
+    existing = load_ca(directory)
     if existing is not None:
         return existing
     key = ec.generate_private_key(ec.SECP256R1())
@@ -99,8 +131,13 @@ def create_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivat
     return cert, key
 
 
-def _san(name: str, extra: Iterable[str]) -> x509.SubjectAlternativeName:
-    entries: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+def _san(identity: Identity, extra: Iterable[str]) -> x509.SubjectAlternativeName:
+    name = identity.name
+    entries: list[x509.GeneralName] = [
+        x509.UniformResourceIdentifier(identity.uri()),
+        x509.DNSName(role_host(identity.role)),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ]
     for value in ("localhost", name, *extra):
         try:
             entries.append(x509.IPAddress(ipaddress.ip_address(value)))
@@ -111,20 +148,20 @@ def _san(name: str, extra: Iterable[str]) -> x509.SubjectAlternativeName:
 
 
 def create_component_cert(
-    directory: Path,
-    name: str,
-    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
-    extra_names: Sequence[str] = (),
+    directory: Path, identity: Identity, ca: CA, extra_names: Sequence[str] = ()
 ) -> Path:
-    """Write NAME.crt and NAME.key signed by the CA; returns the certificate path."""
-    if not name or "/" in name or name.startswith("."):
-        raise CertError(f"component name {name!r} is not a plain file name (e.g. 'cluster')")
+    """Write NAME.crt and NAME.key signed by the CA (and ca.crt beside them); returns the
+    certificate path."""
+    try:
+        name = check_name(identity.name)
+    except IdentityError as exc:
+        raise CertError(f"--name: {exc}") from None
     ca_cert, ca_key = ca
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(name))
+        .subject_name(_name(name, identity.role.value))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -137,25 +174,104 @@ def create_component_cert(
             ),
             critical=False,
         )
-        .add_extension(_san(name, extra_names), critical=False)
+        .add_extension(_san(identity, extra_names), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     _write_key(directory / f"{name}.key", key)
     cert_path = directory / f"{name}.crt"
     _write_cert(cert_path, cert)
+    _write_cert(directory / "ca.crt", ca_cert)
     return cert_path
+
+
+def _mkdir(directory: Path, flag: str) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CertError(
+            f"{flag} {str(directory)!r}: cannot create directory ({exc.strerror})"
+        ) from None
+
+
+def _check_no_ca_key(certs_dir: Path, ca_dir: Path) -> None:
+    if certs_dir.resolve() == ca_dir.resolve():
+        raise CertError(
+            f"--ca-dir {str(ca_dir)!r} is the certs directory; the CA key must live apart "
+            "from the files components are pointed at"
+        )
+    if (certs_dir / "ca.key").exists():
+        raise CertError(
+            f"{str(certs_dir / 'ca.key')!r}: a CA key in the certs directory lets any component "
+            f"mint certificates; move ca.key and ca.crt to {str(ca_dir)!r} (--ca-dir)"
+        )
+
+
+def issue_cert(
+    certs_dir: str | Path,
+    identity: Identity,
+    ca_dir: str | Path | None = None,
+    extra_names: Sequence[str] = (),
+) -> Path:
+    """Issue one certificate for ``identity`` into ``certs_dir`` with the CA of ``ca_dir``
+    (default :func:`default_ca_dir`), which must exist (``certs init`` makes it)."""
+    base = Path(certs_dir)
+    ca_path = Path(ca_dir) if ca_dir is not None else default_ca_dir(base)
+    _check_no_ca_key(base, ca_path)
+    ca = load_ca(ca_path)
+    if ca is None:
+        raise CertError(
+            f"--ca-dir {str(ca_path)!r} holds no CA (ca.crt, ca.key); run 'vmgridctl certs init'"
+        )
+    _mkdir(base, "--dir")
+    return create_component_cert(base, identity, ca, extra_names)
 
 
 def init_certs(
     directory: str | Path,
-    components: Sequence[str] = DEFAULT_COMPONENTS,
+    components: Sequence[Identity] = DEFAULT_COMPONENTS,
     extra_names: Sequence[str] = (),
+    ca_dir: str | Path | None = None,
 ) -> list[Path]:
-    """Create (or reuse) the CA in ``directory`` and one certificate per component."""
+    """Create (or reuse) the CA in ``ca_dir`` and one certificate per component in
+    ``directory``, which gets ca.crt but never the CA key."""
     base = Path(directory)
+    ca_path = Path(ca_dir) if ca_dir is not None else default_ca_dir(base)
+    _check_no_ca_key(base, ca_path)
+    ca = create_ca(ca_path)
+    _mkdir(base, "--dir")
+    return [create_component_cert(base, identity, ca, extra_names) for identity in components]
+
+
+def revocation_line(cert_file: str | None, serial: str | None, holder: str | None) -> str:
+    """The deny-list line for one of: a certificate file, a hex serial, a holder's URI."""
+    if cert_file is not None:
+        try:
+            cert = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
+        except OSError as exc:
+            raise CertError(f"--cert {cert_file!r}: {exc.strerror}") from None
+        except ValueError:
+            raise CertError(f"--cert {cert_file!r}: not a PEM certificate") from None
+        holder_uri = identity_of(cert)
+        return f"serial:{cert.serial_number:x}  # {holder_uri or 'no identity'}"
+    if serial is not None:
+        try:
+            return f"serial:{int(serial.removeprefix('0x'), 16):x}"
+        except ValueError:
+            raise CertError(f"--serial {serial!r} is not a hexadecimal number") from None
+    if holder is None or parse_uri(holder) is None:
+        raise CertError(f"--holder {holder!r} is not vmgrid://ROLE/NAME (e.g. vmgrid://node/n1)")
+    return holder
+
+
+def revoke(certs_dir: str | Path, line: str) -> Path:
+    """Append ``line`` to the deny list of ``certs_dir``; returns the list's path."""
+    base = Path(certs_dir)
+    if not (base / "ca.crt").is_file():
+        raise CertError(f"--dir {str(base)!r} holds no ca.crt; give the servers' certs directory")
+    path = base / FILE_NAME
     try:
-        base.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            handle.write(line + "\n")
     except OSError as exc:
-        raise CertError(f"--dir {str(base)!r}: cannot create directory ({exc.strerror})") from None
-    ca = create_ca(base)
-    return [create_component_cert(base, name, ca, extra_names) for name in components]
+        raise CertError(f"{str(path)!r}: {exc.strerror}") from None
+    return path

@@ -15,8 +15,10 @@ import grpc
 import grpc.aio
 from vmgrid.agents import grid_codec
 from vmgrid.agents import grid_model as m
+from vmgrid.agents.common.authz import refuse_unless_self
 from vmgrid.agents.common.link_stream import accept_hello, relay_outbox
 from vmgrid.agents.errors import InvalidArgument, MalformedMessage, VmgridError
+from vmgrid.agents.identity import Role
 from vmgrid.agents.jobmodel import JobError, JobStore
 from vmgrid.agents.jobmodel import codec as jobs_codec
 from vmgrid.agents.rpc_status import abort_with
@@ -45,6 +47,7 @@ class GridLinkServicer(grid_pb2_grpc.GridLinkServiceServicer):
         hello = await accept_hello(context, grid_codec.decode_hello, _encode_hello_error)
         if hello is None:
             return
+        await refuse_unless_self(context, Role.CLUSTER, hello.cluster_id, "grid link")
         session = self._coordinator.open_session(hello)
         try:
             await relay_outbox(context, session.outbox, self._read(session, context), _encode)

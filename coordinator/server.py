@@ -10,10 +10,12 @@ from pathlib import Path
 import grpc
 import grpc.aio
 from grpc_health.v1.health import aio as health_aio
+from vmgrid.agents.common.authz import interceptors
 from vmgrid.agents.common.grpc_server import add_health_and_reflection, bind, mark_serving
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.jobmodel import JobStore
 from vmgrid.agents.tls import TlsFiles
+from vmgrid.coordinator.access import COORDINATOR_ACCESS
 from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.grid_jobs import GridJobs
 from vmgrid.coordinator.mover import GridMover
@@ -59,7 +61,12 @@ class CoordinatorServer:
 
     async def start(self) -> str:
         """Bind, serve and start the liveness watchdog; returns the bound host:port."""
-        server = grpc.aio.server(options=[("grpc.keepalive_time_ms", 30000)])
+        server = grpc.aio.server(
+            interceptors=interceptors(
+                COORDINATOR_ACCESS, "coordinator", self.config.insecure, self.config.tls_ca_file
+            ),
+            options=[("grpc.keepalive_time_ms", 30000)],
+        )
         grid_pb2_grpc.add_GridLinkServiceServicer_to_server(
             GridLinkServicer(self.coordinator), server
         )

@@ -23,6 +23,8 @@ import grpc
 import grpc.aio
 from vmgrid.agents import model
 from vmgrid.agents.common import node_codec as codec
+from vmgrid.agents.identity import Role
+from vmgrid.agents.tls import server_role_options
 from vmgrid.v1 import node_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -51,10 +53,15 @@ def link_failure_hint(details: str, secure: bool) -> str:
     fail it, which says nothing about certificates; the usual causes are named here instead.
     """
     lowered = details.lower()
+    if "hostname verification" in lowered:
+        return (
+            " (the server's certificate is not a cluster manager's: it is signed by this"
+            " agent's CA but names another role; check the --manager address)"
+        )
     if "handshake" in lowered or "certificate" in lowered:
         return (
             " (TLS handshake failed: the manager's certificate is not signed by the CA in this"
-            " agent's tls_dir, or it does not name the manager's address)"
+            " agent's tls_dir)"
         )
     if "socket closed" not in lowered:
         return ""
@@ -173,7 +180,8 @@ class NodeLink:
         if self._credentials is None:
             channel = grpc.aio.insecure_channel(self._target, options=_CHANNEL_OPTIONS)
         else:
-            channel = grpc.aio.secure_channel(self._target, self._credentials, _CHANNEL_OPTIONS)
+            options = _CHANNEL_OPTIONS + server_role_options(Role.CLUSTER)
+            channel = grpc.aio.secure_channel(self._target, self._credentials, options)
         ending = asyncio.Event()
         try:
             call = node_pb2_grpc.NodeLinkServiceStub(channel).Connect(self._requests(ending))
@@ -201,8 +209,11 @@ class NodeLink:
             if not stop.is_set() and not self._restart.is_set():
                 details = " ".join((exc.details() or exc.code().name).split())
                 level = logging.DEBUG if details == self._last_failure else logging.WARNING
-                hint = link_failure_hint(details, secure=self._credentials is not None)
-                log.log(level, "manager at %s unreachable: %s%s", self._target, details, hint)
+                if exc.code() is grpc.StatusCode.PERMISSION_DENIED:
+                    log.log(level, "manager at %s refused this agent: %s", self._target, details)
+                else:
+                    hint = link_failure_hint(details, secure=self._credentials is not None)
+                    log.log(level, "manager at %s unreachable: %s%s", self._target, details, hint)
                 self._last_failure = details
         finally:
             self.connected = False

@@ -21,7 +21,8 @@ import grpc.aio
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from vmgrid.agents.errors import ConfigError
-from vmgrid.agents.tls import TlsFiles, channel_credentials
+from vmgrid.agents.identity import Role
+from vmgrid.agents.tls import TlsFiles, channel_credentials, server_role_options
 from vmgrid.coordinator.cli import settings
 from vmgrid.v1 import coordinator_pb2, coordinator_pb2_grpc, grid_pb2
 
@@ -98,9 +99,10 @@ def _channel(args: argparse.Namespace, target: str) -> grpc.aio.Channel:
             "give --certs DIR (or $VMGRID_CERTS) for mTLS, or --insecure for a plaintext "
             "coordinator"
         )
-    return grpc.aio.secure_channel(
-        target, channel_credentials(TlsFiles.from_dir(certs, args.cert_name))
-    )
+    files = TlsFiles.from_dir(certs, args.cert_name)
+    credentials = channel_credentials(files)
+    settings.verify_server(target, files, Role.COORDINATOR)
+    return grpc.aio.secure_channel(target, credentials, server_role_options(Role.COORDINATOR))
 
 
 def run(args: argparse.Namespace, query: Query) -> int:

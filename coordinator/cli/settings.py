@@ -24,7 +24,14 @@ import grpc.aio
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from vmgrid.agents.errors import ConfigError
-from vmgrid.agents.tls import TlsFiles, channel_credentials
+from vmgrid.agents.identity import Role
+from vmgrid.agents.tls import (
+    TlsFiles,
+    WrongServer,
+    channel_credentials,
+    check_server_role,
+    server_role_options,
+)
 from vmgrid.v1 import cluster_pb2_grpc
 from vmgrid.v1.errors import VmgridError
 
@@ -174,7 +181,17 @@ def channel(args: argparse.Namespace, settings: Settings) -> grpc.aio.Channel:
             "or --insecure for a plaintext manager"
         )
     files = TlsFiles.from_dir(settings.certs, args.cert_name)
-    return grpc.aio.secure_channel(settings.cluster, channel_credentials(files))
+    credentials = channel_credentials(files)
+    verify_server(settings.cluster, files, Role.CLUSTER)
+    return grpc.aio.secure_channel(settings.cluster, credentials, server_role_options(Role.CLUSTER))
+
+
+def verify_server(target: str, files: TlsFiles, role: Role) -> None:
+    """CommandError (exit 3) unless the server at ``target`` holds a certificate of ``role``."""
+    try:
+        check_server_role(target, files, role)
+    except WrongServer as exc:
+        raise CommandError(str(exc), EXIT_UNREACHABLE) from None
 
 
 Stub: TypeAlias = cluster_pb2_grpc.ClusterServiceStub

@@ -18,7 +18,9 @@ import grpc
 import grpc.aio
 from vmgrid.agents.common.node_codec import decode_command_result, vm_state_from_wire
 from vmgrid.agents.errors import NotFound, VmgridError
+from vmgrid.agents.identity import Role
 from vmgrid.agents.rpc_status import from_rpc_error
+from vmgrid.agents.tls import server_role_options
 from vmgrid.coordinator.web.cluster_json import capacity_json, usage_json
 from vmgrid.coordinator.web.errors import not_found
 from vmgrid.v1 import cluster_pb2 as pb
@@ -48,7 +50,8 @@ class ClusterCalls:
             if self.credentials is None:
                 channel = grpc.aio.insecure_channel(endpoint)
             else:
-                channel = grpc.aio.secure_channel(endpoint, self.credentials)
+                options = server_role_options(Role.CLUSTER)
+                channel = grpc.aio.secure_channel(endpoint, self.credentials, options)
             self._channels[endpoint] = channel
         return cluster_pb2_grpc.ClusterServiceStub(channel)
 

@@ -27,10 +27,11 @@ BIN = Path(sys.executable).parent
 class Manager:
     """A `vmgrid-cluster` process serving mTLS with the certs of ``certs``."""
 
-    def __init__(self, workdir: Path, certs: Path) -> None:
+    def __init__(self, workdir: Path, certs: Path, cert_name: str = "cluster") -> None:
         self.certs = certs
         ready = workdir / "ready"
         argv = [str(BIN / "vmgrid-cluster"), "--certs", str(certs), "--listen", "127.0.0.1:0"]
+        argv += ["--cert-name", cert_name]
         argv += ["--ready-file", str(ready), "--state-dir", str(workdir / "state")]
         argv += ["--report-period-ms", "500", "--heartbeat-timeout-ms", "3000"]
         self.log = workdir / "cluster.log"
@@ -83,14 +84,17 @@ def agent_log_says(log: Path, text: str) -> None:
 def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("certs")
     dirs = {"good": base / "good", "other": base / "other", "foreign": base / "foreign"}
-    assert vmgridctl(["certs", "init", "--dir", str(dirs["good"])]) == 0
-    assert vmgridctl(["certs", "init", "--dir", str(dirs["other"])]) == 0
+    for name, nodes in (("good", ("tls-n1", "intruder-2")), ("other", ("intruder",))):
+        assert vmgridctl(["certs", "init", "--dir", str(dirs[name])]) == 0
+        for node in nodes:
+            issue = ["certs", "issue", "--role", "node", "--name", node, "--dir", str(dirs[name])]
+            assert vmgridctl(issue) == 0
     # Trusts the right CA but presents a certificate signed by another one.
     dirs["foreign"].mkdir()
     (dirs["foreign"] / "ca.crt").write_bytes((dirs["good"] / "ca.crt").read_bytes())
     for suffix in ("crt", "key"):
-        agent_file = dirs["other"] / f"agent.{suffix}"
-        (dirs["foreign"] / f"agent.{suffix}").write_bytes(agent_file.read_bytes())
+        agent_file = dirs["other"] / f"intruder.{suffix}"
+        (dirs["foreign"] / f"intruder.{suffix}").write_bytes(agent_file.read_bytes())
     return dirs
 
 
@@ -107,8 +111,7 @@ def test_agent_with_a_signed_certificate_joins_the_tls_manager(
     manager: Manager, certs: dict[str, Path], tmp_path: Path
 ) -> None:
     log = tmp_path / "agent.log"
-    tls = ("--tls-dir", str(certs["good"]), "--tls-name", "agent")
-    agent = start_agent(manager.address, log, "tls-n1", *tls)
+    agent = start_agent(manager.address, log, "tls-n1", "--tls-dir", str(certs["good"]))
     try:
         wait_until(lambda: manager.node_ids() == ["tls-n1"], "tls-n1 connected")
         agent_log_says(log, "connected to manager")
@@ -119,8 +122,8 @@ def test_agent_with_a_signed_certificate_joins_the_tls_manager(
 @pytest.mark.parametrize(
     ("certs_name", "flags", "named"),
     [
-        ("foreign", ("--tls-name", "agent"), "refused this agent's certificate"),
-        ("other", ("--tls-name", "agent"), "TLS handshake failed"),
+        ("foreign", (), "refused this agent's certificate"),
+        ("other", (), "TLS handshake failed"),
         (None, ("--insecure",), "most likely serves TLS; give --tls-dir DIR instead of --insecure"),
     ],
     ids=["cert-from-another-ca", "trusts-another-ca", "insecure"],
@@ -143,6 +146,42 @@ def test_refused_agents_log_the_cause_and_the_manager_keeps_serving(
     finally:
         stop(agent)
     assert manager.process.poll() is None
+
+
+def test_agent_saying_hello_as_another_node_is_refused_and_told_why(
+    manager: Manager, certs: dict[str, Path], tmp_path: Path
+) -> None:
+    log = tmp_path / "agent.log"
+    tls = ("--tls-dir", str(certs["good"]), "--tls-name", "tls-n1")
+    agent = start_agent(manager.address, log, "posing-n9", *tls)
+    try:
+        agent_log_says(
+            log,
+            "refused this agent: certificate vmgrid://node/tls-n1 may not speak for node "
+            "'posing-n9'",
+        )
+        assert "posing-n9" not in manager.node_ids()
+    finally:
+        stop(agent)
+    assert "certificate vmgrid://node/tls-n1 said hello as 'posing-n9'; refused" in (
+        manager.log.read_text()
+    )
+
+
+def test_agent_refuses_a_server_that_presents_a_node_certificate(
+    certs: dict[str, Path], tmp_path: Path
+) -> None:
+    """The server's certificate is the project CA's, but a node's: not a manager to obey."""
+    (tmp_path / "impostor").mkdir()
+    impostor = Manager(tmp_path / "impostor", certs["good"], cert_name="intruder-2")
+    log = tmp_path / "agent.log"
+    agent = start_agent(impostor.address, log, "tls-n1", "--tls-dir", str(certs["good"]))
+    try:
+        agent_log_says(log, "the server's certificate is not a cluster manager's")
+        assert "connected to manager" not in log.read_text()
+    finally:
+        stop(agent)
+        impostor.stop()
 
 
 def test_agent_without_its_certificate_file_exits_2_naming_it(

@@ -20,6 +20,8 @@ import grpc
 import grpc.aio
 from vmgrid.agents import grid_codec
 from vmgrid.agents import grid_model as m
+from vmgrid.agents.identity import Role
+from vmgrid.agents.tls import server_role_options
 from vmgrid.v1 import grid_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -106,7 +108,9 @@ class GridUplink:
     def _channel(self) -> grpc.aio.Channel:
         if self._credentials is None:
             return grpc.aio.insecure_channel(self.coordinator_addr)
-        return grpc.aio.secure_channel(self.coordinator_addr, self._credentials)
+        return grpc.aio.secure_channel(
+            self.coordinator_addr, self._credentials, server_role_options(Role.COORDINATOR)
+        )
 
     async def _session(self) -> None:
         async with self._channel() as channel:

@@ -22,8 +22,10 @@ from vmgrid.agents.cluster.operator.rpc import OperatorRpcMixin
 from vmgrid.agents.cluster.state.events import ClusterEvent
 from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.common import node_codec as codec
+from vmgrid.agents.common.authz import refuse_unless_self
 from vmgrid.agents.common.link_stream import accept_hello, relay_outbox
 from vmgrid.agents.errors import InvalidArgument, MalformedMessage, VmgridError
+from vmgrid.agents.identity import Role
 from vmgrid.agents.jobmodel import JobError
 from vmgrid.agents.jobmodel import codec as jobs_codec
 from vmgrid.agents.model import HelloAck, StreamError
@@ -48,6 +50,7 @@ class NodeLinkServicer(node_pb2_grpc.NodeLinkServiceServicer):
         hello = await accept_hello(context, codec.decode_hello, _encode_hello_error)
         if hello is None:
             return
+        await refuse_unless_self(context, Role.NODE, hello.identity.node_id, "node link")
         session = self._manager.open_session(hello)
         try:
             await relay_outbox(context, session.outbox, self._read(session, context), self._encode)

@@ -12,8 +12,10 @@ import grpc.aio
 from grpc_health.v1.health import aio as health_aio
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.operator.operations import OperatorApi
+from vmgrid.agents.cluster.service.access import CLUSTER_ACCESS
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.rpc import ClusterServicer, NodeLinkServicer
+from vmgrid.agents.common.authz import interceptors
 from vmgrid.agents.common.grpc_server import add_health_and_reflection, bind, mark_serving
 from vmgrid.agents.tls import TlsFiles
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, node_pb2, node_pb2_grpc
@@ -42,10 +44,13 @@ class ClusterServer:
     async def start(self) -> str:
         """Bind, serve and start the heartbeat watchdog; returns the bound host:port."""
         server = grpc.aio.server(
+            interceptors=interceptors(
+                CLUSTER_ACCESS, "cluster manager", self.config.insecure, self.config.tls_ca_file
+            ),
             options=[
                 ("grpc.keepalive_time_ms", 30000),
                 ("grpc.max_concurrent_streams", 100000),
-            ]
+            ],
         )
         node_pb2_grpc.add_NodeLinkServiceServicer_to_server(NodeLinkServicer(self.manager), server)
         cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
