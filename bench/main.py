@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "reaction": ("vmgrid.bench.reaction", "overload-to-relief time on the KVM lab"),
     "makespan": ("vmgrid.bench.makespan", "plan makespan versus capped parallelism"),
     "failover": ("vmgrid.bench.failover", "restart time after a host failure on the lab"),
+    "chaos": ("vmgrid.bench.chaos", "seeded random operations and failures, invariants checked"),
 }
 
 
