@@ -141,8 +141,9 @@ class ChaosRun:
         self.last, self.connected = seen
         self.ledger.samples += 1
         for vm_uuid, nodes in duplicated(self.last).items():
-            if self.ledger.note("duplicated", self.step, vm_uuid, f"active on {nodes}"):
-                self.say(f"  !! step {self.step}: VM {vm_uuid} running twice: {nodes}")
+            detail = f"active on {nodes}" + self._stale(vm_uuid)
+            if self.ledger.note("duplicated", self.step, vm_uuid, detail):
+                self.say(f"  !! step {self.step}: VM {vm_uuid} running twice: {detail}")
         model = to_model(self.grid.runtime.manager.state.snapshot())
         for rule_id, why in broken_rules(self.rules(), model, self.impossible).items():
             why += self._concurrent(rule_id)
@@ -161,12 +162,14 @@ class ChaosRun:
                 break
             await asyncio.sleep(SAMPLE_PERIOD_S)
         for vm_uuid, name in (gone or {}).items():
-            detail = f"{name} not reported anywhere"
-            if vm_uuid in self.stale_members:
-                detail += f" ({KNOWN_STALE_MEMBER} {self.stale_members[vm_uuid]})"
+            detail = f"{name} not reported anywhere" + self._stale(vm_uuid)
             if self.ledger.note("lost", self.step, vm_uuid, detail):
                 self.say(f"  !! step {self.step}: VM {vm_uuid} lost: {detail}")
             self.forget(vm_uuid)  # counted once; later steps need not wait for it
+
+    def _stale(self, vm_uuid: str) -> str:
+        why = self.stale_members.get(vm_uuid)
+        return f" ({KNOWN_STALE_MEMBER}: {why})" if why else ""
 
     def _concurrent(self, rule_id: str) -> str:
         rule = next((r for r in self.rules() if r.rule_id == rule_id), None)

@@ -23,8 +23,9 @@ KNOWN_CONCURRENT = "moved at once by plan"
 """Marks a broken rule the applier let two running actions of one plan break together."""
 KNOWN_HA_RESTART = "placed by an HA restart of"
 """Marks a broken rule over a VM that HA restarted (restarts do not plan under the store)."""
-KNOWN_STALE_MEMBER = "HA's member record had it on"
-"""Marks a lost job member whose HA record still named a node it had migrated away from."""
+KNOWN_STALE_MEMBER = "HA's member record was stale"
+"""Marks a job member lost or run twice after a node failure while HA's record of it still
+named the node it had migrated away from (the record follows HA restarts only)."""
 
 ACTIVE = frozenset({"running", "blocked", "paused", "migrating"})
 """States in which a copy of a VM holds the VM (a second one would run it twice)."""

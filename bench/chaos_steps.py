@@ -241,9 +241,11 @@ async def fail_node(run: ChaosRun) -> str:
     }
     ft = run.grid.runtime.fault_tolerance
     records = {m.vm_uuid: m.node_id for m in ft.jobs.members.members()} if ft else {}
-    for p in gone:
-        if p.uuid in run.job_members and records.get(p.uuid, node) != node:
-            run.stale_members[p.uuid] = records[p.uuid]
+    actual = {p.uuid: p.node for p in run.last if p.cluster == "c1"}
+    for vm_uuid, recorded in records.items():
+        where = actual.get(vm_uuid, recorded)
+        if where != recorded and node in (where, recorded):
+            run.stale_members[vm_uuid] = f"it said {recorded}, the VM ran on {where}"
     run.grid.kill_agent("c1", node)
     run.failed = node
     run.drained.discard(node)
