@@ -28,6 +28,7 @@ from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.node.testnode import SimVm
 from vmgrid.bench.chaos_check import (
     KNOWN_CONCURRENT,
+    KNOWN_GRID_MOVE_IN,
     KNOWN_HA_RESTART,
     KNOWN_STALE_MEMBER,
     Finding,
@@ -43,6 +44,9 @@ from vmgrid.bench.chaos_steps import STEPS
 SAMPLE_PERIOD_S = 0.25
 SETTLE_S = 20.0
 """Longest wait, after a step, for an expected VM to show again (HA restarts, grid moves)."""
+DUPLICATE_HOLD_S = 2.5
+"""A VM counts as running twice when two nodes' reports say so for this long (2.5 report
+periods): the manager's mirror of a restarted agent may show its old VMs until it reports."""
 CONCURRENT_WINDOW_S = 10.0
 """How far back a broken rule's moves are looked for in the journal."""
 
@@ -103,6 +107,9 @@ class ChaosRun:
         self.down_with_host: list[SimVm] = []
         self.forgotten: set[str] = set()
         self.stale_members: dict[str, str] = {}
+        self._twice_since: dict[str, float] = {}
+        self.moved_in: set[str] = set()
+        """VMs a grid move brought into c1."""
         """Job members whose HA record named another node than the one that failed."""
         self.last: list[Placement] = []
         self.connected: dict[str, set[str]] = {}
@@ -140,7 +147,12 @@ class ChaosRun:
             return False
         self.last, self.connected = seen
         self.ledger.samples += 1
-        for vm_uuid, nodes in duplicated(self.last).items():
+        twice = duplicated(self.last)
+        now = time.monotonic()
+        self._twice_since = {u: self._twice_since.get(u, now) for u in twice}
+        for vm_uuid, nodes in twice.items():
+            if now - self._twice_since[vm_uuid] < DUPLICATE_HOLD_S:
+                continue
             detail = f"active on {nodes}" + self._stale(vm_uuid)
             if self.ledger.note("duplicated", self.step, vm_uuid, detail):
                 self.say(f"  !! step {self.step}: VM {vm_uuid} running twice: {detail}")
@@ -182,7 +194,10 @@ class ChaosRun:
             return f" ({KNOWN_CONCURRENT} {plan})"
         ft = self.grid.runtime.fault_tolerance
         restarted = sorted({r.vm_name for r in ft.ha.restarts if r.vm_uuid in vms}) if ft else []
-        return f" ({KNOWN_HA_RESTART} {', '.join(restarted)})" if restarted else ""
+        if restarted:
+            return f" ({KNOWN_HA_RESTART} {', '.join(restarted)})"
+        arrived = sorted(self.expected.get(vm, vm) for vm in self.moved_in if vm in vms)
+        return f" ({KNOWN_GRID_MOVE_IN} {', '.join(arrived)})" if arrived else ""
 
     async def sample_forever(self) -> None:
         while True:

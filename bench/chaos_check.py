@@ -23,6 +23,8 @@ KNOWN_CONCURRENT = "moved at once by plan"
 """Marks a broken rule the applier let two running actions of one plan break together."""
 KNOWN_HA_RESTART = "placed by an HA restart of"
 """Marks a broken rule over a VM that HA restarted (restarts do not plan under the store)."""
+KNOWN_GRID_MOVE_IN = "placed by a grid move into c1 of"
+"""Marks a broken rule over a VM a grid move brought in (arrivals do not plan under the store)."""
 KNOWN_STALE_MEMBER = "HA's member record was stale"
 """Marks a job member lost or run twice after a node failure while HA's record of it still
 named the node it had migrated away from (the record follows HA restarts only)."""

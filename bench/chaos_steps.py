@@ -293,6 +293,8 @@ async def grid_move(run: ChaosRun) -> str:
         except grpc.aio.AioRpcError as exc:
             return f"grid move {vm.name} -> {destination}: {exc.code().name} {exc.details()}"
     status = await asyncio.wait_for(coordinator.mover.wait(reply.plan.plan_id), 120)
+    if destination == "c1":
+        run.moved_in.add(vm.uuid)
     return f"grid move {vm.name} {source} -> {destination}: {status.value}"
 
 
