@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
+from vmgrid.agents.cluster.act.journal import ActionState, Journal
 from vmgrid.agents.cluster.rules.store import Rule
-from vmgrid.bench.chaos_check import Ledger, broken_rules, duplicated, missing
+from vmgrid.bench.chaos_check import Ledger, broken_rules, concurrent_moves, duplicated, missing
 from vmgrid.bench.chaos_grid import Placement
 from vmgrid.solver.constraints import make
 from vmgrid.solver.model import VM, Model, Node
+from vmgrid.solver.plan import Action, ActionKind
 
 
 def at(cluster: str, node: str, uuid: str, state: str = "running") -> Placement:
@@ -55,3 +60,30 @@ def test_the_ledger_keeps_the_first_sighting_of_each_broken_invariant() -> None:
     assert ledger.note("lost", 9, "apart", "another kind")
     assert [(f.kind, f.step) for f in ledger.findings] == [("rule", 3), ("lost", 9)]
     assert ledger.count("rule") == 1
+
+
+def _migration(action_id: int, vm: str, src: str, dst: str) -> Action:
+    return Action(action_id, ActionKind.MIGRATE, vm, src, dst, 0, 1, "test")
+
+
+def test_concurrent_moves_finds_the_plan_that_moved_two_rule_vms_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(str(path))
+    journal.record_plan(
+        "together", [_migration(0, "a", "n1", "n3"), _migration(1, "b", "n2", "n3")]
+    )
+    journal.record_plan("in-turn", [_migration(0, "c", "n1", "n3"), _migration(1, "d", "n2", "n3")])
+    journal.start_action("together", 0, 1)
+    journal.start_action("together", 1, 1)  # both running
+    journal.finish_action("together", 0, ActionState.SUCCEEDED)
+    journal.finish_action("together", 1, ActionState.SUCCEEDED)
+    journal.start_action("in-turn", 0, 1)
+    journal.finish_action("in-turn", 0, ActionState.SUCCEEDED)
+    time.sleep(0.01)
+    journal.start_action("in-turn", 1, 1)  # after the first one ended
+    journal.finish_action("in-turn", 1, ActionState.SUCCEEDED)
+    journal.close()
+    assert concurrent_moves(path, ["b", "a"], 0.0) == "together"
+    assert concurrent_moves(path, ["c", "d"], 0.0) == ""
+    assert concurrent_moves(path, ["a", "c"], 0.0) == ""  # two plans
+    assert concurrent_moves(path, ["a", "b"], time.time() + 60) == ""  # too long ago
