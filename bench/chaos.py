@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -244,16 +245,29 @@ async def run_chaos(
         )
 
 
+async def _stoppable(steps: int, seed: int, workdir: Path) -> ChaosResult:
+    """The run, cancelled by SIGINT or SIGTERM so that the grid's processes are stopped."""
+    task = asyncio.ensure_future(run_chaos(steps, seed, workdir))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        print(f"chaos seed {seed}: interrupted, grid stopped", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
     print(f"chaos seed {seed}", file=sys.stderr, flush=True)
     if args.workdir:
         workdir = Path(args.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
-        result = asyncio.run(run_chaos(args.steps, seed, workdir))
+        result = asyncio.run(_stoppable(args.steps, seed, workdir))
     else:
         with tempfile.TemporaryDirectory(prefix="vmgrid-chaos-") as tmp:
-            result = asyncio.run(run_chaos(args.steps, seed, Path(tmp)))
+            result = asyncio.run(_stoppable(args.steps, seed, Path(tmp)))
     for finding in result.findings:
         print(
             f"{finding.kind} at step {finding.step}: {finding.subject}: {finding.detail}",
