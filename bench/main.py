@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "vmgrid.bench.submission",
         "submit to SSH + NFS ready for a group of Debian guests on the lab",
     ),
+    "chaos": ("vmgrid.bench.chaos", "seeded random operations and failures, invariants checked"),
 }
 
 
