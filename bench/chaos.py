@@ -206,10 +206,13 @@ class ChaosRun:
             await asyncio.sleep(SAMPLE_PERIOD_S)
 
     def _read_events(self) -> None:
+        """Rules the manager called impossible are excused until it says they hold again."""
         while (event := self._events.get_nowait()) is not None:
             for rule in self.rules():
-                if rule.rule_id in event.message:
+                if f"rule {rule.rule_id} impossible" in event.message:
                     self.impossible.add(rule.rule_id)
+                elif f"rule {rule.rule_id} holds again" in event.message:
+                    self.impossible.discard(rule.rule_id)
 
 
 def _about_rules(event: ClusterEvent) -> bool:

@@ -190,6 +190,9 @@ def place_in_cluster(
     world = model.with_vms(members)
     running = tuple(v.name for v in model.vms.values() if v.running)
     constraints = group_constraints(spec, world) + ([Root(running)] if running else [])
+    draining = tuple(n for n, node in model.nodes.items() if node.attributes.get("draining"))
+    if draining:  # maintenance: nothing new lands there
+        constraints.append(Ban(tuple(spec.members), draining))
     constraints += [
         rule
         for rule in cluster_rules

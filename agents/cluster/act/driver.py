@@ -67,12 +67,17 @@ class ManagerDriver:
         self._options = options or DriverOptions()
         self._reserved: dict[str, tuple[int, int]] = {}  # command id -> (cpu, memory) on dst
         self._reserved_on: dict[str, str] = {}
-        self._preconditions = Preconditions(manager.state, self._incoming)
+        self._moving: dict[str, tuple[str, str]] = {}  # command id -> (VM, its destination)
+        self._preconditions = Preconditions(manager.state, self._incoming, self._in_flight)
 
     # ---- preconditions ----------------------------------------------------------------------
 
     def check(self, action: Action) -> Check:
         return self._preconditions.check(action)
+
+    def _in_flight(self) -> list[tuple[str, str]]:
+        """(VM, destination) of every migration started and not ended."""
+        return list(self._moving.values())
 
     def _incoming(self, node_id: str) -> list[tuple[int, int]]:
         """(CPU, memory) that migrations already started towards `node_id` will bring."""
@@ -163,6 +168,7 @@ class ManagerDriver:
             return Outcome(True, f"{vm.name or vm.uuid} already on {action.dst}")
         self._reserved[cid] = (vm.cpu_used_millicores, vm.memory_allocated_bytes)
         self._reserved_on[cid] = action.dst
+        self._moving[cid] = (action.subject, action.dst)
         try:
             if src.identity.simulated and dst.identity.simulated:
                 return await self._simulated_migration(action, vm, cid, progress)
@@ -184,6 +190,7 @@ class ManagerDriver:
         finally:
             self._reserved.pop(cid, None)
             self._reserved_on.pop(cid, None)
+            self._moving.pop(cid, None)
 
     async def _simulated_migration(
         self, action: Action, vm: m.VmUsage, cid: str, progress: ProgressCallback

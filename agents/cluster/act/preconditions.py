@@ -11,6 +11,7 @@ reason says which check failed).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from vmgrid.agents import model as m
@@ -19,7 +20,7 @@ from vmgrid.agents.cluster.rules.check import arrival_refusal, involving
 from vmgrid.agents.cluster.state.solver_view import to_model, vm_demand
 from vmgrid.agents.cluster.state.state import ClusterState, NodeStatus
 from vmgrid.agents.errors import NotFound
-from vmgrid.solver.model import VM, VMState
+from vmgrid.solver.model import VM, Model, VMState
 from vmgrid.solver.plan import Action, ActionKind
 
 # A shutting-down copy is not "the running copy" of a VM nor a started one; a guest-suspended
@@ -28,6 +29,8 @@ RUNNING = m.RUNNING_STATES - {m.VmState.SHUTTING_DOWN}
 ACTIVE = RUNNING | {m.VmState.PAUSED}
 Incoming = Callable[[str], list[tuple[int, int]]]
 """node id -> (CPU millicores, memory bytes) of each migration already started towards it."""
+InFlight = Callable[[], list[tuple[str, str]]]
+"""(VM, destination) of each migration started and not ended."""
 
 
 def _net_bps(vm: m.VmUsage) -> int:
@@ -61,9 +64,12 @@ def locate_vm(state: ClusterState, vm_uuid: str) -> tuple[str, m.VmUsage]:
 class Preconditions:
     """``check(action)`` for the executor, over a live ClusterState."""
 
-    def __init__(self, state: ClusterState, incoming: Incoming) -> None:
+    def __init__(
+        self, state: ClusterState, incoming: Incoming, in_flight: InFlight = lambda: []
+    ) -> None:
         self._state = state
         self._incoming = incoming
+        self._in_flight = in_flight
 
     def check(self, action: Action) -> Check:
         state = self._state
@@ -98,7 +104,13 @@ class Preconditions:
                 return Check(Verdict.STALE, f"VM {name} already runs on {elsewhere}")
             if host == action.dst and vm.state in ACTIVE:
                 return READY  # already started: the start command is a no-op
-            return self._arrival(action.dst, vm)
+            # A VM that starts holds its memory at once; its CPU and traffic (which a lost
+            # node's last report may still show) come later and are the deciders' business:
+            # a restart is never held back for them.
+            starting = dataclasses.replace(
+                vm, cpu_used_millicores=0, net_rx_bytes_per_second=0, net_tx_bytes_per_second=0
+            )
+            return self._arrival(action.dst, starting)
         return READY
 
     def _active_elsewhere(self, vm_uuid: str, node_id: str) -> str:
@@ -124,7 +136,7 @@ class Preconditions:
         rules = involving(state.rules.kept(), [vm.uuid], [destination])
         if not rules:
             return READY
-        model = to_model(state.snapshot(copy_history=False))
+        model = self._with_moves_done(to_model(state.snapshot(copy_history=False)), vm.uuid)
         arriving = model.vms.get(vm.uuid) or VM(
             vm.uuid, vm_demand(vm, (), 1), VMState.READY, None, {"name": vm.name}
         )
@@ -185,3 +197,13 @@ class Preconditions:
                 f"VM {name} needs {_net_bps(vm) // 1_000_000} Mbit/s",
             )
         return READY
+
+    def _with_moves_done(self, model: Model, arriving: str) -> Model:
+        """`model` with every other VM now migrating counted on its destination: two moves of
+        one plan must not break a rule together that neither breaks alone."""
+        moved = [
+            model.vms[vm].on(dst)
+            for vm, dst in self._in_flight()
+            if vm != arriving and vm in model.vms and dst in model.nodes
+        ]
+        return model.with_vms(moved) if moved else model

@@ -12,13 +12,15 @@ import contextlib
 import weakref
 from dataclasses import dataclass, field
 
-from vmgrid.agents.cluster.act.executor import PlanExecutor
+from vmgrid.agents.cluster.act.executor import ExecutionEvent, PlanExecutor
+from vmgrid.agents.cluster.act.journal import ActionState
 from vmgrid.agents.cluster.jobs.checkpoints import Checkpoints
 from vmgrid.agents.cluster.jobs.ha import HaConfig, HaMonitor
 from vmgrid.agents.cluster.jobs.submission import ClusterJobs, SubmissionConfig
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.errors import Unimplemented
 from vmgrid.agents.jobmodel import SnapshotPolicy
+from vmgrid.solver.plan import ActionKind
 
 _BY_MANAGER: weakref.WeakKeyDictionary[ClusterManager, FaultTolerance] = weakref.WeakKeyDictionary()
 
@@ -48,9 +50,17 @@ class FaultTolerance:
             self.jobs, default_policy=self.options.default_checkpoint_policy
         )
         self.ha = HaMonitor(self.jobs, self.checkpoints, self.options.ha)
+        executor.add_listener(self._on_execution)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         _BY_MANAGER[manager] = self
+
+    def _on_execution(self, event: ExecutionEvent) -> None:
+        """A member migrated by any plan: its record follows it, so HA restarts the right VMs."""
+        action = event.action
+        migrated = event.state is ActionState.SUCCEEDED and action.kind is ActionKind.MIGRATE
+        if migrated and action.dst is not None and self.jobs.members.is_member(action.subject):
+            self.jobs.members.moved(action.subject, action.dst)
 
     def start(self) -> None:
         """Run the checkpoint loop and (unless disabled) the failure monitor."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import subprocess
 import time
@@ -35,7 +36,12 @@ from vmgrid.agents.cluster.rules.check import involving, refusing_rules
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
 from vmgrid.agents.errors import VmgridError
-from vmgrid.agents.model import DefineCommand, DestroyCommand, UndefineCommand
+from vmgrid.agents.model import (
+    HOLDS_MEMORY_STATES,
+    DefineCommand,
+    DestroyCommand,
+    UndefineCommand,
+)
 from vmgrid.solver.admission import restart_order
 from vmgrid.solver.model import CPU, MEMORY, NET, VM, Model, VMState
 from vmgrid.solver.plan import ActionKind
@@ -167,7 +173,7 @@ class HaMonitor:
         return done
 
     async def restart_from(self, node: str) -> list[Restart]:
-        members = {m.vm_uuid: m for m in self.jobs.members.members(node_id=node)}
+        members = self._members_on(node)
         model = to_model(self.jobs.manager.state.snapshot())
         order = restart_order(_as_vm(m) for m in members.values())
         done = []
@@ -186,6 +192,21 @@ class HaMonitor:
             done.append(restart)
         self.restarts.extend(done)
         return done
+
+    def _members_on(self, node: str) -> dict[str, Member]:
+        """The members the failed node held when it last reported (its record may be older:
+        a migration moved a member there, or away from it). Records are set right first."""
+        view = self.jobs.manager.state.view(node)
+        there = {vm.uuid for vm in view.vms if vm.state in HOLDS_MEMORY_STATES}
+        found = {}
+        for member in self.jobs.members.members():
+            if member.vm_uuid not in there:
+                continue
+            if member.node_id != node:
+                self.jobs.members.moved(member.vm_uuid, node)
+                member = dataclasses.replace(member, node_id=node)
+            found[member.vm_uuid] = member
+        return found
 
     def _target(self, model: Model, member: Member) -> str | None:
         """Where the member restarts: a node with room that keeps every placement rule if

@@ -110,6 +110,13 @@ class MemberStore:
     def remove_job(self, job_id: str) -> None:
         self._run("DELETE FROM members WHERE job_id = ?", (job_id,))
 
+    def is_member(self, vm_uuid: str) -> bool:
+        return bool(self._run("SELECT 1 FROM members WHERE vm_uuid = ?", (vm_uuid,)))
+
+    def moved(self, vm_uuid: str, node_id: str) -> None:
+        """The member now runs on `node_id` (a migration; nothing stale is left behind)."""
+        self._run("UPDATE members SET node_id = ? WHERE vm_uuid = ?", (node_id, vm_uuid))
+
     def relocate(self, vm_uuid: str, from_node: str, to_node: str) -> None:
         """Record a restart elsewhere: the copy on `from_node` becomes stale (one transaction)."""
         with self._lock:

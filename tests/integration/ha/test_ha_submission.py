@@ -25,6 +25,7 @@ import grpc.aio
 import pytest
 from agent_files import start_agent
 from applier import applier
+from vmgrid.agents.cluster.act.oneshot import one_action, run_or_raise
 from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance, FaultToleranceOptions
 from vmgrid.agents.cluster.jobs.ha import HaConfig
 from vmgrid.agents.cluster.jobs.submission import SubmissionConfig
@@ -35,6 +36,7 @@ from vmgrid.agents.jobmodel import JobState
 from vmgrid.agents.jobmodel import codec as jobs_codec
 from vmgrid.agents.model import VmState
 from vmgrid.agents.node.testnode import node_xml
+from vmgrid.solver.plan import ActionKind
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2
 from waiting import wait_for
 
@@ -201,6 +203,29 @@ def test_a_member_restarts_even_where_it_breaks_spread_and_the_rule_is_reported_
             running = c.running()
             assert all(u in running for u in uuids)  # every member runs, once
             os.kill(c.agents[victim].pid, signal.SIGCONT)
+
+    asyncio.run(scenario())
+
+
+def test_a_member_migrated_by_a_plan_is_restarted_from_where_it_ran(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with cluster(tmp_path, ("true",)) as c:
+            submitted = await c.submit(job("moved", count=1))
+            assert submitted.state == common_pb2.JOB_STATE_RUNNING, submitted.message
+            (vm_uuid,) = submitted.vm_uuids
+            await wait_for(lambda: vm_uuid in c.running(), 10)
+            first = c.running()[vm_uuid][0]
+            second = next(n for n in NODES if n != first)
+            move = one_action(ActionKind.MIGRATE, vm_uuid, "test", src=first, dst=second)
+            await run_or_raise(c.ft.jobs.executor, "move-member", [move], "test")
+            await wait_for(lambda: c.running().get(vm_uuid) == [second], 15)
+            (member,) = c.ft.jobs.members.members(submitted.job_id)
+            assert member.node_id == second  # the record followed the migration
+            os.kill(c.agents[second].pid, signal.SIGSTOP)
+            await wait_for(lambda: second in c.ft.ha.failed, 15)
+            await wait_for(lambda: any(n != second for n in c.running().get(vm_uuid, [])), 20)
+            assert [r.from_node for r in c.ft.ha.restarts] == [second]
+            os.kill(c.agents[second].pid, signal.SIGCONT)
 
     asyncio.run(scenario())
 

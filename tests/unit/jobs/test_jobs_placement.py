@@ -3,6 +3,7 @@ spread/gather/ban/fence respected, all-or-nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from vmgrid.agents.jobmodel.placement import (
     place_in_cluster,
     view_of,
 )
+from vmgrid.solver import Model
 
 
 def spec(**overrides: Any) -> JobSpec:
@@ -111,3 +113,13 @@ def test_ha_admission_can_refuse_a_placement_that_fits() -> None:
     assert isinstance(place_group(group, two), GroupPlacement)
     out = place_group(group, two, tolerate_failures=1)
     assert isinstance(out, Rejection) and out.stage == "admission"
+
+
+def test_nothing_new_lands_on_a_draining_node() -> None:
+    base = cluster(3)
+    nodes = [
+        dataclasses.replace(n, attributes={"draining": n.name != "n2"}) for n in base.nodes.values()
+    ]
+    placed = place_in_cluster(spec(count=1), "c1", Model.of(nodes, []))
+    assert not isinstance(placed, Rejection), placed
+    assert set(placed.hosts.values()) == {"n2"}

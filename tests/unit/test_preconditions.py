@@ -1,0 +1,52 @@
+"""The applier's re-check on a real ClusterState: rules with migrations in flight, starts."""
+
+from __future__ import annotations
+
+from vmgrid.agents import model as m
+from vmgrid.agents.cluster.act.executor import Verdict
+from vmgrid.agents.cluster.act.preconditions import Preconditions
+from vmgrid.agents.cluster.link.manager import ClusterManager
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.solver.constraints import Spread
+from vmgrid.solver.plan import Action, ActionKind
+
+GIB = 2**30
+
+
+def cluster(placement: dict[str, list[tuple[str, m.VmState]]]) -> ClusterManager:
+    manager = ClusterManager(ClusterConfig(insecure=True))
+    for node, vms in placement.items():
+        hello = m.NodeHello(
+            m.NodeIdentity(node, f"{node}.lab", ""), m.NodeCapacity(8000, 16 * GIB, 10**10)
+        )
+        session = manager.open_session(hello)
+        usages = tuple(m.VmUsage(u, u, s, 1, 100, GIB, GIB) for u, s in vms)
+        manager.handle_report(
+            session, m.NodeReport(1, 1, m.HostUsage(500, 2 * GIB, 16 * GIB), usages)
+        )
+    return manager
+
+
+def migrate(vm: str, src: str, dst: str) -> Action:
+    return Action(0, ActionKind.MIGRATE, vm, src, dst, 0, 1, "test")
+
+
+def test_a_move_that_breaks_a_rule_only_with_a_migration_in_flight_is_refused() -> None:
+    manager = cluster(
+        {"n1": [("a", m.VmState.RUNNING)], "n2": [("b", m.VmState.RUNNING)], "n3": []}
+    )
+    manager.state.rules.add("ab", Spread(("a", "b")))
+    in_flight: list[tuple[str, str]] = []
+    checks = Preconditions(manager.state, lambda node: [], lambda: in_flight)
+    assert checks.check(migrate("b", "n2", "n3")).verdict is Verdict.READY
+    in_flight.append(("a", "n3"))  # a is on its way to n3
+    refused = checks.check(migrate("b", "n2", "n3"))
+    assert refused.verdict is Verdict.STALE and "rule ab" in refused.reason
+
+
+def test_a_start_is_refused_where_the_vm_already_runs_elsewhere() -> None:
+    manager = cluster({"n1": [("a", m.VmState.RUNNING)], "n2": [("a", m.VmState.SHUT_OFF)]})
+    checks = Preconditions(manager.state, lambda node: [])
+    start = Action(0, ActionKind.BOOT_VM, "a", None, "n2", 0, 1, "test")
+    refused = checks.check(start)
+    assert refused.verdict is Verdict.STALE and "already runs on n1" in refused.reason
