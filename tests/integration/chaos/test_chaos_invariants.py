@@ -54,24 +54,11 @@ def test_the_run_exercised_every_kind_of_step(result: ChaosResult) -> None:
     assert result.samples > STEPS
 
 
-KNOWN_BUGS = pytest.mark.xfail(
-    reason="issue 12, open in the product (seed 12 reproduces them; each finding names its "
-    "step and, where the harness can tell, the known cause): HA's member records follow only "
-    "HA restarts, so after a node failure a member that migrated away is restarted a second "
-    "time or not at all; two actions of one plan break a rule together (each is checked "
-    "without the other in flight); HA restarts and grid moves into a cluster do not plan under "
-    "the rule store. Remove this mark when they are fixed.",
-    strict=False,
-)
-
-
-@KNOWN_BUGS
 def test_no_vm_is_lost_or_runs_twice(result: ChaosResult) -> None:
     assert result.count("lost") == 0 and result.count("duplicated") == 0, _report(
         result, ("lost", "duplicated")
     )
 
 
-@KNOWN_BUGS
 def test_every_rule_holds_at_every_sample(result: ChaosResult) -> None:
     assert result.count("rule") == 0, _report(result, ("rule",))
