@@ -208,7 +208,17 @@ class ManagerDriver:
             await asyncio.sleep(seconds / ticks)
             progress(action, (i + 1) / ticks)
         await self._require(action.src, m.DestroyCommand(f"{cid}/destroy", vm.uuid))
-        await self._require(action.dst, m.StartCommand(f"{cid}/start", vm.uuid))
+        try:
+            await self._require(action.dst, m.StartCommand(f"{cid}/start", vm.uuid))
+        except VmgridError as exc:
+            if self._manager.state.node_status(action.dst) is NodeStatus.CONNECTED:
+                raise
+            # The destination died between the handover's two steps: as a live migration
+            # that fails leaves its VM running at the source, the VM starts there again.
+            await self._require(action.src, m.StartCommand(f"{cid}/start-source", vm.uuid))
+            name = vm.name or vm.uuid
+            return Outcome(False, f"{action.dst} was lost during the handover ({exc}); {name} "
+                           f"runs on at {action.src}", simulated=True)  # fmt: skip
         await self._require(action.src, m.UndefineCommand(f"{cid}/undefine", vm.uuid))
         return Outcome(
             True, f"simulated migration of {vm.name or vm.uuid} in {seconds:.1f} s", simulated=True

@@ -220,7 +220,7 @@ class HaMonitor:
         arriving = _as_vm(member)
         breaks = {n: refusing_rules(rules, model, arriving, n) for n in fits}
         kept = [n for n in fits if not breaks[n]]
-        target = _best(model, kept or fits)
+        target = _best(model, kept or fits, member)
         for rule in breaks[target]:
             state.report_impossible(
                 rule.rule_id,
@@ -295,18 +295,24 @@ def _as_vm(member: Member) -> VM:
 
 
 def _fitting(model: Model, member: Member) -> list[str]:
-    """Connected nodes other than the member's failed one with room for it on every resource."""
-    need = {CPU: member.cpu_millicores, MEMORY: member.memory_mib, NET: member.bandwidth_mbps}
+    """Connected nodes other than the member's failed one with memory for it. CPU and network
+    are compressible: a restart is never refused for them, only steered (`_best`)."""
     return [
         n
         for n in model.online_nodes()
-        if n != member.node_id and all(model.slack(n, r) >= q for r, q in need.items())
+        if n != member.node_id and model.slack(n, MEMORY) >= member.memory_mib
     ]
 
 
-def _best(model: Model, nodes: list[str]) -> str:
-    """The node with most free memory (ties by name)."""
-    return min(nodes, key=lambda n: (-model.slack(n, MEMORY), n))
+def _best(model: Model, nodes: list[str], member: Member | None = None) -> str:
+    """A node with room for the member's CPU and network if there is one, then the one with
+    most free memory (ties by name)."""
+    need = {} if member is None else {CPU: member.cpu_millicores, NET: member.bandwidth_mbps}
+
+    def short(n: str) -> bool:
+        return any(model.slack(n, r) < q for r, q in need.items())
+
+    return min(nodes, key=lambda n: (short(n), -model.slack(n, MEMORY), n))
 
 
 def _roll_back_disk(overlay: str, checkpoint: str) -> None:
