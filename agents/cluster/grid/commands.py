@@ -26,13 +26,14 @@ from vmgrid.agents.cluster.act.driver import DriverOptions, simulated_domain_xml
 from vmgrid.agents.cluster.act.executor import PlanExecutor
 from vmgrid.agents.cluster.act.oneshot import one_action, run_or_raise
 from vmgrid.agents.cluster.grid.journal import GridJournal, Reservation, ReservationState
-from vmgrid.agents.cluster.grid.reservations import place
+from vmgrid.agents.cluster.grid.reservations import demand, place
 from vmgrid.agents.cluster.jobs.fault_tolerance import for_manager
 from vmgrid.agents.cluster.link.manager import ClusterManager
-from vmgrid.agents.cluster.rules.check import departure_refusal, involving
+from vmgrid.agents.cluster.rules.check import departure_refusal, involving, refusing_rules
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound, VmgridError
 from vmgrid.agents.jobmodel import JobRecord, JobState
+from vmgrid.solver.model import VM, VMState
 from vmgrid.solver.plan import ActionKind
 
 log = logging.getLogger(__name__)
@@ -308,9 +309,24 @@ class GridCommandHandler:
             memory_allocated_bytes=r.vm.memory_bytes,
         )
         await self._require(r.node_id, am.DefineCommand(f"{cid}/define", simulated_domain_xml(vm)))
+        self._rules_it_breaks(r)
         reason = f"arrives from another cluster (reservation {r.reservation_id})"
         start = one_action(ActionKind.BOOT_VM, vm.uuid, reason, dst=r.node_id)
         await run_or_raise(self.executor, f"grid-{cid}-start", [start], origin="grid")
+
+    def _rules_it_breaks(self, r: Reservation) -> None:
+        """The VM has left its source cluster: it starts here whatever happens. A rule its
+        reserved node breaks (one added since the reservation, say) is reported impossible
+        rather than leave the VM running nowhere."""
+        state = self.manager.state
+        rules = involving(state.rules.kept(), [r.vm.vm_uuid], [r.node_id])
+        if not rules:
+            return
+        model = to_model(state.snapshot())
+        arriving = VM(r.vm.vm_uuid, demand(r.vm), VMState.READY, None, {"name": r.vm.name})
+        for rule in refusing_rules(rules, model, arriving, r.node_id):
+            why = f"{r.vm.name or r.vm.vm_uuid} arrived on {r.node_id}, reserved before the rule"
+            state.report_impossible(rule.rule_id, why)
 
     async def _await_arrival(self, r: Reservation) -> None:
         deadline = asyncio.get_running_loop().time() + _ARRIVAL_WAIT_S

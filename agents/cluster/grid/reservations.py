@@ -62,14 +62,14 @@ def place(
         for r in held
         if r.node_id in base.nodes
     ]
-    arriving = _name(reservation_id)
+    arriving = vm.vm_uuid  # by its own uuid, so the cluster's rules that name it apply
     vms.append(VM(arriving, demand(vm), VMState.READY))
     model = Model.of(base.nodes.values(), vms)
     draining = tuple(n for n, node in base.nodes.items() if node.attributes.get("draining"))
     constraints: list[Constraint] = [Running((arriving,))]
     if draining:
         constraints.append(Ban((arriving,), draining))
-    constraints += solvable(snapshot.rules, base)
+    constraints += solvable(snapshot.rules, model)
     result = solve(Problem(model, constraints, "migrations"), _SOLVE)
     if result.dst is None or result.dst.vms[arriving].host is None:
         free = ", ".join(
