@@ -50,3 +50,24 @@ def test_a_start_is_refused_where_the_vm_already_runs_elsewhere() -> None:
     start = Action(0, ActionKind.BOOT_VM, "a", None, "n2", 0, 1, "test")
     refused = checks.check(start)
     assert refused.verdict is Verdict.STALE and "already runs on n1" in refused.reason
+
+
+def test_a_start_on_a_node_over_its_cpu_waits_for_memory_only() -> None:
+    manager = cluster({"n1": [("a", m.VmState.SHUT_OFF)], "n2": []})
+    busy = m.NodeReport(1, 2, m.HostUsage(9000, 2 * GIB, 16 * GIB), ())
+    for session in list(manager._sessions.values()):  # noqa: SLF001 - two nodes, test only
+        if session.node_id == "n1":
+            hog = tuple(
+                m.VmUsage(f"h{i}", f"h{i}", m.VmState.RUNNING, 4, 4000, GIB, GIB) for i in range(3)
+            )
+            manager.handle_report(
+                session,
+                m.NodeReport(
+                    1, 2, busy.host, (*hog, m.VmUsage("a", "a", m.VmState.SHUT_OFF, 1, 0, GIB, GIB))
+                ),
+            )
+    checks = Preconditions(manager.state, lambda node: [])
+    start = Action(0, ActionKind.BOOT_VM, "a", None, "n1", 0, 1, "HA restart")
+    assert checks.check(start).verdict is Verdict.READY  # 12,000 of 8,000 millicores in use
+    onto = checks.check(migrate("h0", "n1", "n2"))
+    assert onto.verdict is Verdict.READY

@@ -13,6 +13,7 @@ replay after a restart repeats none of them; results say `simulated`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from vmgrid.agents.cluster.act.executor import (
 from vmgrid.agents.cluster.act.preconditions import ACTIVE, RUNNING, Preconditions, locate_vm
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.state.state import NodeStatus
-from vmgrid.agents.errors import NotFound, VmgridError
+from vmgrid.agents.errors import NotFound, Unavailable, VmgridError
 from vmgrid.solver.plan import Action, ActionKind
 
 _STOPPED = m.STOPPED_STATES
@@ -208,21 +209,40 @@ class ManagerDriver:
             await asyncio.sleep(seconds / ticks)
             progress(action, (i + 1) / ticks)
         await self._require(action.src, m.DestroyCommand(f"{cid}/destroy", vm.uuid))
-        try:
-            await self._require(action.dst, m.StartCommand(f"{cid}/start", vm.uuid))
-        except VmgridError as exc:
-            if self._manager.state.node_status(action.dst) is NodeStatus.CONNECTED:
-                raise
+        if not await self._started_at_destination(action, vm.uuid, cid):
             # The destination died between the handover's two steps: as a live migration
             # that fails leaves its VM running at the source, the VM starts there again.
             await self._require(action.src, m.StartCommand(f"{cid}/start-source", vm.uuid))
             name = vm.name or vm.uuid
-            return Outcome(False, f"{action.dst} was lost during the handover ({exc}); {name} "
-                           f"runs on at {action.src}", simulated=True)  # fmt: skip
+            return Outcome(False, f"{action.dst} was lost during the handover; {name} runs on "
+                           f"at {action.src}", simulated=True)  # fmt: skip
         await self._require(action.src, m.UndefineCommand(f"{cid}/undefine", vm.uuid))
         return Outcome(
             True, f"simulated migration of {vm.name or vm.uuid} in {seconds:.1f} s", simulated=True
         )
+
+    async def _started_at_destination(self, action: Action, vm_uuid: str, cid: str) -> bool:
+        """Start the VM on the destination; False when the destination was lost first (its
+        stream gone, or declared lost while the start waited: the start is then forgotten, so
+        a node that comes back never runs it)."""
+        assert action.dst is not None
+        start = m.StartCommand(f"{cid}/start", vm_uuid)
+        state = self._manager.state
+        task = asyncio.ensure_future(self._require(action.dst, start))
+        while not task.done():
+            await asyncio.wait([task], timeout=0.2)
+            if not task.done() and state.node_status(action.dst) is NodeStatus.LOST:
+                task.cancel()
+                self._manager.forget(start.command_id)
+                with contextlib.suppress(asyncio.CancelledError, VmgridError):
+                    await task
+                return False
+        error = task.exception()
+        if error is None:
+            return True
+        if isinstance(error, Unavailable) or state.node_status(action.dst) is NodeStatus.LOST:
+            return False  # never sent: no copy was started there
+        raise error
 
     async def _require(self, node: str, command: m.Command) -> None:
         result = await self._send(node, command)

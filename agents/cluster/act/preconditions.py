@@ -182,7 +182,11 @@ class Preconditions:
             )
         cpu_cap = view.capacity.cpu_millicores
         used_cpu = sum(v.cpu_used_millicores for v in here) + sum(cpu for cpu, _ in incoming)
-        if cpu_cap > 0 and used_cpu + vm.cpu_used_millicores > cpu_cap:
+        if (
+            cpu_cap > 0
+            and vm.cpu_used_millicores > 0
+            and used_cpu + vm.cpu_used_millicores > cpu_cap
+        ):
             return Check(
                 Verdict.WAIT,
                 f"{node_id} uses {used_cpu} of {cpu_cap} millicores, VM {name} uses "

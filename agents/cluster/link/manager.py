@@ -224,6 +224,12 @@ class ClusterManager:
                 f"within {timeout_s} s (still pending; await the same id again)"
             ) from None
 
+    def forget(self, command_id: str) -> None:
+        """Stop waiting for a command and never resend it (its node is gone for good)."""
+        pending = self._pending.pop(command_id, None)
+        if pending is not None and not pending.future.done():
+            pending.future.cancel()
+
     # ---- background -----------------------------------------------------------------------
 
     async def watch_heartbeats(self) -> None:
