@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vmgrid.agents import model as m
+from vmgrid.agents.cluster.act.driver import ManagerDriver
 from vmgrid.agents.cluster.act.executor import Verdict
 from vmgrid.agents.cluster.act.preconditions import Preconditions
 from vmgrid.agents.cluster.link.manager import ClusterManager
@@ -71,3 +72,20 @@ def test_a_start_on_a_node_over_its_cpu_waits_for_memory_only() -> None:
     assert checks.check(start).verdict is Verdict.READY  # 12,000 of 8,000 millicores in use
     onto = checks.check(migrate("h0", "n1", "n2"))
     assert onto.verdict is Verdict.READY
+
+
+def test_a_migration_counts_as_in_flight_from_the_moment_it_is_started() -> None:
+    """Two moves of one plan, checked in the same pass: the second sees the first."""
+    manager = cluster(
+        {"n1": [("a", m.VmState.RUNNING)], "n2": [("b", m.VmState.RUNNING)], "n3": []}
+    )
+    manager.state.rules.add("ab", Spread(("a", "b")))
+    driver = ManagerDriver(manager)
+    first, second = migrate("a", "n1", "n3"), migrate("b", "n2", "n3")
+    assert driver.check(first).verdict is Verdict.READY
+    started = driver.execute(first, "p/0/1", lambda action, fraction: None)
+    try:
+        refused = driver.check(second)
+        assert refused.verdict is Verdict.STALE and "rule ab" in refused.reason
+    finally:
+        started.close()  # type: ignore[attr-defined]  # never scheduled: nothing is sent

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from vmgrid.agents import model as m
@@ -86,7 +86,19 @@ class ManagerDriver:
 
     # ---- execution --------------------------------------------------------------------------
 
-    async def execute(self, action: Action, command_id: str, progress: ProgressCallback) -> Outcome:
+    def execute(
+        self, action: Action, command_id: str, progress: ProgressCallback
+    ) -> Awaitable[Outcome]:
+        """The action's run. A migration counts as in flight from this call on, before its
+        first step runs: the executor may check the plan's next action in the same pass, and
+        that check must see this one heading for its destination."""
+        if action.kind is ActionKind.MIGRATE and action.dst is not None:
+            self._moving[command_id] = (action.subject, action.dst)
+        return self._execute(action, command_id, progress)
+
+    async def _execute(
+        self, action: Action, command_id: str, progress: ProgressCallback
+    ) -> Outcome:
         try:
             if action.kind is ActionKind.MIGRATE:
                 return await self._migrate(action, command_id, progress)
@@ -95,6 +107,8 @@ class ManagerDriver:
             return await self._simple(action, command_id)
         except VmgridError as exc:
             return Outcome(False, str(exc))
+        finally:
+            self._moving.pop(command_id, None)
 
     async def _simple(self, action: Action, cid: str) -> Outcome:
         vm = action.subject
@@ -169,7 +183,6 @@ class ManagerDriver:
             return Outcome(True, f"{vm.name or vm.uuid} already on {action.dst}")
         self._reserved[cid] = (vm.cpu_used_millicores, vm.memory_allocated_bytes)
         self._reserved_on[cid] = action.dst
-        self._moving[cid] = (action.subject, action.dst)
         try:
             if src.identity.simulated and dst.identity.simulated:
                 return await self._simulated_migration(action, vm, cid, progress)
@@ -191,7 +204,6 @@ class ManagerDriver:
         finally:
             self._reserved.pop(cid, None)
             self._reserved_on.pop(cid, None)
-            self._moving.pop(cid, None)
 
     async def _simulated_migration(
         self, action: Action, vm: m.VmUsage, cid: str, progress: ProgressCallback

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -73,8 +73,11 @@ class ActionDriver(Protocol):
         """Precondition of `action` on fresh state."""
         ...
 
-    async def execute(self, action: Action, command_id: str, progress: ProgressCallback) -> Outcome:
-        """Carry `action` out; re-sending the same `command_id` must not act twice."""
+    def execute(
+        self, action: Action, command_id: str, progress: ProgressCallback
+    ) -> Awaitable[Outcome]:
+        """Carry `action` out; re-sending the same `command_id` must not act twice. Called
+        synchronously when the action starts (the awaitable is scheduled right after)."""
         ...
 
     async def abort(self, action: Action, command_id: str) -> None:
