@@ -48,6 +48,10 @@ class PlannerOptions:
     the planned order), and the migrations of the busiest NIC sides are started first."""
     nic_mbit_by_node: Mapping[str, int] = field(default_factory=dict)
     """Per-node NIC bandwidth overriding `nic_mbit` (turns the model on for those nodes)."""
+    suspend_across_nodes: bool = True
+    """Break a migration cycle with no pivot node by suspending a VM and resuming it on its
+    destination (BtrPlace's semantics: the image travels). Off where a suspended VM can only
+    resume where it is (vmgrid's clusters pause in memory): such a cycle is a PlanError."""
 
     def __post_init__(self) -> None:
         for name, value in [
@@ -369,6 +373,8 @@ def _break_cycle(s: _Scheduler, pending: list[_Todo], now: int) -> None:
             pending[i] = _Todo(ActionKind.MIGRATE, todo.vm, node, todo.dst, todo.reason, [a.id])
             return
     for i, todo in enumerate(pending):
+        if not s.opts.suspend_across_nodes:
+            break
         if todo.kind is ActionKind.MIGRATE and s.may_leave(todo.vm, todo.src):
             a = s.start(
                 _Todo(

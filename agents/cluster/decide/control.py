@@ -27,6 +27,11 @@ from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus, NodeV
 from vmgrid.solver import CpsatOptions, Problem, SolveOptions, solve
 from vmgrid.solver.constraints import Constraint, Offline
 from vmgrid.solver.plan import Action, ActionKind, Plan
+from vmgrid.solver.planner import PlannerOptions
+
+IN_MEMORY_PAUSE = PlannerOptions(suspend_across_nodes=False)
+"""The cluster's agents suspend a VM by pausing it in memory, where it is: the planner must not
+break a cycle by suspending a VM on one node and resuming it on another."""
 
 
 class AutomationLevel(enum.Enum):
@@ -245,7 +250,9 @@ def decide(snapshot: ClusterSnapshot, trigger: Trigger, config: ControlConfig) -
         constraints: list[Constraint] = [Offline(draining)] if draining else []
         constraints += solvable(snapshot.rules, model)
         objective = "consolidation>migrations" if trigger.kind is TriggerKind.UNDERLOAD else "mttr"
-        options = SolveOptions(cpsat=CpsatOptions(time_limit_s=config.solver_time_limit_s))
+        options = SolveOptions(
+            cpsat=CpsatOptions(time_limit_s=config.solver_time_limit_s), planner=IN_MEMORY_PAUSE
+        )
         result = solve(Problem(model, constraints, objective), options)
         if result.plan is not None or trigger.kind is TriggerKind.UNDERLOAD:
             break

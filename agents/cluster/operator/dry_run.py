@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from vmgrid.agents.cluster.decide.control import (
+    IN_MEMORY_PAUSE,
     ControlConfig,
     Decision,
     PolicyKind,
@@ -84,7 +85,9 @@ def _balance(snapshot: ClusterSnapshot, config: ControlConfig, live: tuple[str, 
     model = to_model(snapshot, ViewOptions())
     draining = tuple(v.node_id for v in snapshot.nodes if v.draining and v.node_id in model.nodes)
     constraints = [Offline(draining)] if draining else []
-    options = SolveOptions(cpsat=CpsatOptions(time_limit_s=config.solver_time_limit_s))
+    options = SolveOptions(
+        cpsat=CpsatOptions(time_limit_s=config.solver_time_limit_s), planner=IN_MEMORY_PAUSE
+    )
     result = solve(Problem(model, constraints, "balance>migrations"), options)
     if result.plan is None or not result.plan.actions:
         why = "; ".join(result.conflicts) or result.status
@@ -101,7 +104,7 @@ def placement_for(snapshot: ClusterSnapshot, vm_uuid: str, src: str, time_limit_
         raise FailedPrecondition(f"VM {vm_uuid} is not running, so the solver cannot place it")
     draining = tuple(v.node_id for v in snapshot.nodes if v.draining and v.node_id in model.nodes)
     constraints = [Ban((vm_uuid,), (src, *draining))]
-    options = SolveOptions(cpsat=CpsatOptions(time_limit_s=time_limit_s))
+    options = SolveOptions(cpsat=CpsatOptions(time_limit_s=time_limit_s), planner=IN_MEMORY_PAUSE)
     result = solve(Problem(model, constraints, "migrations"), options)
     moves = [
         a
