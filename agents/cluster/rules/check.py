@@ -66,15 +66,19 @@ def move_refusal(rules: Iterable[Rule], model: Model, vm_uuid: str, destination:
     return arrival_refusal(rules, model, vm, destination)
 
 
-def refusing_rules(rules: Iterable[Rule], model: Model, vm: VM, destination: str) -> list[Rule]:
-    """The rules that hold in `model` and would not with `vm` running on `destination`."""
-    after = model.with_vms([vm.on(destination)])
+def _broken_by(rules: Iterable[Rule], before: Model, after: Model) -> list[Rule]:
+    """The rules that hold in `before` and do not in `after`."""
     return [
         rule
         for rule in rules
-        if rule.constraint.is_satisfied(model, model)
-        and not rule.constraint.is_satisfied(model, after)
+        if rule.constraint.is_satisfied(before, before)
+        and not rule.constraint.is_satisfied(before, after)
     ]
+
+
+def refusing_rules(rules: Iterable[Rule], model: Model, vm: VM, destination: str) -> list[Rule]:
+    """The rules that hold in `model` and would not with `vm` running on `destination`."""
+    return _broken_by(rules, model, model.with_vms([vm.on(destination)]))
 
 
 def arrival_refusal(rules: Iterable[Rule], model: Model, vm: VM, destination: str) -> str:
@@ -94,12 +98,12 @@ def departure_refusal(rules: Iterable[Rule], model: Model, vm_uuid: str) -> str:
     if vm_uuid not in model.vms:
         return ""
     after = Model(model.nodes, {n: v for n, v in model.vms.items() if n != vm_uuid})
-    for rule in rules:
-        constraint = rule.constraint
-        if constraint.is_satisfied(model, model) and not constraint.is_satisfied(model, after):
-            name = _name(model, vm_uuid)
-            return f"{name} leaving would break rule {rule.rule_id} {constraint.label()}"
-    return ""
+    broken = _broken_by(rules, model, after)
+    if not broken:
+        return ""
+    rule = broken[0]
+    name = _name(model, vm_uuid)
+    return f"{name} leaving would break rule {rule.rule_id} {rule.constraint.label()}"
 
 
 def moves_keeping_rules(
