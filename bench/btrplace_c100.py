@@ -52,11 +52,11 @@ def _tiers(attributes: dict[str, Any]) -> dict[str, list[list[int]]]:
         vms.sort()
         runs: list[list[int]] = []
         last = None
-        for _, template, vm in vms:
+        for _, template, member in vms:
             if template != last:
                 runs.append([])
                 last = template
-            runs[-1].append(vm)
+            runs[-1].append(member)
         tiers[app] = runs
     return tiers
 
