@@ -114,10 +114,12 @@ def actions_from_steps(
                 add(ActionKind.MIGRATE, vm, frm, to, t, src.vms[vm].duration_s("migrate"))
             end = max(end, actions[-1].end_s)
         t = end
-    for c in instance.of_type(Offline):
-        node = src.nodes[c.node]
+    for leaving in instance.of_type(Offline):
+        node = src.nodes[leaving.node]
         if node.online:
-            add(ActionKind.SHUTDOWN_NODE, c.node, c.node, None, t, node.duration_s("shutdown"))
+            add(
+                ActionKind.SHUTDOWN_NODE, node.name, node.name, None, t, node.duration_s("shutdown")
+            )
     return actions
 
 
