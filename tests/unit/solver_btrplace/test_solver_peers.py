@@ -113,3 +113,24 @@ def test_bench_runs_vmgrid_and_the_watcher_like_greedy_on_one_instance(
 def test_bench_names_an_unknown_solver(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["solver-peers", "x.json", "--solvers", "vmgrid,cplex"]) == 2
     assert "--solvers 'vmgrid,cplex'" in capsys.readouterr().err
+
+
+def test_consolidate_drops_keep_online_rules_and_packs_for_every_solver(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = Doc()
+    for n in range(1, 5):
+        doc.node(n, cpu=4, mem=4)
+        doc.constraint("online", node=n)
+    doc.vm(10, 1, cpu=2, mem=2).vm(11, 2, cpu=2, mem=2).vm(12, 3, cpu=1, mem=1)
+    path = tmp_path / "spare.json"
+    path.write_text(json.dumps(doc.build()))
+    argv = ["solver-peers", str(path), "--solvers", "vmgrid,watcher-like", "--consolidate"]
+    assert main([*argv, "--timeout", "5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    (row,) = out["instances"]
+    assert row["instance"].endswith("/consolidate")
+    assert row["vmgrid"]["valid"] is True
+    assert row["vmgrid"]["nodes_used"] == 2  # 2+2+1 CPU on nodes of 4: two nodes suffice
+    assert row["watcher-like"]["nodes_used"] == 3  # the greedy only repairs, it never packs
+    assert row["watcher-like"]["nodes_used_ratio"] == 1.5
