@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from vmgrid.v1.errors import VmgridError
+
 ROOT = Path(__file__).resolve().parents[1] / "build" / "peers"
 
 
@@ -46,7 +48,7 @@ PEERS: dict[str, Peer] = {
 DRIVERS = Path(__file__).resolve().parent / "peer_drivers"
 
 
-class PeerUnavailable(Exception):
+class PeerUnavailable(VmgridError):
     """A peer whose environment cannot be made or whose package does not import."""
 
 
