@@ -11,7 +11,7 @@ APT_PACKAGES := libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu
 	dnsmasq-base libcap2-bin nfs-ganesha nfs-ganesha-vfs openssh-client
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps test test-fast lint proto demo bench clean typecheck-tree guest-image
+.PHONY: install system-deps test test-fast lint proto demo bench clean typecheck-tree guest-image peers
 
 install: $(STAMP) $(BUF) guest-image
 
@@ -63,6 +63,11 @@ demo: install
 
 bench: install
 	deploy/scripts/bench-all.sh
+
+# Peer solvers for `vmgrid-bench solver-peers` (ProxLB's, Watcher's), each in its own virtualenv
+# under build/peers; never in vmgrid's dependencies. The bench also installs them on first use.
+peers: install
+	$(PY) -m vmgrid.bench.peers_env
 
 clean:
 	rm -rf build $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "ingest": ("vmgrid.bench.ingest", "report ingestion by a cluster manager from N agents"),
     "agent": ("vmgrid.bench.agent", "footprint of one node agent on a test-driver node"),
     "solver": ("vmgrid.bench.solver", "CP-SAT reconfiguration on a BtrPlace instance"),
+    "solver-peers": (
+        "vmgrid.bench.solver_peers",
+        "vmgrid's solver beside ProxLB's and Watcher's on the same instances",
+    ),
     "replay": ("vmgrid.bench.replay", "PlanetLab trace replay through the decision loop"),
     "grid": ("vmgrid.bench.grid", "inter-cluster planning on a generated grid"),
     "reaction": ("vmgrid.bench.reaction", "overload-to-relief time on the KVM lab"),

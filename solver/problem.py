@@ -68,13 +68,18 @@ def prepare(problem: Problem) -> Prepared:
     pinned: set[str] = set()
     must_move: set[str] = set()
     reasons: dict[str, str] = {}
+    checked: dict[int, tuple[str, ...]] = {}  # node scopes shared by several rules, by identity
     for c in problem.constraints:
         for vm in c.vms_in_scope():
             if vm not in src.vms:
                 raise ModelError(f"{c.label()}: unknown VM {vm!r}")
-        for node in c.nodes_in_scope():
-            if node not in src.nodes:
-                raise ModelError(f"{c.label()}: unknown node {node!r}")
+        scope = c.nodes_in_scope()
+        if checked.get(id(scope)) is not scope:
+            for node in scope:
+                if node not in src.nodes:
+                    raise ModelError(f"{c.label()}: unknown node {node!r}")
+            if len(scope) > 16:
+                checked[id(scope)] = scope
         vm_state.update(c.vm_states())
         node_state.update(c.node_states())
         if isinstance(c, Preserve):

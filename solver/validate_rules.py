@@ -64,6 +64,7 @@ class Final:
 def as_rules(constraints: Iterable[Any]) -> list[rules.Constraint]:
     """Solver rule values for the validator: BtrPlace's instance constraints are converted."""
     out: list[rules.Constraint] = []
+    sorted_parts: dict[int, tuple[Any, tuple[str, ...]]] = {}  # parts shared by several amongs
     for c in constraints:
         if isinstance(c, btr.Online):
             out.append(rules.Online((c.node,)))
@@ -76,7 +77,7 @@ def as_rules(constraints: Iterable[Any]) -> list[rules.Constraint]:
         elif isinstance(c, btr.Spread):
             out.append(rules.Spread(c.vms, c.continuous))
         elif isinstance(c, btr.Among):
-            parts = tuple(tuple(sorted(p)) for p in c.parts)
+            parts = tuple(_sorted_part(p, sorted_parts) for p in c.parts)
             out.append(rules.Among(c.vms, parts, c.continuous))
         elif isinstance(c, btr.ResourceCapacity):
             out.append(rules.ResourceCapacity(c.nodes, c.resource, c.amount, c.continuous))
@@ -84,6 +85,15 @@ def as_rules(constraints: Iterable[Any]) -> list[rules.Constraint]:
             out.append(c)
         else:
             raise TypeError(f"validator: {c!r} is not a rule it knows")
+    return out
+
+
+def _sorted_part(part: Any, memo: dict[int, tuple[Any, tuple[str, ...]]]) -> tuple[str, ...]:
+    seen = memo.get(id(part))
+    if seen is not None and seen[0] is part:
+        return seen[1]
+    out = tuple(sorted(part))
+    memo[id(part)] = (part, out)
     return out
 
 

@@ -9,7 +9,6 @@ BtrPlace's own generators emit (the ``nr`` files list each online node twice), a
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from vmgrid.solver.btrplace.instance import (
     Spread,
 )
 from vmgrid.solver.btrplace.kinds import KINDS, read_rule
+from vmgrid.solver.btrplace.shared_json import loads
 from vmgrid.solver.constraints import ConstraintError
 from vmgrid.solver.model import VM, Model, ModelError, Node, NodeState, VMState
 
@@ -48,7 +48,7 @@ def read_json(path: str | Path) -> Any:
         except (OSError, EOFError) as exc:
             raise BtrPlaceError(f"{path}: not a complete gzip file: {exc}") from None
     try:
-        return json.loads(raw)
+        return loads(raw)
     except ValueError as exc:
         raise BtrPlaceError(f"{path}: not valid JSON: {exc}") from None
 
@@ -112,6 +112,7 @@ class _Reader:
         self.consumption: dict[str, dict[str, int]] = {}
         self.resources: list[str] = []
         self.groups: dict[tuple[Any, ...], frozenset[str]] = {}
+        self.shared: dict[int, tuple[Any, frozenset[str]]] = {}  # decoded lists seen, by identity
 
     def fail(self, message: str) -> BtrPlaceError:
         return BtrPlaceError(f"{self.name}: {message}")
@@ -274,10 +275,14 @@ class _Reader:
 
     def group(self, value: Any, where: str) -> frozenset[str]:
         """A node group; BtrPlace repeats the same `among` parts across constraints, so cache."""
+        shared = self.shared.get(id(value))
+        if shared is not None and shared[0] is value:
+            return shared[1]
         key = tuple(_list(value, where))
         group = self.groups.get(key)
         if group is None:
             group = self.groups[key] = frozenset(self.nodes(value, where))
+        self.shared[id(value)] = (value, group)
         return group
 
     def resource(self, value: Any, where: str) -> str:

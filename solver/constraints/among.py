@@ -8,10 +8,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 from vmgrid.solver.constraints.base import BOTH, Constraint, PlanView, register, running_hosts
 from vmgrid.solver.context import PostContext
 from vmgrid.solver.model import Model
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What every `among` over the same `parts` shares: built once, not once per rule."""
+
+    nodes: tuple[str, ...]
+    everywhere: frozenset[str]
+    groups: tuple[frozenset[str], ...]
+    part_of: Mapping[str, int]
+
+
+@lru_cache(maxsize=256)
+def _layout(parts: tuple[tuple[str, ...], ...]) -> _Layout:
+    part_of: dict[str, int] = {}
+    for i, part in enumerate(parts):
+        for n in part:
+            part_of.setdefault(n, i)
+    nodes = tuple(part_of)
+    return _Layout(nodes, frozenset(nodes), tuple(frozenset(p) for p in parts), part_of)
 
 
 @register
@@ -23,14 +44,19 @@ class Among(Constraint):
     kind = "among"
     semantics = BOTH
 
-    def nodes_in_scope(self) -> tuple[str, ...]:
-        return tuple(n for part in self.parts for n in part)
+    @cached_property
+    def _lay(self) -> _Layout:
+        return _layout(self.parts)
 
-    def _part_of(self) -> dict[str, int]:
-        return {n: i for i, part in enumerate(self.parts) for n in part}
+    def nodes_in_scope(self) -> tuple[str, ...]:
+        """The nodes of all parts (one tuple shared by the rules over the same parts)."""
+        return self._lay.nodes
+
+    def _part_of(self) -> Mapping[str, int]:
+        return self._lay.part_of
 
     def _part_index(self, node: str | None) -> int | None:
-        return next((i for i, part in enumerate(self.parts) if node in part), None)
+        return None if node is None else self._part_of().get(node)
 
     def is_satisfied(self, src: Model, dst: Model) -> bool:
         part_of = self._part_of()
@@ -46,13 +72,12 @@ class Among(Constraint):
         return True
 
     def allowed(self, src: Model) -> Mapping[str, frozenset[str]]:
-        everywhere = frozenset(self.nodes_in_scope())
-        out = {v: everywhere for v in self.vms}
+        layout = self._lay
+        out = {v: layout.everywhere for v in self.vms}
         if self.continuous:
-            part_of = self._part_of()
             for vm, host in running_hosts(src, self.vms).items():
-                if host in part_of:
-                    out[vm] = frozenset(self.parts[part_of[host]])
+                if host in layout.part_of:
+                    out[vm] = layout.groups[layout.part_of[host]]
         return out
 
     def plan_scope(self) -> tuple[tuple[str, ...], tuple[str, ...]]:

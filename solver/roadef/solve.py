@@ -2,9 +2,10 @@
 
 The search starts from the initial assignment (feasible by the challenge's rules) and only ever
 accepts feasible, cheaper assignments, so whatever the deadline the answer is valid and no worse
-than the original. Neighbourhoods rotate between four choices: the costliest machines paired
-with random ones, random machines, the machines of one service, and machines sharing a
-neighbourhood; their size grows while CP-SAT proves them optimal and shrinks when it runs out of
+than the original. Neighbourhoods rotate between five choices: the costliest machines paired
+with random ones, a machine paying load cost with machines whose safety capacity could take its
+largest process (by conflict), random machines, the machines of one service, and machines
+sharing a neighbourhood; their size grows while CP-SAT proves them optimal and shrinks when it runs out of
 time. Randomness comes from one seed, so a run can be replayed (up to timing).
 """
 
@@ -20,7 +21,7 @@ from vmgrid.solver.roadef.lns import Neighbourhood, solve_neighbourhood
 from vmgrid.solver.roadef.local import local_search, shift_pass
 from vmgrid.solver.roadef.state import AssignmentState
 
-KINDS = ("cost", "random", "service", "zone")
+KINDS = ("cost", "conflict", "random", "service", "zone")
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,8 @@ def pick_neighbourhood(
             k = min(max(1, size // 2), int((contribution > 0).sum()))
             chosen = rng.choice(n_m, k, replace=False, p=weights).tolist()
             chosen += _holders_of_moved_originals(state, chosen, size - len(chosen), rng)
+    elif kind == "conflict":
+        chosen = _conflict(state, size, rng)
     elif kind == "service":
         s = int(inst.service[rng.integers(inst.processes)])
         hosts = np.flatnonzero(state.on_machine[s])
@@ -135,6 +138,28 @@ def pick_neighbourhood(
     if procs.shape[0] > max_free:
         procs = rng.choice(procs, max_free, replace=False)
     return Neighbourhood(machines, tuple(int(p) for p in procs), kind)
+
+
+def _conflict(state: AssignmentState, size: int, rng: np.random.Generator) -> list[int]:
+    """A machine paying load cost, drawn by that cost, with machines whose safety capacity could
+    take its largest process on the resource it overflows, least used first: the compound move
+    (empty such a machine, then move the big process there) that shifts and swaps miss."""
+    inst = state.inst
+    over = np.maximum(0, state.used - inst.safety) * inst.load_weight
+    paid = over.sum(axis=1).astype(np.float64)
+    if paid.sum() <= 0:
+        return []
+    m = int(rng.choice(paid.shape[0], p=paid / paid.sum()))
+    r = int(np.argmax(over[m]))
+    procs = np.flatnonzero(state.x == m)
+    if procs.shape[0] == 0:
+        return [m]
+    big = int(procs[np.argmax(inst.requirement[procs, r])])
+    fits = np.flatnonzero((inst.safety >= inst.requirement[big]).all(axis=1))
+    fits = fits[fits != m]
+    k = max(1, size // 2)
+    pool = fits[np.argsort(state.used[fits, r], kind="stable")][: 3 * k]
+    return [m] + [int(s) for s in rng.permutation(pool)[:k]]
 
 
 def _wasted_headroom(state: AssignmentState) -> np.ndarray:

@@ -118,3 +118,15 @@ def test_solver_improves_challenge_instance_a1_1() -> None:
     report = check(instance, initial, result.assignment)
     assert report.valid, report.violations
     assert report.cost.total == result.cost < 49_528_750
+
+
+def test_conflict_neighbourhood_pairs_a_costly_machine_with_machines_fitting_its_process() -> None:
+    instance, initial = tiny()
+    state = AssignmentState(instance, initial, initial)
+    # Only m1 pays load cost (r0: 8 > safety 5); its largest r0 process is p3 (5, 3), whose
+    # requirement fits under the safety capacity of m0 (8, 8) and of m2 (6, 6).
+    for seed in range(5):
+        hood = pick_neighbourhood(state, "conflict", 2, 10, np.random.default_rng(seed))
+        assert hood.machines[0] == 1
+        assert hood.machines[1] in (0, 2)
+        assert set(hood.processes) == {p for p in range(4) if int(state.x[p]) in hood.machines}
