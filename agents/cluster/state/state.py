@@ -27,8 +27,10 @@ from vmgrid.agents.model import (
     NodeHello,
     NodeIdentity,
     NodeReport,
+    VmState,
     VmUsage,
 )
+from vmgrid.agents.report_rows import SAMPLE_WIDTH, ReportRows, VmRow, new_vm_usage
 
 
 class NodeStatus(enum.Enum):
@@ -104,13 +106,20 @@ class ClusterSnapshot:
 
 
 class _Node:
-    """Mutable per-node record (internal)."""
+    """Mutable per-node record (internal).
+
+    Its VMs are kept as the rows of its last report (``uuids``, ``states``, ``rows``); the
+    VmUsage objects are built from them on first read (``vms``) and kept until the next report.
+    """
 
     __slots__ = (
         "hello",
         "status",
         "usage",
-        "vms",
+        "uuids",
+        "states",
+        "rows",
+        "_vms",
         "history",
         "vm_history",
         "last_seen_monotonic",
@@ -125,7 +134,10 @@ class _Node:
         self.hello = hello
         self.status = NodeStatus.CONNECTED
         self.usage: HostUsage | None = None
-        self.vms: dict[str, VmUsage] = {}
+        self.uuids: tuple[str, ...] = ()
+        self.states: tuple[VmState, ...] = ()
+        self.rows: tuple[VmRow, ...] = ()
+        self._vms: dict[str, VmUsage] | None = {}
         self.history: deque[tuple[int, HostUsage]] = deque(maxlen=window)
         self.vm_history = NodeHistory(window)
         self.last_seen_monotonic = now
@@ -134,6 +146,24 @@ class _Node:
         self.draining = False
         self.connection_id = connection_id
         self.degraded_reason = ""
+
+    @property
+    def vms(self) -> dict[str, VmUsage]:
+        """uuid -> VmUsage of the node's VMs, in report order (built on first read)."""
+        vms = self._vms
+        if vms is None:
+            vms = self._vms = {row[0]: new_vm_usage(*row) for row in self.rows}
+        return vms
+
+    def set_rows(
+        self,
+        uuids: tuple[str, ...],
+        states: tuple[VmState, ...],
+        rows: tuple[VmRow, ...],
+        vms: dict[str, VmUsage] | None = None,
+    ) -> None:
+        """Replace the node's VMs (``vms``: their VmUsage objects, when already built)."""
+        self.uuids, self.states, self.rows, self._vms = uuids, states, rows, vms
 
 
 class ClusterState:
@@ -216,7 +246,7 @@ class ClusterState:
         # counted as done on the command's success) must not be seen there any more.
         for vm in node.vms.values():
             self._gone(node_id, vm)
-        node.vms = {}
+        node.set_rows((), (), (), {})
         node.vm_history = NodeHistory(self.history_window)
         self.bus.publish(
             EventKind.NODE_POWER_CHANGED, node_id=node_id, message="powered off by the manager"
@@ -266,67 +296,87 @@ class ClusterState:
             message=f"degraded: {reason}" if reason else "hypervisor readable again",
         )
 
-    def apply_report(self, node_id: str, report: NodeReport) -> bool:
+    def apply_report(self, node_id: str, report: NodeReport | ReportRows) -> bool:
         """Apply a full report; False when it is stale (sequence not newer) or comes from a
         node the manager powered off (until its next hello), and was ignored.
 
         A report proves the agent reads its hypervisor, so it also ends a degraded spell.
+        ``ReportRows`` is the ingest path's form (no VmUsage per VM); a NodeReport is
+        converted to it and its VmUsage objects kept as the node's.
         """
         node = self._nodes[node_id]
-        self.touch(node_id)
-        if node.status is NodeStatus.POWERED_OFF:
-            return False  # a last report while it shuts down; it is off until its next hello
-        self.set_degraded(node_id, "")
+        node.last_seen_monotonic = self._monotonic()
+        if node.status is not NodeStatus.CONNECTED:
+            self.touch(node_id)
+            if node.status is NodeStatus.POWERED_OFF:
+                return False  # a last report while it shuts down; off until its next hello
+        if node.degraded_reason:
+            self.set_degraded(node_id, "")
         if report.sequence and report.sequence <= node.last_sequence:
             return False
+        built = None
+        if isinstance(report, NodeReport):
+            built = {vm.uuid: vm for vm in report.vms}
+            report = ReportRows.of(report)
         node.last_sequence = report.sequence
-        sent_at = report.sent_at_unix_ns or self._clock_ns()
+        sent_at = report.sent_at_unix_ns
+        samples = report.samples
+        if not sent_at:
+            sent_at = self._clock_ns()
+            samples = list(samples)
+            samples[0::SAMPLE_WIDTH] = [sent_at] * len(report.uuids)
         node.last_seen_unix_ns = sent_at
         node.usage = report.host
         node.history.append((sent_at, report.host))
-        old = node.vms
-        new: dict[str, VmUsage] = {}
+        uuids, states = report.uuids, report.states
         history = node.vm_history
-        history.reserve(len(report.vms))
+        if uuids != node.uuids:
+            self._vms_changed(node_id, node, report)
+        elif states != node.states:
+            self._states_changed(node_id, node, report)
+        history.write_row(uuids, samples)
+        history.advance()
+        node.set_rows(uuids, states, report.rows, built)
+        return True
+
+    def _vms_changed(self, node_id: str, node: _Node, report: ReportRows) -> None:
+        """Publish the VMs that appeared, changed state or left, and free the slots of those
+        that left (the rows are the node's before the report)."""
+        old = dict(zip(node.uuids, node.rows, strict=True))
         publish = self.bus.publish
-        for vm in report.vms:
-            uuid = vm.uuid
-            new[uuid] = vm
-            previous = old.get(uuid)
+        for row in report.rows:
+            uuid, state = row[0], row[2]
+            previous = old.pop(uuid, None)
             if previous is None:
                 publish(
                     EventKind.VM_APPEARED,
                     node_id=node_id,
                     vm_uuid=uuid,
-                    vm_state=vm.state,
-                    simulated=vm.simulated,
-                    message=vm.name,
+                    vm_state=state,
+                    simulated=row[11],
+                    message=row[1],
                 )
-            elif previous.state is not vm.state:
-                publish(
-                    EventKind.VM_STATE_CHANGED,
-                    node_id=node_id,
-                    vm_uuid=uuid,
-                    vm_state=vm.state,
-                    previous_vm_state=previous.state,
-                    simulated=vm.simulated,
-                    message=vm.name,
-                )
-            history.write(
-                history.add(uuid),
-                sent_at,
-                vm.cpu_used_millicores,
-                vm.memory_used_bytes,
-                vm.net_rx_bytes_per_second,
-                vm.net_tx_bytes_per_second,
-            )
-        if len(new) != len(old) or new.keys() != old.keys():
-            for uuid in old.keys() - new.keys():
-                history.remove(uuid)
-                self._gone(node_id, old[uuid])
-        history.advance()
-        node.vms = new
-        return True
+            elif previous[2] is not state:
+                self._state_changed(node_id, previous, row)
+        for uuid, row in old.items():
+            node.vm_history.remove(uuid)
+            self._gone(node_id, new_vm_usage(*row))
+
+    def _states_changed(self, node_id: str, node: _Node, report: ReportRows) -> None:
+        for previous, row in zip(node.rows, report.rows, strict=True):
+            if previous[2] is not row[2]:
+                self._state_changed(node_id, previous, row)
+
+    def _state_changed(self, node_id: str, previous: VmRow, row: VmRow) -> None:
+        self.bus.publish(
+            EventKind.VM_STATE_CHANGED,
+            node_id=node_id,
+            vm_uuid=row[0],
+            vm_state=row[2],
+            previous_vm_state=previous[2],
+            simulated=row[11],
+            message=row[1],
+        )
 
     def apply_lifecycle(self, node_id: str, event: LifecycleEvent) -> None:
         """Publish a VM lifecycle event; the next report carries the resulting state."""
@@ -411,9 +461,8 @@ class ClusterState:
     def find_vm(self, vm_uuid: str) -> tuple[str, VmUsage]:
         """(node_id, VM) of a VM by uuid; NotFound names it otherwise."""
         for node_id, node in self._nodes.items():
-            vm = node.vms.get(vm_uuid)
-            if vm is not None:
-                return node_id, vm
+            if vm_uuid in node.uuids:  # builds the VmUsage objects of that node alone
+                return node_id, node.vms[vm_uuid]
         raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
 
     def report_impossible(self, rule_id: str, reason: str) -> None:
@@ -435,7 +484,7 @@ class ClusterState:
         vm_histories: dict[str, NodeHistory] = {}
         for node in self._nodes.values():
             history = node.vm_history.copy() if copy_history else node.vm_history
-            for uuid in node.vms:
+            for uuid in node.uuids:
                 vm_histories[uuid] = history
         return ClusterSnapshot(
             cluster_id=self.cluster_id,
