@@ -209,3 +209,17 @@ def test_the_ingest_form_of_a_report_has_the_same_effect_as_the_report(clock: Fa
     events = outcomes[1][0]
     assert [e.kind for e in events].count(EventKind.VM_DISAPPEARED) == 3  # b, then c and a
     assert [e.kind for e in events].count(EventKind.VM_STATE_CHANGED) == 3
+
+
+def test_a_hot_spell_is_told_once_when_its_hold_is_complete(state: ClusterState) -> None:
+    told: list[tuple[str, int]] = []
+    state.node_connected(make_hello(), 1)  # 8000 millicores
+    state.watch_hot(0.5, 2.0, lambda node: told.append((node, len(history))))
+    history: list[int] = []
+    for seq, cpu in enumerate([5000, 5000, 5000, 5000, 100, 5000, 4100, 5000, 5000, 3000], 1):
+        history.append(seq)
+        usage = m.HostUsage(cpu, 2**30, 2**34)
+        state.apply_report("n1", m.NodeReport(seq * 1_000_000_000, seq, usage, ()))
+    # hot from t=1: held at t=3 (told once, not again at t=4); cool at t=5; hot from t=6,
+    # held at t=8 on the node's clock
+    assert told == [("n1", 3), ("n1", 8)]

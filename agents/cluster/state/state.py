@@ -7,9 +7,7 @@ The decision loop works on ``snapshot()``, a frozen copy that later reports cann
 
 from __future__ import annotations
 
-import enum
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -19,49 +17,18 @@ import numpy.typing as npt
 from vmgrid.agents.cluster.rules.store import Rule, RuleStore
 from vmgrid.agents.cluster.state.events import EventBus, EventKind
 from vmgrid.agents.cluster.state.history import NodeHistory, VmSample, cpu_matrix
+from vmgrid.agents.cluster.state.nodes import NodeRecord
+from vmgrid.agents.cluster.state.nodes import NodeStatus as NodeStatus
+from vmgrid.agents.cluster.state.nodes import NodeView as NodeView
 from vmgrid.agents.errors import NotFound
 from vmgrid.agents.model import (
     HostUsage,
     LifecycleEvent,
-    NodeCapacity,
     NodeHello,
-    NodeIdentity,
     NodeReport,
-    VmState,
     VmUsage,
 )
 from vmgrid.agents.report_rows import SAMPLE_WIDTH, ReportRows, VmRow, new_vm_usage
-
-
-class NodeStatus(enum.Enum):
-    """Whether the manager hears from a node."""
-
-    CONNECTED = "connected"
-    LOST = "lost"
-    POWERED_OFF = "powered_off"
-    """The manager powered the node off (its agent is expected to be silent); it may power it
-    on again. Not lost: no failure handling, no heartbeat timeout."""
-
-
-@dataclass(frozen=True, slots=True)
-class NodeView:
-    """A node as of a snapshot."""
-
-    identity: NodeIdentity
-    capacity: NodeCapacity
-    status: NodeStatus
-    usage: HostUsage | None
-    vms: tuple[VmUsage, ...]
-    last_seen_unix_ns: int
-    last_sequence: int
-    draining: bool
-    degraded_reason: str = ""
-    """Why the agent cannot read its hypervisor (its last heartbeat said so); empty: healthy."""
-
-    @property
-    def node_id(self) -> str:
-        """Shortcut for identity.node_id."""
-        return self.identity.node_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,67 +72,6 @@ class ClusterSnapshot:
                 yield view.node_id, vm
 
 
-class _Node:
-    """Mutable per-node record (internal).
-
-    Its VMs are kept as the rows of its last report (``uuids``, ``states``, ``rows``); the
-    VmUsage objects are built from them on first read (``vms``) and kept until the next report.
-    """
-
-    __slots__ = (
-        "hello",
-        "status",
-        "usage",
-        "uuids",
-        "states",
-        "rows",
-        "_vms",
-        "history",
-        "vm_history",
-        "last_seen_monotonic",
-        "last_seen_unix_ns",
-        "last_sequence",
-        "draining",
-        "connection_id",
-        "degraded_reason",
-    )
-
-    def __init__(self, hello: NodeHello, connection_id: int, now: float, window: int) -> None:
-        self.hello = hello
-        self.status = NodeStatus.CONNECTED
-        self.usage: HostUsage | None = None
-        self.uuids: tuple[str, ...] = ()
-        self.states: tuple[VmState, ...] = ()
-        self.rows: tuple[VmRow, ...] = ()
-        self._vms: dict[str, VmUsage] | None = {}
-        self.history: deque[tuple[int, HostUsage]] = deque(maxlen=window)
-        self.vm_history = NodeHistory(window)
-        self.last_seen_monotonic = now
-        self.last_seen_unix_ns = 0
-        self.last_sequence = 0
-        self.draining = False
-        self.connection_id = connection_id
-        self.degraded_reason = ""
-
-    @property
-    def vms(self) -> dict[str, VmUsage]:
-        """uuid -> VmUsage of the node's VMs, in report order (built on first read)."""
-        vms = self._vms
-        if vms is None:
-            vms = self._vms = {row[0]: new_vm_usage(*row) for row in self.rows}
-        return vms
-
-    def set_rows(
-        self,
-        uuids: tuple[str, ...],
-        states: tuple[VmState, ...],
-        rows: tuple[VmRow, ...],
-        vms: dict[str, VmUsage] | None = None,
-    ) -> None:
-        """Replace the node's VMs (``vms``: their VmUsage objects, when already built)."""
-        self.uuids, self.states, self.rows, self._vms = uuids, states, rows, vms
-
-
 class ClusterState:
     """Nodes, VMs and usage history of one cluster. Use from the event loop thread only."""
 
@@ -185,7 +91,10 @@ class ClusterState:
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self._monotonic = monotonic
         self._clock_ns = clock_ns
-        self._nodes: dict[str, _Node] = {}
+        self._nodes: dict[str, NodeRecord] = {}
+        self._hot_fraction = 0.0
+        self._hot_hold_ns = 0
+        self._hot_listeners: list[Callable[[str], None]] = []
         self.power_listeners: list[Callable[[str, NodeHello | None, bool], None]] = []
         """Called with (node id, its hello, in maintenance) when the manager powers a node off
         or a powered-off node's maintenance flag changes, and with (node id, None, False) when
@@ -202,10 +111,12 @@ class ClusterState:
         now = self._monotonic()
         node = self._nodes.get(node_id)
         if node is None:
-            self._nodes[node_id] = _Node(hello, connection_id, now, self.history_window)
+            node = self._nodes[node_id] = NodeRecord(hello, connection_id, now, self.history_window)
+            self._set_hot_limit(node)
             self.bus.publish(EventKind.NODE_JOINED, node_id=node_id, message="agent connected")
             return False
         node.hello = hello
+        self._set_hot_limit(node)
         node.connection_id = connection_id
         node.last_seen_monotonic = now
         node.last_sequence = 0
@@ -274,7 +185,7 @@ class ClusterState:
         node_id = hello.identity.node_id
         if node_id in self._nodes:
             return
-        node = _Node(hello, -1, self._monotonic(), self.history_window)
+        node = NodeRecord(hello, -1, self._monotonic(), self.history_window)
         node.status = NodeStatus.POWERED_OFF
         node.draining = draining
         self._nodes[node_id] = node
@@ -328,6 +239,8 @@ class ClusterState:
         node.last_seen_unix_ns = sent_at
         node.usage = report.host
         node.history.append((sent_at, report.host))
+        if node.hot_since or report.host.cpu_used_millicores > node.hot_limit:
+            self._hot_report(node_id, node, report.host.cpu_used_millicores, sent_at)
         uuids, states = report.uuids, report.states
         history = node.vm_history
         if uuids != node.uuids:
@@ -339,7 +252,7 @@ class ClusterState:
         node.set_rows(uuids, states, report.rows, built)
         return True
 
-    def _vms_changed(self, node_id: str, node: _Node, report: ReportRows) -> None:
+    def _vms_changed(self, node_id: str, node: NodeRecord, report: ReportRows) -> None:
         """Publish the VMs that appeared, changed state or left, and free the slots of those
         that left (the rows are the node's before the report)."""
         old = dict(zip(node.uuids, node.rows, strict=True))
@@ -362,7 +275,7 @@ class ClusterState:
             node.vm_history.remove(uuid)
             self._gone(node_id, new_vm_usage(*row))
 
-    def _states_changed(self, node_id: str, node: _Node, report: ReportRows) -> None:
+    def _states_changed(self, node_id: str, node: NodeRecord, report: ReportRows) -> None:
         for previous, row in zip(node.rows, report.rows, strict=True):
             if previous[2] is not row[2]:
                 self._state_changed(node_id, previous, row)
@@ -377,6 +290,29 @@ class ClusterState:
             simulated=row[11],
             message=row[1],
         )
+
+    def watch_hot(self, fraction: float, hold_s: float, listener: Callable[[str], None]) -> None:
+        """Call `listener` with a node's id as soon as a report shows its CPU above `fraction`
+        of its capacity for `hold_s` (on the node's clock, every report of the spell above),
+        once per spell: the decision loop cycles then rather than at its next period."""
+        self._hot_fraction, self._hot_hold_ns = fraction, int(hold_s * 1e9)
+        self._hot_listeners.append(listener)
+        for node in self._nodes.values():
+            self._set_hot_limit(node)
+
+    def _set_hot_limit(self, node: NodeRecord) -> None:
+        if self._hot_listeners:
+            node.hot_limit = self._hot_fraction * node.hello.capacity.cpu_millicores
+
+    def _hot_report(self, node_id: str, node: NodeRecord, cpu: int, sent_at: int) -> None:
+        if cpu <= node.hot_limit:
+            node.hot_since = 0  # the spell is over
+        elif not node.hot_since:
+            node.hot_since = sent_at
+        elif node.hot_since > 0 and sent_at - node.hot_since >= self._hot_hold_ns:
+            node.hot_since = -1
+            for listener in self._hot_listeners:
+                listener(node_id)
 
     def apply_lifecycle(self, node_id: str, event: LifecycleEvent) -> None:
         """Publish a VM lifecycle event; the next report carries the resulting state."""
@@ -417,7 +353,7 @@ class ClusterState:
                 message="draining" if draining else "undrained",
             )
 
-    def _node(self, node_id: str) -> _Node:
+    def _node(self, node_id: str) -> NodeRecord:
         node = self._nodes.get(node_id)
         if node is None:
             raise NotFound(f"node {node_id!r} is not known to cluster {self.cluster_id!r}")
@@ -444,7 +380,7 @@ class ClusterState:
         return [self._view(self._nodes[n]) for n in sorted(self._nodes)]
 
     @staticmethod
-    def _view(node: _Node) -> NodeView:
+    def _view(node: NodeRecord) -> NodeView:
         hello = node.hello
         return NodeView(
             identity=hello.identity,
