@@ -35,6 +35,18 @@ TARGETS: dict[str, str] = {
     "IQR-MMT-1.5, ≤ 120 s (per day: docs/replay.md)",
 }
 
+MEASURES: dict[str, str] = {
+    "ingest": "a real vmgrid-cluster and simulated agents (real streams, many per process and "
+    "channel); latency = manager apply time - report sent_at; manager CPU includes its reaped "
+    "decision processes",
+    "reaction": "over --runs overloads on one lab and manager (new guests each run): reaction "
+    "p50/max, and per stage p50/max: visible (resume to the manager's /metrics above 85 %), "
+    "held (above for the hold time), decided (to the plan's journal row; includes cycles whose "
+    "policy saw no host over capacity yet), started (to its first migration's start), migrated "
+    "(that migration)",
+}
+"""What a benchmark's figures cover, where that is not obvious from its command."""
+
 HEADLINE: dict[str, tuple[str, ...]] = {
     "ingest": (
         "agents",
@@ -62,6 +74,11 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "grid": ("plan_s", "moves", "link_oversubscribed"),
     "reaction": (
         "reaction_s",
+        "reaction_max_s",
+        "relieved_runs",
+        "held_s_p50",
+        "decided_s_p50",
+        "started_s_p50",
         "migration_s",
         "lost_vms",
         "duplicated_vms",
@@ -182,6 +199,11 @@ def benchmarks_page(lines: Sequence[Line], results: Path) -> str:
             f"## `{command_of(line)}`",
             "",
             f"* target: {TARGETS.get(benchmark_of(line), '—')}",
+            *(
+                [f"* measures: {MEASURES[benchmark_of(line)]}"]
+                if benchmark_of(line) in MEASURES
+                else []
+            ),
             f"* machine: {machine_of(line)}",
             f"* figures: {figures(line, full=True)}",
             "",

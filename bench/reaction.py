@@ -1,7 +1,10 @@
 """`vmgrid-bench reaction`: from load appearing on a lab host to the relieving live migration.
 
-Over ``--runs`` overloads (new guests each time, on the same lab and manager), it reports each
-stage of the reaction (see STAGES) with its p50 and max, and each run's figures.
+Over ``--runs`` overloads (new guests each time, on the same lab and manager), it reports the
+reaction's p50 and max (``reaction_s``, ``reaction_max_s``), each stage of it (see STAGES) with
+its p50 and max (``held_s_p50``...), lost and duplicated guests over all runs, and each run's
+figures (``per_run``). A run not relieved within ``--timeout-s`` counts in ``runs`` but not in
+``relieved_runs``, and the next run goes on.
 
 Starts a KVM lab of `--hosts` hosts, one `vmgrid-agent` per host (declaring `--cpu-millicores`
 and counting only its guests' CPU, since the hosts share this machine) and one
@@ -47,10 +50,12 @@ OVERLOAD = 0.85
 
 STAGES = ("visible_s", "held_s", "decided_s", "started_s", "migrated_s")
 """The stages of one reaction, each from the end of the one before (the first from the
-resume): the load shows in the manager's view of the host (its /metrics, polled every 0.1 s);
-a decision cycle sees the overload held (the loop logs the trigger's words, "above 85 %");
-the plan that relieves it is made (the journal's plan created_unix_s); its first migration
-starts (the action's started_unix_s); and that migration is done (its ended_unix_s)."""
+resume): the load shows in the manager's view of the host (its /metrics, polled every 0.1 s,
+above 85 %); it has shown there for the hold time without a break (the trigger's condition);
+the plan that relieves it is made (the journal's plan created_unix_s: this stage includes any
+cycles whose policy saw no host over capacity yet); its first migration starts (the action's
+started_unix_s); and that migration is done (its ended_unix_s). ``relief_logged_s`` is when
+the manager logged the relief decision, from the resume."""
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
@@ -93,15 +98,28 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             cluster.remove_guests(names)
             names = []
             time.sleep(6)  # the manager's cooldown (5 s) after the plan
+        spreads = {
+            stage: _spread([r[stage] for r in runs if r.get(stage) is not None])
+            for stage in (*STAGES, "reaction_s")
+        }
+        outcomes = [r["outcome"] for r in runs]
         return {
-            **runs[-1]["outcome"],
+            "reaction_s": spreads["reaction_s"]["p50"],
+            "reaction_max_s": spreads["reaction_s"]["max"],
+            "migration_s": spreads["migrated_s"]["p50"],
             "runs": len(runs),
             "relieved_runs": sum(1 for r in runs if r["reaction_s"] is not None),
-            "stages": {
-                stage: _spread([r[stage] for r in runs if r.get(stage) is not None])
-                for stage in (*STAGES, "reaction_s")
+            "live_migrations": sum(o["live_migrations"] for o in outcomes),
+            "lost_vms": sum(o["lost_vms"] for o in outcomes),
+            "duplicated_vms": sum(o["duplicated_vms"] for o in outcomes),
+            **{
+                f"{stage}_{key}": spread[key]
+                for stage, spread in spreads.items()
+                if stage != "reaction_s"
+                for key in ("p50", "max")
             },
             "per_run": [{k: v for k, v in r.items() if k != "outcome"} for r in runs],
+            "placements": [o["placement"] for o in outcomes],
             "hosts": args.hosts,
             "guests": args.guests,
             "hold_s": args.hold_s,
@@ -124,7 +142,7 @@ def _one_run(
     plans_before = {row[0] for row in cluster.journal_rows("SELECT plan_id FROM plans")}
     log_before = _manager_log_size(cluster)
     print(f"run {number + 1}: resuming {len(names)} spinning guests on {node}", file=sys.stderr)
-    visible = _Watch(cluster, node)
+    visible = _Watch(cluster, node, args.hold_s)
     t0_wall, t0 = time.time(), time.monotonic()
     cluster.resume_guests(cluster.hosts[0], names)
     visible.start()
@@ -156,17 +174,18 @@ def _one_run(
     migrations = [m for m in migrations if m[0] in {p[0] for p in plans}]
     first = migrations[0] if migrations else None
     created = next((float(p[1]) for p in plans if first and p[0] == first[0]), None)  # type: ignore[arg-type]
-    held = _first_logged(cluster, log_before, f"above {int(OVERLOAD * 100)} %")
+    logged = _first_logged(cluster, log_before, f"above {int(OVERLOAD * 100)} %")
     marks = [
         t0_wall,
         visible.at,
-        held,
+        visible.held_at,
         created,
         float(first[1]) if first and first[1] else None,  # type: ignore[arg-type]
         float(first[2]) if first and first[2] else None,  # type: ignore[arg-type]
     ]
     reaction = round(reaction_s, 2) if reaction_s is not None else None
     run: dict[str, Any] = {"reaction_s": reaction}
+    run["relief_logged_s"] = round(logged - t0_wall, 3) if logged is not None else None
     for stage, (a, b) in zip(STAGES, zip(marks, marks[1:], strict=False), strict=True):
         run[stage] = round(b - a, 3) if a is not None and b is not None else None
     run["outcome"] = {
@@ -192,14 +211,16 @@ def _spread(values: list[float]) -> dict[str, float | int | None]:
 
 
 class _Watch:
-    """Polls the manager's view of `node` every 0.1 s in a thread; ``at`` is the wall time at
-    which it first saw the node above the overload threshold."""
+    """Polls the manager's view of `node` every 0.1 s in a thread: ``at`` is the wall time at
+    which it first saw the node above the overload threshold, ``held_at`` the first at which it
+    had seen it above for `hold_s` without a break (the trigger's condition, on this clock)."""
 
-    def __init__(self, cluster: LabCluster, node: str) -> None:
-        self._cluster, self._node = cluster, node
+    def __init__(self, cluster: LabCluster, node: str, hold_s: float) -> None:
+        self._cluster, self._node, self._hold_s = cluster, node, hold_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self.at: float | None = None
+        self.held_at: float | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -209,10 +230,17 @@ class _Watch:
         self._thread.join(5)
 
     def _poll(self) -> None:
-        while not self._stop.is_set() and self.at is None:
+        since: float | None = None
+        while not self._stop.is_set() and self.held_at is None:
             fraction = self._cluster.node_cpu_fraction(self._node)
+            now = time.time()
             if fraction is not None and fraction > OVERLOAD:
-                self.at = time.time()
+                self.at = self.at or now
+                since = since or now
+                if now - since >= self._hold_s:
+                    self.held_at = now
+            else:
+                since = None
             self._stop.wait(0.1)
 
 
