@@ -27,7 +27,7 @@ from vmgrid.agents.cluster.decide.control import Decision, needs_approval
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.rules.check import violations
 from vmgrid.agents.cluster.state.solver_view import to_model
-from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
+from vmgrid.agents.cluster.state.state import NodeLoad, NodeStatus
 from vmgrid.agents.model import VmState
 from vmgrid.solver.plan import ActionKind
 
@@ -55,15 +55,15 @@ class ClusterCollector(Collector):
         self.migrations_in_flight: set[tuple[str, int]] = set()
 
     def collect(self) -> Iterator[Metric]:
-        views = self._manager.state.views()
+        views = self._manager.state.loads()
         nodes = GaugeMetricFamily("vmgrid_cluster_nodes", "Nodes by status.", labels=["status"])
-        statuses = Tally(v.status.value for v in views)
+        statuses = Tally(v.status for v in views)
         for status in NodeStatus:
-            nodes.add_metric([status.value], statuses[status.value])
+            nodes.add_metric([status.value], statuses[status])
         vms = GaugeMetricFamily("vmgrid_cluster_vms", "VMs by state.", labels=["state"])
-        states = Tally(vm.state.value for v in views for vm in v.vms)
+        states = Tally(state for v in views for state in v.vm_states)
         for state in VmState:
-            vms.add_metric([state.value], states[state.value])
+            vms.add_metric([state.value], states[state])
         yield nodes
         yield vms
         yield from self._ingest()
@@ -113,7 +113,7 @@ class ClusterCollector(Collector):
         family.add_metric(["impossible"], len(impossible))
         return family
 
-    def _node_load(self, views: list[NodeView]) -> Iterator[Metric]:
+    def _node_load(self, views: list[NodeLoad]) -> Iterator[Metric]:
         specs = (
             ("vmgrid_cluster_node_cpu_used_cores", "CPU in use on the node, in cores."),
             ("vmgrid_cluster_node_cpu_capacity_cores", "CPU of the node, in cores."),
@@ -129,7 +129,7 @@ class ClusterCollector(Collector):
                 view.capacity.cpu_millicores / 1000,
                 usage.memory_used_bytes if usage else 0,
                 view.capacity.memory_bytes,
-                len(view.vms),
+                len(view.vm_states),
             )
             for family, value in zip(families, values, strict=True):
                 family.add_metric([view.node_id], value)

@@ -42,6 +42,17 @@ class NodeView:
         return self.identity.node_id
 
 
+@dataclass(frozen=True, slots=True)
+class NodeLoad:
+    """A node's status, usage and its VMs' states (ClusterState.loads: metrics)."""
+
+    node_id: str
+    status: NodeStatus
+    usage: HostUsage | None
+    capacity: NodeCapacity
+    vm_states: tuple[VmState, ...]
+
+
 class NodeRecord:
     """Mutable per-node record (internal to ClusterState).
 

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from vmgrid.agents.cluster.rules.store import Rule, RuleStore
 from vmgrid.agents.cluster.state.events import EventBus, EventKind
 from vmgrid.agents.cluster.state.history import NodeHistory, VmSample, cpu_matrix
+from vmgrid.agents.cluster.state.nodes import NodeLoad as NodeLoad
 from vmgrid.agents.cluster.state.nodes import NodeRecord
 from vmgrid.agents.cluster.state.nodes import NodeStatus as NodeStatus
 from vmgrid.agents.cluster.state.nodes import NodeView as NodeView
@@ -378,6 +379,14 @@ class ClusterState:
     def views(self) -> list[NodeView]:
         """Immutable views of every node, sorted by id."""
         return [self._view(self._nodes[n]) for n in sorted(self._nodes)]
+
+    def loads(self) -> list[NodeLoad]:
+        """What metrics read of every node, sorted by id, without building its VMs' objects
+        (a scrape of a large cluster would otherwise build tens of thousands)."""
+        return [
+            NodeLoad(n, node.status, node.usage, node.hello.capacity, node.states)
+            for n, node in sorted(self._nodes.items())
+        ]
 
     @staticmethod
     def _view(node: NodeRecord) -> NodeView:
