@@ -223,3 +223,18 @@ def test_a_hot_spell_is_told_once_when_its_hold_is_complete(state: ClusterState)
     # hot from t=1: held at t=3 (told once, not again at t=4); cool at t=5; hot from t=6,
     # held at t=8 on the node's clock
     assert told == [("n1", 3), ("n1", 8)]
+
+
+def test_find_vm_follows_vms_as_they_move_between_nodes(state: ClusterState) -> None:
+    state.node_connected(make_hello("n1"), 1)
+    state.node_connected(make_hello("n2"), 2)
+    state.apply_report("n1", report(1, make_vm("a"), make_vm("b")))
+    state.apply_report("n2", report(1, make_vm("c")))
+    assert state.find_vm("b")[0] == "n1" and state.find_vm("c")[0] == "n2"
+    state.apply_report("n2", report(2, make_vm("c"), make_vm("b", m.VmState.PAUSED)))
+    assert state.find_vm("b")[0] == "n1"  # on both while it migrates: the first node's
+    state.apply_report("n1", report(2, make_vm("a")))
+    assert state.find_vm("b") == ("n2", make_vm("b", m.VmState.PAUSED))
+    state.mark_powered_off("n1")
+    with pytest.raises(NotFound, match="'a'"):
+        state.find_vm("a")

@@ -96,6 +96,8 @@ class ClusterState:
         self._hot_fraction = 0.0
         self._hot_hold_ns = 0
         self._hot_listeners: list[Callable[[str], None]] = []
+        self._vm_nodes: dict[str, set[str]] = {}
+        """uuid -> ids of the nodes whose last report has it (find_vm without a scan)."""
         self.power_listeners: list[Callable[[str, NodeHello | None, bool], None]] = []
         """Called with (node id, its hello, in maintenance) when the manager powers a node off
         or a powered-off node's maintenance flag changes, and with (node id, None, False) when
@@ -158,6 +160,7 @@ class ClusterState:
         # counted as done on the command's success) must not be seen there any more.
         for vm in node.vms.values():
             self._gone(node_id, vm)
+        self._index_vms(node_id, node.uuids, ())
         node.set_rows((), (), (), {})
         node.vm_history = NodeHistory(self.history_window)
         self.bus.publish(
@@ -245,6 +248,7 @@ class ClusterState:
         uuids, states = report.uuids, report.states
         history = node.vm_history
         if uuids != node.uuids:
+            self._index_vms(node_id, node.uuids, uuids)
             self._vms_changed(node_id, node, report)
         elif states != node.states:
             self._states_changed(node_id, node, report)
@@ -404,11 +408,26 @@ class ClusterState:
         )
 
     def find_vm(self, vm_uuid: str) -> tuple[str, VmUsage]:
-        """(node_id, VM) of a VM by uuid; NotFound names it otherwise."""
-        for node_id, node in self._nodes.items():
-            if vm_uuid in node.uuids:  # builds the VmUsage objects of that node alone
+        """(node_id, VM) of a VM by uuid (the first node that has it, in the order nodes were
+        first seen, while a migration shows it on two); NotFound names it otherwise."""
+        holders = self._vm_nodes.get(vm_uuid, ())
+        for node_id in holders if len(holders) == 1 else self._nodes:
+            node = self._nodes.get(node_id)
+            if node is not None and vm_uuid in node.uuids:  # builds that node's VMs alone
                 return node_id, node.vms[vm_uuid]
         raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
+
+    def _index_vms(self, node_id: str, old: tuple[str, ...], new: tuple[str, ...]) -> None:
+        """Keep ``_vm_nodes`` (uuid -> nodes reporting it) as a node's VMs change."""
+        index = self._vm_nodes
+        for uuid in set(old).difference(new):
+            holders = index.get(uuid)
+            if holders is not None:
+                holders.discard(node_id)
+                if not holders:
+                    del index[uuid]
+        for uuid in new:
+            index.setdefault(uuid, set()).add(node_id)
 
     def report_impossible(self, rule_id: str, reason: str) -> None:
         """A decider could not keep `rule_id` (and kept the VMs running rather than lose
