@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from vmgrid.agents.cluster.state.history import NodeHistory
@@ -119,3 +120,42 @@ class NodeRecord:
     ) -> None:
         """Replace the node's VMs (``vms``: their VmUsage objects, when already built)."""
         self.uuids, self.states, self.rows, self._vms = uuids, states, rows, vms
+
+
+class HotWatch:
+    """Tells listeners, once per spell, that a node's reports have shown its CPU above a
+    fraction of its capacity for the hold time, on the node's clock (every report of the spell
+    above). ClusterState checks it with one comparison per report (``hot_limit``)."""
+
+    def __init__(self) -> None:
+        self._fraction = 0.0
+        self._hold_ns = 0
+        self._listeners: list[Callable[[str], None]] = []
+
+    def watch(
+        self,
+        fraction: float,
+        hold_s: float,
+        listener: Callable[[str], None],
+        nodes: Iterable[NodeRecord],
+    ) -> None:
+        self._fraction, self._hold_ns = fraction, int(hold_s * 1e9)
+        self._listeners.append(listener)
+        for node in nodes:
+            self.set_limit(node)
+
+    def set_limit(self, node: NodeRecord) -> None:
+        """The node's hot_limit from its capacity (a new node, a new hello)."""
+        if self._listeners:
+            node.hot_limit = self._fraction * node.hello.capacity.cpu_millicores
+
+    def report(self, node_id: str, node: NodeRecord, cpu: int, sent_at: int) -> None:
+        """A report of a node that is hot or was: follow its spell, tell when it is held."""
+        if cpu <= node.hot_limit:
+            node.hot_since = 0  # the spell is over
+        elif not node.hot_since:
+            node.hot_since = sent_at
+        elif node.hot_since > 0 and sent_at - node.hot_since >= self._hold_ns:
+            node.hot_since = -1
+            for listener in self._listeners:
+                listener(node_id)

@@ -17,8 +17,8 @@ import numpy.typing as npt
 from vmgrid.agents.cluster.rules.store import Rule, RuleStore
 from vmgrid.agents.cluster.state.events import EventBus, EventKind
 from vmgrid.agents.cluster.state.history import NodeHistory, VmSample, cpu_matrix
+from vmgrid.agents.cluster.state.nodes import HotWatch, NodeRecord
 from vmgrid.agents.cluster.state.nodes import NodeLoad as NodeLoad
-from vmgrid.agents.cluster.state.nodes import NodeRecord
 from vmgrid.agents.cluster.state.nodes import NodeStatus as NodeStatus
 from vmgrid.agents.cluster.state.nodes import NodeView as NodeView
 from vmgrid.agents.errors import NotFound
@@ -93,9 +93,7 @@ class ClusterState:
         self._monotonic = monotonic
         self._clock_ns = clock_ns
         self._nodes: dict[str, NodeRecord] = {}
-        self._hot_fraction = 0.0
-        self._hot_hold_ns = 0
-        self._hot_listeners: list[Callable[[str], None]] = []
+        self._hot = HotWatch()
         self._vm_nodes: dict[str, set[str]] = {}
         """uuid -> ids of the nodes whose last report has it (find_vm without a scan)."""
         self.power_listeners: list[Callable[[str, NodeHello | None, bool], None]] = []
@@ -115,11 +113,11 @@ class ClusterState:
         node = self._nodes.get(node_id)
         if node is None:
             node = self._nodes[node_id] = NodeRecord(hello, connection_id, now, self.history_window)
-            self._set_hot_limit(node)
+            self._hot.set_limit(node)
             self.bus.publish(EventKind.NODE_JOINED, node_id=node_id, message="agent connected")
             return False
         node.hello = hello
-        self._set_hot_limit(node)
+        self._hot.set_limit(node)
         node.connection_id = connection_id
         node.last_seen_monotonic = now
         node.last_sequence = 0
@@ -244,7 +242,7 @@ class ClusterState:
         node.usage = report.host
         node.history.append((sent_at, report.host))
         if node.hot_since or report.host.cpu_used_millicores > node.hot_limit:
-            self._hot_report(node_id, node, report.host.cpu_used_millicores, sent_at)
+            self._hot.report(node_id, node, report.host.cpu_used_millicores, sent_at)
         uuids, states = report.uuids, report.states
         history = node.vm_history
         if uuids != node.uuids:
@@ -298,26 +296,8 @@ class ClusterState:
 
     def watch_hot(self, fraction: float, hold_s: float, listener: Callable[[str], None]) -> None:
         """Call `listener` with a node's id as soon as a report shows its CPU above `fraction`
-        of its capacity for `hold_s` (on the node's clock, every report of the spell above),
-        once per spell: the decision loop cycles then rather than at its next period."""
-        self._hot_fraction, self._hot_hold_ns = fraction, int(hold_s * 1e9)
-        self._hot_listeners.append(listener)
-        for node in self._nodes.values():
-            self._set_hot_limit(node)
-
-    def _set_hot_limit(self, node: NodeRecord) -> None:
-        if self._hot_listeners:
-            node.hot_limit = self._hot_fraction * node.hello.capacity.cpu_millicores
-
-    def _hot_report(self, node_id: str, node: NodeRecord, cpu: int, sent_at: int) -> None:
-        if cpu <= node.hot_limit:
-            node.hot_since = 0  # the spell is over
-        elif not node.hot_since:
-            node.hot_since = sent_at
-        elif node.hot_since > 0 and sent_at - node.hot_since >= self._hot_hold_ns:
-            node.hot_since = -1
-            for listener in self._hot_listeners:
-                listener(node_id)
+        of its capacity for `hold_s` (see HotWatch): the loop then cycles at once."""
+        self._hot.watch(fraction, hold_s, listener, self._nodes.values())
 
     def apply_lifecycle(self, node_id: str, event: LifecycleEvent) -> None:
         """Publish a VM lifecycle event; the next report carries the resulting state."""
