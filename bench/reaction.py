@@ -55,7 +55,9 @@ above 85 %); it has shown there for the hold time without a break (the trigger's
 the plan that relieves it is made (the journal's plan created_unix_s: this stage includes any
 cycles whose policy saw no host over capacity yet); its first migration starts (the action's
 started_unix_s); and that migration is done (its ended_unix_s). ``relief_logged_s`` is when
-the manager logged the relief decision, from the resume."""
+the manager logged the relief decision, from the resume. ``decided_s`` may be a little below 0:
+the manager, which counts the hold on the agent's report clock and decides as soon as a report
+completes it, can decide before the bench's 0.1 s poll of /metrics has seen the hold."""
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
