@@ -39,6 +39,8 @@ MEASURES: dict[str, str] = {
     "ingest": "a real vmgrid-cluster and simulated agents (real streams, many per process and "
     "channel); latency = manager apply time - report sent_at; manager CPU includes its reaped "
     "decision processes",
+    "agent": "RSS at the end, its peak, and the least-squares slope of RSS sampled every 10 s "
+    "over the window (flat memory: near 0 MB/h)",
     "reaction": "over --runs overloads on one lab and manager (new guests each run): reaction "
     "p50/max, and per stage p50/max: visible (resume to the manager's /metrics above 85 %), "
     "held (above for the hold time), decided (to the plan's journal row; includes cycles whose "
@@ -58,9 +60,10 @@ HEADLINE: dict[str, tuple[str, ...]] = {
         "decision_process_cpu_cores",
         "manager_rss_mb",
         "rejected",
+        "not_applied",
         "decisions",
     ),
-    "agent": ("vms", "rss_mb", "peak_rss_mb", "cpu_percent", "seconds"),
+    "agent": ("vms", "rss_mb", "peak_rss_mb", "rss_slope_mb_per_h", "cpu_percent", "seconds"),
     "solver": (
         "instance",
         "status",
