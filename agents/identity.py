@@ -10,9 +10,12 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cryptography import x509
 from vmgrid.v1.errors import VmgridError
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 URI_SCHEME = "vmgrid"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -91,6 +94,8 @@ def parse_uri(uri: str) -> Identity | None:
 
 def identity_of(cert: x509.Certificate) -> Identity | None:
     """The one vmgrid identity a certificate names; None when it names none or several."""
+    from cryptography import x509  # here: a node agent without TLS never pays its ~8 MB
+
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -102,6 +107,8 @@ def identity_of(cert: x509.Certificate) -> Identity | None:
 
 def identity_of_der(der: bytes) -> Identity | None:
     """:func:`identity_of` for a DER certificate; None when it does not parse."""
+    from cryptography import x509
+
     try:
         return identity_of(x509.load_der_x509_certificate(der))
     except ValueError:

@@ -35,6 +35,20 @@ TARGETS: dict[str, str] = {
     "IQR-MMT-1.5, ≤ 120 s (per day: docs/replay.md)",
 }
 
+MEASURES: dict[str, str] = {
+    "ingest": "a real vmgrid-cluster and simulated agents (real streams, many per process and "
+    "channel); latency = manager apply time - report sent_at; manager CPU includes its reaped "
+    "decision processes",
+    "agent": "RSS at the end, its peak, and the least-squares slope of RSS sampled every 10 s "
+    "over the window (flat memory: near 0 MB/h)",
+    "reaction": "over --runs overloads on one lab and manager (new guests each run): reaction "
+    "p50/max, and per stage p50/max: visible (resume to the manager's /metrics above 85 %), "
+    "held (above for the hold time), decided (to the plan's journal row; includes cycles whose "
+    "policy saw no host over capacity yet), started (to its first migration's start), migrated "
+    "(that migration)",
+}
+"""What a benchmark's figures cover, where that is not obvious from its command."""
+
 HEADLINE: dict[str, tuple[str, ...]] = {
     "ingest": (
         "agents",
@@ -46,9 +60,10 @@ HEADLINE: dict[str, tuple[str, ...]] = {
         "decision_process_cpu_cores",
         "manager_rss_mb",
         "rejected",
+        "not_applied",
         "decisions",
     ),
-    "agent": ("vms", "rss_mb", "peak_rss_mb", "cpu_percent", "seconds"),
+    "agent": ("vms", "rss_mb", "peak_rss_mb", "rss_slope_mb_per_h", "cpu_percent", "seconds"),
     "solver": (
         "instance",
         "status",
@@ -62,6 +77,11 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "grid": ("plan_s", "moves", "link_oversubscribed"),
     "reaction": (
         "reaction_s",
+        "reaction_max_s",
+        "relieved_runs",
+        "held_s_p50",
+        "decided_s_p50",
+        "started_s_p50",
         "migration_s",
         "lost_vms",
         "duplicated_vms",
@@ -182,6 +202,11 @@ def benchmarks_page(lines: Sequence[Line], results: Path) -> str:
             f"## `{command_of(line)}`",
             "",
             f"* target: {TARGETS.get(benchmark_of(line), '—')}",
+            *(
+                [f"* measures: {MEASURES[benchmark_of(line)]}"]
+                if benchmark_of(line) in MEASURES
+                else []
+            ),
             f"* machine: {machine_of(line)}",
             f"* figures: {figures(line, full=True)}",
             "",

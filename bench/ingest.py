@@ -4,7 +4,9 @@ Starts ``vmgrid-cluster --insecure`` on a free loopback port, then drives N simu
 (real NodeLinkService streams; agents spread over a few processes, each multiplexing its
 streams over several channels with grpc.aio). After every agent is connected and a warm-up,
 it resets the manager's ingest counters, measures for ``--seconds`` and reads back:
-reports/s, p50/p99 latency (manager apply time minus the report's sent_at, same clock),
+reports/s (applied by the manager; ``sent_per_s`` are those the agents wrote in the same window,
+and ``not_applied`` how many more were written than applied in it: reports still queued or in
+flight at the window's end, or lost), p50/p99 latency (manager apply time minus the report's sent_at, same clock),
 the manager's CPU (cores, from /proc/PID/stat, its decision processes included) and RSS (MiB,
 from /proc/PID/status), and, from its /metrics, how many decisions it made in the window and
 how long they took (the decision loop runs unless ``--manager-flag=--no-decisions``).
@@ -107,18 +109,22 @@ async def _agent(
     period_s: float,
     phase_s: float,
     stop: MpEvent,
+    sent: list[int],
 ) -> None:
-    """One simulated agent: connects at its phase, reconnects like a real agent on failure."""
+    """One simulated agent: connects at its phase and, like a real agent, reconnects after a
+    failure (backing off up to 2 s) until stopped. Counts the reports it wrote in `sent`."""
     await asyncio.sleep(phase_s)
     msg = _report(node_id, vms)
     report = msg.report
     loop = asyncio.get_running_loop()
     sequence = 0
-    for attempt in range(10):
+    attempt = 0
+    while not stop.is_set():
         try:
             call = stub.Connect()
             await call.write(_hello(node_id, vms))
             await call.read()  # hello ack
+            attempt = 0
             tick = loop.time()
             while not stop.is_set():
                 await asyncio.sleep(max(0.0, tick - loop.time()))
@@ -126,23 +132,30 @@ async def _agent(
                 report.sequence = sequence
                 report.sent_at.FromNanoseconds(time.time_ns())
                 await call.write(msg)
+                sent[0] += 1
                 tick += period_s
             await call.done_writing()
             return
         except grpc.aio.AioRpcError:
-            if attempt == 9 or stop.is_set():
-                raise
-            await asyncio.sleep(0.2 * (attempt + 1))
+            attempt += 1
+            await asyncio.sleep(min(2.0, 0.2 * attempt))
 
 
 async def _drive(
-    address: str, first: int, count: int, vms: int, period_s: float, stop: MpEvent
+    address: str,
+    first: int,
+    count: int,
+    vms: int,
+    period_s: float,
+    stop: MpEvent,
+    sent_total: Any,
 ) -> None:
     channels = [
         grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
         for _ in range((count + AGENTS_PER_CHANNEL - 1) // AGENTS_PER_CHANNEL)
     ]
     stubs = [node_pb2_grpc.NodeLinkServiceStub(c) for c in channels]
+    sent = [0]
     tasks = [
         asyncio.create_task(
             _agent(
@@ -152,11 +165,21 @@ async def _drive(
                 period_s,
                 period_s * ((first + i) * 0.6180339887 % 1.0),
                 stop,
+                sent,
             )
         )
         for i in range(count)
     ]
+
+    async def publish() -> None:  # the reports written so far, for the parent to read
+        while not stop.is_set():
+            sent_total.value = sent[0]
+            await asyncio.sleep(0.05)
+
+    publisher = asyncio.create_task(publish())
     results = await asyncio.gather(*tasks, return_exceptions=True)
+    publisher.cancel()
+    sent_total.value = sent[0]
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
         print(f"ingest: {len(failures)} agents failed, e.g. {failures[0]!r}", file=sys.stderr)
@@ -165,9 +188,15 @@ async def _drive(
 
 
 def _driver_main(
-    address: str, first: int, count: int, vms: int, period_s: float, stop: MpEvent
+    address: str,
+    first: int,
+    count: int,
+    vms: int,
+    period_s: float,
+    stop: MpEvent,
+    sent_total: Any,
 ) -> None:
-    asyncio.run(_drive(address, first, count, vms, period_s, stop))
+    asyncio.run(_drive(address, first, count, vms, period_s, stop, sent_total))
 
 
 # ---- manager process ----------------------------------------------------------------------
@@ -255,18 +284,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ctx = mp.get_context("spawn")
         stop = ctx.Event()
         drivers = []
+        counters: list[Any] = []
         try:
             per = (args.agents + args.driver_processes - 1) // args.driver_processes
             for first in range(0, args.agents, per):
                 count = min(per, args.agents - first)
+                counter = ctx.Value("q", 0, lock=False)
+                counters.append(counter)
                 proc = ctx.Process(
                     target=_driver_main,
-                    args=(address, first, count, args.vms_per_agent, args.period, stop),
+                    args=(address, first, count, args.vms_per_agent, args.period, stop, counter),
                 )
                 proc.start()
                 drivers.append(proc)
             _progress(f"manager pid {manager.pid} on {address}; connecting {args.agents} agents")
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + 120 + 0.05 * args.agents  # 370 s for 5,000
             while (connected := asyncio.run(_stats(address, False)).connected_nodes) < args.agents:
                 if manager.poll() is not None:
                     raise RuntimeError(f"vmgrid-cluster exited with code {manager.returncode}")
@@ -282,9 +314,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(2.0)  # reports held up by that scrape are applied before the reset
             asyncio.run(_stats(address, True))
             (own_start, children_start), t_start = _cpu_seconds(manager.pid), time.monotonic()
+            sent_start = sum(c.value for c in counters)
             _progress(f"measuring {args.seconds} s")
             time.sleep(args.seconds)
             stats = asyncio.run(_stats(address, False))
+            sent = sum(c.value for c in counters) - sent_start
             elapsed = time.monotonic() - t_start
             own, children = _cpu_seconds(manager.pid)
             rss = _rss_mb(manager.pid)
@@ -313,6 +347,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "p99_ms": round(stats.latency_p99_ms, 2),
         "max_ms": round(stats.latency_max_ms, 2),
         "rejected": stats.rejected_total,
+        "sent_per_s": round(sent / elapsed, 1),
+        "not_applied": max(0, sent - stats.reports_total),
         "manager_cpu_cores": round(cpu, 3),
         "decision_process_cpu_cores": round(decision_cpu, 3),
         "manager_rss_mb": round(rss, 1),

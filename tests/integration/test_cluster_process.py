@@ -64,3 +64,26 @@ def test_vmgrid_cluster_refuses_a_bad_control_value_in_one_line(tmp_path: Path) 
     assert done.stderr.strip() == (
         "vmgrid-cluster: control.drain_fallback: 'migrate' is not one of suspend, shutdown, none"
     )
+
+
+def test_vmgrid_cluster_profile_writes_its_event_loop_profile_on_exit(tmp_path: Path) -> None:
+    import pstats
+
+    ready, profile = tmp_path / "ready", tmp_path / "manager.prof"
+    process = subprocess.Popen(
+        [str(BIN / "vmgrid-cluster"), "--insecure", "--listen", "127.0.0.1:0"]
+        + ["--ready-file", str(ready), "--state-dir", str(tmp_path), "--profile", str(profile)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ready.exists(), "the manager did not start"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output
+    functions = {name for _, _, name in pstats.Stats(str(profile)).stats}  # type: ignore[attr-defined]
+    assert "_serve" in functions

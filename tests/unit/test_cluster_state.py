@@ -175,3 +175,66 @@ def test_powered_off_node_is_never_lost_and_returns_with_its_agent(
 def test_powering_off_an_unknown_node_names_it(state: ClusterState) -> None:
     with pytest.raises(NotFound, match="'n9'"):
         state.mark_powered_off("n9")
+
+
+def test_the_ingest_form_of_a_report_has_the_same_effect_as_the_report(clock: FakeClock) -> None:
+    """Reports decoded for ingestion (rows, no VmUsage) and NodeReports, through the same
+    changes (VMs appear, change state, leave, are listed in another order, a report without
+    sent_at), leave the same views, samples and events."""
+    from vmgrid.agents.common.node_codec import decode_report_rows, encode_report
+
+    paused = m.VmState.PAUSED
+    reports = [
+        report(1, make_vm("a"), make_vm("b")),
+        report(2, make_vm("a", cpu=900), make_vm("b", paused)),
+        report(3, make_vm("b", paused), make_vm("a", cpu=800)),
+        report(4, make_vm("c"), make_vm("a", paused)),
+        dataclasses.replace(report(5, make_vm("c", cpu=7), make_vm("a")), sent_at_unix_ns=0),
+        report(6),
+        report(7, make_vm("d")),
+    ]
+    outcomes = []
+    for as_rows in (False, True):
+        state = ClusterState(EventBus("c1"), history_window=3, monotonic=clock, clock_ns=lambda: 77)
+        sub = state.bus.subscribe()
+        state.node_connected(make_hello(), 1)
+        for r in reports:
+            state.apply_report("n1", decode_report_rows(encode_report(r)) if as_rows else r)
+        events = []
+        while (event := sub.get_nowait()) is not None:
+            events.append(dataclasses.replace(event, at_unix_ns=0, sequence=0))
+        snap = state.snapshot()
+        outcomes.append((events, state.view("n1"), snap.vm_samples("d"), state.find_vm("d")))
+    assert outcomes[0] == outcomes[1]
+    events = outcomes[1][0]
+    assert [e.kind for e in events].count(EventKind.VM_DISAPPEARED) == 3  # b, then c and a
+    assert [e.kind for e in events].count(EventKind.VM_STATE_CHANGED) == 3
+
+
+def test_a_hot_spell_is_told_once_when_its_hold_is_complete(state: ClusterState) -> None:
+    told: list[tuple[str, int]] = []
+    state.node_connected(make_hello(), 1)  # 8000 millicores
+    state.watch_hot(0.5, 2.0, lambda node: told.append((node, len(history))))
+    history: list[int] = []
+    for seq, cpu in enumerate([5000, 5000, 5000, 5000, 100, 5000, 4100, 5000, 5000, 3000], 1):
+        history.append(seq)
+        usage = m.HostUsage(cpu, 2**30, 2**34)
+        state.apply_report("n1", m.NodeReport(seq * 1_000_000_000, seq, usage, ()))
+    # hot from t=1: held at t=3 (told once, not again at t=4); cool at t=5; hot from t=6,
+    # held at t=8 on the node's clock
+    assert told == [("n1", 3), ("n1", 8)]
+
+
+def test_find_vm_follows_vms_as_they_move_between_nodes(state: ClusterState) -> None:
+    state.node_connected(make_hello("n1"), 1)
+    state.node_connected(make_hello("n2"), 2)
+    state.apply_report("n1", report(1, make_vm("a"), make_vm("b")))
+    state.apply_report("n2", report(1, make_vm("c")))
+    assert state.find_vm("b")[0] == "n1" and state.find_vm("c")[0] == "n2"
+    state.apply_report("n2", report(2, make_vm("c"), make_vm("b", m.VmState.PAUSED)))
+    assert state.find_vm("b")[0] == "n1"  # on both while it migrates: the first node's
+    state.apply_report("n1", report(2, make_vm("a")))
+    assert state.find_vm("b") == ("n2", make_vm("b", m.VmState.PAUSED))
+    state.mark_powered_off("n1")
+    with pytest.raises(NotFound, match="'a'"):
+        state.find_vm("a")

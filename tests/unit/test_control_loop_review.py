@@ -248,3 +248,17 @@ def test_undrain_is_tried_again_after_a_failed_decision() -> None:
         assert loop.asked == ["n1", "n1"]
 
     asyncio.run(scenario())
+
+
+def test_an_overload_held_for_the_hold_time_starts_a_cycle_at_once() -> None:
+    """The loop does not wait for its next period (15 s by default) once a report completes
+    an overload's hold: the report that completes it wakes the loop."""
+    manager = manager_with({"n1": {"a": VmState.RUNNING}, "n2": {}})
+    config = ControlConfig(automation=AutomationLevel.AUTOMATIC, hold_s=2.0, period_s=60.0)
+    loop = ControlLoop(manager, PlanExecutor(GatedDriver(), Journal(":memory:")), config)
+    hot = HostUsage(3900, GIB, 8 * GIB)  # 97 % of 4 cores
+    usage = (VmUsage("a", "a", VmState.RUNNING, 1, 3900, GIB, GIB),)
+    for seq in range(4, 7):
+        assert not loop._kick.is_set()
+        manager.state.apply_report("n1", NodeReport(seq * SECOND, seq, hot, usage))
+    assert loop._kick.is_set()  # at t=6 s the spell that began at t=4 s has lasted 2 s

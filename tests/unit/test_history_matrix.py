@@ -3,6 +3,8 @@ a plain per-VM list of what was written."""
 
 from __future__ import annotations
 
+from random import Random
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,17 +18,27 @@ NAMES = [f"vm{i}" for i in range(12)]
     st.lists(st.sets(st.sampled_from(NAMES), max_size=12), min_size=1, max_size=30),
     st.integers(1, 8),
     st.integers(1, 5000),
+    st.randoms(use_true_random=False),
 )
 def test_readers_match_what_each_vm_was_given(
-    reports: list[set[str]], window: int, cap: int
+    reports: list[set[str]], window: int, cap: int, rng: Random
 ) -> None:
     history = NodeHistory(window, slots=2)
     written: dict[str, list[int]] = {}
     for t, present in enumerate(reports):
-        for name in sorted(present):
+        order = sorted(present)
+        if rng.random() < 0.3:
+            rng.shuffle(order)  # a report may list its VMs in any order
+        samples: list[int] = []
+        for name in order:
             cpu = 100 * t + NAMES.index(name)
-            history.write(history.add(name), t, cpu, 0, 0, 0)
+            samples += (t, cpu, 0, 0, 0)
             written.setdefault(name, []).append(cpu)
+        if rng.random() < 0.5:  # the ingest path (one row) and the per-VM writes agree
+            history.write_row(tuple(order), samples)
+        else:
+            for k, name in enumerate(order):
+                history.write(history.add(name), *samples[5 * k : 5 * k + 5])
         for name in set(written) - present:
             history.remove(name)
             del written[name]
@@ -51,3 +63,13 @@ def test_copy_is_independent() -> None:
     history.advance()
     assert [x.cpu_used_millicores for x in copy.samples("a")] == [10]
     assert [x.cpu_used_millicores for x in history.samples("a")] == [10, 20]
+
+
+def test_a_row_of_unchanged_vms_is_written_where_each_vm_reads_it() -> None:
+    history = NodeHistory(4, slots=2)
+    for t in range(6):
+        vms = ("a", "b", "c") if t < 3 else ("c", "a", "b")  # same VMs, listed in a new order
+        history.write_row(vms, [x for k in range(3) for x in (t, 10 * t + k, 0, 0, 0)])
+        history.advance()
+    assert [s.cpu_used_millicores for s in history.samples("a")] == [20, 31, 41, 51]
+    assert [s.cpu_used_millicores for s in history.samples("c")] == [22, 30, 40, 50]

@@ -98,6 +98,7 @@ class ControlLoop:
         self._parked: set[str] = set()
         """Undrained nodes that are powered off with no power-on command: their VMs go back
         once their agent is connected again."""
+        manager.state.watch_hot(config.overload_threshold, config.hold_s, self._held_hot)
         self.policy = PolicyDecider(policy_config(config))
         """vmgrid's DecisionPolicy with its hysteresis memory (used when config.policy is vmgrid)."""
         if config.decision_process and not FORK_AVAILABLE:
@@ -115,6 +116,11 @@ class ControlLoop:
     def undrain(self, node_id: str) -> None:
         """Take a node out of maintenance: the VMs drained from it come back."""
         self.manager.state.set_draining(node_id, False)
+        self.kick()
+
+    def _held_hot(self, node_id: str) -> None:
+        """A node's report completed an overload's hold time: decide now, not at the next
+        period (up to ``period_s`` later)."""
         self.kick()
 
     def kick(self) -> None:

@@ -31,6 +31,7 @@ from vmgrid.agents.model import (
     NodeReport,
     StreamError,
 )
+from vmgrid.agents.report_rows import ReportRows
 
 MANAGER_VERSION = "0.1.0"
 OutboxItem = HelloAck | StreamError | Command | None  # None closes the stream
@@ -130,13 +131,14 @@ class ClusterManager:
 
     # ---- agent messages -------------------------------------------------------------------
 
-    def handle_report(self, session: NodeSession, report: NodeReport) -> None:
+    def handle_report(self, session: NodeSession, report: NodeReport | ReportRows) -> None:
         """Apply a report and record its latency (now - sent_at)."""
-        if not self.is_current(session):
+        if self._sessions.get(session.node_id) is not session:
             return
         if self.state.apply_report(session.node_id, report) and report.sent_at_unix_ns:
             latency_ms = (time.time_ns() - report.sent_at_unix_ns) / 1e6
-            self.ingest.record(latency_ms, len(report.vms))
+            vms = len(report.vms) if isinstance(report, NodeReport) else len(report.uuids)
+            self.ingest.record(latency_ms, vms)
 
     def handle_heartbeat(self, session: NodeSession, beat: Heartbeat | None = None) -> None:
         """Record life from the node, and whether its agent can read its hypervisor."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -19,18 +20,33 @@ class IngestStats:
     latency_samples: int
 
 
-class IngestRecorder:
-    """Fixed-size ring of latencies: recording is O(1), percentiles are computed on demand."""
+LATENCY_BUCKETS_MS = (0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0)
+"""Upper bounds of the cumulative latency histogram (``applied_buckets``), milliseconds."""
 
-    def __init__(self, window: int = 131072) -> None:
+
+class IngestRecorder:
+    """Fixed-size ring of latencies: recording is O(1), percentiles are computed on demand.
+
+    Besides the window (reset by ``read(reset=True)``), it keeps totals that never reset:
+    ``applied_total``, ``latency_sum_ms`` and per-bucket counts, which the metrics endpoint
+    reads at scrape time (so no metric is updated per report).
+    """
+
+    def __init__(
+        self, window: int = 131072, buckets_ms: Sequence[float] = LATENCY_BUCKETS_MS
+    ) -> None:
         self._ring = [0.0] * window
         self._next = 0
         self._count = 0
         self.reports_total = 0
         self.vm_samples_total = 0
         self.rejected_total = 0
+        self.buckets_ms = tuple(buckets_ms)
+        self._bucket_counts = [0] * (len(self.buckets_ms) + 1)
+        self.applied_total = 0
+        self.latency_sum_ms = 0.0
         self.listeners: list[Callable[[float, int], None]] = []
-        """Called with (latency_ms, vm_count) of each applied report (metrics)."""
+        """Called with (latency_ms, vm_count) of each applied report."""
 
     def record(self, latency_ms: float, vm_count: int) -> None:
         """Count one applied report."""
@@ -39,8 +55,19 @@ class IngestRecorder:
         self._count += 1
         self.reports_total += 1
         self.vm_samples_total += vm_count
+        self.applied_total += 1
+        self.latency_sum_ms += max(0.0, latency_ms)
+        self._bucket_counts[bisect_left(self.buckets_ms, latency_ms)] += 1
         for listener in self.listeners:
             listener(latency_ms, vm_count)
+
+    def applied_buckets(self) -> list[tuple[float, int]]:
+        """Cumulative (upper bound ms, reports at or under it) since start, +inf last."""
+        out, total = [], 0
+        for bound, count in zip((*self.buckets_ms, float("inf")), self._bucket_counts, strict=True):
+            total += count
+            out.append((bound, total))
+        return out
 
     def read(self, reset: bool = False) -> IngestStats:
         """Current figures; ``reset`` starts a fresh measurement window."""

@@ -15,7 +15,7 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from vmgrid.agents.cluster.service import runtime_config, settings
@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="INFO",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="logging level (default INFO)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="profile the manager's event loop with cProfile and write its stats to FILE on "
+        "exit (pstats format; read with python -m pstats FILE). Slows the manager down.",
     )
     return parser
 
@@ -134,6 +140,17 @@ def _state_dir(config: ClusterConfig, options: RuntimeOptions) -> Path:
     return Path(options.journal_path).resolve().parent
 
 
+def _profiled(run: Callable[[], None], path: str) -> None:
+    """`run()` under cProfile, its stats written to `path` however it ends."""
+    import cProfile  # only when asked for
+
+    profile = cProfile.Profile()
+    try:
+        profile.runcall(run)
+    finally:
+        profile.dump_stats(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -141,7 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         config, options = build_settings(args)
-        asyncio.run(_serve(config, options))
+        if args.profile:
+            _profiled(lambda: asyncio.run(_serve(config, options)), args.profile)
+        else:
+            asyncio.run(_serve(config, options))
     except ConfigError as exc:
         print(f"vmgrid-cluster: {exc}", file=sys.stderr)
         return 2

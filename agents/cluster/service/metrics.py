@@ -1,9 +1,10 @@
 """Prometheus metrics of a cluster manager: its nodes and VMs, its decisions and their plans.
 
 Levels (nodes by status, VMs by state, per-node load, connected agents, pending approvals,
-migrations in flight) are read from the manager's state when Prometheus scrapes. Events
-(reports applied, decisions taken, plan actions ended) are counted by listeners the manager
-calls as they happen; each is one counter increment or histogram observation.
+migrations in flight) are read from the manager's state when Prometheus scrapes, and so are
+the reports applied and their latency histogram (from the manager's ingest recorder: nothing
+is updated per report). Decisions taken and plan actions ended are counted by listeners the
+runtime calls as they happen; each is one counter increment or histogram observation.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from vmgrid.agents.cluster.act.executor import ExecutionEvent
 from vmgrid.agents.cluster.act.journal import ActionState
@@ -21,14 +27,13 @@ from vmgrid.agents.cluster.decide.control import Decision, needs_approval
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.rules.check import violations
 from vmgrid.agents.cluster.state.solver_view import to_model
-from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
+from vmgrid.agents.cluster.state.state import NodeLoad, NodeStatus
 from vmgrid.agents.model import VmState
 from vmgrid.solver.plan import ActionKind
 
 if TYPE_CHECKING:
     from vmgrid.agents.cluster.service.runtime import ClusterRuntime
 
-INGEST_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 SOLVE_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -50,17 +55,18 @@ class ClusterCollector(Collector):
         self.migrations_in_flight: set[tuple[str, int]] = set()
 
     def collect(self) -> Iterator[Metric]:
-        views = self._manager.state.views()
+        views = self._manager.state.loads()
         nodes = GaugeMetricFamily("vmgrid_cluster_nodes", "Nodes by status.", labels=["status"])
-        statuses = Tally(v.status.value for v in views)
+        statuses = Tally(v.status for v in views)
         for status in NodeStatus:
-            nodes.add_metric([status.value], statuses[status.value])
+            nodes.add_metric([status.value], statuses[status])
         vms = GaugeMetricFamily("vmgrid_cluster_vms", "VMs by state.", labels=["state"])
-        states = Tally(vm.state.value for v in views for vm in v.vms)
+        states = Tally(state for v in views for state in v.vm_states)
         for state in VmState:
-            vms.add_metric([state.value], states[state.value])
+            vms.add_metric([state.value], states[state])
         yield nodes
         yield vms
+        yield from self._ingest()
         yield from self._node_load(views)
         yield _gauge(
             "vmgrid_cluster_connected_agents",
@@ -75,6 +81,21 @@ class ClusterCollector(Collector):
         pending = len(self.runtime.loop.pending) if self.runtime is not None else 0
         yield _gauge("vmgrid_cluster_pending_approvals", "Plans waiting for an operator.", pending)
         yield self._rules()
+
+    def _ingest(self) -> Iterator[Metric]:
+        ingest = self._manager.ingest
+        yield CounterMetricFamily(
+            "vmgrid_cluster_ingest_reports", "Agent reports applied.", value=ingest.applied_total
+        )
+        yield HistogramMetricFamily(
+            "vmgrid_cluster_ingest_latency_seconds",
+            "From an agent sending a report to the manager applying it (clocks may differ).",
+            buckets=[
+                ("+Inf" if ms == float("inf") else repr(ms / 1000), count)
+                for ms, count in ingest.applied_buckets()
+            ],
+            sum_value=ingest.latency_sum_ms / 1000,
+        )
 
     def _rules(self) -> Metric:
         """Placement rules by state: ``holds``, ``violated`` (the placement breaks it now) or
@@ -92,7 +113,7 @@ class ClusterCollector(Collector):
         family.add_metric(["impossible"], len(impossible))
         return family
 
-    def _node_load(self, views: list[NodeView]) -> Iterator[Metric]:
+    def _node_load(self, views: list[NodeLoad]) -> Iterator[Metric]:
         specs = (
             ("vmgrid_cluster_node_cpu_used_cores", "CPU in use on the node, in cores."),
             ("vmgrid_cluster_node_cpu_capacity_cores", "CPU of the node, in cores."),
@@ -108,7 +129,7 @@ class ClusterCollector(Collector):
                 view.capacity.cpu_millicores / 1000,
                 usage.memory_used_bytes if usage else 0,
                 view.capacity.memory_bytes,
-                len(view.vms),
+                len(view.vm_states),
             )
             for family, value in zip(families, values, strict=True):
                 family.add_metric([view.node_id], value)
@@ -126,15 +147,6 @@ class ClusterMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self._collector = ClusterCollector(manager)
         self.registry.register(self._collector)
-        self.ingest_reports = Counter(
-            "vmgrid_cluster_ingest_reports", "Agent reports applied.", registry=self.registry
-        )
-        self.ingest_latency = Histogram(
-            "vmgrid_cluster_ingest_latency_seconds",
-            "From an agent sending a report to the manager applying it (clocks may differ).",
-            buckets=INGEST_BUCKETS_S,
-            registry=self.registry,
-        )
         self.decisions = Counter(
             "vmgrid_cluster_decisions",
             "Decisions of the control loop, by trigger and outcome.",
@@ -153,7 +165,6 @@ class ClusterMetrics:
             ["type", "outcome"],
             registry=self.registry,
         )
-        manager.ingest.listeners.append(self._report_applied)
 
     def attach_runtime(self, runtime: ClusterRuntime) -> None:
         """Count the runtime's decisions and plan actions, and show its pending approvals."""
@@ -162,10 +173,6 @@ class ClusterMetrics:
             lambda decision, seconds: self.decision_taken(decision, seconds, runtime)
         )
         runtime.executor.add_listener(self.action_event)
-
-    def _report_applied(self, latency_ms: float, vm_count: int) -> None:
-        self.ingest_reports.inc()
-        self.ingest_latency.observe(max(0.0, latency_ms / 1000))
 
     def decision_taken(self, decision: Decision, seconds: float, runtime: ClusterRuntime) -> None:
         outcome = decision_outcome(decision, runtime)

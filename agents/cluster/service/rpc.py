@@ -69,7 +69,7 @@ class NodeLinkServicer(node_pb2_grpc.NodeLinkServiceServicer):
 
     async def _read(self, session: NodeSession, context: grpc.aio.ServicerContext) -> None:
         manager = self._manager
-        decode_report = codec.decode_report
+        decode_report = codec.decode_report_rows
         try:
             while (msg := await context.read()) is not grpc.aio.EOF:
                 kind = msg.WhichOneof("payload")

@@ -38,21 +38,44 @@ _WIDTH = 5
 class NodeHistory:
     """The last ``window`` samples of every VM of one node.
 
-    A VM holds a slot from ``add`` to ``remove``; each report writes the current row
-    (``write`` per VM) and then ``advance``\\ s. A slot's count says how many of its rows are
-    its own (a reused slot starts again from zero).
+    A VM holds a slot from ``add`` to ``remove``; each report writes the current row (all
+    its VMs at once with ``write_row``, or ``write`` per VM) and then ``advance``\\ s. A slot
+    holds the samples written since it was taken (a reused slot starts again from zero).
     """
 
-    __slots__ = ("_data", "_slots", "_free", "_counts", "_window", "_width", "_next")
+    __slots__ = (
+        "_data",
+        "_block",
+        "_slots",
+        "_free",
+        "_starts",
+        "_ended",
+        "_window",
+        "_width",
+        "_next",
+        "_order_uuids",
+        "_order",
+    )
 
     def __init__(self, window: int, slots: int = 8) -> None:
         self._window = window
         self._width = max(1, slots)
-        self._data = array("q", bytes(8 * _WIDTH * self._width * window))
+        self._set_data(array("q", bytes(8 * _WIDTH * self._width * window)))
         self._slots: dict[str, int] = {}
         self._free: list[int] = list(range(self._width - 1, -1, -1))
-        self._counts = array("q", bytes(8 * self._width))
+        self._starts = array("q", bytes(8 * self._width))
+        """Per slot, the number of rows ended when it was taken: its samples are the rows
+        ended since (so ending a row is one increment, not one per VM)."""
+        self._ended = 0
         self._next = 0
+        self._order_uuids: tuple[str, ...] | None = None
+        self._order: npt.NDArray[np.int64] | None = None
+        """Slots of ``_order_uuids`` in order (None: they are 0, 1, 2...): the layout of the
+        last row written by write_row, reused while the node's VMs stay the same."""
+
+    def _set_data(self, data: array[int]) -> None:
+        self._data = data
+        self._block = np.frombuffer(data, dtype=np.int64).reshape(self._window, -1, _WIDTH)
 
     def add(self, uuid: str) -> int:
         """A slot for a new VM (the block doubles when it is full)."""
@@ -63,14 +86,15 @@ class NodeHistory:
             self._grow()
         slot = self._free.pop()
         self._slots[uuid] = slot
-        self._counts[slot] = 0
+        self._starts[slot] = self._ended
+        self._order_uuids = None
         return slot
 
     def remove(self, uuid: str) -> None:
         slot = self._slots.pop(uuid, None)
         if slot is not None:
-            self._counts[slot] = 0
             self._free.append(slot)
+            self._order_uuids = None
 
     def reserve(self, vms: int) -> None:
         """Make room for `vms` VMs at once (a report's count), rather than by doublings."""
@@ -81,13 +105,13 @@ class NodeHistory:
         """Widen every row: to `width` slots, or double (all slots are taken)."""
         old = self._width
         width = max(width, old * 2 if not self._free else old)
-        rows = np.frombuffer(self._data, dtype=np.int64).reshape(self._window, old, _WIDTH)
         grown = np.zeros((self._window, width, _WIDTH), dtype=np.int64)
-        grown[:, :old] = rows
-        self._data = array("q", grown.tobytes())
-        self._counts.extend([0] * (width - old))
-        self._free.extend(range(width - 1, old - 1, -1))
+        grown[:, :old] = self._block
         self._width = width
+        self._set_data(array("q", grown.tobytes()))
+        self._starts.extend([0] * (width - old))
+        self._free[:0] = range(width - 1, old - 1, -1)  # lowest slots are taken first
+        self._order_uuids = None
 
     def write(
         self, slot: int, sent_at_unix_ns: int, cpu: int, memory: int, rx: int, tx: int
@@ -101,21 +125,43 @@ class NodeHistory:
         data[i + 3] = rx
         data[i + 4] = tx
 
+    def write_row(self, uuids: tuple[str, ...], samples: list[int]) -> None:
+        """Store the samples of all of a report's VMs in the current row: ``samples`` holds
+        five integers per VM of ``uuids`` (sent_at, cpu, memory, rx, tx), in that order. A VM
+        without a slot gets one. While the node's VMs stay the same, this is one block copy."""
+        if uuids != self._order_uuids:
+            self.reserve(len(uuids))
+            slots = [self.add(uuid) for uuid in uuids]
+            contiguous = slots == list(range(len(slots)))
+            self._order = None if contiguous else np.array(slots, dtype=np.int64)
+            self._order_uuids = uuids
+        if not samples:
+            return
+        if self._order is None:
+            start = self._next * self._width * _WIDTH
+            self._data[start : start + len(samples)] = array("q", samples)
+        else:
+            values = np.frombuffer(array("q", samples), dtype=np.int64).reshape(-1, _WIDTH)
+            self._block[self._next, self._order] = values
+
     def advance(self) -> None:
         """End the current row: every VM holding a slot has one more sample."""
-        counts = self._counts
-        for slot in self._slots.values():
-            counts[slot] += 1
+        self._ended += 1
         self._next = (self._next + 1) % self._window
+
+    def _count(self, slot: int) -> int:
+        return min(self._ended - self._starts[slot], self._window)
 
     def copy(self) -> NodeHistory:
         """An independent copy (snapshots keep copies, so later reports do not show)."""
         other = NodeHistory.__new__(NodeHistory)
-        other._data = array("q", self._data)
+        other._window, other._width, other._next = self._window, self._width, self._next
+        other._set_data(array("q", self._data))
         other._slots = dict(self._slots)
         other._free = list(self._free)
-        other._counts = array("q", self._counts)
-        other._window, other._width, other._next = self._window, self._width, self._next
+        other._starts = array("q", self._starts)
+        other._ended = self._ended
+        other._order_uuids, other._order = self._order_uuids, self._order
         return other
 
     def samples(self, uuid: str) -> tuple[VmSample, ...]:
@@ -132,15 +178,15 @@ class NodeHistory:
 
     def _rows(self, slot: int) -> list[int]:
         """Rows holding the slot's samples, newest first."""
-        n = min(self._counts[slot], self._window)
+        n = self._count(slot)
         return [(self._next - 1 - k) % self._window for k in range(n)]
 
     def cpu_block(self) -> tuple[npt.NDArray[np.int64], dict[str, int], npt.NDArray[np.int64]]:
         """(CPU of every slot newest first: slots x window, uuid -> slot, samples per slot)."""
-        rows = np.frombuffer(self._data, dtype=np.int64).reshape(self._window, self._width, _WIDTH)
         order = (self._next - 1 - np.arange(self._window)) % self._window
-        cpu = rows[order, :, 1].T
-        lengths = np.minimum(np.frombuffer(self._counts, dtype=np.int64), self._window)
+        cpu = self._block[order, :, 1].T
+        starts = np.frombuffer(self._starts, dtype=np.int64)
+        lengths = np.minimum(self._ended - starts, self._window)
         return cpu, self._slots, lengths
 
 

@@ -7,9 +7,7 @@ The decision loop works on ``snapshot()``, a frozen copy that later reports cann
 
 from __future__ import annotations
 
-import enum
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -19,47 +17,19 @@ import numpy.typing as npt
 from vmgrid.agents.cluster.rules.store import Rule, RuleStore
 from vmgrid.agents.cluster.state.events import EventBus, EventKind
 from vmgrid.agents.cluster.state.history import NodeHistory, VmSample, cpu_matrix
+from vmgrid.agents.cluster.state.nodes import HotWatch, NodeRecord
+from vmgrid.agents.cluster.state.nodes import NodeLoad as NodeLoad
+from vmgrid.agents.cluster.state.nodes import NodeStatus as NodeStatus
+from vmgrid.agents.cluster.state.nodes import NodeView as NodeView
 from vmgrid.agents.errors import NotFound
 from vmgrid.agents.model import (
     HostUsage,
     LifecycleEvent,
-    NodeCapacity,
     NodeHello,
-    NodeIdentity,
     NodeReport,
     VmUsage,
 )
-
-
-class NodeStatus(enum.Enum):
-    """Whether the manager hears from a node."""
-
-    CONNECTED = "connected"
-    LOST = "lost"
-    POWERED_OFF = "powered_off"
-    """The manager powered the node off (its agent is expected to be silent); it may power it
-    on again. Not lost: no failure handling, no heartbeat timeout."""
-
-
-@dataclass(frozen=True, slots=True)
-class NodeView:
-    """A node as of a snapshot."""
-
-    identity: NodeIdentity
-    capacity: NodeCapacity
-    status: NodeStatus
-    usage: HostUsage | None
-    vms: tuple[VmUsage, ...]
-    last_seen_unix_ns: int
-    last_sequence: int
-    draining: bool
-    degraded_reason: str = ""
-    """Why the agent cannot read its hypervisor (its last heartbeat said so); empty: healthy."""
-
-    @property
-    def node_id(self) -> str:
-        """Shortcut for identity.node_id."""
-        return self.identity.node_id
+from vmgrid.agents.report_rows import SAMPLE_WIDTH, ReportRows, VmRow, new_vm_usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,39 +73,6 @@ class ClusterSnapshot:
                 yield view.node_id, vm
 
 
-class _Node:
-    """Mutable per-node record (internal)."""
-
-    __slots__ = (
-        "hello",
-        "status",
-        "usage",
-        "vms",
-        "history",
-        "vm_history",
-        "last_seen_monotonic",
-        "last_seen_unix_ns",
-        "last_sequence",
-        "draining",
-        "connection_id",
-        "degraded_reason",
-    )
-
-    def __init__(self, hello: NodeHello, connection_id: int, now: float, window: int) -> None:
-        self.hello = hello
-        self.status = NodeStatus.CONNECTED
-        self.usage: HostUsage | None = None
-        self.vms: dict[str, VmUsage] = {}
-        self.history: deque[tuple[int, HostUsage]] = deque(maxlen=window)
-        self.vm_history = NodeHistory(window)
-        self.last_seen_monotonic = now
-        self.last_seen_unix_ns = 0
-        self.last_sequence = 0
-        self.draining = False
-        self.connection_id = connection_id
-        self.degraded_reason = ""
-
-
 class ClusterState:
     """Nodes, VMs and usage history of one cluster. Use from the event loop thread only."""
 
@@ -155,7 +92,10 @@ class ClusterState:
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self._monotonic = monotonic
         self._clock_ns = clock_ns
-        self._nodes: dict[str, _Node] = {}
+        self._nodes: dict[str, NodeRecord] = {}
+        self._hot = HotWatch()
+        self._vm_nodes: dict[str, set[str]] = {}
+        """uuid -> ids of the nodes whose last report has it (find_vm without a scan)."""
         self.power_listeners: list[Callable[[str, NodeHello | None, bool], None]] = []
         """Called with (node id, its hello, in maintenance) when the manager powers a node off
         or a powered-off node's maintenance flag changes, and with (node id, None, False) when
@@ -172,10 +112,12 @@ class ClusterState:
         now = self._monotonic()
         node = self._nodes.get(node_id)
         if node is None:
-            self._nodes[node_id] = _Node(hello, connection_id, now, self.history_window)
+            node = self._nodes[node_id] = NodeRecord(hello, connection_id, now, self.history_window)
+            self._hot.set_limit(node)
             self.bus.publish(EventKind.NODE_JOINED, node_id=node_id, message="agent connected")
             return False
         node.hello = hello
+        self._hot.set_limit(node)
         node.connection_id = connection_id
         node.last_seen_monotonic = now
         node.last_sequence = 0
@@ -216,7 +158,8 @@ class ClusterState:
         # counted as done on the command's success) must not be seen there any more.
         for vm in node.vms.values():
             self._gone(node_id, vm)
-        node.vms = {}
+        self._index_vms(node_id, node.uuids, ())
+        node.set_rows((), (), (), {})
         node.vm_history = NodeHistory(self.history_window)
         self.bus.publish(
             EventKind.NODE_POWER_CHANGED, node_id=node_id, message="powered off by the manager"
@@ -244,7 +187,7 @@ class ClusterState:
         node_id = hello.identity.node_id
         if node_id in self._nodes:
             return
-        node = _Node(hello, -1, self._monotonic(), self.history_window)
+        node = NodeRecord(hello, -1, self._monotonic(), self.history_window)
         node.status = NodeStatus.POWERED_OFF
         node.draining = draining
         self._nodes[node_id] = node
@@ -266,67 +209,95 @@ class ClusterState:
             message=f"degraded: {reason}" if reason else "hypervisor readable again",
         )
 
-    def apply_report(self, node_id: str, report: NodeReport) -> bool:
+    def apply_report(self, node_id: str, report: NodeReport | ReportRows) -> bool:
         """Apply a full report; False when it is stale (sequence not newer) or comes from a
         node the manager powered off (until its next hello), and was ignored.
 
         A report proves the agent reads its hypervisor, so it also ends a degraded spell.
+        ``ReportRows`` is the ingest path's form (no VmUsage per VM); a NodeReport is
+        converted to it and its VmUsage objects kept as the node's.
         """
         node = self._nodes[node_id]
-        self.touch(node_id)
-        if node.status is NodeStatus.POWERED_OFF:
-            return False  # a last report while it shuts down; it is off until its next hello
-        self.set_degraded(node_id, "")
+        node.last_seen_monotonic = self._monotonic()
+        if node.status is not NodeStatus.CONNECTED:
+            self.touch(node_id)
+            if node.status is NodeStatus.POWERED_OFF:
+                return False  # a last report while it shuts down; off until its next hello
+        if node.degraded_reason:
+            self.set_degraded(node_id, "")
         if report.sequence and report.sequence <= node.last_sequence:
             return False
+        built = None
+        if isinstance(report, NodeReport):
+            built = {vm.uuid: vm for vm in report.vms}
+            report = ReportRows.of(report)
         node.last_sequence = report.sequence
-        sent_at = report.sent_at_unix_ns or self._clock_ns()
+        sent_at = report.sent_at_unix_ns
+        samples = report.samples
+        if not sent_at:
+            sent_at = self._clock_ns()
+            samples = list(samples)
+            samples[0::SAMPLE_WIDTH] = [sent_at] * len(report.uuids)
         node.last_seen_unix_ns = sent_at
         node.usage = report.host
         node.history.append((sent_at, report.host))
-        old = node.vms
-        new: dict[str, VmUsage] = {}
+        if node.hot_since or report.host.cpu_used_millicores > node.hot_limit:
+            self._hot.report(node_id, node, report.host.cpu_used_millicores, sent_at)
+        uuids, states = report.uuids, report.states
         history = node.vm_history
-        history.reserve(len(report.vms))
+        if uuids != node.uuids:
+            self._index_vms(node_id, node.uuids, uuids)
+            self._vms_changed(node_id, node, report)
+        elif states != node.states:
+            self._states_changed(node_id, node, report)
+        history.write_row(uuids, samples)
+        history.advance()
+        node.set_rows(uuids, states, report.rows, built)
+        return True
+
+    def _vms_changed(self, node_id: str, node: NodeRecord, report: ReportRows) -> None:
+        """Publish the VMs that appeared, changed state or left, and free the slots of those
+        that left (the rows are the node's before the report)."""
+        old = dict(zip(node.uuids, node.rows, strict=True))
         publish = self.bus.publish
-        for vm in report.vms:
-            uuid = vm.uuid
-            new[uuid] = vm
-            previous = old.get(uuid)
+        for row in report.rows:
+            uuid, state = row[0], row[2]
+            previous = old.pop(uuid, None)
             if previous is None:
                 publish(
                     EventKind.VM_APPEARED,
                     node_id=node_id,
                     vm_uuid=uuid,
-                    vm_state=vm.state,
-                    simulated=vm.simulated,
-                    message=vm.name,
+                    vm_state=state,
+                    simulated=row[11],
+                    message=row[1],
                 )
-            elif previous.state is not vm.state:
-                publish(
-                    EventKind.VM_STATE_CHANGED,
-                    node_id=node_id,
-                    vm_uuid=uuid,
-                    vm_state=vm.state,
-                    previous_vm_state=previous.state,
-                    simulated=vm.simulated,
-                    message=vm.name,
-                )
-            history.write(
-                history.add(uuid),
-                sent_at,
-                vm.cpu_used_millicores,
-                vm.memory_used_bytes,
-                vm.net_rx_bytes_per_second,
-                vm.net_tx_bytes_per_second,
-            )
-        if len(new) != len(old) or new.keys() != old.keys():
-            for uuid in old.keys() - new.keys():
-                history.remove(uuid)
-                self._gone(node_id, old[uuid])
-        history.advance()
-        node.vms = new
-        return True
+            elif previous[2] is not state:
+                self._state_changed(node_id, previous, row)
+        for uuid, row in old.items():
+            node.vm_history.remove(uuid)
+            self._gone(node_id, new_vm_usage(*row))
+
+    def _states_changed(self, node_id: str, node: NodeRecord, report: ReportRows) -> None:
+        for previous, row in zip(node.rows, report.rows, strict=True):
+            if previous[2] is not row[2]:
+                self._state_changed(node_id, previous, row)
+
+    def _state_changed(self, node_id: str, previous: VmRow, row: VmRow) -> None:
+        self.bus.publish(
+            EventKind.VM_STATE_CHANGED,
+            node_id=node_id,
+            vm_uuid=row[0],
+            vm_state=row[2],
+            previous_vm_state=previous[2],
+            simulated=row[11],
+            message=row[1],
+        )
+
+    def watch_hot(self, fraction: float, hold_s: float, listener: Callable[[str], None]) -> None:
+        """Call `listener` with a node's id as soon as a report shows its CPU above `fraction`
+        of its capacity for `hold_s` (see HotWatch): the loop then cycles at once."""
+        self._hot.watch(fraction, hold_s, listener, self._nodes.values())
 
     def apply_lifecycle(self, node_id: str, event: LifecycleEvent) -> None:
         """Publish a VM lifecycle event; the next report carries the resulting state."""
@@ -367,7 +338,7 @@ class ClusterState:
                 message="draining" if draining else "undrained",
             )
 
-    def _node(self, node_id: str) -> _Node:
+    def _node(self, node_id: str) -> NodeRecord:
         node = self._nodes.get(node_id)
         if node is None:
             raise NotFound(f"node {node_id!r} is not known to cluster {self.cluster_id!r}")
@@ -393,8 +364,16 @@ class ClusterState:
         """Immutable views of every node, sorted by id."""
         return [self._view(self._nodes[n]) for n in sorted(self._nodes)]
 
+    def loads(self) -> list[NodeLoad]:
+        """What metrics read of every node, sorted by id, without building its VMs' objects
+        (a scrape of a large cluster would otherwise build tens of thousands)."""
+        return [
+            NodeLoad(n, node.status, node.usage, node.hello.capacity, node.states)
+            for n, node in sorted(self._nodes.items())
+        ]
+
     @staticmethod
-    def _view(node: _Node) -> NodeView:
+    def _view(node: NodeRecord) -> NodeView:
         hello = node.hello
         return NodeView(
             identity=hello.identity,
@@ -409,12 +388,26 @@ class ClusterState:
         )
 
     def find_vm(self, vm_uuid: str) -> tuple[str, VmUsage]:
-        """(node_id, VM) of a VM by uuid; NotFound names it otherwise."""
-        for node_id, node in self._nodes.items():
-            vm = node.vms.get(vm_uuid)
-            if vm is not None:
-                return node_id, vm
+        """(node_id, VM) of a VM by uuid (the first node that has it, in the order nodes were
+        first seen, while a migration shows it on two); NotFound names it otherwise."""
+        holders = self._vm_nodes.get(vm_uuid, ())
+        for node_id in holders if len(holders) == 1 else self._nodes:
+            node = self._nodes.get(node_id)
+            if node is not None and vm_uuid in node.uuids:  # builds that node's VMs alone
+                return node_id, node.vms[vm_uuid]
         raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
+
+    def _index_vms(self, node_id: str, old: tuple[str, ...], new: tuple[str, ...]) -> None:
+        """Keep ``_vm_nodes`` (uuid -> nodes reporting it) as a node's VMs change."""
+        index = self._vm_nodes
+        for uuid in set(old).difference(new):
+            holders = index.get(uuid)
+            if holders is not None:
+                holders.discard(node_id)
+                if not holders:
+                    del index[uuid]
+        for uuid in new:
+            index.setdefault(uuid, set()).add(node_id)
 
     def report_impossible(self, rule_id: str, reason: str) -> None:
         """A decider could not keep `rule_id` (and kept the VMs running rather than lose
@@ -435,7 +428,7 @@ class ClusterState:
         vm_histories: dict[str, NodeHistory] = {}
         for node in self._nodes.values():
             history = node.vm_history.copy() if copy_history else node.vm_history
-            for uuid in node.vms:
+            for uuid in node.uuids:
                 vm_histories[uuid] = history
         return ClusterSnapshot(
             cluster_id=self.cluster_id,

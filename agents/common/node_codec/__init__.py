@@ -45,6 +45,7 @@ from vmgrid.agents.common.node_codec.reports import decode_heartbeat as decode_h
 from vmgrid.agents.common.node_codec.reports import decode_hello as decode_hello
 from vmgrid.agents.common.node_codec.reports import decode_lifecycle as decode_lifecycle
 from vmgrid.agents.common.node_codec.reports import decode_report as decode_report
+from vmgrid.agents.common.node_codec.reports import decode_report_rows as decode_report_rows
 from vmgrid.agents.common.node_codec.reports import (
     encode_command_result as encode_command_result,
 )

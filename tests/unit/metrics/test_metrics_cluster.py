@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from prometheus_client import CollectorRegistry
 from vmgrid.agents import model as m
 from vmgrid.agents.cluster.act.executor import ExecutionEvent
@@ -116,3 +117,23 @@ def test_promtool_finds_nothing_in_the_cluster_exposition(
     session = manager.open_session(hello("n1"))
     manager.handle_report(session, report(1, vm("a", m.VmState.RUNNING)))
     assert promtool_problems(metrics.registry) == ""
+
+
+def test_ingest_latency_histogram_is_read_from_the_recorder_at_scrape_time(
+    samples: SamplesOf,
+) -> None:
+    manager = cluster()
+    metrics = ClusterMetrics(manager)
+    for latency_ms in (0.2, 0.7, 3.0, 40.0, 9000.0):
+        manager.ingest.record(latency_ms, 20)
+    manager.ingest.read(reset=True)  # the benchmark's window reset leaves the totals alone
+    got = samples(metrics.registry)
+    bucket = "vmgrid_cluster_ingest_latency_seconds_bucket"
+    assert got[(bucket, (("le", "0.0005"),))] == 1
+    assert got[(bucket, (("le", "0.001"),))] == 2
+    assert got[(bucket, (("le", "0.005"),))] == 3
+    assert got[(bucket, (("le", "0.05"),))] == 4
+    assert got[(bucket, (("le", "5.0"),))] == 4
+    assert got[(bucket, (("le", "+Inf"),))] == 5
+    assert got[("vmgrid_cluster_ingest_latency_seconds_sum", ())] == pytest.approx(9.0439)
+    assert got[("vmgrid_cluster_ingest_reports_total", ())] == 5

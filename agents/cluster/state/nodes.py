@@ -1,0 +1,161 @@
+"""A cluster's nodes as the manager keeps them: status, immutable views, mutable records."""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from vmgrid.agents.cluster.state.history import NodeHistory
+from vmgrid.agents.model import HostUsage, NodeCapacity, NodeHello, NodeIdentity, VmState, VmUsage
+from vmgrid.agents.report_rows import VmRow, new_vm_usage
+
+
+class NodeStatus(enum.Enum):
+    """Whether the manager hears from a node."""
+
+    CONNECTED = "connected"
+    LOST = "lost"
+    POWERED_OFF = "powered_off"
+    """The manager powered the node off (its agent is expected to be silent); it may power it
+    on again. Not lost: no failure handling, no heartbeat timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """A node as of a snapshot."""
+
+    identity: NodeIdentity
+    capacity: NodeCapacity
+    status: NodeStatus
+    usage: HostUsage | None
+    vms: tuple[VmUsage, ...]
+    last_seen_unix_ns: int
+    last_sequence: int
+    draining: bool
+    degraded_reason: str = ""
+    """Why the agent cannot read its hypervisor (its last heartbeat said so); empty: healthy."""
+
+    @property
+    def node_id(self) -> str:
+        """Shortcut for identity.node_id."""
+        return self.identity.node_id
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLoad:
+    """A node's status, usage and its VMs' states (ClusterState.loads: metrics)."""
+
+    node_id: str
+    status: NodeStatus
+    usage: HostUsage | None
+    capacity: NodeCapacity
+    vm_states: tuple[VmState, ...]
+
+
+class NodeRecord:
+    """Mutable per-node record (internal to ClusterState).
+
+    Its VMs are kept as the rows of its last report (``uuids``, ``states``, ``rows``); the
+    VmUsage objects are built from them on first read (``vms``) and kept until the next report.
+    """
+
+    __slots__ = (
+        "hello",
+        "status",
+        "usage",
+        "uuids",
+        "states",
+        "rows",
+        "_vms",
+        "history",
+        "vm_history",
+        "last_seen_monotonic",
+        "last_seen_unix_ns",
+        "last_sequence",
+        "draining",
+        "connection_id",
+        "degraded_reason",
+        "hot_limit",
+        "hot_since",
+    )
+
+    def __init__(self, hello: NodeHello, connection_id: int, now: float, window: int) -> None:
+        self.hello = hello
+        self.status = NodeStatus.CONNECTED
+        self.usage: HostUsage | None = None
+        self.uuids: tuple[str, ...] = ()
+        self.states: tuple[VmState, ...] = ()
+        self.rows: tuple[VmRow, ...] = ()
+        self._vms: dict[str, VmUsage] | None = {}
+        self.history: deque[tuple[int, HostUsage]] = deque(maxlen=window)
+        self.vm_history = NodeHistory(window)
+        self.last_seen_monotonic = now
+        self.last_seen_unix_ns = 0
+        self.last_sequence = 0
+        self.draining = False
+        self.connection_id = connection_id
+        self.degraded_reason = ""
+        self.hot_limit = float("inf")
+        """CPU millicores above which a report counts as hot (see ClusterState.watch_hot)."""
+        self.hot_since = 0
+        """sent_at of the first report of the node's current hot spell (0: not hot; -1:
+        the watchers were told, until the spell ends)."""
+
+    @property
+    def vms(self) -> dict[str, VmUsage]:
+        """uuid -> VmUsage of the node's VMs, in report order (built on first read)."""
+        vms = self._vms
+        if vms is None:
+            vms = self._vms = {row[0]: new_vm_usage(*row) for row in self.rows}
+        return vms
+
+    def set_rows(
+        self,
+        uuids: tuple[str, ...],
+        states: tuple[VmState, ...],
+        rows: tuple[VmRow, ...],
+        vms: dict[str, VmUsage] | None = None,
+    ) -> None:
+        """Replace the node's VMs (``vms``: their VmUsage objects, when already built)."""
+        self.uuids, self.states, self.rows, self._vms = uuids, states, rows, vms
+
+
+class HotWatch:
+    """Tells listeners, once per spell, that a node's reports have shown its CPU above a
+    fraction of its capacity for the hold time, on the node's clock (every report of the spell
+    above). ClusterState checks it with one comparison per report (``hot_limit``)."""
+
+    def __init__(self) -> None:
+        self._fraction = 0.0
+        self._hold_ns = 0
+        self._listeners: list[Callable[[str], None]] = []
+
+    def watch(
+        self,
+        fraction: float,
+        hold_s: float,
+        listener: Callable[[str], None],
+        nodes: Iterable[NodeRecord],
+    ) -> None:
+        self._fraction, self._hold_ns = fraction, int(hold_s * 1e9)
+        self._listeners.append(listener)
+        for node in nodes:
+            self.set_limit(node)
+
+    def set_limit(self, node: NodeRecord) -> None:
+        """The node's hot_limit from its capacity (a new node, a new hello)."""
+        if self._listeners:
+            node.hot_limit = self._fraction * node.hello.capacity.cpu_millicores
+
+    def report(self, node_id: str, node: NodeRecord, cpu: int, sent_at: int) -> None:
+        """A report of a node that is hot or was: follow its spell, tell when it is held."""
+        if cpu <= node.hot_limit:
+            node.hot_since = 0  # the spell is over
+        elif not node.hot_since:
+            node.hot_since = sent_at
+        elif node.hot_since > 0 and sent_at - node.hot_since >= self._hold_ns:
+            node.hot_since = -1
+            for listener in self._listeners:
+                listener(node_id)

@@ -1,0 +1,109 @@
+"""A node report in the form the cluster manager ingests it (no object per VM).
+
+The codec decodes a report's wire message straight into a `ReportRows`; the manager's state
+keeps its rows and writes its samples into the node's history in one block, and builds the
+VmUsage objects of a node only when someone reads them (a snapshot, a view).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from vmgrid.agents.model import HostUsage, NodeReport, VmState, VmUsage
+
+VmRow = tuple[str, str, VmState, int, int, int, int, int, int, int, int, bool]
+"""A VM's usage as a plain tuple of VmUsage's fields, in their order (``VmUsage(*row)``)."""
+
+SAMPLE_WIDTH = 5
+"""Integers per VM in ``ReportRows.samples``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRows:
+    """A report as the manager ingests it: each VM as a `VmRow` rather than a VmUsage, and
+    the values its history keeps already laid out, so that applying it builds no object per
+    VM (VmUsage objects are built when the state is read, not 40,000 times a second).
+
+    ``samples`` holds `SAMPLE_WIDTH` integers per VM, in row order: sent_at (the report's, 0
+    when it has none), cpu_used_millicores, memory_used_bytes, net_rx and net_tx bytes per
+    second.
+    """
+
+    sent_at_unix_ns: int
+    sequence: int
+    host: HostUsage
+    uuids: tuple[str, ...]
+    states: tuple[VmState, ...]
+    rows: tuple[VmRow, ...]
+    samples: list[int]
+
+    @classmethod
+    def of(cls, report: NodeReport) -> ReportRows:
+        """The same report in this form (tests, simulated agents: not the hot path)."""
+        vms = report.vms
+        sent = report.sent_at_unix_ns
+        samples: list[int] = []
+        for vm in vms:
+            samples += (
+                sent,
+                vm.cpu_used_millicores,
+                vm.memory_used_bytes,
+                vm.net_rx_bytes_per_second,
+                vm.net_tx_bytes_per_second,
+            )
+        return cls(
+            sent,
+            report.sequence,
+            report.host,
+            tuple(vm.uuid for vm in vms),
+            tuple(vm.state for vm in vms),
+            tuple(vm_row(vm) for vm in vms),
+            samples,
+        )
+
+
+def vm_row(vm: VmUsage) -> VmRow:
+    """The VmRow of a VmUsage (``VmUsage(*vm_row(vm)) == vm``)."""
+    return (
+        vm.uuid,
+        vm.name,
+        vm.state,
+        vm.vcpus,
+        vm.cpu_used_millicores,
+        vm.memory_used_bytes,
+        vm.memory_allocated_bytes,
+        vm.net_rx_bytes_per_second,
+        vm.net_tx_bytes_per_second,
+        vm.disk_read_bytes_per_second,
+        vm.disk_write_bytes_per_second,
+        vm.simulated,
+    )
+
+
+def _make_vm_usage_constructor() -> Callable[..., VmUsage]:
+    """A positional VmUsage constructor about 2x faster than the frozen dataclass __init__.
+
+    It fills the slots directly (what the generated __init__ does through
+    object.__setattr__); a snapshot of a large cluster builds tens of thousands of VmUsage.
+    """
+    new = object.__new__
+    names = tuple(VmUsage.__dataclass_fields__)
+    setters = tuple(getattr(VmUsage, name).__set__ for name in names)
+    if len(setters) != 12:  # pragma: no cover - guards a change of VmUsage
+        raise AssertionError(f"VmUsage has {len(setters)} fields; update VmRow")
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11 = setters
+    cls = VmUsage
+
+    def build(*v: Any) -> VmUsage:
+        vm = new(cls)
+        s0(vm, v[0]), s1(vm, v[1]), s2(vm, v[2]), s3(vm, v[3]), s4(vm, v[4]), s5(vm, v[5])
+        s6(vm, v[6]), s7(vm, v[7]), s8(vm, v[8]), s9(vm, v[9]), s10(vm, v[10]), s11(vm, v[11])
+        return vm  # type: ignore[no-any-return]
+
+    return build
+
+
+new_vm_usage = _make_vm_usage_constructor()
+"""``new_vm_usage(*row)``: the VmUsage of a VmRow."""

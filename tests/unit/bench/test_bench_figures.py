@@ -1,0 +1,28 @@
+"""The figures the ingest, agent and reaction benchmarks derive from what they sample."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from vmgrid.bench import agent, ingest, reaction
+
+
+def test_agent_rss_slope_is_the_least_squares_trend_per_second() -> None:
+    flat = [(t * 10.0, 50.0 + (0.3 if t % 2 else -0.3)) for t in range(20)]
+    assert agent._slope(flat) == pytest.approx(0.0, abs=0.003)
+    growing = [(t * 10.0, 50.0 + t * 0.5) for t in range(20)]  # 0.5 MiB per 10 s
+    assert agent._slope(growing) == pytest.approx(0.05)
+    assert agent._slope(growing[:1]) == 0.0
+
+
+def test_reaction_stage_spread_is_p50_and_max_of_the_runs_that_measured_it() -> None:
+    assert reaction._spread([3.0, 1.0, 2.0, 10.0]) == {"p50": 2.5, "max": 10.0, "n": 4}
+    assert reaction._spread([]) == {"p50": None, "max": None, "n": 0}
+
+
+def test_ingest_names_a_bad_count() -> None:
+    parser = argparse.ArgumentParser()
+    ingest.add_arguments(parser)
+    with pytest.raises(ValueError, match="--agents: 0 must be >= 1"):
+        ingest._check(parser.parse_args(["--agents", "0"]))
