@@ -9,6 +9,7 @@ import re
 from google.protobuf.timestamp_pb2 import Timestamp
 from vmgrid.agents import grid_model as m
 from vmgrid.agents.errors import MalformedMessage
+from vmgrid.agents.wire_limits import MAX_QUANTITY, check_unix_ns
 from vmgrid.v1 import common_pb2, grid_pb2
 
 _CLUSTER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -39,6 +40,8 @@ def check_cluster_id(field: str, value: str) -> str:
 def _non_negative(field: str, value: int) -> int:
     if value < 0:
         raise MalformedMessage(field, f"{value} must be >= 0")
+    if value > MAX_QUANTITY:
+        raise MalformedMessage(field, f"{value} is above the largest accepted, 2**53")
     return value
 
 
@@ -130,7 +133,7 @@ def decode_summary(wire: grid_pb2.ClusterSummary, cluster_id: str) -> m.ClusterS
         raise MalformedMessage("summary.health.state", f"unknown value {health.state}")
     return m.ClusterSummary(
         sequence=wire.sequence,
-        sent_at_unix_ns=wire.sent_at.ToNanoseconds(),
+        sent_at_unix_ns=check_unix_ns("summary.sent_at", wire.sent_at.seconds, wire.sent_at.nanos),
         capacity=_decode_resources("summary.capacity", wire.capacity, positive=False),
         usage=_decode_resources("summary.usage", wire.usage, positive=False),
         movable_vms=vms,

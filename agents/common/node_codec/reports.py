@@ -8,11 +8,26 @@ field once and checks signs with one comparison per VM.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from vmgrid.agents import model as m
+from vmgrid.agents.common.node_codec.report_errors import (
+    HOST_INT_FIELDS,
+    bad_vm,
+    duplicate_vm,
+    out_of_range,
+)
 from vmgrid.agents.errors import MalformedMessage
+from vmgrid.agents.wire_limits import (
+    MAX_CAPACITY,
+    MAX_ID_CHARS,
+    MAX_ITEMS,
+    MAX_UNIX_SECONDS,
+    check_length,
+    check_unix_ns,
+    string_limit,
+)
 from vmgrid.v1 import common_pb2, node_pb2
 
 _VM_STATE_FROM_WIRE: dict[int, m.VmState] = {
@@ -54,39 +69,17 @@ _LIFECYCLE_TO_WIRE: dict[m.LifecycleEventKind, Any] = {
     kind: wire for wire, kind in _LIFECYCLE_FROM_WIRE.items()
 }
 
-_VM_INT_FIELDS = (
-    "vcpus",
-    "cpu_used_millicores",
-    "memory_used_bytes",
-    "memory_allocated_bytes",
-    "net_rx_bytes_per_second",
-    "net_tx_bytes_per_second",
-    "disk_read_bytes_per_second",
-    "disk_write_bytes_per_second",
-)
-_HOST_INT_FIELDS = (
-    "cpu_used_millicores",
-    "memory_used_bytes",
-    "memory_total_bytes",
-    "net_rx_bytes_per_second",
-    "net_tx_bytes_per_second",
-)
 
-
-def _ns(timestamp: object) -> int:
-    return timestamp.seconds * 1_000_000_000 + timestamp.nanos  # type: ignore[attr-defined]
+def _ns(timestamp: object, path: str = "sent_at") -> int:
+    """Unix nanoseconds of a Timestamp between 1970 and 2100; MalformedMessage otherwise."""
+    seconds, nanos = timestamp.seconds, timestamp.nanos  # type: ignore[attr-defined]
+    if 0 <= seconds <= MAX_UNIX_SECONDS and 0 <= nanos < 1_000_000_000:
+        return seconds * 1_000_000_000 + nanos  # type: ignore[no-any-return]
+    return check_unix_ns(path, seconds, nanos)
 
 
 def set_timestamp_ns(timestamp: object, unix_ns: int) -> None:
     timestamp.seconds, timestamp.nanos = divmod(unix_ns, 1_000_000_000)  # type: ignore[attr-defined]
-
-
-def _negative_field(path: str, message: object, names: Iterable[str]) -> MalformedMessage:
-    for name in names:
-        value = getattr(message, name)
-        if value < 0:
-            return MalformedMessage(f"{path}.{name}", f"negative value {value}; must be >= 0")
-    return MalformedMessage(path, "negative value")  # pragma: no cover
 
 
 def _make_vm_usage_constructor() -> Callable[..., m.VmUsage]:
@@ -115,31 +108,6 @@ def _make_vm_usage_constructor() -> Callable[..., m.VmUsage]:
 _new_vm_usage = _make_vm_usage_constructor()
 
 
-def _bad_vm(i: int, v: node_pb2.VmUsage) -> MalformedMessage:
-    """The error for VM row i, which failed the one-line check in decode_report."""
-    if v.state not in _VM_STATE_FROM_WIRE:
-        known = v.state in common_pb2.VmState.values()
-        named = f"{common_pb2.VmState.Name(v.state)} is not accepted: " if known else ""
-        return MalformedMessage(
-            f"report.vms[{i}].state",
-            f"{named}unknown VM state {v.state} for VM {v.uuid!r}; accepted: {_ACCEPTED_VM_STATES}",
-        )
-    if not v.uuid:
-        return MalformedMessage(f"report.vms[{i}].uuid", "missing uuid; each VM needs one")
-    return _negative_field(f"report.vms[{i}]", v, _VM_INT_FIELDS)
-
-
-def _duplicate_vm(vms: list[m.VmUsage]) -> MalformedMessage:
-    seen: set[str] = set()
-    for i, vm in enumerate(vms):
-        if vm.uuid in seen:
-            return MalformedMessage(
-                f"report.vms[{i}].uuid", f"duplicate uuid {vm.uuid!r}; each VM needs a unique one"
-            )
-        seen.add(vm.uuid)
-    return MalformedMessage("report.vms", "duplicate uuid")  # pragma: no cover
-
-
 # ---- agent -> manager ---------------------------------------------------------------------
 
 
@@ -147,13 +115,23 @@ def decode_hello(msg: node_pb2.NodeHello) -> m.NodeHello:
     """Validate and convert a hello; node_id is required and capacity must be positive."""
     if not msg.node_id.strip():
         raise MalformedMessage("hello.node_id", "missing node id; a non-empty string is required")
+    for name in ("node_id", "hostname", "migration_uri", "agent_version", "hypervisor_kind"):
+        check_length(f"hello.{name}", getattr(msg, name), string_limit(name))
+    check_length("hello.peer_uri", msg.peer_uri, string_limit("peer_uri"))
     cap = msg.capacity
     for name in ("cpu_millicores", "memory_bytes", "nic_bandwidth_bps"):
         value = getattr(cap, name)
         if value < 0:
             raise MalformedMessage(f"hello.capacity.{name}", f"negative value {value}")
-    if msg.report_period_ms < 0:
-        raise MalformedMessage("hello.report_period_ms", f"negative value {msg.report_period_ms}")
+        if value > MAX_CAPACITY:
+            raise MalformedMessage(
+                f"hello.capacity.{name}",
+                f"{value} is above the largest capacity accepted, {MAX_CAPACITY} (2**50)",
+            )
+    if not 0 <= msg.report_period_ms <= 86_400_000:
+        raise MalformedMessage(
+            "hello.report_period_ms", f"{msg.report_period_ms} is not in [0, 86400000]"
+        )
     return m.NodeHello(
         identity=m.NodeIdentity(
             node_id=msg.node_id,
@@ -165,7 +143,7 @@ def decode_hello(msg: node_pb2.NodeHello) -> m.NodeHello:
             peer_uri=msg.peer_uri,
         ),
         capacity=m.NodeCapacity(cap.cpu_millicores, cap.memory_bytes, cap.nic_bandwidth_bps),
-        started_at_unix_ns=_ns(msg.started_at),
+        started_at_unix_ns=_ns(msg.started_at, "hello.started_at"),
         report_period_ms=msg.report_period_ms,
     )
 
@@ -180,17 +158,18 @@ def decode_report(msg: node_pb2.NodeReport) -> m.NodeReport:
         h.net_rx_bytes_per_second,
         h.net_tx_bytes_per_second,
     )
-    if (
-        min(
-            host.cpu_used_millicores,
-            host.memory_used_bytes,
-            host.memory_total_bytes,
-            host.net_rx_bytes_per_second,
-            host.net_tx_bytes_per_second,
-        )
-        < 0
-    ):
-        raise _negative_field("report.host", h, _HOST_INT_FIELDS)
+    host_figures = (
+        host.cpu_used_millicores,
+        host.memory_used_bytes,
+        host.memory_total_bytes,
+        host.net_rx_bytes_per_second,
+        host.net_tx_bytes_per_second,
+    )
+    if min(host_figures) < 0 or max(host_figures) > MAX_CAPACITY:
+        raise out_of_range("report.host", h, HOST_INT_FIELDS)
+    if len(msg.vms) > MAX_ITEMS:
+        raise MalformedMessage("report.vms", f"{len(msg.vms)} VMs; at most {MAX_ITEMS}")
+    top, longest = MAX_CAPACITY, MAX_ID_CHARS
     states = _VM_STATE_FROM_WIRE
     new_vm = _new_vm_usage
     vms = []
@@ -201,16 +180,24 @@ def decode_report(msg: node_pb2.NodeReport) -> m.NodeReport:
         mem_used, mem_alloc = v.memory_used_bytes, v.memory_allocated_bytes
         rx, tx = v.net_rx_bytes_per_second, v.net_tx_bytes_per_second
         rd, wr = v.disk_read_bytes_per_second, v.disk_write_bytes_per_second
-        if state is None or not uuid or min(vcpus, cpu, mem_used, mem_alloc, rx, tx, rd, wr) < 0:
-            raise _bad_vm(i, v)
+        figures = (vcpus, cpu, mem_used, mem_alloc, rx, tx, rd, wr)
+        if (
+            state is None
+            or not uuid
+            or min(figures) < 0
+            or max(figures) > top
+            or len(uuid) > longest
+            or len(v.name) > longest
+        ):
+            raise bad_vm(i, v, states, _ACCEPTED_VM_STATES)
         vms.append(
             new_vm(
                 uuid, v.name, state, vcpus, cpu, mem_used, mem_alloc, rx, tx, rd, wr, v.simulated
             )
         )
     if len({vm.uuid for vm in vms}) != len(vms):
-        raise _duplicate_vm(vms)
-    return m.NodeReport(_ns(msg.sent_at), msg.sequence, host, tuple(vms))
+        raise duplicate_vm(vms)
+    return m.NodeReport(_ns(msg.sent_at, "report.sent_at"), msg.sequence, host, tuple(vms))
 
 
 def encode_heartbeat(beat: m.Heartbeat) -> node_pb2.Heartbeat:
@@ -222,7 +209,8 @@ def encode_heartbeat(beat: m.Heartbeat) -> node_pb2.Heartbeat:
 
 def decode_heartbeat(msg: node_pb2.Heartbeat) -> m.Heartbeat:
     """Convert a heartbeat (with why the agent is degraded, empty when healthy)."""
-    return m.Heartbeat(_ns(msg.sent_at), msg.sequence, msg.degraded_reason)
+    check_length("heartbeat.degraded_reason", msg.degraded_reason, string_limit("degraded_reason"))
+    return m.Heartbeat(_ns(msg.sent_at, "heartbeat.sent_at"), msg.sequence, msg.degraded_reason)
 
 
 def decode_lifecycle(msg: node_pb2.LifecycleEvent) -> m.LifecycleEvent:
@@ -233,13 +221,28 @@ def decode_lifecycle(msg: node_pb2.LifecycleEvent) -> m.LifecycleEvent:
         raise MalformedMessage("lifecycle.kind", f"unknown kind {msg.kind}; accepted: {accepted}")
     if not msg.vm_uuid:
         raise MalformedMessage("lifecycle.vm_uuid", "missing VM uuid")
-    return m.LifecycleEvent(_ns(msg.at), kind, msg.vm_uuid, msg.vm_name, msg.detail, msg.simulated)
+    for name in ("vm_uuid", "vm_name", "detail"):
+        check_length(f"lifecycle.{name}", getattr(msg, name), string_limit(name))
+    return m.LifecycleEvent(
+        _ns(msg.at, "lifecycle.at"), kind, msg.vm_uuid, msg.vm_name, msg.detail, msg.simulated
+    )
 
 
 def decode_command_result(msg: node_pb2.CommandResult) -> m.CommandResult:
     """Validate and convert a command result."""
     if not msg.command_id:
         raise MalformedMessage("command_result.command_id", "missing command id")
+    for name in ("command_id", "message", "vm_uuid"):
+        check_length(f"command_result.{name}", getattr(msg, name), string_limit(name))
+    if len(msg.snapshot_names) > MAX_ITEMS:
+        raise MalformedMessage(
+            "command_result.snapshot_names", f"{len(msg.snapshot_names)} names; at most {MAX_ITEMS}"
+        )
+    for name in ("data_processed_bytes", "data_remaining_bytes"):
+        if not 0 <= getattr(msg, name) <= MAX_CAPACITY:
+            raise MalformedMessage(
+                f"command_result.{name}", f"{getattr(msg, name)} is not in [0, {MAX_CAPACITY}]"
+            )
     state = _COMMAND_STATE_FROM_WIRE.get(msg.state)
     if state is None:
         raise MalformedMessage(
@@ -260,7 +263,7 @@ def decode_command_result(msg: node_pb2.CommandResult) -> m.CommandResult:
         data_remaining_bytes=msg.data_remaining_bytes,
         snapshot_names=tuple(msg.snapshot_names),
         vm_uuid=msg.vm_uuid,
-        updated_at_unix_ns=_ns(msg.updated_at),
+        updated_at_unix_ns=_ns(msg.updated_at, "command_result.updated_at"),
     )
 
 
