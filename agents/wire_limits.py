@@ -82,6 +82,12 @@ def check_range(path: str, value: int, low: int, high: int) -> int:
     return value
 
 
+def clamped(value: int) -> int:
+    """A Python int sum brought into [0, MAX_QUANTITY] before it is encoded into an int64
+    (a sum of many node capacities may exceed what the wire carries or peers accept)."""
+    return min(max(value, 0), MAX_QUANTITY)
+
+
 def check_unix_ns(path: str, seconds: int, nanos: int) -> int:
     """A Timestamp's (seconds, nanos) as Unix nanoseconds, between the epoch and 2100."""
     if not (0 <= seconds <= MAX_UNIX_SECONDS and 0 <= nanos < 1_000_000_000):
