@@ -12,6 +12,7 @@ refusal logs one line, rate-limited per server.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import time
@@ -164,39 +165,41 @@ class WireGuard(grpc.aio.ServerInterceptor):
 
     def _streamed(self, behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
         """Client-streaming behaviours: reads through the guarded context or iterator stop at
-        a refused message, and the call ends with INVALID_ARGUMENT once the behaviour returns."""
+        a refused message; once the behaviour returns, the call is aborted with
+        INVALID_ARGUMENT (from the handler's own task, where grpc expects an abort)."""
 
-        def refuse(context: grpc.aio.ServicerContext) -> Callable[[Refused], None]:
-            def end(bad: Refused) -> None:
-                self.refusals.note(method, bad.reason)
-                context.set_code(grpc.StatusCode.INVALID_ARGUMENT)
-                context.set_details(bad.reason)
-
-            return end
-
-        async def requests(
-            source: AsyncIterator[Any], end: Callable[[Refused], None]
-        ) -> AsyncIterator[Any]:
+        async def requests(source: AsyncIterator[Any], seen: list[Refused]) -> AsyncIterator[Any]:
             async for message in source:
                 if isinstance(message, Refused):
-                    end(message)
+                    seen.append(message)
                     return
                 yield message
+
+        async def refuse(context: grpc.aio.ServicerContext, seen: list[Refused]) -> None:
+            if seen:
+                # A trailers-only answer while the client still sends reaches it as INTERNAL
+                # more often; with the initial metadata sent first, it sees INVALID_ARGUMENT.
+                with contextlib.suppress(grpc.aio.UsageError):
+                    await context.send_initial_metadata(())
+                await self._abort(context, method, seen[0])
 
         if inspect.isasyncgenfunction(behaviour):
 
             async def guarded_generator(source: Any, context: grpc.aio.ServicerContext) -> Any:
-                end = refuse(context)
-                guarded = _GuardedContext(context, end)
-                async for item in behaviour(requests(source, end), guarded):
+                seen: list[Refused] = []
+                guarded = _GuardedContext(context, seen.append)
+                async for item in behaviour(requests(source, seen), guarded):
                     yield item
+                await refuse(context, seen)
 
             return guarded_generator
 
         async def guarded(source: Any, context: grpc.aio.ServicerContext) -> Any:
-            end = refuse(context)
-            guarded_context = _GuardedContext(context, end)
-            result = behaviour(requests(source, end), guarded_context)
-            return await result if inspect.isawaitable(result) else result
+            seen: list[Refused] = []
+            guarded_context = _GuardedContext(context, seen.append)
+            result = behaviour(requests(source, seen), guarded_context)
+            result = await result if inspect.isawaitable(result) else result
+            await refuse(context, seen)
+            return result
 
         return guarded

@@ -8,6 +8,7 @@ The decision loop works on ``snapshot()``, a frozen copy that later reports cann
 from __future__ import annotations
 
 import enum
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,6 +20,7 @@ import numpy.typing as npt
 from vmgrid.agents.cluster.rules.store import Rule, RuleStore
 from vmgrid.agents.cluster.state.events import EventBus, EventKind
 from vmgrid.agents.cluster.state.history import NodeHistory, VmSample, cpu_matrix
+from vmgrid.agents.cluster.state.ownership import VmOwners, conflict_message
 from vmgrid.agents.errors import NotFound
 from vmgrid.agents.model import (
     HostUsage,
@@ -29,6 +31,8 @@ from vmgrid.agents.model import (
     NodeReport,
     VmUsage,
 )
+
+log = logging.getLogger(__name__)
 
 
 class NodeStatus(enum.Enum):
@@ -135,6 +139,10 @@ class _Node:
         self.connection_id = connection_id
         self.degraded_reason = ""
 
+    @property
+    def reporting(self) -> bool:
+        return self.status is NodeStatus.CONNECTED
+
 
 class ClusterState:
     """Nodes, VMs and usage history of one cluster. Use from the event loop thread only."""
@@ -156,6 +164,8 @@ class ClusterState:
         self._monotonic = monotonic
         self._clock_ns = clock_ns
         self._nodes: dict[str, _Node] = {}
+        self.owners = VmOwners(self._evict, self._adopt, self._conflict)
+        """Which node holds each VM uuid (see ownership.py); copies on other nodes are hidden."""
         self.power_listeners: list[Callable[[str, NodeHello | None, bool], None]] = []
         """Called with (node id, its hello, in maintenance) when the manager powers a node off
         or a powered-off node's maintenance flag changes, and with (node id, None, False) when
@@ -216,6 +226,7 @@ class ClusterState:
         # counted as done on the command's success) must not be seen there any more.
         for vm in node.vms.values():
             self._gone(node_id, vm)
+        self.owners.released(node_id, list(node.vms), self._nodes)
         node.vms = {}
         node.vm_history = NodeHistory(self.history_window)
         self.bus.publish(
@@ -289,7 +300,7 @@ class ClusterState:
         history = node.vm_history
         history.reserve(len(report.vms))
         publish = self.bus.publish
-        for vm in report.vms:
+        for vm in self.owners.admit(node_id, report.vms, self._nodes):
             uuid = vm.uuid
             new[uuid] = vm
             previous = old.get(uuid)
@@ -321,12 +332,39 @@ class ClusterState:
                 vm.net_tx_bytes_per_second,
             )
         if len(new) != len(old) or new.keys() != old.keys():
-            for uuid in old.keys() - new.keys():
+            gone = old.keys() - new.keys()
+            self.owners.released(node_id, gone, self._nodes)
+            for uuid in gone:
                 history.remove(uuid)
                 self._gone(node_id, old[uuid])
         history.advance()
         node.vms = new
         return True
+
+    def _evict(self, node_id: str, uuid: str) -> VmUsage | None:
+        node = self._nodes[node_id]
+        vm = node.vms.pop(uuid, None)
+        if vm is not None:
+            node.vm_history.remove(uuid)
+            self._gone(node_id, vm)
+        return vm
+
+    def _adopt(self, node_id: str, vm: VmUsage) -> None:
+        node = self._nodes[node_id]
+        node.vms[vm.uuid] = vm
+        node.vm_history.add(vm.uuid)
+        self.bus.publish(
+            EventKind.VM_APPEARED, node_id=node_id, vm_uuid=vm.uuid, vm_state=vm.state,
+            simulated=vm.simulated, message=vm.name,
+        )  # fmt: skip
+
+    def _conflict(self, node_id: str, owner: str, vm: VmUsage) -> None:
+        message = conflict_message(node_id, owner, vm)
+        log.warning("cluster %s: %s", self.cluster_id, message)
+        self.bus.publish(
+            EventKind.VM_CONFLICT, node_id=node_id, vm_uuid=vm.uuid, vm_state=vm.state,
+            simulated=vm.simulated, message=message,
+        )  # fmt: skip
 
     def apply_lifecycle(self, node_id: str, event: LifecycleEvent) -> None:
         """Publish a VM lifecycle event; the next report carries the resulting state."""
