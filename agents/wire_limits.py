@@ -200,8 +200,10 @@ def _field_check(field: FieldDescriptor) -> Check | None:
 
 
 def _map_check(field: FieldDescriptor) -> Check:
-    key_check = _field_check(field.message_type.fields_by_name["key"])
-    value_check = _field_check(field.message_type.fields_by_name["value"])
+    entry = field.message_type
+    assert entry is not None  # a map field's entries are messages
+    key_check = _field_check(entry.fields_by_name["key"])
+    value_check = _field_check(entry.fields_by_name["value"])
 
     def mapping(path: str, value: Any, depth: int) -> None:
         for key in value:

@@ -133,7 +133,8 @@ def _scalar(field: FieldDescriptor, rnd: random.Random) -> Any:
     if kind in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
         return rnd.choice(_FLOATS)
     if kind == FieldDescriptor.TYPE_ENUM:
-        known = [v.number for v in field.enum_type.values]
+        enum = field.enum_type
+        known = [v.number for v in enum.values] if enum is not None else [0]
         return rnd.choice([*known, max(known) + 1, 99, -5])
     return _int(field, rnd)
 
@@ -250,9 +251,12 @@ async def call(
 async def _write_all(stream: Any, payloads: list[bytes]) -> None:
     """Write one message at a time and stop when the server has ended the call (a request
     iterator still sending then makes grpc report INTERNAL instead of the server's status)."""
-    for payload in payloads:
-        if stream.done():
-            return
+    for i, payload in enumerate(payloads):
+        if i:  # give the server time to answer the last one before sending more
+            for _ in range(10):
+                if stream.done():
+                    return
+                await asyncio.sleep(0.01)
         try:
             await stream.write(payload)
         except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
