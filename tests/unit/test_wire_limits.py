@@ -36,11 +36,14 @@ def test_a_megabyte_node_id_is_refused_naming_the_field_with_the_value_cut() -> 
 
 
 def test_a_timestamp_in_year_9999_is_refused_not_overflowing() -> None:
+    beat = node_pb2.Heartbeat()
+    beat.sent_at.seconds = 253_402_300_799  # 9999-12-31T23:59:59Z
+    text = refusal(node_pb2.NodeLinkServiceConnectRequest(heartbeat=beat))
+    assert "heartbeat.sent_at: 253402300799s 0ns is not a time between 1970 and 2100" in text
     report = node_pb2.NodeReport()
-    report.sent_at.seconds = 253_402_300_799  # 9999-12-31T23:59:59Z
-    text = refusal(node_pb2.NodeLinkServiceConnectRequest(report=report))
-    assert "report.sent_at: 253402300799s 0ns is not a time between 1970 and 2100" in text
-    with pytest.raises(MalformedMessage, match=r"report.sent_at"):
+    report.sent_at.seconds = 253_402_300_799
+    check_message(node_pb2.NodeLinkServiceConnectRequest(report=report))  # left to its codec
+    with pytest.raises(MalformedMessage, match=r"report.sent_at: 253402300799s"):
         codec.decode_report(report)
     summary = grid_pb2.ClusterSummary(sequence=1)
     summary.sent_at.seconds = 253_402_300_799
@@ -126,3 +129,16 @@ def test_the_safe_deserializer_answers_refusals_instead_of_raising() -> None:
 def test_shown_cuts_long_values() -> None:
     assert shown("abc") == "'abc'"
     assert shown("x" * 500).endswith("... (500 long)")
+
+
+def test_rules_beyond_the_cap_are_refused_naming_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vmgrid.agents.cluster.rules import store as rule_store
+    from vmgrid.solver.constraints import Spread
+
+    monkeypatch.setattr(rule_store, "MAX_RULES", 2)
+    rules = rule_store.RuleStore()
+    rules.add("r1", Spread(("a", "b")))
+    rules.add("r2", Spread(("c", "d")))
+    with pytest.raises(InvalidArgument, match="'r3': the cluster has 2 rules, at most 2"):
+        rules.add("r3", Spread(("e", "f")))
+    assert rules.add("r1", Spread(("a", "b"))).rule_id == "r1"  # a retried request still passes
