@@ -112,3 +112,12 @@ def test_a_migration_leaves_no_conflict_event(state: ClusterState) -> None:
     state.apply_report("n1", report(2, make_vm("a", m.VmState.SHUT_OFF)))
     assert placed(state) == [("n2", "a")]
     assert EventKind.VM_CONFLICT not in drain(sub)
+
+
+def test_forgetting_the_owner_hands_its_vms_to_the_hidden_copies(state: ClusterState) -> None:
+    state.apply_report("n1", report(1, make_vm("a"), make_vm("b")))
+    state.apply_report("n2", report(1, make_vm("a")))
+    state.owners.forget_node("n1", {})  # as the cluster forgets n1 (no record left for it)
+    assert state.owners.owner("a") is None and state.owners.owner("b") is None
+    state.apply_report("n2", report(2, make_vm("a")))
+    assert state.owners.owner("a") == "n2"

@@ -156,11 +156,12 @@ class VmOwners:
                 self._unhide(uuid, winner)
                 self._adopt(winner, best)
 
-    def forget_node(self, node_id: str) -> None:
-        """A node removed from the cluster: its VMs and hidden copies are free."""
-        self._owner = {u: n for u, n in self._owner.items() if n != node_id}
+    def forget_node(self, node_id: str, holders: Mapping[str, Holder]) -> None:
+        """A node about to be removed from the cluster: its hidden copies are dropped and
+        its VMs pass to the best hidden copy elsewhere (else are free)."""
         for uuid in list(self._contested):
             self._unhide(uuid, node_id)
+        self.released(node_id, [u for u, n in self._owner.items() if n == node_id], holders)
 
 
 def _reporting(node_id: str, holders: Mapping[str, Holder]) -> bool:
