@@ -33,6 +33,8 @@ MAX_JSON_DEPTH = 32
 """Nesting of a JSON document (objects and arrays)."""
 MAX_ITEMS = 10_000
 """Entries of any repeated field (VMs per report, nodes, rules, ids in a filter...)."""
+MAX_CLUSTER_VMS = 100_000
+"""Entries of a cluster summary's VM lists (movable VMs, inter-cluster traffic)."""
 MAX_NODES = 5_000
 """Nodes one cluster manager keeps (a hello beyond them is refused, RESOURCE_EXHAUSTED)."""
 MAX_CLUSTERS = 1_000
@@ -150,6 +152,12 @@ _INT64 = frozenset(
 _FLOATS = frozenset({FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT})
 _STRINGS = frozenset({FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES})
 
+ITEMS_BY_FIELD = {
+    "vmgrid.v1.ClusterSummary.movable_vms": MAX_CLUSTER_VMS,
+    "vmgrid.v1.ClusterSummary.inter_cluster_traffic": MAX_CLUSTER_VMS,
+}
+"""Repeated fields allowed more than MAX_ITEMS entries."""
+
 CODEC_CHECKED = frozenset({"vmgrid.v1.NodeLinkServiceConnectRequest.report"})
 """Fields left wholly to their codec: a node's report is checked by ``decode_report`` (each
 field read once on the ingest hot path, every bound above applied), which answers a bad one
@@ -224,10 +232,11 @@ def _map_check(field: FieldDescriptor) -> Check:
 
 def _repeated_check(field: FieldDescriptor) -> Check:
     element = _field_check(field)
+    limit = ITEMS_BY_FIELD.get(field.full_name, MAX_ITEMS)
 
     def repeated(path: str, value: Any, depth: int) -> None:
-        if len(value) > MAX_ITEMS:
-            raise MalformedMessage(path, f"{len(value)} entries; at most {MAX_ITEMS}")
+        if len(value) > limit:
+            raise MalformedMessage(path, f"{len(value)} entries; at most {limit}")
         if element is not None:
             for i, item in enumerate(value):
                 element(f"{path}[{i}]", item, depth)

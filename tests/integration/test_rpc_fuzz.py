@@ -37,6 +37,7 @@ from vmgrid.bench.fuzz_rpc import (
 from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.server import CoordinatorServer
 
+pytestmark = pytest.mark.slow
 T = TypeVar("T")
 TOPOLOGY = Path(__file__).parents[1] / "data" / "coordinator" / "topology-three.graphml"
 

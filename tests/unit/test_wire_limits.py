@@ -142,3 +142,21 @@ def test_rules_beyond_the_cap_are_refused_naming_the_cap(monkeypatch: pytest.Mon
     with pytest.raises(InvalidArgument, match="'r3': the cluster has 2 rules, at most 2"):
         rules.add("r3", Spread(("e", "f")))
     assert rules.add("r1", Spread(("a", "b"))).rule_id == "r1"  # a retried request still passes
+
+
+def test_an_agent_cuts_its_long_texts_to_the_bound_rather_than_lose_its_link() -> None:
+    from vmgrid.agents import model as m
+    from vmgrid.agents.wire_limits import MAX_TEXT_CHARS
+
+    beat = codec.encode_heartbeat(m.Heartbeat(1, 1, "libvirt: " + "x" * 10_000))
+    assert len(beat.degraded_reason) == MAX_TEXT_CHARS
+    check_message(node_pb2.NodeLinkServiceConnectRequest(heartbeat=beat))
+    result = codec.encode_command_result(
+        m.CommandResult("c1", m.CommandState.FAILED, 0.0, "error: " + "y" * 10_000)
+    )
+    assert len(result.message) == MAX_TEXT_CHARS
+
+
+def test_a_cluster_summary_may_list_more_vms_than_other_repeated_fields() -> None:
+    summary = grid_pb2.ClusterSummary(movable_vms=[grid_pb2.VmDemand()] * (MAX_ITEMS + 1))
+    check_message(grid_pb2.GridLinkServiceConnectRequest(summary=summary))

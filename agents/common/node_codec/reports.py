@@ -23,6 +23,7 @@ from vmgrid.agents.wire_limits import (
     MAX_CAPACITY,
     MAX_ID_CHARS,
     MAX_ITEMS,
+    MAX_TEXT_CHARS,
     MAX_UNIX_SECONDS,
     check_length,
     check_unix_ns,
@@ -202,7 +203,8 @@ def decode_report(msg: node_pb2.NodeReport) -> m.NodeReport:
 
 def encode_heartbeat(beat: m.Heartbeat) -> node_pb2.Heartbeat:
     """Convert a heartbeat (the inverse of decode_heartbeat)."""
-    msg = node_pb2.Heartbeat(sequence=beat.sequence, degraded_reason=beat.degraded_reason)
+    reason = beat.degraded_reason[:MAX_TEXT_CHARS]  # a long libvirt error must not cut the link
+    msg = node_pb2.Heartbeat(sequence=beat.sequence, degraded_reason=reason)
     set_timestamp_ns(msg.sent_at, beat.sent_at_unix_ns)
     return msg
 
@@ -273,7 +275,7 @@ def encode_command_result(result: m.CommandResult) -> node_pb2.CommandResult:
         command_id=result.command_id,
         state=_COMMAND_STATE_TO_WIRE[result.state],
         progress_fraction=result.progress_fraction,
-        message=result.message,
+        message=result.message[:MAX_TEXT_CHARS],
         simulated=result.simulated,
         data_processed_bytes=result.data_processed_bytes,
         data_remaining_bytes=result.data_remaining_bytes,
@@ -356,7 +358,7 @@ def encode_lifecycle(event: m.LifecycleEvent) -> node_pb2.LifecycleEvent:
         kind=_LIFECYCLE_TO_WIRE[event.kind],
         vm_uuid=event.vm_uuid,
         vm_name=event.vm_name,
-        detail=event.detail,
+        detail=event.detail[:MAX_TEXT_CHARS],
         simulated=event.simulated,
     )
     set_timestamp_ns(msg.at, event.at_unix_ns)
