@@ -3,6 +3,8 @@ the field, the manager keeps its state and its other agents, and the node count 
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import grpc.aio
 import pytest
@@ -12,7 +14,7 @@ from vmgrid.agents.cluster.service import rpc
 from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.agents.common import node_codec as codec
 from vmgrid.agents.model import NodeCapacity, NodeHello, NodeIdentity
-from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, node_pb2
+from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2, node_pb2
 
 
 async def node_ids(channel: grpc.aio.Channel) -> list[str]:
@@ -86,5 +88,41 @@ def test_hellos_beyond_the_node_limit_are_refused_and_known_nodes_may_return(
         assert sorted(await node_ids(channel)) == ["n1", "n2"]
         for agent in (first, second, third, again):
             agent.close()
+
+    run(scenario)
+
+
+def test_a_vm_reported_by_two_nodes_is_listed_once_and_the_conflict_is_an_event() -> None:
+    async def scenario(server: ClusterServer, channel: grpc.aio.Channel) -> None:
+        stub = cluster_pb2_grpc.ClusterServiceStub(channel)
+        kinds = [common_pb2.EVENT_KIND_VM_CONFLICT]
+        events = stub.WatchEvents(cluster_pb2.WatchEventsRequest(kinds=kinds), timeout=20)
+        first, second = StreamAgent(channel, "n1"), StreamAgent(channel, "n2")
+        await first.hello()
+        await second.hello()
+        first.report("shared", "a")
+
+        async def first_listed() -> bool:
+            return await vms_by_node(channel) == {"n1": ["a", "shared"]}
+
+        await eventually(first_listed)
+        second.report("shared", "b")
+
+        async def listed_once() -> bool:
+            return await vms_by_node(channel) == {"n1": ["a", "shared"], "n2": ["b"]}
+
+        await eventually(listed_once)
+        conflict = (await asyncio.wait_for(events.read(), 10)).event
+        assert conflict.node_id == "n2" and conflict.vm_uuid == "shared"
+        assert "already on n1" in conflict.message
+        first.report("a")  # n1 lets it go: n2's copy takes over at once
+
+        async def moved() -> bool:
+            return await vms_by_node(channel) == {"n1": ["a"], "n2": ["b", "shared"]}
+
+        await eventually(moved)
+        events.cancel()
+        first.close()
+        second.close()
 
     run(scenario)
