@@ -86,6 +86,8 @@ class Servers:
 
     async def _stop(self) -> None:
         self.agent.close()
+        self.agent.call.cancel()
+        await asyncio.sleep(0)
         for channel in self.channels.values():
             await channel.close()
         await self.cluster.stop()
