@@ -35,7 +35,7 @@ MAX_ITEMS = 10_000
 """Entries of any repeated field (VMs per report, nodes, rules, ids in a filter...)."""
 MAX_CLUSTER_VMS = 100_000
 """Entries of a cluster summary's VM lists (movable VMs, inter-cluster traffic)."""
-MAX_NODES = 5_000
+MAX_NODES = 10_000
 """Nodes one cluster manager keeps (a hello beyond them is refused, RESOURCE_EXHAUSTED)."""
 MAX_CLUSTERS = 1_000
 """Clusters one coordinator registers."""
