@@ -9,6 +9,7 @@ import re
 from google.protobuf.timestamp_pb2 import Timestamp
 from vmgrid.agents import grid_model as m
 from vmgrid.agents.errors import MalformedMessage
+from vmgrid.agents.wire_limits import MAX_QUANTITY, check_unix_ns, clamped
 from vmgrid.v1 import common_pb2, grid_pb2
 
 _CLUSTER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -39,6 +40,8 @@ def check_cluster_id(field: str, value: str) -> str:
 def _non_negative(field: str, value: int) -> int:
     if value < 0:
         raise MalformedMessage(field, f"{value} must be >= 0")
+    if value > MAX_QUANTITY:
+        raise MalformedMessage(field, f"{value} is above the largest accepted, 2**53")
     return value
 
 
@@ -52,10 +55,11 @@ def _decode_resources(field: str, wire: common_pb2.Resources, positive: bool) ->
 
 
 def encode_resources(value: m.Capacity) -> common_pb2.Resources:
+    """Totals are Python ints of any size; the wire carries them clamped to [0, 2**53]."""
     return common_pb2.Resources(
-        cpu_millicores=value.cpu_millicores,
-        memory_bytes=value.memory_bytes,
-        network_bps=value.network_bps,
+        cpu_millicores=clamped(value.cpu_millicores),
+        memory_bytes=clamped(value.memory_bytes),
+        network_bps=clamped(value.network_bps),
     )
 
 
@@ -130,7 +134,7 @@ def decode_summary(wire: grid_pb2.ClusterSummary, cluster_id: str) -> m.ClusterS
         raise MalformedMessage("summary.health.state", f"unknown value {health.state}")
     return m.ClusterSummary(
         sequence=wire.sequence,
-        sent_at_unix_ns=wire.sent_at.ToNanoseconds(),
+        sent_at_unix_ns=check_unix_ns("summary.sent_at", wire.sent_at.seconds, wire.sent_at.nanos),
         capacity=_decode_resources("summary.capacity", wire.capacity, positive=False),
         usage=_decode_resources("summary.usage", wire.usage, positive=False),
         movable_vms=vms,
@@ -159,9 +163,9 @@ def encode_summary(summary: m.ClusterSummary) -> grid_pb2.ClusterSummary:
                 vm_uuid=v.vm_uuid,
                 name=v.name,
                 node_id=v.node_id,
-                cpu_millicores=v.cpu_millicores,
-                memory_bytes=v.memory_bytes,
-                network_bps=v.network_bps,
+                cpu_millicores=clamped(v.cpu_millicores),
+                memory_bytes=clamped(v.memory_bytes),
+                network_bps=clamped(v.network_bps),
             )  # fmt: skip
             for v in summary.movable_vms
         ],
@@ -170,7 +174,7 @@ def encode_summary(summary: m.ClusterSummary) -> grid_pb2.ClusterSummary:
                 vm_uuid=t.vm_uuid,
                 peer_vm_uuid=t.peer_vm_uuid,
                 peer_cluster_id=t.peer_cluster_id,
-                bytes_per_second=t.bytes_per_second,
+                bytes_per_second=clamped(t.bytes_per_second),
             )  # fmt: skip
             for t in summary.inter_cluster_traffic
         ],

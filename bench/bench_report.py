@@ -33,6 +33,7 @@ TARGETS: dict[str, str] = {
     "failover": "≤ 30 s, 0 lost, 0 duplicated",
     "replay": "ESV ≥ 20 % below the best reference, energy ≤ LR-MMT-1.2, migrations ≤ ½ "
     "IQR-MMT-1.5, ≤ 120 s (per day: docs/replay.md)",
+    "fuzz": "0 crashes, 0 tracebacks, 0 unauthorised accepted, 0 state corruptions (issue #14)",
 }
 
 MEASURES: dict[str, str] = {
@@ -96,6 +97,15 @@ HEADLINE: dict[str, tuple[str, ...]] = {
         "migrations",
         "unmet_share",
         "replay_s",
+    ),
+    "fuzz": (
+        "calls",
+        "crashes",
+        "tracebacks",
+        "unauthorised_accepted",
+        "state_corruptions",
+        "stream_resets",
+        "methods_covered",
     ),
 }
 

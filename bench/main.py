@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "submit to SSH + NFS ready for a group of Debian guests on the lab",
     ),
     "chaos": ("vmgrid.bench.chaos", "seeded random operations and failures, invariants checked"),
+    "fuzz": ("vmgrid.bench.fuzz", "RPC fuzzer on every method of a live TLS grid, every role"),
 }
 
 

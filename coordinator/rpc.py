@@ -16,12 +16,13 @@ import grpc.aio
 from vmgrid.agents import grid_codec
 from vmgrid.agents import grid_model as m
 from vmgrid.agents.common.authz import refuse_unless_self
-from vmgrid.agents.common.link_stream import accept_hello, relay_outbox
+from vmgrid.agents.common.link_stream import accept_hello, refuse_beyond, relay_outbox
 from vmgrid.agents.errors import InvalidArgument, MalformedMessage, VmgridError
 from vmgrid.agents.identity import Role
 from vmgrid.agents.jobmodel import JobError, JobStore
 from vmgrid.agents.jobmodel import codec as jobs_codec
 from vmgrid.agents.rpc_status import abort_with
+from vmgrid.agents.wire_limits import MAX_CLUSTERS
 from vmgrid.coordinator import codec
 from vmgrid.coordinator.grid_jobs import GridJobs
 from vmgrid.coordinator.mover import GridMover
@@ -48,6 +49,8 @@ class GridLinkServicer(grid_pb2_grpc.GridLinkServiceServicer):
         if hello is None:
             return
         await refuse_unless_self(context, Role.CLUSTER, hello.cluster_id, "grid link")
+        known = {record.cluster_id for record in self._coordinator.registry.records()}
+        await refuse_beyond(context, known, hello.cluster_id, MAX_CLUSTERS, "cluster")
         session = self._coordinator.open_session(hello)
         try:
             await relay_outbox(context, session.outbox, self._read(session, context), _encode)

@@ -12,6 +12,7 @@ import grpc.aio
 from grpc_health.v1.health import aio as health_aio
 from vmgrid.agents.common.authz import interceptors
 from vmgrid.agents.common.grpc_server import add_health_and_reflection, bind, mark_serving
+from vmgrid.agents.common.supervise import supervise
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.jobmodel import JobStore
 from vmgrid.agents.tls import TlsFiles
@@ -81,7 +82,7 @@ class CoordinatorServer:
         self._server = server
         self.address = address
         await mark_serving(self.health, SERVICE_NAMES)
-        self._watchdog = asyncio.create_task(self.coordinator.watch_timeouts())
+        self._watchdog = supervise(self.coordinator.watch_timeouts, "liveness watchdog")
         self.mover.resume()
         if self.config.ready_file:
             Path(self.config.ready_file).write_text(self.address + "\n")

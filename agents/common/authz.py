@@ -22,6 +22,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 from vmgrid.agents.common.revocation import DenyList, deny_list_path
+from vmgrid.agents.common.wire_guard import WireGuard
 from vmgrid.agents.identity import Identity, Role, identity_of
 
 log = logging.getLogger(__name__)
@@ -178,8 +179,10 @@ def interceptors(
     table: AccessTable, server_name: str, insecure: bool, ca_file: str = ""
 ) -> Iterable[Any]:
     """The server's interceptors: the role check under TLS (with the deny list beside
-    ``ca_file`` when one is given), none in plaintext."""
+    ``ca_file`` when one is given; none in plaintext), then the wire guard that decodes and
+    bounds every request (always)."""
+    guard = WireGuard(server_name)
     if insecure:
-        return ()
+        return (guard,)
     deny = DenyList(deny_list_path(ca_file)) if ca_file else None
-    return (RoleInterceptor(table, server_name, deny),)
+    return (RoleInterceptor(table, server_name, deny), guard)

@@ -8,14 +8,29 @@ writer. The handshake and that pairing are the same on both levels and are writt
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import logging
+from collections.abc import Callable, Collection, Coroutine
 from typing import Any, TypeVar
 
+import grpc
 import grpc.aio
 from vmgrid.agents.errors import MalformedMessage
 from vmgrid.agents.rpc_status import abort_with
 
 H = TypeVar("H")
+log = logging.getLogger(__name__)
+
+
+async def refuse_beyond(
+    context: grpc.aio.ServicerContext, known: Collection[str], new_id: str, limit: int, what: str
+) -> None:
+    """Abort with RESOURCE_EXHAUSTED (and log it) when ``new_id`` is not among ``known`` and
+    ``limit`` of them are known already: a flood of hellos cannot grow the state for ever."""
+    if new_id in known or len(known) < limit:
+        return
+    message = f"{len(known)} {what}s known already, at most {limit}; {what} {new_id!r} refused"
+    log.warning("%s", message)
+    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
 
 
 async def accept_hello(

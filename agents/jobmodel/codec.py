@@ -12,9 +12,11 @@ import uuid as uuidlib
 from collections.abc import Mapping
 from typing import Any
 
+from vmgrid.agents.errors import MalformedMessage
 from vmgrid.agents.jobmodel.errors import JobSpecError
 from vmgrid.agents.jobmodel.spec import JobSpec
 from vmgrid.agents.jobmodel.store import JobRecord, JobState
+from vmgrid.agents.wire_limits import parse_json
 from vmgrid.v1 import common_pb2
 
 MIB = 1024 * 1024
@@ -51,8 +53,8 @@ def decode_document(spec: common_pb2.JobSpec) -> dict[str, Any]:
             "spec.document_json", "", "the job document (JSON of a job file) is required"
         )
     try:
-        data = json.loads(spec.document_json)
-    except json.JSONDecodeError as exc:
+        data = parse_json("spec.document_json", spec.document_json)
+    except MalformedMessage as exc:
         raise JobSpecError("spec.document_json", spec.document_json[:40], str(exc)) from None
     if not isinstance(data, dict):
         raise JobSpecError("spec.document_json", type(data).__name__, "accepted: a JSON object")

@@ -29,16 +29,17 @@ Example TOML (``vmgridctl submit -f job.toml``)::
 
 from __future__ import annotations
 
-import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vmgrid.agents.errors import MalformedMessage
 from vmgrid.agents.jobmodel import fields as f
 from vmgrid.agents.jobmodel.errors import JobSpecError
 from vmgrid.agents.jobmodel.fields import NfsMount
+from vmgrid.agents.wire_limits import MAX_JSON_DEPTH, json_depth, parse_json
 
 MAX_MEMBERS = 256
 MAX_VCPUS = 256
@@ -179,11 +180,13 @@ def load_job(path: str | Path, context: SpecContext | None = None) -> JobSpec:
             data: object = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise JobSpecError("file", str(p), f"is not valid TOML ({exc})") from None
+        except RecursionError:
+            raise JobSpecError("file", str(p), "is nested too deep") from None
     else:
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise JobSpecError("file", str(p), f"is not valid JSON ({exc})") from None
+            data = parse_json("file", text)
+        except MalformedMessage as exc:
+            raise JobSpecError("file", str(p), str(exc)) from None
     return parse_job(data, context)
 
 
@@ -192,6 +195,8 @@ def parse_job(data: object, context: SpecContext | None = None) -> JobSpec:
     ctx = context or SpecContext()
     if not isinstance(data, Mapping):
         raise JobSpecError("job", type(data).__name__, "accepted: a table / JSON object")
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise JobSpecError("job", "(document)", f"nested deeper than {MAX_JSON_DEPTH} levels")
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise JobSpecError(unknown[0], data[unknown[0]], f"unknown field; known: {sorted(_KEYS)}")

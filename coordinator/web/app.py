@@ -229,6 +229,8 @@ async def _body(request: web.Request) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise bad_request("the request body is not valid JSON", "body") from None
+    except RecursionError:
+        raise bad_request("the request body is JSON nested too deep", "body") from None
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object", "body")
     return body

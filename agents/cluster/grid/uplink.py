@@ -20,6 +20,7 @@ import grpc
 import grpc.aio
 from vmgrid.agents import grid_codec
 from vmgrid.agents import grid_model as m
+from vmgrid.agents.common.supervise import Supervised, supervise
 from vmgrid.agents.identity import Role
 from vmgrid.agents.tls import server_role_options
 from vmgrid.v1 import grid_pb2_grpc
@@ -67,12 +68,14 @@ class GridUplink:
         self._task: asyncio.Task[None] | None = None
         self._out: asyncio.Queue[object] | None = None
         self.command_handler: CommandHandler | None = None
+        self.sender = Supervised(f"uplink-{hello.cluster_id}-summaries")
+        """Restarts of the summary sender (a failing summary never ends the link)."""
         """Set by the cluster manager to act on grid commands; None: commands are logged."""
 
     def start(self) -> asyncio.Task[None]:
         """Run the link as a task of the current event loop."""
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self.run(), name=f"uplink-{self.hello.cluster_id}")
+            self._task = supervise(self.run, f"uplink-{self.hello.cluster_id}")
         return self._task
 
     async def stop(self) -> None:
@@ -130,7 +133,11 @@ class GridUplink:
                         self._out = out
                         self._on_ack(item)
                         if sender is None:
-                            sender = asyncio.create_task(self._send_summaries(out))
+                            sender = supervise(
+                                lambda: self._send_summaries(out),
+                                f"uplink-{self.hello.cluster_id}-summaries",
+                                record=self.sender,
+                            )
                     elif isinstance(item, m.StreamError):
                         log.warning("coordinator rejected a message: %s", item.message)
                         self.errors.append(item)

@@ -18,6 +18,7 @@ from vmgrid.agents.cluster.jobs.checkpoints import Checkpoints
 from vmgrid.agents.cluster.jobs.ha import HaConfig, HaMonitor
 from vmgrid.agents.cluster.jobs.submission import ClusterJobs, SubmissionConfig
 from vmgrid.agents.cluster.link.manager import ClusterManager
+from vmgrid.agents.common.supervise import supervise
 from vmgrid.agents.errors import Unimplemented
 from vmgrid.agents.jobmodel import SnapshotPolicy
 from vmgrid.solver.plan import ActionKind
@@ -64,11 +65,12 @@ class FaultTolerance:
 
     def start(self) -> None:
         """Run the checkpoint loop and (unless disabled) the failure monitor."""
+        period = self.options.checkpoint_period_s
         self._tasks.append(
-            asyncio.create_task(self.checkpoints.run(self._stop, self.options.checkpoint_period_s))
+            supervise(lambda: self.checkpoints.run(self._stop, period), "checkpoint loop")
         )
         if self.options.restart_on_failure:
-            self._tasks.append(asyncio.create_task(self.ha.run(self._stop)))
+            self._tasks.append(supervise(lambda: self.ha.run(self._stop), "failure monitor"))
 
     async def stop(self) -> None:
         self._stop.set()

@@ -21,6 +21,7 @@ from vmgrid.agents.common.node_codec import (
     vm_state_to_wire,
 )
 from vmgrid.agents.errors import MalformedMessage
+from vmgrid.agents.wire_limits import parse_json
 from vmgrid.solver.plan import ActionKind
 from vmgrid.v1 import cluster_pb2, common_pb2, node_pb2
 
@@ -222,12 +223,7 @@ def decode_rule_request(msg: cluster_pb2.Rule) -> RuleRequest:
     """The rule an AddRule asks for; MalformedMessage when parameters_json is not an object."""
     parameters: dict[str, Any] = {}
     if msg.parameters_json.strip():
-        try:
-            parameters = json.loads(msg.parameters_json)
-        except ValueError as exc:
-            raise MalformedMessage(
-                "rule.parameters_json", f"is not valid JSON ({exc}): {msg.parameters_json!r}"
-            ) from None
+        parameters = parse_json("rule.parameters_json", msg.parameters_json)
         if not isinstance(parameters, dict):
             raise MalformedMessage(
                 "rule.parameters_json", f"must be a JSON object (got {msg.parameters_json!r})"

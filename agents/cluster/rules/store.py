@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmgrid.agents.errors import AlreadyExists, InvalidArgument, NotFound
+from vmgrid.agents.wire_limits import MAX_RULES
 from vmgrid.solver.constraints import REGISTRY, Constraint, ConstraintError, make
 
 OPERATOR = "operator"
@@ -110,6 +111,10 @@ class RuleStore:
             if existing.constraint == constraint and existing.origin == origin:
                 return existing  # a retried request
             raise AlreadyExists(f"rule {rule_id!r} already exists: {existing.constraint.label()}")
+        if len(self._rules) >= MAX_RULES:
+            raise InvalidArgument(
+                f"rule {rule_id!r}: the cluster has {len(self._rules)} rules, at most {MAX_RULES}"
+            )
         rule = Rule(rule_id, origin, constraint, time.time())
         self._db.execute(
             "INSERT INTO rules VALUES (?, ?, ?, ?, ?)",

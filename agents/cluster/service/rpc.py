@@ -23,13 +23,14 @@ from vmgrid.agents.cluster.state.events import ClusterEvent
 from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.common import node_codec as codec
 from vmgrid.agents.common.authz import refuse_unless_self
-from vmgrid.agents.common.link_stream import accept_hello, relay_outbox
+from vmgrid.agents.common.link_stream import accept_hello, refuse_beyond, relay_outbox
 from vmgrid.agents.errors import InvalidArgument, MalformedMessage, VmgridError
 from vmgrid.agents.identity import Role
 from vmgrid.agents.jobmodel import JobError
 from vmgrid.agents.jobmodel import codec as jobs_codec
 from vmgrid.agents.model import HelloAck, StreamError
 from vmgrid.agents.rpc_status import abort_with
+from vmgrid.agents.wire_limits import MAX_NODES
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, node_pb2, node_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class NodeLinkServicer(node_pb2_grpc.NodeLinkServiceServicer):
         if hello is None:
             return
         await refuse_unless_self(context, Role.NODE, hello.identity.node_id, "node link")
+        known = set(self._manager.state.node_ids())
+        await refuse_beyond(context, known, hello.identity.node_id, MAX_NODES, "node")
         session = self._manager.open_session(hello)
         try:
             await relay_outbox(context, session.outbox, self._read(session, context), self._encode)

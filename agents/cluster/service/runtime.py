@@ -29,6 +29,7 @@ from vmgrid.agents.cluster.rules.store import RuleStore
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.agents.cluster.state.state import NodeStatus
+from vmgrid.agents.common.supervise import supervise
 from vmgrid.agents.model import NodeCapacity, NodeHello, NodeIdentity
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class ClusterRuntime:
 
     async def start(self) -> str:
         address = await self.server.start()
-        self._task = asyncio.create_task(self._background())
+        self._task = supervise(self._background, "decision loop")
         if self.options.fault_tolerance is not None:
             self.fault_tolerance = FaultTolerance(
                 self.manager, self.executor, self.options.fault_tolerance

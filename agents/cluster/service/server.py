@@ -17,6 +17,7 @@ from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.rpc import ClusterServicer, NodeLinkServicer
 from vmgrid.agents.common.authz import interceptors
 from vmgrid.agents.common.grpc_server import add_health_and_reflection, bind, mark_serving
+from vmgrid.agents.common.supervise import supervise
 from vmgrid.agents.tls import TlsFiles
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, node_pb2, node_pb2_grpc
 
@@ -64,7 +65,7 @@ class ClusterServer:
         self._server = server
         self.address = address
         await mark_serving(self.health, SERVICE_NAMES)
-        self._watchdog = asyncio.create_task(self.manager.watch_heartbeats())
+        self._watchdog = supervise(self.manager.watch_heartbeats, "heartbeat watchdog")
         if self.config.ready_file:
             Path(self.config.ready_file).write_text(self.address + "\n")
         log.info("cluster %s serving on %s", self.config.cluster_id, self.address)

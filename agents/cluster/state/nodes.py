@@ -104,6 +104,11 @@ class NodeRecord:
         the watchers were told, until the spell ends)."""
 
     @property
+    def reporting(self) -> bool:
+        """Whether the node's agent is connected (its reports count)."""
+        return self.status is NodeStatus.CONNECTED
+
+    @property
     def vms(self) -> dict[str, VmUsage]:
         """uuid -> VmUsage of the node's VMs, in report order (built on first read)."""
         vms = self._vms

@@ -7,6 +7,7 @@ The decision loop works on ``snapshot()``, a frozen copy that later reports cann
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from vmgrid.agents.cluster.state.nodes import HotWatch, NodeRecord
 from vmgrid.agents.cluster.state.nodes import NodeLoad as NodeLoad
 from vmgrid.agents.cluster.state.nodes import NodeStatus as NodeStatus
 from vmgrid.agents.cluster.state.nodes import NodeView as NodeView
+from vmgrid.agents.cluster.state.ownership import VmOwners, conflict_message
 from vmgrid.agents.errors import NotFound
 from vmgrid.agents.model import (
     HostUsage,
@@ -29,7 +31,9 @@ from vmgrid.agents.model import (
     NodeReport,
     VmUsage,
 )
-from vmgrid.agents.report_rows import SAMPLE_WIDTH, ReportRows, VmRow, new_vm_usage
+from vmgrid.agents.report_rows import SAMPLE_WIDTH, ReportRows, VmRow, new_vm_usage, vm_row
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,8 @@ class ClusterState:
         self._hot = HotWatch()
         self._vm_nodes: dict[str, set[str]] = {}
         """uuid -> ids of the nodes whose last report has it (find_vm without a scan)."""
+        self.owners = VmOwners(self._evict, self._adopt, self._conflict)
+        """Which node holds each VM uuid (see ownership.py); copies on other nodes are hidden."""
         self.power_listeners: list[Callable[[str, NodeHello | None, bool], None]] = []
         """Called with (node id, its hello, in maintenance) when the manager powers a node off
         or a powered-off node's maintenance flag changes, and with (node id, None, False) when
@@ -158,6 +164,7 @@ class ClusterState:
         # counted as done on the command's success) must not be seen there any more.
         for vm in node.vms.values():
             self._gone(node_id, vm)
+        self.owners.released(node_id, node.uuids, self._nodes)
         self._index_vms(node_id, node.uuids, ())
         node.set_rows((), (), (), {})
         node.vm_history = NodeHistory(self.history_window)
@@ -243,6 +250,10 @@ class ClusterState:
         node.history.append((sent_at, report.host))
         if node.hot_since or report.host.cpu_used_millicores > node.hot_limit:
             self._hot.report(node_id, node, report.host.cpu_used_millicores, sent_at)
+        if report.uuids != node.uuids or self.owners.contested:
+            report, samples = self._admit(node_id, report, samples)
+            if built is not None and len(built) != len(report.uuids):
+                built = {uuid: built[uuid] for uuid in report.uuids}
         uuids, states = report.uuids, report.states
         history = node.vm_history
         if uuids != node.uuids:
@@ -274,6 +285,8 @@ class ClusterState:
                 )
             elif previous[2] is not state:
                 self._state_changed(node_id, previous, row)
+        if old:
+            self.owners.released(node_id, old, self._nodes)
         for uuid, row in old.items():
             node.vm_history.remove(uuid)
             self._gone(node_id, new_vm_usage(*row))
@@ -298,6 +311,69 @@ class ClusterState:
         """Call `listener` with a node's id as soon as a report shows its CPU above `fraction`
         of its capacity for `hold_s` (see HotWatch): the loop then cycles at once."""
         self._hot.watch(fraction, hold_s, listener, self._nodes.values())
+
+    def _admit(
+        self, node_id: str, report: ReportRows, samples: list[int]
+    ) -> tuple[ReportRows, list[int]]:
+        """The part of a report whose VMs the node owns (see ownership.py), and its samples.
+        Called when the node's VMs changed or some uuid is contested (rare): a node whose
+        VMs stay the same owns them all already."""
+        vms = [new_vm_usage(*row) for row in report.rows]
+        kept = self.owners.admit(node_id, vms, self._nodes)
+        if len(kept) == len(vms):
+            return report, samples
+        owned = {vm.uuid for vm in kept}
+        keep = [i for i, uuid in enumerate(report.uuids) if uuid in owned]
+        width = SAMPLE_WIDTH
+        rows = ReportRows(
+            report.sent_at_unix_ns,
+            report.sequence,
+            report.host,
+            tuple(report.uuids[i] for i in keep),
+            tuple(report.states[i] for i in keep),
+            tuple(report.rows[i] for i in keep),
+            [x for i in keep for x in samples[i * width : (i + 1) * width]],
+        )
+        return rows, rows.samples
+
+    def _evict(self, node_id: str, uuid: str) -> VmUsage | None:
+        """Drop a VM from a node's record: another node's copy of it won."""
+        node = self._nodes[node_id]
+        if uuid not in node.uuids:
+            return None
+        vm = node.vms[uuid]
+        keep = [i for i, u in enumerate(node.uuids) if u != uuid]
+        uuids = tuple(node.uuids[i] for i in keep)
+        self._index_vms(node_id, node.uuids, uuids)
+        vms = {u: v for u, v in node.vms.items() if u != uuid}
+        node.set_rows(
+            uuids, tuple(node.states[i] for i in keep), tuple(node.rows[i] for i in keep), vms
+        )
+        node.vm_history.remove(uuid)
+        self._gone(node_id, vm)
+        return vm
+
+    def _adopt(self, node_id: str, vm: VmUsage) -> None:
+        """Show a node's hidden copy of a VM (it won) until that node's next report."""
+        node = self._nodes[node_id]
+        uuids = (*node.uuids, vm.uuid)
+        self._index_vms(node_id, node.uuids, uuids)
+        vms = dict(node.vms)
+        vms[vm.uuid] = vm
+        node.set_rows(uuids, (*node.states, vm.state), (*node.rows, vm_row(vm)), vms)
+        node.vm_history.add(vm.uuid)
+        self.bus.publish(
+            EventKind.VM_APPEARED, node_id=node_id, vm_uuid=vm.uuid, vm_state=vm.state,
+            simulated=vm.simulated, message=vm.name,
+        )  # fmt: skip
+
+    def _conflict(self, node_id: str, owner: str, vm: VmUsage) -> None:
+        message = conflict_message(node_id, owner, vm)
+        log.warning("cluster %s: %s", self.cluster_id, message)
+        self.bus.publish(
+            EventKind.VM_CONFLICT, node_id=node_id, vm_uuid=vm.uuid, vm_state=vm.state,
+            simulated=vm.simulated, message=message,
+        )  # fmt: skip
 
     def apply_lifecycle(self, node_id: str, event: LifecycleEvent) -> None:
         """Publish a VM lifecycle event; the next report carries the resulting state."""

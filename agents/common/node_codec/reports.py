@@ -8,12 +8,27 @@ field once and checks signs with one comparison per VM.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from vmgrid.agents import model as m
+from vmgrid.agents.common.node_codec.report_errors import (
+    HOST_INT_FIELDS,
+    bad_vm,
+    duplicate_vm,
+    out_of_range,
+)
 from vmgrid.agents.errors import MalformedMessage
 from vmgrid.agents.report_rows import ReportRows, VmRow, new_vm_usage
+from vmgrid.agents.wire_limits import (
+    MAX_CAPACITY,
+    MAX_ID_CHARS,
+    MAX_ITEMS,
+    MAX_TEXT_CHARS,
+    MAX_UNIX_SECONDS,
+    check_length,
+    check_unix_ns,
+    string_limit,
+)
 from vmgrid.v1 import common_pb2, node_pb2
 
 _VM_STATE_FROM_WIRE: dict[int, m.VmState] = {
@@ -55,64 +70,19 @@ _LIFECYCLE_TO_WIRE: dict[m.LifecycleEventKind, Any] = {
     kind: wire for wire, kind in _LIFECYCLE_FROM_WIRE.items()
 }
 
-_VM_INT_FIELDS = (
-    "vcpus",
-    "cpu_used_millicores",
-    "memory_used_bytes",
-    "memory_allocated_bytes",
-    "net_rx_bytes_per_second",
-    "net_tx_bytes_per_second",
-    "disk_read_bytes_per_second",
-    "disk_write_bytes_per_second",
-)
-_HOST_INT_FIELDS = (
-    "cpu_used_millicores",
-    "memory_used_bytes",
-    "memory_total_bytes",
-    "net_rx_bytes_per_second",
-    "net_tx_bytes_per_second",
-)
 
-
-def _ns(timestamp: object) -> int:
-    return timestamp.seconds * 1_000_000_000 + timestamp.nanos  # type: ignore[attr-defined]
+def _ns(timestamp: object, path: str = "sent_at") -> int:
+    """Unix nanoseconds of a Timestamp between 1970 and 2100; MalformedMessage otherwise."""
+    seconds, nanos = timestamp.seconds, timestamp.nanos  # type: ignore[attr-defined]
+    if 0 <= seconds <= MAX_UNIX_SECONDS and 0 <= nanos < 1_000_000_000:
+        return seconds * 1_000_000_000 + nanos  # type: ignore[no-any-return]
+    return check_unix_ns(path, seconds, nanos)
 
 
 def set_timestamp_ns(timestamp: object, unix_ns: int) -> None:
     timestamp.seconds, timestamp.nanos = divmod(unix_ns, 1_000_000_000)  # type: ignore[attr-defined]
 
 
-def _negative_field(path: str, message: object, names: Iterable[str]) -> MalformedMessage:
-    for name in names:
-        value = getattr(message, name)
-        if value < 0:
-            return MalformedMessage(f"{path}.{name}", f"negative value {value}; must be >= 0")
-    return MalformedMessage(path, "negative value")  # pragma: no cover
-
-
-def _bad_vm(i: int, v: node_pb2.VmUsage) -> MalformedMessage:
-    """The error for VM row i, which failed the one-line check in decode_report."""
-    if v.state not in _VM_STATE_FROM_WIRE:
-        known = v.state in common_pb2.VmState.values()
-        named = f"{common_pb2.VmState.Name(v.state)} is not accepted: " if known else ""
-        return MalformedMessage(
-            f"report.vms[{i}].state",
-            f"{named}unknown VM state {v.state} for VM {v.uuid!r}; accepted: {_ACCEPTED_VM_STATES}",
-        )
-    if not v.uuid:
-        return MalformedMessage(f"report.vms[{i}].uuid", "missing uuid; each VM needs one")
-    return _negative_field(f"report.vms[{i}]", v, _VM_INT_FIELDS)
-
-
-def _duplicate_vm(uuids: list[str]) -> MalformedMessage:
-    seen: set[str] = set()
-    for i, uuid in enumerate(uuids):
-        if uuid in seen:
-            return MalformedMessage(
-                f"report.vms[{i}].uuid", f"duplicate uuid {uuid!r}; each VM needs a unique one"
-            )
-        seen.add(uuid)
-    return MalformedMessage("report.vms", "duplicate uuid")  # pragma: no cover
 
 
 # ---- agent -> manager ---------------------------------------------------------------------
@@ -122,13 +92,23 @@ def decode_hello(msg: node_pb2.NodeHello) -> m.NodeHello:
     """Validate and convert a hello; node_id is required and capacity must be positive."""
     if not msg.node_id.strip():
         raise MalformedMessage("hello.node_id", "missing node id; a non-empty string is required")
+    for name in ("node_id", "hostname", "migration_uri", "agent_version", "hypervisor_kind"):
+        check_length(f"hello.{name}", getattr(msg, name), string_limit(name))
+    check_length("hello.peer_uri", msg.peer_uri, string_limit("peer_uri"))
     cap = msg.capacity
     for name in ("cpu_millicores", "memory_bytes", "nic_bandwidth_bps"):
         value = getattr(cap, name)
         if value < 0:
             raise MalformedMessage(f"hello.capacity.{name}", f"negative value {value}")
-    if msg.report_period_ms < 0:
-        raise MalformedMessage("hello.report_period_ms", f"negative value {msg.report_period_ms}")
+        if value > MAX_CAPACITY:
+            raise MalformedMessage(
+                f"hello.capacity.{name}",
+                f"{value} is above the largest capacity accepted, {MAX_CAPACITY} (2**50)",
+            )
+    if not 0 <= msg.report_period_ms <= 86_400_000:
+        raise MalformedMessage(
+            "hello.report_period_ms", f"{msg.report_period_ms} is not in [0, 86400000]"
+        )
     return m.NodeHello(
         identity=m.NodeIdentity(
             node_id=msg.node_id,
@@ -140,7 +120,7 @@ def decode_hello(msg: node_pb2.NodeHello) -> m.NodeHello:
             peer_uri=msg.peer_uri,
         ),
         capacity=m.NodeCapacity(cap.cpu_millicores, cap.memory_bytes, cap.nic_bandwidth_bps),
-        started_at_unix_ns=_ns(msg.started_at),
+        started_at_unix_ns=_ns(msg.started_at, "hello.started_at"),
         report_period_ms=msg.report_period_ms,
     )
 
@@ -163,18 +143,19 @@ def decode_report_rows(msg: node_pb2.NodeReport) -> ReportRows:
         h.net_rx_bytes_per_second,
         h.net_tx_bytes_per_second,
     )
-    if (
-        min(
-            host.cpu_used_millicores,
-            host.memory_used_bytes,
-            host.memory_total_bytes,
-            host.net_rx_bytes_per_second,
-            host.net_tx_bytes_per_second,
-        )
-        < 0
-    ):
-        raise _negative_field("report.host", h, _HOST_INT_FIELDS)
-    sent = _ns(msg.sent_at)
+    host_figures = (
+        host.cpu_used_millicores,
+        host.memory_used_bytes,
+        host.memory_total_bytes,
+        host.net_rx_bytes_per_second,
+        host.net_tx_bytes_per_second,
+    )
+    if min(host_figures) < 0 or max(host_figures) > MAX_CAPACITY:
+        raise out_of_range("report.host", h, HOST_INT_FIELDS)
+    if len(msg.vms) > MAX_ITEMS:
+        raise MalformedMessage("report.vms", f"{len(msg.vms)} VMs; at most {MAX_ITEMS}")
+    top, longest = MAX_CAPACITY, MAX_ID_CHARS
+    sent = _ns(msg.sent_at, "report.sent_at")
     states = _VM_STATE_FROM_WIRE
     rows: list[VmRow] = []
     uuids: list[str] = []
@@ -187,12 +168,16 @@ def decode_report_rows(msg: node_pb2.NodeReport) -> ReportRows:
         mem_used, mem_alloc = v.memory_used_bytes, v.memory_allocated_bytes
         rx, tx = v.net_rx_bytes_per_second, v.net_tx_bytes_per_second
         rd, wr = v.disk_read_bytes_per_second, v.disk_write_bytes_per_second
+        ored = vcpus | cpu | mem_used | mem_alloc | rx | tx | rd | wr
         if (
             state is None
             or not uuid
-            or (vcpus | cpu | mem_used | mem_alloc | rx | tx | rd | wr) < 0
+            or ored < 0
+            or (ored > top and max(vcpus, cpu, mem_used, mem_alloc, rx, tx, rd, wr) > top)
+            or len(uuid) > longest
+            or len(v.name) > longest
         ):
-            raise _bad_vm(len(rows), v)
+            raise bad_vm(len(rows), v, states, _ACCEPTED_VM_STATES)
         rows.append(
             (uuid, v.name, state, vcpus, cpu, mem_used, mem_alloc, rx, tx, rd, wr, v.simulated)
         )
@@ -200,7 +185,7 @@ def decode_report_rows(msg: node_pb2.NodeReport) -> ReportRows:
         vm_states.append(state)
         samples += (sent, cpu, mem_used, rx, tx)
     if len(set(uuids)) != len(uuids):
-        raise _duplicate_vm(uuids)
+        raise duplicate_vm(uuids)
     return ReportRows(
         sent, msg.sequence, host, tuple(uuids), tuple(vm_states), tuple(rows), samples
     )
@@ -208,14 +193,16 @@ def decode_report_rows(msg: node_pb2.NodeReport) -> ReportRows:
 
 def encode_heartbeat(beat: m.Heartbeat) -> node_pb2.Heartbeat:
     """Convert a heartbeat (the inverse of decode_heartbeat)."""
-    msg = node_pb2.Heartbeat(sequence=beat.sequence, degraded_reason=beat.degraded_reason)
+    reason = beat.degraded_reason[:MAX_TEXT_CHARS]  # a long libvirt error must not cut the link
+    msg = node_pb2.Heartbeat(sequence=beat.sequence, degraded_reason=reason)
     set_timestamp_ns(msg.sent_at, beat.sent_at_unix_ns)
     return msg
 
 
 def decode_heartbeat(msg: node_pb2.Heartbeat) -> m.Heartbeat:
     """Convert a heartbeat (with why the agent is degraded, empty when healthy)."""
-    return m.Heartbeat(_ns(msg.sent_at), msg.sequence, msg.degraded_reason)
+    check_length("heartbeat.degraded_reason", msg.degraded_reason, string_limit("degraded_reason"))
+    return m.Heartbeat(_ns(msg.sent_at, "heartbeat.sent_at"), msg.sequence, msg.degraded_reason)
 
 
 def decode_lifecycle(msg: node_pb2.LifecycleEvent) -> m.LifecycleEvent:
@@ -226,13 +213,28 @@ def decode_lifecycle(msg: node_pb2.LifecycleEvent) -> m.LifecycleEvent:
         raise MalformedMessage("lifecycle.kind", f"unknown kind {msg.kind}; accepted: {accepted}")
     if not msg.vm_uuid:
         raise MalformedMessage("lifecycle.vm_uuid", "missing VM uuid")
-    return m.LifecycleEvent(_ns(msg.at), kind, msg.vm_uuid, msg.vm_name, msg.detail, msg.simulated)
+    for name in ("vm_uuid", "vm_name", "detail"):
+        check_length(f"lifecycle.{name}", getattr(msg, name), string_limit(name))
+    return m.LifecycleEvent(
+        _ns(msg.at, "lifecycle.at"), kind, msg.vm_uuid, msg.vm_name, msg.detail, msg.simulated
+    )
 
 
 def decode_command_result(msg: node_pb2.CommandResult) -> m.CommandResult:
     """Validate and convert a command result."""
     if not msg.command_id:
         raise MalformedMessage("command_result.command_id", "missing command id")
+    for name in ("command_id", "message", "vm_uuid"):
+        check_length(f"command_result.{name}", getattr(msg, name), string_limit(name))
+    if len(msg.snapshot_names) > MAX_ITEMS:
+        raise MalformedMessage(
+            "command_result.snapshot_names", f"{len(msg.snapshot_names)} names; at most {MAX_ITEMS}"
+        )
+    for name in ("data_processed_bytes", "data_remaining_bytes"):
+        if not 0 <= getattr(msg, name) <= MAX_CAPACITY:
+            raise MalformedMessage(
+                f"command_result.{name}", f"{getattr(msg, name)} is not in [0, {MAX_CAPACITY}]"
+            )
     state = _COMMAND_STATE_FROM_WIRE.get(msg.state)
     if state is None:
         raise MalformedMessage(
@@ -253,7 +255,7 @@ def decode_command_result(msg: node_pb2.CommandResult) -> m.CommandResult:
         data_remaining_bytes=msg.data_remaining_bytes,
         snapshot_names=tuple(msg.snapshot_names),
         vm_uuid=msg.vm_uuid,
-        updated_at_unix_ns=_ns(msg.updated_at),
+        updated_at_unix_ns=_ns(msg.updated_at, "command_result.updated_at"),
     )
 
 
@@ -263,7 +265,7 @@ def encode_command_result(result: m.CommandResult) -> node_pb2.CommandResult:
         command_id=result.command_id,
         state=_COMMAND_STATE_TO_WIRE[result.state],
         progress_fraction=result.progress_fraction,
-        message=result.message,
+        message=result.message[:MAX_TEXT_CHARS],
         simulated=result.simulated,
         data_processed_bytes=result.data_processed_bytes,
         data_remaining_bytes=result.data_remaining_bytes,
@@ -346,7 +348,7 @@ def encode_lifecycle(event: m.LifecycleEvent) -> node_pb2.LifecycleEvent:
         kind=_LIFECYCLE_TO_WIRE[event.kind],
         vm_uuid=event.vm_uuid,
         vm_name=event.vm_name,
-        detail=event.detail,
+        detail=event.detail[:MAX_TEXT_CHARS],
         simulated=event.simulated,
     )
     set_timestamp_ns(msg.at, event.at_unix_ns)

@@ -1,0 +1,77 @@
+"""Errors of the node link's report decoding: which field of a refused row is out of range.
+
+``decode_report`` checks each VM row with one combined test (the ingest hot path); only when
+that fails do these helpers find and name the offending field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterable
+
+from vmgrid.agents.errors import MalformedMessage
+from vmgrid.agents.wire_limits import MAX_CAPACITY, MAX_ID_CHARS, shown
+from vmgrid.v1 import common_pb2, node_pb2
+
+VM_INT_FIELDS = (
+    "vcpus",
+    "cpu_used_millicores",
+    "memory_used_bytes",
+    "memory_allocated_bytes",
+    "net_rx_bytes_per_second",
+    "net_tx_bytes_per_second",
+    "disk_read_bytes_per_second",
+    "disk_write_bytes_per_second",
+)
+HOST_INT_FIELDS = (
+    "cpu_used_millicores",
+    "memory_used_bytes",
+    "memory_total_bytes",
+    "net_rx_bytes_per_second",
+    "net_tx_bytes_per_second",
+)
+
+
+def out_of_range(path: str, message: object, names: Iterable[str]) -> MalformedMessage:
+    """The error for the first field of ``names`` below 0 or above MAX_CAPACITY."""
+    for name in names:
+        value = getattr(message, name)
+        if value < 0:
+            return MalformedMessage(f"{path}.{name}", f"negative value {value}; must be >= 0")
+        if value > MAX_CAPACITY:
+            return MalformedMessage(
+                f"{path}.{name}", f"{value} is above the largest accepted, {MAX_CAPACITY} (2**50)"
+            )
+    return MalformedMessage(path, "value out of range")  # pragma: no cover
+
+
+def bad_vm(
+    i: int, v: node_pb2.VmUsage, states: Container[int], accepted_states: str
+) -> MalformedMessage:
+    """The error for VM row i, which failed the one-line check in decode_report."""
+    if v.state not in states:
+        known = v.state in common_pb2.VmState.values()
+        named = f"{common_pb2.VmState.Name(v.state)} is not accepted: " if known else ""
+        return MalformedMessage(
+            f"report.vms[{i}].state",
+            f"{named}unknown VM state {v.state} for VM {v.uuid!r}; accepted: {accepted_states}",
+        )
+    if not v.uuid:
+        return MalformedMessage(f"report.vms[{i}].uuid", "missing uuid; each VM needs one")
+    if len(v.uuid) > MAX_ID_CHARS or len(v.name) > MAX_ID_CHARS:
+        name = "uuid" if len(v.uuid) > MAX_ID_CHARS else "name"
+        value = getattr(v, name)
+        return MalformedMessage(
+            f"report.vms[{i}].{name}", f"{shown(value)} is longer than {MAX_ID_CHARS}"
+        )
+    return out_of_range(f"report.vms[{i}]", v, VM_INT_FIELDS)
+
+
+def duplicate_vm(uuids: list[str]) -> MalformedMessage:
+    seen: set[str] = set()
+    for i, uuid in enumerate(uuids):
+        if uuid in seen:
+            return MalformedMessage(
+                f"report.vms[{i}].uuid", f"duplicate uuid {uuid!r}; each VM needs a unique one"
+            )
+        seen.add(uuid)
+    return MalformedMessage("report.vms", "duplicate uuid")  # pragma: no cover
