@@ -88,9 +88,17 @@ _ROLE_WORDS = {
 }
 
 
+class TlsHandshakeFailed(VmgridError):
+    """A server answered on the address but no TLS handshake completed with it (another CA,
+    a plaintext server, a refused client certificate)."""
+
+    grpc_status = "UNAVAILABLE"
+
+
 def _peer_certificate(target: str, files: TlsFiles, timeout_s: float) -> bytes | None:
     """The DER certificate ``target`` presents in a mutual TLS handshake checked against the
-    CA of ``files``; None when no handshake completes."""
+    CA of ``files``; None when nothing answers there (the gRPC call then says so);
+    TlsHandshakeFailed when something answers but the handshake fails."""
     host, _, port = target.rpartition(":")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False  # the role is what is checked here; gRPC checks the name
@@ -98,13 +106,20 @@ def _peer_certificate(target: str, files: TlsFiles, timeout_s: float) -> bytes |
     try:
         context.load_verify_locations(files.ca_file)
         context.load_cert_chain(files.cert_file, files.key_file)
-        with (
-            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s) as raw,
-            context.wrap_socket(raw) as tls,
-        ):
-            return tls.getpeercert(binary_form=True)
+        raw = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s)
     except (OSError, ValueError):  # ssl.SSLError is an OSError
         return None
+    with raw:
+        try:
+            with context.wrap_socket(raw) as tls:
+                return tls.getpeercert(binary_form=True)
+        except ssl.SSLError as exc:
+            raise TlsHandshakeFailed(
+                f"{target}: TLS handshake failed ({exc.reason or exc}); is it a vmgrid server "
+                f"whose certificate is signed by {files.ca_file!r}?"
+            ) from None
+        except OSError:
+            return None
 
 
 def check_server_role(target: str, files: TlsFiles, expected: Role, timeout_s: float = 5.0) -> None:

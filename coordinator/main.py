@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from vmgrid.agents.common import preflight
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.metrics_http import MetricsEndpoint
 from vmgrid.coordinator.config import CoordinatorConfig, add_arguments, from_args
@@ -55,32 +56,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+STATE_TABLES = ("clusters", "grid_moves", "jobs")
+"""Tables of the coordinator's state database; one that holds tables but none of these is
+not vmgrid's, and is refused rather than written into."""
+
+
+def check_environment(config: CoordinatorConfig) -> None:
+    """Before anything is served or written: ports free, TLS files loadable and matching,
+    the state database vmgrid's; ConfigError names the first that is not."""
+    preflight.check_port_free("listen", config.listen)
+    for key, value in (
+        ("metrics_listen", config.metrics_listen),
+        ("web_listen", config.web_listen),
+    ):
+        if value:
+            preflight.check_port_free(key, value)
+    if not config.insecure:
+        preflight.check_tls(
+            "tls_ca_file",
+            config.tls_ca_file,
+            "tls_cert_file",
+            config.tls_cert_file,
+            "tls_key_file",
+            config.tls_key_file,
+        )
+    if config.web_token_file:
+        preflight.check_readable_file("web_token_file", config.web_token_file)
+    preflight.check_database("state_db", config.state_db, STATE_TABLES)
+
+
 async def _serve(config: CoordinatorConfig) -> None:
     server = CoordinatorServer(config)
     endpoint = None
-    if config.metrics_listen:
-        metrics = CoordinatorMetrics(server.coordinator)
-        endpoint = MetricsEndpoint(metrics.registry, config.metrics_listen, "vmgrid-coordinator")
-    await server.start()
     dashboard = None
-    if config.web_listen:
-        dashboard = await serve_coordinator_dashboard(
-            server.coordinator,
-            config.web_listen,
-            config.web_token_file,
-            _state_dir(config),
-            jobs=server.jobs,
-        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    if dashboard is not None:
-        await dashboard.stop()
-    if endpoint is not None:
-        endpoint.stop()
-    await server.stop()
+    try:
+        if config.metrics_listen:
+            metrics = CoordinatorMetrics(server.coordinator)
+            endpoint = MetricsEndpoint(
+                metrics.registry, config.metrics_listen, "vmgrid-coordinator"
+            )
+        await server.start()
+        if config.web_listen:
+            dashboard = await serve_coordinator_dashboard(
+                server.coordinator,
+                config.web_listen,
+                config.web_token_file,
+                _state_dir(config),
+                jobs=server.jobs,
+            )
+        await stop.wait()
+    finally:
+        if dashboard is not None:
+            await dashboard.stop()
+        if endpoint is not None:
+            endpoint.stop()
+        await server.stop()
 
 
 def _state_dir(config: CoordinatorConfig) -> Path:
@@ -97,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         config = from_args(args)
+        check_environment(config)
         asyncio.run(_serve(config))
     except ConfigError as exc:
         print(f"vmgrid-coordinator: {exc}", file=sys.stderr)

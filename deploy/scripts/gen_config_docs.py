@@ -146,7 +146,7 @@ def render() -> str:
         "field it sets; keys that name a file or switch a feature on have their own.\n",
         "### Server keys (`agents/cluster/service/config.py`, `ClusterConfig`)\n",
         "At the top level of the file or in a `[cluster]` table. `--certs DIR` "
-        "(with `--cert-name`, default `cluster`) sets the three `tls_*` files at once.\n",
+        "(with `--cert-name`, default the cluster id) sets the three `tls_*` files at once.\n",
         *TABLE_HEAD,
         *dataclass_rows(ClusterConfig, cluster_flags),
         "",

@@ -22,6 +22,7 @@ from vmgrid.agents.cluster.service import runtime_config, settings
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.metrics import ClusterMetrics
 from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
+from vmgrid.agents.common import preflight
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.metrics_http import MetricsEndpoint
 from vmgrid.coordinator.web.launch import default_state_dir, serve_cluster_dashboard
@@ -79,6 +80,46 @@ def build_settings(args: argparse.Namespace) -> tuple[ClusterConfig, RuntimeOpti
     flags; ConfigError names a bad value."""
     tree = settings.load(args)
     return tree.server, tree.runtime
+
+
+JOURNAL_TABLES = (
+    "plans",
+    "actions",
+    "powered_off_nodes",
+    "rules",
+    "grid_commands",
+    "grid_reservations",
+    "forgotten_nodes",
+)
+"""Tables of a manager's journal database; one that holds tables but none of these is not
+vmgrid's, and is refused rather than written into."""
+JOBS_TABLES = ("jobs", "members", "checkpoints", "stale")
+
+
+def check_environment(config: ClusterConfig, options: RuntimeOptions) -> None:
+    """Before anything is served or written: ports free, TLS files loadable and matching,
+    databases vmgrid's; ConfigError names the first that is not."""
+    preflight.check_port_free("listen", config.listen)
+    for key, value in (
+        ("metrics_listen", config.metrics_listen),
+        ("web_listen", config.web_listen),
+    ):
+        if value:
+            preflight.check_port_free(key, value)
+    if not config.insecure:
+        preflight.check_tls(
+            "tls_ca_file",
+            config.tls_ca_file,
+            "tls_cert_file",
+            config.tls_cert_file,
+            "tls_key_file",
+            config.tls_key_file,
+        )
+    if config.web_token_file:
+        preflight.check_readable_file("web_token_file", config.web_token_file)
+    preflight.check_database("journal", options.journal_path, JOURNAL_TABLES)
+    if options.fault_tolerance is not None:
+        preflight.check_database("jobs_db", options.fault_tolerance.submission.db_path, JOBS_TABLES)
 
 
 GC_THRESHOLDS = (100_000, 50, 100)
@@ -141,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         config, options = build_settings(args)
+        check_environment(config, options)
         asyncio.run(_serve(config, options))
     except ConfigError as exc:
         print(f"vmgrid-cluster: {exc}", file=sys.stderr)
