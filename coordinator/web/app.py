@@ -66,6 +66,7 @@ def build_app(backend: Backend, tokens: Tokens) -> web.Application:
     app.router.add_post(f"{API}/vms/{{id}}/suspend", _vm_action("suspend"))
     app.router.add_post(f"{API}/vms/{{id}}/resume", _vm_action("resume"))
     app.router.add_post(f"{API}/vms/{{id}}/snapshot", _snapshot)
+    app.router.add_delete(f"{API}/nodes/{{id}}", _forget_node)
     app.router.add_post(f"{API}/nodes/{{id}}/drain", _drain(True))
     app.router.add_post(f"{API}/nodes/{{id}}/undrain", _drain(False))
     app.router.add_post(f"{API}/plans/{{id}}/approve", _plan_action("approve"))
@@ -279,6 +280,10 @@ def _drain(draining: bool) -> Handler:
         return web.json_response(await request.app[BACKEND].drain(_path_id(request), draining))
 
     return handle
+
+
+async def _forget_node(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await request.app[BACKEND].forget_node(_path_id(request)))
 
 
 def _plan_action(verb: str) -> Handler:

@@ -296,6 +296,14 @@ class ClusterBackend:
 
         return await self._call(go)
 
+    async def forget_node(self, node_id: str) -> Json:
+        vms = self.runtime.operator.vms
+
+        async def go() -> Json:
+            return {"node": vms.forget(node_id), "forgotten": True}
+
+        return await self._call(go)
+
     async def approve(self, plan_id: str) -> Json:
         plans = self.runtime.operator.plans
 

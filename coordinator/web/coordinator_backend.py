@@ -197,6 +197,14 @@ class CoordinatorBackend:
         endpoint = await self._endpoint_of("node", node_id)
         return await self.calls.drain(endpoint, node_id, draining)
 
+    async def forget_node(self, node_id: str) -> Json:
+        endpoint = await self._endpoint_of("node", node_id)
+        raise conflict(
+            f"node {node_id!r} is forgotten by its cluster manager ({endpoint}) only, with an "
+            f"operator certificate: vmgridctl nodes forget {node_id} --cluster {endpoint}",
+            "id",
+        )
+
     async def approve(self, plan_id: str) -> Json:
         raise conflict(NO_APPROVAL, "id")
 

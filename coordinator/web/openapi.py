@@ -193,6 +193,20 @@ def openapi_document() -> Json:
             },
             extra=(504,),
         ),
+        "/nodes/{id}": {
+            "delete": {
+                "summary": "Forget a node whose agent is gone and that holds no VMs (a cluster "
+                "manager's API; the grid's answers 409 naming the manager)",
+                "security": [{"bearer": []}],
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {"description": "forgotten", "content": _json({"type": "object"})},
+                    **_errors(400, 401, 403, 404, 409),
+                },
+            }
+        },
         "/nodes/{id}/drain": _post("Drain a node: no new VMs, move its VMs away", _EMPTY),
         "/nodes/{id}/undrain": _post("Undo a drain", _EMPTY),
         "/plans/{id}/approve": _post("Approve a pending recommendation", _EMPTY),

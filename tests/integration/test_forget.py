@@ -1,0 +1,191 @@
+"""Operators forget a node (ClusterService.ForgetNode, DELETE /nodes/{id}, `vmgridctl nodes
+forget`): refused while its agent is connected or it holds VMs; otherwise it leaves the state,
+its history and the journal. The roles allowed are checked in test_roles (operator only)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import grpc
+import grpc.aio
+import pytest
+from node_link_harness import StreamAgent
+from vmgrid.agents.cluster.act.journal import Journal
+from vmgrid.agents.cluster.decide.control import AutomationLevel, ControlConfig
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
+from vmgrid.agents.cluster.state.events import EventKind
+from vmgrid.agents.cluster.state.state import NodeStatus
+from vmgrid.coordinator.cli.main import main as vmgridctl
+from vmgrid.coordinator.web.launch import serve_cluster_dashboard
+from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc
+
+
+def runtime_for(journal: Path) -> ClusterRuntime:
+    control = ControlConfig(automation=AutomationLevel.MANUAL, period_s=3600.0)
+    config = ClusterConfig(
+        cluster_id="forget",
+        listen="127.0.0.1:0",
+        insecure=True,
+        report_period_ms=100,
+        heartbeat_timeout_ms=400,
+    )
+    return ClusterRuntime(config, RuntimeOptions(control=control, journal_path=str(journal)))
+
+
+@contextlib.asynccontextmanager
+async def running(journal: Path) -> AsyncIterator[ClusterRuntime]:
+    runtime = runtime_for(journal)
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop(grace_s=0)
+
+
+async def until(check: object, what: str, timeout_s: float = 10.0) -> None:
+    assert callable(check)
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, what
+        await asyncio.sleep(0.05)
+
+
+async def connect(channel: grpc.aio.Channel, node_id: str, *vms: str) -> StreamAgent:
+    agent = StreamAgent(channel, node_id)
+    await agent.hello()
+    agent.report(*vms)
+    return agent
+
+
+async def forget(stub: cluster_pb2_grpc.ClusterServiceStub, node_id: str) -> tuple[str, str]:
+    """(status name, details) of ForgetNode."""
+    try:
+        await stub.ForgetNode(cluster_pb2.ForgetNodeRequest(node_id=node_id), timeout=5)
+    except grpc.aio.AioRpcError as exc:
+        return exc.code().name, exc.details() or ""
+    return "OK", ""
+
+
+def test_forget_node_refuses_a_connected_node_and_one_with_vms_then_forgets(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with (
+            running(tmp_path / "journal.sqlite") as runtime,
+            grpc.aio.insecure_channel(runtime.address) as channel,
+        ):
+            stub = cluster_pb2_grpc.ClusterServiceStub(channel)
+            state = runtime.manager.state
+            full = await connect(channel, "full", "vm-a")
+            empty = await connect(channel, "empty")
+            await until(lambda: state.view("full").vms and state.view("empty").usage, "reports")
+            assert await forget(stub, "empty") == (
+                "FAILED_PRECONDITION",
+                "node 'empty' is connected; stop its agent first",
+            )
+            full.close()  # ends both streams; the nodes go lost after 0.4 s
+            empty.close()
+            await until(
+                lambda: (
+                    state.node_status("full") is NodeStatus.LOST
+                    and state.node_status("empty") is NodeStatus.LOST
+                ),
+                "both nodes lost",
+            )
+            code, details = await forget(stub, "full")
+            assert code == "FAILED_PRECONDITION" and "holds 1 VM(s) (vm-a)" in details
+            events = runtime.manager.bus.subscribe(lambda e: e.kind is EventKind.NODE_FORGOTTEN)
+            assert await forget(stub, "empty") == ("OK", "")
+            assert (await asyncio.wait_for(events.get(), 5)).node_id == "empty"
+            listed = await stub.ListNodes(cluster_pb2.ListNodesRequest(), timeout=5)
+            assert [n.node_id for n in listed.nodes] == ["full"]
+            assert (await forget(stub, "empty"))[0] == "NOT_FOUND"
+            # The agent of a forgotten node may come back: it joins as a new node.
+            again = await connect(channel, "empty")
+            await until(lambda: "empty" in state.node_ids(), "rejoined")
+            again.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_forgotten_powered_off_node_leaves_the_journal(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.sqlite"
+
+    async def scenario() -> None:
+        async with (
+            running(journal) as runtime,
+            grpc.aio.insecure_channel(runtime.address) as channel,
+        ):
+            state = runtime.manager.state
+            agent = await connect(channel, "sleeper")
+            await until(lambda: state.view("sleeper").usage is not None, "report")
+            agent.close()
+            await until(lambda: runtime.manager.session_count == 0, "stream closed")
+            state.mark_powered_off("sleeper")  # what the manager does once it powered it off
+            assert [n for n, _, _ in runtime.journal.powered_off_nodes()] == ["sleeper"]
+            runtime.operator.vms.forget("sleeper")
+            assert runtime.journal.powered_off_nodes() == []
+        async with running(journal) as restarted:
+            assert restarted.manager.state.node_ids() == []
+
+    asyncio.run(scenario())
+    assert Journal(str(journal)).powered_off_nodes() == []
+
+
+def test_vmgridctl_nodes_forget_and_delete_nodes_id(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with (
+            running(tmp_path / "journal.sqlite") as runtime,
+            grpc.aio.insecure_channel(runtime.address) as channel,
+        ):
+            state = runtime.manager.state
+            agents = [await connect(channel, node) for node in ("a", "b", "c")]
+            await until(lambda: all(state.view(n).usage for n in "abc"), "reports")
+            ctl = ["--cluster", runtime.address, "--insecure"]
+            refused = await asyncio.to_thread(vmgridctl, ["nodes", "forget", "a", *ctl])
+            assert refused == 5  # not possible in the current state
+            for agent in agents[:2]:
+                agent.close()
+            await until(
+                lambda: {state.node_status(n) for n in "ab"} == {NodeStatus.LOST}, "a, b lost"
+            )
+            assert await asyncio.to_thread(vmgridctl, ["nodes", "forget", "a", *ctl]) == 0
+            assert "a" not in state.node_ids()
+            dashboard = await serve_cluster_dashboard(runtime, "127.0.0.1:0", "", tmp_path)
+            try:
+                api = dashboard.url + "api/v1/nodes/"
+                operator = {"Authorization": f"Bearer {dashboard.tokens.operator}"}
+                reader = {"Authorization": f"Bearer {dashboard.tokens.read}"}
+                async with aiohttp.ClientSession() as http:
+                    async with http.delete(api + "b", headers=reader) as reply:
+                        assert reply.status == 403
+                    async with http.delete(api + "c", headers=operator) as reply:
+                        body = await reply.json()
+                        assert reply.status == 409 and "connected" in body["error"]["message"]
+                    async with http.delete(api + "b", headers=operator) as reply:
+                        assert (reply.status, await reply.json()) == (
+                            200,
+                            {"node": "b", "forgotten": True},
+                        )
+                    async with http.delete(api + "b", headers=operator) as reply:
+                        assert reply.status == 404
+            finally:
+                await dashboard.stop()
+            assert state.node_ids() == ["c"]
+            agents[2].close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("argv", [["nodes", "forget"], ["clusters", "forget"]])
+def test_forget_without_an_id_is_one_line_and_exit_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert vmgridctl([*argv, "--insecure"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "give the id" in err
