@@ -1,11 +1,14 @@
 """Operators forget a node (ClusterService.ForgetNode, DELETE /nodes/{id}, `vmgridctl nodes
-forget`): refused while its agent is connected or it holds VMs; otherwise it leaves the state,
-its history and the journal. The roles allowed are checked in test_roles (operator only)."""
+forget`) or a cluster (CoordinatorService.ForgetCluster, `vmgridctl clusters forget`): refused
+while it is connected or holds VMs; otherwise a node leaves the state, its history and the
+journal, a cluster the registry and its database, and the grid moves waiting for it fail. The
+roles allowed are checked in test_roles (a node's certificate may call neither)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import grpc
 import grpc.aio
 import pytest
 from node_link_harness import StreamAgent
+from vmgrid.agents import grid_model as gm
 from vmgrid.agents.cluster.act.journal import Journal
 from vmgrid.agents.cluster.decide.control import AutomationLevel, ControlConfig
 from vmgrid.agents.cluster.service.config import ClusterConfig
@@ -21,8 +25,12 @@ from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.agents.cluster.state.events import EventKind
 from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.coordinator.cli.main import main as vmgridctl
+from vmgrid.coordinator.config import CoordinatorConfig
+from vmgrid.coordinator.moves import Phase, PlanStatus
+from vmgrid.coordinator.registry import Registry
+from vmgrid.coordinator.server import CoordinatorServer
 from vmgrid.coordinator.web.launch import serve_cluster_dashboard
-from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc
+from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, coordinator_pb2, coordinator_pb2_grpc
 
 
 def runtime_for(journal: Path) -> ClusterRuntime:
@@ -189,3 +197,84 @@ def test_forget_without_an_id_is_one_line_and_exit_2(
     assert vmgridctl([*argv, "--insecure"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "give the id" in err
+
+
+# ---- the coordinator: clusters forget ------------------------------------------------------
+
+
+def _hello(cluster_id: str) -> gm.ClusterHello:
+    return gm.ClusterHello(cluster_id, gm.Capacity(4000, 8 * 2**30, 10**9), endpoint="e:1")
+
+
+def _summary(*vm_uuids: str) -> gm.ClusterSummary:
+    vms = tuple(gm.VmDemand(u, u, "n1", 500, 2**30) for u in vm_uuids)
+    used = gm.Capacity(500 * len(vms), 2**30 * len(vms), 0)
+    return gm.ClusterSummary(1, time.time_ns(), gm.Capacity(4000, 8 * 2**30, 10**9), used, vms)
+
+
+async def forget_cluster(
+    stub: coordinator_pb2_grpc.CoordinatorServiceStub, cluster_id: str
+) -> tuple[str, str, list[str]]:
+    """(status name, details, failed move ids) of ForgetCluster."""
+    try:
+        reply = await stub.ForgetCluster(
+            coordinator_pb2.ForgetClusterRequest(cluster_id=cluster_id), timeout=5
+        )
+    except grpc.aio.AioRpcError as exc:
+        return exc.code().name, exc.details() or "", []
+    return "OK", "", list(reply.failed_move_ids)
+
+
+def test_forget_cluster_refusals_then_removal_fails_its_pending_moves(tmp_path: Path) -> None:
+    db = tmp_path / "grid.sqlite"
+    config = CoordinatorConfig(
+        listen="127.0.0.1:0",
+        insecure=True,
+        state_db=str(db),
+        cluster_timeout_s=0.5,
+        summary_period_s=0.1,
+    ).validate()
+
+    async def scenario() -> None:
+        server = CoordinatorServer(config)
+        await server.start()
+        coordinator = server.coordinator
+        try:
+            async with grpc.aio.insecure_channel(server.address) as channel:
+                stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
+                src, gone, full = (
+                    coordinator.open_session(_hello(c)) for c in ("src", "gone", "full")
+                )
+                coordinator.handle_summary(src, _summary("vm-1"))
+                coordinator.handle_summary(gone, _summary())
+                coordinator.handle_summary(full, _summary("vm-2"))
+                code, details, _ = await forget_cluster(stub, "gone")
+                assert code == "FAILED_PRECONDITION" and "connected" in details
+                for session in (gone, full):
+                    coordinator.close_session(session)
+                lost = {gm.ClusterState.LOST}
+                await until(
+                    lambda: {coordinator.registry.get(c).state for c in ("gone", "full")} == lost,
+                    "clusters lost",
+                )
+                code, details, _ = await forget_cluster(stub, "full")
+                assert code == "FAILED_PRECONDITION" and "held VMs" in details
+                # A move to the lost cluster waits for it for ever, unless it is forgotten.
+                plan_id = server.mover.migrate_vm("vm-1", "gone")
+                await asyncio.sleep(0.2)
+                assert server.mover.moves(plan_id)[0].phase is Phase.PENDING
+                code, _, failed = await forget_cluster(stub, "gone")
+                assert (code, failed) == ("OK", [f"{plan_id}-m0"])
+                assert await asyncio.wait_for(server.mover.wait(plan_id), 10) is PlanStatus.FAILED
+                move = server.mover.moves(plan_id)[0]
+                assert move.failed and "'gone' was forgotten" in move.message
+                listed = await stub.ListClusters(coordinator_pb2.ListClustersRequest(), timeout=5)
+                assert sorted(c.cluster_id for c in listed.clusters) == ["full", "src"]
+                assert (await forget_cluster(stub, "gone"))[0] == "NOT_FOUND"
+        finally:
+            await server.stop(0)
+        reopened = Registry(str(db))
+        assert [r.cluster_id for r in reopened.records()] == ["full", "src"]
+        reopened.close()
+
+    asyncio.run(scenario())
