@@ -21,7 +21,11 @@ from vmgrid.agents.metrics_http import MetricsEndpoint
 from vmgrid.coordinator.config import CoordinatorConfig, add_arguments, from_args
 from vmgrid.coordinator.metrics import CoordinatorMetrics
 from vmgrid.coordinator.server import CoordinatorServer
-from vmgrid.coordinator.web.launch import default_state_dir, serve_coordinator_dashboard
+from vmgrid.coordinator.web.launch import (
+    default_state_dir,
+    load_tokens,
+    serve_coordinator_dashboard,
+)
 
 EPILOG = """\
 examples:
@@ -82,6 +86,8 @@ def check_environment(config: CoordinatorConfig) -> None:
         )
     if config.web_token_file:
         preflight.check_readable_file("web_token_file", config.web_token_file)
+        if config.web_listen:
+            load_tokens(Path(config.web_token_file))
     preflight.check_database("state_db", config.state_db, STATE_TABLES)
 
 
@@ -107,6 +113,7 @@ async def _serve(config: CoordinatorConfig) -> None:
                 config.web_token_file,
                 _state_dir(config),
                 jobs=server.jobs,
+                mover=server.mover,
             )
         await stop.wait()
     finally:

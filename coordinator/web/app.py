@@ -56,6 +56,7 @@ def build_app(backend: Backend, tokens: Tokens) -> web.Application:
     app.router.add_get(f"{API}/nodes", _nodes)
     app.router.add_get(f"{API}/vms", _vms)
     app.router.add_get(f"{API}/clusters", _clusters)
+    app.router.add_delete(f"{API}/clusters/{{id}}", _forget_cluster)
     app.router.add_get(f"{API}/topology", _topology)
     app.router.add_get(f"{API}/plans", _plans)
     app.router.add_get(f"{API}/jobs", _jobs)
@@ -280,6 +281,10 @@ def _drain(draining: bool) -> Handler:
         return web.json_response(await request.app[BACKEND].drain(_path_id(request), draining))
 
     return handle
+
+
+async def _forget_cluster(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await request.app[BACKEND].forget_cluster(_path_id(request)))
 
 
 async def _forget_node(request: web.Request) -> web.StreamResponse:

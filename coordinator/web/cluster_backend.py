@@ -304,6 +304,13 @@ class ClusterBackend:
 
         return await self._call(go)
 
+    async def forget_cluster(self, cluster_id: str) -> Json:
+        raise conflict(
+            f"clusters are forgotten by the grid coordinator: vmgridctl clusters forget "
+            f"{cluster_id} --coordinator HOST:PORT",
+            "id",
+        )
+
     async def approve(self, plan_id: str) -> Json:
         plans = self.runtime.operator.plans
 

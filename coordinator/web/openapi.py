@@ -63,6 +63,22 @@ def _get(
     return {"get": op}
 
 
+def _delete(summary: str) -> Json:
+    return {
+        "delete": {
+            "summary": summary,
+            "security": [{"bearer": []}],
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": {"description": "forgotten", "content": _json({"type": "object"})},
+                **_errors(400, 401, 403, 404, 409),
+            },
+        }
+    }
+
+
 def _post(summary: str, body: Json, ok: str = "200", extra: tuple[int, ...] = ()) -> Json:
     return {
         "post": {
@@ -193,20 +209,14 @@ def openapi_document() -> Json:
             },
             extra=(504,),
         ),
-        "/nodes/{id}": {
-            "delete": {
-                "summary": "Forget a node whose agent is gone and that holds no VMs (a cluster "
-                "manager's API; the grid's answers 409 naming the manager)",
-                "security": [{"bearer": []}],
-                "parameters": [
-                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "responses": {
-                    "200": {"description": "forgotten", "content": _json({"type": "object"})},
-                    **_errors(400, 401, 403, 404, 409),
-                },
-            }
-        },
+        "/nodes/{id}": _delete(
+            "Forget a node whose agent is gone and that holds no VMs (a cluster manager's API; "
+            "the grid's answers 409 naming the manager)"
+        ),
+        "/clusters/{id}": _delete(
+            "Forget a disconnected cluster without VMs; its unfinished grid moves fail (the "
+            "coordinator's API; a cluster's answers 409)"
+        ),
         "/nodes/{id}/drain": _post("Drain a node: no new VMs, move its VMs away", _EMPTY),
         "/nodes/{id}/undrain": _post("Undo a drain", _EMPTY),
         "/plans/{id}/approve": _post("Approve a pending recommendation", _EMPTY),

@@ -29,7 +29,7 @@ from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.moves import Phase, PlanStatus
 from vmgrid.coordinator.registry import Registry
 from vmgrid.coordinator.server import CoordinatorServer
-from vmgrid.coordinator.web.launch import serve_cluster_dashboard
+from vmgrid.coordinator.web.launch import serve_cluster_dashboard, serve_coordinator_dashboard
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, coordinator_pb2, coordinator_pb2_grpc
 
 
@@ -225,6 +225,27 @@ async def forget_cluster(
     return "OK", "", list(reply.failed_move_ids)
 
 
+async def http_forget(server: CoordinatorServer, cluster_id: str) -> tuple[int, object]:
+    """DELETE /clusters/{id} on the coordinator's dashboard: (status, failed moves or '')."""
+    dashboard = await serve_coordinator_dashboard(
+        server.coordinator,
+        "127.0.0.1:0",
+        "",
+        Path(server.config.state_db).parent,
+        mover=server.mover,
+    )
+    try:
+        operator = {"Authorization": f"Bearer {dashboard.tokens.operator}"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.delete(f"{dashboard.url}api/v1/clusters/{cluster_id}", headers=operator) as reply,
+        ):
+            body = await reply.json()
+            return reply.status, body.get("failed_moves", "")
+    finally:
+        await dashboard.stop()
+
+
 def test_forget_cluster_refusals_then_removal_fails_its_pending_moves(tmp_path: Path) -> None:
     db = tmp_path / "grid.sqlite"
     config = CoordinatorConfig(
@@ -242,21 +263,26 @@ def test_forget_cluster_refusals_then_removal_fails_its_pending_moves(tmp_path: 
         try:
             async with grpc.aio.insecure_channel(server.address) as channel:
                 stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
-                src, gone, full = (
-                    coordinator.open_session(_hello(c)) for c in ("src", "gone", "full")
+                src, gone, full, idle = (
+                    coordinator.open_session(_hello(c)) for c in ("src", "gone", "full", "idle")
                 )
                 coordinator.handle_summary(src, _summary("vm-1"))
                 coordinator.handle_summary(gone, _summary())
                 coordinator.handle_summary(full, _summary("vm-2"))
+                coordinator.handle_summary(idle, _summary())
                 code, details, _ = await forget_cluster(stub, "gone")
                 assert code == "FAILED_PRECONDITION" and "connected" in details
-                for session in (gone, full):
+                for session in (gone, full, idle):
                     coordinator.close_session(session)
                 lost = {gm.ClusterState.LOST}
                 await until(
-                    lambda: {coordinator.registry.get(c).state for c in ("gone", "full")} == lost,
+                    lambda: (
+                        {coordinator.registry.get(c).state for c in ("gone", "full", "idle")}
+                        == lost
+                    ),
                     "clusters lost",
                 )
+                assert await http_forget(server, "idle") == (200, [])
                 code, details, _ = await forget_cluster(stub, "full")
                 assert code == "FAILED_PRECONDITION" and "held VMs" in details
                 # A move to the lost cluster waits for it for ever, unless it is forgotten.
@@ -271,6 +297,8 @@ def test_forget_cluster_refusals_then_removal_fails_its_pending_moves(tmp_path: 
                 listed = await stub.ListClusters(coordinator_pb2.ListClustersRequest(), timeout=5)
                 assert sorted(c.cluster_id for c in listed.clusters) == ["full", "src"]
                 assert (await forget_cluster(stub, "gone"))[0] == "NOT_FOUND"
+                assert await http_forget(server, "gone") == (404, "")
+                assert await http_forget(server, "full") == (409, "")
         finally:
             await server.stop(0)
         reopened = Registry(str(db))

@@ -138,6 +138,19 @@ CASES = [
         lambda w: str(w.a_dir),
     ),
     Case(
+        "cluster-web-token-file-not-toml",
+        lambda w: quiet_cluster(
+            w,
+            "--listen",
+            "127.0.0.1:0",
+            "--web-listen",
+            "127.0.0.1:0",
+            "--web-token-file",
+            str(w.garbage),
+        ),
+        lambda w: str(w.garbage),
+    ),
+    Case(
         "cluster-journal-not-sqlite",
         lambda w: cluster("--insecure", "--listen", "127.0.0.1:0", "--journal", str(w.not_sqlite)),
         lambda w: str(w.not_sqlite),
@@ -204,6 +217,24 @@ CASES = [
             "--insecure", "--listen", "127.0.0.1:0", "--state-db", str(w.foreign_db)
         ),
         lambda w: str(w.foreign_db),
+    ),
+    Case(
+        "coordinator-topology-is-a-directory",
+        lambda w: quiet_coordinator(w, "--listen", "127.0.0.1:0", "--topology-file", str(w.a_dir)),
+        lambda w: str(w.a_dir),
+    ),
+    Case(
+        "coordinator-web-token-file-not-toml",
+        lambda w: quiet_coordinator(
+            w,
+            "--listen",
+            "127.0.0.1:0",
+            "--web-listen",
+            "127.0.0.1:0",
+            "--web-token-file",
+            str(w.garbage),
+        ),
+        lambda w: str(w.garbage),
     ),
     # vmgrid-agent
     Case(

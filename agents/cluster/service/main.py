@@ -25,7 +25,7 @@ from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.agents.common import preflight
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.metrics_http import MetricsEndpoint
-from vmgrid.coordinator.web.launch import default_state_dir, serve_cluster_dashboard
+from vmgrid.coordinator.web.launch import default_state_dir, load_tokens, serve_cluster_dashboard
 
 EPILOG = """\
 examples:
@@ -117,6 +117,8 @@ def check_environment(config: ClusterConfig, options: RuntimeOptions) -> None:
         )
     if config.web_token_file:
         preflight.check_readable_file("web_token_file", config.web_token_file)
+        if config.web_listen:
+            load_tokens(Path(config.web_token_file))
     preflight.check_database("journal", options.journal_path, JOURNAL_TABLES)
     if options.fault_tolerance is not None:
         preflight.check_database("jobs_db", options.fault_tolerance.submission.db_path, JOBS_TABLES)
