@@ -68,26 +68,9 @@ not vmgrid's, and is refused rather than written into."""
 def check_environment(config: CoordinatorConfig) -> None:
     """Before anything is served or written: ports free, TLS files loadable and matching,
     the state database vmgrid's; ConfigError names the first that is not."""
-    preflight.check_port_free("listen", config.listen)
-    for key, value in (
-        ("metrics_listen", config.metrics_listen),
-        ("web_listen", config.web_listen),
-    ):
-        if value:
-            preflight.check_port_free(key, value)
-    if not config.insecure:
-        preflight.check_tls(
-            "tls_ca_file",
-            config.tls_ca_file,
-            "tls_cert_file",
-            config.tls_cert_file,
-            "tls_key_file",
-            config.tls_key_file,
-        )
-    if config.web_token_file:
-        preflight.check_readable_file("web_token_file", config.web_token_file)
-        if config.web_listen:
-            load_tokens(Path(config.web_token_file))
+    preflight.check_server(config)
+    if config.web_token_file and config.web_listen:
+        load_tokens(Path(config.web_token_file))
     preflight.check_database("state_db", config.state_db, STATE_TABLES)
 
 

@@ -12,6 +12,7 @@ import socket
 import ssl
 from collections.abc import Collection
 from pathlib import Path
+from typing import Protocol
 
 from vmgrid.agents.errors import ConfigError
 
@@ -86,6 +87,50 @@ def check_tls(
                 f"{key_key}: {key_file!r} is not the key of the certificate {cert_file!r}"
             ) from None
         raise ConfigError(f"{key_key}: {key_file!r} is not a usable PEM private key") from None
+
+
+class ServerEndpoints(Protocol):
+    """The fields both servers' configs (ClusterConfig, CoordinatorConfig) share."""
+
+    @property
+    def listen(self) -> str: ...
+    @property
+    def metrics_listen(self) -> str: ...
+    @property
+    def web_listen(self) -> str: ...
+    @property
+    def web_token_file(self) -> str: ...
+    @property
+    def insecure(self) -> bool: ...
+    @property
+    def tls_ca_file(self) -> str: ...
+    @property
+    def tls_cert_file(self) -> str: ...
+    @property
+    def tls_key_file(self) -> str: ...
+
+
+def check_server(config: ServerEndpoints) -> None:
+    """A server's ports free, its TLS files loadable and matching (unless insecure), its web
+    token file a readable file."""
+    check_port_free("listen", config.listen)
+    for key, value in (
+        ("metrics_listen", config.metrics_listen),
+        ("web_listen", config.web_listen),
+    ):
+        if value:
+            check_port_free(key, value)
+    if not config.insecure:
+        check_tls(
+            "tls_ca_file",
+            config.tls_ca_file,
+            "tls_cert_file",
+            config.tls_cert_file,
+            "tls_key_file",
+            config.tls_key_file,
+        )
+    if config.web_token_file:
+        check_readable_file("web_token_file", config.web_token_file)
 
 
 def check_database(key: str, path: str, tables: Collection[str]) -> None:

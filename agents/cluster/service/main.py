@@ -89,7 +89,6 @@ JOURNAL_TABLES = (
     "rules",
     "grid_commands",
     "grid_reservations",
-    "forgotten_nodes",
 )
 """Tables of a manager's journal database; one that holds tables but none of these is not
 vmgrid's, and is refused rather than written into."""
@@ -99,26 +98,9 @@ JOBS_TABLES = ("jobs", "members", "checkpoints", "stale")
 def check_environment(config: ClusterConfig, options: RuntimeOptions) -> None:
     """Before anything is served or written: ports free, TLS files loadable and matching,
     databases vmgrid's; ConfigError names the first that is not."""
-    preflight.check_port_free("listen", config.listen)
-    for key, value in (
-        ("metrics_listen", config.metrics_listen),
-        ("web_listen", config.web_listen),
-    ):
-        if value:
-            preflight.check_port_free(key, value)
-    if not config.insecure:
-        preflight.check_tls(
-            "tls_ca_file",
-            config.tls_ca_file,
-            "tls_cert_file",
-            config.tls_cert_file,
-            "tls_key_file",
-            config.tls_key_file,
-        )
-    if config.web_token_file:
-        preflight.check_readable_file("web_token_file", config.web_token_file)
-        if config.web_listen:
-            load_tokens(Path(config.web_token_file))
+    preflight.check_server(config)
+    if config.web_token_file and config.web_listen:
+        load_tokens(Path(config.web_token_file))
     preflight.check_database("journal", options.journal_path, JOURNAL_TABLES)
     if options.fault_tolerance is not None:
         preflight.check_database("jobs_db", options.fault_tolerance.submission.db_path, JOBS_TABLES)
