@@ -63,37 +63,24 @@ def _get(
     return {"get": op}
 
 
+_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+
+def _action(summary: str, ok: str, statuses: tuple[int, ...], body: Json | None = None) -> Json:
+    done = {"description": "done", "content": _json({"type": "object"})}
+    op: Json = {"summary": summary, "security": [{"bearer": []}], "parameters": _ID}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": _json(body)}
+    op["responses"] = {ok: done, **_errors(*statuses)}
+    return op
+
+
 def _delete(summary: str) -> Json:
-    return {
-        "delete": {
-            "summary": summary,
-            "security": [{"bearer": []}],
-            "parameters": [
-                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "responses": {
-                "200": {"description": "forgotten", "content": _json({"type": "object"})},
-                **_errors(400, 401, 403, 404, 409),
-            },
-        }
-    }
+    return {"delete": _action(summary, "200", (400, 401, 403, 404, 409))}
 
 
 def _post(summary: str, body: Json, ok: str = "200", extra: tuple[int, ...] = ()) -> Json:
-    return {
-        "post": {
-            "summary": summary,
-            "security": [{"bearer": []}],
-            "parameters": [
-                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "requestBody": {"required": True, "content": _json(body)},
-            "responses": {
-                ok: {"description": "done", "content": _json({"type": "object"})},
-                **_errors(400, 401, 403, 404, 409, 415, *extra),
-            },
-        }
-    }
+    return {"post": _action(summary, ok, (400, 401, 403, 404, 409, 415, *extra), body)}
 
 
 def _query(name: str, description: str, **schema: Any) -> Json:
