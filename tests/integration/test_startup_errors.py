@@ -288,6 +288,11 @@ CASES = [
         lambda w: w.manager,
     ),
     Case(
+        "ctl-config-is-a-directory",
+        lambda w: ctl("nodes", "--config", str(w.a_dir), "--certs", str(w.certs)),
+        lambda w: str(w.a_dir),
+    ),
+    Case(
         "ctl-malformed-address",
         lambda w: ctl("nodes", "--cluster", "no-port-here", "--certs", str(w.certs)),
         lambda w: "no-port-here",
