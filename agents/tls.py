@@ -112,7 +112,9 @@ def _peer_certificate(target: str, files: TlsFiles, timeout_s: float) -> bytes |
     with raw:
         try:
             with context.wrap_socket(raw) as tls:
-                return tls.getpeercert(binary_form=True)
+                der = tls.getpeercert(binary_form=True)
+                _check_accepted(tls, target, min(timeout_s, 2.0))
+                return der
         except ssl.SSLError as exc:
             raise TlsHandshakeFailed(
                 f"{target}: TLS handshake failed ({exc.reason or exc}); is it a vmgrid server "
@@ -120,6 +122,22 @@ def _peer_certificate(target: str, files: TlsFiles, timeout_s: float) -> bytes |
             ) from None
         except OSError:
             return None
+
+
+def _check_accepted(tls: ssl.SSLSocket, target: str, timeout_s: float) -> None:
+    """TlsHandshakeFailed when the server closes the connection right after the handshake:
+    under TLS 1.3 that is how it refuses the client's certificate (another CA). A gRPC server
+    that accepts it sends its HTTP/2 settings at once; silence is taken as acceptance."""
+    tls.settimeout(timeout_s)
+    try:
+        closed = tls.recv(1) == b""
+    except TimeoutError:
+        return
+    if closed:
+        raise TlsHandshakeFailed(
+            f"{target}: the server closed the connection after the TLS handshake: it does not "
+            "accept this client certificate (signed by another CA?)"
+        )
 
 
 def check_server_role(target: str, files: TlsFiles, expected: Role, timeout_s: float = 5.0) -> None:

@@ -288,6 +288,11 @@ CASES = [
         lambda w: w.manager,
     ),
     Case(
+        "ctl-certificate-of-another-ca",
+        lambda w: ctl("nodes", "--cluster", w.manager, "--certs", str(w.dir / "foreign-client")),
+        lambda w: w.manager,
+    ),
+    Case(
         "ctl-config-is-a-directory",
         lambda w: ctl("nodes", "--config", str(w.a_dir), "--certs", str(w.certs)),
         lambda w: str(w.a_dir),
@@ -351,6 +356,11 @@ def _make_world(base: Path, held: str, manager: str) -> World:
     shutil.copy(certs / "vmgridctl.key", bad / "n-garbage.key")
     issue_cert(bad, Identity(Role.NODE, "n-swapped"), ca_dir=base / "certs-ca")
     shutil.copy(certs / "vmgridctl.key", bad / "n-swapped.key")
+    foreign_client = base / "foreign-client"  # trusts the project CA, presents another's
+    foreign_client.mkdir()
+    shutil.copy(certs / "ca.crt", foreign_client / "ca.crt")
+    for suffix in (".crt", ".key"):
+        shutil.copy(other / f"vmgridctl{suffix}", foreign_client / f"vmgridctl{suffix}")
     garbage = base / "garbage.pem"
     garbage.write_text(
         "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n"
