@@ -137,6 +137,8 @@ class GridEventKind(enum.Enum):
     """A cross-cluster move advanced (wire: COMMAND_RESULT with the VM and the plan)."""
     JOB_CHANGED = "job_changed"
     """A grid job changed state (the message starts with its id)."""
+    CLUSTER_FORGOTTEN = "cluster_forgotten"
+    """An operator removed a cluster from the registry (vmgridctl clusters forget)."""
 
 
 @dataclass(frozen=True, slots=True)

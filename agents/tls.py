@@ -88,9 +88,17 @@ _ROLE_WORDS = {
 }
 
 
+class TlsHandshakeFailed(VmgridError):
+    """A server answered on the address but no TLS handshake completed with it (another CA,
+    a plaintext server, a refused client certificate)."""
+
+    grpc_status = "UNAVAILABLE"
+
+
 def _peer_certificate(target: str, files: TlsFiles, timeout_s: float) -> bytes | None:
     """The DER certificate ``target`` presents in a mutual TLS handshake checked against the
-    CA of ``files``; None when no handshake completes."""
+    CA of ``files``; None when nothing answers there (the gRPC call then says so);
+    TlsHandshakeFailed when something answers but the handshake fails."""
     host, _, port = target.rpartition(":")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False  # the role is what is checked here; gRPC checks the name
@@ -98,13 +106,38 @@ def _peer_certificate(target: str, files: TlsFiles, timeout_s: float) -> bytes |
     try:
         context.load_verify_locations(files.ca_file)
         context.load_cert_chain(files.cert_file, files.key_file)
-        with (
-            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s) as raw,
-            context.wrap_socket(raw) as tls,
-        ):
-            return tls.getpeercert(binary_form=True)
+        raw = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s)
     except (OSError, ValueError):  # ssl.SSLError is an OSError
         return None
+    with raw:
+        try:
+            with context.wrap_socket(raw) as tls:
+                der = tls.getpeercert(binary_form=True)
+                _check_accepted(tls, target, min(timeout_s, 2.0))
+                return der
+        except ssl.SSLError as exc:
+            raise TlsHandshakeFailed(
+                f"{target}: TLS handshake failed ({exc.reason or exc}); is it a vmgrid server "
+                f"whose certificate is signed by {files.ca_file!r}?"
+            ) from None
+        except OSError:
+            return None
+
+
+def _check_accepted(tls: ssl.SSLSocket, target: str, timeout_s: float) -> None:
+    """TlsHandshakeFailed when the server closes the connection right after the handshake:
+    under TLS 1.3 that is how it refuses the client's certificate (another CA). A gRPC server
+    that accepts it sends its HTTP/2 settings at once; silence is taken as acceptance."""
+    tls.settimeout(timeout_s)
+    try:
+        closed = tls.recv(1) == b""
+    except TimeoutError:
+        return
+    if closed:
+        raise TlsHandshakeFailed(
+            f"{target}: the server closed the connection after the TLS handshake: it does not "
+            "accept this client certificate (signed by another CA?)"
+        )
 
 
 def check_server_role(target: str, files: TlsFiles, expected: Role, timeout_s: float = 5.0) -> None:

@@ -26,6 +26,7 @@ _COORDINATOR_SERVICE = {
     "GetJob": READ,
     "ListJobs": READ,
     "WatchEvents": READ,
+    "ForgetCluster": WRITE,
 }
 
 COORDINATOR_ACCESS: AccessTable = {

@@ -34,10 +34,12 @@ from vmgrid.v1.errors import VmgridError
 
 DEFAULT_COMPONENTS = (
     Identity(Role.COORDINATOR, "coordinator"),
-    Identity(Role.CLUSTER, "cluster"),
+    Identity(Role.CLUSTER, "cluster-1"),
     Identity(Role.OPERATOR, "vmgridctl"),
 )
-"""What ``certs init`` issues; nodes and named clusters get theirs from ``certs issue``."""
+"""What ``certs init`` issues; nodes and named clusters get theirs from ``certs issue``. The
+cluster manager's certificate is named after the default cluster id (``ClusterConfig``), so a
+manager started with the defaults presents the identity its hellos claim."""
 _VALIDITY = datetime.timedelta(days=825)
 
 
@@ -82,14 +84,23 @@ def load_ca(directory: Path) -> CA | None:
     if not cert_path.exists() and not key_path.exists():
         return None
     try:
-        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        cert_bytes, key_bytes = cert_path.read_bytes(), key_path.read_bytes()
     except OSError as exc:
         raise CertError(f"CA file {str(exc.filename)!r}: {exc.strerror}") from None
+    try:
+        cert = x509.load_pem_x509_certificate(cert_bytes)
     except ValueError:
-        raise CertError(f"CA in {str(directory)!r}: ca.crt or ca.key is not valid PEM") from None
+        raise CertError(f"CA file {str(cert_path)!r} is not a PEM certificate") from None
+    try:
+        key = serialization.load_pem_private_key(key_bytes, password=None)
+    except (ValueError, TypeError):
+        raise CertError(
+            f"CA file {str(key_path)!r} is not an unencrypted PEM private key"
+        ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise CertError(f"{str(key_path)!r}: expected an EC private key")
+        raise CertError(f"CA file {str(key_path)!r}: expected an EC private key")
+    if key.public_key() != cert.public_key():
+        raise CertError(f"CA file {str(key_path)!r} is not the key of {str(cert_path)!r}")
     return cert, key
 
 

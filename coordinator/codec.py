@@ -21,6 +21,7 @@ _EVENT_TO_WIRE = {
     m.GridEventKind.PLAN_CHANGED: common_pb2.EVENT_KIND_PLAN_CHANGED,
     m.GridEventKind.MOVE_CHANGED: common_pb2.EVENT_KIND_COMMAND_RESULT,
     m.GridEventKind.JOB_CHANGED: common_pb2.EVENT_KIND_JOB_CHANGED,
+    m.GridEventKind.CLUSTER_FORGOTTEN: common_pb2.EVENT_KIND_CLUSTER_FORGOTTEN,
 }
 _EVENT_FROM_WIRE = {v: k for k, v in _EVENT_TO_WIRE.items()}
 

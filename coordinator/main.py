@@ -15,12 +15,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from vmgrid.agents.common import preflight
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.metrics_http import MetricsEndpoint
 from vmgrid.coordinator.config import CoordinatorConfig, add_arguments, from_args
 from vmgrid.coordinator.metrics import CoordinatorMetrics
 from vmgrid.coordinator.server import CoordinatorServer
-from vmgrid.coordinator.web.launch import default_state_dir, serve_coordinator_dashboard
+from vmgrid.coordinator.web.launch import (
+    default_state_dir,
+    load_tokens,
+    serve_coordinator_dashboard,
+)
 
 EPILOG = """\
 examples:
@@ -55,32 +60,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+STATE_TABLES = ("clusters", "grid_moves", "jobs")
+"""Tables of the coordinator's state database; one that holds tables but none of these is
+not vmgrid's, and is refused rather than written into."""
+
+
+def check_environment(config: CoordinatorConfig) -> None:
+    """Before anything is served or written: ports free, TLS files loadable and matching,
+    the state database vmgrid's; ConfigError names the first that is not."""
+    preflight.check_server(config)
+    if config.web_token_file and config.web_listen:
+        load_tokens(Path(config.web_token_file))
+    preflight.check_database("state_db", config.state_db, STATE_TABLES)
+
+
 async def _serve(config: CoordinatorConfig) -> None:
     server = CoordinatorServer(config)
     endpoint = None
-    if config.metrics_listen:
-        metrics = CoordinatorMetrics(server.coordinator)
-        endpoint = MetricsEndpoint(metrics.registry, config.metrics_listen, "vmgrid-coordinator")
-    await server.start()
     dashboard = None
-    if config.web_listen:
-        dashboard = await serve_coordinator_dashboard(
-            server.coordinator,
-            config.web_listen,
-            config.web_token_file,
-            _state_dir(config),
-            jobs=server.jobs,
-        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    if dashboard is not None:
-        await dashboard.stop()
-    if endpoint is not None:
-        endpoint.stop()
-    await server.stop()
+    try:
+        if config.metrics_listen:
+            metrics = CoordinatorMetrics(server.coordinator)
+            endpoint = MetricsEndpoint(
+                metrics.registry, config.metrics_listen, "vmgrid-coordinator"
+            )
+        await server.start()
+        if config.web_listen:
+            dashboard = await serve_coordinator_dashboard(
+                server.coordinator,
+                config.web_listen,
+                config.web_token_file,
+                _state_dir(config),
+                jobs=server.jobs,
+                mover=server.mover,
+            )
+        await stop.wait()
+    finally:
+        if dashboard is not None:
+            await dashboard.stop()
+        if endpoint is not None:
+            endpoint.stop()
+        await server.stop()
 
 
 def _state_dir(config: CoordinatorConfig) -> Path:
@@ -97,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         config = from_args(args)
+        check_environment(config)
         asyncio.run(_serve(config))
     except ConfigError as exc:
         print(f"vmgrid-coordinator: {exc}", file=sys.stderr)

@@ -126,6 +126,19 @@ class GridMover:
                 self._save(replace(move, phase=Phase.CANCELLED, message="cancelled"))
         self._publish(plan_id, "cancel requested")
 
+    def forget_cluster(self, cluster_id: str) -> list[str]:
+        """Forget a cluster (Coordinator.forget_cluster): moves to or from it that have not
+        finished fail with the reason; returns their ids."""
+        self.coordinator.check_forgettable(cluster_id)
+        reason = f"cluster {cluster_id!r} was forgotten by an operator"
+        touched = [mv for mv in self.journal.unfinished() if cluster_id in (mv.src, mv.dst)]
+        for move in touched:
+            if move.phase is Phase.PENDING:
+                failed = replace(move, phase=Phase.RELEASED, failed=True, message=reason)
+                self._publish(move.plan_id, f"failed: {reason}", self._save(failed))
+        self.coordinator.forget_cluster(cluster_id, reason)
+        return [mv.move_id for mv in touched]
+
     def resume(self) -> list[str]:
         """Restart every plan with unfinished moves (after a coordinator restart)."""
         plans = sorted({mv.plan_id for mv in self.journal.unfinished()})
@@ -253,6 +266,11 @@ class GridMover:
             move = await self._migrate(move)
         attempt = 0
         while move.phase is Phase.MIGRATED:
+            if self.coordinator.registry.find(move.dst) is None:
+                why = f"cluster {move.dst!r} was forgotten before the move was committed"
+                failed = replace(move, phase=Phase.RELEASED, failed=True, message=why)
+                self._publish(move.plan_id, f"failed: {why}", self._save(failed))
+                return
             move = await self._commit(move, attempt)
             attempt += 1
 

@@ -78,6 +78,13 @@ class Registry:
             )
         self._cache[record.cluster_id] = record
 
+    def delete(self, cluster_id: str) -> None:
+        """Remove a cluster's row (one transaction); NotFound names an unknown id."""
+        self.get(cluster_id)
+        with self._db:
+            self._db.execute("DELETE FROM clusters WHERE cluster_id = ?", (cluster_id,))
+        del self._cache[cluster_id]
+
 
 def _dumps(value: Any) -> str:
     return json.dumps(dataclasses.asdict(value), default=lambda o: o.value)

@@ -186,6 +186,17 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
             await abort_with(context, exc)
         return coordinator_pb2.CancelGridPlanResponse(plan=self._plan(request.plan_id))
 
+    async def ForgetCluster(  # noqa: N802
+        self, request: coordinator_pb2.ForgetClusterRequest, context: grpc.aio.ServicerContext
+    ) -> coordinator_pb2.ForgetClusterResponse:
+        try:
+            failed = self._mover.forget_cluster(request.cluster_id)
+        except VmgridError as exc:
+            await abort_with(context, exc)
+        return coordinator_pb2.ForgetClusterResponse(
+            cluster_id=request.cluster_id, failed_move_ids=failed
+        )
+
     def _plan(self, plan_id: str) -> coordinator_pb2.GridPlan:
         return codec.encode_applied_plan(
             plan_id, self._mover.state(plan_id), self._mover.moves(plan_id)

@@ -11,7 +11,12 @@ import grpc
 import grpc.aio
 from grpc_health.v1.health import aio as health_aio
 from vmgrid.agents.common.authz import interceptors
-from vmgrid.agents.common.grpc_server import add_health_and_reflection, bind, mark_serving
+from vmgrid.agents.common.grpc_server import (
+    EXCLUSIVE_PORT,
+    add_health_and_reflection,
+    bind,
+    mark_serving,
+)
 from vmgrid.agents.common.supervise import supervise
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.jobmodel import JobStore
@@ -66,7 +71,7 @@ class CoordinatorServer:
             interceptors=interceptors(
                 COORDINATOR_ACCESS, "coordinator", self.config.insecure, self.config.tls_ca_file
             ),
-            options=[("grpc.keepalive_time_ms", 30000)],
+            options=[("grpc.keepalive_time_ms", 30000), EXCLUSIVE_PORT],
         )
         grid_pb2_grpc.add_GridLinkServiceServicer_to_server(
             GridLinkServicer(self.coordinator), server

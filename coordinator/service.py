@@ -222,6 +222,38 @@ class Coordinator:
 
     # ---- grid commands ----------------------------------------------------------------------
 
+    def check_forgettable(self, cluster_id: str) -> None:
+        """NotFound for an unknown cluster; FailedPrecondition while it is connected or its
+        last summary shows VMs (its manager should drain them, or come back and be asked)."""
+        record = self.registry.get(cluster_id)
+        if cluster_id in self.sessions or record.state is m.ClusterState.CONNECTED:
+            raise FailedPrecondition(f"cluster {cluster_id!r} is connected; stop its manager first")
+        summary = record.summary
+        if summary is not None and (
+            summary.movable_vms or summary.usage.cpu_millicores or summary.usage.memory_bytes
+        ):
+            vms = len(summary.movable_vms)
+            raise FailedPrecondition(
+                f"cluster {cluster_id!r} held VMs at its last summary ({vms} movable, "
+                f"{summary.usage.memory_bytes // 2**20} MiB in use); move them first"
+            )
+
+    def forget_cluster(self, cluster_id: str, reason: str) -> None:
+        """Remove a cluster (check_forgettable first) from the registry and its database; the
+        commands still waiting for it fail with ``reason``."""
+        self.check_forgettable(cluster_id)
+        self.registry.delete(cluster_id)
+        for command_id, pending in list(self._commands.items()):
+            if pending.cluster_id == cluster_id:
+                del self._commands[command_id]
+                if not pending.future.done():
+                    failed = m.GridCommandResult(
+                        command_id, m.GridCommandState.FAILED, message=reason
+                    )
+                    pending.future.set_result(failed)
+        self.bus.publish(m.GridEventKind.CLUSTER_FORGOTTEN, cluster_id, reason)
+        log.info("cluster %s forgotten", cluster_id)
+
     async def send_grid_command(
         self,
         cluster_id: str,
@@ -234,6 +266,11 @@ class Coordinator:
         not connected gets the command when it reconnects (the cluster dedupes by id).
         """
         pending = self._commands.get(command.command_id)
+        if pending is None and self.registry.find(cluster_id) is None:
+            message = f"cluster {cluster_id!r} is not registered (forgotten?)"
+            return m.GridCommandResult(
+                command.command_id, m.GridCommandState.FAILED, message=message
+            )
         if pending is None:
             future: asyncio.Future[m.GridCommandResult] = asyncio.get_running_loop().create_future()
             pending = _PendingCommand(cluster_id, command, future, on_progress)

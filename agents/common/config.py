@@ -51,7 +51,11 @@ def read_toml(path: str) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"config: file {path!r} not found") from None
-    except tomllib.TOMLDecodeError as exc:
+    except IsADirectoryError:
+        raise ConfigError(f"config: {path!r} is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"config: {path!r} cannot be read ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config: {path!r} is not valid TOML ({exc})") from None
 
 
@@ -72,14 +76,19 @@ def check_keys(data: dict[str, Any], defaults: DataclassInstance, path: str) -> 
     return data
 
 
-def add_tls_arguments(parser: argparse.ArgumentParser, cert_name: str, certs_help: str) -> None:
-    """--insecure, --certs, --cert-name and the three --tls-* flags of a server."""
+def add_tls_arguments(
+    parser: argparse.ArgumentParser, cert_name: str | None, certs_help: str, name_help: str = ""
+) -> None:
+    """--insecure, --certs, --cert-name and the three --tls-* flags of a server; a
+    ``cert_name`` of None leaves --cert-name unset (``name_help`` says what it then is)."""
     parser.add_argument(
         "--insecure", action="store_true", default=None, help="serve plaintext (no TLS)"
     )
     parser.add_argument("--certs", metavar="DIR", help=certs_help)
     parser.add_argument(
-        "--cert-name", default=cert_name, help=f"component name in --certs (default {cert_name})"
+        "--cert-name",
+        default=cert_name,
+        help=f"component name in --certs (default {name_help or cert_name})",
     )
     parser.add_argument("--tls-ca-file", metavar="PEM", help="CA for client certificates")
     parser.add_argument("--tls-cert-file", metavar="PEM", help="server certificate")

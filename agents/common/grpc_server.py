@@ -16,6 +16,9 @@ from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.tls import TlsFiles, server_credentials
 
 HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+EXCLUSIVE_PORT = ("grpc.so_reuseport", 0)
+"""Server option: gRPC sets SO_REUSEPORT by default, so a second manager would bind the port a
+first one holds and agents would split between them; without it, the second bind fails."""
 
 
 def add_health_and_reflection(
@@ -32,12 +35,17 @@ def bind(server: grpc.aio.Server, listen: str, insecure: bool, tls: TlsFiles) ->
     """Bind ``listen`` (plaintext when ``insecure``, mTLS with ``tls`` otherwise); return the
     bound host:port. ConfigError when the address cannot be bound."""
     host = listen.rpartition(":")[0]
-    if insecure:
-        port = server.add_insecure_port(listen)
-    else:
-        port = server.add_secure_port(listen, server_credentials(tls))
+    try:
+        if insecure:
+            port = server.add_insecure_port(listen)
+        else:
+            port = server.add_secure_port(listen, server_credentials(tls))
+    except RuntimeError:  # grpc's "Failed to bind": the port is taken or the TLS files are bad
+        port = 0
     if port == 0:
-        raise ConfigError(f"listen: cannot bind {listen!r} (address in use?)")
+        raise ConfigError(
+            f"listen: cannot bind {listen!r} (address in use, or TLS files not usable?)"
+        )
     return f"{host}:{port}"
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
+from vmgrid.agents.common import preflight
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.node.agent import NodeAgent
 from vmgrid.agents.node.config import DEFAULT_LIBVIRT_URI, DEFAULT_MANAGER, AgentConfig, load_config
@@ -145,7 +146,13 @@ def build_agent(config: AgentConfig) -> NodeAgent:
         load = LoadSource(spec.default, spec.vms, seed=spec.seed, base_dir=spec.base_dir)
     credentials: grpc.ChannelCredentials | None = None
     if config.tls_dir is not None:
-        credentials = channel_credentials(TlsFiles.from_dir(config.tls_dir, config.tls_name))
+        files = TlsFiles.from_dir(config.tls_dir, config.tls_name)
+        credentials = channel_credentials(files)
+        # A certificate gRPC cannot load would fail every dial, and the agent would retry for
+        # ever: refuse it here, in one line.
+        preflight.check_tls(
+            "tls_dir", files.ca_file, "tls_dir", files.cert_file, "tls_dir", files.key_file
+        )
     return NodeAgent(config, LibvirtHypervisor(config.libvirt_uri), load, credentials)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from vmgrid.agents.errors import ConfigError
 from vmgrid.coordinator.cli import settings as s
 from vmgrid.v1 import cluster_pb2, common_pb2
 
@@ -18,12 +19,17 @@ VM_STATES = tuple(
 def add_nodes_parser(sub: Any) -> None:
     parser = sub.add_parser(
         "nodes",
-        help="list the nodes of a cluster",
-        epilog="example: vmgridctl nodes --cluster 10.0.0.1:7443 --insecure --output json\n"
+        help="list the nodes of a cluster (or forget one)",
+        usage="vmgridctl nodes [forget NODE] [options]",
+        epilog="examples:\n  vmgridctl nodes --cluster 10.0.0.1:7443 --insecure --output json\n"
+        "  vmgridctl nodes forget n7   # a node whose agent is gone and that holds no VMs: "
+        "removed\n                              # from the state, its history and the journal\n"
         + s.EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_connection_arguments(parser)
+    parser.add_argument("action", nargs="?", choices=("forget",), help=argparse.SUPPRESS)
+    parser.add_argument("node_id", nargs="?", metavar="NODE", help=argparse.SUPPRESS)
     parser.set_defaults(handler=lambda a: s.run(a, _nodes))
 
 
@@ -58,7 +64,21 @@ def node_status_name(value: int) -> str:
     return cluster_pb2.NodeStatus.Name(value).removeprefix("NODE_STATUS_").lower()
 
 
+async def _forget_node(stub: s.Stub, args: argparse.Namespace) -> int:
+    if not args.node_id:
+        raise ConfigError("forget: give the id of the node to forget (see vmgridctl nodes)")
+    request = cluster_pb2.ForgetNodeRequest(node_id=args.node_id)
+    reply = await stub.ForgetNode(request, timeout=args.timeout)
+    if args.output == "json":
+        s.print_json(reply)
+    else:
+        print(f"node {reply.node_id} forgotten")
+    return s.EXIT_OK
+
+
 async def _nodes(stub: s.Stub, args: argparse.Namespace) -> int:
+    if args.action == "forget":
+        return await _forget_node(stub, args)
     reply = await stub.ListNodes(cluster_pb2.ListNodesRequest(), timeout=args.timeout)
     if args.output == "json":
         s.print_json(reply)

@@ -78,6 +78,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         _common(parser)
+        if name == "clusters":
+            parser.usage = "vmgridctl clusters [forget CLUSTER] [options]"
+            parser.add_argument("action", nargs="?", choices=("forget",), help=argparse.SUPPRESS)
+            parser.add_argument("cluster_id", nargs="?", metavar="CLUSTER", help=argparse.SUPPRESS)
+            parser.epilog = (
+                "examples:\n  vmgridctl clusters --coordinator 10.0.0.9:7600 --certs certs\n"
+                "  vmgridctl clusters forget c9   # a disconnected cluster with no VMs: removed "
+                "from the\n                                 # registry; its pending grid moves "
+                "fail\n" + settings.EXIT_CODES_HELP
+            )
         parser.set_defaults(handler=lambda a, q=query: run(a, q))
 
 
@@ -179,11 +189,30 @@ _CLUSTER_HEADERS = [
 async def _clusters(
     stub: coordinator_pb2_grpc.CoordinatorServiceStub, args: argparse.Namespace
 ) -> int:
+    if args.action == "forget":
+        return await _forget_cluster(stub, args)
     reply = await stub.ListClusters(coordinator_pb2.ListClustersRequest(), timeout=args.timeout)
     if args.output == "json":
         _print_json(reply)
     else:
         _print_table(_CLUSTER_HEADERS, _cluster_rows(list(reply.clusters)))
+    return EXIT_OK
+
+
+async def _forget_cluster(
+    stub: coordinator_pb2_grpc.CoordinatorServiceStub, args: argparse.Namespace
+) -> int:
+    if not args.cluster_id:
+        raise ConfigError("forget: give the id of the cluster to forget (see vmgridctl clusters)")
+    request = coordinator_pb2.ForgetClusterRequest(cluster_id=args.cluster_id)
+    reply = await stub.ForgetCluster(request, timeout=args.timeout)
+    if args.output == "json":
+        _print_json(reply)
+        return EXIT_OK
+    moves = ", ".join(reply.failed_move_ids)
+    print(
+        f"cluster {reply.cluster_id} forgotten" + (f"; grid moves failed: {moves}" if moves else "")
+    )
     return EXIT_OK
 
 

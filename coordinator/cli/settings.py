@@ -23,10 +23,12 @@ import grpc
 import grpc.aio
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
+from vmgrid.agents.common import preflight
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.identity import Role
 from vmgrid.agents.tls import (
     TlsFiles,
+    TlsHandshakeFailed,
     WrongServer,
     channel_credentials,
     check_server_role,
@@ -187,9 +189,16 @@ def channel(args: argparse.Namespace, settings: Settings) -> grpc.aio.Channel:
 
 
 def verify_server(target: str, files: TlsFiles, role: Role) -> None:
-    """CommandError (exit 3) unless the server at ``target`` holds a certificate of ``role``."""
+    """ConfigError (exit 2) for TLS files that cannot be loaded or a server no TLS handshake
+    completes with; CommandError (exit 3) unless the server at ``target`` holds a certificate
+    of ``role``."""
+    preflight.check_tls(
+        "--certs CA", files.ca_file, "--certs", files.cert_file, "--certs", files.key_file
+    )
     try:
         check_server_role(target, files, role)
+    except TlsHandshakeFailed as exc:
+        raise ConfigError(str(exc)) from None
     except WrongServer as exc:
         raise CommandError(str(exc), EXIT_UNREACHABLE) from None
 

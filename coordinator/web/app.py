@@ -56,6 +56,7 @@ def build_app(backend: Backend, tokens: Tokens) -> web.Application:
     app.router.add_get(f"{API}/nodes", _nodes)
     app.router.add_get(f"{API}/vms", _vms)
     app.router.add_get(f"{API}/clusters", _clusters)
+    app.router.add_delete(f"{API}/clusters/{{id}}", _forget_cluster)
     app.router.add_get(f"{API}/topology", _topology)
     app.router.add_get(f"{API}/plans", _plans)
     app.router.add_get(f"{API}/jobs", _jobs)
@@ -66,6 +67,7 @@ def build_app(backend: Backend, tokens: Tokens) -> web.Application:
     app.router.add_post(f"{API}/vms/{{id}}/suspend", _vm_action("suspend"))
     app.router.add_post(f"{API}/vms/{{id}}/resume", _vm_action("resume"))
     app.router.add_post(f"{API}/vms/{{id}}/snapshot", _snapshot)
+    app.router.add_delete(f"{API}/nodes/{{id}}", _forget_node)
     app.router.add_post(f"{API}/nodes/{{id}}/drain", _drain(True))
     app.router.add_post(f"{API}/nodes/{{id}}/undrain", _drain(False))
     app.router.add_post(f"{API}/plans/{{id}}/approve", _plan_action("approve"))
@@ -281,6 +283,14 @@ def _drain(draining: bool) -> Handler:
         return web.json_response(await request.app[BACKEND].drain(_path_id(request), draining))
 
     return handle
+
+
+async def _forget_cluster(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await request.app[BACKEND].forget_cluster(_path_id(request)))
+
+
+async def _forget_node(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await request.app[BACKEND].forget_node(_path_id(request)))
 
 
 def _plan_action(verb: str) -> Handler:

@@ -296,6 +296,21 @@ class ClusterBackend:
 
         return await self._call(go)
 
+    async def forget_node(self, node_id: str) -> Json:
+        vms = self.runtime.operator.vms
+
+        async def go() -> Json:
+            return {"node": vms.forget(node_id), "forgotten": True}
+
+        return await self._call(go)
+
+    async def forget_cluster(self, cluster_id: str) -> Json:
+        raise conflict(
+            f"clusters are forgotten by the grid coordinator: vmgridctl clusters forget "
+            f"{cluster_id} --coordinator HOST:PORT",
+            "id",
+        )
+
     async def approve(self, plan_id: str) -> Json:
         plans = self.runtime.operator.plans
 

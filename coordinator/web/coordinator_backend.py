@@ -22,6 +22,7 @@ from vmgrid.agents.cluster.rules.validate import RuleRequest
 from vmgrid.agents.errors import FailedPrecondition, VmgridError
 from vmgrid.agents.tls import TlsFiles, channel_credentials
 from vmgrid.coordinator.grid_jobs import GridJobs
+from vmgrid.coordinator.mover import GridMover
 from vmgrid.coordinator.service import Coordinator
 from vmgrid.coordinator.web.backend import VmFilter
 from vmgrid.coordinator.web.cluster_rpc import ClusterCalls
@@ -48,9 +49,11 @@ class CoordinatorBackend:
         coordinator: Coordinator,
         credentials: grpc.ChannelCredentials | None = None,
         jobs: GridJobs | None = None,
+        mover: GridMover | None = None,
     ) -> None:
         self.coordinator = coordinator
         self.grid_jobs = jobs
+        self.mover = mover
         self.feed = EventFeed()
         self.calls = ClusterCalls(credentials or _client_credentials(coordinator))
         self._task: asyncio.Task[None] | None = None
@@ -196,6 +199,20 @@ class CoordinatorBackend:
     async def drain(self, node_id: str, draining: bool) -> Json:
         endpoint = await self._endpoint_of("node", node_id)
         return await self.calls.drain(endpoint, node_id, draining)
+
+    async def forget_node(self, node_id: str) -> Json:
+        endpoint = await self._endpoint_of("node", node_id)
+        raise conflict(
+            f"node {node_id!r} is forgotten by its cluster manager ({endpoint}) only, with an "
+            f"operator certificate: vmgridctl nodes forget {node_id} --cluster {endpoint}",
+            "id",
+        )
+
+    async def forget_cluster(self, cluster_id: str) -> Json:
+        if self.mover is None:
+            raise conflict(f"use vmgridctl clusters forget {cluster_id} --coordinator ...", "id")
+        failed = self.mover.forget_cluster(cluster_id)  # NotFound 404, FailedPrecondition 409
+        return {"cluster": cluster_id, "forgotten": True, "failed_moves": failed}
 
     async def approve(self, plan_id: str) -> Json:
         raise conflict(NO_APPROVAL, "id")

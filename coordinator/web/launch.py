@@ -21,6 +21,7 @@ from vmgrid.coordinator.web.backend import Backend
 
 if TYPE_CHECKING:  # config modules import this one; aiohttp loads only when a dashboard runs
     from vmgrid.coordinator.grid_jobs import GridJobs
+    from vmgrid.coordinator.mover import GridMover
     from vmgrid.coordinator.service import Coordinator
     from vmgrid.coordinator.web.auth import Tokens
     from vmgrid.coordinator.web.cluster_backend import DashboardSource
@@ -151,10 +152,11 @@ async def serve_coordinator_dashboard(
     token_file: str,
     state_dir: Path,
     jobs: GridJobs | None = None,
+    mover: GridMover | None = None,
 ) -> Dashboard:
     """The grid dashboard of a running coordinator (clusters, topology, their nodes and VMs;
-    with `jobs`, the grid's submitted jobs)."""
+    with `jobs`, the grid's submitted jobs; with `mover`, DELETE /clusters/{id})."""
     from vmgrid.coordinator.web.coordinator_backend import CoordinatorBackend
 
-    backend = CoordinatorBackend(coordinator, jobs=jobs)
+    backend = CoordinatorBackend(coordinator, jobs=jobs, mover=mover)
     return await _serve(backend, listen, token_file, state_dir, "vmgrid-coordinator")

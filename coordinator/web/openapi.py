@@ -63,21 +63,24 @@ def _get(
     return {"get": op}
 
 
+_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+
+def _action(summary: str, ok: str, statuses: tuple[int, ...], body: Json | None = None) -> Json:
+    done = {"description": "done", "content": _json({"type": "object"})}
+    op: Json = {"summary": summary, "security": [{"bearer": []}], "parameters": _ID}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": _json(body)}
+    op["responses"] = {ok: done, **_errors(*statuses)}
+    return op
+
+
+def _delete(summary: str) -> Json:
+    return {"delete": _action(summary, "200", (400, 401, 403, 404, 409))}
+
+
 def _post(summary: str, body: Json, ok: str = "200", extra: tuple[int, ...] = ()) -> Json:
-    return {
-        "post": {
-            "summary": summary,
-            "security": [{"bearer": []}],
-            "parameters": [
-                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "requestBody": {"required": True, "content": _json(body)},
-            "responses": {
-                ok: {"description": "done", "content": _json({"type": "object"})},
-                **_errors(400, 401, 403, 404, 409, 415, *extra),
-            },
-        }
-    }
+    return {"post": _action(summary, ok, (400, 401, 403, 404, 409, 415, *extra), body)}
 
 
 def _query(name: str, description: str, **schema: Any) -> Json:
@@ -192,6 +195,14 @@ def openapi_document() -> Json:
                 "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 128}},
             },
             extra=(504,),
+        ),
+        "/nodes/{id}": _delete(
+            "Forget a node whose agent is gone and that holds no VMs (a cluster manager's API; "
+            "the grid's answers 409 naming the manager)"
+        ),
+        "/clusters/{id}": _delete(
+            "Forget a disconnected cluster without VMs; its unfinished grid moves fail (the "
+            "coordinator's API; a cluster's answers 409)"
         ),
         "/nodes/{id}/drain": _post("Drain a node: no new VMs, move its VMs away", _EMPTY),
         "/nodes/{id}/undrain": _post("Undo a drain", _EMPTY),

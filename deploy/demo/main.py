@@ -35,6 +35,9 @@ from vmgrid.agents.cluster.jobs.fault_tolerance import FaultToleranceOptions
 from vmgrid.agents.cluster.jobs.ha import HaConfig
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
+from vmgrid.agents.common import preflight
+from vmgrid.agents.common.config import parse_web_listen
+from vmgrid.agents.errors import ConfigError
 from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.server import CoordinatorServer
 from vmgrid.coordinator.web.auth import Tokens
@@ -363,8 +366,28 @@ async def _wait_for_nodes(runtime: ClusterRuntime, count: int, timeout_s: float)
     raise RuntimeError(f"only {len(runtime.manager.state.views())} of {count} agents reported")
 
 
+def check_environment(args: argparse.Namespace) -> None:
+    """Before anything starts: the dashboard's address well-formed and free, the state file
+    writable where it is to go; ConfigError names the first that is not."""
+    parse_web_listen(args.web_listen)
+    preflight.check_port_free("--web-listen", args.web_listen)
+    if args.state_file is not None:
+        target = Path(args.state_file)
+        if target.is_dir():
+            raise ConfigError(f"--state-file {str(target)!r} is a directory, not a file")
+        if not target.parent.is_dir():
+            raise ConfigError(
+                f"--state-file {str(target)!r}: directory {str(target.parent)!r} does not exist"
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        check_environment(args)
+    except ConfigError as exc:
+        print(f"vmgrid-demo: {exc}", file=sys.stderr)
+        return 2
     try:
         return asyncio.run(run_demo(args))
     except RuntimeError as exc:

@@ -41,6 +41,14 @@ hand (`.venv/bin/python deploy/scripts/gen_config_docs.py` rewrites it, `--check
 whether it is stale). Every program reads a TOML file given with `--config`; a flag overrides
 the key of the same meaning. A bad value stops the program with one line naming the key and
 what is accepted (exit code 2).
+
+So does a bad start-up condition, checked before anything is served or written
+(`agents/common/preflight.py`): a `listen`, `metrics_listen` or `web_listen` port another
+process holds (a second manager on the port of a first included: gRPC's `SO_REUSEPORT` is
+off), TLS files that cannot be read, are not PEM, or whose key is not the certificate's, a
+directory given for a file, and a journal, jobs or state database that is not SQLite or holds
+tables but none of vmgrid's. The agent stops the same way on a certificate it cannot load
+rather than retrying for ever.
 """
 
 
@@ -146,7 +154,7 @@ def render() -> str:
         "field it sets; keys that name a file or switch a feature on have their own.\n",
         "### Server keys (`agents/cluster/service/config.py`, `ClusterConfig`)\n",
         "At the top level of the file or in a `[cluster]` table. `--certs DIR` "
-        "(with `--cert-name`, default `cluster`) sets the three `tls_*` files at once.\n",
+        "(with `--cert-name`, default the cluster id) sets the three `tls_*` files at once.\n",
         *TABLE_HEAD,
         *dataclass_rows(ClusterConfig, cluster_flags),
         "",

@@ -27,7 +27,7 @@ BIN = Path(sys.executable).parent
 class Manager:
     """A `vmgrid-cluster` process serving mTLS with the certs of ``certs``."""
 
-    def __init__(self, workdir: Path, certs: Path, cert_name: str = "cluster") -> None:
+    def __init__(self, workdir: Path, certs: Path, cert_name: str = "cluster-1") -> None:
         self.certs = certs
         ready = workdir / "ready"
         argv = [str(BIN / "vmgrid-cluster"), "--certs", str(certs), "--listen", "127.0.0.1:0"]

@@ -241,7 +241,7 @@ def test_mtls_accepts_a_signed_client_and_rejects_one_without_a_certificate(
     assert vmgridctl(["certs", "init", "--dir", str(tmp_path)]) == 0
 
     async def scenario() -> None:
-        server_files = TlsFiles.from_dir(tmp_path, "cluster")
+        server_files = TlsFiles.from_dir(tmp_path, "cluster-1")
         server = ClusterServer(
             ClusterConfig(
                 listen="127.0.0.1:0",

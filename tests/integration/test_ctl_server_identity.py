@@ -50,7 +50,7 @@ def ctl_against(certs: Path, served_by: str, argv: list[str]) -> int:
 def test_cluster_command_talks_to_a_cluster_manager(
     certs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert ctl_against(certs, "cluster", ["nodes", "--cluster", "ADDRESS"]) == 0
+    assert ctl_against(certs, "cluster-1", ["nodes", "--cluster", "ADDRESS"]) == 0
     assert capsys.readouterr().err == ""
 
 
@@ -69,7 +69,7 @@ def test_cluster_command_refuses_a_server_with_a_node_certificate(
 def test_grid_command_refuses_a_cluster_manager_posing_as_the_coordinator(
     certs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert ctl_against(certs, "cluster", ["clusters", "--coordinator", "ADDRESS"]) == 3
+    assert ctl_against(certs, "cluster-1", ["clusters", "--coordinator", "ADDRESS"]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "vmgrid://cluster/cluster (a cluster manager), not a coordinator's; refused" in err
+    assert "vmgrid://cluster/cluster-1 (a cluster manager), not a coordinator's; refused" in err

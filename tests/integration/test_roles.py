@@ -47,6 +47,8 @@ def cluster_roles(service: ServiceDescriptor, method: MethodDescriptor) -> set[R
     if service is NODE_LINK:
         return {Role.NODE}
     if service is CLUSTER_SERVICE:
+        if method.name == "ForgetNode":  # removes records: an operator's own certificate only
+            return {Role.OPERATOR}
         readers = {Role.READONLY} if is_read(method) else set()
         return {Role.OPERATOR, Role.COORDINATOR} | readers
     return set(Role)

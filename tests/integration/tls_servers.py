@@ -98,7 +98,7 @@ class Servers:
     """A TLS cluster manager and a TLS coordinator, on one event loop."""
 
     def __init__(self, certs: Path, tmp: Path) -> None:
-        cluster = TlsFiles.from_dir(certs, "cluster")
+        cluster = TlsFiles.from_dir(certs, "cluster-1")
         self.cluster = ClusterServer(
             ClusterConfig(
                 listen="127.0.0.1:0",

@@ -123,6 +123,16 @@ class ControlLoop:
         period (up to ``period_s`` later)."""
         self.kick()
 
+    def forget_node(self, node_id: str) -> None:
+        """Forget a node the manager no longer hears from (ClusterManager.forget_node), and
+        what the loop remembered of its maintenance."""
+        self.manager.forget_node(node_id)
+        for remembered in (self._draining, self._drain_failed, self._parked):
+            remembered.discard(node_id)
+        self._return_deadline.pop(node_id, None)
+        if node_id in self._returning:
+            self._returning.remove(node_id)
+
     def kick(self) -> None:
         """Run a cycle now instead of at the next period (a drain, an operator request)."""
         self._kick.set()

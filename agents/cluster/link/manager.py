@@ -20,7 +20,12 @@ from vmgrid.agents.cluster.link.stats import IngestRecorder
 from vmgrid.agents.cluster.state.events import EventBus, EventKind
 from vmgrid.agents.cluster.state.state import ClusterState, NodeStatus
 from vmgrid.agents.common.node_codec import encode_command
-from vmgrid.agents.errors import DeadlineExceeded, MalformedMessage, Unavailable
+from vmgrid.agents.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    MalformedMessage,
+    Unavailable,
+)
 from vmgrid.agents.model import (
     Command,
     CommandResult,
@@ -119,6 +124,13 @@ class ClusterManager:
         """Forget a finished stream (the node is marked lost only by the heartbeat timeout)."""
         if self._sessions.get(session.node_id) is session:
             del self._sessions[session.node_id]
+
+    def forget_node(self, node_id: str) -> None:
+        """Remove a node whose agent is gone and that holds no VMs (ClusterState.forget_node);
+        FailedPrecondition while an agent stream of it is open."""
+        if node_id in self._sessions:
+            raise FailedPrecondition(f"node {node_id!r} is connected; stop its agent first")
+        self.state.forget_node(node_id)
 
     @property
     def session_count(self) -> int:

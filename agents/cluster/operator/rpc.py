@@ -166,6 +166,12 @@ class OperatorRpcMixin:
         view = await self._do(context, lambda op: op.vms.undrain(request.node_id))
         return pb.UndrainNodeResponse(node=view_codec.encode_node_info(view))
 
+    async def ForgetNode(
+        self, request: pb.ForgetNodeRequest, context: Ctx
+    ) -> pb.ForgetNodeResponse:  # noqa: N802
+        node_id = await self._do(context, lambda op: op.vms.forget(request.node_id))
+        return pb.ForgetNodeResponse(node_id=node_id)
+
     async def ListRules(self, request: pb.ListRulesRequest, context: Ctx) -> pb.ListRulesResponse:  # noqa: N802
         rules = await self._do(context, lambda op: op.rules.list(request.origin))
         return pb.ListRulesResponse(rules=[view_codec.encode_rule(r) for r in rules])

@@ -155,6 +155,13 @@ class VmCommands:
         self._runtime.loop.undrain(node_id)
         return self._node(node_id)
 
+    def forget(self, node_id: str) -> str:
+        """Remove a node from the state, its history and the journal; FailedPrecondition
+        while its agent is connected or it holds VMs."""
+        self._node(node_id)
+        self._runtime.loop.forget_node(node_id)
+        return node_id
+
     def _node(self, node_id: str) -> NodeView:
         if not node_id:
             raise InvalidArgument("node_id is empty; give a node id (see vmgridctl nodes)")

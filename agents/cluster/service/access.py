@@ -2,8 +2,8 @@
 
 Node agents use the node link only; operators every ClusterService RPC, read-only operators
 the list/get/watch/check ones; the coordinator every ClusterService RPC too, because its
-dashboard relays the actions of its own authenticated users. Cluster manager certificates
-have no business here.
+dashboard relays the actions of its own authenticated users, except forgetting a node, which
+only an operator's certificate may do. Cluster manager certificates have no business here.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from vmgrid.v1 import cluster_pb2, node_pb2
 NODE = frozenset({Role.NODE})
 READ = frozenset({Role.OPERATOR, Role.READONLY, Role.COORDINATOR})
 WRITE = frozenset({Role.OPERATOR, Role.COORDINATOR})
+OPERATOR = frozenset({Role.OPERATOR})
+"""Irreversible removals of records: an operator's own certificate, never a relay."""
 
 _CLUSTER_SERVICE = {
     "ListNodes": READ,
@@ -47,6 +49,7 @@ _CLUSTER_SERVICE = {
     "AddRule": WRITE,
     "DeleteRule": WRITE,
     "CheckRules": READ,
+    "ForgetNode": OPERATOR,
 }
 
 CLUSTER_ACCESS: AccessTable = {

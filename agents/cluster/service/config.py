@@ -105,7 +105,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster-id", help=f"name of this cluster (default {d.cluster_id})")
     parser.add_argument("--listen", metavar="HOST:PORT", help=f"bind address (default {d.listen})")
     add_tls_arguments(
-        parser, "cluster", "directory from 'vmgridctl certs init': uses ca.crt, NAME.crt, NAME.key"
+        parser,
+        None,
+        "directory from 'vmgridctl certs init': uses ca.crt, NAME.crt, NAME.key",
+        "the cluster id: a manager's certificate names its cluster",
     )
     parser.add_argument(
         "--report-period-ms", type=int, help=f"agent report period (default {d.report_period_ms})"
@@ -122,5 +125,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def from_keys(values: dict[str, Any], args: argparse.Namespace) -> ClusterConfig:
-    """The file's server keys overridden by the flags, validated."""
+    """The file's server keys overridden by the flags, validated. The certificate in
+    ``--certs`` is the cluster id's unless --cert-name names another."""
+    if getattr(args, "certs", None) and not getattr(args, "cert_name", None):
+        cluster_id = args.cluster_id or values.get("cluster_id") or ClusterConfig().cluster_id
+        args = argparse.Namespace(**{**vars(args), "cert_name": cluster_id})
     return ClusterConfig(**apply_flags(values, args, ClusterConfig())).validate()

@@ -22,9 +22,10 @@ from vmgrid.agents.cluster.service import runtime_config, settings
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.metrics import ClusterMetrics
 from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
+from vmgrid.agents.common import preflight
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.metrics_http import MetricsEndpoint
-from vmgrid.coordinator.web.launch import default_state_dir, serve_cluster_dashboard
+from vmgrid.coordinator.web.launch import default_state_dir, load_tokens, serve_cluster_dashboard
 
 EPILOG = """\
 examples:
@@ -85,6 +86,30 @@ def build_settings(args: argparse.Namespace) -> tuple[ClusterConfig, RuntimeOpti
     flags; ConfigError names a bad value."""
     tree = settings.load(args)
     return tree.server, tree.runtime
+
+
+JOURNAL_TABLES = (
+    "plans",
+    "actions",
+    "powered_off_nodes",
+    "rules",
+    "grid_commands",
+    "grid_reservations",
+)
+"""Tables of a manager's journal database; one that holds tables but none of these is not
+vmgrid's, and is refused rather than written into."""
+JOBS_TABLES = ("jobs", "members", "checkpoints", "stale")
+
+
+def check_environment(config: ClusterConfig, options: RuntimeOptions) -> None:
+    """Before anything is served or written: ports free, TLS files loadable and matching,
+    databases vmgrid's; ConfigError names the first that is not."""
+    preflight.check_server(config)
+    if config.web_token_file and config.web_listen:
+        load_tokens(Path(config.web_token_file))
+    preflight.check_database("journal", options.journal_path, JOURNAL_TABLES)
+    if options.fault_tolerance is not None:
+        preflight.check_database("jobs_db", options.fault_tolerance.submission.db_path, JOBS_TABLES)
 
 
 GC_THRESHOLDS = (100_000, 50, 100)
@@ -158,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         config, options = build_settings(args)
+        check_environment(config, options)
         if args.profile:
             _profiled(lambda: asyncio.run(_serve(config, options)), args.profile)
         else:

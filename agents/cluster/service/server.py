@@ -16,7 +16,12 @@ from vmgrid.agents.cluster.service.access import CLUSTER_ACCESS
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.rpc import ClusterServicer, NodeLinkServicer
 from vmgrid.agents.common.authz import interceptors
-from vmgrid.agents.common.grpc_server import add_health_and_reflection, bind, mark_serving
+from vmgrid.agents.common.grpc_server import (
+    EXCLUSIVE_PORT,
+    add_health_and_reflection,
+    bind,
+    mark_serving,
+)
 from vmgrid.agents.common.supervise import supervise
 from vmgrid.agents.tls import TlsFiles
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, node_pb2, node_pb2_grpc
@@ -51,6 +56,7 @@ class ClusterServer:
             options=[
                 ("grpc.keepalive_time_ms", 30000),
                 ("grpc.max_concurrent_streams", 100000),
+                EXCLUSIVE_PORT,
             ],
         )
         node_pb2_grpc.add_NodeLinkServiceServicer_to_server(NodeLinkServicer(self.manager), server)

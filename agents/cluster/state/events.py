@@ -34,6 +34,7 @@ class EventKind(enum.Enum):
     NODE_POWER_CHANGED = "node_power_changed"
     RULE_CHANGED = "rule_changed"
     VM_CONFLICT = "vm_conflict"
+    NODE_FORGOTTEN = "node_forgotten"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from vmgrid.agents.cluster.state.nodes import NodeLoad as NodeLoad
 from vmgrid.agents.cluster.state.nodes import NodeStatus as NodeStatus
 from vmgrid.agents.cluster.state.nodes import NodeView as NodeView
 from vmgrid.agents.cluster.state.ownership import VmOwners, conflict_message
-from vmgrid.agents.errors import NotFound
+from vmgrid.agents.errors import FailedPrecondition, NotFound
 from vmgrid.agents.model import (
     HostUsage,
     LifecycleEvent,
@@ -413,6 +413,22 @@ class ClusterState:
                 node_id=node_id,
                 message="draining" if draining else "undrained",
             )
+
+    def forget_node(self, node_id: str) -> None:
+        """Drop a lost or powered-off node that holds no VMs, with its history; the journal
+        forgets it too (a power listener). FailedPrecondition says why a node is kept."""
+        node = self._node(node_id)
+        if node.status is NodeStatus.CONNECTED:
+            raise FailedPrecondition(f"node {node_id!r} is connected; stop its agent first")
+        if node.vms:
+            raise FailedPrecondition(
+                f"node {node_id!r} holds {len(node.vms)} VM(s) ({', '.join(sorted(node.vms)[:3])}"
+                "); move or remove them first"
+            )
+        self.owners.forget_node(node_id, self._nodes)
+        del self._nodes[node_id]
+        self._tell_power(node_id, None, False)
+        self.bus.publish(EventKind.NODE_FORGOTTEN, node_id=node_id, message="forgotten")
 
     def _node(self, node_id: str) -> NodeRecord:
         node = self._nodes.get(node_id)

@@ -83,8 +83,6 @@ def set_timestamp_ns(timestamp: object, unix_ns: int) -> None:
     timestamp.seconds, timestamp.nanos = divmod(unix_ns, 1_000_000_000)  # type: ignore[attr-defined]
 
 
-
-
 # ---- agent -> manager ---------------------------------------------------------------------
 
 

@@ -526,3 +526,15 @@ class CheckRulesResponse(_message.Message):
     impossible: _containers.RepeatedCompositeFieldContainer[RuleViolation]
     rules_checked: int
     def __init__(self, violations: _Optional[_Iterable[_Union[RuleViolation, _Mapping]]] = ..., impossible: _Optional[_Iterable[_Union[RuleViolation, _Mapping]]] = ..., rules_checked: _Optional[int] = ...) -> None: ...
+
+class ForgetNodeRequest(_message.Message):
+    __slots__ = ("node_id",)
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    def __init__(self, node_id: _Optional[str] = ...) -> None: ...
+
+class ForgetNodeResponse(_message.Message):
+    __slots__ = ("node_id",)
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    def __init__(self, node_id: _Optional[str] = ...) -> None: ...

@@ -51,6 +51,8 @@ class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_KIND_NODE_DEGRADED_CHANGED: _ClassVar[EventKind]
     EVENT_KIND_NODE_POWER_CHANGED: _ClassVar[EventKind]
     EVENT_KIND_RULE_CHANGED: _ClassVar[EventKind]
+    EVENT_KIND_NODE_FORGOTTEN: _ClassVar[EventKind]
+    EVENT_KIND_CLUSTER_FORGOTTEN: _ClassVar[EventKind]
     EVENT_KIND_VM_CONFLICT: _ClassVar[EventKind]
 
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
@@ -120,6 +122,8 @@ EVENT_KIND_NODE_DRAIN_CHANGED: EventKind
 EVENT_KIND_NODE_DEGRADED_CHANGED: EventKind
 EVENT_KIND_NODE_POWER_CHANGED: EventKind
 EVENT_KIND_RULE_CHANGED: EventKind
+EVENT_KIND_NODE_FORGOTTEN: EventKind
+EVENT_KIND_CLUSTER_FORGOTTEN: EventKind
 EVENT_KIND_VM_CONFLICT: EventKind
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_PENDING: JobState

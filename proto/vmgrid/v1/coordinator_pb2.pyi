@@ -238,3 +238,17 @@ class CoordinatorServiceWatchEventsResponse(_message.Message):
     EVENT_FIELD_NUMBER: _ClassVar[int]
     event: _common_pb2.Event
     def __init__(self, event: _Optional[_Union[_common_pb2.Event, _Mapping]] = ...) -> None: ...
+
+class ForgetClusterRequest(_message.Message):
+    __slots__ = ("cluster_id",)
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    def __init__(self, cluster_id: _Optional[str] = ...) -> None: ...
+
+class ForgetClusterResponse(_message.Message):
+    __slots__ = ("cluster_id", "failed_move_ids")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    FAILED_MOVE_IDS_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    failed_move_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cluster_id: _Optional[str] = ..., failed_move_ids: _Optional[_Iterable[str]] = ...) -> None: ...

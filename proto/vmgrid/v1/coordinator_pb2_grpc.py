@@ -90,6 +90,11 @@ class CoordinatorServiceStub:
                 request_serializer=vmgrid_dot_v1_dot_coordinator__pb2.CoordinatorServiceWatchEventsRequest.SerializeToString,
                 response_deserializer=vmgrid_dot_v1_dot_coordinator__pb2.CoordinatorServiceWatchEventsResponse.FromString,
                 _registered_method=True)
+        self.ForgetCluster = channel.unary_unary(
+                '/vmgrid.v1.CoordinatorService/ForgetCluster',
+                request_serializer=vmgrid_dot_v1_dot_coordinator__pb2.ForgetClusterRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_coordinator__pb2.ForgetClusterResponse.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServiceServicer:
@@ -166,6 +171,15 @@ class CoordinatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ForgetCluster(self, request, context):
+        """Remove a cluster from the registry and the database; grid moves still pending to or
+        from it fail with a reason. Refused (FAILED_PRECONDITION) while it is connected or
+        its last summary has VMs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoordinatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -223,6 +237,11 @@ def add_CoordinatorServiceServicer_to_server(servicer, server):
                     servicer.WatchEvents,
                     request_deserializer=vmgrid_dot_v1_dot_coordinator__pb2.CoordinatorServiceWatchEventsRequest.FromString,
                     response_serializer=vmgrid_dot_v1_dot_coordinator__pb2.CoordinatorServiceWatchEventsResponse.SerializeToString,
+            ),
+            'ForgetCluster': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetCluster,
+                    request_deserializer=vmgrid_dot_v1_dot_coordinator__pb2.ForgetClusterRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_coordinator__pb2.ForgetClusterResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -523,6 +542,33 @@ class CoordinatorService:
             '/vmgrid.v1.CoordinatorService/WatchEvents',
             vmgrid_dot_v1_dot_coordinator__pb2.CoordinatorServiceWatchEventsRequest.SerializeToString,
             vmgrid_dot_v1_dot_coordinator__pb2.CoordinatorServiceWatchEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetCluster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.CoordinatorService/ForgetCluster',
+            vmgrid_dot_v1_dot_coordinator__pb2.ForgetClusterRequest.SerializeToString,
+            vmgrid_dot_v1_dot_coordinator__pb2.ForgetClusterResponse.FromString,
             options,
             channel_credentials,
             insecure,
