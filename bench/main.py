@@ -33,6 +33,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "submit to SSH + NFS ready for a group of Debian guests on the lab",
     ),
     "chaos": ("vmgrid.bench.chaos", "seeded random operations and failures, invariants checked"),
+    "demo-stability": (
+        "vmgrid.bench.demo_stability",
+        "the demo's loop over M minutes: migrations/hour, ping-pong, time above the band",
+    ),
 }
 
 

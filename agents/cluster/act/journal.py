@@ -255,6 +255,22 @@ class Journal:
             actions=tuple(_action_record(r) for r in rows),
         )
 
+    def migrations_since(self, unix_s: float) -> list[tuple[str, str, str, float]]:
+        """(VM, source, destination, start time) of the migrations started since `unix_s`
+        that did not fail before moving (running or succeeded), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT subject, src, dst, started_unix_s FROM actions WHERE kind=? AND"
+                " started_unix_s >= ? AND state IN (?, ?) ORDER BY started_unix_s",
+                (
+                    ActionKind.MIGRATE.value,
+                    unix_s,
+                    ActionState.RUNNING.value,
+                    ActionState.SUCCEEDED.value,
+                ),
+            ).fetchall()
+        return [(r[0], r[1] or "", r[2] or "", float(r[3])) for r in rows]
+
     def plans(self, states: Iterable[PlanState] | None = None) -> list[PlanRecord]:
         """Plans in creation order, optionally only those in `states`."""
         with self._lock:

@@ -125,12 +125,13 @@ class ClusterRuntime:
             self.fault_tolerance.start()
         if self.options.coordinator:
             state = self.manager.state
-            overload = self.options.control.overload_threshold
             self.uplink = GridUplink(
                 self.options.coordinator,
                 self.options.coordinator_credentials,
                 cluster_hello(state.snapshot(), address),
-                lambda: cluster_summary(state.snapshot(), overload),
+                lambda: cluster_summary(
+                    state.snapshot(), self.loop.config.operator_policy.cpu_high
+                ),
                 self.options.summary_period_s,
             )
             self.grid_commands = GridCommandHandler(
