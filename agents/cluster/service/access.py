@@ -47,6 +47,8 @@ _CLUSTER_SERVICE = {
     "AddRule": WRITE,
     "DeleteRule": WRITE,
     "CheckRules": READ,
+    "GetPolicy": READ,
+    "SetPolicy": WRITE,
 }
 
 CLUSTER_ACCESS: AccessTable = {

@@ -33,6 +33,7 @@ class EventKind(enum.Enum):
     NODE_DEGRADED_CHANGED = "node_degraded_changed"
     NODE_POWER_CHANGED = "node_power_changed"
     RULE_CHANGED = "rule_changed"
+    POLICY_CHANGED = "policy_changed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,7 @@ class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_KIND_NODE_DEGRADED_CHANGED: _ClassVar[EventKind]
     EVENT_KIND_NODE_POWER_CHANGED: _ClassVar[EventKind]
     EVENT_KIND_RULE_CHANGED: _ClassVar[EventKind]
+    EVENT_KIND_POLICY_CHANGED: _ClassVar[EventKind]
 
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -119,6 +120,7 @@ EVENT_KIND_NODE_DRAIN_CHANGED: EventKind
 EVENT_KIND_NODE_DEGRADED_CHANGED: EventKind
 EVENT_KIND_NODE_POWER_CHANGED: EventKind
 EVENT_KIND_RULE_CHANGED: EventKind
+EVENT_KIND_POLICY_CHANGED: EventKind
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_PENDING: JobState
 JOB_STATE_PLACING: JobState
