@@ -50,6 +50,7 @@ run grid grid --clusters 100 --nodes-per-cluster 100 --vms-per-node 10
 run makespan makespan
 run reaction reaction --hosts 3
 run failover failover --hosts 3
+run demo-stability demo-stability --minutes 30
 if [ -d "$DATA/btrplace" ]; then
     for f in "$DATA"/btrplace/*.json.gz; do
         run "solver-$(basename "$f" .json.gz)" solver "$f" --timeout 25

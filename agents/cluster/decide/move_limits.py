@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy, below_band
+from vmgrid.agents.cluster.rules.check import violations
 from vmgrid.agents.cluster.state.solver_view import memory_fraction
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeView
 from vmgrid.solver.constraints import Ban, Constraint, Root, RunningCapacity
@@ -81,6 +82,8 @@ class Proposal:
     """Proposals sharing a group go or wait together (a node consolidation empties)."""
     beyond_capacity: bool = False
     """Its source is above its full capacity: hourly budgets do not hold it back."""
+    need: str = "overload relief"
+    """What needs a relief move, said when it breaks a minimum time (or a broken rule)."""
 
 
 @dataclass(frozen=True)
@@ -222,7 +225,7 @@ def _bypass_note(p: Proposal, policy: OperatorPolicy, history: MoveHistory) -> s
         parts.append(f"left {p.dst} {_minutes(left)} ago")
     if not parts:
         return ""
-    return f"; overload relief overrides the minimum time ({', '.join(parts)})"
+    return f"; {p.need} overrides the minimum time ({', '.join(parts)})"
 
 
 def _minutes(seconds: float) -> str:
@@ -264,18 +267,23 @@ def policy_constraints(
     draining: tuple[str, ...],
     spread: int | None,
 ) -> list[Constraint]:
-    """Minimum times and the band's low edge for rebalancing; the spread of a drain."""
+    """Minimum times and the band's low edge for rebalancing (a VM a broken rule needs to
+    move is free of them); the spread of a drain."""
     out: list[Constraint] = []
     if underload:
-        running = [v for v in model.vms if model.vms[v].host is not None]
+        broken = {
+            vm for v in violations(snapshot.rules, model) for vm in v.rule.constraint.vms_in_scope()
+        }
+        running = [v for v in model.vms if model.vms[v].host is not None and v not in broken]
         stay = set(pinned(running, policy, history))
         for view in snapshot.nodes:
             if view.node_id in model.nodes and not _below_now(view, policy):
-                stay.update(v for v in model.running_on(view.node_id))
+                stay.update(v for v in model.running_on(view.node_id) if v not in broken)
         if stay:
             out.append(Root(tuple(sorted(stay))))
         for vm, nodes in sorted(recently_left(running, policy, history).items()):
-            banned = tuple(n for n in nodes if n in model.nodes)
+            host = model.vms[vm].host
+            banned = tuple(n for n in nodes if n in model.nodes and n != host)
             if banned and vm not in stay:
                 out.append(Ban((vm,), banned))
     if draining and spread is not None:
@@ -312,9 +320,22 @@ def screened_plan(
         for v in snapshot.nodes
         if v.usage and v.usage.cpu_used_millicores > v.capacity.cpu_millicores
     }
+    names = {vm.uuid: vm.name or vm.uuid for v in snapshot.nodes for vm in v.vms}
+    broken = {
+        vm: f"rule {v.rule.rule_id}"
+        for v in violations(snapshot.rules, plan.src)
+        for vm in v.rule.constraint.vms_in_scope()
+    }
     proposals = [
         Proposal(
-            a.subject, a.subject, a.src, a.dst, relief, "" if relief else "plan", a.src in beyond
+            a.subject,
+            names.get(a.subject, a.subject),
+            a.src,
+            a.dst,
+            relief or a.subject in broken,
+            "" if relief else "plan",
+            a.src in beyond,
+            broken.get(a.subject, "overload relief"),
         )
         for a in plan.actions
         if a.kind is ActionKind.MIGRATE and a.src is not None and a.dst is not None

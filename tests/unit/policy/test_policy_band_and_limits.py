@@ -255,3 +255,20 @@ def test_a_relief_trigger_is_refused_nothing_when_the_policy_is_unlimited() -> N
     c = hot_cluster()
     decision = PolicyDecider().decide(c.state.snapshot(), trigger, config())
     assert decision.stats["waiting"] == []
+
+
+def test_a_broken_rule_frees_a_recent_vm_from_the_minimum_time_on_the_solver_path() -> None:
+    from vmgrid.solver.constraints import Ban
+
+    c = Cluster().node("n1").node("n2").node("n3")
+    c.vms("n1", a=400, b=300).vms("n2", c=1000, d=1000).vms("n3", e=900, f=900).run()
+    cfg = config(PolicyKind.SOLVER, min_move_interval_s=1800)
+    recent = history(("uuid-a", "n3", "n1", 300.0))  # a stays: n1 cannot be emptied
+    held = decision_for(c.state.snapshot(), cfg, recent)
+    assert held.plan is None and "would free no node" in held.summary
+    c.state.rules.add("not-on-n1", Ban(("uuid-a",), ("n1",)))
+    freed = decision_for(c.state.snapshot(), cfg, recent)
+    assert sorted((vm, src) for vm, src, _ in moves(freed)) == [("uuid-a", "n1"), ("uuid-b", "n1")]
+    assert freed.plan is not None
+    [reason] = [a.reason for a in freed.plan.actions if a.subject == "uuid-a"]
+    assert "rule not-on-n1 overrides the minimum time (moved 5 min ago)" in reason
