@@ -360,6 +360,12 @@ def _print_banner(
         "--insecure"
     )
     print(f"  {args.nodes} simulated nodes in c1, automation {args.automation}; files in {workdir}")
+    band = demo_policy(args.policy)
+    print(
+        f"  policy: CPU band {band.cpu_low:.0%}-{band.cpu_high:.0%}, memory up to "
+        f"{band.memory_high:.0%}, at most {band.migrations_per_hour} migrations/hour, a VM moves "
+        f"at most once in {band.min_move_interval_s / 60:.0f} min (vmgridctl policy show|set)"
+    )
     print("  inspect with: vmgridctl nodes --cluster", cluster, "--insecure")
     print(f"  grid dashboard: {web}/  operator token: {token}", flush=True)
 
