@@ -26,8 +26,8 @@ from vmgrid.agents.cluster.decide.control import (
     TriggerKind,
     with_power_policy,
 )
-from vmgrid.agents.cluster.decide.move_limits import MoveHistory, Proposal, screen
-from vmgrid.agents.cluster.decide.operator_policy import below_band
+from vmgrid.agents.cluster.decide.move_limits import MoveHistory
+from vmgrid.agents.cluster.decide.policy_limits import within_policy
 from vmgrid.agents.cluster.state.policy_view import (
     PolicyView,
     VmIds,
@@ -35,8 +35,7 @@ from vmgrid.agents.cluster.state.policy_view import (
     plan_moves,
     to_policy_snapshot,
 )
-from vmgrid.agents.cluster.state.solver_view import memory_fraction
-from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeView
+from vmgrid.agents.cluster.state.state import ClusterSnapshot
 from vmgrid.solver.decision import DecisionPolicy, Move, PolicyConfig
 from vmgrid.solver.plan import ActionKind, Plan
 
@@ -120,7 +119,8 @@ class PolicyDecider:
         emptied = {m.source for m in moves if m.reason == "consolidation"}
         if emptied and len(emptied) < config.min_gain_nodes:
             moves = [m for m in moves if m.reason != "consolidation"]
-        moves, waiting, notes = _within_policy(snapshot, view, moves, config, history)
+        held = set(trigger.nodes) if trigger.kind is TriggerKind.OVERLOAD else set()
+        moves, waiting, notes = within_policy(snapshot, view, moves, config, history, held)
         checked = plan_moves(snapshot, view, moves, config.operator_policy.memory_high)
         stats: dict[str, object] = {
             "policy": "vmgrid",
@@ -149,43 +149,6 @@ class PolicyDecider:
 def _full_capacity(config: PolicyConfig) -> PolicyConfig:
     """The last resort of a relief that fits nowhere within the band: fill to capacity."""
     return replace(config, z=0.0, fill_level=1.0, overload_level=1.0)
-
-
-def _within_policy(
-    snapshot: ClusterSnapshot,
-    view: PolicyView,
-    moves: list[Move],
-    config: ControlConfig,
-    history: MoveHistory | None,
-) -> tuple[list[Move], tuple[str, ...], dict[str, str]]:
-    """The moves the operator policy allows (move_limits.screen): consolidation empties only
-    nodes below the band's low edge; budgets and minimum times hold (relief may break the
-    latter, said in `notes`)."""
-    band = config.operator_policy
-    nodes = {v.node_id: v for v in snapshot.nodes}
-    names = {vm.uuid: vm.name or vm.uuid for v in snapshot.nodes for vm in v.vms}
-    waiting: list[str] = []
-    proposals: list[Proposal] = []
-    by_vm: dict[str, Move] = {}
-    for m in moves:
-        src, dst = view.node_ids[m.source], view.node_ids[m.destination]
-        uuid = view.vm_uuids[m.vm]
-        cpu, memory = _fractions(nodes[src])
-        relief = m.reason == "overload"
-        if not relief and not below_band(band, cpu, memory):
-            waiting.append(f"{src} is within the band: not emptied")
-            continue
-        group = "" if relief else src
-        proposals.append(Proposal(uuid, names.get(uuid, uuid), src, dst, relief, group, cpu > 1.0))
-        by_vm[uuid] = m
-    screened = screen(proposals, band, history or MoveHistory())
-    kept = [by_vm[p.vm] for p in screened.kept]
-    return kept, (*dict.fromkeys(waiting), *screened.waiting), screened.notes
-
-
-def _fractions(view: NodeView) -> tuple[float, float]:
-    cpu = view.usage.cpu_used_millicores if view.usage is not None else 0
-    return cpu / max(1, view.capacity.cpu_millicores), memory_fraction(view)
 
 
 def _with_notes(plan: Plan, notes: dict[str, str]) -> Plan:

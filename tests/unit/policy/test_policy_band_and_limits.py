@@ -272,3 +272,32 @@ def test_a_broken_rule_frees_a_recent_vm_from_the_minimum_time_on_the_solver_pat
     assert freed.plan is not None
     [reason] = [a.reason for a in freed.plan.actions if a.subject == "uuid-a"]
     assert "rule not-on-n1 overrides the minimum time (moved 5 min ago)" in reason
+
+
+def test_relief_of_a_node_not_held_above_the_band_keeps_the_minimum_times() -> None:
+    """An underload cycle in which the policy also relieves a node that is above the band but
+    not for the hold time: nothing needs that move yet, so a recent VM stays."""
+    c = hot_cluster()
+    cfg = config(min_move_interval_s=1800)
+    recent = history(*((f"uuid-{v}", "n3", "n1", 300.0) for v in "abcd"))
+    underload = Trigger(TriggerKind.UNDERLOAD, ("n3",), "n3 below the band")
+    decision = PolicyDecider().decide(c.state.snapshot(), underload, cfg, recent)
+    assert decision.plan is None or all(
+        a.subject not in {f"uuid-{v}" for v in "abcd"} for a in decision.plan.actions
+    )
+    assert any("min_move_interval_s" in w for w in decision.stats["waiting"])  # type: ignore[attr-defined]
+
+
+def test_held_relief_does_not_send_a_vm_back_where_another_node_has_room() -> None:
+    c = Cluster().node("n1").node("n2").node("n3").node("n4")
+    c.vms("n1", a=1200, b=1000, c=800, d=800).vms("n2", e=200).vms("n3", f=200).vms("n4", g=200)
+    c.run()
+    cfg = config(return_after_s=1800)
+    first = [m for m in moves(decision_for(c.state.snapshot(), cfg)) if m[1] == "n1"]
+    assert len(first) == 1
+    vm, _, dst = first[0]
+    came_from = history((vm, dst, "n1", 600.0))  # the VM left that node 10 min ago
+    again = decision_for(c.state.snapshot(), cfg, came_from)
+    [(src, elsewhere)] = [(s, d) for v, s, d in moves(again) if v == vm]
+    assert src == "n1" and elsewhere not in (dst, "n1")
+    assert max(cpu_after(c, moves(again)).values()) <= 0.75
