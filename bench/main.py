@@ -38,6 +38,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     ),
     "chaos": ("vmgrid.bench.chaos", "seeded random operations and failures, invariants checked"),
     "fuzz": ("vmgrid.bench.fuzz", "RPC fuzzer on every method of a live TLS grid, every role"),
+    "demo-stability": (
+        "vmgrid.bench.demo_stability",
+        "the demo's loop over M minutes: migrations/hour, ping-pong, time above the band",
+    ),
 }
 
 

@@ -17,6 +17,7 @@ from vmgrid.coordinator.cli import (
     grid_cmd,
     jobs_cmd,
     move_cmd,
+    policy_cmd,
     rules_cmd,
 )
 
@@ -32,6 +33,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {  # type: i
     "status plan plans apply approve reject cancel migrate suspend resume snapshot drain "
     "undrain events": cluster_ops_cmd.add_parsers,
     "rules": rules_cmd.add_parsers,
+    "policy": policy_cmd.add_parsers,
 }
 
 

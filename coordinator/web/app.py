@@ -76,6 +76,8 @@ def build_app(backend: Backend, tokens: Tokens) -> web.Application:
     app.router.add_get(f"{API}/rules/check", _check_rules)
     app.router.add_post(f"{API}/rules", _add_rule)
     app.router.add_delete(f"{API}/rules/{{id}}", _delete_rule)
+    app.router.add_get(f"{API}/policy", _policy)
+    app.router.add_put(f"{API}/policy", _set_policy)
     return app
 
 
@@ -125,9 +127,9 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
     if not path.startswith(API + "/") or path in (f"{API}/openapi.json", f"{API}/info"):
         return await handler(request)
-    if request.method in ("POST", "DELETE"):
+    if request.method in ("POST", "PUT", "DELETE"):
         authorize(request, request.app[TOKENS], Role.OPERATOR)
-        check_same_site(request, json_body=request.method == "POST")
+        check_same_site(request, json_body=request.method in ("POST", "PUT"))
     else:
         authorize(request, request.app[TOKENS], Role.READ)
     return await handler(request)
@@ -344,3 +346,22 @@ async def _add_rule(request: web.Request) -> web.StreamResponse:
 
 async def _delete_rule(request: web.Request) -> web.StreamResponse:
     return web.json_response(await request.app[BACKEND].delete_rule(_path_id(request)))
+
+
+# ---- operator policy --------------------------------------------------------------------------
+
+
+async def _policy(request: web.Request) -> web.StreamResponse:
+    cluster = request.query.get("cluster", "")
+    return web.json_response(await request.app[BACKEND].policy(cluster))
+
+
+async def _set_policy(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    if not body:
+        raise bad_request('give the keys to change as a JSON object, e.g. {"cpu_high": 0.75}')
+    for key, value in body.items():
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise bad_request(f"policy.{key}: {value!r} is not a number or a word", key)
+    cluster = request.query.get("cluster", "")
+    return web.json_response(await request.app[BACKEND].set_policy(cluster, body))

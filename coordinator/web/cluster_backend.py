@@ -375,5 +375,26 @@ class ClusterBackend:
 
         return await self._call(go)
 
+    # ---- operator policy -------------------------------------------------------------------
+
+    def _own(self, cluster: str) -> None:
+        if cluster and cluster != self.cluster_id:
+            raise not_found(
+                f"this dashboard serves cluster {self.cluster_id!r}, not {cluster!r}", "cluster"
+            )
+
+    async def policy(self, cluster: str) -> Json:
+        self._own(cluster)
+        return {"cluster": self.cluster_id, **self.runtime.operator.policy.get().as_dict()}
+
+    async def set_policy(self, cluster: str, values: dict[str, object]) -> Json:
+        self._own(cluster)
+        api = self.runtime.operator.policy
+
+        async def go() -> Json:
+            return {"cluster": self.cluster_id, **api.set(values).as_dict()}
+
+        return await self._call(go, "body")
+
 
 __all__ = ["ApiError", "ClusterBackend", "DashboardSource"]

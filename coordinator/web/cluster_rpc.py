@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
+from vmgrid.agents.cluster.operator.codec import policy_changes, policy_to_json
 from vmgrid.agents.common.node_codec import decode_command_result, vm_state_from_wire
 from vmgrid.agents.errors import NotFound, VmgridError
 from vmgrid.agents.identity import Role
@@ -123,6 +124,15 @@ class ClusterCalls:
             request = pb.UndrainNodeRequest(node_id=node_id)
             reply = await self._call(endpoint, "UndrainNode", request, ACTION_TIMEOUT_S)
         return {"node": node_id, "draining": reply.node.draining}
+
+    async def policy(self, endpoint: str) -> Json:
+        reply = await self._call(endpoint, "GetPolicy", pb.GetPolicyRequest(), READ_TIMEOUT_S)
+        return policy_to_json(reply.policy)
+
+    async def set_policy(self, endpoint: str, values: dict[str, object]) -> Json:
+        request = pb.SetPolicyRequest(values=policy_changes(values))
+        reply = await self._call(endpoint, "SetPolicy", request, READ_TIMEOUT_S)
+        return policy_to_json(reply.policy)
 
 
 def _cid(verb: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 from vmgrid.agents import grid_model as m
 from vmgrid.agents.cluster.rules.validate import RuleRequest
-from vmgrid.agents.errors import FailedPrecondition, VmgridError
+from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, VmgridError
 from vmgrid.agents.tls import TlsFiles, channel_credentials
 from vmgrid.coordinator.grid_jobs import GridJobs
 from vmgrid.coordinator.mover import GridMover
@@ -231,6 +231,39 @@ class CoordinatorBackend:
 
     async def delete_rule(self, rule_id: str) -> Json:
         raise conflict(NO_RULES, "id")
+
+    def _policy_cluster(self, cluster: str, changing: bool) -> tuple[str, str]:
+        """(cluster id, endpoint) of the cluster whose policy is asked for: `cluster`, or the
+        only (reading: the first) connected one."""
+        connected = sorted(
+            (r.cluster_id, r.hello.endpoint)
+            for r in self.coordinator.registry.records()
+            if r.state is m.ClusterState.CONNECTED and r.hello.endpoint
+        )
+        if cluster:
+            for found in connected:
+                if found[0] == cluster:
+                    return found
+            known = ", ".join(c for c, _ in connected) or "none"
+            raise not_found(f"no connected cluster {cluster!r} (connected: {known})", "cluster")
+        if not connected:
+            raise conflict("no cluster is connected to the coordinator", "cluster")
+        if changing and len(connected) > 1:
+            known = ", ".join(c for c, _ in connected)
+            raise bad_request(f"say which cluster: ?cluster=ID (one of {known})", "cluster")
+        return connected[0]
+
+    async def policy(self, cluster: str) -> Json:
+        cluster_id, endpoint = self._policy_cluster(cluster, changing=False)
+        return {"cluster": cluster_id, **await self.calls.policy(endpoint)}
+
+    async def set_policy(self, cluster: str, values: dict[str, object]) -> Json:
+        cluster_id, endpoint = self._policy_cluster(cluster, changing=True)
+        try:
+            changed = await self.calls.set_policy(endpoint, values)
+        except InvalidArgument as exc:
+            raise bad_request(str(exc), "body") from None
+        return {"cluster": cluster_id, **changed}
 
 
 def _client_credentials(coordinator: Coordinator) -> grpc.ChannelCredentials | None:

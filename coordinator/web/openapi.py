@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from vmgrid.coordinator.web.openapi_policy import POLICY_SCHEMA, policy_paths
+
 Json = dict[str, Any]
 
 _ERROR = {
@@ -41,7 +43,7 @@ def _errors(*codes: int) -> Json:
         403: "read-only token, or a cross-site request",
         404: "no such node, VM, plan, job or rule",
         409: "conflicts with the current state",
-        415: "POST without application/json",
+        415: "POST or PUT without application/json",
         504: "the agent did not answer in time",
     }
     return {str(c): {"description": words[c], "content": _json(_ref("Error"))} for c in codes}
@@ -209,6 +211,7 @@ def openapi_document() -> Json:
         "/plans/{id}/approve": _post("Approve a pending recommendation", _EMPTY),
         "/plans/{id}/reject": _post("Reject a pending recommendation", _EMPTY),
         **_rule_paths(),
+        **policy_paths(_json(_ref("OperatorPolicy")), _errors),
     }
     return {
         "openapi": "3.0.3",
@@ -216,7 +219,7 @@ def openapi_document() -> Json:
             "title": "vmgrid dashboard API",
             "version": "1",
             "description": "Read with the read-only or operator token, act with the operator "
-            "token, both as 'Authorization: Bearer'. POST bodies are application/json. Units: "
+            "token, both as 'Authorization: Bearer'. POST and PUT bodies are application/json. Units: "
             "millicores, bytes, bytes per second, bits per second; migrations between "
             "test-driver nodes are marked simulated.",
         },
@@ -231,6 +234,7 @@ def openapi_document() -> Json:
                 "Job": _JOB,
                 "Rule": _RULE,
                 "RuleViolation": _VIOLATION,
+                "OperatorPolicy": POLICY_SCHEMA,
             },
         },
         "paths": paths,

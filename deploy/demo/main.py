@@ -46,6 +46,7 @@ from vmgrid.coordinator.web.server import WebServer
 from vmgrid.demo import ha_scenario
 from vmgrid.demo.console import Console, status_table
 from vmgrid.demo.observe import DemoMetrics
+from vmgrid.demo.policy import demo_policy
 from vmgrid.demo.simcluster import SimCluster, SimClusterSpec
 
 TOPOLOGY = Path(__file__).parent / "grid.graphml"
@@ -58,6 +59,7 @@ examples:
   vmgrid-demo --duration 60 --state-file /tmp/demo.json
   vmgrid-demo --nodes 6 --vms-per-node 8 --automation manual
   vmgrid-demo --no-ha-scenario         # skip the group submission and node failure act
+  vmgrid-demo --policy cpu_high=0.9 --policy aggressiveness=aggressive
 """
 
 
@@ -105,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1:0",
         metavar="HOST:PORT",
         help="address of the web dashboard (127.0.0.1:0 picks a free port)",
+    )
+    parser.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="operator policy of c1 on top of the demo's (cpu_high=0.75, memory_high=0.75, "
+        "min_move_interval_s=600; see docs/control.md); repeatable",
     )
     parser.add_argument(
         "--refresh", type=_positive_float, default=5.0, help="seconds between status tables (5)"
@@ -254,6 +264,7 @@ async def _start(args: argparse.Namespace, started: contextlib.AsyncExitStack) -
         hold_s=2 * args.step,
         cooldown_s=3 * args.step,
         automation=AutomationLevel(args.automation),
+        operator_policy=demo_policy(args.policy),
     )
     options = RuntimeOptions(
         control=control,
@@ -352,6 +363,12 @@ def _print_banner(
         "--insecure"
     )
     print(f"  {args.nodes} simulated nodes in c1, automation {args.automation}; files in {workdir}")
+    band = demo_policy(args.policy)
+    print(
+        f"  policy: CPU band {band.cpu_low:.0%}-{band.cpu_high:.0%}, memory up to "
+        f"{band.memory_high:.0%}, at most {band.migrations_per_hour} migrations/hour, a VM moves "
+        f"at most once in {band.min_move_interval_s / 60:.0f} min (vmgridctl policy show|set)"
+    )
     print("  inspect with: vmgridctl nodes --cluster", cluster, "--insecure")
     print(f"  grid dashboard: {web}/  operator token: {token}", flush=True)
 

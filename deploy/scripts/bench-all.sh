@@ -51,6 +51,7 @@ run makespan makespan
 run reaction reaction --hosts 3
 run failover failover --hosts 3
 run fuzz fuzz --seconds 120
+run demo-stability demo-stability --minutes 30
 if [ -d "$DATA/btrplace" ]; then
     for f in "$DATA"/btrplace/*.json.gz; do
         run "solver-$(basename "$f" .json.gz)" solver "$f" --timeout 25

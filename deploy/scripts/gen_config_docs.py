@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from vmgrid.agents.cluster.decide.operator_policy import PRESETS, Aggressiveness, OperatorPolicy
 from vmgrid.agents.cluster.service import ft_config, runtime_config
 from vmgrid.agents.cluster.service import main as cluster_main
 from vmgrid.agents.cluster.service.config import ClusterConfig
@@ -130,6 +131,16 @@ def table_rows(keys: dict[str, tuple[object, str]], flags: dict[str, str]) -> li
     return rows
 
 
+def preset_rows() -> list[str]:
+    """What each aggressiveness level sets, one row per key."""
+    levels = list(Aggressiveness)
+    head = "| key | " + " | ".join(a.value for a in levels) + " |"
+    rows = [head, "| --- |" + " --- |" * len(levels)]
+    for key in PRESETS[Aggressiveness.MODERATE]:
+        rows.append(f"| `{key}` | " + " | ".join(f"{PRESETS[a][key]}" for a in levels) + " |")
+    return rows
+
+
 def render() -> str:
     agent_flags = flags_by_dest(agent_main.build_parser())
     cluster_flags = flags_by_dest(cluster_main.build_parser())
@@ -163,6 +174,17 @@ def render() -> str:
         "has them (`agents/cluster/service/runtime_config.py`):\n",
         *TABLE_HEAD,
         *table_rows(runtime_config.KEYS, cluster_flags),
+        "",
+        "### `[policy]` table: the operator policy (band, migration budget, minimum times)\n",
+        "`OperatorPolicy` (`agents/cluster/decide/operator_policy.py`), also readable and "
+        "settable at run time (`vmgridctl policy show|set`, `GET/PUT /policy`; a policy set "
+        "there is kept in the journal's database and wins over this table after a restart). "
+        "`aggressiveness` sets every other key; a key given explicitly overrides its level. "
+        "Defaults shown are the `moderate` level's; see [docs/control.md](control.md).\n",
+        *TABLE_HEAD,
+        *dataclass_rows(OperatorPolicy, cluster_flags, skip=("explicit",)),
+        "",
+        *preset_rows(),
         "",
         "### `[fault_tolerance]` table: job submission, checkpoints, node failures\n",
         "Off unless `--jobs` is given or the table exists; see [docs/ha.md](ha.md). "

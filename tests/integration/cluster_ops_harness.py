@@ -21,6 +21,7 @@ from typing import TypeVar
 from agent_files import idle_pair, start_agent, write_agent_config
 from vmgrid.agents.cluster.act.driver import DriverOptions
 from vmgrid.agents.cluster.decide.control import AutomationLevel, ControlConfig
+from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.agents.cluster.state.state import NodeStatus
@@ -29,6 +30,17 @@ from vmgrid.agents.node.testnode import SimVm
 
 T = TypeVar("T")
 NODES = ("n1", "n2", "n3")
+
+
+NO_LIMITS = OperatorPolicy(
+    migrations_per_cycle=0,
+    migrations_per_hour=0,
+    migrations_per_node_hour=0,
+    min_move_interval_s=0,
+    return_after_s=0,
+)
+"""The operator surfaces' tests move the same VMs back and forth: no budget, no minimum times
+(tests/unit/policy and test_cluster_policy.py test those)."""
 
 
 class OpsCluster:
@@ -62,6 +74,7 @@ class OpsCluster:
             hold_s=1.0,
             cooldown_s=0.0,
             solver_time_limit_s=2.0,
+            operator_policy=NO_LIMITS,
         )
         options = RuntimeOptions(
             control=control,

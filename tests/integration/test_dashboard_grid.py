@@ -32,6 +32,11 @@ class Api:
         async with self.session.post(self.base + path, json=body or {}, headers=headers) as resp:
             return resp.status, await resp.json()
 
+    async def put(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {OPERATOR}"}
+        async with self.session.put(self.base + path, json=body, headers=headers) as resp:
+            return resp.status, await resp.json()
+
 
 async def eventually(check: Callable[[], bool], timeout_s: float = 30) -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
@@ -120,11 +125,28 @@ def test_grid_dashboard_names_what_it_cannot_find_or_do(tmp_path: Path) -> None:
             assert status == 409 and "held by each cluster manager" in body["error"]["message"]
         status, body = await api.get("/nodes", token="wrong-token")
         assert status == 401
+        await policy_of_each_cluster(grid, api)
         status, body = await api.get("/vms?state=bogus")
         assert status == 400 and body["error"]["field"] == "state"
         assert "'bogus'" in body["error"]["message"] and "running" in body["error"]["message"]
 
     asyncio.run(asyncio.wait_for(with_grid_dashboard(tmp_path, check), 150))
+
+
+async def policy_of_each_cluster(grid: Grid, api: Api) -> None:
+    """/policy reads a cluster's policy through its manager; a change names its cluster."""
+    status, body = await api.get("/policy")
+    assert status == 200 and body["cluster"] == "c1" and body["aggressiveness"] == "moderate"
+    status, body = await api.put("/policy", {"cpu_high": 0.7})
+    assert status == 400 and "?cluster=ID (one of c1, c2)" in body["error"]["message"]
+    status, body = await api.put("/policy?cluster=c2", {"cpu_high": 0.7})
+    assert status == 200 and body["cluster"] == "c2" and body["cpu_high"] == 0.7
+    assert grid.runtimes["c2"].loop.config.operator_policy.cpu_high == 0.7
+    assert grid.runtimes["c1"].loop.config.operator_policy.cpu_high == 0.8
+    status, body = await api.put("/policy?cluster=c2", {"cpu_high": "lots"})
+    assert status == 400 and "policy.cpu_high: 'lots' is not a number" in body["error"]["message"]
+    status, body = await api.get("/policy?cluster=c9")
+    assert status == 404 and "'c9'" in body["error"]["message"]
 
 
 def body_vms(reply: tuple[int, Any]) -> list[dict[str, Any]]:

@@ -55,8 +55,11 @@ def test_explicit_journal_path_and_memory_journal(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("toml", "flags", "message"),
     [
-        ("[control]\noverload_threshold = 1.5", (), "control.overload_threshold: 1.5"),
-        ("[control]\nunderload_threshold = 0.9", (), "control.underload_threshold (0.9)"),
+        ("[control]\noverload_threshold = 0.9", (), "moved to [policy] cpu_high"),
+        ("[policy]\ncpu_high = 1.5", (), "policy.cpu_high: 1.5 must be in"),
+        ("[policy]\ncpu_low = 0.9", (), "policy.cpu_low: 0.9 must be below cpu_high"),
+        ("[policy]\naggressiveness = 'wild'", (), "'wild' is not one of conservative"),
+        ("", ("--migrations-per-hour", "-1"), "policy.migrations_per_hour: -1 must be >= 0"),
         ("[control]\nautomation = 'sometimes'", (), "'sometimes' is not one of manual"),
         ("[control]\nhold = 3", (), "unknown key 'hold'"),
         ("[control]\nhold_s = 'long'", (), "control.hold_s = 'long'"),

@@ -14,6 +14,7 @@ from vmgrid.agents.cluster.decide.control import (
     TriggerKind,
     find_trigger,
 )
+from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy
 from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider
 from vmgrid.agents.cluster.state.events import EventBus
 from vmgrid.agents.cluster.state.policy_view import VmIds, plan_moves, to_policy_snapshot
@@ -37,7 +38,18 @@ from vmgrid.solver.replay.vmgrid_adapter import VmgridPolicy
 MIB = 2**20
 GIB = 2**30
 SECOND = 1_000_000_000
-CONFIG = ControlConfig(hold_s=20, overload_threshold=0.85, underload_threshold=0.4)
+
+
+def band(**values: float) -> OperatorPolicy:
+    """A band as the tests before the operator policy had it; budgets and times off."""
+    unlimited = {"migrations_per_cycle": 0, "migrations_per_hour": 0}
+    limits = {"migrations_per_node_hour": 0, "min_move_interval_s": 0, "return_after_s": 0}
+    return OperatorPolicy(**values, **unlimited, **limits)  # type: ignore[arg-type]
+
+
+CONFIG = ControlConfig(
+    hold_s=20, operator_policy=band(cpu_high=0.85, memory_high=0.85, cpu_low=0.4, memory_low=0.4)
+)
 
 
 class Cluster:
@@ -134,7 +146,7 @@ def test_a_move_that_overflows_memory_is_skipped_and_named() -> None:
     vm = view.vm_uuids.index("uuid-b")
     result = plan_moves(snapshot, view, [Move(vm, int(view.snapshot.vm_id[vm]), 0, 1, "overload")])
     assert result.plan is None and result.moves == ()
-    assert result.skipped == ("b -> n2: needs 1024 MiB, n2 has 512 MiB free",)
+    assert result.skipped == ("b -> n2: needs 1024 MiB, n2 has 512 MiB free within the band",)
 
 
 def test_vm_ids_stay_stable_across_cycles_whatever_the_node_order() -> None:

@@ -68,7 +68,9 @@ def test_relief_cut_by_the_budget_is_not_mistaken_for_relief_without_headroom() 
             )
             host = m.HostUsage(min(sum(cpus), 4000), 2**32, 2**36)
             state.apply_report(node, m.NodeReport(seq * 10**9, seq, host, vms))
-    config = ControlConfig(max_migrations_per_cycle=1)
+    from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy
+
+    config = ControlConfig(operator_policy=OperatorPolicy(migrations_per_cycle=1))
     decider = PolicyDecider(policy_config(config))
     trigger = Trigger(TriggerKind.OVERLOAD, ("n1", "n2", "n3"), "hot")
     decision = decider.decide(state.snapshot(), trigger, config)

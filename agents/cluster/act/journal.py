@@ -46,6 +46,11 @@ CREATE TABLE IF NOT EXISTS actions (
     ended_unix_s REAL,
     PRIMARY KEY (plan_id, action_id)
 );
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    changed_unix_s REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS powered_off_nodes (
     node_id TEXT PRIMARY KEY,
     hello TEXT NOT NULL,
@@ -136,6 +141,19 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def save_setting(self, key: str, value: str) -> None:
+        """Keep a setting changed at run time (the operator policy) across restarts."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO settings VALUES (?, ?, ?)", (key, value, time.time())
+            )
+
+    def setting(self, key: str) -> str | None:
+        """A setting saved by `save_setting`, None when there is none."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
 
     def remember_powered_off(self, node_id: str, hello_json: str, draining: bool) -> None:
         """The manager powered `node_id` off; `hello_json` is what it knew of the node, so a
@@ -254,6 +272,22 @@ class Journal:
             created_unix_s=head[4],
             actions=tuple(_action_record(r) for r in rows),
         )
+
+    def migrations_since(self, unix_s: float) -> list[tuple[str, str, str, float]]:
+        """(VM, source, destination, start time) of the migrations started since `unix_s`
+        that did not fail before moving (running or succeeded), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT subject, src, dst, started_unix_s FROM actions WHERE kind=? AND"
+                " started_unix_s >= ? AND state IN (?, ?) ORDER BY started_unix_s",
+                (
+                    ActionKind.MIGRATE.value,
+                    unix_s,
+                    ActionState.RUNNING.value,
+                    ActionState.SUCCEEDED.value,
+                ),
+            ).fetchall()
+        return [(r[0], r[1] or "", r[2] or "", float(r[3])) for r in rows]
 
     def plans(self, states: Iterable[PlanState] | None = None) -> list[PlanRecord]:
         """Plans in creation order, optionally only those in `states`."""

@@ -1,15 +1,16 @@
 """The cluster manager's decision step: when to reconfigure, and into what.
 
 Triggers are read from the snapshot's usage history, so the step itself keeps no state:
-- overload: a node above `overload_threshold` in every sample of the last `hold_s` seconds;
-- underload: the cluster could run on at least `min_gain_nodes` fewer nodes, and some node has
-  stayed below `underload_threshold` for `hold_s` (hysteresis: the two thresholds are apart, so
-  a node freed by consolidation is not refilled and emptied again);
+- overload: a node above the operator policy's band (``cpu_high`` or ``memory_high``) in every
+  sample of the last `hold_s` seconds;
+- underload: a node with VMs below the band (``cpu_low`` and ``memory_low``) for `hold_s`
+  (hysteresis: the band's edges are apart, so a node freed by consolidation is not refilled and
+  emptied again);
 - drain: a node in maintenance that still runs VMs (see maintenance.py for the fallback).
 What to do about a trigger depends on `policy`. With the default `vmgrid`, overload and
 underload cycles are answered by vmgrid's DecisionPolicy, the one the PlanetLab replay runs
 (`policy_decider.py`). With `solver`, and for drains under either, `decide` below gives the
-solver the snapshot as a model whose capacities are cut to `target_utilisation`,
+solver the snapshot as a model whose capacities are cut to the band's top,
 the draining nodes as `offline` constraints, and an objective per trigger. A consolidation plan
 that frees fewer than `min_gain_nodes` nodes is dropped. With `power_saving`, every node a plan
 empties (consolidation or drain) gets a final SHUTDOWN_NODE action after the VMs have left it.
@@ -21,6 +22,8 @@ import enum
 from dataclasses import dataclass, field, replace
 
 from vmgrid.agents.cluster.decide.maintenance import DrainFallback, running_vms_on
+from vmgrid.agents.cluster.decide.move_limits import MoveHistory, policy_constraints, screened_plan
+from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy, above_band, below_band
 from vmgrid.agents.cluster.rules.check import solvable
 from vmgrid.agents.cluster.state.solver_view import ViewOptions, memory_fraction, to_model
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus, NodeView
@@ -55,7 +58,7 @@ class PolicyKind(enum.Enum):
 
     SOLVER = "solver"
     """`vmgrid.solver.solve` with an objective per trigger, capacities cut to
-    `target_utilisation` (the decider before the policy existed)."""
+    the band's top (the decider before the policy existed)."""
 
 
 class TriggerKind(enum.Enum):
@@ -72,20 +75,11 @@ class ControlConfig:
     period_s: float = 15.0
     """Time between two decision cycles (events may trigger one earlier)."""
 
-    overload_threshold: float = 0.85
-    """A node above this fraction of its CPU or memory is overloaded."""
-
-    underload_threshold: float = 0.40
-    """A node below this fraction is a consolidation candidate."""
-
     hold_s: float = 20.0
     """How long a node must stay over or under a threshold before the loop acts."""
 
     cooldown_s: float = 60.0
     """After a plan has run, no rebalancing for this long (migrations settle first)."""
-
-    target_utilisation: float = 0.80
-    """The solver fills nodes to at most this fraction of CPU and memory."""
 
     min_gain_nodes: int = 1
     """Consolidate only if the plan frees at least this many nodes."""
@@ -112,34 +106,18 @@ class ControlConfig:
     policy: PolicyKind = PolicyKind.VMGRID
     """vmgrid (DecisionPolicy) or solver (solve() per trigger) for overload and underload."""
 
-    max_migrations_per_cycle: int = 100
-    """Most migrations one vmgrid-policy cycle plans (relief first, then whole hosts to empty);
-    a large consolidation then proceeds over several cycles. 0: no limit. Drains are not
-    limited."""
+    operator_policy: OperatorPolicy = field(default_factory=OperatorPolicy)
+    """The operator's band, migration budget and minimum times (TOML table ``[policy]``, see
+    operator_policy.py); settable at run time."""
 
     decision_process: bool = True
     """Decide in a forked child process (Linux), so a long decision does not slow the ingestion
     of reports; false: in a thread of the manager."""
 
     def __post_init__(self) -> None:
-        fractions = ("overload_threshold", "underload_threshold", "target_utilisation")
-        for name in fractions:
-            value = getattr(self, name)
-            if not 0.0 < value <= 1.0:
-                raise ValueError(f"control.{name}: {value!r} must be in (0, 1]")
-        if self.underload_threshold >= self.overload_threshold:
-            raise ValueError(
-                f"control.underload_threshold ({self.underload_threshold}) must be below "
-                f"overload_threshold ({self.overload_threshold})"
-            )
         for name in ("period_s", "hold_s", "cooldown_s", "solver_time_limit_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"control.{name}: {getattr(self, name)!r} must be >= 0")
-        if self.max_migrations_per_cycle < 0:
-            raise ValueError(
-                f"control.max_migrations_per_cycle: {self.max_migrations_per_cycle!r} must be "
-                ">= 0 (0: no limit)"
-            )
         if self.min_gain_nodes < 1:
             raise ValueError(f"control.min_gain_nodes: {self.min_gain_nodes!r} must be >= 1")
 
@@ -164,37 +142,28 @@ class Decision:
     nodes it touches; None: count them in the plan's models."""
 
 
-def _held(
-    snapshot: ClusterSnapshot,
-    view: NodeView,
-    hold_s: float,
-    above: float | None,
-    below: float | None,
-) -> bool:
-    """True when the node has been beyond the threshold for at least `hold_s`.
+def _fractions(
+    snapshot: ClusterSnapshot, view: NodeView, hold_s: float
+) -> list[tuple[float, float]]:
+    """(CPU, memory) fractions of the node's samples over the last `hold_s` seconds, or [].
 
     Time is measured on the node's own clock (its samples' timestamps), so clock skew between
     agent and manager does not shorten or stretch the hold time. Every sample from the newest
-    one taken at least `hold_s` before the last (the anchor) up to the last must be beyond the
-    threshold: counting only the samples inside the window would let a window that holds one
-    or two samples (reports a little more than a period apart) pass after one period.
+    one taken at least `hold_s` before the last (the anchor) up to the last counts: counting
+    only the samples inside the window would let a window that holds one or two samples
+    (reports a little more than a period apart) pass after one period.
     """
     history = snapshot.node_history.get(view.node_id, ())
     if not history:
-        return False
+        return []
     last = history[-1][0]
     start = last - hold_s * 1e9
     anchors = [i for i, (t, _) in enumerate(history) if t <= start]
     if not anchors:
-        return False
-    samples = [u for _, u in history[anchors[-1] :]]
+        return []
     cap = max(1, view.capacity.cpu_millicores)
     memory = memory_fraction(view)
-    fractions = [max(s.cpu_used_millicores / cap, memory) for s in samples]
-    if above is not None:
-        return all(f > above for f in fractions)
-    assert below is not None
-    return all(f < below for f in fractions)
+    return [(s.cpu_used_millicores / cap, memory) for _, s in history[anchors[-1] :]]
 
 
 def find_trigger(snapshot: ClusterSnapshot, config: ControlConfig) -> Trigger | None:
@@ -203,27 +172,39 @@ def find_trigger(snapshot: ClusterSnapshot, config: ControlConfig) -> Trigger | 
     draining = [v.node_id for v in live if v.draining and running_vms_on(snapshot, v.node_id)]
     if draining:
         return Trigger(TriggerKind.DRAIN, tuple(draining), f"nodes in maintenance: {draining}")
-    hot = [v for v in live if _held(snapshot, v, config.hold_s, config.overload_threshold, None)]
+    band = config.operator_policy
+    samples = {v.node_id: _fractions(snapshot, v, config.hold_s) for v in live}
+    hot = [
+        v
+        for v in live
+        if samples[v.node_id] and all(above_band(band, *f) for f in samples[v.node_id])
+    ]
     if hot:
         names = tuple(v.node_id for v in hot)
-        pct = int(config.overload_threshold * 100)
         return Trigger(
-            TriggerKind.OVERLOAD, names, f"{_listed(names)} above {pct} % for {config.hold_s:g} s"
+            TriggerKind.OVERLOAD,
+            names,
+            f"{_listed(names)} above the band (CPU {_pct(band.cpu_high)} / memory "
+            f"{_pct(band.memory_high)}) for {config.hold_s:g} s",
         )
     cold = [
         v
         for v in live
-        if v.vms and _held(snapshot, v, config.hold_s, None, config.underload_threshold)
+        if v.vms and samples[v.node_id] and all(below_band(band, *f) for f in samples[v.node_id])
     ]
     if cold:
         names = tuple(v.node_id for v in cold)
-        pct = int(config.underload_threshold * 100)
         return Trigger(
             TriggerKind.UNDERLOAD,
             names,
-            f"{_listed(names)} below {pct} % for {config.hold_s:g} s",
+            f"{_listed(names)} below the band (CPU {_pct(band.cpu_low)} / memory "
+            f"{_pct(band.memory_low)}) for {config.hold_s:g} s",
         )
     return None
+
+
+def _pct(fraction: float) -> str:
+    return f"{fraction * 100:.0f} %"
 
 
 def _listed(names: tuple[str, ...], shown: int = 5) -> str:
@@ -233,28 +214,51 @@ def _listed(names: tuple[str, ...], shown: int = 5) -> str:
     return f"{', '.join(names[:shown])} and {len(names) - shown} more"
 
 
-def decide(snapshot: ClusterSnapshot, trigger: Trigger, config: ControlConfig) -> Decision:
-    """Ask the solver for a plan answering `trigger`.
+def decide(
+    snapshot: ClusterSnapshot,
+    trigger: Trigger,
+    config: ControlConfig,
+    history: MoveHistory | None = None,
+) -> Decision:
+    """Ask the solver for a plan answering `trigger`, within the operator policy.
 
-    Nodes are first filled to `target_utilisation` only; when the cluster cannot hold its
-    demand with that headroom, the solver tries again with full capacity, so an overload is
-    still relieved as far as the cluster allows.
+    Nodes are filled to the band's top only (``cpu_high``, ``memory_high``); when the cluster
+    cannot relieve an overload or empty a draining node with that headroom, the solver tries
+    again with full capacity and the summary says so. A drain spreads the node's VMs: each
+    target takes at most an even share of them (then half of them), before any placement is
+    accepted. Rebalancing leaves VMs that moved recently where they are and does not send a
+    VM back to a node it left recently; it keeps only the nodes below the band's low edge as
+    nodes to empty; its plan must fit in the migration budget (move_limits.py).
     """
+    policy = config.operator_policy
+    past = history or MoveHistory()
+    band = (policy.cpu_high, policy.memory_high)
+    tries: list[tuple[tuple[float, float], int | None]] = [(band, None)]
+    if trigger.kind is TriggerKind.DRAIN:
+        tries = [(band, 1), (band, 2), (band, None), ((1.0, 1.0), None)]
+    elif trigger.kind is TriggerKind.OVERLOAD:
+        tries.append(((1.0, 1.0), None))
     result = None
-    for headroom in dict.fromkeys((config.target_utilisation, 1.0)):
-        view = ViewOptions(cpu_headroom=headroom, memory_headroom=headroom)
-        model = to_model(snapshot, view)
+    model = to_model(snapshot)
+    used: tuple[tuple[float, float], int | None] = tries[0]
+    for attempt in dict.fromkeys(tries):
+        (cpu, memory), spread = attempt
+        model = to_model(snapshot, ViewOptions(cpu_headroom=cpu, memory_headroom=memory))
         draining = tuple(
             v.node_id for v in snapshot.nodes if v.draining and v.node_id in model.nodes
         )
         constraints: list[Constraint] = [Offline(draining)] if draining else []
         constraints += solvable(snapshot.rules, model)
+        underload = trigger.kind is TriggerKind.UNDERLOAD
+        drained = trigger.nodes if trigger.kind is TriggerKind.DRAIN else ()
+        constraints += policy_constraints(snapshot, model, policy, past, underload, drained, spread)
         objective = "consolidation>migrations" if trigger.kind is TriggerKind.UNDERLOAD else "mttr"
         options = SolveOptions(
             cpsat=CpsatOptions(time_limit_s=config.solver_time_limit_s), planner=IN_MEMORY_PAUSE
         )
         result = solve(Problem(model, constraints, objective), options)
-        if result.plan is not None or trigger.kind is TriggerKind.UNDERLOAD:
+        used = attempt
+        if result.plan is not None:
             break
     assert result is not None
     stats = result.stats.as_dict()
@@ -268,7 +272,15 @@ def decide(snapshot: ClusterSnapshot, trigger: Trigger, config: ControlConfig) -
         summary = f"consolidate: free {gain} node(s) with {result.plan.migrations} migration(s)"
     else:
         summary = f"{trigger.kind.value}: {result.plan.migrations} migration(s) ({trigger.reason})"
+    if used[0] == (1.0, 1.0) and band != (1.0, 1.0):
+        summary += "; above the band: the cluster has no room within it"
     plan = with_power_policy(result.plan, config.power_saving)
+    if trigger.kind is not TriggerKind.DRAIN:
+        relief = trigger.kind is TriggerKind.OVERLOAD
+        screened = screened_plan(snapshot, plan, relief, policy, past)
+        if isinstance(screened, str):
+            return Decision(trigger, None, f"{summary}: waits ({screened})", stats)
+        plan = screened
     if not plan.actions:
         return Decision(trigger, None, f"nothing to do for {trigger.reason}", stats)
     return Decision(trigger, plan, summary, stats)

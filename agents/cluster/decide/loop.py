@@ -26,7 +26,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vmgrid.agents.cluster.act.executor import ExecutionReport, PlanExecutor
 from vmgrid.agents.cluster.act.journal import ActionState
@@ -38,6 +38,8 @@ from vmgrid.agents.cluster.decide.control import (
 )
 from vmgrid.agents.cluster.decide.forked import FORK_AVAILABLE, run_forked
 from vmgrid.agents.cluster.decide.maintenance import DrainFallback, drained_from
+from vmgrid.agents.cluster.decide.move_limits import HOUR_S, MoveHistory, PastMove
+from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy
 from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider, policy_config
 from vmgrid.agents.cluster.decide.thinking import CycleRequest, Thought, think
 from vmgrid.agents.cluster.link.manager import ClusterManager
@@ -98,7 +100,7 @@ class ControlLoop:
         self._parked: set[str] = set()
         """Undrained nodes that are powered off with no power-on command: their VMs go back
         once their agent is connected again."""
-        manager.state.watch_hot(config.overload_threshold, config.hold_s, self._held_hot)
+        manager.state.watch_hot(config.operator_policy.cpu_high, config.hold_s, self._held_hot)
         self.policy = PolicyDecider(policy_config(config))
         """vmgrid's DecisionPolicy with its hysteresis memory (used when config.policy is vmgrid)."""
         if config.decision_process and not FORK_AVAILABLE:
@@ -107,6 +109,20 @@ class ControlLoop:
                 "on: GRPC_ENABLE_FORK_SUPPORT=%r); report latency rises while one is made",
                 os.environ.get("GRPC_ENABLE_FORK_SUPPORT"),
             )
+
+    def move_history(self) -> MoveHistory:
+        """The journal's migrations as far back as the operator policy looks."""
+        policy = self.config.operator_policy
+        window = max(HOUR_S, policy.min_move_interval_s, policy.return_after_s)
+        now = time.time()
+        moves = self.executor.journal.migrations_since(now - window)
+        return MoveHistory(tuple(PastMove(*m) for m in moves), now)
+
+    def set_operator_policy(self, policy: OperatorPolicy) -> None:
+        """Decide with `policy` from the next cycle on (the operator changed it)."""
+        self.config = replace(self.config, operator_policy=policy)
+        self.manager.state.retune_hot(policy.cpu_high)
+        self.kick()
 
     def drain(self, node_id: str) -> None:
         """Put a node in maintenance: its VMs are moved away in the next cycle."""
@@ -172,6 +188,7 @@ class ControlLoop:
             drained=tuple(drained.items()),
             drain_failed=frozenset(self._drain_failed),
             cooling_down=now < self._cooldown_until,
+            history=self.move_history(),
         )
         started = time.perf_counter()
         try:

@@ -26,6 +26,8 @@ from vmgrid.agents.cluster.decide.control import (
     TriggerKind,
     with_power_policy,
 )
+from vmgrid.agents.cluster.decide.move_limits import MoveHistory
+from vmgrid.agents.cluster.decide.policy_limits import within_policy
 from vmgrid.agents.cluster.state.policy_view import (
     PolicyView,
     VmIds,
@@ -35,12 +37,18 @@ from vmgrid.agents.cluster.state.policy_view import (
 )
 from vmgrid.agents.cluster.state.state import ClusterSnapshot
 from vmgrid.solver.decision import DecisionPolicy, Move, PolicyConfig
-from vmgrid.solver.plan import ActionKind
+from vmgrid.solver.plan import ActionKind, Plan
 
 
 def policy_config(config: ControlConfig) -> PolicyConfig:
-    """The policy's settings for this loop: production defaults and the migration budget."""
-    return PolicyConfig(max_moves=config.max_migrations_per_cycle or None)
+    """The policy's settings for this loop: production defaults, the band's CPU top as the
+    fill and relief level, and the per-cycle migration budget."""
+    band = config.operator_policy
+    return PolicyConfig(
+        max_moves=band.migrations_per_cycle or None,
+        fill_level=band.cpu_high,
+        overload_level=band.cpu_high,
+    )
 
 
 class PolicyDecider:
@@ -50,6 +58,7 @@ class PolicyDecider:
         self.config = config or PolicyConfig()
         self.policy = DecisionPolicy(self.config)
         self._no_headroom = DecisionPolicy(replace(self.config, z=0.0))
+        self._full = DecisionPolicy(_full_capacity(self.config))
         self.ids = VmIds()
         self.step = 0
         self._before: DecisionPolicy | None = None
@@ -65,10 +74,24 @@ class PolicyDecider:
         powered off are hosts it may wake)."""
         return to_policy_snapshot(snapshot, self.ids, self.step, powered_off=powered_off)
 
+    def follow(self, config: ControlConfig) -> None:
+        """Take the operator policy's current band and budget (it may change at run time)."""
+        wanted = policy_config(config)
+        if wanted != self.config:
+            self.config = wanted
+            self.policy.config = wanted
+            self._no_headroom.config = replace(wanted, z=0.0)
+            self._full.config = _full_capacity(wanted)
+
     def decide(
-        self, snapshot: ClusterSnapshot, trigger: Trigger, config: ControlConfig
+        self,
+        snapshot: ClusterSnapshot,
+        trigger: Trigger,
+        config: ControlConfig,
+        history: MoveHistory | None = None,
     ) -> Decision:
         """The policy's moves for this cycle as a plan (None when nothing is to be moved)."""
+        self.follow(config)
         wake = config.wake_powered_off
         if not eligible_nodes(snapshot, wake):
             return Decision(trigger, None, f"no node can host VMs ({trigger.reason})")
@@ -85,31 +108,58 @@ class PolicyDecider:
         budget = self.config.max_moves
         spent = budget is not None and relief_moves >= budget  # the rest waits for next cycle
         fallback = bool(stuck) and not spent and trigger.kind is TriggerKind.OVERLOAD
+        beyond_band = False
         if fallback:
             relief = self._no_headroom.decide(view.snapshot).moves
             moves = [m for m in relief if m.reason == "overload"]
+            if not any(m.source in stuck for m in moves):  # no room within the band
+                relief = self._full.decide(view.snapshot).moves
+                moves = [m for m in relief if m.reason == "overload"]
+                beyond_band = bool(moves)
         emptied = {m.source for m in moves if m.reason == "consolidation"}
         if emptied and len(emptied) < config.min_gain_nodes:
             moves = [m for m in moves if m.reason != "consolidation"]
-        checked = plan_moves(snapshot, view, moves)
+        held = set(trigger.nodes) if trigger.kind is TriggerKind.OVERLOAD else set()
+        moves, waiting, notes = within_policy(snapshot, view, moves, config, history, held)
+        checked = plan_moves(snapshot, view, moves, config.operator_policy.memory_high)
         stats: dict[str, object] = {
             "policy": "vmgrid",
             "step": self.step - 1,
             "overloaded_nodes": [view.node_ids[h] for h in result.overloaded_hosts],
             "used_cpsat": dict(result.used_solver),
             "no_headroom_relief": fallback,
+            "beyond_band_relief": beyond_band,
             "skipped": list(checked.skipped),
+            "waiting": list(waiting),
         }
         if checked.plan is None:
             self.forget_last()
-            why = "; ".join(checked.skipped) or "no host is over capacity or light enough"
+            why = "; ".join([*checked.skipped, *waiting]) or "no host is over the band or below it"
             return Decision(trigger, None, f"vmgrid policy: nothing to move ({why})", stats)
-        plan = with_power_policy(checked.plan, config.power_saving)
+        plan = with_power_policy(_with_notes(checked.plan, notes), config.power_saving)
         summary = _summary(view, checked.moves, trigger, fallback)
+        if beyond_band:
+            summary += "; above the band: no node has room for them within it"
         woken = [a.subject for a in plan.actions if a.kind is ActionKind.BOOT_NODE]
         if woken:
             summary = f"{summary}; power on {', '.join(woken)} first"
         return Decision(trigger, plan, summary, stats, checked.active_nodes)
+
+
+def _full_capacity(config: PolicyConfig) -> PolicyConfig:
+    """The last resort of a relief that fits nowhere within the band: fill to capacity."""
+    return replace(config, z=0.0, fill_level=1.0, overload_level=1.0)
+
+
+def _with_notes(plan: Plan, notes: dict[str, str]) -> Plan:
+    """Relief moves that break a minimum time say so in their reason."""
+    if not notes:
+        return plan
+    actions = tuple(
+        replace(a, reason=a.reason + notes[a.subject]) if a.subject in notes else a
+        for a in plan.actions
+    )
+    return replace(plan, actions=actions)
 
 
 def _summary(view: PolicyView, moves: tuple[Move, ...], trigger: Trigger, fallback: bool) -> str:

@@ -26,6 +26,7 @@ from vmgrid.agents.cluster.decide.maintenance import (
     return_actions,
     unsettled,
 )
+from vmgrid.agents.cluster.decide.move_limits import MoveHistory
 from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus
@@ -44,6 +45,8 @@ class CycleRequest:
     """VMs whose drain migration did not happen: they get the drain fallback."""
     cooling_down: bool = False
     """A plan ended less than the cooldown ago: no rebalancing (drains still run)."""
+    history: MoveHistory = MoveHistory()
+    """Recent migrations (the journal's): budgets and minimum times are counted on them."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +90,10 @@ def think(
             decision = _fallback(snapshot, trigger, stuck, config, "VM(s) that did not migrate")
             return Thought(decision, run_now=True, used_drain_failed=True)
     if draining or config.policy is PolicyKind.SOLVER:
-        decision = decide(snapshot, trigger, config)
+        decision = decide(snapshot, trigger, config, request.history)
         policy_decider = None
     else:
-        decision = decider.decide(snapshot, trigger, config)
+        decision = decider.decide(snapshot, trigger, config, request.history)
         policy_decider = decider
     if decision.plan is None and draining:
         stuck = fallback_actions(snapshot, trigger.nodes, config.drain_fallback)

@@ -7,6 +7,7 @@ from typing import Any
 
 from vmgrid.agents import model as m
 from vmgrid.agents.cluster.act.journal import ActionState
+from vmgrid.agents.cluster.decide.operator_policy import SETTABLE, OperatorPolicy
 from vmgrid.agents.cluster.link.stats import IngestStats
 from vmgrid.agents.cluster.operator.plan_views import PlanStatus, PlanView
 from vmgrid.agents.cluster.rules.check import Violation
@@ -235,3 +236,30 @@ def decode_rule_request(msg: cluster_pb2.Rule) -> RuleRequest:
         nodes=tuple(msg.node_ids),
         parameters=parameters,
     )
+
+
+def encode_policy(policy: OperatorPolicy) -> cluster_pb2.OperatorPolicy:
+    fields: dict[str, Any] = policy.as_dict()
+    return cluster_pb2.OperatorPolicy(**fields)
+
+
+def policy_to_json(msg: cluster_pb2.OperatorPolicy) -> dict[str, Any]:
+    """The wire policy as the JSON object ``GET /policy`` and ``vmgridctl policy`` show (the
+    keys of ``OperatorPolicy.as_dict``)."""
+    out: dict[str, Any] = {key: getattr(msg, key) for key in SETTABLE}
+    for key in ("cpu_low", "cpu_high", "memory_low", "memory_high"):
+        out[key] = round(out[key], 6)
+    out["explicit"] = list(msg.explicit)
+    return out
+
+
+def policy_changes(values: dict[str, object]) -> dict[str, str]:
+    """Key -> value as the wire's SetPolicyRequest carries them (text; JSON numbers as
+    written, so 5 stays a whole number)."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, bool) or value is None or isinstance(value, list | dict):
+            out[str(key)] = json.dumps(value)
+        else:
+            out[str(key)] = str(value)
+    return out

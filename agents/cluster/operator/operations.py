@@ -32,6 +32,7 @@ from vmgrid.agents.cluster.operator.plan_views import (
     from_decision,
     from_record,
 )
+from vmgrid.agents.cluster.operator.policy import PolicyOperations
 from vmgrid.agents.cluster.operator.rules import RuleOperations
 from vmgrid.agents.cluster.operator.vm_commands import VmCommands
 from vmgrid.agents.cluster.state.events import EventKind
@@ -368,3 +369,4 @@ class OperatorApi:
         self.plans = PlanOperations(runtime)
         self.vms = VmCommands(runtime)
         self.rules = RuleOperations(runtime)
+        self.policy = PolicyOperations(runtime)

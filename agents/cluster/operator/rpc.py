@@ -197,3 +197,12 @@ class OperatorRpcMixin:
             impossible=[view_codec.encode_violation(v) for v in check.impossible],
             rules_checked=check.checked,
         )
+
+    async def GetPolicy(self, request: pb.GetPolicyRequest, context: Ctx) -> pb.GetPolicyResponse:  # noqa: N802
+        policy = await self._do(context, lambda op: op.policy.get())
+        return pb.GetPolicyResponse(policy=view_codec.encode_policy(policy))
+
+    async def SetPolicy(self, request: pb.SetPolicyRequest, context: Ctx) -> pb.SetPolicyResponse:  # noqa: N802
+        changes = dict(request.values)
+        policy = await self._do(context, lambda op: op.policy.set(changes))
+        return pb.SetPolicyResponse(policy=view_codec.encode_policy(policy))

@@ -50,6 +50,8 @@ _CLUSTER_SERVICE = {
     "DeleteRule": WRITE,
     "CheckRules": READ,
     "ForgetNode": OPERATOR,
+    "GetPolicy": READ,
+    "SetPolicy": WRITE,
 }
 
 CLUSTER_ACCESS: AccessTable = {

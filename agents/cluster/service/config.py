@@ -90,11 +90,13 @@ class ClusterConfig:
 
 def server_keys(document: dict[str, Any], path: str) -> dict[str, Any]:
     """The server keys of a read config file (top level or a ``[cluster]`` table; the
-    ``[control]`` and ``[fault_tolerance]`` tables are the other branches of the tree);
+    ``[control]``, ``[policy]`` and ``[fault_tolerance]`` tables are the other branches of the
+    tree);
     unknown keys and wrong types are errors naming the key."""
     data = dict(document.get("cluster", document))
     data.pop("control", None)
     data.pop("fault_tolerance", None)
+    data.pop("policy", None)
     return check_keys(data, ClusterConfig(), path)
 
 

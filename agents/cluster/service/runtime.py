@@ -25,6 +25,7 @@ from vmgrid.agents.cluster.grid.summary import cluster_hello, cluster_summary
 from vmgrid.agents.cluster.grid.uplink import GridUplink
 from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance, FaultToleranceOptions
 from vmgrid.agents.cluster.operator.operations import OperatorApi
+from vmgrid.agents.cluster.operator.policy import restore as restore_policy
 from vmgrid.agents.cluster.rules.store import RuleStore
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.server import ClusterServer
@@ -84,6 +85,7 @@ class ClusterRuntime:
         self.driver = ManagerDriver(self.manager, self.options.driver)
         self.executor = PlanExecutor(self.driver, self.journal, self.options.limits)
         self.loop = ControlLoop(self.manager, self.executor, self.options.control)
+        restore_policy(self.journal, self.loop)
         self.operator = OperatorApi(self)
         self.server.operator = self.operator
         self._restore_powered_off()
@@ -126,12 +128,13 @@ class ClusterRuntime:
             self.fault_tolerance.start()
         if self.options.coordinator:
             state = self.manager.state
-            overload = self.options.control.overload_threshold
             self.uplink = GridUplink(
                 self.options.coordinator,
                 self.options.coordinator_credentials,
                 cluster_hello(state.snapshot(), address),
-                lambda: cluster_summary(state.snapshot(), overload),
+                lambda: cluster_summary(
+                    state.snapshot(), self.loop.config.operator_policy.cpu_high
+                ),
                 self.options.summary_period_s,
             )
             self.grid_commands = GridCommandHandler(

@@ -38,11 +38,8 @@ _RUNTIME_DEFAULTS = RuntimeOptions()
 KEYS: dict[str, tuple[object, str]] = {
     "automation": (_CONTROL_DEFAULTS.automation, "manual, partial or automatic"),
     "period_s": (_CONTROL_DEFAULTS.period_s, "seconds between decision cycles"),
-    "overload_threshold": (_CONTROL_DEFAULTS.overload_threshold, "CPU/memory fraction, (0, 1]"),
-    "underload_threshold": (_CONTROL_DEFAULTS.underload_threshold, "fraction below overload"),
     "hold_s": (_CONTROL_DEFAULTS.hold_s, "seconds a node stays beyond a threshold first"),
     "cooldown_s": (_CONTROL_DEFAULTS.cooldown_s, "seconds without rebalancing after a plan"),
-    "target_utilisation": (_CONTROL_DEFAULTS.target_utilisation, "fill nodes up to this"),
     "min_gain_nodes": (_CONTROL_DEFAULTS.min_gain_nodes, "nodes a consolidation must free"),
     "solver_time_limit_s": (_CONTROL_DEFAULTS.solver_time_limit_s, "CP-SAT limit per decision"),
     "policy": (_CONTROL_DEFAULTS.policy, "vmgrid (DecisionPolicy) or solver, for rebalancing"),
@@ -56,10 +53,6 @@ KEYS: dict[str, tuple[object, str]] = {
         _CONTROL_DEFAULTS.wake_powered_off,
         "power on nodes the manager powered off when capacity is short or on undrain "
         "(needs power_on_command)",
-    ),
-    "max_migrations_per_cycle": (
-        _CONTROL_DEFAULTS.max_migrations_per_cycle,
-        "migrations one policy cycle may plan; 0: no limit",
     ),
     "decision_process": (
         _CONTROL_DEFAULTS.decision_process,
@@ -82,6 +75,15 @@ KEYS: dict[str, tuple[object, str]] = {
 }
 
 
+MOVED: dict[str, str] = {
+    "overload_threshold": "[policy] cpu_high and memory_high",
+    "underload_threshold": "[policy] cpu_low and memory_low",
+    "target_utilisation": "[policy] cpu_high and memory_high",
+    "max_migrations_per_cycle": "[policy] migrations_per_cycle",
+}
+"""[control] keys that became the operator policy's (the error says where they went)."""
+
+
 def control_table(document: Mapping[str, Any], path: str) -> dict[str, Any]:
     """The ``[control]`` table of a read config file (empty when it has none), checked."""
     table = document.get("control", {})
@@ -93,6 +95,8 @@ def control_table(document: Mapping[str, Any], path: str) -> dict[str, Any]:
 def check_table(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Validate the keys and TOML types of a ``[control]`` table."""
     for key, value in table.items():
+        if key in MOVED:
+            raise ConfigError(f"control.{key} in {where}: moved to {MOVED[key]}")
         if key not in KEYS:
             raise ConfigError(
                 f"control: unknown key {key!r} in {where}; accepted: {', '.join(KEYS)}"
@@ -174,18 +178,14 @@ def runtime_options(values: Mapping[str, Any], cluster: ClusterConfig) -> Runtim
     try:
         control = ControlConfig(
             period_s=float(v["period_s"]),
-            overload_threshold=float(v["overload_threshold"]),
-            underload_threshold=float(v["underload_threshold"]),
             hold_s=float(v["hold_s"]),
             cooldown_s=float(v["cooldown_s"]),
-            target_utilisation=float(v["target_utilisation"]),
             min_gain_nodes=int(v["min_gain_nodes"]),
             automation=_enum(AutomationLevel, "automation", _value(v["automation"])),
             power_saving=bool(v["power_saving"]),
             drain_fallback=_enum(DrainFallback, "drain_fallback", _value(v["drain_fallback"])),
             solver_time_limit_s=float(v["solver_time_limit_s"]),
             policy=_enum(PolicyKind, "policy", _value(v["policy"])),
-            max_migrations_per_cycle=int(v["max_migrations_per_cycle"]),
             decision_process=bool(v["decision_process"]),
             wake_powered_off=bool(v["wake_powered_off"]),
         )

@@ -2,7 +2,8 @@
 
 The tree is ``ClusterSettings``: the server (``ClusterConfig``: top-level keys or a
 ``[cluster]`` table) and what runs beside it (``RuntimeOptions``, whose branches are the
-decision loop's ``ControlConfig``, the driver's ``DriverOptions``, the executor's
+decision loop's ``ControlConfig`` (with the operator policy's ``OperatorPolicy``, TOML table
+``[policy]``, see policy_config.py), the driver's ``DriverOptions``, the executor's
 ``ExecutionLimits`` and, with jobs, ``FaultToleranceOptions`` with its ``SubmissionConfig`` and
 ``HaConfig``). The ``[control]`` table (``runtime_config.KEYS``) and the ``[fault_tolerance]``
 table (``ft_config.KEYS``) name their keys after the long flags; each key's default is read from
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vmgrid.agents.cluster.service import config as server
-from vmgrid.agents.cluster.service import ft_config, runtime_config
+from vmgrid.agents.cluster.service import ft_config, policy_config, runtime_config
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.runtime import RuntimeOptions
 from vmgrid.agents.common.config import read_toml
@@ -42,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ``[fault_tolerance]`` key (each overrides the key of the same name)."""
     server.add_arguments(parser)
     runtime_config.add_arguments(parser)
+    policy_config.add_arguments(parser)
     ft_config.add_arguments(parser)
 
 
@@ -53,6 +55,11 @@ def load(args: argparse.Namespace) -> ClusterSettings:
     cluster = server.from_keys(server.server_keys(document, path) if path else {}, args)
     control = runtime_config.control_table(document, path) if path else {}
     options = runtime_config.runtime_options(runtime_config.merge(control, args), cluster)
+    policy_table = policy_config.table(document, path) if path else {}
+    policy = policy_config.operator_policy(policy_table, args)
+    options = dataclasses.replace(
+        options, control=dataclasses.replace(options.control, operator_policy=policy)
+    )
     ft_table = ft_config.table(document, path) if path else None
     fault_tolerance = ft_config.options(ft_table, args, options.journal_path)
     runtime = dataclasses.replace(options, fault_tolerance=fault_tolerance)

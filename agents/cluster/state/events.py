@@ -35,6 +35,7 @@ class EventKind(enum.Enum):
     RULE_CHANGED = "rule_changed"
     VM_CONFLICT = "vm_conflict"
     NODE_FORGOTTEN = "node_forgotten"
+    POLICY_CHANGED = "policy_changed"
 
 
 @dataclass(frozen=True, slots=True)

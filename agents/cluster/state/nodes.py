@@ -149,6 +149,12 @@ class HotWatch:
         for node in nodes:
             self.set_limit(node)
 
+    def retune(self, fraction: float, nodes: Iterable[NodeRecord]) -> None:
+        """Watch for `fraction` from now on (the operator changed the band's top)."""
+        self._fraction = fraction
+        for node in nodes:
+            self.set_limit(node)
+
     def set_limit(self, node: NodeRecord) -> None:
         """The node's hot_limit from its capacity (a new node, a new hello)."""
         if self._listeners:

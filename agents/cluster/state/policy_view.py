@@ -141,8 +141,11 @@ def to_policy_snapshot(
     )
 
 
-def plan_moves(snapshot: ClusterSnapshot, view: PolicyView, moves: Sequence[Move]) -> MovePlan:
-    """Check `moves` against memory and turn those that fit into a timed plan.
+def plan_moves(
+    snapshot: ClusterSnapshot, view: PolicyView, moves: Sequence[Move], memory_high: float = 1.0
+) -> MovePlan:
+    """Check `moves` against memory (a destination is filled to `memory_high` of it at most)
+    and turn those that fit into a timed plan.
 
     Only the nodes the moves leave or reach matter to either, so the plan's models hold those
     nodes alone (a plan over a 2,000-node cluster stays as small as its moves);
@@ -161,7 +164,7 @@ def plan_moves(snapshot: ClusterSnapshot, view: PolicyView, moves: Sequence[Move
         src = _model(snapshot, view, touched)
     except ModelError as exc:  # the reports disagree with themselves; decide next cycle
         return MovePlan(None, (), (f"the cluster's reports do not form a model: {exc}",))
-    kept, skipped = _memory_checked(src, view, moves)
+    kept, skipped = _memory_checked(src, view, moves, memory_high)
     if rules:
         kept, skipped = _rules_checked(src, view, kept, skipped, rules)
     if not kept:
@@ -239,13 +242,13 @@ def _model(snapshot: ClusterSnapshot, view: PolicyView, touched: set[str]) -> Mo
 
 
 def _memory_checked(
-    src: Model, view: PolicyView, moves: Sequence[Move]
+    src: Model, view: PolicyView, moves: Sequence[Move], memory_high: float
 ) -> tuple[tuple[Move, ...], tuple[str, ...]]:
     """Moves whose destinations keep enough memory, in order; a consolidation that loses one
     move loses all of its host's moves (the host would not be emptied)."""
     dropped: set[int] = set()
     while True:
-        free = {n: _memory_free(src, n) for n in src.nodes}
+        free = {n: _memory_free(src, n, memory_high) for n in src.nodes}
         kept: list[Move] = []
         skipped: list[str] = []
         lost: set[int] = set()
@@ -257,7 +260,10 @@ def _memory_checked(
                 continue
             need = src.vms[uuid].need(MEMORY)
             if need > free[dst]:
-                skipped.append(f"{name} -> {dst}: needs {need} MiB, {dst} has {free[dst]} MiB free")
+                skipped.append(
+                    f"{name} -> {dst}: needs {need} MiB, {dst} has {max(free[dst], 0)} MiB free "
+                    "within the band"
+                )
                 if m.reason == "consolidation":
                     lost.add(m.source)
                 continue
@@ -269,10 +275,11 @@ def _memory_checked(
         dropped |= lost
 
 
-def _memory_free(model: Model, node: str) -> int:
-    """MiB left on `node`; a paused VM keeps its memory, so it counts too."""
+def _memory_free(model: Model, node: str, memory_high: float) -> int:
+    """MiB left on `node` below `memory_high` of it; a paused VM keeps its memory, so it
+    counts too."""
     held = sum(model.vms[v].need(MEMORY) for v in model.hosted(node))
-    return model.nodes[node].cap(MEMORY) - held
+    return int(model.nodes[node].cap(MEMORY) * memory_high) - held
 
 
 def _reason(src: Model, view: PolicyView, move: Move) -> str:

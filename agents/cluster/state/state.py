@@ -312,6 +312,10 @@ class ClusterState:
         of its capacity for `hold_s` (see HotWatch): the loop then cycles at once."""
         self._hot.watch(fraction, hold_s, listener, self._nodes.values())
 
+    def retune_hot(self, fraction: float) -> None:
+        """Watch for CPU above `fraction` of capacity from now on (see watch_hot)."""
+        self._hot.retune(fraction, self._nodes.values())
+
     def _admit(
         self, node_id: str, report: ReportRows, samples: list[int]
     ) -> tuple[ReportRows, list[int]]:

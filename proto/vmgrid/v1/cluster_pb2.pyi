@@ -538,3 +538,58 @@ class ForgetNodeResponse(_message.Message):
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     def __init__(self, node_id: _Optional[str] = ...) -> None: ...
+
+class OperatorPolicy(_message.Message):
+    __slots__ = ("aggressiveness", "cpu_low", "cpu_high", "memory_low", "memory_high", "migrations_per_cycle", "migrations_per_hour", "migrations_per_node_hour", "min_move_interval_s", "return_after_s", "explicit")
+    AGGRESSIVENESS_FIELD_NUMBER: _ClassVar[int]
+    CPU_LOW_FIELD_NUMBER: _ClassVar[int]
+    CPU_HIGH_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_LOW_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_HIGH_FIELD_NUMBER: _ClassVar[int]
+    MIGRATIONS_PER_CYCLE_FIELD_NUMBER: _ClassVar[int]
+    MIGRATIONS_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
+    MIGRATIONS_PER_NODE_HOUR_FIELD_NUMBER: _ClassVar[int]
+    MIN_MOVE_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    RETURN_AFTER_S_FIELD_NUMBER: _ClassVar[int]
+    EXPLICIT_FIELD_NUMBER: _ClassVar[int]
+    aggressiveness: str
+    cpu_low: float
+    cpu_high: float
+    memory_low: float
+    memory_high: float
+    migrations_per_cycle: int
+    migrations_per_hour: int
+    migrations_per_node_hour: int
+    min_move_interval_s: float
+    return_after_s: float
+    explicit: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, aggressiveness: _Optional[str] = ..., cpu_low: _Optional[float] = ..., cpu_high: _Optional[float] = ..., memory_low: _Optional[float] = ..., memory_high: _Optional[float] = ..., migrations_per_cycle: _Optional[int] = ..., migrations_per_hour: _Optional[int] = ..., migrations_per_node_hour: _Optional[int] = ..., min_move_interval_s: _Optional[float] = ..., return_after_s: _Optional[float] = ..., explicit: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetPolicyRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetPolicyResponse(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: OperatorPolicy
+    def __init__(self, policy: _Optional[_Union[OperatorPolicy, _Mapping]] = ...) -> None: ...
+
+class SetPolicyRequest(_message.Message):
+    __slots__ = ("values",)
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.ScalarMap[str, str]
+    def __init__(self, values: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class SetPolicyResponse(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: OperatorPolicy
+    def __init__(self, policy: _Optional[_Union[OperatorPolicy, _Mapping]] = ...) -> None: ...

@@ -190,6 +190,16 @@ class ClusterServiceStub:
                 request_serializer=vmgrid_dot_v1_dot_cluster__pb2.ForgetNodeRequest.SerializeToString,
                 response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.ForgetNodeResponse.FromString,
                 _registered_method=True)
+        self.GetPolicy = channel.unary_unary(
+                '/vmgrid.v1.ClusterService/GetPolicy',
+                request_serializer=vmgrid_dot_v1_dot_cluster__pb2.GetPolicyRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.GetPolicyResponse.FromString,
+                _registered_method=True)
+        self.SetPolicy = channel.unary_unary(
+                '/vmgrid.v1.ClusterService/SetPolicy',
+                request_serializer=vmgrid_dot_v1_dot_cluster__pb2.SetPolicyRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.SetPolicyResponse.FromString,
+                _registered_method=True)
 
 
 class ClusterServiceServicer:
@@ -392,6 +402,20 @@ class ClusterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPolicy(self, request, context):
+        """The decision loop's operator policy: utilisation band, migration budget, minimum times.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPolicy(self, request, context):
+        """Change keys of the operator policy; nothing changes when one value is refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClusterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -549,6 +573,16 @@ def add_ClusterServiceServicer_to_server(servicer, server):
                     servicer.ForgetNode,
                     request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.ForgetNodeRequest.FromString,
                     response_serializer=vmgrid_dot_v1_dot_cluster__pb2.ForgetNodeResponse.SerializeToString,
+            ),
+            'GetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicy,
+                    request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.GetPolicyRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_cluster__pb2.GetPolicyResponse.SerializeToString,
+            ),
+            'SetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPolicy,
+                    request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.SetPolicyRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_cluster__pb2.SetPolicyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1389,6 +1423,60 @@ class ClusterService:
             '/vmgrid.v1.ClusterService/ForgetNode',
             vmgrid_dot_v1_dot_cluster__pb2.ForgetNodeRequest.SerializeToString,
             vmgrid_dot_v1_dot_cluster__pb2.ForgetNodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.ClusterService/GetPolicy',
+            vmgrid_dot_v1_dot_cluster__pb2.GetPolicyRequest.SerializeToString,
+            vmgrid_dot_v1_dot_cluster__pb2.GetPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.ClusterService/SetPolicy',
+            vmgrid_dot_v1_dot_cluster__pb2.SetPolicyRequest.SerializeToString,
+            vmgrid_dot_v1_dot_cluster__pb2.SetPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,7 @@ class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_KIND_NODE_FORGOTTEN: _ClassVar[EventKind]
     EVENT_KIND_CLUSTER_FORGOTTEN: _ClassVar[EventKind]
     EVENT_KIND_VM_CONFLICT: _ClassVar[EventKind]
+    EVENT_KIND_POLICY_CHANGED: _ClassVar[EventKind]
 
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -125,6 +126,7 @@ EVENT_KIND_RULE_CHANGED: EventKind
 EVENT_KIND_NODE_FORGOTTEN: EventKind
 EVENT_KIND_CLUSTER_FORGOTTEN: EventKind
 EVENT_KIND_VM_CONFLICT: EventKind
+EVENT_KIND_POLICY_CHANGED: EventKind
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_PENDING: JobState
 JOB_STATE_PLACING: JobState

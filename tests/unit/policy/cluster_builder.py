@@ -1,0 +1,54 @@
+"""A real ClusterState fed with reports on a hand-driven clock, for the policy's tests."""
+
+from __future__ import annotations
+
+from vmgrid.agents.cluster.state.events import EventBus
+from vmgrid.agents.cluster.state.state import ClusterState
+from vmgrid.agents.model import (
+    HostUsage,
+    NodeCapacity,
+    NodeHello,
+    NodeIdentity,
+    NodeReport,
+    VmState,
+    VmUsage,
+)
+
+GIB = 2**30
+SECOND = 1_000_000_000
+
+
+class Cluster:
+    """Nodes of 4 cores and 16 GiB unless told otherwise; VMs of 1 GiB."""
+
+    def __init__(self) -> None:
+        self.now_ns = 1_000 * SECOND
+        self.state = ClusterState(EventBus("c1"), clock_ns=lambda: self.now_ns)
+        self.sequence = 0
+        self.placement: dict[str, dict[str, int]] = {}
+
+    def node(self, node_id: str, cpu: int = 4000, memory: int = 16 * GIB) -> Cluster:
+        identity = NodeIdentity(node_id, node_id, f"test:///{node_id}", simulated=True)
+        self.state.node_connected(NodeHello(identity, NodeCapacity(cpu, memory, 10**9)), 1)
+        self.placement[node_id] = {}
+        return self
+
+    def vms(self, node_id: str, **cpu: int) -> Cluster:
+        """Put VMs (name=millicores) on `node_id`."""
+        self.placement[node_id].update(cpu)
+        return self
+
+    def run(self, seconds: int = 40) -> Cluster:
+        """Every node reports its VMs every 5 s for `seconds`."""
+        for _ in range(seconds // 5 + 1):
+            self.sequence += 1
+            for node_id, vms in self.placement.items():
+                usage = tuple(
+                    VmUsage(f"uuid-{n}", n, VmState.RUNNING, 1, c, GIB, GIB)
+                    for n, c in sorted(vms.items())
+                )
+                host = HostUsage(sum(vms.values()), len(vms) * GIB, 16 * GIB)
+                report = NodeReport(self.now_ns, self.sequence, host, usage)
+                self.state.apply_report(node_id, report)
+            self.now_ns += 5 * SECOND
+        return self
