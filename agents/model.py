@@ -113,6 +113,45 @@ class HelloAck:
 
 
 @dataclass(frozen=True, slots=True)
+class PressureStall:
+    """One resource's pressure-stall figures (a PSI file's ``some`` and ``full`` lines).
+
+    avg10 values are percentages of the last 10 s; totals are microseconds of stall.
+    """
+
+    some_avg10: float
+    full_avg10: float = 0.0
+    some_total_us: int = 0
+    full_total_us: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Pressure:
+    """Pressure-stall information of a host or a VM's cgroup; None: not available (no PSI
+    file to read, e.g. the libvirt test driver), which is not the same as no pressure."""
+
+    cpu: PressureStall | None = None
+    memory: PressureStall | None = None
+    io: PressureStall | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.cpu is not None or self.memory is not None or self.io is not None
+
+
+NO_PRESSURE = Pressure()
+"""Nothing could be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class VmPressure:
+    """The pressure of one VM's cgroup."""
+
+    uuid: str
+    pressure: Pressure
+
+
+@dataclass(frozen=True, slots=True)
 class HostUsage:
     """Host-wide usage over the last period."""
 
@@ -121,6 +160,7 @@ class HostUsage:
     memory_total_bytes: int
     net_rx_bytes_per_second: int = 0
     net_tx_bytes_per_second: int = 0
+    pressure: Pressure = NO_PRESSURE
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +189,8 @@ class NodeReport:
     sequence: int
     host: HostUsage
     vms: tuple[VmUsage, ...] = ()
+    vm_pressure: tuple[VmPressure, ...] = ()
+    """Pressure of the VMs whose cgroup the agent reads; the others have none available."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,7 +131,8 @@ class ClusterBackend:
                 if where.name and where.name.lower() not in vm.name.lower():
                     continue
                 migration = self.migrations.get(vm.uuid)
-                found.append(cj.vm_json(vm, view.node_id, self.cluster_id, migration))
+                pressure = view.vm_pressure.get(vm.uuid)
+                found.append(cj.vm_json(vm, view.node_id, self.cluster_id, migration, pressure))
         return found
 
     async def clusters(self) -> list[Json]:

@@ -16,6 +16,7 @@ from vmgrid.agents.cluster.state.events import ClusterEvent, EventKind
 from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
 from vmgrid.agents.common.node_codec import (
     encode_host_usage,
+    encode_pressure,
     encode_vm_usage,
     set_timestamp_ns,
     vm_state_to_wire,
@@ -100,9 +101,13 @@ def encode_node_info(view: NodeView) -> cluster_pb2.NodeInfo:
     return msg
 
 
-def encode_vm_info(node_id: str, vm: m.VmUsage, observed_at_unix_ns: int) -> cluster_pb2.VmInfo:
-    """Convert one VM for ListVms/GetNode."""
+def encode_vm_info(
+    node_id: str, vm: m.VmUsage, observed_at_unix_ns: int, pressure: m.Pressure | None = None
+) -> cluster_pb2.VmInfo:
+    """Convert one VM for ListVms/GetNode (`pressure`: its cgroup's, when available)."""
     msg = cluster_pb2.VmInfo(node_id=node_id, usage=encode_vm_usage(vm))
+    if pressure is not None and pressure.available:
+        encode_pressure(pressure, msg.pressure)
     if observed_at_unix_ns:
         set_timestamp_ns(msg.observed_at, observed_at_unix_ns)
     return msg

@@ -47,6 +47,8 @@ _CLUSTER_SERVICE = {
     "AddRule": WRITE,
     "DeleteRule": WRITE,
     "CheckRules": READ,
+    "ExplainVm": READ,
+    "GetNPlusOne": READ,
 }
 
 CLUSTER_ACCESS: AccessTable = {

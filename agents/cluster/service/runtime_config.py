@@ -41,6 +41,10 @@ KEYS: dict[str, tuple[object, str]] = {
     "overload_threshold": (_CONTROL_DEFAULTS.overload_threshold, "CPU/memory fraction, (0, 1]"),
     "underload_threshold": (_CONTROL_DEFAULTS.underload_threshold, "fraction below overload"),
     "hold_s": (_CONTROL_DEFAULTS.hold_s, "seconds a node stays beyond a threshold first"),
+    "pressure_trigger": (
+        _CONTROL_DEFAULTS.pressure_trigger,
+        "CPU pressure (PSI some avg10, percent) that also counts as overload; 0: off",
+    ),
     "cooldown_s": (_CONTROL_DEFAULTS.cooldown_s, "seconds without rebalancing after a plan"),
     "target_utilisation": (_CONTROL_DEFAULTS.target_utilisation, "fill nodes up to this"),
     "min_gain_nodes": (_CONTROL_DEFAULTS.min_gain_nodes, "nodes a consolidation must free"),
@@ -177,6 +181,7 @@ def runtime_options(values: Mapping[str, Any], cluster: ClusterConfig) -> Runtim
             overload_threshold=float(v["overload_threshold"]),
             underload_threshold=float(v["underload_threshold"]),
             hold_s=float(v["hold_s"]),
+            pressure_trigger=float(v["pressure_trigger"]),
             cooldown_s=float(v["cooldown_s"]),
             target_utilisation=float(v["target_utilisation"]),
             min_gain_nodes=int(v["min_gain_nodes"]),

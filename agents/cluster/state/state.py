@@ -11,7 +11,7 @@ import enum
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
@@ -27,8 +27,11 @@ from vmgrid.agents.model import (
     NodeHello,
     NodeIdentity,
     NodeReport,
+    Pressure,
     VmUsage,
 )
+
+_NO_VM_PRESSURE: Mapping[str, Pressure] = MappingProxyType({})
 
 
 class NodeStatus(enum.Enum):
@@ -55,6 +58,9 @@ class NodeView:
     draining: bool
     degraded_reason: str = ""
     """Why the agent cannot read its hypervisor (its last heartbeat said so); empty: healthy."""
+    vm_pressure: Mapping[str, Pressure] = field(default_factory=lambda: _NO_VM_PRESSURE)
+    """Pressure of the VMs whose cgroup the agent reads (uuid -> pressure); absent: none
+    available. Node pressure is in ``usage.pressure`` (and so in the node's history)."""
 
     @property
     def node_id(self) -> str:
@@ -119,6 +125,7 @@ class _Node:
         "draining",
         "connection_id",
         "degraded_reason",
+        "vm_pressure",
     )
 
     def __init__(self, hello: NodeHello, connection_id: int, now: float, window: int) -> None:
@@ -134,6 +141,7 @@ class _Node:
         self.draining = False
         self.connection_id = connection_id
         self.degraded_reason = ""
+        self.vm_pressure: Mapping[str, Pressure] = _NO_VM_PRESSURE
 
 
 class ClusterState:
@@ -284,6 +292,8 @@ class ClusterState:
         node.last_seen_unix_ns = sent_at
         node.usage = report.host
         node.history.append((sent_at, report.host))
+        if report.vm_pressure or node.vm_pressure:
+            node.vm_pressure = MappingProxyType({p.uuid: p.pressure for p in report.vm_pressure})
         old = node.vms
         new: dict[str, VmUsage] = {}
         history = node.vm_history
@@ -406,6 +416,7 @@ class ClusterState:
             last_sequence=node.last_sequence,
             draining=node.draining,
             degraded_reason=node.degraded_reason,
+            vm_pressure=node.vm_pressure,
         )
 
     def find_vm(self, vm_uuid: str) -> tuple[str, VmUsage]:

@@ -12,6 +12,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from vmgrid.agents import model as m
+from vmgrid.agents.common.node_codec.pressure import (
+    decode_pressure,
+    decode_vm_pressure,
+    encode_pressure,
+    encode_vm_pressure,
+)
 from vmgrid.agents.errors import MalformedMessage
 from vmgrid.v1 import common_pb2, node_pb2
 
@@ -64,6 +70,7 @@ _VM_INT_FIELDS = (
     "disk_read_bytes_per_second",
     "disk_write_bytes_per_second",
 )
+_NO_PRESSURE = m.NO_PRESSURE
 _HOST_INT_FIELDS = (
     "cpu_used_millicores",
     "memory_used_bytes",
@@ -179,6 +186,9 @@ def decode_report(msg: node_pb2.NodeReport) -> m.NodeReport:
         h.memory_total_bytes,
         h.net_rx_bytes_per_second,
         h.net_tx_bytes_per_second,
+        decode_pressure("report.host.pressure", h.pressure)
+        if h.HasField("pressure")
+        else _NO_PRESSURE,
     )
     if (
         min(
@@ -210,7 +220,8 @@ def decode_report(msg: node_pb2.NodeReport) -> m.NodeReport:
         )
     if len({vm.uuid for vm in vms}) != len(vms):
         raise _duplicate_vm(vms)
-    return m.NodeReport(_ns(msg.sent_at), msg.sequence, host, tuple(vms))
+    pressure = decode_vm_pressure(msg.vm_pressure) if msg.vm_pressure else ()
+    return m.NodeReport(_ns(msg.sent_at), msg.sequence, host, tuple(vms), pressure)
 
 
 def encode_heartbeat(beat: m.Heartbeat) -> node_pb2.Heartbeat:
@@ -287,13 +298,16 @@ def encode_command_result(result: m.CommandResult) -> node_pb2.CommandResult:
 
 def encode_host_usage(usage: m.HostUsage) -> node_pb2.HostUsage:
     """Convert host usage."""
-    return node_pb2.HostUsage(
+    msg = node_pb2.HostUsage(
         cpu_used_millicores=usage.cpu_used_millicores,
         memory_used_bytes=usage.memory_used_bytes,
         memory_total_bytes=usage.memory_total_bytes,
         net_rx_bytes_per_second=usage.net_rx_bytes_per_second,
         net_tx_bytes_per_second=usage.net_tx_bytes_per_second,
     )
+    if usage.pressure.available:
+        encode_pressure(usage.pressure, msg.pressure)
+    return msg
 
 
 def encode_vm_usage(vm: m.VmUsage) -> node_pb2.VmUsage:
@@ -321,6 +335,7 @@ def encode_report(report: m.NodeReport) -> node_pb2.NodeReport:
         host=encode_host_usage(report.host),
         vms=[encode_vm_usage(vm) for vm in report.vms],
     )
+    encode_vm_pressure(report.vm_pressure, msg.vm_pressure)
     set_timestamp_ns(msg.sent_at, report.sent_at_unix_ns)
     return msg
 
