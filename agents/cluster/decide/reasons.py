@@ -7,7 +7,7 @@ and how much, what the destination's CPU and memory go from and to (actions coun
 order), and the rules that involve the VM. The decider's own words stay at the end::
 
     c1-n4 cpu 104% > 85% for 24 s: move vm-7 (1.2 cores, 512 MiB) to c1-n2 (cpu 31% -> 43%,
-    memory 20% -> 27%); rules kept: web-spread [vmgrid policy: relieve c1-n4 ...]
+    memory 20% -> 27%); rules involved: web-spread [vmgrid policy: relieve c1-n4 ...]
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def _reason(
     what = _action_clause(action, name, vm, loads)
     rules = involving(snapshot.rules, [action.subject], []) if action.dst else []
     scoped = [r for r in rules if action.subject in r.constraint.vms_in_scope()]
-    kept = f"; rules kept: {', '.join(r.rule_id for r in scoped[:3])}" if scoped else ""
+    kept = f"; rules involved: {', '.join(r.rule_id for r in scoped[:3])}" if scoped else ""
     original = f" [{action.reason}]" if action.reason else ""
     return f"{why}: {what}{kept}{original}"
 
