@@ -14,6 +14,7 @@ from vmgrid.coordinator.cli import (
     certs_cmd,
     cluster_cmd,
     cluster_ops_cmd,
+    explain_cmd,
     grid_cmd,
     jobs_cmd,
     move_cmd,
@@ -32,6 +33,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {  # type: i
     "status plan plans apply approve reject cancel migrate suspend resume snapshot drain "
     "undrain events": cluster_ops_cmd.add_parsers,
     "rules": rules_cmd.add_parsers,
+    "explain capacity": explain_cmd.add_parsers,
 }
 
 

@@ -74,6 +74,8 @@ def build_app(backend: Backend, tokens: Tokens) -> web.Application:
     app.router.add_get(f"{API}/rules/check", _check_rules)
     app.router.add_post(f"{API}/rules", _add_rule)
     app.router.add_delete(f"{API}/rules/{{id}}", _delete_rule)
+    app.router.add_get(f"{API}/vms/{{id}}/explain", _explain)
+    app.router.add_get(f"{API}/capacity/n-plus-one", _n_plus_one)
     return app
 
 
@@ -332,3 +334,14 @@ async def _add_rule(request: web.Request) -> web.StreamResponse:
 
 async def _delete_rule(request: web.Request) -> web.StreamResponse:
     return web.json_response(await request.app[BACKEND].delete_rule(_path_id(request)))
+
+
+# ---- explanations and capacity -----------------------------------------------------------------
+
+
+async def _explain(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await request.app[BACKEND].explain(_path_id(request)))
+
+
+async def _n_plus_one(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await request.app[BACKEND].n_plus_one())

@@ -361,5 +361,18 @@ class ClusterBackend:
 
         return await self._call(go)
 
+    # ---- explanations and capacity --------------------------------------------------------
+
+    async def explain(self, vm: str) -> Json:
+        insight = self.runtime.operator.insight
+
+        async def go() -> Json:
+            return cj.explanation_json(insight.explain(vm), self._vm_names())
+
+        return await self._call(go)
+
+    async def n_plus_one(self) -> Json:
+        return cj.n_plus_one_json(self.runtime.operator.insight.n_plus_one())
+
 
 __all__ = ["ApiError", "ClusterBackend", "DashboardSource"]

@@ -150,3 +150,49 @@ def rule_json(rule: Rule, names: dict[str, str], state: str = "holds", reason: s
         "state": state,
         "reason": reason,
     }
+
+
+def explanation_json(explanation: Any, names: dict[str, str]) -> Json:
+    """Why a VM is where it is (operator/explain.py): its node, the whole text, the last
+    action that placed it (or null), the rules that name it and what would move it next."""
+    last = explanation.last_action
+    last_json = None
+    if last is not None:
+        action = last.action
+        last_json = {
+            "plan": last.plan_id,
+            "origin": last.origin,
+            "kind": action.kind.value,
+            "src": action.src,
+            "dst": action.dst,
+            "reason": action.reason,
+            "state": last.state.value,
+            "message": last.message,
+            "at_unix_ms": int(last.at_unix_s * 1000),
+        }
+    return {
+        "vm": explanation.vm_uuid,
+        "name": explanation.vm_name,
+        "node": explanation.node,
+        "text": explanation.text,
+        "last_action": last_json,
+        "rules": [rule_json(s.rule, names, s.state, s.reason) for s in explanation.rules],
+        "next": explanation.next,
+    }
+
+
+def n_plus_one_json(result: Any) -> Json:
+    """The N+1 view: can the cluster lose each node and restart its HA VMs elsewhere?"""
+    return {
+        "ok": result.ok,
+        "nodes": [
+            {
+                "node": c.node,
+                "ok": c.ok,
+                "vms": c.vms,
+                "unplaced": list(c.unplaced),
+                "reason": c.reason,
+            }
+            for c in result.nodes
+        ],
+    }

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from vmgrid.coordinator.web.openapi_insight import SCHEMAS, insight_paths
+
 Json = dict[str, Any]
 
 _ERROR = {
@@ -198,6 +200,7 @@ def openapi_document() -> Json:
         "/plans/{id}/approve": _post("Approve a pending recommendation", _EMPTY),
         "/plans/{id}/reject": _post("Reject a pending recommendation", _EMPTY),
         **_rule_paths(),
+        **insight_paths(_get),
     }
     return {
         "openapi": "3.0.3",
@@ -220,6 +223,7 @@ def openapi_document() -> Json:
                 "Job": _JOB,
                 "Rule": _RULE,
                 "RuleViolation": _VIOLATION,
+                **SCHEMAS,
             },
         },
         "paths": paths,
@@ -237,7 +241,7 @@ _NODE = {
         "degraded_reason": {"type": "string", "description": "empty unless libvirt is unreadable"},
         "simulated": {"type": "boolean"},
         "capacity": {"type": "object"},
-        "usage": {"type": "object", "nullable": True},
+        "usage": {"type": "object", "nullable": True, "description": "figures, Pressure"},
         "vms": {"type": "array", "items": {"type": "string"}},
     },
 }
@@ -253,6 +257,7 @@ _VM = {
         "memory_allocated_bytes": {"type": "integer"},
         "simulated": {"type": "boolean"},
         "migration": {"type": "object", "nullable": True},
+        "pressure": {"$ref": "#/components/schemas/Pressure"},
     },
 }
 _TOPOLOGY = {

@@ -22,7 +22,7 @@ from vmgrid.agents.common.node_codec import (
     vm_state_to_wire,
 )
 from vmgrid.agents.errors import MalformedMessage
-from vmgrid.solver.plan import ActionKind
+from vmgrid.solver.plan import Action, ActionKind
 from vmgrid.v1 import cluster_pb2, common_pb2, node_pb2
 
 _EVENT_KIND_TO_WIRE: dict[EventKind, Any] = {
@@ -180,24 +180,28 @@ def encode_plan(view: PlanView) -> common_pb2.Plan:
         active_nodes_after=view.active_nodes_after,
     )
     for item in view.actions:
-        action = item.action
-        msg.actions.append(
-            common_pb2.PlanAction(
-                action_id=str(action.id),
-                kind=_ACTION_KIND_TO_WIRE[action.kind],
-                vm_uuid="" if action.kind.on_node else action.subject,
-                source_node_id=action.src or ("" if not action.kind.on_node else action.subject),
-                destination_node_id=action.dst or "",
-                start_ms=action.start_s * 1000,
-                duration_ms=action.duration_s * 1000,
-                depends_on_action_ids=[str(d) for d in action.depends_on],
-                state=_ACTION_STATE_TO_WIRE[item.state],
-                simulated=item.simulated,
-                reason=action.reason if not item.message else f"{action.reason} ({item.message})",
-            )
-        )
+        msg.actions.append(encode_action(item.action, item.state, item.simulated, item.message))
     set_timestamp_ns(msg.created_at, int(view.created_unix_s * 1e9))
     return msg
+
+
+def encode_action(
+    action: Action, state: ActionState, simulated: bool, message: str = ""
+) -> common_pb2.PlanAction:
+    """One plan action; its reason carries the outcome's message when there is one."""
+    return common_pb2.PlanAction(
+        action_id=str(action.id),
+        kind=_ACTION_KIND_TO_WIRE[action.kind],
+        vm_uuid="" if action.kind.on_node else action.subject,
+        source_node_id=action.src or ("" if not action.kind.on_node else action.subject),
+        destination_node_id=action.dst or "",
+        start_ms=action.start_s * 1000,
+        duration_ms=action.duration_s * 1000,
+        depends_on_action_ids=[str(d) for d in action.depends_on],
+        state=_ACTION_STATE_TO_WIRE[state],
+        simulated=simulated,
+        reason=action.reason if not message else f"{action.reason} ({message})",
+    )
 
 
 # ---- placement rules ----------------------------------------------------------------------
