@@ -85,7 +85,7 @@ def test_the_last_placing_action_in_the_journal_explains_how_it_got_there() -> N
     assert result.last_action is not None and result.last_action.plan_id == "p-new"
     assert result.last_action.origin == "loop"
     assert result.last_action.state is ActionState.SUCCEEDED
-    assert f"Last placed by plan p-new (loop, migrate n2 -> n1, succeeded) at " in result.text
+    assert "Last placed by plan p-new (loop, migrate n2 -> n1, succeeded) at " in result.text
     assert reason in result.text
 
 
