@@ -85,8 +85,8 @@ def node_loss(
             problems.append(f"no node has {member.memory_mib} MiB free for {member.name}")
             continue
         if placement.broken:
-            rules = ", ".join(r.rule_id for r in placement.broken)
-            problems.append(f"{member.name} on {placement.node} would break {rules}")
+            broken = ", ".join(r.rule_id for r in placement.broken)
+            problems.append(f"{member.name} on {placement.node} would break {broken}")
         if placement.cpu_short:
             problems.append(
                 f"{member.name} on {placement.node} would lack CPU "

@@ -186,7 +186,7 @@ def encode_plan(view: PlanView) -> common_pb2.Plan:
 
 
 def encode_action(
-    action: Action, state: ActionState, simulated: bool, message: str = ""
+    action: Action, state: ActionState | None, simulated: bool, message: str = ""
 ) -> common_pb2.PlanAction:
     """One plan action; its reason carries the outcome's message when there is one."""
     return common_pb2.PlanAction(

@@ -87,6 +87,16 @@ def test_a_restart_that_would_break_a_rule_fails_the_node_and_names_the_rule() -
     assert "a on n2 would break spread-ab" in by_node["n1"].reason
 
 
+def test_every_member_of_a_node_is_checked_against_every_rule() -> None:
+    state = cluster({"n1": {"a": 1, "b": 1}, "n2": {"c": 1}}, memory_gib=8)
+    state.rules.add("apart-ac", Spread(("uuid-a", "uuid-c")))
+    state.rules.add("b-not-n2", Ban(("uuid-b",), ("n2",)))
+    members = [member("a", "n1", 1, priority=2), member("b", "n1", 1), member("c", "n2", 1)]
+    lost = {c.node: c for c in n_plus_one(state.snapshot(), members).nodes}["n1"]
+    assert not lost.ok and lost.unplaced == ()
+    assert lost.reason == "a on n2 would break apart-ac; b on n2 would break b-not-n2"
+
+
 def test_a_rule_that_some_node_keeps_steers_the_restart_there() -> None:
     state = cluster({"n1": {"a": 1}, "n2": {}, "n3": {}}, memory_gib=8)
     state.rules.add("ban-a-n2", Ban(("uuid-a",), ("n2",)))
