@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "submit to SSH + NFS ready for a group of Debian guests on the lab",
     ),
     "chaos": ("vmgrid.bench.chaos", "seeded random operations and failures, invariants checked"),
+    "n-plus-one": ("vmgrid.bench.n_plus_one", "time of the N+1 check on a generated cluster"),
 }
 
 

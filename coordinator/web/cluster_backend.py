@@ -372,7 +372,7 @@ class ClusterBackend:
         return await self._call(go)
 
     async def n_plus_one(self) -> Json:
-        return cj.n_plus_one_json(self.runtime.operator.insight.n_plus_one())
+        return cj.n_plus_one_json(await self.runtime.operator.insight.n_plus_one())
 
 
 __all__ = ["ApiError", "ClusterBackend", "DashboardSource"]

@@ -24,7 +24,7 @@ import dataclasses
 import logging
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from vmgrid.agents.cluster.act.oneshot import one_action, run_or_raise
@@ -300,21 +300,48 @@ class RestartPlacement:
     """The chosen node lacks room for its CPU or network (restarted all the same)."""
 
 
-def restart_target(model: Model, rules: Iterable[Rule], member: Member) -> RestartPlacement:
+Slack = Callable[[str, str], int]
+"""(node, resource) -> room left; the model's own by default."""
+
+
+def restart_target(
+    model: Model,
+    rules: Iterable[Rule],
+    member: Member,
+    slack: Slack | None = None,
+    rules_model: Callable[[], Model] | None = None,
+) -> RestartPlacement:
     """Where `member` restarts: a node with memory for it that keeps every placement rule if
     there is one (most room first), else one with memory all the same. Pure: the HA monitor
-    acts on it, and the N+1 check (capacity.py) asks it for every node in turn."""
-    fits = _fitting(model, member)
+    acts on it, and the N+1 check (capacity.py) asks it for every node in turn, with its own
+    running `slack` and the model rules are checked on built only when a rule is involved
+    (`rules_model`)."""
+    room = slack or model.slack
+    fits = _fitting(model, member, room)
     if not fits:
         return RestartPlacement(None)
-    involved = involving(rules, [member.vm_uuid], fits)
-    arriving = as_vm(member)
-    breaks = {n: refusing_rules(involved, model, arriving, n) for n in fits}
-    kept = [n for n in fits if not breaks[n]]
-    target = _best(model, kept or fits, member)
     need = {CPU: member.cpu_millicores, NET: member.bandwidth_mbps}
-    short = any(model.slack(target, r) < q for r, q in need.items())
-    return RestartPlacement(target, tuple(breaks[target]), short)
+
+    def short(n: str) -> bool:
+        return any(room(n, r) < q for r, q in need.items())
+
+    def rank(n: str) -> tuple[bool, int, str]:
+        return (short(n), -room(n, MEMORY), n)
+
+    involved = involving(rules, [member.vm_uuid], fits)
+    if not involved:
+        best = min(fits, key=rank)
+        return RestartPlacement(best, (), short(best))
+    placed = rules_model() if rules_model is not None else model
+    arriving = as_vm(member)
+    best = min(fits, key=rank)
+    broken = refusing_rules(involved, placed, arriving, best)
+    if not broken:
+        return RestartPlacement(best, (), short(best))
+    for node in sorted(fits, key=rank)[1:]:  # the best node that keeps every rule...
+        if not refusing_rules(involved, placed, arriving, node):
+            return RestartPlacement(node, (), short(node))
+    return RestartPlacement(best, tuple(broken), short(best))  # ...else the best, naming them
 
 
 def restart_reason(model: Model, member: Member, placement: RestartPlacement) -> str:
@@ -350,25 +377,14 @@ def as_vm(member: Member) -> VM:
     return VM(member.vm_uuid, demand, VMState.READY, None, {"ha_priority": member.ha_priority})
 
 
-def _fitting(model: Model, member: Member) -> list[str]:
+def _fitting(model: Model, member: Member, room: Slack) -> list[str]:
     """Connected nodes other than the member's failed one with memory for it. CPU and network
-    are compressible: a restart is never refused for them, only steered (`_best`)."""
+    are compressible: a restart is never refused for them, only steered (the ranking)."""
     return [
         n
         for n in model.online_nodes()
-        if n != member.node_id and model.slack(n, MEMORY) >= member.memory_mib
+        if n != member.node_id and room(n, MEMORY) >= member.memory_mib
     ]
-
-
-def _best(model: Model, nodes: list[str], member: Member | None = None) -> str:
-    """A node with room for the member's CPU and network if there is one, then the one with
-    most free memory (ties by name)."""
-    need = {} if member is None else {CPU: member.cpu_millicores, NET: member.bandwidth_mbps}
-
-    def short(n: str) -> bool:
-        return any(model.slack(n, r) < q for r, q in need.items())
-
-    return min(nodes, key=lambda n: (short(n), -model.slack(n, MEMORY), n))
 
 
 def _roll_back_disk(overlay: str, checkpoint: str) -> None:

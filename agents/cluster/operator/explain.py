@@ -9,6 +9,7 @@ holding now, and plans waiting for approval that would move it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -227,6 +228,9 @@ class Insight:
         rules, impossible = state.rules.rules(), dict(state.rules.impossible)
         return explain(snapshot, vm, last, runtime.loop.config, pending, rules, impossible)
 
-    def n_plus_one(self) -> NPlusOne:
-        snapshot = self._runtime.manager.state.snapshot(copy_history=False)
-        return n_plus_one(snapshot, self.members())
+    async def n_plus_one(self) -> NPlusOne:
+        """Computed in a thread on a snapshot of its own (a large cluster takes seconds: see
+        docs/control.md), so the manager's loop keeps ingesting reports."""
+        snapshot = self._runtime.manager.state.snapshot()
+        members = list(self.members())
+        return await asyncio.to_thread(n_plus_one, snapshot, members)

@@ -200,5 +200,5 @@ class OperatorRpcMixin:
     async def GetNPlusOne(  # noqa: N802
         self, request: pb.GetNPlusOneRequest, context: Ctx
     ) -> pb.GetNPlusOneResponse:
-        result = await self._do(context, lambda op: op.insight.n_plus_one())
+        result = await self._await(context, lambda op: op.insight.n_plus_one())
         return insight_codec.encode_n_plus_one(result)
