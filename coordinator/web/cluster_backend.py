@@ -367,7 +367,7 @@ class ClusterBackend:
         insight = self.runtime.operator.insight
 
         async def go() -> Json:
-            return cj.explanation_json(insight.explain(vm), self._vm_names())
+            return cj.explanation_json(await insight.explain(vm), self._vm_names())
 
         return await self._call(go)
 

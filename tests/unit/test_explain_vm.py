@@ -6,7 +6,10 @@ import time
 
 import pytest
 from vmgrid.agents.cluster.act.journal import ActionState, Journal
-from vmgrid.agents.cluster.decide.control import ControlConfig
+from vmgrid.agents.cluster.decide.control import ControlConfig, Decision
+from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider
+from vmgrid.agents.cluster.decide.reasons import explained
+from vmgrid.agents.cluster.operator import dry_run
 from vmgrid.agents.cluster.operator.explain import PLACING, explain, resolve_vm
 from vmgrid.agents.cluster.state.events import EventBus
 from vmgrid.agents.cluster.state.state import ClusterState
@@ -131,3 +134,26 @@ def test_next_names_a_plan_waiting_for_approval_that_moves_it() -> None:
     move = Action(0, ActionKind.MIGRATE, "uuid-web", "n1", "n2", 0, 1, "consolidate")
     result = explain(state.snapshot(), "web", None, CONFIG, pending=[("rec-1", [move])])
     assert result.next == "plan rec-1 waits for approval and would move it to n2: consolidate"
+
+
+def test_next_runs_the_decision_dry_when_a_trigger_holds_on_its_node() -> None:
+    state = cluster({"n1": {"web": 2600, "api": 1900}, "n2": {"db": 500}, "n3": {"x": 500}})
+    snapshot = state.snapshot()
+    decision = explained(
+        snapshot, dry_run.propose(snapshot, CONFIG, policy=PolicyDecider()), CONFIG
+    )
+    assert decision.plan is not None
+    moved = {a.subject for a in decision.plan.actions}
+
+    def preview() -> Decision:
+        return decision
+
+    for name in ("web", "api"):
+        result = explain(snapshot, name, None, CONFIG, preview=preview)
+        assert result.next.startswith("the loop's overload trigger holds now (n1 above 85 %")
+        if f"uuid-{name}" in moved:
+            assert "decided now, it would migrate it: n1 cpu 112% > 85% for " in result.next
+        else:
+            others = len(decision.plan.actions)
+            assert f"decided now, it would move {others} other VM(s), not this one" in result.next
+    assert moved & {"uuid-web", "uuid-api"}  # the relief takes one of n1's VMs

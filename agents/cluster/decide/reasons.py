@@ -122,6 +122,8 @@ def trigger_clause(
         limit = round(config.underload_threshold * 100)
         held = held_for_s(snapshot, view, False, config.underload_threshold)
         return f"{node} cpu {cpu}% memory {memory}% < {limit}% for {max(held, config.hold_s):.0f} s"
+    if max(cpu, memory) < round(config.underload_threshold * 100):
+        return f"{node} {node_figures(view)}, below {round(config.underload_threshold * 100)}%"
     return f"{node} {node_figures(view)}"
 
 

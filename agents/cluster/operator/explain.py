@@ -10,6 +10,7 @@ holding now, and plans waiting for approval that would move it.
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,13 +18,15 @@ from dataclasses import dataclass
 from vmgrid.agents.cluster.act.journal import ActionRecord, ActionState, PlanRecord
 from vmgrid.agents.cluster.decide.control import (
     ControlConfig,
+    Decision,
     TriggerKind,
     cpu_pressure,
     find_trigger,
 )
-from vmgrid.agents.cluster.decide.reasons import node_figures
+from vmgrid.agents.cluster.decide.reasons import explained, node_figures
 from vmgrid.agents.cluster.jobs.capacity import NPlusOne, n_plus_one
 from vmgrid.agents.cluster.jobs.members import Member
+from vmgrid.agents.cluster.operator import dry_run
 from vmgrid.agents.cluster.operator.parts import ClusterParts
 from vmgrid.agents.cluster.rules.store import Rule
 from vmgrid.agents.cluster.state.solver_view import memory_fraction, to_model
@@ -115,9 +118,11 @@ def next_move(
     vm: VmUsage,
     config: ControlConfig,
     pending: Sequence[tuple[str, Sequence[Action]]],
+    preview: Callable[[], Decision] | None = None,
 ) -> str:
-    """What would move the VM next: a plan waiting for it, a trigger holding now, or the
-    thresholds its node would have to cross (with the headroom left)."""
+    """What would move the VM next: a plan waiting for it, a trigger holding now (with what
+    the decision would do about it now, when `preview` runs it dry), or the thresholds its
+    node would have to cross (with the headroom left)."""
     for plan_id, actions in pending:
         for action in actions:
             if action.subject == vm.uuid and action.kind is ActionKind.MIGRATE:
@@ -129,10 +134,10 @@ def next_move(
     trigger = find_trigger(snapshot, config)
     if trigger is not None and view.node_id in trigger.nodes:
         verb = "relieve" if trigger.kind is TriggerKind.OVERLOAD else "empty"
-        return (
-            f"the loop's {trigger.kind.value} trigger holds now ({trigger.reason}): the next decision cycle "
-            f"may {verb} {view.node_id}, moving this VM or others"
-        )
+        text = f"the loop's {trigger.kind.value} trigger holds now ({trigger.reason})"
+        if preview is None:
+            return f"{text}: the next decision cycle may {verb} {view.node_id}"
+        return f"{text}; {_dry_run(preview(), vm)}"
     if view.usage is None:
         return f"{view.node_id} has not reported yet: nothing can be decided about it"
     cpu = view.usage.cpu_used_millicores / max(1, view.capacity.cpu_millicores)
@@ -155,6 +160,17 @@ def next_move(
     return text
 
 
+def _dry_run(decision: Decision, vm: VmUsage) -> str:
+    """What the decision, run dry on the same snapshot, does about this VM."""
+    actions = decision.plan.actions if decision.plan is not None else ()
+    mine = [a for a in actions if a.subject == vm.uuid and not a.kind.on_node]
+    if mine:
+        return f"decided now, it would {mine[0].kind.value} it: {mine[0].reason}"
+    if actions:
+        return f"decided now, it would move {len(actions)} other VM(s), not this one"
+    return f"decided now, it would move nothing ({decision.summary})"
+
+
 def _clock(at_unix_s: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at_unix_s))
 
@@ -167,6 +183,7 @@ def explain(
     pending: Sequence[tuple[str, Sequence[Action]]] = (),
     rules: Sequence[Rule] | None = None,
     impossible: Mapping[str, str] | None = None,
+    preview: Callable[[], Decision] | None = None,
 ) -> Explanation:
     """The explanation of `vm` (uuid or name) on `snapshot` (see the module docstring);
     `rules` defaults to the snapshot's (kept) rules."""
@@ -202,7 +219,7 @@ def explain(
         sentences.append(f"Rules that name it: {listed}.")
     else:
         sentences.append("No rule names it.")
-    nxt = next_move(snapshot, view, usage, config, pending)
+    nxt = next_move(snapshot, view, usage, config, pending, preview)
     sentences.append(f"Next: {nxt}.")
     return Explanation(usage.uuid, name, node, " ".join(sentences), last_action, standings, nxt)
 
@@ -215,10 +232,13 @@ class Insight:
         self.members: Callable[[], Sequence[Member]] = lambda: ()
         """HA VMs (job members); the runtime points this at its member store."""
 
-    def explain(self, vm: str) -> Explanation:
+    async def explain(self, vm: str) -> Explanation:
+        """Read on the manager's loop, explained in a thread: a trigger holding on the VM's
+        node is answered by a dry run of the decision (with a copy of the loop's policy, whose
+        memory stays untouched), which may take the solver's time."""
         runtime = self._runtime
         state = runtime.manager.state
-        snapshot = state.snapshot(copy_history=False)
+        snapshot = state.snapshot()
         _, usage = resolve_vm(snapshot, vm)
         last = runtime.journal.last_vm_action(usage.uuid, PLACING)
         pending = [
@@ -226,7 +246,14 @@ class Insight:
             for rec in runtime.loop.pending.values()
         ]
         rules, impossible = state.rules.rules(), dict(state.rules.impossible)
-        return explain(snapshot, vm, last, runtime.loop.config, pending, rules, impossible)
+        config, policy = runtime.loop.config, copy.deepcopy(runtime.loop.policy)
+
+        def preview() -> Decision:
+            return explained(snapshot, dry_run.propose(snapshot, config, policy=policy), config)
+
+        return await asyncio.to_thread(
+            explain, snapshot, vm, last, config, pending, rules, impossible, preview
+        )
 
     async def n_plus_one(self) -> NPlusOne:
         """Computed in a thread on a snapshot of its own (a large cluster takes seconds: see

@@ -194,7 +194,7 @@ class OperatorRpcMixin:
         )
 
     async def ExplainVm(self, request: pb.ExplainVmRequest, context: Ctx) -> pb.ExplainVmResponse:  # noqa: N802
-        explanation = await self._do(context, lambda op: op.insight.explain(request.vm_uuid))
+        explanation = await self._await(context, lambda op: op.insight.explain(request.vm_uuid))
         return insight_codec.encode_explanation(explanation)
 
     async def GetNPlusOne(  # noqa: N802
