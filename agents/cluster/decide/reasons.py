@@ -21,7 +21,6 @@ from vmgrid.agents.cluster.decide.control import (
     TriggerKind,
     cpu_pressure,
 )
-from vmgrid.agents.cluster.rules.check import involving
 from vmgrid.agents.cluster.state.solver_view import memory_fraction
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeView
 from vmgrid.agents.errors import NotFound
@@ -134,9 +133,14 @@ def explained(snapshot: ClusterSnapshot, decision: Decision, config: ControlConf
         return decision
     vms = {vm.uuid: (node, vm) for node, vm in snapshot.vms()}
     loads = {v.node_id: _load(v) for v in snapshot.nodes}
+    naming: dict[str, list[str]] = {}  # vm uuid -> ids of the rules that name it
+    for rule in snapshot.rules:
+        for vm_uuid in rule.constraint.vms_in_scope():
+            naming.setdefault(vm_uuid, []).append(rule.rule_id)
     actions = []
     for action in sorted(plan.actions, key=lambda a: (a.start_s, a.id)):
-        reason = _reason(snapshot, decision.trigger, config, action, vms, loads)
+        rules = naming.get(action.subject, []) if action.dst else []
+        reason = _reason(snapshot, decision.trigger, config, action, vms, loads, rules)
         actions.append(replace(action, reason=reason))
     actions.sort(key=lambda a: a.id)
     return replace(decision, plan=replace(plan, actions=tuple(actions)))
@@ -155,6 +159,7 @@ def _reason(
     action: Action,
     vms: dict[str, tuple[str, VmUsage]],
     loads: dict[str, _Load],
+    rules: list[str],
 ) -> str:
     if action.kind.on_node:
         return action.reason
@@ -166,9 +171,7 @@ def _reason(
         node = action.dst
     why = trigger_clause(snapshot, trigger, config, node) if node else trigger.reason
     what = _action_clause(action, name, vm, loads)
-    rules = involving(snapshot.rules, [action.subject], []) if action.dst else []
-    scoped = [r for r in rules if action.subject in r.constraint.vms_in_scope()]
-    kept = f"; rules involved: {', '.join(r.rule_id for r in scoped[:3])}" if scoped else ""
+    kept = f"; rules involved: {', '.join(rules[:3])}" if rules else ""
     original = f" [{action.reason}]" if action.reason else ""
     return f"{why}: {what}{kept}{original}"
 
