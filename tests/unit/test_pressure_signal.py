@@ -3,17 +3,33 @@ and the overload trigger that reads it (the gauges: metrics/test_metrics_pressur
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from vmgrid.agents import model as m
 from vmgrid.agents.cluster.decide.control import ControlConfig, TriggerKind, find_trigger
 from vmgrid.agents.cluster.decide.pressure import as_full, pressured_nodes
+from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.main import build_parser, build_settings
+from vmgrid.agents.cluster.service.runtime import RuntimeOptions
 from vmgrid.agents.cluster.state.events import EventBus
 from vmgrid.agents.cluster.state.state import ClusterState
 from vmgrid.agents.common import node_codec
-from vmgrid.agents.errors import MalformedMessage
+from vmgrid.agents.errors import ConfigError, MalformedMessage
 from vmgrid.coordinator.web import cluster_json
 
 GIB = 2**30
+
+
+def settings(tmp_path: Path, toml: str, *flags: str) -> tuple[ClusterConfig, RuntimeOptions]:
+    path = tmp_path / "cluster.toml"
+    path.write_text(toml)
+    args = build_parser().parse_args(
+        ["--insecure", "--config", str(path), "--state-dir", str(tmp_path / "state"), *flags]
+    )
+    return build_settings(args)
+
+
 SECOND = 1_000_000_000
 HOT = m.Pressure(cpu=m.PressureStall(62.5, 3.0, 9_000_000, 400_000), io=m.PressureStall(1.5))
 
@@ -152,3 +168,24 @@ def test_the_decision_sees_a_pressured_node_as_full() -> None:
     assert seen.node("n1").capacity.cpu_millicores == 1800
     assert seen.node("n2").capacity.cpu_millicores == 4000
     assert snapshot.node("n1").capacity.cpu_millicores == 4000
+
+
+@pytest.mark.parametrize(
+    ("toml", "flags", "message"),
+    [
+        ("[control]\npressure_trigger = 150", (), "control.pressure_trigger: 150.0 must be a"),
+        ("[control]\npressure_trigger = 'high'", (), "control.pressure_trigger = 'high'"),
+        ("", ("--pressure-trigger", "-5"), "control.pressure_trigger: -5.0 must be a"),
+    ],
+)
+def test_a_bad_pressure_trigger_is_named_in_one_line(
+    tmp_path: Path, toml: str, flags: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(tmp_path, toml, *flags)
+    assert message in str(caught.value)
+
+
+def test_the_pressure_trigger_is_read_from_the_control_table(tmp_path: Path) -> None:
+    _, options = settings(tmp_path, "[control]\npressure_trigger = 35\n")
+    assert options.control.pressure_trigger == 35.0
