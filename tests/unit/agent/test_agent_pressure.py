@@ -80,7 +80,7 @@ def _proc(tmp_path: Path, cgroup: str) -> tuple[Path, Path]:
     (proc / "mounts").write_text(f"cgroup2 {root} cgroup2 rw,relatime 0 0\n")
     scope = root / cgroup.lstrip("/")
     scope.mkdir(parents=True)
-    (scope / "cpu.pressure").write_text((PSI / "host-cpu").read_text())
+    (scope / "cpu.pressure").write_text((PSI / "cgroup-cpu.pressure").read_text())
     (scope / "io.pressure").write_text((PSI / "host-io").read_text())
     return proc, root
 
