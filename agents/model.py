@@ -18,6 +18,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from vmgrid.agents.psi import NO_PRESSURE as NO_PRESSURE
+from vmgrid.agents.psi import Pressure as Pressure
+from vmgrid.agents.psi import PressureStall as PressureStall
+from vmgrid.agents.psi import VmPressure as VmPressure
+
 
 class VmState(enum.Enum):
     """Lifecycle state of a VM (libvirt domain states, plus defined and migrating)."""
@@ -121,6 +126,7 @@ class HostUsage:
     memory_total_bytes: int
     net_rx_bytes_per_second: int = 0
     net_tx_bytes_per_second: int = 0
+    pressure: Pressure = NO_PRESSURE
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +155,8 @@ class NodeReport:
     sequence: int
     host: HostUsage
     vms: tuple[VmUsage, ...] = ()
+    vm_pressure: tuple[VmPressure, ...] = ()
+    """Pressure of the VMs whose cgroup the agent reads; the others have none available."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vmgrid.agents.model import HostUsage, NodeReport, VmState, VmUsage
+from vmgrid.agents.model import HostUsage, NodeReport, VmPressure, VmState, VmUsage
 
 VmRow = tuple[str, str, VmState, int, int, int, int, int, int, int, int, bool]
 """A VM's usage as a plain tuple of VmUsage's fields, in their order (``VmUsage(*row)``)."""
@@ -38,6 +38,8 @@ class ReportRows:
     states: tuple[VmState, ...]
     rows: tuple[VmRow, ...]
     samples: list[int]
+    vm_pressure: tuple[VmPressure, ...] = ()
+    """Pressure of the VMs whose cgroup the agent reads (NodeReport.vm_pressure)."""
 
     @classmethod
     def of(cls, report: NodeReport) -> ReportRows:
@@ -61,6 +63,7 @@ class ReportRows:
             tuple(vm.state for vm in vms),
             tuple(vm_row(vm) for vm in vms),
             samples,
+            report.vm_pressure,
         )
 
 

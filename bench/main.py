@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "vmgrid.bench.demo_stability",
         "the demo's loop over M minutes: migrations/hour, ping-pong, time above the band",
     ),
+    "n-plus-one": ("vmgrid.bench.n_plus_one", "time of the N+1 check on a generated cluster"),
 }
 
 

@@ -8,6 +8,8 @@ VM figures come from the load source and every value they report is marked simul
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from pathlib import Path
 
 from vmgrid.agents import model
 from vmgrid.agents.node.hypervisor import (
@@ -18,6 +20,7 @@ from vmgrid.agents.node.hypervisor import (
     HostSample,
 )
 from vmgrid.agents.node.load import LoadSource
+from vmgrid.agents.node.pressure import VmPressureReader, read_host_pressure
 from vmgrid.agents.node.rates import DomainRates, RateTracker, host_busy_millicores
 
 MIB = 1 << 20
@@ -102,7 +105,12 @@ def _detail(names: tuple[str, ...], code: int) -> str:
 
 
 class Collector:
-    """Turns successive samples of one host into reports (sequence numbers are the link's)."""
+    """Turns successive samples of one host into reports (sequence numbers are the link's).
+
+    Pressure (PSI) is read for real hosts only: a test-driver node's figures come from a load
+    source, and the machine's /proc/pressure is not that node's, so its pressure is reported
+    unavailable (as are the VMs of any host whose cgroups cannot be read).
+    """
 
     def __init__(
         self,
@@ -110,11 +118,15 @@ class Collector:
         load: LoadSource | None,
         simulated: bool,
         host_cpu_from_guests: bool = False,
+        pressure_root: Path | None = Path("/proc/pressure"),
+        vm_pressure: VmPressureReader | None = None,
     ) -> None:
         self._info = info
         self._load = load
         self._simulated = simulated
         self._host_cpu_from_guests = host_cpu_from_guests
+        self._pressure_root = None if simulated else pressure_root
+        self._vm_pressure = None if simulated else (vm_pressure or VmPressureReader())
         self._rates = RateTracker()
         self._started = time.monotonic()
 
@@ -127,11 +139,19 @@ class Collector:
         previous, rates = self._rates.update(sample)
         elapsed_s = time.monotonic() - self._started
         vms = tuple(self._vm(dom, rates[dom.uuid], elapsed_s) for dom in sample.domains)
+        host = self._host(sample, previous, vms)
+        if self._pressure_root is not None:
+            host = replace(host, pressure=read_host_pressure(self._pressure_root))
+        vm_pressure: tuple[model.VmPressure, ...] = ()
+        if self._vm_pressure is not None:
+            running = [vm.uuid for vm in vms if vm.state in model.RUNNING_STATES]
+            vm_pressure = self._vm_pressure.read(running) if running else ()
         return model.NodeReport(
             sent_at_unix_ns=time.time_ns(),
             sequence=0,
-            host=self._host(sample, previous, vms),
+            host=host,
             vms=vms,
+            vm_pressure=vm_pressure,
         )
 
     def _vm(self, dom: DomainSample, rates: DomainRates, elapsed_s: float) -> model.VmUsage:

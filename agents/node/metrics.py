@@ -42,6 +42,7 @@ class AgentCollector(Collector):
         if report is not None:
             yield from _host_metrics(node, report.host)
             yield from _vm_metrics(report.vms)
+            yield from pressure_metrics(node, report)
         if sample is not None:
             yield from _counter_metrics(sample)
 
@@ -60,6 +61,37 @@ def _host_metrics(node: str, host: model.HostUsage) -> Iterator[Metric]:
         family = GaugeMetricFamily(name, doc, labels=["node"])
         family.add_metric([node], value)
         yield family
+
+
+def pressure_metrics(node: str, report: model.NodeReport) -> Iterator[Metric]:
+    """PSI avg10 of the host and of each VM whose cgroup the agent reads; nothing for what is
+    unavailable (a test-driver node, a VM in the root cgroup): absent, not zero."""
+    host = GaugeMetricFamily(
+        "vmgrid_node_pressure_avg10_percent",
+        "Share of the last 10 s the host's tasks stalled on a resource (PSI), in percent.",
+        labels=["node", "resource", "line"],
+    )
+    for labels, value in _stalls(report.host.pressure):
+        host.add_metric([node, *labels], value)
+    yield host
+    names = {vm.uuid: vm.name for vm in report.vms}
+    domain = GaugeMetricFamily(
+        "vmgrid_domain_pressure_avg10_percent",
+        "Share of the last 10 s the domain's cgroup stalled on a resource (PSI), in percent.",
+        labels=["domain", "uuid", "resource", "line"],
+    )
+    for row in report.vm_pressure:
+        for labels, value in _stalls(row.pressure):
+            domain.add_metric([names.get(row.uuid, row.uuid), row.uuid, *labels], value)
+    yield domain
+
+
+def _stalls(pressure: model.Pressure) -> Iterator[tuple[tuple[str, str], float]]:
+    for resource in ("cpu", "memory", "io"):
+        stall = getattr(pressure, resource)
+        if stall is not None:
+            yield (resource, "some"), stall.some_avg10
+            yield (resource, "full"), stall.full_avg10
 
 
 def _vm_metrics(vms: tuple[model.VmUsage, ...]) -> Iterator[Metric]:

@@ -14,6 +14,7 @@ from vmgrid.coordinator.cli import (
     certs_cmd,
     cluster_cmd,
     cluster_ops_cmd,
+    explain_cmd,
     grid_cmd,
     jobs_cmd,
     move_cmd,
@@ -34,6 +35,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {  # type: i
     "undrain events": cluster_ops_cmd.add_parsers,
     "rules": rules_cmd.add_parsers,
     "policy": policy_cmd.add_parsers,
+    "explain capacity": explain_cmd.add_parsers,
 }
 
 

@@ -78,6 +78,8 @@ def build_app(backend: Backend, tokens: Tokens) -> web.Application:
     app.router.add_delete(f"{API}/rules/{{id}}", _delete_rule)
     app.router.add_get(f"{API}/policy", _policy)
     app.router.add_put(f"{API}/policy", _set_policy)
+    app.router.add_get(f"{API}/vms/{{id}}/explain", _explain)
+    app.router.add_get(f"{API}/capacity/n-plus-one", _n_plus_one)
     return app
 
 
@@ -365,3 +367,14 @@ async def _set_policy(request: web.Request) -> web.StreamResponse:
             raise bad_request(f"policy.{key}: {value!r} is not a number or a word", key)
     cluster = request.query.get("cluster", "")
     return web.json_response(await request.app[BACKEND].set_policy(cluster, body))
+
+
+# ---- explanations and capacity -----------------------------------------------------------------
+
+
+async def _explain(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await request.app[BACKEND].explain(_path_id(request)))
+
+
+async def _n_plus_one(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await request.app[BACKEND].n_plus_one())

@@ -101,3 +101,12 @@ class Backend(Protocol):
     async def set_policy(self, cluster: str, values: dict[str, object]) -> Json:
         """Change keys of the policy; 400 naming the bad key or value, nothing changed then."""
         ...
+
+    async def explain(self, vm: str) -> Json:
+        """``{"vm", "name", "node", "text", "last_action", "rules", "next"}``: why the VM (uuid
+        or name) is where it is and what would move it next; 404 naming an unknown VM."""
+        ...
+
+    async def n_plus_one(self) -> Json:
+        """``{"ok", "nodes": [{"node", "ok", "vms", "unplaced", "reason"}]}``."""
+        ...

@@ -131,7 +131,8 @@ class ClusterBackend:
                 if where.name and where.name.lower() not in vm.name.lower():
                     continue
                 migration = self.migrations.get(vm.uuid)
-                found.append(cj.vm_json(vm, view.node_id, self.cluster_id, migration))
+                pressure = view.vm_pressure.get(vm.uuid)
+                found.append(cj.vm_json(vm, view.node_id, self.cluster_id, migration, pressure))
         return found
 
     async def clusters(self) -> list[Json]:
@@ -395,6 +396,19 @@ class ClusterBackend:
             return {"cluster": self.cluster_id, **api.set(values).as_dict()}
 
         return await self._call(go, "body")
+
+    # ---- explanations and capacity --------------------------------------------------------
+
+    async def explain(self, vm: str) -> Json:
+        insight = self.runtime.operator.insight
+
+        async def go() -> Json:
+            return cj.explanation_json(await insight.explain(vm), self._vm_names())
+
+        return await self._call(go)
+
+    async def n_plus_one(self) -> Json:
+        return cj.n_plus_one_json(await self.runtime.operator.insight.n_plus_one())
 
 
 __all__ = ["ApiError", "ClusterBackend", "DashboardSource"]

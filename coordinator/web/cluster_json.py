@@ -25,6 +25,29 @@ def capacity_json(capacity: Any) -> Json:
     }
 
 
+def _stall_json(stall: Any) -> Json | None:
+    """One resource's PSI figures; None when unavailable (a domain None, a wire stall with
+    ``available`` false)."""
+    if stall is None or not getattr(stall, "available", True):
+        return None
+    return {
+        "some_avg10": round(stall.some_avg10, 2),
+        "full_avg10": round(stall.full_avg10, 2),
+        "some_total_us": stall.some_total_us,
+        "full_total_us": stall.full_total_us,
+    }
+
+
+def pressure_json(pressure: Any) -> Json:
+    """Pressure-stall information (domain Pressure or wire Pressure, or None): each resource's
+    figures or null, and ``available`` false when none could be read (not zero pressure)."""
+    stalls = {
+        name: _stall_json(None if pressure is None else getattr(pressure, name))
+        for name in ("cpu", "memory", "io")
+    }
+    return {"available": any(v is not None for v in stalls.values()), **stalls}
+
+
 def usage_json(usage: Any) -> Json:
     """A node's usage; the domain HostUsage and the wire one share these field names."""
     return {
@@ -33,6 +56,7 @@ def usage_json(usage: Any) -> Json:
         "memory_total_bytes": usage.memory_total_bytes,
         "net_rx_bytes_per_second": usage.net_rx_bytes_per_second,
         "net_tx_bytes_per_second": usage.net_tx_bytes_per_second,
+        "pressure": pressure_json(usage.pressure),
     }
 
 
@@ -53,7 +77,9 @@ def node_json(view: NodeView, cluster_id: str) -> Json:
     }
 
 
-def vm_json(vm: VmUsage, node_id: str, cluster_id: str, migration: Json | None) -> Json:
+def vm_json(
+    vm: VmUsage, node_id: str, cluster_id: str, migration: Json | None, pressure: Any = None
+) -> Json:
     return {
         "uuid": vm.uuid,
         "name": vm.name,
@@ -68,6 +94,7 @@ def vm_json(vm: VmUsage, node_id: str, cluster_id: str, migration: Json | None) 
         "net_tx_bytes_per_second": vm.net_tx_bytes_per_second,
         "simulated": vm.simulated,
         "migration": migration,
+        "pressure": pressure_json(pressure),
     }
 
 
@@ -122,4 +149,50 @@ def rule_json(rule: Rule, names: dict[str, str], state: str = "holds", reason: s
         "created_at_unix_ms": int(rule.created_unix_s * 1000),
         "state": state,
         "reason": reason,
+    }
+
+
+def explanation_json(explanation: Any, names: dict[str, str]) -> Json:
+    """Why a VM is where it is (operator/explain.py): its node, the whole text, the last
+    action that placed it (or null), the rules that name it and what would move it next."""
+    last = explanation.last_action
+    last_json = None
+    if last is not None:
+        action = last.action
+        last_json = {
+            "plan": last.plan_id,
+            "origin": last.origin,
+            "kind": action.kind.value,
+            "src": action.src,
+            "dst": action.dst,
+            "reason": action.reason,
+            "state": last.state.value,
+            "message": last.message,
+            "at_unix_ms": int(last.at_unix_s * 1000),
+        }
+    return {
+        "vm": explanation.vm_uuid,
+        "name": explanation.vm_name,
+        "node": explanation.node,
+        "text": explanation.text,
+        "last_action": last_json,
+        "rules": [rule_json(s.rule, names, s.state, s.reason) for s in explanation.rules],
+        "next": explanation.next,
+    }
+
+
+def n_plus_one_json(result: Any) -> Json:
+    """The N+1 view: can the cluster lose each node and restart its HA VMs elsewhere?"""
+    return {
+        "ok": result.ok,
+        "nodes": [
+            {
+                "node": c.node,
+                "ok": c.ok,
+                "vms": c.vms,
+                "unplaced": list(c.unplaced),
+                "reason": c.reason,
+            }
+            for c in result.nodes
+        ],
     }

@@ -22,7 +22,7 @@ from vmgrid.agents.errors import NotFound, VmgridError
 from vmgrid.agents.identity import Role
 from vmgrid.agents.rpc_status import from_rpc_error
 from vmgrid.agents.tls import server_role_options
-from vmgrid.coordinator.web.cluster_json import capacity_json, usage_json
+from vmgrid.coordinator.web.cluster_json import capacity_json, pressure_json, usage_json
 from vmgrid.coordinator.web.errors import not_found
 from vmgrid.v1 import cluster_pb2 as pb
 from vmgrid.v1 import cluster_pb2_grpc
@@ -181,4 +181,5 @@ def _vm_json(info: pb.VmInfo, cluster_id: str) -> Json:
         "net_tx_bytes_per_second": vm.net_tx_bytes_per_second,
         "simulated": vm.simulated,
         "migration": None,
+        "pressure": pressure_json(info.pressure if info.HasField("pressure") else None),
     }

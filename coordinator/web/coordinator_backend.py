@@ -33,6 +33,11 @@ from vmgrid.coordinator.web.jobs_json import jobs_json, one_job
 log = logging.getLogger(__name__)
 Json = dict[str, Any]
 NO_APPROVAL = "plans waiting for approval are held by each cluster manager; use its dashboard"
+NO_INSIGHT = (
+    "explanations and the N+1 view are a cluster manager's: use its dashboard, its HTTP API or "
+    "'vmgridctl explain VM --cluster HOST:PORT' / 'vmgridctl capacity n-plus-one --cluster "
+    "HOST:PORT'"
+)
 NO_RULES = (
     "placement rules are held by each cluster manager; use its dashboard, its HTTP API or "
     "'vmgridctl rules --cluster HOST:PORT'"
@@ -264,6 +269,12 @@ class CoordinatorBackend:
         except InvalidArgument as exc:
             raise bad_request(str(exc), "body") from None
         return {"cluster": cluster_id, **changed}
+
+    async def explain(self, vm: str) -> Json:
+        raise conflict(NO_INSIGHT, "id")
+
+    async def n_plus_one(self) -> Json:
+        raise conflict(NO_INSIGHT)
 
 
 def _client_credentials(coordinator: Coordinator) -> grpc.ChannelCredentials | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vmgrid.coordinator.web.openapi_insight import SCHEMAS, insight_paths
 from vmgrid.coordinator.web.openapi_policy import POLICY_SCHEMA, policy_paths
 
 Json = dict[str, Any]
@@ -212,6 +213,7 @@ def openapi_document() -> Json:
         "/plans/{id}/reject": _post("Reject a pending recommendation", _EMPTY),
         **_rule_paths(),
         **policy_paths(_json(_ref("OperatorPolicy")), _errors),
+        **insight_paths(_get),
     }
     return {
         "openapi": "3.0.3",
@@ -235,6 +237,7 @@ def openapi_document() -> Json:
                 "Rule": _RULE,
                 "RuleViolation": _VIOLATION,
                 "OperatorPolicy": POLICY_SCHEMA,
+                **SCHEMAS,
             },
         },
         "paths": paths,
@@ -252,7 +255,7 @@ _NODE = {
         "degraded_reason": {"type": "string", "description": "empty unless libvirt is unreadable"},
         "simulated": {"type": "boolean"},
         "capacity": {"type": "object"},
-        "usage": {"type": "object", "nullable": True},
+        "usage": {"type": "object", "nullable": True, "description": "figures, Pressure"},
         "vms": {"type": "array", "items": {"type": "string"}},
     },
 }
@@ -268,6 +271,7 @@ _VM = {
         "memory_allocated_bytes": {"type": "integer"},
         "simulated": {"type": "boolean"},
         "migration": {"type": "object", "nullable": True},
+        "pressure": {"$ref": "#/components/schemas/Pressure"},
     },
 }
 _TOPOLOGY = {

@@ -48,6 +48,7 @@ run solver-issue-100 solver tests/data/btrplace/std-perf-issue-100.json.gz --tim
 run solver-generate solver --generate nodes=1000,vms=10000,seed=1 --timeout 10
 run grid grid --clusters 100 --nodes-per-cluster 100 --vms-per-node 10
 run makespan makespan
+run n-plus-one n-plus-one --nodes 200 --vms-per-node 10 --spread-pairs
 run reaction reaction --hosts 3
 run failover failover --hosts 3
 run fuzz fuzz --seconds 120

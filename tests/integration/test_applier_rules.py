@@ -1,7 +1,9 @@
 """The applier keeps placement rules, whoever asks: on a real runtime with test-driver agents,
-an operator migration that would break a spread rule is refused by the plan executor before it
-starts (the action is skipped, naming the rule), the VM stays where it was, and a migration
-that keeps the rule still runs. The vmgrid policy drops such moves from its plans too."""
+a migration that would break a spread rule is refused by the plan executor before it starts
+(the action is skipped, naming the rule), the VM stays where it was, and a migration that keeps
+the rule still runs. An operator asking for such a migration is told at once (the operator API
+asks the applier's check first, and starts nothing). The vmgrid policy drops such moves from
+its plans too."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from cluster_ops_harness import OpsCluster
 from vmgrid.agents.cluster.act.journal import ActionState, PlanState
 from vmgrid.agents.model import VmState
 from vmgrid.solver.constraints import Spread
+from vmgrid.solver.plan import Action, ActionKind
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc
 
 pytestmark = pytest.mark.slow
@@ -38,7 +41,14 @@ def test_operator_migration_that_breaks_spread_is_skipped_and_one_that_keeps_it_
     with grpc.insecure_channel(cluster.address) as channel:
         stub = cluster_pb2_grpc.ClusterServiceStub(channel)
         onto_b = cluster_pb2.MigrateVmRequest(vm_uuid=a, destination_node_id="n2")
-        refused = stub.MigrateVm(onto_b, timeout=30).plan.plan_id
+        with pytest.raises(grpc.RpcError) as told:
+            stub.MigrateVm(onto_b, timeout=30)
+        assert told.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+        assert "ab-apart" in told.value.details() and "spread" in told.value.details()
+        # The same action given to the applier directly (as any caller's plan would be):
+        move = Action(0, ActionKind.MIGRATE, a, "n1", "n2", 0, 1, "test: onto b")
+        refused = "direct-onto-b"
+        cluster.run(runtime.executor.run(refused, (move,), origin="test"))
         cluster.wait_idle()
         record = cluster.call(lambda: runtime.journal.plan(refused))
         assert record is not None and record.state is PlanState.FAILED

@@ -164,6 +164,11 @@ class PlanExecutor:
         """The plan that holds the VM now (its actions may touch it), or None."""
         return self._holders.get(vm_uuid)
 
+    def check(self, action: Action) -> Check:
+        """What the applier would say of `action` on fresh state now, so that an operator's
+        request that cannot run is refused with the rule or resource in the way."""
+        return self._driver.check(action)
+
     def claim(self, plan_id: str) -> None:
         """Count `plan_id` as in flight from now on, before its task has had a chance to run
         (`run` and `resume` claim too; the claim ends with the plan or with `release`)."""

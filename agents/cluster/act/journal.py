@@ -301,6 +301,30 @@ class Journal:
                 out.append(record)
         return out
 
+    def last_vm_action(
+        self, vm_uuid: str, kinds: Iterable[ActionKind]
+    ) -> tuple[PlanRecord, ActionRecord, float] | None:
+        """The latest action of one of `kinds` on `vm_uuid`, with its plan's header (no other
+        actions) and when it ended (or started, or its plan was made); None when none."""
+        kinds = tuple(kinds)
+        marks = ",".join("?" for _ in kinds)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT a.plan_id, a.action_id, a.kind, a.subject, a.src, a.dst, a.start_s,"
+                " a.end_s, a.reason, a.depends_on, a.state, a.attempt, a.message, a.simulated,"
+                " p.state, p.origin, p.summary, p.created_unix_s,"
+                " COALESCE(a.ended_unix_s, a.started_unix_s, p.created_unix_s) AS at"
+                " FROM actions a JOIN plans p ON p.plan_id = a.plan_id"
+                f" WHERE a.subject = ? AND a.kind IN ({marks})"
+                " ORDER BY at DESC, p.rowid DESC LIMIT 1",
+                (vm_uuid, *(k.value for k in kinds)),
+            ).fetchone()
+        if row is None:
+            return None
+        action = _action_record(row[:14])
+        plan = PlanRecord(row[0], PlanState(row[14]), row[15], row[16], row[17], (action,))
+        return plan, action, float(row[18])
+
 
 def _action_record(row: tuple) -> ActionRecord:  # type: ignore[type-arg]
     action = Action(

@@ -28,6 +28,8 @@ from vmgrid.agents.cluster.decide.maintenance import (
 )
 from vmgrid.agents.cluster.decide.move_limits import MoveHistory
 from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider
+from vmgrid.agents.cluster.decide.pressure import as_full, pressured_nodes
+from vmgrid.agents.cluster.decide.reasons import explained
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus
 from vmgrid.solver.plan import Action, ActionKind, Plan
@@ -72,7 +74,20 @@ def think(
     decider: PolicyDecider,
     config: ControlConfig,
 ) -> Thought:
-    """One cycle's conclusion on `snapshot` (see the module docstring)."""
+    """One cycle's conclusion on `snapshot` (see the module docstring), each action of its
+    plan explained in words and figures (reasons.py)."""
+    thought = _conclude(snapshot, request, decider, config)
+    if thought.decision is None:
+        return thought
+    return replace(thought, decision=explained(snapshot, thought.decision, config))
+
+
+def _conclude(
+    snapshot: ClusterSnapshot,
+    request: CycleRequest,
+    decider: PolicyDecider,
+    config: ControlConfig,
+) -> Thought:
     if request.returning is not None:
         return _return_home(snapshot, request.returning, dict(request.drained), config)
     trigger = find_trigger(snapshot, config)
@@ -89,11 +104,12 @@ def think(
         if stuck:
             decision = _fallback(snapshot, trigger, stuck, config, "VM(s) that did not migrate")
             return Thought(decision, run_now=True, used_drain_failed=True)
+    seen = as_full(snapshot, pressured_nodes(snapshot, trigger, config))
     if draining or config.policy is PolicyKind.SOLVER:
-        decision = decide(snapshot, trigger, config, request.history)
+        decision = decide(seen, trigger, config, request.history)
         policy_decider = None
     else:
-        decision = decider.decide(snapshot, trigger, config, request.history)
+        decision = decider.decide(seen, trigger, config, request.history)
         policy_decider = decider
     if decision.plan is None and draining:
         stuck = fallback_actions(snapshot, trigger.nodes, config.drain_fallback)

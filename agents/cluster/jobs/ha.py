@@ -24,7 +24,7 @@ import dataclasses
 import logging
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from vmgrid.agents.cluster.act.oneshot import one_action, run_or_raise
@@ -33,6 +33,7 @@ from vmgrid.agents.cluster.jobs.members import Member
 from vmgrid.agents.cluster.jobs.submission import ClusterJobs, run_command
 from vmgrid.agents.cluster.link.manager import NodeSession
 from vmgrid.agents.cluster.rules.check import involving, refusing_rules
+from vmgrid.agents.cluster.rules.store import Rule
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
 from vmgrid.agents.errors import VmgridError
@@ -137,6 +138,8 @@ class HaMonitor:
         self._refused: set[str] = set()
         self._cleaners: set[asyncio.Task[None]] = set()
         self._cleaning: set[str] = set()
+        self._reasons: dict[str, str] = {}
+        """vm uuid -> the reason of its restart, from the placement just chosen."""
         jobs.manager.session_hooks.append(self._on_session)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -175,7 +178,7 @@ class HaMonitor:
     async def restart_from(self, node: str) -> list[Restart]:
         members = self._members_on(node)
         model = to_model(self.jobs.manager.state.snapshot())
-        order = restart_order(_as_vm(m) for m in members.values())
+        order = restart_order(as_vm(m) for m in members.values())
         done = []
         for vm in order:
             member = members[vm.name]
@@ -188,7 +191,7 @@ class HaMonitor:
             except (VmgridError, OSError, subprocess.SubprocessError) as exc:
                 log.error("restart of %s on %s failed: %s", member.name, target, exc)
                 continue
-            model = model.with_vms([_as_vm(member).on(target)])
+            model = model.with_vms([as_vm(member).on(target)])
             done.append(restart)
         self.restarts.extend(done)
         return done
@@ -209,24 +212,19 @@ class HaMonitor:
         return found
 
     def _target(self, model: Model, member: Member) -> str | None:
-        """Where the member restarts: a node with room that keeps every placement rule if
-        there is one; else one with room all the same, the rules it breaks reported as
-        impossible (a running VM beats a kept rule, and the operator is told)."""
-        fits = _fitting(model, member)
-        if not fits:
-            return None
+        """Where the member restarts (`restart_target`); the rules that choice breaks are
+        reported impossible (a running VM beats a kept rule, and the operator is told)."""
         state = self.jobs.manager.state
-        rules = involving(state.rules.kept(), [member.vm_uuid], fits)
-        arriving = _as_vm(member)
-        breaks = {n: refusing_rules(rules, model, arriving, n) for n in fits}
-        kept = [n for n in fits if not breaks[n]]
-        target = _best(model, kept or fits, member)
-        for rule in breaks[target]:
+        placement = restart_target(model, state.rules.kept(), member)
+        if placement.node is None:
+            return None
+        for rule in placement.broken:
             state.report_impossible(
                 rule.rule_id,
                 f"no node with room keeps it for {member.name} restarted after a node failure",
             )
-        return target
+        self._reasons[member.vm_uuid] = restart_reason(model, member, placement)
+        return placement.node
 
     async def _restart(self, member: Member, target: str) -> Restart:
         checkpoint = self.checkpoints.latest(member.job_id) or ""
@@ -239,7 +237,9 @@ class HaMonitor:
             manager, target, DefineCommand(f"{tag}-define", member.domain_xml), timeout
         )
         self.jobs.members.relocate(member.vm_uuid, member.node_id, target)
-        reason = f"HA restart of {member.name} after {member.node_id} failed"
+        reason = self._reasons.pop(member.vm_uuid, "") or (
+            f"HA restart of {member.name} after {member.node_id} failed"
+        )
         start = one_action(ActionKind.BOOT_VM, member.vm_uuid, reason, dst=target)
         await run_or_raise(self.jobs.executor, tag, [start], origin="ha")
         log.info("restarted %s on %s (checkpoint %s)", member.name, target, checkpoint or "none")
@@ -289,30 +289,102 @@ class HaMonitor:
             log.info("removed the stale copy of %s on returning node %s", vm_uuid, node)
 
 
-def _as_vm(member: Member) -> VM:
+@dataclass(frozen=True)
+class RestartPlacement:
+    """Where a member would restart after its node fails, and the rules that breaks."""
+
+    node: str | None
+    """None: no other connected node has memory for it."""
+    broken: tuple[Rule, ...] = ()
+    cpu_short: bool = False
+    """The chosen node lacks room for its CPU or network (restarted all the same)."""
+
+
+Slack = Callable[[str, str], int]
+"""(node, resource) -> room left; the model's own by default."""
+
+
+def restart_target(
+    model: Model,
+    rules: Iterable[Rule],
+    member: Member,
+    slack: Slack | None = None,
+    rules_model: Callable[[], Model] | None = None,
+) -> RestartPlacement:
+    """Where `member` restarts: a node with memory for it that keeps every placement rule if
+    there is one (most room first), else one with memory all the same. Pure: the HA monitor
+    acts on it, and the N+1 check (capacity.py) asks it for every node in turn, with its own
+    running `slack` and the model rules are checked on built only when a rule is involved
+    (`rules_model`)."""
+    room = slack or model.slack
+    fits = _fitting(model, member, room)
+    if not fits:
+        return RestartPlacement(None)
+    need = {CPU: member.cpu_millicores, NET: member.bandwidth_mbps}
+
+    def short(n: str) -> bool:
+        return any(room(n, r) < q for r, q in need.items())
+
+    def rank(n: str) -> tuple[bool, int, str]:
+        return (short(n), -room(n, MEMORY), n)
+
+    involved = involving(rules, [member.vm_uuid], fits)
+    if not involved:
+        best = min(fits, key=rank)
+        return RestartPlacement(best, (), short(best))
+    placed = rules_model() if rules_model is not None else model
+    arriving = as_vm(member)
+    best = min(fits, key=rank)
+    broken = refusing_rules(involved, placed, arriving, best)
+    if not broken:
+        return RestartPlacement(best, (), short(best))
+    for node in sorted(fits, key=rank)[1:]:  # the best node that keeps every rule...
+        if not refusing_rules(involved, placed, arriving, node):
+            return RestartPlacement(node, (), short(node))
+    return RestartPlacement(best, tuple(broken), short(best))  # ...else the best, naming them
+
+
+def restart_reason(model: Model, member: Member, placement: RestartPlacement) -> str:
+    """The HA restart in words and figures: what failed, where the member goes and what that
+    node's memory and CPU go from and to, and any rule the choice breaks."""
+    node = placement.node or "-"
+    cap_mem, cap_cpu = model.nodes[node].cap(MEMORY), model.nodes[node].cap(CPU)
+    mem, cpu = model.load(node, MEMORY), model.load(node, CPU)
+
+    def pct(used: int, cap: int) -> int:
+        return round(100 * used / max(1, cap))
+
+    among = "the node with most free memory" + (
+        " (no node with room keeps every rule)" if placement.broken else " that keeps the rules"
+    )
+    text = (
+        f"{member.node_id} failed (fenced): restart {member.name} "
+        f"({member.cpu_millicores / 1000:.1f} cores, {member.memory_mib} MiB, HA priority "
+        f"{member.ha_priority}) on {node}, {among} "
+        f"(memory {pct(mem, cap_mem)}% -> {pct(mem + member.memory_mib, cap_mem)}%, "
+        f"cpu {pct(cpu, cap_cpu)}% -> {pct(cpu + member.cpu_millicores, cap_cpu)}%)"
+    )
+    if placement.broken:
+        text += "; no node with room keeps " + ", ".join(r.rule_id for r in placement.broken)
+    if placement.cpu_short:
+        text += "; short of CPU there (restarted all the same)"
+    return text
+
+
+def as_vm(member: Member) -> VM:
+    """The member as the solver's model sees it (demand in solver units, READY)."""
     demand = {CPU: member.cpu_millicores, MEMORY: member.memory_mib, NET: member.bandwidth_mbps}
     return VM(member.vm_uuid, demand, VMState.READY, None, {"ha_priority": member.ha_priority})
 
 
-def _fitting(model: Model, member: Member) -> list[str]:
+def _fitting(model: Model, member: Member, room: Slack) -> list[str]:
     """Connected nodes other than the member's failed one with memory for it. CPU and network
-    are compressible: a restart is never refused for them, only steered (`_best`)."""
+    are compressible: a restart is never refused for them, only steered (the ranking)."""
     return [
         n
         for n in model.online_nodes()
-        if n != member.node_id and model.slack(n, MEMORY) >= member.memory_mib
+        if n != member.node_id and room(n, MEMORY) >= member.memory_mib
     ]
-
-
-def _best(model: Model, nodes: list[str], member: Member | None = None) -> str:
-    """A node with room for the member's CPU and network if there is one, then the one with
-    most free memory (ties by name)."""
-    need = {} if member is None else {CPU: member.cpu_millicores, NET: member.bandwidth_mbps}
-
-    def short(n: str) -> bool:
-        return any(model.slack(n, r) < q for r, q in need.items())
-
-    return min(nodes, key=lambda n: (short(n), -model.slack(n, MEMORY), n))
 
 
 def _roll_back_disk(overlay: str, checkpoint: str) -> None:

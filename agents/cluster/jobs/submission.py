@@ -28,6 +28,7 @@ from pathlib import Path
 
 from vmgrid.agents.cluster.act.executor import PlanExecutor
 from vmgrid.agents.cluster.act.oneshot import one_action, run_or_raise
+from vmgrid.agents.cluster.decide.reasons import node_figures
 from vmgrid.agents.cluster.jobs.members import Member, MemberStore
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.state.solver_view import to_model
@@ -242,7 +243,12 @@ class ClusterJobs:
         return member
 
     async def _start(self, member: Member) -> None:
-        reason = f"start of {member.name}, member of job {member.job_id}"
+        before = node_figures(self.manager.state.view(member.node_id))
+        reason = (
+            f"start of {member.name} ({member.cpu_millicores / 1000:.1f} cores, "
+            f"{member.memory_mib} MiB), member of job {member.job_id}, on {member.node_id} as "
+            f"the job's placement chose ({member.node_id} before it: {before})"
+        )
         start = one_action(ActionKind.BOOT_VM, member.vm_uuid, reason, dst=member.node_id)
         plan_id = f"job-{member.job_id}-{member.name}-start"
         await run_or_raise(self.executor, plan_id, [start], origin="submission")

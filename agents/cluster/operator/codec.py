@@ -17,13 +17,14 @@ from vmgrid.agents.cluster.state.events import ClusterEvent, EventKind
 from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
 from vmgrid.agents.common.node_codec import (
     encode_host_usage,
+    encode_pressure,
     encode_vm_usage,
     set_timestamp_ns,
     vm_state_to_wire,
 )
 from vmgrid.agents.errors import MalformedMessage
 from vmgrid.agents.wire_limits import parse_json
-from vmgrid.solver.plan import ActionKind
+from vmgrid.solver.plan import Action, ActionKind
 from vmgrid.v1 import cluster_pb2, common_pb2, node_pb2
 
 _EVENT_KIND_TO_WIRE: dict[EventKind, Any] = {
@@ -102,9 +103,13 @@ def encode_node_info(view: NodeView) -> cluster_pb2.NodeInfo:
     return msg
 
 
-def encode_vm_info(node_id: str, vm: m.VmUsage, observed_at_unix_ns: int) -> cluster_pb2.VmInfo:
-    """Convert one VM for ListVms/GetNode."""
+def encode_vm_info(
+    node_id: str, vm: m.VmUsage, observed_at_unix_ns: int, pressure: m.Pressure | None = None
+) -> cluster_pb2.VmInfo:
+    """Convert one VM for ListVms/GetNode (`pressure`: its cgroup's, when available)."""
     msg = cluster_pb2.VmInfo(node_id=node_id, usage=encode_vm_usage(vm))
+    if pressure is not None and pressure.available:
+        encode_pressure(pressure, msg.pressure)
     if observed_at_unix_ns:
         set_timestamp_ns(msg.observed_at, observed_at_unix_ns)
     return msg
@@ -177,24 +182,28 @@ def encode_plan(view: PlanView) -> common_pb2.Plan:
         active_nodes_after=view.active_nodes_after,
     )
     for item in view.actions:
-        action = item.action
-        msg.actions.append(
-            common_pb2.PlanAction(
-                action_id=str(action.id),
-                kind=_ACTION_KIND_TO_WIRE[action.kind],
-                vm_uuid="" if action.kind.on_node else action.subject,
-                source_node_id=action.src or ("" if not action.kind.on_node else action.subject),
-                destination_node_id=action.dst or "",
-                start_ms=action.start_s * 1000,
-                duration_ms=action.duration_s * 1000,
-                depends_on_action_ids=[str(d) for d in action.depends_on],
-                state=_ACTION_STATE_TO_WIRE[item.state],
-                simulated=item.simulated,
-                reason=action.reason if not item.message else f"{action.reason} ({item.message})",
-            )
-        )
+        msg.actions.append(encode_action(item.action, item.state, item.simulated, item.message))
     set_timestamp_ns(msg.created_at, int(view.created_unix_s * 1e9))
     return msg
+
+
+def encode_action(
+    action: Action, state: ActionState | None, simulated: bool, message: str = ""
+) -> common_pb2.PlanAction:
+    """One plan action; its reason carries the outcome's message when there is one."""
+    return common_pb2.PlanAction(
+        action_id=str(action.id),
+        kind=_ACTION_KIND_TO_WIRE[action.kind],
+        vm_uuid="" if action.kind.on_node else action.subject,
+        source_node_id=action.src or ("" if not action.kind.on_node else action.subject),
+        destination_node_id=action.dst or "",
+        start_ms=action.start_s * 1000,
+        duration_ms=action.duration_s * 1000,
+        depends_on_action_ids=[str(d) for d in action.depends_on],
+        state=_ACTION_STATE_TO_WIRE[state],
+        simulated=simulated,
+        reason=action.reason if not message else f"{action.reason} ({message})",
+    )
 
 
 # ---- placement rules ----------------------------------------------------------------------

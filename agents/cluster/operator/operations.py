@@ -19,10 +19,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import NoReturn
 
-from vmgrid.agents.cluster.act.executor import ExecutionEvent, ExecutionReport
+from vmgrid.agents.cluster.act.executor import ExecutionEvent, ExecutionReport, Verdict
 from vmgrid.agents.cluster.act.journal import ActionState, PlanState
 from vmgrid.agents.cluster.decide.control import Decision
+from vmgrid.agents.cluster.decide.reasons import explained
 from vmgrid.agents.cluster.operator import dry_run
+from vmgrid.agents.cluster.operator.explain import Insight
 from vmgrid.agents.cluster.operator.parts import ClusterParts
 from vmgrid.agents.cluster.operator.plan_views import (
     PlanStatus,
@@ -131,6 +133,7 @@ class PlanOperations:
         decision = await asyncio.to_thread(
             dry_run.propose, snapshot, config, objective, drain_nodes, preview
         )
+        decision = explained(snapshot, decision, config)
         plan_id = f"dry-{uuid.uuid4().hex[:10]}"
         now = time.time()
         if decision.plan is not None:
@@ -241,6 +244,9 @@ class PlanOperations:
             )
             reason = f"operator request: solver chose {destination}"
         action = dry_run.single_migration(vm_uuid, host, destination, reason)
+        check = self._runtime.executor.check(action)
+        if check.verdict is not Verdict.READY:
+            raise FailedPrecondition(f"VM {name} cannot move to {destination} now: {check.reason}")
         summary = f"migrate {name} {host} -> {destination}"
         if self.simulated(action):
             summary += " (simulated)"
@@ -370,3 +376,4 @@ class OperatorApi:
         self.vms = VmCommands(runtime)
         self.rules = RuleOperations(runtime)
         self.policy = PolicyOperations(runtime)
+        self.insight = Insight(runtime)

@@ -13,6 +13,7 @@ from typing import TypeAlias, TypeVar
 import grpc
 import grpc.aio
 from vmgrid.agents.cluster.operator import codec as view_codec
+from vmgrid.agents.cluster.operator import insight_codec
 from vmgrid.agents.cluster.operator.operations import OperatorApi
 from vmgrid.agents.common import node_codec as codec
 from vmgrid.agents.errors import Unimplemented, VmgridError
@@ -206,3 +207,13 @@ class OperatorRpcMixin:
         changes = dict(request.values)
         policy = await self._do(context, lambda op: op.policy.set(changes))
         return pb.SetPolicyResponse(policy=view_codec.encode_policy(policy))
+
+    async def ExplainVm(self, request: pb.ExplainVmRequest, context: Ctx) -> pb.ExplainVmResponse:  # noqa: N802
+        explanation = await self._await(context, lambda op: op.insight.explain(request.vm_uuid))
+        return insight_codec.encode_explanation(explanation)
+
+    async def GetNPlusOne(  # noqa: N802
+        self, request: pb.GetNPlusOneRequest, context: Ctx
+    ) -> pb.GetNPlusOneResponse:
+        result = await self._await(context, lambda op: op.insight.n_plus_one())
+        return insight_codec.encode_n_plus_one(result)

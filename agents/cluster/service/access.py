@@ -52,6 +52,8 @@ _CLUSTER_SERVICE = {
     "ForgetNode": OPERATOR,
     "GetPolicy": READ,
     "SetPolicy": WRITE,
+    "ExplainVm": READ,
+    "GetNPlusOne": READ,
 }
 
 CLUSTER_ACCESS: AccessTable = {

@@ -68,6 +68,7 @@ class ClusterCollector(Collector):
         yield vms
         yield from self._ingest()
         yield from self._node_load(views)
+        yield from _node_pressure(views)
         yield _gauge(
             "vmgrid_cluster_connected_agents",
             "Open agent streams.",
@@ -134,6 +135,33 @@ class ClusterCollector(Collector):
             for family, value in zip(families, values, strict=True):
                 family.add_metric([view.node_id], value)
         yield from families
+
+
+def _node_pressure(views: list[NodeLoad]) -> Iterator[Metric]:
+    """PSI of each node: avg10 per resource and line (some/full), only where the agent reads
+    it; ``..._pressure_available`` says which nodes do (0: unknown, not zero pressure)."""
+    avg10 = GaugeMetricFamily(
+        "vmgrid_cluster_node_pressure_avg10_percent",
+        "Share of the last 10 s the node's tasks stalled on a resource (PSI), in percent.",
+        labels=["node", "resource", "line"],
+    )
+    available = GaugeMetricFamily(
+        "vmgrid_cluster_node_pressure_available",
+        "1 when the node's agent reports pressure-stall information, 0 when it cannot.",
+        labels=["node"],
+    )
+    for view in views:
+        pressure = view.usage.pressure if view.usage is not None else None
+        available.add_metric([view.node_id], 1 if pressure and pressure.available else 0)
+        if pressure is None:
+            continue
+        for resource in ("cpu", "memory", "io"):
+            stall = getattr(pressure, resource)
+            if stall is not None:
+                avg10.add_metric([view.node_id, resource, "some"], stall.some_avg10)
+                avg10.add_metric([view.node_id, resource, "full"], stall.full_avg10)
+    yield avg10
+    yield available
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

@@ -145,7 +145,9 @@ class ClusterServicer(
         return cluster_pb2.GetNodeResponse(
             node=view_codec.encode_node_info(view),
             vms=[
-                view_codec.encode_vm_info(view.node_id, vm, view.last_seen_unix_ns)
+                view_codec.encode_vm_info(
+                    view.node_id, vm, view.last_seen_unix_ns, view.vm_pressure.get(vm.uuid)
+                )
                 for vm in view.vms
             ],
         )
@@ -163,7 +165,9 @@ class ClusterServicer(
         except VmgridError as exc:
             await abort_with(context, exc)
         vms = [
-            view_codec.encode_vm_info(view.node_id, vm, view.last_seen_unix_ns)
+            view_codec.encode_vm_info(
+                view.node_id, vm, view.last_seen_unix_ns, view.vm_pressure.get(vm.uuid)
+            )
             for view in views
             for vm in view.vms
             if (not states or vm.state in states) and vm.name.startswith(request.name_prefix)

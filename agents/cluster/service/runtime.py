@@ -126,6 +126,7 @@ class ClusterRuntime:
                 self.manager, self.executor, self.options.fault_tolerance
             )
             self.fault_tolerance.start()
+            self.operator.insight.members = self.fault_tolerance.jobs.members.members
         if self.options.coordinator:
             state = self.manager.state
             self.uplink = GridUplink(

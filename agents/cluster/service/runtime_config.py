@@ -39,6 +39,10 @@ KEYS: dict[str, tuple[object, str]] = {
     "automation": (_CONTROL_DEFAULTS.automation, "manual, partial or automatic"),
     "period_s": (_CONTROL_DEFAULTS.period_s, "seconds between decision cycles"),
     "hold_s": (_CONTROL_DEFAULTS.hold_s, "seconds a node stays beyond a threshold first"),
+    "pressure_trigger": (
+        _CONTROL_DEFAULTS.pressure_trigger,
+        "CPU pressure (PSI some avg10, percent) that also counts as overload; 0: off",
+    ),
     "cooldown_s": (_CONTROL_DEFAULTS.cooldown_s, "seconds without rebalancing after a plan"),
     "min_gain_nodes": (_CONTROL_DEFAULTS.min_gain_nodes, "nodes a consolidation must free"),
     "solver_time_limit_s": (_CONTROL_DEFAULTS.solver_time_limit_s, "CP-SAT limit per decision"),
@@ -179,6 +183,7 @@ def runtime_options(values: Mapping[str, Any], cluster: ClusterConfig) -> Runtim
         control = ControlConfig(
             period_s=float(v["period_s"]),
             hold_s=float(v["hold_s"]),
+            pressure_trigger=float(v["pressure_trigger"]),
             cooldown_s=float(v["cooldown_s"]),
             min_gain_nodes=int(v["min_gain_nodes"]),
             automation=_enum(AutomationLevel, "automation", _value(v["automation"])),

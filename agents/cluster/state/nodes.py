@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from vmgrid.agents.cluster.state.history import NodeHistory
-from vmgrid.agents.model import HostUsage, NodeCapacity, NodeHello, NodeIdentity, VmState, VmUsage
+from vmgrid.agents.model import (
+    HostUsage,
+    NodeCapacity,
+    NodeHello,
+    NodeIdentity,
+    Pressure,
+    VmState,
+    VmUsage,
+)
 from vmgrid.agents.report_rows import VmRow, new_vm_usage
+
+NO_VM_PRESSURE: Mapping[str, Pressure] = MappingProxyType({})
 
 
 class NodeStatus(enum.Enum):
@@ -36,6 +47,9 @@ class NodeView:
     draining: bool
     degraded_reason: str = ""
     """Why the agent cannot read its hypervisor (its last heartbeat said so); empty: healthy."""
+    vm_pressure: Mapping[str, Pressure] = field(default_factory=lambda: NO_VM_PRESSURE)
+    """Pressure of the VMs whose cgroup the agent reads (uuid -> pressure); absent: none
+    available. Node pressure is in ``usage.pressure`` (and so in the node's history)."""
 
     @property
     def node_id(self) -> str:
@@ -79,6 +93,7 @@ class NodeRecord:
         "degraded_reason",
         "hot_limit",
         "hot_since",
+        "vm_pressure",
     )
 
     def __init__(self, hello: NodeHello, connection_id: int, now: float, window: int) -> None:
@@ -102,6 +117,7 @@ class NodeRecord:
         self.hot_since = 0
         """sent_at of the first report of the node's current hot spell (0: not hot; -1:
         the watchers were told, until the spell ends)."""
+        self.vm_pressure: Mapping[str, Pressure] = NO_VM_PRESSURE
 
     @property
     def reporting(self) -> bool:

@@ -254,6 +254,8 @@ class ClusterState:
             report, samples = self._admit(node_id, report, samples)
             if built is not None and len(built) != len(report.uuids):
                 built = {uuid: built[uuid] for uuid in report.uuids}
+        if report.vm_pressure or node.vm_pressure:
+            node.vm_pressure = MappingProxyType({p.uuid: p.pressure for p in report.vm_pressure})
         uuids, states = report.uuids, report.states
         history = node.vm_history
         if uuids != node.uuids:
@@ -337,6 +339,7 @@ class ClusterState:
             tuple(report.states[i] for i in keep),
             tuple(report.rows[i] for i in keep),
             [x for i in keep for x in samples[i * width : (i + 1) * width]],
+            tuple(p for p in report.vm_pressure if p.uuid in owned),
         )
         return rows, rows.samples
 
@@ -481,6 +484,7 @@ class ClusterState:
             last_sequence=node.last_sequence,
             draining=node.draining,
             degraded_reason=node.degraded_reason,
+            vm_pressure=node.vm_pressure,
         )
 
     def find_vm(self, vm_uuid: str) -> tuple[str, VmUsage]:

@@ -38,6 +38,8 @@ from vmgrid.agents.common.node_codec.commands import (
 from vmgrid.agents.common.node_codec.commands import (
     encode_stream_error as encode_stream_error,
 )
+from vmgrid.agents.common.node_codec.pressure import decode_pressure as decode_pressure
+from vmgrid.agents.common.node_codec.pressure import encode_pressure as encode_pressure
 from vmgrid.agents.common.node_codec.reports import (
     decode_command_result as decode_command_result,
 )

@@ -11,6 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from vmgrid.agents import model as m
+from vmgrid.agents.common.node_codec.pressure import (
+    decode_pressure,
+    decode_vm_pressure,
+    encode_pressure,
+    encode_vm_pressure,
+)
 from vmgrid.agents.common.node_codec.report_errors import (
     HOST_INT_FIELDS,
     bad_vm,
@@ -70,6 +76,8 @@ _LIFECYCLE_TO_WIRE: dict[m.LifecycleEventKind, Any] = {
     kind: wire for wire, kind in _LIFECYCLE_FROM_WIRE.items()
 }
 
+_NO_PRESSURE = m.NO_PRESSURE
+
 
 def _ns(timestamp: object, path: str = "sent_at") -> int:
     """Unix nanoseconds of a Timestamp between 1970 and 2100; MalformedMessage otherwise."""
@@ -127,7 +135,7 @@ def decode_report(msg: node_pb2.NodeReport) -> m.NodeReport:
     """Validate and convert a report (as `decode_report_rows`, with VmUsage objects)."""
     rows = decode_report_rows(msg)
     vms = tuple(new_vm_usage(*row) for row in rows.rows)
-    return m.NodeReport(rows.sent_at_unix_ns, rows.sequence, rows.host, vms)
+    return m.NodeReport(rows.sent_at_unix_ns, rows.sequence, rows.host, vms, rows.vm_pressure)
 
 
 def decode_report_rows(msg: node_pb2.NodeReport) -> ReportRows:
@@ -140,6 +148,9 @@ def decode_report_rows(msg: node_pb2.NodeReport) -> ReportRows:
         h.memory_total_bytes,
         h.net_rx_bytes_per_second,
         h.net_tx_bytes_per_second,
+        decode_pressure("report.host.pressure", h.pressure)
+        if h.HasField("pressure")
+        else _NO_PRESSURE,
     )
     host_figures = (
         host.cpu_used_millicores,
@@ -184,8 +195,9 @@ def decode_report_rows(msg: node_pb2.NodeReport) -> ReportRows:
         samples += (sent, cpu, mem_used, rx, tx)
     if len(set(uuids)) != len(uuids):
         raise duplicate_vm(uuids)
+    pressure = decode_vm_pressure(msg.vm_pressure) if msg.vm_pressure else ()
     return ReportRows(
-        sent, msg.sequence, host, tuple(uuids), tuple(vm_states), tuple(rows), samples
+        sent, msg.sequence, host, tuple(uuids), tuple(vm_states), tuple(rows), samples, pressure
     )
 
 
@@ -280,13 +292,16 @@ def encode_command_result(result: m.CommandResult) -> node_pb2.CommandResult:
 
 def encode_host_usage(usage: m.HostUsage) -> node_pb2.HostUsage:
     """Convert host usage."""
-    return node_pb2.HostUsage(
+    msg = node_pb2.HostUsage(
         cpu_used_millicores=usage.cpu_used_millicores,
         memory_used_bytes=usage.memory_used_bytes,
         memory_total_bytes=usage.memory_total_bytes,
         net_rx_bytes_per_second=usage.net_rx_bytes_per_second,
         net_tx_bytes_per_second=usage.net_tx_bytes_per_second,
     )
+    if usage.pressure.available:
+        encode_pressure(usage.pressure, msg.pressure)
+    return msg
 
 
 def encode_vm_usage(vm: m.VmUsage) -> node_pb2.VmUsage:
@@ -314,6 +329,7 @@ def encode_report(report: m.NodeReport) -> node_pb2.NodeReport:
         host=encode_host_usage(report.host),
         vms=[encode_vm_usage(vm) for vm in report.vms],
     )
+    encode_vm_pressure(report.vm_pressure, msg.vm_pressure)
     set_timestamp_ns(msg.sent_at, report.sent_at_unix_ns)
     return msg
 

@@ -58,14 +58,16 @@ class NodeInfo(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., capacity: _Optional[_Union[_node_pb2.NodeCapacity, _Mapping]] = ..., migration_uri: _Optional[str] = ..., agent_version: _Optional[str] = ..., hypervisor_kind: _Optional[str] = ..., simulated: _Optional[bool] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., usage: _Optional[_Union[_node_pb2.HostUsage, _Mapping]] = ..., vm_count: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_sequence: _Optional[int] = ..., draining: _Optional[bool] = ..., peer_uri: _Optional[str] = ..., degraded_reason: _Optional[str] = ...) -> None: ...
 
 class VmInfo(_message.Message):
-    __slots__ = ("node_id", "usage", "observed_at")
+    __slots__ = ("node_id", "usage", "observed_at", "pressure")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     OBSERVED_AT_FIELD_NUMBER: _ClassVar[int]
+    PRESSURE_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     usage: _node_pb2.VmUsage
     observed_at: _timestamp_pb2.Timestamp
-    def __init__(self, node_id: _Optional[str] = ..., usage: _Optional[_Union[_node_pb2.VmUsage, _Mapping]] = ..., observed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    pressure: _node_pb2.Pressure
+    def __init__(self, node_id: _Optional[str] = ..., usage: _Optional[_Union[_node_pb2.VmUsage, _Mapping]] = ..., observed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pressure: _Optional[_Union[_node_pb2.Pressure, _Mapping]] = ...) -> None: ...
 
 class ListNodesRequest(_message.Message):
     __slots__ = ()
@@ -593,3 +595,65 @@ class SetPolicyResponse(_message.Message):
     POLICY_FIELD_NUMBER: _ClassVar[int]
     policy: OperatorPolicy
     def __init__(self, policy: _Optional[_Union[OperatorPolicy, _Mapping]] = ...) -> None: ...
+
+class ExplainVmRequest(_message.Message):
+    __slots__ = ("vm_uuid",)
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    def __init__(self, vm_uuid: _Optional[str] = ...) -> None: ...
+
+class VmLastAction(_message.Message):
+    __slots__ = ("plan_id", "action", "at", "origin")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    action: _common_pb2.PlanAction
+    at: _timestamp_pb2.Timestamp
+    origin: str
+    def __init__(self, plan_id: _Optional[str] = ..., action: _Optional[_Union[_common_pb2.PlanAction, _Mapping]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., origin: _Optional[str] = ...) -> None: ...
+
+class ExplainVmResponse(_message.Message):
+    __slots__ = ("vm_uuid", "vm_name", "node_id", "text", "last_action", "rules", "next")
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    VM_NAME_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ACTION_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    vm_name: str
+    node_id: str
+    text: str
+    last_action: VmLastAction
+    rules: _containers.RepeatedCompositeFieldContainer[RuleViolation]
+    next: str
+    def __init__(self, vm_uuid: _Optional[str] = ..., vm_name: _Optional[str] = ..., node_id: _Optional[str] = ..., text: _Optional[str] = ..., last_action: _Optional[_Union[VmLastAction, _Mapping]] = ..., rules: _Optional[_Iterable[_Union[RuleViolation, _Mapping]]] = ..., next: _Optional[str] = ...) -> None: ...
+
+class GetNPlusOneRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class NodeLossCheck(_message.Message):
+    __slots__ = ("node_id", "ok", "vms", "unplaced_vm_uuids", "reason")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    VMS_FIELD_NUMBER: _ClassVar[int]
+    UNPLACED_VM_UUIDS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    ok: bool
+    vms: int
+    unplaced_vm_uuids: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    def __init__(self, node_id: _Optional[str] = ..., ok: _Optional[bool] = ..., vms: _Optional[int] = ..., unplaced_vm_uuids: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class GetNPlusOneResponse(_message.Message):
+    __slots__ = ("ok", "nodes")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeLossCheck]
+    def __init__(self, ok: _Optional[bool] = ..., nodes: _Optional[_Iterable[_Union[NodeLossCheck, _Mapping]]] = ...) -> None: ...

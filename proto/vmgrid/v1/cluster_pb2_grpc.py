@@ -200,6 +200,16 @@ class ClusterServiceStub:
                 request_serializer=vmgrid_dot_v1_dot_cluster__pb2.SetPolicyRequest.SerializeToString,
                 response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.SetPolicyResponse.FromString,
                 _registered_method=True)
+        self.ExplainVm = channel.unary_unary(
+                '/vmgrid.v1.ClusterService/ExplainVm',
+                request_serializer=vmgrid_dot_v1_dot_cluster__pb2.ExplainVmRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.ExplainVmResponse.FromString,
+                _registered_method=True)
+        self.GetNPlusOne = channel.unary_unary(
+                '/vmgrid.v1.ClusterService/GetNPlusOne',
+                request_serializer=vmgrid_dot_v1_dot_cluster__pb2.GetNPlusOneRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.GetNPlusOneResponse.FromString,
+                _registered_method=True)
 
 
 class ClusterServiceServicer:
@@ -416,6 +426,21 @@ class ClusterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExplainVm(self, request, context):
+        """Why a VM is where it is: what moved or started it last, the rules that involve it and
+        what would move it next.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNPlusOne(self, request, context):
+        """For each node: could the cluster lose it and restart its HA VMs (job members) elsewhere?
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClusterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -583,6 +608,16 @@ def add_ClusterServiceServicer_to_server(servicer, server):
                     servicer.SetPolicy,
                     request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.SetPolicyRequest.FromString,
                     response_serializer=vmgrid_dot_v1_dot_cluster__pb2.SetPolicyResponse.SerializeToString,
+            ),
+            'ExplainVm': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainVm,
+                    request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.ExplainVmRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_cluster__pb2.ExplainVmResponse.SerializeToString,
+            ),
+            'GetNPlusOne': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNPlusOne,
+                    request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.GetNPlusOneRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_cluster__pb2.GetNPlusOneResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1477,6 +1512,60 @@ class ClusterService:
             '/vmgrid.v1.ClusterService/SetPolicy',
             vmgrid_dot_v1_dot_cluster__pb2.SetPolicyRequest.SerializeToString,
             vmgrid_dot_v1_dot_cluster__pb2.SetPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainVm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.ClusterService/ExplainVm',
+            vmgrid_dot_v1_dot_cluster__pb2.ExplainVmRequest.SerializeToString,
+            vmgrid_dot_v1_dot_cluster__pb2.ExplainVmResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNPlusOne(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.ClusterService/GetNPlusOne',
+            vmgrid_dot_v1_dot_cluster__pb2.GetNPlusOneRequest.SerializeToString,
+            vmgrid_dot_v1_dot_cluster__pb2.GetNPlusOneResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -113,18 +113,52 @@ class StreamError(_message.Message):
     def __init__(self, message: _Optional[str] = ..., field: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
 
 class HostUsage(_message.Message):
-    __slots__ = ("cpu_used_millicores", "memory_used_bytes", "memory_total_bytes", "net_rx_bytes_per_second", "net_tx_bytes_per_second")
+    __slots__ = ("cpu_used_millicores", "memory_used_bytes", "memory_total_bytes", "net_rx_bytes_per_second", "net_tx_bytes_per_second", "pressure")
     CPU_USED_MILLICORES_FIELD_NUMBER: _ClassVar[int]
     MEMORY_USED_BYTES_FIELD_NUMBER: _ClassVar[int]
     MEMORY_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     NET_RX_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     NET_TX_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    PRESSURE_FIELD_NUMBER: _ClassVar[int]
     cpu_used_millicores: int
     memory_used_bytes: int
     memory_total_bytes: int
     net_rx_bytes_per_second: int
     net_tx_bytes_per_second: int
-    def __init__(self, cpu_used_millicores: _Optional[int] = ..., memory_used_bytes: _Optional[int] = ..., memory_total_bytes: _Optional[int] = ..., net_rx_bytes_per_second: _Optional[int] = ..., net_tx_bytes_per_second: _Optional[int] = ...) -> None: ...
+    pressure: Pressure
+    def __init__(self, cpu_used_millicores: _Optional[int] = ..., memory_used_bytes: _Optional[int] = ..., memory_total_bytes: _Optional[int] = ..., net_rx_bytes_per_second: _Optional[int] = ..., net_tx_bytes_per_second: _Optional[int] = ..., pressure: _Optional[_Union[Pressure, _Mapping]] = ...) -> None: ...
+
+class PressureStall(_message.Message):
+    __slots__ = ("available", "some_avg10", "full_avg10", "some_total_us", "full_total_us")
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    SOME_AVG10_FIELD_NUMBER: _ClassVar[int]
+    FULL_AVG10_FIELD_NUMBER: _ClassVar[int]
+    SOME_TOTAL_US_FIELD_NUMBER: _ClassVar[int]
+    FULL_TOTAL_US_FIELD_NUMBER: _ClassVar[int]
+    available: bool
+    some_avg10: float
+    full_avg10: float
+    some_total_us: int
+    full_total_us: int
+    def __init__(self, available: _Optional[bool] = ..., some_avg10: _Optional[float] = ..., full_avg10: _Optional[float] = ..., some_total_us: _Optional[int] = ..., full_total_us: _Optional[int] = ...) -> None: ...
+
+class Pressure(_message.Message):
+    __slots__ = ("cpu", "memory", "io")
+    CPU_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
+    IO_FIELD_NUMBER: _ClassVar[int]
+    cpu: PressureStall
+    memory: PressureStall
+    io: PressureStall
+    def __init__(self, cpu: _Optional[_Union[PressureStall, _Mapping]] = ..., memory: _Optional[_Union[PressureStall, _Mapping]] = ..., io: _Optional[_Union[PressureStall, _Mapping]] = ...) -> None: ...
+
+class VmPressure(_message.Message):
+    __slots__ = ("uuid", "pressure")
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    PRESSURE_FIELD_NUMBER: _ClassVar[int]
+    uuid: str
+    pressure: Pressure
+    def __init__(self, uuid: _Optional[str] = ..., pressure: _Optional[_Union[Pressure, _Mapping]] = ...) -> None: ...
 
 class VmUsage(_message.Message):
     __slots__ = ("uuid", "name", "state", "vcpus", "cpu_used_millicores", "memory_used_bytes", "memory_allocated_bytes", "net_rx_bytes_per_second", "net_tx_bytes_per_second", "disk_read_bytes_per_second", "disk_write_bytes_per_second", "simulated")
@@ -155,16 +189,18 @@ class VmUsage(_message.Message):
     def __init__(self, uuid: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., vcpus: _Optional[int] = ..., cpu_used_millicores: _Optional[int] = ..., memory_used_bytes: _Optional[int] = ..., memory_allocated_bytes: _Optional[int] = ..., net_rx_bytes_per_second: _Optional[int] = ..., net_tx_bytes_per_second: _Optional[int] = ..., disk_read_bytes_per_second: _Optional[int] = ..., disk_write_bytes_per_second: _Optional[int] = ..., simulated: _Optional[bool] = ...) -> None: ...
 
 class NodeReport(_message.Message):
-    __slots__ = ("sent_at", "sequence", "host", "vms")
+    __slots__ = ("sent_at", "sequence", "host", "vms", "vm_pressure")
     SENT_AT_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     VMS_FIELD_NUMBER: _ClassVar[int]
+    VM_PRESSURE_FIELD_NUMBER: _ClassVar[int]
     sent_at: _timestamp_pb2.Timestamp
     sequence: int
     host: HostUsage
     vms: _containers.RepeatedCompositeFieldContainer[VmUsage]
-    def __init__(self, sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., host: _Optional[_Union[HostUsage, _Mapping]] = ..., vms: _Optional[_Iterable[_Union[VmUsage, _Mapping]]] = ...) -> None: ...
+    vm_pressure: _containers.RepeatedCompositeFieldContainer[VmPressure]
+    def __init__(self, sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., host: _Optional[_Union[HostUsage, _Mapping]] = ..., vms: _Optional[_Iterable[_Union[VmUsage, _Mapping]]] = ..., vm_pressure: _Optional[_Iterable[_Union[VmPressure, _Mapping]]] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("sent_at", "sequence", "degraded_reason")

@@ -26,6 +26,7 @@ import pytest
 from agent_files import start_agent
 from applier import applier
 from vmgrid.agents.cluster.act.oneshot import one_action, run_or_raise
+from vmgrid.agents.cluster.jobs.capacity import n_plus_one
 from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance, FaultToleranceOptions
 from vmgrid.agents.cluster.jobs.ha import HaConfig
 from vmgrid.agents.cluster.jobs.submission import SubmissionConfig
@@ -157,6 +158,12 @@ def test_group_fails_over_from_a_fenced_node_and_its_stale_copy_is_destroyed(
 
             victim_uuid = uuids[0]
             victim = c.running()[victim_uuid][0]
+            # N+1: either host's member restarts on the third node, keeping the spread
+            checks = n_plus_one(c.server.manager.state.snapshot(), c.ft.jobs.members.members())
+            assert checks.ok, checks
+            assert sorted((n.node, n.vms) for n in checks.nodes if n.vms) == sorted(
+                (h, 1) for h in hosts
+            )
             os.kill(c.agents[victim].pid, signal.SIGSTOP)
             await wait_for(lambda: victim in c.ft.ha.failed, 15)
             await wait_for(lambda: any(n != victim for n in c.running().get(victim_uuid, [])), 15)
@@ -164,6 +171,14 @@ def test_group_fails_over_from_a_fenced_node_and_its_stale_copy_is_destroyed(
             assert (restart.from_node, restart.checkpoint) == (victim, name)
             sibling = c.running()[uuids[1]][0]
             assert restart.to_node != sibling  # the third node keeps the group's spread rule
+            journal = c.ft.jobs.executor.journal
+            (ha_plan,) = [p for p in journal.plans() if p.origin == "ha"]
+            reason = ha_plan.actions[0].action.reason
+            assert reason.startswith(f"{victim} failed (fenced): restart ")
+            assert f"on {restart.to_node}, the node with most free memory that keeps" in reason
+            starts = [p for p in journal.plans() if p.origin == "submission"]
+            assert len(starts) == 2
+            assert all("member of job" in p.actions[0].action.reason for p in starts)
             rules = c.server.manager.state.rules
             assert [r.rule_id for r in rules.rules()] == [f"job-{submitted.job_id}-spread"]
             assert rules.impossible == {}
