@@ -135,6 +135,28 @@ class NodeHistory:
         n = min(self._counts[slot], self._window)
         return [(self._next - 1 - k) % self._window for k in range(n)]
 
+    @property
+    def window(self) -> int:
+        """Rows kept: the most samples a slot can hold."""
+        return self._window
+
+    @property
+    def slots(self) -> dict[str, int]:
+        """uuid -> slot of every VM holding one (read only)."""
+        return self._slots
+
+    def totals(self, rows: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Over the `rows` most recent rows: (samples per slot, sums of cpu, memory, rx, tx
+        per slot: slots x 4). A reused slot counts only its current VM's rows. One numpy pass
+        over the block (the long-term history folds rows in with it, off the hot path)."""
+        rows = min(rows, self._window)
+        block = np.frombuffer(self._data, dtype=np.int64).reshape(self._window, self._width, _WIDTH)
+        order = (self._next - 1 - np.arange(rows)) % self._window
+        held = np.minimum(np.frombuffer(self._counts, dtype=np.int64), self._window)
+        valid = np.arange(rows)[:, None] < held[None, :]
+        values = block[order][:, :, 1:].astype(np.float64)
+        return valid.sum(axis=0), (values * valid[:, :, None]).sum(axis=0)
+
     def cpu_block(self) -> tuple[npt.NDArray[np.int64], dict[str, int], npt.NDArray[np.int64]]:
         """(CPU of every slot newest first: slots x window, uuid -> slot, samples per slot)."""
         rows = np.frombuffer(self._data, dtype=np.int64).reshape(self._window, self._width, _WIDTH)

@@ -19,6 +19,14 @@ import numpy.typing as npt
 from vmgrid.agents.cluster.rules.store import Rule, RuleStore
 from vmgrid.agents.cluster.state.events import EventBus, EventKind
 from vmgrid.agents.cluster.state.history import NodeHistory, VmSample, cpu_matrix
+from vmgrid.agents.cluster.state.trend import (
+    HOST_SERIES,
+    NodeFold,
+    UsageHistory,
+    UsageTrends,
+    combine,
+    vm_rows,
+)
 from vmgrid.agents.errors import NotFound
 from vmgrid.agents.model import (
     HostUsage,
@@ -113,6 +121,7 @@ class _Node:
         "vms",
         "history",
         "vm_history",
+        "fold",
         "last_seen_monotonic",
         "last_seen_unix_ns",
         "last_sequence",
@@ -128,6 +137,7 @@ class _Node:
         self.vms: dict[str, VmUsage] = {}
         self.history: deque[tuple[int, HostUsage]] = deque(maxlen=window)
         self.vm_history = NodeHistory(window)
+        self.fold = NodeFold()
         self.last_seen_monotonic = now
         self.last_seen_unix_ns = 0
         self.last_sequence = 0
@@ -147,8 +157,11 @@ class ClusterState:
         heartbeat_timeout_s: float = 10.0,
         monotonic: Callable[[], float] = time.monotonic,
         clock_ns: Callable[[], int] = time.time_ns,
+        trends: UsageTrends | None = None,
     ) -> None:
         self.bus = bus
+        self.trends = trends or UsageTrends()
+        """The last hour of every node's and VM's usage, in buckets (the dashboard's charts)."""
         self.rules = RuleStore()
         """The cluster's placement rules; the runtime swaps in one kept in its database."""
         self.history_window = history_window
@@ -217,7 +230,9 @@ class ClusterState:
         for vm in node.vms.values():
             self._gone(node_id, vm)
         node.vms = {}
+        self.trends.flush(node_id, node.fold, node.vm_history)
         node.vm_history = NodeHistory(self.history_window)
+        node.fold = NodeFold()
         self.bus.publish(
             EventKind.NODE_POWER_CHANGED, node_id=node_id, message="powered off by the manager"
         )
@@ -287,6 +302,7 @@ class ClusterState:
         old = node.vms
         new: dict[str, VmUsage] = {}
         history = node.vm_history
+        self.trends.before_report(node_id, node.fold, history, sent_at, report.host)
         history.reserve(len(report.vms))
         publish = self.bus.publish
         for vm in report.vms:
@@ -322,9 +338,11 @@ class ClusterState:
             )
         if len(new) != len(old) or new.keys() != old.keys():
             for uuid in old.keys() - new.keys():
+                self.trends.leaving(node.fold, history, uuid)
                 history.remove(uuid)
                 self._gone(node_id, old[uuid])
         history.advance()
+        self.trends.after_report(node.fold)
         node.vms = new
         return True
 
@@ -415,6 +433,21 @@ class ClusterState:
             if vm is not None:
                 return node_id, vm
         raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
+
+    def node_usage_history(self, node_id: str, since_unix_ns: int) -> UsageHistory:
+        """A node's usage since `since_unix_ns` (trend.combine); NotFound names an unknown id."""
+        node = self._node(node_id)
+        samples = [(t, [getattr(u, n) for n in HOST_SERIES]) for t, u in node.history]
+        return combine(node_id, self.trends.nodes, since_unix_ns, samples)
+
+    def vm_usage_history(self, vm_uuid: str, since_unix_ns: int) -> UsageHistory:
+        """A VM's usage since `since_unix_ns` wherever it ran; NotFound names a uuid the
+        cluster neither has nor had within the span."""
+        node = next((n for n in self._nodes.values() if vm_uuid in n.vms), None)
+        if node is None and not self.trends.vms.known(vm_uuid):
+            raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
+        samples = () if node is None else node.vm_history.samples(vm_uuid)
+        return combine(vm_uuid, self.trends.vms, since_unix_ns, vm_rows(samples))
 
     def report_impossible(self, rule_id: str, reason: str) -> None:
         """A decider could not keep `rule_id` (and kept the VMs running rather than lose
