@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from vmgrid.coordinator.web.openapi_history import history_paths
+
 Json = dict[str, Any]
 
 _ERROR = {
@@ -198,6 +200,7 @@ def openapi_document() -> Json:
         "/plans/{id}/approve": _post("Approve a pending recommendation", _EMPTY),
         "/plans/{id}/reject": _post("Reject a pending recommendation", _EMPTY),
         **_rule_paths(),
+        **history_paths(_get, _query),
     }
     return {
         "openapi": "3.0.3",

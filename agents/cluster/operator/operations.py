@@ -23,6 +23,7 @@ from vmgrid.agents.cluster.act.executor import ExecutionEvent, ExecutionReport
 from vmgrid.agents.cluster.act.journal import ActionState, PlanState
 from vmgrid.agents.cluster.decide.control import Decision
 from vmgrid.agents.cluster.operator import dry_run
+from vmgrid.agents.cluster.operator.history import HistoryReads
 from vmgrid.agents.cluster.operator.parts import ClusterParts
 from vmgrid.agents.cluster.operator.plan_views import (
     PlanStatus,
@@ -100,6 +101,10 @@ class PlanOperations:
             f"no plan {plan_id!r} in this cluster (proposed: {sorted(self._proposals)}, "
             f"awaiting approval: {sorted(loop.pending)})"
         )
+
+    def progress(self, plan_id: str) -> dict[int, float]:
+        """Progress (0..1) of a running plan's actions that have started, by action id."""
+        return dict(self._progress.get(plan_id, {}))
 
     def recent(self, limit: int = 20) -> list[PlanView]:
         """Dry runs, recommendations, then the `limit` most recent journaled plans."""
@@ -368,3 +373,4 @@ class OperatorApi:
         self.plans = PlanOperations(runtime)
         self.vms = VmCommands(runtime)
         self.rules = RuleOperations(runtime)
+        self.history = HistoryReads(runtime, self.plans)
