@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from vmgrid.agents import model as m
@@ -14,6 +15,7 @@ from vmgrid.agents.cluster.rules.store import Rule
 from vmgrid.agents.cluster.rules.validate import RuleRequest, rule_parts
 from vmgrid.agents.cluster.state.events import ClusterEvent, EventKind
 from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
+from vmgrid.agents.cluster.state.trend import UsageHistory
 from vmgrid.agents.common.node_codec import (
     encode_host_usage,
     encode_vm_usage,
@@ -238,4 +240,19 @@ def decode_rule_request(msg: cluster_pb2.Rule) -> RuleRequest:
         vms=tuple(msg.vm_uuids),
         nodes=tuple(msg.node_ids),
         parameters=parameters,
+    )
+
+
+def encode_history(history: UsageHistory) -> cluster_pb2.GetHistoryResponse:
+    """A usage history on the wire; an unavailable value travels as NaN."""
+    return cluster_pb2.GetHistoryResponse(
+        bucket_s=history.bucket_s,
+        buckets=history.buckets,
+        times_unix_ms=history.times_unix_ms,
+        series=[
+            cluster_pb2.HistorySeries(
+                name=name, values=[math.nan if v is None else v for v in values]
+            )
+            for name, values in history.series.items()
+        ],
     )

@@ -191,3 +191,12 @@ class OperatorRpcMixin:
             impossible=[view_codec.encode_violation(v) for v in check.impossible],
             rules_checked=check.checked,
         )
+
+    async def GetHistory(  # noqa: N802
+        self, request: pb.GetHistoryRequest, context: Ctx
+    ) -> pb.GetHistoryResponse:
+        found = await self._do(
+            context,
+            lambda op: op.history.usage(request.node_id, request.vm_uuid, request.minutes or 60),
+        )
+        return view_codec.encode_history(found)

@@ -47,6 +47,7 @@ _CLUSTER_SERVICE = {
     "AddRule": WRITE,
     "DeleteRule": WRITE,
     "CheckRules": READ,
+    "GetHistory": READ,
 }
 
 CLUSTER_ACCESS: AccessTable = {
