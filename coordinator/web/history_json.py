@@ -51,7 +51,8 @@ def _plan_json(
     names: Mapping[str, str],
     describe: Callable[[Action], str],
 ) -> Json:
-    actions = []
+    actions: list[Json] = []
+    done_total = 0.0
     for item in view.actions:
         action = item.action
         state = item.state.value if item.state is not None else "planned"
@@ -61,6 +62,7 @@ def _plan_json(
             done = progress.get(action.id, 0.0)
         else:
             done = 0.0
+        done_total += done
         actions.append(
             {
                 "id": action.id,
@@ -77,7 +79,7 @@ def _plan_json(
                 "description": describe(action),
             }
         )
-    overall = sum(a["progress"] for a in actions) / len(actions) if actions else 1.0
+    overall = done_total / len(actions) if actions else 1.0
     return {
         "id": view.plan_id,
         "status": view.status.value,
