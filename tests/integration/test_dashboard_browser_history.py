@@ -129,6 +129,7 @@ def test_approving_a_plan_in_manual_mode_runs_it_and_the_timeline_follows(
     assert demo.vm_state(vm["uuid"]) == (destination, "running")
     text = done.inner_text()
     assert reason in text and "100%" in text and vm["name"] in text
+    assert f"relieve {vm['node']}: move {vm['name']} to {destination}" in text  # the plan's why
     assert done.locator("li[data-action-state=succeeded]").count() == 1
     page.wait_for_selector(f"[data-node={destination}] tr[data-vm='{vm['uuid']}']")
     shot(page, "dashboard-timeline.png", "#timeline-panel")

@@ -95,6 +95,7 @@ def test_a_migration_shows_in_the_timeline_with_progress_and_reason(demo: Dashbo
             break
         time.sleep(0.3)
     assert plan["status"] == "succeeded" and plan["progress"] == 1.0
+    assert plan["summary"] == f"migrate {vm['name']} {vm['node']} -> {destination} (simulated)"
     (action,) = plan["actions"]  # type: ignore[misc]
     assert action["kind"] == "migrate" and action["name"] == vm["name"]
     assert (action["src"], action["dst"], action["state"]) == (vm["node"], destination, "succeeded")

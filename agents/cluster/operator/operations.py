@@ -284,7 +284,9 @@ class PlanOperations:
     def _start(self, plan_id: str, summary: str, actions: tuple[Action, ...]) -> PlanView:
         executor = self._runtime.executor
         executor.claim(plan_id)  # the loop must see it before the task first runs
-        task = asyncio.ensure_future(executor.run(plan_id, actions, origin="operator"))
+        task = asyncio.ensure_future(
+            executor.run(plan_id, actions, origin="operator", summary=summary)
+        )
         self._active[plan_id] = task
         self._totals[plan_id] = len(actions)
         task.add_done_callback(lambda _: self._forget(plan_id))
