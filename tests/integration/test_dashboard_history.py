@@ -5,6 +5,8 @@ the value, and a migration shows in the timeline with its progress and reason.""
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -103,3 +105,19 @@ def test_a_migration_shows_in_the_timeline_with_progress_and_reason(demo: Dashbo
     assert action["simulated"] is True
     status, body = call(demo, "/timeline?limit=0", token="read")
     assert status == 400 and body["error"]["field"] == "limit" and "'0'" in body["error"]["message"]
+
+
+def test_the_page_and_its_vendored_chart_library_are_served_without_any_cdn(
+    demo: DashboardDemo,
+) -> None:
+    with urllib.request.urlopen(demo.web.url + "/", timeout=10) as response:
+        page = response.read().decode()
+    assert "http://" not in page and "https://" not in page
+    for script in ("/static/vendor/uPlot.iife.min.js", "/static/panels.js", "/static/app.js"):
+        assert f'src="{script}"' in page
+        try:
+            with urllib.request.urlopen(demo.web.url + script, timeout=10) as response:
+                body = response.read()
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{script}: {exc.code} (make install vendors uPlot)") from None
+        assert len(body) > 1000 and (b"uPlot" in body or "vendor" not in script), script

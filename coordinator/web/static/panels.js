@@ -162,6 +162,7 @@ function renderVmCard() {
   const ex = panelState.explain;
   const facts = [["node", vm.node], ["state", vm.state], ["vCPUs", vm.vcpus ?? "-"], ["CPU", `${cores(vm.cpu_used_millicores)} cores`],
     ["memory", mib(vm.memory_allocated_bytes || 0)], ["net", rate((vm.net_rx_bytes_per_second || 0) + (vm.net_tx_bytes_per_second || 0))]];
+  for (const [k, v] of Object.entries(vm)) if (k.includes("pressure") && v !== null && v !== undefined) facts.push(...flatten(v, k).map(([name, value]) => [name.replace(/_/g, " "), value]));
   const explain = ex ? el("div", { class: "explain", "data-explain": vm.uuid },
     el("p", {}, ex.text || ""),
     ex.last_action ? el("p", { class: "muted" }, "last moved: ", typeof ex.last_action === "string" ? ex.last_action : JSON.stringify(ex.last_action)) : null,
