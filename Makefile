@@ -78,4 +78,4 @@ bench: install
 	deploy/scripts/bench-all.sh
 
 clean:
-	rm -rf build $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build $(VENV) $(TOOLS) $(VENDOR) .pytest_cache .mypy_cache .ruff_cache

@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "submit to SSH + NFS ready for a group of Debian guests on the lab",
     ),
     "chaos": ("vmgrid.bench.chaos", "seeded random operations and failures, invariants checked"),
+    "history": ("vmgrid.bench.history", "cost of the manager's hour of usage history (dashboard)"),
 }
 
 

@@ -151,11 +151,16 @@ class NodeHistory:
         over the block (the long-term history folds rows in with it, off the hot path)."""
         rows = min(rows, self._window)
         block = np.frombuffer(self._data, dtype=np.int64).reshape(self._window, self._width, _WIDTH)
-        order = (self._next - 1 - np.arange(rows)) % self._window
-        held = np.minimum(np.frombuffer(self._counts, dtype=np.int64), self._window)
-        valid = np.arange(rows)[:, None] < held[None, :]
-        values = block[order][:, :, 1:].astype(np.float64)
-        return valid.sum(axis=0), (values * valid[:, :, None]).sum(axis=0)
+        start = (self._next - rows) % self._window
+        if start + rows <= self._window:  # oldest first, a view when the rows do not wrap
+            recent = block[start : start + rows, :, 1:]
+        else:
+            recent = np.concatenate((block[start:, :, 1:], block[: self._next, :, 1:]))
+        held = np.minimum(np.frombuffer(self._counts, dtype=np.int64), rows)
+        if held.min(initial=rows) >= rows:  # every slot holds all the rows: no mask
+            return held, recent.sum(axis=0).astype(np.float64)
+        valid = np.arange(rows - 1, -1, -1)[:, None] < held[None, :]  # row age < rows held
+        return held, (recent * valid[:, :, None]).sum(axis=0).astype(np.float64)
 
     def cpu_block(self) -> tuple[npt.NDArray[np.int64], dict[str, int], npt.NDArray[np.int64]]:
         """(CPU of every slot newest first: slots x window, uuid -> slot, samples per slot)."""

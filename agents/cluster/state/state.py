@@ -230,7 +230,7 @@ class ClusterState:
         for vm in node.vms.values():
             self._gone(node_id, vm)
         node.vms = {}
-        self.trends.flush(node_id, node.fold, node.vm_history)
+        self.trends.flush(node_id, node.fold, node.vm_history, node.history)
         node.vm_history = NodeHistory(self.history_window)
         node.fold = NodeFold()
         self.bus.publish(
@@ -298,11 +298,11 @@ class ClusterState:
         sent_at = report.sent_at_unix_ns or self._clock_ns()
         node.last_seen_unix_ns = sent_at
         node.usage = report.host
+        self.trends.before_report(node_id, node.fold, node.vm_history, node.history, sent_at)
         node.history.append((sent_at, report.host))
         old = node.vms
         new: dict[str, VmUsage] = {}
         history = node.vm_history
-        self.trends.before_report(node_id, node.fold, history, sent_at, report.host)
         history.reserve(len(report.vms))
         publish = self.bus.publish
         for vm in report.vms:

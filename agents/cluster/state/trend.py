@@ -16,6 +16,7 @@ the span (a VM deleted an hour ago) gives its row back.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
@@ -37,6 +38,7 @@ HOST_SERIES = tuple(
 )
 """Every numeric field a node reports (new HostUsage fields are kept without a change here)."""
 
+_HOST_VALUES = operator.attrgetter(*HOST_SERIES)
 BUCKET_S = 30
 SPAN_S = 3600
 
@@ -143,13 +145,14 @@ class BucketStore:
 
 
 class NodeFold:
-    """A node's open bucket: host sums per report, VM rows not yet folded from its window."""
+    """A node's open bucket: the rows of its windows not folded yet, and the sums so far."""
 
-    __slots__ = ("bucket", "pending", "counts", "sums", "host_count", "host_sums")
+    __slots__ = ("bucket", "pending", "host_pending", "counts", "sums", "host_count", "host_sums")
 
     def __init__(self) -> None:
         self.bucket = -1
         self.pending = 0
+        self.host_pending = 0
         self.counts = np.zeros(0, dtype=np.int64)
         self.sums = np.zeros((0, len(VM_SERIES)), dtype=np.float64)
         self.host_count = 0
@@ -167,26 +170,29 @@ class UsageTrends:
         self._bucket_ns = bucket_s * 1_000_000_000
 
     def before_report(
-        self, node_id: str, fold: NodeFold, history: NodeHistory, sent_at_ns: int, host: HostUsage
+        self,
+        node_id: str,
+        fold: NodeFold,
+        history: NodeHistory,
+        hosts: Sequence[tuple[int, HostUsage]],
+        sent_at_ns: int,
     ) -> None:
-        """Call before a report's rows are written: closes the node's bucket when the report
-        opens a new one, folds the window in before it wraps, adds the host's values."""
+        """Call before a report is stored (its host sample and its VM rows): closes the node's
+        bucket when the report opens a new one, or folds the windows in before they wrap.
+        `hosts` is the node's window of (sent_at, HostUsage), as long as `history`'s."""
         bucket = sent_at_ns // self._bucket_ns
         if bucket != fold.bucket:
-            self.flush(node_id, fold, history)
+            self.flush(node_id, fold, history, hosts)
             fold.bucket = bucket
-        elif fold.pending >= history.window:
+        elif fold.pending >= history.window or fold.host_pending >= history.window:
             self._fold(fold, history)
-        sums = fold.host_sums
-        for i, name in enumerate(HOST_SERIES):
-            value = getattr(host, name)
-            sums[i] += math.nan if value is None else value
-        fold.host_count += 1
+            self._fold_hosts(fold, hosts)
 
     @staticmethod
     def after_report(fold: NodeFold) -> None:
-        """Call after the node's window advanced: one more row to fold."""
+        """Call after the report is stored: one more row of each window to fold."""
         fold.pending += 1
+        fold.host_pending += 1
 
     def leaving(self, fold: NodeFold, history: NodeHistory, uuid: str) -> None:
         """Call before a VM's slot is removed from the node's window: its rows so far go into
@@ -202,11 +208,18 @@ class UsageTrends:
             fold.counts[slot] = 0
             fold.sums[slot] = 0.0
 
-    def flush(self, node_id: str, fold: NodeFold, history: NodeHistory) -> None:
+    def flush(
+        self,
+        node_id: str,
+        fold: NodeFold,
+        history: NodeHistory,
+        hosts: Sequence[tuple[int, HostUsage]],
+    ) -> None:
         """Write the node's open bucket so far (a new bucket starts, or the node powers off)."""
         if fold.bucket < 0:
             return
         self._fold(fold, history)
+        self._fold_hosts(fold, hosts)
         self.vms.tick(fold.bucket)
         if fold.host_count:
             self.nodes.add([node_id], fold.bucket, [fold.host_count], [fold.host_sums])
@@ -219,6 +232,19 @@ class UsageTrends:
         fold.sums[:] = 0.0
         fold.host_count = 0
         fold.host_sums = [0.0] * len(HOST_SERIES)
+
+    @staticmethod
+    def _fold_hosts(fold: NodeFold, hosts: Sequence[tuple[int, HostUsage]]) -> None:
+        """Add the host samples not folded yet (the newest `host_pending` of `hosts`)."""
+        pending = min(fold.host_pending, len(hosts))
+        rows = [_HOST_VALUES(hosts[k][1]) for k in range(len(hosts) - pending, len(hosts))]
+        for i, column in enumerate(zip(*rows, strict=True)):
+            try:
+                fold.host_sums[i] += sum(column)
+            except TypeError:  # a value unavailable (None) in this bucket
+                fold.host_sums[i] = math.nan
+        fold.host_count += pending
+        fold.host_pending = 0
 
     @staticmethod
     def _fold(fold: NodeFold, history: NodeHistory) -> None:
