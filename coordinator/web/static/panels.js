@@ -54,6 +54,7 @@ function chartBox(key) {
   return chart.box;
 }
 
+const clock = (s, span) => new Date(s * 1000).toLocaleTimeString([], span > 900 ? { hour: "2-digit", minute: "2-digit" } : { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 const fmtPct = (u, v) => (v == null ? "-" : `${v.toFixed(0)}%`);
 const fmtRate = (u, v) => (v == null ? "-" : rate(v));
 
@@ -110,7 +111,7 @@ function drawChart(key, history) {
     scales: { x: { time: true }, "%": { range: (u, min, max) => [0, Math.max(100, max || 0)] }, "B/s": { range: (u, min, max) => [0, Math.max(1024, max || 0)] } },
     series: [{ label: "time" }, ...series.map(([opts]) => ({ width: 1.5, spanGaps: false, ...opts }))],
     axes: [
-      { size: 28, font: "11px system-ui", grid: { stroke: "#eef1f5" } },
+      { size: 28, space: 70, incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600], font: "11px system-ui", grid: { stroke: "#eef1f5" }, values: (u, vals) => vals.map((v) => clock(v, u.scales.x.max - u.scales.x.min)) },
       { scale: "%", size: 48, font: "11px system-ui", values: (u, vals) => vals.map((v) => `${v}%`), grid: { stroke: "#eef1f5" } },
       { scale: "B/s", side: 1, size: 70, font: "11px system-ui", values: (u, vals) => vals.map((v) => rate(v)), grid: { show: false } },
     ],
