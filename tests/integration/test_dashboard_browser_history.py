@@ -92,8 +92,14 @@ def test_history_charts_fill_as_reports_arrive(demo: DashboardDemo, page: Page) 
 
 def place_recommendation(demo: DashboardDemo) -> tuple[str, dict[str, str], str, str]:
     """A manual-mode recommendation, as a manual-mode cycle holds one (the loop's cycle is
-    off in the harness): (plan id, the VM, destination, the action's reason)."""
-    vm = any_vm(demo)
+    off in the harness), to move the largest running VM (its simulated migration lasts
+    seconds): (plan id, the VM, destination, the action's reason)."""
+    views = demo.call(demo.runtime.manager.state.views)
+    node, usage = max(
+        ((v.node_id, vm) for v in views for vm in v.vms if vm.state.value == "running"),
+        key=lambda found: found[1].memory_allocated_bytes,
+    )
+    vm = {"uuid": usage.uuid, "name": usage.name, "node": node}
     destination = next(n for n in NODES if n != vm["node"])
     plan_id = f"plan-{uuid.uuid4().hex[:8]}"
     reason = f"{vm['node']} over its CPU band: 92% > 80% for 2 cycles; {destination} at 31%"
@@ -114,6 +120,17 @@ def place_recommendation(demo: DashboardDemo) -> tuple[str, dict[str, str], str,
     return plan_id, vm, destination, reason
 
 
+SEEN = """(plan) => {
+  // every status the page showed for the plan, in order
+  window.__seen = [];
+  new MutationObserver(() => {
+    const item = document.querySelector(`#timeline li[data-timeline-plan='${plan}']`);
+    if (item && window.__seen[window.__seen.length - 1] !== item.dataset.status)
+      window.__seen.push(item.dataset.status);
+  }).observe(document.getElementById("timeline"), { subtree: true, childList: true, attributes: true });
+}"""
+
+
 def test_approving_a_plan_in_manual_mode_runs_it_and_the_timeline_follows(
     demo: DashboardDemo, page: Page
 ) -> None:
@@ -123,6 +140,7 @@ def test_approving_a_plan_in_manual_mode_runs_it_and_the_timeline_follows(
     waiting.wait_for(timeout=15000)
     assert waiting.get_attribute("data-status") == "awaiting_approval"
     assert reason in waiting.inner_text()
+    page.evaluate(SEEN, plan_id)
     page.locator(f"#plans [data-plan='{plan_id}'] button", has_text="Approve").click()
     done = page.locator(f"#timeline li[data-timeline-plan='{plan_id}'][data-status=succeeded]")
     done.wait_for(timeout=60000)
@@ -131,6 +149,8 @@ def test_approving_a_plan_in_manual_mode_runs_it_and_the_timeline_follows(
     assert reason in text and "100%" in text and vm["name"] in text
     assert f"relieve {vm['node']}: move {vm['name']} to {destination}" in text  # the plan's why
     assert done.locator("li[data-action-state=succeeded]").count() == 1
+    seen = page.evaluate("window.__seen")
+    assert seen.index("running") < seen.index("succeeded"), seen  # watched it run
     page.wait_for_selector(f"[data-node={destination}] tr[data-vm='{vm['uuid']}']")
     shot(page, "dashboard-timeline.png", "#timeline-panel")
     assert page.errors == []
