@@ -184,6 +184,27 @@ function progressBar(fraction) {
   return el("span", { class: "progress" }, el("i", { style: `width:${pct(fraction || 0)}` }));
 }
 
+function actionItem(a) {
+  return el("li", { "data-action-state": a.state },
+    el("span", { class: `tag action-${a.state}` }, a.state), " ",
+    el("b", {}, a.kind), ` ${a.name} ${a.src || "-"} → ${a.dst || "-"} `,
+    a.state === "running" ? progressBar(a.progress) : null,
+    a.simulated ? el("span", { class: "tag sim" }, "simulated") : null,
+    a.reason ? el("div", { class: "reason" }, a.reason) : null,
+    a.message ? el("div", { class: "muted" }, a.message) : null);
+}
+
+const unfolded = new Set(); // plans whose folded actions the operator opened (kept on refresh)
+function timelineActions(planId, actions) {
+  // A long plan shows its running and first actions; the rest fold under "N more".
+  const SHOWN = 4;
+  if (actions.length <= SHOWN + 1) return [el("ul", { class: "tl-actions" }, ...actions.map(actionItem))];
+  const first = [...actions].sort((a, b) => (b.state === "running") - (a.state === "running")).slice(0, SHOWN);
+  const rest = actions.filter((a) => !first.includes(a));
+  return [el("ul", { class: "tl-actions" }, ...first.map(actionItem)),
+    el("details", { class: "tl-more", open: unfolded.has(planId), ontoggle: (ev) => { if (ev.target.open) unfolded.add(planId); else unfolded.delete(planId); } }, el("summary", {}, `${rest.length} more actions`), el("ul", { class: "tl-actions" }, ...rest.map(actionItem)))];
+}
+
 function renderTimeline(timeline) {
   showPanel("timeline-panel", timeline !== null);
   if (!timeline) return;
@@ -195,13 +216,7 @@ function renderTimeline(timeline) {
       el("b", {}, p.id), p.cluster ? el("span", { class: "muted" }, p.cluster) : null,
       progressBar(p.progress), el("span", { class: "muted" }, pct(p.progress))),
     el("div", { class: "tl-summary" }, p.summary),
-    el("ul", { class: "tl-actions" }, ...p.actions.map((a) => el("li", { "data-action-state": a.state },
-      el("span", { class: `tag action-${a.state}` }, a.state), " ",
-      el("b", {}, a.kind), ` ${a.name} ${a.src || "-"} → ${a.dst || "-"} `,
-      a.state === "running" ? progressBar(a.progress) : null,
-      a.simulated ? el("span", { class: "tag sim" }, "simulated") : null,
-      a.reason ? el("div", { class: "reason" }, a.reason) : null,
-      a.message ? el("div", { class: "muted" }, a.message) : null)))));
+    ...timelineActions(p.id, p.actions)));
   $("timeline").replaceChildren(el("ol", { class: "timeline" }, ...items));
 }
 
