@@ -20,6 +20,7 @@ from browser_harness import CHROMIUM, eventually, running_demo, sync_api
 from dashboard_harness import DashboardDemo, any_vm
 from vmgrid.agents.cluster.decide.control import Decision, Trigger, TriggerKind
 from vmgrid.agents.cluster.decide.loop import Recommendation
+from vmgrid.agents.cluster.rules.validate import RuleRequest
 from vmgrid.agents.cluster.state.events import EventKind
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.solver.plan import Action, ActionKind, Plan
@@ -188,7 +189,9 @@ OVERFLOW = """() => {
       if (r.width === 0) continue;
       if (r.right > box.right + 1 || r.left < box.left - 1)
         out.push(`${item.tagName}.${item.className} [${Math.round(r.left)}, ${Math.round(r.right)}]` +
-          ` outside ${card.className} [${Math.round(box.left)}, ${Math.round(box.right)}]`);
+          ` outside ${card.className}#${card.id || card.dataset.node || ''}` +
+          ` [${Math.round(box.left)}, ${Math.round(box.right)}]: ` +
+          item.textContent.slice(0, 160));
     }
   }
   if (document.documentElement.scrollWidth > window.innerWidth)
@@ -204,9 +207,18 @@ def test_no_element_leaves_its_card_from_1280_to_2560_pixels(
     vm = any_vm(demo)
     page.click(f"tr[data-vm='{vm['uuid']}'] a[data-action=open-vm]")
     page.locator(f"#vm-card [data-chart='vm:{vm['uuid']}'] canvas").wait_for(timeout=15000)
+    # the widest content there is: a violated rule with its explanation
+    views = demo.call(demo.runtime.manager.state.views)
+    crowded = next(v for v in views if len(v.vms) >= 2)
+    names = tuple(sorted(vm.name for vm in crowded.vms)[:2])
+    rules = demo.runtime.operator.rules
+    rule_id = f"wide-{width}"
+    demo.call(lambda: rules.add(RuleRequest(rule_id, "spread", names, (), {})))
+    page.wait_for_selector(f"#rules tr[data-rule='{rule_id}'][data-rule-state=violated]")
     page.set_viewport_size({"width": width, "height": 1000})
-    page.wait_for_timeout(300)  # charts follow their box's new width
-    offenders = page.evaluate(OVERFLOW)
+    deadline = time.monotonic() + 3  # charts follow their box's new width on the next frames
+    while (offenders := page.evaluate(OVERFLOW)) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
     assert offenders == []
     buttons = page.locator("tr[data-vm] td.vm-actions button")
     assert buttons.count() >= 3 * len(NODES) * 2
@@ -217,4 +229,5 @@ def test_no_element_leaves_its_card_from_1280_to_2560_pixels(
         shot(page, "dashboard-1400.png")
         shot(page, "dashboard-nodes.png", "#nodes")
     page.set_viewport_size({"width": 1400, "height": 1000})
+    demo.call(lambda: rules.delete(rule_id))
     assert page.errors == []
