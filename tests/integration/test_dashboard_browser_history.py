@@ -212,22 +212,24 @@ def test_no_element_leaves_its_card_from_1280_to_2560_pixels(
     crowded = next(v for v in views if len(v.vms) >= 2)
     names = tuple(sorted(vm.name for vm in crowded.vms)[:2])
     rules = demo.runtime.operator.rules
-    rule_id = f"wide-{width}"
+    rule_id = f"keep-these-two-vms-apart-at-{width}-px"  # a long id: a wide row
     demo.call(lambda: rules.add(RuleRequest(rule_id, "spread", names, (), {})))
-    page.wait_for_selector(f"#rules tr[data-rule='{rule_id}'][data-rule-state=violated]")
-    page.set_viewport_size({"width": width, "height": 1000})
-    deadline = time.monotonic() + 3  # charts follow their box's new width on the next frames
-    while (offenders := page.evaluate(OVERFLOW)) and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
-    assert offenders == []
-    buttons = page.locator("tr[data-vm] td.vm-actions button")
-    assert buttons.count() >= 3 * len(NODES) * 2
-    for i in range(buttons.count()):
-        assert buttons.nth(i).is_visible()
-    if width == 1400:
-        page.evaluate("window.scrollTo(0, 0)")
-        shot(page, "dashboard-1400.png")
-        shot(page, "dashboard-nodes.png", "#nodes")
-    page.set_viewport_size({"width": 1400, "height": 1000})
-    demo.call(lambda: rules.delete(rule_id))
+    try:
+        page.wait_for_selector(f"#rules tr[data-rule='{rule_id}'][data-rule-state=violated]")
+        page.set_viewport_size({"width": width, "height": 1000})
+        deadline = time.monotonic() + 3  # charts follow their box's new width on later frames
+        while (offenders := page.evaluate(OVERFLOW)) and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
+        assert offenders == []
+        buttons = page.locator("tr[data-vm] td.vm-actions button")
+        assert buttons.count() >= 3 * len(NODES) * 2
+        for i in range(buttons.count()):
+            assert buttons.nth(i).is_visible()
+        if width == 1400:
+            page.evaluate("window.scrollTo(0, 0)")
+            shot(page, "dashboard-1400.png")
+            shot(page, "dashboard-nodes.png", "#nodes")
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        demo.call(lambda: rules.delete(rule_id))
     assert page.errors == []
