@@ -180,6 +180,15 @@ class CoordinatorBackend:
             else:
                 plans.extend(reply)
         plans.sort(key=lambda p: p["created_unix_ms"], reverse=True)
+        names = {
+            vm["uuid"]: vm["name"]
+            for _, vms in (await self._inventories()).values()
+            for vm in vms
+            if vm["name"]
+        }
+        for plan in plans:
+            for action in plan["actions"]:
+                action["name"] = names.get(action["subject"], action["subject"])
         return {"plans": plans[:limit]}
 
     async def jobs(self) -> list[Json]:

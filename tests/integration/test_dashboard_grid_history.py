@@ -42,6 +42,7 @@ def test_grid_dashboard_serves_each_clusters_history_and_plans(tmp_path: Path) -
         assert plan["cluster"] == "c1" and plan["progress"] == 1.0
         (action,) = plan["actions"]  # type: ignore[misc]
         assert (action["kind"], action["src"], action["dst"]) == ("migrate", "c1-n1", "c1-n2")
+        assert action["name"] == mover["name"]
         assert action["reason"].startswith("operator request: to c1-n2")
 
     asyncio.run(asyncio.wait_for(with_grid_dashboard(tmp_path, check), 150))
