@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TOOLS := .tools
 BUF := $(TOOLS)/node_modules/.bin/buf
+UPLOT_VERSION := 1.6.32
+VENDOR := coordinator/web/static/vendor
+UPLOT := $(VENDOR)/uplot-$(UPLOT_VERSION).stamp
 APT_PACKAGES := libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
 	qemu-system-x86 qemu-utils iproute2 prometheus chromium acl \
 	dnsmasq-base libcap2-bin nfs-ganesha nfs-ganesha-vfs openssh-client
@@ -13,7 +16,7 @@ PYTEST_ARGS ?=
 
 .PHONY: install system-deps test test-fast lint proto demo bench clean typecheck-tree guest-image peers
 
-install: $(STAMP) $(BUF) guest-image
+install: $(STAMP) $(BUF) $(UPLOT) guest-image
 
 # The lab's Debian guest image (build/guest-image/debian-<recipe hash>.qcow2); the script
 # does nothing when the image of the current recipe exists. See docs/lab.md.
@@ -33,6 +36,16 @@ $(STAMP): pyproject.toml
 $(BUF):
 	mkdir -p $(TOOLS)
 	cd $(TOOLS) && npm install --silent --no-audit --no-fund @bufbuild/buf@1 >/dev/null
+
+# uPlot (MIT), the dashboard's charts: from npm into .tools, its dist files copied beside the
+# page (served by the package, never from a CDN; not committed: built here).
+$(UPLOT):
+	mkdir -p $(TOOLS) $(VENDOR)
+	cd $(TOOLS) && npm install --silent --no-audit --no-fund uplot@$(UPLOT_VERSION) >/dev/null
+	rm -f $(VENDOR)/uplot-*.stamp
+	cp $(TOOLS)/node_modules/uplot/dist/uPlot.iife.min.js $(TOOLS)/node_modules/uplot/dist/uPlot.min.css $(VENDOR)/
+	cp $(TOOLS)/node_modules/uplot/LICENSE $(VENDOR)/uPlot.LICENSE
+	touch $@
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -70,4 +83,4 @@ peers: install
 	$(PY) -m vmgrid.bench.peers_env
 
 clean:
-	rm -rf build $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build $(VENV) $(TOOLS) $(VENDOR) .pytest_cache .mypy_cache .ruff_cache

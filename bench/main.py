@@ -43,6 +43,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "the demo's loop over M minutes: migrations/hour, ping-pong, time above the band",
     ),
     "n-plus-one": ("vmgrid.bench.n_plus_one", "time of the N+1 check on a generated cluster"),
+    "history": ("vmgrid.bench.history", "cost of the manager's hour of usage history (dashboard)"),
 }
 
 

@@ -59,6 +59,8 @@ def build_app(backend: Backend, tokens: Tokens) -> web.Application:
     app.router.add_delete(f"{API}/clusters/{{id}}", _forget_cluster)
     app.router.add_get(f"{API}/topology", _topology)
     app.router.add_get(f"{API}/plans", _plans)
+    app.router.add_get(f"{API}/history", _history)
+    app.router.add_get(f"{API}/timeline", _timeline)
     app.router.add_get(f"{API}/jobs", _jobs)
     app.router.add_get(f"{API}/jobs/{{id}}", _job)
     app.router.add_get(f"{API}/events", _events)
@@ -183,6 +185,37 @@ async def _topology(request: web.Request) -> web.StreamResponse:
 
 async def _plans(request: web.Request) -> web.StreamResponse:
     return web.json_response(await request.app[BACKEND].plans())
+
+
+def _whole(request: web.Request, field: str, default: int, low: int, high: int) -> int:
+    """Query parameter `field` as a whole number in [low, high]; 400 naming it otherwise."""
+    text = request.query.get(field, str(default))
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise bad_request(f"{field} {text!r} must be a whole number from {low} to {high}", field)
+    return int(text)
+
+
+async def _history(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    unknown = sorted(set(q) - {"node", "vm", "minutes"})
+    if unknown:
+        raise bad_request(
+            f"unknown parameter {unknown[0]!r}; accepted: node, vm, minutes", unknown[0]
+        )
+    node, vm = q.get("node", ""), q.get("vm", "")
+    if bool(node) == bool(vm):
+        given = f"node={node!r} and vm={vm!r}" if node else "neither"
+        raise bad_request(f"give exactly one of node=ID or vm=UUID (got {given})", "node")
+    for field, value in (("node", node), ("vm", vm)):
+        if len(value) > MAX_NAME:
+            raise bad_request(f"{field} must be at most {MAX_NAME} characters", field)
+    minutes = _whole(request, "minutes", 60, 1, 60)
+    return web.json_response(await request.app[BACKEND].history(node, vm, minutes))
+
+
+async def _timeline(request: web.Request) -> web.StreamResponse:
+    limit = _whole(request, "limit", 20, 1, 200)
+    return web.json_response(await request.app[BACKEND].timeline(limit))
 
 
 async def _jobs(request: web.Request) -> web.StreamResponse:

@@ -42,6 +42,17 @@ class Backend(Protocol):
 
     async def plans(self) -> Json: ...
 
+    async def history(self, node: str, vm: str, minutes: int) -> Json:
+        """The last `minutes` of one node's or one VM's usage (exactly one of `node`, `vm`):
+        ``{"node"|"vm", "minutes", "bucket_s", "buckets", "times_unix_ms", "series"}``;
+        ApiError(404) naming an unknown node or VM."""
+        ...
+
+    async def timeline(self, limit: int) -> Json:
+        """``{"plans": [...]}``: waiting and recent plans, newest first, each action with its
+        state, progress and reason."""
+        ...
+
     async def jobs(self) -> list[Json]:
         """Submitted jobs, newest first (empty where submission is not enabled)."""
         ...

@@ -24,6 +24,7 @@ from vmgrid.coordinator.web import cluster_json as cj
 from vmgrid.coordinator.web.backend import VmFilter
 from vmgrid.coordinator.web.errors import ApiError, bad_request, conflict, not_found
 from vmgrid.coordinator.web.feed import EventFeed
+from vmgrid.coordinator.web.history_json import history_json, timeline_json
 from vmgrid.coordinator.web.jobs_json import jobs_json, one_job
 from vmgrid.solver.plan import Action, ActionKind
 
@@ -198,6 +199,28 @@ class ClusterBackend:
         running = [{"id": loop.running}] if loop.running else []
         migrations = [{"vm": vm, **entry} for vm, entry in self.migrations.items()]
         return {"pending": pending, "running": running, "migrations": migrations}
+
+    async def history(self, node: str, vm: str, minutes: int) -> Json:
+        reads = self.runtime.operator.history
+
+        async def go() -> Json:
+            found = reads.usage(node, vm, minutes)
+            kind = "node" if node else "vm"
+            return history_json(
+                kind,
+                found.subject,
+                minutes,
+                found.bucket_s,
+                found.buckets,
+                found.times_unix_ms,
+                found.series,
+            )
+
+        return await self._call(go, "node" if node else "vm")
+
+    async def timeline(self, limit: int) -> Json:
+        plans = self.runtime.operator.history.timeline(limit)
+        return timeline_json(plans, self._vm_names(), self.runtime.loop.describe)
 
     async def jobs(self) -> list[Json]:
         ft = self.runtime.fault_tolerance

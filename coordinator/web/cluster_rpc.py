@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import uuid
 from typing import Any
 
@@ -24,8 +25,9 @@ from vmgrid.agents.rpc_status import from_rpc_error
 from vmgrid.agents.tls import server_role_options
 from vmgrid.coordinator.web.cluster_json import capacity_json, pressure_json, usage_json
 from vmgrid.coordinator.web.errors import not_found
+from vmgrid.coordinator.web.history_json import history_json
 from vmgrid.v1 import cluster_pb2 as pb
-from vmgrid.v1 import cluster_pb2_grpc
+from vmgrid.v1 import cluster_pb2_grpc, common_pb2
 
 Json = dict[str, Any]
 READ_TIMEOUT_S = 5.0
@@ -90,6 +92,27 @@ class ClusterCalls:
         ]
         return nodes, vms
 
+    async def history(self, endpoint: str, node: str, vm: str, minutes: int) -> Json:
+        """One node's or VM's usage history (GetHistory) as the cluster dashboard's JSON."""
+        request = pb.GetHistoryRequest(node_id=node, vm_uuid=vm, minutes=minutes)
+        reply = await self._call(endpoint, "GetHistory", request, READ_TIMEOUT_S)
+        return history_json(
+            "node" if node else "vm",
+            node or vm,
+            minutes,
+            reply.bucket_s,
+            reply.buckets,
+            list(reply.times_unix_ms),
+            {s.name: [None if math.isnan(v) else v for v in s.values] for s in reply.series},
+        )
+
+    async def plans(self, cluster_id: str, endpoint: str, limit: int) -> list[Json]:
+        """Waiting and recent plans of one cluster (ListPlans) as timeline JSON; the wire
+        gives no progress of a running action, so it counts 0 until the action ends."""
+        request = pb.ListPlansRequest(limit=limit)
+        reply = await self._call(endpoint, "ListPlans", request, READ_TIMEOUT_S)
+        return [_plan_json(plan, cluster_id) for plan in reply.plans]
+
     # ---- actions -------------------------------------------------------------------------
 
     async def migrate(self, endpoint: str, vm_uuid: str, destination: str) -> Json:
@@ -145,6 +168,44 @@ def _result(reply: Any) -> Json:
         "state": result.state.value,
         "message": result.message,
         "simulated": result.simulated,
+    }
+
+
+_FINAL = {"succeeded", "failed", "cancelled", "rejected"}
+
+
+def _plan_json(plan: Any, cluster_id: str) -> Json:
+    actions = []
+    for a in plan.actions:
+        state = common_pb2.PlanState.Name(a.state).removeprefix("PLAN_STATE_").lower()
+        kind = common_pb2.PlanActionKind.Name(a.kind).removeprefix("PLAN_ACTION_KIND_").lower()
+        subject = a.vm_uuid or a.source_node_id
+        actions.append(
+            {
+                "id": int(a.action_id) if a.action_id.isdigit() else a.action_id,
+                "kind": kind,
+                "subject": subject,
+                "name": subject,
+                "src": a.source_node_id or None,
+                "dst": a.destination_node_id or None,
+                "state": "planned" if state == "unspecified" else state,
+                "progress": 1.0 if state in _FINAL else 0.0,
+                "reason": a.reason,
+                "message": "",
+                "simulated": a.simulated,
+                "description": f"{kind} {subject} {a.source_node_id or '-'} -> "
+                f"{a.destination_node_id or '-'}: {a.reason}",
+            }
+        )
+    done = sum(a["progress"] for a in actions) / len(actions) if actions else 1.0
+    return {
+        "id": plan.plan_id,
+        "cluster": cluster_id,
+        "status": common_pb2.PlanState.Name(plan.state).removeprefix("PLAN_STATE_").lower(),
+        "summary": plan.summary,
+        "created_unix_ms": plan.created_at.ToMilliseconds(),
+        "progress": round(done, 3),
+        "actions": actions,
     }
 
 

@@ -163,6 +163,42 @@ class CoordinatorBackend:
             "grid_dry_run": {"id": dry.plan_id, "moves": moves, "notes": list(dry.notes)},
         }
 
+    async def history(self, node: str, vm: str, minutes: int) -> Json:
+        kind, wanted = ("node", node) if node else ("vm", vm)
+        endpoint = await self._endpoint_of(kind, wanted)
+        return await self.calls.history(endpoint, node, vm, minutes)
+
+    async def timeline(self, limit: int) -> Json:
+        """Every answering cluster's waiting and recent plans, newest first."""
+        records = [
+            r
+            for r in self.coordinator.registry.records()
+            if r.state is m.ClusterState.CONNECTED and r.hello.endpoint
+        ]
+        replies = await asyncio.gather(
+            *(self.calls.plans(r.cluster_id, r.hello.endpoint, limit) for r in records),
+            return_exceptions=True,
+        )
+        plans: list[Json] = []
+        for record, reply in zip(records, replies, strict=True):
+            if isinstance(reply, VmgridError | ApiError):
+                log.warning("cluster %s plans: %s", record.cluster_id, reply)
+            elif isinstance(reply, BaseException):
+                raise reply
+            else:
+                plans.extend(reply)
+        plans.sort(key=lambda p: p["created_unix_ms"], reverse=True)
+        names = {
+            vm["uuid"]: vm["name"]
+            for _, vms in (await self._inventories()).values()
+            for vm in vms
+            if vm["name"]
+        }
+        for plan in plans:
+            for action in plan["actions"]:
+                action["name"] = names.get(action["subject"], action["subject"])
+        return {"plans": plans[:limit]}
+
     async def jobs(self) -> list[Json]:
         return [] if self.grid_jobs is None else jobs_json(self.grid_jobs.list())
 

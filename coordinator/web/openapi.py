@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vmgrid.coordinator.web.openapi_history import history_paths
 from vmgrid.coordinator.web.openapi_insight import SCHEMAS, insight_paths
 from vmgrid.coordinator.web.openapi_policy import POLICY_SCHEMA, policy_paths
 
@@ -214,6 +215,7 @@ def openapi_document() -> Json:
         **_rule_paths(),
         **policy_paths(_json(_ref("OperatorPolicy")), _errors),
         **insight_paths(_get),
+        **history_paths(_get, _query),
     }
     return {
         "openapi": "3.0.3",

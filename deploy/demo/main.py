@@ -42,7 +42,7 @@ from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.server import CoordinatorServer
 from vmgrid.coordinator.web.auth import Tokens
 from vmgrid.coordinator.web.coordinator_backend import CoordinatorBackend
-from vmgrid.coordinator.web.server import WebServer
+from vmgrid.coordinator.web.server import WebServer, serve_cluster, stop_cluster_web
 from vmgrid.demo import ha_scenario
 from vmgrid.demo.console import Console, status_table
 from vmgrid.demo.observe import DemoMetrics
@@ -296,14 +296,19 @@ async def _start(args: argparse.Namespace, started: contextlib.AsyncExitStack) -
     web, web_backend = await _serve_grid_dashboard(grid, tokens, args.web_listen)
     started.push_async_callback(web_backend.stop)
     started.push_async_callback(web.stop)
+    # c1's own dashboard: plans to approve, rules, the timeline (same tokens, loopback only)
+    c1_web, c1_backend = await serve_cluster(runtime, tokens)
+    started.push_async_callback(stop_cluster_web, c1_web, c1_backend)
     await _wait_for_nodes(runtime, args.nodes, timeout_s=30)
     await _wait_for_nodes(second, 2, timeout_s=30)
     await metrics.add_agents(cluster)
     await metrics.add_agents(second_sim)
     _print_banner(args, address, grid.address, web.url, tokens.operator, workdir)
+    print(f"  cluster c1 dashboard: {c1_web.url}/#token={tokens.operator}", flush=True)
     if args.state_file is not None:
         state = {
             "dashboard": f"{web.url}/",
+            "cluster_dashboard": f"{c1_web.url}/",
             "api": web.api_url,
             "token": tokens.operator,
             "read_token": tokens.read,
@@ -370,7 +375,7 @@ def _print_banner(
         f"at most once in {band.min_move_interval_s / 60:.0f} min (vmgridctl policy show|set)"
     )
     print("  inspect with: vmgridctl nodes --cluster", cluster, "--insecure")
-    print(f"  grid dashboard: {web}/  operator token: {token}", flush=True)
+    print(f"  grid dashboard: {web}/#token={token}  (login link; operator token: {token})")
 
 
 async def _wait_for_nodes(runtime: ClusterRuntime, count: int, timeout_s: float) -> None:

@@ -44,6 +44,7 @@ run() {
 FILTERS=("$@")
 run ingest ingest --agents 2000 --vms-per-agent 20 --period 1 --seconds 30
 run agent agent --vms 50 --seconds 30
+run history history --nodes 100 --vms-per-node 20 --minutes 10
 run solver-issue-100 solver tests/data/btrplace/std-perf-issue-100.json.gz --timeout 25
 run solver-generate solver --generate nodes=1000,vms=10000,seed=1 --timeout 10
 run grid grid --clusters 100 --nodes-per-cluster 100 --vms-per-node 10

@@ -91,6 +91,11 @@ def test_demo_publishes_every_endpoint_in_its_state_file_and_stops_by_itself(
 
         status, page, content_type = read(state["dashboard"])
         assert status == 200 and content_type.startswith("text/html") and b"<html" in page.lower()
+        status, body, _ = read(state["api"] + "/history?node=c2-n1", state["token"])
+        assert status == 200 and json.loads(body)["times_unix_ms"]  # through c2's GetHistory
+        cluster_api = state["cluster_dashboard"] + "api/v1"
+        status, body, _ = read(cluster_api + "/timeline", state["token"])
+        assert status == 200 and "plans" in json.loads(body)
 
         jobs = wait_for_running_job(state)
         assert [j["name"] for j in jobs] == ["demo-mpi"] and len(jobs[0]["members"]) == 2
@@ -102,6 +107,8 @@ def test_demo_publishes_every_endpoint_in_its_state_file_and_stops_by_itself(
             process.wait()
     text = log.read_text()
     assert "vmgrid demo stopped" in text
+    for dashboard in (state["dashboard"], state["cluster_dashboard"]):  # the login links
+        assert f"{dashboard}#token={state['token']}" in text
     assert "runs once, on" in text and "the group survived the node failure" in text, text[-3000:]
     # two nodes only: the restarted member cannot keep the group's spread rule, and says so
     assert "-spread reported impossible (no node with room keeps it" in text, text[-3000:]

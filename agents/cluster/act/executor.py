@@ -201,12 +201,12 @@ class PlanExecutor:
             wake.set()
 
     async def run(
-        self, plan_id: str, actions: Sequence[Action], origin: str = ""
+        self, plan_id: str, actions: Sequence[Action], origin: str = "", summary: str = ""
     ) -> ExecutionReport:
-        """Journal a new plan and execute it to the end."""
+        """Journal a new plan (with why it exists: `summary`) and execute it to the end."""
         self.claim(plan_id)
         try:
-            summary = f"{len(actions)} actions"
+            summary = summary or f"{len(actions)} actions"
             self._journal.record_plan(plan_id, actions, origin=origin, summary=summary)
             record = self._journal.plan(plan_id)
             assert record is not None

@@ -344,7 +344,10 @@ class ControlLoop:
         assert decision.plan is not None
         try:
             report = await self.executor.run(
-                plan_id, decision.plan.actions, origin=decision.trigger.kind.value
+                plan_id,
+                decision.plan.actions,
+                origin=decision.trigger.kind.value,
+                summary=decision.summary,
             )
         finally:
             self.running = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from vmgrid.agents import model as m
@@ -15,6 +16,7 @@ from vmgrid.agents.cluster.rules.store import Rule
 from vmgrid.agents.cluster.rules.validate import RuleRequest, rule_parts
 from vmgrid.agents.cluster.state.events import ClusterEvent, EventKind
 from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
+from vmgrid.agents.cluster.state.trend import UsageHistory
 from vmgrid.agents.common.node_codec import (
     encode_host_usage,
     encode_pressure,
@@ -272,3 +274,18 @@ def policy_changes(values: dict[str, object]) -> dict[str, str]:
         else:
             out[str(key)] = str(value)
     return out
+
+
+def encode_history(history: UsageHistory) -> cluster_pb2.GetHistoryResponse:
+    """A usage history on the wire; an unavailable value travels as NaN."""
+    return cluster_pb2.GetHistoryResponse(
+        bucket_s=history.bucket_s,
+        buckets=history.buckets,
+        times_unix_ms=history.times_unix_ms,
+        series=[
+            cluster_pb2.HistorySeries(
+                name=name, values=[math.nan if v is None else v for v in values]
+            )
+            for name, values in history.series.items()
+        ],
+    )

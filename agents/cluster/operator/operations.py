@@ -25,6 +25,7 @@ from vmgrid.agents.cluster.decide.control import Decision
 from vmgrid.agents.cluster.decide.reasons import explained
 from vmgrid.agents.cluster.operator import dry_run
 from vmgrid.agents.cluster.operator.explain import Insight
+from vmgrid.agents.cluster.operator.history import HistoryReads
 from vmgrid.agents.cluster.operator.parts import ClusterParts
 from vmgrid.agents.cluster.operator.plan_views import (
     PlanStatus,
@@ -103,6 +104,10 @@ class PlanOperations:
             f"no plan {plan_id!r} in this cluster (proposed: {sorted(self._proposals)}, "
             f"awaiting approval: {sorted(loop.pending)})"
         )
+
+    def progress(self, plan_id: str) -> dict[int, float]:
+        """Progress (0..1) of a running plan's actions that have started, by action id."""
+        return dict(self._progress.get(plan_id, {}))
 
     def recent(self, limit: int = 20) -> list[PlanView]:
         """Dry runs, recommendations, then the `limit` most recent journaled plans."""
@@ -286,7 +291,9 @@ class PlanOperations:
     def _start(self, plan_id: str, summary: str, actions: tuple[Action, ...]) -> PlanView:
         executor = self._runtime.executor
         executor.claim(plan_id)  # the loop must see it before the task first runs
-        task = asyncio.ensure_future(executor.run(plan_id, actions, origin="operator"))
+        task = asyncio.ensure_future(
+            executor.run(plan_id, actions, origin="operator", summary=summary)
+        )
         self._active[plan_id] = task
         self._totals[plan_id] = len(actions)
         task.add_done_callback(lambda _: self._forget(plan_id))
@@ -377,3 +384,4 @@ class OperatorApi:
         self.rules = RuleOperations(runtime)
         self.policy = PolicyOperations(runtime)
         self.insight = Insight(runtime)
+        self.history = HistoryReads(runtime, self.plans)

@@ -217,3 +217,12 @@ class OperatorRpcMixin:
     ) -> pb.GetNPlusOneResponse:
         result = await self._await(context, lambda op: op.insight.n_plus_one())
         return insight_codec.encode_n_plus_one(result)
+
+    async def GetHistory(  # noqa: N802
+        self, request: pb.GetHistoryRequest, context: Ctx
+    ) -> pb.GetHistoryResponse:
+        found = await self._do(
+            context,
+            lambda op: op.history.usage(request.node_id, request.vm_uuid, request.minutes or 60),
+        )
+        return view_codec.encode_history(found)

@@ -54,6 +54,7 @@ _CLUSTER_SERVICE = {
     "SetPolicy": WRITE,
     "ExplainVm": READ,
     "GetNPlusOne": READ,
+    "GetHistory": READ,
 }
 
 CLUSTER_ACCESS: AccessTable = {

@@ -181,6 +181,36 @@ class NodeHistory:
         n = self._count(slot)
         return [(self._next - 1 - k) % self._window for k in range(n)]
 
+    @property
+    def window(self) -> int:
+        """Rows kept: the most samples a slot can hold."""
+        return self._window
+
+    @property
+    def slots(self) -> dict[str, int]:
+        """uuid -> slot of every VM holding one (read only)."""
+        return self._slots
+
+    def totals(self, rows: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Over the `rows` most recent rows: (samples per slot, sums of cpu, memory, rx, tx
+        per slot: slots x 4). A reused slot counts only its current VM's rows. One numpy pass
+        over the block (the long-term history folds rows in with it, off the hot path)."""
+        rows = min(rows, self._window)
+        block = self._block
+        start = (self._next - rows) % self._window
+        if start + rows <= self._window:  # oldest first, a view when the rows do not wrap
+            recent = block[start : start + rows, :, 1:]
+        else:
+            recent = np.concatenate((block[start:, :, 1:], block[: self._next, :, 1:]))
+        starts = np.frombuffer(self._starts, dtype=np.int64)
+        held = np.minimum(self._ended - starts, rows)
+        if self._free:  # a free slot holds nothing (its last VM's rows are not anyone's)
+            held[np.array(self._free, dtype=np.int64)] = 0
+        if held.min(initial=rows) >= rows:  # every slot holds all the rows: no mask
+            return held, recent.sum(axis=0).astype(np.float64)
+        valid = np.arange(rows - 1, -1, -1)[:, None] < held[None, :]  # row age < rows held
+        return held, (recent * valid[:, :, None]).sum(axis=0).astype(np.float64)
+
     def cpu_block(self) -> tuple[npt.NDArray[np.int64], dict[str, int], npt.NDArray[np.int64]]:
         """(CPU of every slot newest first: slots x window, uuid -> slot, samples per slot)."""
         order = (self._next - 1 - np.arange(self._window)) % self._window

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from vmgrid.agents.cluster.state.history import NodeHistory
+from vmgrid.agents.cluster.state.trend import NodeFold
 from vmgrid.agents.model import (
     HostUsage,
     NodeCapacity,
@@ -85,6 +86,7 @@ class NodeRecord:
         "_vms",
         "history",
         "vm_history",
+        "fold",
         "last_seen_monotonic",
         "last_seen_unix_ns",
         "last_sequence",
@@ -106,6 +108,8 @@ class NodeRecord:
         self._vms: dict[str, VmUsage] | None = {}
         self.history: deque[tuple[int, HostUsage]] = deque(maxlen=window)
         self.vm_history = NodeHistory(window)
+        self.fold = NodeFold()
+        """The node's open bucket of the long-term history (trend.py)."""
         self.last_seen_monotonic = now
         self.last_seen_unix_ns = 0
         self.last_sequence = 0

@@ -23,6 +23,14 @@ from vmgrid.agents.cluster.state.nodes import NodeLoad as NodeLoad
 from vmgrid.agents.cluster.state.nodes import NodeStatus as NodeStatus
 from vmgrid.agents.cluster.state.nodes import NodeView as NodeView
 from vmgrid.agents.cluster.state.ownership import VmOwners, conflict_message
+from vmgrid.agents.cluster.state.trend import (
+    HOST_SERIES,
+    NodeFold,
+    UsageHistory,
+    UsageTrends,
+    combine,
+    vm_rows,
+)
 from vmgrid.agents.errors import FailedPrecondition, NotFound
 from vmgrid.agents.model import (
     HostUsage,
@@ -88,8 +96,11 @@ class ClusterState:
         heartbeat_timeout_s: float = 10.0,
         monotonic: Callable[[], float] = time.monotonic,
         clock_ns: Callable[[], int] = time.time_ns,
+        trends: UsageTrends | None = None,
     ) -> None:
         self.bus = bus
+        self.trends = trends or UsageTrends()
+        """The last hour of every node's and VM's usage, in buckets (the dashboard's charts)."""
         self.rules = RuleStore()
         """The cluster's placement rules; the runtime swaps in one kept in its database."""
         self.history_window = history_window
@@ -167,7 +178,9 @@ class ClusterState:
         self.owners.released(node_id, node.uuids, self._nodes)
         self._index_vms(node_id, node.uuids, ())
         node.set_rows((), (), (), {})
+        self.trends.flush(node_id, node.fold, node.vm_history, node.history)
         node.vm_history = NodeHistory(self.history_window)
+        node.fold = NodeFold()
         self.bus.publish(
             EventKind.NODE_POWER_CHANGED, node_id=node_id, message="powered off by the manager"
         )
@@ -247,6 +260,7 @@ class ClusterState:
             samples[0::SAMPLE_WIDTH] = [sent_at] * len(report.uuids)
         node.last_seen_unix_ns = sent_at
         node.usage = report.host
+        self.trends.before_report(node_id, node.fold, node.vm_history, node.history, sent_at)
         node.history.append((sent_at, report.host))
         if node.hot_since or report.host.cpu_used_millicores > node.hot_limit:
             self._hot.report(node_id, node, report.host.cpu_used_millicores, sent_at)
@@ -265,6 +279,7 @@ class ClusterState:
             self._states_changed(node_id, node, report)
         history.write_row(uuids, samples)
         history.advance()
+        self.trends.after_report(node.fold)
         node.set_rows(uuids, states, report.rows, built)
         return True
 
@@ -290,6 +305,7 @@ class ClusterState:
         if old:
             self.owners.released(node_id, old, self._nodes)
         for uuid, row in old.items():
+            self.trends.leaving(node.fold, node.vm_history, uuid)
             node.vm_history.remove(uuid)
             self._gone(node_id, new_vm_usage(*row))
 
@@ -356,6 +372,7 @@ class ClusterState:
         node.set_rows(
             uuids, tuple(node.states[i] for i in keep), tuple(node.rows[i] for i in keep), vms
         )
+        self.trends.leaving(node.fold, node.vm_history, uuid)
         node.vm_history.remove(uuid)
         self._gone(node_id, vm)
         return vm
@@ -508,6 +525,21 @@ class ClusterState:
                     del index[uuid]
         for uuid in new:
             index.setdefault(uuid, set()).add(node_id)
+
+    def node_usage_history(self, node_id: str, since_unix_ns: int) -> UsageHistory:
+        """A node's usage since `since_unix_ns` (trend.combine); NotFound names an unknown id."""
+        node = self._node(node_id)
+        samples = [(t, [getattr(u, n) for n in HOST_SERIES]) for t, u in node.history]
+        return combine(node_id, self.trends.nodes, since_unix_ns, samples)
+
+    def vm_usage_history(self, vm_uuid: str, since_unix_ns: int) -> UsageHistory:
+        """A VM's usage since `since_unix_ns` wherever it ran; NotFound names a uuid the
+        cluster neither has nor had within the span."""
+        node = next((n for n in self._nodes.values() if vm_uuid in n.uuids), None)
+        if node is None and not self.trends.vms.known(vm_uuid):
+            raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
+        samples = () if node is None else node.vm_history.samples(vm_uuid)
+        return combine(vm_uuid, self.trends.vms, since_unix_ns, vm_rows(samples))
 
     def report_impossible(self, rule_id: str, reason: str) -> None:
         """A decider could not keep `rule_id` (and kept the VMs running rather than lose

@@ -1,8 +1,10 @@
 // vmgrid dashboard: reads /api/v1, follows /api/v1/events/stream, sends operator actions.
-// Vanilla JS, no build step. The token lives in sessionStorage and travels only as a header.
+// Vanilla JS, no build step (panels.js: charts, timeline, policy, N+1; uPlot is vendored by make
+// install). The token lives in sessionStorage and travels only as a header; a login link
+// (#token=...) puts it there.
 "use strict";
 const API = "/api/v1";
-const state = { token: sessionStorage.getItem("vmgrid-token") || "", nodes: [], vms: [], migrations: {}, kind: "" };
+const state = { token: tokenFromLink() || sessionStorage.getItem("vmgrid-token") || "", nodes: [], vms: [], migrations: {}, kind: "" };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, ...children) {
@@ -118,7 +120,8 @@ function renderPlans(plans) {
   for (const p of plans.pending || []) {
     out.push(el("div", { class: "plan", "data-plan": p.id },
       el("b", {}, p.id), " ", el("span", { class: "muted" }, p.summary),
-      el("ul", {}, ...(p.actions || []).map((a) => el("li", {}, a.description))),
+      el("ul", {}, ...(p.actions || []).map((a) => el("li", {}, a.description || `${a.kind} ${a.subject}`,
+        a.reason && !(a.description || "").includes(a.reason) ? el("div", { class: "reason" }, a.reason) : null))),
       el("button", { class: "primary", onclick: () => act(`/plans/${p.id}/approve`) }, "Approve"), " ",
       el("button", { onclick: () => act(`/plans/${p.id}/reject`) }, "Reject")));
   }
@@ -197,17 +200,17 @@ function migrationCell(vm) {
 
 function vmRow(vm) {
   const paused = vm.state === "paused";
-  const actions = state.nodes.some((n) => n.id === vm.node) ? el("td", { class: "vm-actions" },
+  const actions = state.nodes.some((n) => n.id === vm.node) ? el("td", { class: "vm-actions" }, el("div", {},
     paused ? el("button", { "data-action": "resume", onclick: () => act(`/vms/${vm.uuid}/resume`) }, "Resume")
       : el("button", { "data-action": "suspend", onclick: () => act(`/vms/${vm.uuid}/suspend`) }, "Suspend"),
     el("button", { "data-action": "migrate", onclick: () => openMigrate(vm) }, "Migrate"),
-    el("button", { "data-action": "snapshot", onclick: () => { const name = prompt(`Snapshot name for ${vm.name}`, `snap-${Date.now()}`); if (name) act(`/vms/${vm.uuid}/snapshot`, { name }); } }, "Snapshot")) : el("td", {});
+    el("button", { "data-action": "snapshot", onclick: () => { const name = prompt(`Snapshot name for ${vm.name}`, `snap-${Date.now()}`); if (name) act(`/vms/${vm.uuid}/snapshot`, { name }); } }, "Snapshot"))) : el("td", {});
   return el("tr", { "data-vm": vm.uuid, "data-vm-name": vm.name, "data-state": vm.state },
-    el("td", {}, vm.name, vm.simulated ? el("span", { class: "tag sim", title: "test-driver VM" }, "sim") : null),
+    el("td", { class: "vm-name" }, el("a", { href: "#", "data-action": "open-vm", title: `history and explanation of ${vm.name}`, onclick: (ev) => { ev.preventDefault(); openVm(vm.uuid); } }, vm.name),
+      vm.simulated ? el("span", { class: "tag sim", title: "test-driver VM" }, "sim") : null, migrationCell(vm)),
     el("td", {}, el("span", { class: `tag ${vm.state}` }, vm.state)),
     el("td", {}, cores(vm.cpu_used_millicores)), el("td", {}, mib(vm.memory_allocated_bytes)),
-    el("td", {}, rate((vm.net_rx_bytes_per_second || 0) + (vm.net_tx_bytes_per_second || 0))),
-    el("td", {}, migrationCell(vm)), actions);
+    el("td", {}, rate((vm.net_rx_bytes_per_second || 0) + (vm.net_tx_bytes_per_second || 0))), actions);
 }
 
 function renderNodes() {
@@ -231,10 +234,21 @@ function renderNodes() {
         el("span", {}, "CPU"), bar(cpu), el("span", {}, `${pct(cpu)} of ${cores(n.capacity.cpu_millicores)}`),
         el("span", {}, "mem"), bar(mem), el("span", {}, `${pct(mem)} of ${mib(n.capacity.memory_bytes)}`),
         el("span", {}, "net"), bar(net), el("span", {}, rate(netBps / 8))),
-      vms.length ? el("table", {}, el("tr", {}, ...["VM", "state", "cores", "memory", "net", "migration", ""].map((h) => el("th", {}, h))), ...vms.map(vmRow))
+      pressureLine(n), chartBox(`node:${n.id}`),
+      vms.length ? el("table", {}, el("tr", {}, ...["VM", "state", "cores", "memory", "net", ""].map((h) => el("th", {}, h))), ...vms.map(vmRow))
         : el("p", { class: "muted" }, "no VMs"));
   });
   $("nodes").replaceChildren(el("div", { class: "nodes" }, ...cards));
+}
+
+function pressureLine(n) {
+  // Pressure-stall figures wherever the node's JSON carries them (absent: nothing shown).
+  const found = [];
+  for (const source of [n, n.usage || {}]) {
+    for (const [k, v] of Object.entries(source)) if (k.includes("pressure") && v !== null && v !== undefined) found.push(...flatten(v, k));
+  }
+  if (!found.length) return null;
+  return el("p", { class: "pressure muted" }, found.map(([k, v]) => `${k.replace(/_/g, " ")} ${v}`).join(" · "));
 }
 
 function eventItem(e) {
@@ -263,6 +277,7 @@ async function refresh() {
   renderSummary(clusters.clusters); renderClusters(clusters.clusters); renderTopology(topology);
   renderPlans(plans); renderJobs(jobs.jobs); renderRules(rules && rules.rules); renderNodes();
   document.body.dataset.loaded = "true";
+  refreshPanels().catch((err) => showError(err.message));
 }
 
 let refreshTimer = null;
@@ -344,4 +359,4 @@ $("login").addEventListener("submit", (ev) => {
   sessionStorage.setItem("vmgrid-token", state.token);
   connect();
 });
-if (state.token) { $("token").value = state.token; connect(); } else showError("Type the API token (printed by vmgrid-demo) and press Connect.");
+if (state.token) { $("token").value = state.token; connect(); } else showError("Open the login link that vmgrid-demo prints, or type the API token and press Connect.");

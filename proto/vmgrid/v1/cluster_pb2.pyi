@@ -657,3 +657,33 @@ class GetNPlusOneResponse(_message.Message):
     ok: bool
     nodes: _containers.RepeatedCompositeFieldContainer[NodeLossCheck]
     def __init__(self, ok: _Optional[bool] = ..., nodes: _Optional[_Iterable[_Union[NodeLossCheck, _Mapping]]] = ...) -> None: ...
+
+class GetHistoryRequest(_message.Message):
+    __slots__ = ("node_id", "vm_uuid", "minutes")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    MINUTES_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    vm_uuid: str
+    minutes: int
+    def __init__(self, node_id: _Optional[str] = ..., vm_uuid: _Optional[str] = ..., minutes: _Optional[int] = ...) -> None: ...
+
+class HistorySeries(_message.Message):
+    __slots__ = ("name", "values")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, name: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class GetHistoryResponse(_message.Message):
+    __slots__ = ("bucket_s", "buckets", "times_unix_ms", "series")
+    BUCKET_S_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    TIMES_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    bucket_s: int
+    buckets: int
+    times_unix_ms: _containers.RepeatedScalarFieldContainer[int]
+    series: _containers.RepeatedCompositeFieldContainer[HistorySeries]
+    def __init__(self, bucket_s: _Optional[int] = ..., buckets: _Optional[int] = ..., times_unix_ms: _Optional[_Iterable[int]] = ..., series: _Optional[_Iterable[_Union[HistorySeries, _Mapping]]] = ...) -> None: ...

@@ -210,6 +210,11 @@ class ClusterServiceStub:
                 request_serializer=vmgrid_dot_v1_dot_cluster__pb2.GetNPlusOneRequest.SerializeToString,
                 response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.GetNPlusOneResponse.FromString,
                 _registered_method=True)
+        self.GetHistory = channel.unary_unary(
+                '/vmgrid.v1.ClusterService/GetHistory',
+                request_serializer=vmgrid_dot_v1_dot_cluster__pb2.GetHistoryRequest.SerializeToString,
+                response_deserializer=vmgrid_dot_v1_dot_cluster__pb2.GetHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class ClusterServiceServicer:
@@ -441,6 +446,14 @@ class ClusterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetHistory(self, request, context):
+        """The last hour of one node's or one VM's usage (the dashboards' charts): means over
+        buckets, then the recent samples one per report.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClusterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -618,6 +631,11 @@ def add_ClusterServiceServicer_to_server(servicer, server):
                     servicer.GetNPlusOne,
                     request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.GetNPlusOneRequest.FromString,
                     response_serializer=vmgrid_dot_v1_dot_cluster__pb2.GetNPlusOneResponse.SerializeToString,
+            ),
+            'GetHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHistory,
+                    request_deserializer=vmgrid_dot_v1_dot_cluster__pb2.GetHistoryRequest.FromString,
+                    response_serializer=vmgrid_dot_v1_dot_cluster__pb2.GetHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1566,6 +1584,33 @@ class ClusterService:
             '/vmgrid.v1.ClusterService/GetNPlusOne',
             vmgrid_dot_v1_dot_cluster__pb2.GetNPlusOneRequest.SerializeToString,
             vmgrid_dot_v1_dot_cluster__pb2.GetNPlusOneResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vmgrid.v1.ClusterService/GetHistory',
+            vmgrid_dot_v1_dot_cluster__pb2.GetHistoryRequest.SerializeToString,
+            vmgrid_dot_v1_dot_cluster__pb2.GetHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,31 @@
+"""The history benchmark on a small cluster: its figures are the store's own, and bad sizes
+are refused naming them."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from vmgrid.bench.history import run
+
+
+def args(**overrides: object) -> argparse.Namespace:
+    values: dict[str, object] = dict(
+        nodes=4, vms_per_node=8, minutes=2.0, period=1.0, seed=1, rounds=1
+    )
+    values.update(overrides)
+    return argparse.Namespace(**values)
+
+
+def test_a_small_run_reports_the_hours_bytes_and_both_apply_times() -> None:
+    result = run(args())
+    assert result["vms"] == 32 and result["reports"] == 4 * 120
+    # 32 VMs fill the matrix's 32 rows: 121 buckets x 5 float32 values each
+    assert result["hour_bytes_per_vm"] == 121 * 5 * 4
+    assert result["apply_us_per_report"] > 0 and result["apply_us_per_report_without_hour"] > 0
+    assert result["read_ms_node_and_vm"] > 0
+
+
+def test_bad_sizes_are_refused_naming_them() -> None:
+    with pytest.raises(ValueError, match="--nodes 0"):
+        run(args(nodes=0))
