@@ -17,6 +17,10 @@ from vmgrid.agents.rpc_status import abort_with
 
 H = TypeVar("H")
 
+LEADER_METADATA = "vmgrid-leader"
+"""Trailing metadata key in which a standby manager replica names the leader's HOST:PORT
+(agents dial it next)."""
+
 
 async def accept_hello(
     context: grpc.aio.ServicerContext,

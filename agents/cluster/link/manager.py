@@ -84,6 +84,11 @@ class ClusterManager:
         self._pending: dict[str, _Pending] = {}
         self._results: OrderedDict[str, CommandResult] = OrderedDict()
         self._result_cache_size = result_cache_size
+        self.term = 0
+        """Leadership term stamped on hello acks and commands (0: a single replica)."""
+        self.leading: Callable[[], bool] = lambda: True
+        """Whether this manager may send commands: false on a standby replica and on a leader
+        whose etcd lease may have lapsed (the fence on the manager's side)."""
         self.session_hooks: list[Callable[[NodeSession], None]] = []
         """Called on each new agent stream after the hello ack, before resent commands."""
 
@@ -105,6 +110,7 @@ class ClusterManager:
                 report_period_ms=self.config.report_period_ms,
                 heartbeat_timeout_ms=self.config.heartbeat_timeout_ms,
                 known_node=known,
+                term=self.term,
             )
         )
         for hook in self.session_hooks:
@@ -208,6 +214,11 @@ class ClusterManager:
             return cached
         pending = self._pending.get(command.command_id)
         if pending is None:
+            if not self.leading():
+                raise Unavailable(
+                    f"command {command.command_id!r} on node {node_id!r} not sent: this "
+                    "manager does not lead its cluster (term ended or standby replica)"
+                )
             encode_command(command)  # UnencodableCommand here, never on the node's stream
             session = self._sessions.get(node_id)
             if session is None or self.state.node_status(node_id) is NodeStatus.LOST:

@@ -3,6 +3,12 @@
 Start order matters after a crash: the server comes up first so agents reconnect and report,
 then, once every node the journal's running plans touch has reported (or a grace period has
 passed), those plans are reconciled and finished, and only then does the decision loop start.
+
+With an ``[etcd]`` table the manager is one replica of its cluster (``replica.Replica``): it
+serves at once but, as a standby, refuses every call with the leader's address; the leader
+parts (HA, uplink, plan resumption, decision loop) start only once it leads. When its lease
+may have lapsed, ``deposed`` is set and the command gate is already closed; the program then
+stops. Without the table the same path runs with no election (term 0).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance, FaultTole
 from vmgrid.agents.cluster.operator.operations import OperatorApi
 from vmgrid.agents.cluster.rules.store import RuleStore
 from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.replica import Replica, ReplicaOptions, StandbyInterceptor
 from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.model import NodeCapacity, NodeHello, NodeIdentity
@@ -58,6 +65,8 @@ class RuntimeOptions:
     """Period of summaries to the coordinator (the coordinator may ask for another)."""
     fault_tolerance: FaultToleranceOptions | None = None
     """Job submission, checkpoints and node-failure restarts; None: not offered."""
+    replica: ReplicaOptions = field(default_factory=ReplicaOptions)
+    """Replication on etcd (``[etcd]``); no endpoints: a single replica."""
 
 
 def _without_impossible_wake(options: RuntimeOptions) -> RuntimeOptions:
@@ -91,6 +100,13 @@ class ClusterRuntime:
         self.uplink: GridUplink | None = None
         self.fault_tolerance: FaultTolerance | None = None
         self.grid_commands: GridCommandHandler | None = None
+        self.replica: Replica | None = None
+        self.deposed = asyncio.Event()
+        """Set when this replica's leadership ended: it has stopped acting and must exit."""
+        if self.options.replica.endpoints:
+            self.replica = Replica(self.options.replica, config.cluster_id)
+            self.manager.leading = self.replica.leading
+            self.server.interceptors.append(StandbyInterceptor(self.replica))
 
     def _restore_powered_off(self) -> None:
         """Nodes this manager powered off stay known across its restarts (the journal keeps
@@ -117,7 +133,36 @@ class ClusterRuntime:
 
     async def start(self) -> str:
         address = await self.server.start()
-        self._task = asyncio.create_task(self._background())
+        if self.replica is None:
+            self._start_leader_parts(address)
+            self._task = asyncio.create_task(self._background())
+        else:
+            self._task = asyncio.create_task(self._lead_then_run(address))
+        return address
+
+    async def _lead_then_run(self, address: str) -> None:
+        assert self.replica is not None
+        self.manager.term = await self.replica.lead(address)
+        watch = asyncio.create_task(self._step_down_when_deposed())
+        try:
+            self._start_leader_parts(address)
+            await self._background()
+        finally:
+            watch.cancel()
+
+    async def _step_down_when_deposed(self) -> None:
+        assert self.replica is not None
+        await self.replica.deposed.wait()
+        log.error(
+            "replica %s lost its etcd lease (term %d): no new action starts; stopping",
+            self.replica.replica_id,
+            self.manager.term,
+        )
+        self._stop.set()
+        self.deposed.set()
+
+    def _start_leader_parts(self, address: str) -> None:
+        """HA and the uplink: what only the leader (or the single replica) runs."""
         if self.options.fault_tolerance is not None:
             self.fault_tolerance = FaultTolerance(
                 self.manager, self.executor, self.options.fault_tolerance
@@ -138,7 +183,6 @@ class ClusterRuntime:
             )
             self.uplink.command_handler = self.grid_commands.handle
             self.uplink.start()
-        return address
 
     async def _background(self) -> None:
         await self._resume_interrupted_plans()
@@ -186,6 +230,8 @@ class ClusterRuntime:
         if self.fault_tolerance is not None:
             await self.fault_tolerance.stop()
         await self.server.stop(grace_s)
+        if self.replica is not None:
+            await self.replica.close()
         self.manager.state.rules.close()
         self.journal.close()
 

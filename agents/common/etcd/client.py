@@ -26,6 +26,10 @@ from vmgrid.agents.errors import InvalidArgument, Unavailable
 log = logging.getLogger(__name__)
 
 
+RETRY_PAUSE_S = 0.2
+"""Pause before the second round over the members (a raft election takes about that long)."""
+
+
 class EtcdUnavailable(Unavailable):
     """No etcd member answered (or the cluster has no quorum)."""
 
@@ -186,22 +190,28 @@ class EtcdClient:
         return [self.endpoints[(self._current + i) % n] for i in range(n)]
 
     async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST `body` to ``/v3/<path>`` on the first member that answers."""
+        """POST `body` to ``/v3/<path>`` on the first member that answers. A member that
+        answers with an error (no leader during a raft election, for example) is tried again
+        once after a short pause, the others too."""
         last = ""
-        for endpoint in self._order():
-            try:
-                async with asyncio.timeout(self.timeout_s):
-                    response = await self._http().post(f"{endpoint}/v3/{path}", json=body)
-                    async with response:
-                        data: dict[str, Any] = await response.json(content_type=None)
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                last = f"{endpoint}: {type(exc).__name__} {exc}".strip()
-                continue
-            if response.status != 200 or "error" in data:
-                last = f"{endpoint}: {data.get('message') or data.get('error') or response.status}"
-                continue
-            self._current = self.endpoints.index(endpoint)
-            return data
+        for attempt in range(2):
+            if attempt:
+                await asyncio.sleep(RETRY_PAUSE_S)
+            for endpoint in self._order():
+                try:
+                    async with asyncio.timeout(self.timeout_s):
+                        response = await self._http().post(f"{endpoint}/v3/{path}", json=body)
+                        async with response:
+                            data: dict[str, Any] = await response.json(content_type=None)
+                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                    last = f"{endpoint}: {type(exc).__name__} {exc}".strip()
+                    continue
+                if response.status != 200 or "error" in data:
+                    reason = data.get("message") or data.get("error") or response.status
+                    last = f"{endpoint}: {reason}"
+                    continue
+                self._current = self.endpoints.index(endpoint)
+                return data
         raise EtcdUnavailable(f"etcd at {', '.join(self.endpoints)} unavailable ({last})")
 
     # -- keys ------------------------------------------------------------------------------

@@ -63,28 +63,46 @@ class Election:
         return self.term > 0 and not self.lost.is_set() and time.monotonic() < self._valid_until
 
     async def campaign(self, value: str) -> int:
-        """Block until this candidate leads; returns its term."""
+        """Block until this candidate leads; returns its term. EtcdUnavailable when the
+        lease cannot be granted or the key put, or when the lease is lost while waiting
+        (the candidate's lease is revoked or left to expire then)."""
         sent = time.monotonic()
         self.lease = await self.client.grant(self.ttl_s)
         self._valid_until = sent + self.ttl_s
         self._keepalive = asyncio.create_task(self._renew())
-        self.key = f"{self.prefix}{self.lease:x}"
-        created = await self.client.txn(
-            [Compare(self.key, "create", 0)],
-            [Put(self.key, value, self.lease)],
-            [Get(self.key)],
-        )
-        revision = created.revision if created.succeeded else created.reads[0][0].create_revision
-        while True:
-            if self.lost.is_set():
-                raise EtcdUnavailable(f"etcd lease {self.lease:x} lost while campaigning")
-            candidates = await self.client.range(self.prefix, first_created=True)
-            earlier = [kv for kv in candidates if kv.create_revision < revision]
-            if not earlier:
-                break
-            await self._wait_deleted(earlier[-1])
+        try:
+            self.key = f"{self.prefix}{self.lease:x}"
+            created = await self.client.txn(
+                [Compare(self.key, "create", 0)],
+                [Put(self.key, value, self.lease)],
+                [Get(self.key)],
+            )
+            revision = (
+                created.revision if created.succeeded else created.reads[0][0].create_revision
+            )
+            while not await self._first(revision):
+                pass
+        except BaseException:
+            await self.resign()
+            raise
         self.term = revision
         return revision
+
+    async def _first(self, revision: int) -> bool:
+        """Whether the key of `revision` is the oldest; if not, wait for the one just older
+        to go. An unreachable etcd is waited out for as long as the lease lives."""
+        if self.lost.is_set():
+            raise EtcdUnavailable(f"etcd lease {self.lease:x} lost while campaigning")
+        try:
+            candidates = await self.client.range(self.prefix, first_created=True)
+        except EtcdUnavailable as exc:
+            log.warning("campaign for %s waits for etcd: %s", self.key, exc)
+            await asyncio.sleep(self.ttl_s / 6)
+            return False
+        earlier = [kv for kv in candidates if kv.create_revision < revision]
+        if earlier:
+            await self._wait_deleted(earlier[-1])
+        return not earlier
 
     async def _wait_deleted(self, kv: KeyValue) -> None:
         """Until `kv` is deleted, or a renewal period passes (then the caller looks again, so a

@@ -1,0 +1,109 @@
+"""Replicated cluster managers as real processes on a real etcd cluster, agents on the libvirt
+test driver: one leader serves, standbys redirect, a SIGKILLed leader is replaced and its
+agents follow, a leader cut off from etcd stops."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from agent_files import idle_pair, start_agent, write_agent_config
+from replica_harness import (
+    ManagerProcess,
+    connected_nodes,
+    leaders,
+    list_nodes,
+    start_manager,
+    stop,
+    wait_until,
+)
+from vmgrid.lab.etcd import EtcdCluster
+
+NODES = ("n1", "n2")
+
+
+def _agents(tmp_path: Path, managers: list[ManagerProcess]) -> list:
+    addresses = ",".join(m.address for m in managers)
+    return [
+        start_agent(write_agent_config(tmp_path, n, addresses, idle_pair(n)), tmp_path / f"{n}.log")
+        for n in NODES
+    ]
+
+
+def _one_leader(managers: list[ManagerProcess]) -> ManagerProcess:
+    wait_until(lambda: len(leaders(managers)) == 1, 20, "one replica leads")
+    (leader,) = leaders(managers)
+    return leader
+
+
+@pytest.mark.slow
+def test_a_standby_takes_over_a_killed_leader_and_the_agents_follow(
+    tmp_path: Path, etcd3: EtcdCluster
+) -> None:
+    managers = [start_manager(tmp_path, f"r{i}", etcd3.endpoints) for i in range(3)]
+    agents = _agents(tmp_path, managers)
+    try:
+        leader = _one_leader(managers)
+        wait_until(lambda: connected_nodes(leader.address) == set(NODES), 20, "agents reach it")
+        standby = next(m for m in managers if m is not leader)
+        with pytest.raises(grpc.RpcError) as refused:
+            list_nodes(standby.address)
+        assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert f"the leader is {leader.name} at {leader.address}" in str(refused.value.details())
+
+        leader.process.send_signal(signal.SIGKILL)
+        leader.process.wait(timeout=10)
+        killed = time.monotonic()
+        survivors = [m for m in managers if m is not leader]
+        new = _one_leader(survivors)
+        wait_until(lambda: connected_nodes(new.address) == set(NODES), 20, "agents follow")
+        takeover_s = time.monotonic() - killed
+        print(f"takeover (leader SIGKILLed -> new leader with every agent): {takeover_s:.2f} s")
+        assert "leads cluster replicated with term" in new.output()
+        for agent_log in (tmp_path / f"{n}.log" for n in NODES):
+            assert "is a standby; the leader is at" in agent_log.read_text()
+    finally:
+        for process in [*agents, *(m.process for m in managers)]:
+            stop(process)
+
+
+@pytest.mark.slow
+def test_a_leader_cut_off_from_etcd_stops_and_another_replica_leads(
+    tmp_path: Path, etcd3: EtcdCluster
+) -> None:
+    """Replica a talks to etcd member 0 only; pausing that member cuts its session."""
+    first = start_manager(tmp_path, "a", etcd3.endpoints[:1])
+    wait_until(lambda: leaders([first]) == [first], 20, "a leads")
+    second = start_manager(tmp_path, "b", etcd3.endpoints[1:])
+    agents = _agents(tmp_path, [first, second])
+    try:
+        wait_until(lambda: connected_nodes(first.address) == set(NODES), 20, "agents reach a")
+        etcd3.pause(0)
+        try:
+            first.process.wait(timeout=20)
+            assert first.process.returncode == 3, first.output()
+            assert "lost its etcd lease" in first.output()
+            wait_until(lambda: leaders([second]) == [second], 20, "b leads")
+            wait_until(lambda: connected_nodes(second.address) == set(NODES), 20, "agents on b")
+        finally:
+            etcd3.resume(0)
+    finally:
+        for process in [*agents, first.process, second.process]:
+            stop(process)
+
+
+def test_a_single_etcd_member_elects_one_of_two_replicas(
+    tmp_path: Path, etcd1: EtcdCluster
+) -> None:
+    managers = [start_manager(tmp_path, f"s{i}", etcd1.endpoints) for i in range(2)]
+    try:
+        leader = _one_leader(managers)
+        other = next(m for m in managers if m is not leader)
+        stop(leader.process)  # a clean stop resigns: the other leads without waiting a TTL
+        wait_until(lambda: leaders([other]) == [other], 5, "the standby leads")
+    finally:
+        for manager in managers:
+            stop(manager.process)
