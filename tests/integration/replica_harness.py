@@ -56,6 +56,20 @@ def list_nodes(address: str) -> cluster_pb2.ListNodesResponse:
         return stub.ListNodes(cluster_pb2.ListNodesRequest(), timeout=2)
 
 
+def add_ban_rule(address: str, rule_id: str, vm_uuid: str, node_id: str) -> None:
+    """AddRule (an operator write) on the replica at `address`."""
+    rule = cluster_pb2.Rule(rule_id=rule_id, kind="ban", vm_uuids=[vm_uuid], node_ids=[node_id])
+    with grpc.insecure_channel(address) as channel:
+        stub = cluster_pb2_grpc.ClusterServiceStub(channel)
+        stub.AddRule(cluster_pb2.AddRuleRequest(rule=rule), timeout=5)
+
+
+def rule_ids(address: str) -> list[str]:
+    with grpc.insecure_channel(address) as channel:
+        stub = cluster_pb2_grpc.ClusterServiceStub(channel)
+        return [r.rule_id for r in stub.ListRules(cluster_pb2.ListRulesRequest(), timeout=5).rules]
+
+
 def connected_nodes(address: str) -> set[str]:
     """Nodes connected to the manager at `address`; empty when it does not answer."""
     try:

@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -89,6 +89,9 @@ class ClusterManager:
         self.leading: Callable[[], bool] = lambda: True
         """Whether this manager may send commands: false on a standby replica and on a leader
         whose etcd lease may have lapsed (the fence on the manager's side)."""
+        self.before_command: Callable[[], Awaitable[None]] | None = None
+        """Awaited before any command is sent: a replicated leader writes its journal through
+        to etcd there, so no command runs ahead of the record that it was started."""
         self.session_hooks: list[Callable[[NodeSession], None]] = []
         """Called on each new agent stream after the hello ack, before resent commands."""
 
@@ -209,6 +212,8 @@ class ClusterManager:
         values its wire message cannot hold raises UnencodableCommand (a ValueError naming the
         field) before anything is queued, so the node's stream is never broken by it.
         """
+        if self.before_command is not None:
+            await self.before_command()
         cached = self._results.get(command.command_id)
         if cached is not None:
             return cached

@@ -20,6 +20,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -150,10 +151,13 @@ class Replica:
 
 
 class StandbyInterceptor(grpc.aio.ServerInterceptor):
-    """Refuses every call but health and reflection while the replica does not lead."""
+    """Refuses every call but health and reflection while the replica does not lead; on the
+    leader, a unary call's answer waits for ``after_call`` (the journal's write-through to
+    etcd), so an operator's acknowledged change survives the leader."""
 
     def __init__(self, replica: Replica) -> None:
         self._replica = replica
+        self.after_call: Callable[[], Awaitable[None]] | None = None
 
     async def intercept_service(
         self,
@@ -164,7 +168,31 @@ class StandbyInterceptor(grpc.aio.ServerInterceptor):
         method: str = handler_call_details.method  # type: ignore[attr-defined]
         if handler is None or method.startswith(_ALWAYS_SERVED):
             return handler
-        return guard(handler, self._check)
+        return self._durable(guard(handler, self._check))
+
+    def _durable(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        behaviour = handler.unary_unary
+        if behaviour is None:
+            return handler
+
+        async def answered_once_durable(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            result = await behaviour(request, context)
+            if self.after_call is not None:
+                try:
+                    await self.after_call()
+                except EtcdUnavailable as exc:
+                    await context.abort(
+                        grpc.StatusCode.UNAVAILABLE,
+                        f"done on the leader but not yet stored in etcd ({exc}); it is "
+                        "retried: check the result before repeating the request",
+                    )
+            return result
+
+        return grpc.unary_unary_rpc_method_handler(
+            answered_once_durable,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
 
     async def _check(self, context: grpc.aio.ServicerContext) -> None:
         replica = self._replica

@@ -34,8 +34,10 @@ from vmgrid.agents.cluster.operator.operations import OperatorApi
 from vmgrid.agents.cluster.rules.store import RuleStore
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.replica import Replica, ReplicaOptions, StandbyInterceptor
+from vmgrid.agents.cluster.service.replica_store import EtcdMirror
 from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.agents.cluster.state.state import NodeStatus
+from vmgrid.agents.common.etcd import EtcdUnavailable
 from vmgrid.agents.model import NodeCapacity, NodeHello, NodeIdentity
 
 if TYPE_CHECKING:
@@ -101,12 +103,14 @@ class ClusterRuntime:
         self.fault_tolerance: FaultTolerance | None = None
         self.grid_commands: GridCommandHandler | None = None
         self.replica: Replica | None = None
+        self.mirror: EtcdMirror | None = None
         self.deposed = asyncio.Event()
         """Set when this replica's leadership ended: it has stopped acting and must exit."""
         if self.options.replica.endpoints:
             self.replica = Replica(self.options.replica, config.cluster_id)
             self.manager.leading = self.replica.leading
-            self.server.interceptors.append(StandbyInterceptor(self.replica))
+            self.standby_interceptor = StandbyInterceptor(self.replica)
+            self.server.interceptors.append(self.standby_interceptor)
 
     def _restore_powered_off(self) -> None:
         """Nodes this manager powered off stay known across its restarts (the journal keeps
@@ -144,11 +148,25 @@ class ClusterRuntime:
         assert self.replica is not None
         self.manager.term = await self.replica.lead(address)
         watch = asyncio.create_task(self._step_down_when_deposed())
+        self.mirror = EtcdMirror(self.replica, self.journal, self.manager.state.rules)
+        while True:
+            try:
+                plans, rules = await self.mirror.restore()
+                break
+            except EtcdUnavailable as exc:
+                log.warning("cannot read the journal from etcd yet: %s", exc)
+                await asyncio.sleep(0.5)
+        log.info("read %d plan(s) and %d rule(s) from etcd", plans, rules)
+        self.mirror.attach()
+        self.manager.before_command = self.mirror.flush
+        self.standby_interceptor.after_call = self.mirror.flush
+        mirroring = asyncio.create_task(self.mirror.run())
         try:
             self._start_leader_parts(address)
             await self._background()
         finally:
             watch.cancel()
+            mirroring.cancel()
 
     async def _step_down_when_deposed(self) -> None:
         assert self.replica is not None
@@ -231,6 +249,10 @@ class ClusterRuntime:
             await self.fault_tolerance.stop()
         await self.server.stop(grace_s)
         if self.replica is not None:
+            if self.mirror is not None and self.replica.leading():
+                with contextlib.suppress(EtcdUnavailable, TimeoutError):
+                    async with asyncio.timeout(2):
+                        await self.mirror.flush()
             await self.replica.close()
         self.manager.state.rules.close()
         self.journal.close()

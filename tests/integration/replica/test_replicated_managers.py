@@ -1,6 +1,6 @@
 """Replicated cluster managers as real processes on a real etcd cluster, agents on the libvirt
-test driver: one leader serves, standbys redirect, a SIGKILLed leader is replaced and its
-agents follow, a leader cut off from etcd stops."""
+test driver: one leader serves, standbys redirect, a SIGKILLed leader is replaced (with the
+rules it had) and its agents follow, a leader cut off from etcd stops."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ import pytest
 from agent_files import idle_pair, start_agent, write_agent_config
 from replica_harness import (
     ManagerProcess,
+    add_ban_rule,
     connected_nodes,
     leaders,
     list_nodes,
+    rule_ids,
     start_manager,
     stop,
     wait_until,
@@ -53,6 +55,7 @@ def test_a_standby_takes_over_a_killed_leader_and_the_agents_follow(
             list_nodes(standby.address)
         assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
         assert f"the leader is {leader.name} at {leader.address}" in str(refused.value.details())
+        add_ban_rule(leader.address, "keep-n1-vm0-off-n2", idle_pair("n1")[0].uuid, "n2")
 
         leader.process.send_signal(signal.SIGKILL)
         leader.process.wait(timeout=10)
@@ -63,6 +66,7 @@ def test_a_standby_takes_over_a_killed_leader_and_the_agents_follow(
         takeover_s = time.monotonic() - killed
         print(f"takeover (leader SIGKILLed -> new leader with every agent): {takeover_s:.2f} s")
         assert "leads cluster replicated with term" in new.output()
+        assert rule_ids(new.address) == ["keep-n1-vm0-off-n2"]  # written through to etcd
         for agent_log in (tmp_path / f"{n}.log" for n in NODES):
             assert "is a standby; the leader is at" in agent_log.read_text()
     finally:
