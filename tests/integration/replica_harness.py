@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc
+from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2
 
 
 @dataclass
@@ -27,7 +27,11 @@ class ManagerProcess:
 
 
 def start_manager(
-    workdir: Path, name: str, endpoints: Sequence[str], lease_ttl_s: int = 2
+    workdir: Path,
+    name: str,
+    endpoints: Sequence[str],
+    lease_ttl_s: int = 2,
+    extra: Sequence[str] = (),
 ) -> ManagerProcess:
     """A replica of cluster `replicated` on a free loopback port; returns once it serves."""
     ready, log = workdir / f"{name}.addr", workdir / f"{name}.log"
@@ -38,7 +42,7 @@ def start_manager(
         "--report-period-ms", "500", "--heartbeat-timeout-ms", "3000",
         "--automation", "manual",
         "--etcd-endpoints", ",".join(endpoints), "--lease-ttl-s", str(lease_ttl_s),
-        "--replica-id", name,
+        "--replica-id", name, *extra,
     ]  # fmt: skip
     with log.open("ab") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=out)
@@ -62,6 +66,37 @@ def add_ban_rule(address: str, rule_id: str, vm_uuid: str, node_id: str) -> None
     with grpc.insecure_channel(address) as channel:
         stub = cluster_pb2_grpc.ClusterServiceStub(channel)
         stub.AddRule(cluster_pb2.AddRuleRequest(rule=rule), timeout=5)
+
+
+def migrate(address: str, vm_uuid: str, destination: str) -> str:
+    """MigrateVm on the replica at `address`; returns the plan id."""
+    request = cluster_pb2.MigrateVmRequest(vm_uuid=vm_uuid, destination_node_id=destination)
+    with grpc.insecure_channel(address) as channel:
+        stub = cluster_pb2_grpc.ClusterServiceStub(channel)
+        return str(stub.MigrateVm(request, timeout=10).plan.plan_id)
+
+
+def plan_state(address: str, plan_id: str) -> int:
+    """The state (common_pb2.PlanState number) of `plan_id` on `address`; 0 when unknown."""
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = cluster_pb2_grpc.ClusterServiceStub(channel)
+            plans = stub.ListPlans(cluster_pb2.ListPlansRequest(), timeout=5).plans
+    except grpc.RpcError:
+        return 0
+    return next((int(p.state) for p in plans if p.plan_id == plan_id), 0)
+
+
+def running_hosts(address: str, vm_uuid: str) -> list[str]:
+    """Nodes on which `vm_uuid` runs, as the manager at `address` sees them."""
+    with grpc.insecure_channel(address) as channel:
+        stub = cluster_pb2_grpc.ClusterServiceStub(channel)
+        vms = stub.ListVms(cluster_pb2.ListVmsRequest(), timeout=5).vms
+    return sorted(
+        v.node_id
+        for v in vms
+        if v.usage.uuid == vm_uuid and v.usage.state == common_pb2.VM_STATE_RUNNING
+    )
 
 
 def rule_ids(address: str) -> list[str]:

@@ -17,12 +17,16 @@ from replica_harness import (
     connected_nodes,
     leaders,
     list_nodes,
+    migrate,
+    plan_state,
     rule_ids,
+    running_hosts,
     start_manager,
     stop,
     wait_until,
 )
 from vmgrid.lab.etcd import EtcdCluster
+from vmgrid.v1 import common_pb2
 
 NODES = ("n1", "n2")
 
@@ -69,6 +73,38 @@ def test_a_standby_takes_over_a_killed_leader_and_the_agents_follow(
         assert rule_ids(new.address) == ["keep-n1-vm0-off-n2"]  # written through to etcd
         for agent_log in (tmp_path / f"{n}.log" for n in NODES):
             assert "is a standby; the leader is at" in agent_log.read_text()
+    finally:
+        for process in [*agents, *(m.process for m in managers)]:
+            stop(process)
+
+
+@pytest.mark.slow
+def test_a_migration_cut_short_by_the_leaders_death_is_finished_once_by_its_successor(
+    tmp_path: Path, etcd3: EtcdCluster
+) -> None:
+    """A 1 GiB simulated migration at 1000 Mbit/s takes about 9 s; the leader is SIGKILLed
+    in the middle of it. The new leader reads the plan from etcd, waits for both nodes to
+    report, re-sends the same command ids and finishes it: the VM runs once, on n2."""
+    slow = ("--migration-bandwidth-mbit", "1000")
+    managers = [start_manager(tmp_path, f"m{i}", etcd3.endpoints, extra=slow) for i in range(2)]
+    agents = _agents(tmp_path, managers)
+    vm = idle_pair("n1")[0].uuid
+    try:
+        leader = _one_leader(managers)
+        wait_until(lambda: connected_nodes(leader.address) == set(NODES), 20, "agents reach it")
+        wait_until(lambda: running_hosts(leader.address, vm) == ["n1"], 10, "n1 reports it")
+        plan_id = migrate(leader.address, vm, "n2")
+        time.sleep(3)  # past the definition on n2, before the handover
+        assert plan_state(leader.address, plan_id) == common_pb2.PLAN_STATE_RUNNING
+        leader.process.send_signal(signal.SIGKILL)
+        leader.process.wait(timeout=10)
+        (new,) = [m for m in managers if m is not leader]
+        finished = common_pb2.PLAN_STATE_SUCCEEDED
+        wait_until(lambda: plan_state(new.address, plan_id) == finished, 60, "plan finished")
+        wait_until(lambda: running_hosts(new.address, vm) == ["n2"], 10, "the VM runs on n2")
+        assert "resuming 1 interrupted plan(s) from the journal" in new.output()
+        time.sleep(1.5)  # three report periods: no second copy appears anywhere
+        assert running_hosts(new.address, vm) == ["n2"]
     finally:
         for process in [*agents, *(m.process for m in managers)]:
             stop(process)
