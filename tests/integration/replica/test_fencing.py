@@ -8,12 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
-from agent_files import idle_pair, start_agent, write_agent_config
-from replica_harness import stop
 from vmgrid.agents import model
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.agents.errors import NotFound, Unavailable
+from vmgrid.lab.replicas import idle_vms, start_test_agent, stop
 
 
 def test_an_agent_refuses_a_command_from_a_lower_term_and_obeys_a_higher_one(
@@ -25,10 +24,8 @@ def test_an_agent_refuses_a_command_from_a_lower_term_and_obeys_a_higher_one(
         manager = server.manager
         manager.term = 7  # the hello ack tells the agent of term 7
         await server.start()
-        vms = idle_pair("n1")
-        agent = start_agent(
-            write_agent_config(tmp_path, "n1", server.address, vms), tmp_path / "n1.log"
-        )
+        vms = idle_vms("n1")
+        agent = start_test_agent(tmp_path, "n1", [server.address], vms)
         try:
             deadline = time.monotonic() + 20
             while not _known(server, vms[0].uuid):

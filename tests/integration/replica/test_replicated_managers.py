@@ -5,16 +5,18 @@ rules it had) and its agents follow, a leader cut off from etcd stops."""
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import grpc
 import pytest
-from agent_files import idle_pair, start_agent, write_agent_config
-from replica_harness import (
+from vmgrid.lab.etcd import EtcdCluster
+from vmgrid.lab.replicas import (
     ManagerProcess,
     add_ban_rule,
     connected_nodes,
+    idle_vms,
     leaders,
     list_nodes,
     migrate,
@@ -22,21 +24,18 @@ from replica_harness import (
     rule_ids,
     running_hosts,
     start_manager,
+    start_test_agent,
     stop,
     wait_until,
 )
-from vmgrid.lab.etcd import EtcdCluster
 from vmgrid.v1 import common_pb2
 
 NODES = ("n1", "n2")
 
 
-def _agents(tmp_path: Path, managers: list[ManagerProcess]) -> list:
-    addresses = ",".join(m.address for m in managers)
-    return [
-        start_agent(write_agent_config(tmp_path, n, addresses, idle_pair(n)), tmp_path / f"{n}.log")
-        for n in NODES
-    ]
+def _agents(tmp_path: Path, managers: list[ManagerProcess]) -> list[subprocess.Popen[bytes]]:
+    addresses = [m.address for m in managers]
+    return [start_test_agent(tmp_path, n, addresses, idle_vms(n)) for n in NODES]
 
 
 def _one_leader(managers: list[ManagerProcess]) -> ManagerProcess:
@@ -59,7 +58,7 @@ def test_a_standby_takes_over_a_killed_leader_and_the_agents_follow(
             list_nodes(standby.address)
         assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
         assert f"the leader is {leader.name} at {leader.address}" in str(refused.value.details())
-        add_ban_rule(leader.address, "keep-n1-vm0-off-n2", idle_pair("n1")[0].uuid, "n2")
+        add_ban_rule(leader.address, "keep-n1-vm0-off-n2", idle_vms("n1")[0].uuid, "n2")
 
         leader.process.send_signal(signal.SIGKILL)
         leader.process.wait(timeout=10)
@@ -88,7 +87,7 @@ def test_a_migration_cut_short_by_the_leaders_death_is_finished_once_by_its_succ
     slow = ("--migration-bandwidth-mbit", "1000")
     managers = [start_manager(tmp_path, f"m{i}", etcd3.endpoints, extra=slow) for i in range(2)]
     agents = _agents(tmp_path, managers)
-    vm = idle_pair("n1")[0].uuid
+    vm = idle_vms("n1")[0].uuid
     try:
         leader = _one_leader(managers)
         wait_until(lambda: connected_nodes(leader.address) == set(NODES), 20, "agents reach it")
