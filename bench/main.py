@@ -33,6 +33,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "submit to SSH + NFS ready for a group of Debian guests on the lab",
     ),
     "chaos": ("vmgrid.bench.chaos", "seeded random operations and failures, invariants checked"),
+    "manager-failover": (
+        "vmgrid.bench.manager_failover",
+        "SIGKILL the leader of replicated cluster managers mid-plan (test driver, etcd)",
+    ),
 }
 
 

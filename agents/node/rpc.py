@@ -47,7 +47,7 @@ _CHANNEL_OPTIONS = (
     ("grpc.max_reconnect_backoff_ms", 2_000),
 )
 
-REPLICA_BACKOFF_CAP_S = 1.0
+REPLICA_BACKOFF_CAP_S = 0.5
 """Longest wait between dials when the agent knows several manager replicas: one of them
 is about to lead, and the agent must reach it within a heartbeat."""
 

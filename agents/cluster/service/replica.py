@@ -31,6 +31,9 @@ from vmgrid.agents.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+OBSERVE_PERIOD_S = 0.25
+"""How often a standby reads who leads: its redirects name a new leader this soon after the
+election (a range request on one key, cheap for etcd)."""
 _ALWAYS_SERVED = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
@@ -127,7 +130,7 @@ class Replica:
                     if data["address"] != self.leader_address:
                         log.info("cluster %s is led by %s", self.cluster_id, data["replica"])
                     self.leader_address, self.leader_id = data["address"], data["replica"]
-            await asyncio.sleep(self.options.lease_ttl_s / 3)
+            await asyncio.sleep(min(OBSERVE_PERIOD_S, self.options.lease_ttl_s / 3))
 
     def refusal(self) -> str:
         """Why this replica answers nothing: it is a standby, and who leads."""
