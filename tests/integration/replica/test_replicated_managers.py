@@ -21,6 +21,7 @@ from vmgrid.lab.replicas import (
     list_nodes,
     migrate,
     plan_state,
+    restart_manager,
     rule_ids,
     running_hosts,
     start_manager,
@@ -131,6 +132,36 @@ def test_a_leader_cut_off_from_etcd_stops_and_another_replica_leads(
             etcd3.resume(0)
     finally:
         for process in [*agents, first.process, second.process]:
+            stop(process)
+
+
+@pytest.mark.slow
+def test_after_a_loss_of_etcd_quorum_nobody_acts_until_it_returns(
+    tmp_path: Path, etcd3: EtcdCluster
+) -> None:
+    """Two of three etcd members die: the leader cannot renew its lease and stops (exit 3),
+    the standby does not take over, and nobody leads. When the members return (and the old
+    leader is started again, as its supervisor would) one replica leads and the agents follow."""
+    managers = [start_manager(tmp_path, f"q{i}", etcd3.endpoints) for i in range(2)]
+    agents = _agents(tmp_path, managers)
+    try:
+        leader = _one_leader(managers)
+        wait_until(lambda: connected_nodes(leader.address) == set(NODES), 20, "agents reach it")
+        etcd3.kill(1)
+        etcd3.kill(2)
+        leader.process.wait(timeout=20)
+        assert leader.process.returncode == 3, leader.output()
+        standby = next(m for m in managers if m is not leader)
+        time.sleep(3)  # longer than a lease: still nobody may lead
+        assert leaders(managers) == []
+        assert "cannot campaign yet" in standby.output() or "waits for etcd" in standby.output()
+        etcd3.restart(1)
+        etcd3.restart(2)
+        managers[managers.index(leader)] = restart_manager(tmp_path, leader)
+        new = _one_leader(managers)
+        wait_until(lambda: connected_nodes(new.address) == set(NODES), 30, "agents follow")
+    finally:
+        for process in [*agents, *(m.process for m in managers)]:
             stop(process)
 
 
