@@ -135,6 +135,8 @@ class Journal:
         self.listeners: list[Callable[[str], None]] = []
         """Called with a plan id after each write to that plan (the etcd mirror of a
         replicated manager); called on the writer's thread, after the commit."""
+        self.node_listeners: list[Callable[[str], None]] = []
+        """Called with a node id after it is remembered or forgotten as powered off."""
 
     def _changed(self, plan_id: str) -> None:
         for listener in self.listeners:
@@ -153,11 +155,15 @@ class Journal:
                 "INSERT OR REPLACE INTO powered_off_nodes VALUES (?, ?, ?, ?)",
                 (node_id, hello_json, time.time(), int(draining)),
             )
+        for listener in self.node_listeners:
+            listener(node_id)
 
     def forget_powered_off(self, node_id: str) -> None:
         """The node is on again (its agent said hello)."""
         with self._lock:
             self._db.execute("DELETE FROM powered_off_nodes WHERE node_id = ?", (node_id,))
+        for listener in self.node_listeners:
+            listener(node_id)
 
     def powered_off_nodes(self) -> list[tuple[str, str, bool]]:
         """(node id, hello JSON, in maintenance) of every node the manager powered off and

@@ -1,7 +1,8 @@
 """The leader's plan journal and rule store, written through to etcd.
 
 The journal (SQLite) stays the manager's working copy; every plan and rule the leader changes
-is mirrored under ``ROOT/plans/<plan id>`` and ``ROOT/rules/<rule id>`` as JSON. Writes are
+is mirrored under ``ROOT/plans/<plan id>`` and ``ROOT/rules/<rule id>`` as JSON, and so is
+every node it powered off (``ROOT/powered_off/<node id>``: its hello, whether it drains). Writes are
 fenced: each batch is one transaction guarded by the leader's own election key (same create
 revision = still this term), so a deposed leader cannot overwrite its successor's records.
 ``flush()`` runs before every command the leader sends (``ClusterManager.before_command``),
@@ -119,16 +120,19 @@ class EtcdMirror:
         self._rules = rules
         self._plans: dict[str, None] = {}
         self._rule_ids: dict[str, None] = {}
+        self._nodes: dict[str, None] = {}
         self._dirty_lock = threading.Lock()
         self._flush_lock = asyncio.Lock()
         self.writes = 0
         self.plans_prefix = f"{replica.root}/plans/"
         self.rules_prefix = f"{replica.root}/rules/"
+        self.nodes_prefix = f"{replica.root}/powered_off/"
 
     def attach(self) -> None:
         """Start recording changes (after `restore`, so restored records are not echoed)."""
         self._journal.listeners.append(self._plan_changed)
         self._rules.listeners.append(self._rule_changed)
+        self._journal.node_listeners.append(self._node_changed)
 
     def _plan_changed(self, plan_id: str) -> None:
         with self._dirty_lock:
@@ -138,9 +142,13 @@ class EtcdMirror:
         with self._dirty_lock:
             self._rule_ids[rule_id] = None
 
+    def _node_changed(self, node_id: str) -> None:
+        with self._dirty_lock:
+            self._nodes[node_id] = None
+
     @property
     def dirty(self) -> bool:
-        return bool(self._plans or self._rule_ids)
+        return bool(self._plans or self._rule_ids or self._nodes)
 
     async def flush(self) -> None:
         """Write every changed plan and rule to etcd, fenced by this leader's term.
@@ -150,6 +158,7 @@ class EtcdMirror:
             with self._dirty_lock:
                 plans, self._plans = list(self._plans), {}
                 rule_ids, self._rule_ids = list(self._rule_ids), {}
+                nodes, self._nodes = list(self._nodes), {}
             operations: list[Put | Delete] = []
             for plan_id in plans:
                 record = self._journal.plan(plan_id)
@@ -159,6 +168,14 @@ class EtcdMirror:
                 text = _rule_to_json(self._rules, rule_id)
                 key = self.rules_prefix + rule_id
                 operations.append(Delete(key) if text is None else Put(key, text))
+            powered_off = {n: (h, d) for n, h, d in self._journal.powered_off_nodes()}
+            for node_id in nodes:
+                key = self.nodes_prefix + node_id
+                if node_id in powered_off:
+                    hello, draining = powered_off[node_id]
+                    operations.append(Put(key, json.dumps({"hello": hello, "draining": draining})))
+                else:
+                    operations.append(Delete(key))
             try:
                 for start in range(0, len(operations), BATCH):
                     await self._fenced(operations[start : start + BATCH])
@@ -166,6 +183,7 @@ class EtcdMirror:
                 with self._dirty_lock:  # written again by the next flush
                     self._plans = dict.fromkeys(plans) | self._plans
                     self._rule_ids = dict.fromkeys(rule_ids) | self._rule_ids
+                    self._nodes = dict.fromkeys(nodes) | self._nodes
                 raise
 
     async def _fenced(self, operations: list[Put | Delete]) -> None:
@@ -219,4 +237,24 @@ class EtcdMirror:
                 existing = None
             if existing is None:
                 self._rules.add(rule_id, constraint, data["origin"], data["created_unix_s"])
+        await self._restore_powered_off()
         return len(plans), len(wanted)
+
+    async def _restore_powered_off(self) -> None:
+        """etcd's powered-off nodes replace the journal's (a standby's own rows are stale)."""
+        stored = await self._replica.client.range(self.nodes_prefix)
+        wanted: dict[str, tuple[str, bool]] = {}
+        for kv in stored:
+            try:
+                data = json.loads(kv.value)
+                wanted[kv.key[len(self.nodes_prefix) :]] = (
+                    str(data["hello"]),
+                    bool(data["draining"]),
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("etcd node %s unreadable (%s); left out", kv.key, exc)
+        for node_id, _, _ in self._journal.powered_off_nodes():
+            if node_id not in wanted:
+                self._journal.forget_powered_off(node_id)
+        for node_id, (hello, draining) in wanted.items():
+            self._journal.remember_powered_off(node_id, hello, draining)

@@ -96,7 +96,9 @@ class ClusterRuntime:
         self.loop = ControlLoop(self.manager, self.executor, self.options.control)
         self.operator = OperatorApi(self)
         self.server.operator = self.operator
-        self._restore_powered_off()
+        if not self.options.replica.endpoints:
+            self._restore_powered_off()  # a replica reads them from etcd once it leads
+        self._persist_power_changes()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.uplink: GridUplink | None = None
@@ -122,6 +124,9 @@ class ClusterRuntime:
             except (ValueError, TypeError, KeyError) as exc:
                 log.warning("journal: powered-off node %r unreadable (%s); forgotten", node_id, exc)
                 self.journal.forget_powered_off(node_id)
+
+    def _persist_power_changes(self) -> None:
+        state = self.manager.state
 
         def persist(node_id: str, hello: NodeHello | None, draining: bool) -> None:
             if hello is None:
@@ -156,6 +161,7 @@ class ClusterRuntime:
             except EtcdUnavailable as exc:
                 log.warning("cannot read the journal from etcd yet: %s", exc)
                 await asyncio.sleep(0.5)
+        self._restore_powered_off()
         log.info("read %d plan(s) and %d rule(s) from etcd", plans, rules)
         self.mirror.attach()
         self.manager.before_command = self.mirror.flush

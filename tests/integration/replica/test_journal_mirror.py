@@ -1,5 +1,5 @@
-"""The leader's journal and rules written through to a real etcd: a new leader reads them
-back, and a deposed leader's writes are refused by the fence."""
+"""The leader's journal, rules and powered-off nodes written through to a real etcd: a new
+leader reads them back, and a deposed leader's writes are refused by the fence."""
 
 from __future__ import annotations
 
@@ -48,8 +48,9 @@ def test_a_new_leader_reads_the_running_plan_and_rules_of_the_old_one(
             old_journal.record_plan("p1", ACTIONS, origin="loop", summary="2 moves")
             old_journal.start_action("p1", 0, 1)
             old_rules.add("keep-off-n3", make("ban", vms=("vm-b",), nodes=("n3",)))
+            old_journal.remember_powered_off("n9", '{"hello": "of n9"}', True)
             await mirror.flush()
-            assert mirror.writes == 2 and not mirror.dirty
+            assert mirror.writes == 3 and not mirror.dirty
 
             taking_over = asyncio.create_task(new.lead("127.0.0.1:2"))
             async with EtcdClient(etcd1.endpoints) as outsider:
@@ -57,6 +58,7 @@ def test_a_new_leader_reads_the_running_plan_and_rules_of_the_old_one(
             await asyncio.wait_for(taking_over, 10)
             new_journal, new_rules = Journal(":memory:"), RuleStore()
             new_rules.add("stale-local-rule", make("ban", vms=("vm-a",), nodes=("n1",)))
+            new_journal.remember_powered_off("n8", "{}", False)  # powered on since
             assert await EtcdMirror(new, new_journal, new_rules).restore() == (1, 1)
             record = new_journal.plan("p1")
             assert record is not None and record.state is PlanState.RUNNING
@@ -66,6 +68,7 @@ def test_a_new_leader_reads_the_running_plan_and_rules_of_the_old_one(
             ]
             assert record.actions[0].command_id == "p1/0/1"  # re-sent with the same id
             assert [r.rule_id for r in new_rules.rules()] == ["keep-off-n3"]
+            assert new_journal.powered_off_nodes() == [("n9", '{"hello": "of n9"}', True)]
 
             old_journal.finish_action("p1", 0, ActionState.SUCCEEDED)  # the deposed leader
             with pytest.raises(EtcdUnavailable, match="etcd holds a newer leader"):
