@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import grpc.aio
@@ -153,14 +153,25 @@ class Replica:
         await self.client.close()
 
 
+class WriteThrough(Protocol):
+    """What the leader writes through to etcd (``replica_store.EtcdMirror``)."""
+
+    @property
+    def changes(self) -> int:
+        """Grows with every change recorded for etcd."""
+        ...
+
+    async def flush(self) -> None: ...
+
+
 class StandbyInterceptor(grpc.aio.ServerInterceptor):
     """Refuses every call but health and reflection while the replica does not lead; on the
-    leader, a unary call's answer waits for ``after_call`` (the journal's write-through to
-    etcd), so an operator's acknowledged change survives the leader."""
+    leader, a unary call that changed something answers only once ``write_through`` has
+    stored the change in etcd, so an operator's acknowledged change survives the leader."""
 
     def __init__(self, replica: Replica) -> None:
         self._replica = replica
-        self.after_call: Callable[[], Awaitable[None]] | None = None
+        self.write_through: WriteThrough | None = None
 
     async def intercept_service(
         self,
@@ -179,10 +190,12 @@ class StandbyInterceptor(grpc.aio.ServerInterceptor):
             return handler
 
         async def answered_once_durable(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            mirror = self.write_through
+            before = mirror.changes if mirror is not None else 0
             result = await behaviour(request, context)
-            if self.after_call is not None:
+            if mirror is not None and mirror.changes != before:
                 try:
-                    await self.after_call()
+                    await mirror.flush()
                 except EtcdUnavailable as exc:
                     await context.abort(
                         grpc.StatusCode.UNAVAILABLE,

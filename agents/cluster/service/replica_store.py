@@ -124,6 +124,8 @@ class EtcdMirror:
         self._dirty_lock = threading.Lock()
         self._flush_lock = asyncio.Lock()
         self.writes = 0
+        self.changes = 0
+        """Grows with every change recorded (a call that changed something waits for it)."""
         self.plans_prefix = f"{replica.root}/plans/"
         self.rules_prefix = f"{replica.root}/rules/"
         self.nodes_prefix = f"{replica.root}/powered_off/"
@@ -137,14 +139,17 @@ class EtcdMirror:
     def _plan_changed(self, plan_id: str) -> None:
         with self._dirty_lock:
             self._plans[plan_id] = None
+            self.changes += 1
 
     def _rule_changed(self, rule_id: str) -> None:
         with self._dirty_lock:
             self._rule_ids[rule_id] = None
+            self.changes += 1
 
     def _node_changed(self, node_id: str) -> None:
         with self._dirty_lock:
             self._nodes[node_id] = None
+            self.changes += 1
 
     @property
     def dirty(self) -> bool:

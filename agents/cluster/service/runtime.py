@@ -165,7 +165,7 @@ class ClusterRuntime:
         log.info("read %d plan(s) and %d rule(s) from etcd", plans, rules)
         self.mirror.attach()
         self.manager.before_command = self.mirror.flush
-        self.standby_interceptor.after_call = self.mirror.flush
+        self.standby_interceptor.write_through = self.mirror
         mirroring = asyncio.create_task(self.mirror.run())
         try:
             self._start_leader_parts(address)
