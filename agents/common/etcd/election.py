@@ -148,7 +148,8 @@ class Election:
             self._keepalive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keepalive
-        if self.lease:
+        lease, self.lease = self.lease, 0
+        if lease:
             with contextlib.suppress(EtcdUnavailable):
-                await self.client.revoke(self.lease)
+                await self.client.revoke(lease)
         self.lost.set()
