@@ -24,9 +24,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vmgrid.lab import procs
 from vmgrid.lab.errors import LabError
 
 ETCD = "etcd"
+ENDPOINTS_FILE = "endpoints"
+"""Written in the cluster's directory once every member is healthy: the client URLs,
+comma-separated (what `--etcd-endpoints` takes)."""
 
 
 def free_ports(count: int) -> list[int]:
@@ -74,7 +78,12 @@ class EtcdCluster:
     """``start()`` / ``stop()``; ``endpoints`` are the members' client URLs."""
 
     def __init__(
-        self, directory: Path, members: int = 3, token: str = "vmgrid", binary: str = ETCD
+        self,
+        directory: Path,
+        members: int = 3,
+        token: str = "vmgrid",
+        binary: str = ETCD,
+        detached: bool = False,
     ) -> None:
         if members not in (1, 3, 5):
             raise LabError(f"etcd members: {members}; give 1, 3 or 5")
@@ -82,6 +91,9 @@ class EtcdCluster:
         self.size = members
         self.token = token
         self.binary = binary
+        self.detached = detached
+        """Start members in their own session (the `vmgrid-lab etcd-start` command exits and
+        leaves them running; `stop_members` ends them by their pid files)."""
         self.members: list[EtcdMember] = []
 
     @property
@@ -112,6 +124,7 @@ class EtcdCluster:
         except LabError:
             self.stop()
             raise
+        (self.directory / ENDPOINTS_FILE).write_text(",".join(self.endpoints) + "\n")
         return self
 
     def _initial_cluster(self) -> str:
@@ -136,10 +149,17 @@ class EtcdCluster:
         log = member.log_file.open("ab")
         try:
             member.process = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=self.detached,
             )
         finally:
             log.close()
+        record = procs.record_of(member.process.pid)
+        if record is not None:
+            procs.write_pid_file(self.directory / f"{member.name}.pid", record)
 
     def _wait_healthy(self, member: EtcdMember, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -206,3 +226,48 @@ def healthy(client_url: str, timeout_s: float = 1.0) -> bool:
             return bool(json.loads(response.read()).get("health") == "true")
     except (OSError, urllib.error.URLError, ValueError):
         return False
+
+
+def running_members(directory: Path) -> list[procs.ProcessRecord]:
+    """The etcd processes started in `directory` (by their pid files) that still run."""
+    found = []
+    for pid_file in sorted(Path(directory).glob("etcd*.pid")):
+        record = procs.read_pid_file(pid_file)
+        if record is None or not procs.is_alive(record):
+            continue
+        argv = procs.cmdline(record.pid)
+        if argv and os.path.basename(argv[0]) == ETCD and str(directory) in " ".join(argv):
+            found.append(record)
+    return found
+
+
+def stop_members(directory: Path) -> int:
+    """End the etcd members started in `directory` (SIGCONT first, in case one was paused);
+    returns how many were running."""
+    running = running_members(directory)
+    for record in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, signal.SIGCONT)
+        procs.terminate(record)
+    for pid_file in Path(directory).glob("etcd*.pid"):
+        pid_file.unlink(missing_ok=True)
+    (Path(directory) / ENDPOINTS_FILE).unlink(missing_ok=True)
+    return len(running)
+
+
+def start_fresh(directory: Path, members: int) -> EtcdCluster:
+    """A new detached cluster in `directory` (old data removed); LabError when members
+    started there still run."""
+    directory = Path(directory)
+    if running_members(directory):
+        endpoints = (
+            (directory / ENDPOINTS_FILE).read_text().strip()
+            if (directory / ENDPOINTS_FILE).exists()
+            else "?"
+        )
+        raise LabError(
+            f"etcd already runs in {directory} ({endpoints}); `vmgrid-lab etcd-stop` first"
+        )
+    for data in directory.glob("etcd*.data"):
+        shutil.rmtree(data)
+    return EtcdCluster(directory, members, detached=True).start()
