@@ -57,6 +57,14 @@ def test_bad_etcd_values_are_one_line_naming_the_key(
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
+def test_a_replica_listening_everywhere_must_advertise_its_address(tmp_path: Path) -> None:
+    toml = 'listen = "0.0.0.0:7443"\n[etcd]\nendpoints = ["http://a:1"]\n'
+    with pytest.raises(ConfigError, match="etcd.advertise: empty while listen is '0.0.0.0:7443'"):
+        load(tmp_path, toml)
+    advertised = load(tmp_path, toml, "--advertise", "10.0.0.1:7443").runtime.replica
+    assert advertised.advertise == "10.0.0.1:7443"
+
+
 def test_the_agent_takes_a_list_of_manager_replicas() -> None:
     assert load_config(None, {"manager": "a:1, b:2", "insecure": True}).manager == "a:1,b:2"
     with pytest.raises(ConfigError, match="manager: 'b' is not HOST:PORT"):

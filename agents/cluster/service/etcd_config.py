@@ -75,3 +75,13 @@ def _typed(key: str, value: Any, where: str) -> Any:
     if type(value) is not expected:
         raise ConfigError(f"{TABLE}.{key} = {value!r} in {where!r}: must be a {expected.__name__}")
     return value
+
+
+def check_advertised(options: ReplicaOptions, listen: str) -> None:
+    """A replica bound to every interface must say which address agents are sent to."""
+    host = listen.rpartition(":")[0]
+    if options.endpoints and not options.advertise and host in ("0.0.0.0", "[::]", "::", ""):
+        raise ConfigError(
+            f"etcd.advertise: empty while listen is {listen!r}; give the HOST:PORT agents and "
+            "operators reach this replica at (standbys send them there)"
+        )

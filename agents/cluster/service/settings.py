@@ -58,5 +58,6 @@ def load(args: argparse.Namespace) -> ClusterSettings:
     ft_table = ft_config.table(document, path) if path else None
     fault_tolerance = ft_config.options(ft_table, args, options.journal_path)
     replica = etcd_config.options(document, path, args)
+    etcd_config.check_advertised(replica, cluster.listen)
     runtime = dataclasses.replace(options, fault_tolerance=fault_tolerance, replica=replica)
     return ClusterSettings(cluster, runtime)
