@@ -7,11 +7,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
 import pytest
-from vmgrid.lab.etcd import EtcdCluster
+from vmgrid.lab.etcd import EtcdCluster, free_ports
 from vmgrid.lab.replicas import (
     ManagerProcess,
     add_ban_rule,
@@ -168,12 +169,27 @@ def test_after_a_loss_of_etcd_quorum_nobody_acts_until_it_returns(
 def test_a_single_etcd_member_elects_one_of_two_replicas(
     tmp_path: Path, etcd1: EtcdCluster
 ) -> None:
-    managers = [start_manager(tmp_path, f"s{i}", etcd1.endpoints) for i in range(2)]
+    ports = free_ports(2)
+    managers = [
+        start_manager(
+            tmp_path, f"s{i}", etcd1.endpoints, extra=("--metrics-listen", f"127.0.0.1:{port}")
+        )
+        for i, port in enumerate(ports)
+    ]
     try:
         leader = _one_leader(managers)
         other = next(m for m in managers if m is not leader)
+        lead_port, other_port = (ports[managers.index(m)] for m in (leader, other))
+        assert "vmgrid_cluster_leading 1.0" in _metrics(lead_port)
+        assert "vmgrid_cluster_leading 0.0" in _metrics(other_port)
         stop(leader.process)  # a clean stop resigns: the other leads without waiting a TTL
         wait_until(lambda: leaders([other]) == [other], 5, "the standby leads")
+        assert "vmgrid_cluster_leading 1.0" in _metrics(other_port)
     finally:
         for manager in managers:
             stop(manager.process)
+
+
+def _metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return str(response.read().decode())
