@@ -137,6 +137,24 @@ def test_a_leader_cut_off_from_etcd_stops_and_another_replica_leads(
 
 
 @pytest.mark.slow
+def test_the_loss_of_one_etcd_member_of_three_changes_nothing(
+    tmp_path: Path, etcd3: EtcdCluster
+) -> None:
+    """Replicas use the first endpoint until it fails: killing that member moves them to the
+    next one, within the lease, and the same replica keeps leading."""
+    managers = [start_manager(tmp_path, f"k{i}", etcd3.endpoints) for i in range(2)]
+    try:
+        leader = _one_leader(managers)
+        etcd3.kill(0)
+        time.sleep(6)  # three lease TTLs
+        assert leaders(managers) == [leader]
+        assert "lost its etcd lease" not in leader.output()
+    finally:
+        for manager in managers:
+            stop(manager.process)
+
+
+@pytest.mark.slow
 def test_after_a_loss_of_etcd_quorum_nobody_acts_until_it_returns(
     tmp_path: Path, etcd3: EtcdCluster
 ) -> None:
