@@ -251,6 +251,8 @@ class NodeLink:
                 level = logging.DEBUG if details == self._last_failure else logging.WARNING
                 if exc.code() is grpc.StatusCode.PERMISSION_DENIED:
                     log.log(level, "manager at %s refused this agent: %s", self._target, details)
+                elif acked:  # the stream was up: the manager went away, TLS is not the cause
+                    log.log(level, "manager at %s went away: %s", self._target, details)
                 else:
                     hint = link_failure_hint(details, secure=self._credentials is not None)
                     log.log(level, "manager at %s unreachable: %s%s", self._target, details, hint)
