@@ -115,6 +115,8 @@ class HelloAck:
     report_period_ms: int
     heartbeat_timeout_ms: int
     known_node: bool = False
+    term: int = 0
+    """Leadership term of a replicated manager; 0 for a single replica."""
 
 
 @dataclass(frozen=True, slots=True)

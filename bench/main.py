@@ -44,6 +44,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     ),
     "n-plus-one": ("vmgrid.bench.n_plus_one", "time of the N+1 check on a generated cluster"),
     "history": ("vmgrid.bench.history", "cost of the manager's hour of usage history (dashboard)"),
+    "manager-failover": (
+        "vmgrid.bench.manager_failover",
+        "SIGKILL the leader of replicated cluster managers mid-plan (test driver, etcd)",
+    ),
 }
 
 

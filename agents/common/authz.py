@@ -154,6 +154,10 @@ def _wrap(handler: grpc.RpcMethodHandler, check: Check) -> grpc.RpcMethodHandler
     )
 
 
+guard = _wrap
+"""Public name of ``_wrap`` for other interceptors (the standby replica's)."""
+
+
 def _unary(behaviour: Behaviour, check: Check) -> Behaviour:
     async def checked(request: Any, context: grpc.aio.ServicerContext) -> Any:
         await check(context)

@@ -33,6 +33,11 @@ async def refuse_beyond(
     await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
 
 
+LEADER_METADATA = "vmgrid-leader"
+"""Trailing metadata key in which a standby manager replica names the leader's HOST:PORT
+(agents dial it next)."""
+
+
 async def accept_hello(
     context: grpc.aio.ServicerContext,
     decode_hello: Callable[[Any], H],

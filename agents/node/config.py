@@ -44,7 +44,8 @@ class AgentConfig:
     libvirt_uri: str = DEFAULT_LIBVIRT_URI
     """libvirt URI; ``test:///<abs path to node.xml>`` runs a simulated node."""
     manager: str = DEFAULT_MANAGER
-    """HOST:PORT of the cluster manager's NodeLinkService."""
+    """HOST:PORT of the cluster manager's NodeLinkService; with replicated managers, every
+    replica's HOST:PORT separated by commas (the agent finds the leader)."""
     report_period_s: float = 3.0
     """Seconds between two full reports."""
     heartbeat_period_s: float = 1.0
@@ -155,10 +156,17 @@ def _libvirt_uri(value: Any) -> str:
 
 
 def _address(value: Any) -> str:
-    host, _, port = str(value).rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"manager: {value!r} is not HOST:PORT with a port 1-65535")
-    return str(value)
+    """One manager's HOST:PORT, or the replicas' addresses separated by commas (a TOML list
+    is accepted too)."""
+    parts = value if isinstance(value, list) else str(value).split(",")
+    for part in parts:
+        host, _, port = str(part).strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(
+                f"manager: {str(part).strip()!r} is not HOST:PORT with a port 1-65535 "
+                "(replicas: HOST:PORT,HOST:PORT)"
+            )
+    return ",".join(str(part).strip() for part in parts)
 
 
 def _metrics_listen(value: Any) -> str:

@@ -6,6 +6,12 @@ heartbeat period. When the manager goes away the agent dials again with exponent
 backoff and jitter, and begins again with a hello; nothing else is replayed except what is
 still in the outbox, because a fresh full report supersedes old ones and the manager asks
 again for any command result it missed (answered from the actuators' cache).
+
+With replicated managers the target is a comma-separated list of their addresses. A standby
+refuses the stream with UNAVAILABLE and names the leader in the ``vmgrid-leader`` trailing
+metadata; the agent dials that address next, at once. Any other failure moves on to the next
+address of the list. Commands pass the term fence (``fencing.TermFence``) before they reach
+the actuators.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ import grpc
 import grpc.aio
 from vmgrid.agents import model
 from vmgrid.agents.common import node_codec as codec
+from vmgrid.agents.common.link_stream import LEADER_METADATA
 from vmgrid.agents.identity import Role
+from vmgrid.agents.node.fencing import TermFence
 from vmgrid.agents.tls import server_role_options
 from vmgrid.v1 import node_pb2_grpc
 
@@ -38,6 +46,10 @@ _CHANNEL_OPTIONS = (
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2_000),
 )
+
+REPLICA_BACKOFF_CAP_S = 0.5
+"""Longest wait between dials when the agent knows several manager replicas: one of them
+is about to lead, and the agent must reach it within a heartbeat."""
 
 
 def backoff_delay_s(attempt: int, base_s: float = 0.5, cap_s: float = 15.0) -> float:
@@ -144,7 +156,8 @@ class NodeLink:
         heartbeat_period_s: float,
         degraded_reason: Callable[[], str],
     ) -> None:
-        self._target = target
+        self._targets = [t.strip() for t in target.split(",") if t.strip()]
+        self._target = self._targets[0]
         self._credentials = credentials
         self._hello = hello
         self._outbox = outbox
@@ -155,6 +168,9 @@ class NodeLink:
         self.connected = False
         self.sessions = 0
         self._last_failure = ""
+        self._redirected = False
+        self.fence = TermFence()
+        """The highest leadership term seen; commands of a lower one are refused."""
 
     def restart(self) -> None:
         """End the current stream and dial again at once (e.g. the hello changed)."""
@@ -170,7 +186,13 @@ class NodeLink:
             if self._restart.is_set():
                 continue
             attempt = 0 if acked else attempt + 1
+            if self._redirected:
+                self._redirected = False
+                continue  # a standby named the leader: dial it now
             delay = backoff_delay_s(attempt)
+            if len(self._targets) > 1:
+                self._target = self._next_target()
+                delay = min(delay, REPLICA_BACKOFF_CAP_S)
             log.debug("redialling manager at %s in %.1f s", self._target, delay)
             await _wait(stop, delay)
 
@@ -189,7 +211,17 @@ class NodeLink:
             try:
                 async for response in call:
                     incoming = self._decode(response)
+                    if isinstance(incoming, model.HelloAck) and incoming.term < self.fence.highest:
+                        log.warning(
+                            "manager at %s leads with term %d, below term %d seen: a deposed "
+                            "leader; trying another replica",
+                            self._target,
+                            incoming.term,
+                            self.fence.highest,
+                        )
+                        break
                     if isinstance(incoming, model.HelloAck):
+                        self.fence.observe(incoming.term)
                         acked = self.connected = True
                         self._last_failure = ""
                         self.sessions += 1
@@ -198,19 +230,29 @@ class NodeLink:
                             self._target,
                             incoming.cluster_id,
                         )
-                    if incoming is not None:
-                        self._on_incoming(incoming)
+                    if incoming is None:
+                        continue
+                    if not isinstance(incoming, (model.HelloAck, model.StreamError)):
+                        refusal = self.fence.refusal(incoming, codec.command_term(response))
+                        if refusal is not None:
+                            self._outbox.put(refusal)
+                            continue
+                    self._on_incoming(incoming)
             finally:
                 watcher.cancel()
         except asyncio.CancelledError:
             if not (stop.is_set() or self._restart.is_set()):
                 raise  # cancelled from outside, not by our own watcher
         except grpc.aio.AioRpcError as exc:
+            if self._follow_leader(exc):
+                return acked
             if not stop.is_set() and not self._restart.is_set():
                 details = " ".join((exc.details() or exc.code().name).split())
                 level = logging.DEBUG if details == self._last_failure else logging.WARNING
                 if exc.code() is grpc.StatusCode.PERMISSION_DENIED:
                     log.log(level, "manager at %s refused this agent: %s", self._target, details)
+                elif acked:  # the stream was up: the manager went away, TLS is not the cause
+                    log.log(level, "manager at %s went away: %s", self._target, details)
                 else:
                     hint = link_failure_hint(details, secure=self._credentials is not None)
                     log.log(level, "manager at %s unreachable: %s%s", self._target, details, hint)
@@ -220,6 +262,27 @@ class NodeLink:
             ending.set()
             await channel.close(grace=None)
         return acked
+
+    def _next_target(self) -> str:
+        """The manager address after the current one in the list (the first after a
+        redirect to an address outside the list)."""
+        if self._target not in self._targets:
+            return self._targets[0]
+        return self._targets[(self._targets.index(self._target) + 1) % len(self._targets)]
+
+    def _follow_leader(self, exc: grpc.aio.AioRpcError) -> bool:
+        """Whether `exc` is a standby's redirect; if so the next dial goes to the leader."""
+        if exc.code() is not grpc.StatusCode.UNAVAILABLE:
+            return False
+        leader = next(
+            (str(v) for k, v in exc.trailing_metadata() or () if k == LEADER_METADATA), ""
+        )
+        if not leader or leader == self._target:
+            return False
+        log.info("manager at %s is a standby; the leader is at %s", self._target, leader)
+        self._target = leader
+        self._redirected = True
+        return True
 
     async def _watch(self, stop: asyncio.Event, call: grpc.aio.StreamStreamCall) -> None:
         waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._restart.wait())]

@@ -6,8 +6,10 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from vmgrid.lab import etcd
 from vmgrid.lab.errors import LabError
 from vmgrid.lab.host import MAX_HOSTS
 from vmgrid.lab.lab import DEFAULT_DIR, Lab
@@ -42,6 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument(
         "--bandwidth-mib-s", type=int, default=0, help="cap in MiB/s (default 0: none)"
     )
+    etcd_start = _command(
+        sub,
+        "etcd-start",
+        "start a private etcd cluster on free loopback ports (replicated managers)",
+    )
+    etcd_start.add_argument(
+        "--members", type=int, default=3, choices=(1, 3, 5), help="etcd members (default 3)"
+    )
+    _command(sub, "etcd-stop", "stop the etcd cluster started by etcd-start")
     for command in sub.choices.values():
         command.add_argument(
             "--dir", default=str(DEFAULT_DIR), help=f"lab state directory (default {DEFAULT_DIR})"
@@ -56,6 +67,10 @@ def _command(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
 
 
 def _human(command: str, result: dict[str, Any]) -> str:
+    if command == "etcd-start":
+        return f"etcd in {result['dir']}: --etcd-endpoints {','.join(result['endpoints'])}"
+    if command == "etcd-stop":
+        return f"etcd in {result['dir']}: stopped {result['stopped']} member(s)"
     if command == "probe":
         return f"live migration of a {result['memory_mib']} MiB guest: {result['seconds']} s"
     if command == "stop":
@@ -73,6 +88,13 @@ def _human(command: str, result: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.command in ("etcd-start", "etcd-stop"):
+        directory = Path(args.dir) / "etcd"
+        if args.command == "etcd-stop":
+            return {"dir": str(directory), "stopped": etcd.stop_members(directory)}
+        cluster = etcd.start_fresh(directory, args.members)
+        pids = [m.pid for m in cluster.members]
+        return {"dir": str(directory), "endpoints": cluster.endpoints, "pids": pids}
     if args.command == "start":
         lab = Lab(args.dir, answer_timeout_s=args.timeout, use_kvm=not args.tcg)
         hosts = lab.start(args.hosts)

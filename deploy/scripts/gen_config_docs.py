@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from vmgrid.agents.cluster.decide.operator_policy import PRESETS, Aggressiveness, OperatorPolicy
-from vmgrid.agents.cluster.service import ft_config, runtime_config
+from vmgrid.agents.cluster.service import etcd_config, ft_config, runtime_config
 from vmgrid.agents.cluster.service import main as cluster_main
 from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.replica import ReplicaOptions
 from vmgrid.agents.node import main as agent_main
 from vmgrid.agents.node.config import AgentConfig, LoadConfig
 from vmgrid.coordinator import main as coordinator_main
@@ -192,6 +193,16 @@ def render() -> str:
         "(flag `--image NAME=PATH`, repeatable). From `agents/cluster/service/ft_config.py`:\n",
         *TABLE_HEAD,
         *table_rows(ft_config.KEYS, cluster_flags),
+        "",
+        "### `[etcd]` table: replicated managers (`agents/cluster/service/replica.py`)\n",
+        "Absent: a single replica on its SQLite journal. With endpoints, several managers of "
+        "one cluster elect a leader through etcd; see [docs/replication.md](replication.md).\n",
+        *TABLE_HEAD,
+        *dataclass_rows(
+            ReplicaOptions,
+            {k: cluster_flags[d] for k, d in etcd_config.FLAG_DESTS.items()},
+            prefix="etcd.",
+        ),
         "",
         "## vmgrid-coordinator (`coordinator/config.py`, `CoordinatorConfig`)\n",
         "`--certs DIR` (with `--cert-name`, default `coordinator`) sets the three `tls_*` "

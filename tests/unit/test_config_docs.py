@@ -14,6 +14,7 @@ from types import ModuleType
 import pytest
 from vmgrid.agents.cluster.service import ft_config, runtime_config
 from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.replica import ReplicaOptions
 from vmgrid.agents.node.config import AgentConfig, LoadConfig
 from vmgrid.coordinator.config import CoordinatorConfig
 
@@ -27,6 +28,7 @@ DOCUMENTED = [
     (AgentConfig, "", {"load"}),  # the [load] table is documented key by key
     (LoadConfig, "load.", {"base_dir"}),  # the config file's directory, not a key
     (ClusterConfig, "", set()),
+    (ReplicaOptions, "etcd.", set()),
     (CoordinatorConfig, "", set()),
 ]
 

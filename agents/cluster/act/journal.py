@@ -13,7 +13,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +137,15 @@ class Journal:
             self._db.execute(
                 "ALTER TABLE powered_off_nodes ADD COLUMN draining INTEGER NOT NULL DEFAULT 0"
             )
+        self.listeners: list[Callable[[str], None]] = []
+        """Called with a plan id after each write to that plan (the etcd mirror of a
+        replicated manager); called on the writer's thread, after the commit."""
+        self.node_listeners: list[Callable[[str], None]] = []
+        """Called with a node id after it is remembered or forgotten as powered off."""
+
+    def _changed(self, plan_id: str) -> None:
+        for listener in self.listeners:
+            listener(plan_id)
 
     def close(self) -> None:
         with self._lock:
@@ -164,11 +173,15 @@ class Journal:
                 "INSERT OR REPLACE INTO powered_off_nodes VALUES (?, ?, ?, ?)",
                 (node_id, hello_json, time.time(), int(draining)),
             )
+        for listener in self.node_listeners:
+            listener(node_id)
 
     def forget_powered_off(self, node_id: str) -> None:
         """The node is on again (its agent said hello)."""
         with self._lock:
             self._db.execute("DELETE FROM powered_off_nodes WHERE node_id = ?", (node_id,))
+        for listener in self.node_listeners:
+            listener(node_id)
 
     def powered_off_nodes(self) -> list[tuple[str, str, bool]]:
         """(node id, hello JSON, in maintenance) of every node the manager powered off and
@@ -221,10 +234,54 @@ class Journal:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        self._changed(plan_id)
+
+    def replace_plan(self, record: PlanRecord) -> None:
+        """Write `record` over whatever this journal has of its plan (a replica taking over
+        reads the plans its predecessor mirrored to etcd)."""
+        rows = [
+            (
+                record.plan_id,
+                r.action.id,
+                r.action.kind.value,
+                r.action.subject,
+                r.action.src,
+                r.action.dst,
+                r.action.start_s,
+                r.action.end_s,
+                r.action.reason,
+                json.dumps(list(r.action.depends_on)),
+                r.state.value,
+                r.attempt,
+                r.message,
+                int(r.simulated),
+            )
+            for r in record.actions
+        ]
+        head = (record.plan_id, record.created_unix_s, record.state.value)
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.execute("DELETE FROM actions WHERE plan_id=?", (record.plan_id,))
+                self._db.execute(
+                    "INSERT OR REPLACE INTO plans VALUES (?, ?, ?, ?, ?)",
+                    (*head, record.origin, record.summary),
+                )
+                self._db.executemany(
+                    "INSERT INTO actions (plan_id, action_id, kind, subject, src, dst, start_s,"
+                    " end_s, reason, depends_on, state, attempt, message, simulated)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def set_plan_state(self, plan_id: str, state: PlanState) -> None:
         with self._lock:
             self._db.execute("UPDATE plans SET state=? WHERE plan_id=?", (state.value, plan_id))
+        self._changed(plan_id)
 
     def start_action(self, plan_id: str, action_id: int, attempt: int) -> None:
         """Mark an action running with the attempt whose command id is about to be sent."""
@@ -234,6 +291,7 @@ class Journal:
                 "WHERE plan_id=? AND action_id=?",
                 (ActionState.RUNNING.value, attempt, time.time(), plan_id, action_id),
             )
+        self._changed(plan_id)
 
     def finish_action(
         self,
@@ -249,6 +307,7 @@ class Journal:
                 "WHERE plan_id=? AND action_id=?",
                 (state.value, message, int(simulated), time.time(), plan_id, action_id),
             )
+        self._changed(plan_id)
 
     def plan(self, plan_id: str) -> PlanRecord | None:
         with self._lock:

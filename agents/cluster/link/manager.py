@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -90,6 +90,14 @@ class ClusterManager:
         self._pending: dict[str, _Pending] = {}
         self._results: OrderedDict[str, CommandResult] = OrderedDict()
         self._result_cache_size = result_cache_size
+        self.term = 0
+        """Leadership term stamped on hello acks and commands (0: a single replica)."""
+        self.leading: Callable[[], bool] = lambda: True
+        """Whether this manager may send commands: false on a standby replica and on a leader
+        whose etcd lease may have lapsed (the fence on the manager's side)."""
+        self.before_command: Callable[[], Awaitable[None]] | None = None
+        """Awaited before any command is sent: a replicated leader writes its journal through
+        to etcd there, so no command runs ahead of the record that it was started."""
         self.session_hooks: list[Callable[[NodeSession], None]] = []
         """Called on each new agent stream after the hello ack, before resent commands."""
 
@@ -111,6 +119,7 @@ class ClusterManager:
                 report_period_ms=self.config.report_period_ms,
                 heartbeat_timeout_ms=self.config.heartbeat_timeout_ms,
                 known_node=known,
+                term=self.term,
             )
         )
         for hook in self.session_hooks:
@@ -217,11 +226,18 @@ class ClusterManager:
         values its wire message cannot hold raises UnencodableCommand (a ValueError naming the
         field) before anything is queued, so the node's stream is never broken by it.
         """
+        if self.before_command is not None:
+            await self.before_command()
         cached = self._results.get(command.command_id)
         if cached is not None:
             return cached
         pending = self._pending.get(command.command_id)
         if pending is None:
+            if not self.leading():
+                raise Unavailable(
+                    f"command {command.command_id!r} on node {node_id!r} not sent: this "
+                    "manager does not lead its cluster (term ended or standby replica)"
+                )
             encode_command(command)  # UnencodableCommand here, never on the node's stream
             session = self._sessions.get(node_id)
             if session is None or self.state.node_status(node_id) is NodeStatus.LOST:

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,9 @@ class RuleStore:
             self._rules[rule_id] = Rule(rule_id, origin, constraint, created)
         self.version = 0
         """Bumped on every change, so deciders can tell their copy is current."""
+        self.listeners: list[Callable[[str], None]] = []
+        """Called with a rule id after it is added or deleted (the etcd mirror of a
+        replicated manager)."""
         self.impossible: dict[str, str] = {}
         """rule id -> why it cannot be kept now (reported by whoever found it: an HA restart
         with no node left for a spread member, say). The applier does not hold a VM back
@@ -102,7 +106,13 @@ class RuleStore:
             raise NotFound(f"rule {rule_id!r} does not exist (known: {known})")
         return rule
 
-    def add(self, rule_id: str, constraint: Constraint, origin: str = OPERATOR) -> Rule:
+    def add(
+        self,
+        rule_id: str,
+        constraint: Constraint,
+        origin: str = OPERATOR,
+        created_unix_s: float | None = None,
+    ) -> Rule:
         """Store a rule; AlreadyExists when the id is taken by a different rule."""
         if not rule_id:
             raise InvalidArgument("rule id is empty; give a name such as 'web-spread'")
@@ -115,7 +125,8 @@ class RuleStore:
             raise InvalidArgument(
                 f"rule {rule_id!r}: the cluster has {len(self._rules)} rules, at most {MAX_RULES}"
             )
-        rule = Rule(rule_id, origin, constraint, time.time())
+        created = time.time() if created_unix_s is None else created_unix_s
+        rule = Rule(rule_id, origin, constraint, created)
         self._db.execute(
             "INSERT INTO rules VALUES (?, ?, ?, ?, ?)",
             (
@@ -128,6 +139,8 @@ class RuleStore:
         )
         self._rules[rule_id] = rule
         self.version += 1
+        for listener in self.listeners:
+            listener(rule_id)
         return rule
 
     def mark_impossible(self, rule_id: str, reason: str) -> bool:
@@ -155,6 +168,8 @@ class RuleStore:
         del self._rules[rule_id]
         self.impossible.pop(rule_id, None)
         self.version += 1
+        for listener in self.listeners:
+            listener(rule_id)
         return rule
 
     def delete_origin(self, origin: str) -> list[Rule]:

@@ -97,6 +97,7 @@ def server_keys(document: dict[str, Any], path: str) -> dict[str, Any]:
     data.pop("control", None)
     data.pop("fault_tolerance", None)
     data.pop("policy", None)
+    data.pop("etcd", None)
     return check_keys(data, ClusterConfig(), path)
 
 

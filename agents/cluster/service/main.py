@@ -4,7 +4,8 @@ Agents dial it on NodeLinkService; operators use ClusterService (vmgridctl nodes
 the server it runs the plan journal, the executor, the decision loop and, with --coordinator,
 the uplink to the grid coordinator. A manager restarted after a crash finishes the plans its
 journal has as running before it decides anything new.
-Exit codes: 0 after a clean stop, 2 for a bad flag or config value (one line on stderr).
+Exit codes: 0 after a clean stop, 2 for a bad flag or config value (one line on stderr), 3 for
+a replica whose etcd lease was lost (it stopped acting at once; docs/replication.md).
 """
 
 from __future__ import annotations
@@ -123,7 +124,12 @@ young generation this large, objects of one period die before they are looked at
 collection becomes rare (see docs/control.md, "Ingestion and the collector")."""
 
 
-async def _serve(config: ClusterConfig, options: RuntimeOptions) -> None:
+EXIT_DEPOSED = 3
+"""Exit code of a replica whose leadership ended (its supervisor starts it again, as a
+candidate)."""
+
+
+async def _serve(config: ClusterConfig, options: RuntimeOptions) -> int:
     runtime = ClusterRuntime(config, options)
     endpoint = None
     if runtime.server.config.metrics_listen:
@@ -149,13 +155,17 @@ async def _serve(config: ClusterConfig, options: RuntimeOptions) -> None:
             dashboard = await serve_cluster_dashboard(
                 runtime, config.web_listen, config.web_token_file, _state_dir(config, options)
             )
-        await stop.wait()
+        ended = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(runtime.deposed.wait())]
+        await asyncio.wait(ended, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in ended:
+            waiter.cancel()
     finally:
         if dashboard is not None:
             await dashboard.stop()
         if endpoint is not None:
             endpoint.stop()
         await runtime.stop()
+    return EXIT_DEPOSED if runtime.deposed.is_set() else 0
 
 
 def _state_dir(config: ClusterConfig, options: RuntimeOptions) -> Path:
@@ -165,13 +175,13 @@ def _state_dir(config: ClusterConfig, options: RuntimeOptions) -> Path:
     return Path(options.journal_path).resolve().parent
 
 
-def _profiled(run: Callable[[], None], path: str) -> None:
+def _profiled(run: Callable[[], int], path: str) -> int:
     """`run()` under cProfile, its stats written to `path` however it ends."""
     import cProfile  # only when asked for
 
     profile = cProfile.Profile()
     try:
-        profile.runcall(run)
+        return profile.runcall(run)
     finally:
         profile.dump_stats(path)
 
@@ -185,13 +195,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         config, options = build_settings(args)
         check_environment(config, options)
         if args.profile:
-            _profiled(lambda: asyncio.run(_serve(config, options)), args.profile)
-        else:
-            asyncio.run(_serve(config, options))
+            return _profiled(lambda: asyncio.run(_serve(config, options)), args.profile)
+        return asyncio.run(_serve(config, options))
     except ConfigError as exc:
         print(f"vmgrid-cluster: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -81,6 +81,17 @@ class ClusterCollector(Collector):
         )
         pending = len(self.runtime.loop.pending) if self.runtime is not None else 0
         yield _gauge("vmgrid_cluster_pending_approvals", "Plans waiting for an operator.", pending)
+        yield _gauge(
+            "vmgrid_cluster_leading",
+            "1 while this manager may act (a single replica, or the leader with a live etcd "
+            "lease); 0 on a standby replica.",
+            int(self._manager.leading()),
+        )
+        yield _gauge(
+            "vmgrid_cluster_leader_term",
+            "Leadership term stamped on commands (0: single replica or not leading yet).",
+            self._manager.term,
+        )
         yield self._rules()
 
     def _ingest(self) -> Iterator[Metric]:

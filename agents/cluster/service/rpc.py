@@ -62,13 +62,12 @@ class NodeLinkServicer(node_pb2_grpc.NodeLinkServiceServicer):
         finally:
             self._manager.close_session(session)
 
-    @staticmethod
-    def _encode(item: object) -> _ManagerMessage:
+    def _encode(self, item: object) -> _ManagerMessage:
         if isinstance(item, HelloAck):
             return codec.encode_hello_ack(item)
         if isinstance(item, StreamError):
             return codec.encode_stream_error(item)
-        return codec.encode_command_message(item)  # type: ignore[arg-type]
+        return codec.encode_command_message(item, self._manager.term)  # type: ignore[arg-type]
 
     async def _read(self, session: NodeSession, context: grpc.aio.ServicerContext) -> None:
         manager = self._manager

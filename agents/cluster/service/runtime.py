@@ -3,6 +3,12 @@
 Start order matters after a crash: the server comes up first so agents reconnect and report,
 then, once every node the journal's running plans touch has reported (or a grace period has
 passed), those plans are reconciled and finished, and only then does the decision loop start.
+
+With an ``[etcd]`` table the manager is one replica of its cluster (``replica.Replica``): it
+serves at once but, as a standby, refuses every call with the leader's address; the leader
+parts (HA, uplink, plan resumption, decision loop) start only once it leads. When its lease
+may have lapsed, ``deposed`` is set and the command gate is already closed; the program then
+stops. Without the table the same path runs with no election (term 0).
 """
 
 from __future__ import annotations
@@ -28,8 +34,11 @@ from vmgrid.agents.cluster.operator.operations import OperatorApi
 from vmgrid.agents.cluster.operator.policy import restore as restore_policy
 from vmgrid.agents.cluster.rules.store import RuleStore
 from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.replica import Replica, ReplicaOptions, StandbyInterceptor
+from vmgrid.agents.cluster.service.replica_store import EtcdMirror
 from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.agents.cluster.state.state import NodeStatus
+from vmgrid.agents.common.etcd import EtcdUnavailable
 from vmgrid.agents.common.supervise import supervise
 from vmgrid.agents.model import NodeCapacity, NodeHello, NodeIdentity
 
@@ -60,6 +69,8 @@ class RuntimeOptions:
     """Period of summaries to the coordinator (the coordinator may ask for another)."""
     fault_tolerance: FaultToleranceOptions | None = None
     """Job submission, checkpoints and node-failure restarts; None: not offered."""
+    replica: ReplicaOptions = field(default_factory=ReplicaOptions)
+    """Replication on etcd (``[etcd]``); no endpoints: a single replica."""
 
 
 def _without_impossible_wake(options: RuntimeOptions) -> RuntimeOptions:
@@ -88,12 +99,23 @@ class ClusterRuntime:
         restore_policy(self.journal, self.loop)
         self.operator = OperatorApi(self)
         self.server.operator = self.operator
-        self._restore_powered_off()
+        if not self.options.replica.endpoints:
+            self._restore_powered_off()  # a replica reads them from etcd once it leads
+        self._persist_power_changes()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.uplink: GridUplink | None = None
         self.fault_tolerance: FaultTolerance | None = None
         self.grid_commands: GridCommandHandler | None = None
+        self.replica: Replica | None = None
+        self.mirror: EtcdMirror | None = None
+        self.deposed = asyncio.Event()
+        """Set when this replica's leadership ended: it has stopped acting and must exit."""
+        if self.options.replica.endpoints:
+            self.replica = Replica(self.options.replica, config.cluster_id)
+            self.manager.leading = self.replica.leading
+            self.standby_interceptor = StandbyInterceptor(self.replica)
+            self.server.interceptors.append(self.standby_interceptor)
 
     def _restore_powered_off(self) -> None:
         """Nodes this manager powered off stay known across its restarts (the journal keeps
@@ -105,6 +127,9 @@ class ClusterRuntime:
             except (ValueError, TypeError, KeyError) as exc:
                 log.warning("journal: powered-off node %r unreadable (%s); forgotten", node_id, exc)
                 self.journal.forget_powered_off(node_id)
+
+    def _persist_power_changes(self) -> None:
+        state = self.manager.state
 
         def persist(node_id: str, hello: NodeHello | None, draining: bool) -> None:
             if hello is None:
@@ -120,7 +145,51 @@ class ClusterRuntime:
 
     async def start(self) -> str:
         address = await self.server.start()
-        self._task = supervise(self._background, "decision loop")
+        if self.replica is None:
+            self._start_leader_parts(address)
+            self._task = supervise(self._background, "decision loop")
+        else:
+            self._task = asyncio.create_task(self._lead_then_run(address))
+        return address
+
+    async def _lead_then_run(self, address: str) -> None:
+        assert self.replica is not None
+        self.manager.term = await self.replica.lead(address)
+        watch = asyncio.create_task(self._step_down_when_deposed())
+        self.mirror = EtcdMirror(self.replica, self.journal, self.manager.state.rules)
+        while True:
+            try:
+                plans, rules = await self.mirror.restore()
+                break
+            except EtcdUnavailable as exc:
+                log.warning("cannot read the journal from etcd yet: %s", exc)
+                await asyncio.sleep(0.5)
+        self._restore_powered_off()
+        log.info("read %d plan(s) and %d rule(s) from etcd", plans, rules)
+        self.mirror.attach()
+        self.manager.before_command = self.mirror.flush
+        self.standby_interceptor.write_through = self.mirror
+        mirroring = asyncio.create_task(self.mirror.run())
+        try:
+            self._start_leader_parts(address)
+            await self._background()
+        finally:
+            watch.cancel()
+            mirroring.cancel()
+
+    async def _step_down_when_deposed(self) -> None:
+        assert self.replica is not None
+        await self.replica.deposed.wait()
+        log.error(
+            "replica %s lost its etcd lease (term %d): no new action starts; stopping",
+            self.replica.replica_id,
+            self.manager.term,
+        )
+        self._stop.set()
+        self.deposed.set()
+
+    def _start_leader_parts(self, address: str) -> None:
+        """HA and the uplink: what only the leader (or the single replica) runs."""
         if self.options.fault_tolerance is not None:
             self.fault_tolerance = FaultTolerance(
                 self.manager, self.executor, self.options.fault_tolerance
@@ -143,7 +212,6 @@ class ClusterRuntime:
             )
             self.uplink.command_handler = self.grid_commands.handle
             self.uplink.start()
-        return address
 
     async def _background(self) -> None:
         await self._resume_interrupted_plans()
@@ -191,6 +259,12 @@ class ClusterRuntime:
         if self.fault_tolerance is not None:
             await self.fault_tolerance.stop()
         await self.server.stop(grace_s)
+        if self.replica is not None:
+            if self.mirror is not None and self.replica.leading():
+                with contextlib.suppress(EtcdUnavailable, TimeoutError):
+                    async with asyncio.timeout(2):
+                        await self.mirror.flush()
+            await self.replica.close()
         self.manager.state.rules.close()
         self.journal.close()
 

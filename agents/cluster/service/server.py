@@ -44,15 +44,20 @@ class ClusterServer:
         self._server: grpc.aio.Server | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self.health = health_aio.HealthServicer()
+        self.interceptors: list[grpc.aio.ServerInterceptor] = []
+        """Run after the role check (the standby replica's refusal); set before start()."""
         self.operator: OperatorApi | None = None
         """Operator actions; set by ClusterRuntime (a bare server answers them UNIMPLEMENTED)."""
 
     async def start(self) -> str:
         """Bind, serve and start the heartbeat watchdog; returns the bound host:port."""
         server = grpc.aio.server(
-            interceptors=interceptors(
-                CLUSTER_ACCESS, "cluster manager", self.config.insecure, self.config.tls_ca_file
-            ),
+            interceptors=[
+                *interceptors(
+                    CLUSTER_ACCESS, "cluster manager", self.config.insecure, self.config.tls_ca_file
+                ),
+                *self.interceptors,
+            ],
             options=[
                 ("grpc.keepalive_time_ms", 30000),
                 ("grpc.max_concurrent_streams", 100000),

@@ -5,7 +5,8 @@ The tree is ``ClusterSettings``: the server (``ClusterConfig``: top-level keys o
 decision loop's ``ControlConfig`` (with the operator policy's ``OperatorPolicy``, TOML table
 ``[policy]``, see policy_config.py), the driver's ``DriverOptions``, the executor's
 ``ExecutionLimits`` and, with jobs, ``FaultToleranceOptions`` with its ``SubmissionConfig`` and
-``HaConfig``). The ``[control]`` table (``runtime_config.KEYS``) and the ``[fault_tolerance]``
+``HaConfig``; and the ``[etcd]`` table's ``ReplicaOptions``). The ``[control]`` table
+(``runtime_config.KEYS``) and the ``[fault_tolerance]``
 table (``ft_config.KEYS``) name their keys after the long flags; each key's default is read from
 the field of the tree it sets, so a field has one default. Loading goes one way: the TOML file,
 read once -> its three branches checked -> flags override -> validated into the tree. Each bad
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vmgrid.agents.cluster.service import config as server
-from vmgrid.agents.cluster.service import ft_config, policy_config, runtime_config
+from vmgrid.agents.cluster.service import etcd_config, ft_config, policy_config, runtime_config
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.runtime import RuntimeOptions
 from vmgrid.agents.common.config import read_toml
@@ -45,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     runtime_config.add_arguments(parser)
     policy_config.add_arguments(parser)
     ft_config.add_arguments(parser)
+    etcd_config.add_arguments(parser)
 
 
 def load(args: argparse.Namespace) -> ClusterSettings:
@@ -62,5 +64,7 @@ def load(args: argparse.Namespace) -> ClusterSettings:
     )
     ft_table = ft_config.table(document, path) if path else None
     fault_tolerance = ft_config.options(ft_table, args, options.journal_path)
-    runtime = dataclasses.replace(options, fault_tolerance=fault_tolerance)
+    replica = etcd_config.options(document, path, args)
+    etcd_config.check_advertised(replica, cluster.listen)
+    runtime = dataclasses.replace(options, fault_tolerance=fault_tolerance, replica=replica)
     return ClusterSettings(cluster, runtime)

@@ -18,6 +18,9 @@ from vmgrid.agents.common.node_codec.commands import (
     UnencodableCommand as UnencodableCommand,
 )
 from vmgrid.agents.common.node_codec.commands import (
+    command_term as command_term,
+)
+from vmgrid.agents.common.node_codec.commands import (
     decode_command as decode_command,
 )
 from vmgrid.agents.common.node_codec.commands import (

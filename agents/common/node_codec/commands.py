@@ -26,6 +26,7 @@ def encode_hello_ack(ack: m.HelloAck) -> node_pb2.NodeLinkServiceConnectResponse
             report_period_ms=ack.report_period_ms,
             heartbeat_timeout_ms=ack.heartbeat_timeout_ms,
             known_node=ack.known_node,
+            term=ack.term,
         )
     )
 
@@ -38,6 +39,7 @@ def decode_hello_ack(msg: node_pb2.HelloAck) -> m.HelloAck:
         msg.report_period_ms,
         msg.heartbeat_timeout_ms,
         msg.known_node,
+        msg.term,
     )
 
 
@@ -159,6 +161,15 @@ def decode_command(msg: node_pb2.NodeCommand) -> m.Command:
     return domain_type(command_id=msg.command_id, **fields)  # type: ignore[no-any-return]
 
 
-def encode_command_message(command: m.Command) -> node_pb2.NodeLinkServiceConnectResponse:
-    """Wrap a command for the stream."""
-    return node_pb2.NodeLinkServiceConnectResponse(command=encode_command(command))
+def encode_command_message(
+    command: m.Command, term: int = 0
+) -> node_pb2.NodeLinkServiceConnectResponse:
+    """Wrap a command for the stream, with the sender's leadership term (0: single replica)."""
+    wire = encode_command(command)
+    wire.term = term
+    return node_pb2.NodeLinkServiceConnectResponse(command=wire)
+
+
+def command_term(msg: node_pb2.NodeLinkServiceConnectResponse) -> int:
+    """The leadership term a command message carries (0 for any other message)."""
+    return msg.command.term if msg.WhichOneof("payload") == "command" else 0

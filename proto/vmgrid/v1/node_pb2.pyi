@@ -89,18 +89,20 @@ class NodeHello(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., capacity: _Optional[_Union[NodeCapacity, _Mapping]] = ..., migration_uri: _Optional[str] = ..., agent_version: _Optional[str] = ..., hypervisor_kind: _Optional[str] = ..., simulated: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., report_period_ms: _Optional[int] = ..., peer_uri: _Optional[str] = ...) -> None: ...
 
 class HelloAck(_message.Message):
-    __slots__ = ("cluster_id", "manager_version", "report_period_ms", "heartbeat_timeout_ms", "known_node")
+    __slots__ = ("cluster_id", "manager_version", "report_period_ms", "heartbeat_timeout_ms", "known_node", "term")
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     MANAGER_VERSION_FIELD_NUMBER: _ClassVar[int]
     REPORT_PERIOD_MS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     KNOWN_NODE_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
     cluster_id: str
     manager_version: str
     report_period_ms: int
     heartbeat_timeout_ms: int
     known_node: bool
-    def __init__(self, cluster_id: _Optional[str] = ..., manager_version: _Optional[str] = ..., report_period_ms: _Optional[int] = ..., heartbeat_timeout_ms: _Optional[int] = ..., known_node: _Optional[bool] = ...) -> None: ...
+    term: int
+    def __init__(self, cluster_id: _Optional[str] = ..., manager_version: _Optional[str] = ..., report_period_ms: _Optional[int] = ..., heartbeat_timeout_ms: _Optional[int] = ..., known_node: _Optional[bool] = ..., term: _Optional[int] = ...) -> None: ...
 
 class StreamError(_message.Message):
     __slots__ = ("message", "field", "sequence")
@@ -229,8 +231,9 @@ class LifecycleEvent(_message.Message):
     def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[LifecycleEventKind, str]] = ..., vm_uuid: _Optional[str] = ..., vm_name: _Optional[str] = ..., detail: _Optional[str] = ..., simulated: _Optional[bool] = ...) -> None: ...
 
 class NodeCommand(_message.Message):
-    __slots__ = ("command_id", "migrate", "abort_migration", "suspend", "resume", "create_snapshot", "revert_snapshot", "delete_snapshot", "list_snapshots", "save", "restore", "define", "start", "shutdown", "destroy", "undefine", "prepare_disks")
+    __slots__ = ("command_id", "term", "migrate", "abort_migration", "suspend", "resume", "create_snapshot", "revert_snapshot", "delete_snapshot", "list_snapshots", "save", "restore", "define", "start", "shutdown", "destroy", "undefine", "prepare_disks")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
     MIGRATE_FIELD_NUMBER: _ClassVar[int]
     ABORT_MIGRATION_FIELD_NUMBER: _ClassVar[int]
     SUSPEND_FIELD_NUMBER: _ClassVar[int]
@@ -248,6 +251,7 @@ class NodeCommand(_message.Message):
     UNDEFINE_FIELD_NUMBER: _ClassVar[int]
     PREPARE_DISKS_FIELD_NUMBER: _ClassVar[int]
     command_id: str
+    term: int
     migrate: MigrateCommand
     abort_migration: AbortMigrationCommand
     suspend: SuspendCommand
@@ -264,7 +268,7 @@ class NodeCommand(_message.Message):
     destroy: DestroyCommand
     undefine: UndefineCommand
     prepare_disks: PrepareDisksCommand
-    def __init__(self, command_id: _Optional[str] = ..., migrate: _Optional[_Union[MigrateCommand, _Mapping]] = ..., abort_migration: _Optional[_Union[AbortMigrationCommand, _Mapping]] = ..., suspend: _Optional[_Union[SuspendCommand, _Mapping]] = ..., resume: _Optional[_Union[ResumeCommand, _Mapping]] = ..., create_snapshot: _Optional[_Union[CreateSnapshotCommand, _Mapping]] = ..., revert_snapshot: _Optional[_Union[RevertSnapshotCommand, _Mapping]] = ..., delete_snapshot: _Optional[_Union[DeleteSnapshotCommand, _Mapping]] = ..., list_snapshots: _Optional[_Union[ListSnapshotsCommand, _Mapping]] = ..., save: _Optional[_Union[SaveCommand, _Mapping]] = ..., restore: _Optional[_Union[RestoreCommand, _Mapping]] = ..., define: _Optional[_Union[DefineCommand, _Mapping]] = ..., start: _Optional[_Union[StartCommand, _Mapping]] = ..., shutdown: _Optional[_Union[ShutdownCommand, _Mapping]] = ..., destroy: _Optional[_Union[DestroyCommand, _Mapping]] = ..., undefine: _Optional[_Union[UndefineCommand, _Mapping]] = ..., prepare_disks: _Optional[_Union[PrepareDisksCommand, _Mapping]] = ...) -> None: ...
+    def __init__(self, command_id: _Optional[str] = ..., term: _Optional[int] = ..., migrate: _Optional[_Union[MigrateCommand, _Mapping]] = ..., abort_migration: _Optional[_Union[AbortMigrationCommand, _Mapping]] = ..., suspend: _Optional[_Union[SuspendCommand, _Mapping]] = ..., resume: _Optional[_Union[ResumeCommand, _Mapping]] = ..., create_snapshot: _Optional[_Union[CreateSnapshotCommand, _Mapping]] = ..., revert_snapshot: _Optional[_Union[RevertSnapshotCommand, _Mapping]] = ..., delete_snapshot: _Optional[_Union[DeleteSnapshotCommand, _Mapping]] = ..., list_snapshots: _Optional[_Union[ListSnapshotsCommand, _Mapping]] = ..., save: _Optional[_Union[SaveCommand, _Mapping]] = ..., restore: _Optional[_Union[RestoreCommand, _Mapping]] = ..., define: _Optional[_Union[DefineCommand, _Mapping]] = ..., start: _Optional[_Union[StartCommand, _Mapping]] = ..., shutdown: _Optional[_Union[ShutdownCommand, _Mapping]] = ..., destroy: _Optional[_Union[DestroyCommand, _Mapping]] = ..., undefine: _Optional[_Union[UndefineCommand, _Mapping]] = ..., prepare_disks: _Optional[_Union[PrepareDisksCommand, _Mapping]] = ...) -> None: ...
 
 class MigrateCommand(_message.Message):
     __slots__ = ("vm_uuid", "destination_uri", "bandwidth_cap_bps", "live", "auto_converge", "copy_storage", "migration_uri")

@@ -106,6 +106,8 @@ def test_decisions_plan_actions_and_migrations_in_flight_are_counted(samples: Sa
     assert got[("vmgrid_cluster_decisions_total", decided)] == 1
     assert got[("vmgrid_cluster_solve_duration_seconds_count", ())] == 1
     assert got[("vmgrid_cluster_pending_approvals", ())] == 0
+    assert got[("vmgrid_cluster_leading", ())] == 1  # a single replica always may act
+    assert got[("vmgrid_cluster_leader_term", ())] == 0
     runtime.journal.close()
 
 

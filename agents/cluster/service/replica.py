@@ -1,0 +1,222 @@
+"""Replicated cluster managers: one leader elected through etcd, the others standbys.
+
+Every replica of a cluster serves gRPC, and campaigns in the election under
+``PREFIX/clusters/CLUSTER_ID/leader/`` with its own address as the value. The one that leads
+stamps its term (the create revision of its election key) on every command and hello ack, and
+runs the control loop, the executor, HA and the uplink. A standby starts no action: it answers
+every ClusterService and NodeLinkService call with UNAVAILABLE naming the leader, in the
+message and in the ``vmgrid-leader`` trailing metadata, which agents follow.
+
+The leader's own view of its lease (``Election.holds``) gates every command it sends; when the
+lease may have lapsed the gate closes at once and ``deposed`` is set, on which the process
+stops (a supervisor restarts it as a candidate). No state of a deposed leader survives to act.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import grpc
+import grpc.aio
+from vmgrid.agents.common.authz import guard
+from vmgrid.agents.common.etcd import Election, EtcdClient, EtcdUnavailable
+from vmgrid.agents.common.link_stream import LEADER_METADATA
+from vmgrid.agents.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+OBSERVE_PERIOD_S = 0.25
+"""How often a standby reads who leads: its redirects name a new leader this soon after the
+election (a range request on one key, cheap for etcd)."""
+_ALWAYS_SERVED = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+@dataclass(frozen=True)
+class ReplicaOptions:
+    """The ``[etcd]`` table: where the etcd cluster is and how this replica campaigns."""
+
+    endpoints: tuple[str, ...] = ()
+    """Client URLs of the etcd members (http://HOST:PORT); empty: a single replica, no etcd."""
+    lease_ttl_s: int = 3
+    """Seconds a leader's lease outlives its last renewal: the longest a dead leader holds
+    its cluster; a standby takes over about this long after the leader dies."""
+    replica_id: str = ""
+    """Name of this replica in logs and in the leader key (default: its address)."""
+    prefix: str = "/vmgrid"
+    """Root of vmgrid's keys in etcd (several grids may share one etcd cluster)."""
+    advertise: str = ""
+    """HOST:PORT agents and operators are sent to when this replica leads (default: the
+    address the server bound)."""
+    request_timeout_s: float = 1.0
+    """Longest wait for one etcd member before the next is tried."""
+
+    def validate(self) -> ReplicaOptions:
+        for endpoint in self.endpoints:
+            if not endpoint.startswith(("http://", "https://")):
+                raise ConfigError(
+                    f"etcd.endpoints: {endpoint!r} is not a URL; expected http://HOST:PORT"
+                )
+        if self.endpoints and self.lease_ttl_s < 1:
+            raise ConfigError(f"etcd.lease_ttl_s: {self.lease_ttl_s} must be >= 1")
+        if self.request_timeout_s <= 0:
+            raise ConfigError(f"etcd.request_timeout_s: {self.request_timeout_s} must be > 0")
+        if not self.prefix.startswith("/"):
+            raise ConfigError(f"etcd.prefix: {self.prefix!r} must start with '/'")
+        return self
+
+
+class Replica:
+    """One replica's part in the election: ``await lead(address)`` returns the term once it
+    leads; ``leading()`` is the command gate; ``leader_address`` names whoever leads."""
+
+    def __init__(self, options: ReplicaOptions, cluster_id: str) -> None:
+        self.options = options
+        self.cluster_id = cluster_id
+        self.client = EtcdClient(options.endpoints, options.request_timeout_s)
+        self.root = f"{options.prefix.rstrip('/')}/clusters/{cluster_id}"
+        self.election = Election(self.client, f"{self.root}/leader/", options.lease_ttl_s)
+        self.replica_id = options.replica_id
+        self.address = ""
+        self.leader_address = ""
+        self.leader_id = ""
+        self._observer: asyncio.Task[None] | None = None
+
+    @property
+    def term(self) -> int:
+        return self.election.term
+
+    @property
+    def deposed(self) -> asyncio.Event:
+        """Set when this replica's lease is lost (or it resigned)."""
+        return self.election.lost
+
+    def leading(self) -> bool:
+        return self.election.holds()
+
+    async def lead(self, address: str) -> int:
+        """Campaign until this replica leads; returns its term. etcd being unreachable is
+        retried (a replica waits for etcd, it never leads without it)."""
+        self.address = self.options.advertise or address
+        self.replica_id = self.replica_id or self.address
+        self._observer = asyncio.create_task(self._observe())
+        value = json.dumps({"replica": self.replica_id, "address": self.address})
+        while True:
+            try:
+                term = await self.election.campaign(value)
+                break
+            except EtcdUnavailable as exc:
+                log.warning("replica %s: cannot campaign yet: %s", self.replica_id, exc)
+                self.election = Election(self.client, self.election.prefix, self.election.ttl_s)
+                await asyncio.sleep(self.options.lease_ttl_s / 3)
+        self.leader_address, self.leader_id = self.address, self.replica_id
+        log.info("replica %s leads cluster %s with term %d", self.replica_id, self.cluster_id, term)
+        return term
+
+    async def _observe(self) -> None:
+        """Keep ``leader_address`` current (a standby names it in its redirects)."""
+        while True:
+            with contextlib.suppress(EtcdUnavailable, ValueError, KeyError):
+                leader = await self.election.leader()
+                if leader is None:
+                    self.leader_address = self.leader_id = ""
+                else:
+                    data = json.loads(leader.value)
+                    if data["address"] != self.leader_address:
+                        log.info("cluster %s is led by %s", self.cluster_id, data["replica"])
+                    self.leader_address, self.leader_id = data["address"], data["replica"]
+            await asyncio.sleep(min(OBSERVE_PERIOD_S, self.options.lease_ttl_s / 3))
+
+    def refusal(self) -> str:
+        """Why this replica answers nothing: it is a standby, and who leads."""
+        if self.leader_address and self.leader_address != self.address:
+            return (
+                f"cluster manager replica {self.replica_id} is a standby; the leader is "
+                f"{self.leader_id} at {self.leader_address}"
+            )
+        return (
+            f"cluster manager replica {self.replica_id or self.address} is not leading and "
+            "no leader is known yet; retry in a few seconds"
+        )
+
+    async def close(self) -> None:
+        if self._observer is not None:
+            self._observer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._observer
+        await self.election.resign()
+        await self.client.close()
+
+
+class WriteThrough(Protocol):
+    """What the leader writes through to etcd (``replica_store.EtcdMirror``)."""
+
+    @property
+    def changes(self) -> int:
+        """Grows with every change recorded for etcd."""
+        ...
+
+    async def flush(self) -> None: ...
+
+
+class StandbyInterceptor(grpc.aio.ServerInterceptor):
+    """Refuses every call but health and reflection while the replica does not lead; on the
+    leader, a unary call that changed something answers only once ``write_through`` has
+    stored the change in etcd, so an operator's acknowledged change survives the leader."""
+
+    def __init__(self, replica: Replica) -> None:
+        self._replica = replica
+        self.write_through: WriteThrough | None = None
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        if handler is None or method.startswith(_ALWAYS_SERVED):
+            return handler
+        return self._durable(guard(handler, self._check))
+
+    def _durable(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        behaviour = handler.unary_unary
+        if behaviour is None:
+            return handler
+
+        async def answered_once_durable(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            mirror = self.write_through
+            before = mirror.changes if mirror is not None else 0
+            result = await behaviour(request, context)
+            if mirror is not None and mirror.changes != before:
+                try:
+                    await mirror.flush()
+                except EtcdUnavailable as exc:
+                    await context.abort(
+                        grpc.StatusCode.UNAVAILABLE,
+                        f"done on the leader but not yet stored in etcd ({exc}); it is "
+                        "retried: check the result before repeating the request",
+                    )
+            return result
+
+        return grpc.unary_unary_rpc_method_handler(
+            answered_once_durable,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    async def _check(self, context: grpc.aio.ServicerContext) -> None:
+        replica = self._replica
+        if replica.leading():
+            return
+        leader = replica.leader_address if replica.leader_address != replica.address else ""
+        await context.abort(
+            grpc.StatusCode.UNAVAILABLE,
+            replica.refusal(),
+            trailing_metadata=((LEADER_METADATA, leader),) if leader else (),
+        )

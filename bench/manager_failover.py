@@ -1,0 +1,163 @@
+"""`vmgrid-bench manager-failover`: SIGKILL the leader of replicated cluster managers while a
+plan of migrations runs, and time the takeover.
+
+Test-driver variant (the KVM-lab variant is still to come): a private etcd cluster of
+`--etcd-members` on loopback ports (``vmgrid.lab.etcd``), `--replicas` `vmgrid-cluster`
+processes and `--hosts` test-driver `vmgrid-agent` processes (two 1 GiB VMs each) given every
+replica's address. Each round waits for one leader serving every agent, asks it to migrate one
+VM (a simulated migration lasting memory / `--bandwidth-mbit`), SIGKILLs the leader
+`--kill-after-s` later and starts it again as its supervisor would (it comes back a standby).
+
+- ``takeover_s``: from the SIGKILL to a survivor answering as leader with every agent
+  connected and the interrupted plan known (read back from etcd); ``elected_s``: to a
+  survivor answering as leader (the rest is the agents finding it).
+- ``plan_resumed``: rounds whose interrupted plan then ended ``succeeded`` on the new leader.
+- ``lost_vms`` / ``duplicated_vms``: VMs of the start running nowhere / on two nodes at the end.
+- ``duplicate_commands_refused``: stale-term commands agents refused (their logs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from vmgrid.lab.etcd import EtcdCluster
+from vmgrid.lab.replicas import (
+    ManagerProcess,
+    connected_nodes,
+    idle_vms,
+    leaders,
+    migrate,
+    plan_state,
+    restart_manager,
+    running_placement,
+    start_manager,
+    start_test_agent,
+    stop,
+    wait_until,
+)
+from vmgrid.v1 import common_pb2
+
+FINISHED = (common_pb2.PLAN_STATE_SUCCEEDED, common_pb2.PLAN_STATE_FAILED)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--replicas", type=int, default=3, help="manager replicas (default 3)")
+    parser.add_argument("--hosts", type=int, default=3, help="test-driver nodes (default 3)")
+    parser.add_argument("--kills", type=int, default=5, help="leader kills (default 5)")
+    parser.add_argument("--etcd-members", type=int, default=3, choices=(1, 3, 5))
+    parser.add_argument("--lease-ttl-s", type=int, default=2, help="leader lease (default 2)")
+    parser.add_argument(
+        "--bandwidth-mbit", type=int, default=2000, help="simulated migration speed"
+    )
+    parser.add_argument("--kill-after-s", type=float, default=1.5, help="into the migration")
+    parser.add_argument("--driver", choices=("test",), default="test", help="libvirt driver")
+
+
+def _ended(address: str, plan_id: str) -> bool:
+    return plan_state(address, plan_id) in FINISHED
+
+
+def _one_leads(managers: list[ManagerProcess]) -> bool:
+    return len(leaders(managers)) == 1
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _leader(managers: list[ManagerProcess], nodes: set[str], timeout_s: float) -> ManagerProcess:
+    def serving() -> ManagerProcess | None:
+        found = leaders(managers)
+        if len(found) == 1 and connected_nodes(found[0].address) == nodes:
+            return found[0]
+        return None
+
+    wait_until(serving, timeout_s, "one leader serving every agent")
+    leader = serving()
+    if leader is None:
+        raise ValueError("the leader changed while it was being looked at")
+    return leader
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.replicas < 2 or args.hosts < 2 or args.kills < 1:
+        raise ValueError("--replicas and --hosts must be >= 2, --kills >= 1")
+    workdir = Path(tempfile.mkdtemp(prefix="vmgrid-manager-failover-"))
+    nodes = [f"n{i + 1}" for i in range(args.hosts)]
+    extra = ("--migration-bandwidth-mbit", str(args.bandwidth_mbit), "--resume-grace-s", "10")
+    etcd = EtcdCluster(workdir / "etcd", args.etcd_members).start()
+    managers: list[ManagerProcess] = []
+    agents = []
+    try:
+        for i in range(args.replicas):
+            managers.append(
+                start_manager(workdir, f"r{i}", etcd.endpoints, args.lease_ttl_s, extra)
+            )
+        addresses = [m.address for m in managers]
+        vms = {n: idle_vms(n) for n in nodes}
+        agents = [start_test_agent(workdir, n, addresses, vms[n]) for n in nodes]
+        every_vm = {vm.uuid for group in vms.values() for vm in group}
+        takeovers: list[float] = []
+        elections: list[float] = []
+        resumed = 0
+        for round_index in range(args.kills):
+            leader = _leader(managers, set(nodes), 60)
+            placement = running_placement(leader.address)
+            src = nodes[round_index % len(nodes)]
+            dst = nodes[(round_index + 1) % len(nodes)]
+            vm = next(u for u, hosts in sorted(placement.items()) if hosts == [src])
+            plan_id = migrate(leader.address, vm, dst)
+            time.sleep(args.kill_after_s)
+            leader.process.send_signal(signal.SIGKILL)
+            leader.process.wait(timeout=10)
+            killed = time.monotonic()
+            survivors = [m for m in managers if m is not leader]
+            wait_until(functools.partial(_one_leads, survivors), 60, "a survivor leads")
+            elections.append(time.monotonic() - killed)
+            new = _leader(survivors, set(nodes), 60)
+            wait_until(functools.partial(plan_state, new.address, plan_id), 30, "plan known")
+            takeovers.append(time.monotonic() - killed)
+            managers[managers.index(leader)] = restart_manager(workdir, leader)
+            wait_until(functools.partial(_ended, new.address, plan_id), 120, "the plan ends")
+            if plan_state(new.address, plan_id) == common_pb2.PLAN_STATE_SUCCEEDED:
+                resumed += 1
+            _log(
+                f"round {round_index + 1}: {leader.name} killed, {new.name} took over in "
+                f"{takeovers[-1]:.2f} s; plan {plan_id} resumed"
+            )
+        final = _leader(managers, set(nodes), 60)
+        time.sleep(1.5)  # three report periods, so a second copy would show
+        placement = running_placement(final.address)
+        lost = sorted(u for u in every_vm if not placement.get(u))
+        duplicated = sorted(u for u in every_vm if len(placement.get(u, [])) > 1)
+        refused = sum(
+            (workdir / f"{n}.log").read_text(errors="replace").count("refused: command")
+            for n in nodes
+        )
+        return {
+            "driver": args.driver,
+            "replicas": args.replicas,
+            "hosts": args.hosts,
+            "etcd_members": args.etcd_members,
+            "lease_ttl_s": args.lease_ttl_s,
+            "failovers": len(takeovers),
+            "takeover_s_p50": round(statistics.median(takeovers), 3),
+            "takeover_s_max": round(max(takeovers), 3),
+            "elected_s_p50": round(statistics.median(elections), 3),
+            "plan_resumed": resumed,
+            "lost_vms": len(lost),
+            "duplicated_vms": len(duplicated),
+            "duplicate_commands_refused": refused,
+        }
+    finally:
+        for process in [*agents, *(m.process for m in managers)]:
+            stop(process)
+        etcd.stop()
