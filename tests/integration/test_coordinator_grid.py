@@ -37,7 +37,9 @@ def config(tmp_path: Path, **overrides: object) -> CoordinatorConfig:
         "insecure": True,
         "topology_file": str(TOPOLOGY),
         "state_db": str(tmp_path / "grid.sqlite"),
-        "cluster_timeout_s": 0.8,
+        # Short enough for a quick "lost", long enough that a busy 2-core machine (the grid
+        # planner holds the GIL while the same process serves both uplinks) loses no one else.
+        "cluster_timeout_s": 3.0,
         "summary_period_s": 0.1,
     }
     values.update(overrides)
