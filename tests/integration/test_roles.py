@@ -40,7 +40,7 @@ from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc
 
 
 def is_read(method: MethodDescriptor) -> bool:
-    return method.name.startswith(("List", "Get", "Watch", "Check"))
+    return method.name.startswith(("List", "Get", "Watch", "Check", "Explain"))
 
 
 def cluster_roles(service: ServiceDescriptor, method: MethodDescriptor) -> set[Role]:
