@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -99,6 +102,8 @@ async def _scenario(tmp_path: Path, coordinators: list[ManagerProcess]) -> None:
             sims.append(sim)
             sim.start(address)
         await _until(lambda: _reporting(leader.address, 2), 60, "both clusters report", True)
+        via_standby = await asyncio.to_thread(_vmgridctl_clusters, standby, leader)
+        assert via_standby == ["c1", "c2"]  # vmgridctl follows the standby's redirect
         vm = runtimes["c1"].manager.state.views()[0].vms[0].uuid
         async with grpc.aio.insecure_channel(leader.address) as channel:
             stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
@@ -152,6 +157,8 @@ async def _scenario(tmp_path: Path, coordinators: list[ManagerProcess]) -> None:
                 )
             )
             assert again.plan.plan_id == plan_id
+        # the dead leader first: vmgridctl moves on to the next address
+        assert await asyncio.to_thread(_vmgridctl_clusters, leader, standby) == ["c1", "c2"]
         await _until(lambda: _where(runtimes, vm) == [("c2", "running")], 20, "the VM runs in c2")
         assert [r.state for r in c2.journal.reservations()] == [ReservationState.COMMITTED]
         migrated = c1.journal.result(f"{move_id}/migrate")
@@ -162,6 +169,17 @@ async def _scenario(tmp_path: Path, coordinators: list[ManagerProcess]) -> None:
             sim.stop()
         for runtime in runtimes.values():
             await runtime.stop(grace_s=0)
+
+
+def _vmgridctl_clusters(*replicas: ManagerProcess) -> list[str]:
+    """Cluster ids `vmgridctl clusters` lists, given the replicas' addresses in this order."""
+    argv = [
+        sys.executable, "-m", "vmgrid.coordinator.cli.main", "clusters", "--insecure",
+        "--output", "json", "--coordinator", ",".join(r.address for r in replicas),
+    ]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return sorted(c["cluster_id"] for c in json.loads(done.stdout)["clusters"])
 
 
 async def _until(
