@@ -70,13 +70,16 @@ class StateMirror:
         rows = self._tables[name].execute(f"SELECT * FROM {name}").fetchall()  # noqa: S608
         return {str(row[0]): json.dumps(list(row)) for row in rows}
 
-    async def flush(self) -> None:
-        """Write the rows changed since the last flush, fenced by this leader's term.
-        EtcdUnavailable when etcd does not answer; a refused fence marks the replica
-        deposed (and raises EtcdUnavailable)."""
+    async def flush(self, fence: bool = False) -> None:
+        """Write the rows changed since the last flush, fenced by this leader's term (with
+        `fence`, the term is checked in etcd even when nothing changed). EtcdUnavailable when
+        etcd does not answer; a refused fence marks the replica deposed (and raises
+        EtcdUnavailable)."""
         async with self._lock:
             changes = self.changes
             if changes == self._flushed_at:
+                if fence:
+                    await self._fenced([])
                 return
             current = {name: self._rows(name) for name in self._tables}
             operations: list[Put | Delete] = []
@@ -109,11 +112,14 @@ class StateMirror:
         self.writes += len(operations)
 
     async def durable(self) -> None:
-        """Flush until it succeeds (a grid command waits for its move to be in etcd); ends
-        with EtcdUnavailable once this replica is deposed."""
+        """Before a grid command: flush until it succeeds, the term checked in etcd every
+        time, so the command leaves only while this replica leads and once its move is in
+        etcd. EtcdUnavailable once this replica is deposed (the command is not sent)."""
         while True:
             try:
-                await self.flush()
+                if not self._replica.leading():
+                    raise EtcdUnavailable("this coordinator's lease may have lapsed")
+                await self.flush(fence=True)
                 return
             except EtcdUnavailable as exc:
                 if self._replica.deposed.is_set():
