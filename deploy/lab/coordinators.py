@@ -69,3 +69,50 @@ def coordinator_leaders(replicas: Sequence[ManagerProcess]) -> list[ManagerProce
             continue
         found.append(replica)
     return found
+
+
+def start_cluster(
+    workdir: Path, cluster_id: str, coordinators: Sequence[str], extra: Sequence[str] = ()
+) -> ManagerProcess:
+    """A single `vmgrid-cluster` of `cluster_id` reporting to every coordinator replica
+    (summaries every 0.5 s, no decision loop); returns once it serves."""
+    ready, log = workdir / f"{cluster_id}.addr", workdir / f"{cluster_id}.log"
+    ready.unlink(missing_ok=True)
+    argv = [
+        sys.executable, "-m", "vmgrid.agents.cluster.service.main",
+        "--insecure", "--listen", "127.0.0.1:0", "--cluster-id", cluster_id,
+        "--ready-file", str(ready), "--state-dir", str(workdir / cluster_id),
+        "--report-period-ms", "500", "--automation", "manual",
+        "--coordinator", ",".join(coordinators), "--summary-period-s", "0.5", *extra,
+    ]  # fmt: skip
+    with log.open("ab") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not ready.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not ready.exists():
+        stop(process)
+        raise RuntimeError(f"cluster {cluster_id} did not start: {log.read_text()[-2000:]}")
+    return ManagerProcess(cluster_id, process, ready.read_text().strip(), log, argv)
+
+
+def migrate_to_cluster(address: str, vm_uuid: str, destination: str, command_id: str) -> str:
+    """MigrateVmToCluster on the coordinator at `address`; returns the grid plan id."""
+    with grpc.insecure_channel(address) as channel:
+        stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
+        request = coordinator_pb2.MigrateVmToClusterRequest(
+            vm_uuid=vm_uuid, destination_cluster_id=destination, command_id=command_id
+        )
+        return str(stub.MigrateVmToCluster(request, timeout=10).plan.plan_id)
+
+
+def grid_plan_state(address: str, plan_id: str) -> int:
+    """The grid plan's state on the coordinator at `address`; 0 when it does not answer or
+    does not know the plan."""
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
+            request = coordinator_pb2.GetGridPlanRequest(plan_id=plan_id)
+            return int(stub.GetGridPlan(request, timeout=2).plan.state)
+    except grpc.RpcError:
+        return 0
