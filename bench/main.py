@@ -48,6 +48,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "vmgrid.bench.manager_failover",
         "SIGKILL the leader of replicated cluster managers mid-plan (test driver, etcd)",
     ),
+    "coordinator-failover": (
+        "vmgrid.bench.coordinator_failover",
+        "SIGKILL the leader of replicated grid coordinators mid-move (test driver, etcd)",
+    ),
 }
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vmgrid.agents.cluster.service import etcd_config
+from vmgrid.agents.cluster.service.replica import ReplicaOptions
 from vmgrid.agents.common.config import (
     add_endpoint_arguments,
     add_tls_arguments,
@@ -70,6 +72,10 @@ class CoordinatorConfig:
     """TOML file with the dashboard's ``read`` and ``operator`` tokens; empty: generated once
     into web-tokens.toml (0600) beside state_db, and reused."""
 
+    replica: ReplicaOptions = field(default_factory=ReplicaOptions)
+    """Replication on etcd, from the ``[etcd]`` table (docs/replication.md); no endpoints:
+    the only coordinator of its grid, on its SQLite file."""
+
     def validate(self) -> CoordinatorConfig:
         """Raise ConfigError naming the first bad value; return self when valid."""
         if not self.grid_id.strip():
@@ -96,9 +102,14 @@ class CoordinatorConfig:
 
 
 def load_toml(path: str) -> dict[str, Any]:
-    """Read a TOML file (top level or a [coordinator] table); bad keys and types are named."""
+    """Read a TOML file (top level or a [coordinator] table); bad keys and types are named.
+    An ``[etcd]`` table is left to `from_args` (``etcd_config.options``)."""
     data = read_toml(path)
-    return check_keys(data.get("coordinator", data), CoordinatorConfig(), path)
+    values = dict(data.get("coordinator", data))
+    values.pop(etcd_config.TABLE, None)
+    if "replica" in values:  # a field of the config, but not a key of the file
+        raise ConfigError(f"config: unknown key 'replica' in {path!r}; use an [etcd] table")
+    return check_keys(values, CoordinatorConfig(), path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,9 +136,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"summary period asked of clusters (default {d.summary_period_s})",
     )
     add_endpoint_arguments(parser, "beside --state-db")
+    etcd_config.add_arguments(parser, "replicated coordinators")
 
 
 def from_args(args: argparse.Namespace) -> CoordinatorConfig:
     """Merge defaults, the TOML file and flags, then validate."""
     values: dict[str, Any] = load_toml(args.config) if args.config else {}
-    return CoordinatorConfig(**apply_flags(values, args, CoordinatorConfig())).validate()
+    document = read_toml(args.config) if args.config else {}
+    replica = etcd_config.options(document, args.config or "flags", args)
+    values = apply_flags(values, args, CoordinatorConfig())
+    values.pop("replica", None)
+    config = CoordinatorConfig(**values, replica=replica).validate()
+    etcd_config.check_advertised(replica, config.listen)
+    return config

@@ -2,7 +2,8 @@
 
 Cluster managers dial it on GridLinkService; operators use CoordinatorService (vmgridctl
 clusters / topology / status / plan). Exit codes: 0 after a clean stop, 2 for a bad flag,
-config value or topology file (one line on stderr).
+config value or topology file (one line on stderr), 3 when a replicated coordinator lost its
+etcd lease (it stopped at once; its supervisor starts it again as a candidate).
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_DEPOSED = 3
+"""Exit code of a replica whose leadership ended (its supervisor starts it again, as a
+candidate; docs/replication.md)."""
+
 STATE_TABLES = ("clusters", "grid_moves", "jobs")
 """Tables of the coordinator's state database; one that holds tables but none of these is
 not vmgrid's, and is refused rather than written into."""
@@ -74,7 +79,8 @@ def check_environment(config: CoordinatorConfig) -> None:
     preflight.check_database("state_db", config.state_db, STATE_TABLES)
 
 
-async def _serve(config: CoordinatorConfig) -> None:
+async def _serve(config: CoordinatorConfig) -> bool:
+    """Serve until SIGINT/SIGTERM, or until this replica's leadership ended (returns True)."""
     server = CoordinatorServer(config)
     endpoint = None
     dashboard = None
@@ -89,6 +95,7 @@ async def _serve(config: CoordinatorConfig) -> None:
                 metrics.registry, config.metrics_listen, "vmgrid-coordinator"
             )
         await server.start()
+        server.deposed_stops(stop)
         if config.web_listen:
             dashboard = await serve_coordinator_dashboard(
                 server.coordinator,
@@ -99,6 +106,7 @@ async def _serve(config: CoordinatorConfig) -> None:
                 mover=server.mover,
             )
         await stop.wait()
+        return server.deposed.is_set()
     finally:
         if dashboard is not None:
             await dashboard.stop()
@@ -122,11 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = from_args(args)
         check_environment(config)
-        asyncio.run(_serve(config))
+        deposed = asyncio.run(_serve(config))
     except ConfigError as exc:
         print(f"vmgrid-coordinator: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return EXIT_DEPOSED if deposed else 0
 
 
 if __name__ == "__main__":

@@ -107,6 +107,11 @@ class MoveJournal:
         with self._db:
             self._db.execute(_SCHEMA)
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection of the ``grid_moves`` table."""
+        return self._db
+
     def close(self) -> None:
         self._db.close()
 

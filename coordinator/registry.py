@@ -41,9 +41,18 @@ class Registry:
             self._db.commit()
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"state_db: {path!r} is not a usable SQLite file ({exc})") from None
-        self._cache: dict[str, m.ClusterRecord] = {
-            row[0]: _record(row) for row in self._db.execute("SELECT * FROM clusters")
-        }
+        self._cache: dict[str, m.ClusterRecord] = {}
+        self.reload()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection of the ``clusters`` table (a replicated coordinator mirrors
+        it to etcd)."""
+        return self._db
+
+    def reload(self) -> None:
+        """Read the table again (after its rows were replaced from etcd)."""
+        self._cache = {row[0]: _record(row) for row in self._db.execute("SELECT * FROM clusters")}
 
     def close(self) -> None:
         self._db.close()

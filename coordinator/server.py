@@ -10,7 +10,9 @@ from pathlib import Path
 import grpc
 import grpc.aio
 from grpc_health.v1.health import aio as health_aio
+from vmgrid.agents.cluster.service.replica import Replica
 from vmgrid.agents.common.authz import interceptors
+from vmgrid.agents.common.etcd import EtcdUnavailable
 from vmgrid.agents.common.grpc_server import (
     EXCLUSIVE_PORT,
     add_health_and_reflection,
@@ -27,6 +29,7 @@ from vmgrid.coordinator.grid_jobs import GridJobs
 from vmgrid.coordinator.mover import GridMover
 from vmgrid.coordinator.moves import MoveJournal
 from vmgrid.coordinator.registry import Registry
+from vmgrid.coordinator.replica import StateMirror, TakeoverGate, coordinator_replica
 from vmgrid.coordinator.rpc import CoordinatorServicer, GridLinkServicer
 from vmgrid.coordinator.service import Coordinator
 from vmgrid.solver.grid import GridError, Topology, load_topology
@@ -64,13 +67,27 @@ class CoordinatorServer:
         self.health = health_aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self.replica: Replica | None = None
+        """This coordinator's part in its grid's election (``[etcd]``); None: the only one."""
+        self.mirror: StateMirror | None = None
+        self.gate: TakeoverGate | None = None
+        self.deposed = asyncio.Event()
+        """Set when this replica's leadership ended: it has stopped acting and must exit."""
+        self._leading: asyncio.Task[None] | None = None
+        self._relay: asyncio.Task[None] | None = None
+        if config.replica.endpoints:
+            self.replica = coordinator_replica(config.replica, config.grid_id)
+            self.gate = TakeoverGate(self.replica)
 
     async def start(self) -> str:
         """Bind, serve and start the liveness watchdog; returns the bound host:port."""
         server = grpc.aio.server(
-            interceptors=interceptors(
-                COORDINATOR_ACCESS, "coordinator", self.config.insecure, self.config.tls_ca_file
-            ),
+            interceptors=[
+                *interceptors(
+                    COORDINATOR_ACCESS, "coordinator", self.config.insecure, self.config.tls_ca_file
+                ),
+                *([self.gate] if self.gate is not None else []),
+            ],
             options=[("grpc.keepalive_time_ms", 30000), EXCLUSIVE_PORT],
         )
         grid_pb2_grpc.add_GridLinkServiceServicer_to_server(
@@ -87,12 +104,73 @@ class CoordinatorServer:
         self._server = server
         self.address = address
         await mark_serving(self.health, SERVICE_NAMES)
-        self._watchdog = supervise(self.coordinator.watch_timeouts, "liveness watchdog")
-        self.mover.resume()
+        if self.replica is None:
+            self._start_leader_parts()
+        else:
+            self._leading = asyncio.create_task(self._lead_then_run())
         if self.config.ready_file:
             Path(self.config.ready_file).write_text(self.address + "\n")
         log.info("coordinator %s serving on %s", self.config.grid_id, self.address)
         return self.address
+
+    def deposed_stops(self, stop: asyncio.Event) -> None:
+        """Set `stop` once this replica is deposed (the process then exits)."""
+
+        async def relay() -> None:
+            await self.deposed.wait()
+            stop.set()
+
+        self._relay = asyncio.create_task(relay())
+
+    def _start_leader_parts(self) -> None:
+        """The liveness watchdog and the moves in flight: what only the leader runs."""
+        self._watchdog = supervise(self.coordinator.watch_timeouts, "liveness watchdog")
+        self.mover.resume()
+
+    async def _lead_then_run(self) -> None:
+        """Campaign; once leading, read the grid's state from etcd, resume, and mirror every
+        change until the lease is lost (then ``deposed`` is set and nothing more is sent)."""
+        assert self.replica is not None and self.gate is not None
+        term = await self.replica.lead(self.address)
+        mirror = StateMirror(
+            self.replica,
+            {
+                "clusters": self.registry.connection,
+                "grid_moves": self.mover.journal.connection,
+                "jobs": self.jobs.store.connection,
+            },
+        )
+        while True:
+            try:
+                counts = await mirror.restore()
+                break
+            except EtcdUnavailable as exc:
+                log.warning("cannot read the grid's state from etcd yet: %s", exc)
+                await asyncio.sleep(0.5)
+        self.registry.reload()
+        self.coordinator.restart_liveness()
+        log.info(
+            "term %d: rows read from etcd: %s",
+            term,
+            ", ".join(f"{k} {n}" for k, n in counts.items()),
+        )
+        self.mirror = mirror
+        self.coordinator.before_command = mirror.durable
+        self.gate.write_through = mirror
+        self.gate.restored = True
+        mirroring = asyncio.create_task(mirror.run())
+        try:
+            self._start_leader_parts()
+            await self.replica.deposed.wait()
+            log.error(
+                "coordinator replica %s lost its etcd lease (term %d): no new grid command "
+                "starts; stopping",
+                self.replica.replica_id,
+                term,
+            )
+            self.deposed.set()
+        finally:
+            mirroring.cancel()
 
     async def stop(self, grace_s: float = 1.0) -> None:
         """Stop serving (NOT_SERVING first, so health checkers see it), then close the db."""
@@ -101,11 +179,20 @@ class CoordinatorServer:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
+        if self._leading is not None:
+            self._leading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._leading
         for session in list(self.coordinator.sessions.values()):
             session.outbox.put_nowait(None)
         if self._server is not None:
             await self._server.stop(grace_s)
+        if self.mirror is not None and self.replica is not None and self.replica.leading():
+            with contextlib.suppress(EtcdUnavailable):
+                await self.mirror.flush()
         await self.mover.close()
         await self.jobs.close()
+        if self.replica is not None:
+            await self.replica.close()
         self.jobs.store.close()
         self.registry.close()

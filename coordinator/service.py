@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from vmgrid.agents import grid_model as m
@@ -79,6 +79,9 @@ class Coordinator:
         self.dry_runs: dict[str, DryRun] = {}
         """Computed plans by id, for ApplyGridPlan (kept in memory only)."""
         self._commands: dict[str, _PendingCommand] = {}
+        self.before_command: Callable[[], Awaitable[None]] | None = None
+        """Awaited before a grid command is first sent (a replicated coordinator stores its
+        state in etcd then, so no step reaches a cluster before the move's phase is stored)."""
         for cluster_id in self.unknown_clusters():
             log.warning("registered cluster %r is not in the topology", cluster_id)
 
@@ -163,6 +166,11 @@ class Coordinator:
         """Forget a finished stream; the cluster stays connected until its timeout."""
         if self.is_current(session):
             del self.sessions[session.cluster_id]
+
+    def restart_liveness(self) -> None:
+        """Give every cluster a full timeout from now to be heard from (a coordinator that
+        just took over the grid has heard no one yet)."""
+        self._started_ns = self._clock_ns()
 
     def check_timeouts(self) -> list[str]:
         """Declare lost every connected cluster silent for longer than the timeout."""
@@ -271,6 +279,9 @@ class Coordinator:
             return m.GridCommandResult(
                 command.command_id, m.GridCommandState.FAILED, message=message
             )
+        if pending is None and self.before_command is not None:
+            await self.before_command()
+            pending = self._commands.get(command.command_id)
         if pending is None:
             future: asyncio.Future[m.GridCommandResult] = asyncio.get_running_loop().create_future()
             pending = _PendingCommand(cluster_id, command, future, on_progress)

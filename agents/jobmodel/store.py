@@ -90,6 +90,11 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection of the ``jobs`` table (a replicated coordinator mirrors it)."""
+        return self._db
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

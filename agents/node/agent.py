@@ -26,6 +26,7 @@ from vmgrid.agents.common import node_codec as codec
 from vmgrid.agents.node.actuators import Actuators
 from vmgrid.agents.node.collector import Collector, lifecycle_event, node_hello
 from vmgrid.agents.node.config import AgentConfig
+from vmgrid.agents.node.fencing import TERM_FILE, TermFence
 from vmgrid.agents.node.hypervisor import (
     DomainEvent,
     HostInfo,
@@ -88,6 +89,7 @@ class NodeAgent:
             on_incoming=self._on_incoming,
             heartbeat_period_s=config.heartbeat_period_s,
             degraded_reason=lambda: self._degraded,
+            fence=TermFence(config.state_dir / TERM_FILE if config.state_dir else None),
         )
 
     @property

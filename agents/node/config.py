@@ -74,6 +74,10 @@ class AgentConfig:
     metrics_listen: str = ""
     """HOST:PORT of the Prometheus /metrics endpoint; empty (default) serves none, port 0
     picks a free port (logged)."""
+    state_dir: Path | None = None
+    """Directory of the agent's own state: the highest manager leadership term seen
+    (``manager-term``), kept across restarts so a deposed manager stays refused; unset:
+    kept in memory only (set it when the managers are replicated)."""
 
     @property
     def simulated(self) -> bool:
@@ -126,6 +130,7 @@ def load_config(path: Path | None, overrides: Mapping[str, Any]) -> AgentConfig:
         host_cpu_from_guests=_bool(raw, "host_cpu_from_guests"),
         load=_load(raw.get("load", {}), base_dir),
         metrics_listen=_metrics_listen(raw.get("metrics_listen", "")),
+        state_dir=_state_dir(raw.get("state_dir"), base_dir),
     )
 
 
@@ -214,6 +219,17 @@ def _tls_dir(value: Any, insecure: bool) -> Path | None:
     path = Path(str(value))
     if not path.is_dir():
         raise ConfigError(f"tls_dir: {str(path)!r} is not a directory")
+    return path
+
+
+def _state_dir(value: Any, base_dir: Path) -> Path | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, (str, Path)):
+        raise ConfigError(f"state_dir: {value!r} is not a path")
+    path = base_dir / Path(value)
+    if not path.is_dir():
+        raise ConfigError(f"state_dir: {str(path)!r} is not a directory")
     return path
 
 

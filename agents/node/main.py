@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve Prometheus /metrics there (default: none; port 0 picks one, logged)",
     )
     add(
+        "--state-dir",
+        metavar="DIR",
+        help="directory where the agent keeps the highest manager term seen (default: none)",
+    )
+    add(
         "--metrics-url-file",
         type=Path,
         metavar="FILE",
@@ -134,6 +139,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "cpu_millicores",
         "host_cpu_from_guests",
         "metrics_listen",
+        "state_dir",
     )
     return {key: getattr(args, key) for key in keys}
 

@@ -155,6 +155,7 @@ class NodeLink:
         on_incoming: Callable[[codec.Incoming], None],
         heartbeat_period_s: float,
         degraded_reason: Callable[[], str],
+        fence: TermFence | None = None,
     ) -> None:
         self._targets = [t.strip() for t in target.split(",") if t.strip()]
         self._target = self._targets[0]
@@ -169,7 +170,7 @@ class NodeLink:
         self.sessions = 0
         self._last_failure = ""
         self._redirected = False
-        self.fence = TermFence()
+        self.fence = fence or TermFence()
         """The highest leadership term seen; commands of a lower one are refused."""
 
     def restart(self) -> None:
@@ -221,7 +222,10 @@ class NodeLink:
                         )
                         break
                     if isinstance(incoming, model.HelloAck):
-                        self.fence.observe(incoming.term)
+                        try:
+                            self.fence.observe(incoming.term)
+                        except OSError as exc:  # its commands are refused, saying why
+                            log.error("term %d not stored: %s", incoming.term, exc)
                         acked = self.connected = True
                         self._last_failure = ""
                         self.sessions += 1

@@ -20,6 +20,7 @@ import grpc
 import grpc.aio
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
+from vmgrid.agents.common.link_stream import LEADER_METADATA
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.identity import Role
 from vmgrid.agents.tls import TlsFiles, channel_credentials, server_role_options
@@ -42,8 +43,9 @@ Query = Callable[[coordinator_pb2_grpc.CoordinatorServiceStub, argparse.Namespac
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--coordinator",
-        metavar="HOST:PORT",
-        help=f"coordinator address (default $VMGRID_COORDINATOR or {DEFAULT_COORDINATOR})",
+        metavar="HOST:PORT[,...]",
+        help="coordinator address; replicated: every replica's, separated by commas (default "
+        f"$VMGRID_COORDINATOR or {DEFAULT_COORDINATOR})",
     )
     parser.add_argument(
         "--output", choices=("table", "json"), default="table", help="(default table)"
@@ -91,13 +93,40 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         parser.set_defaults(handler=lambda a, q=query: run(a, q))
 
 
-def address(args: argparse.Namespace) -> str:
-    """The coordinator address, checked to be HOST:PORT."""
+def addresses(args: argparse.Namespace) -> list[str]:
+    """The coordinator addresses (every replica's, separated by commas), each checked to be
+    HOST:PORT."""
     value = args.coordinator or os.environ.get("VMGRID_COORDINATOR") or DEFAULT_COORDINATOR
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(f"--coordinator {value!r} is not HOST:PORT (e.g. {DEFAULT_COORDINATOR})")
-    return value
+    found = [a.strip() for a in value.split(",") if a.strip()]
+    for one in found or [value]:
+        host, sep, port = one.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ConfigError(
+                f"--coordinator {one!r} is not HOST:PORT (e.g. {DEFAULT_COORDINATOR})"
+            )
+    return found
+
+
+def address(args: argparse.Namespace) -> str:
+    """The first coordinator address, checked to be HOST:PORT."""
+    return addresses(args)[0]
+
+
+_NOT_ANSWERED = ("is a standby", "is not leading", "has just been elected", "failed to connect")
+"""What an UNAVAILABLE says when the replica did nothing with the call: the next is tried."""
+
+
+def next_replica(exc: grpc.aio.AioRpcError, tried: list[str], targets: list[str]) -> str | None:
+    """Where to send a call `tried[-1]` did not take: the leader a standby names, else the
+    next replica not tried; None when the call may have been taken, or none is left."""
+    if exc.code() is not grpc.StatusCode.UNAVAILABLE:
+        return None
+    leader = next((str(v) for k, v in exc.trailing_metadata() or () if k == LEADER_METADATA), "")
+    if leader and leader not in tried[-2:]:
+        return leader
+    if not any(text in (exc.details() or "") for text in _NOT_ANSWERED):
+        return None
+    return next((t for t in targets if t not in tried), None)
 
 
 def _channel(args: argparse.Namespace, target: str) -> grpc.aio.Channel:
@@ -124,8 +153,17 @@ def run(args: argparse.Namespace, query: Query) -> int:
 
     target = ""
     try:
-        target = address(args)
-        return asyncio.run(go(target))
+        targets = addresses(args)
+        tried = [targets[0]]
+        while True:
+            target = tried[-1]
+            try:
+                return asyncio.run(go(target))
+            except grpc.aio.AioRpcError as exc:
+                following = next_replica(exc, tried, targets) if len(tried) < 8 else None
+                if following is None:
+                    raise
+                tried.append(following)
     except ConfigError as exc:
         print(f"vmgridctl {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE

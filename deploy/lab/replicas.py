@@ -95,10 +95,15 @@ def idle_vms(node: str, count: int = 2, memory_mib: int = 1024) -> list[SimVm]:
 
 
 def start_test_agent(
-    workdir: Path, node: str, managers: Sequence[str], vms: Sequence[SimVm]
+    workdir: Path,
+    node: str,
+    managers: Sequence[str],
+    vms: Sequence[SimVm],
+    state_dir: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """A `vmgrid-agent` of a test-driver node (4 CPUs, 8 GiB) holding `vms`, given every
-    replica's address, reporting every 0.5 s."""
+    replica's address, reporting every 0.5 s; with `state_dir`, it keeps the highest
+    manager term there."""
     xml = workdir / f"{node}.xml"
     xml.write_text(node_xml(list(vms), cpus=4, memory_mib=8192))
     config = workdir / f"{node}.toml"
@@ -106,7 +111,8 @@ def start_test_agent(
         f'node_id = "{node}"\nlibvirt_uri = "test://{xml.resolve()}"\n'
         f'manager = "{",".join(managers)}"\n'
         f"report_period_s = 0.5\nheartbeat_period_s = 0.5\ninsecure = true\n"
-        f"[load]\ndefault = {IDLE}\n"
+        + (f'state_dir = "{state_dir.resolve()}"\n' if state_dir is not None else "")
+        + f"[load]\ndefault = {IDLE}\n"
     )
     log = workdir / f"{node}.log"
     with log.open("ab") as out:

@@ -208,7 +208,19 @@ def render() -> str:
         "`--certs DIR` (with `--cert-name`, default `coordinator`) sets the three `tls_*` "
         "files at once.\n",
         *TABLE_HEAD,
-        *dataclass_rows(CoordinatorConfig, coordinator_flags),
+        *dataclass_rows(CoordinatorConfig, coordinator_flags, skip=("replica",)),
+        "",
+        "### `[etcd]` table: replicated coordinators (`coordinator/replica.py`)\n",
+        "The same keys and flags as the cluster manager's `[etcd]` table, at the top level of "
+        "the coordinator's TOML file. Absent: one coordinator on its SQLite file. With "
+        "endpoints, several coordinators of one grid elect a leader through etcd; see "
+        "[docs/replication.md](replication.md).\n",
+        *TABLE_HEAD,
+        *dataclass_rows(
+            ReplicaOptions,
+            {k: coordinator_flags[d] for k, d in etcd_config.FLAG_DESTS.items()},
+            prefix="etcd.",
+        ),
         "",
     ]
     return "\n".join(parts)

@@ -29,7 +29,7 @@ DOCUMENTED = [
     (LoadConfig, "load.", {"base_dir"}),  # the config file's directory, not a key
     (ClusterConfig, "", set()),
     (ReplicaOptions, "etcd.", set()),
-    (CoordinatorConfig, "", set()),
+    (CoordinatorConfig, "", {"replica"}),  # the [etcd] table, documented key by key
 ]
 
 

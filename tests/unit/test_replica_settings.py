@@ -12,7 +12,7 @@ from vmgrid.agents.cluster.service.main import build_parser
 from vmgrid.agents.cluster.service.replica import ReplicaOptions
 from vmgrid.agents.errors import ConfigError
 from vmgrid.agents.node.config import load_config
-from vmgrid.agents.node.fencing import TermFence
+from vmgrid.agents.node.fencing import TERM_FILE, TermFence
 
 
 def load(tmp_path: Path, toml: str, *flags: str) -> settings.ClusterSettings:
@@ -82,3 +82,38 @@ def test_the_fence_refuses_lower_terms_and_remembers_the_highest() -> None:
     assert "term 11, below term 12" in refused.message
     assert fence.refusal(command, 0) is not None  # a single replica after a leader: refused
     assert (fence.highest, fence.refused) == (12, 2)
+
+
+def test_the_fence_keeps_the_highest_term_across_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / TERM_FILE
+    command = model.ListSnapshotsCommand("c1", "vm")
+    fence = TermFence(path)
+    assert fence.highest == 0 and not path.exists()  # nothing stored before a leader
+    assert fence.refusal(command, 12) is None
+    assert path.read_text() == "12\n"  # stored before the command is admitted
+    assert fence.refusal(command, 9) is not None
+    assert path.read_text() == "12\n"  # a refused term is not stored
+    restarted = TermFence(path)  # the agent after a restart
+    assert restarted.highest == 12
+    refused = restarted.refusal(command, 11)
+    assert refused is not None and "term 11, below term 12" in refused.message
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_a_term_file_that_holds_no_term_stops_the_agent(tmp_path: Path) -> None:
+    path = tmp_path / TERM_FILE
+    path.write_text("garbage")
+    with pytest.raises(ConfigError, match=r"manager-term' holds 'garbage', not a leadership term"):
+        TermFence(path)
+    with pytest.raises(ConfigError, match="state_dir: '/nonexistent' is not a directory"):
+        load_config(None, {"state_dir": "/nonexistent", "insecure": True})
+    config = load_config(None, {"state_dir": str(tmp_path), "insecure": True})
+    assert config.state_dir == tmp_path
+
+
+def test_a_term_that_cannot_be_stored_refuses_the_command(tmp_path: Path) -> None:
+    fence = TermFence(tmp_path / "gone" / TERM_FILE)  # its directory was removed
+    refused = fence.refusal(model.ListSnapshotsCommand("c1", "vm"), 4)
+    assert refused is not None and refused.state is model.CommandState.FAILED
+    assert "of leadership term 4 not run: the term cannot be stored" in refused.message
+    assert fence.highest == 0

@@ -20,6 +20,7 @@ import grpc
 import grpc.aio
 from vmgrid.agents import grid_codec
 from vmgrid.agents import grid_model as m
+from vmgrid.agents.common.link_stream import LEADER_METADATA
 from vmgrid.agents.common.supervise import Supervised, supervise
 from vmgrid.agents.identity import Role
 from vmgrid.agents.tls import server_role_options
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 
 SummarySource = Callable[[], m.ClusterSummary]
 ResultSink = Callable[[m.GridCommandResult], None]
+REPLICA_RETRY_S = 0.5
+"""Longest pause before the next coordinator replica is tried: a new leader is found within
+about a summary period of its election."""
 CommandHandler = Callable[[m.GridCommand, ResultSink], None]
 """Takes a grid command and a sink for its results; must return at once (start a task)."""
 
@@ -50,8 +54,14 @@ class GridUplink:
     ) -> None:
         """``credentials`` None means plaintext (tests); ``follow_coordinator_period`` uses
         the period the coordinator asks for in its hello acknowledgement instead of
-        ``period_s``."""
-        self.coordinator_addr = coordinator_addr
+        ``period_s``. ``coordinator_addr`` may list every replica of a replicated
+        coordinator, separated by commas: the uplink follows a standby's redirect at once
+        and tries the next address after any other failure (at most ``REPLICA_RETRY_S``
+        apart)."""
+        self._targets = [t.strip() for t in coordinator_addr.split(",") if t.strip()]
+        self.coordinator_addr = self._targets[0] if self._targets else coordinator_addr
+        """The address dialled now (the leader's, once found)."""
+        self._redirected = False
         self.hello = hello
         self.period_s = period_s
         self.ack: m.HelloAck | None = None
@@ -94,19 +104,52 @@ class GridUplink:
             try:
                 await self._session()
             except grpc.aio.AioRpcError as exc:
-                log.warning(
-                    "grid uplink %s -> %s: %s: %s",
-                    self.hello.cluster_id,
-                    self.coordinator_addr,
-                    exc.code().name,
-                    exc.details(),
-                )
+                if not self._follow_leader(exc):
+                    log.warning(
+                        "grid uplink %s -> %s: %s: %s",
+                        self.hello.cluster_id,
+                        self.coordinator_addr,
+                        exc.code().name,
+                        exc.details(),
+                    )
             self.connected.clear()
             if self.ack is not None:
                 backoff = self._initial_backoff_s
                 self.ack = None
-            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+            if self._redirected:
+                self._redirected = False
+                continue  # a standby named the leader: dial it now
+            delay = backoff * random.uniform(0.8, 1.2)
+            if len(self._targets) > 1:
+                self.coordinator_addr = self._next_target()
+                delay = min(delay, REPLICA_RETRY_S)
+            await asyncio.sleep(delay)
             backoff = min(backoff * 2, self._max_backoff_s)
+
+    def _next_target(self) -> str:
+        """The address after the current one in the list (the first after a redirect to an
+        address outside the list)."""
+        if self.coordinator_addr not in self._targets:
+            return self._targets[0]
+        return self._targets[(self._targets.index(self.coordinator_addr) + 1) % len(self._targets)]
+
+    def _follow_leader(self, exc: grpc.aio.AioRpcError) -> bool:
+        """Whether `exc` is a standby's redirect; if so the next dial goes to the leader."""
+        if exc.code() is not grpc.StatusCode.UNAVAILABLE:
+            return False
+        metadata = exc.trailing_metadata() or ()
+        leader = next((str(v) for k, v in metadata if k == LEADER_METADATA), "")
+        if not leader or leader == self.coordinator_addr:
+            return False
+        log.info(
+            "grid uplink %s: coordinator at %s is a standby; the leader is at %s",
+            self.hello.cluster_id,
+            self.coordinator_addr,
+            leader,
+        )
+        self.coordinator_addr = leader
+        self._redirected = True
+        return True
 
     def _channel(self) -> grpc.aio.Channel:
         if self._credentials is None:

@@ -29,12 +29,12 @@ FLAG_DESTS = {
 """Key of the table -> argparse dest of the flag that overrides it."""
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(f"replicated managers on etcd ([{TABLE}] table)")
+def add_arguments(parser: argparse.ArgumentParser, what: str = "replicated managers") -> None:
+    group = parser.add_argument_group(f"{what} on etcd ([{TABLE}] table)")
     group.add_argument(
         "--etcd-endpoints",
         metavar="URL,URL",
-        help="etcd client URLs; given: this manager is one replica of its cluster (docs/replication.md)",
+        help="etcd client URLs; given: this process is one replica of several (docs/replication.md)",
     )
     group.add_argument(
         "--lease-ttl-s", type=int, metavar="S", help=f"leader lease TTL (default {_D.lease_ttl_s})"

@@ -75,11 +75,24 @@ class Replica:
     """One replica's part in the election: ``await lead(address)`` returns the term once it
     leads; ``leading()`` is the command gate; ``leader_address`` names whoever leads."""
 
-    def __init__(self, options: ReplicaOptions, cluster_id: str) -> None:
+    def __init__(
+        self,
+        options: ReplicaOptions,
+        cluster_id: str,
+        *,
+        scope: str = "clusters",
+        role: str = "cluster manager",
+        subject: str = "cluster",
+    ) -> None:
+        """`scope`, `role` and `subject` name what is replicated: the keys live under
+        ``PREFIX/SCOPE/ID/`` (``grids`` for the coordinator), `role` is said in refusals and
+        `subject` in the log (``replica r2 leads cluster c1``)."""
         self.options = options
         self.cluster_id = cluster_id
+        self.role = role
+        self.subject = subject
         self.client = EtcdClient(options.endpoints, options.request_timeout_s)
-        self.root = f"{options.prefix.rstrip('/')}/clusters/{cluster_id}"
+        self.root = f"{options.prefix.rstrip('/')}/{scope}/{cluster_id}"
         self.election = Election(self.client, f"{self.root}/leader/", options.lease_ttl_s)
         self.replica_id = options.replica_id
         self.address = ""
@@ -115,7 +128,13 @@ class Replica:
                 self.election = Election(self.client, self.election.prefix, self.election.ttl_s)
                 await asyncio.sleep(self.options.lease_ttl_s / 3)
         self.leader_address, self.leader_id = self.address, self.replica_id
-        log.info("replica %s leads cluster %s with term %d", self.replica_id, self.cluster_id, term)
+        log.info(
+            "replica %s leads %s %s with term %d",
+            self.replica_id,
+            self.subject,
+            self.cluster_id,
+            term,
+        )
         return term
 
     async def _observe(self) -> None:
@@ -128,7 +147,9 @@ class Replica:
                 else:
                     data = json.loads(leader.value)
                     if data["address"] != self.leader_address:
-                        log.info("cluster %s is led by %s", self.cluster_id, data["replica"])
+                        log.info(
+                            "%s %s is led by %s", self.subject, self.cluster_id, data["replica"]
+                        )
                     self.leader_address, self.leader_id = data["address"], data["replica"]
             await asyncio.sleep(min(OBSERVE_PERIOD_S, self.options.lease_ttl_s / 3))
 
@@ -136,11 +157,11 @@ class Replica:
         """Why this replica answers nothing: it is a standby, and who leads."""
         if self.leader_address and self.leader_address != self.address:
             return (
-                f"cluster manager replica {self.replica_id} is a standby; the leader is "
+                f"{self.role} replica {self.replica_id} is a standby; the leader is "
                 f"{self.leader_id} at {self.leader_address}"
             )
         return (
-            f"cluster manager replica {self.replica_id or self.address} is not leading and "
+            f"{self.role} replica {self.replica_id or self.address} is not leading and "
             "no leader is known yet; retry in a few seconds"
         )
 

@@ -74,7 +74,10 @@ KEYS: dict[str, tuple[object, str]] = {
     "journal": ("", f"plan journal SQLite file (default STATE_DIR/{JOURNAL_FILE}; :memory:)"),
     "decisions": (_RUNTIME_DEFAULTS.decisions, "run the decision loop"),
     "resume_grace_s": (_RUNTIME_DEFAULTS.resume_grace_s, "wait for nodes before resuming"),
-    "coordinator": (_RUNTIME_DEFAULTS.coordinator, "host:port of the grid coordinator"),
+    "coordinator": (
+        _RUNTIME_DEFAULTS.coordinator,
+        "host:port of the grid coordinator; replicated: every replica's, separated by commas",
+    ),
     "summary_period_s": (_RUNTIME_DEFAULTS.summary_period_s, "seconds between summaries"),
 }
 
@@ -225,11 +228,11 @@ def runtime_options(values: Mapping[str, Any], cluster: ClusterConfig) -> Runtim
         power_timeout_s=float(v["power_timeout_s"]),
         boot_timeout_s=float(v["boot_timeout_s"]),
     )
-    coordinator = str(v["coordinator"])
-    if coordinator:
-        host, sep, port = coordinator.rpartition(":")
+    coordinator = ",".join(a.strip() for a in str(v["coordinator"]).split(",") if a.strip())
+    for one in coordinator.split(",") if coordinator else ():
+        host, sep, port = one.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
-            raise ConfigError(f"control.coordinator: {coordinator!r} is not host:port")
+            raise ConfigError(f"control.coordinator: {one!r} is not host:port")
     credentials = None
     if coordinator and not cluster.insecure:
         files = TlsFiles(cluster.tls_ca_file, cluster.tls_cert_file, cluster.tls_key_file)
