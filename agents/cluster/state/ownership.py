@@ -125,7 +125,9 @@ class VmOwners:
         winner, best = max(candidates, key=lambda pair: rank(pair[1].state))
         if winner != owner and owner is not None and owner != node_id:
             evicted = self._evict(owner, uuid)
-            if evicted is not None:
+            if evicted is not None and theirs is not None:
+                # kept hidden only while its node reports it: a lost owner's copy is stale,
+                # and the one it reports when it comes back is checked (and told) afresh
                 copies[owner] = evicted
         if winner != node_id:
             copies[node_id] = vm
