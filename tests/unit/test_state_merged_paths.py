@@ -225,3 +225,18 @@ def test_the_hot_watch_follows_the_band_after_a_retune(form: Form) -> None:
     for now in itertools.islice(t, 3):  # 10..12: a new spell, held at 12
         c.send("n1", now, cpu=6400)
     assert told == [("n1", 7), ("n1", 12)]
+
+
+def test_a_powered_off_node_drops_its_hidden_copies_and_a_conflict_on_power_on_is_told(
+    form: Form,
+) -> None:
+    c = Cluster(form)
+    c.send("n1", 1, vm("a"))
+    c.send("n2", 1, vm("a"))
+    assert c.events(EventKind.VM_CONFLICT) == [("n2", "a")]
+    c.state.mark_powered_off("n2")
+    assert not c.state.owners.contested  # reports no longer all take the slow path
+    c.state.node_connected(hello("n2"), 2)
+    c.send("n2", 2, vm("a"))
+    assert c.shown() == {"n1": ["a"], "n2": [], "n3": []}
+    assert c.events(EventKind.VM_CONFLICT) == [("n2", "a")]

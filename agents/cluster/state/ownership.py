@@ -164,11 +164,16 @@ class VmOwners:
                 self._unhide(uuid, winner)
                 self._adopt(winner, best)
 
+    def drop_hidden(self, node_id: str) -> None:
+        """Forget ``node_id``'s hidden copies (the node powered off: what it reports when it
+        is back is checked, and a conflict told, afresh)."""
+        for uuid in list(self._contested):
+            self._unhide(uuid, node_id)
+
     def forget_node(self, node_id: str, holders: Mapping[str, Holder]) -> None:
         """A node about to be removed from the cluster: its hidden copies are dropped and
         its VMs pass to the best hidden copy elsewhere (else are free)."""
-        for uuid in list(self._contested):
-            self._unhide(uuid, node_id)
+        self.drop_hidden(node_id)
         self.released(node_id, [u for u, n in self._owner.items() if n == node_id], holders)
 
 

@@ -176,6 +176,7 @@ class ClusterState:
         for vm in node.vms.values():
             self._gone(node_id, vm)
         self.owners.released(node_id, node.uuids, self._nodes)
+        self.owners.drop_hidden(node_id)
         self._index_vms(node_id, node.uuids, ())
         node.set_rows((), (), (), {})
         self.trends.flush(node_id, node.fold, node.vm_history, node.history)
