@@ -16,7 +16,9 @@ from vmgrid.agents.cluster.state.events import EventBus, EventKind
 from vmgrid.agents.cluster.state.state import ClusterState, NodeStatus
 from vmgrid.agents.cluster.state.trend import UsageTrends
 from vmgrid.agents.common.node_codec import decode_report_rows, encode_report
+from vmgrid.agents.errors import MalformedMessage
 from vmgrid.agents.report_rows import ReportRows
+from vmgrid.agents.wire_limits import MAX_CAPACITY, MAX_ID_CHARS
 
 S = 1_000_000_000
 RUNNING, PAUSED, SHUT_OFF = m.VmState.RUNNING, m.VmState.PAUSED, m.VmState.SHUT_OFF
@@ -240,3 +242,40 @@ def test_a_powered_off_node_drops_its_hidden_copies_and_a_conflict_on_power_on_i
     c.send("n2", 2, vm("a"))
     assert c.shown() == {"n1": ["a"], "n2": [], "n3": []}
     assert c.events(EventKind.VM_CONFLICT) == [("n2", "a")]
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"memory_used_bytes": MAX_CAPACITY + 1}, "report.vms[1].memory_used_bytes"),
+        ({"disk_write_bytes_per_second": 2**62}, "report.vms[1].disk_write_bytes_per_second"),
+        ({"cpu_used_millicores": -1}, "report.vms[1].cpu_used_millicores"),
+        ({"uuid": "u" * (MAX_ID_CHARS + 1)}, "report.vms[1].uuid"),
+        ({"name": "n" * (MAX_ID_CHARS + 1)}, "report.vms[1].name"),
+    ],
+)
+def test_a_report_over_the_wire_limits_is_refused_with_the_field_named(
+    change: dict[str, object], path: str
+) -> None:
+    wire = encode_report(m.NodeReport(S, 1, m.HostUsage(1, 1, 1), (vm("a"), vm("b"))))
+    for name, value in change.items():
+        setattr(wire.vms[1], name, value)
+    with pytest.raises(MalformedMessage) as refused:
+        decode_report_rows(wire)
+    assert str(refused.value).startswith(path)
+    state = Cluster(FORMS["NodeReport"]).state  # the state is untouched: nothing was applied
+    assert state.view("n1").vms == ()
+
+
+def test_max_capacity_itself_is_accepted_and_a_host_figure_above_it_is_named() -> None:
+    edge = m.VmUsage("a", "a", RUNNING, 1, MAX_CAPACITY, MAX_CAPACITY, MAX_CAPACITY)
+    rows = decode_report_rows(encode_report(m.NodeReport(S, 1, m.HostUsage(1, 1, 1), (edge,))))
+    assert rows.rows[0][4] == MAX_CAPACITY
+    wire = encode_report(m.NodeReport(S, 1, m.HostUsage(1, MAX_CAPACITY + 1, 1), ()))
+    with pytest.raises(MalformedMessage, match=r"^report\.host\.memory_used_bytes"):
+        decode_report_rows(wire)
+    wire = encode_report(m.NodeReport(S, 1, m.HostUsage(1, 1, 1), ()))
+    wire.host.pressure.cpu.available = True
+    wire.host.pressure.cpu.some_avg10 = 101.0
+    with pytest.raises(MalformedMessage, match=r"^report\.host\.pressure\.cpu\.some_avg10"):
+        decode_report_rows(wire)
