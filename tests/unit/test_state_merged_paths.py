@@ -279,3 +279,34 @@ def test_max_capacity_itself_is_accepted_and_a_host_figure_above_it_is_named() -
     wire.host.pressure.cpu.some_avg10 = 101.0
     with pytest.raises(MalformedMessage, match=r"^report\.host\.pressure\.cpu\.some_avg10"):
         decode_report_rows(wire)
+
+
+def test_a_node_clock_far_ahead_does_not_expire_the_other_nodes_usage_trends() -> None:
+    now_s = 5000
+    state = ClusterState(
+        EventBus("c1"),
+        history_window=4,
+        trends=UsageTrends(10, 600),
+        clock_ns=lambda: now_s * S,
+    )
+    for node in ("n1", "n2"):
+        state.node_connected(hello(node), 1)
+    sequence = itertools.count(1)
+
+    def send(node: str, t_s: int, cpu: int) -> None:
+        usage = m.HostUsage(cpu, 2**30, 2**34)
+        report = m.NodeReport(t_s * S, next(sequence), usage, (vm(f"vm-{node}", cpu=cpu),))
+        assert state.apply_report(node, report)
+
+    for t in range(4900, 4950):
+        send("n1", t, 100)
+    before = state.node_usage_history("n1", 0).buckets
+    assert before >= 4
+    far = 4_000_000_000  # year 2096: within the wire's limits
+    for t in (far, far + 20, far + 40):  # an agent whose clock is decades ahead
+        send("n2", t, 900)
+    for t in range(4950, 5000):
+        send("n1", t, 100)
+    assert state.node_usage_history("n1", 0).buckets == before + 5
+    assert state.vm_usage_history("vm-n1", 0).buckets == before + 5
+    assert state.trends.nodes.newest <= now_s // 10  # n2's reports count at the manager's time

@@ -26,6 +26,9 @@ from vmgrid.agents.errors import FailedPrecondition
 from vmgrid.agents.model import LifecycleEvent, NodeHello, NodeReport
 from vmgrid.agents.report_rows import SAMPLE_WIDTH, ReportRows, VmRow, new_vm_usage
 
+CLOCK_AHEAD_NS = 60 * 1_000_000_000
+"""How far ahead of the manager's clock a node's report time is trusted by the usage trends."""
+
 
 class ClusterState(OwnedNodes):
     """Nodes, VMs and usage history of one cluster. Use from the event loop thread only.
@@ -53,6 +56,9 @@ class ClusterState(OwnedNodes):
         self._monotonic = monotonic
         self._clock_ns = clock_ns
         self._nodes: dict[str, NodeRecord] = {}
+        self._trend_horizon_ns = 0
+        """Reports sent up to this time go into the trends under their own time (_trend_time:
+        the manager's clock is read once a minute, not once a report)."""
         self._hot = HotWatch()
         self._vm_nodes: dict[str, set[str]] = {}
         """uuid -> ids of the nodes whose last report has it (find_vm without a scan)."""
@@ -190,7 +196,8 @@ class ClusterState(OwnedNodes):
             samples[0::SAMPLE_WIDTH] = [sent_at] * len(report.uuids)
         node.last_seen_unix_ns = sent_at
         node.usage = report.host
-        self.trends.before_report(node_id, node.fold, node.vm_history, node.history, sent_at)
+        trend_at = sent_at if sent_at <= self._trend_horizon_ns else self._trend_time(sent_at)
+        self.trends.before_report(node_id, node.fold, node.vm_history, node.history, trend_at)
         node.history.append((sent_at, report.host))
         if node.hot_since or report.host.cpu_used_millicores > node.hot_limit:
             self._hot.report(node_id, node, report.host.cpu_used_millicores, sent_at)
@@ -212,6 +219,15 @@ class ClusterState(OwnedNodes):
         self.trends.after_report(node.fold)
         node.set_rows(uuids, states, report.rows, built)
         return True
+
+    def _trend_time(self, sent_at: int) -> int:
+        """The time a report goes into the usage trends under: its own, unless the node's clock
+        runs more than CLOCK_AHEAD_NS ahead of the manager's, then the manager's (the trends'
+        buckets are shared: one node's time decades ahead would expire every other node's
+        hour and drop what they report next)."""
+        now = self._clock_ns()
+        self._trend_horizon_ns = now + CLOCK_AHEAD_NS
+        return sent_at if sent_at <= self._trend_horizon_ns else now
 
     def _vms_changed(self, node_id: str, node: NodeRecord, report: ReportRows) -> None:
         """Publish the VMs that appeared, changed state or left, and free the slots of those
