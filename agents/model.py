@@ -16,8 +16,28 @@ Units are part of every name and are integers unless stated:
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from vmgrid.agents.node_commands import FINAL_COMMAND_STATES as FINAL_COMMAND_STATES
+from vmgrid.agents.node_commands import AbortMigrationCommand as AbortMigrationCommand
+from vmgrid.agents.node_commands import Command as Command
+from vmgrid.agents.node_commands import CommandResult as CommandResult
+from vmgrid.agents.node_commands import CommandState as CommandState
+from vmgrid.agents.node_commands import CreateSnapshotCommand as CreateSnapshotCommand
+from vmgrid.agents.node_commands import DefineCommand as DefineCommand
+from vmgrid.agents.node_commands import DeleteSnapshotCommand as DeleteSnapshotCommand
+from vmgrid.agents.node_commands import DestroyCommand as DestroyCommand
+from vmgrid.agents.node_commands import ListSnapshotsCommand as ListSnapshotsCommand
+from vmgrid.agents.node_commands import MigrateCommand as MigrateCommand
+from vmgrid.agents.node_commands import PrepareDisksCommand as PrepareDisksCommand
+from vmgrid.agents.node_commands import RestoreCommand as RestoreCommand
+from vmgrid.agents.node_commands import ResumeCommand as ResumeCommand
+from vmgrid.agents.node_commands import RevertSnapshotCommand as RevertSnapshotCommand
+from vmgrid.agents.node_commands import SaveCommand as SaveCommand
+from vmgrid.agents.node_commands import ShutdownCommand as ShutdownCommand
+from vmgrid.agents.node_commands import StartCommand as StartCommand
+from vmgrid.agents.node_commands import SuspendCommand as SuspendCommand
+from vmgrid.agents.node_commands import UndefineCommand as UndefineCommand
 from vmgrid.agents.psi import NO_PRESSURE as NO_PRESSURE
 from vmgrid.agents.psi import Pressure as Pressure
 from vmgrid.agents.psi import PressureStall as PressureStall
@@ -193,210 +213,6 @@ class LifecycleEvent:
     vm_name: str = ""
     detail: str = ""
     simulated: bool = False
-
-
-# Commands: one dataclass per kind. Every command carries a command_id, its idempotency key:
-# an agent never executes the same id twice, and a manager caches final results by id.
-
-
-@dataclass(frozen=True, slots=True)
-class MigrateCommand:
-    """Migrate a VM to the hypervisor at destination_uri (0 bandwidth cap = uncapped)."""
-
-    command_id: str
-    vm_uuid: str
-    destination_uri: str
-    bandwidth_cap_bps: int = 0
-    live: bool = True
-    auto_converge: bool = False
-    copy_storage: bool = False
-    migration_uri: str = ""
-    """Where QEMU sends the memory stream (e.g. tcp://10.0.0.2); empty: libvirt derives it."""
-
-
-@dataclass(frozen=True, slots=True)
-class AbortMigrationCommand:
-    """Abort the running migration of a VM."""
-
-    command_id: str
-    vm_uuid: str
-
-
-@dataclass(frozen=True, slots=True)
-class SuspendCommand:
-    """Pause a VM in memory."""
-
-    command_id: str
-    vm_uuid: str
-
-
-@dataclass(frozen=True, slots=True)
-class ResumeCommand:
-    """Resume a paused VM."""
-
-    command_id: str
-    vm_uuid: str
-
-
-@dataclass(frozen=True, slots=True)
-class CreateSnapshotCommand:
-    """Take a named snapshot of a VM."""
-
-    command_id: str
-    vm_uuid: str
-    snapshot_name: str
-    description: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class RevertSnapshotCommand:
-    """Revert a VM to a named snapshot."""
-
-    command_id: str
-    vm_uuid: str
-    snapshot_name: str
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteSnapshotCommand:
-    """Delete a named snapshot."""
-
-    command_id: str
-    vm_uuid: str
-    snapshot_name: str
-
-
-@dataclass(frozen=True, slots=True)
-class ListSnapshotsCommand:
-    """List a VM's snapshots (names come back in CommandResult.snapshot_names)."""
-
-    command_id: str
-    vm_uuid: str
-
-
-@dataclass(frozen=True, slots=True)
-class SaveCommand:
-    """Save a VM's memory to a file on the node and stop it."""
-
-    command_id: str
-    vm_uuid: str
-    path: str
-
-
-@dataclass(frozen=True, slots=True)
-class RestoreCommand:
-    """Restore a VM from a file written by SaveCommand."""
-
-    command_id: str
-    path: str
-
-
-@dataclass(frozen=True, slots=True)
-class DefineCommand:
-    """Define (register) a VM from libvirt domain XML."""
-
-    command_id: str
-    domain_xml: str
-
-
-@dataclass(frozen=True, slots=True)
-class StartCommand:
-    """Start a defined VM."""
-
-    command_id: str
-    vm_uuid: str
-
-
-@dataclass(frozen=True, slots=True)
-class ShutdownCommand:
-    """Ask the guest to shut down."""
-
-    command_id: str
-    vm_uuid: str
-
-
-@dataclass(frozen=True, slots=True)
-class DestroyCommand:
-    """Power a VM off at once."""
-
-    command_id: str
-    vm_uuid: str
-
-
-@dataclass(frozen=True, slots=True)
-class UndefineCommand:
-    """Remove a VM's definition."""
-
-    command_id: str
-    vm_uuid: str
-
-
-@dataclass(frozen=True, slots=True)
-class PrepareDisksCommand:
-    """Create a submitted VM's overlay and seed ISO in a directory local to the node.
-
-    The manager builds the seed and sends its bytes, so the agent needs no job spec and no
-    cloud-init knowledge; it only runs qemu-img and writes a file.
-    """
-
-    command_id: str
-    overlay_path: str
-    backing_file: str
-    seed_path: str
-    seed_iso: bytes = field(default=b"", repr=False)
-
-
-Command = (
-    MigrateCommand
-    | AbortMigrationCommand
-    | SuspendCommand
-    | ResumeCommand
-    | CreateSnapshotCommand
-    | RevertSnapshotCommand
-    | DeleteSnapshotCommand
-    | ListSnapshotsCommand
-    | SaveCommand
-    | RestoreCommand
-    | DefineCommand
-    | StartCommand
-    | ShutdownCommand
-    | DestroyCommand
-    | UndefineCommand
-    | PrepareDisksCommand
-)
-
-
-class CommandState(enum.Enum):
-    """Progress of a command."""
-
-    ACCEPTED = "accepted"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-
-FINAL_COMMAND_STATES = frozenset({CommandState.SUCCEEDED, CommandState.FAILED})
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    """Progress or outcome of a command; an agent sends several per command, the last final."""
-
-    command_id: str
-    state: CommandState
-    progress_fraction: float = 0.0
-    message: str = ""
-    simulated: bool = False
-    data_processed_bytes: int = 0
-    data_remaining_bytes: int = 0
-    snapshot_names: tuple[str, ...] = field(default=())
-    vm_uuid: str = ""
-    updated_at_unix_ns: int = 0
-
-    @property
-    def is_final(self) -> bool:
-        """True once the command succeeded or failed; no further result will follow."""
-        return self.state in FINAL_COMMAND_STATES
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,9 @@ def _feed(args: argparse.Namespace, trends: UsageTrends) -> tuple[ClusterState, 
             f"{args.minutes}, --period {args.period}: need >= 1, >= 0, > 0 and > 0"
         )
     rng = random.Random(args.seed)
-    state = ClusterState(EventBus("bench"), trends=trends)
+    start_ns = 1_800_000_000 * 10**9
+    clock = [start_ns]  # the manager's clock follows the simulated reports
+    state = ClusterState(EventBus("bench"), trends=trends, clock_ns=lambda: clock[0])
     nodes = [f"n{i}" for i in range(args.nodes)]
     for node in nodes:
         hello = m.NodeHello(
@@ -65,10 +67,10 @@ def _feed(args: argparse.Namespace, trends: UsageTrends) -> tuple[ClusterState, 
     }  # stable names per node
     cpu = {u: rng.randrange(100, 2000) for us in vms.values() for u in us}
     steps = int(args.minutes * 60 / args.period)
-    start_ns = 1_800_000_000 * 10**9
     spent, applied = 0.0, 0
     for step in range(steps):
         sent_at = start_ns + int(step * args.period * 1e9)
+        clock[0] = sent_at
         for node in nodes:
             usages = []
             for uuid in vms[node]:

@@ -10,12 +10,9 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
-from vmgrid.agents.cluster.rules.validate import RuleRequest
 from vmgrid.agents.errors import (
     AlreadyExists,
     CommandFailed,
@@ -33,14 +30,18 @@ from vmgrid.coordinator.web.auth import Role, Tokens, authorize, check_same_site
 from vmgrid.coordinator.web.backend import Backend, VmFilter
 from vmgrid.coordinator.web.errors import ApiError, bad_request
 from vmgrid.coordinator.web.openapi import openapi_document
+from vmgrid.coordinator.web.request_args import API as API
+from vmgrid.coordinator.web.request_args import BACKEND as BACKEND
+from vmgrid.coordinator.web.request_args import MAX_NAME as MAX_NAME
+from vmgrid.coordinator.web.request_args import TOKENS as TOKENS
+from vmgrid.coordinator.web.request_args import Handler as Handler
+from vmgrid.coordinator.web.request_args import body as _body
+from vmgrid.coordinator.web.request_args import path_id as _path_id
+from vmgrid.coordinator.web.request_args import text as _text
+from vmgrid.coordinator.web.rule_routes import add_rule_and_policy_routes
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
-API = "/api/v1"
-BACKEND: web.AppKey[Backend] = web.AppKey("backend")
-TOKENS: web.AppKey[Tokens] = web.AppKey("tokens")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-MAX_NAME = 128
 VM_STATES = frozenset(state.value for state in VmState)
 
 
@@ -74,12 +75,7 @@ def build_app(backend: Backend, tokens: Tokens) -> web.Application:
     app.router.add_post(f"{API}/nodes/{{id}}/undrain", _drain(False))
     app.router.add_post(f"{API}/plans/{{id}}/approve", _plan_action("approve"))
     app.router.add_post(f"{API}/plans/{{id}}/reject", _plan_action("reject"))
-    app.router.add_get(f"{API}/rules", _rules)
-    app.router.add_get(f"{API}/rules/check", _check_rules)
-    app.router.add_post(f"{API}/rules", _add_rule)
-    app.router.add_delete(f"{API}/rules/{{id}}", _delete_rule)
-    app.router.add_get(f"{API}/policy", _policy)
-    app.router.add_put(f"{API}/policy", _set_policy)
+    add_rule_and_policy_routes(app)
     app.router.add_get(f"{API}/vms/{{id}}/explain", _explain)
     app.router.add_get(f"{API}/capacity/n-plus-one", _n_plus_one)
     return app
@@ -260,38 +256,6 @@ async def _stream(request: web.Request) -> web.StreamResponse:
 # ---- actions ----------------------------------------------------------------------------------
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise bad_request("the request body is not valid JSON", "body") from None
-    except RecursionError:
-        raise bad_request("the request body is JSON nested too deep", "body") from None
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object", "body")
-    return body
-
-
-def _text(body: dict[str, Any], field: str) -> str:
-    value = body.get(field)
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
-        raise bad_request(
-            f"{field} must be a non-empty string of at most {MAX_NAME} characters (got {value!r})",
-            field,
-        )
-    return value.strip()
-
-
-def _path_id(request: web.Request) -> str:
-    value = request.match_info["id"]
-    if not value or len(value) > MAX_NAME:
-        raise bad_request(f"id must be 1 to {MAX_NAME} characters", "id")
-    return value
-
-
 async def _migrate(request: web.Request) -> web.StreamResponse:
     body = await _body(request)
     result = await request.app[BACKEND].migrate(_path_id(request), _text(body, "destination"))
@@ -338,68 +302,6 @@ def _plan_action(verb: str) -> Handler:
         return web.json_response(await action(_path_id(request)))
 
     return handle
-
-
-# ---- placement rules --------------------------------------------------------------------------
-
-
-async def _rules(request: web.Request) -> web.StreamResponse:
-    return web.json_response(await request.app[BACKEND].rules())
-
-
-async def _check_rules(request: web.Request) -> web.StreamResponse:
-    return web.json_response(await request.app[BACKEND].check_rules())
-
-
-def _names(body: dict[str, Any], field: str) -> tuple[str, ...]:
-    value = body.get(field, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise bad_request(f"{field} must be a list of strings (got {value!r})", field)
-    return tuple(value)
-
-
-async def _add_rule(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
-    unknown = sorted(set(body) - {"id", "kind", "vms", "nodes", "parameters"})
-    if unknown:
-        raise bad_request(
-            f"unknown field {unknown[0]!r}; accepted: id, kind, vms, nodes, parameters",
-            unknown[0],
-        )
-    parameters = body.get("parameters", {})
-    if not isinstance(parameters, dict):
-        raise bad_request(f"parameters must be a JSON object (got {parameters!r})", "parameters")
-    rule = RuleRequest(
-        rule_id=_text(body, "id"),
-        kind=_text(body, "kind"),
-        vms=_names(body, "vms"),
-        nodes=_names(body, "nodes"),
-        parameters=parameters,
-    )
-    return web.json_response(await request.app[BACKEND].add_rule(rule), status=201)
-
-
-async def _delete_rule(request: web.Request) -> web.StreamResponse:
-    return web.json_response(await request.app[BACKEND].delete_rule(_path_id(request)))
-
-
-# ---- operator policy --------------------------------------------------------------------------
-
-
-async def _policy(request: web.Request) -> web.StreamResponse:
-    cluster = request.query.get("cluster", "")
-    return web.json_response(await request.app[BACKEND].policy(cluster))
-
-
-async def _set_policy(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
-    if not body:
-        raise bad_request('give the keys to change as a JSON object, e.g. {"cpu_high": 0.75}')
-    for key, value in body.items():
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise bad_request(f"policy.{key}: {value!r} is not a number or a word", key)
-    cluster = request.query.get("cluster", "")
-    return web.json_response(await request.app[BACKEND].set_policy(cluster, body))
 
 
 # ---- explanations and capacity -----------------------------------------------------------------

@@ -10,39 +10,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from vmgrid.agents.cluster.act.executor import ExecutionEvent
 from vmgrid.agents.cluster.act.journal import ActionState
-from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance
-from vmgrid.agents.cluster.operator.operations import OperatorApi
-from vmgrid.agents.cluster.operator.parts import ClusterParts
-from vmgrid.agents.cluster.rules.validate import RuleRequest
-from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound, VmgridError
+from vmgrid.agents.errors import InvalidArgument, NotFound
 from vmgrid.agents.model import CommandResult, CommandState
 from vmgrid.coordinator.web import cluster_json as cj
 from vmgrid.coordinator.web.backend import VmFilter
-from vmgrid.coordinator.web.errors import ApiError, bad_request, conflict, not_found
+from vmgrid.coordinator.web.cluster_calls import DashboardSource as DashboardSource
+from vmgrid.coordinator.web.cluster_calls import Json
+from vmgrid.coordinator.web.cluster_rule_calls import RuleCalls
+from vmgrid.coordinator.web.errors import ApiError, conflict, not_found
 from vmgrid.coordinator.web.feed import EventFeed
 from vmgrid.coordinator.web.history_json import history_json, timeline_json
 from vmgrid.coordinator.web.jobs_json import jobs_json, one_job
 from vmgrid.solver.plan import Action, ActionKind
 
-T = TypeVar("T")
 
-Json = dict[str, Any]
-
-
-class DashboardSource(ClusterParts, Protocol):
-    """What the dashboard needs of a running cluster manager (``ClusterRuntime`` has it)."""
-
-    @property
-    def operator(self) -> OperatorApi: ...
-    @property
-    def fault_tolerance(self) -> FaultTolerance | None: ...
-
-
-class ClusterBackend:
+class ClusterBackend(RuleCalls):
     """Reads a running cluster manager; call ``start()`` inside its event loop."""
 
     kind = "cluster"
@@ -54,10 +40,6 @@ class ClusterBackend:
         self.migrations: dict[str, Json] = {}  # vm uuid -> progress of its running migration
         self._tasks: set[asyncio.Future[Any]] = set()
         runtime.executor.add_listener(self._on_execution)
-
-    @property
-    def cluster_id(self) -> str:
-        return self.state.cluster_id
 
     def start(self) -> None:
         """Begin relaying the manager's events to the feed."""
@@ -238,18 +220,6 @@ class ClusterBackend:
 
     # ---- actions: the operator API only ---------------------------------------------------
 
-    async def _call(self, work: Callable[[], Awaitable[T]], field: str = "id") -> T:
-        try:
-            return await work()
-        except NotFound as exc:
-            raise not_found(str(exc), field) from None
-        except InvalidArgument as exc:
-            raise bad_request(str(exc), field) from None
-        except FailedPrecondition as exc:
-            raise conflict(str(exc), field) from None
-        except VmgridError as exc:
-            raise conflict(str(exc), field) from None
-
     async def migrate(self, vm_uuid: str, destination: str) -> Json:
         operator = self.runtime.operator
 
@@ -350,88 +320,6 @@ class ClusterBackend:
             return {"plan": plans.reject(plan_id).plan_id, "state": "rejected"}
 
         return await self._call(go)
-
-    # ---- placement rules: the operator API only -------------------------------------------
-
-    def _vm_names(self) -> dict[str, str]:
-        return {vm.uuid: vm.name or vm.uuid for view in self.state.views() for vm in view.vms}
-
-    async def rules(self) -> Json:
-        api = self.runtime.operator.rules
-        check = api.check()
-        verdicts = {v.rule.rule_id: ("violated", v.reason) for v in check.violations}
-        verdicts.update({v.rule.rule_id: ("impossible", v.reason) for v in check.impossible})
-        names = self._vm_names()
-        return {
-            "rules": [
-                cj.rule_json(r, names, *verdicts.get(r.rule_id, ("holds", ""))) for r in api.list()
-            ]
-        }
-
-    async def check_rules(self) -> Json:
-        check = self.runtime.operator.rules.check()
-        names = self._vm_names()
-        return {
-            "violations": [
-                {"rule": cj.rule_json(v.rule, names, "violated", v.reason), "reason": v.reason}
-                for v in check.violations
-            ],
-            "impossible": [
-                {"rule": cj.rule_json(v.rule, names, "impossible", v.reason), "reason": v.reason}
-                for v in check.impossible
-            ],
-            "checked": check.checked,
-        }
-
-    async def add_rule(self, request: RuleRequest) -> Json:
-        api = self.runtime.operator.rules
-
-        async def go() -> Json:
-            return cj.rule_json(api.add(request), self._vm_names())
-
-        return await self._call(go, "rule")
-
-    async def delete_rule(self, rule_id: str) -> Json:
-        api = self.runtime.operator.rules
-
-        async def go() -> Json:
-            return cj.rule_json(api.delete(rule_id), self._vm_names(), "deleted")
-
-        return await self._call(go)
-
-    # ---- operator policy -------------------------------------------------------------------
-
-    def _own(self, cluster: str) -> None:
-        if cluster and cluster != self.cluster_id:
-            raise not_found(
-                f"this dashboard serves cluster {self.cluster_id!r}, not {cluster!r}", "cluster"
-            )
-
-    async def policy(self, cluster: str) -> Json:
-        self._own(cluster)
-        return {"cluster": self.cluster_id, **self.runtime.operator.policy.get().as_dict()}
-
-    async def set_policy(self, cluster: str, values: dict[str, object]) -> Json:
-        self._own(cluster)
-        api = self.runtime.operator.policy
-
-        async def go() -> Json:
-            return {"cluster": self.cluster_id, **api.set(values).as_dict()}
-
-        return await self._call(go, "body")
-
-    # ---- explanations and capacity --------------------------------------------------------
-
-    async def explain(self, vm: str) -> Json:
-        insight = self.runtime.operator.insight
-
-        async def go() -> Json:
-            return cj.explanation_json(await insight.explain(vm), self._vm_names())
-
-        return await self._call(go)
-
-    async def n_plus_one(self) -> Json:
-        return cj.n_plus_one_json(await self.runtime.operator.insight.n_plus_one())
 
 
 __all__ = ["ApiError", "ClusterBackend", "DashboardSource"]

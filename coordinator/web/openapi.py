@@ -10,62 +10,16 @@ from typing import Any
 
 from vmgrid.coordinator.web.openapi_history import history_paths
 from vmgrid.coordinator.web.openapi_insight import SCHEMAS, insight_paths
+from vmgrid.coordinator.web.openapi_parts import ERROR as _ERROR
+from vmgrid.coordinator.web.openapi_parts import Json
+from vmgrid.coordinator.web.openapi_parts import error_responses as _errors
+from vmgrid.coordinator.web.openapi_parts import get as _get
+from vmgrid.coordinator.web.openapi_parts import json_content as _json
+from vmgrid.coordinator.web.openapi_parts import ref as _ref
 from vmgrid.coordinator.web.openapi_policy import POLICY_SCHEMA, policy_paths
-
-Json = dict[str, Any]
-
-_ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["message", "field"],
-            "properties": {
-                "message": {"type": "string", "description": "one line naming the bad value"},
-                "field": {"type": "string", "description": "the offending field, or empty"},
-            },
-        }
-    },
-}
-
-
-def _ref(name: str) -> Json:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: Json) -> Json:
-    return {"application/json": {"schema": schema}}
-
-
-def _errors(*codes: int) -> Json:
-    words = {
-        400: "bad input",
-        401: "missing or unknown token",
-        403: "read-only token, or a cross-site request",
-        404: "no such node, VM, plan, job or rule",
-        409: "conflicts with the current state",
-        415: "POST or PUT without application/json",
-        504: "the agent did not answer in time",
-    }
-    return {str(c): {"description": words[c], "content": _json(_ref("Error"))} for c in codes}
-
-
-def _get(
-    summary: str,
-    schema: Json,
-    params: list[Json] | None = None,
-    errors: tuple[int, ...] = (400, 401),
-) -> Json:
-    op: Json = {
-        "summary": summary,
-        "security": [{"bearer": []}],
-        "responses": {"200": {"description": "OK", "content": _json(schema)}, **_errors(*errors)},
-    }
-    if params:
-        op["parameters"] = params
-    return {"get": op}
-
+from vmgrid.coordinator.web.openapi_rules import RULE as _RULE
+from vmgrid.coordinator.web.openapi_rules import VIOLATION as _VIOLATION
+from vmgrid.coordinator.web.openapi_rules import rule_paths as _rule_paths
 
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
@@ -98,7 +52,6 @@ def _query(name: str, description: str, **schema: Any) -> Json:
 
 
 _EMPTY = {"type": "object", "description": "no fields needed; send {}"}
-_NO_CLUSTER = " On the grid coordinator's dashboard: 409, rules are held by each cluster manager."
 _LIST = {"type": "array", "items": {"type": "object"}}
 
 
@@ -325,93 +278,4 @@ _JOB = {
         "created_at_unix_ms": {"type": "integer"},
         "updated_at_unix_ms": {"type": "integer"},
     },
-}
-
-
-def _array(name: str) -> Json:
-    return {"type": "array", "items": _ref(name)}
-
-
-def _rule_paths() -> Json:
-    strings = {"type": "array", "items": {"type": "string"}}
-    rules = {"type": "object", "required": ["rules"], "properties": {"rules": _array("Rule")}}
-    check = {
-        "type": "object",
-        "required": ["violations", "impossible", "checked"],
-        "properties": {
-            "violations": _array("RuleViolation"),
-            "impossible": _array("RuleViolation"),
-            "checked": {"type": "integer"},
-        },
-    }
-    add = {
-        "type": "object",
-        "required": ["id", "kind"],
-        "properties": {
-            "id": {"type": "string", "minLength": 1, "maxLength": 128},
-            "kind": {"type": "string", "description": "spread, gather, ban, fence, among, ..."},
-            "vms": {**strings, "description": "names or uuids"},
-            "nodes": strings,
-            "parameters": {"type": "object", "description": "the kind's other fields"},
-        },
-    }
-    post: Json = {
-        "summary": "Add a placement rule; refused (nothing stored) when it names an unknown "
-        "VM or node, is malformed or contradicts a rule in force." + _NO_CLUSTER,
-        "security": [{"bearer": []}],
-        "requestBody": {"required": True, "content": _json(add)},
-        "responses": {
-            "201": {"description": "stored", "content": _json(_ref("Rule"))},
-            **_errors(400, 401, 403, 404, 409, 415),
-        },
-    }
-    delete: Json = {
-        "summary": "Delete an operator rule (a job's rules go with the job)." + _NO_CLUSTER,
-        "security": [{"bearer": []}],
-        "parameters": [{"name": "id", "in": "path", "required": True, "schema": strings["items"]}],
-        "responses": {
-            "200": {"description": "deleted", "content": _json(_ref("Rule"))},
-            **_errors(400, 401, 403, 404, 409),
-        },
-    }
-    return {
-        "/rules": {
-            **_get(
-                "Placement rules with their origin and whether each holds." + _NO_CLUSTER,
-                rules,
-                errors=(400, 401, 409),
-            ),
-            "post": post,
-        },
-        "/rules/check": _get(
-            "Rules the current placement violates, and rules no placement can keep, with "
-            "reasons." + _NO_CLUSTER,
-            check,
-            errors=(400, 401, 409),
-        ),
-        "/rules/{id}": {"delete": delete},
-    }
-
-
-_RULE = {
-    "type": "object",
-    "required": ["id", "kind", "origin", "vms", "nodes", "parameters", "state"],
-    "properties": {
-        "id": {"type": "string"},
-        "kind": {"type": "string"},
-        "origin": {"type": "string", "description": "operator, or job:<id> for a job's rule"},
-        "vms": {"type": "array", "items": {"type": "string"}, "description": "VM uuids"},
-        "vm_names": {"type": "array", "items": {"type": "string"}},
-        "nodes": {"type": "array", "items": {"type": "string"}},
-        "parameters": {"type": "object"},
-        "label": {"type": "string"},
-        "created_at_unix_ms": {"type": "integer"},
-        "state": {"type": "string", "enum": ["holds", "violated", "impossible", "deleted"]},
-        "reason": {"type": "string", "description": "why it does not hold; empty when it does"},
-    },
-}
-_VIOLATION = {
-    "type": "object",
-    "required": ["rule", "reason"],
-    "properties": {"rule": _RULE, "reason": {"type": "string"}},
 }

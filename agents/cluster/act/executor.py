@@ -11,12 +11,20 @@ action that depends on a skipped or failed one. Every transition is written to t
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Callable, Sequence
 
+from vmgrid.agents.cluster.act.execution import READY as READY
+from vmgrid.agents.cluster.act.execution import ActionDriver as ActionDriver
+from vmgrid.agents.cluster.act.execution import Check as Check
+from vmgrid.agents.cluster.act.execution import ExecutionEvent as ExecutionEvent
+from vmgrid.agents.cluster.act.execution import ExecutionReport as ExecutionReport
+from vmgrid.agents.cluster.act.execution import Observed as Observed
+from vmgrid.agents.cluster.act.execution import Outcome as Outcome
+from vmgrid.agents.cluster.act.execution import ProgressCallback as ProgressCallback
+from vmgrid.agents.cluster.act.execution import Verdict as Verdict
+from vmgrid.agents.cluster.act.execution_limits import ExecutionLimits as ExecutionLimits
+from vmgrid.agents.cluster.act.execution_limits import has_room, occupy
 from vmgrid.agents.cluster.act.journal import (
     ActionRecord,
     ActionState,
@@ -27,111 +35,6 @@ from vmgrid.agents.cluster.act.journal import (
 from vmgrid.solver.plan import Action, ActionKind
 
 log = logging.getLogger(__name__)
-
-
-class Verdict(enum.Enum):
-    READY = "ready"
-    WAIT = "wait"
-    STALE = "stale"
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """A precondition check on fresh state; `reason` says why it is not READY."""
-
-    verdict: Verdict
-    reason: str = ""
-
-
-READY = Check(Verdict.READY)
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How an executed action ended."""
-
-    succeeded: bool
-    message: str = ""
-    simulated: bool = False
-
-
-class Observed(enum.Enum):
-    """What fresh state says about an action that was in flight when the manager stopped."""
-
-    DONE = "done"
-    NOT_DONE = "not_done"
-    GONE = "gone"
-
-
-ProgressCallback = Callable[[Action, float], None]
-
-
-class ActionDriver(Protocol):
-    """How the executor reaches the cluster: the manager implements it over the agents."""
-
-    def check(self, action: Action) -> Check:
-        """Precondition of `action` on fresh state."""
-        ...
-
-    def execute(
-        self, action: Action, command_id: str, progress: ProgressCallback
-    ) -> Awaitable[Outcome]:
-        """Carry `action` out; re-sending the same `command_id` must not act twice. Called
-        synchronously when the action starts (the awaitable is scheduled right after)."""
-        ...
-
-    async def abort(self, action: Action, command_id: str) -> None:
-        """Stop a running action (a migration); a no-op for actions that cannot be aborted."""
-        ...
-
-    def observe(self, action: Action) -> Observed:
-        """After a restart: did the in-flight `action` take effect?"""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionLimits:
-    """Concurrency bounds for plan execution."""
-
-    max_actions_per_node: int = 2
-    """Actions touching one node (as source or destination) that may run at once."""
-
-    max_migrations_per_link: int = 1
-    """Migrations between one (source, destination) pair that may run at once."""
-
-    max_parallel: int = 64
-    """Actions running at once in the whole cluster."""
-
-    def __post_init__(self) -> None:
-        for name in ("max_actions_per_node", "max_migrations_per_link", "max_parallel"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionEvent:
-    """Something the executor did, for logs, the event stream and metrics."""
-
-    plan_id: str
-    action: Action
-    state: ActionState
-    message: str = ""
-    progress: float = 0.0
-    simulated: bool = False
-
-
-@dataclass
-class ExecutionReport:
-    """How a plan ended: the final state of each action."""
-
-    plan_id: str
-    state: PlanState
-    actions: dict[int, ActionState] = field(default_factory=dict)
-    messages: dict[int, str] = field(default_factory=dict)
-
-    def count(self, state: ActionState) -> int:
-        return sum(1 for s in self.actions.values() if s is state)
 
 
 class PlanExecutor:
@@ -342,7 +245,7 @@ class PlanExecutor:
         busy_nodes: dict[str, int] = {}
         busy_links: dict[tuple[str, str], int] = {}
         for aid in running:
-            _occupy(actions[aid], busy_nodes, busy_links, +1)
+            occupy(actions[aid], busy_nodes, busy_links, +1)
         for aid in sorted(actions, key=lambda i: (actions[i].start_s, i)):
             action = actions[aid]
             if states[aid] is not ActionState.PENDING:
@@ -351,7 +254,7 @@ class PlanExecutor:
                 return
             if any(states.get(d) is not ActionState.SUCCEEDED for d in action.depends_on):
                 continue
-            if not self._has_room(action, busy_nodes, busy_links):
+            if not has_room(self._limits, action, busy_nodes, busy_links):
                 continue
             holder = self._holders.get(action.subject, plan_id)
             if holder != plan_id and not action.kind.on_node:
@@ -369,22 +272,10 @@ class PlanExecutor:
             self._journal.start_action(plan_id, aid, attempts[aid])
             states[aid] = ActionState.RUNNING
             self._on_event(ExecutionEvent(plan_id, action, ActionState.RUNNING))
-            _occupy(action, busy_nodes, busy_links, +1)
+            occupy(action, busy_nodes, busy_links, +1)
             running[aid] = asyncio.ensure_future(
                 self._driver.execute(action, cid, self._progress_callback(plan_id))
             )
-
-    def _has_room(
-        self,
-        action: Action,
-        busy_nodes: dict[str, int],
-        busy_links: dict[tuple[str, str], int],
-    ) -> bool:
-        for node in _nodes(action):
-            if busy_nodes.get(node, 0) >= self._limits.max_actions_per_node:
-                return False
-        link = _link(action)
-        return link is None or busy_links.get(link, 0) < self._limits.max_migrations_per_link
 
     def _progress_callback(self, plan_id: str) -> ProgressCallback:
         def report(action: Action, fraction: float) -> None:
@@ -470,29 +361,6 @@ class PlanExecutor:
 
 
 _BROKEN = (ActionState.FAILED, ActionState.SKIPPED, ActionState.CANCELLED)
-
-
-def _nodes(action: Action) -> tuple[str, ...]:
-    return tuple(n for n in (action.src, action.dst) if n is not None)
-
-
-def _link(action: Action) -> tuple[str, str] | None:
-    if action.kind is ActionKind.MIGRATE and action.src and action.dst:
-        return (action.src, action.dst)
-    return None
-
-
-def _occupy(
-    action: Action,
-    busy_nodes: dict[str, int],
-    busy_links: dict[tuple[str, str], int],
-    delta: int,
-) -> None:
-    for node in _nodes(action):
-        busy_nodes[node] = busy_nodes.get(node, 0) + delta
-    link = _link(action)
-    if link is not None:
-        busy_links[link] = busy_links.get(link, 0) + delta
 
 
 def _plan_state(states: dict[int, ActionState]) -> PlanState:

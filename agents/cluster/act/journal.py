@@ -8,15 +8,19 @@ and the agent, which executes an id at most once, answers from its cache instead
 
 from __future__ import annotations
 
-import enum
 import json
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from vmgrid.agents.cluster.act.journal_records import ActionRecord as ActionRecord
+from vmgrid.agents.cluster.act.journal_records import ActionState as ActionState
+from vmgrid.agents.cluster.act.journal_records import PlanRecord as PlanRecord
+from vmgrid.agents.cluster.act.journal_records import PlanState as PlanState
+from vmgrid.agents.cluster.act.journal_records import action_record
+from vmgrid.agents.cluster.act.journal_records import command_id as command_id
 from vmgrid.solver.plan import Action, ActionKind
 
 _SCHEMA = """
@@ -58,65 +62,6 @@ CREATE TABLE IF NOT EXISTS powered_off_nodes (
     draining INTEGER NOT NULL DEFAULT 0
 );
 """
-
-
-class PlanState(enum.Enum):
-    """Where a plan stands. Only RUNNING plans are resumed after a restart."""
-
-    PENDING_APPROVAL = "pending_approval"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"
-
-
-class ActionState(enum.Enum):
-    """Where one action stands. The last four are final."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
-
-    @property
-    def final(self) -> bool:
-        return self not in (ActionState.PENDING, ActionState.RUNNING)
-
-
-@dataclass(frozen=True, slots=True)
-class ActionRecord:
-    """An action as the journal last saw it."""
-
-    plan_id: str
-    action: Action
-    state: ActionState
-    attempt: int
-    message: str
-    simulated: bool
-
-    @property
-    def command_id(self) -> str:
-        return command_id(self.plan_id, self.action.id, self.attempt)
-
-
-@dataclass(frozen=True, slots=True)
-class PlanRecord:
-    """A plan header and its actions, in action-id order."""
-
-    plan_id: str
-    state: PlanState
-    origin: str
-    summary: str
-    created_unix_s: float
-    actions: tuple[ActionRecord, ...]
-
-
-def command_id(plan_id: str, action_id: int, attempt: int) -> str:
-    """The idempotency key of one attempt of one action."""
-    return f"{plan_id}/{action_id}/{attempt}"
 
 
 class Journal:
@@ -329,7 +274,7 @@ class Journal:
             origin=head[2],
             summary=head[3],
             created_unix_s=head[4],
-            actions=tuple(_action_record(r) for r in rows),
+            actions=tuple(action_record(r) for r in rows),
         )
 
     def migrations_since(self, unix_s: float) -> list[tuple[str, str, str, float]]:
@@ -380,28 +325,6 @@ class Journal:
             ).fetchone()
         if row is None:
             return None
-        action = _action_record(row[:14])
+        action = action_record(row[:14])
         plan = PlanRecord(row[0], PlanState(row[14]), row[15], row[16], row[17], (action,))
         return plan, action, float(row[18])
-
-
-def _action_record(row: tuple) -> ActionRecord:  # type: ignore[type-arg]
-    action = Action(
-        id=row[1],
-        kind=ActionKind(row[2]),
-        subject=row[3],
-        src=row[4],
-        dst=row[5],
-        start_s=row[6],
-        end_s=row[7],
-        reason=row[8],
-        depends_on=tuple(json.loads(row[9])),
-    )
-    return ActionRecord(
-        plan_id=row[0],
-        action=action,
-        state=ActionState(row[10]),
-        attempt=row[11],
-        message=row[12],
-        simulated=bool(row[13]),
-    )

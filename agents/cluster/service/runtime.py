@@ -172,7 +172,7 @@ class ClusterRuntime:
         mirroring = asyncio.create_task(self.mirror.run())
         try:
             self._start_leader_parts(address)
-            await self._background()
+            await supervise(self._background, "decision loop")
         finally:
             watch.cancel()
             mirroring.cancel()

@@ -125,7 +125,9 @@ class VmOwners:
         winner, best = max(candidates, key=lambda pair: rank(pair[1].state))
         if winner != owner and owner is not None and owner != node_id:
             evicted = self._evict(owner, uuid)
-            if evicted is not None:
+            if evicted is not None and theirs is not None:
+                # kept hidden only while its node reports it: a lost owner's copy is stale,
+                # and the one it reports when it comes back is checked (and told) afresh
                 copies[owner] = evicted
         if winner != node_id:
             copies[node_id] = vm
@@ -162,11 +164,16 @@ class VmOwners:
                 self._unhide(uuid, winner)
                 self._adopt(winner, best)
 
+    def drop_hidden(self, node_id: str) -> None:
+        """Forget ``node_id``'s hidden copies (the node powered off: what it reports when it
+        is back is checked, and a conflict told, afresh)."""
+        for uuid in list(self._contested):
+            self._unhide(uuid, node_id)
+
     def forget_node(self, node_id: str, holders: Mapping[str, Holder]) -> None:
         """A node about to be removed from the cluster: its hidden copies are dropped and
         its VMs pass to the best hidden copy elsewhere (else are free)."""
-        for uuid in list(self._contested):
-            self._unhide(uuid, node_id)
+        self.drop_hidden(node_id)
         self.released(node_id, [u for u, n in self._owner.items() if n == node_id], holders)
 
 

@@ -7,86 +7,34 @@ The decision loop works on ``snapshot()``, a frozen copy that later reports cann
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from types import MappingProxyType
 
-import numpy as np
-import numpy.typing as npt
-from vmgrid.agents.cluster.rules.store import Rule, RuleStore
+from vmgrid.agents.cluster.rules.store import RuleStore
 from vmgrid.agents.cluster.state.events import EventBus, EventKind
-from vmgrid.agents.cluster.state.history import NodeHistory, VmSample, cpu_matrix
+from vmgrid.agents.cluster.state.history import NodeHistory
 from vmgrid.agents.cluster.state.nodes import HotWatch, NodeRecord
 from vmgrid.agents.cluster.state.nodes import NodeLoad as NodeLoad
 from vmgrid.agents.cluster.state.nodes import NodeStatus as NodeStatus
 from vmgrid.agents.cluster.state.nodes import NodeView as NodeView
-from vmgrid.agents.cluster.state.ownership import VmOwners, conflict_message
-from vmgrid.agents.cluster.state.trend import (
-    HOST_SERIES,
-    NodeFold,
-    UsageHistory,
-    UsageTrends,
-    combine,
-    vm_rows,
-)
-from vmgrid.agents.errors import FailedPrecondition, NotFound
-from vmgrid.agents.model import (
-    HostUsage,
-    LifecycleEvent,
-    NodeHello,
-    NodeReport,
-    VmUsage,
-)
-from vmgrid.agents.report_rows import SAMPLE_WIDTH, ReportRows, VmRow, new_vm_usage, vm_row
+from vmgrid.agents.cluster.state.owned_nodes import OwnedNodes
+from vmgrid.agents.cluster.state.ownership import VmOwners
+from vmgrid.agents.cluster.state.snapshot import ClusterSnapshot as ClusterSnapshot
+from vmgrid.agents.cluster.state.trend import NodeFold, UsageTrends
+from vmgrid.agents.errors import FailedPrecondition
+from vmgrid.agents.model import LifecycleEvent, NodeHello, NodeReport
+from vmgrid.agents.report_rows import SAMPLE_WIDTH, ReportRows, VmRow, new_vm_usage
 
-log = logging.getLogger(__name__)
+CLOCK_AHEAD_NS = 60 * 1_000_000_000
+"""How far ahead of the manager's clock a node's report time is trusted by the usage trends."""
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterSnapshot:
-    """Immutable view of the whole cluster for one decision cycle."""
+class ClusterState(OwnedNodes):
+    """Nodes, VMs and usage history of one cluster. Use from the event loop thread only.
 
-    cluster_id: str
-    taken_at_unix_ns: int
-    nodes: tuple[NodeView, ...]
-    # node_id -> ((sent_at_unix_ns, HostUsage), ...), oldest first
-    node_history: Mapping[str, tuple[tuple[int, HostUsage], ...]]
-    # vm uuid -> private copy of its node's history; read through vm_samples()
-    _vm_histories: Mapping[str, NodeHistory]
-    rules: tuple[Rule, ...] = ()
-    """Every placement rule of the cluster at the time of the snapshot."""
-
-    def vm_samples(self, vm_uuid: str) -> tuple[VmSample, ...]:
-        """Past samples of a VM, oldest first; NotFound names an unknown uuid."""
-        history = self._vm_histories.get(vm_uuid)
-        if history is None:
-            raise NotFound(f"VM {vm_uuid!r} has no history in cluster {self.cluster_id!r}")
-        return history.samples(vm_uuid)
-
-    def vm_cpu_matrix(
-        self, vm_uuids: Sequence[str], cap: int
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-        """CPU histories of many VMs as one matrix, newest first, capped (history.cpu_matrix)."""
-        return cpu_matrix([self._vm_histories.get(u) for u in vm_uuids], vm_uuids, cap)
-
-    def node(self, node_id: str) -> NodeView:
-        """The node with this id; NotFound names it otherwise."""
-        for view in self.nodes:
-            if view.node_id == node_id:
-                return view
-        raise NotFound(f"node {node_id!r} is not known to cluster {self.cluster_id!r}")
-
-    def vms(self) -> Iterator[tuple[str, VmUsage]]:
-        """(node_id, VM) for every VM in the cluster."""
-        for view in self.nodes:
-            for vm in view.vms:
-                yield view.node_id, vm
-
-
-class ClusterState:
-    """Nodes, VMs and usage history of one cluster. Use from the event loop thread only."""
+    Its reads are NodeTable's (node_table.py), its side of VM ownership OwnedNodes's
+    (owned_nodes.py); here: what changes it (connections, reports, power, snapshots)."""
 
     def __init__(
         self,
@@ -108,6 +56,9 @@ class ClusterState:
         self._monotonic = monotonic
         self._clock_ns = clock_ns
         self._nodes: dict[str, NodeRecord] = {}
+        self._trend_horizon_ns = 0
+        """Reports sent up to this time go into the trends under their own time (_trend_time:
+        the manager's clock is read once a minute, not once a report)."""
         self._hot = HotWatch()
         self._vm_nodes: dict[str, set[str]] = {}
         """uuid -> ids of the nodes whose last report has it (find_vm without a scan)."""
@@ -117,11 +68,6 @@ class ClusterState:
         """Called with (node id, its hello, in maintenance) when the manager powers a node off
         or a powered-off node's maintenance flag changes, and with (node id, None, False) when
         a powered-off node's agent connects again (the journal keeps powered-off nodes)."""
-
-    @property
-    def cluster_id(self) -> str:
-        """Id of the cluster this state describes."""
-        return self.bus.cluster_id
 
     def node_connected(self, hello: NodeHello, connection_id: int) -> bool:
         """Register a (re)connecting node; True when the node id was already known."""
@@ -176,6 +122,7 @@ class ClusterState:
         for vm in node.vms.values():
             self._gone(node_id, vm)
         self.owners.released(node_id, node.uuids, self._nodes)
+        self.owners.drop_hidden(node_id)
         self._index_vms(node_id, node.uuids, ())
         node.set_rows((), (), (), {})
         self.trends.flush(node_id, node.fold, node.vm_history, node.history)
@@ -189,17 +136,6 @@ class ClusterState:
     def _tell_power(self, node_id: str, hello: NodeHello | None, draining: bool) -> None:
         for listener in self.power_listeners:
             listener(node_id, hello, draining)
-
-    def _gone(self, node_id: str, vm: VmUsage) -> None:
-        """Publish that `vm` is no longer on `node_id`."""
-        self.bus.publish(
-            EventKind.VM_DISAPPEARED,
-            node_id=node_id,
-            vm_uuid=vm.uuid,
-            previous_vm_state=vm.state,
-            simulated=vm.simulated,
-            message=vm.name,
-        )
 
     def restore_powered_off(self, hello: NodeHello, draining: bool = False) -> None:
         """Know a node the manager powered off before a restart (from the journal), so that it
@@ -260,7 +196,8 @@ class ClusterState:
             samples[0::SAMPLE_WIDTH] = [sent_at] * len(report.uuids)
         node.last_seen_unix_ns = sent_at
         node.usage = report.host
-        self.trends.before_report(node_id, node.fold, node.vm_history, node.history, sent_at)
+        trend_at = sent_at if sent_at <= self._trend_horizon_ns else self._trend_time(sent_at)
+        self.trends.before_report(node_id, node.fold, node.vm_history, node.history, trend_at)
         node.history.append((sent_at, report.host))
         if node.hot_since or report.host.cpu_used_millicores > node.hot_limit:
             self._hot.report(node_id, node, report.host.cpu_used_millicores, sent_at)
@@ -282,6 +219,15 @@ class ClusterState:
         self.trends.after_report(node.fold)
         node.set_rows(uuids, states, report.rows, built)
         return True
+
+    def _trend_time(self, sent_at: int) -> int:
+        """The time a report goes into the usage trends under: its own, unless the node's clock
+        runs more than CLOCK_AHEAD_NS ahead of the manager's, then the manager's (the trends'
+        buckets are shared: one node's time decades ahead would expire every other node's
+        hour and drop what they report next)."""
+        now = self._clock_ns()
+        self._trend_horizon_ns = now + CLOCK_AHEAD_NS
+        return sent_at if sent_at <= self._trend_horizon_ns else now
 
     def _vms_changed(self, node_id: str, node: NodeRecord, report: ReportRows) -> None:
         """Publish the VMs that appeared, changed state or left, and free the slots of those
@@ -333,71 +279,6 @@ class ClusterState:
     def retune_hot(self, fraction: float) -> None:
         """Watch for CPU above `fraction` of capacity from now on (see watch_hot)."""
         self._hot.retune(fraction, self._nodes.values())
-
-    def _admit(
-        self, node_id: str, report: ReportRows, samples: list[int]
-    ) -> tuple[ReportRows, list[int]]:
-        """The part of a report whose VMs the node owns (see ownership.py), and its samples.
-        Called when the node's VMs changed or some uuid is contested (rare): a node whose
-        VMs stay the same owns them all already."""
-        vms = [new_vm_usage(*row) for row in report.rows]
-        kept = self.owners.admit(node_id, vms, self._nodes)
-        if len(kept) == len(vms):
-            return report, samples
-        owned = {vm.uuid for vm in kept}
-        keep = [i for i, uuid in enumerate(report.uuids) if uuid in owned]
-        width = SAMPLE_WIDTH
-        rows = ReportRows(
-            report.sent_at_unix_ns,
-            report.sequence,
-            report.host,
-            tuple(report.uuids[i] for i in keep),
-            tuple(report.states[i] for i in keep),
-            tuple(report.rows[i] for i in keep),
-            [x for i in keep for x in samples[i * width : (i + 1) * width]],
-            tuple(p for p in report.vm_pressure if p.uuid in owned),
-        )
-        return rows, rows.samples
-
-    def _evict(self, node_id: str, uuid: str) -> VmUsage | None:
-        """Drop a VM from a node's record: another node's copy of it won."""
-        node = self._nodes[node_id]
-        if uuid not in node.uuids:
-            return None
-        vm = node.vms[uuid]
-        keep = [i for i, u in enumerate(node.uuids) if u != uuid]
-        uuids = tuple(node.uuids[i] for i in keep)
-        self._index_vms(node_id, node.uuids, uuids)
-        vms = {u: v for u, v in node.vms.items() if u != uuid}
-        node.set_rows(
-            uuids, tuple(node.states[i] for i in keep), tuple(node.rows[i] for i in keep), vms
-        )
-        self.trends.leaving(node.fold, node.vm_history, uuid)
-        node.vm_history.remove(uuid)
-        self._gone(node_id, vm)
-        return vm
-
-    def _adopt(self, node_id: str, vm: VmUsage) -> None:
-        """Show a node's hidden copy of a VM (it won) until that node's next report."""
-        node = self._nodes[node_id]
-        uuids = (*node.uuids, vm.uuid)
-        self._index_vms(node_id, node.uuids, uuids)
-        vms = dict(node.vms)
-        vms[vm.uuid] = vm
-        node.set_rows(uuids, (*node.states, vm.state), (*node.rows, vm_row(vm)), vms)
-        node.vm_history.add(vm.uuid)
-        self.bus.publish(
-            EventKind.VM_APPEARED, node_id=node_id, vm_uuid=vm.uuid, vm_state=vm.state,
-            simulated=vm.simulated, message=vm.name,
-        )  # fmt: skip
-
-    def _conflict(self, node_id: str, owner: str, vm: VmUsage) -> None:
-        message = conflict_message(node_id, owner, vm)
-        log.warning("cluster %s: %s", self.cluster_id, message)
-        self.bus.publish(
-            EventKind.VM_CONFLICT, node_id=node_id, vm_uuid=vm.uuid, vm_state=vm.state,
-            simulated=vm.simulated, message=message,
-        )  # fmt: skip
 
     def apply_lifecycle(self, node_id: str, event: LifecycleEvent) -> None:
         """Publish a VM lifecycle event; the next report carries the resulting state."""
@@ -453,93 +334,6 @@ class ClusterState:
         del self._nodes[node_id]
         self._tell_power(node_id, None, False)
         self.bus.publish(EventKind.NODE_FORGOTTEN, node_id=node_id, message="forgotten")
-
-    def _node(self, node_id: str) -> NodeRecord:
-        node = self._nodes.get(node_id)
-        if node is None:
-            raise NotFound(f"node {node_id!r} is not known to cluster {self.cluster_id!r}")
-        return node
-
-    def is_draining(self, node_id: str) -> bool:
-        """Whether a node is in maintenance; NotFound names an unknown id."""
-        return self._node(node_id).draining
-
-    def node_status(self, node_id: str) -> NodeStatus:
-        """Current status of a node; NotFound names an unknown id."""
-        return self._node(node_id).status
-
-    def node_ids(self) -> list[str]:
-        """Ids of every known node."""
-        return list(self._nodes)
-
-    def view(self, node_id: str) -> NodeView:
-        """Immutable view of one node; NotFound names an unknown id."""
-        return self._view(self._node(node_id))
-
-    def views(self) -> list[NodeView]:
-        """Immutable views of every node, sorted by id."""
-        return [self._view(self._nodes[n]) for n in sorted(self._nodes)]
-
-    def loads(self) -> list[NodeLoad]:
-        """What metrics read of every node, sorted by id, without building its VMs' objects
-        (a scrape of a large cluster would otherwise build tens of thousands)."""
-        return [
-            NodeLoad(n, node.status, node.usage, node.hello.capacity, node.states)
-            for n, node in sorted(self._nodes.items())
-        ]
-
-    @staticmethod
-    def _view(node: NodeRecord) -> NodeView:
-        hello = node.hello
-        return NodeView(
-            identity=hello.identity,
-            capacity=hello.capacity,
-            status=node.status,
-            usage=node.usage,
-            vms=tuple(node.vms.values()),
-            last_seen_unix_ns=node.last_seen_unix_ns,
-            last_sequence=node.last_sequence,
-            draining=node.draining,
-            degraded_reason=node.degraded_reason,
-            vm_pressure=node.vm_pressure,
-        )
-
-    def find_vm(self, vm_uuid: str) -> tuple[str, VmUsage]:
-        """(node_id, VM) of a VM by uuid (the first node that has it, in the order nodes were
-        first seen, while a migration shows it on two); NotFound names it otherwise."""
-        holders = self._vm_nodes.get(vm_uuid, ())
-        for node_id in holders if len(holders) == 1 else self._nodes:
-            node = self._nodes.get(node_id)
-            if node is not None and vm_uuid in node.uuids:  # builds that node's VMs alone
-                return node_id, node.vms[vm_uuid]
-        raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
-
-    def _index_vms(self, node_id: str, old: tuple[str, ...], new: tuple[str, ...]) -> None:
-        """Keep ``_vm_nodes`` (uuid -> nodes reporting it) as a node's VMs change."""
-        index = self._vm_nodes
-        for uuid in set(old).difference(new):
-            holders = index.get(uuid)
-            if holders is not None:
-                holders.discard(node_id)
-                if not holders:
-                    del index[uuid]
-        for uuid in new:
-            index.setdefault(uuid, set()).add(node_id)
-
-    def node_usage_history(self, node_id: str, since_unix_ns: int) -> UsageHistory:
-        """A node's usage since `since_unix_ns` (trend.combine); NotFound names an unknown id."""
-        node = self._node(node_id)
-        samples = [(t, [getattr(u, n) for n in HOST_SERIES]) for t, u in node.history]
-        return combine(node_id, self.trends.nodes, since_unix_ns, samples)
-
-    def vm_usage_history(self, vm_uuid: str, since_unix_ns: int) -> UsageHistory:
-        """A VM's usage since `since_unix_ns` wherever it ran; NotFound names a uuid the
-        cluster neither has nor had within the span."""
-        node = next((n for n in self._nodes.values() if vm_uuid in n.uuids), None)
-        if node is None and not self.trends.vms.known(vm_uuid):
-            raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
-        samples = () if node is None else node.vm_history.samples(vm_uuid)
-        return combine(vm_uuid, self.trends.vms, since_unix_ns, vm_rows(samples))
 
     def report_impossible(self, rule_id: str, reason: str) -> None:
         """A decider could not keep `rule_id` (and kept the VMs running rather than lose

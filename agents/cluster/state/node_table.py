@@ -1,0 +1,106 @@
+"""ClusterState's table of node records and what reads it: views, loads, VM lookups by uuid
+and the usage history of a node or VM (the part of the cache that never changes it)."""
+
+from __future__ import annotations
+
+from vmgrid.agents.cluster.state.events import EventBus
+from vmgrid.agents.cluster.state.nodes import NodeLoad, NodeRecord, NodeStatus, NodeView
+from vmgrid.agents.cluster.state.trend import (
+    HOST_SERIES,
+    UsageHistory,
+    UsageTrends,
+    combine,
+    vm_rows,
+)
+from vmgrid.agents.errors import NotFound
+from vmgrid.agents.model import VmUsage
+
+
+class NodeTable:
+    """The node records of one cluster and their reads (ClusterState builds on it)."""
+
+    bus: EventBus
+    trends: UsageTrends
+    _nodes: dict[str, NodeRecord]
+    _vm_nodes: dict[str, set[str]]
+    """uuid -> ids of the nodes whose last report has it (find_vm without a scan)."""
+
+    @property
+    def cluster_id(self) -> str:
+        """Id of the cluster this state describes."""
+        return self.bus.cluster_id
+
+    def _node(self, node_id: str) -> NodeRecord:
+        node = self._nodes.get(node_id)
+        if node is None:
+            raise NotFound(f"node {node_id!r} is not known to cluster {self.cluster_id!r}")
+        return node
+
+    def is_draining(self, node_id: str) -> bool:
+        """Whether a node is in maintenance; NotFound names an unknown id."""
+        return self._node(node_id).draining
+
+    def node_status(self, node_id: str) -> NodeStatus:
+        """Current status of a node; NotFound names an unknown id."""
+        return self._node(node_id).status
+
+    def node_ids(self) -> list[str]:
+        """Ids of every known node."""
+        return list(self._nodes)
+
+    def view(self, node_id: str) -> NodeView:
+        """Immutable view of one node; NotFound names an unknown id."""
+        return self._view(self._node(node_id))
+
+    def views(self) -> list[NodeView]:
+        """Immutable views of every node, sorted by id."""
+        return [self._view(self._nodes[n]) for n in sorted(self._nodes)]
+
+    def loads(self) -> list[NodeLoad]:
+        """What metrics read of every node, sorted by id, without building its VMs' objects
+        (a scrape of a large cluster would otherwise build tens of thousands)."""
+        return [
+            NodeLoad(n, node.status, node.usage, node.hello.capacity, node.states)
+            for n, node in sorted(self._nodes.items())
+        ]
+
+    @staticmethod
+    def _view(node: NodeRecord) -> NodeView:
+        hello = node.hello
+        return NodeView(
+            identity=hello.identity,
+            capacity=hello.capacity,
+            status=node.status,
+            usage=node.usage,
+            vms=tuple(node.vms.values()),
+            last_seen_unix_ns=node.last_seen_unix_ns,
+            last_sequence=node.last_sequence,
+            draining=node.draining,
+            degraded_reason=node.degraded_reason,
+            vm_pressure=node.vm_pressure,
+        )
+
+    def find_vm(self, vm_uuid: str) -> tuple[str, VmUsage]:
+        """(node_id, VM) of a VM by uuid (the first node that has it, in the order nodes were
+        first seen, while a migration shows it on two); NotFound names it otherwise."""
+        holders = self._vm_nodes.get(vm_uuid, ())
+        for node_id in holders if len(holders) == 1 else self._nodes:
+            node = self._nodes.get(node_id)
+            if node is not None and vm_uuid in node.uuids:  # builds that node's VMs alone
+                return node_id, node.vms[vm_uuid]
+        raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
+
+    def node_usage_history(self, node_id: str, since_unix_ns: int) -> UsageHistory:
+        """A node's usage since `since_unix_ns` (trend.combine); NotFound names an unknown id."""
+        node = self._node(node_id)
+        samples = [(t, [getattr(u, n) for n in HOST_SERIES]) for t, u in node.history]
+        return combine(node_id, self.trends.nodes, since_unix_ns, samples)
+
+    def vm_usage_history(self, vm_uuid: str, since_unix_ns: int) -> UsageHistory:
+        """A VM's usage since `since_unix_ns` wherever it ran; NotFound names a uuid the
+        cluster neither has nor had within the span."""
+        node = next((n for n in self._nodes.values() if vm_uuid in n.uuids), None)
+        if node is None and not self.trends.vms.known(vm_uuid):
+            raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
+        samples = () if node is None else node.vm_history.samples(vm_uuid)
+        return combine(vm_uuid, self.trends.vms, since_unix_ns, vm_rows(samples))
