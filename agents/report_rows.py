@@ -67,6 +67,7 @@ class ReportRows:
             tuple(vm_row(vm) for vm in vms),
             samples,
             report.vm_pressure,
+            report.traffic,
         )
 
 
