@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
+from argparse import Namespace
 
 import pytest
 from vmgrid.agents.node.traffic_meter import Nft, TrafficMeter
+from vmgrid.bench import traffic as bench
 from vmgrid.lab.netns import NamespaceLab, Sender
 
 pytestmark = [
@@ -82,3 +83,13 @@ def test_meter_measures_each_pair_within_ten_percent_of_the_kernel_counters(
     # endpoints name the node's VMs with the address learned from their frames
     assert {(e.vm_uuid, e.ip) for e in host0.endpoints} == {("uuid-a", a.ip), ("uuid-b", b.ip)}
     assert {f.dst_ip for f in host0.flows if f.dst_mac == c.mac} == {c.ip}
+
+
+def test_bench_runs_on_namespaces_and_reports_its_figures() -> None:
+    args = Namespace(hosts=3, pairs=6, rate_mbit=4.0, seconds=1.5, seed=1, scenarios=1)
+    out = bench.run(args)
+    assert set(out) >= {"cross_host_mbps_blind", "cross_host_mbps_aware", "reduction", "migrations"}
+    assert out["same_packing"] and out["migrations"] <= out["migrations_blind"]
+    [one] = out["scenarios"]
+    assert one["measured_flows"] >= 6  # every pair measured (by both hosts when it crosses)
+    assert out["cross_host_mbps_before"] > 0
