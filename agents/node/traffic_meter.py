@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from vmgrid.agents.node.hypervisor import HostSample
 from vmgrid.agents.traffic import TrafficEndpoint, TrafficFlow, TrafficMatrix
+from vmgrid.v1.errors import VmgridError
 
 DEFAULT_TABLE = "vmgrid_traffic"
 ELEMENT_TIMEOUT_S = 600
@@ -82,7 +83,7 @@ def is_group_mac(mac: str) -> bool:
     return int(mac[:2], 16) & 1 == 1
 
 
-class NftError(RuntimeError):
+class NftError(VmgridError):
     """nft failed: its message, one line."""
 
 

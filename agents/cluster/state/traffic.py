@@ -21,6 +21,9 @@ from vmgrid.agents.cluster.rules.store import Rule
 from vmgrid.agents.traffic import TrafficMatrix
 from vmgrid.solver.constraints.network import NetworkAffinity
 
+CACHE_S = 5.0
+"""Longest reuse of the derived rules while no matrix changes (stale matrices age out)."""
+
 TRAFFIC_ORIGIN = "traffic"
 """Origin of the soft terms derived from measured traffic (rule ids ``traffic:<a>:<b>``)."""
 
@@ -59,13 +62,19 @@ class ClusterTraffic:
         self.settings = settings or TrafficSettings()
         self._monotonic = monotonic
         self._matrices: dict[str, tuple[float, TrafficMatrix]] = {}
+        self._version = 0
+        self._cached: tuple[int, float, tuple[Rule, ...]] | None = None
 
     def apply(self, node_id: str, matrix: TrafficMatrix) -> None:
         """A node's report; an unavailable matrix replaces the last one (no stale figures)."""
+        last = self._matrices.get(node_id)
+        if last is None or last[1] != matrix:
+            self._version += 1
         self._matrices[node_id] = (self._monotonic(), matrix)
 
     def forget(self, node_id: str) -> None:
-        self._matrices.pop(node_id, None)
+        if self._matrices.pop(node_id, None) is not None:
+            self._version += 1
 
     def unavailable(self) -> dict[str, str]:
         """Node id -> why it measures nothing (the test driver, no nftables...)."""
@@ -105,10 +114,17 @@ class ClusterTraffic:
             both[key] = both.get(key, 0) + rate
         return sorted((VmPair(rate, a, b) for (a, b), rate in both.items()), reverse=True)
 
-    def soft_rules(self, created_unix_s: float = 0.0) -> tuple[Rule, ...]:
-        """The heavy pairs as soft networkAffinity rules (no crossing bound: never hard)."""
+    def soft_rules(self) -> tuple[Rule, ...]:
+        """The heavy pairs as soft networkAffinity rules (no crossing bound: never hard).
+        Recomputed when a matrix changed, or after `CACHE_S` (matrices age out)."""
+        now = self._monotonic()
+        cached = self._cached
+        if cached is not None and cached[0] == self._version and now - cached[1] < CACHE_S:
+            return cached[2]
         heavy = [p for p in self.pairs() if p.mbit >= self.settings.heavy_mbit]
-        return soft_rules(heavy[: self.settings.max_terms], created_unix_s)
+        rules = soft_rules(heavy[: self.settings.max_terms])
+        self._cached = (self._version, now, rules)
+        return rules
 
 
 def soft_rules(pairs: Iterable[VmPair], created_unix_s: float = 0.0) -> tuple[Rule, ...]:

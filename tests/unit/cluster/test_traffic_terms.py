@@ -161,3 +161,16 @@ def test_terms_change_which_vms_share_nodes_not_how_many_moves(measured: bool) -
     assert trigger is not None
     decision = decide(snapshot, trigger, CONFIG)
     assert decision.plan is not None and decision.plan.migrations == 2
+
+
+def test_terms_follow_new_matrices_and_age_out() -> None:
+    clock = [0.0]
+    traffic = ClusterTraffic(monotonic=lambda: clock[0])
+    traffic.apply("n1", matrix(["a", "c"], [("a", "c", 8 * MBIT)]))
+    [rule] = traffic.soft_rules()
+    assert rule.constraint == NetworkAffinity((("uuid-a", "uuid-c", 8),))
+    traffic.apply("n1", matrix(["a", "c"], [("a", "c", 16 * MBIT)]))
+    [rule] = traffic.soft_rules()
+    assert rule.constraint == NetworkAffinity((("uuid-a", "uuid-c", 16),))
+    clock[0] += 120.0  # three 30 s windows and 60 s have passed without a report
+    assert traffic.soft_rules() == ()
