@@ -86,7 +86,9 @@ def test_meter_measures_each_pair_within_ten_percent_of_the_kernel_counters(
 
 
 def test_bench_runs_on_namespaces_and_reports_its_figures() -> None:
-    args = Namespace(hosts=3, pairs=6, rate_mbit=4.0, seconds=1.5, seed=1, scenarios=1)
+    args = Namespace(
+        hosts=3, pairs=6, rate_mbit=4.0, seconds=1.5, seed=1, scenarios=1, decider="vmgrid"
+    )
     out = bench.run(args)
     assert set(out) >= {"cross_host_mbps_blind", "cross_host_mbps_aware", "reduction", "migrations"}
     assert out["same_packing"] and out["migrations"] <= out["migrations_blind"]
