@@ -72,20 +72,20 @@ def toward_traffic(
     out = []
     for m in sorted(moves, key=lambda m: -sum(peers[view.vm_uuids[m.vm]].values())):
         uuid = view.vm_uuids[m.vm]
-        planned, vm = host[uuid], usage.get(uuid)
+        planned, moved = host[uuid], usage.get(uuid)
         best, gain = planned, 0
-        if vm is not None and uuid in peers and uuid not in ruled_vms:
+        if moved is not None and uuid in peers and uuid not in ruled_vms:
             near = {host[p] for p in peers[uuid] if p in host} - sources - ruled_nodes
             for node in sorted(near - {planned}):
                 more = joined(uuid, node) - joined(uuid, planned)
-                if more > gain and node in capacity and node in position and fits(vm, node):
+                if more > gain and node in capacity and node in position and fits(moved, node):
                     best, gain = node, more
         if best != planned:
-            assert vm is not None
-            cpu[planned] -= vm.cpu_used_millicores
-            memory[planned] -= vm.memory_allocated_bytes
-            cpu[best] += vm.cpu_used_millicores
-            memory[best] += vm.memory_allocated_bytes
+            assert moved is not None
+            cpu[planned] -= moved.cpu_used_millicores
+            memory[planned] -= moved.memory_allocated_bytes
+            cpu[best] += moved.cpu_used_millicores
+            memory[best] += moved.memory_allocated_bytes
             host[uuid] = best
             m = replace(m, destination=position[best])
         out.append(m)
