@@ -32,6 +32,8 @@ DEFAULT_TABLE = "vmgrid_traffic"
 ELEMENT_TIMEOUT_S = 600
 SET_SIZE = 65_536
 NFT_TIMEOUT_S = 10.0
+RETRY_S = 60.0
+"""After a failed install (no nft, no privilege), the meter says why without retrying for so long."""
 
 MAX_CACHED_DOMAINS = 40_000
 """Domains whose MACs the hypervisor keeps before it forgets them all (and re-reads)."""
@@ -143,6 +145,7 @@ class TrafficMeter:
         self._clock = clock
         self._samples: deque[tuple[float, Counters]] = deque()
         self._installed = False
+        self._failed: tuple[float, str] | None = None  # when install last failed, and why
 
     def install(self) -> str:
         """Create the table when missing; empty when the meter can run, else why not."""
@@ -151,7 +154,7 @@ class TrafficMeter:
             return missing
         try:
             self.nft.run(["list", "table", "bridge", self.table])
-        except NftError:
+        except (NftError, OSError, subprocess.TimeoutExpired):
             try:
                 self.nft.run(["-f", "-"], stdin=table_script(self.table))
             except (NftError, OSError, subprocess.TimeoutExpired) as exc:
@@ -170,7 +173,7 @@ class TrafficMeter:
         listing = self.nft.run(["-j", "list", "set", "bridge", self.table, "pairs"])
         counters: Counters = {}
         for parts, count in parse_elements(listing):
-            if len(parts) == 2:
+            if len(parts) == 2 and not is_group_mac(parts[1]):
                 counters[(parts[0].lower(), parts[1].lower())] = count
         listing = self.nft.run(["-j", "list", "set", "bridge", self.table, "addrs"])
         addresses = {p[0].lower(): p[1] for p, _ in parse_elements(listing) if len(p) == 2}
@@ -179,9 +182,14 @@ class TrafficMeter:
     def sample(self, endpoints: Mapping[str, str]) -> TrafficMatrix:
         """The matrix now, for the VMs of `endpoints` (MAC -> VM uuid)."""
         if not self._installed:
+            failed = self._failed
+            if failed is not None and self._clock() - failed[0] < RETRY_S:
+                return TrafficMatrix.unavailable(failed[1])
             reason = self.install()
             if reason:
+                self._failed = (self._clock(), reason)
                 return TrafficMatrix.unavailable(reason)
+            self._failed = None
         try:
             counters, addresses = self.read()
         except (NftError, OSError, subprocess.TimeoutExpired, ValueError) as exc:

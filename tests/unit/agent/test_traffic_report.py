@@ -11,6 +11,7 @@ from vmgrid.agents.errors import MalformedMessage
 from vmgrid.agents.node.config import ConfigError, load_config
 from vmgrid.agents.node.hypervisor import DomainSample, HostCounters, HostSample
 from vmgrid.agents.node.traffic_meter import (
+    Nft,
     TrafficMeter,
     build_matrix,
     domain_macs,
@@ -149,3 +150,28 @@ def test_traffic_window_is_checked_in_the_config() -> None:
     assert load_config(None, {"traffic_window_s": 0, "insecure": True}).traffic_window_s == 0.0
     with pytest.raises(ConfigError, match="traffic_window_s: -1"):
         load_config(None, {"traffic_window_s": -1, "insecure": True})
+
+
+def test_a_meter_that_cannot_install_says_why_and_waits_before_trying_again() -> None:
+    clock = [0.0]
+    tries = []
+
+    class Refused(TrafficMeter):
+        def install(self) -> str:
+            tries.append(clock[0])
+            return "cannot install the nftables table: Operation not permitted"
+
+    meter = Refused(clock=lambda: clock[0])
+    first = meter.sample({A: "vm-a"})
+    assert not first.available and "Operation not permitted" in first.unavailable_reason
+    clock[0] = 30.0
+    assert meter.sample({A: "vm-a"}) == first and tries == [0.0]
+    clock[0] = 61.0
+    meter.sample({A: "vm-a"})
+    assert tries == [0.0, 61.0]
+
+
+def test_a_missing_nft_binary_is_reported_unavailable() -> None:
+    meter = TrafficMeter(nft=Nft(binary="/nonexistent/nft"))
+    matrix = meter.sample({A: "vm-a"})
+    assert not matrix.available and "/nonexistent/nft" in matrix.unavailable_reason
