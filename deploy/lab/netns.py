@@ -62,10 +62,12 @@ class NamespaceLab:
             _ip("-n", switch, "link", "set", f"h{i}", "master", "br0", "up")
             self.hosts.append(host)
 
-    def add_vm(self, name: str, host: int) -> NsVm:
+    def add_vm(self, name: str, host: int, mac: str = "") -> NsVm:
+        """A VM namespace on `host`; `mac` (default: one made from its index) lets it stand in
+        for a libvirt domain whose NIC has that MAC."""
         index = len(self.vms) + 1
         netns = self._netns(f"{self.prefix}-{name}")
-        mac = f"52:54:00:7e:{index >> 8:02x}:{index & 0xFF:02x}"
+        mac = mac or f"52:54:00:7e:{index >> 8:02x}:{index & 0xFF:02x}"
         ip = f"10.231.{index >> 8}.{index & 0xFF}"
         port = f"vp{index}"
         _ip("-n", netns, "link", "add", "eth0", "type", "veth", "peer", "name", port)

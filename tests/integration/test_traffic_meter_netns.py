@@ -8,7 +8,8 @@ import shutil
 from argparse import Namespace
 
 import pytest
-from vmgrid.agents.node.traffic_meter import Nft, TrafficMeter
+from vmgrid.agents.node.libvirt_hypervisor import LibvirtHypervisor
+from vmgrid.agents.node.traffic_meter import Nft, TrafficMeter, node_traffic
 from vmgrid.bench import traffic as bench
 from vmgrid.lab.netns import NamespaceLab, Sender
 
@@ -95,3 +96,30 @@ def test_bench_runs_on_namespaces_and_reports_its_figures() -> None:
     [one] = out["scenarios"]
     assert one["measured_flows"] >= 6  # every pair measured (by both hosts when it crosses)
     assert out["cross_host_mbps_before"] > 0
+
+
+def test_a_libvirt_domains_nic_is_found_by_the_mac_in_its_xml(netlab: NamespaceLab) -> None:
+    """The agent's path: a domain read through libvirt as on a real host (the test driver's
+    default domain, NIC aa:bb:cc:dd:ee:ff), its MAC matched to frames metered on a bridge
+    (a namespace with that MAC stands in for its tap)."""
+    hypervisor = LibvirtHypervisor("test:///default", simulated=False)
+    hypervisor.connect()
+    try:
+        sample = hypervisor.sample()
+    finally:
+        hypervisor.close()
+    [domain] = sample.domains
+    guest = netlab.add_vm("guest", 0, mac=domain.macs[0])
+    peer = netlab.add_vm("peer", 1)
+    meter = TrafficMeter(window_s=60, nft=Nft(netns=netlab.hosts[0]))
+    assert not node_traffic(meter, sample, simulated=False).available  # first window
+    sender = Sender(guest, peer, 500_000, 2.0)
+    sender.start()
+    sender.wait()
+    matrix = node_traffic(meter, sample, simulated=False)
+    assert [(e.vm_uuid, e.mac, e.ip) for e in matrix.endpoints] == [
+        (domain.uuid, "aa:bb:cc:dd:ee:ff", guest.ip)
+    ]
+    [flow] = [f for f in matrix.flows if f.dst_mac == peer.mac]
+    assert flow.src_mac == "aa:bb:cc:dd:ee:ff" and flow.dst_ip == peer.ip
+    assert flow.bytes_per_second > 0
