@@ -12,7 +12,7 @@ UPLOT := $(VENDOR)/uplot-$(UPLOT_VERSION).stamp
 APT_PACKAGES := libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
 	qemu-system-x86 qemu-utils iproute2 prometheus chromium acl \
 	dnsmasq-base libcap2-bin nfs-ganesha nfs-ganesha-vfs openssh-client \
-	etcd-server etcd-client
+	etcd-server etcd-client nftables
 PYTEST_ARGS ?=
 
 .PHONY: install system-deps test test-fast lint proto demo bench clean typecheck-tree guest-image peers

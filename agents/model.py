@@ -42,6 +42,7 @@ from vmgrid.agents.psi import NO_PRESSURE as NO_PRESSURE
 from vmgrid.agents.psi import Pressure as Pressure
 from vmgrid.agents.psi import PressureStall as PressureStall
 from vmgrid.agents.psi import VmPressure as VmPressure
+from vmgrid.agents.traffic import TrafficMatrix
 
 
 class VmState(enum.Enum):
@@ -179,6 +180,8 @@ class NodeReport:
     vms: tuple[VmUsage, ...] = ()
     vm_pressure: tuple[VmPressure, ...] = ()
     """Pressure of the VMs whose cgroup the agent reads; the others have none available."""
+    traffic: TrafficMatrix | None = None
+    """Measured VM-to-VM traffic; None from an agent that does not measure it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmgrid.agents.model import HostUsage, NodeReport, VmPressure, VmState, VmUsage
+from vmgrid.agents.traffic import TrafficMatrix
 
 VmRow = tuple[str, str, VmState, int, int, int, int, int, int, int, int, bool]
 """A VM's usage as a plain tuple of VmUsage's fields, in their order (``VmUsage(*row)``)."""
@@ -40,6 +41,8 @@ class ReportRows:
     samples: list[int]
     vm_pressure: tuple[VmPressure, ...] = ()
     """Pressure of the VMs whose cgroup the agent reads (NodeReport.vm_pressure)."""
+    traffic: TrafficMatrix | None = None
+    """Measured VM-to-VM traffic (NodeReport.traffic)."""
 
     @classmethod
     def of(cls, report: NodeReport) -> ReportRows:
@@ -64,6 +67,7 @@ class ReportRows:
             tuple(vm_row(vm) for vm in vms),
             samples,
             report.vm_pressure,
+            report.traffic,
         )
 
 

@@ -42,6 +42,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "vmgrid.bench.demo_stability",
         "the demo's loop over M minutes: migrations/hour, ping-pong, time above the band",
     ),
+    "traffic": (
+        "vmgrid.bench.traffic",
+        "cross-host traffic after traffic-blind and -aware placement (namespaces stand in for VMs)",
+    ),
     "n-plus-one": ("vmgrid.bench.n_plus_one", "time of the N+1 check on a generated cluster"),
     "history": ("vmgrid.bench.history", "cost of the manager's hour of usage history (dashboard)"),
     "manager-failover": (

@@ -18,6 +18,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -37,6 +38,7 @@ from vmgrid.agents.node.hypervisor import (
 )
 from vmgrid.agents.node.load import LoadSource
 from vmgrid.agents.node.rpc import NodeLink, Outbox, backoff_delay_s
+from vmgrid.agents.node.traffic_meter import TrafficMeter, node_traffic
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ class NodeAgent:
         self._info: HostInfo | None = None
         self._hello_sent: tuple[HostInfo | None] | None = None  # info of the last hello sent
         self._collector: Collector | None = None
+        window = config.traffic_window_s
+        self._traffic = TrafficMeter(window) if window > 0 and not hypervisor.simulated else None
         self._degraded = "not connected to libvirt yet"
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -191,6 +195,10 @@ class NodeAgent:
                 log.warning("sampling libvirt failed: %s", exc)
                 return None
             report = collector.report(sample)
+            traffic = await asyncio.to_thread(
+                node_traffic, self._traffic, sample, self._hypervisor.simulated
+            )
+            report = replace(report, traffic=traffic)
             self.last_sample, self.last_report = sample, report
             return report
 

@@ -71,6 +71,9 @@ class AgentConfig:
     """Report the host's CPU use as the sum of its guests' (lab hosts share one machine)."""
     load: LoadConfig = field(default_factory=LoadConfig)
     """Synthetic load, used only on simulated (test-driver) nodes."""
+    traffic_window_s: float = 30.0
+    """Window over which measured VM-to-VM traffic is averaged (nftables on the host's
+    bridges); 0 turns metering off (reported as unavailable)."""
     metrics_listen: str = ""
     """HOST:PORT of the Prometheus /metrics endpoint; empty (default) serves none, port 0
     picks a free port (logged)."""
@@ -131,7 +134,14 @@ def load_config(path: Path | None, overrides: Mapping[str, Any]) -> AgentConfig:
         load=_load(raw.get("load", {}), base_dir),
         metrics_listen=_metrics_listen(raw.get("metrics_listen", "")),
         state_dir=_state_dir(raw.get("state_dir"), base_dir),
+        traffic_window_s=_traffic_window(raw.get("traffic_window_s", 30.0)),
     )
+
+
+def _traffic_window(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 3600:
+        raise ConfigError(f"traffic_window_s: {value!r} is not a number of seconds in [0, 3600]")
+    return float(value)
 
 
 def _text(raw: Mapping[str, Any], key: str, default: str) -> str:

@@ -99,6 +99,8 @@ class DomainSample:
     memory_mib: int
     cpu_time_ns: int | None
     interfaces: tuple[InterfaceCounters, ...]
+    macs: tuple[str, ...] = ()
+    """MAC addresses of the domain's NICs (lower case), for the traffic meter."""
 
 
 @dataclass(frozen=True)

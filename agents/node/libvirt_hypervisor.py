@@ -36,6 +36,7 @@ from vmgrid.agents.node.hypervisor import (
     InterfaceCounters,
 )
 from vmgrid.agents.node.migration import MigrationProgress, MigrationRequest
+from vmgrid.agents.node.traffic_meter import MAX_CACHED_DOMAINS, domain_macs
 
 SIMULATED_MIGRATION = "simulated nodes migrate through the manager"
 
@@ -131,6 +132,7 @@ class LibvirtHypervisor:
         self._event_callback_id: int | None = None
         self._on_event: DomainEventCallback | None = None
         self._on_connection: ConnectionCallback | None = None
+        self._macs: dict[str, tuple[str, ...]] = {}  # uuid -> NIC MACs, read once per domain
 
     @property
     def uri(self) -> str:
@@ -392,7 +394,20 @@ class LibvirtHypervisor:
             memory_mib=int(memory_kib) // 1024,
             cpu_time_ns=None if self._simulated or cpu_time is None else int(cpu_time),
             interfaces=() if self._simulated else interfaces_from_stats(stats),
+            macs=() if self._simulated else self._domain_macs(dom),
         )
+
+    def _domain_macs(self, dom: libvirt.virDomain) -> tuple[str, ...]:
+        """The NICs' MACs from the domain XML; cached by uuid (a NIC's MAC is fixed while the
+        domain is defined), the cache trimmed to the domains still listed."""
+        uuid = dom.UUIDString()
+        cached = self._macs.get(uuid)
+        if cached is None:
+            cached = domain_macs(dom.XMLDesc(0))
+            if len(self._macs) > MAX_CACHED_DOMAINS:
+                self._macs.clear()
+            self._macs[uuid] = cached
+        return cached
 
 
 class _LibvirtGuard:

@@ -137,3 +137,19 @@ def test_migration_on_a_simulated_node_fails_pointing_at_the_manager(
         "no migration was running",
     )
     assert hypervisor.domain_state(ON.uuid) is model.VmState.RUNNING
+
+
+def test_nic_macs_come_from_the_domain_xml_read_through_libvirt() -> None:
+    """Read as on a real host (not simulated): the test driver's default domain has a NIC."""
+    real = LibvirtHypervisor("test:///default", simulated=False)
+    real.connect()
+    try:
+        [dom] = real.sample().domains
+        assert dom.macs == ("aa:bb:cc:dd:ee:ff",)
+    finally:
+        real.close()
+
+
+def test_a_simulated_node_reads_no_macs(hypervisor: LibvirtHypervisor) -> None:
+    domains = hypervisor.sample().domains
+    assert domains and all(dom.macs == () for dom in domains)

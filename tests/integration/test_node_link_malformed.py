@@ -103,6 +103,13 @@ def test_bad_figures_from_one_agent_leave_its_state_and_the_other_agents_untouch
         first.send(report=unknown)
         error = (await first.recv()).error
         assert error.field == "report.vms[0].state" and "unknown VM state 42" in error.message
+        bad_mac = first.report_msg("a1", "a2")
+        bad_mac.traffic.available = True
+        bad_mac.traffic.window_ms = 1000
+        bad_mac.traffic.flows.add(src_mac="zz", dst_mac="52:54:00:00:00:01", bytes_per_second=1)
+        first.send(report=bad_mac)
+        error = (await first.recv()).error
+        assert error.field == "report.traffic.flows[0].src_mac" and "'zz'" in error.message
 
         second.report("b1", "b2")
         first.send(heartbeat=node_pb2.Heartbeat(sequence=1))  # its stream is still open

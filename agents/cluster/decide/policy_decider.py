@@ -28,6 +28,7 @@ from vmgrid.agents.cluster.decide.control import (
 )
 from vmgrid.agents.cluster.decide.move_limits import MoveHistory
 from vmgrid.agents.cluster.decide.policy_limits import within_policy
+from vmgrid.agents.cluster.decide.traffic_moves import toward_traffic
 from vmgrid.agents.cluster.state.policy_view import (
     PolicyView,
     VmIds,
@@ -119,6 +120,8 @@ class PolicyDecider:
         emptied = {m.source for m in moves if m.reason == "consolidation"}
         if emptied and len(emptied) < config.min_gain_nodes:
             moves = [m for m in moves if m.reason != "consolidation"]
+        band = config.operator_policy
+        moves = toward_traffic(snapshot, view, moves, band.cpu_high, band.memory_high)
         held = set(trigger.nodes) if trigger.kind is TriggerKind.OVERLOAD else set()
         moves, waiting, notes = within_policy(snapshot, view, moves, config, history, held)
         checked = plan_moves(snapshot, view, moves, config.operator_policy.memory_high)

@@ -21,6 +21,7 @@ from vmgrid.agents.cluster.state.nodes import NodeView as NodeView
 from vmgrid.agents.cluster.state.owned_nodes import OwnedNodes
 from vmgrid.agents.cluster.state.ownership import VmOwners
 from vmgrid.agents.cluster.state.snapshot import ClusterSnapshot as ClusterSnapshot
+from vmgrid.agents.cluster.state.traffic import ClusterTraffic
 from vmgrid.agents.cluster.state.trend import NodeFold, UsageTrends
 from vmgrid.agents.errors import FailedPrecondition
 from vmgrid.agents.model import LifecycleEvent, NodeHello, NodeReport
@@ -51,6 +52,8 @@ class ClusterState(OwnedNodes):
         """The last hour of every node's and VM's usage, in buckets (the dashboard's charts)."""
         self.rules = RuleStore()
         """The cluster's placement rules; the runtime swaps in one kept in its database."""
+        self.traffic = ClusterTraffic(monotonic=monotonic)
+        """Measured VM-to-VM traffic; its heavy pairs join the rules as soft terms."""
         self.history_window = history_window
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self._monotonic = monotonic
@@ -188,6 +191,8 @@ class ClusterState(OwnedNodes):
             built = {vm.uuid: vm for vm in report.vms}
             report = ReportRows.of(report)
         node.last_sequence = report.sequence
+        if report.traffic is not None:
+            self.traffic.apply(node_id, report.traffic)
         sent_at = report.sent_at_unix_ns
         samples = report.samples
         if not sent_at:
@@ -331,6 +336,7 @@ class ClusterState(OwnedNodes):
                 "); move or remove them first"
             )
         self.owners.forget_node(node_id, self._nodes)
+        self.traffic.forget(node_id)
         del self._nodes[node_id]
         self._tell_power(node_id, None, False)
         self.bus.publish(EventKind.NODE_FORGOTTEN, node_id=node_id, message="forgotten")
@@ -362,5 +368,5 @@ class ClusterState(OwnedNodes):
             nodes=tuple(self.views()),
             node_history=MappingProxyType(node_history),
             _vm_histories=MappingProxyType(vm_histories),
-            rules=self.rules.kept(),
+            rules=self.rules.kept() + self.traffic.soft_rules(),
         )

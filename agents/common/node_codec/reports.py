@@ -23,6 +23,7 @@ from vmgrid.agents.common.node_codec.report_errors import (
     duplicate_vm,
     out_of_range,
 )
+from vmgrid.agents.common.node_codec.traffic import decode_traffic, encode_traffic
 from vmgrid.agents.errors import MalformedMessage
 from vmgrid.agents.report_rows import ReportRows, VmRow, new_vm_usage
 from vmgrid.agents.wire_limits import (
@@ -135,7 +136,9 @@ def decode_report(msg: node_pb2.NodeReport) -> m.NodeReport:
     """Validate and convert a report (as `decode_report_rows`, with VmUsage objects)."""
     rows = decode_report_rows(msg)
     vms = tuple(new_vm_usage(*row) for row in rows.rows)
-    return m.NodeReport(rows.sent_at_unix_ns, rows.sequence, rows.host, vms, rows.vm_pressure)
+    return m.NodeReport(
+        rows.sent_at_unix_ns, rows.sequence, rows.host, vms, rows.vm_pressure, rows.traffic
+    )
 
 
 def decode_report_rows(msg: node_pb2.NodeReport) -> ReportRows:
@@ -196,8 +199,17 @@ def decode_report_rows(msg: node_pb2.NodeReport) -> ReportRows:
     if len(set(uuids)) != len(uuids):
         raise duplicate_vm(uuids)
     pressure = decode_vm_pressure(msg.vm_pressure) if msg.vm_pressure else ()
+    traffic = decode_traffic("report.traffic", msg.traffic) if msg.HasField("traffic") else None
     return ReportRows(
-        sent, msg.sequence, host, tuple(uuids), tuple(vm_states), tuple(rows), samples, pressure
+        sent,
+        msg.sequence,
+        host,
+        tuple(uuids),
+        tuple(vm_states),
+        tuple(rows),
+        samples,
+        pressure,
+        traffic,
     )
 
 
@@ -330,6 +342,8 @@ def encode_report(report: m.NodeReport) -> node_pb2.NodeReport:
         vms=[encode_vm_usage(vm) for vm in report.vms],
     )
     encode_vm_pressure(report.vm_pressure, msg.vm_pressure)
+    if report.traffic is not None:
+        encode_traffic(report.traffic, msg.traffic)
     set_timestamp_ns(msg.sent_at, report.sent_at_unix_ns)
     return msg
 

@@ -191,18 +191,58 @@ class VmUsage(_message.Message):
     def __init__(self, uuid: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., vcpus: _Optional[int] = ..., cpu_used_millicores: _Optional[int] = ..., memory_used_bytes: _Optional[int] = ..., memory_allocated_bytes: _Optional[int] = ..., net_rx_bytes_per_second: _Optional[int] = ..., net_tx_bytes_per_second: _Optional[int] = ..., disk_read_bytes_per_second: _Optional[int] = ..., disk_write_bytes_per_second: _Optional[int] = ..., simulated: _Optional[bool] = ...) -> None: ...
 
 class NodeReport(_message.Message):
-    __slots__ = ("sent_at", "sequence", "host", "vms", "vm_pressure")
+    __slots__ = ("sent_at", "sequence", "host", "vms", "vm_pressure", "traffic")
     SENT_AT_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     VMS_FIELD_NUMBER: _ClassVar[int]
     VM_PRESSURE_FIELD_NUMBER: _ClassVar[int]
+    TRAFFIC_FIELD_NUMBER: _ClassVar[int]
     sent_at: _timestamp_pb2.Timestamp
     sequence: int
     host: HostUsage
     vms: _containers.RepeatedCompositeFieldContainer[VmUsage]
     vm_pressure: _containers.RepeatedCompositeFieldContainer[VmPressure]
-    def __init__(self, sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., host: _Optional[_Union[HostUsage, _Mapping]] = ..., vms: _Optional[_Iterable[_Union[VmUsage, _Mapping]]] = ..., vm_pressure: _Optional[_Iterable[_Union[VmPressure, _Mapping]]] = ...) -> None: ...
+    traffic: TrafficMatrix
+    def __init__(self, sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., host: _Optional[_Union[HostUsage, _Mapping]] = ..., vms: _Optional[_Iterable[_Union[VmUsage, _Mapping]]] = ..., vm_pressure: _Optional[_Iterable[_Union[VmPressure, _Mapping]]] = ..., traffic: _Optional[_Union[TrafficMatrix, _Mapping]] = ...) -> None: ...
+
+class TrafficMatrix(_message.Message):
+    __slots__ = ("available", "unavailable_reason", "window_ms", "endpoints", "flows")
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    UNAVAILABLE_REASON_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    FLOWS_FIELD_NUMBER: _ClassVar[int]
+    available: bool
+    unavailable_reason: str
+    window_ms: int
+    endpoints: _containers.RepeatedCompositeFieldContainer[TrafficEndpoint]
+    flows: _containers.RepeatedCompositeFieldContainer[TrafficFlow]
+    def __init__(self, available: _Optional[bool] = ..., unavailable_reason: _Optional[str] = ..., window_ms: _Optional[int] = ..., endpoints: _Optional[_Iterable[_Union[TrafficEndpoint, _Mapping]]] = ..., flows: _Optional[_Iterable[_Union[TrafficFlow, _Mapping]]] = ...) -> None: ...
+
+class TrafficEndpoint(_message.Message):
+    __slots__ = ("vm_uuid", "mac", "ip")
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    mac: str
+    ip: str
+    def __init__(self, vm_uuid: _Optional[str] = ..., mac: _Optional[str] = ..., ip: _Optional[str] = ...) -> None: ...
+
+class TrafficFlow(_message.Message):
+    __slots__ = ("src_mac", "dst_mac", "src_ip", "dst_ip", "bytes_per_second")
+    SRC_MAC_FIELD_NUMBER: _ClassVar[int]
+    DST_MAC_FIELD_NUMBER: _ClassVar[int]
+    SRC_IP_FIELD_NUMBER: _ClassVar[int]
+    DST_IP_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    src_mac: str
+    dst_mac: str
+    src_ip: str
+    dst_ip: str
+    bytes_per_second: int
+    def __init__(self, src_mac: _Optional[str] = ..., dst_mac: _Optional[str] = ..., src_ip: _Optional[str] = ..., dst_ip: _Optional[str] = ..., bytes_per_second: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("sent_at", "sequence", "degraded_reason")
