@@ -24,11 +24,12 @@ from vmgrid.agents.cluster.state.nodes import NodeStatus as NodeStatus
 from vmgrid.agents.cluster.state.nodes import NodeView as NodeView
 from vmgrid.agents.cluster.state.ownership import VmOwners, conflict_message
 from vmgrid.agents.cluster.state.trend import (
-    HOST_SERIES,
     NodeFold,
     UsageHistory,
     UsageTrends,
     combine,
+    node_rows,
+    vm_pressure_rows,
     vm_rows,
 )
 from vmgrid.agents.errors import FailedPrecondition, NotFound
@@ -270,6 +271,9 @@ class ClusterState:
                 built = {uuid: built[uuid] for uuid in report.uuids}
         if report.vm_pressure or node.vm_pressure:
             node.vm_pressure = MappingProxyType({p.uuid: p.pressure for p in report.vm_pressure})
+            self.trends.vm_pressure_report(
+                node.fold, self.history_window, sent_at, node.vm_pressure
+            )
         uuids, states = report.uuids, report.states
         history = node.vm_history
         if uuids != node.uuids:
@@ -529,8 +533,7 @@ class ClusterState:
     def node_usage_history(self, node_id: str, since_unix_ns: int) -> UsageHistory:
         """A node's usage since `since_unix_ns` (trend.combine); NotFound names an unknown id."""
         node = self._node(node_id)
-        samples = [(t, [getattr(u, n) for n in HOST_SERIES]) for t, u in node.history]
-        return combine(node_id, self.trends.nodes, since_unix_ns, samples)
+        return combine(node_id, self.trends.nodes, since_unix_ns, node_rows(node.history))
 
     def vm_usage_history(self, vm_uuid: str, since_unix_ns: int) -> UsageHistory:
         """A VM's usage since `since_unix_ns` wherever it ran; NotFound names a uuid the
@@ -539,7 +542,8 @@ class ClusterState:
         if node is None and not self.trends.vms.known(vm_uuid):
             raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
         samples = () if node is None else node.vm_history.samples(vm_uuid)
-        return combine(vm_uuid, self.trends.vms, since_unix_ns, vm_rows(samples))
+        rows = vm_pressure_rows(vm_rows(samples), vm_uuid, node and node.fold)
+        return combine(vm_uuid, self.trends.vms, since_unix_ns, rows, self.trends.vm_pressure)
 
     def report_impossible(self, rule_id: str, reason: str) -> None:
         """A decider could not keep `rule_id` (and kept the VMs running rather than lose
