@@ -542,7 +542,8 @@ class ClusterState:
         if node is None and not self.trends.vms.known(vm_uuid):
             raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
         samples = () if node is None else node.vm_history.samples(vm_uuid)
-        rows = vm_pressure_rows(vm_rows(samples), vm_uuid, node and node.fold)
+        fold = None if node is None else node.fold
+        rows = vm_pressure_rows(vm_rows(samples), vm_uuid, fold)
         return combine(vm_uuid, self.trends.vms, since_unix_ns, rows, self.trends.vm_pressure)
 
     def report_impossible(self, rule_id: str, reason: str) -> None:
