@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vmgrid.agents.cluster.act.journal_errors import CountedConnection
 from vmgrid.solver.plan import Action, ActionKind
 
 _SCHEMA = """
@@ -128,7 +129,9 @@ class Journal:
 
     def __init__(self, path: str | Path) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db = CountedConnection(
+            sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
@@ -142,6 +145,11 @@ class Journal:
         replicated manager); called on the writer's thread, after the commit."""
         self.node_listeners: list[Callable[[str], None]] = []
         """Called with a node id after it is remembered or forgotten as powered off."""
+
+    @property
+    def errors(self) -> int:
+        """SQLite statements of this journal that failed (journal_errors.py)."""
+        return self._db.errors
 
     def _changed(self, plan_id: str) -> None:
         for listener in self.listeners:
