@@ -52,14 +52,16 @@ class VmPressureFold:
     def add(self, sent_at_ns: int, pressures: Mapping[str, Pressure]) -> None:
         """One report's VM pressure (empty: none of its VMs had any)."""
         self.recent.append((sent_at_ns, pressures))
-        sums = self.sums
-        for uuid, pressure in pressures.items():
+        sums, nan = self.sums, math.nan
+        for uuid, pressure in pressures.items():  # per VM that reports: kept plain and inline
             row = sums.get(uuid)
             if row is None:
                 row = sums[uuid] = [0.0, 0.0, 0.0, 0.0]
+            cpu, memory, io = pressure.cpu, pressure.memory, pressure.io
             row[0] += 1
-            for i, value in enumerate(pressure_values(pressure), 1):
-                row[i] = math.nan if value is None else row[i] + value
+            row[1] = nan if cpu is None else row[1] + cpu.some_avg10
+            row[2] = nan if memory is None else row[2] + memory.some_avg10
+            row[3] = nan if io is None else row[3] + io.some_avg10
 
     def take(self) -> tuple[list[str], list[float], list[list[float]]]:
         """(uuids, counts, sums) of the open bucket, which starts again empty."""
