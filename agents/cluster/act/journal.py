@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import enum
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmgrid.agents.cluster.act.journal_errors import CountedConnection
+from vmgrid.agents.cluster.act.journal_errors import counted_connection
 from vmgrid.solver.plan import Action, ActionKind
 
 _SCHEMA = """
@@ -129,9 +128,7 @@ class Journal:
 
     def __init__(self, path: str | Path) -> None:
         self._lock = threading.Lock()
-        self._db = CountedConnection(
-            sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        )
+        self._db = counted_connection(path)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 
@@ -45,3 +46,10 @@ class CountedConnection:
 
     def close(self) -> None:
         self._db.close()
+
+
+def counted_connection(path: str | Path) -> CountedConnection:
+    """The journal's connection to `path` (autocommit: the journal opens its transactions)."""
+    return CountedConnection(
+        sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    )
