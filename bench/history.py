@@ -33,6 +33,13 @@ class _NoTrends(UsageTrends):
     def leaving(self, fold: NodeFold, history: NodeHistory, uuid: str) -> None:
         pass
 
+    @staticmethod
+    def vm_pressure_report(fold: NodeFold, window: int, sent_at_ns: int, pressures: Any) -> None:
+        pass
+
+
+_PRESSURE = m.Pressure(m.PressureStall(1.5), m.PressureStall(0.2), m.PressureStall(0.0))
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nodes", type=int, default=100, help="nodes (default 100)")
@@ -43,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--period", type=float, default=1.0, help="report period, s (default 1)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3, help="runs of each (default 3)")
+    parser.add_argument(
+        "--pressure",
+        action="store_true",
+        help="reports carry host and VM pressure, as from agents that read PSI (default: none, "
+        "as on the libvirt test driver)",
+    )
 
 
 def _feed(args: argparse.Namespace, trends: UsageTrends) -> tuple[ClusterState, float, int]:
@@ -78,8 +91,12 @@ def _feed(args: argparse.Namespace, trends: UsageTrends) -> tuple[ClusterState, 
                 usages.append(
                     m.VmUsage(uuid, uuid, m.VmState.RUNNING, 2, cpu[uuid], 2**30, 2**30, 1000, 2000)
                 )
-            host = m.HostUsage(sum(u.cpu_used_millicores for u in usages), 2**36, 2**38, 10, 20)
-            report = m.NodeReport(sent_at, step + 1, host, tuple(usages))
+            pressure = _PRESSURE if args.pressure else m.NO_PRESSURE
+            host = m.HostUsage(
+                sum(u.cpu_used_millicores for u in usages), 2**36, 2**38, 10, 20, pressure
+            )
+            vm_pressure = tuple(m.VmPressure(u, _PRESSURE) for u in vms[node] if args.pressure)
+            report = m.NodeReport(sent_at, step + 1, host, tuple(usages), vm_pressure)
             began = time.process_time()
             state.apply_report(node, report)
             spent += time.process_time() - began
@@ -106,6 +123,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     vm_count = args.nodes * args.vms_per_node
     return {
         "nodes": args.nodes,
+        "pressure": args.pressure,
         "vms": vm_count,
         "simulated_minutes": args.minutes,
         "reports": reports,
@@ -114,7 +132,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "hour_share_of_ingest": round((with_s - without_s) / without_s, 4) if without_s else 0,
         "bucket_s": trends.bucket_s,
         "buckets_kept": trends.vms.columns,
-        "hour_bytes": trends.vms.nbytes + trends.nodes.nbytes,
+        "hour_bytes": trends.vms.nbytes + trends.nodes.nbytes + trends.vm_pressure.nbytes,
         "hour_bytes_per_vm": round(trends.vms.nbytes / max(1, vm_count), 1),
         "read_ms_node_and_vm": round(read_ms, 3),
     }

@@ -26,7 +26,9 @@ HISTORY = {
             "description": "one array per series, aligned with times_unix_ms: "
             "cpu_used_millicores, memory_used_bytes, net_rx_bytes_per_second, "
             "net_tx_bytes_per_second (nodes also memory_total_bytes and any other numeric "
-            "field they report); null where a value was unavailable",
+            "field they report), pressure_cpu_some_avg10, pressure_memory_some_avg10, "
+            "pressure_io_some_avg10 (PSI, percent); null where a value was unavailable (all "
+            "pressure on an agent that reads none, e.g. the libvirt test driver)",
             "additionalProperties": _NUMBERS,
         },
     },

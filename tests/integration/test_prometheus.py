@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.metrics import ClusterMetrics
 from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
@@ -58,6 +59,7 @@ def render_config(targets: dict[str, str], path: Path) -> Path:
         assert default in text, f"{SCRAPE_CONFIG} no longer lists {default} for {job}"
         text = text.replace(default, targets[job])
     text = text.replace("scrape_interval: 15s", "scrape_interval: 1s")
+    text = text.replace("evaluation_interval: 15s", "evaluation_interval: 1s")
     path.write_text(text)
     shutil.copy(SCRAPE_CONFIG.parent / "alerts.yml", path.parent / "alerts.yml")
     return path
@@ -195,5 +197,22 @@ def test_prometheus_scrapes_every_component_and_finds_their_series(tmp_path: Pat
                     lambda: value("vmgrid_grid_link_utilisation_ratio") is not None, "links"
                 )
                 assert value('sum(up{job=~"vmgrid-.*"})') == 3
+                # the overload alert's match of each node to its manager's band holds on the
+                # labels a real scrape gives, and every alert rule evaluates without error
+                high = value('vmgrid_cluster_policy_band_ratio{resource="cpu",edge="high"}')
+                assert high == OperatorPolicy().cpu_high
+                matched = (
+                    "vmgrid_cluster_node_cpu_capacity_cores > on(job, instance) group_left() "
+                    'vmgrid_cluster_policy_band_ratio{resource="cpu",edge="high"}'
+                )
+                capacity = value("vmgrid_cluster_node_cpu_capacity_cores")
+                assert capacity is not None and value(matched) == capacity
+
+                def rules_evaluated() -> bool:
+                    groups = api(base, "/api/v1/rules")["groups"]
+                    health = [r.get("health") for g in groups for r in g["rules"]]
+                    return len(health) == 9 and set(health) == {"ok"}
+
+                await until(rules_evaluated, "every alert rule evaluated without error")
 
     asyncio.run(asyncio.wait_for(scenario(), 150))

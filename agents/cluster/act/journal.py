@@ -9,12 +9,12 @@ and the agent, which executes an id at most once, answers from its cache instead
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from vmgrid.agents.cluster.act.journal_errors import counted_connection
 from vmgrid.agents.cluster.act.journal_records import ActionRecord as ActionRecord
 from vmgrid.agents.cluster.act.journal_records import ActionState as ActionState
 from vmgrid.agents.cluster.act.journal_records import PlanRecord as PlanRecord
@@ -73,7 +73,7 @@ class Journal:
 
     def __init__(self, path: str | Path) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db = counted_connection(path)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
@@ -87,6 +87,11 @@ class Journal:
         replicated manager); called on the writer's thread, after the commit."""
         self.node_listeners: list[Callable[[str], None]] = []
         """Called with a node id after it is remembered or forgotten as powered off."""
+
+    @property
+    def errors(self) -> int:
+        """SQLite statements of this journal that failed (journal_errors.py)."""
+        return self._db.errors
 
     def _changed(self, plan_id: str) -> None:
         for listener in self.listeners:

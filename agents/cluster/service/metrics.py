@@ -93,6 +93,8 @@ class ClusterCollector(Collector):
             self._manager.term,
         )
         yield self._rules()
+        if self.runtime is not None:
+            yield from _policy_and_errors(self.runtime)
 
     def _ingest(self) -> Iterator[Metric]:
         ingest = self._manager.ingest
@@ -173,6 +175,45 @@ def _node_pressure(views: list[NodeLoad]) -> Iterator[Metric]:
                 avg10.add_metric([view.node_id, resource, "full"], stall.full_avg10)
     yield avg10
     yield available
+
+
+ETCD_ERRORS = ("unavailable", "watch_broken", "fenced", "unreadable")
+"""The kinds of etcd errors counted (EtcdClient.errors), each exported from 0 on."""
+
+
+def _policy_and_errors(runtime: ClusterRuntime) -> Iterator[Metric]:
+    """The operator policy's band (alerts compare each node's load to its top) and the errors
+    of the plan journal and, on a replicated manager, of etcd (alerts fire on an increase)."""
+    policy = runtime.loop.config.operator_policy
+    band = GaugeMetricFamily(
+        "vmgrid_cluster_policy_band_ratio",
+        "The operator policy's target utilisation band: a fraction of each node's capacity "
+        "(edge high: nodes above it are relieved and never packed above it).",
+        labels=["resource", "edge"],
+    )
+    for resource, low, high in (
+        ("cpu", policy.cpu_low, policy.cpu_high),
+        ("memory", policy.memory_low, policy.memory_high),
+    ):
+        band.add_metric([resource, "low"], low)
+        band.add_metric([resource, "high"], high)
+    yield band
+    yield CounterMetricFamily(
+        "vmgrid_cluster_journal_errors",
+        "SQLite statements of the plan journal that failed.",
+        value=runtime.journal.errors,
+    )
+    if runtime.replica is not None:
+        etcd = CounterMetricFamily(
+            "vmgrid_cluster_etcd_errors",
+            "etcd errors of this replica: calls no member answered (unavailable), watches "
+            "that broke, writes refused by the leader fence, entries that could not be read.",
+            labels=["error"],
+        )
+        errors = runtime.replica.client.errors
+        for kind in ETCD_ERRORS:
+            etcd.add_metric([kind], errors[kind])
+        yield etcd
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

@@ -199,6 +199,7 @@ class EtcdMirror:
         done = await self._replica.client.txn([fence], operations)
         if not done.succeeded:
             log.error("etcd refused a write of term %d: this replica was deposed", election.term)
+            self._replica.client.errors["fenced"] += 1
             election.lost.set()
             raise EtcdUnavailable(f"term {election.term} ended: etcd holds a newer leader")
         self.writes += len(operations)
@@ -222,6 +223,7 @@ class EtcdMirror:
                 self._journal.replace_plan(plan_from_json(kv.value))
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("etcd plan %s unreadable (%s); left out", kv.key, exc)
+                self._replica.client.errors["unreadable"] += 1
         stored = await self._replica.client.range(self.rules_prefix)
         wanted = {}
         for kv in stored:
@@ -230,6 +232,7 @@ class EtcdMirror:
                 constraint = build_constraint(data["kind"], data["fields"])
             except (ValueError, KeyError, TypeError, InvalidArgument) as exc:
                 log.error("etcd rule %s unreadable (%s); left out", kv.key, exc)
+                self._replica.client.errors["unreadable"] += 1
                 continue
             wanted[kv.key[len(self.rules_prefix) :]] = (data, constraint)
         for rule in self._rules.rules():
@@ -258,6 +261,7 @@ class EtcdMirror:
                 )
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("etcd node %s unreadable (%s); left out", kv.key, exc)
+                self._replica.client.errors["unreadable"] += 1
         for node_id, _, _ in self._journal.powered_off_nodes():
             if node_id not in wanted:
                 self._journal.forget_powered_off(node_id)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from vmgrid.agents.cluster.state.events import EventBus
 from vmgrid.agents.cluster.state.nodes import NodeLoad, NodeRecord, NodeStatus, NodeView
 from vmgrid.agents.cluster.state.trend import (
-    HOST_SERIES,
     UsageHistory,
     UsageTrends,
     combine,
+    node_rows,
+    vm_pressure_rows,
     vm_rows,
 )
 from vmgrid.agents.errors import NotFound
@@ -93,8 +94,7 @@ class NodeTable:
     def node_usage_history(self, node_id: str, since_unix_ns: int) -> UsageHistory:
         """A node's usage since `since_unix_ns` (trend.combine); NotFound names an unknown id."""
         node = self._node(node_id)
-        samples = [(t, [getattr(u, n) for n in HOST_SERIES]) for t, u in node.history]
-        return combine(node_id, self.trends.nodes, since_unix_ns, samples)
+        return combine(node_id, self.trends.nodes, since_unix_ns, node_rows(node.history))
 
     def vm_usage_history(self, vm_uuid: str, since_unix_ns: int) -> UsageHistory:
         """A VM's usage since `since_unix_ns` wherever it ran; NotFound names a uuid the
@@ -103,4 +103,6 @@ class NodeTable:
         if node is None and not self.trends.vms.known(vm_uuid):
             raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
         samples = () if node is None else node.vm_history.samples(vm_uuid)
-        return combine(vm_uuid, self.trends.vms, since_unix_ns, vm_rows(samples))
+        fold = None if node is None else node.fold
+        rows = vm_pressure_rows(vm_rows(samples), vm_uuid, fold)
+        return combine(vm_uuid, self.trends.vms, since_unix_ns, rows, self.trends.vm_pressure)

@@ -212,6 +212,9 @@ class ClusterState(OwnedNodes):
                 built = {uuid: built[uuid] for uuid in report.uuids}
         if report.vm_pressure or node.vm_pressure:
             node.vm_pressure = MappingProxyType({p.uuid: p.pressure for p in report.vm_pressure})
+            self.trends.vm_pressure_report(
+                node.fold, self.history_window, trend_at, node.vm_pressure
+            )
         uuids, states = report.uuids, report.states
         history = node.vm_history
         if uuids != node.uuids:

@@ -23,7 +23,13 @@ from dataclasses import dataclass, fields
 import numpy as np
 import numpy.typing as npt
 from vmgrid.agents.cluster.state.history import NodeHistory, VmSample
-from vmgrid.agents.model import HostUsage
+from vmgrid.agents.cluster.state.trend_pressure import (
+    PRESSURE_SERIES,
+    VmPressureFold,
+    pressure_values,
+    with_pressure,
+)
+from vmgrid.agents.model import HostUsage, Pressure
 
 VM_SERIES = (
     "cpu_used_millicores",
@@ -38,7 +44,17 @@ HOST_SERIES = tuple(
 )
 """Every numeric field a node reports (new HostUsage fields are kept without a change here)."""
 
+NODE_SERIES = HOST_SERIES + PRESSURE_SERIES
+"""A node's series: its usage, then its pressure (trend_pressure.py)."""
+
 _HOST_VALUES = operator.attrgetter(*HOST_SERIES)
+
+
+def host_values(usage: HostUsage) -> tuple[float | None, ...]:
+    """A host sample's values in NODE_SERIES order (pressure None where unavailable)."""
+    return _HOST_VALUES(usage) + pressure_values(usage.pressure)
+
+
 BUCKET_S = 30
 SPAN_S = 3600
 
@@ -147,7 +163,16 @@ class BucketStore:
 class NodeFold:
     """A node's open bucket: the rows of its windows not folded yet, and the sums so far."""
 
-    __slots__ = ("bucket", "pending", "host_pending", "counts", "sums", "host_count", "host_sums")
+    __slots__ = (
+        "bucket",
+        "pending",
+        "host_pending",
+        "counts",
+        "sums",
+        "host_count",
+        "host_sums",
+        "pressure",
+    )
 
     def __init__(self) -> None:
         self.bucket = -1
@@ -156,7 +181,9 @@ class NodeFold:
         self.counts = np.zeros(0, dtype=np.int64)
         self.sums = np.zeros((0, len(VM_SERIES)), dtype=np.float64)
         self.host_count = 0
-        self.host_sums = [0.0] * len(HOST_SERIES)
+        self.host_sums = [0.0] * len(NODE_SERIES)
+        self.pressure: VmPressureFold | None = None
+        """Its VMs' pressure, from the first report that carried some (else None)."""
 
 
 class UsageTrends:
@@ -165,8 +192,10 @@ class UsageTrends:
     def __init__(self, bucket_s: int = BUCKET_S, span_s: int = SPAN_S) -> None:
         self.bucket_s = bucket_s
         self.span_s = span_s
-        self.nodes = BucketStore(HOST_SERIES, bucket_s, span_s)
+        self.nodes = BucketStore(NODE_SERIES, bucket_s, span_s)
         self.vms = BucketStore(VM_SERIES, bucket_s, span_s)
+        self.vm_pressure = BucketStore(PRESSURE_SERIES, bucket_s, span_s)
+        """VMs' pressure: rows only for VMs that ever reported some."""
         self._bucket_ns = bucket_s * 1_000_000_000
 
     def before_report(
@@ -187,6 +216,16 @@ class UsageTrends:
         elif fold.pending >= history.window or fold.host_pending >= history.window:
             self._fold(fold, history)
             self._fold_hosts(fold, hosts)
+
+    @staticmethod
+    def vm_pressure_report(
+        fold: NodeFold, window: int, sent_at_ns: int, pressures: Mapping[str, Pressure]
+    ) -> None:
+        """Call (after before_report) for a report that carries VM pressure, or the first
+        that carries none after one that did; never for the others (no per-VM work)."""
+        if fold.pressure is None:
+            fold.pressure = VmPressureFold(window)
+        fold.pressure.add(sent_at_ns, pressures)
 
     @staticmethod
     def after_report(fold: NodeFold) -> None:
@@ -231,13 +270,16 @@ class UsageTrends:
         fold.counts[:] = 0
         fold.sums[:] = 0.0
         fold.host_count = 0
-        fold.host_sums = [0.0] * len(HOST_SERIES)
+        fold.host_sums = [0.0] * len(NODE_SERIES)
+        if fold.pressure is not None and fold.pressure.sums:
+            uuids, counts, sums = fold.pressure.take()
+            self.vm_pressure.add(uuids, fold.bucket, counts, sums)
 
     @staticmethod
     def _fold_hosts(fold: NodeFold, hosts: Sequence[tuple[int, HostUsage]]) -> None:
         """Add the host samples not folded yet (the newest `host_pending` of `hosts`)."""
         pending = min(fold.host_pending, len(hosts))
-        rows = [_HOST_VALUES(hosts[k][1]) for k in range(len(hosts) - pending, len(hosts))]
+        rows = [host_values(hosts[k][1]) for k in range(len(hosts) - pending, len(hosts))]
         for i, column in enumerate(zip(*rows, strict=True)):
             try:
                 fold.host_sums[i] += sum(column)
@@ -278,10 +320,13 @@ def combine(
     store: BucketStore,
     since_ns: int,
     samples: Sequence[tuple[int, Sequence[float | None]]],
+    extra: BucketStore | None = None,
 ) -> UsageHistory:
     """Buckets that end before the first of `samples` (sent_at_ns, values in the store's
-    series order), then the samples from `since_ns` on: the hour at bucket resolution, the
-    last minute at report resolution (points appear as reports arrive)."""
+    series order, then `extra`'s), then the samples from `since_ns` on: the hour at bucket
+    resolution, the last minute at report resolution (points appear as reports arrive).
+    `extra` holds more series of the same subject on the same buckets (a VM's pressure);
+    a bucket it lacks is unavailable there."""
     bucket_ns = store.bucket_s * 1_000_000_000
     recent = [(t, v) for t, v in samples if t >= since_ns]
     first_sample = recent[0][0] if recent else None
@@ -295,9 +340,17 @@ def combine(
     series: dict[str, list[float | None]] = {
         name: [_finite(means[k][i]) for i in keep] for k, name in enumerate(store.series)
     }
+    names = store.series
+    if extra is not None:
+        names = names + extra.series
+        extra_buckets, extra_means = extra.read(subject, since_ns // bucket_ns)
+        where = {b: i for i, b in enumerate(extra_buckets)}
+        for k, name in enumerate(extra.series):
+            found = [where.get(buckets[i]) for i in keep]
+            series[name] = [None if j is None else _finite(extra_means[k][j]) for j in found]
     for t, values in recent:
         times.append(t // 1_000_000)
-        for name, value in zip(store.series, values, strict=True):
+        for name, value in zip(names, values, strict=True):
             series[name].append(None if value is None else float(value))
     return UsageHistory(
         subject,
@@ -306,6 +359,20 @@ def combine(
         {name: tuple(values) for name, values in series.items()},
         len(keep),
     )
+
+
+def node_rows(hosts: Sequence[tuple[int, HostUsage]]) -> list[tuple[int, Sequence[float | None]]]:
+    """A node's window of (sent_at, HostUsage) as rows in NODE_SERIES order for `combine`."""
+    return [(t, host_values(usage)) for t, usage in hosts]
+
+
+def vm_pressure_rows(
+    rows: Sequence[tuple[int, Sequence[float | None]]], uuid: str, fold: NodeFold | None
+) -> list[tuple[int, Sequence[float | None]]]:
+    """`rows` of a VM (vm_rows) with its pressure from its node's fold (unavailable when
+    the node's reports carried none)."""
+    pressure = fold.pressure if fold is not None else None
+    return with_pressure(rows, {} if pressure is None else pressure.at(uuid))
 
 
 def vm_rows(samples: Sequence[VmSample]) -> list[tuple[int, Sequence[float | None]]]:

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import json
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -168,6 +169,10 @@ class EtcdClient:
         self.timeout_s = timeout_s
         self._current = 0
         self._session: aiohttp.ClientSession | None = None
+        self.errors: Counter[str] = Counter()
+        """Failures by kind, counted where they happen: ``unavailable`` (a call no member
+        answered), ``watch_broken`` (a watch stream that broke or ended); its users add their
+        own kinds (replica_store: ``fenced``, ``unreadable``). Exported as metrics."""
 
     async def __aenter__(self) -> EtcdClient:
         return self
@@ -212,6 +217,7 @@ class EtcdClient:
                     continue
                 self._current = self.endpoints.index(endpoint)
                 return data
+        self.errors["unavailable"] += 1
         raise EtcdUnavailable(f"etcd at {', '.join(self.endpoints)} unavailable ({last})")
 
     # -- keys ------------------------------------------------------------------------------
@@ -309,5 +315,7 @@ class EtcdClient:
                         kind = "delete" if event.get("type") == "DELETE" else "put"
                         yield WatchEvent(kind, KeyValue.from_json(event["kv"]))
         except (aiohttp.ClientError, ValueError) as exc:
+            self.errors["watch_broken"] += 1
             raise EtcdUnavailable(f"etcd watch on {endpoint} broke ({exc})") from exc
+        self.errors["watch_broken"] += 1
         raise EtcdUnavailable(f"etcd watch on {endpoint} ended")

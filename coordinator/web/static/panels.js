@@ -78,9 +78,12 @@ function seriesFor(key, history) {
     if (memCap) out.push([{ label: "mem", stroke: "#16a34a", scale: "%", value: fmtPct }, scaled(s.memory_used_bytes, 100 / memCap)]);
   }
   out.push([{ label: "net", stroke: "#d97706", scale: "B/s", value: fmtRate }, sum(s.net_rx_bytes_per_second || [], s.net_tx_bytes_per_second || [])]);
+  // Pressure (PSI some avg10, % of the last 10 s stalled): only the resources the agent reads;
+  // a point it could not read is null (a gap), never 0.
   const palette = ["#7c3aed", "#db2777", "#0891b2", "#65a30d"];
-  Object.keys(s).filter((name) => name.includes("pressure")).forEach((name, i) => {
-    out.push([{ label: name.replace(/_/g, " "), stroke: palette[i % palette.length], scale: "%", value: fmtPct, dash: [4, 3] }, s[name]]);
+  Object.keys(s).filter((name) => name.startsWith("pressure_") && s[name].some((v) => v != null)).forEach((name, i) => {
+    const label = `PSI ${name.replace(/^pressure_/, "").replace(/_some_avg10$/, "")}`;
+    out.push([{ label, stroke: palette[i % palette.length], scale: "%", value: fmtPct, dash: [4, 3] }, s[name]]);
   });
   return out;
 }

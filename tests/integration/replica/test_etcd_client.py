@@ -99,6 +99,11 @@ def test_bad_endpoints_and_dead_members_are_clear_errors() -> None:
         async with EtcdClient(["http://127.0.0.1:9"], timeout_s=0.5) as etcd:
             with pytest.raises(EtcdUnavailable, match=r"etcd at http://127.0.0.1:9 unavailable"):
                 await etcd.get("/x")
+            assert etcd.errors == {"unavailable": 1}  # one failed call, however many tries
+            with pytest.raises(EtcdUnavailable, match=r"etcd watch on http://127.0.0.1:9 broke"):
+                async for _ in etcd.watch("/x"):
+                    pass
+            assert etcd.errors == {"unavailable": 1, "watch_broken": 1}
 
     asyncio.run(scenario())
 

@@ -74,6 +74,7 @@ def test_a_new_leader_reads_the_running_plan_and_rules_of_the_old_one(
             with pytest.raises(EtcdUnavailable, match="etcd holds a newer leader"):
                 await mirror.flush()
             assert old.deposed.is_set()
+            assert old.client.errors["fenced"] == 1  # exported: vmgrid_cluster_etcd_errors
             again = Journal(":memory:")
             await EtcdMirror(new, again, RuleStore()).restore()
             final = again.plan("p1")
@@ -81,5 +82,20 @@ def test_a_new_leader_reads_the_running_plan_and_rules_of_the_old_one(
         finally:
             await old.close()
             await new.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_unreadable_entry_in_etcd_is_left_out_and_counted(etcd1: EtcdCluster) -> None:
+    async def scenario() -> None:
+        replica = Replica(_options(etcd1, f"/test/{uuid.uuid4().hex}"), "c1")
+        mirror = EtcdMirror(replica, Journal(":memory:"), RuleStore())
+        try:
+            await replica.client.put(f"{mirror.plans_prefix}p-bad", "{not json")
+            await replica.client.put(f"{mirror.rules_prefix}r-bad", '{"kind": "ban"}')
+            assert await mirror.restore() == (1, 0)
+            assert replica.client.errors == {"unreadable": 2}
+        finally:
+            await replica.close()
 
     asyncio.run(scenario())

@@ -11,7 +11,7 @@ from vmgrid.bench.history import run
 
 def args(**overrides: object) -> argparse.Namespace:
     values: dict[str, object] = dict(
-        nodes=4, vms_per_node=8, minutes=2.0, period=1.0, seed=1, rounds=1
+        nodes=4, vms_per_node=8, minutes=2.0, period=1.0, seed=1, rounds=1, pressure=False
     )
     values.update(overrides)
     return argparse.Namespace(**values)
@@ -24,6 +24,13 @@ def test_a_small_run_reports_the_hours_bytes_and_both_apply_times() -> None:
     assert result["hour_bytes_per_vm"] == 121 * 5 * 4
     assert result["apply_us_per_report"] > 0 and result["apply_us_per_report_without_hour"] > 0
     assert result["read_ms_node_and_vm"] > 0
+
+
+def test_with_pressure_the_vms_pressure_rows_are_kept_too() -> None:
+    without, with_pressure = run(args()), run(args(pressure=True))
+    assert (without["pressure"], with_pressure["pressure"]) == (False, True)
+    # 32 VMs' pressure rows (121 buckets x (1 + 3) float32) instead of the empty initial 4
+    assert with_pressure["hour_bytes"] - without["hour_bytes"] == (32 - 4) * 121 * 4 * 4
 
 
 def test_bad_sizes_are_refused_naming_them() -> None:
