@@ -35,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="measurement window, s")
     parser.add_argument("--period", type=float, default=1.0, help="agent report period, s")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="add rss_by_mapping_mb: the agent's RSS at the end by mapping (largest first)",
+    )
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -79,6 +84,30 @@ def _rollup_kib(pid: int) -> dict[str, int]:
         if len(parts) == 2 and parts[1] == "kB":
             fields[key] = int(parts[0])
     return fields
+
+
+BREAKDOWN_TOP = 12
+"""Mappings named in rss_by_mapping_mb; the rest are summed under "other"."""
+
+
+def rss_by_mapping_mb(smaps: str, top: int = BREAKDOWN_TOP) -> dict[str, float]:
+    """RSS per mapping from /proc/PID/smaps text, in MiB: file mappings by file name (all of a
+    library's segments together), [heap], [stack], and "[anon]" for anonymous memory (Python's
+    object arenas, thread malloc arenas and stacks); the `top` largest, then "other"."""
+    totals: dict[str, int] = {}
+    name = "[anon]"
+    for line in smaps.splitlines():
+        head = line.split(maxsplit=5)
+        if head and "-" in head[0] and ":" not in head[0]:  # a mapping's header line
+            name = head[5].rsplit("/", 1)[-1] if len(head) > 5 else "[anon]"
+        elif head and head[0] == "Rss:":
+            totals[name] = totals.get(name, 0) + int(head[1])
+    ranked = sorted(totals.items(), key=lambda item: -item[1])
+    shown = {key: round(kib / 1024, 1) for key, kib in ranked[:top] if kib}
+    rest = sum(kib for _, kib in ranked[top:])
+    if rest:
+        shown["other"] = round(rest / 1024, 1)
+    return shown
 
 
 RSS_SAMPLE_S = 10.0
@@ -150,6 +179,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 raise ValueError(f"vmgrid-agent exited early with code {agent.returncode}")
             rss_kib, peak_kib = _status_kib(agent.pid, "VmRSS"), _status_kib(agent.pid, "VmHWM")
             rollup = _rollup_kib(agent.pid)
+            smaps = Path(f"/proc/{agent.pid}/smaps").read_text() if args.breakdown else ""
         finally:
             if agent is not None:
                 _stop(agent)
@@ -172,4 +202,5 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "period_s": args.period,
         "seconds": args.seconds,
         "target": {"rss_mb": 50, "cpu_percent": 1.0},
+        **({"rss_by_mapping_mb": rss_by_mapping_mb(smaps)} if args.breakdown else {}),
     }
