@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--period", type=float, default=1.0, help="agent report period, s")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="measure FLOOR_PROGRAM instead of the agent: only the libraries it cannot do without",
+    )
+    parser.add_argument(
         "--breakdown",
         action="store_true",
         help="add rss_by_mapping_mb: the agent's RSS at the end by mapping (largest first)",
@@ -110,6 +115,27 @@ def rss_by_mapping_mb(smaps: str, top: int = BREAKDOWN_TOP) -> dict[str, float]:
     return shown
 
 
+FLOOR_PROGRAM = """
+import asyncio, sys
+import grpc, grpc.aio, libvirt
+from vmgrid.v1 import node_pb2, node_pb2_grpc
+
+async def main(uri, target, period):
+    conn = libvirt.open(uri)
+    channel = grpc.aio.insecure_channel(target)
+    await channel.channel_ready()
+    print("floor: channel ready", file=sys.stderr, flush=True)
+    while True:
+        await asyncio.to_thread(conn.getAllDomainStats)
+        await asyncio.sleep(period)
+
+asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3])))
+"""
+"""With --floor: what any Python agent on this stack pays before its own code. It imports
+asyncio, gRPC (aio) and libvirt and the node service's protobuf modules, opens the same test
+node, reads every domain's stats each period and holds a ready channel to the manager, but
+streams nothing. The agent's RSS minus this one is what vmgrid's own code and state cost."""
+
 RSS_SAMPLE_S = 10.0
 """How often the agent's RSS is read over the window (for rss_first_mb and the slope)."""
 
@@ -162,13 +188,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         agent: subprocess.Popen[bytes] | None = None
         try:
             address = _wait_for_file(ready, manager, 60)
-            agent = subprocess.Popen(
-                [sys.executable, "-m", "vmgrid.agents.node.main", "--insecure"]
-                + ["--config", str(config), "--manager", address, "--node-id", "bench-node"]
-                + ["--libvirt-uri", f"test://{node}", "--period", str(args.period)],
-                stdout=logs,
-                stderr=logs,
-            )
+            if args.floor:
+                command = [sys.executable, "-c", FLOOR_PROGRAM, f"test://{node}", address]
+                command.append(str(args.period))
+            else:
+                command = [sys.executable, "-m", "vmgrid.agents.node.main", "--insecure"]
+                command += ["--config", str(config), "--manager", address]
+                command += ["--node-id", "bench-node", "--libvirt-uri", f"test://{node}"]
+                command += ["--period", str(args.period)]
+            agent = subprocess.Popen(command, stdout=logs, stderr=logs)
             print(f"agent pid {agent.pid} warming up {args.warmup} s", file=sys.stderr)
             time.sleep(args.warmup)
             cpu_before, wall_before = _cpu_seconds(agent.pid), time.monotonic()
@@ -185,7 +213,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 _stop(agent)
             _stop(manager)
             logs.close()
-        connected = "connected to manager" in (work / "manager.log").read_text()
+        log = (work / "manager.log").read_text()
+        connected = ("floor: channel ready" if args.floor else "connected to manager") in log
     if not connected:
         raise ValueError("vmgrid-agent never connected to the manager; figures would be idle")
     cpu_percent = 100.0 * (cpu_after - cpu_before) / (wall_after - wall_before)
@@ -200,6 +229,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "shared_file_mb": round(rollup["Shared_Clean"] / 1024, 1),
         "vms": args.vms,
         "period_s": args.period,
+        **({"floor": True} if args.floor else {}),
         "seconds": args.seconds,
         "target": {"rss_mb": 50, "cpu_percent": 1.0},
         **({"rss_by_mapping_mb": rss_by_mapping_mb(smaps)} if args.breakdown else {}),
