@@ -23,10 +23,12 @@ def test_agent_and_floor_are_measured_with_their_breakdown() -> None:
     assert "floor" not in real and floor["floor"] is True
     for result in (real, floor):
         assert result["rss_mb"] > 10  # a Python process with gRPC and libvirt loaded
-        # RSS = private + shared pages; the breakdown accounts for all of it
-        assert result["uss_mb"] + result["shared_file_mb"] <= result["rss_mb"] + 0.2
+        assert 0 < result["uss_mb"] < result["rss_mb"]  # gRPC, libvirt, libpython are shared
+        # the smaps walk accounts for all the pages smaps_rollup counts (private + shared);
+        # not compared with VmRSS, a cached counter off by up to 64 pages per thread
         breakdown = result["rss_by_mapping_mb"]
         assert any(name.startswith("cygrpc") for name in breakdown)
-        assert abs(sum(breakdown.values()) - result["rss_mb"]) < 1.5
-    # the agent runs the floor's libraries plus its own code: never less
-    assert real["rss_mb"] > floor["rss_mb"]
+        rollup_mb = result["uss_mb"] + result["shared_file_mb"]
+        assert abs(sum(breakdown.values()) - rollup_mb) < 1.5
+    # the agent runs the floor's libraries plus its own code (about 4 MB of private pages)
+    assert real["uss_mb"] > floor["uss_mb"] + 1
