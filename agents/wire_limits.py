@@ -12,7 +12,6 @@ truncated.
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -123,6 +122,8 @@ def json_depth(value: object) -> int:
 def parse_json(path: str, text: str | bytes) -> Any:
     """Parse a JSON document no larger than MAX_DOCUMENT_BYTES and nested at most
     MAX_JSON_DEPTH deep; MalformedMessage names ``path`` otherwise (never a RecursionError)."""
+    import json  # here: the node agent imports this module and never parses JSON
+
     check_length(path, text, MAX_DOCUMENT_BYTES)
     try:
         data = json.loads(text)

@@ -6,6 +6,11 @@ warm up, then measures the agent's CPU time and resident memory from /proc over 
 RSS at the end and its peak, RSS at the start of the window, and the least-squares slope of RSS
 sampled every 10 s (``rss_slope_mb_per_h``; flat memory reads near 0 over a long window, e.g.
 ``--seconds 1800``). Targets: <= 50 MB RSS and <= 1 % of one core for 50 VMs at a 1 s period.
+
+RSS counts every mapped page, including the shared libraries' code (gRPC's cygrpc, libvirt and
+its dependencies, libpython), which other processes on the node map too; the last line also gives
+the agent's own pages (``uss_mb``, private), its proportional share (``pss_mb``) and the shared
+clean pages (``shared_file_mb``), read from /proc/PID/smaps_rollup at the end of the window.
 """
 
 from __future__ import annotations
@@ -30,6 +35,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="measurement window, s")
     parser.add_argument("--period", type=float, default=1.0, help="agent report period, s")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="measure FLOOR_PROGRAM instead of the agent: only the libraries it cannot do without",
+    )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="add rss_by_mapping_mb: the agent's RSS at the end by mapping (largest first)",
+    )
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -64,6 +79,62 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.kill()
             process.wait()
 
+
+def _rollup_kib(pid: int) -> dict[str, int]:
+    """/proc/PID/smaps_rollup's kB fields (Rss, Pss, Private_Clean, Private_Dirty, ...)."""
+    fields: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if len(parts) == 2 and parts[1] == "kB":
+            fields[key] = int(parts[0])
+    return fields
+
+
+BREAKDOWN_TOP = 12
+"""Mappings named in rss_by_mapping_mb; the rest are summed under "other"."""
+
+
+def rss_by_mapping_mb(smaps: str, top: int = BREAKDOWN_TOP) -> dict[str, float]:
+    """RSS per mapping from /proc/PID/smaps text, in MiB: file mappings by file name (all of a
+    library's segments together), [heap], [stack], and "[anon]" for anonymous memory (Python's
+    object arenas, thread malloc arenas and stacks); the `top` largest, then "other"."""
+    totals: dict[str, int] = {}
+    name = "[anon]"
+    for line in smaps.splitlines():
+        head = line.split(maxsplit=5)
+        if head and "-" in head[0] and ":" not in head[0]:  # a mapping's header line
+            name = head[5].rsplit("/", 1)[-1] if len(head) > 5 else "[anon]"
+        elif head and head[0] == "Rss:":
+            totals[name] = totals.get(name, 0) + int(head[1])
+    ranked = sorted(totals.items(), key=lambda item: -item[1])
+    shown = {key: round(kib / 1024, 1) for key, kib in ranked[:top] if kib}
+    rest = sum(kib for _, kib in ranked[top:])
+    if rest:
+        shown["other"] = round(rest / 1024, 1)
+    return shown
+
+
+FLOOR_PROGRAM = """
+import asyncio, sys
+import grpc, grpc.aio, libvirt
+from vmgrid.v1 import node_pb2, node_pb2_grpc
+
+async def main(uri, target, period):
+    conn = libvirt.open(uri)
+    channel = grpc.aio.insecure_channel(target)
+    await channel.channel_ready()
+    print("floor: channel ready", file=sys.stderr, flush=True)
+    while True:
+        await asyncio.to_thread(conn.getAllDomainStats)
+        await asyncio.sleep(period)
+
+asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3])))
+"""
+"""With --floor: what any Python agent on this stack pays before its own code. It imports
+asyncio, gRPC (aio) and libvirt and the node service's protobuf modules, opens the same test
+node, reads every domain's stats each period and holds a ready channel to the manager, but
+streams nothing. The agent's RSS minus this one is what vmgrid's own code and state cost."""
 
 RSS_SAMPLE_S = 10.0
 """How often the agent's RSS is read over the window (for rss_first_mb and the slope)."""
@@ -117,13 +188,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         agent: subprocess.Popen[bytes] | None = None
         try:
             address = _wait_for_file(ready, manager, 60)
-            agent = subprocess.Popen(
-                [sys.executable, "-m", "vmgrid.agents.node.main", "--insecure"]
-                + ["--config", str(config), "--manager", address, "--node-id", "bench-node"]
-                + ["--libvirt-uri", f"test://{node}", "--period", str(args.period)],
-                stdout=logs,
-                stderr=logs,
-            )
+            if args.floor:
+                command = [sys.executable, "-c", FLOOR_PROGRAM, f"test://{node}", address]
+                command.append(str(args.period))
+            else:
+                command = [sys.executable, "-m", "vmgrid.agents.node.main", "--insecure"]
+                command += ["--config", str(config), "--manager", address]
+                command += ["--node-id", "bench-node", "--libvirt-uri", f"test://{node}"]
+                command += ["--period", str(args.period)]
+            agent = subprocess.Popen(command, stdout=logs, stderr=logs)
             print(f"agent pid {agent.pid} warming up {args.warmup} s", file=sys.stderr)
             time.sleep(args.warmup)
             cpu_before, wall_before = _cpu_seconds(agent.pid), time.monotonic()
@@ -133,12 +206,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if agent.poll() is not None:
                 raise ValueError(f"vmgrid-agent exited early with code {agent.returncode}")
             rss_kib, peak_kib = _status_kib(agent.pid, "VmRSS"), _status_kib(agent.pid, "VmHWM")
+            rollup = _rollup_kib(agent.pid)
+            smaps = Path(f"/proc/{agent.pid}/smaps").read_text() if args.breakdown else ""
         finally:
             if agent is not None:
                 _stop(agent)
             _stop(manager)
             logs.close()
-        connected = "connected to manager" in (work / "manager.log").read_text()
+        log = (work / "manager.log").read_text()
+        connected = ("floor: channel ready" if args.floor else "connected to manager") in log
     if not connected:
         raise ValueError("vmgrid-agent never connected to the manager; figures would be idle")
     cpu_percent = 100.0 * (cpu_after - cpu_before) / (wall_after - wall_before)
@@ -148,8 +224,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "peak_rss_mb": round(peak_kib / 1024, 1),
         "rss_first_mb": round(trace[0][1], 1),
         "rss_slope_mb_per_h": round(_slope(trace) * 3600, 2),
+        "uss_mb": round((rollup["Private_Clean"] + rollup["Private_Dirty"]) / 1024, 1),
+        "pss_mb": round(rollup["Pss"] / 1024, 1),
+        "shared_file_mb": round(rollup["Shared_Clean"] / 1024, 1),
         "vms": args.vms,
         "period_s": args.period,
+        **({"floor": True} if args.floor else {}),
         "seconds": args.seconds,
         "target": {"rss_mb": 50, "cpu_percent": 1.0},
+        **({"rss_by_mapping_mb": rss_by_mapping_mb(smaps)} if args.breakdown else {}),
     }

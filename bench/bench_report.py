@@ -45,7 +45,8 @@ MEASURES: dict[str, str] = {
     "channel); latency = manager apply time - report sent_at; manager CPU includes its reaped "
     "decision processes",
     "agent": "RSS at the end, its peak, and the least-squares slope of RSS sampled every 10 s "
-    "over the window (flat memory: near 0 MB/h)",
+    "over the window (flat memory: near 0 MB/h); uss_mb: the agent's private pages, shared_file_mb: "
+    "shared library pages it maps (counted in RSS)",
     "reaction": "over --runs overloads on one lab and manager (new guests each run): reaction "
     "p50/max, and per stage p50/max: visible (resume to the manager's /metrics above 85 %), "
     "held (above for the hold time), decided (to the plan's journal row; includes cycles whose "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import xml.etree.ElementTree as ET
-from html import escape  # xml.sax.saxutils pulls in urllib.request and http.client
 
 import libvirt
 from vmgrid.agents.node.hypervisor import HypervisorError, SnapshotNotFound
@@ -20,6 +19,14 @@ from vmgrid.agents.node.migration import (
     plan_migration,
     progress_from_job_stats,
 )
+
+_XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
+
+
+def xml_text(text: str) -> str:
+    """`text` escaped for an XML element or attribute (what html.escape does, without importing
+    html and its entity tables, 0.3 MB, into every node agent)."""
+    return text.translate(_XML_ESCAPES)
 
 
 def migrate(dom: libvirt.virDomain, request: MigrationRequest) -> str:
@@ -90,8 +97,8 @@ def create_snapshot(dom: libvirt.virDomain, name: str, description: str) -> bool
             f"not taken because libvirt {_version()} cannot revert or delete them"
         )
     xml = (
-        f"<domainsnapshot><name>{escape(name)}</name>"
-        f"<description>{escape(description)}</description></domainsnapshot>"
+        f"<domainsnapshot><name>{xml_text(name)}</name>"
+        f"<description>{xml_text(description)}</description></domainsnapshot>"
     )
     dom.snapshotCreateXML(xml, 0)
     return True
