@@ -15,8 +15,6 @@ is created when missing and is never deleted by an agent; `remove` is for tests 
 from __future__ import annotations
 
 import contextlib
-import json
-import shutil
 import subprocess
 import time
 import xml.etree.ElementTree as ET
@@ -98,6 +96,8 @@ class Nft:
 
     def available(self) -> str:
         """Empty when nft can run here, else why not."""
+        import shutil  # only where the meter runs: the agent keeps shutil out of its imports
+
         if shutil.which(self.binary) is None:
             return f"{self.binary!r} not found (Debian package nftables)"
         return ""
@@ -118,6 +118,8 @@ class Nft:
 def parse_elements(listing: str) -> list[tuple[list[str], int]]:
     """(key parts, bytes) of each element of a ``nft -j list set`` output (0 bytes when the
     set has no counters)."""
+    import json  # only where the meter runs: the agent keeps json out of its imports
+
     out = []
     for item in json.loads(listing).get("nftables", []):
         for elem in item.get("set", {}).get("elem", []):
