@@ -142,11 +142,15 @@ class BucketStore:
         return row
 
     def _grow(self) -> None:
+        """A quarter more rows (at least 4), in place: numpy's resize reallocates, which moves
+        a large block's pages rather than copying them, so 40,000 VMs' hour (about 100 MB)
+        never needs a second copy beside it, and at most a quarter of the rows stand empty."""
         old = self._data.shape[0]
-        self._data = np.concatenate([self._data, np.zeros_like(self._data)])
-        self._last = np.concatenate([self._last, np.full(old, -1, dtype=np.int64)])
-        self._names.extend([None] * old)
-        self._free.extend(range(2 * old - 1, old - 1, -1))
+        new = old + max(4, old // 4)
+        self._data.resize((new, *self._data.shape[1:]), refcheck=False)  # zero-filled
+        self._last = np.concatenate([self._last, np.full(new - old, -1, dtype=np.int64)])
+        self._names.extend([None] * (new - old))
+        self._free.extend(range(new - 1, old - 1, -1))
 
     def _expire(self) -> None:
         """Give back the rows of subjects with no bucket left in the span."""

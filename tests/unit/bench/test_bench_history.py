@@ -20,8 +20,10 @@ def args(**overrides: object) -> argparse.Namespace:
 def test_a_small_run_reports_the_hours_bytes_and_both_apply_times() -> None:
     result = run(args())
     assert result["vms"] == 32 and result["reports"] == 4 * 120
-    # 32 VMs fill the matrix's 32 rows: 121 buckets x 5 float32 values each
-    assert result["hour_bytes_per_vm"] == 121 * 5 * 4
+    # 121 buckets x 5 float32 values per row; the matrix grows by a quarter, so at most a
+    # quarter of its rows (and never fewer than the VMs) stand empty
+    row = 121 * 5 * 4
+    assert row <= result["hour_bytes_per_vm"] <= 1.25 * row
     assert result["apply_us_per_report"] > 0 and result["apply_us_per_report_without_hour"] > 0
     assert result["read_ms_node_and_vm"] > 0
 
@@ -29,8 +31,10 @@ def test_a_small_run_reports_the_hours_bytes_and_both_apply_times() -> None:
 def test_with_pressure_the_vms_pressure_rows_are_kept_too() -> None:
     without, with_pressure = run(args()), run(args(pressure=True))
     assert (without["pressure"], with_pressure["pressure"]) == (False, True)
-    # 32 VMs' pressure rows (121 buckets x (1 + 3) float32) instead of the empty initial 4
-    assert with_pressure["hour_bytes"] - without["hour_bytes"] == (32 - 4) * 121 * 4 * 4
+    # 32 VMs' pressure rows (121 buckets x (1 + 3) float32) instead of the empty initial 4,
+    # with at most a quarter more rows than VMs
+    grown = with_pressure["hour_bytes"] - without["hour_bytes"]
+    assert (32 - 4) * 121 * 4 * 4 <= grown <= (1.25 * 32 - 4) * 121 * 4 * 4
 
 
 def test_bad_sizes_are_refused_naming_them() -> None:
