@@ -2,8 +2,8 @@
 
 The search starts from the initial assignment (feasible by the challenge's rules) and only ever
 accepts feasible, cheaper assignments, so whatever the deadline the answer is valid and no worse
-than the original. The first local search runs in two parts: while its moves pay for the
-transient capacity they lock at home (`local.shift_pass`), then plainly. Neighbourhoods then
+than the original. The first local search runs in parts: while its moves pay for the transient
+capacity they lock at home (`local.shift_pass`), with a weight halved at each part, then plainly. Neighbourhoods then
 come from six kinds: the costliest machines paired with random ones, a machine paying load
 cost with machines whose safety capacity could take its largest process (by conflict), machines
 whose transient capacity is held by processes that left (with the machines now hosting those),
@@ -42,9 +42,9 @@ class RoadefOptions:
     """Most processes freed in one neighbourhood (sampled when its machines hold more)."""
     local_share: float = 0.5
     """Share of the budget the first local search may use."""
-    lock: float = 1.0
-    """Weight of transient capacity a move locks at home, in the first local search's first
-    part (see `local.shift_pass`); 0 turns that part off."""
+    locks: tuple[float, ...] = (1.0, 0.5, 0.25)
+    """Weights of the transient capacity a move locks at home (see `local.shift_pass`), one
+    part of the first local search each, before a plain part; empty turns them off."""
 
 
 @dataclass
@@ -73,12 +73,12 @@ def solve_roadef(
     rng = np.random.default_rng(opts.seed)
     state = AssignmentState(instance, initial, initial)
     original = state.total
-    local_end = start + opts.local_share * timeout
-    if opts.lock > 0 and instance.transient.any():
-        local_search(state, start + 0.6 * opts.local_share * timeout, rng, lock=opts.lock)
-        say(f"local search, moves locking transient capacity penalised: cost {state.total:,}")
-    local_search(state, local_end, rng)
-    say(f"local search: cost {state.total:,} ({time.monotonic() - start:.1f} s)")
+    locks = opts.locks if instance.transient.any() else ()
+    parts = len(locks) + 1
+    for k, lock in enumerate((*locks, 0.0)):
+        local_search(state, start + opts.local_share * timeout * (k + 1) / parts, rng, lock=lock)
+        say(f"local search, lock weight {lock}: cost {state.total:,}")
+    say(f"local search done ({time.monotonic() - start:.1f} s)")
     stats = {f"lns_{k}": 0 for k in KINDS} | {f"gain_{k}": 0 for k in KINDS}
     chooser = KindChooser(instance.machines, rng)
     last_say = time.monotonic()
