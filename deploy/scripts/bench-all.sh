@@ -4,7 +4,7 @@
 #   deploy/scripts/bench-all.sh              every benchmark; results.jsonl starts afresh
 #   deploy/scripts/bench-all.sh NAME...      only these (shell patterns, e.g. 'replay-*' agent);
 #                                            their lines replace the same commands' old lines
-# Benchmarks on shared data (BtrPlace, PlanetLab) run when ../shared/data is beside the repo.
+# Benchmarks on shared data (BtrPlace, ROADEF 2012, PlanetLab) run when ../shared/data is beside the repo.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BENCH=.venv/bin/vmgrid-bench
@@ -57,6 +57,13 @@ run demo-stability demo-stability --minutes 30
 if [ -d "$DATA/btrplace" ]; then
     for f in "$DATA"/btrplace/*.json.gz; do
         run "solver-$(basename "$f" .json.gz)" solver "$f" --timeout 25
+    done
+fi
+if [ -d "$DATA/roadef2012" ]; then
+    for f in "$DATA"/roadef2012/model_*.txt.gz; do
+        i=$(basename "$f" .txt.gz); i=${i#model_}
+        run "roadef-$i" roadef "$f" "$DATA/roadef2012/assignment_$i.txt.gz" --timeout 300 \
+            --out "$OUT/roadef_$i.txt"
     done
 fi
 if [ -d "$DATA/planetlab" ]; then

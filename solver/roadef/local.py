@@ -15,24 +15,44 @@ from vmgrid.solver.roadef.instance import IntArray
 from vmgrid.solver.roadef.state import AssignmentState
 
 
-def shift_pass(state: AssignmentState, order: IntArray, deadline: float) -> int:
-    """Move each process of `order` to its best machine when that lowers the cost."""
+def lock_weight(state: AssignmentState) -> IntArray:
+    """Per process, the load-cost weight of the transient resources it would hold at home
+    after leaving it: capacity that no other process can use until it comes back."""
+    inst = state.inst
+    t = state.transient_cols
+    weight: IntArray = inst.requirement[:, t] @ inst.load_weight[t]
+    return weight
+
+
+def shift_pass(state: AssignmentState, order: IntArray, deadline: float, lock: float = 0.0) -> int:
+    """Move each process of `order` to its best machine when that lowers the cost.
+
+    With `lock` > 0 a move away from home must also pay `lock` times the process's
+    `lock_weight`, and a move back home earns it; a move is still made only when the exact
+    cost drops, so the penalty only steers which improving move is taken."""
     gained = 0
+    held = lock_weight(state) if lock > 0 else None
     for i, p in enumerate(order.tolist()):
         if i % 64 == 0 and time.monotonic() > deadline:
             break
         delta, ok = state.shift_options(p)
+        ok &= delta < 0
         if not ok.any():
             continue
-        masked = np.where(ok, delta, np.iinfo(np.int64).max)
+        score = delta.astype(np.float64)
+        if held is not None:
+            home = int(state.initial[p])
+            away = (np.arange(delta.shape[0]) != home).astype(np.float64)
+            score += lock * float(held[p]) * (away - float(int(state.x[p]) != home))
+        masked = np.where(ok, score, np.inf)
         best = int(masked.argmin())
         if masked[best] < 0:
+            gained -= int(delta[best])
             state.move(p, best)
-            gained -= int(masked[best])
     return gained
 
 
-def _swap_scores(state: AssignmentState, p: int, partners: IntArray) -> IntArray:
+def _swap_scores(state: AssignmentState, p: int, partners: IntArray, lock: float = 0.0) -> IntArray:
     """Approximate cost change of swapping `p` with each partner (service move cost left out)."""
     inst = state.inst
     src = int(state.x[p])
@@ -78,6 +98,15 @@ def _swap_scores(state: AssignmentState, p: int, partners: IntArray) -> IntArray
             state.held[dest][:, t] - (dest != home_q).astype(np.int64)[:, None] * rqt + p_away * rpt
         )
         fits &= (held_src <= cap[src, t]).all(axis=1) & (held_dest <= cap[dest][:, t]).all(axis=1)
+    if lock > 0:
+        held = lock_weight(state)
+        score = score + (
+            lock
+            * (
+                held[p] * ((dest != home_p).astype(np.int64) - int(src != home_p))
+                + held[partners] * ((home_q != src).astype(np.int64) - (dest != home_q))
+            )
+        ).astype(np.int64)
     s_p, s_q = int(inst.service[p]), inst.service[partners]
     fits &= (dest != src) & (s_q != s_p)
     fits &= (state.on_machine[s_p, dest] == 0) & (state.on_machine[s_q, src] == 0)
@@ -108,6 +137,7 @@ def swap_pass(
     rng: np.random.Generator,
     sample: int = 1500,
     tries: int = 8,
+    lock: float = 0.0,
 ) -> int:
     """For each process, try the few most promising swaps with a sample of other processes."""
     n_p = state.inst.processes
@@ -116,7 +146,7 @@ def swap_pass(
         if i % 32 == 0 and time.monotonic() > deadline:
             break
         partners = np.arange(n_p) if n_p <= sample else rng.choice(n_p, sample, replace=False)
-        scores = _swap_scores(state, p, partners)
+        scores = _swap_scores(state, p, partners, lock)
         k = min(tries, partners.shape[0])
         best = np.argpartition(scores, k - 1)[:k]
         for j in best[np.argsort(scores[best])].tolist():
@@ -130,16 +160,21 @@ def swap_pass(
 
 
 def local_search(
-    state: AssignmentState, deadline: float, rng: np.random.Generator, max_rounds: int = 50
+    state: AssignmentState,
+    deadline: float,
+    rng: np.random.Generator,
+    max_rounds: int = 50,
+    lock: float = 0.0,
 ) -> int:
-    """Alternate shift and swap passes in random order until no gain or out of time."""
+    """Alternate shift and swap passes in random order until no gain or out of time (`lock`:
+    see `shift_pass`)."""
     gained = 0
     for _ in range(max_rounds):
         if time.monotonic() > deadline:
             break
         order = rng.permutation(state.inst.processes)
-        g = shift_pass(state, order, deadline)
-        g += swap_pass(state, order, deadline, rng)
+        g = shift_pass(state, order, deadline, lock)
+        g += swap_pass(state, order, deadline, rng, lock=lock)
         gained += g
         if g == 0:
             break

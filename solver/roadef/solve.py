@@ -2,11 +2,15 @@
 
 The search starts from the initial assignment (feasible by the challenge's rules) and only ever
 accepts feasible, cheaper assignments, so whatever the deadline the answer is valid and no worse
-than the original. Neighbourhoods rotate between five choices: the costliest machines paired
-with random ones, a machine paying load cost with machines whose safety capacity could take its
-largest process (by conflict), random machines, the machines of one service, and machines
-sharing a neighbourhood; their size grows while CP-SAT proves them optimal and shrinks when it runs out of
-time. Randomness comes from one seed, so a run can be replayed (up to timing).
+than the original. The first local search runs in parts: while its moves pay for the transient
+capacity they lock at home (`local.shift_pass`), with a weight halved at each part, then plainly. Neighbourhoods then
+come from six kinds: the costliest machines paired with random ones, a machine paying load
+cost with machines whose safety capacity could take its largest process (by conflict), machines
+whose transient capacity is held by processes that left (with the machines now hosting those),
+random machines, the machines of one service, and machines sharing a neighbourhood. The kind is
+drawn by its recent gain per second (`KindChooser`) and each kind's size grows while CP-SAT
+proves its neighbourhoods optimal and shrinks when it runs out of time. Randomness comes from
+one seed, so a run can be replayed (up to timing).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from vmgrid.solver.roadef.lns import Neighbourhood, solve_neighbourhood
 from vmgrid.solver.roadef.local import local_search, shift_pass
 from vmgrid.solver.roadef.state import AssignmentState
 
-KINDS = ("cost", "conflict", "random", "service", "zone")
+KINDS = ("cost", "conflict", "home", "random", "service", "zone")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,9 @@ class RoadefOptions:
     """Most processes freed in one neighbourhood (sampled when its machines hold more)."""
     local_share: float = 0.5
     """Share of the budget the first local search may use."""
+    locks: tuple[float, ...] = (1.0, 0.5, 0.25)
+    """Weights of the transient capacity a move locks at home (see `local.shift_pass`), one
+    part of the first local search each, before a plain part; empty turns them off."""
 
 
 @dataclass
@@ -66,10 +73,14 @@ def solve_roadef(
     rng = np.random.default_rng(opts.seed)
     state = AssignmentState(instance, initial, initial)
     original = state.total
-    local_search(state, start + opts.local_share * timeout, rng)
-    say(f"local search: cost {state.total:,} ({time.monotonic() - start:.1f} s)")
+    locks = opts.locks if instance.transient.any() else ()
+    parts = len(locks) + 1
+    for k, lock in enumerate((*locks, 0.0)):
+        local_search(state, start + opts.local_share * timeout * (k + 1) / parts, rng, lock=lock)
+        say(f"local search, lock weight {lock}: cost {state.total:,}")
+    say(f"local search done ({time.monotonic() - start:.1f} s)")
     stats = {f"lns_{k}": 0 for k in KINDS} | {f"gain_{k}": 0 for k in KINDS}
-    size = 4 if instance.machines > 4 else instance.machines
+    chooser = KindChooser(instance.machines, rng)
     last_say = time.monotonic()
     step = 0
     idle = 0
@@ -77,31 +88,68 @@ def solve_roadef(
         now = time.monotonic()
         if now + 0.05 >= deadline:
             break
-        kind = KINDS[step % len(KINDS)]
+        kind = chooser.pick()
         step += 1
-        hood = pick_neighbourhood(state, kind, size, opts.max_free, rng)
+        hood = pick_neighbourhood(state, kind, chooser.size[kind], opts.max_free, rng)
         limit = min(opts.step_seconds, deadline - now - 0.02)
+        before = state.total
         gain, proven = solve_neighbourhood(state, hood, limit, opts.workers, opts.seed + step)
-        stats[f"lns_{kind}"] += 1
-        stats[f"gain_{kind}"] += gain
-        idle = 0 if gain else idle + 1
-        if proven and size < min(instance.machines, 40):
-            size += 1
-        elif not proven and not gain and size > 2:
-            size -= 1
         if gain and len(hood.processes) > 0:
             moved = np.flatnonzero(np.isin(state.x, hood.machines))
             shift_pass(state, rng.permutation(moved), deadline)
+        chooser.record(kind, before - state.total, before, proven, time.monotonic() - now)
+        stats[f"lns_{kind}"] += 1
+        stats[f"gain_{kind}"] += before - state.total
+        idle = 0 if gain else idle + 1
         if idle and idle % 50 == 0:
             local_search(state, min(deadline, time.monotonic() + 5.0), rng, max_rounds=1)
         if time.monotonic() - last_say > 10.0:
             last_say = time.monotonic()
+            sizes = ", ".join(f"{k} {chooser.size[k]}" for k in KINDS)
             say(
-                f"lns step {step}: cost {state.total:,}, neighbourhood {size} machines "
+                f"lns step {step}: cost {state.total:,}, machines per kind: {sizes} "
                 f"({last_say - start:.0f} s)"
             )
     stats["lns_steps"] = step
     return RoadefResult(state.x.copy(), state.total, original, stats)
+
+
+class KindChooser:
+    """Adaptive choice of the neighbourhood kind and, per kind, of its size in machines.
+
+    Each kind keeps a decaying average of its relative gain per second; a kind is drawn with
+    probability proportional to that average, mixed with a uniform share so that every kind
+    keeps being tried (what pays changes as the search goes). Each kind has its own size: it
+    grows while CP-SAT proves that kind's neighbourhoods optimal and shrinks when it neither
+    proves nor gains, so one slow kind no longer shrinks the neighbourhoods of the others.
+    """
+
+    EXPLORE = 0.3
+    DECAY = 0.9
+
+    def __init__(self, machines: int, rng: np.random.Generator) -> None:
+        self.machines = machines
+        self.max_size = min(machines, 40)
+        start = 4 if machines > 4 else machines
+        self.size = dict.fromkeys(KINDS, start)
+        self.rate = dict.fromkeys(KINDS, 0.0)
+        self.rng = rng
+
+    def pick(self) -> str:
+        total = sum(self.rate.values())
+        if total <= 0 or self.rng.random() < self.EXPLORE:
+            return KINDS[int(self.rng.integers(len(KINDS)))]
+        weights = np.array([self.rate[k] for k in KINDS]) / total
+        return KINDS[int(self.rng.choice(len(KINDS), p=weights))]
+
+    def record(self, kind: str, gain: int, cost: int, proven: bool, seconds: float) -> None:
+        relative = gain / max(cost, 1) / max(seconds, 1e-3)
+        self.rate[kind] = self.DECAY * self.rate[kind] + (1 - self.DECAY) * relative
+        size = self.size[kind]
+        if proven and size < self.max_size:
+            self.size[kind] = size + 1
+        elif not proven and not gain and size > 2:
+            self.size[kind] = size - 1
 
 
 def pick_neighbourhood(
@@ -123,6 +171,8 @@ def pick_neighbourhood(
             chosen += _holders_of_moved_originals(state, chosen, size - len(chosen), rng)
     elif kind == "conflict":
         chosen = _conflict(state, size, rng)
+    elif kind == "home":
+        chosen = _locked(state, size, rng)
     elif kind == "service":
         s = int(inst.service[rng.integers(inst.processes)])
         hosts = np.flatnonzero(state.on_machine[s])
@@ -136,7 +186,11 @@ def pick_neighbourhood(
     machines = tuple(int(m) for m in chosen + fill)
     procs = np.flatnonzero(np.isin(state.x, machines))
     if procs.shape[0] > max_free:
-        procs = rng.choice(procs, max_free, replace=False)
+        # Processes away from a machine of the neighbourhood first: only they can go home.
+        back = np.isin(state.initial[procs], machines) & (state.initial[procs] != state.x[procs])
+        first = rng.permutation(procs[back])[:max_free]
+        rest_p = rng.permutation(procs[~back])[: max_free - first.shape[0]]
+        procs = np.concatenate([first, rest_p])
     return Neighbourhood(machines, tuple(int(p) for p in procs), kind)
 
 
@@ -160,6 +214,29 @@ def _conflict(state: AssignmentState, size: int, rng: np.random.Generator) -> li
     k = max(1, size // 2)
     pool = fits[np.argsort(state.used[fits, r], kind="stable")][: 3 * k]
     return [m] + [int(s) for s in rng.permutation(pool)[:k]]
+
+
+def _locked(state: AssignmentState, size: int, rng: np.random.Generator) -> list[int]:
+    """Machines whose transient capacity is held by processes that left while they have room
+    under safety (drawn by the weighted room such a return could fill), with the machines now
+    hosting those processes: a process that goes home both frees what it holds there and
+    refills the room, which a greedy search that moved it away can no longer see."""
+    inst = state.inst
+    t = state.transient_cols
+    if not t.size:
+        return []
+    away = state.held[:, t] - state.used[:, t]
+    room = np.maximum(0, inst.safety[:, t] - state.used[:, t])
+    weight = (np.minimum(away, room) * inst.load_weight[t]).sum(axis=1).astype(np.float64)
+    if weight.sum() <= 0:
+        weight = away.sum(axis=1).astype(np.float64)
+    if weight.sum() <= 0:
+        return []
+    k = min(max(1, size // 2), int((weight > 0).sum()))
+    chosen: list[int] = rng.choice(
+        weight.shape[0], k, replace=False, p=weight / weight.sum()
+    ).tolist()
+    return chosen + _holders_of_moved_originals(state, chosen, size - k, rng)
 
 
 def _wasted_headroom(state: AssignmentState) -> np.ndarray:

@@ -11,8 +11,14 @@ from roadef_cases import TINY_INITIAL_COST, generated, tiny
 from vmgrid.solver.roadef.checker import check
 from vmgrid.solver.roadef.instance import RoadefInstance, parse_assignment, parse_model
 from vmgrid.solver.roadef.lns import solve_neighbourhood
-from vmgrid.solver.roadef.local import try_swap
-from vmgrid.solver.roadef.solve import KINDS, RoadefOptions, pick_neighbourhood, solve_roadef
+from vmgrid.solver.roadef.local import local_search, shift_pass, try_swap
+from vmgrid.solver.roadef.solve import (
+    KINDS,
+    KindChooser,
+    RoadefOptions,
+    pick_neighbourhood,
+    solve_roadef,
+)
 from vmgrid.solver.roadef.state import AssignmentState
 
 DATA = Path(__file__).parents[2] / "data" / "roadef"
@@ -130,3 +136,81 @@ def test_conflict_neighbourhood_pairs_a_costly_machine_with_machines_fitting_its
         assert hood.machines[0] == 1
         assert hood.machines[1] in (0, 2)
         assert set(hood.processes) == {p for p in range(4) if int(state.x[p]) in hood.machines}
+
+
+def test_kind_chooser_favours_the_kind_that_gains_and_keeps_trying_the_others() -> None:
+    chooser = KindChooser(100, np.random.default_rng(0))
+    for _ in range(20):
+        chooser.record("conflict", 1_000, 1_000_000, False, 0.3)
+        chooser.record("random", 0, 1_000_000, False, 0.3)
+    picks = [chooser.pick() for _ in range(2_000)]
+    share = {k: picks.count(k) / len(picks) for k in KINDS}
+    assert share["conflict"] > 0.6
+    # The uniform share keeps every kind in play.
+    assert all(share[k] > 0.03 for k in KINDS)
+
+
+def test_kind_chooser_sizes_each_kind_on_its_own() -> None:
+    chooser = KindChooser(100, np.random.default_rng(0))
+    start = chooser.size["cost"]
+    for _ in range(3):
+        chooser.record("cost", 0, 1_000, False, 0.3)  # neither proven nor gaining: shrink
+        chooser.record("zone", 0, 1_000, True, 0.01)  # proven optimal: grow
+    assert chooser.size["cost"] == max(2, start - 3)
+    assert chooser.size["zone"] == start + 3
+    assert chooser.size["random"] == start
+    for _ in range(200):
+        chooser.record("zone", 0, 1_000, True, 0.01)
+    assert chooser.size["zone"] == 40  # capped at min(machines, 40)
+
+
+def _away_with_two_improving_moves(
+    instance: RoadefInstance, initial: np.ndarray
+) -> tuple[AssignmentState, int, int] | None:
+    """A feasible assignment, a process away from home, and a machine other than home that it
+    improves more by moving to than by going home (both moves improving)."""
+    for current in np.ndindex(*(instance.machines,) * instance.processes):
+        x = np.array(current)
+        if not check(instance, initial, x).valid:
+            continue
+        state = AssignmentState(instance, initial, x)
+        for p in range(instance.processes):
+            home = int(initial[p])
+            if int(x[p]) == home:
+                continue
+            delta, ok = state.shift_options(p)
+            if not (ok[home] and delta[home] < 0):
+                continue
+            better = [m for m in range(instance.machines) if ok[m] and delta[m] < delta[home]]
+            if better:
+                return state, p, home
+    return None
+
+
+@pytest.mark.parametrize("seed", [2, 22, 34, 39])  # seeds with such a process
+def test_lock_penalty_sends_a_process_home_and_never_raises_the_cost(seed: int) -> None:
+    model, assignment = generated(seed, machines=3, services=2)
+    instance = parse_model(model)
+    initial = parse_assignment(assignment, instance)
+    found = _away_with_two_improving_moves(instance, initial)
+    assert found is not None
+    state, p, home = found
+    plain = AssignmentState(instance, initial, state.x)
+    shift_pass(plain, np.array([p]), float("inf"))
+    assert int(plain.x[p]) != home  # the plain pass takes the larger gain
+    before = state.total
+    shift_pass(state, np.array([p]), float("inf"), lock=1e6)
+    assert int(state.x[p]) == home  # with a large penalty the process goes home
+    assert state.total < before
+    assert check(instance, initial, state.x).cost.total == state.total
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_local_search_with_lock_penalty_keeps_the_assignment_valid(seed: int) -> None:
+    instance, initial = _generated(seed)
+    state = AssignmentState(instance, initial, initial)
+    before = state.total
+    local_search(state, float("inf"), np.random.default_rng(seed), lock=1.0)
+    report = check(instance, initial, state.x)
+    assert report.valid, report.violations
+    assert report.cost.total == state.total <= before
