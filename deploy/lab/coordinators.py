@@ -7,14 +7,12 @@ standby answers UNAVAILABLE, so ``coordinator_leaders`` lists the replicas that 
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
-from vmgrid.lab.replicas import ManagerProcess, stop
+from vmgrid.lab.replicas import ManagerProcess, spawn_ready
 from vmgrid.v1 import coordinator_pb2, coordinator_pb2_grpc
 
 GRID_ID = "replicated-grid"
@@ -39,15 +37,7 @@ def start_coordinator(
         "--etcd-endpoints", ",".join(endpoints), "--lease-ttl-s", str(lease_ttl_s),
         "--replica-id", name, *extra,
     ]  # fmt: skip
-    with log.open("ab") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not ready.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not ready.exists():
-        stop(process)
-        raise RuntimeError(f"coordinator {name} did not start: {log.read_text()[-2000:]}")
-    return ManagerProcess(name, process, ready.read_text().strip(), log, argv)
+    return spawn_ready(name, argv, ready, log, "coordinator")
 
 
 def list_clusters(address: str) -> coordinator_pb2.ListClustersResponse:
@@ -85,15 +75,7 @@ def start_cluster(
         "--report-period-ms", "500", "--automation", "manual",
         "--coordinator", ",".join(coordinators), "--summary-period-s", "0.5", *extra,
     ]  # fmt: skip
-    with log.open("ab") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not ready.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not ready.exists():
-        stop(process)
-        raise RuntimeError(f"cluster {cluster_id} did not start: {log.read_text()[-2000:]}")
-    return ManagerProcess(cluster_id, process, ready.read_text().strip(), log, argv)
+    return spawn_ready(cluster_id, argv, ready, log, "cluster")
 
 
 def migrate_to_cluster(address: str, vm_uuid: str, destination: str, command_id: str) -> str:

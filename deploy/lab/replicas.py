@@ -40,6 +40,23 @@ class ManagerProcess:
         return self.process.poll() is None
 
 
+def spawn_ready(
+    name: str, argv: list[str], ready: Path, log: Path, what: str, address: str = ""
+) -> ManagerProcess:
+    """Start `argv` with its output appended to `log` and wait (30 s at most) for its ready
+    file; the process, stopped, and the end of its log in a RuntimeError if it does not come.
+    `address`: where it serves (default: what it wrote in its ready file)."""
+    with log.open("ab") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not ready.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not ready.exists():
+        stop(process)
+        raise RuntimeError(f"{what} {name} did not start: {log.read_text()[-2000:]}")
+    return ManagerProcess(name, process, address or ready.read_text().strip(), log, argv)
+
+
 def start_manager(
     workdir: Path,
     name: str,
@@ -60,15 +77,7 @@ def start_manager(
         "--etcd-endpoints", ",".join(endpoints), "--lease-ttl-s", str(lease_ttl_s),
         "--replica-id", name, *extra,
     ]  # fmt: skip
-    with log.open("ab") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not ready.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not ready.exists():
-        stop(process)
-        raise RuntimeError(f"replica {name} did not start: {log.read_text()[-2000:]}")
-    return ManagerProcess(name, process, ready.read_text().strip(), log, argv)
+    return spawn_ready(name, argv, ready, log, "replica")
 
 
 def restart_manager(workdir: Path, manager: ManagerProcess) -> ManagerProcess:
@@ -78,15 +87,7 @@ def restart_manager(workdir: Path, manager: ManagerProcess) -> ManagerProcess:
     argv[argv.index("--listen") + 1] = host_port
     ready = Path(argv[argv.index("--ready-file") + 1])
     ready.unlink(missing_ok=True)
-    with manager.log.open("ab") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not ready.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not ready.exists():
-        stop(process)
-        raise RuntimeError(f"replica {manager.name} did not restart: {manager.output()[-2000:]}")
-    return ManagerProcess(manager.name, process, host_port, manager.log, argv)
+    return spawn_ready(manager.name, argv, ready, manager.log, "replica", host_port)
 
 
 def idle_vms(node: str, count: int = 2, memory_mib: int = 1024) -> list[SimVm]:
