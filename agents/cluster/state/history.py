@@ -202,10 +202,7 @@ class NodeHistory:
             recent = block[start : start + rows, :, 1:]
         else:
             recent = np.concatenate((block[start:, :, 1:], block[: self._next, :, 1:]))
-        starts = np.frombuffer(self._starts, dtype=np.int64)
-        held = np.minimum(self._ended - starts, rows)
-        if self._free:  # a free slot holds nothing (its last VM's rows are not anyone's)
-            held[np.array(self._free, dtype=np.int64)] = 0
+        held = self._lengths(rows)
         if held.min(initial=rows) >= rows:  # every slot holds all the rows: no mask
             return held, recent.sum(axis=0).astype(np.float64)
         valid = np.arange(rows - 1, -1, -1)[:, None] < held[None, :]  # row age < rows held
@@ -215,9 +212,16 @@ class NodeHistory:
         """(CPU of every slot newest first: slots x window, uuid -> slot, samples per slot)."""
         order = (self._next - 1 - np.arange(self._window)) % self._window
         cpu = self._block[order, :, 1].T
+        return cpu, self._slots, self._lengths(self._window)
+
+    def _lengths(self, cap: int) -> npt.NDArray[np.int64]:
+        """Samples each slot holds (its VM's rows ended since it took the slot), at most
+        `cap`; 0 for a free slot (its last VM's rows are not anyone's)."""
         starts = np.frombuffer(self._starts, dtype=np.int64)
-        lengths = np.minimum(self._ended - starts, self._window)
-        return cpu, self._slots, lengths
+        lengths = np.minimum(self._ended - starts, cap)
+        if self._free:
+            lengths[np.array(self._free, dtype=np.int64)] = 0
+        return lengths
 
 
 def cpu_matrix(
