@@ -26,8 +26,8 @@ KNOWN_HA_RESTART = "placed by an HA restart of"
 KNOWN_GRID_MOVE_IN = "placed by a grid move into c1 of"
 """Marks a broken rule over a VM a grid move brought in (arrivals do not plan under the store)."""
 KNOWN_STALE_MEMBER = "HA's member record was stale"
-"""Marks a job member lost or run twice after a node failure while HA's record of it still
-named the node it had migrated away from (the record follows HA restarts only)."""
+"""Annotates a job member lost or run twice after a node failure while HA's member record named
+another node than the one it ran on (a clue for the reader; it excuses nothing)."""
 
 ACTIVE = frozenset({"running", "blocked", "paused", "migrating"})
 """States in which a copy of a VM holds the VM (a second one would run it twice)."""

@@ -17,6 +17,7 @@ from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.main import main as cluster_main
 from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.agents.common import node_codec as codec
+from vmgrid.agents.errors import Unavailable
 from vmgrid.agents.tls import TlsFiles, channel_credentials
 from vmgrid.coordinator.cli.main import main as vmgridctl
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2, node_pb2, node_pb2_grpc
@@ -204,6 +205,34 @@ def test_send_command_is_idempotent_by_id_and_resent_after_reconnect() -> None:
 
             repeat = await manager.send_command("n1", command, timeout_s=1)
             assert repeat.message == "paused"  # cached, not sent again
+            again.send(heartbeat=node_pb2.Heartbeat(sequence=1))
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(again.recv(), 0.3)
+            again.close()
+        await server.stop()
+
+    run(scenario())
+
+
+def test_commands_to_a_fenced_node_end_at_once_and_are_never_resent() -> None:
+    async def scenario() -> None:
+        server = await start(report_period_ms=1000, heartbeat_timeout_ms=10000)
+        manager = server.manager
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            agent = Agent(channel)
+            await agent.hello()
+            command = m.MigrateCommand("cmd-m", "vm-1", "qemu+tcp://n2/system")
+            waiter = asyncio.create_task(manager.send_command("n1", command, timeout_s=60))
+            assert (await agent.recv()).command.command_id == "cmd-m"
+            agent.close()  # the node goes silent mid-command
+
+            assert manager.fail_pending("n1", "the node failed (fenced)") == 1
+            with pytest.raises(Unavailable, match=r"cmd-m.*n1.*failed \(fenced\)"):
+                await asyncio.wait_for(waiter, 1)
+            assert manager.fail_pending("n1", "again") == 0
+
+            again = Agent(channel)
+            await again.hello()  # back: the failed command is not sent again
             again.send(heartbeat=node_pb2.Heartbeat(sequence=1))
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(again.recv(), 0.3)

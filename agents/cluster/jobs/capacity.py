@@ -13,8 +13,8 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from vmgrid.agents.cluster.jobs.ha import as_vm, restart_target
 from vmgrid.agents.cluster.jobs.members import Member
+from vmgrid.agents.cluster.jobs.restart_placement import as_vm, restart_target
 from vmgrid.agents.cluster.rules.store import Rule
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus

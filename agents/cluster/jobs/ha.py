@@ -5,11 +5,17 @@ it is fenced, i.e. a configured fence command exited 0, or (without one) its lib
 not answer ``libvirt.open`` within the fence timeout. A silent node whose libvirt still answers
 is partitioned, not dead: nothing is restarted, so no VM can run twice.
 
-Once failed, its job members restart on the connected nodes in HA order (priority, then
+Once failed, the commands still awaiting its answer fail at once (`ClusterManager.fail_pending`:
+a plan that was moving one of its VMs ends and lets go of it), and every job member that no
+connected node holds in memory and that was last seen holding memory on it (`_stranded`: its
+own last report, or where HA last saw the member run, since a migration in flight can take the
+uuid from a silent node's record) restarts on the connected nodes in HA order (priority, then
 size; `vmgrid.solver.admission.restart_order`), each on the node with most room that keeps every
 placement rule (a group's spread, say) when there is one; when none is, the member restarts all
 the same and the rules it breaks are reported impossible. The start is a one-action plan run by
-the plan executor, which re-checks it on fresh state like any other. A member's disk is the overlay on shared storage;
+the plan executor, which re-checks it on fresh state like any other; a restart that cannot be
+done yet (the VM still held by a plan, no room) is tried again each pass while the node stays
+failed, and its reason logged once. A member's disk is the overlay on shared storage;
 with a checkpoint it is first rolled back to the latest one (``qemu-img snapshot -a``), else
 it cold-boots from the disk as it was. Each relocation is journaled (`MemberStore.relocate`):
 when the failed node's agent reconnects, its stale copies are destroyed and undefined, and
@@ -24,16 +30,15 @@ import dataclasses
 import logging
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vmgrid.agents.cluster.act.oneshot import one_action, run_or_raise
 from vmgrid.agents.cluster.jobs.checkpoints import Checkpoints
 from vmgrid.agents.cluster.jobs.members import Member
+from vmgrid.agents.cluster.jobs.restart_placement import as_vm, restart_reason, restart_target
 from vmgrid.agents.cluster.jobs.submission import ClusterJobs, run_command
 from vmgrid.agents.cluster.link.manager import NodeSession
-from vmgrid.agents.cluster.rules.check import involving, refusing_rules
-from vmgrid.agents.cluster.rules.store import Rule
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
 from vmgrid.agents.errors import VmgridError
@@ -42,9 +47,10 @@ from vmgrid.agents.model import (
     DefineCommand,
     DestroyCommand,
     UndefineCommand,
+    VmUsage,
 )
 from vmgrid.solver.admission import restart_order
-from vmgrid.solver.model import CPU, MEMORY, NET, VM, Model, VMState
+from vmgrid.solver.model import Model
 from vmgrid.solver.plan import ActionKind
 
 log = logging.getLogger(__name__)
@@ -140,6 +146,10 @@ class HaMonitor:
         self._cleaning: set[str] = set()
         self._reasons: dict[str, str] = {}
         """vm uuid -> the reason of its restart, from the placement just chosen."""
+        self._seen: dict[str, str] = {}
+        """member uuid -> the connected node last seen holding it in memory."""
+        self._told: dict[str, str] = {}
+        """member uuid -> the last reason logged for not restarting it."""
         jobs.manager.session_hooks.append(self._on_session)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -152,9 +162,13 @@ class HaMonitor:
                 await asyncio.wait_for(stop.wait(), self.config.period_s)
 
     async def check(self) -> list[Restart]:
-        """One pass: fence newly lost nodes, restart their members; returns the restarts."""
-        done: list[Restart] = []
+        """One pass: note where members run, fence newly lost nodes, then restart every member
+        of a failed node that runs on no connected node. A member whose restart could not be
+        done (its VM still held by a plan that was moving it, no room yet) is tried again on
+        the next pass, for as long as its node stays failed. Returns the restarts done."""
         state = self.jobs.manager.state
+        members = self.jobs.members.members()
+        self._note_where(members)
         for view in state.views():
             node = view.node_id
             if view.status is NodeStatus.CONNECTED:
@@ -172,44 +186,78 @@ class HaMonitor:
                 continue
             log.warning("node %s failed (%s): restarting its VMs", node, verdict.how)
             self.failed[node] = verdict.how
-            done.extend(await self.restart_from(node))
-        return done
+            dropped = self.jobs.manager.fail_pending(node, f"the node failed ({verdict.how})")
+            if dropped:
+                log.warning("node %s failed: %d command(s) to it will never run", node, dropped)
+        if not self.failed:
+            return []
+        return await self._restart(self._stranded(members))
 
-    async def restart_from(self, node: str) -> list[Restart]:
-        members = self._members_on(node)
+    def _note_where(self, members: list[Member]) -> None:
+        """Remember, for each member, the connected node last seen holding it in memory: a
+        node that fails may have lost its own record of a member since (another node's copy
+        being prepared by a migration takes the VM's uuid from a silent node)."""
+        state = self.jobs.manager.state
+        seen = {}
+        for member in members:
+            last = self._seen.get(member.vm_uuid, member.node_id)
+            for node, vm in state.copies(member.vm_uuid):
+                if (
+                    vm.state in HOLDS_MEMORY_STATES
+                    and state.node_status(node) is NodeStatus.CONNECTED
+                ):
+                    last = node
+            seen[member.vm_uuid] = last
+        self._seen = seen
+
+    def _stranded(self, members: list[Member]) -> list[Member]:
+        """Members to restart: held in memory by no connected node, and last seen holding
+        memory on a failed node (or shown so by its last report). A member stopped on purpose
+        (shut off where it ran) and one a lost but unfenced node may still run stay as they
+        are. Each comes back with its failed node as `node_id`."""
+        state = self.jobs.manager.state
+        found = []
+        for member in members:
+            copies = state.copies(member.vm_uuid)
+            holding = [n for n, vm in copies if vm.state in HOLDS_MEMORY_STATES]
+            if any(state.node_status(n) is NodeStatus.CONNECTED for n in holding):
+                continue
+            failed = [n for n in holding if n in self.failed]
+            last = self._seen.get(member.vm_uuid, member.node_id)
+            if not failed and last in self.failed and not _stopped_on(copies, last):
+                failed = [last]
+            if failed and not any(n not in self.failed for n in holding):
+                found.append(dataclasses.replace(member, node_id=failed[0]))
+        return found
+
+    async def _restart(self, stranded: list[Member]) -> list[Restart]:
         model = to_model(self.jobs.manager.state.snapshot())
-        order = restart_order(as_vm(m) for m in members.values())
+        by_uuid = {m.vm_uuid: m for m in stranded}
         done = []
-        for vm in order:
-            member = members[vm.name]
+        for vm in restart_order(as_vm(m) for m in stranded):
+            member = by_uuid[vm.name]
             target = self._target(model, member)
             if target is None:
-                log.error("no node has room to restart %s (from %s)", member.name, node)
+                self._tell(member, f"no node has room to restart {member.name} (from "
+                           f"{member.node_id}); trying again each pass")  # fmt: skip
                 continue
             try:
-                restart = await self._restart(member, target)
+                restart = await self._restart_on(member, target)
             except (VmgridError, OSError, subprocess.SubprocessError) as exc:
-                log.error("restart of %s on %s failed: %s", member.name, target, exc)
+                self._tell(member, f"restart of {member.name} on {target} failed: {exc}; "
+                           "trying again next pass")  # fmt: skip
                 continue
+            self._told.pop(member.vm_uuid, None)
             model = model.with_vms([as_vm(member).on(target)])
             done.append(restart)
         self.restarts.extend(done)
         return done
 
-    def _members_on(self, node: str) -> dict[str, Member]:
-        """The members the failed node held when it last reported (its record may be older:
-        a migration moved a member there, or away from it). Records are set right first."""
-        view = self.jobs.manager.state.view(node)
-        there = {vm.uuid for vm in view.vms if vm.state in HOLDS_MEMORY_STATES}
-        found = {}
-        for member in self.jobs.members.members():
-            if member.vm_uuid not in there:
-                continue
-            if member.node_id != node:
-                self.jobs.members.moved(member.vm_uuid, node)
-                member = dataclasses.replace(member, node_id=node)
-            found[member.vm_uuid] = member
-        return found
+    def _tell(self, member: Member, message: str) -> None:
+        """Log why a member is not running yet, once per reason (a pass runs every second)."""
+        if self._told.get(member.vm_uuid) != message:
+            self._told[member.vm_uuid] = message
+            log.error("%s", message)
 
     def _target(self, model: Model, member: Member) -> str | None:
         """Where the member restarts (`restart_target`); the rules that choice breaks are
@@ -226,7 +274,7 @@ class HaMonitor:
         self._reasons[member.vm_uuid] = restart_reason(model, member, placement)
         return placement.node
 
-    async def _restart(self, member: Member, target: str) -> Restart:
+    async def _restart_on(self, member: Member, target: str) -> Restart:
         checkpoint = self.checkpoints.latest(member.job_id) or ""
         if checkpoint and member.overlay_path:
             await asyncio.to_thread(_roll_back_disk, member.overlay_path, checkpoint)
@@ -289,102 +337,9 @@ class HaMonitor:
             log.info("removed the stale copy of %s on returning node %s", vm_uuid, node)
 
 
-@dataclass(frozen=True)
-class RestartPlacement:
-    """Where a member would restart after its node fails, and the rules that breaks."""
-
-    node: str | None
-    """None: no other connected node has memory for it."""
-    broken: tuple[Rule, ...] = ()
-    cpu_short: bool = False
-    """The chosen node lacks room for its CPU or network (restarted all the same)."""
-
-
-Slack = Callable[[str, str], int]
-"""(node, resource) -> room left; the model's own by default."""
-
-
-def restart_target(
-    model: Model,
-    rules: Iterable[Rule],
-    member: Member,
-    slack: Slack | None = None,
-    rules_model: Callable[[], Model] | None = None,
-) -> RestartPlacement:
-    """Where `member` restarts: a node with memory for it that keeps every placement rule if
-    there is one (most room first), else one with memory all the same. Pure: the HA monitor
-    acts on it, and the N+1 check (capacity.py) asks it for every node in turn, with its own
-    running `slack` and the model rules are checked on built only when a rule is involved
-    (`rules_model`)."""
-    room = slack or model.slack
-    fits = _fitting(model, member, room)
-    if not fits:
-        return RestartPlacement(None)
-    need = {CPU: member.cpu_millicores, NET: member.bandwidth_mbps}
-
-    def short(n: str) -> bool:
-        return any(room(n, r) < q for r, q in need.items())
-
-    def rank(n: str) -> tuple[bool, int, str]:
-        return (short(n), -room(n, MEMORY), n)
-
-    involved = involving(rules, [member.vm_uuid], fits)
-    if not involved:
-        best = min(fits, key=rank)
-        return RestartPlacement(best, (), short(best))
-    placed = rules_model() if rules_model is not None else model
-    arriving = as_vm(member)
-    best = min(fits, key=rank)
-    broken = refusing_rules(involved, placed, arriving, best)
-    if not broken:
-        return RestartPlacement(best, (), short(best))
-    for node in sorted(fits, key=rank)[1:]:  # the best node that keeps every rule...
-        if not refusing_rules(involved, placed, arriving, node):
-            return RestartPlacement(node, (), short(node))
-    return RestartPlacement(best, tuple(broken), short(best))  # ...else the best, naming them
-
-
-def restart_reason(model: Model, member: Member, placement: RestartPlacement) -> str:
-    """The HA restart in words and figures: what failed, where the member goes and what that
-    node's memory and CPU go from and to, and any rule the choice breaks."""
-    node = placement.node or "-"
-    cap_mem, cap_cpu = model.nodes[node].cap(MEMORY), model.nodes[node].cap(CPU)
-    mem, cpu = model.load(node, MEMORY), model.load(node, CPU)
-
-    def pct(used: int, cap: int) -> int:
-        return round(100 * used / max(1, cap))
-
-    among = "the node with most free memory" + (
-        " (no node with room keeps every rule)" if placement.broken else " that keeps the rules"
-    )
-    text = (
-        f"{member.node_id} failed (fenced): restart {member.name} "
-        f"({member.cpu_millicores / 1000:.1f} cores, {member.memory_mib} MiB, HA priority "
-        f"{member.ha_priority}) on {node}, {among} "
-        f"(memory {pct(mem, cap_mem)}% -> {pct(mem + member.memory_mib, cap_mem)}%, "
-        f"cpu {pct(cpu, cap_cpu)}% -> {pct(cpu + member.cpu_millicores, cap_cpu)}%)"
-    )
-    if placement.broken:
-        text += "; no node with room keeps " + ", ".join(r.rule_id for r in placement.broken)
-    if placement.cpu_short:
-        text += "; short of CPU there (restarted all the same)"
-    return text
-
-
-def as_vm(member: Member) -> VM:
-    """The member as the solver's model sees it (demand in solver units, READY)."""
-    demand = {CPU: member.cpu_millicores, MEMORY: member.memory_mib, NET: member.bandwidth_mbps}
-    return VM(member.vm_uuid, demand, VMState.READY, None, {"ha_priority": member.ha_priority})
-
-
-def _fitting(model: Model, member: Member, room: Slack) -> list[str]:
-    """Connected nodes other than the member's failed one with memory for it. CPU and network
-    are compressible: a restart is never refused for them, only steered (the ranking)."""
-    return [
-        n
-        for n in model.online_nodes()
-        if n != member.node_id and room(n, MEMORY) >= member.memory_mib
-    ]
+def _stopped_on(copies: list[tuple[str, VmUsage]], node: str) -> bool:
+    """Whether `node`'s last report shows the VM stopped (shut off there before it failed)."""
+    return any(n == node and vm.state not in HOLDS_MEMORY_STATES for n, vm in copies)
 
 
 def _roll_back_disk(overlay: str, checkpoint: str) -> None:

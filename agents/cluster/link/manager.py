@@ -254,6 +254,20 @@ class ClusterManager:
                 f"within {timeout_s} s (still pending; await the same id again)"
             ) from None
 
+    def fail_pending(self, node_id: str, reason: str) -> int:
+        """Fail every command still awaiting a result from `node_id` with Unavailable(reason)
+        and never resend them: the node is fenced, so they can never run (the plans that wait
+        on them end, and release their VMs). Returns how many there were."""
+        ids = [cid for cid, p in self._pending.items() if p.node_id == node_id]
+        for command_id in ids:
+            pending = self._pending.pop(command_id)
+            if not pending.future.done():
+                pending.future.set_exception(
+                    Unavailable(f"command {command_id!r} on node {node_id!r} not done: {reason}")
+                )
+                pending.future.exception()  # retrieved: a waiter may have timed out already
+        return len(ids)
+
     def forget(self, command_id: str) -> None:
         """Stop waiting for a command and never resend it (its node is gone for good)."""
         pending = self._pending.pop(command_id, None)

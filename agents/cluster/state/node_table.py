@@ -91,6 +91,16 @@ class NodeTable:
                 return node_id, node.vms[vm_uuid]
         raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
 
+    def copies(self, vm_uuid: str) -> list[tuple[str, VmUsage]]:
+        """(node_id, VM) for every node whose record shows the VM (a lost node's last report
+        included; copies hidden by the one-owner rule are not records)."""
+        found = []
+        for node_id in sorted(self._vm_nodes.get(vm_uuid, ())):
+            node = self._nodes.get(node_id)
+            if node is not None and vm_uuid in node.uuids:
+                found.append((node_id, node.vms[vm_uuid]))
+        return found
+
     def node_usage_history(self, node_id: str, since_unix_ns: int) -> UsageHistory:
         """A node's usage since `since_unix_ns` (trend.combine); NotFound names an unknown id."""
         node = self._node(node_id)

@@ -25,7 +25,7 @@ import grpc.aio
 import pytest
 from agent_files import start_agent
 from applier import applier
-from vmgrid.agents.cluster.act.oneshot import one_action, run_or_raise
+from vmgrid.agents.cluster.act.oneshot import one_action, run_actions, run_or_raise
 from vmgrid.agents.cluster.jobs.capacity import n_plus_one
 from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance, FaultToleranceOptions
 from vmgrid.agents.cluster.jobs.ha import HaConfig
@@ -241,6 +241,38 @@ def test_a_member_migrated_by_a_plan_is_restarted_from_where_it_ran(tmp_path: Pa
             await wait_for(lambda: any(n != second for n in c.running().get(vm_uuid, [])), 20)
             assert [r.from_node for r in c.ft.ha.restarts] == [second]
             os.kill(c.agents[second].pid, signal.SIGCONT)
+
+    asyncio.run(scenario())
+
+
+def test_a_member_leaving_a_node_that_fails_mid_migration_is_restarted(tmp_path: Path) -> None:
+    """The node fails while a plan moves the member away: the destination already reports the
+    copy being prepared (shut off), the source's running copy is lost with the node. HA must
+    restart the member all the same: it runs on no connected node."""
+
+    async def scenario() -> None:
+        async with cluster(tmp_path, ("true",)) as c:
+            submitted = await c.submit(job("leaving", count=1))
+            assert submitted.state == common_pb2.JOB_STATE_RUNNING, submitted.message
+            (vm_uuid,) = submitted.vm_uuids
+            await wait_for(lambda: vm_uuid in c.running(), 10)
+            source = c.running()[vm_uuid][0]
+            destination = next(n for n in NODES if n != source)
+            state = c.server.manager.state
+            move = one_action(ActionKind.MIGRATE, vm_uuid, "test", src=source, dst=destination)
+            moving = asyncio.ensure_future(
+                run_actions(c.ft.jobs.executor, "move-away", [move], "test")
+            )  # a simulated copy of 512 MiB at 1 Gbit/s: about 4 s
+            await wait_for(lambda: vm_uuid in state.owners.hidden(destination), 10)  # defined there
+            os.kill(c.agents[source].pid, signal.SIGSTOP)
+            await wait_for(lambda: source in c.ft.ha.failed, 15)
+            await wait_for(lambda: any(n != source for n in c.running().get(vm_uuid, [])), 20)
+            assert [r.from_node for r in c.ft.ha.restarts] == [source]
+            os.kill(c.agents[source].pid, signal.SIGCONT)
+            await wait_for(lambda: state.node_status(source) is NodeStatus.CONNECTED, 15)
+            await asyncio.wait_for(moving, 60)
+            await wait_for(lambda: not c.ft.jobs.members.stale(source), 15)
+            assert [len(nodes) for nodes in c.running().values()] == [1]
 
     asyncio.run(scenario())
 

@@ -4,8 +4,8 @@ ClusterState, with the HA monitor's own placement (ha.restart_target)."""
 from __future__ import annotations
 
 from vmgrid.agents.cluster.jobs.capacity import n_plus_one
-from vmgrid.agents.cluster.jobs.ha import restart_reason, restart_target
 from vmgrid.agents.cluster.jobs.members import Member
+from vmgrid.agents.cluster.jobs.restart_placement import restart_reason, restart_target
 from vmgrid.agents.cluster.state.events import EventBus
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import ClusterState
