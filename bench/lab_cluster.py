@@ -55,8 +55,20 @@ class LabCluster:
     def start(self, timeout_s: float = 60.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.start_manager(timeout_s)
+        self.start_agents()
+
+    def start_agents(self, managers: Sequence[str] = ()) -> None:
+        """One agent per host, given `managers` (replicas' addresses; default: the manager
+        started here) and a state directory where it keeps the highest term it has seen."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
         for host in self.hosts:
-            self.agents.append(self._spawn(self._agent_command(host), f"agent-{host.name}.log"))
+            command = self._agent_command(host)
+            if managers:
+                command[command.index("--manager") + 1] = ",".join(managers)
+                state = self.workdir / f"agent-{host.name}-state"
+                state.mkdir(exist_ok=True)
+                command += ["--state-dir", str(state)]
+            self.agents.append(self._spawn(command, f"agent-{host.name}.log"))
 
     def start_manager(self, timeout_s: float = 60.0) -> None:
         ready = self.workdir / "manager.ready"

@@ -1,7 +1,8 @@
 """`vmgrid-bench manager-failover`: SIGKILL the leader of replicated cluster managers while a
 plan of migrations runs, and time the takeover.
 
-Test-driver variant (the KVM-lab variant is still to come): a private etcd cluster of
+Test-driver variant (`--driver kvm` runs real live migrations on the KVM lab:
+manager_failover_lab.py): a private etcd cluster of
 `--etcd-members` on loopback ports (``vmgrid.lab.etcd``), `--replicas` `vmgrid-cluster`
 processes and `--hosts` test-driver `vmgrid-agent` processes (two 1 GiB VMs each) given every
 replica's address. Each round waits for one leader serving every agent, asks it to migrate one
@@ -58,7 +59,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--bandwidth-mbit", type=int, default=2000, help="simulated migration speed"
     )
     parser.add_argument("--kill-after-s", type=float, default=1.5, help="into the migration")
-    parser.add_argument("--driver", choices=("test",), default="test", help="libvirt driver")
+    parser.add_argument(
+        "--driver",
+        choices=("test", "kvm"),
+        default="test",
+        help="test: test-driver nodes, simulated migrations; kvm: the KVM lab's hosts, tiny "
+        "guests, real live migrations (manager_failover_lab.py)",
+    )
+    parser.add_argument("--dir", help="--driver kvm: lab directory (default: a new one in /tmp)")
 
 
 def _ended(address: str, plan_id: str) -> bool:
@@ -90,6 +98,10 @@ def _leader(managers: list[ManagerProcess], nodes: set[str], timeout_s: float) -
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.replicas < 2 or args.hosts < 2 or args.kills < 1:
         raise ValueError("--replicas and --hosts must be >= 2, --kills >= 1")
+    if args.driver == "kvm":
+        from vmgrid.bench.manager_failover_lab import run_lab
+
+        return run_lab(args)
     workdir = Path(tempfile.mkdtemp(prefix="vmgrid-manager-failover-"))
     nodes = [f"n{i + 1}" for i in range(args.hosts)]
     extra = ("--migration-bandwidth-mbit", str(args.bandwidth_mbit), "--resume-grace-s", "10")
