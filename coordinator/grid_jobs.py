@@ -130,15 +130,56 @@ class GridJobs:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _run(self, job_id: str, spec: JobSpec, document: dict[str, Any]) -> JobRecord:
-        self._move(job_id, JobState.PLACING, "choosing a cluster")
+    def resume(self, wait_for_clusters_s: float) -> int:
+        """Carry on the jobs left under way by a coordinator that stopped (this process before
+        a restart, or the leader before a failover). A job already sent to a cluster is sent
+        there again, first, under the same command id: the cluster answers from its journal of
+        grid commands or joins the run in progress, so the group never starts twice. A job not
+        sent anywhere yet is placed once the clusters have come back (or `wait_for_clusters_s`
+        has passed). Returns how many jobs were resumed."""
+        unfinished = self.store.list((JobState.PENDING, JobState.PLACING, JobState.STARTING))
+        for record in unfinished:
+            log.info(
+                "resuming job %s (%s, %s%s)",
+                record.job_id,
+                record.spec.name,
+                record.state.value,
+                f", sent to {record.cluster_id}" if record.cluster_id else "",
+            )
+            document = record.spec.to_dict()
+            task = asyncio.create_task(
+                self._resume(record, document, wait_for_clusters_s), name=f"job-{record.job_id}"
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(unfinished)
+
+    async def _resume(
+        self, record: JobRecord, document: dict[str, Any], wait_s: float
+    ) -> JobRecord:
+        if not record.cluster_id:
+            deadline = asyncio.get_running_loop().time() + wait_s
+            while asyncio.get_running_loop().time() < deadline and any(
+                r.state is not m.ClusterState.CONNECTED for r in self.coordinator.registry.records()
+            ):
+                await asyncio.sleep(0.2)
+        return await self._run(record.job_id, record.spec, document, record.cluster_id)
+
+    async def _run(
+        self, job_id: str, spec: JobSpec, document: dict[str, Any], sent_to: str = ""
+    ) -> JobRecord:
+        if self.store.get(job_id).state is JobState.PENDING:
+            self._move(job_id, JobState.PLACING, "choosing a cluster")
         views = _with_named_nodes(spec, cluster_views(self.coordinator.registry.records()))
         choice = choose_clusters(spec, views)
-        if isinstance(choice, Rejection):
+        if isinstance(choice, Rejection) and not sent_to:
             return self._move(job_id, JobState.FAILED, choice.reason)
-        reasons = dict(choice.filtered)
+        ranked = [] if isinstance(choice, Rejection) else list(choice.ranked[:MAX_CLUSTERS_TRIED])
+        if sent_to:  # where it may already run: that cluster first, whatever it looks like now
+            ranked = [sent_to, *(c for c in ranked if c != sent_to)]
+        reasons = {} if isinstance(choice, Rejection) else dict(choice.filtered)
         document.pop("cluster", None)
-        for cluster_id in choice.ranked[:MAX_CLUSTERS_TRIED]:
+        for cluster_id in ranked:
             result = await self._run_on(job_id, cluster_id, document)
             if result.state is m.GridCommandState.SUCCEEDED:
                 if self.store.get(job_id).state is JobState.PLACING:
@@ -158,6 +199,9 @@ class GridJobs:
         command = m.SubmitJobToCluster(
             f"job-{job_id}@{cluster_id}", job_id, json.dumps(document, sort_keys=True)
         )
+
+        if self.store.get(job_id).state is JobState.PLACING:
+            self.store.aim(job_id, cluster_id, f"submitting to {cluster_id}")
 
         def progress(result: m.GridCommandResult) -> None:
             starting = result.state is m.GridCommandState.RUNNING and result.progress_fraction > 0

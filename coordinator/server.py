@@ -123,9 +123,10 @@ class CoordinatorServer:
         self._relay = asyncio.create_task(relay())
 
     def _start_leader_parts(self) -> None:
-        """The liveness watchdog and the moves in flight: what only the leader runs."""
+        """The liveness watchdog, the moves and the jobs in flight: what only the leader runs."""
         self._watchdog = supervise(self.coordinator.watch_timeouts, "liveness watchdog")
         self.mover.resume()
+        self.jobs.resume(self.config.cluster_timeout_s)
 
     async def _lead_then_run(self) -> None:
         """Campaign; once leading, read the grid's state from etcd, resume, and mirror every

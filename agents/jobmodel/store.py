@@ -186,6 +186,17 @@ class JobStore:
             raise JobStateError(f"job {job_id!r}: changed state concurrently; retry")
         return self.get(job_id)
 
+    def aim(self, job_id: str, cluster_id: str, message: str) -> JobRecord:
+        """Record, while the job is placing, the cluster it is about to be sent to: whoever
+        resumes the job sends it there again under the same command id before anywhere else."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET cluster_id = ?, message = ?, updated_at = ?"
+                " WHERE job_id = ? AND state = ?",
+                (cluster_id, message, self._clock(), job_id, JobState.PLACING.value),
+            )
+        return self.get(job_id)
+
 
 def _record(row: tuple[str, str, str, str, str, str, float, float]) -> JobRecord:
     jid, spec, state, cluster, placement, message, created, updated = row

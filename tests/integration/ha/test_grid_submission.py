@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import json
 from collections.abc import AsyncIterator
@@ -23,7 +24,7 @@ from vmgrid.agents.cluster.jobs.fault_tolerance import FaultToleranceOptions
 from vmgrid.agents.cluster.jobs.submission import SubmissionConfig
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
-from vmgrid.agents.jobmodel import JobState
+from vmgrid.agents.jobmodel import JobState, JobStore, parse_job
 from vmgrid.agents.jobmodel.codec import member_uuid
 from vmgrid.agents.model import VmState
 from vmgrid.coordinator.cli.main import main as vmgridctl
@@ -165,3 +166,39 @@ async def _no_cluster_holds(tmp_path: Path) -> None:
         code, _ = await g.ctl("submit", "-f", str(bad))
         assert code == 2
         assert [r.spec.name for r in g.coordinator.jobs.list()] == ["big"]
+
+
+def test_jobs_left_under_way_by_a_stopped_coordinator_are_resumed_once(tmp_path: Path) -> None:
+    asyncio.run(_resumed_after_restart(tmp_path))
+
+
+async def _resumed_after_restart(tmp_path: Path) -> None:
+    async with grid(tmp_path) as g:
+        address, config = g.coordinator.address, g.coordinator.config
+        await g.coordinator.stop(grace_s=0)
+        # What a coordinator stopped mid-placement leaves in its database: one job already
+        # aimed at c2 (its command may or may not have reached the cluster), one not yet.
+        with JobStore(config.state_db) as store:
+            sent = store.create(parse_job(job("sent", count=3)))
+            store.transition(sent.job_id, JobState.PLACING, message="choosing a cluster")
+            store.aim(sent.job_id, "c2", "submitting to c2")
+            fresh = store.create(parse_job(job("fresh", count=2)))
+            store.transition(fresh.job_id, JobState.PLACING, message="choosing a cluster")
+        g.coordinator = CoordinatorServer(dataclasses.replace(config, listen=address))
+        await g.coordinator.start()
+
+        jobs = g.coordinator.jobs
+        await wait_for(
+            lambda: all(jobs.get(j).state is JobState.RUNNING for j in (sent.job_id, fresh.job_id)),
+            90,
+        )
+        assert jobs.get(sent.job_id).cluster_id == "c2"
+        sent_members = {member_uuid(sent.job_id, f"sent-{i}") for i in range(3)}
+        fresh_members = {member_uuid(fresh.job_id, f"fresh-{i}") for i in range(2)}
+        await wait_for(lambda: sent_members <= g.running("c2"), 20)
+        where = jobs.get(fresh.job_id).cluster_id
+        await wait_for(lambda: fresh_members <= g.running(where), 20)
+        everywhere = [u for c in SIZES for u in g.running(c)]
+        assert sorted(everywhere) == sorted(set(everywhere))  # each member runs once
+        assert not sent_members & g.running("c1")
+        assert not fresh_members & g.running({"c1": "c2", "c2": "c1"}[where])
