@@ -275,6 +275,8 @@ class StandbyInterceptor(grpc.aio.ServerInterceptor):
         if replica.leading():
             return
         leader = replica.leader_address if replica.leader_address != replica.address else ""
+        if replica.etcd_silent_s():
+            leader = ""  # who led is stale: sending agents there would only bounce them
         await context.abort(
             grpc.StatusCode.UNAVAILABLE,
             replica.refusal(),
