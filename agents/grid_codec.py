@@ -195,13 +195,18 @@ def encode_hello_ack(ack: m.HelloAck) -> grid_pb2.GridLinkServiceConnectResponse
             summary_period_ms=ack.summary_period_ms,
             heartbeat_timeout_ms=ack.heartbeat_timeout_ms,
             known_cluster=ack.known_cluster,
+            term=ack.term,
         )
     )
 
 
 def decode_hello_ack(wire: grid_pb2.ClusterHelloAck) -> m.HelloAck:
     return m.HelloAck(
-        wire.grid_id, wire.summary_period_ms, wire.heartbeat_timeout_ms, wire.known_cluster
+        wire.grid_id,
+        wire.summary_period_ms,
+        wire.heartbeat_timeout_ms,
+        wire.known_cluster,
+        wire.term,
     )
 
 
@@ -244,9 +249,17 @@ def _vm_demand(vm: m.VmDemand) -> grid_pb2.VmDemand:
     )
 
 
-def encode_command(command: m.GridCommand) -> grid_pb2.GridLinkServiceConnectResponse:
-    """A grid command for a cluster's stream."""
-    wire = grid_pb2.GridCommand(command_id=command.command_id)
+def command_term(wire: grid_pb2.GridLinkServiceConnectResponse) -> int:
+    """The coordinator's leadership term a command message carries (0 for other messages)."""
+    return wire.command.term if wire.WhichOneof("payload") == "command" else 0
+
+
+def encode_command(
+    command: m.GridCommand, term: int = 0
+) -> grid_pb2.GridLinkServiceConnectResponse:
+    """A grid command for a cluster's stream, with the sender's leadership term (0: a single
+    coordinator)."""
+    wire = grid_pb2.GridCommand(command_id=command.command_id, term=term)
     if isinstance(command, m.ReserveCapacity):
         wire.reserve_capacity.CopyFrom(
             grid_pb2.ReserveCapacityCommand(

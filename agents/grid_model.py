@@ -95,6 +95,8 @@ class HelloAck:
     summary_period_ms: int
     heartbeat_timeout_ms: int
     known_cluster: bool
+    term: int = 0
+    """Leadership term of a replicated coordinator (0: a single coordinator)."""
 
 
 @dataclass(frozen=True, slots=True)

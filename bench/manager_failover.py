@@ -11,7 +11,9 @@ VM (a simulated migration lasting memory / `--bandwidth-mbit`), SIGKILLs the lea
 
 - ``takeover_s``: from the SIGKILL to a survivor answering as leader with every agent
   connected and the interrupted plan known (read back from etcd); ``elected_s``: to a
-  survivor answering as leader (the rest is the agents finding it).
+  survivor answering as leader; ``reconnect_s``: from then until every agent is connected to
+  it (the agents' reconnect storm: they all lost their stream at once, and find the leader
+  through the standbys' redirects, with jittered backoff capped at 0.5 s).
 - ``plan_resumed``: rounds whose interrupted plan then ended ``succeeded`` on the new leader.
 - ``lost_vms`` / ``duplicated_vms``: VMs of the start running nowhere / on two nodes at the end.
 - ``duplicate_commands_refused``: stale-term commands agents refused (their logs).
@@ -119,6 +121,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         every_vm = {vm.uuid for group in vms.values() for vm in group}
         takeovers: list[float] = []
         elections: list[float] = []
+        reconnects: list[float] = []
         resumed = 0
         for round_index in range(args.kills):
             leader = _leader(managers, set(nodes), 60)
@@ -135,6 +138,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             wait_until(functools.partial(_one_leads, survivors), 60, "a survivor leads")
             elections.append(time.monotonic() - killed)
             new = _leader(survivors, set(nodes), 60)
+            reconnects.append(time.monotonic() - killed - elections[-1])
             wait_until(functools.partial(plan_state, new.address, plan_id), 30, "plan known")
             takeovers.append(time.monotonic() - killed)
             managers[managers.index(leader)] = restart_manager(workdir, leader)
@@ -164,6 +168,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "takeover_s_p50": round(statistics.median(takeovers), 3),
             "takeover_s_max": round(max(takeovers), 3),
             "elected_s_p50": round(statistics.median(elections), 3),
+            "reconnect_s_p50": round(statistics.median(reconnects), 3),
+            "reconnect_s_max": round(max(reconnects), 3),
             "plan_resumed": resumed,
             "lost_vms": len(lost),
             "duplicated_vms": len(duplicated),

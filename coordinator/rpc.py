@@ -53,9 +53,17 @@ class GridLinkServicer(grid_pb2_grpc.GridLinkServiceServicer):
         await refuse_beyond(context, known, hello.cluster_id, MAX_CLUSTERS, "cluster")
         session = self._coordinator.open_session(hello)
         try:
-            await relay_outbox(context, session.outbox, self._read(session, context), _encode)
+            await relay_outbox(context, session.outbox, self._read(session, context), self._encode)
         finally:
             self._coordinator.close_session(session)
+
+    def _encode(self, item: m.HelloAck | m.StreamError | m.GridCommand) -> _CoordinatorMessage:
+        """Commands carry this coordinator's term as it is when they are written."""
+        if isinstance(item, m.HelloAck):
+            return grid_codec.encode_hello_ack(item)
+        if isinstance(item, m.StreamError):
+            return grid_codec.encode_stream_error(item)
+        return grid_codec.encode_command(item, self._coordinator.term)
 
     async def _read(self, session: LinkSession, context: grpc.aio.ServicerContext) -> None:
         coordinator = self._coordinator
@@ -87,14 +95,6 @@ class GridLinkServicer(grid_pb2_grpc.GridLinkServiceServicer):
 
 def _encode_hello_error(error: MalformedMessage) -> _CoordinatorMessage:
     return grid_codec.encode_stream_error(m.StreamError(str(error), error.field))
-
-
-def _encode(item: m.HelloAck | m.StreamError | m.GridCommand) -> _CoordinatorMessage:
-    if isinstance(item, m.HelloAck):
-        return grid_codec.encode_hello_ack(item)
-    if isinstance(item, m.StreamError):
-        return grid_codec.encode_stream_error(item)
-    return grid_codec.encode_command(item)
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):

@@ -133,6 +133,7 @@ class CoordinatorServer:
         change until the lease is lost (then ``deposed`` is set and nothing more is sent)."""
         assert self.replica is not None and self.gate is not None
         term = await self.replica.lead(self.address)
+        self.coordinator.term = term
         mirror = StateMirror(
             self.replica,
             {

@@ -79,6 +79,9 @@ class Coordinator:
         self.dry_runs: dict[str, DryRun] = {}
         """Computed plans by id, for ApplyGridPlan (kept in memory only)."""
         self._commands: dict[str, _PendingCommand] = {}
+        self.term = 0
+        """Leadership term stamped on hello acks and grid commands (0: a single coordinator);
+        clusters refuse a lower term than they have seen."""
         self.before_command: Callable[[], Awaitable[None]] | None = None
         """Awaited before a grid command is first sent (a replicated coordinator stores its
         state in etcd then, so no step reaches a cluster before the move's phase is stored)."""
@@ -121,6 +124,7 @@ class Coordinator:
                 round(self.config.summary_period_s * 1000),
                 round(self.config.cluster_timeout_s * 1000),
                 known,
+                self.term,
             )
         )
         for pending in self._commands.values():

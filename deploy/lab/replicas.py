@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,12 +50,20 @@ def spawn_ready(
     with log.open("ab") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
-    while not ready.exists() and process.poll() is None and time.monotonic() < deadline:
+    while not _written(ready) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    if not ready.exists():
+    if not _written(ready):
         stop(process)
         raise RuntimeError(f"{what} {name} did not start: {log.read_text()[-2000:]}")
     return ManagerProcess(name, process, address or ready.read_text().strip(), log, argv)
+
+
+def _written(ready: Path) -> bool:
+    """Whether the ready file holds its whole line (it exists, empty, for a moment first)."""
+    try:
+        return ready.read_text().endswith("\n")
+    except FileNotFoundError:
+        return False
 
 
 def start_manager(
@@ -101,10 +110,11 @@ def start_test_agent(
     managers: Sequence[str],
     vms: Sequence[SimVm],
     state_dir: Path | None = None,
+    metrics_listen: str = "",
 ) -> subprocess.Popen[bytes]:
     """A `vmgrid-agent` of a test-driver node (4 CPUs, 8 GiB) holding `vms`, given every
     replica's address, reporting every 0.5 s; with `state_dir`, it keeps the highest
-    manager term there."""
+    manager term there; with `metrics_listen` (HOST:PORT), it serves /metrics."""
     xml = workdir / f"{node}.xml"
     xml.write_text(node_xml(list(vms), cpus=4, memory_mib=8192))
     config = workdir / f"{node}.toml"
@@ -113,6 +123,7 @@ def start_test_agent(
         f'manager = "{",".join(managers)}"\n'
         f"report_period_s = 0.5\nheartbeat_period_s = 0.5\ninsecure = true\n"
         + (f'state_dir = "{state_dir.resolve()}"\n' if state_dir is not None else "")
+        + (f'metrics_listen = "{metrics_listen}"\n' if metrics_listen else "")
         + f"[load]\ndefault = {IDLE}\n"
     )
     log = workdir / f"{node}.log"
@@ -172,6 +183,47 @@ def migrate(address: str, vm_uuid: str, destination: str) -> str:
     request = cluster_pb2.MigrateVmRequest(vm_uuid=vm_uuid, destination_node_id=destination)
     with grpc.insecure_channel(address) as channel:
         return str(_stub(channel).MigrateVm(request, timeout=10).plan.plan_id)
+
+
+def drain(address: str, node_id: str, timeout_s: float = 30.0) -> str:
+    """DrainNode on the replica at `address`; returns the id of the plan that empties the
+    node once it runs (approving it if it waits for an operator)."""
+    with grpc.insecure_channel(address) as channel:
+        stub = _stub(channel)
+        stub.DrainNode(cluster_pb2.DrainNodeRequest(node_id=node_id), timeout=10)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            plans = stub.ListPlans(cluster_pb2.ListPlansRequest(), timeout=5).plans
+            for plan in plans:
+                if plan.state == common_pb2.PLAN_STATE_RUNNING:
+                    return str(plan.plan_id)
+                if plan.state == common_pb2.PLAN_STATE_AWAITING_APPROVAL:
+                    request = cluster_pb2.ApprovePlanRequest(plan_id=plan.plan_id)
+                    stub.ApprovePlan(request, timeout=10)
+            time.sleep(0.1)
+    raise TimeoutError(f"no plan to drain {node_id} within {timeout_s} s")
+
+
+def refusal(address: str) -> str:
+    """What the replica at `address` answers an operator call with when it does not serve
+    it (its UNAVAILABLE details); empty when it serves."""
+    try:
+        list_nodes(address)
+    except grpc.RpcError as exc:
+        return str(exc.details())
+    return ""
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The samples of the /metrics endpoint on loopback `port`, by name with labels."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
 
 
 def plan_state(address: str, plan_id: str) -> int:

@@ -141,6 +141,37 @@ def test_cancel_aborts_running_migrations_and_cancels_pending_ones() -> None:
     assert [report.actions[i] for i in (1, 2, 3)] == [ActionState.CANCELLED] * 3
 
 
+def test_a_halted_executor_starts_nothing_more_and_leaves_its_plan_running() -> None:
+    """What a replica does when its lease is lost: the action in flight is no longer waited
+    for, the next never starts, and the journal still says running for the next leader."""
+    cluster = SmallCluster({f"v{i}": "n1" for i in range(3)}, delay=0.2)
+    limits = ExecutionLimits(max_actions_per_node=1)
+    journal = Journal(":memory:")
+    executor = PlanExecutor(cluster, journal, limits)
+    plan = [migrate(i, f"v{i}", "n1", f"d{i}") for i in range(3)]
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        task = asyncio.ensure_future(executor.run("p1", plan))
+        await asyncio.sleep(0.05)
+        executor.halt()
+        report = await task
+        await asyncio.sleep(0.4)  # past the end of the first migration
+        late = await executor.run("p2", [migrate(0, "v1", "n1", "d1")])
+        return report, late
+
+    report, late = run(scenario())
+    assert report.state is PlanState.RUNNING
+    assert cluster.executed == [command_id("p1", 0, 0)] and cluster.aborted == []
+    record = journal.plan("p1")
+    assert record is not None and record.state is PlanState.RUNNING
+    assert [a.state for a in record.actions] == [
+        ActionState.RUNNING,
+        ActionState.PENDING,
+        ActionState.PENDING,
+    ]
+    assert late.state is PlanState.CANCELLED and journal.plan("p2") is None
+
+
 def test_restart_finishes_a_plan_without_repeating_what_was_done(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "journal.sqlite"
     plan = [migrate(0, "a", "n1", "n2"), migrate(1, "b", "n1", "n3"), migrate(2, "c", "n1", "n4")]

@@ -6,6 +6,10 @@ and when the driver's precondition check on fresh state says READY. A check that
 the destination has not been freed yet) is asked again whenever another action ends; an action
 that can no longer start (STALE: its VM moved, its node went away) is skipped, and so is every
 action that depends on a skipped or failed one. Every transition is written to the journal first.
+
+A replicated manager that loses its leadership ``halt()``s its executor: from then on no action
+starts and nothing more is journaled; the plans it was driving stay ``running`` in the journal,
+for the next leader to reconcile and finish.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ class PlanExecutor:
         self._wakeups: dict[str, asyncio.Event] = {}
         self._claimed: set[str] = set()
         self._holders: dict[str, str] = {}  # VM uuid -> the plan whose actions may touch it
+        self.halted = False
+        """Set by `halt`: no action starts and nothing is journaled any more."""
 
     @property
     def in_flight(self) -> tuple[str, ...]:
@@ -103,10 +109,21 @@ class PlanExecutor:
         if wake is not None:
             wake.set()
 
+    def halt(self) -> None:
+        """Stop for good: start no action and journal nothing more. Every plan being driven
+        stops waiting for its actions (a command already with an agent goes on there) and
+        returns a report that says ``running`` (its journal record is left as it was)."""
+        self.halted = True
+        for wake in self._wakeups.values():
+            wake.set()
+
     async def run(
         self, plan_id: str, actions: Sequence[Action], origin: str = "", summary: str = ""
     ) -> ExecutionReport:
-        """Journal a new plan (with why it exists: `summary`) and execute it to the end."""
+        """Journal a new plan (with why it exists: `summary`) and execute it to the end (a
+        halted executor journals nothing: the plan is reported cancelled)."""
+        if self.halted:
+            return ExecutionReport(plan_id, PlanState.CANCELLED, {}, {})
         self.claim(plan_id)
         try:
             summary = summary or f"{len(actions)} actions"
@@ -169,6 +186,10 @@ class PlanExecutor:
         held = self._hold(plan_id, [r.action for r in records if not r.state.final])
         try:
             while True:
+                if self.halted:  # what the agents run goes on; the next leader sees how it ends
+                    for task in running.values():
+                        task.cancel()
+                    return ExecutionReport(plan_id, PlanState.RUNNING, dict(states), messages)
                 if plan_id in self._cancelled:
                     await self._cancel_all(plan_id, actions, states, attempts, running, messages)
                     break
@@ -190,6 +211,8 @@ class PlanExecutor:
                 waker = asyncio.ensure_future(wake.wait())
                 await asyncio.wait([*running.values(), waker], return_when=asyncio.FIRST_COMPLETED)
                 waker.cancel()
+                if self.halted:
+                    continue
                 for aid, task in list(running.items()):
                     if task.done():
                         del running[aid]
@@ -242,6 +265,8 @@ class PlanExecutor:
         running: dict[int, asyncio.Task[Outcome]],
         wake: asyncio.Event,
     ) -> None:
+        if self.halted:
+            return
         busy_nodes: dict[str, int] = {}
         busy_links: dict[tuple[str, str], int] = {}
         for aid in running:

@@ -20,6 +20,7 @@ import grpc
 import grpc.aio
 from vmgrid.agents import grid_codec
 from vmgrid.agents import grid_model as m
+from vmgrid.agents.cluster.grid.fence import CoordinatorFence
 from vmgrid.agents.common.link_stream import LEADER_METADATA
 from vmgrid.agents.common.supervise import Supervised, supervise
 from vmgrid.agents.identity import Role
@@ -78,6 +79,8 @@ class GridUplink:
         self._task: asyncio.Task[None] | None = None
         self._out: asyncio.Queue[object] | None = None
         self.command_handler: CommandHandler | None = None
+        self.fence = CoordinatorFence()
+        """The highest coordinator term seen: lower hello acks and commands are refused."""
         self.sender = Supervised(f"uplink-{hello.cluster_id}-summaries")
         """Restarts of the summary sender (a failing summary never ends the link)."""
         """Set by the cluster manager to act on grid commands; None: commands are logged."""
@@ -172,6 +175,16 @@ class GridUplink:
             try:
                 while (msg := await call.read()) is not grpc.aio.EOF:
                     item = grid_codec.decode_response(msg)
+                    if isinstance(item, m.HelloAck) and not self.fence.admits(item.term):
+                        log.warning(
+                            "grid uplink %s: coordinator at %s leads with term %d, below "
+                            "term %d seen: a deposed leader; trying another replica",
+                            self.hello.cluster_id,
+                            self.coordinator_addr,
+                            item.term,
+                            self.fence.highest,
+                        )
+                        return
                     if isinstance(item, m.HelloAck):
                         self._out = out
                         self._on_ack(item)
@@ -186,7 +199,11 @@ class GridUplink:
                         self.errors.append(item)
                     elif item is not None:
                         self._out = out
-                        self._on_command(item)
+                        refusal = self.fence.refusal(item, grid_codec.command_term(msg))
+                        if refusal is not None:
+                            self.send_result(refusal)
+                        else:
+                            self._on_command(item)
                 log.info("grid uplink %s: coordinator closed the stream", self.hello.cluster_id)
             finally:
                 if self._out is out:

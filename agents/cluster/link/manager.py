@@ -134,6 +134,14 @@ class ClusterManager:
         if self._sessions.get(session.node_id) is session:
             del self._sessions[session.node_id]
 
+    def end_sessions(self) -> int:
+        """End every agent stream (their agents dial again: a replica that no longer leads
+        sends them on to the leader); returns how many were open."""
+        sessions = list(self._sessions.values())
+        for session in sessions:
+            session.outbox.put_nowait(None)
+        return len(sessions)
+
     def forget_node(self, node_id: str) -> None:
         """Remove a node whose agent is gone and that holds no VMs (ClusterState.forget_node);
         FailedPrecondition while an agent stream of it is open."""

@@ -92,6 +92,12 @@ class ClusterCollector(Collector):
             "Leadership term stamped on commands (0: single replica or not leading yet).",
             self._manager.term,
         )
+        yield _gauge(
+            "vmgrid_cluster_no_new_decisions",
+            "1 after this replica lost its etcd lease (quorum lost or etcd cut off): it starts "
+            "no action until etcd answers, then restarts as a candidate; 0 otherwise.",
+            int(self.runtime is not None and self.runtime.no_new_decisions),
+        )
         yield self._rules()
         if self.runtime is not None:
             yield from _policy_and_errors(self.runtime)

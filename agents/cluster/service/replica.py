@@ -8,8 +8,11 @@ every ClusterService and NodeLinkService call with UNAVAILABLE naming the leader
 message and in the ``vmgrid-leader`` trailing metadata, which agents follow.
 
 The leader's own view of its lease (``Election.holds``) gates every command it sends; when the
-lease may have lapsed the gate closes at once and ``deposed`` is set, on which the process
-stops (a supervisor restarts it as a candidate). No state of a deposed leader survives to act.
+lease may have lapsed the gate closes at once and ``deposed`` is set. The replica is then in
+"no new decisions" mode (``runtime.ClusterRuntime``): it starts no action, says so in its
+refusals, its log and ``vmgrid_cluster_no_new_decisions``, and waits for etcd to answer again
+(``wait_for_etcd``), after which the process stops and its supervisor starts it again as a
+candidate. No state of a deposed leader survives to act.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -98,6 +102,10 @@ class Replica:
         self.address = ""
         self.leader_address = ""
         self.leader_id = ""
+        self.etcd_answered_at = time.monotonic()
+        """When etcd last answered this replica's observer (monotonic seconds)."""
+        self.deposed_at = 0.0
+        """When this replica noticed its lease was lost (monotonic seconds; 0: it was not)."""
         self._observer: asyncio.Task[None] | None = None
 
     @property
@@ -137,11 +145,28 @@ class Replica:
         )
         return term
 
+    def etcd_silent_s(self) -> float:
+        """Seconds since etcd last answered the observer, beyond one lease TTL (0: it
+        answers; a leader's lease cannot outlive that silence)."""
+        silent = time.monotonic() - self.etcd_answered_at
+        return silent if silent > self.options.lease_ttl_s else 0.0
+
+    async def wait_for_etcd(self, period_s: float = 0.5) -> None:
+        """Until etcd answers a read (a linearizable one: a member without quorum does not
+        answer it)."""
+        while True:
+            try:
+                await self.election.leader()
+                return
+            except (EtcdUnavailable, ValueError, KeyError):
+                await asyncio.sleep(period_s)
+
     async def _observe(self) -> None:
         """Keep ``leader_address`` current (a standby names it in its redirects)."""
         while True:
             with contextlib.suppress(EtcdUnavailable, ValueError, KeyError):
                 leader = await self.election.leader()
+                self.etcd_answered_at = time.monotonic()
                 if leader is None:
                     self.leader_address = self.leader_id = ""
                 else:
@@ -154,7 +179,21 @@ class Replica:
             await asyncio.sleep(min(OBSERVE_PERIOD_S, self.options.lease_ttl_s / 3))
 
     def refusal(self) -> str:
-        """Why this replica answers nothing: it is a standby, and who leads."""
+        """Why this replica answers nothing: it lost its lease, or etcd does not answer, or
+        it is a standby, and who leads."""
+        name = self.replica_id or self.address
+        if self.deposed_at:
+            return (
+                f"{self.role} replica {name} lost its etcd lease "
+                f"{time.monotonic() - self.deposed_at:.1f} s ago: no new decisions; it "
+                "restarts as a candidate once etcd answers"
+            )
+        silent = self.etcd_silent_s()
+        if silent:
+            return (
+                f"{self.role} replica {name} is a standby and etcd has not answered for "
+                f"{silent:.1f} s (no quorum?): no replica may lead until it does"
+            )
         if self.leader_address and self.leader_address != self.address:
             return (
                 f"{self.role} replica {self.replica_id} is a standby; the leader is "
@@ -236,6 +275,8 @@ class StandbyInterceptor(grpc.aio.ServerInterceptor):
         if replica.leading():
             return
         leader = replica.leader_address if replica.leader_address != replica.address else ""
+        if replica.etcd_silent_s():
+            leader = ""  # who led is stale: sending agents there would only bounce them
         await context.abort(
             grpc.StatusCode.UNAVAILABLE,
             replica.refusal(),

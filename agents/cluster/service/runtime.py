@@ -7,8 +7,12 @@ passed), those plans are reconciled and finished, and only then does the decisio
 With an ``[etcd]`` table the manager is one replica of its cluster (``replica.Replica``): it
 serves at once but, as a standby, refuses every call with the leader's address; the leader
 parts (HA, uplink, plan resumption, decision loop) start only once it leads. When its lease
-may have lapsed, ``deposed`` is set and the command gate is already closed; the program then
-stops. Without the table the same path runs with no election (term 0).
+may have lapsed the command gate is already closed, and the replica enters "no new decisions"
+mode: it halts its executor (no action starts, nothing more is journaled: the running plans are
+left to the next leader, which reconciles them), stops its leader parts, ends its agents'
+streams (they look for the leader), says so in one log line, and waits for etcd to answer;
+then ``deposed`` is set and the program stops, for its supervisor to start it again as a
+candidate. Without the table the same path runs with no election (term 0).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -110,7 +115,9 @@ class ClusterRuntime:
         self.replica: Replica | None = None
         self.mirror: EtcdMirror | None = None
         self.deposed = asyncio.Event()
-        """Set when this replica's leadership ended: it has stopped acting and must exit."""
+        """Set when this replica's leadership ended and etcd answers again: it must exit."""
+        self._step_down: asyncio.Task[None] | None = None
+        self._leader_parts_stopped = False
         if self.options.replica.endpoints:
             self.replica = Replica(self.options.replica, config.cluster_id)
             self.manager.leading = self.replica.leading
@@ -155,7 +162,7 @@ class ClusterRuntime:
     async def _lead_then_run(self, address: str) -> None:
         assert self.replica is not None
         self.manager.term = await self.replica.lead(address)
-        watch = asyncio.create_task(self._step_down_when_deposed())
+        self._step_down = asyncio.create_task(self._step_down_when_deposed())
         self.mirror = EtcdMirror(self.replica, self.journal, self.manager.state.rules)
         while True:
             try:
@@ -174,19 +181,55 @@ class ClusterRuntime:
             self._start_leader_parts(address)
             await supervise(self._background, "decision loop")
         finally:
-            watch.cancel()
             mirroring.cancel()
 
+    @property
+    def no_new_decisions(self) -> bool:
+        """True from the moment this replica's lease was lost until the process stops."""
+        return self.replica is not None and bool(self.replica.deposed_at)
+
     async def _step_down_when_deposed(self) -> None:
+        """No new decisions from the moment the lease may have lapsed; exit once etcd
+        answers again (the successor, or this process started again, leads then)."""
         assert self.replica is not None
-        await self.replica.deposed.wait()
-        log.error(
-            "replica %s lost its etcd lease (term %d): no new action starts; stopping",
-            self.replica.replica_id,
-            self.manager.term,
-        )
+        replica = self.replica
+        await replica.deposed.wait()
+        replica.deposed_at = time.monotonic()
+        self.executor.halt()
         self._stop.set()
+        log.error(
+            "replica %s lost its etcd lease (term %d): no new decisions: no action starts, "
+            "%d running plan(s) left to the next leader, %d agent stream(s) ended; waiting "
+            "for etcd to answer",
+            replica.replica_id,
+            self.manager.term,
+            len(self.executor.in_flight),
+            self.manager.end_sessions(),
+        )
+        await self._stop_leader_parts()
+        await replica.wait_for_etcd()
+        log.warning(
+            "replica %s: etcd answers again; stopping, to start again as a candidate",
+            replica.replica_id,
+        )
         self.deposed.set()
+
+    async def _stop_leader_parts(self) -> None:
+        """What only a leader runs: the decision loop and plan resumption, the uplink (and
+        its grid commands), HA. Once: a deposed replica stops them before it stops."""
+        if self._leader_parts_stopped:
+            return
+        self._leader_parts_stopped = True
+        if self.uplink is not None:
+            await self.uplink.stop()
+        if self.grid_commands is not None:
+            self.grid_commands.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.fault_tolerance is not None:
+            await self.fault_tolerance.stop()
 
     def _start_leader_parts(self, address: str) -> None:
         """HA and the uplink: what only the leader (or the single replica) runs."""
@@ -248,16 +291,11 @@ class ClusterRuntime:
 
     async def stop(self, grace_s: float = 1.0) -> None:
         self._stop.set()
-        if self.uplink is not None:
-            await self.uplink.stop()
-        if self.grid_commands is not None:
-            self.grid_commands.close()
-        if self._task is not None:
-            self._task.cancel()
+        if self._step_down is not None:
+            self._step_down.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self.fault_tolerance is not None:
-            await self.fault_tolerance.stop()
+                await self._step_down
+        await self._stop_leader_parts()
         await self.server.stop(grace_s)
         if self.replica is not None:
             if self.mirror is not None and self.replica.leading():

@@ -26,47 +26,47 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from vmgrid.v1 import common_pb2 as vmgrid_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14vmgrid/v1/grid.proto\x12\tvmgrid.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16vmgrid/v1/common.proto\"\xba\x01\n\x1dGridLinkServiceConnectRequest\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.vmgrid.v1.ClusterHelloH\x00\x12,\n\x07summary\x18\x02 \x01(\x0b\x32\x19.vmgrid.v1.ClusterSummaryH\x00\x12\x36\n\x0e\x63ommand_result\x18\x03 \x01(\x0b\x32\x1c.vmgrid.v1.GridCommandResultH\x00\x42\t\n\x07payload\"\xb4\x01\n\x1eGridLinkServiceConnectResponse\x12/\n\thello_ack\x18\x01 \x01(\x0b\x32\x1a.vmgrid.v1.ClusterHelloAckH\x00\x12)\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x16.vmgrid.v1.GridCommandH\x00\x12+\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1a.vmgrid.v1.GridStreamErrorH\x00\x42\t\n\x07payload\"\xa0\x01\n\x0c\x43lusterHello\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12&\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x14.vmgrid.v1.Resources\x12\x12\n\nnode_count\x18\x03 \x01(\x05\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\x17\n\x0fmanager_version\x18\x05 \x01(\t\x12\x15\n\rmigration_uri\x18\x06 \x01(\t\"r\n\x0f\x43lusterHelloAck\x12\x0f\n\x07grid_id\x18\x01 \x01(\t\x12\x19\n\x11summary_period_ms\x18\x02 \x01(\x03\x12\x1c\n\x14heartbeat_timeout_ms\x18\x03 \x01(\x03\x12\x15\n\rknown_cluster\x18\x04 \x01(\x08\"1\n\x0fGridStreamError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\"}\n\x08VmDemand\x12\x0f\n\x07vm_uuid\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x16\n\x0e\x63pu_millicores\x18\x04 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x03\x12\x13\n\x0bnetwork_bps\x18\x06 \x01(\x03\"o\n\x13InterClusterTraffic\x12\x0f\n\x07vm_uuid\x18\x01 \x01(\t\x12\x14\n\x0cpeer_vm_uuid\x18\x02 \x01(\t\x12\x17\n\x0fpeer_cluster_id\x18\x03 \x01(\t\x12\x18\n\x10\x62ytes_per_second\x18\x04 \x01(\x03\"\x91\x01\n\rClusterHealth\x12,\n\x05state\x18\x01 \x01(\x0e\x32\x1d.vmgrid.v1.ClusterHealthState\x12\x13\n\x0bnodes_total\x18\x02 \x01(\x05\x12\x12\n\nnodes_lost\x18\x03 \x01(\x05\x12\x18\n\x10nodes_overloaded\x18\x04 \x01(\x05\x12\x0f\n\x07message\x18\x05 \x01(\t\"\xaf\x02\n\x0e\x43lusterSummary\x12+\n\x07sent_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12&\n\x08\x63\x61pacity\x18\x03 \x01(\x0b\x32\x14.vmgrid.v1.Resources\x12#\n\x05usage\x18\x04 \x01(\x0b\x32\x14.vmgrid.v1.Resources\x12(\n\x0bmovable_vms\x18\x05 \x03(\x0b\x32\x13.vmgrid.v1.VmDemand\x12=\n\x15inter_cluster_traffic\x18\x06 \x03(\x0b\x32\x1e.vmgrid.v1.InterClusterTraffic\x12(\n\x06health\x18\x07 \x01(\x0b\x32\x18.vmgrid.v1.ClusterHealth\"\xdd\x02\n\x0bGridCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12=\n\x10reserve_capacity\x18\n \x01(\x0b\x32!.vmgrid.v1.ReserveCapacityCommandH\x00\x12\x38\n\x0emigrate_to_uri\x18\x0b \x01(\x0b\x32\x1e.vmgrid.v1.MigrateToUriCommandH\x00\x12\x41\n\x12\x63ommit_reservation\x18\x0c \x01(\x0b\x32#.vmgrid.v1.CommitReservationCommandH\x00\x12\x43\n\x13release_reservation\x18\r \x01(\x0b\x32$.vmgrid.v1.ReleaseReservationCommandH\x00\x12\x31\n\nsubmit_job\x18\x0e \x01(\x0b\x32\x1b.vmgrid.v1.SubmitJobCommandH\x00\x42\x06\n\x04kind\"a\n\x16ReserveCapacityCommand\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x1f\n\x02vm\x18\x02 \x01(\x0b\x32\x13.vmgrid.v1.VmDemand\x12\x0e\n\x06ttl_ms\x18\x03 \x01(\x03\"\xff\x01\n\x13MigrateToUriCommand\x12\x0f\n\x07vm_uuid\x18\x01 \x01(\t\x12\x17\n\x0f\x64\x65stination_uri\x18\x02 \x01(\t\x12\x19\n\x11\x62\x61ndwidth_cap_bps\x18\x03 \x01(\x03\x12\x0c\n\x04live\x18\x04 \x01(\x08\x12\x16\n\x0ereservation_id\x18\x05 \x01(\t\x12\x15\n\rmigration_uri\x18\x06 \x01(\t\x12\x14\n\x0c\x63opy_storage\x18\x07 \x01(\x08\x12\x1d\n\x15simulated_destination\x18\x08 \x01(\x08\x12\x1b\n\x13\x64\x65stination_node_id\x18\t \x01(\t\x12\x14\n\x0cmemory_bytes\x18\n \x01(\x03\"2\n\x18\x43ommitReservationCommand\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"3\n\x19ReleaseReservationCommand\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"D\n\x10SubmitJobCommand\x12 \n\x04spec\x18\x01 \x01(\x0b\x32\x12.vmgrid.v1.JobSpec\x12\x0e\n\x06job_id\x18\x02 \x01(\t\"\xe3\x02\n\x11GridCommandResult\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.vmgrid.v1.CommandState\x12\x19\n\x11progress_fraction\x18\x03 \x01(\x01\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x11\n\tsimulated\x18\x05 \x01(\x08\x12\x1c\n\x14\x64\x61ta_processed_bytes\x18\x06 \x01(\x03\x12\x1c\n\x14\x64\x61ta_remaining_bytes\x18\x07 \x01(\x03\x12\x16\n\x0ereservation_id\x18\x08 \x01(\t\x12\x0f\n\x07node_id\x18\t \x01(\t\x12\x17\n\x0f\x64\x65stination_uri\x18\n \x01(\t\x12\x0e\n\x06job_id\x18\x0b \x01(\t\x12.\n\nupdated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rmigration_uri\x18\r \x01(\t*\xa4\x01\n\x12\x43lusterHealthState\x12$\n CLUSTER_HEALTH_STATE_UNSPECIFIED\x10\x00\x12 \n\x1c\x43LUSTER_HEALTH_STATE_HEALTHY\x10\x01\x12!\n\x1d\x43LUSTER_HEALTH_STATE_DEGRADED\x10\x02\x12#\n\x1f\x43LUSTER_HEALTH_STATE_OVERLOADED\x10\x03\x32u\n\x0fGridLinkService\x12\x62\n\x07\x43onnect\x12(.vmgrid.v1.GridLinkServiceConnectRequest\x1a).vmgrid.v1.GridLinkServiceConnectResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14vmgrid/v1/grid.proto\x12\tvmgrid.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16vmgrid/v1/common.proto\"\xba\x01\n\x1dGridLinkServiceConnectRequest\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.vmgrid.v1.ClusterHelloH\x00\x12,\n\x07summary\x18\x02 \x01(\x0b\x32\x19.vmgrid.v1.ClusterSummaryH\x00\x12\x36\n\x0e\x63ommand_result\x18\x03 \x01(\x0b\x32\x1c.vmgrid.v1.GridCommandResultH\x00\x42\t\n\x07payload\"\xb4\x01\n\x1eGridLinkServiceConnectResponse\x12/\n\thello_ack\x18\x01 \x01(\x0b\x32\x1a.vmgrid.v1.ClusterHelloAckH\x00\x12)\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x16.vmgrid.v1.GridCommandH\x00\x12+\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1a.vmgrid.v1.GridStreamErrorH\x00\x42\t\n\x07payload\"\xa0\x01\n\x0c\x43lusterHello\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12&\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x14.vmgrid.v1.Resources\x12\x12\n\nnode_count\x18\x03 \x01(\x05\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\x17\n\x0fmanager_version\x18\x05 \x01(\t\x12\x15\n\rmigration_uri\x18\x06 \x01(\t\"\x80\x01\n\x0f\x43lusterHelloAck\x12\x0f\n\x07grid_id\x18\x01 \x01(\t\x12\x19\n\x11summary_period_ms\x18\x02 \x01(\x03\x12\x1c\n\x14heartbeat_timeout_ms\x18\x03 \x01(\x03\x12\x15\n\rknown_cluster\x18\x04 \x01(\x08\x12\x0c\n\x04term\x18\x05 \x01(\x03\"1\n\x0fGridStreamError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\"}\n\x08VmDemand\x12\x0f\n\x07vm_uuid\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x16\n\x0e\x63pu_millicores\x18\x04 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x03\x12\x13\n\x0bnetwork_bps\x18\x06 \x01(\x03\"o\n\x13InterClusterTraffic\x12\x0f\n\x07vm_uuid\x18\x01 \x01(\t\x12\x14\n\x0cpeer_vm_uuid\x18\x02 \x01(\t\x12\x17\n\x0fpeer_cluster_id\x18\x03 \x01(\t\x12\x18\n\x10\x62ytes_per_second\x18\x04 \x01(\x03\"\x91\x01\n\rClusterHealth\x12,\n\x05state\x18\x01 \x01(\x0e\x32\x1d.vmgrid.v1.ClusterHealthState\x12\x13\n\x0bnodes_total\x18\x02 \x01(\x05\x12\x12\n\nnodes_lost\x18\x03 \x01(\x05\x12\x18\n\x10nodes_overloaded\x18\x04 \x01(\x05\x12\x0f\n\x07message\x18\x05 \x01(\t\"\xaf\x02\n\x0e\x43lusterSummary\x12+\n\x07sent_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12&\n\x08\x63\x61pacity\x18\x03 \x01(\x0b\x32\x14.vmgrid.v1.Resources\x12#\n\x05usage\x18\x04 \x01(\x0b\x32\x14.vmgrid.v1.Resources\x12(\n\x0bmovable_vms\x18\x05 \x03(\x0b\x32\x13.vmgrid.v1.VmDemand\x12=\n\x15inter_cluster_traffic\x18\x06 \x03(\x0b\x32\x1e.vmgrid.v1.InterClusterTraffic\x12(\n\x06health\x18\x07 \x01(\x0b\x32\x18.vmgrid.v1.ClusterHealth\"\xeb\x02\n\x0bGridCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0c\n\x04term\x18\x02 \x01(\x03\x12=\n\x10reserve_capacity\x18\n \x01(\x0b\x32!.vmgrid.v1.ReserveCapacityCommandH\x00\x12\x38\n\x0emigrate_to_uri\x18\x0b \x01(\x0b\x32\x1e.vmgrid.v1.MigrateToUriCommandH\x00\x12\x41\n\x12\x63ommit_reservation\x18\x0c \x01(\x0b\x32#.vmgrid.v1.CommitReservationCommandH\x00\x12\x43\n\x13release_reservation\x18\r \x01(\x0b\x32$.vmgrid.v1.ReleaseReservationCommandH\x00\x12\x31\n\nsubmit_job\x18\x0e \x01(\x0b\x32\x1b.vmgrid.v1.SubmitJobCommandH\x00\x42\x06\n\x04kind\"a\n\x16ReserveCapacityCommand\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x1f\n\x02vm\x18\x02 \x01(\x0b\x32\x13.vmgrid.v1.VmDemand\x12\x0e\n\x06ttl_ms\x18\x03 \x01(\x03\"\xff\x01\n\x13MigrateToUriCommand\x12\x0f\n\x07vm_uuid\x18\x01 \x01(\t\x12\x17\n\x0f\x64\x65stination_uri\x18\x02 \x01(\t\x12\x19\n\x11\x62\x61ndwidth_cap_bps\x18\x03 \x01(\x03\x12\x0c\n\x04live\x18\x04 \x01(\x08\x12\x16\n\x0ereservation_id\x18\x05 \x01(\t\x12\x15\n\rmigration_uri\x18\x06 \x01(\t\x12\x14\n\x0c\x63opy_storage\x18\x07 \x01(\x08\x12\x1d\n\x15simulated_destination\x18\x08 \x01(\x08\x12\x1b\n\x13\x64\x65stination_node_id\x18\t \x01(\t\x12\x14\n\x0cmemory_bytes\x18\n \x01(\x03\"2\n\x18\x43ommitReservationCommand\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"3\n\x19ReleaseReservationCommand\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"D\n\x10SubmitJobCommand\x12 \n\x04spec\x18\x01 \x01(\x0b\x32\x12.vmgrid.v1.JobSpec\x12\x0e\n\x06job_id\x18\x02 \x01(\t\"\xe3\x02\n\x11GridCommandResult\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.vmgrid.v1.CommandState\x12\x19\n\x11progress_fraction\x18\x03 \x01(\x01\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x11\n\tsimulated\x18\x05 \x01(\x08\x12\x1c\n\x14\x64\x61ta_processed_bytes\x18\x06 \x01(\x03\x12\x1c\n\x14\x64\x61ta_remaining_bytes\x18\x07 \x01(\x03\x12\x16\n\x0ereservation_id\x18\x08 \x01(\t\x12\x0f\n\x07node_id\x18\t \x01(\t\x12\x17\n\x0f\x64\x65stination_uri\x18\n \x01(\t\x12\x0e\n\x06job_id\x18\x0b \x01(\t\x12.\n\nupdated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rmigration_uri\x18\r \x01(\t*\xa4\x01\n\x12\x43lusterHealthState\x12$\n CLUSTER_HEALTH_STATE_UNSPECIFIED\x10\x00\x12 \n\x1c\x43LUSTER_HEALTH_STATE_HEALTHY\x10\x01\x12!\n\x1d\x43LUSTER_HEALTH_STATE_DEGRADED\x10\x02\x12#\n\x1f\x43LUSTER_HEALTH_STATE_OVERLOADED\x10\x03\x32u\n\x0fGridLinkService\x12\x62\n\x07\x43onnect\x12(.vmgrid.v1.GridLinkServiceConnectRequest\x1a).vmgrid.v1.GridLinkServiceConnectResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vmgrid.v1.grid_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CLUSTERHEALTHSTATE']._serialized_start=2731
-  _globals['_CLUSTERHEALTHSTATE']._serialized_end=2895
+  _globals['_CLUSTERHEALTHSTATE']._serialized_start=2760
+  _globals['_CLUSTERHEALTHSTATE']._serialized_end=2924
   _globals['_GRIDLINKSERVICECONNECTREQUEST']._serialized_start=93
   _globals['_GRIDLINKSERVICECONNECTREQUEST']._serialized_end=279
   _globals['_GRIDLINKSERVICECONNECTRESPONSE']._serialized_start=282
   _globals['_GRIDLINKSERVICECONNECTRESPONSE']._serialized_end=462
   _globals['_CLUSTERHELLO']._serialized_start=465
   _globals['_CLUSTERHELLO']._serialized_end=625
-  _globals['_CLUSTERHELLOACK']._serialized_start=627
-  _globals['_CLUSTERHELLOACK']._serialized_end=741
-  _globals['_GRIDSTREAMERROR']._serialized_start=743
-  _globals['_GRIDSTREAMERROR']._serialized_end=792
-  _globals['_VMDEMAND']._serialized_start=794
-  _globals['_VMDEMAND']._serialized_end=919
-  _globals['_INTERCLUSTERTRAFFIC']._serialized_start=921
-  _globals['_INTERCLUSTERTRAFFIC']._serialized_end=1032
-  _globals['_CLUSTERHEALTH']._serialized_start=1035
-  _globals['_CLUSTERHEALTH']._serialized_end=1180
-  _globals['_CLUSTERSUMMARY']._serialized_start=1183
-  _globals['_CLUSTERSUMMARY']._serialized_end=1486
-  _globals['_GRIDCOMMAND']._serialized_start=1489
-  _globals['_GRIDCOMMAND']._serialized_end=1838
-  _globals['_RESERVECAPACITYCOMMAND']._serialized_start=1840
-  _globals['_RESERVECAPACITYCOMMAND']._serialized_end=1937
-  _globals['_MIGRATETOURICOMMAND']._serialized_start=1940
-  _globals['_MIGRATETOURICOMMAND']._serialized_end=2195
-  _globals['_COMMITRESERVATIONCOMMAND']._serialized_start=2197
-  _globals['_COMMITRESERVATIONCOMMAND']._serialized_end=2247
-  _globals['_RELEASERESERVATIONCOMMAND']._serialized_start=2249
-  _globals['_RELEASERESERVATIONCOMMAND']._serialized_end=2300
-  _globals['_SUBMITJOBCOMMAND']._serialized_start=2302
-  _globals['_SUBMITJOBCOMMAND']._serialized_end=2370
-  _globals['_GRIDCOMMANDRESULT']._serialized_start=2373
-  _globals['_GRIDCOMMANDRESULT']._serialized_end=2728
-  _globals['_GRIDLINKSERVICE']._serialized_start=2897
-  _globals['_GRIDLINKSERVICE']._serialized_end=3014
+  _globals['_CLUSTERHELLOACK']._serialized_start=628
+  _globals['_CLUSTERHELLOACK']._serialized_end=756
+  _globals['_GRIDSTREAMERROR']._serialized_start=758
+  _globals['_GRIDSTREAMERROR']._serialized_end=807
+  _globals['_VMDEMAND']._serialized_start=809
+  _globals['_VMDEMAND']._serialized_end=934
+  _globals['_INTERCLUSTERTRAFFIC']._serialized_start=936
+  _globals['_INTERCLUSTERTRAFFIC']._serialized_end=1047
+  _globals['_CLUSTERHEALTH']._serialized_start=1050
+  _globals['_CLUSTERHEALTH']._serialized_end=1195
+  _globals['_CLUSTERSUMMARY']._serialized_start=1198
+  _globals['_CLUSTERSUMMARY']._serialized_end=1501
+  _globals['_GRIDCOMMAND']._serialized_start=1504
+  _globals['_GRIDCOMMAND']._serialized_end=1867
+  _globals['_RESERVECAPACITYCOMMAND']._serialized_start=1869
+  _globals['_RESERVECAPACITYCOMMAND']._serialized_end=1966
+  _globals['_MIGRATETOURICOMMAND']._serialized_start=1969
+  _globals['_MIGRATETOURICOMMAND']._serialized_end=2224
+  _globals['_COMMITRESERVATIONCOMMAND']._serialized_start=2226
+  _globals['_COMMITRESERVATIONCOMMAND']._serialized_end=2276
+  _globals['_RELEASERESERVATIONCOMMAND']._serialized_start=2278
+  _globals['_RELEASERESERVATIONCOMMAND']._serialized_end=2329
+  _globals['_SUBMITJOBCOMMAND']._serialized_start=2331
+  _globals['_SUBMITJOBCOMMAND']._serialized_end=2399
+  _globals['_GRIDCOMMANDRESULT']._serialized_start=2402
+  _globals['_GRIDCOMMANDRESULT']._serialized_end=2757
+  _globals['_GRIDLINKSERVICE']._serialized_start=2926
+  _globals['_GRIDLINKSERVICE']._serialized_end=3043
 # @@protoc_insertion_point(module_scope)

@@ -59,16 +59,18 @@ class ClusterHello(_message.Message):
     def __init__(self, cluster_id: _Optional[str] = ..., capacity: _Optional[_Union[_common_pb2.Resources, _Mapping]] = ..., node_count: _Optional[int] = ..., endpoint: _Optional[str] = ..., manager_version: _Optional[str] = ..., migration_uri: _Optional[str] = ...) -> None: ...
 
 class ClusterHelloAck(_message.Message):
-    __slots__ = ("grid_id", "summary_period_ms", "heartbeat_timeout_ms", "known_cluster")
+    __slots__ = ("grid_id", "summary_period_ms", "heartbeat_timeout_ms", "known_cluster", "term")
     GRID_ID_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_PERIOD_MS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     KNOWN_CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
     grid_id: str
     summary_period_ms: int
     heartbeat_timeout_ms: int
     known_cluster: bool
-    def __init__(self, grid_id: _Optional[str] = ..., summary_period_ms: _Optional[int] = ..., heartbeat_timeout_ms: _Optional[int] = ..., known_cluster: _Optional[bool] = ...) -> None: ...
+    term: int
+    def __init__(self, grid_id: _Optional[str] = ..., summary_period_ms: _Optional[int] = ..., heartbeat_timeout_ms: _Optional[int] = ..., known_cluster: _Optional[bool] = ..., term: _Optional[int] = ...) -> None: ...
 
 class GridStreamError(_message.Message):
     __slots__ = ("message", "field")
@@ -139,20 +141,22 @@ class ClusterSummary(_message.Message):
     def __init__(self, sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., capacity: _Optional[_Union[_common_pb2.Resources, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.Resources, _Mapping]] = ..., movable_vms: _Optional[_Iterable[_Union[VmDemand, _Mapping]]] = ..., inter_cluster_traffic: _Optional[_Iterable[_Union[InterClusterTraffic, _Mapping]]] = ..., health: _Optional[_Union[ClusterHealth, _Mapping]] = ...) -> None: ...
 
 class GridCommand(_message.Message):
-    __slots__ = ("command_id", "reserve_capacity", "migrate_to_uri", "commit_reservation", "release_reservation", "submit_job")
+    __slots__ = ("command_id", "term", "reserve_capacity", "migrate_to_uri", "commit_reservation", "release_reservation", "submit_job")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
     RESERVE_CAPACITY_FIELD_NUMBER: _ClassVar[int]
     MIGRATE_TO_URI_FIELD_NUMBER: _ClassVar[int]
     COMMIT_RESERVATION_FIELD_NUMBER: _ClassVar[int]
     RELEASE_RESERVATION_FIELD_NUMBER: _ClassVar[int]
     SUBMIT_JOB_FIELD_NUMBER: _ClassVar[int]
     command_id: str
+    term: int
     reserve_capacity: ReserveCapacityCommand
     migrate_to_uri: MigrateToUriCommand
     commit_reservation: CommitReservationCommand
     release_reservation: ReleaseReservationCommand
     submit_job: SubmitJobCommand
-    def __init__(self, command_id: _Optional[str] = ..., reserve_capacity: _Optional[_Union[ReserveCapacityCommand, _Mapping]] = ..., migrate_to_uri: _Optional[_Union[MigrateToUriCommand, _Mapping]] = ..., commit_reservation: _Optional[_Union[CommitReservationCommand, _Mapping]] = ..., release_reservation: _Optional[_Union[ReleaseReservationCommand, _Mapping]] = ..., submit_job: _Optional[_Union[SubmitJobCommand, _Mapping]] = ...) -> None: ...
+    def __init__(self, command_id: _Optional[str] = ..., term: _Optional[int] = ..., reserve_capacity: _Optional[_Union[ReserveCapacityCommand, _Mapping]] = ..., migrate_to_uri: _Optional[_Union[MigrateToUriCommand, _Mapping]] = ..., commit_reservation: _Optional[_Union[CommitReservationCommand, _Mapping]] = ..., release_reservation: _Optional[_Union[ReleaseReservationCommand, _Mapping]] = ..., submit_job: _Optional[_Union[SubmitJobCommand, _Mapping]] = ...) -> None: ...
 
 class ReserveCapacityCommand(_message.Message):
     __slots__ = ("reservation_id", "vm", "ttl_ms")
