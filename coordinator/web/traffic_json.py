@@ -43,11 +43,12 @@ def cluster_traffic_json(
 ) -> Json:
     """One cluster's heaviest pairs and external flows; `placed` is (node, VM) of its VMs."""
     places = {vm.uuid: (vm.name, node, cluster_id) for node, vm in placed}
+    resolved = traffic.resolve()
     pairs = [
         _pair(p.bytes_per_second, (p.vm_a, cluster_id), (p.vm_b, cluster_id), places)
-        for p in traffic.pairs()[:limit]
+        for p in resolved.pairs[:limit]
     ]
-    flows, _ = traffic.external()
+    flows = resolved.external
     external = [
         {
             "vm": f.vm_uuid,

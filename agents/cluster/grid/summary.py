@@ -74,13 +74,13 @@ def cluster_summary(
     addresses: list[grid.VmAddress] = []
     pairs: list[grid.VmPairTraffic] = []
     if traffic is not None:
-        flows, addresses = traffic.external()
-        flows = flows[:MAX_EXTERNAL_FLOWS]
+        resolved = traffic.resolve()
+        flows = resolved.external[:MAX_EXTERNAL_FLOWS]
         kept = {f.vm_uuid for f in flows}
-        addresses = [a for a in addresses if a.vm_uuid in kept]
+        addresses = [a for a in resolved.addresses if a.vm_uuid in kept]
         pairs = [
             grid.VmPairTraffic(p.vm_a, p.vm_b, p.bytes_per_second)
-            for p in traffic.pairs()[:HEAVY_PAIRS]
+            for p in resolved.pairs[:HEAVY_PAIRS]
         ]
     return grid.ClusterSummary(
         sequence=0,

@@ -57,6 +57,18 @@ class VmPair:
         return self.bytes_per_second * 8 // 1_000_000
 
 
+@dataclass(frozen=True, slots=True)
+class ResolvedTraffic:
+    """The cluster's matrices resolved: what the summary to the coordinator carries."""
+
+    pairs: list[VmPair]
+    """Pairs of the cluster's VMs, heaviest first."""
+    external: list[m.ExternalFlow]
+    """Flows whose peer is none of the cluster's VMs, heaviest first."""
+    addresses: list[m.VmAddress]
+    """The NICs of the VMs that have external flows."""
+
+
 class ClusterTraffic:
     """The latest matrix of every node, resolved into VM pairs on demand."""
 
@@ -97,17 +109,22 @@ class ClusterTraffic:
 
     def pairs(self) -> list[VmPair]:
         """Resolved VM pairs, heaviest first."""
-        return self._resolve()[0]
+        return self.resolve().pairs
 
     def external(self) -> tuple[list[m.ExternalFlow], list[m.VmAddress]]:
         """Flows between one of the cluster's VMs and an address that is none of them (both
         directions added), heaviest first, and the NICs of the VMs that have such flows: what
         the coordinator resolves into cross-cluster pairs."""
-        _, flows, ends = self._resolve()
+        resolved = self.resolve()
+        return resolved.external, resolved.addresses
+
+    def resolve(self) -> ResolvedTraffic:
+        """Pairs, external flows and their VMs' addresses, from one pass over the matrices."""
+        pairs, flows, ends = self._resolve()
         talking = {f.vm_uuid for f in flows}
         addresses = sorted({m.VmAddress(e.vm_uuid, e.mac, e.ip) for e in ends if e.vm_uuid in talking},
                            key=lambda a: (a.vm_uuid, a.mac))  # fmt: skip
-        return flows, addresses
+        return ResolvedTraffic(pairs, flows, addresses)
 
     def _resolve(self) -> tuple[list[VmPair], list[m.ExternalFlow], list[TrafficEndpoint]]:
         matrices = self._fresh()
