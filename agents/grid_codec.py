@@ -9,6 +9,7 @@ import re
 from google.protobuf.timestamp_pb2 import Timestamp
 from vmgrid.agents import grid_model as m
 from vmgrid.agents.errors import MalformedMessage
+from vmgrid.agents.grid_traffic_codec import decode_summary_traffic, encode_summary_traffic
 from vmgrid.agents.wire_limits import MAX_QUANTITY, check_unix_ns, clamped
 from vmgrid.v1 import common_pb2, grid_pb2
 
@@ -128,6 +129,7 @@ def decode_summary(wire: grid_pb2.ClusterSummary, cluster_id: str) -> m.ClusterS
         _decode_traffic(f"summary.inter_cluster_traffic[{i}]", t, cluster_id)
         for i, t in enumerate(wire.inter_cluster_traffic)
     )
+    external, addresses, heavy = decode_summary_traffic(wire)
     health = wire.health
     state = HEALTH_FROM_WIRE.get(health.state)
     if state is None:
@@ -146,6 +148,9 @@ def decode_summary(wire: grid_pb2.ClusterSummary, cluster_id: str) -> m.ClusterS
             _non_negative("summary.health.nodes_overloaded", health.nodes_overloaded),
             health.message,
         ),
+        external_flows=external,
+        vm_addresses=addresses,
+        heavy_pairs=heavy,
     )
 
 
@@ -153,7 +158,7 @@ def encode_summary(summary: m.ClusterSummary) -> grid_pb2.ClusterSummary:
     sent_at = Timestamp()
     sent_at.FromNanoseconds(summary.sent_at_unix_ns)
     h = summary.health
-    return grid_pb2.ClusterSummary(
+    wire = grid_pb2.ClusterSummary(
         sent_at=sent_at,
         sequence=summary.sequence,
         capacity=encode_resources(summary.capacity),
@@ -186,6 +191,8 @@ def encode_summary(summary: m.ClusterSummary) -> grid_pb2.ClusterSummary:
             message=h.message,
         ),  # fmt: skip
     )
+    encode_summary_traffic(summary, wire)
+    return wire
 
 
 def encode_hello_ack(ack: m.HelloAck) -> grid_pb2.GridLinkServiceConnectResponse:

@@ -63,6 +63,35 @@ class InterClusterTraffic:
 
 
 @dataclass(frozen=True, slots=True)
+class ExternalFlow:
+    """Measured traffic between a VM of the reporting cluster and an address outside it (both
+    directions added); the coordinator resolves the peer against every cluster's addresses."""
+
+    vm_uuid: str
+    peer_mac: str
+    peer_ip: str
+    bytes_per_second: int
+
+
+@dataclass(frozen=True, slots=True)
+class VmAddress:
+    """A NIC of a VM of the reporting cluster, as its traffic meters see it."""
+
+    vm_uuid: str
+    mac: str
+    ip: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VmPairTraffic:
+    """Measured traffic between two VMs of one cluster (``vm_a < vm_b``), both directions."""
+
+    vm_a: str
+    vm_b: str
+    bytes_per_second: int
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterHello:
     """First message of a link: who the cluster is and how to reach it."""
 
@@ -85,6 +114,12 @@ class ClusterSummary:
     movable_vms: tuple[VmDemand, ...] = ()
     inter_cluster_traffic: tuple[InterClusterTraffic, ...] = ()
     health: ClusterHealth = ClusterHealth()
+    external_flows: tuple[ExternalFlow, ...] = ()
+    """Measured flows whose peer is no VM of this cluster, heaviest first."""
+    vm_addresses: tuple[VmAddress, ...] = ()
+    """The NICs of the VMs that have external flows (what other clusters' flows resolve to)."""
+    heavy_pairs: tuple[VmPairTraffic, ...] = ()
+    """The heaviest measured pairs within the cluster (shown by the dashboard)."""
 
 
 @dataclass(frozen=True, slots=True)

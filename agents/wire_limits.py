@@ -156,6 +156,8 @@ _STRINGS = frozenset({FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES})
 ITEMS_BY_FIELD = {
     "vmgrid.v1.ClusterSummary.movable_vms": MAX_CLUSTER_VMS,
     "vmgrid.v1.ClusterSummary.inter_cluster_traffic": MAX_CLUSTER_VMS,
+    "vmgrid.v1.ClusterSummary.external_flows": MAX_CLUSTER_VMS,
+    "vmgrid.v1.ClusterSummary.vm_addresses": MAX_CLUSTER_VMS,
 }
 """Repeated fields allowed more than MAX_ITEMS entries."""
 

@@ -1,8 +1,10 @@
 """From the registry's wire-unit summaries to the pure grid planner's inputs.
 
 Converts units (bytes -> MiB, bit/s -> Mbit/s), maps health and registry state, turns the
-reported inter-cluster VM traffic into communicating groups (connected components of VMs that
-talk across clusters) and into measured link usage along each pair's lowest-latency route.
+inter-cluster VM traffic (pairs the clusters resolved, and their measured external flows
+resolved here against every cluster's VM addresses) into communicating groups (connected
+components of VMs that talk across clusters) and into measured link usage along each pair's
+lowest-latency route.
 Pure: no I/O, so it is tested with hand-built records.
 """
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 from vmgrid.agents import grid_model as m
+from vmgrid.coordinator.traffic import resolve_external
 from vmgrid.solver import grid
 
 MIB = 2**20
@@ -53,9 +56,15 @@ def _pair_rates(
 ) -> dict[tuple[str, str], tuple[float, str, str]]:
     """(vm, peer) sorted -> (Mbit/s, cluster of the first, cluster of the second).
 
-    Both ends usually report the same pair; the larger figure is kept.
+    From pairs that clusters report resolved, and from their measured external flows resolved
+    here (``vmgrid.coordinator.traffic``). Both ends usually report the same pair; the larger
+    figure is kept.
     """
+    records = list(records)
     pairs: dict[tuple[str, str], tuple[float, str, str]] = {}
+    for cross in resolve_external(records):
+        rate = _mbps_from_bytes_per_second(cross.bytes_per_second)
+        pairs[(cross.vm_a, cross.vm_b)] = (rate, cross.cluster_a, cross.cluster_b)
     for record in records:
         if record.summary is None:
             continue

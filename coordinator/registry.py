@@ -125,4 +125,7 @@ def summary_from_dict(data: dict[str, Any]) -> m.ClusterSummary:
             m.InterClusterTraffic(**t) for t in data["inter_cluster_traffic"]
         ),
         health=m.ClusterHealth(**{**health, "state": m.HealthState(health["state"])}),
+        external_flows=tuple(m.ExternalFlow(**f) for f in data.get("external_flows", ())),
+        vm_addresses=tuple(m.VmAddress(**a) for a in data.get("vm_addresses", ())),
+        heavy_pairs=tuple(m.VmPairTraffic(**p) for p in data.get("heavy_pairs", ())),
     )

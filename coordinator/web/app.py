@@ -78,6 +78,7 @@ def build_app(backend: Backend, tokens: Tokens) -> web.Application:
     add_rule_and_policy_routes(app)
     app.router.add_get(f"{API}/vms/{{id}}/explain", _explain)
     app.router.add_get(f"{API}/capacity/n-plus-one", _n_plus_one)
+    app.router.add_get(f"{API}/traffic", _traffic)
     return app
 
 
@@ -313,3 +314,8 @@ async def _explain(request: web.Request) -> web.StreamResponse:
 
 async def _n_plus_one(request: web.Request) -> web.StreamResponse:
     return web.json_response(await request.app[BACKEND].n_plus_one())
+
+
+async def _traffic(request: web.Request) -> web.StreamResponse:
+    limit = _whole(request, "limit", 20, 1, 500)
+    return web.json_response(await request.app[BACKEND].traffic(limit))

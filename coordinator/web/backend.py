@@ -121,3 +121,9 @@ class Backend(Protocol):
     async def n_plus_one(self) -> Json:
         """``{"ok", "nodes": [{"node", "ok", "vms", "unplaced", "reason"}]}``."""
         ...
+
+    async def traffic(self, limit: int) -> Json:
+        """``{"pairs", "external", "unavailable"}``: the `limit` heaviest measured VM pairs
+        (both directions, bytes/s) with where each end runs; a cluster adds its external flows
+        and the nodes that measure nothing, the grid adds cross-cluster pairs."""
+        ...

@@ -1,5 +1,5 @@
-"""The dashboard's cluster backend for placement rules, the operator policy, explanations and
-N+1 capacity: the operator API's calls, as JSON."""
+"""The dashboard's cluster backend for placement rules, the operator policy, explanations,
+N+1 capacity and measured traffic: the operator API's calls, as JSON."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from vmgrid.agents.cluster.rules.validate import RuleRequest
 from vmgrid.coordinator.web import cluster_json as cj
 from vmgrid.coordinator.web.cluster_calls import ClusterCalls, Json
 from vmgrid.coordinator.web.errors import not_found
+from vmgrid.coordinator.web.traffic_json import cluster_traffic_json
 
 
 class RuleCalls(ClusterCalls):
@@ -90,3 +91,7 @@ class RuleCalls(ClusterCalls):
 
     async def n_plus_one(self) -> Json:
         return cj.n_plus_one_json(await self.runtime.operator.insight.n_plus_one())
+
+    async def traffic(self, limit: int) -> Json:
+        placed = [(view.node_id, vm) for view in self.state.views() for vm in view.vms]
+        return cluster_traffic_json(self.cluster_id, placed, self.state.traffic, limit)

@@ -29,6 +29,7 @@ from vmgrid.coordinator.web.cluster_rpc import ClusterCalls
 from vmgrid.coordinator.web.errors import ApiError, bad_request, conflict, not_found
 from vmgrid.coordinator.web.feed import EventFeed
 from vmgrid.coordinator.web.jobs_json import jobs_json, one_job
+from vmgrid.coordinator.web.traffic_json import grid_traffic_json
 
 log = logging.getLogger(__name__)
 Json = dict[str, Any]
@@ -311,6 +312,9 @@ class CoordinatorBackend:
 
     async def n_plus_one(self) -> Json:
         raise conflict(NO_INSIGHT)
+
+    async def traffic(self, limit: int) -> Json:
+        return grid_traffic_json(self.coordinator.registry.records(), limit)
 
 
 def _client_credentials(coordinator: Coordinator) -> grpc.ChannelCredentials | None:

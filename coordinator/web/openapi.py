@@ -20,6 +20,8 @@ from vmgrid.coordinator.web.openapi_policy import POLICY_SCHEMA, policy_paths
 from vmgrid.coordinator.web.openapi_rules import RULE as _RULE
 from vmgrid.coordinator.web.openapi_rules import VIOLATION as _VIOLATION
 from vmgrid.coordinator.web.openapi_rules import rule_paths as _rule_paths
+from vmgrid.coordinator.web.openapi_traffic import SCHEMAS as TRAFFIC_SCHEMAS
+from vmgrid.coordinator.web.openapi_traffic import traffic_paths
 
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
@@ -169,6 +171,7 @@ def openapi_document() -> Json:
         **policy_paths(_json(_ref("OperatorPolicy")), _errors),
         **insight_paths(_get),
         **history_paths(_get, _query),
+        **traffic_paths(_get, _query),
     }
     return {
         "openapi": "3.0.3",
@@ -193,6 +196,7 @@ def openapi_document() -> Json:
                 "RuleViolation": _VIOLATION,
                 "OperatorPolicy": POLICY_SCHEMA,
                 **SCHEMAS,
+                **TRAFFIC_SCHEMAS,
             },
         },
         "paths": paths,

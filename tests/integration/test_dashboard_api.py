@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from dashboard_harness import DashboardDemo, DashboardHarness, any_vm
+from vmgrid.agents.traffic import TrafficEndpoint, TrafficFlow, TrafficMatrix
 
 pytestmark = pytest.mark.slow
 
@@ -143,3 +144,36 @@ def test_schemathesis_finds_no_server_error_and_only_json_errors(
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=400, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-4000:]
+
+
+def test_traffic_shows_the_heaviest_pairs_external_flows_and_unmeasured_nodes(
+    demo: DashboardDemo,
+) -> None:
+    views = demo.call(demo.runtime.manager.state.views)
+    (n1, a), (_, b), (n3, c) = ((v.node_id, v.vms[0]) for v in views[:3])
+    macs = {vm.uuid: f"52:54:00:00:00:0{i}" for i, vm in enumerate((a, b, c), 1)}
+    ends = tuple(TrafficEndpoint(vm.uuid, macs[vm.uuid], "") for vm in (a, b, c))
+    flows = (
+        TrafficFlow(macs[a.uuid], macs[c.uuid], 3_000_000),
+        TrafficFlow(macs[b.uuid], macs[a.uuid], 1_000_000),
+        TrafficFlow(macs[c.uuid], "52:54:00:ff:ff:ff", 500_000, dst_ip="192.0.2.1"),
+    )
+    matrix = TrafficMatrix(True, "", 30_000, ends, flows)
+    demo.call(lambda: demo.runtime.manager.state.traffic.apply("meter", matrix))
+    status, body = call(demo, "/traffic?limit=5", token="read")
+    assert status == 200
+    assert [(p["vm_a"], p["vm_b"], p["bytes_per_second"]) for p in body["pairs"]] == [
+        (min(a.uuid, c.uuid), max(a.uuid, c.uuid), 3_000_000),
+        (min(a.uuid, b.uuid), max(a.uuid, b.uuid), 1_000_000),
+    ]
+    first = body["pairs"][0]
+    assert {first["node_a"], first["node_b"]} == {n1, n3} and first["crosses"] == "node"
+    assert {first["name_a"], first["name_b"]} == {a.name, c.name}
+    assert body["external"] == [
+        {"vm": c.uuid, "name": c.name, "node": n3, "peer_mac": "52:54:00:ff:ff:ff",
+         "peer_ip": "192.0.2.1", "bytes_per_second": 500_000},
+    ]  # fmt: skip
+    assert {u["node"] for u in body["unavailable"]} == {v.node_id for v in views}
+    assert all("test driver" in u["reason"] for u in body["unavailable"])
+    status, body = call(demo, "/traffic?limit=501", token="read")
+    assert status == 400 and "limit '501'" in body["error"]["message"]

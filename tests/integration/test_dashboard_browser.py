@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from browser_harness import eventually, logged_in_page, running_demo
 from dashboard_harness import DashboardDemo, any_vm
+from vmgrid.agents.traffic import TrafficEndpoint, TrafficFlow, TrafficMatrix
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -95,3 +96,24 @@ def test_rules_panel_adds_shows_whether_it_holds_and_deletes_a_rule(
     page.click("#rules tr[data-rule=page-apart] button[data-action=delete-rule]")  # type: ignore[attr-defined]
     page.wait_for_selector("#rules tr[data-rule]", state="detached", timeout=15000)  # type: ignore[attr-defined]
     assert demo.call(lambda: [r.rule_id for r in rules.rules()]) == []
+
+
+def test_traffic_panel_shows_the_heaviest_measured_pairs(demo: DashboardDemo, page: object) -> None:
+    views = demo.call(demo.runtime.manager.state.views)
+    a, c = views[0].vms[0], views[2].vms[0]
+    ends = (
+        TrafficEndpoint(a.uuid, "52:54:00:00:00:01"),
+        TrafficEndpoint(c.uuid, "52:54:00:00:00:03"),
+    )
+    flows = (TrafficFlow("52:54:00:00:00:01", "52:54:00:00:00:03", 3_000_000),)
+    matrix = TrafficMatrix(True, "", 30_000, ends, flows)
+    demo.call(lambda: demo.runtime.manager.state.traffic.apply("meter", matrix))
+    page.evaluate("refresh()")  # type: ignore[attr-defined]
+    row = page.locator(  # type: ignore[attr-defined]
+        f"tr[data-traffic-pair='{min(a.uuid, c.uuid)} {max(a.uuid, c.uuid)}']"
+    )
+    row.wait_for(timeout=15000)
+    assert row.get_attribute("data-crosses") == "node"
+    text = row.inner_text()
+    assert a.name in text and c.name in text and "3.0 MB/s" in text and "across nodes" in text
+    assert "Not measured on c1-n1" in page.locator("#traffic").inner_text()  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from vmgrid.agents import grid_model as grid
 from vmgrid.agents.cluster.state.solver_view import utilisation
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus
+from vmgrid.agents.cluster.state.traffic import ClusterTraffic
 from vmgrid.agents.model import MOVABLE_STATES
 
 
@@ -26,10 +27,19 @@ def cluster_hello(
     )
 
 
+MAX_EXTERNAL_FLOWS = 10_000
+"""Heaviest external flows one summary carries (the coordinator resolves them)."""
+HEAVY_PAIRS = 20
+"""Heaviest pairs within the cluster one summary carries, for the grid dashboard."""
+
+
 def cluster_summary(
-    snapshot: ClusterSnapshot, overload_threshold: float = 0.85
+    snapshot: ClusterSnapshot,
+    overload_threshold: float = 0.85,
+    traffic: ClusterTraffic | None = None,
 ) -> grid.ClusterSummary:
-    """The summary for one uplink period (the uplink sets sequence and send time)."""
+    """The summary for one uplink period (the uplink sets sequence and send time); with the
+    cluster's measured `traffic`, its external flows, their VMs' addresses and heavy pairs."""
     capacity, usage = _totals(snapshot)
     movable = tuple(
         grid.VmDemand(
@@ -60,6 +70,18 @@ def cluster_summary(
     else:
         state, message = grid.HealthState.HEALTHY, f"{hot} node(s) above threshold" if hot else ""
     health = grid.ClusterHealth(state, len(snapshot.nodes), lost, hot, message)
+    flows: list[grid.ExternalFlow] = []
+    addresses: list[grid.VmAddress] = []
+    pairs: list[grid.VmPairTraffic] = []
+    if traffic is not None:
+        resolved = traffic.resolve()
+        flows = resolved.external[:MAX_EXTERNAL_FLOWS]
+        kept = {f.vm_uuid for f in flows}
+        addresses = [a for a in resolved.addresses if a.vm_uuid in kept]
+        pairs = [
+            grid.VmPairTraffic(p.vm_a, p.vm_b, p.bytes_per_second)
+            for p in resolved.pairs[:HEAVY_PAIRS]
+        ]
     return grid.ClusterSummary(
         sequence=0,
         sent_at_unix_ns=0,
@@ -67,6 +89,9 @@ def cluster_summary(
         usage=usage,
         movable_vms=movable,
         health=health,
+        external_flows=tuple(flows),
+        vm_addresses=tuple(addresses),
+        heavy_pairs=tuple(pairs),
     )
 
 

@@ -246,7 +246,7 @@ class ClusterRuntime:
                 self.options.coordinator_credentials,
                 cluster_hello(state.snapshot(), address),
                 lambda: cluster_summary(
-                    state.snapshot(), self.loop.config.operator_policy.cpu_high
+                    state.snapshot(), self.loop.config.operator_policy.cpu_high, state.traffic
                 ),
                 self.options.summary_period_s,
             )

@@ -9,6 +9,10 @@ handed to every decider with the cluster's rules (``ClusterSnapshot.rules``) und
 ``traffic``: they add the pair's traffic to the objective when the pair is split, and forbid
 nothing, so operators' rules (hard) always win. NIC bandwidth stays within capacity through
 the ``net`` resource every VM already demands (its measured rx + tx).
+
+A flow whose other end is none of the cluster's VMs is kept as an external flow (local VM,
+peer MAC and IP, both directions added) and reported in the cluster summary with the local
+VMs' addresses, so that the coordinator, which sees every cluster, resolves cross-cluster pairs.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
+from vmgrid.agents import grid_model as m
 from vmgrid.agents.cluster.rules.store import Rule
-from vmgrid.agents.traffic import TrafficMatrix
+from vmgrid.agents.traffic import TrafficEndpoint, TrafficMatrix
 from vmgrid.solver.constraints.network import NetworkAffinity
 
 CACHE_S = 5.0
@@ -49,6 +55,18 @@ class VmPair:
     @property
     def mbit(self) -> int:
         return self.bytes_per_second * 8 // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTraffic:
+    """The cluster's matrices resolved: what the summary to the coordinator carries."""
+
+    pairs: list[VmPair]
+    """Pairs of the cluster's VMs, heaviest first."""
+    external: list[m.ExternalFlow]
+    """Flows whose peer is none of the cluster's VMs, heaviest first."""
+    addresses: list[m.VmAddress]
+    """The NICs of the VMs that have external flows."""
 
 
 class ClusterTraffic:
@@ -91,28 +109,55 @@ class ClusterTraffic:
 
     def pairs(self) -> list[VmPair]:
         """Resolved VM pairs, heaviest first."""
+        return self.resolve().pairs
+
+    def external(self) -> tuple[list[m.ExternalFlow], list[m.VmAddress]]:
+        """Flows between one of the cluster's VMs and an address that is none of them (both
+        directions added), heaviest first, and the NICs of the VMs that have such flows: what
+        the coordinator resolves into cross-cluster pairs."""
+        resolved = self.resolve()
+        return resolved.external, resolved.addresses
+
+    def resolve(self) -> ResolvedTraffic:
+        """Pairs, external flows and their VMs' addresses, from one pass over the matrices."""
+        pairs, flows, ends = self._resolve()
+        talking = {f.vm_uuid for f in flows}
+        addresses = sorted({m.VmAddress(e.vm_uuid, e.mac, e.ip) for e in ends if e.vm_uuid in talking},
+                           key=lambda a: (a.vm_uuid, a.mac))  # fmt: skip
+        return ResolvedTraffic(pairs, flows, addresses)
+
+    def _resolve(self) -> tuple[list[VmPair], list[m.ExternalFlow], list[TrafficEndpoint]]:
         matrices = self._fresh()
-        by_mac: dict[str, str] = {}
-        by_ip: dict[str, str] = {}
-        for matrix in matrices:
-            for end in matrix.endpoints:
-                by_mac[end.mac] = end.vm_uuid
-                if end.ip:
-                    by_ip[end.ip] = end.vm_uuid
+        ends = [end for matrix in matrices for end in matrix.endpoints]
+        by_mac = {end.mac: end.vm_uuid for end in ends}
+        by_ip = {end.ip: end.vm_uuid for end in ends if end.ip}
         directed: dict[tuple[str, str], int] = {}
+        outside: dict[tuple[str, str, str, bool], int] = {}  # (vm, peer MAC, peer IP, sent)
         for matrix in matrices:
             for flow in matrix.flows:
                 src = by_mac.get(flow.src_mac) or by_ip.get(flow.src_ip)
                 dst = by_mac.get(flow.dst_mac) or by_ip.get(flow.dst_ip)
-                if src is None or dst is None or src == dst:
-                    continue
-                key = (src, dst)
-                directed[key] = max(directed.get(key, 0), flow.bytes_per_second)
+                rate = flow.bytes_per_second
+                if src is not None and dst is not None:
+                    if src != dst:
+                        _keep_max(directed, (src, dst), rate)
+                elif src is not None:
+                    _keep_max(outside, (src, flow.dst_mac, flow.dst_ip, True), rate)
+                elif dst is not None:
+                    _keep_max(outside, (dst, flow.src_mac, flow.src_ip, False), rate)
         both: dict[tuple[str, str], int] = {}
         for (src, dst), rate in directed.items():
-            key = (src, dst) if src < dst else (dst, src)
-            both[key] = both.get(key, 0) + rate
-        return sorted((VmPair(rate, a, b) for (a, b), rate in both.items()), reverse=True)
+            pair = (src, dst) if src < dst else (dst, src)
+            both[pair] = both.get(pair, 0) + rate
+        peers: dict[tuple[str, str, str], int] = {}
+        for (vm, mac, ip, _), rate in outside.items():
+            peers[(vm, mac, ip)] = peers.get((vm, mac, ip), 0) + rate
+        pairs = sorted((VmPair(rate, a, b) for (a, b), rate in both.items()), reverse=True)
+        flows = sorted(
+            (m.ExternalFlow(vm, mac, ip, rate) for (vm, mac, ip), rate in peers.items()),
+            key=lambda f: (-f.bytes_per_second, f.vm_uuid, f.peer_mac, f.peer_ip),
+        )
+        return pairs, flows, ends
 
     def soft_rules(self) -> tuple[Rule, ...]:
         """The heavy pairs as soft networkAffinity rules (no crossing bound: never hard).
@@ -125,6 +170,14 @@ class ClusterTraffic:
         rules = soft_rules(heavy[: self.settings.max_terms])
         self._cached = (self._version, now, rules)
         return rules
+
+
+K = TypeVar("K")
+
+
+def _keep_max(table: dict[K, int], key: K, rate: int) -> None:
+    """Several nodes may see one flow: the largest of their figures is kept, never the sum."""
+    table[key] = max(table.get(key, 0), rate)
 
 
 def soft_rules(pairs: Iterable[VmPair], created_unix_s: float = 0.0) -> tuple[Rule, ...]:

@@ -33,13 +33,13 @@ def encode_traffic(matrix: TrafficMatrix, msg: node_pb2.TrafficMatrix) -> None:
         )
 
 
-def _mac(path: str, value: str) -> str:
+def check_mac(path: str, value: str) -> str:
     if not MAC_PATTERN.fullmatch(value):
         raise MalformedMessage(path, f"{shown(value)} is not a MAC address like 52:54:00:12:34:56")
     return value
 
 
-def _ip(path: str, value: str) -> str:
+def check_ip(path: str, value: str) -> str:
     if not value:
         return ""
     try:
@@ -69,7 +69,7 @@ def decode_traffic(path: str, msg: node_pb2.TrafficMatrix) -> TrafficMatrix:
         if not e.vm_uuid or len(e.vm_uuid) > MAX_ID_CHARS:
             raise MalformedMessage(f"{at}.vm_uuid", f"{shown(e.vm_uuid)} is not a VM uuid")
         endpoints.append(
-            TrafficEndpoint(e.vm_uuid, _mac(f"{at}.mac", e.mac), _ip(f"{at}.ip", e.ip))
+            TrafficEndpoint(e.vm_uuid, check_mac(f"{at}.mac", e.mac), check_ip(f"{at}.ip", e.ip))
         )
     flows = []
     for i, f in enumerate(msg.flows):
@@ -80,11 +80,11 @@ def decode_traffic(path: str, msg: node_pb2.TrafficMatrix) -> TrafficMatrix:
             )
         flows.append(
             TrafficFlow(
-                _mac(f"{at}.src_mac", f.src_mac),
-                _mac(f"{at}.dst_mac", f.dst_mac),
+                check_mac(f"{at}.src_mac", f.src_mac),
+                check_mac(f"{at}.dst_mac", f.dst_mac),
                 f.bytes_per_second,
-                _ip(f"{at}.src_ip", f.src_ip),
-                _ip(f"{at}.dst_ip", f.dst_ip),
+                check_ip(f"{at}.src_ip", f.src_ip),
+                check_ip(f"{at}.dst_ip", f.dst_ip),
             )
         )
     return TrafficMatrix(True, "", msg.window_ms, tuple(endpoints), tuple(flows))

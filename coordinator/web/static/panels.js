@@ -1,5 +1,6 @@
 // vmgrid dashboard panels beyond the present: history charts (uPlot, vendored by make install),
-// the VM card with its explanation, the timeline of plans, the operator policy and the N+1 view.
+// the VM card with its explanation, the timeline of plans, the operator policy, the N+1 view and
+// the heaviest measured VM pairs.
 // Loaded before app.js, whose helpers (el, api, state, $) it uses at call time. A panel whose
 // endpoint answers 404 (a manager without that feature) stays hidden.
 "use strict";
@@ -250,12 +251,43 @@ function renderNPlusOne(report) {
   $("n1").replaceChildren(el("table", {}, head, ...rows));
 }
 
+function trafficEnd(vm, name, node, cluster, showCluster) {
+  const where = [node, showCluster ? cluster : ""].filter(Boolean).join(" · ");
+  return el("td", {}, el("b", { title: vm }, name || vm.slice(0, 8)), where ? el("div", { class: "muted" }, where) : null);
+}
+
+function renderTraffic(traffic) {
+  // Hidden until something is measured: no pair, no external flow.
+  const shown = traffic !== null && (traffic.pairs.length > 0 || traffic.external.length > 0);
+  showPanel("traffic-panel", shown);
+  if (!shown) return;
+  const grid = state.kind === "coordinator";
+  const crossing = { none: "same node", node: "across nodes", cluster: "across clusters", unknown: "?" };
+  const head = el("tr", {}, ...["VM", "VM", "traffic", "crosses"].map((h) => el("th", {}, h)));
+  const rows = traffic.pairs.map((p) => el("tr", { "data-traffic-pair": `${p.vm_a} ${p.vm_b}`, "data-crosses": p.crosses },
+    trafficEnd(p.vm_a, p.name_a, p.node_a, p.cluster_a, grid), trafficEnd(p.vm_b, p.name_b, p.node_b, p.cluster_b, grid),
+    el("td", {}, rate(p.bytes_per_second)),
+    el("td", {}, el("span", { class: `tag crosses-${p.crosses}` }, crossing[p.crosses] || p.crosses))));
+  const parts = [el("table", {}, head, ...rows)];
+  if (traffic.external.length) {
+    parts.push(el("h3", {}, "Peers outside the cluster ", el("small", {}, "reported to the coordinator, which resolves them")));
+    parts.push(el("table", {}, el("tr", {}, ...["VM", "peer", "traffic"].map((h) => el("th", {}, h))),
+      ...traffic.external.map((f) => el("tr", { "data-traffic-external": f.vm },
+        trafficEnd(f.vm, f.name, f.node, "", false), el("td", {}, f.peer_ip || f.peer_mac), el("td", {}, rate(f.bytes_per_second))))));
+  }
+  if (traffic.unavailable.length) {
+    parts.push(el("p", { class: "muted" }, `Not measured on ${traffic.unavailable.map((u) => u.node).join(", ")}: ${traffic.unavailable[0].reason}`));
+  }
+  $("traffic").replaceChildren(...parts);
+}
+
 async function refreshPanels() {
-  const [timeline, policy, n1] = await Promise.all([
+  const [timeline, policy, n1, traffic] = await Promise.all([
     optional("/timeline?limit=20").catch(() => null),
     optional("/policy").catch(() => null),
-    optional("/capacity/n-plus-one").catch(() => null)]);
-  renderTimeline(timeline); renderPolicy(policy); renderNPlusOne(n1);
+    optional("/capacity/n-plus-one").catch(() => null),
+    optional("/traffic?limit=10").catch(() => null)]);
+  renderTimeline(timeline); renderPolicy(policy); renderNPlusOne(n1); renderTraffic(traffic);
   showPanel("side-panels", policy !== null || n1 !== null);
   $("timeline-panel").classList.toggle("wide", policy === null && n1 === null);
   renderVmCard();

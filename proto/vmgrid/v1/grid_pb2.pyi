@@ -123,7 +123,7 @@ class ClusterHealth(_message.Message):
     def __init__(self, state: _Optional[_Union[ClusterHealthState, str]] = ..., nodes_total: _Optional[int] = ..., nodes_lost: _Optional[int] = ..., nodes_overloaded: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ClusterSummary(_message.Message):
-    __slots__ = ("sent_at", "sequence", "capacity", "usage", "movable_vms", "inter_cluster_traffic", "health")
+    __slots__ = ("sent_at", "sequence", "capacity", "usage", "movable_vms", "inter_cluster_traffic", "health", "external_flows", "vm_addresses", "heavy_pairs")
     SENT_AT_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +131,9 @@ class ClusterSummary(_message.Message):
     MOVABLE_VMS_FIELD_NUMBER: _ClassVar[int]
     INTER_CLUSTER_TRAFFIC_FIELD_NUMBER: _ClassVar[int]
     HEALTH_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_FLOWS_FIELD_NUMBER: _ClassVar[int]
+    VM_ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    HEAVY_PAIRS_FIELD_NUMBER: _ClassVar[int]
     sent_at: _timestamp_pb2.Timestamp
     sequence: int
     capacity: _common_pb2.Resources
@@ -138,7 +141,42 @@ class ClusterSummary(_message.Message):
     movable_vms: _containers.RepeatedCompositeFieldContainer[VmDemand]
     inter_cluster_traffic: _containers.RepeatedCompositeFieldContainer[InterClusterTraffic]
     health: ClusterHealth
-    def __init__(self, sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., capacity: _Optional[_Union[_common_pb2.Resources, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.Resources, _Mapping]] = ..., movable_vms: _Optional[_Iterable[_Union[VmDemand, _Mapping]]] = ..., inter_cluster_traffic: _Optional[_Iterable[_Union[InterClusterTraffic, _Mapping]]] = ..., health: _Optional[_Union[ClusterHealth, _Mapping]] = ...) -> None: ...
+    external_flows: _containers.RepeatedCompositeFieldContainer[ExternalFlow]
+    vm_addresses: _containers.RepeatedCompositeFieldContainer[VmAddress]
+    heavy_pairs: _containers.RepeatedCompositeFieldContainer[VmPairTraffic]
+    def __init__(self, sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., capacity: _Optional[_Union[_common_pb2.Resources, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.Resources, _Mapping]] = ..., movable_vms: _Optional[_Iterable[_Union[VmDemand, _Mapping]]] = ..., inter_cluster_traffic: _Optional[_Iterable[_Union[InterClusterTraffic, _Mapping]]] = ..., health: _Optional[_Union[ClusterHealth, _Mapping]] = ..., external_flows: _Optional[_Iterable[_Union[ExternalFlow, _Mapping]]] = ..., vm_addresses: _Optional[_Iterable[_Union[VmAddress, _Mapping]]] = ..., heavy_pairs: _Optional[_Iterable[_Union[VmPairTraffic, _Mapping]]] = ...) -> None: ...
+
+class ExternalFlow(_message.Message):
+    __slots__ = ("vm_uuid", "peer_mac", "peer_ip", "bytes_per_second")
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    PEER_MAC_FIELD_NUMBER: _ClassVar[int]
+    PEER_IP_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    peer_mac: str
+    peer_ip: str
+    bytes_per_second: int
+    def __init__(self, vm_uuid: _Optional[str] = ..., peer_mac: _Optional[str] = ..., peer_ip: _Optional[str] = ..., bytes_per_second: _Optional[int] = ...) -> None: ...
+
+class VmAddress(_message.Message):
+    __slots__ = ("vm_uuid", "mac", "ip")
+    VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
+    vm_uuid: str
+    mac: str
+    ip: str
+    def __init__(self, vm_uuid: _Optional[str] = ..., mac: _Optional[str] = ..., ip: _Optional[str] = ...) -> None: ...
+
+class VmPairTraffic(_message.Message):
+    __slots__ = ("vm_a", "vm_b", "bytes_per_second")
+    VM_A_FIELD_NUMBER: _ClassVar[int]
+    VM_B_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    vm_a: str
+    vm_b: str
+    bytes_per_second: int
+    def __init__(self, vm_a: _Optional[str] = ..., vm_b: _Optional[str] = ..., bytes_per_second: _Optional[int] = ...) -> None: ...
 
 class GridCommand(_message.Message):
     __slots__ = ("command_id", "term", "reserve_capacity", "migrate_to_uri", "commit_reservation", "release_reservation", "submit_job")
