@@ -11,6 +11,7 @@ import grpc
 import grpc.aio
 from grpc_health.v1.health import aio as health_aio
 from vmgrid.agents.cluster.service.replica import Replica
+from vmgrid.agents.cluster.service.state_mirror import StateMirror
 from vmgrid.agents.common.authz import interceptors
 from vmgrid.agents.common.etcd import EtcdUnavailable
 from vmgrid.agents.common.grpc_server import (
@@ -29,7 +30,7 @@ from vmgrid.coordinator.grid_jobs import GridJobs
 from vmgrid.coordinator.mover import GridMover
 from vmgrid.coordinator.moves import MoveJournal
 from vmgrid.coordinator.registry import Registry
-from vmgrid.coordinator.replica import StateMirror, TakeoverGate, coordinator_replica
+from vmgrid.coordinator.replica import TakeoverGate, coordinator_replica
 from vmgrid.coordinator.rpc import CoordinatorServicer, GridLinkServicer
 from vmgrid.coordinator.service import Coordinator
 from vmgrid.solver.grid import GridError, Topology, load_topology

@@ -70,6 +70,11 @@ class MemberStore:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.executescript(_SCHEMA)
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection of the three tables (a replicated manager mirrors them)."""
+        return self._db
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

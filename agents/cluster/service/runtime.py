@@ -42,6 +42,7 @@ from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.replica import Replica, ReplicaOptions, StandbyInterceptor
 from vmgrid.agents.cluster.service.replica_store import EtcdMirror
 from vmgrid.agents.cluster.service.server import ClusterServer
+from vmgrid.agents.cluster.service.state_mirror import StateMirror, WriteThroughs
 from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.common.etcd import EtcdUnavailable
 from vmgrid.agents.common.supervise import supervise
@@ -173,15 +174,48 @@ class ClusterRuntime:
                 await asyncio.sleep(0.5)
         self._restore_powered_off()
         log.info("read %d plan(s) and %d rule(s) from etcd", plans, rules)
+        jobs_mirror = await self._restore_jobs()
         self.mirror.attach()
-        self.manager.before_command = self.mirror.flush
-        self.standby_interceptor.write_through = self.mirror
-        mirroring = asyncio.create_task(self.mirror.run())
+        durable = WriteThroughs(self.mirror, *([jobs_mirror] if jobs_mirror else []))
+        self.manager.before_command = durable.flush
+        self.standby_interceptor.write_through = durable
+        mirroring = [asyncio.create_task(self.mirror.run())]
+        if jobs_mirror is not None:
+            mirroring.append(asyncio.create_task(jobs_mirror.run()))
         try:
             self._start_leader_parts(address)
             await supervise(self._background, "decision loop")
         finally:
-            mirroring.cancel()
+            for task in mirroring:
+                task.cancel()
+
+    async def _restore_jobs(self) -> StateMirror | None:
+        """With jobs enabled: the job store and HA's member store (members, checkpoints,
+        stale copies) read back from etcd, as the previous leader left them, then mirrored
+        while this replica leads (flushed before every command, like the journal)."""
+        if self.options.fault_tolerance is None:
+            return None
+        assert self.replica is not None
+        self.fault_tolerance = FaultTolerance(
+            self.manager, self.executor, self.options.fault_tolerance
+        )
+        jobs = self.fault_tolerance.jobs
+        members = jobs.members.connection
+        mirror = StateMirror(
+            self.replica,
+            {"jobs": jobs.store.connection, "members": members, "checkpoints": members,
+             "stale": members},
+            {"checkpoints": 2, "stale": 2},
+        )  # fmt: skip
+        while True:
+            try:
+                counts = await mirror.restore()
+                break
+            except EtcdUnavailable as exc:
+                log.warning("cannot read the jobs from etcd yet: %s", exc)
+                await asyncio.sleep(0.5)
+        log.info("read from etcd: %s", ", ".join(f"{k} {n}" for k, n in counts.items()))
+        return mirror
 
     @property
     def no_new_decisions(self) -> bool:
@@ -234,9 +268,10 @@ class ClusterRuntime:
     def _start_leader_parts(self, address: str) -> None:
         """HA and the uplink: what only the leader (or the single replica) runs."""
         if self.options.fault_tolerance is not None:
-            self.fault_tolerance = FaultTolerance(
-                self.manager, self.executor, self.options.fault_tolerance
-            )
+            if self.fault_tolerance is None:  # a replica made it already, to restore it
+                self.fault_tolerance = FaultTolerance(
+                    self.manager, self.executor, self.options.fault_tolerance
+                )
             self.fault_tolerance.start()
             self.operator.insight.members = self.fault_tolerance.jobs.members.members
         if self.options.coordinator:

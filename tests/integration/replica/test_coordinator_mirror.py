@@ -12,11 +12,12 @@ from sqlite3 import Connection
 import pytest
 from vmgrid.agents import grid_model as m
 from vmgrid.agents.cluster.service.replica import ReplicaOptions
+from vmgrid.agents.cluster.service.state_mirror import StateMirror
 from vmgrid.agents.common.etcd import EtcdClient, EtcdUnavailable
 from vmgrid.agents.jobmodel.store import JobStore
 from vmgrid.coordinator.moves import Move, MoveJournal, Phase
 from vmgrid.coordinator.registry import Registry
-from vmgrid.coordinator.replica import StateMirror, coordinator_replica
+from vmgrid.coordinator.replica import coordinator_replica
 from vmgrid.lab.etcd import EtcdCluster
 
 HELLO = m.ClusterHello("c1", m.Capacity(4000, 2**33, 10**9), node_count=2, endpoint="h:1")
