@@ -14,10 +14,13 @@ that reached it.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
 
 from vmgrid.agents import model as m
 from vmgrid.agents.cluster.act.journal import ActionState, Journal
 from vmgrid.agents.cluster.state.state import ClusterSnapshot
+from vmgrid.solver.constraints import Ban, Constraint, Offline, Root
+from vmgrid.solver.model import Model
 from vmgrid.solver.plan import Action, ActionKind
 
 DRAIN_ORIGIN = "drain"
@@ -41,14 +44,30 @@ def running_vms_on(snapshot: ClusterSnapshot, node_id: str) -> list[str]:
     return [vm.uuid for vm in view.vms if vm.state in _RUNNING]
 
 
+def drain_constraints(
+    model: Model, draining: tuple[str, ...], held: Iterable[str] = ()
+) -> list[Constraint]:
+    """What a drain asks of the solver: the draining nodes empty at the end (`Offline`); when
+    a rule holds some of their VMs (rules/holding.py), those stay where they are and every other
+    VM leaves the draining nodes and never arrives on one, not even on its way."""
+    if not draining:
+        return []
+    stay = tuple(sorted(v for v in held if v in model.vms))
+    if not stay:
+        return [Offline(draining)]
+    others = tuple(v for v in model.vms if v not in set(stay))
+    return [Root(stay), Ban(others, draining, continuous=True)] if others else [Root(stay)]
+
+
 def fallback_actions(
     snapshot: ClusterSnapshot,
     nodes: tuple[str, ...],
     fallback: DrainFallback,
     only: set[str] | None = None,
+    held: Mapping[str, str] | None = None,
 ) -> tuple[Action, ...]:
     """Suspend or shut down the VMs still running on the draining `nodes` (those in `only`,
-    when given: the ones whose migration failed)."""
+    when given: the ones whose migration failed); `held` says why a rule keeps a VM there."""
     if fallback is DrainFallback.NONE:
         return ()
     kind = ActionKind.SUSPEND if fallback is DrainFallback.SUSPEND else ActionKind.SHUTDOWN_VM
@@ -57,7 +76,8 @@ def fallback_actions(
         for uuid in running_vms_on(snapshot, node):
             if only is not None and uuid not in only:
                 continue
-            reason = f"drain of {node}: no live migration possible, fallback {fallback.value}"
+            why = (held or {}).get(uuid, "no live migration possible")
+            reason = f"drain of {node}: {why}, fallback {fallback.value}"
             actions.append(Action(len(actions), kind, uuid, node, None, 0, 0, reason))
     return tuple(actions)
 

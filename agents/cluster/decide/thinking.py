@@ -112,10 +112,31 @@ def _conclude(
         decision = decider.decide(seen, trigger, config, request.history)
         policy_decider = decider
     if decision.plan is None and draining:
-        stuck = fallback_actions(snapshot, trigger.nodes, config.drain_fallback)
+        stuck = fallback_actions(snapshot, trigger.nodes, config.drain_fallback, held=decision.held)
         if stuck:
             decision = _fallback(snapshot, trigger, stuck, config, "VM(s)", decision)
+    elif draining and decision.held:
+        held = fallback_actions(
+            snapshot, trigger.nodes, config.drain_fallback, set(decision.held), decision.held
+        )
+        if held:
+            decision = _with_held_fallback(decision, held, config)
     return Thought(decision, used_drain_failed=used, decider=policy_decider)
+
+
+def _with_held_fallback(
+    decision: Decision, held: tuple[Action, ...], config: ControlConfig
+) -> Decision:
+    """The drain's plan with the fallback, beside its migrations, for the VMs a rule keeps on
+    the draining node (they would only be found there again next cycle)."""
+    assert decision.plan is not None
+    first = max((a.id for a in decision.plan.actions), default=-1) + 1
+    extra = tuple(replace(a, id=first + i) for i, a in enumerate(held))
+    plan = replace(decision.plan, actions=(*decision.plan.actions, *extra))
+    fallback = config.drain_fallback
+    summary = f"{decision.summary}; drain fallback: {fallback.value} {len(held)} VM(s) held by "
+    summary += "a rule" + _not_empty(fallback, decision.trigger.nodes)
+    return replace(decision, plan=plan, summary=summary)
 
 
 def _fallback(
