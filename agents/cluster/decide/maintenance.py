@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from vmgrid.agents import model as m
 from vmgrid.agents.cluster.act.journal import ActionState, Journal
+from vmgrid.agents.cluster.rules.check import arrival_refusal
+from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import ClusterSnapshot
 from vmgrid.solver.constraints import Ban, Constraint, Offline, Root
 from vmgrid.solver.model import Model
@@ -119,6 +122,37 @@ def return_actions(
             kind, src = step
             actions.append(Action(len(actions), kind, uuid, src, node_id, 0, 0, reason))
     return tuple(actions)
+
+
+def keeping_rules(
+    snapshot: ClusterSnapshot, actions: tuple[Action, ...]
+) -> tuple[tuple[Action, ...], tuple[str, ...]]:
+    """The return `actions` whose VM may arrive home without breaking a rule that holds now,
+    and why each other one stays where it is (a gathered pair drained apart, a spread partner
+    that took its place): the applier would refuse them. Each arrival is checked on the
+    placement now and on the one the arrivals before it leave, since they run in parallel."""
+    rules = list(snapshot.rules)
+    if not rules:
+        return actions, ()
+    now = to_model(snapshot)
+    current = now
+    kept: list[Action] = []
+    refused: list[str] = []
+    for action in actions:
+        vm = now.vms.get(action.subject)
+        if vm is None or action.dst is None or action.kind is ActionKind.RESUME:
+            kept.append(action)
+            continue
+        why = arrival_refusal(rules, now, vm, action.dst) or arrival_refusal(
+            rules, current, current.vms[action.subject], action.dst
+        )
+        if why:
+            refused.append(why)
+            continue
+        kept.append(action)
+        current = current.with_vms([current.vms[action.subject].on(action.dst)])
+    renumbered = tuple(replace(a, id=i) for i, a in enumerate(kept))
+    return renumbered, tuple(refused)
 
 
 def unsettled(snapshot: ClusterSnapshot, node_id: str, drained: dict[str, ActionKind]) -> bool:

@@ -23,6 +23,7 @@ from vmgrid.agents.cluster.decide.control import (
 from vmgrid.agents.cluster.decide.maintenance import (
     DrainFallback,
     fallback_actions,
+    keeping_rules,
     return_actions,
     unsettled,
 )
@@ -159,13 +160,16 @@ def _fallback(
 def _return_home(
     snapshot: ClusterSnapshot, node: str, drained: dict[str, ActionKind], config: ControlConfig
 ) -> Thought:
-    actions = return_actions(snapshot, node, drained)
+    actions, refused = keeping_rules(snapshot, return_actions(snapshot, node, drained))
+    trigger = Trigger(TriggerKind.UNDRAIN, (node,), f"{node} left maintenance")
+    staying = f"; {len(refused)} stay where they are: {'; '.join(refused)}" if refused else ""
     if not actions:
+        if refused:
+            return Thought(Decision(trigger, None, f"undrain {node}: no VM goes back{staying}"))
         # Reports lag the journal: a VM the drain moved may still show on its old node,
         # or on none, for a report period. The loop looks again until the reports agree.
         return Thought(unsettled=unsettled(snapshot, node, drained))
-    trigger = Trigger(TriggerKind.UNDRAIN, (node,), f"{node} left maintenance")
-    summary = f"undrain {node}: {len(actions)} VM(s) go back"
+    summary = f"undrain {node}: {len(actions)} VM(s) go back{staying}"
     if snapshot.node(node).status is NodeStatus.POWERED_OFF:
         if not config.wake_powered_off:
             why = (
@@ -174,7 +178,7 @@ def _return_home(
                 "is connected"
             )
             return Thought(Decision(trigger, None, f"undrain {node}: {why}"), awaits_power_on=True)
-        summary = f"undrain {node}: power it on, then {len(actions)} VM(s) go back"
+        summary = f"undrain {node}: power it on, then {len(actions)} VM(s) go back{staying}"
         actions = _after_boot(node, actions)
     return Thought(Decision(trigger, _plan(snapshot, actions), summary), run_now=True)
 
