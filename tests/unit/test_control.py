@@ -289,3 +289,22 @@ def test_a_broken_gather_holds_nothing() -> None:
     decision = _drain(c)
     assert decision.plan is not None and not decision.held
     assert {a.subject for a in decision.plan.actions} == {"uuid-a", "uuid-c"}
+
+
+def test_consolidation_goes_on_while_a_drain_waits_on_held_vms_only() -> None:
+    c = Cluster().node("n1").node("n2").node("n3")
+    c.report("n1", {"a": 500, "b": 500})
+    c.report("n2", {"c": 300})
+    c.report("n3", {"e": 300})
+    c.state.rules.add("r1", Gather(("uuid-a", "uuid-b")))
+    c.state.set_draining("n1", True)
+    config = replace(CONFIG, automation=AutomationLevel.AUTOMATIC)
+    thought = think(c.state.snapshot(), CycleRequest(), PolicyDecider(), config)
+    decision = thought.decision
+    assert decision is not None and decision.plan is not None, decision
+    assert decision.trigger.kind is TriggerKind.UNDERLOAD and "n1" not in decision.trigger.nodes
+    assert {a.subject for a in decision.plan.actions} in ({"uuid-c"}, {"uuid-e"})
+    assert "meanwhile drain: no VM can move" in decision.summary
+    assert "stay on n1: rule r1 gather" in decision.summary
+    cooling = think(c.state.snapshot(), CycleRequest(cooling_down=True), PolicyDecider(), config)
+    assert cooling.decision is not None and cooling.decision.plan is None

@@ -196,12 +196,17 @@ def cpu_pressure(usage: HostUsage) -> float:
     return -1.0 if stall is None else stall.some_avg10
 
 
-def find_trigger(snapshot: ClusterSnapshot, config: ControlConfig) -> Trigger | None:
-    """The most urgent reason to reconfigure now, or None."""
+def find_trigger(
+    snapshot: ClusterSnapshot, config: ControlConfig, drains: bool = True
+) -> Trigger | None:
+    """The most urgent reason to reconfigure now, or None (`drains` False: the rebalancing
+    triggers of the nodes not in maintenance, for when the drains can do no more)."""
     live = [v for v in snapshot.nodes if v.status is NodeStatus.CONNECTED]
     draining = [v.node_id for v in live if v.draining and running_vms_on(snapshot, v.node_id)]
-    if draining:
+    if draining and drains:
         return Trigger(TriggerKind.DRAIN, tuple(draining), f"nodes in maintenance: {draining}")
+    if not drains:
+        live = [v for v in live if not v.draining]
     band, pressure = config.operator_policy, config.pressure_trigger
     samples = {v.node_id: _fractions(snapshot, v, config.hold_s) for v in live}
     hot = [
@@ -274,7 +279,7 @@ def decide(
         tries.append(((1.0, 1.0), None))
     result = None
     model = to_model(snapshot)
-    holds = _holds(snapshot, model) if trigger.kind is TriggerKind.DRAIN else {}
+    holds = _holds(snapshot, model)  # a rebalancing leaves them too
     used: tuple[tuple[float, float], int | None] = tries[0]
     for attempt in dict.fromkeys(tries):
         (cpu, memory), spread = attempt
@@ -297,6 +302,8 @@ def decide(
             break
     assert result is not None
     stats = result.stats.as_dict()
+    if trigger.kind is not TriggerKind.DRAIN:
+        holds = {}
     held = {vm: hold.reason for vm, hold in holds.items()}
     staying = f"; {held_summary(holds)}" if holds else ""
     if holds:

@@ -25,6 +25,7 @@ from vmgrid.agents.cluster.decide.maintenance import (
     fallback_actions,
     keeping_rules,
     return_actions,
+    running_vms_on,
     unsettled,
 )
 from vmgrid.agents.cluster.decide.move_limits import MoveHistory
@@ -105,17 +106,18 @@ def _conclude(
         if stuck:
             decision = _fallback(snapshot, trigger, stuck, config, "VM(s) that did not migrate")
             return Thought(decision, run_now=True, used_drain_failed=True)
-    seen = as_full(snapshot, pressured_nodes(snapshot, trigger, config))
-    if draining or config.policy is PolicyKind.SOLVER:
-        decision = decide(seen, trigger, config, request.history)
-        policy_decider = None
-    else:
-        decision = decider.decide(seen, trigger, config, request.history)
-        policy_decider = decider
+    decision, policy_decider = _decided(snapshot, trigger, decider, config, request)
     if decision.plan is None and draining:
         stuck = fallback_actions(snapshot, trigger.nodes, config.drain_fallback, held=decision.held)
         if stuck:
             decision = _fallback(snapshot, trigger, stuck, config, "VM(s)", decision)
+        elif _only_held(snapshot, trigger, decision) and not request.cooling_down:
+            other = find_trigger(snapshot, config, drains=False)
+            if other is not None:  # the drain can do no more: rebalancing goes on meanwhile
+                rebalance, policy_decider = _decided(snapshot, other, decider, config, request)
+                if rebalance.plan is not None:
+                    summary = f"{rebalance.summary}; meanwhile {decision.summary}"
+                    decision = replace(rebalance, summary=summary)
     elif draining and decision.held:
         held = fallback_actions(
             snapshot, trigger.nodes, config.drain_fallback, set(decision.held), decision.held
@@ -123,6 +125,26 @@ def _conclude(
         if held:
             decision = _with_held_fallback(decision, held, config)
     return Thought(decision, used_drain_failed=used, decider=policy_decider)
+
+
+def _decided(
+    snapshot: ClusterSnapshot,
+    trigger: Trigger,
+    decider: PolicyDecider,
+    config: ControlConfig,
+    request: CycleRequest,
+) -> tuple[Decision, PolicyDecider | None]:
+    """The decision on `trigger`, and the policy decider when it was the one deciding."""
+    seen = as_full(snapshot, pressured_nodes(snapshot, trigger, config))
+    if trigger.kind is TriggerKind.DRAIN or config.policy is PolicyKind.SOLVER:
+        return decide(seen, trigger, config, request.history), None
+    return decider.decide(seen, trigger, config, request.history), decider
+
+
+def _only_held(snapshot: ClusterSnapshot, trigger: Trigger, decision: Decision) -> bool:
+    """Whether every VM still running on the draining nodes is one a rule keeps there."""
+    left = {vm for node in trigger.nodes for vm in running_vms_on(snapshot, node)}
+    return bool(left) and left <= set(decision.held)
 
 
 def _with_held_fallback(
