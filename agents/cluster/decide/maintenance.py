@@ -1,8 +1,10 @@
 """Maintenance mode: what happens to a drained node's VMs, and how they come back.
 
 A drain empties a node by live migration (the DRAIN trigger and the solver's `Offline`
-constraint). When no destination fits, or a migration fails, the configured fallback runs on
-the VMs still there: `suspend` pauses them in place, `shutdown` shuts them down, `none` leaves
+constraint). A VM that a rule holding now keeps on the node (a gather whose members all run
+there: live migration moves one VM at a time) stays, named with its rule (rules/holding.py),
+while the others move. When no destination fits, a migration fails, or a rule holds a VM,
+the configured fallback runs on the VMs still there: `suspend` pauses them in place, `shutdown` shuts them down, `none` leaves
 them running (the drain is retried every cycle). Only `shutdown` empties the node: a paused VM
 keeps its memory there (libvirt pause, not a save to disk), so after a `suspend` fallback the
 node frees its CPU but still holds those VMs and must not be powered off; the loop says so. Where drained VMs came from is read back from
