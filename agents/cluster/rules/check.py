@@ -141,8 +141,8 @@ def solvable(rules: Iterable[Rule], model: Model) -> list[Constraint]:
     for rule in rules:
         constraint = rule.constraint
         if not (
-            set(constraint.vms_in_scope()) <= set(model.vms)
-            and set(constraint.nodes_in_scope()) <= set(model.nodes)
+            all(vm in model.vms for vm in constraint.vms_in_scope())
+            and all(node in model.nodes for node in constraint.nodes_in_scope())
         ):
             continue
         if (

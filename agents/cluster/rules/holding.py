@@ -38,8 +38,10 @@ def held_vms(rules: Iterable[Rule], model: Model, draining: Iterable[str]) -> di
     module docstring); empty when no rule holds a VM."""
     nodes = [n for n in draining if n in model.nodes]
     leaving = [vm for node in nodes for vm in model.running_on(node)]
+    if not leaving:
+        return {}
     holding = [r for r in rules if _holds(r, model)]
-    if not leaving or not holding:
+    if not holding:
         return {}
     targets = [n for n in model.online_nodes() if n not in set(nodes)]
     by_vm: dict[str, list[Rule]] = {}
@@ -73,7 +75,7 @@ def held_vms(rules: Iterable[Rule], model: Model, draining: Iterable[str]) -> di
 
 
 def _holds(rule: Rule, model: Model) -> bool:
-    scope_ok = set(rule.constraint.vms_in_scope()) <= set(model.vms)
+    scope_ok = all(vm in model.vms for vm in rule.constraint.vms_in_scope())
     return scope_ok and rule.constraint.is_satisfied(model, model)
 
 
@@ -90,11 +92,13 @@ def _refusing_everywhere(
     vm = model.vms[vm_uuid]
     counts: dict[str, int] = {}
     rules: dict[str, Rule] = {}
+    scoped = _scoped(own, model)
     for node in targets:
-        involved = own + by_node.get(node, [])
+        at_node = by_node.get(node, [])
+        involved = own + at_node
         if not involved:
             return None
-        refusing = refusing_rules(involved, model, vm, node)
+        refusing = refusing_rules(involved, model if at_node else scoped, vm, node)
         if not refusing:
             return None
         for rule in refusing:
@@ -103,6 +107,18 @@ def _refusing_everywhere(
     if not counts:
         return None
     return rules[max(counts, key=lambda r: counts[r])]
+
+
+def _scoped(rules: list[Rule], model: Model) -> Model:
+    """`model` cut to the VMs `rules` name, when they read nothing else (no node in their
+    scope, no VM outside it: not lonely, say), so that each trial move copies a few VMs."""
+    vms: set[str] = set()
+    for rule in rules:
+        constraint = rule.constraint
+        if constraint.nodes_in_scope() or constraint.plan_scope() is None:
+            return model
+        vms.update(v for v in constraint.vms_in_scope() if v in model.vms)
+    return Model(model.nodes, {v: model.vms[v] for v in vms})
 
 
 def _hold(model: Model, vm: str, rule: Rule, held: set[str]) -> Hold:
