@@ -58,16 +58,16 @@ def held_vms(rules: Iterable[Rule], model: Model, draining: Iterable[str]) -> di
     held = set(leaving)
     found: dict[str, Rule] = {}
     while True:
-        gone = [vm for vm in leaving if vm not in held]
+        gone = {vm for vm in leaving if vm not in held}
         current = Model(model.nodes, {n: v for n, v in model.vms.items() if n not in gone})
-        freed = set()
+        freed: set[str] = set()
         for vm in sorted(held):
             own = by_vm.get(vm, []) + everywhere
-            rule = _refusing_everywhere(own, by_node, current, vm, targets)
-            if rule is None:
+            refusing = _refusing_everywhere(own, by_node, current, vm, targets)
+            if refusing is None:
                 freed.add(vm)
             else:
-                found[vm] = rule
+                found[vm] = refusing
         if not freed:
             break
         held -= freed
