@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from vmgrid.agents.cluster.decide.control import (
     AutomationLevel,
     ControlConfig,
+    Decision,
     TriggerKind,
     decide,
     find_trigger,
     needs_approval,
 )
+from vmgrid.agents.cluster.decide.maintenance import DrainFallback
 from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy
+from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider
+from vmgrid.agents.cluster.decide.thinking import CycleRequest, think
+from vmgrid.agents.cluster.rules.check import moves_keeping_rules
 from vmgrid.agents.cluster.state.events import EventBus
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import ClusterState
@@ -24,6 +31,7 @@ from vmgrid.agents.model import (
     VmState,
     VmUsage,
 )
+from vmgrid.solver.constraints import Gather, Spread
 from vmgrid.solver.plan import ActionKind
 
 GIB = 2**30
@@ -167,7 +175,7 @@ def test_vm_demand_is_the_peak_of_the_recent_window() -> None:
     ],
 )
 def test_automation_levels(level: AutomationLevel, kinds: set[ActionKind], expected: bool) -> None:
-    from vmgrid.agents.cluster.decide.control import Decision, Trigger
+    from vmgrid.agents.cluster.decide.control import Trigger
     from vmgrid.solver.model import Model
     from vmgrid.solver.plan import Action, Plan
 
@@ -187,3 +195,116 @@ def test_automation_levels(level: AutomationLevel, kinds: set[ActionKind], expec
 def test_bad_control_settings_are_named(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ControlConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def _gathered_pair_draining() -> Cluster:
+    """n1 in maintenance runs a and b (gathered by rule r1) and c; n2 and n3 have room."""
+    c = Cluster().node("n1").node("n2").node("n3")
+    c.report("n1", {"a": 500, "b": 500, "c": 500})
+    c.report("n2", {"d": 500})
+    c.report("n3", {"e": 500})
+    c.state.rules.add("r1", Gather(("uuid-a", "uuid-b")))
+    c.state.set_draining("n1", True)
+    return c
+
+
+def _drain(c: Cluster, config: ControlConfig = CONFIG) -> Decision:
+    snapshot = c.state.snapshot()
+    trigger = find_trigger(snapshot, config)
+    assert trigger is not None and trigger.kind is TriggerKind.DRAIN
+    return decide(snapshot, trigger, config)
+
+
+def test_drain_moves_the_other_vms_and_names_the_gathered_pair_it_cannot_move() -> None:
+    decision = _drain(_gathered_pair_draining())
+    assert decision.plan is not None
+    assert [(a.kind, a.subject, a.src) for a in decision.plan.actions] == [
+        (ActionKind.MIGRATE, "uuid-c", "n1")
+    ]
+    assert set(decision.held) == {"uuid-a", "uuid-b"}
+    why = "rule r1 gather(uuid-a,uuid-b) keeps a and b together at every instant"
+    assert why in decision.held["uuid-a"]
+    assert f"2 VM(s) stay on n1: {why}" in decision.summary
+    assert "live migration moves one VM at a time" in decision.summary
+
+
+def test_every_migration_of_a_drain_passes_the_appliers_rule_check_in_order() -> None:
+    c = _gathered_pair_draining()
+    c.state.rules.add("r2", Spread(("uuid-c", "uuid-d")))
+    decision = _drain(c)
+    assert decision.plan is not None
+    moves = [(a.subject, a.dst or "") for a in decision.plan.actions]
+    model = to_model(c.state.snapshot())
+    kept, refused = moves_keeping_rules(c.state.rules.kept(), model, moves)
+    assert moves and not refused and kept == moves
+    assert moves == [("uuid-c", "n3")]  # the spread keeps c away from d on n2
+
+
+def test_a_drain_left_with_held_vms_only_plans_nothing_and_says_why() -> None:
+    c = _gathered_pair_draining()
+    c.report("n1", {"a": 500, "b": 500})  # c has left
+    decision = _drain(c)
+    assert decision.plan is None
+    assert decision.summary.startswith("drain: no VM can move")
+    assert "2 VM(s) stay on n1: rule r1 gather" in decision.summary
+
+
+@pytest.mark.parametrize(
+    ("fallback", "kind"),
+    [(DrainFallback.SUSPEND, ActionKind.SUSPEND), (DrainFallback.SHUTDOWN, ActionKind.SHUTDOWN_VM)],
+)
+def test_the_drain_fallback_applies_to_held_vms_beside_the_migrations(
+    fallback: DrainFallback, kind: ActionKind
+) -> None:
+    c = _gathered_pair_draining()
+    config = replace(CONFIG, drain_fallback=fallback)
+    thought = think(c.state.snapshot(), CycleRequest(), PolicyDecider(), config)
+    decision = thought.decision
+    assert decision is not None and decision.plan is not None
+    actions = {(a.kind, a.subject) for a in decision.plan.actions}
+    assert actions == {(ActionKind.MIGRATE, "uuid-c"), (kind, "uuid-a"), (kind, "uuid-b")}
+    assert len({a.id for a in decision.plan.actions}) == 3
+    held = [a for a in decision.plan.actions if a.kind is kind]
+    assert all("rule r1 gather" in a.reason for a in held)
+    assert f"drain fallback: {fallback.value} 2 VM(s) held by a rule" in decision.summary
+
+
+def test_held_vms_get_the_fallback_once_nothing_else_can_move() -> None:
+    c = _gathered_pair_draining()
+    c.report("n1", {"a": 500, "b": 500})
+    config = replace(CONFIG, drain_fallback=DrainFallback.SHUTDOWN)
+    thought = think(c.state.snapshot(), CycleRequest(), PolicyDecider(), config)
+    assert thought.decision is not None and thought.decision.plan is not None
+    assert {a.subject for a in thought.decision.plan.actions} == {"uuid-a", "uuid-b"}
+    assert "stay on n1: rule r1 gather" in thought.decision.summary
+
+
+def test_a_broken_gather_holds_nothing() -> None:
+    c = Cluster().node("n1").node("n2").node("n3")
+    c.report("n1", {"a": 500, "c": 500})
+    c.report("n2", {"b": 500})
+    c.report("n3", {"e": 500})
+    c.state.rules.add("r1", Gather(("uuid-a", "uuid-b")))
+    c.state.set_draining("n1", True)
+    decision = _drain(c)
+    assert decision.plan is not None and not decision.held
+    assert {a.subject for a in decision.plan.actions} == {"uuid-a", "uuid-c"}
+
+
+def test_consolidation_goes_on_while_a_drain_waits_on_held_vms_only() -> None:
+    c = Cluster().node("n1").node("n2").node("n3")
+    c.report("n1", {"a": 500, "b": 500})
+    c.report("n2", {"c": 300})
+    c.report("n3", {"e": 300})
+    c.state.rules.add("r1", Gather(("uuid-a", "uuid-b")))
+    c.state.set_draining("n1", True)
+    config = replace(CONFIG, automation=AutomationLevel.AUTOMATIC)
+    thought = think(c.state.snapshot(), CycleRequest(), PolicyDecider(), config)
+    decision = thought.decision
+    assert decision is not None and decision.plan is not None, decision
+    assert decision.trigger.kind is TriggerKind.UNDERLOAD and "n1" not in decision.trigger.nodes
+    assert {a.subject for a in decision.plan.actions} in ({"uuid-c"}, {"uuid-e"})
+    assert "meanwhile drain: no VM can move" in decision.summary
+    assert "stay on n1: rule r1 gather" in decision.summary
+    cooling = think(c.state.snapshot(), CycleRequest(cooling_down=True), PolicyDecider(), config)
+    assert cooling.decision is not None and cooling.decision.plan is None

@@ -12,9 +12,11 @@ from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider
 from vmgrid.agents.cluster.decide.reasons import explained
 from vmgrid.agents.cluster.operator import dry_run
 from vmgrid.agents.cluster.operator.explain import PLACING, explain, resolve_vm
+from vmgrid.agents.cluster.rules.check import moves_keeping_rules
 from vmgrid.agents.cluster.state.events import EventBus
+from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import ClusterState
-from vmgrid.agents.errors import InvalidArgument, NotFound
+from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound
 from vmgrid.agents.model import (
     HostUsage,
     NodeCapacity,
@@ -24,7 +26,7 @@ from vmgrid.agents.model import (
     VmState,
     VmUsage,
 )
-from vmgrid.solver.constraints import Ban, Spread
+from vmgrid.solver.constraints import Ban, Gather, Spread
 from vmgrid.solver.plan import Action, ActionKind
 
 GIB = 2**30
@@ -130,6 +132,20 @@ def test_next_gives_the_thresholds_and_the_headroom_left() -> None:
     assert "it is below now" not in result.next
 
 
+def test_next_of_a_vm_a_rule_keeps_on_a_draining_node_names_the_rule_and_the_fallback() -> None:
+    state = cluster({"n1": {"web": 500, "db": 500, "cache": 500}, "n2": {}})
+    state.rules.add("pair", Gather(("uuid-web", "uuid-db")))
+    state.set_draining("n1", True)
+    result = explain(state.snapshot(), "web", None, CONFIG)
+    assert result.next == (
+        "n1 is in maintenance, but it stays: rule pair gather(uuid-web,uuid-db) keeps web and "
+        "db together at every instant: live migration moves one VM at a time; the drain "
+        "fallback (none) applies to it"
+    )
+    other = explain(state.snapshot(), "cache", None, CONFIG)
+    assert other.next.startswith("n1 is in maintenance: the drain moves it off")
+
+
 def test_next_names_a_trigger_holding_now_on_its_node() -> None:
     state = cluster({"n1": {"web": 3900}, "n2": {"db": 500}})
     result = explain(state.snapshot(), "web", None, CONFIG)
@@ -166,3 +182,22 @@ def test_next_runs_the_decision_dry_when_a_trigger_holds_on_its_node() -> None:
             others = len(decision.plan.actions)
             assert f"decided now, it would move {others} other VM(s), not this one" in result.next
     assert moved & {"uuid-web", "uuid-api"}  # the relief takes one of n1's VMs
+
+
+def test_an_operators_balance_plan_keeps_the_rules_holding_now() -> None:
+    state = cluster({"n1": {"a": 1500, "b": 1500, "c": 500}, "n2": {"d": 100}, "n3": {}})
+    state.rules.add("pair", Gather(("uuid-a", "uuid-b")))
+    state.rules.add("apart", Spread(("uuid-c", "uuid-d")))
+    decision = dry_run.propose(state.snapshot(), CONFIG, "balance")
+    assert decision.plan is not None, decision.summary
+    moves = [(a.subject, a.dst or "") for a in decision.plan.actions]
+    snapshot = state.snapshot()
+    kept, refused = moves_keeping_rules(snapshot.rules, to_model(snapshot), moves)
+    assert moves and kept == moves and not refused
+
+
+def test_the_operators_single_move_of_a_gathered_vm_finds_no_node() -> None:
+    state = cluster({"n1": {"a": 500, "b": 500}, "n2": {}})
+    state.rules.add("pair", Gather(("uuid-a", "uuid-b")))
+    with pytest.raises(FailedPrecondition, match="no node can take VM uuid-a away from n1"):
+        dry_run.placement_for(state.snapshot(), "uuid-a", "n1", 2.0)

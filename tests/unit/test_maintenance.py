@@ -9,9 +9,12 @@ from vmgrid.agents.cluster.decide.maintenance import (
     DrainFallback,
     drained_from,
     fallback_actions,
+    keeping_rules,
     return_actions,
     unsettled,
 )
+from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider
+from vmgrid.agents.cluster.decide.thinking import CycleRequest, think
 from vmgrid.agents.cluster.state.events import EventBus
 from vmgrid.agents.cluster.state.state import ClusterState
 from vmgrid.agents.model import (
@@ -23,6 +26,7 @@ from vmgrid.agents.model import (
     VmState,
     VmUsage,
 )
+from vmgrid.solver.constraints import Gather, Spread
 from vmgrid.solver.plan import Action, ActionKind
 
 GIB = 2**30
@@ -48,6 +52,7 @@ def cluster(placement: dict[str, dict[str, VmState]], cpu: int = 100) -> Cluster
 
 
 RUN = VmState.RUNNING
+CONFIG = ControlConfig()
 
 
 def migrate(aid: int, vm: str, src: str, dst: str) -> Action:
@@ -144,3 +149,26 @@ def test_undrain_waits_while_reports_still_show_a_migrated_vm_on_its_old_node() 
     assert unsettled(stale, "n1", drained)
     fresh = cluster({"n1": {}, "n2": {"a": RUN}}).snapshot()
     assert not unsettled(fresh, "n1", drained)
+
+
+def test_undrain_leaves_a_gathered_pair_where_it_is_and_says_which_rule() -> None:
+    state = cluster({"n1": {}, "n2": {"a": RUN, "b": RUN}, "n3": {"c": RUN}})
+    state.rules.add("pair", Gather(("a", "b")))
+    drained = {"a": ActionKind.MIGRATE, "b": ActionKind.MIGRATE, "c": ActionKind.MIGRATE}
+    snap = state.snapshot()
+    kept, refused = keeping_rules(snap, return_actions(snap, "n1", drained))
+    assert [(a.id, a.subject, a.dst) for a in kept] == [(0, "c", "n1")]
+    assert len(refused) == 2 and all("rule pair gather(a,b)" in r for r in refused)
+    thought = think(snap, CycleRequest("n1", tuple(drained.items())), PolicyDecider(), CONFIG)
+    assert thought.decision is not None and thought.decision.plan is not None
+    assert [a.subject for a in thought.decision.plan.actions] == ["c"]
+    assert "2 stay where they are: a on n1 would break rule pair" in thought.decision.summary
+
+
+def test_undrain_sends_back_only_one_of_two_spread_vms_to_the_same_node() -> None:
+    state = cluster({"n1": {}, "n2": {"a": RUN}, "n3": {"b": RUN}})
+    state.rules.add("apart", Spread(("a", "b")))
+    drained = {"a": ActionKind.MIGRATE, "b": ActionKind.MIGRATE}
+    snap = state.snapshot()
+    kept, refused = keeping_rules(snap, return_actions(snap, "n1", drained))
+    assert [a.subject for a in kept] == ["a"] and len(refused) == 1 and "apart" in refused[0]

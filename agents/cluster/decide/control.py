@@ -21,15 +21,20 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 
-from vmgrid.agents.cluster.decide.maintenance import DrainFallback, running_vms_on
+from vmgrid.agents.cluster.decide.maintenance import (
+    DrainFallback,
+    drain_constraints,
+    running_vms_on,
+)
 from vmgrid.agents.cluster.decide.move_limits import MoveHistory, policy_constraints, screened_plan
 from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy, above_band, below_band
 from vmgrid.agents.cluster.rules.check import solvable
+from vmgrid.agents.cluster.rules.holding import Hold, held_summary, held_vms
 from vmgrid.agents.cluster.state.solver_view import ViewOptions, memory_fraction, to_model
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus, NodeView
 from vmgrid.agents.model import HostUsage
 from vmgrid.solver import CpsatOptions, Problem, SolveOptions, solve
-from vmgrid.solver.constraints import Constraint, Offline
+from vmgrid.solver.model import Model
 from vmgrid.solver.plan import Action, ActionKind, Plan
 from vmgrid.solver.planner import PlannerOptions
 
@@ -153,6 +158,9 @@ class Decision:
     active_nodes: tuple[int, int] | None = None
     """Nodes hosting VMs before and after the plan, when the plan's models hold only the
     nodes it touches; None: count them in the plan's models."""
+    held: dict[str, str] = field(default_factory=dict)
+    """Drain: VM uuid -> the rule that keeps it on its draining node (the plan moves the
+    others; the drain fallback applies to these)."""
 
 
 def _fractions(
@@ -188,12 +196,17 @@ def cpu_pressure(usage: HostUsage) -> float:
     return -1.0 if stall is None else stall.some_avg10
 
 
-def find_trigger(snapshot: ClusterSnapshot, config: ControlConfig) -> Trigger | None:
-    """The most urgent reason to reconfigure now, or None."""
+def find_trigger(
+    snapshot: ClusterSnapshot, config: ControlConfig, drains: bool = True
+) -> Trigger | None:
+    """The most urgent reason to reconfigure now, or None (`drains` False: the rebalancing
+    triggers of the nodes not in maintenance, for when the drains can do no more)."""
     live = [v for v in snapshot.nodes if v.status is NodeStatus.CONNECTED]
     draining = [v.node_id for v in live if v.draining and running_vms_on(snapshot, v.node_id)]
-    if draining:
+    if draining and drains:
         return Trigger(TriggerKind.DRAIN, tuple(draining), f"nodes in maintenance: {draining}")
+    if not drains:
+        live = [v for v in live if not v.draining]
     band, pressure = config.operator_policy, config.pressure_trigger
     samples = {v.node_id: _fractions(snapshot, v, config.hold_s) for v in live}
     hot = [
@@ -266,6 +279,7 @@ def decide(
         tries.append(((1.0, 1.0), None))
     result = None
     model = to_model(snapshot)
+    holds = _holds(snapshot, model)  # a rebalancing leaves them too
     used: tuple[tuple[float, float], int | None] = tries[0]
     for attempt in dict.fromkeys(tries):
         (cpu, memory), spread = attempt
@@ -273,7 +287,7 @@ def decide(
         draining = tuple(
             v.node_id for v in snapshot.nodes if v.draining and v.node_id in model.nodes
         )
-        constraints: list[Constraint] = [Offline(draining)] if draining else []
+        constraints = drain_constraints(model, draining, holds)
         constraints += solvable(snapshot.rules, model)
         underload = trigger.kind is TriggerKind.UNDERLOAD
         drained = trigger.nodes if trigger.kind is TriggerKind.DRAIN else ()
@@ -288,9 +302,16 @@ def decide(
             break
     assert result is not None
     stats = result.stats.as_dict()
+    if trigger.kind is not TriggerKind.DRAIN:
+        holds = {}
+    held = {vm: hold.reason for vm, hold in holds.items()}
+    staying = f"; {held_summary(holds)}" if holds else ""
+    if holds:
+        stats["held"] = {vm: hold.rule.rule_id for vm, hold in holds.items()}
     if result.plan is None or result.dst is None:
         why = "; ".join(result.conflicts) or result.status
-        return Decision(trigger, None, f"no plan for {trigger.reason}: {why}", stats)
+        summary = f"no plan for {trigger.reason}: {why}{staying}"
+        return Decision(trigger, None, summary, stats, held=held)
     if trigger.kind is TriggerKind.UNDERLOAD:
         gain = len(model.used_nodes()) - len(result.dst.used_nodes())
         if gain < config.min_gain_nodes:
@@ -298,6 +319,7 @@ def decide(
         summary = f"consolidate: free {gain} node(s) with {result.plan.migrations} migration(s)"
     else:
         summary = f"{trigger.kind.value}: {result.plan.migrations} migration(s) ({trigger.reason})"
+        summary += staying
     if used[0] == (1.0, 1.0) and band != (1.0, 1.0):
         summary += "; above the band: the cluster has no room within it"
     plan = with_power_policy(result.plan, config.power_saving)
@@ -308,8 +330,17 @@ def decide(
             return Decision(trigger, None, f"{summary}: waits ({screened})", stats)
         plan = screened
     if not plan.actions:
-        return Decision(trigger, None, f"nothing to do for {trigger.reason}", stats)
-    return Decision(trigger, plan, summary, stats)
+        nothing = f"nothing to do for {trigger.reason}"
+        if holds:
+            nothing = f"{trigger.kind.value}: no VM can move ({trigger.reason}){staying}"
+        return Decision(trigger, None, nothing, stats, held=held)
+    return Decision(trigger, plan, summary, stats, held=held)
+
+
+def _holds(snapshot: ClusterSnapshot, model: Model) -> dict[str, Hold]:
+    """The draining nodes' VMs that a rule keeps there (rules/holding.py)."""
+    draining = [v.node_id for v in snapshot.nodes if v.draining]
+    return held_vms(snapshot.rules, model, draining)
 
 
 def with_power_policy(plan: Plan, power_saving: bool) -> Plan:

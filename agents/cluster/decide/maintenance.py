@@ -1,8 +1,10 @@
 """Maintenance mode: what happens to a drained node's VMs, and how they come back.
 
 A drain empties a node by live migration (the DRAIN trigger and the solver's `Offline`
-constraint). When no destination fits, or a migration fails, the configured fallback runs on
-the VMs still there: `suspend` pauses them in place, `shutdown` shuts them down, `none` leaves
+constraint). A VM that a rule holding now keeps on the node (a gather whose members all run
+there: live migration moves one VM at a time) stays, named with its rule (rules/holding.py),
+while the others move. When no destination fits, a migration fails, or a rule holds a VM,
+the configured fallback runs on the VMs still there: `suspend` pauses them in place, `shutdown` shuts them down, `none` leaves
 them running (the drain is retried every cycle). Only `shutdown` empties the node: a paused VM
 keeps its memory there (libvirt pause, not a save to disk), so after a `suspend` fallback the
 node frees its CPU but still holds those VMs and must not be powered off; the loop says so. Where drained VMs came from is read back from
@@ -14,10 +16,16 @@ that reached it.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from vmgrid.agents import model as m
 from vmgrid.agents.cluster.act.journal import ActionState, Journal
+from vmgrid.agents.cluster.rules.check import arrival_refusal
+from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import ClusterSnapshot
+from vmgrid.solver.constraints import Ban, Constraint, Offline, Root
+from vmgrid.solver.model import Model
 from vmgrid.solver.plan import Action, ActionKind
 
 DRAIN_ORIGIN = "drain"
@@ -41,14 +49,30 @@ def running_vms_on(snapshot: ClusterSnapshot, node_id: str) -> list[str]:
     return [vm.uuid for vm in view.vms if vm.state in _RUNNING]
 
 
+def drain_constraints(
+    model: Model, draining: tuple[str, ...], held: Iterable[str] = ()
+) -> list[Constraint]:
+    """What a drain asks of the solver: the draining nodes empty at the end (`Offline`); when
+    a rule holds some of their VMs (rules/holding.py), those stay where they are and every other
+    VM leaves the draining nodes and never arrives on one, not even on its way."""
+    if not draining:
+        return []
+    stay = tuple(sorted(v for v in held if v in model.vms))
+    if not stay:
+        return [Offline(draining)]
+    others = tuple(v for v in model.vms if v not in set(stay))
+    return [Root(stay), Ban(others, draining, continuous=True)] if others else [Root(stay)]
+
+
 def fallback_actions(
     snapshot: ClusterSnapshot,
     nodes: tuple[str, ...],
     fallback: DrainFallback,
     only: set[str] | None = None,
+    held: Mapping[str, str] | None = None,
 ) -> tuple[Action, ...]:
     """Suspend or shut down the VMs still running on the draining `nodes` (those in `only`,
-    when given: the ones whose migration failed)."""
+    when given: the ones whose migration failed); `held` says why a rule keeps a VM there."""
     if fallback is DrainFallback.NONE:
         return ()
     kind = ActionKind.SUSPEND if fallback is DrainFallback.SUSPEND else ActionKind.SHUTDOWN_VM
@@ -57,7 +81,8 @@ def fallback_actions(
         for uuid in running_vms_on(snapshot, node):
             if only is not None and uuid not in only:
                 continue
-            reason = f"drain of {node}: no live migration possible, fallback {fallback.value}"
+            why = (held or {}).get(uuid, "no live migration possible")
+            reason = f"drain of {node}: {why}, fallback {fallback.value}"
             actions.append(Action(len(actions), kind, uuid, node, None, 0, 0, reason))
     return tuple(actions)
 
@@ -99,6 +124,37 @@ def return_actions(
             kind, src = step
             actions.append(Action(len(actions), kind, uuid, src, node_id, 0, 0, reason))
     return tuple(actions)
+
+
+def keeping_rules(
+    snapshot: ClusterSnapshot, actions: tuple[Action, ...]
+) -> tuple[tuple[Action, ...], tuple[str, ...]]:
+    """The return `actions` whose VM may arrive home without breaking a rule that holds now,
+    and why each other one stays where it is (a gathered pair drained apart, a spread partner
+    that took its place): the applier would refuse them. Each arrival is checked on the
+    placement now and on the one the arrivals before it leave, since they run in parallel."""
+    rules = list(snapshot.rules)
+    if not rules:
+        return actions, ()
+    now = to_model(snapshot)
+    current = now
+    kept: list[Action] = []
+    refused: list[str] = []
+    for action in actions:
+        vm = now.vms.get(action.subject)
+        if vm is None or action.dst is None or action.kind is ActionKind.RESUME:
+            kept.append(action)
+            continue
+        why = arrival_refusal(rules, now, vm, action.dst) or arrival_refusal(
+            rules, current, current.vms[action.subject], action.dst
+        )
+        if why:
+            refused.append(why)
+            continue
+        kept.append(action)
+        current = current.with_vms([current.vms[action.subject].on(action.dst)])
+    renumbered = tuple(replace(a, id=i) for i, a in enumerate(kept))
+    return renumbered, tuple(refused)
 
 
 def unsettled(snapshot: ClusterSnapshot, node_id: str, drained: dict[str, ActionKind]) -> bool:

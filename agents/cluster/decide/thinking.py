@@ -23,7 +23,9 @@ from vmgrid.agents.cluster.decide.control import (
 from vmgrid.agents.cluster.decide.maintenance import (
     DrainFallback,
     fallback_actions,
+    keeping_rules,
     return_actions,
+    running_vms_on,
     unsettled,
 )
 from vmgrid.agents.cluster.decide.move_limits import MoveHistory
@@ -104,18 +106,60 @@ def _conclude(
         if stuck:
             decision = _fallback(snapshot, trigger, stuck, config, "VM(s) that did not migrate")
             return Thought(decision, run_now=True, used_drain_failed=True)
-    seen = as_full(snapshot, pressured_nodes(snapshot, trigger, config))
-    if draining or config.policy is PolicyKind.SOLVER:
-        decision = decide(seen, trigger, config, request.history)
-        policy_decider = None
-    else:
-        decision = decider.decide(seen, trigger, config, request.history)
-        policy_decider = decider
+    decision, policy_decider = _decided(snapshot, trigger, decider, config, request)
     if decision.plan is None and draining:
-        stuck = fallback_actions(snapshot, trigger.nodes, config.drain_fallback)
+        stuck = fallback_actions(snapshot, trigger.nodes, config.drain_fallback, held=decision.held)
         if stuck:
             decision = _fallback(snapshot, trigger, stuck, config, "VM(s)", decision)
+        elif _only_held(snapshot, trigger, decision) and not request.cooling_down:
+            other = find_trigger(snapshot, config, drains=False)
+            if other is not None:  # the drain can do no more: rebalancing goes on meanwhile
+                rebalance, policy_decider = _decided(snapshot, other, decider, config, request)
+                if rebalance.plan is not None:
+                    summary = f"{rebalance.summary}; meanwhile {decision.summary}"
+                    decision = replace(rebalance, summary=summary)
+    elif draining and decision.held:
+        held = fallback_actions(
+            snapshot, trigger.nodes, config.drain_fallback, set(decision.held), decision.held
+        )
+        if held:
+            decision = _with_held_fallback(decision, held, config)
     return Thought(decision, used_drain_failed=used, decider=policy_decider)
+
+
+def _decided(
+    snapshot: ClusterSnapshot,
+    trigger: Trigger,
+    decider: PolicyDecider,
+    config: ControlConfig,
+    request: CycleRequest,
+) -> tuple[Decision, PolicyDecider | None]:
+    """The decision on `trigger`, and the policy decider when it was the one deciding."""
+    seen = as_full(snapshot, pressured_nodes(snapshot, trigger, config))
+    if trigger.kind is TriggerKind.DRAIN or config.policy is PolicyKind.SOLVER:
+        return decide(seen, trigger, config, request.history), None
+    return decider.decide(seen, trigger, config, request.history), decider
+
+
+def _only_held(snapshot: ClusterSnapshot, trigger: Trigger, decision: Decision) -> bool:
+    """Whether every VM still running on the draining nodes is one a rule keeps there."""
+    left = {vm for node in trigger.nodes for vm in running_vms_on(snapshot, node)}
+    return bool(left) and left <= set(decision.held)
+
+
+def _with_held_fallback(
+    decision: Decision, held: tuple[Action, ...], config: ControlConfig
+) -> Decision:
+    """The drain's plan with the fallback, beside its migrations, for the VMs a rule keeps on
+    the draining node (they would only be found there again next cycle)."""
+    assert decision.plan is not None
+    first = max((a.id for a in decision.plan.actions), default=-1) + 1
+    extra = tuple(replace(a, id=first + i) for i, a in enumerate(held))
+    plan = replace(decision.plan, actions=(*decision.plan.actions, *extra))
+    fallback = config.drain_fallback
+    summary = f"{decision.summary}; drain fallback: {fallback.value} {len(held)} VM(s) held by "
+    summary += "a rule" + _not_empty(fallback, decision.trigger.nodes)
+    return replace(decision, plan=plan, summary=summary)
 
 
 def _fallback(
@@ -138,13 +182,16 @@ def _fallback(
 def _return_home(
     snapshot: ClusterSnapshot, node: str, drained: dict[str, ActionKind], config: ControlConfig
 ) -> Thought:
-    actions = return_actions(snapshot, node, drained)
+    actions, refused = keeping_rules(snapshot, return_actions(snapshot, node, drained))
+    trigger = Trigger(TriggerKind.UNDRAIN, (node,), f"{node} left maintenance")
+    staying = f"; {len(refused)} stay where they are: {'; '.join(refused)}" if refused else ""
     if not actions:
+        if refused:
+            return Thought(Decision(trigger, None, f"undrain {node}: no VM goes back{staying}"))
         # Reports lag the journal: a VM the drain moved may still show on its old node,
         # or on none, for a report period. The loop looks again until the reports agree.
         return Thought(unsettled=unsettled(snapshot, node, drained))
-    trigger = Trigger(TriggerKind.UNDRAIN, (node,), f"{node} left maintenance")
-    summary = f"undrain {node}: {len(actions)} VM(s) go back"
+    summary = f"undrain {node}: {len(actions)} VM(s) go back{staying}"
     if snapshot.node(node).status is NodeStatus.POWERED_OFF:
         if not config.wake_powered_off:
             why = (
@@ -153,7 +200,7 @@ def _return_home(
                 "is connected"
             )
             return Thought(Decision(trigger, None, f"undrain {node}: {why}"), awaits_power_on=True)
-        summary = f"undrain {node}: power it on, then {len(actions)} VM(s) go back"
+        summary = f"undrain {node}: power it on, then {len(actions)} VM(s) go back{staying}"
         actions = _after_boot(node, actions)
     return Thought(Decision(trigger, _plan(snapshot, actions), summary), run_now=True)
 

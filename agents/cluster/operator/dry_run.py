@@ -21,12 +21,15 @@ from vmgrid.agents.cluster.decide.control import (
     decide,
 )
 from vmgrid.agents.cluster.decide.control import find_trigger as loop_trigger
+from vmgrid.agents.cluster.decide.maintenance import drain_constraints
 from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider
+from vmgrid.agents.cluster.rules.check import solvable
+from vmgrid.agents.cluster.rules.holding import held_vms
 from vmgrid.agents.cluster.state.solver_view import ViewOptions, to_model
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus
 from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound
 from vmgrid.solver import CpsatOptions, Problem, SolveOptions, solve
-from vmgrid.solver.constraints import Ban, Offline
+from vmgrid.solver.constraints import Ban
 from vmgrid.solver.plan import Action, ActionKind
 
 OBJECTIVES = ("", "consolidate", "balance")
@@ -84,7 +87,8 @@ def _balance(snapshot: ClusterSnapshot, config: ControlConfig, live: tuple[str, 
     trigger = Trigger(TriggerKind.OVERLOAD, live, "operator asked to balance the load")
     model = to_model(snapshot, ViewOptions())
     draining = tuple(v.node_id for v in snapshot.nodes if v.draining and v.node_id in model.nodes)
-    constraints = [Offline(draining)] if draining else []
+    held = held_vms(snapshot.rules, model, draining)
+    constraints = drain_constraints(model, draining, held) + solvable(snapshot.rules, model)
     options = SolveOptions(
         cpsat=CpsatOptions(time_limit_s=config.solver_time_limit_s), planner=IN_MEMORY_PAUSE
     )
@@ -103,7 +107,7 @@ def placement_for(snapshot: ClusterSnapshot, vm_uuid: str, src: str, time_limit_
     if vm_uuid not in model.vms:
         raise FailedPrecondition(f"VM {vm_uuid} is not running, so the solver cannot place it")
     draining = tuple(v.node_id for v in snapshot.nodes if v.draining and v.node_id in model.nodes)
-    constraints = [Ban((vm_uuid,), (src, *draining))]
+    constraints = [Ban((vm_uuid,), (src, *draining)), *solvable(snapshot.rules, model)]
     options = SolveOptions(cpsat=CpsatOptions(time_limit_s=time_limit_s), planner=IN_MEMORY_PAUSE)
     result = solve(Problem(model, constraints, "migrations"), options)
     moves = [

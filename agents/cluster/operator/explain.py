@@ -29,6 +29,7 @@ from vmgrid.agents.cluster.jobs.capacity import NPlusOne, n_plus_one
 from vmgrid.agents.cluster.jobs.members import Member
 from vmgrid.agents.cluster.operator import dry_run
 from vmgrid.agents.cluster.operator.parts import ClusterParts
+from vmgrid.agents.cluster.rules.holding import held_vms
 from vmgrid.agents.cluster.rules.store import Rule
 from vmgrid.agents.cluster.state.solver_view import memory_fraction, to_model
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeView
@@ -129,6 +130,13 @@ def next_move(
             if action.subject == vm.uuid and action.kind is ActionKind.MIGRATE:
                 return f"plan {plan_id} waits for approval and would move it to {action.dst}: {action.reason}"
     if view.draining:
+        draining = [v.node_id for v in snapshot.nodes if v.draining]
+        hold = held_vms(snapshot.rules, to_model(snapshot), draining).get(vm.uuid)
+        if hold is not None:
+            return (
+                f"{view.node_id} is in maintenance, but it stays: {hold.reason}; the drain "
+                f"fallback ({config.drain_fallback.value}) applies to it"
+            )
         return (
             f"{view.node_id} is in maintenance: the drain moves it off as soon as a node has room"
         )

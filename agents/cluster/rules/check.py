@@ -8,10 +8,11 @@ Checks run on the solver's model of the cluster, the same one every decider read
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vmgrid.agents.cluster.rules.store import Rule
 from vmgrid.solver.constraints import Constraint
+from vmgrid.solver.constraints.base import CONTINUOUS
 from vmgrid.solver.model import VM, Model
 
 
@@ -128,11 +129,27 @@ def moves_keeping_rules(
 
 
 def solvable(rules: Iterable[Rule], model: Model) -> list[Constraint]:
-    """The rules a solver can post on `model`: those naming only its VMs and nodes (a rule
-    over a stopped VM or a lost node is left to the applier's check)."""
-    return [
-        rule.constraint
-        for rule in rules
-        if set(rule.constraint.vms_in_scope()) <= set(model.vms)
-        and set(rule.constraint.nodes_in_scope()) <= set(model.nodes)
-    ]
+    """The rules a solver can post on `model`, as the applier keeps them: those naming only
+    its VMs and nodes (a rule over a stopped VM or a lost node is left to the applier's check).
+
+    The applier refuses, before each migration or start, any arrival that breaks a rule holding
+    now; so a rule that holds in `model` is handed over continuous (kept at every instant of
+    the plan, which the planner orders accordingly) where its kind has that semantics. A rule
+    broken now stays as stored: the applier does not hold moves back for it, and the solver
+    repairs it by the end of the plan."""
+    out = []
+    for rule in rules:
+        constraint = rule.constraint
+        if not (
+            all(vm in model.vms for vm in constraint.vms_in_scope())
+            and all(node in model.nodes for node in constraint.nodes_in_scope())
+        ):
+            continue
+        if (
+            not constraint.continuous
+            and CONTINUOUS in constraint.semantics
+            and constraint.is_satisfied(model, model)
+        ):
+            constraint = replace(constraint, continuous=True)  # type: ignore[type-var]
+        out.append(constraint)
+    return out
