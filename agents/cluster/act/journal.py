@@ -9,6 +9,7 @@ and the agent, which executes an id at most once, answers from its cache instead
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -100,6 +101,11 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The journal's SQLite connection (a replicated manager mirrors its settings)."""
+        return self._db.raw
 
     def save_setting(self, key: str, value: str) -> None:
         """Keep a setting changed at run time (the operator policy) across restarts."""

@@ -44,6 +44,11 @@ class CountedConnection:
             self.errors += 1
             raise
 
+    @property
+    def raw(self) -> sqlite3.Connection:
+        """The connection itself (its statements are not counted)."""
+        return self._db
+
     def close(self) -> None:
         self._db.close()
 

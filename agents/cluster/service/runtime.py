@@ -39,6 +39,7 @@ from vmgrid.agents.cluster.operator.operations import OperatorApi
 from vmgrid.agents.cluster.operator.policy import restore as restore_policy
 from vmgrid.agents.cluster.rules.store import RuleStore
 from vmgrid.agents.cluster.service.config import ClusterConfig
+from vmgrid.agents.cluster.service.drains import persist_drains, restore_drains
 from vmgrid.agents.cluster.service.replica import Replica, ReplicaOptions, StandbyInterceptor
 from vmgrid.agents.cluster.service.replica_store import EtcdMirror
 from vmgrid.agents.cluster.service.server import ClusterServer
@@ -107,7 +108,9 @@ class ClusterRuntime:
         self.server.operator = self.operator
         if not self.options.replica.endpoints:
             self._restore_powered_off()  # a replica reads them from etcd once it leads
+            restore_drains(self.manager.state, self.journal)
         self._persist_power_changes()
+        persist_drains(self.manager.state, self.journal)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.uplink: GridUplink | None = None
@@ -174,14 +177,14 @@ class ClusterRuntime:
                 await asyncio.sleep(0.5)
         self._restore_powered_off()
         log.info("read %d plan(s) and %d rule(s) from etcd", plans, rules)
-        jobs_mirror = await self._restore_jobs()
+        tables = await self._restore_tables()
+        restore_policy(self.journal, self.loop)
+        restore_drains(self.manager.state, self.journal)
         self.mirror.attach()
-        durable = WriteThroughs(self.mirror, *([jobs_mirror] if jobs_mirror else []))
+        durable = WriteThroughs(self.mirror, tables)
         self.manager.before_command = durable.flush
         self.standby_interceptor.write_through = durable
-        mirroring = [asyncio.create_task(self.mirror.run())]
-        if jobs_mirror is not None:
-            mirroring.append(asyncio.create_task(jobs_mirror.run()))
+        mirroring = [asyncio.create_task(self.mirror.run()), asyncio.create_task(tables.run())]
         try:
             self._start_leader_parts(address)
             await supervise(self._background, "decision loop")
@@ -189,30 +192,28 @@ class ClusterRuntime:
             for task in mirroring:
                 task.cancel()
 
-    async def _restore_jobs(self) -> StateMirror | None:
-        """With jobs enabled: the job store and HA's member store (members, checkpoints,
-        stale copies) read back from etcd, as the previous leader left them, then mirrored
-        while this replica leads (flushed before every command, like the journal)."""
-        if self.options.fault_tolerance is None:
-            return None
+    async def _restore_tables(self) -> StateMirror:
+        """The journal's settings (operator policy, nodes in maintenance) and, with jobs
+        enabled, the job store and HA's member store (members, checkpoints, stale copies),
+        read back from etcd as the previous leader left them, then mirrored while this replica
+        leads (flushed before every command, like the journal)."""
         assert self.replica is not None
-        self.fault_tolerance = FaultTolerance(
-            self.manager, self.executor, self.options.fault_tolerance
-        )
-        jobs = self.fault_tolerance.jobs
-        members = jobs.members.connection
-        mirror = StateMirror(
-            self.replica,
-            {"jobs": jobs.store.connection, "members": members, "checkpoints": members,
-             "stale": members},
-            {"checkpoints": 2, "stale": 2},
-        )  # fmt: skip
+        tables = {"settings": self.journal.connection}
+        if self.options.fault_tolerance is not None:
+            self.fault_tolerance = FaultTolerance(
+                self.manager, self.executor, self.options.fault_tolerance
+            )
+            jobs = self.fault_tolerance.jobs
+            members = jobs.members.connection
+            tables |= {"jobs": jobs.store.connection, "members": members,
+                       "checkpoints": members, "stale": members}  # fmt: skip
+        mirror = StateMirror(self.replica, tables, {"checkpoints": 2, "stale": 2})
         while True:
             try:
                 counts = await mirror.restore()
                 break
             except EtcdUnavailable as exc:
-                log.warning("cannot read the jobs from etcd yet: %s", exc)
+                log.warning("cannot read the settings and jobs from etcd yet: %s", exc)
                 await asyncio.sleep(0.5)
         log.info("read from etcd: %s", ", ".join(f"{k} {n}" for k, n in counts.items()))
         return mirror

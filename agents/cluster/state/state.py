@@ -67,6 +67,11 @@ class ClusterState(OwnedNodes):
         """uuid -> ids of the nodes whose last report has it (find_vm without a scan)."""
         self.owners = VmOwners(self._evict, self._adopt, self._conflict)
         """Which node holds each VM uuid (see ownership.py); copies on other nodes are hidden."""
+        self.drain_listeners: list[Callable[[str, bool], None]] = []
+        """Called with (node id, draining) when a node's maintenance flag changes."""
+        self.pending_drains: set[str] = set()
+        """Nodes in maintenance (from the journal) whose agent has not connected since the
+        manager started: they come back draining."""
         self.power_listeners: list[Callable[[str, NodeHello | None, bool], None]] = []
         """Called with (node id, its hello, in maintenance) when the manager powers a node off
         or a powered-off node's maintenance flag changes, and with (node id, None, False) when
@@ -81,6 +86,12 @@ class ClusterState(OwnedNodes):
             node = self._nodes[node_id] = NodeRecord(hello, connection_id, now, self.history_window)
             self._hot.set_limit(node)
             self.bus.publish(EventKind.NODE_JOINED, node_id=node_id, message="agent connected")
+            if node_id in self.pending_drains:  # in maintenance before the manager started
+                self.pending_drains.discard(node_id)
+                node.draining = True
+                self.bus.publish(
+                    EventKind.NODE_DRAIN_CHANGED, node_id=node_id, message="draining (kept)"
+                )
             return False
         node.hello = hello
         self._hot.set_limit(node)
@@ -326,6 +337,8 @@ class ClusterState(OwnedNodes):
                 node_id=node_id,
                 message="draining" if draining else "undrained",
             )
+            for listener in self.drain_listeners:
+                listener(node_id, draining)
 
     def forget_node(self, node_id: str) -> None:
         """Drop a lost or powered-off node that holds no VMs, with its history; the journal

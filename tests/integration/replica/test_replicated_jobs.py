@@ -93,7 +93,7 @@ def test_a_new_leader_knows_the_jobs_and_restarts_members_of_a_node_that_fails(
         leader.process.wait(timeout=10)
         (new,) = [m for m in managers if m is not leader]
         wait_until(lambda: connected_nodes(new.address) == set(NODES), 30, "agents follow")
-        assert "read from etcd: jobs 1, members 2" in new.output()
+        assert "jobs 1, members 2, checkpoints 0, stale 0" in new.output()
         got = _job(new.address, job.job_id)
         assert got is not None and got.state == common_pb2.JOB_STATE_RUNNING
         assert sorted(got.vm_uuids) == sorted(members)

@@ -31,7 +31,7 @@ from vmgrid.lab.replicas import (
     stop,
     wait_until,
 )
-from vmgrid.v1 import common_pb2
+from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2
 
 NODES = ("n1", "n2")
 
@@ -62,6 +62,9 @@ def test_a_standby_takes_over_a_killed_leader_and_the_agents_follow(
         assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
         assert f"the leader is {leader.name} at {leader.address}" in str(refused.value.details())
         add_ban_rule(leader.address, "keep-n1-vm0-off-n2", idle_vms("n1")[0].uuid, "n2")
+        with grpc.insecure_channel(leader.address) as channel:  # n2 into maintenance
+            stub = cluster_pb2_grpc.ClusterServiceStub(channel)
+            stub.DrainNode(cluster_pb2.DrainNodeRequest(node_id="n2"), timeout=10)
 
         leader.process.send_signal(signal.SIGKILL)
         leader.process.wait(timeout=10)
@@ -73,6 +76,8 @@ def test_a_standby_takes_over_a_killed_leader_and_the_agents_follow(
         print(f"takeover (leader SIGKILLed -> new leader with every agent): {takeover_s:.2f} s")
         assert "leads cluster replicated with term" in new.output()
         assert rule_ids(new.address) == ["keep-n1-vm0-off-n2"]  # written through to etcd
+        draining = {n.node_id: n.draining for n in list_nodes(new.address).nodes}
+        assert draining == {"n1": False, "n2": True}  # the maintenance flag too
         for agent_log in (tmp_path / f"{n}.log" for n in NODES):
             assert "is a standby; the leader is at" in agent_log.read_text()
     finally:
