@@ -48,7 +48,8 @@ def _modules_of_a_running_agent(tmp_path: Path, *flags: str) -> tuple[set[str], 
     """(modules loaded when SIGTERM stopped it, its stderr) of an agent run with `flags`."""
     dump, err = tmp_path / "modules.txt", tmp_path / "agent.err"
     command = [sys.executable, "-c", PROBE, str(dump), "--insecure", "--node-id", "n1"]
-    command += ["--manager", "127.0.0.1:9", "--period", "0.2", *flags]
+    command += ["--libvirt-uri", "test:///default", "--manager", "127.0.0.1:9"]
+    command += ["--period", "0.2", *flags]
     with err.open("wb") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
         try:
