@@ -48,7 +48,8 @@ MEASURES: dict[str, str] = {
     "decision processes",
     "agent": "RSS at the end, its peak, and the least-squares slope of RSS sampled every 10 s "
     "over the window (flat memory: near 0 MB/h); uss_mb: the agent's private pages, shared_file_mb: "
-    "shared library pages it maps (counted in RSS)",
+    "shared library pages it maps (counted in RSS); the agent runs as installed, its vmgrid "
+    "modules byte-compiled first (bytecode_compiled: how many were missing or stale)",
     "roadef": "cost and validity by the independent checker on the written assignment; "
     "gap_to_best_known = (cost - best_known) / best_known, best known and lower bound from "
     "reference.csv beside the model; wall_s from reading to the written assignment",
