@@ -17,7 +17,8 @@ cancelled (`vmgridctl cancel`, which aborts the libvirt job) and counted as abor
 
 Estimates (`vmgrid.solver.migration_time`): `naive` is the planner's memory x 8 / bandwidth;
 `predicted` is pre-copy round by round from the guest's resident memory (the resident set of
-the source QEMU's guest-RAM mapping), the dirty rate, the cap and the fixed cost learned from
+the source QEMU's guest-RAM mapping, or the non-zero pages the last migration sent if fewer:
+pages the guest touched but left zero are resident yet skipped), the dirty rate, the cap and the fixed cost learned from
 the migrations before it (`FixedCost`); `plan` is the manager's own (its plan's duration).
 """
 
@@ -37,8 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import libvirt
+from vmgrid.agents.cluster.act.driver import REAL_MIGRATION_FIXED_S
 from vmgrid.bench.migration_probe import (
     MIB,
+    HostPinger,
     JobFigures,
     Migration,
     StreamReceiver,
@@ -95,7 +98,7 @@ class FixedCost:
     the median of (measured duration - time to send what was sent at the cap)."""
 
     seen: list[float] = field(default_factory=list)
-    default_s: float = 1.0
+    default_s: float = REAL_MIGRATION_FIXED_S
 
     def value(self) -> float:
         if not self.seen:
@@ -124,10 +127,13 @@ class Record:
     operator_s: float
     aborted: bool
     downtime_gap_ms: float | None = None
-    stream_gaps: list[tuple[float, float]] = field(default_factory=list)
-    """Gaps over 50 ms from 3 s before to 3 s after: (start relative to the command, length)."""
-    stream_hz: float = 0.0
-    """Datagrams per second over the 3 s before the command."""
+    """Longest gap between the host's 10 ms ping replies during the migration."""
+    ping_gaps: list[tuple[float, float]] = field(default_factory=list)
+    """Ping gaps over 50 ms, 3 s either side: (start after the command, length), seconds."""
+    ping_hz: float = 0.0
+    """Replies per second over the 3 s before the command."""
+    guest_stream_gap_ms: float | None = None
+    """Longest gap in the guest's own 10 ms UDP stream (its clock and scheduler included)."""
     job: dict[str, float] | None = None
     message: str = ""
 
@@ -139,19 +145,30 @@ class MigrationBench:
         self.sub, self.args = sub, args
         # the cap as libvirt gets it: whole MiB/s (agents/node/migration.py)
         self.rate_mib_s = float(max(1, args.bandwidth_mbit * 1_000_000 // 8 // MIB))
-        self.fixed = FixedCost()
+        self.fixed = FixedCost(default_s=REAL_MIGRATION_FIXED_S)
+        self.sent_mib: float | None = None
         self.records: list[Record] = []
         self.receiver = StreamReceiver(sub.net.host_address)
+        self._pinger: HostPinger | None = None
         self.name = JOB_NAME  # a job of one member: its VM has the job's name
         self.address = ""
         self.key = sub.workdir / "id_ed25519"
+
+    @property
+    def pinger(self) -> HostPinger:
+        if self._pinger is None:
+            raise RuntimeError("boot() the guest first: the pinger starts with it")
+        return self._pinger
 
     def boot(self) -> dict[str, Any]:
         reached = self.sub.submit_and_reach(1, self.args.boot_timeout_s)
         self.address = reached["checks"][0]["address"]
         self.guest(guest_sender_command(self.sub.net.host_address, self.receiver.port))
+        self._pinger = HostPinger(self.address)
         if not self.wait_for_stream(time.monotonic(), 120):
             raise RuntimeError("the guest's timestamp stream did not start within 120 s")
+        if not self.wait_for_replies(time.monotonic(), 30):
+            raise RuntimeError(f"the guest at {self.address} does not answer pings")
         return reached
 
     def guest(self, command: str) -> str:
@@ -208,6 +225,8 @@ class MigrationBench:
         src, dst, dom = self.where()
         dirty = self.dirty_rate(src, dom)
         resident = self.resident(src)
+        if self.sent_mib is not None:  # non-zero pages the last migration sent: tighter
+            resident = min(resident, self.sent_mib)
         inputs = PrecopyInput(
             resident_mib=resident,
             rate_mib_s=self.rate_mib_s,
@@ -221,16 +240,21 @@ class MigrationBench:
         ok, message = self.operator_migrate(dst.name)
         t1 = time.monotonic()
         plan_ms = PLAN_ESTIMATE.search(message)
-        self.wait_for_stream(t1, 10.0)
+        self.wait_for_replies(t1, 10.0)
+        self.wait_for_stream(t1, 20.0)
         record = Record(load_mib, src.name, dst.name, dirty, round(resident, 1),
                         round(predicted.seconds, 2), predicted.converges, round(naive, 2),
                         int(plan_ms.group(1)) / 1000 if plan_ms else None, round(t1 - t0, 2),
                         not ok, message=message[-300:])  # fmt: skip
-        arrivals = self.receiver.arrivals()
-        gap = longest_gap(arrivals, t0, t1)
+        replies = self.pinger.arrivals()
+        gap = longest_gap(replies, t0, t1)
         record.downtime_gap_ms = None if gap is None else round(gap * 1000, 1)
-        record.stream_gaps = gaps_over(arrivals, t0 - 3, t1 + 3, 0.05)
-        record.stream_hz = round(sum(1 for a in arrivals if t0 - 3 <= a < t0) / 3, 1)
+        record.ping_gaps = [
+            (round(b + 3, 3), n) for b, n in gaps_over(replies, t0 - 3, t1 + 3, 0.05)
+        ]
+        record.ping_hz = round(sum(1 for a in replies if t0 - 3 <= a < t0) / 3, 1)
+        stream_gap = longest_gap(self.receiver.arrivals(), t0, t1)
+        record.guest_stream_gap_ms = None if stream_gap is None else round(stream_gap * 1000, 1)
         if ok:
             with contextlib.closing(dst.connect()) as conn:
                 stats = conn.lookupByName(self.name).jobStats(
@@ -240,6 +264,7 @@ class MigrationBench:
             record.job = {k: round(v, 3) for k, v in asdict(job).items()}
             if job.elapsed_s > 0:
                 self.fixed.learn(job, self.rate_mib_s)
+                self.sent_mib = job.normal_mib
         self.records.append(record)
         print(json.dumps(asdict(record)), file=sys.stderr)
         return record
@@ -250,6 +275,16 @@ class MigrationBench:
         while time.monotonic() < deadline:
             arrivals = self.receiver.arrivals()
             if arrivals and arrivals[-1] > after + 3:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def wait_for_replies(self, after: float, timeout_s: float) -> bool:
+        """Wait until the guest has answered pings for 2 s past `after` (or timeout)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            replies = self.pinger.arrivals()
+            if replies and replies[-1] > after + 2:
                 return True
             time.sleep(0.2)
         return False
@@ -279,6 +314,8 @@ class MigrationBench:
 
     def close(self) -> None:
         self.receiver.close()
+        if self._pinger is not None:
+            self._pinger.close()
 
 
 def result(bench: MigrationBench, args: argparse.Namespace, boot: dict[str, Any]) -> dict[str, Any]:

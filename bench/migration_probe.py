@@ -1,18 +1,20 @@
-"""What the migration bench measures, apart from the lab: the guest's timestamp stream and
-its longest gap, libvirt's job and dirty-rate statistics, and the summary figures.
+"""What the migration bench measures, apart from the lab: the 10 ms probes and their longest
+gap, libvirt's job and dirty-rate statistics, and the summary figures.
 
-The guest sends a UDP datagram every 10 ms to a receiver on the host's bridge address; the
-receiver keeps each datagram's arrival time. While a guest is paused for the stop-and-copy, or
-its packets still go to the old tap, nothing arrives: the longest gap between arrivals that
-overlaps a migration is that migration's downtime as the network sees it (it includes the
-10 ms period and the guest's timer jitter, so it is an upper bound). The sender never sleeps
-longer than one period, so a guest clock that jumps back after a migration cannot silence it.
+Downtime: the host pings the guest every 10 ms (`HostPinger`) and keeps each reply's arrival
+time. While the guest is paused for the stop-and-copy, and until its replies leave through the
+destination's tap, no reply arrives: the longest gap between replies that overlaps a migration
+is its downtime as the network sees it (an upper bound: it includes up to one 10 ms period).
+The guest also sends a UDP datagram every 10 ms (`StreamReceiver`): that stream's gap is what
+a timer-driven process inside the guest sees, recorded beside it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -75,6 +77,87 @@ class StreamReceiver:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(2)
+        self._sock.close()
+
+
+def icmp_echo_request(ident: int, seq: int) -> bytes:
+    """An ICMP echo request (type 8) with its checksum."""
+    header = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
+    payload = b"vmgrid-probe"
+    checksum = _inet_checksum(header + payload)
+    return struct.pack("!BBHHH", 8, 0, checksum, ident, seq) + payload
+
+
+def _inet_checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def echo_reply_ident(packet: bytes) -> int | None:
+    """The identifier of an ICMP echo reply (type 0) in a raw IPv4 packet, else None."""
+    if len(packet) < 20:
+        return None
+    header = (packet[0] & 0x0F) * 4
+    icmp = packet[header : header + 8]
+    if len(icmp) < 8 or icmp[0] != 0:
+        return None
+    return int(struct.unpack("!H", icmp[4:6])[0])
+
+
+class HostPinger:
+    """ICMP echo to the guest every `period_s` from the host (a raw socket: root); keeps the
+    arrival time of each reply. The guest's kernel answers in its network stack, so the probe
+    does not depend on the guest's clock or scheduler (under TCG a migrated guest's TSC clock
+    can stand still for seconds, which silences a guest-side timer loop)."""
+
+    def __init__(self, address: str, period_s: float = PERIOD_S) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        self._sock.settimeout(0.2)
+        self._address, self._period = address, period_s
+        self._ident = threading.get_native_id() & 0xFFFF
+        self._arrivals: list[float] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._send, name="pinger-send", daemon=True),
+            threading.Thread(target=self._receive, name="pinger-receive", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _send(self) -> None:
+        seq, due = 0, time.monotonic()
+        while not self._stop.is_set():
+            with contextlib.suppress(OSError):  # no route for an instant: a lost probe
+                self._sock.sendto(icmp_echo_request(self._ident, seq), (self._address, 0))
+            seq = (seq + 1) & 0xFFFF
+            due += self._period
+            time.sleep(max(0.0, due - time.monotonic()))
+
+    def _receive(self) -> None:
+        while not self._stop.is_set():
+            try:
+                packet, (source, _) = self._sock.recvfrom(2048)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if source == self._address and echo_reply_ident(packet) == self._ident:
+                with self._lock:
+                    self._arrivals.append(time.monotonic())
+
+    def arrivals(self) -> list[float]:
+        with self._lock:
+            return list(self._arrivals)
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(2)
         self._sock.close()
 
 

@@ -3,19 +3,24 @@ summary, the learned fixed cost and the bench's argument checks (no lab needed).
 
 from __future__ import annotations
 
+import os
 import socket
+import struct
 import time
 
 import pytest
 from vmgrid.bench.migration import FixedCost, working_sets
 from vmgrid.bench.migration_probe import (
     MIB,
+    HostPinger,
     JobFigures,
     Migration,
     StreamReceiver,
     dirty_rate_mib_s,
+    echo_reply_ident,
     guest_ram_resident_mib,
     guest_sender_command,
+    icmp_echo_request,
     longest_gap,
     percentile,
     summary,
@@ -148,3 +153,29 @@ Rss:               65536 kB
 def test_the_guest_ram_mapping_is_found_by_its_size() -> None:
     assert guest_ram_resident_mib(SMAPS, 256) == 200.0
     assert guest_ram_resident_mib(SMAPS, 512) is None
+
+
+def test_an_echo_request_carries_a_valid_checksum_and_a_reply_is_told_apart() -> None:
+    request = icmp_echo_request(0x1234, 7)
+    assert request[0] == 8
+    words = struct.unpack(f"!{len(request) // 2}H", request)
+    assert (sum(words) + (sum(words) >> 16)) & 0xFFFF == 0xFFFF  # one's complement sums to ~0
+    ip_header = bytes([0x45]) + bytes(19)
+    reply = bytes([0]) + request[1:]
+    assert echo_reply_ident(ip_header + reply) == 0x1234
+    assert echo_reply_ident(ip_header + request) is None  # a request, not a reply
+    assert echo_reply_ident(b"\x45") is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a raw ICMP socket needs root")
+def test_the_pinger_gets_replies_from_loopback() -> None:
+    pinger = HostPinger("127.0.0.1")
+    try:
+        deadline = time.monotonic() + 5
+        while len(pinger.arrivals()) < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        replies = pinger.arrivals()
+    finally:
+        pinger.close()
+    assert len(replies) >= 20
+    assert replies == sorted(replies)
