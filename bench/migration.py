@@ -41,6 +41,7 @@ import libvirt
 from vmgrid.agents.cluster.act.driver import REAL_MIGRATION_FIXED_S
 from vmgrid.bench.migration_probe import (
     MIB,
+    FixedCost,
     HostPinger,
     JobFigures,
     Migration,
@@ -50,6 +51,8 @@ from vmgrid.bench.migration_probe import (
     guest_ram_resident_mib,
     guest_sender_command,
     longest_gap,
+    percentile,
+    relative_error,
     summary,
 )
 from vmgrid.bench.submission import JOB_NAME, USER, SubmissionLab
@@ -93,24 +96,6 @@ def working_sets(text: str) -> list[int]:
 
 
 @dataclass
-class FixedCost:
-    """The memory-independent part of a migration, learned from the migrations already seen:
-    the median of (measured duration - time to send what was sent at the cap)."""
-
-    seen: list[float] = field(default_factory=list)
-    default_s: float = REAL_MIGRATION_FIXED_S
-
-    def value(self) -> float:
-        if not self.seen:
-            return self.default_s
-        ordered = sorted(self.seen)
-        return ordered[len(ordered) // 2]
-
-    def learn(self, job: JobFigures, rate_mib_s: float) -> None:
-        self.seen.append(max(0.0, job.elapsed_s - job.transferred_mib / rate_mib_s))
-
-
-@dataclass
 class Record:
     """Everything measured for one migration (one line of the bench's `records`)."""
 
@@ -121,6 +106,7 @@ class Record:
     resident_mib: float
     predicted_s: float
     predicted_converges: bool
+    predicted_sent_mib: float
     naive_s: float
     plan_s: float | None
     """The manager's estimate: the operator plan's ``estimated_duration_ms``."""
@@ -242,15 +228,26 @@ class MigrationBench:
         plan_ms = PLAN_ESTIMATE.search(message)
         self.wait_for_replies(t1, 10.0)
         self.wait_for_stream(t1, 20.0)
-        record = Record(load_mib, src.name, dst.name, dirty, round(resident, 1),
-                        round(predicted.seconds, 2), predicted.converges, round(naive, 2),
-                        int(plan_ms.group(1)) / 1000 if plan_ms else None, round(t1 - t0, 2),
-                        not ok, message=message[-300:])  # fmt: skip
+        record = Record(
+            load_mib=load_mib,
+            src=src.name,
+            dst=dst.name,
+            dirty_mib_s=dirty,
+            resident_mib=round(resident, 1),
+            predicted_s=round(predicted.seconds, 2),
+            predicted_converges=predicted.converges,
+            predicted_sent_mib=round(predicted.sent_mib, 1),
+            naive_s=round(naive, 2),
+            plan_s=int(plan_ms.group(1)) / 1000 if plan_ms else None,
+            operator_s=round(t1 - t0, 2),
+            aborted=not ok,
+            message=message[-300:],
+        )
         replies = self.pinger.arrivals()
         gap = longest_gap(replies, t0, t1)
         record.downtime_gap_ms = None if gap is None else round(gap * 1000, 1)
         record.ping_gaps = [
-            (round(b + 3, 3), n) for b, n in gaps_over(replies, t0 - 3, t1 + 3, 0.05)
+            (round(b - 3, 3), n) for b, n in gaps_over(replies, t0 - 3, t1 + 3, 0.05)
         ]
         record.ping_hz = round(sum(1 for a in replies if t0 - 3 <= a < t0) / 3, 1)
         stream_gap = longest_gap(self.receiver.arrivals(), t0, t1)
@@ -331,9 +328,16 @@ def result(bench: MigrationBench, args: argparse.Namespace, boot: dict[str, Any]
         for r in bench.records
     ]
     qemu_downtimes = [r.job["downtime_ms"] for r in bench.records if r.job]
+    sent_errors = [
+        relative_error(r.predicted_sent_mib, r.job["transferred_mib"])
+        for r in bench.records
+        if r.job and r.job["transferred_mib"] > 0
+    ]
     return {
         **summary(migrations),
         "qemu_downtime_ms_max": max(qemu_downtimes, default=None),
+        "sent_prediction_error_p50": round(percentile(sent_errors, 50), 3) if sent_errors else None,
+        "sent_prediction_error_max": round(max(sent_errors), 3) if sent_errors else None,
         "guest": args.guest,
         "guest_memory_mib": GUEST_MEMORY_MIB,
         "domain_type": boot.get("domain_type"),

@@ -18,7 +18,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 MIB = 1 << 20
@@ -256,6 +256,25 @@ def relative_error(predicted: float, measured: float) -> float:
     if measured <= 0:
         raise ValueError(f"measured duration {measured}: must be > 0")
     return abs(predicted - measured) / measured
+
+
+@dataclass
+class FixedCost:
+    """The memory-independent part of a migration, learned from the migrations already seen:
+    the median of (measured duration - time to send what was sent at the cap)."""
+
+    seen: list[float] = field(default_factory=list)
+    default_s: float = 0.7
+    """Before any migration was seen (the cluster driver's REAL_MIGRATION_FIXED_S)."""
+
+    def value(self) -> float:
+        if not self.seen:
+            return self.default_s
+        ordered = sorted(self.seen)
+        return ordered[len(ordered) // 2]
+
+    def learn(self, job: JobFigures, rate_mib_s: float) -> None:
+        self.seen.append(max(0.0, job.elapsed_s - job.transferred_mib / rate_mib_s))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,10 @@ import struct
 import time
 
 import pytest
-from vmgrid.bench.migration import FixedCost, working_sets
+from vmgrid.bench.migration import working_sets
 from vmgrid.bench.migration_probe import (
     MIB,
+    FixedCost,
     HostPinger,
     JobFigures,
     Migration,
