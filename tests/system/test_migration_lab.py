@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from vmgrid.bench.migration import MigrationBench
+from vmgrid.agents.cluster.act.driver import DriverOptions, real_migration_seconds
+from vmgrid.agents.model import VmState, VmUsage
+from vmgrid.bench.migration import GUEST_MEMORY_MIB, MigrationBench
 from vmgrid.bench.submission import SubmissionLab
 from vmgrid.lab import Lab
 
@@ -25,6 +27,9 @@ BOOT_TIMEOUT_S = 900.0
 ARGS = argparse.Namespace(
     guest="linux", bandwidth_mbit=400, timeout_s=180.0, boot_timeout_s=BOOT_TIMEOUT_S
 )
+
+DRIVER = DriverOptions(migration_bandwidth_bps=ARGS.bandwidth_mbit * 1_000_000)
+GUEST = VmUsage("", "sub", VmState.RUNNING, 1, 0, GUEST_MEMORY_MIB << 20, GUEST_MEMORY_MIB << 20)
 
 
 @pytest.fixture
@@ -63,6 +68,8 @@ def test_a_dirtying_guest_migrates_there_and_back_through_the_manager(
         assert record.downtime_gap_ms is not None
         assert record.downtime_gap_ms + 20 >= record.job["downtime_ms"]
         assert record.dirty_mib_s is None or record.dirty_mib_s >= 0
+        # the manager's plan lasts its pre-copy estimate for the guest, not a flat second
+        assert record.plan_s == max(1, round(real_migration_seconds(GUEST, DRIVER)))
     journal = migration_bench.sub.cluster.journal_rows(
         "SELECT plan_id, state, origin FROM plans ORDER BY created_unix_s"
     )

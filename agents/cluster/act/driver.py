@@ -36,7 +36,8 @@ _STOPPED = m.STOPPED_STATES
 _MIB = 1 << 20
 REAL_MIGRATION_FIXED_S = 0.7
 """Memory-independent cost of one real live migration (connection, destination QEMU, device
-state, handover): 0.5 to 0.8 s on the lab, TCG guests on a loaded machine (docs/migration.md)."""
+state, handover): 0.5 to 1.8 s on the lab at load 5 to 13 (TCG guests, 2 shared cores), more
+under heavier load (docs/migration.md)."""
 
 
 @dataclass(frozen=True, slots=True)
