@@ -95,6 +95,15 @@ def working_sets(text: str) -> list[int]:
     return sizes
 
 
+def running_plans(plans_json: str) -> list[str]:
+    """Ids of the running plans in `vmgridctl plans --output json` (none if unreadable)."""
+    try:
+        plans = json.loads(plans_json).get("plans", [])
+    except (ValueError, AttributeError):
+        return []
+    return [p["plan_id"] for p in plans if p.get("state") == "PLAN_STATE_RUNNING"]
+
+
 @dataclass
 class Record:
     """Everything measured for one migration (one line of the bench's `records`)."""
@@ -300,13 +309,12 @@ class MigrationBench:
         return result.returncode == 0, (result.stdout + result.stderr).strip()
 
     def cancel_running(self) -> None:
-        argv = [str(_BIN / "vmgridctl"), "plans", "--cluster", self.sub.cluster.address,
-                "--insecure", "--output", "json"]  # fmt: skip
-        listed = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
-        for line in listed.stdout.split('"plan_id": "')[1:]:
-            plan_id = line.split('"', 1)[0]
-            subprocess.run([str(_BIN / "vmgridctl"), "cancel", plan_id, "--cluster",
-                            self.sub.cluster.address, "--insecure"],
+        """`vmgridctl cancel` every running plan: the manager aborts the libvirt job."""
+        ctl = [str(_BIN / "vmgridctl"), "--cluster", self.sub.cluster.address, "--insecure"]
+        listed = subprocess.run([ctl[0], "plans", *ctl[1:], "--output", "json"],
+                                capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+        for plan_id in running_plans(listed.stdout):
+            subprocess.run([ctl[0], "cancel", plan_id, *ctl[1:]],
                            capture_output=True, check=False, timeout=60)  # fmt: skip
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ import struct
 import time
 
 import pytest
-from vmgrid.bench.migration import working_sets
+from vmgrid.bench.migration import running_plans, working_sets
 from vmgrid.bench.migration_probe import (
     MIB,
     FixedCost,
@@ -180,3 +180,13 @@ def test_the_pinger_gets_replies_from_loopback() -> None:
         pinger.close()
     assert len(replies) >= 20
     assert replies == sorted(replies)
+
+
+def test_only_running_plans_are_cancelled() -> None:
+    listed = (
+        '{"plans": [{"plan_id": "op-1", "state": "PLAN_STATE_RUNNING"},'
+        ' {"plan_id": "job-start", "state": "PLAN_STATE_SUCCEEDED"}]}'
+    )
+    assert running_plans(listed) == ["op-1"]
+    assert running_plans("not json") == []
+    assert running_plans("[]") == []
