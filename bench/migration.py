@@ -74,6 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="migrations at each load, alternating hosts (default 3)")  # fmt: skip
     parser.add_argument("--bandwidth-mbit", type=int, default=400,
                         help="the manager's per-migration cap, Mbit/s (default 400)")  # fmt: skip
+    parser.add_argument("--auto-converge", action="store_true",
+                        help="run the manager with --migration-auto-converge")  # fmt: skip
     parser.add_argument("--timeout-s", type=float, default=180.0,
                         help="cancel a migration that takes longer (default 180)")  # fmt: skip
     parser.add_argument("--boot-timeout-s", type=float, default=900.0,
@@ -82,17 +84,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def working_sets(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(
-            f"--working-sets-mib {text!r}: give MiB as integers, e.g. 0,4,12"
-        ) from None
-    if not sizes or any(s < 0 or s >= GUEST_MEMORY_MIB // 2 for s in sizes):
-        raise ValueError(
-            f"--working-sets-mib {text!r}: give 0 to {GUEST_MEMORY_MIB // 2 - 1} MiB each"
-        )
-    return sizes
+    """`--working-sets-mib`: MiB, each 0 (idle) up to half the guest's memory."""
+    limit = GUEST_MEMORY_MIB // 2 - 1
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts or not all(p.isdigit() and int(p) <= limit for p in parts):
+        raise ValueError(f"--working-sets-mib {text!r}: give 0 to {limit} MiB each, e.g. 0,4,12")
+    return [int(p) for p in parts]
 
 
 def running_plans(plans_json: str) -> list[str]:
@@ -350,6 +347,7 @@ def result(bench: MigrationBench, args: argparse.Namespace, boot: dict[str, Any]
         "guest_memory_mib": GUEST_MEMORY_MIB,
         "domain_type": boot.get("domain_type"),
         "bandwidth_mbit": args.bandwidth_mbit,
+        "auto_converge": args.auto_converge,
         "working_sets_mib": working_sets(args.working_sets_mib),
         "migrations_per_load": args.migrations_per_load,
         "boot_s": boot.get("checks", [{}])[0].get("ready_s"),
@@ -376,7 +374,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bench: MigrationBench | None = None
     try:
         hosts = lab.start(2)
-        flags = (f"--migration-bandwidth-mbit={args.bandwidth_mbit}",)
+        flags: tuple[str, ...] = (f"--migration-bandwidth-mbit={args.bandwidth_mbit}",)
+        if args.auto_converge:
+            flags += ("--migration-auto-converge",)
         sub = SubmissionLab(lab, hosts, base, flags)
         sub.start()
         bench = MigrationBench(sub, args)

@@ -47,6 +47,10 @@ class DriverOptions:
     migration_bandwidth_bps: int = 1_000_000_000
     """Link speed assumed for a simulated migration's duration, and the default cap."""
 
+    migration_auto_converge: bool = False
+    """Ask libvirt for auto-converge: QEMU throttles the vCPUs of a guest whose pre-copy does
+    not converge, rather than copying until the migration is aborted."""
+
     command_timeout_s: float = 600.0
     """Longest wait for one command's final result."""
 
@@ -212,6 +216,7 @@ class ManagerDriver:
                 vm.uuid,
                 peer_uri,
                 bandwidth_cap_bps=self._options.migration_bandwidth_bps,
+                auto_converge=self._options.migration_auto_converge,
                 migration_uri=data_uri,
             )
             result = await self._send(action.src, command, forward)
