@@ -310,6 +310,7 @@ def summary(migrations: Sequence[Migration]) -> dict[str, Any]:
         "prediction_error_p50": fig(errors, 50, 3),
         "prediction_error_max": fig(errors, 100, 3),
         "aborted": len(migrations) - len(done),
+        "probe_lost": sum(1 for m in done if m.downtime_ms is None),
         "naive_prediction_error_p50": fig(naive, 50, 3),
         "naive_prediction_error_max": fig(naive, 100, 3),
         "plan_prediction_error_p50": fig(plan, 50, 3),

@@ -114,6 +114,9 @@ def test_the_summary_counts_aborted_migrations_apart() -> None:
     result = summary(migrations)
     assert result["migrations"] == 2
     assert result["aborted"] == 1
+    assert result["probe_lost"] == 0
+    lost = summary([Migration(duration_s=4.0, downtime_ms=None, predicted_s=4, naive_s=8)])
+    assert lost["probe_lost"] == 1 and lost["downtime_ms_p99"] is None
     assert result["duration_s_max"] == 5.0
     assert result["downtime_ms_p50"] == 60.0
     assert result["prediction_error_p50"] == pytest.approx(0.1)
