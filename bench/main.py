@@ -36,6 +36,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "vmgrid.bench.submission",
         "submit to SSH + NFS ready for a group of Debian guests on the lab",
     ),
+    "migration": (
+        "vmgrid.bench.migration",
+        "live migrations of a memory-dirtying Debian guest through the manager, vs the estimate",
+    ),
     "chaos": ("vmgrid.bench.chaos", "seeded random operations and failures, invariants checked"),
     "fuzz": ("vmgrid.bench.fuzz", "RPC fuzzer on every method of a live TLS grid, every role"),
     "demo-stability": (

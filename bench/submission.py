@@ -108,7 +108,9 @@ def _toml(document: dict[str, Any]) -> str:
 class SubmissionLab:
     """The lab's cluster set up for Linux jobs; `submit_and_reach` measures one group."""
 
-    def __init__(self, lab: Lab, hosts: list[LabHost], workdir: Path) -> None:
+    def __init__(
+        self, lab: Lab, hosts: list[LabHost], workdir: Path, manager_flags: tuple[str, ...] = ()
+    ) -> None:
         self.lab = lab
         self.hosts = hosts
         self.workdir = workdir
@@ -124,6 +126,7 @@ class SubmissionLab:
             f"--domain-type={self.domain_type}",
             f"--network={self.net.domain_network}",
             "--log-level=INFO",
+            *manager_flags,
         ]
         self.cluster = LabCluster(lab, hosts, workdir / "procs", flags, report_period_s=0.5)
 
@@ -177,7 +180,8 @@ class SubmissionLab:
         key, public = make_key(self.workdir)
         image = guest_image()
         document = job_document(members, image, public, self.server.source)
-        names = [f"{JOB_NAME}-{i}" for i in range(members)]
+        # a job of one member names its VM after the job, a group numbers them
+        names = [JOB_NAME] if members == 1 else [f"{JOB_NAME}-{i}" for i in range(members)]
         t0 = time.monotonic()
         job, submit_s = self.submit(document)
         print(f"submitted in {submit_s:.1f} s: {job.get('message')}", file=sys.stderr)

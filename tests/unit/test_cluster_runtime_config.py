@@ -40,8 +40,16 @@ migration_bandwidth_mbit = 500
     assert options.control.drain_fallback is DrainFallback.SUSPEND
     assert options.limits.max_actions_per_node == 3
     assert options.driver.migration_bandwidth_bps == 500_000_000
+    assert options.driver.migration_auto_converge is False
     assert options.journal_path == str(tmp_path / "state" / "journal.sqlite")
     assert (tmp_path / "state").is_dir()
+
+
+def test_auto_converge_is_asked_for_in_the_table_or_by_flag(tmp_path: Path) -> None:
+    _, table = settings(tmp_path, "[control]\nmigration_auto_converge = true\n")
+    assert table.driver.migration_auto_converge is True
+    _, flag = settings(tmp_path, "", "--migration-auto-converge")
+    assert flag.driver.migration_auto_converge is True
 
 
 def test_explicit_journal_path_and_memory_journal(tmp_path: Path) -> None:

@@ -29,9 +29,15 @@ from vmgrid.agents.cluster.act.preconditions import ACTIVE, RUNNING, Preconditio
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.errors import NotFound, Unavailable, VmgridError
+from vmgrid.solver.migration_time import PrecopyInput, estimate
 from vmgrid.solver.plan import Action, ActionKind
 
 _STOPPED = m.STOPPED_STATES
+_MIB = 1 << 20
+REAL_MIGRATION_FIXED_S = 0.7
+"""Memory-independent cost of one real live migration (connection, destination QEMU, device
+state, handover): 0.5 to 1.8 s on the lab at load 5 to 13 (TCG guests, 2 shared cores), more
+under heavier load (docs/migration.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,10 @@ class DriverOptions:
 
     migration_bandwidth_bps: int = 1_000_000_000
     """Link speed assumed for a simulated migration's duration, and the default cap."""
+
+    migration_auto_converge: bool = False
+    """Ask libvirt for auto-converge: QEMU throttles the vCPUs of a guest whose pre-copy does
+    not converge, rather than copying until the migration is aborted."""
 
     command_timeout_s: float = 600.0
     """Longest wait for one command's final result."""
@@ -83,6 +93,16 @@ class ManagerDriver:
     def _incoming(self, node_id: str) -> list[tuple[int, int]]:
         """(CPU, memory) that migrations already started towards `node_id` will bring."""
         return [self._reserved[cid] for cid, node in self._reserved_on.items() if node == node_id]
+
+    def estimated_seconds(self, action: Action) -> float:
+        """How long a migration should take: the wait of a simulated one, else the pre-copy
+        estimate of a real one from the VM's memory and the bandwidth cap."""
+        state = self._manager.state
+        _, vm = locate_vm(state, action.subject)
+        ends = [state.view(n).identity.simulated for n in (action.src, action.dst) if n]
+        if ends and all(ends):
+            return simulated_migration_seconds(vm, self._options)
+        return real_migration_seconds(vm, self._options)
 
     # ---- execution --------------------------------------------------------------------------
 
@@ -196,6 +216,7 @@ class ManagerDriver:
                 vm.uuid,
                 peer_uri,
                 bandwidth_cap_bps=self._options.migration_bandwidth_bps,
+                auto_converge=self._options.migration_auto_converge,
                 migration_uri=data_uri,
             )
             result = await self._send(action.src, command, forward)
@@ -294,6 +315,18 @@ def simulated_migration_seconds(vm: m.VmUsage, options: DriverOptions) -> float:
     """Memory over bandwidth: what a pre-copy of an idle guest would take."""
     seconds = vm.memory_allocated_bytes * 8 / max(1, options.migration_bandwidth_bps)
     return max(0.05, seconds * options.simulated_time_scale)
+
+
+def real_migration_seconds(
+    vm: m.VmUsage, options: DriverOptions, dirty_mib_s: float = 0.0
+) -> float:
+    """Pre-copy estimate (``vmgrid.solver.migration_time``) at the cap libvirt is given (whole
+    MiB/s). The agents report neither the guest's resident pages nor its dirty rate yet, so
+    its whole memory counts as resident and, unless given, it dirties nothing."""
+    rate = max(1, options.migration_bandwidth_bps // 8 // _MIB)
+    memory = vm.memory_used_bytes or vm.memory_allocated_bytes
+    inputs = PrecopyInput(memory / _MIB, rate, dirty_mib_s, fixed_s=REAL_MIGRATION_FIXED_S)
+    return estimate(inputs).seconds
 
 
 def simulated_domain_xml(vm: m.VmUsage) -> str:

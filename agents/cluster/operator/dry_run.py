@@ -121,6 +121,6 @@ def placement_for(snapshot: ClusterSnapshot, vm_uuid: str, src: str, time_limit_
     return moves[-1].dst
 
 
-def single_migration(vm_uuid: str, src: str, dst: str, reason: str) -> Action:
-    """The one action of an operator's migration."""
-    return Action(0, ActionKind.MIGRATE, vm_uuid, src, dst, 0, 1, reason)
+def single_migration(vm_uuid: str, src: str, dst: str, reason: str, seconds: float = 1.0) -> Action:
+    """The one action of an operator's migration, lasting its estimate (whole seconds, >= 1)."""
+    return Action(0, ActionKind.MIGRATE, vm_uuid, src, dst, 0, max(1, round(seconds)), reason)

@@ -249,6 +249,8 @@ class PlanOperations:
             )
             reason = f"operator request: solver chose {destination}"
         action = dry_run.single_migration(vm_uuid, host, destination, reason)
+        seconds = self._runtime.driver.estimated_seconds(action)
+        action = dry_run.single_migration(vm_uuid, host, destination, reason, seconds)
         check = self._runtime.executor.check(action)
         if check.verdict is not Verdict.READY:
             raise FailedPrecondition(f"VM {name} cannot move to {destination} now: {check.reason}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from vmgrid.agents.cluster.act.driver import ManagerDriver
 from vmgrid.agents.cluster.act.executor import PlanExecutor
 from vmgrid.agents.cluster.act.journal import Journal
 from vmgrid.agents.cluster.decide.loop import ControlLoop
@@ -19,5 +20,7 @@ class ClusterParts(Protocol):
     def journal(self) -> Journal: ...
     @property
     def executor(self) -> PlanExecutor: ...
+    @property
+    def driver(self) -> ManagerDriver: ...
     @property
     def loop(self) -> ControlLoop: ...

@@ -66,6 +66,10 @@ KEYS: dict[str, tuple[object, str]] = {
         _DRIVER_DEFAULTS.migration_bandwidth_bps // 1_000_000,
         "bandwidth cap per live migration, Mbit/s",
     ),
+    "migration_auto_converge": (
+        _DRIVER_DEFAULTS.migration_auto_converge,
+        "ask libvirt for auto-converge (throttle a guest that dirties faster than it copies)",
+    ),
     "command_timeout_s": (_DRIVER_DEFAULTS.command_timeout_s, "longest wait for one command"),
     "max_actions_per_node": (_LIMIT_DEFAULTS.max_actions_per_node, "concurrent actions/node"),
     "max_migrations_per_link": (_LIMIT_DEFAULTS.max_migrations_per_link, "per node pair"),
@@ -222,6 +226,7 @@ def runtime_options(values: Mapping[str, Any], cluster: ClusterConfig) -> Runtim
         )
     driver = DriverOptions(
         migration_bandwidth_bps=int(v["migration_bandwidth_mbit"]) * 1_000_000,
+        migration_auto_converge=bool(v["migration_auto_converge"]),
         command_timeout_s=float(v["command_timeout_s"]),
         power_off_command=str(v["power_off_command"]),
         power_on_command=str(v["power_on_command"]),

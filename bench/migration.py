@@ -1,0 +1,396 @@
+"""`vmgrid-bench migration --guest linux`: live migrations of a Debian guest that dirties
+memory, through the cluster manager, measured and compared with the planner's estimate.
+
+A lab of two hosts with its guest network, one `vmgrid-agent` per host and a `vmgrid-cluster`
+(`--migration-bandwidth-mbit`, the per-migration cap the manager passes to libvirt). One
+256 MiB guest is submitted as a job (`vmgrid.bench.submission`) and booted once; it streams a
+UDP datagram every 10 ms to the host (`migration_probe`). For each working set in
+`--working-sets-mib` (0: idle) the guest runs `stress-ng --vm 1 --vm-bytes N --vm-keep`, which
+rewrites those N MiB over and over, and is migrated `--migrations-per-load` times back and
+forth with `vmgridctl migrate NAME NODE` (an operator migration: one plan, run by the
+manager's one applier). Before each migration the source's libvirt measures the guest's dirty
+rate (`virDomainStartDirtyRateCalc`, 1 s) and the estimate is made from what is known then;
+after it, the destination's completed job statistics give the duration (libvirt's
+`time_elapsed`), transferred bytes, rounds and QEMU's own downtime; the stream's longest gap
+gives the downtime the network saw. A migration that does not end within `--timeout-s` is
+cancelled (`vmgridctl cancel`, which aborts the libvirt job) and counted as aborted.
+
+Estimates (`vmgrid.solver.migration_time`): `naive` is the planner's memory x 8 / bandwidth;
+`predicted` is pre-copy round by round from the guest's resident memory (the resident set of
+the source QEMU's guest-RAM mapping, or the non-zero pages the last migration sent if fewer:
+pages the guest touched but left zero are resident yet skipped), the dirty rate, the cap and the fixed cost learned from
+the migrations before it (`FixedCost`); `plan` is the manager's own (its plan's duration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import libvirt
+from vmgrid.agents.cluster.act.driver import REAL_MIGRATION_FIXED_S
+from vmgrid.bench.migration_probe import (
+    MIB,
+    FixedCost,
+    HostPinger,
+    JobFigures,
+    Migration,
+    StreamReceiver,
+    dirty_rate_mib_s,
+    gaps_over,
+    guest_ram_resident_mib,
+    guest_sender_command,
+    longest_gap,
+    percentile,
+    relative_error,
+    summary,
+)
+from vmgrid.bench.submission import JOB_NAME, USER, SubmissionLab
+from vmgrid.lab import Lab, LabHost, hypervisor_unavailable_reason
+from vmgrid.lab.linux import guest_image, ssh
+from vmgrid.solver.migration_time import PrecopyInput, estimate, naive_seconds
+
+_BIN = Path(sys.executable).parent
+GUEST_MEMORY_MIB = 256
+PLAN_ESTIMATE = re.compile(r'"estimated_duration_ms": "(\d+)"')
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--guest", choices=("linux",), default="linux",
+                        help="the guest: linux (the Debian image; default)")  # fmt: skip
+    parser.add_argument("--working-sets-mib", default="0,4,12",
+                        help="stress-ng --vm-bytes per load, MiB, 0 = idle (default 0,4,12)")  # fmt: skip
+    parser.add_argument("--migrations-per-load", type=int, default=3,
+                        help="migrations at each load, alternating hosts (default 3)")  # fmt: skip
+    parser.add_argument("--bandwidth-mbit", type=int, default=400,
+                        help="the manager's per-migration cap, Mbit/s (default 400)")  # fmt: skip
+    parser.add_argument("--auto-converge", action="store_true",
+                        help="run the manager with --migration-auto-converge")  # fmt: skip
+    parser.add_argument("--timeout-s", type=float, default=180.0,
+                        help="cancel a migration that takes longer (default 180)")  # fmt: skip
+    parser.add_argument("--boot-timeout-s", type=float, default=900.0,
+                        help="longest wait for the guest's first boot (default 900)")  # fmt: skip
+    parser.add_argument("--dir", help="work directory (default: a new one under /tmp)")
+
+
+def working_sets(text: str) -> list[int]:
+    """`--working-sets-mib`: MiB, each 0 (idle) up to half the guest's memory."""
+    limit = GUEST_MEMORY_MIB // 2 - 1
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts or not all(p.isdigit() and int(p) <= limit for p in parts):
+        raise ValueError(f"--working-sets-mib {text!r}: give 0 to {limit} MiB each, e.g. 0,4,12")
+    return [int(p) for p in parts]
+
+
+def running_plans(plans_json: str) -> list[str]:
+    """Ids of the running plans in `vmgridctl plans --output json` (none if unreadable)."""
+    try:
+        plans = json.loads(plans_json).get("plans", [])
+    except (ValueError, AttributeError):
+        return []
+    return [p["plan_id"] for p in plans if p.get("state") == "PLAN_STATE_RUNNING"]
+
+
+@dataclass
+class Record:
+    """Everything measured for one migration (one line of the bench's `records`)."""
+
+    load_mib: int
+    src: str
+    dst: str
+    dirty_mib_s: float | None
+    resident_mib: float
+    predicted_s: float
+    predicted_converges: bool
+    predicted_sent_mib: float
+    naive_s: float
+    plan_s: float | None
+    """The manager's estimate: the operator plan's ``estimated_duration_ms``."""
+    operator_s: float
+    aborted: bool
+    downtime_gap_ms: float | None = None
+    """Longest gap between the host's 10 ms ping replies during the migration."""
+    ping_gaps: list[tuple[float, float]] = field(default_factory=list)
+    """Ping gaps over 50 ms, 3 s either side: (start after the command, length), seconds."""
+    ping_hz: float = 0.0
+    """Replies per second over the 3 s before the command."""
+    guest_stream_gap_ms: float | None = None
+    """Longest gap in the guest's own 10 ms UDP stream (its clock and scheduler included)."""
+    job: dict[str, float] | None = None
+    message: str = ""
+
+
+class MigrationBench:
+    """The guest, its probe and its migrations on a started `SubmissionLab`."""
+
+    def __init__(self, sub: SubmissionLab, args: argparse.Namespace) -> None:
+        self.sub, self.args = sub, args
+        # the cap as libvirt gets it: whole MiB/s (agents/node/migration.py)
+        self.rate_mib_s = float(max(1, args.bandwidth_mbit * 1_000_000 // 8 // MIB))
+        self.fixed = FixedCost(default_s=REAL_MIGRATION_FIXED_S)
+        self.sent_mib: float | None = None
+        self.records: list[Record] = []
+        self.receiver = StreamReceiver(sub.net.host_address)
+        self._pinger: HostPinger | None = None
+        self.name = JOB_NAME  # a job of one member: its VM has the job's name
+        self.address = ""
+        self.key = sub.workdir / "id_ed25519"
+
+    @property
+    def pinger(self) -> HostPinger:
+        if self._pinger is None:
+            raise RuntimeError("boot() the guest first: the pinger starts with it")
+        return self._pinger
+
+    def boot(self) -> dict[str, Any]:
+        reached = self.sub.submit_and_reach(1, self.args.boot_timeout_s)
+        self.address = reached["checks"][0]["address"]
+        self.guest(guest_sender_command(self.sub.net.host_address, self.receiver.port))
+        self._pinger = HostPinger(self.address)
+        if not self.wait_for_stream(time.monotonic(), 120):
+            raise RuntimeError("the guest's timestamp stream did not start within 120 s")
+        if not self.wait_for_replies(time.monotonic(), 30):
+            raise RuntimeError(f"the guest at {self.address} does not answer pings")
+        return reached
+
+    def guest(self, command: str) -> str:
+        result = ssh(self.address, USER, self.key, command, timeout_s=60)
+        if result.returncode != 0:
+            raise RuntimeError(f"guest command {command[:60]!r} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def load(self, mib: int) -> None:
+        self.guest("pkill -x stress-ng; true")
+        if mib > 0:
+            self.guest(f"nohup stress-ng --vm 1 --vm-bytes {mib}M --vm-keep --timeout 0 "
+                       ">/dev/null 2>&1 </dev/null &")  # fmt: skip
+        time.sleep(5)  # stress-ng maps and first writes its working set
+
+    def where(self) -> tuple[LabHost, LabHost, libvirt.virDomain]:
+        found = self.sub.member_domains([self.name])
+        if self.name not in found:
+            raise RuntimeError(f"{self.name} runs on no lab host")
+        host_name, dom = found[self.name]
+        src = next(h for h in self.sub.hosts if h.name == host_name)
+        dst = next(h for h in self.sub.hosts if h.name != host_name)
+        return src, dst, dom
+
+    def resident(self, src: LabHost) -> float:
+        """The guest's resident RAM on `src` (its QEMU's guest-RAM mapping), else its size."""
+        pid_files = list(Path(src.dir).rglob(f"{self.name}.pid"))
+        try:
+            pid = int(pid_files[0].read_text().strip())
+            smaps = Path(f"/proc/{pid}/smaps").read_text()
+        except (IndexError, ValueError, OSError):
+            return float(GUEST_MEMORY_MIB)
+        found = guest_ram_resident_mib(smaps, GUEST_MEMORY_MIB)
+        return float(GUEST_MEMORY_MIB) if found is None else found
+
+    def dirty_rate(self, src: LabHost, dom: libvirt.virDomain) -> float | None:
+        """The source libvirt's 1-second dirty-rate calculation (None where unsupported)."""
+        try:
+            dom.startDirtyRateCalc(1, 0)
+        except libvirt.libvirtError as exc:
+            print(f"dirty rate: {exc}", file=sys.stderr)
+            return None
+        deadline = time.monotonic() + 10
+        conn = dom.connect()
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            stats = conn.domainListGetStats([dom], libvirt.VIR_DOMAIN_STATS_DIRTYRATE)
+            rate = dirty_rate_mib_s(stats[0][1]) if stats else None
+            if rate is not None:
+                return rate
+        return None
+
+    def migrate_once(self, load_mib: int) -> Record:
+        src, dst, dom = self.where()
+        dirty = self.dirty_rate(src, dom)
+        resident = self.resident(src)
+        if self.sent_mib is not None:  # non-zero pages the last migration sent: tighter
+            resident = min(resident, self.sent_mib)
+        inputs = PrecopyInput(
+            resident_mib=resident,
+            rate_mib_s=self.rate_mib_s,
+            dirty_mib_s=dirty or 0.0,
+            working_set_mib=float(load_mib) if load_mib and dirty is not None else None,
+            fixed_s=self.fixed.value(),
+        )
+        predicted = estimate(inputs)
+        naive = naive_seconds(GUEST_MEMORY_MIB, self.rate_mib_s)
+        t0 = time.monotonic()
+        ok, message = self.operator_migrate(dst.name)
+        t1 = time.monotonic()
+        plan_ms = PLAN_ESTIMATE.search(message)
+        self.wait_for_replies(t1, 10.0)
+        self.wait_for_stream(t1, 20.0)
+        record = Record(
+            load_mib=load_mib,
+            src=src.name,
+            dst=dst.name,
+            dirty_mib_s=dirty,
+            resident_mib=round(resident, 1),
+            predicted_s=round(predicted.seconds, 2),
+            predicted_converges=predicted.converges,
+            predicted_sent_mib=round(predicted.sent_mib, 1),
+            naive_s=round(naive, 2),
+            plan_s=int(plan_ms.group(1)) / 1000 if plan_ms else None,
+            operator_s=round(t1 - t0, 2),
+            aborted=not ok,
+            message=message[-300:],
+        )
+        replies = self.pinger.arrivals()
+        gap = longest_gap(replies, t0, t1)
+        record.downtime_gap_ms = None if gap is None else round(gap * 1000, 1)
+        record.ping_gaps = [
+            (round(b - 3, 3), n) for b, n in gaps_over(replies, t0 - 3, t1 + 3, 0.05)
+        ]
+        record.ping_hz = round(sum(1 for a in replies if t0 - 3 <= a < t0) / 3, 1)
+        stream_gap = longest_gap(self.receiver.arrivals(), t0, t1)
+        record.guest_stream_gap_ms = None if stream_gap is None else round(stream_gap * 1000, 1)
+        if ok:
+            with contextlib.closing(dst.connect()) as conn:
+                stats = conn.lookupByName(self.name).jobStats(
+                    libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED
+                )
+            job = JobFigures.from_stats(stats)
+            record.job = {k: round(v, 3) for k, v in asdict(job).items()}
+            if job.elapsed_s > 0:
+                self.fixed.learn(job, self.rate_mib_s)
+                self.sent_mib = job.normal_mib
+        self.records.append(record)
+        print(json.dumps(asdict(record)), file=sys.stderr)
+        return record
+
+    def wait_for_stream(self, after: float, timeout_s: float) -> bool:
+        """Wait until the guest's stream has delivered 3 s past `after` (or timeout)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            arrivals = self.receiver.arrivals()
+            if arrivals and arrivals[-1] > after + 3:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def wait_for_replies(self, after: float, timeout_s: float) -> bool:
+        """Wait until the guest has answered pings for 2 s past `after` (or timeout)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            replies = self.pinger.arrivals()
+            if replies and replies[-1] > after + 2:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def operator_migrate(self, node: str) -> tuple[bool, str]:
+        """`vmgridctl migrate NAME NODE`; cancelled (and False) after --timeout-s."""
+        argv = [str(_BIN / "vmgridctl"), "migrate", self.name, node, "--cluster",
+                self.sub.cluster.address, "--insecure", "--output", "json", "--timeout",
+                str(int(self.args.timeout_s))]  # fmt: skip
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, check=False,
+                                    timeout=self.args.timeout_s + 30)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            self.cancel_running()
+            return False, f"no end within {self.args.timeout_s:g} s: cancelled"
+        return result.returncode == 0, (result.stdout + result.stderr).strip()
+
+    def cancel_running(self) -> None:
+        """`vmgridctl cancel` every running plan: the manager aborts the libvirt job."""
+        ctl = [str(_BIN / "vmgridctl"), "--cluster", self.sub.cluster.address, "--insecure"]
+        listed = subprocess.run([ctl[0], "plans", *ctl[1:], "--output", "json"],
+                                capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+        for plan_id in running_plans(listed.stdout):
+            subprocess.run([ctl[0], "cancel", plan_id, *ctl[1:]],
+                           capture_output=True, check=False, timeout=60)  # fmt: skip
+
+    def close(self) -> None:
+        self.receiver.close()
+        if self._pinger is not None:
+            self._pinger.close()
+
+
+def result(bench: MigrationBench, args: argparse.Namespace, boot: dict[str, Any]) -> dict[str, Any]:
+    migrations = [
+        Migration(
+            duration_s=(r.job or {}).get("elapsed_s", 0.0) or r.operator_s,
+            downtime_ms=r.downtime_gap_ms,
+            predicted_s=r.predicted_s,
+            naive_s=r.naive_s,
+            aborted=r.aborted,
+            plan_s=r.plan_s,
+        )
+        for r in bench.records
+    ]
+    qemu_downtimes = [r.job["downtime_ms"] for r in bench.records if r.job]
+    sent_errors = [
+        relative_error(r.predicted_sent_mib, r.job["transferred_mib"])
+        for r in bench.records
+        if r.job and r.job["transferred_mib"] > 0
+    ]
+    return {
+        **summary(migrations),
+        "qemu_downtime_ms_max": max(qemu_downtimes, default=None),
+        "sent_prediction_error_p50": round(percentile(sent_errors, 50), 3) if sent_errors else None,
+        "sent_prediction_error_max": round(max(sent_errors), 3) if sent_errors else None,
+        "guest": args.guest,
+        "guest_memory_mib": GUEST_MEMORY_MIB,
+        "domain_type": boot.get("domain_type"),
+        "bandwidth_mbit": args.bandwidth_mbit,
+        "auto_converge": args.auto_converge,
+        "working_sets_mib": working_sets(args.working_sets_mib),
+        "migrations_per_load": args.migrations_per_load,
+        "boot_s": boot.get("checks", [{}])[0].get("ready_s"),
+        "records": [asdict(r) for r in bench.records],
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = working_sets(args.working_sets_mib)
+    if args.migrations_per_load < 1 or args.bandwidth_mbit <= 0 or args.timeout_s <= 0:
+        raise ValueError(
+            f"--migrations-per-load {args.migrations_per_load} must be >= 1, --bandwidth-mbit "
+            f"{args.bandwidth_mbit} and --timeout-s {args.timeout_s} > 0"
+        )
+    reason = hypervisor_unavailable_reason()
+    if reason is not None:
+        raise ValueError(f"no KVM and no TCG here: {reason}")
+    guest_image()
+    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="vmgrid-migration-"))
+    base.mkdir(parents=True, exist_ok=True)
+    base.chmod(0o755)
+    lab = Lab(base / "lab")
+    sub: SubmissionLab | None = None
+    bench: MigrationBench | None = None
+    try:
+        hosts = lab.start(2)
+        flags: tuple[str, ...] = (f"--migration-bandwidth-mbit={args.bandwidth_mbit}",)
+        if args.auto_converge:
+            flags += ("--migration-auto-converge",)
+        sub = SubmissionLab(lab, hosts, base, flags)
+        sub.start()
+        bench = MigrationBench(sub, args)
+        boot = bench.boot()
+        for mib in sizes:
+            bench.load(mib)
+            for _ in range(args.migrations_per_load):
+                bench.migrate_once(mib)
+        return result(bench, args, boot)
+    finally:
+        if bench is not None:
+            bench.close()
+        if sub is not None:
+            sub.stop()
+        lab.stop()
+        if not args.dir:
+            shutil.rmtree(base, ignore_errors=True)

@@ -1,0 +1,77 @@
+"""A Debian guest that dirties memory migrates live through the cluster manager, and its
+migrations are measured: duration, bytes, rounds, QEMU's downtime and the gap the guest's
+10 ms timestamp stream saw (see `vmgrid.bench.migration`).
+
+One guest is submitted as a job and booted once (minutes under TCG, hence the marks), runs
+`stress-ng --vm` over an 8 MiB working set, and is moved with `vmgridctl migrate` to the other
+host and back. Figures are printed, not asserted: speed is the benchmark's business.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from vmgrid.agents.cluster.act.driver import DriverOptions, real_migration_seconds
+from vmgrid.agents.model import VmState, VmUsage
+from vmgrid.bench.migration import GUEST_MEMORY_MIB, MigrationBench
+from vmgrid.bench.submission import SubmissionLab
+from vmgrid.lab import Lab
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
+BOOT_TIMEOUT_S = 900.0
+ARGS = argparse.Namespace(
+    guest="linux", bandwidth_mbit=400, timeout_s=180.0, boot_timeout_s=BOOT_TIMEOUT_S
+)
+
+DRIVER = DriverOptions(migration_bandwidth_bps=ARGS.bandwidth_mbit * 1_000_000)
+GUEST = VmUsage("", "sub", VmState.RUNNING, 1, 0, GUEST_MEMORY_MIB << 20, GUEST_MEMORY_MIB << 20)
+
+
+@pytest.fixture
+def migration_bench(lab: Lab, tmp_path: Path) -> Iterator[MigrationBench]:
+    hosts = lab.hosts()[:2]
+    sub = SubmissionLab(
+        lab, hosts, tmp_path, (f"--migration-bandwidth-mbit={ARGS.bandwidth_mbit}",)
+    )
+    sub.start()
+    bench = MigrationBench(sub, ARGS)
+    try:
+        yield bench
+    finally:
+        bench.close()
+        sub.stop()
+
+
+@pytest.mark.timeout(BOOT_TIMEOUT_S + 600)
+def test_a_dirtying_guest_migrates_there_and_back_through_the_manager(
+    migration_bench: MigrationBench,
+) -> None:
+    migration_bench.boot()
+    migration_bench.load(8)
+    first = migration_bench.migrate_once(8)
+    second = migration_bench.migrate_once(8)
+    print(json.dumps([vars(first), vars(second)], default=str))
+    assert (first.dst, second.dst) == (first.src, first.dst)[::-1]
+    for record in (first, second):
+        assert not record.aborted, record.message
+        assert record.job is not None
+        assert record.job["elapsed_s"] > 0
+        # the guest's resident memory crossed, and pages it dirtied were sent again
+        assert record.job["normal_mib"] >= 0.3 * record.resident_mib
+        assert record.job["iterations"] >= 2
+        # the guest was paused for QEMU's downtime, so its stream saw at least that gap
+        assert record.downtime_gap_ms is not None
+        assert record.downtime_gap_ms + 20 >= record.job["downtime_ms"]
+        assert record.dirty_mib_s is None or record.dirty_mib_s >= 0
+        # the manager's plan lasts its pre-copy estimate for the guest, not a flat second
+        assert record.plan_s == max(1, round(real_migration_seconds(GUEST, DRIVER)))
+    journal = migration_bench.sub.cluster.journal_rows(
+        "SELECT plan_id, state, origin FROM plans ORDER BY created_unix_s"
+    )
+    operator_plans = [row for row in journal if row[2] == "operator"]
+    assert [row[1] for row in operator_plans] == ["succeeded", "succeeded"]

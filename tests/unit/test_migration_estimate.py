@@ -1,0 +1,46 @@
+"""The manager's estimate of an operator migration: the pre-copy model at the cap libvirt is
+given, in whole seconds on the plan's action."""
+
+from __future__ import annotations
+
+import pytest
+from vmgrid.agents.cluster.act.driver import (
+    REAL_MIGRATION_FIXED_S,
+    DriverOptions,
+    real_migration_seconds,
+    simulated_migration_seconds,
+)
+from vmgrid.agents.cluster.operator.dry_run import single_migration
+from vmgrid.agents.model import VmState, VmUsage
+
+MIB = 1 << 20
+
+
+def vm(memory_mib: int) -> VmUsage:
+    return VmUsage("u1", "web-1", VmState.RUNNING, 1, 100, memory_mib * MIB, memory_mib * MIB)
+
+
+def test_a_real_migration_costs_its_memory_at_the_whole_mib_cap_plus_the_fixed_cost() -> None:
+    options = DriverOptions(migration_bandwidth_bps=400_000_000)  # libvirt gets 47 MiB/s
+    assert real_migration_seconds(vm(235), options) == pytest.approx(5.0 + REAL_MIGRATION_FIXED_S)
+
+
+def test_dirtying_lengthens_the_estimate() -> None:
+    options = DriverOptions(migration_bandwidth_bps=400_000_000)
+    idle = real_migration_seconds(vm(256), options)
+    assert real_migration_seconds(vm(256), options, dirty_mib_s=20) > idle * 1.3
+
+
+def test_a_simulated_migration_waits_memory_over_bandwidth_scaled() -> None:
+    options = DriverOptions(migration_bandwidth_bps=1_000_000_000, simulated_time_scale=0.5)
+    assert simulated_migration_seconds(vm(1000), options) == pytest.approx(
+        1000 * MIB * 8 / 1e9 * 0.5
+    )
+
+
+@pytest.mark.parametrize(("seconds", "end_s"), [(0.2, 1), (5.4, 5), (5.6, 6), (61.0, 61)])
+def test_the_operator_action_lasts_the_estimate_in_whole_seconds(
+    seconds: float, end_s: int
+) -> None:
+    action = single_migration("u1", "n1", "n2", "operator request", seconds)
+    assert (action.start_s, action.end_s) == (0, end_s)
