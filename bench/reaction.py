@@ -6,6 +6,13 @@ its p50 and max (``held_s_p50``...), lost and duplicated guests over all runs, a
 figures (``per_run``). A run not relieved within ``--timeout-s`` counts in ``runs`` but not in
 ``relieved_runs``, and the next run goes on.
 
+Relief is the first of two observations that a guest already runs on another host: every
+host's libvirt polled every 0.2 s until one lists a guest running elsewhere (``seen_s`` in each
+run's figures), and the relieving migration's end in the manager's journal (``journaled_s``:
+the agent's result, which comes once libvirt's migrate call returned, after the source's
+clean-up). Each alone can be late by seconds: a listing waits behind the migration job's lock
+on a busy host, and the result behind the source's clean-up.
+
 Starts a KVM lab of `--hosts` hosts, one `vmgrid-agent` per host (declaring `--cpu-millicores`
 and counting only its guests' CPU, since the hosts share this machine) and one
 `vmgrid-cluster` in automatic mode (1 s reports, short hold). `--guests` spinning guests are
@@ -185,8 +192,11 @@ def _one_run(
         float(first[1]) if first and first[1] else None,  # type: ignore[arg-type]
         float(first[2]) if first and first[2] else None,  # type: ignore[arg-type]
     ]
-    reaction = round(reaction_s, 2) if reaction_s is not None else None
-    run: dict[str, Any] = {"reaction_s": reaction}
+    ended = marks[-1]
+    seen = round(reaction_s, 2) if reaction_s is not None else None
+    journaled = round(ended - t0_wall, 2) if ended is not None else None
+    reaction = relief_s(seen, journaled)
+    run: dict[str, Any] = {"reaction_s": reaction, "seen_s": seen, "journaled_s": journaled}
     run["relief_logged_s"] = round(logged - t0_wall, 3) if logged is not None else None
     for stage, (a, b) in zip(STAGES, zip(marks, marks[1:], strict=False), strict=True):
         run[stage] = round(b - a, 3) if a is not None and b is not None else None
@@ -199,6 +209,15 @@ def _one_run(
         "placement": {f"{n}@{h}": c for (n, h), c in sorted(placement.items())},
     }
     return run
+
+
+def relief_s(seen: float | None, journaled: float | None) -> float | None:
+    """The relief's time: the first of the two observations that a guest already runs on
+    another host (see the module's docstring); None when the run was not relieved (the hosts
+    never showed it: a journaled migration alone does not count)."""
+    if seen is None:
+        return None
+    return seen if journaled is None else min(seen, journaled)
 
 
 def _spread(values: list[float]) -> dict[str, float | int | None]:

@@ -16,6 +16,13 @@ def test_agent_rss_slope_is_the_least_squares_trend_per_second() -> None:
     assert agent._slope(growing[:1]) == 0.0
 
 
+def test_relief_is_the_first_observation_and_only_counts_when_the_hosts_show_it() -> None:
+    assert reaction.relief_s(8.97, 5.94) == 5.94  # the listing waited behind the job's lock
+    assert reaction.relief_s(5.02, 7.02) == 5.02  # the result waited for the source's clean-up
+    assert reaction.relief_s(6.0, None) == 6.0
+    assert reaction.relief_s(None, 5.0) is None  # not relieved within the timeout
+
+
 def test_reaction_stage_spread_is_p50_and_max_of_the_runs_that_measured_it() -> None:
     assert reaction._spread([3.0, 1.0, 2.0, 10.0]) == {"p50": 2.5, "max": 10.0, "n": 4}
     assert reaction._spread([]) == {"p50": None, "max": None, "n": 0}
