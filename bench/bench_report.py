@@ -54,7 +54,9 @@ MEASURES: dict[str, str] = {
     "gap_to_best_known = (cost - best_known) / best_known, best known and lower bound from "
     "reference.csv beside the model; wall_s from reading to the written assignment",
     "reaction": "over --runs overloads on one lab and manager (new guests each run): reaction "
-    "p50/max, and per stage p50/max: visible (resume to the manager's /metrics above 85 %), "
+    "p50/max (resume to relief: the first of a host's libvirt listing a guest running elsewhere "
+    "and the relieving migration's end in the journal), and per stage p50/max: visible (resume "
+    "to the manager's /metrics above 85 %), "
     "held (above for the hold time), decided (to the plan's journal row; includes cycles whose "
     "policy saw no host over capacity yet), started (to its first migration's start), migrated "
     "(that migration)",
