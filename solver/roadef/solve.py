@@ -160,6 +160,7 @@ def pick_neighbourhood(
     n_m = inst.machines
     size = min(size, n_m)
     chosen: list[int] = []
+    keep = -1
     if kind == "cost":
         contribution = _wasted_headroom(state)
         if contribution.sum() <= 0:
@@ -170,7 +171,7 @@ def pick_neighbourhood(
             chosen = rng.choice(n_m, k, replace=False, p=weights).tolist()
             chosen += _holders_of_moved_originals(state, chosen, size - len(chosen), rng)
     elif kind == "conflict":
-        chosen = _conflict(state, size, rng)
+        chosen, keep = _conflict(state, size, rng)
     elif kind == "home":
         chosen = _locked(state, size, rng)
     elif kind == "service":
@@ -191,29 +192,60 @@ def pick_neighbourhood(
         first = rng.permutation(procs[back])[:max_free]
         rest_p = rng.permutation(procs[~back])[: max_free - first.shape[0]]
         procs = np.concatenate([first, rest_p])
+        if keep >= 0 and keep not in procs:
+            procs[-1] = keep
     return Neighbourhood(machines, tuple(int(p) for p in procs), kind)
 
 
-def _conflict(state: AssignmentState, size: int, rng: np.random.Generator) -> list[int]:
-    """A machine paying load cost, drawn by that cost, with machines whose safety capacity could
-    take its largest process on the resource it overflows, least used first: the compound move
-    (empty such a machine, then move the big process there) that shifts and swaps miss."""
+def _conflict(state: AssignmentState, size: int, rng: np.random.Generator) -> tuple[list[int], int]:
+    """A machine paying load cost, drawn by that cost, with one of its processes that could leave
+    it and machines able to take that process: the compound move (make room on such a machine,
+    then move the process there) that shifts and swaps miss. Returns the machines and the process.
+
+    A machine can take a process only where its safety capacity holds the process and, on a
+    transient resource, where its capacity minus what its own original processes hold (they hold
+    it wherever they go) does; processes that could go nowhere are not drawn. The process is drawn
+    by the load cost its leaving would save; the machines that need the least room made are
+    preferred, with the homes of the processes that moved onto them (going home frees what they
+    hold there)."""
     inst = state.inst
-    over = np.maximum(0, state.used - inst.safety) * inst.load_weight
-    paid = over.sum(axis=1).astype(np.float64)
+    over = np.maximum(0, state.used - inst.safety)
+    paid = (over * inst.load_weight).sum(axis=1).astype(np.float64)
     if paid.sum() <= 0:
-        return []
+        return [], -1
     m = int(rng.choice(paid.shape[0], p=paid / paid.sum()))
-    r = int(np.argmax(over[m]))
     procs = np.flatnonzero(state.x == m)
     if procs.shape[0] == 0:
-        return [m]
-    big = int(procs[np.argmax(inst.requirement[procs, r])])
-    fits = np.flatnonzero((inst.safety >= inst.requirement[big]).all(axis=1))
-    fits = fits[fits != m]
+        return [m], -1
+    req = inst.requirement[procs]
+    relief = (np.minimum(req, over[m]) @ inst.load_weight).astype(np.float64)
+    fits = (inst.safety[None, :, :] >= req[:, None, :]).all(axis=2)
+    t = state.transient_cols
+    if t.size:
+        room = inst.capacity[:, t] - state.original_used[:, t]
+        takes = (room[None, :, :] >= req[:, None, t]).all(axis=2)
+        takes[np.arange(procs.shape[0]), state.initial[procs]] = True
+        fits &= takes
+    fits[:, m] = False
+    weight = relief * fits.any(axis=1)
+    if weight.sum() <= 0:
+        return [m], -1
+    i = int(rng.choice(procs.shape[0], p=weight / weight.sum()))
+    p = int(procs[i])
+    sinks = np.flatnonzero(fits[i])
+    short = np.maximum(0, state.used[sinks] + inst.requirement[p] - inst.safety[sinks])
+    if t.size:
+        short[:, t] += np.maximum(
+            0, state.held[sinks][:, t] + req[i, t] - inst.capacity[sinks][:, t]
+        )
+    need = short @ inst.load_weight
     k = max(1, size // 2)
-    pool = fits[np.argsort(state.used[fits, r], kind="stable")][: 3 * k]
-    return [m] + [int(s) for s in rng.permutation(pool)[:k]]
+    pool = sinks[np.argsort(need, kind="stable")][: 3 * k]
+    chosen = [m] + [int(y) for y in rng.permutation(pool)[:k]]
+    arrived = np.flatnonzero(np.isin(state.x, chosen[1:]) & (state.x != state.initial))
+    homes = np.setdiff1d(np.unique(state.initial[arrived]), np.array(chosen, dtype=np.int64))
+    chosen += [int(h) for h in rng.permutation(homes)[: max(0, size - len(chosen))]]
+    return chosen, p
 
 
 def _locked(state: AssignmentState, size: int, rng: np.random.Generator) -> list[int]:

@@ -138,6 +138,46 @@ def test_conflict_neighbourhood_pairs_a_costly_machine_with_machines_fitting_its
         assert set(hood.processes) == {p for p in range(4) if int(state.x[p]) in hood.machines}
 
 
+# r0 plain, r1 transient. m0 has no safety capacity (everything on it pays load cost) and hosts
+# p0 (4, 4). m1 and m2 both have safety (8, 8) above p0's needs, but m1's own process p1 holds
+# 8 of its 10 units of r1 wherever p1 goes, so m1 can never take p0; m2's p2 holds only 2.
+SINK_MODEL = """
+2
+0 1
+1 1
+3
+0 0 10 10 0 0 0 1 1
+0 0 10 10 8 8 1 0 1
+0 0 10 10 8 8 1 1 0
+3
+1 0
+1 0
+1 0
+3
+0 4 4 1
+1 6 8 1
+2 6 2 1
+0
+1 1 1
+"""
+
+
+def test_conflict_neighbourhood_skips_machines_whose_transient_capacity_is_held_for_good() -> None:
+    instance = parse_model(SINK_MODEL)
+    initial = parse_assignment("0 1 2", instance)
+    state = AssignmentState(instance, initial, initial)
+    for seed in range(8):
+        hood = pick_neighbourhood(state, "conflict", 2, 10, np.random.default_rng(seed))
+        assert hood.machines == (0, 2)
+        # Even when the neighbourhood frees fewer processes than its machines hold, the
+        # process that could leave the costly machine is among them.
+        small = pick_neighbourhood(state, "conflict", 2, 1, np.random.default_rng(seed))
+        assert small.processes == (0,)
+    gain, _ = solve_neighbourhood(state, hood, 5.0, 1, 0)
+    assert gain > 0 and int(state.x[0]) == 2
+    assert check(instance, initial, state.x).valid
+
+
 def test_kind_chooser_favours_the_kind_that_gains_and_keeps_trying_the_others() -> None:
     chooser = KindChooser(100, np.random.default_rng(0))
     for _ in range(20):
