@@ -39,7 +39,8 @@ class RoadefOptions:
     step_seconds: float = 0.3
     """Time limit of one CP-SAT neighbourhood."""
     max_free: int = 200
-    """Most processes freed in one neighbourhood (sampled when its machines hold more)."""
+    """Most processes freed in one neighbourhood (sampled when its machines hold more); each
+    kind lowers its own cap while its smallest neighbourhoods are still too large to solve."""
     local_share: float = 0.5
     """Share of the budget the first local search may use."""
     locks: tuple[float, ...] = (1.0, 0.5, 0.25)
@@ -80,7 +81,7 @@ def solve_roadef(
         say(f"local search, lock weight {lock}: cost {state.total:,}")
     say(f"local search done ({time.monotonic() - start:.1f} s)")
     stats = {f"lns_{k}": 0 for k in KINDS} | {f"gain_{k}": 0 for k in KINDS}
-    chooser = KindChooser(instance.machines, rng)
+    chooser = KindChooser(instance.machines, rng, opts.max_free)
     last_say = time.monotonic()
     step = 0
     idle = 0
@@ -90,14 +91,16 @@ def solve_roadef(
             break
         kind = chooser.pick()
         step += 1
-        hood = pick_neighbourhood(state, kind, chooser.size[kind], opts.max_free, rng)
+        hood = pick_neighbourhood(state, kind, chooser.size[kind], chooser.free[kind], rng)
         limit = min(opts.step_seconds, deadline - now - 0.02)
         before = state.total
         gain, proven = solve_neighbourhood(state, hood, limit, opts.workers, opts.seed + step)
         if gain and len(hood.processes) > 0:
             moved = np.flatnonzero(np.isin(state.x, hood.machines))
             shift_pass(state, rng.permutation(moved), deadline)
-        chooser.record(kind, before - state.total, before, proven, time.monotonic() - now)
+        chooser.record(
+            kind, before - state.total, before, proven, time.monotonic() - now, hood.capped
+        )
         stats[f"lns_{kind}"] += 1
         stats[f"gain_{kind}"] += before - state.total
         idle = 0 if gain else idle + 1
@@ -105,9 +108,9 @@ def solve_roadef(
             local_search(state, min(deadline, time.monotonic() + 5.0), rng, max_rounds=1)
         if time.monotonic() - last_say > 10.0:
             last_say = time.monotonic()
-            sizes = ", ".join(f"{k} {chooser.size[k]}" for k in KINDS)
+            sizes = ", ".join(f"{k} {chooser.size[k]}/{chooser.free[k]}" for k in KINDS)
             say(
-                f"lns step {step}: cost {state.total:,}, machines per kind: {sizes} "
+                f"lns step {step}: cost {state.total:,}, machines/processes per kind: {sizes} "
                 f"({last_say - start:.0f} s)"
             )
     stats["lns_steps"] = step
@@ -117,39 +120,63 @@ def solve_roadef(
 class KindChooser:
     """Adaptive choice of the neighbourhood kind and, per kind, of its size in machines.
 
-    Each kind keeps a decaying average of its relative gain per second; a kind is drawn with
+    Each kind is first tried a few times in turn. Each kind keeps a decaying average of its
+    relative gain per second; a kind is then drawn with
     probability proportional to that average, mixed with a uniform share so that every kind
     keeps being tried (what pays changes as the search goes). Each kind has its own size: it
     grows while CP-SAT proves that kind's neighbourhoods optimal and shrinks when it neither
     proves nor gains, so one slow kind no longer shrinks the neighbourhoods of the others.
+    Where the machines hold more processes than the kind's cap on freed processes (tens of
+    processes per machine), that cap shrinks instead of the size, and grows back with proofs.
     """
 
     EXPLORE = 0.3
     DECAY = 0.9
+    WARMUP = 5
+    """Picks of each kind, in turn, before gains decide: a kind drawn by its gain has to have
+    been tried, or the first kind to gain would crowd out one that gains more later."""
+    MIN_FREE = 10
+    START_FREE = 50
+    """Freed processes a kind starts with: CP-SAT usually proves such neighbourhoods in a step."""
 
-    def __init__(self, machines: int, rng: np.random.Generator) -> None:
+    def __init__(self, machines: int, rng: np.random.Generator, max_free: int = 200) -> None:
         self.machines = machines
         self.max_size = min(machines, 40)
+        self.max_free = max_free
         start = 4 if machines > 4 else machines
         self.size = dict.fromkeys(KINDS, start)
+        self.free = dict.fromkeys(KINDS, min(max_free, self.START_FREE))
         self.rate = dict.fromkeys(KINDS, 0.0)
+        self.picks = 0
         self.rng = rng
 
     def pick(self) -> str:
+        self.picks += 1
+        if self.picks <= self.WARMUP * len(KINDS):
+            return KINDS[(self.picks - 1) % len(KINDS)]
         total = sum(self.rate.values())
         if total <= 0 or self.rng.random() < self.EXPLORE:
             return KINDS[int(self.rng.integers(len(KINDS)))]
         weights = np.array([self.rate[k] for k in KINDS]) / total
         return KINDS[int(self.rng.choice(len(KINDS), p=weights))]
 
-    def record(self, kind: str, gain: int, cost: int, proven: bool, seconds: float) -> None:
+    def record(
+        self, kind: str, gain: int, cost: int, proven: bool, seconds: float, capped: bool = False
+    ) -> None:
+        """Account a step; `capped`: the kind's machines held more processes than it freed."""
         relative = gain / max(cost, 1) / max(seconds, 1e-3)
         self.rate[kind] = self.DECAY * self.rate[kind] + (1 - self.DECAY) * relative
-        size = self.size[kind]
-        if proven and size < self.max_size:
-            self.size[kind] = size + 1
-        elif not proven and not gain and size > 2:
-            self.size[kind] = size - 1
+        size, free = self.size[kind], self.free[kind]
+        if proven:
+            if capped:
+                self.free[kind] = min(self.max_free, free + max(1, free // 8))
+            else:
+                self.size[kind] = min(self.max_size, size + 1)
+        elif not gain:
+            if capped:
+                self.free[kind] = max(self.MIN_FREE, free * 2 // 3)
+            elif size > 2:
+                self.size[kind] = size - 1
 
 
 def pick_neighbourhood(
@@ -186,7 +213,8 @@ def pick_neighbourhood(
     fill = rng.permutation(rest)[: size - len(chosen)].tolist()
     machines = tuple(int(m) for m in chosen + fill)
     procs = np.flatnonzero(np.isin(state.x, machines))
-    if procs.shape[0] > max_free:
+    capped = procs.shape[0] > max_free
+    if capped:
         # Processes away from a machine of the neighbourhood first: only they can go home.
         back = np.isin(state.initial[procs], machines) & (state.initial[procs] != state.x[procs])
         first = rng.permutation(procs[back])[:max_free]
@@ -194,7 +222,7 @@ def pick_neighbourhood(
         procs = np.concatenate([first, rest_p])
         if keep >= 0 and keep not in procs:
             procs[-1] = keep
-    return Neighbourhood(machines, tuple(int(p) for p in procs), kind)
+    return Neighbourhood(machines, tuple(int(p) for p in procs), kind, capped)
 
 
 def _conflict(state: AssignmentState, size: int, rng: np.random.Generator) -> tuple[list[int], int]:

@@ -254,3 +254,27 @@ def test_local_search_with_lock_penalty_keeps_the_assignment_valid(seed: int) ->
     report = check(instance, initial, state.x)
     assert report.valid, report.violations
     assert report.cost.total == state.total <= before
+
+
+def test_kind_chooser_tries_every_kind_before_gains_decide() -> None:
+    chooser = KindChooser(100, np.random.default_rng(0))
+    first = [chooser.pick() for _ in range(KindChooser.WARMUP * len(KINDS))]
+    assert all(first.count(k) == KindChooser.WARMUP for k in KINDS)
+
+
+def test_kind_chooser_caps_freed_processes_when_its_machines_hold_too_many() -> None:
+    chooser = KindChooser(100, np.random.default_rng(0), max_free=200)
+    size, free = chooser.size["home"], chooser.free["home"]
+    # Sampled neighbourhoods that CP-SAT neither proves nor improves: fewer processes, same
+    # machines (two machines of 50 processes each are no smaller a model than four).
+    for _ in range(3):
+        chooser.record("home", 0, 1_000, False, 0.3, capped=True)
+    assert chooser.size["home"] == size
+    assert chooser.free["home"] < free
+    shrunk = chooser.free["home"]
+    chooser.record("home", 0, 1_000, True, 0.05, capped=True)
+    assert chooser.free["home"] > shrunk and chooser.size["home"] == size
+    # Once every process of its machines is freed, proofs grow the machines again.
+    chooser.record("home", 0, 1_000, True, 0.05, capped=False)
+    assert chooser.size["home"] == size + 1
+    assert all(chooser.free[k] <= 200 for k in KINDS)
