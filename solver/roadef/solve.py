@@ -26,6 +26,9 @@ from vmgrid.solver.roadef.local import local_search, shift_pass
 from vmgrid.solver.roadef.state import AssignmentState
 
 KINDS = ("cost", "conflict", "home", "random", "service", "zone")
+STEPS = (*KINDS, "local")
+"""What one step of the search may do: a CP-SAT neighbourhood of a kind, or a round of local
+search (shifts and swaps, cut at `RoadefOptions.local_step`), all drawn by their gain rate."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class RoadefOptions:
     kind lowers its own cap while its smallest neighbourhoods are still too large to solve."""
     local_share: float = 0.5
     """Share of the budget the first local search may use."""
+    local_step: float = 2.0
+    """Longest local-search step after the first local search (it competes with the
+    neighbourhood kinds for time by its gain rate, so it keeps going while it pays more)."""
     locks: tuple[float, ...] = (1.0, 0.5, 0.25)
     """Weights of the transient capacity a move locks at home (see `local.shift_pass`), one
     part of the first local search each, before a plain part; empty turns them off."""
@@ -80,45 +86,45 @@ def solve_roadef(
         local_search(state, start + opts.local_share * timeout * (k + 1) / parts, rng, lock=lock)
         say(f"local search, lock weight {lock}: cost {state.total:,}")
     say(f"local search done ({time.monotonic() - start:.1f} s)")
-    stats = {f"lns_{k}": 0 for k in KINDS} | {f"gain_{k}": 0 for k in KINDS}
+    stats = {f"lns_{k}": 0 for k in STEPS} | {f"gain_{k}": 0 for k in STEPS}
     chooser = KindChooser(instance.machines, rng, opts.max_free)
     last_say = time.monotonic()
     step = 0
-    idle = 0
     while True:
         now = time.monotonic()
         if now + 0.05 >= deadline:
             break
         kind = chooser.pick()
         step += 1
-        hood = pick_neighbourhood(state, kind, chooser.size[kind], chooser.free[kind], rng)
-        limit = min(opts.step_seconds, deadline - now - 0.02)
         before = state.total
-        gain, proven = solve_neighbourhood(state, hood, limit, opts.workers, opts.seed + step)
-        if gain and len(hood.processes) > 0:
-            moved = np.flatnonzero(np.isin(state.x, hood.machines))
-            shift_pass(state, rng.permutation(moved), deadline)
-        chooser.record(
-            kind, before - state.total, before, proven, time.monotonic() - now, hood.capped
-        )
+        proven = capped = False
+        if kind == "local":
+            local_search(state, min(deadline, now + opts.local_step), rng, max_rounds=1)
+        else:
+            hood = pick_neighbourhood(state, kind, chooser.size[kind], chooser.free[kind], rng)
+            limit = min(opts.step_seconds, deadline - now - 0.02)
+            gain, proven = solve_neighbourhood(state, hood, limit, opts.workers, opts.seed + step)
+            capped = hood.capped
+            if gain and len(hood.processes) > 0:
+                moved = np.flatnonzero(np.isin(state.x, hood.machines))
+                shift_pass(state, rng.permutation(moved), deadline)
+        chooser.record(kind, before - state.total, before, proven, time.monotonic() - now, capped)
         stats[f"lns_{kind}"] += 1
         stats[f"gain_{kind}"] += before - state.total
-        idle = 0 if gain else idle + 1
-        if idle and idle % 50 == 0:
-            local_search(state, min(deadline, time.monotonic() + 5.0), rng, max_rounds=1)
         if time.monotonic() - last_say > 10.0:
             last_say = time.monotonic()
             sizes = ", ".join(f"{k} {chooser.size[k]}/{chooser.free[k]}" for k in KINDS)
             say(
-                f"lns step {step}: cost {state.total:,}, machines/processes per kind: {sizes} "
-                f"({last_say - start:.0f} s)"
+                f"step {step}: cost {state.total:,}, machines/processes per kind: {sizes}, "
+                f"local steps {stats['lns_local']} ({last_say - start:.0f} s)"
             )
     stats["lns_steps"] = step
     return RoadefResult(state.x.copy(), state.total, original, stats)
 
 
 class KindChooser:
-    """Adaptive choice of the neighbourhood kind and, per kind, of its size in machines.
+    """Adaptive choice of the step (a neighbourhood kind or local search, `STEPS`) and, per
+    kind, of its size in machines.
 
     Each kind is first tried a few times in turn. Each kind keeps a decaying average of its
     relative gain per second; a kind is then drawn with
@@ -144,21 +150,21 @@ class KindChooser:
         self.max_size = min(machines, 40)
         self.max_free = max_free
         start = 4 if machines > 4 else machines
-        self.size = dict.fromkeys(KINDS, start)
-        self.free = dict.fromkeys(KINDS, min(max_free, self.START_FREE))
-        self.rate = dict.fromkeys(KINDS, 0.0)
+        self.size = dict.fromkeys(STEPS, start)
+        self.free = dict.fromkeys(STEPS, min(max_free, self.START_FREE))
+        self.rate = dict.fromkeys(STEPS, 0.0)
         self.picks = 0
         self.rng = rng
 
     def pick(self) -> str:
         self.picks += 1
-        if self.picks <= self.WARMUP * len(KINDS):
-            return KINDS[(self.picks - 1) % len(KINDS)]
+        if self.picks <= self.WARMUP * len(STEPS):
+            return STEPS[(self.picks - 1) % len(STEPS)]
         total = sum(self.rate.values())
         if total <= 0 or self.rng.random() < self.EXPLORE:
-            return KINDS[int(self.rng.integers(len(KINDS)))]
-        weights = np.array([self.rate[k] for k in KINDS]) / total
-        return KINDS[int(self.rng.choice(len(KINDS), p=weights))]
+            return STEPS[int(self.rng.integers(len(STEPS)))]
+        weights = np.array([self.rate[k] for k in STEPS]) / total
+        return STEPS[int(self.rng.choice(len(STEPS), p=weights))]
 
     def record(
         self, kind: str, gain: int, cost: int, proven: bool, seconds: float, capped: bool = False

@@ -14,6 +14,7 @@ from vmgrid.solver.roadef.lns import solve_neighbourhood
 from vmgrid.solver.roadef.local import local_search, shift_pass, try_swap
 from vmgrid.solver.roadef.solve import (
     KINDS,
+    STEPS,
     KindChooser,
     RoadefOptions,
     pick_neighbourhood,
@@ -256,10 +257,20 @@ def test_local_search_with_lock_penalty_keeps_the_assignment_valid(seed: int) ->
     assert report.cost.total == state.total <= before
 
 
-def test_kind_chooser_tries_every_kind_before_gains_decide() -> None:
+def test_kind_chooser_tries_every_kind_and_local_search_before_gains_decide() -> None:
     chooser = KindChooser(100, np.random.default_rng(0))
-    first = [chooser.pick() for _ in range(KindChooser.WARMUP * len(KINDS))]
-    assert all(first.count(k) == KindChooser.WARMUP for k in KINDS)
+    first = [chooser.pick() for _ in range(KindChooser.WARMUP * len(STEPS))]
+    assert set(STEPS) == {*KINDS, "local"}
+    assert all(first.count(k) == KindChooser.WARMUP for k in STEPS)
+
+
+def test_kind_chooser_keeps_local_search_going_while_it_gains_most() -> None:
+    chooser = KindChooser(100, np.random.default_rng(0))
+    for _ in range(20):
+        chooser.record("local", 50_000, 1_000_000, False, 2.0)  # 2.5 % per second
+        chooser.record("conflict", 1_000, 1_000_000, True, 0.3)  # 0.3 % per second
+    picks = [chooser.pick() for _ in range(2_000)]
+    assert picks.count("local") > 0.6 * len(picks)
 
 
 def test_kind_chooser_caps_freed_processes_when_its_machines_hold_too_many() -> None:
