@@ -142,8 +142,6 @@ class KindChooser:
     """Picks of each kind, in turn, before gains decide: a kind drawn by its gain has to have
     been tried, or the first kind to gain would crowd out one that gains more later."""
     MIN_FREE = 10
-    START_FREE = 50
-    """Freed processes a kind starts with: CP-SAT usually proves such neighbourhoods in a step."""
 
     def __init__(self, machines: int, rng: np.random.Generator, max_free: int = 200) -> None:
         self.machines = machines
@@ -151,7 +149,7 @@ class KindChooser:
         self.max_free = max_free
         start = 4 if machines > 4 else machines
         self.size = dict.fromkeys(STEPS, start)
-        self.free = dict.fromkeys(STEPS, min(max_free, self.START_FREE))
+        self.free = dict.fromkeys(STEPS, max_free)
         self.rate = dict.fromkeys(STEPS, 0.0)
         self.picks = 0
         self.rng = rng
