@@ -126,8 +126,8 @@ class KindChooser:
     """Adaptive choice of the step (a neighbourhood kind or local search, `STEPS`) and, per
     kind, of its size in machines.
 
-    Each kind is first tried a few times in turn. Each kind keeps a decaying average of its
-    relative gain per second; a kind is then drawn with
+    Each kind is first tried a few times in turn. Each kind keeps an average of its relative
+    gain per second that decays with the time its steps take; a kind is then drawn with
     probability proportional to that average, mixed with a uniform share so that every kind
     keeps being tried (what pays changes as the search goes). Each kind has its own size: it
     grows while CP-SAT proves that kind's neighbourhoods optimal and shrinks when it neither
@@ -142,6 +142,8 @@ class KindChooser:
     """Picks of each kind, in turn, before gains decide: a kind drawn by its gain has to have
     been tried, or the first kind to gain would crowd out one that gains more later."""
     MIN_FREE = 10
+    STEP_S = 0.3
+    """Length of a typical step: a step this long or shorter weighs `1 - DECAY` in the average."""
 
     def __init__(self, machines: int, rng: np.random.Generator, max_free: int = 200) -> None:
         self.machines = machines
@@ -169,7 +171,10 @@ class KindChooser:
     ) -> None:
         """Account a step; `capped`: the kind's machines held more processes than it freed."""
         relative = gain / max(cost, 1) / max(seconds, 1e-3)
-        self.rate[kind] = self.DECAY * self.rate[kind] + (1 - self.DECAY) * relative
+        # The average decays with time, not with picks: a 2 s local step that gains nothing
+        # counts like the several CP-SAT steps that could have run instead.
+        keep = self.DECAY ** max(1.0, seconds / self.STEP_S)
+        self.rate[kind] = keep * self.rate[kind] + (1 - keep) * relative
         size, free = self.size[kind], self.free[kind]
         if proven:
             if capped:

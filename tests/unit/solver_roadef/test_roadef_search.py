@@ -289,3 +289,15 @@ def test_kind_chooser_caps_freed_processes_when_its_machines_hold_too_many() -> 
     chooser.record("home", 0, 1_000, True, 0.05, capped=False)
     assert chooser.size["home"] == size + 1
     assert all(chooser.free[k] <= 200 for k in KINDS)
+
+
+def test_kind_chooser_forgets_faster_after_a_long_step_that_gains_nothing() -> None:
+    short, long = (
+        KindChooser(100, np.random.default_rng(0)),
+        KindChooser(100, np.random.default_rng(0)),
+    )
+    for chooser in (short, long):
+        chooser.record("local", 50_000, 1_000_000, False, 0.3)
+    short.record("local", 0, 1_000_000, False, 0.3)
+    long.record("local", 0, 1_000_000, False, 2.0)
+    assert long.rate["local"] < 0.6 * short.rate["local"]
