@@ -82,12 +82,20 @@ def solve_roadef(
     original = state.total
     locks = opts.locks if instance.transient.any() else ()
     parts = len(locks) + 1
+    part_gain, part_s = 0, 0.0
     for k, lock in enumerate((*locks, 0.0)):
-        local_search(state, start + opts.local_share * timeout * (k + 1) / parts, rng, lock=lock)
+        before, began = state.total, time.monotonic()
+        part_end = start + opts.local_share * timeout * (k + 1) / parts
+        local_search(state, part_end, rng, lock=lock)
+        ran_out = time.monotonic() >= part_end
+        part_gain, part_s = (before - state.total) * ran_out, time.monotonic() - began
         say(f"local search, lock weight {lock}: cost {state.total:,}")
     say(f"local search done ({time.monotonic() - start:.1f} s)")
     stats = {f"lns_{k}": 0 for k in STEPS} | {f"gain_{k}": 0 for k in STEPS}
     chooser = KindChooser(instance.machines, rng, opts.max_free)
+    # Local search starts from the gain rate of its last (plain) part: still high where that
+    # part ran out of time, nothing where it stopped for want of an improving move.
+    chooser.rate["local"] = part_gain / max(state.total, 1) / max(part_s, 1e-3)
     last_say = time.monotonic()
     step = 0
     while True:
@@ -126,7 +134,8 @@ class KindChooser:
     """Adaptive choice of the step (a neighbourhood kind or local search, `STEPS`) and, per
     kind, of its size in machines.
 
-    Each kind is first tried a few times in turn. Each kind keeps an average of its relative
+    Each neighbourhood kind is first tried a few times in turn (local search comes with the
+    rate of the first local search's last part). Each kind keeps an average of its relative
     gain per second that decays with the time its steps take; a kind is then drawn with
     probability proportional to that average, mixed with a uniform share so that every kind
     keeps being tried (what pays changes as the search goes). Each kind has its own size: it
@@ -158,8 +167,8 @@ class KindChooser:
 
     def pick(self) -> str:
         self.picks += 1
-        if self.picks <= self.WARMUP * len(STEPS):
-            return STEPS[(self.picks - 1) % len(STEPS)]
+        if self.picks <= self.WARMUP * len(KINDS):
+            return KINDS[(self.picks - 1) % len(KINDS)]
         total = sum(self.rate.values())
         if total <= 0 or self.rng.random() < self.EXPLORE:
             return STEPS[int(self.rng.integers(len(STEPS)))]
