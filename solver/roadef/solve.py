@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from vmgrid.solver.roadef.instance import IntArray, RoadefInstance
+from vmgrid.solver.roadef.instance import BoolArray, IntArray, RoadefInstance
 from vmgrid.solver.roadef.lns import Neighbourhood, solve_neighbourhood
 from vmgrid.solver.roadef.local import local_search, shift_pass
 from vmgrid.solver.roadef.state import AssignmentState
@@ -265,11 +265,11 @@ def _conflict(state: AssignmentState, size: int, rng: np.random.Generator) -> tu
         return [m], -1
     req = inst.requirement[procs]
     relief = (np.minimum(req, over[m]) @ inst.load_weight).astype(np.float64)
-    fits = (inst.safety[None, :, :] >= req[:, None, :]).all(axis=2)
+    fits: BoolArray = np.asarray((inst.safety[None, :, :] >= req[:, None, :]).all(axis=2))
     t = state.transient_cols
     if t.size:
         room = inst.capacity[:, t] - state.original_used[:, t]
-        takes = (room[None, :, :] >= req[:, None, t]).all(axis=2)
+        takes: BoolArray = np.asarray((room[None, :, :] >= req[:, None, t]).all(axis=2))
         takes[np.arange(procs.shape[0]), state.initial[procs]] = True
         fits &= takes
     fits[:, m] = False
