@@ -24,6 +24,8 @@ class Neighbourhood:
     machines: tuple[int, ...]
     processes: tuple[int, ...]
     kind: str
+    capped: bool = False
+    """Its machines hold more processes than it frees (a sample was taken)."""
 
 
 def _frozen_counts(state: AssignmentState, free: list[int]) -> dict[str, IntArray]:

@@ -20,12 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from vmgrid.solver.roadef.instance import IntArray, RoadefInstance
+from vmgrid.solver.roadef.instance import BoolArray, IntArray, RoadefInstance
 from vmgrid.solver.roadef.lns import Neighbourhood, solve_neighbourhood
 from vmgrid.solver.roadef.local import local_search, shift_pass
 from vmgrid.solver.roadef.state import AssignmentState
 
 KINDS = ("cost", "conflict", "home", "random", "service", "zone")
+STEPS = (*KINDS, "local")
+"""What one step of the search may do: a CP-SAT neighbourhood of a kind, or a round of local
+search (shifts and swaps, cut at `RoadefOptions.local_step`), all drawn by their gain rate."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,13 @@ class RoadefOptions:
     step_seconds: float = 0.3
     """Time limit of one CP-SAT neighbourhood."""
     max_free: int = 200
-    """Most processes freed in one neighbourhood (sampled when its machines hold more)."""
+    """Most processes freed in one neighbourhood (sampled when its machines hold more); each
+    kind lowers its own cap while its smallest neighbourhoods are still too large to solve."""
     local_share: float = 0.5
     """Share of the budget the first local search may use."""
+    local_step: float = 2.0
+    """Longest local-search step after the first local search (it competes with the
+    neighbourhood kinds for time by its gain rate, so it keeps going while it pays more)."""
     locks: tuple[float, ...] = (1.0, 0.5, 0.25)
     """Weights of the transient capacity a move locks at home (see `local.shift_pass`), one
     part of the first local search each, before a plain part; empty turns them off."""
@@ -75,81 +82,119 @@ def solve_roadef(
     original = state.total
     locks = opts.locks if instance.transient.any() else ()
     parts = len(locks) + 1
+    part_gain, part_s = 0, 0.0
     for k, lock in enumerate((*locks, 0.0)):
-        local_search(state, start + opts.local_share * timeout * (k + 1) / parts, rng, lock=lock)
+        before, began = state.total, time.monotonic()
+        part_end = start + opts.local_share * timeout * (k + 1) / parts
+        local_search(state, part_end, rng, lock=lock)
+        ran_out = time.monotonic() >= part_end
+        part_gain, part_s = (before - state.total) * ran_out, time.monotonic() - began
         say(f"local search, lock weight {lock}: cost {state.total:,}")
     say(f"local search done ({time.monotonic() - start:.1f} s)")
-    stats = {f"lns_{k}": 0 for k in KINDS} | {f"gain_{k}": 0 for k in KINDS}
-    chooser = KindChooser(instance.machines, rng)
+    stats = {f"lns_{k}": 0 for k in STEPS} | {f"gain_{k}": 0 for k in STEPS}
+    chooser = KindChooser(instance.machines, rng, opts.max_free)
+    # Local search starts from the gain rate of its last (plain) part: still high where that
+    # part ran out of time, nothing where it stopped for want of an improving move.
+    chooser.rate["local"] = part_gain / max(state.total, 1) / max(part_s, 1e-3)
     last_say = time.monotonic()
     step = 0
-    idle = 0
     while True:
         now = time.monotonic()
         if now + 0.05 >= deadline:
             break
         kind = chooser.pick()
         step += 1
-        hood = pick_neighbourhood(state, kind, chooser.size[kind], opts.max_free, rng)
-        limit = min(opts.step_seconds, deadline - now - 0.02)
         before = state.total
-        gain, proven = solve_neighbourhood(state, hood, limit, opts.workers, opts.seed + step)
-        if gain and len(hood.processes) > 0:
-            moved = np.flatnonzero(np.isin(state.x, hood.machines))
-            shift_pass(state, rng.permutation(moved), deadline)
-        chooser.record(kind, before - state.total, before, proven, time.monotonic() - now)
+        proven = capped = False
+        if kind == "local":
+            local_search(state, min(deadline, now + opts.local_step), rng, max_rounds=1)
+        else:
+            hood = pick_neighbourhood(state, kind, chooser.size[kind], chooser.free[kind], rng)
+            limit = min(opts.step_seconds, deadline - now - 0.02)
+            gain, proven = solve_neighbourhood(state, hood, limit, opts.workers, opts.seed + step)
+            capped = hood.capped
+            if gain and len(hood.processes) > 0:
+                moved = np.flatnonzero(np.isin(state.x, hood.machines))
+                shift_pass(state, rng.permutation(moved), deadline)
+        chooser.record(kind, before - state.total, before, proven, time.monotonic() - now, capped)
         stats[f"lns_{kind}"] += 1
         stats[f"gain_{kind}"] += before - state.total
-        idle = 0 if gain else idle + 1
-        if idle and idle % 50 == 0:
-            local_search(state, min(deadline, time.monotonic() + 5.0), rng, max_rounds=1)
         if time.monotonic() - last_say > 10.0:
             last_say = time.monotonic()
-            sizes = ", ".join(f"{k} {chooser.size[k]}" for k in KINDS)
+            sizes = ", ".join(f"{k} {chooser.size[k]}/{chooser.free[k]}" for k in KINDS)
             say(
-                f"lns step {step}: cost {state.total:,}, machines per kind: {sizes} "
-                f"({last_say - start:.0f} s)"
+                f"step {step}: cost {state.total:,}, machines/processes per kind: {sizes}, "
+                f"local steps {stats['lns_local']} ({last_say - start:.0f} s)"
             )
     stats["lns_steps"] = step
     return RoadefResult(state.x.copy(), state.total, original, stats)
 
 
 class KindChooser:
-    """Adaptive choice of the neighbourhood kind and, per kind, of its size in machines.
+    """Adaptive choice of the step (a neighbourhood kind or local search, `STEPS`) and, per
+    kind, of its size in machines.
 
-    Each kind keeps a decaying average of its relative gain per second; a kind is drawn with
+    Each neighbourhood kind is first tried a few times in turn (local search comes with the
+    rate of the first local search's last part). Each kind keeps an average of its relative
+    gain per second that decays with the time its steps take; a kind is then drawn with
     probability proportional to that average, mixed with a uniform share so that every kind
     keeps being tried (what pays changes as the search goes). Each kind has its own size: it
     grows while CP-SAT proves that kind's neighbourhoods optimal and shrinks when it neither
     proves nor gains, so one slow kind no longer shrinks the neighbourhoods of the others.
+    Where the machines hold more processes than the kind's cap on freed processes (tens of
+    processes per machine), that cap shrinks instead of the size, and grows back with proofs.
     """
 
     EXPLORE = 0.3
     DECAY = 0.9
+    WARMUP = 5
+    """Picks of each kind, in turn, before gains decide: a kind drawn by its gain has to have
+    been tried, or the first kind to gain would crowd out one that gains more later."""
+    MIN_FREE = 10
+    STEP_S = 0.3
+    """Length of a typical step: a step this long or shorter weighs `1 - DECAY` in the average."""
 
-    def __init__(self, machines: int, rng: np.random.Generator) -> None:
+    def __init__(self, machines: int, rng: np.random.Generator, max_free: int = 200) -> None:
         self.machines = machines
         self.max_size = min(machines, 40)
+        self.max_free = max_free
         start = 4 if machines > 4 else machines
-        self.size = dict.fromkeys(KINDS, start)
-        self.rate = dict.fromkeys(KINDS, 0.0)
+        self.size = dict.fromkeys(STEPS, start)
+        self.free = dict.fromkeys(STEPS, max_free)
+        self.rate = dict.fromkeys(STEPS, 0.0)
+        self.picks = 0
         self.rng = rng
 
     def pick(self) -> str:
+        self.picks += 1
+        if self.picks <= self.WARMUP * len(KINDS):
+            return KINDS[(self.picks - 1) % len(KINDS)]
         total = sum(self.rate.values())
         if total <= 0 or self.rng.random() < self.EXPLORE:
-            return KINDS[int(self.rng.integers(len(KINDS)))]
-        weights = np.array([self.rate[k] for k in KINDS]) / total
-        return KINDS[int(self.rng.choice(len(KINDS), p=weights))]
+            return STEPS[int(self.rng.integers(len(STEPS)))]
+        weights = np.array([self.rate[k] for k in STEPS]) / total
+        return STEPS[int(self.rng.choice(len(STEPS), p=weights))]
 
-    def record(self, kind: str, gain: int, cost: int, proven: bool, seconds: float) -> None:
+    def record(
+        self, kind: str, gain: int, cost: int, proven: bool, seconds: float, capped: bool = False
+    ) -> None:
+        """Account a step; `capped`: the kind's machines held more processes than it freed."""
         relative = gain / max(cost, 1) / max(seconds, 1e-3)
-        self.rate[kind] = self.DECAY * self.rate[kind] + (1 - self.DECAY) * relative
-        size = self.size[kind]
-        if proven and size < self.max_size:
-            self.size[kind] = size + 1
-        elif not proven and not gain and size > 2:
-            self.size[kind] = size - 1
+        # The average decays with time, not with picks: a 2 s local step that gains nothing
+        # counts like the several CP-SAT steps that could have run instead.
+        keep = self.DECAY ** max(1.0, seconds / self.STEP_S)
+        self.rate[kind] = keep * self.rate[kind] + (1 - keep) * relative
+        size, free = self.size[kind], self.free[kind]
+        if proven:
+            if capped:
+                self.free[kind] = min(self.max_free, free + max(1, free // 8))
+            else:
+                self.size[kind] = min(self.max_size, size + 1)
+        elif not gain:
+            if capped:
+                self.free[kind] = max(self.MIN_FREE, free * 2 // 3)
+            elif size > 2:
+                self.size[kind] = size - 1
 
 
 def pick_neighbourhood(
@@ -160,6 +205,7 @@ def pick_neighbourhood(
     n_m = inst.machines
     size = min(size, n_m)
     chosen: list[int] = []
+    keep = -1
     if kind == "cost":
         contribution = _wasted_headroom(state)
         if contribution.sum() <= 0:
@@ -170,7 +216,7 @@ def pick_neighbourhood(
             chosen = rng.choice(n_m, k, replace=False, p=weights).tolist()
             chosen += _holders_of_moved_originals(state, chosen, size - len(chosen), rng)
     elif kind == "conflict":
-        chosen = _conflict(state, size, rng)
+        chosen, keep = _conflict(state, size, rng)
     elif kind == "home":
         chosen = _locked(state, size, rng)
     elif kind == "service":
@@ -185,35 +231,67 @@ def pick_neighbourhood(
     fill = rng.permutation(rest)[: size - len(chosen)].tolist()
     machines = tuple(int(m) for m in chosen + fill)
     procs = np.flatnonzero(np.isin(state.x, machines))
-    if procs.shape[0] > max_free:
+    capped = procs.shape[0] > max_free
+    if capped:
         # Processes away from a machine of the neighbourhood first: only they can go home.
         back = np.isin(state.initial[procs], machines) & (state.initial[procs] != state.x[procs])
         first = rng.permutation(procs[back])[:max_free]
         rest_p = rng.permutation(procs[~back])[: max_free - first.shape[0]]
         procs = np.concatenate([first, rest_p])
-    return Neighbourhood(machines, tuple(int(p) for p in procs), kind)
+        if keep >= 0 and keep not in procs:
+            procs[-1] = keep
+    return Neighbourhood(machines, tuple(int(p) for p in procs), kind, capped)
 
 
-def _conflict(state: AssignmentState, size: int, rng: np.random.Generator) -> list[int]:
-    """A machine paying load cost, drawn by that cost, with machines whose safety capacity could
-    take its largest process on the resource it overflows, least used first: the compound move
-    (empty such a machine, then move the big process there) that shifts and swaps miss."""
+def _conflict(state: AssignmentState, size: int, rng: np.random.Generator) -> tuple[list[int], int]:
+    """A machine paying load cost, drawn by that cost, with one of its processes that could leave
+    it and machines able to take that process: the compound move (make room on such a machine,
+    then move the process there) that shifts and swaps miss. Returns the machines and the process.
+
+    A machine can take a process only where its safety capacity holds the process and, on a
+    transient resource, where its capacity minus what its own original processes hold (they hold
+    it wherever they go) does; processes that could go nowhere are not drawn. The process is drawn
+    by the load cost its leaving would save; the machines that need the least room made are
+    preferred, with the homes of the processes that moved onto them (going home frees what they
+    hold there)."""
     inst = state.inst
-    over = np.maximum(0, state.used - inst.safety) * inst.load_weight
-    paid = over.sum(axis=1).astype(np.float64)
+    over = np.maximum(0, state.used - inst.safety)
+    paid = (over * inst.load_weight).sum(axis=1).astype(np.float64)
     if paid.sum() <= 0:
-        return []
+        return [], -1
     m = int(rng.choice(paid.shape[0], p=paid / paid.sum()))
-    r = int(np.argmax(over[m]))
     procs = np.flatnonzero(state.x == m)
     if procs.shape[0] == 0:
-        return [m]
-    big = int(procs[np.argmax(inst.requirement[procs, r])])
-    fits = np.flatnonzero((inst.safety >= inst.requirement[big]).all(axis=1))
-    fits = fits[fits != m]
+        return [m], -1
+    req = inst.requirement[procs]
+    relief = (np.minimum(req, over[m]) @ inst.load_weight).astype(np.float64)
+    fits: BoolArray = np.asarray((inst.safety[None, :, :] >= req[:, None, :]).all(axis=2))
+    t = state.transient_cols
+    if t.size:
+        room = inst.capacity[:, t] - state.original_used[:, t]
+        takes: BoolArray = np.asarray((room[None, :, :] >= req[:, None, t]).all(axis=2))
+        takes[np.arange(procs.shape[0]), state.initial[procs]] = True
+        fits &= takes
+    fits[:, m] = False
+    weight = relief * fits.any(axis=1)
+    if weight.sum() <= 0:
+        return [m], -1
+    i = int(rng.choice(procs.shape[0], p=weight / weight.sum()))
+    p = int(procs[i])
+    sinks = np.flatnonzero(fits[i])
+    short = np.maximum(0, state.used[sinks] + inst.requirement[p] - inst.safety[sinks])
+    if t.size:
+        short[:, t] += np.maximum(
+            0, state.held[sinks][:, t] + req[i, t] - inst.capacity[sinks][:, t]
+        )
+    need = short @ inst.load_weight
     k = max(1, size // 2)
-    pool = fits[np.argsort(state.used[fits, r], kind="stable")][: 3 * k]
-    return [m] + [int(s) for s in rng.permutation(pool)[:k]]
+    pool = sinks[np.argsort(need, kind="stable")][: 3 * k]
+    chosen = [m] + [int(y) for y in rng.permutation(pool)[:k]]
+    arrived = np.flatnonzero(np.isin(state.x, chosen[1:]) & (state.x != state.initial))
+    homes = np.setdiff1d(np.unique(state.initial[arrived]), np.array(chosen, dtype=np.int64))
+    chosen += [int(h) for h in rng.permutation(homes)[: max(0, size - len(chosen))]]
+    return chosen, p
 
 
 def _locked(state: AssignmentState, size: int, rng: np.random.Generator) -> list[int]:

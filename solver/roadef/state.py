@@ -22,6 +22,10 @@ class AssignmentState:
         n_m, n_s = inst.machines, inst.services
         self.used = np.zeros((n_m, inst.resources), dtype=np.int64)
         np.add.at(self.used, self.x, inst.requirement)
+        # What each machine's original processes use: on a transient resource they hold it there
+        # wherever they go, so capacity minus this is all a machine can ever take from others.
+        self.original_used = np.zeros_like(self.used)
+        np.add.at(self.original_used, self.initial, inst.requirement)
         moved = self.x != self.initial
         self.held = self.used.copy()  # usage plus processes that left (transient resources)
         np.add.at(self.held, self.initial[moved], inst.requirement[moved])

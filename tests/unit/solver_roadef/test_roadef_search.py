@@ -14,6 +14,7 @@ from vmgrid.solver.roadef.lns import solve_neighbourhood
 from vmgrid.solver.roadef.local import local_search, shift_pass, try_swap
 from vmgrid.solver.roadef.solve import (
     KINDS,
+    STEPS,
     KindChooser,
     RoadefOptions,
     pick_neighbourhood,
@@ -138,6 +139,46 @@ def test_conflict_neighbourhood_pairs_a_costly_machine_with_machines_fitting_its
         assert set(hood.processes) == {p for p in range(4) if int(state.x[p]) in hood.machines}
 
 
+# r0 plain, r1 transient. m0 has no safety capacity (everything on it pays load cost) and hosts
+# p0 (4, 4). m1 and m2 both have safety (8, 8) above p0's needs, but m1's own process p1 holds
+# 8 of its 10 units of r1 wherever p1 goes, so m1 can never take p0; m2's p2 holds only 2.
+SINK_MODEL = """
+2
+0 1
+1 1
+3
+0 0 10 10 0 0 0 1 1
+0 0 10 10 8 8 1 0 1
+0 0 10 10 8 8 1 1 0
+3
+1 0
+1 0
+1 0
+3
+0 4 4 1
+1 6 8 1
+2 6 2 1
+0
+1 1 1
+"""
+
+
+def test_conflict_neighbourhood_skips_machines_whose_transient_capacity_is_held_for_good() -> None:
+    instance = parse_model(SINK_MODEL)
+    initial = parse_assignment("0 1 2", instance)
+    state = AssignmentState(instance, initial, initial)
+    for seed in range(8):
+        hood = pick_neighbourhood(state, "conflict", 2, 10, np.random.default_rng(seed))
+        assert hood.machines == (0, 2)
+        # Even when the neighbourhood frees fewer processes than its machines hold, the
+        # process that could leave the costly machine is among them.
+        small = pick_neighbourhood(state, "conflict", 2, 1, np.random.default_rng(seed))
+        assert small.processes == (0,)
+    gain, _ = solve_neighbourhood(state, hood, 5.0, 1, 0)
+    assert gain > 0 and int(state.x[0]) == 2
+    assert check(instance, initial, state.x).valid
+
+
 def test_kind_chooser_favours_the_kind_that_gains_and_keeps_trying_the_others() -> None:
     chooser = KindChooser(100, np.random.default_rng(0))
     for _ in range(20):
@@ -214,3 +255,49 @@ def test_local_search_with_lock_penalty_keeps_the_assignment_valid(seed: int) ->
     report = check(instance, initial, state.x)
     assert report.valid, report.violations
     assert report.cost.total == state.total <= before
+
+
+def test_kind_chooser_tries_every_kind_before_gains_decide() -> None:
+    chooser = KindChooser(100, np.random.default_rng(0))
+    first = [chooser.pick() for _ in range(KindChooser.WARMUP * len(KINDS))]
+    assert set(STEPS) == {*KINDS, "local"}
+    assert all(first.count(k) == KindChooser.WARMUP for k in KINDS)
+
+
+def test_kind_chooser_keeps_local_search_going_while_it_gains_most() -> None:
+    chooser = KindChooser(100, np.random.default_rng(0))
+    for _ in range(20):
+        chooser.record("local", 50_000, 1_000_000, False, 2.0)  # 2.5 % per second
+        chooser.record("conflict", 1_000, 1_000_000, True, 0.3)  # 0.3 % per second
+    picks = [chooser.pick() for _ in range(2_000)]
+    assert picks.count("local") > 0.6 * len(picks)
+
+
+def test_kind_chooser_caps_freed_processes_when_its_machines_hold_too_many() -> None:
+    chooser = KindChooser(100, np.random.default_rng(0), max_free=200)
+    size, free = chooser.size["home"], chooser.free["home"]
+    # Sampled neighbourhoods that CP-SAT neither proves nor improves: fewer processes, same
+    # machines (two machines of 50 processes each are no smaller a model than four).
+    for _ in range(3):
+        chooser.record("home", 0, 1_000, False, 0.3, capped=True)
+    assert chooser.size["home"] == size
+    assert chooser.free["home"] < free
+    shrunk = chooser.free["home"]
+    chooser.record("home", 0, 1_000, True, 0.05, capped=True)
+    assert chooser.free["home"] > shrunk and chooser.size["home"] == size
+    # Once every process of its machines is freed, proofs grow the machines again.
+    chooser.record("home", 0, 1_000, True, 0.05, capped=False)
+    assert chooser.size["home"] == size + 1
+    assert all(chooser.free[k] <= 200 for k in KINDS)
+
+
+def test_kind_chooser_forgets_faster_after_a_long_step_that_gains_nothing() -> None:
+    short, long = (
+        KindChooser(100, np.random.default_rng(0)),
+        KindChooser(100, np.random.default_rng(0)),
+    )
+    for chooser in (short, long):
+        chooser.record("local", 50_000, 1_000_000, False, 0.3)
+    short.record("local", 0, 1_000_000, False, 0.3)
+    long.record("local", 0, 1_000_000, False, 2.0)
+    assert long.rate["local"] < 0.6 * short.rate["local"]
