@@ -14,7 +14,7 @@ from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance, FaultTole
 from vmgrid.agents.cluster.jobs.members import Member
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.service.config import ClusterConfig
-from vmgrid.agents.cluster.state.state import NodeStatus
+from vmgrid.agents.cluster.state.state import ClusterState, NodeStatus
 from vmgrid.agents.model import (
     HostUsage,
     NodeCapacity,
@@ -31,8 +31,11 @@ RUN, OFF = VmState.RUNNING, VmState.SHUT_OFF
 
 class Cluster:
     def __init__(self, nodes: tuple[str, ...]) -> None:
-        config = ClusterConfig(listen="127.0.0.1:0", insecure=True, heartbeat_timeout_ms=200)
-        self.manager = ClusterManager(config)
+        self.manager = ClusterManager(ClusterConfig(listen="127.0.0.1:0", insecure=True))
+        self.now = 1000.0  # the state's monotonic clock, moved by hand
+        self.manager.state = ClusterState(
+            self.manager.bus, heartbeat_timeout_s=10.0, monotonic=lambda: self.now
+        )
         executor = PlanExecutor(ManagerDriver(self.manager), Journal(":memory:"))
         self.ft = FaultTolerance(self.manager, executor, FaultToleranceOptions())
         self.state = self.manager.state
@@ -54,7 +57,7 @@ class Cluster:
 
     def lose(self, node: str, alive: dict[str, dict[str, VmState]]) -> None:
         """`node` goes silent past the heartbeat timeout while the others report `alive`."""
-        time.sleep(0.25)
+        self.now += 11.0
         for other, vms in alive.items():
             self.report(other, vms)
         self.state.check_timeouts()
