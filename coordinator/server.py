@@ -143,13 +143,7 @@ class CoordinatorServer:
                 "jobs": self.jobs.store.connection,
             },
         )
-        while True:
-            try:
-                counts = await mirror.restore()
-                break
-            except EtcdUnavailable as exc:
-                log.warning("cannot read the grid's state from etcd yet: %s", exc)
-                await asyncio.sleep(0.5)
+        counts = await self.replica.read_until_answered(mirror.restore, "the grid's state")
         self.registry.reload()
         self.coordinator.restart_liveness()
         log.info(

@@ -24,16 +24,21 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import grpc
 import grpc.aio
 from vmgrid.agents.common.authz import guard
-from vmgrid.agents.common.etcd import Election, EtcdClient, EtcdUnavailable
+from vmgrid.agents.common.etcd import Compare, Delete, Election, EtcdClient, EtcdUnavailable, Put
 from vmgrid.agents.common.link_stream import LEADER_METADATA
 from vmgrid.agents.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+READ_RETRY_S = 0.5
+"""Pause between two attempts of a new leader to read its state from etcd."""
 
 OBSERVE_PERIOD_S = 0.25
 """How often a standby reads who leads: its redirects name a new leader this soon after the
@@ -204,6 +209,32 @@ class Replica:
             "no leader is known yet; retry in a few seconds"
         )
 
+    async def write_fenced(self, operations: list[Put | Delete]) -> None:
+        """One etcd transaction of `operations`, done only while this replica's election key
+        still has its term (same create revision), so a deposed leader cannot overwrite its
+        successor's records. EtcdUnavailable when it does not lead or etcd does not answer;
+        a refused fence is counted (``errors["fenced"]``), marks the replica deposed and
+        raises EtcdUnavailable."""
+        election = self.election
+        if not election.term:
+            raise EtcdUnavailable("this replica does not lead: nothing is written to etcd")
+        done = await self.client.txn([Compare(election.key, "create", election.term)], operations)
+        if not done.succeeded:
+            log.error("etcd refused a write of term %d: this replica was deposed", election.term)
+            self.client.errors["fenced"] += 1
+            election.lost.set()
+            raise EtcdUnavailable(f"term {election.term} ended: etcd holds a newer leader")
+
+    async def read_until_answered(self, read: Callable[[], Awaitable[T]], what: str) -> T:
+        """`read()` (a new leader reading its state back), tried again every `READ_RETRY_S`
+        while etcd does not answer; `what` names it in the warning."""
+        while True:
+            try:
+                return await read()
+            except EtcdUnavailable as exc:
+                log.warning("cannot read %s from etcd yet: %s", what, exc)
+                await asyncio.sleep(READ_RETRY_S)
+
     async def close(self) -> None:
         if self._observer is not None:
             self._observer.cancel()
@@ -222,6 +253,25 @@ class WriteThrough(Protocol):
         ...
 
     async def flush(self) -> None: ...
+
+
+class Flushable(Protocol):
+    @property
+    def dirty(self) -> bool: ...
+
+    async def flush(self) -> None: ...
+
+
+async def flush_periodically(mirror: Flushable, what: str, period_s: float = 0.5) -> None:
+    """Flush what changed without a command to carry it (plan ends, summaries, jobs), every
+    `period_s`; a failure is logged (naming `what`) and the next period tries again."""
+    while True:
+        await asyncio.sleep(period_s)
+        if mirror.dirty:
+            try:
+                await mirror.flush()
+            except EtcdUnavailable as exc:
+                log.warning("%s: %s", what, exc)
 
 
 class StandbyInterceptor(grpc.aio.ServerInterceptor):

@@ -28,8 +28,8 @@ from vmgrid.agents.cluster.act.journal import (
     PlanState,
 )
 from vmgrid.agents.cluster.rules.store import RuleStore, build_constraint, constraint_fields
-from vmgrid.agents.cluster.service.replica import Replica
-from vmgrid.agents.common.etcd import Compare, Delete, EtcdUnavailable, Put
+from vmgrid.agents.cluster.service.replica import Replica, flush_periodically
+from vmgrid.agents.common.etcd import Delete, EtcdUnavailable, Put
 from vmgrid.agents.errors import InvalidArgument
 from vmgrid.solver.plan import Action, ActionKind
 
@@ -192,27 +192,12 @@ class EtcdMirror:
                 raise
 
     async def _fenced(self, operations: list[Put | Delete]) -> None:
-        election = self._replica.election
-        if not election.term:
-            raise EtcdUnavailable("this replica does not lead: nothing is written to etcd")
-        fence = Compare(election.key, "create", election.term)
-        done = await self._replica.client.txn([fence], operations)
-        if not done.succeeded:
-            log.error("etcd refused a write of term %d: this replica was deposed", election.term)
-            self._replica.client.errors["fenced"] += 1
-            election.lost.set()
-            raise EtcdUnavailable(f"term {election.term} ended: etcd holds a newer leader")
+        await self._replica.write_fenced(operations)
         self.writes += len(operations)
 
     async def run(self, period_s: float = 0.5) -> None:
         """Flush what changed without a command to carry it (plan ends, rules)."""
-        while True:
-            await asyncio.sleep(period_s)
-            if self.dirty:
-                try:
-                    await self.flush()
-                except EtcdUnavailable as exc:
-                    log.warning("journal mirror: %s", exc)
+        await flush_periodically(self, "journal mirror", period_s)
 
     async def restore(self) -> tuple[int, int]:
         """Read the plans and rules in etcd into this replica's journal and rule store (etcd

@@ -168,13 +168,7 @@ class ClusterRuntime:
         self.manager.term = await self.replica.lead(address)
         self._step_down = asyncio.create_task(self._step_down_when_deposed())
         self.mirror = EtcdMirror(self.replica, self.journal, self.manager.state.rules)
-        while True:
-            try:
-                plans, rules = await self.mirror.restore()
-                break
-            except EtcdUnavailable as exc:
-                log.warning("cannot read the journal from etcd yet: %s", exc)
-                await asyncio.sleep(0.5)
+        plans, rules = await self.replica.read_until_answered(self.mirror.restore, "the journal")
         self._restore_powered_off()
         log.info("read %d plan(s) and %d rule(s) from etcd", plans, rules)
         tables = await self._restore_tables()
@@ -208,13 +202,7 @@ class ClusterRuntime:
             tables |= {"jobs": jobs.store.connection, "members": members,
                        "checkpoints": members, "stale": members}  # fmt: skip
         mirror = StateMirror(self.replica, tables, {"checkpoints": 2, "stale": 2})
-        while True:
-            try:
-                counts = await mirror.restore()
-                break
-            except EtcdUnavailable as exc:
-                log.warning("cannot read the settings and jobs from etcd yet: %s", exc)
-                await asyncio.sleep(0.5)
+        counts = await self.replica.read_until_answered(mirror.restore, "the settings and jobs")
         log.info("read from etcd: %s", ", ".join(f"{k} {n}" for k, n in counts.items()))
         return mirror
 

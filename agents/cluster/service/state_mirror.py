@@ -15,8 +15,8 @@ import logging
 import sqlite3
 from collections.abc import Mapping
 
-from vmgrid.agents.cluster.service.replica import Replica, WriteThrough
-from vmgrid.agents.common.etcd import Compare, Delete, EtcdUnavailable, Put
+from vmgrid.agents.cluster.service.replica import Replica, WriteThrough, flush_periodically
+from vmgrid.agents.common.etcd import Delete, EtcdUnavailable, Put
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +91,7 @@ class StateMirror:
             self._flushed_at = changes
 
     async def _fenced(self, operations: list[Put | Delete]) -> None:
-        election = self._replica.election
-        if not election.term:
-            raise EtcdUnavailable("this replica does not lead: nothing is written to etcd")
-        done = await self._replica.client.txn(
-            [Compare(election.key, "create", election.term)], operations
-        )
-        if not done.succeeded:
-            log.error("etcd refused a write of term %d: this replica was deposed", election.term)
-            election.lost.set()
-            raise EtcdUnavailable(f"term {election.term} ended: etcd holds a newer leader")
+        await self._replica.write_fenced(operations)
         self.writes += len(operations)
 
     async def durable(self) -> None:
@@ -121,13 +112,7 @@ class StateMirror:
 
     async def run(self, period_s: float = 0.5) -> None:
         """Flush what changed without a command to carry it (summaries, ends, jobs)."""
-        while True:
-            await asyncio.sleep(period_s)
-            if self.dirty:
-                try:
-                    await self.flush()
-                except EtcdUnavailable as exc:
-                    log.warning("state mirror: %s", exc)
+        await flush_periodically(self, "state mirror", period_s)
 
     async def restore(self) -> dict[str, int]:
         """Replace each table's rows with etcd's (etcd wins: a standby's own rows are stale);
