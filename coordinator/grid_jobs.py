@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
 from vmgrid.agents import grid_model as m
@@ -116,9 +116,7 @@ class GridJobs:
         spec = self.parse(document)
         record = self.store.create(spec)
         self._publish(record)
-        task = asyncio.create_task(self._run(record.job_id, spec, dict(document)))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = self._start(record.job_id, self._run(record.job_id, spec, dict(document)))
         limit = self.answer_within_s if wait_s is None else wait_s
         try:
             return await asyncio.wait_for(asyncio.shield(task), limit)
@@ -146,17 +144,18 @@ class GridJobs:
                 record.state.value,
                 f", sent to {record.cluster_id}" if record.cluster_id else "",
             )
-            document = record.spec.to_dict()
-            task = asyncio.create_task(
-                self._resume(record, document, wait_for_clusters_s), name=f"job-{record.job_id}"
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start(record.job_id, self._resume(record, wait_for_clusters_s))
         return len(unfinished)
 
-    async def _resume(
-        self, record: JobRecord, document: dict[str, Any], wait_s: float
-    ) -> JobRecord:
+    def _start(self, job_id: str, run: Coroutine[Any, Any, JobRecord]) -> asyncio.Task[JobRecord]:
+        """Run a job's placement as a task `close` cancels."""
+        task = asyncio.create_task(run, name=f"job-{job_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _resume(self, record: JobRecord, wait_s: float) -> JobRecord:
+        document = record.spec.to_dict()
         if not record.cluster_id:
             deadline = asyncio.get_running_loop().time() + wait_s
             while asyncio.get_running_loop().time() < deadline and any(
