@@ -28,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +80,13 @@ def _one_leads(managers: list[ManagerProcess]) -> bool:
     return len(leaders(managers)) == 1
 
 
-def _log(text: str) -> None:
+def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _leader(managers: list[ManagerProcess], nodes: set[str], timeout_s: float) -> ManagerProcess:
+def serving_leader(
+    managers: list[ManagerProcess], nodes: set[str], timeout_s: float
+) -> ManagerProcess:
     def serving() -> ManagerProcess | None:
         found = leaders(managers)
         if len(found) == 1 and connected_nodes(found[0].address) == nodes:
@@ -95,6 +98,47 @@ def _leader(managers: list[ManagerProcess], nodes: set[str], timeout_s: float) -
     if leader is None:
         raise ValueError("the leader changed while it was being looked at")
     return leader
+
+
+@dataclass(frozen=True)
+class Takeover:
+    """One leader kill: who took over and when (seconds from the SIGKILL)."""
+
+    new: ManagerProcess
+    elected_s: float
+    """To a survivor answering as leader."""
+    reconnect_s: float
+    """From then to that leader serving every agent."""
+    takeover_s: float
+    """To the new leader serving every agent and knowing the interrupted plan."""
+    succeeded: bool
+    """The interrupted plan then ended ``succeeded``."""
+
+
+def kill_leader(
+    managers: list[ManagerProcess],
+    leader: ManagerProcess,
+    nodes: set[str],
+    plan_id: str,
+    workdir: Path,
+) -> Takeover:
+    """SIGKILL `leader` while its plan `plan_id` runs, time the takeover, start the killed
+    replica again as its supervisor would (replacing it in `managers`: it comes back a
+    standby) and wait for the plan to end on the new leader."""
+    leader.process.send_signal(signal.SIGKILL)
+    leader.process.wait(timeout=10)
+    killed = time.monotonic()
+    survivors = [m for m in managers if m is not leader]
+    wait_until(functools.partial(_one_leads, survivors), 60, "a survivor leads")
+    elected = time.monotonic() - killed
+    new = serving_leader(survivors, nodes, 60)
+    reconnect = time.monotonic() - killed - elected
+    wait_until(functools.partial(plan_state, new.address, plan_id), 30, "plan known")
+    takeover = time.monotonic() - killed
+    managers[managers.index(leader)] = restart_manager(workdir, leader)
+    wait_until(functools.partial(_ended, new.address, plan_id), 120, "the plan ends")
+    succeeded = plan_state(new.address, plan_id) == common_pb2.PLAN_STATE_SUCCEEDED
+    return Takeover(new, elected, reconnect, takeover, succeeded)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -124,32 +168,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         reconnects: list[float] = []
         resumed = 0
         for round_index in range(args.kills):
-            leader = _leader(managers, set(nodes), 60)
+            leader = serving_leader(managers, set(nodes), 60)
             placement = running_placement(leader.address)
             src = nodes[round_index % len(nodes)]
             dst = nodes[(round_index + 1) % len(nodes)]
             vm = next(u for u, hosts in sorted(placement.items()) if hosts == [src])
             plan_id = migrate(leader.address, vm, dst)
             time.sleep(args.kill_after_s)
-            leader.process.send_signal(signal.SIGKILL)
-            leader.process.wait(timeout=10)
-            killed = time.monotonic()
-            survivors = [m for m in managers if m is not leader]
-            wait_until(functools.partial(_one_leads, survivors), 60, "a survivor leads")
-            elections.append(time.monotonic() - killed)
-            new = _leader(survivors, set(nodes), 60)
-            reconnects.append(time.monotonic() - killed - elections[-1])
-            wait_until(functools.partial(plan_state, new.address, plan_id), 30, "plan known")
-            takeovers.append(time.monotonic() - killed)
-            managers[managers.index(leader)] = restart_manager(workdir, leader)
-            wait_until(functools.partial(_ended, new.address, plan_id), 120, "the plan ends")
-            if plan_state(new.address, plan_id) == common_pb2.PLAN_STATE_SUCCEEDED:
-                resumed += 1
-            _log(
-                f"round {round_index + 1}: {leader.name} killed, {new.name} took over in "
-                f"{takeovers[-1]:.2f} s; plan {plan_id} resumed"
+            done = kill_leader(managers, leader, set(nodes), plan_id, workdir)
+            elections.append(done.elected_s)
+            reconnects.append(done.reconnect_s)
+            takeovers.append(done.takeover_s)
+            resumed += done.succeeded
+            say(
+                f"round {round_index + 1}: {leader.name} killed, {done.new.name} took over in "
+                f"{done.takeover_s:.2f} s; plan {plan_id} resumed"
             )
-        final = _leader(managers, set(nodes), 60)
+        final = serving_leader(managers, set(nodes), 60)
         time.sleep(1.5)  # three report periods, so a second copy would show
         placement = running_placement(final.address)
         lost = sorted(u for u in every_vm if not placement.get(u))

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import signal
 import statistics
 import tempfile
 import time
@@ -32,20 +31,17 @@ from typing import Any
 import grpc
 import libvirt
 from vmgrid.bench.lab_cluster import LabCluster
-from vmgrid.bench.manager_failover import _ended, _leader, _log, _one_leads
+from vmgrid.bench.manager_failover import kill_leader, say, serving_leader
 from vmgrid.lab import Lab, LabHost, hypervisor_unavailable_reason
 from vmgrid.lab.etcd import EtcdCluster
 from vmgrid.lab.replicas import (
     ManagerProcess,
     migrate,
-    plan_state,
-    restart_manager,
     running_placement,
     start_manager,
     stop,
     wait_until,
 )
-from vmgrid.v1 import common_pb2
 
 GUESTS_PER_HOST = 2
 
@@ -88,7 +84,7 @@ def run_lab(args: argparse.Namespace) -> dict[str, Any]:
     base.chmod(0o755)
     lab = Lab(base / "lab")
     try:
-        _log(f"starting a {args.hosts}-host lab in {base}")
+        say(f"starting a {args.hosts}-host lab in {base}")
         return failover_rounds(lab, lab.start(args.hosts), base, args)
     finally:
         lab.stop()
@@ -140,7 +136,7 @@ def _rounds(
     elections: list[float] = []
     resumed = mid = 0
     for round_index in range(args.kills):
-        leader = _leader(managers, nodes, 120)
+        leader = serving_leader(managers, nodes, 120)
         wait_until(
             functools.partial(_sees_all, leader.address, set(uuids.values())),
             60,
@@ -151,25 +147,16 @@ def _rounds(
         name = _guest_on(cluster, src, names)
         plan_id = migrate(leader.address, uuids[name], dst.name)
         during = _migration_running(src, name, 30)
-        leader.process.send_signal(signal.SIGKILL)
-        leader.process.wait(timeout=10)
-        killed = time.monotonic()
+        done = kill_leader(managers, leader, nodes, plan_id, workdir)
         mid += during
-        survivors = [m for m in managers if m is not leader]
-        wait_until(functools.partial(_one_leads, survivors), 60, "a survivor leads")
-        elections.append(time.monotonic() - killed)
-        new = _leader(survivors, nodes, 60)
-        wait_until(functools.partial(plan_state, new.address, plan_id), 30, "plan known")
-        takeovers.append(time.monotonic() - killed)
-        managers[managers.index(leader)] = restart_manager(workdir, leader)
-        wait_until(functools.partial(_ended, new.address, plan_id), 120, "the plan ends")
-        succeeded = plan_state(new.address, plan_id) == common_pb2.PLAN_STATE_SUCCEEDED
-        resumed += succeeded
-        _log(
+        elections.append(done.elected_s)
+        takeovers.append(done.takeover_s)
+        resumed += done.succeeded
+        say(
             f"round {round_index + 1}: {leader.name} killed "
             f"{'during' if during else 'outside'} the migration of {name} "
-            f"{src.name} -> {dst.name}, {new.name} took over in {takeovers[-1]:.2f} s; "
-            f"plan {plan_id} {'succeeded' if succeeded else 'did not succeed'}"
+            f"{src.name} -> {dst.name}, {done.new.name} took over in {done.takeover_s:.2f} s; "
+            f"plan {plan_id} {'succeeded' if done.succeeded else 'did not succeed'}"
         )
     time.sleep(3.0)  # a few report periods: a second copy would show
     running = cluster.running()
