@@ -14,6 +14,10 @@ VM (a simulated migration lasting memory / `--bandwidth-mbit`), SIGKILLs the lea
   survivor answering as leader; ``reconnect_s``: from then until every agent is connected to
   it (the agents' reconnect storm: they all lost their stream at once, and find the leader
   through the standbys' redirects, with jittered backoff capped at 0.5 s).
+- ``decide_s``: from the SIGKILL to the new leader answering with every node and every VM in
+  its view, the moment it can decide: a standby that kept its view warm (it follows the
+  leader's view of the nodes) answers so at once, a cold one once the agents have reported to
+  it.
 - ``plan_resumed``: rounds whose interrupted plan then ended ``succeeded`` on the new leader.
 - ``lost_vms`` / ``duplicated_vms``: VMs of the start running nowhere / on two nodes at the end.
 - ``duplicate_commands_refused``: stale-term commands agents refused (their logs).
@@ -32,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 from vmgrid.lab.etcd import EtcdCluster
 from vmgrid.lab.replicas import (
     ManagerProcess,
@@ -45,10 +50,12 @@ from vmgrid.lab.replicas import (
     start_manager,
     start_test_agent,
     stop,
+    view_of,
     wait_until,
 )
-from vmgrid.v1 import common_pb2
+from vmgrid.v1 import cluster_pb2, common_pb2
 
+CONNECTED = cluster_pb2.NODE_STATUS_CONNECTED
 FINISHED = (common_pb2.PLAN_STATE_SUCCEEDED, common_pb2.PLAN_STATE_FAILED)
 
 
@@ -109,10 +116,23 @@ class Takeover:
     """To a survivor answering as leader."""
     reconnect_s: float
     """From then to that leader serving every agent."""
+    decide_s: float
+    """To the new leader answering with every node and VM in its view."""
     takeover_s: float
     """To the new leader serving every agent and knowing the interrupted plan."""
     succeeded: bool
     """The interrupted plan then ended ``succeeded``."""
+
+
+def _sees(address: str, nodes: set[str], vms: set[str]) -> bool:
+    """The manager at `address` answers with every one of `nodes` connected and every one
+    of `vms` running."""
+    try:
+        view = view_of(address)
+    except grpc.RpcError:
+        return False
+    connected = {n for n, (status, _) in view.nodes.items() if status == CONNECTED}
+    return connected >= nodes and set(view.placement) >= vms
 
 
 def kill_leader(
@@ -121,6 +141,7 @@ def kill_leader(
     nodes: set[str],
     plan_id: str,
     workdir: Path,
+    vms: set[str],
 ) -> Takeover:
     """SIGKILL `leader` while its plan `plan_id` runs, time the takeover, start the killed
     replica again as its supervisor would (replacing it in `managers`: it comes back a
@@ -131,6 +152,9 @@ def kill_leader(
     survivors = [m for m in managers if m is not leader]
     wait_until(functools.partial(_one_leads, survivors), 60, "a survivor leads")
     elected = time.monotonic() - killed
+    (first,) = leaders(survivors)
+    wait_until(functools.partial(_sees, first.address, nodes, vms), 60, "every node and VM")
+    decide = time.monotonic() - killed
     new = serving_leader(survivors, nodes, 60)
     reconnect = time.monotonic() - killed - elected
     wait_until(functools.partial(plan_state, new.address, plan_id), 30, "plan known")
@@ -138,7 +162,7 @@ def kill_leader(
     managers[managers.index(leader)] = restart_manager(workdir, leader)
     wait_until(functools.partial(_ended, new.address, plan_id), 120, "the plan ends")
     succeeded = plan_state(new.address, plan_id) == common_pb2.PLAN_STATE_SUCCEEDED
-    return Takeover(new, elected, reconnect, takeover, succeeded)
+    return Takeover(new, elected, reconnect, decide, takeover, succeeded)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -166,6 +190,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         takeovers: list[float] = []
         elections: list[float] = []
         reconnects: list[float] = []
+        decisions: list[float] = []
         resumed = 0
         for round_index in range(args.kills):
             leader = serving_leader(managers, set(nodes), 60)
@@ -175,8 +200,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             vm = next(u for u, hosts in sorted(placement.items()) if hosts == [src])
             plan_id = migrate(leader.address, vm, dst)
             time.sleep(args.kill_after_s)
-            done = kill_leader(managers, leader, set(nodes), plan_id, workdir)
+            done = kill_leader(managers, leader, set(nodes), plan_id, workdir, every_vm)
             elections.append(done.elected_s)
+            decisions.append(done.decide_s)
             reconnects.append(done.reconnect_s)
             takeovers.append(done.takeover_s)
             resumed += done.succeeded
@@ -205,6 +231,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "elected_s_p50": round(statistics.median(elections), 3),
             "reconnect_s_p50": round(statistics.median(reconnects), 3),
             "reconnect_s_max": round(max(reconnects), 3),
+            "decide_s_p50": round(statistics.median(decisions), 3),
+            "decide_s_max": round(max(decisions), 3),
             "plan_resumed": resumed,
             "lost_vms": len(lost),
             "duplicated_vms": len(duplicated),

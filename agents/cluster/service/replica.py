@@ -44,6 +44,10 @@ OBSERVE_PERIOD_S = 0.25
 """How often a standby reads who leads: its redirects name a new leader this soon after the
 election (a range request on one key, cheap for etcd)."""
 _ALWAYS_SERVED = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+STANDBY_READ_METADATA = "vmgrid-standby-read"
+"""Request metadata (value ``1``): a standby answers one of `STANDBY_READS` itself, from its
+warm view and the state it follows in etcd, instead of naming the leader."""
+STANDBY_READS = frozenset({"ListNodes", "GetNode", "ListVms", "ListPlans", "ListRules"})
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,9 @@ class ReplicaOptions:
     address the server bound)."""
     request_timeout_s: float = 1.0
     """Longest wait for one etcd member before the next is tried."""
+    view_period_s: float = 1.0
+    """How often a leading cluster manager sends its standbys what changed in its view of the
+    nodes (their warm view; every node again each 5 periods). Not used by coordinators."""
 
     def validate(self) -> ReplicaOptions:
         for endpoint in self.endpoints:
@@ -73,6 +80,8 @@ class ReplicaOptions:
                 )
         if self.endpoints and self.lease_ttl_s < 1:
             raise ConfigError(f"etcd.lease_ttl_s: {self.lease_ttl_s} must be >= 1")
+        if self.view_period_s <= 0:
+            raise ConfigError(f"etcd.view_period_s: {self.view_period_s} must be > 0")
         if self.request_timeout_s <= 0:
             raise ConfigError(f"etcd.request_timeout_s: {self.request_timeout_s} must be > 0")
         if not self.prefix.startswith("/"):
@@ -292,6 +301,8 @@ class StandbyInterceptor(grpc.aio.ServerInterceptor):
         method: str = handler_call_details.method  # type: ignore[attr-defined]
         if handler is None or method.startswith(_ALWAYS_SERVED):
             return handler
+        if method.rpartition("/")[2] in STANDBY_READS:
+            return guard(handler, self._check_read)
         return self._durable(guard(handler, self._check))
 
     def _durable(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
@@ -319,6 +330,12 @@ class StandbyInterceptor(grpc.aio.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+    async def _check_read(self, context: grpc.aio.ServicerContext) -> None:
+        """A read a standby answers from its own (warm) view when the caller asks for it."""
+        if (STANDBY_READ_METADATA, "1") in (context.invocation_metadata() or ()):
+            return
+        await self._check(context)
 
     async def _check(self, context: grpc.aio.ServicerContext) -> None:
         replica = self._replica

@@ -245,6 +245,17 @@ class EtcdClient:
         data = await self.call("kv/range", body)
         return [KeyValue.from_json(kv) for kv in data.get("kvs", [])]
 
+    async def newest(self, prefix: str) -> tuple[int, int]:
+        """How many keys start with `prefix` and the newest mod revision among them: a put
+        under it raises the second, a delete lowers the first (a follower's cheap check that
+        nothing changed since it read)."""
+        body: dict[str, Any] = {"key": _b64(prefix), "range_end": _b64(prefix_end(prefix))}
+        body |= {"limit": "1", "sort_target": "MOD", "sort_order": "DESCEND", "keys_only": True}
+        data = await self.call("kv/range", body)
+        kvs = data.get("kvs", [])
+        newest = int(kvs[0].get("mod_revision", 0)) if kvs else 0
+        return int(data.get("count", 0)), newest
+
     async def delete(self, key: str, prefix: bool = False) -> int:
         """Delete `key` (or every key under it); returns how many were deleted."""
         data = await self.call(
