@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import grpc
@@ -32,6 +33,7 @@ from vmgrid.agents.common.authz import guard
 from vmgrid.agents.common.etcd import Compare, Delete, Election, EtcdClient, EtcdUnavailable, Put
 from vmgrid.agents.common.link_stream import LEADER_METADATA
 from vmgrid.agents.errors import ConfigError
+from vmgrid.agents.tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +70,24 @@ class ReplicaOptions:
     address the server bound)."""
     request_timeout_s: float = 1.0
     """Longest wait for one etcd member before the next is tried."""
+    ca_file: str = ""
+    """CA certificate the etcd members' certificates are checked against (``https://``
+    endpoints; docs/replication.md, etcd over TLS)."""
+    cert_file: str = ""
+    """Client certificate presented to etcd (members started with ``--client-cert-auth``
+    require one): this process's own mTLS certificate will do."""
+    key_file: str = ""
+    """Key of `cert_file`."""
     view_period_s: float = 1.0
     """How often a leading cluster manager sends its standbys what changed in its view of the
     nodes (their warm view; every node again each 5 periods). Not used by coordinators."""
+
+    @property
+    def tls(self) -> TlsFiles | None:
+        """The etcd client's TLS files (None: plain HTTP endpoints)."""
+        if not self.ca_file:
+            return None
+        return TlsFiles(self.ca_file, self.cert_file, self.key_file)
 
     def validate(self) -> ReplicaOptions:
         for endpoint in self.endpoints:
@@ -80,6 +97,22 @@ class ReplicaOptions:
                 )
         if self.endpoints and self.lease_ttl_s < 1:
             raise ConfigError(f"etcd.lease_ttl_s: {self.lease_ttl_s} must be >= 1")
+        secure = [e for e in self.endpoints if e.startswith("https://")]
+        if secure and len(secure) != len(self.endpoints):
+            raise ConfigError("etcd.endpoints: mixes http:// and https:// URLs; use one scheme")
+        if secure and not self.ca_file:
+            raise ConfigError(
+                f"etcd.ca_file: empty while the endpoints are https:// ({secure[0]}); give the "
+                "CA that signed the etcd members' certificates"
+            )
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ConfigError("etcd.cert_file and etcd.key_file: give both or neither")
+        for key in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, key)
+            if path and not secure:
+                raise ConfigError(f"etcd.{key} = {path!r}: the endpoints are not https://")
+            if path and not Path(path).is_file():
+                raise ConfigError(f"etcd.{key}: {path!r} is not a readable file")
         if self.view_period_s <= 0:
             raise ConfigError(f"etcd.view_period_s: {self.view_period_s} must be > 0")
         if self.request_timeout_s <= 0:
@@ -109,7 +142,7 @@ class Replica:
         self.cluster_id = cluster_id
         self.role = role
         self.subject = subject
-        self.client = EtcdClient(options.endpoints, options.request_timeout_s)
+        self.client = EtcdClient(options.endpoints, options.request_timeout_s, options.tls)
         self.root = f"{options.prefix.rstrip('/')}/{scope}/{cluster_id}"
         self.election = Election(self.client, f"{self.root}/leader/", options.lease_ttl_s)
         self.replica_id = options.replica_id
