@@ -42,6 +42,7 @@ from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.drains import persist_drains, restore_drains
 from vmgrid.agents.cluster.service.replica import Replica, ReplicaOptions, StandbyInterceptor
 from vmgrid.agents.cluster.service.replica_store import EtcdMirror
+from vmgrid.agents.cluster.service.retention import Pruner, Retention
 from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.agents.cluster.service.standby import StateFollower
 from vmgrid.agents.cluster.service.state_mirror import StateMirror, WriteThroughs
@@ -217,12 +218,24 @@ class ClusterRuntime:
         self.manager.before_command = durable.flush
         self.standby_interceptor.write_through = durable
         mirroring = [asyncio.create_task(self.mirror.run()), asyncio.create_task(tables.run())]
+        mirroring.append(
+            asyncio.create_task(self._pruner(tables).run(self.options.replica.prune_period_s))
+        )
         try:
             self._start_leader_parts(address)
             await supervise(self._background, "decision loop")
         finally:
             for task in mirroring:
                 task.cancel()
+
+    def _pruner(self, tables: StateMirror) -> Pruner:
+        """Finished plans and failed jobs pruned from etcd, its history compacted."""
+        assert self.replica is not None and self.mirror is not None
+        options = self.options.replica
+        retention = Retention(options.keep_finished, options.keep_finished_hours * 3600,
+                              options.compact_revisions)  # fmt: skip
+        jobs = f"{tables.prefix}jobs/" if self.options.fault_tolerance is not None else None
+        return Pruner(self.replica, self.journal, self.mirror.plans_prefix, jobs, retention)
 
     def _state_mirror(self) -> StateMirror:
         """The journal's settings (operator policy, nodes in maintenance) and, with jobs

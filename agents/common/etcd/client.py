@@ -41,6 +41,15 @@ class EtcdUnavailable(Unavailable):
     """No etcd member answered (or the cluster has no quorum)."""
 
 
+class WatchCompacted(EtcdUnavailable):
+    """A watch asked for revisions etcd has compacted; it may start again at
+    ``compact_revision``, the oldest one etcd keeps."""
+
+    def __init__(self, message: str, compact_revision: int) -> None:
+        super().__init__(message)
+        self.compact_revision = compact_revision
+
+
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
@@ -284,6 +293,26 @@ class EtcdClient:
         newest = int(kvs[0].get("mod_revision", 0)) if kvs else 0
         return int(data.get("count", 0)), newest
 
+    async def keys(self, prefix: str) -> list[KeyValue]:
+        """The keys starting with `prefix`, without their values (``value`` is empty)."""
+        body: dict[str, Any] = {"key": _b64(prefix), "range_end": _b64(prefix_end(prefix))}
+        data = await self.call("kv/range", body | {"keys_only": True})
+        return [KeyValue.from_json(kv) for kv in data.get("kvs", [])]
+
+    async def revision(self) -> int:
+        """etcd's current revision."""
+        data = await self.call("kv/range", {"key": _b64("\0"), "count_only": True})
+        return int(data["header"]["revision"])
+
+    async def compact(self, revision: int) -> None:
+        """Drop the history before `revision` (etcd's compaction); asking for a revision
+        already compacted is not an error."""
+        try:
+            await self.call("kv/compaction", {"revision": str(revision)})
+        except EtcdUnavailable as exc:
+            if "compacted" not in str(exc):
+                raise
+
     async def delete(self, key: str, prefix: bool = False) -> int:
         """Delete `key` (or every key under it); returns how many were deleted."""
         data = await self.call(
@@ -350,6 +379,13 @@ class EtcdClient:
                     if not line.strip():
                         continue
                     result = json.loads(line).get("result", {})
+                    if result.get("canceled"):
+                        compacted = int(result.get("compact_revision", 0))
+                        raise WatchCompacted(
+                            f"etcd watch on {key!r} from revision {start_revision} cancelled: "
+                            f"compacted up to {compacted}",
+                            compacted,
+                        )
                     for event in result.get("events", []):
                         kind = "delete" if event.get("type") == "DELETE" else "put"
                         yield WatchEvent(kind, KeyValue.from_json(event["kv"]))
