@@ -33,6 +33,7 @@ import grpc
 import grpc.aio
 from vmgrid.agents.cluster.link.manager import NO_STREAM, ClusterManager
 from vmgrid.agents.cluster.state.state import NodeStatus
+from vmgrid.agents.common.authz import peer_identity
 from vmgrid.agents.common.node_codec.reports import (
     decode_hello,
     decode_report,
@@ -40,7 +41,9 @@ from vmgrid.agents.common.node_codec.reports import (
     encode_report,
 )
 from vmgrid.agents.errors import MalformedMessage
+from vmgrid.agents.identity import Role
 from vmgrid.agents.model import NodeHello, NodeReport, VmPressure
+from vmgrid.agents.tls import server_role_options
 from vmgrid.v1 import replica_pb2, replica_pb2_grpc
 
 if TYPE_CHECKING:
@@ -108,6 +111,14 @@ class ViewServicer(replica_pb2_grpc.ReplicaServiceServicer):
     async def FollowView(
         self, request: replica_pb2.FollowViewRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[replica_pb2.FollowViewResponse]:
+        holder = peer_identity(context)  # None on a plaintext server (loopback tests)
+        cluster_id = self._manager.config.cluster_id
+        if holder is not None and holder.name != cluster_id:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{holder.uri()} is not a manager of cluster {cluster_id!r}: it may not follow "
+                "this cluster's view",
+            )
         log.info("standby %s follows this leader's view of the nodes", request.replica_id)
         sent: dict[str, tuple[Any, ...]] = {}
         rounds = 0
@@ -154,7 +165,9 @@ class ViewFollower:
         if self._credentials is None:
             channel = grpc.aio.insecure_channel(leader)
         else:
-            channel = grpc.aio.secure_channel(leader, self._credentials)
+            # The leader must present a cluster manager's certificate (as agents require).
+            options = server_role_options(Role.CLUSTER)
+            channel = grpc.aio.secure_channel(leader, self._credentials, options)
         async with channel:
             stub = replica_pb2_grpc.ReplicaServiceStub(channel)
             request = replica_pb2.FollowViewRequest(replica_id=self._replica.replica_id)
