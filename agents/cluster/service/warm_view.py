@@ -4,8 +4,9 @@ Agents stream to the leader only. A standby dials the leader (``ReplicaService.F
 and applies what it is sent to its own cluster state, as if from agents: every node with its
 hello and last report, its maintenance flag, and whether the leader lost it or powered it off.
 The leader sends its whole view first, then every ``view_period_s`` the nodes whose VMs, VM
-states or flags changed (every node again each ``REFRESH_ROUNDS`` periods, for the usage) and
-the ids of the other nodes it hears from. The leader's report ingestion is not touched (the
+states or flags changed (found from the rows metrics read, without building a VM's object;
+every node again each ``REFRESH_ROUNDS`` periods, for the usage) and the ids of the other
+nodes it hears from. The leader's report ingestion is not touched (the
 view is read from its state at that low rate, and only while a standby follows), so a single
 manager, or a leader with no standby, does exactly what it did.
 
@@ -48,7 +49,8 @@ from vmgrid.v1 import replica_pb2, replica_pb2_grpc
 
 if TYPE_CHECKING:
     from vmgrid.agents.cluster.service.replica import Replica
-    from vmgrid.agents.cluster.state.nodes import NodeView
+    from vmgrid.agents.cluster.state.nodes import NodeLoad, NodeView
+    from vmgrid.agents.cluster.state.state import ClusterState
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +63,11 @@ RETRY_S = 0.5
 """Pause before a standby dials the leader again."""
 
 
-def _fingerprint(view: NodeView) -> tuple[Any, ...]:
-    """What makes a node worth sending again before its refresh round."""
-    vms = tuple((vm.uuid, vm.state) for vm in view.vms)
-    return (view.status, view.draining, view.identity, view.capacity, vms)
+def _fingerprint(state: ClusterState, load: NodeLoad) -> tuple[Any, ...]:
+    """What makes a node worth sending again before its refresh round: its status, flag,
+    capacity and its VMs' states (a VM that moves changes two nodes' lists), read without
+    building its VMs' objects."""
+    return (load.status, state.is_draining(load.node_id), load.capacity, load.vm_states)
 
 
 def encode_node(view: NodeView) -> replica_pb2.WarmNode:
@@ -96,15 +99,16 @@ class ViewServicer(replica_pb2_grpc.ReplicaServiceServicer):
     ) -> replica_pb2.FollowViewResponse:
         """The nodes changed since `sent` (every node with `everything`), updating `sent`."""
         message = replica_pb2.FollowViewResponse(term=self._manager.term)
-        views = self._manager.state.views()
-        for view in views:
-            mark = _fingerprint(view)
-            if everything or sent.get(view.node_id) != mark:
-                message.nodes.append(encode_node(view))
-                sent[view.node_id] = mark
-            elif view.status is NodeStatus.CONNECTED:
-                message.alive.append(view.node_id)
-        for gone in sent.keys() - {v.node_id for v in views}:
+        state = self._manager.state
+        loads = state.loads()
+        for load in loads:
+            mark = _fingerprint(state, load)
+            if everything or sent.get(load.node_id) != mark:
+                message.nodes.append(encode_node(state.view(load.node_id)))
+                sent[load.node_id] = mark
+            elif load.status is NodeStatus.CONNECTED:
+                message.alive.append(load.node_id)
+        for gone in sent.keys() - {load.node_id for load in loads}:
             del sent[gone]
         return message
 
