@@ -10,9 +10,9 @@ VM (a simulated migration lasting memory / `--bandwidth-mbit`), SIGKILLs the lea
 `--kill-after-s` later and starts it again as its supervisor would (it comes back a standby).
 
 - ``takeover_s``: from the SIGKILL to a survivor answering as leader with every agent
-  connected and the interrupted plan known (read back from etcd); ``elected_s``: to a
-  survivor answering as leader; ``reconnect_s``: from then until every agent is connected to
-  it (the agents' reconnect storm: they all lost their stream at once, and find the leader
+  connected (each agent's log says it connected to that leader) and the interrupted plan known
+  (read back from etcd); ``elected_s``: to a survivor answering as leader; ``reconnect_s``:
+  from then until every agent is connected to it (the agents' reconnect storm: they all lost their stream at once, and find the leader
   through the standbys' redirects, with jittered backoff capped at 0.5 s).
 - ``decide_s``: from the SIGKILL to the new leader answering with every node and every VM in
   its view, the moment it can decide: a standby that kept its view warm (it follows the
@@ -135,6 +135,18 @@ def _sees(address: str, nodes: set[str], vms: set[str]) -> bool:
     return connected >= nodes and set(view.placement) >= vms
 
 
+def _reached(logs: dict[Path, int], address: str) -> bool:
+    """Every agent says, in its log after the offset noted, that it connected to `address`
+    (its own word: a warm leader lists the nodes as connected before their agents are)."""
+    said = f"connected to manager at {address} "
+    for log, offset in logs.items():
+        with log.open("rb") as handle:
+            handle.seek(offset)
+            if said not in handle.read().decode(errors="replace"):
+                return False
+    return True
+
+
 def kill_leader(
     managers: list[ManagerProcess],
     leader: ManagerProcess,
@@ -142,10 +154,12 @@ def kill_leader(
     plan_id: str,
     workdir: Path,
     vms: set[str],
+    agent_logs: list[Path],
 ) -> Takeover:
     """SIGKILL `leader` while its plan `plan_id` runs, time the takeover, start the killed
     replica again as its supervisor would (replacing it in `managers`: it comes back a
     standby) and wait for the plan to end on the new leader."""
+    offsets = {log: log.stat().st_size for log in agent_logs}
     leader.process.send_signal(signal.SIGKILL)
     leader.process.wait(timeout=10)
     killed = time.monotonic()
@@ -155,7 +169,8 @@ def kill_leader(
     (first,) = leaders(survivors)
     wait_until(functools.partial(_sees, first.address, nodes, vms), 60, "every node and VM")
     decide = time.monotonic() - killed
-    new = serving_leader(survivors, nodes, 60)
+    new = first
+    wait_until(functools.partial(_reached, offsets, new.address), 60, "every agent reached it")
     reconnect = time.monotonic() - killed - elected
     wait_until(functools.partial(plan_state, new.address, plan_id), 30, "plan known")
     takeover = time.monotonic() - killed
@@ -200,7 +215,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             vm = next(u for u, hosts in sorted(placement.items()) if hosts == [src])
             plan_id = migrate(leader.address, vm, dst)
             time.sleep(args.kill_after_s)
-            done = kill_leader(managers, leader, set(nodes), plan_id, workdir, every_vm)
+            logs = [workdir / f"{n}.log" for n in nodes]
+            done = kill_leader(managers, leader, set(nodes), plan_id, workdir, every_vm, logs)
             elections.append(done.elected_s)
             decisions.append(done.decide_s)
             reconnects.append(done.reconnect_s)

@@ -148,7 +148,8 @@ def _rounds(
         name = _guest_on(cluster, src, names)
         plan_id = migrate(leader.address, uuids[name], dst.name)
         during = _migration_running(src, name, 30)
-        done = kill_leader(managers, leader, nodes, plan_id, workdir, set(uuids.values()))
+        logs = [workdir / f"agent-{h.name}.log" for h in hosts]
+        done = kill_leader(managers, leader, nodes, plan_id, workdir, set(uuids.values()), logs)
         mid += during
         elections.append(done.elected_s)
         decisions.append(done.decide_s)
