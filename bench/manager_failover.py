@@ -10,10 +10,14 @@ VM (a simulated migration lasting memory / `--bandwidth-mbit`), SIGKILLs the lea
 `--kill-after-s` later and starts it again as its supervisor would (it comes back a standby).
 
 - ``takeover_s``: from the SIGKILL to a survivor answering as leader with every agent
-  connected and the interrupted plan known (read back from etcd); ``elected_s``: to a
-  survivor answering as leader; ``reconnect_s``: from then until every agent is connected to
-  it (the agents' reconnect storm: they all lost their stream at once, and find the leader
+  connected (each agent's log says it connected to that leader) and the interrupted plan known
+  (read back from etcd); ``elected_s``: to a survivor answering as leader; ``reconnect_s``:
+  from then until every agent is connected to it (the agents' reconnect storm: they all lost their stream at once, and find the leader
   through the standbys' redirects, with jittered backoff capped at 0.5 s).
+- ``decide_s``: from the SIGKILL to the new leader answering with every node and every VM in
+  its view, the moment it can decide: a standby that kept its view warm (it follows the
+  leader's view of the nodes) answers so at once, a cold one once the agents have reported to
+  it.
 - ``plan_resumed``: rounds whose interrupted plan then ended ``succeeded`` on the new leader.
 - ``lost_vms`` / ``duplicated_vms``: VMs of the start running nowhere / on two nodes at the end.
 - ``duplicate_commands_refused``: stale-term commands agents refused (their logs).
@@ -32,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 from vmgrid.lab.etcd import EtcdCluster
 from vmgrid.lab.replicas import (
     ManagerProcess,
@@ -45,10 +50,12 @@ from vmgrid.lab.replicas import (
     start_manager,
     start_test_agent,
     stop,
+    view_of,
     wait_until,
 )
-from vmgrid.v1 import common_pb2
+from vmgrid.v1 import cluster_pb2, common_pb2
 
+CONNECTED = cluster_pb2.NODE_STATUS_CONNECTED
 FINISHED = (common_pb2.PLAN_STATE_SUCCEEDED, common_pb2.PLAN_STATE_FAILED)
 
 
@@ -109,10 +116,35 @@ class Takeover:
     """To a survivor answering as leader."""
     reconnect_s: float
     """From then to that leader serving every agent."""
+    decide_s: float
+    """To the new leader answering with every node and VM in its view."""
     takeover_s: float
     """To the new leader serving every agent and knowing the interrupted plan."""
     succeeded: bool
     """The interrupted plan then ended ``succeeded``."""
+
+
+def _sees(address: str, nodes: set[str], vms: set[str]) -> bool:
+    """The manager at `address` answers with every one of `nodes` connected and every one
+    of `vms` running."""
+    try:
+        view = view_of(address)
+    except grpc.RpcError:
+        return False
+    connected = {n for n, (status, _) in view.nodes.items() if status == CONNECTED}
+    return connected >= nodes and set(view.placement) >= vms
+
+
+def _reached(logs: dict[Path, int], address: str) -> bool:
+    """Every agent says, in its log after the offset noted, that it connected to `address`
+    (its own word: a warm leader lists the nodes as connected before their agents are)."""
+    said = f"connected to manager at {address} "
+    for log, offset in logs.items():
+        with log.open("rb") as handle:
+            handle.seek(offset)
+            if said not in handle.read().decode(errors="replace"):
+                return False
+    return True
 
 
 def kill_leader(
@@ -121,24 +153,31 @@ def kill_leader(
     nodes: set[str],
     plan_id: str,
     workdir: Path,
+    vms: set[str],
+    agent_logs: list[Path],
 ) -> Takeover:
     """SIGKILL `leader` while its plan `plan_id` runs, time the takeover, start the killed
     replica again as its supervisor would (replacing it in `managers`: it comes back a
     standby) and wait for the plan to end on the new leader."""
+    offsets = {log: log.stat().st_size for log in agent_logs}
     leader.process.send_signal(signal.SIGKILL)
     leader.process.wait(timeout=10)
     killed = time.monotonic()
     survivors = [m for m in managers if m is not leader]
     wait_until(functools.partial(_one_leads, survivors), 60, "a survivor leads")
     elected = time.monotonic() - killed
-    new = serving_leader(survivors, nodes, 60)
+    (first,) = leaders(survivors)
+    wait_until(functools.partial(_sees, first.address, nodes, vms), 60, "every node and VM")
+    decide = time.monotonic() - killed
+    new = first
+    wait_until(functools.partial(_reached, offsets, new.address), 60, "every agent reached it")
     reconnect = time.monotonic() - killed - elected
     wait_until(functools.partial(plan_state, new.address, plan_id), 30, "plan known")
     takeover = time.monotonic() - killed
     managers[managers.index(leader)] = restart_manager(workdir, leader)
     wait_until(functools.partial(_ended, new.address, plan_id), 120, "the plan ends")
     succeeded = plan_state(new.address, plan_id) == common_pb2.PLAN_STATE_SUCCEEDED
-    return Takeover(new, elected, reconnect, takeover, succeeded)
+    return Takeover(new, elected, reconnect, decide, takeover, succeeded)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -166,6 +205,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         takeovers: list[float] = []
         elections: list[float] = []
         reconnects: list[float] = []
+        decisions: list[float] = []
         resumed = 0
         for round_index in range(args.kills):
             leader = serving_leader(managers, set(nodes), 60)
@@ -175,8 +215,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             vm = next(u for u, hosts in sorted(placement.items()) if hosts == [src])
             plan_id = migrate(leader.address, vm, dst)
             time.sleep(args.kill_after_s)
-            done = kill_leader(managers, leader, set(nodes), plan_id, workdir)
+            logs = [workdir / f"{n}.log" for n in nodes]
+            done = kill_leader(managers, leader, set(nodes), plan_id, workdir, every_vm, logs)
             elections.append(done.elected_s)
+            decisions.append(done.decide_s)
             reconnects.append(done.reconnect_s)
             takeovers.append(done.takeover_s)
             resumed += done.succeeded
@@ -205,6 +247,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "elected_s_p50": round(statistics.median(elections), 3),
             "reconnect_s_p50": round(statistics.median(reconnects), 3),
             "reconnect_s_max": round(max(reconnects), 3),
+            "decide_s_p50": round(statistics.median(decisions), 3),
+            "decide_s_max": round(max(decisions), 3),
             "plan_resumed": resumed,
             "lost_vms": len(lost),
             "duplicated_vms": len(duplicated),

@@ -134,6 +134,7 @@ def _rounds(
     nodes = {h.name for h in hosts}
     takeovers: list[float] = []
     elections: list[float] = []
+    decisions: list[float] = []
     resumed = mid = 0
     for round_index in range(args.kills):
         leader = serving_leader(managers, nodes, 120)
@@ -147,9 +148,11 @@ def _rounds(
         name = _guest_on(cluster, src, names)
         plan_id = migrate(leader.address, uuids[name], dst.name)
         during = _migration_running(src, name, 30)
-        done = kill_leader(managers, leader, nodes, plan_id, workdir)
+        logs = [workdir / f"agent-{h.name}.log" for h in hosts]
+        done = kill_leader(managers, leader, nodes, plan_id, workdir, set(uuids.values()), logs)
         mid += during
         elections.append(done.elected_s)
+        decisions.append(done.decide_s)
         takeovers.append(done.takeover_s)
         resumed += done.succeeded
         say(
@@ -178,6 +181,8 @@ def _rounds(
         "takeover_s_p50": round(statistics.median(takeovers), 3),
         "takeover_s_max": round(max(takeovers), 3),
         "elected_s_p50": round(statistics.median(elections), 3),
+        "decide_s_p50": round(statistics.median(decisions), 3),
+        "decide_s_max": round(max(decisions), 3),
         "plan_resumed": resumed,
         "lost_vms": sum(1 for hosts_of in where.values() if not hosts_of),
         "duplicated_vms": sum(1 for hosts_of in where.values() if len(hosts_of) > 1),

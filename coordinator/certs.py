@@ -167,12 +167,40 @@ def create_component_cert(
         name = check_name(identity.name)
     except IdentityError as exc:
         raise CertError(f"--name: {exc}") from None
+    return _signed(directory, name, identity.role.value, _san(identity, extra_names), ca)
+
+
+def create_etcd_member_cert(
+    directory: Path, name: str, ca: CA, extra_names: Sequence[str] = ()
+) -> Path:
+    """Write NAME.crt and NAME.key for an etcd member of the replicated store (its client and
+    peer ports), signed by the project CA: valid for 127.0.0.1, localhost, NAME and
+    `extra_names`, for server and client authentication (members dial each other), and with
+    no ``vmgrid://`` identity, so no vmgrid server accepts it. vmgrid's replicas present their
+    own component certificates to etcd."""
+    try:
+        name = check_name(name)
+    except IdentityError as exc:
+        raise CertError(f"--name: {exc}") from None
+    entries: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    for value in ("localhost", name, *extra_names):
+        try:
+            entries.append(x509.IPAddress(ipaddress.ip_address(value)))
+        except ValueError:
+            entries.append(x509.DNSName(value))
+    san = x509.SubjectAlternativeName(list(dict.fromkeys(entries)))
+    return _signed(directory, name, "etcd", san, ca)
+
+
+def _signed(
+    directory: Path, name: str, unit: str, san: x509.SubjectAlternativeName, ca: CA
+) -> Path:
     ca_cert, ca_key = ca
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(name, identity.role.value))
+        .subject_name(_name(name, unit))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -185,7 +213,7 @@ def create_component_cert(
             ),
             critical=False,
         )
-        .add_extension(_san(identity, extra_names), critical=False)
+        .add_extension(san, critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     _write_key(directory / f"{name}.key", key)
@@ -235,6 +263,26 @@ def issue_cert(
         )
     _mkdir(base, "--dir")
     return create_component_cert(base, identity, ca, extra_names)
+
+
+def issue_etcd_member_cert(
+    certs_dir: str | Path,
+    name: str,
+    ca_dir: str | Path | None = None,
+    extra_names: Sequence[str] = (),
+) -> Path:
+    """Issue an etcd member's certificate (:func:`create_etcd_member_cert`) into
+    ``certs_dir`` with the CA of ``ca_dir``, as :func:`issue_cert` does a component's."""
+    base = Path(certs_dir)
+    ca_path = Path(ca_dir) if ca_dir is not None else default_ca_dir(base)
+    _check_no_ca_key(base, ca_path)
+    ca = load_ca(ca_path)
+    if ca is None:
+        raise CertError(
+            f"--ca-dir {str(ca_path)!r} holds no CA (ca.crt, ca.key); run 'vmgridctl certs init'"
+        )
+    _mkdir(base, "--dir")
+    return create_etcd_member_cert(base, name, ca, extra_names)
 
 
 def init_certs(

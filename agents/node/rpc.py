@@ -48,8 +48,29 @@ _CHANNEL_OPTIONS = (
 )
 
 REPLICA_BACKOFF_CAP_S = 0.5
-"""Longest wait between dials when the agent knows several manager replicas: one of them
-is about to lead, and the agent must reach it within a heartbeat."""
+"""Longest wait between dials when the agent knows several manager replicas, for one
+heartbeat timeout after it lost its manager: one of them is about to lead (an election takes a
+lease TTL), and the agent must reach it within a heartbeat."""
+DEFAULT_HEARTBEAT_TIMEOUT_S = 10.0
+"""The manager's heartbeat timeout until a hello ack has said it."""
+
+
+def replica_delay_s(silent_s: float, heartbeat_timeout_s: float) -> float:
+    """Wait before the next dial when several manager replicas are known and none has taken
+    the stream for `silent_s` seconds: at most `REPLICA_BACKOFF_CAP_S` for the first heartbeat
+    timeout (a failover: an election takes a lease TTL), then a ceiling that doubles every
+    quarter of a heartbeat timeout up to half of one, with jitter (between half the ceiling
+    and the ceiling). A long outage (etcd without quorum: every replica refuses) then costs
+    about one dial every few seconds instead of two a second, while a leader that appears is
+    still reached before its heartbeat timeout could count this node lost. A standby naming
+    the leader is followed at once, without any wait."""
+    if silent_s < heartbeat_timeout_s:
+        ceiling = REPLICA_BACKOFF_CAP_S
+    else:
+        doublings = (silent_s - heartbeat_timeout_s) / (heartbeat_timeout_s / 4)
+        cap_s = max(REPLICA_BACKOFF_CAP_S, heartbeat_timeout_s / 2)
+        ceiling = min(cap_s, REPLICA_BACKOFF_CAP_S * 2 ** min(doublings, 20))
+    return random.uniform(ceiling / 2, ceiling)
 
 
 def backoff_delay_s(attempt: int, base_s: float = 0.5, cap_s: float = 15.0) -> float:
@@ -168,8 +189,13 @@ class NodeLink:
         self._restart = asyncio.Event()
         self.connected = False
         self.sessions = 0
+        self.dials = 0
+        """Streams opened (each dial of a manager replica)."""
         self._last_failure = ""
         self._redirected = False
+        self._heartbeat_timeout_s = DEFAULT_HEARTBEAT_TIMEOUT_S
+        self.silent_since = time.monotonic()
+        """When the last stream a manager acknowledged ended (or the agent started)."""
         self.fence = fence or TermFence()
         """The highest leadership term seen; commands of a lower one are refused."""
 
@@ -193,7 +219,8 @@ class NodeLink:
             delay = backoff_delay_s(attempt)
             if len(self._targets) > 1:
                 self._target = self._next_target()
-                delay = min(delay, REPLICA_BACKOFF_CAP_S)
+                silent_s = time.monotonic() - self.silent_since
+                delay = replica_delay_s(silent_s, self._heartbeat_timeout_s)
             log.debug("redialling manager at %s in %.1f s", self._target, delay)
             await _wait(stop, delay)
 
@@ -206,6 +233,7 @@ class NodeLink:
             options = _CHANNEL_OPTIONS + server_role_options(Role.CLUSTER)
             channel = grpc.aio.secure_channel(self._target, self._credentials, options)
         ending = asyncio.Event()
+        self.dials += 1
         try:
             call = node_pb2_grpc.NodeLinkServiceStub(channel).Connect(self._requests(ending))
             watcher = asyncio.ensure_future(self._watch(stop, call))
@@ -227,6 +255,8 @@ class NodeLink:
                         except OSError as exc:  # its commands are refused, saying why
                             log.error("term %d not stored: %s", incoming.term, exc)
                         acked = self.connected = True
+                        if incoming.heartbeat_timeout_ms > 0:
+                            self._heartbeat_timeout_s = incoming.heartbeat_timeout_ms / 1000
                         self._last_failure = ""
                         self.sessions += 1
                         log.info(
@@ -262,6 +292,8 @@ class NodeLink:
                     log.log(level, "manager at %s unreachable: %s%s", self._target, details, hint)
                 self._last_failure = details
         finally:
+            if acked:
+                self.silent_since = time.monotonic()
             self.connected = False
             ending.set()
             await channel.close(grace=None)

@@ -11,6 +11,7 @@ from vmgrid.coordinator.certs import (
     CertError,
     init_certs,
     issue_cert,
+    issue_etcd_member_cert,
     revocation_line,
     revoke,
 )
@@ -50,6 +51,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--san", action="append", default=[], metavar="NAME", help="extra DNS name or IP"
     )
     issue.set_defaults(handler=_issue)
+    member = certs_sub.add_parser(
+        "etcd-member",
+        help="issue an etcd member's certificate (client and peer TLS of the replicated store)",
+        description="Writes DIR/NAME.crt and DIR/NAME.key (and DIR/ca.crt) signed by the CA of "
+        "CA_DIR, valid for 127.0.0.1, localhost, NAME and each --san, for server and client "
+        "authentication, naming no vmgrid holder (docs/replication.md, etcd over TLS).",
+    )
+    member.add_argument("--name", required=True, help="the member's name (ETCD_NAME)")
+    member.add_argument("--dir", required=True, help="certs directory to write into")
+    member.add_argument("--ca-dir", metavar="CA_DIR", help=_CA_DIR_HELP)
+    member.add_argument(
+        "--san", action="append", default=[], metavar="NAME", help="extra DNS name or IP"
+    )
+    member.set_defaults(handler=_etcd_member)
     revoke = certs_sub.add_parser(
         "revoke",
         help="add a certificate or a holder to the deny list servers re-read",
@@ -65,6 +80,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--holder", metavar="vmgrid://ROLE/NAME", help="revoke every certificate of a holder"
     )
     revoke.set_defaults(handler=_revoke)
+
+
+def _etcd_member(args: argparse.Namespace) -> int:
+    try:
+        path = issue_etcd_member_cert(args.dir, args.name, args.ca_dir, args.san)
+    except CertError as exc:
+        print(f"vmgridctl certs etcd-member: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
 
 
 def _init(args: argparse.Namespace) -> int:

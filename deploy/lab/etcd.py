@@ -7,6 +7,12 @@ so a system etcd that the Debian package may have started does not matter), and 
 every member answers ``/health``. Members are ended by the pid they were started with
 (``stop``), one member can be killed, paused (SIGSTOP, to cut a client's session without
 closing its sockets) and resumed, and ``endpoints`` lists the client URLs.
+
+With ``tls=True`` the members speak TLS on both ports, with client certificates required
+(``--client-cert-auth``, ``--peer-client-cert-auth``), from certificates made the way vmgrid's
+own mTLS certificates are (``vmgrid.coordinator.certs``): a project CA under ``DIR/tls-ca``,
+one member certificate each and a client certificate (``client_tls``: a cluster manager's
+certificate, what a replica presents) under ``DIR/tls``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -24,11 +31,17 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vmgrid.agents.identity import Identity, Role
+from vmgrid.agents.tls import TlsFiles
+from vmgrid.coordinator.certs import create_ca, create_component_cert, create_etcd_member_cert
 from vmgrid.lab import procs
 from vmgrid.lab.errors import LabError
 
 ETCD = "etcd"
 ENDPOINTS_FILE = "endpoints"
+CLIENT_NAME = "replicated"
+"""Name of the client certificate a TLS cluster's members accept (a cluster manager's, of
+the cluster id the lab's replicas use)."""
 """Written in the cluster's directory once every member is healthy: the client URLs,
 comma-separated (what `--etcd-endpoints` takes)."""
 
@@ -57,14 +70,15 @@ class EtcdMember:
     data_dir: Path
     log_file: Path
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    scheme: str = "http"
 
     @property
     def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"{self.scheme}://127.0.0.1:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
-        return f"http://127.0.0.1:{self.peer_port}"
+        return f"{self.scheme}://127.0.0.1:{self.peer_port}"
 
     @property
     def pid(self) -> int | None:
@@ -84,6 +98,7 @@ class EtcdCluster:
         token: str = "vmgrid",
         binary: str = ETCD,
         detached: bool = False,
+        tls: bool = False,
     ) -> None:
         if members not in (1, 3, 5):
             raise LabError(f"etcd members: {members}; give 1, 3 or 5")
@@ -95,10 +110,42 @@ class EtcdCluster:
         """Start members in their own session (the `vmgrid-lab etcd-start` command exits and
         leaves them running; `stop_members` ends them by their pid files)."""
         self.members: list[EtcdMember] = []
+        self.tls_dir = self.directory / "tls" if tls else None
+        """Certificates of a TLS cluster (ca.crt, the members', the client's); None: plain."""
 
     @property
     def endpoints(self) -> list[str]:
         return [m.client_url for m in self.members]
+
+    @property
+    def client_tls(self) -> TlsFiles | None:
+        """The CA and the client certificate a TLS cluster accepts (None: plain HTTP)."""
+        if self.tls_dir is None:
+            return None
+        return TlsFiles.from_dir(self.tls_dir, CLIENT_NAME)
+
+    def _make_certificates(self) -> None:
+        """The CA (reused when it exists), one certificate per member and the client's."""
+        assert self.tls_dir is not None
+        ca = create_ca(self.directory / "tls-ca")
+        self.tls_dir.mkdir(parents=True, exist_ok=True)
+        for member in self.members:
+            if not (self.tls_dir / f"{member.name}.crt").exists():
+                create_etcd_member_cert(self.tls_dir, member.name, ca)
+        if not (self.tls_dir / f"{CLIENT_NAME}.crt").exists():
+            create_component_cert(self.tls_dir, Identity(Role.CLUSTER, CLIENT_NAME), ca)
+
+    def _tls_flags(self, member: EtcdMember) -> list[str]:
+        if self.tls_dir is None:
+            return []
+        ca, cert = str(self.tls_dir / "ca.crt"), str(self.tls_dir / f"{member.name}.crt")
+        key = str(self.tls_dir / f"{member.name}.key")
+        return [
+            "--cert-file", cert, "--key-file", key,
+            "--client-cert-auth", "--trusted-ca-file", ca,
+            "--peer-cert-file", cert, "--peer-key-file", key,
+            "--peer-client-cert-auth", "--peer-trusted-ca-file", ca,
+        ]  # fmt: skip
 
     def start(self, timeout_s: float = 30.0) -> EtcdCluster:
         """Start every member and wait until each is healthy; LabError says which is not."""
@@ -113,9 +160,12 @@ class EtcdCluster:
                 peer_port=ports[2 * i + 1],
                 data_dir=self.directory / f"etcd{i}.data",
                 log_file=self.directory / f"etcd{i}.log",
+                scheme="https" if self.tls_dir is not None else "http",
             )
             for i in range(self.size)
         ]
+        if self.tls_dir is not None:
+            self._make_certificates()
         for member in self.members:
             self._launch(member)
         try:
@@ -145,6 +195,7 @@ class EtcdCluster:
             # Fast elections on loopback: a member loss is noticed within half a second.
             "--heartbeat-interval", "50",
             "--election-timeout", "500",
+            *self._tls_flags(member),
         ]  # fmt: skip
         log = member.log_file.open("ab")
         try:
@@ -167,7 +218,7 @@ class EtcdCluster:
             if not member.running():
                 tail = member.log_file.read_text(errors="replace")[-600:]
                 raise LabError(f"etcd member {member.name} exited: {tail.strip()}")
-            if healthy(member.client_url):
+            if healthy(member.client_url, tls=self.client_tls):
                 return
             time.sleep(0.1)
         raise LabError(f"etcd member {member.name} not healthy within {timeout_s} s")
@@ -219,10 +270,16 @@ class EtcdCluster:
         self.stop()
 
 
-def healthy(client_url: str, timeout_s: float = 1.0) -> bool:
-    """Whether the member at `client_url` answers ``/health`` with health true."""
+def healthy(client_url: str, timeout_s: float = 1.0, tls: TlsFiles | None = None) -> bool:
+    """Whether the member at `client_url` answers ``/health`` with health true (over TLS with
+    the client certificate of `tls`)."""
+    context = None
+    if tls is not None:
+        context = ssl.create_default_context(cafile=tls.ca_file)
+        context.load_cert_chain(tls.cert_file, tls.key_file)
     try:
-        with urllib.request.urlopen(f"{client_url}/health", timeout=timeout_s) as response:
+        url = f"{client_url}/health"
+        with urllib.request.urlopen(url, timeout=timeout_s, context=context) as response:
             return bool(json.loads(response.read()).get("health") == "true")
     except (OSError, urllib.error.URLError, ValueError):
         return False
@@ -255,7 +312,7 @@ def stop_members(directory: Path) -> int:
     return len(running)
 
 
-def start_fresh(directory: Path, members: int) -> EtcdCluster:
+def start_fresh(directory: Path, members: int, tls: bool = False) -> EtcdCluster:
     """A new detached cluster in `directory` (old data removed); LabError when members
     started there still run."""
     directory = Path(directory)
@@ -270,4 +327,4 @@ def start_fresh(directory: Path, members: int) -> EtcdCluster:
         )
     for data in directory.glob("etcd*.data"):
         shutil.rmtree(data)
-    return EtcdCluster(directory, members, detached=True).start()
+    return EtcdCluster(directory, members, detached=True, tls=tls).start()

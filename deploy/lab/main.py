@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -52,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     etcd_start.add_argument(
         "--members", type=int, default=3, choices=(1, 3, 5), help="etcd members (default 3)"
     )
+    etcd_start.add_argument(
+        "--tls",
+        action="store_true",
+        help="client and peer TLS with client certificates (made under DIR/etcd/tls)",
+    )
     _command(sub, "etcd-stop", "stop the etcd cluster started by etcd-start")
     for command in sub.choices.values():
         command.add_argument(
@@ -68,7 +74,14 @@ def _command(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
 
 def _human(command: str, result: dict[str, Any]) -> str:
     if command == "etcd-start":
-        return f"etcd in {result['dir']}: --etcd-endpoints {','.join(result['endpoints'])}"
+        line = f"etcd in {result['dir']}: --etcd-endpoints {','.join(result['endpoints'])}"
+        tls = result.get("tls")
+        if tls:
+            line += (
+                f" --etcd-ca-file {tls['ca_file']} --etcd-cert-file {tls['cert_file']}"
+                f" --etcd-key-file {tls['key_file']}"
+            )
+        return line
     if command == "etcd-stop":
         return f"etcd in {result['dir']}: stopped {result['stopped']} member(s)"
     if command == "probe":
@@ -92,9 +105,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         directory = Path(args.dir) / "etcd"
         if args.command == "etcd-stop":
             return {"dir": str(directory), "stopped": etcd.stop_members(directory)}
-        cluster = etcd.start_fresh(directory, args.members)
+        cluster = etcd.start_fresh(directory, args.members, args.tls)
         pids = [m.pid for m in cluster.members]
-        return {"dir": str(directory), "endpoints": cluster.endpoints, "pids": pids}
+        tls = cluster.client_tls
+        return {
+            "dir": str(directory),
+            "endpoints": cluster.endpoints,
+            "pids": pids,
+            "tls": dataclasses.asdict(tls) if tls is not None else None,
+        }
     if args.command == "start":
         lab = Lab(args.dir, answer_timeout_s=args.timeout, use_kvm=not args.tcg)
         hosts = lab.start(args.hosts)

@@ -253,6 +253,37 @@ def running_hosts(address: str, vm_uuid: str) -> list[str]:
     return running_placement(address).get(vm_uuid, [])
 
 
+@dataclass(frozen=True)
+class View:
+    """What a replica knows of its cluster: each node's status and maintenance flag, each
+    running VM's nodes, each plan's state."""
+
+    nodes: dict[str, tuple[int, bool]]
+    placement: dict[str, list[str]]
+    plans: dict[str, int]
+
+
+def view_of(address: str, standby_read: bool = False) -> View:
+    """The view of the replica at `address`; with `standby_read`, a standby answers from its
+    own warm view (``vmgrid-standby-read``) instead of naming the leader. grpc.RpcError when
+    it does not answer."""
+    metadata = (("vmgrid-standby-read", "1"),) if standby_read else ()
+    with grpc.insecure_channel(address) as channel:
+        stub = _stub(channel)
+        nodes = stub.ListNodes(cluster_pb2.ListNodesRequest(), timeout=5, metadata=metadata)
+        vms = stub.ListVms(cluster_pb2.ListVmsRequest(), timeout=5, metadata=metadata)
+        plans = stub.ListPlans(cluster_pb2.ListPlansRequest(), timeout=5, metadata=metadata)
+    placement: dict[str, list[str]] = {}
+    for vm in vms.vms:
+        if vm.usage.state == common_pb2.VM_STATE_RUNNING:
+            placement.setdefault(vm.usage.uuid, []).append(vm.node_id)
+    return View(
+        {n.node_id: (int(n.status), bool(n.draining)) for n in nodes.nodes},
+        {uuid: sorted(found) for uuid, found in placement.items()},
+        {p.plan_id: int(p.state) for p in plans.plans},
+    )
+
+
 def wait_until(check: Callable[[], object], timeout_s: float, what: str) -> float:
     """Seconds until `check()` is true; TimeoutError naming `what` after `timeout_s`."""
     start = time.monotonic()

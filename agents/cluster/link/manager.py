@@ -39,6 +39,9 @@ from vmgrid.agents.model import (
 from vmgrid.agents.report_rows import ReportRows
 
 MANAGER_VERSION = "0.1.0"
+NO_STREAM = 0
+"""Connection id of a node known only from the leader's view (a standby replica's warm view,
+``service/warm_view.py``): no agent stream yet. Streams are numbered from 1."""
 OutboxItem = HelloAck | StreamError | Command | None  # None closes the stream
 ProgressCallback = Callable[[CommandResult], None]
 
@@ -149,6 +152,10 @@ class ClusterManager:
             raise FailedPrecondition(f"node {node_id!r} is connected; stop its agent first")
         self.state.forget_node(node_id)
 
+    def has_stream(self, node_id: str) -> bool:
+        """True while an agent stream of `node_id` is open to this manager."""
+        return node_id in self._sessions
+
     @property
     def session_count(self) -> int:
         """Open agent streams, one per connected node."""
@@ -248,12 +255,18 @@ class ClusterManager:
                 )
             encode_command(command)  # UnencodableCommand here, never on the node's stream
             session = self._sessions.get(node_id)
-            if session is None or self.state.node_status(node_id) is NodeStatus.LOST:
+            # A node known from the warm view of a replica that just took over: the command
+            # waits for its agent's stream (open_session sends it), like a resent one.
+            awaited = session is None and self.state.is_current(node_id, NO_STREAM)
+            if (session is None and not awaited) or (
+                self.state.node_status(node_id) is NodeStatus.LOST
+            ):
                 raise Unavailable(f"node {node_id!r} has no live agent stream; retry later")
             future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
             pending = _Pending(node_id, command, future, on_progress)
             self._pending[command.command_id] = pending
-            session.outbox.put_nowait(command)
+            if session is not None:
+                session.outbox.put_nowait(command)
         try:
             return await asyncio.wait_for(asyncio.shield(pending.future), timeout_s)
         except TimeoutError:

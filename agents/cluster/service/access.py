@@ -3,14 +3,15 @@
 Node agents use the node link only; operators every ClusterService RPC, read-only operators
 the list/get/watch/check ones; the coordinator every ClusterService RPC too, because its
 dashboard relays the actions of its own authenticated users, except forgetting a node, which
-only an operator's certificate may do. Cluster manager certificates have no business here.
+only an operator's certificate may do. Cluster manager certificates only follow the leader's
+view of the nodes (a standby replica of the cluster, ``warm_view.py``).
 """
 
 from __future__ import annotations
 
 from vmgrid.agents.common.authz import AccessTable, service_table, standard_services_table
 from vmgrid.agents.identity import Role
-from vmgrid.v1 import cluster_pb2, node_pb2
+from vmgrid.v1 import cluster_pb2, node_pb2, replica_pb2
 
 NODE = frozenset({Role.NODE})
 READ = frozenset({Role.OPERATOR, Role.READONLY, Role.COORDINATOR})
@@ -60,5 +61,9 @@ _CLUSTER_SERVICE = {
 CLUSTER_ACCESS: AccessTable = {
     **service_table(node_pb2.DESCRIPTOR.services_by_name["NodeLinkService"], {"Connect": NODE}),
     **service_table(cluster_pb2.DESCRIPTOR.services_by_name["ClusterService"], _CLUSTER_SERVICE),
+    **service_table(
+        replica_pb2.DESCRIPTOR.services_by_name["ReplicaService"],
+        {"FollowView": frozenset({Role.CLUSTER})},
+    ),
     **standard_services_table(),
 }

@@ -25,6 +25,9 @@ FLAG_DESTS = {
     "replica_id": "replica_id",
     "prefix": "etcd_prefix",
     "advertise": "advertise",
+    "ca_file": "etcd_ca_file",
+    "cert_file": "etcd_cert_file",
+    "key_file": "etcd_key_file",
 }
 """Key of the table -> argparse dest of the flag that overrides it."""
 
@@ -44,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser, what: str = "replicated manag
     group.add_argument(
         "--advertise", metavar="HOST:PORT", help="address agents are sent to when this leads"
     )
+    group.add_argument("--etcd-ca-file", metavar="PEM", help="CA of etcd's TLS (https://)")
+    group.add_argument("--etcd-cert-file", metavar="PEM", help="client certificate for etcd")
+    group.add_argument("--etcd-key-file", metavar="PEM", help="key of --etcd-cert-file")
 
 
 def options(document: Mapping[str, Any], path: str, args: argparse.Namespace) -> ReplicaOptions:

@@ -23,15 +23,14 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import grpc
 import grpc.aio
+from vmgrid.agents.cluster.service.replica_options import ReplicaOptions as ReplicaOptions
 from vmgrid.agents.common.authz import guard
 from vmgrid.agents.common.etcd import Compare, Delete, Election, EtcdClient, EtcdUnavailable, Put
 from vmgrid.agents.common.link_stream import LEADER_METADATA
-from vmgrid.agents.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -44,40 +43,10 @@ OBSERVE_PERIOD_S = 0.25
 """How often a standby reads who leads: its redirects name a new leader this soon after the
 election (a range request on one key, cheap for etcd)."""
 _ALWAYS_SERVED = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-
-
-@dataclass(frozen=True)
-class ReplicaOptions:
-    """The ``[etcd]`` table: where the etcd cluster is and how this replica campaigns."""
-
-    endpoints: tuple[str, ...] = ()
-    """Client URLs of the etcd members (http://HOST:PORT); empty: a single replica, no etcd."""
-    lease_ttl_s: int = 3
-    """Seconds a leader's lease outlives its last renewal: the longest a dead leader holds
-    its cluster; a standby takes over about this long after the leader dies."""
-    replica_id: str = ""
-    """Name of this replica in logs and in the leader key (default: its address)."""
-    prefix: str = "/vmgrid"
-    """Root of vmgrid's keys in etcd (several grids may share one etcd cluster)."""
-    advertise: str = ""
-    """HOST:PORT agents and operators are sent to when this replica leads (default: the
-    address the server bound)."""
-    request_timeout_s: float = 1.0
-    """Longest wait for one etcd member before the next is tried."""
-
-    def validate(self) -> ReplicaOptions:
-        for endpoint in self.endpoints:
-            if not endpoint.startswith(("http://", "https://")):
-                raise ConfigError(
-                    f"etcd.endpoints: {endpoint!r} is not a URL; expected http://HOST:PORT"
-                )
-        if self.endpoints and self.lease_ttl_s < 1:
-            raise ConfigError(f"etcd.lease_ttl_s: {self.lease_ttl_s} must be >= 1")
-        if self.request_timeout_s <= 0:
-            raise ConfigError(f"etcd.request_timeout_s: {self.request_timeout_s} must be > 0")
-        if not self.prefix.startswith("/"):
-            raise ConfigError(f"etcd.prefix: {self.prefix!r} must start with '/'")
-        return self
+STANDBY_READ_METADATA = "vmgrid-standby-read"
+"""Request metadata (value ``1``): a standby answers one of `STANDBY_READS` itself, from its
+warm view and the state it follows in etcd, instead of naming the leader."""
+STANDBY_READS = frozenset({"ListNodes", "GetNode", "ListVms", "ListPlans", "ListRules"})
 
 
 class Replica:
@@ -100,7 +69,7 @@ class Replica:
         self.cluster_id = cluster_id
         self.role = role
         self.subject = subject
-        self.client = EtcdClient(options.endpoints, options.request_timeout_s)
+        self.client = EtcdClient(options.endpoints, options.request_timeout_s, options.tls)
         self.root = f"{options.prefix.rstrip('/')}/{scope}/{cluster_id}"
         self.election = Election(self.client, f"{self.root}/leader/", options.lease_ttl_s)
         self.replica_id = options.replica_id
@@ -292,6 +261,8 @@ class StandbyInterceptor(grpc.aio.ServerInterceptor):
         method: str = handler_call_details.method  # type: ignore[attr-defined]
         if handler is None or method.startswith(_ALWAYS_SERVED):
             return handler
+        if method.rpartition("/")[2] in STANDBY_READS:
+            return guard(handler, self._check_read)
         return self._durable(guard(handler, self._check))
 
     def _durable(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
@@ -319,6 +290,12 @@ class StandbyInterceptor(grpc.aio.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+    async def _check_read(self, context: grpc.aio.ServicerContext) -> None:
+        """A read a standby answers from its own (warm) view when the caller asks for it."""
+        if (STANDBY_READ_METADATA, "1") in (context.invocation_metadata() or ()):
+            return
+        await self._check(context)
 
     async def _check(self, context: grpc.aio.ServicerContext) -> None:
         replica = self._replica

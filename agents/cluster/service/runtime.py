@@ -42,12 +42,16 @@ from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.drains import persist_drains, restore_drains
 from vmgrid.agents.cluster.service.replica import Replica, ReplicaOptions, StandbyInterceptor
 from vmgrid.agents.cluster.service.replica_store import EtcdMirror
+from vmgrid.agents.cluster.service.retention import Pruner, Retention
 from vmgrid.agents.cluster.service.server import ClusterServer
+from vmgrid.agents.cluster.service.standby import StateFollower
 from vmgrid.agents.cluster.service.state_mirror import StateMirror, WriteThroughs
+from vmgrid.agents.cluster.service.warm_view import ViewFollower, ViewServicer
 from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.common.etcd import EtcdUnavailable
 from vmgrid.agents.common.supervise import supervise
 from vmgrid.agents.model import NodeCapacity, NodeHello, NodeIdentity
+from vmgrid.agents.tls import TlsFiles, channel_credentials
 
 if TYPE_CHECKING:
     import grpc
@@ -127,6 +131,16 @@ class ClusterRuntime:
             self.manager.leading = self.replica.leading
             self.standby_interceptor = StandbyInterceptor(self.replica)
             self.server.interceptors.append(self.standby_interceptor)
+            self.server.view = ViewServicer(self.manager, self.options.replica.view_period_s)
+            self._replica_credentials = (
+                None
+                if config.insecure
+                else channel_credentials(
+                    TlsFiles(config.tls_ca_file, config.tls_cert_file, config.tls_key_file)
+                )
+            )
+        self.state_follower: StateFollower | None = None
+        self.view_follower: ViewFollower | None = None
 
     def _restore_powered_off(self) -> None:
         """Nodes this manager powered off stay known across its restarts (the journal keeps
@@ -164,14 +178,39 @@ class ClusterRuntime:
         return address
 
     async def _lead_then_run(self, address: str) -> None:
+        """As a standby, follow etcd's replicated state and the leader's view of the nodes
+        (warm: nothing to load at takeover); once leading, catch up and run."""
         assert self.replica is not None
-        self.manager.term = await self.replica.lead(address)
-        self._step_down = asyncio.create_task(self._step_down_when_deposed())
         self.mirror = EtcdMirror(self.replica, self.journal, self.manager.state.rules)
-        plans, rules = await self.replica.read_until_answered(self.mirror.restore, "the journal")
+        tables = self._state_mirror()
+        self.state_follower = StateFollower(self.replica, self.mirror, tables)
+        self.view_follower = ViewFollower(
+            self.replica, self.manager, self._replica_credentials, self.options.replica.lease_ttl_s
+        )
+        following = [
+            asyncio.create_task(self.state_follower.run()),
+            asyncio.create_task(self.view_follower.run()),
+        ]
+        try:
+            self.manager.term = await self.replica.lead(address)
+        finally:
+            for task in following:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self.view_follower.touch_alive()  # their agents get a full heartbeat timeout to come
+        self._step_down = asyncio.create_task(self._step_down_when_deposed())
+        follower = self.state_follower
+        reread = await self.replica.read_until_answered(follower.catch_up, "the journal")
+        log.info(
+            "took over with %s from etcd (%s; %d earlier read(s) as a standby) and a warm "
+            "view of %d node(s)",
+            "the state read again" if reread else "the state already read",
+            ", ".join(f"{k} {n}" for k, n in follower.counts.items()),
+            follower.loads - int(reread),
+            len(self.manager.state.node_ids()),
+        )
         self._restore_powered_off()
-        log.info("read %d plan(s) and %d rule(s) from etcd", plans, rules)
-        tables = await self._restore_tables()
         restore_policy(self.journal, self.loop)
         restore_drains(self.manager.state, self.journal)
         self.mirror.attach()
@@ -179,6 +218,9 @@ class ClusterRuntime:
         self.manager.before_command = durable.flush
         self.standby_interceptor.write_through = durable
         mirroring = [asyncio.create_task(self.mirror.run()), asyncio.create_task(tables.run())]
+        mirroring.append(
+            asyncio.create_task(self._pruner(tables).run(self.options.replica.prune_period_s))
+        )
         try:
             self._start_leader_parts(address)
             await supervise(self._background, "decision loop")
@@ -186,11 +228,20 @@ class ClusterRuntime:
             for task in mirroring:
                 task.cancel()
 
-    async def _restore_tables(self) -> StateMirror:
+    def _pruner(self, tables: StateMirror) -> Pruner:
+        """Finished plans and failed jobs pruned from etcd, its history compacted."""
+        assert self.replica is not None and self.mirror is not None
+        options = self.options.replica
+        retention = Retention(options.keep_finished, options.keep_finished_hours * 3600,
+                              options.compact_revisions)  # fmt: skip
+        jobs = f"{tables.prefix}jobs/" if self.options.fault_tolerance is not None else None
+        return Pruner(self.replica, self.journal, self.mirror.plans_prefix, jobs, retention)
+
+    def _state_mirror(self) -> StateMirror:
         """The journal's settings (operator policy, nodes in maintenance) and, with jobs
-        enabled, the job store and HA's member store (members, checkpoints, stale copies),
-        read back from etcd as the previous leader left them, then mirrored while this replica
-        leads (flushed before every command, like the journal)."""
+        enabled, the job store and HA's member store (members, checkpoints, stale copies):
+        followed from etcd while a standby, mirrored while this replica leads (flushed before
+        every command, like the journal)."""
         assert self.replica is not None
         tables = {"settings": self.journal.connection}
         if self.options.fault_tolerance is not None:
@@ -201,10 +252,7 @@ class ClusterRuntime:
             members = jobs.members.connection
             tables |= {"jobs": jobs.store.connection, "members": members,
                        "checkpoints": members, "stale": members}  # fmt: skip
-        mirror = StateMirror(self.replica, tables, {"checkpoints": 2, "stale": 2})
-        counts = await self.replica.read_until_answered(mirror.restore, "the settings and jobs")
-        log.info("read from etcd: %s", ", ".join(f"{k} {n}" for k, n in counts.items()))
-        return mirror
+        return StateMirror(self.replica, tables, {"checkpoints": 2, "stale": 2})
 
     @property
     def no_new_decisions(self) -> bool:
@@ -304,10 +352,13 @@ class ClusterRuntime:
             log.info("plan %s resumed and ended %s", report.plan_id, report.state.value)
 
     def _reported(self, nodes: set[str]) -> bool:
+        """Every node of `nodes` reported over its own agent stream (a warm view from the
+        old leader is not enough to reconcile a plan's actions with)."""
         state = self.manager.state
         known = set(state.node_ids())
         return all(
             n in known
+            and self.manager.has_stream(n)
             and state.node_status(n) is NodeStatus.CONNECTED
             and state.view(n).usage is not None
             for n in nodes

@@ -24,7 +24,7 @@ from vmgrid.agents.common.grpc_server import (
 )
 from vmgrid.agents.common.supervise import supervise
 from vmgrid.agents.tls import TlsFiles
-from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, node_pb2, node_pb2_grpc
+from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, node_pb2, node_pb2_grpc, replica_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ class ClusterServer:
         """Run after the role check (the standby replica's refusal); set before start()."""
         self.operator: OperatorApi | None = None
         """Operator actions; set by ClusterRuntime (a bare server answers them UNIMPLEMENTED)."""
+        self.view: replica_pb2_grpc.ReplicaServiceServicer | None = None
+        """The leader's view of the nodes for its standbys; set by a replicated ClusterRuntime."""
 
     async def start(self) -> str:
         """Bind, serve and start the heartbeat watchdog; returns the bound host:port."""
@@ -68,6 +70,8 @@ class ClusterServer:
         cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
             ClusterServicer(self.manager, self.operator), server
         )
+        if self.view is not None:
+            replica_pb2_grpc.add_ReplicaServiceServicer_to_server(self.view, server)
         add_health_and_reflection(server, self.health, SERVICE_NAMES)
         config = self.config
         tls = TlsFiles(config.tls_ca_file, config.tls_cert_file, config.tls_key_file)

@@ -9,6 +9,7 @@ from vmgrid.agents.common.etcd.client import (
     KeyValue,
     Put,
     TxnResult,
+    WatchCompacted,
     WatchEvent,
 )
 from vmgrid.agents.common.etcd.election import Election, Leader
@@ -24,5 +25,6 @@ __all__ = [
     "Leader",
     "Put",
     "TxnResult",
+    "WatchCompacted",
     "WatchEvent",
 ]

@@ -5,6 +5,10 @@ etcd serves every v3 call as JSON next to gRPC on its client port (etcd 3.4 and 
 grpc versions out of vmgrid's environment and needs no thread: every call is a coroutine on the
 manager's event loop. Keys and values are bytes on the wire (base64 in JSON) and ``str`` here.
 
+With ``tls`` (a CA and a client certificate, vmgrid's own ``TlsFiles``) it speaks HTTPS to
+``https://`` endpoints, verifying the members against the CA and presenting the certificate
+(etcd's ``--client-cert-auth``); docs/replication.md says how the members are set up.
+
 The client tries its endpoints in order and remembers the one that answered; a member that does
 not answer within ``timeout_s`` is skipped. Every failure is an ``EtcdUnavailable`` naming the
 endpoints and the last cause; a refused compare is not an error but a ``TxnResult``.
@@ -16,6 +20,7 @@ import asyncio
 import base64
 import json
 import logging
+import ssl
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +28,7 @@ from typing import Any
 
 import aiohttp
 from vmgrid.agents.errors import InvalidArgument, Unavailable
+from vmgrid.agents.tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,15 @@ RETRY_PAUSE_S = 0.2
 
 class EtcdUnavailable(Unavailable):
     """No etcd member answered (or the cluster has no quorum)."""
+
+
+class WatchCompacted(EtcdUnavailable):
+    """A watch asked for revisions etcd has compacted; it may start again at
+    ``compact_revision``, the oldest one etcd keeps."""
+
+    def __init__(self, message: str, compact_revision: int) -> None:
+        super().__init__(message)
+        self.compact_revision = compact_revision
 
 
 def _b64(text: str) -> str:
@@ -52,6 +67,24 @@ def prefix_end(prefix: str) -> str:
             return raw.decode(errors="surrogateescape")
         raw.pop()
     return "\0"
+
+
+def tls_context(tls: TlsFiles) -> ssl.SSLContext:
+    """An HTTPS client context: members verified against `tls.ca_file`, and the client
+    certificate `tls.cert_file`/`tls.key_file` presented when given. ValueError naming the
+    file that cannot be read."""
+    try:
+        context = ssl.create_default_context(cafile=tls.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"etcd CA file {tls.ca_file!r}: {exc}") from None
+    if tls.cert_file or tls.key_file:
+        try:
+            context.load_cert_chain(tls.cert_file, tls.key_file or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(
+                f"etcd client certificate {tls.cert_file!r} / key {tls.key_file!r}: {exc}"
+            ) from None
+    return context
 
 
 @dataclass(frozen=True)
@@ -159,13 +192,16 @@ class WatchEvent:
 class EtcdClient:
     """``async with EtcdClient(endpoints) as etcd``; every call may raise EtcdUnavailable."""
 
-    def __init__(self, endpoints: Sequence[str], timeout_s: float = 2.0) -> None:
+    def __init__(
+        self, endpoints: Sequence[str], timeout_s: float = 2.0, tls: TlsFiles | None = None
+    ) -> None:
         if not endpoints:
             raise InvalidArgument("etcd endpoints: empty; give at least one http://HOST:PORT")
         for endpoint in endpoints:
             if not endpoint.startswith(("http://", "https://")):
                 raise InvalidArgument(f"etcd endpoint {endpoint!r}: not an http(s):// URL")
         self.endpoints = [e.rstrip("/") for e in endpoints]
+        self._ssl = tls_context(tls) if tls is not None else None
         self.timeout_s = timeout_s
         self._current = 0
         self._session: aiohttp.ClientSession | None = None
@@ -187,7 +223,8 @@ class EtcdClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            connector = aiohttp.TCPConnector(ssl=self._ssl) if self._ssl is not None else None
+            self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
     def _order(self) -> list[str]:
@@ -244,6 +281,37 @@ class EtcdClient:
             body |= {"sort_target": "CREATE", "sort_order": "ASCEND"}
         data = await self.call("kv/range", body)
         return [KeyValue.from_json(kv) for kv in data.get("kvs", [])]
+
+    async def newest(self, prefix: str) -> tuple[int, int]:
+        """How many keys start with `prefix` and the newest mod revision among them: a put
+        under it raises the second, a delete lowers the first (a follower's cheap check that
+        nothing changed since it read)."""
+        body: dict[str, Any] = {"key": _b64(prefix), "range_end": _b64(prefix_end(prefix))}
+        body |= {"limit": "1", "sort_target": "MOD", "sort_order": "DESCEND", "keys_only": True}
+        data = await self.call("kv/range", body)
+        kvs = data.get("kvs", [])
+        newest = int(kvs[0].get("mod_revision", 0)) if kvs else 0
+        return int(data.get("count", 0)), newest
+
+    async def keys(self, prefix: str) -> list[KeyValue]:
+        """The keys starting with `prefix`, without their values (``value`` is empty)."""
+        body: dict[str, Any] = {"key": _b64(prefix), "range_end": _b64(prefix_end(prefix))}
+        data = await self.call("kv/range", body | {"keys_only": True})
+        return [KeyValue.from_json(kv) for kv in data.get("kvs", [])]
+
+    async def revision(self) -> int:
+        """etcd's current revision."""
+        data = await self.call("kv/range", {"key": _b64("\0"), "count_only": True})
+        return int(data["header"]["revision"])
+
+    async def compact(self, revision: int) -> None:
+        """Drop the history before `revision` (etcd's compaction); asking for a revision
+        already compacted is not an error."""
+        try:
+            await self.call("kv/compaction", {"revision": str(revision)})
+        except EtcdUnavailable as exc:
+            if "compacted" not in str(exc):
+                raise
 
     async def delete(self, key: str, prefix: bool = False) -> int:
         """Delete `key` (or every key under it); returns how many were deleted."""
@@ -311,6 +379,13 @@ class EtcdClient:
                     if not line.strip():
                         continue
                     result = json.loads(line).get("result", {})
+                    if result.get("canceled"):
+                        compacted = int(result.get("compact_revision", 0))
+                        raise WatchCompacted(
+                            f"etcd watch on {key!r} from revision {start_revision} cancelled: "
+                            f"compacted up to {compacted}",
+                            compacted,
+                        )
                     for event in result.get("events", []):
                         kind = "delete" if event.get("type") == "DELETE" else "put"
                         yield WatchEvent(kind, KeyValue.from_json(event["kv"]))

@@ -27,6 +27,7 @@ from vmgrid.agents.common.etcd.client import (
     Get,
     KeyValue,
     Put,
+    WatchCompacted,
 )
 from vmgrid.agents.errors import InvalidArgument
 
@@ -107,11 +108,16 @@ class Election:
     async def _wait_deleted(self, kv: KeyValue) -> None:
         """Until `kv` is deleted, or a renewal period passes (then the caller looks again, so a
         watch stuck on a silent member cannot hold the campaign)."""
+        start = kv.mod_revision + 1
         with contextlib.suppress(TimeoutError, EtcdUnavailable):
             async with asyncio.timeout(self.ttl_s / 3):
-                async for event in self.client.watch(kv.key, start_revision=kv.mod_revision + 1):
-                    if event.kind == "delete":
-                        return
+                while True:
+                    try:
+                        async for event in self.client.watch(kv.key, start_revision=start):
+                            if event.kind == "delete":
+                                return
+                    except WatchCompacted as exc:  # a leader key older than etcd's history
+                        start = exc.compact_revision
 
     async def _renew(self) -> None:
         period = self.ttl_s / 3
