@@ -30,6 +30,7 @@ import grpc.aio
 from vmgrid.agents import model
 from vmgrid.agents.common import node_codec as codec
 from vmgrid.agents.common.link_stream import LEADER_METADATA
+from vmgrid.agents.common.redial import next_dial_delay_s
 from vmgrid.agents.identity import Role
 from vmgrid.agents.node.fencing import TermFence
 from vmgrid.agents.tls import server_role_options
@@ -47,30 +48,8 @@ _CHANNEL_OPTIONS = (
     ("grpc.max_reconnect_backoff_ms", 2_000),
 )
 
-REPLICA_BACKOFF_CAP_S = 0.5
-"""Longest wait between dials when the agent knows several manager replicas, for one
-heartbeat timeout after it lost its manager: one of them is about to lead (an election takes a
-lease TTL), and the agent must reach it within a heartbeat."""
 DEFAULT_HEARTBEAT_TIMEOUT_S = 10.0
 """The manager's heartbeat timeout until a hello ack has said it."""
-
-
-def replica_delay_s(silent_s: float, heartbeat_timeout_s: float) -> float:
-    """Wait before the next dial when several manager replicas are known and none has taken
-    the stream for `silent_s` seconds: at most `REPLICA_BACKOFF_CAP_S` for the first heartbeat
-    timeout (a failover: an election takes a lease TTL), then a ceiling that doubles every
-    quarter of a heartbeat timeout up to half of one, with jitter (between half the ceiling
-    and the ceiling). A long outage (etcd without quorum: every replica refuses) then costs
-    about one dial every few seconds instead of two a second, while a leader that appears is
-    still reached before its heartbeat timeout could count this node lost. A standby naming
-    the leader is followed at once, without any wait."""
-    if silent_s < heartbeat_timeout_s:
-        ceiling = REPLICA_BACKOFF_CAP_S
-    else:
-        doublings = (silent_s - heartbeat_timeout_s) / (heartbeat_timeout_s / 4)
-        cap_s = max(REPLICA_BACKOFF_CAP_S, heartbeat_timeout_s / 2)
-        ceiling = min(cap_s, REPLICA_BACKOFF_CAP_S * 2 ** min(doublings, 20))
-    return random.uniform(ceiling / 2, ceiling)
 
 
 def backoff_delay_s(attempt: int, base_s: float = 0.5, cap_s: float = 15.0) -> float:
@@ -220,7 +199,8 @@ class NodeLink:
             if len(self._targets) > 1:
                 self._target = self._next_target()
                 silent_s = time.monotonic() - self.silent_since
-                delay = replica_delay_s(silent_s, self._heartbeat_timeout_s)
+                round_ended = self._target == self._targets[0]
+                delay = next_dial_delay_s(round_ended, silent_s, self._heartbeat_timeout_s)
             log.debug("redialling manager at %s in %.1f s", self._target, delay)
             await _wait(stop, delay)
 

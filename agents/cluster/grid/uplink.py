@@ -22,6 +22,7 @@ from vmgrid.agents import grid_codec
 from vmgrid.agents import grid_model as m
 from vmgrid.agents.cluster.grid.fence import CoordinatorFence
 from vmgrid.agents.common.link_stream import LEADER_METADATA
+from vmgrid.agents.common.redial import next_dial_delay_s
 from vmgrid.agents.common.supervise import Supervised, supervise
 from vmgrid.agents.identity import Role
 from vmgrid.agents.tls import server_role_options
@@ -31,9 +32,8 @@ log = logging.getLogger(__name__)
 
 SummarySource = Callable[[], m.ClusterSummary]
 ResultSink = Callable[[m.GridCommandResult], None]
-REPLICA_RETRY_S = 0.5
-"""Longest pause before the next coordinator replica is tried: a new leader is found within
-about a summary period of its election."""
+DEFAULT_CLUSTER_TIMEOUT_S = 30.0
+"""The coordinator's timeout for a silent cluster until a hello ack has said it."""
 CommandHandler = Callable[[m.GridCommand, ResultSink], None]
 """Takes a grid command and a sink for its results; must return at once (start a task)."""
 
@@ -57,18 +57,24 @@ class GridUplink:
         the period the coordinator asks for in its hello acknowledgement instead of
         ``period_s``. ``coordinator_addr`` may list every replica of a replicated
         coordinator, separated by commas: the uplink follows a standby's redirect at once
-        and tries the next address after any other failure (at most ``REPLICA_RETRY_S``
-        apart)."""
+        and tries the next address after any other failure (every address of the list in turn,
+        then ``redial.replica_delay_s``: at most 0.5 s for the coordinator's cluster timeout,
+        then longer)."""
         self._targets = [t.strip() for t in coordinator_addr.split(",") if t.strip()]
         self.coordinator_addr = self._targets[0] if self._targets else coordinator_addr
         """The address dialled now (the leader's, once found)."""
         self._redirected = False
+        self._silent_since = time.monotonic()
+        """When the link last lost (or first looked for) an acknowledged stream."""
+        self._timeout_s = DEFAULT_CLUSTER_TIMEOUT_S
         self.hello = hello
         self.period_s = period_s
         self.ack: m.HelloAck | None = None
         self.errors: list[m.StreamError] = []
         self.sent = 0
         self.connects = 0
+        self.dials = 0
+        """Streams opened (acknowledged or not)."""
         self.connected = asyncio.Event()
         self._credentials = credentials
         self._source = summary_source
@@ -118,14 +124,19 @@ class GridUplink:
             self.connected.clear()
             if self.ack is not None:
                 backoff = self._initial_backoff_s
+                if self.ack.heartbeat_timeout_ms > 0:
+                    self._timeout_s = self.ack.heartbeat_timeout_ms / 1000
                 self.ack = None
+                self._silent_since = time.monotonic()
             if self._redirected:
                 self._redirected = False
                 continue  # a standby named the leader: dial it now
             delay = backoff * random.uniform(0.8, 1.2)
             if len(self._targets) > 1:
                 self.coordinator_addr = self._next_target()
-                delay = min(delay, REPLICA_RETRY_S)
+                silent_s = time.monotonic() - self._silent_since
+                round_ended = self.coordinator_addr == self._targets[0]
+                delay = next_dial_delay_s(round_ended, silent_s, self._timeout_s)
             await asyncio.sleep(delay)
             backoff = min(backoff * 2, self._max_backoff_s)
 
@@ -162,6 +173,7 @@ class GridUplink:
         )
 
     async def _session(self) -> None:
+        self.dials += 1
         async with self._channel() as channel:
             out: asyncio.Queue[object] = asyncio.Queue()
             out.put_nowait(grid_codec.hello_request(self.hello))
