@@ -11,6 +11,7 @@ import grpc
 import grpc.aio
 from grpc_health.v1.health import aio as health_aio
 from vmgrid.agents.cluster.service.replica import Replica
+from vmgrid.agents.cluster.service.retention import Retention
 from vmgrid.agents.cluster.service.state_mirror import StateMirror
 from vmgrid.agents.common.authz import interceptors
 from vmgrid.agents.common.etcd import EtcdUnavailable
@@ -31,6 +32,7 @@ from vmgrid.coordinator.mover import GridMover
 from vmgrid.coordinator.moves import MoveJournal
 from vmgrid.coordinator.registry import Registry
 from vmgrid.coordinator.replica import TakeoverGate, coordinator_replica
+from vmgrid.coordinator.retention import GridPruner
 from vmgrid.coordinator.rpc import CoordinatorServicer, GridLinkServicer
 from vmgrid.coordinator.service import Coordinator
 from vmgrid.solver.grid import GridError, Topology, load_topology
@@ -156,6 +158,11 @@ class CoordinatorServer:
         self.gate.write_through = mirror
         self.gate.restored = True
         mirroring = asyncio.create_task(mirror.run())
+        options = self.config.replica
+        retention = Retention(options.keep_finished, options.keep_finished_hours * 3600,
+                              options.compact_revisions)  # fmt: skip
+        pruner = GridPruner(self.replica, self.mover.journal, mirror.prefix, retention)
+        pruning = asyncio.create_task(pruner.run(options.prune_period_s))
         try:
             self._start_leader_parts()
             await self.replica.deposed.wait()
@@ -168,6 +175,7 @@ class CoordinatorServer:
             self.deposed.set()
         finally:
             mirroring.cancel()
+            pruning.cancel()
 
     async def stop(self, grace_s: float = 1.0) -> None:
         """Stop serving (NOT_SERVING first, so health checkers see it), then close the db."""

@@ -37,8 +37,8 @@ class ReplicaOptions:
     key_file: str = ""
     """Key of `cert_file`."""
     keep_finished: int = 500
-    """Finished plans (and, separately, failed jobs) a leading cluster manager keeps in etcd:
-    the newest ones (its own SQLite keeps them all)."""
+    """Finished plans (and, separately, failed jobs) a leader keeps in etcd: the newest ones
+    (its own SQLite keeps them all); a coordinator counts finished grid plans."""
     keep_finished_hours: float = 24.0
     """...and none older than this (plans by creation, jobs by their last change)."""
     compact_revisions: int = 10000

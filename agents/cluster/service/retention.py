@@ -72,44 +72,28 @@ def failed_jobs(rows: Sequence[str]) -> list[tuple[str, float]]:
     return out
 
 
-class Pruner:
-    """The leader's pruning of etcd (``await run()`` while it leads)."""
+class EtcdPruner:
+    """A leader's pruning of etcd (``await run()`` while it leads): every pass deletes the keys
+    ``doomed`` names, in fenced transactions, then compacts etcd's history."""
 
-    def __init__(
-        self,
-        replica: Replica,
-        journal: Journal,
-        plans_prefix: str,
-        jobs_prefix: str | None,
-        retention: Retention,
-    ) -> None:
+    def __init__(self, replica: Replica, retention: Retention) -> None:
         self._replica = replica
-        self._journal = journal
-        self._plans_prefix = plans_prefix
-        self._jobs_prefix = jobs_prefix
         self.retention = retention
         self.pruned = 0
         self.compacted_to = 0
 
+    async def doomed(self, now: float) -> list[str]:
+        """The etcd keys this pass deletes."""
+        raise NotImplementedError
+
     async def prune(self, now: float | None = None) -> int:
         """One pass: delete what the retention drops, compact; returns how many keys went."""
-        now = time.time() if now is None else now
-        client = self._replica.client
-        in_etcd = {kv.key for kv in await client.keys(self._plans_prefix)}
-        doomed = [
-            self._plans_prefix + plan_id
-            for plan_id in self.retention.dropped(finished_plans(self._journal), now)
-            if self._plans_prefix + plan_id in in_etcd
-        ]
-        if self._jobs_prefix is not None:
-            stored = await client.range(self._jobs_prefix)
-            jobs = failed_jobs([kv.value for kv in stored])
-            doomed += [self._jobs_prefix + j for j in self.retention.dropped(jobs, now)]
+        doomed = await self.doomed(time.time() if now is None else now)
         for start in range(0, len(doomed), BATCH):
             await self._replica.write_fenced([Delete(k) for k in doomed[start : start + BATCH]])
         self.pruned += len(doomed)
         if doomed:
-            log.info("pruned %d finished plan(s) and job(s) from etcd", len(doomed))
+            log.info("pruned %d finished record(s) from etcd", len(doomed))
         await self._compact()
         return len(doomed)
 
@@ -122,6 +106,12 @@ class Pruner:
             await self._replica.client.compact(target)
             self.compacted_to = target
 
+    async def failed_jobs(self, prefix: str, now: float) -> list[str]:
+        """Keys of the failed jobs mirrored under `prefix` that the retention drops."""
+        stored = await self._replica.client.range(prefix)
+        jobs = failed_jobs([kv.value for kv in stored])
+        return [prefix + j for j in self.retention.dropped(jobs, now)]
+
     async def run(self, period_s: float) -> None:
         while True:
             await asyncio.sleep(period_s)
@@ -129,3 +119,31 @@ class Pruner:
                 await self.prune()
             except EtcdUnavailable as exc:
                 log.warning("pruning etcd: %s", exc)
+
+
+class Pruner(EtcdPruner):
+    """A cluster manager's pruning: finished plans of its journal, failed jobs."""
+
+    def __init__(
+        self,
+        replica: Replica,
+        journal: Journal,
+        plans_prefix: str,
+        jobs_prefix: str | None,
+        retention: Retention,
+    ) -> None:
+        super().__init__(replica, retention)
+        self._journal = journal
+        self._plans_prefix = plans_prefix
+        self._jobs_prefix = jobs_prefix
+
+    async def doomed(self, now: float) -> list[str]:
+        in_etcd = {kv.key for kv in await self._replica.client.keys(self._plans_prefix)}
+        doomed = [
+            self._plans_prefix + plan_id
+            for plan_id in self.retention.dropped(finished_plans(self._journal), now)
+            if self._plans_prefix + plan_id in in_etcd
+        ]
+        if self._jobs_prefix is not None:
+            doomed += await self.failed_jobs(self._jobs_prefix, now)
+        return doomed
