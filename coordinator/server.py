@@ -12,6 +12,7 @@ import grpc.aio
 from grpc_health.v1.health import aio as health_aio
 from vmgrid.agents.cluster.service.replica import Replica
 from vmgrid.agents.cluster.service.retention import Retention
+from vmgrid.agents.cluster.service.standby import StateFollower
 from vmgrid.agents.cluster.service.state_mirror import StateMirror
 from vmgrid.agents.common.authz import interceptors
 from vmgrid.agents.common.etcd import EtcdUnavailable
@@ -135,8 +136,6 @@ class CoordinatorServer:
         """Campaign; once leading, read the grid's state from etcd, resume, and mirror every
         change until the lease is lost (then ``deposed`` is set and nothing more is sent)."""
         assert self.replica is not None and self.gate is not None
-        term = await self.replica.lead(self.address)
-        self.coordinator.term = term
         mirror = StateMirror(
             self.replica,
             {
@@ -145,13 +144,24 @@ class CoordinatorServer:
                 "jobs": self.jobs.store.connection,
             },
         )
-        counts = await self.replica.read_until_answered(mirror.restore, "the grid's state")
+        follower = StateFollower(self.replica, None, mirror)
+        following = asyncio.create_task(follower.run())  # a standby keeps the state loaded
+        try:
+            term = await self.replica.lead(self.address)
+        finally:
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
+        self.coordinator.term = term
+        reread = await self.replica.read_until_answered(follower.catch_up, "the grid's state")
         self.registry.reload()
         self.coordinator.restart_liveness()
         log.info(
-            "term %d: rows read from etcd: %s",
+            "term %d: %s from etcd (%s; %d earlier read(s) as a standby)",
             term,
-            ", ".join(f"{k} {n}" for k, n in counts.items()),
+            "the grid's state read again" if reread else "the grid's state already read",
+            ", ".join(f"{k} {n}" for k, n in follower.counts.items()),
+            follower.loads - int(reread),
         )
         self.mirror = mirror
         self.coordinator.before_command = mirror.durable

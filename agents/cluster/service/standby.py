@@ -32,12 +32,14 @@ Marks = tuple[tuple[int, int], ...]
 class StateFollower:
     """``await run()`` on a standby (until cancelled); ``await catch_up()`` once it leads."""
 
-    def __init__(self, replica: Replica, journal: EtcdMirror, tables: StateMirror) -> None:
+    def __init__(self, replica: Replica, journal: EtcdMirror | None, tables: StateMirror) -> None:
+        """`journal` None: only `tables` are followed (a coordinator's registry, moves, jobs)."""
         self._replica = replica
         self._journal = journal
         self._tables = tables
-        self._prefixes = (journal.plans_prefix, journal.rules_prefix, journal.nodes_prefix,
-                          tables.prefix)  # fmt: skip
+        journal_prefixes = () if journal is None else (
+            journal.plans_prefix, journal.rules_prefix, journal.nodes_prefix)  # fmt: skip
+        self._prefixes = (*journal_prefixes, tables.prefix)
         self.loaded: Marks | None = None
         """The marks of what this replica last read (None: nothing yet)."""
         self.loads = 0
@@ -57,9 +59,11 @@ class StateFollower:
         if marks == self.loaded:
             self.loaded_at = time.monotonic()
             return False
-        plans, rules = await self._journal.restore()
-        tables = await self._tables.restore()
-        self.counts = {"plans": plans, "rules": rules} | tables
+        counts: dict[str, int] = {}
+        if self._journal is not None:
+            plans, rules = await self._journal.restore()
+            counts = {"plans": plans, "rules": rules}
+        self.counts = counts | await self._tables.restore()
         self.loaded = marks  # a change made during the read is read again next time
         self.loads += 1
         self.loaded_at = time.monotonic()
