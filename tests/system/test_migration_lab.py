@@ -25,7 +25,11 @@ pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 BOOT_TIMEOUT_S = 900.0
 ARGS = argparse.Namespace(
-    guest="linux", bandwidth_mbit=400, timeout_s=180.0, boot_timeout_s=BOOT_TIMEOUT_S
+    guest="linux",
+    bandwidth_mbit=400,
+    timeout_s=180.0,
+    boot_timeout_s=BOOT_TIMEOUT_S,
+    max_downtime_ms=0,
 )
 
 DRIVER = DriverOptions(migration_bandwidth_bps=ARGS.bandwidth_mbit * 1_000_000)
@@ -67,6 +71,10 @@ def test_a_dirtying_guest_migrates_there_and_back_through_the_manager(
         # the guest was paused for QEMU's downtime, so its stream saw at least that gap
         assert record.downtime_gap_ms is not None
         assert record.downtime_gap_ms + 20 >= record.job["downtime_ms"]
+        # libvirt's events pinned the switchover: its gap is one of the migration's gaps
+        assert record.switchover is not None
+        assert record.switchover["gap_ms"] <= record.downtime_gap_ms
+        assert record.switchover["pause_to_resume_ms"] is not None
         assert record.dirty_mib_s is None or record.dirty_mib_s >= 0
         # the manager's plan lasts its pre-copy estimate for the guest, not a flat second
         assert record.plan_s == max(1, round(real_migration_seconds(GUEST, DRIVER)))
