@@ -137,7 +137,13 @@ class MigrationBench:
         return reached
 
     def guest(self, command: str) -> str:
+        """`command` over SSH; a refused or timed-out connection (255: a loaded TCG guest can
+        take seconds to answer just after a migration) is tried again for up to 60 s."""
+        deadline = time.monotonic() + 60
         result = ssh(self.address, USER, self.key, command, timeout_s=60)
+        while result.returncode == 255 and time.monotonic() < deadline:
+            time.sleep(1.0)
+            result = ssh(self.address, USER, self.key, command, timeout_s=60)
         if result.returncode != 0:
             raise RuntimeError(f"guest command {command[:60]!r} failed: {result.stderr.strip()}")
         return result.stdout
