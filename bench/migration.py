@@ -237,10 +237,6 @@ class MigrationBench:
         ]
         record.ping_hz = round(sum(1 for a in replies if t0 - 3 <= a < t0) / 3, 1)
         record.background_gap_ms = background_gap_ms(replies, t0 - 3, t0)
-        if self.watch is not None:
-            paused, resumed = self.watch.switchover(src.name, dst.name, t0, t1)
-            split = None if paused is None else switchover(replies, paused, resumed)
-            record.switchover = None if split is None else asdict(split)
         stream_gap = longest_gap(self.receiver.arrivals(), t0, t1)
         record.guest_stream_gap_ms = None if stream_gap is None else round(stream_gap * 1000, 1)
         if ok:
@@ -250,6 +246,10 @@ class MigrationBench:
                 )
             job = JobFigures.from_stats(stats)
             record.job = {k: round(v, 3) for k, v in asdict(job).items()}
+            if self.watch is not None:
+                paused, resumed = self.watch.switchover(src.name, dst.name, t0 - 1, t1 + 5)
+                split = switchover(replies, paused, resumed, job.downtime_ms)
+                record.switchover = None if split is None else asdict(split)
             if job.elapsed_s > 0:
                 self.fixed.learn(job, self.rate_mib_s)
                 self.sent_mib = job.normal_mib

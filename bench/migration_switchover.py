@@ -5,7 +5,10 @@ TCG guest has anyway (its vCPU thread starved by the machine's other work). The 
 pinned by libvirt's lifecycle events: the source's ``SUSPENDED/MIGRATED`` (QEMU stopped the
 guest for its last round) and the destination's ``RESUMED/MIGRATED`` (libvirt's finish step
 started its CPUs). The gap the switchover sits in runs from the last reply before the pause to
-the first reply after it, and splits into:
+the first reply after it; it lasts at least libvirt's own downtime (``downtime`` of the
+completed job: the source's pause to the destination's resume, which libvirt times itself),
+and the rest (``rest_ms``) is the probe and the guest. Where both events fall inside the gap
+it also splits into:
 
 - ``reply_to_pause_ms``: last reply to the pause (the probe's period, and the guest's own
   latency just before);
@@ -53,33 +56,62 @@ def ensure_event_loop() -> None:
 
 @dataclass(frozen=True, slots=True)
 class Switchover:
-    """One migration's switchover, in ms (None where an event or a reply is missing)."""
+    """One migration's switchover, in ms (None where an event does not fall in the gap)."""
 
     gap_ms: float
-    reply_to_pause_ms: float
+    downtime_ms: float | None
+    """libvirt's own downtime (source paused to destination resumed), from its job stats."""
+    rest_ms: float | None
+    """gap - downtime: the probe's period before the pause, and after the resume the bridge
+    learning the guest's new port and the guest's first reply."""
+    reply_to_pause_ms: float | None
     pause_to_resume_ms: float | None
     resume_to_reply_ms: float | None
 
 
 def switchover(
-    replies: Sequence[float], paused_at: float, resumed_at: float | None
+    replies: Sequence[float],
+    paused_at: float | None,
+    resumed_at: float | None,
+    downtime_ms: float | None = None,
 ) -> Switchover | None:
-    """The reply gap around `paused_at`, split at the pause and the resume (seconds in,
-    ms out); None when no reply precedes or follows the pause."""
-    before = [r for r in replies if r <= paused_at]
-    after = [r for r in replies if r > paused_at]
-    if not before or not after:
+    """The reply gap the switchover sits in (seconds in, ms out), None when it is not found.
+
+    The guest answers nothing from its pause to its resume, so that gap lasts at least
+    libvirt's `downtime_ms`. Events reach the bench late under load, never early: the gap is
+    the last one long enough that starts before the pause event (else the resume event). The
+    split at the events is given only where both fall inside the gap."""
+    anchor = paused_at if paused_at is not None else resumed_at
+    if anchor is None:
         return None
-    last, first = before[-1], after[0]
+    shortest = 0.0 if downtime_ms is None else downtime_ms / 1000 - 0.005
+    found = [
+        (a, b)
+        for a, b in zip(replies, replies[1:], strict=False)
+        if a <= anchor and b - a >= shortest
+    ]
+    if not found:
+        return None
+    last, first = found[-1]
 
     def ms(seconds: float) -> float:
         return round(seconds * 1000, 1)
 
+    inside = (
+        paused_at is not None
+        and resumed_at is not None
+        and last <= paused_at <= resumed_at <= first
+    )
+    gap = ms(first - last)
     return Switchover(
-        gap_ms=ms(first - last),
-        reply_to_pause_ms=ms(paused_at - last),
-        pause_to_resume_ms=None if resumed_at is None else ms(resumed_at - paused_at),
-        resume_to_reply_ms=None if resumed_at is None else ms(first - resumed_at),
+        gap_ms=gap,
+        downtime_ms=downtime_ms,
+        rest_ms=None if downtime_ms is None else round(gap - downtime_ms, 1),
+        reply_to_pause_ms=ms(paused_at - last) if inside and paused_at else None,
+        pause_to_resume_ms=ms(resumed_at - paused_at)
+        if inside and paused_at and resumed_at
+        else None,
+        resume_to_reply_ms=ms(first - resumed_at) if inside and resumed_at else None,
     )
 
 
@@ -163,7 +195,7 @@ def downtime_parts(records: Sequence[Any]) -> dict[str, float | None]:
 
     parts: dict[str, float | None] = {}
     splits = [r.switchover for r in records if r.switchover]
-    for key in ("reply_to_pause_ms", "pause_to_resume_ms", "resume_to_reply_ms"):
+    for key in ("rest_ms", "reply_to_pause_ms", "pause_to_resume_ms", "resume_to_reply_ms"):
         values = [s[key] for s in splits if s[key] is not None]
         parts[f"{key}_p50"], parts[f"{key}_max"] = fig(values, 50), fig(values, 100)
     longest = [r.downtime_gap_ms for r in records if r.downtime_gap_ms is not None]
