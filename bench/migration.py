@@ -248,7 +248,9 @@ class MigrationBench:
             record.job = {k: round(v, 3) for k, v in asdict(job).items()}
             if self.watch is not None:
                 paused, resumed = self.watch.switchover(src.name, dst.name, t0 - 1, t1 + 5)
-                split = switchover(replies, paused, resumed, job.downtime_ms)
+                split = switchover(replies, paused, resumed, job.downtime_ms, (t0, t1))
+                record.events_s = [None if t is None else round(t - t0, 3)
+                                   for t in (paused, resumed)]  # fmt: skip
                 record.switchover = None if split is None else asdict(split)
             if job.elapsed_s > 0:
                 self.fixed.learn(job, self.rate_mib_s)

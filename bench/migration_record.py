@@ -48,6 +48,8 @@ class Record:
     """Longest gap in the guest's own 10 ms UDP stream (its clock and scheduler included)."""
     switchover: dict[str, float | None] | None = None
     """The ping gap around the source's pause, split (`migration_switchover.Switchover`)."""
+    events_s: list[float | None] | None = None
+    """The source's pause and the destination's resume events, s after the command."""
     background_gap_ms: float | None = None
     """Longest ping gap in the 3 s before the command: the loaded guest without migration."""
     job: dict[str, float] | None = None

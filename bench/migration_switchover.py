@@ -74,21 +74,25 @@ def switchover(
     paused_at: float | None,
     resumed_at: float | None,
     downtime_ms: float | None = None,
+    window: tuple[float, float] | None = None,
 ) -> Switchover | None:
     """The reply gap the switchover sits in (seconds in, ms out), None when it is not found.
 
-    The guest answers nothing from its pause to its resume, so that gap lasts at least
-    libvirt's `downtime_ms`. Events reach the bench late under load, never early: the gap is
-    the last one long enough that starts before the pause event (else the resume event). The
-    split at the events is given only where both fall inside the gap."""
+    The guest answers nothing from its pause to its resume, so that gap lasts about libvirt's
+    `downtime_ms` or more (libvirt's own clock can start a little before the guest stops: at
+    least half of it is asked). Events reach the bench late under load, never early: the gap
+    is the last one long enough that starts before the pause event (else the resume event)
+    and overlaps `window` (the migration command). The split at the events is given only
+    where both fall inside the gap."""
     anchor = paused_at if paused_at is not None else resumed_at
     if anchor is None:
         return None
-    shortest = 0.0 if downtime_ms is None else downtime_ms / 1000 - 0.005
+    shortest = 0.0 if downtime_ms is None else downtime_ms / 2000
+    start, end = window if window is not None else (float("-inf"), float("inf"))
     found = [
         (a, b)
         for a, b in zip(replies, replies[1:], strict=False)
-        if a <= anchor and b - a >= shortest
+        if a <= anchor and b - a >= shortest and b >= start and a <= end
     ]
     if not found:
         return None

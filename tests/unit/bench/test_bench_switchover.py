@@ -50,8 +50,19 @@ def test_no_gap_without_a_reply_before_the_pause_or_without_events(
     assert switchover(REPLIES, paused_at, None, 100.0) is None
 
 
-def test_no_gap_as_long_as_libvirts_downtime_means_none_found() -> None:
-    assert switchover(REPLIES, 1.005, 1.2, downtime_ms=400.0) is None
+def test_no_gap_near_libvirts_downtime_means_none_found() -> None:
+    assert switchover(REPLIES, 1.005, 1.2, downtime_ms=600.0) is None
+
+
+def test_libvirts_clock_may_count_a_little_more_than_the_guest_was_silent() -> None:
+    split = switchover(REPLIES, paused_at=1.4, resumed_at=None, downtime_ms=280.0)
+    assert split is not None and split.gap_ms == 250.0 and split.rest_ms == -30.0
+
+
+def test_only_gaps_overlapping_the_migration_command_count() -> None:
+    replies = [0.0, 0.3, *(0.3 + i / 100 for i in range(1, 200))]  # a 300 ms gap at 0 s
+    assert switchover(replies, paused_at=1.0, resumed_at=None, downtime_ms=250.0) is not None
+    assert switchover(replies, 1.0, None, 250.0, window=(0.5, 2.0)) is None
 
 
 def test_background_gap_is_the_longest_inside_the_window() -> None:
