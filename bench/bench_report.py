@@ -58,10 +58,11 @@ MEASURES: dict[str, str] = {
     "gap_to_best_known = (cost - best_known) / best_known, best known and lower bound from "
     "reference.csv beside the model; wall_s from reading to the written assignment",
     "migration": "Debian guest under the lab's hypervisor, operator migrations through the "
-    "manager; downtime: the 10 ms ping's gap around the source's pause (libvirt's lifecycle "
-    "events), split into reply_to_pause, pause_to_resume (libvirt's downtime: stop-and-copy and "
-    "finish) and resume_to_reply; longest_gap: the longest gap over each whole migration; "
-    "background_gap: the longest in the 3 s before it (docs/migration.md)",
+    "manager; downtime: the 10 ms ping's gap around the source's pause (found with libvirt's "
+    "lifecycle events), which holds libvirt's downtime (pause to resume: stop-and-copy and "
+    "finish) and the rest (rest_ms: the probe's period, the guest's announcement and first "
+    "reply); longest_gap: the longest gap over each whole migration; background_gap: the "
+    "longest in the 3 s before it (docs/migration.md)",
     "traffic": "--vms linux: Debian guests on the lab, iperf3 UDP per pair, each lab host its own "
     "bridge and uplink; cross-host: bytes the hosts sent on their uplinks; plans carried out "
     "with vmgridctl migrate (docs/traffic.md)",
