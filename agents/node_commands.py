@@ -24,6 +24,8 @@ class MigrateCommand:
     copy_storage: bool = False
     migration_uri: str = ""
     """Where QEMU sends the memory stream (e.g. tcp://10.0.0.2); empty: libvirt derives it."""
+    max_downtime_ms: int = 0
+    """QEMU's downtime limit for this migration; 0 keeps QEMU's default (300 ms)."""
 
 
 @dataclass(frozen=True, slots=True)

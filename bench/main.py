@@ -48,7 +48,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     ),
     "traffic": (
         "vmgrid.bench.traffic",
-        "cross-host traffic after traffic-blind and -aware placement (namespaces stand in for VMs)",
+        "cross-host traffic after traffic-blind and -aware placement (Debian guests with iperf3; "
+        "--vms netns: namespaces)",
     ),
     "n-plus-one": ("vmgrid.bench.n_plus_one", "time of the N+1 check on a generated cluster"),
     "history": ("vmgrid.bench.history", "cost of the manager's hour of usage history (dashboard)"),

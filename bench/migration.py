@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -44,24 +44,30 @@ from vmgrid.bench.migration_probe import (
     FixedCost,
     HostPinger,
     JobFigures,
-    Migration,
     StreamReceiver,
     dirty_rate_mib_s,
     gaps_over,
     guest_ram_resident_mib,
     guest_sender_command,
     longest_gap,
-    percentile,
-    relative_error,
-    summary,
+)
+from vmgrid.bench.migration_record import GUEST_MEMORY_MIB, Record, result, working_sets
+from vmgrid.bench.migration_switchover import (
+    LifecycleWatch,
+    background_gap_ms,
+    switchover,
 )
 from vmgrid.bench.submission import JOB_NAME, USER, SubmissionLab
 from vmgrid.lab import Lab, LabHost, hypervisor_unavailable_reason
 from vmgrid.lab.linux import guest_image, ssh
-from vmgrid.solver.migration_time import PrecopyInput, estimate, naive_seconds
+from vmgrid.solver.migration_time import (
+    QEMU_DOWNTIME_LIMIT_S,
+    PrecopyInput,
+    estimate,
+    naive_seconds,
+)
 
 _BIN = Path(sys.executable).parent
-GUEST_MEMORY_MIB = 256
 PLAN_ESTIMATE = re.compile(r'"estimated_duration_ms": "(\d+)"')
 
 
@@ -76,20 +82,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the manager's per-migration cap, Mbit/s (default 400)")  # fmt: skip
     parser.add_argument("--auto-converge", action="store_true",
                         help="run the manager with --migration-auto-converge")  # fmt: skip
+    parser.add_argument("--max-downtime-ms", type=int, default=0,
+                        help="the manager's --migration-max-downtime-ms (default 0: QEMU's "
+                             "300 ms)")  # fmt: skip
     parser.add_argument("--timeout-s", type=float, default=180.0,
                         help="cancel a migration that takes longer (default 180)")  # fmt: skip
     parser.add_argument("--boot-timeout-s", type=float, default=900.0,
                         help="longest wait for the guest's first boot (default 900)")  # fmt: skip
     parser.add_argument("--dir", help="work directory (default: a new one under /tmp)")
-
-
-def working_sets(text: str) -> list[int]:
-    """`--working-sets-mib`: MiB, each 0 (idle) up to half the guest's memory."""
-    limit = GUEST_MEMORY_MIB // 2 - 1
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    if not parts or not all(p.isdigit() and int(p) <= limit for p in parts):
-        raise ValueError(f"--working-sets-mib {text!r}: give 0 to {limit} MiB each, e.g. 0,4,12")
-    return [int(p) for p in parts]
 
 
 def running_plans(plans_json: str) -> list[str]:
@@ -99,35 +99,6 @@ def running_plans(plans_json: str) -> list[str]:
     except (ValueError, AttributeError):
         return []
     return [p["plan_id"] for p in plans if p.get("state") == "PLAN_STATE_RUNNING"]
-
-
-@dataclass
-class Record:
-    """Everything measured for one migration (one line of the bench's `records`)."""
-
-    load_mib: int
-    src: str
-    dst: str
-    dirty_mib_s: float | None
-    resident_mib: float
-    predicted_s: float
-    predicted_converges: bool
-    predicted_sent_mib: float
-    naive_s: float
-    plan_s: float | None
-    """The manager's estimate: the operator plan's ``estimated_duration_ms``."""
-    operator_s: float
-    aborted: bool
-    downtime_gap_ms: float | None = None
-    """Longest gap between the host's 10 ms ping replies during the migration."""
-    ping_gaps: list[tuple[float, float]] = field(default_factory=list)
-    """Ping gaps over 50 ms, 3 s either side: (start after the command, length), seconds."""
-    ping_hz: float = 0.0
-    """Replies per second over the 3 s before the command."""
-    guest_stream_gap_ms: float | None = None
-    """Longest gap in the guest's own 10 ms UDP stream (its clock and scheduler included)."""
-    job: dict[str, float] | None = None
-    message: str = ""
 
 
 class MigrationBench:
@@ -142,6 +113,7 @@ class MigrationBench:
         self.records: list[Record] = []
         self.receiver = StreamReceiver(sub.net.host_address)
         self._pinger: HostPinger | None = None
+        self.watch: LifecycleWatch | None = None
         self.name = JOB_NAME  # a job of one member: its VM has the job's name
         self.address = ""
         self.key = sub.workdir / "id_ed25519"
@@ -157,6 +129,7 @@ class MigrationBench:
         self.address = reached["checks"][0]["address"]
         self.guest(guest_sender_command(self.sub.net.host_address, self.receiver.port))
         self._pinger = HostPinger(self.address)
+        self.watch = LifecycleWatch([(h.name, h.uri) for h in self.sub.hosts], self.name)
         if not self.wait_for_stream(time.monotonic(), 120):
             raise RuntimeError("the guest's timestamp stream did not start within 120 s")
         if not self.wait_for_replies(time.monotonic(), 30):
@@ -164,7 +137,13 @@ class MigrationBench:
         return reached
 
     def guest(self, command: str) -> str:
+        """`command` over SSH; a refused or timed-out connection (255: a loaded TCG guest can
+        take seconds to answer just after a migration) is tried again for up to 60 s."""
+        deadline = time.monotonic() + 60
         result = ssh(self.address, USER, self.key, command, timeout_s=60)
+        while result.returncode == 255 and time.monotonic() < deadline:
+            time.sleep(1.0)
+            result = ssh(self.address, USER, self.key, command, timeout_s=60)
         if result.returncode != 0:
             raise RuntimeError(f"guest command {command[:60]!r} failed: {result.stderr.strip()}")
         return result.stdout
@@ -225,6 +204,7 @@ class MigrationBench:
             dirty_mib_s=dirty or 0.0,
             working_set_mib=float(load_mib) if load_mib and dirty is not None else None,
             fixed_s=self.fixed.value(),
+            downtime_limit_s=self.args.max_downtime_ms / 1000 or QEMU_DOWNTIME_LIMIT_S,
         )
         predicted = estimate(inputs)
         naive = naive_seconds(GUEST_MEMORY_MIB, self.rate_mib_s)
@@ -256,6 +236,7 @@ class MigrationBench:
             (round(b - 3, 3), n) for b, n in gaps_over(replies, t0 - 3, t1 + 3, 0.05)
         ]
         record.ping_hz = round(sum(1 for a in replies if t0 - 3 <= a < t0) / 3, 1)
+        record.background_gap_ms = background_gap_ms(replies, t0 - 3, t0)
         stream_gap = longest_gap(self.receiver.arrivals(), t0, t1)
         record.guest_stream_gap_ms = None if stream_gap is None else round(stream_gap * 1000, 1)
         if ok:
@@ -265,6 +246,12 @@ class MigrationBench:
                 )
             job = JobFigures.from_stats(stats)
             record.job = {k: round(v, 3) for k, v in asdict(job).items()}
+            if self.watch is not None:
+                paused, resumed = self.watch.switchover(src.name, dst.name, t0 - 1, t1 + 5)
+                split = switchover(replies, paused, resumed, job.downtime_ms, (t0, t1))
+                record.events_s = [None if t is None else round(t - t0, 3)
+                                   for t in (paused, resumed)]  # fmt: skip
+                record.switchover = None if split is None else asdict(split)
             if job.elapsed_s > 0:
                 self.fixed.learn(job, self.rate_mib_s)
                 self.sent_mib = job.normal_mib
@@ -316,47 +303,16 @@ class MigrationBench:
 
     def close(self) -> None:
         self.receiver.close()
+        if self.watch is not None:
+            self.watch.close()
         if self._pinger is not None:
             self._pinger.close()
 
 
-def result(bench: MigrationBench, args: argparse.Namespace, boot: dict[str, Any]) -> dict[str, Any]:
-    migrations = [
-        Migration(
-            duration_s=(r.job or {}).get("elapsed_s", 0.0) or r.operator_s,
-            downtime_ms=r.downtime_gap_ms,
-            predicted_s=r.predicted_s,
-            naive_s=r.naive_s,
-            aborted=r.aborted,
-            plan_s=r.plan_s,
-        )
-        for r in bench.records
-    ]
-    qemu_downtimes = [r.job["downtime_ms"] for r in bench.records if r.job]
-    sent_errors = [
-        relative_error(r.predicted_sent_mib, r.job["transferred_mib"])
-        for r in bench.records
-        if r.job and r.job["transferred_mib"] > 0
-    ]
-    return {
-        **summary(migrations),
-        "qemu_downtime_ms_max": max(qemu_downtimes, default=None),
-        "sent_prediction_error_p50": round(percentile(sent_errors, 50), 3) if sent_errors else None,
-        "sent_prediction_error_max": round(max(sent_errors), 3) if sent_errors else None,
-        "guest": args.guest,
-        "guest_memory_mib": GUEST_MEMORY_MIB,
-        "domain_type": boot.get("domain_type"),
-        "bandwidth_mbit": args.bandwidth_mbit,
-        "auto_converge": args.auto_converge,
-        "working_sets_mib": working_sets(args.working_sets_mib),
-        "migrations_per_load": args.migrations_per_load,
-        "boot_s": boot.get("checks", [{}])[0].get("ready_s"),
-        "records": [asdict(r) for r in bench.records],
-    }
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     sizes = working_sets(args.working_sets_mib)
+    if not 0 <= args.max_downtime_ms <= 60_000:
+        raise ValueError(f"--max-downtime-ms {args.max_downtime_ms}: give 0 (QEMU's) to 60000")
     if args.migrations_per_load < 1 or args.bandwidth_mbit <= 0 or args.timeout_s <= 0:
         raise ValueError(
             f"--migrations-per-load {args.migrations_per_load} must be >= 1, --bandwidth-mbit "
@@ -377,6 +333,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         flags: tuple[str, ...] = (f"--migration-bandwidth-mbit={args.bandwidth_mbit}",)
         if args.auto_converge:
             flags += ("--migration-auto-converge",)
+        if args.max_downtime_ms:
+            flags += (f"--migration-max-downtime-ms={args.max_downtime_ms}",)
         sub = SubmissionLab(lab, hosts, base, flags)
         sub.start()
         bench = MigrationBench(sub, args)
@@ -385,7 +343,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             bench.load(mib)
             for _ in range(args.migrations_per_load):
                 bench.migrate_once(mib)
-        return result(bench, args, boot)
+        return result(bench.records, args, boot)
     finally:
         if bench is not None:
             bench.close()

@@ -176,10 +176,24 @@ class SubmissionLab:
                     found[dom.name()] = (host.name, dom)
         return found
 
-    def submit_and_reach(self, members: int, timeout_s: float) -> dict[str, Any]:
+    def submit_and_reach(
+        self,
+        members: int,
+        timeout_s: float,
+        overrides: dict[str, Any] | None = None,
+        verify: bool = True,
+    ) -> dict[str, Any]:
+        """Submit a job of `members` (`overrides` replace fields of the document, None drops
+        one) and wait until each is reachable; `verify` also checks each member's user, sudo,
+        NFS share and peers."""
         key, public = make_key(self.workdir)
         image = guest_image()
         document = job_document(members, image, public, self.server.source)
+        for name, value in (overrides or {}).items():
+            if value is None:
+                document.pop(name, None)
+            else:
+                document[name] = value
         # a job of one member names its VM after the job, a group numbers them
         names = [JOB_NAME] if members == 1 else [f"{JOB_NAME}-{i}" for i in range(members)]
         t0 = time.monotonic()
@@ -201,7 +215,7 @@ class SubmissionLab:
             print(f"{name} on {check.host} ({check.address}) ready after {check.ready_s} s",
                   file=sys.stderr)  # fmt: skip
         ready_s = max(c.ready_s for c in checks.values())
-        for name in names:
+        for name in names if verify else []:
             self._check_member(checks[name], key, [checks[n].address for n in names if n != name])
         return {
             "members": members,

@@ -1,21 +1,25 @@
 """`vmgrid-bench traffic`: cross-host traffic after traffic-blind and traffic-aware placement.
 
-VMs are stood in for by network namespaces (``vmgrid.lab.netns``): this machine's Linux guests
-run under TCG (KVM here is PVM), far too slow to carry traffic at set rates within minutes.
-Everything else is real: each host is a namespace with a bridge and an uplink, each VM's veth
-is a port of its host's bridge, UDP streams at set rates flow between the members of each
-pair, each host's traffic meter (nftables, ``TrafficMeter``) measures the matrix, a real
-``ClusterState`` ingests the reports (traffic included) and the cluster manager's decider
-(`--decider`: the vmgrid policy, the production default, or CP-SAT's ``control.decide``)
-answers the underload trigger, once without the matrix (blind) and once with it (aware). Each placement is then applied to the namespaces (a VM's port moves
-to its new host's bridge) and the same streams run again; cross-host traffic is what the
-hosts sent on their uplinks (each crossing byte once), in Mbit/s.
+Two variants share the placement side (this module): `--vms linux` (the default,
+``vmgrid.bench.traffic_lab``) runs Debian guests on the lab exchanging iperf3 streams;
+`--vms netns` (quick, seconds per phase) stands network namespaces in for VMs.
+
+The namespace variant (``vmgrid.lab.netns``): each host is a namespace with a bridge and an
+uplink, each VM's veth is a port of its host's bridge, UDP streams at set rates flow between
+the members of each pair, each host's traffic meter (nftables, ``TrafficMeter``) measures the
+matrix, a real ``ClusterState`` ingests the reports (traffic included) and the cluster
+manager's decider (`--decider`: the vmgrid policy, the production default, or CP-SAT's
+``control.decide``) answers the underload trigger, once without the matrix (blind) and once
+with it (aware). Each placement is then applied to the namespaces (a VM's port moves to its
+new host's bridge) and the same streams run again; cross-host traffic is what the hosts sent
+on their uplinks (each crossing byte once), in Mbit/s.
 
 Scenarios (`--scenarios`, seeds from `--seed`): `--pairs` pairs of VMs talking at
-`--rate-mbit`, the two members of each pair on different hosts; every VM uses 450 millicores of a 4-core host, the band fills a
-host to 85 %, and the hosts are light, so the decider consolidates onto fewer hosts. Traffic
-never buys migrations: CP-SAT ranks migrations above it, and the policy's traffic pass only
-changes where its moved VMs go; `same_packing` and `migrations` vs `migrations_blind` check it.
+`--rate-mbit`, the two members of each pair on different hosts; every VM uses
+`--vm-millicores` of a 4-core host, the band fills a host to 85 %, and the hosts are light, so
+the decider consolidates onto fewer hosts. Traffic never buys migrations: CP-SAT ranks
+migrations above it, and the policy's traffic pass only changes where its moved VMs go;
+`same_packing` and `migrations` vs `migrations_blind` check it.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ DECIDERS = {
     "vmgrid": "vmgrid policy (PolicyDecider) on the underload trigger",
     "solver": "CP-SAT (control.decide) on the underload trigger",
 }
-STAND_IN = "network namespaces stand in for VMs (Linux guests run under TCG here: too slow)"
+STAND_IN = "network namespaces stand in for VMs (--vms netns)"
 CONFIG = ControlConfig(
     hold_s=20,
     operator_policy=OperatorPolicy(
@@ -67,11 +71,22 @@ CONFIG = ControlConfig(
 )
 
 
+LINUX_DEFAULTS = {"pairs": 3, "seconds": 20.0, "vm_millicores": 800, "scenarios": 1}
+NETNS_DEFAULTS = {"pairs": 6, "seconds": 5.0, "vm_millicores": VM_MILLICORES, "scenarios": 5}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--vms", choices=("linux", "netns"), default="linux",
+                        help="linux: Debian guests on the lab with iperf3 (default); netns: "
+                             "network namespaces stand in for VMs (quick)")  # fmt: skip
     parser.add_argument("--hosts", type=int, default=3, help="hosts (default 3)")
-    parser.add_argument("--pairs", type=int, default=6, help="pairs of talking VMs (default 6)")
+    parser.add_argument("--pairs", type=int, help="pairs of talking VMs (default 3; netns 6)")
     parser.add_argument("--rate-mbit", type=float, default=8.0, help="per pair (default 8)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="per phase (default 5)")
+    parser.add_argument("--seconds", type=float,
+                        help="per phase (default 20; netns 5)")  # fmt: skip
+    parser.add_argument("--vm-millicores", type=int,
+                        help="each VM's CPU as the decider sees it, of 4000 per host "
+                             "(default 800; netns 450)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=1, help="first placement seed (default 1)")
     parser.add_argument(
         "--decider",
@@ -79,9 +94,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="vmgrid",
         help="the manager's decider: the vmgrid policy (default, as in production) or CP-SAT",
     )
-    parser.add_argument(
-        "--scenarios", type=int, default=5, help="seeded placements, averaged (default 5)"
-    )
+    parser.add_argument("--scenarios", type=int,
+                        help="seeded placements, averaged (netns only; default 5)")  # fmt: skip
+    parser.add_argument("--boot-timeout-s", type=float, default=900.0,
+                        help="linux: longest wait for the guests' first boot (default 900)")  # fmt: skip
+    parser.add_argument("--migration-timeout-s", type=float, default=180.0,
+                        help="linux: longest wait for one migration (default 180)")  # fmt: skip
+    parser.add_argument("--dir", help="linux: work directory (default: a new one under /tmp)")
+
+
+def with_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """`args` with the defaults of its `--vms` variant filled in where not given."""
+    defaults = LINUX_DEFAULTS if args.vms == "linux" else NETNS_DEFAULTS
+    filled = vars(args).copy()
+    for name, value in defaults.items():
+        if filled.get(name) is None:
+            filled[name] = value
+    return argparse.Namespace(**filled)
 
 
 def initial_placement(hosts: int, pairs: int, seed: int) -> dict[str, int]:
@@ -103,7 +132,10 @@ def initial_placement(hosts: int, pairs: int, seed: int) -> dict[str, int]:
 
 
 def cluster_state(
-    placement: dict[str, int], hosts: int, matrices: list[TrafficMatrix] | None
+    placement: dict[str, int],
+    hosts: int,
+    matrices: list[TrafficMatrix] | None,
+    vm_millicores: int = VM_MILLICORES,
 ) -> ClusterState:
     """A manager's state fed with every host's reports (30 s of them, the trigger's hold)."""
     now = [1_000_000_000_000]
@@ -114,11 +146,11 @@ def cluster_state(
     for seq in range(1, 8):
         for h in range(hosts):
             vms = tuple(
-                VmUsage(vm, vm, VmState.RUNNING, 1, VM_MILLICORES, GIB, GIB)
+                VmUsage(vm, vm, VmState.RUNNING, 1, vm_millicores, GIB, GIB)
                 for vm, at in placement.items()
                 if at == h
             )
-            host = HostUsage(VM_MILLICORES * len(vms), len(vms) * GIB, 16 * GIB)
+            host = HostUsage(vm_millicores * len(vms), len(vms) * GIB, 16 * GIB)
             traffic = matrices[h] if matrices is not None else None
             state.apply_report(f"h{h}", NodeReport(now[0], seq, host, vms, traffic=traffic))
         now[0] += 5_000_000_000
@@ -144,7 +176,24 @@ def placement_of(plan: Plan) -> dict[str, int]:
     return {vm.name: int(str(vm.host)[1:]) for vm in plan.dst.vms.values() if vm.host}
 
 
+def placement_after(start: dict[str, int], plan: Plan) -> dict[str, int]:
+    """The whole placement once `plan` is carried out (its ``dst`` lists only the nodes it
+    touches)."""
+    return {**start, **placement_of(plan)}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    args = with_defaults(args)
+    if args.hosts < 2 or args.pairs < 1 or args.rate_mbit <= 0 or args.seconds <= 0:
+        raise ValueError("--hosts must be >= 2, --pairs >= 1, --rate-mbit and --seconds > 0")
+    if not 0 < args.vm_millicores <= 4000:
+        raise ValueError(f"--vm-millicores {args.vm_millicores}: give 1 to 4000")
+    if args.vms == "linux":
+        from vmgrid.bench import traffic_lab
+
+        if args.seconds < 8:
+            raise ValueError(f"--seconds {args.seconds:g}: give at least 8 with real guests")
+        return traffic_lab.run(args)
     if args.hosts < 2 or args.pairs < 1 or args.rate_mbit <= 0 or args.seconds <= 0:
         raise ValueError("--hosts must be >= 2, --pairs >= 1, --rate-mbit and --seconds > 0")
     if 2 * args.pairs > 6 * args.hosts:
@@ -212,10 +261,10 @@ def scenario(args: argparse.Namespace, seed: int) -> dict[str, Any]:
             meter.sample(ends(h))
         before = phase(start)
         matrices = [meter.sample(ends(h)) for h, meter in enumerate(meters)]
-        blind = place(cluster_state(start, args.hosts, None), args.decider)
-        aware = place(cluster_state(start, args.hosts, matrices), args.decider)
-        blind_mbps = phase(placement_of(blind))
-        aware_mbps = phase(placement_of(aware))
+        blind = place(cluster_state(start, args.hosts, None, args.vm_millicores), args.decider)
+        aware = place(cluster_state(start, args.hosts, matrices, args.vm_millicores), args.decider)
+        blind_mbps = phase(placement_after(start, blind))
+        aware_mbps = phase(placement_after(start, aware))
     finally:
         lab.close()
     return {
@@ -225,7 +274,7 @@ def scenario(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         "cross_host_mbps_aware": round(aware_mbps, 2),
         "migrations": aware.migrations,
         "migrations_blind": blind.migrations,
-        "hosts_used_blind": len(blind.dst.used_nodes()),
-        "hosts_used_aware": len(aware.dst.used_nodes()),
+        "hosts_used_blind": len(set(placement_after(start, blind).values())),
+        "hosts_used_aware": len(set(placement_after(start, aware).values())),
         "measured_flows": sum(len(m.flows) for m in matrices if m.available),
     }

@@ -32,6 +32,8 @@ def xml_text(text: str) -> str:
 def migrate(dom: libvirt.virDomain, request: MigrationRequest) -> str:
     """Live-migrate peer to peer and return a note on any flag worth telling the operator."""
     plan = plan_migration(request, disks_of(dom.XMLDesc(0)), persistent=dom.isPersistent() == 1)
+    if request.max_downtime_ms > 0:  # QEMU's downtime-limit: kept until the migration starts
+        dom.migrateSetMaxDowntime(request.max_downtime_ms, 0)
     dom.migrateToURI3(request.destination_uri, plan.params, plan.flags)
     return plan.unsafe_reason
 

@@ -59,6 +59,7 @@ async def migrate(
         live=command.live,
         auto_converge=command.auto_converge,
         copy_storage=command.copy_storage,
+        max_downtime_ms=command.max_downtime_ms,
     )
     job = asyncio.ensure_future(call(lambda: hv.migrate(vm, request)))
     await _watch(hv, vm, job, call, on_progress, period_s)

@@ -26,6 +26,8 @@ class MigrationRequest:
     live: bool = True
     auto_converge: bool = False
     copy_storage: bool = False
+    max_downtime_ms: int = 0
+    """QEMU's downtime limit, set on the domain before migrating; 0 keeps QEMU's default."""
 
 
 @dataclass(frozen=True)

@@ -94,3 +94,15 @@ def test_main_exits_2_with_one_line_on_a_bad_value(
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err == "vmgrid-cluster: control.hold_s: -1.0 must be >= 0"
+
+
+def test_max_downtime_is_set_in_the_table_or_by_flag_and_checked(tmp_path: Path) -> None:
+    _, default = settings(tmp_path, "")
+    assert default.driver.migration_max_downtime_ms == 0
+    _, table = settings(tmp_path, "[control]\nmigration_max_downtime_ms = 100\n")
+    assert table.driver.migration_max_downtime_ms == 100
+    _, flag = settings(tmp_path, "", "--migration-max-downtime-ms", "50")
+    assert flag.driver.migration_max_downtime_ms == 50
+    for bad in ("-1", "60001"):
+        with pytest.raises(ConfigError, match=f"control.migration_max_downtime_ms: {bad}"):
+            settings(tmp_path, f"[control]\nmigration_max_downtime_ms = {bad}\n")

@@ -31,6 +31,15 @@ def test_dirtying_lengthens_the_estimate() -> None:
     assert real_migration_seconds(vm(256), options, dirty_mib_s=20) > idle * 1.3
 
 
+def test_a_lower_downtime_limit_adds_rounds_for_a_dirtying_guest() -> None:
+    default = DriverOptions(migration_bandwidth_bps=400_000_000)
+    tight = DriverOptions(migration_bandwidth_bps=400_000_000, migration_max_downtime_ms=50)
+    assert real_migration_seconds(vm(256), tight) == real_migration_seconds(vm(256), default)
+    assert real_migration_seconds(vm(256), tight, dirty_mib_s=20) > real_migration_seconds(
+        vm(256), default, dirty_mib_s=20
+    )
+
+
 def test_a_simulated_migration_waits_memory_over_bandwidth_scaled() -> None:
     options = DriverOptions(migration_bandwidth_bps=1_000_000_000, simulated_time_scale=0.5)
     assert simulated_migration_seconds(vm(1000), options) == pytest.approx(

@@ -29,7 +29,7 @@ from vmgrid.agents.cluster.act.preconditions import ACTIVE, RUNNING, Preconditio
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.errors import NotFound, Unavailable, VmgridError
-from vmgrid.solver.migration_time import PrecopyInput, estimate
+from vmgrid.solver.migration_time import QEMU_DOWNTIME_LIMIT_S, PrecopyInput, estimate
 from vmgrid.solver.plan import Action, ActionKind
 
 _STOPPED = m.STOPPED_STATES
@@ -48,6 +48,8 @@ class DriverOptions:
     """Link speed assumed for a simulated migration's duration, and the default cap."""
 
     migration_auto_converge: bool = False
+    migration_max_downtime_ms: int = 0
+    """QEMU's downtime limit for live migrations (0: QEMU's default, 300 ms)."""
     """Ask libvirt for auto-converge: QEMU throttles the vCPUs of a guest whose pre-copy does
     not converge, rather than copying until the migration is aborted."""
 
@@ -218,6 +220,7 @@ class ManagerDriver:
                 bandwidth_cap_bps=self._options.migration_bandwidth_bps,
                 auto_converge=self._options.migration_auto_converge,
                 migration_uri=data_uri,
+                max_downtime_ms=self._options.migration_max_downtime_ms,
             )
             result = await self._send(action.src, command, forward)
             ok = result.state is m.CommandState.SUCCEEDED
@@ -325,7 +328,10 @@ def real_migration_seconds(
     its whole memory counts as resident and, unless given, it dirties nothing."""
     rate = max(1, options.migration_bandwidth_bps // 8 // _MIB)
     memory = vm.memory_used_bytes or vm.memory_allocated_bytes
-    inputs = PrecopyInput(memory / _MIB, rate, dirty_mib_s, fixed_s=REAL_MIGRATION_FIXED_S)
+    limit_s = options.migration_max_downtime_ms / 1000 or QEMU_DOWNTIME_LIMIT_S
+    inputs = PrecopyInput(
+        memory / _MIB, rate, dirty_mib_s, fixed_s=REAL_MIGRATION_FIXED_S, downtime_limit_s=limit_s
+    )
     return estimate(inputs).seconds
 
 

@@ -30,6 +30,7 @@ JOURNAL_FILE = "journal.sqlite"
 
 _CONTROL_DEFAULTS = ControlConfig()
 _DRIVER_DEFAULTS = DriverOptions()
+MAX_DOWNTIME_MS = 60_000
 _LIMIT_DEFAULTS = ExecutionLimits()
 _RUNTIME_DEFAULTS = RuntimeOptions()
 
@@ -69,6 +70,10 @@ KEYS: dict[str, tuple[object, str]] = {
     "migration_auto_converge": (
         _DRIVER_DEFAULTS.migration_auto_converge,
         "ask libvirt for auto-converge (throttle a guest that dirties faster than it copies)",
+    ),
+    "migration_max_downtime_ms": (
+        _DRIVER_DEFAULTS.migration_max_downtime_ms,
+        "QEMU's downtime limit for live migrations, ms (0: QEMU's default, 300)",
     ),
     "command_timeout_s": (_DRIVER_DEFAULTS.command_timeout_s, "longest wait for one command"),
     "max_actions_per_node": (_LIMIT_DEFAULTS.max_actions_per_node, "concurrent actions/node"),
@@ -215,6 +220,11 @@ def runtime_options(values: Mapping[str, Any], cluster: ClusterConfig) -> Runtim
         v, "migration_bandwidth_mbit", "power_timeout_s", "boot_timeout_s", "command_timeout_s"
     )
     _positive(v, "summary_period_s")
+    if not 0 <= int(v["migration_max_downtime_ms"]) <= MAX_DOWNTIME_MS:
+        raise ConfigError(
+            f"control.migration_max_downtime_ms: {v['migration_max_downtime_ms']!r} must be 0 "
+            f"(QEMU's default) to {MAX_DOWNTIME_MS}"
+        )
     if float(v["resume_grace_s"]) < 0:
         raise ConfigError(f"control.resume_grace_s: {v['resume_grace_s']!r} must be >= 0")
     for key in ("power_off_command", "power_on_command"):
@@ -227,6 +237,7 @@ def runtime_options(values: Mapping[str, Any], cluster: ClusterConfig) -> Runtim
     driver = DriverOptions(
         migration_bandwidth_bps=int(v["migration_bandwidth_mbit"]) * 1_000_000,
         migration_auto_converge=bool(v["migration_auto_converge"]),
+        migration_max_downtime_ms=int(v["migration_max_downtime_ms"]),
         command_timeout_s=float(v["command_timeout_s"]),
         power_off_command=str(v["power_off_command"]),
         power_on_command=str(v["power_on_command"]),

@@ -311,7 +311,7 @@ class NodeCommand(_message.Message):
     def __init__(self, command_id: _Optional[str] = ..., term: _Optional[int] = ..., migrate: _Optional[_Union[MigrateCommand, _Mapping]] = ..., abort_migration: _Optional[_Union[AbortMigrationCommand, _Mapping]] = ..., suspend: _Optional[_Union[SuspendCommand, _Mapping]] = ..., resume: _Optional[_Union[ResumeCommand, _Mapping]] = ..., create_snapshot: _Optional[_Union[CreateSnapshotCommand, _Mapping]] = ..., revert_snapshot: _Optional[_Union[RevertSnapshotCommand, _Mapping]] = ..., delete_snapshot: _Optional[_Union[DeleteSnapshotCommand, _Mapping]] = ..., list_snapshots: _Optional[_Union[ListSnapshotsCommand, _Mapping]] = ..., save: _Optional[_Union[SaveCommand, _Mapping]] = ..., restore: _Optional[_Union[RestoreCommand, _Mapping]] = ..., define: _Optional[_Union[DefineCommand, _Mapping]] = ..., start: _Optional[_Union[StartCommand, _Mapping]] = ..., shutdown: _Optional[_Union[ShutdownCommand, _Mapping]] = ..., destroy: _Optional[_Union[DestroyCommand, _Mapping]] = ..., undefine: _Optional[_Union[UndefineCommand, _Mapping]] = ..., prepare_disks: _Optional[_Union[PrepareDisksCommand, _Mapping]] = ...) -> None: ...
 
 class MigrateCommand(_message.Message):
-    __slots__ = ("vm_uuid", "destination_uri", "bandwidth_cap_bps", "live", "auto_converge", "copy_storage", "migration_uri")
+    __slots__ = ("vm_uuid", "destination_uri", "bandwidth_cap_bps", "live", "auto_converge", "copy_storage", "migration_uri", "max_downtime_ms")
     VM_UUID_FIELD_NUMBER: _ClassVar[int]
     DESTINATION_URI_FIELD_NUMBER: _ClassVar[int]
     BANDWIDTH_CAP_BPS_FIELD_NUMBER: _ClassVar[int]
@@ -319,6 +319,7 @@ class MigrateCommand(_message.Message):
     AUTO_CONVERGE_FIELD_NUMBER: _ClassVar[int]
     COPY_STORAGE_FIELD_NUMBER: _ClassVar[int]
     MIGRATION_URI_FIELD_NUMBER: _ClassVar[int]
+    MAX_DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
     vm_uuid: str
     destination_uri: str
     bandwidth_cap_bps: int
@@ -326,7 +327,8 @@ class MigrateCommand(_message.Message):
     auto_converge: bool
     copy_storage: bool
     migration_uri: str
-    def __init__(self, vm_uuid: _Optional[str] = ..., destination_uri: _Optional[str] = ..., bandwidth_cap_bps: _Optional[int] = ..., live: _Optional[bool] = ..., auto_converge: _Optional[bool] = ..., copy_storage: _Optional[bool] = ..., migration_uri: _Optional[str] = ...) -> None: ...
+    max_downtime_ms: int
+    def __init__(self, vm_uuid: _Optional[str] = ..., destination_uri: _Optional[str] = ..., bandwidth_cap_bps: _Optional[int] = ..., live: _Optional[bool] = ..., auto_converge: _Optional[bool] = ..., copy_storage: _Optional[bool] = ..., migration_uri: _Optional[str] = ..., max_downtime_ms: _Optional[int] = ...) -> None: ...
 
 class AbortMigrationCommand(_message.Message):
     __slots__ = ("vm_uuid",)

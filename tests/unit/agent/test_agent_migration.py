@@ -129,3 +129,12 @@ def test_migration_uri_crosses_the_wire_both_ways() -> None:
     sent = cluster_codec.encode_command(command)
     assert node_codec.command_from_wire(sent) == command
     assert cluster_codec.decode_command(node_codec.command_to_wire(command).command) == command
+
+
+def test_max_downtime_crosses_the_wire_and_reaches_the_request() -> None:
+    command = model.MigrateCommand("c1", "vm", REMOTE_URI, 10, max_downtime_ms=120)
+    sent = cluster_codec.encode_command(command)
+    received = node_codec.command_from_wire(sent)
+    assert received == command
+    assert isinstance(received, model.MigrateCommand) and received.max_downtime_ms == 120
+    assert model.MigrateCommand("c2", "vm", REMOTE_URI).max_downtime_ms == 0  # QEMU's default
