@@ -155,3 +155,11 @@ def test_a_report_without_vms_decodes_in_columns() -> None:
     encoder, decoder = codec.ReportEncoder(), codec.ReportDecoder()
     assert decoder.decode(trip(encoder.encode(report(1)))).rows == ()
     assert decoder.decode(trip(encoder.encode(report(2)))).uuids == ()
+
+
+def test_rows_of_a_columns_report_are_built_when_read_and_equal_the_per_vm_rows() -> None:
+    r = report(1, vm("a", 1), vm("b", 2, m.VmState.PAUSED))
+    rows = codec.ReportDecoder().decode(trip(codec.columns_of(r))).rows
+    assert len(rows) == 2
+    expected = decode_row_report(trip(codec.encode_report(r))).rows
+    assert rows == expected and rows[1] == expected[1] and list(rows) == list(expected)

@@ -39,7 +39,7 @@ from vmgrid.agents.common.node_codec.reports import (
 )
 from vmgrid.agents.common.node_codec.traffic import encode_traffic
 from vmgrid.agents.errors import MalformedMessage
-from vmgrid.agents.report_rows import ReportRows, VmRow, new_vm_usage
+from vmgrid.agents.report_rows import ReportRows, VmRows, new_vm_usage
 from vmgrid.agents.wire_limits import MAX_CAPACITY, MAX_ID_CHARS, MAX_ITEMS
 from vmgrid.v1 import node_pb2
 
@@ -114,8 +114,9 @@ def _vm_list(columns: node_pb2.VmColumns) -> VmList:
 
 
 def _rows(msg: node_pb2.NodeReport, columns: node_pb2.VmColumns, listed: VmList) -> ReportRows:
-    """The report's ReportRows: its rows zipped from the columns, its samples interleaved
-    from them, all in C loops; each column's bounds are checked with one min and one max."""
+    """The report's ReportRows: its samples interleaved from the columns and its rows left
+    to be zipped from them when read (VmRows), in C loops; the bounds of all the integer
+    columns are checked with one min and one max."""
     host = decode_host(msg.host)
     sent = _ns(msg.sent_at, "report.sent_at")
     uuids, names = listed
@@ -130,23 +131,7 @@ def _rows(msg: node_pb2.NodeReport, columns: node_pb2.VmColumns, listed: VmList)
         if None in states or min(values) < 0 or max(values) > MAX_CAPACITY:
             raise _column_error(columns, n)
     vcpus, cpu, mem_used, mem_alloc, rx, tx, rd, wr = ints
-    rows = tuple(
-        zip(
-            uuids,
-            names,
-            states,
-            vcpus,
-            cpu,
-            mem_used,
-            mem_alloc,
-            rx,
-            tx,
-            rd,
-            wr,
-            simulated,
-            strict=True,
-        )
-    )
+    rows = VmRows((uuids, names, states, *ints, simulated), n)
     samples = list(chain.from_iterable(zip(repeat(sent, n), cpu, mem_used, rx, tx, strict=False)))
     pressure, traffic = decode_report_extras(msg)
     return ReportRows(
@@ -155,7 +140,7 @@ def _rows(msg: node_pb2.NodeReport, columns: node_pb2.VmColumns, listed: VmList)
         host,
         uuids,
         cast(tuple[m.VmState, ...], states),
-        cast(tuple[VmRow, ...], rows),
+        rows,
         samples,
         pressure,
         traffic,
