@@ -163,3 +163,13 @@ def test_rows_of_a_columns_report_are_built_when_read_and_equal_the_per_vm_rows(
     assert len(rows) == 2
     expected = decode_row_report(trip(codec.encode_report(r))).rows
     assert rows == expected and rows[1] == expected[1] and list(rows) == list(expected)
+
+
+def test_unchanged_states_decode_to_the_same_tuple_and_a_change_shows() -> None:
+    encoder, decoder = codec.ReportEncoder(), codec.ReportDecoder()
+    one = decoder.decode(trip(encoder.encode(report(1, vm("a"), vm("b")))))
+    two = decoder.decode(trip(encoder.encode(report(2, vm("a", 5), vm("b")))))
+    paused = report(3, vm("a"), vm("b", state=m.VmState.PAUSED))
+    three = decoder.decode(trip(encoder.encode(paused)))
+    assert two.states is one.states
+    assert three.states == (m.VmState.RUNNING, m.VmState.PAUSED)

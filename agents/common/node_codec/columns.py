@@ -15,6 +15,7 @@ e.g. ``report.vm_columns.cpu_used_millicores[3]``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import chain, repeat
 from operator import attrgetter, itemgetter
 from typing import cast
@@ -60,10 +61,13 @@ class ReportDecoder:
     path). Keeps the VM list the stream last sent; a refused report forgets it, so that a
     ``same_vms`` report after a refusal is refused too, saying so, until one lists its VMs."""
 
-    __slots__ = ("_listed",)
+    __slots__ = ("_listed", "_states")
 
     def __init__(self) -> None:
         self._listed: VmList | None = None
+        self._states: tuple[Sequence[int], tuple[m.VmState, ...]] = ((), ())
+        """The last states decoded, wire and domain: unchanged states decode to the same
+        tuple (which the state compares by identity first)."""
 
     def decode(self, msg: node_pb2.NodeReport) -> ReportRows:
         """Validate and convert a report; MalformedMessage names the bad field."""
@@ -88,7 +92,12 @@ class ReportDecoder:
                 )
         else:
             listed = _vm_list(columns)
-        rows = _rows(msg, columns, listed)
+        wire_states = columns.states[:]
+        last_wire, states = self._states
+        if wire_states != last_wire:
+            states = _states(columns, wire_states, len(listed[0]))
+            self._states = (wire_states, states)
+        rows = _rows(msg, columns, listed, states)
         self._listed = listed
         return rows
 
@@ -113,7 +122,19 @@ def _vm_list(columns: node_pb2.VmColumns) -> VmList:
     return uuids, names
 
 
-def _rows(msg: node_pb2.NodeReport, columns: node_pb2.VmColumns, listed: VmList) -> ReportRows:
+def _states(columns: node_pb2.VmColumns, wire_states: Sequence[int], n: int) -> tuple[m.VmState, ...]:
+    states = tuple(map(_VM_STATE_FROM_WIRE.get, wire_states))
+    if len(states) != n or None in states:
+        raise _column_error(columns, n)
+    return cast(tuple[m.VmState, ...], states)
+
+
+def _rows(
+    msg: node_pb2.NodeReport,
+    columns: node_pb2.VmColumns,
+    listed: VmList,
+    states: tuple[m.VmState, ...],
+) -> ReportRows:
     """The report's ReportRows: its samples interleaved from the columns and its rows left
     to be zipped from them when read (VmRows), in C loops; the bounds of all the integer
     columns are checked with one min and one max."""
@@ -122,13 +143,12 @@ def _rows(msg: node_pb2.NodeReport, columns: node_pb2.VmColumns, listed: VmList)
     uuids, names = listed
     n = len(uuids)
     ints = list(map(_ALL, _INT_COLUMNS_OF(columns)))
-    wire_states, simulated = columns.states, columns.simulated[:]
-    if len(wire_states) != n or len(simulated) != n or any(len(c) != n for c in ints):
+    simulated = columns.simulated[:]
+    if len(states) != n or len(simulated) != n or any(len(c) != n for c in ints):
         raise _column_error(columns, n)
-    states = tuple(map(_VM_STATE_FROM_WIRE.get, wire_states))
     if n:
         values = list(chain.from_iterable(ints))
-        if None in states or min(values) < 0 or max(values) > MAX_CAPACITY:
+        if min(values) < 0 or max(values) > MAX_CAPACITY:
             raise _column_error(columns, n)
     vcpus, cpu, mem_used, mem_alloc, rx, tx, rd, wr = ints
     rows = VmRows((uuids, names, states, *ints, simulated), n)
@@ -139,7 +159,7 @@ def _rows(msg: node_pb2.NodeReport, columns: node_pb2.VmColumns, listed: VmList)
         msg.sequence,
         host,
         uuids,
-        cast(tuple[m.VmState, ...], states),
+        states,
         rows,
         samples,
         pressure,
