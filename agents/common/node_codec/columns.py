@@ -122,7 +122,9 @@ def _vm_list(columns: node_pb2.VmColumns) -> VmList:
     return uuids, names
 
 
-def _states(columns: node_pb2.VmColumns, wire_states: Sequence[int], n: int) -> tuple[m.VmState, ...]:
+def _states(
+    columns: node_pb2.VmColumns, wire_states: Sequence[int], n: int
+) -> tuple[m.VmState, ...]:
     states = tuple(map(_VM_STATE_FROM_WIRE.get, wire_states))
     if len(states) != n or None in states:
         raise _column_error(columns, n)
