@@ -197,17 +197,8 @@ def decode_row_report(msg: node_pb2.NodeReport) -> ReportRows:
     if len(set(uuids)) != len(uuids):
         raise duplicate_vm(uuids)
     pressure, traffic = decode_report_extras(msg)
-    return ReportRows(
-        sent,
-        msg.sequence,
-        host,
-        tuple(uuids),
-        tuple(vm_states),
-        tuple(rows),
-        samples,
-        pressure,
-        traffic,
-    )
+    vms = tuple(uuids), tuple(vm_states), tuple(rows)
+    return ReportRows(sent, msg.sequence, host, *vms, samples, pressure, traffic)
 
 
 def decode_report_extras(
