@@ -7,15 +7,62 @@ VmUsage objects of a node only when someone reads them (a snapshot, a view).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from vmgrid.agents.model import HostUsage, NodeReport, VmPressure, VmState, VmUsage
 from vmgrid.agents.traffic import TrafficMatrix
 
 VmRow = tuple[str, str, VmState, int, int, int, int, int, int, int, int, bool]
 """A VM's usage as a plain tuple of VmUsage's fields, in their order (``VmUsage(*row)``)."""
+
+
+class VmRows(Sequence[VmRow]):
+    """A report's VM rows, zipped from its columns when first read (#17).
+
+    The manager keeps a node's last report as its rows, but reads them only when its VMs or
+    their states change, or when someone reads the node's VMs; a report in columns is applied
+    without building (and, a second later, freeing) one tuple per VM. Equal to any sequence of
+    the same rows.
+    """
+
+    __slots__ = ("_columns", "_rows", "_length")
+
+    def __init__(self, columns: Sequence[Sequence[Any]], length: int) -> None:
+        self._columns: Sequence[Sequence[Any]] | None = columns
+        self._rows: tuple[VmRow, ...] = ()
+        self._length = length
+
+    def _built(self) -> tuple[VmRow, ...]:
+        if self._columns is not None:
+            self._rows = tuple(zip(*self._columns, strict=True))
+            self._columns = None
+        return self._rows
+
+    @overload
+    def __getitem__(self, index: int) -> VmRow: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[VmRow, ...]: ...
+    def __getitem__(self, index: int | slice) -> VmRow | tuple[VmRow, ...]:
+        return self._built()[index]
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[VmRow]:
+        return iter(self._built())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return self._built() == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"VmRows({self._built()!r})"
+
 
 SAMPLE_WIDTH = 5
 """Integers per VM in ``ReportRows.samples``."""
@@ -37,7 +84,8 @@ class ReportRows:
     host: HostUsage
     uuids: tuple[str, ...]
     states: tuple[VmState, ...]
-    rows: tuple[VmRow, ...]
+    rows: Sequence[VmRow]
+    """A tuple, or VmRows (built when first read) for a report decoded from columns."""
     samples: list[int]
     vm_pressure: tuple[VmPressure, ...] = ()
     """Pressure of the VMs whose cgroup the agent reads (NodeReport.vm_pressure)."""

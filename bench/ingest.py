@@ -80,25 +80,30 @@ def _hello(node_id: str, vms: int) -> node_pb2.NodeLinkServiceConnectRequest:
     )
 
 
-def _report(node_id: str, vms: int) -> node_pb2.NodeLinkServiceConnectRequest:
+def _report(node_id: str, vms: int, listed: bool) -> node_pb2.NodeLinkServiceConnectRequest:
+    """A report in columns, as agents send them: `listed`, with the VMs' uuids and names (a
+    stream's first report), else saying they are the same (every later one)."""
     msg = node_pb2.NodeLinkServiceConnectRequest()
     report = msg.report
     report.host.cpu_used_millicores = 20000
     report.host.memory_used_bytes = 100 * 2**30
     report.host.memory_total_bytes = 256 * 2**30
-    for j in range(vms):
-        report.vms.add(
-            uuid=f"{node_id}-vm{j:03d}",
-            name=f"{node_id}-vm{j:03d}",
-            state=common_pb2.VM_STATE_RUNNING,
-            vcpus=2,
-            cpu_used_millicores=500 + j,
-            memory_used_bytes=2**30,
-            memory_allocated_bytes=2**31,
-            net_rx_bytes_per_second=1000,
-            net_tx_bytes_per_second=2000,
-            simulated=True,
-        )
+    columns = report.vm_columns
+    if listed:
+        columns.uuids.extend(f"{node_id}-vm{j:03d}" for j in range(vms))
+        columns.names.extend(f"{node_id}-vm{j:03d}" for j in range(vms))
+    else:
+        columns.same_vms = True
+    columns.states.extend([common_pb2.VM_STATE_RUNNING] * vms)
+    columns.vcpus.extend([2] * vms)
+    columns.cpu_used_millicores.extend(500 + j for j in range(vms))
+    columns.memory_used_bytes.extend([2**30] * vms)
+    columns.memory_allocated_bytes.extend([2**31] * vms)
+    columns.net_rx_bytes_per_second.extend([1000] * vms)
+    columns.net_tx_bytes_per_second.extend([2000] * vms)
+    columns.disk_read_bytes_per_second.extend([0] * vms)
+    columns.disk_write_bytes_per_second.extend([0] * vms)
+    columns.simulated.extend([True] * vms)
     return msg
 
 
@@ -114,8 +119,7 @@ async def _agent(
     """One simulated agent: connects at its phase and, like a real agent, reconnects after a
     failure (backing off up to 2 s) until stopped. Counts the reports it wrote in `sent`."""
     await asyncio.sleep(phase_s)
-    msg = _report(node_id, vms)
-    report = msg.report
+    first, later = _report(node_id, vms, True), _report(node_id, vms, False)
     loop = asyncio.get_running_loop()
     sequence = 0
     attempt = 0
@@ -126,12 +130,15 @@ async def _agent(
             await call.read()  # hello ack
             attempt = 0
             tick = loop.time()
+            msg = first  # a new stream: list the VMs again
             while not stop.is_set():
                 await asyncio.sleep(max(0.0, tick - loop.time()))
+                report = msg.report
                 sequence += 1
                 report.sequence = sequence
                 report.sent_at.FromNanoseconds(time.time_ns())
                 await call.write(msg)
+                msg = later
                 sent[0] += 1
                 tick += period_s
             await call.done_writing()

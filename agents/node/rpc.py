@@ -214,8 +214,11 @@ class NodeLink:
             channel = grpc.aio.secure_channel(self._target, self._credentials, options)
         ending = asyncio.Event()
         self.dials += 1
+        reports = codec.ReportEncoder()  # per stream: lists the VMs once, then on change
         try:
-            call = node_pb2_grpc.NodeLinkServiceStub(channel).Connect(self._requests(ending))
+            call = node_pb2_grpc.NodeLinkServiceStub(channel).Connect(
+                self._requests(ending, reports)
+            )
             watcher = asyncio.ensure_future(self._watch(stop, call))
             try:
                 async for response in call:
@@ -246,6 +249,10 @@ class NodeLink:
                         )
                     if incoming is None:
                         continue
+                    if isinstance(incoming, model.StreamError) and incoming.field.startswith(
+                        "report"
+                    ):
+                        reports.forget()  # the refused report's VM list does not count
                     if not isinstance(incoming, (model.HelloAck, model.StreamError)):
                         refusal = self.fence.refusal(incoming, codec.command_term(response))
                         if refusal is not None:
@@ -316,9 +323,11 @@ class NodeLink:
             log.warning("ignoring a message from the manager: %s", exc)
         return None
 
-    async def _requests(self, ending: asyncio.Event) -> AsyncIterator[codec.Request]:
+    async def _requests(
+        self, ending: asyncio.Event, reports: codec.ReportEncoder
+    ) -> AsyncIterator[codec.Request]:
         yield codec.hello_to_wire(self._hello())
-        reports = beats = 0
+        sent = beats = 0
         while not ending.is_set():
             item = await self._outbox.get(self._heartbeat_period_s)
             if ending.is_set():
@@ -331,8 +340,8 @@ class NodeLink:
                 beat = model.Heartbeat(time.time_ns(), beats)
                 yield codec.heartbeat_to_wire(beat, self._degraded_reason())
             elif isinstance(item, model.NodeReport):
-                reports += 1
-                yield codec.report_to_wire(replace(item, sequence=reports))
+                sent += 1
+                yield codec.report_to_wire(replace(item, sequence=sent), reports)
             elif isinstance(item, model.LifecycleEvent):
                 yield codec.lifecycle_to_wire(item)
             else:

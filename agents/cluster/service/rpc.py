@@ -71,7 +71,7 @@ class NodeLinkServicer(node_pb2_grpc.NodeLinkServiceServicer):
 
     async def _read(self, session: NodeSession, context: grpc.aio.ServicerContext) -> None:
         manager = self._manager
-        decode_report = codec.decode_report_rows
+        decode_report = codec.ReportDecoder().decode  # the stream's own: it keeps its VM list
         try:
             while (msg := await context.read()) is not grpc.aio.EOF:
                 kind = msg.WhichOneof("payload")

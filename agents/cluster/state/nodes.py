@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -104,7 +104,7 @@ class NodeRecord:
         self.usage: HostUsage | None = None
         self.uuids: tuple[str, ...] = ()
         self.states: tuple[VmState, ...] = ()
-        self.rows: tuple[VmRow, ...] = ()
+        self.rows: Sequence[VmRow] = ()
         self._vms: dict[str, VmUsage] | None = {}
         self.history: deque[tuple[int, HostUsage]] = deque(maxlen=window)
         self.vm_history = NodeHistory(window)
@@ -140,7 +140,7 @@ class NodeRecord:
         self,
         uuids: tuple[str, ...],
         states: tuple[VmState, ...],
-        rows: tuple[VmRow, ...],
+        rows: Sequence[VmRow],
         vms: dict[str, VmUsage] | None = None,
     ) -> None:
         """Replace the node's VMs (``vms``: their VmUsage objects, when already built)."""

@@ -4,8 +4,8 @@ The cluster manager decodes hellos, reports, heartbeats, lifecycle events and co
 and encodes hello acks, commands and stream errors; the node agent does the reverse, through
 the envelope functions here (``hello_to_wire``, ``response_from_wire``...), which wrap the same
 encoders and decoders. ClusterService reuses the VM-state and command-result parts. Import this
-package; ``reports`` holds the agent -> manager messages (with the ingest hot path,
-``decode_report``) and ``commands`` the manager -> agent ones. Decoding validates: every
+package; ``reports`` holds the agent -> manager messages, ``columns`` the reports' columnar
+form (with the ingest hot path, ``ReportDecoder``) and ``commands`` the manager -> agent ones. Decoding validates: every
 rejected value raises MalformedMessage naming the field path and what is accepted.
 """
 
@@ -14,6 +14,11 @@ from __future__ import annotations
 import dataclasses
 
 from vmgrid.agents import model as m
+from vmgrid.agents.common.node_codec.columns import ReportDecoder as ReportDecoder
+from vmgrid.agents.common.node_codec.columns import ReportEncoder as ReportEncoder
+from vmgrid.agents.common.node_codec.columns import columns_of as columns_of
+from vmgrid.agents.common.node_codec.columns import decode_report as decode_report
+from vmgrid.agents.common.node_codec.columns import decode_report_rows as decode_report_rows
 from vmgrid.agents.common.node_codec.commands import (
     UnencodableCommand as UnencodableCommand,
 )
@@ -49,8 +54,6 @@ from vmgrid.agents.common.node_codec.reports import (
 from vmgrid.agents.common.node_codec.reports import decode_heartbeat as decode_heartbeat
 from vmgrid.agents.common.node_codec.reports import decode_hello as decode_hello
 from vmgrid.agents.common.node_codec.reports import decode_lifecycle as decode_lifecycle
-from vmgrid.agents.common.node_codec.reports import decode_report as decode_report
-from vmgrid.agents.common.node_codec.reports import decode_report_rows as decode_report_rows
 from vmgrid.agents.common.node_codec.reports import (
     encode_command_result as encode_command_result,
 )
@@ -76,8 +79,9 @@ def hello_to_wire(hello: m.NodeHello) -> Request:
     return Request(hello=encode_hello(hello))
 
 
-def report_to_wire(report: m.NodeReport) -> Request:
-    return Request(report=encode_report(report))
+def report_to_wire(report: m.NodeReport, encoder: ReportEncoder | None = None) -> Request:
+    """A report in columns; a stream's own `encoder` lists the VMs only when they change."""
+    return Request(report=(encoder or ReportEncoder()).encode(report))
 
 
 def heartbeat_to_wire(beat: m.Heartbeat, degraded_reason: str = "") -> Request:

@@ -1,12 +1,12 @@
-"""Errors of the node link's report decoding: which field of a refused row is out of range.
+"""Errors of the node link's report decoding: which field of a refused row or column is bad.
 
-``decode_report`` checks each VM row with one combined test (the ingest hot path); only when
-that fails do these helpers find and name the offending field.
+The decoders check each VM row, or each column, with one combined test (the ingest hot path);
+only when that fails do these helpers find and name the offending field.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Sequence
 
 from vmgrid.agents.errors import MalformedMessage
 from vmgrid.agents.wire_limits import MAX_CAPACITY, MAX_ID_CHARS, shown
@@ -47,7 +47,7 @@ def out_of_range(path: str, message: object, names: Iterable[str]) -> MalformedM
 def bad_vm(
     i: int, v: node_pb2.VmUsage, states: Container[int], accepted_states: str
 ) -> MalformedMessage:
-    """The error for VM row i, which failed the one-line check in decode_report."""
+    """The error for VM row i, which failed the one-line check in decode_row_report."""
     if v.state not in states:
         known = v.state in common_pb2.VmState.values()
         named = f"{common_pb2.VmState.Name(v.state)} is not accepted: " if known else ""
@@ -75,3 +75,54 @@ def duplicate_vm(uuids: list[str]) -> MalformedMessage:
             )
         seen.add(uuid)
     return MalformedMessage("report.vms", "duplicate uuid")  # pragma: no cover
+
+
+def duplicate_column_vm(path: str, uuids: Sequence[str]) -> MalformedMessage:
+    seen: set[str] = set()
+    for i, uuid in enumerate(uuids):
+        if uuid in seen:
+            return MalformedMessage(
+                f"{path}.uuids[{i}]", f"duplicate uuid {uuid!r}; each VM needs a unique one"
+            )
+        seen.add(uuid)
+    return MalformedMessage(f"{path}.uuids", "duplicate uuid")  # pragma: no cover
+
+
+def column_error(
+    path: str, columns: node_pb2.VmColumns, n: int, states: Container[int], accepted_states: str
+) -> MalformedMessage:
+    """The error for VM columns (of `n` VMs) that failed the decoder's combined checks: the
+    first id out of bounds, column of the wrong length, unknown state or value out of range."""
+    for name in ("uuids", "names"):
+        for i, value in enumerate(getattr(columns, name)):
+            if name == "uuids" and not value:
+                return MalformedMessage(f"{path}.uuids[{i}]", "missing uuid; each VM needs one")
+            if len(value) > MAX_ID_CHARS:
+                return MalformedMessage(
+                    f"{path}.{name}[{i}]", f"{shown(value)} is longer than {MAX_ID_CHARS}"
+                )
+    for name in ("states", *VM_INT_FIELDS, "simulated"):
+        if len(getattr(columns, name)) != n:
+            return MalformedMessage(
+                f"{path}.{name}", f"{len(getattr(columns, name))} values for {n} VMs"
+            )
+    for i, state in enumerate(columns.states):
+        if state not in states:
+            known = state in common_pb2.VmState.values()
+            named = f"{common_pb2.VmState.Name(state)} is not accepted: " if known else ""
+            return MalformedMessage(
+                f"{path}.states[{i}]",
+                f"{named}unknown VM state {state}; accepted: {accepted_states}",
+            )
+    for name in VM_INT_FIELDS:
+        for i, value in enumerate(getattr(columns, name)):
+            if value < 0:
+                return MalformedMessage(
+                    f"{path}.{name}[{i}]", f"negative value {value}; must be >= 0"
+                )
+            if value > MAX_CAPACITY:
+                return MalformedMessage(
+                    f"{path}.{name}[{i}]",
+                    f"{value} is above the largest accepted, {MAX_CAPACITY} (2**50)",
+                )
+    return MalformedMessage(path, "value out of range")  # pragma: no cover

@@ -2,8 +2,8 @@
 command results, both ways, plus the VM-state and command-state tables.
 
 Decoding validates: every rejected value raises MalformedMessage naming the field path and
-what is accepted. ``decode_report`` is on the manager's ingest hot path, so it reads each wire
-field once and checks signs with one comparison per VM.
+what is accepted. Reports are decoded by ``columns.ReportDecoder`` (the manager's ingest hot
+path), which hands reports in the per-VM form to ``decode_row_report`` here.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from vmgrid.agents.common.node_codec.report_errors import (
 )
 from vmgrid.agents.common.node_codec.traffic import decode_traffic, encode_traffic
 from vmgrid.agents.errors import MalformedMessage
-from vmgrid.agents.report_rows import ReportRows, VmRow, new_vm_usage
+from vmgrid.agents.report_rows import ReportRows, VmRow
+from vmgrid.agents.traffic import TrafficMatrix
 from vmgrid.agents.wire_limits import (
     MAX_CAPACITY,
     MAX_ID_CHARS,
@@ -132,19 +133,8 @@ def decode_hello(msg: node_pb2.NodeHello) -> m.NodeHello:
     )
 
 
-def decode_report(msg: node_pb2.NodeReport) -> m.NodeReport:
-    """Validate and convert a report (as `decode_report_rows`, with VmUsage objects)."""
-    rows = decode_report_rows(msg)
-    vms = tuple(new_vm_usage(*row) for row in rows.rows)
-    return m.NodeReport(
-        rows.sent_at_unix_ns, rows.sequence, rows.host, vms, rows.vm_pressure, rows.traffic
-    )
-
-
-def decode_report_rows(msg: node_pb2.NodeReport) -> ReportRows:
-    """Validate and convert a report for ingestion (the manager's hot path: each wire field
-    is read once, one sign check per VM, and no object is built per VM but its row)."""
-    h = msg.host
+def decode_host(h: node_pb2.HostUsage) -> m.HostUsage:
+    """Validate and convert a report's host usage (``report.host``)."""
     host = m.HostUsage(
         h.cpu_used_millicores,
         h.memory_used_bytes,
@@ -164,6 +154,14 @@ def decode_report_rows(msg: node_pb2.NodeReport) -> ReportRows:
     )
     if min(host_figures) < 0 or max(host_figures) > MAX_CAPACITY:
         raise out_of_range("report.host", h, HOST_INT_FIELDS)
+    return host
+
+
+def decode_row_report(msg: node_pb2.NodeReport) -> ReportRows:
+    """Validate and convert a report whose VMs come one message each (``vms``, as agents
+    before #17 send them): each wire field is read once, one sign check per VM, and no object
+    is built per VM but its row. Reports in columns: ``columns.ReportDecoder``."""
+    host = decode_host(msg.host)
     if len(msg.vms) > MAX_ITEMS:
         raise MalformedMessage("report.vms", f"{len(msg.vms)} VMs; at most {MAX_ITEMS}")
     top, longest = MAX_CAPACITY, MAX_ID_CHARS
@@ -198,19 +196,18 @@ def decode_report_rows(msg: node_pb2.NodeReport) -> ReportRows:
         samples += (sent, cpu, mem_used, rx, tx)
     if len(set(uuids)) != len(uuids):
         raise duplicate_vm(uuids)
+    pressure, traffic = decode_report_extras(msg)
+    vms = tuple(uuids), tuple(vm_states), tuple(rows)
+    return ReportRows(sent, msg.sequence, host, *vms, samples, pressure, traffic)
+
+
+def decode_report_extras(
+    msg: node_pb2.NodeReport,
+) -> tuple[tuple[m.VmPressure, ...], TrafficMatrix | None]:
+    """A report's VM pressure and traffic, both forms."""
     pressure = decode_vm_pressure(msg.vm_pressure) if msg.vm_pressure else ()
     traffic = decode_traffic("report.traffic", msg.traffic) if msg.HasField("traffic") else None
-    return ReportRows(
-        sent,
-        msg.sequence,
-        host,
-        tuple(uuids),
-        tuple(vm_states),
-        tuple(rows),
-        samples,
-        pressure,
-        traffic,
-    )
+    return pressure, traffic
 
 
 def encode_heartbeat(beat: m.Heartbeat) -> node_pb2.Heartbeat:

@@ -191,20 +191,52 @@ class VmUsage(_message.Message):
     def __init__(self, uuid: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., vcpus: _Optional[int] = ..., cpu_used_millicores: _Optional[int] = ..., memory_used_bytes: _Optional[int] = ..., memory_allocated_bytes: _Optional[int] = ..., net_rx_bytes_per_second: _Optional[int] = ..., net_tx_bytes_per_second: _Optional[int] = ..., disk_read_bytes_per_second: _Optional[int] = ..., disk_write_bytes_per_second: _Optional[int] = ..., simulated: _Optional[bool] = ...) -> None: ...
 
 class NodeReport(_message.Message):
-    __slots__ = ("sent_at", "sequence", "host", "vms", "vm_pressure", "traffic")
+    __slots__ = ("sent_at", "sequence", "host", "vms", "vm_pressure", "traffic", "vm_columns")
     SENT_AT_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     VMS_FIELD_NUMBER: _ClassVar[int]
     VM_PRESSURE_FIELD_NUMBER: _ClassVar[int]
     TRAFFIC_FIELD_NUMBER: _ClassVar[int]
+    VM_COLUMNS_FIELD_NUMBER: _ClassVar[int]
     sent_at: _timestamp_pb2.Timestamp
     sequence: int
     host: HostUsage
     vms: _containers.RepeatedCompositeFieldContainer[VmUsage]
     vm_pressure: _containers.RepeatedCompositeFieldContainer[VmPressure]
     traffic: TrafficMatrix
-    def __init__(self, sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., host: _Optional[_Union[HostUsage, _Mapping]] = ..., vms: _Optional[_Iterable[_Union[VmUsage, _Mapping]]] = ..., vm_pressure: _Optional[_Iterable[_Union[VmPressure, _Mapping]]] = ..., traffic: _Optional[_Union[TrafficMatrix, _Mapping]] = ...) -> None: ...
+    vm_columns: VmColumns
+    def __init__(self, sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., host: _Optional[_Union[HostUsage, _Mapping]] = ..., vms: _Optional[_Iterable[_Union[VmUsage, _Mapping]]] = ..., vm_pressure: _Optional[_Iterable[_Union[VmPressure, _Mapping]]] = ..., traffic: _Optional[_Union[TrafficMatrix, _Mapping]] = ..., vm_columns: _Optional[_Union[VmColumns, _Mapping]] = ...) -> None: ...
+
+class VmColumns(_message.Message):
+    __slots__ = ("uuids", "names", "same_vms", "states", "vcpus", "cpu_used_millicores", "memory_used_bytes", "memory_allocated_bytes", "net_rx_bytes_per_second", "net_tx_bytes_per_second", "disk_read_bytes_per_second", "disk_write_bytes_per_second", "simulated")
+    UUIDS_FIELD_NUMBER: _ClassVar[int]
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    SAME_VMS_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    VCPUS_FIELD_NUMBER: _ClassVar[int]
+    CPU_USED_MILLICORES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_USED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_ALLOCATED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    NET_RX_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    NET_TX_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    DISK_READ_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    DISK_WRITE_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    SIMULATED_FIELD_NUMBER: _ClassVar[int]
+    uuids: _containers.RepeatedScalarFieldContainer[str]
+    names: _containers.RepeatedScalarFieldContainer[str]
+    same_vms: bool
+    states: _containers.RepeatedScalarFieldContainer[_common_pb2.VmState]
+    vcpus: _containers.RepeatedScalarFieldContainer[int]
+    cpu_used_millicores: _containers.RepeatedScalarFieldContainer[int]
+    memory_used_bytes: _containers.RepeatedScalarFieldContainer[int]
+    memory_allocated_bytes: _containers.RepeatedScalarFieldContainer[int]
+    net_rx_bytes_per_second: _containers.RepeatedScalarFieldContainer[int]
+    net_tx_bytes_per_second: _containers.RepeatedScalarFieldContainer[int]
+    disk_read_bytes_per_second: _containers.RepeatedScalarFieldContainer[int]
+    disk_write_bytes_per_second: _containers.RepeatedScalarFieldContainer[int]
+    simulated: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, uuids: _Optional[_Iterable[str]] = ..., names: _Optional[_Iterable[str]] = ..., same_vms: _Optional[bool] = ..., states: _Optional[_Iterable[_Union[_common_pb2.VmState, str]]] = ..., vcpus: _Optional[_Iterable[int]] = ..., cpu_used_millicores: _Optional[_Iterable[int]] = ..., memory_used_bytes: _Optional[_Iterable[int]] = ..., memory_allocated_bytes: _Optional[_Iterable[int]] = ..., net_rx_bytes_per_second: _Optional[_Iterable[int]] = ..., net_tx_bytes_per_second: _Optional[_Iterable[int]] = ..., disk_read_bytes_per_second: _Optional[_Iterable[int]] = ..., disk_write_bytes_per_second: _Optional[_Iterable[int]] = ..., simulated: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class TrafficMatrix(_message.Message):
     __slots__ = ("available", "unavailable_reason", "window_ms", "endpoints", "flows")
