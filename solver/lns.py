@@ -123,7 +123,8 @@ def improve(
     floor: int | None = None,
 ) -> LnsResult:
     """Improve `hosts` (every VM that ends running -> its node, valid) until `deadline`
-    (a `time.perf_counter()` value); `floor`: a proven lower bound of the first level."""
+    (a `time.perf_counter()` value); `floor`: a proven lower bound of the first level, where
+    the search stops when that level is the whole objective."""
     opts = options or LnsOptions()
     start = time.perf_counter()
     current = {v: n for v, n in hosts.items() if n is not None and v in prep.vm_state}
@@ -138,7 +139,7 @@ def improve(
     idle = 0
     while True:
         left = deadline - time.perf_counter()
-        if floor is not None and value and value[0] <= floor:
+        if floor is not None and len(value) == 2 and value[0] <= floor and value[1] == 0:
             result.stop = "at the lower bound"
             break
         if left < opts.min_step_s:
