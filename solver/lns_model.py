@@ -1,9 +1,9 @@
 """One LNS step's CP-SAT model: a few VMs free on a few nodes, every other VM where it is now.
 
 The free VMs may end on any node of the neighbourhood that the unary filters allow and that can
-hold them once the free VMs are taken out, or stay where the current answer has them. Every
-other VM that ends running is a constant on its current node (not its source node: the current
-answer already moved it). Capacity is posted on the neighbourhood's nodes; every rule whose scope
+hold them once the free VMs are taken out, or stay where the current answer has them. The other
+VMs the model must see (on a usable node, in a rule posted, on a node of a counting rule posted)
+are constants on their current node (not their source node: the current answer moved them). Capacity is posted on the neighbourhood's nodes; every rule whose scope
 touches a free VM, or names a node (or sits on a node) that a free VM may use, is posted in full
 through its plugin, so the submodel's answers keep every rule. Node power: on the neighbourhood's
 nodes the solver may switch off, a Boolean; elsewhere a constant (on when it hosts a VM or must
@@ -57,6 +57,9 @@ class RuleIndex:
 
     def __init__(self, prep: Prepared) -> None:
         self.rules = [c for c in prep.problem.constraints if not isinstance(c, Capacity)]
+        self.switchable = power_scope(prep)[1]
+        self.every_vm = "balance" in prep.problem.objective
+        """`balance` bounds its peak by every node's load: every VM enters the model."""
         self.by_vm: dict[str, list[int]] = {}
         self.by_node: dict[str, list[int]] = {}
         self.always: list[int] = []
@@ -82,6 +85,22 @@ class RuleIndex:
                 idx.update(self.by_vm.get(v, ()))
         return [self.rules[i] for i in sorted(idx)]
 
+    def placed(
+        self, hosts: Mapping[str, str], free: set[str], usable: set[str], near: list[Constraint]
+    ) -> set[str]:
+        """The VMs the model must see: free ones, those on usable nodes, those of the rules
+        near the neighbourhood, and those on the nodes of the counting rules among them."""
+        if self.every_vm:
+            return set(hosts)
+        counted = set(usable)
+        out = set(free)
+        for c in near:
+            out.update(v for v in c.vms_in_scope() if v in hosts)
+            if c.kind in ("resourceCapacity", "runningCapacity"):
+                counted.update(c.nodes_in_scope())
+        out.update(v for v, n in hosts.items() if n in counted)
+        return out
+
 
 def solve_hood(
     prep: Prepared,
@@ -99,19 +118,20 @@ def solve_hood(
     `deadline` (a `time.perf_counter()` value) once the model is built."""
     index = index or RuleIndex(prep)
     cands = candidate_nodes(prep, hosts, free, nodes)
+    usable = {n for vm in free for n in cands[vm]}
+    near = index.near(hosts, free, usable)
     cp = cp_model.CpModel()
     placement: dict[str, dict[str, Lit]] = {}
-    for vm, node in hosts.items():
+    for vm in index.placed(hosts, free, usable, near):
         if vm in free:
             placement[vm] = {n: cp.new_bool_var(f"x_{vm}_{n}") for n in cands[vm]}
             cp.add_exactly_one(list(placement[vm].values()))
         else:
-            placement[vm] = {node: 1}
-    usable = {n for vm in free for n in cands[vm]}
-    node_on = _power(cp, prep, hosts, free, usable)
+            placement[vm] = {hosts[vm]: 1}
+    node_on = _power(cp, prep, hosts, free, usable, index.switchable)
     ctx = PostContext(cp, prep.src, prep.vm_state, prep.demand, placement, node_on)
     post_capacity(ctx, prep, {"": Capacity()}, usable)
-    for c in index.near(hosts, free, usable):
+    for c in near:
         if touches(ctx, c, free, usable):
             c.post(ctx)
     post_objective(ctx, prep.problem.objective)
@@ -154,9 +174,9 @@ def _power(
     hosts: Mapping[str, str],
     free: set[str],
     usable: set[str],
+    switchable: frozenset[str],
 ) -> dict[str, Lit]:
     """A Boolean for the neighbourhood's switchable nodes; constants elsewhere."""
-    _, switchable, _ = power_scope(prep)
     fixed_used = {n for v, n in hosts.items() if v not in free}
     out: dict[str, Lit] = {}
     for name in prep.src.nodes:
