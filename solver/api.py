@@ -7,7 +7,10 @@ better in time, so a valid plan comes back whenever the heuristic finds one.
 
 CP-SAT is skipped when the heuristic already reaches a proven lower bound of the objective (or
 is within `SolveOptions.acceptable_gap` of it), and when the time left cannot hold the model.
-`status` is ``optimal`` only when proven: the heuristic meets the lower bound, or CP-SAT proves
+When no model proved the answer optimal and the full model was not solved, a
+large-neighbourhood search improves it with CP-SAT in the time left (`vmgrid.solver.lns`); a
+valid heuristic answer whose repair model would take over half of CP-SAT's budget to build goes
+to that search directly. `status` is ``optimal`` only when proven: the heuristic meets the lower bound, or CP-SAT proves
 optimality; a good answer without proof is ``feasible``.
 """
 

@@ -20,7 +20,7 @@ from vmgrid.solver.model import MEMORY, Model, NodeState, Resources, VMState
 from vmgrid.solver.objectives import parse
 from vmgrid.solver.plan import Action, ActionKind
 from vmgrid.solver.problem import Prepared
-from vmgrid.solver.validate_rules import Final, as_rules, check_final, preserved_demands
+from vmgrid.solver.validate_rules import Final, Stay, as_rules, check_final, preserved_demands
 
 
 def power_scope(prep: Prepared) -> tuple[bool, frozenset[str], frozenset[str]]:
@@ -150,8 +150,9 @@ class Judge:
         out: list[str] = []
         counted = set(nodes)
         for i in picked:
-            if isinstance(self.rules[i], rules.ResourceCapacity):
-                counted.update(self.rules[i].nodes)
+            rule = self.rules[i]
+            if isinstance(rule, rules.ResourceCapacity):
+                counted.update(rule.nodes)
         load = self.loads(hosts, counted)
         for n, per in load.items():
             if self.prep.node_state[n] is not NodeState.ONLINE:
@@ -179,7 +180,7 @@ class _Destination:
     messages: list[str]
 
     @property
-    def stays(self) -> Mapping[str, list[object]]:
+    def stays(self) -> Mapping[str, list[Stay]]:
         return {}
 
     @property
