@@ -130,7 +130,8 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
     elif not close and budget is None:
         note = "no time left after the heuristic"
     unary = unary_conflicts(prep) if hosts is None else []
-    if hosts is not None and budget is not None and opts.lns.enabled and too_large(prep, budget):
+    complete = heur.dst is not None  # every VM placed, maybe breaking rules
+    if complete and budget is not None and opts.lns.enabled and too_large(prep, budget):
         note, budget = "the repair model would take over half the budget: LNS instead", None
     if opts.use_cpsat and not close and budget is not None and not unary:
         hint = heur.hosts if heur.dst is not None else {}
@@ -145,15 +146,18 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
     lns: LnsResult | None = None
     lns_floor = first_level_floor(problem.objective, node_lb, mig_lb)
     searched = cp is not None and (cp.proven or cp.full)
-    if hosts is not None and opts.use_cpsat and opts.lns.enabled and not close and not searched:
+    start = hosts if hosts is not None else heur.hosts if complete and not unary else None
+    if start is not None and opts.use_cpsat and opts.lns.enabled and not close and not searched:
         deadline = _lns_deadline(opts, t0, len(problem.model.vms))
         if deadline - time.perf_counter() >= opts.lns.min_total_s:
-            lns = improve(prep, hosts, deadline, opts.lns, opts.cpsat.num_workers, lns_floor)
+            lns = improve(prep, start, deadline, opts.lns, opts.cpsat.num_workers, lns_floor)
+    if hosts is None and lns is not None and lns.improved and lns.valid:  # repaired
+        hosts, source = {**heur.hosts, **lns.hosts}, "lns"
     t2 = time.perf_counter()
     if hosts is None:
         return _no_plan(prep, opts, cp, unary, heur, (t0, t1, t2), node_lb, mig_lb, note)
     tried = [(hosts, source)]
-    if lns is not None and lns.improved:
+    if lns is not None and lns.improved and source != "lns":
         tried.insert(0, ({**hosts, **lns.hosts}, "lns"))
     plan, dst, source, failure = _first_plan(problem, prep, opts, heur.reasons, tried)
     if plan is None:

@@ -63,6 +63,9 @@ class LnsResult:
     accepted: int = 0
     rejected: int = 0
     """Answers CP-SAT found better that the validator refused (a submodel bug; expected 0)."""
+    violations_before: int = 0
+    """The validator's messages on the answer it was given (0: valid; else a repair)."""
+    violations_after: int = 0
     wall_s: float = 0.0
     kinds: dict[str, list[int]] = field(default_factory=dict)
     """kind -> [steps, accepted]."""
@@ -70,7 +73,13 @@ class LnsResult:
 
     @property
     def improved(self) -> bool:
+        if self.violations_before:
+            return self.violations_after < self.violations_before
         return self.after < self.before
+
+    @property
+    def valid(self) -> bool:
+        return self.violations_after == 0
 
     def summary(self) -> dict[str, object]:
         return {
@@ -79,6 +88,8 @@ class LnsResult:
             "steps": self.steps,
             "accepted": self.accepted,
             "rejected": self.rejected,
+            "violations_before": self.violations_before,
+            "violations_after": self.violations_after,
             "wall_s": round(self.wall_s, 3),
             "kinds": {k: list(v) for k, v in self.kinds.items()},
             "stop": self.stop,
@@ -131,15 +142,18 @@ def improve(
     current = {v: n for v, n in current.items() if prep.vm_state[v] is VMState.RUNNING}
     judge = Judge(prep)
     value = judge.value(current)
-    result = LnsResult(dict(current), value, value)
+    bad = len(judge.violations(current))
+    result = LnsResult(dict(current), value, value, violations_before=bad)
     hoods = Hoods(prep, current, opts.seed)
+    if bad:
+        hoods.broken = judge.conflicts(current)
     rng = random.Random(opts.seed)
     chooser = _Chooser(hoods.kinds(), opts.first_size, opts.max_size, rng)
     index = RuleIndex(prep)
     idle = 0
     while True:
         left = deadline - time.perf_counter()
-        if floor is not None and len(value) == 2 and value[0] <= floor and value[1] == 0:
+        if floor is not None and not bad and len(value) == 2 and value[0] <= floor and not value[1]:
             result.stop = "at the lower bound"
             break
         if left < opts.min_step_s:
@@ -170,26 +184,48 @@ def improve(
         result.steps += 1
         stats[0] += 1
         gain = 0.0
-        if answer is not None:
-            changed = {v: n for v, n in answer.items() if current[v] != n}
+        changed = {v: n for v, n in (answer or {}).items() if current[v] != n}
+        if changed:
             candidate = {**current, **changed}
-            new_value = judge.value(candidate) if changed else value
-            if new_value < value:
-                touched = {current[v] for v in changed} | set(changed.values())
-                if judge.violations(candidate, changed, touched):
-                    result.rejected += 1
-                else:
-                    gain = _gain(value, new_value)
-                    for v, n in changed.items():
-                        hoods.move(v, n)
-                    current, value = candidate, new_value
-                    result.accepted += 1
-                    stats[1] += 1
+            new_value = judge.value(candidate)
+            new_bad, refused = _judge(judge, current, candidate, changed, bad)
+            if refused and new_value < value:
+                result.rejected += 1
+            elif not refused and (new_bad, new_value) < (bad, value):
+                gain = _gain((bad, *value), (new_bad, *new_value))
+                for v, n in changed.items():
+                    hoods.move(v, n)
+                current, value, bad = candidate, new_value, new_bad
+                hoods.broken = judge.conflicts(current) if bad else ([], [])
+                result.accepted += 1
+                stats[1] += 1
         idle = 0 if gain > 0 else idle + 1
         chooser.update(kind, gain, time.perf_counter() - t, status)
     result.hosts, result.after = current, value
+    if result.violations_before:  # the repair's outcome, from a check of the whole answer
+        result.violations_after = len(judge.violations(current))
     result.wall_s = time.perf_counter() - start
     return result
+
+
+def _judge(
+    judge: Judge,
+    current: dict[str, str],
+    candidate: dict[str, str],
+    changed: dict[str, str],
+    bad: int,
+) -> tuple[int, bool]:
+    """(violations of `candidate`, refused). A valid answer's step is refused when the
+    validator finds anything wrong on what it changed; an invalid answer's step counts the
+    validator's messages on the same rules and nodes before and after."""
+    touched = {current[v] for v in changed} | set(changed.values())
+    if not bad:
+        return 0, bool(judge.violations(candidate, changed, touched))
+    near = set(changed) | {v for v, n in current.items() if n in touched}
+    near |= {v for v, n in candidate.items() if n in touched}
+    before = len(judge.violations(current, near, touched))
+    after = len(judge.violations(candidate, near, touched))
+    return bad - before + after, False
 
 
 def too_large(prep: Prepared, options: CpsatOptions) -> bool:

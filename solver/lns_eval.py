@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from vmgrid.solver import constraints as rules
 from vmgrid.solver.model import MEMORY, Model, NodeState, Resources, VMState
@@ -166,6 +167,28 @@ class Judge:
         final = Final(hosts, self.online(hosts), load)
         check_final(timeline, [self.rules[i] for i in picked], final)
         return out
+
+    def conflicts(self, hosts: Mapping[str, str]) -> tuple[list[str], list[Any]]:
+        """What an invalid answer breaks: the nodes over capacity (or offline with VMs) and the
+        rules the validator's checks refuse, one rule at a time."""
+        src = self.prep.src
+        load = self.loads(hosts, None)
+        over = sorted(
+            n
+            for n, per in load.items()
+            if self.prep.node_state[n] is not NodeState.ONLINE
+            or any(q > src.nodes[n].cap(rc) for rc, q in per.items())
+        )
+        moved = [v for v, n in hosts.items() if src.vms[v].host not in (None, n)]
+        timeline = _Destination(src, self.prep.vm_state, moved, hosts, [])
+        final = Final(hosts, self.online(hosts), load)
+        broken = []
+        for c in self.rules:
+            seen = len(timeline.messages)
+            check_final(timeline, [c], final)
+            if len(timeline.messages) > seen:
+                broken.append(c)
+        return over, broken
 
 
 @dataclass

@@ -6,7 +6,8 @@ Three kinds, each sized by a number of nodes that the search adapts:
   has ``balance``) and the nodes with most room left; every VM on them is free. Emptying a light
   node onto the others is how CP-SAT saves a node that first-fit left open (consolidation), and
   spreading the fullest ones is how it lowers a peak (balance).
-- ``conflict``: a node that VMs of the source had to leave (for an overload, a rule, a node
+- ``conflict``: when the answer is invalid (repair), a node over capacity or the VMs of a rule
+  it breaks, with nodes with most room. Otherwise, a node that VMs of the source had to leave (for an overload, a rule, a node
   going offline, or a repacking), with the nodes those VMs run on now and a few nodes with most
   room; every VM on them is free, so CP-SAT can bring some home and find the others a place.
   Offered when the objective counts migrations.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from vmgrid.solver.heuristics import Placer
@@ -60,6 +62,8 @@ class Hoods:
         self.rules = [
             c for c in prep.problem.constraints if len(c.vms_in_scope()) >= 2 or _counts(c)
         ]
+        self.broken: tuple[list[str], list[Any]] = ([], [])
+        """An invalid answer's nodes over capacity and broken rules (`Judge.conflicts`)."""
 
     def move(self, vm: str, node: str) -> None:
         old = self.placer.hosts.get(vm)
@@ -71,7 +75,7 @@ class Hoods:
 
     def kinds(self) -> list[str]:
         out = ["node"]
-        if self.counts_moves:
+        if self.counts_moves or any(self.broken):
             out.append("conflict")
         if self.rules:
             out.append("rule")
@@ -81,7 +85,7 @@ class Hoods:
         if kind == "node":
             nodes = self._light(max(1, size // 3), self.balancing) + self._roomy(size, None)
         elif kind == "conflict":
-            nodes = self._home(size)
+            nodes = self._broken(size) if any(self.broken) else self._home(size)
         else:
             nodes = self._rule(size)
         if not nodes:
@@ -126,6 +130,20 @@ class Hoods:
         idx = np.argpartition(-score, k - 1)[:k]
         idx = idx[np.isfinite(score[idx])]
         return [p.nodes[int(i)] for i in idx[np.argsort(-score[idx], kind="stable")]]
+
+    def _broken(self, size: int) -> list[str]:
+        """A node over capacity, or the nodes of a broken rule's VMs (and of its node scope
+        for a counting rule), with nodes with most room."""
+        over, broken = self.broken
+        pick = self.rng.choice([*over, *broken])
+        if isinstance(pick, str):
+            return [pick, *self._roomy(size, None)]
+        members = [v for v in pick.vms_in_scope() if self.placer.hosts.get(v) is not None]
+        nodes = [str(self.placer.hosts[v]) for v in members]
+        if _counts(pick):
+            nodes += [n for n in pick.nodes_in_scope() if self.on.get(n)]
+        probe = members[0] if members else None
+        return list(dict.fromkeys(nodes))[: max(1, size // 2)] + self._roomy(size, probe)
 
     def _home(self, size: int) -> list[str]:
         """A node some of whose source VMs now run elsewhere (their source node still allowed

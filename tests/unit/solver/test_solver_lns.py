@@ -7,6 +7,7 @@ import itertools
 import time
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_solver_props import instances, rule_sets
@@ -102,6 +103,48 @@ def test_lns_never_returns_worse_or_invalid(data: st.DataObject) -> None:
     assert result.after >= best
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_lns_repair_never_breaks_more_and_a_repaired_answer_is_valid(data: st.DataObject) -> None:
+    model = data.draw(instances())
+    rules = data.draw(rule_sets(model))
+    problem = Problem(model, rules, "migrations")
+    every = _destinations(problem)
+    assume(every)
+    prep = prepare(problem)
+    judge = Judge(prep)
+    start = data.draw(st.sampled_from(every))
+    broken = len(judge.violations(start))
+    assume(broken > 0)
+    result = improve(prep, start, time.perf_counter() + 5, QUICK)
+    assert result.violations_before == broken
+    assert result.violations_after == len(judge.violations(result.hosts)) <= broken
+    if result.violations_after == 0:
+        assert _valid(problem, result.hosts)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"v0": "n0", "v1": "n0", "w": "n1"},  # n0 needs 5 cpu of 4
+        {"v0": "n0", "v1": "n1", "w": "n1"},  # the spread is broken
+    ],
+)
+def test_lns_repairs_an_overload_and_a_broken_spread(bad: dict[str, str]) -> None:
+    nodes = [Node(f"n{i}", {"cpu": 4, "mem": 4}) for i in range(4)]
+    vms = [VMValue(f"v{i}", {"cpu": 2, "mem": 1}, VMState.RUNNING, "n0") for i in range(2)]
+    vms += [VMValue("w", {"cpu": 1, "mem": 1}, VMState.RUNNING, "n1")]
+    model = Model({n.name: n for n in nodes}, {v.name: v for v in vms})
+    preserve = Preserve("v0", "cpu", 3)  # n0 now needs 5 cpu of 4
+    spread = Spread(("v1", "w"))
+    problem = Problem(model, [preserve, spread], "migrations")
+    prep = prepare(problem)
+    result = improve(prep, bad, time.perf_counter() + 10, QUICK)
+    assert result.violations_before > 0 and result.violations_after == 0
+    assert _valid(problem, result.hosts)
+    assert result.hosts["v1"] != result.hosts["w"]
+
+
 def _cluster() -> Model:
     """10 nodes, 16 running VMs two per node on n0..n7: room to consolidate."""
     nodes = [Node(f"n{i}", {"cpu": 8, "mem": 8}) for i in range(10)]
@@ -182,3 +225,30 @@ def test_solve_without_lns_keeps_the_heuristic_answer() -> None:
     options = SolveOptions(cpsat=slow_build, time_limit_s=30, lns=LnsOptions(enabled=False))
     result = solve(problem, options)
     assert result.stats.lns == {} and result.stats.source == "heuristic"
+
+
+def _lonely_case() -> Problem:
+    """Greedy re-places both of n0's VMs on n0 (most room): lonely(a) stays broken."""
+    nodes = [Node("n0", {"cpu": 16, "mem": 16})]
+    nodes += [Node(f"n{i}", {"cpu": 8, "mem": 8}) for i in range(1, 4)]
+    vms = [
+        VMValue("a", {"cpu": 2, "mem": 2}, VMState.RUNNING, "n0"),
+        VMValue("b", {"cpu": 1, "mem": 1}, VMState.RUNNING, "n0"),
+    ]
+    vms += [
+        VMValue(f"x{i}", {"cpu": 3, "mem": 3}, VMState.RUNNING, f"n{1 + i % 3}") for i in range(6)
+    ]
+    model = Model({n.name: n for n in nodes}, {v.name: v for v in vms})
+    return Problem(model, [Lonely(("a",))], "migrations")
+
+
+def test_solve_repairs_a_broken_heuristic_answer_with_lns() -> None:
+    problem = _lonely_case()
+    assert greedy_repair(prepare(problem)).violated == ["lonely(a)"]
+    slow_build = CpsatOptions(time_limit_s=6, full_model_max_pairs=0, build_s_per_variable=1.0)
+    result = solve(problem, SolveOptions(cpsat=slow_build, time_limit_s=6, lns=QUICK))
+    assert result.plan is not None and validate_plan(result.plan, problem.constraints) == []
+    assert result.stats.source == "lns" and result.plan.migrations == 1
+    assert result.stats.lns["violations_before"] == 1 and result.stats.lns["violations_after"] == 0
+    off = SolveOptions(cpsat=slow_build, time_limit_s=6, lns=LnsOptions(enabled=False))
+    assert solve(problem, off).plan is None  # the repair model alone does not fit that budget
