@@ -114,8 +114,7 @@ def test_lns_repair_never_breaks_more_and_a_repaired_answer_is_valid(data: st.Da
     prep = prepare(problem)
     judge = Judge(prep)
     start = data.draw(st.sampled_from(every))
-    broken = len(judge.violations(start))
-    assume(broken > 0)
+    broken = len(judge.violations(start))  # most starts break something; valid ones stay valid
     result = improve(prep, start, time.perf_counter() + 5, QUICK)
     assert result.violations_before == broken
     assert result.violations_after == len(judge.violations(result.hosts)) <= broken
