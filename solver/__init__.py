@@ -2,7 +2,8 @@
 
 Pipeline, one module per stage: `model` (snapshot values) -> `problem` (derived facts, filters)
 -> `heuristics` (FFD, greedy repair) -> `cpsat` (repair model with `constraints` plugins and
-`objectives`) -> `planner` (timed plan, `plan`) -> `explain` (reasons, conflicting sets).
+`objectives`) -> `lns` (CP-SAT neighbourhoods over the answer) -> `planner` (timed plan, `plan`)
+-> `explain` (reasons, conflicting sets).
 Entry point: `solve(Problem(model, constraints, objective), SolveOptions()) -> SolveResult`.
 """
 

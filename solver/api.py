@@ -7,7 +7,10 @@ better in time, so a valid plan comes back whenever the heuristic finds one.
 
 CP-SAT is skipped when the heuristic already reaches a proven lower bound of the objective (or
 is within `SolveOptions.acceptable_gap` of it), and when the time left cannot hold the model.
-`status` is ``optimal`` only when proven: the heuristic meets the lower bound, or CP-SAT proves
+When no model proved the answer optimal and the full model was not solved, a
+large-neighbourhood search improves it with CP-SAT in the time left (`vmgrid.solver.lns`); a
+valid heuristic answer whose repair model would take over half of CP-SAT's budget to build goes
+to that search directly. `status` is ``optimal`` only when proven: the heuristic meets the lower bound, or CP-SAT proves
 optimality; a good answer without proof is ``feasible``.
 """
 
@@ -16,17 +19,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+from vmgrid.solver.bounds import migrations_lower_bound
 from vmgrid.solver.constraints import Constraint, MaxOnline, NetworkAffinity
 from vmgrid.solver.cpsat import CpsatOptions, CpsatResult
 from vmgrid.solver.explain import conflicting_constraints, move_reasons, unary_conflicts
 from vmgrid.solver.heuristics import (
     HeuristicResult,
-    Placer,
     bin_packing_lower_bound,
     evict_for_overload,
     first_fit_decreasing,
     greedy_repair,
 )
+from vmgrid.solver.lns import LnsOptions, LnsResult, first_level_floor, improve, too_large
 from vmgrid.solver.model import Model, NodeState, VMState
 from vmgrid.solver.objectives import parse
 from vmgrid.solver.plan import Plan
@@ -41,6 +45,9 @@ class SolveOptions:
     planner: PlannerOptions = field(default_factory=PlannerOptions)
     use_cpsat: bool = True
     """False: heuristic only (the baseline)."""
+    lns: LnsOptions = field(default_factory=LnsOptions)
+    """Large-neighbourhood search over the answer when no model proved it optimal and the
+    full model was not solved (`vmgrid.solver.lns`); it gets the time CP-SAT left."""
     heuristic: str = "auto"
     """``auto`` (FFD when consolidating, else greedy repair), ``ffd`` or ``greedy``."""
     explain_max_pairs: int = 200_000
@@ -77,6 +84,10 @@ class SolveStats:
     cpsat_build_s: float = 0.0
     cpsat_note: str = ""
     """Why CP-SAT did not search: at the lower bound, within the accepted gap, out of time."""
+    lns: dict[str, object] = field(default_factory=dict)
+    """The large-neighbourhood search's objective before and after (one value per level, the
+    network-affinity cost last), steps, accepted steps, time and why it stopped; empty when it
+    did not run."""
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -119,6 +130,9 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
     elif not close and budget is None:
         note = "no time left after the heuristic"
     unary = unary_conflicts(prep) if hosts is None else []
+    complete = heur.dst is not None  # every VM placed, maybe breaking rules
+    if complete and budget is not None and opts.lns.enabled and too_large(prep, budget):
+        note, budget = "the repair model would take over half the budget: LNS instead", None
     if opts.use_cpsat and not close and budget is not None and not unary:
         hint = heur.hosts if heur.dst is not None else {}
 
@@ -129,21 +143,62 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
         note = cp.note
         if cp.status in ("optimal", "feasible"):
             hosts, source = {**_base_hosts(prep), **cp.hosts}, "cpsat"
+    lns: LnsResult | None = None
+    lns_floor = first_level_floor(problem.objective, node_lb, mig_lb)
+    searched = cp is not None and (cp.proven or cp.full)
+    start = hosts if hosts is not None else heur.hosts if complete and not unary else None
+    if start is not None and opts.use_cpsat and opts.lns.enabled and not close and not searched:
+        deadline = _lns_deadline(opts, t0, len(problem.model.vms))
+        if deadline - time.perf_counter() >= opts.lns.min_total_s:
+            lns = improve(prep, start, deadline, opts.lns, opts.cpsat.num_workers, lns_floor)
+    if hosts is None and lns is not None and lns.improved and lns.valid:  # repaired
+        hosts, source = {**heur.hosts, **lns.hosts}, "lns"
     t2 = time.perf_counter()
     if hosts is None:
         return _no_plan(prep, opts, cp, unary, heur, (t0, t1, t2), node_lb, mig_lb, note)
-    dst = _power(problem, target_model(prep, hosts), consolidating)
-    reasons = move_reasons(prep, dst, heur.reasons)
-    try:
-        plan = build_plan(prep.src, dst, problem.constraints, opts.planner, reasons, prep.allowed)
-    except PlanError as exc:  # continuous rules may leave no ordering towards this destination
+    tried = [(hosts, source)]
+    if lns is not None and lns.improved and source != "lns":
+        tried.insert(0, ({**hosts, **lns.hosts}, "lns"))
+    plan, dst, source, failure = _first_plan(problem, prep, opts, heur.reasons, tried)
+    if plan is None:
         stats = _stats(t0, t1, time.perf_counter(), cp, source, None, 0, node_lb, mig_lb, note)
-        return SolveResult("unknown", dst, None, stats, (), (f"no plan reaches it: {exc}",))
+        return SolveResult("unknown", dst, None, stats, (), (f"no plan reaches it: {failure}",))
     used = len(dst.used_nodes())
     stats = _stats(t0, t1, time.perf_counter(), cp, source, plan, used, node_lb, mig_lb, note)
+    if lns is not None:
+        stats = replace(stats, lns=lns.summary() | {"kept": source == "lns"})
     proven = at_floor or (source == "cpsat" and cp is not None and cp.proven)
+    proven = proven or (
+        source == "lns" and lns is not None and _lns_proven(problem, lns, lns_floor)
+    )
     status = "optimal" if proven else "feasible"
     return SolveResult(status, dst, plan, stats)
+
+
+def _first_plan(
+    problem: Problem,
+    prep: Prepared,
+    opts: SolveOptions,
+    why: dict[str, str],
+    tried: list[tuple[dict[str, str | None], str]],
+) -> tuple[Plan | None, Model, str, str]:
+    """The plan towards the first destination of `tried` that has one (continuous rules may
+    leave no ordering towards a destination; the search's answer falls back to the one it
+    improved), with that destination and its source; else the last failure."""
+    consolidating = any(n == "consolidation" for lv in parse(problem.objective) for _, n in lv)
+    failure = ""
+    for hosts, source in tried:
+        dst = _power(problem, target_model(prep, hosts), consolidating)
+        reasons = move_reasons(prep, dst, why)
+        try:
+            plan = build_plan(
+                prep.src, dst, problem.constraints, opts.planner, reasons, prep.allowed
+            )
+        except PlanError as exc:
+            failure = str(exc)
+            continue
+        return plan, dst, source, failure
+    return None, dst, source, failure
 
 
 def _no_plan(
@@ -168,6 +223,20 @@ def _no_plan(
     stats = _stats(*times, cp, "none", None, 0, node_lb, mig_lb, note)
     status = "infeasible" if proven else "unknown"
     return SolveResult(status, None, None, stats, conflicts, tuple(heur.violated))
+
+
+def _lns_proven(problem: Problem, lns: LnsResult, floor: int | None) -> bool:
+    """The search reached a proven bound of a one-level objective with no affinity cost."""
+    one_level = len(parse(problem.objective)) == 1
+    return one_level and floor is not None and lns.after[0] <= floor and lns.after[-1] == 0
+
+
+def _lns_deadline(opts: SolveOptions, t0: float, vms: int) -> float:
+    """What `time_limit_s` leaves after the plan reserve, else the search's own limit."""
+    if opts.time_limit_s is None:
+        return time.perf_counter() + opts.lns.time_limit_s
+    reserve = opts.plan_reserve_s if opts.plan_reserve_s is not None else 1.0 + 150e-6 * vms
+    return t0 + opts.time_limit_s - reserve
 
 
 def _budget(opts: SolveOptions, t0: float, vms: int) -> CpsatOptions | None:
@@ -255,74 +324,6 @@ def _power_off_empty(problem: Problem, dst: Model, scope: set[str] | None) -> Mo
     return dst.with_nodes(off) if off else dst
 
 
-def migrations_lower_bound(prep: Prepared) -> int:
-    """VMs that cannot stay (their host goes offline or is not allowed for them) + per
-    overloaded node, the fewest VMs whose departure makes it fit on its worst resource."""
-    running = {
-        v: str(prep.src.vms[v].host)
-        for v, s in prep.vm_state.items()
-        if s is VMState.RUNNING and prep.src.vms[v].running
-    }
-    must = {v for v, h in running.items() if not _may_stay(prep, v, h)}
-    stay = {v: h for v, h in running.items() if v not in must}
-    placer = Placer(prep, stay)
-    by_node: dict[str, list[str]] = {}
-    for v, h in stay.items():
-        by_node.setdefault(h, []).append(v)
-    need = {
-        node: max(
-            _fewest_to_remove(
-                [prep.demand[v].get(rc, 0) for v in by_node.get(node, ())],
-                int(placer.load[placer.index[node], r] - placer.cap[placer.index[node], r]),
-            )
-            for r, rc in enumerate(placer.res)
-        )
-        for node in by_node
-    }
-    return len(must) + sum(need.values()) + _group_extra(prep, placer, by_node, need)
-
-
-def _group_extra(
-    prep: Prepared, placer: Placer, by_node: dict[str, list[str]], need: dict[str, int]
-) -> int:
-    """What `resourceCapacity` groups add to the per-node counts: a group over its amount
-    must lose the fewest VMs whose departure gets it under; that count replaces the group's
-    per-node counts when larger. Groups are taken disjoint, largest gain first, so that no VM
-    is counted twice."""
-    gains: list[tuple[int, frozenset[str]]] = []
-    for c, idx, r in placer.rcaps:
-        nodes = frozenset(placer.nodes[int(i)] for i in idx)
-        excess = int(placer.load[idx, r].sum()) - c.amount
-        sizes = [prep.demand[v].get(c.rc, 0) for n in nodes for v in by_node.get(n, ())]
-        gain = _fewest_to_remove(sizes, excess) - sum(need.get(n, 0) for n in nodes)
-        if gain > 0:
-            gains.append((gain, nodes))
-    taken: set[str] = set()
-    extra = 0
-    for gain, nodes in sorted(gains, key=lambda g: -g[0]):
-        if not nodes & taken:
-            taken |= nodes
-            extra += gain
-    return extra
-
-
-def _fewest_to_remove(sizes: list[int], excess: int) -> int:
-    """Fewest items of `sizes` whose total reaches `excess` (largest first is optimal)."""
-    removed = 0
-    for count, size in enumerate(sorted(sizes, reverse=True)):
-        if removed >= excess:
-            return count
-        removed += size
-    return len(sizes)
-
-
-def _may_stay(prep: Prepared, vm: str, host: str) -> bool:
-    if prep.node_state[host] is not NodeState.ONLINE:
-        return False
-    allowed = prep.allowed.get(vm)
-    return allowed is None or host in allowed
-
-
 def _stats(
     t0: float,
     t1: float,
@@ -362,5 +363,6 @@ __all__ = [
     "SolveResult",
     "SolveStats",
     "evict_for_overload",
+    "migrations_lower_bound",
     "solve",
 ]

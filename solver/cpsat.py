@@ -210,10 +210,10 @@ def build_and_solve(
             ctx.enforcement[id(c)] = cp.new_bool_var(f"enforce_{c.label()}")
     for vm in free:
         cp.add_exactly_one(list(placement[vm].values()))
-    _post_capacity(ctx, prep, capacity)
+    post_capacity(ctx, prep, capacity)
     usable = {n for vm in free for n in placement[vm]}
     for c in constraints:
-        if explain or _touches(ctx, c, free, usable):
+        if explain or touches(ctx, c, free, usable):
             c.post(ctx)
     post_objective(ctx, objective)
     for vm in free:
@@ -266,7 +266,7 @@ def build_and_solve(
     return result
 
 
-def _touches(ctx: PostContext, c: Constraint, free: set[str], usable: set[str]) -> bool:
+def touches(ctx: PostContext, c: Constraint, free: set[str], usable: set[str]) -> bool:
     """Must `c` be posted? When one of its VMs is free, or it names a node (or one of its VMs
     sits on a node) that some free VM may use: `lonely(x)` with x fixed still keeps free VMs
     off x's node."""
@@ -353,9 +353,15 @@ def _node_power(
     return out
 
 
-def _post_capacity(ctx: PostContext, prep: Prepared, capacity: dict[str, Capacity]) -> None:
-    """Per node and resource: constants folded, one linear constraint over free VMs. `capacity`
-    is one rule for every resource (key "") or one per resource, so that a conflict names it."""
+def post_capacity(
+    ctx: PostContext,
+    prep: Prepared,
+    capacity: dict[str, Capacity],
+    nodes: set[str] | None = None,
+) -> None:
+    """Per node (of `nodes`, default every node) and resource: constants folded, one linear
+    constraint over free VMs. `capacity` is one rule for every resource (key "") or one per
+    resource, so that a conflict names it."""
     every = capacity.get("")
 
     def enforce_of(rc: str) -> list[cp_model.IntVar]:
@@ -363,6 +369,8 @@ def _post_capacity(ctx: PostContext, prep: Prepared, capacity: dict[str, Capacit
 
     enforce: list[cp_model.IntVar] = []
     for name, node in prep.src.nodes.items():
+        if nodes is not None and name not in nodes:
+            continue
         entries = ctx.on_node(name)
         if not entries:
             continue

@@ -1,7 +1,10 @@
-"""Synthetic consolidation-from-scratch instances: identical nodes, ready VMs that must run.
+"""Synthetic consolidation instances: identical nodes, VMs that must run.
 
-Seeded, so a benchmark figure can be replayed. Names are decimal ids, as in BtrPlace files, so
-plans export the same way.
+From scratch (ready VMs to place), or with ``running=1`` a running cluster to consolidate: the
+VMs run spread over the nodes (each on a random node that has room, every node kept under 3/4
+of its CPU and memory), so consolidating means choosing which VMs move. Seeded, so a benchmark
+figure can be replayed. Names are decimal ids, as in BtrPlace files, so plans export the same
+way.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ VM_MEM_MIB = (512, 8_192)
 
 
 def parse_spec(spec: str) -> dict[str, int]:
-    """``nodes=1000,vms=10000,seed=1`` -> {"nodes": 1000, "vms": 10000, "seed": 1}."""
-    out = {"nodes": 100, "vms": 1000, "seed": 1}
+    """``nodes=1000,vms=10000,seed=1`` -> {"nodes": 1000, "vms": 10000, "seed": 1, ...}."""
+    out = {"nodes": 100, "vms": 1000, "seed": 1, "running": 0}
     for item in filter(None, spec.split(",")):
         key, _, value = item.partition("=")
         if key not in out or not value.strip().isdigit():
             raise BtrPlaceError(
-                f"--generate: bad item {item!r}; expected nodes=N,vms=M,seed=S with integers"
+                f"--generate: bad item {item!r}; expected nodes=N,vms=M,seed=S[,running=1] "
+                "with integers"
             )
         out[key] = int(value)
     if out["nodes"] < 1 or out["vms"] < 1:
@@ -34,8 +38,9 @@ def parse_spec(spec: str) -> dict[str, int]:
     return out
 
 
-def consolidation_instance(nodes: int, vms: int, seed: int) -> BtrInstance:
-    """`nodes` empty nodes and `vms` ready VMs (uniform cpu and memory demands) to place."""
+def consolidation_instance(nodes: int, vms: int, seed: int, running: int = 0) -> BtrInstance:
+    """`nodes` empty nodes and `vms` ready VMs (uniform cpu and memory demands) to place; with
+    `running`, the VMs already run, spread at random (see the module doc)."""
     rng = random.Random(seed)
     node_list = [
         Node(str(i), {CPU: NODE_CPU_MILLICORES, MEMORY: NODE_MEM_MIB}) for i in range(nodes)
@@ -48,9 +53,36 @@ def consolidation_instance(nodes: int, vms: int, seed: int) -> BtrInstance:
         )
         for i in range(vms)
     ]
+    name = f"generated-n{nodes}-v{vms}-s{seed}"
+    if running:
+        vm_list, name = _spread(vm_list, nodes, rng), name + "-running"
     model = Model({n.name: n for n in node_list}, {v.name: v for v in vm_list})
-    running = tuple(Running(v.name) for v in vm_list)
-    return BtrInstance(f"generated-n{nodes}-v{vms}-s{seed}", model, {}, running, "consolidation")
+    rules = tuple(Running(v.name) for v in vm_list)
+    return BtrInstance(name, model, {}, rules, "consolidation")
+
+
+def _spread(vms: list[VM], nodes: int, rng: random.Random) -> list[VM]:
+    """Each VM running on a random node kept under 3/4 of its CPU and memory (the first such
+    node when 64 draws found none)."""
+    cpu, mem = [0] * nodes, [0] * nodes
+    out = []
+
+    def fits(i: int, vm: VM) -> bool:
+        return cpu[i] + vm.need(CPU) <= NODE_CPU_MILLICORES * 3 // 4 and (
+            mem[i] + vm.need(MEMORY) <= NODE_MEM_MIB * 3 // 4
+        )
+
+    for vm in vms:
+        draws = (rng.randrange(nodes) for _ in range(64))
+        i = next((i for i in draws if fits(i, vm)), -1)
+        if i < 0:
+            i = next((i for i in range(nodes) if fits(i, vm)), -1)
+        if i < 0:
+            raise BtrPlaceError(f"--generate: {len(vms)} VMs do not fit 3/4 of {nodes} nodes")
+        cpu[i] += vm.need(CPU)
+        mem[i] += vm.need(MEMORY)
+        out.append(vm.on(str(i)))
+    return out
 
 
 def packing_lower_bound(instance: BtrInstance) -> int:

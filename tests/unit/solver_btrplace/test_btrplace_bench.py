@@ -41,6 +41,19 @@ def test_generated_consolidation_reports_nodes_against_bounds(
     assert out["baseline"]["algorithm"] == "first-fit-decreasing"  # type: ignore[index]
 
 
+def test_running_cluster_consolidates_under_another_objective(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    spec = "nodes=12,vms=40,seed=3,running=1"
+    argv = ["solver", "--generate", spec, "--objective", "consolidation>migrations"]
+    assert main([*argv, "--timeout", "5", "--no-lns", "--no-baseline", "--json"]) == 0
+    out = last_json(capsys)
+    assert out["instance"] == "generated-n12-v40-s3-running"
+    assert out["objective"] == "consolidation>migrations" and out["valid"] is True
+    assert out["nodes_used"] < 12 and out["lns"] == {}  # type: ignore[operator]
+    assert out["timings"]["lns_s"] == 0.0  # type: ignore[index]
+
+
 @pytest.mark.slow
 def test_issue_100_plan_file_is_valid(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
@@ -59,6 +72,8 @@ def test_issue_100_plan_file_is_valid(capsys: pytest.CaptureFixture[str], tmp_pa
         (["--timeout", "0", "x.json"], "--timeout 0.0: must be a positive number"),
         ([], "give an INSTANCE file or --generate"),
         (["does-not-exist.json"], "does-not-exist.json"),
+        (["--generate", "nodes=4,vms=8", "--objective", "fast"], "bad objective 'fast'"),
+        (["--generate", "nodes=2,vms=90,running=1"], "90 VMs do not fit 3/4 of 2 nodes"),
     ],
 )
 def test_bad_arguments_fail_with_one_line(
