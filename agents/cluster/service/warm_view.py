@@ -35,7 +35,7 @@ import grpc.aio
 from vmgrid.agents.cluster.link.manager import NO_STREAM, ClusterManager
 from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.common.authz import peer_identity
-from vmgrid.agents.common.node_codec.reports import (
+from vmgrid.agents.common.node_codec import (
     decode_hello,
     decode_report,
     encode_hello,
