@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -68,6 +69,17 @@ class DriverOptions:
 
     boot_timeout_s: float = 300.0
     """After a power-on command, longest wait for the node's agent to connect and report."""
+
+
+BootImages = Callable[[str], str]
+"""vm uuid -> the memory file its next boot restores ('' : a cold start)."""
+_BOOT_IMAGES: weakref.WeakKeyDictionary[ClusterManager, BootImages] = weakref.WeakKeyDictionary()
+
+
+def set_boot_images(manager: ClusterManager, lookup: BootImages) -> None:
+    """Where `manager`'s boots find a memory file to restore rather than cold-start (a restart
+    from a memory checkpoint): the jobs layer keeps that table, the driver only reads it."""
+    _BOOT_IMAGES[manager] = lookup
 
 
 class ManagerDriver:
@@ -136,7 +148,7 @@ class ManagerDriver:
             ActionKind.SUSPEND: (action.src, m.SuspendCommand(cid, vm)),
             ActionKind.RESUME: (action.dst or action.src, m.ResumeCommand(cid, vm)),
             ActionKind.SHUTDOWN_VM: (action.src, m.ShutdownCommand(cid, vm)),
-            ActionKind.BOOT_VM: (action.dst, m.StartCommand(cid, vm)),
+            ActionKind.BOOT_VM: (action.dst, self._boot(cid, vm)),
         }
         if action.kind not in commands:
             return Outcome(False, f"{action.kind.value} has no agent command (power manager)")
@@ -145,6 +157,12 @@ class ManagerDriver:
             return Outcome(False, f"{action.kind.value} of {vm}: no node given")
         result = await self._send(node, command)
         return Outcome(result.state is m.CommandState.SUCCEEDED, result.message, result.simulated)
+
+    def _boot(self, cid: str, vm: str) -> m.Command:
+        """A cold start, or the restore of the VM's memory file when one is set for it."""
+        lookup = _BOOT_IMAGES.get(self._manager)
+        image = lookup(vm) if lookup is not None else ""
+        return m.RestoreCommand(cid, image) if image else m.StartCommand(cid, vm)
 
     async def _power(self, action: Action) -> Outcome:
         off = action.kind is ActionKind.SHUTDOWN_NODE

@@ -12,10 +12,12 @@ import contextlib
 import weakref
 from dataclasses import dataclass, field
 
+from vmgrid.agents.cluster.act.driver import set_boot_images
 from vmgrid.agents.cluster.act.executor import ExecutionEvent, PlanExecutor
 from vmgrid.agents.cluster.act.journal import ActionState
 from vmgrid.agents.cluster.jobs.checkpoints import Checkpoints
 from vmgrid.agents.cluster.jobs.ha import HaConfig, HaMonitor
+from vmgrid.agents.cluster.jobs.memory_checkpoints import MemoryCheckpoints, checkpoint_dir
 from vmgrid.agents.cluster.jobs.submission import ClusterJobs, SubmissionConfig
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.common.supervise import supervise
@@ -36,6 +38,9 @@ class FaultToleranceOptions:
     """Off: lost nodes are only reported, never fenced nor restarted."""
     default_checkpoint_policy: SnapshotPolicy | None = None
     """Checkpoint policy of jobs whose document has no ``[snapshot]`` table; None: none."""
+    checkpoint_dir: str = ""
+    """Directory of the members' memory files, reached by every node (an NFS mount). Empty:
+    ``<storage_dir>/checkpoints``; with no storage_dir either, checkpoints hold disks only."""
 
 
 class FaultTolerance:
@@ -47,9 +52,14 @@ class FaultTolerance:
     ) -> None:
         self.options = options or FaultToleranceOptions()
         self.jobs = ClusterJobs(manager, executor, self.options.submission)
+        submission = self.options.submission
+        shared = submission.storage_dir if submission.shared_storage else ""
+        directory = checkpoint_dir(self.options.checkpoint_dir, shared)
+        memory = MemoryCheckpoints(self.jobs, directory) if directory is not None else None
         self.checkpoints = Checkpoints(
-            self.jobs, default_policy=self.options.default_checkpoint_policy
+            self.jobs, default_policy=self.options.default_checkpoint_policy, memory=memory
         )
+        set_boot_images(manager, self.jobs.members.boot_image)
         self.ha = HaMonitor(self.jobs, self.checkpoints, self.options.ha)
         executor.add_listener(self._on_execution)
         self._stop = asyncio.Event()

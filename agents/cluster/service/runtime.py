@@ -200,8 +200,10 @@ class ClusterRuntime:
             jobs = self.fault_tolerance.jobs
             members = jobs.members.connection
             tables |= {"jobs": jobs.store.connection, "members": members,
-                       "checkpoints": members, "stale": members}  # fmt: skip
-        mirror = StateMirror(self.replica, tables, {"checkpoints": 2, "stale": 2})
+                       "checkpoints": members, "stale": members,
+                       "checkpoint_parts": members, "boot_images": members}  # fmt: skip
+        widths = {"checkpoints": 2, "stale": 2, "checkpoint_parts": 3}
+        mirror = StateMirror(self.replica, tables, widths)
         counts = await self.replica.read_until_answered(mirror.restore, "the settings and jobs")
         log.info("read from etcd: %s", ", ".join(f"{k} {n}" for k, n in counts.items()))
         return mirror

@@ -1,0 +1,249 @@
+"""Group checkpoints with memory, and the restore of a whole group from one.
+
+Format: each member's memory in a save file (`virDomainSave`) in `checkpoint_dir`, a directory
+every node reaches (an NFS mount; the lab's NFS export), plus an internal qcow2 snapshot of its
+shared overlay taken while it is saved (libvirt snapshots an inactive domain's disk with
+``qemu-img snapshot -c``). Why not libvirt snapshots with memory: libvirt 9.0 (Debian 12)
+takes external memory+disk snapshots but can neither revert nor delete them (revert came in
+9.9), and an internal snapshot's memory sits in the qcow2 while its metadata stays on the node
+that took it, which is the node that failed. A save file is restored by any node's libvirt
+(`virDomainRestore`), and a domain paused before its save comes back paused.
+
+Take, all or nothing: pause every member (one plan through the applier), save each (its
+domain stops), snapshot each disk, boot each from its file (one plan: the members come back
+paused, as saved), resume every member (one plan). A member's part is recorded once its file
+and disk snapshot are written; the checkpoint is listed only when every part is. On any
+failure every member is brought back running and the parts written are removed; a partial
+checkpoint is never restored, and parts left by a manager that died mid-checkpoint are
+removed at start (`clean_partial`).
+
+Restore (HA after a node failure, or an operator's revert): every member still held by a
+connected node (the survivors) is paused (one plan) and destroyed, its memory about to be
+replaced; each overlay is rolled back to the checkpoint (``qemu-img snapshot -a``); members of
+the failed node are defined on their new nodes; then every member boots from its file (one
+plan) and all resume together (one plan), so the group continues from one instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from vmgrid.agents.cluster.act.oneshot import run_or_raise
+from vmgrid.agents.cluster.jobs.members import Member
+from vmgrid.agents.cluster.jobs.submission import ClusterJobs, run_command
+from vmgrid.agents.errors import ConfigError, FailedPrecondition, VmgridError
+from vmgrid.agents.model import (
+    Command,
+    CreateSnapshotCommand,
+    DefineCommand,
+    DestroyCommand,
+    SaveCommand,
+)
+from vmgrid.solver.plan import Action, ActionKind
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_SUBDIR = "checkpoints"
+
+
+def checkpoint_dir(configured: str, storage_dir: str) -> Path | None:
+    """The directory of memory files: `configured`, else ``<storage_dir>/checkpoints`` (made
+    when missing), else None (no shared storage: checkpoints hold the disk only). Raises
+    ConfigError naming the path when it is missing or not writable."""
+    if configured:
+        path = Path(configured)
+        if not path.is_absolute() or not path.is_dir():
+            raise ConfigError(
+                f"checkpoint_dir {configured!r} is not an existing directory; accepted: an "
+                "absolute path every node reaches (an NFS mount), writable by libvirt"
+            )
+    elif storage_dir:
+        path = Path(storage_dir) / CHECKPOINT_SUBDIR
+        try:
+            path.mkdir(exist_ok=True)
+            _own_like_parent(path)
+        except OSError as exc:
+            raise ConfigError(f"checkpoint_dir {str(path)!r} cannot be created: {exc}") from None
+    else:
+        return None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"checkpoint_dir {str(path)!r} is not writable")
+    return path
+
+
+class MemoryCheckpoints:
+    """Takes, restores and removes the memory parts of a job's checkpoints."""
+
+    def __init__(self, jobs: ClusterJobs, directory: Path, timeout_s: float = 120.0) -> None:
+        self.jobs = jobs
+        self.directory = directory
+        self.timeout_s = timeout_s
+
+    def files(self, job_id: str, name: str) -> Path:
+        return self.directory / f"job-{job_id}" / name
+
+    def complete(self, job_id: str, name: str, members: Sequence[Member]) -> bool:
+        """Every member has its part of checkpoint `name`."""
+        parts = self.jobs.members.parts(job_id, name)
+        return bool(members) and all(m.vm_uuid in parts for m in members)
+
+    async def take(self, job_id: str, name: str, members: Sequence[Member]) -> None:
+        """Write every member's part of checkpoint `name`, or none (see the module doc)."""
+        folder = self.files(job_id, name)
+        await asyncio.to_thread(_make_dir, folder)
+        saved: list[Member] = []
+        try:
+            await self._plan(job_id, members, ActionKind.SUSPEND, name, "pause")
+            for member in members:  # one at a time: each writes its whole memory to storage
+                path = folder / f"{member.name}.save"
+                await self._send(member, SaveCommand(_id(member, name, "save"), member.vm_uuid,
+                                                     str(path)))  # fmt: skip
+                saved.append(member)
+                await self._send(member, CreateSnapshotCommand(
+                    _id(member, name, "disk"), member.vm_uuid, name, f"vmgrid job {job_id}"))  # fmt: skip
+                self.jobs.members.add_part(job_id, name, member.vm_uuid, str(path))
+        except (VmgridError, OSError) as exc:
+            log.error("memory checkpoint %s of job %s failed, removed: %s", name, job_id, exc)
+            await self._recover(job_id, name, members, saved)
+            await self.discard(job_id, name)
+            raise
+        await self._boot_saved(job_id, name, members, saved)
+        await self._plan(job_id, members, ActionKind.RESUME, name, "resume")
+
+    async def restore(
+        self, job_id: str, name: str, members: Sequence[Member], targets: Mapping[str, str]
+    ) -> None:
+        """Every member back to checkpoint `name`, memory included. `targets` maps the uuid of
+        each member to restart elsewhere (its node failed) to its new node; the others run
+        where they are (`node_id`) and are rolled back in place."""
+        parts = self.jobs.members.parts(job_id, name)
+        missing = [m.name for m in members if m.vm_uuid not in parts]
+        if missing:
+            raise FailedPrecondition(
+                f"checkpoint {name!r} of job {job_id!r} has no memory of {', '.join(missing)}"
+            )
+        survivors = [m for m in members if m.vm_uuid not in targets]
+        tag = f"{name}-restore-{int(time.time() * 1000)}"
+        if survivors:
+            await self._plan(job_id, survivors, ActionKind.SUSPEND, tag, "pause survivors")
+            for member in survivors:
+                await self._send(member, DestroyCommand(_id(member, tag, "stop"), member.vm_uuid))
+        for member in members:
+            if member.overlay_path:
+                await asyncio.to_thread(roll_back_disk, member.overlay_path, name)
+        placed = []
+        for member in members:
+            node = targets.get(member.vm_uuid, member.node_id)
+            if node != member.node_id:
+                define = DefineCommand(_id(member, tag, f"define-{node}"), member.domain_xml)
+                await run_command(self.jobs.manager, node, define, self.timeout_s)
+                self.jobs.members.relocate(member.vm_uuid, member.node_id, node)
+            placed.append(_on(member, node))
+        await self._boot(job_id, placed, parts, tag, f"restore checkpoint {name}")
+        await self._plan(job_id, placed, ActionKind.RESUME, tag, "resume")
+
+    async def discard(self, job_id: str, name: str) -> None:
+        """Remove the memory files and part records of checkpoint `name`."""
+        await asyncio.to_thread(shutil.rmtree, self.files(job_id, name), True)
+        self.jobs.members.remove_parts(job_id, name)
+
+    async def clean_partial(self) -> list[tuple[str, str]]:
+        """Remove the parts of checkpoints never completed (a manager that stopped midway)."""
+        partial = self.jobs.members.partial()
+        for job_id, name in partial:
+            log.warning("removing partial memory checkpoint %s of job %s", name, job_id)
+            await self.discard(job_id, name)
+        return partial
+
+    async def _boot_saved(
+        self, job_id: str, name: str, members: Sequence[Member], saved: Sequence[Member]
+    ) -> None:
+        paths = {m.vm_uuid: str(self.files(job_id, name) / f"{m.name}.save") for m in saved}
+        await self._boot(job_id, saved, paths, name, f"checkpoint {name}: back from memory")
+
+    async def _boot(
+        self,
+        job_id: str,
+        members: Sequence[Member],
+        paths: Mapping[str, str],
+        tag: str,
+        why: str,
+    ) -> None:
+        """Boot `members` from their memory files, one plan through the applier."""
+        store = self.jobs.members
+        for member in members:
+            store.set_boot_image(member.vm_uuid, paths[member.vm_uuid])
+        try:
+            await self._plan(job_id, members, ActionKind.BOOT_VM, tag, "boot", why)
+        finally:
+            for member in members:
+                store.set_boot_image(member.vm_uuid, "")
+
+    async def _recover(
+        self, job_id: str, name: str, members: Sequence[Member], saved: Sequence[Member]
+    ) -> None:
+        """After a failed take: every member running again (from its file if it was saved)."""
+        try:
+            if saved:
+                await self._boot_saved(job_id, name, members, saved)
+            await self._plan(job_id, members, ActionKind.RESUME, name, "resume")
+        except VmgridError as exc:
+            log.error("job %s after failed checkpoint %s: %s", job_id, name, exc)
+
+    async def _plan(
+        self,
+        job_id: str,
+        members: Sequence[Member],
+        kind: ActionKind,
+        name: str,
+        step: str,
+        why: str = "",
+    ) -> None:
+        """One action per member, as one plan through the applier."""
+        reason = why or f"memory checkpoint {name} of job {job_id}: {step}"
+        src = kind is not ActionKind.BOOT_VM
+        actions = [
+            Action(i, kind, m.vm_uuid, m.node_id if src else None, m.node_id, 0, 1, reason)
+            for i, m in enumerate(members)
+        ]
+        plan_id = f"{name}-{job_id}-{step.replace(' ', '-')}"
+        await run_or_raise(self.jobs.executor, plan_id, actions, "checkpoint")
+
+    async def _send(self, member: Member, command: Command) -> None:
+        await run_command(self.jobs.manager, member.node_id, command, self.timeout_s)
+
+
+def roll_back_disk(overlay: str, checkpoint: str) -> None:
+    """Apply the checkpoint's disk state to the (shared, now unused) overlay."""
+    subprocess.run(["qemu-img", "snapshot", "-a", checkpoint, overlay], check=True, timeout=120)
+
+
+def _on(member: Member, node: str) -> Member:
+    return dataclasses.replace(member, node_id=node)
+
+
+def _make_dir(path: Path) -> None:
+    for part in (path.parent, path):
+        part.mkdir(exist_ok=True)
+        _own_like_parent(part)
+
+
+def _own_like_parent(path: Path) -> None:
+    """The hypervisor's user writes the files: a directory made by root takes its parent's
+    owner (the lab's user, or libvirt's on an NFS mount)."""
+    parent = path.parent.stat()
+    if os.geteuid() == 0 and path.stat().st_uid != parent.st_uid:
+        os.chown(path, parent.st_uid, parent.st_gid)
+    path.chmod(0o775)
+
+
+def _id(member: Member, name: str, step: str) -> str:
+    return f"{name}-{member.job_id}-{member.name}-{step}"
