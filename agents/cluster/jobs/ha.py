@@ -34,11 +34,11 @@ import dataclasses
 import logging
 import subprocess
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from vmgrid.agents.cluster.act.oneshot import one_action, run_or_raise
 from vmgrid.agents.cluster.jobs.checkpoints import Checkpoints
+from vmgrid.agents.cluster.jobs.fencing import HaConfig, fence
 from vmgrid.agents.cluster.jobs.members import Member
 from vmgrid.agents.cluster.jobs.memory_checkpoints import roll_back_disk
 from vmgrid.agents.cluster.jobs.restart_placement import as_vm, restart_reason, restart_target
@@ -46,7 +46,7 @@ from vmgrid.agents.cluster.jobs.submission import ClusterJobs, run_command
 from vmgrid.agents.cluster.link.manager import NodeSession
 from vmgrid.agents.cluster.state.events import EventKind
 from vmgrid.agents.cluster.state.solver_view import to_model
-from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
+from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.errors import VmgridError
 from vmgrid.agents.model import (
     HOLDS_MEMORY_STATES,
@@ -62,27 +62,6 @@ from vmgrid.solver.plan import ActionKind
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class HaConfig:
-    """How failures are confirmed and handled."""
-
-    fence_command: tuple[str, ...] = ()
-    """argv run to fence a node ({node} and {uri} are substituted); exit 0 means fenced.
-    Empty: a node is fenced when its libvirt URI does not answer."""
-    fence_timeout_s: float = 5.0
-    libvirt_uris: Mapping[str, str] = field(default_factory=dict)
-    """node id -> libvirt URI to probe; default: the node's peer_uri (or migration_uri)."""
-    period_s: float = 1.0
-    """How often lost nodes are examined."""
-    command_timeout_s: float = 120.0
-
-
-@dataclass(frozen=True, slots=True)
-class FenceResult:
-    fenced: bool
-    how: str
-
-
 @dataclass(frozen=True, slots=True)
 class Restart:
     """One member restarted elsewhere (checkpoint empty: cold boot from its disk)."""
@@ -94,49 +73,6 @@ class Restart:
     checkpoint: str
     with_memory: bool = False
     """Restored from the checkpoint's memory (else a cold boot from the disk)."""
-
-
-def libvirt_answers(uri: str) -> bool:
-    """True when libvirt at `uri` accepts a connection (blocking; run in a thread)."""
-    import libvirt
-
-    libvirt.registerErrorHandler(lambda *_: None, None)
-    try:
-        conn = libvirt.open(uri)
-    except libvirt.libvirtError:
-        return False
-    try:
-        conn.getVersion()
-        return True
-    except libvirt.libvirtError:
-        return False
-    finally:
-        conn.close()
-
-
-async def fence(view: NodeView, config: HaConfig) -> FenceResult:
-    """Confirm a silent node is really down (see the module docstring)."""
-    node = view.node_id
-    uri = config.libvirt_uris.get(node) or view.identity.peer_uri or view.identity.migration_uri
-    if config.fence_command:
-        argv = [a.replace("{node}", node).replace("{uri}", uri) for a in config.fence_command]
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            code = await asyncio.wait_for(proc.wait(), config.fence_timeout_s)
-        except (OSError, TimeoutError) as exc:
-            return FenceResult(False, f"fence command {argv[0]} failed: {exc}")
-        return FenceResult(code == 0, f"fence command {argv[0]} exited {code}")
-    if not uri or uri.startswith("test:"):
-        return FenceResult(False, "no libvirt URI to probe and no fence command configured")
-    try:
-        answers = await asyncio.wait_for(
-            asyncio.to_thread(libvirt_answers, uri), config.fence_timeout_s
-        )
-    except TimeoutError:
-        answers = False
-    return FenceResult(not answers, f"libvirt {uri} {'answers' if answers else 'unreachable'}")
 
 
 class HaMonitor:
