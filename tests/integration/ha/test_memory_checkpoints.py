@@ -117,6 +117,12 @@ def test_a_group_checkpoint_writes_every_members_memory_or_nothing(tmp_path: Pat
             assert checkpoints.latest_with_memory(job_id) == first
             await wait_for(lambda: all(u in c.running() for u in uuids), 10)  # running again
 
+            # An operator's revert of a memory checkpoint: both members from their files.
+            where = {u: c.running()[u][0] for u in uuids}
+            await checkpoints.revert(job_id, first)
+            assert _boot_plans(c, first) == sorted(where.items())
+            await wait_for(lambda: all(c.running().get(u) == [n] for u, n in where.items()), 10)
+
     asyncio.run(scenario())
 
 
