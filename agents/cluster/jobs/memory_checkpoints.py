@@ -39,8 +39,10 @@ from pathlib import Path
 from vmgrid.agents.cluster.act.oneshot import run_or_raise
 from vmgrid.agents.cluster.jobs.members import Member
 from vmgrid.agents.cluster.jobs.submission import ClusterJobs, run_command
+from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.errors import ConfigError, FailedPrecondition, VmgridError
 from vmgrid.agents.model import (
+    HOLDS_MEMORY_STATES,
     Command,
     CreateSnapshotCommand,
     DefineCommand,
@@ -110,13 +112,13 @@ class MemoryCheckpoints:
                 await self._send(member, CreateSnapshotCommand(
                     _id(member, name, "disk"), member.vm_uuid, name, f"vmgrid job {job_id}"))  # fmt: skip
                 self.jobs.members.add_part(job_id, name, member.vm_uuid, str(path))
+            await self._boot_saved(job_id, name, members, saved)
+            await self._plan(job_id, members, ActionKind.RESUME, name, "resume")
         except (VmgridError, OSError) as exc:
             log.error("memory checkpoint %s of job %s failed, removed: %s", name, job_id, exc)
             await self._recover(job_id, name, members, saved)
             await self.discard(job_id, name)
             raise
-        await self._boot_saved(job_id, name, members, saved)
-        await self._plan(job_id, members, ActionKind.RESUME, name, "resume")
 
     async def restore(
         self, job_id: str, name: str, members: Sequence[Member], targets: Mapping[str, str]
@@ -131,11 +133,16 @@ class MemoryCheckpoints:
                 f"checkpoint {name!r} of job {job_id!r} has no memory of {', '.join(missing)}"
             )
         survivors = [m for m in members if m.vm_uuid not in targets]
+        running = {m.vm_uuid: self._running_on(m.vm_uuid) for m in survivors}
+        active = [_on(m, running[m.vm_uuid]) for m in survivors if running[m.vm_uuid]]
         tag = f"{name}-restore-{int(time.time() * 1000)}"
-        if survivors:
-            await self._plan(job_id, survivors, ActionKind.SUSPEND, tag, "pause survivors")
-            for member in survivors:
+        if active:
+            await self._plan(job_id, active, ActionKind.SUSPEND, tag, "pause survivors")
+            for member in active:
                 await self._send(member, DestroyCommand(_id(member, tag, "stop"), member.vm_uuid))
+        # A member stopped already (on purpose, or by an earlier attempt) restarts where it
+        # is defined: the whole group goes back to the checkpoint.
+        members = [_on(m, running.get(m.vm_uuid) or m.node_id) for m in members]
         for member in members:
             if member.overlay_path:
                 await asyncio.to_thread(roll_back_disk, member.overlay_path, name)
@@ -149,6 +156,15 @@ class MemoryCheckpoints:
             placed.append(_on(member, node))
         await self._boot(job_id, placed, parts, tag, f"restore checkpoint {name}")
         await self._plan(job_id, placed, ActionKind.RESUME, tag, "resume")
+
+    def _running_on(self, vm_uuid: str) -> str:
+        """The connected node holding the VM in memory (running or paused), '' if none."""
+        state = self.jobs.manager.state
+        for node, vm in state.copies(vm_uuid):
+            connected = state.node_status(node) is NodeStatus.CONNECTED
+            if connected and vm.state in HOLDS_MEMORY_STATES:
+                return node
+        return ""
 
     async def discard(self, job_id: str, name: str) -> None:
         """Remove the memory files and part records of checkpoint `name`."""
