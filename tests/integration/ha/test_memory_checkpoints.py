@@ -146,6 +146,7 @@ def test_ha_restores_the_group_from_its_latest_complete_checkpoint_survivor_incl
             victim_uuid, survivor_uuid = uuids
             victim = c.running()[victim_uuid][0]
             survivor_node = c.running()[survivor_uuid][0]
+            events = c.server.manager.bus.subscribe()
             os.kill(c.agents[victim].pid, signal.SIGSTOP)
             await wait_for(lambda: bool(c.ft.ha.restarts), 20)
             (restart,) = c.ft.ha.restarts
@@ -157,6 +158,16 @@ def test_ha_restores_the_group_from_its_latest_complete_checkpoint_survivor_incl
             )
             await wait_for(lambda: c.running().get(victim_uuid) == [restart.to_node], 10)
             assert c.running()[survivor_uuid] == [survivor_node]
+            said = {}
+            while len(said) < 2:
+                event = await asyncio.wait_for(events.get(), 5)
+                if event.kind.value == "vm_lifecycle" and latest in event.message:
+                    said[event.vm_uuid] = event.message
+            assert (
+                f"restarted on {restart.to_node} from checkpoint {latest} with its memory"
+                in (said[victim_uuid])
+            )
+            assert f"rolled back on {survivor_node} to checkpoint {latest}" in said[survivor_uuid]
 
             assert await checkpoints.memory.clean_partial() == [(job_id, "ckpt-9999999999999")]  # type: ignore[union-attr]
             assert store.parts(job_id, "ckpt-9999999999999") == {}
