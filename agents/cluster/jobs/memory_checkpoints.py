@@ -138,14 +138,16 @@ class MemoryCheckpoints:
         tag = f"{name}-restore-{int(time.time() * 1000)}"
         if active:
             await self._plan(job_id, active, ActionKind.SUSPEND, tag, "pause survivors")
-            for member in active:
-                await self._send(member, DestroyCommand(_id(member, tag, "stop"), member.vm_uuid))
+            await asyncio.gather(*(
+                self._send(m, DestroyCommand(_id(m, tag, "stop"), m.vm_uuid)) for m in active
+            ))  # fmt: skip
         # A member stopped already (on purpose, or by an earlier attempt) restarts where it
         # is defined: the whole group goes back to the checkpoint.
         members = [_on(m, running.get(m.vm_uuid) or m.node_id) for m in members]
-        for member in members:
-            if member.overlay_path:
-                await asyncio.to_thread(roll_back_disk, member.overlay_path, name)
+        await asyncio.gather(*(
+            asyncio.to_thread(roll_back_disk, m.overlay_path, name)
+            for m in members if m.overlay_path
+        ))  # fmt: skip
         placed = []
         for member in members:
             node = targets.get(member.vm_uuid, member.node_id)
