@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from vmgrid.agents.cluster.act.executor import (
     Outcome,
     ProgressCallback,
 )
+from vmgrid.agents.cluster.act.images import StopHow, VmImages
 from vmgrid.agents.cluster.act.preconditions import ACTIVE, RUNNING, Preconditions, locate_vm
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.state.state import NodeStatus
@@ -71,23 +71,19 @@ class DriverOptions:
     """After a power-on command, longest wait for the node's agent to connect and report."""
 
 
-BootImages = Callable[[str], str]
-"""vm uuid -> the memory file its next boot restores ('' : a cold start)."""
-_BOOT_IMAGES: weakref.WeakKeyDictionary[ClusterManager, BootImages] = weakref.WeakKeyDictionary()
-
-
-def set_boot_images(manager: ClusterManager, lookup: BootImages) -> None:
-    """Where `manager`'s boots find a memory file to restore rather than cold-start (a restart
-    from a memory checkpoint): the jobs layer keeps that table, the driver only reads it."""
-    _BOOT_IMAGES[manager] = lookup
-
-
 class ManagerDriver:
     """ActionDriver over a ClusterManager's state and agent streams."""
 
-    def __init__(self, manager: ClusterManager, options: DriverOptions | None = None) -> None:
+    def __init__(
+        self,
+        manager: ClusterManager,
+        options: DriverOptions | None = None,
+        images: VmImages | None = None,
+    ) -> None:
         self._manager = manager
         self._options = options or DriverOptions()
+        self.images = images or VmImages()
+        """How particular VMs boot (from a memory file) and stop (saved, powered off)."""
         self._reserved: dict[str, tuple[int, int]] = {}  # command id -> (cpu, memory) on dst
         self._reserved_on: dict[str, str] = {}
         self._moving: dict[str, tuple[str, str]] = {}  # command id -> (VM, its destination)
@@ -147,7 +143,7 @@ class ManagerDriver:
         commands: dict[ActionKind, tuple[str | None, m.Command]] = {
             ActionKind.SUSPEND: (action.src, m.SuspendCommand(cid, vm)),
             ActionKind.RESUME: (action.dst or action.src, m.ResumeCommand(cid, vm)),
-            ActionKind.SHUTDOWN_VM: (action.src, m.ShutdownCommand(cid, vm)),
+            ActionKind.SHUTDOWN_VM: (action.src, self._stop(cid, vm)),
             ActionKind.BOOT_VM: (action.dst, self._boot(cid, vm)),
         }
         if action.kind not in commands:
@@ -160,9 +156,17 @@ class ManagerDriver:
 
     def _boot(self, cid: str, vm: str) -> m.Command:
         """A cold start, or the restore of the VM's memory file when one is set for it."""
-        lookup = _BOOT_IMAGES.get(self._manager)
-        image = lookup(vm) if lookup is not None else ""
+        image = self.images.boot_image(vm)
         return m.RestoreCommand(cid, image) if image else m.StartCommand(cid, vm)
+
+    def _stop(self, cid: str, vm: str) -> m.Command:
+        """A guest shutdown, or the stop set for the VM: saved to a file, or powered off."""
+        mode = self.images.stop_mode(vm)
+        if mode.how is StopHow.SAVE:
+            return m.SaveCommand(cid, vm, mode.path)
+        if mode.how is StopHow.DESTROY:
+            return m.DestroyCommand(cid, vm)
+        return m.ShutdownCommand(cid, vm)
 
     async def _power(self, action: Action) -> Outcome:
         off = action.kind is ActionKind.SHUTDOWN_NODE

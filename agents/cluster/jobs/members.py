@@ -221,6 +221,11 @@ class MemberStore:
         else:
             self._run("DELETE FROM boot_images WHERE vm_uuid = ?", (vm_uuid,))
 
+    def boot_images(self) -> list[tuple[str, str]]:
+        """(vm uuid, memory file) of every boot from memory set."""
+        rows = self._run("SELECT vm_uuid, memory_path FROM boot_images ORDER BY 1")
+        return [(str(v), str(p)) for v, p in rows]
+
     def boot_image(self, vm_uuid: str) -> str:
         rows = self._run("SELECT memory_path FROM boot_images WHERE vm_uuid = ?", (vm_uuid,))
         return str(rows[0][0]) if rows else ""

@@ -9,33 +9,40 @@ takes external memory+disk snapshots but can neither revert nor delete them (rev
 that took it, which is the node that failed. A save file is restored by any node's libvirt
 (`virDomainRestore`), and a domain paused before its save comes back paused.
 
-Take, all or nothing: pause every member (one plan through the applier), save each (its
-domain stops), snapshot each disk, boot each from its file (one plan: the members come back
-paused, as saved), resume every member (one plan). A member's part is recorded once its file
-and disk snapshot are written; the checkpoint is listed only when every part is. On any
-failure every member is brought back running and the parts written are removed; a partial
-checkpoint is never restored, and parts left by a manager that died mid-checkpoint are
-removed at start (`clean_partial`).
+Take, all or nothing: pause every member (one plan through the applier), save each (a
+SHUTDOWN_VM plan whose stop mode in the driver's `VmImages` table is a save to the member's
+file: its domain stops), snapshot each disk (a direct command: it changes no placement nor
+run state), boot each from its file (one plan: the members come back paused, as saved),
+resume every member (one plan). The applier holds every member from the first plan to the
+last (`PlanExecutor.holding`): between two plans a member may be saved and off, and no other
+plan may act on it then. A member's part is recorded once its file and disk snapshot are
+written; the checkpoint is listed only when every part is. On any failure every member is
+brought back running and the parts written are removed; a partial checkpoint is never
+restored, and parts left by a manager that died mid-checkpoint are removed at start
+(`clean_partial`).
 
-Restore (HA after a node failure, or an operator's revert): every member still held by a
-connected node (the survivors) is paused (one plan) and destroyed, its memory about to be
-replaced; each overlay is rolled back to the checkpoint (``qemu-img snapshot -a``); members of
-the failed node are defined on their new nodes; then every member boots from its file (one
-plan) and all resume together (one plan), so the group continues from one instant.
+Restore (HA after a node failure, or an operator's revert), under the same hold: every member
+still held by a connected node (the survivors) is paused (one plan) and powered off (one
+SHUTDOWN_VM plan, stop mode: destroy), its memory about to be replaced; each overlay is rolled
+back to the checkpoint (``qemu-img snapshot -a``); members of the failed node are defined on
+their new nodes; then every member boots from its file (one plan) and all resume together
+(one plan), so the group continues from one instant.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from vmgrid.agents.cluster.act.images import SHUTDOWN, StopHow, StopMode, VmImages
 from vmgrid.agents.cluster.act.oneshot import run_or_raise
 from vmgrid.agents.cluster.jobs.members import Member
 from vmgrid.agents.cluster.jobs.submission import ClusterJobs, run_command
@@ -46,8 +53,6 @@ from vmgrid.agents.model import (
     Command,
     CreateSnapshotCommand,
     DefineCommand,
-    DestroyCommand,
-    SaveCommand,
 )
 from vmgrid.solver.plan import Action, ActionKind
 
@@ -84,8 +89,12 @@ def checkpoint_dir(configured: str, storage_dir: str) -> Path | None:
 class MemoryCheckpoints:
     """Takes, restores and removes the memory parts of a job's checkpoints."""
 
-    def __init__(self, jobs: ClusterJobs, directory: Path, timeout_s: float = 120.0) -> None:
+    def __init__(
+        self, jobs: ClusterJobs, directory: Path, images: VmImages, timeout_s: float = 120.0
+    ) -> None:
         self.jobs = jobs
+        self.images = images
+        """The driver's table: the boots from memory files and the saves and power-offs."""
         self.directory = directory
         self.timeout_s = timeout_s
 
@@ -100,25 +109,26 @@ class MemoryCheckpoints:
     async def take(self, job_id: str, name: str, members: Sequence[Member]) -> None:
         """Write every member's part of checkpoint `name`, or none (see the module doc)."""
         folder = self.files(job_id, name)
-        await asyncio.to_thread(_make_dir, folder)
-        saved: list[Member] = []
-        try:
-            await self._plan(job_id, members, ActionKind.SUSPEND, name, "pause")
-            for member in members:  # one at a time: each writes its whole memory to storage
-                path = folder / f"{member.name}.save"
-                await self._send(member, SaveCommand(_id(member, name, "save"), member.vm_uuid,
-                                                     str(path)))  # fmt: skip
-                saved.append(member)
-                await self._send(member, CreateSnapshotCommand(
-                    _id(member, name, "disk"), member.vm_uuid, name, f"vmgrid job {job_id}"))  # fmt: skip
-                self.jobs.members.add_part(job_id, name, member.vm_uuid, str(path))
-            await self._boot_saved(job_id, name, members, saved)
-            await self._plan(job_id, members, ActionKind.RESUME, name, "resume")
-        except (VmgridError, OSError) as exc:
-            log.error("memory checkpoint %s of job %s failed, removed: %s", name, job_id, exc)
-            await self._recover(job_id, name, members, saved)
-            await self.discard(job_id, name)
-            raise
+        with self._hold(job_id, name, members) as hold:
+            await asyncio.to_thread(_make_dir, folder)
+            saved: list[Member] = []
+            try:
+                await self._plan(hold, members, ActionKind.SUSPEND, "pause")
+                for member in members:  # one at a time: each writes its whole memory to storage
+                    path = folder / f"{member.name}.save"
+                    await self._stop(hold, [member], StopMode(StopHow.SAVE, str(path)),
+                                     f"save-{member.name}")  # fmt: skip
+                    saved.append(member)
+                    await self._send(member, CreateSnapshotCommand(
+                        _id(member, name, "disk"), member.vm_uuid, name, f"vmgrid job {job_id}"))  # fmt: skip
+                    self.jobs.members.add_part(job_id, name, member.vm_uuid, str(path))
+                await self._boot_saved(hold, saved)
+                await self._plan(hold, members, ActionKind.RESUME, "resume")
+            except (VmgridError, OSError) as exc:
+                log.error("memory checkpoint %s of job %s failed, removed: %s", name, job_id, exc)
+                await self._recover(hold, members, saved)
+                await self.discard(job_id, name)
+                raise
 
     async def restore(
         self, job_id: str, name: str, members: Sequence[Member], targets: Mapping[str, str]
@@ -136,28 +146,27 @@ class MemoryCheckpoints:
         running = {m.vm_uuid: self._running_on(m.vm_uuid) for m in survivors}
         active = [_on(m, running[m.vm_uuid]) for m in survivors if running[m.vm_uuid]]
         tag = f"{name}-restore-{int(time.time() * 1000)}"
-        if active:
-            await self._plan(job_id, active, ActionKind.SUSPEND, tag, "pause survivors")
+        with self._hold(job_id, tag, members) as hold:
+            if active:
+                await self._plan(hold, active, ActionKind.SUSPEND, "pause survivors")
+                await self._stop(hold, active, StopMode(StopHow.DESTROY), "stop survivors")
+            # A member stopped already (on purpose, or by an earlier attempt) restarts where
+            # it is defined: the whole group goes back to the checkpoint.
+            members = [_on(m, running.get(m.vm_uuid) or m.node_id) for m in members]
             await asyncio.gather(*(
-                self._send(m, DestroyCommand(_id(m, tag, "stop"), m.vm_uuid)) for m in active
+                asyncio.to_thread(roll_back_disk, m.overlay_path, name)
+                for m in members if m.overlay_path
             ))  # fmt: skip
-        # A member stopped already (on purpose, or by an earlier attempt) restarts where it
-        # is defined: the whole group goes back to the checkpoint.
-        members = [_on(m, running.get(m.vm_uuid) or m.node_id) for m in members]
-        await asyncio.gather(*(
-            asyncio.to_thread(roll_back_disk, m.overlay_path, name)
-            for m in members if m.overlay_path
-        ))  # fmt: skip
-        placed = []
-        for member in members:
-            node = targets.get(member.vm_uuid, member.node_id)
-            if node != member.node_id:
-                define = DefineCommand(_id(member, tag, f"define-{node}"), member.domain_xml)
-                await run_command(self.jobs.manager, node, define, self.timeout_s)
-                self.jobs.members.relocate(member.vm_uuid, member.node_id, node)
-            placed.append(_on(member, node))
-        await self._boot(job_id, placed, parts, tag, f"restore checkpoint {name}")
-        await self._plan(job_id, placed, ActionKind.RESUME, tag, "resume")
+            placed = []
+            for member in members:
+                node = targets.get(member.vm_uuid, member.node_id)
+                if node != member.node_id:
+                    define = DefineCommand(_id(member, tag, f"define-{node}"), member.domain_xml)
+                    await run_command(self.jobs.manager, node, define, self.timeout_s)
+                    self.jobs.members.relocate(member.vm_uuid, member.node_id, node)
+                placed.append(_on(member, node))
+            await self._boot(hold, placed, parts, f"restore checkpoint {name}")
+            await self._plan(hold, placed, ActionKind.RESUME, "resume")
 
     def _running_on(self, vm_uuid: str) -> str:
         """The connected node holding the VM in memory (running or paused), '' if none."""
@@ -181,62 +190,82 @@ class MemoryCheckpoints:
             await self.discard(job_id, name)
         return partial
 
-    async def _boot_saved(
-        self, job_id: str, name: str, members: Sequence[Member], saved: Sequence[Member]
-    ) -> None:
-        paths = {m.vm_uuid: str(self.files(job_id, name) / f"{m.name}.save") for m in saved}
-        await self._boot(job_id, saved, paths, name, f"checkpoint {name}: back from memory")
+    @contextlib.contextmanager
+    def _hold(self, job_id: str, tag: str, members: Sequence[Member]) -> Iterator[_Hold]:
+        """Every member held by the applier from the first plan to the last: no decider, HA
+        pass or operator acts on one while it is paused, saved and off, or rolled back."""
+        hold = _Hold(f"{tag}-{job_id}", job_id, tag)
+        with self.jobs.executor.holding(hold.hold_id, [m.vm_uuid for m in members]):
+            yield hold
+
+    async def _boot_saved(self, hold: _Hold, saved: Sequence[Member]) -> None:
+        folder = self.files(hold.job_id, hold.tag)
+        paths = {m.vm_uuid: str(folder / f"{m.name}.save") for m in saved}
+        await self._boot(hold, saved, paths, f"checkpoint {hold.tag}: back from memory")
 
     async def _boot(
-        self,
-        job_id: str,
-        members: Sequence[Member],
-        paths: Mapping[str, str],
-        tag: str,
-        why: str,
+        self, hold: _Hold, members: Sequence[Member], paths: Mapping[str, str], why: str
     ) -> None:
-        """Boot `members` from their memory files, one plan through the applier."""
-        store = self.jobs.members
+        """Boot `members` from their memory files, one plan through the applier (the files
+        are also kept in the members' store, for a plan resumed by the next manager)."""
+        store, images = self.jobs.members, self.images
         for member in members:
             store.set_boot_image(member.vm_uuid, paths[member.vm_uuid])
+            images.set_boot_image(member.vm_uuid, paths[member.vm_uuid])
         try:
-            await self._plan(job_id, members, ActionKind.BOOT_VM, tag, "boot", why)
+            await self._plan(hold, members, ActionKind.BOOT_VM, "boot", why)
         finally:
             for member in members:
                 store.set_boot_image(member.vm_uuid, "")
+                images.set_boot_image(member.vm_uuid, "")
+
+    async def _stop(
+        self, hold: _Hold, members: Sequence[Member], mode: StopMode, step: str
+    ) -> None:
+        """Stop `members` as `mode` says (saved to its file, powered off), one SHUTDOWN_VM plan
+        through the applier."""
+        for member in members:
+            self.images.set_stop_mode(member.vm_uuid, mode)
+        try:
+            await self._plan(hold, members, ActionKind.SHUTDOWN_VM, step)
+        finally:
+            for member in members:
+                self.images.set_stop_mode(member.vm_uuid, SHUTDOWN)
 
     async def _recover(
-        self, job_id: str, name: str, members: Sequence[Member], saved: Sequence[Member]
+        self, hold: _Hold, members: Sequence[Member], saved: Sequence[Member]
     ) -> None:
         """After a failed take: every member running again (from its file if it was saved)."""
         try:
             if saved:
-                await self._boot_saved(job_id, name, members, saved)
-            await self._plan(job_id, members, ActionKind.RESUME, name, "resume")
+                await self._boot_saved(hold, saved)
+            await self._plan(hold, members, ActionKind.RESUME, "resume")
         except VmgridError as exc:
-            log.error("job %s after failed checkpoint %s: %s", job_id, name, exc)
+            log.error("job %s after failed checkpoint %s: %s", hold.job_id, hold.tag, exc)
 
     async def _plan(
-        self,
-        job_id: str,
-        members: Sequence[Member],
-        kind: ActionKind,
-        name: str,
-        step: str,
-        why: str = "",
+        self, hold: _Hold, members: Sequence[Member], kind: ActionKind, step: str, why: str = ""
     ) -> None:
-        """One action per member, as one plan through the applier."""
-        reason = why or f"memory checkpoint {name} of job {job_id}: {step}"
+        """One action per member, as one plan through the applier, within the hold."""
+        reason = why or f"memory checkpoint {hold.tag} of job {hold.job_id}: {step}"
         src = kind is not ActionKind.BOOT_VM
         actions = [
             Action(i, kind, m.vm_uuid, m.node_id if src else None, m.node_id, 0, 1, reason)
             for i, m in enumerate(members)
         ]
-        plan_id = f"{name}-{job_id}-{step.replace(' ', '-')}"
-        await run_or_raise(self.jobs.executor, plan_id, actions, "checkpoint")
+        plan_id = f"{hold.hold_id}-{step.replace(' ', '-')}"
+        await run_or_raise(self.jobs.executor, plan_id, actions, "checkpoint", hold.hold_id)
 
     async def _send(self, member: Member, command: Command) -> None:
         await run_command(self.jobs.manager, member.node_id, command, self.timeout_s)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Hold:
+    hold_id: str
+    job_id: str
+    tag: str
+    """The checkpoint's name (a take) or the restore's tag."""
 
 
 def roll_back_disk(overlay: str, checkpoint: str) -> None:

@@ -22,12 +22,16 @@ import pytest
 from agent_files import start_agent
 from applier import applier
 from test_ha_submission import Cluster, _connected, agent_config, job
+from vmgrid.agents.cluster.act.executor import ExecutionEvent, ExecutionReport
+from vmgrid.agents.cluster.act.images import VmImages
+from vmgrid.agents.cluster.act.journal import ActionState, PlanState
+from vmgrid.agents.cluster.act.oneshot import one_action
 from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance, FaultToleranceOptions
 from vmgrid.agents.cluster.jobs.ha import HaConfig
 from vmgrid.agents.cluster.jobs.submission import SubmissionConfig
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.server import ClusterServer
-from vmgrid.agents.errors import CommandFailed
+from vmgrid.agents.errors import CommandFailed, FailedPrecondition
 from vmgrid.solver.plan import ActionKind
 from vmgrid.v1 import common_pb2
 from waiting import wait_for
@@ -50,7 +54,8 @@ async def cluster(tmp_path: Path, checkpoint_dir: Path | None) -> AsyncIterator[
         checkpoint_period_s=3600,
         checkpoint_dir=str(checkpoint_dir or ""),
     )
-    ft = FaultTolerance(server.manager, applier(server.manager), options)
+    images = VmImages()
+    ft = FaultTolerance(server.manager, applier(server.manager, images), options, images)
     ft.start()
     c = Cluster(server, ft)
     try:
@@ -88,6 +93,80 @@ def _boot_plans(c: Cluster, checkpoint: str) -> list[tuple[str, str | None]]:
         for a in p.actions
         if a.action.kind is ActionKind.BOOT_VM
     )
+
+
+def _stops(c: Cluster, prefix: str) -> list[tuple[str, str | None, str]]:
+    """(vm, node, outcome) of the SHUTDOWN_VM actions of the plans named `prefix`..."""
+    return sorted(
+        (a.action.subject, a.action.src, a.state.value)
+        for p in c.ft.jobs.executor.journal.plans()
+        if p.plan_id.startswith(prefix)
+        for a in p.actions
+        if a.action.kind is ActionKind.SHUTDOWN_VM
+    )
+
+
+def test_a_checkpoint_saves_its_members_through_the_applier_which_holds_them_throughout(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+
+    async def scenario() -> None:
+        async with cluster(tmp_path, folder) as c:
+            job_id, uuids = await _started(c, "held")
+            executor = c.ft.jobs.executor
+            where = {u: c.running()[u][0] for u in uuids}
+
+            # Another plan holds a member: the checkpoint is refused before anything is done.
+            refused = pytest.raises(FailedPrecondition, match="held by plan maintenance-1")
+            with executor.holding("maintenance-1", [uuids[1]]), refused:
+                await c.ft.checkpoints.take(job_id)
+            assert c.ft.checkpoints.taken(job_id) == []
+            assert not any(folder.iterdir())
+            assert all(c.running()[u] == [n] for u, n in where.items())  # never paused
+
+            # While a member is saved and off (its save plan ended, the next member's save
+            # begins), a restart of it (what HA or a decider would plan) is refused by the
+            # applier; every member stays held from its pause to its resume.
+            seen: list[list[str | None]] = []
+            saved: list[str] = []
+            competing: list[asyncio.Task[ExecutionReport]] = []
+
+            def on_event(event: ExecutionEvent) -> None:
+                if event.action.kind is not ActionKind.SHUTDOWN_VM:
+                    return
+                if event.state is ActionState.SUCCEEDED:
+                    saved.append(event.action.subject)
+                elif event.state is ActionState.RUNNING and saved and not competing:
+                    boot = one_action(ActionKind.BOOT_VM, saved[0], "test", dst=where[saved[0]])
+                    competing.append(asyncio.ensure_future(
+                        executor.run("competing-boot", [boot], origin="ha")))  # fmt: skip
+
+            async def watch() -> None:
+                while True:
+                    seen.append([executor.holder(u) for u in uuids])
+                    await asyncio.sleep(0.002)
+
+            executor.add_listener(on_event)
+            watcher = asyncio.ensure_future(watch())
+            name = await c.ft.checkpoints.take(job_id)
+            watcher.cancel()
+            held = [s for s in seen if any(s)]
+            first, last = seen.index(held[0]), len(seen) - seen[::-1].index(held[-1])
+            assert all(all(h and h.startswith(name) for h in s) for s in seen[first:last])
+            (report,) = [await t for t in competing]
+            assert report.state is PlanState.FAILED
+            assert f"is held by plan {name}-{job_id}" in report.messages[0]
+
+            # Each member's save is a SHUTDOWN_VM plan of the checkpoint, journaled.
+            assert _stops(c, name) == sorted((u, n, "succeeded") for u, n in where.items())
+            saves = [p.plan_id for p in executor.journal.plans() if "-save-" in p.plan_id]
+            assert sorted(saves) == sorted(f"{name}-{job_id}-save-held-{i}" for i in (0, 1))
+            await wait_for(lambda: all(c.running().get(u) == [n] for u, n in where.items()), 10)
+            assert executor.holder(uuids[0]) is None and executor.in_flight == ()
+
+    asyncio.run(scenario())
 
 
 def test_a_group_checkpoint_writes_every_members_memory_or_nothing(tmp_path: Path) -> None:
@@ -168,6 +247,8 @@ def test_ha_restores_the_group_from_its_latest_complete_checkpoint_survivor_incl
                 in (said[victim_uuid])
             )
             assert f"rolled back on {survivor_node} to checkpoint {latest}" in said[survivor_uuid]
+            # The survivor was powered off through the applier (a SHUTDOWN_VM of the restore).
+            assert _stops(c, f"{latest}-restore-") == [(survivor_uuid, survivor_node, "succeeded")]
 
             assert await checkpoints.memory.clean_partial() == [(job_id, "ckpt-9999999999999")]  # type: ignore[union-attr]
             assert store.parts(job_id, "ckpt-9999999999999") == {}
