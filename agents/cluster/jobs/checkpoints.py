@@ -100,18 +100,25 @@ class Checkpoints:
     async def _take_disk(self, job_id: str, name: str, members: list[Member]) -> None:
         """Internal snapshots (a running single VM's holds its memory, only on its node)."""
         group = len(members) > 1
-        if group:
+        if not group:
+            await self._snapshot(job_id, name, members)
+            return
+        # Held by the applier from the pause to the resume: no other plan acts on a member
+        # while it is paused between the two plans.
+        with self.jobs.executor.holding(f"{name}-{job_id}", [m.vm_uuid for m in members]):
             await self._all(job_id, members, ActionKind.SUSPEND, name, "pause")
-        try:
-            await self._each(
-                members,
-                lambda m: CreateSnapshotCommand(
-                    _id(m, name, "snap"), m.vm_uuid, name, f"vmgrid job {job_id}"
-                ),
-            )
-        finally:
-            if group:
+            try:
+                await self._snapshot(job_id, name, members)
+            finally:
                 await self._all(job_id, members, ActionKind.RESUME, name, "resume")
+
+    async def _snapshot(self, job_id: str, name: str, members: list[Member]) -> None:
+        await self._each(
+            members,
+            lambda m: CreateSnapshotCommand(
+                _id(m, name, "snap"), m.vm_uuid, name, f"vmgrid job {job_id}"
+            ),
+        )
 
     async def revert(self, job_id: str, name: str) -> None:
         """Every member back to checkpoint `name`: from its memory when the checkpoint holds
@@ -191,7 +198,8 @@ class Checkpoints:
             Action(i, kind, m.vm_uuid, m.node_id, m.node_id, 0, 1, reason)
             for i, m in enumerate(members)
         ]
-        await run_or_raise(self.jobs.executor, f"{name}-{job_id}-{step}", actions, "checkpoint")
+        plan_id, hold = f"{name}-{job_id}-{step}", f"{name}-{job_id}"
+        await run_or_raise(self.jobs.executor, plan_id, actions, "checkpoint", hold)
 
     async def _each(self, members: Sequence[Member], make: Callable[[Member], Command]) -> None:
         """Run one command per member concurrently; raise the first failure after all ended."""
