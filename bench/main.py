@@ -31,6 +31,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "reaction": ("vmgrid.bench.reaction", "overload-to-relief time on the KVM lab"),
     "makespan": ("vmgrid.bench.makespan", "plan makespan versus capped parallelism"),
     "failover": ("vmgrid.bench.failover", "restart time after a host failure on the lab"),
+    "restart-memory": (
+        "vmgrid.bench.restart_memory",
+        "a group member back from a memory checkpoint after its lab host died",
+    ),
     "roadef": ("vmgrid.bench.roadef", "Google machine reassignment (ROADEF/EURO 2012 challenge)"),
     "submission": (
         "vmgrid.bench.submission",

@@ -1,7 +1,10 @@
 """Tiny guests that need no operating system.
 
 A guest is a 1 MiB disk whose boot sector either spins (`jmp $`: one vCPU fully busy, real
-CPU time) or halts with interrupts off (`cli; hlt`: idle). Base disks are raw and attached
+CPU time), halts with interrupts off (`cli; hlt`: idle), or counts (`count`: at boot it stores
+the TSC at `COUNTER_ADDRESS + 4`, a stamp of that boot, then adds one to the 32-bit counter at
+`COUNTER_ADDRESS` at each wake-up from `hlt`, i.e. each BIOS timer tick, 18.2 per second of
+guest time; `read_counter` reads both through QEMU's monitor). Base disks are raw and attached
 read-only, which libvirt accepts for live migration without shared storage; a writable
 qcow2 overlay gives internal snapshots (but, being local writable storage, migrates only
 with VIR_MIGRATE_UNSAFE).
@@ -26,7 +29,16 @@ _SECTOR_BYTES = 512
 BOOT_CODE: dict[str, bytes] = {
     "spin": b"\xeb\xfe",  # jmp $
     "idle": b"\xfa\xf4\xeb\xfd",  # cli; hlt; jmp back to hlt
+    "count": bytes.fromhex(
+        "31c0 8ed8"  # xor ax, ax; mov ds, ax
+        "0f31 66a3047e"  # rdtsc; mov [0x7e04], eax (the boot's stamp)
+        "6631c0 66a3007e"  # xor eax, eax; mov [0x7e00], eax (the counter)
+        "fb"  # sti: the BIOS timer (IRQ 0) wakes the hlt below 18.2 times a second
+        "f4 66ff06007e ebf8"  # hlt; inc dword [0x7e00]; jmp back to hlt
+    ),
 }
+COUNTER_ADDRESS = 0x7E00
+"""Guest-physical address of a `count` guest's counter (its boot stamp follows it)."""
 _QCOW2_MAGIC = b"QFI\xfb"
 
 
@@ -151,3 +163,18 @@ def define_and_start(host: LabHost, xml: str) -> libvirt.virDomain:
     except libvirt.libvirtError as error:
         raise LabError(f"cannot start guest on {host.name}: {error}") from error
     return domain
+
+
+def read_counter(dom: libvirt.virDomain) -> tuple[int, int]:
+    """(counter, boot stamp) of a running `count` guest, read from its memory through QEMU's
+    monitor (a paused guest answers too)."""
+    import libvirt_qemu
+
+    command = f"xp /2wx {COUNTER_ADDRESS:#x}"
+    out = libvirt_qemu.qemuMonitorCommand(
+        dom, command, libvirt_qemu.VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP
+    )
+    words = out.split(":", 1)[-1].split()
+    if len(words) < 2:
+        raise LabError(f"{command} on {dom.name()} answered {out.strip()!r}; expected two words")
+    return int(words[0], 16), int(words[1], 16)

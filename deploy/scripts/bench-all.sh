@@ -52,6 +52,7 @@ run makespan makespan
 run n-plus-one n-plus-one --nodes 200 --vms-per-node 10 --spread-pairs
 run reaction reaction --hosts 3
 run failover failover --hosts 3
+run restart-memory restart-memory --hosts 3
 run fuzz fuzz --seconds 120
 run demo-stability demo-stability --minutes 30
 if [ -d "$DATA/btrplace" ]; then

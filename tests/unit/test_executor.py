@@ -17,6 +17,7 @@ from vmgrid.agents.cluster.act.executor import (
     Verdict,
 )
 from vmgrid.agents.cluster.act.journal import ActionState, Journal, PlanState, command_id
+from vmgrid.agents.errors import FailedPrecondition
 from vmgrid.solver.plan import Action, ActionKind
 
 
@@ -224,3 +225,25 @@ def test_a_vm_is_free_again_once_its_plan_ended() -> None:
     run(executor.run("p1", [migrate(0, "a", "n1", "n2")]))
     report = run(executor.run("p2", [migrate(0, "a", "n2", "n3")]))
     assert report.state is PlanState.SUCCEEDED and cluster.placement == {"a": "n3"}
+
+
+def test_a_hold_keeps_its_vms_across_plans_for_the_plans_run_within_it() -> None:
+    async def scenario() -> None:
+        cluster = SmallCluster({"a": "n1", "b": "n1"})
+        executor = PlanExecutor(cluster, Journal(":memory:"))
+        with executor.holding("group", ["a", "b"]):
+            assert executor.holder("a") == "group" and executor.in_flight == ("group",)
+            other = await executor.run("other", [migrate(0, "a", "n1", "n2")])
+            assert other.state is PlanState.FAILED
+            assert other.messages[0] == "VM a is held by plan group"
+            mine = await executor.run("mine", [migrate(0, "a", "n1", "n2")], within="group")
+            assert mine.state is PlanState.SUCCEEDED
+            assert executor.holder("a") == "group"  # still held once its plan ended
+            refused = pytest.raises(FailedPrecondition, match="VM b is held by plan group")
+            with refused, executor.holding("second", ["c", "b"]):
+                pass
+            assert executor.holder("c") is None
+        assert executor.holder("a") is None and executor.in_flight == ()
+        assert cluster.placement == {"a": "n2", "b": "n1"}
+
+    run(scenario())

@@ -25,6 +25,7 @@ from vmgrid.agents.cluster.act.executor import (
     Outcome,
     ProgressCallback,
 )
+from vmgrid.agents.cluster.act.images import StopHow, VmImages
 from vmgrid.agents.cluster.act.preconditions import ACTIVE, RUNNING, Preconditions, locate_vm
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.state.state import NodeStatus
@@ -75,9 +76,16 @@ class DriverOptions:
 class ManagerDriver:
     """ActionDriver over a ClusterManager's state and agent streams."""
 
-    def __init__(self, manager: ClusterManager, options: DriverOptions | None = None) -> None:
+    def __init__(
+        self,
+        manager: ClusterManager,
+        options: DriverOptions | None = None,
+        images: VmImages | None = None,
+    ) -> None:
         self._manager = manager
         self._options = options or DriverOptions()
+        self.images = images or VmImages()
+        """How particular VMs boot (from a memory file) and stop (saved, powered off)."""
         self._reserved: dict[str, tuple[int, int]] = {}  # command id -> (cpu, memory) on dst
         self._reserved_on: dict[str, str] = {}
         self._moving: dict[str, tuple[str, str]] = {}  # command id -> (VM, its destination)
@@ -137,8 +145,8 @@ class ManagerDriver:
         commands: dict[ActionKind, tuple[str | None, m.Command]] = {
             ActionKind.SUSPEND: (action.src, m.SuspendCommand(cid, vm)),
             ActionKind.RESUME: (action.dst or action.src, m.ResumeCommand(cid, vm)),
-            ActionKind.SHUTDOWN_VM: (action.src, m.ShutdownCommand(cid, vm)),
-            ActionKind.BOOT_VM: (action.dst, m.StartCommand(cid, vm)),
+            ActionKind.SHUTDOWN_VM: (action.src, self._stop(cid, vm)),
+            ActionKind.BOOT_VM: (action.dst, self._boot(cid, vm)),
         }
         if action.kind not in commands:
             return Outcome(False, f"{action.kind.value} has no agent command (power manager)")
@@ -147,6 +155,20 @@ class ManagerDriver:
             return Outcome(False, f"{action.kind.value} of {vm}: no node given")
         result = await self._send(node, command)
         return Outcome(result.state is m.CommandState.SUCCEEDED, result.message, result.simulated)
+
+    def _boot(self, cid: str, vm: str) -> m.Command:
+        """A cold start, or the restore of the VM's memory file when one is set for it."""
+        image = self.images.boot_image(vm)
+        return m.RestoreCommand(cid, image) if image else m.StartCommand(cid, vm)
+
+    def _stop(self, cid: str, vm: str) -> m.Command:
+        """A guest shutdown, or the stop set for the VM: saved to a file, or powered off."""
+        mode = self.images.stop_mode(vm)
+        if mode.how is StopHow.SAVE:
+            return m.SaveCommand(cid, vm, mode.path)
+        if mode.how is StopHow.DESTROY:
+            return m.DestroyCommand(cid, vm)
+        return m.ShutdownCommand(cid, vm)
 
     async def _power(self, action: Action) -> Outcome:
         off = action.kind is ActionKind.SHUTDOWN_NODE

@@ -15,8 +15,9 @@ for the next leader to reconcile and finish.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from vmgrid.agents.cluster.act.execution import READY as READY
 from vmgrid.agents.cluster.act.execution import ActionDriver as ActionDriver
@@ -36,6 +37,7 @@ from vmgrid.agents.cluster.act.journal import (
     PlanState,
     command_id,
 )
+from vmgrid.agents.errors import FailedPrecondition
 from vmgrid.solver.plan import Action, ActionKind
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ class PlanExecutor:
         self._wakeups: dict[str, asyncio.Event] = {}
         self._claimed: set[str] = set()
         self._holders: dict[str, str] = {}  # VM uuid -> the plan whose actions may touch it
+        self._within: dict[str, str] = {}  # plan id -> the hold its actions may act under
         self.halted = False
         """Set by `halt`: no action starts and nothing is journaled any more."""
 
@@ -77,6 +80,27 @@ class PlanExecutor:
         """What the applier would say of `action` on fresh state now, so that an operator's
         request that cannot run is refused with the rule or resource in the way."""
         return self._driver.check(action)
+
+    @contextlib.contextmanager
+    def holding(self, hold_id: str, vm_uuids: Iterable[str]) -> Iterator[None]:
+        """Hold the VMs for `hold_id` across several plans, run with ``within=hold_id``: steps
+        whose VMs no other plan may touch between their plans (a memory checkpoint's members,
+        saved and off between save and restore). Counted in flight meanwhile. Raises
+        FailedPrecondition naming the plan that holds one of the VMs already."""
+        vms = list(dict.fromkeys(vm_uuids))
+        taken = {v: self._holders[v] for v in vms if v in self._holders}
+        if taken:
+            vm, holder = next(iter(taken.items()))
+            raise FailedPrecondition(f"VM {vm} is held by plan {holder}")
+        self.claim(hold_id)
+        self._holders.update(dict.fromkeys(vms, hold_id))
+        try:
+            yield
+        finally:
+            for vm in vms:
+                if self._holders.get(vm) == hold_id:
+                    del self._holders[vm]
+            self.release(hold_id)
 
     def claim(self, plan_id: str) -> None:
         """Count `plan_id` as in flight from now on, before its task has had a chance to run
@@ -118,13 +142,20 @@ class PlanExecutor:
             wake.set()
 
     async def run(
-        self, plan_id: str, actions: Sequence[Action], origin: str = "", summary: str = ""
+        self,
+        plan_id: str,
+        actions: Sequence[Action],
+        origin: str = "",
+        summary: str = "",
+        within: str = "",
     ) -> ExecutionReport:
         """Journal a new plan (with why it exists: `summary`) and execute it to the end (a
-        halted executor journals nothing: the plan is reported cancelled)."""
+        halted executor journals nothing: the plan is reported cancelled). `within`: the
+        `holding` whose VMs the plan may act on."""
         if self.halted:
             return ExecutionReport(plan_id, PlanState.CANCELLED, {}, {})
         self.claim(plan_id)
+        self._within[plan_id] = within
         try:
             summary = summary or f"{len(actions)} actions"
             self._journal.record_plan(plan_id, actions, origin=origin, summary=summary)
@@ -132,6 +163,7 @@ class PlanExecutor:
             assert record is not None
             return await self._drive(plan_id, record.actions)
         finally:
+            self._within.pop(plan_id, None)
             self.release(plan_id)
 
     async def resume_unfinished(self) -> list[ExecutionReport]:
@@ -141,15 +173,17 @@ class PlanExecutor:
             reports.append(await self.resume(record.plan_id))
         return reports
 
-    async def resume(self, plan_id: str) -> ExecutionReport:
+    async def resume(self, plan_id: str, within: str = "") -> ExecutionReport:
         record = self._journal.plan(plan_id)
         if record is None:
             raise KeyError(f"no plan {plan_id!r} in the journal")
         self.claim(plan_id)
+        self._within[plan_id] = within
         try:
             reconciled = [self._reconcile(r) for r in record.actions]
             return await self._drive(plan_id, tuple(reconciled))
         finally:
+            self._within.pop(plan_id, None)
             self.release(plan_id)
 
     def _reconcile(self, record: ActionRecord) -> ActionRecord:
@@ -282,7 +316,7 @@ class PlanExecutor:
             if not has_room(self._limits, action, busy_nodes, busy_links):
                 continue
             holder = self._holders.get(action.subject, plan_id)
-            if holder != plan_id and not action.kind.on_node:
+            if holder not in (plan_id, self._within.get(plan_id)) and not action.kind.on_node:
                 why = f"VM {action.subject} is held by plan {holder}"
                 self._finish(plan_id, action, states, messages, ActionState.SKIPPED, why)
                 continue
@@ -363,26 +397,15 @@ class PlanExecutor:
         for aid, task in running.items():
             try:
                 outcome = await task
-                state = ActionState.SUCCEEDED if outcome.succeeded else ActionState.CANCELLED
-                self._finish(
-                    plan_id,
-                    actions[aid],
-                    states,
-                    messages,
-                    state,
-                    outcome.message,
-                    outcome.simulated,
-                )
             except Exception as exc:
-                self._finish(
-                    plan_id, actions[aid], states, messages, ActionState.CANCELLED, str(exc)
-                )
+                outcome = Outcome(False, str(exc))
+            state = ActionState.SUCCEEDED if outcome.succeeded else ActionState.CANCELLED
+            done = (outcome.message, outcome.simulated)
+            self._finish(plan_id, actions[aid], states, messages, state, *done)
         running.clear()
-        for aid, state in list(states.items()):
-            if state is ActionState.PENDING:
-                self._finish(
-                    plan_id, actions[aid], states, messages, ActionState.CANCELLED, "plan cancelled"
-                )
+        for aid in [a for a, s in states.items() if s is ActionState.PENDING]:
+            cancelled = (ActionState.CANCELLED, "plan cancelled")
+            self._finish(plan_id, actions[aid], states, messages, *cancelled)
 
 
 _BROKEN = (ActionState.FAILED, ActionState.SKIPPED, ActionState.CANCELLED)

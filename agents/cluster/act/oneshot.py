@@ -25,19 +25,20 @@ def plan_id_for(prefix: str, key: str = "") -> str:
 
 
 async def run_actions(
-    executor: PlanExecutor, plan_id: str, actions: list[Action], origin: str
+    executor: PlanExecutor, plan_id: str, actions: list[Action], origin: str, within: str = ""
 ) -> ExecutionReport:
-    """Run the plan (or, when the journal already has it, resume it) to its end."""
+    """Run the plan (or, when the journal already has it, resume it) to its end; `within`:
+    the executor's `holding` whose VMs it acts on."""
     if executor.journal.plan(plan_id) is not None:
-        return await executor.resume(plan_id)
-    return await executor.run(plan_id, actions, origin=origin)
+        return await executor.resume(plan_id, within=within)
+    return await executor.run(plan_id, actions, origin=origin, within=within)
 
 
 async def run_or_raise(
-    executor: PlanExecutor, plan_id: str, actions: list[Action], origin: str
+    executor: PlanExecutor, plan_id: str, actions: list[Action], origin: str, within: str = ""
 ) -> ExecutionReport:
     """As `run_actions`; CommandFailed names each action that did not succeed and why."""
-    report = await run_actions(executor, plan_id, actions, origin)
+    report = await run_actions(executor, plan_id, actions, origin, within)
     if report.state is PlanState.SUCCEEDED:
         return report
     failed = [

@@ -1,6 +1,8 @@
-"""Checkpoints of jobs: internal snapshots taken through the agents, coordinated per group.
+"""Checkpoints of jobs, coordinated per group: memory and disk, or the disk alone.
 
-A group (a parallel application) is checkpointed consistently: every member is paused, then
+With a checkpoint directory (`memory`, see memory_checkpoints.py) every checkpoint holds each
+member's memory in a save file there and its disk in an internal snapshot, all or nothing, and
+`revert` and HA restore the memory too. Without one (no shared storage), a group (a parallel application) is checkpointed consistently: every member is paused, then
 every member is snapshotted, then every member resumed (always, even when a snapshot failed),
 so the members' states belong to the same instant. A single VM is snapshotted while it runs
 (libvirt's internal qcow2 snapshot; the guest is not stopped). A policy per job (interval,
@@ -18,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from vmgrid.agents.cluster.act.oneshot import run_or_raise
 from vmgrid.agents.cluster.jobs.members import Member
+from vmgrid.agents.cluster.jobs.memory_checkpoints import MemoryCheckpoints
 from vmgrid.agents.cluster.jobs.submission import ClusterJobs, run_command
 from vmgrid.agents.errors import FailedPrecondition, NotFound, VmgridError
 from vmgrid.agents.jobmodel import JobState, SnapshotPolicy
@@ -41,8 +44,11 @@ class Checkpoints:
         timeout_s: float = 120.0,
         clock: Callable[[], float] = time.time,
         default_policy: SnapshotPolicy | None = None,
+        memory: MemoryCheckpoints | None = None,
     ) -> None:
         self.jobs = jobs
+        self.memory = memory
+        """None: checkpoints hold the disk only (no shared checkpoint directory)."""
         self.default_policy = default_policy
         self.timeout_s = timeout_s
         self._clock = clock
@@ -66,34 +72,62 @@ class Checkpoints:
         taken = self.jobs.members.checkpoints(job_id)
         return taken[-1][0] if taken else None
 
+    def latest_with_memory(self, job_id: str) -> str | None:
+        """The newest complete checkpoint holding every member's memory, if any."""
+        if self.memory is None:
+            return None
+        members = self.jobs.members.members(job_id)
+        for name, _ in reversed(self.jobs.members.checkpoints(job_id)):
+            if self.memory.complete(job_id, name, members):
+                return name
+        return None
+
     async def take(self, job_id: str) -> str:
         """A coordinated checkpoint of every member; returns its name."""
         members = self._members(job_id)
         now = self._clock()
         name = f"ckpt-{int(now * 1000)}"
-        group = len(members) > 1
-        if group:
-            await self._all(job_id, members, ActionKind.SUSPEND, name, "pause")
-        try:
-            await self._each(
-                members,
-                lambda m: CreateSnapshotCommand(
-                    _id(m, name, "snap"), m.vm_uuid, name, f"vmgrid job {job_id}"
-                ),
-            )
-        finally:
-            if group:
-                await self._all(job_id, members, ActionKind.RESUME, name, "resume")
+        if self.memory is not None:
+            await self.memory.take(job_id, name, members)
+        else:
+            await self._take_disk(job_id, name, members)
         self.jobs.members.add_checkpoint(job_id, name, now)
         policy = self.policy(job_id)
         if policy is not None:
             await self.prune(job_id, policy.retention)
         return name
 
+    async def _take_disk(self, job_id: str, name: str, members: list[Member]) -> None:
+        """Internal snapshots (a running single VM's holds its memory, only on its node)."""
+        group = len(members) > 1
+        if not group:
+            await self._snapshot(job_id, name, members)
+            return
+        # Held by the applier from the pause to the resume: no other plan acts on a member
+        # while it is paused between the two plans.
+        with self.jobs.executor.holding(f"{name}-{job_id}", [m.vm_uuid for m in members]):
+            await self._all(job_id, members, ActionKind.SUSPEND, name, "pause")
+            try:
+                await self._snapshot(job_id, name, members)
+            finally:
+                await self._all(job_id, members, ActionKind.RESUME, name, "resume")
+
+    async def _snapshot(self, job_id: str, name: str, members: list[Member]) -> None:
+        await self._each(
+            members,
+            lambda m: CreateSnapshotCommand(
+                _id(m, name, "snap"), m.vm_uuid, name, f"vmgrid job {job_id}"
+            ),
+        )
+
     async def revert(self, job_id: str, name: str) -> None:
-        """Every member back to checkpoint `name` (paused together for a group)."""
+        """Every member back to checkpoint `name`: from its memory when the checkpoint holds
+        it (see memory_checkpoints.py), else libvirt's revert on each member's node."""
         self._known(job_id, name)
         members = self._members(job_id)
+        if self.memory is not None and self.memory.complete(job_id, name, members):
+            await self.memory.restore(job_id, name, members, {})
+            return
         tag = f"{name}-revert-{int(self._clock() * 1000)}"
         await self._each(
             members, lambda m: RevertSnapshotCommand(_id(m, tag, "revert"), m.vm_uuid, name)
@@ -106,6 +140,8 @@ class Checkpoints:
             members, lambda m: DeleteSnapshotCommand(_id(m, name, "delete"), m.vm_uuid, name)
         )
         self.jobs.members.remove_checkpoint(job_id, name)
+        if self.memory is not None:
+            await self.memory.discard(job_id, name)
 
     async def prune(self, job_id: str, retention: int) -> list[str]:
         """Delete the oldest checkpoints beyond `retention`; returns their names."""
@@ -133,7 +169,10 @@ class Checkpoints:
         return done
 
     async def run(self, stop: asyncio.Event, period_s: float = 5.0) -> None:
-        """Check policies every `period_s` until `stop` is set."""
+        """Check policies every `period_s` until `stop` is set (first removing the parts of
+        memory checkpoints a previous run left incomplete)."""
+        if self.memory is not None:
+            await self.memory.clean_partial()
         while not stop.is_set():
             await self.due()
             with contextlib.suppress(TimeoutError):
@@ -159,7 +198,8 @@ class Checkpoints:
             Action(i, kind, m.vm_uuid, m.node_id, m.node_id, 0, 1, reason)
             for i, m in enumerate(members)
         ]
-        await run_or_raise(self.jobs.executor, f"{name}-{job_id}-{step}", actions, "checkpoint")
+        plan_id, hold = f"{name}-{job_id}-{step}", f"{name}-{job_id}"
+        await run_or_raise(self.jobs.executor, plan_id, actions, "checkpoint", hold)
 
     async def _each(self, members: Sequence[Member], make: Callable[[Member], Command]) -> None:
         """Run one command per member concurrently; raise the first failure after all ended."""

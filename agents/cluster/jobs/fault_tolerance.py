@@ -13,9 +13,11 @@ import weakref
 from dataclasses import dataclass, field
 
 from vmgrid.agents.cluster.act.executor import ExecutionEvent, PlanExecutor
+from vmgrid.agents.cluster.act.images import VmImages
 from vmgrid.agents.cluster.act.journal import ActionState
 from vmgrid.agents.cluster.jobs.checkpoints import Checkpoints
 from vmgrid.agents.cluster.jobs.ha import HaConfig, HaMonitor
+from vmgrid.agents.cluster.jobs.memory_checkpoints import MemoryCheckpoints, checkpoint_dir
 from vmgrid.agents.cluster.jobs.submission import ClusterJobs, SubmissionConfig
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.common.supervise import supervise
@@ -36,6 +38,9 @@ class FaultToleranceOptions:
     """Off: lost nodes are only reported, never fenced nor restarted."""
     default_checkpoint_policy: SnapshotPolicy | None = None
     """Checkpoint policy of jobs whose document has no ``[snapshot]`` table; None: none."""
+    checkpoint_dir: str = ""
+    """Directory of the members' memory files, reached by every node (an NFS mount). Empty:
+    ``<storage_dir>/checkpoints``; with no storage_dir either, checkpoints hold disks only."""
 
 
 class FaultTolerance:
@@ -43,12 +48,20 @@ class FaultTolerance:
         self,
         manager: ClusterManager,
         executor: PlanExecutor,
-        options: FaultToleranceOptions | None = None,
+        options: FaultToleranceOptions | None,
+        images: VmImages,
     ) -> None:
+        """`images`: the table the executor's driver reads (`ManagerDriver.images`), where
+        memory checkpoints set their boots from memory files and their saves."""
         self.options = options or FaultToleranceOptions()
+        self.images = images
         self.jobs = ClusterJobs(manager, executor, self.options.submission)
+        submission = self.options.submission
+        shared = submission.storage_dir if submission.shared_storage else ""
+        directory = checkpoint_dir(self.options.checkpoint_dir, shared)
+        memory = MemoryCheckpoints(self.jobs, directory, images) if directory else None
         self.checkpoints = Checkpoints(
-            self.jobs, default_policy=self.options.default_checkpoint_policy
+            self.jobs, default_policy=self.options.default_checkpoint_policy, memory=memory
         )
         self.ha = HaMonitor(self.jobs, self.checkpoints, self.options.ha)
         executor.add_listener(self._on_execution)
@@ -64,7 +77,11 @@ class FaultTolerance:
             self.jobs.members.moved(action.subject, action.dst)
 
     def start(self) -> None:
-        """Run the checkpoint loop and (unless disabled) the failure monitor."""
+        """Run the checkpoint loop and (unless disabled) the failure monitor. The boots from
+        memory files kept in the store (a plan the last manager left running) are set again
+        in the driver's table first, so that such a plan, resumed, restores them."""
+        for vm_uuid, path in self.jobs.members.boot_images():
+            self.images.set_boot_image(vm_uuid, path)
         period = self.options.checkpoint_period_s
         self._tasks.append(
             supervise(lambda: self.checkpoints.run(self._stop, period), "checkpoint loop")

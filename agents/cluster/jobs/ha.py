@@ -15,9 +15,13 @@ placement rule (a group's spread, say) when there is one; when none is, the memb
 the same and the rules it breaks are reported impossible. The start is a one-action plan run by
 the plan executor, which re-checks it on fresh state like any other; a restart that cannot be
 done yet (the VM still held by a plan, no room) is tried again each pass while the node stays
-failed, and its reason logged once. A member's disk is the overlay on shared storage;
-with a checkpoint it is first rolled back to the latest one (``qemu-img snapshot -a``), else
-it cold-boots from the disk as it was. Each relocation is journaled (`MemberStore.relocate`):
+failed, and its reason logged once. When the member's job has a complete checkpoint with
+memory (memory_checkpoints.py), the whole job goes back to the latest one: the stranded members
+restore their memory on their new nodes and the survivors are rolled back to the same
+checkpoint in place, so that the group continues from one instant (a survivor left running
+would be ahead of its restarted peers). Otherwise the restart holds the disk only, and says
+so in the log: the member's overlay on shared storage is rolled back to the latest checkpoint
+(``qemu-img snapshot -a``) when there is one, then it cold-boots. Each relocation is journaled (`MemberStore.relocate`):
 when the failed node's agent reconnects, its stale copies are destroyed and undefined, and
 those commands are put on its stream before any other command.
 """
@@ -30,17 +34,19 @@ import dataclasses
 import logging
 import subprocess
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from vmgrid.agents.cluster.act.oneshot import one_action, run_or_raise
 from vmgrid.agents.cluster.jobs.checkpoints import Checkpoints
+from vmgrid.agents.cluster.jobs.fencing import HaConfig, fence
 from vmgrid.agents.cluster.jobs.members import Member
+from vmgrid.agents.cluster.jobs.memory_checkpoints import roll_back_disk
 from vmgrid.agents.cluster.jobs.restart_placement import as_vm, restart_reason, restart_target
 from vmgrid.agents.cluster.jobs.submission import ClusterJobs, run_command
 from vmgrid.agents.cluster.link.manager import NodeSession
+from vmgrid.agents.cluster.state.events import EventKind
 from vmgrid.agents.cluster.state.solver_view import to_model
-from vmgrid.agents.cluster.state.state import NodeStatus, NodeView
+from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.errors import VmgridError
 from vmgrid.agents.model import (
     HOLDS_MEMORY_STATES,
@@ -56,27 +62,6 @@ from vmgrid.solver.plan import ActionKind
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class HaConfig:
-    """How failures are confirmed and handled."""
-
-    fence_command: tuple[str, ...] = ()
-    """argv run to fence a node ({node} and {uri} are substituted); exit 0 means fenced.
-    Empty: a node is fenced when its libvirt URI does not answer."""
-    fence_timeout_s: float = 5.0
-    libvirt_uris: Mapping[str, str] = field(default_factory=dict)
-    """node id -> libvirt URI to probe; default: the node's peer_uri (or migration_uri)."""
-    period_s: float = 1.0
-    """How often lost nodes are examined."""
-    command_timeout_s: float = 120.0
-
-
-@dataclass(frozen=True, slots=True)
-class FenceResult:
-    fenced: bool
-    how: str
-
-
 @dataclass(frozen=True, slots=True)
 class Restart:
     """One member restarted elsewhere (checkpoint empty: cold boot from its disk)."""
@@ -86,49 +71,8 @@ class Restart:
     from_node: str
     to_node: str
     checkpoint: str
-
-
-def libvirt_answers(uri: str) -> bool:
-    """True when libvirt at `uri` accepts a connection (blocking; run in a thread)."""
-    import libvirt
-
-    libvirt.registerErrorHandler(lambda *_: None, None)
-    try:
-        conn = libvirt.open(uri)
-    except libvirt.libvirtError:
-        return False
-    try:
-        conn.getVersion()
-        return True
-    except libvirt.libvirtError:
-        return False
-    finally:
-        conn.close()
-
-
-async def fence(view: NodeView, config: HaConfig) -> FenceResult:
-    """Confirm a silent node is really down (see the module docstring)."""
-    node = view.node_id
-    uri = config.libvirt_uris.get(node) or view.identity.peer_uri or view.identity.migration_uri
-    if config.fence_command:
-        argv = [a.replace("{node}", node).replace("{uri}", uri) for a in config.fence_command]
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            code = await asyncio.wait_for(proc.wait(), config.fence_timeout_s)
-        except (OSError, TimeoutError) as exc:
-            return FenceResult(False, f"fence command {argv[0]} failed: {exc}")
-        return FenceResult(code == 0, f"fence command {argv[0]} exited {code}")
-    if not uri or uri.startswith("test:"):
-        return FenceResult(False, "no libvirt URI to probe and no fence command configured")
-    try:
-        answers = await asyncio.wait_for(
-            asyncio.to_thread(libvirt_answers, uri), config.fence_timeout_s
-        )
-    except TimeoutError:
-        answers = False
-    return FenceResult(not answers, f"libvirt {uri} {'answers' if answers else 'unreachable'}")
+    with_memory: bool = False
+    """Restored from the checkpoint's memory (else a cold boot from the disk)."""
 
 
 class HaMonitor:
@@ -233,9 +177,19 @@ class HaMonitor:
     async def _restart(self, stranded: list[Member]) -> list[Restart]:
         model = to_model(self.jobs.manager.state.snapshot())
         by_uuid = {m.vm_uuid: m for m in stranded}
-        done = []
+        done: list[Restart] = []
+        restored: set[str] = set()
         for vm in restart_order(as_vm(m) for m in stranded):
             member = by_uuid[vm.name]
+            if member.job_id in restored:
+                continue
+            checkpoint = self.checkpoints.latest_with_memory(member.job_id)
+            if checkpoint:
+                restored.add(member.job_id)
+                group = [m for m in stranded if m.job_id == member.job_id]
+                model, restarts = await self._restore_job(model, group, checkpoint)
+                done.extend(restarts)
+                continue
             target = self._target(model, member)
             if target is None:
                 self._tell(member, f"no node has room to restart {member.name} (from "
@@ -252,6 +206,59 @@ class HaMonitor:
             done.append(restart)
         self.restarts.extend(done)
         return done
+
+    async def _restore_job(
+        self, model: Model, stranded: list[Member], checkpoint: str
+    ) -> tuple[Model, list[Restart]]:
+        """The whole job back to `checkpoint` with its memory: the stranded members on new
+        nodes, the others rolled back where they run. Nothing is done (and it is tried again
+        next pass) unless every stranded member has a node."""
+        job_id = stranded[0].job_id
+        targets: dict[str, str] = {}
+        placed = model
+        for member in stranded:
+            target = self._target(placed, member)
+            if target is None:
+                self._tell(member, f"no node has room to restart {member.name} (from "
+                           f"{member.node_id}); trying again each pass")  # fmt: skip
+                return model, []
+            targets[member.vm_uuid] = target
+            placed = placed.with_vms([as_vm(member).on(target)])
+        by_uuid = {m.vm_uuid: m for m in stranded}
+        members = [by_uuid.get(m.vm_uuid, m) for m in self.jobs.members.members(job_id)]
+        memory = self.checkpoints.memory
+        assert memory is not None
+        try:
+            await memory.restore(job_id, checkpoint, members, targets)
+        except (VmgridError, OSError, subprocess.SubprocessError) as exc:
+            for member in stranded:
+                self._tell(member, f"restore of job {job_id} from {checkpoint} failed: {exc}; "
+                           "trying again next pass")  # fmt: skip
+            return model, []
+        for member in stranded:
+            self._told.pop(member.vm_uuid, None)
+            self._reasons.pop(member.vm_uuid, None)
+        survivors = [m for m in members if m.vm_uuid not in targets]
+        for m in stranded:
+            self._announce(m, f"restarted on {targets[m.vm_uuid]} from checkpoint {checkpoint}"
+                           f" with its memory ({m.node_id} failed)")  # fmt: skip
+        for m in survivors:
+            self._announce(m, f"rolled back on {m.node_id} to checkpoint {checkpoint} with its "
+                           "memory, with the group's restarted members")  # fmt: skip
+        restarts = [
+            Restart(m.name, m.vm_uuid, m.node_id, targets[m.vm_uuid], checkpoint, True)
+            for m in stranded
+        ]
+        return placed, restarts
+
+    def _announce(self, member: Member, what: str) -> None:
+        """An HA restart in the log and on the cluster's event stream."""
+        message = f"{member.name} (job {member.job_id}) {what}"
+        log.warning("%s", message)
+        self.jobs.manager.bus.publish(
+            EventKind.VM_LIFECYCLE, node_id=member.node_id, vm_uuid=member.vm_uuid,
+            message=message,
+        )  # fmt: skip
 
     def _tell(self, member: Member, message: str) -> None:
         """Log why a member is not running yet, once per reason (a pass runs every second)."""
@@ -276,8 +283,11 @@ class HaMonitor:
 
     async def _restart_on(self, member: Member, target: str) -> Restart:
         checkpoint = self.checkpoints.latest(member.job_id) or ""
+        disk = f"rolled back to {checkpoint}" if checkpoint else "as it was"
+        self._announce(member, f"restarts on {target} from its disk only ({disk}): its job has "
+                       "no checkpoint with memory")  # fmt: skip
         if checkpoint and member.overlay_path:
-            await asyncio.to_thread(_roll_back_disk, member.overlay_path, checkpoint)
+            await asyncio.to_thread(roll_back_disk, member.overlay_path, checkpoint)
         tag = f"ha-{member.vm_uuid}-{target}-{int(time.time() * 1000)}"
         timeout = self.config.command_timeout_s
         manager = self.jobs.manager
@@ -340,8 +350,3 @@ class HaMonitor:
 def _stopped_on(copies: list[tuple[str, VmUsage]], node: str) -> bool:
     """Whether `node`'s last report shows the VM stopped (shut off there before it failed)."""
     return any(n == node and vm.state not in HOLDS_MEMORY_STATES for n, vm in copies)
-
-
-def _roll_back_disk(overlay: str, checkpoint: str) -> None:
-    """Apply the checkpoint's disk state to the (shared, now unused) overlay."""
-    subprocess.run(["qemu-img", "snapshot", "-a", checkpoint, overlay], check=True, timeout=120)

@@ -1,9 +1,12 @@
 """What the cluster must remember to protect the VMs it started: members, checkpoints, stale copies.
 
 One SQLite file, so a restarted manager still knows (1) every VM a job started, with the domain
-XML needed to boot it elsewhere, (2) the checkpoints taken per job, newest last, and (3) which
-VMs were relocated away from a failed node: when that node's agent returns, its copies are
-stale and must be destroyed before anything else runs there.
+XML needed to boot it elsewhere, (2) the checkpoints taken per job, newest last (a checkpoint
+is listed only once complete), with the memory file of each member of a memory checkpoint
+(`checkpoint_parts`: rows of a checkpoint not listed are a partial one, to be removed), (3) the
+memory file a VM must boot from instead of cold-starting (`boot_images`, while a restore runs),
+and (4) which VMs were relocated away from a failed node: when that node's agent returns, its
+copies are stale and must be destroyed before anything else runs there.
 """
 
 from __future__ import annotations
@@ -32,6 +35,17 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     name TEXT NOT NULL,
     taken_at REAL NOT NULL,
     PRIMARY KEY (job_id, name)
+);
+CREATE TABLE IF NOT EXISTS checkpoint_parts (
+    job_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    vm_uuid TEXT NOT NULL,
+    memory_path TEXT NOT NULL,
+    PRIMARY KEY (job_id, name, vm_uuid)
+);
+CREATE TABLE IF NOT EXISTS boot_images (
+    vm_uuid TEXT PRIMARY KEY,
+    memory_path TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS stale (
     node_id TEXT NOT NULL,
@@ -163,4 +177,55 @@ class MemberStore:
         return [(str(n), float(t)) for n, t in rows]  # type: ignore[arg-type]
 
     def remove_checkpoint(self, job_id: str, name: str) -> None:
-        self._run("DELETE FROM checkpoints WHERE job_id = ? AND name = ?", (job_id, name))
+        with self._lock:
+            self._db.execute("BEGIN")
+            for table in ("checkpoints", "checkpoint_parts"):
+                self._db.execute(
+                    f"DELETE FROM {table} WHERE job_id = ? AND name = ?",  # noqa: S608
+                    (job_id, name),
+                )
+            self._db.execute("COMMIT")
+
+    # ---- memory checkpoints -----------------------------------------------------------------
+
+    def add_part(self, job_id: str, name: str, vm_uuid: str, memory_path: str) -> None:
+        """One member's part of memory checkpoint `name` is written (file and disk snapshot)."""
+        self._run(
+            "INSERT OR REPLACE INTO checkpoint_parts VALUES (?, ?, ?, ?)",
+            (job_id, name, vm_uuid, memory_path),
+        )
+
+    def parts(self, job_id: str, name: str) -> dict[str, str]:
+        """vm uuid -> memory file of each member part written for checkpoint `name`."""
+        rows = self._run(
+            "SELECT vm_uuid, memory_path FROM checkpoint_parts WHERE job_id = ? AND name = ?",
+            (job_id, name),
+        )
+        return {str(u): str(p) for u, p in rows}
+
+    def partial(self) -> list[tuple[str, str]]:
+        """(job, name) of parts whose checkpoint was never completed."""
+        rows = self._run(
+            "SELECT DISTINCT p.job_id, p.name FROM checkpoint_parts p LEFT JOIN checkpoints c"
+            " ON c.job_id = p.job_id AND c.name = p.name WHERE c.name IS NULL ORDER BY 1, 2"
+        )
+        return [(str(j), str(n)) for j, n in rows]
+
+    def remove_parts(self, job_id: str, name: str) -> None:
+        self._run("DELETE FROM checkpoint_parts WHERE job_id = ? AND name = ?", (job_id, name))
+
+    def set_boot_image(self, vm_uuid: str, memory_path: str) -> None:
+        """`vm_uuid`'s next boot restores `memory_path`; empty: a cold boot again."""
+        if memory_path:
+            self._run("INSERT OR REPLACE INTO boot_images VALUES (?, ?)", (vm_uuid, memory_path))
+        else:
+            self._run("DELETE FROM boot_images WHERE vm_uuid = ?", (vm_uuid,))
+
+    def boot_images(self) -> list[tuple[str, str]]:
+        """(vm uuid, memory file) of every boot from memory set."""
+        rows = self._run("SELECT vm_uuid, memory_path FROM boot_images ORDER BY 1")
+        return [(str(v), str(p)) for v, p in rows]
+
+    def boot_image(self, vm_uuid: str) -> str:
+        rows = self._run("SELECT memory_path FROM boot_images WHERE vm_uuid = ?", (vm_uuid,))
+        return str(rows[0][0]) if rows else ""

@@ -48,6 +48,11 @@ KEYS: dict[str, tuple[object, str]] = {
         "restart the VMs of a failed (lost + fenced) node elsewhere",
     ),
     "checkpoint_period_s": (_F.checkpoint_period_s, "seconds between snapshot policy checks"),
+    "checkpoint_dir": (
+        _F.checkpoint_dir,
+        "directory of checkpoints' memory files, on every node (NFS); default "
+        "<storage_dir>/checkpoints",
+    ),
     "checkpoint_interval_s": (0.0, "default checkpoint interval of jobs without one (0: none)"),
     "checkpoint_retention": (3, "checkpoints kept with the default interval"),
 }
@@ -169,6 +174,7 @@ def options(
         checkpoint_period_s=float(v["checkpoint_period_s"]),
         restart_on_failure=bool(v["restart_on_failure"]),
         default_checkpoint_policy=default_policy,
+        checkpoint_dir=str(v["checkpoint_dir"]),
     )
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from vmgrid.agents.cluster.act.driver import DriverOptions, ManagerDriver
 from vmgrid.agents.cluster.act.executor import ExecutionLimits, PlanExecutor
+from vmgrid.agents.cluster.act.images import VmImages
 from vmgrid.agents.cluster.act.journal import Journal, PlanState
 from vmgrid.agents.cluster.decide.control import ControlConfig
 from vmgrid.agents.cluster.decide.loop import ControlLoop
@@ -104,7 +105,9 @@ class ClusterRuntime:
             # The rules live in the journal's database (their own table), so a restarted
             # manager keeps every rule it had.
             self.manager.state.rules = RuleStore(self.options.journal_path)
-        self.driver = ManagerDriver(self.manager, self.options.driver)
+        self.images = VmImages()
+        """Boots from memory files and saves, set by memory checkpoints, read by the driver."""
+        self.driver = ManagerDriver(self.manager, self.options.driver, self.images)
         self.executor = PlanExecutor(self.driver, self.journal, self.options.limits)
         self.loop = ControlLoop(self.manager, self.executor, self.options.control)
         restore_policy(self.journal, self.loop)
@@ -246,13 +249,15 @@ class ClusterRuntime:
         tables = {"settings": self.journal.connection}
         if self.options.fault_tolerance is not None:
             self.fault_tolerance = FaultTolerance(
-                self.manager, self.executor, self.options.fault_tolerance
+                self.manager, self.executor, self.options.fault_tolerance, self.images
             )
             jobs = self.fault_tolerance.jobs
             members = jobs.members.connection
             tables |= {"jobs": jobs.store.connection, "members": members,
-                       "checkpoints": members, "stale": members}  # fmt: skip
-        return StateMirror(self.replica, tables, {"checkpoints": 2, "stale": 2})
+                       "checkpoints": members, "stale": members,
+                       "checkpoint_parts": members, "boot_images": members}  # fmt: skip
+        widths = {"checkpoints": 2, "stale": 2, "checkpoint_parts": 3}
+        return StateMirror(self.replica, tables, widths)
 
     @property
     def no_new_decisions(self) -> bool:
@@ -307,7 +312,7 @@ class ClusterRuntime:
         if self.options.fault_tolerance is not None:
             if self.fault_tolerance is None:  # a replica made it already, to restore it
                 self.fault_tolerance = FaultTolerance(
-                    self.manager, self.executor, self.options.fault_tolerance
+                    self.manager, self.executor, self.options.fault_tolerance, self.images
                 )
             self.fault_tolerance.start()
             self.operator.insight.members = self.fault_tolerance.jobs.members.members

@@ -25,6 +25,7 @@ import grpc.aio
 import pytest
 from agent_files import start_agent
 from applier import applier
+from vmgrid.agents.cluster.act.images import VmImages
 from vmgrid.agents.cluster.act.oneshot import one_action, run_actions, run_or_raise
 from vmgrid.agents.cluster.jobs.capacity import n_plus_one
 from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance, FaultToleranceOptions
@@ -111,7 +112,8 @@ async def cluster(tmp_path: Path, fence: tuple[str, ...]) -> AsyncIterator[Clust
         ha=HaConfig(fence_command=fence, period_s=0.3, command_timeout_s=20),
         checkpoint_period_s=3600,
     )
-    ft = FaultTolerance(server.manager, applier(server.manager), options)
+    images = VmImages()
+    ft = FaultTolerance(server.manager, applier(server.manager, images), options, images)
     ft.start()
     c = Cluster(server, ft)
     try:

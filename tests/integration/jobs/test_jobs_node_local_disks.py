@@ -21,6 +21,7 @@ from pathlib import Path
 import grpc.aio
 import pytest
 from applier import applier
+from vmgrid.agents.cluster.act.images import VmImages
 from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance, FaultToleranceOptions
 from vmgrid.agents.cluster.jobs.submission import SubmissionConfig
 from vmgrid.agents.cluster.service.config import ClusterConfig
@@ -68,8 +69,12 @@ def test_group_without_shared_storage_runs_on_disks_its_agents_created(tmp_path:
         submission = SubmissionConfig(
             storage_dir=str(local), shared_storage=False, command_timeout_s=20
         )
+        images = VmImages()
         ft = FaultTolerance(
-            server.manager, applier(server.manager), FaultToleranceOptions(submission=submission)
+            server.manager,
+            applier(server.manager, images),
+            FaultToleranceOptions(submission=submission),
+            images,
         )
         ft.start()
         agents = [_agent(tmp_path, node, server.address) for node in ("n1", "n2")]

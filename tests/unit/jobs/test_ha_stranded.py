@@ -36,8 +36,9 @@ class Cluster:
         self.manager.state = ClusterState(
             self.manager.bus, heartbeat_timeout_s=10.0, monotonic=lambda: self.now
         )
-        executor = PlanExecutor(ManagerDriver(self.manager), Journal(":memory:"))
-        self.ft = FaultTolerance(self.manager, executor, FaultToleranceOptions())
+        driver = ManagerDriver(self.manager)
+        executor = PlanExecutor(driver, Journal(":memory:"))
+        self.ft = FaultTolerance(self.manager, executor, FaultToleranceOptions(), driver.images)
         self.state = self.manager.state
         self.sequence = 0
         for node in nodes:
