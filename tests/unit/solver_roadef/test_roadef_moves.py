@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from roadef_cases import generated, tiny
@@ -10,7 +12,7 @@ from vmgrid.solver.roadef.eject import can_take, eject_neighbourhood
 from vmgrid.solver.roadef.instance import RoadefInstance, parse_assignment, parse_model
 from vmgrid.solver.roadef.lns import solve_neighbourhood
 from vmgrid.solver.roadef.local import INFEASIBLE, _swap_scores
-from vmgrid.solver.roadef.solve import evacuation_order
+from vmgrid.solver.roadef.solve import RoadefOptions, evacuation_order, solve_roadef
 from vmgrid.solver.roadef.state import AssignmentState
 
 
@@ -150,3 +152,15 @@ def test_evacuation_order_puts_the_largest_load_relief_first(seed: int) -> None:
     assert set(order.tolist()) == {p for p, v in relief.items() if v > 0}
     values = [relief[p] for p in order.tolist()]
     assert values == sorted(values, reverse=True)
+
+
+def test_evacuation_runs_only_where_a_transient_resource_holds_capacity_for_good() -> None:
+    instance, initial = _generated(0)
+    plain = dataclasses.replace(instance, transient=np.zeros_like(instance.transient))
+    for case, expected in ((instance, True), (plain, False)):
+        said: list[str] = []
+        options = RoadefOptions(workers=1, seed=0)
+        result = solve_roadef(case, initial, 1.0, options, said.append)
+        assert any(m.startswith("evacuation") for m in said) is expected
+        report = check(case, initial, result.assignment)
+        assert report.valid and report.cost.total == result.cost <= result.original_cost
