@@ -33,7 +33,7 @@ def shift_pass(state: AssignmentState, order: IntArray, deadline: float, lock: f
     gained = 0
     held = lock_weight(state) if lock > 0 else None
     for i, p in enumerate(order.tolist()):
-        if i % 64 == 0 and time.monotonic() > deadline:
+        if i % 16 == 0 and time.monotonic() > deadline:
             break
         delta, ok = state.shift_options(p)
         ok &= delta < 0
@@ -157,7 +157,7 @@ def swap_pass(
     n_p = state.inst.processes
     gained = 0
     for i, p in enumerate(order.tolist()):
-        if i % 32 == 0 and time.monotonic() > deadline:
+        if i % 4 == 0 and time.monotonic() > deadline:
             break
         partners = np.arange(n_p) if n_p <= sample else rng.choice(n_p, sample, replace=False)
         scores = _swap_scores(state, p, partners, lock)

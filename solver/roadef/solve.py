@@ -110,11 +110,17 @@ def solve_roadef(
     chooser.rate["local"] = part_gain / max(state.total, 1) / max(part_s, 1e-3)
     last_say = time.monotonic()
     step = 0
+    # How long a neighbourhood step has run past its CP-SAT limit (choosing the neighbourhood,
+    # building the model, applying the answer): the largest seen so far, so that the last
+    # steps end by the deadline on a loaded machine too.
+    overrun = 0.1
     while True:
         now = time.monotonic()
         if now + 0.05 >= deadline:
             break
         kind = chooser.pick()
+        if kind != "local" and deadline - now < overrun + 0.1:
+            kind = "local"
         step += 1
         before = state.total
         proven = capped = False
@@ -125,8 +131,9 @@ def solve_roadef(
             # A neighbourhood of chosen processes (not whole machines) may be large; it gets
             # time in proportion to the processes it frees beyond a machine-sized one.
             scale = max(1.0, len(hood.processes) / opts.step_processes) if hood.domains else 1.0
-            limit = min(opts.step_seconds * scale, deadline - now - 0.02)
+            limit = max(0.01, min(opts.step_seconds * scale, deadline - now - overrun))
             gain, proven = solve_neighbourhood(state, hood, limit, opts.workers, opts.seed + step)
+            overrun = max(overrun, time.monotonic() - now - limit)
             capped = hood.capped
             if gain and len(hood.processes) > 0:
                 moved = (
