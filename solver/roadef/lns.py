@@ -26,6 +26,9 @@ class Neighbourhood:
     kind: str
     capped: bool = False
     """Its machines hold more processes than it frees (a sample was taken)."""
+    domains: tuple[tuple[int, ...], ...] | None = None
+    """Per process (in the order of `processes`), the machines it may take, its own among them;
+    None: every machine of the neighbourhood. `machines` must hold every machine named here."""
 
 
 def _frozen_counts(state: AssignmentState, free: list[int]) -> dict[str, IntArray]:
@@ -59,10 +62,11 @@ def solve_neighbourhood(
     f_services: dict[int, list[int]] = defaultdict(list)
     for p in free:
         f_services[int(inst.service[p])].append(p)
-    for p in free:
+    allowed = hood.domains or (hood.machines,) * len(free)
+    for p, domain in zip(free, allowed, strict=True):
         s = int(inst.service[p])
         choices = []
-        for m in machines:
+        for m in domain:
             others = int(state.on_machine[s, m]) - sum(
                 1 for q in f_services[s] if int(state.x[q]) == m
             )
@@ -80,16 +84,18 @@ def solve_neighbourhood(
                     model.add_at_most_one(vs)
     objective: list[cp_model.LinearExprT] = []
     req = inst.requirement
+    # What the free processes whose home a machine is hold there wherever they go.
+    at_home = np.zeros((inst.machines, inst.resources), dtype=np.int64)
+    np.add.at(at_home, state.initial[free], req[free])
     for m in machines:
         on_m = [(p, x[p, m]) for p in free if (p, m) in x]
         for r in range(inst.resources):
             use = int(frozen["used"][m, r]) + sum(int(req[p, r]) * v for p, v in on_m)
             model.add(use <= int(inst.capacity[m, r]))
             if inst.transient[r]:
-                stay = sum(int(req[p, r]) for p in free if int(state.initial[p]) == m)
                 held = (
                     int(frozen["held"][m, r])
-                    + stay
+                    + int(at_home[m, r])
                     + sum(int(req[p, r]) * v for p, v in on_m if int(state.initial[p]) != m)
                 )
                 model.add(held <= int(inst.capacity[m, r]))

@@ -20,12 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from vmgrid.solver.roadef.eject import eject_neighbourhood
 from vmgrid.solver.roadef.instance import BoolArray, IntArray, RoadefInstance
 from vmgrid.solver.roadef.lns import Neighbourhood, solve_neighbourhood
 from vmgrid.solver.roadef.local import local_search, shift_pass
 from vmgrid.solver.roadef.state import AssignmentState
 
-KINDS = ("cost", "conflict", "home", "random", "service", "zone")
+KINDS = ("cost", "conflict", "eject", "home", "random", "service", "zone")
 STEPS = (*KINDS, "local")
 """What one step of the search may do: a CP-SAT neighbourhood of a kind, or a round of local
 search (shifts and swaps, cut at `RoadefOptions.local_step`), all drawn by their gain rate."""
@@ -41,6 +42,13 @@ class RoadefOptions:
     """Seed of every random choice."""
     step_seconds: float = 0.3
     """Time limit of one CP-SAT neighbourhood."""
+    evacuate: bool = True
+    """Where a transient resource holds capacity for good, start with one pass of shifts (at
+    the first lock weight) over the processes whose leaving lowers their machine's load cost,
+    largest relief first (`evacuation_order`); without one, nothing is held for good, so the
+    order of the first moves matters less and random order did better (a2_1, b_02)."""
+    step_processes: int = 50
+    """Processes a neighbourhood of chosen processes frees per `step_seconds` of its limit."""
     max_free: int = 200
     """Most processes freed in one neighbourhood (sampled when its machines hold more); each
     kind lowers its own cap while its smallest neighbourhoods are still too large to solve."""
@@ -83,6 +91,10 @@ def solve_roadef(
     locks = opts.locks if instance.transient.any() else ()
     parts = len(locks) + 1
     part_gain, part_s = 0, 0.0
+    if opts.evacuate and locks:
+        end = start + opts.local_share * timeout / parts
+        shift_pass(state, evacuation_order(state), end, locks[0])
+        say(f"evacuation: cost {state.total:,}")
     for k, lock in enumerate((*locks, 0.0)):
         before, began = state.total, time.monotonic()
         part_end = start + opts.local_share * timeout * (k + 1) / parts
@@ -98,11 +110,17 @@ def solve_roadef(
     chooser.rate["local"] = part_gain / max(state.total, 1) / max(part_s, 1e-3)
     last_say = time.monotonic()
     step = 0
+    # How long a neighbourhood step has run past its CP-SAT limit (choosing the neighbourhood,
+    # building the model, applying the answer): the largest seen so far, so that the last
+    # steps end by the deadline on a loaded machine too.
+    overrun = 0.1
     while True:
         now = time.monotonic()
         if now + 0.05 >= deadline:
             break
         kind = chooser.pick()
+        if kind != "local" and deadline - now < overrun + 0.1:
+            kind = "local"
         step += 1
         before = state.total
         proven = capped = False
@@ -110,11 +128,19 @@ def solve_roadef(
             local_search(state, min(deadline, now + opts.local_step), rng, max_rounds=1)
         else:
             hood = pick_neighbourhood(state, kind, chooser.size[kind], chooser.free[kind], rng)
-            limit = min(opts.step_seconds, deadline - now - 0.02)
+            # A neighbourhood of chosen processes (not whole machines) may be large; it gets
+            # time in proportion to the processes it frees beyond a machine-sized one.
+            scale = max(1.0, len(hood.processes) / opts.step_processes) if hood.domains else 1.0
+            limit = max(0.01, min(opts.step_seconds * scale, deadline - now - overrun))
             gain, proven = solve_neighbourhood(state, hood, limit, opts.workers, opts.seed + step)
+            overrun = max(overrun, time.monotonic() - now - limit)
             capped = hood.capped
             if gain and len(hood.processes) > 0:
-                moved = np.flatnonzero(np.isin(state.x, hood.machines))
+                moved = (
+                    np.array(hood.processes)
+                    if hood.domains
+                    else np.flatnonzero(np.isin(state.x, hood.machines))
+                )
                 shift_pass(state, rng.permutation(moved), deadline)
         chooser.record(kind, before - state.total, before, proven, time.monotonic() - now, capped)
         stats[f"lns_{kind}"] += 1
@@ -128,6 +154,18 @@ def solve_roadef(
             )
     stats["lns_steps"] = step
     return RoadefResult(state.x.copy(), state.total, original, stats)
+
+
+def evacuation_order(state: AssignmentState) -> IntArray:
+    """Processes whose leaving would lower the load cost of their machine, the largest relief
+    first: the big processes of the costliest machines claim the few machines that can take
+    them before smaller moves fill those."""
+    inst = state.inst
+    over = np.maximum(0, state.used - inst.safety)
+    relief = np.minimum(inst.requirement, over[state.x]) @ inst.load_weight
+    order = np.argsort(-relief, kind="stable")
+    result: IntArray = order[relief[order] > 0]
+    return result
 
 
 class KindChooser:
@@ -204,6 +242,10 @@ def pick_neighbourhood(
     inst = state.inst
     n_m = inst.machines
     size = min(size, n_m)
+    if kind == "eject":
+        hood = eject_neighbourhood(state, size, max_free, rng)
+        if hood is not None:
+            return hood
     chosen: list[int] = []
     keep = -1
     if kind == "cost":

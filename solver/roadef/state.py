@@ -60,6 +60,8 @@ class AssignmentState:
         return result
 
     def balance_of(self, used: IntArray, machines: IntArray) -> IntArray:
+        if not self.inst.balances:
+            return np.zeros(used.shape[:-1], dtype=np.int64)
         free = self.inst.capacity[machines] - used
         total = np.zeros(free.shape[:-1], dtype=np.int64)
         for b in self.inst.balances:

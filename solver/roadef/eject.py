@@ -1,0 +1,98 @@
+"""Ejection neighbourhoods: a process that should leave a machine paying load cost, the few
+machines that can take it, and the processes that would have to make room there.
+
+Where the transient resources are tight, a process can only move to a machine whose capacity
+minus what that machine's own original processes hold for good (they hold it wherever they go)
+takes it: often a handful of machines, whose room processes from elsewhere took first. Shifts
+and swaps cannot undo that: moving one newcomer out gains nothing until the big process moves
+in. This neighbourhood frees the big process with those machines as its choices and the
+processes on them with a few choices each (where they are, home, where a shift would pay most,
+and the other destinations), so CP-SAT can make the whole chain of moves at once. It frees
+processes, not machines, so it stays small where machines hold tens of processes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from vmgrid.solver.roadef.instance import BoolArray, IntArray
+from vmgrid.solver.roadef.lns import Neighbourhood
+from vmgrid.solver.roadef.state import AssignmentState
+
+ALTERNATIVES = 3
+"""Machines besides its own, its home and the destinations that a displaced process may take:
+its best single moves by cost."""
+
+
+def can_take(state: AssignmentState, procs: IntArray) -> BoolArray:
+    """[len(procs), M]: machines that could take each process once others made room: within
+    capacity on every resource, within capacity minus what the machine's original processes
+    hold for good on transient ones (a process's own home excepted), no other process of its
+    service there, and not its current machine."""
+    inst = state.inst
+    req = inst.requirement[procs]
+    fits: BoolArray = np.asarray((inst.capacity[None, :, :] >= req[:, None, :]).all(axis=2))
+    t = state.transient_cols
+    if t.size:
+        room = inst.capacity[:, t] - state.original_used[:, t]
+        takes: BoolArray = np.asarray((room[None, :, :] >= req[:, None, t]).all(axis=2))
+        takes[np.arange(procs.shape[0]), state.initial[procs]] = True
+        fits &= takes
+    fits &= state.on_machine[inst.service[procs]] == 0
+    fits[np.arange(procs.shape[0]), state.x[procs]] = False
+    return fits
+
+
+def eject_neighbourhood(
+    state: AssignmentState, sources: int, max_free: int, rng: np.random.Generator
+) -> Neighbourhood | None:
+    """Draw up to `sources` processes on machines paying load cost, by the load cost their
+    leaving would save (among those some machine could take), and the machines that could take
+    them; free those processes with those machines as their choices, and the processes on those
+    machines (those that arrived there first: they can go home) with a few choices each, at most
+    `max_free` in all. None when no process on a machine paying load cost could go anywhere."""
+    inst = state.inst
+    over = np.maximum(0, state.used - inst.safety)
+    relief = (np.minimum(inst.requirement, over[state.x]) @ inst.load_weight).astype(np.float64)
+    paying = np.flatnonzero(relief > 0)
+    if paying.size == 0:
+        return None
+    k = min(paying.size, 4 * max(1, sources))
+    drawn = rng.choice(paying, k, replace=False, p=relief[paying] / relief[paying].sum())
+    fits = can_take(state, drawn)
+    movable = fits.any(axis=1)
+    if not movable.any():
+        return None
+    picked = np.flatnonzero(movable)[: max(1, min(sources, max_free))]
+    movers = drawn[picked]
+    dests = np.flatnonzero(fits[picked].any(axis=0))
+    on_dests = np.flatnonzero(np.isin(state.x, dests) & ~np.isin(np.arange(inst.processes), movers))
+    arrived = on_dests[state.initial[on_dests] != state.x[on_dests]]
+    stayed = on_dests[state.initial[on_dests] == state.x[on_dests]]
+    room = max(0, max_free - movers.shape[0])
+    first = rng.permutation(arrived)[:room]
+    rest = rng.permutation(stayed)[: room - first.shape[0]]
+    others = np.concatenate([first, rest]).astype(np.int64)
+    capped = on_dests.shape[0] > others.shape[0]
+    domains: list[tuple[int, ...]] = []
+    for i, p in zip(picked.tolist(), movers.tolist(), strict=True):
+        mine = [int(d) for d in np.flatnonzero(fits[i])]
+        domains.append(tuple(dict.fromkeys([int(state.x[p]), int(state.initial[p]), *mine])))
+    near = dests.tolist() if dests.shape[0] <= 2 else []
+    for q in others.tolist():
+        domains.append(_choices(state, q, near))
+    machines = sorted({mm for dom in domains for mm in dom})
+    free = tuple(int(p) for p in np.concatenate([movers, others]))
+    return Neighbourhood(tuple(machines), free, "eject", capped, tuple(domains))
+
+
+def _choices(state: AssignmentState, q: int, dests: list[int]) -> tuple[int, ...]:
+    """Where a displaced process may go: where it is, home, the other destinations and its
+    `ALTERNATIVES` cheapest single moves."""
+    delta, ok = state.shift_options(q)
+    best: list[int] = []
+    if ok.any():
+        cand = np.flatnonzero(ok)
+        k = min(ALTERNATIVES, cand.shape[0])
+        top = cand[np.argpartition(delta[cand], k - 1)[:k]]
+        best = [int(y) for y in top]
+    return tuple(dict.fromkeys([int(state.x[q]), int(state.initial[q]), *dests, *best]))
