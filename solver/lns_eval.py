@@ -24,6 +24,33 @@ from vmgrid.solver.problem import Prepared
 from vmgrid.solver.validate_rules import Final, Stay, as_rules, check_final, preserved_demands
 
 
+class ScopeIndex:
+    """The rules by the VMs and nodes they name (rules naming neither apply everywhere)."""
+
+    def __init__(self, constraints: list[Any]) -> None:
+        self.by_vm: dict[str, list[int]] = {}
+        self.by_node: dict[str, list[int]] = {}
+        self.always: list[int] = []
+        for i, c in enumerate(constraints):
+            vms, nodes = c.vms_in_scope(), c.nodes_in_scope()
+            for v in vms:
+                self.by_vm.setdefault(v, []).append(i)
+            for n in nodes:
+                self.by_node.setdefault(n, []).append(i)
+            if not vms and not nodes:
+                self.always.append(i)
+
+    def around(self, vms: Iterable[str], nodes: Iterable[str]) -> list[int]:
+        """Indices, in order, of the rules naming a VM of `vms` or a node of `nodes`, and of
+        those naming neither."""
+        idx = set(self.always)
+        for v in vms:
+            idx.update(self.by_vm.get(v, ()))
+        for n in nodes:
+            idx.update(self.by_node.get(n, ()))
+        return sorted(idx)
+
+
 def power_scope(prep: Prepared) -> tuple[bool, frozenset[str], frozenset[str]]:
     """(consolidating, nodes whose power the solver may switch off, nodes kept online)."""
     consolidating = any(n == "consolidation" for lv in parse(prep.problem.objective) for _, n in lv)
@@ -48,17 +75,7 @@ class Judge:
         } | preserved_demands(src, self.rules)
         self.levels = parse(prep.problem.objective)
         self.consolidating, self.switchable, _ = power_scope(prep)
-        self.by_vm: dict[str, list[int]] = {}
-        self.by_node: dict[str, list[int]] = {}
-        self.always: list[int] = []
-        for i, c in enumerate(self.rules):
-            vms, nodes = c.vms_in_scope(), c.nodes_in_scope()
-            for v in vms:
-                self.by_vm.setdefault(v, []).append(i)
-            for n in nodes:
-                self.by_node.setdefault(n, []).append(i)
-            if not vms and not nodes:
-                self.always.append(i)
+        self.index = ScopeIndex(self.rules)
         self.affinity = [c for c in self.rules if isinstance(c, rules.NetworkAffinity)]
 
     def online(self, hosts: Mapping[str, str]) -> set[str]:
@@ -141,12 +158,7 @@ class Judge:
         else:
             nodes = set(nodes or ())
             wanted = set(vms) | {v for v, n in hosts.items() if n in nodes}
-            idx = set(self.always)
-            for v in wanted:
-                idx.update(self.by_vm.get(v, ()))
-            for n in nodes:
-                idx.update(self.by_node.get(n, ()))
-            picked = sorted(idx)
+            picked = self.index.around(wanted, nodes)
             moved = [v for v in set(vms) if v in hosts and src.vms[v].host not in (None, hosts[v])]
         out: list[str] = []
         counted = set(nodes)

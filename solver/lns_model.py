@@ -20,7 +20,7 @@ from ortools.sat.python import cp_model
 from vmgrid.solver.constraints import Capacity, Constraint
 from vmgrid.solver.context import Lit, PostContext
 from vmgrid.solver.cpsat import post_capacity, touches
-from vmgrid.solver.lns_eval import power_scope
+from vmgrid.solver.lns_eval import ScopeIndex, power_scope
 from vmgrid.solver.model import NodeState
 from vmgrid.solver.objectives import post_objective
 from vmgrid.solver.problem import Prepared
@@ -60,30 +60,13 @@ class RuleIndex:
         self.switchable = power_scope(prep)[1]
         self.every_vm = "balance" in prep.problem.objective
         """`balance` bounds its peak by every node's load: every VM enters the model."""
-        self.by_vm: dict[str, list[int]] = {}
-        self.by_node: dict[str, list[int]] = {}
-        self.always: list[int] = []
-        for i, c in enumerate(self.rules):
-            vms, nodes = c.vms_in_scope(), c.nodes_in_scope()
-            for v in vms:
-                self.by_vm.setdefault(v, []).append(i)
-            for n in nodes:
-                self.by_node.setdefault(n, []).append(i)
-            if not vms and not nodes:
-                self.always.append(i)
+        self.index = ScopeIndex(self.rules)
 
     def near(self, hosts: Mapping[str, str], free: set[str], usable: set[str]) -> list[Constraint]:
         """Rules naming a free VM, a usable node, or a VM on a usable node (a superset of the
         rules `touches` keeps)."""
-        idx = set(self.always)
-        for v in free:
-            idx.update(self.by_vm.get(v, ()))
-        for n in usable:
-            idx.update(self.by_node.get(n, ()))
-        for v, n in hosts.items():
-            if n in usable:
-                idx.update(self.by_vm.get(v, ()))
-        return [self.rules[i] for i in sorted(idx)]
+        on_usable = {v for v, n in hosts.items() if n in usable}
+        return [self.rules[i] for i in self.index.around(free | on_usable, usable)]
 
     def placed(
         self, hosts: Mapping[str, str], free: set[str], usable: set[str], near: list[Constraint]

@@ -7,7 +7,6 @@ in the test's event loop; the second replica's address has nothing listening."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 from vmgrid.agents import model
@@ -15,14 +14,10 @@ from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.agents.common.redial import REPLICA_BACKOFF_CAP_S, replica_delay_s
 from vmgrid.agents.node.rpc import NodeLink, Outbox
+from vmgrid.bench.ports import free_port
+from waiting import time_until
 
 HEARTBEAT_TIMEOUT_MS = 4000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _hello() -> model.NodeHello:
@@ -42,15 +37,6 @@ async def _manager(port: int) -> ClusterServer:
     return server
 
 
-async def _until(check: object, timeout_s: float) -> float:
-    start = time.monotonic()
-    while not check():  # type: ignore[operator]
-        if time.monotonic() - start > timeout_s:
-            raise TimeoutError(f"not within {timeout_s} s")
-        await asyncio.sleep(0.02)
-    return time.monotonic() - start
-
-
 def test_the_delay_is_short_during_a_failover_and_grows_to_half_a_heartbeat_timeout() -> None:
     for _ in range(200):
         assert replica_delay_s(0.0, 10.0) <= REPLICA_BACKOFF_CAP_S
@@ -65,17 +51,17 @@ def test_an_agent_dials_less_during_a_long_outage_and_reaches_a_returning_manage
 
 
 async def _outage() -> None:
-    port = _free_port()
-    targets = f"127.0.0.1:{port},127.0.0.1:{_free_port()}"
+    port = free_port()
+    targets = f"127.0.0.1:{port},127.0.0.1:{free_port()}"
     manager = await _manager(port)
     link = NodeLink(targets, None, _hello, Outbox(), lambda _: None, 0.5, lambda: "")
     stop = asyncio.Event()
     running = asyncio.create_task(link.run(stop))
     try:
-        await _until(lambda: link.connected, 10)
+        await time_until(lambda: link.connected, 10)
         await manager.stop(grace_s=0)
         outage = time.monotonic()
-        await _until(lambda: not link.connected, 10)
+        await time_until(lambda: not link.connected, 10)
         first = link.dials
         await asyncio.sleep(4.0)  # the first heartbeat timeout: a failover, dials stay quick
         fast = link.dials - first
@@ -89,7 +75,7 @@ async def _outage() -> None:
         assert slow <= 10  # rounds at least 1 s apart; 0.5 s apart would be 16 dials or more
 
         manager = await _manager(port)
-        back = await _until(lambda: link.connected, HEARTBEAT_TIMEOUT_MS / 1000)
+        back = await time_until(lambda: link.connected, HEARTBEAT_TIMEOUT_MS / 1000)
         print(f"reconnected {back:.2f} s after the manager came back "
               f"({time.monotonic() - outage:.1f} s into the outage)")  # fmt: skip
     finally:

@@ -7,22 +7,17 @@ loop; the second replica's address has nothing listening."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from pathlib import Path
 
 from vmgrid.agents import grid_model as m
 from vmgrid.agents.cluster.grid.uplink import GridUplink
+from vmgrid.bench.ports import free_port
 from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.server import CoordinatorServer
+from waiting import time_until
 
 CLUSTER_TIMEOUT_S = 4.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _coordinator(port: int, workdir: Path) -> CoordinatorServer:
@@ -38,15 +33,6 @@ async def _coordinator(port: int, workdir: Path) -> CoordinatorServer:
     return coordinator
 
 
-async def _until(check: object, timeout_s: float) -> float:
-    start = time.monotonic()
-    while not check():  # type: ignore[operator]
-        if time.monotonic() - start > timeout_s:
-            raise TimeoutError(f"not within {timeout_s} s")
-        await asyncio.sleep(0.02)
-    return time.monotonic() - start
-
-
 def test_an_uplink_dials_less_during_a_long_outage_and_reaches_a_returning_coordinator(
     tmp_path: Path,
 ) -> None:
@@ -54,8 +40,8 @@ def test_an_uplink_dials_less_during_a_long_outage_and_reaches_a_returning_coord
 
 
 async def _outage(workdir: Path) -> None:
-    port = _free_port()
-    targets = f"127.0.0.1:{port},127.0.0.1:{_free_port()}"
+    port = free_port()
+    targets = f"127.0.0.1:{port},127.0.0.1:{free_port()}"
     coordinator = await _coordinator(port, workdir)
     capacity = m.Capacity(cpu_millicores=8000, memory_bytes=2**34, network_bps=10**9)
     hello = m.ClusterHello("rack-a", capacity, node_count=2, endpoint="a:7443")
@@ -66,10 +52,10 @@ async def _outage(workdir: Path) -> None:
     uplink = GridUplink(targets, None, hello, summary, period_s=0.5)
     uplink.start()
     try:
-        await _until(uplink.connected.is_set, 10)
+        await time_until(uplink.connected.is_set, 10)
         await coordinator.stop()
         outage = time.monotonic()
-        await _until(lambda: not uplink.connected.is_set(), 10)
+        await time_until(lambda: not uplink.connected.is_set(), 10)
         first = uplink.dials
         await asyncio.sleep(CLUSTER_TIMEOUT_S)  # within the cluster timeout: dials stay quick
         fast = uplink.dials - first
@@ -83,7 +69,7 @@ async def _outage(workdir: Path) -> None:
         assert slow <= 10  # rounds at least 1 s apart; 0.5 s apart would be 16 dials or more
 
         coordinator = await _coordinator(port, workdir)
-        back = await _until(uplink.connected.is_set, CLUSTER_TIMEOUT_S)
+        back = await time_until(uplink.connected.is_set, CLUSTER_TIMEOUT_S)
         print(f"reconnected {back:.2f} s after the coordinator came back "
               f"({time.monotonic() - outage:.1f} s into the outage)")  # fmt: skip
     finally:
