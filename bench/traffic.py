@@ -194,8 +194,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.seconds < 8:
             raise ValueError(f"--seconds {args.seconds:g}: give at least 8 with real guests")
         return traffic_lab.run(args)
-    if args.hosts < 2 or args.pairs < 1 or args.rate_mbit <= 0 or args.seconds <= 0:
-        raise ValueError("--hosts must be >= 2, --pairs >= 1, --rate-mbit and --seconds > 0")
     if 2 * args.pairs > 6 * args.hosts:
         raise ValueError(f"--pairs {args.pairs}: at most {3 * args.hosts} on {args.hosts} hosts")
     if args.scenarios < 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from argparse import Namespace
+from argparse import ArgumentParser
 
 import pytest
 from vmgrid.agents.node.libvirt_hypervisor import LibvirtHypervisor
@@ -87,9 +87,12 @@ def test_meter_measures_each_pair_within_ten_percent_of_the_kernel_counters(
 
 
 def test_bench_runs_on_namespaces_and_reports_its_figures() -> None:
-    args = Namespace(
-        hosts=3, pairs=6, rate_mbit=4.0, seconds=1.5, seed=1, scenarios=1, decider="vmgrid"
-    )
+    parser = ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(
+        ["--vms", "netns", "--hosts", "3", "--pairs", "6", "--rate-mbit", "4", "--seconds",
+         "1.5", "--seed", "1", "--scenarios", "1", "--decider", "vmgrid"]
+    )  # fmt: skip
     out = bench.run(args)
     assert set(out) >= {"cross_host_mbps_blind", "cross_host_mbps_aware", "reduction", "migrations"}
     assert out["same_packing"] and out["migrations"] <= out["migrations_blind"]
