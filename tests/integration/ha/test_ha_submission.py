@@ -101,7 +101,11 @@ def agent_config(tmp_path: Path, node: str, address: str) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def cluster(tmp_path: Path, fence: tuple[str, ...]) -> AsyncIterator[Cluster]:
+async def cluster(
+    tmp_path: Path, fence: tuple[str, ...], checkpoint_dir: Path | None = None
+) -> AsyncIterator[Cluster]:
+    """A manager with HA (fenced by `fence`) and three test-driver agents; `checkpoint_dir`:
+    where group checkpoints write their members' memory (None: disk-only checkpoints)."""
     config = ClusterConfig(
         listen="127.0.0.1:0", insecure=True, report_period_ms=300, heartbeat_timeout_ms=1500
     )
@@ -111,6 +115,7 @@ async def cluster(tmp_path: Path, fence: tuple[str, ...]) -> AsyncIterator[Clust
         submission=SubmissionConfig(failures_to_tolerate=1, command_timeout_s=20),
         ha=HaConfig(fence_command=fence, period_s=0.3, command_timeout_s=20),
         checkpoint_period_s=3600,
+        checkpoint_dir=str(checkpoint_dir or ""),
     )
     images = VmImages()
     ft = FaultTolerance(server.manager, applier(server.manager, images), options, images)

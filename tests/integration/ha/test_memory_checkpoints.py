@@ -11,69 +11,22 @@ here the files, the records, the plans and the commands are checked.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from agent_files import start_agent
-from applier import applier
-from test_ha_submission import Cluster, _connected, agent_config, job
+from test_ha_submission import Cluster, cluster, job
 from vmgrid.agents.cluster.act.executor import ExecutionEvent, ExecutionReport
-from vmgrid.agents.cluster.act.images import VmImages
 from vmgrid.agents.cluster.act.journal import ActionState, PlanState
 from vmgrid.agents.cluster.act.oneshot import one_action
-from vmgrid.agents.cluster.jobs.fault_tolerance import FaultTolerance, FaultToleranceOptions
-from vmgrid.agents.cluster.jobs.ha import HaConfig
-from vmgrid.agents.cluster.jobs.submission import SubmissionConfig
-from vmgrid.agents.cluster.service.config import ClusterConfig
-from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.agents.errors import CommandFailed, FailedPrecondition
 from vmgrid.solver.plan import ActionKind
 from vmgrid.v1 import common_pb2
 from waiting import wait_for
 
 pytestmark = pytest.mark.slow
-
-NODES = ("n1", "n2", "n3")
-
-
-@contextlib.asynccontextmanager
-async def cluster(tmp_path: Path, checkpoint_dir: Path | None) -> AsyncIterator[Cluster]:
-    config = ClusterConfig(
-        listen="127.0.0.1:0", insecure=True, report_period_ms=300, heartbeat_timeout_ms=1500
-    )
-    server = ClusterServer(config)
-    await server.start()
-    options = FaultToleranceOptions(
-        submission=SubmissionConfig(failures_to_tolerate=1, command_timeout_s=20),
-        ha=HaConfig(fence_command=("true",), period_s=0.3, command_timeout_s=20),
-        checkpoint_period_s=3600,
-        checkpoint_dir=str(checkpoint_dir or ""),
-    )
-    images = VmImages()
-    ft = FaultTolerance(server.manager, applier(server.manager, images), options, images)
-    ft.start()
-    c = Cluster(server, ft)
-    try:
-        for node in NODES:
-            cfg = agent_config(tmp_path, node, server.address)
-            c.agents[node] = start_agent(cfg, tmp_path / f"{node}.log")
-        await wait_for(lambda: _connected(server) == len(NODES), 30)
-        yield c
-    finally:
-        for agent in c.agents.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(agent.pid, signal.SIGCONT)
-            agent.terminate()
-        for agent in c.agents.values():
-            agent.wait(timeout=20)
-        await c.channel.close()
-        await ft.stop()
-        await server.stop(grace_s=0)
 
 
 async def _started(c: Cluster, name: str) -> tuple[str, list[str]]:
@@ -113,7 +66,7 @@ def test_a_checkpoint_saves_its_members_through_the_applier_which_holds_them_thr
     folder.mkdir()
 
     async def scenario() -> None:
-        async with cluster(tmp_path, folder) as c:
+        async with cluster(tmp_path, ("true",), folder) as c:
             job_id, uuids = await _started(c, "held")
             executor = c.ft.jobs.executor
             where = {u: c.running()[u][0] for u in uuids}
@@ -174,7 +127,7 @@ def test_a_group_checkpoint_writes_every_members_memory_or_nothing(tmp_path: Pat
     folder.mkdir()
 
     async def scenario() -> None:
-        async with cluster(tmp_path, folder) as c:
+        async with cluster(tmp_path, ("true",), folder) as c:
             job_id, uuids = await _started(c, "grp")
             checkpoints = c.ft.checkpoints
             first = await checkpoints.take(job_id)
@@ -212,7 +165,7 @@ def test_ha_restores_the_group_from_its_latest_complete_checkpoint_survivor_incl
     folder.mkdir()
 
     async def scenario() -> None:
-        async with cluster(tmp_path, folder) as c:
+        async with cluster(tmp_path, ("true",), folder) as c:
             job_id, uuids = await _started(c, "grp")
             checkpoints, store = c.ft.checkpoints, c.ft.jobs.members
             await checkpoints.take(job_id)
@@ -260,7 +213,7 @@ def test_without_a_memory_checkpoint_the_restart_holds_the_disk_and_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def scenario() -> None:
-        async with cluster(tmp_path, None) as c:
+        async with cluster(tmp_path, ("true",), None) as c:
             assert c.ft.checkpoints.memory is None  # no storage_dir, no checkpoint_dir
             job_id, uuids = await _started(c, "cold")
             name = await c.ft.checkpoints.take(job_id)
