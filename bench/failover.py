@@ -199,22 +199,42 @@ def kill_and_measure(ha: HaLab, job: common_pb2.Job, timeout_s: float) -> dict[s
     }
 
 
-def run(args: argparse.Namespace) -> dict[str, object]:
-    if args.hosts < 2:
-        raise ValueError(f"--hosts {args.hosts}: need at least 2")
+@contextlib.contextmanager
+def ha_lab(
+    hosts: int,
+    work_dir: str | None,
+    prefix: str,
+    manager_flags: Callable[[Lab], Sequence[str]] = lambda lab: (),
+) -> Iterator[tuple[Lab, HaLab]]:
+    """A lab of `hosts` hosts with an HA manager (with `manager_flags(lab)` added to its
+    flags) and its agents, in `work_dir` or a new temporary directory (removed after);
+    stopped on leaving. ValueError when the machine runs neither KVM nor TCG."""
     reason = hypervisor_unavailable_reason()
     if reason is not None:
         raise ValueError(f"no KVM and no TCG here: {reason}")
-    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="vmgrid-failover-"))
+    base = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix=prefix))
     base.mkdir(parents=True, exist_ok=True)
     base.chmod(0o755)
     lab = Lab(base / "lab")
     ha: HaLab | None = None
     try:
-        print(f"starting a {args.hosts}-host lab in {base}", file=sys.stderr)
-        hosts = lab.start(args.hosts)
-        ha = HaLab(lab, hosts, base / "procs")
+        print(f"starting a {hosts}-host lab in {base}", file=sys.stderr)
+        started = lab.start(hosts)
+        ha = HaLab(lab, started, base / "procs", *manager_flags(lab))
         ha.start()
+        yield lab, ha
+    finally:
+        if ha is not None:
+            ha.stop()
+        lab.stop()
+        if not work_dir:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    if args.hosts < 2:
+        raise ValueError(f"--hosts {args.hosts}: need at least 2")
+    with ha_lab(args.hosts, args.dir, "vmgrid-failover-") as (lab, ha):
         job = ha.submit(job_document("fo", args.hosts, base_image(lab)))
         if job.state != common_pb2.JOB_STATE_RUNNING:
             raise RuntimeError(f"job did not start: {job.message}")
@@ -230,9 +250,3 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             "domain_type": "kvm" if lab.kvm else "qemu (TCG)",
             "job": json.loads(json.dumps({"id": job.job_id, "message": job.message})),
         }
-    finally:
-        if ha is not None:
-            ha.stop()
-        lab.stop()
-        if not args.dir:
-            shutil.rmtree(base, ignore_errors=True)

@@ -23,7 +23,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -31,8 +30,8 @@ from typing import Any
 
 import libvirt
 from vmgrid.agents.jobmodel import codec as jobs_codec
-from vmgrid.bench.failover import HEARTBEAT_TIMEOUT_MS, HaLab, job_document, wait
-from vmgrid.lab import Lab, create_boot_disk, hypervisor_unavailable_reason
+from vmgrid.bench.failover import HEARTBEAT_TIMEOUT_MS, HaLab, ha_lab, job_document, wait
+from vmgrid.lab import Lab, create_boot_disk
 from vmgrid.lab.guests import read_counter
 from vmgrid.lab.nfs import nfs_dir
 from vmgrid.v1 import common_pb2
@@ -210,23 +209,6 @@ def _watch_return(
 def run(args: argparse.Namespace) -> dict[str, object]:
     if args.hosts < 3:
         raise ValueError(f"--hosts {args.hosts}: need at least 3 (a spread group of 2 and a spare)")
-    reason = hypervisor_unavailable_reason()
-    if reason is not None:
-        raise ValueError(f"no KVM and no TCG here: {reason}")
-    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="vmgrid-restart-mem-"))
-    base.mkdir(parents=True, exist_ok=True)
-    base.chmod(0o755)
-    lab = Lab(base / "lab")
-    ha: HaLab | None = None
-    try:
-        print(f"starting a {args.hosts}-host lab in {base}", file=sys.stderr)
-        hosts = lab.start(args.hosts)
-        ha = HaLab(lab, hosts, base / "procs", *manager_flags(lab))
-        ha.start()
+    prefix = "vmgrid-restart-mem-"
+    with ha_lab(args.hosts, args.dir, prefix, manager_flags) as (lab, ha):
         return {"hosts": args.hosts, **scenario(ha, lab, args.advance_s, args.timeout_s)}
-    finally:
-        if ha is not None:
-            ha.stop()
-        lab.stop()
-        if not args.dir:
-            shutil.rmtree(base, ignore_errors=True)
