@@ -253,15 +253,7 @@ def issue_cert(
 ) -> Path:
     """Issue one certificate for ``identity`` into ``certs_dir`` with the CA of ``ca_dir``
     (default :func:`default_ca_dir`), which must exist (``certs init`` makes it)."""
-    base = Path(certs_dir)
-    ca_path = Path(ca_dir) if ca_dir is not None else default_ca_dir(base)
-    _check_no_ca_key(base, ca_path)
-    ca = load_ca(ca_path)
-    if ca is None:
-        raise CertError(
-            f"--ca-dir {str(ca_path)!r} holds no CA (ca.crt, ca.key); run 'vmgridctl certs init'"
-        )
-    _mkdir(base, "--dir")
+    base, ca = _issuing(certs_dir, ca_dir)
     return create_component_cert(base, identity, ca, extra_names)
 
 
@@ -273,6 +265,14 @@ def issue_etcd_member_cert(
 ) -> Path:
     """Issue an etcd member's certificate (:func:`create_etcd_member_cert`) into
     ``certs_dir`` with the CA of ``ca_dir``, as :func:`issue_cert` does a component's."""
+    base, ca = _issuing(certs_dir, ca_dir)
+    return create_etcd_member_cert(base, name, ca, extra_names)
+
+
+def _issuing(certs_dir: str | Path, ca_dir: str | Path | None) -> tuple[Path, CA]:
+    """The certificate directory (made if missing) and the CA of ``ca_dir`` (default
+    :func:`default_ca_dir`) that issues into it; CertError when there is no CA there, or when
+    the CA's key sits in the certificate directory."""
     base = Path(certs_dir)
     ca_path = Path(ca_dir) if ca_dir is not None else default_ca_dir(base)
     _check_no_ca_key(base, ca_path)
@@ -282,7 +282,7 @@ def issue_etcd_member_cert(
             f"--ca-dir {str(ca_path)!r} holds no CA (ca.crt, ca.key); run 'vmgridctl certs init'"
         )
     _mkdir(base, "--dir")
-    return create_etcd_member_cert(base, name, ca, extra_names)
+    return base, ca
 
 
 def init_certs(
