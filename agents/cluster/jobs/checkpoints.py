@@ -128,10 +128,29 @@ class Checkpoints:
         if self.memory is not None and self.memory.complete(job_id, name, members):
             await self.memory.restore(job_id, name, members, {})
             return
+        await self._revert_disk(job_id, name, members)
+
+    async def _revert_disk(self, job_id: str, name: str, members: list[Member]) -> None:
+        """libvirt's revert on each member's node, with the members held by the applier
+        throughout. A group's snapshots hold paused members (see `_take_disk`), so a group is
+        paused, reverted and resumed through the applier as it was taken; a single VM comes
+        back in the state its snapshot holds."""
         tag = f"{name}-revert-{int(self._clock() * 1000)}"
-        await self._each(
-            members, lambda m: RevertSnapshotCommand(_id(m, tag, "revert"), m.vm_uuid, name)
-        )
+
+        async def revert() -> None:
+            await self._each(
+                members, lambda m: RevertSnapshotCommand(_id(m, tag, "revert"), m.vm_uuid, name)
+            )
+
+        with self.jobs.executor.holding(f"{tag}-{job_id}", [m.vm_uuid for m in members]):
+            if len(members) == 1:
+                await revert()
+                return
+            await self._all(job_id, members, ActionKind.SUSPEND, tag, "pause")
+            try:
+                await revert()
+            finally:
+                await self._all(job_id, members, ActionKind.RESUME, tag, "resume")
 
     async def delete(self, job_id: str, name: str) -> None:
         self._known(job_id, name)

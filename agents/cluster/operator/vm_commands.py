@@ -47,7 +47,15 @@ class VmCommands:
                 f"VM {vm.name or vm_uuid} is held by plan {holder}; {verb} it once that plan ends"
             )
         cid = command_id or f"op-{verb}-{uuid.uuid4().hex[:12]}"
-        result = await self._runtime.manager.send_command(node, make(cid), self._timeout_s)
+        if verb == "list snapshots":
+            result = await self._runtime.manager.send_command(node, make(cid), self._timeout_s)
+        else:
+            # Held by the applier while the node works: no plan moves, stops or restarts the VM
+            # under a snapshot or a revert (a revert may also change its run state).
+            with self._runtime.executor.holding(cid, [vm_uuid]):
+                result = await self._runtime.manager.send_command(
+                    node, make(cid), self._timeout_s
+                )
         if result.state is not m.CommandState.SUCCEEDED:
             raise FailedPrecondition(
                 f"{verb} of VM {vm.name or vm_uuid} on {node} failed: {result.message}"
