@@ -282,24 +282,28 @@ class HaMonitor:
         return placement.node
 
     async def _restart_on(self, member: Member, target: str) -> Restart:
+        """Roll the disk back, define on `target`, boot through the applier: all under one
+        hold, so a member that another plan holds is refused (FailedPrecondition naming that
+        plan, tried again next pass) before its disk or any node is touched."""
         checkpoint = self.checkpoints.latest(member.job_id) or ""
-        disk = f"rolled back to {checkpoint}" if checkpoint else "as it was"
-        self._announce(member, f"restarts on {target} from its disk only ({disk}): its job has "
-                       "no checkpoint with memory")  # fmt: skip
-        if checkpoint and member.overlay_path:
-            await asyncio.to_thread(roll_back_disk, member.overlay_path, checkpoint)
         tag = f"ha-{member.vm_uuid}-{target}-{int(time.time() * 1000)}"
-        timeout = self.config.command_timeout_s
-        manager = self.jobs.manager
-        await run_command(
-            manager, target, DefineCommand(f"{tag}-define", member.domain_xml), timeout
-        )
-        self.jobs.members.relocate(member.vm_uuid, member.node_id, target)
-        reason = self._reasons.pop(member.vm_uuid, "") or (
-            f"HA restart of {member.name} after {member.node_id} failed"
-        )
-        start = one_action(ActionKind.BOOT_VM, member.vm_uuid, reason, dst=target)
-        await run_or_raise(self.jobs.executor, tag, [start], origin="ha")
+        with self.jobs.executor.holding(tag, [member.vm_uuid]):
+            disk = f"rolled back to {checkpoint}" if checkpoint else "as it was"
+            self._announce(member, f"restarts on {target} from its disk only ({disk}): its job "
+                           "has no checkpoint with memory")  # fmt: skip
+            if checkpoint and member.overlay_path:
+                await asyncio.to_thread(roll_back_disk, member.overlay_path, checkpoint)
+            timeout = self.config.command_timeout_s
+            manager = self.jobs.manager
+            await run_command(
+                manager, target, DefineCommand(f"{tag}-define", member.domain_xml), timeout
+            )
+            self.jobs.members.relocate(member.vm_uuid, member.node_id, target)
+            reason = self._reasons.pop(member.vm_uuid, "") or (
+                f"HA restart of {member.name} after {member.node_id} failed"
+            )
+            start = one_action(ActionKind.BOOT_VM, member.vm_uuid, reason, dst=target)
+            await run_or_raise(self.jobs.executor, tag, [start], origin="ha", within=tag)
         log.info("restarted %s on %s (checkpoint %s)", member.name, target, checkpoint or "none")
         return Restart(member.name, member.vm_uuid, member.node_id, target, checkpoint)
 
