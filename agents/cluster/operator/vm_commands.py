@@ -53,9 +53,7 @@ class VmCommands:
             # Held by the applier while the node works: no plan moves, stops or restarts the VM
             # under a snapshot or a revert (a revert may also change its run state).
             with self._runtime.executor.holding(cid, [vm_uuid]):
-                result = await self._runtime.manager.send_command(
-                    node, make(cid), self._timeout_s
-                )
+                result = await self._runtime.manager.send_command(node, make(cid), self._timeout_s)
         if result.state is not m.CommandState.SUCCEEDED:
             raise FailedPrecondition(
                 f"{verb} of VM {vm.name or vm_uuid} on {node} failed: {result.message}"
