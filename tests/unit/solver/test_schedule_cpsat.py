@@ -7,8 +7,20 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from solver_builders import make_node, make_vm
-from vmgrid.solver import VM, Model, ModelError, Node, NodeState, Plan, PlanError, VMState
-from vmgrid.solver.constraints import Constraint, ResourceCapacity, Spread
+from vmgrid.solver import (
+    VM,
+    Model,
+    ModelError,
+    Node,
+    NodeState,
+    Plan,
+    PlanError,
+    Problem,
+    SolveOptions,
+    VMState,
+    solve,
+)
+from vmgrid.solver.constraints import Constraint, Offline, ResourceCapacity, Spread
 from vmgrid.solver.planner import PlannerOptions, build_plan
 from vmgrid.solver.schedule_cpsat import ScheduleOptions, improve_schedule
 from vmgrid.solver.validate import validate_plan
@@ -205,3 +217,26 @@ def test_a_greedy_plan_already_optimal_is_kept() -> None:
 def test_bad_schedule_options_are_named(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ModelError, match=message):
         ScheduleOptions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_solve_times_its_plan_by_mttr_when_asked() -> None:
+    """Draining n1 through one NIC: the solver's plan sends the small VM first."""
+    src = Model.of(
+        [
+            make_node("n1").mem(5000).build(),
+            make_node("n2").mem(4000).build(),
+            make_node("n3").mem(1000).build(),
+        ],
+        [make_vm("big").mem(4000).on("n1").build(), make_vm("small").mem(1000).on("n1").build()],
+    )
+    rules: list[Constraint] = [Offline(("n1",))]
+    planner = PlannerOptions(nic_mbit=1000)
+    greedy = solve(Problem(src, rules), SolveOptions(planner=planner))
+    assert greedy.plan is not None and greedy.stats.schedule == {}
+    options = SolveOptions(planner=planner, schedule=ScheduleOptions("mttr", num_workers=1))
+    timed = solve(Problem(src, rules), options)
+    assert timed.plan is not None and timed.stats.schedule["used"] == "cpsat"
+    assert timed.stats.schedule["greedy_mttr_s"] == greedy.plan.mttr_s
+    assert timed.plan.mttr_s == greedy.plan.mttr_s - 24  # small ends at 8, not 40; big at 40
+    assert timed.stats.mttr_s == timed.plan.mttr_s
+    assert validate_plan(timed.plan, rules) == []
