@@ -20,7 +20,8 @@ from vmgrid.solver import (
     VMState,
     solve,
 )
-from vmgrid.solver.constraints import Constraint, Offline, ResourceCapacity, Spread
+from vmgrid.solver.constraints import Constraint, Fence, Offline, ResourceCapacity, Spread
+from vmgrid.solver.plan import ActionKind
 from vmgrid.solver.planner import PlannerOptions, build_plan
 from vmgrid.solver.schedule_cpsat import ScheduleOptions, improve_schedule
 from vmgrid.solver.validate import validate_plan
@@ -240,3 +241,39 @@ def test_solve_times_its_plan_by_mttr_when_asked() -> None:
     assert timed.plan.mttr_s == greedy.plan.mttr_s - 24  # small ends at 8, not 40; big at 40
     assert timed.stats.mttr_s == timed.plan.mttr_s
     assert validate_plan(timed.plan, rules) == []
+
+
+def swap_and_shared_nic(pivot_node: bool) -> tuple[Model, Model, list[Constraint]]:
+    """a and b, fenced on the small nodes, swap full nodes n1 and n2 (a pivot through n3 when
+    there is one, else a suspend and a resume); beside them big and small leave n4 through its
+    one NIC."""
+    small_nodes = ["n1", "n2", "n3"] if pivot_node else ["n1", "n2"]
+    src = Model.of(
+        [make_node(n).mem(4).build() for n in small_nodes]
+        + [make_node(n).mem(100_000).build() for n in ("n4", "n5", "n6")],
+        [
+            make_vm("a").mem(4).on("n1").migrate_s(5).build(),
+            make_vm("b").mem(4).on("n2").migrate_s(5).build(),
+            make_vm("big").mem(4000).on("n4").build(),
+            make_vm("small").mem(1000).on("n4").build(),
+        ],
+    )
+    moved = {"a": "n2", "b": "n1", "big": "n5", "small": "n6"}
+    fence: list[Constraint] = [Fence(("a", "b"), tuple(small_nodes))]
+    return src, src.with_vms([src.vms[v].on(n) for v, n in moved.items()]), fence
+
+
+@pytest.mark.parametrize("pivot_node", [True, False])
+def test_pivots_and_suspend_resume_keep_their_order_when_re_timed(pivot_node: bool) -> None:
+    src, dst, rules = swap_and_shared_nic(pivot_node)
+    opts = PlannerOptions(nic_mbit=1000)
+    greedy = build_plan(src, dst, rules, opts)
+    kinds = [a.kind for a in greedy.actions if a.subject == "a"]
+    want = [ActionKind.MIGRATE] * 2 if pivot_node else [ActionKind.SUSPEND, ActionKind.RESUME]
+    assert kinds == want and validate_plan(greedy, rules) == []
+    got = improve_schedule(greedy, rules, opts, ScheduleOptions("mttr", num_workers=1))
+    assert got.used == "cpsat" and got.plan.mttr_s < greedy.mttr_s
+    assert validate_plan(got.plan, rules) == []
+    first, second = (x for x in got.plan.actions if x.subject == "a")
+    assert first.end_s <= second.start_s and first.id in second.depends_on
+    assert deps_respected(got.plan)
