@@ -65,7 +65,9 @@ def stays(plan: Plan) -> list[Stay]:
     per_vm = vm_actions(plan)
     for name, old in plan.src.vms.items():
         new = plan.dst.vms[name].demand if name in plan.dst.vms else old.demand
-        here = (old.host, old.demand, None) if old.running and old.host is not None else None
+        here: tuple[str, Mapping[str, int], int | None] | None = None
+        if old.running and old.host is not None:
+            here = (old.host, old.demand, None)
         for a in per_vm.get(name, []):
             if a.kind in _LEAVING and here is not None:
                 out.append(Stay(name, here[0], here[1], here[2], a.id))
