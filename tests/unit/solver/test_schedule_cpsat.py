@@ -20,7 +20,17 @@ from vmgrid.solver import (
     VMState,
     solve,
 )
-from vmgrid.solver.constraints import Constraint, Fence, Offline, ResourceCapacity, Spread
+from vmgrid.solver.constraints import (
+    Constraint,
+    Fence,
+    Gather,
+    Lonely,
+    Offline,
+    ResourceCapacity,
+    RunningCapacity,
+    Split,
+    Spread,
+)
 from vmgrid.solver.plan import ActionKind
 from vmgrid.solver.planner import PlannerOptions, build_plan
 from vmgrid.solver.schedule_cpsat import ScheduleOptions, improve_schedule
@@ -82,12 +92,19 @@ def cases(draw: st.DrawFn) -> tuple[Model, Model, list[Constraint], PlannerOptio
     vms = sorted(src.vms)
     rules: list[Constraint] = []
     if draw(st.booleans()) and len(vms) >= 2:
-        group = draw(st.lists(st.sampled_from(vms), min_size=2, max_size=3, unique=True))
-        rules.append(Spread(tuple(group), True))
+        group = tuple(draw(st.lists(st.sampled_from(vms), min_size=2, max_size=3, unique=True)))
+        kind = draw(st.sampled_from(["spread", "lonely", "gather", "split"]))
+        if kind == "split":
+            rules.append(Split(((group[0],), group[1:]), True))
+        else:
+            rules.append({"spread": Spread, "lonely": Lonely, "gather": Gather}[kind](group, True))
     if draw(st.booleans()):
         scope = tuple(draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True)))
-        rc = draw(st.sampled_from(RC))
-        rules.append(ResourceCapacity(scope, rc, draw(st.integers(4, 16)), True))
+        if draw(st.booleans()):
+            rc = draw(st.sampled_from(RC))
+            rules.append(ResourceCapacity(scope, rc, draw(st.integers(4, 16)), True))
+        else:
+            rules.append(RunningCapacity(scope, draw(st.integers(1, 4)), True))
     opts = PlannerOptions(
         nic_mbit=draw(st.sampled_from([None, 1000])),
         bandwidth_mbit=draw(st.sampled_from([None, 500])),
@@ -97,7 +114,11 @@ def cases(draw: st.DrawFn) -> tuple[Model, Model, list[Constraint], PlannerOptio
     return src, dst, rules, opts
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(cases(), st.sampled_from(["makespan", "mttr"]))
 def test_cpsat_schedule_validates_and_is_never_worse_than_the_greedy_one(
     case: tuple[Model, Model, list[Constraint], PlannerOptions], objective: str
