@@ -105,6 +105,7 @@ class ScheduleResult:
             "greedy_mttr_s": self.greedy_mttr_s,
             "solve_s": round(self.solve_s, 3),
             "note": self.note,
+            "violations": len(self.violations),
         }
 
 
@@ -154,7 +155,10 @@ def improve_schedule(
         return keep(status, "CP-SAT found no schedule in its time limit: greedy kept")
     new = min(found, key=lambda p: _rank(p, opts.objective))
     if _rank(new, opts.objective) >= _rank(plan, opts.objective):
-        return keep(status, f"no better {opts.objective} than the greedy schedule: greedy kept")
+        proven = " (proven optimal)" if status == "optimal" else ""
+        return keep(
+            status, f"no better {opts.objective} than the greedy schedule{proven}: greedy kept"
+        )
     bad = tuple(v.message for v in validate_plan(new, rules))
     if bad:
         return keep(status, "CP-SAT's schedule does not validate: greedy kept", bad)
