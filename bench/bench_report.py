@@ -137,7 +137,15 @@ HEADLINE: dict[str, tuple[str, ...]] = {
         "duplicated_vms",
         "domain_type",
     ),
-    "makespan": ("gain", "gain_min", "vmgrid_makespan_s", "baseline_makespan_s"),
+    "makespan": (
+        "gain",
+        "gain_min",
+        "vmgrid_makespan_s",
+        "baseline_makespan_s",
+        "vmgrid_mttr_s",
+        "cpsat_mttr_s",
+        "cpsat_valid",
+    ),
     "migration": (
         "migrations",
         "max_downtime_ms",

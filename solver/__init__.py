@@ -3,7 +3,8 @@
 Pipeline, one module per stage: `model` (snapshot values) -> `problem` (derived facts, filters)
 -> `heuristics` (FFD, greedy repair) -> `cpsat` (repair model with `constraints` plugins and
 `objectives`) -> `lns` (CP-SAT neighbourhoods over the answer) -> `planner` (timed plan, `plan`)
--> `explain` (reasons, conflicting sets).
+-> `schedule_cpsat` (the plan re-timed by makespan or MTTR, when asked) -> `explain` (reasons,
+conflicting sets).
 Entry point: `solve(Problem(model, constraints, objective), SolveOptions()) -> SolveResult`.
 """
 
@@ -13,6 +14,7 @@ from vmgrid.solver.model import CPU, MEMORY, NET, VM, Model, ModelError, Node, N
 from vmgrid.solver.plan import Action, ActionKind, Plan
 from vmgrid.solver.planner import PlanError, PlannerOptions
 from vmgrid.solver.problem import Problem
+from vmgrid.solver.schedule_cpsat import ScheduleOptions, ScheduleResult, improve_schedule
 
 __all__ = [
     "CPU",
@@ -30,9 +32,12 @@ __all__ = [
     "PlanError",
     "PlannerOptions",
     "Problem",
+    "ScheduleOptions",
+    "ScheduleResult",
     "SolveOptions",
     "SolveResult",
     "SolveStats",
     "VMState",
+    "improve_schedule",
     "solve",
 ]

@@ -37,6 +37,7 @@ from vmgrid.solver.plan import Plan
 from vmgrid.solver.planner import PlanError, PlannerOptions, build_plan
 from vmgrid.solver.problem import Prepared, Problem, all_constraints, prepare, target_model
 from vmgrid.solver.repair import widening_search
+from vmgrid.solver.schedule_cpsat import ScheduleOptions, improve_schedule
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,10 @@ class SolveOptions:
     migrations for ``migrations``/``mttr``) at which the heuristic's answer is kept without
     running CP-SAT. 0: only a heuristic answer at the bound skips the search; the status stays
     ``feasible`` unless the bound is met."""
+    schedule: ScheduleOptions = field(default_factory=ScheduleOptions)
+    """How the plan's actions are timed: the planner's greedy order (default), or CP-SAT's
+    interval model by ``makespan`` or ``mttr`` (`vmgrid.solver.schedule_cpsat`), kept only when
+    better and valid; its limit is cut to what `time_limit_s` leaves."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,9 @@ class SolveStats:
     """The large-neighbourhood search's objective before and after (one value per level, the
     network-affinity cost last), steps, accepted steps, time and why it stopped; empty when it
     did not run."""
+    schedule: dict[str, object] = field(default_factory=dict)
+    """How the plan was timed (`ScheduleResult.as_dict`: used, objective, greedy and final
+    makespan and MTTR, solve time, note); empty with the greedy schedule."""
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -163,6 +171,7 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
     if plan is None:
         stats = _stats(t0, t1, time.perf_counter(), cp, source, None, 0, node_lb, mig_lb, note)
         return SolveResult("unknown", dst, None, stats, (), (f"no plan reaches it: {failure}",))
+    plan, timing = _timed(problem, opts, plan, t0)
     used = len(dst.used_nodes())
     stats = _stats(t0, t1, time.perf_counter(), cp, source, plan, used, node_lb, mig_lb, note)
     if lns is not None:
@@ -172,7 +181,23 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
         source == "lns" and lns is not None and _lns_proven(problem, lns, lns_floor)
     )
     status = "optimal" if proven else "feasible"
-    return SolveResult(status, dst, plan, stats)
+    return SolveResult(status, dst, plan, replace(stats, schedule=timing))
+
+
+def _timed(
+    problem: Problem, opts: SolveOptions, plan: Plan, t0: float
+) -> tuple[Plan, dict[str, object]]:
+    """The plan re-timed by CP-SAT when `opts.schedule` asks, within what the budget leaves."""
+    sched = opts.schedule
+    if sched.objective == "greedy":
+        return plan, {}
+    if opts.time_limit_s is not None:
+        left = opts.time_limit_s - (time.perf_counter() - t0)
+        if left < 0.1:
+            return plan, {"used": "greedy", "note": "no time left to schedule"}
+        sched = replace(sched, time_limit_s=min(sched.time_limit_s, left))
+    timed = improve_schedule(plan, problem.constraints, opts.planner, sched)
+    return timed.plan, timed.as_dict()
 
 
 def _first_plan(

@@ -56,3 +56,34 @@ def test_bad_seeds_are_named() -> None:
     args = argparse.Namespace(nodes=4, vms=4, nic_mbit=1000, dirty_mbit=150, seeds="1,x")
     with pytest.raises(ValueError, match="--seeds '1,x'"):
         run(args)
+
+
+def args_for(**over: object) -> argparse.Namespace:
+    base: dict[str, object] = {
+        "nodes": 4,
+        "vms": 10,
+        "nic_mbit": 1000,
+        "dirty_mbit": 150,
+        "seeds": "3",
+        "schedule": "mttr",
+        "schedule_time_limit": 1.0,
+    }
+    return argparse.Namespace(**(base | over))
+
+
+def test_cpsat_schedule_is_reported_beside_the_greedy_one_and_validates() -> None:
+    out = run(args_for())
+    plan = out["seeds"][0]["plan"]  # type: ignore[index]
+    assert out["cpsat_valid"] is True
+    assert plan["valid"] is True
+    timed = (plan["cpsat_mttr_s"], plan["cpsat_makespan_s"])
+    greedy = (plan["greedy_mttr_s"], plan["greedy_makespan_s"])
+    assert timed <= greedy
+    assert (plan["used"] == "cpsat") == (timed < greedy)
+    for key in ("cpsat_makespan_s", "cpsat_mttr_s", "vmgrid_mttr_s", "baseline_mttr_s"):
+        assert float(out[key]) > 0  # type: ignore[arg-type]
+
+
+def test_bad_schedule_time_limit_is_named() -> None:
+    with pytest.raises(ValueError, match="--schedule-time-limit 0"):
+        run(args_for(schedule_time_limit=0))
