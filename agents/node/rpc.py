@@ -21,6 +21,7 @@ import collections
 import contextlib
 import logging
 import random
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -50,6 +51,25 @@ _CHANNEL_OPTIONS = (
 
 DEFAULT_HEARTBEAT_TIMEOUT_S = 10.0
 """The manager's heartbeat timeout until a hello ack has said it."""
+
+
+def dial_target(address: str) -> str:
+    """The gRPC target for a manager address: an IP literal (``10.0.0.5:7443``,
+    ``[fd00::5]:7443``) gets the ``ipv4:``/``ipv6:`` scheme, so gRPC connects to it without its
+    DNS resolver, whose code an agent then never touches (0.3 MB resident); a host name, or an
+    address that already has a scheme, is passed as given."""
+    host, colon, port = address.rpartition(":")
+    if not colon or not port.isdigit():
+        return address
+    if host.startswith("[") and host.endswith("]"):
+        family, literal, scheme = socket.AF_INET6, host[1:-1], "ipv6:"
+    else:
+        family, literal, scheme = socket.AF_INET, host, "ipv4:"
+    try:
+        socket.inet_pton(family, literal)
+    except OSError:  # a name (or a zone-scoped IPv6 address): gRPC resolves it
+        return address
+    return scheme + address
 
 
 def backoff_delay_s(attempt: int, base_s: float = 0.5, cap_s: float = 15.0) -> float:
@@ -207,11 +227,12 @@ class NodeLink:
     async def _session(self, stop: asyncio.Event) -> bool:
         """One stream, from dial to its end; returns whether the manager acknowledged us."""
         acked = False
+        target = dial_target(self._target)
         if self._credentials is None:
-            channel = grpc.aio.insecure_channel(self._target, options=_CHANNEL_OPTIONS)
+            channel = grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
         else:
             options = _CHANNEL_OPTIONS + server_role_options(Role.CLUSTER)
-            channel = grpc.aio.secure_channel(self._target, self._credentials, options)
+            channel = grpc.aio.secure_channel(target, self._credentials, options)
         ending = asyncio.Event()
         self.dials += 1
         reports = codec.ReportEncoder()  # per stream: lists the VMs once, then on change

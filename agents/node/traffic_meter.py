@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import time
-import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,10 +38,25 @@ MAX_CACHED_DOMAINS = 40_000
 Counters = dict[tuple[str, str], int]
 
 
-def domain_macs(xml: str) -> tuple[str, ...]:
-    """MACs (lower case) of a domain XML's ``<interface><mac address=.../>``."""
-    found = (m.get("address", "") for m in ET.fromstring(xml).iterfind("./devices/interface/mac"))
-    return tuple(mac.lower() for mac in found if mac)
+def domain_macs(domain_xml: str) -> tuple[str, ...]:
+    """MACs (lower case) of a domain XML's ``<devices><interface><mac address=.../>``, in order.
+    Read with the bare expat parser: ElementTree would add 0.3 MB to every real host's agent
+    for this one walk (the test driver's reports read no MACs)."""
+    from xml.parsers import expat
+
+    path: list[str] = []
+    found: list[str] = []
+
+    def start(name: str, attributes: dict[str, str]) -> None:
+        path.append(name)
+        if path[1:] == ["devices", "interface", "mac"] and attributes.get("address"):
+            found.append(attributes["address"].lower())
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = start
+    parser.EndElementHandler = lambda _name: path.pop()
+    parser.Parse(domain_xml, True)
+    return tuple(found)
 
 
 def node_traffic(meter: TrafficMeter | None, sample: HostSample, simulated: bool) -> TrafficMatrix:

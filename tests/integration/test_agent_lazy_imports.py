@@ -33,6 +33,10 @@ TIMEOUT_S = 60.0
 METRICS_ONLY = ("prometheus_client", "vmgrid.agents.node.metrics", "wsgiref")
 """What serving /metrics loads: the client library, the agent's collector, the HTTP server."""
 
+XML_PARSERS = ("xml", "pyexpat", "_elementtree")
+"""What the agent's commands (migration disks, snapshots, saved images) and a real host's MAC
+reads parse libvirt's XML with; the test driver's reports need none of it."""
+
 
 def _wait_until(done: Callable[[], bool], process: subprocess.Popen[bytes], what: str) -> None:
     deadline = time.monotonic() + TIMEOUT_S
@@ -73,6 +77,15 @@ def test_an_agent_without_metrics_never_loads_prometheus_client(tmp_path: Path) 
 
     assert "vmgrid.agents.node.agent" in modules  # the dump is the agent's
     assert sorted(name for name in modules if name.startswith(METRICS_ONLY)) == []
+
+
+def test_an_agent_that_runs_no_command_on_the_test_driver_never_loads_an_xml_parser(
+    tmp_path: Path,
+) -> None:
+    modules, _ = _modules_of_a_running_agent(tmp_path)
+
+    assert "vmgrid.agents.node.libvirt_actions" in modules
+    assert sorted(name for name in modules if name.startswith(XML_PARSERS)) == []
 
 
 def test_an_agent_with_metrics_loads_and_serves_them(tmp_path: Path) -> None:

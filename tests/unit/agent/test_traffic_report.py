@@ -80,6 +80,27 @@ def test_domain_macs_come_from_the_interfaces_of_the_xml() -> None:
     assert domain_macs(xml) == ("52:54:00:aa:00:01", "52:54:00:aa:00:02")
 
 
+def test_domain_macs_read_only_interface_macs_under_devices() -> None:
+    xml = (
+        "<domain type='kvm'><metadata><app><mac address='02:00:00:00:00:01'/></app></metadata>"
+        "<mac address='02:00:00:00:00:02'/><devices><mac address='02:00:00:00:00:03'/>"
+        "<interface type='network'><source network='default'/></interface>"
+        "<interface type='bridge'><target dev='vnet0'/><mac address='52:54:00:0B:0C:0D'/>"
+        "<model type='virtio'/></interface><interface type='user'><mac address=''/></interface>"
+        "<hostdev><interface><mac address='02:00:00:00:00:04'/></interface></hostdev>"
+        "</devices></domain>"
+    )
+    assert domain_macs(xml) == ("52:54:00:0b:0c:0d",)
+    assert domain_macs("<domain><devices/></domain>") == ()
+
+
+def test_domain_macs_refuse_a_document_that_is_not_xml() -> None:
+    from xml.parsers.expat import ExpatError
+
+    with pytest.raises(ExpatError):
+        domain_macs("<domain><devices>")
+
+
 def test_test_driver_reports_unavailable_not_zeros() -> None:
     sample = HostSample(0, HostCounters(0, 0, 1024, None), ())
     matrix = node_traffic(TrafficMeter(), sample, simulated=True)
