@@ -34,7 +34,7 @@ from vmgrid.solver.lns import LnsOptions, LnsResult, first_level_floor, improve,
 from vmgrid.solver.model import Model, NodeState, VMState
 from vmgrid.solver.objectives import parse
 from vmgrid.solver.plan import Plan
-from vmgrid.solver.planner import PlanError, PlannerOptions, build_plan
+from vmgrid.solver.planner import PlannerOptions, build_plan
 from vmgrid.solver.problem import Prepared, Problem, all_constraints, prepare, target_model
 from vmgrid.solver.repair import widening_search
 
@@ -84,6 +84,8 @@ class SolveStats:
     cpsat_build_s: float = 0.0
     cpsat_note: str = ""
     """Why CP-SAT did not search: at the lower bound, within the accepted gap, out of time."""
+    plan_note: str = ""
+    """Why the plan reaches only part of the answer (`source` then ends with "-partial")."""
     lns: dict[str, object] = field(default_factory=dict)
     """The large-neighbourhood search's objective before and after (one value per level, the
     network-affinity cost last), steps, accepted steps, time and why it stopped; empty when it
@@ -159,7 +161,8 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
     tried = [(hosts, source)]
     if lns is not None and lns.improved and source != "lns":
         tried.insert(0, ({**hosts, **lns.hosts}, "lns"))
-    plan, dst, source, failure = _first_plan(problem, prep, opts, heur.reasons, tried)
+    plan_by = _plan_deadline(opts, t0, len(problem.model.vms))
+    plan, dst, source, failure = _first_plan(problem, prep, opts, heur.reasons, tried, plan_by)
     if plan is None:
         stats = _stats(t0, t1, time.perf_counter(), cp, source, None, 0, node_lb, mig_lb, note)
         return SolveResult("unknown", dst, None, stats, (), (f"no plan reaches it: {failure}",))
@@ -167,6 +170,9 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
     stats = _stats(t0, t1, time.perf_counter(), cp, source, plan, used, node_lb, mig_lb, note)
     if lns is not None:
         stats = replace(stats, lns=lns.summary() | {"kept": source == "lns"})
+    if source.endswith("-partial"):
+        stats = replace(stats, plan_note=f"partial plan: {failure}")
+        return SolveResult("feasible", dst, plan, stats)
     proven = at_floor or (source == "cpsat" and cp is not None and cp.proven)
     proven = proven or (
         source == "lns" and lns is not None and _lns_proven(problem, lns, lns_floor)
@@ -181,23 +187,40 @@ def _first_plan(
     opts: SolveOptions,
     why: dict[str, str],
     tried: list[tuple[dict[str, str | None], str]],
+    deadline: float | None,
 ) -> tuple[Plan | None, Model, str, str]:
-    """The plan towards the first destination of `tried` that has one (continuous rules may
-    leave no ordering towards a destination; the search's answer falls back to the one it
-    improved), with that destination and its source; else the last failure."""
+    """The plan towards the first destination of `tried` that can be ordered in full, with
+    that destination and its source; else the first partial plan (a subset of the moves, valid
+    at every instant) whose reached configuration keeps every rule, its source ending with
+    "-partial"; else no plan and the last failure."""
     consolidating = any(n == "consolidation" for lv in parse(problem.objective) for _, n in lv)
     failure = ""
+    partial: tuple[Plan, str] | None = None
     for hosts, source in tried:
         dst = _power(problem, target_model(prep, hosts), consolidating)
         reasons = move_reasons(prep, dst, why)
-        try:
-            plan = build_plan(
-                prep.src, dst, problem.constraints, opts.planner, reasons, prep.allowed
-            )
-        except PlanError as exc:
-            failure = str(exc)
-            continue
-        return plan, dst, source, failure
+        plan = build_plan(
+            prep.src,
+            dst,
+            problem.constraints,
+            opts.planner,
+            reasons,
+            prep.allowed,
+            partial=True,
+            deadline=deadline,
+        )
+        if plan.dst is dst:
+            return plan, dst, source, failure
+        left = sum(1 for v, vm in dst.vms.items() if plan.dst.vms[v] != vm)
+        broken = _violated(prep, plan.dst)
+        failure = f"{left} of the moves towards the {source} answer could not be ordered"
+        if broken:
+            failure += f"; without them {', '.join(broken[:3])} would be broken"
+        elif partial is None:
+            partial = (plan, source)
+    if partial is not None:
+        plan, source = partial
+        return plan, plan.dst, f"{source}-partial", failure
     return None, dst, source, failure
 
 
@@ -231,12 +254,22 @@ def _lns_proven(problem: Problem, lns: LnsResult, floor: int | None) -> bool:
     return one_level and floor is not None and lns.after[0] <= floor and lns.after[-1] == 0
 
 
+def _reserve(opts: SolveOptions, vms: int) -> float:
+    return opts.plan_reserve_s if opts.plan_reserve_s is not None else 1.0 + 150e-6 * vms
+
+
+def _plan_deadline(opts: SolveOptions, t0: float, vms: int) -> float | None:
+    """The planner's: the end of `time_limit_s`, at least the plan reserve from now."""
+    if opts.time_limit_s is None:
+        return None
+    return max(t0 + opts.time_limit_s, time.perf_counter() + _reserve(opts, vms))
+
+
 def _lns_deadline(opts: SolveOptions, t0: float, vms: int) -> float:
     """What `time_limit_s` leaves after the plan reserve, else the search's own limit."""
     if opts.time_limit_s is None:
         return time.perf_counter() + opts.lns.time_limit_s
-    reserve = opts.plan_reserve_s if opts.plan_reserve_s is not None else 1.0 + 150e-6 * vms
-    return t0 + opts.time_limit_s - reserve
+    return t0 + opts.time_limit_s - _reserve(opts, vms)
 
 
 def _budget(opts: SolveOptions, t0: float, vms: int) -> CpsatOptions | None:
@@ -244,8 +277,7 @@ def _budget(opts: SolveOptions, t0: float, vms: int) -> CpsatOptions | None:
     None when less than CP-SAT's minimal search time is left."""
     if opts.time_limit_s is None:
         return opts.cpsat
-    reserve = opts.plan_reserve_s if opts.plan_reserve_s is not None else 1.0 + 150e-6 * vms
-    left = opts.time_limit_s - (time.perf_counter() - t0) - reserve
+    left = opts.time_limit_s - (time.perf_counter() - t0) - _reserve(opts, vms)
     if left < opts.cpsat.min_search_s:
         return None
     return replace(opts.cpsat, time_limit_s=min(opts.cpsat.time_limit_s, left))
