@@ -19,23 +19,22 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+from vmgrid.solver.answer import first_plan, heuristic, power, violated
 from vmgrid.solver.bounds import migrations_lower_bound
-from vmgrid.solver.constraints import Constraint, MaxOnline, NetworkAffinity
+from vmgrid.solver.constraints import Constraint, NetworkAffinity
 from vmgrid.solver.cpsat import CpsatOptions, CpsatResult
-from vmgrid.solver.explain import conflicting_constraints, move_reasons, unary_conflicts
+from vmgrid.solver.explain import conflicting_constraints, unary_conflicts
 from vmgrid.solver.heuristics import (
     HeuristicResult,
     bin_packing_lower_bound,
     evict_for_overload,
-    first_fit_decreasing,
-    greedy_repair,
 )
 from vmgrid.solver.lns import LnsOptions, LnsResult, first_level_floor, improve, too_large
-from vmgrid.solver.model import Model, NodeState, VMState
+from vmgrid.solver.model import Model, VMState
 from vmgrid.solver.objectives import parse
 from vmgrid.solver.plan import Plan
-from vmgrid.solver.planner import PlannerOptions, build_plan
-from vmgrid.solver.problem import Prepared, Problem, all_constraints, prepare, target_model
+from vmgrid.solver.planner import PlannerOptions
+from vmgrid.solver.problem import Prepared, Problem, prepare, target_model
 from vmgrid.solver.repair import widening_search
 
 
@@ -112,8 +111,7 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
     t0 = time.perf_counter()
     prep = prepare(problem)
     consolidating = any(n == "consolidation" for lv in parse(problem.objective) for _, n in lv)
-    use_ffd = opts.heuristic == "ffd" or (opts.heuristic == "auto" and consolidating)
-    heur = first_fit_decreasing(prep) if use_ffd else greedy_repair(prep)
+    heur = heuristic(prep, opts.heuristic, consolidating)
     t1 = time.perf_counter()
     cp: CpsatResult | None = None
     hosts: dict[str, str | None] | None = None
@@ -139,7 +137,7 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
         hint = heur.hosts if heur.dst is not None else {}
 
         def check(found: dict[str, str | None]) -> list[str]:
-            return _violated(prep, _power(problem, _apply(prep, found), consolidating))
+            return violated(prep, power(problem, _apply(prep, found), consolidating))
 
         cp = widening_search(prep, hint, budget, check, migrations_floor=mig_lb)
         note = cp.note
@@ -162,7 +160,9 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
     if lns is not None and lns.improved and source != "lns":
         tried.insert(0, ({**hosts, **lns.hosts}, "lns"))
     plan_by = _plan_deadline(opts, t0, len(problem.model.vms))
-    plan, dst, source, failure = _first_plan(problem, prep, opts, heur.reasons, tried, plan_by)
+    plan, dst, source, failure = first_plan(
+        problem, prep, opts.planner, heur.reasons, tried, plan_by
+    )
     if plan is None:
         stats = _stats(t0, t1, time.perf_counter(), cp, source, None, 0, node_lb, mig_lb, note)
         return SolveResult("unknown", dst, None, stats, (), (f"no plan reaches it: {failure}",))
@@ -179,49 +179,6 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
     )
     status = "optimal" if proven else "feasible"
     return SolveResult(status, dst, plan, stats)
-
-
-def _first_plan(
-    problem: Problem,
-    prep: Prepared,
-    opts: SolveOptions,
-    why: dict[str, str],
-    tried: list[tuple[dict[str, str | None], str]],
-    deadline: float | None,
-) -> tuple[Plan | None, Model, str, str]:
-    """The plan towards the first destination of `tried` that can be ordered in full, with
-    that destination and its source; else the first partial plan (a subset of the moves, valid
-    at every instant) whose reached configuration keeps every rule, its source ending with
-    "-partial"; else no plan and the last failure."""
-    consolidating = any(n == "consolidation" for lv in parse(problem.objective) for _, n in lv)
-    failure = ""
-    partial: tuple[Plan, str] | None = None
-    for hosts, source in tried:
-        dst = _power(problem, target_model(prep, hosts), consolidating)
-        reasons = move_reasons(prep, dst, why)
-        plan = build_plan(
-            prep.src,
-            dst,
-            problem.constraints,
-            opts.planner,
-            reasons,
-            prep.allowed,
-            partial=True,
-            deadline=deadline,
-        )
-        if plan.dst is dst:
-            return plan, dst, source, failure
-        left = sum(1 for v, vm in dst.vms.items() if plan.dst.vms[v] != vm)
-        broken = _violated(prep, plan.dst)
-        failure = f"{left} of the moves towards the {source} answer could not be ordered"
-        if broken:
-            failure += f"; without them {', '.join(broken[:3])} would be broken"
-        elif partial is None:
-            partial = (plan, source)
-    if partial is not None:
-        plan, source = partial
-        return plan, plan.dst, f"{source}-partial", failure
-    return None, dst, source, failure
 
 
 def _no_plan(
@@ -321,39 +278,12 @@ def _heuristic_reaches_floor(
     )
 
 
-def _power(problem: Problem, dst: Model, consolidating: bool) -> Model:
-    capped = {n for c in problem.constraints if isinstance(c, MaxOnline) for n in c.nodes}
-    if consolidating or capped:
-        return _power_off_empty(problem, dst, None if consolidating else capped)
-    return dst
-
-
 def _base_hosts(prep: Prepared) -> dict[str, str | None]:
     return {n: vm.host for n, vm in prep.src.vms.items()}
 
 
 def _apply(prep: Prepared, hosts: dict[str, str | None]) -> Model:
     return target_model(prep, {**_base_hosts(prep), **hosts})
-
-
-def _violated(prep: Prepared, dst: Model) -> list[str]:
-    return [c.label() for c in all_constraints(prep.problem) if not c.is_satisfied(prep.src, dst)]
-
-
-def _power_off_empty(problem: Problem, dst: Model, scope: set[str] | None) -> Model:
-    """Switch off the empty nodes of `scope` (None: every node) that nothing keeps online."""
-    forced_on = {
-        n for c in problem.constraints for n, s in c.node_states().items() if s is NodeState.ONLINE
-    }
-    off = [
-        replace(node, state=NodeState.OFFLINE)
-        for name, node in dst.nodes.items()
-        if node.online
-        and not dst.hosted(name)
-        and name not in forced_on
-        and (scope is None or name in scope)
-    ]
-    return dst.with_nodes(off) if off else dst
 
 
 def _stats(

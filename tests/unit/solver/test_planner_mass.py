@@ -5,6 +5,7 @@ instant), and a partial plan where no full ordering exists (issue 13)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,10 +23,10 @@ from vmgrid.solver.problem import Problem, prepare, target_model
 from vmgrid.solver.validate import validate_plan
 
 
-def repacked(nodes: int, seed: int) -> tuple[Problem, Model, Model]:
-    """A running cluster (10 VMs a node, each under 3/4 full) and its first-fit decreasing
-    repacking, emptied nodes switched off: nearly every VM moves onto full nodes."""
-    problem = to_problem(consolidation_instance(nodes, nodes * 10, seed, running=1))
+def repacked(nodes: int, seed: int, per_node: int = 10) -> tuple[Problem, Model, Model]:
+    """A running cluster (`per_node` VMs a node, each under 3/4 full) and its first-fit
+    decreasing repacking, emptied nodes switched off: nearly every VM moves onto full nodes."""
+    problem = to_problem(consolidation_instance(nodes, nodes * per_node, seed, running=1))
     prep = prepare(problem)
     dst = target_model(prep, first_fit_decreasing(prep).hosts)
     off = [
@@ -41,7 +42,7 @@ def repacked(nodes: int, seed: int) -> tuple[Problem, Model, Model]:
 def test_a_first_fit_repacking_of_a_running_cluster_is_always_ordered(
     nodes: int, seed: int
 ) -> None:
-    problem, src, dst = repacked(nodes, seed)
+    problem, src, dst = repacked(nodes, seed, per_node=9)
     plan = build_plan(src, dst, problem.constraints)
     assert plan.dst is dst
     assert validate_plan(plan, problem.constraints) == []
@@ -145,3 +146,55 @@ def test_solve_returns_a_partial_plan_when_the_planner_runs_out_of_time() -> Non
     assert all(
         result.dst.vms[v].host == vm.host for v, vm in problem.model.vms.items() if v not in moved
     )
+
+
+def fragmented(
+    k: int = 5, smaller: int = 2, extra: Sequence[tuple[int, Sequence[int]]] = ()
+) -> Problem:
+    """n0 (2k) holds two VMs of k, each of `smaller` nodes (k+1) one VM of k+1: valid and full.
+    First-fit decreasing from scratch puts a VM of k+1 on n0 and then has no node for the last
+    VM of k. `extra` nodes (capacity, VM sizes that fit) come after them."""
+    nodes = [make_node("n0").mem(2 * k).build()]
+    vms = [make_vm("a").mem(k).on("n0").build(), make_vm("b").mem(k).on("n0").build()]
+    for i in range(1, smaller + 1):
+        nodes.append(make_node(f"n{i}").mem(k + 1).build())
+        vms.append(make_vm(f"c{i}").mem(k + 1).on(f"n{i}").build())
+    for i, (cap, sizes) in enumerate(extra, start=smaller + 1):
+        nodes.append(make_node(f"n{i}").mem(cap).build())
+        vms += [make_vm(f"x{i}_{j}").mem(q).on(f"n{i}").build() for j, q in enumerate(sizes)]
+    return Problem(Model.of(nodes, vms), (), "consolidation>migrations")
+
+
+def test_consolidating_where_first_fit_leaves_a_vm_unplaced_starts_from_the_placement() -> None:
+    problem = fragmented()
+    assert first_fit_decreasing(prepare(problem)).unplaced == ["b"]
+    result = solve(problem, SolveOptions(use_cpsat=False))
+    assert result.status == "feasible" and result.plan is not None
+    assert result.plan.migrations == 0
+    assert validate_plan(result.plan, ()) == []
+
+
+@st.composite
+def fragmented_clusters(draw: st.DrawFn) -> Problem:
+    """`fragmented` with random sizes, plus up to three nodes of random smaller capacity
+    holding VMs that fit: a valid placement that first-fit decreasing often cannot rebuild."""
+    k = draw(st.integers(2, 8))
+    extra = []
+    for cap in draw(st.lists(st.integers(1, k), max_size=3)):
+        sizes = draw(st.lists(st.integers(1, cap), max_size=3))
+        while sum(sizes) > cap:
+            sizes.pop()
+        extra.append((cap, sizes))
+    problem = fragmented(k, draw(st.integers(1, 3)), extra)
+    objective = draw(st.sampled_from(["consolidation", "consolidation>migrations"]))
+    return Problem(problem.model, (), objective)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=fragmented_clusters())
+def test_the_heuristic_answers_whenever_the_current_placement_is_valid(problem: Problem) -> None:
+    result = solve(problem, SolveOptions(use_cpsat=False))
+    assert result.status in ("optimal", "feasible"), result.violated
+    assert result.plan is not None and result.dst is not None
+    assert validate_plan(result.plan, ()) == []
+    assert len(result.dst.used_nodes()) <= len(problem.model.used_nodes())

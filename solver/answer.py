@@ -1,0 +1,111 @@
+"""From an answer (a host per VM) to what `solve` returns: the heuristic that starts the
+search, the nodes switched off, the rules checked on a configuration, and the first answer the
+planner can order (in full, else a valid part of it)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from vmgrid.solver.constraints import MaxOnline
+from vmgrid.solver.explain import move_reasons
+from vmgrid.solver.heuristics import HeuristicResult, first_fit_decreasing, greedy_repair
+from vmgrid.solver.model import Model, NodeState
+from vmgrid.solver.objectives import parse
+from vmgrid.solver.plan import Plan
+from vmgrid.solver.planner import PlannerOptions, build_plan
+from vmgrid.solver.problem import Prepared, Problem, all_constraints, target_model
+
+
+def heuristic(prep: Prepared, name: str, consolidating: bool) -> HeuristicResult:
+    """``auto`` when consolidating: the better of first-fit decreasing from scratch and the
+    greedy repair from the current placement: complete first (FFD may leave a VM unplaced where
+    the placement is a valid answer, and a complete answer lets the search start), then fewer
+    broken rules, fewer nodes used, fewer VMs moved (FFD moves nearly every VM)."""
+    if name == "greedy" or (name == "auto" and not consolidating):
+        return greedy_repair(prep)
+    ffd = first_fit_decreasing(prep)
+    placed = sum(1 for vm in prep.src.vms.values() if vm.running)
+    if name == "ffd" or (
+        ffd.dst is not None and not ffd.violated and 2 * placed < len(prep.src.vms)
+    ):
+        return ffd  # mostly placing from scratch: the greedy would only pack worse, slowly
+    greedy = greedy_repair(prep)
+    return min((ffd, greedy), key=lambda h: _rank(prep, h))
+
+
+def _rank(prep: Prepared, h: HeuristicResult) -> tuple[int, int, int, int]:
+    if h.dst is None:
+        return (1, 0, 0, 0)
+    src = prep.src.vms
+    moved = sum(1 for v, vm in h.dst.vms.items() if vm.running and vm.host != src[v].host)
+    return (0, len(h.violated), len(h.dst.used_nodes()), moved)
+
+
+def first_plan(
+    problem: Problem,
+    prep: Prepared,
+    planner: PlannerOptions,
+    why: dict[str, str],
+    tried: list[tuple[dict[str, str | None], str]],
+    deadline: float | None,
+) -> tuple[Plan | None, Model, str, str]:
+    """The plan towards the first destination of `tried` that can be ordered in full, with
+    that destination and its source; else the first partial plan (a subset of the moves, valid
+    at every instant) whose reached configuration keeps every rule, its source ending with
+    "-partial"; else no plan and the last failure."""
+    consolidating = any(n == "consolidation" for lv in parse(problem.objective) for _, n in lv)
+    failure = ""
+    partial: tuple[Plan, str] | None = None
+    for hosts, source in tried:
+        dst = power(problem, target_model(prep, hosts), consolidating)
+        reasons = move_reasons(prep, dst, why)
+        plan = build_plan(
+            prep.src,
+            dst,
+            problem.constraints,
+            planner,
+            reasons,
+            prep.allowed,
+            partial=True,
+            deadline=deadline,
+        )
+        if plan.dst is dst:
+            return plan, dst, source, failure
+        left = sum(1 for v, vm in dst.vms.items() if plan.dst.vms[v] != vm)
+        broken = violated(prep, plan.dst)
+        failure = f"{left} of the moves towards the {source} answer could not be ordered"
+        if broken:
+            failure += f"; without them {', '.join(broken[:3])} would be broken"
+        elif partial is None:
+            partial = (plan, source)
+    if partial is not None:
+        plan, source = partial
+        return plan, plan.dst, f"{source}-partial", failure
+    return None, dst, source, failure
+
+
+def power(problem: Problem, dst: Model, consolidating: bool) -> Model:
+    capped = {n for c in problem.constraints if isinstance(c, MaxOnline) for n in c.nodes}
+    if consolidating or capped:
+        return power_off_empty(problem, dst, None if consolidating else capped)
+    return dst
+
+
+def violated(prep: Prepared, dst: Model) -> list[str]:
+    return [c.label() for c in all_constraints(prep.problem) if not c.is_satisfied(prep.src, dst)]
+
+
+def power_off_empty(problem: Problem, dst: Model, scope: set[str] | None) -> Model:
+    """Switch off the empty nodes of `scope` (None: every node) that nothing keeps online."""
+    forced_on = {
+        n for c in problem.constraints for n, s in c.node_states().items() if s is NodeState.ONLINE
+    }
+    off = [
+        replace(node, state=NodeState.OFFLINE)
+        for name, node in dst.nodes.items()
+        if node.online
+        and not dst.hosted(name)
+        and name not in forced_on
+        and (scope is None or name in scope)
+    ]
+    return dst.with_nodes(off) if off else dst
