@@ -24,6 +24,8 @@ def heuristic(prep: Prepared, name: str, consolidating: bool) -> HeuristicResult
     if name == "greedy" or (name == "auto" and not consolidating):
         return greedy_repair(prep)
     ffd = first_fit_decreasing(prep)
+    if name == "auto":
+        ffd = keep_home(prep, ffd)
     placed = sum(1 for vm in prep.src.vms.values() if vm.running)
     if name == "ffd" or (
         ffd.dst is not None and not ffd.violated and 2 * placed < len(prep.src.vms)
@@ -31,6 +33,51 @@ def heuristic(prep: Prepared, name: str, consolidating: bool) -> HeuristicResult
         return ffd  # mostly placing from scratch: the greedy would only pack worse, slowly
     greedy = greedy_repair(prep)
     return min((ffd, greedy), key=lambda h: _rank(prep, h))
+
+
+def keep_home(prep: Prepared, h: HeuristicResult) -> HeuristicResult:
+    """The same packing with fewer VMs moved: nodes of equal capacity and power are
+    interchangeable, so each node's contents ("bin") go to the interchangeable node that
+    already holds most of them (greedy matching). Nodes with pinned VMs or forbidden by a rule
+    keep theirs; the answer is kept only when it breaks no more rules than before."""
+    if h.dst is None:
+        return h
+    src = prep.src
+    fixed = {src.vms[v].host for v in prep.pinned} | set(prep.forbidden)
+    groups: dict[tuple[object, ...], list[str]] = {}
+    for name, node in src.nodes.items():
+        if name not in fixed:
+            key = (tuple(sorted(node.capacity.items())), prep.node_state[name])
+            groups.setdefault(key, []).append(name)
+    overlap: dict[tuple[str, str], int] = {}
+    for v, vm in src.vms.items():
+        bin_ = h.hosts.get(v)
+        if vm.running and bin_ is not None and vm.host is not None and bin_ not in fixed:
+            overlap[bin_, vm.host] = overlap.get((bin_, vm.host), 0) + 1
+    group_of = {n: key for key, nodes in groups.items() for n in nodes}
+    relabel: dict[str, str] = {}
+    taken: set[str] = set()
+    for (bin_, node), _ in sorted(overlap.items(), key=lambda x: -x[1]):
+        same = group_of.get(bin_) is not None and group_of.get(bin_) == group_of.get(node)
+        if same and bin_ not in relabel and node not in taken:
+            relabel[bin_] = node
+            taken.add(node)
+    bins = set(h.hosts.values())
+    for nodes in groups.values():  # bins without a match take the group's free nodes
+        free = iter([n for n in nodes if n not in taken])
+        for n in nodes:
+            if n not in relabel and n in bins:
+                relabel[n] = next(free)
+    if all(a == b for a, b in relabel.items()):
+        return h
+    hosts = {v: (relabel.get(n, n) if n is not None else None) for v, n in h.hosts.items()}
+    dst = target_model(prep, hosts)
+    broken = violated(prep, dst)
+    if len(broken) > len(h.violated):
+        return h
+    why = "consolidation: pack VMs onto fewer nodes"
+    reasons = {v: h.reasons.get(v, why) for v in hosts if hosts[v] != src.vms[v].host}
+    return HeuristicResult(dst, hosts, reasons, [], broken)
 
 
 def _rank(prep: Prepared, h: HeuristicResult) -> tuple[int, int, int, int]:
@@ -76,6 +123,8 @@ def first_plan(
         failure = f"{left} of the moves towards the {source} answer could not be ordered"
         if broken:
             failure += f"; without them {', '.join(broken[:3])} would be broken"
+        elif consolidating and len(plan.dst.used_nodes()) > len(prep.src.used_nodes()):
+            failure += "; without them more nodes would be used than now"
         elif partial is None:
             partial = (plan, source)
     if partial is not None:

@@ -19,10 +19,10 @@ from vmgrid.solver.plan_scheduler import PlanError, Scheduler, Todo
 
 def break_cycle(s: Scheduler, pending: list[Todo], now: int) -> None:
     """Start pivots (or a suspend) so that some blocked action can start; PlanError if none."""
-    if _pivot_wave(s, pending, now):
+    if _pivot_wave(s, pending, now, anywhere=False) or _pivot_wave(s, pending, now, anywhere=True):
         return
     for i, todo in enumerate(pending):
-        if todo.kind is not ActionKind.MIGRATE:
+        if todo.kind is not ActionKind.MIGRATE or todo.vm in s.pivoted:
             continue
         for node in s.src.nodes:
             if node not in (todo.src, todo.dst) and _may_pivot(s, todo, node, now):
@@ -73,6 +73,7 @@ def _pivot(s: Scheduler, pending: list[Todo], i: int, node: str, now: int) -> No
         f"pivot through {node} to break a migration cycle",
     )
     a = s.start(hop, now)
+    s.pivoted.add(todo.vm)
     pending[i] = Todo(ActionKind.MIGRATE, todo.vm, node, todo.dst, todo.reason, [a.id])
 
 
@@ -88,9 +89,11 @@ def _excess(s: Scheduler, vm: str, node: str) -> dict[str, int]:
     return out
 
 
-def _pivot_wave(s: Scheduler, pending: list[Todo], now: int) -> bool:
+def _pivot_wave(s: Scheduler, pending: list[Todo], now: int, anywhere: bool) -> bool:
     """For each node that blocked arrivals wait for, pivot away enough of the VMs that must
-    leave it for its smallest waiting arrival to fit; True when some pivot started."""
+    leave it for its smallest waiting arrival to fit; True when some pivot started. Pivots go
+    to nodes no arrival waits for; `anywhere`: to those first, then to any node with room, but
+    never a VM moved aside before (so pivots cannot go round)."""
     waiting: dict[str, list[Todo]] = {}
     leaving: dict[str, list[int]] = {}
     for i, todo in enumerate(pending):
@@ -99,14 +102,17 @@ def _pivot_wave(s: Scheduler, pending: list[Todo], now: int) -> bool:
         if todo.kind is ActionKind.MIGRATE and todo.src is not None:
             leaving.setdefault(todo.src, []).append(i)
     order = [n for n in s.src.nodes if n not in waiting and s.ready_at[n] >= 0]
+    if anywhere:
+        order += [n for n in waiting if s.ready_at[n] >= 0]
     used: set[int] = set()
+    moved: set[str] = set()
     served: set[str] = set()
     """VMs a pivot of this wave makes room for: they are not moved aside themselves."""
     for node in sorted(waiting, key=lambda n: -len(waiting[n])):
         wanted = [
             (_excess(s, t.vm, node), t.vm)
             for t in waiting[node]
-            if t.vm not in served and not any(pending[i].vm == t.vm for i in used)
+            if t.vm not in served and t.vm not in moved
         ]
         need, vm = min(
             ((e, v) for e, v in wanted if e), key=lambda ev: sum(ev[0].values()), default=({}, "")
@@ -114,7 +120,11 @@ def _pivot_wave(s: Scheduler, pending: list[Todo], now: int) -> bool:
         if not need:
             continue  # blocked by a rule or the NIC, not by room: the fallback handles it
         leavers = [
-            i for i in leaving.get(node, ()) if i not in used and pending[i].vm not in served
+            i
+            for i in leaving.get(node, ())
+            if i not in used
+            and pending[i].vm not in served
+            and not (anywhere and pending[i].vm in s.pivoted)
         ]
         chosen = _cover(s, pending, leavers, need)
         if chosen is None:
@@ -127,6 +137,7 @@ def _pivot_wave(s: Scheduler, pending: list[Todo], now: int) -> bool:
                 break
             _pivot(s, pending, i, target, now)
             used.add(i)
+            moved.add(pending[i].vm)
         served.add(vm)
     return bool(used)
 

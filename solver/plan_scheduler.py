@@ -83,6 +83,8 @@ class Scheduler:
         self.inbound = {n: 0 for n in src.nodes}
         self.ready_at = {n: (0 if src.nodes[n].online else -1) for n in src.nodes}
         self.forbidden = frozenset(n for c in rules for n in c.forbidden_nodes())
+        self.pivoted: set[str] = set()
+        """VMs moved aside once: a pivot onto a node that arrivals wait for is not repeated."""
         self.rules = RuleIndex(rules)
         self.view = PlanState(src, self.present, self.load, self.at, self.new_demand)
         self.actions: list[Action] = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -198,3 +199,25 @@ def test_the_heuristic_answers_whenever_the_current_placement_is_valid(problem: 
     assert result.plan is not None and result.dst is not None
     assert validate_plan(result.plan, ()) == []
     assert len(result.dst.used_nodes()) <= len(problem.model.used_nodes())
+
+
+def test_a_tight_repacking_with_no_free_pivot_is_ordered_without_going_round() -> None:
+    """Every node that could take a pivot is waited for: a and c1 swap between full nodes, b
+    and x4_0 likewise. Pivots onto awaited nodes (each VM at most once), else suspend/resume,
+    order it; pivoting the first VM to the first node with room went round until the planner
+    gave up ("no progress after cycle breaks")."""
+    caps = {"n0": 8, "n1": 5, "n2": 5, "n3": 5, "n4": 4, "n5": 3, "n6": 3}
+    sizes = {"a": 4, "b": 4, "c1": 5, "c2": 5, "c3": 5, "x4_0": 2, "x5_0": 1, "x6_0": 1}
+    sizes["x6_1"] = 1
+    before = {"a": "n0", "b": "n0", "c1": "n1", "c2": "n2", "c3": "n3", "x4_0": "n4"}
+    before |= {"x5_0": "n5", "x6_0": "n6", "x6_1": "n6"}
+    after = before | {"a": "n1", "b": "n4", "c1": "n0", "x4_0": "n0", "x5_0": "n0"}
+    after |= {"x6_0": "n1"}
+    nodes = [make_node(n).mem(c).build() for n, c in caps.items()]
+    src = Model.of(nodes, [make_vm(v).mem(q).on(before[v]).build() for v, q in sizes.items()])
+    dst = src.with_vms([src.vms[v].on(after[v]) for v in sizes])
+    dst = dst.with_nodes([replace(dst.nodes["n5"], state=NodeState.OFFLINE)])
+    plan = build_plan(src, dst)
+    assert plan.dst is dst
+    assert validate_plan(plan, ()) == []
+    assert plan.migrations == 6
