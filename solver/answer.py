@@ -9,7 +9,8 @@ from dataclasses import replace
 from vmgrid.solver.constraints import MaxOnline
 from vmgrid.solver.explain import move_reasons
 from vmgrid.solver.heuristics import HeuristicResult, first_fit_decreasing, greedy_repair
-from vmgrid.solver.model import Model, NodeState
+from vmgrid.solver.lns_eval import Judge
+from vmgrid.solver.model import Model, NodeState, VMState
 from vmgrid.solver.objectives import parse
 from vmgrid.solver.plan import Plan
 from vmgrid.solver.planner import PlannerOptions, build_plan
@@ -78,6 +79,23 @@ def keep_home(prep: Prepared, h: HeuristicResult) -> HeuristicResult:
     why = "consolidation: pack VMs onto fewer nodes"
     reasons = {v: h.reasons.get(v, why) for v in hosts if hosts[v] != src.vms[v].host}
     return HeuristicResult(dst, hosts, reasons, [], broken)
+
+
+def not_worse(
+    prep: Prepared, found: dict[str, str | None], than: dict[str, str | None] | None
+) -> bool:
+    """Is `found` at least as good as the valid answer `than` (None: no answer) by the
+    objective? The restricted repair model frees only some VMs, so its optimum can be worse
+    than a heuristic that moved many (FFD)."""
+    if than is None:
+        return True
+    judge = Judge(prep)
+
+    def value(hosts: dict[str, str | None]) -> tuple[int, ...]:
+        running = {v for v, s in prep.vm_state.items() if s is VMState.RUNNING}
+        return judge.value({v: n for v, n in hosts.items() if n is not None and v in running})
+
+    return value(found) <= value(than)
 
 
 def _rank(prep: Prepared, h: HeuristicResult) -> tuple[int, int, int, int]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from vmgrid.solver.answer import first_plan, heuristic, power, violated
+from vmgrid.solver.answer import first_plan, heuristic, not_worse, power, violated
 from vmgrid.solver.bounds import migrations_lower_bound
 from vmgrid.solver.constraints import Constraint, NetworkAffinity
 from vmgrid.solver.cpsat import CpsatOptions, CpsatResult
@@ -141,8 +141,11 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
 
         cp = widening_search(prep, hint, budget, check, migrations_floor=mig_lb)
         note = cp.note
-        if cp.status in ("optimal", "feasible"):
-            hosts, source = {**_base_hosts(prep), **cp.hosts}, "cpsat"
+        found = {**_base_hosts(prep), **cp.hosts}
+        if cp.status in ("optimal", "feasible") and not_worse(prep, found, hosts):
+            hosts, source = found, "cpsat"
+        elif cp.status in ("optimal", "feasible"):
+            note = "CP-SAT's answer (restricted model) was worse than the heuristic's"
     lns: LnsResult | None = None
     lns_floor = first_level_floor(problem.objective, node_lb, mig_lb)
     searched = cp is not None and (cp.proven or cp.full)

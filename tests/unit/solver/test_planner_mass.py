@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from solver_builders import make_node, make_vm
+from vmgrid.solver.answer import not_worse
 from vmgrid.solver.api import SolveOptions, solve
 from vmgrid.solver.btrplace.generate import consolidation_instance
 from vmgrid.solver.btrplace.problem import to_problem
@@ -63,6 +64,10 @@ def test_solve_consolidates_a_running_cluster_with_a_valid_plan() -> None:
     assert result.stats.source == "heuristic" and result.stats.plan_note == ""
     assert len(result.dst.used_nodes()) == result.stats.nodes_lower_bound
     assert validate_plan(result.plan, problem.constraints) == []
+    ffd = first_fit_decreasing(prepare(problem))
+    assert ffd.dst is not None and len(ffd.dst.used_nodes()) == len(result.dst.used_nodes())
+    ffd_moves = sum(1 for v, vm in problem.model.vms.items() if ffd.hosts[v] != vm.host)
+    assert result.plan.migrations < ffd_moves  # the same packing, bins kept where they are
 
 
 def test_pivots_of_a_mass_consolidation_keep_every_rule() -> None:
@@ -221,3 +226,15 @@ def test_a_tight_repacking_with_no_free_pivot_is_ordered_without_going_round() -
     assert plan.dst is dst
     assert validate_plan(plan, ()) == []
     assert plan.migrations == 6
+
+
+def test_an_answer_is_compared_by_the_objective_before_it_replaces_another() -> None:
+    """The repair model frees only some VMs: at 200 nodes / 2,000 VMs its answer used 171
+    nodes where first-fit's used 133, and replaced it; `solve` now keeps the better one."""
+    nodes = [make_node(n).mem(8).build() for n in ("n1", "n2")]
+    src = Model.of(nodes, [make_vm(v).mem(2).on(n).build() for v, n in (("a", "n1"), ("b", "n2"))])
+    prep = prepare(Problem(src, (), "consolidation>migrations"))
+    packed: dict[str, str | None] = {"a": "n1", "b": "n1"}
+    home: dict[str, str | None] = {"a": "n1", "b": "n2"}
+    assert not_worse(prep, packed, home) and not not_worse(prep, home, packed)
+    assert not_worse(prep, home, None)
