@@ -58,11 +58,11 @@ def keep_home(prep: Prepared, h: HeuristicResult) -> HeuristicResult:
     group_of = {n: key for key, nodes in groups.items() for n in nodes}
     relabel: dict[str, str] = {}
     taken: set[str] = set()
-    for (bin_, node), _ in sorted(overlap.items(), key=lambda x: -x[1]):
-        same = group_of.get(bin_) is not None and group_of.get(bin_) == group_of.get(node)
-        if same and bin_ not in relabel and node not in taken:
-            relabel[bin_] = node
-            taken.add(node)
+    for (bin_, home), _ in sorted(overlap.items(), key=lambda x: -x[1]):
+        same = group_of.get(bin_) is not None and group_of.get(bin_) == group_of.get(home)
+        if same and bin_ not in relabel and home not in taken:
+            relabel[bin_] = home
+            taken.add(home)
     bins = set(h.hosts.values())
     for nodes in groups.values():  # bins without a match take the group's free nodes
         free = iter([n for n in nodes if n not in taken])
