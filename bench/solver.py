@@ -160,6 +160,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "source": stats.source,
         "cpsat_status": stats.cpsat_status,
         "cpsat_note": stats.cpsat_note,
+        "plan_note": stats.plan_note,
         "lns": stats.lns,
         "makespan_s": stats.makespan_s,
         "timings": {

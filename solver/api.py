@@ -19,23 +19,22 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+from vmgrid.solver.answer import first_plan, heuristic, not_worse, power, violated
 from vmgrid.solver.bounds import migrations_lower_bound
-from vmgrid.solver.constraints import Constraint, MaxOnline, NetworkAffinity
+from vmgrid.solver.constraints import Constraint, NetworkAffinity
 from vmgrid.solver.cpsat import CpsatOptions, CpsatResult
-from vmgrid.solver.explain import conflicting_constraints, move_reasons, unary_conflicts
+from vmgrid.solver.explain import conflicting_constraints, unary_conflicts
 from vmgrid.solver.heuristics import (
     HeuristicResult,
     bin_packing_lower_bound,
     evict_for_overload,
-    first_fit_decreasing,
-    greedy_repair,
 )
 from vmgrid.solver.lns import LnsOptions, LnsResult, first_level_floor, improve, too_large
-from vmgrid.solver.model import Model, NodeState, VMState
+from vmgrid.solver.model import Model, VMState
 from vmgrid.solver.objectives import parse
 from vmgrid.solver.plan import Plan
-from vmgrid.solver.planner import PlanError, PlannerOptions, build_plan
-from vmgrid.solver.problem import Prepared, Problem, all_constraints, prepare, target_model
+from vmgrid.solver.planner import PlannerOptions
+from vmgrid.solver.problem import Prepared, Problem, prepare, target_model
 from vmgrid.solver.repair import widening_search
 from vmgrid.solver.schedule_cpsat import ScheduleOptions, improve_schedule
 
@@ -89,6 +88,8 @@ class SolveStats:
     cpsat_build_s: float = 0.0
     cpsat_note: str = ""
     """Why CP-SAT did not search: at the lower bound, within the accepted gap, out of time."""
+    plan_note: str = ""
+    """Why the plan reaches only part of the answer (`source` then ends with "-partial")."""
     lns: dict[str, object] = field(default_factory=dict)
     """The large-neighbourhood search's objective before and after (one value per level, the
     network-affinity cost last), steps, accepted steps, time and why it stopped; empty when it
@@ -118,8 +119,7 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
     t0 = time.perf_counter()
     prep = prepare(problem)
     consolidating = any(n == "consolidation" for lv in parse(problem.objective) for _, n in lv)
-    use_ffd = opts.heuristic == "ffd" or (opts.heuristic == "auto" and consolidating)
-    heur = first_fit_decreasing(prep) if use_ffd else greedy_repair(prep)
+    heur = heuristic(prep, opts.heuristic, consolidating)
     t1 = time.perf_counter()
     cp: CpsatResult | None = None
     hosts: dict[str, str | None] | None = None
@@ -145,12 +145,15 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
         hint = heur.hosts if heur.dst is not None else {}
 
         def check(found: dict[str, str | None]) -> list[str]:
-            return _violated(prep, _power(problem, _apply(prep, found), consolidating))
+            return violated(prep, power(problem, _apply(prep, found), consolidating))
 
         cp = widening_search(prep, hint, budget, check, migrations_floor=mig_lb)
         note = cp.note
-        if cp.status in ("optimal", "feasible"):
-            hosts, source = {**_base_hosts(prep), **cp.hosts}, "cpsat"
+        found = {**_base_hosts(prep), **cp.hosts}
+        if cp.status in ("optimal", "feasible") and not_worse(prep, found, hosts):
+            hosts, source = found, "cpsat"
+        elif cp.status in ("optimal", "feasible"):
+            note = "CP-SAT's answer (restricted model) was worse than the heuristic's"
     lns: LnsResult | None = None
     lns_floor = first_level_floor(problem.objective, node_lb, mig_lb)
     searched = cp is not None and (cp.proven or cp.full)
@@ -167,7 +170,10 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
     tried = [(hosts, source)]
     if lns is not None and lns.improved and source != "lns":
         tried.insert(0, ({**hosts, **lns.hosts}, "lns"))
-    plan, dst, source, failure = _first_plan(problem, prep, opts, heur.reasons, tried)
+    plan_by = _plan_deadline(opts, t0, len(problem.model.vms))
+    plan, dst, source, failure = first_plan(
+        problem, prep, opts.planner, heur.reasons, tried, plan_by
+    )
     if plan is None:
         stats = _stats(t0, t1, time.perf_counter(), cp, source, None, 0, node_lb, mig_lb, note)
         return SolveResult("unknown", dst, None, stats, (), (f"no plan reaches it: {failure}",))
@@ -176,6 +182,9 @@ def solve(problem: Problem, options: SolveOptions | None = None) -> SolveResult:
     stats = _stats(t0, t1, time.perf_counter(), cp, source, plan, used, node_lb, mig_lb, note)
     if lns is not None:
         stats = replace(stats, lns=lns.summary() | {"kept": source == "lns"})
+    if source.endswith("-partial"):
+        stats = replace(stats, plan_note=f"partial plan: {failure}")
+        return SolveResult("feasible", dst, plan, stats)
     proven = at_floor or (source == "cpsat" and cp is not None and cp.proven)
     proven = proven or (
         source == "lns" and lns is not None and _lns_proven(problem, lns, lns_floor)
@@ -198,32 +207,6 @@ def _timed(
         sched = replace(sched, time_limit_s=min(sched.time_limit_s, left))
     timed = improve_schedule(plan, problem.constraints, opts.planner, sched)
     return timed.plan, timed.as_dict()
-
-
-def _first_plan(
-    problem: Problem,
-    prep: Prepared,
-    opts: SolveOptions,
-    why: dict[str, str],
-    tried: list[tuple[dict[str, str | None], str]],
-) -> tuple[Plan | None, Model, str, str]:
-    """The plan towards the first destination of `tried` that has one (continuous rules may
-    leave no ordering towards a destination; the search's answer falls back to the one it
-    improved), with that destination and its source; else the last failure."""
-    consolidating = any(n == "consolidation" for lv in parse(problem.objective) for _, n in lv)
-    failure = ""
-    for hosts, source in tried:
-        dst = _power(problem, target_model(prep, hosts), consolidating)
-        reasons = move_reasons(prep, dst, why)
-        try:
-            plan = build_plan(
-                prep.src, dst, problem.constraints, opts.planner, reasons, prep.allowed
-            )
-        except PlanError as exc:
-            failure = str(exc)
-            continue
-        return plan, dst, source, failure
-    return None, dst, source, failure
 
 
 def _no_plan(
@@ -256,12 +239,22 @@ def _lns_proven(problem: Problem, lns: LnsResult, floor: int | None) -> bool:
     return one_level and floor is not None and lns.after[0] <= floor and lns.after[-1] == 0
 
 
+def _reserve(opts: SolveOptions, vms: int) -> float:
+    return opts.plan_reserve_s if opts.plan_reserve_s is not None else 1.0 + 150e-6 * vms
+
+
+def _plan_deadline(opts: SolveOptions, t0: float, vms: int) -> float | None:
+    """The planner's: the end of `time_limit_s`, at least the plan reserve from now."""
+    if opts.time_limit_s is None:
+        return None
+    return max(t0 + opts.time_limit_s, time.perf_counter() + _reserve(opts, vms))
+
+
 def _lns_deadline(opts: SolveOptions, t0: float, vms: int) -> float:
     """What `time_limit_s` leaves after the plan reserve, else the search's own limit."""
     if opts.time_limit_s is None:
         return time.perf_counter() + opts.lns.time_limit_s
-    reserve = opts.plan_reserve_s if opts.plan_reserve_s is not None else 1.0 + 150e-6 * vms
-    return t0 + opts.time_limit_s - reserve
+    return t0 + opts.time_limit_s - _reserve(opts, vms)
 
 
 def _budget(opts: SolveOptions, t0: float, vms: int) -> CpsatOptions | None:
@@ -269,8 +262,7 @@ def _budget(opts: SolveOptions, t0: float, vms: int) -> CpsatOptions | None:
     None when less than CP-SAT's minimal search time is left."""
     if opts.time_limit_s is None:
         return opts.cpsat
-    reserve = opts.plan_reserve_s if opts.plan_reserve_s is not None else 1.0 + 150e-6 * vms
-    left = opts.time_limit_s - (time.perf_counter() - t0) - reserve
+    left = opts.time_limit_s - (time.perf_counter() - t0) - _reserve(opts, vms)
     if left < opts.cpsat.min_search_s:
         return None
     return replace(opts.cpsat, time_limit_s=min(opts.cpsat.time_limit_s, left))
@@ -314,39 +306,12 @@ def _heuristic_reaches_floor(
     )
 
 
-def _power(problem: Problem, dst: Model, consolidating: bool) -> Model:
-    capped = {n for c in problem.constraints if isinstance(c, MaxOnline) for n in c.nodes}
-    if consolidating or capped:
-        return _power_off_empty(problem, dst, None if consolidating else capped)
-    return dst
-
-
 def _base_hosts(prep: Prepared) -> dict[str, str | None]:
     return {n: vm.host for n, vm in prep.src.vms.items()}
 
 
 def _apply(prep: Prepared, hosts: dict[str, str | None]) -> Model:
     return target_model(prep, {**_base_hosts(prep), **hosts})
-
-
-def _violated(prep: Prepared, dst: Model) -> list[str]:
-    return [c.label() for c in all_constraints(prep.problem) if not c.is_satisfied(prep.src, dst)]
-
-
-def _power_off_empty(problem: Problem, dst: Model, scope: set[str] | None) -> Model:
-    """Switch off the empty nodes of `scope` (None: every node) that nothing keeps online."""
-    forced_on = {
-        n for c in problem.constraints for n, s in c.node_states().items() if s is NodeState.ONLINE
-    }
-    off = [
-        replace(node, state=NodeState.OFFLINE)
-        for name, node in dst.nodes.items()
-        if node.online
-        and not dst.hosted(name)
-        and name not in forced_on
-        and (scope is None or name in scope)
-    ]
-    return dst.with_nodes(off) if off else dst
 
 
 def _stats(
