@@ -12,6 +12,7 @@ touched 40,000 pages with one ring per VM.
 
 from __future__ import annotations
 
+import struct
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,17 @@ class VmSample:
 
 _WIDTH = 5
 """Values per sample: sent_at, cpu, memory, rx, tx."""
+
+
+_PACKERS: dict[int, struct.Struct] = {}
+
+
+def _packer(count: int) -> struct.Struct:
+    """Packs `count` int64 (one per length seen: at most five per VM count)."""
+    packer = _PACKERS.get(count)
+    if packer is None:
+        packer = _PACKERS[count] = struct.Struct(f"{count}q")
+    return packer
 
 
 class NodeHistory:
@@ -137,11 +149,12 @@ class NodeHistory:
             self._order_uuids = uuids
         if not samples:
             return
+        packed = _packer(len(samples)).pack(*samples)  # array("q", list) takes 3x as long
         if self._order is None:
             start = self._next * self._width * _WIDTH
-            self._data[start : start + len(samples)] = array("q", samples)
+            self._data[start : start + len(samples)] = array("q", packed)
         else:
-            values = np.frombuffer(array("q", samples), dtype=np.int64).reshape(-1, _WIDTH)
+            values = np.frombuffer(packed, dtype=np.int64).reshape(-1, _WIDTH)
             self._block[self._next, self._order] = values
 
     def advance(self) -> None:
