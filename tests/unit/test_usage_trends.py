@@ -213,3 +213,27 @@ def test_buckets_that_end_together_are_written_spread_over_the_nodes_reports(
         assert buckets == sorted(b for n, b in reported if n == node)[: len(buckets)]
         assert [m[0] for m in zip(*means, strict=True)] == pytest.approx(expected, rel=1e-5)
         assert len(buckets) == len({b for n, b in reported if n == node}) - 1  # open one
+
+
+def test_a_node_lost_while_its_bucket_closes_has_that_bucket_written() -> None:
+    now = [0.0]
+    state = ClusterState(
+        EventBus("c1"),
+        history_window=30,
+        heartbeat_timeout_s=5.0,
+        monotonic=lambda: now[0],
+        trends=UsageTrends(10, 600),
+    )
+    node = "node-lost"
+    assert state.trends.stagger_ns(node) > 0  # its bucket is not written by the first report
+    state.node_connected(hello(node), 1)
+    for t in range(10):
+        send(state, node, 7000 + t, 100 + t, vm("v", 50 + t))
+    send(state, node, 7010, 0, vm("v", 0))  # opens bucket 701: bucket 700 is closing
+    assert state.trends.vms.read("v", 0)[0] == []
+    now[0] = 60.0
+    assert state.check_timeouts() == [node]
+    buckets, means = state.trends.vms.read("v", 0)
+    assert buckets == [700]
+    assert means[0] == [pytest.approx(54.5)]
+    assert state.trends.nodes.read(node, 0)[1][0] == [pytest.approx(104.5)]
