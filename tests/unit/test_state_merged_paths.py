@@ -152,6 +152,7 @@ def test_a_running_copy_evicts_a_shut_off_owner_and_its_slot_is_reused_cleanly(
     for t in range(10, 12):  # the next bucket closes the first one
         c.send("n1", 1000 + t, vm("w", cpu=700), vm("new", cpu=50))
         c.send("n2", 1000 + t, vm("a", cpu=300))
+    c.state.settle_history()  # the closed buckets are written a little later, spread by node
     trends = c.state.trends.vms
 
     def first_bucket(uuid: str) -> float:

@@ -179,3 +179,61 @@ def test_a_value_unavailable_in_a_bucket_is_null_there_and_nowhere_else() -> Non
     assert history.series["memory_used_bytes"][0] is None
     assert history.series["memory_used_bytes"][1] == pytest.approx(2**30 + 100, rel=1e-6)
     assert history.series["cpu_used_millicores"][:2] == (100.0, 100.0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(4, 40), st.lists(st.integers(0, 2), min_size=20, max_size=40))
+def test_buckets_that_end_together_are_written_spread_over_the_nodes_reports(
+    window: int, gaps: list[int]
+) -> None:
+    """Every node's bucket ends in the same second; each node writes it with a later report
+    of its own (spread by node id, never after its rows leave the window), with the plain
+    mean of what was reported in it, and the VMs' rows of the new bucket are not mixed in."""
+    state = ClusterState(EventBus("c1"), history_window=window, trends=UsageTrends(10, 600))
+    nodes = [f"node-{i:03d}" for i in range(12)]
+    for node in nodes:
+        state.node_connected(hello(node), 1)
+    t, reported, written_at_end = 9_000, {}, {}
+    for gap in gaps:
+        t += gap
+        for k, node in enumerate(nodes):
+            cpu = (t * 7 + k * 13) % 500
+            send(state, node, t, cpu, vm(f"{node}-a", cpu + 1))
+            reported.setdefault((node, t // 10), []).append(cpu + 1)
+        bucket = t // 10
+        if (bucket - 1) * 10 >= 9_000 and bucket not in written_at_end:
+            written_at_end[bucket] = sum(
+                (bucket - 1) in state.trends.vms.read(f"{n}-a", 0)[0] for n in nodes
+            )
+    assert all(count < len(nodes) for count in written_at_end.values())  # not all at once
+    state.settle_history()
+    for node in nodes:
+        buckets, means = state.trends.vms.read(f"{node}-a", 0)
+        expected = [float(np.mean(reported[node, b])) for b in buckets]
+        assert buckets == sorted(b for n, b in reported if n == node)[: len(buckets)]
+        assert [m[0] for m in zip(*means, strict=True)] == pytest.approx(expected, rel=1e-5)
+        assert len(buckets) == len({b for n, b in reported if n == node}) - 1  # open one
+
+
+def test_a_node_lost_while_its_bucket_closes_has_that_bucket_written() -> None:
+    now = [0.0]
+    state = ClusterState(
+        EventBus("c1"),
+        history_window=30,
+        heartbeat_timeout_s=5.0,
+        monotonic=lambda: now[0],
+        trends=UsageTrends(10, 600),
+    )
+    node = "node-lost"
+    assert state.trends.stagger_ns(node) > 0  # its bucket is not written by the first report
+    state.node_connected(hello(node), 1)
+    for t in range(10):
+        send(state, node, 7000 + t, 100 + t, vm("v", 50 + t))
+    send(state, node, 7010, 0, vm("v", 0))  # opens bucket 701: bucket 700 is closing
+    assert state.trends.vms.read("v", 0)[0] == []
+    now[0] = 60.0
+    assert state.check_timeouts() == [node]
+    buckets, means = state.trends.vms.read("v", 0)
+    assert buckets == [700]
+    assert means[0] == [pytest.approx(54.5)]
+    assert state.trends.nodes.read(node, 0)[1][0] == [pytest.approx(104.5)]

@@ -101,9 +101,15 @@ class NodeTable:
                 found.append((node_id, node.vms[vm_uuid]))
         return found
 
+    def settle_history(self) -> None:
+        """Write every node's closing bucket now (a history read writes its node's own)."""
+        for node in self._nodes.values():
+            self.trends.settle(node.fold, node.vm_history, node.history)
+
     def node_usage_history(self, node_id: str, since_unix_ns: int) -> UsageHistory:
         """A node's usage since `since_unix_ns` (trend.combine); NotFound names an unknown id."""
         node = self._node(node_id)
+        self.trends.settle(node.fold, node.vm_history, node.history)  # its closing bucket
         return combine(node_id, self.trends.nodes, since_unix_ns, node_rows(node.history))
 
     def vm_usage_history(self, vm_uuid: str, since_unix_ns: int) -> UsageHistory:
@@ -112,6 +118,8 @@ class NodeTable:
         node = next((n for n in self._nodes.values() if vm_uuid in n.uuids), None)
         if node is None and not self.trends.vms.known(vm_uuid):
             raise NotFound(f"VM {vm_uuid!r} is not known to cluster {self.cluster_id!r}")
+        if node is not None:
+            self.trends.settle(node.fold, node.vm_history, node.history)  # its closing bucket
         samples = () if node is None else node.vm_history.samples(vm_uuid)
         fold = None if node is None else node.fold
         rows = vm_pressure_rows(vm_rows(samples), vm_uuid, fold)

@@ -317,6 +317,8 @@ class ClusterState(OwnedNodes):
         for node_id, node in self._nodes.items():
             if node.status is NodeStatus.CONNECTED and node.last_seen_monotonic < deadline:
                 node.status = NodeStatus.LOST
+                # its closing bucket: no report of it will come to write it
+                self.trends.settle(node.fold, node.vm_history, node.history)
                 lost.append(node_id)
                 self.bus.publish(
                     EventKind.NODE_LOST,

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import math
 import operator
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
-import numpy.typing as npt
 from vmgrid.agents.cluster.state.history import NodeHistory, VmSample
 from vmgrid.agents.cluster.state.trend_pressure import (
     PRESSURE_SERIES,
@@ -29,6 +29,7 @@ from vmgrid.agents.cluster.state.trend_pressure import (
     pressure_values,
     with_pressure,
 )
+from vmgrid.agents.cluster.state.trend_store import BucketStore as BucketStore
 from vmgrid.agents.model import HostUsage, Pressure
 
 VM_SERIES = (
@@ -59,113 +60,9 @@ BUCKET_S = 30
 SPAN_S = 3600
 
 
-class BucketStore:
-    """Count and sums per (subject, bucket) for the last ``span_s`` seconds."""
-
-    def __init__(self, series: Sequence[str], bucket_s: int, span_s: int) -> None:
-        if bucket_s < 1 or span_s < bucket_s:
-            raise ValueError(f"bucket_s {bucket_s} must be >= 1 and <= span_s {span_s}")
-        self.series = tuple(series)
-        self.bucket_s = bucket_s
-        self.columns = span_s // bucket_s + 1  # the open bucket and a full span before it
-        self._data = np.zeros((4, self.columns, 1 + len(self.series)), dtype=np.float32)
-        self._held = np.full(self.columns, -1, dtype=np.int64)  # bucket held by each column
-        self._last = np.full(4, -1, dtype=np.int64)  # newest bucket written per row
-        self._rows: dict[str, int] = {}
-        self._names: list[str | None] = [None] * 4
-        self._free = [3, 2, 1, 0]
-        self.newest = -1
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the matrix (the bound: rows x columns x (1 + series) x 4)."""
-        return int(self._data.nbytes)
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def add(
-        self,
-        subjects: Sequence[str],
-        bucket: int,
-        counts: npt.ArrayLike,
-        sums: npt.ArrayLike,
-    ) -> None:
-        """Add `counts` samples summing to `sums` (one row per subject) to `bucket`."""
-        if not len(subjects) or bucket <= self.newest - self.columns:
-            return  # nothing, or older than the span
-        column = bucket % self.columns
-        if self._held[column] != bucket:
-            if self._held[column] > bucket:
-                return
-            self._data[:, column, :] = 0
-            self._held[column] = bucket
-        self.tick(bucket)
-        rows = np.fromiter((self._row(s) for s in subjects), dtype=np.int64, count=len(subjects))
-        self._data[rows, column, 0] += np.asarray(counts, dtype=np.float32)
-        self._data[rows, column, 1:] += np.asarray(sums, dtype=np.float32)
-        self._last[rows] = np.maximum(self._last[rows], bucket)
-
-    def tick(self, bucket: int) -> None:
-        """Time has reached `bucket` (someone reported in it): expire what fell out."""
-        if bucket > self.newest:
-            self.newest = bucket
-            self._expire()
-
-    def read(self, subject: str, since_bucket: int) -> tuple[list[int], list[list[float]]]:
-        """(buckets, means per series) of `subject` from `since_bucket` on, oldest first."""
-        row = self._rows.get(subject)
-        if row is None:
-            return [], [[] for _ in self.series]
-        first = max(since_bucket, self.newest - self.columns + 1)
-        columns = np.flatnonzero(self._held >= first)
-        columns = columns[np.argsort(self._held[columns])]
-        values = self._data[row, columns].astype(np.float64)
-        kept = values[:, 0] > 0
-        buckets = self._held[columns][kept].tolist()
-        means = values[kept, 1:] / values[kept, :1]
-        return buckets, [means[:, i].tolist() for i in range(len(self.series))]
-
-    def known(self, subject: str) -> bool:
-        return subject in self._rows
-
-    def _row(self, subject: str) -> int:
-        row = self._rows.get(subject)
-        if row is None:
-            if not self._free:
-                self._grow()
-            row = self._free.pop()
-            self._rows[subject] = row
-            self._names[row] = subject
-            self._data[row] = 0
-            self._last[row] = -1
-        return row
-
-    def _grow(self) -> None:
-        """A quarter more rows (at least 4), in place: numpy's resize reallocates, which moves
-        a large block's pages rather than copying them, so 40,000 VMs' hour (about 100 MB)
-        never needs a second copy beside it, and at most a quarter of the rows stand empty."""
-        old = self._data.shape[0]
-        new = old + max(4, old // 4)
-        self._data.resize((new, *self._data.shape[1:]), refcheck=False)  # zero-filled
-        self._last = np.concatenate([self._last, np.full(new - old, -1, dtype=np.int64)])
-        self._names.extend([None] * (new - old))
-        self._free.extend(range(new - 1, old - 1, -1))
-
-    def _expire(self) -> None:
-        """Give back the rows of subjects with no bucket left in the span."""
-        stale = np.flatnonzero((self._last >= 0) & (self._last <= self.newest - self.columns))
-        for row in stale.tolist():
-            name = self._names[row]
-            if name is not None:
-                del self._rows[name]
-                self._names[row] = None
-                self._free.append(row)
-            self._last[row] = -1
-
-
 class NodeFold:
-    """A node's open bucket: the rows of its windows not folded yet, and the sums so far."""
+    """A node's open bucket: the rows of its windows not folded yet, and the sums so far;
+    and the bucket it is closing, if any (UsageTrends.before_report)."""
 
     __slots__ = (
         "bucket",
@@ -176,6 +73,13 @@ class NodeFold:
         "host_count",
         "host_sums",
         "pressure",
+        "closing",
+        "closing_rows",
+        "closing_host_rows",
+        "close_at",
+        "closing_node",
+        "closing_hosts",
+        "closing_pressure",
     )
 
     def __init__(self) -> None:
@@ -188,10 +92,32 @@ class NodeFold:
         self.host_sums = [0.0] * len(NODE_SERIES)
         self.pressure: VmPressureFold | None = None
         """Its VMs' pressure, from the first report that carried some (else None)."""
+        self.closing = -1
+        """The bucket before ``bucket`` while it is not written yet (-1: none): its sums are
+        ``counts``, ``sums`` and ``host_*`` plus the ``closing_rows`` window rows older than
+        the ``pending`` ones (``closing_host_rows`` host samples); the new bucket's rows are
+        folded only once it is written."""
+        self.closing_rows = 0
+        self.closing_host_rows = 0
+        self.close_at = _NEVER
+        """sent_at from which a report writes the closing bucket (_NEVER: none closing)."""
+        self.closing_node = ""
+        self.closing_hosts: Sequence[tuple[int, HostUsage]] = ()
+        self.closing_pressure: tuple[list[str], list[float], list[list[float]]] | None = None
+
+
+_NEVER = 2**63 - 1
 
 
 class UsageTrends:
-    """Bucketed usage of every node and VM of a cluster (owned by ClusterState)."""
+    """Bucketed usage of every node and VM of a cluster (owned by ClusterState).
+
+    Every node's bucket ends in the same wall-clock second; writing them all then (~0.2 ms a
+    node) would hold the event loop for 0.4 s at 2,000 nodes. So a bucket is written by the
+    node's first report after a delay spread over half a bucket by node id (``stagger_ns``),
+    sooner when its rows would leave the window, or when the node's history is read or
+    changed (``settle``, a VM leaving, a power-off): its rows stay in the window until then.
+    """
 
     def __init__(self, bucket_s: int = BUCKET_S, span_s: int = SPAN_S) -> None:
         self.bucket_s = bucket_s
@@ -202,6 +128,10 @@ class UsageTrends:
         """VMs' pressure: rows only for VMs that ever reported some."""
         self._bucket_ns = bucket_s * 1_000_000_000
 
+    def stagger_ns(self, node_id: str) -> int:
+        """How long after a bucket ends the node's report writes it: in [0, bucket / 2)."""
+        return zlib.crc32(node_id.encode()) % 4096 * (self._bucket_ns // 2) // 4096
+
     def before_report(
         self,
         node_id: str,
@@ -210,16 +140,62 @@ class UsageTrends:
         hosts: Sequence[tuple[int, HostUsage]],
         sent_at_ns: int,
     ) -> None:
-        """Call before a report is stored (its host sample and its VM rows): closes the node's
-        bucket when the report opens a new one, or folds the windows in before they wrap.
-        `hosts` is the node's window of (sent_at, HostUsage), as long as `history`'s."""
+        """Call before a report is stored (its host sample and its VM rows): starts closing
+        the node's bucket when the report opens a new one, writes a closing bucket when due,
+        or folds the windows in before they wrap. `hosts` is the node's window of
+        (sent_at, HostUsage), as long as `history`'s."""
         bucket = sent_at_ns // self._bucket_ns
+        window = history.window
         if bucket != fold.bucket:
-            self.flush(node_id, fold, history, hosts)
-            fold.bucket = bucket
-        elif fold.pending >= history.window or fold.host_pending >= history.window:
-            self._fold(fold, history)
-            self._fold_hosts(fold, hosts)
+            self._open(node_id, fold, history, hosts, bucket)
+        elif (
+            sent_at_ns >= fold.close_at
+            or fold.pending + fold.closing_rows >= window
+            or fold.host_pending + fold.closing_host_rows >= window
+        ):
+            self.settle(fold, history, hosts)
+            if fold.pending >= window or fold.host_pending >= window:
+                self._fold(fold, history)
+                self._fold_hosts(fold, hosts)
+
+    def _open(
+        self,
+        node_id: str,
+        fold: NodeFold,
+        history: NodeHistory,
+        hosts: Sequence[tuple[int, HostUsage]],
+        bucket: int,
+    ) -> None:
+        """A report opens `bucket`: the open one starts closing (its rows folded now when
+        they would not outlast this report in the window)."""
+        self.settle(fold, history, hosts)
+        if fold.bucket >= 0:
+            if fold.pending >= history.window or fold.host_pending >= history.window:
+                self._fold(fold, history)
+                self._fold_hosts(fold, hosts)
+            fold.closing, fold.closing_node, fold.closing_hosts = fold.bucket, node_id, hosts
+            fold.closing_rows, fold.closing_host_rows = fold.pending, fold.host_pending
+            fold.pending = fold.host_pending = 0
+            fold.close_at = bucket * self._bucket_ns + self.stagger_ns(node_id)
+            if fold.pressure is not None and fold.pressure.sums:
+                fold.closing_pressure = fold.pressure.take()
+        fold.bucket = bucket
+
+    def settle(
+        self, fold: NodeFold, history: NodeHistory, hosts: Sequence[tuple[int, HostUsage]]
+    ) -> None:
+        """Write the node's closing bucket, if any, now (before its history is read)."""
+        if fold.closing < 0:
+            return
+        skip, host_skip = fold.pending, fold.host_pending
+        self._fold_rows(fold, history, fold.closing_rows, skip)
+        fold.host_pending = fold.closing_host_rows
+        self._fold_hosts(fold, hosts, host_skip)
+        pressure, fold.closing_pressure = fold.closing_pressure, None
+        self._write(fold.closing_node, fold, fold.closing, history, pressure)
+        fold.closing, fold.closing_rows, fold.closing_host_rows = -1, 0, 0
+        fold.close_at, fold.closing_node, fold.closing_hosts = _NEVER, "", ()
+        fold.host_pending = host_skip
 
     @staticmethod
     def vm_pressure_report(
@@ -243,6 +219,7 @@ class UsageTrends:
         slot = history.slots.get(uuid)
         if slot is None or fold.bucket < 0:
             return
+        self.settle(fold, history, fold.closing_hosts)
         self._fold(fold, history)
         if slot < len(fold.counts) and fold.counts[slot]:
             self.vms.add(
@@ -258,32 +235,49 @@ class UsageTrends:
         history: NodeHistory,
         hosts: Sequence[tuple[int, HostUsage]],
     ) -> None:
-        """Write the node's open bucket so far (a new bucket starts, or the node powers off)."""
+        """Write the node's closing and open buckets so far (the node powers off)."""
+        self.settle(fold, history, hosts)
         if fold.bucket < 0:
             return
         self._fold(fold, history)
         self._fold_hosts(fold, hosts)
-        self.vms.tick(fold.bucket)
+        pressure = (
+            fold.pressure.take() if fold.pressure is not None and fold.pressure.sums else None
+        )
+        self._write(node_id, fold, fold.bucket, history, pressure)
+
+    def _write(
+        self,
+        node_id: str,
+        fold: NodeFold,
+        bucket: int,
+        history: NodeHistory,
+        pressure: tuple[list[str], list[float], list[list[float]]] | None,
+    ) -> None:
+        """Add the folded sums to `bucket` of the stores; the fold's sums start again."""
+        self.vms.tick(bucket)
         if fold.host_count:
-            self.nodes.add([node_id], fold.bucket, [fold.host_count], [fold.host_sums])
+            self.nodes.add([node_id], bucket, [fold.host_count], [fold.host_sums])
         held = [(u, s) for u, s in history.slots.items() if s < len(fold.counts)]
         held = [(u, s) for u, s in held if fold.counts[s]]
         if held:
             slots = np.array([s for _, s in held], dtype=np.int64)
-            self.vms.add([u for u, _ in held], fold.bucket, fold.counts[slots], fold.sums[slots])
+            self.vms.add([u for u, _ in held], bucket, fold.counts[slots], fold.sums[slots])
         fold.counts[:] = 0
         fold.sums[:] = 0.0
         fold.host_count = 0
         fold.host_sums = [0.0] * len(NODE_SERIES)
-        if fold.pressure is not None and fold.pressure.sums:
-            uuids, counts, sums = fold.pressure.take()
-            self.vm_pressure.add(uuids, fold.bucket, counts, sums)
+        if pressure is not None:
+            uuids, counts, sums = pressure
+            self.vm_pressure.add(uuids, bucket, counts, sums)
 
     @staticmethod
-    def _fold_hosts(fold: NodeFold, hosts: Sequence[tuple[int, HostUsage]]) -> None:
-        """Add the host samples not folded yet (the newest `host_pending` of `hosts`)."""
-        pending = min(fold.host_pending, len(hosts))
-        rows = [host_values(hosts[k][1]) for k in range(len(hosts) - pending, len(hosts))]
+    def _fold_hosts(fold: NodeFold, hosts: Sequence[tuple[int, HostUsage]], skip: int = 0) -> None:
+        """Add the host samples not folded yet (the `host_pending` before the newest `skip`
+        of `hosts`)."""
+        end = len(hosts) - skip
+        pending = min(fold.host_pending, end)
+        rows = [host_values(hosts[k][1]) for k in range(end - pending, end)]
         for i, column in enumerate(zip(*rows, strict=True)):
             try:
                 fold.host_sums[i] += sum(column)
@@ -292,11 +286,18 @@ class UsageTrends:
         fold.host_count += pending
         fold.host_pending = 0
 
+    @classmethod
+    def _fold(cls, fold: NodeFold, history: NodeHistory) -> None:
+        if fold.pending:
+            cls._fold_rows(fold, history, fold.pending, 0)
+            fold.pending = 0
+
     @staticmethod
-    def _fold(fold: NodeFold, history: NodeHistory) -> None:
-        if not fold.pending:
+    def _fold_rows(fold: NodeFold, history: NodeHistory, rows: int, skip: int) -> None:
+        """Add the window's `rows` rows before its newest `skip` to the fold's sums."""
+        if not rows:
             return
-        counts, sums = history.totals(fold.pending)
+        counts, sums = history.totals(rows, skip)
         width = len(counts)
         if len(fold.counts) < width:
             grow = width - len(fold.counts)
@@ -304,7 +305,6 @@ class UsageTrends:
             fold.sums = np.concatenate([fold.sums, np.zeros((grow, len(VM_SERIES)))])
         fold.counts[:width] += counts
         fold.sums[:width] += sums
-        fold.pending = 0
 
 
 @dataclass(frozen=True, slots=True)
