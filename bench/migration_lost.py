@@ -1,0 +1,97 @@
+"""What the lab shows when a migrated guest stops answering the probe: evidence kept in the
+migration's record (`Record.lost`), so that a lost guest can be told apart afterwards:
+
+- the network: the bridge's MAC and whether it is its own (`addr_assign_type` 3), its ports,
+  which port the bridge forwards the guest's MAC to, and the host's ARP entry for the guest;
+- the guest: QEMU's run state, the vCPU's instruction pointer sampled twice (a guest that
+  hangs spinning shows the same few addresses, a halted one `hlt`), and what the serial
+  console prints after a newline (a getty prompt from a live userland, kernel messages
+  from a hung one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import libvirt
+import libvirt_qemu
+
+_RIP = re.compile(r"RIP=([0-9a-f]+)")
+
+
+def fdb_ports(fdb: str, mac: str) -> list[str]:
+    """The ports `bridge fdb show` forwards `mac` to (none: the bridge floods it)."""
+    return [
+        line.split()[2]
+        for line in fdb.splitlines()
+        if line.lower().startswith(mac.lower() + " ") and line.split()[1:2] == ["dev"]
+    ]
+
+
+def _run(*argv: str) -> str:
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=10)
+    return (result.stdout + result.stderr).strip()
+
+
+def _hmp(dom: libvirt.virDomain, command: str) -> str:
+    try:
+        return str(
+            libvirt_qemu.qemuMonitorCommand(
+                dom, command, libvirt_qemu.VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP
+            )
+        ).strip()
+    except libvirt.libvirtError as exc:
+        return f"error: {exc}"
+
+
+def _console(dom: libvirt.virDomain, wait_s: float = 4.0) -> str:
+    """What the serial console prints within `wait_s` after a newline."""
+    stream = dom.connect().newStream(0)
+    got = bytearray()
+    try:
+        dom.openConsole(None, stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
+        stream.send(b"\r\n")
+
+        def read() -> None:
+            with contextlib.suppress(libvirt.libvirtError):
+                while chunk := stream.recv(4096):
+                    if isinstance(chunk, int):  # -2: would block
+                        return
+                    got.extend(chunk)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(wait_s)
+    except libvirt.libvirtError as exc:
+        return f"error: {exc}"
+    finally:
+        with contextlib.suppress(libvirt.libvirtError):
+            stream.abort()
+    return got.decode(errors="replace")[-2000:]
+
+
+def lost_guest_evidence(
+    bridge: str, mac: str, address: str, dom: libvirt.virDomain
+) -> dict[str, Any]:
+    """The network's and the guest's state once the guest stopped answering."""
+    sysfs = Path("/sys/class/net", bridge)
+    rips = []
+    for _ in range(3):
+        rips += _RIP.findall(_hmp(dom, "info registers"))[:1]
+        time.sleep(0.5)
+    return {
+        "bridge_mac": (sysfs / "address").read_text().strip(),
+        "bridge_mac_own": (sysfs / "addr_assign_type").read_text().strip() == "3",
+        "ports": sorted(p.name for p in (sysfs / "brif").iterdir()),
+        "guest_mac_port": fdb_ports(_run("bridge", "fdb", "show", "br", bridge), mac),
+        "host_arp": _run("ip", "neigh", "show", address, "dev", bridge),
+        "qemu_status": _hmp(dom, "info status"),
+        "vcpu_rip": rips,
+        "console": _console(dom),
+    }
