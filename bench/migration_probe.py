@@ -255,18 +255,23 @@ def nonzero_resident_mib(pid: int, memory_mib: int) -> float | None:
     """MiB of the guest's RAM that is resident and not all zeros: what a migration's first
     pass sends in full. Pages the guest touched but left zero are resident yet sent as a
     header only (QEMU detects zero pages), so the resident set over-counts them (28 MiB of
-    228 on a freshly booted Debian guest). Present pages come from /proc/PID/pagemap, their
-    contents from /proc/PID/mem (root, or the process's owner); a swapped page counts as
-    non-zero. None when the mapping or those files cannot be read."""
+    228 on a freshly booted Debian guest). None when the mapping or /proc cannot be read."""
     try:
         found = guest_ram_mapping(Path(f"/proc/{pid}/smaps").read_text(), memory_mib)
-        if found is None:
-            return None
-        start, end, _ = found
+    except OSError:
+        return None
+    return None if found is None else nonzero_pages_mib(pid, found[0], found[1])
+
+
+def nonzero_pages_mib(pid: int, start: int, end: int) -> float | None:
+    """MiB of process `pid`'s pages in [start, end) that are present and not all zeros:
+    present pages from /proc/PID/pagemap, their contents from /proc/PID/mem (root, or the
+    process's owner); a swapped page counts as non-zero. None when those cannot be read."""
+    pages = 0
+    try:
         with open(f"/proc/{pid}/pagemap", "rb") as pagemap, open(f"/proc/{pid}/mem", "rb") as mem:
             pagemap.seek(start // PAGE * 8)
             entries = pagemap.read((end - start) // PAGE * 8)
-            pages = 0
             for index, (entry,) in enumerate(struct.iter_unpack("<Q", entries)):
                 if entry & _SWAPPED:
                     pages += 1

@@ -3,12 +3,12 @@ summary, the learned fixed cost and the bench's argument checks (no lab needed).
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import os
 import socket
 import struct
 import time
-from pathlib import Path
 
 import pytest
 from vmgrid.bench.migration import running_plans, working_sets
@@ -28,7 +28,7 @@ from vmgrid.bench.migration_probe import (
     guest_sender_command,
     icmp_echo_request,
     longest_gap,
-    nonzero_resident_mib,
+    nonzero_pages_mib,
     percentile,
     summary,
 )
@@ -211,20 +211,22 @@ def test_only_running_plans_are_cancelled() -> None:
 def test_only_resident_pages_that_are_not_zero_are_counted() -> None:
     """A guest's RAM as QEMU maps it: pages written with data count, pages written with
     zeros (resident, but sent as a zero-page header) and pages never touched do not."""
-    size_mib = 13  # a mapping of a size nothing else in this process has
-    ram = mmap.mmap(-1, size_mib * MIB)
+    ram = mmap.mmap(-1, 4 * MIB)
     try:
+        start = ctypes.addressof(ctypes.c_char.from_buffer(ram))
         for page in range(100):
             ram[page * PAGE] = 1
         for page in range(100, 300):
             ram[page * PAGE + 5] = 0  # touched: resident, yet zero
-        smaps = Path(f"/proc/{os.getpid()}/smaps").read_text()
-        found = guest_ram_mapping(smaps, size_mib)
-        assert found is not None and found[2] >= 300 * PAGE / MIB
-        assert nonzero_resident_mib(os.getpid(), size_mib) == 100 * PAGE / MIB
+        assert nonzero_pages_mib(os.getpid(), start, start + 4 * MIB) == 100 * PAGE / MIB
+        assert nonzero_pages_mib(os.getpid(), start + 50 * PAGE, start + 4 * MIB) == 50 * PAGE / MIB
     finally:
         ram.close()
-    assert nonzero_resident_mib(os.getpid(), size_mib) is None  # no such mapping now
+
+
+def test_the_guest_ram_mapping_gives_its_range() -> None:
+    assert guest_ram_mapping(SMAPS, 256) == (0x7F1A00000000, 0x7F1A10000000, 200.0)
+    assert nonzero_pages_mib(2**22 + 1, 0, PAGE) is None  # no such process
 
 
 FDB = """\
