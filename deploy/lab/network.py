@@ -7,8 +7,9 @@ guests of the unprivileged libvirt daemons.
   The bridge gets a MAC address of its own (`02:...` from the same hash). Without one, Linux
   gives a bridge the lowest MAC of its ports, so the host's MAC on the guest network changed
   whenever a guest's tap came or went: at every live migration (the destination's tap joins,
-  the source's leaves). The host then flushed its ARP table and the guests held a stale MAC
-  for it until they learnt the new one, which lengthened the switchover.
+  the source's leaves). Each change flushed the host's ARP table, and the host had to
+  resolve the guest again (the guest learning the host's new MAC from that request), in
+  about half of the migrations just after the switchover, which it lengthened.
 - **DHCP.** `dnsmasq` (no DNS, no router option) on the bridge only; leases in
   `<dir>/network/leases` (MAC -> address), which is how tests find a guest's address.
 - **Guest ports.** A session-mode libvirtd attaches `<interface type='bridge'>` through
