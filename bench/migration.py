@@ -236,9 +236,12 @@ class MigrationBench:
             message=message[-300:],
         )
         if not answers:  # the guest stopped answering: keep what the lab shows
-            _, _, now = self.where()
-            mac = mac_addresses(now)[0]
-            record.lost = lost_guest_evidence(self.sub.net.bridge, mac, self.address, now)
+            try:
+                _, _, now = self.where()
+                mac = mac_addresses(now)[0]
+                record.lost = lost_guest_evidence(self.sub.net.bridge, mac, self.address, now)
+            except (RuntimeError, OSError, IndexError, libvirt.libvirtError) as exc:
+                record.lost = {"error": str(exc)}
             print(f"guest lost after migration: {json.dumps(record.lost)}", file=sys.stderr)
         replies = self.pinger.arrivals()
         gap = longest_gap(replies, t0, t1)
