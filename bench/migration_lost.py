@@ -3,10 +3,11 @@ migration's record (`Record.lost`), so that a lost guest can be told apart after
 
 - the network: the bridge's MAC and whether it is its own (`addr_assign_type` 3), its ports,
   which port the bridge forwards the guest's MAC to, and the host's ARP entry for the guest;
-- the guest: QEMU's run state, the vCPU's instruction pointer sampled twice (a guest that
-  hangs spinning shows the same few addresses, a halted one `hlt`), and what the serial
-  console prints after a newline (a getty prompt from a live userland, kernel messages
-  from a hung one).
+- the guest: QEMU's run state, the ring indices of the virtio-net queues (a receive queue
+  without buffers drops every frame), the vCPU's instruction pointer sampled three times (a
+  guest that hangs spinning shows the same few addresses, a halted one `hlt`), and what the
+  serial console prints after a newline (a getty prompt from a live userland, kernel
+  messages from a hung one).
 """
 
 from __future__ import annotations
@@ -23,6 +24,22 @@ import libvirt
 import libvirt_qemu
 
 _RIP = re.compile(r"RIP=([0-9a-f]+)")
+
+
+NET_BACKEND = "/machine/peripheral/net0/virtio-backend"
+_QUEUE_FIELDS = ("inuse", "used_idx", "last_avail_idx", "shadow_avail_idx")
+
+
+def queue_status(text: str) -> dict[str, int]:
+    """The ring indices of QEMU's `info virtio-queue-status`: a receive queue whose
+    `used_idx` has reached `last_avail_idx` holds no buffer from the guest, so the device
+    drops every frame for it."""
+    found = {}
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(":")
+        if key in _QUEUE_FIELDS and value.strip().isdigit():
+            found[key] = int(value)
+    return found
 
 
 def fdb_ports(fdb: str, mac: str) -> list[str]:
@@ -92,6 +109,10 @@ def lost_guest_evidence(
         "guest_mac_port": fdb_ports(_run("bridge", "fdb", "show", "br", bridge), mac),
         "host_arp": _run("ip", "neigh", "show", address, "dev", bridge),
         "qemu_status": _hmp(dom, "info status"),
+        "virtio_net_queues": [
+            queue_status(_hmp(dom, f"info virtio-queue-status {NET_BACKEND} {queue}"))
+            for queue in (0, 1)  # receive, transmit
+        ],
         "vcpu_rip": rips,
         "console": _console(dom),
     }

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from vmgrid.bench.migration import running_plans, working_sets
-from vmgrid.bench.migration_lost import fdb_ports
+from vmgrid.bench.migration_lost import fdb_ports, queue_status
 from vmgrid.bench.migration_probe import (
     MIB,
     PAGE,
@@ -239,3 +239,24 @@ fe:3e:77:4e:4e:40 dev tap1 master vmglb1 permanent
 def test_the_port_a_guest_mac_is_forwarded_to_is_read_from_the_fdb() -> None:
     assert fdb_ports(FDB, "52:54:00:F8:C2:7F") == ["tap1"]
     assert fdb_ports(FDB, "52:54:00:00:00:01") == []  # unknown: flooded
+
+
+QUEUE = """\
+/machine/peripheral/net0/virtio-backend:
+  device_name:          virtio-net
+  queue_index:          0
+  inuse:                0
+  used_idx:             2764
+  signalled_used_valid: false
+  last_avail_idx:       2764
+  shadow_avail_idx:     2764
+  VRing:
+    num:          256
+"""
+
+
+def test_a_receive_queue_left_without_buffers_is_read_from_qemu() -> None:
+    status = queue_status(QUEUE)
+    assert status == {"inuse": 0, "used_idx": 2764, "last_avail_idx": 2764,
+                      "shadow_avail_idx": 2764}  # fmt: skip
+    assert queue_status("error: domain is not running") == {}
