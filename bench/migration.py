@@ -131,6 +131,9 @@ class MigrationBench:
         reached = self.sub.submit_and_reach(1, self.args.boot_timeout_s)
         self.address = reached["checks"][0]["address"]
         self.guest(guest_sender_command(self.sub.net.host_address, self.receiver.port))
+        # a guest lost after a migration can still print its kernel's backtrace on the serial
+        # console (migration_lost): SysRq on, every kernel message to the console
+        self.guest("sudo -n sysctl -q kernel.sysrq=1; sudo -n dmesg -n 8; true")
         self._pinger = HostPinger(self.address)
         self.watch = LifecycleWatch([(h.name, h.uri) for h in self.sub.hosts], self.name)
         if not self.wait_for_stream(time.monotonic(), 120):

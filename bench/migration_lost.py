@@ -7,7 +7,7 @@ migration's record (`Record.lost`), so that a lost guest can be told apart after
   without buffers drops every frame), the vCPU's instruction pointer sampled three times (a
   guest that hangs spinning shows the same few addresses, a halted one `hlt`), and what the
   serial console prints after a newline (a getty prompt from a live userland, kernel
-  messages from a hung one).
+  messages from a hung one), then the kernel's backtrace of its CPUs (SysRq `l`).
 """
 
 from __future__ import annotations
@@ -67,13 +67,14 @@ def _hmp(dom: libvirt.virDomain, command: str) -> str:
         return f"error: {exc}"
 
 
-def _console(dom: libvirt.virDomain, wait_s: float = 4.0) -> str:
-    """What the serial console prints within `wait_s` after a newline."""
+def _console(dom: libvirt.virDomain, wait_s: float = 4.0, send: bytes = b"\r\n") -> str:
+    """What the serial console prints within `wait_s` after `send` (a newline)."""
     stream = dom.connect().newStream(0)
     got = bytearray()
     try:
         dom.openConsole(None, stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
-        stream.send(b"\r\n")
+        if send:
+            stream.send(send)
 
         def read() -> None:
             with contextlib.suppress(libvirt.libvirtError):
@@ -115,4 +116,13 @@ def lost_guest_evidence(
         ],
         "vcpu_rip": rips,
         "console": _console(dom),
+        "backtrace": _backtrace(dom),
     }
+
+
+def _backtrace(dom: libvirt.virDomain) -> str:
+    """The guest kernel's backtrace of its CPUs: SysRq `l` typed on QEMU's keyboard, printed
+    on the serial console (the bench enables SysRq and console messages at boot) and kept by
+    the console's pty until it is read."""
+    _hmp(dom, "sendkey alt-sysrq-l")
+    return _console(dom, 6.0, b"")
