@@ -16,10 +16,11 @@ gives the downtime the network saw. A migration that does not end within `--time
 cancelled (`vmgridctl cancel`, which aborts the libvirt job) and counted as aborted.
 
 Estimates (`vmgrid.solver.migration_time`): `naive` is the planner's memory x 8 / bandwidth;
-`predicted` is pre-copy round by round from the guest's resident memory (the resident set of
-the source QEMU's guest-RAM mapping, or the non-zero pages the last migration sent if fewer:
-pages the guest touched but left zero are resident yet skipped), the dirty rate, the cap and the fixed cost learned from
-the migrations before it (`FixedCost`); `plan` is the manager's own (its plan's duration).
+`predicted` is pre-copy round by round from the guest's resident memory (the resident pages
+of the source QEMU's guest-RAM mapping that are not all zeros, or the non-zero pages the last
+migration sent if fewer: pages the guest touched but left zero are resident yet skipped), the
+dirty rate, the cap and the fixed cost learned from the latest migrations before it
+(`FixedCost`); `plan` is the manager's own (its plan's duration).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Any
 
 import libvirt
 from vmgrid.agents.cluster.act.driver import REAL_MIGRATION_FIXED_S
+from vmgrid.bench.migration_lost import lost_guest_evidence
 from vmgrid.bench.migration_probe import (
     MIB,
     FixedCost,
@@ -50,6 +52,7 @@ from vmgrid.bench.migration_probe import (
     guest_ram_resident_mib,
     guest_sender_command,
     longest_gap,
+    nonzero_resident_mib,
 )
 from vmgrid.bench.migration_record import GUEST_MEMORY_MIB, Record, result, working_sets
 from vmgrid.bench.migration_switchover import (
@@ -59,7 +62,7 @@ from vmgrid.bench.migration_switchover import (
 )
 from vmgrid.bench.submission import JOB_NAME, USER, SubmissionLab
 from vmgrid.lab import Lab, LabHost, hypervisor_unavailable_reason
-from vmgrid.lab.linux import guest_image, ssh
+from vmgrid.lab.linux import guest_image, mac_addresses, ssh
 from vmgrid.solver.migration_time import (
     QEMU_DOWNTIME_LIMIT_S,
     PrecopyInput,
@@ -128,6 +131,9 @@ class MigrationBench:
         reached = self.sub.submit_and_reach(1, self.args.boot_timeout_s)
         self.address = reached["checks"][0]["address"]
         self.guest(guest_sender_command(self.sub.net.host_address, self.receiver.port))
+        # a guest lost after a migration can still print its kernel's backtrace on the serial
+        # console (migration_lost): SysRq on, every kernel message to the console
+        self.guest("sudo -n sysctl -q kernel.sysrq=1; sudo -n dmesg -n 8; true")
         self._pinger = HostPinger(self.address)
         self.watch = LifecycleWatch([(h.name, h.uri) for h in self.sub.hosts], self.name)
         if not self.wait_for_stream(time.monotonic(), 120):
@@ -165,14 +171,17 @@ class MigrationBench:
         return src, dst, dom
 
     def resident(self, src: LabHost) -> float:
-        """The guest's resident RAM on `src` (its QEMU's guest-RAM mapping), else its size."""
+        """The guest's resident RAM on `src` that is not all zeros (its QEMU's guest-RAM
+        mapping, read through /proc), else the mapping's resident set, else its size."""
         pid_files = list(Path(src.dir).rglob(f"{self.name}.pid"))
         try:
             pid = int(pid_files[0].read_text().strip())
             smaps = Path(f"/proc/{pid}/smaps").read_text()
         except (IndexError, ValueError, OSError):
             return float(GUEST_MEMORY_MIB)
-        found = guest_ram_resident_mib(smaps, GUEST_MEMORY_MIB)
+        found = nonzero_resident_mib(pid, GUEST_MEMORY_MIB)
+        if found is None:
+            found = guest_ram_resident_mib(smaps, GUEST_MEMORY_MIB)
         return float(GUEST_MEMORY_MIB) if found is None else found
 
     def dirty_rate(self, src: LabHost, dom: libvirt.virDomain) -> float | None:
@@ -212,7 +221,7 @@ class MigrationBench:
         ok, message = self.operator_migrate(dst.name)
         t1 = time.monotonic()
         plan_ms = PLAN_ESTIMATE.search(message)
-        self.wait_for_replies(t1, 10.0)
+        answers = self.wait_for_replies(t1, 10.0)
         self.wait_for_stream(t1, 20.0)
         record = Record(
             load_mib=load_mib,
@@ -229,6 +238,14 @@ class MigrationBench:
             aborted=not ok,
             message=message[-300:],
         )
+        if not answers:  # the guest stopped answering: keep what the lab shows
+            try:
+                _, _, now = self.where()
+                mac = mac_addresses(now)[0]
+                record.lost = lost_guest_evidence(self.sub.net.bridge, mac, self.address, now)
+            except (RuntimeError, OSError, IndexError, libvirt.libvirtError) as exc:
+                record.lost = {"error": str(exc)}
+            print(f"guest lost after migration: {json.dumps(record.lost)}", file=sys.stderr)
         replies = self.pinger.arrivals()
         gap = longest_gap(replies, t0, t1)
         record.downtime_gap_ms = None if gap is None else round(gap * 1000, 1)

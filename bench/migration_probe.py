@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 MIB = 1 << 20
@@ -220,23 +221,66 @@ def dirty_rate_mib_s(stats: Mapping[str, Any]) -> float | None:
     return float(stats.get("dirtyrate.megabytes_per_second", 0))
 
 
-def guest_ram_resident_mib(smaps: str, memory_mib: int) -> float | None:
-    """Resident MiB of a QEMU process's guest-RAM mapping, from its /proc/PID/smaps: the
-    mapping of exactly the guest's memory size (None when there is none). Pages the guest
-    never touched are not resident, and they are the zero pages a migration skips; under TCG
-    the process's whole RSS would also count QEMU's translation cache."""
+def guest_ram_mapping(smaps: str, memory_mib: int) -> tuple[int, int, float] | None:
+    """(start, end, resident MiB) of a QEMU process's guest-RAM mapping, from its
+    /proc/PID/smaps: the mapping of exactly the guest's memory size (None when there is none).
+    Under TCG the process's whole RSS would also count QEMU's translation cache."""
     size_kib = memory_mib * 1024
-    in_ram = False
+    span: tuple[int, int] | None = None
     for line in smaps.splitlines():
         if not line[:1].isupper() or ":" not in line:  # a mapping's header line
-            in_ram = False
+            low, _, high = line.split(" ", 1)[0].partition("-")
+            span = (int(low, 16), int(high, 16)) if high else None
             continue
         key, _, value = line.partition(":")
-        if key == "Size":
-            in_ram = value.split()[0] == str(size_kib)
-        elif key == "Rss" and in_ram:
-            return int(value.split()[0]) / 1024
+        if key == "Size" and value.split()[0] != str(size_kib):
+            span = None
+        elif key == "Rss" and span is not None:
+            return span[0], span[1], int(value.split()[0]) / 1024
     return None
+
+
+def guest_ram_resident_mib(smaps: str, memory_mib: int) -> float | None:
+    """Resident MiB of a QEMU process's guest-RAM mapping (see `guest_ram_mapping`)."""
+    found = guest_ram_mapping(smaps, memory_mib)
+    return None if found is None else found[2]
+
+
+PAGE = 4096
+_ZERO_PAGE = bytes(PAGE)
+_PRESENT, _SWAPPED = 1 << 63, 1 << 62
+
+
+def nonzero_resident_mib(pid: int, memory_mib: int) -> float | None:
+    """MiB of the guest's RAM that is resident and not all zeros: what a migration's first
+    pass sends in full. Pages the guest touched but left zero are resident yet sent as a
+    header only (QEMU detects zero pages), so the resident set over-counts them (28 MiB of
+    228 on a freshly booted Debian guest). None when the mapping or /proc cannot be read."""
+    try:
+        found = guest_ram_mapping(Path(f"/proc/{pid}/smaps").read_text(), memory_mib)
+    except OSError:
+        return None
+    return None if found is None else nonzero_pages_mib(pid, found[0], found[1])
+
+
+def nonzero_pages_mib(pid: int, start: int, end: int) -> float | None:
+    """MiB of process `pid`'s pages in [start, end) that are present and not all zeros:
+    present pages from /proc/PID/pagemap, their contents from /proc/PID/mem (root, or the
+    process's owner); a swapped page counts as non-zero. None when those cannot be read."""
+    pages = 0
+    try:
+        with open(f"/proc/{pid}/pagemap", "rb") as pagemap, open(f"/proc/{pid}/mem", "rb") as mem:
+            pagemap.seek(start // PAGE * 8)
+            entries = pagemap.read((end - start) // PAGE * 8)
+            for index, (entry,) in enumerate(struct.iter_unpack("<Q", entries)):
+                if entry & _SWAPPED:
+                    pages += 1
+                elif entry & _PRESENT:
+                    mem.seek(start + index * PAGE)
+                    pages += mem.read(PAGE) != _ZERO_PAGE
+    except OSError:
+        return None
+    return pages * PAGE / MIB
 
 
 def percentile(values: Iterable[float], q: float) -> float:
@@ -261,16 +305,21 @@ def relative_error(predicted: float, measured: float) -> float:
 @dataclass
 class FixedCost:
     """The memory-independent part of a migration, learned from the migrations already seen:
-    the median of (measured duration - time to send what was sent at the cap)."""
+    the median of (measured duration - time to send what was sent at the cap) over the last
+    `window` of them. It follows the machine's load and the guest's: on the lab it was 0.2 s
+    for an idle guest on a quiet machine, and 1.1 to 1.9 s for the same guest rewriting
+    12 MiB (a TCG vCPU busy writing competes with QEMU's migration thread for the cores), so
+    a median over all migrations since the start lags a change of load by several of them."""
 
     seen: list[float] = field(default_factory=list)
     default_s: float = 0.7
     """Before any migration was seen (the cluster driver's REAL_MIGRATION_FIXED_S)."""
+    window: int = 3
 
     def value(self) -> float:
         if not self.seen:
             return self.default_s
-        ordered = sorted(self.seen)
+        ordered = sorted(self.seen[-self.window :])
         return ordered[len(ordered) // 2]
 
     def learn(self, job: JobFigures, rate_mib_s: float) -> None:

@@ -54,6 +54,9 @@ class Record:
     """Longest ping gap in the 3 s before the command: the loaded guest without migration."""
     job: dict[str, float] | None = None
     message: str = ""
+    lost: dict[str, Any] | None = None
+    """When the guest stopped answering after the migration: the bridge's and the guest's
+    state then (`migration_lost.lost_guest_evidence`)."""
 
 
 def result(records: list[Record], args: argparse.Namespace, boot: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,12 @@ guests of the unprivileged libvirt daemons.
 - **Bridge.** `vmglb<hash>` with `10.213.N.1/24`, both chosen from a hash of the lab
   directory (N skips subnets already on this machine), so two labs do not collide. Nothing
   is routed or NATed: the guests reach the host's address on the bridge and each other only.
+  The bridge gets a MAC address of its own (`02:...` from the same hash). Without one, Linux
+  gives a bridge the lowest MAC of its ports, so the host's MAC on the guest network changed
+  whenever a guest's tap came or went: at every live migration (the destination's tap joins,
+  the source's leaves). Each change flushed the host's ARP table, and the host had to
+  resolve the guest again (the guest learning the host's new MAC from that request), in
+  about half of the migrations just after the switchover, which it lengthened.
 - **DHCP.** `dnsmasq` (no DNS, no router option) on the bridge only; leases in
   `<dir>/network/leases` (MAC -> address), which is how tests find a guest's address.
 - **Guest ports.** A session-mode libvirtd attaches `<interface type='bridge'>` through
@@ -43,6 +49,16 @@ def network_dir(lab_dir: Path) -> Path:
 def helper_path(lab_dir: Path) -> Path:
     """The lab's qemu-bridge-helper (named in every host's qemu.conf)."""
     return network_dir(lab_dir) / "qemu-bridge-helper"
+
+
+NET_ADDR_SET = 3
+"""`addr_assign_type` of an address set by the user: the bridge keeps it whatever its ports."""
+
+
+def bridge_mac(bridge: str) -> str:
+    """The bridge's own MAC: locally administered, unicast, from its name (its lab's hash)."""
+    digest = hashlib.sha256(bridge.encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 
 @dataclass(frozen=True)
@@ -153,6 +169,11 @@ def _bridge_up(net: GuestNetwork) -> None:
         result = _ip("link", "add", net.bridge, "type", "bridge")
         if result.returncode != 0:
             raise LabError(f"cannot create bridge {net.bridge}: {result.stderr.strip()}")
+    sysfs = Path("/sys/class/net", net.bridge)
+    if (sysfs / "addr_assign_type").read_text().strip() != str(NET_ADDR_SET):
+        result = _ip("link", "set", net.bridge, "address", bridge_mac(net.bridge))
+        if result.returncode != 0:
+            raise LabError(f"cannot set the MAC of bridge {net.bridge}: {result.stderr.strip()}")
     prefix = ipaddress.IPv4Network(net.subnet).prefixlen
     address = f"{net.host_address}/{prefix}"
     if address not in _ip("-4", "-o", "addr", "show", "dev", net.bridge).stdout:

@@ -77,3 +77,28 @@ def test_network_and_nfs_serve_the_bridge_only_and_stop_removes_them(own_lab: La
     assert f"allow {net.bridge}" not in network.BRIDGE_CONF.read_text().splitlines()
     assert not [a for a in _listeners(2049) if net.host_address in a]
     assert own_lab.stop()["network"] is False  # idempotent
+
+
+def _mac(device: str) -> str:
+    return Path("/sys/class/net", device, "address").read_text().strip()
+
+
+def test_the_hosts_mac_on_the_bridge_stays_when_guest_ports_come_and_go(own_lab: Lab) -> None:
+    """A live migration adds the destination's tap to the bridge and removes the source's.
+    Linux gives a bridge without an address of its own the lowest MAC of its ports, so the
+    host's MAC on the guest network changed at each migration (and the host flushed its ARP
+    table while the guest just resumed). The lab's bridge keeps one MAC."""
+    net = own_lab.start_network()
+    fixed = _mac(net.bridge)
+    assert fixed == network.bridge_mac(net.bridge)
+    tag = net.bridge[-6:]
+    ports = {f"vmgl{tag}s": "00:00:00:00:00:01", f"vmgl{tag}d": "fe:ff:ff:ff:ff:fe"}
+    for name, mac in ports.items():  # the source's tap (lowest MAC), then the destination's
+        own_lab.create_tap(name)
+        subprocess.run(["ip", "link", "set", name, "address", mac, "master", net.bridge],
+                       check=True)  # fmt: skip
+        assert _mac(net.bridge) == fixed
+    subprocess.run(["ip", "link", "del", f"vmgl{tag}s"], check=True)  # the source QEMU exits
+    assert _mac(net.bridge) == fixed
+    own_lab.start_network()  # kept on a second start
+    assert _mac(net.bridge) == fixed

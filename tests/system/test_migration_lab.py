@@ -63,12 +63,17 @@ def test_a_dirtying_guest_migrates_there_and_back_through_the_manager(
 ) -> None:
     migration_bench.boot()
     migration_bench.load(8)
+    bridge = Path("/sys/class/net", migration_bench.sub.net.bridge, "address")
+    host_mac = bridge.read_text()
     first = migration_bench.migrate_once(8)
     second = migration_bench.migrate_once(8)
+    # each migration added a tap to the bridge and removed one: the host's MAC stayed
+    assert bridge.read_text() == host_mac
     print(json.dumps([vars(first), vars(second)], default=str))
     assert (first.dst, second.dst) == (first.src, first.dst)[::-1]
     for record in (first, second):
         assert not record.aborted, record.message
+        assert record.lost is None, record.lost  # the guest answered the probe afterwards
         assert record.job is not None
         assert record.job["elapsed_s"] > 0
         # the guest's resident memory crossed, and pages it dirtied were sent again

@@ -3,6 +3,8 @@ summary, the learned fixed cost and the bench's argument checks (no lab needed).
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
 import socket
 import struct
@@ -10,8 +12,10 @@ import time
 
 import pytest
 from vmgrid.bench.migration import running_plans, working_sets
+from vmgrid.bench.migration_lost import fdb_ports, queue_status
 from vmgrid.bench.migration_probe import (
     MIB,
+    PAGE,
     FixedCost,
     HostPinger,
     JobFigures,
@@ -19,10 +23,12 @@ from vmgrid.bench.migration_probe import (
     StreamReceiver,
     dirty_rate_mib_s,
     echo_reply_ident,
+    guest_ram_mapping,
     guest_ram_resident_mib,
     guest_sender_command,
     icmp_echo_request,
     longest_gap,
+    nonzero_pages_mib,
     percentile,
     summary,
 )
@@ -133,6 +139,13 @@ def test_the_fixed_cost_is_the_median_of_what_memory_does_not_explain() -> None:
     assert fixed.value() == 2.0  # elapsed - 64 / 32 = 1, 3, 2
 
 
+def test_the_fixed_cost_follows_the_latest_migrations() -> None:
+    fixed = FixedCost(default_s=1.0, window=3)
+    for elapsed in (2.2, 2.3, 2.2, 2.3, 3.5, 3.9):  # the guest starts dirtying memory
+        fixed.learn(JobFigures(elapsed, 0, 64, 60, 1, 0, 32, 0), rate_mib_s=32)
+    assert fixed.value() == pytest.approx(1.5)  # of 0.3, 1.5, 1.9; not 0.3 over all six
+
+
 @pytest.mark.parametrize("text", ["", "4,x", "-1", "200"])
 def test_bad_working_sets_are_named(text: str) -> None:
     with pytest.raises(ValueError, match="--working-sets-mib"):
@@ -193,3 +206,57 @@ def test_only_running_plans_are_cancelled() -> None:
     assert running_plans(listed) == ["op-1"]
     assert running_plans("not json") == []
     assert running_plans("[]") == []
+
+
+def test_only_resident_pages_that_are_not_zero_are_counted() -> None:
+    """A guest's RAM as QEMU maps it: pages written with data count, pages written with
+    zeros (resident, but sent as a zero-page header) and pages never touched do not."""
+    ram = mmap.mmap(-1, 4 * MIB)
+    try:
+        start = ctypes.addressof(ctypes.c_char.from_buffer(ram))
+        for page in range(100):
+            ram[page * PAGE] = 1
+        for page in range(100, 300):
+            ram[page * PAGE + 5] = 0  # touched: resident, yet zero
+        assert nonzero_pages_mib(os.getpid(), start, start + 4 * MIB) == 100 * PAGE / MIB
+        assert nonzero_pages_mib(os.getpid(), start + 50 * PAGE, start + 4 * MIB) == 50 * PAGE / MIB
+    finally:
+        ram.close()
+
+
+def test_the_guest_ram_mapping_gives_its_range() -> None:
+    assert guest_ram_mapping(SMAPS, 256) == (0x7F1A00000000, 0x7F1A10000000, 200.0)
+    assert nonzero_pages_mib(2**22 + 1, 0, PAGE) is None  # no such process
+
+
+FDB = """\
+33:33:00:00:00:01 dev vmglb1 self permanent
+52:54:00:f8:c2:7f dev tap1 master vmglb1
+fe:3e:77:4e:4e:40 dev tap1 master vmglb1 permanent
+"""
+
+
+def test_the_port_a_guest_mac_is_forwarded_to_is_read_from_the_fdb() -> None:
+    assert fdb_ports(FDB, "52:54:00:F8:C2:7F") == ["tap1"]
+    assert fdb_ports(FDB, "52:54:00:00:00:01") == []  # unknown: flooded
+
+
+QUEUE = """\
+/machine/peripheral/net0/virtio-backend:
+  device_name:          virtio-net
+  queue_index:          0
+  inuse:                0
+  used_idx:             2764
+  signalled_used_valid: false
+  last_avail_idx:       2764
+  shadow_avail_idx:     2764
+  VRing:
+    num:          256
+"""
+
+
+def test_a_receive_queue_left_without_buffers_is_read_from_qemu() -> None:
+    status = queue_status(QUEUE)
+    assert status == {"inuse": 0, "used_idx": 2764, "last_avail_idx": 2764,
+                      "shadow_avail_idx": 2764}  # fmt: skip
+    assert queue_status("error: domain is not running") == {}
