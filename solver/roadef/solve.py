@@ -42,7 +42,7 @@ class RoadefOptions:
     seed: int = 0
     """Seed of every random choice."""
     step_seconds: float = 0.3
-    """Time limit of one CP-SAT neighbourhood."""
+    """Time limit of one CP-SAT neighbourhood on a quiet machine (see `paced`)."""
     evacuate: bool = True
     """Where a transient resource holds capacity for good, start with one pass of shifts (at
     the first lock weight) over the processes whose leaving lowers their machine's load cost,
