@@ -24,6 +24,7 @@ from vmgrid.solver.roadef.eject import eject_neighbourhood
 from vmgrid.solver.roadef.instance import BoolArray, IntArray, RoadefInstance
 from vmgrid.solver.roadef.lns import Neighbourhood, solve_neighbourhood
 from vmgrid.solver.roadef.local import local_search, shift_pass
+from vmgrid.solver.roadef.pace import Pace
 from vmgrid.solver.roadef.state import AssignmentState
 
 KINDS = ("cost", "conflict", "eject", "home", "random", "service", "zone")
@@ -41,7 +42,7 @@ class RoadefOptions:
     seed: int = 0
     """Seed of every random choice."""
     step_seconds: float = 0.3
-    """Time limit of one CP-SAT neighbourhood."""
+    """Time limit of one CP-SAT neighbourhood on a quiet machine (see `paced`)."""
     evacuate: bool = True
     """Where a transient resource holds capacity for good, start with one pass of shifts (at
     the first lock weight) over the processes whose leaving lowers their machine's load cost,
@@ -57,6 +58,9 @@ class RoadefOptions:
     local_step: float = 2.0
     """Longest local-search step after the first local search (it competes with the
     neighbourhood kinds for time by its gain rate, so it keeps going while it pays more)."""
+    paced: bool = True
+    """Scale CP-SAT step limits by how much of a core the search gets (`pace.Pace`), so that a
+    loaded machine's steps get about the CPU a quiet machine's do."""
     locks: tuple[float, ...] = (1.0, 0.5, 0.25)
     """Weights of the transient capacity a move locks at home (see `local.shift_pass`), one
     part of the first local search each, before a plain part; empty turns them off."""
@@ -91,6 +95,7 @@ def solve_roadef(
     locks = opts.locks if instance.transient.any() else ()
     parts = len(locks) + 1
     part_gain, part_s = 0, 0.0
+    pace = Pace()
     if opts.evacuate and locks:
         end = start + opts.local_share * timeout / parts
         shift_pass(state, evacuation_order(state), end, locks[0])
@@ -102,7 +107,8 @@ def solve_roadef(
         ran_out = time.monotonic() >= part_end
         part_gain, part_s = (before - state.total) * ran_out, time.monotonic() - began
         say(f"local search, lock weight {lock}: cost {state.total:,}")
-    say(f"local search done ({time.monotonic() - start:.1f} s)")
+    pace.end()
+    say(f"local search done ({time.monotonic() - start:.1f} s, {pace.share:.2f} of a core)")
     stats = {f"lns_{k}": 0 for k in STEPS} | {f"gain_{k}": 0 for k in STEPS}
     chooser = KindChooser(instance.machines, rng, opts.max_free)
     # Local search starts from the gain rate of its last (plain) part: still high where that
@@ -125,12 +131,15 @@ def solve_roadef(
         before = state.total
         proven = capped = False
         if kind == "local":
+            pace.begin()
             local_search(state, min(deadline, now + opts.local_step), rng, max_rounds=1)
+            pace.end()
         else:
             hood = pick_neighbourhood(state, kind, chooser.size[kind], chooser.free[kind], rng)
             # A neighbourhood of chosen processes (not whole machines) may be large; it gets
             # time in proportion to the processes it frees beyond a machine-sized one.
             scale = max(1.0, len(hood.processes) / opts.step_processes) if hood.domains else 1.0
+            scale *= pace.slowdown if opts.paced else 1.0
             limit = max(0.01, min(opts.step_seconds * scale, deadline - now - overrun))
             gain, proven = solve_neighbourhood(state, hood, limit, opts.workers, opts.seed + step)
             overrun = max(overrun, time.monotonic() - now - limit)

@@ -123,7 +123,7 @@ def test_eject_neighbourhood_solves_to_a_valid_cheaper_or_equal_assignment(seed:
         if hood is None:
             break
         cost = state.total
-        gain, _proven = solve_neighbourhood(state, hood, 2.0, 1, seed)
+        gain, _proven = solve_neighbourhood(state, hood, 0.5, 1, seed)
         report = check(instance, initial, state.x)
         assert report.valid, report.violations
         assert report.cost.total == state.total == cost - gain
