@@ -45,6 +45,10 @@ from vmgrid.bench.agent_lab import lab_node, libvirt_open_cost
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
+RSS_SAMPLE_S = 10.0
+"""How often the agent's RSS is read over the window (for rss_first_mb and the slope)."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vms", type=int, default=50, help="VMs on the node (default 50)")
     parser.add_argument("--seconds", type=float, default=30.0, help="measurement window, s")
@@ -71,6 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--lab-parent",
         help="with --driver kvm: make the lab's directory under this one (default /tmp; the lab "
         "user must be able to reach it, and its sockets' paths must stay under 108 bytes)",
+    )
+    parser.add_argument(
+        "--rss-trace",
+        action="store_true",
+        help=f"add rss_trace_mb: the agent's RSS every {RSS_SAMPLE_S:g} s over the window",
     )
     parser.add_argument(
         "--open-cost",
@@ -211,10 +220,6 @@ def compile_bytecode() -> int:
     return written
 
 
-RSS_SAMPLE_S = 10.0
-"""How often the agent's RSS is read over the window (for rss_first_mb and the slope)."""
-
-
 def _rss_trace(agent: subprocess.Popen[bytes], until: float) -> list[tuple[float, float]]:
     """(monotonic s, agent RSS MiB) every RSS_SAMPLE_S until `until` (at least one sample)."""
     trace: list[tuple[float, float]] = []
@@ -251,6 +256,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.open_cost:
                 figures["libvirt_open_cost"] = libvirt_open_cost(uri)
     breakdown = figures.pop("rss_by_mapping_mb", None)
+    rss_trace = figures.pop("rss_trace_mb", None)
     open_cost = figures.pop("libvirt_open_cost", None)
     return {
         **figures,
@@ -263,6 +269,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "bytecode_compiled": compiled,
         "target": {"rss_mb": 50, "cpu_percent": 1.0},
         **({"rss_by_mapping_mb": breakdown} if breakdown is not None else {}),
+        **({"rss_trace_mb": rss_trace} if rss_trace is not None else {}),
         **({"libvirt_open_cost": open_cost} if open_cost is not None else {}),
     }
 
@@ -336,4 +343,5 @@ def _measure(args: argparse.Namespace, uri: str, work: Path) -> dict[str, Any]:
         "pss_mb": round(rollup["Pss"] / 1024, 1),
         "shared_file_mb": round(rollup["Shared_Clean"] / 1024, 1),
         **({"rss_by_mapping_mb": rss_by_mapping_mb(smaps)} if args.breakdown else {}),
+        **({"rss_trace_mb": [round(rss, 1) for _, rss in trace]} if args.rss_trace else {}),
     }

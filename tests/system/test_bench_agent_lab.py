@@ -28,7 +28,7 @@ def test_kvm_mode_measures_the_agent_on_a_lab_host_and_removes_the_lab() -> None
     bench_agent.add_arguments(parser)
     args = parser.parse_args(
         ["--driver", "kvm", "--vms", str(GUESTS), "--seconds", "2", "--warmup", "3"]
-        + ["--lab-parent", str(parent), "--open-cost"]
+        + ["--lab-parent", str(parent), "--open-cost", "--rss-trace"]
     )
     try:
         result = bench_agent.run(args)
@@ -40,6 +40,7 @@ def test_kvm_mode_measures_the_agent_on_a_lab_host_and_removes_the_lab() -> None
     assert result["driver"] == "kvm" and result["domain_type"] in ("kvm", "qemu")
     assert result["rss_mb"] > 10  # a Python process with gRPC and libvirt loaded
     assert 0 < result["uss_mb"] < result["rss_mb"]
+    assert result["rss_trace_mb"][0] == result["rss_first_mb"]
     # the URI the agent watched is the lab host's, with the guests started there
     assert result["libvirt_open_cost"]["domains"] == GUESTS
     assert leftovers == [] and qemus_left == []
