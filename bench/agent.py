@@ -1,7 +1,11 @@
-"""`vmgrid-bench agent`: footprint of one real node agent process on a test-driver node.
+"""`vmgrid-bench agent`: footprint of one real node agent process on a test node or a lab host.
 
-Starts a real `vmgrid-cluster` (plaintext, free loopback port) and a real `vmgrid-agent` on a
-generated N-VM test-driver node reporting every period with a random-walk load, lets it
+Starts a real `vmgrid-cluster` (plaintext, free loopback port) and a real `vmgrid-agent`
+reporting every period, on one of two nodes (``--driver``, ``driver`` and ``domain_type`` in the
+JSON). ``test``: a generated N-VM test-driver node with a random-walk load; libvirt's test
+driver runs inside the process that opens it, so the simulated node's state is in the agent's
+RSS. ``kvm``: a one-host lab (bench/agent_lab.py) running N idle guests under KVM, else TCG;
+the agent reaches that host's libvirtd over its socket, as on a real host. It lets the agent
 warm up, then measures the agent's CPU time and resident memory from /proc over the window:
 RSS at the end and its peak, RSS at the start of the window, and the least-squares slope of RSS
 sampled every 10 s (``rss_slope_mb_per_h``; flat memory reads near 0 over a long window, e.g.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import importlib.util
 import os
 import signal
@@ -30,12 +35,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from vmgrid.agents.node.testnode import write_node_xml
+from vmgrid.bench.agent_lab import lab_node, libvirt_open_cost
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+RSS_SAMPLE_S = 10.0
+"""How often the agent's RSS is read over the window (for rss_first_mb and the slope)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +63,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--breakdown",
         action="store_true",
         help="add rss_by_mapping_mb: the agent's RSS at the end by mapping (largest first)",
+    )
+    parser.add_argument(
+        "--driver",
+        choices=("test", "kvm"),
+        default="test",
+        help="test: a generated test-driver node inside the agent's process (default); kvm: a "
+        "one-host lab's libvirtd with --vms idle guests (KVM, else TCG: see domain_type)",
+    )
+    parser.add_argument(
+        "--lab-parent",
+        help="with --driver kvm: make the lab's directory under this one (default /tmp; the lab "
+        "user must be able to reach it, and its sockets' paths must stay under 108 bytes)",
+    )
+    parser.add_argument(
+        "--rss-trace",
+        action="store_true",
+        help=f"add rss_trace_mb: the agent's RSS every {RSS_SAMPLE_S:g} s over the window",
+    )
+    parser.add_argument(
+        "--open-cost",
+        action="store_true",
+        help="add libvirt_open_cost: RSS a bare Python process adds by opening the node's URI",
     )
 
 
@@ -187,10 +220,6 @@ def compile_bytecode() -> int:
     return written
 
 
-RSS_SAMPLE_S = 10.0
-"""How often the agent's RSS is read over the window (for rss_first_mb and the slope)."""
-
-
 def _rss_trace(agent: subprocess.Popen[bytes], until: float) -> list[tuple[float, float]]:
     """(monotonic s, agent RSS MiB) every RSS_SAMPLE_S until `until` (at least one sample)."""
     trace: list[tuple[float, float]] = []
@@ -222,52 +251,86 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     compiled = compile_bytecode()
     with tempfile.TemporaryDirectory(prefix="vmgrid-bench-agent-") as tmp:
         work = Path(tmp)
+        with _node(args, work) as (uri, domain_type):
+            figures = _measure(args, uri, work)
+            if args.open_cost:
+                figures["libvirt_open_cost"] = libvirt_open_cost(uri)
+    breakdown = figures.pop("rss_by_mapping_mb", None)
+    rss_trace = figures.pop("rss_trace_mb", None)
+    open_cost = figures.pop("libvirt_open_cost", None)
+    return {
+        **figures,
+        "vms": args.vms,
+        "period_s": args.period,
+        **({"floor": True} if args.floor else {}),
+        "driver": args.driver,
+        "domain_type": domain_type,
+        "seconds": args.seconds,
+        "bytecode_compiled": compiled,
+        "target": {"rss_mb": 50, "cpu_percent": 1.0},
+        **({"rss_by_mapping_mb": breakdown} if breakdown is not None else {}),
+        **({"rss_trace_mb": rss_trace} if rss_trace is not None else {}),
+        **({"libvirt_open_cost": open_cost} if open_cost is not None else {}),
+    }
+
+
+@contextlib.contextmanager
+def _node(args: argparse.Namespace, work: Path) -> Iterator[tuple[str, str]]:
+    """(libvirt URI, domain type) of the node the agent watches: a generated test-driver node,
+    or a one-host lab running --vms idle guests (stopped on exit)."""
+    if args.driver == "test":
         node = write_node_xml(work / "node.xml", "bench", args.vms, cpus=64)
-        config = work / "agent.toml"
-        config.write_text(
-            "[load]\nseed = 1\n"
-            'default = { cpu = { kind = "random_walk", start = 40, step = 10, interval_s = 1 },'
-            " net_rx = 10, net_tx = 10 }\n"
-        )
-        ready = work / "manager.addr"
-        logs = (work / "manager.log").open("wb")  # both processes log here
-        manager = subprocess.Popen(
-            [sys.executable, "-m", "vmgrid.agents.cluster.service.main", "--insecure"]
-            + ["--listen", "127.0.0.1:0", "--ready-file", str(ready)],
-            stdout=logs,
-            stderr=logs,
-        )
-        agent: subprocess.Popen[bytes] | None = None
-        try:
-            address = _wait_for_file(ready, manager, 60)
-            if args.floor:
-                command = [sys.executable, "-c", FLOOR_PROGRAM, f"test://{node}", address]
-                command.append(str(args.period))
-            else:
-                command = [sys.executable, "-m", "vmgrid.agents.node.main", "--insecure"]
-                command += ["--config", str(config), "--manager", address]
-                command += ["--node-id", "bench-node", "--libvirt-uri", f"test://{node}"]
-                command += ["--period", str(args.period)]
-            agent = subprocess.Popen(command, stdout=logs, stderr=logs)
-            print(f"agent pid {agent.pid} warming up {args.warmup} s", file=sys.stderr)
-            time.sleep(args.warmup)
-            cpu_before, wall_before = _cpu_seconds(agent.pid), time.monotonic()
-            print(f"measuring for {args.seconds} s", file=sys.stderr)
-            trace = _rss_trace(agent, wall_before + args.seconds)
-            cpu_after, wall_after = _cpu_seconds(agent.pid), time.monotonic()
-            if agent.poll() is not None:
-                raise ValueError(f"vmgrid-agent exited early with code {agent.returncode}")
-            rss_kib, peak_kib = _status_kib(agent.pid, "VmRSS"), _status_kib(agent.pid, "VmHWM")
-            rollup = _rollup_kib(agent.pid)
-            smaps = Path(f"/proc/{agent.pid}/smaps").read_text() if args.breakdown else ""
-        finally:
-            if agent is not None:
-                _stop(agent)
-            _stop(manager)
-            logs.close()
-        log = (work / "manager.log").read_text()
-        connected = ("floor: channel ready" if args.floor else "connected to manager") in log
-    if not connected:
+        yield f"test://{node}", "test"
+        return
+    with lab_node(args.vms, args.lab_parent) as (host, domain_type):
+        yield host.uri, domain_type
+
+
+def _measure(args: argparse.Namespace, uri: str, work: Path) -> dict[str, Any]:
+    """Runs a manager and the agent (or the floor) on `uri`; the agent's figures."""
+    config = work / "agent.toml"
+    config.write_text(  # used by the agent on test-driver nodes only
+        "[load]\nseed = 1\n"
+        'default = { cpu = { kind = "random_walk", start = 40, step = 10, interval_s = 1 },'
+        " net_rx = 10, net_tx = 10 }\n"
+    )
+    ready = work / "manager.addr"
+    logs = (work / "manager.log").open("wb")  # both processes log here
+    manager = subprocess.Popen(
+        [sys.executable, "-m", "vmgrid.agents.cluster.service.main", "--insecure"]
+        + ["--listen", "127.0.0.1:0", "--ready-file", str(ready)],
+        stdout=logs,
+        stderr=logs,
+    )
+    agent: subprocess.Popen[bytes] | None = None
+    try:
+        address = _wait_for_file(ready, manager, 60)
+        if args.floor:
+            command = [sys.executable, "-c", FLOOR_PROGRAM, uri, address, str(args.period)]
+        else:
+            command = [sys.executable, "-m", "vmgrid.agents.node.main", "--insecure"]
+            command += ["--config", str(config), "--manager", address]
+            command += ["--node-id", "bench-node", "--libvirt-uri", uri]
+            command += ["--period", str(args.period)]
+        agent = subprocess.Popen(command, stdout=logs, stderr=logs)
+        print(f"agent pid {agent.pid} warming up {args.warmup} s", file=sys.stderr)
+        time.sleep(args.warmup)
+        cpu_before, wall_before = _cpu_seconds(agent.pid), time.monotonic()
+        print(f"measuring for {args.seconds} s", file=sys.stderr)
+        trace = _rss_trace(agent, wall_before + args.seconds)
+        cpu_after, wall_after = _cpu_seconds(agent.pid), time.monotonic()
+        if agent.poll() is not None:
+            raise ValueError(f"vmgrid-agent exited early with code {agent.returncode}")
+        rss_kib, peak_kib = _status_kib(agent.pid, "VmRSS"), _status_kib(agent.pid, "VmHWM")
+        rollup = _rollup_kib(agent.pid)
+        smaps = Path(f"/proc/{agent.pid}/smaps").read_text() if args.breakdown else ""
+    finally:
+        if agent is not None:
+            _stop(agent)
+        _stop(manager)
+        logs.close()
+    log = (work / "manager.log").read_text()
+    if ("floor: channel ready" if args.floor else "connected to manager") not in log:
         raise ValueError("vmgrid-agent never connected to the manager; figures would be idle")
     cpu_percent = 100.0 * (cpu_after - cpu_before) / (wall_after - wall_before)
     return {
@@ -279,11 +342,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "uss_mb": round((rollup["Private_Clean"] + rollup["Private_Dirty"]) / 1024, 1),
         "pss_mb": round(rollup["Pss"] / 1024, 1),
         "shared_file_mb": round(rollup["Shared_Clean"] / 1024, 1),
-        "vms": args.vms,
-        "period_s": args.period,
-        **({"floor": True} if args.floor else {}),
-        "seconds": args.seconds,
-        "bytecode_compiled": compiled,
-        "target": {"rss_mb": 50, "cpu_percent": 1.0},
         **({"rss_by_mapping_mb": rss_by_mapping_mb(smaps)} if args.breakdown else {}),
+        **({"rss_trace_mb": [round(rss, 1) for _, rss in trace]} if args.rss_trace else {}),
     }

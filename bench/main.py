@@ -20,7 +20,10 @@ from vmgrid.bench.context import MachineContext
 # name -> (module, one-line help)
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "ingest": ("vmgrid.bench.ingest", "report ingestion by a cluster manager from N agents"),
-    "agent": ("vmgrid.bench.agent", "footprint of one node agent on a test-driver node"),
+    "agent": (
+        "vmgrid.bench.agent",
+        "footprint of one node agent on a test-driver node or a lab host",
+    ),
     "solver": ("vmgrid.bench.solver", "CP-SAT reconfiguration on a BtrPlace instance"),
     "solver-peers": (
         "vmgrid.bench.solver_peers",
