@@ -44,6 +44,8 @@ TARGETS: dict[str, str] = {
     "the band's top longer than the hold time plus one cycle outside relief plans (issue #18)",
     "migration": "256 MiB guest dirtying memory: downtime p99 ≤ 300 ms, duration prediction "
     "error ≤ 15 % p50 and ≤ 30 % max, 0 aborted (issue #16)",
+    "submission": "a 2-member group reachable over SSH with the NFS share mounted in ≤ 90 s "
+    "from submit (issue #16)",
     "traffic": "≥ 30 % less cross-host traffic than traffic-blind placement, no more migrations "
     "(issue #16)",
 }
