@@ -62,10 +62,11 @@ def test_ssh_key() -> str:
     return "ssh-ed25519 " + base64.b64encode(blob).decode() + " bench@vmgrid"
 
 
-def base_image(lab: Lab) -> Path:
-    """An idle boot disk as the qcow2 backing file of every member."""
-    raw = create_boot_disk(lab.guest_dir / "failover-base.raw", "idle")
-    image = lab.guest_dir / "failover-base.qcow2"
+def base_image(lab: Lab, mode: str = "idle") -> Path:
+    """A boot disk of `mode` (``idle``, or ``count`` for restart-memory's counting guests) as
+    the qcow2 backing file of every member."""
+    raw = create_boot_disk(lab.guest_dir / f"{mode}-base.raw", mode)
+    image = lab.guest_dir / f"{mode}-base.qcow2"
     if not image.exists():
         subprocess.run(
             ["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw), str(image)],

@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import re
 import shutil
-import subprocess
 import sys
 import time
 from datetime import datetime
@@ -30,8 +29,15 @@ from typing import Any
 
 import libvirt
 from vmgrid.agents.jobmodel import codec as jobs_codec
-from vmgrid.bench.failover import HEARTBEAT_TIMEOUT_MS, HaLab, ha_lab, job_document, wait
-from vmgrid.lab import Lab, create_boot_disk
+from vmgrid.bench.failover import (
+    HEARTBEAT_TIMEOUT_MS,
+    HaLab,
+    base_image,
+    ha_lab,
+    job_document,
+    wait,
+)
+from vmgrid.lab import Lab
 from vmgrid.lab.guests import read_counter
 from vmgrid.lab.nfs import nfs_dir
 from vmgrid.v1 import common_pb2
@@ -48,20 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--timeout-s", type=float, default=120.0, help="give up after this")
     parser.add_argument("--dir", help="lab directory (default: a new one under /tmp)")
-
-
-def counter_image(lab: Lab) -> Path:
-    """A `count` boot disk as the qcow2 backing file of every member."""
-    raw = create_boot_disk(lab.guest_dir / "count-base.raw", "count")
-    image = lab.guest_dir / "count-base.qcow2"
-    if not image.exists():
-        subprocess.run(
-            ["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw), str(image)],
-            check=True,
-            timeout=60,
-        )
-        shutil.chown(image, lab.guest_dir.stat().st_uid, lab.guest_dir.stat().st_gid)
-    return image
 
 
 def checkpoint_dir(lab: Lab) -> Path:
@@ -119,7 +111,7 @@ def failure_declared_at(ha: HaLab, host: str) -> float | None:
 
 def scenario(ha: HaLab, lab: Lab, advance_s: float, timeout_s: float) -> dict[str, Any]:
     """Submit, checkpoint twice, kill the first member's host; see the module docstring."""
-    job = ha.submit({**job_document(JOB_NAME, 2, counter_image(lab)), "cpu_millicores": 100})
+    job = ha.submit({**job_document(JOB_NAME, 2, base_image(lab, "count")), "cpu_millicores": 100})
     if job.state != common_pb2.JOB_STATE_RUNNING:
         raise RuntimeError(f"job did not start: {job.message}")
     placement = jobs_codec.placement_of(job.message)
