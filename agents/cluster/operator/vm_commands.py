@@ -10,6 +10,7 @@ away and later brings them back.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Callable
@@ -41,19 +42,19 @@ class VmCommands:
         self, vm_uuid: str, verb: str, make: Callable[[str], m.Command], command_id: str
     ) -> m.CommandResult:
         node, vm = self._find(vm_uuid)
-        holder = self._runtime.executor.holder(vm_uuid)
-        if holder is not None and verb != "list snapshots":
+        executor = self._runtime.executor
+        changes_vm = verb != "list snapshots"
+        holder = executor.holder(vm_uuid)
+        if holder is not None and changes_vm:
             raise FailedPrecondition(
                 f"VM {vm.name or vm_uuid} is held by plan {holder}; {verb} it once that plan ends"
             )
         cid = command_id or f"op-{verb}-{uuid.uuid4().hex[:12]}"
-        if verb == "list snapshots":
+        # Held by the applier while the node works: no plan moves, stops or restarts the VM
+        # under a snapshot or a revert (a revert may also change its run state).
+        hold = executor.holding(cid, [vm_uuid]) if changes_vm else contextlib.nullcontext()
+        with hold:
             result = await self._runtime.manager.send_command(node, make(cid), self._timeout_s)
-        else:
-            # Held by the applier while the node works: no plan moves, stops or restarts the VM
-            # under a snapshot or a revert (a revert may also change its run state).
-            with self._runtime.executor.holding(cid, [vm_uuid]):
-                result = await self._runtime.manager.send_command(node, make(cid), self._timeout_s)
         if result.state is not m.CommandState.SUCCEEDED:
             raise FailedPrecondition(
                 f"{verb} of VM {vm.name or vm_uuid} on {node} failed: {result.message}"
