@@ -107,10 +107,7 @@ class Scheduler:
 
     def share_mbit(self, src: str | None, dst: str) -> int | None:
         """Bandwidth a migration src -> dst reserves on both NICs (None: NIC model off)."""
-        if src is None or (src not in self.nic and dst not in self.nic):
-            return None
-        ends = [self.nic[n] for n in (src, dst) if n in self.nic]
-        return max(1, min([*ends, self.opts.bandwidth_mbit or min(ends)]))
+        return share_mbit(self.nic, self.opts, src, dst)
 
     def nic_has_room(self, src: str | None, dst: str) -> bool:
         share = self.share_mbit(src, dst)
@@ -118,8 +115,7 @@ class Scheduler:
 
     def sides(self, src: str | None, dst: str | None) -> list[tuple[str, str]]:
         """The NIC sides a migration src -> dst crosses: src outbound, dst inbound."""
-        out = [(src, OUT)] if src is not None and src in self.nic else []
-        return out + ([(dst, IN)] if dst is not None and dst in self.nic else [])
+        return nic_sides(self.nic, src, dst)
 
     def duration(self, kind: ActionKind, vm: str, bandwidth_mbit: int | None = None) -> int:
         v = self.src.vms[vm]
@@ -230,3 +226,20 @@ def nics(src: Model, opts: PlannerOptions) -> dict[str, int]:
     out = {n: opts.nic_mbit for n in src.nodes} if opts.nic_mbit else {}
     out.update({n: b for n, b in opts.nic_mbit_by_node.items() if n in src.nodes})
     return {n: int(b) for n, b in out.items() if b is not None}
+
+
+def share_mbit(
+    nic: Mapping[str, int], opts: PlannerOptions, src: str | None, dst: str
+) -> int | None:
+    """Bandwidth a migration src -> dst reserves on the NICs of `nic` (node -> Mbit/s) that it
+    crosses: the slower end, capped by `opts.bandwidth_mbit` (None: NIC model off for both)."""
+    if src is None or (src not in nic and dst not in nic):
+        return None
+    ends = [nic[n] for n in (src, dst) if n in nic]
+    return max(1, min([*ends, opts.bandwidth_mbit or min(ends)]))
+
+
+def nic_sides(nic: Mapping[str, int], src: str | None, dst: str | None) -> list[tuple[str, str]]:
+    """The NIC sides of `nic` a migration src -> dst crosses: src outbound, dst inbound."""
+    out = [(src, OUT)] if src is not None and src in nic else []
+    return out + ([(dst, IN)] if dst is not None and dst in nic else [])

@@ -34,10 +34,10 @@ from typing import Any
 from ortools.sat.python import cp_model
 from vmgrid.solver.model import ModelError
 from vmgrid.solver.plan import ActionKind, Plan
+from vmgrid.solver.plan_scheduler import nics
 from vmgrid.solver.planner import PlannerOptions
 from vmgrid.solver.schedule_model import (
     dependencies,
-    nic_bandwidth,
     nic_shares,
     precedences,
     stays,
@@ -135,8 +135,9 @@ def improve_schedule(
     pairs, note = precedences(plan, rules, opts.max_precedences)
     if note:
         return keep("skipped", note)
-    nic = nic_shares(plan, popts, nic_bandwidth(plan, popts))
-    facts = (pairs, nic, popts.max_inbound_per_node, nic_bandwidth(plan, popts))
+    bandwidth = nics(plan.src, popts)
+    nic = nic_shares(plan, popts, bandwidth)
+    facts = (pairs, nic, popts.max_inbound_per_node, bandwidth)
     # MTTR alone searches poorly from the greedy hint: a makespan-first search (which also
     # lowers the sum of end times) hints it, and the better of the two is kept.
     phases = ["makespan"] if opts.objective == "makespan" else ["makespan", "mttr"]

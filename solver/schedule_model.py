@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 from vmgrid.solver.constraints import Constraint
 from vmgrid.solver.plan import Action, ActionKind, Plan
+from vmgrid.solver.plan_scheduler import nic_sides, share_mbit
 from vmgrid.solver.planner import PlannerOptions
 
-OUT, IN = "out", "in"
 _ARRIVING = (ActionKind.MIGRATE, ActionKind.BOOT_VM, ActionKind.RESUME)
 _LEAVING = (ActionKind.MIGRATE, ActionKind.SUSPEND, ActionKind.SHUTDOWN_VM)
 
@@ -79,27 +79,18 @@ def stays(plan: Plan) -> list[Stay]:
     return out
 
 
-def nic_bandwidth(plan: Plan, opts: PlannerOptions) -> dict[str, int]:
-    """Node -> NIC Mbit/s per direction, for the nodes under the planner's NIC model."""
-    out = {n: opts.nic_mbit for n in plan.src.nodes} if opts.nic_mbit else {}
-    out.update({n: b for n, b in opts.nic_mbit_by_node.items() if n in plan.src.nodes})
-    return {n: int(b) for n, b in out.items() if b is not None}
-
-
 def nic_shares(
-    plan: Plan, opts: PlannerOptions, nics: Mapping[str, int]
+    plan: Plan, opts: PlannerOptions, nic: Mapping[str, int]
 ) -> dict[int, tuple[int, list[tuple[str, str]]]]:
-    """Migration id -> (Mbit/s it reserves, the NIC sides it crosses), as the planner reserves."""
+    """Migration id -> (Mbit/s it reserves, the NIC sides it crosses), as the planner reserves
+    (`plan_scheduler.share_mbit` and `nic_sides`)."""
     out: dict[int, tuple[int, list[tuple[str, str]]]] = {}
     for a in plan.actions:
-        if a.kind is not ActionKind.MIGRATE or a.src is None or a.dst is None:
+        if a.kind is not ActionKind.MIGRATE or a.dst is None:
             continue
-        ends = [nics[n] for n in (a.src, a.dst) if n in nics]
-        if not ends:
-            continue
-        share = max(1, min([*ends, opts.bandwidth_mbit or min(ends)]))
-        sides = [(a.src, OUT)] if a.src in nics else []
-        out[a.id] = (share, sides + ([(a.dst, IN)] if a.dst in nics else []))
+        share = share_mbit(nic, opts, a.src, a.dst)
+        if share is not None:
+            out[a.id] = (share, nic_sides(nic, a.src, a.dst))
     return out
 
 
