@@ -24,7 +24,6 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -33,8 +32,8 @@ from pathlib import Path
 import grpc
 import libvirt
 from vmgrid.agents.jobmodel import codec as jobs_codec
-from vmgrid.bench.lab_cluster import LabCluster
-from vmgrid.lab import Lab, LabHost, create_boot_disk, hypervisor_unavailable_reason
+from vmgrid.bench.lab_cluster import LabCluster, bench_dir, require_hypervisor
+from vmgrid.lab import Lab, LabHost, create_boot_disk
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2
 
 HEARTBEAT_TIMEOUT_MS = 3000
@@ -210,12 +209,8 @@ def ha_lab(
     """A lab of `hosts` hosts with an HA manager (with `manager_flags(lab)` added to its
     flags) and its agents, in `work_dir` or a new temporary directory (removed after);
     stopped on leaving. ValueError when the machine runs neither KVM nor TCG."""
-    reason = hypervisor_unavailable_reason()
-    if reason is not None:
-        raise ValueError(f"no KVM and no TCG here: {reason}")
-    base = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix=prefix))
-    base.mkdir(parents=True, exist_ok=True)
-    base.chmod(0o755)
+    require_hypervisor()
+    base = bench_dir(work_dir, prefix)
     lab = Lab(base / "lab")
     ha: HaLab | None = None
     try:

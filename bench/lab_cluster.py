@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import Counter
@@ -22,7 +23,13 @@ from pathlib import Path
 
 import libvirt
 from vmgrid.bench.ports import free_port
-from vmgrid.lab import Lab, LabHost, create_boot_disk, make_guest_xml
+from vmgrid.lab import (
+    Lab,
+    LabHost,
+    create_boot_disk,
+    hypervisor_unavailable_reason,
+    make_guest_xml,
+)
 
 _BIN = Path(sys.executable).parent
 
@@ -240,3 +247,20 @@ class LabCluster:
                             dom.destroy()
                     with contextlib.suppress(libvirt.libvirtError):
                         dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+
+
+def require_hypervisor(context: str = "") -> None:
+    """ValueError (its message starting with `context`) when this machine runs neither KVM
+    nor TCG, so no lab can start."""
+    reason = hypervisor_unavailable_reason()
+    if reason is not None:
+        raise ValueError(f"{context}no KVM and no TCG here: {reason}")
+
+
+def bench_dir(given: str | None, prefix: str) -> Path:
+    """A lab bench's work directory: `given`, else a new one under /tmp named `prefix`...;
+    created and readable by the lab's unprivileged host users (0755)."""
+    base = Path(given) if given else Path(tempfile.mkdtemp(prefix=prefix))
+    base.mkdir(parents=True, exist_ok=True)
+    base.chmod(0o755)
+    return base

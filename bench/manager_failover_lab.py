@@ -23,16 +23,15 @@ import argparse
 import contextlib
 import functools
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import grpc
 import libvirt
-from vmgrid.bench.lab_cluster import LabCluster
+from vmgrid.bench.lab_cluster import LabCluster, bench_dir, require_hypervisor
 from vmgrid.bench.manager_failover import kill_leader, say, serving_leader
-from vmgrid.lab import Lab, LabHost, hypervisor_unavailable_reason
+from vmgrid.lab import Lab, LabHost
 from vmgrid.lab.etcd import EtcdCluster
 from vmgrid.lab.replicas import (
     ManagerProcess,
@@ -76,12 +75,8 @@ def _guest_on(cluster: LabCluster, host: LabHost, names: list[str]) -> str:
 
 
 def run_lab(args: argparse.Namespace) -> dict[str, Any]:
-    reason = hypervisor_unavailable_reason()
-    if reason is not None:
-        raise ValueError(f"--driver kvm: no KVM and no TCG here: {reason}")
-    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="vmgrid-failover-lab-"))
-    base.mkdir(parents=True, exist_ok=True)
-    base.chmod(0o755)
+    require_hypervisor("--driver kvm: ")
+    base = bench_dir(args.dir, "vmgrid-failover-lab-")
     lab = Lab(base / "lab")
     try:
         say(f"starting a {args.hosts}-host lab in {base}")

@@ -32,7 +32,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Any
 
 import libvirt
 from vmgrid.agents.cluster.act.driver import REAL_MIGRATION_FIXED_S
+from vmgrid.bench.lab_cluster import bench_dir, require_hypervisor
 from vmgrid.bench.migration_lost import lost_guest_evidence
 from vmgrid.bench.migration_probe import (
     MIB,
@@ -61,7 +61,7 @@ from vmgrid.bench.migration_switchover import (
     switchover,
 )
 from vmgrid.bench.submission import JOB_NAME, USER, SubmissionLab
-from vmgrid.lab import Lab, LabHost, hypervisor_unavailable_reason
+from vmgrid.lab import Lab, LabHost
 from vmgrid.lab.linux import guest_image, mac_addresses, ssh
 from vmgrid.solver.migration_time import (
     QEMU_DOWNTIME_LIMIT_S,
@@ -335,13 +335,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"--migrations-per-load {args.migrations_per_load} must be >= 1, --bandwidth-mbit "
             f"{args.bandwidth_mbit} and --timeout-s {args.timeout_s} > 0"
         )
-    reason = hypervisor_unavailable_reason()
-    if reason is not None:
-        raise ValueError(f"no KVM and no TCG here: {reason}")
+    require_hypervisor()
     guest_image()
-    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="vmgrid-migration-"))
-    base.mkdir(parents=True, exist_ok=True)
-    base.chmod(0o755)
+    base = bench_dir(args.dir, "vmgrid-migration-")
     lab = Lab(base / "lab")
     sub: SubmissionLab | None = None
     bench: MigrationBench | None = None

@@ -29,15 +29,13 @@ import argparse
 import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from vmgrid.bench.lab_cluster import LabCluster
-from vmgrid.lab import Lab, hypervisor_unavailable_reason
+from vmgrid.bench.lab_cluster import LabCluster, bench_dir, require_hypervisor
+from vmgrid.lab import Lab
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,12 +70,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         raise ValueError(f"--hosts {args.hosts} / --guests {args.guests}: need at least 2 each")
     if args.runs < 1:
         raise ValueError(f"--runs {args.runs}: need at least 1")
-    reason = hypervisor_unavailable_reason()
-    if reason is not None:
-        raise ValueError(f"no KVM and no TCG here: {reason}")
-    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="vmgrid-reaction-"))
-    base.mkdir(parents=True, exist_ok=True)
-    base.chmod(0o755)
+    require_hypervisor()
+    base = bench_dir(args.dir, "vmgrid-reaction-")
     lab = Lab(base / "lab")
     flags = [
         "--automation=automatic",

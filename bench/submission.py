@@ -21,15 +21,14 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import libvirt
-from vmgrid.bench.lab_cluster import LabCluster
-from vmgrid.lab import Lab, LabHost, hypervisor_unavailable_reason
+from vmgrid.bench.lab_cluster import LabCluster, bench_dir, require_hypervisor
+from vmgrid.lab import Lab, LabHost
 from vmgrid.lab.linux import (
     guest_image,
     linux_domain_type,
@@ -247,13 +246,9 @@ class SubmissionLab:
 def run(args: argparse.Namespace) -> dict[str, object]:
     if args.members < 1:
         raise ValueError(f"--members {args.members}: need at least 1")
-    reason = hypervisor_unavailable_reason()
-    if reason is not None:
-        raise ValueError(f"no KVM and no TCG here: {reason}")
+    require_hypervisor()
     guest_image()  # fails early, with how to build it, when it is missing
-    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="vmgrid-submit-"))
-    base.mkdir(parents=True, exist_ok=True)
-    base.chmod(0o755)
+    base = bench_dir(args.dir, "vmgrid-submit-")
     lab = Lab(base / "lab")
     sub: SubmissionLab | None = None
     try:

@@ -32,7 +32,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -42,8 +41,9 @@ import libvirt
 from vmgrid.agents.node.traffic_meter import Nft, TrafficMeter
 from vmgrid.agents.traffic import TrafficMatrix
 from vmgrid.bench import traffic as plan_side
+from vmgrid.bench.lab_cluster import bench_dir, require_hypervisor
 from vmgrid.bench.submission import JOB_NAME, USER, SubmissionLab
-from vmgrid.lab import Lab, LabHost, hypervisor_unavailable_reason
+from vmgrid.lab import Lab, LabHost
 from vmgrid.lab.linux import guest_image, mac_addresses, ssh, wait_for_ssh
 
 _BIN = Path(sys.executable).parent
@@ -272,13 +272,9 @@ def crossing(placement: dict[str, int], pairs: int) -> int:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.pairs * 2 > 4 * args.hosts:
         raise ValueError(f"--pairs {args.pairs}: at most {2 * args.hosts} on {args.hosts} hosts")
-    reason = hypervisor_unavailable_reason()
-    if reason is not None:
-        raise ValueError(f"no KVM and no TCG here: {reason}")
+    require_hypervisor()
     guest_image()
-    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="vmgrid-traffic-"))
-    base.mkdir(parents=True, exist_ok=True)
-    base.chmod(0o755)
+    base = bench_dir(args.dir, "vmgrid-traffic-")
     lab = Lab(base / "lab")
     sub: SubmissionLab | None = None
     nets: HostNetworks | None = None
