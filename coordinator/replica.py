@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import logging
 
-import grpc
-import grpc.aio
-from vmgrid.agents.cluster.service.replica import Replica, ReplicaOptions, StandbyInterceptor
+from vmgrid.agents.cluster.service.replica import Replica, ReplicaOptions
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +30,3 @@ log = logging.getLogger(__name__)
 def coordinator_replica(options: ReplicaOptions, grid_id: str) -> Replica:
     """The election of the coordinators of `grid_id` (the cluster managers' own code)."""
     return Replica(options, grid_id, scope="grids", role="coordinator", subject="grid")
-
-
-class TakeoverGate(StandbyInterceptor):
-    """The standby gate, also closed on a new leader until it has read the grid's state from
-    etcd (a cluster registering before that would be wiped by the restore)."""
-
-    def __init__(self, replica: Replica) -> None:
-        super().__init__(replica)
-        self.restored = False
-
-    async def _check(self, context: grpc.aio.ServicerContext) -> None:
-        replica = self._replica
-        if replica.leading() and not self.restored:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                f"coordinator replica {replica.replica_id} has just been elected and is reading "
-                "the grid's state from etcd; retry in a moment",
-            )
-        await super()._check(context)

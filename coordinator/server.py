@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import grpc.aio
 from grpc_health.v1.health import aio as health_aio
-from vmgrid.agents.cluster.service.replica import Replica
+from vmgrid.agents.cluster.service.replica import Replica, StandbyInterceptor
 from vmgrid.agents.cluster.service.retention import Retention
 from vmgrid.agents.cluster.service.standby import StateFollower
 from vmgrid.agents.cluster.service.state_mirror import StateMirror
@@ -32,7 +32,7 @@ from vmgrid.coordinator.grid_jobs import GridJobs
 from vmgrid.coordinator.mover import GridMover
 from vmgrid.coordinator.moves import MoveJournal
 from vmgrid.coordinator.registry import Registry
-from vmgrid.coordinator.replica import TakeoverGate, coordinator_replica
+from vmgrid.coordinator.replica import coordinator_replica
 from vmgrid.coordinator.retention import GridPruner
 from vmgrid.coordinator.rpc import CoordinatorServicer, GridLinkServicer
 from vmgrid.coordinator.service import Coordinator
@@ -74,14 +74,14 @@ class CoordinatorServer:
         self.replica: Replica | None = None
         """This coordinator's part in its grid's election (``[etcd]``); None: the only one."""
         self.mirror: StateMirror | None = None
-        self.gate: TakeoverGate | None = None
+        self.gate: StandbyInterceptor | None = None
         self.deposed = asyncio.Event()
         """Set when this replica's leadership ended: it has stopped acting and must exit."""
         self._leading: asyncio.Task[None] | None = None
         self._relay: asyncio.Task[None] | None = None
         if config.replica.endpoints:
             self.replica = coordinator_replica(config.replica, config.grid_id)
-            self.gate = TakeoverGate(self.replica)
+            self.gate = StandbyInterceptor(self.replica, "the grid's state")
 
     async def start(self) -> str:
         """Bind, serve and start the liveness watchdog; returns the bound host:port."""
@@ -166,7 +166,7 @@ class CoordinatorServer:
         self.mirror = mirror
         self.coordinator.before_command = mirror.durable
         self.gate.write_through = mirror
-        self.gate.restored = True
+        self.gate.caught_up = True
         mirroring = asyncio.create_task(mirror.run())
         options = self.config.replica
         retention = Retention(options.keep_finished, options.keep_finished_hours * 3600,

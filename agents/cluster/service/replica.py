@@ -244,13 +244,18 @@ async def flush_periodically(mirror: Flushable, what: str, period_s: float = 0.5
 
 
 class StandbyInterceptor(grpc.aio.ServerInterceptor):
-    """Refuses every call but health and reflection while the replica does not lead; on the
-    leader, a unary call that changed something answers only once ``write_through`` has
-    stored the change in etcd, so an operator's acknowledged change survives the leader."""
+    """Refuses every call but health and reflection while the replica does not lead, and on a
+    new leader until it has read the replicated state back from etcd (``caught_up``: a call
+    served before would act on the standby's copy, and its change would not be written
+    through); on the leader, a unary call that changed something answers only once
+    ``write_through`` has stored the change in etcd, so an operator's acknowledged change
+    survives the leader. `state` names what is read at takeover, for the refusal."""
 
-    def __init__(self, replica: Replica) -> None:
+    def __init__(self, replica: Replica, state: str) -> None:
         self._replica = replica
+        self._state = state
         self.write_through: WriteThrough | None = None
+        self.caught_up = False
 
     async def intercept_service(
         self,
@@ -300,7 +305,13 @@ class StandbyInterceptor(grpc.aio.ServerInterceptor):
     async def _check(self, context: grpc.aio.ServicerContext) -> None:
         replica = self._replica
         if replica.leading():
-            return
+            if self.caught_up:
+                return
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"{replica.role} replica {replica.replica_id or replica.address} has just been "
+                f"elected and is reading {self._state} from etcd; retry in a moment",
+            )
         leader = replica.leader_address if replica.leader_address != replica.address else ""
         if replica.etcd_silent_s():
             leader = ""  # who led is stale: sending agents there would only bounce them

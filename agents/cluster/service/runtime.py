@@ -132,7 +132,7 @@ class ClusterRuntime:
         if self.options.replica.endpoints:
             self.replica = Replica(self.options.replica, config.cluster_id)
             self.manager.leading = self.replica.leading
-            self.standby_interceptor = StandbyInterceptor(self.replica)
+            self.standby_interceptor = StandbyInterceptor(self.replica, "the cluster's state")
             self.server.interceptors.append(self.standby_interceptor)
             self.server.view = ViewServicer(self.manager, self.options.replica.view_period_s)
             self._replica_credentials = (
@@ -220,6 +220,7 @@ class ClusterRuntime:
         durable = WriteThroughs(self.mirror, tables)
         self.manager.before_command = durable.flush
         self.standby_interceptor.write_through = durable
+        self.standby_interceptor.caught_up = True
         mirroring = [asyncio.create_task(self.mirror.run()), asyncio.create_task(tables.run())]
         mirroring.append(
             asyncio.create_task(self._pruner(tables).run(self.options.replica.prune_period_s))
