@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from vmgrid.agents.cluster.operator.policy import restore as restore_policy
 from vmgrid.agents.cluster.rules.store import RuleStore
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.drains import persist_drains, restore_drains
+from vmgrid.agents.cluster.service.powered_off import persist_power_changes, restore_powered_off
 from vmgrid.agents.cluster.service.replica import Replica, ReplicaOptions, StandbyInterceptor
 from vmgrid.agents.cluster.service.replica_store import EtcdMirror
 from vmgrid.agents.cluster.service.retention import Pruner, Retention
@@ -51,7 +51,6 @@ from vmgrid.agents.cluster.service.warm_view import ViewFollower, ViewServicer
 from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.common.etcd import EtcdUnavailable
 from vmgrid.agents.common.supervise import supervise
-from vmgrid.agents.model import NodeCapacity, NodeHello, NodeIdentity
 from vmgrid.agents.tls import TlsFiles, channel_credentials
 
 if TYPE_CHECKING:
@@ -114,9 +113,9 @@ class ClusterRuntime:
         self.operator = OperatorApi(self)
         self.server.operator = self.operator
         if not self.options.replica.endpoints:
-            self._restore_powered_off()  # a replica reads them from etcd once it leads
+            restore_powered_off(self.manager.state, self.journal)  # a replica: once it leads
             restore_drains(self.manager.state, self.journal)
-        self._persist_power_changes()
+        persist_power_changes(self.manager.state, self.journal)
         persist_drains(self.manager.state, self.journal)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -144,28 +143,6 @@ class ClusterRuntime:
             )
         self.state_follower: StateFollower | None = None
         self.view_follower: ViewFollower | None = None
-
-    def _restore_powered_off(self) -> None:
-        """Nodes this manager powered off stay known across its restarts (the journal keeps
-        them until their agent says hello again), so they can still be powered on."""
-        state = self.manager.state
-        for node_id, text, draining in self.journal.powered_off_nodes():
-            try:
-                state.restore_powered_off(hello_from_json(text), draining)
-            except (ValueError, TypeError, KeyError) as exc:
-                log.warning("journal: powered-off node %r unreadable (%s); forgotten", node_id, exc)
-                self.journal.forget_powered_off(node_id)
-
-    def _persist_power_changes(self) -> None:
-        state = self.manager.state
-
-        def persist(node_id: str, hello: NodeHello | None, draining: bool) -> None:
-            if hello is None:
-                self.journal.forget_powered_off(node_id)
-            else:
-                self.journal.remember_powered_off(node_id, hello_to_json(hello), draining)
-
-        state.power_listeners.append(persist)
 
     @property
     def address(self) -> str:
@@ -213,7 +190,7 @@ class ClusterRuntime:
             follower.loads - int(reread),
             len(self.manager.state.node_ids()),
         )
-        self._restore_powered_off()
+        restore_powered_off(self.manager.state, self.journal)
         restore_policy(self.journal, self.loop)
         restore_drains(self.manager.state, self.journal)
         self.mirror.attach()
@@ -386,19 +363,3 @@ class ClusterRuntime:
             await self.replica.close()
         self.manager.state.rules.close()
         self.journal.close()
-
-
-def hello_to_json(hello: NodeHello) -> str:
-    """A node's hello as the journal keeps it."""
-    return json.dumps(dataclasses.asdict(hello), sort_keys=True)
-
-
-def hello_from_json(text: str) -> NodeHello:
-    """The hello `hello_to_json` wrote; ValueError/TypeError/KeyError when it is not one."""
-    data = json.loads(text)
-    return NodeHello(
-        identity=NodeIdentity(**data["identity"]),
-        capacity=NodeCapacity(**data["capacity"]),
-        started_at_unix_ns=int(data.get("started_at_unix_ns", 0)),
-        report_period_ms=int(data.get("report_period_ms", 3000)),
-    )
