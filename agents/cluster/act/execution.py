@@ -1,6 +1,7 @@
 """What the plan executor (executor.py) and its drivers exchange: a precondition check's
 verdict, an action's outcome, what a restart observes, the driver protocol, and the events and
-reports the executor gives out."""
+reports the executor gives out, and how a plan's and a restarted action's state follow from
+its actions' and the driver's."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from vmgrid.agents.cluster.act.journal import ActionState, PlanState
+from vmgrid.agents.cluster.act.journal import ActionRecord, ActionState, Journal, PlanState
 from vmgrid.solver.plan import Action
 
 
@@ -96,3 +97,41 @@ class ExecutionReport:
 
     def count(self, state: ActionState) -> int:
         return sum(1 for s in self.actions.values() if s is state)
+
+
+BROKEN = (ActionState.FAILED, ActionState.SKIPPED, ActionState.CANCELLED)
+"""An action in one of these states lets none of its dependants start."""
+
+
+def plan_state(states: dict[int, ActionState]) -> PlanState:
+    """A finished plan's state from its actions' final states."""
+    values = set(states.values())
+    if ActionState.CANCELLED in values:
+        return PlanState.CANCELLED
+    if values <= {ActionState.SUCCEEDED}:
+        return PlanState.SUCCEEDED
+    return PlanState.FAILED
+
+
+def reconcile(driver: ActionDriver, journal: Journal, record: ActionRecord) -> ActionRecord:
+    """An action journaled as running: look at fresh state to learn how it ended."""
+    if record.state is not ActionState.RUNNING:
+        return record
+    seen = driver.observe(record.action)
+    if seen is Observed.DONE:
+        journal.finish_action(
+            record.plan_id, record.action.id, ActionState.SUCCEEDED, "completed during restart"
+        )
+        state = ActionState.SUCCEEDED
+    elif seen is Observed.GONE:
+        journal.finish_action(
+            record.plan_id, record.action.id, ActionState.SKIPPED, "subject gone after restart"
+        )
+        state = ActionState.SKIPPED
+    else:
+        # Not done: it will be re-sent with the same command id, which the agent
+        # deduplicates if the first send did reach it.
+        state = ActionState.PENDING
+    return ActionRecord(
+        record.plan_id, record.action, state, record.attempt, record.message, record.simulated
+    )

@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
+from vmgrid.agents.cluster.act.execution import BROKEN, plan_state, reconcile
 from vmgrid.agents.cluster.act.execution import READY as READY
 from vmgrid.agents.cluster.act.execution import ActionDriver as ActionDriver
 from vmgrid.agents.cluster.act.execution import Check as Check
@@ -180,34 +181,11 @@ class PlanExecutor:
         self.claim(plan_id)
         self._within[plan_id] = within
         try:
-            reconciled = [self._reconcile(r) for r in record.actions]
+            reconciled = [reconcile(self._driver, self._journal, r) for r in record.actions]
             return await self._drive(plan_id, tuple(reconciled))
         finally:
             self._within.pop(plan_id, None)
             self.release(plan_id)
-
-    def _reconcile(self, record: ActionRecord) -> ActionRecord:
-        """An action journaled as running: look at fresh state to learn how it ended."""
-        if record.state is not ActionState.RUNNING:
-            return record
-        seen = self._driver.observe(record.action)
-        if seen is Observed.DONE:
-            self._journal.finish_action(
-                record.plan_id, record.action.id, ActionState.SUCCEEDED, "completed during restart"
-            )
-            state = ActionState.SUCCEEDED
-        elif seen is Observed.GONE:
-            self._journal.finish_action(
-                record.plan_id, record.action.id, ActionState.SKIPPED, "subject gone after restart"
-            )
-            state = ActionState.SKIPPED
-        else:
-            # Not done: it will be re-sent with the same command id, which the agent
-            # deduplicates if the first send did reach it.
-            state = ActionState.PENDING
-        return ActionRecord(
-            record.plan_id, record.action, state, record.attempt, record.message, record.simulated
-        )
 
     async def _drive(self, plan_id: str, records: Sequence[ActionRecord]) -> ExecutionReport:
         states = {r.action.id: r.state for r in records}
@@ -256,7 +234,7 @@ class PlanExecutor:
                 self._holders.pop(vm_uuid, None)
             self._wakeups.pop(plan_id, None)
             self._cancelled.discard(plan_id)
-        final = _plan_state(states)
+        final = plan_state(states)
         self._journal.set_plan_state(plan_id, final)
         return ExecutionReport(plan_id, final, dict(states), messages)
 
@@ -283,7 +261,7 @@ class PlanExecutor:
             for aid, action in actions.items():
                 if states[aid] is not ActionState.PENDING:
                     continue
-                bad = [d for d in action.depends_on if states.get(d) in _BROKEN]
+                bad = [d for d in action.depends_on if states.get(d) in BROKEN]
                 if bad:
                     why = f"action {bad[0]} it depends on did not succeed"
                     self._finish(plan_id, action, states, messages, ActionState.SKIPPED, why)
@@ -406,15 +384,3 @@ class PlanExecutor:
         for aid in [a for a, s in states.items() if s is ActionState.PENDING]:
             cancelled = (ActionState.CANCELLED, "plan cancelled")
             self._finish(plan_id, actions[aid], states, messages, *cancelled)
-
-
-_BROKEN = (ActionState.FAILED, ActionState.SKIPPED, ActionState.CANCELLED)
-
-
-def _plan_state(states: dict[int, ActionState]) -> PlanState:
-    values = set(states.values())
-    if ActionState.CANCELLED in values:
-        return PlanState.CANCELLED
-    if values <= {ActionState.SUCCEEDED}:
-        return PlanState.SUCCEEDED
-    return PlanState.FAILED
