@@ -182,8 +182,16 @@ def domain_xml(
     if network:
         devices.append(_nic(network))
     if domain_type != "test":
-        ET.SubElement(devices, "serial", type="pty")
+        serial = ET.SubElement(devices, "serial", type="pty")
+        ET.SubElement(serial, "log", file=console_log_path(overlay_path), append="on")
     return ET.tostring(dom, encoding="unicode")
+
+
+def console_log_path(overlay_path: str | Path) -> str:
+    """Where a member's serial console is kept (beside its overlay, on every node that runs
+    it): the kernel's and the guest's console messages, appended across boots and migrations,
+    for a guest that stops answering."""
+    return str(Path(overlay_path).with_suffix(".console.log"))
 
 
 def _nic(network: str) -> ET.Element:

@@ -13,6 +13,7 @@ PVM guest kernels) the boots take minutes, hence the `slow` mark and the long bo
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,3 +54,10 @@ def test_a_submitted_group_is_reachable_by_its_user_with_the_nfs_share(
         assert check["peers_reached"] == others
     exported = sorted(p.name for p in submission_lab.server.export_dir.iterdir())
     assert "from-sub-0" in exported and "from-sub-1" in exported
+    # each member's serial console is kept beside its overlay, for a guest that stops answering
+    members = submission_lab.member_domains([c["name"] for c in checks])
+    for name, (_host, dom) in sorted(members.items()):
+        log = ET.fromstring(dom.XMLDesc()).find("devices/serial/log")
+        assert log is not None, name
+        console = Path(log.get("file", "")).read_text(errors="replace")
+        assert f"{name} login:" in console, console[-600:]  # the guest's getty on ttyS0

@@ -77,6 +77,8 @@ def test_domain_xml_has_overlay_on_backing_file_and_seed(domain_type: str) -> No
     assert disk.find("source").get("file") == "/o/mpi-0.qcow2"  # type: ignore[union-attr]
     assert disk.find("backingStore/source").get("file") == "/img/base.qcow2"  # type: ignore[union-attr]
     assert dom.find("devices/disk[@device='cdrom']/source").get("file") == "/s/mpi-0.iso"  # type: ignore[union-attr]
+    logs = [log.get("file") for log in dom.iterfind("devices/serial/log")]
+    assert logs == ([] if domain_type == "test" else ["/o/mpi-0.console.log"])
 
 
 def test_domain_xml_refuses_a_non_member_and_an_unknown_type() -> None:
