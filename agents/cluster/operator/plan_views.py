@@ -11,6 +11,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vmgrid.agents.cluster.act.execution import plan_state
 from vmgrid.agents.cluster.act.journal import ActionState, PlanRecord, PlanState
 from vmgrid.agents.cluster.decide.control import Decision
 from vmgrid.solver.plan import Action
@@ -128,9 +129,4 @@ def from_actions(
 
 def final_state(states: dict[int, ActionState]) -> PlanStatus:
     """How a plan ended, from its actions' final states (the executor's own rule)."""
-    values = set(states.values())
-    if ActionState.CANCELLED in values:
-        return PlanStatus.CANCELLED
-    if values <= {ActionState.SUCCEEDED}:
-        return PlanStatus.SUCCEEDED
-    return PlanStatus.FAILED
+    return _FROM_JOURNAL[plan_state(states)]
