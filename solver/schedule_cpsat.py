@@ -153,44 +153,28 @@ def improve_schedule(
         return keep("skipped", note)
     fixed = Routes(plan.actions, {})
     routes = plan_routes(plan, rules, popts, opts.pivot_vms, opts.pivots) if opts.pivots else fixed
-    left = opts.time_limit_s
+    # First the planner's routes (half the limit when there are others to choose from), then
+    # every route, hinted by that schedule, so re-routing can only improve on it.
+    share = 0.5 if routes.of_vm else 1.0
+    status, new, found = _attempt(plan, fixed, pairs, popts, opts, opts.time_limit_s * share)
+    if new is None:
+        return keep(status, "the greedy plan breaks the model's capacity: greedy kept")
     refused: tuple[str, ...] = ()
-    banned: list[dict[str, int]] = []
-    tries = 0
-    while True:
-        # With other routes to choose from, half of the time left: a re-routed schedule the
-        # validator refuses is cut off and the search runs again (at most REROUTE_TRIES times),
-        # then the plan's own routes are re-timed with what is left.
-        last = not routes.of_vm or tries >= REROUTE_TRIES
-        status, new, found = _attempt(
-            plan, routes, pairs, popts, opts, left / (1 if last else 2), banned
+    if routes.of_vm:
+        extra = [0] * (len(routes.actions) - len(plan.actions))
+        hint = Found(found.starts + extra, {})
+        status, new, refused = _reroute(
+            plan, routes, pairs, popts, opts, rules, t0, hint, (status, new)
         )
-        left = opts.time_limit_s - (time.perf_counter() - t0)
-        if new is None:
-            return keep(status, "the greedy plan breaks the model's capacity: greedy kept")
-        if (
-            last
-            or not new.rerouted
-            or _rank(new.plan, opts.objective) >= _rank(plan, opts.objective)
-        ):
-            break
-        bad = tuple(v.message for v in validate_plan(new.plan, rules))
-        if not bad:
-            break
-        refused += bad
-        banned += _culprits({vm: k for vm, k in found.routes.items() if k}, bad)
-        note = f"{tries + 1} re-routed schedule(s) refused by the validator"
-        tries += 1
-        if tries >= REROUTE_TRIES:
-            routes = fixed
+        if refused:
+            note = f"re-routed schedules refused by the validator: {len(refused)}"
     if _rank(new.plan, opts.objective) >= _rank(plan, opts.objective):
         proven = " (proven optimal)" if status == "optimal" else ""
         why = f"no better {opts.objective} than the greedy schedule{proven}: greedy kept"
         return keep(status, why, refused)
-    if not new.rerouted:
-        bad = tuple(v.message for v in validate_plan(new.plan, rules))
-        if bad:
-            return keep(status, "CP-SAT's schedule does not validate: greedy kept", refused + bad)
+    bad = tuple(v.message for v in validate_plan(new.plan, rules))
+    if bad:
+        return keep(status, "CP-SAT's schedule does not validate: greedy kept", refused + bad)
     spent = time.perf_counter() - t0
     return ScheduleResult(
         new.plan,
@@ -204,6 +188,40 @@ def improve_schedule(
         refused,
         new.rerouted,
     )
+
+
+def _reroute(
+    plan: Plan,
+    routes: Routes,
+    pairs: set[tuple[int, int]],
+    popts: PlannerOptions,
+    opts: ScheduleOptions,
+    rules: Sequence[Any],
+    t0: float,
+    hint: Found,
+    start: tuple[str, _Retimed],
+) -> tuple[str, _Retimed, tuple[str, ...]]:
+    """The best schedule over every route within the time left, from `start` (the planner's
+    routes re-timed, and CP-SAT's status for them): a re-routed one the validator refuses is cut off (the route choices of
+    the VMs it names, else the whole combination) and the search runs again, at most
+    REROUTE_TRIES times, each with three quarters of the time left (the last with all)."""
+    banned: list[dict[str, int]] = []
+    refused: tuple[str, ...] = ()
+    status, best = start
+    for tries in range(REROUTE_TRIES):
+        left = opts.time_limit_s - (time.perf_counter() - t0)
+        if left <= 0.05:
+            break
+        share = 1.0 if tries == REROUTE_TRIES - 1 else 0.75
+        status, new, found = _attempt(plan, routes, pairs, popts, opts, left * share, banned, hint)
+        if new is None or _rank(new.plan, opts.objective) >= _rank(best.plan, opts.objective):
+            break
+        bad = tuple(v.message for v in validate_plan(new.plan, rules)) if new.rerouted else ()
+        if not bad:
+            return status, new, refused
+        refused += bad
+        banned += _culprits({vm: k for vm, k in found.routes.items() if k}, bad)
+    return status, best, refused
 
 
 def _culprits(chosen: Mapping[str, int], bad: Sequence[str]) -> list[dict[str, int]]:
@@ -231,6 +249,7 @@ def _attempt(
     opts: ScheduleOptions,
     limit_s: float,
     banned: Sequence[Mapping[str, int]] = (),
+    hint: Found | None = None,
 ) -> tuple[str, _Retimed | None, Found]:
     """CP-SAT's best schedule over `routes` but the `banned` route choices (the plan itself
     when it finds none; None when the plan breaks the model's capacity), and its choices."""
@@ -241,7 +260,7 @@ def _attempt(
     # MTTR alone searches poorly from the greedy hint: a makespan-first search (which also
     # lowers the sum of end times) hints it, and the better of the two is kept.
     phases = ["makespan"] if opts.objective == "makespan" else ["makespan", "mttr"]
-    hint = Found([a.start_s for a in routes.actions], {})
+    hint = hint or Found([a.start_s for a in routes.actions], {})
     best, chosen = _Retimed(plan, ()), hint
     status = "unknown"
     for objective in phases:
