@@ -1,8 +1,8 @@
 """Re-time a plan's actions with CP-SAT to lower its makespan or its MTTR.
 
 `improve_schedule(plan, constraints, planner, options)` takes the planner's greedy plan (its
-actions, pivots, suspend/resume pairs, kinds, durations and nodes stay as they are) and gives
-each action a new start:
+actions' kinds, durations and nodes stay as they are, but for the VMs of migration cycles, which
+may change route: optional pivots, below) and gives each action a new start:
 
 - one interval per action, of the greedy plan's duration (a migration's comes from its NIC
   share, as the planner computed it);
@@ -17,6 +17,15 @@ each action a new start:
 - objective `makespan` (then the sum of end times) or `mttr` (the sum of end times, BtrPlace's
   MinMTTR, within twice the greedy makespan), with the greedy starts as a complete hint and a
   short limit.
+
+Optional pivots (`schedule_routes`, `schedule_intervals`): for up to `pivot_vms` VMs the planner
+pivoted or suspended, or whose migration lies on a cycle between nodes, the model may choose the
+direct move or a hop through one of up to `pivots` pivot nodes the planner's own checks admit,
+instead of the planner's route: each route has a presence literal (exactly one per VM), its hops
+and presences are optional intervals in the same cumulatives, so capacity holds over time at
+every node, the pivot included. The planner's routes are re-timed first; that schedule hints the
+search over every route; a re-routed schedule the validator refuses is cut off and the search
+runs again (`REROUTE_TRIES`).
 
 Sound by construction and by check: the re-timed plan is kept only when CP-SAT found a strictly
 better one by the chosen objective AND the independent validator (`vmgrid.solver.validate`,
