@@ -49,7 +49,7 @@ class IntervalModel:
         self.start: list[cp_model.IntVar] = []
         self.end: list[cp_model.IntVar] = []
         self.interval: list[cp_model.IntervalVar] = []
-        ends: list[cp_model.LinearExprT] = []
+        ends: list[cp_model.IntVar] = []
         for a, h in zip(routes.actions, hint.starts, strict=True):
             d = a.duration_s
             s = self.cp.new_int_var(0, max(0, self.horizon - d), f"start{a.id}")
