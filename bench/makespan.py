@@ -76,6 +76,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="CP-SAT re-timing budget per batch, seconds (default 5)",
     )
+    parser.add_argument(
+        "--pivots",
+        type=int,
+        default=3,
+        help="candidate pivot nodes per VM of a migration cycle in the interval model "
+        "(default 3; 0: the planner's routes are kept, as before optional pivots)",
+    )
+    parser.add_argument(
+        "--cycles",
+        action="store_true",
+        help="a full ring: nodes exactly full whose VMs rotate, plus spare nodes, so the "
+        "planner must pivot (see make_cycle_batch)",
+    )
 
 
 def make_batch(nodes: int, vms: int, seed: int) -> list[Migration]:
@@ -88,6 +101,27 @@ def make_batch(nodes: int, vms: int, seed: int) -> list[Migration]:
         dst = rng.choice([n for n in names if n != src])
         batch.append(Migration(i, f"vm{i}", src, dst, rng.choice((512, 1024, 2048, 4096))))
     return batch
+
+
+def make_cycle_batch(nodes: int, vms: int, seed: int) -> tuple[list[Migration], dict[str, int]]:
+    """A ring of `nodes` - max(1, nodes // 4) nodes, each exactly full with one VM per slot
+    (`vms` // ring slots, a seeded size of 512 MiB to 4 GiB per slot); each slot's VMs rotate
+    by a seeded shift along the ring, so every node ends exactly full again and no migration
+    can start before some VM is moved aside onto a spare node (twice the largest VM each).
+    Also the node memory in MiB."""
+    rng = random.Random(seed)
+    spare = max(1, nodes // 4)
+    ring = nodes - spare
+    sizes = [rng.choice((512, 1024, 2048, 4096)) for _ in range(max(1, vms // ring))]
+    shifts = [rng.randrange(1, ring) for _ in sizes]
+    names = [f"n{i}" for i in range(nodes)]
+    batch: list[Migration] = []
+    for r in range(ring):
+        for size, shift in zip(sizes, shifts, strict=True):
+            key = len(batch)
+            batch.append(Migration(key, f"vm{key}", names[r], names[(r + shift) % ring], size))
+    memory = {n: sum(sizes) for n in names[:ring]} | {n: 2 * max(sizes) for n in names[ring:]}
+    return batch, memory
 
 
 def fair_shares(flows: dict[int, tuple[str, str]], nic_mbit: float) -> dict[int, float]:
@@ -167,12 +201,17 @@ def capped_baseline(batch: Sequence[Migration], cap: int) -> StartRule:
 
 
 def batch_plan(
-    batch: Sequence[Migration], nodes: int, nic_mbit: int
+    batch: Sequence[Migration],
+    nodes: int,
+    nic_mbit: int,
+    memory: dict[str, int] | None = None,
 ) -> tuple[Plan, PlannerOptions]:
-    """The planner's plan for the batch, with the per-NIC-direction model, and its options."""
+    """The planner's plan for the batch, with the per-NIC-direction model, and its options
+    (node memory: `memory`, else twice the batch's)."""
     names = [f"n{i}" for i in range(nodes)]
     total_mib = sum(m.memory_mib for m in batch)
-    node_list = [Node(n, {CPU: 1_000_000, MEMORY: 2 * total_mib}) for n in names]
+    mem = memory or dict.fromkeys(names, 2 * total_mib)
+    node_list = [Node(n, {CPU: 1_000_000, MEMORY: mem[n]}) for n in names]
     src = Model.of(
         node_list, [VM(m.vm, {CPU: 100, MEMORY: m.memory_mib}, host=m.src) for m in batch]
     )
@@ -188,26 +227,35 @@ def planned_order(
     per_node: int = 2,
     plan: Plan | None = None,
 ) -> tuple[list[Migration], StartRule]:
-    """The batch in planned start order, and the executor's start rule over the plan (the
-    planner's own for the batch unless `plan` is given)."""
+    """The plan's migrations (one per hop: a pivoted VM has two, keyed by action id) in planned
+    start order, and the executor's start rule over the plan (the planner's own for the batch
+    unless `plan` is given)."""
     if plan is None:
         plan = batch_plan(batch, nodes, nic_mbit)[0]
-    actions = {a.subject: a for a in plan.actions if a.kind is ActionKind.MIGRATE}
-    by_id = {a.id: a for a in plan.actions}
-    key_of = {m.vm: m.key for m in batch}
-    after = {
-        key_of[vm]: {key_of[by_id[d].subject] for d in a.depends_on} for vm, a in actions.items()
-    }
-    links = {m.key: (m.src, m.dst) for m in batch}
+    size = {m.vm: m.memory_mib for m in batch}
+    hops = [a for a in plan.actions if a.kind is ActionKind.MIGRATE]
+    moves = [Migration(a.id, a.subject, str(a.src), str(a.dst), size[a.subject]) for a in hops]
+    migrating = {a.id for a in hops}
+    after = {a.id: {d for d in a.depends_on if d in migrating} for a in hops}
+    links = {m.key: (m.src, m.dst) for m in moves}
+    moves_of = {m.key: m for m in moves}
 
     def can_start(m: Migration, active: set[int], done: set[int]) -> bool:
-        busy = _busy(batch, active)
+        busy = _busy(moves, active)
         room = busy.get(m.src, 0) < per_node and busy.get(m.dst, 0) < per_node
         link_free = all(links[k] != links[m.key] for k in active)
         return after[m.key] <= done and room and link_free
 
-    ordered = sorted(batch, key=lambda m: (actions[m.vm].start_s, actions[m.vm].id))
-    return ordered, can_start
+    start = {a.id: a.start_s for a in hops}
+    return sorted(moves_of.values(), key=lambda m: (start[m.key], m.key)), can_start
+
+
+def completions(moves: Sequence[Migration], ends: dict[int, float]) -> dict[str, float]:
+    """VM -> the end of its last hop."""
+    out: dict[str, float] = {}
+    for m in moves:
+        out[m.vm] = max(out.get(m.vm, 0.0), ends[m.key])
+    return out
 
 
 def lower_bound_s(batch: Sequence[Migration], nic_mbit: int, dirty_mbit: int) -> float:
@@ -220,25 +268,38 @@ def lower_bound_s(batch: Sequence[Migration], nic_mbit: int, dirty_mbit: int) ->
 
 
 def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
-    batch = make_batch(args.nodes, args.vms, seed)
+    memory = None
+    if args.cycles:
+        batch, memory = make_cycle_batch(args.nodes, args.vms, seed)
+    else:
+        batch = make_batch(args.nodes, args.vms, seed)
     nic, dirty = args.nic_mbit, args.dirty_mbit
     base_ends = simulate_ends(batch, capped_baseline(batch, 2), nic, dirty)
-    greedy, popts = batch_plan(batch, args.nodes, nic)
-    planned_ends = simulate_ends(*planned_order(batch, args.nodes, nic, plan=greedy), nic, dirty)
-    sched = ScheduleOptions(args.schedule, time_limit_s=args.schedule_time_limit)
+    greedy, popts = batch_plan(batch, args.nodes, nic, memory)
+    hops = planned_order(batch, args.nodes, nic, plan=greedy)
+    planned_ends = completions(hops[0], simulate_ends(*hops, nic, dirty))
+    sched = ScheduleOptions(
+        args.schedule, time_limit_s=args.schedule_time_limit, pivots=args.pivots
+    )
     timed = improve_schedule(greedy, (), popts, sched)
-    timed_ends = simulate_ends(*planned_order(batch, args.nodes, nic, plan=timed.plan), nic, dirty)
+    hops = planned_order(batch, args.nodes, nic, plan=timed.plan)
+    timed_ends = completions(hops[0], simulate_ends(*hops, nic, dirty))
     baseline, planned, cpsat = (max(e.values()) for e in (base_ends, planned_ends, timed_ends))
     bound = lower_bound_s(batch, nic, dirty)
     gain = 1 - planned / baseline
     print(
         f"seed {seed}: baseline {baseline:.1f} s, vmgrid {planned:.1f} s, "
-        f"vmgrid+CP-SAT {cpsat:.1f} s ({timed.used}), gain {gain:.1%} "
-        f"(lower bound {bound:.1f} s)",
+        f"vmgrid+CP-SAT {cpsat:.1f} s ({timed.used}, {len(timed.rerouted)} re-routed), "
+        f"gain {gain:.1%} (lower bound {bound:.1f} s)",
         file=sys.stderr,
     )
+
+    def pivots(plan: Plan) -> int:
+        return sum(1 for a in plan.actions if a.kind is ActionKind.MIGRATE) - len(batch)
+
     return {
         "seed": seed,
+        "vms": len(batch),
         "baseline_makespan_s": round(baseline, 1),
         "vmgrid_makespan_s": round(planned, 1),
         "cpsat_makespan_s": round(cpsat, 1),
@@ -250,8 +311,12 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         "plan": {
             "greedy_makespan_s": greedy.makespan_s,
             "greedy_mttr_s": greedy.mttr_s,
+            "greedy_pivots": pivots(greedy),
             "cpsat_makespan_s": timed.plan.makespan_s,
             "cpsat_mttr_s": timed.plan.mttr_s,
+            "cpsat_pivots": pivots(timed.plan),
+            "rerouted": len(timed.rerouted),
+            "refused": len(timed.violations),
             "cpsat_solve_s": round(timed.solve_s, 2),
             "cpsat_status": timed.status,
             "used": timed.used,
@@ -273,6 +338,11 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             f"{args.nic_mbit} --dirty-mbit {args.dirty_mbit}: need a seed, >= 2 nodes, >= 1 VM, "
             "a positive NIC and a non-negative dirty rate"
         )
+    if args.pivots < 0 or (args.cycles and args.nodes < 3):
+        raise ValueError(
+            f"--pivots {args.pivots} --nodes {args.nodes} --cycles {args.cycles}: give pivots "
+            ">= 0, and >= 3 nodes for a ring with a spare node"
+        )
     if not args.schedule_time_limit > 0:
         raise ValueError(
             f"--schedule-time-limit {args.schedule_time_limit}: give a positive number of seconds"
@@ -290,7 +360,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
     plans = [r["plan"] for r in results]
     return {
-        "migrations": args.vms,
+        "migrations": results[0]["vms"],
         "nodes": args.nodes,
         "nic_mbit": args.nic_mbit,
         "dirty_mbit": args.dirty_mbit,
@@ -305,6 +375,12 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "gain_min": round(min(gains), 3),
         "schedule": args.schedule,
         "schedule_time_limit_s": args.schedule_time_limit,
+        "pivots": args.pivots,
+        "cycles": bool(args.cycles),
+        "baseline_ignores_capacity": bool(args.cycles),
+        "greedy_pivots": sum(int(p["greedy_pivots"]) for p in plans),
+        "cpsat_pivots": sum(int(p["cpsat_pivots"]) for p in plans),
+        "rerouted": sum(int(p["rerouted"]) for p in plans),
         "cpsat_used": sum(1 for p in plans if p["used"] == "cpsat"),
         "cpsat_valid": all(p["valid"] for p in plans),
         "cpsat_solve_s_max": max(p["cpsat_solve_s"] for p in plans),

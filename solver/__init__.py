@@ -3,8 +3,8 @@
 Pipeline, one module per stage: `model` (snapshot values) -> `problem` (derived facts, filters)
 -> `heuristics` (FFD, greedy repair) -> `cpsat` (repair model with `constraints` plugins and
 `objectives`) -> `lns` (CP-SAT neighbourhoods over the answer) -> `planner` (timed plan, `plan`)
--> `schedule_cpsat` (the plan re-timed by makespan or MTTR, when asked) -> `explain` (reasons,
-conflicting sets).
+-> `schedule_cpsat` (the plan re-timed by makespan or MTTR, when asked; the VMs of migration
+cycles may change pivot, `schedule_routes`) -> `explain` (reasons, conflicting sets).
 Entry point: `solve(Problem(model, constraints, objective), SolveOptions()) -> SolveResult`.
 """
 

@@ -25,7 +25,7 @@ def break_cycle(s: Scheduler, pending: list[Todo], now: int) -> None:
         if todo.kind is not ActionKind.MIGRATE or todo.vm in s.pivoted:
             continue
         for node in s.src.nodes:
-            if node not in (todo.src, todo.dst) and _may_pivot(s, todo, node, now):
+            if node not in (todo.src, todo.dst) and may_pivot(s, todo, node, now):
                 _pivot(s, pending, i, node, now)
                 return
     for i, todo in enumerate(pending):
@@ -51,7 +51,7 @@ def stuck(pending: list[Todo]) -> str:
     return ", ".join(f"{t.kind.value} {t.vm}->{t.dst or '-'}" for t in pending[:5])
 
 
-def _may_pivot(s: Scheduler, todo: Todo, node: str, now: int) -> bool:
+def may_pivot(s: Scheduler, todo: Todo, node: str, now: int) -> bool:
     """May `todo`'s VM stop over on `node` now: a node online now that no rule forbids (a node
     that only empties to be switched off is fine: its shutdown waits for every departure),
     allowed by every rule's whitelist, with room, and admitted by every continuous rule."""
@@ -131,7 +131,7 @@ def _pivot_wave(s: Scheduler, pending: list[Todo], now: int, anywhere: bool) -> 
             continue
         for i in chosen:
             target = next(
-                (p for p in order if p != node and _may_pivot(s, pending[i], p, now)), None
+                (p for p in order if p != node and may_pivot(s, pending[i], p, now)), None
             )
             if target is None or pending[i].dst == target:
                 break

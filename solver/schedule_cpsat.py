@@ -1,8 +1,8 @@
 """Re-time a plan's actions with CP-SAT to lower its makespan or its MTTR.
 
 `improve_schedule(plan, constraints, planner, options)` takes the planner's greedy plan (its
-actions, pivots, suspend/resume pairs, kinds, durations and nodes stay as they are) and gives
-each action a new start:
+actions' kinds, durations and nodes stay as they are, but for the VMs of migration cycles, which
+may change route: optional pivots, below) and gives each action a new start:
 
 - one interval per action, of the greedy plan's duration (a migration's comes from its NIC
   share, as the planner computed it);
@@ -18,6 +18,15 @@ each action a new start:
   MinMTTR, within twice the greedy makespan), with the greedy starts as a complete hint and a
   short limit.
 
+Optional pivots (`schedule_routes`, `schedule_intervals`): for up to `pivot_vms` VMs the planner
+pivoted or suspended, or whose migration lies on a cycle between nodes, the model may choose the
+direct move or a hop through one of up to `pivots` pivot nodes the planner's own checks admit,
+instead of the planner's route: each route has a presence literal (exactly one per VM), its hops
+and presences are optional intervals in the same cumulatives, so capacity holds over time at
+every node, the pivot included. The planner's routes are re-timed first; that schedule hints the
+search over every route; a re-routed schedule the validator refuses is cut off and the search
+runs again (`REROUTE_TRIES`).
+
 Sound by construction and by check: the re-timed plan is kept only when CP-SAT found a strictly
 better one by the chosen objective AND the independent validator (`vmgrid.solver.validate`,
 continuous rules over time included) finds nothing wrong; otherwise the greedy plan comes back
@@ -26,26 +35,26 @@ unchanged. `ScheduleResult.used` says which one did, and `note` why.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ortools.sat.python import cp_model
 from vmgrid.solver.model import ModelError
-from vmgrid.solver.plan import ActionKind, Plan
+from vmgrid.solver.plan import Plan
 from vmgrid.solver.plan_scheduler import nics
 from vmgrid.solver.planner import PlannerOptions
-from vmgrid.solver.schedule_model import (
-    dependencies,
-    nic_shares,
-    precedences,
-    stays,
-)
+from vmgrid.solver.schedule_intervals import Found, IntervalModel, Nic
+from vmgrid.solver.schedule_model import dependencies, nic_shares, precedences
+from vmgrid.solver.schedule_routes import Routes, plan_routes, route_pairs
 from vmgrid.solver.validate import validate_plan
 from vmgrid.solver.validate_rules import as_rules
 
 SCHEDULES = ("greedy", "makespan", "mttr")
+REROUTE_TRIES = 3
+"""Re-routed schedules refused by the validator before the plan's own routes are re-timed."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,12 @@ class ScheduleOptions:
     num_workers: int = 2
     """CP-SAT search workers (the build machines have 2 cores)."""
     seed: int = 0
+    pivots: int = 3
+    """Per VM of a migration cycle (pivoted or suspended by the planner, or moving along a cycle
+    between nodes), how many candidate pivot nodes the model may route it through instead of
+    the planner's route (the direct move is offered too); 0: the planner's routes are kept."""
+    pivot_vms: int = 16
+    """How many such VMs may change route (pivoted or suspended ones first)."""
     max_precedences: int = 200_000
     """Above this many precedence pairs (continuous rules over many actions), the greedy plan is
     kept without building a model."""
@@ -74,6 +89,11 @@ class ScheduleOptions:
             raise ModelError(
                 f"ScheduleOptions.time_limit_s = {self.time_limit_s}: must be positive seconds"
             )
+        for name in ("pivots", "pivot_vms"):
+            if getattr(self, name) < 0:
+                raise ModelError(
+                    f"ScheduleOptions.{name} = {getattr(self, name)}: must be >= 0 (0: off)"
+                )
         if self.num_workers < 1:
             raise ModelError(f"ScheduleOptions.num_workers = {self.num_workers}: must be >= 1")
 
@@ -92,7 +112,11 @@ class ScheduleResult:
     solve_s: float
     note: str = ""
     violations: tuple[str, ...] = ()
-    """What the validator found wrong with CP-SAT's schedule (then the greedy one was used)."""
+    """What the validator found wrong with CP-SAT's schedule (then the greedy one was used, or
+    the plan's own routes re-timed when the re-routed schedule was the one refused)."""
+    rerouted: tuple[str, ...] = ()
+    """VMs of migration cycles that take another route than the planner's, e.g.
+    ``b: via n3 instead of direct``."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -106,6 +130,7 @@ class ScheduleResult:
             "solve_s": round(self.solve_s, 3),
             "note": self.note,
             "violations": len(self.violations),
+            "rerouted": list(self.rerouted),
         }
 
 
@@ -135,156 +160,183 @@ def improve_schedule(
     pairs, note = precedences(plan, rules, opts.max_precedences)
     if note:
         return keep("skipped", note)
-    bandwidth = nics(plan.src, popts)
-    nic = nic_shares(plan, popts, bandwidth)
-    facts = (pairs, nic, popts.max_inbound_per_node, bandwidth)
-    # MTTR alone searches poorly from the greedy hint: a makespan-first search (which also
-    # lowers the sum of end times) hints it, and the better of the two is kept.
-    phases = ["makespan"] if opts.objective == "makespan" else ["makespan", "mttr"]
-    hint = [a.start_s for a in plan.actions]
-    found: list[Plan] = []
-    status = "unknown"
-    for objective in phases:
-        model = _Model(plan, objective, hint)
-        if not model.post(*facts):
-            return keep("skipped", "the greedy plan breaks the model's capacity: greedy kept")
-        status, starts = _search(model, opts, opts.time_limit_s / len(phases))
-        if starts is not None:
-            hint = starts
-            found.append(_retimed(plan, starts, pairs, nic, bool(popts.max_inbound_per_node)))
-    if not found:
-        return keep(status, "CP-SAT found no schedule in its time limit: greedy kept")
-    new = min(found, key=lambda p: _rank(p, opts.objective))
-    if _rank(new, opts.objective) >= _rank(plan, opts.objective):
-        proven = " (proven optimal)" if status == "optimal" else ""
-        return keep(
-            status, f"no better {opts.objective} than the greedy schedule{proven}: greedy kept"
+    fixed = Routes(plan.actions, {})
+    routes = plan_routes(plan, rules, popts, opts.pivot_vms, opts.pivots) if opts.pivots else fixed
+    # First the planner's routes (half the limit when there are others to choose from), then
+    # every route, hinted by that schedule, so re-routing can only improve on it.
+    share = 0.5 if routes.of_vm else 1.0
+    status, new, found = _attempt(plan, fixed, pairs, popts, opts, opts.time_limit_s * share)
+    if new is None:
+        return keep(status, "the greedy plan breaks the model's capacity: greedy kept")
+    refused: tuple[str, ...] = ()
+    if routes.of_vm:
+        extra = [0] * (len(routes.actions) - len(plan.actions))
+        hint = Found(found.starts + extra, {})
+        status, new, refused = _reroute(
+            plan, routes, pairs, popts, opts, rules, t0, hint, (status, new)
         )
-    bad = tuple(v.message for v in validate_plan(new, rules))
+        if refused:
+            note = f"re-routed schedules refused by the validator: {len(refused)}"
+    if _rank(new.plan, opts.objective) >= _rank(plan, opts.objective):
+        proven = " (proven optimal)" if status == "optimal" else ""
+        why = f"no better {opts.objective} than the greedy schedule{proven}: greedy kept"
+        return keep(status, why, refused)
+    bad = tuple(v.message for v in validate_plan(new.plan, rules))
     if bad:
-        return keep(status, "CP-SAT's schedule does not validate: greedy kept", bad)
+        return keep(status, "CP-SAT's schedule does not validate: greedy kept", refused + bad)
     spent = time.perf_counter() - t0
     return ScheduleResult(
-        new, "cpsat", opts.objective, status, plan.makespan_s, plan.mttr_s, spent, note
+        new.plan,
+        "cpsat",
+        opts.objective,
+        status,
+        plan.makespan_s,
+        plan.mttr_s,
+        spent,
+        note,
+        refused,
+        new.rerouted,
     )
 
 
-def _search(model: _Model, opts: ScheduleOptions, limit_s: float) -> tuple[str, list[int] | None]:
-    """CP-SAT's status name and the starts it found (None: no schedule in time)."""
+def _reroute(
+    plan: Plan,
+    routes: Routes,
+    pairs: set[tuple[int, int]],
+    popts: PlannerOptions,
+    opts: ScheduleOptions,
+    rules: Sequence[Any],
+    t0: float,
+    hint: Found,
+    start: tuple[str, _Retimed],
+) -> tuple[str, _Retimed, tuple[str, ...]]:
+    """The best schedule over every route within the time left, from `start` (the planner's
+    routes re-timed, and CP-SAT's status for them): a re-routed one the validator refuses is cut off (the route choices of
+    the VMs it names, else the whole combination) and the search runs again, at most
+    REROUTE_TRIES times, each with three quarters of the time left (the last with all)."""
+    banned: list[dict[str, int]] = []
+    refused: tuple[str, ...] = ()
+    status, best = start
+    for tries in range(REROUTE_TRIES):
+        left = opts.time_limit_s - (time.perf_counter() - t0)
+        if left <= 0.05:
+            break
+        share = 1.0 if tries == REROUTE_TRIES - 1 else 0.75
+        status, new, found = _attempt(plan, routes, pairs, popts, opts, left * share, banned, hint)
+        if new is None or _rank(new.plan, opts.objective) >= _rank(best.plan, opts.objective):
+            break
+        bad = tuple(v.message for v in validate_plan(new.plan, rules)) if new.rerouted else ()
+        if not bad:
+            return status, new, refused
+        refused += bad
+        banned += _culprits({vm: k for vm, k in found.routes.items() if k}, bad)
+    return status, best, refused
+
+
+def _culprits(chosen: Mapping[str, int], bad: Sequence[str]) -> list[dict[str, int]]:
+    """The route choices to ban after the validator refused `chosen`: each re-routed VM its
+    messages name, on its own; else the whole combination."""
+    named = [
+        {vm: k}
+        for vm, k in chosen.items()
+        if any(re.search(rf"\b{re.escape(vm)}\b", m) for m in bad)
+    ]
+    return named or [dict(chosen)]
+
+
+@dataclass(frozen=True)
+class _Retimed:
+    plan: Plan
+    rerouted: tuple[str, ...]
+
+
+def _attempt(
+    plan: Plan,
+    routes: Routes,
+    pairs: set[tuple[int, int]],
+    popts: PlannerOptions,
+    opts: ScheduleOptions,
+    limit_s: float,
+    banned: Sequence[Mapping[str, int]] = (),
+    hint: Found | None = None,
+) -> tuple[str, _Retimed | None, Found]:
+    """CP-SAT's best schedule over `routes` but the `banned` route choices (the plan itself
+    when it finds none; None when the plan breaks the model's capacity), and its choices."""
+    bandwidth = nics(plan.src, popts)
+    nic = nic_shares(routes.actions, popts, bandwidth)
+    everything = pairs | route_pairs(plan, routes)
+    facts = (everything, nic, popts.max_inbound_per_node, bandwidth)
+    # MTTR alone searches poorly from the greedy hint: a makespan-first search (which also
+    # lowers the sum of end times) hints it, and the better of the two is kept.
+    phases = ["makespan"] if opts.objective == "makespan" else ["makespan", "mttr"]
+    hint = hint or Found([a.start_s for a in routes.actions], {})
+    best, chosen = _Retimed(plan, ()), hint
+    status = "unknown"
+    for objective in phases:
+        model = IntervalModel(plan, routes, objective, hint)
+        if not model.post(*facts):
+            return "skipped", None, hint
+        for combination in banned:
+            model.ban(combination)
+        status, found = _search(model, opts, limit_s / len(phases))
+        if found is not None:
+            hint = found
+            new = _retimed(plan, routes, found, everything, nic, bool(popts.max_inbound_per_node))
+            if _rank(new.plan, opts.objective) < _rank(best.plan, opts.objective):
+                best, chosen = new, found
+    return status, best, chosen
+
+
+def _search(
+    model: IntervalModel, opts: ScheduleOptions, limit_s: float
+) -> tuple[str, Found | None]:
+    """CP-SAT's status name and the schedule it found (None: none in time)."""
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = limit_s
+    solver.parameters.max_time_in_seconds = max(0.05, limit_s)
     solver.parameters.num_workers = opts.num_workers
     solver.parameters.random_seed = opts.seed
     code = solver.solve(model.cp)
     status = solver.status_name(code).lower()
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return status, None
-    return status, [int(solver.value(s)) for s in model.start]
+    return status, model.found(solver)
 
 
 def _retimed(
     plan: Plan,
-    starts: Sequence[int],
+    routes: Routes,
+    found: Found,
     pairs: Iterable[tuple[int, int]],
-    nic: dict[int, tuple[int, list[tuple[str, str]]]],
+    nic: Nic,
     inbound_cap: bool,
-) -> Plan:
-    """`plan` with new starts (same durations) and the dependencies of the new order."""
-    timed = [
-        replace(a, start_s=s, end_s=s + a.duration_s)
-        for a, s in zip(plan.actions, starts, strict=True)
+) -> _Retimed:
+    """`plan` with the chosen routes, the new starts (same durations), the actions renumbered
+    in order, and the dependencies of the new order; with what changed route."""
+    optional = routes.optional
+    kept = [
+        a
+        for a in routes.actions
+        if optional.get(a.id, (a.subject, -1))[1] in (-1, found.routes.get(a.subject))
     ]
-    deps = dependencies(timed, pairs, nic, inbound_cap)
-    return Plan(plan.src, plan.dst, tuple(replace(a, depends_on=deps[a.id]) for a in timed))
+    new_id = {a.id: k for k, a in enumerate(kept)}
+    timed = [
+        replace(a, id=new_id[a.id], start_s=s, end_s=s + a.duration_s)
+        for a in kept
+        for s in (found.starts[a.id],)
+    ]
+    moved = [(new_id[b], new_id[a]) for b, a in pairs if b in new_id and a in new_id]
+    shares = {new_id[i]: x for i, x in nic.items() if i in new_id}
+    deps = dependencies(timed, moved, shares, inbound_cap)
+    new = Plan(plan.src, plan.dst, tuple(replace(a, depends_on=deps[a.id]) for a in timed))
+    rerouted = tuple(
+        f"{vm}: {rs[found.routes[vm]].describe()} instead of {rs[0].describe()}"
+        for vm, rs in routes.of_vm.items()
+        if found.routes.get(vm, 0) != 0
+    )
+    return _Retimed(new, rerouted)
 
 
 def _rank(plan: Plan, objective: str) -> tuple[int, int]:
     if objective == "makespan":
         return plan.makespan_s, plan.mttr_s
     return plan.mttr_s, plan.makespan_s
-
-
-class _Model:
-    """The CP-SAT interval model of one plan; `start[i]` is action i's start."""
-
-    def __init__(self, plan: Plan, objective: str, hint: Sequence[int]) -> None:
-        self.plan, self.cp = plan, cp_model.CpModel()
-        durations = [a.duration_s for a in plan.actions]
-        greedy_end = plan.makespan_s
-        self.horizon = greedy_end if objective == "makespan" else 2 * greedy_end
-        self.start: list[cp_model.IntVar] = []
-        self.end: list[cp_model.IntVar] = []
-        self.interval: list[cp_model.IntervalVar] = []
-        for a, d, h in zip(plan.actions, durations, hint, strict=True):
-            s = self.cp.new_int_var(0, self.horizon - d, f"start{a.id}")
-            e = self.cp.new_int_var(d, self.horizon, f"end{a.id}")
-            self.start.append(s)
-            self.end.append(e)
-            self.interval.append(self.cp.new_interval_var(s, d, e, f"action{a.id}"))
-            self.cp.add_hint(s, h)
-        total = sum(self.end)
-        if objective == "makespan":
-            last = self.cp.new_int_var(0, self.horizon, "makespan")
-            self.cp.add_max_equality(last, self.end)
-            self.cp.minimize(last * (len(self.end) * self.horizon + 1) + total)
-        else:
-            self.cp.add(total <= plan.mttr_s)
-            self.cp.minimize(total)
-
-    def post(
-        self,
-        pairs: Iterable[tuple[int, int]],
-        nic: dict[int, tuple[int, list[tuple[str, str]]]],
-        inbound_cap: int | None,
-        bandwidth: dict[str, int],
-    ) -> bool:
-        """Post precedences and cumulatives; False when a fixed base already overflows."""
-        for before, after in pairs:
-            self.cp.add(self.end[before] <= self.start[after])
-        if not self._capacity():
-            return False
-        on_side: dict[tuple[str, str], list[int]] = {}
-        for i, (_, sides) in nic.items():
-            for side in sides:
-                on_side.setdefault(side, []).append(i)
-        for (node, _), ids in on_side.items():
-            self._cumulative(ids, [nic[i][0] for i in ids], bandwidth[node])
-        if inbound_cap:
-            inbound: dict[str, list[int]] = {}
-            for a in self.plan.actions:
-                if a.kind is ActionKind.MIGRATE and a.dst is not None:
-                    inbound.setdefault(a.dst, []).append(a.id)
-            for ids in inbound.values():
-                self._cumulative(ids, [1] * len(ids), inbound_cap)
-        return True
-
-    def _cumulative(self, ids: Sequence[int], demands: Sequence[int], capacity: int) -> None:
-        if sum(demands) > capacity:
-            self.cp.add_cumulative([self.interval[i] for i in ids], demands, capacity)
-
-    def _capacity(self) -> bool:
-        base: dict[tuple[str, str], int] = {}
-        moving: dict[tuple[str, str], list[tuple[cp_model.IntervalVar, int]]] = {}
-        for k, stay in enumerate(stays(self.plan)):
-            if stay.since is None and stay.until is None:
-                for rc, q in stay.demand.items():
-                    base[(stay.node, rc)] = base.get((stay.node, rc), 0) + q
-                continue
-            span = self._span(k, stay.since, stay.until)
-            for rc, q in stay.demand.items():
-                if q:
-                    moving.setdefault((stay.node, rc), []).append((span, q))
-        for (node, rc), items in moving.items():
-            room = self.plan.src.nodes[node].cap(rc) - base.get((node, rc), 0)
-            if room < 0:
-                return False
-            if sum(q for _, q in items) > room:
-                self.cp.add_cumulative([x for x, _ in items], [q for _, q in items], room)
-        return True
-
-    def _span(self, k: int, since: int | None, until: int | None) -> cp_model.IntervalVar:
-        """The interval of a presence: from `since`'s start (0) to `until`'s end (horizon)."""
-        start: cp_model.LinearExprT = 0 if since is None else self.start[since]
-        end: cp_model.LinearExprT = self.horizon if until is None else self.end[until]
-        size = self.cp.new_int_var(0, self.horizon, f"stay{k}")
-        return self.cp.new_interval_var(start, size, end, f"stay{k}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from vmgrid.solver.constraints import Constraint
@@ -59,33 +60,43 @@ def vm_actions(plan: Plan) -> dict[str, list[Action]]:
     return out
 
 
-def stays(plan: Plan) -> list[Stay]:
-    """Every presence of every running VM on a node while the plan runs."""
+def stays(plan: Plan, skip: AbstractSet[str] = frozenset()) -> list[Stay]:
+    """Every presence of every running VM on a node while the plan runs (but the VMs `skip`)."""
     out: list[Stay] = []
     per_vm = vm_actions(plan)
-    for name, old in plan.src.vms.items():
-        new = plan.dst.vms[name].demand if name in plan.dst.vms else old.demand
-        here: tuple[str, Mapping[str, int], int | None] | None = None
-        if old.running and old.host is not None:
-            here = (old.host, old.demand, None)
-        for a in per_vm.get(name, []):
-            if a.kind in _LEAVING and here is not None:
-                out.append(Stay(name, here[0], here[1], here[2], a.id))
-                here = None
-            if a.kind in _ARRIVING and a.dst is not None:
-                here = (a.dst, new, a.id)
-        if here is not None:
-            out.append(Stay(name, here[0], here[1], here[2], None))
+    for name in plan.src.vms:
+        if name not in skip:
+            out += vm_stays(plan, name, per_vm.get(name, []))
+    return out
+
+
+def vm_stays(plan: Plan, name: str, acts: Sequence[Action]) -> list[Stay]:
+    """The presences of VM `name` when its actions are `acts` (in turn): the plan's own, or
+    another route to the same destination (`vmgrid.solver.schedule_routes`)."""
+    old = plan.src.vms[name]
+    new = plan.dst.vms[name].demand if name in plan.dst.vms else old.demand
+    out: list[Stay] = []
+    here: tuple[str, Mapping[str, int], int | None] | None = None
+    if old.running and old.host is not None:
+        here = (old.host, old.demand, None)
+    for a in acts:
+        if a.kind in _LEAVING and here is not None:
+            out.append(Stay(name, here[0], here[1], here[2], a.id))
+            here = None
+        if a.kind in _ARRIVING and a.dst is not None:
+            here = (a.dst, new, a.id)
+    if here is not None:
+        out.append(Stay(name, here[0], here[1], here[2], None))
     return out
 
 
 def nic_shares(
-    plan: Plan, opts: PlannerOptions, nic: Mapping[str, int]
+    actions: Iterable[Action], opts: PlannerOptions, nic: Mapping[str, int]
 ) -> dict[int, tuple[int, list[tuple[str, str]]]]:
     """Migration id -> (Mbit/s it reserves, the NIC sides it crosses), as the planner reserves
     (`plan_scheduler.share_mbit` and `nic_sides`)."""
     out: dict[int, tuple[int, list[tuple[str, str]]]] = {}
-    for a in plan.actions:
+    for a in actions:
         if a.kind is not ActionKind.MIGRATE or a.dst is None:
             continue
         share = share_mbit(nic, opts, a.src, a.dst)
@@ -116,6 +127,19 @@ def precedences(
         if len(pairs) > limit:
             return pairs, f"continuous rules need over {limit} precedences: greedy kept"
     return pairs, ""
+
+
+def node_precedences(actions: Sequence[Action], among: Iterable[Action]) -> list[tuple[int, int]]:
+    """The node boots before the arrivals of `among` and node shutdowns after its departures
+    (`among`: actions not in the plan, e.g. another route's hops)."""
+    pairs = []
+    for a in among:
+        for node in actions:
+            if node.kind is ActionKind.BOOT_NODE and _arrives(a, node.subject):
+                pairs.append((node.id, a.id))
+            elif node.kind is ActionKind.SHUTDOWN_NODE and _leaves(a, node.subject):
+                pairs.append((a.id, node.id))
+    return pairs
 
 
 def _arrives(a: Action, node: str) -> bool:

@@ -11,6 +11,7 @@ from vmgrid.bench.makespan import (
     fair_shares,
     lower_bound_s,
     make_batch,
+    make_cycle_batch,
     planned_order,
     run,
     simulate,
@@ -67,6 +68,8 @@ def args_for(**over: object) -> argparse.Namespace:
         "seeds": "3",
         "schedule": "mttr",
         "schedule_time_limit": 1.0,
+        "pivots": 3,
+        "cycles": False,
     }
     return argparse.Namespace(**(base | over))
 
@@ -82,6 +85,28 @@ def test_cpsat_schedule_is_reported_beside_the_greedy_one_and_validates() -> Non
     assert (plan["used"] == "cpsat") == (timed < greedy)
     for key in ("cpsat_makespan_s", "cpsat_mttr_s", "vmgrid_mttr_s", "baseline_mttr_s"):
         assert float(out[key]) > 0  # type: ignore[arg-type]
+
+
+def test_a_full_ring_makes_the_planner_pivot_and_the_model_may_pivot_otherwise() -> None:
+    out = run(args_for(nodes=5, vms=8, cycles=True, schedule="makespan", seeds="1,2"))
+    assert out["cycles"] is True and out["migrations"] == 8  # 4 ring nodes, 2 slots
+    assert int(out["greedy_pivots"]) > 0  # type: ignore[call-overload]
+    for seed in out["seeds"]:  # type: ignore[attr-defined]
+        plan = seed["plan"]
+        assert plan["valid"] is True
+        timed = (plan["cpsat_makespan_s"], plan["cpsat_mttr_s"])
+        assert timed <= (plan["greedy_makespan_s"], plan["greedy_mttr_s"])
+        assert plan["rerouted"] == 0 or plan["used"] == "cpsat"
+
+
+def test_a_cycle_batch_rotates_full_nodes() -> None:
+    batch, memory = make_cycle_batch(6, 12, seed=3)
+    ring = [f"n{i}" for i in range(5)]  # one spare node: n5
+    assert len(batch) == 10 and {m.src for m in batch} == set(ring)
+    for node in ring:
+        held = sum(m.memory_mib for m in batch if m.src == node)
+        assert held == memory[node] == sum(m.memory_mib for m in batch if m.dst == node)
+    assert all(m.src != m.dst for m in batch) and memory["n5"] >= max(m.memory_mib for m in batch)
 
 
 def test_bad_schedule_time_limit_is_named() -> None:

@@ -134,7 +134,7 @@ def test_cpsat_schedule_validates_and_is_never_worse_than_the_greedy_one(
     got = improve_schedule(greedy, rules, opts, options)
     assert validate_plan(got.plan, rules) == []
     assert rank(got.plan, objective) <= rank(greedy, objective)
-    assert same_actions(got.plan, greedy)
+    assert same_actions(got.plan, greedy) or got.rerouted  # else pivots chosen by the model
     assert deps_respected(got.plan)
     if got.used == "cpsat":
         assert rank(got.plan, objective) < rank(greedy, objective)
