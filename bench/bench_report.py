@@ -93,6 +93,8 @@ HEADLINE: dict[str, tuple[str, ...]] = {
         "max_ms",
         "manager_cpu_cores",
         "decision_process_cpu_cores",
+        "manager_loop_thread_cpu_cores",
+        "driver_cpu_cores",
         "manager_rss_mb",
         "rejected",
         "not_applied",
