@@ -11,12 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from vmgrid.agents.cluster.decide.forked import (
-    CHILD_NICENESS,
-    FORK_AVAILABLE,
-    ForkedError,
-    run_forked,
-)
+from vmgrid.agents.cluster.decide.forked import FORK_AVAILABLE, ForkedError, run_forked
 
 pytestmark = pytest.mark.skipif(not FORK_AVAILABLE, reason="forked decisions need Linux fork")
 
@@ -30,13 +25,6 @@ def test_child_computes_on_the_parents_memory_as_of_the_fork() -> None:
 
     pid, total = asyncio.run(scenario())
     assert pid != os.getpid() and total == sum(range(1000))
-
-
-def test_child_runs_nicer_than_the_manager() -> None:
-    own = os.getpriority(os.PRIO_PROCESS, 0)
-    child = asyncio.run(run_forked(lambda: os.getpriority(os.PRIO_PROCESS, 0), 10))
-    assert child == min(19, own + CHILD_NICENESS)
-    assert os.getpriority(os.PRIO_PROCESS, 0) == own  # the parent keeps its priority
 
 
 def test_child_changes_do_not_reach_the_parent() -> None:

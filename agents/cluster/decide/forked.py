@@ -160,21 +160,10 @@ def _child(fn: Callable[[], object], write_fd: int, parent: int, timeout_s: floa
         os._exit(code)
 
 
-CHILD_NICENESS = 5
-"""How much nicer than the manager a decision process runs. On a machine whose cores are all
-busy (the manager's event loop, gRPC's threads, anything else), a decision process at the
-manager's priority takes a core's share from report ingestion for the second or more it
-thinks, and reports wait behind it; a little nicer, it takes what the manager leaves (about a
-quarter of a core shared with one busy task at the manager's priority) and only takes longer;
-on an idle core it runs as fast as before."""
-
-
 def _on_its_own(parent: int, timeout_s: float) -> None:
     """Signals end the child rather than reaching the parent's handlers (the asyncio wake-up
     descriptor it inherited is the parent's); it dies with its parent, and on its own once
-    past its time; it yields the CPU to the manager (CHILD_NICENESS)."""
-    with contextlib.suppress(OSError):
-        os.nice(CHILD_NICENESS)
+    past its time."""
     with contextlib.suppress(ValueError):  # only possible from the main thread
         signal.set_wakeup_fd(-1)
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
