@@ -57,7 +57,8 @@ MEASURES: dict[str, str] = {
     "rolled back in place); checkpoint_s: one coordinated memory checkpoint of both",
     "ingest": "a real vmgrid-cluster and simulated agents (real streams, many per process and "
     "channel); latency = manager apply time - report sent_at; manager CPU includes its reaped "
-    "decision processes",
+    "decision processes, of it the event loop's thread (the rest is gRPC's threads); driver CPU "
+    "is the processes playing the agents, on the same cores",
     "agent": "RSS at the end, its peak, and the least-squares slope of RSS sampled every 10 s "
     "over the window (flat memory: near 0 MB/h); uss_mb: the agent's private pages, shared_file_mb: "
     "shared library pages it maps (counted in RSS); the agent runs as installed, its vmgrid "
@@ -93,6 +94,8 @@ HEADLINE: dict[str, tuple[str, ...]] = {
         "max_ms",
         "manager_cpu_cores",
         "decision_process_cpu_cores",
+        "manager_loop_thread_cpu_cores",
+        "driver_cpu_cores",
         "manager_rss_mb",
         "rejected",
         "not_applied",

@@ -7,8 +7,12 @@ it resets the manager's ingest counters, measures for ``--seconds`` and reads ba
 reports/s (applied by the manager; ``sent_per_s`` are those the agents wrote in the same window,
 and ``not_applied`` how many more were written than applied in it: reports still queued or in
 flight at the window's end, or lost), p50/p99 latency (manager apply time minus the report's sent_at, same clock),
-the manager's CPU (cores, from /proc/PID/stat, its decision processes included) and RSS (MiB,
-from /proc/PID/status), and, from its /metrics, how many decisions it made in the window and
+the manager's CPU (cores, from /proc/PID/stat, its decision processes included; of it, its
+event loop's thread; the rest is gRPC's threads), the CPU of the processes playing the agents
+(``driver_cpu_cores``: the load generator shares the machine's cores with the manager, so a
+manager figure is read beside it), the manager's minor page faults per second (each first write
+to a page shared with a forked decision process faults) and its RSS (MiB, from
+/proc/PID/status), and, from its /metrics, how many decisions it made in the window and
 how long they took (the decision loop runs unless ``--manager-flag=--no-decisions``).
 """
 
@@ -209,11 +213,37 @@ def _driver_main(
 # ---- manager process ----------------------------------------------------------------------
 
 
+def _stat(path: str) -> list[str]:
+    """The fields of a /proc stat file after the command name (field 3, state, is [0])."""
+    return Path(path).read_text().rpartition(")")[2].split()
+
+
 def _cpu_seconds(pid: int) -> tuple[float, float]:
     """(the process's own CPU seconds, those of its reaped children: decision processes)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    fields = _stat(f"/proc/{pid}/stat")
     tick = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
+def _loop_thread_seconds(pid: int) -> float:
+    """CPU seconds of the process's main thread (the manager's event loop: decoding, state);
+    the rest of its own CPU is gRPC's threads."""
+    fields = _stat(f"/proc/{pid}/task/{pid}/stat")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _minor_faults(pid: int) -> int:
+    """Minor page faults of the process so far: with a decision process forked, each first
+    write to a page shared with it faults (and copies the page while the child lives)."""
+    return int(_stat(f"/proc/{pid}/stat")[7])
+
+
+def _window(manager: int, drivers: list[int]) -> tuple[float, float, float, float, int]:
+    """What the window's figures are differences of: the manager's own and reaped children's
+    CPU, its loop thread's, the drivers' (the load generator's), and its minor faults."""
+    own, children = _cpu_seconds(manager)
+    driver_cpu = sum(sum(_cpu_seconds(pid)) for pid in drivers)
+    return own, children, _loop_thread_seconds(manager), driver_cpu, _minor_faults(manager)
 
 
 def _decisions(metrics_address: str) -> tuple[float, float]:
@@ -320,18 +350,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             decisions_start, decide_s_start = _decisions(metrics_address)
             time.sleep(2.0)  # reports held up by that scrape are applied before the reset
             asyncio.run(_stats(address, True))
-            (own_start, children_start), t_start = _cpu_seconds(manager.pid), time.monotonic()
+            driver_pids = [proc.pid for proc in drivers if proc.pid is not None]
+            start, t_start = _window(manager.pid, driver_pids), time.monotonic()
             sent_start = sum(c.value for c in counters)
             _progress(f"measuring {args.seconds} s")
             time.sleep(args.seconds)
             stats = asyncio.run(_stats(address, False))
             sent = sum(c.value for c in counters) - sent_start
             elapsed = time.monotonic() - t_start
-            own, children = _cpu_seconds(manager.pid)
+            end = _window(manager.pid, driver_pids)
             rss = _rss_mb(manager.pid)
             decisions, decide_s = _decisions(metrics_address)
-            cpu = (own - own_start + children - children_start) / elapsed
-            decision_cpu = (children - children_start) / elapsed
+            own, children, loop_thread, driver_cpu, faults = (
+                b - a for a, b in zip(start, end, strict=True)
+            )
+            cpu = (own + children) / elapsed
         finally:
             stop.set()
             for proc in drivers:
@@ -357,7 +390,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "sent_per_s": round(sent / elapsed, 1),
         "not_applied": max(0, sent - stats.reports_total),
         "manager_cpu_cores": round(cpu, 3),
-        "decision_process_cpu_cores": round(decision_cpu, 3),
+        "decision_process_cpu_cores": round(children / elapsed, 3),
+        "manager_loop_thread_cpu_cores": round(loop_thread / elapsed, 3),
+        "driver_cpu_cores": round(driver_cpu / elapsed, 3),
+        "manager_minor_faults_per_s": round(faults / elapsed),
         "manager_rss_mb": round(rss, 1),
         "decisions": int(decisions - decisions_start),
         "decide_s": round(decide_s - decide_s_start, 2),

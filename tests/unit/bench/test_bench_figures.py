@@ -33,3 +33,22 @@ def test_ingest_names_a_bad_count() -> None:
     ingest.add_arguments(parser)
     with pytest.raises(ValueError, match="--agents: 0 must be >= 1"):
         ingest._check(parser.parse_args(["--agents", "0"]))
+
+
+def test_ingest_window_reads_the_loop_thread_and_page_faults_of_a_process() -> None:
+    import os
+    import time
+
+    pid = os.getpid()
+    own, _, loop_thread, driver_cpu, faults = ingest._window(pid, [])
+    assert driver_cpu == 0.0
+    assert 0.0 <= loop_thread <= own + 0.02  # the main thread is part of the process
+    fresh = bytearray(16 * 2**20)  # 4,096 pages, each faulted in at its first write
+    fresh[::4096] = b"\x01" * (len(fresh) // 4096)
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:  # burn CPU on this (the main) thread
+        pass
+    after = ingest._window(pid, [pid])
+    assert after[4] - faults >= 4096 // 2
+    assert after[2] > loop_thread
+    assert after[3] == pytest.approx(sum(after[:2]), abs=0.02)  # this process as a driver
