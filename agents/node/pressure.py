@@ -126,14 +126,24 @@ class VmPressureReader:
         self._pids: dict[str, int] = {}
         self._last_scan = -_RESCAN_S
 
+    def pids(self, uuids: Iterable[str]) -> dict[str, int]:
+        """The QEMU process of each VM (by uuid, as given) that has one (the guest-memory
+        meter's way to its process; same scans as `read`)."""
+        wanted = {u.lower(): u for u in uuids}
+        self._find(wanted)
+        return {uuid: self._pids[key] for key, uuid in wanted.items() if key in self._pids}
+
+    def _find(self, wanted: Iterable[str]) -> None:
+        missing = [u for u in wanted if not self._alive(u)]
+        if missing and time.monotonic() - self._last_scan >= _RESCAN_S:
+            self._scan()
+
     def read(self, uuids: Iterable[str]) -> tuple[model.VmPressure, ...]:
         """Pressure rows for the VMs (by uuid) whose own cgroup can be read."""
         if self._root is None:
             return ()
         wanted = {u.lower(): u for u in uuids}
-        missing = [u for u in wanted if not self._alive(u)]
-        if missing and time.monotonic() - self._last_scan >= _RESCAN_S:
-            self._scan()
+        self._find(wanted)
         out = []
         for key, uuid in wanted.items():
             pid = self._pids.get(key)
