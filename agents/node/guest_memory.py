@@ -12,8 +12,9 @@ lab daemon's QEMU runs as the agent's user) or root; when mem cannot be read the
 count whole, and when pagemap cannot either the VM has no figure (0: the manager counts its
 used memory).
 
-`ResidentMeter` refreshes a few VMs per report, the oldest figure first, so that each VM is
-measured about every `refresh_s` and a report's cost does not grow with the node's VMs.
+`ResidentMeter` refreshes a few VMs per report, the most overdue first: a steady figure every
+minute, a moving one (a guest booting, or just arrived by migration) every 10 s, so that a
+report's cost does not grow with the node's VMs.
 """
 
 from __future__ import annotations
@@ -106,25 +107,29 @@ def _open_mem(proc: Path, pid: int) -> io.FileIO | None:
 class ResidentMeter:
     """Each VM's resident non-zero memory, refreshed a few VMs per call (`measure`).
 
-    `pid_of` names the VMs' QEMU processes (a VM without one is not measured). A figure is
-    kept `refresh_s`, then measured again; per call at most enough VMs are measured that all
-    are within `refresh_s` at the time seen between the last two calls (at least one). VMs
-    no longer listed are forgotten.
+    `pid_of` names the VMs' QEMU processes (a VM without one is not measured). A figure that
+    moved by more than 1/16 since the VM's previous one (a guest booting, or arriving by
+    migration, whose memory is still filling), or a VM's first, is measured again after
+    `changing_s`; a steady one after `refresh_s`. Per call at most enough VMs are measured
+    that all are within `refresh_s` at the time seen between the last two calls (at least
+    one), the most overdue first. VMs no longer listed are forgotten.
     """
 
     def __init__(
         self,
         pid_of: Callable[[Sequence[str]], dict[str, int]],
         refresh_s: float = 60.0,
+        changing_s: float = 10.0,
         proc: Path = Path("/proc"),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pid_of = pid_of
         self._refresh_s = refresh_s
+        self._changing_s = changing_s
         self._last_call: float | None = None
         self._proc = proc
         self._clock = clock
-        self._figures: dict[str, tuple[float, int]] = {}  # uuid -> (measured at, bytes)
+        self._figures: dict[str, tuple[float, int]] = {}  # uuid -> (next due, bytes)
 
     def measure(self, vms: Sequence[tuple[str, int]]) -> dict[str, int]:
         """Resident non-zero bytes of the VMs (uuid, memory bytes) measured so far (a VM not
@@ -135,20 +140,23 @@ class ResidentMeter:
         listed = {uuid for uuid, _ in vms}
         for uuid in [u for u in self._figures if u not in listed]:
             del self._figures[uuid]
-        stale = [
-            (self._figures.get(uuid, (-math.inf, 0))[0], uuid, memory)
+        figures = self._figures
+        due = [
+            (figures[uuid][0] if uuid in figures else -math.inf, uuid, memory)
             for uuid, memory in vms
-            if now - self._figures.get(uuid, (-math.inf, 0))[0] >= self._refresh_s
+            if uuid not in figures or now >= figures[uuid][0]
         ]
-        if stale:
+        if due:
             budget = max(1, math.ceil(len(vms) * period_s / max(self._refresh_s, 1e-3)))
-            chosen = sorted(stale)[:budget]
+            chosen = sorted(due)[:budget]
             pids = self._pid_of([uuid for _, uuid, _ in chosen])
             for _, uuid, memory in chosen:
-                figure = self._one(pids.get(uuid), memory)
+                figure = self._one(pids.get(uuid), memory) or 0
+                before = figures[uuid][1] if uuid in figures else None
+                moving = figure > 0 and (before is None or abs(figure - before) * 16 > figure)
                 # an unreadable VM is tried again after refresh_s, not at every report
-                self._figures[uuid] = (now, figure if figure is not None else 0)
-        return {uuid: b for uuid, (_, b) in self._figures.items() if b > 0}
+                figures[uuid] = (now + (self._changing_s if moving else self._refresh_s), figure)
+        return {uuid: b for uuid, (_, b) in figures.items() if b > 0}
 
     def _one(self, pid: int | None, memory: int) -> int | None:
         if pid is None or memory <= 0:

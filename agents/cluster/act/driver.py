@@ -26,6 +26,10 @@ from vmgrid.agents.cluster.act.executor import (
     ProgressCallback,
 )
 from vmgrid.agents.cluster.act.images import StopHow, VmImages
+from vmgrid.agents.cluster.act.migration_cost import (
+    REAL_MIGRATION_FIXED_S as REAL_MIGRATION_FIXED_S,
+)
+from vmgrid.agents.cluster.act.migration_cost import RecentFixedCost
 from vmgrid.agents.cluster.act.preconditions import ACTIVE, RUNNING, Preconditions, locate_vm
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.state.state import NodeStatus
@@ -35,10 +39,6 @@ from vmgrid.solver.plan import Action, ActionKind
 
 _STOPPED = m.STOPPED_STATES
 _MIB = 1 << 20
-REAL_MIGRATION_FIXED_S = 0.7
-"""Memory-independent cost of one real live migration (connection, destination QEMU, device
-state, handover): 0.5 to 1.8 s on the lab at load 5 to 13 (TCG guests, 2 shared cores), more
-under heavier load (docs/migration.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,8 @@ class ManagerDriver:
         self._reserved_on: dict[str, str] = {}
         self._moving: dict[str, tuple[str, str]] = {}  # command id -> (VM, its destination)
         self._preconditions = Preconditions(manager.state, self._incoming, self._in_flight)
+        self.fixed_cost = RecentFixedCost()
+        """What the last real migrations took beyond their memory part (#16)."""
 
     # ---- preconditions ----------------------------------------------------------------------
 
@@ -113,7 +115,7 @@ class ManagerDriver:
         ends = [state.view(n).identity.simulated for n in (action.src, action.dst) if n]
         if ends and all(ends):
             return simulated_migration_seconds(vm, self._options)
-        return real_migration_seconds(vm, self._options)
+        return real_migration_seconds(vm, self._options, fixed_s=self.fixed_cost.value())
 
     # ---- execution --------------------------------------------------------------------------
 
@@ -245,8 +247,13 @@ class ManagerDriver:
                 migration_uri=data_uri,
                 max_downtime_ms=self._options.migration_max_downtime_ms,
             )
+            started = asyncio.get_running_loop().time()
             result = await self._send(action.src, command, forward)
             ok = result.state is m.CommandState.SUCCEEDED
+            if ok:
+                took = asyncio.get_running_loop().time() - started
+                memory_part = real_migration_seconds(vm, self._options, fixed_s=0.0)
+                self.fixed_cost.learn(took, memory_part)
             return Outcome(ok, result.message, result.simulated)
         finally:
             self._reserved.pop(cid, None)
@@ -344,13 +351,17 @@ def simulated_migration_seconds(vm: m.VmUsage, options: DriverOptions) -> float:
 
 
 def real_migration_seconds(
-    vm: m.VmUsage, options: DriverOptions, dirty_mib_s: float | None = None
+    vm: m.VmUsage,
+    options: DriverOptions,
+    dirty_mib_s: float | None = None,
+    fixed_s: float = REAL_MIGRATION_FIXED_S,
 ) -> float:
     """Pre-copy estimate (``vmgrid.solver.migration_time``) at the cap libvirt is given (whole
     MiB/s), from what the VM's agent measured (#16): its resident non-zero pages, its dirty
     rate and the most it dirtied within one window (the working set a round re-sends). A VM
     whose agent measured nothing (the test driver, an unreadable QEMU process) counts its used
-    memory as resident and dirties nothing. `dirty_mib_s` overrides the reported rate."""
+    memory as resident and dirties nothing. `dirty_mib_s` overrides the reported rate; `fixed_s`
+    is the memory-independent part (the driver's is learned from its last migrations)."""
     rate = max(1, options.migration_bandwidth_bps // 8 // _MIB)
     memory = vm.memory_resident_bytes or vm.memory_used_bytes or vm.memory_allocated_bytes
     if vm.memory_allocated_bytes:
@@ -364,7 +375,7 @@ def real_migration_seconds(
         rate,
         dirty_mib_s,
         working_set_mib=working_set,
-        fixed_s=REAL_MIGRATION_FIXED_S,
+        fixed_s=fixed_s,
         downtime_limit_s=limit_s,
     )
     return estimate(inputs).seconds

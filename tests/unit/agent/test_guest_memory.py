@@ -74,7 +74,7 @@ def test_the_meter_spreads_its_reads_and_refreshes_the_oldest_first(
         return {u: os.getpid() for u in uuids if u != "no-process"}
 
     clock = Clock()
-    meter = ResidentMeter(pids, refresh_s=30.0, clock=clock)
+    meter = ResidentMeter(pids, refresh_s=30.0, changing_s=30.0, clock=clock)
     vms = [(f"vm{i}", SIZE) for i in range(20)] + [("no-process", SIZE)]
     figures = meter.measure(vms)  # first call: 21 VMs x 3 s / 30 s -> 3 measured
     assert len(asked[-1]) == 3 and set(figures) == set(asked[-1]) - {"no-process"}
@@ -89,6 +89,34 @@ def test_the_meter_spreads_its_reads_and_refreshes_the_oldest_first(
     assert set(asked[-1]) == set(asked[1])  # then the next oldest
     figures = meter.measure([("vm1", SIZE)])
     assert set(figures) <= {"vm1"}  # VMs gone from the node are forgotten
+
+
+def test_a_moving_figure_is_measured_again_sooner_than_a_steady_one(
+    guest_ram: mmap.mmap,
+) -> None:
+    asked: list[float] = []
+    clock = Clock()
+
+    def pids(uuids: Sequence[str]) -> dict[str, int]:
+        asked.append(clock.now)
+        return {u: os.getpid() for u in uuids}
+
+    meter = ResidentMeter(pids, refresh_s=60.0, changing_s=10.0, clock=clock)
+
+    def run_until(end: float) -> dict[str, int]:
+        figures: dict[str, int] = {}
+        while clock.now < end:
+            clock.now += 1.0
+            figures = meter.measure([("vm", SIZE)])
+        return figures
+
+    run_until(200.0)  # a first figure is checked again 10 s later; then steady: a minute
+    assert [t - 101 for t in asked] == [0, 10, 70]
+    for offset in range(32 * MIB, 48 * MIB, PAGE):  # the guest writes 16 MiB more
+        guest_ram[offset : offset + 8] = b"more!!!!"
+    figures = run_until(300.0)
+    assert [t - 101 for t in asked] == [0, 10, 70, 130, 140]  # moved: again after 10 s
+    assert 26 * MIB <= figures["vm"] <= 30 * MIB
 
 
 def test_a_vm_whose_memory_is_not_a_mapping_of_its_process_has_no_figure() -> None:
