@@ -153,9 +153,11 @@ class ResidentMeter:
             for _, uuid, memory in chosen:
                 figure = self._one(pids.get(uuid), memory) or 0
                 before = figures[uuid][1] if uuid in figures else None
-                moving = figure > 0 and (before is None or abs(figure - before) * 16 > figure)
-                # an unreadable VM is tried again after refresh_s, not at every report
-                figures[uuid] = (now + (self._changing_s if moving else self._refresh_s), figure)
+                moving = before is None or abs(figure - before) * 16 > figure
+                # a VM with no figure yet (its process not found yet) is tried again after
+                # changing_s, one that stays unreadable after refresh_s: not at every report
+                again = self._changing_s if moving else self._refresh_s
+                figures[uuid] = (now + again, figure)
         return {uuid: b for uuid, (_, b) in figures.items() if b > 0}
 
     def _one(self, pid: int | None, memory: int) -> int | None:

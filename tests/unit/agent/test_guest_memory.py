@@ -122,3 +122,18 @@ def test_a_moving_figure_is_measured_again_sooner_than_a_steady_one(
 def test_a_vm_whose_memory_is_not_a_mapping_of_its_process_has_no_figure() -> None:
     meter = ResidentMeter(lambda uuids: {u: os.getpid() for u in uuids}, clock=Clock())
     assert meter.measure([("vm", SIZE + 5 * PAGE)]) == {}
+
+
+def test_a_vm_without_a_process_yet_is_tried_again_soon_then_every_refresh() -> None:
+    asked: list[float] = []
+    clock = Clock()
+
+    def pids(uuids: Sequence[str]) -> dict[str, int]:
+        asked.append(clock.now)
+        return {}  # not found (yet): a QEMU that is starting, or another user's
+
+    meter = ResidentMeter(pids, refresh_s=60.0, changing_s=10.0, clock=clock)
+    while clock.now < 200.0:
+        clock.now += 1.0
+        assert meter.measure([("vm", SIZE)]) == {}
+    assert [t - 101 for t in asked] == [0, 10, 70]
