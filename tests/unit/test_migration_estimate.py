@@ -10,7 +10,6 @@ from vmgrid.agents.cluster.act.driver import (
     real_migration_seconds,
     simulated_migration_seconds,
 )
-from vmgrid.agents.cluster.act.migration_cost import RecentFixedCost
 from vmgrid.agents.cluster.operator.dry_run import single_migration
 from vmgrid.agents.model import VmState, VmUsage
 
@@ -91,24 +90,6 @@ def test_the_reported_dirty_rate_adds_rounds_and_the_dirty_set_bounds_them() -> 
     assert real_migration_seconds(measured(188, 12), options, dirty_mib_s=0) == idle
 
 
-def test_the_fixed_cost_is_learned_from_the_last_migrations_median() -> None:
-    learned = RecentFixedCost(window=3)
-    assert learned.value() == REAL_MIGRATION_FIXED_S  # before any migration
-    learned.learn(measured_s=4.5, memory_part_s=3.3)
-    assert learned.value() == pytest.approx(1.2)
-    learned.learn(measured_s=8.3, memory_part_s=3.3)  # the machine got loaded
-    learned.learn(measured_s=8.0, memory_part_s=3.3)
-    assert learned.value() == pytest.approx(4.7)
-    learned.learn(measured_s=2.0, memory_part_s=3.3)  # faster than the model: no negative cost
-    learned.learn(measured_s=3.5, memory_part_s=3.3)
-    assert learned.value() == pytest.approx(0.2)  # the older ones left the window
-    learned.learn(measured_s=900.0, memory_part_s=3.3)
-    learned.learn(measured_s=900.0, memory_part_s=3.3)
-    assert learned.value() == 60.0  # a stalled migration counts at most a minute
-    with pytest.raises(ValueError, match="window 0"):
-        RecentFixedCost(window=0)
-
-
-def test_the_estimate_takes_the_learned_fixed_cost() -> None:
+def test_the_estimate_takes_a_given_fixed_cost() -> None:
     options = DriverOptions(migration_bandwidth_bps=400_000_000)
     assert real_migration_seconds(measured(188), options, fixed_s=3.0) == pytest.approx(7.0)

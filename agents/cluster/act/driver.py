@@ -26,10 +26,6 @@ from vmgrid.agents.cluster.act.executor import (
     ProgressCallback,
 )
 from vmgrid.agents.cluster.act.images import StopHow, VmImages
-from vmgrid.agents.cluster.act.migration_cost import (
-    REAL_MIGRATION_FIXED_S as REAL_MIGRATION_FIXED_S,
-)
-from vmgrid.agents.cluster.act.migration_cost import RecentFixedCost
 from vmgrid.agents.cluster.act.preconditions import ACTIVE, RUNNING, Preconditions, locate_vm
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.state.state import NodeStatus
@@ -39,6 +35,10 @@ from vmgrid.solver.plan import Action, ActionKind
 
 _STOPPED = m.STOPPED_STATES
 _MIB = 1 << 20
+REAL_MIGRATION_FIXED_S = 0.7
+"""Memory-independent cost of one real live migration (connection, destination QEMU, device
+state, handover): 0.2 s on a quiet lab, 0.5 to 1.8 s at load 5 to 13 (TCG guests, 2 shared
+cores), 3 to 5 s at load 20 to 50 (docs/migration.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +90,6 @@ class ManagerDriver:
         self._reserved_on: dict[str, str] = {}
         self._moving: dict[str, tuple[str, str]] = {}  # command id -> (VM, its destination)
         self._preconditions = Preconditions(manager.state, self._incoming, self._in_flight)
-        self.fixed_cost = RecentFixedCost()
-        """What the last real migrations took beyond their memory part (#16)."""
 
     # ---- preconditions ----------------------------------------------------------------------
 
@@ -115,7 +113,7 @@ class ManagerDriver:
         ends = [state.view(n).identity.simulated for n in (action.src, action.dst) if n]
         if ends and all(ends):
             return simulated_migration_seconds(vm, self._options)
-        return real_migration_seconds(vm, self._options, fixed_s=self.fixed_cost.value())
+        return real_migration_seconds(vm, self._options)
 
     # ---- execution --------------------------------------------------------------------------
 
@@ -234,11 +232,7 @@ class ManagerDriver:
             if src.identity.simulated and dst.identity.simulated:
                 return await self._simulated_migration(action, vm, cid, progress)
 
-            first_progress_ns: list[int] = []
-
             def forward(result: m.CommandResult) -> None:
-                if not first_progress_ns and result.updated_at_unix_ns:
-                    first_progress_ns.append(result.updated_at_unix_ns)
                 progress(action, result.progress_fraction)
 
             peer_uri, data_uri = dst.identity.migration_target
@@ -251,16 +245,8 @@ class ManagerDriver:
                 migration_uri=data_uri,
                 max_downtime_ms=self._options.migration_max_downtime_ms,
             )
-            started = asyncio.get_running_loop().time()
             result = await self._send(action.src, command, forward)
             ok = result.state is m.CommandState.SUCCEEDED
-            if ok:
-                took = asyncio.get_running_loop().time() - started
-                if first_progress_ns and result.updated_at_unix_ns > first_progress_ns[0]:
-                    # agent's clock, first job reading (0.1 s in) to end: no link delays
-                    took = (result.updated_at_unix_ns - first_progress_ns[0]) / 1e9 + 0.1
-                memory_part = real_migration_seconds(vm, self._options, fixed_s=0.0)
-                self.fixed_cost.learn(took, memory_part)
             return Outcome(ok, result.message, result.simulated)
         finally:
             self._reserved.pop(cid, None)
@@ -368,7 +354,7 @@ def real_migration_seconds(
     rate and the most it dirtied within one window (the working set a round re-sends). A VM
     whose agent measured nothing (the test driver, an unreadable QEMU process) counts its used
     memory as resident and dirties nothing. `dirty_mib_s` overrides the reported rate; `fixed_s`
-    is the memory-independent part (the driver's is learned from its last migrations)."""
+    is the memory-independent part."""
     rate = max(1, options.migration_bandwidth_bps // 8 // _MIB)
     memory = vm.memory_resident_bytes or vm.memory_used_bytes or vm.memory_allocated_bytes
     if vm.memory_allocated_bytes:
