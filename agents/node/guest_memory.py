@@ -29,7 +29,7 @@ from pathlib import Path
 PAGE = 4096
 _ZERO_PAGE = bytes(PAGE)
 _ENTRY = struct.Struct("<Q")
-_PRESENT_OR_SWAPPED = (1 << 63) | (1 << 62)
+_PRESENT, _SWAPPED = 1 << 63, 1 << 62
 _TOP_BYTE = bytes((1 if b & 0xC0 else 0) for b in range(256))
 """Maps a pagemap entry's top byte (little-endian, its 8th) to 1 when present or swapped."""
 _BLOCK_PAGES = 8192
@@ -65,8 +65,9 @@ def nonzero_resident_bytes(
     pid: int, start: int, end: int, proc: Path = Path("/proc"), sample_pages: int = SAMPLE_PAGES
 ) -> int | None:
     """Bytes of [start, end) in process `pid` that are resident (present or swapped) and not
-    all zeros, the zero share estimated on about `sample_pages` present pages. Present pages
-    count whole when their contents cannot be read; None when pagemap cannot be read."""
+    all zeros, the zero share estimated on about `sample_pages` of them (a swapped page counts
+    as non-zero, unread). Present pages count whole when their contents cannot be read; None
+    when pagemap cannot be read."""
     pages = (end - start) // PAGE
     stride = max(1, pages // max(1, sample_pages))
     present = sampled = nonzero = 0
@@ -83,10 +84,14 @@ def nonzero_resident_bytes(
                     if mem is None:
                         continue
                     for index in range(-first % stride, len(entries) // 8, stride):
-                        if _ENTRY.unpack_from(entries, index * 8)[0] & _PRESENT_OR_SWAPPED:
+                        entry = _ENTRY.unpack_from(entries, index * 8)[0]
+                        if entry & _PRESENT:
                             mem.seek(start + (first + index) * PAGE)
                             sampled += 1
                             nonzero += mem.read(PAGE) != _ZERO_PAGE
+                        elif entry & _SWAPPED:  # not read: that would swap it in
+                            sampled += 1
+                            nonzero += 1
             finally:
                 if mem is not None:
                     mem.close()
