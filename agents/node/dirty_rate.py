@@ -50,6 +50,9 @@ class DirtyFigures:
     set_bytes: int
 
 
+NOT_MEASURED = DirtyFigures(0, 0)
+
+
 def reading_of(stats: Mapping[str, Any], at: float) -> Reading | None:
     """The finished calculation in a domain's stats; None while one runs, or with none."""
     if int(stats.get("dirtyrate.calc_status", -1)) != MEASURED:
@@ -82,6 +85,7 @@ class DirtyRates:
         self._last_start = -float("inf")
         self._running: tuple[int, float] | None = None  # (window, started at)
         self._readings: dict[str, dict[int, Reading]] = {}
+        self._asked = False
         self.enabled = True
         """False once the hypervisor said it cannot calculate (an older QEMU or libvirt)."""
 
@@ -106,6 +110,21 @@ class DirtyRates:
         self._running = (window_s, now) if running else None
         self._last_start = now
         self._next_window += 1
+
+    def stats_wanted(self) -> int:
+        """The stats flag to add to this sample's ``getAllDomainStats``: the dirty rate's
+        when a calculation's window has ended (then pass the records to `sampled`)."""
+        self._asked = self.read_due
+        return libvirt.VIR_DOMAIN_STATS_DIRTYRATE if self._asked else 0
+
+    def sampled(self, records: Sequence[tuple[libvirt.virDomain, dict[str, Any]]]) -> None:
+        """A sample's records: read the calculations if `stats_wanted` asked for them, then
+        start the next one on the running guests if it is due."""
+        if self._asked:
+            self.read({dom.UUIDString(): stats for dom, stats in records})
+            self._asked = False
+        running = libvirt.VIR_DOMAIN_RUNNING
+        self.start(dom for dom, stats in records if stats.get("state.state") == running)
 
     def start(self, domains: Iterable[libvirt.virDomain]) -> None:
         """Start a calculation on the running `domains` if one is due. A guest that refuses

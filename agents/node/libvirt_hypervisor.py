@@ -20,7 +20,7 @@ from typing import Any
 import libvirt
 from vmgrid.agents.model import VmState
 from vmgrid.agents.node import libvirt_actions as actions
-from vmgrid.agents.node.dirty_rate import DirtyRates
+from vmgrid.agents.node.dirty_rate import NOT_MEASURED, DirtyRates
 from vmgrid.agents.node.hypervisor import (
     ConnectionCallback,
     DomainEvent,
@@ -206,19 +206,13 @@ class LibvirtHypervisor:
 
     def sample(self) -> HostSample:
         conn = self._connection()
-        dirty = self.dirty_rates
-        read = not self._simulated and dirty.read_due
+        dirty = None if self._simulated else self.dirty_rates
         with self._guard():
-            records = conn.getAllDomainStats(
-                _STATS | libvirt.VIR_DOMAIN_STATS_DIRTYRATE if read else _STATS
-            )
-            if read:
-                dirty.read({dom.UUIDString(): stats for dom, stats in records})
+            records = conn.getAllDomainStats(_STATS | (dirty.stats_wanted() if dirty else 0))
             host = self._host_counters(conn)
             domains = tuple(self._domain_sample(dom, stats) for dom, stats in records)
-        if not self._simulated:
-            running = libvirt.VIR_DOMAIN_RUNNING
-            dirty.start(dom for dom, stats in records if stats.get("state.state") == running)
+        if dirty is not None:
+            dirty.sampled(records)
         return HostSample(monotonic_ns=time.monotonic_ns(), host=host, domains=domains)
 
     def domain_state(self, vm: str) -> VmState:
@@ -398,7 +392,7 @@ class LibvirtHypervisor:
             memory_kib = info[2] if memory_kib is None else memory_kib
         cpu_time = stats.get("cpu.time")
         dirty = None if self._simulated else self.dirty_rates.figures(dom.UUIDString())
-        rss_kib = stats.get("balloon.rss")
+        dirty, rss_kib = dirty or NOT_MEASURED, stats.get("balloon.rss")
         return DomainSample(
             uuid=dom.UUIDString(),
             name=dom.name(),
@@ -409,8 +403,8 @@ class LibvirtHypervisor:
             interfaces=() if self._simulated else interfaces_from_stats(stats),
             macs=() if self._simulated else self._domain_macs(dom),
             rss_bytes=0 if self._simulated or rss_kib is None else int(rss_kib) * 1024,
-            dirty_bytes_per_second=dirty.bytes_per_second if dirty else 0,
-            dirty_set_bytes=dirty.set_bytes if dirty else 0,
+            dirty_bytes_per_second=dirty.bytes_per_second,
+            dirty_set_bytes=dirty.set_bytes,
         )
 
     def _domain_macs(self, dom: libvirt.virDomain) -> tuple[str, ...]:
