@@ -168,6 +168,15 @@ class VmUsage:
     disk_read_bytes_per_second: int = 0
     disk_write_bytes_per_second: int = 0
     simulated: bool = False
+    memory_resident_bytes: int = 0
+    """What a live migration's first pass sends: the guest's resident non-zero pages, as the
+    agent last measured them (0: not measured; the manager then counts memory_used_bytes)."""
+    memory_dirty_bytes_per_second: int = 0
+    """Distinct guest memory written per second, from libvirt's dirty-rate calculation
+    (0: idle, or not measured)."""
+    memory_dirty_set_bytes: int = 0
+    """The most distinct memory written within one calculation window over the agent's recent
+    windows: at least the working set a pre-copy round re-sends (0: unknown)."""
 
 
 @dataclass(frozen=True, slots=True)

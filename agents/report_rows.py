@@ -14,7 +14,7 @@ from typing import Any, overload
 from vmgrid.agents.model import HostUsage, NodeReport, VmPressure, VmState, VmUsage
 from vmgrid.agents.traffic import TrafficMatrix
 
-VmRow = tuple[str, str, VmState, int, int, int, int, int, int, int, int, bool]
+VmRow = tuple[str, str, VmState, int, int, int, int, int, int, int, int, bool, int, int, int]
 """A VM's usage as a plain tuple of VmUsage's fields, in their order (``VmUsage(*row)``)."""
 
 
@@ -134,6 +134,9 @@ def vm_row(vm: VmUsage) -> VmRow:
         vm.disk_read_bytes_per_second,
         vm.disk_write_bytes_per_second,
         vm.simulated,
+        vm.memory_resident_bytes,
+        vm.memory_dirty_bytes_per_second,
+        vm.memory_dirty_set_bytes,
     )
 
 
@@ -146,15 +149,16 @@ def _make_vm_usage_constructor() -> Callable[..., VmUsage]:
     new = object.__new__
     names = tuple(VmUsage.__dataclass_fields__)
     setters = tuple(getattr(VmUsage, name).__set__ for name in names)
-    if len(setters) != 12:  # pragma: no cover - guards a change of VmUsage
+    if len(setters) != 15:  # pragma: no cover - guards a change of VmUsage
         raise AssertionError(f"VmUsage has {len(setters)} fields; update VmRow")
-    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11 = setters
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14 = setters
     cls = VmUsage
 
     def build(*v: Any) -> VmUsage:
         vm = new(cls)
         s0(vm, v[0]), s1(vm, v[1]), s2(vm, v[2]), s3(vm, v[3]), s4(vm, v[4]), s5(vm, v[5])
         s6(vm, v[6]), s7(vm, v[7]), s8(vm, v[8]), s9(vm, v[9]), s10(vm, v[10]), s11(vm, v[11])
+        s12(vm, v[12]), s13(vm, v[13]), s14(vm, v[14])
         return vm  # type: ignore[no-any-return]
 
     return build

@@ -20,7 +20,9 @@ Estimates (`vmgrid.solver.migration_time`): `naive` is the planner's memory x 8 
 of the source QEMU's guest-RAM mapping that are not all zeros, or the non-zero pages the last
 migration sent if fewer: pages the guest touched but left zero are resident yet skipped), the
 dirty rate, the cap and the fixed cost learned from the latest migrations before it
-(`FixedCost`); `plan` is the manager's own (its plan's duration).
+(`FixedCost`); `plan` is the manager's own (its plan's duration), from what the source's agent
+reported of the guest (resident non-zero memory, dirty rate and dirty set, recorded as
+`reported` just before the migration is asked for) and a fixed cost of 0.7 s.
 """
 
 from __future__ import annotations
@@ -72,6 +74,12 @@ from vmgrid.solver.migration_time import (
 
 _BIN = Path(sys.executable).parent
 PLAN_ESTIMATE = re.compile(r'"estimated_duration_ms": "(\d+)"')
+REPORTED = {
+    "memory_resident_bytes": "resident_mib",
+    "memory_dirty_bytes_per_second": "dirty_mib_s",
+    "memory_dirty_set_bytes": "dirty_set_mib",
+}
+"""The VM's figures the manager's estimate uses, as its agent reported them (#16)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -185,12 +193,19 @@ class MigrationBench:
         return float(GUEST_MEMORY_MIB) if found is None else found
 
     def dirty_rate(self, src: LabHost, dom: libvirt.virDomain) -> float | None:
-        """The source libvirt's 1-second dirty-rate calculation (None where unsupported)."""
-        try:
-            dom.startDirtyRateCalc(1, 0)
-        except libvirt.libvirtError as exc:
-            print(f"dirty rate: {exc}", file=sys.stderr)
-            return None
+        """The source libvirt's 1-second dirty-rate calculation (None where unsupported).
+        The agent runs its own calculations now and then (up to 4 s); QEMU runs one at a time,
+        so a refused start is tried again for up to 6 s."""
+        deadline = time.monotonic() + 6
+        while True:
+            try:
+                dom.startDirtyRateCalc(1, 0)
+                break
+            except libvirt.libvirtError as exc:
+                if time.monotonic() >= deadline:
+                    print(f"dirty rate: {exc}", file=sys.stderr)
+                    return None
+                time.sleep(0.5)
         deadline = time.monotonic() + 10
         conn = dom.connect()
         while time.monotonic() < deadline:
@@ -201,8 +216,22 @@ class MigrationBench:
                 return rate
         return None
 
+    def reported(self) -> dict[str, float] | None:
+        """What the manager knows of the guest when the migration is asked for (#16): the
+        figures its agent reported (`vmgridctl vms --output json`), in MiB and MiB/s."""
+        argv = [str(_BIN / "vmgridctl"), "vms", "--name", self.name, "--cluster",
+                self.sub.cluster.address, "--insecure", "--output", "json"]  # fmt: skip
+        result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+        try:
+            usage = json.loads(result.stdout)["vms"][0]["usage"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            print(f"vmgridctl vms: {result.stderr.strip()[:200]}", file=sys.stderr)
+            return None
+        return {key: round(int(usage.get(name, 0)) / MIB, 1) for name, key in REPORTED.items()}
+
     def migrate_once(self, load_mib: int) -> Record:
         src, dst, dom = self.where()
+        reported = self.reported()
         dirty = self.dirty_rate(src, dom)
         resident = self.resident(src)
         if self.sent_mib is not None:  # non-zero pages the last migration sent: tighter
@@ -234,6 +263,7 @@ class MigrationBench:
             predicted_sent_mib=round(predicted.sent_mib, 1),
             naive_s=round(naive, 2),
             plan_s=int(plan_ms.group(1)) / 1000 if plan_ms else None,
+            reported=reported,
             operator_s=round(t1 - t0, 2),
             aborted=not ok,
             message=message[-300:],

@@ -36,6 +36,9 @@ class Record:
     naive_s: float
     plan_s: float | None
     """The manager's estimate: the operator plan's ``estimated_duration_ms``."""
+    reported: dict[str, float] | None
+    """The guest's figures the manager had from its agent before the migration (#16):
+    ``resident_mib``, ``dirty_mib_s`` and ``dirty_set_mib`` (0: not measured)."""
     operator_s: float
     aborted: bool
     downtime_gap_ms: float | None = None

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from vmgrid.agents import model
+from vmgrid.agents.node.guest_memory import ResidentMeter
 from vmgrid.agents.node.hypervisor import (
     DomainEvent,
     DomainEventKind,
@@ -109,7 +110,10 @@ class Collector:
 
     Pressure (PSI) is read for real hosts only: a test-driver node's figures come from a load
     source, and the machine's /proc/pressure is not that node's, so its pressure is reported
-    unavailable (as are the VMs of any host whose cgroups cannot be read).
+    unavailable (as are the VMs of any host whose cgroups cannot be read). So is what a
+    migration would send (#16): a real guest's resident non-zero memory from its QEMU process
+    (`guest_memory`), its dirty rate from the hypervisor's sample; a test-driver VM reports 0
+    for both (not measured).
     """
 
     def __init__(
@@ -127,6 +131,9 @@ class Collector:
         self._host_cpu_from_guests = host_cpu_from_guests
         self._pressure_root = None if simulated else pressure_root
         self._vm_pressure = None if simulated else (vm_pressure or VmPressureReader())
+        self._resident = (
+            None if self._vm_pressure is None else ResidentMeter(self._vm_pressure.pids)
+        )
         self._rates = RateTracker()
         self._started = time.monotonic()
 
@@ -138,7 +145,16 @@ class Collector:
     def report(self, sample: HostSample) -> model.NodeReport:
         previous, rates = self._rates.update(sample)
         elapsed_s = time.monotonic() - self._started
-        vms = tuple(self._vm(dom, rates[dom.uuid], elapsed_s) for dom in sample.domains)
+        resident: dict[str, int] = {}
+        if self._resident is not None:
+            held = [
+                (d.uuid, d.memory_mib * MIB) for d in sample.domains if d.state in _HOLDS_MEMORY
+            ]
+            resident = self._resident.measure(held)
+        vms = tuple(
+            self._vm(dom, rates[dom.uuid], elapsed_s, resident.get(dom.uuid, 0))
+            for dom in sample.domains
+        )
         host = self._host(sample, previous, vms)
         if self._pressure_root is not None:
             host = replace(host, pressure=read_host_pressure(self._pressure_root))
@@ -154,7 +170,9 @@ class Collector:
             vm_pressure=vm_pressure,
         )
 
-    def _vm(self, dom: DomainSample, rates: DomainRates, elapsed_s: float) -> model.VmUsage:
+    def _vm(
+        self, dom: DomainSample, rates: DomainRates, elapsed_s: float, resident: int
+    ) -> model.VmUsage:
         active = dom.state in model.RUNNING_STATES
         cpu, rx, tx = (
             rates.cpu_millicores or 0,
@@ -170,17 +188,23 @@ class Collector:
                 cpu = figures.cpu_millicores
                 rx, tx = figures.net_rx_bytes_per_second, figures.net_tx_bytes_per_second
         memory = dom.memory_mib * MIB
+        holds = dom.state in _HOLDS_MEMORY
+        if holds and not resident and not self._simulated and dom.rss_bytes:
+            resident = min(dom.rss_bytes, memory)  # QEMU's whole RSS: an upper bound
         return model.VmUsage(
             uuid=dom.uuid,
             name=dom.name,
             state=dom.state,
             vcpus=dom.vcpus,
             cpu_used_millicores=cpu if active else 0,
-            memory_used_bytes=memory if dom.state in _HOLDS_MEMORY else 0,
+            memory_used_bytes=memory if holds else 0,
             memory_allocated_bytes=memory,
             net_rx_bytes_per_second=rx if active else 0,
             net_tx_bytes_per_second=tx if active else 0,
             simulated=self._simulated,
+            memory_resident_bytes=resident if holds else 0,
+            memory_dirty_bytes_per_second=dom.dirty_bytes_per_second if active else 0,
+            memory_dirty_set_bytes=dom.dirty_set_bytes if active else 0,
         )
 
     def _host(

@@ -101,6 +101,12 @@ class DomainSample:
     interfaces: tuple[InterfaceCounters, ...]
     macs: tuple[str, ...] = ()
     """MAC addresses of the domain's NICs (lower case), for the traffic meter."""
+    rss_bytes: int = 0
+    """The QEMU process's resident set (libvirt's ``balloon.rss``; 0: unknown)."""
+    dirty_bytes_per_second: int = 0
+    """The guest's dirty rate and dirty set from the latest dirty-rate calculations
+    (``dirty_rate.DirtyRates``; 0: not measured)."""
+    dirty_set_bytes: int = 0
 
 
 @dataclass(frozen=True)

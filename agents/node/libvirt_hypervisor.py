@@ -20,6 +20,7 @@ from typing import Any
 import libvirt
 from vmgrid.agents.model import VmState
 from vmgrid.agents.node import libvirt_actions as actions
+from vmgrid.agents.node.dirty_rate import NOT_MEASURED, DirtyRates
 from vmgrid.agents.node.hypervisor import (
     ConnectionCallback,
     DomainEvent,
@@ -132,6 +133,8 @@ class LibvirtHypervisor:
         self._on_event: DomainEventCallback | None = None
         self._on_connection: ConnectionCallback | None = None
         self._macs: dict[str, tuple[str, ...]] = {}  # uuid -> NIC MACs, read once per domain
+        self.dirty_rates = DirtyRates()
+        """Dirty-rate calculations started every few periods (real hosts only, #16)."""
 
     @property
     def uri(self) -> str:
@@ -203,10 +206,13 @@ class LibvirtHypervisor:
 
     def sample(self) -> HostSample:
         conn = self._connection()
+        dirty = None if self._simulated else self.dirty_rates
         with self._guard():
-            records = conn.getAllDomainStats(_STATS)
+            records = conn.getAllDomainStats(_STATS | (dirty.stats_wanted() if dirty else 0))
             host = self._host_counters(conn)
             domains = tuple(self._domain_sample(dom, stats) for dom, stats in records)
+        if dirty is not None:
+            dirty.sampled(records)
         return HostSample(monotonic_ns=time.monotonic_ns(), host=host, domains=domains)
 
     def domain_state(self, vm: str) -> VmState:
@@ -385,6 +391,8 @@ class LibvirtHypervisor:
             vcpus = info[3] if vcpus is None else vcpus
             memory_kib = info[2] if memory_kib is None else memory_kib
         cpu_time = stats.get("cpu.time")
+        dirty = None if self._simulated else self.dirty_rates.figures(dom.UUIDString())
+        dirty, rss_kib = dirty or NOT_MEASURED, stats.get("balloon.rss")
         return DomainSample(
             uuid=dom.UUIDString(),
             name=dom.name(),
@@ -394,6 +402,9 @@ class LibvirtHypervisor:
             cpu_time_ns=None if self._simulated or cpu_time is None else int(cpu_time),
             interfaces=() if self._simulated else interfaces_from_stats(stats),
             macs=() if self._simulated else self._domain_macs(dom),
+            rss_bytes=0 if self._simulated or rss_kib is None else int(rss_kib) * 1024,
+            dirty_bytes_per_second=dirty.bytes_per_second,
+            dirty_set_bytes=dirty.set_bytes,
         )
 
     def _domain_macs(self, dom: libvirt.virDomain) -> tuple[str, ...]:

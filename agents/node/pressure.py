@@ -26,7 +26,8 @@ from vmgrid.agents.errors import InvalidArgument
 
 _RESOURCES = ("cpu", "memory", "io")
 _RESCAN_S = 30.0
-"""Least time between two /proc scans for QEMU processes that were not found."""
+"""Least time between two /proc scans for QEMU processes that were not found again."""
+_MAX_SOUGHT = 1024
 
 
 class PsiFormatError(InvalidArgument):
@@ -124,16 +125,33 @@ class VmPressureReader:
         self._proc = proc
         self._root = cgroup_root if cgroup_root is not None else cgroup2_mount(proc / "mounts")
         self._pids: dict[str, int] = {}
+        self._sought: set[str] = set()  # uuids looked for without a known process
         self._last_scan = -_RESCAN_S
+
+    def pids(self, uuids: Iterable[str]) -> dict[str, int]:
+        """The QEMU process of each VM (by uuid, as given) that has one (the guest-memory
+        meter's way to its process; same scans as `read`)."""
+        wanted = {u.lower(): u for u in uuids}
+        self._find(wanted)
+        return {uuid: self._pids[key] for key, uuid in wanted.items() if key in self._pids}
+
+    def _find(self, wanted: Iterable[str]) -> None:
+        """Scan /proc when a VM has no known process: at once for a VM not looked for before
+        (one just started, or arrived by migration), else at most every 30 s."""
+        missing = [u for u in wanted if not self._alive(u)]
+        new = not self._sought.issuperset(missing)
+        if len(self._sought) > 4 * _MAX_SOUGHT:
+            self._sought.clear()
+        self._sought.update(missing)
+        if missing and (new or time.monotonic() - self._last_scan >= _RESCAN_S):
+            self._scan()
 
     def read(self, uuids: Iterable[str]) -> tuple[model.VmPressure, ...]:
         """Pressure rows for the VMs (by uuid) whose own cgroup can be read."""
         if self._root is None:
             return ()
         wanted = {u.lower(): u for u in uuids}
-        missing = [u for u in wanted if not self._alive(u)]
-        if missing and time.monotonic() - self._last_scan >= _RESCAN_S:
-            self._scan()
+        self._find(wanted)
         out = []
         for key, uuid in wanted.items():
             pid = self._pids.get(key)

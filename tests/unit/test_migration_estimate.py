@@ -53,3 +53,43 @@ def test_the_operator_action_lasts_the_estimate_in_whole_seconds(
 ) -> None:
     action = single_migration("u1", "n1", "n2", "operator request", seconds)
     assert (action.start_s, action.end_s) == (0, end_s)
+
+
+def measured(resident_mib: int, dirty_mib_s: int = 0, dirty_set_mib: int = 0) -> VmUsage:
+    """A 256 MiB guest with what its agent measured (#16)."""
+    return VmUsage(
+        "u1", "web-1", VmState.RUNNING, 1, 100, 256 * MIB, 256 * MIB,
+        memory_resident_bytes=resident_mib * MIB,
+        memory_dirty_bytes_per_second=dirty_mib_s * MIB,
+        memory_dirty_set_bytes=dirty_set_mib * MIB,
+    )  # fmt: skip
+
+
+def test_the_reported_resident_memory_is_what_crosses_not_the_used_memory() -> None:
+    options = DriverOptions(migration_bandwidth_bps=400_000_000)  # 47 MiB/s
+    assert real_migration_seconds(measured(188), options) == pytest.approx(
+        4.0 + REAL_MIGRATION_FIXED_S
+    )
+    assert real_migration_seconds(measured(0), options) == real_migration_seconds(vm(256), options)
+    # a figure above the allocation (a stale one after a resize) counts the allocation
+    assert real_migration_seconds(measured(400), options) == real_migration_seconds(
+        vm(256), options
+    )
+
+
+def test_the_reported_dirty_rate_adds_rounds_and_the_dirty_set_bounds_them() -> None:
+    options = DriverOptions(migration_bandwidth_bps=400_000_000)
+    idle = real_migration_seconds(measured(188), options)
+    # 12 MiB/s over a 4 s first round: 48 MiB to send again, then 12 (under 14 MiB: stop)
+    unbounded = real_migration_seconds(measured(188, 12), options)
+    assert unbounded == pytest.approx(idle + 48 / 47 + 12.26 / 47, abs=0.01)
+    # the same rate rewriting one 12 MiB set: the stop-and-copy takes it after one round
+    bounded = real_migration_seconds(measured(188, 12, 12), options)
+    assert bounded == pytest.approx(idle + 12 / 47)
+    # an explicit rate overrides the reported one
+    assert real_migration_seconds(measured(188, 12), options, dirty_mib_s=0) == idle
+
+
+def test_the_estimate_takes_a_given_fixed_cost() -> None:
+    options = DriverOptions(migration_bandwidth_bps=400_000_000)
+    assert real_migration_seconds(measured(188), options, fixed_s=3.0) == pytest.approx(7.0)

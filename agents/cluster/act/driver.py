@@ -37,8 +37,8 @@ _STOPPED = m.STOPPED_STATES
 _MIB = 1 << 20
 REAL_MIGRATION_FIXED_S = 0.7
 """Memory-independent cost of one real live migration (connection, destination QEMU, device
-state, handover): 0.5 to 1.8 s on the lab at load 5 to 13 (TCG guests, 2 shared cores), more
-under heavier load (docs/migration.md)."""
+state, handover): 0.2 s on a quiet lab, 0.5 to 1.8 s at load 5 to 13 (TCG guests, 2 shared
+cores), 3 to 5 s at load 20 to 50 (docs/migration.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +106,8 @@ class ManagerDriver:
 
     def estimated_seconds(self, action: Action) -> float:
         """How long a migration should take: the wait of a simulated one, else the pre-copy
-        estimate of a real one from the VM's memory and the bandwidth cap."""
+        estimate of a real one from the VM's reported resident memory and dirty rate and the
+        bandwidth cap."""
         state = self._manager.state
         _, vm = locate_vm(state, action.subject)
         ends = [state.view(n).identity.simulated for n in (action.src, action.dst) if n]
@@ -343,16 +344,32 @@ def simulated_migration_seconds(vm: m.VmUsage, options: DriverOptions) -> float:
 
 
 def real_migration_seconds(
-    vm: m.VmUsage, options: DriverOptions, dirty_mib_s: float = 0.0
+    vm: m.VmUsage,
+    options: DriverOptions,
+    dirty_mib_s: float | None = None,
+    fixed_s: float = REAL_MIGRATION_FIXED_S,
 ) -> float:
     """Pre-copy estimate (``vmgrid.solver.migration_time``) at the cap libvirt is given (whole
-    MiB/s). The agents report neither the guest's resident pages nor its dirty rate yet, so
-    its whole memory counts as resident and, unless given, it dirties nothing."""
+    MiB/s), from what the VM's agent measured (#16): its resident non-zero pages, its dirty
+    rate and the most it dirtied within one window (the working set a round re-sends). A VM
+    whose agent measured nothing (the test driver, an unreadable QEMU process) counts its used
+    memory as resident and dirties nothing. `dirty_mib_s` overrides the reported rate; `fixed_s`
+    is the memory-independent part."""
     rate = max(1, options.migration_bandwidth_bps // 8 // _MIB)
-    memory = vm.memory_used_bytes or vm.memory_allocated_bytes
+    memory = vm.memory_resident_bytes or vm.memory_used_bytes or vm.memory_allocated_bytes
+    if vm.memory_allocated_bytes:
+        memory = min(memory, vm.memory_allocated_bytes)
+    if dirty_mib_s is None:
+        dirty_mib_s = vm.memory_dirty_bytes_per_second / _MIB
+    working_set = vm.memory_dirty_set_bytes / _MIB if vm.memory_dirty_set_bytes else None
     limit_s = options.migration_max_downtime_ms / 1000 or QEMU_DOWNTIME_LIMIT_S
     inputs = PrecopyInput(
-        memory / _MIB, rate, dirty_mib_s, fixed_s=REAL_MIGRATION_FIXED_S, downtime_limit_s=limit_s
+        memory / _MIB,
+        rate,
+        dirty_mib_s,
+        working_set_mib=working_set,
+        fixed_s=fixed_s,
+        downtime_limit_s=limit_s,
     )
     return estimate(inputs).seconds
 

@@ -24,6 +24,7 @@ from vmgrid.agents import model as m
 from vmgrid.agents.common.node_codec.pressure import encode_vm_pressure
 from vmgrid.agents.common.node_codec.report_errors import (
     VM_INT_FIELDS,
+    VM_MIGRATION_FIELDS,
     column_error,
     duplicate_column_vm,
 )
@@ -48,6 +49,10 @@ INT_COLUMNS = VM_INT_FIELDS
 """The integer columns, in VmUsage's (and so VmRow's) order, between state and simulated."""
 
 _INT_COLUMNS_OF = attrgetter(*INT_COLUMNS)
+MIGRATION_COLUMNS = VM_MIGRATION_FIELDS
+"""The integer columns after simulated (#16), in VmUsage's order; each is empty (no VM
+measured: zeros) or has one value per VM."""
+_MIGRATION_COLUMNS_OF = attrgetter(*MIGRATION_COLUMNS)
 _ALL = itemgetter(slice(None))  # a column's values as a list (faster than list(column))
 
 VmList = tuple[tuple[str, ...], tuple[str, ...]]
@@ -153,7 +158,8 @@ def _rows(
         if min(values) < 0 or max(values) > MAX_CAPACITY:
             raise _column_error(columns, n)
     vcpus, cpu, mem_used, mem_alloc, rx, tx, rd, wr = ints
-    rows = VmRows((uuids, names, states, *ints, simulated), n)
+    migration = _migration_columns(columns, n)
+    rows = VmRows((uuids, names, states, *ints, simulated, *migration), n)
     samples = list(chain.from_iterable(zip(repeat(sent, n), cpu, mem_used, rx, tx, strict=False)))
     pressure, traffic = decode_report_extras(msg)
     return ReportRows(
@@ -167,6 +173,23 @@ def _rows(
         pressure,
         traffic,
     )
+
+
+def _migration_columns(columns: node_pb2.VmColumns, n: int) -> list[Sequence[int]]:
+    """The migration columns, an absent one (an agent that measures nothing, or one from
+    before #16) as zeros; bounds checked as the other integer columns'."""
+    out: list[Sequence[int]] = []
+    zeros: Sequence[int] | None = None
+    for column in _MIGRATION_COLUMNS_OF(columns):
+        if not column:
+            zeros = zeros or (0,) * n
+            out.append(zeros)
+            continue
+        values = column[:]
+        if len(values) != n or min(values) < 0 or max(values) > MAX_CAPACITY:
+            raise _column_error(columns, n)
+        out.append(values)
+    return out
 
 
 def decode_report_rows(msg: node_pb2.NodeReport) -> ReportRows:
@@ -213,6 +236,10 @@ class ReportEncoder:
         for name in INT_COLUMNS:
             getattr(columns, name).extend([getattr(vm, name) for vm in vms])
         columns.simulated.extend([vm.simulated for vm in vms])
+        for name in MIGRATION_COLUMNS:  # sent only when some VM was measured
+            values = [getattr(vm, name) for vm in vms]
+            if any(values):
+                getattr(columns, name).extend(values)
         encode_vm_pressure(report.vm_pressure, msg.vm_pressure)
         if report.traffic is not None:
             encode_traffic(report.traffic, msg.traffic)

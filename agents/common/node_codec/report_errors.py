@@ -22,6 +22,12 @@ VM_INT_FIELDS = (
     "disk_read_bytes_per_second",
     "disk_write_bytes_per_second",
 )
+VM_MIGRATION_FIELDS = (
+    "memory_resident_bytes",
+    "memory_dirty_bytes_per_second",
+    "memory_dirty_set_bytes",
+)
+"""VmUsage's fields after ``simulated`` (#16): optional columns, empty when no VM is measured."""
 HOST_INT_FIELDS = (
     "cpu_used_millicores",
     "memory_used_bytes",
@@ -63,7 +69,7 @@ def bad_vm(
         return MalformedMessage(
             f"report.vms[{i}].{name}", f"{shown(value)} is longer than {MAX_ID_CHARS}"
         )
-    return out_of_range(f"report.vms[{i}]", v, VM_INT_FIELDS)
+    return out_of_range(f"report.vms[{i}]", v, (*VM_INT_FIELDS, *VM_MIGRATION_FIELDS))
 
 
 def duplicate_vm(uuids: list[str]) -> MalformedMessage:
@@ -114,7 +120,12 @@ def column_error(
                 f"{path}.states[{i}]",
                 f"{named}unknown VM state {state}; accepted: {accepted_states}",
             )
-    for name in VM_INT_FIELDS:
+    for name in VM_MIGRATION_FIELDS:
+        if len(getattr(columns, name)) not in (0, n):
+            return MalformedMessage(
+                f"{path}.{name}", f"{len(getattr(columns, name))} values for {n} VMs; give 0 or {n}"
+            )
+    for name in (*VM_INT_FIELDS, *VM_MIGRATION_FIELDS):
         for i, value in enumerate(getattr(columns, name)):
             if value < 0:
                 return MalformedMessage(

@@ -178,19 +178,20 @@ def decode_row_report(msg: node_pb2.NodeReport) -> ReportRows:
         mem_used, mem_alloc = v.memory_used_bytes, v.memory_allocated_bytes
         rx, tx = v.net_rx_bytes_per_second, v.net_tx_bytes_per_second
         rd, wr = v.disk_read_bytes_per_second, v.disk_write_bytes_per_second
-        ored = vcpus | cpu | mem_used | mem_alloc | rx | tx | rd | wr
+        res, dirty = v.memory_resident_bytes, v.memory_dirty_bytes_per_second
+        dset = v.memory_dirty_set_bytes
+        ored = vcpus | cpu | mem_used | mem_alloc | rx | tx | rd | wr | res | dirty | dset
+        figures = (vcpus, cpu, mem_used, mem_alloc, rx, tx, rd, wr)
         if (
             state is None
             or not uuid
             or ored < 0
-            or (ored > top and max(vcpus, cpu, mem_used, mem_alloc, rx, tx, rd, wr) > top)
+            or (ored > top and max(*figures, res, dirty, dset) > top)
             or len(uuid) > longest
             or len(v.name) > longest
         ):
             raise bad_vm(len(rows), v, states, _ACCEPTED_VM_STATES)
-        rows.append(
-            (uuid, v.name, state, vcpus, cpu, mem_used, mem_alloc, rx, tx, rd, wr, v.simulated)
-        )
+        rows.append((uuid, v.name, state, *figures, v.simulated, res, dirty, dset))
         uuids.append(uuid)
         vm_states.append(state)
         samples += (sent, cpu, mem_used, rx, tx)
@@ -328,6 +329,9 @@ def encode_vm_usage(vm: m.VmUsage) -> node_pb2.VmUsage:
         disk_read_bytes_per_second=vm.disk_read_bytes_per_second,
         disk_write_bytes_per_second=vm.disk_write_bytes_per_second,
         simulated=vm.simulated,
+        memory_resident_bytes=vm.memory_resident_bytes,
+        memory_dirty_bytes_per_second=vm.memory_dirty_bytes_per_second,
+        memory_dirty_set_bytes=vm.memory_dirty_set_bytes,
     )
 
 

@@ -146,3 +146,17 @@ def test_a_real_node_reports_host_and_vm_pressure(tmp_path: Path) -> None:
     assert report.host.pressure.cpu.some_avg10 == 11.84
     assert report.host.pressure.memory is None
     assert [row.uuid for row in report.vm_pressure] == [UUID]
+
+
+def test_a_vm_not_looked_for_before_is_found_at_once_others_every_30_s(tmp_path: Path) -> None:
+    proc, _ = _proc(tmp_path, "/machine.slice/vm1.scope")
+    reader = VmPressureReader(proc)
+    assert reader.pids(["absent-uuid"]) == {}  # scanned: not there
+    other = "6f1e2d3c-0000-4000-8000-000000000002"
+    (proc / "4343").mkdir()
+    (proc / "4343" / "cmdline").write_bytes(b"qemu\0-uuid\0" + other.encode() + b"\0")
+    # a VM that arrived since (say by migration) is looked for now, not 30 s later
+    assert reader.pids([other, UUID]) == {other: 4343, UUID: 4242}
+    (proc / "4444").mkdir()
+    (proc / "4444" / "cmdline").write_bytes(b"qemu\0-uuid\0absent-uuid\0")
+    assert reader.pids(["absent-uuid"]) == {}  # looked for 0 s ago: no scan until 30 s on
