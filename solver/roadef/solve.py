@@ -20,17 +20,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from vmgrid.solver.roadef.anneal import HeatChooser, anneal_step
 from vmgrid.solver.roadef.eject import eject_neighbourhood
 from vmgrid.solver.roadef.instance import BoolArray, IntArray, RoadefInstance
 from vmgrid.solver.roadef.lns import Neighbourhood, solve_neighbourhood
 from vmgrid.solver.roadef.local import local_search, shift_pass
 from vmgrid.solver.roadef.pace import Pace
 from vmgrid.solver.roadef.state import AssignmentState
+from vmgrid.solver.roadef.walk import available as walk_available
 
 KINDS = ("cost", "conflict", "eject", "home", "random", "service", "zone")
-STEPS = (*KINDS, "local")
-"""What one step of the search may do: a CP-SAT neighbourhood of a kind, or a round of local
-search (shifts and swaps, cut at `RoadefOptions.local_step`), all drawn by their gain rate."""
+STEPS = (*KINDS, "local", "walk")
+"""What one step of the search may do: a CP-SAT neighbourhood of a kind, a round of local
+search (shifts and swaps, cut at `RoadefOptions.local_step`), or a compiled annealing walk
+(`walk.py`, `RoadefOptions.walk_step`), all drawn by their gain rate."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,10 @@ class RoadefOptions:
     paced: bool = True
     """Scale CP-SAT step limits by how much of a core the search gets (`pace.Pace`), so that a
     loaded machine's steps get about the CPU a quiet machine's do."""
+    walk_step: float = 4.0
+    """Length of one annealing walk (`walk.py`); 0 turns the walk off. Each walk starts at a
+    heat `anneal.HeatChooser` draws (in units of a typical uphill shift) and cools it a
+    hundredfold."""
     locks: tuple[float, ...] = (1.0, 0.5, 0.25)
     """Weights of the transient capacity a move locks at home (see `local.shift_pass`), one
     part of the first local search each, before a plain part; empty turns them off."""
@@ -114,6 +121,9 @@ def solve_roadef(
     # Local search starts from the gain rate of its last (plain) part: still high where that
     # part ran out of time, nothing where it stopped for want of an improving move.
     chooser.rate["local"] = part_gain / max(state.total, 1) / max(part_s, 1e-3)
+    heats = HeatChooser(rng)
+    if opts.walk_step <= 0 or not walk_available():
+        chooser.banned.add("walk")
     last_say = time.monotonic()
     step = 0
     # How long a neighbourhood step has run past its CP-SAT limit (choosing the neighbourhood,
@@ -134,6 +144,10 @@ def solve_roadef(
             pace.begin()
             local_search(state, min(deadline, now + opts.local_step), rng, max_rounds=1)
             pace.end()
+        elif kind == "walk":
+            state = anneal_step(
+                state, min(opts.walk_step, deadline - now - 0.05), heats, rng, stats
+            )
         else:
             hood = pick_neighbourhood(state, kind, chooser.size[kind], chooser.free[kind], rng)
             # A neighbourhood of chosen processes (not whole machines) may be large; it gets
@@ -159,7 +173,8 @@ def solve_roadef(
             sizes = ", ".join(f"{k} {chooser.size[k]}/{chooser.free[k]}" for k in KINDS)
             say(
                 f"step {step}: cost {state.total:,}, machines/processes per kind: {sizes}, "
-                f"local steps {stats['lns_local']} ({last_say - start:.0f} s)"
+                f"local steps {stats['lns_local']}, walks {stats['lns_walk']} "
+                f"(gain {stats['gain_walk']:,}) ({last_say - start:.0f} s)"
             )
     stats["lns_steps"] = step
     return RoadefResult(state.x.copy(), state.total, original, stats)
@@ -211,16 +226,20 @@ class KindChooser:
         self.rate = dict.fromkeys(STEPS, 0.0)
         self.picks = 0
         self.rng = rng
+        self.banned: set[str] = set()
+        """Steps that cannot run here (the walk without a C compiler)."""
 
     def pick(self) -> str:
         self.picks += 1
-        if self.picks <= self.WARMUP * len(KINDS):
-            return KINDS[(self.picks - 1) % len(KINDS)]
-        total = sum(self.rate.values())
+        warmup = [k for k in ("walk", *KINDS) if k not in self.banned]
+        if self.picks <= self.WARMUP * len(warmup):
+            return warmup[(self.picks - 1) % len(warmup)]
+        steps = [k for k in STEPS if k not in self.banned]
+        total = sum(self.rate[k] for k in steps)
         if total <= 0 or self.rng.random() < self.EXPLORE:
-            return STEPS[int(self.rng.integers(len(STEPS)))]
-        weights = np.array([self.rate[k] for k in STEPS]) / total
-        return STEPS[int(self.rng.choice(len(STEPS), p=weights))]
+            return steps[int(self.rng.integers(len(steps)))]
+        weights = np.array([self.rate[k] for k in steps]) / total
+        return steps[int(self.rng.choice(len(steps), p=weights))]
 
     def record(
         self, kind: str, gain: int, cost: int, proven: bool, seconds: float, capped: bool = False
