@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from vmgrid.solver.roadef.local import lock_weight
 from vmgrid.solver.roadef.state import AssignmentState
 from vmgrid.solver.roadef.walk import run_walk
 
@@ -64,15 +65,23 @@ def anneal_step(
     heats: HeatChooser,
     rng: np.random.Generator,
     stats: dict[str, int],
+    lock: float = 0.0,
 ) -> AssignmentState:
-    """One annealing walk from `state`; the cheapest assignment it saw (or `state`)."""
+    """One annealing walk from `state`; the cheapest assignment it saw (or `state`).
+
+    With `lock` > 0 (and a transient resource) the walk is steered by `lock` times each
+    process's `local.lock_weight`: an uphill move away from home that would hold transient
+    capacity there for good is taken as that much dearer, a move home as that much cheaper."""
     began = time.monotonic()
     scale = temperature_scale(state, rng)
     if scale <= 0 or seconds <= 0.1:
         return state
     heat = heats.pick()
     t = heat * scale
-    result = run_walk(state, seconds, t, t / 100, int(rng.integers(2**62)))
+    charges = None
+    if lock > 0 and state.transient_cols.size:
+        charges = lock * lock_weight(state).astype(np.float64)
+    result = run_walk(state, seconds, t, t / 100, int(rng.integers(2**62)), lock=charges)
     if result is None:
         return state
     heats.record(heat, state.total - result.state.total, state.total, time.monotonic() - began)

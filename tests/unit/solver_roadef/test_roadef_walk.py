@@ -98,12 +98,21 @@ def test_heat_chooser_tries_every_heat_then_prefers_the_gaining_one() -> None:
     assert picks.count(1.0) > 120 and len(set(picks)) == 3
 
 
-def test_search_with_walk_steps_stays_valid_and_no_worse() -> None:
+@pytest.mark.parametrize("anytime", [False, True])
+def test_search_with_walks_stays_valid_and_no_worse(anytime: bool) -> None:
     for seed in range(3):
         instance, initial = _generated(seed)
-        options = RoadefOptions(seed=seed, walk_step=0.1, workers=1)
+        options = RoadefOptions(
+            seed=seed, walk_step=0.2, walk_tail=0.4, walk_anytime=anytime, workers=1
+        )
         result = solve_roadef(instance, initial, 2.0, options)
         report = check(instance, initial, result.assignment)
         assert report.valid and report.cost.total == result.cost <= result.original_cost
-        assert result.stats["lns_walk"] > 0
+        assert result.stats["walk_attempts"] > 0
         assert result.stats.get("walk_disagreed", 0) == 0
+
+
+def test_search_without_walks_never_walks() -> None:
+    instance, initial = _generated(0)
+    result = solve_roadef(instance, initial, 1.0, RoadefOptions(walk_step=0, workers=1))
+    assert result.stats["lns_walk"] == 0 and "walk_attempts" not in result.stats
