@@ -12,7 +12,7 @@ UPLOT := $(VENDOR)/uplot-$(UPLOT_VERSION).stamp
 APT_PACKAGES := libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
 	qemu-system-x86 qemu-utils iproute2 prometheus chromium acl \
 	dnsmasq-base libcap2-bin nfs-ganesha nfs-ganesha-vfs openssh-client \
-	etcd-server etcd-client nftables
+	etcd-server etcd-client nftables gcc libc6-dev
 # --durations: the slowest tests are listed, to keep the suite near 20 minutes
 PYTEST_ARGS ?= --durations=25
 

@@ -46,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers (default 2)")
     parser.add_argument(
+        "--walk-step",
+        type=float,
+        default=RoadefOptions().walk_step,
+        help="seconds of one compiled annealing walk step; 0 turns the walk off "
+        f"(default {RoadefOptions().walk_step})",
+    )
+    parser.add_argument(
         "--reference",
         type=Path,
         help="CSV with columns instance, lower_bound, best_known "
@@ -108,6 +115,8 @@ def _progress(message: str) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.timeout <= 0:
         raise ValueError(f"--timeout is {args.timeout}, expected a positive number of seconds")
+    if args.walk_step < 0:
+        raise ValueError(f"--walk-step is {args.walk_step}, expected 0 or more seconds")
     if args.workers < 1:
         raise ValueError(f"--workers is {args.workers}, expected at least 1")
     start = time.monotonic()
@@ -121,7 +130,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"{instance.resources} resources, {instance.services} services (read in {read_s:.1f} s)"
     )
     budget = max(0.5, args.timeout - read_s - WRITE_MARGIN_S)
-    options = RoadefOptions(workers=args.workers, seed=args.seed)
+    options = RoadefOptions(workers=args.workers, seed=args.seed, walk_step=args.walk_step)
     result = solve_roadef(instance, initial, budget, options, _progress)
     if args.out is not None:
         args.out.write_text(format_assignment(result.assignment))

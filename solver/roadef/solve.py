@@ -1,16 +1,11 @@
 """Solve a challenge instance: local search, then CP-SAT large-neighbourhood search to the deadline.
 
-The search starts from the initial assignment (feasible by the challenge's rules) and only ever
-accepts feasible, cheaper assignments, so whatever the deadline the answer is valid and no worse
-than the original. The first local search runs in parts: while its moves pay for the transient
-capacity they lock at home (`local.shift_pass`), with a weight halved at each part, then plainly. Neighbourhoods then
-come from six kinds: the costliest machines paired with random ones, a machine paying load
-cost with machines whose safety capacity could take its largest process (by conflict), machines
-whose transient capacity is held by processes that left (with the machines now hosting those),
-random machines, the machines of one service, and machines sharing a neighbourhood. The kind is
-drawn by its recent gain per second (`KindChooser`) and each kind's size grows while CP-SAT
-proves its neighbourhoods optimal and shrinks when it runs out of time. Randomness comes from
-one seed, so a run can be replayed (up to timing).
+Only feasible assignments are ever kept, and none dearer than the original, so whatever the
+deadline the answer is valid. The first local search runs in parts, paying for the transient
+capacity its moves lock at home (`local.shift_pass`) with a weight halved at each part, then
+plainly. Then each step is a CP-SAT neighbourhood of one of the `KINDS`, a round of local search
+or an annealing walk (`anneal.py`), drawn by recent gain per second (`KindChooser`); each kind's
+size grows while CP-SAT proves its neighbourhoods optimal. One seed drives every random choice.
 """
 
 from __future__ import annotations
@@ -20,17 +15,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from vmgrid.solver.roadef.anneal import HeatChooser, anneal_step
 from vmgrid.solver.roadef.eject import eject_neighbourhood
 from vmgrid.solver.roadef.instance import BoolArray, IntArray, RoadefInstance
 from vmgrid.solver.roadef.lns import Neighbourhood, solve_neighbourhood
 from vmgrid.solver.roadef.local import local_search, shift_pass
 from vmgrid.solver.roadef.pace import Pace
 from vmgrid.solver.roadef.state import AssignmentState
+from vmgrid.solver.roadef.walk import available as walk_available
 
 KINDS = ("cost", "conflict", "eject", "home", "random", "service", "zone")
-STEPS = (*KINDS, "local")
-"""What one step of the search may do: a CP-SAT neighbourhood of a kind, or a round of local
-search (shifts and swaps, cut at `RoadefOptions.local_step`), all drawn by their gain rate."""
+STEPS = (*KINDS, "local", "walk")
+"""What one step of the search may do: a CP-SAT neighbourhood of a kind, a round of local
+search (shifts and swaps, cut at `RoadefOptions.local_step`), or a compiled annealing walk
+(`walk.py`, `RoadefOptions.walk_step`), all drawn by their gain rate."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +59,19 @@ class RoadefOptions:
     paced: bool = True
     """Scale CP-SAT step limits by how much of a core the search gets (`pace.Pace`), so that a
     loaded machine's steps get about the CPU a quiet machine's do."""
+    walk_step: float = 4.0
+    """Length of one annealing walk (`walk.py`); 0 turns the walk off. Each walk starts at a
+    heat `anneal.HeatChooser` draws (in units of a typical uphill shift) and cools it a
+    hundredfold."""
+    walk_tail: float = 0.15
+    """Share of the budget, at its end, spent on walks only. Walks drawn among the other steps
+    earlier (`walk_anytime`) left a2_2 where the neighbourhoods found nothing more (processes
+    parked away from home); at the end nothing follows them, and they keep the best they saw."""
+    walk_anytime: bool = False
+    """Also draw walks among the other steps before the tail."""
+    walk_lock: float = 0.0
+    """Lock weight steering the walks (`anneal.anneal_step`); at 1 the walks on a2_2 gained
+    nothing."""
     locks: tuple[float, ...] = (1.0, 0.5, 0.25)
     """Weights of the transient capacity a move locks at home (see `local.shift_pass`), one
     part of the first local search each, before a plain part; empty turns them off."""
@@ -114,6 +125,11 @@ def solve_roadef(
     # Local search starts from the gain rate of its last (plain) part: still high where that
     # part ran out of time, nothing where it stopped for want of an improving move.
     chooser.rate["local"] = part_gain / max(state.total, 1) / max(part_s, 1e-3)
+    heats = HeatChooser(rng)
+    walking = opts.walk_step > 0 and walk_available()
+    if not (walking and opts.walk_anytime):
+        chooser.banned.add("walk")
+    tail = deadline - opts.walk_tail * timeout if walking else deadline
     last_say = time.monotonic()
     step = 0
     # How long a neighbourhood step has run past its CP-SAT limit (choosing the neighbourhood,
@@ -124,8 +140,8 @@ def solve_roadef(
         now = time.monotonic()
         if now + 0.05 >= deadline:
             break
-        kind = chooser.pick()
-        if kind != "local" and deadline - now < overrun + 0.1:
+        kind = "walk" if now >= tail else chooser.pick()
+        if kind not in ("local", "walk") and deadline - now < overrun + 0.1:
             kind = "local"
         step += 1
         before = state.total
@@ -134,6 +150,9 @@ def solve_roadef(
             pace.begin()
             local_search(state, min(deadline, now + opts.local_step), rng, max_rounds=1)
             pace.end()
+        elif kind == "walk":
+            seconds = min(opts.walk_step, deadline - now - 0.05)
+            state = anneal_step(state, seconds, heats, rng, stats, opts.walk_lock)
         else:
             hood = pick_neighbourhood(state, kind, chooser.size[kind], chooser.free[kind], rng)
             # A neighbourhood of chosen processes (not whole machines) may be large; it gets
@@ -159,7 +178,8 @@ def solve_roadef(
             sizes = ", ".join(f"{k} {chooser.size[k]}/{chooser.free[k]}" for k in KINDS)
             say(
                 f"step {step}: cost {state.total:,}, machines/processes per kind: {sizes}, "
-                f"local steps {stats['lns_local']} ({last_say - start:.0f} s)"
+                f"local steps {stats['lns_local']}, walks {stats['lns_walk']} "
+                f"(gain {stats['gain_walk']:,}) ({last_say - start:.0f} s)"
             )
     stats["lns_steps"] = step
     return RoadefResult(state.x.copy(), state.total, original, stats)
@@ -211,16 +231,20 @@ class KindChooser:
         self.rate = dict.fromkeys(STEPS, 0.0)
         self.picks = 0
         self.rng = rng
+        self.banned: set[str] = set()
+        """Steps that cannot run here (the walk without a C compiler)."""
 
     def pick(self) -> str:
         self.picks += 1
-        if self.picks <= self.WARMUP * len(KINDS):
-            return KINDS[(self.picks - 1) % len(KINDS)]
-        total = sum(self.rate.values())
+        warmup = [k for k in ("walk", *KINDS) if k not in self.banned]
+        if self.picks <= self.WARMUP * len(warmup):
+            return warmup[(self.picks - 1) % len(warmup)]
+        steps = [k for k in STEPS if k not in self.banned]
+        total = sum(self.rate[k] for k in steps)
         if total <= 0 or self.rng.random() < self.EXPLORE:
-            return STEPS[int(self.rng.integers(len(STEPS)))]
-        weights = np.array([self.rate[k] for k in STEPS]) / total
-        return STEPS[int(self.rng.choice(len(STEPS), p=weights))]
+            return steps[int(self.rng.integers(len(steps)))]
+        weights = np.array([self.rate[k] for k in steps]) / total
+        return steps[int(self.rng.choice(len(steps), p=weights))]
 
     def record(
         self, kind: str, gain: int, cost: int, proven: bool, seconds: float, capped: bool = False

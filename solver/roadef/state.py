@@ -148,6 +148,22 @@ class AssignmentState:
             self.service_ok(s, z) for s in services
         )
 
+    def feasible_everywhere(self) -> bool:
+        """Every rule on every machine and service (for an assignment built elsewhere)."""
+        inst = self.inst
+        cap = inst.capacity
+        t = self.transient_cols
+        if (self.used > cap).any() or (self.held[:, t] > cap[:, t]).any():
+            return False
+        if self.on_machine.max(initial=0) > 1 or (self.spread < inst.spread_min).any():
+            return False
+        present = self.in_zone > 0
+        return all(
+            not (present[s] & ~present[deps].all(axis=0)).any()
+            for s, deps in enumerate(self.dep_array)
+            if deps.size
+        )
+
     def shift_options(self, p: int) -> tuple[IntArray, BoolArray]:
         """Cost change and feasibility of moving `p` to each machine (its own is infeasible)."""
         inst = self.inst

@@ -259,9 +259,13 @@ def test_local_search_with_lock_penalty_keeps_the_assignment_valid(seed: int) ->
 
 def test_kind_chooser_tries_every_kind_before_gains_decide() -> None:
     chooser = KindChooser(100, np.random.default_rng(0))
-    first = [chooser.pick() for _ in range(KindChooser.WARMUP * len(KINDS))]
-    assert set(STEPS) == {*KINDS, "local"}
-    assert all(first.count(k) == KindChooser.WARMUP for k in KINDS)
+    first = [chooser.pick() for _ in range(KindChooser.WARMUP * (len(KINDS) + 1))]
+    assert set(STEPS) == {*KINDS, "local", "walk"}
+    assert all(first.count(k) == KindChooser.WARMUP for k in (*KINDS, "walk"))
+    banned = KindChooser(100, np.random.default_rng(0))
+    banned.banned.add("walk")  # no C compiler: the walk is never drawn
+    picks = [banned.pick() for _ in range(500)]
+    assert "walk" not in picks and all(picks.count(k) >= KindChooser.WARMUP for k in KINDS)
 
 
 def test_kind_chooser_keeps_local_search_going_while_it_gains_most() -> None:

@@ -1,0 +1,91 @@
+"""Temperatures for the annealing walk (`walk.py`): their scale and which one pays.
+
+A walk's temperature is given in units of a typical uphill shift of the current assignment
+(`temperature_scale`), so one setting means the same on instances whose costs differ by orders
+of magnitude. Which multiple pays still differs between instances (a walk that takes uphill
+moves freely undoes early choices on one, wanders off on another), so `HeatChooser` learns it
+during the run: it keeps each heat's gain per second and draws the best one, with a share of
+uniform draws so that every heat keeps being tried.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from vmgrid.solver.roadef.local import lock_weight
+from vmgrid.solver.roadef.state import AssignmentState
+from vmgrid.solver.roadef.walk import run_walk
+
+
+def temperature_scale(
+    state: AssignmentState, rng: np.random.Generator, samples: int = 200
+) -> float:
+    """A typical uphill cost change of one shift: the lower quartile of the positive cost
+    changes of feasible shifts of sampled processes (0 if no shift is feasible or uphill)."""
+    ups: list[np.ndarray] = []
+    n_p = state.inst.processes
+    for p in rng.choice(n_p, min(samples, n_p), replace=False).tolist():
+        delta, ok = state.shift_options(p)
+        d = delta[ok]
+        ups.append(d[d > 0])
+    pooled = np.concatenate(ups) if ups else np.zeros(0)
+    return float(np.quantile(pooled, 0.25)) if pooled.size else 0.0
+
+
+class HeatChooser:
+    """Draw a walk's starting heat by its decaying average gain per second."""
+
+    HEATS = (0.3, 1.0, 3.0)
+    EXPLORE = 0.3
+    DECAY = 0.7
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.rate = dict.fromkeys(self.HEATS, 0.0)
+        self.tried = dict.fromkeys(self.HEATS, 0)
+
+    def pick(self) -> float:
+        untried = [h for h in self.HEATS if not self.tried[h]]
+        if untried:
+            return untried[0]
+        if self.rng.random() < self.EXPLORE:
+            return self.HEATS[int(self.rng.integers(len(self.HEATS)))]
+        return max(self.HEATS, key=lambda h: self.rate[h])
+
+    def record(self, heat: float, gain: int, cost: int, seconds: float) -> None:
+        self.tried[heat] += 1
+        relative = gain / max(cost, 1) / max(seconds, 1e-3)
+        self.rate[heat] = self.DECAY * self.rate[heat] + (1 - self.DECAY) * relative
+
+
+def anneal_step(
+    state: AssignmentState,
+    seconds: float,
+    heats: HeatChooser,
+    rng: np.random.Generator,
+    stats: dict[str, int],
+    lock: float = 0.0,
+) -> AssignmentState:
+    """One annealing walk from `state`; the cheapest assignment it saw (or `state`).
+
+    With `lock` > 0 (and a transient resource) the walk is steered by `lock` times each
+    process's `local.lock_weight`: an uphill move away from home that would hold transient
+    capacity there for good is taken as that much dearer, a move home as that much cheaper."""
+    began = time.monotonic()
+    scale = temperature_scale(state, rng)
+    if scale <= 0 or seconds <= 0.1:
+        return state
+    heat = heats.pick()
+    t = heat * scale
+    charges = None
+    if lock > 0 and state.transient_cols.size:
+        charges = lock * lock_weight(state).astype(np.float64)
+    result = run_walk(state, seconds, t, t / 100, int(rng.integers(2**62)), lock=charges)
+    if result is None:
+        return state
+    heats.record(heat, state.total - result.state.total, state.total, time.monotonic() - began)
+    stats["walk_moves"] = stats.get("walk_moves", 0) + result.moves
+    stats["walk_attempts"] = stats.get("walk_attempts", 0) + result.attempts
+    stats["walk_disagreed"] = stats.get("walk_disagreed", 0) + int(result.disagreed)
+    return result.state

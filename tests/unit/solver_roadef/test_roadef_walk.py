@@ -1,0 +1,118 @@
+"""The compiled annealing walk, graded by the independent checker."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from roadef_cases import generated
+from vmgrid.solver.roadef.anneal import HeatChooser, temperature_scale
+from vmgrid.solver.roadef.checker import check
+from vmgrid.solver.roadef.instance import RoadefInstance, parse_assignment, parse_model
+from vmgrid.solver.roadef.local import lock_weight
+from vmgrid.solver.roadef.solve import RoadefOptions, solve_roadef
+from vmgrid.solver.roadef.state import AssignmentState
+from vmgrid.solver.roadef.walk import available, run_walk
+
+pytestmark = pytest.mark.skipif(not available(), reason="no C compiler for the walk")
+
+
+def _generated(seed: int) -> tuple[RoadefInstance, np.ndarray]:
+    model, assignment = generated(seed, machines=10, services=16, resources=3)
+    instance = parse_model(model)
+    return instance, parse_assignment(assignment, instance)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    heat=st.sampled_from([0.1, 1.0, 100.0, 1e6]),
+    swap_share=st.sampled_from([0.0, 0.5, 1.0]),
+    locked=st.booleans(),
+)
+def test_walk_running_cost_is_the_checkers_cost_of_where_it_ends(
+    seed: int, heat: float, swap_share: float, locked: bool
+) -> None:
+    """After many random moves (hot walks accept most feasible ones), the walk's move-by-move
+    total equals the checker's cost of the assignment it ended on, which keeps every rule;
+    its best is valid, no dearer than the start, and costed exactly."""
+    instance, initial = _generated(seed)
+    state = AssignmentState(instance, initial, initial)
+    lock = lock_weight(state).astype(np.float64) if locked else None
+    result = run_walk(state, 0.05, heat, heat / 10, seed, swap_share, lock)
+    assert result is not None and not result.disagreed
+    assert result.attempts > 0
+    last = check(instance, initial, result.last)
+    assert last.valid, last.violations[:3]
+    assert last.cost.total == result.last_cost
+    best = check(instance, initial, result.state.x)
+    assert best.valid and best.cost.total == result.state.total <= state.total
+
+
+def test_hot_walk_moves_and_returns_to_the_cheapest_seen() -> None:
+    instance, initial = _generated(3)
+    state = AssignmentState(instance, initial, initial)
+    result = run_walk(state, 0.1, 1e9, 1e9, 1)
+    assert result is not None
+    assert result.moves > 100
+    assert not np.array_equal(result.last, initial)
+    assert check(instance, initial, result.state.x).cost.total <= state.total
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cold_walk_finds_an_improving_shift_where_one_exists(seed: int) -> None:
+    instance, initial = _generated(seed)
+    state = AssignmentState(instance, initial, initial)
+    improving = any(
+        ((delta < 0) & ok).any()
+        for delta, ok in (state.shift_options(p) for p in range(instance.processes))
+    )
+    assert improving  # the generator puts usage above safety somewhere
+    result = run_walk(state, 0.05, 1e-3, 1e-4, seed, 0.0)
+    assert result is not None
+    report = check(instance, initial, result.state.x)
+    assert report.valid and report.cost.total == result.state.total < state.total
+
+
+def test_temperature_scale_is_a_positive_uphill_shift() -> None:
+    instance, initial = _generated(1)
+    state = AssignmentState(instance, initial, initial)
+    scale = temperature_scale(state, np.random.default_rng(0))
+    ups = []
+    for p in range(instance.processes):
+        delta, ok = state.shift_options(p)
+        ups += [int(d) for d in delta[ok] if d > 0]
+    assert min(ups) <= scale <= max(ups)
+
+
+def test_heat_chooser_tries_every_heat_then_prefers_the_gaining_one() -> None:
+    chooser = HeatChooser(np.random.default_rng(0))
+    first = []
+    for _ in HeatChooser.HEATS:
+        heat = chooser.pick()
+        first.append(heat)
+        chooser.record(heat, 100 if heat == 1.0 else 0, 10_000, 1.0)
+    picks = [chooser.pick() for _ in range(200)]
+    assert set(first) == set(HeatChooser.HEATS)
+    assert picks.count(1.0) > 120 and len(set(picks)) == 3
+
+
+@pytest.mark.parametrize("anytime", [False, True])
+def test_search_with_walks_stays_valid_and_no_worse(anytime: bool) -> None:
+    for seed in range(3):
+        instance, initial = _generated(seed)
+        options = RoadefOptions(
+            seed=seed, walk_step=0.2, walk_tail=0.4, walk_anytime=anytime, workers=1
+        )
+        result = solve_roadef(instance, initial, 2.0, options)
+        report = check(instance, initial, result.assignment)
+        assert report.valid and report.cost.total == result.cost <= result.original_cost
+        assert result.stats["walk_attempts"] > 0
+        assert result.stats.get("walk_disagreed", 0) == 0
+
+
+def test_search_without_walks_never_walks() -> None:
+    instance, initial = _generated(0)
+    result = solve_roadef(instance, initial, 1.0, RoadefOptions(walk_step=0, workers=1))
+    assert result.stats["lns_walk"] == 0 and "walk_attempts" not in result.stats
