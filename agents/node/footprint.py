@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,28 +61,33 @@ class Mapping:
         )
 
 
-def parse_smaps(text: str) -> list[Mapping]:
-    """The mappings of /proc/PID/smaps text, in order."""
-    mappings: list[Mapping] = []
+def parse_smaps(lines: Iterable[str]) -> Iterator[Mapping]:
+    """The mappings of /proc/PID/smaps, in order, as its lines are read (the whole text of a
+    process with gRPC and libvirt is 0.4 MB, which, split at once, would stay in malloc's and
+    Python's free lists: reading it must not cost what releasing saves)."""
     head: list[str] | None = None
-    fields: dict[str, int] = {}
-
-    def close() -> None:
-        if head is not None:
-            start, end = (int(part, 16) for part in head[0].split("-"))
-            path = head[5] if len(head) > 5 else ""
-            private = fields.get("Private_Dirty", 0) + fields.get("Anonymous", 0)
-            mappings.append(Mapping(start, end, head[1], path, fields.get("Rss", 0), private))
-
-    for line in text.splitlines():
+    rss = private = 0
+    for line in lines:
         parts = line.split(maxsplit=5)
-        if parts and "-" in parts[0] and not parts[0].endswith(":"):
-            close()
-            head, fields = parts, {}
-        elif len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
-            fields[parts[0][:-1]] = int(parts[1])
-    close()
-    return mappings
+        if not parts:
+            continue
+        key = parts[0]
+        if not key.endswith(":"):  # a mapping's header: start-end perms offset dev inode [path]
+            if head is not None:
+                yield _mapping(head, rss, private)
+            head, rss, private = parts, 0, 0
+        elif key == "Rss:":
+            rss = int(parts[1])
+        elif key in ("Private_Dirty:", "Anonymous:"):
+            private += int(parts[1])
+    if head is not None:
+        yield _mapping(head, rss, private)
+
+
+def _mapping(head: list[str], rss_kib: int, private_kib: int) -> Mapping:
+    start, end = (int(part, 16) for part in head[0].split("-"))
+    path = head[5].strip() if len(head) > 5 else ""
+    return Mapping(start, end, head[1], path, rss_kib, private_kib)
 
 
 class Libc:
@@ -154,16 +159,16 @@ def trim() -> bool:
 def release_file_pages(smaps: Path = Path("/proc/self/smaps")) -> int:
     """Unmap the resident pages of this process's read-only, unmodified file mappings (they
     stay in the page cache and map back on the next touch); the KiB released."""
+    released = 0
     try:
-        mappings = parse_smaps(smaps.read_text())
+        with smaps.open() as lines:
+            for mapping in parse_smaps(lines):
+                if mapping.releasable and libc().madvise(
+                    mapping.start, mapping.end - mapping.start, MADV_DONTNEED
+                ):
+                    released += mapping.rss_kib
     except OSError:  # no /proc
         return 0
-    released = 0
-    for mapping in mappings:
-        if mapping.releasable and libc().madvise(
-            mapping.start, mapping.end - mapping.start, MADV_DONTNEED
-        ):
-            released += mapping.rss_kib
     return released
 
 
@@ -171,7 +176,7 @@ def settle() -> int:
     """After start-up or a burst: collect garbage, trim malloc, release file pages; the KiB
     of file pages released."""
     gc.collect()
-    trim()
     released = release_file_pages()
+    trim()
     log.debug("memory settled: %d KiB of file pages released", released)
     return released

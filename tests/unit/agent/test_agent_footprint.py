@@ -45,7 +45,7 @@ Anonymous:           512 kB
 
 
 def test_smaps_is_read_into_mappings_with_their_private_pages() -> None:
-    heap, text, relro, data, untouched, anon = parse_smaps(SMAPS)
+    heap, text, relro, data, untouched, anon = parse_smaps(SMAPS.splitlines(keepends=True))
 
     assert (heap.path, heap.perms, heap.rss_kib, heap.private_kib) == ("[heap]", "rw-p", 800, 1600)
     assert (text.start, text.end) == (0x7F0000000000, 0x7F0000200000)
@@ -54,7 +54,7 @@ def test_smaps_is_read_into_mappings_with_their_private_pages() -> None:
 
 
 def test_only_untouched_read_only_file_pages_are_releasable() -> None:
-    heap, text, relro, data, untouched, anon = parse_smaps(SMAPS)
+    heap, text, relro, data, untouched, anon = parse_smaps(SMAPS.splitlines(keepends=True))
 
     assert text.releasable  # library code: the file holds every page
     assert not relro.releasable  # relocated read-only data: its copied pages are the process's
