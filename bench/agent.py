@@ -40,6 +40,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vmgrid.agents.node.footprint import SETTLE_FIRST_S, SETTLE_PERIOD_S
 from vmgrid.agents.node.testnode import write_node_xml
 from vmgrid.bench.agent_lab import lab_node, libvirt_open_cost
 
@@ -48,7 +49,8 @@ _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 WARMUP_S = 15.0
 """Seconds between the agent's start and the window: past its first memory settling
-(agents/node/agent.py SETTLE_FIRST_S), so the window sees the agent as it runs, not its start."""
+(agents/node/footprint.py SETTLE_FIRST_S), so the window sees the agent as it runs, not as it
+starts."""
 
 RSS_SAMPLE_S = 10.0
 """How often the agent's RSS is read over the window (for rss_first_mb and the slope)."""
@@ -167,25 +169,33 @@ def rss_by_mapping_mb(smaps: str, top: int = BREAKDOWN_TOP) -> dict[str, float]:
 
 
 FLOOR_PROGRAM = """
-import asyncio, sys
+import asyncio, sys, time
+from vmgrid.agents.node import footprint
+footprint.limit_arenas()
 import grpc, grpc.aio, libvirt
 from vmgrid.v1 import node_pb2, node_pb2_grpc
 
-async def main(uri, target, period):
+async def main(uri, target, period, settle_first, settle_every):
     conn = libvirt.open(uri)
     channel = grpc.aio.insecure_channel(target)
     await channel.channel_ready()
     print("floor: channel ready", file=sys.stderr, flush=True)
+    settle_at = time.monotonic() + settle_first
     while True:
         await asyncio.to_thread(conn.getAllDomainStats)
+        if time.monotonic() >= settle_at:
+            settle_at = time.monotonic() + settle_every
+            footprint.settle()
         await asyncio.sleep(period)
 
-asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3])))
+asyncio.run(main(sys.argv[1], sys.argv[2], *map(float, sys.argv[3:])))
 """
 """With --floor: what any Python agent on this stack pays before its own code. It imports
 asyncio, gRPC (aio) and libvirt and the node service's protobuf modules, opens the same test
 node, reads every domain's stats each period and holds a ready channel to the manager, but
-streams nothing. The agent's RSS minus this one is what vmgrid's own code and state cost."""
+streams nothing. Its memory is settled as the agent's is (agents/node/footprint.py: malloc
+arenas capped, then garbage, free malloc pages and start-up's file pages released at the
+agent's times). The agent's RSS minus this one is what vmgrid's own code and state cost."""
 
 
 def bytecode_is_fresh(source: Path) -> bool:
@@ -317,6 +327,7 @@ def _measure(args: argparse.Namespace, uri: str, work: Path) -> dict[str, Any]:
         address = _wait_for_file(ready, manager, 60)
         if args.floor:
             command = [sys.executable, "-c", FLOOR_PROGRAM, uri, address, str(args.period)]
+            command += [str(SETTLE_FIRST_S), str(SETTLE_PERIOD_S)]
         else:
             command = [sys.executable, "-m", "vmgrid.agents.node.main", "--insecure"]
             command += ["--config", str(config), "--manager", address]

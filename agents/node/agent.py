@@ -48,13 +48,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SETTLE_FIRST_S = 10.0
-"""Seconds after start when the agent first settles its memory (footprint.settle): by then it
-has dialled, said hello and sent its first reports, so what start-up alone used is left."""
-SETTLE_PERIOD_S = 300.0
-"""Then how often it settles again, so pages a burst (a command, a redial) touched or freed
-do not stay resident."""
-
 
 def _libvirt_thread() -> ThreadPoolExecutor:
     """The one thread the periodic libvirt calls (connect, host info, sample, close) run in.
@@ -87,7 +80,7 @@ class NodeAgent:
     ) -> None:
         self._config = config
         self._settle = settle
-        self._settle_at = time.monotonic() + SETTLE_FIRST_S
+        self._settle_at = time.monotonic() + footprint.SETTLE_FIRST_S
         self._hypervisor = hypervisor
         self._load = load
         self.outbox = Outbox()
@@ -182,7 +175,7 @@ class NodeAgent:
     def _settle_if_due(self) -> None:
         now = time.monotonic()
         if now >= self._settle_at:
-            self._settle_at = now + SETTLE_PERIOD_S
+            self._settle_at = now + footprint.SETTLE_PERIOD_S
             self._settle()
 
     async def _connect(self) -> bool:

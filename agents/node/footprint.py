@@ -37,6 +37,13 @@ MADV_DONTNEED = 4
 ARENAS = 2
 """malloc arenas the agent's threads share: the main thread's and one for all others."""
 
+SETTLE_FIRST_S = 10.0
+"""Seconds after start when the agent first settles its memory (settle): by then it
+has dialled, said hello and sent its first reports, so what start-up alone used is left."""
+SETTLE_PERIOD_S = 300.0
+"""Then how often it settles again, so pages a burst (a command, a redial) touched or freed
+do not stay resident."""
+
 
 @dataclass(frozen=True)
 class Mapping:

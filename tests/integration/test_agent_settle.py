@@ -8,7 +8,7 @@ import time
 
 import pytest
 from vmgrid.agents import model
-from vmgrid.agents.node import agent as agent_module
+from vmgrid.agents.node import footprint
 from vmgrid.agents.node.agent import NodeAgent
 from vmgrid.agents.node.config import load_config
 from vmgrid.agents.node.libvirt_hypervisor import LibvirtHypervisor
@@ -50,8 +50,8 @@ async def _settles(count: int) -> tuple[list[float], list[model.NodeReport | Non
 def test_memory_is_settled_after_start_up_then_periodically(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(agent_module, "SETTLE_FIRST_S", FIRST_S)
-    monkeypatch.setattr(agent_module, "SETTLE_PERIOD_S", EVERY_S)
+    monkeypatch.setattr(footprint, "SETTLE_FIRST_S", FIRST_S)
+    monkeypatch.setattr(footprint, "SETTLE_PERIOD_S", EVERY_S)
 
     times, reports, agent = asyncio.run(_settles(3))
 
