@@ -5,11 +5,13 @@ reporting every period, on one of two nodes (``--driver``, ``driver`` and ``doma
 JSON). ``test``: a generated N-VM test-driver node with a random-walk load; libvirt's test
 driver runs inside the process that opens it, so the simulated node's state is in the agent's
 RSS. ``kvm``: a one-host lab (bench/agent_lab.py) running N idle guests under KVM, else TCG;
-the agent reaches that host's libvirtd over its socket, as on a real host. It lets the agent
-warm up, then measures the agent's CPU time and resident memory from /proc over the window:
-RSS at the end and its peak since the agent started (``peak_rss_mb``, VmHWM: start-up
-included), RSS at the start of the window and the largest sample in it (``rss_first_mb``,
-``rss_max_mb``), and the least-squares slope of RSS sampled every 10 s (``rss_slope_mb_per_h``; flat memory reads near 0 over a long window, e.g.
+the agent reaches that host's libvirtd over its socket, as on a real host. It waits for the
+agent's first memory settling (logged SETTLE_FIRST_S after its start, see
+agents/node/footprint.py), lets it run WARMUP_S more, then measures the agent's CPU time and
+resident memory from /proc over the window: RSS at the end and its peak since the agent started
+(``peak_rss_mb``, VmHWM: start-up included), RSS at the start of the window and the largest
+sample in it (``rss_first_mb``, ``rss_max_mb``), and the least-squares slope of RSS sampled every
+10 s (``rss_slope_mb_per_h``; flat memory reads near 0 over a long window, e.g.
 ``--seconds 1800``). Targets: <= 50 MB RSS and <= 1 % of one core for 50 VMs at a 1 s period.
 
 RSS counts every mapped page, including the shared libraries' code (gRPC's cygrpc, libvirt and
@@ -47,10 +49,14 @@ from vmgrid.bench.agent_lab import lab_node, libvirt_open_cost
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
-WARMUP_S = 15.0
-"""Seconds between the agent's start and the window: past its first memory settling
-(agents/node/footprint.py SETTLE_FIRST_S), so the window sees the agent as it runs, not as it
-starts."""
+WARMUP_S = 5.0
+"""Seconds between the agent's first memory settling (agents/node/footprint.py, which it logs
+SETTLE_FIRST_S after its start) and the window, so the window sees the agent as it runs, not as
+it starts."""
+
+SETTLE_WAIT_S = 120.0
+"""How long the agent (or the floor) may take to log its first settling: its start-up and
+SETTLE_FIRST_S, on a loaded machine."""
 
 RSS_SAMPLE_S = 10.0
 """How often the agent's RSS is read over the window (for rss_first_mb and the slope)."""
@@ -64,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--warmup",
         type=float,
         default=WARMUP_S,
-        help=f"seconds before measuring (default {WARMUP_S:g}: the agent has settled its memory)",
+        help=f"seconds between the agent's first memory settling and the window (default {WARMUP_S:g})",
     )
     parser.add_argument(
         "--floor",
@@ -123,6 +129,19 @@ def _wait_for_file(path: Path, process: subprocess.Popen[bytes], timeout_s: floa
     raise ValueError(f"vmgrid-cluster did not start within {timeout_s} s")
 
 
+def _wait_for_line(
+    log: Path, text: str, process: subprocess.Popen[bytes], timeout_s: float
+) -> None:
+    """Until `text` appears in `log`, written by `process` (and others)."""
+    deadline = time.monotonic() + timeout_s
+    while text not in log.read_text(errors="replace"):
+        if process.poll() is not None:
+            raise ValueError(f"the measured process exited with code {process.returncode}")
+        if time.monotonic() > deadline:
+            raise ValueError(f"the measured process did not log {text!r} within {timeout_s} s")
+        time.sleep(0.2)
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -176,16 +195,19 @@ import grpc, grpc.aio, libvirt
 from vmgrid.v1 import node_pb2, node_pb2_grpc
 
 async def main(uri, target, period, settle_first, settle_every):
+    settle_at = time.monotonic() + settle_first  # from its start, as the agent's
     conn = libvirt.open(uri)
     channel = grpc.aio.insecure_channel(target)
     await channel.channel_ready()
     print("floor: channel ready", file=sys.stderr, flush=True)
-    settle_at = time.monotonic() + settle_first
     while True:
         await asyncio.to_thread(conn.getAllDomainStats)
         if time.monotonic() >= settle_at:
-            settle_at = time.monotonic() + settle_every
+            settle_at, first = time.monotonic() + settle_every, settle_first >= 0
             footprint.settle()
+            if first:
+                print("floor: memory settled", file=sys.stderr, flush=True)
+                settle_first = -1
         await asyncio.sleep(period)
 
 asyncio.run(main(sys.argv[1], sys.argv[2], *map(float, sys.argv[3:])))
@@ -334,7 +356,9 @@ def _measure(args: argparse.Namespace, uri: str, work: Path) -> dict[str, Any]:
             command += ["--node-id", "bench-node", "--libvirt-uri", uri]
             command += ["--period", str(args.period)]
         agent = subprocess.Popen(command, stdout=logs, stderr=logs)
-        print(f"agent pid {agent.pid} warming up {args.warmup} s", file=sys.stderr)
+        print(f"agent pid {agent.pid}: waiting for it to settle", file=sys.stderr)
+        _wait_for_line(work / "manager.log", "memory settled", agent, SETTLE_WAIT_S)
+        print(f"settled; warming up {args.warmup} s", file=sys.stderr)
         time.sleep(args.warmup)
         cpu_before, wall_before = _cpu_seconds(agent.pid), time.monotonic()
         print(f"measuring for {args.seconds} s", file=sys.stderr)
