@@ -54,7 +54,9 @@ class Mapping:
     perms: str
     path: str
     rss_kib: int
-    private_kib: int  # Private_Dirty + Anonymous: pages this process copied or wrote
+    private_kib: int
+    """Private_Dirty + Anonymous + Swap: pages this process copied or wrote, resident or
+    swapped out (a copied page in swap is in no file either)."""
 
     @property
     def releasable(self) -> bool:
@@ -85,7 +87,7 @@ def parse_smaps(lines: Iterable[str]) -> Iterator[Mapping]:
             head, rss, private = parts, 0, 0
         elif key == "Rss:":
             rss = int(parts[1])
-        elif key in ("Private_Dirty:", "Anonymous:"):
+        elif key in ("Private_Dirty:", "Anonymous:", "Swap:"):
             private += int(parts[1])
     if head is not None:
         yield _mapping(head, rss, private)

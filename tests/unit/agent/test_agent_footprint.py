@@ -37,6 +37,12 @@ Size:                 64 kB
 Rss:                   0 kB
 Private_Dirty:         0 kB
 Anonymous:             0 kB
+7f0000310000-7f0000320000 r--p 00010000 08:01 43                         /usr/lib/libbar.so
+Size:                 64 kB
+Rss:                  32 kB
+Private_Dirty:         0 kB
+Anonymous:             0 kB
+Swap:                  8 kB
 7f0000400000-7f0000500000 rw-p 00000000 00:00 0
 Size:               1024 kB
 Rss:                 512 kB
@@ -45,7 +51,7 @@ Anonymous:           512 kB
 
 
 def test_smaps_is_read_into_mappings_with_their_private_pages() -> None:
-    heap, text, relro, data, untouched, anon = parse_smaps(SMAPS.splitlines(keepends=True))
+    heap, text, relro, data, untouched, swapped, anon = parse_smaps(SMAPS.splitlines(keepends=True))
 
     assert (heap.path, heap.perms, heap.rss_kib, heap.private_kib) == ("[heap]", "rw-p", 800, 1600)
     assert (text.start, text.end) == (0x7F0000000000, 0x7F0000200000)
@@ -54,12 +60,13 @@ def test_smaps_is_read_into_mappings_with_their_private_pages() -> None:
 
 
 def test_only_untouched_read_only_file_pages_are_releasable() -> None:
-    heap, text, relro, data, untouched, anon = parse_smaps(SMAPS.splitlines(keepends=True))
+    heap, text, relro, data, untouched, swapped, anon = parse_smaps(SMAPS.splitlines(keepends=True))
 
     assert text.releasable  # library code: the file holds every page
     assert not relro.releasable  # relocated read-only data: its copied pages are the process's
     assert not data.releasable  # writable: the process may write it at any time
     assert not untouched.releasable  # nothing resident
+    assert not swapped.releasable  # a copied page of it is in swap, not in the file
     assert not heap.releasable and not anon.releasable  # anonymous memory
 
 
