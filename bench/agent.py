@@ -5,10 +5,13 @@ reporting every period, on one of two nodes (``--driver``, ``driver`` and ``doma
 JSON). ``test``: a generated N-VM test-driver node with a random-walk load; libvirt's test
 driver runs inside the process that opens it, so the simulated node's state is in the agent's
 RSS. ``kvm``: a one-host lab (bench/agent_lab.py) running N idle guests under KVM, else TCG;
-the agent reaches that host's libvirtd over its socket, as on a real host. It lets the agent
-warm up, then measures the agent's CPU time and resident memory from /proc over the window:
-RSS at the end and its peak, RSS at the start of the window, and the least-squares slope of RSS
-sampled every 10 s (``rss_slope_mb_per_h``; flat memory reads near 0 over a long window, e.g.
+the agent reaches that host's libvirtd over its socket, as on a real host. It waits for the
+agent's first memory settling (logged SETTLE_FIRST_S after its start, see
+agents/node/footprint.py), lets it run WARMUP_S more, then measures the agent's CPU time and
+resident memory from /proc over the window: RSS at the end and its peak since the agent started
+(``peak_rss_mb``, VmHWM: start-up included), RSS at the start of the window and the largest
+sample in it (``rss_first_mb``, ``rss_max_mb``), and the least-squares slope of RSS sampled every
+10 s (``rss_slope_mb_per_h``; flat memory reads near 0 over a long window, e.g.
 ``--seconds 1800``). Targets: <= 50 MB RSS and <= 1 % of one core for 50 VMs at a 1 s period.
 
 RSS counts every mapped page, including the shared libraries' code (gRPC's cygrpc, libvirt and
@@ -39,11 +42,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vmgrid.agents.node.footprint import SETTLE_FIRST_S, SETTLE_PERIOD_S
 from vmgrid.agents.node.testnode import write_node_xml
 from vmgrid.bench.agent_lab import lab_node, libvirt_open_cost
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
+
+WARMUP_S = 5.0
+"""Seconds between the agent's first memory settling (agents/node/footprint.py, which it logs
+SETTLE_FIRST_S after its start) and the window, so the window sees the agent as it runs, not as
+it starts."""
+
+SETTLE_WAIT_S = 120.0
+"""How long the agent (or the floor) may take to log its first settling: its start-up and
+SETTLE_FIRST_S, on a loaded machine."""
 
 RSS_SAMPLE_S = 10.0
 """How often the agent's RSS is read over the window (for rss_first_mb and the slope)."""
@@ -53,7 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vms", type=int, default=50, help="VMs on the node (default 50)")
     parser.add_argument("--seconds", type=float, default=30.0, help="measurement window, s")
     parser.add_argument("--period", type=float, default=1.0, help="agent report period, s")
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=WARMUP_S,
+        help=f"seconds between the agent's first memory settling and the window (default {WARMUP_S:g})",
+    )
     parser.add_argument(
         "--floor",
         action="store_true",
@@ -111,6 +129,19 @@ def _wait_for_file(path: Path, process: subprocess.Popen[bytes], timeout_s: floa
     raise ValueError(f"vmgrid-cluster did not start within {timeout_s} s")
 
 
+def _wait_for_line(
+    log: Path, text: str, process: subprocess.Popen[bytes], timeout_s: float
+) -> None:
+    """Until `text` appears in `log`, written by `process` (and others)."""
+    deadline = time.monotonic() + timeout_s
+    while text not in log.read_text(errors="replace"):
+        if process.poll() is not None:
+            raise ValueError(f"the measured process exited with code {process.returncode}")
+        if time.monotonic() > deadline:
+            raise ValueError(f"the measured process did not log {text!r} within {timeout_s} s")
+        time.sleep(0.2)
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -157,25 +188,36 @@ def rss_by_mapping_mb(smaps: str, top: int = BREAKDOWN_TOP) -> dict[str, float]:
 
 
 FLOOR_PROGRAM = """
-import asyncio, sys
+import asyncio, sys, time
+from vmgrid.agents.node import footprint
+footprint.limit_arenas()
 import grpc, grpc.aio, libvirt
 from vmgrid.v1 import node_pb2, node_pb2_grpc
 
-async def main(uri, target, period):
+async def main(uri, target, period, settle_first, settle_every):
+    settle_at = time.monotonic() + settle_first  # from its start, as the agent's
     conn = libvirt.open(uri)
     channel = grpc.aio.insecure_channel(target)
     await channel.channel_ready()
     print("floor: channel ready", file=sys.stderr, flush=True)
     while True:
         await asyncio.to_thread(conn.getAllDomainStats)
+        if time.monotonic() >= settle_at:
+            settle_at, first = time.monotonic() + settle_every, settle_first >= 0
+            footprint.settle()
+            if first:
+                print("floor: memory settled", file=sys.stderr, flush=True)
+                settle_first = -1
         await asyncio.sleep(period)
 
-asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3])))
+asyncio.run(main(sys.argv[1], sys.argv[2], *map(float, sys.argv[3:])))
 """
 """With --floor: what any Python agent on this stack pays before its own code. It imports
 asyncio, gRPC (aio) and libvirt and the node service's protobuf modules, opens the same test
 node, reads every domain's stats each period and holds a ready channel to the manager, but
-streams nothing. The agent's RSS minus this one is what vmgrid's own code and state cost."""
+streams nothing. Its memory is settled as the agent's is (agents/node/footprint.py: malloc
+arenas capped, then garbage, free malloc pages and start-up's file pages released at the
+agent's times). The agent's RSS minus this one is what vmgrid's own code and state cost."""
 
 
 def bytecode_is_fresh(source: Path) -> bool:
@@ -307,13 +349,16 @@ def _measure(args: argparse.Namespace, uri: str, work: Path) -> dict[str, Any]:
         address = _wait_for_file(ready, manager, 60)
         if args.floor:
             command = [sys.executable, "-c", FLOOR_PROGRAM, uri, address, str(args.period)]
+            command += [str(SETTLE_FIRST_S), str(SETTLE_PERIOD_S)]
         else:
             command = [sys.executable, "-m", "vmgrid.agents.node.main", "--insecure"]
             command += ["--config", str(config), "--manager", address]
             command += ["--node-id", "bench-node", "--libvirt-uri", uri]
             command += ["--period", str(args.period)]
         agent = subprocess.Popen(command, stdout=logs, stderr=logs)
-        print(f"agent pid {agent.pid} warming up {args.warmup} s", file=sys.stderr)
+        print(f"agent pid {agent.pid}: waiting for it to settle", file=sys.stderr)
+        _wait_for_line(work / "manager.log", "memory settled", agent, SETTLE_WAIT_S)
+        print(f"settled; warming up {args.warmup} s", file=sys.stderr)
         time.sleep(args.warmup)
         cpu_before, wall_before = _cpu_seconds(agent.pid), time.monotonic()
         print(f"measuring for {args.seconds} s", file=sys.stderr)
@@ -338,6 +383,7 @@ def _measure(args: argparse.Namespace, uri: str, work: Path) -> dict[str, Any]:
         "cpu_percent": round(cpu_percent, 2),
         "peak_rss_mb": round(peak_kib / 1024, 1),
         "rss_first_mb": round(trace[0][1], 1),
+        "rss_max_mb": round(max(rss for _, rss in trace), 1),
         "rss_slope_mb_per_h": round(_slope(trace) * 3600, 2),
         "uss_mb": round((rollup["Private_Clean"] + rollup["Private_Dirty"]) / 1024, 1),
         "pss_mb": round(rollup["Pss"] / 1024, 1),

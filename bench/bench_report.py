@@ -59,8 +59,10 @@ MEASURES: dict[str, str] = {
     "channel); latency = manager apply time - report sent_at; manager CPU includes its reaped "
     "decision processes, of it the event loop's thread (the rest is gRPC's threads); driver CPU "
     "is the processes playing the agents, on the same cores",
-    "agent": "RSS at the end, its peak, and the least-squares slope of RSS sampled every 10 s "
-    "over the window (flat memory: near 0 MB/h); uss_mb: the agent's private pages, shared_file_mb: "
+    "agent": "RSS at the end, at the window's start and its largest sample (the window starts "
+    "5 s after the agent's first memory settling, 10 s after its start), peak_rss_mb since the agent started "
+    "(start-up included), and the least-squares slope of RSS sampled every 10 s over the window "
+    "(flat memory: near 0 MB/h); uss_mb: the agent's private pages, shared_file_mb: "
     "shared library pages it maps (counted in RSS); the agent runs as installed, its vmgrid "
     "modules byte-compiled first (bytecode_compiled: how many were missing or stale)",
     "roadef": "cost and validity by the independent checker on the written assignment; "
@@ -101,7 +103,17 @@ HEADLINE: dict[str, tuple[str, ...]] = {
         "not_applied",
         "decisions",
     ),
-    "agent": ("vms", "rss_mb", "peak_rss_mb", "rss_slope_mb_per_h", "cpu_percent", "seconds"),
+    "agent": (
+        "vms",
+        "rss_mb",
+        "rss_first_mb",
+        "rss_max_mb",
+        "peak_rss_mb",
+        "rss_slope_mb_per_h",
+        "uss_mb",
+        "cpu_percent",
+        "seconds",
+    ),
     "history": (
         "vms",
         "apply_us_per_report",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import grpc
 from vmgrid.agents.common import preflight
 from vmgrid.agents.errors import ConfigError
+from vmgrid.agents.node import footprint
 from vmgrid.agents.node.agent import NodeAgent
 from vmgrid.agents.node.config import DEFAULT_LIBVIRT_URI, DEFAULT_MANAGER, AgentConfig, load_config
 from vmgrid.agents.node.libvirt_hypervisor import LibvirtHypervisor
@@ -216,6 +217,7 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    footprint.limit_arenas()  # before gRPC and libvirt start their threads
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level, format="vmgrid-agent: %(levelname)s: %(message)s", stream=sys.stderr
