@@ -47,6 +47,8 @@ _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 RSS_SAMPLE_S = 10.0
 """How often the agent's RSS is read over the window (for rss_first_mb and the slope)."""
+CONNECT_TIMEOUT_S = 60.0
+"""How long the agent (or the floor) may take to start and connect before the warmup begins."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -109,6 +111,23 @@ def _wait_for_file(path: Path, process: subprocess.Popen[bytes], timeout_s: floa
             raise ValueError(f"vmgrid-cluster exited with code {process.returncode}")
         time.sleep(0.05)
     raise ValueError(f"vmgrid-cluster did not start within {timeout_s} s")
+
+
+def _wait_for_line(
+    log: Path, line: str, process: subprocess.Popen[bytes], timeout_s: float
+) -> None:
+    """Until `log` holds `line`: the agent (or the floor) has connected, so the warmup and the
+    window that follow measure a connected agent however long its start took on a loaded host."""
+    deadline = time.monotonic() + timeout_s
+    while line not in log.read_text(errors="replace"):
+        if process.poll() is not None:
+            raise ValueError(f"vmgrid-agent exited early with code {process.returncode}")
+        if time.monotonic() > deadline:
+            raise ValueError(
+                f"vmgrid-agent never connected to the manager within {timeout_s:.0f} s; "
+                "figures would be idle"
+            )
+        time.sleep(0.05)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -313,6 +332,8 @@ def _measure(args: argparse.Namespace, uri: str, work: Path) -> dict[str, Any]:
             command += ["--node-id", "bench-node", "--libvirt-uri", uri]
             command += ["--period", str(args.period)]
         agent = subprocess.Popen(command, stdout=logs, stderr=logs)
+        connected = "floor: channel ready" if args.floor else "connected to manager"
+        _wait_for_line(work / "manager.log", connected, agent, CONNECT_TIMEOUT_S)
         print(f"agent pid {agent.pid} warming up {args.warmup} s", file=sys.stderr)
         time.sleep(args.warmup)
         cpu_before, wall_before = _cpu_seconds(agent.pid), time.monotonic()
@@ -329,9 +350,6 @@ def _measure(args: argparse.Namespace, uri: str, work: Path) -> dict[str, Any]:
             _stop(agent)
         _stop(manager)
         logs.close()
-    log = (work / "manager.log").read_text()
-    if ("floor: channel ready" if args.floor else "connected to manager") not in log:
-        raise ValueError("vmgrid-agent never connected to the manager; figures would be idle")
     cpu_percent = 100.0 * (cpu_after - cpu_before) / (wall_after - wall_before)
     return {
         "rss_mb": round(rss_kib / 1024, 1),
