@@ -152,9 +152,11 @@ def test_events_show_a_plan_with_progress(
         argv = ["events", "--kind", "plan_changed", "--count", "3", "--duration", "30"]
         vmgridctl([*argv, "--cluster", cluster.address, "--insecure", "--output", "json"])
 
+    bus = cluster.runtime.manager.bus  # type: ignore[union-attr]
+    before = cluster.call(lambda: bus.subscribers)
     watcher = threading.Thread(target=watch)
     watcher.start()
-    time.sleep(1.0)  # the watcher subscribes
+    cluster.wait_for(lambda: cluster.call(lambda: bus.subscribers) > before, 60)  # subscribed
     vm = cluster.vm_named("n2-vm1")
     target = "n1" if cluster.placement()[vm][0] != "n1" else "n3"
     assert vmgridctl(["migrate", vm, target, "--cluster", cluster.address, "--insecure"]) == 0
