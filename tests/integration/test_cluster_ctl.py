@@ -213,6 +213,16 @@ def test_address_from_flag_env_then_config_file(
 def test_ctrl_c_during_apply_cancels_the_plan(
     cluster: OpsCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Ctrl-C as a terminal delivers it: Python's handler, whatever the test run inherited (a
+    # run started in the background inherits SIGINT ignored, and the signal below killed it)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _ctrl_c_during_apply(cluster, capsys)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ctrl_c_during_apply(cluster: OpsCluster, capsys: pytest.CaptureFixture[str]) -> None:
     spread = ["n1", "n2", "n3"]
     for i, vm in enumerate(sorted(cluster.placement())):
         if cluster.placement()[vm][0] != spread[i % 3]:
