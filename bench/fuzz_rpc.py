@@ -240,12 +240,40 @@ async def call(
             return Outcome(grpc.StatusCode.OK, "", True)
         if not method.client_streaming:
             stream = channel.unary_stream(path)(payloads[0], timeout=timeout_s)
-        else:
-            stream = channel.stream_stream(path)(timeout=timeout_s)
-            await _write_all(stream, payloads)
-        return await _read_stream(stream, target)
+            return await _read_stream(stream, target)
+        return await _stream_call(channel.stream_stream(path)(timeout=timeout_s), target, payloads)
     except grpc.aio.AioRpcError as exc:
         return Outcome(exc.code(), exc.details() or "", False)
+
+
+async def _stream_call(stream: Any, target: Target, payloads: list[bytes]) -> Outcome:
+    """A client stream: its replies are read while the payloads are written, so a hello the
+    server acknowledged counts as accepted even when a later payload ends the call (read
+    only after the writes, the ack could be lost under the reset of the stream and a call
+    that had changed the server's state was taken for refused)."""
+    acked: list[bool] = []
+    reading = asyncio.ensure_future(_read_all(stream, target, acked))
+    try:
+        await _write_all(stream, payloads)
+        await asyncio.wait_for(asyncio.shield(reading), 0.5)
+    except TimeoutError:  # a link waiting for more was accepted; it is cancelled
+        reading.cancel()
+        stream.cancel()
+        return Outcome(grpc.StatusCode.OK, "open", True)
+    except grpc.aio.AioRpcError as exc:
+        return Outcome(exc.code(), exc.details() or "", bool(acked))
+    code = await stream.code()
+    return Outcome(code, await stream.details() or "", bool(acked) or code is grpc.StatusCode.OK)
+
+
+async def _read_all(stream: Any, target: Target, acked: list[bool]) -> None:
+    """Read replies until the server ends the stream; each that accepts the call (a hello
+    ack, or any reply of a method without a ``payload`` oneof) is noted in `acked`."""
+    while (raw := await stream.read()) is not grpc.aio.EOF:
+        reply = target.response_class.FromString(raw)
+        oneof = reply.DESCRIPTOR.oneofs_by_name.get("payload")
+        if oneof is None or reply.WhichOneof("payload") == "hello_ack":
+            acked.append(True)
 
 
 async def _write_all(stream: Any, payloads: list[bytes]) -> None:

@@ -66,6 +66,12 @@ class FanOut(Generic[E]):
         self._subscribers.append(sub)
         return sub
 
+    @property
+    def subscribers(self) -> int:
+        """How many subscriptions are open (a watcher that has subscribed misses nothing
+        published from then on)."""
+        return len(self._subscribers)
+
     def unsubscribe(self, sub: Subscription[E]) -> None:
         """Remove a subscription (idempotent)."""
         if sub in self._subscribers:

@@ -32,3 +32,11 @@ def test_agent_and_floor_are_measured_with_their_breakdown() -> None:
         assert abs(sum(breakdown.values()) - rollup_mb) < 1.5
     # the agent runs the floor's libraries plus its own code (about 4 MB of private pages)
     assert real["uss_mb"] > floor["uss_mb"] + 1
+
+
+def test_the_window_starts_once_the_agent_has_connected() -> None:
+    """No warmup and a short window: the figures are still a connected agent's, since the
+    agent's start (seconds of imports on a loaded host) is waited for, not slept through."""
+    result = bench_agent.run(_args(warmup=0.0, seconds=0.2))
+
+    assert result["rss_mb"] > 10 and result["seconds"] == 0.2

@@ -152,9 +152,11 @@ def test_events_show_a_plan_with_progress(
         argv = ["events", "--kind", "plan_changed", "--count", "3", "--duration", "30"]
         vmgridctl([*argv, "--cluster", cluster.address, "--insecure", "--output", "json"])
 
+    bus = cluster.runtime.manager.bus  # type: ignore[union-attr]
+    before = cluster.call(lambda: bus.subscribers)
     watcher = threading.Thread(target=watch)
     watcher.start()
-    time.sleep(1.0)  # the watcher subscribes
+    cluster.wait_for(lambda: cluster.call(lambda: bus.subscribers) > before, 60)  # subscribed
     vm = cluster.vm_named("n2-vm1")
     target = "n1" if cluster.placement()[vm][0] != "n1" else "n3"
     assert vmgridctl(["migrate", vm, target, "--cluster", cluster.address, "--insecure"]) == 0
@@ -211,6 +213,16 @@ def test_address_from_flag_env_then_config_file(
 def test_ctrl_c_during_apply_cancels_the_plan(
     cluster: OpsCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Ctrl-C as a terminal delivers it: Python's handler, whatever the test run inherited (a
+    # run started in the background inherits SIGINT ignored, and the signal below killed it)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _ctrl_c_during_apply(cluster, capsys)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ctrl_c_during_apply(cluster: OpsCluster, capsys: pytest.CaptureFixture[str]) -> None:
     spread = ["n1", "n2", "n3"]
     for i, vm in enumerate(sorted(cluster.placement())):
         if cluster.placement()[vm][0] != spread[i % 3]:

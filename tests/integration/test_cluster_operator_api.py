@@ -7,12 +7,12 @@ and leave the manager serving with its state intact.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import grpc
 import pytest
 from cluster_ops_harness import OpsCluster
+from vmgrid.agents.cluster.decide.control import find_trigger
 from vmgrid.agents.model import VmState
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2
 
@@ -158,7 +158,13 @@ def test_recommendation_waits_then_is_rejected_or_approved(
             request = cluster_pb2.MigrateVmRequest(vm_uuid=vm, destination_node_id=spread[i % 3])
             follow(stub, lambda r=request: stub.MigrateVm(r, timeout=30).plan)
     cluster.wait_for(lambda: len({n for n, _ in cluster.placement().values()}) == 3)
-    time.sleep(1.5)  # the underload hold time (1 s) on the new placement
+    runtime = cluster.runtime
+    assert runtime is not None
+
+    def underload_held() -> bool:  # the hold time (1 s), on the reports of the new placement
+        return find_trigger(runtime.manager.state.snapshot(), runtime.loop.config) is not None
+
+    cluster.wait_for(lambda: cluster.call(underload_held), 30)
     first = recommend()
     waiting = stub.ListPlans(cluster_pb2.ListPlansRequest(), timeout=30).plans
     assert any(

@@ -19,7 +19,7 @@ from agent_files import idle_pair, start_agent, write_agent_config
 from vmgrid.agents.cluster.act.driver import DriverOptions, ManagerDriver
 from vmgrid.agents.cluster.act.executor import PlanExecutor
 from vmgrid.agents.cluster.act.journal import ActionState, Journal, PlanState
-from vmgrid.agents.cluster.decide.control import AutomationLevel, ControlConfig
+from vmgrid.agents.cluster.decide.control import AutomationLevel, ControlConfig, find_trigger
 from vmgrid.agents.cluster.decide.loop import ControlLoop
 from vmgrid.agents.cluster.decide.maintenance import DrainFallback
 from vmgrid.agents.cluster.service.config import ClusterConfig
@@ -92,13 +92,20 @@ def make_loop(
     return ControlLoop(server.manager, executor, control(level, fallback))
 
 
+async def underload_held(server: ClusterServer, loop: ControlLoop) -> None:
+    """Until the nodes' reports span the underload hold time (on their own clocks), so that
+    a cycle finds the trigger: a fixed sleep of the hold time is not enough when reports
+    arrive late on a loaded host."""
+    await wait_for(lambda: find_trigger(server.manager.state.snapshot(), loop.config), 30)
+
+
 def test_idle_cluster_is_consolidated_without_losing_or_duplicating_a_vm(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with cluster(tmp_path) as server:
             before = placement(server)
             assert len(set(before.values())) == 3
             loop = make_loop(server, AutomationLevel.AUTOMATIC)
-            await asyncio.sleep(1.2)  # let the underload hold time pass
+            await underload_held(server, loop)
             decision = await loop.cycle()
             assert decision is not None and decision.plan is not None, decision
             assert "consolidate" in decision.summary
@@ -115,7 +122,7 @@ def test_manual_mode_waits_for_approval_before_moving_anything(tmp_path: Path) -
         async with cluster(tmp_path) as server:
             before = placement(server)
             loop = make_loop(server, AutomationLevel.MANUAL)
-            await asyncio.sleep(1.2)
+            await underload_held(server, loop)
             decision = await loop.cycle()
             assert decision is not None and decision.plan is not None
             assert len(loop.pending) == 1 and loop.running is None

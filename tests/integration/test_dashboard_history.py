@@ -49,9 +49,11 @@ def test_a_node_history_grows_with_each_report(demo: DashboardDemo) -> None:
 
 def test_a_vm_history_follows_its_samples(demo: DashboardDemo) -> None:
     vm = any_vm(demo)
+    # the samples first: the page, read after, holds them (a sample that arrives between the
+    # two reads is in the manager's newest three but not in a page read before it)
+    samples = demo.call(lambda: demo.runtime.manager.state.snapshot().vm_samples(vm["uuid"]))
     status, body = call(demo, f"/history?vm={vm['uuid']}", token="read")
     assert status == 200 and body["vm"] == vm["uuid"] and body["minutes"] == 60
-    samples = demo.call(lambda: demo.runtime.manager.state.snapshot().vm_samples(vm["uuid"]))
     cpu = dict(zip(body["times_unix_ms"], body["series"]["cpu_used_millicores"], strict=True))
     for sample in samples[-3:]:
         assert cpu.get(sample.sent_at_unix_ns // 1_000_000) == sample.cpu_used_millicores

@@ -21,11 +21,14 @@ from typing import Any, TypeVar
 
 import grpc.aio
 import pytest
+from google.protobuf import message_factory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from node_link_harness import StreamAgent
+from vmgrid.agents import model as m
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
+from vmgrid.agents.common import node_codec as codec
 from vmgrid.bench.fuzz_rpc import (
     TARGETS,
     Target,
@@ -154,3 +157,20 @@ def test_random_bytes_answer_invalid_argument_on_unary_and_streaming_methods(
         assert outcome.code is grpc.StatusCode.INVALID_ARGUMENT, (path, outcome)
         assert "payload: 11 bytes that do not decode" in outcome.details
     assert not servers.tracebacks.records
+
+
+def test_a_link_whose_hello_was_acknowledged_is_accepted_whatever_follows(
+    servers: Servers,
+) -> None:
+    """A hello, then bytes that do not decode: the server registers the node and ends the
+    call. The call changed the server's state, so the fuzzer must count it as accepted (its
+    replies are read while it writes, so the ack is seen before the stream ends)."""
+    target = next(t for t in TARGETS if t.path == "/vmgrid.v1.NodeLinkService/Connect")
+    identity = m.NodeIdentity("said-hello", "host", "test:///default", simulated=True)
+    hello = m.NodeHello(identity, m.NodeCapacity(4000, 8 * 2**30, 10**9))
+    request = message_factory.GetMessageClass(target.method.input_type)
+    payloads = [request(hello=codec.encode_hello(hello)).SerializeToString(), b"\xff\xff\x01"]
+    outcome = servers.run(call(servers.channels[target.server], target, payloads))
+    nodes = servers.run(servers.state())[0]
+    assert ("said-hello", False) in nodes
+    assert outcome.accepted, outcome

@@ -42,9 +42,10 @@ def test_check_listen_rejects_what_is_not_host_port(listen: str) -> None:
 def test_fan_out_drops_the_oldest_event_of_a_full_subscriber_and_counts_it() -> None:
     bus: FanOut[int] = FanOut(clock_ns=lambda: 0)
     sub = bus.subscribe(accept=lambda e: e % 2 == 0, max_queued=2)
+    assert bus.subscribers == 1
     for event in range(1, 8):
         bus._deliver(event)
     assert (sub.dropped, sub.get_nowait(), sub.get_nowait(), sub.get_nowait()) == (1, 4, 6, None)
     sub.close()
     bus._deliver(8)
-    assert sub.get_nowait() is None
+    assert sub.get_nowait() is None and bus.subscribers == 0

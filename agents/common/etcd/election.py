@@ -120,11 +120,15 @@ class Election:
                         start = exc.compact_revision
 
     async def _renew(self) -> None:
+        """Renew every third of the TTL. One renewal may take up to what is left of the lease:
+        a late answer (a slow network, a loaded host) still renews it from when it was sent;
+        given up after a third of the TTL, every renewal slower than that was lost while etcd
+        kept the lease alive, and the leader stepped down for nothing."""
         period = self.ttl_s / 3
         while not self.lost.is_set():
             sent = time.monotonic()
             try:
-                async with asyncio.timeout(max(0.05, min(period, self._valid_until - sent))):
+                async with asyncio.timeout(max(0.05, self._valid_until - sent)):
                     ttl = await self.client.keepalive(self.lease)
             except (TimeoutError, EtcdUnavailable) as exc:
                 log.warning("etcd lease %x not renewed: %s", self.lease, exc or "timeout")

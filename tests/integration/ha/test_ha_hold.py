@@ -36,7 +36,13 @@ def test_a_member_held_by_another_plan_is_restarted_only_once_that_plan_ends(
                     assert c.ft.ha.restarts == []
                     assert not any(vm_uuid in state.owners.hidden(n) for n in others)
                     assert not [p for p in executor.journal.plans() if p.origin == "ha"]
-                await wait_for(lambda: any(n in others for n in c.running().get(vm_uuid, [])), 20)
+                # HA records its restart once the boot's plan has ended: after the VM reports
+                await wait_for(
+                    lambda: (
+                        c.ft.ha.restarts and any(n in others for n in c.running().get(vm_uuid, []))
+                    ),
+                    20,
+                )
                 assert [r.from_node for r in c.ft.ha.restarts] == [victim]
                 (ha_plan,) = [p for p in executor.journal.plans() if p.origin == "ha"]
                 assert ha_plan.plan_id.startswith(f"ha-{vm_uuid}-")

@@ -173,7 +173,12 @@ def test_group_fails_over_from_a_fenced_node_and_its_stale_copy_is_destroyed(
             )
             os.kill(c.agents[victim].pid, signal.SIGSTOP)
             await wait_for(lambda: victim in c.ft.ha.failed, 15)
-            await wait_for(lambda: any(n != victim for n in c.running().get(victim_uuid, [])), 15)
+            await wait_for(  # HA records its restart once the boot's plan has ended
+                lambda: (
+                    c.ft.ha.restarts and any(n != victim for n in c.running().get(victim_uuid, []))
+                ),
+                15,
+            )
             restart = c.ft.ha.restarts[0]
             assert (restart.from_node, restart.checkpoint) == (victim, name)
             sibling = c.running()[uuids[1]][0]
@@ -245,7 +250,10 @@ def test_a_member_migrated_by_a_plan_is_restarted_from_where_it_ran(tmp_path: Pa
             assert member.node_id == second  # the record followed the migration
             os.kill(c.agents[second].pid, signal.SIGSTOP)
             await wait_for(lambda: second in c.ft.ha.failed, 15)
-            await wait_for(lambda: any(n != second for n in c.running().get(vm_uuid, [])), 20)
+            await wait_for(  # HA records its restart once the boot's plan has ended
+                lambda: c.ft.ha.restarts and any(n != second for n in c.running().get(vm_uuid, [])),
+                20,
+            )
             assert [r.from_node for r in c.ft.ha.restarts] == [second]
             os.kill(c.agents[second].pid, signal.SIGCONT)
 
@@ -273,7 +281,10 @@ def test_a_member_leaving_a_node_that_fails_mid_migration_is_restarted(tmp_path:
             await wait_for(lambda: vm_uuid in state.owners.hidden(destination), 10)  # defined there
             os.kill(c.agents[source].pid, signal.SIGSTOP)
             await wait_for(lambda: source in c.ft.ha.failed, 15)
-            await wait_for(lambda: any(n != source for n in c.running().get(vm_uuid, [])), 20)
+            await wait_for(  # HA records its restart once the boot's plan has ended
+                lambda: c.ft.ha.restarts and any(n != source for n in c.running().get(vm_uuid, [])),
+                20,
+            )
             assert [r.from_node for r in c.ft.ha.restarts] == [source]
             os.kill(c.agents[source].pid, signal.SIGCONT)
             await wait_for(lambda: state.node_status(source) is NodeStatus.CONNECTED, 15)

@@ -156,3 +156,61 @@ def test_a_candidate_cut_from_etcd_stops_holding_before_the_next_leader_wins(
             await second.resign()
 
     asyncio.run(scenario())
+
+
+async def _latency_proxy(endpoint: str, delay_s: float) -> tuple[asyncio.Server, str]:
+    """A loopback TCP proxy to `endpoint` that hands every byte of etcd's answers on
+    `delay_s` after it arrived (requests pass at once): a slow network or a loaded host."""
+    host, port = endpoint.removeprefix("http://").rsplit(":", 1)
+    loop = asyncio.get_running_loop()
+
+    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, delay: float) -> None:
+        chunks: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def send() -> None:
+            while True:
+                at, data = await chunks.get()
+                await asyncio.sleep(max(0.0, at + delay - loop.time()))
+                if not data:
+                    dst.close()
+                    return
+                dst.write(data)
+                await dst.drain()
+
+        sender = asyncio.create_task(send())
+        while data := await src.read(65536):
+            chunks.put_nowait((loop.time(), data))
+        chunks.put_nowait((loop.time(), b""))
+        await sender
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(host, int(port))
+            await asyncio.gather(
+                pipe(reader, up_writer, 0.0),
+                pipe(up_reader, writer, delay_s),
+                return_exceptions=True,
+            )
+        except asyncio.CancelledError:  # a connection still open when the test's loop ends
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+@pytest.mark.slow
+def test_a_lease_renewed_slowly_but_within_its_ttl_is_kept(etcd1: EtcdCluster) -> None:
+    """etcd answers 1.6 s late: later than the renewal period (a third of the 4 s TTL), yet
+    each renewal is answered well within the lease. The candidate keeps leading: a slow
+    answer renews the lease from when it was sent, it is not given up at the period."""
+
+    async def scenario() -> None:
+        server, endpoint = await _latency_proxy(etcd1.endpoints[0], 1.6)
+        async with server, EtcdClient([endpoint], timeout_s=10) as slow:
+            election = Election(slow, _prefix(), 4)
+            await election.campaign("slow")
+            await asyncio.sleep(8)  # two TTLs
+            assert election.holds() and not election.lost.is_set()
+            await election.resign()
+
+    asyncio.run(scenario())
