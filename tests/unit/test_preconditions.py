@@ -8,7 +8,7 @@ from vmgrid.agents.cluster.act.executor import Verdict
 from vmgrid.agents.cluster.act.preconditions import Preconditions
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.service.config import ClusterConfig
-from vmgrid.solver.constraints import Spread
+from vmgrid.solver.constraints import Gather, Spread
 from vmgrid.solver.plan import Action, ActionKind
 
 GIB = 2**30
@@ -89,3 +89,46 @@ def test_a_migration_counts_as_in_flight_from_the_moment_it_is_started() -> None
         assert refused.verdict is Verdict.STALE and "rule ab" in refused.reason
     finally:
         started.close()  # type: ignore[attr-defined]  # never scheduled: nothing is sent
+
+
+def _lose(manager: ClusterManager, node: str) -> None:
+    """`node` silent past the heartbeat timeout: the manager marks it lost."""
+    state = manager.state
+    state._nodes[node].last_seen_monotonic -= state.heartbeat_timeout_s + 1  # noqa: SLF001
+    assert state.check_timeouts() == [node]
+
+
+def test_a_gather_partner_on_a_lost_node_still_binds_the_vm_arriving_elsewhere() -> None:
+    """A lost node's VMs come back with it: starting a's gather partner elsewhere meanwhile
+    (a VM brought in by a grid move, say) would break the rule the moment n1 reports again,
+    so it is refused as it is while n1 is connected."""
+    manager = cluster({"n1": [("a", m.VmState.RUNNING)], "n3": [("b", m.VmState.SHUT_OFF)]})
+    manager.state.rules.add("ab", Gather(("a", "b")))
+    checks = Preconditions(manager.state, lambda node: [])
+    start = Action(0, ActionKind.BOOT_VM, "b", None, "n3", 0, 1, "grid move")
+    connected = checks.check(start)
+    assert connected.verdict is Verdict.STALE and "rule ab" in connected.reason
+    _lose(manager, "n1")
+    lost = checks.check(start)
+    assert lost.verdict is Verdict.STALE and "rule ab" in lost.reason
+
+
+def test_a_lost_nodes_vm_that_a_plan_holds_does_not_bind_the_others() -> None:
+    """HA restarting a gather group off a lost node holds its members: the first restarted
+    one is not refused because its partner is still on the lost node."""
+    manager = cluster(
+        {
+            "n1": [("a", m.VmState.RUNNING), ("b", m.VmState.RUNNING)],
+            "n2": [],
+            "n3": [("b", m.VmState.SHUT_OFF)],
+        }
+    )
+    manager.state.rules.add("ab", Gather(("a", "b")))
+    _lose(manager, "n1")
+    held: set[str] = set()
+    checks = Preconditions(manager.state, lambda node: [], held=lambda vm: vm in held)
+    restart = Action(0, ActionKind.BOOT_VM, "b", None, "n3", 0, 1, "HA restart")
+    refused = checks.check(restart)
+    assert refused.verdict is Verdict.STALE and "rule ab" in refused.reason
+    held.update({"a", "b"})
+    assert checks.check(restart).verdict is Verdict.READY

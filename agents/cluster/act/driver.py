@@ -89,12 +89,13 @@ class ManagerDriver:
         self._reserved: dict[str, tuple[int, int]] = {}  # command id -> (cpu, memory) on dst
         self._reserved_on: dict[str, str] = {}
         self._moving: dict[str, tuple[str, str]] = {}  # command id -> (VM, its destination)
-        self._preconditions = Preconditions(manager.state, self._incoming, self._in_flight)
+        self.preconditions = Preconditions(manager.state, self._incoming, self._in_flight)
+        """The applier's re-check; its ``held`` is the executor's (set where both are built)."""
 
     # ---- preconditions ----------------------------------------------------------------------
 
     def check(self, action: Action) -> Check:
-        return self._preconditions.check(action)
+        return self.preconditions.check(action)
 
     def _in_flight(self) -> list[tuple[str, str]]:
         """(VM, destination) of every migration started and not ended."""

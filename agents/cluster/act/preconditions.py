@@ -17,10 +17,15 @@ from collections.abc import Callable
 from vmgrid.agents import model as m
 from vmgrid.agents.cluster.act.executor import READY, Check, Verdict
 from vmgrid.agents.cluster.rules.check import arrival_refusal, involving
-from vmgrid.agents.cluster.state.solver_view import to_model, vm_demand
+from vmgrid.agents.cluster.state.solver_view import (
+    ViewOptions,
+    node_capacity,
+    to_model,
+    vm_demand,
+)
 from vmgrid.agents.cluster.state.state import ClusterState, NodeStatus
 from vmgrid.agents.errors import NotFound
-from vmgrid.solver.model import VM, Model, VMState
+from vmgrid.solver.model import VM, Model, Node, VMState
 from vmgrid.solver.plan import Action, ActionKind
 
 # A shutting-down copy is not "the running copy" of a VM nor a started one; a guest-suspended
@@ -65,11 +70,17 @@ class Preconditions:
     """``check(action)`` for the executor, over a live ClusterState."""
 
     def __init__(
-        self, state: ClusterState, incoming: Incoming, in_flight: InFlight = lambda: []
+        self,
+        state: ClusterState,
+        incoming: Incoming,
+        in_flight: InFlight = lambda: [],
+        held: Callable[[str], bool] = lambda vm: False,
     ) -> None:
         self._state = state
         self._incoming = incoming
         self._in_flight = in_flight
+        self.held = held
+        """Whether a plan holds the VM now (its actions may move or restart it)."""
 
     def check(self, action: Action) -> Check:
         state = self._state
@@ -136,7 +147,8 @@ class Preconditions:
         rules = involving(state.rules.kept(), [vm.uuid], [destination])
         if not rules:
             return READY
-        model = self._with_moves_done(to_model(state.snapshot(copy_history=False)), vm.uuid)
+        snapshot = state.snapshot(copy_history=False)
+        model = self._with_lost_vms(self._with_moves_done(to_model(snapshot), vm.uuid), vm.uuid)
         arriving = model.vms.get(vm.uuid) or VM(
             vm.uuid, vm_demand(vm, (), 1), VMState.READY, None, {"name": vm.name}
         )
@@ -201,6 +213,32 @@ class Preconditions:
                 f"VM {name} needs {_net_bps(vm) // 1_000_000} Mbit/s",
             )
         return READY
+
+    def _with_lost_vms(self, model: Model, arriving: str) -> Model:
+        """`model` with the VMs last seen on lost nodes counted there, unless a plan holds
+        them (HA restarting them) or they run elsewhere now: a lost node's VMs come back with
+        it, so a rule with one of them (a gather, say) still binds the VM arriving elsewhere."""
+        nodes: list[Node] = []
+        vms: list[VM] = []
+        for view in self._state.views():
+            if view.status is not NodeStatus.LOST:
+                continue
+            lost = [
+                VM(v.uuid, vm_demand(v, (), 1), VMState.RUNNING, view.node_id, {"name": v.name})
+                for v in view.vms
+                if v.state in m.HOLDS_MEMORY_STATES
+                and v.uuid != arriving
+                and v.uuid not in model.vms
+                and not self.held(v.uuid)
+            ]
+            if lost:
+                nodes.append(Node(view.node_id, node_capacity(view, ViewOptions())))
+                vms.extend(lost)
+        if not vms:
+            return model
+        return Model(
+            {**model.nodes, **{n.name: n for n in nodes}}, {**model.vms, **{v.name: v for v in vms}}
+        )
 
     def _with_moves_done(self, model: Model, arriving: str) -> Model:
         """`model` with every other VM now migrating counted on its destination: two moves of

@@ -108,6 +108,7 @@ class ClusterRuntime:
         """Boots from memory files and saves, set by memory checkpoints, read by the driver."""
         self.driver = ManagerDriver(self.manager, self.options.driver, self.images)
         self.executor = PlanExecutor(self.driver, self.journal, self.options.limits)
+        self.driver.preconditions.held = lambda vm: self.executor.holder(vm) is not None
         self.loop = ControlLoop(self.manager, self.executor, self.options.control)
         restore_policy(self.journal, self.loop)
         self.operator = OperatorApi(self)
