@@ -4,7 +4,8 @@ A plan was decided on a snapshot; by the time one of its actions may start, the 
 moved on. Each action is checked again: its nodes are still there and reachable, its VM is where
 the plan thought (and not running anywhere else, for a start), the destination has room on
 memory, CPU and NIC bandwidth with the migrations already started towards it counted, and no
-placement rule that holds now would be broken by the VM arriving there. The answer is READY,
+placement rule that holds now would be broken by the VM arriving there (the VMs of a lost
+node counted where they were last seen, unless a plan holds them). The answer is READY,
 WAIT (room may be freed by an action still running) or STALE (the action is skipped, and the
 reason says which check failed).
 """
