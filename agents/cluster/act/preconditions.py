@@ -13,7 +13,7 @@ reason says which check failed).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from vmgrid.agents import model as m
 from vmgrid.agents.cluster.act.executor import READY, Check, Verdict
@@ -24,7 +24,7 @@ from vmgrid.agents.cluster.state.solver_view import (
     to_model,
     vm_demand,
 )
-from vmgrid.agents.cluster.state.state import ClusterState, NodeStatus
+from vmgrid.agents.cluster.state.state import ClusterState, NodeStatus, NodeView
 from vmgrid.agents.errors import NotFound
 from vmgrid.solver.model import VM, Model, Node, VMState
 from vmgrid.solver.plan import Action, ActionKind
@@ -149,7 +149,8 @@ class Preconditions:
         if not rules:
             return READY
         snapshot = state.snapshot(copy_history=False)
-        model = self._with_lost_vms(self._with_moves_done(to_model(snapshot), vm.uuid), vm.uuid)
+        model = self._with_moves_done(to_model(snapshot), vm.uuid)
+        model = self._with_lost_vms(model, snapshot.nodes, vm.uuid)
         arriving = model.vms.get(vm.uuid) or VM(
             vm.uuid, vm_demand(vm, (), 1), VMState.READY, None, {"name": vm.name}
         )
@@ -215,13 +216,14 @@ class Preconditions:
             )
         return READY
 
-    def _with_lost_vms(self, model: Model, arriving: str) -> Model:
-        """`model` with the VMs last seen on lost nodes counted there, unless a plan holds
-        them (HA restarting them) or they run elsewhere now: a lost node's VMs come back with
-        it, so a rule with one of them (a gather, say) still binds the VM arriving elsewhere."""
+    def _with_lost_vms(self, model: Model, views: Iterable[NodeView], arriving: str) -> Model:
+        """`model` (built from `views`) with the VMs last seen on lost nodes counted there,
+        unless a plan holds them (HA restarting them) or they run elsewhere now: a lost node's
+        VMs come back with it, so a rule with one of them (a gather, say) still binds the VM
+        arriving elsewhere."""
         nodes: list[Node] = []
         vms: list[VM] = []
-        for view in self._state.views():
+        for view in views:
             if view.status is not NodeStatus.LOST:
                 continue
             lost = [
