@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from schedule_checks import deps_respected, rank, valid_greedy_plan
 from solver_builders import make_node, make_vm
 from vmgrid.solver import (
     VM,
@@ -14,7 +15,6 @@ from vmgrid.solver import (
     Node,
     NodeState,
     Plan,
-    PlanError,
     Problem,
     SolveOptions,
     VMState,
@@ -39,22 +39,11 @@ from vmgrid.solver.validate import validate_plan
 RC = ("cpu", "mem")
 
 
-def rank(plan: Plan, objective: str) -> tuple[int, int]:
-    if objective == "makespan":
-        return plan.makespan_s, plan.mttr_s
-    return plan.mttr_s, plan.makespan_s
-
-
 def same_actions(a: Plan, b: Plan) -> bool:
     def key(p: Plan) -> list[tuple[object, ...]]:
         return [(x.id, x.kind, x.subject, x.src, x.dst, x.duration_s) for x in p.actions]
 
     return key(a) == key(b)
-
-
-def deps_respected(plan: Plan) -> bool:
-    by_id = {a.id: a for a in plan.actions}
-    return all(by_id[d].end_s <= a.start_s for a in plan.actions for d in a.depends_on)
 
 
 @st.composite
@@ -124,12 +113,7 @@ def test_cpsat_schedule_validates_and_is_never_worse_than_the_greedy_one(
     case: tuple[Model, Model, list[Constraint], PlannerOptions], objective: str
 ) -> None:
     src, dst, rules, opts = case
-    try:
-        greedy = build_plan(src, dst, rules, opts)
-    except PlanError:
-        assume(False)
-        raise
-    assume(validate_plan(greedy, rules) == [])
+    greedy = valid_greedy_plan(src, dst, rules, opts)
     options = ScheduleOptions(objective, time_limit_s=1.0, num_workers=1)
     got = improve_schedule(greedy, rules, opts, options)
     assert validate_plan(got.plan, rules) == []
