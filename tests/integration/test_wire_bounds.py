@@ -4,6 +4,7 @@ the field, the manager keeps its state and its other agents, and the node count 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import grpc
 import grpc.aio
@@ -65,7 +66,19 @@ def test_a_huge_node_id_or_capacity_in_a_hello_is_invalid_argument_and_registers
         assert await node_ids(channel) == []
 
     run(scenario)
-    assert not [r for r in caplog.records if r.exc_info]
+    assert not [r for r in caplog.records if r.exc_info and not closed_loop_noise(r)]
+
+
+def closed_loop_noise(record: logging.LogRecord) -> bool:
+    """gRPC's poller thread may hand this test's loop a completion that belongs to an earlier
+    test's event loop, closed by then; asyncio logs the RuntimeError. Nothing of the server."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return (
+        record.name == "asyncio"
+        and "PollerCompletionQueue" in record.getMessage()
+        and isinstance(exc, RuntimeError)
+        and str(exc) == "Event loop is closed"
+    )
 
 
 def test_hellos_beyond_the_node_limit_are_refused_and_known_nodes_may_return(
