@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from itertools import chain, repeat
+from typing import TYPE_CHECKING, Any, overload
 
 from vmgrid.agents.model import HostUsage, NodeReport, VmPressure, VmState, VmUsage
 from vmgrid.agents.traffic import TrafficMatrix
+
+if TYPE_CHECKING:  # numpy stays out of the agent
+    from numpy import int64
+    from numpy.typing import NDArray
 
 VmRow = tuple[str, str, VmState, int, int, int, int, int, int, int, int, bool, int, int, int]
 """A VM's usage as a plain tuple of VmUsage's fields, in their order (``VmUsage(*row)``)."""
@@ -29,14 +34,22 @@ class VmRows(Sequence[VmRow]):
 
     __slots__ = ("_columns", "_rows", "_length")
 
-    def __init__(self, columns: Sequence[Sequence[Any]], length: int) -> None:
-        self._columns: Sequence[Sequence[Any]] | None = columns
+    def __init__(
+        self,
+        columns: Sequence[Sequence[Any]] | Callable[[], Sequence[Sequence[Any]]],
+        length: int,
+    ) -> None:
+        self._columns: Sequence[Sequence[Any]] | Callable[[], Sequence[Sequence[Any]]] | None
+        self._columns = columns
+        """The columns, or what makes them (a report's integer block is converted only when
+        its rows are read)."""
         self._rows: tuple[VmRow, ...] = ()
         self._length = length
 
     def _built(self) -> tuple[VmRow, ...]:
         if self._columns is not None:
-            self._rows = tuple(zip(*self._columns, strict=True))
+            columns = self._columns() if callable(self._columns) else self._columns
+            self._rows = tuple(zip(*columns, strict=True))
             self._columns = None
         return self._rows
 
@@ -68,7 +81,7 @@ SAMPLE_WIDTH = 5
 """Integers per VM in ``ReportRows.samples``."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ReportRows:
     """A report as the manager ingests it: each VM as a `VmRow` rather than a VmUsage, and
     the values its history keeps already laid out, so that applying it builds no object per
@@ -86,11 +99,28 @@ class ReportRows:
     states: tuple[VmState, ...]
     rows: Sequence[VmRow]
     """A tuple, or VmRows (built when first read) for a report decoded from columns."""
-    samples: list[int]
+    samples: list[int] | NDArray[int64]
+    """A list as above, or, for a report whose integers came as one block, the block's
+    sampled columns (cpu, memory, rx, tx x VMs: an int64 array whose time is ``sent_at``;
+    ``sample_list`` gives the list)."""
     vm_pressure: tuple[VmPressure, ...] = ()
     """Pressure of the VMs whose cgroup the agent reads (NodeReport.vm_pressure)."""
     traffic: TrafficMatrix | None = None
     """Measured VM-to-VM traffic (NodeReport.traffic)."""
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields, the samples compared as lists (a block's columns or a list)."""
+        if not isinstance(other, ReportRows):
+            return NotImplemented
+        mine = sample_list(self.samples, self.sent_at_unix_ns)
+        theirs = sample_list(other.samples, other.sent_at_unix_ns)
+        return mine == theirs and all(
+            getattr(self, name) == getattr(other, name)
+            for name in self.__slots__
+            if name != "samples"
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     @classmethod
     def of(cls, report: NodeReport) -> ReportRows:
@@ -117,6 +147,15 @@ class ReportRows:
             report.vm_pressure,
             report.traffic,
         )
+
+
+def sample_list(samples: list[int] | NDArray[int64], sent_at: int) -> list[int]:
+    """A report's samples as a list of SAMPLE_WIDTH integers per VM (sampled columns of a block
+    interleaved with `sent_at`): the form of the rare paths, a node's VMs changing."""
+    if isinstance(samples, list):
+        return samples
+    cpu, memory, rx, tx = samples.tolist()
+    return list(chain.from_iterable(zip(repeat(sent_at), cpu, memory, rx, tx, strict=False)))
 
 
 def vm_row(vm: VmUsage) -> VmRow:

@@ -33,8 +33,10 @@ from typing import Any
 
 import grpc
 import grpc.aio
+from vmgrid.agents import model as m
+from vmgrid.agents.common.node_codec import ReportEncoder
 from vmgrid.bench.ports import free_port
-from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2, node_pb2, node_pb2_grpc
+from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, node_pb2, node_pb2_grpc
 
 AGENTS_PER_CHANNEL = 100
 
@@ -85,30 +87,32 @@ def _hello(node_id: str, vms: int) -> node_pb2.NodeLinkServiceConnectRequest:
 
 
 def _report(node_id: str, vms: int, listed: bool) -> node_pb2.NodeLinkServiceConnectRequest:
-    """A report in columns, as agents send them: `listed`, with the VMs' uuids and names (a
-    stream's first report), else saying they are the same (every later one)."""
-    msg = node_pb2.NodeLinkServiceConnectRequest()
-    report = msg.report
-    report.host.cpu_used_millicores = 20000
-    report.host.memory_used_bytes = 100 * 2**30
-    report.host.memory_total_bytes = 256 * 2**30
-    columns = report.vm_columns
-    if listed:
-        columns.uuids.extend(f"{node_id}-vm{j:03d}" for j in range(vms))
-        columns.names.extend(f"{node_id}-vm{j:03d}" for j in range(vms))
-    else:
-        columns.same_vms = True
-    columns.states.extend([common_pb2.VM_STATE_RUNNING] * vms)
-    columns.vcpus.extend([2] * vms)
-    columns.cpu_used_millicores.extend(500 + j for j in range(vms))
-    columns.memory_used_bytes.extend([2**30] * vms)
-    columns.memory_allocated_bytes.extend([2**31] * vms)
-    columns.net_rx_bytes_per_second.extend([1000] * vms)
-    columns.net_tx_bytes_per_second.extend([2000] * vms)
-    columns.disk_read_bytes_per_second.extend([0] * vms)
-    columns.disk_write_bytes_per_second.extend([0] * vms)
-    columns.simulated.extend([True] * vms)
-    return msg
+    """A report as agents send it (their encoder, in columns with the integers in one block):
+    `listed`, with the VMs' uuids and names (a stream's first report), else saying they are
+    the same (every later one)."""
+    host = m.HostUsage(20000, 100 * 2**30, 256 * 2**30, 0, 0)
+    usage = tuple(
+        m.VmUsage(
+            f"{node_id}-vm{j:03d}",
+            f"{node_id}-vm{j:03d}",
+            m.VmState.RUNNING,
+            2,
+            500 + j,
+            2**30,
+            2**31,
+            1000,
+            2000,
+            0,
+            0,
+            True,
+        )
+        for j in range(vms)
+    )
+    encoder = ReportEncoder()
+    report = encoder.encode(m.NodeReport(0, 0, host, usage))
+    if not listed:
+        report = encoder.encode(m.NodeReport(0, 0, host, usage))
+    return node_pb2.NodeLinkServiceConnectRequest(report=report)
 
 
 async def _agent(

@@ -14,8 +14,11 @@ from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.agents.common import node_codec as codec
 
 
-def _report(sequence: int, cpu: int, *uuids: str) -> m.NodeReport:
-    vms = tuple(m.VmUsage(u, u, m.VmState.RUNNING, 1, cpu, 2**28, 2**29) for u in uuids)
+def _report(sequence: int, cpu: int, *uuids: str, memory: int = 2**28) -> m.NodeReport:
+    vms = tuple(
+        m.VmUsage(u, u, m.VmState.RUNNING, 1, cpu, memory if k else 2**28, 2**29)
+        for k, u in enumerate(uuids)
+    )
     return m.NodeReport(time.time_ns(), sequence, m.HostUsage(100, 2**30, 2**33), vms)
 
 
@@ -34,11 +37,17 @@ def test_columns_reports_list_vms_once_and_a_bad_column_is_refused_by_name() -> 
             return view.last_sequence == 2 and view.vms[0].cpu_used_millicores == 700
 
         await eventually(second_applied)
-        bad = encoder.encode(_report(3, 100, "a", "b"))
-        bad.vm_columns.memory_used_bytes[1] = -7
+        history = server.manager.state.snapshot().vm_samples("b")
+        assert [(s.cpu_used_millicores, s.memory_used_bytes) for s in history] == [
+            (100, 2**28),
+            (700, 2**28),
+        ]  # from the reports' integer blocks
+        bad = encoder.encode(_report(3, 100, "a", "b", memory=-7))
+        assert bad.vm_columns.int_block
         agent.send(report=bad)
         error = (await agent.recv()).error
-        assert error.field == "report.vm_columns.memory_used_bytes[1]" and "-7" in error.message
+        field = "report.vm_columns.int_block.memory_used_bytes[1]"
+        assert error.field == field and "-7" in error.message
         assert error.sequence == 3
         agent.send(report=encoder.encode(_report(4, 100, "a", "b")))  # same_vms after refusal
         assert (await agent.recv()).error.field == "report.vm_columns.same_vms"

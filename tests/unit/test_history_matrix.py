@@ -25,6 +25,7 @@ def test_readers_match_what_each_vm_was_given(
 ) -> None:
     history = NodeHistory(window, slots=2)
     written: dict[str, list[int]] = {}
+    full: dict[str, list[tuple[int, ...]]] = {}
     for t, present in enumerate(reports):
         order = sorted(present)
         if rng.random() < 0.3:
@@ -32,22 +33,33 @@ def test_readers_match_what_each_vm_was_given(
         samples: list[int] = []
         for name in order:
             cpu = 100 * t + NAMES.index(name)
-            samples += (t, cpu, 0, 0, 0)
+            samples += (t, cpu, cpu + 1, cpu + 2, cpu + 3)
             written.setdefault(name, []).append(cpu)
-        if rng.random() < 0.5:  # the ingest path (one row) and the per-VM writes agree
+            full.setdefault(name, []).append((t, cpu, cpu + 1, cpu + 2, cpu + 3))
+        path = rng.random()
+        # the ingest paths (one row: a list, or a report's integer block) and per-VM writes agree
+        if path < 0.35:
             history.write_row(tuple(order), samples)
+        elif path < 0.7:
+            block = np.array(samples, dtype=np.int64).reshape(-1, 5)[:, 1:].T.copy()
+            history.write_row(tuple(order), block.reshape(4, len(order)), t)
         else:
             for k, name in enumerate(order):
                 history.write(history.add(name), *samples[5 * k : 5 * k + 5])
         for name in set(written) - present:
             history.remove(name)
-            del written[name]
+            del written[name], full[name]
         history.advance()
     names = sorted(written)
     matrix, lengths = cpu_matrix([history] * len(names) + [None], [*names, "gone"], cap)
     for row, name in enumerate(names):
         newest_first = list(reversed(written[name]))[:window]
         assert [s.cpu_used_millicores for s in history.samples(name)] == newest_first[::-1]
+        assert [
+            (s.sent_at_unix_ns, s.cpu_used_millicores, s.memory_used_bytes,
+             s.net_rx_bytes_per_second, s.net_tx_bytes_per_second)
+            for s in history.samples(name)
+        ] == full[name][-window:]  # fmt: skip
         assert lengths[row] == len(newest_first)
         assert matrix[row, : len(newest_first)].tolist() == [min(c, cap) for c in newest_first]
         assert not matrix[row, len(newest_first) :].any()

@@ -27,11 +27,15 @@ def trip(msg: node_pb2.NodeReport) -> node_pb2.NodeReport:
     return node_pb2.NodeReport.FromString(msg.SerializeToString())
 
 
-def test_columns_decode_to_the_same_rows_as_the_per_vm_form() -> None:
+@pytest.mark.parametrize("int_block", [True, False])
+def test_columns_decode_to_the_same_rows_as_the_per_vm_form(int_block: bool) -> None:
     r = report(3, vm("a", 100), vm("b", 200, m.VmState.PAUSED), vm("c", 0, m.VmState.SHUT_OFF))
-    columns = codec.ReportDecoder().decode(trip(codec.ReportEncoder().encode(r)))
+    msg = trip(codec.ReportEncoder(int_block).encode(r))
+    assert bool(msg.vm_columns.int_block) is int_block
+    assert bool(msg.vm_columns.cpu_used_millicores) is not int_block
+    columns = codec.ReportDecoder().decode(msg)
     assert columns == decode_row_report(trip(codec.encode_report(r)))
-    assert codec.decode_report(trip(codec.columns_of(r))) == r
+    assert codec.decode_report(trip(codec.columns_of(r, int_block))) == r
 
 
 def test_an_unchanged_vm_list_is_sent_once_per_stream_and_reused_as_the_same_tuple() -> None:
@@ -70,7 +74,7 @@ def test_a_refused_report_forgets_the_list_until_one_lists_the_vms_again() -> No
     bad = trip(codec.columns_of(report(2, vm("a"), vm("b", -5))))
     with pytest.raises(MalformedMessage) as refused:
         decoder.decode(bad)
-    assert refused.value.field == "report.vm_columns.cpu_used_millicores[1]"
+    assert refused.value.field == "report.vm_columns.int_block.cpu_used_millicores[1]"
     assert "negative value -5" in str(refused.value)
     with pytest.raises(MalformedMessage) as again:
         decoder.decode(trip(encoder.encode(report(3, vm("a"), vm("b")))))  # same_vms
@@ -116,11 +120,62 @@ BAD_COLUMNS = [
 def test_bad_columns_are_refused_naming_the_column_and_the_vm(
     change: Callable[[node_pb2.VmColumns], None], field: str
 ) -> None:
-    msg = codec.columns_of(report(1, vm("a", 1), vm("b", 2)))
+    msg = codec.columns_of(report(1, vm("a", 1), vm("b", 2)), int_block=False)
     change(msg.vm_columns)
     with pytest.raises(MalformedMessage) as refused:
         codec.ReportDecoder().decode(trip(msg))
     assert refused.value.field == field
+
+
+def _block(change: Callable[[bytes], bytes]) -> Callable[[node_pb2.VmColumns], None]:
+    def edit(columns: node_pb2.VmColumns) -> None:
+        columns.int_block = change(columns.int_block)
+
+    return edit
+
+
+def _value(column: int, vm: int, value: int) -> Callable[[bytes], bytes]:
+    """Put `value` at `column` (BLOCK_FIELDS order) of VM `vm` of a two-VM block."""
+    at = 8 * (2 * column + vm)
+    return lambda block: block[:at] + value.to_bytes(8, "little", signed=True) + block[at + 8 :]
+
+
+_BLOCK = "report.vm_columns.int_block"
+BAD_BLOCKS = [
+    *[
+        (change, field)
+        for change, field in BAD_COLUMNS
+        if "bytes" not in field and "vcpus" not in field
+    ],
+    (_block(lambda b: b[:-8]), _BLOCK),
+    (_block(lambda b: b + bytes(8)), _BLOCK),
+    (_block(_value(0, 1, -1)), f"{_BLOCK}.cpu_used_millicores[1]"),
+    (_block(_value(1, 0, MAX_CAPACITY + 1)), f"{_BLOCK}.memory_used_bytes[0]"),
+    (_block(_value(4, 1, -(2**63))), f"{_BLOCK}.vcpus[1]"),
+    (_block(_value(7, 1, 2**62)), f"{_BLOCK}.disk_write_bytes_per_second[1]"),
+    (_append("cpu_used_millicores", 5), "report.vm_columns.cpu_used_millicores"),
+    (_append("memory_dirty_set_bytes", 5), "report.vm_columns.memory_dirty_set_bytes"),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), BAD_BLOCKS)
+def test_bad_columns_with_an_integer_block_are_refused_naming_the_column_and_the_vm(
+    change: Callable[[node_pb2.VmColumns], None], field: str
+) -> None:
+    msg = codec.columns_of(report(1, vm("a", 1), vm("b", 2)))
+    assert msg.vm_columns.int_block
+    change(msg.vm_columns)
+    with pytest.raises(MalformedMessage) as refused:
+        codec.ReportDecoder().decode(trip(msg))
+    assert refused.value.field == field
+
+
+@pytest.mark.parametrize("value", [0, 2**48 - 1, 2**48, 3 * 2**48 + 12345, MAX_CAPACITY])
+def test_every_value_in_bounds_is_accepted_in_a_block_up_to_the_largest(value: int) -> None:
+    r = report(1, vm("a", value), vm("b", 7))
+    rows = codec.ReportDecoder().decode(trip(codec.columns_of(r)))
+    assert [row[4] for row in rows.rows] == [value, 7]
+    assert codec.decode_report(trip(codec.columns_of(r))) == r
 
 
 def test_same_vms_with_a_list_is_refused() -> None:

@@ -137,17 +137,30 @@ class NodeHistory:
         data[i + 3] = rx
         data[i + 4] = tx
 
-    def write_row(self, uuids: tuple[str, ...], samples: list[int]) -> None:
+    def write_row(
+        self,
+        uuids: tuple[str, ...],
+        samples: Sequence[int] | npt.NDArray[np.int64],
+        sent_at_unix_ns: int = 0,
+    ) -> None:
         """Store the samples of all of a report's VMs in the current row: ``samples`` holds
-        five integers per VM of ``uuids`` (sent_at, cpu, memory, rx, tx), in that order. A VM
-        without a slot gets one. While the node's VMs stay the same, this is one block copy."""
+        five integers per VM of ``uuids`` (sent_at, cpu, memory, rx, tx), in that order; or
+        it is an int64 array of cpu, memory, rx and tx x VMs (a report's integer block), whose
+        time is `sent_at_unix_ns`. A VM without a slot gets one. While the node's VMs stay
+        the same, this is one block copy."""
         if uuids != self._order_uuids:
             self.reserve(len(uuids))
             slots = [self.add(uuid) for uuid in uuids]
             contiguous = slots == list(range(len(slots)))
             self._order = None if contiguous else np.array(slots, dtype=np.int64)
             self._order_uuids = uuids
-        if not samples:
+        if not len(samples):
+            return
+        if isinstance(samples, np.ndarray):
+            where = slice(0, samples.shape[1]) if self._order is None else self._order
+            row = self._block[self._next]
+            row[where, 0] = sent_at_unix_ns
+            row[where, 1:] = samples.T
             return
         packed = _packer(len(samples)).pack(*samples)  # array("q", list) takes 3x as long
         if self._order is None:

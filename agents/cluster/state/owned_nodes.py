@@ -55,6 +55,7 @@ class OwnedNodes(NodeTable):
         owned = {vm.uuid for vm in kept}
         keep = [i for i, uuid in enumerate(report.uuids) if uuid in owned]
         width = SAMPLE_WIDTH
+        kept_samples = [x for i in keep for x in samples[i * width : (i + 1) * width]]
         rows = ReportRows(
             report.sent_at_unix_ns,
             report.sequence,
@@ -62,10 +63,10 @@ class OwnedNodes(NodeTable):
             tuple(report.uuids[i] for i in keep),
             tuple(report.states[i] for i in keep),
             tuple(report.rows[i] for i in keep),
-            [x for i in keep for x in samples[i * width : (i + 1) * width]],
+            kept_samples,
             tuple(p for p in report.vm_pressure if p.uuid in owned),
         )
-        return rows, rows.samples
+        return rows, kept_samples
 
     def _evict(self, node_id: str, uuid: str) -> VmUsage | None:
         """Drop a VM from a node's record: another node's copy of it won."""

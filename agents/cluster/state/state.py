@@ -25,7 +25,13 @@ from vmgrid.agents.cluster.state.traffic import ClusterTraffic
 from vmgrid.agents.cluster.state.trend import NodeFold, UsageTrends
 from vmgrid.agents.errors import FailedPrecondition
 from vmgrid.agents.model import LifecycleEvent, NodeHello, NodeReport
-from vmgrid.agents.report_rows import SAMPLE_WIDTH, ReportRows, VmRow, new_vm_usage
+from vmgrid.agents.report_rows import (
+    SAMPLE_WIDTH,
+    ReportRows,
+    VmRow,
+    new_vm_usage,
+    sample_list,
+)
 
 CLOCK_AHEAD_NS = 60 * 1_000_000_000
 """How far ahead of the manager's clock a node's report time is trusted by the usage trends."""
@@ -208,7 +214,7 @@ class ClusterState(OwnedNodes):
         samples = report.samples
         if not sent_at:
             sent_at = self._clock_ns()
-            samples = list(samples)
+            samples = list(sample_list(samples, sent_at))
             samples[0::SAMPLE_WIDTH] = [sent_at] * len(report.uuids)
         node.last_seen_unix_ns = sent_at
         node.usage = report.host
@@ -218,7 +224,7 @@ class ClusterState(OwnedNodes):
         if node.hot_since or report.host.cpu_used_millicores > node.hot_limit:
             self._hot.report(node_id, node, report.host.cpu_used_millicores, sent_at)
         if report.uuids != node.uuids or self.owners.contested:
-            report, samples = self._admit(node_id, report, samples)
+            report, samples = self._admit(node_id, report, sample_list(samples, sent_at))
             if built is not None and len(built) != len(report.uuids):
                 built = {uuid: built[uuid] for uuid in report.uuids}
         if report.vm_pressure or node.vm_pressure:
@@ -233,7 +239,7 @@ class ClusterState(OwnedNodes):
             self._vms_changed(node_id, node, report)
         elif states != node.states:
             self._states_changed(node_id, node, report)
-        history.write_row(uuids, samples)
+        history.write_row(uuids, samples, sent_at)
         history.advance()
         self.trends.after_report(node.fold)
         node.set_rows(uuids, states, report.rows, built)

@@ -15,14 +15,18 @@ e.g. ``report.vm_columns.cpu_used_millicores[3]``.
 
 from __future__ import annotations
 
+import sys
+from array import array
 from collections.abc import Sequence
 from itertools import chain, repeat
 from operator import attrgetter, itemgetter
+from types import ModuleType
 from typing import cast
 
 from vmgrid.agents import model as m
 from vmgrid.agents.common.node_codec.pressure import encode_vm_pressure
 from vmgrid.agents.common.node_codec.report_errors import (
+    BLOCK_FIELDS,
     VM_INT_FIELDS,
     VM_MIGRATION_FIELDS,
     column_error,
@@ -102,7 +106,10 @@ class ReportDecoder:
         if wire_states != last_wire:
             states = _states(columns, wire_states, len(listed[0]))
             self._states = (wire_states, states)
-        rows = _rows(msg, columns, listed, states)
+        if columns.int_block:
+            rows = _block_rows(msg, columns, listed, states)
+        else:
+            rows = _rows(msg, columns, listed, states)
         self._listed = listed
         return rows
 
@@ -175,6 +182,66 @@ def _rows(
     )
 
 
+def _block_rows(
+    msg: node_pb2.NodeReport,
+    columns: node_pb2.VmColumns,
+    listed: VmList,
+    states: tuple[m.VmState, ...],
+) -> ReportRows:
+    """As `_rows`, for a report whose integers come as one block (``int_block``): checked with
+    a few byte and array operations, its sampled columns handed to the history as a view,
+    converted to rows only when they are read."""
+    block = _int_block()
+    host = decode_host(msg.host)
+    sent = _ns(msg.sent_at, "report.sent_at")
+    uuids, names = listed
+    n = len(uuids)
+    simulated = columns.simulated[:]
+    if len(states) != n or len(simulated) != n:
+        raise _column_error(columns, n)
+    for field, _ in columns.ListFields():
+        if field.number in _PER_FIELD_INTS:
+            raise MalformedMessage(
+                f"{_PATH}.{field.name}",
+                "sent with int_block; a report carries its integers in one or the other",
+            )
+    values = block.decode(columns.int_block, n, f"{_PATH}.int_block")
+
+    def row_columns() -> list[Sequence[object]]:
+        ints, migration = block.rows_columns(values)
+        return [uuids, names, states, *ints, simulated, *migration]
+
+    pressure, traffic = decode_report_extras(msg)
+    return ReportRows(
+        sent,
+        msg.sequence,
+        host,
+        uuids,
+        states,
+        VmRows(row_columns, n),
+        block.sampled(values),
+        pressure,
+        traffic,
+    )
+
+
+_PER_FIELD_INTS = frozenset(
+    node_pb2.VmColumns.DESCRIPTOR.fields_by_name[name].number
+    for name in (*INT_COLUMNS, *MIGRATION_COLUMNS)
+)
+_BLOCK: list[ModuleType] = []
+
+
+def _int_block() -> ModuleType:
+    """The block decoder (int_block.py), imported at its first use: it needs numpy, which
+    the agent, the encoder's user, never loads."""
+    if not _BLOCK:
+        from vmgrid.agents.common.node_codec import int_block
+
+        _BLOCK.append(int_block)
+    return _BLOCK[0]
+
+
 def _migration_columns(columns: node_pb2.VmColumns, n: int) -> list[Sequence[int]]:
     """The migration columns, an absent one (an agent that measures nothing, or one from
     before #16) as zeros; bounds checked as the other integer columns'."""
@@ -212,10 +279,13 @@ class ReportEncoder:
     stream's first report and whenever they change; ``forget`` (after the manager refused a
     report) makes the next report list them again."""
 
-    __slots__ = ("_listed",)
+    __slots__ = ("_listed", "_block")
 
-    def __init__(self) -> None:
+    def __init__(self, int_block: bool = True) -> None:
         self._listed: VmList | None = None
+        self._block = int_block
+        """Integers as one block (``int_block``); False: one field per column, the form of
+        agents before the block, which managers still decode."""
 
     def forget(self) -> None:
         self._listed = None
@@ -233,13 +303,20 @@ class ReportEncoder:
             columns.names.extend(listed[1])
             self._listed = listed
         columns.states.extend([_VM_STATE_TO_WIRE[vm.state] for vm in vms])
-        for name in INT_COLUMNS:
-            getattr(columns, name).extend([getattr(vm, name) for vm in vms])
+        ints = [[getattr(vm, name) for vm in vms] for name in INT_COLUMNS]
         columns.simulated.extend([vm.simulated for vm in vms])
-        for name in MIGRATION_COLUMNS:  # sent only when some VM was measured
-            values = [getattr(vm, name) for vm in vms]
-            if any(values):
-                getattr(columns, name).extend(values)
+        migration = [[getattr(vm, name) for vm in vms] for name in MIGRATION_COLUMNS]
+        if self._block:
+            by_name = dict(zip((*INT_COLUMNS, *MIGRATION_COLUMNS), ints + migration, strict=True))
+            # the migration columns only when some VM was measured
+            names = BLOCK_FIELDS if any(map(any, migration)) else BLOCK_FIELDS[: len(ints)]
+            columns.int_block = encode_int_block([by_name[name] for name in names])
+        else:
+            for name, column in zip(INT_COLUMNS, ints, strict=True):
+                getattr(columns, name).extend(column)
+            for name, column in zip(MIGRATION_COLUMNS, migration, strict=True):
+                if any(column):  # sent only when some VM was measured
+                    getattr(columns, name).extend(column)
         encode_vm_pressure(report.vm_pressure, msg.vm_pressure)
         if report.traffic is not None:
             encode_traffic(report.traffic, msg.traffic)
@@ -247,6 +324,18 @@ class ReportEncoder:
         return msg
 
 
-def columns_of(report: m.NodeReport) -> node_pb2.NodeReport:
-    """`report` in columns, listing its VMs (a stream's first report)."""
-    return ReportEncoder().encode(report)
+def encode_int_block(columns: Sequence[Sequence[int]]) -> bytes:
+    """``VmColumns.int_block`` of `columns` (each one value per VM, in BLOCK_FIELDS order):
+    little-endian int64 whatever the machine, written without numpy (the agent's side)."""
+    flat = array("q")
+    for column in columns:
+        flat.extend(column)
+    if sys.byteorder != "little":
+        flat.byteswap()
+    return flat.tobytes()
+
+
+def columns_of(report: m.NodeReport, int_block: bool = True) -> node_pb2.NodeReport:
+    """`report` in columns, listing its VMs (a stream's first report); `int_block` False: its
+    integers one field per column."""
+    return ReportEncoder(int_block).encode(report)

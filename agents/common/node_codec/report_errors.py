@@ -28,6 +28,20 @@ VM_MIGRATION_FIELDS = (
     "memory_dirty_set_bytes",
 )
 """VmUsage's fields after ``simulated`` (#16): optional columns, empty when no VM is measured."""
+VM_SAMPLED_FIELDS = (
+    "cpu_used_millicores",
+    "memory_used_bytes",
+    "net_rx_bytes_per_second",
+    "net_tx_bytes_per_second",
+)
+"""The VM fields the manager's history keeps, in its order (after the report's time)."""
+BLOCK_FIELDS = (
+    *VM_SAMPLED_FIELDS,
+    *(name for name in VM_INT_FIELDS if name not in VM_SAMPLED_FIELDS),
+    *VM_MIGRATION_FIELDS,
+)
+"""The columns of ``VmColumns.int_block``, in its order: the history's first, so that they are
+one contiguous part of the block; the migration ones last, and only when some VM was measured."""
 HOST_INT_FIELDS = (
     "cpu_used_millicores",
     "memory_used_bytes",
@@ -107,7 +121,8 @@ def column_error(
                 return MalformedMessage(
                     f"{path}.{name}[{i}]", f"{shown(value)} is longer than {MAX_ID_CHARS}"
                 )
-    for name in ("states", *VM_INT_FIELDS, "simulated"):
+    int_fields = () if columns.int_block else VM_INT_FIELDS  # the block is checked on its own
+    for name in ("states", *int_fields, "simulated"):
         if len(getattr(columns, name)) != n:
             return MalformedMessage(
                 f"{path}.{name}", f"{len(getattr(columns, name))} values for {n} VMs"

@@ -215,7 +215,7 @@ class NodeReport(_message.Message):
     def __init__(self, sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., host: _Optional[_Union[HostUsage, _Mapping]] = ..., vms: _Optional[_Iterable[_Union[VmUsage, _Mapping]]] = ..., vm_pressure: _Optional[_Iterable[_Union[VmPressure, _Mapping]]] = ..., traffic: _Optional[_Union[TrafficMatrix, _Mapping]] = ..., vm_columns: _Optional[_Union[VmColumns, _Mapping]] = ...) -> None: ...
 
 class VmColumns(_message.Message):
-    __slots__ = ("uuids", "names", "same_vms", "states", "vcpus", "cpu_used_millicores", "memory_used_bytes", "memory_allocated_bytes", "net_rx_bytes_per_second", "net_tx_bytes_per_second", "disk_read_bytes_per_second", "disk_write_bytes_per_second", "simulated", "memory_resident_bytes", "memory_dirty_bytes_per_second", "memory_dirty_set_bytes")
+    __slots__ = ("uuids", "names", "same_vms", "states", "vcpus", "cpu_used_millicores", "memory_used_bytes", "memory_allocated_bytes", "net_rx_bytes_per_second", "net_tx_bytes_per_second", "disk_read_bytes_per_second", "disk_write_bytes_per_second", "simulated", "memory_resident_bytes", "memory_dirty_bytes_per_second", "memory_dirty_set_bytes", "int_block")
     UUIDS_FIELD_NUMBER: _ClassVar[int]
     NAMES_FIELD_NUMBER: _ClassVar[int]
     SAME_VMS_FIELD_NUMBER: _ClassVar[int]
@@ -232,6 +232,7 @@ class VmColumns(_message.Message):
     MEMORY_RESIDENT_BYTES_FIELD_NUMBER: _ClassVar[int]
     MEMORY_DIRTY_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     MEMORY_DIRTY_SET_BYTES_FIELD_NUMBER: _ClassVar[int]
+    INT_BLOCK_FIELD_NUMBER: _ClassVar[int]
     uuids: _containers.RepeatedScalarFieldContainer[str]
     names: _containers.RepeatedScalarFieldContainer[str]
     same_vms: bool
@@ -248,7 +249,8 @@ class VmColumns(_message.Message):
     memory_resident_bytes: _containers.RepeatedScalarFieldContainer[int]
     memory_dirty_bytes_per_second: _containers.RepeatedScalarFieldContainer[int]
     memory_dirty_set_bytes: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, uuids: _Optional[_Iterable[str]] = ..., names: _Optional[_Iterable[str]] = ..., same_vms: _Optional[bool] = ..., states: _Optional[_Iterable[_Union[_common_pb2.VmState, str]]] = ..., vcpus: _Optional[_Iterable[int]] = ..., cpu_used_millicores: _Optional[_Iterable[int]] = ..., memory_used_bytes: _Optional[_Iterable[int]] = ..., memory_allocated_bytes: _Optional[_Iterable[int]] = ..., net_rx_bytes_per_second: _Optional[_Iterable[int]] = ..., net_tx_bytes_per_second: _Optional[_Iterable[int]] = ..., disk_read_bytes_per_second: _Optional[_Iterable[int]] = ..., disk_write_bytes_per_second: _Optional[_Iterable[int]] = ..., simulated: _Optional[_Iterable[bool]] = ..., memory_resident_bytes: _Optional[_Iterable[int]] = ..., memory_dirty_bytes_per_second: _Optional[_Iterable[int]] = ..., memory_dirty_set_bytes: _Optional[_Iterable[int]] = ...) -> None: ...
+    int_block: bytes
+    def __init__(self, uuids: _Optional[_Iterable[str]] = ..., names: _Optional[_Iterable[str]] = ..., same_vms: _Optional[bool] = ..., states: _Optional[_Iterable[_Union[_common_pb2.VmState, str]]] = ..., vcpus: _Optional[_Iterable[int]] = ..., cpu_used_millicores: _Optional[_Iterable[int]] = ..., memory_used_bytes: _Optional[_Iterable[int]] = ..., memory_allocated_bytes: _Optional[_Iterable[int]] = ..., net_rx_bytes_per_second: _Optional[_Iterable[int]] = ..., net_tx_bytes_per_second: _Optional[_Iterable[int]] = ..., disk_read_bytes_per_second: _Optional[_Iterable[int]] = ..., disk_write_bytes_per_second: _Optional[_Iterable[int]] = ..., simulated: _Optional[_Iterable[bool]] = ..., memory_resident_bytes: _Optional[_Iterable[int]] = ..., memory_dirty_bytes_per_second: _Optional[_Iterable[int]] = ..., memory_dirty_set_bytes: _Optional[_Iterable[int]] = ..., int_block: _Optional[bytes] = ...) -> None: ...
 
 class TrafficMatrix(_message.Message):
     __slots__ = ("available", "unavailable_reason", "window_ms", "endpoints", "flows")
