@@ -52,7 +52,7 @@ class NodeLinkServicer(node_pb2_grpc.NodeLinkServiceServicer):
         if hello is None:
             return
         await refuse_unless_self(context, Role.NODE, hello.identity.node_id, "node link")
-        known = set(self._manager.state.node_ids())
+        known = self._manager.state.known_ids()
         await refuse_beyond(context, known, hello.identity.node_id, MAX_NODES, "node")
         session = self._manager.open_session(hello)
         try:

@@ -3,6 +3,8 @@ and the usage history of a node or VM (the part of the cache that never changes 
 
 from __future__ import annotations
 
+from collections.abc import KeysView
+
 from vmgrid.agents.cluster.state.events import EventBus
 from vmgrid.agents.cluster.state.nodes import NodeLoad, NodeRecord, NodeStatus, NodeView
 from vmgrid.agents.cluster.state.trend import (
@@ -48,6 +50,12 @@ class NodeTable:
     def node_ids(self) -> list[str]:
         """Ids of every known node."""
         return list(self._nodes)
+
+    def known_ids(self) -> KeysView[str]:
+        """Every known node's id, as a live view (no copy: a hello checks it against the node
+        limit, and 5,000 agents reconnecting at once would otherwise copy the table 5,000
+        times)."""
+        return self._nodes.keys()
 
     def view(self, node_id: str) -> NodeView:
         """Immutable view of one node; NotFound names an unknown id."""
