@@ -168,18 +168,8 @@ def _rows(
     migration = _migration_columns(columns, n)
     rows = VmRows((uuids, names, states, *ints, simulated, *migration), n)
     samples = list(chain.from_iterable(zip(repeat(sent, n), cpu, mem_used, rx, tx, strict=False)))
-    pressure, traffic = decode_report_extras(msg)
-    return ReportRows(
-        sent,
-        msg.sequence,
-        host,
-        uuids,
-        states,
-        rows,
-        samples,
-        pressure,
-        traffic,
-    )
+    extras = decode_report_extras(msg)
+    return ReportRows(sent, msg.sequence, host, uuids, states, rows, samples, *extras)
 
 
 def _block_rows(
@@ -211,18 +201,8 @@ def _block_rows(
         ints, migration = block.rows_columns(values)
         return [uuids, names, states, *ints, simulated, *migration]
 
-    pressure, traffic = decode_report_extras(msg)
-    return ReportRows(
-        sent,
-        msg.sequence,
-        host,
-        uuids,
-        states,
-        VmRows(row_columns, n),
-        block.sampled(values),
-        pressure,
-        traffic,
-    )
+    rows, samples, extras = VmRows(row_columns, n), block.sampled(values), decode_report_extras(msg)
+    return ReportRows(sent, msg.sequence, host, uuids, states, rows, samples, *extras)
 
 
 _PER_FIELD_INTS = frozenset(
