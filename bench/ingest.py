@@ -90,29 +90,15 @@ def _report(node_id: str, vms: int, listed: bool) -> node_pb2.NodeLinkServiceCon
     """A report as agents send it (their encoder, in columns with the integers in one block):
     `listed`, with the VMs' uuids and names (a stream's first report), else saying they are
     the same (every later one)."""
-    host = m.HostUsage(20000, 100 * 2**30, 256 * 2**30, 0, 0)
+    names = [f"{node_id}-vm{j:03d}" for j in range(vms)]
     usage = tuple(
-        m.VmUsage(
-            f"{node_id}-vm{j:03d}",
-            f"{node_id}-vm{j:03d}",
-            m.VmState.RUNNING,
-            2,
-            500 + j,
-            2**30,
-            2**31,
-            1000,
-            2000,
-            0,
-            0,
-            True,
-        )
-        for j in range(vms)
+        m.VmUsage(n, n, m.VmState.RUNNING, 2, 500 + j, 2**30, 2**31, 1000, 2000, 0, 0, True)
+        for j, n in enumerate(names)
     )
+    report = m.NodeReport(0, 0, m.HostUsage(20000, 100 * 2**30, 256 * 2**30, 0, 0), usage)
     encoder = ReportEncoder()
-    report = encoder.encode(m.NodeReport(0, 0, host, usage))
-    if not listed:
-        report = encoder.encode(m.NodeReport(0, 0, host, usage))
-    return node_pb2.NodeLinkServiceConnectRequest(report=report)
+    msg = encoder.encode(report)
+    return node_pb2.NodeLinkServiceConnectRequest(report=msg if listed else encoder.encode(report))
 
 
 async def _agent(
