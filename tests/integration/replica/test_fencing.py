@@ -92,6 +92,9 @@ def test_a_restarted_agent_still_refuses_a_deposed_leader(tmp_path: Path) -> Non
             agent = start_test_agent(tmp_path, "n1", [server.address], vms, state_dir=state)
             refusal = "leads with term 5, below term 7 seen: a deposed leader"
             await _until(lambda: refusal in (tmp_path / "n1.log").read_text(), tmp_path / "n1.log")
+            # The agent has refused; the manager learns it when it reads the stream's end (a
+            # command queued before that would wait for a reconnection, by design).
+            await _until(lambda: not manager.has_stream("n1"), tmp_path / "n1.log")
             with pytest.raises(Unavailable, match="node 'n1' has no live agent stream"):
                 await manager.send_command(
                     "n1", model.ResumeCommand("resume-by-term-5", vms[0].uuid), timeout_s=10
