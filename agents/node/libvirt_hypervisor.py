@@ -57,6 +57,20 @@ _STATES = {
     libvirt.VIR_DOMAIN_CRASHED: VmState.CRASHED,
     libvirt.VIR_DOMAIN_PMSUSPENDED: VmState.PM_SUSPENDED,
 }
+_MEMORY_ARRIVING = {
+    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION),
+    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_STARTING_UP),
+    (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POSTCOPY),
+}
+"""(state, reason) of a domain whose guest RAM QEMU is still filling (`DomainSample`)."""
+
+
+def memory_arriving(stats: dict[str, Any]) -> bool:
+    """Whether a domain's stats (``state.state`` and ``state.reason``) say its memory is
+    still arriving: an incoming migration or a start (`DomainSample.memory_arriving`)."""
+    state = (int(stats.get("state.state", -1)), int(stats.get("state.reason", -1)))
+    return state in _MEMORY_ARRIVING
+
 
 _EVENTS = {
     libvirt.VIR_DOMAIN_EVENT_DEFINED: DomainEventKind.DEFINED,
@@ -405,6 +419,7 @@ class LibvirtHypervisor:
             rss_bytes=0 if self._simulated or rss_kib is None else int(rss_kib) * 1024,
             dirty_bytes_per_second=dirty.bytes_per_second,
             dirty_set_bytes=dirty.set_bytes,
+            memory_arriving=memory_arriving(stats),
         )
 
     def _domain_macs(self, dom: libvirt.virDomain) -> tuple[str, ...]:
