@@ -18,6 +18,7 @@ from vmgrid.agents.cluster.decide.control import (
 )
 from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy
 from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider
+from vmgrid.agents.cluster.operator.dry_run import propose
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.runtime import ClusterRuntime, RuntimeOptions
 from vmgrid.agents.cluster.state.migration_estimate import (
@@ -77,6 +78,14 @@ def test_a_decided_plan_times_a_real_migration_with_its_estimate(policy: PolicyK
     plan = decided(policy, overloaded(simulated=True)).plan
     assert plan is not None
     assert {a.duration_s for a in plan.actions if a.kind is ActionKind.MIGRATE} == {1}
+
+
+def test_an_operators_balance_plan_times_a_real_migration_with_its_estimate() -> None:
+    config = ControlConfig(operator_policy=BAND, migration_link=LINK)
+    plan = propose(overloaded(simulated=False), config, "balance").plan
+    assert plan is not None
+    moves = {a.subject: a.duration_s for a in plan.actions if a.kind is ActionKind.MIGRATE}
+    assert moves and moves == {vm: EXPECTED_S[vm] for vm in moves}
 
 
 def test_the_manager_gives_its_decisions_the_link_its_driver_migrates_with() -> None:
