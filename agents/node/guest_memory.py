@@ -26,6 +26,9 @@ import struct
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+import libvirt
 
 PAGE = 4096
 _ZERO_PAGE = bytes(PAGE)
@@ -37,6 +40,20 @@ _BLOCK_PAGES = 8192
 """pagemap entries read at once (64 KiB: 32 MiB of guest RAM), bounding the agent's memory."""
 SAMPLE_PAGES = 512
 """Pages whose contents are read per VM, spread evenly over its RAM."""
+
+_MEMORY_ARRIVING = {
+    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION),
+    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_STARTING_UP),
+    (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POSTCOPY),
+}
+"""(state, reason) of a domain whose guest RAM QEMU is still filling (`DomainSample`)."""
+
+
+def memory_arriving(stats: dict[str, Any]) -> bool:
+    """Whether a domain's stats (``state.state`` and ``state.reason``) say its memory is
+    still arriving: an incoming migration or a start (`DomainSample.memory_arriving`)."""
+    state = (int(stats.get("state.state", -1)), int(stats.get("state.reason", -1)))
+    return state in _MEMORY_ARRIVING
 
 
 def guest_ram_span(

@@ -21,6 +21,7 @@ import libvirt
 from vmgrid.agents.model import VmState
 from vmgrid.agents.node import libvirt_actions as actions
 from vmgrid.agents.node.dirty_rate import NOT_MEASURED, DirtyRates
+from vmgrid.agents.node.guest_memory import memory_arriving
 from vmgrid.agents.node.hypervisor import (
     ConnectionCallback,
     DomainEvent,
@@ -57,21 +58,6 @@ _STATES = {
     libvirt.VIR_DOMAIN_CRASHED: VmState.CRASHED,
     libvirt.VIR_DOMAIN_PMSUSPENDED: VmState.PM_SUSPENDED,
 }
-_MEMORY_ARRIVING = {
-    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION),
-    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_STARTING_UP),
-    (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POSTCOPY),
-}
-"""(state, reason) of a domain whose guest RAM QEMU is still filling (`DomainSample`)."""
-
-
-def memory_arriving(stats: dict[str, Any]) -> bool:
-    """Whether a domain's stats (``state.state`` and ``state.reason``) say its memory is
-    still arriving: an incoming migration or a start (`DomainSample.memory_arriving`)."""
-    state = (int(stats.get("state.state", -1)), int(stats.get("state.reason", -1)))
-    return state in _MEMORY_ARRIVING
-
-
 _EVENTS = {
     libvirt.VIR_DOMAIN_EVENT_DEFINED: DomainEventKind.DEFINED,
     libvirt.VIR_DOMAIN_EVENT_UNDEFINED: DomainEventKind.UNDEFINED,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import mmap
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from vmgrid.agents.node.guest_memory import (
@@ -91,16 +91,22 @@ def test_the_meter_spreads_its_reads_and_refreshes_the_oldest_first(
     assert set(figures) <= {"vm1"}  # VMs gone from the node are forgotten
 
 
-def test_a_moving_figure_is_measured_again_sooner_than_a_steady_one(
-    guest_ram: mmap.mmap,
-) -> None:
+def recording_pids(clock: Clock) -> tuple[list[float], Callable[[Sequence[str]], dict[str, int]]]:
+    """A process finder that gives this test process for every VM, and the times it was asked."""
     asked: list[float] = []
-    clock = Clock()
 
     def pids(uuids: Sequence[str]) -> dict[str, int]:
         asked.append(clock.now)
         return {u: os.getpid() for u in uuids}
 
+    return asked, pids
+
+
+def test_a_moving_figure_is_measured_again_sooner_than_a_steady_one(
+    guest_ram: mmap.mmap,
+) -> None:
+    clock = Clock()
+    asked, pids = recording_pids(clock)
     meter = ResidentMeter(pids, refresh_s=60.0, changing_s=10.0, settle_s=0.0, clock=clock)
 
     def run_until(end: float) -> dict[str, int]:
@@ -144,13 +150,8 @@ def test_a_vm_measured_here_recently_is_measured_again_soon_even_when_steady(
 ) -> None:
     """A guest that booted or arrived minutes ago still fills its memory, in steps smaller than
     what counts as moving: it is read every `changing_s` for its first `settle_s`."""
-    asked: list[float] = []
     clock = Clock()
-
-    def pids(uuids: Sequence[str]) -> dict[str, int]:
-        asked.append(clock.now)
-        return {u: os.getpid() for u in uuids}
-
+    asked, pids = recording_pids(clock)
     meter = ResidentMeter(pids, refresh_s=60.0, changing_s=10.0, settle_s=30.0, clock=clock)
     while clock.now < 250.0:
         clock.now += 1.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import libvirt
 import pytest
-from vmgrid.agents.node.libvirt_hypervisor import memory_arriving
+from vmgrid.agents.node.guest_memory import memory_arriving
 
 RUNNING, PAUSED, SHUTOFF = (
     libvirt.VIR_DOMAIN_RUNNING,
