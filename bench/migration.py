@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import libvirt
-from vmgrid.agents.cluster.act.driver import REAL_MIGRATION_FIXED_S
+from vmgrid.agents.cluster.state.migration_estimate import REAL_MIGRATION_FIXED_S
 from vmgrid.bench.lab_cluster import bench_dir, require_hypervisor
 from vmgrid.bench.migration_lost import lost_guest_evidence
 from vmgrid.bench.migration_probe import (

@@ -113,7 +113,9 @@ class Collector:
     unavailable (as are the VMs of any host whose cgroups cannot be read). So is what a
     migration would send (#16): a real guest's resident non-zero memory from its QEMU process
     (`guest_memory`), its dirty rate from the hypervisor's sample; a test-driver VM reports 0
-    for both (not measured).
+    for both (not measured). A guest whose memory is still arriving (an incoming migration)
+    is not measured and reports 0: the meter forgets it, and measures it at the first report
+    once it runs, rather than keeping a figure of its half-filled RAM for the meter's 10 s.
     """
 
     def __init__(
@@ -148,7 +150,9 @@ class Collector:
         resident: dict[str, int] = {}
         if self._resident is not None:
             held = [
-                (d.uuid, d.memory_mib * MIB) for d in sample.domains if d.state in _HOLDS_MEMORY
+                (d.uuid, d.memory_mib * MIB)
+                for d in sample.domains
+                if d.state in _HOLDS_MEMORY and not d.memory_arriving
             ]
             resident = self._resident.measure(held)
         vms = tuple(
@@ -190,7 +194,8 @@ class Collector:
         memory = dom.memory_mib * MIB
         holds = dom.state in _HOLDS_MEMORY
         if holds and not resident and not self._simulated and dom.rss_bytes:
-            resident = min(dom.rss_bytes, memory)  # QEMU's whole RSS: an upper bound
+            # QEMU's whole RSS: an upper bound, except while the guest's memory arrives
+            resident = 0 if dom.memory_arriving else min(dom.rss_bytes, memory)
         return model.VmUsage(
             uuid=dom.uuid,
             name=dom.name,

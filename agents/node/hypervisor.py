@@ -107,6 +107,10 @@ class DomainSample:
     """The guest's dirty rate and dirty set from the latest dirty-rate calculations
     (``dirty_rate.DirtyRates``; 0: not measured)."""
     dirty_set_bytes: int = 0
+    memory_arriving: bool = False
+    """QEMU is still filling the guest's RAM: an incoming migration (libvirt's state paused
+    for migration, which the source also shows during its final copy, or running in
+    post-copy) or a start. What its process holds then is not what the guest holds."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import libvirt
 from vmgrid.agents.model import VmState
 from vmgrid.agents.node import libvirt_actions as actions
 from vmgrid.agents.node.dirty_rate import NOT_MEASURED, DirtyRates
+from vmgrid.agents.node.guest_memory import memory_arriving
 from vmgrid.agents.node.hypervisor import (
     ConnectionCallback,
     DomainEvent,
@@ -57,7 +58,6 @@ _STATES = {
     libvirt.VIR_DOMAIN_CRASHED: VmState.CRASHED,
     libvirt.VIR_DOMAIN_PMSUSPENDED: VmState.PM_SUSPENDED,
 }
-
 _EVENTS = {
     libvirt.VIR_DOMAIN_EVENT_DEFINED: DomainEventKind.DEFINED,
     libvirt.VIR_DOMAIN_EVENT_UNDEFINED: DomainEventKind.UNDEFINED,
@@ -405,6 +405,7 @@ class LibvirtHypervisor:
             rss_bytes=0 if self._simulated or rss_kib is None else int(rss_kib) * 1024,
             dirty_bytes_per_second=dirty.bytes_per_second,
             dirty_set_bytes=dirty.set_bytes,
+            memory_arriving=memory_arriving(stats),
         )
 
     def _domain_macs(self, dom: libvirt.virDomain) -> tuple[str, ...]:

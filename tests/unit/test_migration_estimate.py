@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 from vmgrid.agents.cluster.act.driver import (
-    REAL_MIGRATION_FIXED_S,
     DriverOptions,
     real_migration_seconds,
     simulated_migration_seconds,
 )
 from vmgrid.agents.cluster.operator.dry_run import single_migration
+from vmgrid.agents.cluster.state.migration_estimate import REAL_MIGRATION_FIXED_S
 from vmgrid.agents.model import VmState, VmUsage
 
 MIB = 1 << 20

@@ -28,17 +28,16 @@ from vmgrid.agents.cluster.act.executor import (
 from vmgrid.agents.cluster.act.images import StopHow, VmImages
 from vmgrid.agents.cluster.act.preconditions import ACTIVE, RUNNING, Preconditions, locate_vm
 from vmgrid.agents.cluster.link.manager import ClusterManager
+from vmgrid.agents.cluster.state.migration_estimate import (
+    REAL_MIGRATION_FIXED_S,
+    MigrationLink,
+    precopy_seconds,
+)
 from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.errors import NotFound, Unavailable, VmgridError
-from vmgrid.solver.migration_time import QEMU_DOWNTIME_LIMIT_S, PrecopyInput, estimate
 from vmgrid.solver.plan import Action, ActionKind
 
 _STOPPED = m.STOPPED_STATES
-_MIB = 1 << 20
-REAL_MIGRATION_FIXED_S = 0.7
-"""Memory-independent cost of one real live migration (connection, destination QEMU, device
-state, handover): 0.2 s on a quiet lab, 0.5 to 1.8 s at load 5 to 13 (TCG guests, 2 shared
-cores), 3 to 5 s at load 20 to 50 (docs/migration.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +48,11 @@ class DriverOptions:
     """Link speed assumed for a simulated migration's duration, and the default cap."""
 
     migration_auto_converge: bool = False
-    migration_max_downtime_ms: int = 0
-    """QEMU's downtime limit for live migrations (0: QEMU's default, 300 ms)."""
     """Ask libvirt for auto-converge: QEMU throttles the vCPUs of a guest whose pre-copy does
     not converge, rather than copying until the migration is aborted."""
+
+    migration_max_downtime_ms: int = 0
+    """QEMU's downtime limit for live migrations (0: QEMU's default, 300 ms)."""
 
     command_timeout_s: float = 600.0
     """Longest wait for one command's final result."""
@@ -71,6 +71,11 @@ class DriverOptions:
 
     boot_timeout_s: float = 300.0
     """After a power-on command, longest wait for the node's agent to connect and report."""
+
+    @property
+    def migration_link(self) -> MigrationLink:
+        """What real migrations run with, for their estimate (`migration_estimate`)."""
+        return MigrationLink(self.migration_bandwidth_bps, self.migration_max_downtime_ms)
 
 
 class ManagerDriver:
@@ -350,29 +355,8 @@ def real_migration_seconds(
     dirty_mib_s: float | None = None,
     fixed_s: float = REAL_MIGRATION_FIXED_S,
 ) -> float:
-    """Pre-copy estimate (``vmgrid.solver.migration_time``) at the cap libvirt is given (whole
-    MiB/s), from what the VM's agent measured (#16): its resident non-zero pages, its dirty
-    rate and the most it dirtied within one window (the working set a round re-sends). A VM
-    whose agent measured nothing (the test driver, an unreadable QEMU process) counts its used
-    memory as resident and dirties nothing. `dirty_mib_s` overrides the reported rate; `fixed_s`
-    is the memory-independent part."""
-    rate = max(1, options.migration_bandwidth_bps // 8 // _MIB)
-    memory = vm.memory_resident_bytes or vm.memory_used_bytes or vm.memory_allocated_bytes
-    if vm.memory_allocated_bytes:
-        memory = min(memory, vm.memory_allocated_bytes)
-    if dirty_mib_s is None:
-        dirty_mib_s = vm.memory_dirty_bytes_per_second / _MIB
-    working_set = vm.memory_dirty_set_bytes / _MIB if vm.memory_dirty_set_bytes else None
-    limit_s = options.migration_max_downtime_ms / 1000 or QEMU_DOWNTIME_LIMIT_S
-    inputs = PrecopyInput(
-        memory / _MIB,
-        rate,
-        dirty_mib_s,
-        working_set_mib=working_set,
-        fixed_s=fixed_s,
-        downtime_limit_s=limit_s,
-    )
-    return estimate(inputs).seconds
+    """The pre-copy estimate (`migration_estimate.precopy_seconds`) over the driver's link."""
+    return precopy_seconds(vm, options.migration_link, dirty_mib_s, fixed_s)
 
 
 def simulated_domain_xml(vm: m.VmUsage) -> str:

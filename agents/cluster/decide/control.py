@@ -30,6 +30,7 @@ from vmgrid.agents.cluster.decide.move_limits import MoveHistory, policy_constra
 from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy, above_band, below_band
 from vmgrid.agents.cluster.rules.check import solvable
 from vmgrid.agents.cluster.rules.holding import Hold, held_summary, held_vms
+from vmgrid.agents.cluster.state.migration_estimate import MigrationLink
 from vmgrid.agents.cluster.state.solver_view import ViewOptions, memory_fraction, to_model
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus, NodeView
 from vmgrid.agents.model import HostUsage
@@ -126,6 +127,9 @@ class ControlConfig:
     decision_process: bool = True
     """Decide in a forked child process (Linux), so a long decision does not slow the ingestion
     of reports; false: in a thread of the manager."""
+
+    migration_link: MigrationLink | None = None
+    """The driver's link (set by the runtime): plans time real migrations over it; None: 1 s."""
 
     def __post_init__(self) -> None:
         for name in ("period_s", "hold_s", "cooldown_s", "solver_time_limit_s"):
@@ -283,7 +287,7 @@ def decide(
     used: tuple[tuple[float, float], int | None] = tries[0]
     for attempt in dict.fromkeys(tries):
         (cpu, memory), spread = attempt
-        model = to_model(snapshot, ViewOptions(cpu_headroom=cpu, memory_headroom=memory))
+        model = to_model(snapshot, ViewOptions(cpu, memory, migration_link=config.migration_link))
         draining = tuple(
             v.node_id for v in snapshot.nodes if v.draining and v.node_id in model.nodes
         )

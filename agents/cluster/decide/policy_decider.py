@@ -124,7 +124,8 @@ class PolicyDecider:
         moves = toward_traffic(snapshot, view, moves, band.cpu_high, band.memory_high)
         held = set(trigger.nodes) if trigger.kind is TriggerKind.OVERLOAD else set()
         moves, waiting, notes = within_policy(snapshot, view, moves, config, history, held)
-        checked = plan_moves(snapshot, view, moves, config.operator_policy.memory_high)
+        memory_high = config.operator_policy.memory_high
+        checked = plan_moves(snapshot, view, moves, memory_high, config.migration_link)
         stats: dict[str, object] = {
             "policy": "vmgrid",
             "step": self.step - 1,

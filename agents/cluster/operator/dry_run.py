@@ -85,7 +85,7 @@ def propose(
 
 def _balance(snapshot: ClusterSnapshot, config: ControlConfig, live: tuple[str, ...]) -> Decision:
     trigger = Trigger(TriggerKind.OVERLOAD, live, "operator asked to balance the load")
-    model = to_model(snapshot, ViewOptions())
+    model = to_model(snapshot, ViewOptions(migration_link=config.migration_link))
     draining = tuple(v.node_id for v in snapshot.nodes if v.draining and v.node_id in model.nodes)
     held = held_vms(snapshot.rules, model, draining)
     constraints = drain_constraints(model, draining, held) + solvable(snapshot.rules, model)

@@ -84,19 +84,21 @@ class RuntimeOptions:
     """Replication on etcd (``[etcd]``); no endpoints: a single replica."""
 
 
-def _without_impossible_wake(options: RuntimeOptions) -> RuntimeOptions:
-    """wake_powered_off takes effect only with a power-on command to wake nodes with."""
-    if options.control.wake_powered_off and not options.driver.power_on_command:
-        control = dataclasses.replace(options.control, wake_powered_off=False)
-        return dataclasses.replace(options, control=control)
-    return options
+def _control_as_driven(options: RuntimeOptions) -> RuntimeOptions:
+    """The decision loop's settings that follow the driver's: wake_powered_off takes effect
+    only with a power-on command to wake nodes with, and plans time real migrations over the
+    link the driver migrates with."""
+    control = dataclasses.replace(options.control, migration_link=options.driver.migration_link)
+    if control.wake_powered_off and not options.driver.power_on_command:
+        control = dataclasses.replace(control, wake_powered_off=False)
+    return dataclasses.replace(options, control=control)
 
 
 class ClusterRuntime:
     """``await start()``; ``await stop()``. Exposes server, manager, executor, loop."""
 
     def __init__(self, config: ClusterConfig, options: RuntimeOptions | None = None) -> None:
-        self.options = _without_impossible_wake(options or RuntimeOptions())
+        self.options = _control_as_driven(options or RuntimeOptions())
         self.server = ClusterServer(config)
         self.manager = self.server.manager
         self.journal = Journal(self.options.journal_path)

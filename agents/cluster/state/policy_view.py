@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from vmgrid.agents.cluster.rules.check import involving, moves_keeping_rules
 from vmgrid.agents.cluster.rules.store import Rule
+from vmgrid.agents.cluster.state.migration_estimate import MigrationLink, migrate_attributes
 from vmgrid.agents.cluster.state.solver_view import MIB
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus, NodeView
 from vmgrid.agents.model import HOLDS_MEMORY_STATES, RUNNING_STATES, VmUsage
@@ -142,10 +143,15 @@ def to_policy_snapshot(
 
 
 def plan_moves(
-    snapshot: ClusterSnapshot, view: PolicyView, moves: Sequence[Move], memory_high: float = 1.0
+    snapshot: ClusterSnapshot,
+    view: PolicyView,
+    moves: Sequence[Move],
+    memory_high: float = 1.0,
+    link: MigrationLink | None = None,
 ) -> MovePlan:
     """Check `moves` against memory (a destination is filled to `memory_high` of it at most)
-    and turn those that fit into a timed plan.
+    and turn those that fit into a timed plan: a real node's VM migrates for its pre-copy
+    estimate over `link` (whole seconds), any other for the solver's 1 s.
 
     Only the nodes the moves leave or reach matter to either, so the plan's models hold those
     nodes alone (a plan over a 2,000-node cluster stays as small as its moves);
@@ -161,7 +167,7 @@ def plan_moves(
     )
     touched |= _rule_nodes(snapshot, rules)
     try:
-        src = _model(snapshot, view, touched)
+        src = _model(snapshot, view, touched, link)
     except ModelError as exc:  # the reports disagree with themselves; decide next cycle
         return MovePlan(None, (), (f"the cluster's reports do not form a model: {exc}",))
     kept, skipped = _memory_checked(src, view, moves, memory_high)
@@ -214,10 +220,12 @@ def _rules_checked(
     return kept, (*skipped, *refused)
 
 
-def _model(snapshot: ClusterSnapshot, view: PolicyView, touched: set[str]) -> Model:
+def _model(
+    snapshot: ClusterSnapshot, view: PolicyView, touched: set[str], link: MigrationLink | None
+) -> Model:
     """The `touched` eligible nodes (CPU millicores, memory MiB) and their running and paused
     VMs; running VMs demand what the policy saw, so the planner orders moves on the policy's
-    figures."""
+    figures, and migrate for their estimate over `link` (`migrate_attributes`)."""
     snap = view.snapshot
     index = {u: i for i, u in enumerate(view.vm_uuids)}
     nodes: list[Node] = []
@@ -237,7 +245,8 @@ def _model(snapshot: ClusterSnapshot, view: PolicyView, touched: set[str]) -> Mo
             i = index.get(vm.uuid)
             cpu = int(np.ceil(snap.vm_demand_millicores[i])) if i is not None else 0
             need = {CPU: cpu, MEMORY: max(1, vm.memory_allocated_bytes // MIB)}
-            vms.append(VM(vm.uuid, need, state, node_id, {"name": vm.name}))
+            timing = migrate_attributes(vm, node.identity.simulated, link)
+            vms.append(VM(vm.uuid, need, state, node_id, {"name": vm.name, **timing}))
     return Model.of(nodes, vms)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vmgrid.agents.cluster.state.history import VmSample
+from vmgrid.agents.cluster.state.migration_estimate import MigrationLink, migrate_attributes
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus, NodeView
 from vmgrid.agents.errors import NotFound
 from vmgrid.agents.model import HOLDS_MEMORY_STATES, VmUsage
@@ -32,6 +33,10 @@ class ViewOptions:
 
     demand_window: int = 10
     """Number of recent samples whose maximum is a VM's CPU demand."""
+
+    migration_link: MigrationLink | None = None
+    """What real migrations run with: a real node's VM then has its pre-copy estimate as its
+    ``migrate`` duration (`migration_estimate`). None, or a simulated node: the solver's 1 s."""
 
 
 def node_capacity(view: NodeView, options: ViewOptions) -> dict[str, int]:
@@ -74,7 +79,8 @@ def to_model(snapshot: ClusterSnapshot, options: ViewOptions | None = None) -> M
             demand = vm_demand(vm, history, opts.demand_window)
             if largest_cpu > 0:
                 demand[CPU] = min(demand[CPU], largest_cpu)
-            vms.append(VM(vm.uuid, demand, state, view.node_id, {"name": vm.name}))
+            timing = migrate_attributes(vm, view.identity.simulated, opts.migration_link)
+            vms.append(VM(vm.uuid, demand, state, view.node_id, {"name": vm.name, **timing}))
     return Model.of(nodes, vms)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import mmap
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from vmgrid.agents.node.guest_memory import (
@@ -91,17 +91,23 @@ def test_the_meter_spreads_its_reads_and_refreshes_the_oldest_first(
     assert set(figures) <= {"vm1"}  # VMs gone from the node are forgotten
 
 
-def test_a_moving_figure_is_measured_again_sooner_than_a_steady_one(
-    guest_ram: mmap.mmap,
-) -> None:
+def recording_pids(clock: Clock) -> tuple[list[float], Callable[[Sequence[str]], dict[str, int]]]:
+    """A process finder that gives this test process for every VM, and the times it was asked."""
     asked: list[float] = []
-    clock = Clock()
 
     def pids(uuids: Sequence[str]) -> dict[str, int]:
         asked.append(clock.now)
         return {u: os.getpid() for u in uuids}
 
-    meter = ResidentMeter(pids, refresh_s=60.0, changing_s=10.0, clock=clock)
+    return asked, pids
+
+
+def test_a_moving_figure_is_measured_again_sooner_than_a_steady_one(
+    guest_ram: mmap.mmap,
+) -> None:
+    clock = Clock()
+    asked, pids = recording_pids(clock)
+    meter = ResidentMeter(pids, refresh_s=60.0, changing_s=10.0, settle_s=0.0, clock=clock)
 
     def run_until(end: float) -> dict[str, int]:
         figures: dict[str, int] = {}
@@ -137,3 +143,24 @@ def test_a_vm_without_a_process_yet_is_tried_again_soon_then_every_refresh() -> 
         clock.now += 1.0
         assert meter.measure([("vm", SIZE)]) == {}
     assert [t - 101 for t in asked] == [0, 10, 70]
+
+
+def test_a_vm_measured_here_recently_is_measured_again_soon_even_when_steady(
+    guest_ram: mmap.mmap,
+) -> None:
+    """A guest that booted or arrived minutes ago still fills its memory, in steps smaller than
+    what counts as moving: it is read every `changing_s` for its first `settle_s`."""
+    clock = Clock()
+    asked, pids = recording_pids(clock)
+    meter = ResidentMeter(pids, refresh_s=60.0, changing_s=10.0, settle_s=30.0, clock=clock)
+    while clock.now < 250.0:
+        clock.now += 1.0
+        meter.measure([("vm", SIZE)])
+    # at 101, 111, 121 (within 30 s of the first: again after 10 s), 131, then every minute
+    assert [t - 101 for t in asked] == [0, 10, 20, 30, 90]
+    meter.measure([])  # the VM left the node: a new arrival settles again
+    clock.now += 1.0
+    meter.measure([("vm", SIZE)])
+    clock.now += 10.0
+    meter.measure([("vm", SIZE)])
+    assert [t - 101 for t in asked][-2:] == [150, 160]
