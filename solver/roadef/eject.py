@@ -23,22 +23,27 @@ ALTERNATIVES = 3
 its best single moves by cost."""
 
 
-def can_take(state: AssignmentState, procs: IntArray) -> BoolArray:
-    """[len(procs), M]: machines that could take each process once others made room: within
-    capacity on every resource, within capacity minus what the machine's original processes
-    hold for good on transient ones (a process's own home excepted), no other process of its
-    service there, and not its current machine."""
+def can_take(
+    state: AssignmentState, procs: IntArray, machines: IntArray | None = None, safe: bool = False
+) -> BoolArray:
+    """[len(procs), len(machines)] (every machine by default): machines that could take each
+    process once others made room: within capacity (`safe`: safety capacity) on every
+    resource, within capacity minus what the machine's original processes hold for good on
+    transient ones (a process's own home excepted), no other process of its service there, and
+    not its current machine."""
     inst = state.inst
+    ms = np.arange(inst.machines) if machines is None else machines
     req = inst.requirement[procs]
-    fits: BoolArray = np.asarray((inst.capacity[None, :, :] >= req[:, None, :]).all(axis=2))
+    limit = (inst.safety if safe else inst.capacity)[ms]
+    fits: BoolArray = np.asarray((limit[None, :, :] >= req[:, None, :]).all(axis=2))
     t = state.transient_cols
     if t.size:
-        room = inst.capacity[:, t] - state.original_used[:, t]
+        room = inst.capacity[ms][:, t] - state.original_used[ms][:, t]
         takes: BoolArray = np.asarray((room[None, :, :] >= req[:, None, t]).all(axis=2))
-        takes[np.arange(procs.shape[0]), state.initial[procs]] = True
+        takes |= state.initial[procs][:, None] == ms[None, :]
         fits &= takes
-    fits &= state.on_machine[inst.service[procs]] == 0
-    fits[np.arange(procs.shape[0]), state.x[procs]] = False
+    fits &= state.on_machine[inst.service[procs][:, None], ms[None, :]] == 0
+    fits &= state.x[procs][:, None] != ms[None, :]
     return fits
 
 
