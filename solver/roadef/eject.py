@@ -24,21 +24,20 @@ its best single moves by cost."""
 
 
 def can_take(
-    state: AssignmentState, procs: IntArray, machines: IntArray | None = None, safe: bool = False
+    state: AssignmentState, procs: IntArray, machines: IntArray | None = None
 ) -> BoolArray:
     """[len(procs), len(machines)] (every machine by default): machines that could take each
-    process once others made room: within capacity (`safe`: safety capacity) on every
-    resource, within capacity minus what the machine's original processes hold for good on
-    transient ones (a process's own home excepted), no other process of its service there, and
-    not its current machine."""
+    process once others made room: within capacity on every resource, within capacity minus
+    what the machine's original processes hold for good on transient ones (a process's own home
+    excepted), no other process of its service there, and not its current machine."""
     inst = state.inst
     ms = np.arange(inst.machines) if machines is None else machines
     req = inst.requirement[procs]
-    limit = (inst.safety if safe else inst.capacity)[ms]
-    fits: BoolArray = np.asarray((limit[None, :, :] >= req[:, None, :]).all(axis=2))
+    cap = inst.capacity[ms]
+    fits: BoolArray = np.asarray((cap[None, :, :] >= req[:, None, :]).all(axis=2))
     t = state.transient_cols
     if t.size:
-        room = inst.capacity[ms][:, t] - state.original_used[ms][:, t]
+        room = cap[:, t] - state.original_used[ms][:, t]
         takes: BoolArray = np.asarray((room[None, :, :] >= req[:, None, t]).all(axis=2))
         takes |= state.initial[procs][:, None] == ms[None, :]
         fits &= takes

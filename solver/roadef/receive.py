@@ -25,15 +25,15 @@ machines that could take them."""
 
 
 def receive_neighbourhood(
-    state: AssignmentState, receivers: int, max_free: int, rng: np.random.Generator
+    state: AssignmentState, size: int, max_free: int, rng: np.random.Generator
 ) -> Neighbourhood | None:
-    """Draw up to `receivers` machines, each weighed by the load cost it could save by taking,
-    under its safety capacity, the processes on machines paying load cost; free the processes
-    paying load cost that could go to them (the largest savings first, up to half of
-    `max_free`), each with its machine, its home and the receivers that could take it, and the
-    processes on the receivers (those that arrived first), each with its machine, its home, the
-    receivers and its cheapest single moves. None when no process pays load cost that a
-    machine could take without paying it too."""
+    """Draw up to half of `size` machines (at least one), each weighed by the load cost it
+    could save by taking processes on machines paying load cost (`_saving_if_emptied`, over a
+    sample of those processes); free the processes whose move to one of them could save (the
+    largest saving first, up to half of `max_free`), each with its machine, its home and those
+    receivers, and the processes on the receivers (those that arrived first), each with its
+    machine, its home, the receivers and its cheapest single moves. None when no process pays
+    load cost that another machine could take for less."""
     inst = state.inst
     over = np.maximum(0, state.used - inst.safety)
     relief = (np.minimum(inst.requirement, over[state.x]) @ inst.load_weight).astype(np.float64)
@@ -43,14 +43,16 @@ def receive_neighbourhood(
     pool = rng.choice(
         paying, min(paying.size, POOL), replace=False, p=relief[paying] / relief[paying].sum()
     )
-    weight = relief[pool] @ can_take(state, pool, safe=True)
+    saving = _saving_if_emptied(state, pool, relief[pool])
+    weight = saving.sum(axis=0)
     if weight.sum() <= 0:
         return None
-    k = min(max(1, receivers), int((weight > 0).sum()))
+    k = min(max(1, size // 2), int((weight > 0).sum()))
     chosen = rng.choice(inst.machines, k, replace=False, p=weight / weight.sum())
-    fits = can_take(state, pool, chosen)
-    rivals = np.flatnonzero(fits.any(axis=1) & ~np.isin(state.x[pool], chosen))
-    rivals = rivals[np.argsort(-relief[pool[rivals]], kind="stable")][: max(1, max_free // 2)]
+    best = saving[:, chosen].max(axis=1)
+    fits = saving[:, chosen] > 0
+    rivals = np.flatnonzero((best > 0) & ~np.isin(state.x[pool], chosen))
+    rivals = rivals[np.argsort(-best[rivals], kind="stable")][: max(1, max_free // 2)]
     domains: list[tuple[int, ...]] = []
     for i in rivals.tolist():
         p = int(pool[i])
@@ -66,6 +68,16 @@ def receive_neighbourhood(
     free = tuple(int(p) for p in np.concatenate([movers, others]))
     capped = on_chosen > others.shape[0]
     return Neighbourhood(tuple(machines), free, "receive", capped, tuple(domains))
+
+
+def _saving_if_emptied(state: AssignmentState, pool: IntArray, relief: np.ndarray) -> np.ndarray:
+    """[len(pool), M]: what moving each process to each machine that could take it would save
+    if that machine held nothing else: its relief less the load cost it alone would pay there."""
+    inst = state.inst
+    alone = np.maximum(0, inst.requirement[pool][:, None, :] - inst.safety[None, :, :])
+    saving = np.maximum(0.0, relief[:, None] - alone @ inst.load_weight)
+    result: np.ndarray = saving * can_take(state, pool)
+    return result
 
 
 def _residents(

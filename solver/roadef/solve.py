@@ -278,7 +278,7 @@ def pick_neighbourhood(
     size = min(size, n_m)
     if kind in ("eject", "receive"):
         special = eject_neighbourhood if kind == "eject" else receive_neighbourhood
-        hood = special(state, size if kind == "eject" else max(1, size // 2), max_free, rng)
+        hood = special(state, size, max_free, rng)
         if hood is not None:
             return hood
     chosen: list[int] = []

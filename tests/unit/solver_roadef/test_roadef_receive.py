@@ -32,22 +32,18 @@ def _walked(seed: int) -> tuple[RoadefInstance, np.ndarray, AssignmentState]:
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_can_take_on_some_machines_is_those_columns_and_safe_is_stricter(seed: int) -> None:
+def test_can_take_on_some_machines_is_those_columns_of_every_machine(seed: int) -> None:
     instance, _initial, state = _walked(seed)
     procs = np.arange(instance.processes)
     everywhere = can_take(state, procs)
     some = np.array([7, 2, 5])
     assert (can_take(state, procs, some) == everywhere[:, some]).all()
-    safe = can_take(state, procs, safe=True)
-    assert not (safe & ~everywhere).any()
-    for p, m in zip(*np.nonzero(safe), strict=True):
-        assert (instance.requirement[p] <= instance.safety[m]).all()
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_receive_frees_paying_processes_with_receivers_that_could_take_them(seed: int) -> None:
     instance, _initial, state = _walked(seed)
-    hood = receive_neighbourhood(state, 2, 30, np.random.default_rng(seed))
+    hood = receive_neighbourhood(state, 4, 30, np.random.default_rng(seed))
     assert hood is not None and hood.domains is not None
     assert len(hood.domains) == len(hood.processes) <= 30
     assert len(set(hood.processes)) == len(hood.processes)
@@ -67,7 +63,7 @@ def test_receive_is_none_when_no_machine_pays_load_cost() -> None:
     instance, initial, _state = _walked(0)
     roomy = dataclasses.replace(instance, safety=instance.capacity.copy())
     state = AssignmentState(roomy, initial, initial)
-    assert receive_neighbourhood(state, 2, 30, np.random.default_rng(0)) is None
+    assert receive_neighbourhood(state, 4, 30, np.random.default_rng(0)) is None
 
 
 @pytest.mark.parametrize("seed", range(6))
