@@ -14,7 +14,7 @@ smaller ones, or hand a receiver to the process whose leaving saves most.
 from __future__ import annotations
 
 import numpy as np
-from vmgrid.solver.roadef.eject import _choices, can_take
+from vmgrid.solver.roadef.eject import can_take, choices_of, draw_paying, residents
 from vmgrid.solver.roadef.instance import IntArray
 from vmgrid.solver.roadef.lns import Neighbourhood
 from vmgrid.solver.roadef.state import AssignmentState
@@ -35,15 +35,11 @@ def receive_neighbourhood(
     machine, its home, the receivers and its cheapest single moves. None when no process pays
     load cost that another machine could take for less."""
     inst = state.inst
-    over = np.maximum(0, state.used - inst.safety)
-    relief = (np.minimum(inst.requirement, over[state.x]) @ inst.load_weight).astype(np.float64)
-    paying = np.flatnonzero(relief > 0)
-    if paying.size == 0:
+    paying = draw_paying(state, POOL, rng)
+    if paying is None:
         return None
-    pool = rng.choice(
-        paying, min(paying.size, POOL), replace=False, p=relief[paying] / relief[paying].sum()
-    )
-    saving = _saving_if_emptied(state, pool, relief[pool])
+    pool, relief = paying
+    saving = _saving_if_emptied(state, pool, relief)
     weight = saving.sum(axis=0)
     if weight.sum() <= 0:
         return None
@@ -59,14 +55,12 @@ def receive_neighbourhood(
         mine = [int(m) for m in chosen[fits[i]]]
         domains.append(tuple(dict.fromkeys([int(state.x[p]), int(state.initial[p]), *mine])))
     movers = pool[rivals]
-    others = _residents(state, chosen, max(0, max_free - movers.shape[0]), rng)
+    others, capped = residents(state, chosen, movers, max(0, max_free - movers.shape[0]), rng)
     near = [int(m) for m in chosen]
     for q in others.tolist():
-        domains.append(_choices(state, q, near))
-    on_chosen = int(np.isin(state.x, chosen).sum())
+        domains.append(choices_of(state, q, near))
     machines = sorted({m for dom in domains for m in dom})
     free = tuple(int(p) for p in np.concatenate([movers, others]))
-    capped = on_chosen > others.shape[0]
     return Neighbourhood(tuple(machines), free, "receive", capped, tuple(domains))
 
 
@@ -78,15 +72,3 @@ def _saving_if_emptied(state: AssignmentState, pool: IntArray, relief: np.ndarra
     saving = np.maximum(0.0, relief[:, None] - alone @ inst.load_weight)
     result: np.ndarray = saving * can_take(state, pool)
     return result
-
-
-def _residents(
-    state: AssignmentState, machines: IntArray, room: int, rng: np.random.Generator
-) -> IntArray:
-    """Up to `room` processes on `machines`, those away from home first (they can go back)."""
-    on = np.flatnonzero(np.isin(state.x, machines))
-    arrived = on[state.initial[on] != state.x[on]]
-    stayed = on[state.initial[on] == state.x[on]]
-    first = rng.permutation(arrived)[:room]
-    rest = rng.permutation(stayed)[: room - first.shape[0]]
-    return np.concatenate([first, rest]).astype(np.int64)
