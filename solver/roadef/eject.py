@@ -23,22 +23,26 @@ ALTERNATIVES = 3
 its best single moves by cost."""
 
 
-def can_take(state: AssignmentState, procs: IntArray) -> BoolArray:
-    """[len(procs), M]: machines that could take each process once others made room: within
-    capacity on every resource, within capacity minus what the machine's original processes
-    hold for good on transient ones (a process's own home excepted), no other process of its
-    service there, and not its current machine."""
+def can_take(
+    state: AssignmentState, procs: IntArray, machines: IntArray | None = None
+) -> BoolArray:
+    """[len(procs), len(machines)] (every machine by default): machines that could take each
+    process once others made room: within capacity on every resource, within capacity minus
+    what the machine's original processes hold for good on transient ones (a process's own home
+    excepted), no other process of its service there, and not its current machine."""
     inst = state.inst
+    ms = np.arange(inst.machines) if machines is None else machines
     req = inst.requirement[procs]
-    fits: BoolArray = np.asarray((inst.capacity[None, :, :] >= req[:, None, :]).all(axis=2))
+    cap = inst.capacity[ms]
+    fits: BoolArray = np.asarray((cap[None, :, :] >= req[:, None, :]).all(axis=2))
     t = state.transient_cols
     if t.size:
-        room = inst.capacity[:, t] - state.original_used[:, t]
+        room = cap[:, t] - state.original_used[ms][:, t]
         takes: BoolArray = np.asarray((room[None, :, :] >= req[:, None, t]).all(axis=2))
-        takes[np.arange(procs.shape[0]), state.initial[procs]] = True
+        takes |= state.initial[procs][:, None] == ms[None, :]
         fits &= takes
-    fits &= state.on_machine[inst.service[procs]] == 0
-    fits[np.arange(procs.shape[0]), state.x[procs]] = False
+    fits &= state.on_machine[inst.service[procs][:, None], ms[None, :]] == 0
+    fits &= state.x[procs][:, None] != ms[None, :]
     return fits
 
 
@@ -50,14 +54,10 @@ def eject_neighbourhood(
     them; free those processes with those machines as their choices, and the processes on those
     machines (those that arrived there first: they can go home) with a few choices each, at most
     `max_free` in all. None when no process on a machine paying load cost could go anywhere."""
-    inst = state.inst
-    over = np.maximum(0, state.used - inst.safety)
-    relief = (np.minimum(inst.requirement, over[state.x]) @ inst.load_weight).astype(np.float64)
-    paying = np.flatnonzero(relief > 0)
-    if paying.size == 0:
+    paying = draw_paying(state, 4 * max(1, sources), rng)
+    if paying is None:
         return None
-    k = min(paying.size, 4 * max(1, sources))
-    drawn = rng.choice(paying, k, replace=False, p=relief[paying] / relief[paying].sum())
+    drawn, _relief = paying
     fits = can_take(state, drawn)
     movable = fits.any(axis=1)
     if not movable.any():
@@ -65,27 +65,54 @@ def eject_neighbourhood(
     picked = np.flatnonzero(movable)[: max(1, min(sources, max_free))]
     movers = drawn[picked]
     dests = np.flatnonzero(fits[picked].any(axis=0))
-    on_dests = np.flatnonzero(np.isin(state.x, dests) & ~np.isin(np.arange(inst.processes), movers))
-    arrived = on_dests[state.initial[on_dests] != state.x[on_dests]]
-    stayed = on_dests[state.initial[on_dests] == state.x[on_dests]]
-    room = max(0, max_free - movers.shape[0])
-    first = rng.permutation(arrived)[:room]
-    rest = rng.permutation(stayed)[: room - first.shape[0]]
-    others = np.concatenate([first, rest]).astype(np.int64)
-    capped = on_dests.shape[0] > others.shape[0]
+    others, capped = residents(state, dests, movers, max(0, max_free - movers.shape[0]), rng)
     domains: list[tuple[int, ...]] = []
     for i, p in zip(picked.tolist(), movers.tolist(), strict=True):
         mine = [int(d) for d in np.flatnonzero(fits[i])]
         domains.append(tuple(dict.fromkeys([int(state.x[p]), int(state.initial[p]), *mine])))
     near = dests.tolist() if dests.shape[0] <= 2 else []
     for q in others.tolist():
-        domains.append(_choices(state, q, near))
+        domains.append(choices_of(state, q, near))
     machines = sorted({mm for dom in domains for mm in dom})
     free = tuple(int(p) for p in np.concatenate([movers, others]))
     return Neighbourhood(tuple(machines), free, "eject", capped, tuple(domains))
 
 
-def _choices(state: AssignmentState, q: int, dests: list[int]) -> tuple[int, ...]:
+def draw_paying(
+    state: AssignmentState, k: int, rng: np.random.Generator
+) -> tuple[IntArray, np.ndarray] | None:
+    """Up to `k` processes on machines paying load cost, drawn by the load cost their leaving
+    would save, with those savings; None when no machine pays load cost."""
+    inst = state.inst
+    over = np.maximum(0, state.used - inst.safety)
+    relief = (np.minimum(inst.requirement, over[state.x]) @ inst.load_weight).astype(np.float64)
+    paying = np.flatnonzero(relief > 0)
+    if paying.size == 0:
+        return None
+    weights = relief[paying] / relief[paying].sum()
+    drawn: IntArray = rng.choice(paying, min(paying.size, k), replace=False, p=weights)
+    return drawn, relief[drawn]
+
+
+def residents(
+    state: AssignmentState,
+    machines: IntArray,
+    besides: IntArray,
+    room: int,
+    rng: np.random.Generator,
+) -> tuple[IntArray, bool]:
+    """Up to `room` processes on `machines` other than `besides`, those that arrived there first
+    (they can go home), and whether some were left out."""
+    on = np.flatnonzero(np.isin(state.x, machines) & ~np.isin(np.arange(state.x.shape[0]), besides))
+    arrived = on[state.initial[on] != state.x[on]]
+    stayed = on[state.initial[on] == state.x[on]]
+    first = rng.permutation(arrived)[:room]
+    rest = rng.permutation(stayed)[: room - first.shape[0]]
+    chosen: IntArray = np.concatenate([first, rest]).astype(np.int64)
+    return chosen, on.shape[0] > chosen.shape[0]
+
+
+def choices_of(state: AssignmentState, q: int, dests: list[int]) -> tuple[int, ...]:
     """Where a displaced process may go: where it is, home, the other destinations and its
     `ALTERNATIVES` cheapest single moves."""
     delta, ok = state.shift_options(q)

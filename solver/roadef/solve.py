@@ -21,10 +21,11 @@ from vmgrid.solver.roadef.instance import BoolArray, IntArray, RoadefInstance
 from vmgrid.solver.roadef.lns import Neighbourhood, solve_neighbourhood
 from vmgrid.solver.roadef.local import local_search, shift_pass
 from vmgrid.solver.roadef.pace import Pace
+from vmgrid.solver.roadef.receive import receive_neighbourhood
 from vmgrid.solver.roadef.state import AssignmentState
 from vmgrid.solver.roadef.walk import available as walk_available
 
-KINDS = ("cost", "conflict", "eject", "home", "random", "service", "zone")
+KINDS = ("cost", "conflict", "eject", "home", "random", "receive", "service", "zone")
 STEPS = (*KINDS, "local", "walk")
 """What one step of the search may do: a CP-SAT neighbourhood of a kind, a round of local
 search (shifts and swaps, cut at `RoadefOptions.local_step`), or a compiled annealing walk
@@ -275,8 +276,9 @@ def pick_neighbourhood(
     inst = state.inst
     n_m = inst.machines
     size = min(size, n_m)
-    if kind == "eject":
-        hood = eject_neighbourhood(state, size, max_free, rng)
+    if kind in ("eject", "receive"):
+        special = eject_neighbourhood if kind == "eject" else receive_neighbourhood
+        hood = special(state, size, max_free, rng)
         if hood is not None:
             return hood
     chosen: list[int] = []

@@ -187,8 +187,9 @@ def test_kind_chooser_favours_the_kind_that_gains_and_keeps_trying_the_others() 
     picks = [chooser.pick() for _ in range(2_000)]
     share = {k: picks.count(k) / len(picks) for k in KINDS}
     assert share["conflict"] > 0.6
-    # The uniform share keeps every kind in play.
-    assert all(share[k] > 0.03 for k in KINDS)
+    # The uniform share (EXPLORE spread over every step) keeps every kind in play.
+    uniform = KindChooser.EXPLORE / len(STEPS)
+    assert all(share[k] > 0.8 * uniform for k in KINDS)
 
 
 def test_kind_chooser_sizes_each_kind_on_its_own() -> None:
