@@ -149,13 +149,18 @@ class ReportRows:
         )
 
 
+def interleaved(sent_at: int, *columns: Sequence[int]) -> list[int]:
+    """SAMPLE_WIDTH integers per VM from the sampled columns (cpu, memory, rx, tx, one value
+    per VM each): `sent_at`, then the VM's value of each column."""
+    return list(chain.from_iterable(zip(repeat(sent_at), *columns, strict=False)))
+
+
 def sample_list(samples: list[int] | NDArray[int64], sent_at: int) -> list[int]:
     """A report's samples as a list of SAMPLE_WIDTH integers per VM (sampled columns of a block
     interleaved with `sent_at`): the form of the rare paths, a node's VMs changing."""
     if isinstance(samples, list):
         return samples
-    cpu, memory, rx, tx = samples.tolist()
-    return list(chain.from_iterable(zip(repeat(sent_at), cpu, memory, rx, tx, strict=False)))
+    return interleaved(sent_at, *samples.tolist())
 
 
 def vm_row(vm: VmUsage) -> VmRow:

@@ -30,14 +30,10 @@ from vmgrid.agents.cluster.state.trend_pressure import (
     with_pressure,
 )
 from vmgrid.agents.cluster.state.trend_store import BucketStore as BucketStore
+from vmgrid.agents.common.node_codec.report_errors import VM_SAMPLED_FIELDS
 from vmgrid.agents.model import HostUsage, Pressure
 
-VM_SERIES = (
-    "cpu_used_millicores",
-    "memory_used_bytes",
-    "net_rx_bytes_per_second",
-    "net_tx_bytes_per_second",
-)
+VM_SERIES = VM_SAMPLED_FIELDS
 """The VM series, in the order of the window's columns (history.VmSample after its time)."""
 
 HOST_SERIES = tuple(

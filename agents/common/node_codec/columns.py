@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from array import array
 from collections.abc import Sequence
-from itertools import chain, repeat
+from itertools import chain
 from operator import attrgetter, itemgetter
 from types import ModuleType
 from typing import cast
@@ -45,7 +45,7 @@ from vmgrid.agents.common.node_codec.reports import (
 )
 from vmgrid.agents.common.node_codec.traffic import encode_traffic
 from vmgrid.agents.errors import MalformedMessage
-from vmgrid.agents.report_rows import ReportRows, VmRows, new_vm_usage
+from vmgrid.agents.report_rows import ReportRows, VmRows, interleaved, new_vm_usage
 from vmgrid.agents.wire_limits import MAX_CAPACITY, MAX_ID_CHARS, MAX_ITEMS
 from vmgrid.v1 import node_pb2
 
@@ -167,7 +167,7 @@ def _rows(
     vcpus, cpu, mem_used, mem_alloc, rx, tx, rd, wr = ints
     migration = _migration_columns(columns, n)
     rows = VmRows((uuids, names, states, *ints, simulated, *migration), n)
-    samples = list(chain.from_iterable(zip(repeat(sent, n), cpu, mem_used, rx, tx, strict=False)))
+    samples = interleaved(sent, cpu, mem_used, rx, tx)
     extras = decode_report_extras(msg)
     return ReportRows(sent, msg.sequence, host, uuids, states, rows, samples, *extras)
 
