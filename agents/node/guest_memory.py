@@ -134,9 +134,9 @@ class ResidentMeter:
     moved by more than 1/16 since the VM's previous one, a VM's first, and any figure within
     `settle_s` of a VM's first (a guest booting, or just arrived, whose memory still fills in
     steps below 1/16: a lab guest's figure read 131.5 MiB a minute after boot when it held
-    152.9) is measured again after `changing_s`; a steady one after `refresh_s`. Per call at most enough VMs are measured
-    that all are within `refresh_s` at the time seen between the last two calls (at least
-    one), the most overdue first. VMs no longer listed are forgotten.
+    152.9) is measured again after `changing_s`; a steady one after `refresh_s`. Per call at
+    most enough VMs are measured that all are within `refresh_s` at the time seen between the
+    last two calls (at least one), the most overdue first. VMs no longer listed are forgotten.
     """
 
     def __init__(

@@ -20,7 +20,6 @@ from array import array
 from collections.abc import Sequence
 from itertools import chain
 from operator import attrgetter, itemgetter
-from types import ModuleType
 from typing import cast
 
 from vmgrid.agents import model as m
@@ -180,8 +179,10 @@ def _block_rows(
 ) -> ReportRows:
     """As `_rows`, for a report whose integers come as one block (``int_block``): checked with
     a few byte and array operations, its sampled columns handed to the history as a view,
-    converted to rows only when they are read."""
-    block = _int_block()
+    converted to rows only when they are read. Its module needs numpy, which the agent (the
+    encoder's user) never loads: imported here, at the manager's first block."""
+    from vmgrid.agents.common.node_codec import int_block as block
+
     host = decode_host(msg.host)
     sent = _ns(msg.sent_at, "report.sent_at")
     uuids, names = listed
@@ -209,17 +210,6 @@ _PER_FIELD_INTS = frozenset(
     node_pb2.VmColumns.DESCRIPTOR.fields_by_name[name].number
     for name in (*INT_COLUMNS, *MIGRATION_COLUMNS)
 )
-_BLOCK: list[ModuleType] = []
-
-
-def _int_block() -> ModuleType:
-    """The block decoder (int_block.py), imported at its first use: it needs numpy, which
-    the agent, the encoder's user, never loads."""
-    if not _BLOCK:
-        from vmgrid.agents.common.node_codec import int_block
-
-        _BLOCK.append(int_block)
-    return _BLOCK[0]
 
 
 def _migration_columns(columns: node_pb2.VmColumns, n: int) -> list[Sequence[int]]:
