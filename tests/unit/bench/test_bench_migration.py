@@ -125,10 +125,15 @@ def test_the_summary_counts_aborted_migrations_apart() -> None:
     assert lost["probe_lost"] == 1 and lost["downtime_ms_p99"] is None
     assert result["duration_s_max"] == 5.0
     assert result["downtime_ms_p50"] == 60.0
-    assert result["prediction_error_p50"] == pytest.approx(0.1)
-    assert result["prediction_error_max"] == pytest.approx(0.1)
+    # the headline is the manager's plan, over the one migration whose plan is known
+    assert result["prediction_error_p50"] == pytest.approx(0.75)
+    assert result["prediction_error_max"] == pytest.approx(0.75)
+    assert result["planned"] == 1
+    assert result["model_prediction_error_p50"] == pytest.approx(0.1)
+    assert result["model_prediction_error_max"] == pytest.approx(0.1)
     assert result["naive_prediction_error_max"] == pytest.approx(1.0)
-    assert result["plan_prediction_error_max"] == pytest.approx(0.75)  # only the one known
+    unplanned = summary([Migration(duration_s=4.0, downtime_ms=40, predicted_s=4, naive_s=8)])
+    assert unplanned["prediction_error_max"] is None and unplanned["planned"] == 0
 
 
 def test_the_fixed_cost_is_the_median_of_what_memory_does_not_explain() -> None:
