@@ -136,15 +136,19 @@ class VmPressureReader:
         return {uuid: self._pids[key] for key, uuid in wanted.items() if key in self._pids}
 
     def _find(self, wanted: Iterable[str]) -> None:
-        """Scan /proc when a VM has no known process: at once for a VM not looked for before
-        (one just started, or arrived by migration), else at most every 30 s."""
+        """Scan /proc when a VM has no known process: at once for a VM not looked for since
+        its process was last found (one just started, arrived by migration, or back from
+        another host: its old process is gone), else at most every 30 s."""
         missing = [u for u in wanted if not self._alive(u)]
+        if not missing:
+            return
         new = not self._sought.issuperset(missing)
         if len(self._sought) > 4 * _MAX_SOUGHT:
             self._sought.clear()
         self._sought.update(missing)
-        if missing and (new or time.monotonic() - self._last_scan >= _RESCAN_S):
+        if new or time.monotonic() - self._last_scan >= _RESCAN_S:
             self._scan()
+            self._sought.difference_update(self._pids)  # found: sought no more
 
     def read(self, uuids: Iterable[str]) -> tuple[model.VmPressure, ...]:
         """Pressure rows for the VMs (by uuid) whose own cgroup can be read."""

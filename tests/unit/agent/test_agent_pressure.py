@@ -160,3 +160,22 @@ def test_a_vm_not_looked_for_before_is_found_at_once_others_every_30_s(tmp_path:
     (proc / "4444").mkdir()
     (proc / "4444" / "cmdline").write_bytes(b"qemu\0-uuid\0absent-uuid\0")
     assert reader.pids(["absent-uuid"]) == {}  # looked for 0 s ago: no scan until 30 s on
+
+
+def test_a_vm_back_on_this_host_with_a_new_process_is_found_at_once(tmp_path: Path) -> None:
+    """A VM that left (migrated away: its process ended) and came back has a new process:
+    it is looked for at once, not up to 30 s later (the agent would report QEMU's whole RSS
+    as its resident memory meanwhile, and the manager plan its next migration on that)."""
+    proc, _ = _proc(tmp_path, "/machine.slice/vm1.scope")
+    reader = VmPressureReader(proc)
+    assert reader.pids([UUID]) == {UUID: 4242}
+    (proc / "4242" / "cmdline").write_bytes(b"/bin/sleep\0")  # its process ended
+    (proc / "4545").mkdir()
+    (proc / "4545" / "cmdline").write_bytes(b"qemu\0-uuid\0" + UUID.encode() + b"\0")
+    assert reader.pids([UUID]) == {UUID: 4545}
+    # one that stays without a process is still looked for at most every 30 s
+    (proc / "4545" / "cmdline").write_bytes(b"/bin/sleep\0")
+    assert reader.pids([UUID]) == {}
+    (proc / "4646").mkdir()
+    (proc / "4646" / "cmdline").write_bytes(b"qemu\0-uuid\0" + UUID.encode() + b"\0")
+    assert reader.pids([UUID]) == {}
