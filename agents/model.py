@@ -29,6 +29,7 @@ from vmgrid.agents.node_commands import DeleteSnapshotCommand as DeleteSnapshotC
 from vmgrid.agents.node_commands import DestroyCommand as DestroyCommand
 from vmgrid.agents.node_commands import ListSnapshotsCommand as ListSnapshotsCommand
 from vmgrid.agents.node_commands import MigrateCommand as MigrateCommand
+from vmgrid.agents.node_commands import MigrationJob as MigrationJob
 from vmgrid.agents.node_commands import PrepareDisksCommand as PrepareDisksCommand
 from vmgrid.agents.node_commands import RestoreCommand as RestoreCommand
 from vmgrid.agents.node_commands import ResumeCommand as ResumeCommand

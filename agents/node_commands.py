@@ -193,6 +193,24 @@ FINAL_COMMAND_STATES = frozenset({CommandState.SUCCEEDED, CommandState.FAILED})
 
 
 @dataclass(frozen=True, slots=True)
+class MigrationJob:
+    """A completed live migration as libvirt measured it (``virDomainGetJobStats`` with
+    ``VIR_DOMAIN_JOB_STATS_COMPLETED``): the manager learns its fixed cost from it. The job's
+    time leaves out libvirt's peer-to-peer begin, prepare and confirm steps."""
+
+    elapsed_ms: int
+    """``time_elapsed``: from the job's start to the guest running on the destination."""
+    memory_processed_bytes: int = 0
+    """``memory_processed``: memory sent, all rounds."""
+    memory_normal_bytes: int = 0
+    """``memory_normal_bytes``: the non-zero pages sent."""
+    downtime_ms: int = 0
+    """``downtime``: the guest's pause."""
+    iterations: int = 0
+    """``memory_iteration``: pre-copy rounds."""
+
+
+@dataclass(frozen=True, slots=True)
 class CommandResult:
     """Progress or outcome of a command; an agent sends several per command, the last final."""
 
@@ -206,6 +224,8 @@ class CommandResult:
     snapshot_names: tuple[str, ...] = field(default=())
     vm_uuid: str = ""
     updated_at_unix_ns: int = 0
+    migration_job: MigrationJob | None = None
+    """Sent with a live migration's SUCCEEDED result when libvirt kept its job statistics."""
 
     @property
     def is_final(self) -> bool:

@@ -22,7 +22,9 @@ migration sent if fewer: pages the guest touched but left zero are resident yet 
 dirty rate, the cap and the fixed cost learned from the latest migrations before it
 (`FixedCost`); `plan` is the manager's own (its plan's duration), from what the source's agent
 reported of the guest (resident non-zero memory, dirty rate and dirty set, recorded as
-`reported` just before the migration is asked for) and a fixed cost of 0.7 s.
+`reported` just before the migration is asked for) and the fixed cost it learned from the
+migrations before (libvirt's job statistics, which the source's agent sends with each result;
+0.7 s before any).
 """
 
 from __future__ import annotations

@@ -70,6 +70,7 @@ class Outcome:
     message: str
     vm_uuid: str = ""
     snapshot_names: tuple[str, ...] = ()
+    migration_job: model.MigrationJob | None = None
 
 
 async def _in_thread(call: Callable[[], T]) -> T:
@@ -128,6 +129,7 @@ class Actuators:
                 result,
                 vm_uuid=outcome.vm_uuid or result.vm_uuid,
                 snapshot_names=outcome.snapshot_names,
+                migration_job=outcome.migration_job,
             )
         except HypervisorError as exc:
             result = self._result(command, model.CommandState.FAILED, _failure(command, exc))
@@ -160,7 +162,8 @@ class Actuators:
         if isinstance(command, model.UndefineCommand):
             return await self._undefine(vm)
         if isinstance(command, model.MigrateCommand):
-            return Outcome(await migrate(hv, command, self._call, self._progress(command)))
+            message, job = await migrate(hv, command, self._call, self._progress(command))
+            return Outcome(message, migration_job=job)
         if isinstance(command, model.AbortMigrationCommand):
             aborted = await self._call(lambda: hv.abort_migration(vm))
             return Outcome("migration aborted" if aborted else "no migration was running")

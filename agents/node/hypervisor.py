@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from vmgrid.agents.errors import NotFound, Unavailable, VmgridError
-from vmgrid.agents.model import VmState
+from vmgrid.agents.model import MigrationJob, VmState
 from vmgrid.agents.node.migration import MigrationProgress, MigrationRequest
 
 
@@ -200,6 +200,11 @@ class Hypervisor(Protocol):
 
     def is_running_at(self, uri: str, vm: str) -> bool:
         """Whether the VM (by UUID) is active on another hypervisor, e.g. a destination."""
+        ...
+
+    def completed_migration(self, uri: str, vm: str) -> MigrationJob | None:
+        """The VM's completed migration job as the hypervisor at ``uri`` (its destination)
+        measured it; None when it kept none or runs no real migrations."""
         ...
 
     def create_snapshot(self, vm: str, name: str, description: str) -> bool:

@@ -11,11 +11,13 @@ import contextlib
 from typing import TYPE_CHECKING
 
 import libvirt
+from vmgrid.agents.model import MigrationJob
 from vmgrid.agents.node.hypervisor import HypervisorError, SnapshotNotFound
 from vmgrid.agents.node.migration import (
     MigrationProgress,
     MigrationRequest,
     disks_of,
+    job_from_completed_stats,
     plan_migration,
     progress_from_job_stats,
 )
@@ -63,6 +65,20 @@ def abort_migration(dom: libvirt.virDomain) -> bool:
             return False  # "no job is active on the domain"
         raise
     return True
+
+
+def completed_migration(uri: str, vm_uuid: str) -> MigrationJob | None:
+    """The VM's completed migration job as the destination's libvirt at ``uri`` kept it (the
+    source's went with the domain); None when it kept none. The statistics stay for other
+    readers (``KEEP_COMPLETED``)."""
+    conn = libvirt.open(uri)
+    try:
+        dom = conn.lookupByUUIDString(vm_uuid)
+        flags = libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED | libvirt.VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED
+        return job_from_completed_stats(dom.jobStats(flags))
+    finally:
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.close()
 
 
 def is_running_at(uri: str, vm_uuid: str) -> bool:

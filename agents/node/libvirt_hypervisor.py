@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 import libvirt
-from vmgrid.agents.model import VmState
+from vmgrid.agents.model import MigrationJob, VmState
 from vmgrid.agents.node import libvirt_actions as actions
 from vmgrid.agents.node.dirty_rate import NOT_MEASURED, DirtyRates
 from vmgrid.agents.node.guest_memory import memory_arriving
@@ -271,6 +271,14 @@ class LibvirtHypervisor:
     def is_running_at(self, uri: str, vm: str) -> bool:
         try:
             return actions.is_running_at(uri, vm)
+        except libvirt.libvirtError as exc:
+            raise HypervisorError(f"cannot ask libvirt at {uri!r}: {_message(exc)}") from exc
+
+    def completed_migration(self, uri: str, vm: str) -> MigrationJob | None:
+        if self._simulated:
+            return None
+        try:
+            return actions.completed_migration(uri, vm)
         except libvirt.libvirtError as exc:
             raise HypervisorError(f"cannot ask libvirt at {uri!r}: {_message(exc)}") from exc
 

@@ -4,11 +4,15 @@
 event loop polls the domain's job statistics every half second on another one and
 publishes each reading as a RUNNING result. A migration whose VM already runs on the
 destination (a retry after the first attempt finished) succeeds without doing anything.
+Once it succeeded, the destination's completed job statistics go with the result: the
+manager learns the migrations' fixed cost from libvirt's job time (not from the command's,
+which also counts libvirt's peer-to-peer begin, prepare and confirm steps).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -17,6 +21,7 @@ from vmgrid.agents.node.hypervisor import DomainNotFound, Hypervisor, Hypervisor
 from vmgrid.agents.node.libvirt_hypervisor import SIMULATED_MIGRATION
 from vmgrid.agents.node.migration import MigrationProgress, MigrationRequest
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 PROGRESS_PERIOD_S = 0.5
 # Wider than the manager's MOVABLE_STATES: the agent also migrates a paused VM (libvirt moves
@@ -36,8 +41,10 @@ async def migrate(
     call: Caller,
     on_progress: Callable[[MigrationProgress], None],
     period_s: float = PROGRESS_PERIOD_S,
-) -> str:
-    """Migrate ``command.vm_uuid``; returns the success message, raises HypervisorError."""
+) -> tuple[str, model.MigrationJob | None]:
+    """Migrate ``command.vm_uuid``; returns the success message and libvirt's figures of the
+    job (None for a retry that found the VM migrated, or when they cannot be read), raises
+    HypervisorError."""
     if hv.simulated:
         raise HypervisorError(SIMULATED_MIGRATION)
     vm, destination = command.vm_uuid, command.destination_uri
@@ -49,7 +56,7 @@ async def migrate(
         state = None
     if state not in _MOVABLE:
         if await call(lambda: hv.is_running_at(destination, vm)):
-            return f"already running on {destination}"
+            return f"already running on {destination}", None
         here = "not defined" if state is None else state.value
         raise HypervisorError(f"VM {vm} is {here} here and not running on {destination}")
     request = MigrationRequest(
@@ -64,7 +71,21 @@ async def migrate(
     job = asyncio.ensure_future(call(lambda: hv.migrate(vm, request)))
     await _watch(hv, vm, job, call, on_progress, period_s)
     note = job.result()
-    return f"migrated to {destination}" + (f" with {note}" if note else "")
+    message = f"migrated to {destination}" + (f" with {note}" if note else "")
+    return message, await _completed_job(hv, vm, destination, call)
+
+
+async def _completed_job(
+    hv: Hypervisor, vm: str, destination: str, call: Caller
+) -> model.MigrationJob | None:
+    """The destination's figures of the migration just done; a failed reading costs the
+    manager one sample to learn from, never the migration's success."""
+    try:
+        job: model.MigrationJob | None = await call(lambda: hv.completed_migration(destination, vm))
+    except HypervisorError as exc:
+        log.warning("no job statistics for the migration of %s: %s", vm, exc)
+        return None
+    return job
 
 
 async def _watch(

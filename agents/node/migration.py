@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import libvirt
+from vmgrid.agents.model import MigrationJob
 
 _LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1", "[::1]"})
 _MIB = 1 << 20
@@ -144,3 +145,19 @@ def progress_from_job_stats(stats: dict[str, int]) -> MigrationProgress | None:
     processed = int(stats.get("data_processed", stats.get("memory_processed", 0)))
     remaining = int(stats.get("data_remaining", stats.get("memory_remaining", 0)))
     return MigrationProgress(processed, remaining)
+
+
+def job_from_completed_stats(stats: dict[str, int]) -> MigrationJob | None:
+    """Read ``virDomainGetJobStats(..., COMPLETED)`` of a finished migration; None when libvirt
+    kept no completed migration job (no time elapsed, or a job that was not a success)."""
+    kind = int(stats.get("type", libvirt.VIR_DOMAIN_JOB_NONE))
+    elapsed = int(stats.get("time_elapsed", 0))
+    if kind != libvirt.VIR_DOMAIN_JOB_COMPLETED or elapsed <= 0:
+        return None
+    return MigrationJob(
+        elapsed_ms=elapsed,
+        memory_processed_bytes=max(0, int(stats.get("memory_processed", 0))),
+        memory_normal_bytes=max(0, int(stats.get("memory_normal_bytes", 0))),
+        downtime_ms=max(0, int(stats.get("downtime", 0))),
+        iterations=max(0, int(stats.get("memory_iteration", 0))),
+    )

@@ -38,8 +38,11 @@ class StreamAgent:
         assert reply is not grpc.aio.EOF
         return reply  # type: ignore[return-value]
 
-    async def hello(self) -> None:
-        identity = m.NodeIdentity(self.node_id, "host", "test:///default", simulated=True)
+    async def hello(self, identity: m.NodeIdentity | None = None) -> None:
+        """Say hello as a test-driver node, or as `identity`."""
+        identity = identity or m.NodeIdentity(
+            self.node_id, "host", "test:///default", simulated=True
+        )
         hello = m.NodeHello(identity, m.NodeCapacity(4000, 8 * 2**30, 10**9))
         self.send(hello=codec.encode_hello(hello))
         assert (await self.recv()).WhichOneof("payload") == "hello_ack"

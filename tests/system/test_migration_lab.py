@@ -12,14 +12,21 @@ agents reported of the guest for the manager's estimate (#16) is checked against
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from vmgrid.agents.cluster.act.driver import DriverOptions, real_migration_seconds
+from vmgrid.agents.cluster.state.migration_estimate import (
+    MAX_FIXED_S,
+    REAL_MIGRATION_FIXED_S,
+    precopy_seconds,
+)
 from vmgrid.agents.model import VmState, VmUsage
 from vmgrid.bench.migration import GUEST_MEMORY_MIB, MigrationBench
+from vmgrid.bench.migration_record import Record
 from vmgrid.bench.submission import SubmissionLab
 from vmgrid.lab import Lab
 
@@ -39,6 +46,24 @@ DRIVER = DriverOptions(
     migration_max_downtime_ms=ARGS.max_downtime_ms,
 )
 GUEST = VmUsage("", "sub", VmState.RUNNING, 1, 0, GUEST_MEMORY_MIB << 20, GUEST_MEMORY_MIB << 20)
+
+
+def learned_fixed_s(record: Record) -> float:
+    """What the manager learns from one migration: libvirt's job time beyond the memory it
+    sent at the cap (whole MiB/s), bounded."""
+    assert record.job is not None
+    sending_s = record.job["transferred_mib"] / DRIVER.migration_link.rate_mib_s
+    return min(MAX_FIXED_S, max(0.0, record.job["elapsed_s"] - sending_s))
+
+
+def reported_usage(reported: dict[str, float]) -> VmUsage:
+    """The guest as its agent reported it (MiB figures, as the bench records them)."""
+    return dataclasses.replace(
+        GUEST,
+        memory_resident_bytes=round(reported["resident_mib"] * (1 << 20)),
+        memory_dirty_bytes_per_second=round(reported["dirty_mib_s"] * (1 << 20)),
+        memory_dirty_set_bytes=round(reported["dirty_set_mib"] * (1 << 20)),
+    )
 
 
 @pytest.fixture
@@ -93,8 +118,18 @@ def test_a_dirtying_guest_migrates_there_and_back_through_the_manager(
         assert 16 <= record.reported["resident_mib"] < GUEST_MEMORY_MIB
         assert record.reported["dirty_set_mib"] >= record.reported["dirty_mib_s"] >= 0
         # so the manager's plan is shorter than the estimate that counts all its memory
+        # (with the fixed cost the manager had then)
         assert record.plan_s is not None
-        assert 1 <= record.plan_s < round(real_migration_seconds(GUEST, DRIVER))
+        fixed_s = REAL_MIGRATION_FIXED_S if record is first else learned_fixed_s(first)
+        assert 1 <= record.plan_s < round(real_migration_seconds(GUEST, DRIVER, fixed_s=fixed_s))
+    # the source's agent sent libvirt's job statistics with the first migration's result: the
+    # manager learned the fixed cost from them (the job's time beyond the memory it sent at
+    # the cap), and its second plan counts it (within the plan's whole second and what the
+    # agents reported between the bench's reading and the plan)
+    assert second.reported is not None and second.plan_s is not None
+    expected = precopy_seconds(reported_usage(second.reported), DRIVER.migration_link,
+                               fixed_s=learned_fixed_s(first))  # fmt: skip
+    assert abs(second.plan_s - expected) <= 0.75, (second.plan_s, expected)
     # the guest arrived seconds before the second migration: its agent measured it once it
     # ran there, so the figure is the guest's (the bench's full scan, within the agent's
     # 512-page sample and what the guest wrote since), not one of its RAM half filled by the

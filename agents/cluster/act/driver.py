@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from vmgrid.agents.cluster.state.state import NodeStatus
 from vmgrid.agents.errors import NotFound, Unavailable, VmgridError
 from vmgrid.solver.plan import Action, ActionKind
 
+log = logging.getLogger(__name__)
 _STOPPED = m.STOPPED_STATES
 
 
@@ -112,14 +114,14 @@ class ManagerDriver:
 
     def estimated_seconds(self, action: Action) -> float:
         """How long a migration should take: the wait of a simulated one, else the pre-copy
-        estimate of a real one from the VM's reported resident memory and dirty rate and the
-        bandwidth cap."""
+        estimate of a real one from the VM's reported resident memory and dirty rate, the
+        bandwidth cap and the fixed cost learned from the migrations before."""
         state = self._manager.state
         _, vm = locate_vm(state, action.subject)
         ends = [state.view(n).identity.simulated for n in (action.src, action.dst) if n]
         if ends and all(ends):
             return simulated_migration_seconds(vm, self._options)
-        return real_migration_seconds(vm, self._options)
+        return real_migration_seconds(vm, self._options, fixed_s=state.migration_fixed.seconds())
 
     # ---- execution --------------------------------------------------------------------------
 
@@ -253,10 +255,24 @@ class ManagerDriver:
             )
             result = await self._send(action.src, command, forward)
             ok = result.state is m.CommandState.SUCCEEDED
+            if ok and result.migration_job is not None:
+                self._learn(vm.name or vm.uuid, result.migration_job)
             return Outcome(ok, result.message, result.simulated)
         finally:
             self._reserved.pop(cid, None)
             self._reserved_on.pop(cid, None)
+
+    def _learn(self, name: str, job: m.MigrationJob) -> None:
+        """Count a real migration's fixed cost in the estimate of the next ones."""
+        fixed = self._manager.state.migration_fixed
+        learned = fixed.learn(job, self._options.migration_link)
+        if learned is not None:
+            log.info(
+                "migration of %s: libvirt's job %.2f s, %.1f MiB sent, fixed cost %.2f s; "
+                "plans now count %.2f s",
+                name, job.elapsed_ms / 1000, job.memory_processed_bytes / (1 << 20), learned,
+                fixed.seconds(),
+            )  # fmt: skip
 
     async def _simulated_migration(
         self, action: Action, vm: m.VmUsage, cid: str, progress: ProgressCallback

@@ -151,7 +151,8 @@ def plan_moves(
 ) -> MovePlan:
     """Check `moves` against memory (a destination is filled to `memory_high` of it at most)
     and turn those that fit into a timed plan: a real node's VM migrates for its pre-copy
-    estimate over `link` (whole seconds), any other for the solver's 1 s.
+    estimate over `link` with the snapshot's learned fixed cost (whole seconds), any other
+    for the solver's 1 s.
 
     Only the nodes the moves leave or reach matter to either, so the plan's models hold those
     nodes alone (a plan over a 2,000-node cluster stays as small as its moves);
@@ -245,7 +246,9 @@ def _model(
             i = index.get(vm.uuid)
             cpu = int(np.ceil(snap.vm_demand_millicores[i])) if i is not None else 0
             need = {CPU: cpu, MEMORY: max(1, vm.memory_allocated_bytes // MIB)}
-            timing = migrate_attributes(vm, node.identity.simulated, link)
+            timing = migrate_attributes(
+                vm, node.identity.simulated, link, snapshot.migration_fixed_s
+            )
             vms.append(VM(vm.uuid, need, state, node_id, {"name": vm.name, **timing}))
     return Model.of(nodes, vms)
 

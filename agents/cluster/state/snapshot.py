@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from vmgrid.agents.cluster.rules.store import Rule
 from vmgrid.agents.cluster.state.history import NodeHistory, VmSample, cpu_matrix
+from vmgrid.agents.cluster.state.migration_estimate import REAL_MIGRATION_FIXED_S
 from vmgrid.agents.cluster.state.nodes import NodeView
 from vmgrid.agents.errors import NotFound
 from vmgrid.agents.model import HostUsage, VmUsage
@@ -27,6 +28,8 @@ class ClusterSnapshot:
     _vm_histories: Mapping[str, NodeHistory]
     rules: tuple[Rule, ...] = ()
     """Every placement rule of the cluster at the time of the snapshot."""
+    migration_fixed_s: float = REAL_MIGRATION_FIXED_S
+    """The fixed cost of a real live migration learned by then (``MigrationFixedCost``)."""
 
     def vm_samples(self, vm_uuid: str) -> tuple[VmSample, ...]:
         """Past samples of a VM, oldest first; NotFound names an unknown uuid."""

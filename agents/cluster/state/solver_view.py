@@ -79,7 +79,9 @@ def to_model(snapshot: ClusterSnapshot, options: ViewOptions | None = None) -> M
             demand = vm_demand(vm, history, opts.demand_window)
             if largest_cpu > 0:
                 demand[CPU] = min(demand[CPU], largest_cpu)
-            timing = migrate_attributes(vm, view.identity.simulated, opts.migration_link)
+            timing = migrate_attributes(
+                vm, view.identity.simulated, opts.migration_link, snapshot.migration_fixed_s
+            )
             vms.append(VM(vm.uuid, demand, state, view.node_id, {"name": vm.name, **timing}))
     return Model.of(nodes, vms)
 

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from vmgrid.agents.cluster.rules.store import RuleStore
 from vmgrid.agents.cluster.state.events import EventBus, EventKind
 from vmgrid.agents.cluster.state.history import NodeHistory
+from vmgrid.agents.cluster.state.migration_estimate import MigrationFixedCost
 from vmgrid.agents.cluster.state.nodes import HotWatch, NodeRecord
 from vmgrid.agents.cluster.state.nodes import NodeLoad as NodeLoad
 from vmgrid.agents.cluster.state.nodes import NodeStatus as NodeStatus
@@ -60,6 +61,8 @@ class ClusterState(OwnedNodes):
         """The cluster's placement rules; the runtime swaps in one kept in its database."""
         self.traffic = ClusterTraffic(monotonic=monotonic)
         """Measured VM-to-VM traffic; its heavy pairs join the rules as soft terms."""
+        self.migration_fixed = MigrationFixedCost(monotonic=monotonic)
+        """The real live migrations' fixed cost, learned from the ones that ended (the driver)."""
         self.history_window = history_window
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self._monotonic = monotonic
@@ -393,4 +396,5 @@ class ClusterState(OwnedNodes):
             node_history=MappingProxyType(node_history),
             _vm_histories=MappingProxyType(vm_histories),
             rules=self.rules.kept() + self.traffic.soft_rules(),
+            migration_fixed_s=self.migration_fixed.seconds(),
         )

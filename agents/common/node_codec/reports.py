@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from vmgrid.agents import model as m
+from vmgrid.agents.common.node_codec.migration_job import decode_migration_job, encode_migration_job
 from vmgrid.agents.common.node_codec.pressure import (
     decode_pressure,
     decode_vm_pressure,
@@ -34,6 +35,7 @@ from vmgrid.agents.wire_limits import (
     MAX_TEXT_CHARS,
     MAX_UNIX_SECONDS,
     check_length,
+    check_range,
     check_unix_ns,
     string_limit,
 )
@@ -251,10 +253,7 @@ def decode_command_result(msg: node_pb2.CommandResult) -> m.CommandResult:
             "command_result.snapshot_names", f"{len(msg.snapshot_names)} names; at most {MAX_ITEMS}"
         )
     for name in ("data_processed_bytes", "data_remaining_bytes"):
-        if not 0 <= getattr(msg, name) <= MAX_CAPACITY:
-            raise MalformedMessage(
-                f"command_result.{name}", f"{getattr(msg, name)} is not in [0, {MAX_CAPACITY}]"
-            )
+        check_range(f"command_result.{name}", getattr(msg, name), 0, MAX_CAPACITY)
     state = _COMMAND_STATE_FROM_WIRE.get(msg.state)
     if state is None:
         raise MalformedMessage(
@@ -276,6 +275,7 @@ def decode_command_result(msg: node_pb2.CommandResult) -> m.CommandResult:
         snapshot_names=tuple(msg.snapshot_names),
         vm_uuid=msg.vm_uuid,
         updated_at_unix_ns=_ns(msg.updated_at, "command_result.updated_at"),
+        migration_job=decode_migration_job(msg),
     )
 
 
@@ -294,6 +294,7 @@ def encode_command_result(result: m.CommandResult) -> node_pb2.CommandResult:
     )
     if result.updated_at_unix_ns:
         set_timestamp_ns(msg.updated_at, result.updated_at_unix_ns)
+    encode_migration_job(result.migration_job, msg)
     return msg
 
 

@@ -483,7 +483,7 @@ class PrepareDisksCommand(_message.Message):
     def __init__(self, overlay_path: _Optional[str] = ..., backing_file: _Optional[str] = ..., seed_path: _Optional[str] = ..., seed_iso: _Optional[bytes] = ...) -> None: ...
 
 class CommandResult(_message.Message):
-    __slots__ = ("command_id", "state", "progress_fraction", "message", "simulated", "data_processed_bytes", "data_remaining_bytes", "snapshot_names", "vm_uuid", "updated_at")
+    __slots__ = ("command_id", "state", "progress_fraction", "message", "simulated", "data_processed_bytes", "data_remaining_bytes", "snapshot_names", "vm_uuid", "updated_at", "migration_job")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FRACTION_FIELD_NUMBER: _ClassVar[int]
@@ -494,6 +494,7 @@ class CommandResult(_message.Message):
     SNAPSHOT_NAMES_FIELD_NUMBER: _ClassVar[int]
     VM_UUID_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    MIGRATION_JOB_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     state: _common_pb2.CommandState
     progress_fraction: float
@@ -504,4 +505,19 @@ class CommandResult(_message.Message):
     snapshot_names: _containers.RepeatedScalarFieldContainer[str]
     vm_uuid: str
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, command_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.CommandState, str]] = ..., progress_fraction: _Optional[float] = ..., message: _Optional[str] = ..., simulated: _Optional[bool] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., snapshot_names: _Optional[_Iterable[str]] = ..., vm_uuid: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    migration_job: MigrationJobStats
+    def __init__(self, command_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.CommandState, str]] = ..., progress_fraction: _Optional[float] = ..., message: _Optional[str] = ..., simulated: _Optional[bool] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., snapshot_names: _Optional[_Iterable[str]] = ..., vm_uuid: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., migration_job: _Optional[_Union[MigrationJobStats, _Mapping]] = ...) -> None: ...
+
+class MigrationJobStats(_message.Message):
+    __slots__ = ("time_elapsed_ms", "memory_processed_bytes", "memory_normal_bytes", "downtime_ms", "memory_iterations")
+    TIME_ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_PROCESSED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_NORMAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
+    time_elapsed_ms: int
+    memory_processed_bytes: int
+    memory_normal_bytes: int
+    downtime_ms: int
+    memory_iterations: int
+    def __init__(self, time_elapsed_ms: _Optional[int] = ..., memory_processed_bytes: _Optional[int] = ..., memory_normal_bytes: _Optional[int] = ..., downtime_ms: _Optional[int] = ..., memory_iterations: _Optional[int] = ...) -> None: ...

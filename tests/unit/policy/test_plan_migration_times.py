@@ -27,6 +27,7 @@ from vmgrid.agents.cluster.state.migration_estimate import (
 )
 from vmgrid.agents.cluster.state.solver_view import ViewOptions, to_model
 from vmgrid.agents.cluster.state.state import ClusterSnapshot
+from vmgrid.agents.model import MigrationJob
 from vmgrid.solver.plan import ActionKind
 
 LINK = MigrationLink(400_000_000)  # libvirt gets 47 MiB/s
@@ -86,6 +87,35 @@ def test_an_operators_balance_plan_times_a_real_migration_with_its_estimate() ->
     assert plan is not None
     moves = {a.subject: a.duration_s for a in plan.actions if a.kind is ActionKind.MIGRATE}
     assert moves and moves == {vm: EXPECTED_S[vm] for vm in moves}
+
+
+def learned(fixed_s: float) -> ClusterSnapshot:
+    """The overloaded cluster once the manager has learned `fixed_s` from a migration (one
+    that sent 188 MiB, 4 s at 47 MiB/s)."""
+    c = Cluster().node("n1", simulated=False).node("n2", simulated=False)
+    c.vms("n1", a=2600, b=1900).measured("a", 940, 10).measured("b", 470)
+    state = c.run(30).state
+    state.migration_fixed.learn(MigrationJob(round((4 + fixed_s) * 1000), 188 << 20), LINK)
+    return state.snapshot()
+
+
+# with 3.6 s learned instead of 0.7 s: a 23.8 s, b 13.6 s
+LEARNED_S = {"uuid-a": 24, "uuid-b": 14}
+
+
+@pytest.mark.parametrize("policy", [PolicyKind.VMGRID, PolicyKind.SOLVER])
+def test_a_decided_plan_counts_the_learned_fixed_cost(policy: PolicyKind) -> None:
+    snapshot = learned(3.6)
+    assert snapshot.migration_fixed_s == pytest.approx(3.6)
+    plan = decided(policy, snapshot).plan
+    assert plan is not None
+    moves = {a.subject: a.duration_s for a in plan.actions if a.kind is ActionKind.MIGRATE}
+    assert moves and moves == {vm: LEARNED_S[vm] for vm in moves}
+    config = ControlConfig(operator_policy=BAND, migration_link=LINK)
+    plan = propose(snapshot, config, "balance").plan
+    assert plan is not None
+    moves = {a.subject: a.duration_s for a in plan.actions if a.kind is ActionKind.MIGRATE}
+    assert moves and moves == {vm: LEARNED_S[vm] for vm in moves}
 
 
 def test_the_manager_gives_its_decisions_the_link_its_driver_migrates_with() -> None:
