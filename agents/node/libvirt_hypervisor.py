@@ -26,99 +26,19 @@ from vmgrid.agents.node.hypervisor import (
     ConnectionCallback,
     DomainEvent,
     DomainEventCallback,
-    DomainEventKind,
     DomainNotFound,
     DomainSample,
-    HostCounters,
     HostInfo,
     HostSample,
     HypervisorError,
     HypervisorUnavailable,
-    InterfaceCounters,
 )
+from vmgrid.agents.node.libvirt_events import ensure_event_loop, event_kind
+from vmgrid.agents.node.libvirt_stats import STATES, STATS, host_counters, interfaces_from_stats
 from vmgrid.agents.node.migration import MigrationProgress, MigrationRequest
 from vmgrid.agents.node.traffic_meter import MAX_CACHED_DOMAINS, domain_macs
 
 SIMULATED_MIGRATION = "simulated nodes migrate through the manager"
-
-_STATS = (
-    libvirt.VIR_DOMAIN_STATS_STATE
-    | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
-    | libvirt.VIR_DOMAIN_STATS_BALLOON
-    | libvirt.VIR_DOMAIN_STATS_VCPU
-    | libvirt.VIR_DOMAIN_STATS_INTERFACE
-)
-
-_STATES = {
-    libvirt.VIR_DOMAIN_RUNNING: VmState.RUNNING,
-    libvirt.VIR_DOMAIN_BLOCKED: VmState.BLOCKED,
-    libvirt.VIR_DOMAIN_PAUSED: VmState.PAUSED,
-    libvirt.VIR_DOMAIN_SHUTDOWN: VmState.SHUTTING_DOWN,
-    libvirt.VIR_DOMAIN_SHUTOFF: VmState.SHUT_OFF,
-    libvirt.VIR_DOMAIN_CRASHED: VmState.CRASHED,
-    libvirt.VIR_DOMAIN_PMSUSPENDED: VmState.PM_SUSPENDED,
-}
-_EVENTS = {
-    libvirt.VIR_DOMAIN_EVENT_DEFINED: DomainEventKind.DEFINED,
-    libvirt.VIR_DOMAIN_EVENT_UNDEFINED: DomainEventKind.UNDEFINED,
-    libvirt.VIR_DOMAIN_EVENT_STARTED: DomainEventKind.STARTED,
-    libvirt.VIR_DOMAIN_EVENT_SUSPENDED: DomainEventKind.SUSPENDED,
-    libvirt.VIR_DOMAIN_EVENT_RESUMED: DomainEventKind.RESUMED,
-    libvirt.VIR_DOMAIN_EVENT_STOPPED: DomainEventKind.STOPPED,
-    libvirt.VIR_DOMAIN_EVENT_SHUTDOWN: DomainEventKind.SHUTDOWN,
-    libvirt.VIR_DOMAIN_EVENT_PMSUSPENDED: DomainEventKind.SUSPENDED,
-    libvirt.VIR_DOMAIN_EVENT_CRASHED: DomainEventKind.CRASHED,
-}
-
-_event_loop_lock = threading.Lock()
-_event_loop_started = False
-
-
-def _ensure_event_loop() -> None:
-    """Start libvirt's default event loop once per process, before any connection opens."""
-    global _event_loop_started
-    with _event_loop_lock:
-        if _event_loop_started:
-            return
-        # libvirt prints every error to stderr by default; errors reach us as exceptions.
-        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
-        libvirt.virEventRegisterDefaultImpl()
-        thread = threading.Thread(target=_run_event_loop, name="libvirt-events", daemon=True)
-        thread.start()
-        _event_loop_started = True
-
-
-def _run_event_loop() -> None:
-    while True:
-        libvirt.virEventRunDefaultImpl()
-
-
-def event_kind(event: int, detail: int) -> DomainEventKind | None:
-    """Map a libvirt lifecycle (event, detail) pair; migrations are told apart by detail."""
-    if event == libvirt.VIR_DOMAIN_EVENT_STARTED and detail == (
-        libvirt.VIR_DOMAIN_EVENT_STARTED_MIGRATED
-    ):
-        return DomainEventKind.MIGRATED_IN
-    if event == libvirt.VIR_DOMAIN_EVENT_STOPPED and detail == (
-        libvirt.VIR_DOMAIN_EVENT_STOPPED_MIGRATED
-    ):
-        return DomainEventKind.MIGRATED_OUT
-    return _EVENTS.get(event)
-
-
-def interfaces_from_stats(stats: dict[str, Any]) -> tuple[InterfaceCounters, ...]:
-    """Pull ``net.<i>.*`` counters out of one domain's bulk stats record."""
-    found = []
-    for index in range(int(stats.get("net.count", 0))):
-        prefix = f"net.{index}."
-        found.append(
-            InterfaceCounters(
-                name=str(stats.get(prefix + "name", f"net{index}")),
-                rx_bytes=int(stats.get(prefix + "rx.bytes", 0)),
-                tx_bytes=int(stats.get(prefix + "tx.bytes", 0)),
-            )
-        )
-    return tuple(found)
 
 
 class LibvirtHypervisor:
@@ -149,7 +69,7 @@ class LibvirtHypervisor:
         return self._conn is not None
 
     def connect(self) -> None:
-        _ensure_event_loop()
+        ensure_event_loop()
         self.close()
         try:
             conn = libvirt.open(self._uri)
@@ -208,8 +128,8 @@ class LibvirtHypervisor:
         conn = self._connection()
         dirty = None if self._simulated else self.dirty_rates
         with self._guard():
-            records = conn.getAllDomainStats(_STATS | (dirty.stats_wanted() if dirty else 0))
-            host = self._host_counters(conn)
+            records = conn.getAllDomainStats(STATS | (dirty.stats_wanted() if dirty else 0))
+            host = host_counters(conn)
             domains = tuple(self._domain_sample(dom, stats) for dom, stats in records)
         if dirty is not None:
             dirty.sampled(records)
@@ -218,7 +138,7 @@ class LibvirtHypervisor:
     def domain_state(self, vm: str) -> VmState:
         dom = self._lookup(vm)
         with self._guard():
-            return _STATES.get(dom.state()[0], VmState.SHUT_OFF)
+            return STATES.get(dom.state()[0], VmState.SHUT_OFF)
 
     def define(self, domain_xml: str) -> str:
         conn = self._connection()
@@ -374,24 +294,8 @@ class LibvirtHypervisor:
         if kind is not None and self._on_event is not None:
             self._on_event(DomainEvent(dom.UUIDString(), dom.name(), kind, detail))
 
-    @staticmethod
-    def _host_counters(conn: libvirt.virConnect) -> HostCounters:
-        cpu = conn.getCPUStats(libvirt.VIR_NODE_CPU_STATS_ALL_CPUS)
-        busy = int(cpu.get("user", 0)) + int(cpu.get("kernel", 0))
-        total = busy + int(cpu.get("idle", 0)) + int(cpu.get("iowait", 0))
-        total_mib = int(conn.getInfo()[1])
-        free_mib: int | None = None
-        try:
-            memory = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS)
-            total_mib = int(memory["total"]) // 1024
-            reclaimable = memory.get("buffers", 0) + memory.get("cached", 0)
-            free_mib = int(memory["free"] + reclaimable) // 1024
-        except libvirt.libvirtError:
-            pass  # the test driver has no memory stats
-        return HostCounters(busy, total, total_mib, free_mib)
-
     def _domain_sample(self, dom: libvirt.virDomain, stats: dict[str, Any]) -> DomainSample:
-        state = _STATES.get(int(stats.get("state.state", -1)), VmState.SHUT_OFF)
+        state = STATES.get(int(stats.get("state.state", -1)), VmState.SHUT_OFF)
         vcpus = stats.get("vcpu.current")
         memory_kib = stats.get("balloon.current")
         if vcpus is None or memory_kib is None:
