@@ -170,6 +170,22 @@ static i64 shift(W *w, i64 p, i64 m) {
     return d;
 }
 
+/* Undo a pair of shifts made in order p then q: q back to q_from, then p back to p_from. */
+static void undo_pair(W *w, i64 p, i64 p_from, i64 q, i64 q_from) {
+    shift(w, q, q_from);
+    shift(w, p, p_from);
+}
+
+/* Leaving the best by a pair of shifts (p to p_to, then q to q_to) already made: write the
+ * assignment before them to best_x, the pair undone around the copy. */
+static void save_before_pair(W *w, i64 p, i64 p_from, i64 p_to, i64 q, i64 q_from, i64 q_to,
+                             i64 *best_x) {
+    undo_pair(w, p, p_from, q, q_from);
+    memcpy(best_x, w->x, (size_t)w->P * sizeof(i64));
+    shift(w, p, p_to);
+    shift(w, q, q_to);
+}
+
 /* A process on machine m other than p, drawn uniformly by rejection (machines hold P/M processes
  * on average), or -1 when none was found in a bounded number of draws. */
 static i64 resident_of(const W *w, i64 m, i64 p) {
@@ -220,17 +236,12 @@ i64 walk(W *w, double seconds, double t_start, double t_end, double swap_share,
             d = d1 + shift(w, q, m2);
             double score = (double)d + charge;
             if (!machine_ok(w, m) || (score > 0 && uniform() >= exp(-score / temp))) {
-                shift(w, q, m);
-                shift(w, p, src);
+                undo_pair(w, p, src, q, m);
                 continue;
             }
             if (d > 0 && dirty) {
-                shift(w, q, m);
-                shift(w, p, src);
-                memcpy(best_x, w->x, (size_t)w->P * sizeof(i64));
+                save_before_pair(w, p, src, m, q, m, m2, best_x);
                 dirty = 0;
-                shift(w, p, m);
-                shift(w, q, m2);
             }
         } else if (kind < swap_share) {
             i64 q = (i64)(next_rand() % (uint64_t)w->P);
@@ -247,18 +258,12 @@ i64 walk(W *w, double seconds, double t_start, double t_end, double swap_share,
             double score = (double)d + charge;
             if (!machine_ok(w, src) || !machine_ok(w, dst) ||
                 (score > 0 && uniform() >= exp(-score / temp))) {
-                shift(w, q, dst);
-                shift(w, p, src);
+                undo_pair(w, p, src, q, dst);
                 continue;
             }
             if (d > 0 && dirty) {
-                /* leaving the best: save it (the swap is undone around the copy) */
-                shift(w, q, dst);
-                shift(w, p, src);
-                memcpy(best_x, w->x, (size_t)w->P * sizeof(i64));
+                save_before_pair(w, p, src, dst, q, dst, src, best_x);
                 dirty = 0;
-                shift(w, p, dst);
-                shift(w, q, src);
             }
         } else {
             i64 m = (i64)(next_rand() % (uint64_t)w->M);
