@@ -53,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"(default {RoadefOptions().walk_step})",
     )
     parser.add_argument(
+        "--walk-chains",
+        type=float,
+        default=RoadefOptions().walk_chains,
+        help="share of a walk's attempts that are ejection chains, 0 to 1; 0 walks by shifts "
+        f"and swaps only (default {RoadefOptions().walk_chains})",
+    )
+    parser.add_argument(
         "--reference",
         type=Path,
         help="CSV with columns instance, lower_bound, best_known "
@@ -117,6 +124,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--timeout is {args.timeout}, expected a positive number of seconds")
     if args.walk_step < 0:
         raise ValueError(f"--walk-step is {args.walk_step}, expected 0 or more seconds")
+    if not 0 <= args.walk_chains <= 1:
+        raise ValueError(f"--walk-chains is {args.walk_chains}, expected a share from 0 to 1")
     if args.workers < 1:
         raise ValueError(f"--workers is {args.workers}, expected at least 1")
     start = time.monotonic()
@@ -130,7 +139,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"{instance.resources} resources, {instance.services} services (read in {read_s:.1f} s)"
     )
     budget = max(0.5, args.timeout - read_s - WRITE_MARGIN_S)
-    options = RoadefOptions(workers=args.workers, seed=args.seed, walk_step=args.walk_step)
+    options = RoadefOptions(
+        workers=args.workers,
+        seed=args.seed,
+        walk_step=args.walk_step,
+        walk_chains=args.walk_chains,
+    )
     result = solve_roadef(instance, initial, budget, options, _progress)
     if args.out is not None:
         args.out.write_text(format_assignment(result.assignment))

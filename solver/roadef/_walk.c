@@ -6,6 +6,11 @@
  * (capacity, transient capacity counting both machines of a move, conflict, spread, dependency);
  * its exact cost change (load, balance, process, service and machine move costs) decides by the
  * Metropolis rule. The cheapest assignment seen is written to best_x.
+ *
+ * Besides shifts and swaps the walk tries ejection chains: a process moves onto a machine it does
+ * not fit yet while one process already there leaves for a third machine (its home half of the
+ * time: going home frees the transient capacity it holds there), the pair kept only if the
+ * machine then fits. This is how room is made on the few machines that can take a large process.
  */
 #include <stdint.h>
 #include <string.h>
@@ -165,11 +170,37 @@ static i64 shift(W *w, i64 p, i64 m) {
     return d;
 }
 
+/* Undo a pair of shifts made in order p then q: q back to q_from, then p back to p_from. */
+static void undo_pair(W *w, i64 p, i64 p_from, i64 q, i64 q_from) {
+    shift(w, q, q_from);
+    shift(w, p, p_from);
+}
+
+/* Leaving the best by a pair of shifts (p to p_to, then q to q_to) already made: write the
+ * assignment before them to best_x, the pair undone around the copy. */
+static void save_before_pair(W *w, i64 p, i64 p_from, i64 p_to, i64 q, i64 q_from, i64 q_to,
+                             i64 *best_x) {
+    undo_pair(w, p, p_from, q, q_from);
+    memcpy(best_x, w->x, (size_t)w->P * sizeof(i64));
+    shift(w, p, p_to);
+    shift(w, q, q_to);
+}
+
+/* A process on machine m other than p, drawn uniformly by rejection (machines hold P/M processes
+ * on average), or -1 when none was found in a bounded number of draws. */
+static i64 resident_of(const W *w, i64 m, i64 p) {
+    for (int k = 0; k < 8 * (int)(w->P / w->M + 1); k++) {
+        i64 q = (i64)(next_rand() % (uint64_t)w->P);
+        if (w->x[q] == m && q != p) return q;
+    }
+    return -1;
+}
+
 /* Anneal for `seconds` from temperature t_start down to t_end; swaps are `swap_share` of the
- * attempts. Returns the number of moves made; best_x receives the cheapest assignment seen and
- * stats[0] its cost, stats[1] the attempts. */
-i64 walk(W *w, double seconds, double t_start, double t_end, double swap_share, uint64_t seed,
-         i64 *best_x, i64 *stats) {
+ * attempts and ejection chains `chain_share`. Returns the number of moves made; best_x receives
+ * the cheapest assignment seen and stats[0] its cost, stats[1] the attempts. */
+i64 walk(W *w, double seconds, double t_start, double t_end, double swap_share,
+         double chain_share, uint64_t seed, i64 *best_x, i64 *stats) {
     rng_state = seed;
     double began = now_s(), temp = t_start, ratio = t_end / t_start;
     i64 best = w->total, moves = 0, attempts = 0;
@@ -185,7 +216,34 @@ i64 walk(W *w, double seconds, double t_start, double t_end, double swap_share, 
         i64 p = (i64)(next_rand() % (uint64_t)w->P);
         i64 src = w->x[p];
         i64 d;
-        if (uniform() < swap_share) {
+        double kind = uniform();
+        if (kind >= swap_share && kind < swap_share + chain_share) {
+            /* p onto m, which q leaves for m2: p's rules are checked with q still there, q's
+             * after p arrived, m's capacity once both moved (the only rule a chain can break
+             * in between). */
+            i64 m = (i64)(next_rand() % (uint64_t)w->M);
+            if (m == src || !rules_ok(w, p, m)) continue;
+            i64 q = resident_of(w, m, p);
+            if (q < 0) continue;
+            i64 m2 = uniform() < 0.5 ? w->initial[q] : (i64)(next_rand() % (uint64_t)w->M);
+            if (m2 == m) continue;
+            double charge = lock_charge(w, p, m) + lock_charge(w, q, m2);
+            i64 d1 = shift(w, p, m);
+            if (!fits(w, q, m2) || !rules_ok(w, q, m2)) {
+                shift(w, p, src);
+                continue;
+            }
+            d = d1 + shift(w, q, m2);
+            double score = (double)d + charge;
+            if (!machine_ok(w, m) || (score > 0 && uniform() >= exp(-score / temp))) {
+                undo_pair(w, p, src, q, m);
+                continue;
+            }
+            if (d > 0 && dirty) {
+                save_before_pair(w, p, src, m, q, m, m2, best_x);
+                dirty = 0;
+            }
+        } else if (kind < swap_share) {
             i64 q = (i64)(next_rand() % (uint64_t)w->P);
             i64 dst = w->x[q];
             if (dst == src || w->service[p] == w->service[q]) continue;
@@ -200,18 +258,12 @@ i64 walk(W *w, double seconds, double t_start, double t_end, double swap_share, 
             double score = (double)d + charge;
             if (!machine_ok(w, src) || !machine_ok(w, dst) ||
                 (score > 0 && uniform() >= exp(-score / temp))) {
-                shift(w, q, dst);
-                shift(w, p, src);
+                undo_pair(w, p, src, q, dst);
                 continue;
             }
             if (d > 0 && dirty) {
-                /* leaving the best: save it (the swap is undone around the copy) */
-                shift(w, q, dst);
-                shift(w, p, src);
-                memcpy(best_x, w->x, (size_t)w->P * sizeof(i64));
+                save_before_pair(w, p, src, dst, q, dst, src, best_x);
                 dirty = 0;
-                shift(w, p, dst);
-                shift(w, q, src);
             }
         } else {
             i64 m = (i64)(next_rand() % (uint64_t)w->M);

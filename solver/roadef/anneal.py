@@ -66,12 +66,14 @@ def anneal_step(
     rng: np.random.Generator,
     stats: dict[str, int],
     lock: float = 0.0,
+    chains: float = 0.0,
 ) -> AssignmentState:
     """One annealing walk from `state`; the cheapest assignment it saw (or `state`).
 
     With `lock` > 0 (and a transient resource) the walk is steered by `lock` times each
     process's `local.lock_weight`: an uphill move away from home that would hold transient
-    capacity there for good is taken as that much dearer, a move home as that much cheaper."""
+    capacity there for good is taken as that much dearer, a move home as that much cheaper.
+    `chains`: the share of attempts that are ejection chains (`walk.run_walk`)."""
     began = time.monotonic()
     scale = temperature_scale(state, rng)
     if scale <= 0 or seconds <= 0.1:
@@ -81,7 +83,8 @@ def anneal_step(
     charges = None
     if lock > 0 and state.transient_cols.size:
         charges = lock * lock_weight(state).astype(np.float64)
-    result = run_walk(state, seconds, t, t / 100, int(rng.integers(2**62)), lock=charges)
+    seed = int(rng.integers(2**62))
+    result = run_walk(state, seconds, t, t / 100, seed, lock=charges, chain_share=chains)
     if result is None:
         return state
     heats.record(heat, state.total - result.state.total, state.total, time.monotonic() - began)

@@ -73,6 +73,9 @@ class RoadefOptions:
     walk_lock: float = 0.0
     """Lock weight steering the walks (`anneal.anneal_step`); at 1 the walks on a2_2 gained
     nothing."""
+    walk_chains: float = 0.3
+    """Share of a walk's attempts that are ejection chains (a process onto a machine that one
+    of its processes leaves at once, `_walk.c`); 0 walks by shifts and swaps only."""
     locks: tuple[float, ...] = (1.0, 0.5, 0.25)
     """Weights of the transient capacity a move locks at home (see `local.shift_pass`), one
     part of the first local search each, before a plain part; empty turns them off."""
@@ -153,7 +156,7 @@ def solve_roadef(
             pace.end()
         elif kind == "walk":
             seconds = min(opts.walk_step, deadline - now - 0.05)
-            state = anneal_step(state, seconds, heats, rng, stats, opts.walk_lock)
+            state = anneal_step(state, seconds, heats, rng, stats, opts.walk_lock, opts.walk_chains)
         else:
             hood = pick_neighbourhood(state, kind, chooser.size[kind], chooser.free[kind], rng)
             # A neighbourhood of chosen processes (not whole machines) may be large; it gets

@@ -88,6 +88,7 @@ def _load() -> ctypes.CDLL | None:
         ctypes.c_double,
         ctypes.c_double,
         ctypes.c_double,
+        ctypes.c_double,
         ctypes.c_uint64,
         _P,
         _P,
@@ -177,12 +178,15 @@ def run_walk(
     seed: int,
     swap_share: float = 0.3,
     lock: np.ndarray | None = None,
+    chain_share: float = 0.0,
 ) -> WalkResult | None:
     """Anneal from `state` for `seconds` (wall); None when the walk is not available.
 
     `lock`, per process, steers the walk like `local.shift_pass`'s lock weight: a move away
     from home is judged as if it cost that much more (a move back home as that much less); the
-    cheapest assignment is still judged by its exact cost."""
+    cheapest assignment is still judged by its exact cost. `chain_share` of the attempts are
+    ejection chains (a process onto a machine that one of its processes leaves at once, see
+    `_walk.c`), `swap_share` swaps, the rest shifts."""
     lib = _load()
     if lib is None:
         return None
@@ -217,6 +221,7 @@ def run_walk(
         max(t_start, 1e-9),
         max(t_end, 1e-9),
         swap_share,
+        chain_share,
         seed & (2**64 - 1),
         _ptr(best_x),
         _ptr(stats),

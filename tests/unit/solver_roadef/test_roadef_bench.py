@@ -66,6 +66,7 @@ def test_gzip_challenge_files_without_a_reference_table_give_null_bounds(
     [
         (["--timeout", "0"], TINY_INITIAL, "--timeout is 0.0, expected a positive number"),
         ([], "0 1 0 9", "machine of process 3 is 9, expected 0..2"),
+        (["--walk-chains", "1.5"], TINY_INITIAL, "--walk-chains is 1.5, expected a share from 0"),
         (["--reference", "/nonexistent.csv"], TINY_INITIAL, "reference table /nonexistent.csv"),
     ],
 )
