@@ -103,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"vmgrid-bench {args.benchmark}: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: the benchmark's own clean-up has run; no figures
+        print(f"vmgrid-bench {args.benchmark}: interrupted, no figures", file=sys.stderr)
+        return 130
     result = {**result, "machine": machine.finish()}
     if not args.json:
         for key, value in result.items():
