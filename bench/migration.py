@@ -20,7 +20,8 @@ Estimates (`vmgrid.solver.migration_time`): `naive` is the planner's memory x 8 
 of the source QEMU's guest-RAM mapping that are not all zeros, or the non-zero pages the last
 migration sent if fewer: pages the guest touched but left zero are resident yet skipped), the
 dirty rate, the cap and the fixed cost learned from the latest migrations before it
-(`FixedCost`); `plan` is the manager's own (its plan's duration), from what the source's agent
+(the manager's own learner, `MigrationFixedCost`, fed the same job statistics); `plan` is
+the manager's own (its plan's duration), from what the source's agent
 reported of the guest (resident non-zero memory, dirty rate and dirty set, recorded as
 `reported` just before the migration is asked for) and the fixed cost it learned from the
 migrations before (libvirt's job statistics, which the source's agent sends with each result;
@@ -42,12 +43,12 @@ from pathlib import Path
 from typing import Any
 
 import libvirt
-from vmgrid.agents.cluster.state.migration_estimate import REAL_MIGRATION_FIXED_S
+from vmgrid.agents.cluster.state.migration_estimate import MigrationFixedCost, MigrationLink
+from vmgrid.agents.node.migration import job_from_completed_stats
 from vmgrid.bench.lab_cluster import bench_dir, require_hypervisor
 from vmgrid.bench.migration_lost import lost_guest_evidence
 from vmgrid.bench.migration_probe import (
     MIB,
-    FixedCost,
     HostPinger,
     JobFigures,
     StreamReceiver,
@@ -119,9 +120,9 @@ class MigrationBench:
 
     def __init__(self, sub: SubmissionLab, args: argparse.Namespace) -> None:
         self.sub, self.args = sub, args
-        # the cap as libvirt gets it: whole MiB/s (agents/node/migration.py)
-        self.rate_mib_s = float(max(1, args.bandwidth_mbit * 1_000_000 // 8 // MIB))
-        self.fixed = FixedCost(default_s=REAL_MIGRATION_FIXED_S)
+        self.link = MigrationLink(args.bandwidth_mbit * 1_000_000)
+        self.rate_mib_s = float(self.link.rate_mib_s)  # the cap as libvirt gets it: whole MiB/s
+        self.fixed = MigrationFixedCost()  # the manager's rule: median of the last three
         self.sent_mib: float | None = None
         self.records: list[Record] = []
         self.receiver = StreamReceiver(sub.net.host_address)
@@ -243,7 +244,7 @@ class MigrationBench:
             rate_mib_s=self.rate_mib_s,
             dirty_mib_s=dirty or 0.0,
             working_set_mib=float(load_mib) if load_mib and dirty is not None else None,
-            fixed_s=self.fixed.value(),
+            fixed_s=self.fixed.seconds(),
             downtime_limit_s=self.args.max_downtime_ms / 1000 or QEMU_DOWNTIME_LIMIT_S,
         )
         predicted = estimate(inputs)
@@ -301,8 +302,10 @@ class MigrationBench:
                 record.events_s = [None if t is None else round(t - t0, 3)
                                    for t in (paused, resumed)]  # fmt: skip
                 record.switchover = None if split is None else asdict(split)
+            completed = job_from_completed_stats(stats)
+            if completed is not None:
+                self.fixed.learn(completed, self.link)
             if job.elapsed_s > 0:
-                self.fixed.learn(job, self.rate_mib_s)
                 self.sent_mib = job.normal_mib
         self.records.append(record)
         print(json.dumps(asdict(record)), file=sys.stderr)

@@ -18,7 +18,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -300,30 +300,6 @@ def relative_error(predicted: float, measured: float) -> float:
     if measured <= 0:
         raise ValueError(f"measured duration {measured}: must be > 0")
     return abs(predicted - measured) / measured
-
-
-@dataclass
-class FixedCost:
-    """The memory-independent part of a migration, learned from the migrations already seen:
-    the median of (measured duration - time to send what was sent at the cap) over the last
-    `window` of them. It follows the machine's load and the guest's: on the lab it was 0.2 s
-    for an idle guest on a quiet machine, and 1.1 to 1.9 s for the same guest rewriting
-    12 MiB (a TCG vCPU busy writing competes with QEMU's migration thread for the cores), so
-    a median over all migrations since the start lags a change of load by several of them."""
-
-    seen: list[float] = field(default_factory=list)
-    default_s: float = 0.7
-    """Before any migration was seen (the cluster driver's REAL_MIGRATION_FIXED_S)."""
-    window: int = 3
-
-    def value(self) -> float:
-        if not self.seen:
-            return self.default_s
-        ordered = sorted(self.seen[-self.window :])
-        return ordered[len(ordered) // 2]
-
-    def learn(self, job: JobFigures, rate_mib_s: float) -> None:
-        self.seen.append(max(0.0, job.elapsed_s - job.transferred_mib / rate_mib_s))
 
 
 @dataclass(frozen=True, slots=True)

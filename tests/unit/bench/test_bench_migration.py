@@ -10,13 +10,15 @@ import socket
 import struct
 import time
 
+import libvirt
 import pytest
+from vmgrid.agents.cluster.state.migration_estimate import MigrationFixedCost, MigrationLink
+from vmgrid.agents.node.migration import job_from_completed_stats
 from vmgrid.bench.migration import running_plans, working_sets
 from vmgrid.bench.migration_lost import fdb_ports, queue_status
 from vmgrid.bench.migration_probe import (
     MIB,
     PAGE,
-    FixedCost,
     HostPinger,
     JobFigures,
     Migration,
@@ -136,19 +138,39 @@ def test_the_summary_counts_aborted_migrations_apart() -> None:
     assert unplanned["prediction_error_max"] is None and unplanned["planned"] == 0
 
 
+LINK_32 = MigrationLink(32 * MIB * 8)  # libvirt gets 32 MiB/s
+
+
+def _completed(elapsed_s: float, sent_mib: int = 64) -> dict[str, int]:
+    """libvirt's completed job statistics of a migration, as the bench reads them."""
+    return {
+        "type": libvirt.VIR_DOMAIN_JOB_COMPLETED,
+        "time_elapsed": round(elapsed_s * 1000),
+        "memory_processed": sent_mib * MIB,
+        "memory_normal_bytes": 60 * MIB,
+    }
+
+
+def _learned(fixed: MigrationFixedCost, elapsed_s: float) -> None:
+    """What the bench does with each completed migration's statistics."""
+    job = job_from_completed_stats(_completed(elapsed_s))
+    assert job is not None
+    fixed.learn(job, LINK_32)
+
+
 def test_the_fixed_cost_is_the_median_of_what_memory_does_not_explain() -> None:
-    fixed = FixedCost(default_s=1.0)
-    assert fixed.value() == 1.0
+    fixed = MigrationFixedCost(default_s=1.0)
+    assert fixed.seconds() == 1.0
     for elapsed in (3.0, 5.0, 4.0):
-        fixed.learn(JobFigures(elapsed, 0, 64, 60, 1, 0, 32, 0), rate_mib_s=32)
-    assert fixed.value() == 2.0  # elapsed - 64 / 32 = 1, 3, 2
+        _learned(fixed, elapsed)
+    assert fixed.seconds() == 2.0  # elapsed - 64 / 32 = 1, 3, 2
 
 
 def test_the_fixed_cost_follows_the_latest_migrations() -> None:
-    fixed = FixedCost(default_s=1.0, window=3)
+    fixed = MigrationFixedCost(default_s=1.0, window=3)
     for elapsed in (2.2, 2.3, 2.2, 2.3, 3.5, 3.9):  # the guest starts dirtying memory
-        fixed.learn(JobFigures(elapsed, 0, 64, 60, 1, 0, 32, 0), rate_mib_s=32)
-    assert fixed.value() == pytest.approx(1.5)  # of 0.3, 1.5, 1.9; not 0.3 over all six
+        _learned(fixed, elapsed)
+    assert fixed.seconds() == pytest.approx(1.5)  # of 0.3, 1.5, 1.9; not 0.3 over all six
 
 
 @pytest.mark.parametrize("text", ["", "4,x", "-1", "200"])
