@@ -60,6 +60,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"and swaps only (default {RoadefOptions().walk_chains})",
     )
     parser.add_argument(
+        "--first-search",
+        choices=("walk", "python"),
+        default="walk",
+        help="the first local search: compiled zero-temperature walks (walk, the default; "
+        "Python's when no C compiler is found) or Python's shifts and swaps (python)",
+    )
+    parser.add_argument(
         "--reference",
         type=Path,
         help="CSV with columns instance, lower_bound, best_known "
@@ -144,6 +151,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         walk_step=args.walk_step,
         walk_chains=args.walk_chains,
+        first_walk=args.first_search == "walk",
     )
     result = solve_roadef(instance, initial, budget, options, _progress)
     if args.out is not None:

@@ -9,17 +9,11 @@ import numpy as np
 import pytest
 from roadef_cases import TINY_INITIAL_COST, generated, tiny
 from vmgrid.solver.roadef.checker import check
+from vmgrid.solver.roadef.hoods import pick_neighbourhood
 from vmgrid.solver.roadef.instance import RoadefInstance, parse_assignment, parse_model
 from vmgrid.solver.roadef.lns import solve_neighbourhood
 from vmgrid.solver.roadef.local import local_search, shift_pass, try_swap
-from vmgrid.solver.roadef.solve import (
-    KINDS,
-    STEPS,
-    KindChooser,
-    RoadefOptions,
-    pick_neighbourhood,
-    solve_roadef,
-)
+from vmgrid.solver.roadef.solve import KINDS, STEPS, KindChooser, RoadefOptions, solve_roadef
 from vmgrid.solver.roadef.state import AssignmentState
 
 DATA = Path(__file__).parents[2] / "data" / "roadef"

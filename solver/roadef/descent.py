@@ -1,0 +1,69 @@
+"""The first local search in compiled code: a walk that never goes uphill, steered by locks.
+
+The first local search (`solve.solve_roadef`) runs in parts, each steering its moves by a lock
+weight (the transient capacity a move away from home holds there for good, `local.lock_weight`)
+that is halved from part to part, then plainly. In Python (`local.local_search`) that took the
+whole first half of the budget on the 5,000-process instances of set B; here each part is the
+compiled walk (`walk.run_walk`) at zero temperature: it takes only the shifts, swaps and
+ejection chains that do not raise the steered cost (exact cost plus each process's lock charge
+while it is away from home), millions of attempts a second. A part ends once a chunk of it
+lowers the steered cost by less than `min_rate` of it per second, or at its deadline.
+
+Unlike `local.shift_pass`, a move home that raises the exact cost is taken when its lock
+charge pays for it (that is what the lock steers toward); the search keeps the cheapest
+assignment of its parts, so the first local search never ends dearer than it started.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from vmgrid.solver.roadef.local import lock_weight
+from vmgrid.solver.roadef.state import AssignmentState
+from vmgrid.solver.roadef.walk import run_walk
+
+COLD = 1e-9
+"""The walk's temperature: only moves that do not raise the steered cost are taken."""
+
+
+def steered_cost(state: AssignmentState, charges: np.ndarray | None) -> float:
+    """Exact cost plus the lock charge of every process away from home."""
+    if charges is None:
+        return float(state.total)
+    return float(state.total) + float(charges[state.x != state.initial].sum())
+
+
+def descend(
+    state: AssignmentState,
+    lock: float,
+    deadline: float,
+    rng: np.random.Generator,
+    chains: float = 0.3,
+    chunk: float = 1.0,
+    min_rate: float = 5e-4,
+) -> AssignmentState:
+    """One part of the first local search: zero-temperature walks of `chunk` seconds from
+    `state`, steered by `lock` (see the module), until a chunk gains less than `min_rate` of the
+    steered cost per second or `deadline` comes. Returns the state it ended on (the state given
+    when the walk is not available or a walk's answer fails the state's own checks)."""
+    charges = None
+    if lock > 0 and state.transient_cols.size:
+        charges = lock * lock_weight(state).astype(np.float64)
+    while True:
+        seconds = min(chunk, deadline - time.monotonic())
+        if seconds < 0.01:
+            return state
+        before, began = steered_cost(state, charges), time.monotonic()
+        result = run_walk(
+            state, seconds, COLD, COLD, int(rng.integers(2**62)), lock=charges, chain_share=chains
+        )
+        if result is None or result.disagreed:
+            return state
+        ended = AssignmentState(state.inst, state.initial, result.last)
+        if ended.total != result.last_cost or not ended.feasible_everywhere():
+            return state
+        state = ended
+        gain = (before - steered_cost(state, charges)) / max(before, 1.0)
+        if gain / max(time.monotonic() - began, 1e-3) < min_rate:
+            return state
