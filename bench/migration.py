@@ -10,22 +10,20 @@ rewrites those N MiB over and over, and is migrated `--migrations-per-load` time
 forth with `vmgridctl migrate NAME NODE` (an operator migration: one plan, run by the
 manager's one applier). Before each migration the source's libvirt measures the guest's dirty
 rate (`virDomainStartDirtyRateCalc`, 1 s) and the estimate is made from what is known then;
-after it, the destination's completed job statistics give the duration (libvirt's
-`time_elapsed`), transferred bytes, rounds and QEMU's own downtime; the stream's longest gap
-gives the downtime the network saw. A migration that does not end within `--timeout-s` is
-cancelled (`vmgridctl cancel`, which aborts the libvirt job) and counted as aborted.
+after it, the destination's job statistics give the duration (`time_elapsed`), bytes, rounds
+and QEMU's downtime; the stream's longest gap gives the downtime the network saw. A migration
+not done within `--timeout-s` is cancelled (`vmgridctl cancel`) and counted as aborted.
 
 Estimates (`vmgrid.solver.migration_time`): `naive` is the planner's memory x 8 / bandwidth;
 `predicted` is pre-copy round by round from the guest's resident memory (the resident pages
 of the source QEMU's guest-RAM mapping that are not all zeros, or the non-zero pages the last
 migration sent if fewer: pages the guest touched but left zero are resident yet skipped), the
-dirty rate, the cap and the fixed cost learned from the latest migrations before it
-(the manager's own learner, `MigrationFixedCost`, fed the same job statistics); `plan` is
-the manager's own (its plan's duration), from what the source's agent
-reported of the guest (resident non-zero memory, dirty rate and dirty set, recorded as
-`reported` just before the migration is asked for) and the fixed cost it learned from the
-migrations before (libvirt's job statistics, which the source's agent sends with each result;
-0.7 s before any).
+dirty rate, the cap and the fixed cost learned from the latest migrations before it (the
+manager's own learner, `MigrationFixedCost`, fed the same job statistics); `plan` is the
+manager's own (its plan's duration), from what the source's agent reported of the guest
+(resident non-zero memory, dirty rate and dirty set, recorded as `reported` just before the
+migration is asked for) and the fixed cost it learned from the migrations before (libvirt's
+job statistics, which the source's agent sends with each result; 0.7 s before any).
 """
 
 from __future__ import annotations

@@ -94,3 +94,23 @@ def generated(
     lines.append(f"1 2 {int(rng.integers(1, 3))} {int(rng.integers(1, 10))}")
     lines.append(" ".join(str(int(rng.integers(0, 5))) for _ in range(3)))
     return "\n".join(lines) + "\n", " ".join(map(str, placement)) + "\n"
+
+
+# One resource, three machines. Machine 0 has no headroom (safety 0), so process 0 (8 units)
+# pays 8 there; machines 1 and 2 (capacity 10, safety 10) each hold a 5-unit process at home.
+# Moving process 0 anywhere needs a resident to leave first, and every single shift costs a move.
+CHAIN_MODEL = """
+1  0 1
+3  0 0 10 0 0 0 0  0 0 10 10 0 0 0  0 0 10 10 0 0 0
+3  1 0  1 0  1 0
+3  0 8 1  1 5 1  2 5 1
+0
+1 0 0
+"""
+
+
+def generated_instance(seed: int) -> tuple[RoadefInstance, np.ndarray]:
+    """A `generated` instance of 10 machines, 16 services and 3 resources, parsed."""
+    model, assignment = generated(seed, machines=10, services=16, resources=3)
+    instance = parse_model(model)
+    return instance, parse_assignment(assignment, instance)

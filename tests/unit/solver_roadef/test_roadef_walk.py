@@ -8,22 +8,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from roadef_cases import generated
+from roadef_cases import CHAIN_MODEL, generated_instance
 from vmgrid.solver.roadef.anneal import HeatChooser, temperature_scale
 from vmgrid.solver.roadef.checker import check
-from vmgrid.solver.roadef.instance import RoadefInstance, parse_assignment, parse_model
+from vmgrid.solver.roadef.instance import parse_assignment, parse_model
 from vmgrid.solver.roadef.local import lock_weight
 from vmgrid.solver.roadef.solve import RoadefOptions, solve_roadef
 from vmgrid.solver.roadef.state import AssignmentState
 from vmgrid.solver.roadef.walk import available, run_walk
 
 pytestmark = pytest.mark.skipif(not available(), reason="no C compiler for the walk")
-
-
-def _generated(seed: int) -> tuple[RoadefInstance, np.ndarray]:
-    model, assignment = generated(seed, machines=10, services=16, resources=3)
-    instance = parse_model(model)
-    return instance, parse_assignment(assignment, instance)
 
 
 @settings(max_examples=40, deadline=None)
@@ -40,7 +34,7 @@ def test_walk_running_cost_is_the_checkers_cost_of_where_it_ends(
     total equals the checker's cost of the assignment it ended on, which keeps every rule;
     its best is valid, no dearer than the start, and costed exactly. Shares: (swaps, ejection
     chains), the rest shifts."""
-    instance, initial = _generated(seed)
+    instance, initial = generated_instance(seed)
     state = AssignmentState(instance, initial, initial)
     lock = lock_weight(state).astype(np.float64) if locked else None
     swap_share, chain_share = shares
@@ -55,7 +49,7 @@ def test_walk_running_cost_is_the_checkers_cost_of_where_it_ends(
 
 
 def test_hot_walk_moves_and_returns_to_the_cheapest_seen() -> None:
-    instance, initial = _generated(3)
+    instance, initial = generated_instance(3)
     state = AssignmentState(instance, initial, initial)
     result = run_walk(state, 0.1, 1e9, 1e9, 1)
     assert result is not None
@@ -66,7 +60,7 @@ def test_hot_walk_moves_and_returns_to_the_cheapest_seen() -> None:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_cold_walk_finds_an_improving_shift_where_one_exists(seed: int) -> None:
-    instance, initial = _generated(seed)
+    instance, initial = generated_instance(seed)
     state = AssignmentState(instance, initial, initial)
     improving = any(
         ((delta < 0) & ok).any()
@@ -77,19 +71,6 @@ def test_cold_walk_finds_an_improving_shift_where_one_exists(seed: int) -> None:
     assert result is not None
     report = check(instance, initial, result.state.x)
     assert report.valid and report.cost.total == result.state.total < state.total
-
-
-# One resource, three machines. Machine 0 has no headroom (safety 0), so process 0 (8 units)
-# pays 8 there; machines 1 and 2 (capacity 10, safety 10) each hold a 5-unit process at home.
-# Moving process 0 anywhere needs a resident to leave first, and every single shift costs a move.
-CHAIN_MODEL = """
-1  0 1
-3  0 0 10 0 0 0 0  0 0 10 10 0 0 0  0 0 10 10 0 0 0
-3  1 0  1 0  1 0
-3  0 8 1  1 5 1  2 5 1
-0
-1 0 0
-"""
 
 
 def test_cold_chain_walk_makes_room_where_no_shift_improves() -> None:
@@ -115,7 +96,7 @@ def test_cold_chain_walk_makes_room_where_no_shift_improves() -> None:
 
 
 def test_temperature_scale_is_a_positive_uphill_shift() -> None:
-    instance, initial = _generated(1)
+    instance, initial = generated_instance(1)
     state = AssignmentState(instance, initial, initial)
     scale = temperature_scale(state, np.random.default_rng(0))
     ups = []
@@ -140,7 +121,7 @@ def test_heat_chooser_tries_every_heat_then_prefers_the_gaining_one() -> None:
 @pytest.mark.parametrize("anytime", [False, True])
 def test_search_with_walks_stays_valid_and_no_worse(anytime: bool) -> None:
     for seed in range(3):
-        instance, initial = _generated(seed)
+        instance, initial = generated_instance(seed)
         options = RoadefOptions(
             seed=seed, walk_step=0.2, walk_tail=0.4, walk_anytime=anytime, workers=1
         )
@@ -152,6 +133,6 @@ def test_search_with_walks_stays_valid_and_no_worse(anytime: bool) -> None:
 
 
 def test_search_without_walks_never_walks() -> None:
-    instance, initial = _generated(0)
+    instance, initial = generated_instance(0)
     result = solve_roadef(instance, initial, 1.0, RoadefOptions(walk_step=0, workers=1))
     assert result.stats["lns_walk"] == 0 and "walk_attempts" not in result.stats
