@@ -3,7 +3,8 @@
 Only feasible assignments are ever kept, and none dearer than the original, so whatever the
 deadline the answer is valid. The first local search runs in parts, paying for the transient
 capacity its moves lock at home (`local.shift_pass`) with a weight halved at each part, then
-plainly. Then each step is a CP-SAT neighbourhood of one of the `KINDS`, a round of local search
+plainly; each part is a compiled zero-temperature walk (`descent.py`) where a C compiler is
+found, Python's shifts and swaps otherwise (`local.py`). Then each step is a CP-SAT neighbourhood of one of the `KINDS`, a round of local search
 or an annealing walk (`anneal.py`), drawn by recent gain per second (`KindChooser`); each kind's
 size grows while CP-SAT proves its neighbourhoods optimal. One seed drives every random choice.
 """
