@@ -139,7 +139,8 @@ def solve_roadef(
         say(f"local search, lock weight {lock}: cost {state.total:,}")
     state = cheapest
     pace.end()
-    say(f"local search done ({time.monotonic() - start:.1f} s, {pace.share:.2f} of a core)")
+    how = "compiled walks" if compiled else "Python"
+    say(f"local search done ({how}, {time.monotonic() - start:.1f} s, {pace.share:.2f} of a core)")
     stats = {f"lns_{k}": 0 for k in STEPS} | {f"gain_{k}": 0 for k in STEPS}
     stats["first_walk"] = int(compiled)
     chooser = KindChooser(instance.machines, rng, opts.max_free)

@@ -10,6 +10,7 @@ from roadef_cases import TINY_INITIAL, TINY_MODEL
 from vmgrid.bench.main import main
 from vmgrid.solver.roadef.checker import check
 from vmgrid.solver.roadef.instance import parse_assignment, parse_model
+from vmgrid.solver.roadef.walk import available as walk_available
 
 DATA = Path(__file__).parents[2] / "data" / "roadef"
 
@@ -61,6 +62,19 @@ def test_gzip_challenge_files_without_a_reference_table_give_null_bounds(
     assert len(out.read_text().split()) == 100
 
 
+@pytest.mark.parametrize(("choice", "said"), [("walk", "compiled walks"), ("python", "Python")])
+def test_first_search_is_chosen_and_named_in_the_progress(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], choice: str, said: str
+) -> None:
+    if choice == "walk" and not walk_available():
+        pytest.skip("no C compiler for the walk")
+    args = ["roadef", str(DATA / "model_a1_1.txt.gz"), str(DATA / "assignment_a1_1.txt.gz")]
+    assert main([*args, "--timeout", "3", "--first-search", choice, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip().splitlines()[-1])["valid"] is True
+    assert f"local search done ({said}," in captured.err
+
+
 @pytest.mark.parametrize(
     ("extra", "assignment_text", "message"),
     [
@@ -82,6 +96,14 @@ def test_bad_input_exits_2_with_one_line_naming_it(
     assert main(["roadef", str(model), str(assignment), *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1]
+
+
+def test_unknown_first_search_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model, assignment = _write_tiny(tmp_path)
+    with pytest.raises(SystemExit) as ended:
+        main(["roadef", str(model), str(assignment), "--first-search", "C"])
+    assert ended.value.code == 2
+    assert "argument --first-search: invalid choice: 'C'" in capsys.readouterr().err
 
 
 def test_missing_model_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
