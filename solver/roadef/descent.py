@@ -50,20 +50,20 @@ def descend(
     charges = None
     if lock > 0 and state.transient_cols.size:
         charges = lock * lock_weight(state).astype(np.float64)
+    steered = steered_cost(state, charges)
     while True:
         seconds = min(chunk, deadline - time.monotonic())
         if seconds < 0.01:
             return state
-        before, began = steered_cost(state, charges), time.monotonic()
+        began, seed = time.monotonic(), int(rng.integers(2**62))
         result = run_walk(
-            state, seconds, COLD, COLD, int(rng.integers(2**62)), lock=charges, chain_share=chains
+            state, seconds, COLD, COLD, seed, lock=charges, chain_share=chains, keep_best=False
         )
-        if result is None or result.disagreed:
+        if result is None:
             return state
         ended = AssignmentState(state.inst, state.initial, result.last)
         if ended.total != result.last_cost or not ended.feasible_everywhere():
             return state
-        state = ended
-        gain = (before - steered_cost(state, charges)) / max(before, 1.0)
-        if gain / max(time.monotonic() - began, 1e-3) < min_rate:
+        before, state, steered = steered, ended, steered_cost(ended, charges)
+        if (before - steered) / max(before, 1.0) / max(time.monotonic() - began, 1e-3) < min_rate:
             return state

@@ -179,6 +179,7 @@ def run_walk(
     swap_share: float = 0.3,
     lock: np.ndarray | None = None,
     chain_share: float = 0.0,
+    keep_best: bool = True,
 ) -> WalkResult | None:
     """Anneal from `state` for `seconds` (wall); None when the walk is not available.
 
@@ -186,7 +187,9 @@ def run_walk(
     from home is judged as if it cost that much more (a move back home as that much less); the
     cheapest assignment is still judged by its exact cost. `chain_share` of the attempts are
     ejection chains (a process onto a machine that one of its processes leaves at once, see
-    `_walk.c`), `swap_share` swaps, the rest shifts."""
+    `_walk.c`), `swap_share` swaps, the rest shifts. With `keep_best` False only `last` is
+    wanted (`descent.py` rebuilds and checks it itself): the cheapest assignment is neither
+    rebuilt nor checked, and `state` is the one given."""
     lib = _load()
     if lib is None:
         return None
@@ -227,7 +230,7 @@ def run_walk(
         _ptr(stats),
     )
     made = (int(moves), int(stats[1]), arrays.vars["x"].copy(), int(w.total))
-    if int(stats[0]) >= state.total:
+    if not keep_best or int(stats[0]) >= state.total:
         return WalkResult(state, *made)
     best = AssignmentState(inst, state.initial, best_x)
     if best.total != int(stats[0]) or not best.feasible_everywhere():

@@ -58,6 +58,18 @@ def test_hot_walk_moves_and_returns_to_the_cheapest_seen() -> None:
     assert check(instance, initial, result.state.x).cost.total <= state.total
 
 
+def test_walk_without_its_best_hands_back_the_state_and_a_valid_end() -> None:
+    """`keep_best=False` (the descent's use): the state given comes back as it was, and the
+    assignment the walk ended on keeps every rule and costs what the walk counted."""
+    instance, initial = generated_instance(3)
+    state = AssignmentState(instance, initial, initial)
+    result = run_walk(state, 0.05, 1e-3, 1e-4, 1, keep_best=False)
+    assert result is not None and result.state is state
+    assert not np.array_equal(result.last, initial)
+    report = check(instance, initial, result.last)
+    assert report.valid and report.cost.total == result.last_cost < state.total
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_cold_walk_finds_an_improving_shift_where_one_exists(seed: int) -> None:
     instance, initial = generated_instance(seed)
