@@ -56,7 +56,9 @@ MEASURES: dict[str, str] = {
     "log line to the member running on the spare host from the checkpoint's memory (its peer "
     "rolled back in place); checkpoint_s: one coordinated memory checkpoint of both",
     "ingest": "a real vmgrid-cluster and simulated agents (real streams, many per process and "
-    "channel); latency = manager apply time - report sent_at; manager CPU includes its reaped "
+    "channel, each reporting at its node's phase of the period as real agents do since "
+    "2026-12-05; before, the simulated agents reported in step, a period's reports in about "
+    "half a second); latency = manager apply time - report sent_at; manager CPU includes its reaped "
     "decision processes, of it the event loop's thread (the rest is gRPC's threads); driver CPU "
     "is the processes playing the agents, on the same cores",
     "agent": "RSS at the end, at the window's start and its largest sample (the window starts "

@@ -35,6 +35,7 @@ import grpc
 import grpc.aio
 from vmgrid.agents import model as m
 from vmgrid.agents.common.node_codec import ReportEncoder
+from vmgrid.agents.node.cadence import next_report_in_s, report_phase_s
 from vmgrid.bench.ports import free_port
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, node_pb2, node_pb2_grpc
 
@@ -106,12 +107,14 @@ async def _agent(
     node_id: str,
     vms: int,
     period_s: float,
-    phase_s: float,
     stop: MpEvent,
     sent: list[int],
 ) -> None:
-    """One simulated agent: connects at its phase and, like a real agent, reconnects after a
-    failure (backing off up to 2 s) until stopped. Counts the reports it wrote in `sent`."""
+    """One simulated agent: connects at its phase and, like a real agent, reports at once on
+    each connection and then at its node's phase of the period (cadence.py), and reconnects
+    after a failure (backing off up to 2 s) until stopped. Counts the reports it wrote in
+    `sent`."""
+    phase_s = report_phase_s(node_id, period_s)
     await asyncio.sleep(phase_s)
     first, later = _report(node_id, vms, True), _report(node_id, vms, False)
     loop = asyncio.get_running_loop()
@@ -123,10 +126,8 @@ async def _agent(
             await call.write(_hello(node_id, vms))
             await call.read()  # hello ack
             attempt = 0
-            tick = loop.time()
-            msg = first  # a new stream: list the VMs again
+            msg = first  # a new stream: list the VMs again, at once
             while not stop.is_set():
-                await asyncio.sleep(max(0.0, tick - loop.time()))
                 report = msg.report
                 sequence += 1
                 report.sequence = sequence
@@ -134,7 +135,7 @@ async def _agent(
                 await call.write(msg)
                 msg = later
                 sent[0] += 1
-                tick += period_s
+                await asyncio.sleep(next_report_in_s(loop.time(), period_s, phase_s))
             await call.done_writing()
             return
         except grpc.aio.AioRpcError:
@@ -164,7 +165,6 @@ async def _drive(
                 f"bench-{first + i:05d}",
                 vms,
                 period_s,
-                period_s * ((first + i) * 0.6180339887 % 1.0),
                 stop,
                 sent,
             )

@@ -1,10 +1,10 @@
 """The node agent: the monitor and act ends of the control loop on one host.
 
-Three things run side by side in one asyncio loop: the collector (every period: reconnect
-to libvirt if needed, sample, queue a report), the link to the manager (rpc.NodeLink), and
-the actuators (commands in, results out). The periodic libvirt calls run in one thread of
-their own, commands' calls in asyncio's default executor; libvirt's
-lifecycle events arrive on libvirt's own thread and are handed over with
+Three things run side by side in one asyncio loop: the collector (every period, at the node's
+own phase of it (cadence.py): reconnect to libvirt if needed, sample, queue a report), the
+link to the manager (rpc.NodeLink), and the actuators (commands in, results out). The periodic
+libvirt calls run in one thread of their own, commands' calls in asyncio's default executor;
+libvirt's lifecycle events arrive on libvirt's own thread and are handed over with
 ``call_soon_threadsafe``, then sent at once and followed by an early report. A command that
 may change VMs' states has its final result sent after a fresh report, so the manager never
 acts on a result while its state still shows the node as it was before the command.
@@ -29,6 +29,7 @@ from vmgrid.agents import model
 from vmgrid.agents.common import node_codec as codec
 from vmgrid.agents.node import footprint
 from vmgrid.agents.node.actuators import Actuators
+from vmgrid.agents.node.cadence import next_report_in_s, report_phase_s
 from vmgrid.agents.node.collector import Collector, lifecycle_event, node_hello
 from vmgrid.agents.node.config import AgentConfig
 from vmgrid.agents.node.fencing import TERM_FILE, TermFence
@@ -95,6 +96,7 @@ class NodeAgent:
         self._traffic = TrafficMeter(window) if window > 0 and not hypervisor.simulated else None
         self._degraded = "not connected to libvirt yet"
         self._wake = asyncio.Event()
+        self._phase_s = report_phase_s(config.node_id, config.report_period_s)  # cadence.py
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_sample: HostSample | None = None
         """The latest hypervisor sample and report, read by the metrics collector at scrape time."""
@@ -158,7 +160,8 @@ class NodeAgent:
                 if self._hypervisor.connected and self._collector is not None:
                     await self._report_once(self._collector)
                 self._settle_if_due()
-                wait_s = self._config.report_period_s
+                period_s = self._config.report_period_s
+                wait_s = next_report_in_s(time.monotonic(), period_s, self._phase_s)
                 if not self._hypervisor.connected:
                     wait_s = backoff_delay_s(attempt, base_s=1.0, cap_s=30.0)
                     log.debug("retrying libvirt at %s in %.1f s", self._config.libvirt_uri, wait_s)

@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="S",
         dest="report_period_s",
-        help="report period, s (default 3)",
+        help="report period, s (default 3); each node reports at its own phase of it",
     )
     add(
         "--heartbeat",

@@ -11,7 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from vmgrid.agents.cluster.decide.forked import FORK_AVAILABLE, ForkedError, run_forked
+from vmgrid.agents.cluster.decide.forked import (
+    CHILD_NICE,
+    FORK_AVAILABLE,
+    ForkedError,
+    run_forked,
+)
 
 pytestmark = pytest.mark.skipif(not FORK_AVAILABLE, reason="forked decisions need Linux fork")
 
@@ -25,6 +30,14 @@ def test_child_computes_on_the_parents_memory_as_of_the_fork() -> None:
 
     pid, total = asyncio.run(scenario())
     assert pid != os.getpid() and total == sum(range(1000))
+
+
+def test_child_runs_niced_and_the_parent_keeps_its_priority() -> None:
+    """The decision yields the cores to the manager's report handling (forked.CHILD_NICE)."""
+    parent = os.nice(0)
+    child = asyncio.run(run_forked(lambda: os.nice(0), 10))
+    assert child == min(19, parent + CHILD_NICE) and child > parent or parent == 19
+    assert os.nice(0) == parent
 
 
 def test_child_changes_do_not_reach_the_parent() -> None:
