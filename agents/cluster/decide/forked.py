@@ -43,8 +43,9 @@ FORK_AVAILABLE = hasattr(os, "fork") and sys.platform.startswith("linux") and GR
 
 CHILD_NICE = 10
 """Niceness the child adds to its own: on a machine whose cores the manager's threads keep
-busy, the decision waits for them, not the reports (with 5,000 agents on 2 cores, a 3 s
-decision at the same priority held reports up to a p99 of 456-577 ms; niced, 85-209 ms)."""
+busy, the decision waits for them, not the reports (with 5,000 agents on 2 cores and a 3-4 s
+decision, p99 read 456-577 ms in three runs at the same priority, 85-753 ms in eight niced, median
+about 190 ms)."""
 
 
 class ForkedError(VmgridError, RuntimeError):
