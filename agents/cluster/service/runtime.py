@@ -339,7 +339,12 @@ class ClusterRuntime:
 
     def _reported(self, nodes: set[str]) -> bool:
         """Every node of `nodes` reported over its own agent stream (a warm view from the
-        old leader is not enough to reconcile a plan's actions with)."""
+        old leader is not enough to reconcile a plan's actions with: it may be a leader
+        behind, e.g. showing a VM still on the host an earlier plan moved it from).
+
+        A node's usage may come from the warm view, so a report on the current stream is
+        known by its sequence: a hello resets it to 0 and an agent numbers a stream's reports
+        from 1. A node whose reports carry no sequence is waited for until the grace ends."""
         state = self.manager.state
         known = set(state.node_ids())
         return all(
@@ -347,6 +352,7 @@ class ClusterRuntime:
             and self.manager.has_stream(n)
             and state.node_status(n) is NodeStatus.CONNECTED
             and state.view(n).usage is not None
+            and state.view(n).last_sequence > 0
             for n in nodes
         )
 
