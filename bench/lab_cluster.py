@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import libvirt
-from vmgrid.bench.ports import free_port
+from vmgrid.bench.ports import free_ports
 from vmgrid.lab import (
     Lab,
     LabHost,
@@ -52,8 +52,9 @@ class LabCluster:
         self.manager_flags = list(manager_flags)
         self.cpu_millicores = cpu_millicores
         self.report_period_s = report_period_s
-        self.address = f"127.0.0.1:{free_port()}"
-        self.metrics_address = f"127.0.0.1:{free_port()}"
+        port, metrics_port = free_ports(2)  # distinct (a CI run once got the same twice)
+        self.address = f"127.0.0.1:{port}"
+        self.metrics_address = f"127.0.0.1:{metrics_port}"
         self.journal = workdir / "journal.sqlite"
         self.manager: subprocess.Popen[bytes] | None = None
         self.agents: list[subprocess.Popen[bytes]] = []

@@ -10,3 +10,13 @@ def free_port() -> int:
     with contextlib.closing(socket.socket()) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports: all held open until every one is picked (two
+    calls of `free_port` can return the same port, the first being free again)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(contextlib.closing(socket.socket())) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
