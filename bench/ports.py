@@ -7,9 +7,8 @@ import socket
 
 
 def free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """One free loopback port (for two or more at once, `free_ports`)."""
+    return free_ports(1)[0]
 
 
 def free_ports(count: int) -> list[int]:

@@ -14,7 +14,7 @@ from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.server import ClusterServer
 from vmgrid.agents.common.redial import REPLICA_BACKOFF_CAP_S, replica_delay_s
 from vmgrid.agents.node.rpc import NodeLink, Outbox
-from vmgrid.bench.ports import free_port
+from vmgrid.bench.ports import free_ports
 from waiting import time_until
 
 HEARTBEAT_TIMEOUT_MS = 4000
@@ -51,8 +51,8 @@ def test_an_agent_dials_less_during_a_long_outage_and_reaches_a_returning_manage
 
 
 async def _outage() -> None:
-    port = free_port()
-    targets = f"127.0.0.1:{port},127.0.0.1:{free_port()}"
+    port, other = free_ports(2)
+    targets = f"127.0.0.1:{port},127.0.0.1:{other}"
     manager = await _manager(port)
     link = NodeLink(targets, None, _hello, Outbox(), lambda _: None, 0.5, lambda: "")
     stop = asyncio.Event()

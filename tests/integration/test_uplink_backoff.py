@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vmgrid.agents import grid_model as m
 from vmgrid.agents.cluster.grid.uplink import GridUplink
-from vmgrid.bench.ports import free_port
+from vmgrid.bench.ports import free_ports
 from vmgrid.coordinator.config import CoordinatorConfig
 from vmgrid.coordinator.server import CoordinatorServer
 from waiting import time_until
@@ -40,8 +40,8 @@ def test_an_uplink_dials_less_during_a_long_outage_and_reaches_a_returning_coord
 
 
 async def _outage(workdir: Path) -> None:
-    port = free_port()
-    targets = f"127.0.0.1:{port},127.0.0.1:{free_port()}"
+    port, other = free_ports(2)
+    targets = f"127.0.0.1:{port},127.0.0.1:{other}"
     coordinator = await _coordinator(port, workdir)
     capacity = m.Capacity(cpu_millicores=8000, memory_bytes=2**34, network_bps=10**9)
     hello = m.ClusterHello("rack-a", capacity, node_count=2, endpoint="a:7443")
