@@ -351,8 +351,8 @@ class ClusterRuntime:
             n in known
             and self.manager.has_stream(n)
             and state.node_status(n) is NodeStatus.CONNECTED
-            and state.view(n).usage is not None
-            and state.view(n).last_sequence > 0
+            and (view := state.view(n)).usage is not None
+            and view.last_sequence > 0
             for n in nodes
         )
 
