@@ -53,6 +53,15 @@ class VmRows(Sequence[VmRow]):
             self._columns = None
         return self._rows
 
+    def column(self, index: int) -> Sequence[Any]:
+        """One field of every row (a VmRow index), without zipping the rows if they are not
+        built (the columns are made once and kept for the rows)."""
+        if self._columns is None:
+            return [row[index] for row in self._rows]
+        if callable(self._columns):
+            self._columns = self._columns()
+        return self._columns[index]
+
     @overload
     def __getitem__(self, index: int) -> VmRow: ...
     @overload

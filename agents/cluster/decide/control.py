@@ -21,19 +21,19 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 
-from vmgrid.agents.cluster.decide.maintenance import (
-    DrainFallback,
-    drain_constraints,
-    running_vms_on,
-)
+from vmgrid.agents.cluster.decide.maintenance import DrainFallback, drain_constraints
 from vmgrid.agents.cluster.decide.move_limits import MoveHistory, policy_constraints, screened_plan
-from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy, above_band, below_band
+from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy
+from vmgrid.agents.cluster.decide.triggers import Trigger as Trigger
+from vmgrid.agents.cluster.decide.triggers import TriggerKind as TriggerKind
+from vmgrid.agents.cluster.decide.triggers import cpu_pressure as cpu_pressure
+from vmgrid.agents.cluster.decide.triggers import find_trigger as find_trigger
+from vmgrid.agents.cluster.decide.triggers import trigger_from as trigger_from
 from vmgrid.agents.cluster.rules.check import solvable
 from vmgrid.agents.cluster.rules.holding import Hold, held_summary, held_vms
 from vmgrid.agents.cluster.state.migration_estimate import MigrationLink
-from vmgrid.agents.cluster.state.solver_view import ViewOptions, memory_fraction, to_model
-from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus, NodeView
-from vmgrid.agents.model import HostUsage
+from vmgrid.agents.cluster.state.solver_view import ViewOptions, to_model
+from vmgrid.agents.cluster.state.state import ClusterSnapshot
 from vmgrid.solver import CpsatOptions, Problem, SolveOptions, solve
 from vmgrid.solver.model import Model
 from vmgrid.solver.plan import Action, ActionKind, Plan
@@ -66,13 +66,6 @@ class PolicyKind(enum.Enum):
     SOLVER = "solver"
     """`vmgrid.solver.solve` with an objective per trigger, capacities cut to
     the band's top (the decider before the policy existed)."""
-
-
-class TriggerKind(enum.Enum):
-    OVERLOAD = "overload"
-    UNDERLOAD = "underload"
-    DRAIN = "drain"
-    UNDRAIN = "undrain"
 
 
 @dataclass(frozen=True)
@@ -145,13 +138,6 @@ class ControlConfig:
 
 
 @dataclass(frozen=True)
-class Trigger:
-    kind: TriggerKind
-    nodes: tuple[str, ...]
-    reason: str
-
-
-@dataclass(frozen=True)
 class Decision:
     """A plan the loop wants to run, and why; `plan` is None when the solver found nothing."""
 
@@ -165,96 +151,6 @@ class Decision:
     held: dict[str, str] = field(default_factory=dict)
     """Drain: VM uuid -> the rule that keeps it on its draining node (the plan moves the
     others; the drain fallback applies to these)."""
-
-
-def _fractions(
-    snapshot: ClusterSnapshot, view: NodeView, hold_s: float
-) -> list[tuple[float, float, float]]:
-    """(CPU, memory, CPU pressure) of the node's samples over the last `hold_s` seconds, or
-    []: fractions of capacity, and the pressure's some avg10 in percent (-1: not reported).
-
-    Time is measured on the node's own clock (its samples' timestamps), so clock skew between
-    agent and manager does not shorten or stretch the hold time. Every sample from the newest
-    one taken at least `hold_s` before the last (the anchor) up to the last counts: counting
-    only the samples inside the window would let a window that holds one or two samples
-    (reports a little more than a period apart) pass after one period.
-    """
-    history = snapshot.node_history.get(view.node_id, ())
-    if not history:
-        return []
-    last = history[-1][0]
-    start = last - hold_s * 1e9
-    anchors = [i for i, (t, _) in enumerate(history) if t <= start]
-    if not anchors:
-        return []
-    cap = max(1, view.capacity.cpu_millicores)
-    memory = memory_fraction(view)
-    return [
-        (s.cpu_used_millicores / cap, memory, cpu_pressure(s)) for _, s in history[anchors[-1] :]
-    ]
-
-
-def cpu_pressure(usage: HostUsage) -> float:
-    """A sample's CPU pressure (some avg10, percent); -1 when the node reports none."""
-    stall = usage.pressure.cpu
-    return -1.0 if stall is None else stall.some_avg10
-
-
-def find_trigger(
-    snapshot: ClusterSnapshot, config: ControlConfig, drains: bool = True
-) -> Trigger | None:
-    """The most urgent reason to reconfigure now, or None (`drains` False: the rebalancing
-    triggers of the nodes not in maintenance, for when the drains can do no more)."""
-    live = [v for v in snapshot.nodes if v.status is NodeStatus.CONNECTED]
-    draining = [v.node_id for v in live if v.draining and running_vms_on(snapshot, v.node_id)]
-    if draining and drains:
-        return Trigger(TriggerKind.DRAIN, tuple(draining), f"nodes in maintenance: {draining}")
-    if not drains:
-        live = [v for v in live if not v.draining]
-    band, pressure = config.operator_policy, config.pressure_trigger
-    samples = {v.node_id: _fractions(snapshot, v, config.hold_s) for v in live}
-    hot = [
-        v
-        for v in live
-        if samples[v.node_id]
-        and all(above_band(band, c, m) or 0 < pressure < p for c, m, p in samples[v.node_id])
-    ]
-    if hot:
-        names = tuple(v.node_id for v in hot)
-        also = f" or cpu pressure above {pressure:g} %" if pressure > 0 else ""
-        return Trigger(
-            TriggerKind.OVERLOAD,
-            names,
-            f"{_listed(names)} above the band (CPU {_pct(band.cpu_high)} / memory "
-            f"{_pct(band.memory_high)}){also} for {config.hold_s:g} s",
-        )
-    cold = [
-        v
-        for v in live
-        if v.vms
-        and samples[v.node_id]
-        and all(below_band(band, c, m) for c, m, _ in samples[v.node_id])
-    ]
-    if cold:
-        names = tuple(v.node_id for v in cold)
-        return Trigger(
-            TriggerKind.UNDERLOAD,
-            names,
-            f"{_listed(names)} below the band (CPU {_pct(band.cpu_low)} / memory "
-            f"{_pct(band.memory_low)}) for {config.hold_s:g} s",
-        )
-    return None
-
-
-def _pct(fraction: float) -> str:
-    return f"{fraction * 100:.0f} %"
-
-
-def _listed(names: tuple[str, ...], shown: int = 5) -> str:
-    """Node names for a message: the first few and how many more (a cluster has thousands)."""
-    if len(names) <= shown:
-        return ", ".join(names)
-    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
 
 
 def decide(

@@ -41,7 +41,7 @@ from vmgrid.agents.cluster.decide.maintenance import DrainFallback, drained_from
 from vmgrid.agents.cluster.decide.move_limits import HOUR_S, MoveHistory, PastMove
 from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy
 from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider, policy_config
-from vmgrid.agents.cluster.decide.thinking import CycleRequest, Thought, think
+from vmgrid.agents.cluster.decide.thinking import CycleRequest, Thought, think, think_on_state
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.rules.check import violations
 from vmgrid.agents.cluster.state.events import EventKind
@@ -253,7 +253,7 @@ class ControlLoop:
         if config.decision_process and FORK_AVAILABLE:
             timeout_s = DECISION_TIMEOUT_S + 4 * config.solver_time_limit_s
             return await run_forked(
-                lambda: think(state.snapshot(copy_history=False), request, decider, config),
+                lambda: think_on_state(state, request, decider, config),
                 timeout_s,
             )
         snapshot = state.snapshot()

@@ -22,6 +22,7 @@ from dataclasses import replace
 from vmgrid.agents import model as m
 from vmgrid.agents.cluster.act.journal import ActionState, Journal
 from vmgrid.agents.cluster.rules.check import arrival_refusal
+from vmgrid.agents.cluster.state.gauges import DRAIN_MOVES
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import ClusterSnapshot
 from vmgrid.solver.constraints import Ban, Constraint, Offline, Root
@@ -31,7 +32,7 @@ from vmgrid.solver.plan import Action, ActionKind
 DRAIN_ORIGIN = "drain"
 UNDRAIN_ORIGIN = "undrain"
 # A shutting-down VM is not one a drain still has to move: it leaves the node by itself.
-_RUNNING = m.RUNNING_STATES - {m.VmState.SHUTTING_DOWN}
+_RUNNING = DRAIN_MOVES
 _STOPPED = m.STOPPED_STATES
 
 

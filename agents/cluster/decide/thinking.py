@@ -19,6 +19,7 @@ from vmgrid.agents.cluster.decide.control import (
     TriggerKind,
     decide,
     find_trigger,
+    trigger_from,
 )
 from vmgrid.agents.cluster.decide.maintenance import (
     DrainFallback,
@@ -33,7 +34,7 @@ from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider
 from vmgrid.agents.cluster.decide.pressure import as_full, pressured_nodes
 from vmgrid.agents.cluster.decide.reasons import explained
 from vmgrid.agents.cluster.state.solver_view import to_model
-from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus
+from vmgrid.agents.cluster.state.state import ClusterSnapshot, ClusterState, NodeStatus
 from vmgrid.solver.plan import Action, ActionKind, Plan
 
 
@@ -82,6 +83,22 @@ def think(
     if thought.decision is None:
         return thought
     return replace(thought, decision=explained(snapshot, thought.decision, config))
+
+
+def think_on_state(
+    state: ClusterState,
+    request: CycleRequest,
+    decider: PolicyDecider,
+    config: ControlConfig,
+) -> Thought:
+    """`think` on the state itself, for a process whose copy of it no longer changes (a
+    forked decision process). A cycle with nothing to do (no node to bring VMs back to, no
+    trigger on the nodes' gauges) ends before the snapshot is taken: the snapshot builds
+    every VM's object (at 5,000 nodes of 20 VMs, most of a 4 s child's life)."""
+    gauges = state.gauges() if request.returning is None else None
+    if gauges is not None and trigger_from(gauges, state.node_histories(), config) is None:
+        return Thought()
+    return think(state.snapshot(copy_history=False), request, decider, config)
 
 
 def _conclude(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import KeysView
 
 from vmgrid.agents.cluster.state.events import EventBus
+from vmgrid.agents.cluster.state.gauges import NodeGauge, gauge_of_record
 from vmgrid.agents.cluster.state.nodes import NodeLoad, NodeRecord, NodeStatus, NodeView
 from vmgrid.agents.cluster.state.trend import (
     UsageHistory,
@@ -16,7 +17,7 @@ from vmgrid.agents.cluster.state.trend import (
     vm_rows,
 )
 from vmgrid.agents.errors import NotFound
-from vmgrid.agents.model import VmUsage
+from vmgrid.agents.model import HostUsage, VmUsage
 
 
 class NodeTable:
@@ -72,6 +73,15 @@ class NodeTable:
             NodeLoad(n, node.status, node.usage, node.hello.capacity, node.states)
             for n, node in sorted(self._nodes.items())
         ]
+
+    def gauges(self) -> list[NodeGauge]:
+        """What the decision loop's trigger reads of every node, sorted by id, without
+        building its VMs' objects (gauges.py)."""
+        return [gauge_of_record(self._nodes[n]) for n in sorted(self._nodes)]
+
+    def node_histories(self) -> dict[str, tuple[tuple[int, HostUsage], ...]]:
+        """Every node's window of (sent_at, HostUsage), as a snapshot's ``node_history``."""
+        return {n: tuple(node.history) for n, node in self._nodes.items()}
 
     @staticmethod
     def _view(node: NodeRecord) -> NodeView:

@@ -136,6 +136,11 @@ class NodeRecord:
             vms = self._vms = {row[0]: new_vm_usage(*row) for row in self.rows}
         return vms
 
+    @property
+    def built_vms(self) -> dict[str, VmUsage] | None:
+        """The VmUsage objects of the node's VMs if built already (None: not built)."""
+        return self._vms
+
     def set_rows(
         self,
         uuids: tuple[str, ...],

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from vmgrid.agents.cluster.state.gauges import memory_fraction as memory_fraction
 from vmgrid.agents.cluster.state.history import VmSample
 from vmgrid.agents.cluster.state.migration_estimate import MigrationLink, migrate_attributes
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus, NodeView
@@ -91,12 +92,6 @@ def _samples(snapshot: ClusterSnapshot, vm_uuid: str) -> tuple[VmSample, ...]:
         return snapshot.vm_samples(vm_uuid)
     except NotFound:
         return ()
-
-
-def memory_fraction(view: NodeView) -> float:
-    """Memory held by the node's running and paused VMs, as a fraction of its memory."""
-    allocated = sum(vm.memory_allocated_bytes for vm in view.vms if vm.state in HOLDS_MEMORY_STATES)
-    return allocated / max(1, view.capacity.memory_bytes)
 
 
 def utilisation(view: NodeView) -> float:

@@ -383,7 +383,7 @@ class ClusterState(OwnedNodes):
         """Frozen copy of the cluster, history included. ``copy_history=False`` shares the
         VM histories instead of copying them: only for a process whose state can no longer
         change (a forked decision process), where the copy would be wasted time."""
-        node_history = {n: tuple(node.history) for n, node in self._nodes.items()}
+        node_history = self.node_histories()
         vm_histories: dict[str, NodeHistory] = {}
         for node in self._nodes.values():
             history = node.vm_history.copy() if copy_history else node.vm_history
