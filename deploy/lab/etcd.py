@@ -30,6 +30,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vmgrid.agents.identity import Identity, Role
 from vmgrid.agents.tls import TlsFiles
@@ -236,6 +237,18 @@ class EtcdCluster:
             self._launch(member)
             self._wait_healthy(member, timeout_s)
 
+    def raft_leader(self, timeout_s: float = 10.0) -> int:
+        """Index of the member that is etcd's raft leader now (as the members' status says;
+        waits for one while an election runs). LabError after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for index, member in enumerate(self.members):
+                status = _status(member.client_url, self.client_tls)
+                if status and status.get("leader") == status.get("header", {}).get("member_id"):
+                    return index
+            time.sleep(0.1)
+        raise LabError(f"no etcd member of {self.directory} leads after {timeout_s:g} s")
+
     def pause(self, index: int) -> None:
         """SIGSTOP one member: its clients' requests hang as if its network were cut."""
         self._signal(index, signal.SIGSTOP)
@@ -270,13 +283,29 @@ class EtcdCluster:
         self.stop()
 
 
+def _context(tls: TlsFiles | None) -> ssl.SSLContext | None:
+    if tls is None:
+        return None
+    context = ssl.create_default_context(cafile=tls.ca_file)
+    context.load_cert_chain(tls.cert_file, tls.key_file)
+    return context
+
+
+def _status(client_url: str, tls: TlsFiles | None, timeout_s: float = 1.0) -> dict[str, Any]:
+    """The member's ``/v3/maintenance/status`` answer ({} when it does not answer)."""
+    request = urllib.request.Request(f"{client_url}/v3/maintenance/status", data=b"{}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s, context=_context(tls)) as answer:
+            status: dict[str, Any] = json.loads(answer.read())
+            return status
+    except (OSError, urllib.error.URLError, ValueError):
+        return {}
+
+
 def healthy(client_url: str, timeout_s: float = 1.0, tls: TlsFiles | None = None) -> bool:
     """Whether the member at `client_url` answers ``/health`` with health true (over TLS with
     the client certificate of `tls`)."""
-    context = None
-    if tls is not None:
-        context = ssl.create_default_context(cafile=tls.ca_file)
-        context.load_cert_chain(tls.cert_file, tls.key_file)
+    context = _context(tls)
     try:
         url = f"{client_url}/health"
         with urllib.request.urlopen(url, timeout=timeout_s, context=context) as response:
