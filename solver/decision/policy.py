@@ -92,6 +92,9 @@ class Decision:
     overloaded_hosts: tuple[int, ...]
     emptied_hosts: tuple[int, ...]
     used_solver: dict[str, bool] = field(default_factory=dict)
+    over_budget_hosts: int = 0
+    """Light hosts not emptied because they hold more VMs than the cycle's budget had left
+    (``max_moves``: a host is emptied whole or not at all)."""
 
 
 @dataclass
@@ -109,6 +112,8 @@ class _Cycle:
     host_vms: list[list[int]]
     rank: F64
     """Host efficiency class: 0 for the most capacity per idle watt; targets fill in this order."""
+    over_budget: int = 0
+    """Consolidation candidates skipped for holding more VMs than the budget left."""
 
 
 def _efficiency_rank(efficiency: F64) -> F64:
@@ -142,6 +147,7 @@ class DecisionPolicy:
             overloaded_hosts=tuple(int(h) for h in np.flatnonzero(cyc.overloaded)),
             emptied_hosts=tuple(emptied),
             used_solver={"relief": used_relief, "consolidation": used_drain},
+            over_budget_hosts=cyc.over_budget,
         )
 
     def _cycle(self, snap: ClusterSnapshot) -> _Cycle:
@@ -303,6 +309,7 @@ class DecisionPolicy:
             if budget is not None and len(greedy) + len(cyc.host_vms[h]) > budget:
                 if budget - len(greedy) < 1:
                     break
+                cyc.over_budget += 1
                 continue  # too many VMs for what is left; a lighter host may still fit
             allowed[h] = False
             placed = drain_host(

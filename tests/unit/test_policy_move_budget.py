@@ -76,3 +76,44 @@ def test_relief_cut_by_the_budget_is_not_mistaken_for_relief_without_headroom() 
     decision = decider.decide(state.snapshot(), trigger, config)
     assert decision.plan is not None and decision.plan.migrations == 1
     assert decision.stats["no_headroom_relief"] is False
+
+
+def test_light_hosts_too_big_for_the_budget_are_counted_not_emptied() -> None:
+    snap = light_cluster(40, 3)
+    stuck = DecisionPolicy(PolicyConfig(max_moves=2)).decide(snap)
+    assert stuck.moves == () and stuck.over_budget_hosts == 40
+    fits = DecisionPolicy(PolicyConfig(max_moves=3)).decide(snap)
+    assert len(fits.moves) == 3 and fits.over_budget_hosts == 0
+
+
+def test_the_decider_says_the_budget_keeps_light_nodes_as_they_are() -> None:
+    """Every node light, each with more VMs than a cycle may move: the decision says so
+    rather than that no node is below the band."""
+    from vmgrid.agents import model as m
+    from vmgrid.agents.cluster.decide.control import ControlConfig, Trigger, TriggerKind
+    from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy
+    from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider, policy_config
+    from vmgrid.agents.cluster.state.events import EventBus
+    from vmgrid.agents.cluster.state.state import ClusterState
+
+    state = ClusterState(EventBus("c1"))
+    nodes = [f"n{i}" for i in range(4)]
+    for node in nodes:
+        identity = m.NodeIdentity(node, node, "")
+        state.node_connected(m.NodeHello(identity, m.NodeCapacity(8000, 2**36, 10**10)), 1)
+    for seq in range(1, 5):
+        for node in nodes:
+            vms = tuple(
+                m.VmUsage(f"{node}-{i}", f"{node}-{i}", m.VmState.RUNNING, 1, 100, 2**30, 2**30)
+                for i in range(3)
+            )
+            state.apply_report(
+                node, m.NodeReport(seq * 10**9, seq, m.HostUsage(300, 2**32, 2**36), vms)
+            )
+    trigger = Trigger(TriggerKind.UNDERLOAD, tuple(nodes), "cold")
+    for budget, planned in ((2, False), (3, True)):
+        config = ControlConfig(operator_policy=OperatorPolicy(migrations_per_cycle=budget))
+        decision = PolicyDecider(policy_config(config)).decide(state.snapshot(), trigger, config)
+        assert (decision.plan is not None) is planned, decision.summary
+        if not planned:
+            assert "4 light node(s) each hold more VMs than the 2 migration(s)" in decision.summary

@@ -37,6 +37,7 @@ from vmgrid.agents.cluster.state.policy_view import (
     to_policy_snapshot,
 )
 from vmgrid.agents.cluster.state.state import ClusterSnapshot
+from vmgrid.solver.decision import Decision as PolicyDecision
 from vmgrid.solver.decision import DecisionPolicy, Move, PolicyConfig
 from vmgrid.solver.plan import ActionKind, Plan
 
@@ -138,7 +139,8 @@ class PolicyDecider:
         }
         if checked.plan is None:
             self.forget_last()
-            why = "; ".join([*checked.skipped, *waiting]) or "no host is over the band or below it"
+            why = "; ".join([*checked.skipped, *waiting, *_over_budget(result, budget)])
+            why = why or "no host is over the band or below it"
             return Decision(trigger, None, f"vmgrid policy: nothing to move ({why})", stats)
         plan = with_power_policy(_with_notes(checked.plan, notes), config.power_saving)
         summary = _summary(view, checked.moves, trigger, fallback)
@@ -148,6 +150,17 @@ class PolicyDecider:
         if woken:
             summary = f"{summary}; power on {', '.join(woken)} first"
         return Decision(trigger, plan, summary, stats, checked.active_nodes)
+
+
+def _over_budget(result: PolicyDecision, budget: int | None) -> list[str]:
+    """Why light hosts were left as they are when each holds more VMs than a cycle may move."""
+    if not result.over_budget_hosts or result.moves:
+        return []
+    return [
+        f"{result.over_budget_hosts} light node(s) each hold more VMs than the "
+        f"{budget} migration(s) a cycle may start (migrations_per_cycle; a node is emptied "
+        "whole or not at all)"
+    ]
 
 
 def _full_capacity(config: PolicyConfig) -> PolicyConfig:
