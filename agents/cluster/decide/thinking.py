@@ -76,10 +76,12 @@ def think(
     request: CycleRequest,
     decider: PolicyDecider,
     config: ControlConfig,
+    trigger: Trigger | None = None,
 ) -> Thought:
     """One cycle's conclusion on `snapshot` (see the module docstring), each action of its
-    plan explained in words and figures (reasons.py)."""
-    thought = _conclude(snapshot, request, decider, config)
+    plan explained in words and figures (reasons.py). `trigger`: the one found on the same
+    state's gauges (think_on_state), not looked for again."""
+    thought = _conclude(snapshot, request, decider, config, trigger)
     if thought.decision is None:
         return thought
     return replace(thought, decision=explained(snapshot, thought.decision, config))
@@ -95,10 +97,12 @@ def think_on_state(
     forked decision process). A cycle with nothing to do (no node to bring VMs back to, no
     trigger on the nodes' gauges) ends before the snapshot is taken: the snapshot builds
     every VM's object (at 5,000 nodes of 20 VMs, most of a 4 s child's life)."""
-    gauges = state.gauges() if request.returning is None else None
-    if gauges is not None and trigger_from(gauges, state.node_histories(), config) is None:
-        return Thought()
-    return think(state.snapshot(copy_history=False), request, decider, config)
+    trigger = None
+    if request.returning is None:
+        trigger = trigger_from(state.gauges(), state.node_histories(), config)
+        if trigger is None:
+            return Thought()
+    return think(state.snapshot(copy_history=False), request, decider, config, trigger)
 
 
 def _conclude(
@@ -106,10 +110,11 @@ def _conclude(
     request: CycleRequest,
     decider: PolicyDecider,
     config: ControlConfig,
+    known: Trigger | None = None,
 ) -> Thought:
     if request.returning is not None:
         return _return_home(snapshot, request.returning, dict(request.drained), config)
-    trigger = find_trigger(snapshot, config)
+    trigger = known or find_trigger(snapshot, config)
     if trigger is None:
         return Thought()
     draining = trigger.kind is TriggerKind.DRAIN

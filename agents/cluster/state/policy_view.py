@@ -53,7 +53,10 @@ class VmIds:
         self._ids: dict[str, int] = {}
 
     def of(self, uuid: str) -> int:
-        return self._ids.setdefault(uuid, len(self._ids))
+        known = self._ids.get(uuid)
+        if known is None:
+            known = self._ids[uuid] = len(self._ids)
+        return known
 
 
 @dataclass(frozen=True)
