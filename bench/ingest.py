@@ -14,6 +14,9 @@ manager figure is read beside it), the manager's minor page faults per second (e
 to a page shared with a forked decision process faults) and its RSS (MiB, from
 /proc/PID/status), and, from its /metrics, how many decisions it made in the window and
 how long they took (the decision loop runs unless ``--manager-flag=--no-decisions``).
+
+``--floor`` drives a bare grpc.aio server instead (``ingest_floor.py``: it parses each report
+and drops it), whose CPU is what receiving the load costs before the manager does anything.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
-import os
 import subprocess
 import sys
 import tempfile
@@ -36,7 +38,9 @@ import grpc.aio
 from vmgrid.agents import model as m
 from vmgrid.agents.common.node_codec import ReportEncoder
 from vmgrid.agents.node.cadence import next_report_in_s, report_phase_s
+from vmgrid.bench import ingest_floor
 from vmgrid.bench.ports import free_port
+from vmgrid.bench.procstat import cpu_seconds, main_thread_seconds, minor_faults, rss_mb
 from vmgrid.v1 import cluster_pb2, cluster_pb2_grpc, node_pb2, node_pb2_grpc
 
 AGENTS_PER_CHANNEL = 100
@@ -57,6 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="FLAG",
         help="extra vmgrid-cluster flag, repeatable (e.g. --manager-flag=--no-decisions)",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="drive a bare grpc.aio server that parses and drops the reports instead of the "
+        "manager: gRPC's own cost under the same load, the floor under the manager's figure "
+        "(no latency or decision figures)",
     )
 
 
@@ -203,41 +214,19 @@ def _driver_main(
 # ---- manager process ----------------------------------------------------------------------
 
 
-def _stat(path: str) -> list[str]:
-    """The fields of a /proc stat file after the command name (field 3, state, is [0])."""
-    return Path(path).read_text().rpartition(")")[2].split()
-
-
-def _cpu_seconds(pid: int) -> tuple[float, float]:
-    """(the process's own CPU seconds, those of its reaped children: decision processes)."""
-    fields = _stat(f"/proc/{pid}/stat")
-    tick = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
-
-
-def _loop_thread_seconds(pid: int) -> float:
-    """CPU seconds of the process's main thread (the manager's event loop: decoding, state);
-    the rest of its own CPU is gRPC's threads."""
-    fields = _stat(f"/proc/{pid}/task/{pid}/stat")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _minor_faults(pid: int) -> int:
-    """Minor page faults of the process so far: with a decision process forked, each first
-    write to a page shared with it faults (and copies the page while the child lives)."""
-    return int(_stat(f"/proc/{pid}/stat")[7])
-
-
 def _window(manager: int, drivers: list[int]) -> tuple[float, float, float, float, int]:
     """What the window's figures are differences of: the manager's own and reaped children's
     CPU, its loop thread's, the drivers' (the load generator's), and its minor faults."""
-    own, children = _cpu_seconds(manager)
-    driver_cpu = sum(sum(_cpu_seconds(pid)) for pid in drivers)
-    return own, children, _loop_thread_seconds(manager), driver_cpu, _minor_faults(manager)
+    own, children = cpu_seconds(manager)
+    driver_cpu = sum(sum(cpu_seconds(pid)) for pid in drivers)
+    return own, children, main_thread_seconds(manager), driver_cpu, minor_faults(manager)
 
 
-def _decisions(metrics_address: str) -> tuple[float, float]:
-    """(decisions made, seconds spent deciding) so far, from the manager's /metrics."""
+def _decisions(metrics_address: str, floor: bool = False) -> tuple[float, float]:
+    """(decisions made, seconds spent deciding) so far, from the manager's /metrics (none
+    for the floor's bare server)."""
+    if floor:
+        return 0.0, 0.0
     url = f"http://{metrics_address}/metrics"
     with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (loopback)
         text = response.read().decode()
@@ -247,13 +236,6 @@ def _decisions(metrics_address: str) -> tuple[float, float]:
             if line.startswith(f"vmgrid_cluster_solve_duration_seconds_{key} "):
                 values[key] = float(line.split()[1])
     return values["count"], values["sum"]
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _start_manager(
@@ -284,13 +266,7 @@ def _start_manager(
             *extra,
         ]
     )
-    deadline = time.monotonic() + 30
-    while not ready.exists() or not ready.read_text().strip():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("vmgrid-cluster did not start")
-        time.sleep(0.05)
-    return proc, ready.read_text().strip()
+    return proc, ingest_floor.wait_for_address(proc, ready, "vmgrid-cluster")
 
 
 async def _stats(address: str, reset: bool) -> cluster_pb2.GetIngestStatsResponse:
@@ -307,7 +283,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     _check(args)
     with tempfile.TemporaryDirectory(prefix="vmgrid-bench-") as workdir:
         metrics_address = f"127.0.0.1:{free_port()}"
-        manager, address = _start_manager(workdir, args.period, args.manager_flag, metrics_address)
+        if args.floor:
+            manager, address = ingest_floor.start(workdir)
+        else:
+            manager, address = _start_manager(
+                workdir, args.period, args.manager_flag, metrics_address
+            )
         ctx = mp.get_context("spawn")
         stop = ctx.Event()
         drivers = []
@@ -337,7 +318,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(args.warmup)
             # /metrics is read outside the window: a scrape of 2,000 nodes costs the manager
             # tens of milliseconds, which would show in the latencies measured.
-            decisions_start, decide_s_start = _decisions(metrics_address)
+            decisions_start, decide_s_start = _decisions(metrics_address, args.floor)
             time.sleep(2.0)  # reports held up by that scrape are applied before the reset
             asyncio.run(_stats(address, True))
             driver_pids = [proc.pid for proc in drivers if proc.pid is not None]
@@ -349,8 +330,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             sent = sum(c.value for c in counters) - sent_start
             elapsed = time.monotonic() - t_start
             end = _window(manager.pid, driver_pids)
-            rss = _rss_mb(manager.pid)
-            decisions, decide_s = _decisions(metrics_address)
+            rss = rss_mb(manager.pid)
+            decisions, decide_s = _decisions(metrics_address, args.floor)
             own, children, loop_thread, driver_cpu, faults = (
                 b - a for a, b in zip(start, end, strict=True)
             )
@@ -367,6 +348,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 manager.kill()
     return {
+        "floor": args.floor,
         "agents": args.agents,
         "vms_per_agent": args.vms_per_agent,
         "period_s": args.period,
