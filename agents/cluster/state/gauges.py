@@ -67,14 +67,19 @@ def gauge_of_record(node: NodeRecord) -> NodeGauge:
         held = 0
     else:
         built = node.built_vms
-        allocated: Sequence[Any]
         if built is not None:
-            allocated = [vm.memory_allocated_bytes for vm in built.values()]
-        elif isinstance(node.rows, VmRows):
-            allocated = node.rows.column(_MEMORY_ALLOCATED)
+            vms = built.values()
+            held = sum(vm.memory_allocated_bytes for vm in vms if vm.state in HOLDS_MEMORY_STATES)
         else:
-            allocated = [row[_MEMORY_ALLOCATED] for row in node.rows]
-        held = sum(a for a, s in zip(allocated, states, strict=True) if s in HOLDS_MEMORY_STATES)
+            allocated: Sequence[Any]
+            if isinstance(node.rows, VmRows):
+                allocated = node.rows.column(_MEMORY_ALLOCATED)
+            else:
+                allocated = [row[_MEMORY_ALLOCATED] for row in node.rows]
+            # the rows and the states are the same report's, in the same order
+            held = sum(
+                a for a, s in zip(allocated, states, strict=True) if s in HOLDS_MEMORY_STATES
+            )
     capacity = node.hello.capacity
     return NodeGauge(
         node.hello.identity.node_id,

@@ -5,7 +5,7 @@ The layout is bucket-major: each chunk of subjects is a (buckets, subjects, 1 + 
 float32 array, so the things done often touch few pages. Opening a bucket clears one
 contiguous column block per chunk (2.4 MB for 100,000 VMs), and writing a node's 20 VMs into a
 bucket writes 480 consecutive bytes. With subjects as the outer axis, the clear touched every
-page of the matrix (about 290 MB at 100,000 VMs) and a node's write about 15: while a forked
+page of the matrix (about 250 MB at 100,000 VMs) and a node's write about 15: while a forked
 decision process shared those pages, each first write copied one, so opening a bucket under a
 decision held the event loop for about 0.23 s and copied the whole matrix.
 """
