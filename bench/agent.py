@@ -32,7 +32,6 @@ import argparse
 import compileall
 import contextlib
 import importlib.util
-import os
 import signal
 import subprocess
 import sys
@@ -45,9 +44,7 @@ from typing import Any
 from vmgrid.agents.node.footprint import SETTLE_FIRST_S, SETTLE_PERIOD_S
 from vmgrid.agents.node.testnode import write_node_xml
 from vmgrid.bench.agent_lab import lab_node, libvirt_open_cost
-
-_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
-
+from vmgrid.bench.procstat import cpu_seconds, status_kib
 
 WARMUP_S = 5.0
 """Seconds between the agent's first memory settling (agents/node/footprint.py, which it logs
@@ -106,18 +103,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add libvirt_open_cost: RSS a bare Python process adds by opening the node's URI",
     )
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S  # utime + stime
-
-
-def _status_kib(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise ValueError(f"/proc/{pid}/status has no {key}")
 
 
 def _wait_for_file(path: Path, process: subprocess.Popen[bytes], timeout_s: float) -> str:
@@ -271,7 +256,7 @@ def _rss_trace(agent: subprocess.Popen[bytes], until: float) -> list[tuple[float
         if agent.poll() is not None:
             raise ValueError(f"vmgrid-agent exited early with code {agent.returncode}")
         now = time.monotonic()
-        trace.append((now, _status_kib(agent.pid, "VmRSS") / 1024))
+        trace.append((now, status_kib(agent.pid, "VmRSS") / 1024))
         if now >= until:
             return trace
         time.sleep(min(RSS_SAMPLE_S, max(0.0, until - now)))
@@ -364,13 +349,13 @@ def _measure(args: argparse.Namespace, uri: str, work: Path) -> dict[str, Any]:
         _wait_for_line(work / "manager.log", "memory settled", agent, SETTLE_WAIT_S)
         print(f"settled; warming up {args.warmup} s", file=sys.stderr)
         time.sleep(args.warmup)
-        cpu_before, wall_before = _cpu_seconds(agent.pid), time.monotonic()
+        cpu_before, wall_before = cpu_seconds(agent.pid)[0], time.monotonic()
         print(f"measuring for {args.seconds} s", file=sys.stderr)
         trace = _rss_trace(agent, wall_before + args.seconds)
-        cpu_after, wall_after = _cpu_seconds(agent.pid), time.monotonic()
+        cpu_after, wall_after = cpu_seconds(agent.pid)[0], time.monotonic()
         if agent.poll() is not None:
             raise ValueError(f"vmgrid-agent exited early with code {agent.returncode}")
-        rss_kib, peak_kib = _status_kib(agent.pid, "VmRSS"), _status_kib(agent.pid, "VmHWM")
+        rss_kib, peak_kib = status_kib(agent.pid, "VmRSS"), status_kib(agent.pid, "VmHWM")
         rollup = _rollup_kib(agent.pid)
         smaps = Path(f"/proc/{agent.pid}/smaps").read_text() if args.breakdown else ""
     finally:

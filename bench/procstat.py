@@ -31,8 +31,17 @@ def minor_faults(pid: int) -> int:
     return int(stat_fields(f"/proc/{pid}/stat")[7])
 
 
-def rss_mb(pid: int) -> float:
+def status_kib(pid: int, key: str) -> int:
+    """A kB figure of /proc/PID/status (VmRSS, VmHWM, ...); ValueError when it has none."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise ValueError(f"/proc/{pid}/status has no {key}")
+
+
+def rss_mb(pid: int) -> float:
+    """The process's resident set, MiB (0 when its status gives none)."""
+    try:
+        return status_kib(pid, "VmRSS") / 1024
+    except ValueError:
+        return 0.0
