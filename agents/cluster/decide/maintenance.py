@@ -32,7 +32,6 @@ from vmgrid.solver.plan import Action, ActionKind
 DRAIN_ORIGIN = "drain"
 UNDRAIN_ORIGIN = "undrain"
 # A shutting-down VM is not one a drain still has to move: it leaves the node by itself.
-_RUNNING = DRAIN_MOVES
 _STOPPED = m.STOPPED_STATES
 
 
@@ -47,7 +46,7 @@ class DrainFallback(enum.Enum):
 def running_vms_on(snapshot: ClusterSnapshot, node_id: str) -> list[str]:
     """Uuids of the VMs running on `node_id` (those a drain still has to move)."""
     view = snapshot.node(node_id)
-    return [vm.uuid for vm in view.vms if vm.state in _RUNNING]
+    return [vm.uuid for vm in view.vms if vm.state in DRAIN_MOVES]
 
 
 def drain_constraints(
@@ -115,7 +114,7 @@ def return_actions(
         host, state = where[uuid]
         reason = f"{node_id} left maintenance: back where it ran before the drain"
         step: tuple[ActionKind, str | None] | None = None
-        if how is ActionKind.MIGRATE and host != node_id and state in _RUNNING:
+        if how is ActionKind.MIGRATE and host != node_id and state in DRAIN_MOVES:
             step = (ActionKind.MIGRATE, host)
         elif how is ActionKind.SUSPEND and host == node_id and state is m.VmState.PAUSED:
             step = (ActionKind.RESUME, node_id)
@@ -175,7 +174,7 @@ def _where(snapshot: ClusterSnapshot, home: str) -> dict[str, tuple[str, m.VmSta
     for view in snapshot.nodes:
         for vm in view.vms:
             seen = where.get(vm.uuid)
-            active = vm.state in _RUNNING or vm.state is m.VmState.PAUSED
+            active = vm.state in DRAIN_MOVES or vm.state is m.VmState.PAUSED
             if seen is None or active or (view.node_id == home and seen[1] in _STOPPED):
                 where[vm.uuid] = (view.node_id, vm.state)
     return where

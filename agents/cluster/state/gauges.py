@@ -9,7 +9,7 @@ reads the VMs' states and one column of their last report, and builds no VM obje
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +42,12 @@ class NodeGauge:
 
 def memory_fraction(view: NodeView) -> float:
     """Memory held by the node's running and paused VMs, as a fraction of its memory."""
-    allocated = sum(vm.memory_allocated_bytes for vm in view.vms if vm.state in HOLDS_MEMORY_STATES)
-    return allocated / max(1, view.capacity.memory_bytes)
+    return _held_bytes(view.vms) / max(1, view.capacity.memory_bytes)
+
+
+def _held_bytes(vms: Iterable[VmUsage]) -> int:
+    """Memory allocated to those of `vms` that hold theirs (running and paused)."""
+    return sum(vm.memory_allocated_bytes for vm in vms if vm.state in HOLDS_MEMORY_STATES)
 
 
 def gauge_of_view(view: NodeView) -> NodeGauge:
@@ -63,23 +67,17 @@ def gauge_of_record(node: NodeRecord) -> NodeGauge:
     """The gauge of a node record, from its VMs' states and the memory column of its last
     report's rows (its VmUsage objects are used when they are built already, never built)."""
     states = node.states
-    if not any(state in HOLDS_MEMORY_STATES for state in states):
-        held = 0
+    built = node.built_vms
+    if built is not None:
+        held = _held_bytes(built.values())
     else:
-        built = node.built_vms
-        if built is not None:
-            vms = built.values()
-            held = sum(vm.memory_allocated_bytes for vm in vms if vm.state in HOLDS_MEMORY_STATES)
+        allocated: Sequence[Any]
+        if isinstance(node.rows, VmRows):
+            allocated = node.rows.column(_MEMORY_ALLOCATED)
         else:
-            allocated: Sequence[Any]
-            if isinstance(node.rows, VmRows):
-                allocated = node.rows.column(_MEMORY_ALLOCATED)
-            else:
-                allocated = [row[_MEMORY_ALLOCATED] for row in node.rows]
-            # the rows and the states are the same report's, in the same order
-            held = sum(
-                a for a, s in zip(allocated, states, strict=True) if s in HOLDS_MEMORY_STATES
-            )
+            allocated = [row[_MEMORY_ALLOCATED] for row in node.rows]
+        # the rows and the states are the same report's, in the same order
+        held = sum(a for a, s in zip(allocated, states, strict=True) if s in HOLDS_MEMORY_STATES)
     capacity = node.hello.capacity
     return NodeGauge(
         node.hello.identity.node_id,
