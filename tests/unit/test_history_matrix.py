@@ -51,8 +51,19 @@ def test_readers_match_what_each_vm_was_given(
             del written[name], full[name]
         history.advance()
     names = sorted(written)
-    matrix, lengths = cpu_matrix([history] * len(names) + [None], [*names, "gone"], cap)
-    for row, name in enumerate(names):
+    # rows of other nodes' VMs between this node's, a VM it does not hold and one of no node
+    other = NodeHistory(window, slots=2)
+    other.write(other.add("elsewhere"), 0, 7, 0, 0, 0)
+    other.advance()
+    rows = [(history, n) for n in names] + [(history, "gone"), (other, "elsewhere"), (None, "x")]
+    rng.shuffle(rows)
+    matrix, lengths = cpu_matrix([h for h, _ in rows], [n for _, n in rows], cap)
+    at = {n: i for i, (_, n) in enumerate(rows)}
+    assert lengths[at["elsewhere"]] == 1 and matrix[at["elsewhere"], 0] == min(7, cap)
+    for name in ("gone", "x"):
+        assert lengths[at[name]] == 0 and not np.any(matrix[at[name]])
+    for name in names:
+        row = at[name]
         newest_first = list(reversed(written[name]))[:window]
         assert [s.cpu_used_millicores for s in history.samples(name)] == newest_first[::-1]
         assert [
@@ -63,7 +74,6 @@ def test_readers_match_what_each_vm_was_given(
         assert lengths[row] == len(newest_first)
         assert matrix[row, : len(newest_first)].tolist() == [min(c, cap) for c in newest_first]
         assert not matrix[row, len(newest_first) :].any()
-    assert lengths[-1] == 0 and not np.any(matrix[-1])
 
 
 def test_copy_is_independent() -> None:

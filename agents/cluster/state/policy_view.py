@@ -58,6 +58,15 @@ class VmIds:
             known = self._ids[uuid] = len(self._ids)
         return known
 
+    def of_all(self, uuids: Sequence[str]) -> list[int]:
+        """`of` each of `uuids`, in order (new ones numbered in that order): one dict lookup
+        a VM when every one is known already, as in every cycle after the first."""
+        get = self._ids.get
+        found = [get(u) for u in uuids]
+        if None not in found:
+            return found  # type: ignore[return-value]
+        return [self.of(u) if i is None else i for u, i in zip(uuids, found, strict=True)]
+
 
 @dataclass(frozen=True)
 class PolicyView:
@@ -105,13 +114,20 @@ def to_policy_snapshot(
     limits = vm_limit_millicores or {}
     power = watts or {}
     largest = max((v.capacity.cpu_millicores for v in nodes), default=0)
-    found: list[tuple[int, str, int, VmUsage]] = []
+    uuids: list[str] = []
+    hosts: list[int] = []
+    vms: list[VmUsage] = []
     for index, view in enumerate(nodes):
-        for vm in view.vms:
-            if vm.state in RUNNING_STATES:
-                found.append((ids.of(vm.uuid), vm.uuid, index, vm))
-    found.sort(key=lambda item: item[0])
-    history, history_len = snapshot.vm_cpu_matrix([u for _, u, _, _ in found], largest)
+        running = [vm for vm in view.vms if vm.state in RUNNING_STATES]
+        vms += running
+        uuids += [vm.uuid for vm in running]
+        hosts += [index] * len(running)
+    # node by node (each node's VMs share a history: one matrix pass each), then by id
+    history, history_len = snapshot.vm_cpu_matrix(uuids, largest)
+    vm_ids = np.array(ids.of_all(uuids), dtype=np.int64)
+    order = np.argsort(vm_ids, kind="stable")
+    demand = np.array([vm.cpu_used_millicores for vm in vms], dtype=np.float64)
+    ram = np.array([vm.memory_allocated_bytes // MIB for vm in vms], dtype=np.float64)
     cap = [float(v.capacity.cpu_millicores) for v in nodes]
     policy_snapshot = decision.ClusterSnapshot(
         step=step,
@@ -128,20 +144,15 @@ def to_policy_snapshot(
             [power.get(v.node_id, (DEFAULT_IDLE_W, DEFAULT_PEAK_W))[1] for v in nodes],
             dtype=np.float64,
         ),
-        vm_id=np.array([i for i, _, _, _ in found], dtype=np.int64),
-        vm_host=np.array([h for _, _, h, _ in found], dtype=np.int64),
-        vm_demand_millicores=np.array(
-            [float(min(vm.cpu_used_millicores, largest)) for _, _, _, vm in found],
-            dtype=np.float64,
-        ),
-        vm_history_millicores=history,
-        vm_history_len=history_len,
-        vm_ram_mib=np.array(
-            [float(vm.memory_allocated_bytes // MIB) for _, _, _, vm in found], dtype=np.float64
-        ),
+        vm_id=vm_ids[order],
+        vm_host=np.array(hosts, dtype=np.int64)[order],
+        vm_demand_millicores=np.minimum(demand, float(largest))[order],
+        vm_history_millicores=history[order],
+        vm_history_len=history_len[order],
+        vm_ram_mib=ram[order],
     )
     return PolicyView(
-        policy_snapshot, tuple(v.node_id for v in nodes), tuple(u for _, u, _, _ in found)
+        policy_snapshot, tuple(v.node_id for v in nodes), tuple(uuids[i] for i in order.tolist())
     )
 
 
@@ -161,6 +172,8 @@ def plan_moves(
     nodes alone (a plan over a 2,000-node cluster stays as small as its moves);
     ``MovePlan.active_nodes`` counts the whole cluster.
     """
+    if not moves:
+        return MovePlan(None, (), ())
     touched = {view.node_ids[m.source] for m in moves} | {
         view.node_ids[m.destination] for m in moves
     }
