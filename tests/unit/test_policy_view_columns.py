@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from vmgrid.agents.cluster.state.events import EventBus
 from vmgrid.agents.cluster.state.policy_view import VmIds, eligible_nodes, to_policy_snapshot
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, ClusterState
+from vmgrid.agents.common.node_codec import ReportDecoder, ReportEncoder
 from vmgrid.agents.model import (
     RUNNING_STATES,
     HostUsage,
@@ -46,6 +47,7 @@ def _state(
     for i, cpu in enumerate(capacities):
         identity = NodeIdentity(f"n{i}", f"n{i}", f"test:///n{i}", simulated=True)
         state.node_connected(NodeHello(identity, NodeCapacity(cpu, 64 * 2**30, 10**9)), i + 1)
+    streams = [(ReportEncoder(), ReportDecoder()) for _ in capacities]
     for sequence, reports in enumerate(rounds, start=1):
         for index, vms in sorted(reports.items()):
             if index >= len(capacities):
@@ -54,7 +56,12 @@ def _state(
                 VmUsage(f"uuid-{n}", n, s, 1, cpu, mib * MIB, mib * MIB) for n, s, cpu, mib in vms
             )
             host = HostUsage(sum(v.cpu_used_millicores for v in usage), 0, 64 * 2**30)
-            state.apply_report(f"n{index}", NodeReport(now[0], sequence, host, usage))
+            report = NodeReport(now[0], sequence, host, usage)
+            if sequence % 2:  # through the wire's codec (rows in columns), or as objects
+                encoder, decoder = streams[index]
+                assert state.apply_report(f"n{index}", decoder.decode(encoder.encode(report)))
+            else:
+                assert state.apply_report(f"n{index}", report)
         now[0] += 5 * SECOND
     return state
 
@@ -98,12 +105,25 @@ def test_the_view_says_what_each_running_vm_says_on_its_own(
     for index in sorted(draining):
         if index < len(capacities):
             state.set_draining(f"n{index}", True)
-    ids, plain_ids = VmIds(), VmIds()
-    for known in (ids, plain_ids):  # ids of an earlier cycle, in another order than the nodes'
+    ids, lazy_ids, plain_ids = VmIds(), VmIds(), VmIds()
+    for known in (ids, lazy_ids, plain_ids):  # an earlier cycle's, not in the nodes' order
         known.of_all([f"uuid-{n}" for n in seen_first])
     for step in range(2):  # a second cycle reuses the ids of the first
+        for node in state._nodes.values():  # noqa: SLF001 (as after a report: not built)
+            node.set_rows(node.uuids, node.states, node.rows)
+        # a decision process's snapshot: the VMs' columns are read, no VmUsage is built
+        lazy = to_policy_snapshot(
+            state.snapshot(copy_history=False, built_vms=False), lazy_ids, step
+        )
+        assert all(n.built_vms is None for n in state._nodes.values())  # noqa: SLF001
         snapshot = state.snapshot()
         view = to_policy_snapshot(snapshot, ids, step)
+        assert lazy.node_ids == view.node_ids and lazy.vm_uuids == view.vm_uuids
+        for name in ("vm_id", "vm_host", "vm_demand_millicores", "vm_ram_mib", "vm_history_len"):
+            assert getattr(lazy.snapshot, name).tolist() == getattr(view.snapshot, name).tolist()
+        assert np.array_equal(
+            lazy.snapshot.vm_history_millicores, view.snapshot.vm_history_millicores
+        )
         expected = _plain(snapshot, plain_ids)
         snap = view.snapshot
         assert sorted(view.vm_uuids) == sorted(expected)

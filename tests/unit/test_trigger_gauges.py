@@ -6,6 +6,7 @@ Reports go through the real codec (columns and the integer block), as from agent
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import replace
 
 from hypothesis import given, settings
@@ -116,3 +117,28 @@ def test_a_cycle_with_a_trigger_decides_as_think_does_on_a_snapshot() -> None:
     assert thought.decision.trigger == expected.decision.trigger
     assert thought.decision.summary == expected.decision.summary
     assert thought.decision.plan == expected.decision.plan
+
+
+def test_a_busy_cycle_that_moves_nothing_builds_no_vm_object() -> None:
+    # every node light (below 0.4 of CPU and memory), each with more VMs than a cycle's budget
+    nodes = [([(0, 1, 300), (0, 1, 300), (0, 1, 300)], 900, False) for _ in range(3)]
+    policy = replace(CONFIG.operator_policy, migrations_per_cycle=2)
+    config = replace(CONFIG, hold_s=20, operator_policy=policy)
+    expected = think(cluster(nodes).snapshot(), CycleRequest(), PolicyDecider(), config)
+    state = cluster(nodes)
+    thought = think_on_state(state, CycleRequest(), PolicyDecider(), config)
+    assert thought.decision is not None and thought.decision.plan is None
+    assert "3 light node(s) each hold more VMs than the 2 migration(s)" in thought.decision.summary
+    assert thought.decision.summary == expected.decision.summary  # type: ignore[union-attr]
+    assert built(state) == []  # the policy's view read the rows' columns
+
+
+def test_vms_built_when_read_read_as_the_tuple_of_the_vms() -> None:
+    state = cluster([([(0, 1, 300), (1, 2, 0)], 300, False)])
+    lazy = state.snapshot(copy_history=False, built_vms=False).nodes[0].vms
+    assert built(state) == []
+    vms = state.snapshot().nodes[0].vms
+    assert isinstance(vms, tuple) and lazy == vms and vms == lazy and hash(lazy) == hash(vms)
+    assert list(lazy) == list(vms) and lazy[1] == vms[1] and len(lazy) == 2
+    assert pickle.loads(pickle.dumps(lazy)) == vms
+    assert isinstance(pickle.loads(pickle.dumps(lazy)), tuple)

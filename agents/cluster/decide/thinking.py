@@ -102,7 +102,8 @@ def think_on_state(
         trigger = trigger_from(state.gauges(), state.node_histories(), config)
         if trigger is None:
             return Thought()
-    return think(state.snapshot(copy_history=False), request, decider, config, trigger)
+    snapshot = state.snapshot(copy_history=False, built_vms=False)
+    return think(snapshot, request, decider, config, trigger)
 
 
 def _conclude(

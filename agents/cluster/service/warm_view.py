@@ -80,8 +80,8 @@ def encode_node(view: NodeView) -> replica_pb2.WarmNode:
     )
     if view.usage is not None:
         pressure = tuple(VmPressure(uuid, p) for uuid, p in view.vm_pressure.items())
-        report = NodeReport(view.last_seen_unix_ns, view.last_sequence, view.usage, view.vms,
-                            pressure)  # fmt: skip
+        report = NodeReport(view.last_seen_unix_ns, view.last_sequence, view.usage,
+                            tuple(view.vms), pressure)  # fmt: skip
         node.report.CopyFrom(encode_report(report))
     return node
 

@@ -7,7 +7,7 @@ from collections.abc import KeysView
 
 from vmgrid.agents.cluster.state.events import EventBus
 from vmgrid.agents.cluster.state.gauges import NodeGauge, gauge_of_record
-from vmgrid.agents.cluster.state.nodes import NodeLoad, NodeRecord, NodeStatus, NodeView
+from vmgrid.agents.cluster.state.nodes import NodeLoad, NodeRecord, NodeStatus, NodeView, RecordVms
 from vmgrid.agents.cluster.state.trend import (
     UsageHistory,
     UsageTrends,
@@ -62,9 +62,10 @@ class NodeTable:
         """Immutable view of one node; NotFound names an unknown id."""
         return self._view(self._node(node_id))
 
-    def views(self) -> list[NodeView]:
-        """Immutable views of every node, sorted by id."""
-        return [self._view(self._nodes[n]) for n in sorted(self._nodes)]
+    def views(self, built_vms: bool = True) -> list[NodeView]:
+        """Immutable views of every node, sorted by id (`built_vms` False: for a process whose
+        state no longer changes, their VMs are `RecordVms`, built when read)."""
+        return [self._view(self._nodes[n], built_vms) for n in sorted(self._nodes)]
 
     def loads(self) -> list[NodeLoad]:
         """What metrics read of every node, sorted by id, without building its VMs' objects
@@ -84,14 +85,14 @@ class NodeTable:
         return {n: tuple(node.history) for n, node in self._nodes.items()}
 
     @staticmethod
-    def _view(node: NodeRecord) -> NodeView:
+    def _view(node: NodeRecord, built_vms: bool = True) -> NodeView:
         hello = node.hello
         return NodeView(
             identity=hello.identity,
             capacity=hello.capacity,
             status=node.status,
             usage=node.usage,
-            vms=tuple(node.vms.values()),
+            vms=tuple(node.vms.values()) if built_vms else RecordVms(node),
             last_seen_unix_ns=node.last_seen_unix_ns,
             last_sequence=node.last_sequence,
             draining=node.draining,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any, overload
 
 from vmgrid.agents.cluster.state.history import NodeHistory
 from vmgrid.agents.cluster.state.trend import NodeFold
@@ -19,7 +20,7 @@ from vmgrid.agents.model import (
     VmState,
     VmUsage,
 )
-from vmgrid.agents.report_rows import VmRow, new_vm_usage
+from vmgrid.agents.report_rows import VmRow, VmRows, new_vm_usage
 
 NO_VM_PRESSURE: Mapping[str, Pressure] = MappingProxyType({})
 
@@ -42,7 +43,8 @@ class NodeView:
     capacity: NodeCapacity
     status: NodeStatus
     usage: HostUsage | None
-    vms: tuple[VmUsage, ...]
+    vms: tuple[VmUsage, ...] | RecordVms
+    """Its VMs (RecordVms in the snapshot of a forked decision process: built when read)."""
     last_seen_unix_ns: int
     last_sequence: int
     draining: bool
@@ -150,6 +152,76 @@ class NodeRecord:
     ) -> None:
         """Replace the node's VMs (``vms``: their VmUsage objects, when already built)."""
         self.uuids, self.states, self.rows, self._vms = uuids, states, rows, vms
+
+
+_CPU = tuple(VmUsage.__dataclass_fields__).index("cpu_used_millicores")
+_ALLOCATED = tuple(VmUsage.__dataclass_fields__).index("memory_allocated_bytes")
+
+
+class RecordVms(Sequence[VmUsage]):
+    """A node's VMs in a snapshot of a state that no longer changes (a forked decision
+    process's copy): the VmUsage objects are built on first read, and `running` reads the
+    columns the decision policy needs without building them (at 5,000 nodes of 20 VMs, a
+    third of a busy cycle's CPU went to building 100,000 objects the policy never read). Reads
+    as the tuple of the record's VMs (equality, hash, pickling)."""
+
+    __slots__ = ("_record", "_vms")
+
+    def __init__(self, record: NodeRecord) -> None:
+        self._record = record
+        self._vms: tuple[VmUsage, ...] | None = None
+
+    def _built(self) -> tuple[VmUsage, ...]:
+        if self._vms is None:
+            self._vms = tuple(self._record.vms.values())
+        return self._vms
+
+    def running(self, states: frozenset[VmState]) -> tuple[list[str], list[int], list[int]]:
+        """(uuid, CPU millicores, memory allocated) of the VMs in `states`, in report order."""
+        record = self._record
+        uuids, rows = record.uuids, record.rows
+        if self._vms is not None or record.built_vms is not None or len(set(uuids)) < len(uuids):
+            vms = [vm for vm in self._built() if vm.state in states]
+            return (
+                [vm.uuid for vm in vms],
+                [vm.cpu_used_millicores for vm in vms],
+                [vm.memory_allocated_bytes for vm in vms],
+            )
+        keep = [i for i, state in enumerate(record.states) if state in states]
+        cpu: Sequence[Any]
+        memory: Sequence[Any]
+        if isinstance(rows, VmRows):
+            cpu, memory = rows.column(_CPU), rows.column(_ALLOCATED)
+        else:
+            cpu, memory = [row[_CPU] for row in rows], [row[_ALLOCATED] for row in rows]
+        return [uuids[i] for i in keep], [cpu[i] for i in keep], [memory[i] for i in keep]
+
+    def __len__(self) -> int:
+        return len(self._built())
+
+    @overload
+    def __getitem__(self, index: int) -> VmUsage: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[VmUsage, ...]: ...
+    def __getitem__(self, index: int | slice) -> VmUsage | tuple[VmUsage, ...]:
+        return self._built()[index]
+
+    def __iter__(self) -> Iterator[VmUsage]:
+        return iter(self._built())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RecordVms | tuple):
+            return self._built() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._built())
+
+    def __repr__(self) -> str:
+        return repr(self._built())
+
+    def __reduce__(self) -> tuple[type[tuple[VmUsage, ...]], tuple[tuple[VmUsage, ...]]]:
+        return tuple, (self._built(),)
 
 
 class HotWatch:

@@ -31,9 +31,10 @@ import numpy as np
 from vmgrid.agents.cluster.rules.check import involving, moves_keeping_rules
 from vmgrid.agents.cluster.rules.store import Rule
 from vmgrid.agents.cluster.state.migration_estimate import MigrationLink, migrate_attributes
+from vmgrid.agents.cluster.state.nodes import RecordVms
 from vmgrid.agents.cluster.state.solver_view import MIB
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus, NodeView
-from vmgrid.agents.model import HOLDS_MEMORY_STATES, RUNNING_STATES, VmUsage
+from vmgrid.agents.model import HOLDS_MEMORY_STATES, RUNNING_STATES
 from vmgrid.solver import decision
 from vmgrid.solver.decision import Move
 from vmgrid.solver.model import CPU, MEMORY, VM, Model, ModelError, Node, NodeState, VMState
@@ -116,18 +117,26 @@ def to_policy_snapshot(
     largest = max((v.capacity.cpu_millicores for v in nodes), default=0)
     uuids: list[str] = []
     hosts: list[int] = []
-    vms: list[VmUsage] = []
+    cpu: list[int] = []
+    memory: list[int] = []
     for index, view in enumerate(nodes):
-        running = [vm for vm in view.vms if vm.state in RUNNING_STATES]
-        vms += running
-        uuids += [vm.uuid for vm in running]
-        hosts += [index] * len(running)
+        if isinstance(view.vms, RecordVms):  # a decision process's: read, not built
+            u, c, m = view.vms.running(RUNNING_STATES)
+        else:
+            running = [vm for vm in view.vms if vm.state in RUNNING_STATES]
+            u = [vm.uuid for vm in running]
+            c = [vm.cpu_used_millicores for vm in running]
+            m = [vm.memory_allocated_bytes for vm in running]
+        uuids += u
+        cpu += c
+        memory += m
+        hosts += [index] * len(u)
     # node by node (each node's VMs share a history: one matrix pass each), then by id
     history, history_len = snapshot.vm_cpu_matrix(uuids, largest)
     vm_ids = np.array(ids.of_all(uuids), dtype=np.int64)
     order = np.argsort(vm_ids, kind="stable")
-    demand = np.array([vm.cpu_used_millicores for vm in vms], dtype=np.float64)
-    ram = np.array([vm.memory_allocated_bytes // MIB for vm in vms], dtype=np.float64)
+    demand = np.array(cpu, dtype=np.float64)
+    ram = np.array([b // MIB for b in memory], dtype=np.float64)
     cap = [float(v.capacity.cpu_millicores) for v in nodes]
     policy_snapshot = decision.ClusterSnapshot(
         step=step,

@@ -379,10 +379,10 @@ class ClusterState(OwnedNodes):
         if self.rules.mark_possible(rule_id):
             self.bus.publish(EventKind.RULE_CHANGED, message=f"rule {rule_id} holds again")
 
-    def snapshot(self, copy_history: bool = True) -> ClusterSnapshot:
-        """Frozen copy of the cluster, history included. ``copy_history=False`` shares the
-        VM histories instead of copying them: only for a process whose state can no longer
-        change (a forked decision process), where the copy would be wasted time."""
+    def snapshot(self, copy_history: bool = True, built_vms: bool = True) -> ClusterSnapshot:
+        """Frozen copy of the cluster, history included. ``copy_history=False`` shares the VM
+        histories, ``built_vms=False`` gives VMs as `RecordVms` (built when read): only where
+        the state can no longer change (a forked decision process)."""
         node_history = self.node_histories()
         vm_histories: dict[str, NodeHistory] = {}
         for node in self._nodes.values():
@@ -392,7 +392,7 @@ class ClusterState(OwnedNodes):
         return ClusterSnapshot(
             cluster_id=self.cluster_id,
             taken_at_unix_ns=self._clock_ns(),
-            nodes=tuple(self.views()),
+            nodes=tuple(self.views(built_vms)),
             node_history=MappingProxyType(node_history),
             _vm_histories=MappingProxyType(vm_histories),
             rules=self.rules.kept() + self.traffic.soft_rules(),
