@@ -17,6 +17,7 @@ from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider
 from vmgrid.agents.cluster.decide.thinking import CycleRequest, Thought, think, think_on_state
 from vmgrid.agents.cluster.state.events import EventBus
 from vmgrid.agents.cluster.state.gauges import gauge_of_view
+from vmgrid.agents.cluster.state.nodes import RecordVms
 from vmgrid.agents.cluster.state.state import ClusterState
 from vmgrid.agents.common.node_codec import ReportDecoder, ReportEncoder
 from vmgrid.agents.model import (
@@ -142,3 +143,18 @@ def test_vms_built_when_read_read_as_the_tuple_of_the_vms() -> None:
     assert list(lazy) == list(vms) and lazy[1] == vms[1] and len(lazy) == 2
     assert pickle.loads(pickle.dumps(lazy)) == vms
     assert isinstance(pickle.loads(pickle.dumps(lazy)), tuple)
+
+
+def test_vms_built_when_read_are_those_of_the_snapshot_not_of_a_later_report() -> None:
+    state = cluster([([(0, 1, 300), (0, 2, 500)], 800, False)])
+    before = state.snapshot().nodes[0].vms
+    for node in state._nodes.values():  # noqa: SLF001 (unbuilt again, as after a report)
+        node.set_rows(node.uuids, node.states, node.rows)
+    lazy = state.snapshot(copy_history=False, built_vms=False).nodes[0].vms
+    later = VmUsage("n0-v9", "v9", VmState.RUNNING, 1, 100, GIB, GIB)
+    report = NodeReport(10**15, 99, HostUsage(100, GIB, 8 * GIB), (later,))
+    assert state.apply_report("n0", report)
+    assert isinstance(lazy, RecordVms)
+    uuids, cpu, memory = lazy.running(frozenset({VmState.RUNNING}))
+    assert uuids == ["n0-v0", "n0-v1"] and cpu == [300, 500] and memory == [GIB, 2 * GIB]
+    assert lazy == before and [vm.uuid for vm in lazy] == ["n0-v0", "n0-v1"]

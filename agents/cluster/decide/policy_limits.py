@@ -69,7 +69,7 @@ def _names(nodes: dict[str, NodeView], view: PolicyView, moves: Sequence[Move]) 
     """uuid -> name (its uuid when it has none) of the VMs `moves` move, read on the nodes they
     leave (not on every node: a cycle at 5,000 nodes would read 100,000 VMs)."""
     moved = {view.vm_uuids[m.vm] for m in moves}
-    sources = {view.node_ids[m.source] for m in moves}
+    sources = dict.fromkeys(view.node_ids[m.source] for m in moves)
     return {
         vm.uuid: vm.name or vm.uuid
         for node in sources

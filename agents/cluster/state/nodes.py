@@ -165,29 +165,30 @@ class RecordVms(Sequence[VmUsage]):
     third of a busy cycle's CPU went to building 100,000 objects the policy never read). Reads
     as the tuple of the record's VMs (equality, hash, pickling)."""
 
-    __slots__ = ("_record", "_vms")
+    __slots__ = ("_uuids", "_states", "_rows", "_vms")
 
     def __init__(self, record: NodeRecord) -> None:
-        self._record = record
-        self._vms: tuple[VmUsage, ...] | None = None
+        # the record's last report as of now (a report replaces these objects, never edits them)
+        self._uuids, self._states, self._rows = record.uuids, record.states, record.rows
+        built = record.built_vms
+        self._vms = None if built is None else tuple(built.values())
 
     def _built(self) -> tuple[VmUsage, ...]:
-        if self._vms is None:
-            self._vms = tuple(self._record.vms.values())
+        if self._vms is None:  # as NodeRecord.vms builds them (one per uuid)
+            self._vms = tuple({row[0]: new_vm_usage(*row) for row in self._rows}.values())
         return self._vms
 
     def running(self, states: frozenset[VmState]) -> tuple[list[str], list[int], list[int]]:
         """(uuid, CPU millicores, memory allocated) of the VMs in `states`, in report order."""
-        record = self._record
-        uuids, rows = record.uuids, record.rows
-        if self._vms is not None or record.built_vms is not None or len(set(uuids)) < len(uuids):
+        uuids, rows = self._uuids, self._rows
+        if self._vms is not None or len(set(uuids)) < len(uuids):
             vms = [vm for vm in self._built() if vm.state in states]
             return (
                 [vm.uuid for vm in vms],
                 [vm.cpu_used_millicores for vm in vms],
                 [vm.memory_allocated_bytes for vm in vms],
             )
-        keep = [i for i, state in enumerate(record.states) if state in states]
+        keep = [i for i, state in enumerate(self._states) if state in states]
         cpu: Sequence[Any]
         memory: Sequence[Any]
         if isinstance(rows, VmRows):
