@@ -219,3 +219,12 @@ def _make_vm_usage_constructor() -> Callable[..., VmUsage]:
 
 new_vm_usage = _make_vm_usage_constructor()
 """``new_vm_usage(*row)``: the VmUsage of a VmRow."""
+
+_FIELD_INDEX = {name: i for i, name in enumerate(VmUsage.__dataclass_fields__)}
+
+
+def column_of(rows: Sequence[VmRow], field: str) -> Sequence[Any]:
+    """One VmUsage field of every row: the report's own column when its rows are `VmRows`
+    (no row is zipped), else read row by row."""
+    index = _FIELD_INDEX[field]
+    return rows.column(index) if isinstance(rows, VmRows) else [row[index] for row in rows]

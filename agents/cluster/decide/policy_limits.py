@@ -19,10 +19,10 @@ import numpy as np
 from vmgrid.agents.cluster.decide.control import ControlConfig
 from vmgrid.agents.cluster.decide.move_limits import MoveHistory, Proposal, screen
 from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy, below_band
+from vmgrid.agents.cluster.state.gauges import held_bytes
 from vmgrid.agents.cluster.state.policy_view import PolicyView
 from vmgrid.agents.cluster.state.solver_view import memory_fraction
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus, NodeView
-from vmgrid.agents.model import HOLDS_MEMORY_STATES
 from vmgrid.solver.decision import Move
 
 
@@ -93,25 +93,26 @@ def _away_from_where_they_left(
 ) -> list[Move]:
     """Held relief moves re-targeted away from nodes their VM left recently, where another
     node has room within the band (CPU as the policy sees it, memory as reported)."""
-    if not any(_returns_early(m, view, history, held, band) for m in moves):
+    back = [_returns_early(m, view, history, held, band) for m in moves]
+    if not any(back):
         return list(moves)  # no move to re-target: the rooms below are not needed
     snap = view.snapshot
     by_id = {v.node_id: v for v in snapshot.nodes}
     cpu_room = snap.host_capacity_millicores * band.cpu_high - snap.host_load_millicores()
     memory_room = np.array(
         [
-            by_id[n].capacity.memory_bytes * band.memory_high - _memory_held(by_id[n])
+            by_id[n].capacity.memory_bytes * band.memory_high - held_bytes(by_id[n].vms)
             for n in view.node_ids
         ]
     )
     memory = {vm.uuid: vm.memory_allocated_bytes for v in snapshot.nodes for vm in v.vms}
     out: list[Move] = []
-    for m in moves:
+    for m, returning in zip(moves, back, strict=True):
         uuid = view.vm_uuids[m.vm]
         cpu = float(snap.vm_demand_millicores[m.vm])
         mem = float(memory.get(uuid, 0))
         target = m.destination
-        if _returns_early(m, view, history, held, band):
+        if returning:
             rooms = (cpu_room, memory_room)
             target = _other_target(m, uuid, (cpu, mem), rooms, view, by_id, history, band)
         cpu_room[target] -= cpu
@@ -157,8 +158,3 @@ def _other_target(
         if cpu_room[host] >= cpu and memory_room[host] >= mem and cpu_room[host] > best_room:
             best, best_room = host, float(cpu_room[host])
     return best
-
-
-def _memory_held(view: NodeView) -> int:
-    """Memory of the VMs that hold it (not the shut-off definition a migration leaves)."""
-    return sum(vm.memory_allocated_bytes for vm in view.vms if vm.state in HOLDS_MEMORY_STATES)

@@ -9,18 +9,15 @@ reads the VMs' states and one column of their last report, and builds no VM obje
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from vmgrid.agents.cluster.state.nodes import NodeRecord, NodeStatus, NodeView
 from vmgrid.agents.model import HOLDS_MEMORY_STATES, RUNNING_STATES, VmState, VmUsage
-from vmgrid.agents.report_rows import VmRows
+from vmgrid.agents.report_rows import column_of
 
 DRAIN_MOVES = RUNNING_STATES - {VmState.SHUTTING_DOWN}
 """States of the VMs a drain still has to move off a node."""
-
-_MEMORY_ALLOCATED = tuple(VmUsage.__dataclass_fields__).index("memory_allocated_bytes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +39,10 @@ class NodeGauge:
 
 def memory_fraction(view: NodeView) -> float:
     """Memory held by the node's running and paused VMs, as a fraction of its memory."""
-    return _held_bytes(view.vms) / max(1, view.capacity.memory_bytes)
+    return held_bytes(view.vms) / max(1, view.capacity.memory_bytes)
 
 
-def _held_bytes(vms: Iterable[VmUsage]) -> int:
+def held_bytes(vms: Iterable[VmUsage]) -> int:
     """Memory allocated to those of `vms` that hold theirs (running and paused)."""
     return sum(vm.memory_allocated_bytes for vm in vms if vm.state in HOLDS_MEMORY_STATES)
 
@@ -69,13 +66,9 @@ def gauge_of_record(node: NodeRecord) -> NodeGauge:
     states = node.states
     built = node.built_vms
     if built is not None:
-        held = _held_bytes(built.values())
+        held = held_bytes(built.values())
     else:
-        allocated: Sequence[Any]
-        if isinstance(node.rows, VmRows):
-            allocated = node.rows.column(_MEMORY_ALLOCATED)
-        else:
-            allocated = [row[_MEMORY_ALLOCATED] for row in node.rows]
+        allocated = column_of(node.rows, "memory_allocated_bytes")
         # the rows and the states are the same report's, in the same order
         held = sum(a for a, s in zip(allocated, states, strict=True) if s in HOLDS_MEMORY_STATES)
     capacity = node.hello.capacity

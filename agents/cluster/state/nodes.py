@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, overload
+from typing import overload
 
 from vmgrid.agents.cluster.state.history import NodeHistory
 from vmgrid.agents.cluster.state.trend import NodeFold
@@ -20,7 +20,7 @@ from vmgrid.agents.model import (
     VmState,
     VmUsage,
 )
-from vmgrid.agents.report_rows import VmRow, VmRows, new_vm_usage
+from vmgrid.agents.report_rows import VmRow, column_of, new_vm_usage
 
 NO_VM_PRESSURE: Mapping[str, Pressure] = MappingProxyType({})
 
@@ -154,8 +154,16 @@ class NodeRecord:
         self.uuids, self.states, self.rows, self._vms = uuids, states, rows, vms
 
 
-_CPU = tuple(VmUsage.__dataclass_fields__).index("cpu_used_millicores")
-_ALLOCATED = tuple(VmUsage.__dataclass_fields__).index("memory_allocated_bytes")
+def running_columns(
+    vms: Iterable[VmUsage], states: frozenset[VmState]
+) -> tuple[list[str], list[int], list[int]]:
+    """(uuid, CPU millicores, memory allocated) of those of `vms` in `states`, in order."""
+    running = [vm for vm in vms if vm.state in states]
+    return (
+        [vm.uuid for vm in running],
+        [vm.cpu_used_millicores for vm in running],
+        [vm.memory_allocated_bytes for vm in running],
+    )
 
 
 class RecordVms(Sequence[VmUsage]):
@@ -180,21 +188,12 @@ class RecordVms(Sequence[VmUsage]):
 
     def running(self, states: frozenset[VmState]) -> tuple[list[str], list[int], list[int]]:
         """(uuid, CPU millicores, memory allocated) of the VMs in `states`, in report order."""
-        uuids, rows = self._uuids, self._rows
+        uuids = self._uuids
         if self._vms is not None or len(set(uuids)) < len(uuids):
-            vms = [vm for vm in self._built() if vm.state in states]
-            return (
-                [vm.uuid for vm in vms],
-                [vm.cpu_used_millicores for vm in vms],
-                [vm.memory_allocated_bytes for vm in vms],
-            )
+            return running_columns(self._built(), states)
         keep = [i for i, state in enumerate(self._states) if state in states]
-        cpu: Sequence[Any]
-        memory: Sequence[Any]
-        if isinstance(rows, VmRows):
-            cpu, memory = rows.column(_CPU), rows.column(_ALLOCATED)
-        else:
-            cpu, memory = [row[_CPU] for row in rows], [row[_ALLOCATED] for row in rows]
+        cpu = column_of(self._rows, "cpu_used_millicores")
+        memory = column_of(self._rows, "memory_allocated_bytes")
         return [uuids[i] for i in keep], [cpu[i] for i in keep], [memory[i] for i in keep]
 
     def __len__(self) -> int:

@@ -31,7 +31,7 @@ import numpy as np
 from vmgrid.agents.cluster.rules.check import involving, moves_keeping_rules
 from vmgrid.agents.cluster.rules.store import Rule
 from vmgrid.agents.cluster.state.migration_estimate import MigrationLink, migrate_attributes
-from vmgrid.agents.cluster.state.nodes import RecordVms
+from vmgrid.agents.cluster.state.nodes import RecordVms, running_columns
 from vmgrid.agents.cluster.state.solver_view import MIB
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, NodeStatus, NodeView
 from vmgrid.agents.model import HOLDS_MEMORY_STATES, RUNNING_STATES
@@ -123,10 +123,7 @@ def to_policy_snapshot(
         if isinstance(view.vms, RecordVms):  # a decision process's: read, not built
             u, c, m = view.vms.running(RUNNING_STATES)
         else:
-            running = [vm for vm in view.vms if vm.state in RUNNING_STATES]
-            u = [vm.uuid for vm in running]
-            c = [vm.cpu_used_millicores for vm in running]
-            m = [vm.memory_allocated_bytes for vm in running]
+            u, c, m = running_columns(view.vms, RUNNING_STATES)
         uuids += u
         cpu += c
         memory += m
