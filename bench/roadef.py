@@ -60,6 +60,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"and swaps only (default {RoadefOptions().walk_chains})",
     )
     parser.add_argument(
+        "--walk-threads",
+        type=int,
+        default=RoadefOptions().walk_threads,
+        help="annealing walks run side by side, each with its own heat and seed, the cheapest "
+        f"kept; 1 runs one at a time (default {RoadefOptions().walk_threads})",
+    )
+    parser.add_argument(
+        "--descent-threads",
+        type=int,
+        default=RoadefOptions().descent_threads,
+        help="zero-temperature walks run side by side in each chunk of the first local "
+        f"search, the lowest kept (default {RoadefOptions().descent_threads})",
+    )
+    parser.add_argument(
         "--first-search",
         choices=("walk", "python"),
         default="walk",
@@ -135,6 +149,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--walk-chains is {args.walk_chains}, expected a share from 0 to 1")
     if args.workers < 1:
         raise ValueError(f"--workers is {args.workers}, expected at least 1")
+    for flag in ("walk_threads", "descent_threads"):
+        if getattr(args, flag) < 1:
+            name = "--" + flag.replace("_", "-")
+            raise ValueError(f"{name} is {getattr(args, flag)}, expected at least 1")
     start = time.monotonic()
     name = args.name or instance_name(args.model)
     reference = reference_row(args.reference, args.model, name)
@@ -151,6 +169,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         walk_step=args.walk_step,
         walk_chains=args.walk_chains,
+        walk_threads=args.walk_threads,
+        descent_threads=args.descent_threads,
         first_walk=args.first_search == "walk",
     )
     result = solve_roadef(instance, initial, budget, options, _progress)

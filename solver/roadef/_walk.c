@@ -30,7 +30,7 @@ typedef struct {
     const double *lock; /* per process: steering charge for being away from home (or NULL) */
 } W;
 
-static uint64_t rng_state;
+static _Thread_local uint64_t rng_state; /* one per thread: walks may run side by side */
 static inline uint64_t next_rand(void) {
     uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;

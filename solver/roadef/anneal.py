@@ -11,11 +11,12 @@ uniform draws so that every heat keeps being tried.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 from vmgrid.solver.roadef.local import lock_weight
 from vmgrid.solver.roadef.state import AssignmentState
-from vmgrid.solver.roadef.walk import run_walk
+from vmgrid.solver.roadef.walk import WalkResult, run_walk, side_by_side
 
 
 def temperature_scale(
@@ -46,9 +47,14 @@ class HeatChooser:
         self.tried = dict.fromkeys(self.HEATS, 0)
 
     def pick(self) -> float:
-        untried = [h for h in self.HEATS if not self.tried[h]]
-        if untried:
-            return untried[0]
+        return self.picks(1)[0]
+
+    def picks(self, k: int) -> list[float]:
+        """Heats for `k` walks side by side: the untried ones first, each once, then drawn."""
+        untried = [h for h in self.HEATS if not self.tried[h]][:k]
+        return untried + [self._drawn() for _ in range(k - len(untried))]
+
+    def _drawn(self) -> float:
         if self.rng.random() < self.EXPLORE:
             return self.HEATS[int(self.rng.integers(len(self.HEATS)))]
         return max(self.HEATS, key=lambda h: self.rate[h])
@@ -67,8 +73,13 @@ def anneal_step(
     stats: dict[str, int],
     lock: float = 0.0,
     chains: float = 0.0,
+    threads: int = 1,
 ) -> AssignmentState:
-    """One annealing walk from `state`; the cheapest assignment it saw (or `state`).
+    """Annealing walks from `state`; the cheapest assignment they saw (or `state`).
+
+    `threads` walks run side by side (the compiled walk releases the interpreter lock), each
+    from `state` with its own heat and seed, and the cheapest answer is kept: on two cores the
+    second core would otherwise idle while a walk runs.
 
     With `lock` > 0 (and a transient resource) the walk is steered by `lock` times each
     process's `local.lock_weight`: an uphill move away from home that would hold transient
@@ -78,17 +89,25 @@ def anneal_step(
     scale = temperature_scale(state, rng)
     if scale <= 0 or seconds <= 0.1:
         return state
-    heat = heats.pick()
-    t = heat * scale
     charges = None
     if lock > 0 and state.transient_cols.size:
         charges = lock * lock_weight(state).astype(np.float64)
-    seed = int(rng.integers(2**62))
-    result = run_walk(state, seconds, t, t / 100, seed, lock=charges, chain_share=chains)
-    if result is None:
-        return state
-    heats.record(heat, state.total - result.state.total, state.total, time.monotonic() - began)
-    stats["walk_moves"] = stats.get("walk_moves", 0) + result.moves
-    stats["walk_attempts"] = stats.get("walk_attempts", 0) + result.attempts
-    stats["walk_disagreed"] = stats.get("walk_disagreed", 0) + int(result.disagreed)
-    return result.state
+    drawn = [(heat, int(rng.integers(2**62))) for heat in heats.picks(max(1, threads))]
+
+    def one(heat: float, seed: int) -> WalkResult | None:
+        t = heat * scale
+        return run_walk(state, seconds, t, t / 100, seed, lock=charges, chain_share=chains)
+
+    results = side_by_side([partial(one, heat, seed) for heat, seed in drawn])
+    best = state
+    for (heat, _), result in zip(drawn, results, strict=True):
+        if result is None:
+            continue
+        gain = state.total - result.state.total
+        heats.record(heat, gain, state.total, time.monotonic() - began)
+        stats["walk_moves"] = stats.get("walk_moves", 0) + result.moves
+        stats["walk_attempts"] = stats.get("walk_attempts", 0) + result.attempts
+        stats["walk_disagreed"] = stats.get("walk_disagreed", 0) + int(result.disagreed)
+        if result.state.total < best.total:
+            best = result.state
+    return best

@@ -17,11 +17,12 @@ assignment of its parts, so the first local search never ends dearer than it sta
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 from vmgrid.solver.roadef.local import lock_weight
 from vmgrid.solver.roadef.state import AssignmentState
-from vmgrid.solver.roadef.walk import run_walk
+from vmgrid.solver.roadef.walk import run_walk, side_by_side
 
 COLD = 1e-9
 """The walk's temperature: only moves that do not raise the steered cost are taken."""
@@ -42,11 +43,14 @@ def descend(
     chains: float = 0.3,
     chunk: float = 1.0,
     min_rate: float = 5e-4,
+    threads: int = 1,
 ) -> AssignmentState:
     """One part of the first local search: zero-temperature walks of `chunk` seconds from
     `state`, steered by `lock` (see the module), until a chunk gains less than `min_rate` of the
-    steered cost per second or `deadline` comes. Returns the state it ended on (the state given
-    when the walk is not available or a walk's answer fails the state's own checks)."""
+    steered cost per second or `deadline` comes. Each chunk runs `threads` walks side by side
+    from the same state with their own seeds and goes on from the one that ends lowest (by
+    steered cost). Returns the state it ended on (the state given when the walk is not
+    available or a walk's answer fails the state's own checks)."""
     charges = None
     if lock > 0 and state.transient_cols.size:
         charges = lock * lock_weight(state).astype(np.float64)
@@ -55,15 +59,24 @@ def descend(
         seconds = min(chunk, deadline - time.monotonic())
         if seconds < 0.01:
             return state
-        began, seed = time.monotonic(), int(rng.integers(2**62))
-        result = run_walk(
-            state, seconds, COLD, COLD, seed, lock=charges, chain_share=chains, keep_best=False
-        )
-        if result is None:
+        began = time.monotonic()
+        seeds = [int(rng.integers(2**62)) for _ in range(max(1, threads))]
+
+        def one(seed: int, start: AssignmentState, seconds: float) -> AssignmentState | None:
+            result = run_walk(
+                start, seconds, COLD, COLD, seed, lock=charges, chain_share=chains, keep_best=False
+            )
+            if result is None:
+                return None
+            ended = AssignmentState(start.inst, start.initial, result.last)
+            if ended.total != result.last_cost or not ended.feasible_everywhere():
+                return None
+            return ended
+
+        ends = side_by_side([partial(one, seed, state, seconds) for seed in seeds])
+        if any(e is None for e in ends):
             return state
-        ended = AssignmentState(state.inst, state.initial, result.last)
-        if ended.total != result.last_cost or not ended.feasible_everywhere():
-            return state
+        ended = min((e for e in ends if e is not None), key=lambda e: steered_cost(e, charges))
         before, state, steered = steered, ended, steered_cost(ended, charges)
         if (before - steered) / max(before, 1.0) / max(time.monotonic() - began, 1e-3) < min_rate:
             return state

@@ -81,6 +81,15 @@ class RoadefOptions:
     walk_chains: float = 0.3
     """Share of a walk's attempts that are ejection chains (a process onto a machine that one
     of its processes leaves at once, `_walk.c`); 0 walks by shifts and swaps only."""
+    walk_threads: int = 2
+    """Annealing walks run side by side, each from the same state with its own seed and heat;
+    the cheapest is kept. The walk tail uses one core otherwise, where CP-SAT's steps use
+    `workers`."""
+    descent_threads: int = 1
+    """Zero-temperature walks run side by side in each chunk of the first local search's
+    parts (`descent.descend`), the one ending lowest (by steered cost) kept. 2 gave b_01
+    0.13-0.63 % where 1 gives 0.90-1.84 %, but a2_2 10.2-13.4 % against 8.5-8.9 % and b_02
+    1.08 % against 0.46-0.74 % (docs/solver.md, "Walks side by side"): not the default."""
     locks: tuple[float, ...] = (1.0, 0.5, 0.25)
     """Weights of the transient capacity a move locks at home (see `local.shift_pass`), one
     part of the first local search each, before a plain part; empty turns them off."""
@@ -126,7 +135,9 @@ def solve_roadef(
         before, began = state.total, time.monotonic()
         part_end = start + opts.local_share * timeout * (k + 1) / parts
         if compiled:
-            state = descend(state, lock, part_end, rng, opts.walk_chains)
+            state = descend(
+                state, lock, part_end, rng, opts.walk_chains, threads=opts.descent_threads
+            )
             if k == parts - 1:  # one round of best-improvement moves the random walk missed
                 before, began = state.total, time.monotonic()
                 local_search(state, part_end, rng, max_rounds=1)
@@ -175,7 +186,16 @@ def solve_roadef(
             pace.end()
         elif kind == "walk":
             seconds = min(opts.walk_step, deadline - now - 0.05)
-            state = anneal_step(state, seconds, heats, rng, stats, opts.walk_lock, opts.walk_chains)
+            state = anneal_step(
+                state,
+                seconds,
+                heats,
+                rng,
+                stats,
+                opts.walk_lock,
+                opts.walk_chains,
+                opts.walk_threads,
+            )
         else:
             hood = pick_neighbourhood(state, kind, chooser.size[kind], chooser.free[kind], rng)
             # A neighbourhood of chosen processes (not whole machines) may be large; it gets

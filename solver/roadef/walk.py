@@ -22,12 +22,18 @@ import hashlib
 import os
 import subprocess
 import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from vmgrid.solver.roadef.instance import IntArray, RoadefInstance
 from vmgrid.solver.roadef.state import AssignmentState
+
+T = TypeVar("T")
 
 _SOURCE = Path(__file__).with_name("_walk.c")
 _P = ctypes.POINTER(ctypes.c_int64)
@@ -50,6 +56,7 @@ class _W(ctypes.Structure):
 
 _lib: ctypes.CDLL | None = None
 _tried = False
+_loading = threading.Lock()
 
 
 def _cache_dir() -> Path:
@@ -58,11 +65,18 @@ def _cache_dir() -> Path:
 
 
 def _load() -> ctypes.CDLL | None:
-    """The compiled walk, building it on first use; None when it cannot be built."""
+    """The compiled walk, building it on first use; None when it cannot be built. Walks side
+    by side may ask at once: the first builds and loads it, the others wait for it."""
     global _lib, _tried
-    if _tried:
+    with _loading:
+        if _tried:
+            return _lib
+        _lib = _build()
+        _tried = True
         return _lib
-    _tried = True
+
+
+def _build() -> ctypes.CDLL | None:
     source = _SOURCE.read_bytes()
     digest = hashlib.sha256(source).hexdigest()[:16]
     target = _cache_dir() / f"roadef_walk_{digest}.so"
@@ -93,7 +107,6 @@ def _load() -> ctypes.CDLL | None:
         _P,
         _P,
     ]
-    _lib = lib
     return lib
 
 
@@ -114,6 +127,18 @@ class WalkResult:
     disagreed: bool = False
     """The walk's answer failed the state's own cost or feasibility check and was dropped (a
     bug in the walk; the state is left as it was)."""
+
+
+def side_by_side(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Each call's result, in order; the calls run in threads of their own when there are
+    several (`run_walk` spends its time in C without the interpreter lock, so walks run on
+    as many cores), the first in the calling thread."""
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(len(calls) - 1, thread_name_prefix="roadef-walk") as pool:
+        others = [pool.submit(call) for call in calls[1:]]
+        first = calls[0]()
+        return [first, *(f.result() for f in others)]
 
 
 def _csr(lists: list[list[int]] | tuple[tuple[int, ...], ...]) -> tuple[IntArray, IntArray]:

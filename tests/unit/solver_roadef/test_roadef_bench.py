@@ -81,6 +81,8 @@ def test_first_search_is_chosen_and_named_in_the_progress(
         (["--timeout", "0"], TINY_INITIAL, "--timeout is 0.0, expected a positive number"),
         ([], "0 1 0 9", "machine of process 3 is 9, expected 0..2"),
         (["--walk-chains", "1.5"], TINY_INITIAL, "--walk-chains is 1.5, expected a share from 0"),
+        (["--walk-threads", "0"], TINY_INITIAL, "--walk-threads is 0, expected at least 1"),
+        (["--descent-threads", "0"], TINY_INITIAL, "--descent-threads is 0, expected at least 1"),
         (["--reference", "/nonexistent.csv"], TINY_INITIAL, "reference table /nonexistent.csv"),
     ],
 )

@@ -21,17 +21,23 @@ pytestmark = pytest.mark.skipif(not available(), reason="no C compiler for the w
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 10_000), lock=st.sampled_from([0.0, 0.25, 1.0]))
-def test_descent_keeps_every_rule_and_never_raises_the_steered_cost(seed: int, lock: float) -> None:
+@given(
+    seed=st.integers(0, 10_000),
+    lock=st.sampled_from([0.0, 0.25, 1.0]),
+    threads=st.sampled_from([1, 2]),
+)
+def test_descent_keeps_every_rule_and_never_raises_the_steered_cost(
+    seed: int, lock: float, threads: int
+) -> None:
     """From the initial assignment and from one a hot walk left away from home, the descent
     ends on an assignment the checker finds valid and costs as the state does, with a steered
     cost (exact cost plus the lock charge of the processes away) no higher than where it began;
-    unsteered, its exact cost does not rise."""
+    unsteered, its exact cost does not rise. With two walks side by side per chunk too."""
     instance, initial = generated_instance(seed)
     rng = np.random.default_rng(seed)
     start = AssignmentState(instance, initial, initial)
     charges = lock * lock_weight(start).astype(np.float64) if lock > 0 else None
-    ended = descend(start, lock, time.monotonic() + 0.3, rng, chunk=0.02)
+    ended = descend(start, lock, time.monotonic() + 0.3, rng, chunk=0.02, threads=threads)
     report = check(instance, initial, ended.x)
     assert report.valid, report.violations[:3]
     assert report.cost.total == ended.total

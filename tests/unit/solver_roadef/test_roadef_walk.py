@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from roadef_cases import CHAIN_MODEL, generated_instance
-from vmgrid.solver.roadef.anneal import HeatChooser, temperature_scale
+from vmgrid.solver.roadef import walk
+from vmgrid.solver.roadef.anneal import HeatChooser, anneal_step, temperature_scale
 from vmgrid.solver.roadef.checker import check
 from vmgrid.solver.roadef.instance import parse_assignment, parse_model
 from vmgrid.solver.roadef.local import lock_weight
 from vmgrid.solver.roadef.solve import RoadefOptions, solve_roadef
 from vmgrid.solver.roadef.state import AssignmentState
-from vmgrid.solver.roadef.walk import available, run_walk
+from vmgrid.solver.roadef.walk import available, run_walk, side_by_side
 
 pytestmark = pytest.mark.skipif(not available(), reason="no C compiler for the walk")
 
@@ -128,6 +130,47 @@ def test_heat_chooser_tries_every_heat_then_prefers_the_gaining_one() -> None:
     picks = [chooser.pick() for _ in range(200)]
     assert set(first) == set(HeatChooser.HEATS)
     assert picks.count(1.0) > 120 and len(set(picks)) == 3
+
+
+def test_side_by_side_runs_the_calls_at_once_and_keeps_their_order() -> None:
+    """Each call waits for the other at a barrier: one after the other, the first would
+    wait out the barrier's timeout and break it."""
+    barrier = threading.Barrier(3, timeout=10)
+
+    def call(k: int) -> int:
+        barrier.wait()
+        return k
+
+    assert side_by_side([lambda: call(1), lambda: call(2), lambda: call(3)]) == [1, 2, 3]
+    assert side_by_side([lambda: 7]) == [7]
+
+
+def test_walks_asking_for_the_compiled_walk_at_once_all_get_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first use loads the library; a walk asking meanwhile waits for it instead of being
+    told there is none (a race that once dropped a side-by-side descent's first chunk)."""
+    monkeypatch.setattr(walk, "_tried", False)
+    monkeypatch.setattr(walk, "_lib", None)
+    barrier = threading.Barrier(4, timeout=10)
+
+    def ask() -> bool:
+        barrier.wait()
+        return available()
+
+    assert side_by_side([ask, ask, ask, ask]) == [True, True, True, True]
+
+
+def test_walks_side_by_side_each_draw_a_heat_and_the_answer_keeps_every_rule() -> None:
+    instance, initial = generated_instance(2)
+    state = AssignmentState(instance, initial, initial)
+    rng = np.random.default_rng(0)
+    heats, stats = HeatChooser(rng), dict[str, int]()
+    ended = anneal_step(state, 0.3, heats, rng, stats, chains=0.3, threads=3)
+    assert sorted(heats.tried.values()) == [1, 1, 1]  # three walks, one per untried heat
+    assert stats["walk_attempts"] > 0 and stats["walk_disagreed"] == 0
+    report = check(instance, initial, ended.x)
+    assert report.valid and report.cost.total == ended.total <= state.total
 
 
 @pytest.mark.parametrize("anytime", [False, True])
