@@ -32,12 +32,13 @@ class VmRows(Sequence[VmRow]):
     the same rows.
     """
 
-    __slots__ = ("_columns", "_rows", "_length")
+    __slots__ = ("_columns", "_rows", "_length", "_one")
 
     def __init__(
         self,
         columns: Sequence[Sequence[Any]] | Callable[[], Sequence[Sequence[Any]]],
         length: int,
+        one: Callable[[int], Sequence[Any] | None] | None = None,
     ) -> None:
         self._columns: Sequence[Sequence[Any]] | Callable[[], Sequence[Sequence[Any]]] | None
         self._columns = columns
@@ -45,6 +46,9 @@ class VmRows(Sequence[VmRow]):
         its rows are read)."""
         self._rows: tuple[VmRow, ...] = ()
         self._length = length
+        self._one = one
+        """One column by its VmRow index while the columns are not made (None: not that one),
+        so that reading one field of an integer block does not convert the whole block."""
 
     def _built(self) -> tuple[VmRow, ...]:
         if self._columns is not None:
@@ -59,6 +63,8 @@ class VmRows(Sequence[VmRow]):
         if self._columns is None:
             return [row[index] for row in self._rows]
         if callable(self._columns):
+            if self._one is not None and (column := self._one(index)) is not None:
+                return column
             self._columns = self._columns()
         return self._columns[index]
 

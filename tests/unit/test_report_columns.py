@@ -10,6 +10,7 @@ from vmgrid.agents import model as m
 from vmgrid.agents.common import node_codec as codec
 from vmgrid.agents.common.node_codec.reports import decode_row_report
 from vmgrid.agents.errors import MalformedMessage
+from vmgrid.agents.report_rows import column_of
 from vmgrid.agents.wire_limits import MAX_CAPACITY, MAX_ID_CHARS, MAX_ITEMS
 from vmgrid.v1 import common_pb2, node_pb2
 
@@ -218,6 +219,24 @@ def test_rows_of_a_columns_report_are_built_when_read_and_equal_the_per_vm_rows(
     assert len(rows) == 2
     expected = decode_row_report(trip(codec.encode_report(r))).rows
     assert rows == expected and rows[1] == expected[1] and list(rows) == list(expected)
+
+
+@pytest.mark.parametrize("measured", [False, True])
+def test_each_field_of_an_integer_block_reads_as_the_built_rows_column(measured: bool) -> None:
+    """`column_of` on a block's rows not yet built (an integer field comes from its column of
+    the block alone) gives what the built rows give, migration columns included or absent."""
+    extra = (5, 6, 7) if measured else ()
+    vms = (
+        m.VmUsage("a", "na", m.VmState.RUNNING, 2, 100, 2**28, 2**29, 10, 20, 30, 40, True, *extra),
+        m.VmUsage("b", "nb", m.VmState.PAUSED, 4, 200, 2**27, 2**30, 11, 21, 31, 41, False),
+    )
+    msg = trip(codec.ReportEncoder().encode(report(1, *vms)))
+    assert msg.vm_columns.int_block
+    expected = decode_row_report(trip(codec.encode_report(report(1, *vms)))).rows
+    for index, field in enumerate(m.VmUsage.__dataclass_fields__):
+        rows = codec.ReportDecoder().decode(msg).rows
+        assert list(column_of(rows, field)) == [row[index] for row in expected], field
+        assert rows == expected
 
 
 def test_unchanged_states_decode_to_the_same_tuple_and_a_change_shows() -> None:

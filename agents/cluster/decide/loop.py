@@ -41,7 +41,13 @@ from vmgrid.agents.cluster.decide.maintenance import DrainFallback, drained_from
 from vmgrid.agents.cluster.decide.move_limits import HOUR_S, MoveHistory, PastMove
 from vmgrid.agents.cluster.decide.operator_policy import OperatorPolicy
 from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider, policy_config
-from vmgrid.agents.cluster.decide.thinking import CycleRequest, Thought, think, think_on_state
+from vmgrid.agents.cluster.decide.thinking import (
+    CycleRequest,
+    Thought,
+    nothing_to_trigger,
+    think,
+    think_on_state,
+)
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.rules.check import violations
 from vmgrid.agents.cluster.state.events import EventKind
@@ -86,6 +92,8 @@ class ControlLoop:
         self.pending: dict[str, Recommendation] = {}
         self.running: str | None = None
         self.decisions: deque[Decision] = deque(maxlen=100)
+        self.quiet_cycles = 0
+        """Cycles ended in the manager: no node could trigger (`thinking.nothing_to_trigger`)."""
         self._cooldown_until = 0.0
         self._last_summary = ""
         self._kick = asyncio.Event()
@@ -248,8 +256,11 @@ class ControlLoop:
         return decision
 
     async def _think(self, request: CycleRequest) -> Thought:
-        """`think` in a forked child (the default, see forked.py) or in a worker thread."""
+        """`think` in a forked child (forked.py) or a thread; neither if nothing can trigger."""
         state, decider, config = self.manager.state, self.policy, self.config
+        if nothing_to_trigger(state, request, config):
+            self.quiet_cycles += 1
+            return Thought()
         if config.decision_process and FORK_AVAILABLE:
             timeout_s = DECISION_TIMEOUT_S + 4 * config.solver_time_limit_s
             return await run_forked(

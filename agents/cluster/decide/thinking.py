@@ -33,6 +33,7 @@ from vmgrid.agents.cluster.decide.move_limits import MoveHistory
 from vmgrid.agents.cluster.decide.policy_decider import PolicyDecider
 from vmgrid.agents.cluster.decide.pressure import as_full, pressured_nodes
 from vmgrid.agents.cluster.decide.reasons import explained
+from vmgrid.agents.cluster.state.quiet import QuietBand
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.cluster.state.state import ClusterSnapshot, ClusterState, NodeStatus
 from vmgrid.solver.plan import Action, ActionKind, Plan
@@ -85,6 +86,22 @@ def think(
     if thought.decision is None:
         return thought
     return replace(thought, decision=explained(snapshot, thought.decision, config))
+
+
+def nothing_to_trigger(state: ClusterState, request: CycleRequest, config: ControlConfig) -> bool:
+    """The cycle can end in the manager, with an empty Thought: no node to bring VMs back to
+    and no node that can trigger (state/quiet.py: exact when it says so), so neither a
+    snapshot nor a decision process is needed. Each fork of a large manager costs it a fault
+    for every page it writes afterwards; a cluster in its band now forks none."""
+    if request.returning is not None:
+        return False
+    return not state.may_trigger(quiet_band(config), config.hold_s)
+
+
+def quiet_band(config: ControlConfig) -> QuietBand:
+    """What the trigger compares a node's samples with, under `config` (state/quiet.py)."""
+    band = config.operator_policy
+    return QuietBand(band.cpu_low, band.cpu_high, band.memory_high, config.pressure_trigger)
 
 
 def think_on_state(

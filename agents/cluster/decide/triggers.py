@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from vmgrid.agents.cluster.decide.operator_policy import above_band, below_band
 from vmgrid.agents.cluster.state.gauges import NodeGauge, gauge_of_view
 from vmgrid.agents.cluster.state.nodes import NodeStatus
+from vmgrid.agents.cluster.state.quiet import cpu_pressure as cpu_pressure
 from vmgrid.agents.model import HostUsage
 
 if TYPE_CHECKING:
@@ -61,12 +62,6 @@ def _fractions(
     return [
         (s.cpu_used_millicores / cap, memory, cpu_pressure(s)) for _, s in history[anchors[-1] :]
     ]
-
-
-def cpu_pressure(usage: HostUsage) -> float:
-    """A sample's CPU pressure (some avg10, percent); -1 when the node reports none."""
-    stall = usage.pressure.cpu
-    return -1.0 if stall is None else stall.some_avg10
 
 
 def find_trigger(

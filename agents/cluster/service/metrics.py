@@ -205,6 +205,12 @@ def _policy_and_errors(runtime: ClusterRuntime) -> Iterator[Metric]:
         band.add_metric([resource, "high"], high)
     yield band
     yield CounterMetricFamily(
+        "vmgrid_cluster_quiet_cycles",
+        "Decision cycles that ended in the manager because no node could trigger (no snapshot "
+        "taken, no decision process forked).",
+        value=runtime.loop.quiet_cycles,
+    )
+    yield CounterMetricFamily(
         "vmgrid_cluster_journal_errors",
         "SQLite statements of the plan journal that failed.",
         value=runtime.journal.errors,

@@ -9,8 +9,9 @@ reads the VMs' states and one column of their last report, and builds no VM obje
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import compress
 
 from vmgrid.agents.cluster.state.nodes import NodeRecord, NodeStatus, NodeView
 from vmgrid.agents.model import HOLDS_MEMORY_STATES, RUNNING_STATES, VmState, VmUsage
@@ -64,13 +65,6 @@ def gauge_of_record(node: NodeRecord) -> NodeGauge:
     """The gauge of a node record, from its VMs' states and the memory column of its last
     report's rows (its VmUsage objects are used when they are built already, never built)."""
     states = node.states
-    built = node.built_vms
-    if built is not None:
-        held = held_bytes(built.values())
-    else:
-        allocated = column_of(node.rows, "memory_allocated_bytes")
-        # the rows and the states are the same report's, in the same order
-        held = sum(a for a, s in zip(allocated, states, strict=True) if s in HOLDS_MEMORY_STATES)
     capacity = node.hello.capacity
     return NodeGauge(
         node.hello.identity.node_id,
@@ -79,5 +73,46 @@ def gauge_of_record(node: NodeRecord) -> NodeGauge:
         capacity.cpu_millicores,
         len(states),
         any(state in DRAIN_MOVES for state in states),
-        held / max(1, capacity.memory_bytes),
+        record_memory_fraction(node),
     )
+
+
+def record_memory_fraction(node: NodeRecord, holds: HoldsCache | None = None) -> float:
+    """A record's `memory_fraction`: memory held by its running and paused VMs, as a fraction
+    of its memory, read as `gauge_of_record` does. `holds` keeps, per node, which of its VMs
+    hold memory for the states it last saw, so that a node whose states did not change costs
+    one sum of its report's memory column (QuietWatch asks every node each cycle)."""
+    built = node.built_vms
+    if built is not None:
+        held = held_bytes(built.values())
+    else:
+        allocated = column_of(node.rows, "memory_allocated_bytes")
+        # the rows and the states are the same report's, in the same order
+        states = node.states
+        if holds is None:
+            held = sum(
+                a for a, s in zip(allocated, states, strict=True) if s in HOLDS_MEMORY_STATES
+            )
+        else:
+            held = holds.held(node, allocated)
+    return held / max(1, node.hello.capacity.memory_bytes)
+
+
+class HoldsCache:
+    """Per node id: its last states tuple (the decoder hands the same tuple while they do not
+    change) and which of those VMs hold memory (None: all of them)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[tuple[VmState, ...], tuple[bool, ...] | None]] = {}
+
+    def held(self, node: NodeRecord, allocated: Sequence[int]) -> int:
+        states = node.states
+        node_id = node.hello.identity.node_id
+        seen = self._seen.get(node_id)
+        if seen is None or seen[0] is not states:
+            mask = tuple(s in HOLDS_MEMORY_STATES for s in states)
+            seen = self._seen[node_id] = (states, None if all(mask) else mask)
+        holding = seen[1]
+        if len(allocated) != len(states):
+            raise ValueError(f"node {node_id}: {len(allocated)} rows for {len(states)} states")
+        return sum(allocated) if holding is None else sum(compress(allocated, holding))

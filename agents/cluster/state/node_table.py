@@ -1,13 +1,22 @@
 """ClusterState's table of node records and what reads it: views, loads, VM lookups by uuid
-and the usage history of a node or VM (the part of the cache that never changes it)."""
+and the usage history of a node or VM (the part of the cache that never changes it), and the
+watchers that follow its reports for the decision loop (hot spells, quiet runs)."""
 
 from __future__ import annotations
 
-from collections.abc import KeysView
+from collections.abc import Callable, KeysView
 
 from vmgrid.agents.cluster.state.events import EventBus
 from vmgrid.agents.cluster.state.gauges import NodeGauge, gauge_of_record
-from vmgrid.agents.cluster.state.nodes import NodeLoad, NodeRecord, NodeStatus, NodeView, RecordVms
+from vmgrid.agents.cluster.state.nodes import (
+    HotWatch,
+    NodeLoad,
+    NodeRecord,
+    NodeStatus,
+    NodeView,
+    RecordVms,
+)
+from vmgrid.agents.cluster.state.quiet import QuietBand, QuietWatch
 from vmgrid.agents.cluster.state.trend import (
     UsageHistory,
     UsageTrends,
@@ -28,6 +37,9 @@ class NodeTable:
     _nodes: dict[str, NodeRecord]
     _vm_nodes: dict[str, set[str]]
     """uuid -> ids of the nodes whose last report has it (find_vm without a scan)."""
+    quiet: QuietWatch
+    """Each node's runs of samples under and above the band (quiet.py)."""
+    _hot: HotWatch
 
     @property
     def cluster_id(self) -> str:
@@ -79,6 +91,20 @@ class NodeTable:
         """What the decision loop's trigger reads of every node, sorted by id, without
         building its VMs' objects (gauges.py)."""
         return [gauge_of_record(self._nodes[n]) for n in sorted(self._nodes)]
+
+    def watch_hot(self, fraction: float, hold_s: float, listener: Callable[[str], None]) -> None:
+        """Call `listener` with a node's id as soon as a report shows its CPU above `fraction`
+        of its capacity for `hold_s` (see HotWatch): the loop then cycles at once."""
+        self._hot.watch(fraction, hold_s, listener, self._nodes.values())
+
+    def retune_hot(self, fraction: float) -> None:
+        """Watch for CPU above `fraction` of capacity from now on (see watch_hot)."""
+        self._hot.retune(fraction, self._nodes.values())
+
+    def may_trigger(self, band: QuietBand, hold_s: float) -> bool:
+        """False only when the decision loop's trigger would find nothing now (quiet.py):
+        the loop then decides without taking a snapshot or forking a decision process."""
+        return self.quiet.may_trigger(band, hold_s, self._nodes.values())
 
     def node_histories(self) -> dict[str, tuple[tuple[int, HostUsage], ...]]:
         """Every node's window of (sent_at, HostUsage), as a snapshot's ``node_history``."""

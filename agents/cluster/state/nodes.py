@@ -97,6 +97,8 @@ class NodeRecord:
         "degraded_reason",
         "hot_limit",
         "hot_since",
+        "low_since",
+        "high_since",
         "vm_pressure",
     )
 
@@ -123,6 +125,11 @@ class NodeRecord:
         self.hot_since = 0
         """sent_at of the first report of the node's current hot spell (0: not hot; -1:
         the watchers were told, until the spell ends)."""
+        self.low_since: int | None = None
+        """Earliest sent_at of the node's current run of samples under the band's CPU floor
+        (None: the last is not), kept by QuietWatch (quiet.py) once the loop asks."""
+        self.high_since: int | None = None
+        """The same for its run above the band's CPU top or the pressure limit."""
         self.vm_pressure: Mapping[str, Pressure] = NO_VM_PRESSURE
 
     @property

@@ -21,6 +21,7 @@ from vmgrid.agents.cluster.state.nodes import NodeStatus as NodeStatus
 from vmgrid.agents.cluster.state.nodes import NodeView as NodeView
 from vmgrid.agents.cluster.state.owned_nodes import OwnedNodes
 from vmgrid.agents.cluster.state.ownership import VmOwners
+from vmgrid.agents.cluster.state.quiet import QuietWatch
 from vmgrid.agents.cluster.state.snapshot import ClusterSnapshot as ClusterSnapshot
 from vmgrid.agents.cluster.state.traffic import ClusterTraffic
 from vmgrid.agents.cluster.state.trend import NodeFold, UsageTrends
@@ -72,6 +73,7 @@ class ClusterState(OwnedNodes):
         """Reports sent up to this time go into the trends under their own time (_trend_time:
         the manager's clock is read once a minute, not once a report)."""
         self._hot = HotWatch()
+        self.quiet = QuietWatch()
         self._vm_nodes: dict[str, set[str]] = {}
         """uuid -> ids of the nodes whose last report has it (find_vm without a scan)."""
         self.owners = VmOwners(self._evict, self._adopt, self._conflict)
@@ -104,6 +106,7 @@ class ClusterState(OwnedNodes):
             return False
         node.hello = hello
         self._hot.set_limit(node)
+        self.quiet.restart(node)  # its capacity may have changed
         node.connection_id = connection_id
         node.last_seen_monotonic = now
         node.last_sequence = 0
@@ -224,6 +227,7 @@ class ClusterState(OwnedNodes):
         trend_at = sent_at if sent_at <= self._trend_horizon_ns else self._trend_time(sent_at)
         self.trends.before_report(node_id, node.fold, node.vm_history, node.history, trend_at)
         node.history.append((sent_at, report.host))
+        self.quiet.follow(node, sent_at, report.host)
         if node.hot_since or report.host.cpu_used_millicores > node.hot_limit:
             self._hot.report(node_id, node, report.host.cpu_used_millicores, sent_at)
         if report.uuids != node.uuids or self.owners.contested:
@@ -298,15 +302,6 @@ class ClusterState(OwnedNodes):
             simulated=row[11],
             message=row[1],
         )
-
-    def watch_hot(self, fraction: float, hold_s: float, listener: Callable[[str], None]) -> None:
-        """Call `listener` with a node's id as soon as a report shows its CPU above `fraction`
-        of its capacity for `hold_s` (see HotWatch): the loop then cycles at once."""
-        self._hot.watch(fraction, hold_s, listener, self._nodes.values())
-
-    def retune_hot(self, fraction: float) -> None:
-        """Watch for CPU above `fraction` of capacity from now on (see watch_hot)."""
-        self._hot.retune(fraction, self._nodes.values())
 
     def apply_lifecycle(self, node_id: str, event: LifecycleEvent) -> None:
         """Publish a VM lifecycle event; the next report carries the resulting state."""

@@ -202,7 +202,11 @@ def _block_rows(
         ints, migration = block.rows_columns(values)
         return [uuids, names, states, *ints, simulated, *migration]
 
-    rows, samples, extras = VmRows(row_columns, n), block.sampled(values), decode_report_extras(msg)
+    def one(index: int) -> list[int] | None:
+        return block.row_column(values, index)
+
+    rows = VmRows(row_columns, n, one)
+    samples, extras = block.sampled(values), decode_report_extras(msg)
     return ReportRows(sent, msg.sequence, host, uuids, states, rows, samples, *extras)
 
 

@@ -28,6 +28,7 @@ from vmgrid.agents.common.node_codec.report_errors import (
     VM_SAMPLED_FIELDS,
 )
 from vmgrid.agents.errors import MalformedMessage
+from vmgrid.agents.model import VmUsage
 from vmgrid.agents.wire_limits import MAX_CAPACITY
 
 BASE_COLUMNS = len(VM_INT_FIELDS)
@@ -64,6 +65,26 @@ def decode(blob: bytes, n: int, path: str) -> npt.NDArray[np.int64]:
 def sampled(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """The history's columns of a checked block (cpu, memory, rx, tx x VMs): a view."""
     return values[:_SAMPLED]
+
+
+_ROW_INDEX = {
+    i: BLOCK_FIELDS.index(name)
+    for i, name in enumerate(VmUsage.__dataclass_fields__)
+    if name in BLOCK_FIELDS
+}
+"""VmRow index (VmUsage's field order) of each field in the block -> its column there."""
+
+
+def row_column(values: npt.NDArray[np.int64], index: int) -> list[int] | None:
+    """The integer column of VmRow index `index` as Python integers (zeros for a migration
+    column the block does not carry), or None for a field not in the block."""
+    at = _ROW_INDEX.get(index)
+    if at is None:
+        return None
+    if at >= values.shape[0]:
+        return [0] * values.shape[1]
+    column: list[int] = values[at].tolist()
+    return column
 
 
 def rows_columns(
