@@ -88,8 +88,8 @@ class RoadefOptions:
     descent_threads: int = 1
     """Zero-temperature walks run side by side in each chunk of the first local search's
     parts (`descent.descend`), the one ending lowest (by steered cost) kept. 2 gave b_01
-    0.13-0.63 % where 1 gives 0.90-1.84 %, but a2_2 10.2-13.4 % against 8.5-8.9 % and b_02
-    1.08 % against 0.46-0.74 % (docs/solver.md, "Walks side by side"): not the default."""
+    0.13-0.63 % where 1 gives 0.90-2.03 %, but b_02 0.99-1.08 % against 0.46-0.74 % (docs/
+    solver.md, "Walks side by side"): not the default."""
     locks: tuple[float, ...] = (1.0, 0.5, 0.25)
     """Weights of the transient capacity a move locks at home (see `local.shift_pass`), one
     part of the first local search each, before a plain part; empty turns them off."""
