@@ -22,6 +22,7 @@ from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.state.events import EventBus
 from vmgrid.agents.cluster.state.quiet import QuietBand
 from vmgrid.agents.cluster.state.state import ClusterState
+from vmgrid.agents.common.node_codec import ReportDecoder, ReportEncoder
 from vmgrid.agents.psi import Pressure, PressureStall
 
 CPU = 10_000
@@ -188,6 +189,24 @@ def test_memory_above_the_band_or_a_drain_is_never_quiet() -> None:
     assert not state.may_trigger(quiet_band(config), 5.0)
     state.set_draining("a", True)
     assert state.may_trigger(quiet_band(config), 5.0)
+
+
+def test_memory_a_vm_stops_holding_is_released_for_the_watch_and_the_gauge() -> None:
+    """14 of 16 GiB held is above the top; once that VM reports shut off, neither the watch
+    nor the trigger's gauge counts its memory (the mask of who holds memory follows the
+    states). Through the codec, as agents report: no VmUsage object is built."""
+    config = config_of((0.3, 0.7, 0.3, 0.75), 5.0, 0.0)
+    state = ClusterState(EventBus("c1"), clock_ns=lambda: 1)
+    state.node_connected(hello("a"), 1)
+    encoder, decoder = ReportEncoder(), ReportDecoder()
+    for s in range(1, 13):
+        vm_state = 0 if s < 12 else 2  # running, then shut off
+        r = report(s, s * 10**9, 5000, None, [(vm_state, 14)], "a-")
+        state.apply_report("a", decoder.decode(encoder.encode(r)))
+        if s == 11:
+            assert state.may_trigger(quiet_band(config), 5.0)
+    assert state.gauges()[0].memory_fraction == 0
+    assert not state.may_trigger(quiet_band(config), 5.0)
 
 
 def test_nothing_to_trigger_ends_a_quiet_cycle_but_never_an_undrain() -> None:

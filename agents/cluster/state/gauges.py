@@ -9,7 +9,7 @@ reads the VMs' states and one column of their last report, and builds no VM obje
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import compress
 
@@ -77,42 +77,24 @@ def gauge_of_record(node: NodeRecord) -> NodeGauge:
     )
 
 
-def record_memory_fraction(node: NodeRecord, holds: HoldsCache | None = None) -> float:
+def record_memory_fraction(node: NodeRecord) -> float:
     """A record's `memory_fraction`: memory held by its running and paused VMs, as a fraction
-    of its memory, read as `gauge_of_record` does. `holds` keeps, per node, which of its VMs
-    hold memory for the states it last saw, so that a node whose states did not change costs
-    one sum of its report's memory column (QuietWatch asks every node each cycle)."""
+    of its memory (its VmUsage objects are used when they are built already, never built)."""
     built = node.built_vms
     if built is not None:
         held = held_bytes(built.values())
     else:
-        allocated = column_of(node.rows, "memory_allocated_bytes")
         # the rows and the states are the same report's, in the same order
+        allocated = column_of(node.rows, "memory_allocated_bytes")
         states = node.states
-        if holds is None:
-            held = sum(
-                a for a, s in zip(allocated, states, strict=True) if s in HOLDS_MEMORY_STATES
-            )
-        else:
-            held = holds.held(node, allocated)
-    return held / max(1, node.hello.capacity.memory_bytes)
-
-
-class HoldsCache:
-    """Per node id: its last states tuple (the decoder hands the same tuple while they do not
-    change) and which of those VMs hold memory (None: all of them)."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, tuple[tuple[VmState, ...], tuple[bool, ...] | None]] = {}
-
-    def held(self, node: NodeRecord, allocated: Sequence[int]) -> int:
-        states = node.states
-        node_id = node.hello.identity.node_id
-        seen = self._seen.get(node_id)
-        if seen is None or seen[0] is not states:
-            mask = tuple(s in HOLDS_MEMORY_STATES for s in states)
-            seen = self._seen[node_id] = (states, None if all(mask) else mask)
-        holding = seen[1]
         if len(allocated) != len(states):
+            node_id = node.hello.identity.node_id
             raise ValueError(f"node {node_id}: {len(allocated)} rows for {len(states)} states")
-        return sum(allocated) if holding is None else sum(compress(allocated, holding))
+        holding = node.holding
+        if holding is None or holding[0] is not states:
+            # the decoder hands the same states tuple while they do not change, so a node is
+            # asked again (QuietWatch, every cycle) for one sum of its report's memory column
+            mask = tuple(s in HOLDS_MEMORY_STATES for s in states)
+            holding = node.holding = (states, None if all(mask) else mask)
+        held = sum(allocated) if holding[1] is None else sum(compress(allocated, holding[1]))
+    return held / max(1, node.hello.capacity.memory_bytes)

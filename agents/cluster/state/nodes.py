@@ -99,6 +99,7 @@ class NodeRecord:
         "hot_since",
         "low_since",
         "high_since",
+        "holding",
         "vm_pressure",
     )
 
@@ -130,6 +131,9 @@ class NodeRecord:
         (None: the last is not), kept by QuietWatch (quiet.py) once the loop asks."""
         self.high_since: int | None = None
         """The same for its run above the band's CPU top or the pressure limit."""
+        self.holding: tuple[tuple[VmState, ...], tuple[bool, ...] | None] | None = None
+        """The states tuple last read for its memory and which of those VMs hold memory
+        (None: all), kept by gauges.record_memory_fraction while the states do not change."""
         self.vm_pressure: Mapping[str, Pressure] = NO_VM_PRESSURE
 
     @property

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from vmgrid.agents.cluster.state.gauges import HoldsCache, record_memory_fraction
+from vmgrid.agents.cluster.state.gauges import record_memory_fraction
 from vmgrid.agents.cluster.state.nodes import NodeRecord, NodeStatus
 from vmgrid.agents.model import HostUsage
 
@@ -54,7 +54,6 @@ class QuietWatch:
     def __init__(self) -> None:
         self.band: QuietBand | None = None
         """The band the runs are kept for; None until the loop first asks."""
-        self._holds = HoldsCache()
 
     def follow(self, node: NodeRecord, sent_at: int, usage: HostUsage) -> None:
         """A sample joined the node's history: extend or end its runs."""
@@ -107,5 +106,5 @@ class QuietWatch:
                 return True
             if low is not None and low <= start and node.states:
                 return True
-        fraction, holds, top = record_memory_fraction, self._holds, band.memory_high
-        return any(n.history and fraction(n, holds) > top for n in live)
+        top = band.memory_high
+        return any(n.history and record_memory_fraction(n) > top for n in live)
