@@ -1,10 +1,8 @@
 """Suite-wide setup that must happen before any test module imports gRPC."""
 
-import os
-
-# The cluster manager forks its decision process; gRPC's fork handlers must be off for that
-# (vmgrid.agents.cluster sets this too, but a test module may import grpc first).
-os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+# The cluster manager's gRPC settings (fork handlers off, the listener it uses) are made by
+# its package before gRPC loads; a test module may import grpc first, so load it here, first.
+import vmgrid.agents.cluster  # noqa: F401
 
 # Hypothesis fails an example that takes over 200 ms by default: a timing assertion, which
 # on a shared 2-core machine under load fails tests whose behaviour is right. Speed is
