@@ -71,7 +71,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=RoadefOptions().descent_threads,
         help="zero-temperature walks run side by side in each chunk of the first local "
-        f"search, the lowest kept (default {RoadefOptions().descent_threads})",
+        "search's plain part, the lowest kept (default "
+        f"{RoadefOptions().descent_threads})",
+    )
+    parser.add_argument(
+        "--locked-descent-threads",
+        type=int,
+        default=RoadefOptions().locked_descent_threads,
+        help="the same in each of its locked parts (instances with a transient resource; "
+        f"default {RoadefOptions().locked_descent_threads})",
     )
     parser.add_argument(
         "--first-search",
@@ -149,7 +157,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--walk-chains is {args.walk_chains}, expected a share from 0 to 1")
     if args.workers < 1:
         raise ValueError(f"--workers is {args.workers}, expected at least 1")
-    for flag in ("walk_threads", "descent_threads"):
+    for flag in ("walk_threads", "descent_threads", "locked_descent_threads"):
         if getattr(args, flag) < 1:
             name = "--" + flag.replace("_", "-")
             raise ValueError(f"{name} is {getattr(args, flag)}, expected at least 1")
@@ -171,6 +179,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         walk_chains=args.walk_chains,
         walk_threads=args.walk_threads,
         descent_threads=args.descent_threads,
+        locked_descent_threads=args.locked_descent_threads,
         first_walk=args.first_search == "walk",
     )
     result = solve_roadef(instance, initial, budget, options, _progress)

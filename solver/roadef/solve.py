@@ -87,9 +87,15 @@ class RoadefOptions:
     `workers`."""
     descent_threads: int = 1
     """Zero-temperature walks run side by side in each chunk of the first local search's
-    parts (`descent.descend`), the one ending lowest (by steered cost) kept. 2 gave b_01
-    0.13-0.63 % where 1 gives 0.90-2.03 %, but b_02 0.99-1.08 % against 0.46-0.74 % (docs/
-    solver.md, "Walks side by side"): not the default."""
+    plain part (lock weight 0; `descent.descend`), the one ending lowest kept. 2 there gave
+    b_02 (no transient resource: its only part) 0.99-1.08 % where 1 gives 0.46-0.74 % (docs/
+    solver.md, "Walks side by side")."""
+    locked_descent_threads: int = 1
+    """The same in each locked part (lock weight above 0, instances with a transient
+    resource), the one ending lowest by steered cost kept. 2 in every part gave b_01
+    0.13-0.63 % where 1 gives 0.90-2.03 %; 2 in the locked parts only gave b_01 0.62-1.71 %
+    and a1_4 -1.68 % and 1.86 % (docs/solver.md, "Two descents in the locked parts"): not
+    the default."""
     locks: tuple[float, ...] = (1.0, 0.5, 0.25)
     """Weights of the transient capacity a move locks at home (see `local.shift_pass`), one
     part of the first local search each, before a plain part; empty turns them off."""
@@ -135,9 +141,8 @@ def solve_roadef(
         before, began = state.total, time.monotonic()
         part_end = start + opts.local_share * timeout * (k + 1) / parts
         if compiled:
-            state = descend(
-                state, lock, part_end, rng, opts.walk_chains, threads=opts.descent_threads
-            )
+            threads = opts.locked_descent_threads if lock > 0 else opts.descent_threads
+            state = descend(state, lock, part_end, rng, opts.walk_chains, threads=threads)
             if k == parts - 1:  # one round of best-improvement moves the random walk missed
                 before, began = state.total, time.monotonic()
                 local_search(state, part_end, rng, max_rounds=1)

@@ -83,6 +83,11 @@ def test_first_search_is_chosen_and_named_in_the_progress(
         (["--walk-chains", "1.5"], TINY_INITIAL, "--walk-chains is 1.5, expected a share from 0"),
         (["--walk-threads", "0"], TINY_INITIAL, "--walk-threads is 0, expected at least 1"),
         (["--descent-threads", "0"], TINY_INITIAL, "--descent-threads is 0, expected at least 1"),
+        (
+            ["--locked-descent-threads", "0"],
+            TINY_INITIAL,
+            "--locked-descent-threads is 0, expected at least 1",
+        ),
         (["--reference", "/nonexistent.csv"], TINY_INITIAL, "reference table /nonexistent.csv"),
     ],
 )

@@ -94,3 +94,30 @@ def test_search_with_either_first_search_is_valid_and_no_worse(first_walk: bool)
         report = check(instance, initial, result.assignment)
         assert report.valid and report.cost.total == result.cost < result.original_cost
         assert result.stats["first_walk"] == int(first_walk)
+
+
+def test_locked_parts_and_the_plain_part_each_run_their_own_number_of_descents(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each locked part (lock weight above 0) runs `locked_descent_threads` walks side by
+    side, the plain part `descent_threads`, and the answer stays valid."""
+    if not available():
+        pytest.skip("no C compiler for the walk")
+    import vmgrid.solver.roadef.solve as solve_module
+
+    calls: list[tuple[float, int]] = []
+
+    def recording(state, lock, deadline, rng, chains=0.3, threads=1):  # type: ignore[no-untyped-def]
+        calls.append((lock, threads))
+        return descend(state, lock, deadline, rng, chains, threads=threads)
+
+    monkeypatch.setattr(solve_module, "descend", recording)
+    instance, initial = generated_instance(1)
+    assert instance.transient.any()
+    options = RoadefOptions(seed=1, workers=1, walk_step=0, locked_descent_threads=3)
+    result = solve_roadef(instance, initial, 2.0, options)
+    assert [lock for lock, _ in calls] == [*options.locks, 0.0]
+    assert {threads for lock, threads in calls if lock > 0} == {3}
+    assert [threads for lock, threads in calls if lock == 0] == [options.descent_threads]
+    report = check(instance, initial, result.assignment)
+    assert report.valid and report.cost.total == result.cost <= result.original_cost
