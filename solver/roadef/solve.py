@@ -93,8 +93,8 @@ class RoadefOptions:
     locked_descent_threads: int = 1
     """The same in each locked part (lock weight above 0, instances with a transient
     resource), the one ending lowest by steered cost kept. 2 in every part gave b_01
-    0.13-0.63 % where 1 gives 0.90-2.03 %; 2 in the locked parts only gave b_01 0.62-1.71 %
-    and a1_4 -1.68 % and 1.86 % (docs/solver.md, "Two descents in the locked parts"): not
+    0.13-0.63 % where 1 gives 0.90-2.03 %; 2 in the locked parts only gave b_01 0.62-1.75 %
+    and a1_4 -1.68 to 1.86 % (docs/solver.md, "Two descents in the locked parts"): not
     the default."""
     locks: tuple[float, ...] = (1.0, 0.5, 0.25)
     """Weights of the transient capacity a move locks at home (see `local.shift_pass`), one
