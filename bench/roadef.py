@@ -30,6 +30,20 @@ from vmgrid.solver.roadef.solve import RoadefOptions, solve_roadef
 
 WRITE_MARGIN_S = 1.0
 
+THREAD_FLAGS: dict[str, str] = {
+    "walk_threads": "annealing walks run side by side, each with its own heat and seed, the "
+    "cheapest kept; 1 runs one at a time",
+    "descent_threads": "zero-temperature walks run side by side in each chunk of the first "
+    "local search's plain part, the lowest kept",
+    "locked_descent_threads": "the same in each of its locked parts, on instances with a "
+    "transient resource",
+}
+"""RoadefOptions fields set by a flag of the same name (`_flag`), each a count of at least 1."""
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="model file (model_<inst>.txt, may be .gz)")
@@ -59,28 +73,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of a walk's attempts that are ejection chains, 0 to 1; 0 walks by shifts "
         f"and swaps only (default {RoadefOptions().walk_chains})",
     )
-    parser.add_argument(
-        "--walk-threads",
-        type=int,
-        default=RoadefOptions().walk_threads,
-        help="annealing walks run side by side, each with its own heat and seed, the cheapest "
-        f"kept; 1 runs one at a time (default {RoadefOptions().walk_threads})",
-    )
-    parser.add_argument(
-        "--descent-threads",
-        type=int,
-        default=RoadefOptions().descent_threads,
-        help="zero-temperature walks run side by side in each chunk of the first local "
-        "search's plain part, the lowest kept (default "
-        f"{RoadefOptions().descent_threads})",
-    )
-    parser.add_argument(
-        "--locked-descent-threads",
-        type=int,
-        default=RoadefOptions().locked_descent_threads,
-        help="the same in each of its locked parts (instances with a transient resource; "
-        f"default {RoadefOptions().locked_descent_threads})",
-    )
+    defaults = RoadefOptions()
+    for field, what in THREAD_FLAGS.items():
+        default = getattr(defaults, field)
+        parser.add_argument(
+            _flag(field), type=int, default=default, help=f"{what} (default {default})"
+        )
     parser.add_argument(
         "--first-search",
         choices=("walk", "python"),
@@ -157,10 +155,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--walk-chains is {args.walk_chains}, expected a share from 0 to 1")
     if args.workers < 1:
         raise ValueError(f"--workers is {args.workers}, expected at least 1")
-    for flag in ("walk_threads", "descent_threads", "locked_descent_threads"):
-        if getattr(args, flag) < 1:
-            name = "--" + flag.replace("_", "-")
-            raise ValueError(f"{name} is {getattr(args, flag)}, expected at least 1")
+    for field in THREAD_FLAGS:
+        if getattr(args, field) < 1:
+            raise ValueError(f"{_flag(field)} is {getattr(args, field)}, expected at least 1")
     start = time.monotonic()
     name = args.name or instance_name(args.model)
     reference = reference_row(args.reference, args.model, name)
@@ -177,10 +174,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         walk_step=args.walk_step,
         walk_chains=args.walk_chains,
-        walk_threads=args.walk_threads,
-        descent_threads=args.descent_threads,
-        locked_descent_threads=args.locked_descent_threads,
         first_walk=args.first_search == "walk",
+        **{field: getattr(args, field) for field in THREAD_FLAGS},
     )
     result = solve_roadef(instance, initial, budget, options, _progress)
     if args.out is not None:
