@@ -24,6 +24,8 @@ Line = Mapping[str, object]
 TARGETS: dict[str, str] = {
     "ingest": "2,000 agents × 20 VMs × 1/s: ≤ 0.35 core, p99 ≤ 20 ms, p50 ≤ 2 ms; "
     "5,000 agents: ≤ 1 core, p99 ≤ 100 ms, none dropped (issue #17)",
+    "ingest-path": "no target: the manager's Python per report, in process, without gRPC "
+    "(what of ingest's cost is vmgrid's own; issue #17)",
     "agent": "50 VMs, 1 s period: ≤ 50 MB RSS, ≤ 1 % of a core, flat over 30 min (issue #17)",
     "history": "the dashboard's hour: ≤ 2.5 KB per VM; its share of report apply (issue #18)",
     "solver": "BtrPlace: valid, ≤ 30 s, ≤ 4 GB, ≤ min + 5 %; generated: ≤ lower bound + 2 %, ≤ 10 s",
@@ -61,6 +63,10 @@ MEASURES: dict[str, str] = {
     "half a second); latency = manager apply time - report sent_at; manager CPU includes its reaped "
     "decision processes, of it the event loop's thread (the rest is gRPC's threads); driver CPU "
     "is the processes playing the agents, on the same cores",
+    "ingest-path": "the manager's parse (wire guard), decode (the stream's ReportDecoder) and "
+    "apply (handle_report) of the ingest benchmark's report bytes, one report per agent per "
+    "simulated period, in process: no gRPC, no event loop between reports (in a running manager "
+    "the same code measured about twice as long per report: docs/control.md)",
     "agent": "RSS at the end, at the window's start and its largest sample (the window starts "
     "5 s after the agent's first memory settling, 10 s after its start), peak_rss_mb since the agent started "
     "(start-up included), and the least-squares slope of RSS sampled every 10 s over the window "
@@ -104,6 +110,15 @@ HEADLINE: dict[str, tuple[str, ...]] = {
         "rejected",
         "not_applied",
         "decisions",
+    ),
+    "ingest-path": (
+        "agents",
+        "us_per_report",
+        "parse_us_per_report",
+        "decode_us_per_report",
+        "apply_us_per_report",
+        "cores_at_period",
+        "rss_mb",
     ),
     "agent": (
         "vms",

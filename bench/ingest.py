@@ -83,7 +83,7 @@ def _check(args: argparse.Namespace) -> None:
 # ---- driver processes ---------------------------------------------------------------------
 
 
-def _hello(node_id: str, vms: int) -> node_pb2.NodeLinkServiceConnectRequest:
+def hello_message(node_id: str) -> node_pb2.NodeLinkServiceConnectRequest:
     return node_pb2.NodeLinkServiceConnectRequest(
         hello=node_pb2.NodeHello(
             node_id=node_id,
@@ -98,7 +98,7 @@ def _hello(node_id: str, vms: int) -> node_pb2.NodeLinkServiceConnectRequest:
     )
 
 
-def _report(node_id: str, vms: int, listed: bool) -> node_pb2.NodeLinkServiceConnectRequest:
+def report_message(node_id: str, vms: int, listed: bool) -> node_pb2.NodeLinkServiceConnectRequest:
     """A report as agents send it (their encoder, in columns with the integers in one block):
     `listed`, with the VMs' uuids and names (a stream's first report), else saying they are
     the same (every later one)."""
@@ -127,14 +127,14 @@ async def _agent(
     `sent`."""
     phase_s = report_phase_s(node_id, period_s)
     await asyncio.sleep(phase_s)
-    first, later = _report(node_id, vms, True), _report(node_id, vms, False)
+    first, later = report_message(node_id, vms, True), report_message(node_id, vms, False)
     loop = asyncio.get_running_loop()
     sequence = 0
     attempt = 0
     while not stop.is_set():
         try:
             call = stub.Connect()
-            await call.write(_hello(node_id, vms))
+            await call.write(hello_message(node_id))
             await call.read()  # hello ack
             attempt = 0
             msg = first  # a new stream: list the VMs again, at once

@@ -20,6 +20,10 @@ from vmgrid.bench.context import MachineContext
 # name -> (module, one-line help)
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "ingest": ("vmgrid.bench.ingest", "report ingestion by a cluster manager from N agents"),
+    "ingest-path": (
+        "vmgrid.bench.ingest_path",
+        "the cluster manager's Python per report (parse, decode, apply), in process, no gRPC",
+    ),
     "agent": (
         "vmgrid.bench.agent",
         "footprint of one node agent on a test-driver node or a lab host",

@@ -43,6 +43,7 @@ run() {
 
 FILTERS=("$@")
 run ingest ingest --agents 2000 --vms-per-agent 20 --period 1 --seconds 30
+run ingest-path ingest-path --agents 2000 --vms-per-agent 20
 run agent agent --vms 50 --seconds 30
 run history history --nodes 100 --vms-per-node 20 --minutes 10
 run solver-issue-100 solver tests/data/btrplace/std-perf-issue-100.json.gz --timeout 25
