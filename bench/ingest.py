@@ -238,11 +238,18 @@ def _decisions(metrics_address: str, floor: bool = False) -> tuple[float, float]
     return values["count"], values["sum"]
 
 
+def manager_periods_ms(period_s: float) -> tuple[int, int]:
+    """(report period, heartbeat timeout) in ms of a manager whose agents report every
+    `period_s`: the timeout ten periods, at least 10 s."""
+    period_ms = max(1, int(period_s * 1000))
+    return period_ms, max(10000, 10 * period_ms)
+
+
 def _start_manager(
     workdir: str, period_s: float, extra: list[str], metrics_address: str
 ) -> tuple[subprocess.Popen[bytes], str]:
     ready = Path(workdir) / "address"
-    period_ms = max(1, int(period_s * 1000))
+    period_ms, heartbeat_ms = manager_periods_ms(period_s)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -256,7 +263,7 @@ def _start_manager(
             "--report-period-ms",
             str(period_ms),
             "--heartbeat-timeout-ms",
-            str(max(10000, 10 * period_ms)),
+            str(heartbeat_ms),
             "--log-level",
             "WARNING",
             "--state-dir",

@@ -30,7 +30,7 @@ from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.agents.cluster.service.main import GC_THRESHOLDS
 from vmgrid.agents.common import node_codec as codec
 from vmgrid.agents.common.wire_guard import Refused, safe_deserializer
-from vmgrid.bench.ingest import hello_message, report_message
+from vmgrid.bench.ingest import hello_message, manager_periods_ms, report_message
 from vmgrid.bench.procstat import rss_mb
 from vmgrid.v1 import node_pb2
 
@@ -55,14 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _check(args: argparse.Namespace) -> None:
     bad = [
-        f"--{name.replace('_', '-')} {value}"
-        for name, value, least in (
-            ("agents", args.agents, 1),
-            ("vms_per_agent", args.vms_per_agent, 1),
-            ("rounds", args.rounds, 1),
-            ("warmup", args.warmup, 1),
-        )
-        if value < least
+        f"--{name.replace('_', '-')} {getattr(args, name)}"
+        for name in ("agents", "vms_per_agent", "rounds", "warmup")
+        if getattr(args, name) < 1
     ]
     if args.period <= 0:
         bad.append(f"--period {args.period}")
@@ -78,15 +73,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def ingest(args: argparse.Namespace) -> tuple[ClusterManager, dict[str, Any]]:
-    """The manager fed every round, and the result line's figures."""
+    """The manager fed every round, and the result line's figures; the process's collector
+    runs with the manager's settings meanwhile and with its own again afterwards."""
     _check(args)
-    gc.set_threshold(*GC_THRESHOLDS)  # the manager's collector settings
+    before = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        return _ingest(args)
+    finally:
+        gc.set_threshold(*before)
+
+
+def _ingest(args: argparse.Namespace) -> tuple[ClusterManager, dict[str, Any]]:
     period_ns = int(args.period * 1e9)
+    period_ms, heartbeat_ms = manager_periods_ms(args.period)
     manager = ClusterManager(
         ClusterConfig(
-            cluster_id="bench",
-            report_period_ms=max(1, period_ns // 10**6),
-            heartbeat_timeout_ms=max(10_000, 10 * period_ns // 10**6 + 1),
+            cluster_id="bench", report_period_ms=period_ms, heartbeat_timeout_ms=heartbeat_ms
         )
     )
     parse = safe_deserializer(node_pb2.NodeLinkServiceConnectRequest.FromString)

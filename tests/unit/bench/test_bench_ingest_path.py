@@ -4,6 +4,8 @@ the wire's codec, as the simulated agents send it; bad sizes are refused naming 
 from __future__ import annotations
 
 import argparse
+import gc
+from itertools import pairwise
 
 import pytest
 from vmgrid.agents.cluster.state.state import NodeStatus
@@ -33,7 +35,17 @@ def test_every_round_reaches_each_node_as_its_agent_sent_it() -> None:
     assert 0 < last - first < 10**9
     history = manager.state.node_usage_history(views[0].node_id, 0)
     samples = history.times_unix_ms[history.buckets :]
-    assert [b - a for a, b in zip(samples, samples[1:], strict=False)] == [1000, 1000, 1000]
+    assert [b - a for a, b in pairwise(samples)] == [1000, 1000, 1000]
+
+
+def test_the_collector_settings_are_given_back() -> None:
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        run(args())
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
 
 
 def test_the_figures_add_up() -> None:
