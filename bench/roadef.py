@@ -26,19 +26,29 @@ from typing import Any
 
 from vmgrid.solver.roadef.checker import check
 from vmgrid.solver.roadef.instance import format_assignment, parse_assignment, parse_model
-from vmgrid.solver.roadef.solve import RoadefOptions, solve_roadef
+from vmgrid.solver.roadef.solve import TRANSIENT_DESCENTS, RoadefOptions, solve_roadef
 
 WRITE_MARGIN_S = 1.0
 
-THREAD_FLAGS: dict[str, str] = {
-    "walk_threads": "annealing walks run side by side, each with its own heat and seed, the "
-    "cheapest kept; 1 runs one at a time",
-    "descent_threads": "zero-temperature walks run side by side in each chunk of the first "
-    "local search's plain part, the lowest kept",
-    "locked_descent_threads": "the same in each of its locked parts, on instances with a "
-    "transient resource",
+THREAD_FLAGS: dict[str, tuple[str, str]] = {
+    "walk_threads": (
+        "annealing walks run side by side, each with its own heat and seed, the cheapest kept; "
+        "1 runs one at a time",
+        str(RoadefOptions().walk_threads),
+    ),
+    "descent_threads": (
+        "zero-temperature walks run side by side in each chunk of the first local search's "
+        "plain part, the lowest kept",
+        f"{TRANSIENT_DESCENTS} on an instance with a transient resource, else 1",
+    ),
+    "locked_descent_threads": (
+        "the same in each of its locked parts, which instances with a transient resource have",
+        str(TRANSIENT_DESCENTS),
+    ),
 }
-"""RoadefOptions fields set by a flag of the same name (`_flag`), each a count of at least 1."""
+"""RoadefOptions fields set by a flag of the same name (`_flag`), each a count of at least 1:
+what the flag's help says of it, and of its default (`solve.descents_for` chooses the
+descents' by instance)."""
 
 
 def _flag(field: str) -> str:
@@ -74,10 +84,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"and swaps only (default {RoadefOptions().walk_chains})",
     )
     defaults = RoadefOptions()
-    for field, what in THREAD_FLAGS.items():
-        default = getattr(defaults, field)
+    for field, (what, default) in THREAD_FLAGS.items():
         parser.add_argument(
-            _flag(field), type=int, default=default, help=f"{what} (default {default})"
+            _flag(field),
+            type=int,
+            default=getattr(defaults, field),
+            help=f"{what} (default {default})",
         )
     parser.add_argument(
         "--first-search",
@@ -156,7 +168,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.workers < 1:
         raise ValueError(f"--workers is {args.workers}, expected at least 1")
     for field in THREAD_FLAGS:
-        if getattr(args, field) < 1:
+        if getattr(args, field) is not None and getattr(args, field) < 1:
             raise ValueError(f"{_flag(field)} is {getattr(args, field)}, expected at least 1")
     start = time.monotonic()
     name = args.name or instance_name(args.model)

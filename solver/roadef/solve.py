@@ -85,17 +85,16 @@ class RoadefOptions:
     """Annealing walks run side by side, each from the same state with its own seed and heat;
     the cheapest is kept. The walk tail uses one core otherwise, where CP-SAT's steps use
     `workers`."""
-    descent_threads: int = 1
+    descent_threads: int | None = None
     """Zero-temperature walks run side by side in each chunk of the first local search's
-    plain part (lock weight 0; `descent.descend`), the one ending lowest kept. 2 there gave
-    b_02 (no transient resource: its only part) 0.99-1.08 % where 1 gives 0.46-0.74 % (docs/
-    solver.md, "Walks side by side")."""
-    locked_descent_threads: int = 1
+    plain part (lock weight 0; `descent.descend`), the one ending lowest kept; None: as
+    `descents_for` says (2 on an instance with a transient resource, else 1). On b_02 (no
+    transient resource: its only part is the plain one) 2 gave 0.99-1.08 % where 1 gives
+    0.46-0.74 %; on b_01 (a transient resource) 2 in every part gave 0.13-0.97 % where 1 gives
+    0.90-2.03 % (docs/solver.md, "Walks side by side" and "Descents by instance")."""
+    locked_descent_threads: int | None = None
     """The same in each locked part (lock weight above 0, instances with a transient
-    resource), the one ending lowest by steered cost kept. 2 in every part gave b_01
-    0.13-0.63 % where 1 gives 0.90-2.03 %; 2 in the locked parts only gave b_01 0.62-1.75 %
-    and a1_4 -1.68 to 1.86 % (docs/solver.md, "Two descents in the locked parts"): not
-    the default."""
+    resource), the one ending lowest by steered cost kept; None: `TRANSIENT_DESCENTS`."""
     locks: tuple[float, ...] = (1.0, 0.5, 0.25)
     """Weights of the transient capacity a move locks at home (see `local.shift_pass`), one
     part of the first local search each, before a plain part; empty turns them off."""
@@ -110,6 +109,24 @@ class RoadefResult:
 
 
 Progress = Callable[[str], None]
+
+
+TRANSIENT_DESCENTS = 2
+"""Descents side by side in every part of the first local search on an instance with a
+transient resource, unless the options name a number."""
+
+
+def descents_for(instance: RoadefInstance, options: RoadefOptions, locked: bool) -> int:
+    """Zero-temperature walks side by side in a part of the first local search (a locked part
+    or the plain one): the options' number, or by default `TRANSIENT_DESCENTS` where the
+    instance has a transient resource and 1 where it has none. A second descent in the plain
+    part lowered where b_01's first search ends (3,382-3,403 M against 3,434-3,454 M), which
+    its final cost follows, and cost b_02, which has no transient resource, about half a
+    point (docs/solver.md)."""
+    chosen = options.locked_descent_threads if locked else options.descent_threads
+    if chosen is not None:
+        return chosen
+    return TRANSIENT_DESCENTS if locked or bool(instance.transient.any()) else 1
 
 
 def solve_roadef(
@@ -141,7 +158,7 @@ def solve_roadef(
         before, began = state.total, time.monotonic()
         part_end = start + opts.local_share * timeout * (k + 1) / parts
         if compiled:
-            threads = opts.locked_descent_threads if lock > 0 else opts.descent_threads
+            threads = descents_for(instance, opts, locked=lock > 0)
             state = descend(state, lock, part_end, rng, opts.walk_chains, threads=threads)
             if k == parts - 1:  # one round of best-improvement moves the random walk missed
                 before, began = state.total, time.monotonic()

@@ -10,6 +10,7 @@ from roadef_cases import TINY_INITIAL, TINY_MODEL
 from vmgrid.bench.main import main
 from vmgrid.solver.roadef.checker import check
 from vmgrid.solver.roadef.instance import parse_assignment, parse_model
+from vmgrid.solver.roadef.solve import RoadefOptions
 from vmgrid.solver.roadef.walk import available as walk_available
 
 DATA = Path(__file__).parents[2] / "data" / "roadef"
@@ -117,3 +118,44 @@ def test_missing_model_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["roadef", str(tmp_path / "nope.txt"), str(tmp_path / "a.txt")]) == 2
     err = capsys.readouterr().err
     assert "cannot read" in err and "nope.txt" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "counts"),
+    [
+        ([], (2, None, None)),
+        (
+            ["--walk-threads", "3", "--descent-threads", "4", "--locked-descent-threads", "5"],
+            (3, 4, 5),
+        ),
+        (["--descent-threads", "1"], (2, 1, None)),
+    ],
+)
+def test_thread_flags_reach_the_solver_and_unset_descents_are_left_to_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra: list[str],
+    counts: tuple[int, int | None, int | None],
+) -> None:
+    """Each thread flag sets its option; descents not named stay None, for the solver to
+    choose by instance (solve.descents_for), and the help says which default applies."""
+    import vmgrid.bench.roadef as bench_roadef
+
+    seen: list[RoadefOptions] = []
+    real = bench_roadef.solve_roadef
+
+    def recording(instance, initial, budget, options, progress):  # type: ignore[no-untyped-def]
+        seen.append(options)
+        return real(instance, initial, budget, options, progress)
+
+    monkeypatch.setattr(bench_roadef, "solve_roadef", recording)
+    model, assignment = _write_tiny(tmp_path)
+    assert main(["roadef", str(model), str(assignment), "--timeout", "2", *extra, "--json"]) == 0
+    (options,) = seen
+    assert (options.walk_threads, options.descent_threads, options.locked_descent_threads) == counts
+    with pytest.raises(SystemExit):
+        main(["roadef", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "the lowest kept (default 2 on an instance with a transient resource, else 1)" in said
+    assert "which instances with a transient resource have (default 2)" in said

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,9 +12,14 @@ from hypothesis import strategies as st
 from roadef_cases import CHAIN_MODEL, generated_instance
 from vmgrid.solver.roadef.checker import check
 from vmgrid.solver.roadef.descent import descend, steered_cost
-from vmgrid.solver.roadef.instance import parse_assignment, parse_model
+from vmgrid.solver.roadef.instance import RoadefInstance, parse_assignment, parse_model
 from vmgrid.solver.roadef.local import lock_weight
-from vmgrid.solver.roadef.solve import RoadefOptions, solve_roadef
+from vmgrid.solver.roadef.solve import (
+    TRANSIENT_DESCENTS,
+    RoadefOptions,
+    descents_for,
+    solve_roadef,
+)
 from vmgrid.solver.roadef.state import AssignmentState
 from vmgrid.solver.roadef.walk import available
 
@@ -96,13 +102,14 @@ def test_search_with_either_first_search_is_valid_and_no_worse(first_walk: bool)
         assert result.stats["first_walk"] == int(first_walk)
 
 
-def test_locked_parts_and_the_plain_part_each_run_their_own_number_of_descents(
+def _descents_per_part(
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Each locked part (lock weight above 0) runs `locked_descent_threads` walks side by
-    side, the plain part `descent_threads`, and the answer stays valid."""
-    if not available():
-        pytest.skip("no C compiler for the walk")
+    instance: RoadefInstance,
+    initial: np.ndarray,
+    options: RoadefOptions,
+) -> list[tuple[float, int]]:
+    """(lock weight, walks side by side) of each part of the first local search, in order;
+    the answer graded valid by the checker."""
     import vmgrid.solver.roadef.solve as solve_module
 
     calls: list[tuple[float, int]] = []
@@ -112,12 +119,40 @@ def test_locked_parts_and_the_plain_part_each_run_their_own_number_of_descents(
         return descend(state, lock, deadline, rng, chains, threads=threads)
 
     monkeypatch.setattr(solve_module, "descend", recording)
-    instance, initial = generated_instance(1)
-    assert instance.transient.any()
-    options = RoadefOptions(seed=1, workers=1, walk_step=0, locked_descent_threads=3)
     result = solve_roadef(instance, initial, 2.0, options)
-    assert [lock for lock, _ in calls] == [*options.locks, 0.0]
-    assert {threads for lock, threads in calls if lock > 0} == {3}
-    assert [threads for lock, threads in calls if lock == 0] == [options.descent_threads]
     report = check(instance, initial, result.assignment)
     assert report.valid and report.cost.total == result.cost <= result.original_cost
+    return calls
+
+
+def test_locked_parts_and_the_plain_part_each_run_their_own_number_of_descents(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each locked part (lock weight above 0) runs `locked_descent_threads` walks side by
+    side, the plain part `descent_threads`, and the answer stays valid."""
+    instance, initial = generated_instance(1)
+    assert instance.transient.any()
+    options = RoadefOptions(
+        seed=1, workers=1, walk_step=0, locked_descent_threads=3, descent_threads=1
+    )
+    calls = _descents_per_part(monkeypatch, instance, initial, options)
+    assert calls == [*((lock, 3) for lock in options.locks), (0.0, 1)]
+
+
+def test_by_default_every_part_runs_two_descents_where_a_resource_is_transient(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the defaults, an instance with a transient resource gets TRANSIENT_DESCENTS walks
+    side by side in every part, locked and plain; the same instance without one has only the
+    plain part, with one walk."""
+    instance, initial = generated_instance(1)
+    assert instance.transient.any()
+    options = RoadefOptions(seed=1, workers=1, walk_step=0)
+    calls = _descents_per_part(monkeypatch, instance, initial, options)
+    assert calls == [(lock, TRANSIENT_DESCENTS) for lock in (*options.locks, 0.0)]
+    assert TRANSIENT_DESCENTS == 2
+    plain = replace(instance, transient=np.zeros_like(instance.transient))
+    assert _descents_per_part(monkeypatch, plain, initial, options) == [(0.0, 1)]
+    assert [descents_for(plain, options, locked) for locked in (False, True)] == [1, 2]
+    named = RoadefOptions(descent_threads=3)
+    assert descents_for(plain, named, False) == descents_for(instance, named, False) == 3
