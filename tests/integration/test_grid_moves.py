@@ -84,6 +84,36 @@ def test_a_move_out_that_would_break_a_rule_of_the_source_is_refused_naming_it(
     asyncio.run(asyncio.wait_for(go(), 150))
 
 
+def test_a_move_in_that_no_node_could_take_without_breaking_a_rule_is_refused_at_the_source(
+    tmp_path: Path,
+) -> None:
+    """A gather of the VM with one whose node is lost binds it to that node (its VMs come back
+    with it): the destination's applier would refuse its start on any other, so the
+    reservation is refused, naming the rule, while the VM is still at its source (it used to
+    be reserved, leave its source and then wait for a start refused at every retry)."""
+
+    async def go() -> None:
+        async with two_clusters(tmp_path) as grid:
+            vm = first_vm(grid, "c1")
+            c2 = grid.runtimes["c2"].manager.state
+            node = c2.views()[0].node_id
+            partner = c2.views()[0].vms[0].uuid
+            c2.rules.add("together", make("gather", vms=(vm, partner)))
+            sim = grid.sims["c2"]
+            sim.processes[list(sim.node_vms).index(node)].kill()
+            c2._nodes[node].last_seen_monotonic -= c2.heartbeat_timeout_s + 1  # noqa: SLF001
+            assert node in c2.check_timeouts()
+            mover = grid.coordinator.mover
+            plan_id = mover.migrate_vm(vm, "c2", bandwidth_cap_bps=1_000_000_000)
+            assert await asyncio.wait_for(mover.wait(plan_id), 60) is PlanStatus.FAILED
+            (move,) = mover.moves(plan_id)
+            assert "reservation refused" in move.message, move.message
+            assert "would break rule together" in move.message, move.message
+            assert [(c, s) for c, _, s in grid.where(vm)] == [("c1", "running")]
+
+    asyncio.run(asyncio.wait_for(go(), 150))
+
+
 def test_failure_mid_move_releases_the_reservation_and_the_vm_stays_at_the_source(
     tmp_path: Path,
 ) -> None:

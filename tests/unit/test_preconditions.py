@@ -9,6 +9,7 @@ from vmgrid.agents.cluster.act.preconditions import Preconditions
 from vmgrid.agents.cluster.link.manager import ClusterManager
 from vmgrid.agents.cluster.service.config import ClusterConfig
 from vmgrid.solver.constraints import Gather, Spread
+from vmgrid.solver.model import VM, VMState
 from vmgrid.solver.plan import Action, ActionKind
 
 GIB = 2**30
@@ -132,3 +133,22 @@ def test_a_lost_nodes_vm_that_a_plan_holds_does_not_bind_the_others() -> None:
     assert refused.verdict is Verdict.STALE and "rule ab" in refused.reason
     held.update({"a", "b"})
     assert checks.check(restart).verdict is Verdict.READY
+
+
+def test_an_arrival_is_judged_as_its_start_will_be() -> None:
+    """`arrival_breaks` (what a grid reservation and arrival ask) names the rules `check`
+    refuses the start for, on the same model: a gather partner on a lost node binds the VM to
+    that node, so the rule is named for every other node; once it is reported impossible (as
+    a grid arrival that must start does), neither refuses any more."""
+    manager = cluster({"n1": [("a", m.VmState.RUNNING)], "n2": [], "n3": []})
+    manager.state.rules.add("ab", Gather(("a", "b")))
+    checks = Preconditions(manager.state, lambda node: [])
+    arriving = VM("b", {"cpu": 100, "memory": 1024}, VMState.READY, None, {"name": "b"})
+    assert [r.rule_id for r in checks.arrival_breaks("n3", arriving)] == ["ab"]
+    assert checks.arrival_breaks("n1", arriving) == []
+    _lose(manager, "n1")
+    assert [r.rule_id for r in checks.arrival_breaks("n3", arriving)] == ["ab"]
+    manager.state.report_impossible("ab", "b arrived on n3")
+    assert checks.arrival_breaks("n3", arriving) == []
+    manager.state.rules.add("ac", Spread(("a", "c")))
+    assert checks.arrival_breaks("n3", arriving) == []  # a rule not naming b or n3

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable
 
 from vmgrid.agents import model as m
 from vmgrid.agents.cluster.act.executor import READY, Check, Verdict
-from vmgrid.agents.cluster.rules.check import arrival_refusal, involving
+from vmgrid.agents.cluster.rules.check import arrival_refusal, involving, refusing_rules
+from vmgrid.agents.cluster.rules.store import Rule
 from vmgrid.agents.cluster.state.solver_view import (
     ViewOptions,
     node_capacity,
@@ -144,18 +145,37 @@ class Preconditions:
     def _rules(self, destination: str, vm: m.VmUsage) -> Check:
         """STALE when the VM on `destination` would break a placement rule that holds now
         (rules reported impossible excepted)."""
-        state = self._state
-        rules = involving(state.rules.kept(), [vm.uuid], [destination])
-        if not rules:
+        judged = self._arrival_model(destination, vm.uuid)
+        if judged is None:
             return READY
-        snapshot = state.snapshot(copy_history=False)
-        model = self._with_moves_done(to_model(snapshot), vm.uuid)
-        model = self._with_lost_vms(model, snapshot.nodes, vm.uuid)
+        rules, model = judged
         arriving = model.vms.get(vm.uuid) or VM(
             vm.uuid, vm_demand(vm, (), 1), VMState.READY, None, {"name": vm.name}
         )
         refusal = arrival_refusal(rules, model, arriving, destination)
         return Check(Verdict.STALE, refusal) if refusal else READY
+
+    def arrival_breaks(self, destination: str, vm: VM) -> list[Rule]:
+        """The rules `check` refuses `vm` starting on `destination` for: those that hold now
+        and would not with it running there, judged as every arrival is (migrations under
+        way counted on their destinations, a lost node's VMs where they were last seen); the
+        VM as the state counts it when the state knows it. Empty when it breaks none."""
+        judged = self._arrival_model(destination, vm.name)
+        if judged is None:
+            return []
+        rules, model = judged
+        return refusing_rules(rules, model, model.vms.get(vm.name) or vm, destination)
+
+    def _arrival_model(self, destination: str, vm_uuid: str) -> tuple[list[Rule], Model] | None:
+        """The kept rules an arrival of `vm_uuid` on `destination` may break, and the model
+        they are judged on; None when no rule is involved."""
+        state = self._state
+        rules = involving(state.rules.kept(), [vm_uuid], [destination])
+        if not rules:
+            return None
+        snapshot = state.snapshot(copy_history=False)
+        model = self._with_moves_done(to_model(snapshot), vm_uuid)
+        return rules, self._with_lost_vms(model, snapshot.nodes, vm_uuid)
 
     def _interrupted_simulation(self, action: Action) -> bool:
         """True when a simulated migration stopped between its steps (the manager was killed

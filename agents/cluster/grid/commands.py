@@ -25,11 +25,12 @@ from vmgrid.agents import model as am
 from vmgrid.agents.cluster.act.driver import DriverOptions, simulated_domain_xml
 from vmgrid.agents.cluster.act.executor import PlanExecutor
 from vmgrid.agents.cluster.act.oneshot import one_action, run_or_raise
+from vmgrid.agents.cluster.act.preconditions import Preconditions
 from vmgrid.agents.cluster.grid.journal import GridJournal, Reservation, ReservationState
 from vmgrid.agents.cluster.grid.reservations import demand, place
 from vmgrid.agents.cluster.jobs.fault_tolerance import for_manager
 from vmgrid.agents.cluster.link.manager import ClusterManager
-from vmgrid.agents.cluster.rules.check import departure_refusal, involving, refusing_rules
+from vmgrid.agents.cluster.rules.check import departure_refusal, involving
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound, VmgridError
 from vmgrid.agents.jobmodel import JobRecord, JobState
@@ -51,6 +52,7 @@ class GridCommandHandler:
         self,
         manager: ClusterManager,
         executor: PlanExecutor,
+        arrivals: Preconditions,
         journal_path: str,
         options: DriverOptions | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
@@ -58,6 +60,9 @@ class GridCommandHandler:
         self.manager = manager
         self.executor = executor
         """Arrivals start and simulated departures stop through the cluster's applier."""
+        self.arrivals = arrivals
+        """The applier's own re-check (the executor's driver's): a reservation and an arrival
+        are judged against the rules exactly as the start that follows will be."""
         self.journal = GridJournal(journal_path)
         self._options = options or DriverOptions()
         self._clock_ns = clock_ns
@@ -161,6 +166,7 @@ class GridCommandHandler:
             node = await asyncio.to_thread(
                 place, snapshot, cmd.vm, cmd.reservation_id, self.reserved()
             )
+            self._refuse_if_it_breaks(cmd.vm, node)
             simulated = self.manager.state.view(node).identity.simulated
             existing = Reservation(
                 cmd.reservation_id,
@@ -314,17 +320,28 @@ class GridCommandHandler:
         start = one_action(ActionKind.BOOT_VM, vm.uuid, reason, dst=r.node_id)
         await run_or_raise(self.executor, f"grid-{cid}-start", [start], origin="grid")
 
+    def _refuse_if_it_breaks(self, vm: gm.VmDemand, node: str) -> None:
+        """FailedPrecondition naming the rule when the VM starting on `node` would break one,
+        as the applier judges it. The placement posts only the rules over connected nodes; a
+        gather whose other member sits on a lost node binds the VM to that node (its VMs come
+        back with it), so no node can take it now: the move is refused while the VM is still
+        at its source, rather than found out once it has left."""
+        broken = self.arrivals.arrival_breaks(node, _arriving(vm))
+        if broken:
+            rule = broken[0]
+            raise FailedPrecondition(
+                f"{vm.name or vm.vm_uuid} on {node} would break rule {rule.rule_id} "
+                f"{rule.constraint.label()} (judged as its start would be: the VMs of a lost "
+                "node count where they were last seen)"
+            )
+
     def _rules_it_breaks(self, r: Reservation) -> None:
         """The VM has left its source cluster: it starts here whatever happens. A rule its
-        reserved node breaks (one added since the reservation, say) is reported impossible
-        rather than leave the VM running nowhere."""
+        reserved node breaks, as the applier judges the start (one added since the
+        reservation, or whose other VMs' node was lost since), is reported impossible rather
+        than leave the VM running nowhere."""
         state = self.manager.state
-        rules = involving(state.rules.kept(), [r.vm.vm_uuid], [r.node_id])
-        if not rules:
-            return
-        model = to_model(state.snapshot())
-        arriving = VM(r.vm.vm_uuid, demand(r.vm), VMState.READY, None, {"name": r.vm.name})
-        for rule in refusing_rules(rules, model, arriving, r.node_id):
+        for rule in self.arrivals.arrival_breaks(r.node_id, _arriving(r.vm)):
             why = f"{r.vm.name or r.vm.vm_uuid} arrived on {r.node_id}, reserved before the rule"
             state.report_impossible(rule.rule_id, why)
 
@@ -355,6 +372,12 @@ class GridCommandHandler:
             )
         self.journal.put_reservation(_with_state(r, ReservationState.RELEASED))
         return self._done(cmd.command_id, f"released the room on {r.node_id}")
+
+
+def _arriving(vm: gm.VmDemand) -> VM:
+    """An arriving VM as the solver's model counts it before it starts (by its own uuid, so
+    the cluster's rules that name it apply)."""
+    return VM(vm.vm_uuid, demand(vm), VMState.READY, None, {"name": vm.name})
 
 
 def _with_state(r: Reservation, state: ReservationState) -> Reservation:

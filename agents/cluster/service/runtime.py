@@ -309,7 +309,11 @@ class ClusterRuntime:
                 self.options.summary_period_s,
             )
             self.grid_commands = GridCommandHandler(
-                self.manager, self.executor, self.options.journal_path, self.options.driver
+                self.manager,
+                self.executor,
+                self.driver.preconditions,
+                self.options.journal_path,
+                self.options.driver,
             )
             self.uplink.command_handler = self.grid_commands.handle
             self.uplink.start()
