@@ -90,7 +90,7 @@ class RoadefOptions:
     plain part (lock weight 0; `descent.descend`), the one ending lowest kept; None: as
     `descents_for` says (2 on an instance with a transient resource, else 1). On b_02 (no
     transient resource: its only part is the plain one) 2 gave 0.99-1.08 % where 1 gives
-    0.46-0.74 %; on b_01 (a transient resource) 2 in every part gave 0.13-0.97 % where 1 gives
+    0.46-0.74 %; on b_01 (a transient resource) 2 in every part gave 0.13-1.34 % where 1 gives
     0.90-2.03 % (docs/solver.md, "Walks side by side" and "Descents by instance")."""
     locked_descent_threads: int | None = None
     """The same in each locked part (lock weight above 0, instances with a transient
