@@ -168,8 +168,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.workers < 1:
         raise ValueError(f"--workers is {args.workers}, expected at least 1")
     for field in THREAD_FLAGS:
-        if getattr(args, field) is not None and getattr(args, field) < 1:
-            raise ValueError(f"{_flag(field)} is {getattr(args, field)}, expected at least 1")
+        count = getattr(args, field)  # None: left to the solver (solve.descents_for)
+        if count is not None and count < 1:
+            raise ValueError(f"{_flag(field)} is {count}, expected at least 1")
     start = time.monotonic()
     name = args.name or instance_name(args.model)
     reference = reference_row(args.reference, args.model, name)

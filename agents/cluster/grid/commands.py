@@ -27,14 +27,13 @@ from vmgrid.agents.cluster.act.executor import PlanExecutor
 from vmgrid.agents.cluster.act.oneshot import one_action, run_or_raise
 from vmgrid.agents.cluster.act.preconditions import Preconditions
 from vmgrid.agents.cluster.grid.journal import GridJournal, Reservation, ReservationState
-from vmgrid.agents.cluster.grid.reservations import demand, place
+from vmgrid.agents.cluster.grid.reservations import arriving_vm, place
 from vmgrid.agents.cluster.jobs.fault_tolerance import for_manager
 from vmgrid.agents.cluster.link.manager import ClusterManager
-from vmgrid.agents.cluster.rules.check import departure_refusal, involving
+from vmgrid.agents.cluster.rules.check import arrival_refusal_of, departure_refusal, involving
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound, VmgridError
 from vmgrid.agents.jobmodel import JobRecord, JobState
-from vmgrid.solver.model import VM, VMState
 from vmgrid.solver.plan import ActionKind
 
 log = logging.getLogger(__name__)
@@ -326,13 +325,12 @@ class GridCommandHandler:
         gather whose other member sits on a lost node binds the VM to that node (its VMs come
         back with it), so no node can take it now: the move is refused while the VM is still
         at its source, rather than found out once it has left."""
-        broken = self.arrivals.arrival_breaks(node, _arriving(vm))
+        arriving = arriving_vm(vm)
+        broken = self.arrivals.arrival_breaks(node, arriving)
         if broken:
-            rule = broken[0]
             raise FailedPrecondition(
-                f"{vm.name or vm.vm_uuid} on {node} would break rule {rule.rule_id} "
-                f"{rule.constraint.label()} (judged as its start would be: the VMs of a lost "
-                "node count where they were last seen)"
+                f"{arrival_refusal_of(broken[0], arriving, node)} (judged as its start would "
+                "be: the VMs of a lost node count where they were last seen)"
             )
 
     def _rules_it_breaks(self, r: Reservation) -> None:
@@ -341,7 +339,7 @@ class GridCommandHandler:
         reservation, or whose other VMs' node was lost since), is reported impossible rather
         than leave the VM running nowhere."""
         state = self.manager.state
-        for rule in self.arrivals.arrival_breaks(r.node_id, _arriving(r.vm)):
+        for rule in self.arrivals.arrival_breaks(r.node_id, arriving_vm(r.vm)):
             why = f"{r.vm.name or r.vm.vm_uuid} arrived on {r.node_id}, reserved before the rule"
             state.report_impossible(rule.rule_id, why)
 
@@ -372,12 +370,6 @@ class GridCommandHandler:
             )
         self.journal.put_reservation(_with_state(r, ReservationState.RELEASED))
         return self._done(cmd.command_id, f"released the room on {r.node_id}")
-
-
-def _arriving(vm: gm.VmDemand) -> VM:
-    """An arriving VM as the solver's model counts it before it starts (by its own uuid, so
-    the cluster's rules that name it apply)."""
-    return VM(vm.vm_uuid, demand(vm), VMState.READY, None, {"name": vm.name})
 
 
 def _with_state(r: Reservation, state: ReservationState) -> Reservation:

@@ -45,6 +45,12 @@ def demand(vm: gm.VmDemand) -> dict[str, int]:
     }
 
 
+def arriving_vm(vm: gm.VmDemand) -> VM:
+    """An arriving VM as the cluster's model counts it before it starts: by its own uuid, so
+    the cluster's rules that name it apply."""
+    return VM(vm.vm_uuid, demand(vm), VMState.READY, None, {"name": vm.name})
+
+
 def _name(reservation_id: str) -> str:
     return f"reservation:{reservation_id}"
 
@@ -62,8 +68,8 @@ def place(
         for r in held
         if r.node_id in base.nodes
     ]
-    arriving = vm.vm_uuid  # by its own uuid, so the cluster's rules that name it apply
-    vms.append(VM(arriving, demand(vm), VMState.READY))
+    arriving = vm.vm_uuid
+    vms.append(arriving_vm(vm))
     model = Model.of(base.nodes.values(), vms)
     draining = tuple(n for n, node in base.nodes.items() if node.attributes.get("draining"))
     constraints: list[Constraint] = [Running((arriving,))]

@@ -86,9 +86,11 @@ def arrival_refusal(rules: Iterable[Rule], model: Model, vm: VM, destination: st
     """Why `vm` running on `destination` (moved there, started or restarted there) would break
     a rule that holds in `model`; empty when it breaks none."""
     refusing = refusing_rules(rules, model, vm, destination)
-    if not refusing:
-        return ""
-    rule = refusing[0]
+    return arrival_refusal_of(refusing[0], vm, destination) if refusing else ""
+
+
+def arrival_refusal_of(rule: Rule, vm: VM, destination: str) -> str:
+    """The words of a refusal: `vm` on `destination` would break `rule`."""
     name = str(vm.attributes.get("name") or vm.name)
     return f"{name} on {destination} would break rule {rule.rule_id} {rule.constraint.label()}"
 
