@@ -340,6 +340,10 @@ class GridMover:
         result = await self.coordinator.send_grid_command(move.dst, command)
         if result.state is not m.GridCommandState.SUCCEEDED:
             log.warning("commit of %s failed, retrying: %s", move.move_id, result.message)
+            why = f"commit failed, retrying: {result.message}"
+            if why != move.message:  # the move says why it waits; an event when that changes
+                move = replace(move, message=why)
+                self._publish(move.plan_id, why, self._save(move))
             await asyncio.sleep(2.0)
             return move  # the VM left its source: roll forward only (a new attempt)
         done = replace(move, phase=Phase.DONE, message=result.message)

@@ -8,11 +8,14 @@ from its journal without doing any step twice.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import grpc.aio
 import pytest
 from grid_harness import Grid, two_clusters
+from vmgrid.agents import model as am
+from vmgrid.agents.cluster.act.driver import simulated_domain_xml
 from vmgrid.agents.cluster.grid.journal import ReservationState
 from vmgrid.coordinator.moves import Phase, PlanStatus
 from vmgrid.solver.constraints import make
@@ -157,3 +160,85 @@ def test_restarted_coordinator_resumes_a_move_without_duplicating_it(tmp_path: P
             assert len(handler.journal.reservations()) == 1
 
     asyncio.run(asyncio.wait_for(go(), 150))
+
+
+async def _fill(grid: Grid, node: str, tag: str) -> str:
+    """Start a VM as large as the node on it, behind the applier's back (as an operator's
+    virsh would), and wait until the node's report shows it running."""
+    manager = grid.runtimes["c2"].manager
+    filler = am.VmUsage(
+        str(uuid.uuid4()),
+        f"filler-{tag}",
+        am.VmState.DEFINED,
+        vcpus=1,
+        cpu_used_millicores=0,
+        memory_used_bytes=0,
+        memory_allocated_bytes=16384 * 2**20,
+    )
+    for command in (
+        am.DefineCommand(f"fill-{tag}/define", simulated_domain_xml(filler)),
+        am.StartCommand(f"fill-{tag}/start", filler.uuid),
+    ):
+        result = await manager.send_command(node, command, 30)
+        assert result.state is am.CommandState.SUCCEEDED, result.message
+    deadline = asyncio.get_running_loop().time() + 20
+    while [(n, s) for _, n, s in grid.where(filler.uuid)] != [(node, "running")]:
+        assert asyncio.get_running_loop().time() < deadline, grid.where(filler.uuid)
+        await asyncio.sleep(0.1)
+    return filler.uuid
+
+
+def test_an_arrival_whose_reserved_node_filled_up_starts_on_another_node_once_one_has_room(
+    tmp_path: Path,
+) -> None:
+    """The room reserved for a VM was taken before it arrived (a VM started on the node
+    behind the applier's back): its start there is refused, so it starts on another node of
+    the cluster; while none has room, the move says why it waits, and the VM is defined on
+    no node (it used to be retried on the full node for ever)."""
+
+    async def go() -> None:
+        async with two_clusters(tmp_path, time_scale=1.0) as grid:
+            vm = first_vm(grid, "c1")
+            _, usage = grid.runtimes["c1"].manager.state.find_vm(vm)
+            mover = grid.coordinator.mover
+            # the simulated transfer takes 8 s: time to fill both nodes of c2 before it ends
+            bandwidth = usage.memory_allocated_bytes * 8 // 8
+            plan_id = mover.migrate_vm(vm, "c2", bandwidth_cap_bps=bandwidth)
+            while mover.moves(plan_id)[0].phase is Phase.PENDING:
+                await asyncio.sleep(0.05)
+            reserved = mover.moves(plan_id)[0].node_id
+            c2 = grid.runtimes["c2"].manager.state
+            (other,) = [v.node_id for v in c2.views() if v.node_id != reserved]
+            await _fill(grid, reserved, "a")
+            second = await _fill(grid, other, "b")
+            assert mover.moves(plan_id)[0].phase is Phase.RESERVED
+            deadline = asyncio.get_running_loop().time() + 60
+            while "no other node takes it" not in mover.moves(plan_id)[0].message:
+                assert asyncio.get_running_loop().time() < deadline, mover.moves(plan_id)
+                await asyncio.sleep(0.2)
+            message = mover.moves(plan_id)[0].message
+            assert f"did not start on {reserved}" in message, message
+            assert mover.moves(plan_id)[0].phase is Phase.MIGRATED
+            assert [c for c, _, s in grid.where(vm) if s == "running"] == []
+            result = await c2_send(grid, other, am.DestroyCommand("free-b", second))
+            assert result.state is am.CommandState.SUCCEEDED, result.message
+            assert await asyncio.wait_for(mover.wait(plan_id), 60) is PlanStatus.SUCCEEDED
+            await wait_running_in(grid, vm, "c2")
+            assert grid.where(vm) == [("c2", other, "running")]
+            handler = grid.runtimes["c2"].grid_commands
+            assert handler is not None
+            (reservation,) = handler.journal.reservations()
+            assert (reservation.node_id, reservation.state) == (
+                other,
+                ReservationState.COMMITTED,
+            )
+            deadline = asyncio.get_running_loop().time() + 10
+            while any(u.uuid == vm for u in c2.view(reserved).vms):
+                assert asyncio.get_running_loop().time() < deadline, c2.view(reserved).vms
+                await asyncio.sleep(0.1)
+
+    asyncio.run(asyncio.wait_for(go(), 150))
+
+
+async def c2_send(grid: Grid, node: str, command: am.Command) -> am.CommandResult:
+    return await grid.runtimes["c2"].manager.send_command(node, command, 30)

@@ -7,8 +7,9 @@ from the grid command's, so the agents dedupe them as well after a manager resta
 
 Simulated nodes (libvirt test driver) cannot migrate: the source stops and undefines its copy
 after the time the transfer would take, and the destination defines and starts the VM when
-the reservation is committed. The coordinator keeps the VM's identity in its own journal
-between the two, so the VM is never lost, and never runs in both clusters.
+the reservation is committed (`arrivals.py`: on another of its nodes when the reserved one
+refuses it by then). The coordinator keeps the VM's identity in its own journal between the
+two, so the VM is never lost, and never runs in both clusters.
 """
 
 from __future__ import annotations
@@ -17,20 +18,20 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 
 from vmgrid.agents import grid_model as gm
 from vmgrid.agents import model as am
-from vmgrid.agents.cluster.act.driver import DriverOptions, simulated_domain_xml
+from vmgrid.agents.cluster.act.driver import DriverOptions
 from vmgrid.agents.cluster.act.executor import PlanExecutor
 from vmgrid.agents.cluster.act.oneshot import one_action, run_or_raise
 from vmgrid.agents.cluster.act.preconditions import Preconditions
+from vmgrid.agents.cluster.grid.arrivals import RUNNING, ArrivalStarter
 from vmgrid.agents.cluster.grid.journal import GridJournal, Reservation, ReservationState
-from vmgrid.agents.cluster.grid.reservations import arriving_vm, place
+from vmgrid.agents.cluster.grid.reservations import place
 from vmgrid.agents.cluster.jobs.fault_tolerance import for_manager
 from vmgrid.agents.cluster.link.manager import ClusterManager
-from vmgrid.agents.cluster.rules.check import arrival_refusal_of, departure_refusal, involving
+from vmgrid.agents.cluster.rules.check import departure_refusal, involving
 from vmgrid.agents.cluster.state.solver_view import to_model
 from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound, VmgridError
 from vmgrid.agents.jobmodel import JobRecord, JobState
@@ -39,9 +40,6 @@ from vmgrid.solver.plan import ActionKind
 log = logging.getLogger(__name__)
 
 Sink = Callable[[gm.GridCommandResult], None]
-# A shutting-down VM is not one a grid move may take out, nor one a move in has started.
-_RUNNING = am.RUNNING_STATES - {am.VmState.SHUTTING_DOWN}
-_ARRIVAL_WAIT_S = 30.0
 
 
 class GridCommandHandler:
@@ -64,6 +62,9 @@ class GridCommandHandler:
         are judged against the rules exactly as the start that follows will be."""
         self.journal = GridJournal(journal_path)
         self._options = options or DriverOptions()
+        self.starter = ArrivalStarter(
+            manager, executor, arrivals, self.journal, self._require, self.reserved
+        )
         self._clock_ns = clock_ns
         self._running: dict[str, asyncio.Task[None]] = {}
         self._sinks: dict[str, Sink] = {}
@@ -165,7 +166,7 @@ class GridCommandHandler:
             node = await asyncio.to_thread(
                 place, snapshot, cmd.vm, cmd.reservation_id, self.reserved()
             )
-            self._refuse_if_it_breaks(cmd.vm, node)
+            self.starter.refuse_if_it_breaks(cmd.vm, node)
             simulated = self.manager.state.view(node).identity.simulated
             existing = Reservation(
                 cmd.reservation_id,
@@ -209,7 +210,7 @@ class GridCommandHandler:
                 f"VM {vm.name or vm.uuid} is on simulated node {node}; it can only move to a "
                 f"simulated node, not to {cmd.destination_uri!r}"
             )
-        if vm.state not in _RUNNING:
+        if vm.state not in RUNNING:
             raise FailedPrecondition(f"VM {vm.name or vm.uuid} is {vm.state.value}, not running")
 
         def forward(result: am.CommandResult) -> None:
@@ -290,9 +291,9 @@ class GridCommandHandler:
         name = r.vm.name or r.vm.vm_uuid
         if r.state is ReservationState.HELD:
             if r.simulated:
-                await self._arrive_simulated(cmd.command_id, r)
+                r = await self.starter.arrive_simulated(cmd.command_id, r)
             else:
-                await self._await_arrival(r)
+                await self.starter.await_arrival(r)
             self.journal.put_reservation(_with_state(r, ReservationState.COMMITTED))
         return self._done(
             cmd.command_id,
@@ -300,65 +301,6 @@ class GridCommandHandler:
             simulated=r.simulated,
             node_id=r.node_id,
         )
-
-    async def _arrive_simulated(self, cid: str, r: Reservation) -> None:
-        if self._running_here(r.vm.vm_uuid):
-            return
-        vm = am.VmUsage(
-            r.vm.vm_uuid,
-            r.vm.name or f"vm-{uuid.UUID(r.vm.vm_uuid).hex[:8]}",
-            am.VmState.DEFINED,
-            vcpus=max(1, -(-r.vm.cpu_millicores // 1000)),
-            cpu_used_millicores=0,
-            memory_used_bytes=0,
-            memory_allocated_bytes=r.vm.memory_bytes,
-        )
-        await self._require(r.node_id, am.DefineCommand(f"{cid}/define", simulated_domain_xml(vm)))
-        self._rules_it_breaks(r)
-        reason = f"arrives from another cluster (reservation {r.reservation_id})"
-        start = one_action(ActionKind.BOOT_VM, vm.uuid, reason, dst=r.node_id)
-        await run_or_raise(self.executor, f"grid-{cid}-start", [start], origin="grid")
-
-    def _refuse_if_it_breaks(self, vm: gm.VmDemand, node: str) -> None:
-        """FailedPrecondition naming the rule when the VM starting on `node` would break one,
-        as the applier judges it. The placement posts only the rules over connected nodes; a
-        gather whose other member sits on a lost node binds the VM to that node (its VMs come
-        back with it), so no node can take it now: the move is refused while the VM is still
-        at its source, rather than found out once it has left."""
-        arriving = arriving_vm(vm)
-        broken = self.arrivals.arrival_breaks(node, arriving)
-        if broken:
-            raise FailedPrecondition(
-                f"{arrival_refusal_of(broken[0], arriving, node)} (judged as its start would "
-                "be: the VMs of a lost node count where they were last seen)"
-            )
-
-    def _rules_it_breaks(self, r: Reservation) -> None:
-        """The VM has left its source cluster: it starts here whatever happens. A rule its
-        reserved node breaks, as the applier judges the start (one added since the
-        reservation, or whose other VMs' node was lost since), is reported impossible rather
-        than leave the VM running nowhere."""
-        state = self.manager.state
-        for rule in self.arrivals.arrival_breaks(r.node_id, arriving_vm(r.vm)):
-            why = f"{r.vm.name or r.vm.vm_uuid} arrived on {r.node_id}, reserved before the rule"
-            state.report_impossible(rule.rule_id, why)
-
-    async def _await_arrival(self, r: Reservation) -> None:
-        deadline = asyncio.get_running_loop().time() + _ARRIVAL_WAIT_S
-        while not self._running_here(r.vm.vm_uuid):
-            if asyncio.get_running_loop().time() > deadline:
-                raise FailedPrecondition(
-                    f"VM {r.vm.name or r.vm.vm_uuid} was not reported on {r.node_id} within "
-                    f"{_ARRIVAL_WAIT_S:.0f} s"
-                )
-            await asyncio.sleep(0.2)
-
-    def _running_here(self, vm_uuid: str) -> bool:
-        try:
-            _, vm = self.manager.state.find_vm(vm_uuid)
-        except NotFound:
-            return False
-        return vm.state in _RUNNING
 
     def _release(self, cmd: gm.ReleaseReservation) -> gm.GridCommandResult:
         r = self.journal.reservation(cmd.reservation_id)

@@ -56,25 +56,46 @@ def _name(reservation_id: str) -> str:
 
 
 def place(
-    snapshot: ClusterSnapshot, vm: gm.VmDemand, reservation_id: str, held: Sequence[Reservation]
+    snapshot: ClusterSnapshot,
+    vm: gm.VmDemand,
+    reservation_id: str,
+    held: Sequence[Reservation],
+    avoid: Sequence[str] = (),
 ) -> str:
-    """The node that will receive ``vm``; FailedPrecondition says why none can."""
+    """The node that will receive ``vm``, never one of ``avoid``; FailedPrecondition says
+    why none can."""
     base = to_model(snapshot)
     if not base.nodes:
         raise FailedPrecondition(f"cluster {snapshot.cluster_id}: no connected node to reserve on")
-    vms = list(base.vms.values())
+    # An overloaded node can take no one, and the solver would move VMs off it before
+    # placing anything: it is left out, with its VMs (the applier's re-check of the start
+    # still sees them).
+    full = {n for n in base.nodes if base.overloaded(n)}
+    vms = [v for v in base.vms.values() if v.host not in full]
     vms += [
         VM(_name(r.reservation_id), demand(r.vm), host=r.node_id)
         for r in held
-        if r.node_id in base.nodes
+        if r.node_id in base.nodes and r.node_id not in full
     ]
     arriving = vm.vm_uuid
     vms.append(arriving_vm(vm))
-    model = Model.of(base.nodes.values(), vms)
-    draining = tuple(n for n, node in base.nodes.items() if node.attributes.get("draining"))
+    model = Model.of([n for name, n in base.nodes.items() if name not in full], vms)
+    if not model.nodes:
+        raise FailedPrecondition(
+            f"cluster {snapshot.cluster_id}: every connected node is over its capacity "
+            f"({', '.join(sorted(full))})"
+        )
+    banned = tuple(
+        n for n, node in model.nodes.items() if node.attributes.get("draining") or n in avoid
+    )
+    if set(model.nodes) <= set(banned):
+        raise FailedPrecondition(
+            f"cluster {snapshot.cluster_id}: no node to reserve on but {', '.join(sorted(banned))}"
+            " (draining, or ruled out for this VM)"
+        )
     constraints: list[Constraint] = [Running((arriving,))]
-    if draining:
-        constraints.append(Ban((arriving,), draining))
+    if banned:
+        constraints.append(Ban((arriving,), banned))
     constraints += solvable(snapshot.rules, model)
     result = solve(Problem(model, constraints, "migrations"), _SOLVE)
     if result.dst is None or result.dst.vms[arriving].host is None:
