@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 import networkx as nx
 from vmgrid.agents import grid_model as m
 from vmgrid.agents.errors import FailedPrecondition, InvalidArgument, NotFound
+from vmgrid.coordinator.homing import Homing
 from vmgrid.coordinator.moves import Move, MoveJournal, Phase, PlanStatus, plan_status
 from vmgrid.coordinator.service import Coordinator
 
@@ -35,6 +36,9 @@ class MoverOptions:
     """Longest wait for a reservation; the move is then abandoned (and released)."""
     time_scale: float = 1.0
     """Multiplier on the plan's start times (tests and demos run schedules faster)."""
+    return_after_s: float = 60.0
+    """How long a simulated move's commit may keep failing (its VM running nowhere: no node
+    of the destination takes it) before the VM is sent back to its source (`homing.py`)."""
 
 
 class GridMover:
@@ -49,6 +53,8 @@ class GridMover:
         self.coordinator = coordinator
         self.journal = journal
         self.options = options or MoverOptions()
+        ttl_ms = round(self.options.reservation_ttl_s * 1000)
+        self._homing = Homing(coordinator.send_grid_command, self._record, ttl_ms)
         self._plans: dict[str, asyncio.Task[None]] = {}
         self._cancelled: set[str] = set()
 
@@ -204,6 +210,12 @@ class GridMover:
         self.journal.put(move)
         return move
 
+    def _record(self, move: Move, message: str, publish: bool) -> Move:
+        self._save(move)
+        if publish:
+            self._publish(move.plan_id, message, move)
+        return move
+
     def _publish(self, plan_id: str, message: str, move: Move | None = None) -> None:
         if move is None:
             self.coordinator.bus.publish(m.GridEventKind.PLAN_CHANGED, "", message, plan_id)
@@ -265,14 +277,33 @@ class GridMover:
         if move.phase is Phase.RESERVED:
             move = await self._migrate(move)
         attempt = 0
+        failing_since = None
+        loop = asyncio.get_running_loop()
         while move.phase is Phase.MIGRATED:
             if self.coordinator.registry.find(move.dst) is None:
                 why = f"cluster {move.dst!r} was forgotten before the move was committed"
+                if move.simulated:  # the VM runs nowhere: it goes back to its source
+                    move = self._homing.send_back(move, f"{why}; sending it back to {move.src}")
+                    break
                 failed = replace(move, phase=Phase.RELEASED, failed=True, message=why)
                 self._publish(move.plan_id, f"failed: {why}", self._save(failed))
                 return
             move = await self._commit(move, attempt)
             attempt += 1
+            if move.phase is not Phase.MIGRATED or not move.simulated:
+                continue  # a live-migrated VM runs at its destination: its commit only waits
+            failing_since = failing_since or loop.time()
+            if loop.time() - failing_since >= self.options.return_after_s:
+                move = await self._homing.give_up_destination(move)
+                failing_since = None
+        while move.phase is Phase.RETURNING:
+            known = [c for c in (move.src, move.dst) if self.coordinator.registry.find(c)]
+            if not known:
+                why = f"clusters {move.src!r} and {move.dst!r} were forgotten: no home for the VM"
+                failed = replace(move, phase=Phase.RELEASED, failed=True, message=why)
+                self._publish(move.plan_id, f"failed: {why}", self._save(failed))
+                return
+            move = await self._homing.round(move, known)
 
     def _progress(self, move: Move, step: str) -> Callable[[m.GridCommandResult], None]:
         def on_progress(result: m.GridCommandResult) -> None:

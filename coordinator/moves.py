@@ -4,11 +4,14 @@ A move advances through phases, each saved before the next command is sent:
 
     pending -> reserved -> migrated -> done
           \\-> released (reservation dropped; the VM stays at its source)
+                            migrated -> returning -> returned (started in its source again)
+                                                \\-> done (started in its destination after all)
 
-Once a move is ``migrated`` the VM has left its source, so the move only rolls forward (commit
-is retried until it succeeds); before that, a failure releases the reservation. Command ids
-derive from the move id, so a restarted coordinator resends the same ids and the clusters
-answer from their own journals instead of acting twice.
+Once a move is ``migrated`` the VM has left its source, so the move only rolls forward: commit
+is retried, and a simulated move whose destination cannot start the VM is sent back
+(``returning``, `homing.py`) and ends where a cluster started it; before that, a failure
+releases the reservation. Command ids derive from the move id, so a restarted coordinator
+resends the same ids and the clusters answer from their own journals instead of acting twice.
 """
 
 from __future__ import annotations
@@ -34,13 +37,15 @@ class Phase(enum.Enum):
     PENDING = "pending"
     RESERVED = "reserved"
     MIGRATED = "migrated"
+    RETURNING = "returning"
     DONE = "done"
     RELEASED = "released"
     CANCELLED = "cancelled"
+    RETURNED = "returned"
 
     @property
     def final(self) -> bool:
-        return self in (Phase.DONE, Phase.RELEASED, Phase.CANCELLED)
+        return self in (Phase.DONE, Phase.RELEASED, Phase.CANCELLED, Phase.RETURNED)
 
 
 class PlanStatus(enum.Enum):
@@ -53,12 +58,13 @@ class PlanStatus(enum.Enum):
 
 
 def plan_status(moves: list[Move], cancelled: bool = False) -> PlanStatus:
-    """Running while a move is unfinished; then cancelled, failed (a move released) or done."""
+    """Running while a move is unfinished; then cancelled, failed (a move released or sent
+    back) or done."""
     if any(not mv.phase.final for mv in moves):
         return PlanStatus.RUNNING
     if cancelled or any(mv.phase is Phase.CANCELLED for mv in moves):
         return PlanStatus.CANCELLED
-    if any(mv.phase is Phase.RELEASED for mv in moves):
+    if any(mv.phase in (Phase.RELEASED, Phase.RETURNED) for mv in moves):
         return PlanStatus.FAILED
     return PlanStatus.SUCCEEDED
 
@@ -86,6 +92,11 @@ class Move:
     progress_fraction: float = 0.0
     message: str = ""
     failed: bool = False
+    home_round: int = 0
+    """While returning: the round of finding the VM a home (even: its source, odd: its
+    destination); each round's commands have ids of their own."""
+    home_attempt: int = 0
+    """While returning: commits tried in this round's cluster."""
 
     @property
     def reservation_id(self) -> str:

@@ -17,6 +17,7 @@ from grid_harness import Grid, two_clusters
 from vmgrid.agents import model as am
 from vmgrid.agents.cluster.act.driver import simulated_domain_xml
 from vmgrid.agents.cluster.grid.journal import ReservationState
+from vmgrid.coordinator.mover import MoverOptions
 from vmgrid.coordinator.moves import Phase, PlanStatus
 from vmgrid.solver.constraints import make
 from vmgrid.v1 import coordinator_pb2, coordinator_pb2_grpc
@@ -162,10 +163,10 @@ def test_restarted_coordinator_resumes_a_move_without_duplicating_it(tmp_path: P
     asyncio.run(asyncio.wait_for(go(), 150))
 
 
-async def _fill(grid: Grid, node: str, tag: str) -> str:
+async def _fill(grid: Grid, node: str, tag: str, cluster: str = "c2") -> str:
     """Start a VM as large as the node on it, behind the applier's back (as an operator's
     virsh would), and wait until the node's report shows it running."""
-    manager = grid.runtimes["c2"].manager
+    manager = grid.runtimes[cluster].manager
     filler = am.VmUsage(
         str(uuid.uuid4()),
         f"filler-{tag}",
@@ -242,3 +243,46 @@ def test_an_arrival_whose_reserved_node_filled_up_starts_on_another_node_once_on
 
 async def c2_send(grid: Grid, node: str, command: am.Command) -> am.CommandResult:
     return await grid.runtimes["c2"].manager.send_command(node, command, 30)
+
+
+def test_an_arrival_that_no_node_of_its_destination_takes_is_sent_back_to_its_source(
+    tmp_path: Path,
+) -> None:
+    """Both nodes of the destination are filled behind the applier's back while the VM is
+    on its way: after `return_after_s` of failed commits the destination releases its
+    reservation (removing what the failed starts left), and the VM starts again in its
+    source; the move ends `returned` (the plan failed), the VM running once."""
+
+    async def go() -> None:
+        async with two_clusters(tmp_path, time_scale=1.0) as grid:
+            vm = first_vm(grid, "c1")
+            _, usage = grid.runtimes["c1"].manager.state.find_vm(vm)
+            mover = grid.coordinator.mover
+            mover.options = MoverOptions(return_after_s=3.0)
+            bandwidth = usage.memory_allocated_bytes * 8 // 8  # an 8 s transfer
+            plan_id = mover.migrate_vm(vm, "c2", bandwidth_cap_bps=bandwidth)
+            while mover.moves(plan_id)[0].phase is Phase.PENDING:
+                await asyncio.sleep(0.05)
+            for i, view in enumerate(grid.runtimes["c2"].manager.state.views()):
+                await _fill(grid, view.node_id, f"c2-{i}")
+            assert mover.moves(plan_id)[0].phase is Phase.RESERVED
+            assert await asyncio.wait_for(mover.wait(plan_id), 90) is PlanStatus.FAILED
+            (move,) = mover.moves(plan_id)
+            assert move.phase is Phase.RETURNED, move
+            assert move.message.startswith("returned to c1"), move.message
+            await wait_running_in(grid, vm, "c1")
+            assert [(c, s) for c, _, s in grid.where(vm)] == [("c1", "running")]
+            c2 = grid.runtimes["c2"].grid_commands
+            c1 = grid.runtimes["c1"].grid_commands
+            assert c2 is not None and c1 is not None
+            assert [r.state for r in c2.journal.reservations()] == [ReservationState.RELEASED]
+            assert [(r.reservation_id, r.state) for r in c1.journal.reservations()] == [
+                (f"{move.move_id}/home0", ReservationState.COMMITTED)
+            ]
+            c2_state = grid.runtimes["c2"].manager.state
+            deadline = asyncio.get_running_loop().time() + 10
+            while any(u.uuid == vm for view in c2_state.views() for u in view.vms):
+                assert asyncio.get_running_loop().time() < deadline, c2_state.views()
+                await asyncio.sleep(0.1)
+
+    asyncio.run(asyncio.wait_for(go(), 150))

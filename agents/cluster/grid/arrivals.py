@@ -132,6 +132,29 @@ class ArrivalStarter:
         )
         return moved
 
+    async def remove_copy(self, cid: str, r: Reservation) -> None:
+        """Before a simulated reservation is released: undefine the copy of its VM a failed
+        start left on a node of this cluster. FailedPrecondition when the VM is not stopped
+        there (the start went through: the reservation is kept, a commit finds the VM
+        running) or its node is not connected (the copy cannot be removed now)."""
+        try:
+            node, vm = self.manager.state.find_vm(r.vm.vm_uuid)
+        except NotFound:
+            return
+        name = r.vm.name or r.vm.vm_uuid
+        if vm.state not in am.STOPPED_STATES:
+            raise FailedPrecondition(
+                f"{name} is {vm.state.value} on {node} in this cluster: reservation "
+                f"{r.reservation_id!r} is kept (commit it)"
+            )
+        status = self.manager.state.node_status(node)
+        if status is not NodeStatus.CONNECTED:
+            raise FailedPrecondition(
+                f"a copy of {name} is defined on {node}, which is {status.value}: it cannot be "
+                f"removed now, so reservation {r.reservation_id!r} is kept"
+            )
+        await self._require(node, am.UndefineCommand(f"{cid}/undefine", r.vm.vm_uuid))
+
     def refuse_if_it_breaks(self, vm: gm.VmDemand, node: str) -> None:
         """FailedPrecondition naming the rule when the VM starting on `node` would break one,
         as the applier judges it. The placement posts only the rules over connected nodes; a

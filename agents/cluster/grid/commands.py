@@ -107,7 +107,7 @@ class GridCommandHandler:
             elif isinstance(command, gm.SubmitJobToCluster):
                 result = await self._submit_job(command)
             else:
-                result = self._release(command)
+                result = await self._release(command)
         except VmgridError as exc:
             result = gm.GridCommandResult(cid, gm.GridCommandState.FAILED, message=str(exc))
         except Exception as exc:  # a command must always end with a result
@@ -302,7 +302,7 @@ class GridCommandHandler:
             node_id=r.node_id,
         )
 
-    def _release(self, cmd: gm.ReleaseReservation) -> gm.GridCommandResult:
+    async def _release(self, cmd: gm.ReleaseReservation) -> gm.GridCommandResult:
         r = self.journal.reservation(cmd.reservation_id)
         if r is None:
             return self._done(cmd.command_id, f"reservation {cmd.reservation_id} not held")
@@ -310,6 +310,10 @@ class GridCommandHandler:
             raise FailedPrecondition(
                 f"reservation {cmd.reservation_id!r} is committed: the VM is here"
             )
+        if r.state is ReservationState.HELD and r.simulated:
+            # a commit whose start failed may have left a copy defined here; the VM may be
+            # sent to another cluster next, so it must not stay defined in this one
+            await self.starter.remove_copy(cmd.command_id, r)
         self.journal.put_reservation(_with_state(r, ReservationState.RELEASED))
         return self._done(cmd.command_id, f"released the room on {r.node_id}")
 
