@@ -92,6 +92,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             help=f"{what} (default {default})",
         )
     parser.add_argument(
+        "--first-share",
+        type=float,
+        default=RoadefOptions().first_share,
+        help="share of the budget, 0 to 0.5, that first local searches from the original "
+        "assignment may take together, the cheapest end kept (default 0: one search)",
+    )
+    parser.add_argument(
         "--first-search",
         choices=("walk", "python"),
         default="walk",
@@ -167,6 +174,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--walk-chains is {args.walk_chains}, expected a share from 0 to 1")
     if args.workers < 1:
         raise ValueError(f"--workers is {args.workers}, expected at least 1")
+    if not 0 <= args.first_share <= 0.5:
+        raise ValueError(f"--first-share is {args.first_share}, expected a share from 0 to 0.5")
     for field in THREAD_FLAGS:
         count = getattr(args, field)  # None: left to the solver (solve.descents_for)
         if count is not None and count < 1:
@@ -188,6 +197,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         walk_step=args.walk_step,
         walk_chains=args.walk_chains,
         first_walk=args.first_search == "walk",
+        first_share=args.first_share,
         **{field: getattr(args, field) for field in THREAD_FLAGS},
     )
     result = solve_roadef(instance, initial, budget, options, _progress)

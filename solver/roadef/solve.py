@@ -95,6 +95,14 @@ class RoadefOptions:
     locked_descent_threads: int | None = None
     """The same in each locked part (lock weight above 0, instances with a transient
     resource), the one ending lowest by steered cost kept; None: `TRANSIENT_DESCENTS`."""
+    descent_chunk: float = 1.0
+    """Seconds of one chunk of the first local search's walks; a part ends after the first
+    chunk that gains less than `descent.descend`'s rate, so a part takes at least two."""
+    first_share: float = 0.0
+    """Share of the budget the first local searches (compiled) may take together: another
+    starts from the original assignment while one more as long as the last fits in it, and
+    the cheapest end is kept; 0 runs one. Measured at 0.25 on b_01, a1_4, a2_2, a1_2 and
+    a1_3 (docs/solver.md, "First searches again"): no clear gain, so not the default."""
     locks: tuple[float, ...] = (1.0, 0.5, 0.25)
     """Weights of the transient capacity a move locks at home (see `local.shift_pass`), one
     part of the first local search each, before a plain part; empty turns them off."""
@@ -142,40 +150,28 @@ def solve_roadef(
     deadline = start + timeout
     say = progress or (lambda _msg: None)
     rng = np.random.default_rng(opts.seed)
-    state = AssignmentState(instance, initial, initial)
-    original = state.total
-    locks = opts.locks if instance.transient.any() else ()
-    parts = len(locks) + 1
-    part_gain, part_s = 0, 0.0
-    pace = Pace()
-    if opts.evacuate and locks:
-        end = start + opts.local_share * timeout / parts
-        shift_pass(state, evacuation_order(state), end, locks[0])
-        say(f"evacuation: cost {state.total:,}")
-    compiled = opts.first_walk and walk_available()
-    cheapest = state
-    for k, lock in enumerate((*locks, 0.0)):
-        before, began = state.total, time.monotonic()
-        part_end = start + opts.local_share * timeout * (k + 1) / parts
-        if compiled:
-            threads = descents_for(instance, opts, locked=lock > 0)
-            state = descend(state, lock, part_end, rng, opts.walk_chains, threads=threads)
-            if k == parts - 1:  # one round of best-improvement moves the random walk missed
-                before, began = state.total, time.monotonic()
-                local_search(state, part_end, rng, max_rounds=1)
-                part_gain, part_s = before - state.total, time.monotonic() - began
-        else:
-            local_search(state, part_end, rng, lock=lock)
-            ran_out = time.monotonic() >= part_end
-            part_gain, part_s = (before - state.total) * ran_out, time.monotonic() - began
-        cheapest = state if state.total < cheapest.total else cheapest
-        say(f"local search, lock weight {lock}: cost {state.total:,}")
-    state = cheapest
-    pace.end()
+    original = AssignmentState(instance, initial, initial).total
+    cap = start + opts.local_share * timeout  # no part of any first search ends later
+    first = _first_search(instance, initial, opts, rng, start, timeout, cap, say)
+    searches, last_s = 1, first.seconds
+    while first.compiled:
+        now = time.monotonic()
+        if now >= cap or now - start + last_s > opts.first_share * timeout:
+            break
+        again = _first_search(instance, initial, opts, rng, now, timeout, cap, say)
+        searches, last_s = searches + 1, again.seconds
+        say(f"first search {searches}: cost {again.state.total:,} (best {first.state.total:,})")
+        first = again if again.state.total < first.state.total else first
+    state, part_gain, part_s, compiled = first.state, first.gain, first.gain_s, first.compiled
+    pace = first.pace
     how = "compiled walks" if compiled else "Python"
-    say(f"local search done ({how}, {time.monotonic() - start:.1f} s, {pace.share:.2f} of a core)")
+    say(
+        f"local search done ({how}, {searches} search(es), cost {state.total:,}, "
+        f"{time.monotonic() - start:.1f} s, {pace.share:.2f} of a core)"
+    )
     stats = {f"lns_{k}": 0 for k in STEPS} | {f"gain_{k}": 0 for k in STEPS}
     stats["first_walk"] = int(compiled)
+    stats["first_searches"] = searches
     chooser = KindChooser(instance.machines, rng, opts.max_free)
     # Local search starts from the gain rate of its last (plain) part: still high where that
     # part ran out of time, nothing where it stopped for want of an improving move (after the
@@ -248,6 +244,63 @@ def solve_roadef(
             )
     stats["lns_steps"] = step
     return RoadefResult(state.x.copy(), state.total, original, stats)
+
+
+@dataclass
+class _FirstSearch:
+    state: AssignmentState
+    gain: int
+    """What the plain part's last round gained, and in how long (seeds the local step's rate)."""
+    gain_s: float
+    compiled: bool
+    seconds: float
+    pace: Pace
+
+
+def _first_search(
+    instance: RoadefInstance,
+    initial: IntArray,
+    opts: RoadefOptions,
+    rng: np.random.Generator,
+    start: float,
+    timeout: float,
+    cap: float,
+    say: Progress,
+) -> _FirstSearch:
+    """One first local search from the original assignment, begun at `start`, none of its
+    parts ending after `cap`: evacuation, the locked parts, the plain part; the cheapest state
+    of its parts."""
+    state = AssignmentState(instance, initial, initial)
+    locks = opts.locks if instance.transient.any() else ()
+    parts = len(locks) + 1
+    part_gain, part_s = 0, 0.0
+    pace = Pace()
+    if opts.evacuate and locks:
+        end = min(cap, start + opts.local_share * timeout / parts)
+        shift_pass(state, evacuation_order(state), end, locks[0])
+        say(f"evacuation: cost {state.total:,}")
+    compiled = opts.first_walk and walk_available()
+    cheapest = state
+    for k, lock in enumerate((*locks, 0.0)):
+        before, began = state.total, time.monotonic()
+        part_end = min(cap, start + opts.local_share * timeout * (k + 1) / parts)
+        if compiled:
+            threads = descents_for(instance, opts, locked=lock > 0)
+            state = descend(
+                state, lock, part_end, rng, opts.walk_chains, opts.descent_chunk, threads=threads
+            )
+            if k == parts - 1:  # one round of best-improvement moves the random walk missed
+                before, began = state.total, time.monotonic()
+                local_search(state, part_end, rng, max_rounds=1)
+                part_gain, part_s = before - state.total, time.monotonic() - began
+        else:
+            local_search(state, part_end, rng, lock=lock)
+            ran_out = time.monotonic() >= part_end
+            part_gain, part_s = (before - state.total) * ran_out, time.monotonic() - began
+        cheapest = state if state.total < cheapest.total else cheapest
+        say(f"local search, lock weight {lock}: cost {state.total:,}")
+    pace.end()
+    return _FirstSearch(cheapest, part_gain, part_s, compiled, time.monotonic() - start, pace)
 
 
 def evacuation_order(state: AssignmentState) -> IntArray:

@@ -89,6 +89,8 @@ def test_first_search_is_chosen_and_named_in_the_progress(
             TINY_INITIAL,
             "--locked-descent-threads is 0, expected at least 1",
         ),
+        (["--first-share", "0.6"], TINY_INITIAL, "--first-share is 0.6, expected a share from 0"),
+        (["--first-share", "-1"], TINY_INITIAL, "--first-share is -1.0, expected a share from 0"),
         (["--reference", "/nonexistent.csv"], TINY_INITIAL, "reference table /nonexistent.csv"),
     ],
 )
@@ -123,12 +125,12 @@ def test_missing_model_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixtu
 @pytest.mark.parametrize(
     ("extra", "counts"),
     [
-        ([], (2, None, None)),
+        ([], (2, None, None, 0.0)),
         (
             ["--walk-threads", "3", "--descent-threads", "4", "--locked-descent-threads", "5"],
-            (3, 4, 5),
+            (3, 4, 5, 0.0),
         ),
-        (["--descent-threads", "1"], (2, 1, None)),
+        (["--descent-threads", "1", "--first-share", "0.1"], (2, 1, None, 0.1)),
     ],
 )
 def test_thread_flags_reach_the_solver_and_unset_descents_are_left_to_it(
@@ -136,10 +138,11 @@ def test_thread_flags_reach_the_solver_and_unset_descents_are_left_to_it(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     extra: list[str],
-    counts: tuple[int, int | None, int | None],
+    counts: tuple[int, int | None, int | None, float],
 ) -> None:
-    """Each thread flag sets its option; descents not named stay None, for the solver to
-    choose by instance (solve.descents_for), and the help says which default applies."""
+    """Each thread flag (and --first-share) sets its option; descents not named stay None,
+    for the solver to choose by instance (solve.descents_for), and the help says which
+    default applies."""
     import vmgrid.bench.roadef as bench_roadef
 
     seen: list[RoadefOptions] = []
@@ -153,9 +156,15 @@ def test_thread_flags_reach_the_solver_and_unset_descents_are_left_to_it(
     model, assignment = _write_tiny(tmp_path)
     assert main(["roadef", str(model), str(assignment), "--timeout", "2", *extra, "--json"]) == 0
     (options,) = seen
-    assert (options.walk_threads, options.descent_threads, options.locked_descent_threads) == counts
+    assert (
+        options.walk_threads,
+        options.descent_threads,
+        options.locked_descent_threads,
+        options.first_share,
+    ) == counts
     with pytest.raises(SystemExit):
         main(["roadef", "--help"])
     said = " ".join(capsys.readouterr().out.split())
     assert "the lowest kept (default 2 on an instance with a transient resource, else 1)" in said
     assert "which instances with a transient resource have (default 2)" in said
+    assert "the cheapest end kept (default 0: one search)" in said

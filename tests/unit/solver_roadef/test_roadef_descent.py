@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 
@@ -114,15 +115,72 @@ def _descents_per_part(
 
     calls: list[tuple[float, int]] = []
 
-    def recording(state, lock, deadline, rng, chains=0.3, threads=1):  # type: ignore[no-untyped-def]
+    def recording(state, lock, deadline, rng, chains=0.3, chunk=1.0, threads=1):  # type: ignore[no-untyped-def]
         calls.append((lock, threads))
-        return descend(state, lock, deadline, rng, chains, threads=threads)
+        return descend(state, lock, deadline, rng, chains, chunk, threads=threads)
 
     monkeypatch.setattr(solve_module, "descend", recording)
     result = solve_roadef(instance, initial, 2.0, options)
     report = check(instance, initial, result.assignment)
     assert report.valid and report.cost.total == result.cost <= result.original_cost
     return calls
+
+
+def _each_search(calls: list[tuple[float, int]], parts: list[tuple[float, int]]) -> bool:
+    """`calls` are those of one or more whole first searches, each with these parts."""
+    searches = len(calls) // len(parts)
+    return searches >= 1 and calls == parts * searches
+
+
+def _first_searches(
+    monkeypatch: pytest.MonkeyPatch,
+    instance: RoadefInstance,
+    initial: np.ndarray,
+    options: RoadefOptions,
+    timeout: float = 2.0,
+) -> tuple[list[int], int, int]:
+    """The cost each first search ended at, the cost the search after them started from,
+    and the answer's cost (graded valid by the checker)."""
+    import vmgrid.solver.roadef.solve as solve_module
+
+    ends: list[int] = []
+    real = solve_module._first_search  # noqa: SLF001
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        found = real(*args, **kwargs)
+        ends.append(found.state.total)
+        return found
+
+    monkeypatch.setattr(solve_module, "_first_search", recording)
+    said: list[str] = []
+    result = solve_roadef(instance, initial, timeout, options, said.append)
+    report = check(instance, initial, result.assignment)
+    assert report.valid and report.cost.total == result.cost <= result.original_cost
+    (done,) = [line for line in said if line.startswith("local search done")]
+    found = re.search(r"cost ([\d,]+),", done)
+    assert found is not None, done
+    started = int(found.group(1).replace(",", ""))
+    assert result.stats["first_searches"] == len(ends)
+    return ends, started, result.cost
+
+
+def test_first_searches_repeat_within_their_share_and_the_cheapest_end_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a `first_share`, first searches from the original assignment repeat while one
+    more fits in that share of the budget, and the search after them starts from the
+    cheapest end; by default (a share of 0) one runs."""
+    instance, initial = generated_instance(1)
+    # chunks of 50 ms: a search here takes about 0.4 s (two chunks a part); a share of 2 s
+    # holds two of them even on a machine twice as slow
+    options = RoadefOptions(seed=1, workers=1, walk_step=0, descent_chunk=0.05)
+    ends, started, cost = _first_searches(
+        monkeypatch, instance, initial, replace(options, first_share=0.5), timeout=4.0
+    )
+    assert len(ends) >= 2, ends
+    assert started == min(ends) and cost <= started
+    assert RoadefOptions().first_share == 0.0
+    assert len(_first_searches(monkeypatch, instance, initial, options)[0]) == 1
 
 
 def test_locked_parts_and_the_plain_part_each_run_their_own_number_of_descents(
@@ -136,7 +194,7 @@ def test_locked_parts_and_the_plain_part_each_run_their_own_number_of_descents(
         seed=1, workers=1, walk_step=0, locked_descent_threads=3, descent_threads=1
     )
     calls = _descents_per_part(monkeypatch, instance, initial, options)
-    assert calls == [*((lock, 3) for lock in options.locks), (0.0, 1)]
+    assert _each_search(calls, [*((lock, 3) for lock in options.locks), (0.0, 1)])
 
 
 def test_by_default_every_part_runs_two_descents_where_a_resource_is_transient(
@@ -149,7 +207,7 @@ def test_by_default_every_part_runs_two_descents_where_a_resource_is_transient(
     assert instance.transient.any()
     options = RoadefOptions(seed=1, workers=1, walk_step=0)
     calls = _descents_per_part(monkeypatch, instance, initial, options)
-    assert calls == [(lock, TRANSIENT_DESCENTS) for lock in (*options.locks, 0.0)]
+    assert _each_search(calls, [(lock, TRANSIENT_DESCENTS) for lock in (*options.locks, 0.0)])
     assert TRANSIENT_DESCENTS == 2
     plain = replace(instance, transient=np.zeros_like(instance.transient))
     assert _descents_per_part(monkeypatch, plain, initial, options) == [(0.0, 1)]
