@@ -301,7 +301,7 @@ class GridMover:
             if not known:
                 why = f"clusters {move.src!r} and {move.dst!r} were forgotten: no home for the VM"
                 failed = replace(move, phase=Phase.RELEASED, failed=True, message=why)
-                self._publish(move.plan_id, f"failed: {why}", self._save(failed))
+                self._record(failed, f"failed: {why}", True)
                 return
             move = await self._homing.round(move, known)
 
@@ -373,8 +373,7 @@ class GridMover:
             log.warning("commit of %s failed, retrying: %s", move.move_id, result.message)
             why = f"commit failed, retrying: {result.message}"
             if why != move.message:  # the move says why it waits; an event when that changes
-                move = replace(move, message=why)
-                self._publish(move.plan_id, why, self._save(move))
+                move = self._record(replace(move, message=why), why, True)
             await asyncio.sleep(2.0)
             return move  # the VM left its source: roll forward only (a new attempt)
         done = replace(move, phase=Phase.DONE, message=result.message)

@@ -150,9 +150,9 @@ def solve_roadef(
     deadline = start + timeout
     say = progress or (lambda _msg: None)
     rng = np.random.default_rng(opts.seed)
-    original = AssignmentState(instance, initial, initial).total
     cap = start + opts.local_share * timeout  # no part of any first search ends later
     first = _first_search(instance, initial, opts, rng, start, timeout, cap, say)
+    original = first.original
     searches, last_s = 1, first.seconds
     while first.compiled:
         now = time.monotonic()
@@ -248,6 +248,8 @@ def solve_roadef(
 
 @dataclass
 class _FirstSearch:
+    original: int
+    """The original assignment's cost."""
     state: AssignmentState
     gain: int
     """What the plain part's last round gained, and in how long (seeds the local step's rate)."""
@@ -271,6 +273,7 @@ def _first_search(
     parts ending after `cap`: evacuation, the locked parts, the plain part; the cheapest state
     of its parts."""
     state = AssignmentState(instance, initial, initial)
+    original = state.total
     locks = opts.locks if instance.transient.any() else ()
     parts = len(locks) + 1
     part_gain, part_s = 0, 0.0
@@ -300,7 +303,8 @@ def _first_search(
         cheapest = state if state.total < cheapest.total else cheapest
         say(f"local search, lock weight {lock}: cost {state.total:,}")
     pace.end()
-    return _FirstSearch(cheapest, part_gain, part_s, compiled, time.monotonic() - start, pace)
+    seconds = time.monotonic() - start
+    return _FirstSearch(original, cheapest, part_gain, part_s, compiled, seconds, pace)
 
 
 def evacuation_order(state: AssignmentState) -> IntArray:
