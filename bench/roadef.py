@@ -29,6 +29,9 @@ from vmgrid.solver.roadef.instance import format_assignment, parse_assignment, p
 from vmgrid.solver.roadef.solve import TRANSIENT_DESCENTS, RoadefOptions, solve_roadef
 
 WRITE_MARGIN_S = 1.0
+MAX_LOCK = 10.0
+"""Largest lock weight `--locks` takes: at 1 a move away from home is charged the load cost of
+the transient capacity it holds there (`local.lock_weight`)."""
 
 THREAD_FLAGS: dict[str, tuple[str, str]] = {
     "walk_threads": (
@@ -99,6 +102,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "assignment may take together, the cheapest end kept (default 0: one search)",
     )
     parser.add_argument(
+        "--locks",
+        type=_locks,
+        default=RoadefOptions().locks,
+        metavar="W[,W...]",
+        help="lock weights of the first local search's locked parts, one part each, before its "
+        "plain part, on instances with a transient resource; 'none' runs no locked part "
+        f"(default {','.join(map(str, RoadefOptions().locks))})",
+    )
+    parser.add_argument(
         "--first-search",
         choices=("walk", "python"),
         default="walk",
@@ -135,6 +147,27 @@ def instance_name(model: Path) -> str:
     for suffix in (".gz", ".txt"):
         name = name.removesuffix(suffix)
     return re.sub(r"^model_", "", name)
+
+
+def _locks(text: str) -> tuple[float, ...]:
+    """`--locks`: comma-separated weights above 0 and at most 10, or 'none'."""
+    if text.strip().lower() == "none":
+        return ()
+    weights = []
+    for word in text.split(","):
+        try:
+            weight = float(word)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{word.strip()!r} in {text!r} is not a number; give weights such as 1,0.5,0.25 "
+                "or none"
+            ) from None
+        if not 0 < weight <= MAX_LOCK:
+            raise argparse.ArgumentTypeError(
+                f"{word.strip()} in {text!r} is not a weight above 0 and at most {MAX_LOCK:g}"
+            )
+        weights.append(weight)
+    return tuple(weights)
 
 
 def reference_row(path: Path | None, model: Path, name: str) -> dict[str, int | None]:
@@ -198,6 +231,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         walk_chains=args.walk_chains,
         first_walk=args.first_search == "walk",
         first_share=args.first_share,
+        locks=args.locks,
         **{field: getattr(args, field) for field in THREAD_FLAGS},
     )
     result = solve_roadef(instance, initial, budget, options, _progress)

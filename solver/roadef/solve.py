@@ -103,9 +103,12 @@ class RoadefOptions:
     starts from the original assignment while one more as long as the last fits in it, and
     the cheapest end is kept; 0 runs one. Measured at 0.25 on b_01, a1_4, a2_2, a1_2 and
     a1_3 (docs/solver.md, "First searches again"): no clear gain, so not the default."""
-    locks: tuple[float, ...] = (1.0, 0.5, 0.25)
+    locks: tuple[float, ...] = (1.0, 0.7, 0.5, 0.35, 0.25, 0.12)
     """Weights of the transient capacity a move locks at home (see `local.shift_pass`), one
-    part of the first local search each, before a plain part; empty turns them off."""
+    part of the first local search each, before a plain part; empty turns them off. Six steps
+    down to 0.12 ended the first search 22-58 M lower than (1.0, 0.5, 0.25) in seven runs of
+    nine on b_01, a2_2 and a1_4, for 5-13 s more; whole runs of b_01 came within 1 % in five
+    of six, a2_2's ended higher (docs/solver.md, "A finer lock schedule")."""
 
 
 @dataclass

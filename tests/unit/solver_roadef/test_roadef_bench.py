@@ -122,6 +122,21 @@ def test_missing_model_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "cannot read" in err and "nope.txt" in err
 
 
+def _record_options(monkeypatch: pytest.MonkeyPatch) -> list[RoadefOptions]:
+    """The options each bench run hands the solver (which still runs)."""
+    import vmgrid.bench.roadef as bench_roadef
+
+    seen: list[RoadefOptions] = []
+    real = bench_roadef.solve_roadef
+
+    def recording(instance, initial, budget, options, progress):  # type: ignore[no-untyped-def]
+        seen.append(options)
+        return real(instance, initial, budget, options, progress)
+
+    monkeypatch.setattr(bench_roadef, "solve_roadef", recording)
+    return seen
+
+
 @pytest.mark.parametrize(
     ("extra", "counts"),
     [
@@ -143,16 +158,7 @@ def test_thread_flags_reach_the_solver_and_unset_descents_are_left_to_it(
     """Each thread flag (and --first-share) sets its option; descents not named stay None,
     for the solver to choose by instance (solve.descents_for), and the help says which
     default applies."""
-    import vmgrid.bench.roadef as bench_roadef
-
-    seen: list[RoadefOptions] = []
-    real = bench_roadef.solve_roadef
-
-    def recording(instance, initial, budget, options, progress):  # type: ignore[no-untyped-def]
-        seen.append(options)
-        return real(instance, initial, budget, options, progress)
-
-    monkeypatch.setattr(bench_roadef, "solve_roadef", recording)
+    seen = _record_options(monkeypatch)
     model, assignment = _write_tiny(tmp_path)
     assert main(["roadef", str(model), str(assignment), "--timeout", "2", *extra, "--json"]) == 0
     (options,) = seen
@@ -168,3 +174,44 @@ def test_thread_flags_reach_the_solver_and_unset_descents_are_left_to_it(
     assert "the lowest kept (default 2 on an instance with a transient resource, else 1)" in said
     assert "which instances with a transient resource have (default 2)" in said
     assert "the cheapest end kept (default 0: one search)" in said
+
+
+@pytest.mark.parametrize(
+    ("extra", "locks"),
+    [
+        ([], RoadefOptions().locks),
+        (["--locks", "1,0.7,0.5"], (1.0, 0.7, 0.5)),
+        (["--locks", " 2.5 "], (2.5,)),
+        (["--locks", "none"], ()),
+    ],
+)
+def test_locks_flag_reaches_the_solver(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    extra: list[str],
+    locks: tuple[float, ...],
+) -> None:
+    seen = _record_options(monkeypatch)
+    model, assignment = _write_tiny(tmp_path)
+    assert main(["roadef", str(model), str(assignment), "--timeout", "2", *extra, "--json"]) == 0
+    assert [options.locks for options in seen] == [locks]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1,abc", "'abc' in '1,abc' is not a number; give weights such as 1,0.5,0.25 or none"),
+        ("1,,0.5", "'' in '1,,0.5' is not a number"),
+        ("0.5,0", "0 in '0.5,0' is not a weight above 0 and at most 10"),
+        ("11", "11 in '11' is not a weight above 0 and at most 10"),
+        ("-1", "-1 in '-1' is not a weight above 0"),
+    ],
+)
+def test_bad_locks_exit_2_naming_the_weight(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, message: str
+) -> None:
+    model, assignment = _write_tiny(tmp_path)
+    with pytest.raises(SystemExit) as ended:
+        main(["roadef", str(model), str(assignment), f"--locks={value}"])
+    assert ended.value.code == 2
+    assert f"argument --locks: {message}" in capsys.readouterr().err
