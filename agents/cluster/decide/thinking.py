@@ -116,7 +116,7 @@ def think_on_state(
     every VM's object (at 5,000 nodes of 20 VMs, most of a 4 s child's life)."""
     trigger = None
     if request.returning is None:
-        trigger = trigger_from(state.gauges(), state.node_histories(), config)
+        trigger = trigger_from(state.gauges(), state.node_histories(copy=False), config)
         if trigger is None:
             return Thought()
     snapshot = state.snapshot(copy_history=False, built_vms=False)

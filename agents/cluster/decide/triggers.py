@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from vmgrid.agents.cluster.decide.operator_policy import above_band, below_band
 from vmgrid.agents.cluster.state.gauges import NodeGauge, gauge_of_view
+from vmgrid.agents.cluster.state.host_window import HostWindow
 from vmgrid.agents.cluster.state.nodes import NodeStatus
 from vmgrid.agents.cluster.state.quiet import cpu_pressure as cpu_pressure
 from vmgrid.agents.model import HostUsage
@@ -52,16 +53,29 @@ def _fractions(
     """
     if not history:
         return []
-    last = history[-1][0]
-    start = last - hold_s * 1e9
-    anchors = [i for i, (t, _) in enumerate(history) if t <= start]
+    times, cpu, pressure = _columns(history)
+    start = times[-1] - hold_s * 1e9
+    anchors = [i for i, t in enumerate(times) if t <= start]
     if not anchors:
         return []
     cap = max(1, gauge.cpu_millicores)
     memory = gauge.memory_fraction
-    return [
-        (s.cpu_used_millicores / cap, memory, cpu_pressure(s)) for _, s in history[anchors[-1] :]
-    ]
+    anchor = anchors[-1]
+    return [(c / cap, memory, p) for c, p in zip(cpu[anchor:], pressure[anchor:], strict=True)]
+
+
+def _columns(
+    history: Sequence[tuple[int, HostUsage]],
+) -> tuple[list[int], list[int], list[float]]:
+    """Each sample's time, CPU and CPU pressure (a node's HostWindow gives them without
+    building its samples' objects)."""
+    if isinstance(history, HostWindow):
+        return history.times(), history.cpu(), history.cpu_pressure()
+    return (
+        [t for t, _ in history],
+        [s.cpu_used_millicores for _, s in history],
+        [cpu_pressure(s) for _, s in history],
+    )
 
 
 def find_trigger(

@@ -8,6 +8,7 @@ from collections.abc import Callable, KeysView
 
 from vmgrid.agents.cluster.state.events import EventBus
 from vmgrid.agents.cluster.state.gauges import NodeGauge, gauge_of_record
+from vmgrid.agents.cluster.state.host_window import HostWindow
 from vmgrid.agents.cluster.state.nodes import (
     HotWatch,
     NodeLoad,
@@ -26,7 +27,7 @@ from vmgrid.agents.cluster.state.trend import (
     vm_rows,
 )
 from vmgrid.agents.errors import NotFound
-from vmgrid.agents.model import HostUsage, VmUsage
+from vmgrid.agents.model import VmUsage
 
 
 class NodeTable:
@@ -106,9 +107,13 @@ class NodeTable:
         the loop then decides without taking a snapshot or forking a decision process."""
         return self.quiet.may_trigger(band, hold_s, self._nodes.values())
 
-    def node_histories(self) -> dict[str, tuple[tuple[int, HostUsage], ...]]:
-        """Every node's window of (sent_at, HostUsage), as a snapshot's ``node_history``."""
-        return {n: tuple(node.history) for n, node in self._nodes.items()}
+    def node_histories(self, copy: bool = True) -> dict[str, HostWindow]:
+        """Every node's window of (sent_at, HostUsage), as a snapshot's ``node_history``:
+        copies, or (``copy=False``) the windows themselves, for a reader the state cannot
+        change under (a forked decision process, or one that reads before it awaits)."""
+        if copy:
+            return {n: node.history.copy() for n, node in self._nodes.items()}
+        return {n: node.history for n, node in self._nodes.items()}
 
     @staticmethod
     def _view(node: NodeRecord, built_vms: bool = True) -> NodeView:

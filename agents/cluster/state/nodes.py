@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import enum
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import overload
 
 from vmgrid.agents.cluster.state.history import NodeHistory
+from vmgrid.agents.cluster.state.host_window import HostWindow
 from vmgrid.agents.cluster.state.trend import NodeFold
 from vmgrid.agents.model import (
     HostUsage,
@@ -111,7 +111,8 @@ class NodeRecord:
         self.states: tuple[VmState, ...] = ()
         self.rows: Sequence[VmRow] = ()
         self._vms: dict[str, VmUsage] | None = {}
-        self.history: deque[tuple[int, HostUsage]] = deque(maxlen=window)
+        self.history = HostWindow(window)
+        """The node's last `window` host samples, (sent_at, HostUsage) oldest first."""
         self.vm_history = NodeHistory(window)
         self.fold = NodeFold()
         """The node's open bucket of the long-term history (trend.py)."""

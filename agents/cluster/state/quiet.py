@@ -100,7 +100,7 @@ class QuietWatch:
                 return True
             if not node.history:
                 continue  # no sample: no anchor
-            start = node.history[-1][0] - hold_s * 1e9  # as the trigger computes it
+            start = node.history.last_time() - hold_s * 1e9  # as the trigger computes it
             low, high = node.low_since, node.high_since
             if high is not None and high <= start:
                 return True

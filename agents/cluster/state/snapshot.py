@@ -23,7 +23,7 @@ class ClusterSnapshot:
     taken_at_unix_ns: int
     nodes: tuple[NodeView, ...]
     # node_id -> ((sent_at_unix_ns, HostUsage), ...), oldest first
-    node_history: Mapping[str, tuple[tuple[int, HostUsage], ...]]
+    node_history: Mapping[str, Sequence[tuple[int, HostUsage]]]
     # vm uuid -> private copy of its node's history; read through vm_samples()
     _vm_histories: Mapping[str, NodeHistory]
     rules: tuple[Rule, ...] = ()

@@ -226,7 +226,7 @@ class ClusterState(OwnedNodes):
         node.usage = report.host
         trend_at = sent_at if sent_at <= self._trend_horizon_ns else self._trend_time(sent_at)
         self.trends.before_report(node_id, node.fold, node.vm_history, node.history, trend_at)
-        node.history.append((sent_at, report.host))
+        node.history.add(sent_at, report.host)
         self.quiet.follow(node, sent_at, report.host)
         if node.hot_since or report.host.cpu_used_millicores > node.hot_limit:
             self._hot.report(node_id, node, report.host.cpu_used_millicores, sent_at)
@@ -378,7 +378,7 @@ class ClusterState(OwnedNodes):
         """Frozen copy of the cluster, history included. ``copy_history=False`` shares the VM
         histories, ``built_vms=False`` gives VMs as `RecordVms` (built when read): only where
         the state can no longer change (a forked decision process)."""
-        node_history = self.node_histories()
+        node_history = self.node_histories(copy_history)
         vm_histories: dict[str, NodeHistory] = {}
         for node in self._nodes.values():
             history = node.vm_history.copy() if copy_history else node.vm_history

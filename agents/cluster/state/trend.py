@@ -23,6 +23,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 from vmgrid.agents.cluster.state.history import NodeHistory, VmSample
+from vmgrid.agents.cluster.state.host_window import HostWindow
 from vmgrid.agents.cluster.state.trend_pressure import (
     PRESSURE_SERIES,
     VmPressureFold,
@@ -273,7 +274,10 @@ class UsageTrends:
         of `hosts`)."""
         end = len(hosts) - skip
         pending = min(fold.host_pending, end)
-        rows = [host_values(hosts[k][1]) for k in range(end - pending, end)]
+        if isinstance(hosts, HostWindow):  # a node's own window: no sample built
+            rows = hosts.series(end - pending, end)
+        else:
+            rows = [host_values(hosts[k][1]) for k in range(end - pending, end)]
         for i, column in enumerate(zip(*rows, strict=True)):
             try:
                 fold.host_sums[i] += sum(column)
