@@ -21,6 +21,7 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import overload
 
+from vmgrid.agents.cluster.state.trend_pressure import UNAVAILABLE, pressure_values
 from vmgrid.agents.model import HostUsage
 from vmgrid.agents.psi import NO_PRESSURE, Pressure, PressureStall
 
@@ -35,7 +36,7 @@ _STALLS = ("cpu", "memory", "io")
 _STALL_WIDTH = 5  # read (1.0) or not (0.0), some_avg10, full_avg10, some_total_us, full_total_us
 _PRESSURE_WIDTH = len(_STALLS) * _STALL_WIDTH
 _PRESSURE_ROW = struct.Struct(f"{_PRESSURE_WIDTH}d")
-_NOT_READ = (None,) * len(_STALLS)
+_NO_STALLS = (0.0,) * _PRESSURE_WIDTH
 
 
 _KEPT = (
@@ -65,7 +66,7 @@ class HostWindow(Sequence[tuple[int, HostUsage]]):
     """The last `window` (sent_at, HostUsage) of a node, oldest first (a bounded deque's
     reading: a sample added to a full window pushes out the oldest)."""
 
-    __slots__ = ("_rows", "_pressure", "_pressured", "_odd", "_first", "_length", "window")
+    __slots__ = ("_rows", "_pressure", "_odd", "_first", "_length", "window")
 
     def __init__(self, window: int) -> None:
         if window < 1:
@@ -73,9 +74,8 @@ class HostWindow(Sequence[tuple[int, HostUsage]]):
         self.window = window
         self._rows = array("q", bytes(_ROW.size * window))
         self._pressure: array[float] | None = None
-        """Every slot's pressure row, from the node's first sample with pressure on."""
-        self._pressured = bytearray()
-        """1 for a slot whose sample has pressure (a bytearray from the first such sample)."""
+        """Every slot's pressure row, from the node's first sample with pressure on (a sample
+        without has a row of zeros: no stall read)."""
         self._odd: dict[int, HostUsage] | None = None
         """Slot -> a sample kept as its object (one the rows cannot hold exactly); None while
         there is none."""
@@ -108,11 +108,9 @@ class HostWindow(Sequence[tuple[int, HostUsage]]):
             if pressure is not NO_PRESSURE:
                 self._set_pressure(slot, pressure)
             elif self._pressure is not None:
-                self._pressured[slot] = 0
+                _PRESSURE_ROW.pack_into(self._pressure, slot * _PRESSURE_ROW.size, *_NO_STALLS)
         except (struct.error, TypeError, OverflowError, ValueError):
-            self._rows[slot * _WIDTH] = sent_at
-            if self._pressure is not None:
-                self._pressured[slot] = 0
+            self._rows[slot * _WIDTH] = sent_at  # its rows are not read while it is odd
             self._odd = self._odd or {}
             self._odd[slot] = usage
 
@@ -129,15 +127,13 @@ class HostWindow(Sequence[tuple[int, HostUsage]]):
             values += (1.0, stall.some_avg10, stall.full_avg10, *totals)
         if self._pressure is None:
             self._pressure = array("d", bytes(_PRESSURE_ROW.size * self.window))
-            self._pressured = bytearray(self.window)
         _PRESSURE_ROW.pack_into(self._pressure, slot * _PRESSURE_ROW.size, *values)
-        self._pressured[slot] = 1
 
     def copy(self) -> HostWindow:
         """An independent window with the same samples (its arrays copied, no object built)."""
         twin = HostWindow.__new__(HostWindow)
         twin.window, twin._first, twin._length = self.window, self._first, self._length
-        twin._rows, twin._pressured = array("q", self._rows), bytearray(self._pressured)
+        twin._rows = array("q", self._rows)
         twin._pressure = None if self._pressure is None else array("d", self._pressure)
         twin._odd = None if self._odd is None else dict(self._odd)
         return twin
@@ -183,7 +179,7 @@ class HostWindow(Sequence[tuple[int, HostUsage]]):
         return row[0], HostUsage(row[1], row[2], row[3], row[4], row[5], self._pressure_at(slot))
 
     def _pressure_at(self, slot: int) -> Pressure:
-        if self._pressure is None or not self._pressured[slot]:
+        if self._pressure is None:
             return NO_PRESSURE
         values = _PRESSURE_ROW.unpack_from(self._pressure, slot * _PRESSURE_ROW.size)
         stalls: list[PressureStall | None] = []
@@ -192,11 +188,11 @@ class HostWindow(Sequence[tuple[int, HostUsage]]):
             stalls.append(
                 PressureStall(some, full, int(some_total), int(full_total)) if read else None
             )
-        return Pressure(*stalls)
+        return NO_PRESSURE if stalls == [None] * len(_STALLS) else Pressure(*stalls)
 
     def _some_avg10(self, slot: int) -> tuple[float | None, ...]:
-        if self._pressure is None or not self._pressured[slot]:
-            return _NOT_READ
+        if self._pressure is None:
+            return UNAVAILABLE
         base = slot * _PRESSURE_WIDTH
         values = self._pressure
         return tuple(
@@ -220,7 +216,7 @@ class HostWindow(Sequence[tuple[int, HostUsage]]):
             slot = (self._first + i) % self.window
             if odd is not None and slot in odd:
                 usage = odd[slot]
-                out.append((*_COUNTERS_OF(usage), *_some_of(usage.pressure)))
+                out.append((*_COUNTERS_OF(usage), *pressure_values(usage.pressure)))
             else:
                 out.append(unpack(rows, slot * _ROW.size)[1:] + self._some_avg10(slot))
         return out
@@ -239,20 +235,16 @@ class HostWindow(Sequence[tuple[int, HostUsage]]):
         """Every sample's CPU pressure (some avg10, percent; -1 where the node reported none),
         oldest first: what ``quiet.cpu_pressure`` reads of each sample."""
         if self._odd:
-            return [-1.0 if (s := u.pressure.cpu) is None else s.some_avg10 for _, u in self]
+            cpu = (pressure_values(u.pressure)[0] for _, u in self)
+            return [-1.0 if some is None else some for some in cpu]
         if self._pressure is None:
             return [-1.0] * self._length
         read = self._ordered(self._pressure[0::_PRESSURE_WIDTH])
         some = self._ordered(self._pressure[1::_PRESSURE_WIDTH])
-        pressured = self._ordered(self._pressured)
-        return [v if p and r else -1.0 for p, r, v in zip(pressured, read, some, strict=True)]
+        return [v if r else -1.0 for r, v in zip(read, some, strict=True)]
 
     def _ordered(self, column: Sequence[int] | Sequence[float]) -> list:  # type: ignore[type-arg]
         end = self._first + self._length
         if end <= self.window:
             return list(column[self._first : end])
         return list(column[self._first :]) + list(column[: end - self.window])
-
-
-def _some_of(pressure: Pressure) -> tuple[float | None, ...]:
-    return tuple(None if (s := getattr(pressure, n)) is None else s.some_avg10 for n in _STALLS)
